@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The one helper that gives test suites their real services. `install` adds the Debian packages that
+# are missing (apt-get update first, only when something is missing). Suites that need a running
+# daemon start it themselves on a loopback port of their own; this script only provides the binaries.
+set -euo pipefail
+
+# Debian package -> a binary that proves it is installed.
+declare -A PACKAGES=(
+  [git]=git
+  [bubblewrap]=bwrap
+  [rsync]=rsync
+)
+
+install() {
+  local missing=()
+  for pkg in "${!PACKAGES[@]}"; do
+    command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "services: all packages present"
+    return
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "services: missing ${missing[*]} and not root: install them, or tests that need them will skip" >&2
+    return
+  fi
+  echo "services: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+case "${1:-}" in
+  install) install ;;
+  *) echo "usage: $0 install" >&2; exit 2 ;;
+esac

@@ -1,0 +1,134 @@
+// The compiled form of a pipeline file: what the parser produces, the scheduler stores and the
+// agent runs. Everything here is plain JSON (it is stored in the database as is).
+
+/** A position in a pipeline file, 1-based, as editors show it. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
+}
+
+export interface Diagnostic extends SourcePosition {
+  severity: 'error' | 'warning';
+  message: string;
+  /** Key path inside the document, e.g. `build.script[2]`, when the problem is tied to a key. */
+  path?: string;
+}
+
+/** GitLab's `when` values after rules are applied; `never` removes the job instead. */
+export type JobWhen = 'on_success' | 'on_failure' | 'always' | 'manual' | 'delayed';
+
+export interface NeedSpec {
+  /** Name of the needed job; for a parallel job every instance is listed by its expanded name. */
+  job: string;
+  artifacts: boolean;
+  optional: boolean;
+}
+
+export interface ArtifactsSpec {
+  name?: string;
+  paths: string[];
+  exclude: string[];
+  untracked: boolean;
+  when: 'on_success' | 'on_failure' | 'always';
+  /** Seconds until the artifacts expire; null keeps them forever ("never"). */
+  expireInSeconds: number | null;
+}
+
+export interface CacheSpec {
+  /** The key after variable expansion; `files` keys are resolved by the agent (it has the files). */
+  key: string | { files: string[]; prefix?: string };
+  paths: string[];
+  policy: 'pull-push' | 'pull' | 'push';
+  when: 'on_success' | 'on_failure' | 'always';
+  untracked: boolean;
+  fallbackKeys: string[];
+}
+
+export interface RetrySpec {
+  max: number; // 0..2 as GitLab allows
+  /** GitLab failure reasons; `always` matches any. Script failures match `script_failure`. */
+  when: string[];
+  exitCodes: number[];
+}
+
+export interface EnvironmentSpec {
+  name: string;
+  url?: string;
+  action: 'start' | 'prepare' | 'stop' | 'verify' | 'access';
+  deploymentTier?: string;
+  /** Other keys (auto_stop_in, on_stop, kubernetes, ...) kept verbatim for the deploy part. */
+  extra: Record<string, unknown>;
+}
+
+export interface CompiledJob {
+  /** Unique name in the pipeline: `test 1/3` for `parallel: 3`, `test: [18, linux]` for a matrix. */
+  name: string;
+  /** The name of the job definition in the file (before `parallel` expansion). */
+  baseName: string;
+  stage: string;
+  stageIndex: number;
+  script: string[];
+  beforeScript: string[];
+  afterScript: string[];
+  /** Job variables (global ones are on the pipeline); values are raw strings, expanded at run time. */
+  variables: Record<string, string>;
+  /** null: the job follows stage order. [] (`needs: []`): starts at once. */
+  needs: NeedSpec[] | null;
+  /** Jobs whose artifacts are fetched; null: all jobs of earlier stages (GitLab's default). */
+  dependencies: string[] | null;
+  when: JobWhen;
+  /** Seconds, for `when: delayed`. */
+  startInSeconds: number | null;
+  allowFailure: boolean;
+  /** `allow_failure: exit_codes`: failures with these codes are allowed; others fail the job. */
+  allowFailureExitCodes: number[];
+  retry: RetrySpec;
+  /** Seconds; null means the server's default. */
+  timeoutSeconds: number | null;
+  artifacts: ArtifactsSpec | null;
+  cache: CacheSpec[];
+  parallel: { index: number; total: number; matrix: Record<string, string> | null } | null;
+  resourceGroup: string | null;
+  interruptible: boolean;
+  environment: EnvironmentSpec | null;
+  tags: string[];
+  /** Docker-only keys are kept so a container executor can use them later. */
+  image: unknown | null;
+  services: unknown[] | null;
+  /** Where the job is defined, for messages. */
+  position: SourcePosition;
+}
+
+export interface CompiledPipeline {
+  /** File that was read (`.tandem.yml` or `.gitlab-ci.yml`). */
+  configPath: string;
+  stages: string[];
+  /** Global variables after `workflow:rules:variables` are applied. */
+  variables: Record<string, string>;
+  jobs: CompiledJob[];
+  /** `workflow: name`, expanded. */
+  name: string | null;
+  warnings: Diagnostic[];
+}
+
+/** What the parser needs from the outside world. */
+export interface CompileContext {
+  /** Reads a file of the repository at the pipeline's commit; null when it does not exist. */
+  readFile(path: string): Promise<string | null>;
+  /** Predefined and user variables visible to `rules:if`, `workflow:rules` and expansion. */
+  variables: Record<string, string>;
+  /**
+   * Files changed by the push (for `rules:changes`); null when unknown (new branch, manual run),
+   * in which case `changes` rules match as GitLab does for such pipelines (true).
+   */
+  changedFiles: string[] | null;
+  /** Files present at the commit, for `rules:exists`; optional. */
+  listFiles?(): Promise<string[]>;
+}
+
+export type CompileResult =
+  | { ok: true; pipeline: CompiledPipeline }
+  /** `workflow:rules` decided not to run: not an error. */
+  | { ok: false; skipped: true; reason: string; warnings: Diagnostic[] }
+  | { ok: false; skipped: false; errors: Diagnostic[]; warnings: Diagnostic[] };

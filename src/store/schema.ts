@@ -1,0 +1,210 @@
+// Table shapes for Kysely. Times are epoch milliseconds (integers) so that SQLite and PostgreSQL
+// compare them the same way; JSON columns hold text (SQLite has no JSON type; PostgreSQL uses text
+// too so that the SQL stays one dialect-neutral text).
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export type JobStatus =
+  | 'created'
+  | 'pending'
+  | 'running'
+  | 'success'
+  | 'failed'
+  | 'canceled'
+  | 'skipped'
+  | 'manual'
+  | 'scheduled';
+
+export type PipelineStatus =
+  | 'created'
+  | 'pending'
+  | 'running'
+  | 'success'
+  | 'failed'
+  | 'canceled'
+  | 'skipped'
+  | 'manual';
+
+export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll';
+
+export interface RepoTable {
+  id: Generated<number>;
+  name: string;
+  url: string;
+  default_branch: string;
+  poll_interval_seconds: number; // 0: no polling
+  webhook_secret: string | null;
+  /** JSON map ref -> sha as last seen by polling or webhooks. */
+  known_refs: string;
+  last_polled_at: number | null;
+  created_at: number;
+}
+
+export interface VariableTable {
+  id: Generated<number>;
+  repo_id: number;
+  key: string;
+  value: string;
+  masked: number; // 0/1: booleans are integers in both backends
+  protected: number;
+  file: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EventTable {
+  id: Generated<number>;
+  repo_id: number;
+  provider: string; // github | gitlab | gitea | bitbucket | poll | api
+  delivery_id: string;
+  kind: string; // push | tag | merge_request
+  ref: string;
+  sha: string;
+  before_sha: string | null;
+  received_at: number;
+  pipeline_id: number | null;
+}
+
+export interface PipelineTable {
+  id: Generated<number>;
+  repo_id: number;
+  ref: string;
+  /** 1 when ref is a tag. */
+  is_tag: number;
+  sha: string;
+  before_sha: string | null;
+  source: PipelineSource;
+  status: PipelineStatus;
+  name: string | null;
+  config_path: string | null;
+  /** Compile error text (with file:line:column) when the pipeline file was invalid. */
+  error: string | null;
+  /** JSON: global variables of the compiled pipeline plus trigger variables. */
+  variables: string;
+  /** JSON: stage names in order. */
+  stages: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface JobTable {
+  id: Generated<number>;
+  pipeline_id: number;
+  repo_id: number;
+  name: string;
+  stage: string;
+  stage_index: number;
+  status: JobStatus;
+  /** JSON CompiledJob. */
+  spec: string;
+  /** 1-based; a retry or a lost-agent requeue creates a new row with attempt + 1. */
+  attempt: number;
+  /** The row this one retries. */
+  retry_of: number | null;
+  /** 1 once a newer attempt exists: the pipeline's status ignores retried rows. */
+  retried: number;
+  allow_failure: number;
+  resource_group: string | null;
+  interruptible: number;
+  /** JSON string[]. */
+  tags: string;
+  timeout_seconds: number;
+  exit_code: number | null;
+  /** GitLab's failure reasons: script_failure, job_execution_timeout, runner_system_failure, ... */
+  failure_reason: string | null;
+  agent_id: number | null;
+  fencing_token: number | null;
+  lease_expires_at: number | null;
+  cancel_requested: number;
+  created_at: number;
+  queued_at: number | null;
+  /** For `when: delayed`: when the job becomes pending. */
+  scheduled_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface JobLogTable {
+  job_id: number;
+  seq: number;
+  data: string;
+  created_at: number;
+}
+
+export interface ArtifactFileTable {
+  id: Generated<number>;
+  job_id: number;
+  path: string;
+  digest: string; // sha256 hex
+  size: number;
+  mode: number;
+  expires_at: number | null;
+  created_at: number;
+}
+
+export interface CacheEntryTable {
+  id: Generated<number>;
+  repo_id: number;
+  key: string;
+  /** JSON list of {path, digest, size, mode}. */
+  manifest: string;
+  updated_at: number;
+}
+
+export interface AgentTable {
+  id: Generated<number>;
+  name: string;
+  token_hash: string;
+  tags: string; // JSON string[]
+  concurrency: number;
+  version: string | null;
+  last_seen_at: number | null;
+  created_at: number;
+}
+
+export interface TokenTable {
+  id: Generated<number>;
+  name: string;
+  kind: string; // admin | agent
+  token_hash: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** Named monotonic counters (the fencing token). */
+export interface CounterTable {
+  name: string;
+  value: number;
+}
+
+/** Leader election and other singleton leases (used by the HA work). */
+export interface LeaseTable {
+  name: string;
+  holder: string;
+  epoch: number;
+  expires_at: number;
+}
+
+export interface Database {
+  repos: RepoTable;
+  variables: VariableTable;
+  events: EventTable;
+  pipelines: PipelineTable;
+  jobs: JobTable;
+  job_logs: JobLogTable;
+  artifact_files: ArtifactFileTable;
+  cache_entries: CacheEntryTable;
+  agents: AgentTable;
+  tokens: TokenTable;
+  counters: CounterTable;
+  leases: LeaseTable;
+}
+
+export type Repo = Selectable<RepoTable>;
+export type Pipeline = Selectable<PipelineTable>;
+export type Job = Selectable<JobTable>;
+export type NewJob = Insertable<JobTable>;
+export type JobUpdate = Updateable<JobTable>;
+export type Variable = Selectable<VariableTable>;
+export type Agent = Selectable<AgentTable>;
+export type ArtifactFile = Selectable<ArtifactFileTable>;
