@@ -98,6 +98,11 @@ export interface CompiledJob {
   services: unknown[] | null;
   /** Where the job is defined, for messages. */
   position: SourcePosition;
+  /**
+   * `inherit:variables`: absent means the job sees every global variable; false none of them;
+   * a list only those. The pipeline's variables must be filtered by it before they are merged.
+   */
+  inheritVariables?: false | string[];
 }
 
 export interface CompiledPipeline {
@@ -118,6 +123,11 @@ export interface CompileContext {
   readFile(path: string): Promise<string | null>;
   /** Predefined and user variables visible to `rules:if`, `workflow:rules` and expansion. */
   variables: Record<string, string>;
+  /**
+   * Project, schedule and manual-run variables. GitLab gives them precedence over the file's
+   * `variables:`, while predefined ones (in `variables`) lose to the file. Optional.
+   */
+  userVariables?: Record<string, string>;
   /**
    * Files changed by the push (for `rules:changes`); null when unknown (new branch, manual run),
    * in which case `changes` rules match as GitLab does for such pipelines (true).

@@ -22,7 +22,9 @@ export type PipelineStatus =
   | 'failed'
   | 'canceled'
   | 'skipped'
-  | 'manual';
+  | 'manual'
+  /** Waiting only for a `when: delayed` job's time to come. */
+  | 'scheduled';
 
 export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll';
 
@@ -116,6 +118,14 @@ export interface JobTable {
   fencing_token: number | null;
   lease_expires_at: number | null;
   cancel_requested: number;
+  /** Why cancel_requested was set: 'user' (cancel, auto-cancel) or 'timeout' (the server enforces timeouts). */
+  cancel_reason: 'user' | 'timeout' | null;
+  /** started_at + timeout, set when the job is claimed. */
+  deadline_at: number | null;
+  /** The token that completed the job, so the same agent may repeat its completion or last log chunks. */
+  completed_token: number | null;
+  /** Set when a user played a manual job (or retried a manual/delayed one): later attempts run at once. */
+  played_at: number | null;
   created_at: number;
   queued_at: number | null;
   /** For `when: delayed`: when the job becomes pending. */

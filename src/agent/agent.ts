@@ -1,0 +1,171 @@
+// An agent: registers with a server, long-polls for jobs on N slots, and runs each job in a fresh
+// workspace checked out from its local mirror cache.
+import { mkdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { createExecutor, type Executor, type ExecutorKind } from '../executor/index.js';
+import { MirrorCache } from '../source/index.js';
+import { HttpError, ServerClient, StaleClaimError } from './client.js';
+import { serverJobBackend } from './http-backend.js';
+import { runJob, type JobOutcome } from './job-runner.js';
+import type { CompleteRequest, JobPayload, RegisterAgentResponse } from './protocol.js';
+
+export interface AgentOptions {
+  servers: string[];
+  /** An agent token (tda_...), or an admin/registration token used to register. */
+  token: string;
+  concurrency: number;
+  workDir: string;
+  tags: string[];
+  executor: ExecutorKind;
+  name?: string;
+  /** Paths jobs must not see under the sandbox executor (data dirs, token files). */
+  hiddenPaths?: string[];
+  log: Logger;
+  version: string;
+}
+
+const LONG_POLL_MS = 25_000;
+
+/** The agent's own settings must not leak into jobs: TANDEM_TOKEN would let a job act as the agent. */
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TANDEM_')) env[k] = v;
+  return env;
+}
+
+export class Agent {
+  private readonly client: ServerClient;
+  private readonly registrationToken: string;
+  private readonly mirrors: MirrorCache;
+  private readonly stopping = new AbortController();
+  private readonly running = new Map<number, AbortController>();
+  private executor: Executor | null = null;
+  private slots: Promise<void>[] = [];
+  readonly name: string;
+  readonly workDir: string;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.workDir = resolve(opts.workDir);
+    this.name = opts.name ?? `${hostname()}-${process.pid}`;
+    this.registrationToken = opts.token;
+    this.client = new ServerClient({ servers: opts.servers, token: opts.token, userAgent: `tandem-agent/${opts.version}` });
+    this.mirrors = new MirrorCache(join(this.workDir, 'mirrors'));
+  }
+
+  get runningJobs(): number[] {
+    return [...this.running.keys()];
+  }
+
+  private async register(): Promise<void> {
+    this.client.token = this.registrationToken;
+    const res = await this.client.json<RegisterAgentResponse>('POST', '/api/v1/agents', {
+      name: this.name,
+      tags: this.opts.tags,
+      concurrency: this.opts.concurrency,
+      version: this.opts.version,
+    });
+    if (!res) throw new Error('registration returned no agent token');
+    this.client.token = res.token;
+    this.opts.log.info({ agentId: res.agentId, name: this.name, server: this.client.serverUrl }, 'agent registered');
+  }
+
+  async start(): Promise<void> {
+    await mkdir(join(this.workDir, 'builds'), { recursive: true });
+    this.executor = await createExecutor(this.opts.executor, { hiddenPaths: this.opts.hiddenPaths ?? [] });
+    if (this.registrationToken.startsWith('tda_')) this.client.token = this.registrationToken;
+    else await this.register();
+    this.slots = Array.from({ length: this.opts.concurrency }, (_, i) => this.slot(i));
+  }
+
+  /** Stops taking jobs; running jobs finish unless `cancelRunning`. */
+  async stop(opts: { cancelRunning?: boolean } = {}): Promise<void> {
+    this.stopping.abort();
+    if (opts.cancelRunning) for (const c of this.running.values()) c.abort();
+    await Promise.allSettled(this.slots);
+  }
+
+  private async slot(index: number): Promise<void> {
+    const signal = this.stopping.signal;
+    while (!signal.aborted) {
+      let payload: JobPayload | null;
+      try {
+        payload = await this.client.json<JobPayload>('POST', '/api/v1/agent/jobs/request', { waitMs: LONG_POLL_MS }, { signal, timeoutMs: LONG_POLL_MS + 10_000 });
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof HttpError && err.status === 401 && !this.registrationToken.startsWith('tda_')) {
+          this.opts.log.warn('agent token refused: registering again');
+          await this.register().catch((e: unknown) => this.opts.log.error({ err: (e as Error).message }, 'registration failed'));
+        } else {
+          this.opts.log.warn({ slot: index, err: (err as Error).message }, 'job request failed');
+        }
+        await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000));
+        continue;
+      }
+      if (payload) await this.execute(payload);
+    }
+  }
+
+  private async execute(payload: JobPayload): Promise<void> {
+    const log = this.opts.log.child({ jobId: payload.jobId, job: payload.job.name, attempt: payload.attempt });
+    const workspace = join(this.workDir, 'builds', String(payload.jobId));
+    const scratchDir = join(this.workDir, 'tmp', String(payload.jobId));
+    const backend = serverJobBackend(this.client, payload.jobId, payload.fencingToken);
+    const abort = new AbortController();
+    this.running.set(payload.jobId, abort);
+    log.info('job started');
+    let outcome: JobOutcome;
+    try {
+      outcome = await runJob({
+        jobId: payload.jobId,
+        job: payload.job,
+        variables: [
+          ...payload.variables,
+          { key: 'CI_PROJECT_DIR', value: workspace, masked: false, file: false },
+          { key: 'CI_BUILDS_DIR', value: join(this.workDir, 'builds'), masked: false, file: false },
+          { key: 'CI_RUNNER_DESCRIPTION', value: this.name, masked: false, file: false },
+          { key: 'CI_RUNNER_TAGS', value: JSON.stringify(this.opts.tags), masked: false, file: false },
+        ],
+        dependencies: payload.dependencies,
+        timeoutSeconds: payload.timeoutSeconds,
+        heartbeatMs: Math.max(200, Math.floor(payload.leaseMs / 3)),
+        workspace,
+        sha: payload.sha,
+        prepareWorkspace: async () => {
+          await rm(workspace, { recursive: true, force: true });
+          await this.mirrors.checkout(payload.repo.url, payload.sha, workspace);
+        },
+        scratchDir,
+        executor: this.executor!,
+        backend,
+        baseEnv: inheritedEnv(),
+        signal: abort.signal,
+        agentName: this.name,
+      });
+    } catch (err) {
+      // runJob reports its own failures in the job log; this is a bug or a lost server, not a job failure.
+      log.error({ err: (err as Error).message }, 'job could not run');
+      outcome = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+    } finally {
+      this.running.delete(payload.jobId);
+      await rm(workspace, { recursive: true, force: true }).catch(() => undefined);
+    }
+    if (outcome.failureReason === 'stale_claim') {
+      log.warn('claim went stale: another agent owns this job now');
+      return;
+    }
+    await this.complete(payload, outcome, log);
+  }
+
+  private async complete(payload: JobPayload, outcome: JobOutcome, log: Logger): Promise<void> {
+    const body: CompleteRequest = { fencingToken: payload.fencingToken, ...outcome };
+    try {
+      await this.client.json('POST', `/api/v1/agent/jobs/${payload.jobId}/complete`, body);
+      log.info({ status: outcome.status }, 'job finished');
+    } catch (err) {
+      if (err instanceof StaleClaimError) log.warn('completion refused: the claim is stale');
+      else log.error({ err: (err as Error).message }, 'completion could not be delivered');
+    }
+  }
+}

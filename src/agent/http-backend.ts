@@ -1,0 +1,65 @@
+// The JobBackend of an agent: every write goes to the server with the claim's fencing token.
+import type { Readable } from 'node:stream';
+import type { BlobInfo, BlobStore, ManifestEntry, PutExpectations } from '../artifacts/index.js';
+import type { LogChunk } from '../executor/index.js';
+import { HttpError, type ServerClient } from './client.js';
+import type { JobBackend } from './job-runner.js';
+import type { HeartbeatResponse } from './protocol.js';
+
+/** The server's artifact store seen from an agent: upload only what it lacks, read what it has. */
+class ServerBlobStore implements BlobStore {
+  constructor(private readonly client: ServerClient) {}
+
+  async has(digest: string): Promise<boolean> {
+    const res = await this.client.json<{ missing: string[] }>('POST', '/api/v1/agent/blobs/missing', { digests: [digest] });
+    return !(res?.missing.includes(digest) ?? true);
+  }
+
+  async stat(digest: string): Promise<{ size: number } | null> {
+    // Agents only need presence; sizes live in manifests.
+    return (await this.has(digest)) ? { size: -1 } : null;
+  }
+
+  async put(source: Readable, expected: PutExpectations = {}): Promise<BlobInfo> {
+    if (!expected.digest || expected.size === undefined) throw new Error('agent uploads need the digest and size up front');
+    const res = await this.client.request('PUT', `/api/v1/agent/blobs/${expected.digest}`, { stream: source, length: expected.size }, { timeoutMs: 30 * 60_000 });
+    if (!res.ok) throw new HttpError(res.status, `uploading blob ${expected.digest}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as BlobInfo;
+  }
+
+  get(digest: string): Promise<Readable> {
+    return this.client.download(`/api/v1/agent/blobs/${digest}`);
+  }
+
+  async delete(): Promise<void> {
+    throw new Error('agents do not delete blobs: retention runs on the server');
+  }
+}
+
+export function serverJobBackend(client: ServerClient, jobId: number, fencingToken: number): JobBackend {
+  const base = `/api/v1/agent/jobs/${jobId}`;
+  return {
+    blobs: new ServerBlobStore(client),
+    async sendLog(chunks: LogChunk[]) {
+      await client.json('POST', `${base}/log`, { fencingToken, chunks });
+    },
+    async heartbeat() {
+      return (await client.json<HeartbeatResponse>('POST', `${base}/heartbeat`, { fencingToken })) ?? { cancelRequested: false };
+    },
+    async saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null) {
+      await client.json('POST', `${base}/artifacts`, { fencingToken, files, expireInSeconds });
+    },
+    async getCache(key: string) {
+      try {
+        const res = await client.json<{ files: ManifestEntry[] }>('GET', `${base}/caches/${encodeURIComponent(key)}?fencingToken=${fencingToken}`);
+        return res?.files ?? null;
+      } catch (err) {
+        if (err instanceof HttpError && err.status === 404) return null;
+        throw err;
+      }
+    },
+    async putCache(key: string, files: ManifestEntry[]) {
+      await client.json('PUT', `${base}/caches/${encodeURIComponent(key)}`, { fencingToken, files });
+    },
+  };
+}

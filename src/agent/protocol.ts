@@ -1,0 +1,60 @@
+// The wire contract between agents and servers. Both sides import these types, so a change here is
+// a protocol change: keep it backwards compatible (agents and servers are upgraded one at a time).
+import type { ManifestEntry } from '../artifacts/index.js';
+import type { CompiledJob } from '../pipeline/types.js';
+
+export interface JobVariable {
+  key: string;
+  value: string;
+  masked: boolean;
+  /** GitLab's file type: the agent writes the value to a file and sets the variable to its path. */
+  file: boolean;
+}
+
+export interface DependencyArtifacts {
+  jobId: number;
+  name: string;
+  files: ManifestEntry[];
+}
+
+export interface JobPayload {
+  jobId: number;
+  pipelineId: number;
+  attempt: number;
+  /** Sent back with every write; the server refuses writes carrying an older token. */
+  fencingToken: number;
+  leaseMs: number;
+  timeoutSeconds: number;
+  repo: { name: string; url: string };
+  sha: string;
+  ref: string;
+  job: CompiledJob;
+  /** In precedence order (later wins), values not yet expanded. */
+  variables: JobVariable[];
+  dependencies: DependencyArtifacts[];
+}
+
+export interface RegisterAgentRequest {
+  name: string;
+  tags: string[];
+  concurrency: number;
+  version: string;
+}
+
+export interface RegisterAgentResponse {
+  agentId: number;
+  token: string;
+}
+
+export interface HeartbeatResponse {
+  cancelRequested: boolean;
+}
+
+export type CompletionStatus = 'success' | 'failed' | 'canceled';
+
+export interface CompleteRequest {
+  fencingToken: number;
+  status: CompletionStatus;
+  exitCode: number | null;
+  failureReason: string | null;
+}

@@ -1,0 +1,33 @@
+export {
+  type BlobInfo,
+  BlobIntegrityError,
+  BlobNotFoundError,
+  type BlobStore,
+  BlobTooLargeError,
+  FsBlobStore,
+  InvalidDigestError,
+  type PutExpectations,
+  assertDigest,
+  isValidDigest,
+  verifyingStream,
+} from './blob-store.js';
+export { PathEscapeError, isInside, resolveInside, safeRelativePath } from './paths.js';
+export {
+  ArtifactLimitError,
+  type CollectLimits,
+  type CollectSpec,
+  type CollectedFile,
+  collectFiles,
+  normalizePattern,
+} from './collect.js';
+export {
+  type FetchBlob,
+  ManifestError,
+  type ManifestEntry,
+  type StoreProgress,
+  manifestToTarGz,
+  restoreFiles,
+  storeFiles,
+  validateManifest,
+} from './manifest.js';
+export { DurationError, parseDuration } from './retention.js';

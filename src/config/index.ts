@@ -1,0 +1,113 @@
+// One configuration model for servers and agents: defaults < tandem.yml < TANDEM_* environment < flags.
+// Every key has an environment name derived from it (dataDir -> TANDEM_DATA_DIR) so the three
+// sources can never disagree about what a key is called.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseDocument, LineCounter } from 'yaml';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const list = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  z.array(z.string()),
+);
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().default('.tandem'),
+    port: port.default(8080),
+    listen: z.string().default('127.0.0.1'),
+    /** A SQLite path or a postgresql:// URL; default `<dataDir>/tandem.db`. */
+    databaseUrl: z.string().optional(),
+    /** A directory (or s3:// later); default `<dataDir>/artifacts`. */
+    artifactsUrl: z.string().optional(),
+    /** The URL agents and users reach this server by; default http://listen:port. */
+    externalUrl: z.string().optional(),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Job timeout when the pipeline file names none (GitLab's project default is one hour). */
+    jobTimeoutSeconds: positiveInt.default(3600),
+    /** Lease length for claimed jobs; agents heartbeat three times per lease. */
+    leaseSeconds: positiveInt.default(30),
+    /** Tries for a job whose agent is lost, whatever the file's `retry` says. */
+    maxSystemAttempts: positiveInt.default(2),
+    maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
+    maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
+    // Agent settings.
+    server: list.default([]),
+    token: z.string().optional(),
+    concurrency: positiveInt.default(2),
+    workDir: z.string().optional(),
+    tags: list.default([]),
+    executor: z.enum(['shell', 'sandbox', 'auto']).default('shell'),
+    name: z.string().optional(),
+  })
+  .strict();
+
+export type TandemConfig = z.infer<typeof configSchema>;
+type ConfigKey = keyof TandemConfig;
+const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
+
+export function envNameFor(key: string): string {
+  return 'TANDEM_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+export class ConfigError extends Error {}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read configuration file: ${(err as Error).message}`);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = lineCounter.linePos(e.pos[0]);
+    throw new ConfigError(`${path}:${pos.line}:${pos.col}: ${e.message.split('\n')[0]}`);
+  }
+  const value = doc.toJS() as unknown;
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${path}:1:1: expected a mapping of settings`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Builds the effective configuration. `flags` holds only what the user passed on the command line
+ * (commander leaves absent options undefined).
+ */
+export function loadConfig(
+  flags: Partial<Record<ConfigKey | 'config', unknown>>,
+  env: NodeJS.ProcessEnv = process.env,
+): TandemConfig {
+  const merged: Record<string, unknown> = {};
+  const configPath = (flags.config as string | undefined) ?? env.TANDEM_CONFIG;
+  if (configPath) Object.assign(merged, readConfigFile(configPath));
+  for (const key of configKeys) {
+    const fromEnv = env[envNameFor(key)];
+    if (fromEnv !== undefined && fromEnv !== '') merged[key] = fromEnv;
+    if (flags[key] !== undefined) merged[key] = flags[key];
+  }
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const where = configPath ? `${configPath}: ` : '';
+    const issues = parsed.error.issues.map((i) => {
+      const key = i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(', ') : '');
+      return `${where}${key}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${issues.join('\n  ')}`);
+  }
+  const config = parsed.data;
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}
+
+export function databaseUrlOf(config: TandemConfig): string {
+  return config.databaseUrl ?? resolve(config.dataDir, 'tandem.db');
+}
+
+export function artifactsDirOf(config: TandemConfig): string {
+  return config.artifactsUrl ?? resolve(config.dataDir, 'artifacts');
+}

@@ -1,0 +1,157 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+interface ProcStat {
+  ppid: number;
+  pgrp: number;
+  /** Start time in clock ticks since boot: tells a live process from a later one that reused its PID. */
+  startTime: string;
+  zombie: boolean;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may itself contain spaces and parentheses: parse after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { zombie: fields[0] === 'Z', ppid: Number(fields[1]), pgrp: Number(fields[2]), startTime: fields[19] };
+}
+
+/** Every process's stat, or undefined without /proc (not Linux), where only the process group can be reached. */
+function snapshot(): Map<number, ProcStat> | undefined {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  const stats = new Map<number, ProcStat>();
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (stat) stats.set(Number(name), stat);
+  }
+  return stats;
+}
+
+function sendSignal(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone (ESRCH) or not ours to signal (EPERM): nothing more to do for it.
+  }
+}
+
+function hasEnvEntry(pid: number, entry: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Every process a job started. The job's shell leads its own process group, but a job can leave
+ * the group (setsid, a daemonising tool, bwrap --new-session), and such a process is reparented
+ * away once its parent exits. So descendants are collected from /proc parent links repeatedly
+ * while the job runs, and remembered with their start time so that a reused PID is never hit.
+ * A double fork can still slip between two walks; those are found at kill time by a marker
+ * entry in the environment every job process inherits (as Jenkins does with BUILD_ID).
+ */
+export class ProcessTree {
+  private readonly known = new Map<number, string>();
+
+  /** @param envMarker a `NAME=value` entry unique to this job's environment */
+  constructor(
+    private readonly rootPid: number,
+    private readonly envMarker?: string,
+  ) {}
+
+  /** Adds the processes that carry the job's environment marker, wherever they were reparented. */
+  private adoptMarked(stats: Map<number, ProcStat>): void {
+    if (!this.envMarker) return;
+    for (const [pid, stat] of stats) {
+      if (!stat.zombie && !this.known.has(pid) && pid !== process.pid && hasEnvEntry(pid, this.envMarker)) {
+        this.known.set(pid, stat.startTime);
+      }
+    }
+  }
+
+  /** Adds every current descendant of the root or of a process already known. */
+  scan(stats = snapshot()): void {
+    if (!stats) return;
+    const children = new Map<number, number[]>();
+    for (const [pid, stat] of stats) {
+      const siblings = children.get(stat.ppid);
+      if (siblings) siblings.push(pid);
+      else children.set(stat.ppid, [pid]);
+    }
+    const queue = [this.rootPid, ...[...this.known.keys()].filter((pid) => this.isKnownAlive(pid, stats.get(pid)))];
+    const seen = new Set<number>();
+    while (queue.length > 0) {
+      const pid = queue.pop() as number;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      for (const child of children.get(pid) ?? []) {
+        const stat = stats.get(child);
+        if (stat && !this.known.has(child)) this.known.set(child, stat.startTime);
+        queue.push(child);
+      }
+    }
+  }
+
+  private isKnownAlive(pid: number, stat = readStat(pid)): boolean {
+    return stat !== undefined && !stat.zombie && stat.startTime === this.known.get(pid);
+  }
+
+  /**
+   * Zombies do not count: they cannot run, and an orphaned one may never be reaped when PID 1 is
+   * not a real init (containers), which would otherwise hold every kill for its whole grace.
+   */
+  private anyAlive(stats: Map<number, ProcStat> | undefined): boolean {
+    if (!stats) {
+      try {
+        process.kill(-this.rootPid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    for (const [pid, stat] of stats) {
+      if (stat.zombie) continue;
+      if (stat.pgrp === this.rootPid || stat.startTime === this.known.get(pid)) return true;
+    }
+    return false;
+  }
+
+  private signalAll(signal: NodeJS.Signals): void {
+    sendSignal(-this.rootPid, signal);
+    for (const pid of this.known.keys()) {
+      if (this.isKnownAlive(pid)) sendSignal(pid, signal);
+    }
+  }
+
+  /** SIGTERM to the group and every known descendant, then SIGKILL to whatever outlives the grace. */
+  async kill(graceMs: number): Promise<void> {
+    let stats = snapshot();
+    this.scan(stats);
+    if (stats) this.adoptMarked(stats);
+    if (!this.anyAlive(stats)) return;
+    this.signalAll('SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // A process may fork while dying (a trap handler): pick up what it started.
+      stats = snapshot();
+      this.scan(stats);
+      if (!this.anyAlive(stats)) return;
+    }
+    stats = snapshot();
+    this.scan(stats);
+    if (stats) this.adoptMarked(stats);
+    this.signalAll('SIGKILL');
+  }
+}

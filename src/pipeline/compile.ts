@@ -1,0 +1,267 @@
+// compilePipeline: pipeline file text → CompiledPipeline, with GitLab's semantics for the subset
+// documented in docs/pipeline-reference.md.
+import { Diagnostics, nearest } from './diagnostics.js';
+import { loadWithIncludes, type IncludeEnv } from './include.js';
+import { jobShape, topLevelKeys, unsupportedTopLevel, DEFAULT_KEYS } from './keys.js';
+import { compileInstance, decideOutcome, defineJob, variablesOf, type Instance, type JobDef, type Outcome } from './jobs.js';
+import { slugify } from './predefined.js';
+import { resolveExtends } from './extends.js';
+import { resolveReferences } from './references.js';
+import { firstMatchingRule, refPolicyMatches, refsMatch, stringsOf } from './rules.js';
+import type { CompileContext, CompiledJob, CompileResult, NeedSpec } from './types.js';
+import { validate } from './validate.js';
+import { expandVariables, resolveVariables } from './variables.js';
+import { deepMerge, describeNode, mapGet, scalarText, type YEntry, type YMap } from './yaml-source.js';
+
+const DEFAULT_STAGES = ['build', 'test', 'deploy'];
+
+function failure(diags: Diagnostics): CompileResult {
+  return { ok: false, skipped: false, errors: diags.sorted(diags.errors), warnings: diags.sorted(diags.warnings) };
+}
+
+function ruleEnv(ctx: CompileContext, variables: Record<string, string>): IncludeEnv {
+  let listing: Promise<string[] | null> | undefined;
+  return {
+    variables,
+    changedFiles: ctx.changedFiles,
+    readFile: (p) => ctx.readFile(p),
+    fileExists: async (p) => (await ctx.readFile(p)) !== null,
+    listFiles: () => (listing ??= ctx.listFiles ? ctx.listFiles() : Promise.resolve(null)),
+  };
+}
+
+/** The `default:` keys, with the deprecated top-level forms (image, cache, ...) under them. */
+function defaultsOf(root: YMap): YMap {
+  const entries = new Map<string, YEntry>();
+  for (const key of DEFAULT_KEYS) {
+    const top = root.entries.get(key);
+    if (top && key in topLevelKeys) entries.set(key, top);
+  }
+  const legacy: YMap = { kind: 'map', entries, pos: root.pos };
+  const def = mapGet(root, 'default');
+  return def?.kind === 'map' ? deepMerge(legacy, def) : legacy;
+}
+
+/** A job's own keys win over defaults as a whole (no deep merge), as in GitLab. */
+function withDefaults(job: YMap, defaults: YMap): YMap {
+  const inherit = mapGet(mapGet(job, 'inherit'), 'default');
+  const allowed = (key: string): boolean =>
+    !inherit || (inherit.kind === 'scalar' ? inherit.value !== false : stringsOf(inherit).includes(key));
+  const entries = new Map(job.entries);
+  for (const [key, entry] of defaults.entries) {
+    if (!entries.has(key) && allowed(key)) entries.set(key, entry);
+  }
+  return { ...job, entries };
+}
+
+function stagesOf(root: YMap): string[] {
+  const declared = mapGet(root, 'stages');
+  const list = declared ? stringsOf(declared) : DEFAULT_STAGES;
+  return ['.pre', ...new Set(list.filter((s) => s !== '.pre' && s !== '.post')), '.post'];
+}
+
+function pick(vars: Record<string, string>, inherit: boolean | string[]): Record<string, string> {
+  if (inherit === true) return vars;
+  if (inherit === false) return {};
+  return Object.fromEntries(Object.entries(vars).filter(([k]) => inherit.includes(k)));
+}
+
+export async function compilePipeline(configPath: string, content: string, ctx: CompileContext): Promise<CompileResult> {
+  const diags = new Diagnostics();
+  const user = ctx.userVariables ?? {};
+  const baseVars = { ...ctx.variables, ...user };
+  const loaded = await loadWithIncludes(configPath, content, ruleEnv(ctx, baseVars), diags);
+  if (!loaded || diags.errors.length > 0) return failure(diags);
+  const root = resolveReferences(loaded, diags);
+
+  // Top level: keywords are validated, everything else is a job or a hidden template.
+  const jobNames: string[] = [];
+  for (const [key, entry] of root.entries) {
+    if (topLevelKeys[key]) validate(entry.value, topLevelKeys[key], key, diags);
+    else if (unsupportedTopLevel[key]) diags.error(entry.keyPos, `\`${key}\`: ${unsupportedTopLevel[key]}`, key);
+    else if (key.startsWith('.')) continue;
+    else if (entry.value.kind === 'map') jobNames.push(key);
+    else {
+      const hint = nearest(key, [...Object.keys(topLevelKeys), ...Object.keys(unsupportedTopLevel)]);
+      diags.error(
+        entry.keyPos,
+        hint
+          ? `unknown key \`${key}\` (did you mean \`${hint}\`?)`
+          : `job \`${key}\` must be a map of job keys, not ${describeNode(entry.value)}`,
+        key,
+      );
+    }
+  }
+  const resolved = resolveExtends(root, jobNames, diags);
+  for (const [name, job] of resolved) validate(job, jobShape, name, diags);
+  if (jobNames.length === 0 && diags.errors.length === 0) {
+    diags.error(root.pos, 'the pipeline has no jobs (keys starting with a dot are hidden templates)');
+  }
+  if (diags.errors.length > 0) return failure(diags);
+
+  const stages = stagesOf(root);
+  const defaults = defaultsOf(root);
+  const defs = [...resolved].map(([name, job]) => defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags));
+  if (defs.length > 0 && defs.every((d) => d.stage === '.pre' || d.stage === '.post')) {
+    diags.error(root.pos, 'the pipeline needs at least one job outside the .pre and .post stages');
+  }
+  checkGraph(defs, diags);
+  if (diags.errors.length > 0) return failure(diags);
+
+  // workflow:rules decide whether there is a pipeline at all, and may set global variables.
+  const globalVars = variablesOf(mapGet(root, 'variables'));
+  const workflowEnv = ruleEnv(ctx, resolveVariables({ ...ctx.variables, ...globalVars, ...user }));
+  const workflow = mapGet(root, 'workflow');
+  const workflowRules = mapGet(workflow, 'rules');
+  let pipelineVars = globalVars;
+  if (workflowRules) {
+    const matched = await firstMatchingRule(workflowRules, workflowEnv);
+    if (!matched) return skipped('no workflow:rules entry matched', diags);
+    const when = mapGet(matched.rule, 'when');
+    if (when && scalarText(when) === 'never') {
+      return skipped(`workflow:rules[${matched.index}] has when: never`, diags);
+    }
+    pipelineVars = { ...globalVars, ...variablesOf(mapGet(matched.rule, 'variables')) };
+  }
+  const nameNode = mapGet(workflow, 'name');
+  const pipelineName = nameNode
+    ? expandVariables(scalarText(nameNode) ?? '', resolveVariables({ ...ctx.variables, ...pipelineVars, ...user }))
+    : null;
+
+  const kept: { def: JobDef; instance: Instance; job: CompiledJob }[] = [];
+  for (const def of defs) {
+    for (const instance of def.instances) {
+      const predefinedJob: Record<string, string> = {
+        CI_JOB_NAME: instance.name,
+        CI_JOB_NAME_SLUG: slugify(instance.name),
+        CI_JOB_STAGE: def.stage,
+      };
+      if (instance.total > 1 || instance.matrix) {
+        predefinedJob.CI_NODE_INDEX = String(instance.index);
+        predefinedJob.CI_NODE_TOTAL = String(instance.total);
+      }
+      const layered = (extra: Record<string, string>): Record<string, string> =>
+        resolveVariables({
+          ...ctx.variables,
+          ...predefinedJob,
+          ...pick(pipelineVars, def.inheritVariables),
+          ...def.variables,
+          ...(instance.matrix ?? {}),
+          ...extra,
+          ...user,
+        });
+      const env = ruleEnv(ctx, layered({}));
+      const outcome = await decide(def, env);
+      if (!outcome) continue;
+      kept.push({ def, instance, job: compileInstance(def, instance, outcome, layered(outcome.variables), null, null) });
+    }
+  }
+  if (kept.length === 0 || kept.every((k) => k.def.stage === '.pre' || k.def.stage === '.post')) {
+    return skipped('no job of the pipeline matched its rules', diags);
+  }
+  linkJobs(kept, diags);
+  if (diags.errors.length > 0) return failure(diags);
+  return {
+    ok: true,
+    pipeline: {
+      configPath,
+      stages,
+      variables: pipelineVars,
+      jobs: kept.map((k) => k.job),
+      name: pipelineName,
+      warnings: diags.sorted(diags.warnings),
+    },
+  };
+}
+
+function skipped(reason: string, diags: Diagnostics): CompileResult {
+  return { ok: false, skipped: true, reason, warnings: diags.sorted(diags.warnings) };
+}
+
+async function decide(def: JobDef, env: IncludeEnv): Promise<Outcome | null> {
+  const rules = mapGet(def.node, 'rules');
+  if (rules) {
+    const matched = await firstMatchingRule(rules, env);
+    return matched ? decideOutcome(def.node, matched.rule) : null;
+  }
+  const only = mapGet(def.node, 'only');
+  const except = mapGet(def.node, 'except');
+  // Without rules or only, GitLab runs a job for branches and tags (not merge request pipelines).
+  const onlyOk = only ? await refPolicyMatches(only, env, 'only') : refsMatch(['branches', 'tags'], env.variables);
+  if (!onlyOk) return null;
+  if (except && (await refPolicyMatches(except, env, 'except'))) return null;
+  return decideOutcome(def.node, null);
+}
+
+/** Checks that need only the file: needs/dependencies name jobs, stage order, no needs cycle. */
+function checkGraph(defs: JobDef[], diags: Diagnostics): void {
+  const byName = new Map(defs.map((d) => [d.name, d]));
+  for (const def of defs) {
+    for (const need of def.needs ?? []) {
+      const target = byName.get(need.job);
+      if (!target) {
+        if (need.optional) continue;
+        const hint = nearest(need.job, byName.keys());
+        diags.error(need.pos, `\`${def.name}\` needs \`${need.job}\`, which is not a job${hint ? ` (did you mean \`${hint}\`?)` : ''}`, `${def.name}.needs`);
+        continue;
+      }
+      if (target.stageIndex > def.stageIndex) {
+        diags.error(need.pos, `\`${def.name}\` (stage ${def.stage}) needs \`${need.job}\` of the later stage ${target.stage}`, `${def.name}.needs`);
+      }
+      const names = new Set(target.instances.map((i) => i.name));
+      for (const wanted of need.instances ?? []) {
+        if (!names.has(wanted)) diags.error(need.pos, `\`${def.name}\` needs \`${wanted}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``, `${def.name}.needs`);
+      }
+    }
+    for (const dep of def.dependencies ?? []) {
+      const target = byName.get(dep.job);
+      if (!target) diags.error(dep.pos, `\`${def.name}\` depends on \`${dep.job}\`, which is not a job`, `${def.name}.dependencies`);
+      else if (target.stageIndex > def.stageIndex) {
+        diags.error(dep.pos, `\`${def.name}\` (stage ${def.stage}) has dependency \`${dep.job}\` of the later stage ${target.stage}`, `${def.name}.dependencies`);
+      }
+    }
+  }
+  // needs cycles (possible within a stage).
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (def: JobDef, path: string[]): void => {
+    if (state.get(def.name) === 'done') return;
+    state.set(def.name, 'visiting');
+    for (const need of def.needs ?? []) {
+      const target = byName.get(need.job);
+      if (!target) continue;
+      if (state.get(target.name) === 'visiting') {
+        const cycle = [...path.slice(path.indexOf(target.name)), target.name];
+        diags.error(need.pos, `needs cycle: ${cycle.join(' → ')}`, `${def.name}.needs`);
+        continue;
+      }
+      visit(target, [...path, target.name]);
+    }
+    state.set(def.name, 'done');
+  };
+  for (const def of defs) visit(def, [def.name]);
+}
+
+/** Fills needs and dependencies with instance names of the jobs that made it into the pipeline. */
+function linkJobs(kept: { def: JobDef; job: CompiledJob }[], diags: Diagnostics): void {
+  const present = new Map<string, string[]>();
+  for (const { def, job } of kept) present.set(def.name, [...(present.get(def.name) ?? []), job.name]);
+  for (const { def, job } of kept) {
+    if (def.needs) {
+      const needs: NeedSpec[] = [];
+      for (const need of def.needs) {
+        const available = present.get(need.job) ?? [];
+        const chosen = need.instances ? available.filter((n) => need.instances?.includes(n)) : available;
+        if (chosen.length === 0 && !need.optional) {
+          diags.error(
+            need.pos,
+            `\`${job.name}\` needs \`${need.job}\`, but its rules left it out of this pipeline (mark the need optional: true if that is fine)`,
+            `${def.name}.needs`,
+          );
+        }
+        for (const name of chosen) needs.push({ job: name, artifacts: need.artifacts, optional: need.optional });
+      }
+      job.needs = needs;
+    }
+    if (def.dependencies) job.dependencies = def.dependencies.flatMap((d) => present.get(d.job) ?? []);
+  }
+}

@@ -1,0 +1,267 @@
+// The `rules:if` / `workflow:rules:if` expression language, as GitLab defines it: variables,
+// string literals, null, ==, !=, =~, !~ with /regex/flags, &&, || and parentheses, where &&
+// binds tighter than ||. A bare operand is true when it is present (defined and non-empty).
+
+export class ExpressionError extends Error {
+  /** 1-based column inside the expression text. */
+  readonly column: number;
+  constructor(message: string, column: number) {
+    super(message);
+    this.name = 'ExpressionError';
+    this.column = column;
+  }
+}
+
+type Operand =
+  | { type: 'var'; name: string }
+  | { type: 'string'; value: string }
+  | { type: 'null' }
+  | { type: 'regex'; regex: RegExp };
+
+export type Expression =
+  | { type: 'or' | 'and'; left: Expression; right: Expression }
+  | { type: 'compare'; op: '==' | '!='; left: Operand; right: Operand }
+  | { type: 'match'; op: '=~' | '!~'; left: Operand; right: Operand }
+  | { type: 'value'; operand: Operand };
+
+type Token =
+  | { kind: 'operand'; operand: Operand; col: number }
+  | { kind: 'op'; op: '==' | '!=' | '=~' | '!~' | '&&' | '||'; col: number }
+  | { kind: '(' | ')'; col: number };
+
+const VAR = /^\$([A-Za-z_][A-Za-z0-9_]*)/;
+const OPS = ['==', '!=', '=~', '!~', '&&', '||'] as const;
+
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i];
+    const col = i + 1;
+    if (/\s/.test(ch)) {
+      i++;
+      continue;
+    }
+    if (ch === '(' || ch === ')') {
+      tokens.push({ kind: ch, col });
+      i++;
+      continue;
+    }
+    const op = OPS.find((o) => text.startsWith(o, i));
+    if (op) {
+      tokens.push({ kind: 'op', op, col });
+      i += 2;
+      continue;
+    }
+    if (ch === '$') {
+      const m = VAR.exec(text.slice(i));
+      if (!m) {
+        const hint = text[i + 1] === '{' ? ' (rules:if takes $NAME, not ${NAME})' : '';
+        throw new ExpressionError(`expected a variable name after $${hint}`, col);
+      }
+      tokens.push({ kind: 'operand', operand: { type: 'var', name: m[1] }, col });
+      i += m[0].length;
+      continue;
+    }
+    if (ch === '"' || ch === "'") {
+      const end = text.indexOf(ch, i + 1);
+      if (end < 0) throw new ExpressionError('unterminated string', col);
+      tokens.push({ kind: 'operand', operand: { type: 'string', value: text.slice(i + 1, end) }, col });
+      i = end + 1;
+      continue;
+    }
+    if (ch === '/') {
+      const { regex, length } = readRegex(text, i);
+      tokens.push({ kind: 'operand', operand: { type: 'regex', regex }, col });
+      i += length;
+      continue;
+    }
+    if (text.startsWith('null', i) && !/[A-Za-z0-9_]/.test(text[i + 4] ?? '')) {
+      tokens.push({ kind: 'operand', operand: { type: 'null' }, col });
+      i += 4;
+      continue;
+    }
+    throw new ExpressionError(`unexpected ${JSON.stringify(text.slice(i, i + 10))}`, col);
+  }
+  return tokens;
+}
+
+function readRegex(text: string, start: number): { regex: RegExp; length: number } {
+  let i = start + 1;
+  let source = '';
+  while (i < text.length && text[i] !== '/') {
+    if (text[i] === '\\' && i + 1 < text.length) {
+      // `\/` is how a slash is written inside /.../; JavaScript needs no escape for it in RegExp().
+      source += text[i + 1] === '/' ? '/' : text.slice(i, i + 2);
+      i += 2;
+    } else {
+      source += text[i++];
+    }
+  }
+  if (i >= text.length) throw new ExpressionError('unterminated regular expression', start + 1);
+  i++;
+  const flagsStart = i;
+  while (i < text.length && /[A-Za-z]/.test(text[i])) i++;
+  const flags = text.slice(flagsStart, i);
+  const bad = [...flags].findIndex((f) => !'ims'.includes(f));
+  if (bad >= 0) throw new ExpressionError(`unsupported regex flag "${flags[bad]}" (use i, m or s)`, flagsStart + bad + 1);
+  return { regex: compileRegex(source, flags, start + 1), length: i - start };
+}
+
+function compileRegex(source: string, flags: string, column: number): RegExp {
+  try {
+    return new RegExp(source, flags);
+  } catch (e) {
+    throw new ExpressionError(`invalid regular expression: ${(e as Error).message}`, column);
+  }
+}
+
+class Parser {
+  private i = 0;
+  constructor(
+    private readonly tokens: Token[],
+    private readonly length: number,
+  ) {}
+
+  parse(): Expression {
+    if (this.tokens.length === 0) throw new ExpressionError('empty expression', 1);
+    const expr = this.or();
+    const extra = this.tokens[this.i];
+    if (extra) throw new ExpressionError(`unexpected ${describe(extra)}`, extra.col);
+    return expr;
+  }
+
+  private peek(): Token | undefined {
+    return this.tokens[this.i];
+  }
+
+  private or(): Expression {
+    let left = this.and();
+    for (let t = this.peek(); t?.kind === 'op' && t.op === '||'; t = this.peek()) {
+      this.i++;
+      left = { type: 'or', left, right: this.and() };
+    }
+    return left;
+  }
+
+  private and(): Expression {
+    let left = this.primary();
+    for (let t = this.peek(); t?.kind === 'op' && t.op === '&&'; t = this.peek()) {
+      this.i++;
+      left = { type: 'and', left, right: this.primary() };
+    }
+    return left;
+  }
+
+  private primary(): Expression {
+    const t = this.peek();
+    if (!t) throw new ExpressionError('expression ends too early', this.length + 1);
+    if (t.kind === '(') {
+      this.i++;
+      const inner = this.or();
+      const close = this.peek();
+      if (close?.kind !== ')') {
+        throw new ExpressionError(`missing ) for the ( at column ${t.col}`, close ? close.col : this.length + 1);
+      }
+      this.i++;
+      return inner;
+    }
+    if (t.kind !== 'operand') throw new ExpressionError(`unexpected ${describe(t)}`, t.col);
+    this.i++;
+    const left = t.operand;
+    const op = this.peek();
+    if (op?.kind !== 'op' || op.op === '&&' || op.op === '||') {
+      if (left.type === 'regex') throw new ExpressionError('a regular expression must follow =~ or !~', t.col);
+      return { type: 'value', operand: left };
+    }
+    this.i++;
+    const rightToken = this.peek();
+    if (rightToken?.kind !== 'operand') {
+      throw new ExpressionError(`expected a value after ${op.op}`, rightToken ? rightToken.col : this.length + 1);
+    }
+    this.i++;
+    const right = rightToken.operand;
+    if (left.type === 'regex') throw new ExpressionError('a regular expression must be on the right of =~ or !~', t.col);
+    if (op.op === '=~' || op.op === '!~') {
+      if (right.type !== 'regex' && right.type !== 'var') {
+        throw new ExpressionError(`${op.op} needs a /regex/ or a variable holding one on its right`, rightToken.col);
+      }
+      return { type: 'match', op: op.op, left, right };
+    }
+    if (right.type === 'regex') throw new ExpressionError(`use =~ to match a regular expression, not ${op.op}`, op.col);
+    return { type: 'compare', op: op.op, left, right };
+  }
+}
+
+function describe(t: Token): string {
+  if (t.kind === 'op') return `operator ${t.op}`;
+  if (t.kind === 'operand') return t.operand.type === 'var' ? `variable $${t.operand.name}` : t.operand.type;
+  return `"${t.kind}"`;
+}
+
+const cache = new Map<string, Expression>();
+
+/** Parses an expression; throws ExpressionError with the 1-based column of the problem. */
+export function parseExpression(text: string): Expression {
+  const hit = cache.get(text);
+  if (hit) return hit;
+  const expr = new Parser(tokenize(text), text.length).parse();
+  if (cache.size > 1000) cache.clear();
+  cache.set(text, expr);
+  return expr;
+}
+
+function valueOf(operand: Operand, vars: Record<string, string>): string | null {
+  switch (operand.type) {
+    case 'var':
+      return Object.hasOwn(vars, operand.name) ? vars[operand.name] : null;
+    case 'string':
+      return operand.value;
+    case 'null':
+      return null;
+    case 'regex':
+      return operand.regex.source;
+  }
+}
+
+/** A variable used on the right of =~ must hold `/pattern/flags`; anything else never matches. */
+function regexOf(operand: Operand, vars: Record<string, string>): RegExp | null {
+  if (operand.type === 'regex') return operand.regex;
+  const value = valueOf(operand, vars);
+  const m = value === null ? null : /^\/(.*)\/([ims]*)$/s.exec(value);
+  if (!m) return null;
+  try {
+    return new RegExp(m[1].replace(/\\\//g, '/'), m[2]);
+  } catch {
+    return null;
+  }
+}
+
+export function evaluate(expr: Expression, vars: Record<string, string>): boolean {
+  switch (expr.type) {
+    case 'or':
+      return evaluate(expr.left, vars) || evaluate(expr.right, vars);
+    case 'and':
+      return evaluate(expr.left, vars) && evaluate(expr.right, vars);
+    case 'value': {
+      const v = valueOf(expr.operand, vars);
+      return v !== null && v !== '';
+    }
+    case 'compare': {
+      const equal = valueOf(expr.left, vars) === valueOf(expr.right, vars);
+      return expr.op === '==' ? equal : !equal;
+    }
+    case 'match': {
+      // GitLab matches an undefined variable as the empty string (`nil.to_s`).
+      const text = valueOf(expr.left, vars) ?? '';
+      const regex = regexOf(expr.right, vars);
+      const matched = regex !== null && regex.test(text);
+      return expr.op === '=~' ? matched : !matched;
+    }
+  }
+}
+
+/** Parses and evaluates `text` against `variables`; throws ExpressionError for bad syntax. */
+export function evaluateExpression(text: string, variables: Record<string, string>): boolean {
+  return evaluate(parseExpression(text), variables);
+}

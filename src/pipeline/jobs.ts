@@ -1,0 +1,374 @@
+// From a job's YAML (templates, defaults and !reference already applied) to CompiledJob values.
+import type { Diagnostics } from './diagnostics.js';
+import { nearest } from './diagnostics.js';
+import { parseDuration } from './duration.js';
+import { stringsOf } from './rules.js';
+import type {
+  ArtifactsSpec,
+  CacheSpec,
+  CompiledJob,
+  EnvironmentSpec,
+  JobWhen,
+  RetrySpec,
+  SourcePosition,
+} from './types.js';
+import { escapeVariableValue, expandVariables } from './variables.js';
+import { flatten, mapGet, scalarText, type YMap, type YNode } from './yaml-source.js';
+
+const WEEK = 7 * 86400;
+/** GitLab's instance default for artifacts without expire_in. */
+const DEFAULT_ARTIFACT_EXPIRY = 30 * 86400;
+
+export interface NeedRef {
+  job: string;
+  artifacts: boolean;
+  optional: boolean;
+  /** For `needs:parallel:matrix`: the instance names wanted; null means every instance. */
+  instances: string[] | null;
+  pos: SourcePosition;
+}
+
+export interface Instance {
+  name: string;
+  index: number;
+  total: number;
+  matrix: Record<string, string> | null;
+}
+
+export interface JobDef {
+  name: string;
+  pos: SourcePosition;
+  node: YMap;
+  stage: string;
+  stageIndex: number;
+  variables: Record<string, string>;
+  inheritVariables: boolean | string[];
+  needs: NeedRef[] | null;
+  dependencies: { job: string; pos: SourcePosition }[] | null;
+  instances: Instance[];
+}
+
+/** What rules (or their absence) decided for one job instance. */
+export interface Outcome {
+  when: JobWhen;
+  allowFailure: boolean;
+  startInSeconds: number | null;
+  variables: Record<string, string>;
+}
+
+const text = (node: YNode | undefined): string | undefined => (node ? (scalarText(node) ?? undefined) : undefined);
+
+/** `variables:` in either the `NAME: value` or the `NAME: {value, expand}` form. */
+export function variablesOf(node: YNode | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (node?.kind !== 'map') return out;
+  for (const [name, entry] of node.entries) {
+    const v = entry.value;
+    if (v.kind === 'map') {
+      const value = text(mapGet(v, 'value')) ?? '';
+      const expand = mapGet(v, 'expand');
+      // Values are expanded at run time; `expand: false` is kept literal by escaping its `$`.
+      out[name] = expand?.kind === 'scalar' && expand.value === false ? escapeVariableValue(value) : value;
+    } else {
+      out[name] = text(v) ?? '';
+    }
+  }
+  return out;
+}
+
+/** Every combination of one `parallel:matrix` list, in GitLab's order and naming. */
+export function matrixCombinations(matrix: YNode | undefined): Record<string, string>[] {
+  const combos: Record<string, string>[] = [];
+  for (const entry of matrix?.kind === 'seq' ? matrix.items : []) {
+    if (entry.kind !== 'map') continue;
+    let partial: Record<string, string>[] = [{}];
+    for (const [key, e] of entry.entries) {
+      const values = stringsOf(e.value);
+      partial = partial.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
+    }
+    combos.push(...partial);
+  }
+  return combos;
+}
+
+export function matrixJobName(base: string, combo: Record<string, string>): string {
+  return `${base}: [${Object.values(combo).join(', ')}]`;
+}
+
+function instancesOf(name: string, node: YMap, diags: Diagnostics): Instance[] {
+  const parallel = mapGet(node, 'parallel');
+  if (parallel?.kind === 'scalar' && typeof parallel.value === 'number') {
+    const total = parallel.value;
+    if (total === 1) return [{ name, index: 1, total: 1, matrix: null }];
+    return Array.from({ length: total }, (_, i) => ({ name: `${name} ${i + 1}/${total}`, index: i + 1, total, matrix: null }));
+  }
+  if (parallel?.kind === 'map') {
+    const combos = matrixCombinations(mapGet(parallel, 'matrix'));
+    if (combos.length > 200) diags.error(parallel.pos, `\`${name}.parallel:matrix\` makes ${combos.length} jobs; at most 200 are allowed`);
+    const names = new Set<string>();
+    return combos.map((matrix, i) => {
+      const instanceName = matrixJobName(name, matrix);
+      if (names.has(instanceName)) diags.error(parallel.pos, `\`${name}.parallel:matrix\` repeats the combination ${instanceName}`);
+      names.add(instanceName);
+      return { name: instanceName, index: i + 1, total: combos.length, matrix };
+    });
+  }
+  return [{ name, index: 1, total: 1, matrix: null }];
+}
+
+function needsOf(name: string, node: YNode | undefined): NeedRef[] | null {
+  if (!node) return null;
+  return flatten(node).flatMap((item): NeedRef[] => {
+    if (item.kind === 'scalar') return [{ job: text(item) ?? '', artifacts: true, optional: false, instances: null, pos: item.pos }];
+    if (item.kind !== 'map') return [];
+    const job = text(mapGet(item, 'job')) ?? '';
+    const matrix = mapGet(mapGet(item, 'parallel'), 'matrix');
+    return [
+      {
+        job,
+        artifacts: mapGet(item, 'artifacts')?.kind !== 'scalar' || (mapGet(item, 'artifacts') as { value: unknown }).value !== false,
+        optional: (mapGet(item, 'optional') as { value?: unknown } | undefined)?.value === true,
+        instances: matrix ? matrixCombinations(matrix).map((c) => matrixJobName(job, c)) : null,
+        pos: item.pos,
+      },
+    ];
+  });
+}
+
+function inheritVariablesOf(node: YMap): boolean | string[] {
+  const v = mapGet(mapGet(node, 'inherit'), 'variables');
+  if (!v) return true;
+  if (v.kind === 'scalar') return v.value !== false;
+  return stringsOf(v);
+}
+
+/** Static facts of a job and the checks that need nothing but the file. */
+export function defineJob(name: string, pos: SourcePosition, node: YMap, stages: string[], diags: Diagnostics): JobDef {
+  const stageNode = mapGet(node, 'stage');
+  const stage = text(stageNode) ?? 'test';
+  let stageIndex = stages.indexOf(stage);
+  if (stageIndex < 0) {
+    const hint = nearest(stage, stages);
+    diags.error(
+      stageNode?.pos ?? pos,
+      `\`${name}\`: stage \`${stage}\` is not defined; stages are ${stages.join(', ')}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+      `${name}.stage`,
+    );
+    stageIndex = 0;
+  }
+  if (stringsOf(mapGet(node, 'script')).length === 0) {
+    diags.error(pos, `job \`${name}\` has no \`script\` (every job needs one)`, name);
+  }
+  if (mapGet(node, 'rules') && (mapGet(node, 'only') || mapGet(node, 'except'))) {
+    diags.error(pos, `job \`${name}\` uses \`rules\` together with \`only\`/\`except\`; use one or the other`, name);
+  }
+  checkDelays(name, node, diags);
+  const dependencies = mapGet(node, 'dependencies');
+  return {
+    name,
+    pos,
+    node,
+    stage,
+    stageIndex,
+    variables: variablesOf(mapGet(node, 'variables')),
+    inheritVariables: inheritVariablesOf(node),
+    needs: needsOf(name, mapGet(node, 'needs')),
+    dependencies: dependencies ? flatten(dependencies).map((d) => ({ job: text(d) ?? '', pos: d.pos })) : null,
+    instances: instancesOf(name, node, diags),
+  };
+}
+
+/** `when: delayed` needs a `start_in` of at most a week, from the job or the rule. */
+function checkDelays(name: string, node: YMap, diags: Diagnostics): void {
+  const jobStart = mapGet(node, 'start_in');
+  const check = (when: string | undefined, start: YNode | undefined, at: SourcePosition, where: string): void => {
+    if (when !== 'delayed') return;
+    if (!start) {
+      diags.error(at, `\`${where}\`: when: delayed needs start_in (e.g. start_in: 30 minutes)`, where);
+      return;
+    }
+    const seconds = parseDuration(text(start) ?? '');
+    if (seconds !== null && seconds > WEEK) diags.error(start.pos, `\`${where}\`: start_in must be at most one week`, where);
+  };
+  const jobWhen = text(mapGet(node, 'when'));
+  check(jobWhen, jobStart, mapGet(node, 'when')?.pos ?? node.pos, name);
+  const rules = mapGet(node, 'rules');
+  if (!rules) return;
+  flatten(rules).forEach((rule, i) => {
+    const when = text(mapGet(rule, 'when')) ?? jobWhen;
+    check(when, mapGet(rule, 'start_in') ?? jobStart, rule.pos, `${name}.rules[${i}]`);
+  });
+}
+
+/** Applies the matched rule (or, without rules, the job's own keys). Null: the job does not run. */
+export function decideOutcome(node: YMap, rule: YMap | null): Outcome | null {
+  const jobWhen = text(mapGet(node, 'when'));
+  const ruleWhen = rule ? text(mapGet(rule, 'when')) : undefined;
+  const when = ruleWhen ?? jobWhen ?? 'on_success';
+  if (when === 'never') return null;
+  const ruleAllow = rule ? mapGet(rule, 'allow_failure') : undefined;
+  const jobAllow = mapGet(node, 'allow_failure');
+  let allowFailure: boolean;
+  if (ruleAllow?.kind === 'scalar') allowFailure = ruleAllow.value === true;
+  else if (jobAllow?.kind === 'scalar') allowFailure = jobAllow.value === true;
+  else if (jobAllow?.kind === 'map') allowFailure = false;
+  // A manual job is non-blocking when `when: manual` is the job's own, blocking when a rule says it.
+  else allowFailure = when === 'manual' && ruleWhen === undefined;
+  const startIn = (rule && mapGet(rule, 'start_in')) ?? mapGet(node, 'start_in');
+  return {
+    when: when as JobWhen,
+    allowFailure,
+    startInSeconds: when === 'delayed' && startIn ? parseDuration(text(startIn) ?? '') : null,
+    variables: rule ? variablesOf(mapGet(rule, 'variables')) : {},
+  };
+}
+
+function intsOf(node: YNode | undefined): number[] {
+  if (!node) return [];
+  return flatten(node).flatMap((n) => (n.kind === 'scalar' && typeof n.value === 'number' ? [n.value] : []));
+}
+
+function retryOf(node: YNode | undefined): RetrySpec {
+  if (node?.kind === 'scalar' && typeof node.value === 'number') return { max: node.value, when: ['always'], exitCodes: [] };
+  if (node?.kind === 'map') {
+    const max = mapGet(node, 'max');
+    const when = stringsOf(mapGet(node, 'when'));
+    return {
+      max: max?.kind === 'scalar' && typeof max.value === 'number' ? max.value : 0,
+      when: when.length > 0 ? when : ['always'],
+      exitCodes: intsOf(mapGet(node, 'exit_codes')),
+    };
+  }
+  return { max: 0, when: ['always'], exitCodes: [] };
+}
+
+type When = ArtifactsSpec['when'];
+
+function artifactsOf(node: YNode | undefined, vars: Record<string, string>): ArtifactsSpec | null {
+  if (node?.kind !== 'map') return null;
+  const paths = stringsOf(mapGet(node, 'paths'));
+  const untracked = mapGet(node, 'untracked');
+  const isUntracked = untracked?.kind === 'scalar' && untracked.value === true;
+  if (paths.length === 0 && !isUntracked) return null;
+  const expire = text(mapGet(node, 'expire_in'));
+  const name = text(mapGet(node, 'name'));
+  const spec: ArtifactsSpec = {
+    paths,
+    exclude: stringsOf(mapGet(node, 'exclude')),
+    untracked: isUntracked,
+    when: (text(mapGet(node, 'when')) ?? 'on_success') as When,
+    expireInSeconds: expire === undefined ? DEFAULT_ARTIFACT_EXPIRY : expire === 'never' ? null : parseDuration(expire),
+  };
+  if (name !== undefined) spec.name = expandVariables(name, vars, { keepUnknown: true });
+  return spec;
+}
+
+function cacheOf(node: YNode | undefined, vars: Record<string, string>): CacheSpec[] {
+  if (!node) return [];
+  const items = node.kind === 'seq' ? node.items : [node];
+  return items.flatMap((item): CacheSpec[] => {
+    if (item.kind !== 'map') return [];
+    const keyNode = mapGet(item, 'key');
+    let key: CacheSpec['key'];
+    if (keyNode?.kind === 'map') {
+      const prefix = text(mapGet(keyNode, 'prefix'));
+      key = { files: stringsOf(mapGet(keyNode, 'files')) };
+      if (prefix !== undefined) key.prefix = expandVariables(prefix, vars, { keepUnknown: true });
+    } else {
+      key = expandVariables(text(keyNode) ?? 'default', vars, { keepUnknown: true }) || 'default';
+    }
+    const untracked = mapGet(item, 'untracked');
+    return [
+      {
+        key,
+        paths: stringsOf(mapGet(item, 'paths')),
+        policy: (text(mapGet(item, 'policy')) ?? 'pull-push') as CacheSpec['policy'],
+        when: (text(mapGet(item, 'when')) ?? 'on_success') as When,
+        untracked: untracked?.kind === 'scalar' && untracked.value === true,
+        fallbackKeys: stringsOf(mapGet(item, 'fallback_keys')).map((k) => expandVariables(k, vars, { keepUnknown: true })),
+      },
+    ];
+  });
+}
+
+/** Plain JSON of a node, for values kept verbatim (image, services, environment extras). */
+export function toPlain(node: YNode | undefined): unknown {
+  if (!node) return null;
+  switch (node.kind) {
+    case 'scalar':
+      return node.value;
+    case 'seq':
+      return node.items.map(toPlain);
+    case 'map':
+      return Object.fromEntries([...node.entries].map(([k, e]) => [k, toPlain(e.value)]));
+    case 'reference':
+      return null;
+  }
+}
+
+function environmentOf(node: YNode | undefined, vars: Record<string, string>): EnvironmentSpec | null {
+  if (!node) return null;
+  const expand = (s: string): string => expandVariables(s, vars, { keepUnknown: true });
+  if (node.kind === 'scalar') return { name: expand(text(node) ?? ''), action: 'start', extra: {} };
+  if (node.kind !== 'map') return null;
+  const spec: EnvironmentSpec = {
+    name: expand(text(mapGet(node, 'name')) ?? ''),
+    action: (text(mapGet(node, 'action')) ?? 'start') as EnvironmentSpec['action'],
+    extra: {},
+  };
+  const url = text(mapGet(node, 'url'));
+  if (url !== undefined) spec.url = expand(url);
+  const tier = text(mapGet(node, 'deployment_tier'));
+  if (tier !== undefined) spec.deploymentTier = tier;
+  for (const [key, entry] of node.entries) {
+    if (!['name', 'url', 'action', 'deployment_tier'].includes(key)) spec.extra[key] = toPlain(entry.value);
+  }
+  return spec;
+}
+
+/** Builds the compiled job of one instance. `vars` is what compile-time expansion may use. */
+export function compileInstance(
+  def: JobDef,
+  instance: Instance,
+  outcome: Outcome,
+  vars: Record<string, string>,
+  needs: CompiledJob['needs'],
+  dependencies: string[] | null,
+): CompiledJob {
+  const node = def.node;
+  const allowFailure = mapGet(node, 'allow_failure');
+  const timeout = text(mapGet(node, 'timeout'));
+  const resourceGroup = text(mapGet(node, 'resource_group'));
+  const interruptible = mapGet(node, 'interruptible');
+  const services = mapGet(node, 'services');
+  const job: CompiledJob = {
+    name: instance.name,
+    baseName: def.name,
+    stage: def.stage,
+    stageIndex: def.stageIndex,
+    script: stringsOf(mapGet(node, 'script')),
+    beforeScript: stringsOf(mapGet(node, 'before_script')),
+    afterScript: stringsOf(mapGet(node, 'after_script')),
+    variables: { ...def.variables, ...(instance.matrix ?? {}), ...outcome.variables },
+    needs,
+    dependencies,
+    when: outcome.when,
+    startInSeconds: outcome.startInSeconds,
+    allowFailure: outcome.allowFailure,
+    allowFailureExitCodes: allowFailure?.kind === 'map' ? intsOf(mapGet(allowFailure, 'exit_codes')) : [],
+    retry: retryOf(mapGet(node, 'retry')),
+    timeoutSeconds: timeout === undefined ? null : parseDuration(timeout),
+    artifacts: artifactsOf(mapGet(node, 'artifacts'), vars),
+    cache: cacheOf(mapGet(node, 'cache'), vars),
+    parallel: instance.total > 1 || instance.matrix ? { index: instance.index, total: instance.total, matrix: instance.matrix } : null,
+    resourceGroup: resourceGroup === undefined ? null : expandVariables(resourceGroup, vars, { keepUnknown: true }),
+    interruptible: interruptible?.kind === 'scalar' && interruptible.value === true,
+    environment: environmentOf(mapGet(node, 'environment'), vars),
+    tags: stringsOf(mapGet(node, 'tags')).map((t) => expandVariables(t, vars)),
+    image: mapGet(node, 'image') ? toPlain(mapGet(node, 'image')) : null,
+    services: services ? (toPlain(services) as unknown[]) : null,
+    position: def.pos,
+  };
+  if (def.inheritVariables !== true) job.inheritVariables = def.inheritVariables;
+  return job;
+}

@@ -1,0 +1,365 @@
+// The one description of every key Tandem accepts in a pipeline file. The validator walks it to
+// report unknown or malformed keys, and pipelineJsonSchema() turns it into a JSON Schema, so the
+// two can never disagree.
+
+export type Format = 'expression' | 'duration' | 'duration-or-never';
+
+interface Common {
+  description?: string;
+  /** Accepted for GitLab compatibility but has no effect here: a warning says so. */
+  ignoredBecause?: string;
+}
+
+export type Shape = Common &
+  (
+    | { kind: 'string'; enum?: readonly string[]; format?: Format }
+    | { kind: 'boolean' }
+    | { kind: 'integer'; min?: number; max?: number }
+    /** A variable value: string, number or boolean (GitLab turns them into strings). */
+    | { kind: 'scalar' }
+    /** `flatten`: nested lists are flattened first, as GitLab does for scripts and rules. */
+    | { kind: 'list'; items: Shape; flatten?: boolean; max?: number }
+    | {
+        kind: 'object';
+        keys: Record<string, Shape>;
+        required?: readonly string[];
+        /** Shape of any other key (variables, matrix entries); without it other keys are errors. */
+        values?: Shape;
+        /** GitLab keys Tandem does not implement, with the reason given in the error. */
+        unsupported?: Record<string, string>;
+      }
+    | { kind: 'oneOf'; options: Shape[] }
+    | { kind: 'any' }
+  );
+
+const str = (description?: string, format?: Format): Shape => ({ kind: 'string', description, format });
+const oneOf = (options: Shape[], description?: string): Shape => ({ kind: 'oneOf', options, description });
+const list = (items: Shape, description?: string, extra: { flatten?: boolean; max?: number } = {}): Shape => ({
+  kind: 'list',
+  items,
+  description,
+  ...extra,
+});
+const bool = (description?: string): Shape => ({ kind: 'boolean', description });
+const enumOf = (values: readonly string[], description?: string): Shape => ({ kind: 'string', enum: values, description });
+const strings = (description?: string): Shape => list(str(), description);
+const stringOrList = (description?: string): Shape => oneOf([str(), strings()], description);
+const duration = (description: string): Shape => str(description, 'duration');
+const ints = (description?: string): Shape => oneOf([{ kind: 'integer' }, list({ kind: 'integer' })], description);
+
+export const JOB_WHEN = ['on_success', 'on_failure', 'always', 'manual', 'delayed', 'never'] as const;
+export const RETRY_WHEN = [
+  'always',
+  'unknown_failure',
+  'script_failure',
+  'api_failure',
+  'stuck_or_timeout_failure',
+  'runner_system_failure',
+  'runner_unsupported',
+  'stale_schedule',
+  'job_execution_timeout',
+  'archived_failure',
+  'unmet_prerequisites',
+  'scheduler_failure',
+  'data_integrity_failure',
+] as const;
+export const DEFAULT_KEYS = [
+  'after_script',
+  'artifacts',
+  'before_script',
+  'cache',
+  'image',
+  'interruptible',
+  'retry',
+  'services',
+  'tags',
+  'timeout',
+] as const;
+
+const script = (description: string): Shape =>
+  oneOf([str(), list(str(), undefined, { flatten: true })], `${description} (a string or a list; nested lists are flattened)`);
+
+const shellOnly = 'the shell executor runs jobs on the agent host, not in containers';
+const image: Shape = oneOf(
+  [
+    str(),
+    {
+      kind: 'object',
+      keys: {
+        name: str('Image name'),
+        entrypoint: strings(),
+        pull_policy: stringOrList(),
+        docker: { kind: 'any' },
+        kubernetes: { kind: 'any' },
+      },
+      required: ['name'],
+    },
+  ],
+  'Container image (kept for container executors)',
+);
+image.ignoredBecause = shellOnly;
+const services: Shape = list(
+  oneOf([
+    str(),
+    {
+      kind: 'object',
+      keys: {
+        name: str(),
+        alias: str(),
+        entrypoint: strings(),
+        command: strings(),
+        variables: { kind: 'object', keys: {}, values: { kind: 'scalar' } },
+        pull_policy: stringOrList(),
+        docker: { kind: 'any' },
+        kubernetes: { kind: 'any' },
+      },
+      required: ['name'],
+    },
+  ]),
+  'Service containers (kept for container executors)',
+);
+services.ignoredBecause = shellOnly;
+
+const variableValue = (full: boolean): Shape =>
+  oneOf([
+    { kind: 'scalar' },
+    {
+      kind: 'object',
+      keys: full
+        ? { value: { kind: 'scalar' }, description: str(), options: list({ kind: 'scalar' }), expand: bool() }
+        : { value: { kind: 'scalar' }, expand: bool('false: $ in the value is taken literally') },
+    },
+  ]);
+export const globalVariables: Shape = {
+  kind: 'object',
+  keys: {},
+  values: variableValue(true),
+  description: 'Variables for every job',
+};
+export const jobVariables: Shape = { kind: 'object', keys: {}, values: variableValue(false), description: 'Job variables' };
+
+const changes: Shape = oneOf(
+  [strings(), { kind: 'object', keys: { paths: strings(), compare_to: str() }, required: ['paths'] }],
+  'Globs of changed files',
+);
+const exists: Shape = oneOf(
+  [strings(), { kind: 'object', keys: { paths: strings() }, required: ['paths'], unsupported: { project: 'only this repository is searched', ref: 'only the pipeline commit is searched' } }],
+  'Globs of files that must exist',
+);
+const ifExpr = str('Expression, e.g. $CI_COMMIT_BRANCH == "main"', 'expression');
+
+export const jobRule: Shape = {
+  kind: 'object',
+  keys: {
+    if: ifExpr,
+    changes,
+    exists,
+    when: enumOf(JOB_WHEN),
+    allow_failure: bool(),
+    variables: jobVariables,
+    start_in: duration('Delay for when: delayed'),
+  },
+  unsupported: { needs: 'rules:needs is not supported; set needs on the job' },
+};
+
+const workflowRule: Shape = {
+  kind: 'object',
+  keys: { if: ifExpr, changes, exists, when: enumOf(['always', 'never']), variables: globalVariables, auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' } },
+};
+
+const matrix: Shape = list(
+  { kind: 'object', keys: {}, values: oneOf([{ kind: 'scalar' }, list({ kind: 'scalar' })]) },
+  'One entry per variable combination set; list values multiply',
+);
+
+const artifacts: Shape = {
+  kind: 'object',
+  keys: {
+    paths: strings('Files and globs to keep'),
+    exclude: strings('Globs removed from paths'),
+    expire_in: str('e.g. "1 week" or "never"', 'duration-or-never'),
+    name: str('Archive name (variables expanded)'),
+    untracked: bool('Add files git does not track'),
+    when: enumOf(['on_success', 'on_failure', 'always']),
+    reports: { kind: 'any', ignoredBecause: 'artifact reports are not processed' },
+    expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },
+    public: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },
+    access: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },
+  },
+};
+
+const cacheItem: Shape = {
+  kind: 'object',
+  keys: {
+    key: oneOf([str(), { kind: 'object', keys: { files: list(str(), undefined, { max: 2 }), prefix: str() }, required: ['files'] }]),
+    paths: strings(),
+    policy: enumOf(['pull-push', 'pull', 'push']),
+    when: enumOf(['on_success', 'on_failure', 'always']),
+    untracked: bool(),
+    fallback_keys: strings(),
+    unprotect: { kind: 'any', ignoredBecause: 'caches are not split by protected branches' },
+  },
+};
+const cache: Shape = oneOf([cacheItem, list(cacheItem, undefined, { max: 4 })], 'Cache (one or a list of up to 4)');
+
+const retry: Shape = oneOf([
+  { kind: 'integer', min: 0, max: 2 },
+  {
+    kind: 'object',
+    keys: {
+      max: { kind: 'integer', min: 0, max: 2 },
+      when: oneOf([enumOf(RETRY_WHEN), list(enumOf(RETRY_WHEN))]),
+      exit_codes: ints(),
+    },
+  },
+]);
+
+const refPolicy: Shape = oneOf([
+  str(),
+  strings(),
+  {
+    kind: 'object',
+    keys: { refs: strings(), variables: list(str(undefined, 'expression')), changes },
+    unsupported: { kubernetes: 'only:kubernetes is not supported' },
+  },
+]);
+
+const environment: Shape = oneOf([
+  str(),
+  {
+    kind: 'object',
+    keys: {
+      name: str('Environment name (variables expanded)'),
+      url: str(),
+      action: enumOf(['start', 'prepare', 'stop', 'verify', 'access']),
+      deployment_tier: enumOf(['production', 'staging', 'testing', 'development', 'other']),
+      on_stop: str(),
+      auto_stop_in: str(),
+      kubernetes: { kind: 'any' },
+    },
+    required: ['name'],
+  },
+]);
+
+const needItem: Shape = oneOf([
+  str(),
+  {
+    kind: 'object',
+    keys: {
+      job: str(),
+      artifacts: bool(),
+      optional: bool(),
+      parallel: { kind: 'object', keys: { matrix }, required: ['matrix'] },
+    },
+    required: ['job'],
+    unsupported: {
+      pipeline: 'needs from other pipelines are not supported',
+      project: 'needs from other projects are not supported',
+      ref: 'needs from other projects are not supported',
+    },
+  },
+]);
+
+const GITLAB_ONLY = 'this GitLab feature is not supported by Tandem';
+
+export const jobShape: Shape = {
+  kind: 'object',
+  keys: {
+    stage: str('Stage name (default: test)'),
+    extends: stringOrList('Templates to merge into this job'),
+    script: script('Commands'),
+    before_script: script('Commands run before script'),
+    after_script: script('Commands run after script, even on failure'),
+    variables: jobVariables,
+    needs: list(needItem, 'Jobs to wait for (a DAG); [] starts at once'),
+    dependencies: strings('Jobs whose artifacts are downloaded'),
+    rules: list(jobRule, 'First matching rule decides', { flatten: true }),
+    when: enumOf(JOB_WHEN),
+    start_in: duration('Delay for when: delayed, e.g. "30 minutes"'),
+    only: refPolicy,
+    except: refPolicy,
+    allow_failure: oneOf([bool(), { kind: 'object', keys: { exit_codes: ints() }, required: ['exit_codes'] }]),
+    retry,
+    timeout: duration('e.g. "1h 30m"'),
+    artifacts,
+    cache,
+    parallel: oneOf([{ kind: 'integer', min: 1, max: 200 }, { kind: 'object', keys: { matrix }, required: ['matrix'] }]),
+    resource_group: str('Only one job of the group runs at a time'),
+    interruptible: bool(),
+    environment,
+    tags: strings('Agent tags required'),
+    coverage: str('Accepted for compatibility; not used'),
+    image,
+    services,
+    inherit: {
+      kind: 'object',
+      keys: {
+        default: oneOf([bool(), list(enumOf(DEFAULT_KEYS))]),
+        variables: oneOf([bool(), strings()]),
+      },
+    },
+  },
+  unsupported: {
+    trigger: 'trigger jobs (child and multi-project pipelines) are not supported',
+    release: GITLAB_ONLY,
+    secrets: GITLAB_ONLY,
+    id_tokens: GITLAB_ONLY,
+    pages: GITLAB_ONLY,
+    hooks: GITLAB_ONLY,
+    identity: GITLAB_ONLY,
+    dast_configuration: GITLAB_ONLY,
+    manual_confirmation: GITLAB_ONLY,
+    run: GITLAB_ONLY,
+  },
+};
+
+export const defaultShape: Shape = {
+  kind: 'object',
+  keys: Object.fromEntries(DEFAULT_KEYS.map((k) => [k, (jobShape as { keys: Record<string, Shape> }).keys[k]])),
+  unsupported: { hooks: GITLAB_ONLY, id_tokens: GITLAB_ONLY },
+  description: 'Defaults for every job',
+};
+
+const includeItem: Shape = oneOf([
+  str('Path of a file in this repository'),
+  {
+    kind: 'object',
+    keys: { local: str('Path of a file in this repository'), rules: list({ kind: 'object', keys: { if: ifExpr, exists, when: enumOf(['always', 'never']) } }) },
+    required: ['local'],
+    unsupported: {
+      remote: 'only include:local is supported',
+      template: 'only include:local is supported',
+      project: 'only include:local is supported',
+      file: 'only include:local is supported',
+      ref: 'only include:local is supported',
+      component: 'only include:local is supported',
+      inputs: 'include inputs are not supported',
+    },
+  },
+]);
+export const includeShape: Shape = oneOf([includeItem, list(includeItem)], 'Files of this repository merged into this one');
+
+export const workflowShape: Shape = {
+  kind: 'object',
+  keys: { name: str('Pipeline name (variables expanded)'), rules: list(workflowRule, undefined, { flatten: true }), auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' } },
+};
+
+/** Top-level keywords; every other top-level key is a job (hidden when it starts with a dot). */
+export const topLevelKeys: Record<string, Shape> = {
+  stages: strings('Stage order'),
+  variables: globalVariables,
+  default: defaultShape,
+  workflow: workflowShape,
+  include: includeShape,
+  // Deprecated global forms of the `default` keys, still valid in GitLab.
+  image,
+  services,
+  cache,
+  before_script: script('Commands run before every job script'),
+  after_script: script('Commands run after every job script'),
+};
+
+export const unsupportedTopLevel: Record<string, string> = {
+  spec: 'pipeline inputs (spec) are not supported',
+  types: 'the deprecated `types` keyword is not supported; use stages',
+};

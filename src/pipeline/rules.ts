@@ -1,0 +1,139 @@
+// Decides whether rules (`rules`, `workflow:rules`, `include:rules`) and `only`/`except` match.
+import picomatch from 'picomatch';
+import { ExpressionError, evaluateExpression } from './expression.js';
+import { expandVariables } from './variables.js';
+import { flatten, mapGet, scalarText, type YMap, type YNode } from './yaml-source.js';
+
+/** What a rule can look at. */
+export interface RuleEnv {
+  variables: Record<string, string>;
+  changedFiles: string[] | null;
+  /** Whether a repository path exists (literal path, no glob). */
+  fileExists(path: string): Promise<boolean>;
+  /** All repository paths, when known; needed for globs in `exists`. */
+  listFiles(): Promise<string[] | null>;
+}
+
+export function stringsOf(node: YNode | undefined): string[] {
+  if (!node) return [];
+  return flatten(node)
+    .map(scalarText)
+    .filter((s): s is string => s !== null);
+}
+
+/** `changes:` / `exists:` take a list or `{paths: [...]}`. */
+function pathsOf(node: YNode): string[] {
+  return stringsOf(node.kind === 'map' ? mapGet(node, 'paths') : node);
+}
+
+// GitLab matches with File.fnmatch(FNM_PATHNAME | FNM_DOTMATCH | FNM_EXTGLOB): `*` stays inside
+// one directory, `**/` spans any number of them, dot files match, braces expand.
+function matcher(globs: string[]): (path: string) => boolean {
+  return picomatch(globs, { dot: true });
+}
+
+async function changesMatch(node: YNode, env: RuleEnv): Promise<boolean> {
+  if (env.changedFiles === null) return true;
+  const globs = pathsOf(node).map((p) => expandVariables(p, env.variables));
+  if (globs.length === 0) return false;
+  const match = matcher(globs);
+  return env.changedFiles.some((f) => match(f));
+}
+
+async function existsMatch(node: YNode, env: RuleEnv): Promise<boolean> {
+  const globs = pathsOf(node).map((p) => expandVariables(p, env.variables).replace(/^\/+/, ''));
+  if (globs.length === 0) return false;
+  const files = await env.listFiles();
+  if (files) {
+    const match = matcher(globs);
+    return files.some((f) => match(f));
+  }
+  for (const glob of globs) {
+    if (!picomatch.scan(glob).isGlob && (await env.fileExists(glob))) return true;
+  }
+  return false;
+}
+
+function ifMatches(text: string, vars: Record<string, string>): boolean {
+  try {
+    return evaluateExpression(text, vars);
+  } catch (e) {
+    // Syntax errors were reported when the file was validated; an invalid rule never matches.
+    if (e instanceof ExpressionError) return false;
+    throw e;
+  }
+}
+
+/** A rule matches when every condition it has (if, changes, exists) holds. */
+export async function ruleMatches(rule: YMap, env: RuleEnv): Promise<boolean> {
+  const cond = mapGet(rule, 'if');
+  if (cond && !ifMatches(scalarText(cond) ?? '', env.variables)) return false;
+  const changes = mapGet(rule, 'changes');
+  if (changes && !(await changesMatch(changes, env))) return false;
+  const exists = mapGet(rule, 'exists');
+  if (exists && !(await existsMatch(exists, env))) return false;
+  return true;
+}
+
+/** The first matching rule of a (possibly nested) rules list, with its index, or null. */
+export async function firstMatchingRule(rules: YNode, env: RuleEnv): Promise<{ rule: YMap; index: number } | null> {
+  const list = flatten(rules);
+  for (let index = 0; index < list.length; index++) {
+    const rule = list[index];
+    if (rule.kind === 'map' && (await ruleMatches(rule, env))) return { rule, index };
+  }
+  return null;
+}
+
+const SOURCE_KEYWORDS: Record<string, string[]> = {
+  api: ['api'],
+  chat: ['chat'],
+  external: ['external'],
+  external_pull_requests: ['external_pull_request_event'],
+  merge_requests: ['merge_request_event'],
+  pipelines: ['pipeline', 'parent_pipeline'],
+  pushes: ['push'],
+  schedules: ['schedule'],
+  triggers: ['trigger'],
+  web: ['web'],
+};
+
+function refMatches(pattern: string, vars: Record<string, string>): boolean {
+  const isTag = Boolean(vars.CI_COMMIT_TAG);
+  const source = vars.CI_PIPELINE_SOURCE ?? 'push';
+  const ref = vars.CI_COMMIT_REF_NAME ?? '';
+  if (pattern === 'branches') return !isTag && source !== 'merge_request_event';
+  if (pattern === 'tags') return isTag;
+  if (SOURCE_KEYWORDS[pattern]) return SOURCE_KEYWORDS[pattern].includes(source);
+  const re = /^\/(.*)\/([ims]*)$/s.exec(pattern);
+  if (re) {
+    try {
+      return new RegExp(re[1], re[2]).test(ref);
+    } catch {
+      return false;
+    }
+  }
+  // `branch@group/project` limits a ref to one project; here there is only this one.
+  return pattern.replace(/@.*$/, '') === ref;
+}
+
+/** Whether any `only`/`except` ref pattern (keyword, /regex/ or ref name) matches the pipeline. */
+export function refsMatch(patterns: string[], vars: Record<string, string>): boolean {
+  return patterns.some((p) => refMatches(p, vars));
+}
+
+/**
+ * `only` matches when every kind of condition it lists (refs, variables, changes) has a match;
+ * `except` excludes the job when any of them has one (GitLab's documented semantics).
+ */
+export async function refPolicyMatches(node: YNode, env: RuleEnv, mode: 'only' | 'except'): Promise<boolean> {
+  if (node.kind !== 'map') return refsMatch(stringsOf(node), env.variables);
+  const refs = mapGet(node, 'refs');
+  const variables = mapGet(node, 'variables');
+  const changes = mapGet(node, 'changes');
+  const results: boolean[] = [];
+  if (refs) results.push(refsMatch(stringsOf(refs), env.variables));
+  if (variables) results.push(stringsOf(variables).some((e) => ifMatches(e, env.variables)));
+  if (changes) results.push(await changesMatch(changes, env));
+  return mode === 'only' ? results.every(Boolean) : results.some(Boolean);
+}

@@ -1,0 +1,155 @@
+// Checks a YAML tree against a Shape from keys.ts and reports every problem with its position.
+import type { Diagnostics } from './diagnostics.js';
+import { nearest } from './diagnostics.js';
+import { parseDuration } from './duration.js';
+import { ExpressionError, parseExpression } from './expression.js';
+import type { Format, Shape } from './keys.js';
+import { describeNode, flatten, type YNode, type YScalar } from './yaml-source.js';
+import type { SourcePosition } from './types.js';
+
+export function childPath(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  const safe = /^[A-Za-z0-9_.-]+$/.test(key) && !key.includes('.') ? key : JSON.stringify(key);
+  return path ? `${path}.${safe}` : safe;
+}
+
+function label(shape: Shape): string {
+  switch (shape.kind) {
+    case 'string':
+      return shape.enum ? `one of ${shape.enum.join(', ')}` : 'a string';
+    case 'boolean':
+      return 'true or false';
+    case 'integer':
+      return shape.min !== undefined && shape.max !== undefined ? `an integer from ${shape.min} to ${shape.max}` : 'an integer';
+    case 'scalar':
+      return 'a string, number or boolean';
+    case 'list':
+      return `a list of ${plural(label(shape.items))}`;
+    case 'object':
+      return 'a map';
+    case 'oneOf':
+      return shape.options.map(label).join(' or ');
+    case 'any':
+      return 'any value';
+  }
+}
+
+function plural(text: string): string {
+  return text.replace(/^an? /, '').replace(/^(string|integer|map)\b/, '$1s');
+}
+
+/** Whether a node has the right YAML kind for a shape (used to pick a oneOf option). */
+function kindMatches(node: YNode, shape: Shape): boolean {
+  switch (shape.kind) {
+    case 'string':
+      return node.kind === 'scalar' && (typeof node.value === 'string' || typeof node.value === 'number');
+    case 'boolean':
+      return node.kind === 'scalar' && typeof node.value === 'boolean';
+    case 'integer':
+      return node.kind === 'scalar' && typeof node.value === 'number';
+    case 'scalar':
+      return node.kind === 'scalar';
+    case 'list':
+      return node.kind === 'seq';
+    case 'object':
+      return node.kind === 'map';
+    case 'oneOf':
+      return shape.options.some((o) => kindMatches(node, o));
+    case 'any':
+      return true;
+  }
+}
+
+export function validate(node: YNode, shape: Shape, path: string, diags: Diagnostics): void {
+  if (node.kind === 'reference') {
+    diags.error(node.pos, `unresolved !reference [${node.path.join(', ')}]`, path);
+    return;
+  }
+  if (shape.ignoredBecause) diags.warn(node.pos, `\`${path}\` is accepted but ignored: ${shape.ignoredBecause}`, path);
+  if (shape.kind === 'any') return;
+  if (shape.kind === 'oneOf') {
+    const candidates = shape.options.filter((o) => kindMatches(node, o));
+    if (candidates.length === 0) {
+      diags.error(node.pos, `\`${path}\` must be ${label(shape)}, not ${describeNode(node)}`, path);
+      return;
+    }
+    validate(node, candidates[0], path, diags);
+    return;
+  }
+  if (!kindMatches(node, shape)) {
+    diags.error(node.pos, `\`${path}\` must be ${label(shape)}, not ${describeNode(node)}`, path);
+    return;
+  }
+  switch (shape.kind) {
+    case 'string': {
+      const value = String((node as YScalar).value);
+      if (shape.enum && !shape.enum.includes(value)) {
+        const hint = nearest(value, shape.enum);
+        diags.error(node.pos, `\`${path}\` must be ${label(shape)}, not "${value}"${hint ? ` (did you mean "${hint}"?)` : ''}`, path);
+      }
+      if (shape.format) checkFormat(node as YScalar, shape.format, path, diags);
+      return;
+    }
+    case 'integer': {
+      const value = (node as YScalar).value as number;
+      if (!Number.isInteger(value) || (shape.min !== undefined && value < shape.min) || (shape.max !== undefined && value > shape.max)) {
+        diags.error(node.pos, `\`${path}\` must be ${label(shape)}, not ${value}`, path);
+      }
+      return;
+    }
+    case 'list': {
+      const items = shape.flatten ? flatten(node) : node.kind === 'seq' ? node.items : [];
+      if (shape.max !== undefined && items.length > shape.max) {
+        diags.error(node.pos, `\`${path}\` may have at most ${shape.max} entries`, path);
+      }
+      items.forEach((item, i) => validate(item, shape.items, childPath(path, i), diags));
+      return;
+    }
+    case 'object': {
+      if (node.kind !== 'map') return;
+      for (const [key, entry] of node.entries) {
+        const where = childPath(path, key);
+        const known = shape.keys[key];
+        if (known) validate(entry.value, known, where, diags);
+        else if (shape.unsupported?.[key]) diags.error(entry.keyPos, `\`${where}\`: ${shape.unsupported[key]}`, where);
+        else if (shape.values) validate(entry.value, shape.values, where, diags);
+        else diags.error(entry.keyPos, unknownKeyMessage(key, path, Object.keys(shape.keys)), where);
+      }
+      for (const key of shape.required ?? []) {
+        if (!node.entries.has(key)) diags.error(node.pos, `\`${path}\` needs the key \`${key}\``, path);
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+export function unknownKeyMessage(key: string, path: string, known: string[]): string {
+  const hint = nearest(key, known);
+  const where = path ? ` in \`${path}\`` : '';
+  return `unknown key \`${key}\`${where}${hint ? ` (did you mean \`${hint}\`?)` : ''}`;
+}
+
+/** Position of a character inside a scalar's value, when the source maps onto it one to one. */
+export function positionInside(node: YScalar, column: number): SourcePosition {
+  if (node.valueOffset === null) return node.pos;
+  return { ...node.pos, column: node.pos.column + node.valueOffset + column - 1 };
+}
+
+function checkFormat(node: YScalar, format: Format, path: string, diags: Diagnostics): void {
+  const text = String(node.value);
+  if (format === 'expression') {
+    try {
+      parseExpression(text);
+    } catch (e) {
+      if (!(e instanceof ExpressionError)) throw e;
+      diags.error(positionInside(node, e.column), `invalid expression in \`${path}\`: ${e.message} (column ${e.column} of "${text}")`, path);
+    }
+    return;
+  }
+  if (format === 'duration-or-never' && text === 'never') return;
+  if (parseDuration(node.value as string | number) === null) {
+    diags.error(node.pos, `\`${path}\` is not a duration: "${text}" (write e.g. "30 minutes", "1h 30m" or "3600")`, path);
+  }
+}

@@ -1,0 +1,47 @@
+// Variable expansion as GitLab does it in the places it expands before a job runs (environment
+// names, cache keys, artifact names, resource groups, rules:changes paths, include paths).
+
+const REFERENCE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
+
+/**
+ * Expands `$VAR` and `${VAR}`; `$$` stands for a literal `$`. Unknown variables become empty, or,
+ * with `keepUnknown`, stay as written (and `$$` stays escaped) so that a later expansion with the
+ * job's run-time variables (CI_JOB_ID...) can finish the job.
+ */
+export function expandVariables(text: string, vars: Record<string, string>, options: { keepUnknown?: boolean } = {}): string {
+  return text.replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => {
+    if (match === '$$') return options.keepUnknown ? '$$' : '$';
+    const name = braced ?? bare ?? '';
+    if (Object.hasOwn(vars, name)) return options.keepUnknown ? escapeVariableValue(vars[name]) : vars[name];
+    return options.keepUnknown ? match : '';
+  });
+}
+
+/** Escapes a value so that expandVariables returns it unchanged (`expand: false` variables). */
+export function escapeVariableValue(value: string): string {
+  return value.replace(/\$/g, '$$$$');
+}
+
+/**
+ * Expands variables that refer to each other (A: "$B/x"), each value seeing the final value of
+ * the others, as the runner does. A reference cycle leaves the values of the cycle unexpanded.
+ */
+export function resolveVariables(vars: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const state = new Map<string, 'busy' | 'done'>();
+  const resolve = (name: string): string => {
+    if (state.get(name) === 'done') return out[name];
+    if (state.get(name) === 'busy') return vars[name];
+    state.set(name, 'busy');
+    const value = vars[name].replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => {
+      if (match === '$$') return '$';
+      const ref = braced ?? bare ?? '';
+      return Object.hasOwn(vars, ref) ? resolve(ref) : '';
+    });
+    out[name] = value;
+    state.set(name, 'done');
+    return value;
+  };
+  for (const name of Object.keys(vars)) resolve(name);
+  return out;
+}

@@ -1,0 +1,271 @@
+// Turns pipeline YAML into a small tree whose every node remembers where it was written, so that
+// errors found long after parsing (after include, extends and !reference moved values around)
+// still name the file, line and column the user has to fix.
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type Tags } from 'yaml';
+import type { SourcePosition } from './types.js';
+import type { Diagnostics } from './diagnostics.js';
+
+export type Scalar = string | number | boolean | null;
+
+interface NodeBase {
+  pos: SourcePosition;
+}
+
+export interface YScalar extends NodeBase {
+  kind: 'scalar';
+  value: Scalar;
+  /**
+   * Columns between `pos` and the first character of the string value when the source text maps
+   * one to one onto the value (single-line, no escapes); lets expression errors point inside it.
+   */
+  valueOffset: number | null;
+}
+
+export interface YEntry {
+  key: string;
+  keyPos: SourcePosition;
+  value: YNode;
+}
+
+export interface YMap extends NodeBase {
+  kind: 'map';
+  /** A Map because job order is file order, and job names like `1` must not be reordered. */
+  entries: Map<string, YEntry>;
+}
+
+export interface YSeq extends NodeBase {
+  kind: 'seq';
+  items: YNode[];
+}
+
+/** An unresolved `!reference [a, b]` tag. */
+export interface YReference extends NodeBase {
+  kind: 'reference';
+  path: string[];
+}
+
+export type YNode = YScalar | YMap | YSeq | YReference;
+
+// GitLab reads YAML with Ruby's Psych (YAML 1.1). Psych's booleans are true/false/yes/no/on/off in
+// three casings, but not y/n, so the 1.1 schema of `yaml` is used with this narrower boolean tag.
+const PSYCH_BOOL = /^(?:true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$/;
+function psychTags(tags: Tags): Tags {
+  const kept = tags.filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:bool');
+  return [
+    ...kept,
+    {
+      tag: 'tag:yaml.org,2002:bool',
+      default: true,
+      identify: (v: unknown) => typeof v === 'boolean',
+      test: PSYCH_BOOL,
+      resolve: (s: string) => /^(?:true|yes|on)$/i.test(s),
+    },
+  ];
+}
+
+export function positionOf(file: string, lineCounter: LineCounter, offset: number): SourcePosition {
+  const { line, col } = lineCounter.linePos(offset);
+  return { file, line, column: col };
+}
+
+/** Parses one file. Returns null (with errors reported) when the YAML itself is broken. */
+export function parseYamlFile(file: string, text: string, diags: Diagnostics): YNode | null {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter,
+    version: '1.1',
+    customTags: psychTags,
+    uniqueKeys: true,
+    prettyErrors: false,
+  });
+  for (const e of doc.errors) {
+    const [start] = e.linePos ?? [{ line: 1, col: 1 }];
+    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key (map keys must be unique)' : firstLine(e.message);
+    diags.error({ file, line: start.line, column: start.col }, message);
+  }
+  for (const w of doc.warnings) {
+    // `!reference` is handled below; every other unknown tag would silently turn into a string.
+    if (w.code === 'TAG_RESOLVE_FAILED' && w.message.includes('!reference')) continue;
+    const [start] = w.linePos ?? [{ line: 1, col: 1 }];
+    diags.error({ file, line: start.line, column: start.col }, firstLine(w.message));
+  }
+  if (doc.errors.length > 0) return null;
+  if (doc.contents === null) return null;
+  const converter = new Converter(file, text, lineCounter, diags, doc);
+  return converter.convert(doc.contents as YamlNode);
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+}
+
+type ParsedDoc = ReturnType<typeof parseDocument>;
+
+class Converter {
+  private readonly resolving = new Set<YamlNode>();
+
+  constructor(
+    private readonly file: string,
+    private readonly text: string,
+    private readonly lines: LineCounter,
+    private readonly diags: Diagnostics,
+    private readonly doc: ParsedDoc,
+  ) {}
+
+  private pos(node: { range?: [number, number, number] | null }): SourcePosition {
+    return positionOf(this.file, this.lines, node.range?.[0] ?? 0);
+  }
+
+  convert(node: YamlNode): YNode {
+    if (isAlias(node)) {
+      const target = node.resolve(this.doc);
+      if (!target) {
+        this.diags.error(this.pos(node), `unknown alias *${node.source}`);
+        return { kind: 'scalar', value: null, pos: this.pos(node), valueOffset: null };
+      }
+      if (this.resolving.has(target)) {
+        this.diags.error(this.pos(node), `alias *${node.source} refers to itself`);
+        return { kind: 'scalar', value: null, pos: this.pos(node), valueOffset: null };
+      }
+      this.resolving.add(target);
+      try {
+        return this.convert(target);
+      } finally {
+        this.resolving.delete(target);
+      }
+    }
+    if (isScalar(node)) return this.scalar(node);
+    if (isSeq(node)) {
+      const items = node.items.map((item) => this.convert(item as YamlNode));
+      if (node.tag === '!reference') return this.reference(node, items);
+      return { kind: 'seq', items, pos: this.pos(node) };
+    }
+    if (isMap(node)) return this.map(node);
+    this.diags.error(this.pos(node as { range?: [number, number, number] }), 'unsupported YAML node');
+    return { kind: 'scalar', value: null, pos: this.pos(node as { range?: [number, number, number] }), valueOffset: null };
+  }
+
+  private scalar(node: import('yaml').Scalar): YScalar {
+    const pos = this.pos(node);
+    const [start, end] = node.range ?? [0, 0];
+    const raw = this.text.slice(start, end);
+    let value: Scalar;
+    if (node.value === null || ['string', 'number', 'boolean'].includes(typeof node.value)) {
+      value = node.value as Scalar;
+    } else {
+      // Timestamps, binary and other 1.1 types: GitLab keys never want those, the text is what was meant.
+      value = raw;
+    }
+    let valueOffset: number | null = null;
+    if (typeof value === 'string' && !value.includes('\n')) {
+      if (raw === value) valueOffset = 0;
+      else if (raw.length === value.length + 2 && raw.slice(1, -1) === value) valueOffset = 1;
+    }
+    if (node.tag && node.tag !== '!reference' && !node.tag.startsWith('tag:yaml.org,2002:')) {
+      this.diags.error(pos, `unknown YAML tag ${node.tag}`);
+    }
+    return { kind: 'scalar', value, pos, valueOffset };
+  }
+
+  private reference(node: import('yaml').YAMLSeq, items: YNode[]): YNode {
+    const path: string[] = [];
+    for (const item of items) {
+      if (item.kind !== 'scalar' || item.value === null || typeof item.value === 'boolean') {
+        this.diags.error(item.pos, '!reference takes a list of keys, like !reference [.setup, script]');
+        return { kind: 'scalar', value: null, pos: this.pos(node), valueOffset: null };
+      }
+      path.push(String(item.value));
+    }
+    if (path.length === 0) this.diags.error(this.pos(node), '!reference needs at least one key');
+    return { kind: 'reference', path, pos: this.pos(node) };
+  }
+
+  private map(node: import('yaml').YAMLMap): YMap {
+    const entries = new Map<string, YEntry>();
+    const merged: YEntry[] = [];
+    for (const pair of node.items) {
+      const keyNode = pair.key as YamlNode | null;
+      const keyPos = keyNode ? this.pos(keyNode) : this.pos(node);
+      if (isScalar(keyNode) && (typeof keyNode.value === 'symbol' || (keyNode.value === '<<' && keyNode.type === 'PLAIN'))) {
+        merged.push(...this.mergeSources(pair.value as YamlNode | null, keyPos));
+        continue;
+      }
+      if (!isScalar(keyNode)) {
+        this.diags.error(keyPos, 'map keys must be plain strings');
+        continue;
+      }
+      // The written text, so that a variable named ON or a job named 1.10 keeps its name.
+      const key = typeof keyNode.value === 'string' ? keyNode.value : (keyNode.source ?? String(keyNode.value));
+      const value: YNode = pair.value
+        ? this.convert(pair.value as YamlNode)
+        : { kind: 'scalar', value: null, pos: keyPos, valueOffset: null };
+      entries.set(key, { key, keyPos, value });
+    }
+    if (merged.length === 0) return { kind: 'map', entries, pos: this.pos(node) };
+    // YAML merge keys: explicit keys win, then earlier merge sources over later ones.
+    const result = new Map<string, YEntry>();
+    for (const entry of merged) if (!result.has(entry.key) && !entries.has(entry.key)) result.set(entry.key, entry);
+    for (const [key, entry] of entries) result.set(key, entry);
+    return { kind: 'map', entries: result, pos: this.pos(node) };
+  }
+
+  private mergeSources(value: YamlNode | null, keyPos: SourcePosition): YEntry[] {
+    const sources = value && isSeq(value) ? (value.items as YamlNode[]) : value ? [value] : [];
+    const out: YEntry[] = [];
+    const seen = new Set<string>();
+    for (const source of sources) {
+      const converted = this.convert(source);
+      if (converted.kind !== 'map') {
+        this.diags.error(converted.pos ?? keyPos, 'the merge key << takes a map or a list of maps');
+        continue;
+      }
+      for (const [key, entry] of converted.entries) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push(entry);
+      }
+    }
+    return out;
+  }
+}
+
+/** Human-readable kind for messages: "a string", "a list"... */
+export function describeNode(node: YNode): string {
+  if (node.kind === 'map') return 'a map';
+  if (node.kind === 'seq') return 'a list';
+  if (node.kind === 'reference') return 'a !reference';
+  if (node.value === null) return 'null';
+  return typeof node.value === 'string' ? 'a string' : `a ${typeof node.value}`;
+}
+
+export function scalarText(node: YNode): string | null {
+  if (node.kind !== 'scalar' || node.value === null) return null;
+  return String(node.value);
+}
+
+export function mapGet(node: YNode | undefined, key: string): YNode | undefined {
+  return node?.kind === 'map' ? node.entries.get(key)?.value : undefined;
+}
+
+/**
+ * GitLab's deep merge, used by `include` and `extends`: maps merge key by key, anything else
+ * (lists included) is replaced by the overriding value.
+ */
+export function deepMerge(base: YMap, over: YMap): YMap {
+  const entries = new Map(base.entries);
+  for (const [key, entry] of over.entries) {
+    const existing = entries.get(key);
+    if (existing && existing.value.kind === 'map' && entry.value.kind === 'map') {
+      entries.set(key, { ...entry, value: deepMerge(existing.value, entry.value) });
+    } else {
+      entries.set(key, entry);
+    }
+  }
+  return { kind: 'map', entries, pos: over.pos };
+}
+
+/** Flattens nested lists (GitLab allows up to 10 levels in scripts and rules, e.g. from !reference). */
+export function flatten(node: YNode): YNode[] {
+  if (node.kind !== 'seq') return [node];
+  return node.items.flatMap((item) => (item.kind === 'seq' ? flatten(item) : [item]));
+}

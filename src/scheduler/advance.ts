@@ -1,0 +1,78 @@
+// The pipeline state machine: release 'created' jobs whose predecessors are done, then derive the
+// pipeline's status. Runs inside the caller's transaction so a completion and its consequences
+// commit together.
+import type { Kysely } from 'kysely';
+import type { CompiledJob } from '../pipeline/types.js';
+import type { Store } from '../store/index.js';
+import type { Database, Job, JobStatus, JobUpdate, PipelineStatus } from '../store/schema.js';
+import { SchedulerError } from './errors.js';
+import { ChangeLog, type StatusChange } from './events.js';
+import { decideCreated, isPipelineFinished, pipelineStatus, type JobFacts } from './rules.js';
+
+export function parseSpec(job: Pick<Job, 'id' | 'spec'>): CompiledJob {
+  return JSON.parse(job.spec) as CompiledJob;
+}
+
+function facts(job: Job): JobFacts {
+  return { status: job.status, allowFailure: job.allow_failure === 1 };
+}
+
+/** The jobs a job waits for: its `needs`, else every job of an earlier stage. */
+export function predecessors(job: Job, spec: CompiledJob, latest: Job[]): Job[] {
+  if (spec.needs === null) return latest.filter((j) => j.stage_index < job.stage_index);
+  const names = new Set(spec.needs.map((n) => n.job));
+  return latest.filter((j) => names.has(j.name));
+}
+
+export async function latestJobs(trx: Kysely<Database>, pipelineId: number): Promise<Job[]> {
+  return trx.selectFrom('jobs').selectAll().where('pipeline_id', '=', pipelineId).where('retried', '=', 0).orderBy('id').execute();
+}
+
+export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: number, now: number, changes: ChangeLog): Promise<PipelineStatus> {
+  const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirst();
+  if (!pipeline) throw new SchedulerError(404, `pipeline ${pipelineId} not found`);
+  const jobs = await latestJobs(trx, pipelineId);
+  if (pipeline.error !== null) return pipeline.status;
+
+  // A skipped job is done and may release (skip) its dependants, so decide until nothing moves.
+  const decided = new Map<number, JobStatus>();
+  for (let moved = true; moved; ) {
+    moved = false;
+    for (const job of jobs) {
+      if (job.status !== 'created') continue;
+      const spec = parseSpec(job);
+      const preds = predecessors(job, spec, jobs).map(facts);
+      const next = decideCreated(spec.when, job.played_at !== null, preds, spec.needs !== null);
+      if (next === null) continue;
+      job.status = next;
+      decided.set(job.id, next);
+      moved = true;
+    }
+  }
+  for (const job of jobs) {
+    const next = decided.get(job.id);
+    if (next === undefined) continue;
+    const set: JobUpdate = { status: next };
+    if (next === 'pending') set.queued_at = now;
+    if (next === 'skipped') set.finished_at = now;
+    if (next === 'scheduled') set.scheduled_at = now + (parseSpec(job).startInSeconds ?? 0) * 1000;
+    await trx.updateTable('jobs').set(set).where('id', '=', job.id).where('status', '=', 'created').execute();
+    changes.job(job, next);
+  }
+
+  const status = pipelineStatus(jobs.map(facts));
+  const started = status === 'running' && pipeline.started_at === null ? now : pipeline.started_at;
+  const finished = isPipelineFinished(status) ? (pipeline.finished_at ?? now) : null;
+  if (status !== pipeline.status || started !== pipeline.started_at || finished !== pipeline.finished_at) {
+    await trx.updateTable('pipelines').set({ status, started_at: started, finished_at: finished }).where('id', '=', pipelineId).execute();
+    if (status !== pipeline.status) changes.pipeline(pipeline, status);
+  }
+  return status;
+}
+
+/** Re-evaluates a pipeline (normally done by every mutating call; exposed for recovery and tests). */
+export async function advancePipeline(store: Store, pipelineId: number, now: number): Promise<{ status: PipelineStatus; changes: StatusChange[] }> {
+  const changes = new ChangeLog();
+  const status = await store.transaction((trx) => advanceInTransaction(trx, pipelineId, now, changes));
+  return { status, changes: changes.list };
+}

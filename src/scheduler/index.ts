@@ -1,0 +1,28 @@
+// The job queue and GitLab's job/pipeline state machine over the store. Every function takes the
+// Store first and the time as epoch ms, and every mutating one returns the status changes it
+// committed (publish them after the call returns).
+export { advancePipeline } from './advance.js';
+export { SchedulerError, StaleTokenError } from './errors.js';
+export type { StatusChange } from './events.js';
+export { decideCreated, pipelineStatus, retryAllowed } from './rules.js';
+export { appendLogChunks, readLog } from './sql/append-log.js';
+export type { AppendLogInput, LogChunk } from './sql/append-log.js';
+export { autoCancelInterruptible } from './sql/auto-cancel.js';
+export type { AutoCancelInput } from './sql/auto-cancel.js';
+export { cancelJob, cancelPipeline } from './sql/cancel.js';
+export { claimJob } from './sql/claim-job.js';
+export type { ClaimedJob, ClaimInput } from './sql/claim-job.js';
+export { completeJob } from './sql/complete-job.js';
+export type { CompleteInput, CompleteResult } from './sql/complete-job.js';
+export { createPipeline } from './sql/create-pipeline.js';
+export type { CreatePipelineInput } from './sql/create-pipeline.js';
+export { enforceTimeouts } from './sql/enforce-timeouts.js';
+export type { TimeoutResult } from './sql/enforce-timeouts.js';
+export { extendLease } from './sql/extend-lease.js';
+export type { ExtendLeaseInput } from './sql/extend-lease.js';
+export { playJob } from './sql/play-job.js';
+export { promoteScheduled } from './sql/promote-scheduled.js';
+export { getJob, getPipeline, listPipelines } from './sql/read.js';
+export { reapExpiredLeases } from './sql/reap-expired-leases.js';
+export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
+export { retryJob } from './sql/retry-job.js';

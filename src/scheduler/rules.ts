@@ -1,0 +1,87 @@
+// GitLab's job and pipeline semantics as pure functions over statuses; the SQL modules apply them.
+import type { CompiledJob, RetrySpec } from '../pipeline/types.js';
+import type { JobStatus, PipelineStatus } from '../store/schema.js';
+
+export interface JobFacts {
+  status: JobStatus;
+  allowFailure: boolean;
+}
+
+const FINISHED: ReadonlySet<JobStatus> = new Set(['success', 'failed', 'canceled', 'skipped']);
+
+export function isFinished(status: JobStatus): boolean {
+  return FINISHED.has(status);
+}
+
+/** A failure (or cancel) that counts against the pipeline. */
+function hardFailed(j: JobFacts): boolean {
+  return j.status === 'failed' && !j.allowFailure;
+}
+function hardCanceled(j: JobFacts): boolean {
+  return j.status === 'canceled' && !j.allowFailure;
+}
+/** Allowed failures and optional manual jobs do not decide a pipeline's outcome (GitLab's "ignored"). */
+function ignored(j: JobFacts): boolean {
+  return j.allowFailure && (j.status === 'failed' || j.status === 'canceled' || j.status === 'manual');
+}
+
+/**
+ * What a 'created' job becomes now, or null while it must keep waiting.
+ * `dag` is true when the predecessors come from `needs`: then a skipped or unplayed manual need
+ * skips/blocks the job (the failure that skipped the need must not be forgotten two hops later),
+ * while in stage order an optional manual job counts as done.
+ */
+export function decideCreated(when: CompiledJob['when'], played: boolean, preds: JobFacts[], dag: boolean): JobStatus | null {
+  const done = (p: JobFacts): boolean => isFinished(p.status) || (!dag && p.status === 'manual' && p.allowFailure);
+  if (!preds.every(done)) return null;
+  const failed = preds.some(hardFailed);
+  const fine = !failed && !preds.some(hardCanceled) && !(dag && preds.some((p) => p.status === 'skipped'));
+  switch (played ? 'on_success' : when) {
+    case 'on_success':
+      return fine ? 'pending' : 'skipped';
+    case 'on_failure':
+      return failed ? 'pending' : 'skipped';
+    case 'always':
+      return 'pending';
+    case 'manual':
+      return fine ? 'manual' : 'skipped';
+    case 'delayed':
+      return fine ? 'scheduled' : 'skipped';
+  }
+}
+
+/** The pipeline's status from its latest (not retried) jobs, in GitLab's order of precedence. */
+export function pipelineStatus(jobs: JobFacts[]): PipelineStatus {
+  if (jobs.length === 0) return 'skipped';
+  const has = (s: JobStatus): boolean => jobs.some((j) => j.status === s && !ignored(j));
+  if (has('running')) return 'running';
+  if (has('pending')) {
+    const nothingStarted = jobs.every((j) => ['created', 'pending', 'skipped'].includes(j.status) || ignored(j));
+    return nothingStarted ? 'pending' : 'running';
+  }
+  if (has('manual')) return 'manual';
+  if (has('scheduled')) return 'scheduled';
+  // Jobs still waiting while nothing runs: they wait for someone to play a manual job.
+  if (has('created')) return jobs.some((j) => j.status === 'manual') ? 'manual' : 'created';
+  if (jobs.some(hardFailed)) return 'failed';
+  if (jobs.some(hardCanceled)) return 'canceled';
+  if (jobs.every((j) => j.status === 'skipped' || ignored(j))) return 'skipped';
+  return 'success';
+}
+
+export function isPipelineFinished(status: PipelineStatus): boolean {
+  return status === 'success' || status === 'failed' || status === 'canceled' || status === 'skipped';
+}
+
+/** GitLab's `retry`: `max` retries after the first attempt, matching `when` reasons and `exit_codes`. */
+export function retryAllowed(retry: RetrySpec, attempt: number, failureReason: string, exitCode: number | null): boolean {
+  if (attempt > retry.max) return false;
+  const whenOk = retry.when.length === 0 || retry.when.includes('always') || retry.when.includes(failureReason);
+  const codeOk = retry.exitCodes.length === 0 || (exitCode !== null && retry.exitCodes.includes(exitCode));
+  return whenOk && codeOk;
+}
+
+/** `allow_failure: true`, or `allow_failure: exit_codes` matching this exit code. */
+export function failureAllowed(spec: CompiledJob, exitCode: number | null): boolean {
+  return spec.allowFailure || (exitCode !== null && spec.allowFailureExitCodes.includes(exitCode));
+}

@@ -1,0 +1,45 @@
+// GitLab's "auto-cancel redundant pipelines": a new pipeline on a ref makes older unfinished ones on
+// the same ref pointless, unless a job that must not be interrupted (a deploy) has already started.
+import type { Store } from '../../store/index.js';
+import { advanceInTransaction, latestJobs } from '../advance.js';
+import { ChangeLog, type StatusChange } from '../events.js';
+import { cancelJobsInTransaction } from './cancel.js';
+
+export interface AutoCancelInput {
+  repoId: number;
+  ref: string;
+  newPipelineId: number;
+  now: number;
+}
+
+export async function autoCancelInterruptible(store: Store, input: AutoCancelInput): Promise<{ canceledPipelineIds: number[]; changes: StatusChange[] }> {
+  const changes = new ChangeLog();
+  const canceledPipelineIds = await store.transaction(async (trx) => {
+    const older = await trx
+      .selectFrom('pipelines')
+      .select('id')
+      .where('repo_id', '=', input.repoId)
+      .where('ref', '=', input.ref)
+      .where('id', '<', input.newPipelineId)
+      .where('status', 'in', ['created', 'pending', 'running', 'scheduled'])
+      .orderBy('id')
+      .execute();
+    const canceled: number[] = [];
+    for (const { id } of older) {
+      // Retried attempts count: they ran too.
+      const uninterruptibleStarted = await trx
+        .selectFrom('jobs')
+        .select('id')
+        .where('pipeline_id', '=', id)
+        .where('started_at', 'is not', null)
+        .where('interruptible', '=', 0)
+        .executeTakeFirst();
+      if (uninterruptibleStarted) continue;
+      await cancelJobsInTransaction(trx, await latestJobs(trx, id), input.now, changes);
+      await advanceInTransaction(trx, id, input.now, changes);
+      canceled.push(id);
+    }
+    return canceled;
+  });
+  return { canceledPipelineIds, changes: changes.list };
+}

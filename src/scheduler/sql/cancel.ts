@@ -1,0 +1,45 @@
+// Jobs that have not started are canceled at once; running ones are asked to stop (the agent sees
+// cancel_requested on its next heartbeat, kills the process tree and completes as canceled).
+import type { Kysely } from 'kysely';
+import type { Store } from '../../store/index.js';
+import type { Database, Job, JobStatus } from '../../store/schema.js';
+import { advanceInTransaction, latestJobs } from '../advance.js';
+import { SchedulerError } from '../errors.js';
+import { ChangeLog, type StatusChange } from '../events.js';
+import { loadJob } from './load-job.js';
+
+const NOT_STARTED: readonly JobStatus[] = ['created', 'pending', 'manual', 'scheduled'];
+
+export async function cancelJobsInTransaction(trx: Kysely<Database>, jobs: Job[], now: number, changes: ChangeLog): Promise<void> {
+  for (const job of jobs) {
+    if (NOT_STARTED.includes(job.status)) {
+      const res = await trx.updateTable('jobs').set({ status: 'canceled', finished_at: now }).where('id', '=', job.id).where('status', '=', job.status).executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 1) changes.job(job, 'canceled');
+    } else if (job.status === 'running') {
+      await trx.updateTable('jobs').set({ cancel_requested: 1, cancel_reason: 'user' }).where('id', '=', job.id).where('status', '=', 'running').where('cancel_requested', '=', 0).execute();
+    }
+  }
+}
+
+export async function cancelJob(store: Store, jobId: number, now: number): Promise<{ changes: StatusChange[] }> {
+  const changes = new ChangeLog();
+  await store.transaction(async (trx) => {
+    const job = await loadJob(trx, jobId);
+    if (job.status === 'canceled') return;
+    if (job.status !== 'running' && !NOT_STARTED.includes(job.status)) throw new SchedulerError(409, `job ${jobId} cannot be canceled: it already finished (${job.status})`);
+    await cancelJobsInTransaction(trx, [job], now, changes);
+    await advanceInTransaction(trx, job.pipeline_id, now, changes);
+  });
+  return { changes: changes.list };
+}
+
+export async function cancelPipeline(store: Store, pipelineId: number, now: number): Promise<{ changes: StatusChange[] }> {
+  const changes = new ChangeLog();
+  await store.transaction(async (trx) => {
+    const exists = await trx.selectFrom('pipelines').select('id').where('id', '=', pipelineId).executeTakeFirst();
+    if (!exists) throw new SchedulerError(404, `pipeline ${pipelineId} not found`);
+    await cancelJobsInTransaction(trx, await latestJobs(trx, pipelineId), now, changes);
+    await advanceInTransaction(trx, pipelineId, now, changes);
+  });
+  return { changes: changes.list };
+}

@@ -1,0 +1,60 @@
+// The agent reports the end of its attempt. Guarded by the fencing token; repeating the same
+// completion with the same token is a no-op (the agent retries when a response is lost).
+import type { Store } from '../../store/index.js';
+import type { Job, JobStatus } from '../../store/schema.js';
+import { advanceInTransaction } from '../advance.js';
+import { SchedulerError, StaleTokenError } from '../errors.js';
+import { ChangeLog, type StatusChange } from '../events.js';
+import { finishRunningJob, type Outcome } from './finish-job.js';
+import { loadJob } from './load-job.js';
+
+export interface CompleteInput {
+  jobId: number;
+  fencingToken: number;
+  status: 'success' | 'failed' | 'canceled';
+  exitCode: number | null;
+  /** GitLab's failure reason for a failed job; defaults to script_failure. */
+  failureReason?: string | null;
+  now: number;
+}
+
+export interface CompleteResult {
+  job: Job;
+  /** The attempt queued by the retry policy, if any. */
+  retryJobId: number | null;
+  changes: StatusChange[];
+}
+
+/** A job the server asked to stop for its timeout failed by timeout, whatever the agent saw. */
+function outcomeOf(job: Job, input: CompleteInput): Outcome {
+  if (input.status !== 'success' && job.cancel_reason === 'timeout') {
+    return { status: 'failed', exitCode: input.exitCode, failureReason: 'job_execution_timeout', completedToken: input.fencingToken };
+  }
+  const failureReason = input.status === 'failed' ? (input.failureReason ?? 'script_failure') : null;
+  return { status: input.status, exitCode: input.exitCode, failureReason, completedToken: input.fencingToken };
+}
+
+const STATUSES: ReadonlySet<JobStatus> = new Set(['success', 'failed', 'canceled']);
+
+export async function completeJob(store: Store, input: CompleteInput): Promise<CompleteResult> {
+  if (!STATUSES.has(input.status)) throw new SchedulerError(422, `complete: status must be success, failed or canceled, got ${String(input.status)}`);
+  if (input.exitCode !== null && !Number.isInteger(input.exitCode)) throw new SchedulerError(422, `complete: exitCode must be an integer or null, got ${input.exitCode}`);
+  const changes = new ChangeLog();
+  return store.transaction(async (trx) => {
+    const job = await loadJob(trx, input.jobId);
+    const outcome = outcomeOf(job, input);
+    if (job.completed_token === input.fencingToken) {
+      if (job.status !== outcome.status || job.exit_code !== outcome.exitCode) {
+        throw new SchedulerError(409, `job ${job.id} was already completed as ${job.status} (exit code ${job.exit_code}) with this token`);
+      }
+      const retry = await trx.selectFrom('jobs').select('id').where('retry_of', '=', job.id).executeTakeFirst();
+      return { job, retryJobId: retry?.id ?? null, changes: [] };
+    }
+    if (job.fencing_token !== input.fencingToken) throw new StaleTokenError(job.id, input.fencingToken, `the job is now held by token ${job.fencing_token}`);
+    if (job.status !== 'running') throw new StaleTokenError(job.id, input.fencingToken, `the job is ${job.status}`);
+
+    const retryJobId = await finishRunningJob(trx, job, outcome, input.now, changes);
+    await advanceInTransaction(trx, job.pipeline_id, input.now, changes);
+    return { job: await loadJob(trx, job.id), retryJobId, changes: changes.list };
+  });
+}

@@ -1,0 +1,86 @@
+// A pipeline and all its jobs are written in one transaction (a crash never leaves half a
+// pipeline), then the state machine queues the jobs that can start.
+import type { CompiledPipeline } from '../../pipeline/types.js';
+import type { Store } from '../../store/index.js';
+import type { NewJob, PipelineSource } from '../../store/schema.js';
+import { advanceInTransaction } from '../advance.js';
+import { SchedulerError } from '../errors.js';
+import { ChangeLog, type StatusChange } from '../events.js';
+
+export interface CreatePipelineInput {
+  repoId: number;
+  ref: string;
+  isTag: boolean;
+  sha: string;
+  beforeSha: string | null;
+  source: PipelineSource;
+  /** null when the pipeline file could not be compiled: the pipeline is stored failed with `error`. */
+  compiled: CompiledPipeline | null;
+  error?: string;
+  /** Trigger variables; they override the file's global variables. */
+  variables?: Record<string, string>;
+  defaultTimeoutSeconds: number;
+  now: number;
+}
+
+// Keeps each multi-row INSERT well under SQLite's bound-parameter limit.
+const INSERT_BATCH = 200;
+
+export async function createPipeline(store: Store, input: CreatePipelineInput): Promise<{ pipelineId: number; jobIds: number[]; changes: StatusChange[] }> {
+  const { compiled, now } = input;
+  if (compiled === null && !input.error) throw new SchedulerError(422, 'createPipeline: a pipeline without compiled jobs needs an error message');
+  if (!(input.defaultTimeoutSeconds > 0)) throw new SchedulerError(422, `createPipeline: defaultTimeoutSeconds must be positive, got ${input.defaultTimeoutSeconds}`);
+  const changes = new ChangeLog();
+  return store.transaction(async (trx) => {
+    const failed = compiled === null;
+    const pipeline = await trx
+      .insertInto('pipelines')
+      .values({
+        repo_id: input.repoId,
+        ref: input.ref,
+        is_tag: input.isTag ? 1 : 0,
+        sha: input.sha,
+        before_sha: input.beforeSha,
+        source: input.source,
+        status: failed ? 'failed' : 'created',
+        name: compiled?.name ?? null,
+        config_path: compiled?.configPath ?? null,
+        error: failed ? (input.error ?? null) : null,
+        variables: JSON.stringify({ ...compiled?.variables, ...input.variables }),
+        stages: JSON.stringify(compiled?.stages ?? []),
+        created_at: now,
+        started_at: null,
+        finished_at: failed ? now : null,
+      })
+      .returning(['id', 'repo_id'])
+      .executeTakeFirstOrThrow();
+    changes.pipeline(pipeline, failed ? 'failed' : 'created');
+
+    const rows: NewJob[] = (compiled?.jobs ?? []).map((spec) => ({
+      pipeline_id: pipeline.id,
+      repo_id: input.repoId,
+      name: spec.name,
+      stage: spec.stage,
+      stage_index: spec.stageIndex,
+      status: 'created',
+      spec: JSON.stringify(spec),
+      attempt: 1,
+      retry_of: null,
+      retried: 0,
+      allow_failure: spec.allowFailure ? 1 : 0,
+      resource_group: spec.resourceGroup,
+      interruptible: spec.interruptible ? 1 : 0,
+      tags: JSON.stringify(spec.tags),
+      timeout_seconds: spec.timeoutSeconds ?? input.defaultTimeoutSeconds,
+      cancel_requested: 0,
+      created_at: now,
+    }));
+    const jobIds: number[] = [];
+    for (let i = 0; i < rows.length; i += INSERT_BATCH) {
+      const inserted = await trx.insertInto('jobs').values(rows.slice(i, i + INSERT_BATCH)).returning('id').execute();
+      jobIds.push(...inserted.map((r) => r.id).sort((a, b) => a - b));
+    }
+    if (!failed) await advanceInTransaction(trx, pipeline.id, now, changes);
+    return { pipelineId: pipeline.id, jobIds, changes: changes.list };
+  });
+}

@@ -1,0 +1,30 @@
+// The agent's heartbeat: extends the lease of a running job it still owns, and tells it whether
+// someone asked to cancel the job.
+import type { Store } from '../../store/index.js';
+import { SchedulerError, StaleTokenError } from '../errors.js';
+import { loadJob } from './load-job.js';
+
+export interface ExtendLeaseInput {
+  jobId: number;
+  fencingToken: number;
+  leaseMs: number;
+  now: number;
+}
+
+export async function extendLease(store: Store, input: ExtendLeaseInput): Promise<{ cancelRequested: boolean; leaseExpiresAt: number }> {
+  if (!(input.leaseMs > 0)) throw new SchedulerError(422, `heartbeat: leaseMs must be positive, got ${input.leaseMs}`);
+  return store.transaction(async (trx) => {
+    const job = await loadJob(trx, input.jobId);
+    if (job.fencing_token !== input.fencingToken) throw new StaleTokenError(job.id, input.fencingToken, `the job is now held by token ${job.fencing_token}`);
+    if (job.status !== 'running') throw new StaleTokenError(job.id, input.fencingToken, `the job is ${job.status}`);
+    const leaseExpiresAt = input.now + input.leaseMs;
+    await trx
+      .updateTable('jobs')
+      .set({ lease_expires_at: leaseExpiresAt })
+      .where('id', '=', job.id)
+      .where('status', '=', 'running')
+      .where('fencing_token', '=', input.fencingToken)
+      .execute();
+    return { cancelRequested: job.cancel_requested === 1, leaseExpiresAt };
+  });
+}

@@ -1,0 +1,56 @@
+// A retry never rewrites history: the old row is flagged `retried` (the pipeline's status ignores
+// it) and a new row with attempt + 1 takes its place.
+import type { Kysely } from 'kysely';
+import type { Database, Job } from '../../store/schema.js';
+import { parseSpec } from '../advance.js';
+import type { ChangeLog } from '../events.js';
+
+export async function insertNewAttempt(
+  trx: Kysely<Database>,
+  old: Job,
+  status: 'pending' | 'created',
+  now: number,
+  changes: ChangeLog,
+  playedAt: number | null = old.played_at,
+): Promise<number> {
+  await trx.updateTable('jobs').set({ retried: 1 }).where('id', '=', old.id).where('retried', '=', 0).execute();
+  const { id } = await trx
+    .insertInto('jobs')
+    .values({
+      pipeline_id: old.pipeline_id,
+      repo_id: old.repo_id,
+      name: old.name,
+      stage: old.stage,
+      stage_index: old.stage_index,
+      status,
+      spec: old.spec,
+      attempt: old.attempt + 1,
+      retry_of: old.id,
+      retried: 0,
+      // Recomputed at completion: `allow_failure: exit_codes` depends on the new attempt's exit code.
+      allow_failure: parseSpec(old).allowFailure ? 1 : 0,
+      resource_group: old.resource_group,
+      interruptible: old.interruptible,
+      tags: old.tags,
+      timeout_seconds: old.timeout_seconds,
+      exit_code: null,
+      failure_reason: null,
+      agent_id: null,
+      fencing_token: null,
+      lease_expires_at: null,
+      cancel_requested: 0,
+      cancel_reason: null,
+      deadline_at: null,
+      completed_token: null,
+      played_at: playedAt,
+      created_at: now,
+      queued_at: status === 'pending' ? now : null,
+      scheduled_at: null,
+      started_at: null,
+      finished_at: null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  changes.job({ id, pipeline_id: old.pipeline_id, repo_id: old.repo_id, name: old.name }, status);
+  return id;
+}

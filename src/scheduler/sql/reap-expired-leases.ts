@@ -1,0 +1,50 @@
+// The agent holding a job stopped heartbeating: the attempt fails with runner_system_failure and,
+// while attempts remain, a new attempt is queued whatever the file's `retry` says (a lost agent is
+// not the job's fault). A job someone asked to cancel ends canceled instead.
+import type { Store } from '../../store/index.js';
+import { advanceInTransaction } from '../advance.js';
+import { ChangeLog, type StatusChange } from '../events.js';
+import { finishRunningJob } from './finish-job.js';
+
+export interface ReapInput {
+  now: number;
+  /** Attempts a job gets when its agents keep disappearing. */
+  maxSystemAttempts?: number;
+}
+
+export interface ReapResult {
+  reaped: { jobId: number; pipelineId: number; agentId: number | null; status: 'failed' | 'canceled'; retryJobId: number | null }[];
+  changes: StatusChange[];
+}
+
+export async function reapExpiredLeases(store: Store, input: ReapInput): Promise<ReapResult> {
+  const maxSystemAttempts = input.maxSystemAttempts ?? 2;
+  const changes = new ChangeLog();
+  const reaped = await store.transaction(async (trx) => {
+    const expired = await trx.selectFrom('jobs').selectAll().where('status', '=', 'running').where('lease_expires_at', '<', input.now).orderBy('id').execute();
+    const out: ReapResult['reaped'] = [];
+    for (const job of expired) {
+      const byTimeout = job.cancel_reason === 'timeout';
+      const status = job.cancel_reason === 'user' ? 'canceled' : 'failed';
+      const retryJobId = await finishRunningJob(
+        trx,
+        job,
+        {
+          status,
+          exitCode: null,
+          failureReason: byTimeout ? 'job_execution_timeout' : 'runner_system_failure',
+          completedToken: null,
+          forceRetry: status === 'failed' && !byTimeout && job.attempt < maxSystemAttempts,
+        },
+        input.now,
+        changes,
+      );
+      out.push({ jobId: job.id, pipelineId: job.pipeline_id, agentId: job.agent_id, status, retryJobId });
+    }
+    for (const pipelineId of new Set(expired.map((j) => j.pipeline_id))) {
+      await advanceInTransaction(trx, pipelineId, input.now, changes);
+    }
+    return out;
+  });
+  return { reaped, changes: changes.list };
+}

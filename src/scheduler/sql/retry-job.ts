@@ -1,0 +1,52 @@
+// A user retries a finished job: a new attempt is created and the jobs that were skipped because
+// of the old outcome are reset to 'created', so the state machine decides them again.
+import type { Kysely } from 'kysely';
+import type { Store } from '../../store/index.js';
+import type { Database, Job } from '../../store/schema.js';
+import { advanceInTransaction, latestJobs, parseSpec, predecessors } from '../advance.js';
+import { SchedulerError } from '../errors.js';
+import { ChangeLog, type StatusChange } from '../events.js';
+import { loadJob } from './load-job.js';
+import { insertNewAttempt } from './new-attempt.js';
+
+async function resetSkippedDependants(trx: Kysely<Database>, retried: Job, changes: ChangeLog): Promise<void> {
+  const latest = await latestJobs(trx, retried.pipeline_id);
+  const downstream = new Set<number>(latest.filter((j) => j.name === retried.name).map((j) => j.id));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const job of latest) {
+      if (downstream.has(job.id)) continue;
+      if (predecessors(job, parseSpec(job), latest).some((p) => downstream.has(p.id))) {
+        downstream.add(job.id);
+        grew = true;
+      }
+    }
+  }
+  for (const job of latest) {
+    if (job.status !== 'skipped' || !downstream.has(job.id)) continue;
+    await trx.updateTable('jobs').set({ status: 'created', finished_at: null }).where('id', '=', job.id).where('status', '=', 'skipped').execute();
+    changes.job(job, 'created');
+  }
+}
+
+export async function retryJob(store: Store, jobId: number, now: number): Promise<{ jobId: number; changes: StatusChange[] }> {
+  const changes = new ChangeLog();
+  const newId = await store.transaction(async (trx) => {
+    const job = await loadJob(trx, jobId);
+    if (job.retried === 1) {
+      const latest = await trx.selectFrom('jobs').select('id').where('pipeline_id', '=', job.pipeline_id).where('name', '=', job.name).where('retried', '=', 0).executeTakeFirst();
+      throw new SchedulerError(409, `job ${jobId} was already retried; retry its latest attempt${latest ? ` (job ${latest.id})` : ''}`);
+    }
+    if (job.status !== 'success' && job.status !== 'failed' && job.status !== 'canceled') {
+      throw new SchedulerError(409, `job ${jobId} cannot be retried while it is ${job.status}; only finished jobs (success, failed, canceled) can`);
+    }
+    const when = parseSpec(job).when;
+    // Retrying is an explicit request to run: a manual or delayed job does not wait again.
+    const playedAt = when === 'manual' || when === 'delayed' ? now : job.played_at;
+    const id = await insertNewAttempt(trx, job, 'created', now, changes, playedAt);
+    await resetSkippedDependants(trx, job, changes);
+    await advanceInTransaction(trx, job.pipeline_id, now, changes);
+    return id;
+  });
+  return { jobId: newId, changes: changes.list };
+}

@@ -1,0 +1,25 @@
+import type { Logger } from 'pino';
+import type { BlobStore } from '../artifacts/index.js';
+import type { TandemConfig } from '../config/index.js';
+import type { Metrics } from '../monitor/metrics.js';
+import type { MirrorCache } from '../source/index.js';
+import type { Store } from '../store/index.js';
+import type { Hub } from './hub.js';
+
+/** Everything a request handler or a background duty needs; one per server process. */
+export interface ServerContext {
+  config: TandemConfig;
+  store: Store;
+  blobs: BlobStore;
+  mirrors: MirrorCache;
+  hub: Hub;
+  metrics: Metrics;
+  log: Logger;
+  /** The URL agents and users reach this server by (CI_SERVER_URL). */
+  externalUrl: string;
+  /** Identifies this replica in leases and logs. */
+  replicaId: string;
+  /** Set on SIGTERM: /readyz fails and agents get no new work. */
+  state: { draining: boolean };
+  version: string;
+}

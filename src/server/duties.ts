@@ -1,0 +1,82 @@
+// Background duties of the server: promote delayed jobs, reap expired leases, enforce timeouts,
+// poll repositories, expire artifacts. With SQLite there is one server, so it always leads; the HA
+// work runs these only on the replica holding the leader lease.
+import { diffRefs, lsRemote } from '../source/index.js';
+import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
+import type { Repo } from '../store/schema.js';
+import type { ServerContext } from './context.js';
+import { publishPipelineState } from './notify.js';
+import { triggerPipeline } from './trigger.js';
+
+const TICK_MS = 1000;
+
+export interface Duties {
+  stop(): Promise<void>;
+}
+
+async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<void> {
+  await ctx.store.db.updateTable('repos').set({ last_polled_at: now }).where('id', '=', repo.id).execute();
+  const current = await lsRemote(repo.url, { timeoutMs: 30_000 });
+  const previous = JSON.parse(repo.known_refs) as Record<string, string>;
+  const firstPoll = Object.keys(previous).length === 0;
+  await ctx.store.db.updateTable('repos').set({ known_refs: JSON.stringify(Object.fromEntries(current)) }).where('id', '=', repo.id).execute();
+  // The first poll only learns the refs: building every branch of a freshly added repository is not what users want.
+  if (firstPoll) return;
+  for (const event of diffRefs(previous, current)) {
+    if (event.deleted) continue;
+    // Polling sees each ref move once per server; the event row keeps a second replica from building it again.
+    const deliveryId = `${event.ref}@${event.sha}`;
+    const inserted = await ctx.store.db
+      .insertInto('events')
+      .values({ repo_id: repo.id, provider: 'poll', delivery_id: deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, before_sha: event.beforeSha, received_at: now, pipeline_id: null })
+      .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!inserted) continue;
+    const result = await triggerPipeline(ctx, { repo, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha, source: 'push' });
+    await ctx.store.db.updateTable('events').set({ pipeline_id: result.pipelineId }).where('id', '=', inserted.id).execute();
+    ctx.log.info({ repo: repo.name, ref: event.ref, sha: event.sha, pipelineId: result.pipelineId }, 'poll found a new commit');
+  }
+}
+
+async function tick(ctx: ServerContext, polling: Set<number>): Promise<void> {
+  const now = Date.now();
+  const touched = new Set<number>();
+  for (const change of await promoteScheduled(ctx.store, now)) touched.add(change.pipelineId);
+  const reaped = await reapExpiredLeases(ctx.store, { now, maxSystemAttempts: ctx.config.maxSystemAttempts });
+  for (const r of reaped) {
+    touched.add(r.pipelineId);
+    ctx.metrics.leaseExpiries.inc();
+    if (r.requeuedJobId !== null) ctx.metrics.requeues.inc();
+    ctx.log.warn({ jobId: r.jobId, requeuedJobId: r.requeuedJobId }, 'job lease expired: agent lost');
+  }
+  for (const change of await enforceTimeouts(ctx.store, now)) touched.add(change.pipelineId);
+  for (const pipelineId of touched) await publishPipelineState(ctx, pipelineId);
+
+  const due = await ctx.store.db.selectFrom('repos').selectAll().where('poll_interval_seconds', '>', 0).execute();
+  for (const repo of due) {
+    if (polling.has(repo.id) || (repo.last_polled_at ?? 0) + repo.poll_interval_seconds * 1000 > now) continue;
+    polling.add(repo.id);
+    pollRepo(ctx, repo, now)
+      .catch((err: unknown) => ctx.log.warn({ repo: repo.name, err: (err as Error).message }, 'polling failed'))
+      .finally(() => polling.delete(repo.id));
+  }
+}
+
+export function startDuties(ctx: ServerContext): Duties {
+  const polling = new Set<number>();
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const timer = setInterval(() => {
+    running = running.then(() => (stopped ? undefined : tick(ctx, polling).catch((err: unknown) => ctx.log.error({ err }, 'background duty failed'))));
+  }, TICK_MS);
+  ctx.metrics.leader.set(1);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+      ctx.metrics.leader.set(0);
+    },
+  };
+}

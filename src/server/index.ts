@@ -1,0 +1,76 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pino, { type Logger } from 'pino';
+import { FsBlobStore } from '../artifacts/index.js';
+import { ensureAdminToken } from '../auth/tokens.js';
+import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
+import { Metrics } from '../monitor/metrics.js';
+import { MirrorCache } from '../source/index.js';
+import { acquireInstanceLock, openStore } from '../store/index.js';
+import { buildApp } from './app.js';
+import type { ServerContext } from './context.js';
+import { startDuties } from './duties.js';
+import { Hub } from './hub.js';
+
+export interface RunningServer {
+  url: string;
+  ctx: ServerContext;
+  /** The admin token when it was created by this start (print it once). */
+  newAdminToken: string | null;
+  /** Graceful stop: refuse new work, let requests finish, stop duties, close the database. */
+  close(): Promise<void>;
+}
+
+export async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  await mkdir(config.dataDir, { recursive: true });
+  const store = await openStore(databaseUrlOf(config));
+  const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const instanceLock = store.dialect === 'sqlite' ? await acquireInstanceLock(store, replicaId) : null;
+  const newAdminToken = await ensureAdminToken(store.db, config.dataDir, Date.now());
+  const ctx: ServerContext = {
+    config,
+    store,
+    blobs: new FsBlobStore(artifactsDirOf(config)),
+    mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
+    hub: new Hub(),
+    metrics: new Metrics(),
+    log,
+    externalUrl: config.externalUrl ?? '',
+    replicaId,
+    state: { draining: false },
+    version: await packageVersion(),
+  };
+  const { app } = buildApp(ctx);
+  await app.listen({ port: config.port, host: config.listen });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.listen.includes(':') ? `[${config.listen}]` : config.listen;
+  const url = `http://${host}:${port}`;
+  ctx.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
+  const duties = startDuties(ctx);
+  log.info({ url, replicaId, database: store.dialect }, 'server started');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    ctx,
+    newAdminToken,
+    close() {
+      closing ??= (async () => {
+        ctx.state.draining = true;
+        await duties.stop();
+        await app.close();
+        await instanceLock?.release();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,337 @@
+// The agent protocol: registration, long-polling for work, and every write an agent makes while it
+// runs a job. Each write names the claim's fencing token and is refused (409) once the claim is stale.
+import { z } from 'zod';
+import type { Readable } from 'node:stream';
+import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError } from '../../artifacts/index.js';
+import { generateToken, hashToken } from '../../auth/tokens.js';
+import { appendLogChunks, claimJob, completeJob, extendLease } from '../../scheduler/index.js';
+import type { ServerContext } from '../context.js';
+import { ApiError, type Principal, type RouteTable } from '../http.js';
+import { buildJobPayload } from '../job-payload.js';
+import { publishPipelineState } from '../notify.js';
+
+const LONG_POLL_MS = 25_000;
+const fencingToken = z.number().int().positive();
+
+function agentIdOf(principal: Principal): number {
+  if (principal.kind !== 'agent') throw new ApiError(403, 'this endpoint is for agents');
+  return principal.agentId;
+}
+
+/** The job must be running under this agent with exactly this token. */
+async function requireClaim(ctx: ServerContext, jobId: number, token: number, agentId: number) {
+  const job = await ctx.store.db.selectFrom('jobs').select(['id', 'repo_id', 'pipeline_id', 'status', 'fencing_token', 'agent_id', 'spec']).where('id', '=', jobId).executeTakeFirst();
+  if (!job) throw new ApiError(404, `no job ${jobId}`);
+  if (job.status !== 'running' || job.fencing_token !== token || job.agent_id !== agentId) {
+    throw new ApiError(409, `stale claim on job ${jobId}: fencing token ${token} is no longer current`);
+  }
+  return job;
+}
+
+function cacheKeyParam(key: string | undefined): string {
+  if (!key || key.length > 255 || !/^[\w.\-:]+$/.test(key) || key.includes('..')) {
+    throw new ApiError(400, `cache key "${key ?? ''}": use letters, digits, "_", "-", "." and ":" (at most 255, no "..")`);
+  }
+  return key;
+}
+
+export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): void {
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agents',
+    summary: 'Register an agent; returns its token once',
+    tag: 'agents',
+    access: 'user',
+    body: z
+      .object({
+        name: z.string().min(1).max(100),
+        tags: z.array(z.string().min(1).max(100)).max(50).default([]),
+        concurrency: z.number().int().min(1).max(256).default(1),
+        version: z.string().max(50).default('unknown'),
+      })
+      .strict(),
+    async handler({ body, reply }) {
+      const token = generateToken('tda');
+      const now = Date.now();
+      const row = await ctx.store.db
+        .insertInto('agents')
+        .values({ name: body.name, token_hash: hashToken(token), tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: now, created_at: now })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      reply.code(201);
+      return { agentId: row.id, token };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/agents',
+    summary: 'List agents with their state',
+    tag: 'agents',
+    access: 'user',
+    async handler() {
+      const agents = await ctx.store.db.selectFrom('agents').selectAll().orderBy('id').execute();
+      const busy = await ctx.store.db.selectFrom('jobs').select(['agent_id']).where('status', '=', 'running').execute();
+      const onlineSince = Date.now() - ctx.config.leaseSeconds * 1000;
+      return agents.map((a) => ({
+        id: a.id,
+        name: a.name,
+        tags: JSON.parse(a.tags) as string[],
+        concurrency: a.concurrency,
+        version: a.version,
+        online: (a.last_seen_at ?? 0) >= onlineSince,
+        runningJobs: busy.filter((b) => b.agent_id === a.id).length,
+        lastSeenAt: a.last_seen_at === null ? null : new Date(a.last_seen_at).toISOString(),
+      }));
+    },
+  });
+
+  routes.add({
+    method: 'DELETE',
+    url: '/api/v1/agents/:id',
+    summary: 'Remove an agent and revoke its token',
+    tag: 'agents',
+    access: 'user',
+    async handler({ params, reply }) {
+      const result = await ctx.store.db.deleteFrom('agents').where('id', '=', Number(params.id)).executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) throw new ApiError(404, `no agent ${params.id}`);
+      reply.code(204);
+      return null;
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/request',
+    summary: 'Long-poll for a job (204 when none within the wait)',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ waitMs: z.number().int().min(0).max(60_000).optional() }).strict(),
+    async handler({ principal, body, request, reply }) {
+      const agentId = agentIdOf(principal);
+      const agent = await ctx.store.db.selectFrom('agents').select(['tags']).where('id', '=', agentId).executeTakeFirstOrThrow();
+      const tags = JSON.parse(agent.tags) as string[];
+      const deadline = Date.now() + (body.waitMs ?? LONG_POLL_MS);
+      const gone = new AbortController();
+      request.raw.on('close', () => gone.abort());
+      while (!ctx.state.draining && !gone.signal.aborted) {
+        const now = Date.now();
+        await ctx.store.db.updateTable('agents').set({ last_seen_at: now }).where('id', '=', agentId).execute();
+        const claimed = await claimJob(ctx.store, { agentId, agentTags: tags, leaseMs: ctx.config.leaseSeconds * 1000, now });
+        if (claimed) {
+          if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((now - claimed.job.queued_at) / 1000);
+          const payload = await buildJobPayload(ctx, claimed);
+          await publishPipelineState(ctx, claimed.pipeline.id);
+          return payload;
+        }
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) break;
+        // Woken at once by work queued on this replica; the 1 s cap covers other replicas and delayed jobs.
+        await ctx.hub.waitFor('queue', Math.min(remaining, 1000), gone.signal);
+      }
+      reply.code(204);
+      return null;
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/heartbeat',
+    summary: 'Extend the lease of a running job; tells the agent when the job was canceled',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ fencingToken }).strict(),
+    async handler({ principal, params, body }) {
+      const agentId = agentIdOf(principal);
+      const jobId = Number(params.id);
+      await requireClaim(ctx, jobId, body.fencingToken, agentId);
+      const now = Date.now();
+      await ctx.store.db.updateTable('agents').set({ last_seen_at: now }).where('id', '=', agentId).execute();
+      return extendLease(ctx.store, { jobId, fencingToken: body.fencingToken, leaseMs: ctx.config.leaseSeconds * 1000, now });
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/log',
+    summary: 'Append log chunks (idempotent by sequence number)',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z
+      .object({
+        fencingToken,
+        chunks: z.array(z.object({ seq: z.number().int().min(0), data: z.string().max(1024 * 1024) }).strict()).max(1000),
+      })
+      .strict(),
+    async handler({ principal, params, body }) {
+      const jobId = Number(params.id);
+      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      await appendLogChunks(ctx.store, { jobId, fencingToken: body.fencingToken, chunks: body.chunks, now: Date.now() });
+      for (const c of body.chunks) ctx.hub.publish({ type: 'log', jobId, seq: c.seq, data: c.data });
+      return { ok: true };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/complete',
+    summary: 'Report the end of a job (idempotent for the same token and result)',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z
+      .object({
+        fencingToken,
+        status: z.enum(['success', 'failed', 'canceled']),
+        exitCode: z.number().int().nullable(),
+        failureReason: z.string().max(100).nullable(),
+      })
+      .strict(),
+    async handler({ principal, params, body }) {
+      agentIdOf(principal);
+      const jobId = Number(params.id);
+      const job = await ctx.store.db.selectFrom('jobs').select(['pipeline_id', 'started_at']).where('id', '=', jobId).executeTakeFirst();
+      if (!job) throw new ApiError(404, `no job ${jobId}`);
+      const now = Date.now();
+      await completeJob(ctx.store, { jobId, fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
+      ctx.metrics.jobs.inc({ status: body.status });
+      if (job.started_at !== null) ctx.metrics.jobDuration.observe((now - job.started_at) / 1000);
+      await publishPipelineState(ctx, job.pipeline_id);
+      return { ok: true };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/blobs/missing',
+    summary: 'Which of these blobs the artifact store lacks (upload only those)',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ digests: z.array(z.string()).max(10_000) }).strict(),
+    async handler({ body }) {
+      const bad = body.digests.find((d) => !isValidDigest(d));
+      if (bad !== undefined) throw new ApiError(400, `digests: "${bad}" is not a sha256 hex digest`);
+      const missing: string[] = [];
+      for (const digest of new Set(body.digests)) if (!(await ctx.blobs.has(digest))) missing.push(digest);
+      return { missing };
+    },
+  });
+
+  routes.add({
+    method: 'PUT',
+    url: '/api/v1/agent/blobs/:digest',
+    summary: 'Upload a blob; its sha256 must equal the digest in the URL',
+    tag: 'agent protocol',
+    access: 'agent',
+    rawBody: true,
+    async handler({ params, request }) {
+      const digest = params.digest;
+      if (!isValidDigest(digest)) throw new ApiError(400, `"${digest}" is not a sha256 hex digest`);
+      try {
+        const stored = await ctx.blobs.put(request.body as Readable, { digest, maxBytes: ctx.config.maxArtifactBytes });
+        return stored;
+      } catch (err) {
+        if (err instanceof BlobTooLargeError) throw new ApiError(413, err.message);
+        if (err instanceof BlobIntegrityError || err instanceof InvalidDigestError) throw new ApiError(422, err.message);
+        throw err;
+      }
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/agent/blobs/:digest',
+    summary: 'Download a blob (artifacts of dependencies, caches)',
+    tag: 'agent protocol',
+    access: 'agent',
+    produces: 'application/octet-stream',
+    async handler({ params, reply }) {
+      if (!isValidDigest(params.digest)) throw new ApiError(400, `"${params.digest}" is not a sha256 hex digest`);
+      try {
+        const stream = await ctx.blobs.get(params.digest);
+        reply.type('application/octet-stream');
+        return stream;
+      } catch (err) {
+        if (err instanceof BlobNotFoundError) throw new ApiError(404, err.message);
+        throw err;
+      }
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/artifacts',
+    summary: 'Record the artifact manifest of a job (its blobs must be uploaded first)',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ fencingToken, expireInSeconds: z.number().int().positive().nullable(), files: z.array(z.unknown()).max(100_000) }).strict(),
+    async handler({ principal, params, body }) {
+      const jobId = Number(params.id);
+      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      let files;
+      try {
+        files = validateManifest(body.files);
+      } catch (err) {
+        throw new ApiError(422, (err as Error).message);
+      }
+      for (const f of files) if (!(await ctx.blobs.has(f.digest))) throw new ApiError(422, `files: blob ${f.digest} for "${f.path}" was not uploaded`);
+      const now = Date.now();
+      const expiresAt = body.expireInSeconds === null ? null : now + body.expireInSeconds * 1000;
+      await ctx.store.transaction(async (trx) => {
+        // Replacing keeps a re-sent manifest (after a lost response) from duplicating rows.
+        await trx.deleteFrom('artifact_files').where('job_id', '=', jobId).execute();
+        if (files.length > 0) {
+          await trx
+            .insertInto('artifact_files')
+            .values(files.map((f) => ({ job_id: jobId, path: f.path, digest: f.digest, size: f.size, mode: f.mode, expires_at: expiresAt, created_at: now })))
+            .execute();
+        }
+      });
+      return { files: files.length };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/agent/jobs/:id/caches/:key',
+    summary: 'The manifest of a cache of the job’s repository (404 when none)',
+    tag: 'agent protocol',
+    access: 'agent',
+    async handler({ principal, params, query }) {
+      const jobId = Number(params.id);
+      const job = await requireClaim(ctx, jobId, Number(query.fencingToken), agentIdOf(principal));
+      const key = cacheKeyParam(params.key);
+      const entry = await ctx.store.db.selectFrom('cache_entries').select(['manifest', 'updated_at']).where('repo_id', '=', job.repo_id).where('key', '=', key).executeTakeFirst();
+      if (!entry) throw new ApiError(404, `no cache "${key}"`);
+      return { key, files: JSON.parse(entry.manifest) as unknown[], updatedAt: new Date(entry.updated_at).toISOString() };
+    },
+  });
+
+  routes.add({
+    method: 'PUT',
+    url: '/api/v1/agent/jobs/:id/caches/:key',
+    summary: 'Save a cache of the job’s repository (its blobs must be uploaded first)',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ fencingToken, files: z.array(z.unknown()).max(100_000) }).strict(),
+    async handler({ principal, params, body }) {
+      const jobId = Number(params.id);
+      const job = await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      const key = cacheKeyParam(params.key);
+      let files;
+      try {
+        files = validateManifest(body.files);
+      } catch (err) {
+        throw new ApiError(422, (err as Error).message);
+      }
+      for (const f of files) if (!(await ctx.blobs.has(f.digest))) throw new ApiError(422, `files: blob ${f.digest} for "${f.path}" was not uploaded`);
+      const now = Date.now();
+      const manifest = JSON.stringify(files);
+      await ctx.store.db
+        .insertInto('cache_entries')
+        .values({ repo_id: job.repo_id, key, manifest, updated_at: now })
+        .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet({ manifest, updated_at: now }))
+        .execute();
+      return { key, files: files.length };
+    },
+  });
+}

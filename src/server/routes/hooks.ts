@@ -1,0 +1,97 @@
+// Webhook intake: verify the provider's signature with the repository's secret, drop replays by
+// delivery id (a unique key, so two replicas receiving the same delivery create one pipeline), and
+// turn the push into a pipeline.
+import { parseWebhook, WebhookError, type PushEvent } from '../../source/index.js';
+import type { ServerContext } from '../context.js';
+import { ApiError, type RouteTable } from '../http.js';
+import { triggerPipeline } from '../trigger.js';
+import { findRepo } from './repos.js';
+
+const PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
+type Provider = (typeof PROVIDERS)[number];
+
+function mergeRequestVariables(event: PushEvent): Record<string, string> {
+  const mr = event.mergeRequest;
+  if (!mr) return {};
+  return {
+    CI_MERGE_REQUEST_IID: String(mr.iid),
+    CI_MERGE_REQUEST_SOURCE_BRANCH_NAME: mr.sourceBranch,
+    CI_MERGE_REQUEST_TARGET_BRANCH_NAME: mr.targetBranch,
+    CI_MERGE_REQUEST_TITLE: mr.title,
+    // Tandem builds the source branch's head, which GitLab calls a detached merge request pipeline.
+    CI_MERGE_REQUEST_EVENT_TYPE: 'detached',
+  };
+}
+
+export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void {
+  for (const provider of PROVIDERS) {
+    routes.add({
+      method: 'POST',
+      url: `/api/v1/hooks/${provider}/:repo`,
+      summary: `Receive a ${provider} webhook (push, tag, merge/pull request); authenticated by its signature`,
+      tag: 'webhooks',
+      access: 'public',
+      rawBody: true,
+      async handler({ params, request, reply }) {
+        const repo = await findRepo(ctx, params.repo);
+        const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        let parsed;
+        try {
+          parsed = parseWebhook(provider as Provider, request.headers, raw, repo.webhook_secret);
+        } catch (err) {
+          if (err instanceof WebhookError) {
+            ctx.metrics.webhooks.inc({ provider, result: 'rejected' });
+            request.log.warn({ provider, repo: repo.name, reason: err.message }, 'webhook rejected');
+            throw new ApiError(err.statusCode, err.message);
+          }
+          throw err;
+        }
+        const event = parsed.event;
+        if (!event || event.deleted) {
+          ctx.metrics.webhooks.inc({ provider, result: 'ignored' });
+          return { accepted: false, reason: parsed.ignoredReason ?? (event?.deleted ? 'ref deleted' : 'event type not handled') };
+        }
+        const inserted = await ctx.store.db
+          .insertInto('events')
+          .values({
+            repo_id: repo.id,
+            provider,
+            delivery_id: parsed.deliveryId,
+            kind: event.kind,
+            ref: event.ref,
+            sha: event.sha,
+            before_sha: event.beforeSha,
+            received_at: Date.now(),
+            pipeline_id: null,
+          })
+          .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        if (!inserted) {
+          ctx.metrics.webhooks.inc({ provider, result: 'duplicate' });
+          const earlier = await ctx.store.db
+            .selectFrom('events')
+            .select('pipeline_id')
+            .where('provider', '=', provider)
+            .where('repo_id', '=', repo.id)
+            .where('delivery_id', '=', parsed.deliveryId)
+            .executeTakeFirst();
+          return { accepted: false, duplicate: true, pipelineId: earlier?.pipeline_id ?? null };
+        }
+        const mergeRequest = event.kind === 'merge_request' ? event.mergeRequest : undefined;
+        const result = await triggerPipeline(ctx, {
+          repo,
+          ref: mergeRequest ? `refs/heads/${mergeRequest.sourceBranch}` : event.ref,
+          sha: event.sha,
+          beforeSha: event.beforeSha,
+          source: mergeRequest ? 'merge_request_event' : 'push',
+          variables: mergeRequestVariables(event),
+        });
+        await ctx.store.db.updateTable('events').set({ pipeline_id: result.pipelineId }).where('id', '=', inserted.id).execute();
+        ctx.metrics.webhooks.inc({ provider, result: 'accepted' });
+        reply.code(201);
+        return { accepted: true, pipelineId: result.pipelineId };
+      },
+    });
+  }
+}

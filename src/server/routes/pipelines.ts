@@ -1,0 +1,254 @@
+import { PassThrough } from 'node:stream';
+import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
+import { maskText } from '../../executor/mask.js';
+import { cancelJob, cancelPipeline, getJob, getPipeline, playJob, readLog, retryJob } from '../../scheduler/index.js';
+import type { ServerContext } from '../context.js';
+import { ApiError, type RouteTable } from '../http.js';
+import { publishPipelineState } from '../notify.js';
+import { openSse } from '../sse.js';
+import { jobView, pipelineView } from './views.js';
+
+const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
+
+function idParam(value: string | undefined, what: string): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new ApiError(400, `${what}: expected a positive integer, got "${value}"`);
+  return id;
+}
+
+async function loadPipeline(ctx: ServerContext, id: number) {
+  const found = await getPipeline(ctx.store, id);
+  if (!found) throw new ApiError(404, `no pipeline ${id}`);
+  return found;
+}
+
+async function loadJob(ctx: ServerContext, id: number) {
+  const job = await getJob(ctx.store, id);
+  if (!job) throw new ApiError(404, `no job ${id}`);
+  return job;
+}
+
+async function repoNameOf(ctx: ServerContext, repoId: number): Promise<string> {
+  const repo = await ctx.store.db.selectFrom('repos').select('name').where('id', '=', repoId).executeTakeFirst();
+  return repo?.name ?? `#${repoId}`;
+}
+
+/** Values of the masked variables a job could have seen: masking again on read protects old logs too. */
+async function maskedValues(ctx: ServerContext, repoId: number): Promise<string[]> {
+  const rows = await ctx.store.db.selectFrom('variables').select('value').where('repo_id', '=', repoId).where('masked', '=', 1).execute();
+  return rows.map((r) => r.value);
+}
+
+export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): void {
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/pipelines/:id',
+    summary: 'Show a pipeline with its jobs',
+    tag: 'pipelines',
+    access: 'user',
+    async handler({ params }) {
+      const { pipeline, jobs } = await loadPipeline(ctx, idParam(params.id, 'id'));
+      return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/pipelines/:id/cancel',
+    summary: 'Cancel a pipeline: waiting jobs at once, running jobs are killed by their agents',
+    tag: 'pipelines',
+    access: 'user',
+    async handler({ params }) {
+      const id = idParam(params.id, 'id');
+      await loadPipeline(ctx, id);
+      await cancelPipeline(ctx.store, id, Date.now());
+      await publishPipelineState(ctx, id);
+      const { pipeline, jobs } = await loadPipeline(ctx, id);
+      return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/pipelines/:id/events',
+    summary: 'Live pipeline and job status changes (Server-Sent Events)',
+    tag: 'pipelines',
+    access: 'user',
+    produces: 'text/event-stream',
+    async handler({ params, request, reply }) {
+      const id = idParam(params.id, 'id');
+      const { pipeline, jobs } = await loadPipeline(ctx, id);
+      const sse = openSse(request, reply);
+      const unsubscribe = ctx.hub.subscribe(`pipeline:${id}`, (event) => {
+        sse.send(event.type, event);
+        if (event.type === 'pipeline' && FINAL.has(event.status)) sse.close();
+      });
+      sse.signal.addEventListener('abort', unsubscribe);
+      sse.send('snapshot', { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) });
+      if (FINAL.has(pipeline.status)) sse.close();
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/pipelines/:id/artifacts',
+    summary: 'List the artifacts of every job of a pipeline',
+    tag: 'artifacts',
+    access: 'user',
+    async handler({ params }) {
+      const { jobs } = await loadPipeline(ctx, idParam(params.id, 'id'));
+      const ids = jobs.map((j) => j.id);
+      const files = ids.length === 0 ? [] : await ctx.store.db.selectFrom('artifact_files').selectAll().where('job_id', 'in', ids).orderBy('path').execute();
+      return jobs
+        .map((j) => ({
+          jobId: j.id,
+          job: j.name,
+          files: files
+            .filter((f) => f.job_id === j.id)
+            .map((f) => ({ path: f.path, size: f.size, digest: f.digest, expiresAt: f.expires_at === null ? null : new Date(f.expires_at).toISOString() })),
+        }))
+        .filter((j) => j.files.length > 0);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id',
+    summary: 'Show a job',
+    tag: 'jobs',
+    access: 'user',
+    async handler({ params }) {
+      return jobView(await loadJob(ctx, idParam(params.id, 'id')));
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id/log',
+    summary: 'The job log as plain text, with masked variables hidden',
+    tag: 'jobs',
+    access: 'user',
+    produces: 'text/plain',
+    async handler({ params, reply }) {
+      const job = await loadJob(ctx, idParam(params.id, 'id'));
+      const { chunks } = await readLog(ctx.store, job.id, {});
+      reply.type('text/plain; charset=utf-8');
+      return maskText(chunks.map((c) => c.data).join(''), await maskedValues(ctx, job.repo_id));
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id/log/stream',
+    summary: 'Follow a job log live (Server-Sent Events; resumes after Last-Event-ID)',
+    tag: 'jobs',
+    access: 'user',
+    produces: 'text/event-stream',
+    async handler({ params, request, reply }) {
+      const job = await loadJob(ctx, idParam(params.id, 'id'));
+      const secrets = await maskedValues(ctx, job.repo_id);
+      const lastEventId = request.headers['last-event-id'];
+      let sentSeq = lastEventId !== undefined ? Number(lastEventId) : -1;
+      const sse = openSse(request, reply);
+      // Subscribe before reading the backlog so nothing written in between is missed; seq numbers drop repeats.
+      const pending: { seq: number; data: string }[] = [];
+      let replaying = true;
+      const emit = (seq: number, data: string) => {
+        if (seq <= sentSeq) return;
+        sentSeq = seq;
+        sse.send('log', maskText(data, secrets), seq);
+      };
+      const unsubscribeLog = ctx.hub.subscribe(`log:${job.id}`, (event) => {
+        if (event.type !== 'log') return;
+        if (replaying) pending.push(event);
+        else emit(event.seq, event.data);
+      });
+      const finish = async () => {
+        const rest = await readLog(ctx.store, job.id, { afterSeq: sentSeq });
+        for (const c of rest.chunks) emit(c.seq, c.data);
+        const current = await loadJob(ctx, job.id);
+        sse.send('end', { status: current.status });
+        sse.close();
+      };
+      const unsubscribeJob = ctx.hub.subscribe(`job:${job.id}`, (event) => {
+        if (event.type === 'job' && FINAL.has(event.status)) void finish();
+      });
+      sse.signal.addEventListener('abort', () => {
+        unsubscribeLog();
+        unsubscribeJob();
+      });
+      const backlog = await readLog(ctx.store, job.id, { afterSeq: sentSeq });
+      for (const c of backlog.chunks) emit(c.seq, c.data);
+      replaying = false;
+      for (const e of pending) emit(e.seq, e.data);
+      const current = await loadJob(ctx, job.id);
+      if (FINAL.has(current.status)) await finish();
+    },
+  });
+
+  for (const action of ['cancel', 'retry', 'play'] as const) {
+    routes.add({
+      method: 'POST',
+      url: `/api/v1/jobs/:id/${action}`,
+      summary: { cancel: 'Cancel a job', retry: 'Retry a finished job as a new attempt', play: 'Start a manual job' }[action],
+      tag: 'jobs',
+      access: 'user',
+      async handler({ params }) {
+        const job = await loadJob(ctx, idParam(params.id, 'id'));
+        const now = Date.now();
+        let resultId = job.id;
+        if (action === 'cancel') await cancelJob(ctx.store, job.id, now);
+        if (action === 'play') await playJob(ctx.store, job.id, now);
+        if (action === 'retry') resultId = (await retryJob(ctx.store, job.id, now)).jobId;
+        await publishPipelineState(ctx, job.pipeline_id);
+        return jobView(await loadJob(ctx, resultId));
+      },
+    });
+  }
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id/artifacts',
+    summary: 'Download all artifacts of a job as .tar.gz',
+    tag: 'artifacts',
+    access: 'user',
+    produces: 'application/gzip',
+    async handler({ params, reply }) {
+      const job = await loadJob(ctx, idParam(params.id, 'id'));
+      const files = await ctx.store.db.selectFrom('artifact_files').select(['path', 'digest', 'size', 'mode']).where('job_id', '=', job.id).orderBy('path').execute();
+      if (files.length === 0) throw new ApiError(404, `job ${job.id} has no artifacts`);
+      reply.type('application/gzip').header('content-disposition', `attachment; filename="job-${job.id}-artifacts.tar.gz"`);
+      return manifestToTarGz(files, (digest) => ctx.blobs.get(digest)).pipe(new PassThrough());
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id/artifacts/*',
+    summary: 'Download one artifact file of a job',
+    tag: 'artifacts',
+    access: 'user',
+    produces: 'application/octet-stream',
+    async handler({ params, reply }) {
+      const job = await loadJob(ctx, idParam(params.id, 'id'));
+      const path = params['*'] ?? '';
+      // The same rule as on upload; the path is only looked up, but a clear 400 beats a puzzling 404.
+      try {
+        safeRelativePath(path);
+      } catch (err) {
+        throw new ApiError(400, (err as Error).message);
+      }
+      const file = await ctx.store.db.selectFrom('artifact_files').selectAll().where('job_id', '=', job.id).where('path', '=', path).executeTakeFirst();
+      if (!file) throw new ApiError(404, `job ${job.id} has no artifact "${path}"`);
+      try {
+        const stream = await ctx.blobs.get(file.digest);
+        reply.type('application/octet-stream').header('content-length', String(file.size));
+        reply.header('content-disposition', `attachment; filename="${path.split('/').pop()?.replace(/"/g, '') ?? 'artifact'}"`);
+        return stream;
+      } catch (err) {
+        if (err instanceof BlobNotFoundError) throw new ApiError(410, `artifact "${path}" of job ${job.id} is gone from the artifact store`);
+        throw err;
+      }
+    },
+  });
+}

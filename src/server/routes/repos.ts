@@ -1,0 +1,268 @@
+import { z } from 'zod';
+import { normalizeRepoUrl, lsRemote } from '../../source/index.js';
+import { listPipelines } from '../../scheduler/index.js';
+import type { Repo } from '../../store/schema.js';
+import type { ServerContext } from '../context.js';
+import { ApiError, type RouteTable } from '../http.js';
+import { triggerPipeline } from '../trigger.js';
+import { pipelineView } from './views.js';
+
+const repoName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+
+const createRepoBody = z
+  .object({
+    name: repoName,
+    url: z.string().min(1),
+    defaultBranch: z.string().min(1).optional(),
+    pollInterval: z.number().int().min(0).max(86_400).optional(),
+    webhookSecret: z.string().min(8).max(256).optional(),
+  })
+  .strict();
+
+const updateRepoBody = createRepoBody.omit({ name: true }).partial().strict();
+
+const variableBody = z
+  .object({
+    key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name: letters, digits and "_", not starting with a digit'),
+    value: z.string().max(64 * 1024),
+    masked: z.boolean().default(false),
+    protected: z.boolean().default(false),
+    file: z.boolean().default(false),
+  })
+  .strict();
+
+export function repoView(repo: Repo, opts: { externalUrl: string }) {
+  return {
+    id: repo.id,
+    name: repo.name,
+    url: repo.url,
+    defaultBranch: repo.default_branch,
+    pollInterval: repo.poll_interval_seconds,
+    hasWebhookSecret: repo.webhook_secret !== null,
+    webhookUrls: Object.fromEntries(['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
+    lastPolledAt: repo.last_polled_at === null ? null : new Date(repo.last_polled_at).toISOString(),
+    createdAt: new Date(repo.created_at).toISOString(),
+  };
+}
+
+export async function findRepo(ctx: ServerContext, name: string): Promise<Repo> {
+  const repo = await ctx.store.db.selectFrom('repos').selectAll().where('name', '=', name).executeTakeFirst();
+  if (!repo) throw new ApiError(404, `no repository named "${name}"`);
+  return repo;
+}
+
+/** The default branch of a remote: its HEAD's target when advertised, else main/master. */
+async function detectDefaultBranch(url: string): Promise<string> {
+  const refs = await lsRemote(url);
+  if (refs.size === 0) throw new ApiError(422, `repository ${url} has no branches yet: push a commit first or pass defaultBranch`);
+  for (const candidate of ['main', 'master']) if (refs.has(`refs/heads/${candidate}`)) return candidate;
+  const first = [...refs.keys()].find((r) => r.startsWith('refs/heads/'));
+  if (!first) throw new ApiError(422, `repository ${url} has no branches: pass defaultBranch`);
+  return first.slice('refs/heads/'.length);
+}
+
+export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void {
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/repos',
+    summary: 'Register a git repository',
+    tag: 'repos',
+    access: 'user',
+    body: createRepoBody,
+    async handler({ body, reply }) {
+      let url: string;
+      try {
+        url = normalizeRepoUrl(body.url);
+      } catch (err) {
+        throw new ApiError(422, `url: ${(err as Error).message}`);
+      }
+      const existing = await ctx.store.db.selectFrom('repos').select('id').where('name', '=', body.name).executeTakeFirst();
+      if (existing) throw new ApiError(409, `a repository named "${body.name}" already exists`);
+      let defaultBranch = body.defaultBranch;
+      try {
+        defaultBranch ??= await detectDefaultBranch(url);
+      } catch (err) {
+        if (err instanceof ApiError) throw err;
+        throw new ApiError(422, `url: repository unreachable: ${(err as Error).message}`);
+      }
+      const inserted = await ctx.store.db
+        .insertInto('repos')
+        .values({
+          name: body.name,
+          url,
+          default_branch: defaultBranch,
+          poll_interval_seconds: body.pollInterval ?? 0,
+          webhook_secret: body.webhookSecret ?? null,
+          known_refs: '{}',
+          last_polled_at: null,
+          created_at: Date.now(),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      reply.code(201);
+      return repoView(inserted, ctx);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos',
+    summary: 'List repositories',
+    tag: 'repos',
+    access: 'user',
+    async handler() {
+      const repos = await ctx.store.db.selectFrom('repos').selectAll().orderBy('name').execute();
+      return repos.map((r) => repoView(r, ctx));
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name',
+    summary: 'Show a repository',
+    tag: 'repos',
+    access: 'user',
+    async handler({ params }) {
+      return repoView(await findRepo(ctx, params.name), ctx);
+    },
+  });
+
+  routes.add({
+    method: 'PATCH',
+    url: '/api/v1/repos/:name',
+    summary: 'Change a repository (URL, default branch, polling, webhook secret)',
+    tag: 'repos',
+    access: 'user',
+    body: updateRepoBody,
+    async handler({ params, body }) {
+      const repo = await findRepo(ctx, params.name);
+      const changes: Partial<Repo> = {};
+      if (body.url !== undefined) changes.url = normalizeRepoUrl(body.url);
+      if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
+      if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
+      if (body.webhookSecret !== undefined) changes.webhook_secret = body.webhookSecret;
+      if (Object.keys(changes).length === 0) return repoView(repo, ctx);
+      const updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
+      return repoView(updated, ctx);
+    },
+  });
+
+  routes.add({
+    method: 'DELETE',
+    url: '/api/v1/repos/:name',
+    summary: 'Remove a repository and its pipelines',
+    tag: 'repos',
+    access: 'user',
+    async handler({ params, reply }) {
+      const repo = await findRepo(ctx, params.name);
+      await ctx.store.transaction(async (trx) => {
+        const pipelineIds = trx.selectFrom('pipelines').select('id').where('repo_id', '=', repo.id);
+        const jobIds = trx.selectFrom('jobs').select('id').where('repo_id', '=', repo.id);
+        await trx.deleteFrom('job_logs').where('job_id', 'in', jobIds).execute();
+        await trx.deleteFrom('artifact_files').where('job_id', 'in', jobIds).execute();
+        await trx.deleteFrom('jobs').where('pipeline_id', 'in', pipelineIds).execute();
+        await trx.deleteFrom('pipelines').where('repo_id', '=', repo.id).execute();
+        await trx.deleteFrom('events').where('repo_id', '=', repo.id).execute();
+        await trx.deleteFrom('variables').where('repo_id', '=', repo.id).execute();
+        await trx.deleteFrom('cache_entries').where('repo_id', '=', repo.id).execute();
+        await trx.deleteFrom('repos').where('id', '=', repo.id).execute();
+      });
+      reply.code(204);
+      return null;
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/repos/:name/pipelines',
+    summary: 'Run a pipeline for a branch, tag or commit',
+    tag: 'pipelines',
+    access: 'user',
+    body: z
+      .object({
+        ref: z.string().min(1).optional(),
+        sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+        variables: z.record(z.string(), z.string()).optional(),
+      })
+      .strict(),
+    async handler({ params, body, reply }) {
+      const repo = await findRepo(ctx, params.name);
+      const result = await triggerPipeline(ctx, { repo, ref: body.ref ?? repo.default_branch, sha: body.sha, source: 'api', variables: body.variables });
+      reply.code(201);
+      return { id: result.pipelineId, status: result.status };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name/pipelines',
+    summary: 'List pipelines of a repository, newest first',
+    tag: 'pipelines',
+    access: 'user',
+    async handler({ params, query }) {
+      const repo = await findRepo(ctx, params.name);
+      const limit = Math.min(Number(query.limit ?? 50) || 50, 500);
+      const rows = await listPipelines(ctx.store, { repoId: repo.id, limit, before: query.before ? Number(query.before) : undefined });
+      return rows.map((p) => pipelineView(p, repo.name));
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name/variables',
+    summary: 'List CI/CD variables (masked values are not returned)',
+    tag: 'variables',
+    access: 'user',
+    async handler({ params }) {
+      const repo = await findRepo(ctx, params.name);
+      const rows = await ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id).orderBy('key').execute();
+      return rows.map((v) => ({
+        key: v.key,
+        value: v.masked ? null : v.value,
+        masked: v.masked === 1,
+        protected: v.protected === 1,
+        file: v.file === 1,
+        updatedAt: new Date(v.updated_at).toISOString(),
+      }));
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/repos/:name/variables',
+    summary: 'Create or replace a CI/CD variable',
+    tag: 'variables',
+    access: 'user',
+    body: variableBody,
+    async handler({ params, body, reply }) {
+      const repo = await findRepo(ctx, params.name);
+      if (body.masked && (body.value.length < 8 || /\s/.test(body.value))) {
+        throw new ApiError(422, `value: a masked variable must be at least 8 characters without spaces (${body.key})`);
+      }
+      const now = Date.now();
+      const row = { key: body.key, value: body.value, masked: body.masked ? 1 : 0, protected: body.protected ? 1 : 0, file: body.file ? 1 : 0, updated_at: now };
+      await ctx.store.db
+        .insertInto('variables')
+        .values({ ...row, repo_id: repo.id, created_at: now })
+        .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet(row))
+        .execute();
+      reply.code(201);
+      return { key: body.key, masked: body.masked, protected: body.protected, file: body.file };
+    },
+  });
+
+  routes.add({
+    method: 'DELETE',
+    url: '/api/v1/repos/:name/variables/:key',
+    summary: 'Delete a CI/CD variable',
+    tag: 'variables',
+    access: 'user',
+    async handler({ params, reply }) {
+      const repo = await findRepo(ctx, params.name);
+      const result = await ctx.store.db.deleteFrom('variables').where('repo_id', '=', repo.id).where('key', '=', params.key).executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
+      reply.code(204);
+      return null;
+    },
+  });
+}

@@ -1,0 +1,55 @@
+// JSON shapes of the public API. Timestamps are ISO 8601; ids are numbers.
+import type { Job, Pipeline } from '../../store/schema.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function pipelineView(p: Pipeline, repoName: string) {
+  return {
+    id: p.id,
+    repo: repoName,
+    status: p.status,
+    ref: p.ref,
+    tag: p.is_tag === 1,
+    sha: p.sha,
+    beforeSha: p.before_sha,
+    source: p.source,
+    name: p.name,
+    configPath: p.config_path,
+    error: p.error,
+    stages: JSON.parse(p.stages) as string[],
+    createdAt: iso(p.created_at),
+    startedAt: iso(p.started_at),
+    finishedAt: iso(p.finished_at),
+    duration: p.started_at !== null && p.finished_at !== null ? (p.finished_at - p.started_at) / 1000 : null,
+  };
+}
+
+export function jobView(j: Job) {
+  const spec = JSON.parse(j.spec) as { when: string; needs: { job: string }[] | null; environment: { name: string } | null };
+  return {
+    id: j.id,
+    pipelineId: j.pipeline_id,
+    name: j.name,
+    stage: j.stage,
+    status: j.status,
+    attempt: j.attempt,
+    retried: j.retried === 1,
+    retryOf: j.retry_of,
+    when: spec.when,
+    needs: spec.needs?.map((n) => n.job) ?? null,
+    allowFailure: j.allow_failure === 1,
+    environment: spec.environment?.name ?? null,
+    resourceGroup: j.resource_group,
+    tags: JSON.parse(j.tags) as string[],
+    exitCode: j.exit_code,
+    failureReason: j.failure_reason,
+    agentId: j.agent_id,
+    timeout: j.timeout_seconds,
+    createdAt: iso(j.created_at),
+    queuedAt: iso(j.queued_at),
+    scheduledAt: iso(j.scheduled_at),
+    startedAt: iso(j.started_at),
+    finishedAt: iso(j.finished_at),
+    duration: j.started_at !== null && j.finished_at !== null ? (j.finished_at - j.started_at) / 1000 : null,
+  };
+}

@@ -1,0 +1,43 @@
+// Server-Sent Events on a raw Fastify reply: headers, periodic comments to keep proxies from closing
+// idle streams, and cleanup when the client goes away.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export interface SseStream {
+  send(event: string, data: unknown, id?: number | string): void;
+  close(): void;
+  /** Aborted when the client disconnects or the stream is closed. */
+  signal: AbortSignal;
+}
+
+export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream {
+  const controller = new AbortController();
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.write(': connected\n\n');
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  const close = () => {
+    if (controller.signal.aborted) return;
+    clearInterval(keepAlive);
+    controller.abort();
+    res.end();
+  };
+  request.raw.on('close', close);
+  return {
+    signal: controller.signal,
+    close,
+    send(event, data, id) {
+      if (controller.signal.aborted) return;
+      const payload = typeof data === 'string' ? data : JSON.stringify(data);
+      let frame = `event: ${event}\n`;
+      if (id !== undefined) frame += `id: ${id}\n`;
+      for (const line of payload.split('\n')) frame += `data: ${line}\n`;
+      res.write(frame + '\n');
+    },
+  };
+}

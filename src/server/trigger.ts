@@ -1,0 +1,96 @@
+// From "something happened at this commit" (a push, a poll, an API call) to a stored pipeline:
+// read the pipeline file at the commit, compile it with the commit's variables, store pipeline and
+// jobs in one transaction, and cancel older interruptible pipelines on the same ref.
+import { compilePipeline, formatDiagnostic, predefinedVariables } from '../pipeline/index.js';
+import { autoCancelInterruptible, createPipeline } from '../scheduler/index.js';
+import type { PipelineSource, Repo } from '../store/schema.js';
+import type { ServerContext } from './context.js';
+import { ApiError } from './http.js';
+import { repoVariablesFor } from './variables.js';
+
+export const PIPELINE_FILES = ['.tandem.yml', '.gitlab-ci.yml'];
+
+export interface TriggerInput {
+  repo: Repo;
+  /** Full ref (refs/heads/x, refs/tags/v1) or a short branch/tag name. */
+  ref: string;
+  sha?: string;
+  beforeSha?: string | null;
+  source: PipelineSource;
+  variables?: Record<string, string>;
+}
+
+export interface TriggerResult {
+  pipelineId: number;
+  status: string;
+}
+
+/** Splits a ref into the short name and whether it is a tag; short names are looked up in the repository. */
+async function resolveRef(ctx: ServerContext, repo: Repo, ref: string, sha: string | undefined) {
+  if (ref.startsWith('refs/heads/')) return { name: ref.slice('refs/heads/'.length), isTag: false, sha };
+  if (ref.startsWith('refs/tags/')) return { name: ref.slice('refs/tags/'.length), isTag: true, sha };
+  const branchSha = await ctx.mirrors.resolveRef(repo.url, `refs/heads/${ref}`);
+  if (branchSha) return { name: ref, isTag: false, sha: sha ?? branchSha };
+  const tagSha = await ctx.mirrors.resolveRef(repo.url, `refs/tags/${ref}`);
+  if (tagSha) return { name: ref, isTag: true, sha: sha ?? tagSha };
+  throw new ApiError(422, `repository ${repo.name}: unknown branch or tag "${ref}"`);
+}
+
+export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): Promise<TriggerResult> {
+  const { repo } = input;
+  await ctx.mirrors.ensure(repo.url, { sha: input.sha });
+  const ref = await resolveRef(ctx, repo, input.ref, input.sha);
+  if (!ref.sha) throw new ApiError(422, `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);
+  const sha = ref.sha;
+
+  let configPath: string | null = null;
+  let content: string | null = null;
+  for (const candidate of PIPELINE_FILES) {
+    content = await ctx.mirrors.readFile(repo.url, sha, candidate);
+    if (content !== null) {
+      configPath = candidate;
+      break;
+    }
+  }
+  const now = Date.now();
+  const base = { repoId: repo.id, ref: ref.name, isTag: ref.isTag, sha, beforeSha: input.beforeSha ?? null, source: input.source, defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds, now };
+  if (configPath === null || content === null) {
+    const created = await createPipeline(ctx.store, { ...base, compiled: null, error: `no ${PIPELINE_FILES.join(' or ')} at ${sha.slice(0, 8)}` });
+    return { pipelineId: created.pipelineId, status: 'failed' };
+  }
+
+  const predefined = predefinedVariables({
+    sha,
+    beforeSha: input.beforeSha ?? null,
+    ref: ref.name,
+    isTag: ref.isTag,
+    defaultBranch: repo.default_branch,
+    pipelineId: null,
+    pipelineSource: input.source,
+    pipelineCreatedAt: new Date(now),
+    repoName: repo.name,
+    repoUrl: repo.url,
+    serverUrl: ctx.externalUrl,
+    configPath,
+  });
+  const userVariables = await repoVariablesFor(ctx.store, repo, { protectedRef: !ref.isTag && ref.name === repo.default_branch });
+  const result = await compilePipeline(configPath, content, {
+    readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
+    listFiles: () => ctx.mirrors.listFiles(repo.url, sha),
+    variables: { ...predefined, ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
+    changedFiles: input.beforeSha ? await ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null,
+  });
+
+  if (!result.ok && result.skipped) {
+    throw new ApiError(422, `pipeline not created: ${result.reason}`);
+  }
+  const created = result.ok
+    ? await createPipeline(ctx.store, { ...base, compiled: result.pipeline, variables: input.variables })
+    : await createPipeline(ctx.store, { ...base, compiled: null, error: result.errors.map(formatDiagnostic).join('\n') });
+  if (result.ok) {
+    await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, now: Date.now() });
+  }
+  ctx.hub.publish({ type: 'pipeline', pipelineId: created.pipelineId, repoId: repo.id, status: result.ok ? 'created' : 'failed' });
+  ctx.hub.publish({ type: 'queue' });
+  return { pipelineId: created.pipelineId, status: result.ok ? 'created' : 'failed' };
+}

@@ -1,0 +1,527 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { isZeroSha } from './types.js';
+
+export class SourceError extends Error {
+  override name = 'SourceError';
+  constructor(
+    message: string,
+    readonly url?: string,
+    readonly stderr?: string,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_LS_REMOTE_TIMEOUT_MS = 60_000;
+const DEFAULT_FETCH_TIMEOUT_MS = 10 * 60_000;
+const KILL_GRACE_MS = 2_000;
+const MAX_STDERR = 64 * 1024;
+const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
+const SHA_RE = /^[0-9a-f]{4,64}$/i;
+const FULL_SHA_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
+
+// Inherited from e.g. a git hook that starts Tandem; they would point our commands at another repository.
+const REPO_LOCATION_VARS = [
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+  'GIT_INDEX_FILE',
+  'GIT_OBJECT_DIRECTORY',
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+  'GIT_COMMON_DIR',
+  'GIT_NAMESPACE',
+  'GIT_PREFIX',
+];
+
+function gitEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of REPO_LOCATION_VARS) delete env[name];
+  env.GIT_TERMINAL_PROMPT = '0';
+  env.GCM_INTERACTIVE = 'never';
+  env.LC_ALL = 'C';
+  return env;
+}
+
+interface GitRun {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+  timedOut: boolean;
+  overflow: boolean;
+}
+
+interface RunOptions {
+  timeoutMs?: number;
+  input?: string;
+  maxOutput?: number;
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+function runGit(args: string[], opts: RunOptions = {}): Promise<GitRun> {
+  const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
+  return new Promise((resolve, reject) => {
+    // detached: a session of its own, so git and its helpers (ssh, git-remote-https) have no
+    // terminal to prompt on and can be killed together on timeout.
+    const child = spawn('git', args, {
+      env: gitEnv(),
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const out: Buffer[] = [];
+    let outSize = 0;
+    let stderr = '';
+    let timedOut = false;
+    let overflow = false;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            // SIGTERM first: git removes its lock files on it, so the mirror stays usable.
+            killGroup(child.pid, 'SIGTERM');
+            graceTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+          }, opts.timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      outSize += chunk.length;
+      if (outSize > maxOutput) {
+        if (!overflow) killGroup(child.pid, 'SIGKILL');
+        overflow = true;
+      } else {
+        out.push(chunk);
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (stderr.length < MAX_STDERR) stderr += chunk.toString('utf8');
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new SourceError(`cannot run git: ${err.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr, timedOut, overflow });
+    });
+    if (opts.input !== undefined) {
+      child.stdin?.on('error', () => {
+        // git exited before reading its input; the exit code tells the story.
+      });
+      child.stdin?.end(opts.input);
+    }
+  });
+}
+
+/** Hides credentials embedded in a URL (https://token@host/...) before it goes into a message. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
+function failure(what: string, url: string, run: GitRun, opts: RunOptions): SourceError {
+  const detail = run.timedOut
+    ? `timed out after ${opts.timeoutMs} ms`
+    : run.overflow
+      ? `output larger than ${opts.maxOutput ?? DEFAULT_MAX_OUTPUT} bytes`
+      : run.stderr.trim() || `git exited with code ${run.code}`;
+  return new SourceError(`${what} ${redactUrl(url)} failed: ${detail}`, redactUrl(url), run.stderr);
+}
+
+async function gitOk(what: string, url: string, args: string[], opts: RunOptions = {}): Promise<Buffer> {
+  const run = await runGit(args, opts);
+  if (run.code !== 0 || run.timedOut || run.overflow) throw failure(what, url, run, opts);
+  return run.stdout;
+}
+
+const ALLOWED_SCHEMES = new Set(['https', 'http', 'ssh', 'git+ssh', 'ssh+git', 'file']);
+
+/**
+ * Canonical form of a repository location, used as the mirror key and passed to git.
+ * Accepts https://, http://, ssh://, file://, scp-like user@host:path and local paths (made absolute).
+ */
+export function normalizeRepoUrl(input: string): string {
+  const raw = input.trim();
+  if (raw === '') throw new SourceError('repository URL is empty');
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(raw)) throw new SourceError(`repository URL ${JSON.stringify(input)} contains control characters`);
+  if (raw.startsWith('-')) throw new SourceError(`repository URL ${JSON.stringify(input)} must not start with "-"`);
+  // <transport>::<address> runs a remote helper (ext:: runs arbitrary commands): never from config.
+  const helper = /^([a-z][a-z0-9+.-]*)::/i.exec(raw);
+  if (helper) throw new SourceError(`repository URL ${JSON.stringify(input)}: remote helper syntax "${helper[1]}::" is not allowed`);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw);
+  if (scheme) {
+    const name = scheme[1].toLowerCase();
+    if (!ALLOWED_SCHEMES.has(name)) {
+      throw new SourceError(
+        `repository URL ${JSON.stringify(input)}: unsupported scheme "${name}" (use https://, ssh://, file://, user@host:path or a local path)`,
+      );
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new SourceError(`repository URL ${JSON.stringify(input)} is not a valid URL`);
+    }
+    if (name === 'file') {
+      if (parsed.host !== '') throw new SourceError(`repository URL ${JSON.stringify(input)}: file:// URLs must not name a host`);
+    } else if (parsed.hostname === '') {
+      throw new SourceError(`repository URL ${JSON.stringify(input)} has no host`);
+    }
+    const out = parsed.href.replace(/\/+$/, '');
+    return name === 'file' && out === 'file://' ? 'file:///' : out;
+  }
+  // git's rule: a colon before any slash makes it scp-like (host:path), otherwise it is a path.
+  const colon = raw.indexOf(':');
+  const slash = raw.indexOf('/');
+  if (colon > 0 && (slash === -1 || colon < slash)) {
+    const host = raw.slice(0, colon);
+    const repoPath = raw.slice(colon + 1);
+    if (!/^([A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+$/.test(host)) {
+      throw new SourceError(`repository URL ${JSON.stringify(input)}: "${host}" is neither a known scheme nor a host`);
+    }
+    if (repoPath === '') throw new SourceError(`repository URL ${JSON.stringify(input)} has no path after the colon`);
+    return `${host}:${repoPath.replace(/(.)\/+$/, '$1')}`;
+  }
+  return path.resolve(raw);
+}
+
+function parseRefs(stdout: Buffer): Map<string, string> {
+  const direct = new Map<string, string>();
+  const peeled = new Map<string, string>();
+  for (const line of stdout.toString('utf8').split('\n')) {
+    const tab = line.indexOf('\t');
+    if (tab < 0) continue;
+    const sha = line.slice(0, tab);
+    const ref = line.slice(tab + 1);
+    if (!ref.startsWith('refs/heads/') && !ref.startsWith('refs/tags/')) continue;
+    if (ref.endsWith('^{}')) peeled.set(ref.slice(0, -3), sha);
+    else direct.set(ref, sha);
+  }
+  for (const [ref, sha] of peeled) if (direct.has(ref)) direct.set(ref, sha);
+  return direct;
+}
+
+/** Branches and tags of a remote repository (annotated tags peeled to their commit). */
+export async function lsRemote(url: string, opts: { timeoutMs?: number } = {}): Promise<Map<string, string>> {
+  const repo = normalizeRepoUrl(url);
+  const stdout = await gitOk('git ls-remote of', repo, ['ls-remote', '--heads', '--tags', '--', repo], {
+    timeoutMs: opts.timeoutMs ?? DEFAULT_LS_REMOTE_TIMEOUT_MS,
+  });
+  return parseRefs(stdout);
+}
+
+function checkSha(sha: string, field: string): void {
+  if (!SHA_RE.test(sha)) throw new SourceError(`${field} ${JSON.stringify(sha)} is not a commit sha (4 to 64 hex digits)`);
+}
+
+function checkRefName(ref: string): void {
+  // Refuses revision syntax (main~1, @{-1}, :/text, a..b) so a ref only ever names a ref or a sha.
+  // eslint-disable-next-line no-control-regex
+  if (ref === '' || ref.startsWith('-') || ref.includes('..') || ref.includes('@{') || /[\x00-\x20\x7f~^:?*[\\]/.test(ref)) {
+    throw new SourceError(`invalid ref name ${JSON.stringify(ref)}`);
+  }
+}
+
+/** A path inside the repository, relative to its root. */
+function repoRelative(file: string): string {
+  const clean = path.posix.normalize(file.replace(/^(\.\/|\/)+/, ''));
+  if (clean === '.' || clean === '' || clean.startsWith('../') || clean === '..' || /[\n\0]/.test(clean)) {
+    throw new SourceError(`invalid repository path ${JSON.stringify(file)}`);
+  }
+  return clean;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function lockIsStale(lockPath: string, maxAgeMs: number): Promise<boolean> {
+  try {
+    const [info, content] = await Promise.all([stat(lockPath), readFile(lockPath, 'utf8')]);
+    const m = /^(\d+)@(\S+) /.exec(content);
+    if (m && m[2] === hostname() && !pidAlive(Number(m[1]))) return true;
+    return Date.now() - info.mtimeMs > maxAgeMs;
+  } catch {
+    return false;
+  }
+}
+
+/** Serialises git writes to one mirror across processes sharing the cache directory. */
+async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: () => Promise<T>): Promise<T> {
+  const token = `${process.pid}@${hostname()} ${randomBytes(8).toString('hex')}`;
+  const deadline = Date.now() + maxAgeMs;
+  for (;;) {
+    try {
+      const fh = await open(lockPath, 'wx');
+      try {
+        await fh.writeFile(token);
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (await lockIsStale(lockPath, maxAgeMs)) {
+      await rm(lockPath, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new SourceError(`timed out waiting for lock ${lockPath}`);
+    await sleep(25 + Math.random() * 50);
+  }
+  try {
+    return await fn();
+  } finally {
+    const current = await readFile(lockPath, 'utf8').catch(() => null);
+    if (current === token) await rm(lockPath, { force: true });
+  }
+}
+
+export interface MirrorCacheOptions {
+  /** Limit for one clone or fetch (default 10 minutes). */
+  fetchTimeoutMs?: number;
+}
+
+/**
+ * Bare mirrors of remote repositories under one directory, one per normalised URL.
+ * Safe for concurrent use from one process and from several processes sharing the directory.
+ */
+export class MirrorCache {
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly fetchTimeoutMs: number;
+
+  constructor(
+    readonly dir: string,
+    opts: MirrorCacheOptions = {},
+  ) {
+    this.fetchTimeoutMs = opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+  }
+
+  private key(repoUrl: string): string {
+    return createHash('sha256').update(repoUrl).digest('hex').slice(0, 40);
+  }
+
+  /** Where the mirror of url lives (whether or not it exists yet). */
+  mirrorPath(url: string): string {
+    return path.join(this.dir, `${this.key(normalizeRepoUrl(url))}.git`);
+  }
+
+  private serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
+  }
+
+  private async hasCommit(mirror: string, sha: string): Promise<boolean> {
+    const run = await runGit(['--git-dir', mirror, 'cat-file', '-e', `${sha}^{commit}`]);
+    return run.code === 0;
+  }
+
+  private async peel(mirror: string, rev: string): Promise<string | null> {
+    const run = await runGit(['--git-dir', mirror, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`]);
+    return run.code === 0 ? run.stdout.toString('utf8').trim() : null;
+  }
+
+  private async clone(repoUrl: string, mirror: string): Promise<void> {
+    const prefix = `.tmp-${path.basename(mirror, '.git')}-`;
+    // Leftovers of a process that died mid-clone; we hold the lock, so none is in use.
+    for (const name of await readdir(this.dir)) {
+      if (name.startsWith(prefix)) await rm(path.join(this.dir, name), { recursive: true, force: true });
+    }
+    // Cloned aside and renamed into place, so a crash never leaves a half mirror at the real path.
+    const tmp = path.join(this.dir, `${prefix}${randomBytes(6).toString('hex')}`);
+    try {
+      await gitOk('git clone --mirror of', repoUrl, ['clone', '--mirror', '--quiet', '--', repoUrl, tmp], {
+        timeoutMs: this.fetchTimeoutMs,
+      });
+      await rename(tmp, mirror);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Makes sure the mirror of url exists and is fresh: clones it when missing, otherwise fetches
+   * (with --prune), skipping the fetch when sha is given and already present. Returns the mirror path.
+   * Throws SourceError when the repository is unreachable or sha is still missing after the fetch.
+   */
+  async ensure(url: string, opts: { sha?: string } = {}): Promise<string> {
+    const repoUrl = normalizeRepoUrl(url);
+    const mirror = path.join(this.dir, `${this.key(repoUrl)}.git`);
+    const { sha } = opts;
+    if (sha !== undefined) {
+      checkSha(sha, 'sha');
+      if ((await exists(mirror)) && (await this.hasCommit(mirror, sha))) return mirror;
+    }
+    return this.serialize(mirror, async () => {
+      await mkdir(this.dir, { recursive: true });
+      await withFileLock(`${mirror}.lock`, this.fetchTimeoutMs + 60_000, async () => {
+        if (!(await exists(mirror))) {
+          await this.clone(repoUrl, mirror);
+        } else if (sha === undefined || !(await this.hasCommit(mirror, sha))) {
+          await gitOk('git fetch of', repoUrl, ['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], {
+            timeoutMs: this.fetchTimeoutMs,
+          });
+        }
+      });
+      if (sha !== undefined && !(await this.hasCommit(mirror, sha))) {
+        throw new SourceError(
+          `commit ${sha} not found in ${redactUrl(repoUrl)} (unknown, or no longer reachable from any branch or tag)`,
+          redactUrl(repoUrl),
+        );
+      }
+      return mirror;
+    });
+  }
+
+  /**
+   * Commit sha for a branch name, tag name, full ref (refs/...) or sha; null when unknown.
+   * Fetches first unless ref is a full sha already in the mirror, so names resolve to the remote's current state.
+   */
+  async resolveRef(url: string, ref: string): Promise<string | null> {
+    checkRefName(ref);
+    const mirror = this.mirrorPath(url);
+    if (FULL_SHA_RE.test(ref) && (await exists(mirror))) {
+      const hit = await this.peel(mirror, ref);
+      if (hit) return hit;
+    }
+    await this.ensure(url);
+    const candidates = ref.startsWith('refs/') ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`];
+    if (SHA_RE.test(ref)) candidates.push(ref);
+    for (const candidate of candidates) {
+      const hit = await this.peel(mirror, candidate);
+      if (hit) return hit;
+    }
+    return null;
+  }
+
+  /** Content of a file at a commit (UTF-8); null when the path does not exist there or is not a file. */
+  async readFile(url: string, sha: string, file: string): Promise<string | null> {
+    const mirror = await this.ensure(url, { sha });
+    const rel = repoRelative(file);
+    const repoUrl = normalizeRepoUrl(url);
+    // --batch reads the object name on stdin and says "missing" instead of failing, so a missing
+    // path is told apart from a broken repository without a second process.
+    const out = await gitOk('reading a file from', repoUrl, ['--git-dir', mirror, 'cat-file', '--batch'], {
+      input: `${sha}:${rel}\n`,
+    });
+    const nl = out.indexOf(0x0a);
+    const header = out.subarray(0, nl < 0 ? out.length : nl).toString('utf8').split(' ');
+    if (header.length !== 3 || header[1] !== 'blob') return null;
+    const size = Number(header[2]);
+    return out.subarray(nl + 1, nl + 1 + size).toString('utf8');
+  }
+
+  /** Every file path (relative, '/'-separated) in the tree of a commit. */
+  async listFiles(url: string, sha: string): Promise<string[]> {
+    const mirror = await this.ensure(url, { sha });
+    const out = await gitOk('listing files of', normalizeRepoUrl(url), [
+      '--git-dir',
+      mirror,
+      'ls-tree',
+      '-r',
+      '-z',
+      '--name-only',
+      '--end-of-options',
+      sha,
+    ]);
+    return out.toString('utf8').split('\0').filter((p) => p !== '');
+  }
+
+  /**
+   * Paths changed between two commits (a rename counts as both paths). null when beforeSha is
+   * null, all zeros (a new branch) or not in the repository (e.g. after a force push).
+   */
+  async changedFiles(url: string, beforeSha: string | null, sha: string): Promise<string[] | null> {
+    if (beforeSha === null || isZeroSha(beforeSha)) return null;
+    checkSha(beforeSha, 'beforeSha');
+    const mirror = await this.ensure(url, { sha });
+    if (!(await this.hasCommit(mirror, beforeSha))) return null;
+    const out = await gitOk('diffing commits of', normalizeRepoUrl(url), [
+      '--git-dir',
+      mirror,
+      'diff',
+      '--name-only',
+      '-z',
+      '--no-renames',
+      beforeSha,
+      sha,
+      '--',
+    ]);
+    return out.toString('utf8').split('\0').filter((p) => p !== '');
+  }
+
+  /**
+   * A job workspace at dest (missing or empty): a clone borrowing objects from the mirror,
+   * HEAD detached at sha, origin pointing at the real repository.
+   */
+  async checkout(url: string, sha: string, dest: string): Promise<void> {
+    const repoUrl = normalizeRepoUrl(url);
+    const mirror = await this.ensure(url, { sha });
+    const target = path.resolve(dest);
+    const entries = await readdir(target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw new SourceError(`workspace ${target} cannot be read: ${err.message}`);
+    });
+    if (entries.length > 0) throw new SourceError(`workspace ${target} is not empty`);
+    await mkdir(path.dirname(target), { recursive: true });
+    // --shared writes objects/info/alternates instead of copying: no object is copied, hence fast.
+    // An empty --template skips copying the sample hooks, which a job never needs.
+    await gitOk('creating a workspace from', repoUrl, [
+      'clone',
+      '--template=',
+      '--shared',
+      '--no-checkout',
+      '--quiet',
+      '--',
+      mirror,
+      target,
+    ]);
+    await gitOk('creating a workspace from', repoUrl, ['-C', target, 'config', 'remote.origin.url', repoUrl]);
+    await gitOk('checking out a workspace of', repoUrl, [
+      '-C',
+      target,
+      '-c',
+      'advice.detachedHead=false',
+      'checkout',
+      '--quiet',
+      '--detach',
+      sha,
+      '--',
+    ]);
+  }
+}

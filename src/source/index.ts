@@ -1,0 +1,7 @@
+export { lsRemote, MirrorCache, normalizeRepoUrl, redactUrl, SourceError } from './git.js';
+export type { MirrorCacheOptions } from './git.js';
+export { isWebhookProvider, parseWebhook, refMatchesFilters, WEBHOOK_PROVIDERS, WebhookError } from './webhooks.js';
+export type { RefFilters, WebhookHeaders, WebhookProvider, WebhookResult } from './webhooks.js';
+export { diffRefs } from './poller.js';
+export { isZeroSha, ZERO_SHA } from './types.js';
+export type { MergeRequestAction, MergeRequestInfo, PushEvent, PushKind } from './types.js';

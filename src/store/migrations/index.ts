@@ -1,0 +1,27 @@
+// Migrations are listed here (not read from a folder) so that they are bundled with the compiled
+// code and see the dialect. Names sort in the order they run; never rename or edit a released one.
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { StoreDialect } from '../dialect.js';
+import * as m001 from './001_initial.js';
+
+interface DialectMigration {
+  up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
+}
+
+const MIGRATIONS: Record<string, DialectMigration> = {
+  '001_initial': m001,
+};
+
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
+
+export function migrationProvider(dialect: StoreDialect): MigrationProvider {
+  return {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      const out: Record<string, Migration> = {};
+      for (const [name, m] of Object.entries(MIGRATIONS)) {
+        out[name] = { up: (db) => m.up(db, dialect) };
+      }
+      return out;
+    },
+  };
+}

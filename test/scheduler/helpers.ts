@@ -1,0 +1,142 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CompiledJob, CompiledPipeline } from '../../src/pipeline/types.js';
+import { claimJob, completeJob, createPipeline, getPipeline, type ClaimedJob, type CompleteResult } from '../../src/scheduler/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
+
+export const T0 = 1_700_000_000_000;
+
+export interface TestDb {
+  store: Store;
+  dir: string;
+  path: string;
+  repoId: number;
+  close(): Promise<void>;
+}
+
+/** A fresh SQLite file in a temp dir with one repository row. */
+export async function testDb(): Promise<TestDb> {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-sched-'));
+  const path = join(dir, 'tandem.db');
+  const store = await openStore(path);
+  const repo = await store.db
+    .insertInto('repos')
+    .values({ name: 'demo', url: '/srv/git/demo', default_branch: 'main', poll_interval_seconds: 0, webhook_secret: null, known_refs: '{}', last_polled_at: null, created_at: T0 })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return {
+    store,
+    dir,
+    path,
+    repoId: repo.id,
+    async close() {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const STAGES = ['build', 'test', 'deploy', 'cleanup'];
+
+/**
+ * A CompiledJob with GitLab's defaults; `stage` defaults to 'build'. Each job is tagged with its own
+ * name so that a test can make an agent claim exactly that job.
+ */
+export function job(name: string, fields: Partial<CompiledJob> = {}): CompiledJob {
+  const stage = fields.stage ?? 'build';
+  return {
+    name,
+    baseName: name,
+    stage,
+    stageIndex: STAGES.indexOf(stage),
+    script: ['true'],
+    beforeScript: [],
+    afterScript: [],
+    variables: {},
+    needs: null,
+    dependencies: null,
+    when: 'on_success',
+    startInSeconds: null,
+    allowFailure: false,
+    allowFailureExitCodes: [],
+    retry: { max: 0, when: [], exitCodes: [] },
+    timeoutSeconds: null,
+    artifacts: null,
+    cache: [],
+    parallel: null,
+    resourceGroup: null,
+    interruptible: false,
+    environment: null,
+    tags: [name],
+    image: null,
+    services: null,
+    position: { file: '.gitlab-ci.yml', line: 1, column: 1 },
+    ...fields,
+  };
+}
+
+export function needs(...names: string[]): CompiledJob['needs'] {
+  return names.map((n) => ({ job: n, artifacts: true, optional: false }));
+}
+
+export function compiled(jobs: CompiledJob[]): CompiledPipeline {
+  return { configPath: '.gitlab-ci.yml', stages: STAGES, variables: { GLOBAL: '1' }, jobs, name: null, warnings: [] };
+}
+
+export async function newPipeline(db: TestDb, jobs: CompiledJob[], fields: { ref?: string; now?: number } = {}): Promise<number> {
+  const { pipelineId } = await createPipeline(db.store, {
+    repoId: db.repoId,
+    ref: fields.ref ?? 'main',
+    isTag: false,
+    sha: 'a'.repeat(40),
+    beforeSha: null,
+    source: 'push',
+    compiled: compiled(jobs),
+    defaultTimeoutSeconds: 3600,
+    now: fields.now ?? T0,
+  });
+  return pipelineId;
+}
+
+/** `{name: status}` of the latest attempts, plus the pipeline's status under `$pipeline`. */
+export async function statuses(db: TestDb, pipelineId: number): Promise<Record<string, string>> {
+  const view = await getPipeline(db.store, pipelineId);
+  if (!view) throw new Error(`pipeline ${pipelineId} missing`);
+  const out: Record<string, string> = { $pipeline: view.pipeline.status };
+  for (const j of view.jobs) if (j.retried === 0) out[j.name] = j.status;
+  return out;
+}
+
+export async function jobId(db: TestDb, pipelineId: number, name: string): Promise<number> {
+  const row = await db.store.db.selectFrom('jobs').select('id').where('pipeline_id', '=', pipelineId).where('name', '=', name).where('retried', '=', 0).executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export const LEASE_MS = 10_000;
+
+/** Claims the named job (it must be pending) with an agent tagged with that name. */
+export async function claim(db: TestDb, name: string, now = T0, agentId = 1): Promise<ClaimedJob> {
+  const claimed = await claimJob(db.store, { agentId, agentTags: [name], leaseMs: LEASE_MS, now });
+  if (!claimed || claimed.job.name !== name) throw new Error(`expected to claim ${name}, got ${claimed?.job.name ?? 'nothing'}`);
+  return claimed;
+}
+
+/** Claims and completes the named job. */
+export async function run(
+  db: TestDb,
+  name: string,
+  status: 'success' | 'failed' | 'canceled',
+  fields: { exitCode?: number | null; failureReason?: string; now?: number } = {},
+): Promise<CompleteResult> {
+  const now = fields.now ?? T0;
+  const claimed = await claim(db, name, now);
+  return completeJob(db.store, {
+    jobId: claimed.job.id,
+    fencingToken: claimed.fencingToken,
+    status,
+    exitCode: fields.exitCode === undefined ? (status === 'success' ? 0 : 1) : fields.exitCode,
+    failureReason: fields.failureReason,
+    now: now + 1000,
+  });
+}
