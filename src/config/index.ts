@@ -76,10 +76,10 @@ function readConfigFile(path: string): Record<string, unknown> {
 
 /**
  * Builds the effective configuration. `flags` holds only what the user passed on the command line
- * (commander leaves absent options undefined).
+ * (commander leaves absent options undefined); keys that are not settings are ignored.
  */
 export function loadConfig(
-  flags: Partial<Record<ConfigKey | 'config', unknown>>,
+  flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): TandemConfig {
   const merged: Record<string, unknown> = {};

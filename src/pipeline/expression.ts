@@ -81,7 +81,8 @@ function tokenize(text: string): Token[] {
       i += 4;
       continue;
     }
-    throw new ExpressionError(`unexpected ${JSON.stringify(text.slice(i, i + 10))}`, col);
+    const word = /^[^\s()]{1,20}/.exec(text.slice(i))?.[0] ?? ch;
+    throw new ExpressionError(`unexpected ${JSON.stringify(word)} (values are $VARIABLES, "strings", /regex/ or null)`, col);
   }
   return tokens;
 }

@@ -79,15 +79,13 @@ export function parseYamlFile(file: string, text: string, diags: Diagnostics): Y
     prettyErrors: false,
   });
   for (const e of doc.errors) {
-    const [start] = e.linePos ?? [{ line: 1, col: 1 }];
     const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key (map keys must be unique)' : firstLine(e.message);
-    diags.error({ file, line: start.line, column: start.col }, message);
+    diags.error(positionOf(file, lineCounter, e.pos[0]), message);
   }
   for (const w of doc.warnings) {
     // `!reference` is handled below; every other unknown tag would silently turn into a string.
     if (w.code === 'TAG_RESOLVE_FAILED' && w.message.includes('!reference')) continue;
-    const [start] = w.linePos ?? [{ line: 1, col: 1 }];
-    diags.error({ file, line: start.line, column: start.col }, firstLine(w.message));
+    diags.error(positionOf(file, lineCounter, w.pos[0]), firstLine(w.message));
   }
   if (doc.errors.length > 0) return null;
   if (doc.contents === null) return null;
@@ -96,7 +94,7 @@ export function parseYamlFile(file: string, text: string, diags: Diagnostics): Y
 }
 
 function firstLine(message: string): string {
-  return message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  return message.split('\n')[0];
 }
 
 type ParsedDoc = ReturnType<typeof parseDocument>;

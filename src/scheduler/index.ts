@@ -4,7 +4,6 @@
 export { advancePipeline } from './advance.js';
 export { SchedulerError, StaleTokenError } from './errors.js';
 export type { StatusChange } from './events.js';
-export { decideCreated, pipelineStatus, retryAllowed } from './rules.js';
 export { appendLogChunks, readLog } from './sql/append-log.js';
 export type { AppendLogInput, LogChunk } from './sql/append-log.js';
 export { autoCancelInterruptible } from './sql/auto-cancel.js';
@@ -26,3 +25,4 @@ export { getJob, getPipeline, listPipelines } from './sql/read.js';
 export { reapExpiredLeases } from './sql/reap-expired-leases.js';
 export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
 export { retryJob } from './sql/retry-job.js';
+export { dependencyArtifacts } from './dependencies.js';

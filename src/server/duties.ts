@@ -5,7 +5,7 @@ import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
 import type { Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
-import { publishPipelineState } from './notify.js';
+import { publishChanges } from './notify.js';
 import { triggerPipeline } from './trigger.js';
 
 const TICK_MS = 1000;
@@ -41,17 +41,15 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
 
 async function tick(ctx: ServerContext, polling: Set<number>): Promise<void> {
   const now = Date.now();
-  const touched = new Set<number>();
-  for (const change of await promoteScheduled(ctx.store, now)) touched.add(change.pipelineId);
+  const promoted = await promoteScheduled(ctx.store, now);
   const reaped = await reapExpiredLeases(ctx.store, { now, maxSystemAttempts: ctx.config.maxSystemAttempts });
-  for (const r of reaped) {
-    touched.add(r.pipelineId);
+  for (const r of reaped.reaped) {
     ctx.metrics.leaseExpiries.inc();
-    if (r.requeuedJobId !== null) ctx.metrics.requeues.inc();
-    ctx.log.warn({ jobId: r.jobId, requeuedJobId: r.requeuedJobId }, 'job lease expired: agent lost');
+    if (r.retryJobId !== null) ctx.metrics.requeues.inc();
+    ctx.log.warn({ jobId: r.jobId, agentId: r.agentId, retryJobId: r.retryJobId }, 'job lease expired: agent lost');
   }
-  for (const change of await enforceTimeouts(ctx.store, now)) touched.add(change.pipelineId);
-  for (const pipelineId of touched) await publishPipelineState(ctx, pipelineId);
+  const timedOut = await enforceTimeouts(ctx.store, now);
+  publishChanges(ctx, [...promoted.changes, ...reaped.changes, ...timedOut.changes]);
 
   const due = await ctx.store.db.selectFrom('repos').selectAll().where('poll_interval_seconds', '>', 0).execute();
   for (const repo of due) {

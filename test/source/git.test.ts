@@ -151,6 +151,18 @@ describe('MirrorCache', () => {
     await assert.rejects(cache.ensure(remote.bare, { sha: 'main' }), /sha "main" is not a commit sha/);
   });
 
+  it('leaves nothing behind when the repository cannot be cloned', async (t) => {
+    const root = tempDir(t, 'mirror-missing');
+    const cache = new MirrorCache(path.join(root, 'cache'));
+    const missing = path.join(root, 'missing.git');
+    await assert.rejects(cache.ensure(missing), (err: unknown) => {
+      assert.ok(err instanceof SourceError);
+      assert.ok(err.message.startsWith(`git clone --mirror of ${missing} failed: `), err.message);
+      return true;
+    });
+    assert.deepEqual(readdirSync(path.join(root, 'cache')), []);
+  });
+
   it('resolves branch, tag, full ref and sha names; null for unknown; prunes deleted branches', async (t) => {
     const { remote, first, cache } = await setup(t);
     await git(remote.work, 'tag', '-a', 'v2', '-m', 'v2');

@@ -2,7 +2,7 @@
 // a timeout is ignored instead of duplicated.
 import type { Store } from '../../store/index.js';
 import { SchedulerError, StaleTokenError } from '../errors.js';
-import { loadJob } from './load-job.js';
+import { loadJob, staleReason } from './load-job.js';
 
 export interface LogChunk {
   seq: number;
@@ -25,7 +25,7 @@ export async function appendLogChunks(store: Store, input: AppendLogInput): Prom
     const job = await loadJob(trx, input.jobId);
     // The agent that completed the job may still flush or re-send its last chunks.
     const owns = (job.status === 'running' && job.fencing_token === input.fencingToken) || job.completed_token === input.fencingToken;
-    if (!owns) throw new StaleTokenError(job.id, input.fencingToken, job.status === 'running' ? `the job is now held by token ${job.fencing_token}` : `the job is ${job.status}`);
+    if (!owns) throw new StaleTokenError(job.id, input.fencingToken, staleReason(job));
     if (input.chunks.length === 0) return { inserted: 0 };
     const res = await trx
       .insertInto('job_logs')

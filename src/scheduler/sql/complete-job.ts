@@ -6,7 +6,7 @@ import { advanceInTransaction } from '../advance.js';
 import { SchedulerError, StaleTokenError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { finishRunningJob, type Outcome } from './finish-job.js';
-import { loadJob } from './load-job.js';
+import { loadJob, staleReason } from './load-job.js';
 
 export interface CompleteInput {
   jobId: number;
@@ -50,8 +50,7 @@ export async function completeJob(store: Store, input: CompleteInput): Promise<C
       const retry = await trx.selectFrom('jobs').select('id').where('retry_of', '=', job.id).executeTakeFirst();
       return { job, retryJobId: retry?.id ?? null, changes: [] };
     }
-    if (job.fencing_token !== input.fencingToken) throw new StaleTokenError(job.id, input.fencingToken, `the job is now held by token ${job.fencing_token}`);
-    if (job.status !== 'running') throw new StaleTokenError(job.id, input.fencingToken, `the job is ${job.status}`);
+    if (job.status !== 'running' || job.fencing_token !== input.fencingToken) throw new StaleTokenError(job.id, input.fencingToken, staleReason(job));
 
     const retryJobId = await finishRunningJob(trx, job, outcome, input.now, changes);
     await advanceInTransaction(trx, job.pipeline_id, input.now, changes);

@@ -2,7 +2,7 @@
 // someone asked to cancel the job.
 import type { Store } from '../../store/index.js';
 import { SchedulerError, StaleTokenError } from '../errors.js';
-import { loadJob } from './load-job.js';
+import { loadJob, staleReason } from './load-job.js';
 
 export interface ExtendLeaseInput {
   jobId: number;
@@ -15,8 +15,7 @@ export async function extendLease(store: Store, input: ExtendLeaseInput): Promis
   if (!(input.leaseMs > 0)) throw new SchedulerError(422, `heartbeat: leaseMs must be positive, got ${input.leaseMs}`);
   return store.transaction(async (trx) => {
     const job = await loadJob(trx, input.jobId);
-    if (job.fencing_token !== input.fencingToken) throw new StaleTokenError(job.id, input.fencingToken, `the job is now held by token ${job.fencing_token}`);
-    if (job.status !== 'running') throw new StaleTokenError(job.id, input.fencingToken, `the job is ${job.status}`);
+    if (job.status !== 'running' || job.fencing_token !== input.fencingToken) throw new StaleTokenError(job.id, input.fencingToken, staleReason(job));
     const leaseExpiresAt = input.now + input.leaseMs;
     await trx
       .updateTable('jobs')

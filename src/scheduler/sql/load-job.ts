@@ -7,3 +7,8 @@ export async function loadJob(trx: Kysely<Database>, jobId: number): Promise<Job
   if (!job) throw new SchedulerError(404, `job ${jobId} not found`);
   return job;
 }
+
+/** Why a token other than the job's current one is refused, for the StaleTokenError message. */
+export function staleReason(job: Job): string {
+  return job.status === 'running' ? `the job is now held by token ${job.fencing_token}` : `the job is ${job.status}${job.retried ? ' and was retried' : ''}`;
+}

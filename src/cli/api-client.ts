@@ -1,0 +1,99 @@
+// The CLI's view of a Tandem server: URL and token from flags or TANDEM_SERVER / TANDEM_TOKEN.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+export interface ApiOptions {
+  server?: string;
+  token?: string;
+  dataDir?: string;
+}
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  static fromOptions(opts: ApiOptions): ApiClient {
+    const server = opts.server ?? process.env.TANDEM_SERVER ?? 'http://127.0.0.1:8080';
+    let token = opts.token ?? process.env.TANDEM_TOKEN;
+    if (!token) {
+      // A local `tandem up` writes its admin token into the data dir: use it when nothing else is given.
+      const file = join(resolve(opts.dataDir ?? process.env.TANDEM_DATA_DIR ?? '.tandem'), 'admin.token');
+      try {
+        token = readFileSync(file, 'utf8').trim();
+      } catch {
+        throw new CliError(`no API token: pass --token, set TANDEM_TOKEN, or run where ${file} exists`);
+      }
+    }
+    return new ApiClient(server.replace(/\/+$/, ''), token);
+  }
+
+  async raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new CliError(`cannot reach ${this.baseUrl}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {
+        // Plain text error.
+      }
+      throw new CliError(`${method} ${path}: ${res.status} ${message}`);
+    }
+    return res;
+  }
+
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.raw(method, path, body);
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  /** Reads a Server-Sent Events stream, calling onEvent for each event until the server closes it. */
+  async sse(path: string, onEvent: (event: string, data: string, id?: string) => void, signal?: AbortSignal): Promise<void> {
+    const res = await this.raw('GET', path, undefined, { accept: 'text/event-stream' });
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const reader = res.body.getReader();
+    signal?.addEventListener('abort', () => void reader.cancel(), { once: true });
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = 'message';
+        let id: string | undefined;
+        const data: string[] = [];
+        for (const line of frame.split('\n')) {
+          if (line.startsWith('event: ')) event = line.slice(7);
+          else if (line.startsWith('id: ')) id = line.slice(4);
+          else if (line.startsWith('data: ')) data.push(line.slice(6));
+        }
+        if (data.length > 0) onEvent(event, data.join('\n'), id);
+      }
+    }
+  }
+}

@@ -1,0 +1,47 @@
+// `tandem up --demo`: turn examples/demo into a real git repository, register it, build it.
+import { cp, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import type { RunningServer } from '../server/index.js';
+import { triggerPipeline } from '../server/trigger.js';
+
+const run = promisify(execFile);
+const DEMO_SOURCE = fileURLToPath(new URL('../../../examples/demo', import.meta.url));
+
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Tandem Demo',
+  GIT_AUTHOR_EMAIL: 'demo@tandem.invalid',
+  GIT_COMMITTER_NAME: 'Tandem Demo',
+  GIT_COMMITTER_EMAIL: 'demo@tandem.invalid',
+};
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Creates (once) the demo repository and the `demo` repo entry, then starts a pipeline; returns its id. */
+export async function registerDemo(server: RunningServer): Promise<number> {
+  const { ctx } = server;
+  const repoDir = join(ctx.config.dataDir, 'demo-repo');
+  if (!(await exists(join(repoDir, '.git')))) {
+    await mkdir(repoDir, { recursive: true });
+    await cp(DEMO_SOURCE, repoDir, { recursive: true });
+    await run('git', ['init', '-q', '-b', 'main'], { cwd: repoDir, env: gitEnv });
+    await run('git', ['add', '-A'], { cwd: repoDir, env: gitEnv });
+    await run('git', ['commit', '-q', '-m', 'Demo project'], { cwd: repoDir, env: gitEnv });
+  }
+  let repo = await ctx.store.db.selectFrom('repos').selectAll().where('name', '=', 'demo').executeTakeFirst();
+  repo ??= await ctx.store.db
+    .insertInto('repos')
+    .values({ name: 'demo', url: repoDir, default_branch: 'main', poll_interval_seconds: 10, webhook_secret: null, known_refs: '{}', last_polled_at: null, created_at: Date.now() })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const result = await triggerPipeline(ctx, { repo, ref: 'main', source: 'web' });
+  return result.pipelineId;
+}

@@ -1,0 +1,75 @@
+import { existsSync } from 'node:fs';
+import cliProgress from 'cli-progress';
+import type { ExecutorKind } from '../executor/index.js';
+import { execPipeline } from '../exec/index.js';
+import { CliError } from './api-client.js';
+import { colourStatus, printTable } from './output.js';
+
+interface ExecFlags {
+  file?: string;
+  concurrency: string;
+  manual?: string[];
+  variable?: string[];
+  executor: ExecutorKind;
+  quiet?: boolean;
+}
+
+export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
+  const file = flags.file ?? (existsSync('.tandem.yml') ? '.tandem.yml' : '.gitlab-ci.yml');
+  if (!existsSync(file)) throw new CliError(`${file}: no such file (run in a project with .tandem.yml or .gitlab-ci.yml, or pass --file)`);
+  const variables: Record<string, string> = {};
+  for (const kv of flags.variable ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new CliError(`--variable ${kv}: expected KEY=VALUE`);
+    variables[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  // The bar lives on stderr and only on a terminal, so piped output stays plain logs.
+  const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'jobs {bar} {value}/{total} {running}', stream: process.stderr, clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
+  const running = new Set<string>();
+  let done = 0;
+  const partial = new Map<string, string>();
+  const emit = (job: string, line: string) => {
+    if (flags.quiet) return;
+    if (bar) bar.stop();
+    process.stdout.write(`\x1b[36m[${job}]\x1b[0m ${line}\n`);
+  };
+  const result = await execPipeline({
+    file,
+    only: jobs,
+    manual: flags.manual,
+    concurrency: Number(flags.concurrency) || 1,
+    executor: flags.executor,
+    variables,
+    onLog(job, text) {
+      // Prefix every line with its job; hold back a partial last line until it completes.
+      const lines = ((partial.get(job) ?? '') + text).split('\n');
+      partial.set(job, lines.pop() ?? '');
+      for (const line of lines) emit(job, line);
+    },
+    onJobStart(job) {
+      running.add(job);
+      bar?.update({ running: [...running].join(', ') });
+    },
+    onJobEnd(job, status, seconds) {
+      running.delete(job);
+      done++;
+      const rest = partial.get(job);
+      if (rest) emit(job, rest);
+      partial.delete(job);
+      if (!flags.quiet) console.log(`\x1b[36m[${job}]\x1b[0m ${colourStatus(status)} in ${seconds.toFixed(2)} s`);
+      if (bar) {
+        if (!bar.isActive) bar.start(0, 0, { running: '' });
+        bar.setTotal(Math.max(done + running.size, done));
+        bar.update(done, { running: [...running].join(', ') });
+      }
+    },
+  });
+  bar?.stop();
+  console.log('');
+  printTable(
+    result.jobs.map((j) => ({ ...j, status: colourStatus(j.status) + (j.allowFailure && j.status === 'failed' ? ' (allowed)' : ''), seconds: j.seconds?.toFixed(2) ?? null })),
+    ['stage', 'name', 'status', 'seconds'],
+  );
+  console.log(`pipeline ${colourStatus(result.status)}`);
+  if (result.status !== 'success') process.exitCode = 1;
+}

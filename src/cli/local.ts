@@ -1,0 +1,104 @@
+// `tandem server`, `tandem agent` and `tandem up`: long-running processes with graceful shutdown.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Agent } from '../agent/agent.js';
+import { loadConfig, type TandemConfig } from '../config/index.js';
+import { packageVersion, startServer, type RunningServer } from '../server/index.js';
+import { CliError } from './api-client.js';
+import { registerDemo } from './demo.js';
+
+type Flags = Record<string, unknown>;
+
+function logger(config: TandemConfig) {
+  return pino({ level: config.logLevel }, pino.destination(2));
+}
+
+/** Stops on the first SIGINT/SIGTERM; a second one exits at once. */
+function onShutdown(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.error(`${signal}: draining (send again to exit at once)`);
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`shutdown failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+function announce(server: RunningServer): void {
+  if (server.newAdminToken) {
+    console.log(`Admin token (shown once; also in ${join(server.ctx.config.dataDir, 'admin.token')}): ${server.newAdminToken}`);
+  }
+  console.log(`Tandem listening on ${server.url}`);
+}
+
+export async function runServer(flags: Flags): Promise<void> {
+  const config = loadConfig(flags);
+  const server = await startServer(config, logger(config));
+  announce(server);
+  onShutdown(() => server.close());
+}
+
+export async function runAgent(flags: Flags): Promise<void> {
+  const config = loadConfig(flags);
+  if (config.server.length === 0) throw new CliError('agent: --server URL (or TANDEM_SERVER) is required');
+  if (!config.token) throw new CliError('agent: --token (or TANDEM_TOKEN) is required: an agent token or the admin token');
+  const agent = new Agent({
+    servers: config.server,
+    token: config.token,
+    concurrency: config.concurrency,
+    workDir: config.workDir ?? join(config.dataDir, 'agent'),
+    tags: config.tags,
+    executor: config.executor,
+    name: config.name,
+    hiddenPaths: [config.dataDir],
+    log: logger(config),
+    version: await packageVersion(),
+  });
+  await agent.start();
+  console.log(`Tandem agent ${agent.name} running ${config.concurrency} slot(s) against ${config.server.join(', ')}`);
+  onShutdown(() => agent.stop());
+}
+
+/** Server and two agents in one process: the embedded default. */
+export async function runUp(flags: Flags & { demo?: boolean; agents?: string }): Promise<void> {
+  const config = loadConfig(flags);
+  const log = logger(config);
+  const server = await startServer(config, log);
+  const token = (await readFile(join(config.dataDir, 'admin.token'), 'utf8')).trim();
+  const agentCount = Number(flags.agents ?? 2);
+  const agents: Agent[] = [];
+  for (let i = 1; i <= agentCount; i++) {
+    const agent = new Agent({
+      servers: [server.url],
+      token,
+      concurrency: config.concurrency,
+      workDir: join(config.dataDir, `agent-${i}`),
+      tags: config.tags,
+      executor: config.executor,
+      name: `local-${i}`,
+      log: log.child({ agent: `local-${i}` }),
+      version: server.ctx.version,
+    });
+    await agent.start();
+    agents.push(agent);
+  }
+  announce(server);
+  if (flags.demo) {
+    const pipelineId = await registerDemo(server);
+    console.log(`Demo repository registered; pipeline #${pipelineId} is running: ${server.url}/  (tandem run show ${pipelineId})`);
+  }
+  onShutdown(async () => {
+    server.ctx.state.draining = true;
+    await Promise.all(agents.map((a) => a.stop()));
+    await server.close();
+  });
+}

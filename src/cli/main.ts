@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// The `tandem` command. Each subcommand is a thin layer over a module; errors end with a one-line
+// message and a non-zero exit code, never a stack trace for a user mistake.
+import { Command, Option } from 'commander';
+import { ConfigError } from '../config/index.js';
+import { lintFile, formatDiagnostic, pipelineJsonSchema } from '../pipeline/index.js';
+import { packageVersion } from '../server/index.js';
+import { CliError } from './api-client.js';
+import { runExec } from './exec.js';
+import { runAgent, runServer, runUp } from './local.js';
+import * as remote from './remote.js';
+
+const program = new Command();
+program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
+
+const serverOptions = (cmd: Command) =>
+  cmd
+    .option('--config <file>', 'tandem.yml with settings (TANDEM_CONFIG)')
+    .option('--data-dir <dir>', 'data directory (TANDEM_DATA_DIR, default ./.tandem)')
+    .option('--port <port>', 'port; 0 picks a free one (TANDEM_PORT, default 8080)')
+    .option('--listen <host>', 'address to listen on (TANDEM_LISTEN, default 127.0.0.1)')
+    .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
+    .option('--artifacts-url <dir>', 'artifact store directory (TANDEM_ARTIFACTS_URL)')
+    .option('--external-url <url>', 'URL agents and users reach this server by (TANDEM_EXTERNAL_URL)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)');
+
+const agentOptions = (cmd: Command) =>
+  cmd
+    .option('--concurrency <n>', 'jobs run at once per agent (TANDEM_CONCURRENCY, default 2)')
+    .option('--tags <tags>', 'comma-separated agent tags (TANDEM_TAGS)')
+    .addOption(new Option('--executor <kind>', 'shell, sandbox (bubblewrap) or auto (TANDEM_EXECUTOR)').choices(['shell', 'sandbox', 'auto']));
+
+const clientOptions = (cmd: Command) =>
+  cmd.option('--server <url>', 'server URL (TANDEM_SERVER)').option('--token <token>', 'API token (TANDEM_TOKEN)').option('--data-dir <dir>', 'read the admin token of a local server from here');
+
+serverOptions(agentOptions(program.command('up').description('server and two local agents in one process (the embedded default)')))
+  .option('--demo', 'register examples/demo and build it at once')
+  .option('--agents <n>', 'local agents to start', '2')
+  .action((opts) => runUp(opts));
+
+serverOptions(program.command('server').description('run a server replica')).action((opts) => runServer(opts));
+
+agentOptions(program.command('agent').description('run an agent that takes jobs from servers'))
+  .option('--server <urls>', 'server URL(s), comma-separated (TANDEM_SERVER)')
+  .option('--token <token>', 'agent token, or the admin token to register with (TANDEM_TOKEN)')
+  .option('--work-dir <dir>', 'workspaces and mirror cache (TANDEM_WORK_DIR)')
+  .option('--name <name>', 'agent name (TANDEM_NAME, default host-pid)')
+  .option('--data-dir <dir>', 'directory hidden from sandboxed jobs')
+  .option('--config <file>', 'tandem.yml with settings')
+  .option('--log-level <level>', 'log level')
+  .action((opts) => runAgent(opts));
+
+program
+  .command('lint')
+  .description('check a pipeline file; errors name file:line:column')
+  .argument('[file]', 'pipeline file', '.tandem.yml|.gitlab-ci.yml')
+  .option('--json', 'diagnostics as JSON')
+  .action(async (file: string, opts: { json?: boolean }) => {
+    const { existsSync } = await import('node:fs');
+    const path = file === '.tandem.yml|.gitlab-ci.yml' ? (existsSync('.tandem.yml') ? '.tandem.yml' : '.gitlab-ci.yml') : file;
+    if (!existsSync(path)) throw new CliError(`${path}: no such file`);
+    const result = await lintFile(path);
+    if (opts.json) console.log(JSON.stringify(result.diagnostics, null, 2));
+    else for (const d of result.diagnostics) console.log(formatDiagnostic(d));
+    if (!result.ok) process.exitCode = 1;
+    else if (!opts.json) console.log(`${path}: valid`);
+  });
+
+program
+  .command('schema')
+  .description('print the JSON Schema of pipeline files (for editor completion)')
+  .action(() => console.log(JSON.stringify(pipelineJsonSchema(), null, 2)));
+
+program
+  .command('exec')
+  .description('run a pipeline file here, without a server (uncommitted changes included)')
+  .argument('[jobs...]', 'run only these jobs')
+  .option('--file <file>', 'pipeline file (default .tandem.yml, else .gitlab-ci.yml)')
+  .option('--concurrency <n>', 'jobs at once', '2')
+  .option('--manual <job...>', 'manual jobs to play')
+  .option('--variable <KEY=VALUE...>', 'extra variables')
+  .addOption(new Option('--executor <kind>', 'shell, sandbox or auto').choices(['shell', 'sandbox', 'auto']).default('shell'))
+  .option('--quiet', 'no job logs, only the summary')
+  .action((jobs: string[], opts) => runExec(jobs, opts));
+
+const repo = program.command('repo').description('manage repositories');
+clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path'))
+  .option('--default-branch <branch>')
+  .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
+  .option('--webhook-secret <secret>', 'secret for webhook signatures')
+  .option('--json')
+  .action((name: string, url: string, opts) => remote.repoAdd(name, url, opts));
+clientOptions(repo.command('list').option('--json')).action((opts) => remote.repoList(opts));
+clientOptions(repo.command('rm').argument('<name>')).action((name: string, opts) => remote.repoRemove(name, opts));
+
+const variable = program.command('var').description('manage CI/CD variables of a repository');
+clientOptions(variable.command('set').argument('<repo>').argument('<key>').argument('<value>'))
+  .option('--masked', 'hide the value in job logs and the API')
+  .option('--protected', 'only for pipelines on protected refs (the default branch)')
+  .option('--file', 'the job gets a file holding the value')
+  .action((r: string, key: string, value: string, opts) => remote.varSet(r, key, value, opts));
+clientOptions(variable.command('list').argument('<repo>').option('--json')).action((r: string, opts) => remote.varList(r, opts));
+clientOptions(variable.command('rm').argument('<repo>').argument('<key>')).action((r: string, key: string, opts) => remote.varRemove(r, key, opts));
+
+const run = program.command('run').description('pipelines and jobs');
+clientOptions(run.command('list').argument('<repo>').option('--limit <n>').option('--json')).action((r: string, opts) => remote.runList(r, opts));
+clientOptions(run.command('show').argument('<pipeline>').option('--json')).action((id: string, opts) => remote.runShow(id, opts));
+clientOptions(run.command('logs').argument('<job>').option('-f, --follow', 'stream until the job ends')).action((id: string, opts) => remote.runLogs(id, opts));
+clientOptions(run.command('trigger').argument('<repo>'))
+  .option('--ref <ref>', 'branch or tag (default: the default branch)')
+  .option('--sha <sha>', 'exact commit')
+  .option('--variable <KEY=VALUE...>', 'pipeline variables')
+  .option('-f, --follow', 'follow until the pipeline ends; exit 1 unless it succeeds')
+  .option('--json')
+  .action((r: string, opts) => remote.runTrigger(r, opts));
+clientOptions(run.command('cancel').argument('<id>').option('--pipeline', 'the id is a pipeline (default: a job)').option('--json')).action((id: string, opts) => remote.runAction('cancel', id, opts));
+clientOptions(run.command('retry').argument('<job>').option('--json')).action((id: string, opts) => remote.runAction('retry', id, opts));
+clientOptions(run.command('play').argument('<job>').option('--json')).action((id: string, opts) => remote.runAction('play', id, opts));
+
+const artifact = program.command('artifact').description('job artifacts');
+clientOptions(artifact.command('get').argument('<job>').argument('[path]', 'one file; all as .tar.gz when absent'))
+  .option('-o, --output <file>', 'where to write ("-" for stdout)')
+  .action((job: string, path: string | undefined, opts) => remote.artifactGet(job, path, opts));
+
+const agents = program.command('agents').description('agents known to the server');
+clientOptions(agents.command('list').option('--json')).action((opts) => remote.agentList(opts));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CliError || err instanceof ConfigError) {
+    console.error(`tandem: ${err.message}`);
+    process.exit(err instanceof CliError ? err.exitCode : 2);
+  }
+  const message = (err as Error).message ?? String(err);
+  console.error(`tandem: ${message}`);
+  if (process.env.TANDEM_DEBUG) console.error(err);
+  process.exit(1);
+}

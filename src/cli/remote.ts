@@ -1,0 +1,184 @@
+// Commands that talk to a running server: repo, var, run, artifact, agent list.
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { ApiClient, CliError, type ApiOptions } from './api-client.js';
+import { colourStatus, printJson, printTable } from './output.js';
+
+type Listing = ApiOptions & { json?: boolean };
+
+interface JobJson {
+  id: number;
+  name: string;
+  stage: string;
+  status: string;
+  attempt: number;
+  retried: boolean;
+  duration: number | null;
+  failureReason: string | null;
+}
+interface PipelineJson {
+  id: number;
+  repo: string;
+  status: string;
+  ref: string;
+  sha: string;
+  source: string;
+  error: string | null;
+  createdAt: string;
+  duration: number | null;
+  jobs?: JobJson[];
+}
+
+const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
+
+export async function repoAdd(name: string, url: string, opts: ApiOptions & { defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean }) {
+  const api = ApiClient.fromOptions(opts);
+  const repo = await api.json<Record<string, unknown>>('POST', '/api/v1/repos', {
+    name,
+    url,
+    defaultBranch: opts.defaultBranch,
+    pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
+    webhookSecret: opts.webhookSecret,
+  });
+  if (opts.json) printJson(repo);
+  else console.log(`Added ${name} (${repo.url as string}, default branch ${repo.defaultBranch as string})`);
+}
+
+export async function repoList(opts: Listing) {
+  const repos = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', '/api/v1/repos');
+  if (opts.json) printJson(repos);
+  else printTable(repos, ['name', 'url', 'defaultBranch', 'pollInterval']);
+}
+
+export async function repoRemove(name: string, opts: ApiOptions) {
+  await ApiClient.fromOptions(opts).json('DELETE', `/api/v1/repos/${encodeURIComponent(name)}`);
+  console.log(`Removed ${name}`);
+}
+
+export async function varSet(repo: string, key: string, value: string, opts: ApiOptions & { masked?: boolean; protected?: boolean; file?: boolean }) {
+  await ApiClient.fromOptions(opts).json('POST', `/api/v1/repos/${encodeURIComponent(repo)}/variables`, {
+    key,
+    value,
+    masked: opts.masked ?? false,
+    protected: opts.protected ?? false,
+    file: opts.file ?? false,
+  });
+  console.log(`Set ${key} on ${repo}`);
+}
+
+export async function varList(repo: string, opts: Listing) {
+  const vars = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/variables`);
+  if (opts.json) printJson(vars);
+  else printTable(vars.map((v) => ({ ...v, value: v.masked ? '[MASKED]' : v.value })), ['key', 'value', 'masked', 'protected', 'file']);
+}
+
+export async function varRemove(repo: string, key: string, opts: ApiOptions) {
+  await ApiClient.fromOptions(opts).json('DELETE', `/api/v1/repos/${encodeURIComponent(repo)}/variables/${encodeURIComponent(key)}`);
+  console.log(`Removed ${key} from ${repo}`);
+}
+
+export async function runList(repo: string, opts: Listing & { limit?: string }) {
+  const runs = await ApiClient.fromOptions(opts).json<PipelineJson[]>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines?limit=${Number(opts.limit ?? 20)}`);
+  if (opts.json) printJson(runs);
+  else printTable(runs.map((p) => ({ ...p, sha: p.sha.slice(0, 8), status: colourStatus(p.status) })), ['id', 'status', 'ref', 'sha', 'source', 'createdAt', 'duration']);
+}
+
+function printPipeline(p: PipelineJson): void {
+  console.log(`Pipeline #${p.id} ${colourStatus(p.status)}  ${p.repo} ${p.ref} ${p.sha.slice(0, 8)} (${p.source})`);
+  if (p.error) console.log(p.error);
+  printTable(
+    (p.jobs ?? []).filter((j) => !j.retried).map((j) => ({ ...j, status: colourStatus(j.status) })),
+    ['id', 'stage', 'name', 'status', 'attempt', 'duration', 'failureReason'],
+  );
+}
+
+export async function runShow(id: string, opts: Listing) {
+  const p = await ApiClient.fromOptions(opts).json<PipelineJson>('GET', `/api/v1/pipelines/${Number(id)}`);
+  if (opts.json) printJson(p);
+  else printPipeline(p);
+}
+
+/** Follows a pipeline until it ends, redrawing a one-line-per-job progress view; returns the final status. */
+export async function followPipeline(api: ApiClient, id: number): Promise<string> {
+  let last = '';
+  const render = async () => {
+    const p = await api.json<PipelineJson>('GET', `/api/v1/pipelines/${id}`);
+    const jobs = (p.jobs ?? []).filter((j) => !j.retried);
+    const done = jobs.filter((j) => FINAL.has(j.status)).length;
+    const line = `#${id} ${p.status}: ${done}/${jobs.length} jobs done` + (jobs.some((j) => j.status === 'running') ? ` (running: ${jobs.filter((j) => j.status === 'running').map((j) => j.name).join(', ')})` : '');
+    if (line !== last) {
+      if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${line}`);
+      else console.log(line);
+      last = line;
+    }
+    return p;
+  };
+  let p = await render();
+  if (!FINAL.has(p.status) && p.status !== 'manual') {
+    await api.sse(`/api/v1/pipelines/${id}/events`, () => {
+      void render();
+    });
+    p = await render();
+  }
+  if (process.stdout.isTTY) process.stdout.write('\n');
+  printPipeline(p);
+  return p.status;
+}
+
+export async function runTrigger(repo: string, opts: ApiOptions & { ref?: string; sha?: string; variable?: string[]; follow?: boolean; json?: boolean }) {
+  const api = ApiClient.fromOptions(opts);
+  const variables = Object.fromEntries(
+    (opts.variable ?? []).map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new CliError(`--variable ${kv}: expected KEY=VALUE`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+  );
+  const created = await api.json<{ id: number; status: string }>('POST', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines`, { ref: opts.ref, sha: opts.sha, variables });
+  if (opts.json && !opts.follow) return printJson(created);
+  console.log(`Pipeline #${created.id} created`);
+  if (opts.follow) {
+    const status = await followPipeline(api, created.id);
+    if (status !== 'success') process.exitCode = 1;
+  }
+}
+
+export async function runLogs(jobId: string, opts: ApiOptions & { follow?: boolean }) {
+  const api = ApiClient.fromOptions(opts);
+  const id = Number(jobId);
+  if (!opts.follow) {
+    process.stdout.write(await (await api.raw('GET', `/api/v1/jobs/${id}/log`)).text());
+    return;
+  }
+  let status = 'unknown';
+  await api.sse(`/api/v1/jobs/${id}/log/stream`, (event, data) => {
+    if (event === 'log') process.stdout.write(data);
+    if (event === 'end') status = (JSON.parse(data) as { status: string }).status;
+  });
+  if (status !== 'success') process.exitCode = 1;
+}
+
+export async function runAction(action: 'cancel' | 'retry' | 'play', id: string, opts: ApiOptions & { json?: boolean; pipeline?: boolean }) {
+  const api = ApiClient.fromOptions(opts);
+  const path = action === 'cancel' && opts.pipeline ? `/api/v1/pipelines/${Number(id)}/cancel` : `/api/v1/jobs/${Number(id)}/${action}`;
+  const result = await api.json<{ id: number; name?: string; status: string }>('POST', path);
+  if (opts.json) printJson(result);
+  else console.log(`${opts.pipeline ? 'Pipeline' : 'Job'} #${result.id}${result.name ? ` (${result.name})` : ''}: ${colourStatus(result.status)}`);
+}
+
+export async function artifactGet(jobId: string, path: string | undefined, opts: ApiOptions & { output?: string }) {
+  const api = ApiClient.fromOptions(opts);
+  const url = path ? `/api/v1/jobs/${Number(jobId)}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}` : `/api/v1/jobs/${Number(jobId)}/artifacts`;
+  const res = await api.raw('GET', url);
+  const target = opts.output ?? (path ? path.split('/').pop()! : `job-${jobId}-artifacts.tar.gz`);
+  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+  await pipeline(body, target === '-' ? process.stdout : createWriteStream(target));
+  if (target !== '-') console.error(`Saved ${target}`);
+}
+
+export async function agentList(opts: Listing) {
+  const agents = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', '/api/v1/agents');
+  if (opts.json) printJson(agents);
+  else printTable(agents, ['id', 'name', 'online', 'runningJobs', 'tags', 'lastSeenAt']);
+}

@@ -1,0 +1,224 @@
+// `tandem exec`: run a pipeline file on this machine without a server, like gitlab-ci-local. It
+// uses the real scheduler over an in-memory database and the agents' job runner and executors,
+// so a pipeline behaves here exactly as it will on a Tandem server.
+import { execFile } from 'node:child_process';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
+import { runJob, type JobBackend } from '../agent/job-runner.js';
+import type { JobVariable } from '../agent/protocol.js';
+import { createExecutor, type ExecutorKind } from '../executor/index.js';
+import { compilePipeline, formatDiagnostic, jobVariables, predefinedVariables } from '../pipeline/index.js';
+import { claimJob, completeJob, createPipeline, dependencyArtifacts, getPipeline, playJob, promoteScheduled } from '../scheduler/index.js';
+import { openStore, type Store } from '../store/index.js';
+
+const git = promisify(execFile);
+
+export interface ExecOptions {
+  /** The pipeline file; its directory is the project root. */
+  file: string;
+  /** Run only these jobs (and nothing they need): gitlab-ci-local's `job` arguments. */
+  only?: string[];
+  /** Manual jobs to play. */
+  manual?: string[];
+  concurrency: number;
+  executor: ExecutorKind;
+  variables: Record<string, string>;
+  /** Per-job output; `tandem exec` prints it, tests collect it. */
+  onLog(job: string, text: string): void;
+  onJobStart?(job: string): void;
+  onJobEnd?(job: string, status: string, seconds: number): void;
+}
+
+export interface ExecResult {
+  status: string;
+  jobs: { name: string; stage: string; status: string; seconds: number | null; allowFailure: boolean }[];
+}
+
+async function gitInfo(root: string): Promise<{ sha: string; branch: string; files: string[] | null }> {
+  try {
+    const sha = (await git('git', ['rev-parse', 'HEAD'], { cwd: root })).stdout.trim();
+    const branch = (await git('git', ['rev-parse', '--abbrev-ref', 'HEAD'], { cwd: root })).stdout.trim();
+    const listed = (await git('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout;
+    return { sha, branch: branch === 'HEAD' ? 'detached' : branch, files: listed.split('\0').filter(Boolean) };
+  } catch {
+    return { sha: '0'.repeat(40), branch: 'main', files: null };
+  }
+}
+
+/** The job's workspace: the working tree as it is now (uncommitted changes included), without ignored files. */
+async function copyWorkingTree(root: string, files: string[] | null, dest: string, stateDir: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  if (files === null) {
+    await cp(root, dest, { recursive: true, filter: (src) => !resolve(src).startsWith(stateDir) });
+    return;
+  }
+  for (const file of files) {
+    await mkdir(dirname(join(dest, file)), { recursive: true });
+    await cp(join(root, file), join(dest, file), { verbatimSymlinks: true }).catch((err: NodeJS.ErrnoException) => {
+      // A file deleted but not yet staged is still listed by git; it is simply absent from the copy.
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+}
+
+function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId: number, onLog: (text: string) => void): JobBackend {
+  const cacheFile = (key: string) => join(cacheDir, `${key}.json`);
+  return {
+    blobs,
+    async sendLog(chunks) {
+      for (const c of chunks) onLog(c.data);
+    },
+    async heartbeat() {
+      return { cancelRequested: false };
+    },
+    async saveArtifacts(files: ManifestEntry[], expireInSeconds) {
+      const now = Date.now();
+      if (files.length === 0) return;
+      await store.db
+        .insertInto('artifact_files')
+        .values(files.map((f) => ({ job_id: jobId, path: f.path, digest: f.digest, size: f.size, mode: f.mode, expires_at: expireInSeconds === null ? null : now + expireInSeconds * 1000, created_at: now })))
+        .execute();
+    },
+    async getCache(key) {
+      try {
+        return JSON.parse(await readFile(cacheFile(key), 'utf8')) as ManifestEntry[];
+      } catch {
+        return null;
+      }
+    },
+    async putCache(key, files) {
+      await mkdir(cacheDir, { recursive: true });
+      await writeFile(cacheFile(key), JSON.stringify(files));
+    },
+  };
+}
+
+export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
+  const file = resolve(opts.file);
+  const root = dirname(file);
+  const configPath = basename(file);
+  const stateDir = join(root, '.tandem-exec');
+  const info = await gitInfo(root);
+  const now = Date.now();
+  const predefined = predefinedVariables({
+    sha: info.sha,
+    beforeSha: null,
+    ref: info.branch,
+    isTag: false,
+    defaultBranch: info.branch,
+    pipelineId: 1,
+    pipelineSource: 'push',
+    pipelineCreatedAt: new Date(now),
+    repoName: basename(root),
+    repoUrl: root,
+    serverUrl: 'http://localhost',
+    configPath,
+  });
+  const variables = { ...predefined, ...opts.variables };
+  const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
+    readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
+    listFiles: async () => info.files ?? [],
+    variables,
+    changedFiles: null,
+  });
+  if (!compiled.ok) {
+    if (compiled.skipped) throw new Error(`workflow:rules: ${compiled.reason}`);
+    throw new Error(compiled.errors.map(formatDiagnostic).join('\n'));
+  }
+  for (const w of compiled.pipeline.warnings) opts.onLog('(pipeline)', formatDiagnostic(w) + '\n');
+  const pipelineDef = compiled.pipeline;
+  if (opts.only && opts.only.length > 0) {
+    const wanted = new Set(opts.only);
+    const unknown = opts.only.filter((n) => !pipelineDef.jobs.some((j) => j.name === n || j.baseName === n));
+    if (unknown.length > 0) throw new Error(`no job named ${unknown.join(', ')} in ${configPath}`);
+    // A job run alone starts at once, as gitlab-ci-local does: its needs and stages are not run.
+    pipelineDef.jobs = pipelineDef.jobs.filter((j) => wanted.has(j.name) || wanted.has(j.baseName)).map((j) => ({ ...j, needs: [] }));
+  }
+
+  const store = await openStore(':memory:');
+  const blobs = new FsBlobStore(join(stateDir, 'blobs'));
+  const executor = await createExecutor(opts.executor);
+  try {
+    const repo = await store.db
+      .insertInto('repos')
+      .values({ name: basename(root), url: root, default_branch: info.branch, poll_interval_seconds: 0, webhook_secret: null, known_refs: '{}', last_polled_at: null, created_at: now })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const { pipelineId } = await createPipeline(store, { repoId: repo.id, ref: info.branch, isTag: false, sha: info.sha, beforeSha: null, source: 'push', compiled: pipelineDef, variables: opts.variables, defaultTimeoutSeconds: 3600, now });
+    const manual = new Set(opts.manual ?? []);
+    await rm(join(stateDir, 'builds'), { recursive: true, force: true });
+
+    const runOne = async (): Promise<boolean> => {
+      const claimed = await claimJob(store, { agentId: 0, agentTags: [], leaseMs: 24 * 3600_000, now: Date.now() });
+      if (!claimed) return false;
+      const { job, spec } = claimed;
+      const workspace = join(stateDir, 'builds', String(job.id));
+      const started = Date.now();
+      opts.onJobStart?.(job.name);
+      const perJob = jobVariables({
+        jobId: job.id,
+        jobName: job.name,
+        stage: job.stage,
+        startedAt: new Date(started),
+        timeoutSeconds: job.timeout_seconds,
+        projectDir: workspace,
+        buildsDir: join(stateDir, 'builds'),
+        nodeIndex: spec.parallel?.index,
+        nodeTotal: spec.parallel?.total,
+        runnerTags: [],
+      });
+      const vars: JobVariable[] = Object.entries({ ...predefined, CI_PIPELINE_ID: String(pipelineId), ...perJob, ...pipelineDef.variables, ...spec.variables, ...opts.variables }).map(([key, value]) => ({ key, value, masked: false, file: false }));
+      const outcome = await runJob({
+        jobId: job.id,
+        job: spec,
+        variables: vars,
+        dependencies: await dependencyArtifacts(store, pipelineId, spec),
+        timeoutSeconds: job.timeout_seconds,
+        heartbeatMs: 3600_000,
+        workspace,
+        sha: info.sha,
+        prepareWorkspace: () => copyWorkingTree(root, info.files, workspace, stateDir),
+        scratchDir: join(stateDir, 'tmp', String(job.id)),
+        executor,
+        backend: localBackend(store, blobs, join(stateDir, 'cache'), job.id, (text) => opts.onLog(job.name, text)),
+        baseEnv: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('TANDEM_'))),
+        agentName: 'tandem exec',
+      });
+      await completeJob(store, { jobId: job.id, fencingToken: claimed.fencingToken, ...outcome, now: Date.now() });
+      opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
+      return true;
+    };
+
+    const slots = Array.from({ length: Math.max(1, opts.concurrency) }, async () => {
+      for (;;) {
+        if (await runOne()) continue;
+        const state = await getPipeline(store, pipelineId);
+        if (!state) return;
+        for (const j of state.jobs) if (j.status === 'manual' && manual.has(j.name)) await playJob(store, j.id, Date.now());
+        await promoteScheduled(store, Date.now());
+        const waiting = state.jobs.some((j) => j.status === 'pending' || j.status === 'running' || j.status === 'scheduled' || (j.status === 'manual' && manual.has(j.name)));
+        if (!waiting) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    await Promise.all(slots);
+    const final = await getPipeline(store, pipelineId);
+    if (!final) throw new Error('pipeline vanished');
+    return {
+      status: final.pipeline.status,
+      jobs: final.jobs
+        .filter((j) => j.retried === 0)
+        .map((j) => ({
+          name: j.name,
+          stage: j.stage,
+          status: j.status,
+          allowFailure: j.allow_failure === 1,
+          seconds: j.started_at !== null && j.finished_at !== null ? (j.finished_at - j.started_at) / 1000 : null,
+        })),
+    };
+  } finally {
+    await store.close();
+  }
+}

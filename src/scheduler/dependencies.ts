@@ -1,0 +1,53 @@
+// Which artifacts a job receives before it runs, with GitLab's precedence: `needs` (when given)
+// names the sources, else `dependencies`, else every job of an earlier stage.
+import type { ManifestEntry } from '../artifacts/index.js';
+import type { DependencyArtifacts } from '../agent/protocol.js';
+import type { CompiledJob } from '../pipeline/types.js';
+import type { Store } from '../store/index.js';
+
+function dependencySelector(spec: CompiledJob): (job: { name: string; stage_index: number; spec: string }) => boolean {
+  if (spec.needs !== null) {
+    const wanted = new Set(spec.needs.filter((n) => n.artifacts).map((n) => n.job));
+    const only = spec.dependencies === null ? null : new Set(spec.dependencies);
+    return (j) => wanted.has(j.name) && (only === null || only.has(j.name) || only.has(baseNameOf(j.spec)));
+  }
+  if (spec.dependencies !== null) {
+    const only = new Set(spec.dependencies);
+    return (j) => only.has(j.name) || only.has(baseNameOf(j.spec));
+  }
+  return (j) => j.stage_index < spec.stageIndex;
+}
+
+function baseNameOf(specJson: string): string {
+  return (JSON.parse(specJson) as CompiledJob).baseName;
+}
+
+export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {
+  const select = dependencySelector(spec);
+  const candidates = await store.db
+    .selectFrom('jobs')
+    .select(['id', 'name', 'stage_index', 'spec'])
+    .where('pipeline_id', '=', pipelineId)
+    .where('retried', '=', 0)
+    .where('status', 'in', ['success', 'failed'])
+    .orderBy('id')
+    .execute();
+  const chosen = candidates.filter(select);
+  if (chosen.length === 0) return [];
+  const files = await store.db
+    .selectFrom('artifact_files')
+    .select(['job_id', 'path', 'digest', 'size', 'mode'])
+    .where(
+      'job_id',
+      'in',
+      chosen.map((j) => j.id),
+    )
+    .orderBy('path')
+    .execute();
+  return chosen.map((j) => ({
+    jobId: j.id,
+    name: j.name,
+    files: files.filter((f) => f.job_id === j.id).map(({ path, digest, size, mode }): ManifestEntry => ({ path, digest, size, mode })),
+  }));
+}
+

@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compile, compileOk, expectError, job } from './helpers.js';
+
+describe('unknown and malformed keys', () => {
+  it('an unknown job key is an error at its line and column, with a suggestion', async () => {
+    const e = await expectError('build:\n  script: make\n  artifact:\n    paths: [a]\n', 3, 3, 'unknown key `artifact` in `build` (did you mean `artifacts`?)');
+    assert.equal(e.path, 'build.artifact');
+  });
+
+  it('unknown keys deep inside are found too', async () => {
+    await expectError('j:\n  script: x\n  cache:\n    key: k\n    pahts: [a]\n', 5, 5, 'unknown key `pahts` in `j.cache` (did you mean `paths`?)');
+    await expectError('j:\n  script: x\n  rules:\n    - if: $A\n      wen: manual\n', 5, 7, 'did you mean `when`');
+    await expectError('default:\n  befor_script: [x]\nj:\n  script: x\n', 2, 3, 'did you mean `before_script`');
+  });
+
+  it('a misspelt top-level keyword is not taken for a job', async () => {
+    await expectError('stage: [a, b]\nj:\n  script: x\n', 1, 1, 'unknown key `stage` (did you mean `stages`?)');
+  });
+
+  it('wrong value kinds and enum values are errors at the value', async () => {
+    await expectError('j:\n  script: x\n  when: manaul\n', 3, 9, 'not "manaul" (did you mean "manual"?)');
+    await expectError('j:\n  script: {a: b}\n', 2, 11, '`j.script` must be a string or a list of strings, not a map');
+    await expectError('j:\n  script: x\n  interruptible: maybe\n', 3, 18, 'must be true or false');
+  });
+
+  it('unsupported GitLab keys say so', async () => {
+    await expectError('j:\n  trigger: other/project\n', 2, 3, 'trigger jobs');
+  });
+
+  it('a job without script is an error', async () => {
+    await expectError('build:\n  stage: build\n', 1, 1, 'job `build` has no `script`');
+  });
+
+  it('duplicate keys are errors at the second key', async () => {
+    await expectError('j:\n  script: a\n  script: b\n', 3, 3, 'duplicate key');
+  });
+
+  it('a non-map job is an error', async () => {
+    await expectError('j: [a]\n', 1, 1, 'job `j` must be a map');
+  });
+});
+
+describe('job fields', () => {
+  it('script forms: string, list, nested lists; default before/after_script', async () => {
+    const p = await compileOk(`
+default:
+  before_script: [setup]
+  after_script: cleanup
+a:
+  script: one
+b:
+  script: [one, [two, [three]]]
+  before_script: [own]
+c:
+  inherit:
+    default: false
+  script: x
+`);
+    assert.deepEqual([job(p, 'a').script, job(p, 'a').beforeScript, job(p, 'a').afterScript], [['one'], ['setup'], ['cleanup']]);
+    assert.deepEqual([job(p, 'b').script, job(p, 'b').beforeScript], [['one', 'two', 'three'], ['own']]);
+    assert.deepEqual([job(p, 'c').beforeScript, job(p, 'c').afterScript], [[], []]);
+  });
+
+  it('deprecated top-level before_script still applies', async () => {
+    const p = await compileOk('before_script: [old]\nj:\n  script: x\n');
+    assert.deepEqual(job(p, 'j').beforeScript, ['old']);
+  });
+
+  it('variables: plain, {value, expand}, numbers and booleans', async () => {
+    const p = await compileOk(`
+variables:
+  GLOBAL: g
+  DESCRIBED: {value: d, description: for the run form}
+j:
+  script: x
+  variables:
+    N: 1
+    B: true
+    RAW: {value: "$HOME/x", expand: false}
+    EXP: {value: "$HOME/x"}
+`);
+    assert.deepEqual(p.variables, { GLOBAL: 'g', DESCRIBED: 'd' });
+    assert.deepEqual(job(p, 'j').variables, { N: '1', B: 'true', RAW: '$$HOME/x', EXP: '$HOME/x' });
+  });
+
+  it('inherit:variables limits global variables', async () => {
+    const p = await compileOk('variables: {A: a, B: b}\nnone:\n  inherit: {variables: false}\n  script: x\nsome:\n  inherit: {variables: [A]}\n  script: x\nall:\n  script: x\n');
+    assert.equal(job(p, 'none').inheritVariables, false);
+    assert.deepEqual(job(p, 'some').inheritVariables, ['A']);
+    assert.equal(job(p, 'all').inheritVariables, undefined);
+  });
+
+  it('retry forms', async () => {
+    const p = await compileOk(`
+default:
+  retry: 1
+a:
+  script: x
+b:
+  script: x
+  retry:
+    max: 2
+    when: [script_failure, runner_system_failure]
+    exit_codes: 137
+c:
+  script: x
+  retry: {max: 2, when: stuck_or_timeout_failure}
+`);
+    assert.deepEqual(job(p, 'a').retry, { max: 1, when: ['always'], exitCodes: [] });
+    assert.deepEqual(job(p, 'b').retry, { max: 2, when: ['script_failure', 'runner_system_failure'], exitCodes: [137] });
+    assert.deepEqual(job(p, 'c').retry.when, ['stuck_or_timeout_failure']);
+    await expectError('j:\n  script: x\n  retry: 3\n', 3, 10, 'from 0 to 2');
+    await expectError('j:\n  script: x\n  retry:\n    when: script_fail\n', 4, 11, 'did you mean "script_failure"');
+  });
+
+  it('timeouts in GitLab forms', async () => {
+    const cases: [string, number][] = [
+      ['1h 30m', 5400],
+      ['10 minutes', 600],
+      ['3600', 3600],
+      ['2 hours and 15 minutes', 8100],
+      ['1d', 86400],
+      ['90s', 90],
+    ];
+    for (const [text, seconds] of cases) {
+      const p = await compileOk(`j:\n  script: x\n  timeout: ${text}\n`);
+      assert.equal(job(p, 'j').timeoutSeconds, seconds, text);
+    }
+    assert.equal(job(await compileOk('j:\n  script: x\n'), 'j').timeoutSeconds, null);
+    await expectError('j:\n  script: x\n  timeout: soon\n', 3, 12, 'not a duration');
+  });
+
+  it('allow_failure forms', async () => {
+    const p = await compileOk('a:\n  script: x\n  allow_failure: true\nb:\n  script: x\n  allow_failure:\n    exit_codes: [137, 255]\n');
+    assert.deepEqual([job(p, 'a').allowFailure, job(p, 'a').allowFailureExitCodes], [true, []]);
+    assert.deepEqual([job(p, 'b').allowFailure, job(p, 'b').allowFailureExitCodes], [false, [137, 255]]);
+  });
+
+  it('artifacts', async () => {
+    const p = await compileOk(`
+a:
+  script: x
+  artifacts:
+    name: "$CI_JOB_NAME-$CI_COMMIT_REF_SLUG-$CI_JOB_ID"
+    paths: [dist/, "*.log"]
+    exclude: ["dist/**/*.map"]
+    expire_in: 1 week
+    when: always
+    reports:
+      junit: report.xml
+b:
+  script: x
+  artifacts:
+    untracked: true
+    expire_in: never
+c:
+  script: x
+  artifacts:
+    paths: [out]
+`);
+    assert.deepEqual(job(p, 'a').artifacts, {
+      name: 'a-main-$CI_JOB_ID',
+      paths: ['dist/', '*.log'],
+      exclude: ['dist/**/*.map'],
+      untracked: false,
+      when: 'always',
+      expireInSeconds: 604800,
+    });
+    assert.equal(job(p, 'b').artifacts?.expireInSeconds, null);
+    assert.equal(job(p, 'b').artifacts?.untracked, true);
+    assert.equal(job(p, 'c').artifacts?.expireInSeconds, 30 * 86400);
+    assert.ok(p.warnings.some((w) => w.line === 11 && w.message.includes('`a.artifacts.reports` is accepted but ignored')));
+  });
+
+  it('cache: single, list, key files, defaults and expansion', async () => {
+    const p = await compileOk(`
+variables:
+  CACHE_VERSION: v2
+a:
+  script: x
+  cache:
+    key: $CI_COMMIT_REF_SLUG-$CACHE_VERSION
+    paths: [node_modules/]
+b:
+  script: x
+  cache:
+    - key:
+        files: [package-lock.json]
+        prefix: $CI_JOB_NAME
+      paths: [.npm/]
+      policy: pull
+      when: always
+      fallback_keys: [main-$CACHE_VERSION]
+    - paths: [tmp/]
+      untracked: true
+`);
+    assert.deepEqual(job(p, 'a').cache, [
+      { key: 'main-v2', paths: ['node_modules/'], policy: 'pull-push', when: 'on_success', untracked: false, fallbackKeys: [] },
+    ]);
+    assert.deepEqual(job(p, 'b').cache, [
+      { key: { files: ['package-lock.json'], prefix: 'b' }, paths: ['.npm/'], policy: 'pull', when: 'always', untracked: false, fallbackKeys: ['main-v2'] },
+      { key: 'default', paths: ['tmp/'], policy: 'pull-push', when: 'on_success', untracked: true, fallbackKeys: [] },
+    ]);
+  });
+
+  it('environment, resource_group, tags, interruptible', async () => {
+    const p = await compileOk(`
+deploy:
+  stage: deploy
+  script: x
+  environment:
+    name: review/$CI_COMMIT_REF_SLUG
+    url: https://$CI_COMMIT_REF_SLUG.example.com
+    action: start
+    deployment_tier: staging
+    auto_stop_in: 1 day
+  resource_group: deploy-$CI_COMMIT_REF_SLUG
+  tags: [linux, $CI_COMMIT_REF_SLUG]
+  interruptible: true
+simple:
+  script: x
+  environment: production
+`);
+    const d = job(p, 'deploy');
+    assert.deepEqual(d.environment, {
+      name: 'review/main',
+      url: 'https://main.example.com',
+      action: 'start',
+      deploymentTier: 'staging',
+      extra: { auto_stop_in: '1 day' },
+    });
+    assert.equal(d.resourceGroup, 'deploy-main');
+    assert.deepEqual(d.tags, ['linux', 'main']);
+    assert.equal(d.interruptible, true);
+    assert.deepEqual(job(p, 'simple').environment, { name: 'production', action: 'start', extra: {} });
+  });
+
+  it('image and services are kept with a warning', async () => {
+    const result = await compile('default:\n  image: node:20\nj:\n  script: x\n  services: [postgres:16]\n');
+    assert.ok(result.ok);
+    const p = result.pipeline;
+    assert.equal(job(p, 'j').image, 'node:20');
+    assert.deepEqual(job(p, 'j').services, ['postgres:16']);
+    const messages = p.warnings.map((w) => `${w.line}:${w.column} ${w.severity} ${w.message}`);
+    assert.ok(messages.some((m) => m.startsWith('2:10 warning') && m.includes('shell executor')), messages.join('\n'));
+    assert.ok(messages.some((m) => m.startsWith('5:13 warning')), messages.join('\n'));
+  });
+
+  it('coverage is accepted', async () => {
+    const p = await compileOk("j:\n  script: x\n  coverage: '/Lines: \\d+/'\n");
+    assert.equal(p.warnings.length, 0);
+  });
+
+  it('YAML 1.1 booleans as Psych reads them, but y/n stay strings', async () => {
+    const p = await compileOk('j:\n  script: x\n  interruptible: yes\n  variables: {Y: y, ON: on}\n');
+    assert.equal(job(p, 'j').interruptible, true);
+    assert.deepEqual(job(p, 'j').variables, { Y: 'y', ON: 'true' });
+  });
+});

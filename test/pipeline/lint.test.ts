@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { formatDiagnostic, lintFile, pipelineJsonSchema } from '../../src/pipeline/index.js';
+import { jobShape, topLevelKeys } from '../../src/pipeline/keys.js';
+
+describe('lintFile', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'tandem-lint-'));
+    await mkdir(path.join(dir, 'ci'));
+    await writeFile(path.join(dir, 'ci', 'jobs.yml'), 'test:\n  script: npm test\n  tags: [a]\n  artifact: {}\n');
+    await writeFile(path.join(dir, 'package.json'), '{}');
+    await writeFile(
+      path.join(dir, '.gitlab-ci.yml'),
+      'include: ci/jobs.yml\nbuild:\n  script: make\n  rules:\n    - exists: [package.json]\n  image: node\n',
+    );
+    await writeFile(path.join(dir, 'ok.yml'), 'build:\n  script: make\n  rules:\n    - exists: [package.json]\n    - if: $CI_COMMIT_BRANCH == "main"\n');
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reports errors of included files relative to the linted file, and warnings', async () => {
+    const file = path.join(dir, '.gitlab-ci.yml');
+    const result = await lintFile(file);
+    assert.equal(result.ok, false);
+    const lines = result.diagnostics.map(formatDiagnostic);
+    assert.deepEqual(lines, [
+      `${path.join(dir, 'ci', 'jobs.yml')}:4:3: error: unknown key \`artifact\` in \`test\` (did you mean \`artifacts\`?)`,
+      `${file}:6:10: warning: \`build.image\` is accepted but ignored: the shell executor runs jobs on the agent host, not in containers`,
+    ]);
+  });
+
+  it('passes a valid file, with rules:exists read from the directory', async () => {
+    const result = await lintFile(path.join(dir, 'ok.yml'));
+    assert.equal(result.ok, true);
+    assert.ok(result.result.ok);
+    assert.deepEqual(result.result.pipeline.jobs.map((j) => j.name), ['build']);
+  });
+});
+
+describe('pipelineJsonSchema', () => {
+  it('is draft-07 and lists exactly the keys the validator accepts', () => {
+    const schema = pipelineJsonSchema() as {
+      $schema: string;
+      properties: Record<string, unknown>;
+      definitions: { job: { properties: Record<string, unknown>; additionalProperties: boolean } };
+    };
+    assert.equal(schema.$schema, 'http://json-schema.org/draft-07/schema#');
+    assert.deepEqual(Object.keys(schema.properties).sort(), Object.keys(topLevelKeys).sort());
+    const jobKeys = jobShape.kind === 'object' ? Object.keys(jobShape.keys) : [];
+    assert.deepEqual(Object.keys(schema.definitions.job.properties).sort(), jobKeys.sort());
+    assert.equal(schema.definitions.job.additionalProperties, false);
+    assert.ok(jobKeys.includes('needs') && jobKeys.includes('rules'));
+    assert.doesNotThrow(() => JSON.stringify(schema));
+  });
+});
