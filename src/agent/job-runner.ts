@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectFiles, restoreFiles, storeFiles, type BlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { createMasker, LogChunker, type Executor, type LogChunk, type RunResult } from '../executor/index.js';
-import { resolveVariables } from '../pipeline/variables.js';
+import { expandVariables, resolveVariables } from '../pipeline/variables.js';
 import type { CacheSpec, CompiledJob } from '../pipeline/types.js';
 import type { CompletionStatus, DependencyArtifacts, JobVariable } from './protocol.js';
 
@@ -64,7 +64,7 @@ export function sanitizeCacheKey(key: string): string {
 
 /** `key: {files: [...]}`: a digest of those files' contents, so the cache changes when they do. */
 async function resolveCacheKey(spec: CacheSpec, workspace: string, env: Record<string, string>): Promise<string> {
-  if (typeof spec.key === 'string') return sanitizeCacheKey(resolveVariables({ ...env, __KEY: spec.key }).__KEY || 'default');
+  if (typeof spec.key === 'string') return sanitizeCacheKey(expandVariables(spec.key, env) || 'default');
   const hash = createHash('sha256');
   for (const file of [...spec.key.files].sort()) {
     hash.update(file + '\0');
@@ -76,6 +76,11 @@ async function resolveCacheKey(spec: CacheSpec, workspace: string, env: Record<s
   }
   const digest = hash.digest('hex').slice(0, 40);
   return sanitizeCacheKey(spec.key.prefix ? `${spec.key.prefix}-${digest}` : digest);
+}
+
+/** Artifact and cache paths may name variables ($CI_JOB_NAME/out); GitLab expands them at run time. */
+function expandAll(patterns: string[], env: Record<string, string>): string[] {
+  return patterns.map((p) => expandVariables(p, env));
 }
 
 function whenMatches(when: 'on_success' | 'on_failure' | 'always', succeeded: boolean): boolean {
@@ -182,7 +187,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
 
     if (job.artifacts && whenMatches(job.artifacts.when, succeeded)) {
       section('Uploading artifacts');
-      const { files, warnings } = await collectFiles(workspace, job.artifacts);
+      const { files, warnings } = await collectFiles(workspace, { ...job.artifacts, paths: expandAll(job.artifacts.paths, env), exclude: expandAll(job.artifacts.exclude, env) });
       for (const w of warnings) write(`${YELLOW}WARNING: ${w}${RESET}\n`);
       const manifest = await storeFiles(files, backend.blobs);
       await backend.saveArtifacts(manifest, job.artifacts.expireInSeconds);
@@ -192,7 +197,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
       if (cache.policy === 'pull' || !whenMatches(cache.when, succeeded)) continue;
       const key = await resolveCacheKey(cache, workspace, env);
       section(`Saving cache ${key}`);
-      const { files, warnings } = await collectFiles(workspace, { paths: cache.paths, exclude: [], untracked: cache.untracked });
+      const { files, warnings } = await collectFiles(workspace, { paths: expandAll(cache.paths, env), exclude: [], untracked: cache.untracked });
       for (const w of warnings) write(`${YELLOW}WARNING: ${w}${RESET}\n`);
       await backend.putCache(key, await storeFiles(files, backend.blobs));
     }

@@ -30,4 +30,3 @@ export {
   storeFiles,
   validateManifest,
 } from './manifest.js';
-export { DurationError, parseDuration } from './retention.js';

@@ -9,7 +9,7 @@ import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { runJob, type JobBackend } from '../agent/job-runner.js';
 import type { JobVariable } from '../agent/protocol.js';
 import { createExecutor, type ExecutorKind } from '../executor/index.js';
-import { compilePipeline, formatDiagnostic, jobVariables, predefinedVariables } from '../pipeline/index.js';
+import { compilePipeline, formatDiagnostic, inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { claimJob, completeJob, createPipeline, dependencyArtifacts, getPipeline, playJob, promoteScheduled } from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -116,11 +116,11 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     serverUrl: 'http://localhost',
     configPath,
   });
-  const variables = { ...predefined, ...opts.variables };
   const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
     readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
     listFiles: async () => info.files ?? [],
-    variables,
+    variables: predefined,
+    userVariables: opts.variables,
     changedFiles: null,
   });
   if (!compiled.ok) {
@@ -169,7 +169,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         nodeTotal: spec.parallel?.total,
         runnerTags: [],
       });
-      const vars: JobVariable[] = Object.entries({ ...predefined, CI_PIPELINE_ID: String(pipelineId), ...perJob, ...pipelineDef.variables, ...spec.variables, ...opts.variables }).map(([key, value]) => ({ key, value, masked: false, file: false }));
+      const vars: JobVariable[] = Object.entries({ ...predefined, CI_PIPELINE_ID: String(pipelineId), ...perJob, ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables), ...spec.variables, ...opts.variables }).map(([key, value]) => ({ key, value, masked: false, file: false }));
       const outcome = await runJob({
         jobId: job.id,
         job: spec,

@@ -45,3 +45,10 @@ export function resolveVariables(vars: Record<string, string>): Record<string, s
   for (const name of Object.keys(vars)) resolve(name);
   return out;
 }
+
+/** The global variables a job sees, after its `inherit: variables` setting. */
+export function inheritedGlobals(globals: Record<string, string>, inherit: false | string[] | undefined): Record<string, string> {
+  if (inherit === undefined) return globals;
+  if (inherit === false) return {};
+  return Object.fromEntries(Object.entries(globals).filter(([key]) => inherit.includes(key)));
+}

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
 import { ApiError, RouteTable } from './http.js';
 import { tokenAuthenticator } from './auth.js';
@@ -25,7 +25,8 @@ export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: Ro
     bodyLimit: ctx.config.maxRequestBytes,
     // Long-polls last 25 s and SSE streams much longer; the socket timeout must not cut them.
     requestTimeout: 0,
-    disableRequestLogging: true,
+    // Requests are counted in metrics; a log line per request (agents long-poll constantly) is noise.
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   });
 

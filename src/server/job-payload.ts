@@ -1,7 +1,7 @@
 // What an agent receives when it claims a job: the compiled job, every variable in precedence order
 // and the artifacts of the jobs it depends on.
 import type { JobPayload, JobVariable } from '../agent/protocol.js';
-import { jobVariables, predefinedVariables } from '../pipeline/index.js';
+import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
 import { repoVariablesFor } from './variables.js';
@@ -44,7 +44,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
   const variables: JobVariable[] = [
     ...plain(predefined),
     ...plain(perJob),
-    ...plain(JSON.parse(pipeline.variables) as Record<string, string>),
+    ...plain(inheritedGlobals(JSON.parse(pipeline.variables) as Record<string, string>, spec.inheritVariables)),
     ...plain(spec.variables),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),
   ];

@@ -2,10 +2,11 @@
 // read the pipeline file at the commit, compile it with the commit's variables, store pipeline and
 // jobs in one transaction, and cancel older interruptible pipelines on the same ref.
 import { compilePipeline, formatDiagnostic, predefinedVariables } from '../pipeline/index.js';
-import { autoCancelInterruptible, createPipeline } from '../scheduler/index.js';
+import { autoCancelInterruptible, createPipeline, type StatusChange } from '../scheduler/index.js';
 import type { PipelineSource, Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 import { ApiError } from './http.js';
+import { publishChanges } from './notify.js';
 import { repoVariablesFor } from './variables.js';
 
 export const PIPELINE_FILES = ['.tandem.yml', '.gitlab-ci.yml'];
@@ -56,6 +57,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   const base = { repoId: repo.id, ref: ref.name, isTag: ref.isTag, sha, beforeSha: input.beforeSha ?? null, source: input.source, defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds, now };
   if (configPath === null || content === null) {
     const created = await createPipeline(ctx.store, { ...base, compiled: null, error: `no ${PIPELINE_FILES.join(' or ')} at ${sha.slice(0, 8)}` });
+    publishChanges(ctx, created.changes);
     return { pipelineId: created.pipelineId, status: 'failed' };
   }
 
@@ -77,7 +79,8 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   const result = await compilePipeline(configPath, content, {
     readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),
-    variables: { ...predefined, ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
+    variables: predefined,
+    userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
     changedFiles: input.beforeSha ? await ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null,
   });
 
@@ -87,10 +90,14 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   const created = result.ok
     ? await createPipeline(ctx.store, { ...base, compiled: result.pipeline, variables: input.variables })
     : await createPipeline(ctx.store, { ...base, compiled: null, error: result.errors.map(formatDiagnostic).join('\n') });
+  publishChanges(ctx, created.changes);
   if (result.ok) {
-    await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, now: Date.now() });
+    const canceled = await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, now: Date.now() });
+    publishChanges(ctx, canceled.changes);
   }
-  ctx.hub.publish({ type: 'pipeline', pipelineId: created.pipelineId, repoId: repo.id, status: result.ok ? 'created' : 'failed' });
-  ctx.hub.publish({ type: 'queue' });
-  return { pipelineId: created.pipelineId, status: result.ok ? 'created' : 'failed' };
+  return { pipelineId: created.pipelineId, status: lastPipelineStatus(created.changes) ?? (result.ok ? 'created' : 'failed') };
+}
+
+function lastPipelineStatus(changes: StatusChange[]): string | undefined {
+  return changes.filter((c) => c.type === 'pipeline').at(-1)?.status;
 }

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { lsRemote, MirrorCache, normalizeRepoUrl, SourceError, ZERO_SHA } from '../../src/source/index.js';
-import { git, makeRemote, tempDir } from './helpers.js';
+import { git, makeRemote, tempDir } from '../support/git.js';
 
 describe('lsRemote', () => {
   it('lists branches and tags, peeling annotated tags to their commit', async (t) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { diffRefs, lsRemote, ZERO_SHA } from '../../src/source/index.js';
-import { git, makeRemote, tempDir } from './helpers.js';
+import { git, makeRemote, tempDir } from '../support/git.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);

@@ -3,7 +3,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { parseWebhook, refMatchesFilters, WebhookError, ZERO_SHA } from '../../src/source/index.js';
 import type { WebhookHeaders } from '../../src/source/index.js';
-import { fixture } from './helpers.js';
+import { fixture } from '../support/git.js';
 
 const SECRET = 'It’s a Secret to Everybody';
 

@@ -8,7 +8,7 @@ import { appendLogChunks, claimJob, completeJob, extendLease } from '../../sched
 import type { ServerContext } from '../context.js';
 import { ApiError, type Principal, type RouteTable } from '../http.js';
 import { buildJobPayload } from '../job-payload.js';
-import { publishPipelineState } from '../notify.js';
+import { publishChanges } from '../notify.js';
 
 const LONG_POLL_MS = 25_000;
 const fencingToken = z.number().int().positive();
@@ -121,7 +121,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         if (claimed) {
           if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((now - claimed.job.queued_at) / 1000);
           const payload = await buildJobPayload(ctx, claimed);
-          await publishPipelineState(ctx, claimed.pipeline.id);
+          publishChanges(ctx, claimed.changes);
           return payload;
         }
         const remaining = deadline - Date.now();
@@ -189,13 +189,13 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, params, body }) {
       agentIdOf(principal);
       const jobId = Number(params.id);
-      const job = await ctx.store.db.selectFrom('jobs').select(['pipeline_id', 'started_at']).where('id', '=', jobId).executeTakeFirst();
+      const job = await ctx.store.db.selectFrom('jobs').select(['started_at']).where('id', '=', jobId).executeTakeFirst();
       if (!job) throw new ApiError(404, `no job ${jobId}`);
       const now = Date.now();
-      await completeJob(ctx.store, { jobId, fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
-      ctx.metrics.jobs.inc({ status: body.status });
+      const result = await completeJob(ctx.store, { jobId, fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
+      ctx.metrics.jobs.inc({ status: result.job.status });
       if (job.started_at !== null) ctx.metrics.jobDuration.observe((now - job.started_at) / 1000);
-      await publishPipelineState(ctx, job.pipeline_id);
+      publishChanges(ctx, result.changes);
       return { ok: true };
     },
   });

@@ -2,6 +2,7 @@
 // delivery id (a unique key, so two replicas receiving the same delivery create one pipeline), and
 // turn the push into a pipeline.
 import { parseWebhook, WebhookError, type PushEvent } from '../../source/index.js';
+import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { triggerPipeline } from '../trigger.js';
@@ -21,6 +22,37 @@ function mergeRequestVariables(event: PushEvent): Record<string, string> {
     // Tandem builds the source branch's head, which GitLab calls a detached merge request pipeline.
     CI_MERGE_REQUEST_EVENT_TYPE: 'detached',
   };
+}
+
+/** Records the delivery (unique per provider, repo and id) and builds it; a repeat returns the earlier pipeline. */
+async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Provider, deliveryId: string, event: PushEvent): Promise<{ duplicate: boolean; pipelineId: number | null }> {
+  const inserted = await ctx.store.db
+    .insertInto('events')
+    .values({ repo_id: repo.id, provider, delivery_id: deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, before_sha: event.beforeSha, received_at: Date.now(), pipeline_id: null })
+    .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (!inserted) {
+    const earlier = await ctx.store.db
+      .selectFrom('events')
+      .select('pipeline_id')
+      .where('provider', '=', provider)
+      .where('repo_id', '=', repo.id)
+      .where('delivery_id', '=', deliveryId)
+      .executeTakeFirst();
+    return { duplicate: true, pipelineId: earlier?.pipeline_id ?? null };
+  }
+  const mergeRequest = event.kind === 'merge_request' ? event.mergeRequest : undefined;
+  const result = await triggerPipeline(ctx, {
+    repo,
+    ref: mergeRequest ? `refs/heads/${mergeRequest.sourceBranch}` : event.ref,
+    sha: event.sha,
+    beforeSha: event.beforeSha,
+    source: mergeRequest ? 'merge_request_event' : 'push',
+    variables: mergeRequestVariables(event),
+  });
+  await ctx.store.db.updateTable('events').set({ pipeline_id: result.pipelineId }).where('id', '=', inserted.id).execute();
+  return { duplicate: false, pipelineId: result.pipelineId };
 }
 
 export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -46,51 +78,27 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
           }
           throw err;
         }
-        const event = parsed.event;
-        if (!event || event.deleted) {
+        const events = parsed.events.filter((e) => !e.deleted);
+        if (events.length === 0) {
           ctx.metrics.webhooks.inc({ provider, result: 'ignored' });
-          return { accepted: false, reason: parsed.ignoredReason ?? (event?.deleted ? 'ref deleted' : 'event type not handled') };
+          return { accepted: false, reason: parsed.ignoredReason ?? (parsed.events.length > 0 ? 'ref deleted' : 'event type not handled') };
         }
-        const inserted = await ctx.store.db
-          .insertInto('events')
-          .values({
-            repo_id: repo.id,
-            provider,
-            delivery_id: parsed.deliveryId,
-            kind: event.kind,
-            ref: event.ref,
-            sha: event.sha,
-            before_sha: event.beforeSha,
-            received_at: Date.now(),
-            pipeline_id: null,
-          })
-          .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        if (!inserted) {
+        // One delivery can move several refs (Bitbucket); each gets its own dedupe key.
+        const pipelineIds: number[] = [];
+        let duplicates = 0;
+        for (const [index, event] of events.entries()) {
+          const deliveryId = index === 0 ? parsed.deliveryId : `${parsed.deliveryId}#${index}`;
+          const created = await pipelineForEvent(ctx, repo, provider, deliveryId, event);
+          if (created.duplicate) duplicates++;
+          if (created.pipelineId !== null) pipelineIds.push(created.pipelineId);
+        }
+        if (duplicates === events.length) {
           ctx.metrics.webhooks.inc({ provider, result: 'duplicate' });
-          const earlier = await ctx.store.db
-            .selectFrom('events')
-            .select('pipeline_id')
-            .where('provider', '=', provider)
-            .where('repo_id', '=', repo.id)
-            .where('delivery_id', '=', parsed.deliveryId)
-            .executeTakeFirst();
-          return { accepted: false, duplicate: true, pipelineId: earlier?.pipeline_id ?? null };
+          return { accepted: false, duplicate: true, pipelineId: pipelineIds[0] ?? null, pipelineIds };
         }
-        const mergeRequest = event.kind === 'merge_request' ? event.mergeRequest : undefined;
-        const result = await triggerPipeline(ctx, {
-          repo,
-          ref: mergeRequest ? `refs/heads/${mergeRequest.sourceBranch}` : event.ref,
-          sha: event.sha,
-          beforeSha: event.beforeSha,
-          source: mergeRequest ? 'merge_request_event' : 'push',
-          variables: mergeRequestVariables(event),
-        });
-        await ctx.store.db.updateTable('events').set({ pipeline_id: result.pipelineId }).where('id', '=', inserted.id).execute();
         ctx.metrics.webhooks.inc({ provider, result: 'accepted' });
         reply.code(201);
-        return { accepted: true, pipelineId: result.pipelineId };
+        return { accepted: true, pipelineId: pipelineIds[0] ?? null, pipelineIds };
       },
     });
   }

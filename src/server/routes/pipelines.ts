@@ -4,7 +4,7 @@ import { maskText } from '../../executor/mask.js';
 import { cancelJob, cancelPipeline, getJob, getPipeline, playJob, readLog, retryJob } from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { publishPipelineState } from '../notify.js';
+import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
 import { jobView, pipelineView } from './views.js';
 
@@ -61,8 +61,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     async handler({ params }) {
       const id = idParam(params.id, 'id');
       await loadPipeline(ctx, id);
-      await cancelPipeline(ctx.store, id, Date.now());
-      await publishPipelineState(ctx, id);
+      publishChanges(ctx, (await cancelPipeline(ctx.store, id, Date.now())).changes);
       const { pipeline, jobs } = await loadPipeline(ctx, id);
       return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
     },
@@ -196,12 +195,15 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       async handler({ params }) {
         const job = await loadJob(ctx, idParam(params.id, 'id'));
         const now = Date.now();
-        let resultId = job.id;
-        if (action === 'cancel') await cancelJob(ctx.store, job.id, now);
-        if (action === 'play') await playJob(ctx.store, job.id, now);
-        if (action === 'retry') resultId = (await retryJob(ctx.store, job.id, now)).jobId;
-        await publishPipelineState(ctx, job.pipeline_id);
-        return jobView(await loadJob(ctx, resultId));
+        let shownId = job.id;
+        if (action === 'retry') {
+          const retried = await retryJob(ctx.store, job.id, now);
+          shownId = retried.jobId;
+          publishChanges(ctx, retried.changes);
+        } else {
+          publishChanges(ctx, (action === 'cancel' ? await cancelJob(ctx.store, job.id, now) : await playJob(ctx.store, job.id, now)).changes);
+        }
+        return jobView(await loadJob(ctx, shownId));
       },
     });
   }
@@ -242,7 +244,9 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       if (!file) throw new ApiError(404, `job ${job.id} has no artifact "${path}"`);
       try {
         const stream = await ctx.blobs.get(file.digest);
-        reply.type('application/octet-stream').header('content-length', String(file.size));
+        // No content-length: with it, Fastify keeps the connection busy after a piped stream ends,
+        // which stalls graceful shutdown; the client checks the size by the manifest instead.
+        reply.type('application/octet-stream').header('x-tandem-size', String(file.size));
         reply.header('content-disposition', `attachment; filename="${path.split('/').pop()?.replace(/"/g, '') ?? 'artifact'}"`);
         return stream;
       } catch (err) {

@@ -67,7 +67,8 @@ export async function makeRemote(root: string): Promise<TestRemote> {
   };
 }
 
-function repoRoot(): string {
+/** The repository's root folder (holding package.json), whether tests run from source or from dist. */
+export function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, 'package.json'))) {
     const parent = path.dirname(dir);
