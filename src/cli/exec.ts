@@ -28,10 +28,12 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
   const running = new Set<string>();
   let done = 0;
   const partial = new Map<string, string>();
+  // Colour only on a terminal, so piped output and log files stay greppable.
+  const prefix = (job: string) => (process.stdout.isTTY ? `\x1b[36m[${job}]\x1b[0m` : `[${job}]`);
   const emit = (job: string, line: string) => {
     if (flags.quiet) return;
     if (bar) bar.stop();
-    process.stdout.write(`\x1b[36m[${job}]\x1b[0m ${line}\n`);
+    process.stdout.write(`${prefix(job)} ${line}\n`);
   };
   const result = await execPipeline({
     file,
@@ -56,7 +58,7 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
       const rest = partial.get(job);
       if (rest) emit(job, rest);
       partial.delete(job);
-      if (!flags.quiet) console.log(`\x1b[36m[${job}]\x1b[0m ${colourStatus(status)} in ${seconds.toFixed(2)} s`);
+      if (!flags.quiet) console.log(`${prefix(job)} ${colourStatus(status)} in ${seconds.toFixed(2)} s`);
       if (bar) {
         if (!bar.isActive) bar.start(0, 0, { running: '' });
         bar.setTotal(Math.max(done + running.size, done));

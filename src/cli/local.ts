@@ -85,6 +85,7 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
       tags: config.tags,
       executor: config.executor,
       name: `local-${i}`,
+      hiddenPaths: [config.dataDir],
       log: log.child({ agent: `local-${i}` }),
       version: server.ctx.version,
     });

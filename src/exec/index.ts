@@ -36,12 +36,15 @@ export interface ExecResult {
   jobs: { name: string; stage: string; status: string; seconds: number | null; allowFailure: boolean }[];
 }
 
+// Exec's own state (workspaces, blobs, cache) lives in the project; it is never part of the project.
+const STATE_DIR = '.tandem-exec';
+
 async function gitInfo(root: string): Promise<{ sha: string; branch: string; files: string[] | null }> {
   try {
     const sha = (await git('git', ['rev-parse', 'HEAD'], { cwd: root })).stdout.trim();
     const branch = (await git('git', ['rev-parse', '--abbrev-ref', 'HEAD'], { cwd: root })).stdout.trim();
     const listed = (await git('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout;
-    return { sha, branch: branch === 'HEAD' ? 'detached' : branch, files: listed.split('\0').filter(Boolean) };
+    return { sha, branch: branch === 'HEAD' ? 'detached' : branch, files: listed.split('\0').filter((f) => f && !f.startsWith(`${STATE_DIR}/`)) };
   } catch {
     return { sha: '0'.repeat(40), branch: 'main', files: null };
   }
@@ -99,7 +102,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   const file = resolve(opts.file);
   const root = dirname(file);
   const configPath = basename(file);
-  const stateDir = join(root, '.tandem-exec');
+  const stateDir = join(root, STATE_DIR);
   const info = await gitInfo(root);
   const now = Date.now();
   const predefined = predefinedVariables({

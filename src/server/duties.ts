@@ -6,9 +6,11 @@ import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../schedul
 import type { Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 import { publishChanges } from './notify.js';
+import { expireArtifacts } from './retention.js';
 import { triggerPipeline } from './trigger.js';
 
 const TICK_MS = 1000;
+const RETENTION_EVERY_MS = 60_000;
 
 export interface Duties {
   stop(): Promise<void>;
@@ -39,8 +41,13 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
   }
 }
 
-async function tick(ctx: ServerContext, polling: Set<number>): Promise<void> {
+async function tick(ctx: ServerContext, polling: Set<number>, lastRetention: { at: number }): Promise<void> {
   const now = Date.now();
+  if (now - lastRetention.at >= RETENTION_EVERY_MS) {
+    lastRetention.at = now;
+    const expired = await expireArtifacts(ctx, now);
+    if (expired.files > 0) ctx.log.info(expired, 'expired artifacts removed');
+  }
   const promoted = await promoteScheduled(ctx.store, now);
   const reaped = await reapExpiredLeases(ctx.store, { now, maxSystemAttempts: ctx.config.maxSystemAttempts });
   for (const r of reaped.reaped) {
@@ -63,10 +70,11 @@ async function tick(ctx: ServerContext, polling: Set<number>): Promise<void> {
 
 export function startDuties(ctx: ServerContext): Duties {
   const polling = new Set<number>();
+  const lastRetention = { at: 0 };
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
   const timer = setInterval(() => {
-    running = running.then(() => (stopped ? undefined : tick(ctx, polling).catch((err: unknown) => ctx.log.error({ err }, 'background duty failed'))));
+    running = running.then(() => (stopped ? undefined : tick(ctx, polling, lastRetention).catch((err: unknown) => ctx.log.error({ err }, 'background duty failed'))));
   }, TICK_MS);
   ctx.metrics.leader.set(1);
   return {

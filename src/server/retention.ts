@@ -1,0 +1,33 @@
+// Artifact retention (`expire_in`): drop expired manifest rows, then the blobs no manifest or cache
+// refers to any more. Only the expired rows' blobs are candidates, so a blob uploaded a moment ago
+// for a manifest not yet recorded is never touched by a scan.
+import type { ServerContext } from './context.js';
+
+const BATCH = 500;
+
+export async function expireArtifacts(ctx: ServerContext, now: number): Promise<{ files: number; blobs: number }> {
+  let files = 0;
+  let blobs = 0;
+  for (;;) {
+    const expired = await ctx.store.db.selectFrom('artifact_files').select(['id', 'digest']).where('expires_at', '<', now).orderBy('id').limit(BATCH).execute();
+    if (expired.length === 0) break;
+    await ctx.store.db
+      .deleteFrom('artifact_files')
+      .where(
+        'id',
+        'in',
+        expired.map((e) => e.id),
+      )
+      .execute();
+    files += expired.length;
+    for (const digest of new Set(expired.map((e) => e.digest))) {
+      const stillUsed = await ctx.store.db.selectFrom('artifact_files').select('id').where('digest', '=', digest).limit(1).executeTakeFirst();
+      // Cache manifests are JSON; a substring match on a 64-hex digest cannot be a false positive.
+      const inCache = await ctx.store.db.selectFrom('cache_entries').select('id').where('manifest', 'like', `%${digest}%`).limit(1).executeTakeFirst();
+      if (stillUsed || inCache) continue;
+      await ctx.blobs.delete(digest);
+      blobs++;
+    }
+  }
+  return { files, blobs };
+}
