@@ -2,7 +2,7 @@
 // runs a job. Each write names the claim's fencing token and is refused (409) once the claim is stale.
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
-import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError } from '../../artifacts/index.js';
+import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError, type ManifestEntry } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/tokens.js';
 import { appendLogChunks, claimJob, completeJob, extendLease } from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
@@ -33,6 +33,18 @@ function cacheKeyParam(key: string | undefined): string {
     throw new ApiError(400, `cache key "${key ?? ''}": use letters, digits, "_", "-", "." and ":" (at most 255, no "..")`);
   }
   return key;
+}
+
+/** A manifest from an agent: well-formed, confined paths, and every blob already in the store. */
+async function uploadedManifest(ctx: ServerContext, input: unknown[]): Promise<ManifestEntry[]> {
+  let files: ManifestEntry[];
+  try {
+    files = validateManifest(input);
+  } catch (err) {
+    throw new ApiError(422, (err as Error).message);
+  }
+  for (const f of files) if (!(await ctx.blobs.has(f.digest))) throw new ApiError(422, `files: blob ${f.digest} for "${f.path}" was not uploaded`);
+  return files;
 }
 
 export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -267,13 +279,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
       await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
-      let files;
-      try {
-        files = validateManifest(body.files);
-      } catch (err) {
-        throw new ApiError(422, (err as Error).message);
-      }
-      for (const f of files) if (!(await ctx.blobs.has(f.digest))) throw new ApiError(422, `files: blob ${f.digest} for "${f.path}" was not uploaded`);
+      const files = await uploadedManifest(ctx, body.files);
       const now = Date.now();
       const expiresAt = body.expireInSeconds === null ? null : now + body.expireInSeconds * 1000;
       await ctx.store.transaction(async (trx) => {
@@ -317,13 +323,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const jobId = Number(params.id);
       const job = await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
       const key = cacheKeyParam(params.key);
-      let files;
-      try {
-        files = validateManifest(body.files);
-      } catch (err) {
-        throw new ApiError(422, (err as Error).message);
-      }
-      for (const f of files) if (!(await ctx.blobs.has(f.digest))) throw new ApiError(422, `files: blob ${f.digest} for "${f.path}" was not uploaded`);
+      const files = await uploadedManifest(ctx, body.files);
       const now = Date.now();
       const manifest = JSON.stringify(files);
       await ctx.store.db
