@@ -2,7 +2,7 @@
 // uses the real scheduler over an in-memory database and the agents' job runner and executors,
 // so a pipeline behaves here exactly as it will on a Tandem server.
 import { execFile } from 'node:child_process';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
@@ -40,21 +40,27 @@ export interface ExecResult {
 const STATE_DIR = '.tandem-exec';
 
 async function gitInfo(root: string): Promise<{ sha: string; branch: string; files: string[] | null }> {
+  const out = async (...args: string[]) => (await git('git', args, { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout.trim();
+  let files: string[];
   try {
-    const sha = (await git('git', ['rev-parse', 'HEAD'], { cwd: root })).stdout.trim();
-    const branch = (await git('git', ['rev-parse', '--abbrev-ref', 'HEAD'], { cwd: root })).stdout.trim();
-    const listed = (await git('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout;
-    return { sha, branch: branch === 'HEAD' ? 'detached' : branch, files: listed.split('\0').filter((f) => f && !f.startsWith(`${STATE_DIR}/`)) };
+    files = (await out('ls-files', '-co', '--exclude-standard', '-z')).split('\0').filter((f) => f && !f.startsWith(`${STATE_DIR}/`));
   } catch {
     return { sha: '0'.repeat(40), branch: 'main', files: null };
   }
+  // A fresh repository has no commit yet and a detached HEAD has no branch; neither stops a run.
+  const sha = await out('rev-parse', '--verify', '--quiet', 'HEAD').catch(() => '0'.repeat(40));
+  const branch = await out('symbolic-ref', '--short', '--quiet', 'HEAD').catch(() => 'detached');
+  return { sha, branch, files };
 }
 
 /** The job's workspace: the working tree as it is now (uncommitted changes included), without ignored files. */
-async function copyWorkingTree(root: string, files: string[] | null, dest: string, stateDir: string): Promise<void> {
+async function copyWorkingTree(root: string, files: string[] | null, dest: string): Promise<void> {
   await mkdir(dest, { recursive: true });
   if (files === null) {
-    await cp(root, dest, { recursive: true, filter: (src) => !resolve(src).startsWith(stateDir) });
+    // Not a git repository: everything but exec's own state, which holds this very workspace.
+    for (const entry of await readdir(root)) {
+      if (entry !== STATE_DIR) await cp(join(root, entry), join(dest, entry), { recursive: true, verbatimSymlinks: true });
+    }
     return;
   }
   for (const file of files) {
@@ -146,7 +152,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   try {
     const repo = await store.db
       .insertInto('repos')
-      .values({ name: basename(root), url: root, default_branch: info.branch, poll_interval_seconds: 0, webhook_secret: null, known_refs: '{}', last_polled_at: null, created_at: now })
+      .values({ name: basename(root), url: root, default_branch: info.branch, poll_interval_seconds: 0, webhook_secret: null, branch_filter: null, tag_filter: null, known_refs: '{}', last_polled_at: null, created_at: now })
       .returningAll()
       .executeTakeFirstOrThrow();
     const { pipelineId } = await createPipeline(store, { repoId: repo.id, ref: info.branch, isTag: false, sha: info.sha, beforeSha: null, source: 'push', compiled: pipelineDef, variables: opts.variables, defaultTimeoutSeconds: 3600, now });
@@ -182,7 +188,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         heartbeatMs: 3600_000,
         workspace,
         sha: info.sha,
-        prepareWorkspace: () => copyWorkingTree(root, info.files, workspace, stateDir),
+        prepareWorkspace: () => copyWorkingTree(root, info.files, workspace),
         scratchDir: join(stateDir, 'tmp', String(job.id)),
         executor,
         backend: localBackend(store, blobs, join(stateDir, 'cache'), job.id, (text) => opts.onLog(job.name, text)),

@@ -6,6 +6,7 @@ import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../schedul
 import type { Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 import { publishChanges } from './notify.js';
+import { repoWantsRef } from './routes/repos.js';
 import { expireArtifacts } from './retention.js';
 import { triggerPipeline } from './trigger.js';
 
@@ -25,7 +26,7 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
   // The first poll only learns the refs: building every branch of a freshly added repository is not what users want.
   if (firstPoll) return;
   for (const event of diffRefs(previous, current)) {
-    if (event.deleted) continue;
+    if (event.deleted || !repoWantsRef(repo, event.ref)) continue;
     // Polling sees each ref move once per server; the event row keeps a second replica from building it again.
     const deliveryId = `${event.ref}@${event.sha}`;
     const inserted = await ctx.store.db

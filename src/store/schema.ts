@@ -35,6 +35,10 @@ export interface RepoTable {
   default_branch: string;
   poll_interval_seconds: number; // 0: no polling
   webhook_secret: string | null;
+  /** JSON string[] of branch globs that start pipelines (pushes and polls); null: every branch. */
+  branch_filter: string | null;
+  /** JSON string[] of tag globs; null: every tag. */
+  tag_filter: string | null;
   /** JSON map ref -> sha as last seen by polling or webhooks. */
   known_refs: string;
   last_polled_at: number | null;

@@ -6,7 +6,7 @@ import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { triggerPipeline } from '../trigger.js';
-import { findRepo } from './repos.js';
+import { findRepo, repoWantsRef } from './repos.js';
 
 const PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
 type Provider = (typeof PROVIDERS)[number];
@@ -78,10 +78,13 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
           }
           throw err;
         }
-        const events = parsed.events.filter((e) => !e.deleted);
+        const live = parsed.events.filter((e) => !e.deleted);
+        // Merge requests are filtered by their target branch, pushes by their own ref.
+        const events = live.filter((e) => repoWantsRef(repo, e.mergeRequest ? `refs/heads/${e.mergeRequest.targetBranch}` : e.ref));
         if (events.length === 0) {
           ctx.metrics.webhooks.inc({ provider, result: 'ignored' });
-          return { accepted: false, reason: parsed.ignoredReason ?? (parsed.events.length > 0 ? 'ref deleted' : 'event type not handled') };
+          const reason = parsed.ignoredReason ?? (live.length < parsed.events.length ? 'ref deleted' : live.length > 0 ? 'ref excluded by the repository’s branch/tag filters' : 'event type not handled');
+          return { accepted: false, reason };
         }
         // One delivery can move several refs (Bitbucket); each gets its own dedupe key.
         const pipelineIds: number[] = [];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { normalizeRepoUrl, lsRemote } from '../../source/index.js';
+import { normalizeRepoUrl, lsRemote, refMatchesFilters } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
@@ -16,6 +16,9 @@ const createRepoBody = z
     defaultBranch: z.string().min(1).optional(),
     pollInterval: z.number().int().min(0).max(86_400).optional(),
     webhookSecret: z.string().min(8).max(256).optional(),
+    /** Globs (`main`, `release/*`, `!wip/*`); absent: every branch; []: none. */
+    branches: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
+    tags: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
   })
   .strict();
 
@@ -39,10 +42,20 @@ export function repoView(repo: Repo, opts: { externalUrl: string }) {
     defaultBranch: repo.default_branch,
     pollInterval: repo.poll_interval_seconds,
     hasWebhookSecret: repo.webhook_secret !== null,
+    branches: repo.branch_filter === null ? null : (JSON.parse(repo.branch_filter) as string[]),
+    tags: repo.tag_filter === null ? null : (JSON.parse(repo.tag_filter) as string[]),
     webhookUrls: Object.fromEntries(['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
     lastPolledAt: repo.last_polled_at === null ? null : new Date(repo.last_polled_at).toISOString(),
     createdAt: new Date(repo.created_at).toISOString(),
   };
+}
+
+/** Whether a push to this ref should start a pipeline, by the repository's branch and tag filters. */
+export function repoWantsRef(repo: Repo, ref: string): boolean {
+  return refMatchesFilters(ref, {
+    branches: repo.branch_filter === null ? undefined : (JSON.parse(repo.branch_filter) as string[]),
+    tags: repo.tag_filter === null ? undefined : (JSON.parse(repo.tag_filter) as string[]),
+  });
 }
 
 export async function findRepo(ctx: ServerContext, name: string): Promise<Repo> {
@@ -93,6 +106,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           default_branch: defaultBranch,
           poll_interval_seconds: body.pollInterval ?? 0,
           webhook_secret: body.webhookSecret ?? null,
+          branch_filter: body.branches ? JSON.stringify(body.branches) : null,
+          tag_filter: body.tags ? JSON.stringify(body.tags) : null,
           known_refs: '{}',
           last_polled_at: null,
           created_at: Date.now(),
@@ -141,6 +156,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
       if (body.webhookSecret !== undefined) changes.webhook_secret = body.webhookSecret;
+      if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
+      if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
       if (Object.keys(changes).length === 0) return repoView(repo, ctx);
       const updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
       return repoView(updated, ctx);

@@ -19,6 +19,8 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .addColumn('default_branch', 'text', (c) => c.notNull())
     .addColumn('poll_interval_seconds', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('webhook_secret', 'text')
+    .addColumn('branch_filter', 'text')
+    .addColumn('tag_filter', 'text')
     .addColumn('known_refs', 'text', (c) => c.notNull().defaultTo('{}'))
     .addColumn('last_polled_at', 'bigint')
     .addColumn('created_at', 'bigint', (c) => c.notNull())

@@ -1,0 +1,136 @@
+// `tandem exec`: a pipeline file run here by the real scheduler, in a real git working tree.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { git, tempDir } from '../support/git.js';
+import { tandem } from './helpers.js';
+
+const PIPELINE = `stages: [build, test, report]
+build:
+  stage: build
+  script:
+    - mkdir -p out && echo "built $CI_COMMIT_SHORT_SHA" > out/result.txt
+  artifacts:
+    paths: [out/]
+unit:
+  stage: test
+  needs: [build]
+  parallel:
+    matrix:
+      - FLAVOUR: [red, blue]
+  script:
+    - echo "flavour=$FLAVOUR saw $(cat out/result.txt)"
+flaky:
+  stage: test
+  allow_failure: true
+  script:
+    - exit 3
+report:
+  stage: report
+  script:
+    - cat out/result.txt
+    - echo "notes=$(cat notes.txt)"
+    - test ! -e .tandem-exec
+`;
+
+/** A git repository holding the pipeline, one commit, and an uncommitted edit to notes.txt. */
+async function project(t: { after: (fn: () => void) => void }, pipeline = PIPELINE): Promise<{ dir: string; sha: string }> {
+  const dir = tempDir(t, 'cli-exec');
+  await git(dir, 'init', '--quiet', '-b', 'main');
+  await writeFile(path.join(dir, '.gitlab-ci.yml'), pipeline);
+  await writeFile(path.join(dir, 'notes.txt'), 'committed\n');
+  await git(dir, 'add', '--all');
+  await git(dir, 'commit', '--quiet', '-m', 'initial');
+  await writeFile(path.join(dir, 'notes.txt'), 'uncommitted\n');
+  return { dir, sha: await git(dir, 'rev-parse', 'HEAD') };
+}
+
+/** The summary table's rows as name → status. */
+function summary(stdout: string): Map<string, string> {
+  const rows = new Map<string, string>();
+  const table = stdout.slice(stdout.lastIndexOf('STAGE'));
+  for (const line of table.split('\n').slice(1)) {
+    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+[\d.]+$/.exec(line);
+    if (m) rows.set(m[1], m[2]);
+  }
+  return rows;
+}
+
+test('exec: stages, needs, artifacts, a matrix and an allowed failure; uncommitted changes are used', async (t) => {
+  const { dir, sha } = await project(t);
+  const r = await tandem(['exec'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(
+    summary(r.stdout),
+    new Map([
+      ['build', 'success'],
+      ['flaky', 'failed (allowed)'],
+      ['unit: [red]', 'success'],
+      ['unit: [blue]', 'success'],
+      ['report', 'success'],
+    ]),
+  );
+  assert.match(r.stdout, /^pipeline success$/m);
+  // Job output is prefixed by its job, plain when piped; the artifact travelled build → unit → report.
+  assert.match(r.stdout, new RegExp(`^\\[unit: \\[red\\]\\] flavour=red saw built ${sha.slice(0, 8)}$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^\\[unit: \\[blue\\]\\] flavour=blue saw built ${sha.slice(0, 8)}$`, 'm'));
+  assert.match(r.stdout, /^\[report\] notes=uncommitted$/m);
+  assert.doesNotMatch(r.stdout, /\x1b\[36m/);
+
+  // A second run starts from the working tree again, never from the first run's state dir.
+  const again = await tandem(['exec', 'report', '--quiet'], { cwd: dir });
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+});
+
+test('exec: a failing job fails the pipeline with exit 1', async (t) => {
+  const { dir } = await project(t, 'compile:\n  script:\n    - echo compiling\n    - exit 7\nafter:\n  stage: deploy\n  script: [echo never]\n');
+  const r = await tandem(['exec'], { cwd: dir });
+  assert.equal(r.code, 1);
+  assert.deepEqual(
+    summary(r.stdout),
+    new Map([
+      ['compile', 'failed'],
+      ['after', 'skipped'],
+    ]),
+  );
+  assert.match(r.stdout, /exit code 7/);
+  assert.match(r.stdout, /^pipeline failed$/m);
+  assert.doesNotMatch(r.stdout, /never$/m);
+});
+
+test('exec JOB runs that job alone; --quiet prints only the summary', async (t) => {
+  const { dir } = await project(t);
+  const r = await tandem(['exec', 'unit', '--quiet'], { cwd: dir });
+  // `unit` runs without `build`: its needs are dropped, so `cat out/result.txt` fails quietly in the echo.
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(
+    summary(r.stdout),
+    new Map([
+      ['unit: [red]', 'success'],
+      ['unit: [blue]', 'success'],
+    ]),
+  );
+  assert.doesNotMatch(r.stdout, /^\[/m, 'no job log lines');
+
+  const one = await tandem(['exec', 'report'], { cwd: dir });
+  assert.equal(one.code, 1, 'report alone has no artifact to cat');
+  assert.deepEqual([...summary(one.stdout).keys()], ['report']);
+  assert.match(one.stdout, /^\[report\] .*No such file/m);
+
+  const unknown = await tandem(['exec', 'nosuchjob'], { cwd: dir });
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no job named nosuchjob/);
+});
+
+test('exec: an invalid pipeline file is refused with file:line:col', async (t) => {
+  const { dir } = await project(t, 'build:\n  script: [make]\n  artifact:\n    paths: [out/]\n');
+  const r = await tandem(['exec'], { cwd: dir });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\.gitlab-ci\.yml:3:3: error: unknown key `artifact`/);
+  assert.doesNotMatch(r.stdout, /pipeline/);
+
+  const missing = await tandem(['exec', '--file', 'other.yml'], { cwd: dir });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /other\.yml: no such file/);
+});

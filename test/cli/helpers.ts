@@ -1,0 +1,83 @@
+// The `tandem` command as users run it: the compiled CLI in a child process, with a clean
+// environment so a developer's TANDEM_* settings never leak into a test.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { repoRoot } from '../support/git.js';
+
+export const CLI = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment without TANDEM_* settings, plus the given additions. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TANDEM_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** Runs `tandem ...args` to completion; a hung command is killed after timeoutMs and fails the test. */
+export function tandem(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? repoRoot(), env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tandem ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 15_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A long-running `tandem up|server` child process and the URL it announced. */
+export interface LiveTandem {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  /** SIGTERM, then the exit code and how long the drain took; SIGKILL if it hangs past timeoutMs. */
+  stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
+}
+
+export function startLive(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<LiveTandem> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? repoRoot(), env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  const stop = async (timeoutMs = 5000) => {
+    const started = Date.now();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const result = await exited;
+    clearTimeout(timer);
+    return { ...result, ms: Date.now() - started };
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no "Tandem listening on" line within ${opts.timeoutMs ?? 15_000} ms\nstdout: ${out}\nstderr: ${err}`));
+    }, opts.timeoutMs ?? 15_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /Tandem listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1], output: () => `${out}${err}`, stop });
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`tandem ${args.join(' ')} exited (${code ?? signal}) before listening\nstdout: ${out}\nstderr: ${err}`));
+    });
+  });
+}
