@@ -43,5 +43,6 @@ export async function registerDemo(server: RunningServer): Promise<number> {
     .returningAll()
     .executeTakeFirstOrThrow();
   const result = await triggerPipeline(ctx, { repo, ref: 'main', source: 'web' });
+  if (result.pipelineId === null) throw new Error(`the demo pipeline was not created: ${result.skippedReason}`);
   return result.pipelineId;
 }

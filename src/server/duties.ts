@@ -37,6 +37,10 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
       .executeTakeFirst();
     if (!inserted) continue;
     const result = await triggerPipeline(ctx, { repo, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha, source: 'push' });
+    if (result.pipelineId === null) {
+      ctx.log.info({ repo: repo.name, ref: event.ref, sha: event.sha, reason: result.skippedReason }, 'poll found a new commit; no pipeline');
+      continue;
+    }
     await ctx.store.db.updateTable('events').set({ pipeline_id: result.pipelineId }).where('id', '=', inserted.id).execute();
     ctx.log.info({ repo: repo.name, ref: event.ref, sha: event.sha, pipelineId: result.pipelineId }, 'poll found a new commit');
   }

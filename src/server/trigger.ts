@@ -21,10 +21,8 @@ export interface TriggerInput {
   variables?: Record<string, string>;
 }
 
-export interface TriggerResult {
-  pipelineId: number;
-  status: string;
-}
+/** A pipeline, or why none was made (`workflow:rules` or rules that leave no job). */
+export type TriggerResult = { pipelineId: number; status: string } | { pipelineId: null; skippedReason: string };
 
 /** Splits a ref into the short name and whether it is a tag; short names are looked up in the repository. */
 async function resolveRef(ctx: ServerContext, repo: Repo, ref: string, sha: string | undefined) {
@@ -84,9 +82,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     changedFiles: input.beforeSha ? await ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null,
   });
 
-  if (!result.ok && result.skipped) {
-    throw new ApiError(422, `pipeline not created: ${result.reason}`);
-  }
+  if (!result.ok && result.skipped) return { pipelineId: null, skippedReason: result.reason };
   const created = result.ok
     ? await createPipeline(ctx.store, { ...base, compiled: result.pipeline, variables: input.variables })
     : await createPipeline(ctx.store, { ...base, compiled: null, error: result.errors.map(formatDiagnostic).join('\n') });

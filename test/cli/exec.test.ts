@@ -51,7 +51,7 @@ function summary(stdout: string): Map<string, string> {
   const rows = new Map<string, string>();
   const table = stdout.slice(stdout.lastIndexOf('STAGE'));
   for (const line of table.split('\n').slice(1)) {
-    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+[\d.]+$/.exec(line);
+    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+(?:[\d.]+|-)$/.exec(line);
     if (m) rows.set(m[1], m[2]);
   }
   return rows;
@@ -79,8 +79,9 @@ test('exec: stages, needs, artifacts, a matrix and an allowed failure; uncommitt
   assert.doesNotMatch(r.stdout, /\x1b\[36m/);
 
   // A second run starts from the working tree again, never from the first run's state dir.
-  const again = await tandem(['exec', 'report', '--quiet'], { cwd: dir });
+  const again = await tandem(['exec', '--quiet'], { cwd: dir });
   assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.equal(summary(again.stdout).get('report'), 'success');
 });
 
 test('exec: a failing job fails the pipeline with exit 1', async (t) => {
@@ -121,6 +122,16 @@ test('exec JOB runs that job alone; --quiet prints only the summary', async (t) 
   const unknown = await tandem(['exec', 'nosuchjob'], { cwd: dir });
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /no job named nosuchjob/);
+});
+
+test('exec: a directory that is not a git repository runs too, again and again', async (t) => {
+  const dir = tempDir(t, 'cli-exec-nogit');
+  await writeFile(path.join(dir, '.gitlab-ci.yml'), 'files:\n  script:\n    - ls -A\n    - test ! -e .tandem-exec\n');
+  for (let run = 0; run < 2; run++) {
+    const r = await tandem(['exec'], { cwd: dir });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^\[files\] \.gitlab-ci\.yml$/m);
+  }
 });
 
 test('exec: an invalid pipeline file is refused with file:line:col', async (t) => {

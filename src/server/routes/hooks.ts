@@ -25,7 +25,13 @@ function mergeRequestVariables(event: PushEvent): Record<string, string> {
 }
 
 /** Records the delivery (unique per provider, repo and id) and builds it; a repeat returns the earlier pipeline. */
-async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Provider, deliveryId: string, event: PushEvent): Promise<{ duplicate: boolean; pipelineId: number | null }> {
+async function pipelineForEvent(
+  ctx: ServerContext,
+  repo: Repo,
+  provider: Provider,
+  deliveryId: string,
+  event: PushEvent,
+): Promise<{ duplicate: boolean; pipelineId: number | null; skippedReason?: string }> {
   const inserted = await ctx.store.db
     .insertInto('events')
     .values({ repo_id: repo.id, provider, delivery_id: deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, before_sha: event.beforeSha, received_at: Date.now(), pipeline_id: null })
@@ -51,6 +57,7 @@ async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Provid
     source: mergeRequest ? 'merge_request_event' : 'push',
     variables: mergeRequestVariables(event),
   });
+  if (result.pipelineId === null) return { duplicate: false, pipelineId: null, skippedReason: result.skippedReason };
   await ctx.store.db.updateTable('events').set({ pipeline_id: result.pipelineId }).where('id', '=', inserted.id).execute();
   return { duplicate: false, pipelineId: result.pipelineId };
 }
@@ -88,16 +95,22 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
         }
         // One delivery can move several refs (Bitbucket); each gets its own dedupe key.
         const pipelineIds: number[] = [];
+        const skipped: string[] = [];
         let duplicates = 0;
         for (const [index, event] of events.entries()) {
           const deliveryId = index === 0 ? parsed.deliveryId : `${parsed.deliveryId}#${index}`;
           const created = await pipelineForEvent(ctx, repo, provider, deliveryId, event);
           if (created.duplicate) duplicates++;
           if (created.pipelineId !== null) pipelineIds.push(created.pipelineId);
+          if (created.skippedReason) skipped.push(created.skippedReason);
         }
         if (duplicates === events.length) {
           ctx.metrics.webhooks.inc({ provider, result: 'duplicate' });
           return { accepted: false, duplicate: true, pipelineId: pipelineIds[0] ?? null, pipelineIds };
+        }
+        if (pipelineIds.length === 0) {
+          ctx.metrics.webhooks.inc({ provider, result: 'ignored' });
+          return { accepted: false, reason: `no pipeline: ${skipped.join('; ')}`, pipelineIds };
         }
         ctx.metrics.webhooks.inc({ provider, result: 'accepted' });
         reply.code(201);

@@ -205,6 +205,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     async handler({ params, body, reply }) {
       const repo = await findRepo(ctx, params.name);
       const result = await triggerPipeline(ctx, { repo, ref: body.ref ?? repo.default_branch, sha: body.sha, source: 'api', variables: body.variables });
+      if (result.pipelineId === null) throw new ApiError(422, `pipeline not created: ${result.skippedReason}`);
       reply.code(201);
       return { id: result.pipelineId, status: result.status };
     },
