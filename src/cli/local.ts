@@ -86,6 +86,8 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
       executor: config.executor,
       name: `local-${i}`,
       hiddenPaths: [config.dataDir],
+      // Same host as the server: share its mirrors, which already hold every commit it queued.
+      mirrorDir: join(config.dataDir, 'mirrors'),
       log: log.child({ agent: `local-${i}` }),
       version: server.ctx.version,
     });

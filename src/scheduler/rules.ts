@@ -65,7 +65,9 @@ export function pipelineStatus(jobs: JobFacts[]): PipelineStatus {
   if (has('created')) return jobs.some((j) => j.status === 'manual') ? 'manual' : 'created';
   if (jobs.some(hardFailed)) return 'failed';
   if (jobs.some(hardCanceled)) return 'canceled';
-  if (jobs.every((j) => j.status === 'skipped' || ignored(j))) return 'skipped';
+  // GitLab: allowed failures are "success with warnings", so only skipped and unplayed optional
+  // manual jobs make a skipped pipeline.
+  if (jobs.every((j) => j.status === 'skipped' || (ignored(j) && j.status === 'manual'))) return 'skipped';
   return 'success';
 }
 

@@ -42,18 +42,10 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   if (!ref.sha) throw new ApiError(422, `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);
   const sha = ref.sha;
 
-  let configPath: string | null = null;
-  let content: string | null = null;
-  for (const candidate of PIPELINE_FILES) {
-    content = await ctx.mirrors.readFile(repo.url, sha, candidate);
-    if (content !== null) {
-      configPath = candidate;
-      break;
-    }
-  }
+  const found = await ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES);
   const now = Date.now();
   const base = { repoId: repo.id, ref: ref.name, isTag: ref.isTag, sha, beforeSha: input.beforeSha ?? null, source: input.source, defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds, now };
-  if (configPath === null || content === null) {
+  if (found === null) {
     const created = await createPipeline(ctx.store, { ...base, compiled: null, error: `no ${PIPELINE_FILES.join(' or ')} at ${sha.slice(0, 8)}` });
     publishChanges(ctx, created.changes);
     return { pipelineId: created.pipelineId, status: 'failed' };
@@ -71,10 +63,10 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     repoName: repo.name,
     repoUrl: repo.url,
     serverUrl: ctx.externalUrl,
-    configPath,
+    configPath: found.path,
   });
   const userVariables = await repoVariablesFor(ctx.store, repo, { protectedRef: !ref.isTag && ref.name === repo.default_branch });
-  const result = await compilePipeline(configPath, content, {
+  const result = await compilePipeline(found.path, found.content, {
     readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),
     variables: predefined,

@@ -202,7 +202,16 @@ describe('MirrorCache', () => {
     assert.equal(await git(dest, 'symbolic-ref', '--quiet', 'HEAD').catch(() => 'detached'), 'detached');
     assert.equal(await git(dest, 'remote', 'get-url', 'origin'), remote.bare);
     assert.equal(await git(dest, 'status', '--porcelain'), '');
-    assert.deepEqual(readdirSync(path.join(dest, '.git', 'objects', 'pack')), [], 'objects are borrowed, not copied');
+    const packDir = path.join(dest, '.git', 'objects', 'pack');
+    assert.deepEqual(existsSync(packDir) ? readdirSync(packDir) : [], [], 'objects are borrowed, not copied');
+    assert.equal(await git(dest, 'rev-parse', 'origin/main'), second, "the mirror's branches are origin's");
+
+    await git(remote.work, 'tag', '-a', 'v1.0', '-m', 'release', first);
+    await remote.push('v1.0');
+    await cache.ensure(remote.bare);
+    const tagged = path.join(root, 'jobs', '3');
+    await cache.checkout(remote.bare, second, tagged);
+    assert.equal(await git(tagged, 'describe', '--tags'), `v1.0-1-g${second.slice(0, 7)}`, 'tags reach the workspace');
 
     const second2 = path.join(root, 'jobs', '2');
     mkdirSync(second2, { recursive: true });
