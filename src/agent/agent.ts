@@ -131,7 +131,8 @@ export class Agent {
         ],
         dependencies: payload.dependencies,
         timeoutSeconds: payload.timeoutSeconds,
-        heartbeatMs: Math.max(200, Math.floor(payload.leaseMs / 3)),
+        // A third of the lease keeps the claim; at most 2 s so a cancel reaches the job quickly.
+        heartbeatMs: Math.max(200, Math.min(2000, Math.floor(payload.leaseMs / 3))),
         workspace,
         sha: payload.sha,
         prepareWorkspace: async () => {

@@ -78,7 +78,11 @@ test('up: the admin token is private and both local agents are registered', asyn
   assert.match(viaDataDir.stdout, /local-2\s+true/);
 });
 
+let sha: string;
+
 test('up: repo add and list; var set and list hide masked values', async () => {
+  sha = await remote.commit({ '.gitlab-ci.yml': PIPELINE }, 'initial');
+  await remote.push('main');
   const added = json<{ name: string; url: string }>(await cli('repo', 'add', 'app', remote.bare, '--json'));
   assert.deepEqual([added.name, added.url], ['app', remote.bare]);
   const repos = json<{ name: string; url: string; defaultBranch: string }[]>(await cli('repo', 'list', '--json'));
@@ -100,8 +104,6 @@ test('up: repo add and list; var set and list hide masked values', async () => {
 });
 
 test('up: trigger --follow to success, then list, show, logs and artifacts', async () => {
-  const sha = await remote.commit({ '.gitlab-ci.yml': PIPELINE }, 'initial');
-  await remote.push('main');
 
   const run = await cli('run', 'trigger', 'app', '--follow');
   assert.equal(run.code, 0, run.stdout + run.stderr);
