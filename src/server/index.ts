@@ -1,6 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { FsBlobStore } from '../artifacts/index.js';
@@ -23,9 +24,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Tandem's version from the nearest package.json above this module (dist/ or, under tsx, src/). */
 export async function packageVersion(): Promise<string> {
-  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      return (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err;
+    }
+  }
 }
 
 export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {

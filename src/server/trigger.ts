@@ -77,7 +77,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   if (!result.ok && result.skipped) return { pipelineId: null, skippedReason: result.reason };
   const created = result.ok
     ? await createPipeline(ctx.store, { ...base, compiled: result.pipeline, variables: input.variables })
-    : await createPipeline(ctx.store, { ...base, compiled: null, error: result.errors.map(formatDiagnostic).join('\n') });
+    : await createPipeline(ctx.store, { ...base, compiled: null, configPath: found.path, error: result.errors.map(formatDiagnostic).join('\n') });
   publishChanges(ctx, created.changes);
   if (result.ok) {
     const canceled = await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, now: Date.now() });

@@ -75,6 +75,10 @@ export function startLive(args: string[], opts: { cwd?: string; env?: Record<str
         resolve({ child, url: m[1], output: () => `${out}${err}`, stop });
       }
     });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`tandem ${args.join(' ')} exited (${code ?? signal}) before listening\nstdout: ${out}\nstderr: ${err}`));

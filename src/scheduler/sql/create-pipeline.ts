@@ -17,6 +17,8 @@ export interface CreatePipelineInput {
   /** null when the pipeline file could not be compiled: the pipeline is stored failed with `error`. */
   compiled: CompiledPipeline | null;
   error?: string;
+  /** The file that was read, for a pipeline whose file did not compile. */
+  configPath?: string;
   /** Trigger variables; they override the file's global variables. */
   variables?: Record<string, string>;
   defaultTimeoutSeconds: number;
@@ -44,7 +46,7 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
         source: input.source,
         status: failed ? 'failed' : 'created',
         name: compiled?.name ?? null,
-        config_path: compiled?.configPath ?? null,
+        config_path: compiled?.configPath ?? input.configPath ?? null,
         error: failed ? (input.error ?? null) : null,
         variables: JSON.stringify({ ...compiled?.variables, ...input.variables }),
         stages: JSON.stringify(compiled?.stages ?? []),

@@ -1,0 +1,128 @@
+// Shared pieces of the benchmarks: the machine they ran on, timing, a live `tandem up` and its API.
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startLive, type LiveTandem } from '../test/cli/helpers.js';
+
+export const run = promisify(execFile);
+
+/** One benchmark's outcome: a table for the terminal and the doc, plus prose around it. */
+export interface BenchResult {
+  id: string;
+  title: string;
+  header: string[];
+  rows: string[][];
+  /** Markdown paragraphs after the table: what was measured, targets met or missed. */
+  notes: string[];
+}
+
+export interface Machine {
+  cores: number;
+  memoryGiB: number;
+  cpu: string;
+  node: string;
+  date: string;
+}
+
+export function machine(): Machine {
+  return {
+    cores: cpus().length,
+    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    date: new Date().toISOString().slice(0, 10),
+  };
+}
+
+/** Wall-clock realtime in milliseconds with sub-millisecond resolution (comparable with `date +%s%N`). */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - start, value };
+}
+
+export function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
+/** Nearest-rank percentile. */
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1];
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function tempDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), `tandem-bench-${prefix}-`));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Resident set size of a process in MiB, from /proc (Linux). */
+export async function rssMiB(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+}
+
+/** A `tandem up|server` child process with its admin token and a JSON API helper. */
+export class LiveServer {
+  private constructor(
+    readonly live: LiveTandem,
+    readonly token: string,
+    readonly dataDir: string,
+  ) {}
+
+  static async start(command: 'up' | 'server', dataDir: string): Promise<LiveServer> {
+    await mkdir(dataDir, { recursive: true });
+    const live = await startLive([command, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], { cwd: dataDir, timeoutMs: 30_000 });
+    const token = (await readFile(path.join(dataDir, 'admin.token'), 'utf8')).trim();
+    return new LiveServer(live, token, dataDir);
+  }
+
+  get url(): string {
+    return this.live.url;
+  }
+
+  get pid(): number {
+    const pid = this.live.child.pid;
+    if (pid === undefined) throw new Error('server process has no pid');
+    return pid;
+  }
+
+  async api<T>(method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const res = await fetch(this.url + urlPath, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${urlPath}: ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** Polls a pipeline until it ends; returns it. */
+  async waitForPipeline(id: number, timeoutMs: number, pollMs = 50): Promise<{ status: string; createdAt: string; startedAt: string | null; finishedAt: string | null }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const p = await this.api<{ status: string; createdAt: string; startedAt: string | null; finishedAt: string | null }>('GET', `/api/v1/pipelines/${id}`);
+      if (['success', 'failed', 'canceled', 'skipped'].includes(p.status)) return p;
+      if (Date.now() > deadline) throw new Error(`pipeline ${id} still ${p.status} after ${timeoutMs} ms`);
+      await sleep(pollMs);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const { code } = await this.live.stop(10_000);
+    if (code !== 0) throw new Error(`tandem exited with ${code} on SIGTERM:\n${this.live.output()}`);
+  }
+}
+
+export const fmt = (n: number, digits = 2) => n.toFixed(digits);

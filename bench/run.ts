@@ -1,0 +1,80 @@
+// `npm run bench`: runs the benchmarks (all, or those named by --only a,b), prints their tables and
+// rewrites their sections of docs/benchmarks.md. Sections of benchmarks not run are kept as they were.
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '../test/support/git.js';
+import { machine, type BenchResult, type Machine } from './common.js';
+import { latency } from './latency.js';
+import { memory } from './memory.js';
+import { GCL_VERSION, overhead } from './overhead.js';
+
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory };
+const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
+
+const INTRO = `# Benchmarks
+
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory]\`), which rewrites
+the section of each benchmark it runs. Machines are noisy, so every number is read against a peer measured
+in the same run (a ratio), and each section names the machine and date it was measured on. The
+benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
+\`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem.
+`;
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function section(result: BenchResult, m: Machine): string {
+  return [
+    `<!-- bench:${result.id} -->`,
+    `## ${result.title}`,
+    '',
+    `Measured ${m.date} on ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB memory, Node.js ${m.node}.`,
+    '',
+    table(result.header, result.rows),
+    '',
+    ...result.notes.flatMap((n) => [n, '']),
+    `<!-- /bench:${result.id} -->`,
+  ].join('\n');
+}
+
+/** The doc with the given sections replaced (or appended), in BENCHES order. */
+async function updateDoc(sections: Map<string, string>): Promise<void> {
+  const old = existsSync(DOC) ? await readFile(DOC, 'utf8') : '';
+  const parts = Object.keys(BENCHES).map((id) => {
+    if (sections.has(id)) return sections.get(id)!;
+    const kept = new RegExp(`<!-- bench:${id} -->[\\s\\S]*?<!-- /bench:${id} -->`).exec(old);
+    return kept?.[0] ?? null;
+  });
+  await writeFile(DOC, [INTRO, ...parts.filter((p): p is string => p !== null)].join('\n') + '\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { only: { type: 'string' } } });
+  const wanted = values.only ? values.only.split(',').map((s) => s.trim()) : Object.keys(BENCHES);
+  const unknown = wanted.filter((id) => !BENCHES[id]);
+  if (unknown.length > 0) throw new Error(`--only: unknown benchmark ${unknown.join(', ')} (known: ${Object.keys(BENCHES).join(', ')})`);
+  const m = machine();
+  console.log(`Machine: ${m.cores} cores, ${m.memoryGiB} GiB, ${m.cpu}, Node.js ${m.node}, ${m.date}`);
+  const sections = new Map<string, string>();
+  for (const id of wanted) {
+    const started = Date.now();
+    const result = await BENCHES[id]((line) => console.log(`  ${line}`));
+    console.log(`\n${result.title} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    const widths = result.header.map((h, i) => Math.max(h.length, ...result.rows.map((r) => r[i].length)));
+    for (const row of [result.header, ...result.rows]) console.log('  ' + row.map((c, i) => c.padEnd(widths[i])).join('  '));
+    for (const note of result.notes) console.log(`  ${note}`);
+    console.log('');
+    sections.set(id, section(result, m));
+  }
+  await updateDoc(sections);
+  console.log(`Wrote ${path.relative(process.cwd(), DOC)}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${(err as Error).message}`);
+  process.exit(1);
+});
