@@ -1,21 +1,23 @@
-// Overhead: one pipeline of 200 trivial jobs run by `tandem exec`, by `tandem up` (server, two
-// agents, everything persisted), by gitlab-ci-local and by a plain shell loop. The jobs do nothing,
-// so the times are what each tool costs per job.
+// Overhead: a pipeline of trivial jobs (200, and 20 for the fixed costs) run by `tandem exec`, by
+// `tandem up` (server, two agents, everything persisted), by gitlab-ci-local and by a plain shell
+// loop. The jobs do nothing, so the times are what each tool costs per job.
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { CLI } from '../test/cli/helpers.js';
 import { git, makeRemote } from '../test/support/git.js';
 import { fmt, LiveServer, median, run, tempDir, timed, type BenchResult } from './common.js';
 
-const JOBS = 200;
+// The issue's pipeline is 200 jobs; a 20-job one shows the fixed costs (process start, parsing).
+const SIZES = [200, 20];
 const STAGES = ['build', 'test', 'package', 'deploy'];
 export const GCL_VERSION = '4.60.1';
 const REPEATS = 3;
 
-function pipelineFile(): string {
+function pipelineFile(jobs: number): string {
   const lines = [`stages: [${STAGES.join(', ')}]`];
-  for (let i = 0; i < JOBS; i++) lines.push(`job${i}:`, `  stage: ${STAGES[i % STAGES.length]}`, '  script:', `    - echo job ${i}`);
+  for (let i = 0; i < jobs; i++) lines.push(`job${i}:`, `  stage: ${STAGES[i % STAGES.length]}`, '  script:', `    - echo job ${i}`);
   return lines.join('\n') + '\n';
 }
 
@@ -37,93 +39,110 @@ async function hasCommand(name: string): Promise<boolean> {
   );
 }
 
+interface Timings {
+  jobs: number;
+  shell: number[];
+  exec: number[];
+  up: number[];
+  gcl: number[];
+}
+
+const seconds = (runs: number[]) => runs.map((ms) => fmt(ms / 1000)).join(' / ');
+
+async function repeat(times: number, fn: () => Promise<number>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < times; i++) out.push(await fn());
+  return out;
+}
+
+/** Runs one pipeline size through every runner. */
+async function measure(root: string, jobs: number, server: LiveServer, gclBin: string | null, log: (line: string) => void): Promise<Timings> {
+  const dir = path.join(root, `size-${jobs}`);
+  await mkdir(dir);
+  const remote = await makeRemote(dir);
+  await remote.commit({ '.gitlab-ci.yml': pipelineFile(jobs) }, `${jobs} jobs`);
+  await remote.push('main');
+  const clone = async (name: string) => {
+    await git(dir, 'clone', '--quiet', remote.bare, path.join(dir, name));
+    return path.join(dir, name);
+  };
+
+  // (d) the floor: one shell per job, as every runner spawns at least that.
+  const shell = await repeat(REPEATS, async () => (await timed(() => run('sh', ['-c', `for i in $(seq 1 ${jobs}); do sh -c "echo job $i"; done`]))).ms);
+
+  // (a) tandem exec: a whole process per run, start-up and parsing included.
+  const execDir = await clone('exec');
+  const exec = await repeat(REPEATS, async () => {
+    const { ms, value } = await timed(() => run(process.execPath, [CLI, 'exec', '--quiet'], { cwd: execDir, maxBuffer: 16 * 1024 * 1024 }));
+    if (!/pipeline success/.test(value.stdout)) throw new Error(`tandem exec did not succeed:\n${value.stdout}`);
+    return ms;
+  });
+
+  // (b) tandem up: from the trigger request to the pipeline's recorded finish, server already running.
+  const name = `bench-${jobs}`;
+  await server.api('POST', '/api/v1/repos', { name, url: remote.bare });
+  const up = await repeat(REPEATS, async () => {
+    const t0 = Date.now();
+    const { id } = await server.api<{ id: number }>('POST', `/api/v1/repos/${name}/pipelines`, {});
+    const p = await server.waitForPipeline(id, 120_000);
+    if (p.status !== 'success' || !p.finishedAt) throw new Error(`pipeline ${id} ended ${p.status}`);
+    return Date.parse(p.finishedAt) - t0;
+  });
+
+  // (c) gitlab-ci-local, the tool `tandem exec` replaces; slow on big pipelines, so one run there.
+  let gcl: number[] = [];
+  if (gclBin) {
+    const gclDir = await clone('gcl');
+    gcl = await repeat(jobs > 50 ? 1 : REPEATS, async () => {
+      const { ms, value } = await timed(() => run(gclBin, ['--shell-executor-no-image', '--concurrency', '2'], { cwd: gclDir, maxBuffer: 64 * 1024 * 1024, timeout: 600_000 }));
+      if (!/pipeline finished/.test(value.stdout + value.stderr)) throw new Error(`gitlab-ci-local did not finish:\n${value.stdout.slice(-2000)}`);
+      return ms;
+    });
+  }
+  log(`${jobs} jobs: shell ${seconds(shell)} s; exec ${seconds(exec)} s; up ${seconds(up)} s; gitlab-ci-local ${seconds(gcl) || '-'} s`);
+  return { jobs, shell, exec, up, gcl };
+}
+
 export async function overhead(log: (line: string) => void): Promise<BenchResult> {
   const tmp = await tempDir('overhead');
+  const server = await LiveServer.start('up', path.join(tmp.dir, 'data'));
   try {
-    const remote = await makeRemote(tmp.dir);
-    await remote.commit({ '.gitlab-ci.yml': pipelineFile() }, `${JOBS} jobs`);
-    await remote.push('main');
-    const clone = async (name: string) => {
-      const dir = path.join(tmp.dir, name);
-      await git(tmp.dir, 'clone', '--quiet', remote.bare, dir);
-      return dir;
-    };
+    const rsync = await hasCommand('rsync');
+    const gclBin = rsync ? await gitlabCiLocal(log) : null;
+    const results: Timings[] = [];
+    for (const jobs of SIZES) results.push(await measure(tmp.dir, jobs, server, gclBin, log));
 
-    // (d) the floor: one shell per job, as every runner spawns at least that.
-    const shell: number[] = [];
-    for (let i = 0; i < REPEATS; i++) shell.push((await timed(() => run('sh', ['-c', `for i in $(seq 1 ${JOBS}); do sh -c "echo job $i"; done`]))).ms);
-    log(`shell loop: ${shell.map((ms) => fmt(ms / 1000)).join(', ')} s`);
-
-    // (a) tandem exec: a whole process per run, parsing and all.
-    const execDir = await clone('exec');
-    const exec: number[] = [];
-    for (let i = 0; i < REPEATS; i++) {
-      const { ms, value } = await timed(() => run(process.execPath, [CLI, 'exec', '--quiet'], { cwd: execDir, maxBuffer: 16 * 1024 * 1024 }));
-      if (!/pipeline success/.test(value.stdout)) throw new Error(`tandem exec did not succeed:\n${value.stdout}`);
-      exec.push(ms);
-    }
-    log(`tandem exec: ${exec.map((ms) => fmt(ms / 1000)).join(', ')} s`);
-
-    // (b) tandem up: from the trigger request to the pipeline's recorded finish, server already running.
-    const data = await tempDir('overhead-up');
-    const server = await LiveServer.start('up', data.dir);
-    const up: number[] = [];
-    try {
-      await server.api('POST', '/api/v1/repos', { name: 'bench', url: remote.bare });
-      for (let i = 0; i < REPEATS; i++) {
-        const t0 = Date.now();
-        const { id } = await server.api<{ id: number }>('POST', '/api/v1/repos/bench/pipelines', {});
-        const p = await server.waitForPipeline(id, 120_000);
-        if (p.status !== 'success' || !p.finishedAt) throw new Error(`pipeline ${id} ended ${p.status}`);
-        up.push(Date.parse(p.finishedAt) - t0);
-      }
-    } finally {
-      await server.stop();
-      await data.remove();
-    }
-    log(`tandem up: ${up.map((ms) => fmt(ms / 1000)).join(', ')} s`);
-
-    // (c) gitlab-ci-local, the tool `tandem exec` replaces; one run, it is by far the slowest.
-    let gcl: number | null = null;
-    let gclNote = '';
-    if (!(await hasCommand('rsync'))) {
-      gclNote = 'gitlab-ci-local was not run: it needs `rsync` (apt-get install rsync).';
-    } else {
-      const bin = await gitlabCiLocal(log);
-      const gclDir = await clone('gcl');
-      const { ms, value } = await timed(() => run(bin, ['--shell-executor-no-image', '--concurrency', '2'], { cwd: gclDir, maxBuffer: 64 * 1024 * 1024, timeout: 600_000 }));
-      if (!/pipeline finished/.test(value.stdout + value.stderr)) throw new Error(`gitlab-ci-local did not finish:\n${value.stdout.slice(-2000)}`);
-      gcl = ms;
-      log(`gitlab-ci-local: ${fmt(ms / 1000)} s`);
-    }
-
-    const ref = gcl ?? median(exec);
-    const refName = gcl === null ? 'tandem exec' : 'gitlab-ci-local';
-    const row = (name: string, how: string, ms: number): string[] => [name, how, fmt(ms / 1000), fmt(ms / ref), fmt(ms / JOBS, 1)];
-    const rows = [
-      row('tandem exec', `CLI process, --concurrency 2, median of ${REPEATS}`, median(exec)),
-      row('tandem up', `trigger → pipeline success, 2 agents × 2 slots, median of ${REPEATS}`, median(up)),
-      ...(gcl === null ? [] : [row('gitlab-ci-local', `${GCL_VERSION}, --shell-executor-no-image --concurrency 2, 1 run`, gcl)]),
-      row('shell loop', `\`sh -c "echo"\` per job, sequential, median of ${REPEATS}`, median(shell)),
-    ];
-    const notes = [gclNote].filter(Boolean);
-    if (gcl !== null) {
-      const serverOk = median(up) <= gcl;
-      const execOk = median(exec) <= gcl / 2;
-      notes.push(
-        `Targets: server mode no slower than gitlab-ci-local — ${serverOk ? 'met' : 'missed'} (${fmt(median(up) / gcl)}×); ` +
-          `exec at most half of gitlab-ci-local — ${execOk ? 'met' : 'missed'} (${fmt(median(exec) / gcl)}×).`,
+    const rows: string[][] = [];
+    const notes: string[] = [];
+    if (!rsync) notes.push('gitlab-ci-local was not run: it needs `rsync` (apt-get install rsync).');
+    for (const t of results) {
+      const ref = t.gcl.length > 0 ? median(t.gcl) : null;
+      const row = (runner: string, runs: number[], how: string) => [String(t.jobs), runner, how, fmt(median(runs) / 1000), ref === null ? '-' : fmt(median(runs) / ref), fmt(median(runs) / t.jobs, 1)];
+      rows.push(
+        row('tandem exec', t.exec, `CLI process, --concurrency 2, median of ${t.exec.length}`),
+        row('tandem up', t.up, `trigger → pipeline success, 2 agents × 2 slots, median of ${t.up.length}`),
       );
+      if (ref !== null) rows.push(row('gitlab-ci-local', t.gcl, `${GCL_VERSION}, --shell-executor-no-image --concurrency 2, median of ${t.gcl.length}`));
+      rows.push(row('shell loop', t.shell, `\`sh -c "echo"\` per job, sequential, median of ${t.shell.length}`));
+      if (ref !== null) {
+        const up = median(t.up) / ref;
+        const exec = median(t.exec) / ref;
+        notes.push(
+          `${t.jobs} jobs — targets: server mode no slower than gitlab-ci-local: ${up <= 1 ? 'met' : 'missed'} (${fmt(up)}×); ` +
+            `exec at most half of gitlab-ci-local: ${exec <= 0.5 ? 'met' : 'missed'} (${fmt(exec)}×).`,
+        );
+      }
+      notes.push(`${t.jobs} jobs — all runs (s): exec ${seconds(t.exec)}; up ${seconds(t.up)}; gitlab-ci-local ${seconds(t.gcl) || '-'}; shell ${seconds(t.shell)}.`);
     }
-    notes.push(`All runs: exec ${exec.map((ms) => fmt(ms / 1000)).join(' / ')} s; up ${up.map((ms) => fmt(ms / 1000)).join(' / ')} s; shell ${shell.map((ms) => fmt(ms / 1000)).join(' / ')} s.`);
     return {
       id: 'overhead',
-      title: `Overhead: ${JOBS} \`echo\` jobs in ${STAGES.length} stages`,
-      header: ['runner', 'how', 'seconds', `× ${refName}`, 'ms/job'],
+      title: `Overhead: \`echo\` jobs in ${STAGES.length} stages`,
+      header: ['jobs', 'runner', 'how', 'seconds', '× gitlab-ci-local', 'ms/job'],
       rows,
       notes,
     };
   } finally {
+    await server.stop();
     await tmp.remove();
   }
 }

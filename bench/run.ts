@@ -1,5 +1,6 @@
 // `npm run bench`: runs the benchmarks (all, or those named by --only a,b), prints their tables and
-// rewrites their sections of docs/benchmarks.md. Sections of benchmarks not run are kept as they were.
+// rewrites their sections of docs/benchmarks.md. Sections of benchmarks not run, and the hand-written
+// analysis at the end, are kept as they were.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -41,6 +42,9 @@ function section(result: BenchResult, m: Machine): string {
   ].join('\n');
 }
 
+/** Hand-written analysis below this marker survives every rewrite. */
+const MANUAL = '<!-- manual: kept by npm run bench -->';
+
 /** The doc with the given sections replaced (or appended), in BENCHES order. */
 async function updateDoc(sections: Map<string, string>): Promise<void> {
   const old = existsSync(DOC) ? await readFile(DOC, 'utf8') : '';
@@ -49,7 +53,8 @@ async function updateDoc(sections: Map<string, string>): Promise<void> {
     const kept = new RegExp(`<!-- bench:${id} -->[\\s\\S]*?<!-- /bench:${id} -->`).exec(old);
     return kept?.[0] ?? null;
   });
-  await writeFile(DOC, [INTRO, ...parts.filter((p): p is string => p !== null)].join('\n') + '\n');
+  const manual = old.includes(MANUAL) ? old.slice(old.indexOf(MANUAL)).trimEnd() : null;
+  await writeFile(DOC, [INTRO, ...parts.filter((p): p is string => p !== null), manual].filter((p) => p !== null).join('\n') + '\n');
 }
 
 async function main(): Promise<void> {
