@@ -2,33 +2,11 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import type { PipelineJson } from '../server/routes/views.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { colourStatus, printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
-
-interface JobJson {
-  id: number;
-  name: string;
-  stage: string;
-  status: string;
-  attempt: number;
-  retried: boolean;
-  duration: number | null;
-  failureReason: string | null;
-}
-interface PipelineJson {
-  id: number;
-  repo: string;
-  status: string;
-  ref: string;
-  sha: string;
-  source: string;
-  error: string | null;
-  createdAt: string;
-  duration: number | null;
-  jobs?: JobJson[];
-}
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 
@@ -79,7 +57,7 @@ export async function varRemove(repo: string, key: string, opts: ApiOptions) {
 }
 
 export async function runList(repo: string, opts: Listing & { limit?: string }) {
-  const runs = await ApiClient.fromOptions(opts).json<PipelineJson[]>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines?limit=${Number(opts.limit ?? 20)}`);
+  const runs = await ApiClient.fromOptions(opts).json<Omit<PipelineJson, 'jobs'>[]>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines?limit=${Number(opts.limit ?? 20)}`);
   if (opts.json) printJson(runs);
   else printTable(runs.map((p) => ({ ...p, sha: p.sha.slice(0, 8), status: colourStatus(p.status) })), ['id', 'status', 'ref', 'sha', 'source', 'createdAt', 'duration']);
 }
@@ -88,7 +66,7 @@ function printPipeline(p: PipelineJson): void {
   console.log(`Pipeline #${p.id} ${colourStatus(p.status)}  ${p.repo} ${p.ref} ${p.sha.slice(0, 8)} (${p.source})`);
   if (p.error) console.log(p.error);
   printTable(
-    (p.jobs ?? []).filter((j) => !j.retried).map((j) => ({ ...j, status: colourStatus(j.status) })),
+    p.jobs.filter((j) => !j.retried).map((j) => ({ ...j, status: colourStatus(j.status) })),
     ['id', 'stage', 'name', 'status', 'attempt', 'duration', 'failureReason'],
   );
 }
@@ -104,7 +82,7 @@ export async function followPipeline(api: ApiClient, id: number): Promise<string
   let last = '';
   const render = async () => {
     const p = await api.json<PipelineJson>('GET', `/api/v1/pipelines/${id}`);
-    const jobs = (p.jobs ?? []).filter((j) => !j.retried);
+    const jobs = p.jobs.filter((j) => !j.retried);
     const done = jobs.filter((j) => FINAL.has(j.status)).length;
     const line = `#${id} ${p.status}: ${done}/${jobs.length} jobs done` + (jobs.some((j) => j.status === 'running') ? ` (running: ${jobs.filter((j) => j.status === 'running').map((j) => j.name).join(', ')})` : '');
     if (line !== last) {

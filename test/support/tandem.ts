@@ -9,6 +9,7 @@ import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { loadConfig, type TandemConfig } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
+import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
 import { makeRemote, repoRoot, type TestRemote } from './git.js';
 
 export interface ApiResponse<T = unknown> {
@@ -18,29 +19,8 @@ export interface ApiResponse<T = unknown> {
   headers: Headers;
 }
 
-export interface JobView {
-  id: number;
-  name: string;
-  stage: string;
-  status: string;
-  attempt: number;
-  retried: boolean;
-  exitCode: number | null;
-  failureReason: string | null;
-  agentId: number | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-export interface PipelineView {
-  id: number;
-  status: string;
-  ref: string;
-  sha: string;
-  source: string;
-  error: string | null;
-  jobs: JobView[];
-}
+export type JobView = JobJson;
+export type PipelineView = PipelineJson;
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 

@@ -53,3 +53,8 @@ export function jobView(j: Job) {
     duration: j.started_at !== null && j.finished_at !== null ? (j.finished_at - j.started_at) / 1000 : null,
   };
 }
+
+/** The JSON of one job, as clients (the CLI, tests) read it. */
+export type JobJson = ReturnType<typeof jobView>;
+/** The JSON of `GET /api/v1/pipelines/:id`. */
+export type PipelineJson = ReturnType<typeof pipelineView> & { jobs: JobJson[] };
