@@ -31,7 +31,7 @@ export async function memory(log: (line: string) => void): Promise<BenchResult> 
     const sha = await remote.commit({ '.gitlab-ci.yml': PIPELINE_FILE }, 'initial');
     await remote.push('main');
     const repo = await server.api<{ id: number }>('POST', '/api/v1/repos', { name: 'bench', url: remote.bare });
-    const compiled = await compilePipeline('.gitlab-ci.yml', PIPELINE_FILE, { readFile: async () => null, variables: {}, changedFiles: null });
+    const compiled = await compilePipeline('.gitlab-ci.yml', PIPELINE_FILE, { readFile: async () => null, variables: {}, changedFiles: async () => null });
     if (!compiled.ok) throw new Error('the bench pipeline does not compile');
 
     // A second connection to the server's database file, as SQLite in WAL mode allows.

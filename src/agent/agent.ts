@@ -20,8 +20,8 @@ export interface AgentOptions {
   tags: string[];
   executor: ExecutorKind;
   name?: string;
-  /** Mirror cache directory; default `<workDir>/mirrors`. A server's own on the same host saves a fetch per job. */
-  mirrorDir?: string;
+  /** Mirror cache; default one in `<workDir>/mirrors`. Agents in a server's process share the server's, saving a fetch per job. */
+  mirrors?: MirrorCache;
   /** Paths jobs must not see under the sandbox executor (data dirs, token files). */
   hiddenPaths?: string[];
   log: Logger;
@@ -53,7 +53,7 @@ export class Agent {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.registrationToken = opts.token;
     this.client = new ServerClient({ servers: opts.servers, token: opts.token, userAgent: `tandem-agent/${opts.version}` });
-    this.mirrors = new MirrorCache(opts.mirrorDir ?? join(this.workDir, 'mirrors'));
+    this.mirrors = opts.mirrors ?? new MirrorCache(join(this.workDir, 'mirrors'));
   }
 
   get runningJobs(): number[] {

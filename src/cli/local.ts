@@ -86,8 +86,8 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
       executor: config.executor,
       name: `local-${i}`,
       hiddenPaths: [config.dataDir],
-      // Same host as the server: share its mirrors, which already hold every commit it queued.
-      mirrorDir: join(config.dataDir, 'mirrors'),
+      // Same process as the server: share its mirrors, which already hold every commit it queued.
+      mirrors: server.ctx.mirrors,
       log: log.child({ agent: `local-${i}` }),
       version: server.ctx.version,
     });

@@ -130,7 +130,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     listFiles: async () => info.files ?? [],
     variables: predefined,
     userVariables: opts.variables,
-    changedFiles: null,
+    changedFiles: async () => null,
   });
   if (!compiled.ok) {
     if (compiled.skipped) throw new Error(`workflow:rules: ${compiled.reason}`);

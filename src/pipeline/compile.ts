@@ -21,9 +21,10 @@ function failure(diags: Diagnostics): CompileResult {
 
 function ruleEnv(ctx: CompileContext, variables: Record<string, string>): IncludeEnv {
   let listing: Promise<string[] | null> | undefined;
+  let changed: Promise<string[] | null> | undefined;
   return {
     variables,
-    changedFiles: ctx.changedFiles,
+    changedFiles: () => (changed ??= ctx.changedFiles()),
     readFile: (p) => ctx.readFile(p),
     fileExists: async (p) => (await ctx.readFile(p)) !== null,
     listFiles: () => (listing ??= ctx.listFiles ? ctx.listFiles() : Promise.resolve(null)),

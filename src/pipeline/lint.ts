@@ -64,7 +64,7 @@ export async function lintFile(file: string, options: LintOptions = {}): Promise
   };
   const result = await compilePipeline(configName, content, {
     variables,
-    changedFiles: null,
+    changedFiles: async () => null,
     readFile: async (p) => {
       const resolved = path.resolve(root, p);
       if (!resolved.startsWith(path.resolve(root) + path.sep)) return null;

@@ -7,7 +7,8 @@ import { flatten, mapGet, scalarText, type YMap, type YNode } from './yaml-sourc
 /** What a rule can look at. */
 export interface RuleEnv {
   variables: Record<string, string>;
-  changedFiles: string[] | null;
+  /** Asked only when a rule has `changes`: computing it costs a git process. */
+  changedFiles(): Promise<string[] | null>;
   /** Whether a repository path exists (literal path, no glob). */
   fileExists(path: string): Promise<boolean>;
   /** All repository paths, when known; needed for globs in `exists`. */
@@ -33,11 +34,12 @@ function matcher(globs: string[]): (path: string) => boolean {
 }
 
 async function changesMatch(node: YNode, env: RuleEnv): Promise<boolean> {
-  if (env.changedFiles === null) return true;
+  const changed = await env.changedFiles();
+  if (changed === null) return true;
   const globs = pathsOf(node).map((p) => expandVariables(p, env.variables));
   if (globs.length === 0) return false;
   const match = matcher(globs);
-  return env.changedFiles.some((f) => match(f));
+  return changed.some((f) => match(f));
 }
 
 async function existsMatch(node: YNode, env: RuleEnv): Promise<boolean> {

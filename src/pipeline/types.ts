@@ -132,7 +132,7 @@ export interface CompileContext {
    * Files changed by the push (for `rules:changes`); null when unknown (new branch, manual run),
    * in which case `changes` rules match as GitLab does for such pipelines (true).
    */
-  changedFiles: string[] | null;
+  changedFiles(): Promise<string[] | null>;
   /** Files present at the commit, for `rules:exists`; optional. */
   listFiles?(): Promise<string[]>;
 }

@@ -71,7 +71,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),
     variables: predefined,
     userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
-    changedFiles: input.beforeSha ? await ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null,
+    changedFiles: async () => (input.beforeSha ? ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null),
   });
 
   if (!result.ok && result.skipped) return { pipelineId: null, skippedReason: result.reason };

@@ -26,7 +26,7 @@ export async function compile(yaml: string, options: CompileOptions = {}): Promi
     readFile: async (path) => files[path] ?? null,
     variables: options.variables ?? PUSH_MAIN,
     userVariables: options.userVariables,
-    changedFiles: options.changedFiles === undefined ? null : options.changedFiles,
+    changedFiles: async () => options.changedFiles ?? null,
     listFiles: options.listFiles ? async () => Object.keys(files) : undefined,
   });
 }
