@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent } from '../agent/agent.js';
 import { loadConfig, type TandemConfig } from '../config/index.js';
-import { packageVersion, startServer, type RunningServer } from '../server/index.js';
+import { startServer, type RunningServer } from '../server/index.js';
+import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
 import { registerDemo } from './demo.js';
 

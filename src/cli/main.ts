@@ -4,11 +4,13 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { lintFile, formatDiagnostic, pipelineJsonSchema } from '../pipeline/index.js';
-import { packageVersion } from '../server/index.js';
+import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
-import { runExec } from './exec.js';
-import { runAgent, runServer, runUp } from './local.js';
-import * as remote from './remote.js';
+
+// Commands load their modules on use: a client command or `exec` should not pay for loading the
+// server (Fastify, the store, the scheduler) at every start.
+const local = () => import('./local.js');
+const remote = () => import('./remote.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -36,9 +38,9 @@ const clientOptions = (cmd: Command) =>
 serverOptions(agentOptions(program.command('up').description('server and two local agents in one process (the embedded default)')))
   .option('--demo', 'register examples/demo and build it at once')
   .option('--agents <n>', 'local agents to start', '2')
-  .action((opts) => runUp(opts));
+  .action(async (opts) => (await local()).runUp(opts));
 
-serverOptions(program.command('server').description('run a server replica')).action((opts) => runServer(opts));
+serverOptions(program.command('server').description('run a server replica')).action(async (opts) => (await local()).runServer(opts));
 
 agentOptions(program.command('agent').description('run an agent that takes jobs from servers'))
   .option('--server <urls>', 'server URL(s), comma-separated (TANDEM_SERVER)')
@@ -48,7 +50,7 @@ agentOptions(program.command('agent').description('run an agent that takes jobs 
   .option('--data-dir <dir>', 'directory hidden from sandboxed jobs')
   .option('--config <file>', 'tandem.yml with settings')
   .option('--log-level <level>', 'log level')
-  .action((opts) => runAgent(opts));
+  .action(async (opts) => (await local()).runAgent(opts));
 
 program
   .command('lint')
@@ -81,7 +83,7 @@ program
   .option('--variable <KEY=VALUE...>', 'extra variables')
   .addOption(new Option('--executor <kind>', 'shell, sandbox or auto').choices(['shell', 'sandbox', 'auto']).default('shell'))
   .option('--quiet', 'no job logs, only the summary')
-  .action((jobs: string[], opts) => runExec(jobs, opts));
+  .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');
 clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path'))
@@ -89,41 +91,41 @@ clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL 
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')
   .option('--json')
-  .action((name: string, url: string, opts) => remote.repoAdd(name, url, opts));
-clientOptions(repo.command('list').option('--json')).action((opts) => remote.repoList(opts));
-clientOptions(repo.command('rm').argument('<name>')).action((name: string, opts) => remote.repoRemove(name, opts));
+  .action(async (name: string, url: string, opts) => (await remote()).repoAdd(name, url, opts));
+clientOptions(repo.command('list').option('--json')).action(async (opts) => (await remote()).repoList(opts));
+clientOptions(repo.command('rm').argument('<name>')).action(async (name: string, opts) => (await remote()).repoRemove(name, opts));
 
 const variable = program.command('var').description('manage CI/CD variables of a repository');
 clientOptions(variable.command('set').argument('<repo>').argument('<key>').argument('<value>'))
   .option('--masked', 'hide the value in job logs and the API')
   .option('--protected', 'only for pipelines on protected refs (the default branch)')
   .option('--file', 'the job gets a file holding the value')
-  .action((r: string, key: string, value: string, opts) => remote.varSet(r, key, value, opts));
-clientOptions(variable.command('list').argument('<repo>').option('--json')).action((r: string, opts) => remote.varList(r, opts));
-clientOptions(variable.command('rm').argument('<repo>').argument('<key>')).action((r: string, key: string, opts) => remote.varRemove(r, key, opts));
+  .action(async (r: string, key: string, value: string, opts) => (await remote()).varSet(r, key, value, opts));
+clientOptions(variable.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await remote()).varList(r, opts));
+clientOptions(variable.command('rm').argument('<repo>').argument('<key>')).action(async (r: string, key: string, opts) => (await remote()).varRemove(r, key, opts));
 
 const run = program.command('run').description('pipelines and jobs');
-clientOptions(run.command('list').argument('<repo>').option('--limit <n>').option('--json')).action((r: string, opts) => remote.runList(r, opts));
-clientOptions(run.command('show').argument('<pipeline>').option('--json')).action((id: string, opts) => remote.runShow(id, opts));
-clientOptions(run.command('logs').argument('<job>').option('-f, --follow', 'stream until the job ends')).action((id: string, opts) => remote.runLogs(id, opts));
+clientOptions(run.command('list').argument('<repo>').option('--limit <n>').option('--json')).action(async (r: string, opts) => (await remote()).runList(r, opts));
+clientOptions(run.command('show').argument('<pipeline>').option('--json')).action(async (id: string, opts) => (await remote()).runShow(id, opts));
+clientOptions(run.command('logs').argument('<job>').option('-f, --follow', 'stream until the job ends')).action(async (id: string, opts) => (await remote()).runLogs(id, opts));
 clientOptions(run.command('trigger').argument('<repo>'))
   .option('--ref <ref>', 'branch or tag (default: the default branch)')
   .option('--sha <sha>', 'exact commit')
   .option('--variable <KEY=VALUE...>', 'pipeline variables')
   .option('-f, --follow', 'follow until the pipeline ends; exit 1 unless it succeeds')
   .option('--json')
-  .action((r: string, opts) => remote.runTrigger(r, opts));
-clientOptions(run.command('cancel').argument('<id>').option('--pipeline', 'the id is a pipeline (default: a job)').option('--json')).action((id: string, opts) => remote.runAction('cancel', id, opts));
-clientOptions(run.command('retry').argument('<job>').option('--json')).action((id: string, opts) => remote.runAction('retry', id, opts));
-clientOptions(run.command('play').argument('<job>').option('--json')).action((id: string, opts) => remote.runAction('play', id, opts));
+  .action(async (r: string, opts) => (await remote()).runTrigger(r, opts));
+clientOptions(run.command('cancel').argument('<id>').option('--pipeline', 'the id is a pipeline (default: a job)').option('--json')).action(async (id: string, opts) => (await remote()).runAction('cancel', id, opts));
+clientOptions(run.command('retry').argument('<job>').option('--json')).action(async (id: string, opts) => (await remote()).runAction('retry', id, opts));
+clientOptions(run.command('play').argument('<job>').option('--json')).action(async (id: string, opts) => (await remote()).runAction('play', id, opts));
 
 const artifact = program.command('artifact').description('job artifacts');
 clientOptions(artifact.command('get').argument('<job>').argument('[path]', 'one file; all as .tar.gz when absent'))
   .option('-o, --output <file>', 'where to write ("-" for stdout)')
-  .action((job: string, path: string | undefined, opts) => remote.artifactGet(job, path, opts));
+  .action(async (job: string, path: string | undefined, opts) => (await remote()).artifactGet(job, path, opts));
 
 const agents = program.command('agents').description('agents known to the server');
-clientOptions(agents.command('list').option('--json')).action((opts) => remote.agentList(opts));
+clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
 
 try {
   await program.parseAsync(process.argv);

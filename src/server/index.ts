@@ -1,7 +1,6 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { FsBlobStore } from '../artifacts/index.js';
@@ -14,6 +13,7 @@ import { buildApp } from './app.js';
 import type { ServerContext } from './context.js';
 import { startDuties } from './duties.js';
 import { Hub } from './hub.js';
+import { packageVersion } from '../version.js';
 
 export interface RunningServer {
   url: string;
@@ -22,17 +22,6 @@ export interface RunningServer {
   newAdminToken: string | null;
   /** Graceful stop: refuse new work, let requests finish, stop duties, close the database. */
   close(): Promise<void>;
-}
-
-/** Tandem's version from the nearest package.json above this module (dist/ or, under tsx, src/). */
-export async function packageVersion(): Promise<string> {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    try {
-      return (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err;
-    }
-  }
 }
 
 export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
