@@ -273,9 +273,11 @@ async function lockIsStale(lockPath: string, maxAgeMs: number): Promise<boolean>
 }
 
 /** Serialises git writes to one mirror across processes sharing the cache directory. */
-async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: () => Promise<T>): Promise<T> {
+/** Runs fn holding the lock file; fn learns whether another holder made it wait. */
+async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: (waited: boolean) => Promise<T>): Promise<T> {
   const token = `${process.pid}@${hostname()} ${randomBytes(8).toString('hex')}`;
   const deadline = Date.now() + maxAgeMs;
+  let waited = false;
   for (;;) {
     try {
       const fh = await open(lockPath, 'wx');
@@ -293,10 +295,11 @@ async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: () => Pro
       continue;
     }
     if (Date.now() > deadline) throw new SourceError(`timed out waiting for lock ${lockPath}`);
+    waited = true;
     await sleep(25 + Math.random() * 50);
   }
   try {
-    return await fn();
+    return await fn(waited);
   } finally {
     const current = await readFile(lockPath, 'utf8').catch(() => null);
     if (current === token) await rm(lockPath, { force: true });
@@ -369,9 +372,11 @@ export class MirrorCache {
     return path.join(this.dir, `${this.key(normalizeRepoUrl(url))}.git`);
   }
 
-  private serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const run = prev.then(fn);
+  /** Runs fn after earlier calls for the same key; fn learns whether it had to wait for one. */
+  private serialize<T>(key: string, fn: (waited: boolean) => Promise<T>): Promise<T> {
+    const queued = this.locks.get(key);
+    const prev = queued ?? Promise.resolve();
+    const run = prev.then(() => fn(queued !== undefined));
     const tail = run.then(
       () => undefined,
       () => undefined,
@@ -432,12 +437,15 @@ export class MirrorCache {
       if (this.present.has(`${mirror}@${sha}`)) return mirror;
       if ((await exists(mirror)) && (await this.hasCommit(mirror, sha))) return this.remember(mirror, sha);
     }
-    return this.serialize(mirror, async () => {
+    return this.serialize(mirror, async (queued) => {
       await mkdir(this.dir, { recursive: true });
-      await withFileLock(`${mirror}.lock`, this.fetchTimeoutMs + 60_000, async () => {
+      await withFileLock(`${mirror}.lock`, this.fetchTimeoutMs + 60_000, async (waited) => {
+        // Only a holder we waited for can have fetched sha since the check above; otherwise
+        // asking git again would cost a process for nothing (this is on the push-to-job path).
+        const recheck = sha !== undefined && (queued || waited);
         if (!(await exists(mirror))) {
           await this.clone(repoUrl, mirror);
-        } else if (sha === undefined || !(await this.hasCommit(mirror, sha))) {
+        } else if (sha === undefined || !recheck || !(await this.hasCommit(mirror, sha))) {
           await gitOk('git fetch of', repoUrl, ['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], {
             timeoutMs: this.fetchTimeoutMs,
           });
