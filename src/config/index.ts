@@ -6,8 +6,8 @@ import { resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
 
-const port = z.coerce.number().int().min(0).max(65535);
-const positiveInt = z.coerce.number().int().positive();
+const port = z.coerce.number({ error: 'expected a port number from 0 to 65535 (0 picks a free one)' }).int().min(0).max(65535);
+const positiveInt = z.coerce.number({ error: 'expected a whole number' }).int().positive();
 const list = z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
   z.array(z.string()),
@@ -83,19 +83,31 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): TandemConfig {
   const merged: Record<string, unknown> = {};
+  /** Where each value came from, so an error can say which setting to fix. */
+  const source: Record<string, string> = {};
   const configPath = (flags.config as string | undefined) ?? env.TANDEM_CONFIG;
-  if (configPath) Object.assign(merged, readConfigFile(configPath));
+  if (configPath) {
+    Object.assign(merged, readConfigFile(configPath));
+    for (const key of Object.keys(merged)) source[key] = configPath;
+  }
   for (const key of configKeys) {
     const fromEnv = env[envNameFor(key)];
-    if (fromEnv !== undefined && fromEnv !== '') merged[key] = fromEnv;
-    if (flags[key] !== undefined) merged[key] = flags[key];
+    if (fromEnv !== undefined && fromEnv !== '') {
+      merged[key] = fromEnv;
+      source[key] = `${envNameFor(key)}=${JSON.stringify(fromEnv)}`;
+    }
+    if (flags[key] !== undefined) {
+      merged[key] = flags[key];
+      source[key] = `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${JSON.stringify(flags[key])}`;
+    }
   }
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const where = configPath ? `${configPath}: ` : '';
     const issues = parsed.error.issues.map((i) => {
-      const key = i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(', ') : '');
-      return `${where}${key}: ${i.message}`;
+      if (i.code === 'unrecognized_keys') return `${configPath}: unknown setting ${i.keys.join(', ')} (known: ${configKeys.join(', ')})`;
+      const key = i.path.join('.');
+      const from = source[String(i.path[0])];
+      return `${key}${from ? ` (from ${from})` : ''}: ${i.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${issues.join('\n  ')}`);
   }
