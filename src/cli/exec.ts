@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import type { ExecutorKind } from '../executor/index.js';
 import { execPipeline } from '../exec/index.js';
 import { CliError } from './api-client.js';
-import { colourStatus, printTable } from './output.js';
+import { colourJobStatus, colourStatus, printTable } from './output.js';
 
 interface ExecFlags {
   file?: string;
@@ -69,7 +69,7 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
   bar?.stop();
   console.log('');
   printTable(
-    result.jobs.map((j) => ({ ...j, status: colourStatus(j.status) + (j.allowFailure && j.status === 'failed' ? ' (allowed)' : ''), seconds: j.seconds?.toFixed(2) ?? null })),
+    result.jobs.map((j) => ({ ...j, status: colourJobStatus(j.status, j.allowFailure), seconds: j.seconds?.toFixed(2) ?? null })),
     ['stage', 'name', 'status', 'seconds'],
   );
   console.log(`pipeline ${colourStatus(result.status)}`);

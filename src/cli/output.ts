@@ -34,6 +34,11 @@ const COLOURS: Record<string, string> = {
   created: '\x1b[90m',
 };
 
+/** A job's status, with GitLab's "allowed to fail" note on failures that do not fail the pipeline. */
+export function colourJobStatus(status: string, allowFailure: boolean): string {
+  return colourStatus(status) + (allowFailure && status === 'failed' ? ' (allowed)' : '');
+}
+
 export function colourStatus(status: string): string {
   if (!process.stdout.isTTY) return status;
   return `${COLOURS[status] ?? ''}${status}\x1b[0m`;

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { PipelineJson } from '../server/routes/views.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
-import { colourStatus, printJson, printTable } from './output.js';
+import { colourJobStatus, colourStatus, printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
 
@@ -66,7 +66,7 @@ function printPipeline(p: PipelineJson): void {
   console.log(`Pipeline #${p.id} ${colourStatus(p.status)}  ${p.repo} ${p.ref} ${p.sha.slice(0, 8)} (${p.source})`);
   if (p.error) console.log(p.error);
   printTable(
-    p.jobs.filter((j) => !j.retried).map((j) => ({ ...j, status: colourStatus(j.status) })),
+    p.jobs.filter((j) => !j.retried).map((j) => ({ ...j, status: colourJobStatus(j.status, j.allowFailure) })),
     ['id', 'stage', 'name', 'status', 'attempt', 'duration', 'failureReason'],
   );
 }
