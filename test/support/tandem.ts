@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
+import type { ExecutorKind } from '../../src/executor/index.js';
 import { loadConfig, type TandemConfig } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
@@ -50,7 +51,7 @@ export class TestTandem {
     return tandem;
   }
 
-  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string } = {}): Promise<Agent> {
+  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string; executor?: ExecutorKind } = {}): Promise<Agent> {
     const name = opts.name ?? `agent-${this.agents.length + 1}`;
     const agent = new Agent({
       servers: [this.url],
@@ -58,8 +59,9 @@ export class TestTandem {
       concurrency: opts.concurrency ?? 2,
       workDir: path.join(this.dataDir, name),
       tags: opts.tags ?? [],
-      executor: 'shell',
+      executor: opts.executor ?? 'shell',
       name,
+      hiddenPaths: [this.dataDir],
       log: pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }),
       version: 'test',
     });
