@@ -9,8 +9,21 @@ import { SchedulerError } from './errors.js';
 import { ChangeLog, type StatusChange } from './events.js';
 import { decideCreated, isPipelineFinished, pipelineStatus, type JobFacts } from './rules.js';
 
+// A job's spec never changes once stored, yet every advance of a pipeline reads all its jobs:
+// parsing each spec once instead of once per advance keeps a big pipeline from costing time
+// quadratic in its size. Keyed by id and checked against the text, so another database (tests,
+// `tandem exec`) reusing an id never gets a stale spec. Bounded; forgetting only costs a parse.
+// Callers share the parsed object: treat it as read-only.
+const parsedSpecs = new Map<number, { text: string; spec: CompiledJob }>();
+const PARSED_SPECS_MAX = 20_000;
+
 export function parseSpec(job: Pick<Job, 'id' | 'spec'>): CompiledJob {
-  return JSON.parse(job.spec) as CompiledJob;
+  const hit = parsedSpecs.get(job.id);
+  if (hit && hit.text === job.spec) return hit.spec;
+  const spec = JSON.parse(job.spec) as CompiledJob;
+  if (parsedSpecs.size >= PARSED_SPECS_MAX) parsedSpecs.clear();
+  parsedSpecs.set(job.id, { text: job.spec, spec });
+  return spec;
 }
 
 function facts(job: Job): JobFacts {
