@@ -17,6 +17,7 @@ build:
   script:
     - mkdir -p out && echo "built $CI_COMMIT_SHA" > out/result.txt
   artifacts:
+    name: result-$CI_COMMIT_SHORT_SHA
     paths: [out/]
 check:
   stage: test
@@ -36,4 +37,7 @@ check:
   const file = await tandem.api('GET', `/api/v1/jobs/${jobNamed(p, 'build').id}/artifacts/out/result.txt`);
   assert.equal(file.status, 200);
   assert.equal(file.text, `built ${sha}\n`);
+  const archive = await tandem.api('GET', `/api/v1/jobs/${jobNamed(p, 'build').id}/artifacts`);
+  assert.equal(archive.status, 200);
+  assert.equal(archive.headers.get('content-disposition'), `attachment; filename="result-${sha.slice(0, 8)}.tar.gz"`);
 });

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { maskText } from '../../executor/mask.js';
 import { cancelJob, cancelPipeline, getJob, getPipeline, playJob, readLog, retryJob } from '../../scheduler/index.js';
+import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
@@ -37,6 +38,12 @@ async function repoNameOf(ctx: ServerContext, repoId: number): Promise<string> {
 async function maskedValues(ctx: ServerContext, repoId: number): Promise<string[]> {
   const rows = await ctx.store.db.selectFrom('variables').select('value').where('repo_id', '=', repoId).where('masked', '=', 1).execute();
   return rows.map((r) => r.value);
+}
+
+/** `artifacts:name` when it is a plain name (GitLab's default is "artifacts"; the job id keeps downloads apart). */
+function archiveName(job: { id: number; spec: string }): string {
+  const name = (JSON.parse(job.spec) as CompiledJob).artifacts?.name;
+  return name && /^[\w.@+-]{1,200}$/.test(name) ? name : `job-${job.id}-artifacts`;
 }
 
 export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -219,7 +226,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const job = await loadJob(ctx, idParam(params.id, 'id'));
       const files = await ctx.store.db.selectFrom('artifact_files').select(['path', 'digest', 'size', 'mode']).where('job_id', '=', job.id).orderBy('path').execute();
       if (files.length === 0) throw new ApiError(404, `job ${job.id} has no artifacts`);
-      reply.type('application/gzip').header('content-disposition', `attachment; filename="job-${job.id}-artifacts.tar.gz"`);
+      reply.type('application/gzip').header('content-disposition', `attachment; filename="${archiveName(job)}.tar.gz"`);
       return manifestToTarGz(files, (digest) => ctx.blobs.get(digest)).pipe(new PassThrough());
     },
   });
