@@ -1,12 +1,13 @@
 // Background duties of the server: promote delayed jobs, reap expired leases, enforce timeouts,
-// poll repositories, expire artifacts. With SQLite there is one server, so it always leads; the HA
-// work runs these only on the replica holding the leader lease.
+// poll repositories, expire artifacts. They run only on the replica holding the leader lease
+// (src/server/leader.ts); with SQLite there is one server, which therefore always leads.
 import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
 import type { Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 import { publishChanges } from './notify.js';
 import { repoWantsRef } from './routes/repos.js';
+import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { expireArtifacts } from './retention.js';
 import { triggerPipeline } from './trigger.js';
 
@@ -14,6 +15,8 @@ const TICK_MS = 1000;
 const RETENTION_EVERY_MS = 60_000;
 
 export interface Duties {
+  isLeader(): boolean;
+  /** Stops the duties and hands the leader lease back so another replica takes over at once. */
   stop(): Promise<void>;
 }
 
@@ -46,15 +49,31 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
   }
 }
 
-async function tick(ctx: ServerContext, polling: Set<number>, lastRetention: { at: number }): Promise<void> {
+interface DutyState {
+  leadership: Leadership;
+  /** Repositories being polled right now (a slow remote must not pile up polls). */
+  polling: Set<number>;
+  lastRetentionAt: number;
+}
+
+async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
   const now = Date.now();
-  if (now - lastRetention.at >= RETENTION_EVERY_MS) {
-    lastRetention.at = now;
+  const leaseMs = ctx.config.leaseSeconds * 1000;
+  const was = state.leadership.leader;
+  state.leadership = await claimLeadership(ctx.store, ctx.replicaId, leaseMs, now, state.leadership);
+  ctx.metrics.leader.set(state.leadership.leader ? 1 : 0);
+  if (state.leadership.leader !== was) ctx.log.info({ leader: state.leadership.leader, epoch: state.leadership.epoch }, state.leadership.leader ? 'became leader' : 'lost leadership');
+  if (!state.leadership.leader) return;
+  if (now - state.lastRetentionAt >= RETENTION_EVERY_MS) {
+    state.lastRetentionAt = now;
     const expired = await expireArtifacts(ctx, now);
     if (expired.files > 0) ctx.log.info(expired, 'expired artifacts removed');
   }
   const promoted = await promoteScheduled(ctx.store, now);
-  const reaped = await reapExpiredLeases(ctx.store, { now, maxSystemAttempts: ctx.config.maxSystemAttempts });
+  // A new leader (after a restart, a failover or an outage of every server) first gives agents one
+  // lease period to heartbeat again: their jobs kept running while nobody could extend leases.
+  const settled = state.leadership.since !== null && now - state.leadership.since >= leaseMs;
+  const reaped = settled ? await reapExpiredLeases(ctx.store, { now, maxSystemAttempts: ctx.config.maxSystemAttempts }) : { reaped: [], changes: [] };
   for (const r of reaped.reaped) {
     ctx.metrics.leaseExpiries.inc();
     if (r.retryJobId !== null) ctx.metrics.requeues.inc();
@@ -65,28 +84,28 @@ async function tick(ctx: ServerContext, polling: Set<number>, lastRetention: { a
 
   const due = await ctx.store.db.selectFrom('repos').selectAll().where('poll_interval_seconds', '>', 0).execute();
   for (const repo of due) {
-    if (polling.has(repo.id) || (repo.last_polled_at ?? 0) + repo.poll_interval_seconds * 1000 > now) continue;
-    polling.add(repo.id);
+    if (state.polling.has(repo.id) || (repo.last_polled_at ?? 0) + repo.poll_interval_seconds * 1000 > now) continue;
+    state.polling.add(repo.id);
     pollRepo(ctx, repo, now)
       .catch((err: unknown) => ctx.log.warn({ repo: repo.name, err: (err as Error).message }, 'polling failed'))
-      .finally(() => polling.delete(repo.id));
+      .finally(() => state.polling.delete(repo.id));
   }
 }
 
 export function startDuties(ctx: ServerContext): Duties {
-  const polling = new Set<number>();
-  const lastRetention = { at: 0 };
+  const state: DutyState = { leadership: { leader: false, epoch: 0, since: null }, polling: new Set(), lastRetentionAt: 0 };
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
   const timer = setInterval(() => {
-    running = running.then(() => (stopped ? undefined : tick(ctx, polling, lastRetention).catch((err: unknown) => ctx.log.error({ err }, 'background duty failed'))));
+    running = running.then(() => (stopped ? undefined : tick(ctx, state).catch((err: unknown) => ctx.log.error({ err }, 'background duty failed'))));
   }, TICK_MS);
-  ctx.metrics.leader.set(1);
   return {
+    isLeader: () => state.leadership.leader,
     async stop() {
       stopped = true;
       clearInterval(timer);
       await running;
+      if (state.leadership.leader) await releaseLeadership(ctx.store, ctx.replicaId, state.leadership.epoch).catch(() => undefined);
       ctx.metrics.leader.set(0);
     },
   };
