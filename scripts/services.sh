@@ -4,17 +4,26 @@
 # daemon start it themselves on a loopback port of their own; this script only provides the binaries.
 set -euo pipefail
 
-# Debian package -> a binary that proves it is installed.
+# Debian package -> a binary that proves it is installed: a command on PATH, or an absolute path
+# (PostgreSQL's server binaries are not on PATH).
 declare -A PACKAGES=(
   [git]=git
   [bubblewrap]=bwrap
   [rsync]=rsync
+  [postgresql]=/usr/lib/postgresql/15/bin/postgres
 )
+
+present() {
+  case "$1" in
+    /*) [ -x "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
 
 install() {
   local missing=()
   for pkg in "${!PACKAGES[@]}"; do
-    command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+    present "${PACKAGES[$pkg]}" || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then
     echo "services: all packages present"

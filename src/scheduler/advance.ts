@@ -4,10 +4,11 @@
 import type { Kysely } from 'kysely';
 import type { CompiledJob } from '../pipeline/types.js';
 import type { Store } from '../store/index.js';
-import type { Database, Job, JobStatus, JobUpdate, PipelineStatus } from '../store/schema.js';
+import type { Database, Job, JobStatus, JobUpdate, Pipeline, PipelineStatus } from '../store/schema.js';
 import { SchedulerError } from './errors.js';
 import { ChangeLog, type StatusChange } from './events.js';
 import { decideCreated, isPipelineFinished, pipelineStatus, type JobFacts } from './rules.js';
+import { forUpdate } from './sql/row-lock.js';
 
 // A job's spec never changes once stored, yet every advance of a pipeline reads all its jobs:
 // parsing each spec once instead of once per advance keeps a big pipeline from costing time
@@ -37,13 +38,25 @@ export function predecessors(job: Job, spec: CompiledJob, latest: Job[]): Job[] 
   return latest.filter((j) => names.has(j.name));
 }
 
-export async function latestJobs(trx: Kysely<Database>, pipelineId: number): Promise<Job[]> {
-  return trx.selectFrom('jobs').selectAll().where('pipeline_id', '=', pipelineId).where('retried', '=', 0).orderBy('id').execute();
+/** `lock`: the caller is about to change these jobs by what it reads (row locks on PostgreSQL, in id order). */
+export async function latestJobs(trx: Kysely<Database>, pipelineId: number, options: { lock?: boolean } = {}): Promise<Job[]> {
+  const q = trx.selectFrom('jobs').selectAll().where('pipeline_id', '=', pipelineId).where('retried', '=', 0).orderBy('id');
+  return (options.lock ? forUpdate(trx, q) : q).execute();
+}
+
+/**
+ * Locks the pipeline row (PostgreSQL) so that its jobs are read and its status derived one
+ * transaction at a time: two completions in one pipeline must not each miss the other's job and
+ * leave the next stage waiting forever.
+ */
+export async function lockPipeline(trx: Kysely<Database>, pipelineId: number): Promise<Pipeline> {
+  const pipeline = await forUpdate(trx, trx.selectFrom('pipelines').selectAll().where('id', '=', pipelineId)).executeTakeFirst();
+  if (!pipeline) throw new SchedulerError(404, `pipeline ${pipelineId} not found`);
+  return pipeline;
 }
 
 export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: number, now: number, changes: ChangeLog): Promise<PipelineStatus> {
-  const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirst();
-  if (!pipeline) throw new SchedulerError(404, `pipeline ${pipelineId} not found`);
+  const pipeline = await lockPipeline(trx, pipelineId);
   const jobs = await latestJobs(trx, pipelineId);
   if (pipeline.error !== null) return pipeline.status;
 
@@ -69,8 +82,8 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
     if (next === 'pending') set.queued_at = now;
     if (next === 'skipped') set.finished_at = now;
     if (next === 'scheduled') set.scheduled_at = now + (parseSpec(job).startInSeconds ?? 0) * 1000;
-    await trx.updateTable('jobs').set(set).where('id', '=', job.id).where('status', '=', 'created').execute();
-    changes.job(job, next);
+    const res = await trx.updateTable('jobs').set(set).where('id', '=', job.id).where('status', '=', 'created').executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 1) changes.job(job, next);
   }
 
   const status = pipelineStatus(jobs.map(facts));
@@ -85,7 +98,9 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
 
 /** Re-evaluates a pipeline (normally done by every mutating call; exposed for recovery and tests). */
 export async function advancePipeline(store: Store, pipelineId: number, now: number): Promise<{ status: PipelineStatus; changes: StatusChange[] }> {
-  const changes = new ChangeLog();
-  const status = await store.transaction((trx) => advanceInTransaction(trx, pipelineId, now, changes));
-  return { status, changes: changes.list };
+  return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
+    const status = await advanceInTransaction(trx, pipelineId, now, changes);
+    return { status, changes: changes.list };
+  });
 }

@@ -1,15 +1,20 @@
-// The database: one Kysely handle over SQLite (embedded) or, with the HA work, PostgreSQL.
-// Everything above this module writes dialect-neutral Kysely queries.
+// The database: one Kysely handle over SQLite (embedded) or PostgreSQL (clustered).
+// Everything above this module writes dialect-neutral Kysely queries; where the two must differ
+// (row locks), the code branches on `store.dialect` visibly.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, sql } from 'kysely';
 import type { StoreDialect } from './dialect.js';
+import { StoreError } from './errors.js';
 import { MIGRATION_NAMES, migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { connectPostgres, type PostgresOptions } from './postgres.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 
 export type { StoreDialect } from './dialect.js';
+export { StoreError } from './errors.js';
+export type { PostgresOptions } from './postgres.js';
 export * from './schema.js';
 export { acquireInstanceLock, InstanceLockedError } from './instance-lock.js';
 export type { InstanceLock, InstanceLockOptions } from './instance-lock.js';
@@ -17,26 +22,27 @@ export type { InstanceLock, InstanceLockOptions } from './instance-lock.js';
 export interface Store {
   db: Kysely<Database>;
   dialect: StoreDialect;
-  /** The SQLite file (or `:memory:`), for messages. */
+  /** The SQLite file (or `:memory:`), or the PostgreSQL URL without its password, for messages. */
   location: string;
   close(): Promise<void>;
-  /** On SQLite the write lock is taken when the transaction starts (BEGIN IMMEDIATE). */
+  /**
+   * On SQLite the write lock is taken when the transaction starts (BEGIN IMMEDIATE). On PostgreSQL
+   * the transaction is READ COMMITTED (take row locks where a read decides a write), and transient
+   * errors (a failover, a restart, a deadlock) re-run `fn` after a rollback, for about 10 s: `fn`
+   * may run more than once, so it must keep its effects inside the transaction (collect results in
+   * what it returns, not in outer variables).
+   */
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
-}
-
-export class StoreError extends Error {
-  override name = 'StoreError';
 }
 
 const MIGRATION_TABLE = 'kysely_migration';
 
-/** `PATH`, `sqlite:PATH`, `sqlite://PATH` or `:memory:`; `postgres(ql)://` is refused for now. */
+function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** `PATH`, `sqlite:PATH`, `sqlite://PATH` or `:memory:`. */
 function sqlitePath(url: string): string {
-  if (/^postgres(ql)?:\/\//i.test(url)) {
-    throw new StoreError(
-      `database URL ${url.replace(/\/\/[^@/]*@/, '//***@')}: PostgreSQL is not supported yet: comes with the HA work; use a SQLite file path`,
-    );
-  }
   const path = url.replace(/^sqlite:(\/\/)?/i, '');
   if (path === '') throw new StoreError(`database URL "${url}": no SQLite file path given`);
   return path === ':memory:' ? path : resolve(path);
@@ -81,8 +87,27 @@ async function migrate(db: Kysely<Database>, dialect: StoreDialect, location: st
   }
 }
 
-/** Opens (creating if needed) the database and runs pending migrations. */
-export async function openStore(url: string): Promise<Store> {
+async function openPostgres(url: string, options: PostgresOptions): Promise<Store> {
+  const pg = connectPostgres(url, options);
+  const store: Store = { db: pg.db, dialect: 'postgres', location: pg.location, close: pg.close, transaction: pg.transaction };
+  try {
+    // Migrations run in one transaction each (PostgreSQL has transactional DDL) under Kysely's
+    // advisory lock, so replicas starting together migrate once, and a failed try can be re-run.
+    await pg.retrying(() => migrate(pg.db, store.dialect, pg.location));
+  } catch (err) {
+    await pg.close();
+    throw err;
+  }
+  return store;
+}
+
+/**
+ * Opens (creating if needed) the database and runs pending migrations: a SQLite path (`PATH`,
+ * `sqlite:PATH`, `:memory:`) or a PostgreSQL URL (`postgresql://` or `postgres://`, also with
+ * several hosts: `postgresql://u:p@h1:5432,h2:5432/db`; Tandem uses whichever is writable).
+ */
+export async function openStore(url: string, options: PostgresOptions = {}): Promise<Store> {
+  if (isPostgresUrl(url)) return openPostgres(url, options);
   const location = sqlitePath(url);
   const sqlite = openSqlite(location);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });

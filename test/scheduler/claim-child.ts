@@ -1,10 +1,11 @@
 // A separate agent-facing server process for the concurrency test: claims and completes jobs from
-// the shared SQLite file until the queue is empty, then reports the job ids and tokens it got.
+// the shared database (a SQLite file, or PostgreSQL through its own pool) until the queue is empty,
+// then reports the job ids and tokens it got.
 import { claimJob, completeJob } from '../../src/scheduler/index.js';
 import { openStore } from '../../src/store/index.js';
 
-const [path, agent] = process.argv.slice(2);
-const store = await openStore(path);
+const [url, agent] = process.argv.slice(2);
+const store = await openStore(url);
 process.send?.('ready');
 await new Promise((resolve) => process.once('message', resolve));
 const claimed: { jobId: number; token: number }[] = [];

@@ -1,43 +1,127 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
-import { getPipeline } from '../../src/scheduler/index.js';
-import { exited, firstMessage, forkSibling } from '../store/helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { claimJob, completeJob, getPipeline } from '../../src/scheduler/index.js';
+import { backends, exited, firstMessage, forkSibling } from '../store/helpers.js';
 import { job, newPipeline, testDb, type TestDb } from './helpers.js';
 
-const JOBS = 200;
-let db: TestDb;
-before(async () => {
-  db = await testDb();
-});
-after(async () => {
-  await db.close();
-});
+interface Claim {
+  jobId: number;
+  token: number;
+}
 
-it('two processes claiming from one SQLite file never get the same job', async () => {
-  const pipelineId = await newPipeline(
-    db,
-    Array.from({ length: JOBS }, (_, i) => job(`j${i}`, { tags: [] })),
-  );
-  const children = [1, 2].map((agent) => forkSibling(import.meta.url, 'claim-child', [db.path, String(agent)]));
-  try {
-    await Promise.all(children.map((c) => firstMessage(c)));
-    const results = children.map((c) => firstMessage<{ jobId: number; token: number }[]>(c));
-    for (const c of children) c.send('go');
-    const [a, b] = await Promise.all(results);
-
-    const ids = [...a, ...b].map((c) => c.jobId);
-    assert.equal(ids.length, JOBS, 'every job claimed');
-    assert.equal(new Set(ids).size, JOBS, 'no job claimed twice');
-    const tokens = [...a, ...b].map((c) => c.token);
-    assert.equal(new Set(tokens).size, JOBS, 'every claim got its own fencing token');
-    for (const mine of [a, b]) {
-      assert.deepEqual(mine.map((c) => c.token), mine.map((c) => c.token).sort((x, y) => x - y), 'tokens increase for each claimer');
-    }
-    assert.ok(a.length > 0 && b.length > 0, `both processes claimed work (${a.length} / ${b.length})`);
-    const view = await getPipeline(db.store, pipelineId);
-    assert.equal(view?.pipeline.status, 'success');
-  } finally {
-    for (const c of children) if (c.exitCode === null) c.kill();
-    await Promise.all(children.map(exited));
+/** No job twice, one token per claim, each claimer's tokens increasing, and the pipeline done. */
+async function assertClaimedOnce(db: TestDb, pipelineId: number, perClaimer: Claim[][], jobs: number): Promise<void> {
+  const all = perClaimer.flat();
+  assert.equal(all.length, jobs, 'every job claimed');
+  assert.equal(new Set(all.map((c) => c.jobId)).size, jobs, 'no job claimed twice');
+  assert.equal(new Set(all.map((c) => c.token)).size, jobs, 'every claim got its own fencing token');
+  for (const mine of perClaimer) {
+    assert.deepEqual(mine.map((c) => c.token), mine.map((c) => c.token).sort((x, y) => x - y), 'tokens increase for each claimer');
   }
+  assert.ok(perClaimer.every((mine) => mine.length > 0), `every claimer got work (${perClaimer.map((m) => m.length).join(' / ')})`);
+  assert.equal((await getPipeline(db.store, pipelineId))?.pipeline.status, 'success');
+}
+
+const JOBS = 200;
+
+for (const backend of backends()) {
+  describe(backend.name, { skip: backend.skip }, () => {
+    it('two processes claiming from one database never get the same job', async (t) => {
+      const db = await testDb(backend);
+      const children = [1, 2].map((agent) => forkSibling(import.meta.url, 'claim-child', [db.url, String(agent)]));
+      try {
+        const pipelineId = await newPipeline(
+          db,
+          Array.from({ length: JOBS }, (_, i) => job(`j${i}`, { tags: [] })),
+        );
+        await Promise.all(children.map((c) => firstMessage(c)));
+        const results = children.map((c) => firstMessage<Claim[]>(c));
+        const started = performance.now();
+        for (const c of children) c.send('go');
+        const [a, b] = await Promise.all(results);
+        t.diagnostic(`${backend.name}: ${Math.round((JOBS / (performance.now() - started)) * 1000)} claim+complete/s over two processes`);
+        await assertClaimedOnce(db, pipelineId, [a, b], JOBS);
+      } finally {
+        for (const c of children) if (c.exitCode === null) c.kill();
+        await Promise.all(children.map(exited));
+        await db.close();
+      }
+    });
+  });
+}
+
+const postgres = backends().find((b) => b.name === 'postgres');
+describe('postgres: concurrent claimers in one process', { skip: postgres?.skip ?? 'no PostgreSQL backend' }, () => {
+  it('8 claimers on one pool never share a job, and a resource group never runs two jobs at once', async (t) => {
+    if (!postgres) return;
+    const db = await testDb(postgres);
+    try {
+      // The database itself refuses a second running job in a group, so a broken group check fails loudly.
+      await sql`create unique index one_running_per_group on jobs (repo_id, resource_group) where status = 'running'`.execute(db.store.db);
+      const jobs = Array.from({ length: JOBS }, (_, i) => job(`j${i}`, { tags: [], resourceGroup: i % 2 === 0 ? `group${i % 3}` : null }));
+      const pipelineId = await newPipeline(db, jobs);
+      let done = 0;
+      const deadline = Date.now() + 20_000;
+      const claimer = async (agentId: number): Promise<Claim[]> => {
+        const mine: Claim[] = [];
+        while (done < JOBS && Date.now() < deadline) {
+          const c = await claimJob(db.store, { agentId, agentTags: [], leaseMs: 60_000, now: Date.now() });
+          // Nothing free right now: the rest is locked by other claimers or waits for its group.
+          if (!c) {
+            await sleep(2);
+            continue;
+          }
+          mine.push({ jobId: c.job.id, token: c.fencingToken });
+          await completeJob(db.store, { jobId: c.job.id, fencingToken: c.fencingToken, status: 'success', exitCode: 0, now: Date.now() });
+          done++;
+        }
+        return mine;
+      };
+      const started = performance.now();
+      const perClaimer = await Promise.all(Array.from({ length: 8 }, (_, i) => claimer(i + 1)));
+      t.diagnostic(`postgres: ${Math.round((JOBS / (performance.now() - started)) * 1000)} claim+complete/s with 8 claimers in one process`);
+      await assertClaimedOnce(db, pipelineId, perClaimer, JOBS);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('postgres: a claim re-run after a transient error', { skip: postgres?.skip ?? 'no PostgreSQL backend' }, () => {
+  it('reports its changes once and hands out the token of the attempt that committed', async () => {
+    if (!postgres) return;
+    const db = await testDb(postgres);
+    try {
+      // The first claim's UPDATE fails with serialization_failure (40001), after the token was taken.
+      await sql`create sequence claim_failures`.execute(db.store.db);
+      await sql
+        .raw(
+          `create function fail_first_claim() returns trigger language plpgsql as $$
+           begin
+             if new.status = 'running' and nextval('claim_failures') = 1 then
+               raise exception 'injected conflict' using errcode = '40001';
+             end if;
+             return new;
+           end $$`,
+        )
+        .execute(db.store.db);
+      await sql`create trigger fail_first_claim before update on jobs for each row execute function fail_first_claim()`.execute(db.store.db);
+      await newPipeline(db, [job('build', { tags: [] })]);
+
+      const claimed = await claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: 60_000, now: Date.now() });
+      assert.equal(claimed?.fencingToken, 1, 'the failed attempt took a token too, and it was rolled back');
+      assert.deepEqual(
+        claimed.changes.map((c) => `${c.type}:${c.status}`),
+        ['job:running', 'pipeline:running'],
+      );
+      const [{ nextval }] = (await sql<{ nextval: number }>`select nextval('claim_failures')`.execute(db.store.db)).rows;
+      assert.equal(nextval, 3, 'the claim ran twice');
+      const counter = await db.store.db.selectFrom('counters').select('value').where('name', '=', 'fencing').executeTakeFirstOrThrow();
+      assert.equal(counter.value, 1);
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -1,25 +1,22 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CompiledJob, CompiledPipeline } from '../../src/pipeline/types.js';
 import { claimJob, completeJob, createPipeline, getPipeline, type ClaimedJob, type CompleteResult } from '../../src/scheduler/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import type { Backend } from '../store/helpers.js';
 
 export const T0 = 1_700_000_000_000;
 
 export interface TestDb {
   store: Store;
-  dir: string;
-  path: string;
+  /** What openStore was given, for another process to open the same database. */
+  url: string;
   repoId: number;
   close(): Promise<void>;
 }
 
-/** A fresh SQLite file in a temp dir with one repository row. */
-export async function testDb(): Promise<TestDb> {
-  const dir = await mkdtemp(join(tmpdir(), 'tandem-sched-'));
-  const path = join(dir, 'tandem.db');
-  const store = await openStore(path);
+/** A fresh database on the backend with one repository row. */
+export async function testDb(backend: Backend): Promise<TestDb> {
+  const { url, cleanup } = await backend.fresh();
+  const store = await openStore(url);
   const repo = await store.db
     .insertInto('repos')
     .values({ name: 'demo', url: '/srv/git/demo', default_branch: 'main', poll_interval_seconds: 0, webhook_secret: null, known_refs: '{}', last_polled_at: null, created_at: T0 })
@@ -27,12 +24,11 @@ export async function testDb(): Promise<TestDb> {
     .executeTakeFirstOrThrow();
   return {
     store,
-    dir,
-    path,
+    url,
     repoId: repo.id,
     async close() {
       await store.close();
-      await rm(dir, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }

@@ -1,5 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { StoreDialect } from '../../src/store/index.js';
+import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
 
 /**
  * Forks a sibling script of the calling test as a separate Node process: its `.ts` source under tsx,
@@ -22,4 +28,42 @@ export function firstMessage<T>(child: ChildProcess): Promise<T> {
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+export interface Backend {
+  name: StoreDialect;
+  /** Set when this backend's suites are skipped (PostgreSQL is not installed). */
+  skip: string | false;
+  /** A new empty database: its URL (a SQLite file, or a database on this file's PostgreSQL server). */
+  fresh(): Promise<{ url: string; cleanup(): Promise<void> }>;
+}
+
+let cached: Backend[] | null = null;
+
+/**
+ * The store backends to run a suite on: SQLite, and PostgreSQL (one server per test file, a fresh
+ * database per test). Call at the top level of a test file.
+ */
+export function backends(): Backend[] {
+  if (cached) return cached;
+  const server = postgresForFile(after);
+  cached = [
+    {
+      name: 'sqlite',
+      skip: false,
+      async fresh() {
+        const dir = await mkdtemp(join(tmpdir(), 'tandem-store-'));
+        return { url: join(dir, 'tandem.db'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+      },
+    },
+    {
+      name: 'postgres',
+      skip: postgresSkipReason(),
+      async fresh() {
+        // The server and its databases go away together after the file's tests.
+        return { url: await (await server()).createDatabase(), cleanup: async () => undefined };
+      },
+    },
+  ];
+  return cached;
 }

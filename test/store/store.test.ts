@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { acquireInstanceLock, InstanceLockedError, openStore, StoreError } from '../../src/store/index.js';
-import { exited, firstMessage, forkSibling } from './helpers.js';
+import { backends, exited, firstMessage, forkSibling } from './helpers.js';
 
 let dir: string;
 before(async () => {
@@ -21,63 +21,102 @@ async function pragma(store: Awaited<ReturnType<typeof openStore>>, name: string
   return Object.values(rows[0])[0];
 }
 
-describe('openStore', () => {
-  it('creates the schema with WAL, foreign keys, NORMAL sync and a busy timeout', async () => {
+for (const backend of backends()) {
+  describe(`openStore on ${backend.name}`, { skip: backend.skip }, () => {
+    let db: { url: string; cleanup(): Promise<void> };
+    beforeEach(async () => {
+      db = await backend.fresh();
+    });
+    afterEach(async () => {
+      await db.cleanup();
+    });
+
+    it('creates the schema and enforces foreign keys', async () => {
+      const store = await openStore(db.url);
+      try {
+        assert.equal(store.dialect, backend.name);
+        const tables = (await store.db.introspection.getTables()).map((t) => t.name);
+        for (const t of ['repos', 'variables', 'events', 'pipelines', 'jobs', 'job_logs', 'artifact_files', 'cache_entries', 'agents', 'tokens', 'counters', 'leases']) {
+          assert.ok(tables.includes(t), `table ${t}`);
+        }
+        await assert.rejects(
+          store.db.insertInto('variables').values({ repo_id: 999, key: 'K', value: 'v', masked: 0, protected: 0, file: 0, created_at: 0, updated_at: 0 }).execute(),
+          /FOREIGN KEY|foreign key/,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('returns ids, bigint times and counts as numbers; unique keys and ON CONFLICT DO NOTHING work', async () => {
+      const store = await openStore(db.url);
+      try {
+        const t = 1_700_000_000_123;
+        const { id } = await store.db.insertInto('tokens').values({ name: 'x', kind: 'admin', token_hash: 'h', created_at: t, last_used_at: null }).returning('id').executeTakeFirstOrThrow();
+        assert.equal(typeof id, 'number');
+        const row = await store.db.selectFrom('tokens').select(['created_at']).where('id', '=', id).executeTakeFirstOrThrow();
+        assert.equal(row.created_at, t);
+        const { n } = await store.db.selectFrom('tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+        assert.equal(n, 1);
+        await assert.rejects(store.db.insertInto('tokens').values({ name: 'y', kind: 'admin', token_hash: 'h', created_at: t, last_used_at: null }).execute(), /UNIQUE|unique/);
+        const res = await store.db
+          .insertInto('tokens')
+          .values({ name: 'y', kind: 'admin', token_hash: 'h', created_at: t, last_used_at: null })
+          .onConflict((oc) => oc.column('token_hash').doNothing())
+          .executeTakeFirst();
+        assert.equal(Number(res.numInsertedOrUpdatedRows ?? 0), 0);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('runs migrations once: opening twice keeps data and the migration list', async () => {
+      const first = await openStore(db.url);
+      await first.db.insertInto('tokens').values({ name: 'x', kind: 'admin', token_hash: 'h', created_at: 1, last_used_at: null }).execute();
+      await first.close();
+      const second = await openStore(db.url);
+      try {
+        const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db);
+        assert.deepEqual(rows.map((r) => r.name), ['001_initial']);
+        assert.equal((await second.db.selectFrom('tokens').select('name').execute()).length, 1);
+      } finally {
+        await second.close();
+      }
+    });
+
+    it('refuses a database migrated by a newer version', async () => {
+      const store = await openStore(db.url);
+      await sql`insert into kysely_migration (name, timestamp) values (${'099_from_the_future'}, ${new Date().toISOString()})`.execute(store.db);
+      await store.close();
+      await assert.rejects(openStore(db.url), (err: Error) => {
+        assert.ok(err instanceof StoreError);
+        assert.match(err.message, /was migrated by a newer Tandem \(migration 099_from_the_future is unknown.*knows up to 001_initial/);
+        return true;
+      });
+    });
+  });
+}
+
+describe('openStore on SQLite', () => {
+  it('uses WAL, NORMAL sync and a busy timeout', async () => {
     const store = await openStore(join(dir, 'nested', 'a.db'));
     try {
-      assert.equal(store.dialect, 'sqlite');
       assert.equal(await pragma(store, 'journal_mode'), 'wal');
       assert.equal(await pragma(store, 'foreign_keys'), 1);
       assert.equal(await pragma(store, 'synchronous'), 1);
       assert.equal(await pragma(store, 'busy_timeout'), 5000);
-      const tables = (await store.db.introspection.getTables()).map((t) => t.name);
-      for (const t of ['repos', 'variables', 'events', 'pipelines', 'jobs', 'job_logs', 'artifact_files', 'cache_entries', 'agents', 'tokens', 'counters', 'leases']) {
-        assert.ok(tables.includes(t), `table ${t}`);
-      }
-      // Foreign keys are enforced: a job needs its pipeline.
-      await assert.rejects(
-        store.db.insertInto('variables').values({ repo_id: 999, key: 'K', value: 'v', masked: 0, protected: 0, file: 0, created_at: 0, updated_at: 0 }).execute(),
-        /FOREIGN KEY/,
-      );
     } finally {
       await store.close();
     }
   });
 
-  it('runs migrations once: opening twice keeps data and the migration list', async () => {
-    const path = `sqlite:${join(dir, 'twice.db')}`;
-    const first = await openStore(path);
-    await first.db.insertInto('tokens').values({ name: 'x', kind: 'admin', token_hash: 'h', created_at: 1, last_used_at: null }).execute();
-    await first.close();
-    const second = await openStore(path);
-    try {
-      const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db);
-      assert.deepEqual(rows.map((r) => r.name), ['001_initial']);
-      assert.equal((await second.db.selectFrom('tokens').select('name').execute()).length, 1);
-    } finally {
-      await second.close();
-    }
-  });
-
-  it('refuses a database migrated by a newer version', async () => {
+  it('names the SQLite file of a newer database', async () => {
     const path = join(dir, 'newer.db');
     await (await openStore(path)).close();
     const raw = new BetterSqlite3(path);
     raw.prepare('insert into kysely_migration (name, timestamp) values (?, ?)').run('099_from_the_future', new Date().toISOString());
     raw.close();
-    await assert.rejects(openStore(path), (err: Error) => {
-      assert.ok(err instanceof StoreError);
-      assert.match(err.message, /newer\.db was migrated by a newer Tandem \(migration 099_from_the_future is unknown.*knows up to 001_initial/);
-      return true;
-    });
-  });
-
-  it('refuses PostgreSQL URLs for now, without echoing the password', async () => {
-    await assert.rejects(openStore('postgresql://tandem:s3cret@db:5432/tandem'), (err: Error) => {
-      assert.match(err.message, /not supported yet: comes with the HA work/);
-      assert.doesNotMatch(err.message, /s3cret/);
-      return true;
-    });
+    await assert.rejects(openStore(`sqlite:${path}`), /newer\.db was migrated by a newer Tandem/);
   });
 
   it('names the file when it cannot be opened', async () => {

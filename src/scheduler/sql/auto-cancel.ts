@@ -13,8 +13,8 @@ export interface AutoCancelInput {
 }
 
 export async function autoCancelInterruptible(store: Store, input: AutoCancelInput): Promise<{ canceledPipelineIds: number[]; changes: StatusChange[] }> {
-  const changes = new ChangeLog();
-  const canceledPipelineIds = await store.transaction(async (trx) => {
+  return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
     const older = await trx
       .selectFrom('pipelines')
       .select('id')
@@ -26,6 +26,8 @@ export async function autoCancelInterruptible(store: Store, input: AutoCancelInp
       .execute();
     const canceled: number[] = [];
     for (const { id } of older) {
+      // Locked first, so a job claimed meanwhile is seen as started (and asked to stop, or keeps its pipeline).
+      const latest = await latestJobs(trx, id, { lock: true });
       // Retried attempts count: they ran too.
       const uninterruptibleStarted = await trx
         .selectFrom('jobs')
@@ -35,11 +37,10 @@ export async function autoCancelInterruptible(store: Store, input: AutoCancelInp
         .where('interruptible', '=', 0)
         .executeTakeFirst();
       if (uninterruptibleStarted) continue;
-      await cancelJobsInTransaction(trx, await latestJobs(trx, id), input.now, changes);
+      await cancelJobsInTransaction(trx, latest, input.now, changes);
       await advanceInTransaction(trx, id, input.now, changes);
       canceled.push(id);
     }
-    return canceled;
+    return { canceledPipelineIds: canceled, changes: changes.list };
   });
-  return { canceledPipelineIds, changes: changes.list };
 }

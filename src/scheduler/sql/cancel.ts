@@ -22,24 +22,25 @@ export async function cancelJobsInTransaction(trx: Kysely<Database>, jobs: Job[]
 }
 
 export async function cancelJob(store: Store, jobId: number, now: number): Promise<{ changes: StatusChange[] }> {
-  const changes = new ChangeLog();
-  await store.transaction(async (trx) => {
+  return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
     const job = await loadJob(trx, jobId);
-    if (job.status === 'canceled') return;
+    if (job.status === 'canceled') return { changes: [] };
     if (job.status !== 'running' && !NOT_STARTED.includes(job.status)) throw new SchedulerError(409, `job ${jobId} cannot be canceled: it already finished (${job.status})`);
     await cancelJobsInTransaction(trx, [job], now, changes);
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
+    return { changes: changes.list };
   });
-  return { changes: changes.list };
 }
 
 export async function cancelPipeline(store: Store, pipelineId: number, now: number): Promise<{ changes: StatusChange[] }> {
-  const changes = new ChangeLog();
-  await store.transaction(async (trx) => {
+  return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
     const exists = await trx.selectFrom('pipelines').select('id').where('id', '=', pipelineId).executeTakeFirst();
     if (!exists) throw new SchedulerError(404, `pipeline ${pipelineId} not found`);
-    await cancelJobsInTransaction(trx, await latestJobs(trx, pipelineId), now, changes);
+    // Locked, so a job claimed meanwhile is seen running and asked to stop instead of being missed.
+    await cancelJobsInTransaction(trx, await latestJobs(trx, pipelineId, { lock: true }), now, changes);
     await advanceInTransaction(trx, pipelineId, now, changes);
+    return { changes: changes.list };
   });
-  return { changes: changes.list };
 }

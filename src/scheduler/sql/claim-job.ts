@@ -1,10 +1,12 @@
-// Hands the oldest runnable job to an agent. One transaction: choose, guard-update, take a fencing
-// token, advance the pipeline. On SQLite the transaction holds the write lock from its start, so two
-// claims cannot pick the same job; the `status = 'pending'` guard and the row count check keep the
-// UPDATE safe without that lock too (PostgreSQL will add FOR UPDATE SKIP LOCKED to the select).
+// Hands the oldest runnable job to an agent. One transaction: choose (and, on PostgreSQL, lock) the
+// job, take a fencing token, mark it running, advance the pipeline. How the job is chosen safely
+// differs by backend, visibly below: SQLite's transaction holds the database's write lock from its
+// start, so a plain scan cannot race; PostgreSQL claimers run side by side and pass each other by
+// with FOR UPDATE SKIP LOCKED.
+import { sql, type Kysely } from 'kysely';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { Store } from '../../store/index.js';
-import type { Job, Pipeline, Repo } from '../../store/schema.js';
+import type { Database, Job, Pipeline, Repo } from '../../store/schema.js';
 import { advanceInTransaction, parseSpec } from '../advance.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
@@ -28,54 +30,116 @@ export interface ClaimedJob {
 
 const PAGE = 100;
 
+/** SQLite: the write lock is held, so read the busy resource groups once and scan the queue. */
+async function pickSqlite(trx: Kysely<Database>, agentTags: Set<string>): Promise<Job | null> {
+  const busy = await trx.selectFrom('jobs').select(['repo_id', 'resource_group']).where('status', '=', 'running').where('resource_group', 'is not', null).execute();
+  const busyGroups = new Set(busy.map((b) => `${b.repo_id}\n${b.resource_group}`));
+  const runnable = (job: Job): boolean =>
+    (JSON.parse(job.tags) as string[]).every((t) => agentTags.has(t)) && (job.resource_group === null || !busyGroups.has(`${job.repo_id}\n${job.resource_group}`));
+
+  // Tags are JSON, so they are matched here; page through the queue oldest first (GitLab orders by id).
+  for (let afterId = 0; ; ) {
+    const page = await trx.selectFrom('jobs').selectAll().where('status', '=', 'pending').where('id', '>', afterId).orderBy('id').limit(PAGE).execute();
+    const job = page.find(runnable);
+    if (job) return job;
+    if (page.length < PAGE) return null;
+    afterId = page[page.length - 1].id;
+  }
+}
+
+// An arbitrary constant: the first key of Tandem's resource-group advisory locks, so they cannot
+// collide with other users of advisory locks in the same database (Kysely's migration lock is one).
+const RESOURCE_GROUP_LOCK_SPACE = 0x54_41_4e_44;
+
+/**
+ * PostgreSQL: two claimers may each lock a pending job of the same resource group, and under READ
+ * COMMITTED both would see no running job in it. A transaction-scoped advisory lock per (repository,
+ * group), held until commit, makes that check-then-claim one at a time per group, so the next
+ * claimer's check sees the job that just started. Chosen over locking a row per group because it
+ * needs no table or row to exist first; a hash collision only makes two groups wait for each other.
+ */
+async function resourceGroupFree(trx: Kysely<Database>, job: Job): Promise<boolean> {
+  await sql`select pg_advisory_xact_lock(${RESOURCE_GROUP_LOCK_SPACE}::int, hashtext(${`${job.repo_id}\n${job.resource_group}`}))`.execute(trx);
+  const running = await trx
+    .selectFrom('jobs')
+    .select('id')
+    .where('repo_id', '=', job.repo_id)
+    .where('resource_group', '=', job.resource_group)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  return running === undefined;
+}
+
+/**
+ * PostgreSQL: lock the oldest pending job this agent can run, skipping jobs other claimers hold
+ * (FOR UPDATE SKIP LOCKED); tags are matched in SQL (jsonb containment) so only such a job is locked.
+ */
+async function lockPostgres(trx: Kysely<Database>, agentTags: string[]): Promise<Job | null> {
+  const tags = JSON.stringify(agentTags);
+  for (let afterId = 0; ; ) {
+    const job = await trx
+      .selectFrom('jobs')
+      .selectAll()
+      .where('status', '=', 'pending')
+      .where('id', '>', afterId)
+      .where(sql<boolean>`jobs.tags::jsonb <@ ${tags}::jsonb`)
+      // Skips busy groups cheaply; resourceGroupFree decides under its lock.
+      .where((eb) =>
+        eb.or([
+          eb('resource_group', 'is', null),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('jobs as r')
+                .select('r.id')
+                .whereRef('r.repo_id', '=', 'jobs.repo_id')
+                .whereRef('r.resource_group', '=', 'jobs.resource_group')
+                .where('r.status', '=', 'running'),
+            ),
+          ),
+        ]),
+      )
+      .orderBy('id')
+      .limit(1)
+      .forUpdate()
+      .skipLocked()
+      .executeTakeFirst();
+    if (!job) return null;
+    if (job.resource_group === null || (await resourceGroupFree(trx, job))) return job;
+    afterId = job.id;
+  }
+}
+
 export async function claimJob(store: Store, input: ClaimInput): Promise<ClaimedJob | null> {
   if (!(input.leaseMs > 0)) throw new SchedulerError(422, `claim: leaseMs must be positive, got ${input.leaseMs}`);
-  const agentTags = new Set(input.agentTags);
-  const changes = new ChangeLog();
   const { now } = input;
 
-  const claimed = await store.transaction(async (trx) => {
-    const busy = await trx
-      .selectFrom('jobs')
-      .select(['repo_id', 'resource_group'])
-      .where('status', '=', 'running')
-      .where('resource_group', 'is not', null)
-      .execute();
-    const busyGroups = new Set(busy.map((b) => `${b.repo_id}\n${b.resource_group}`));
-    const runnable = (job: Job): boolean =>
-      (JSON.parse(job.tags) as string[]).every((t) => agentTags.has(t)) &&
-      (job.resource_group === null || !busyGroups.has(`${job.repo_id}\n${job.resource_group}`));
-
-    // Tags are JSON, so they are matched here; page through the queue oldest first (GitLab orders by id).
-    for (let afterId = 0; ; ) {
-      const page = await trx.selectFrom('jobs').selectAll().where('status', '=', 'pending').where('id', '>', afterId).orderBy('id').limit(PAGE).execute();
-      for (const job of page) {
-        if (!runnable(job)) continue;
-        const token = await nextFencingToken(trx);
-        const res = await trx
-          .updateTable('jobs')
-          .set({
-            status: 'running',
-            agent_id: input.agentId,
-            fencing_token: token,
-            started_at: now,
-            lease_expires_at: now + input.leaseMs,
-            deadline_at: now + job.timeout_seconds * 1000,
-          })
-          .where('id', '=', job.id)
-          .where('status', '=', 'pending')
-          .executeTakeFirst();
-        if (Number(res.numUpdatedRows) !== 1) continue;
-        changes.job(job, 'running');
-        await advanceInTransaction(trx, job.pipeline_id, now, changes);
-        const row = await trx.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow();
-        const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
-        const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
-        return { job: row, spec: parseSpec(row), pipeline, repo, fencingToken: token };
-      }
-      if (page.length < PAGE) return null;
-      afterId = page[page.length - 1].id;
-    }
+  return store.transaction(async (trx) => {
+    const job = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, new Set(input.agentTags));
+    if (!job) return null;
+    const changes = new ChangeLog();
+    // Taken last, after the job is secured: the counter row stays locked until commit on PostgreSQL.
+    const token = await nextFencingToken(trx);
+    const res = await trx
+      .updateTable('jobs')
+      .set({
+        status: 'running',
+        agent_id: input.agentId,
+        fencing_token: token,
+        started_at: now,
+        lease_expires_at: now + input.leaseMs,
+        deadline_at: now + job.timeout_seconds * 1000,
+      })
+      .where('id', '=', job.id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    // Cannot happen while the job is locked (see above); refuse rather than hand out a job twice.
+    if (Number(res.numUpdatedRows) !== 1) throw new Error(`claim: job ${job.id} changed while it was being claimed`);
+    changes.job(job, 'running');
+    await advanceInTransaction(trx, job.pipeline_id, now, changes);
+    const row = await trx.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow();
+    const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+    const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
+    return { job: row, spec: parseSpec(row), pipeline, repo, fencingToken: token, changes: changes.list };
   });
-  return claimed && { ...claimed, changes: changes.list };
 }

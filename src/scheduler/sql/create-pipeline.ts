@@ -32,8 +32,8 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
   const { compiled, now } = input;
   if (compiled === null && !input.error) throw new SchedulerError(422, 'createPipeline: a pipeline without compiled jobs needs an error message');
   if (!(input.defaultTimeoutSeconds > 0)) throw new SchedulerError(422, `createPipeline: defaultTimeoutSeconds must be positive, got ${input.defaultTimeoutSeconds}`);
-  const changes = new ChangeLog();
   return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
     const failed = compiled === null;
     const pipeline = await trx
       .insertInto('pipelines')

@@ -5,6 +5,7 @@ import type { Store } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { finishRunningJob } from './finish-job.js';
+import { forUpdateSkipLocked } from './row-lock.js';
 
 export interface TimeoutResult {
   /** Jobs just asked to stop. */
@@ -16,8 +17,8 @@ export interface TimeoutResult {
 
 export async function enforceTimeouts(store: Store, now: number, options: { graceMs?: number } = {}): Promise<TimeoutResult> {
   const graceMs = options.graceMs ?? 15_000;
-  const changes = new ChangeLog();
-  const result = await store.transaction(async (trx) => {
+  return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
     const overdue = await trx
       .updateTable('jobs')
       .set({ cancel_requested: 1, cancel_reason: 'timeout' })
@@ -26,14 +27,10 @@ export async function enforceTimeouts(store: Store, now: number, options: { grac
       .where('deadline_at', '<=', now)
       .returning('id')
       .execute();
-    const stuck = await trx
-      .selectFrom('jobs')
-      .selectAll()
-      .where('status', '=', 'running')
-      .where('cancel_reason', '=', 'timeout')
-      .where('deadline_at', '<=', now - graceMs)
-      .orderBy('id')
-      .execute();
+    const stuck = await forUpdateSkipLocked(
+      trx,
+      trx.selectFrom('jobs').selectAll().where('status', '=', 'running').where('cancel_reason', '=', 'timeout').where('deadline_at', '<=', now - graceMs).orderBy('id'),
+    ).execute();
     const failed: TimeoutResult['failed'] = [];
     for (const job of stuck) {
       const retryJobId = await finishRunningJob(trx, job, { status: 'failed', exitCode: null, failureReason: 'job_execution_timeout', completedToken: null }, now, changes);
@@ -42,7 +39,6 @@ export async function enforceTimeouts(store: Store, now: number, options: { grac
     for (const pipelineId of new Set(stuck.map((j) => j.pipeline_id))) {
       await advanceInTransaction(trx, pipelineId, now, changes);
     }
-    return { cancelRequested: overdue.map((r) => r.id), failed };
+    return { cancelRequested: overdue.map((r) => r.id), failed, changes: changes.list };
   });
-  return { ...result, changes: changes.list };
 }

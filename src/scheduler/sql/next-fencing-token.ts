@@ -1,6 +1,7 @@
 // The fencing token: one counter row incremented inside the claim's transaction, so tokens strictly
-// increase across every claim of every job (on SQLite the claim holds the write lock; on PostgreSQL
-// the row lock on the counter serializes the increments).
+// increase across every claim of every job. On SQLite the claim holds the write lock. On PostgreSQL
+// the UPDATE ... RETURNING locks the counter row until the claim commits, so the next claimer reads
+// the committed value and increments past it (a read-then-write here could hand out a token twice).
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.js';
 

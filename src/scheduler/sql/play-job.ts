@@ -6,8 +6,8 @@ import { ChangeLog, type StatusChange } from '../events.js';
 import { loadJob } from './load-job.js';
 
 export async function playJob(store: Store, jobId: number, now: number): Promise<{ changes: StatusChange[] }> {
-  const changes = new ChangeLog();
-  await store.transaction(async (trx) => {
+  return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
     const job = await loadJob(trx, jobId);
     if (job.status !== 'manual' && job.status !== 'scheduled') {
       throw new SchedulerError(409, `job ${jobId} cannot be played: it is ${job.status}, not manual or scheduled`);
@@ -15,6 +15,6 @@ export async function playJob(store: Store, jobId: number, now: number): Promise
     await trx.updateTable('jobs').set({ status: 'pending', queued_at: now, played_at: now }).where('id', '=', job.id).where('status', '=', job.status).execute();
     changes.job(job, 'pending');
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
+    return { changes: changes.list };
   });
-  return { changes: changes.list };
 }

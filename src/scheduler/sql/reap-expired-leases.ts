@@ -5,6 +5,7 @@ import type { Store } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { finishRunningJob } from './finish-job.js';
+import { forUpdateSkipLocked } from './row-lock.js';
 
 export interface ReapInput {
   now: number;
@@ -19,9 +20,13 @@ export interface ReapResult {
 
 export async function reapExpiredLeases(store: Store, input: ReapInput): Promise<ReapResult> {
   const maxSystemAttempts = input.maxSystemAttempts ?? 2;
-  const changes = new ChangeLog();
-  const reaped = await store.transaction(async (trx) => {
-    const expired = await trx.selectFrom('jobs').selectAll().where('status', '=', 'running').where('lease_expires_at', '<', input.now).orderBy('id').execute();
+  return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
+    // A job whose agent is completing it right now is skipped (locked): it is not lost after all.
+    const expired = await forUpdateSkipLocked(
+      trx,
+      trx.selectFrom('jobs').selectAll().where('status', '=', 'running').where('lease_expires_at', '<', input.now).orderBy('id'),
+    ).execute();
     const out: ReapResult['reaped'] = [];
     for (const job of expired) {
       const byTimeout = job.cancel_reason === 'timeout';
@@ -44,7 +49,6 @@ export async function reapExpiredLeases(store: Store, input: ReapInput): Promise
     for (const pipelineId of new Set(expired.map((j) => j.pipeline_id))) {
       await advanceInTransaction(trx, pipelineId, input.now, changes);
     }
-    return out;
+    return { reaped: out, changes: changes.list };
   });
-  return { reaped, changes: changes.list };
 }

@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Store } from '../../store/index.js';
 import type { Database, Job } from '../../store/schema.js';
-import { advanceInTransaction, latestJobs, parseSpec, predecessors } from '../advance.js';
+import { advanceInTransaction, latestJobs, lockPipeline, parseSpec, predecessors } from '../advance.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { loadJob } from './load-job.js';
@@ -24,14 +24,14 @@ async function resetSkippedDependants(trx: Kysely<Database>, retried: Job, chang
   }
   for (const job of latest) {
     if (job.status !== 'skipped' || !downstream.has(job.id)) continue;
-    await trx.updateTable('jobs').set({ status: 'created', finished_at: null }).where('id', '=', job.id).where('status', '=', 'skipped').execute();
-    changes.job(job, 'created');
+    const res = await trx.updateTable('jobs').set({ status: 'created', finished_at: null }).where('id', '=', job.id).where('status', '=', 'skipped').executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 1) changes.job(job, 'created');
   }
 }
 
 export async function retryJob(store: Store, jobId: number, now: number): Promise<{ jobId: number; changes: StatusChange[] }> {
-  const changes = new ChangeLog();
-  const newId = await store.transaction(async (trx) => {
+  return store.transaction(async (trx) => {
+    const changes = new ChangeLog();
     const job = await loadJob(trx, jobId);
     if (job.retried === 1) {
       const latest = await trx.selectFrom('jobs').select('id').where('pipeline_id', '=', job.pipeline_id).where('name', '=', job.name).where('retried', '=', 0).executeTakeFirst();
@@ -43,10 +43,11 @@ export async function retryJob(store: Store, jobId: number, now: number): Promis
     const when = parseSpec(job).when;
     // Retrying is an explicit request to run: a manual or delayed job does not wait again.
     const playedAt = when === 'manual' || when === 'delayed' ? now : job.played_at;
+    // The dependants to reset are read from the pipeline's jobs: no other advance may move them meanwhile.
+    await lockPipeline(trx, job.pipeline_id);
     const id = await insertNewAttempt(trx, job, 'created', now, changes, playedAt);
     await resetSkippedDependants(trx, job, changes);
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
-    return id;
+    return { jobId: id, changes: changes.list };
   });
-  return { jobId: newId, changes: changes.list };
 }
