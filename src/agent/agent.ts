@@ -1,15 +1,17 @@
 // An agent: registers with a server, long-polls for jobs on N slots, and runs each job in a fresh
 // workspace checked out from its local mirror cache.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createExecutor, type Executor, type ExecutorKind } from '../executor/index.js';
 import { MirrorCache } from '../source/index.js';
-import { HttpError, ServerClient, StaleClaimError } from './client.js';
-import { serverJobBackend } from './http-backend.js';
+import { HttpError, ServerClient } from './client.js';
+import { serverJobBackend, serverOutboxTarget } from './http-backend.js';
 import { runJob, type JobOutcome } from './job-runner.js';
-import type { CompleteRequest, JobPayload, RegisterAgentResponse } from './protocol.js';
+import { JobOutbox, type OutboxOptions } from './outbox.js';
+import type { JobPayload, RegisterAgentResponse } from './protocol.js';
 
 export interface AgentOptions {
   servers: string[];
@@ -42,8 +44,11 @@ export class Agent {
   private readonly registrationToken: string;
   private readonly mirrors: MirrorCache;
   private readonly stopping = new AbortController();
+  private readonly stopDelivery = new AbortController();
   private readonly running = new Map<number, AbortController>();
   private executor: Executor | null = null;
+  /** Outboxes still delivering; stop() waits for them only as long as the server answers. */
+  private readonly deliveries = new Set<Promise<unknown>>();
   private slots: Promise<void>[] = [];
   readonly name: string;
   readonly workDir: string;
@@ -60,32 +65,88 @@ export class Agent {
     return [...this.running.keys()];
   }
 
+  private get credentialsFile(): string {
+    return join(this.workDir, 'agent.json');
+  }
+
+  private get announcement() {
+    return { name: this.name, tags: this.opts.tags, concurrency: this.opts.concurrency, version: this.opts.version };
+  }
+
   private async register(): Promise<void> {
     this.client.token = this.registrationToken;
-    const res = await this.client.json<RegisterAgentResponse>('POST', '/api/v1/agents', {
-      name: this.name,
-      tags: this.opts.tags,
-      concurrency: this.opts.concurrency,
-      version: this.opts.version,
-    });
+    const res = await this.client.json<RegisterAgentResponse>('POST', '/api/v1/agents', this.announcement);
     if (!res) throw new Error('registration returned no agent token');
     this.client.token = res.token;
+    // Kept (0600) so a restarted agent is the same agent: its claims and undelivered results stay its own.
+    await writeFile(this.credentialsFile, JSON.stringify({ agentId: res.agentId, token: res.token }), { mode: 0o600 });
     this.opts.log.info({ agentId: res.agentId, name: this.name, server: this.client.serverUrl }, 'agent registered');
+  }
+
+  /** Uses the given agent token, or the one this work dir was registered with, or registers anew. */
+  private async identify(): Promise<void> {
+    const stored = this.registrationToken.startsWith('tda_')
+      ? this.registrationToken
+      : await readFile(this.credentialsFile, 'utf8').then(
+          (text) => (JSON.parse(text) as { token?: string }).token ?? null,
+          () => null,
+        );
+    if (stored) {
+      this.client.token = stored;
+      try {
+        // Also tells the server this start's tags and concurrency.
+        await this.client.json('PUT', '/api/v1/agent/self', this.announcement);
+        return;
+      } catch (err) {
+        if (!(err instanceof HttpError && err.status === 401) || this.registrationToken.startsWith('tda_')) throw err;
+        this.opts.log.warn('stored agent token refused: registering again');
+      }
+    }
+    await this.register();
+  }
+
+  private get outboxDir(): string {
+    return join(this.workDir, 'outbox');
+  }
+
+  private outboxOptions(log: Logger, onStale?: () => void): OutboxOptions {
+    let warned = false;
+    return {
+      signal: this.stopDelivery.signal,
+      onStale,
+      onError: (err) => {
+        // Once per job: the outbox retries quietly until a server answers.
+        if (!warned) log.warn({ err: err.message }, 'server unreachable: keeping the job log and result on disk until it answers');
+        warned = true;
+      },
+    };
   }
 
   async start(): Promise<void> {
     await mkdir(join(this.workDir, 'builds'), { recursive: true });
     this.executor = await createExecutor(this.opts.executor, { hiddenPaths: this.opts.hiddenPaths ?? [] });
-    if (this.registrationToken.startsWith('tda_')) this.client.token = this.registrationToken;
-    else await this.register();
+    await this.identify();
+    // Results and logs a previous run of this agent could not deliver.
+    for (const outbox of await JobOutbox.recover(this.outboxDir, serverOutboxTarget(this.client), this.outboxOptions(this.opts.log))) {
+      this.opts.log.info({ jobId: outbox.jobId }, 'delivering what a previous run of this agent left');
+      this.deliveries.add(outbox.done());
+    }
     this.slots = Array.from({ length: this.opts.concurrency }, (_, i) => this.slot(i));
   }
 
   /** Stops taking jobs; running jobs finish unless `cancelRunning`. */
-  async stop(opts: { cancelRunning?: boolean } = {}): Promise<void> {
+  /**
+   * Stops taking jobs; running jobs finish unless `cancelRunning`. Results still being delivered
+   * get `deliveryGraceMs`; what is left then stays on disk and is delivered at the next start.
+   */
+  async stop(opts: { cancelRunning?: boolean; deliveryGraceMs?: number } = {}): Promise<void> {
     this.stopping.abort();
     if (opts.cancelRunning) for (const c of this.running.values()) c.abort();
     await Promise.allSettled(this.slots);
+    const grace = sleep(opts.deliveryGraceMs ?? 10_000, undefined, { ref: false });
+    await Promise.race([Promise.allSettled([...this.deliveries]), grace]);
+    this.stopDelivery.abort();
+    await Promise.allSettled([...this.deliveries]);
   }
 
   private async slot(index: number): Promise<void> {
@@ -113,8 +174,10 @@ export class Agent {
     const log = this.opts.log.child({ jobId: payload.jobId, job: payload.job.name, attempt: payload.attempt });
     const workspace = join(this.workDir, 'builds', String(payload.jobId));
     const scratchDir = join(this.workDir, 'tmp', String(payload.jobId));
-    const backend = serverJobBackend(this.client, payload.jobId, payload.fencingToken);
     const abort = new AbortController();
+    // A refusal of the claim (409) while delivering the log means another agent owns the job now.
+    const outbox = await JobOutbox.create(this.outboxDir, payload.jobId, payload.fencingToken, serverOutboxTarget(this.client), this.outboxOptions(log, () => abort.abort()));
+    const backend = serverJobBackend(this.client, payload.jobId, payload.fencingToken, outbox);
     this.running.set(payload.jobId, abort);
     log.info('job started');
     let outcome: JobOutcome;
@@ -154,21 +217,19 @@ export class Agent {
       this.running.delete(payload.jobId);
       await rm(workspace, { recursive: true, force: true }).catch(() => undefined);
     }
-    if (outcome.failureReason === 'stale_claim') {
+    if (outcome.failureReason === 'stale_claim' || outbox.isStale) {
+      await outbox.close();
       log.warn('claim went stale: another agent owns this job now');
       return;
     }
-    await this.complete(payload, outcome, log);
-  }
-
-  private async complete(payload: JobPayload, outcome: JobOutcome, log: Logger): Promise<void> {
-    const body: CompleteRequest = { fencingToken: payload.fencingToken, ...outcome };
-    try {
-      await this.client.json('POST', `/api/v1/agent/jobs/${payload.jobId}/complete`, body);
-      log.info({ status: outcome.status }, 'job finished');
-    } catch (err) {
-      if (err instanceof StaleClaimError) log.warn('completion refused: the claim is stale');
-      else log.error({ err: (err as Error).message }, 'completion could not be delivered');
-    }
+    await outbox.finish({ fencingToken: payload.fencingToken, ...outcome });
+    // The slot takes the next job at once; the result reaches the server when it can.
+    const delivery = outbox.done().then((result) => {
+      if (result === 'delivered') log.info({ status: outcome.status }, 'job finished');
+      else if (result === 'stale') log.warn('result refused: the claim is stale');
+      else log.warn('agent stopping: the job result stays on disk and is delivered at the next start');
+    });
+    this.deliveries.add(delivery);
+    void delivery.finally(() => this.deliveries.delete(delivery));
   }
 }

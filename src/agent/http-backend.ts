@@ -4,7 +4,8 @@ import type { BlobInfo, BlobStore, ManifestEntry, PutExpectations } from '../art
 import type { LogChunk } from '../executor/index.js';
 import { HttpError, type ServerClient } from './client.js';
 import type { JobBackend } from './job-runner.js';
-import type { HeartbeatResponse } from './protocol.js';
+import type { JobOutbox, OutboxTarget } from './outbox.js';
+import type { CompleteRequest, HeartbeatResponse } from './protocol.js';
 
 /** The server's artifact store seen from an agent: upload only what it lacks, read what it has. */
 class ServerBlobStore implements BlobStore {
@@ -36,12 +37,25 @@ class ServerBlobStore implements BlobStore {
   }
 }
 
-export function serverJobBackend(client: ServerClient, jobId: number, fencingToken: number): JobBackend {
+/** Where outboxes deliver: the job's log and completion endpoints. */
+export function serverOutboxTarget(client: ServerClient): OutboxTarget {
+  return {
+    async sendLog(jobId: number, fencingToken: number, chunks: LogChunk[]) {
+      await client.json('POST', `/api/v1/agent/jobs/${jobId}/log`, { fencingToken, chunks });
+    },
+    async complete(jobId: number, body: CompleteRequest) {
+      await client.json('POST', `/api/v1/agent/jobs/${jobId}/complete`, body);
+    },
+  };
+}
+
+/** Logs go through the job's outbox (on disk first); other writes go to the server directly. */
+export function serverJobBackend(client: ServerClient, jobId: number, fencingToken: number, outbox: JobOutbox): JobBackend {
   const base = `/api/v1/agent/jobs/${jobId}`;
   return {
     blobs: new ServerBlobStore(client),
     async sendLog(chunks: LogChunk[]) {
-      await client.json('POST', `${base}/log`, { fencingToken, chunks });
+      for (const chunk of chunks) await outbox.appendLog(chunk);
     },
     async heartbeat() {
       return (await client.json<HeartbeatResponse>('POST', `${base}/heartbeat`, { fencingToken })) ?? { cancelRequested: false };

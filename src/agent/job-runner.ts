@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { collectFiles, restoreFiles, storeFiles, type BlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { createMasker, LogChunker, type Executor, type LogChunk, type RunResult } from '../executor/index.js';
 import { expandVariables, resolveVariables } from '../pipeline/variables.js';
@@ -123,23 +124,28 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   input.signal?.addEventListener('abort', () => cancel.abort(), { once: true });
   let canceledByServer = false;
   let lostClaim = false;
-  const heartbeat = setInterval(() => {
-    backend
-      .heartbeat()
-      .then((r) => {
+  // One heartbeat in flight at a time: during a server outage a request retries for a while, and
+  // piling up more behind it would only flood the server when it comes back.
+  const beating = new AbortController();
+  const heartbeats = (async () => {
+    while (!beating.signal.aborted) {
+      await sleep(input.heartbeatMs, undefined, { signal: beating.signal }).catch(() => undefined);
+      if (beating.signal.aborted) return;
+      try {
+        const r = await backend.heartbeat();
         if (r.cancelRequested && !cancel.signal.aborted) {
           canceledByServer = true;
           cancel.abort();
         }
-      })
-      .catch((err: unknown) => {
+      } catch (err) {
         // A stale claim means another agent owns the job now: stop at once, report nothing.
         if ((err as { status?: number }).status === 409) {
           lostClaim = true;
           cancel.abort();
         }
-      });
-  }, input.heartbeatMs);
+      }
+    }
+  })();
 
   let result: RunResult = { exitCode: null, outcome: 'failed', durationMs: 0 };
   let failureReason: string | null = null;
@@ -207,7 +213,9 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
     // GitLab's reasons: trouble before the script is the runner's; after it, the artifacts'.
     failureReason = phase === 'upload' ? 'archived_failure' : 'runner_system_failure';
   } finally {
-    clearInterval(heartbeat);
+    // Not awaited: a heartbeat stuck retrying against a lost server must not hold up the result.
+    beating.abort();
+    void heartbeats;
     await rm(input.scratchDir, { recursive: true, force: true });
   }
 

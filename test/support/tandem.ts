@@ -31,13 +31,25 @@ export class TestTandem {
   private remotes = 0;
 
   private constructor(
-    readonly server: RunningServer,
+    public server: RunningServer,
     readonly dataDir: string,
     readonly token: string,
+    private readonly config: TandemConfig,
   ) {}
 
   get url(): string {
     return this.server.url;
+  }
+
+  /** Stops the server only (agents keep running): a control-plane outage until `startServerAgain`. */
+  async stopServer(): Promise<void> {
+    await this.server.close();
+  }
+
+  /** Starts the server again on the same port and data dir, as an operator restarting it would. */
+  async startServerAgain(): Promise<void> {
+    const port = Number(new URL(this.server.url).port);
+    this.server = await startServer({ ...this.config, port }, pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }));
   }
 
   static async start(opts: { agents?: number; concurrency?: number; settings?: Record<string, unknown> } = {}): Promise<TestTandem> {
@@ -46,7 +58,7 @@ export class TestTandem {
     const server = await startServer(config, pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }));
     const token = server.newAdminToken;
     if (!token) throw new Error('a fresh data dir must create an admin token');
-    const tandem = new TestTandem(server, dataDir, token);
+    const tandem = new TestTandem(server, dataDir, token, config);
     for (let i = 0; i < (opts.agents ?? 1); i++) await tandem.addAgent({ concurrency: opts.concurrency ?? 2 });
     return tandem;
   }
@@ -75,7 +87,7 @@ export class TestTandem {
     const cli = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
     const child = spawn(
       process.execPath,
-      [cli, 'agent', '--server', this.url, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', 'warn', ...extraArgs],
+      [cli, 'agent', '--server', this.url, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', process.env.TANDEM_TEST_AGENT_LOG ?? 'warn', ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_TOKEN: '' } },
     );
     this.agentProcesses.push(child);

@@ -11,6 +11,15 @@ import { buildJobPayload } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
 
 const LONG_POLL_MS = 25_000;
+
+const agentAnnouncement = z
+  .object({
+    name: z.string().min(1).max(100),
+    tags: z.array(z.string().min(1).max(100)).max(50).default([]),
+    concurrency: z.number().int().min(1).max(256).default(1),
+    version: z.string().max(50).default('unknown'),
+  })
+  .strict();
 const fencingToken = z.number().int().positive();
 
 function agentIdOf(principal: Principal): number {
@@ -54,14 +63,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     summary: 'Register an agent; returns its token once',
     tag: 'agents',
     access: 'user',
-    body: z
-      .object({
-        name: z.string().min(1).max(100),
-        tags: z.array(z.string().min(1).max(100)).max(50).default([]),
-        concurrency: z.number().int().min(1).max(256).default(1),
-        version: z.string().max(50).default('unknown'),
-      })
-      .strict(),
+    body: agentAnnouncement,
     async handler({ body, reply }) {
       const token = generateToken('tda');
       const now = Date.now();
@@ -72,6 +74,24 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         .executeTakeFirstOrThrow();
       reply.code(201);
       return { agentId: row.id, token };
+    },
+  });
+
+  routes.add({
+    method: 'PUT',
+    url: '/api/v1/agent/self',
+    summary: 'An agent (re)announces its name, tags and concurrency at start',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: agentAnnouncement,
+    async handler({ principal, body }) {
+      const agentId = agentIdOf(principal);
+      await ctx.store.db
+        .updateTable('agents')
+        .set({ name: body.name, tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: Date.now() })
+        .where('id', '=', agentId)
+        .execute();
+      return { agentId };
     },
   });
 
