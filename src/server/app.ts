@@ -45,6 +45,12 @@ export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: Ro
   app.addContentTypeParser('application/octet-stream', { bodyLimit: Number.MAX_SAFE_INTEGER }, (_request, payload, done) => done(null, payload));
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+  // While draining, every response closes its connection: a keep-alive connection that was busy
+  // when the server began closing would otherwise hold the shutdown until its idle timeout.
+  app.addHook('onSend', async (_request, reply) => {
+    if (ctx.state.draining) reply.header('connection', 'close');
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     ctx.metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });

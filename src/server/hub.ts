@@ -1,10 +1,12 @@
-// In-process publish/subscribe for live updates (SSE clients, long-polling agents). Each replica has
-// its own hub; the HA work fans events out across replicas through the database, so nothing that
-// matters lives only here: a subscriber that misses an event re-reads the database.
+// Publish/subscribe for live updates (SSE clients, long-polling agents). Each replica has its own
+// hub; with PostgreSQL, events are relayed to the other replicas through LISTEN/NOTIFY. Nothing
+// that matters lives only here: a subscriber that misses an event re-reads the database.
 import { EventEmitter } from 'node:events';
+import { MAX_NOTIFY_PAYLOAD, type Notifications } from '../store/index.js';
 
 export type HubEvent =
-  | { type: 'log'; jobId: number; seq: number; data: string }
+  /** `data` is absent when the chunk was too big to relay: read it from the database. */
+  | { type: 'log'; jobId: number; seq: number; data?: string }
   | { type: 'job'; jobId: number; pipelineId: number; status: string }
   | { type: 'pipeline'; pipelineId: number; repoId: number; status: string }
   | { type: 'queue' };
@@ -12,13 +14,41 @@ export type HubEvent =
 export class Hub {
   private readonly emitter = new EventEmitter();
 
-  constructor() {
+  constructor(private readonly replicaId: string) {
     // Every open SSE stream and waiting agent is a listener; the default cap of 10 is meant for leaks
     // in small programs, not for servers.
     this.emitter.setMaxListeners(0);
   }
 
+  private relay: Notifications | null = null;
+
+  /** Delivers an event to this replica's subscribers and, when relayed, to every other replica's. */
   publish(event: HubEvent): void {
+    this.emitLocal(event);
+    if (!this.relay) return;
+    let payload = JSON.stringify({ from: this.replicaId, event });
+    if (payload.length > MAX_NOTIFY_PAYLOAD && event.type === 'log') payload = JSON.stringify({ from: this.replicaId, event: { ...event, data: undefined } });
+    this.relay.publish(payload).catch(() => undefined);
+  }
+
+  /** Relays events through the database's notifications; returns a function that stops relaying. */
+  async relayThrough(notifications: Notifications): Promise<() => Promise<void>> {
+    this.relay = notifications;
+    const subscription = await notifications.subscribe((payload) => {
+      try {
+        const { from, event } = JSON.parse(payload) as { from: string; event: HubEvent };
+        if (from !== this.replicaId) this.emitLocal(event);
+      } catch {
+        // Not ours: another program on the same channel.
+      }
+    });
+    return async () => {
+      this.relay = null;
+      await subscription.close();
+    };
+  }
+
+  private emitLocal(event: HubEvent): void {
     for (const topic of topicsOf(event)) this.emitter.emit(topic, event);
   }
 

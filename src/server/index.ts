@@ -15,6 +15,8 @@ import { startDuties } from './duties.js';
 import { Hub } from './hub.js';
 import { packageVersion } from '../version.js';
 
+const DRAIN_GRACE_MS = 2000;
+
 export interface RunningServer {
   url: string;
   ctx: ServerContext;
@@ -35,7 +37,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     store,
     blobs: new FsBlobStore(artifactsDirOf(config)),
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
-    hub: new Hub(),
+    hub: new Hub(replicaId),
     metrics: new Metrics(),
     log,
     externalUrl: config.externalUrl ?? '',
@@ -43,6 +45,8 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     state: { draining: false },
     version: await packageVersion(),
   };
+  // Several replicas on PostgreSQL: live events reach every replica's subscribers.
+  const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
   const { app } = buildApp(ctx);
   await app.listen({ port: config.port, host: config.listen });
   const address = app.server.address();
@@ -61,8 +65,15 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     close() {
       closing ??= (async () => {
         ctx.state.draining = true;
+        // Wakes this replica's long-polls, which see the drain and answer "no job" at once.
+        ctx.hub.publish({ type: 'queue' });
         await duties.stop();
+        // Requests get a grace period to finish; then the connections still open (SSE streams,
+        // idle keep-alives) are closed, and their clients reconnect to another replica.
+        const cutOff = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
         await app.close();
+        clearTimeout(cutOff);
+        await stopRelay?.();
         await instanceLock?.release();
         await store.close();
       })();

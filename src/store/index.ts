@@ -9,13 +9,17 @@ import type { StoreDialect } from './dialect.js';
 import { StoreError } from './errors.js';
 import { MIGRATION_NAMES, migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { postgresNotifications, type Notifications } from './notifications.js';
 import { connectPostgres, type PostgresOptions } from './postgres.js';
+
+const NOTIFY_CHANNEL = 'tandem_events';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 
 export type { StoreDialect } from './dialect.js';
 export { StoreError } from './errors.js';
 export type { PostgresOptions } from './postgres.js';
 export * from './schema.js';
+export { MAX_NOTIFY_PAYLOAD, type Notifications } from './notifications.js';
 export { acquireInstanceLock, InstanceLockedError } from './instance-lock.js';
 export type { InstanceLock, InstanceLockOptions } from './instance-lock.js';
 
@@ -33,6 +37,8 @@ export interface Store {
    * what it returns, not in outer variables).
    */
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /** Messages between server replicas (PostgreSQL LISTEN/NOTIFY); null for SQLite, which has one server. */
+  notifications: Notifications | null;
 }
 
 const MIGRATION_TABLE = 'kysely_migration';
@@ -89,7 +95,16 @@ async function migrate(db: Kysely<Database>, dialect: StoreDialect, location: st
 
 async function openPostgres(url: string, options: PostgresOptions): Promise<Store> {
   const pg = connectPostgres(url, options);
-  const store: Store = { db: pg.db, dialect: 'postgres', location: pg.location, close: pg.close, transaction: pg.transaction };
+  const store: Store = {
+    db: pg.db,
+    dialect: 'postgres',
+    location: pg.location,
+    close: pg.close,
+    transaction: pg.transaction,
+    notifications: postgresNotifications(url, NOTIFY_CHANNEL, async (payload) => {
+      await pg.retrying(() => sql`select pg_notify(${NOTIFY_CHANNEL}, ${payload})`.execute(pg.db));
+    }),
+  };
   try {
     // Migrations run in one transaction each (PostgreSQL has transactional DDL) under Kysely's
     // advisory lock, so replicas starting together migrate once, and a failed try can be re-run.
@@ -117,6 +132,7 @@ export async function openStore(url: string, options: PostgresOptions = {}): Pro
     location,
     close: () => db.destroy(),
     transaction: (fn) => db.transaction().execute(fn),
+    notifications: null,
   };
   try {
     await migrate(db, store.dialect, location);

@@ -92,6 +92,16 @@ async function assertWritable(client: pg.ClientBase, label: string): Promise<voi
   if (rows[0].read_only === 'on') throw new ReadOnlyHostError(`${label} only accepts read-only transactions`);
 }
 
+/** The first of the hosts that answers as writable; throws naming every host's problem. */
+export async function probeWritable(hosts: PgHost[]): Promise<PgHost> {
+  try {
+    return await Promise.any(hosts.map(probe));
+  } catch (err) {
+    const reasons = (err as AggregateError).errors.map((e: Error) => e.message).join('; ');
+    throw new NoWritableHostError(`no writable PostgreSQL host: ${reasons}`, { cause: err });
+  }
+}
+
 async function probe(host: PgHost): Promise<PgHost> {
   const client = new pg.Client({ connectionString: host.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, types });
   // A probe that loses its connection learns it from its query; without a listener the error would crash the process.
@@ -208,13 +218,7 @@ class WritableHostPool implements PostgresPool {
   }
 
   async #find(): Promise<CurrentPool> {
-    let host: PgHost;
-    try {
-      host = await Promise.any(this.hosts.map(probe));
-    } catch (err) {
-      const reasons = (err as AggregateError).errors.map((e: Error) => e.message).join('; ');
-      throw new NoWritableHostError(`no writable PostgreSQL host: ${reasons}`, { cause: err });
-    }
+    const host = await probeWritable(this.hosts);
     const generation = ++this.#generation;
     const pool = new pg.Pool({
       connectionString: host.url,

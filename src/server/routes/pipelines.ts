@@ -89,7 +89,20 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         sse.send(event.type, event);
         if (event.type === 'pipeline' && FINAL.has(event.status)) sse.close();
       });
-      sse.signal.addEventListener('abort', unsubscribe);
+      // Notifications can be lost (a database failover): a final status is also found by looking.
+      const safetyNet = setInterval(() => {
+        loadPipeline(ctx, id)
+          .then((current) => {
+            if (!FINAL.has(current.pipeline.status)) return;
+            sse.send('pipeline', { type: 'pipeline', pipelineId: id, repoId: current.pipeline.repo_id, status: current.pipeline.status });
+            sse.close();
+          })
+          .catch(() => undefined);
+      }, 5000);
+      sse.signal.addEventListener('abort', () => {
+        clearInterval(safetyNet);
+        unsubscribe();
+      });
       sse.send('snapshot', { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) });
       if (FINAL.has(pipeline.status)) sse.close();
     },
@@ -156,39 +169,47 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const lastEventId = request.headers['last-event-id'];
       let sentSeq = lastEventId !== undefined ? Number(lastEventId) : -1;
       const sse = openSse(request, reply);
-      // Subscribe before reading the backlog so nothing written in between is missed; seq numbers drop repeats.
-      const pending: { seq: number; data: string }[] = [];
-      let replaying = true;
       const emit = (seq: number, data: string) => {
         if (seq <= sentSeq) return;
         sentSeq = seq;
         sse.send('log', maskText(data, secrets), seq);
       };
+      // Reads of the backlog run one at a time, so chunks go out in order and exactly once.
+      let reading: Promise<void> = Promise.resolve();
+      let ended = false;
+      const catchUp = (thenEndIfFinished: boolean) => {
+        reading = reading
+          .then(async () => {
+            if (ended) return;
+            const rest = await readLog(ctx.store, job.id, { afterSeq: sentSeq });
+            for (const c of rest.chunks) emit(c.seq, c.data);
+            if (!thenEndIfFinished) return;
+            const current = await loadJob(ctx, job.id);
+            if (!FINAL.has(current.status)) return;
+            ended = true;
+            sse.send('end', { status: current.status });
+            sse.close();
+          })
+          .catch((err: unknown) => request.log.warn({ err }, 'log stream read failed'));
+      };
+      // A live chunk that follows the last one sent goes out at once; anything else (a gap, a chunk
+      // relayed without its data from another replica) is read from the database.
       const unsubscribeLog = ctx.hub.subscribe(`log:${job.id}`, (event) => {
         if (event.type !== 'log') return;
-        if (replaying) pending.push(event);
-        else emit(event.seq, event.data);
+        if (event.data !== undefined && event.seq === sentSeq + 1) emit(event.seq, event.data);
+        else catchUp(false);
       });
-      const finish = async () => {
-        const rest = await readLog(ctx.store, job.id, { afterSeq: sentSeq });
-        for (const c of rest.chunks) emit(c.seq, c.data);
-        const current = await loadJob(ctx, job.id);
-        sse.send('end', { status: current.status });
-        sse.close();
-      };
       const unsubscribeJob = ctx.hub.subscribe(`job:${job.id}`, (event) => {
-        if (event.type === 'job' && FINAL.has(event.status)) void finish();
+        if (event.type === 'job' && FINAL.has(event.status)) catchUp(true);
       });
+      // Notifications can be lost (a database failover): look at the database now and then anyway.
+      const safetyNet = setInterval(() => catchUp(true), 2000);
       sse.signal.addEventListener('abort', () => {
+        clearInterval(safetyNet);
         unsubscribeLog();
         unsubscribeJob();
       });
-      const backlog = await readLog(ctx.store, job.id, { afterSeq: sentSeq });
-      for (const c of backlog.chunks) emit(c.seq, c.data);
-      replaying = false;
-      for (const e of pending) emit(e.seq, e.data);
-      const current = await loadJob(ctx, job.id);
-      if (FINAL.has(current.status)) await finish();
+      catchUp(true);
     },
   });
 
