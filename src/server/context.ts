@@ -4,6 +4,7 @@ import type { TandemConfig } from '../config/index.js';
 import type { Metrics } from '../monitor/metrics.js';
 import type { MirrorCache } from '../source/index.js';
 import type { Store } from '../store/index.js';
+import type { DatabaseClock } from './clock.js';
 import type { Hub } from './hub.js';
 
 /** Everything a request handler or a background duty needs; one per server process. */
@@ -13,6 +14,8 @@ export interface ServerContext {
   blobs: BlobStore;
   mirrors: MirrorCache;
   hub: Hub;
+  /** The database's clock: use it for every time that is stored or compared with stored times. */
+  clock: DatabaseClock;
   metrics: Metrics;
   log: Logger;
   /** The URL agents and users reach this server by (CI_SERVER_URL). */

@@ -57,7 +57,7 @@ interface DutyState {
 }
 
 async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
-  const now = Date.now();
+  const now = ctx.clock.now();
   const leaseMs = ctx.config.leaseSeconds * 1000;
   const was = state.leadership.leader;
   state.leadership = await claimLeadership(ctx.store, ctx.replicaId, leaseMs, now, state.leadership);

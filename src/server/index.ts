@@ -8,14 +8,17 @@ import { ensureAdminToken } from '../auth/tokens.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
 import { Metrics } from '../monitor/metrics.js';
 import { MirrorCache } from '../source/index.js';
-import { acquireInstanceLock, openStore } from '../store/index.js';
+import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, type Store } from '../store/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
 import type { ServerContext } from './context.js';
 import { startDuties } from './duties.js';
+import { DatabaseClock } from './clock.js';
 import { Hub } from './hub.js';
 import { packageVersion } from '../version.js';
 
 const DRAIN_GRACE_MS = 2000;
+const CLOCK_SYNC_MS = 30_000;
 
 export interface RunningServer {
   url: string;
@@ -26,18 +29,40 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * A server started before its database (a cluster booting, a failover under way) waits for it,
+ * saying why, instead of exiting; it listens only once ready, so load balancers keep it out.
+ * A schema newer than this Tandem, or a SQLite file that cannot be opened, fails at once.
+ */
+async function openStoreWhenReachable(url: string, log: Logger): Promise<Store> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openStore(url);
+    } catch (err) {
+      if (!isPostgresUrl(url) || err instanceof NewerSchemaError) throw err;
+      const retryInMs = Math.min(10_000, 250 * 2 ** attempt);
+      log.warn({ err: (err as Error).message, attempt, retryInMs }, 'database unreachable; retrying');
+      await sleep(retryInMs);
+    }
+  }
+}
+
 export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
-  const store = await openStore(databaseUrlOf(config));
+  const store = await openStoreWhenReachable(databaseUrlOf(config), log);
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const instanceLock = store.dialect === 'sqlite' ? await acquireInstanceLock(store, replicaId) : null;
-  const newAdminToken = await ensureAdminToken(store.db, config.dataDir, Date.now());
+  const clock = new DatabaseClock(store);
+  await clock.sync();
+  clock.start(CLOCK_SYNC_MS, (err) => log.warn({ err: err.message }, 'cannot read the database clock'));
+  const newAdminToken = await ensureAdminToken(store.db, config.dataDir, clock.now());
   const ctx: ServerContext = {
     config,
     store,
     blobs: new FsBlobStore(artifactsDirOf(config)),
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
     hub: new Hub(replicaId),
+    clock,
     metrics: new Metrics(),
     log,
     externalUrl: config.externalUrl ?? '',
@@ -74,6 +99,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
         await app.close();
         clearTimeout(cutOff);
         await stopRelay?.();
+        clock.stop();
         await instanceLock?.release();
         await store.close();
       })();

@@ -12,7 +12,7 @@ function plain(vars: Record<string, string>): JobVariable[] {
 
 export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload> {
   const { job, spec, pipeline, repo } = claimed;
-  const startedAt = new Date(job.started_at ?? Date.now());
+  const startedAt = new Date(job.started_at ?? ctx.clock.now());
   const predefined = predefinedVariables({
     sha: pipeline.sha,
     beforeSha: pipeline.before_sha,

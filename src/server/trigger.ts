@@ -43,7 +43,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   const sha = ref.sha;
 
   const found = await ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES);
-  const now = Date.now();
+  const now = ctx.clock.now();
   const base = { repoId: repo.id, ref: ref.name, isTag: ref.isTag, sha, beforeSha: input.beforeSha ?? null, source: input.source, defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds, now };
   if (found === null) {
     const created = await createPipeline(ctx.store, { ...base, compiled: null, error: `no ${PIPELINE_FILES.join(' or ')} at ${sha.slice(0, 8)}` });
@@ -80,7 +80,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     : await createPipeline(ctx.store, { ...base, compiled: null, configPath: found.path, error: result.errors.map(formatDiagnostic).join('\n') });
   publishChanges(ctx, created.changes);
   if (result.ok) {
-    const canceled = await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, now: Date.now() });
+    const canceled = await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, now: ctx.clock.now() });
     publishChanges(ctx, canceled.changes);
   }
   return { pipelineId: created.pipelineId, status: lastPipelineStatus(created.changes) ?? (result.ok ? 'created' : 'failed') };

@@ -6,17 +6,18 @@ import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, sql } from 'kysely';
 import type { StoreDialect } from './dialect.js';
-import { StoreError } from './errors.js';
+import { NewerSchemaError, StoreError } from './errors.js';
 import { MIGRATION_NAMES, migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { postgresNotifications, type Notifications } from './notifications.js';
 import { connectPostgres, type PostgresOptions } from './postgres.js';
 
 const NOTIFY_CHANNEL = 'tandem_events';
+const OPEN_RETRY_MS = 2000;
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 
 export type { StoreDialect } from './dialect.js';
-export { StoreError } from './errors.js';
+export { NewerSchemaError, StoreError } from './errors.js';
 export type { PostgresOptions } from './postgres.js';
 export * from './schema.js';
 export { MAX_NOTIFY_PAYLOAD, type Notifications } from './notifications.js';
@@ -43,7 +44,7 @@ export interface Store {
 
 const MIGRATION_TABLE = 'kysely_migration';
 
-function isPostgresUrl(url: string): boolean {
+export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//i.test(url);
 }
 
@@ -76,7 +77,7 @@ async function refuseNewerSchema(db: Kysely<Database>, location: string): Promis
   const known = new Set(MIGRATION_NAMES);
   const unknown = rows.map((r) => r.name).filter((n) => !known.has(n));
   if (unknown.length > 0) {
-    throw new StoreError(
+    throw new NewerSchemaError(
       `database ${location} was migrated by a newer Tandem (migration ${unknown.join(', ')} is unknown to this version, ` +
         `which knows up to ${MIGRATION_NAMES[MIGRATION_NAMES.length - 1]}); upgrade Tandem or restore a backup`,
     );
@@ -108,7 +109,8 @@ async function openPostgres(url: string, options: PostgresOptions): Promise<Stor
   try {
     // Migrations run in one transaction each (PostgreSQL has transactional DDL) under Kysely's
     // advisory lock, so replicas starting together migrate once, and a failed try can be re-run.
-    await pg.retrying(() => migrate(pg.db, store.dialect, pg.location));
+    // Briefly: a server that cannot reach its database at start says so and keeps trying (src/server).
+    await pg.retrying(() => migrate(pg.db, store.dialect, pg.location), Math.min(OPEN_RETRY_MS, options.retryForMs ?? OPEN_RETRY_MS));
   } catch (err) {
     await pg.close();
     throw err;

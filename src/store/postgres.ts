@@ -243,8 +243,8 @@ export interface PostgresConnection {
   /** The writable host in use (host:port), or null between connections. */
   host(): string | null;
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
-  /** Runs `op`, retrying transient errors like `transaction` does (for work that is already atomic). */
-  retrying<T>(op: () => Promise<T>): Promise<T>;
+  /** Runs `op`, retrying transient errors like `transaction` does (for work that is already atomic), for `forMs` or the configured time. */
+  retrying<T>(op: () => Promise<T>, forMs?: number): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -256,8 +256,8 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
   const pool = new WritableHostPool(parsePostgresUrl(url), options.poolSize ?? 10);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 
-  async function retrying<T>(op: (deadline: number) => Promise<T>): Promise<T> {
-    const deadline = Date.now() + retryForMs;
+  async function retrying<T>(op: (deadline: number) => Promise<T>, forMs = retryForMs): Promise<T> {
+    const deadline = Date.now() + forMs;
     for (let attempt = 1; ; attempt++) {
       const generation = pool.generation;
       try {
@@ -266,7 +266,7 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
         if (!isTransient(err)) throw err;
         if (needsNewHost(err)) pool.invalidate(generation);
         if (Date.now() >= deadline) {
-          throw new StoreError(`database ${location}: still failing after ${attempt} attempts in ${retryForMs} ms: ${(err as Error).message}`, { cause: err });
+          throw new StoreError(`database ${location}: still failing after ${attempt} attempts in ${forMs} ms: ${(err as Error).message}`, { cause: err });
         }
         // Exponential backoff with jitter, so replicas retrying after a failover do not stampede.
         await sleep(Math.min(1000, 20 * 2 ** attempt) * (0.5 + Math.random() / 2));
@@ -324,7 +324,7 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
     location,
     host: () => pool.host,
     transaction: (fn) => retrying((deadline) => attempt(fn, deadline)),
-    retrying: (op) => retrying(() => op()),
+    retrying: (op, forMs) => retrying(() => op(), forMs),
     close: () => db.destroy(),
   };
 }

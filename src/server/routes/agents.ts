@@ -66,7 +66,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     body: agentAnnouncement,
     async handler({ body, reply }) {
       const token = generateToken('tda');
-      const now = Date.now();
+      const now = ctx.clock.now();
       const row = await ctx.store.db
         .insertInto('agents')
         .values({ name: body.name, token_hash: hashToken(token), tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: now, created_at: now })
@@ -88,7 +88,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const agentId = agentIdOf(principal);
       await ctx.store.db
         .updateTable('agents')
-        .set({ name: body.name, tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: Date.now() })
+        .set({ name: body.name, tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: ctx.clock.now() })
         .where('id', '=', agentId)
         .execute();
       return { agentId };
@@ -104,7 +104,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler() {
       const agents = await ctx.store.db.selectFrom('agents').selectAll().orderBy('id').execute();
       const busy = await ctx.store.db.selectFrom('jobs').select(['agent_id']).where('status', '=', 'running').execute();
-      const onlineSince = Date.now() - ctx.config.leaseSeconds * 1000;
+      const onlineSince = ctx.clock.now() - ctx.config.leaseSeconds * 1000;
       return agents.map((a) => ({
         id: a.id,
         name: a.name,
@@ -143,11 +143,11 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const agentId = agentIdOf(principal);
       const agent = await ctx.store.db.selectFrom('agents').select(['tags']).where('id', '=', agentId).executeTakeFirstOrThrow();
       const tags = JSON.parse(agent.tags) as string[];
-      const deadline = Date.now() + (body.waitMs ?? LONG_POLL_MS);
+      const deadline = ctx.clock.now() + (body.waitMs ?? LONG_POLL_MS);
       const gone = new AbortController();
       request.raw.on('close', () => gone.abort());
       while (!ctx.state.draining && !gone.signal.aborted) {
-        const now = Date.now();
+        const now = ctx.clock.now();
         await ctx.store.db.updateTable('agents').set({ last_seen_at: now }).where('id', '=', agentId).execute();
         const claimed = await claimJob(ctx.store, { agentId, agentTags: tags, leaseMs: ctx.config.leaseSeconds * 1000, now });
         if (claimed) {
@@ -156,7 +156,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
           publishChanges(ctx, claimed.changes);
           return payload;
         }
-        const remaining = deadline - Date.now();
+        const remaining = deadline - ctx.clock.now();
         if (remaining <= 0) break;
         // Woken at once by work queued on this replica; the 1 s cap covers other replicas and delayed jobs.
         await ctx.hub.waitFor('queue', Math.min(remaining, 1000), gone.signal);
@@ -177,7 +177,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const agentId = agentIdOf(principal);
       const jobId = Number(params.id);
       await requireClaim(ctx, jobId, body.fencingToken, agentId);
-      const now = Date.now();
+      const now = ctx.clock.now();
       await ctx.store.db.updateTable('agents').set({ last_seen_at: now }).where('id', '=', agentId).execute();
       return extendLease(ctx.store, { jobId, fencingToken: body.fencingToken, leaseMs: ctx.config.leaseSeconds * 1000, now });
     },
@@ -198,7 +198,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
       await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
-      await appendLogChunks(ctx.store, { jobId, fencingToken: body.fencingToken, chunks: body.chunks, now: Date.now() });
+      await appendLogChunks(ctx.store, { jobId, fencingToken: body.fencingToken, chunks: body.chunks, now: ctx.clock.now() });
       for (const c of body.chunks) ctx.hub.publish({ type: 'log', jobId, seq: c.seq, data: c.data });
       return { ok: true };
     },
@@ -223,7 +223,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const jobId = Number(params.id);
       const job = await ctx.store.db.selectFrom('jobs').select(['started_at']).where('id', '=', jobId).executeTakeFirst();
       if (!job) throw new ApiError(404, `no job ${jobId}`);
-      const now = Date.now();
+      const now = ctx.clock.now();
       const result = await completeJob(ctx.store, { jobId, fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
       ctx.metrics.jobs.inc({ status: result.job.status });
       if (job.started_at !== null) ctx.metrics.jobDuration.observe((now - job.started_at) / 1000);
@@ -300,7 +300,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const jobId = Number(params.id);
       await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
       const files = await uploadedManifest(ctx, body.files);
-      const now = Date.now();
+      const now = ctx.clock.now();
       const expiresAt = body.expireInSeconds === null ? null : now + body.expireInSeconds * 1000;
       await ctx.store.transaction(async (trx) => {
         // Replacing keeps a re-sent manifest (after a lost response) from duplicating rows.
@@ -344,7 +344,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const job = await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
       const key = cacheKeyParam(params.key);
       const files = await uploadedManifest(ctx, body.files);
-      const now = Date.now();
+      const now = ctx.clock.now();
       const manifest = JSON.stringify(files);
       await ctx.store.db
         .insertInto('cache_entries')

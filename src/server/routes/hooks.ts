@@ -34,7 +34,7 @@ async function pipelineForEvent(
 ): Promise<{ duplicate: boolean; pipelineId: number | null; skippedReason?: string }> {
   const inserted = await ctx.store.db
     .insertInto('events')
-    .values({ repo_id: repo.id, provider, delivery_id: deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, before_sha: event.beforeSha, received_at: Date.now(), pipeline_id: null })
+    .values({ repo_id: repo.id, provider, delivery_id: deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, before_sha: event.beforeSha, received_at: ctx.clock.now(), pipeline_id: null })
     .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
     .returning('id')
     .executeTakeFirst();

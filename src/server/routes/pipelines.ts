@@ -68,7 +68,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     async handler({ params }) {
       const id = idParam(params.id, 'id');
       await loadPipeline(ctx, id);
-      publishChanges(ctx, (await cancelPipeline(ctx.store, id, Date.now())).changes);
+      publishChanges(ctx, (await cancelPipeline(ctx.store, id, ctx.clock.now())).changes);
       const { pipeline, jobs } = await loadPipeline(ctx, id);
       return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
     },
@@ -222,7 +222,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       access: 'user',
       async handler({ params }) {
         const job = await loadJob(ctx, idParam(params.id, 'id'));
-        const now = Date.now();
+        const now = ctx.clock.now();
         let shownId = job.id;
         if (action === 'retry') {
           const retried = await retryJob(ctx.store, job.id, now);

@@ -110,7 +110,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           tag_filter: body.tags ? JSON.stringify(body.tags) : null,
           known_refs: '{}',
           last_polled_at: null,
-          created_at: Date.now(),
+          created_at: ctx.clock.now(),
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -257,7 +257,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.masked && (body.value.length < 8 || /\s/.test(body.value))) {
         throw new ApiError(422, `value: a masked variable must be at least 8 characters without spaces (${body.key})`);
       }
-      const now = Date.now();
+      const now = ctx.clock.now();
       const row = { key: body.key, value: body.value, masked: body.masked ? 1 : 0, protected: body.protected ? 1 : 0, file: body.file ? 1 : 0, updated_at: now };
       await ctx.store.db
         .insertInto('variables')
