@@ -11,6 +11,11 @@ declare -A PACKAGES=(
   [bubblewrap]=bwrap
   [rsync]=rsync
   [postgresql]=/usr/lib/postgresql/15/bin/postgres
+  # The local HA cluster (ops/cluster/cluster.sh, test/cluster): etcd, Patroni, HAProxy.
+  [etcd-server]=etcd
+  [etcd-client]=etcdctl
+  [patroni]=/usr/bin/patroni
+  [haproxy]=/usr/sbin/haproxy
 )
 
 present() {

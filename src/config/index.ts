@@ -28,7 +28,7 @@ export const configSchema = z
     /** Job timeout when the pipeline file names none (GitLab's project default is one hour). */
     jobTimeoutSeconds: positiveInt.default(3600),
     /** Lease length for claimed jobs; agents heartbeat three times per lease. */
-    leaseSeconds: positiveInt.default(30),
+    leaseSeconds: positiveInt.default(15),
     /** Tries for a job whose agent is lost, whatever the file's `retry` says. */
     maxSystemAttempts: positiveInt.default(2),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
