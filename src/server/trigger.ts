@@ -80,7 +80,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     : await createPipeline(ctx.store, { ...base, compiled: null, configPath: found.path, error: result.errors.map(formatDiagnostic).join('\n') });
   publishChanges(ctx, created.changes);
   if (result.ok) {
-    const canceled = await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, now: ctx.clock.now() });
+    const canceled = await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, sha, now: ctx.clock.now() });
     publishChanges(ctx, canceled.changes);
   }
   return { pipelineId: created.pipelineId, status: lastPipelineStatus(created.changes) ?? (result.ok ? 'created' : 'failed') };

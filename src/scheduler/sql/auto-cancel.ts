@@ -9,21 +9,23 @@ export interface AutoCancelInput {
   repoId: number;
   ref: string;
   newPipelineId: number;
+  /** The new pipeline's commit: older pipelines of the same commit (re-runs) are not redundant. */
+  sha?: string;
   now: number;
 }
 
 export async function autoCancelInterruptible(store: Store, input: AutoCancelInput): Promise<{ canceledPipelineIds: number[]; changes: StatusChange[] }> {
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
-    const older = await trx
+    let query = trx
       .selectFrom('pipelines')
       .select('id')
       .where('repo_id', '=', input.repoId)
       .where('ref', '=', input.ref)
       .where('id', '<', input.newPipelineId)
-      .where('status', 'in', ['created', 'pending', 'running', 'scheduled'])
-      .orderBy('id')
-      .execute();
+      .where('status', 'in', ['created', 'pending', 'running', 'scheduled']);
+    if (input.sha !== undefined) query = query.where('sha', '!=', input.sha);
+    const older = await query.orderBy('id').execute();
     const canceled: number[] = [];
     for (const { id } of older) {
       // Locked first, so a job claimed meanwhile is seen as started (and asked to stop, or keeps its pipeline).
