@@ -9,6 +9,17 @@ export class SchedulerError extends Error {
   }
 }
 
+/** The delivery that would start the pipeline was recorded already: another replica (or an earlier try) built it. */
+export class DuplicateDeliveryError extends SchedulerError {
+  override name = 'DuplicateDeliveryError';
+  constructor(
+    readonly provider: string,
+    readonly deliveryId: string,
+  ) {
+    super(409, `${provider} delivery ${deliveryId} was already received`);
+  }
+}
+
 /**
  * The caller's fencing token is no longer the job's (the lease expired and the job was requeued,
  * or the job finished): the write is refused so a partitioned agent cannot change the outcome.

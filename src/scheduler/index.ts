@@ -2,7 +2,7 @@
 // Store first and the time as epoch ms, and every mutating one returns the status changes it
 // committed (publish them after the call returns).
 export { advancePipeline } from './advance.js';
-export { SchedulerError, StaleTokenError } from './errors.js';
+export { DuplicateDeliveryError, SchedulerError, StaleTokenError } from './errors.js';
 export type { StatusChange } from './events.js';
 export { appendLogChunks, readLog } from './sql/append-log.js';
 export type { AppendLogInput, LogChunk } from './sql/append-log.js';

@@ -9,7 +9,7 @@ import { publishChanges } from './notify.js';
 import { repoWantsRef } from './routes/repos.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { expireArtifacts } from './retention.js';
-import { triggerPipeline } from './trigger.js';
+import { triggerForDelivery } from './trigger.js';
 
 const TICK_MS = 1000;
 const RETENTION_EVERY_MS = 60_000;
@@ -30,21 +30,20 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
   if (firstPoll) return;
   for (const event of diffRefs(previous, current)) {
     if (event.deleted || !repoWantsRef(repo, event.ref)) continue;
-    // Polling sees each ref move once per server; the event row keeps a second replica from building it again.
-    const deliveryId = `${event.ref}@${event.sha}`;
-    const inserted = await ctx.store.db
-      .insertInto('events')
-      .values({ repo_id: repo.id, provider: 'poll', delivery_id: deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, before_sha: event.beforeSha, received_at: now, pipeline_id: null })
-      .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    if (!inserted) continue;
-    const result = await triggerPipeline(ctx, { repo, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha, source: 'push' });
+    // Polling sees each ref move once per server; the delivery row keeps a second replica from building it again.
+    const result = await triggerForDelivery(ctx, {
+      repo,
+      ref: event.ref,
+      sha: event.sha,
+      beforeSha: event.beforeSha,
+      source: 'push',
+      event: { provider: 'poll', deliveryId: `${event.ref}@${event.sha}`, kind: event.kind, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha },
+    });
+    if (result.duplicate) continue;
     if (result.pipelineId === null) {
       ctx.log.info({ repo: repo.name, ref: event.ref, sha: event.sha, reason: result.skippedReason }, 'poll found a new commit; no pipeline');
       continue;
     }
-    await ctx.store.db.updateTable('events').set({ pipeline_id: result.pipelineId }).where('id', '=', inserted.id).execute();
     ctx.log.info({ repo: repo.name, ref: event.ref, sha: event.sha, pipelineId: result.pipelineId }, 'poll found a new commit');
   }
 }

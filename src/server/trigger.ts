@@ -2,7 +2,7 @@
 // read the pipeline file at the commit, compile it with the commit's variables, store pipeline and
 // jobs in one transaction, and cancel older interruptible pipelines on the same ref.
 import { compilePipeline, formatDiagnostic, predefinedVariables } from '../pipeline/index.js';
-import { autoCancelInterruptible, createPipeline, type StatusChange } from '../scheduler/index.js';
+import { autoCancelInterruptible, createPipeline, DuplicateDeliveryError, type CreatePipelineInput, type StatusChange } from '../scheduler/index.js';
 import type { PipelineSource, Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 import { ApiError } from './http.js';
@@ -19,7 +19,11 @@ export interface TriggerInput {
   beforeSha?: string | null;
   source: PipelineSource;
   variables?: Record<string, string>;
+  /** The webhook delivery or poll behind it, recorded with the pipeline (see `triggerForDelivery`). */
+  event?: DeliveryEvent;
 }
+
+export type DeliveryEvent = NonNullable<CreatePipelineInput['event']>;
 
 /** A pipeline, or why none was made (`workflow:rules` or rules that leave no job). */
 export type TriggerResult = { pipelineId: number; status: string } | { pipelineId: null; skippedReason: string };
@@ -44,7 +48,17 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
 
   const found = await ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES);
   const now = ctx.clock.now();
-  const base = { repoId: repo.id, ref: ref.name, isTag: ref.isTag, sha, beforeSha: input.beforeSha ?? null, source: input.source, defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds, now };
+  const base = {
+    repoId: repo.id,
+    ref: ref.name,
+    isTag: ref.isTag,
+    sha,
+    beforeSha: input.beforeSha ?? null,
+    source: input.source,
+    defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds,
+    event: input.event,
+    now,
+  };
   if (found === null) {
     const created = await createPipeline(ctx.store, { ...base, compiled: null, error: `no ${PIPELINE_FILES.join(' or ')} at ${sha.slice(0, 8)}` });
     publishChanges(ctx, created.changes);
@@ -88,4 +102,39 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
 
 function lastPipelineStatus(changes: StatusChange[]): string | undefined {
   return changes.filter((c) => c.type === 'pipeline').at(-1)?.status;
+}
+
+export type DeliveryResult = { duplicate: boolean; pipelineId: number | null; skippedReason?: string };
+
+/**
+ * Starts the pipeline of a webhook delivery or a poll at most once across replicas and retries:
+ * the delivery is recorded in the pipeline's own transaction under a unique key, so either both
+ * exist or neither (a replica killed halfway leaves nothing, and the forge's retry builds it).
+ */
+export async function triggerForDelivery(ctx: ServerContext, input: TriggerInput & { event: DeliveryEvent }): Promise<DeliveryResult> {
+  const earlier = () =>
+    ctx.store.db
+      .selectFrom('events')
+      .select('pipeline_id')
+      .where('provider', '=', input.event.provider)
+      .where('repo_id', '=', input.repo.id)
+      .where('delivery_id', '=', input.event.deliveryId)
+      .executeTakeFirst();
+  const seen = await earlier();
+  if (seen) return { duplicate: true, pipelineId: seen.pipeline_id };
+  try {
+    const result = await triggerPipeline(ctx, input);
+    if (result.pipelineId !== null) return { duplicate: false, pipelineId: result.pipelineId };
+    // No pipeline (rules): the delivery is still recorded, so a replay is answered as a duplicate.
+    const e = input.event;
+    await ctx.store.db
+      .insertInto('events')
+      .values({ repo_id: input.repo.id, provider: e.provider, delivery_id: e.deliveryId, kind: e.kind, ref: e.ref, sha: e.sha, before_sha: e.beforeSha, received_at: ctx.clock.now(), pipeline_id: null })
+      .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
+      .execute();
+    return { duplicate: false, pipelineId: null, skippedReason: result.skippedReason };
+  } catch (err) {
+    if (!(err instanceof DuplicateDeliveryError)) throw err;
+    return { duplicate: true, pipelineId: (await earlier())?.pipeline_id ?? null };
+  }
 }

@@ -4,7 +4,7 @@ import type { CompiledPipeline } from '../../pipeline/types.js';
 import type { Store } from '../../store/index.js';
 import type { NewJob, PipelineSource } from '../../store/schema.js';
 import { advanceInTransaction } from '../advance.js';
-import { SchedulerError } from '../errors.js';
+import { DuplicateDeliveryError, SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 
 export interface CreatePipelineInput {
@@ -19,6 +19,13 @@ export interface CreatePipelineInput {
   error?: string;
   /** The file that was read, for a pipeline whose file did not compile. */
   configPath?: string;
+  /**
+   * The webhook delivery or poll that started the pipeline: recorded in the same transaction, so a
+   * delivery is either recorded with its pipeline or not at all (a replica dying in between cannot
+   * leave a delivery that later copies are refused as duplicates of). A delivery already recorded
+   * rolls everything back with DuplicateDeliveryError.
+   */
+  event?: { provider: string; deliveryId: string; kind: string; ref: string; sha: string; beforeSha: string | null };
   /** Trigger variables; they override the file's global variables. */
   variables?: Record<string, string>;
   defaultTimeoutSeconds: number;
@@ -57,6 +64,16 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
       .returning(['id', 'repo_id'])
       .executeTakeFirstOrThrow();
     changes.pipeline(pipeline, failed ? 'failed' : 'created');
+    if (input.event) {
+      const e = input.event;
+      const recorded = await trx
+        .insertInto('events')
+        .values({ repo_id: input.repoId, provider: e.provider, delivery_id: e.deliveryId, kind: e.kind, ref: e.ref, sha: e.sha, before_sha: e.beforeSha, received_at: now, pipeline_id: pipeline.id })
+        .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (!recorded) throw new DuplicateDeliveryError(e.provider, e.deliveryId);
+    }
 
     const rows: NewJob[] = (compiled?.jobs ?? []).map((spec) => ({
       pipeline_id: pipeline.id,

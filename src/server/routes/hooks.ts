@@ -5,7 +5,7 @@ import { parseWebhook, WebhookError, type PushEvent } from '../../source/index.j
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { triggerPipeline } from '../trigger.js';
+import { triggerForDelivery, type DeliveryResult } from '../trigger.js';
 import { findRepo, repoWantsRef } from './repos.js';
 
 const PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
@@ -24,42 +24,17 @@ function mergeRequestVariables(event: PushEvent): Record<string, string> {
   };
 }
 
-/** Records the delivery (unique per provider, repo and id) and builds it; a repeat returns the earlier pipeline. */
-async function pipelineForEvent(
-  ctx: ServerContext,
-  repo: Repo,
-  provider: Provider,
-  deliveryId: string,
-  event: PushEvent,
-): Promise<{ duplicate: boolean; pipelineId: number | null; skippedReason?: string }> {
-  const inserted = await ctx.store.db
-    .insertInto('events')
-    .values({ repo_id: repo.id, provider, delivery_id: deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, before_sha: event.beforeSha, received_at: ctx.clock.now(), pipeline_id: null })
-    .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  if (!inserted) {
-    const earlier = await ctx.store.db
-      .selectFrom('events')
-      .select('pipeline_id')
-      .where('provider', '=', provider)
-      .where('repo_id', '=', repo.id)
-      .where('delivery_id', '=', deliveryId)
-      .executeTakeFirst();
-    return { duplicate: true, pipelineId: earlier?.pipeline_id ?? null };
-  }
+async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Provider, deliveryId: string, event: PushEvent): Promise<DeliveryResult> {
   const mergeRequest = event.kind === 'merge_request' ? event.mergeRequest : undefined;
-  const result = await triggerPipeline(ctx, {
+  return triggerForDelivery(ctx, {
     repo,
     ref: mergeRequest ? `refs/heads/${mergeRequest.sourceBranch}` : event.ref,
     sha: event.sha,
     beforeSha: event.beforeSha,
     source: mergeRequest ? 'merge_request_event' : 'push',
     variables: mergeRequestVariables(event),
+    event: { provider, deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha },
   });
-  if (result.pipelineId === null) return { duplicate: false, pipelineId: null, skippedReason: result.skippedReason };
-  await ctx.store.db.updateTable('events').set({ pipeline_id: result.pipelineId }).where('id', '=', inserted.id).execute();
-  return { duplicate: false, pipelineId: result.pipelineId };
 }
 
 export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void {
