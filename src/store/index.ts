@@ -10,7 +10,7 @@ import { NewerSchemaError, StoreError } from './errors.js';
 import { MIGRATION_NAMES, migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { postgresNotifications, type Notifications } from './notifications.js';
-import { connectPostgres, type PostgresOptions } from './postgres.js';
+import { connectPostgres, parsePostgresUrl, probeWritable, redactUrl, type PostgresOptions } from './postgres.js';
 
 const NOTIFY_CHANNEL = 'tandem_events';
 const OPEN_RETRY_MS = 2000;
@@ -95,6 +95,13 @@ async function migrate(db: Kysely<Database>, dialect: StoreDialect, location: st
 }
 
 async function openPostgres(url: string, options: PostgresOptions): Promise<Store> {
+  // Fails fast when no host is writable (connections wait for one later, during a failover); the
+  // server's start-up loop says so and tries again.
+  try {
+    await probeWritable(parsePostgresUrl(url));
+  } catch (err) {
+    throw new StoreError(`database ${redactUrl(url)}: ${(err as Error).message}`, { cause: err });
+  }
   const pg = connectPostgres(url, options);
   const store: Store = {
     db: pg.db,

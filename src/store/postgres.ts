@@ -169,6 +169,8 @@ class WritableHostPool implements PostgresPool {
   constructor(
     private readonly hosts: PgHost[],
     private readonly poolSize: number,
+    /** How long a connection request waits for a writable host (a failover in progress). */
+    private readonly waitForHostMs: number,
   ) {}
 
   /** The generation connections come from now; pass it to `invalidate` after an error. */
@@ -180,7 +182,24 @@ class WritableHostPool implements PostgresPool {
     return this.#current?.host.label ?? null;
   }
 
+  /**
+   * A connection to the writable host. During a failover there may be none for a few seconds:
+   * the request waits for one (nothing was sent yet, so waiting is always safe), which keeps plain
+   * queries outside `transaction` working across a failover too.
+   */
   async connect(): Promise<PostgresPoolClient> {
+    const deadline = Date.now() + this.waitForHostMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#connectOnce();
+      } catch (err) {
+        if (this.#closed || !needsNewHost(err) || Date.now() >= deadline) throw err;
+        await sleep(Math.min(500, 25 * 2 ** attempt) * (0.5 + Math.random() / 2));
+      }
+    }
+  }
+
+  async #connectOnce(): Promise<PostgresPoolClient> {
     const current = await this.#use();
     try {
       const client = await current.pool.connect();
@@ -253,7 +272,7 @@ type Outcome = 'committed' | 'aborted';
 export function connectPostgres(url: string, options: PostgresOptions = {}): PostgresConnection {
   const location = redactUrl(url);
   const retryForMs = options.retryForMs ?? 10_000;
-  const pool = new WritableHostPool(parsePostgresUrl(url), options.poolSize ?? 10);
+  const pool = new WritableHostPool(parsePostgresUrl(url), options.poolSize ?? 10, retryForMs);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 
   async function retrying<T>(op: (deadline: number) => Promise<T>, forMs = retryForMs): Promise<T> {
