@@ -96,7 +96,8 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   let logError: unknown = null;
   const chunker = new LogChunker({
     onChunk: (chunk) => {
-      // Chunks go out in order; after a failure the rest is dropped (the error ends the job below).
+      // Chunks go out in order; after a failure (the outbox could not write) the rest of the log is
+      // dropped, and the job and its result go on.
       sending = sending.then(() => (logError === null ? backend.sendLog([chunk]) : undefined)).catch((err: unknown) => {
         logError ??= err;
       });
@@ -224,7 +225,6 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   chunker.push(masker.flush());
   chunker.close();
   await sending;
-  if ((logError as { status?: number } | null)?.status === 409) return { status: 'failed', exitCode: null, failureReason: 'stale_claim' };
   return outcome;
 }
 

@@ -4,22 +4,23 @@ import type { ManifestEntry } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../agent/protocol.js';
 import type { CompiledJob } from '../pipeline/types.js';
 import type { Store } from '../store/index.js';
+import { parseSpec } from './advance.js';
 
-function dependencySelector(spec: CompiledJob): (job: { name: string; stage_index: number; spec: string }) => boolean {
+function dependencySelector(spec: CompiledJob): (job: { id: number; name: string; stage_index: number; spec: string }) => boolean {
   if (spec.needs !== null) {
     const wanted = new Set(spec.needs.filter((n) => n.artifacts).map((n) => n.job));
     const only = spec.dependencies === null ? null : new Set(spec.dependencies);
-    return (j) => wanted.has(j.name) && (only === null || only.has(j.name) || only.has(baseNameOf(j.spec)));
+    return (j) => wanted.has(j.name) && (only === null || only.has(j.name) || only.has(baseNameOf(j)));
   }
   if (spec.dependencies !== null) {
     const only = new Set(spec.dependencies);
-    return (j) => only.has(j.name) || only.has(baseNameOf(j.spec));
+    return (j) => only.has(j.name) || only.has(baseNameOf(j));
   }
   return (j) => j.stage_index < spec.stageIndex;
 }
 
-function baseNameOf(specJson: string): string {
-  return (JSON.parse(specJson) as CompiledJob).baseName;
+function baseNameOf(job: { id: number; spec: string }): string {
+  return parseSpec(job).baseName;
 }
 
 export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {

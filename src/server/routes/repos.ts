@@ -172,18 +172,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ params, reply }) {
       const repo = await findRepo(ctx, params.name);
-      await ctx.store.transaction(async (trx) => {
-        const pipelineIds = trx.selectFrom('pipelines').select('id').where('repo_id', '=', repo.id);
-        const jobIds = trx.selectFrom('jobs').select('id').where('repo_id', '=', repo.id);
-        await trx.deleteFrom('job_logs').where('job_id', 'in', jobIds).execute();
-        await trx.deleteFrom('artifact_files').where('job_id', 'in', jobIds).execute();
-        await trx.deleteFrom('jobs').where('pipeline_id', 'in', pipelineIds).execute();
-        await trx.deleteFrom('pipelines').where('repo_id', '=', repo.id).execute();
-        await trx.deleteFrom('events').where('repo_id', '=', repo.id).execute();
-        await trx.deleteFrom('variables').where('repo_id', '=', repo.id).execute();
-        await trx.deleteFrom('cache_entries').where('repo_id', '=', repo.id).execute();
-        await trx.deleteFrom('repos').where('id', '=', repo.id).execute();
-      });
+      // The schema's foreign keys cascade: pipelines, jobs, logs, manifests, events, variables and caches go with it.
+      await ctx.store.db.deleteFrom('repos').where('id', '=', repo.id).execute();
       reply.code(204);
       return null;
     },
