@@ -11,7 +11,7 @@
 # Environment:
 #   TANDEM_CLUSTER_DIR        state dir (default: .tandem-cluster in the repository)
 #   TANDEM_CLUSTER_BASE_PORT  first of 30 consecutive ports (default 25400; must stay below 32768)
-#   TANDEM_CLUSTER_SERVERS    Tandem server replicas (default 3, at most 9)
+#   TANDEM_CLUSTER_SERVERS    Tandem server replicas (default 3, at most 9; 0 = the database only)
 #   TANDEM_CLUSTER_AGENTS     Tandem agents (default 3)
 #   TANDEM_CLUSTER_FSYNC      PostgreSQL fsync, on or off (default on; applies when the cluster is created)
 #   TANDEM_CLUSTER_GRACE      seconds between SIGTERM and SIGKILL in `down` (default 10)
@@ -56,8 +56,9 @@ load_ports() {
   fi
   [[ "$base" =~ ^[0-9]+$ ]] && [ "$base" -ge 1024 ] && [ $((base + 29)) -lt 32768 ] ||
     die "TANDEM_CLUSTER_BASE_PORT=$base: need 1024..32738 (ports from 32768 up are the ephemeral range)"
-  [[ "$SERVERS" =~ ^[1-9]$ ]] || die "TANDEM_CLUSTER_SERVERS=$SERVERS: need 1..9"
+  [[ "$SERVERS" =~ ^[0-9]$ ]] || die "TANDEM_CLUSTER_SERVERS=$SERVERS: need 0..9"
   [[ "$AGENTS" =~ ^[0-9]+$ ]] || die "TANDEM_CLUSTER_AGENTS=$AGENTS: need a number"
+  [ "$SERVERS" -gt 0 ] || [ "$AGENTS" -eq 0 ] || die "TANDEM_CLUSTER_AGENTS=$AGENTS with no servers: agents need a server"
   BASE_PORT=$base
   ETCD_CLIENT=("$base" $((base + 1)) $((base + 2)))
   ETCD_PEER=($((base + 3)) $((base + 4)) $((base + 5)))
@@ -340,6 +341,7 @@ start_server() {
 
 start_servers() {
   local i
+  [ "$SERVERS" -gt 0 ] || return 0
   mkdir -p "$STATE/artifacts"
   # The first replica on a new database creates the one admin token; the others find it there.
   start_server 1

@@ -31,6 +31,8 @@ export interface AgentOptions {
 }
 
 const LONG_POLL_MS = 25_000;
+/** Servers send a comment every 15 s on a presence stream; silence for longer means a vanished server. */
+const PRESENCE_IDLE_MS = 40_000;
 
 /** The agent's own settings must not leak into jobs: TANDEM_TOKEN would let a job act as the agent. */
 function inheritedEnv(): Record<string, string> {
@@ -50,6 +52,7 @@ export class Agent {
   /** Outboxes still delivering; stop() waits for them only as long as the server answers. */
   private readonly deliveries = new Set<Promise<unknown>>();
   private slots: Promise<void>[] = [];
+  private presence: Promise<void> = Promise.resolve();
   readonly name: string;
   readonly workDir: string;
 
@@ -132,6 +135,40 @@ export class Agent {
       this.deliveries.add(outbox.done());
     }
     this.slots = Array.from({ length: this.opts.concurrency }, (_, i) => this.slot(i));
+    this.presence = this.keepPresence();
+  }
+
+  /**
+   * Holds a presence stream open to a server and reopens it at once when it ends. When this process
+   * dies its connection breaks, and the server frees its jobs after a short grace instead of a whole
+   * lease. It closes last, after every result was delivered.
+   */
+  private async keepPresence(): Promise<void> {
+    const signal = this.stopDelivery.signal;
+    while (!signal.aborted) {
+      const silent = new AbortController();
+      try {
+        const res = await this.client.request('GET', '/api/v1/agent/presence', undefined, { signal: AbortSignal.any([signal, silent.signal]), timeoutMs: null });
+        if (!res.ok || !res.body) {
+          await res.body?.cancel();
+          throw new HttpError(res.status, `presence stream refused: ${res.status}`);
+        }
+        const watchdog = setTimeout(() => silent.abort(), PRESENCE_IDLE_MS);
+        try {
+          for await (const chunk of res.body) if (chunk) watchdog.refresh();
+        } finally {
+          clearTimeout(watchdog);
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        // The job slots report a refused token or an unreachable server; this only tries again.
+        this.opts.log.debug({ err: (err as Error).message }, 'presence stream ended');
+        await sleep(1000, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      // Ended by the server (it is draining): reconnect at once, with jitter so agents spread out.
+      await sleep(50 + Math.random() * 200, undefined, { signal }).catch(() => undefined);
+    }
   }
 
   /** Stops taking jobs; running jobs finish unless `cancelRunning`. */
@@ -146,7 +183,7 @@ export class Agent {
     const grace = sleep(opts.deliveryGraceMs ?? 10_000, undefined, { ref: false });
     await Promise.race([Promise.allSettled([...this.deliveries]), grace]);
     this.stopDelivery.abort();
-    await Promise.allSettled([...this.deliveries]);
+    await Promise.allSettled([...this.deliveries, this.presence]);
   }
 
   private async slot(index: number): Promise<void> {

@@ -50,7 +50,8 @@ export class ServerClient {
    * Sends a request, failing over between servers with exponential backoff and jitter on network
    * errors and 502/503/504. Other HTTP errors are returned to the caller at once.
    */
-  async request(method: string, path: string, body?: Body, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Response> {
+  /** `timeoutMs: null` is for streams that stay open as long as both sides live. */
+  async request(method: string, path: string, body?: Body, opts: { signal?: AbortSignal; timeoutMs?: number | null } = {}): Promise<Response> {
     const deadline = Date.now() + this.retryForMs;
     let attempt = 0;
     for (;;) {
@@ -65,7 +66,7 @@ export class ServerClient {
         headers['content-length'] = String(body.length);
         payload = Readable.toWeb(body.stream) as ReadableStream;
       }
-      const signals = [AbortSignal.timeout(opts.timeoutMs ?? 60_000)];
+      const signals = opts.timeoutMs === null ? [] : [AbortSignal.timeout(opts.timeoutMs ?? 60_000)];
       if (opts.signal) signals.push(opts.signal);
       try {
         const res = await fetch(base + path, { method, headers, body: payload, signal: AbortSignal.any(signals), duplex: 'half' } as RequestInit);

@@ -29,6 +29,11 @@ export const configSchema = z
     jobTimeoutSeconds: positiveInt.default(3600),
     /** Lease length for claimed jobs; agents heartbeat three times per lease. */
     leaseSeconds: positiveInt.default(15),
+    /**
+     * A killed agent's presence stream breaks at once; its jobs are freed this long after, unless it
+     * reconnects (a load balancer restart) first. A frozen or unreachable agent waits for its leases.
+     */
+    agentDisconnectGraceSeconds: positiveInt.default(3),
     /** Tries for a job whose agent is lost, whatever the file's `retry` says. */
     maxSystemAttempts: positiveInt.default(2),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),

@@ -5,6 +5,7 @@ import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
 import type { Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
+import type { StatusChange } from '../scheduler/index.js';
 import { publishChanges } from './notify.js';
 import { repoWantsRef } from './routes/repos.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
@@ -55,11 +56,42 @@ interface DutyState {
   lastRetentionAt: number;
 }
 
+/** Frees the jobs of lost agents: expired leases, and presence streams broken for longer than the grace. */
+async function reap(ctx: ServerContext, state: DutyState, now: number): Promise<StatusChange[]> {
+  const leaseMs = ctx.config.leaseSeconds * 1000;
+  // A new leader (after a restart, a failover or an outage of every server) first gives agents one
+  // lease period to heartbeat again: their jobs kept running while nobody could extend leases. A
+  // broken presence stream was seen by a live replica, so it counts at once.
+  const settled = state.leadership.since !== null && now - state.leadership.since >= leaseMs;
+  const reaped = await reapExpiredLeases(ctx.store, {
+    now,
+    leases: settled,
+    disconnectedBefore: now - ctx.config.agentDisconnectGraceSeconds * 1000,
+    maxSystemAttempts: ctx.config.maxSystemAttempts,
+  });
+  for (const r of reaped.reaped) {
+    ctx.metrics.leaseExpiries.inc();
+    if (r.retryJobId !== null) ctx.metrics.requeues.inc();
+    ctx.log.warn({ jobId: r.jobId, agentId: r.agentId, retryJobId: r.retryJobId }, 'agent lost: job lease freed');
+  }
+  return reaped.changes;
+}
+
+/** When the next lease or presence grace runs out, if that is sooner than the next tick. */
+async function nextDeadline(ctx: ServerContext, now: number): Promise<number | null> {
+  const lease = await ctx.store.db.selectFrom('jobs').select((eb) => eb.fn.min('lease_expires_at').as('at')).where('status', '=', 'running').executeTakeFirst();
+  const gone = await ctx.store.db.selectFrom('agents').select((eb) => eb.fn.min('disconnected_at').as('at')).where('disconnected_at', 'is not', null).executeTakeFirst();
+  const candidates = [lease?.at, gone?.at === null || gone?.at === undefined ? null : Number(gone.at) + ctx.config.agentDisconnectGraceSeconds * 1000]
+    .filter((at): at is number => at !== null && at !== undefined)
+    .map(Number)
+    .filter((at) => at > now && at < now + TICK_MS);
+  return candidates.length > 0 ? Math.min(...candidates) : null;
+}
+
 async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
   const now = ctx.clock.now();
-  const leaseMs = ctx.config.leaseSeconds * 1000;
   const was = state.leadership.leader;
-  state.leadership = await claimLeadership(ctx.store, ctx.replicaId, leaseMs, now, state.leadership);
+  state.leadership = await claimLeadership(ctx.store, ctx.replicaId, ctx.config.leaseSeconds * 1000, now, state.leadership);
   ctx.metrics.leader.set(state.leadership.leader ? 1 : 0);
   if (state.leadership.leader !== was) ctx.log.info({ leader: state.leadership.leader, epoch: state.leadership.epoch }, state.leadership.leader ? 'became leader' : 'lost leadership');
   if (!state.leadership.leader) return;
@@ -69,17 +101,9 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     if (expired.files > 0) ctx.log.info(expired, 'expired artifacts removed');
   }
   const promoted = await promoteScheduled(ctx.store, now);
-  // A new leader (after a restart, a failover or an outage of every server) first gives agents one
-  // lease period to heartbeat again: their jobs kept running while nobody could extend leases.
-  const settled = state.leadership.since !== null && now - state.leadership.since >= leaseMs;
-  const reaped = settled ? await reapExpiredLeases(ctx.store, { now, maxSystemAttempts: ctx.config.maxSystemAttempts }) : { reaped: [], changes: [] };
-  for (const r of reaped.reaped) {
-    ctx.metrics.leaseExpiries.inc();
-    if (r.retryJobId !== null) ctx.metrics.requeues.inc();
-    ctx.log.warn({ jobId: r.jobId, agentId: r.agentId, retryJobId: r.retryJobId }, 'job lease expired: agent lost');
-  }
+  const reaped = await reap(ctx, state, now);
   const timedOut = await enforceTimeouts(ctx.store, now);
-  publishChanges(ctx, [...promoted.changes, ...reaped.changes, ...timedOut.changes]);
+  publishChanges(ctx, [...promoted.changes, ...reaped, ...timedOut.changes]);
 
   const due = await ctx.store.db.selectFrom('repos').selectAll().where('poll_interval_seconds', '>', 0).execute();
   for (const repo of due) {
@@ -92,17 +116,35 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
 }
 
 export function startDuties(ctx: ServerContext): Duties {
-  const state: DutyState = { leadership: { leader: false, epoch: 0, since: null }, polling: new Set(), lastRetentionAt: 0 };
+  const state: DutyState = { leadership: { leader: false, epoch: 0, since: null, renewedAt: null }, polling: new Set(), lastRetentionAt: 0 };
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
-  const timer = setInterval(() => {
-    running = running.then(() => (stopped ? undefined : tick(ctx, state).catch((err: unknown) => ctx.log.error({ err }, 'background duty failed'))));
-  }, TICK_MS);
+  let precise: NodeJS.Timeout | undefined;
+  // Duties run one at a time, in order: a tick never overlaps an extra reap.
+  const enqueue = (work: () => Promise<void>) => {
+    running = running.then(() => (stopped ? undefined : work().catch((err: unknown) => ctx.log.error({ err }, 'background duty failed'))));
+  };
+  // A lease or presence grace that runs out between ticks is reaped when it does, not up to a tick later.
+  const reapOnTime = async () => {
+    if (!state.leadership.leader) return;
+    const now = ctx.clock.now();
+    const at = await nextDeadline(ctx, now);
+    if (at === null) return;
+    clearTimeout(precise);
+    precise = setTimeout(() => enqueue(async () => {
+      if (state.leadership.leader) publishChanges(ctx, await reap(ctx, state, ctx.clock.now()));
+    }), at - now + 5);
+  };
+  const timer = setInterval(() => enqueue(async () => {
+    await tick(ctx, state);
+    await reapOnTime();
+  }), TICK_MS);
   return {
     isLeader: () => state.leadership.leader,
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearTimeout(precise);
       await running;
       if (state.leadership.leader) await releaseLeadership(ctx.store, ctx.replicaId, state.leadership.epoch).catch(() => undefined);
       ctx.metrics.leader.set(0);

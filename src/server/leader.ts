@@ -5,12 +5,16 @@
 import type { Store } from '../store/index.js';
 
 const LEADER = 'leader';
+/** Renewals come every second; a gap below this is a busy event loop, not an outage. */
+const MIN_OUTAGE_MS = 3000;
 
 export interface Leadership {
   leader: boolean;
   epoch: number;
   /** When this replica became leader (epoch ms), for the takeover grace period. */
   since: number | null;
+  /** When the lease was last renewed. */
+  renewedAt: number | null;
 }
 
 /** Takes or renews the leader lease; returns whether this replica leads now. */
@@ -36,9 +40,11 @@ export async function claimLeadership(store: Store, holder: string, ttlMs: numbe
       .onConflict((oc) => oc.column('name').doNothing())
       .returning('epoch')
       .executeTakeFirst());
-  if (!row) return { leader: false, epoch: current.epoch, since: null };
-  const sameTerm = current.leader && current.epoch === row.epoch;
-  return { leader: true, epoch: row.epoch, since: sameTerm ? current.since : now };
+  if (!row) return { leader: false, epoch: current.epoch, since: null, renewedAt: null };
+  // A renewal after a long gap (the database was out of reach) starts the grace again: agents could
+  // not heartbeat either, and their leases ran out through no fault of theirs.
+  const unbroken = current.leader && current.epoch === row.epoch && current.renewedAt !== null && now - current.renewedAt < Math.max(ttlMs / 2, MIN_OUTAGE_MS);
+  return { leader: true, epoch: row.epoch, since: unbroken ? current.since : now, renewedAt: now };
 }
 
 /**

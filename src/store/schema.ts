@@ -174,6 +174,10 @@ export interface AgentTable {
   version: string | null;
   last_seen_at: number | null;
   created_at: number;
+  /** The presence stream that is current; a broken older one must not mark the agent gone. */
+  presence_id: string | null;
+  /** When the current presence stream broke on the agent's side; null while connected. */
+  disconnected_at: number | null;
 }
 
 export interface TokenTable {

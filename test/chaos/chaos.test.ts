@@ -1,9 +1,12 @@
-// Chaos: three `tandem server` replicas on one PostgreSQL database and three `tandem agent`
-// processes, all real child processes, take a bounded stream of pipelines (API triggers and signed
-// webhook deliveries, some delivered to two replicas) while a controller SIGKILLs random replicas
-// and agents and starts them again. Afterwards every pipeline must have succeeded, every accepted
-// job log must hold its numbered lines exactly once, every earlier attempt must have been failed by
-// the server (never accepted from a stale claim), and every delivery must have made one pipeline.
+// Chaos: three `tandem server` replicas on a Patroni cluster (etcd x3, PostgreSQL x3; the replicas
+// connect to all three nodes and find the primary themselves) and three `tandem agent` processes,
+// all real child processes. First a calm run of pipelines gives the throughput without chaos; then a
+// bounded stream of pipelines (API triggers and signed webhook deliveries, some delivered to two
+// replicas) runs while a controller SIGKILLs random replicas and agents and starts them again, and
+// kills the Patroni leader's PostgreSQL once. Afterwards every pipeline must have succeeded, every
+// accepted job log must hold its numbered lines exactly once, every earlier attempt must have been
+// failed by the server (never accepted from a stale claim), and every delivery must have made one
+// pipeline. The figures (throughput under chaos against the calm run, recovery times) are printed.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
@@ -18,11 +21,13 @@ import pg from 'pg';
 import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
 import { deliver, pushDelivery, type Provider } from '../e2e/helpers.js';
 import { git, makeRemote, repoRoot } from '../support/git.js';
-import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
+import { clusterSkipReason, LocalCluster } from '../support/cluster.js';
 
 const LEASE_SECONDS = 3;
 const PIPELINES = 104;
-const TRIGGER_WINDOW_MS = 60_000;
+/** Faster than the agents can run them, so both runs measure capacity rather than the trigger rate. */
+const TRIGGERS_PER_SECOND = 3.5;
+const CALM_PIPELINES = 40;
 const SETTLE_MS = 90_000;
 const AGENT_CONCURRENCY = 3;
 const CLI = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -173,10 +178,10 @@ interface AgentKill {
   jobIds: number[];
 }
 
-describe('chaos: replicas and agents killed while pipelines run', { skip: postgresSkipReason() }, () => {
+describe('chaos: replicas, agents and the database primary killed while pipelines run', { skip: clusterSkipReason('the chaos suite') }, () => {
   let root = '';
   const procs: Proc[] = [];
-  let db: pg.Client | null = null;
+  let cluster: LocalCluster | null = null;
   let ledger = '';
 
   after(async () => {
@@ -192,21 +197,27 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
         // Gone already.
       }
     }
-    await db?.end();
+    await cluster?.down();
     if (root) await rm(root, { recursive: true, force: true });
   });
-  // Registered after the hook above, so PostgreSQL stops once the processes using it are gone.
-  const postgres = postgresForFile(after);
 
-  it('loses no pipeline, accepts no stale result and duplicates no log line', { timeout: 240_000 }, async () => {
+  it('loses no pipeline, accepts no stale result and duplicates no log line', { timeout: 420_000 }, async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tandem-chaos-'));
     ledger = path.join(root, 'ledger.txt');
     await writeFile(ledger, '');
-    const server = await postgres();
-    const databaseUrl = await server.createDatabase();
-    db = new pg.Client({ connectionString: databaseUrl });
-    // Read-only bookkeeping: a connection lost at teardown is no finding.
-    db.on('error', () => undefined);
+    cluster = await LocalCluster.up({ servers: 0, agents: 0 });
+    const databaseUrl = cluster.multiHostUrl();
+    /** The test's own bookkeeping reads, through HAProxy to whichever node is primary now. */
+    async function query<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
+      const client = new pg.Client({ connectionString: cluster!.ports.DATABASE_URL, connectionTimeoutMillis: 3000 });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        return (await client.query<R>(text)).rows;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
 
     // The repository: one branch per shape.
     await mkdir(path.join(root, 'repo'));
@@ -233,7 +244,6 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
     await replicas[0].start();
     await Promise.all(replicas.slice(1).map((r) => r.start()));
     const token = (await readFile(path.join(root, 'server-0', 'admin.token'), 'utf8')).trim();
-    await db.connect();
 
     const liveUrls = () => urls.filter((_, i) => replicas[i].alive);
     /** A request to some live replica, moving on when one dies under it; for reads and idempotent writes. */
@@ -247,11 +257,11 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
             body: body === undefined ? undefined : JSON.stringify(body),
           });
           const text = await res.text();
-          if (res.status >= 500 && tries < 20) throw new Error(`${res.status} ${text}`);
+          if (res.status >= 500 && tries < 100) throw new Error(`${res.status} ${text}`);
           if (!res.ok) throw new Error(`${method} ${urlPath}: ${res.status} ${text}`);
           return (res.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as T) : (text as T);
         } catch (err) {
-          if (tries >= 20 || (err as Error).message.startsWith(`${method} ${urlPath}:`)) throw err;
+          if (tries >= 100 || (err as Error).message.startsWith(`${method} ${urlPath}:`)) throw err;
           await sleep(200);
         }
       }
@@ -282,7 +292,7 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
 
     async function apiTrigger(branch: string): Promise<void> {
       let replica = Math.floor(Math.random() * 3);
-      for (let tries = 0; tries < 30; tries++, replica = (replica + 1) % 3) {
+      for (let tries = 0; tries < 100; tries++, replica = (replica + 1) % 3) {
         try {
           const res = await fetch(`${urls[replica]}/api/v1/repos/chaos/pipelines`, {
             method: 'POST',
@@ -307,7 +317,7 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
     /** Like a forge: re-sends the delivery until some replica answers 2xx. */
     async function sendUntilAnswered(d: (typeof deliveries)[number], delivery: ReturnType<typeof pushDelivery>, first: number): Promise<void> {
       let replica = first;
-      for (let tries = 0; tries < 30; tries++, replica = (replica + 1) % 3) {
+      for (let tries = 0; tries < 100; tries++, replica = (replica + 1) % 3) {
         try {
           const res = await deliver(urls[replica], d.provider, 'chaos', delivery);
           if (res.status < 300) {
@@ -354,9 +364,9 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
       while (chaosOn) {
         await sleep(between(3000, 5000));
         if (!chaosOn || agents.filter((a) => a.alive).length < 2) continue;
-        const running = (
-          await db!.query<{ id: number; name: string }>(`select j.id::int as id, a.name from jobs j join agents a on a.id = j.agent_id where j.status = 'running'`)
-        ).rows;
+        // While the database fails over there is nothing to read: skip this round.
+        const running = await query<{ id: number; name: string }>(`select j.id::int as id, a.name from jobs j join agents a on a.id = j.agent_id where j.status = 'running'`).catch(() => null);
+        if (!running) continue;
         const busy = agents.filter((a) => a.alive && running.some((r) => r.name === a.name));
         if (busy.length === 0) continue;
         const victim = pick(busy);
@@ -368,28 +378,19 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
       }
     }
 
-    const startedAt = Date.now();
-    const chaos = Promise.all([killServers(), killAgents()]);
-    const triggers: Promise<void>[] = [];
-    const branches = Object.keys(SHAPES);
-    try {
-      for (let n = 0; n < PIPELINES; n++) {
-        await sleep(Math.max(0, startedAt + (n * TRIGGER_WINDOW_MS) / PIPELINES - Date.now()));
-        const branch = branches[n % branches.length];
-        const sent = Math.random() < 0.5 ? apiTrigger(branch) : webhook(n, branch);
-        triggers.push(sent.catch((err: unknown) => void triggerErrors.push((err as Error).message)));
-      }
-      await Promise.all(triggers);
-    } finally {
-      chaosOn = false;
-      await chaos;
+    // Set by the controller; `as` keeps TypeScript from narrowing it to null for good.
+    let databaseKill = null as { leader: string; killedAt: number; promotedAt: number } | null;
+    async function killDatabase(): Promise<void> {
+      // Once, while pipelines are still being triggered.
+      await sleep(((PIPELINES / TRIGGERS_PER_SECOND) * 1000) / 3);
+      if (!chaosOn) return;
+      const kill = await cluster!.killPrimaryPostgres();
+      databaseKill = { leader: kill.leader, killedAt: kill.killedAt, promotedAt: await kill.promoted };
     }
-    const triggeredMs = Date.now() - startedAt;
-    assert.deepEqual(triggerErrors, [], 'every trigger and delivery was answered');
 
-    // ---- Every pipeline reaches a final status ----
-    type ListedPipeline = { id: number; status: string; ref: string; source: string };
-    const listed = await (async () => {
+    type ListedPipeline = { id: number; status: string; ref: string; source: string; finishedAt: string | null };
+    /** Waits until every pipeline is final; returns them all. */
+    async function settled(): Promise<ListedPipeline[]> {
       const deadline = Date.now() + SETTLE_MS;
       for (;;) {
         const all = await api<ListedPipeline[]>('GET', '/api/v1/repos/chaos/pipelines?limit=500');
@@ -402,13 +403,50 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
         }
         await sleep(1000);
       }
-    })();
+    }
+    /** Pipelines per minute: from the first trigger to the last pipeline's end, by the server's clock. */
+    const perMinute = (pipelines: ListedPipeline[], since: number) =>
+      (pipelines.length * 60_000) / (Math.max(...pipelines.map((p) => Date.parse(p.finishedAt ?? '') || Date.now())) - since);
+
+    const branches = Object.keys(SHAPES);
+    async function stream(count: number, send: (n: number, branch: string) => Promise<void>): Promise<number> {
+      const startedAt = Date.now();
+      const triggers: Promise<void>[] = [];
+      for (let n = 0; n < count; n++) {
+        await sleep(Math.max(0, startedAt + (n * 1000) / TRIGGERS_PER_SECOND - Date.now()));
+        triggers.push(send(n, branches[n % branches.length]).catch((err: unknown) => void triggerErrors.push((err as Error).message)));
+      }
+      await Promise.all(triggers);
+      return startedAt;
+    }
+
+    // ---- The calm run: the same mix of pipelines, nothing killed ----
+    const calmStartedAt = await stream(CALM_PIPELINES, (_, branch) => apiTrigger(branch));
+    const calmIds = new Set(apiPipelines.keys());
+    const calmPerMinute = perMinute((await settled()).filter((p) => calmIds.has(p.id)), calmStartedAt);
+
+    // ---- The chaos run ----
+    const chaos = Promise.all([killServers(), killAgents(), killDatabase()]);
+    let startedAt = Date.now();
+    let triggeredMs = 0;
+    let listed: ListedPipeline[];
+    try {
+      startedAt = await stream(PIPELINES, (n, branch) => (Math.random() < 0.5 ? apiTrigger(branch) : webhook(n, branch)));
+      triggeredMs = Date.now() - startedAt;
+      assert.deepEqual(triggerErrors, [], 'every trigger and delivery was answered');
+      // ---- Every pipeline reaches a final status, with the chaos going on until then ----
+      listed = await settled();
+    } finally {
+      chaosOn = false;
+      await chaos;
+    }
     const finishedMs = Date.now() - startedAt;
+    const chaosPerMinute = perMinute(listed.filter((p) => !calmIds.has(p.id)), startedAt);
 
     // None lost: every answered trigger is there; extra API pipelines only for unanswered triggers.
     const listedIds = new Set(listed.map((p) => p.id));
     for (const id of apiPipelines.keys()) assert.ok(listedIds.has(id), `API pipeline #${id} exists`);
-    const events = (await db.query<{ delivery_id: string; provider: string; pipeline_id: number | null }>('select delivery_id, provider, pipeline_id::int as pipeline_id from events')).rows;
+    const events = await query<{ delivery_id: string; provider: string; pipeline_id: number | null }>('select delivery_id, provider, pipeline_id::int as pipeline_id from events');
     assert.equal(events.length, deliveries.length, 'one event row per delivery');
     for (const d of deliveries) {
       const event = events.find((e) => e.delivery_id === d.id && e.provider === d.provider);
@@ -469,23 +507,32 @@ describe('chaos: replicas and agents killed while pipelines run', { skip: postgr
     const byId = new Map(allJobs.map((j) => [j.id, j]));
     const requeued = allJobs.filter((j) => j.retryOf !== null);
     const recoveries: number[] = [];
+    const requeues: number[] = [];
     for (const kill of agentKills) {
       for (const jobId of kill.jobIds) {
         const next = allJobs.find((j) => j.retryOf === jobId);
+        if (next?.createdAt) requeues.push(Date.parse(next.createdAt) - kill.at);
         if (next?.startedAt) recoveries.push(Date.parse(next.startedAt) - kill.at);
       }
     }
     recoveries.sort((a, b) => a - b);
+    requeues.sort((a, b) => a - b);
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    const spread = (ms: number[]) => (ms.length ? `p50 ${s(ms[Math.floor((ms.length - 1) / 2)])}, max ${s(ms[ms.length - 1])}` : '-');
     const figures = [
       `chaos figures:`,
       `  pipelines: ${listed.length} (${apiListed.length} by API, ${pushPipelines.length} by ${deliveries.length} webhook deliveries, ${deliveries.filter((d) => d.copies === 2).length} of them sent to two replicas)`,
       `  jobs: ${jobCount} (${allJobs.length} attempts), requeued: ${requeued.length} (${requeued.filter((j) => byId.get(j.retryOf!)?.failureReason === 'runner_system_failure').length} after a lost agent or claim)`,
       `  kills: ${serverKills.length} servers, ${agentKills.length} agents (running ${agentKills.reduce((n, k) => n + k.jobIds.length, 0)} jobs); unanswered API triggers: ${unansweredApiTriggers}`,
       `  time: triggered in ${s(triggeredMs)}, all final after ${s(finishedMs)}`,
-      `  job running again after an agent kill: p50 ${recoveries.length ? s(recoveries[Math.floor((recoveries.length - 1) / 2)]) : '-'}, max ${recoveries.length ? s(recoveries[recoveries.length - 1]) : '-'} (${recoveries.length} jobs)`,
+      `  throughput: ${chaosPerMinute.toFixed(1)} pipelines/min under chaos, ${calmPerMinute.toFixed(1)} calm (${CALM_PIPELINES} pipelines): ratio ${(chaosPerMinute / calmPerMinute).toFixed(2)}`,
+      databaseKill
+        ? `  database: Patroni leader ${databaseKill.leader}'s PostgreSQL killed ${s(databaseKill.killedAt - startedAt)} into the run, a standby promoted ${s(databaseKill.promotedAt - databaseKill.killedAt)} later`
+        : '  database: not killed',
+      `  a killed agent's job queued again: ${spread(requeues)}; running again: ${spread(recoveries)} (${recoveries.length} jobs; the run is capacity-bound, so this includes waiting in the queue)`,
     ];
     console.log(figures.join('\n'));
     assert.ok(serverKills.length >= 5 && agentKills.length >= 5, `the chaos happened: ${serverKills.length} server and ${agentKills.length} agent kills`);
+    assert.ok(databaseKill, 'the Patroni leader was killed once');
   });
 });

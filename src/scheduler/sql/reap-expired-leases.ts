@@ -1,4 +1,5 @@
-// The agent holding a job stopped heartbeating: the attempt fails with runner_system_failure and,
+// The agent holding a job stopped heartbeating, or its presence stream broke and it did not come
+// back within the grace: the attempt fails with runner_system_failure and,
 // while attempts remain, a new attempt is queued whatever the file's `retry` says (a lost agent is
 // not the job's fault). A job someone asked to cancel ends canceled instead.
 import type { Store } from '../../store/index.js';
@@ -9,6 +10,10 @@ import { forUpdateSkipLocked } from './row-lock.js';
 
 export interface ReapInput {
   now: number;
+  /** Whether expired leases count (a new leader waits one lease period before it trusts them). */
+  leases?: boolean;
+  /** Jobs of agents whose presence stream broke before this time are lost too, whatever their lease. */
+  disconnectedBefore?: number;
   /** Attempts a job gets when its agents keep disappearing. */
   maxSystemAttempts?: number;
 }
@@ -23,9 +28,22 @@ export async function reapExpiredLeases(store: Store, input: ReapInput): Promise
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     // A job whose agent is completing it right now is skipped (locked): it is not lost after all.
+    const { disconnectedBefore } = input;
     const expired = await forUpdateSkipLocked(
       trx,
-      trx.selectFrom('jobs').selectAll().where('status', '=', 'running').where('lease_expires_at', '<', input.now).orderBy('id'),
+      trx
+        .selectFrom('jobs')
+        .selectAll()
+        .where('status', '=', 'running')
+        .where((eb) =>
+          eb.or([
+            ...(input.leases === false ? [] : [eb('lease_expires_at', '<', input.now)]),
+            ...(disconnectedBefore === undefined
+              ? []
+              : [eb('agent_id', 'in', eb.selectFrom('agents').select('id').where('disconnected_at', 'is not', null).where('disconnected_at', '<', disconnectedBefore))]),
+          ]),
+        )
+        .orderBy('id'),
     ).execute();
     const out: ReapResult['reaped'] = [];
     for (const job of expired) {

@@ -1,5 +1,6 @@
 // The agent protocol: registration, long-polling for work, and every write an agent makes while it
 // runs a job. Each write names the claim's fencing token and is refused (409) once the claim is stale.
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError, type ManifestEntry } from '../../artifacts/index.js';
@@ -9,6 +10,7 @@ import type { ServerContext } from '../context.js';
 import { ApiError, type Principal, type RouteTable } from '../http.js';
 import { buildJobPayload } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
+import { openSse } from '../sse.js';
 
 const LONG_POLL_MS = 25_000;
 
@@ -163,6 +165,41 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       }
       reply.code(204);
       return null;
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/agent/presence',
+    summary: 'Held open while the agent lives (Server-Sent Events); when it breaks on the agent side, the agent\'s jobs are freed after the disconnect grace',
+    tag: 'agent protocol',
+    access: 'agent',
+    produces: 'text/event-stream',
+    async handler({ principal, request, reply }) {
+      const agentId = agentIdOf(principal);
+      const presenceId = randomUUID();
+      await ctx.store.db.updateTable('agents').set({ presence_id: presenceId, disconnected_at: null, last_seen_at: ctx.clock.now() }).where('id', '=', agentId).execute();
+      const sse = openSse(request, reply);
+      // A stream this server ends (drain, shutdown) is not the agent dying: only one that breaks
+      // before the server finished it is. A newer stream of the same agent (it reconnected
+      // elsewhere first) makes this one's end irrelevant.
+      reply.raw.on('close', () => {
+        if (reply.raw.writableFinished || ctx.state.draining) return;
+        ctx.store.db
+          .updateTable('agents')
+          .set({ disconnected_at: ctx.clock.now() })
+          .where('id', '=', agentId)
+          .where('presence_id', '=', presenceId)
+          .execute()
+          .then(() => ctx.log.info({ agentId }, 'agent presence stream broke'))
+          .catch((err: unknown) => ctx.log.warn({ agentId, err: (err as Error).message }, 'could not record a broken agent presence stream'));
+      });
+      sse.send('presence', { presenceId });
+      // A draining replica announces itself on the queue topic: the agent moves to another replica now.
+      const unsubscribe = ctx.hub.subscribe('queue', () => {
+        if (ctx.state.draining) sse.close();
+      });
+      sse.signal.addEventListener('abort', unsubscribe, { once: true });
     },
   });
 
