@@ -49,6 +49,7 @@ export class ReleaseDirTarget implements FileTarget {
     readonly hosts: readonly HostTransport[],
     private readonly workDir: string,
     private readonly service: ServiceSpec = {},
+    readonly close: () => Promise<void> = async () => {},
   ) {}
 
   private transport(host: TargetHost): HostTransport {

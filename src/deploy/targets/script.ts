@@ -64,6 +64,8 @@ export class ScriptDeployTarget implements ScriptTarget {
     return false;
   }
 
+  async close(): Promise<void> {}
+
   async prune(host: TargetHost, _keep: number, fencingToken: number, log?: TargetLog): Promise<number[]> {
     this.checkHost(host);
     checkNumber('fencing token', fencingToken);

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { access, constants, mkdir, rename, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { access, constants, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { shellQuote, type HostTransport } from './host-ops.js';
 import { TargetError, type SshHostSpec, type SshTargetSpec } from './types.js';
@@ -17,14 +19,37 @@ async function readable(path: string, what: string, host: string): Promise<void>
   }
 }
 
+function explainSsh(host: SshHostSpec, trusted: string): HostTransport['explain'] {
+  return (exitCode, stderr) => {
+    if (stderr.some((line) => line.includes('Host key verification failed'))) {
+      return `the host key of ${host.host} port ${host.port} is not trusted by ${trusted}: refusing to connect`;
+    }
+    // 255 is ssh's own failure (connection, authentication); the remote command's codes pass through.
+    if (exitCode === 255) return `ssh to ${host.user ? `${host.user}@` : ''}${host.host} port ${host.port} failed (exit code 255)`;
+    return undefined;
+  };
+}
+
+/** The hosts of an ssh target, and the end of the connections they keep open. */
+export interface SshHosts {
+  transports: HostTransport[];
+  close(): Promise<void>;
+}
+
+function destination(host: SshHostSpec): string[] {
+  return ['-p', String(host.port), ...(host.user ? ['-l', host.user] : []), '--', host.host];
+}
+
 /**
- * The ssh options every host shares. Host keys are always checked (BatchMode fails rather than
- * asks): against the given known_hosts only when one is given, else OpenSSH's default files.
+ * One transport per host: the OpenSSH client runs the host script there. Host keys are always
+ * checked (BatchMode fails rather than asks), against the given known_hosts only when one is given,
+ * else OpenSSH's default files. A deploy runs several operations per host, so the first opens a
+ * master connection that the next ones reuse (ControlMaster) until close() or 15 s of disuse.
  */
-function sharedOptions(spec: SshTargetSpec, workDir: string, cwd: string): (host: string) => Promise<string[]> {
+export function sshHosts(spec: SshTargetSpec, workDir: string, env: NodeJS.ProcessEnv, cwd: string): SshHosts {
+  const knownHostsValue = spec.knownHosts;
   let knownHostsFile: Promise<string> | undefined;
-  const knownHosts = (): Promise<string> => {
-    const value = spec.knownHosts as string;
+  const knownHosts = (value: string): Promise<string> => {
     if (!isKnownHostsText(value)) return Promise.resolve(resolve(cwd, value));
     // Named by content: concurrent hosts and later jobs share one file, and a write is never partial.
     knownHostsFile ??= (async () => {
@@ -37,48 +62,58 @@ function sharedOptions(spec: SshTargetSpec, workDir: string, cwd: string): (host
     })();
     return knownHostsFile;
   };
+  // Under the system temp dir: a socket path must stay under ~100 bytes, which a work dir may not.
+  let controlDir: Promise<string> | undefined;
+  const controlPath = async (): Promise<string> => join(await (controlDir ??= mkdtemp(join(tmpdir(), 'tandem-ssh-'))), '%C');
 
-  return async (host) => {
-    const options = ['-T', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'UpdateHostKeys=no', '-o', 'ConnectTimeout=15'];
-    options.push('-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4');
-    if (spec.knownHosts !== undefined) {
-      const file = await knownHosts();
-      await readable(file, 'known_hosts file', host);
-      options.push('-o', `UserKnownHostsFile=${file}`, '-o', 'GlobalKnownHostsFile=/dev/null');
+  const options = async (host: SshHostSpec): Promise<string[]> => {
+    const args = ['-T', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'UpdateHostKeys=no', '-o', 'ConnectTimeout=15'];
+    args.push('-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4');
+    args.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${await controlPath()}`, '-o', 'ControlPersist=15');
+    if (knownHostsValue !== undefined) {
+      const file = await knownHosts(knownHostsValue);
+      await readable(file, 'known_hosts file', host.name);
+      args.push('-o', `UserKnownHostsFile=${file}`, '-o', 'GlobalKnownHostsFile=/dev/null');
     }
     if (spec.identityFile !== undefined) {
       const identity = resolve(cwd, spec.identityFile);
-      await readable(identity, 'identity_file', host);
-      options.push('-i', identity, '-o', 'IdentitiesOnly=yes');
+      await readable(identity, 'identity_file', host.name);
+      args.push('-i', identity, '-o', 'IdentitiesOnly=yes');
     }
-    return options;
+    return args;
   };
-}
 
-function explainSsh(host: SshHostSpec, trusted: string): HostTransport['explain'] {
-  return (exitCode, stderr) => {
-    if (stderr.some((line) => line.includes('Host key verification failed'))) {
-      return `the host key of ${host.host} port ${host.port} is not trusted by ${trusted}: refusing to connect`;
-    }
-    // 255 is ssh's own failure (connection, authentication); the remote command's codes pass through.
-    if (exitCode === 255) return `ssh to ${host.user ? `${host.user}@` : ''}${host.host} port ${host.port} failed (exit code 255)`;
-    return undefined;
-  };
-}
-
-/** One transport per host: the OpenSSH client runs the host script there. */
-export function sshTransports(spec: SshTargetSpec, workDir: string, env: NodeJS.ProcessEnv, cwd: string): HostTransport[] {
-  const options = sharedOptions(spec, workDir, cwd);
   const trusted =
-    spec.knownHosts === undefined ? 'the default known_hosts files' : isKnownHostsText(spec.knownHosts) ? 'the known_hosts given in the pipeline' : `known_hosts file ${resolve(cwd, spec.knownHosts)}`;
-  return spec.hosts.map((host) => ({
-    name: host.name,
-    dir: host.dir,
-    env,
-    explain: explainSsh(host, trusted),
-    launch: async (argv) => ({
-      command: 'ssh',
-      args: [...(await options(host.name)), '-p', String(host.port), ...(host.user ? ['-l', host.user] : []), '--', host.host, argv.map(shellQuote).join(' ')],
-    }),
-  }));
+    knownHostsValue === undefined
+      ? 'the default known_hosts files'
+      : isKnownHostsText(knownHostsValue)
+        ? 'the known_hosts given in the pipeline'
+        : `known_hosts file ${resolve(cwd, knownHostsValue)}`;
+  return {
+    transports: spec.hosts.map((host) => ({
+      name: host.name,
+      dir: host.dir,
+      env,
+      explain: explainSsh(host, trusted),
+      launch: async (argv) => ({ command: 'ssh', args: [...(await options(host)), ...destination(host), argv.map(shellQuote).join(' ')] }),
+    })),
+    async close() {
+      if (!controlDir) return;
+      const dir = await controlDir;
+      controlDir = undefined;
+      const path = join(dir, '%C');
+      // `-O exit` ends a host's master connection; it fails harmlessly where none is open.
+      await Promise.all(
+        spec.hosts.map(
+          (host) =>
+            new Promise<void>((done) => {
+              const ssh = spawn('ssh', ['-o', `ControlPath=${path}`, '-O', 'exit', ...destination(host)], { env, stdio: 'ignore' });
+              ssh.once('error', () => done());
+              ssh.once('close', () => done());
+            }),
+        ),
+      );
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

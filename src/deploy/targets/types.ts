@@ -84,6 +84,8 @@ interface TargetBase {
   has(host: TargetHost, releaseId: number): Promise<boolean>;
   /** Deletes releases beyond the newest `keep`, never a linked one; returns the deleted ids. */
   prune(host: TargetHost, keep: number, fencingToken: number, log?: TargetLog): Promise<number[]>;
+  /** Ends connections kept open between operations (ssh); the target stays usable. Call when the deploy is over. */
+  close(): Promise<void>;
 }
 
 export interface FileTarget extends TargetBase {
