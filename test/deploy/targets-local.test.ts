@@ -175,6 +175,7 @@ describe('local target', () => {
     };
     await assert.rejects(target.upload(host, release(2, sourceB, 7), () => {}), stale(7, 8));
     assert.equal(await target.has(host, 2), false);
+    await assert.rejects(target.upload(host, release(1, sourceA, 7), () => {}), stale(7, 8), 'also when the release is there');
     await assert.rejects(target.activate(host, release(1, sourceA, 7), () => {}), stale(7, 8));
     await assert.rejects(target.prune(host, 1, 7), stale(7, 8));
 

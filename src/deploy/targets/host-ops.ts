@@ -87,13 +87,13 @@ export async function runHostOp(
   });
   // The script may exit without reading its stdin (a release already uploaded): EPIPE is expected.
   child.stdin.on('error', () => {});
-  let inputError: Error | undefined;
+  let inputError: string | undefined;
   if (input === null) child.stdin.end();
   else if ('text' in input) child.stdin.end(input.text);
   else {
     const file = createReadStream(input.file);
     file.on('error', (err) => {
-      inputError = err;
+      inputError = `cannot read ${input.file}: ${err.message}`;
       child.kill('SIGTERM');
     });
     file.pipe(child.stdin);
@@ -103,7 +103,7 @@ export async function runHostOp(
     child.once('error', (err) => reject(new TargetError(transport.name, `${transport.name}: cannot start ${command}: ${err.message}`)));
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
-  if (inputError) throw new TargetError(transport.name, `${transport.name}: ${op}: cannot read ${(input as { file: string }).file}: ${inputError.message}`);
+  if (inputError) throw new TargetError(transport.name, `${transport.name}: ${op}: ${inputError}`);
   if (exit.code === 0) return results;
 
   const stale = failure?.match(/^stale fencing token (\d+) refused: .* has already seen token (\d+)$/);

@@ -59,6 +59,12 @@ export class ReleaseDirTarget implements FileTarget {
   async upload(host: TargetHost, release: ReleaseInput, log: TargetLog): Promise<void> {
     checkRelease(release);
     const transport = this.transport(host);
+    // A release already there (a rollback, a retried job) is not packed again; its token still counts.
+    if (await this.has(host, release.id)) {
+      await runHostOp(transport, 'fence', [release.fencingToken], null, log);
+      log(`[${transport.name}] release ${release.id} is already here`);
+      return;
+    }
     const archive = await pack(release, this.workDir);
     try {
       await runHostOp(transport, 'upload', [release.id, release.fencingToken, archive.size], { file: archive.file }, log);

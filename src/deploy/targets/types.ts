@@ -19,7 +19,10 @@ export interface TargetHost {
 /** Receives progress lines, each prefixed with its host. */
 export type TargetLog = (line: string) => void;
 
-/** Commands run in the release dir around an activation (local and ssh targets). */
+/**
+ * Commands run around an activation (local and ssh targets), each with the release's env and
+ * TANDEM_RELEASE_DIR set to the release dir it runs in.
+ */
 export interface ServiceSpec {
   /** Runs in the outgoing release before the link moves. */
   stop?: string;
