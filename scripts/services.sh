@@ -16,6 +16,9 @@ declare -A PACKAGES=(
   [etcd-client]=etcdctl
   [patroni]=/usr/bin/patroni
   [haproxy]=/usr/sbin/haproxy
+  # Deploy targets: the ssh target's client, and sshd for its tests' hosts.
+  [openssh-client]=ssh
+  [openssh-server]=/usr/sbin/sshd
 )
 
 present() {

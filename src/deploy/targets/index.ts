@@ -1,0 +1,26 @@
+import { localTransport } from './host-ops.js';
+import { ReleaseDirTarget } from './release-dir.js';
+import { ScriptDeployTarget } from './script.js';
+import { sshHosts } from './ssh.js';
+import type { DeployTarget, TargetOptions, TargetSpec } from './types.js';
+
+export { parseServiceSpec, parseTargetSpec } from './spec.js';
+export * from './types.js';
+
+/** The target a validated `deploy.target` describes. */
+export function createTarget(spec: TargetSpec, opts: TargetOptions): DeployTarget {
+  const env = opts.env ?? process.env;
+  switch (spec.kind) {
+    case 'local':
+      return new ReleaseDirTarget('local', [localTransport('local', spec.dir, env)], opts.workDir, opts.service);
+    case 'ssh': {
+      const hosts = sshHosts(spec, opts.workDir, env, opts.cwd ?? process.cwd());
+      return new ReleaseDirTarget('ssh', hosts.transports, opts.workDir, opts.service, hosts.close);
+    }
+    case 'script':
+      if (opts.service && Object.keys(opts.service).length > 0) {
+        throw new Error('deploy.service: a script target runs its own commands; service commands apply to local and ssh targets');
+      }
+      return new ScriptDeployTarget(spec, opts.workDir, env);
+  }
+}

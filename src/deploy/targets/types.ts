@@ -1,0 +1,144 @@
+/** One release as a target sees it. */
+export interface ReleaseInput {
+  /** Release id from the server: the directory name releases/<id>. */
+  id: number;
+  /** Directory on the agent with the release's files. */
+  sourceDir: string;
+  /** The deploy job's claim token: a target refuses a token lower than the highest it has seen. */
+  fencingToken: number;
+  /** TANDEM_RELEASE_ID, TANDEM_RELEASE_VERSION, TANDEM_ENVIRONMENT, ...: given to service and script commands. */
+  env: Record<string, string>;
+}
+
+/** What a strategy batches over: a host of an ssh target, or the one host of a local or script target. */
+export interface TargetHost {
+  /** Shown in logs and errors, e.g. "127.0.0.1:2201". */
+  readonly name: string;
+}
+
+/** Receives progress lines, each prefixed with its host. */
+export type TargetLog = (line: string) => void;
+
+/**
+ * Commands run around an activation (local and ssh targets), each with the release's env and
+ * TANDEM_RELEASE_DIR set to the release dir it runs in.
+ */
+export interface ServiceSpec {
+  /** Runs in the outgoing release before the link moves. */
+  stop?: string;
+  /** These run in the new release after the link moved, in this order, each when given. */
+  start?: string;
+  restart?: string;
+  reload?: string;
+}
+
+export interface LocalTargetSpec {
+  kind: 'local';
+  /** Absolute path of the deploy dir (releases/, current) on the agent's host. */
+  dir: string;
+  /** Releases kept on disk by prune (linked ones are always kept). */
+  keep: number;
+}
+
+export interface SshHostSpec {
+  host: string;
+  port: number;
+  user?: string;
+  /** Absolute path of the deploy dir on this host. */
+  dir: string;
+  /** Unique within the target: "host:port", plus ":dir" when two entries share host and port. */
+  name: string;
+}
+
+export interface SshTargetSpec {
+  kind: 'ssh';
+  hosts: SshHostSpec[];
+  /** A known_hosts file path, or the known_hosts text itself; without it OpenSSH's default files. */
+  knownHosts?: string;
+  identityFile?: string;
+  keep: number;
+  /** At most this many hosts at once (a strategy's batch size cap). */
+  parallel: number;
+}
+
+/** User commands (helm, kubectl, ansible, terraform...) that do the deployment themselves. */
+export interface ScriptTargetSpec {
+  kind: 'script';
+  deploy: string;
+  verify?: string;
+  rollback?: string;
+}
+
+export type TargetSpec = LocalTargetSpec | SshTargetSpec | ScriptTargetSpec;
+
+interface TargetBase {
+  readonly hosts: readonly TargetHost[];
+  /** Stages the release's files on the host without switching to them; a release already there is kept. */
+  upload(host: TargetHost, release: ReleaseInput, log: TargetLog): Promise<void>;
+  /**
+   * Atomically points `link` (default 'current') at the release, running the service commands
+   * around the swap (local, ssh) or the `deploy` command (script). When a command after the swap
+   * fails the link stays on the new release: rolling back is the caller's decision.
+   */
+  activate(host: TargetHost, release: ReleaseInput, log: TargetLog, link?: string): Promise<void>;
+  /** The release id `link` (default 'current') points at, or null. */
+  current(host: TargetHost, link?: string): Promise<number | null>;
+  /** Whether the release's files are complete on the host (a rollback then needs no upload). */
+  has(host: TargetHost, releaseId: number): Promise<boolean>;
+  /** Deletes releases beyond the newest `keep`, never a linked one; returns the deleted ids. */
+  prune(host: TargetHost, keep: number, fencingToken: number, log?: TargetLog): Promise<number[]>;
+  /** Ends connections kept open between operations (ssh); the target stays usable. Call when the deploy is over. */
+  close(): Promise<void>;
+}
+
+export interface FileTarget extends TargetBase {
+  readonly kind: 'local' | 'ssh';
+}
+
+export interface ScriptTarget extends TargetBase {
+  readonly kind: 'script';
+  /**
+   * Runs the user's `verify` or `rollback` command for the release (for rollback: the release to go
+   * back to, which then becomes `current`). Resolves false when that command is not configured.
+   */
+  runScript(kind: 'verify' | 'rollback', release: ReleaseInput, log: TargetLog): Promise<boolean>;
+}
+
+export type DeployTarget = FileTarget | ScriptTarget;
+
+export interface TargetOptions {
+  /**
+   * A directory on the agent the target owns: temp files (the release archive, a known_hosts copy)
+   * and, for the script target, its fence and `current` record, so keep it per environment.
+   */
+  workDir: string;
+  /** Environment of the processes started on the agent (sh, ssh, script commands); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Relative identity_file and known_hosts paths resolve here (the job workspace); default the process's cwd. */
+  cwd?: string;
+  service?: ServiceSpec;
+}
+
+/** A failed operation on one host; the message names the host, the command and its exit code. */
+export class TargetError extends Error {
+  constructor(
+    readonly host: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TargetError';
+  }
+}
+
+/** The host has already seen a newer fencing token: this deploy's claim is outdated. */
+export class StaleFencingTokenError extends TargetError {
+  constructor(
+    host: string,
+    readonly token: number,
+    readonly seen: number,
+    message: string,
+  ) {
+    super(host, message);
+    this.name = 'StaleFencingTokenError';
+  }
+}
