@@ -16,6 +16,8 @@ declare -A PACKAGES=(
   [etcd-client]=etcdctl
   [patroni]=/usr/bin/patroni
   [haproxy]=/usr/sbin/haproxy
+  # Deploy verification's metric checks query a real Prometheus (test/support/prometheus.ts); promtool comes with it.
+  [prometheus]=/usr/bin/prometheus
 )
 
 present() {
