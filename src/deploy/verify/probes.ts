@@ -19,7 +19,9 @@ export interface ProbeContext {
   cwd: string;
 }
 
-export function probe(check: Check, ctx: ProbeContext): Promise<Outcome> {
+export async function probe(check: Check, ctx: ProbeContext): Promise<Outcome> {
+  // The probes below wait for an abort event, which an already aborted signal never fires.
+  ctx.signal.throwIfAborted();
   switch (check.kind) {
     case 'http':
       return probeHttp(check, ctx);

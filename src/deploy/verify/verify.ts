@@ -101,7 +101,7 @@ export async function verifyRelease(checks: Check[], opts: VerifyOptions): Promi
 
   const runCheck = async (state: CheckState): Promise<void> => {
     const { check } = state;
-    while (!done) {
+    while (!done && !signal.aborted) {
       const runStarted = performance.now();
       const timeout = AbortSignal.timeout(check.timeoutMs);
       let outcome: Outcome;
