@@ -19,6 +19,8 @@ declare -A PACKAGES=(
   # Deploy targets: the ssh target's client, and sshd for its tests' hosts.
   [openssh-client]=ssh
   [openssh-server]=/usr/sbin/sshd
+  # Deploy verification's metric checks query a real Prometheus (test/support/prometheus.ts); promtool comes with it.
+  [prometheus]=/usr/bin/prometheus
 )
 
 present() {
