@@ -11,6 +11,7 @@ import { CliError } from './api-client.js';
 // server (Fastify, the store, the scheduler) at every start.
 const local = () => import('./local.js');
 const remote = () => import('./remote.js');
+const deploy = () => import('./deploy.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -123,6 +124,19 @@ const artifact = program.command('artifact').description('job artifacts');
 clientOptions(artifact.command('get').argument('<job>').argument('[path]', 'one file; all as .tar.gz when absent'))
   .option('-o, --output <file>', 'where to write ("-" for stdout)')
   .action(async (job: string, path: string | undefined, opts) => (await remote()).artifactGet(job, path, opts));
+
+const env = program.command('env').description('environments and their releases');
+clientOptions(env.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await deploy()).envList(r, opts));
+clientOptions(env.command('releases').argument('<repo>').argument('<env>').option('--limit <n>').option('--json')).action(async (r: string, e: string, opts) => (await deploy()).envReleases(r, e, opts));
+clientOptions(env.command('protect').argument('<repo>').argument('<env>').option('--off', 'no longer protected').option('--json')).action(async (r: string, e: string, opts) => (await deploy()).envProtect(r, e, opts));
+for (const decision of ['promote', 'abort'] as const) {
+  clientOptions(env.command(decision).argument('<repo>').argument('<env>').argument('<release>').option('--json')).action(async (r: string, e: string, id: string, opts) => (await deploy()).envDecide(decision, r, e, id, opts));
+}
+clientOptions(program.command('rollback').description('roll an environment back to an earlier release (default: the one before the current)').argument('<repo>').argument('<env>'))
+  .option('--to <release>', 'release id to bring back')
+  .option('-f, --follow', 'follow the rollback pipeline; exit 1 unless it succeeds')
+  .option('--json')
+  .action(async (r: string, e: string, opts) => (await deploy()).rollback(r, e, opts));
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));

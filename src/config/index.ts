@@ -36,6 +36,8 @@ export const configSchema = z
     agentDisconnectGraceSeconds: positiveInt.default(3),
     /** Tries for a job whose agent is lost, whatever the file's `retry` says. */
     maxSystemAttempts: positiveInt.default(2),
+    /** An Alertmanager alert for an environment rolls back a deploy that went live at most this long ago. */
+    alertRollbackWindowSeconds: positiveInt.default(900),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
     maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
     // Agent settings.

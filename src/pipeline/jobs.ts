@@ -364,6 +364,7 @@ export function compileInstance(
     resourceGroup: resourceGroup === undefined ? null : expandVariables(resourceGroup, vars, { keepUnknown: true }),
     interruptible: interruptible?.kind === 'scalar' && interruptible.value === true,
     environment: environmentOf(mapGet(node, 'environment'), vars),
+    deploy: mapGet(node, 'deploy') ? toPlain(mapGet(node, 'deploy')) : null,
     tags: stringsOf(mapGet(node, 'tags')).map((t) => expandVariables(t, vars)),
     image: mapGet(node, 'image') ? toPlain(mapGet(node, 'image')) : null,
     services: services ? (toPlain(services) as unknown[]) : null,

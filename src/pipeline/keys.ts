@@ -287,6 +287,7 @@ export const jobShape: Shape = {
     resource_group: str('Only one job of the group runs at a time'),
     interruptible: bool(),
     environment,
+    deploy: { kind: 'any', description: 'Tandem: make the files of `source` a release on a target, verify it and roll back on failure (see docs/pipeline-reference.md, Deployments)' },
     tags: strings('Agent tags required'),
     coverage: str('Accepted for compatibility; not used'),
     image,

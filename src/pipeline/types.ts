@@ -92,6 +92,8 @@ export interface CompiledJob {
   resourceGroup: string | null;
   interruptible: boolean;
   environment: EnvironmentSpec | null;
+  /** Tandem's `deploy:` block as written (validated at compile time), run by the agent after the script. */
+  deploy: unknown | null;
   tags: string[];
   /** Docker-only keys are kept so a container executor can use them later. */
   image: unknown | null;

@@ -60,6 +60,10 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
   const jobs = await latestJobs(trx, pipelineId);
   if (pipeline.error !== null) return pipeline.status;
 
+  // A deploy to a protected environment waits for an approval, given by playing the job.
+  const protectedEnvironments = jobs.some((j) => j.status === 'created' && j.environment !== null)
+    ? new Set((await trx.selectFrom('environments').select('name').where('repo_id', '=', pipeline.repo_id).where('protected', '=', 1).execute()).map((e) => e.name))
+    : new Set<string>();
   // A skipped job is done and may release (skip) its dependants, so decide until nothing moves.
   const decided = new Map<number, JobStatus>();
   for (let moved = true; moved; ) {
@@ -68,7 +72,8 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
       if (job.status !== 'created') continue;
       const spec = parseSpec(job);
       const preds = predecessors(job, spec, jobs).map(facts);
-      const next = decideCreated(spec.when, job.played_at !== null, preds, spec.needs !== null);
+      const when = job.environment !== null && protectedEnvironments.has(job.environment) && spec.when === 'on_success' ? 'manual' : spec.when;
+      const next = decideCreated(when, job.played_at !== null, preds, spec.needs !== null);
       if (next === null) continue;
       job.status = next;
       decided.set(job.id, next);
@@ -84,6 +89,7 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
     if (next === 'scheduled') set.scheduled_at = now + (parseSpec(job).startInSeconds ?? 0) * 1000;
     const res = await trx.updateTable('jobs').set(set).where('id', '=', job.id).where('status', '=', 'created').executeTakeFirst();
     if (Number(res.numUpdatedRows) === 1) changes.job(job, next);
+    if (next === 'pending' && job.environment !== null) await supersedeWaitingDeploys(trx, job, now, changes);
   }
 
   const status = pipelineStatus(jobs.map(facts));
@@ -94,6 +100,28 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
     if (status !== pipeline.status) changes.pipeline(pipeline, status);
   }
   return status;
+}
+
+/**
+ * A deploy that starts waiting for its environment supersedes the older ones still waiting: only
+ * the newest release is worth deploying (GitLab's "skip outdated deployment jobs").
+ */
+async function supersedeWaitingDeploys(trx: Kysely<Database>, job: Job, now: number, changes: ChangeLog): Promise<void> {
+  const outdated = await forUpdate(
+    trx,
+    trx
+      .selectFrom('jobs')
+      .selectAll()
+      .where('repo_id', '=', job.repo_id)
+      .where('environment', '=', job.environment)
+      .where('status', '=', 'pending')
+      .where('pipeline_id', '<', job.pipeline_id),
+  ).execute();
+  for (const old of outdated) {
+    await trx.updateTable('jobs').set({ status: 'canceled', failure_reason: 'superseded', finished_at: now }).where('id', '=', old.id).where('status', '=', 'pending').execute();
+    changes.job(old, 'canceled');
+  }
+  for (const pipelineId of new Set(outdated.map((j) => j.pipeline_id))) await advanceInTransaction(trx, pipelineId, now, changes);
 }
 
 /** Re-evaluates a pipeline (normally done by every mutating call; exposed for recovery and tests). */

@@ -3,6 +3,7 @@ import type { ServerContext } from './context.js';
 import { ApiError, RouteTable } from './http.js';
 import { tokenAuthenticator } from './auth.js';
 import { registerAgentRoutes } from './routes/agents.js';
+import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
@@ -75,6 +76,7 @@ export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: Ro
   registerPipelineRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);
   registerAgentRoutes(routes, ctx);
+  registerEnvironmentRoutes(routes, ctx);
   registerHomeRoutes(routes, ctx);
   routes.add({
     method: 'GET',

@@ -1,5 +1,5 @@
-// Artifact retention (`expire_in`): drop expired manifest rows, then the blobs no manifest or cache
-// refers to any more. Only the expired rows' blobs are candidates, so a blob uploaded a moment ago
+// Artifact retention (`expire_in`): drop expired manifest rows, then the blobs no manifest, cache
+// or release refers to any more. Only the expired rows' blobs are candidates, so a blob uploaded a moment ago
 // for a manifest not yet recorded is never touched by a scan.
 import type { ServerContext } from './context.js';
 
@@ -24,7 +24,9 @@ export async function expireArtifacts(ctx: ServerContext, now: number): Promise<
       const stillUsed = await ctx.store.db.selectFrom('artifact_files').select('id').where('digest', '=', digest).limit(1).executeTakeFirst();
       // Cache manifests are JSON; a substring match on a 64-hex digest cannot be a false positive.
       const inCache = await ctx.store.db.selectFrom('cache_entries').select('id').where('manifest', 'like', `%${digest}%`).limit(1).executeTakeFirst();
-      if (stillUsed || inCache) continue;
+      // Releases keep their files for rollbacks, whatever the pipeline's expire_in said.
+      const inRelease = await ctx.store.db.selectFrom('releases').select('id').where('files', 'like', `%${digest}%`).limit(1).executeTakeFirst();
+      if (stillUsed || inCache || inRelease) continue;
       await ctx.blobs.delete(digest);
       blobs++;
     }

@@ -26,7 +26,7 @@ export type PipelineStatus =
   /** Waiting only for a `when: delayed` job's time to come. */
   | 'scheduled';
 
-export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll';
+export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback';
 
 export interface RepoTable {
   id: Generated<number>;
@@ -132,6 +132,8 @@ export interface JobTable {
   played_at: number | null;
   created_at: number;
   queued_at: number | null;
+  /** The environment the job deploys to (its `environment:` with a `deploy:` block), for the deploy lock. */
+  environment: string | null;
   /** For `when: delayed`: when the job becomes pending. */
   scheduled_at: number | null;
   started_at: number | null;
@@ -203,6 +205,54 @@ export interface LeaseTable {
   expires_at: number;
 }
 
+export interface EnvironmentTable {
+  id: Generated<number>;
+  repo_id: number;
+  name: string;
+  /** GitLab's deployment_tier: production, staging, testing, development, other. */
+  tier: string | null;
+  url: string | null;
+  /** Deploys to a protected environment wait for an approval. */
+  protected: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export type ReleaseStatus = 'queued' | 'deploying' | 'verifying' | 'paused' | 'live' | 'failed' | 'rolled_back' | 'superseded';
+
+export interface ReleaseTable {
+  id: Generated<number>;
+  environment_id: number;
+  repo_id: number;
+  pipeline_id: number | null;
+  /** The job that deploys it; unique, so an agent's retried request finds the same release. */
+  job_id: number | null;
+  /** 'deploy', or 'rollback' (a release of an older one's files, made by a rollback). */
+  kind: 'deploy' | 'rollback';
+  /** For a rollback: the release whose files it brings back. */
+  rollback_of: number | null;
+  sha: string;
+  ref: string;
+  version: string;
+  /** JSON ManifestEntry[]: the release's files, blobs in the artifact store. */
+  files: string;
+  /** sha256 over the manifest: two releases with the same digest have the same files. */
+  digest: string;
+  /** JSON DeploySpec it was deployed with, so a rollback needs neither the pipeline file nor git. */
+  deploy_spec: string;
+  /** JSON string[]: the deploy job's tags, so a rollback runs on an agent that reaches the target. */
+  tags: string;
+  fencing_token: number | null;
+  status: ReleaseStatus;
+  status_reason: string | null;
+  /** A human's answer to a paused release: 'promote' or 'abort'. */
+  decision: 'promote' | 'abort' | null;
+  /** "pipeline #12", or who asked for a rollback. */
+  created_by: string;
+  created_at: number;
+  finished_at: number | null;
+}
+
 export interface Database {
   repos: RepoTable;
   variables: VariableTable;
@@ -216,6 +266,8 @@ export interface Database {
   tokens: TokenTable;
   counters: CounterTable;
   leases: LeaseTable;
+  environments: EnvironmentTable;
+  releases: ReleaseTable;
 }
 
 export type Repo = Selectable<RepoTable>;
@@ -225,4 +277,6 @@ export type NewJob = Insertable<JobTable>;
 export type JobUpdate = Updateable<JobTable>;
 export type Variable = Selectable<VariableTable>;
 export type Agent = Selectable<AgentTable>;
+export type Environment = Selectable<EnvironmentTable>;
+export type Release = Selectable<ReleaseTable>;
 export type ArtifactFile = Selectable<ArtifactFileTable>;

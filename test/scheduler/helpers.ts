@@ -64,6 +64,7 @@ export function job(name: string, fields: Partial<CompiledJob> = {}): CompiledJo
     resourceGroup: null,
     interruptible: false,
     environment: null,
+    deploy: null,
     tags: [name],
     image: null,
     services: null,

@@ -1,6 +1,6 @@
 // A pipeline and all its jobs are written in one transaction (a crash never leaves half a
 // pipeline), then the state machine queues the jobs that can start.
-import type { CompiledPipeline } from '../../pipeline/types.js';
+import type { CompiledJob, CompiledPipeline } from '../../pipeline/types.js';
 import type { Store } from '../../store/index.js';
 import type { NewJob, PipelineSource } from '../../store/schema.js';
 import { advanceInTransaction } from '../advance.js';
@@ -30,6 +30,15 @@ export interface CreatePipelineInput {
   variables?: Record<string, string>;
   defaultTimeoutSeconds: number;
   now: number;
+}
+
+/**
+ * The environment a job deploys to: one with a `deploy:` block and an environment to start. Such
+ * jobs share a resource group per environment (one deploy at a time) unless the file names one.
+ */
+function deployEnvironment(spec: CompiledJob): string | null {
+  if (spec.deploy === null || spec.environment === null || spec.environment.action !== 'start') return null;
+  return spec.environment.name;
 }
 
 // Keeps each multi-row INSERT well under SQLite's bound-parameter limit.
@@ -75,7 +84,9 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
       if (!recorded) throw new DuplicateDeliveryError(e.provider, e.deliveryId);
     }
 
-    const rows: NewJob[] = (compiled?.jobs ?? []).map((spec) => ({
+    const rows: NewJob[] = (compiled?.jobs ?? []).map((spec) => {
+      const environment = deployEnvironment(spec);
+      return {
       pipeline_id: pipeline.id,
       repo_id: input.repoId,
       name: spec.name,
@@ -87,13 +98,15 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
       retry_of: null,
       retried: 0,
       allow_failure: spec.allowFailure ? 1 : 0,
-      resource_group: spec.resourceGroup,
+      resource_group: spec.resourceGroup ?? (environment === null ? null : `environment:${environment}`),
       interruptible: spec.interruptible ? 1 : 0,
       tags: JSON.stringify(spec.tags),
       timeout_seconds: spec.timeoutSeconds ?? input.defaultTimeoutSeconds,
       cancel_requested: 0,
+      environment,
       created_at: now,
-    }));
+      };
+    });
     const jobIds: number[] = [];
     for (let i = 0; i < rows.length; i += INSERT_BATCH) {
       const inserted = await trx.insertInto('jobs').values(rows.slice(i, i + INSERT_BATCH)).returning('id').execute();

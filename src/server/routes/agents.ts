@@ -24,13 +24,13 @@ const agentAnnouncement = z
   .strict();
 const fencingToken = z.number().int().positive();
 
-function agentIdOf(principal: Principal): number {
+export function agentIdOf(principal: Principal): number {
   if (principal.kind !== 'agent') throw new ApiError(403, 'this endpoint is for agents');
   return principal.agentId;
 }
 
 /** The job must be running under this agent with exactly this token. */
-async function requireClaim(ctx: ServerContext, jobId: number, token: number, agentId: number) {
+export async function requireClaim(ctx: ServerContext, jobId: number, token: number, agentId: number) {
   const job = await ctx.store.db.selectFrom('jobs').select(['id', 'repo_id', 'pipeline_id', 'status', 'fencing_token', 'agent_id', 'spec']).where('id', '=', jobId).executeTakeFirst();
   if (!job) throw new ApiError(404, `no job ${jobId}`);
   if (job.status !== 'running' || job.fencing_token !== token || job.agent_id !== agentId) {
@@ -47,7 +47,7 @@ function cacheKeyParam(key: string | undefined): string {
 }
 
 /** A manifest from an agent: well-formed, confined paths, and every blob already in the store. */
-async function uploadedManifest(ctx: ServerContext, input: unknown[]): Promise<ManifestEntry[]> {
+export async function uploadedManifest(ctx: ServerContext, input: unknown[]): Promise<ManifestEntry[]> {
   let files: ManifestEntry[];
   try {
     files = validateManifest(input);

@@ -1,5 +1,5 @@
 // JSON shapes of the public API. Timestamps are ISO 8601; ids are numbers.
-import type { Job, Pipeline } from '../../store/schema.js';
+import type { Environment, Job, Pipeline, Release } from '../../store/schema.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -58,3 +58,38 @@ export function jobView(j: Job) {
 export type JobJson = ReturnType<typeof jobView>;
 /** The JSON of `GET /api/v1/pipelines/:id`. */
 export type PipelineJson = ReturnType<typeof pipelineView> & { jobs: JobJson[] };
+
+export function releaseView(r: Release) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    rollbackOf: r.rollback_of,
+    status: r.status,
+    statusReason: r.status_reason,
+    decision: r.decision,
+    version: r.version,
+    sha: r.sha,
+    ref: r.ref,
+    digest: r.digest,
+    pipelineId: r.pipeline_id,
+    jobId: r.job_id,
+    fencingToken: r.fencing_token,
+    createdBy: r.created_by,
+    createdAt: iso(r.created_at),
+    finishedAt: iso(r.finished_at),
+  };
+}
+
+export function environmentView(e: Environment, current: Release | null, latest: Release | null) {
+  return {
+    name: e.name,
+    tier: e.tier,
+    url: e.url,
+    protected: e.protected === 1,
+    current: current ? releaseView(current) : null,
+    /** The newest release, when it is not the current one (deploying, failed, rolled back...). */
+    latest: latest && latest.id !== current?.id ? releaseView(latest) : null,
+    createdAt: iso(e.created_at),
+    updatedAt: iso(e.updated_at),
+  };
+}

@@ -1,14 +1,9 @@
 // The first schema. Types differ by dialect only where they must: SQLite wants `integer primary key
 // autoincrement` for ids (a rowid alias), PostgreSQL `bigserial`. Times and tokens are bigint in both.
 import { sql } from 'kysely';
-import type { CreateTableBuilder, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { StoreDialect } from '../dialect.js';
-
-function withId<T extends string>(table: CreateTableBuilder<T>, dialect: StoreDialect): CreateTableBuilder<T> {
-  return dialect === 'sqlite'
-    ? table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
-    : table.addColumn('id', 'bigserial', (c) => c.primaryKey());
-}
+import { withId } from './id-column.js';
 
 export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   const s = db.schema;

@@ -1,0 +1,135 @@
+// A rollback asked for by a person (API, CLI) or by an alert: a pipeline of one job that makes an
+// older release live again from its stored files and deploy block. It needs neither the pipeline
+// file nor the git remote (the job skips the checkout), runs on an agent with the deploy job's tags,
+// and takes the environment's deploy lock like any deploy.
+import type { CompiledJob, CompiledPipeline } from '../pipeline/types.js';
+import { createPipeline, playJob } from '../scheduler/index.js';
+import { liveRelease } from '../deploy/sql/index.js';
+import type { Environment, Release, Repo } from '../store/schema.js';
+import type { ServerContext } from './context.js';
+import { ApiError } from './http.js';
+import { publishChanges } from './notify.js';
+
+/** The job variable naming the release a rollback job brings back. */
+export const ROLLBACK_OF_VARIABLE = 'TANDEM_ROLLBACK_OF';
+
+function rollbackJob(environment: Environment, target: Release): CompiledJob {
+  return {
+    name: `rollback ${environment.name}`,
+    baseName: `rollback ${environment.name}`,
+    stage: 'deploy',
+    stageIndex: 0,
+    script: [],
+    beforeScript: [],
+    afterScript: [],
+    variables: { GIT_STRATEGY: 'none', [ROLLBACK_OF_VARIABLE]: String(target.id) },
+    needs: null,
+    dependencies: [],
+    when: 'on_success',
+    startInSeconds: null,
+    allowFailure: false,
+    allowFailureExitCodes: [],
+    retry: { max: 0, when: [], exitCodes: [] },
+    timeoutSeconds: null,
+    artifacts: null,
+    cache: [],
+    parallel: null,
+    resourceGroup: null,
+    interruptible: false,
+    environment: { name: environment.name, action: 'start', extra: {}, ...(environment.url ? { url: environment.url } : {}), ...(environment.tier ? { deploymentTier: environment.tier } : {}) },
+    deploy: JSON.parse(target.deploy_spec) as unknown,
+    tags: JSON.parse(target.tags) as string[],
+    image: null,
+    services: null,
+    position: { file: '(rollback)', line: 1, column: 1 },
+  };
+}
+
+export async function findEnvironment(ctx: ServerContext, repo: Repo, name: string): Promise<Environment> {
+  const env = await ctx.store.db.selectFrom('environments').selectAll().where('repo_id', '=', repo.id).where('name', '=', name).executeTakeFirst();
+  if (!env) throw new ApiError(404, `repository ${repo.name} has no environment "${name}"`);
+  return env;
+}
+
+/** The release to go back to: the one named, else the newest earlier release that served other files. */
+async function rollbackTarget(ctx: ServerContext, environment: Environment, live: Release | null, to: number | undefined): Promise<Release> {
+  if (to !== undefined) {
+    const named = await ctx.store.db.selectFrom('releases').selectAll().where('id', '=', to).where('environment_id', '=', environment.id).executeTakeFirst();
+    if (!named) throw new ApiError(404, `environment ${environment.name} has no release ${to}`);
+    if (live && named.digest === live.digest) throw new ApiError(409, `release ${to} has the same files as the live release ${live.id}: nothing to roll back`);
+    return named;
+  }
+  let query = ctx.store.db.selectFrom('releases').selectAll().where('environment_id', '=', environment.id).where('status', '=', 'superseded').orderBy('id', 'desc').limit(1);
+  if (live) query = query.where('id', '<', live.id).where('digest', '!=', live.digest);
+  const earlier = await query.executeTakeFirst();
+  if (!earlier) throw new ApiError(409, `environment ${environment.name} has no earlier release to roll back to`);
+  return earlier;
+}
+
+export interface RollbackRequest {
+  to?: number;
+  /** Who asked: "api", "alertmanager: HighErrorRate", ... */
+  by: string;
+}
+
+export async function requestRollback(ctx: ServerContext, repo: Repo, environmentName: string, request: RollbackRequest): Promise<{ release: Release; pipelineId: number }> {
+  const environment = await findEnvironment(ctx, repo, environmentName);
+  const live = await liveRelease(ctx.store.db, environment.id);
+  const target = await rollbackTarget(ctx, environment, live, request.to);
+  const compiled: CompiledPipeline = {
+    configPath: '(rollback)',
+    stages: ['deploy'],
+    variables: {},
+    jobs: [rollbackJob(environment, target)],
+    name: `Roll ${environment.name} back to ${target.version} (release #${target.id})`,
+    warnings: [],
+  };
+  const now = ctx.clock.now();
+  const created = await createPipeline(ctx.store, {
+    repoId: repo.id,
+    ref: target.ref,
+    isTag: false,
+    sha: target.sha,
+    beforeSha: null,
+    source: 'rollback',
+    compiled,
+    defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds,
+    now,
+  });
+  const changes = [...created.changes];
+  const jobId = created.jobIds[0];
+  // Asking for the rollback is the approval a protected environment wants.
+  const job = await ctx.store.db.selectFrom('jobs').select('status').where('id', '=', jobId).executeTakeFirstOrThrow();
+  if (job.status === 'manual') changes.push(...(await playJob(ctx.store, jobId, now)).changes);
+  // An agent may have claimed the job and started its release already: then that row is the one.
+  await ctx.store.db
+    .insertInto('releases')
+    .values({
+      environment_id: environment.id,
+      repo_id: repo.id,
+      pipeline_id: created.pipelineId,
+      job_id: jobId,
+      kind: 'rollback',
+      rollback_of: target.id,
+      sha: target.sha,
+      ref: target.ref,
+      version: target.version,
+      files: target.files,
+      digest: target.digest,
+      deploy_spec: target.deploy_spec,
+      tags: target.tags,
+      fencing_token: null,
+      status: 'queued',
+      status_reason: null,
+      decision: null,
+      created_by: request.by,
+      created_at: now,
+      finished_at: null,
+    })
+    .onConflict((oc) => oc.column('job_id').doNothing())
+    .execute();
+  const release = await ctx.store.db.selectFrom('releases').selectAll().where('job_id', '=', jobId).executeTakeFirstOrThrow();
+  publishChanges(ctx, changes);
+  ctx.log.info({ repo: repo.name, environment: environment.name, to: target.id, by: request.by, pipelineId: created.pipelineId }, 'rollback requested');
+  return { release, pipelineId: created.pipelineId };
+}

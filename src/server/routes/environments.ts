@@ -1,0 +1,294 @@
+// Environments and releases: what is live where, the full history, rollbacks on request or on an
+// alert, approvals of paused releases; and the agent's side of a deploy (start the release, report
+// its progress, read a person's decision), every agent write fenced by the claim's token.
+import { z } from 'zod';
+import type { ManifestEntry } from '../../artifacts/index.js';
+import { liveRelease, ReleaseError, setReleaseStatus, startRelease } from '../../deploy/sql/index.js';
+import { parseSpec } from '../../scheduler/advance.js';
+import type { Release, Repo } from '../../store/schema.js';
+import type { ServerContext } from '../context.js';
+import { ApiError, type RouteTable } from '../http.js';
+import { findEnvironment, requestRollback, ROLLBACK_OF_VARIABLE } from '../rollback.js';
+import { agentIdOf, requireClaim, uploadedManifest } from './agents.js';
+import { findRepo } from './repos.js';
+import { environmentView, releaseView } from './views.js';
+
+const fencingToken = z.number().int().positive();
+const MAX_RELEASES_PAGE = 500;
+
+/** Store errors as HTTP errors with the same status and message. */
+async function released<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof ReleaseError) throw new ApiError(err.status, err.message);
+    throw err;
+  }
+}
+
+function idParam(value: string | undefined, what: string): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new ApiError(400, `${what}: expected a positive integer, got "${value}"`);
+  return id;
+}
+
+const withFiles = (r: Release) => ({ ...releaseView(r), files: JSON.parse(r.files) as ManifestEntry[] });
+
+async function releaseOfEnvironment(ctx: ServerContext, repo: Repo, envName: string, id: number): Promise<Release> {
+  const env = await findEnvironment(ctx, repo, envName);
+  const release = await ctx.store.db.selectFrom('releases').selectAll().where('id', '=', id).where('environment_id', '=', env.id).executeTakeFirst();
+  if (!release) throw new ApiError(404, `environment ${envName} has no release ${id}`);
+  return release;
+}
+
+async function decide(ctx: ServerContext, release: Release, decision: 'promote' | 'abort'): Promise<Release> {
+  if (release.status !== 'paused') throw new ApiError(409, `release ${release.id} is ${release.status}, not paused: there is nothing to ${decision}`);
+  await ctx.store.db.updateTable('releases').set({ decision }).where('id', '=', release.id).where('status', '=', 'paused').execute();
+  ctx.log.info({ releaseId: release.id, decision }, 'release decision');
+  return { ...release, decision };
+}
+
+const alertmanagerBody = z.object({
+  alerts: z.array(
+    z.object({
+      status: z.string(),
+      labels: z.record(z.string(), z.string()),
+      startsAt: z.string().optional(),
+    }),
+  ),
+});
+
+export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext): void {
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name/environments',
+    summary: 'List environments with their current release',
+    tag: 'deployments',
+    access: 'user',
+    async handler({ params }) {
+      const repo = await findRepo(ctx, params.name!);
+      const envs = await ctx.store.db.selectFrom('environments').selectAll().where('repo_id', '=', repo.id).orderBy('name').execute();
+      return Promise.all(
+        envs.map(async (env) => {
+          const latest = await ctx.store.db.selectFrom('releases').selectAll().where('environment_id', '=', env.id).orderBy('id', 'desc').limit(1).executeTakeFirst();
+          return environmentView(env, await liveRelease(ctx.store.db, env.id), latest ?? null);
+        }),
+      );
+    },
+  });
+
+  routes.add({
+    method: 'PUT',
+    url: '/api/v1/repos/:name/environments/:env',
+    summary: 'Create or change an environment (protected: deploys wait for an approval)',
+    tag: 'deployments',
+    access: 'user',
+    body: z
+      .object({
+        protected: z.boolean().optional(),
+        url: z.string().url().nullable().optional(),
+        tier: z.enum(['production', 'staging', 'testing', 'development', 'other']).nullable().optional(),
+      })
+      .strict(),
+    async handler({ params, body }) {
+      const repo = await findRepo(ctx, params.name!);
+      const name = params.env!;
+      if (!/^[\w.\-/ ]{1,200}$/.test(name)) throw new ApiError(400, `environment "${name}": use letters, digits, spaces, "_", "-", "." and "/" (at most 200)`);
+      const now = ctx.clock.now();
+      await ctx.store.db
+        .insertInto('environments')
+        .values({ repo_id: repo.id, name, tier: body.tier ?? null, url: body.url ?? null, protected: body.protected ? 1 : 0, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.columns(['repo_id', 'name']).doNothing())
+        .execute();
+      const set: { updated_at: number; protected?: number; url?: string | null; tier?: string | null } = { updated_at: now };
+      if (body.protected !== undefined) set.protected = body.protected ? 1 : 0;
+      if (body.url !== undefined) set.url = body.url;
+      if (body.tier !== undefined) set.tier = body.tier;
+      await ctx.store.db.updateTable('environments').set(set).where('repo_id', '=', repo.id).where('name', '=', name).execute();
+      const env = await findEnvironment(ctx, repo, name);
+      return environmentView(env, await liveRelease(ctx.store.db, env.id), null);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name/environments/:env/releases',
+    summary: 'Releases of an environment, newest first (?limit, ?before=id for the next page)',
+    tag: 'deployments',
+    access: 'user',
+    async handler({ params, query }) {
+      const repo = await findRepo(ctx, params.name!);
+      const env = await findEnvironment(ctx, repo, params.env!);
+      const limit = Math.min(Number(query.limit ?? 100) || 100, MAX_RELEASES_PAGE);
+      let q = ctx.store.db.selectFrom('releases').selectAll().where('environment_id', '=', env.id).orderBy('id', 'desc').limit(limit);
+      if (query.before !== undefined) q = q.where('id', '<', idParam(query.before, 'before'));
+      return (await q.execute()).map(releaseView);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name/environments/:env/releases/:id',
+    summary: 'One release, with its files',
+    tag: 'deployments',
+    access: 'user',
+    async handler({ params }) {
+      const repo = await findRepo(ctx, params.name!);
+      return withFiles(await releaseOfEnvironment(ctx, repo, params.env!, idParam(params.id, 'id')));
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/repos/:name/environments/:env/rollback',
+    summary: 'Roll the environment back to an earlier release (default: the one live before the current), from its stored files',
+    tag: 'deployments',
+    access: 'user',
+    body: z.object({ to: z.number().int().positive().optional() }).strict(),
+    async handler({ params, body, reply }) {
+      const repo = await findRepo(ctx, params.name!);
+      const { release, pipelineId } = await requestRollback(ctx, repo, params.env!, { to: body.to, by: 'api' });
+      reply.code(201);
+      return { ...releaseView(release), pipelineId };
+    },
+  });
+
+  for (const decision of ['promote', 'abort'] as const) {
+    routes.add({
+      method: 'POST',
+      url: `/api/v1/repos/:name/environments/:env/releases/:id/${decision}`,
+      summary: decision === 'promote' ? 'Let a paused release go on (canary promote, no-data pause)' : 'Stop a paused release: it is rolled back',
+      tag: 'deployments',
+      access: 'user',
+      body: z.object({}).strict(),
+      async handler({ params }) {
+        const repo = await findRepo(ctx, params.name!);
+        return releaseView(await decide(ctx, await releaseOfEnvironment(ctx, repo, params.env!, idParam(params.id, 'id')), decision));
+      },
+    });
+  }
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/hooks/alertmanager',
+    summary: 'Alertmanager webhook: a firing alert labelled tandem_environment (and tandem_repo) within the guard window after a deploy rolls it back',
+    tag: 'deployments',
+    access: 'user',
+    body: alertmanagerBody,
+    async handler({ body }) {
+      const now = ctx.clock.now();
+      const guardMs = ctx.config.alertRollbackWindowSeconds * 1000;
+      const outcomes: { repo: string; environment: string; action: string; releaseId?: number; pipelineId?: number }[] = [];
+      const seen = new Set<string>();
+      for (const alert of body.alerts) {
+        const envName = alert.labels.tandem_environment;
+        if (alert.status !== 'firing' || !envName) continue;
+        let envs = await ctx.store.db
+          .selectFrom('environments')
+          .innerJoin('repos', 'repos.id', 'environments.repo_id')
+          .selectAll('environments')
+          .select('repos.name as repo_name')
+          .where('environments.name', '=', envName)
+          .execute();
+        if (alert.labels.tandem_repo) envs = envs.filter((e) => e.repo_name === alert.labels.tandem_repo);
+        if (envs.length > 1) throw new ApiError(422, `alert for environment "${envName}": ${envs.length} repositories have it; add the label tandem_repo`);
+        const env = envs[0];
+        if (!env || seen.has(`${env.repo_id}/${env.name}`)) continue;
+        seen.add(`${env.repo_id}/${env.name}`);
+        const outcome = { repo: env.repo_name, environment: env.name };
+        const live = await liveRelease(ctx.store.db, env.id);
+        const open = await ctx.store.db.selectFrom('releases').select('id').where('environment_id', '=', env.id).where('status', 'in', ['queued', 'deploying', 'verifying', 'paused']).executeTakeFirst();
+        if (!live || live.kind !== 'deploy' || live.finished_at === null) outcomes.push({ ...outcome, action: 'ignored: no deploy is live' });
+        else if (now - live.finished_at > guardMs) outcomes.push({ ...outcome, action: `ignored: release ${live.id} went live more than ${ctx.config.alertRollbackWindowSeconds} s ago` });
+        else if (open) outcomes.push({ ...outcome, action: `ignored: release ${open.id} is in progress` });
+        else {
+          const repo = await findRepo(ctx, env.repo_name);
+          const { release, pipelineId } = await requestRollback(ctx, repo, env.name, { by: `alertmanager: ${alert.labels.alertname ?? 'alert'}` });
+          outcomes.push({ ...outcome, action: 'rollback', releaseId: release.id, pipelineId });
+        }
+      }
+      return { outcomes };
+    },
+  });
+
+  // ---- The agent's side ----
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/release',
+    summary: "Start the deploy job's release (idempotent per job); returns it and the release live before it",
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ fencingToken, files: z.array(z.unknown()).optional(), version: z.string().min(1).max(200).optional() }).strict(),
+    async handler({ principal, params, body }) {
+      const jobId = idParam(params.id, 'id');
+      const job = await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      const spec = parseSpec(job);
+      if (spec.environment === null || spec.deploy === null) throw new ApiError(422, `job ${jobId} has no environment and deploy block`);
+      const pipeline = await ctx.store.db.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+      const rollbackOf = spec.variables[ROLLBACK_OF_VARIABLE] ? Number(spec.variables[ROLLBACK_OF_VARIABLE]) : null;
+      const files = rollbackOf === null ? await uploadedManifest(ctx, body.files ?? []) : null;
+      const started = await released(
+        startRelease(ctx.store, {
+          jobId,
+          repoId: job.repo_id,
+          pipelineId: job.pipeline_id,
+          environment: { name: spec.environment.name, url: spec.environment.url ?? null, tier: spec.environment.deploymentTier ?? null },
+          sha: pipeline.sha,
+          ref: pipeline.ref,
+          version: body.version ?? (pipeline.is_tag === 1 ? pipeline.ref : pipeline.sha.slice(0, 8)),
+          files,
+          rollbackOf,
+          deploySpec: spec.deploy,
+          tags: spec.tags,
+          fencingToken: body.fencingToken,
+          createdBy: `${rollbackOf === null ? 'pipeline' : 'rollback pipeline'} #${pipeline.id}`,
+          now: ctx.clock.now(),
+        }),
+      );
+      return { environment: { name: started.environment.name, url: started.environment.url }, release: withFiles(started.release), previous: started.previous ? withFiles(started.previous) : null };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/release/status',
+    summary: "Report the deploy job's release progress: deploying, verifying, paused, live, failed, rolled_back",
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z
+      .object({
+        fencingToken,
+        status: z.enum(['deploying', 'verifying', 'paused', 'live', 'failed', 'rolled_back']),
+        reason: z.string().max(4000).nullable().optional(),
+        restoredReleaseId: z.number().int().positive().nullable().optional(),
+      })
+      .strict(),
+    async handler({ principal, params, body }) {
+      const jobId = idParam(params.id, 'id');
+      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      const release = await ctx.store.db.selectFrom('releases').select('id').where('job_id', '=', jobId).executeTakeFirst();
+      if (!release) throw new ApiError(404, `job ${jobId} has not started a release`);
+      const result = await released(
+        setReleaseStatus(ctx.store, { releaseId: release.id, status: body.status, reason: body.reason ?? null, restoredReleaseId: body.restoredReleaseId ?? null, now: ctx.clock.now() }),
+      );
+      return { release: releaseView(result.release), rollback: result.rollback ? releaseView(result.rollback) : null };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/release/decision',
+    summary: "A person's decision on the job's paused release (null while none was made)",
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ fencingToken }).strict(),
+    async handler({ principal, params, body }) {
+      const jobId = idParam(params.id, 'id');
+      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      const release = await ctx.store.db.selectFrom('releases').select(['id', 'status', 'decision']).where('job_id', '=', jobId).executeTakeFirst();
+      if (!release) throw new ApiError(404, `job ${jobId} has not started a release`);
+      return { releaseId: release.id, status: release.status, decision: release.decision };
+    },
+  });
+}
