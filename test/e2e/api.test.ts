@@ -186,3 +186,19 @@ build:
   assert.equal(syntax.status, 'failed');
   assert.match(syntax.error ?? '', /^\.gitlab-ci\.yml:\d+:\d+: /m);
 });
+
+test('an agent name in use by an online agent is refused (409 naming it); a name of an agent long gone is free', async () => {
+  const first = await tandem.api<{ agentId: number; token: string }>('POST', '/api/v1/agents', { name: 'twin' });
+  assert.equal(first.status, 201, first.text);
+  const second = await tandem.api<ErrorBody>('POST', '/api/v1/agents', { name: 'twin' });
+  assert.equal(second.status, 409);
+  assert.match(second.body.message, new RegExp(`agent name "twin" is in use by agent ${first.body.agentId}, online`));
+  // Renaming another agent to it is refused alike; the agent itself re-announcing it is fine.
+  const other = await tandem.api<{ token: string }>('POST', '/api/v1/agents', { name: 'other' });
+  const rename = await tandem.api<ErrorBody>('PUT', '/api/v1/agent/self', { name: 'twin' }, { authorization: `Bearer ${other.body.token}` });
+  assert.equal(rename.status, 409);
+  assert.equal((await tandem.api('PUT', '/api/v1/agent/self', { name: 'twin' }, { authorization: `Bearer ${first.body.token}` })).status, 200);
+  // An agent whose presence stream broke (its process died) no longer holds the name.
+  await tandem.server.ctx.store.db.updateTable('agents').set({ disconnected_at: Date.now() }).where('id', '=', first.body.agentId).execute();
+  assert.equal((await tandem.api('POST', '/api/v1/agents', { name: 'twin' })).status, 201);
+});

@@ -58,6 +58,21 @@ export async function uploadedManifest(ctx: ServerContext, input: unknown[]): Pr
   return files;
 }
 
+/**
+ * Two live agents with one name would make logs, the agents list and job history ambiguous: a name
+ * is refused while another agent that has it was heard from within a lease. An agent gone longer
+ * than that leaves its name free (a host rebuilt with a new work dir registers again).
+ */
+async function refuseNameInUse(ctx: ServerContext, name: string, self: number | null): Promise<void> {
+  const onlineSince = ctx.clock.now() - ctx.config.leaseSeconds * 1000;
+  let q = ctx.store.db.selectFrom('agents').select(['id', 'last_seen_at']).where('name', '=', name).where('last_seen_at', '>=', onlineSince).where('disconnected_at', 'is', null);
+  if (self !== null) q = q.where('id', '!=', self);
+  const other = await q.executeTakeFirst();
+  if (other) {
+    throw new ApiError(409, `agent name "${name}" is in use by agent ${other.id}, online (last seen ${Math.round((ctx.clock.now() - (other.last_seen_at ?? 0)) / 1000)} s ago): give this agent another --name, or stop the other one`);
+  }
+}
+
 export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): void {
   routes.add({
     method: 'POST',
@@ -67,6 +82,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     access: 'user',
     body: agentAnnouncement,
     async handler({ body, reply }) {
+      await refuseNameInUse(ctx, body.name, null);
       const token = generateToken('tda');
       const now = ctx.clock.now();
       const row = await ctx.store.db
@@ -88,6 +104,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     body: agentAnnouncement,
     async handler({ principal, body }) {
       const agentId = agentIdOf(principal);
+      await refuseNameInUse(ctx, body.name, agentId);
       await ctx.store.db
         .updateTable('agents')
         .set({ name: body.name, tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: ctx.clock.now() })
