@@ -1,0 +1,70 @@
+// Real podman for container tests. There is no image registry here, so images are built from a
+// local root filesystem: Debian's static busybox and its applet links, imported under a unique tag
+// and removed again by the suite that made it.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CONTAINER_LABELS, findContainerEngine, type ContainerEngine } from '../../src/executor/index.js';
+
+const run = promisify(execFile);
+
+/** podman 4.3 from Debian works here only with runc and limits below the host's open-files cap. */
+export const ENGINE_ARGS = ['--runtime', 'runc'];
+export const RUN_ARGS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+
+const BUSYBOX = '/bin/busybox';
+
+async function probe(): Promise<ContainerEngine | string> {
+  if (!existsSync(BUSYBOX)) return `${BUSYBOX} is missing (apt-get install -y busybox-static)`;
+  try {
+    return (await findContainerEngine('podman', ENGINE_ARGS)) ?? 'podman is not usable';
+  } catch (err) {
+    return `${(err as Error).message} (apt-get install -y podman runc)`;
+  }
+}
+
+const probed = await probe();
+/** The engine, or null when the suite must skip. */
+export const podman: ContainerEngine | null = typeof probed === 'string' ? null : probed;
+
+/** The `skip` option for a podman suite; prints the loud banner once when podman cannot run. */
+export function podmanSkip(suite: string): string | false {
+  if (podman) return false;
+  const required = process.env.TANDEM_REQUIRE_ALL === '1';
+  const banner = '!'.repeat(78);
+  console.warn(`\n${banner}\n!!! ${suite} ${required ? 'FAIL' : 'SKIPPED'}: ${String(probed)}\n${banner}\n`);
+  return required ? false : `podman unavailable: ${String(probed)} (set TANDEM_REQUIRE_ALL=1 to fail instead)`;
+}
+
+async function podmanCli(...args: string[]): Promise<string> {
+  return (await run('podman', [...ENGINE_ARGS, ...args], { maxBuffer: 16 * 1024 * 1024 })).stdout;
+}
+
+/** A busybox image (sh, wget, httpd, nc... on /bin) that exposes port 80, under a tag of its own. */
+export async function busyboxImage(): Promise<{ name: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-rootfs-'));
+  try {
+    const root = join(dir, 'root');
+    await mkdir(join(root, 'bin'), { recursive: true });
+    await mkdir(join(root, 'tmp'), { recursive: true });
+    await run('cp', [BUSYBOX, join(root, 'bin', 'busybox')]);
+    const applets = (await run(BUSYBOX, ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox');
+    await Promise.all(applets.map((applet) => symlink('busybox', join(root, 'bin', applet))));
+    await run('tar', ['-C', root, '-cf', join(dir, 'rootfs.tar'), '.']);
+    const name = `localhost/tandem-test-busybox:${process.pid}-${Date.now().toString(36)}`;
+    await podmanCli('import', '--change', 'EXPOSE 80', '--change', 'ENV PATH=/bin', join(dir, 'rootfs.tar'), name);
+    return { name, remove: async () => void (await podmanCli('rmi', '--force', name).catch(() => undefined)) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Containers and networks that carry an owner's label: what a job or an agent left behind. */
+export async function leftovers(owner: string): Promise<{ containers: number; networks: number }> {
+  if (!podman) throw new Error('podman unavailable');
+  const label = `${CONTAINER_LABELS.owner}=${owner}`;
+  return { containers: (await podman.listContainers(label)).length, networks: (await podman.listNetworks(label)).length };
+}
