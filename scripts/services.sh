@@ -16,6 +16,12 @@ declare -A PACKAGES=(
   [etcd-client]=etcdctl
   [patroni]=/usr/bin/patroni
   [haproxy]=/usr/sbin/haproxy
+  # The container executor's tests: podman runs with runc here; aardvark-dns resolves service
+  # aliases; images are imported from a root filesystem of the static busybox (no registry).
+  [podman]=podman
+  [runc]=runc
+  [aardvark-dns]=/usr/lib/podman/aardvark-dns
+  [busybox-static]=/bin/busybox
 )
 
 present() {

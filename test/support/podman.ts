@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CONTAINER_LABELS, findContainerEngine, type ContainerEngine } from '../../src/executor/index.js';
+import { CONTAINER_LABELS, ContainerExecutor, findContainerEngine, type ContainerEngine } from '../../src/executor/index.js';
 
 const run = promisify(execFile);
 
@@ -67,4 +67,9 @@ export async function leftovers(owner: string): Promise<{ containers: number; ne
   if (!podman) throw new Error('podman unavailable');
   const label = `${CONTAINER_LABELS.owner}=${owner}`;
   return { containers: (await podman.listContainers(label)).length, networks: (await podman.listNetworks(label)).length };
+}
+
+/** Removes whatever carries the owner's label, as an agent's next start would. */
+export async function removeAll(owner: string): Promise<void> {
+  if (podman) await new ContainerExecutor({ engine: podman, owner }).removeLeftovers();
 }
