@@ -22,6 +22,8 @@ declare -A PACKAGES=(
   [runc]=runc
   [aardvark-dns]=/usr/lib/podman/aardvark-dns
   [busybox-static]=/bin/busybox
+  # Only its docker CLI is used, against the Docker API that podman serves (no Docker daemon runs).
+  [docker.io]=docker
 )
 
 present() {

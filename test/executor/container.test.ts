@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { containerJobOf, ContainerExecutor, type ContainerRun, type StepsSpec } from '../../src/executor/index.js';
-import { busyboxImage, leftovers, podman, podmanSkip, RUN_ARGS } from '../support/podman.js';
+import { ContainerEngine, containerJobOf, ContainerExecutor, type ContainerRun, type StepsSpec } from '../../src/executor/index.js';
+import { busyboxImage, credentialRecorder, leftovers, podman, podmanSkip, RUN_ARGS } from '../support/podman.js';
 import { capture, spec, tempDir } from './helpers.js';
 
 const skip = podmanSkip('CONTAINER EXECUTOR TESTS');
@@ -139,6 +139,28 @@ describe('ContainerExecutor with podman', { skip }, () => {
     const service = await job({ script: ['echo never'] }, { services: [{ name: `localhost/${missing}`, pull_policy: ['never'] }] });
     await assert.rejects(capture(executor, service), /pull_policy is never/);
     assert.deepEqual(await leftovers(owner), { containers: 0, networks: 0 });
+  });
+
+  it('pulls with the registry credentials of DOCKER_AUTH_CONFIG, and refuses one that is not JSON', async () => {
+    const registry = await credentialRecorder();
+    const saved = process.env.CONTAINERS_REGISTRIES_CONF;
+    process.env.CONTAINERS_REGISTRIES_CONF = registry.registriesConf;
+    // The engine takes the agent's environment when it is made: this one knows the plain-HTTP registry.
+    const engine = new ContainerEngine('podman', podman!.path, podman!.globalArgs, false);
+    if (saved === undefined) delete process.env.CONTAINERS_REGISTRIES_CONF;
+    else process.env.CONTAINERS_REGISTRIES_CONF = saved;
+    try {
+      const withRegistry = new ContainerExecutor({ engine, runArgs: RUN_ARGS, owner });
+      const auth = JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('deployer:s3cret').toString('base64') } } });
+      const steps = await job({ env: { DOCKER_AUTH_CONFIG: auth }, script: ['echo never'] }, { image: `${registry.host}/team/app:1` });
+      await assert.rejects(capture(withRegistry, steps), /image 127\.0\.0\.1:\d+\/team\/app:1: it is not on this agent and pulling it failed: .*manifest unknown/);
+      assert.ok(registry.authorizations.includes(`Basic ${Buffer.from('deployer:s3cret').toString('base64')}`), `the registry saw ${JSON.stringify(registry.authorizations)}`);
+
+      const broken = await job({ env: { DOCKER_AUTH_CONFIG: '{auths: nope' }, script: ['echo never'] });
+      await assert.rejects(capture(withRegistry, broken), /DOCKER_AUTH_CONFIG: not valid JSON/);
+    } finally {
+      await registry.close();
+    }
   });
 
   it('removeLeftovers removes what a killed agent left, and only its own', async () => {

@@ -3,7 +3,9 @@
 // and removed again by the suite that made it.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -72,4 +74,46 @@ export async function leftovers(owner: string): Promise<{ containers: number; ne
 /** Removes whatever carries the owner's label, as an agent's next start would. */
 export async function removeAll(owner: string): Promise<void> {
   if (podman) await new ContainerExecutor({ engine: podman, owner }).removeLeftovers();
+}
+
+/**
+ * A registry endpoint that demands Basic credentials and records the ones it gets; it holds no
+ * images (there is no registry here), so a pull ends at "manifest unknown" once it authenticated.
+ */
+export async function credentialRecorder(): Promise<{ host: string; authorizations: string[]; registriesConf: string; close(): Promise<void> }> {
+  const authorizations: string[] = [];
+  const server = createServer((req, res) => {
+    const auth = req.headers.authorization;
+    const headers = { 'docker-distribution-api-version': 'registry/2.0', 'content-type': 'application/json' };
+    if (!auth) {
+      res.writeHead(401, { ...headers, 'www-authenticate': 'Basic realm="tandem-test"' }).end();
+      return;
+    }
+    authorizations.push(auth);
+    if (req.url === '/v2/') res.writeHead(200, headers).end('{}');
+    else res.writeHead(404, headers).end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
+  });
+  // Below the ephemeral range, where an outgoing connection cannot take the port.
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (listening) break;
+  }
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Plain HTTP for this host only; engines read it through CONTAINERS_REGISTRIES_CONF.
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-registries-'));
+  const registriesConf = join(dir, 'registries.conf');
+  await writeFile(registriesConf, `[[registry]]\nlocation = "${host}"\ninsecure = true\n`);
+  return {
+    host,
+    authorizations,
+    registriesConf,
+    close: async () => {
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
