@@ -135,7 +135,8 @@ export class Agent {
       container: this.opts.container && { ...this.opts.container, owner: this.workDir, agentName: this.name },
     });
     this.tags = [...new Set([...this.opts.tags, ...this.executors.tags])];
-    const left = await this.executors.container?.removeLeftovers();
+    // Not fatal: the jobs that need the engine will say what is wrong with it in their logs.
+    const left = await this.executors.container?.removeLeftovers().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'could not remove the containers a previous run left'));
     if (left && left.containers + left.networks > 0) this.opts.log.warn(left, 'removed containers and networks a previous run of this agent left');
     await this.identify();
     // Results and logs a previous run of this agent could not deliver.
