@@ -2,12 +2,12 @@
 // bind-mounted at the same path, and its services as sidecar containers on a network of the job's
 // own. Everything it creates carries labels, so nothing outlives the job: not a timeout, not a
 // cancel, and (at the agent's next start) not even the agent's own death.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { engineErrorLine, type ContainerEngine } from './container-engine.js';
 import type { ImageSpec, ServiceSpec } from './container-spec.js';
@@ -103,6 +103,11 @@ export class ContainerExecutor implements Executor {
   private readonly owner: string;
   private readonly agentName: string;
   private readonly servicesWaitMs: number;
+  /**
+   * Where a job's env files and registry credentials live while it runs (0700 temp dirs). Named
+   * after the owner so that removeLeftovers() can delete what a killed agent left there too.
+   */
+  readonly scratchPrefix: string;
 
   constructor(options: ContainerExecutorOptions) {
     this.engine = options.engine;
@@ -111,15 +116,22 @@ export class ContainerExecutor implements Executor {
     this.agentName = options.agentName ?? '';
     this.defaultImage = options.defaultImage;
     this.servicesWaitMs = options.servicesWaitMs ?? 30_000;
+    this.scratchPrefix = join(tmpdir(), `tandem-container-${createHash('sha256').update(this.owner).digest('hex').slice(0, 12)}-`);
   }
 
-  /** Removes the containers and networks a previous run of this owner left (it was killed); returns their numbers. */
+  /**
+   * Removes the containers, networks and scratch dirs a previous run of this owner left (it was
+   * killed); returns how many containers and networks there were. Call it only while no job runs.
+   */
   async removeLeftovers(): Promise<{ containers: number; networks: number }> {
     const label = `${CONTAINER_LABELS.owner}=${this.owner}`;
     const containers = await this.engine.listContainers(label);
     await this.engine.removeContainers(containers);
     const networks = await this.engine.listNetworks(label);
     await this.engine.removeNetworks(networks);
+    const prefix = basename(this.scratchPrefix);
+    const scratch = (await readdir(tmpdir())).filter((name) => name.startsWith(prefix));
+    await Promise.all(scratch.map((name) => rm(join(tmpdir(), name), { recursive: true, force: true })));
     return { containers: containers.length, networks: networks.length };
   }
 
@@ -138,7 +150,7 @@ export class ContainerExecutor implements Executor {
       [CONTAINER_LABELS.run, runId],
     ].flatMap(([k, v]) => ['--label', `${k}=${v}`]);
     // Env files and registry credentials: outside the workspace, 0700, gone with the job.
-    const dir = await mkdtemp(join(tmpdir(), 'tandem-container-'));
+    const dir = await mkdtemp(this.scratchPrefix);
     // Pulls and service starts count against the job's timeout, as in GitLab.
     const preparing = AbortSignal.any([io.signal, AbortSignal.timeout(spec.timeoutMs)]);
     let network: string | null = null;

@@ -3,9 +3,12 @@
 // on the host and says so; and an agent killed mid-job removes its containers when it restarts.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { busyboxImage, ENGINE_ARGS, leftovers, podmanSkip, removeAll, RUN_ARGS } from '../support/podman.js';
+import { ContainerExecutor } from '../../src/executor/index.js';
+import { busyboxImage, ENGINE_ARGS, leftovers, podman, podmanSkip, removeAll, RUN_ARGS } from '../support/podman.js';
 import { jobNamed, TestTandem } from '../support/tandem.js';
 import { until } from './helpers.js';
 
@@ -126,8 +129,13 @@ long:
     // Canceled so that the restarted agent does not take the job again.
     assert.equal((await tandem.api('POST', `/api/v1/jobs/${job.id}/cancel`)).status, 200);
 
+    const scratch = new ContainerExecutor({ engine: podman!, owner }).scratchPrefix;
+    const scratchDirs = async () => (await readdir(tmpdir())).filter((n) => n.startsWith(path.basename(scratch))).length;
+    assert.equal(await scratchDirs(), 1, "the job's env files stay on disk too");
+
     agent = tandem.spawnAgent('doomed', args);
     await until('the restarted agent to remove the leftovers', async () => ((await leftovers(owner)).containers + (await leftovers(owner)).networks === 0 ? true : undefined), 15_000, 200);
+    assert.equal(await scratchDirs(), 0);
     agent.kill('SIGTERM');
     await once(agent, 'exit');
   });

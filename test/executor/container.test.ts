@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -170,7 +171,12 @@ describe('ContainerExecutor with podman', { skip }, () => {
     await start(owner);
     await podman!.check(['network', 'create', '--label', `tandem.owner=${owner}`, `tandem-test-stray-${process.pid}`], 'creating a stray network');
     await start(join(root.path, 'other-agent'));
+    // A killed agent also leaves the scratch dir of its job (env files, credentials).
+    await mkdir(`${executor.scratchPrefix}killed`);
+    await mkdir(`${other.scratchPrefix}running`);
     assert.deepEqual(await executor.removeLeftovers(), { containers: 1, networks: 1 });
+    assert.ok(!existsSync(`${executor.scratchPrefix}killed`));
+    assert.ok(existsSync(`${other.scratchPrefix}running`), "another owner's scratch dir stays");
     assert.deepEqual(await leftovers(owner), { containers: 0, networks: 0 });
     assert.deepEqual(await leftovers(join(root.path, 'other-agent')), { containers: 1, networks: 0 }, "another owner's container stays");
     await other.removeLeftovers();
