@@ -21,6 +21,14 @@ declare -A PACKAGES=(
   [openssh-server]=/usr/sbin/sshd
   # Deploy verification's metric checks query a real Prometheus (test/support/prometheus.ts); promtool comes with it.
   [prometheus]=/usr/bin/prometheus
+  # The container executor's tests: podman runs with runc here; aardvark-dns resolves service
+  # aliases; images are imported from a root filesystem of the static busybox (no registry).
+  [podman]=podman
+  [runc]=runc
+  [aardvark-dns]=/usr/lib/podman/aardvark-dns
+  [busybox-static]=/bin/busybox
+  # Only its docker CLI is used, against the Docker API that podman serves (no Docker daemon runs).
+  [docker.io]=docker
 )
 
 present() {

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { createExecutor, type Executor, type ExecutorKind } from '../executor/index.js';
+import { createExecutors, type ContainerSettings, type Executors, type ExecutorKind } from '../executor/index.js';
 import { MirrorCache } from '../source/index.js';
 import { HttpError, ServerClient } from './client.js';
 import { serverJobBackend, serverOutboxTarget } from './http-backend.js';
@@ -21,6 +21,8 @@ export interface AgentOptions {
   workDir: string;
   tags: string[];
   executor: ExecutorKind;
+  /** Container engine settings; absent, jobs that name an image run on the host with a warning. */
+  container?: Omit<ContainerSettings, 'owner' | 'agentName'>;
   name?: string;
   /** Mirror cache; default one in `<workDir>/mirrors`. Agents in a server's process share the server's, saving a fetch per job. */
   mirrors?: MirrorCache;
@@ -48,7 +50,9 @@ export class Agent {
   private readonly stopping = new AbortController();
   private readonly stopDelivery = new AbortController();
   private readonly running = new Map<number, AbortController>();
-  private executor: Executor | null = null;
+  private executors: Executors | null = null;
+  /** The configured tags and what this agent can do (its executors). */
+  private tags: string[];
   /** Outboxes still delivering; stop() waits for them only as long as the server answers. */
   private readonly deliveries = new Set<Promise<unknown>>();
   private slots: Promise<void>[] = [];
@@ -62,6 +66,7 @@ export class Agent {
     this.registrationToken = opts.token;
     this.client = new ServerClient({ servers: opts.servers, token: opts.token, userAgent: `tandem-agent/${opts.version}` });
     this.mirrors = opts.mirrors ?? new MirrorCache(join(this.workDir, 'mirrors'));
+    this.tags = opts.tags;
   }
 
   get runningJobs(): number[] {
@@ -73,7 +78,7 @@ export class Agent {
   }
 
   private get announcement() {
-    return { name: this.name, tags: this.opts.tags, concurrency: this.opts.concurrency, version: this.opts.version };
+    return { name: this.name, tags: this.tags, concurrency: this.opts.concurrency, version: this.opts.version };
   }
 
   private async register(): Promise<void> {
@@ -127,7 +132,15 @@ export class Agent {
 
   async start(): Promise<void> {
     await mkdir(join(this.workDir, 'builds'), { recursive: true });
-    this.executor = await createExecutor(this.opts.executor, { hiddenPaths: this.opts.hiddenPaths ?? [] });
+    this.executors = await createExecutors(this.opts.executor, {
+      hiddenPaths: this.opts.hiddenPaths ?? [],
+      // The work dir names the owner of the agent's containers: a restart finds what a crash left.
+      container: this.opts.container && { ...this.opts.container, owner: this.workDir, agentName: this.name },
+    });
+    this.tags = [...new Set([...this.opts.tags, ...this.executors.tags])];
+    // Not fatal: the jobs that need the engine will say what is wrong with it in their logs.
+    const left = await this.executors.container?.removeLeftovers().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'could not remove the containers a previous run left'));
+    if (left && left.containers + left.networks > 0) this.opts.log.warn(left, 'removed containers and networks a previous run of this agent left');
     await this.identify();
     // Results and logs a previous run of this agent could not deliver.
     for (const outbox of await JobOutbox.recover(this.outboxDir, serverOutboxTarget(this.client), this.outboxOptions(this.opts.log))) {
@@ -227,7 +240,7 @@ export class Agent {
           { key: 'CI_PROJECT_DIR', value: workspace, masked: false, file: false },
           { key: 'CI_BUILDS_DIR', value: join(this.workDir, 'builds'), masked: false, file: false },
           { key: 'CI_RUNNER_DESCRIPTION', value: this.name, masked: false, file: false },
-          { key: 'CI_RUNNER_TAGS', value: JSON.stringify(this.opts.tags), masked: false, file: false },
+          { key: 'CI_RUNNER_TAGS', value: JSON.stringify(this.tags), masked: false, file: false },
         ],
         dependencies: payload.dependencies,
         timeoutSeconds: payload.timeoutSeconds,
@@ -240,7 +253,8 @@ export class Agent {
           await this.mirrors.checkout(payload.repo.url, payload.sha, workspace);
         },
         scratchDir,
-        executor: this.executor!,
+        executor: this.executors!.host,
+        container: this.executors!.container,
         backend,
         baseEnv: inheritedEnv(),
         signal: abort.signal,

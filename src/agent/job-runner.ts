@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectFiles, restoreFiles, storeFiles, type BlobStore, type ManifestEntry } from '../artifacts/index.js';
-import { createMasker, LogChunker, type Executor, type LogChunk, type RunResult } from '../executor/index.js';
+import { containerJobOf, createMasker, LogChunker, type ContainerExecutor, type ContainerRun, type Executor, type LogChunk, type RunResult } from '../executor/index.js';
 import { expandVariables, resolveVariables } from '../pipeline/variables.js';
 import type { CacheSpec, CompiledJob } from '../pipeline/types.js';
 import type { CompletionStatus, DependencyArtifacts, JobVariable } from './protocol.js';
@@ -37,7 +37,10 @@ export interface RunJobInput {
   sha: string;
   /** A directory outside the workspace for file variables. */
   scratchDir: string;
+  /** Runs jobs without an image, and every job when `container` is absent. */
   executor: Executor;
+  /** Runs jobs with an image (or every job, when it has a default image). */
+  container?: ContainerExecutor | null;
   backend: JobBackend;
   /** Environment the job inherits (PATH, HOME...), already stripped of the agent's own secrets. */
   baseEnv: Record<string, string>;
@@ -91,6 +94,7 @@ function whenMatches(when: 'on_success' | 'on_failure' | 'always', succeeded: bo
 export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   const { job, workspace, backend } = input;
   const secrets = input.variables.filter((v) => v.masked).map((v) => v.value);
+  const secretKeys = new Set(input.variables.filter((v) => v.masked || v.file || v.key === 'DOCKER_AUTH_CONFIG').map((v) => v.key));
   const masker = createMasker(secrets);
   let sending: Promise<void> = Promise.resolve();
   let logError: unknown = null;
@@ -106,9 +110,14 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   const write = (text: string) => chunker.push(masker.push(text));
   const section = (text: string) => write(`${GREEN}${text}${RESET}\n`);
 
+  const image = job.image ?? input.container?.defaultImage ?? null;
+  const container = image !== null ? (input.container ?? null) : null;
+  const executor = container ?? input.executor;
+
   // Variables: later entries win; file variables become paths to files holding their value.
   await mkdir(input.scratchDir, { recursive: true, mode: 0o700 });
-  const raw: Record<string, string> = { ...input.baseEnv };
+  // An image brings its own PATH, HOME...: the agent host's environment stays outside it.
+  const raw: Record<string, string> = container ? {} : { ...input.baseEnv };
   const fileVars: JobVariable[] = [];
   for (const v of input.variables) {
     if (v.file) fileVars.push(v);
@@ -152,10 +161,21 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   let failureReason: string | null = null;
   let phase: 'prepare' | 'steps' | 'upload' = 'prepare';
   try {
-    write(`Running with Tandem on ${input.agentName} (executor: ${input.executor.name})\n`);
+    write(`Running with Tandem on ${input.agentName} (executor: ${executor.name})\n`);
     section(`Checking out ${input.sha.slice(0, 8)}`);
     await input.prepareWorkspace();
-    if (job.image !== null) write(`${YELLOW}WARNING: image is ignored by the ${input.executor.name} executor; the job runs on the agent host${RESET}\n`);
+    if (!container && (job.image !== null || (job.services ?? []).length > 0)) {
+      write(`${YELLOW}WARNING: image and services are ignored: this agent has no container engine, so the ${executor.name} executor runs the job on the agent host${RESET}\n`);
+    }
+    const containerRun: ContainerRun | undefined = container
+      ? {
+          job: containerJobOf(image, job.services, env),
+          jobId: input.jobId,
+          mounts: fileVars.length > 0 ? [input.scratchDir] : [],
+          // GitLab gives services only the job's public variables: no secrets, no files.
+          serviceEnv: Object.fromEntries(Object.entries(env).filter(([key]) => !secretKeys.has(key))),
+        }
+      : undefined;
     for (const dep of input.dependencies) {
       if (dep.files.length === 0) continue;
       section(`Downloading artifacts from ${dep.name} (job ${dep.jobId}): ${dep.files.length} files`);
@@ -177,7 +197,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
     }
 
     phase = 'steps';
-    result = await input.executor.run(
+    result = await executor.run(
       {
         workspace,
         beforeScript: job.beforeScript,
@@ -185,6 +205,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
         afterScript: job.afterScript,
         env,
         timeoutMs: input.timeoutSeconds * 1000,
+        container: containerRun,
       },
       { onOutput: write, signal: cancel.signal },
     );

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import cliProgress from 'cli-progress';
-import type { ExecutorKind } from '../executor/index.js';
+import { containerSettingsOf, loadConfig } from '../config/index.js';
 import { execPipeline } from '../exec/index.js';
 import { CliError } from './api-client.js';
 import { colourJobStatus, colourStatus, printTable } from './output.js';
@@ -10,7 +10,11 @@ interface ExecFlags {
   concurrency: string;
   manual?: string[];
   variable?: string[];
-  executor: ExecutorKind;
+  executor?: string;
+  containerEngine?: string;
+  containerEngineArgs?: string;
+  containerRunArgs?: string;
+  defaultImage?: string;
   quiet?: boolean;
 }
 
@@ -23,6 +27,14 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
     if (eq <= 0) throw new CliError(`--variable ${kv}: expected KEY=VALUE`);
     variables[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
+  // Executor settings as an agent takes them: flags, else TANDEM_* variables, else the defaults.
+  const config = loadConfig({
+    executor: flags.executor,
+    containerEngine: flags.containerEngine,
+    containerEngineArgs: flags.containerEngineArgs,
+    containerRunArgs: flags.containerRunArgs,
+    defaultImage: flags.defaultImage,
+  });
   // The bar lives on stderr and only on a terminal, so piped output stays plain logs.
   const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'jobs {bar} {value}/{total} {running}', stream: process.stderr, clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
   const running = new Set<string>();
@@ -40,7 +52,8 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
     only: jobs,
     manual: flags.manual,
     concurrency: Number(flags.concurrency) || 1,
-    executor: flags.executor,
+    executor: config.executor,
+    container: containerSettingsOf(config),
     variables,
     onLog(job, text) {
       // Prefix every line with its job; hold back a partial last line until it completes.

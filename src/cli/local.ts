@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Agent } from '../agent/agent.js';
-import { loadConfig, type TandemConfig } from '../config/index.js';
+import { containerSettingsOf, loadConfig, type TandemConfig } from '../config/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
@@ -59,6 +59,7 @@ export async function runAgent(flags: Flags): Promise<void> {
     workDir: config.workDir ?? join(config.dataDir, 'agent'),
     tags: config.tags,
     executor: config.executor,
+    container: containerSettingsOf(config),
     name: config.name,
     hiddenPaths: [config.dataDir],
     log: logger(config),
@@ -85,6 +86,7 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
       workDir: join(config.dataDir, `agent-${i}`),
       tags: config.tags,
       executor: config.executor,
+      container: containerSettingsOf(config),
       name: `local-${i}`,
       hiddenPaths: [config.dataDir],
       // Same process as the server: share its mirrors, which already hold every commit it queued.

@@ -31,19 +31,31 @@ const agentOptions = (cmd: Command) =>
   cmd
     .option('--concurrency <n>', 'jobs run at once per agent (TANDEM_CONCURRENCY, default 2)')
     .option('--tags <tags>', 'comma-separated agent tags (TANDEM_TAGS)')
-    .addOption(new Option('--executor <kind>', 'shell, sandbox (bubblewrap) or auto (TANDEM_EXECUTOR)').choices(['shell', 'sandbox', 'auto']));
+    .addOption(new Option('--executor <kind>', 'jobs without an image: shell, sandbox (bubblewrap), auto, or container (an engine is required) (TANDEM_EXECUTOR)').choices(['shell', 'sandbox', 'auto', 'container']))
+    .addOption(containerEngineOption());
+
+/** Container settings shared by agents and `tandem exec`. */
+const containerOptions = (cmd: Command) =>
+  cmd
+    .option('--container-engine-args <flags>', 'flags before every engine command, e.g. "--runtime runc" (TANDEM_CONTAINER_ENGINE_ARGS)')
+    .option('--container-run-args <flags>', 'flags for every container, e.g. "--ulimit nofile=1024:1024" (TANDEM_CONTAINER_RUN_ARGS)')
+    .option('--default-image <image>', 'image of jobs that name none (TANDEM_DEFAULT_IMAGE)');
+
+function containerEngineOption(): Option {
+  return new Option('--container-engine <engine>', 'runs jobs that name an image: auto, podman, docker or none (TANDEM_CONTAINER_ENGINE, default auto)').choices(['auto', 'podman', 'docker', 'none']);
+}
 
 const clientOptions = (cmd: Command) =>
   cmd.option('--server <url>', 'server URL (TANDEM_SERVER)').option('--token <token>', 'API token (TANDEM_TOKEN)').option('--data-dir <dir>', 'read the admin token of a local server from here');
 
-serverOptions(agentOptions(program.command('up').description('server and two local agents in one process (the embedded default)')))
+serverOptions(containerOptions(agentOptions(program.command('up').description('server and two local agents in one process (the embedded default)'))))
   .option('--demo', 'register examples/demo and build it at once')
   .option('--agents <n>', 'local agents to start', '2')
   .action(async (opts) => (await local()).runUp(opts));
 
 serverOptions(program.command('server').description('run a server replica')).action(async (opts) => (await local()).runServer(opts));
 
-agentOptions(program.command('agent').description('run an agent that takes jobs from servers'))
+containerOptions(agentOptions(program.command('agent').description('run an agent that takes jobs from servers')))
   .option('--server <urls>', 'server URL(s), comma-separated (TANDEM_SERVER)')
   .option('--token <token>', 'agent token, or the admin token to register with (TANDEM_TOKEN)')
   .option('--work-dir <dir>', 'workspaces and mirror cache (TANDEM_WORK_DIR)')
@@ -74,15 +86,15 @@ program
   .description('print the JSON Schema of pipeline files (for editor completion)')
   .action(() => console.log(JSON.stringify(pipelineJsonSchema(), null, 2)));
 
-program
-  .command('exec')
+containerOptions(program.command('exec'))
   .description('run a pipeline file here, without a server (uncommitted changes included)')
   .argument('[jobs...]', 'run only these jobs')
   .option('--file <file>', 'pipeline file (default .tandem.yml, else .gitlab-ci.yml)')
   .option('--concurrency <n>', 'jobs at once', '2')
   .option('--manual <job...>', 'manual jobs to play')
   .option('--variable <KEY=VALUE...>', 'extra variables')
-  .addOption(new Option('--executor <kind>', 'shell, sandbox or auto').choices(['shell', 'sandbox', 'auto']).default('shell'))
+  .addOption(new Option('--executor <kind>', 'jobs without an image: shell, sandbox, auto, or container (TANDEM_EXECUTOR, default shell)').choices(['shell', 'sandbox', 'auto', 'container']))
+  .addOption(containerEngineOption())
   .option('--quiet', 'no job logs, only the summary')
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 

@@ -13,6 +13,9 @@ const list = z.preprocess(
   z.array(z.string()),
 );
 
+/** Command-line flags for a tool: a list, or one string split at whitespace (`--runtime runc`). */
+const flags = z.preprocess((v) => (typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : v), z.array(z.string()));
+
 export const configSchema = z
   .object({
     dataDir: z.string().default('.tandem'),
@@ -46,7 +49,16 @@ export const configSchema = z
     concurrency: positiveInt.default(2),
     workDir: z.string().optional(),
     tags: list.default([]),
-    executor: z.enum(['shell', 'sandbox', 'auto']).default('shell'),
+    /** How jobs without an image run; `container` also makes a container engine mandatory. */
+    executor: z.enum(['shell', 'sandbox', 'auto', 'container']).default('shell'),
+    /** Runs jobs that name an image: `auto` finds podman, else docker with a daemon; `none` runs them on the host. */
+    containerEngine: z.enum(['auto', 'podman', 'docker', 'none']).default('auto'),
+    /** Flags before every engine command, e.g. `--runtime runc`. */
+    containerEngineArgs: flags.default([]),
+    /** Flags for every container the agent starts, e.g. `--ulimit nofile=1024:1024`. */
+    containerRunArgs: flags.default([]),
+    /** The image of jobs that name none (GitLab's runner `image`); unset, they run on the host. */
+    defaultImage: z.string().optional(),
     name: z.string().optional(),
   })
   .strict();
@@ -129,4 +141,9 @@ export function databaseUrlOf(config: TandemConfig): string {
 
 export function artifactsDirOf(config: TandemConfig): string {
   return config.artifactsUrl ?? resolve(config.dataDir, 'artifacts');
+}
+
+/** What an agent (or `tandem exec`) needs to run jobs in containers. */
+export function containerSettingsOf(config: TandemConfig): { engine: TandemConfig['containerEngine']; engineArgs: string[]; runArgs: string[]; defaultImage?: string } {
+  return { engine: config.containerEngine, engineArgs: config.containerEngineArgs, runArgs: config.containerRunArgs, defaultImage: config.defaultImage };
 }

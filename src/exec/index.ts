@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { runJob, type JobBackend } from '../agent/job-runner.js';
 import type { JobVariable } from '../agent/protocol.js';
-import { createExecutor, type ExecutorKind } from '../executor/index.js';
+import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
 import { compilePipeline, formatDiagnostic, inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { claimJob, completeJob, createPipeline, dependencyArtifacts, getPipeline, playJob, promoteScheduled } from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -24,6 +24,8 @@ export interface ExecOptions {
   manual?: string[];
   concurrency: number;
   executor: ExecutorKind;
+  /** Container engine settings; absent, jobs that name an image run here on the host with a warning. */
+  container?: Omit<ContainerSettings, 'owner' | 'agentName'>;
   variables: Record<string, string>;
   /** Per-job output; `tandem exec` prints it, tests collect it. */
   onLog(job: string, text: string): void;
@@ -148,7 +150,12 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
 
   const store = await openStore(':memory:');
   const blobs = new FsBlobStore(join(stateDir, 'blobs'));
-  const executor = await createExecutor(opts.executor);
+  // Looking for an engine costs engine commands: only when a job can use one.
+  const wantsContainers = opts.executor === 'container' || opts.container?.defaultImage !== undefined || pipelineDef.jobs.some((j) => j.image !== null);
+  const container = wantsContainers && opts.container ? { ...opts.container, owner: stateDir, agentName: 'tandem exec' } : undefined;
+  // Exec's state dir owns its containers: a run that was killed leaves nothing the next one keeps.
+  const executors = await createExecutors(opts.executor, { container });
+  await executors.container?.removeLeftovers();
   try {
     const repo = await store.db
       .insertInto('repos')
@@ -190,7 +197,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         sha: info.sha,
         prepareWorkspace: () => copyWorkingTree(root, info.files, workspace),
         scratchDir: join(stateDir, 'tmp', String(job.id)),
-        executor,
+        executor: executors.host,
+        container: executors.container,
         backend: localBackend(store, blobs, join(stateDir, 'cache'), job.id, (text) => opts.onLog(job.name, text)),
         baseEnv: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('TANDEM_'))),
         agentName: 'tandem exec',

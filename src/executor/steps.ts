@@ -78,8 +78,18 @@ export function generateScript(commands: string[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** How a prepared script is started: the plain shell, or the shell inside a sandbox. */
-export type Launcher = (scriptPath: string, shell: Shell) => { command: string; args: string[] };
+/** The process that runs a prepared script. */
+export interface Launch {
+  command: string;
+  args: string[];
+  /** The process's environment; default the job's own (a container engine gets the agent's instead). */
+  env?: Record<string, string>;
+  /** Stops what the process started but cannot reach by signals (a container), on timeout or cancel. */
+  stop?(): Promise<void>;
+}
+
+/** How a prepared script is started: the plain shell, the shell inside a sandbox, or a container. */
+export type Launcher = (scriptPath: string, shell: Shell, env: Record<string, string>) => Launch;
 
 interface ScriptResult {
   exitCode: number | null;
@@ -107,13 +117,15 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
   const dir = await mkdtemp(join(tmpdir(), 'tandem-step-'));
   const scriptPath = join(dir, 'step.sh');
   try {
-    await writeFile(scriptPath, generateScript(run.commands), { mode: 0o700 });
-    const { command, args } = run.launcher(scriptPath, findShell(run.env.PATH ?? process.env.PATH));
+    // The directory keeps other users out; the file itself must be readable by a container's own user.
+    await writeFile(scriptPath, generateScript(run.commands), { mode: 0o755 });
+    const launch = run.launcher(scriptPath, findShell(run.env.PATH ?? process.env.PATH), run.env);
+    const { command, args } = launch;
     // Not secret: it only lets the kill find job processes that escaped both group and parent links.
     const execId = randomUUID();
     const child = spawn(command, args, {
       cwd: run.workspace,
-      env: { ...run.env, [EXEC_ID_VAR]: execId },
+      env: { ...(launch.env ?? run.env), [EXEC_ID_VAR]: execId },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -125,7 +137,9 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
       if (stopReason || !tree) return;
       stopReason = reason;
       run.onOutput(`\n${RED}${message}${RESET}\n`);
-      killing = tree.kill(KILL_GRACE_MS);
+      // A stopped container ends the process attached to it, so the kill below has little left to wait for.
+      const stopped = launch.stop?.().catch((err: unknown) => run.onOutput(`${RED}ERROR: ${(err as Error).message}${RESET}\n`));
+      killing = Promise.all([stopped, tree.kill(KILL_GRACE_MS)]).then(() => undefined);
     };
 
     const drained = [child.stdout, child.stderr].map((stream) => {

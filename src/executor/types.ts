@@ -1,3 +1,5 @@
+import type { ContainerJob } from './container-spec.js';
+
 /** What to run: a job's steps in its prepared workspace, with its whole environment. */
 export interface StepsSpec {
   /** The working directory (CI_PROJECT_DIR); must exist. */
@@ -11,6 +13,19 @@ export interface StepsSpec {
   timeoutMs: number;
   /** Limit for after_script; 5 minutes when absent, as GitLab. */
   afterScriptTimeoutMs?: number;
+  /** What the container executor needs besides the steps; the host executors ignore it. */
+  container?: ContainerRun;
+}
+
+export interface ContainerRun {
+  /** The image and services, variables expanded. */
+  job: ContainerJob;
+  /** Labels the containers (with the agent's owner label) and names them. */
+  jobId: number;
+  /** Host paths the job refers to besides the workspace (file variables), mounted read-only at the same path. */
+  mounts: string[];
+  /** What services see: the job's variables without its secrets, as GitLab passes only public ones. */
+  serviceEnv: Record<string, string>;
 }
 
 export interface RunIO {
@@ -30,6 +45,6 @@ export interface RunResult {
 }
 
 export interface Executor {
-  readonly name: 'shell' | 'sandbox';
+  readonly name: 'shell' | 'sandbox' | 'container';
   run(spec: StepsSpec, io: RunIO): Promise<RunResult>;
 }

@@ -79,7 +79,6 @@ export const DEFAULT_KEYS = [
 const script = (description: string): Shape =>
   oneOf([str(), list(str(), undefined, { flatten: true })], `${description} (a string or a list; nested lists are flattened)`);
 
-const shellOnly = 'the shell executor runs jobs on the agent host, not in containers';
 const image: Shape = oneOf(
   [
     str(),
@@ -95,9 +94,8 @@ const image: Shape = oneOf(
       required: ['name'],
     },
   ],
-  'Container image (kept for container executors)',
+  'Container image the job runs in, on agents with a container engine (others run it on the host and say so in the log)',
 );
-image.ignoredBecause = shellOnly;
 const services: Shape = list(
   oneOf([
     str(),
@@ -116,9 +114,8 @@ const services: Shape = list(
       required: ['name'],
     },
   ]),
-  'Service containers (kept for container executors)',
+  'Service containers beside the job, reachable by their aliases (on agents with a container engine)',
 );
-services.ignoredBecause = shellOnly;
 
 const variableValue = (full: boolean): Shape =>
   oneOf([

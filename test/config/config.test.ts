@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, databaseUrlOf, envNameFor, loadConfig } from '../../src/config/index.js';
+import { ConfigError, containerSettingsOf, databaseUrlOf, envNameFor, loadConfig } from '../../src/config/index.js';
 
 function configFile(t: { after(fn: () => void): void }, text: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'tandem-config-'));
@@ -53,4 +53,16 @@ test('malformed YAML names file, line and column', (t) => {
     () => loadConfig({ config: file }, {}),
     (err: Error) => err instanceof ConfigError && new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `).test(err.message),
   );
+});
+
+test('container settings: engine flags as a YAML list or one string split at spaces; a bad engine names its source', (t) => {
+  const file = configFile(t, 'executor: container\ncontainerEngine: podman\ncontainerEngineArgs: [--runtime, runc]\n');
+  const fromFile = loadConfig({ config: file }, {});
+  assert.equal(fromFile.executor, 'container');
+  assert.deepEqual(containerSettingsOf(fromFile), { engine: 'podman', engineArgs: ['--runtime', 'runc'], runArgs: [], defaultImage: undefined });
+  const fromEnv = loadConfig({}, { TANDEM_CONTAINER_RUN_ARGS: ' --ulimit nofile=1024:1024  --ulimit nproc=1024:1024 ', TANDEM_DEFAULT_IMAGE: 'debian:12' });
+  assert.equal(fromEnv.containerEngine, 'auto');
+  assert.deepEqual(fromEnv.containerRunArgs, ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']);
+  assert.equal(fromEnv.defaultImage, 'debian:12');
+  assert.throws(() => loadConfig({ containerEngine: 'lxc' }, {}), (err: Error) => err instanceof ConfigError && /containerEngine \(from --container-engine "lxc"\)/.test(err.message));
 });

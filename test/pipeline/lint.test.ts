@@ -15,7 +15,7 @@ describe('lintFile', () => {
     await writeFile(path.join(dir, 'package.json'), '{}');
     await writeFile(
       path.join(dir, '.gitlab-ci.yml'),
-      'include: ci/jobs.yml\nbuild:\n  script: make\n  rules:\n    - exists: [package.json]\n  image: node\n',
+      'include: ci/jobs.yml\nbuild:\n  script: make\n  rules:\n    - exists: [package.json]\n  artifacts:\n    reports: {}\n',
     );
     await writeFile(path.join(dir, 'ok.yml'), 'build:\n  script: make\n  rules:\n    - exists: [package.json]\n    - if: $CI_COMMIT_BRANCH == "main"\n');
   });
@@ -30,7 +30,7 @@ describe('lintFile', () => {
     const lines = result.diagnostics.map(formatDiagnostic);
     assert.deepEqual(lines, [
       `${path.join(dir, 'ci', 'jobs.yml')}:4:3: error: unknown key \`artifact\` in \`test\` (did you mean \`artifacts\`?)`,
-      `${file}:6:10: warning: \`build.image\` is accepted but ignored: the shell executor runs jobs on the agent host, not in containers`,
+      `${file}:7:14: warning: \`build.artifacts.reports\` is accepted but ignored: artifact reports are not processed`,
     ]);
   });
 

@@ -130,7 +130,6 @@ describe('a real-world Node.js pipeline', () => {
     assert.equal(staging.environment?.url, 'https://staging.example.com');
     assert.equal(staging.interruptible, false);
 
-    assert.ok(p.warnings.some((w) => w.message.includes('shell executor')));
     assert.ok(p.warnings.some((w) => w.message.includes('reports')));
   });
 

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { Agent } from '../../src/agent/agent.js';
+import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import type { ExecutorKind } from '../../src/executor/index.js';
 import { loadConfig, type TandemConfig } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
@@ -63,7 +63,7 @@ export class TestTandem {
     return tandem;
   }
 
-  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string; executor?: ExecutorKind } = {}): Promise<Agent> {
+  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string; executor?: ExecutorKind; container?: AgentOptions['container'] } = {}): Promise<Agent> {
     const name = opts.name ?? `agent-${this.agents.length + 1}`;
     const agent = new Agent({
       servers: [this.url],
@@ -72,6 +72,7 @@ export class TestTandem {
       workDir: path.join(this.dataDir, name),
       tags: opts.tags ?? [],
       executor: opts.executor ?? 'shell',
+      container: opts.container,
       name,
       hiddenPaths: [this.dataDir],
       log: pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }),
