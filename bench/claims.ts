@@ -3,7 +3,8 @@
 // createPipeline (as a webhook's pipeline would be stored) and topped up to the same depth before
 // every run; the agents (bench/claimers.ts, in their own process) claim with the agent's HTTP request
 // and complete each job at once with its fencing token. Runs alternate 2 and 8 agents so that drift
-// on a shared machine hits both alike.
+// on a shared machine hits both alike. PostgreSQL's statistics are brought up to date before each run
+// (its claim query's plan depends on them); the scheduler's claimJob alone is timed before and after.
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

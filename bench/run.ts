@@ -18,11 +18,12 @@ const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims]\`), which rewrites
-the section of each benchmark it runs. Machines are noisy, so every number is read against a peer measured
-in the same run (a ratio), and each section names the machine and date it was measured on. The
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims]\`),
+which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
+peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
-\`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem.
+\`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem. The claims benchmark needs
+PostgreSQL 15 (\`scripts/services.sh install\`).
 `;
 
 function table(header: string[], rows: string[][]): string {
