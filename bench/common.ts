@@ -1,5 +1,5 @@
 // Shared pieces of the benchmarks: the machine they ran on, timing, a live `tandem up` and its API.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
@@ -72,6 +72,44 @@ export async function rssMiB(pid: number): Promise<{ rss: number; peak: number }
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }
 
+let clockTicks: number | null = null;
+
+function ticksPerSecond(): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  return clockTicks;
+}
+
+/** CPU seconds every core of the machine has spent busy (not idle or waiting for I/O), from /proc/stat. */
+export async function machineBusySeconds(): Promise<number> {
+  const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0].split(/\s+/).slice(1, 9).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return (cpu.reduce((a, b) => a + b, 0) - cpu[3] - cpu[4]) / ticksPerSecond();
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux); with `reaped`, also its waited-for children's. */
+async function statCpuSeconds(pid: number, reaped: boolean): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name may hold spaces and parentheses: the fields after it start past the last ')'.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  // utime, stime, cutime, cstime are fields 14-17 of proc(5); f[0] is field 3.
+  return (f[11] + f[12] + (reaped ? f[13] + f[14] : 0)) / ticksPerSecond();
+}
+
+export function cpuSeconds(pid: number): Promise<number> {
+  return statCpuSeconds(pid, false);
+}
+
+/**
+ * CPU seconds of a process and every child it has (had): a PostgreSQL postmaster with its backends.
+ * Children that ended count once their parent waited for them (cutime/cstime).
+ */
+export async function familyCpuSeconds(pid: number): Promise<number> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+  // A child may end between the listing and the read: it is then counted in the parent's cutime.
+  const own = await Promise.all(children.map((c) => statCpuSeconds(c, true).catch(() => 0)));
+  return (await statCpuSeconds(pid, true)) + own.reduce((a, b) => a + b, 0);
+}
+
 /** A `tandem up|server` child process with its admin token and a JSON API helper. */
 export class LiveServer {
   private constructor(
@@ -80,9 +118,10 @@ export class LiveServer {
     readonly dataDir: string,
   ) {}
 
-  static async start(command: 'up' | 'server', dataDir: string): Promise<LiveServer> {
+  /** `args` are further flags, e.g. `--database-url`. */
+  static async start(command: 'up' | 'server', dataDir: string, args: string[] = []): Promise<LiveServer> {
     await mkdir(dataDir, { recursive: true });
-    const live = await startLive([command, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], { cwd: dataDir, timeoutMs: 30_000 });
+    const live = await startLive([command, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], { cwd: dataDir, timeoutMs: 30_000 });
     const token = (await readFile(path.join(dataDir, 'admin.token'), 'utf8')).trim();
     return new LiveServer(live, token, dataDir);
   }

@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../test/support/git.js';
+import { claims } from './claims.js';
 import { machine, type BenchResult, type Machine } from './common.js';
 import { containers } from './containers.js';
 import { failover } from './failover.js';
@@ -13,16 +14,17 @@ import { latency } from './latency.js';
 import { memory } from './memory.js';
 import { GCL_VERSION, overhead } from './overhead.js';
 
-const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, containers };
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,containers]\`), which rewrites
-the section of each benchmark it runs. Machines are noisy, so every number is read against a peer measured
-in the same run (a ratio), and each section names the machine and date it was measured on. The
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers]\`),
+which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
+peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
-\`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem.
+\`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem. The claims benchmark needs
+PostgreSQL 15 (\`scripts/services.sh install\`).
 `;
 
 function table(header: string[], rows: string[][]): string {
