@@ -193,6 +193,10 @@ export class Deployment {
     }
     const vars = this.vars(opts.vars);
     const checks = instantiateChecks(this.spec.verify, vars, hosts.map((h) => this.checkHost(h, opts.hostVars?.(h))));
+    for (const check of checks) {
+      const expanded = check.kind === 'http' ? check.url : check.kind === 'tcp' ? check.host : check.kind === 'prometheus' ? check.query : null;
+      if (expanded !== null && !check.name.includes(expanded)) this.log(`${label}: check "${check.name}" runs as ${expanded}`);
+    }
     const stop = new AbortController();
     const run = verifyRelease(checks, {
       bakeMs: opts.holdForDecision ? FOREVER_MS : bakeMs,

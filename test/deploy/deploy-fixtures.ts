@@ -50,7 +50,7 @@ export function recorder(options: InputOptions): Recorder {
     cwd: options.cwd ?? options.workDir,
     log: (line) => {
       lines.push(line);
-      if (process.env.TANDEM_TEST_VERBOSE) console.log(line);
+      if (process.env.TANDEM_TEST_VERBOSE) console.log(`${new Date().toISOString().slice(17, 23)} ${line}`);
     },
     signal: options.signal ?? new AbortController().signal,
     onPhase: async (phase, detail) => {
