@@ -156,7 +156,7 @@ export async function runDeployment(input: DeploymentInput): Promise<DeploymentR
     }
     if (err instanceof CheckSetupError) {
       d.log(`FAILED: ${err.message}`);
-      return failed(err.message, false);
+      return failed(err.message, d.switched);
     }
     throw err;
   } finally {
