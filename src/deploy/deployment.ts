@@ -146,10 +146,6 @@ export class Deployment {
     this.input.log(`deploy: ${line}`);
   }
 
-  elapsed(): string {
-    return formatMs(performance.now() - this.started);
-  }
-
   async phase(phase: Phase, detail: string): Promise<void> {
     try {
       await this.input.onPhase(phase, detail);
