@@ -1,7 +1,7 @@
 // The demo web service of examples/deploy/service, run from a release directory of a test's own on a
 // free loopback port, and stopped by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { repoRoot } from './git.js';
 import { freePort } from './prometheus.js';
@@ -91,4 +91,76 @@ function service(child: ChildProcess, port: number, exited: Promise<void>, forge
       forget();
     },
   };
+}
+
+/**
+ * A shell script that restarts the demo service of a deploy dir, for a deploy target's service
+ * `restart` (`sh service.sh`, run in the release dir <deploy dir>/releases/<id>): it stops the one
+ * running for this slot (TANDEM_SLOT, or "main"), starts this release's and returns once it listens.
+ * The port is $PORT (e.g. a blue-green slot's variable), else the deploy dir's `port` file; a file
+ * `unhealthy` in the deploy dir makes /health fail on that host only. State lives in the deploy dir:
+ * <slot>.pid, <slot>.log.
+ */
+function demoServiceScript(): string {
+  return `set -eu
+d=$(cd ../.. && pwd)
+s=\${TANDEM_SLOT:-main}
+[ -n "\${PORT:-}" ] || PORT=$(cat "$d/port")
+[ ! -f "$d/unhealthy" ] || export HEALTHY=0
+pidfile="$d/$s.pid"
+if [ -f "$pidfile" ]; then
+  old=$(cat "$pidfile")
+  # Only our own server: a stale pid file may name another process by now.
+  if grep -q server.mjs "/proc/$old/cmdline" 2>/dev/null; then
+    kill "$old" 2>/dev/null || true
+    # Until it is gone or a zombie (which holds no socket): its port is then free.
+    while [ -d "/proc/$old" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$old/stat" 2>/dev/null; do sleep 0.01; done
+  fi
+  rm -f "$pidfile"
+fi
+rm -f "$pidfile.new"
+PORT=$PORT PIDFILE="$pidfile.new" setsid '${process.execPath}' server.mjs >>"$d/$s.log" 2>&1 </dev/null &
+i=0
+while [ ! -s "$pidfile.new" ]; do
+  i=$((i + 1))
+  if [ "$i" -gt 1000 ]; then echo "the demo service did not start: $(tail -n 3 "$d/$s.log")" >&2; exit 1; fi
+  sleep 0.01
+done
+mv "$pidfile.new" "$pidfile"
+echo "demo service $(cat VERSION) on port $PORT (pid $(cat "$pidfile"))"
+`;
+}
+
+/** The deploy target's service commands for a release written by writeDeployableDemoRelease. */
+export const DEMO_SERVICE_COMMANDS = { restart: 'sh service.sh' };
+
+/** A demo release with its service script (service.sh); `unhealthy` makes its /health fail everywhere. */
+export async function writeDeployableDemoRelease(dir: string, version: string, options: { unhealthy?: boolean; errorRate?: number } = {}): Promise<string> {
+  await writeDemoRelease(dir, version);
+  await writeFile(path.join(dir, 'service.sh'), demoServiceScript());
+  if (options.unhealthy) await writeFile(path.join(dir, 'UNHEALTHY'), '');
+  if (options.errorRate !== undefined) await writeFile(path.join(dir, 'ERROR_RATE'), `${options.errorRate}\n`);
+  return dir;
+}
+
+/** Stops the demo services that service.sh started in a deploy dir (its *.pid files). */
+export async function stopDeployedDemoServices(deployDir: string): Promise<void> {
+  const files = (await readdir(deployDir).catch(() => [] as string[])).filter((f) => f.endsWith('.pid'));
+  await Promise.all(
+    files.map(async (file) => {
+      const pid = Number(await readFile(path.join(deployDir, file), 'utf8').catch(() => ''));
+      if (!Number.isInteger(pid) || pid <= 0) return;
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!cmdline.includes('server.mjs')) return;
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 200 && (await processAlive(pid)); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      if (await processAlive(pid)) process.kill(pid, 'SIGKILL');
+    }),
+  );
+}
+
+/** Running, and not a zombie waiting for the slow reaper of this machine's PID 1. */
+async function processAlive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  return stat !== null && !/^\d+ \(.*\) Z/.test(stat);
 }

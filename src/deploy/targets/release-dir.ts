@@ -81,6 +81,12 @@ export class ReleaseDirTarget implements FileTarget {
     await runHostOp(this.transport(host), 'activate', [release.id, release.fencingToken, link], input, log);
   }
 
+  async relink(host: TargetHost, release: ReleaseInput, link: string, log: TargetLog): Promise<void> {
+    checkRelease(release);
+    checkLink(link);
+    await runHostOp(this.transport(host), 'activate', [release.id, release.fencingToken, link], declarations({}), log);
+  }
+
   current(host: TargetHost, link = 'current'): Promise<number | null> {
     return readLink(this.transport(host), link);
   }

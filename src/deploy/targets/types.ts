@@ -93,6 +93,11 @@ interface TargetBase {
 
 export interface FileTarget extends TargetBase {
   readonly kind: 'local' | 'ssh';
+  /**
+   * Atomically points `link` at a release already on the host, running no service command: a record
+   * such as blue-green's `current` after traffic moved to the slot whose service is already running.
+   */
+  relink(host: TargetHost, release: ReleaseInput, link: string, log: TargetLog): Promise<void>;
 }
 
 export interface ScriptTarget extends TargetBase {

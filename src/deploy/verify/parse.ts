@@ -170,11 +170,17 @@ function nonEmptyText(value: unknown, path: string, what: string): string {
   return value.trim();
 }
 
+/** `$NAME` or `${NAME}`: a variable the deployment expands when it runs the check (src/deploy/checks.ts). */
+export const CHECK_VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$\$/g;
+
 function httpUrl(value: unknown, path: string): string {
   const text = nonEmptyText(value, path, 'an http:// or https:// URL');
+  // A URL starting with a variable ($CI_ENVIRONMENT_URL/health) can only be checked once expanded; in
+  // others each variable stands for a value valid anywhere in a URL (a port per blue-green slot).
+  if (text.startsWith('$') && !text.startsWith('$$')) return text;
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(text.replace(CHECK_VARIABLE, '1'));
   } catch {
     throw new VerifyConfigError(path, `expected an http:// or https:// URL, got ${describe(value)}`);
   }

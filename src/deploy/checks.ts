@@ -1,0 +1,102 @@
+// The checks of `deploy.verify` as a deployment runs them: variables expanded, and a check that names
+// a host variable run once per host of the batch.
+//
+// - `$NAME` and `${NAME}` are expanded in an http check's url, a tcp check's host, and a prometheus
+//   check's url and query, from the job's environment, the release's (TANDEM_RELEASE_*, ...), the
+//   strategy's (TANDEM_SLOT, TANDEM_OTHER_SLOT and the slot's own variables) and the host's (below).
+//   `$$` is a literal `$`. A variable that is not set is an error before anything is deployed.
+// - Host variables: TANDEM_HOST (the host's name in logs, e.g. "10.0.0.5:22", or "local"),
+//   TANDEM_HOST_ADDRESS (the ssh host's address, 127.0.0.1 for a local target), TANDEM_DEPLOY_DIR (the
+//   deploy dir on the host) and, for blue-green, TANDEM_SLOT_DIR (the slot's link in it). A check that
+//   names one of them is run once per host being verified ("name @ host"); the others run once.
+// - Command checks run with every variable in their environment; a per-host command check gets its
+//   host's variables exported ahead of its command.
+import { shellQuote } from './targets/host-ops.js';
+import type { Check } from './verify/index.js';
+import { CHECK_VARIABLE } from './verify/parse.js';
+
+export const HOST_VARIABLES = ['TANDEM_HOST', 'TANDEM_HOST_ADDRESS', 'TANDEM_DEPLOY_DIR', 'TANDEM_SLOT_DIR'] as const;
+
+/** A host as checks see it: its name and its host variables. */
+export interface CheckHost {
+  name: string;
+  vars: Record<string, string>;
+}
+
+/** A check that cannot run as written: a variable not set, or a URL that is not one once expanded. */
+export class CheckSetupError extends Error {
+  constructor(check: string, detail: string) {
+    super(`verify check "${check}": ${detail}`);
+    this.name = 'CheckSetupError';
+  }
+}
+
+function expand(check: Check, text: string, vars: Record<string, string>): string {
+  const missing = new Set<string>();
+  const out = text.replace(CHECK_VARIABLE, (whole: string, braced?: string, bare?: string) => {
+    const name = braced ?? bare;
+    if (name === undefined) return '$';
+    const value = vars[name];
+    if (value === undefined) missing.add(name);
+    return value ?? whole;
+  });
+  if (missing.size > 0) throw new CheckSetupError(check.name, `${[...missing].map((n) => `$${n}`).join(', ')} ${missing.size === 1 ? 'is' : 'are'} not set`);
+  return out;
+}
+
+function url(check: Check, text: string, vars: Record<string, string>): string {
+  const expanded = expand(check, text, vars);
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(expanded);
+  } catch {
+    // reported below
+  }
+  if (parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') {
+    throw new CheckSetupError(check.name, `${JSON.stringify(text)} expands to ${JSON.stringify(expanded)}, which is not an http:// or https:// URL`);
+  }
+  return expanded;
+}
+
+/** The texts of a check that may name variables. */
+function texts(check: Check): string[] {
+  switch (check.kind) {
+    case 'http':
+      return [check.url];
+    case 'tcp':
+      return [check.host];
+    case 'command':
+      return [check.command];
+    case 'prometheus':
+      return [check.url, check.query];
+  }
+}
+
+const HOST_REFERENCE = new RegExp(`\\$\\{?(?:${HOST_VARIABLES.join('|')})(?![A-Za-z0-9_])`);
+
+function perHost(check: Check): boolean {
+  return texts(check).some((t) => HOST_REFERENCE.test(t));
+}
+
+function instance(check: Check, vars: Record<string, string>, host: CheckHost | null): Check {
+  const all = host ? { ...vars, ...host.vars } : vars;
+  const name = host ? `${check.name} @ ${host.name}` : check.name;
+  switch (check.kind) {
+    case 'http':
+      return { ...check, name, url: url(check, check.url, all) };
+    case 'tcp':
+      return { ...check, name, host: expand(check, check.host, all) };
+    case 'command': {
+      if (!host) return check;
+      const exports = Object.entries(host.vars).map(([k, v]) => `${k}=${shellQuote(v)}`);
+      return { ...check, name, command: `export ${exports.join(' ')}\n${check.command}` };
+    }
+    case 'prometheus':
+      return { ...check, name, url: url(check, check.url, all), query: expand(check, check.query, all) };
+  }
+}
+
+/** The checks to run over `hosts` with `vars`; throws CheckSetupError. */
+export function instantiateChecks(checks: readonly Check[], vars: Record<string, string>, hosts: readonly CheckHost[]): Check[] {
+  return checks.flatMap((check) => (perHost(check) ? hosts.map((host) => instance(check, vars, host)) : [instance(check, vars, null)]));
+}

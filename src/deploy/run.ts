@@ -1,0 +1,165 @@
+// How a deployment runs (runDeployment, called by the agent after the deploy job's script)
+// --------------------------------------------------------------------------------------
+// - rolling: the hosts in batches of `batch` (default: all at once). Per batch: upload the release to
+//   its hosts (within the ssh target's `parallel`), then activate it, at most `max_unavailable` hosts
+//   at once, then verify the batch: every check passes once (bake 0), per-host checks over the batch's
+//   hosts. After the last batch the whole fleet is verified with the `bake` (per-host checks over every
+//   host): the bake applies once, at the end, because a bake per batch multiplies a deploy's length;
+//   a canary soaks a first batch for longer.
+// - canary: the first batch is `first` hosts (or a percentage, rounded up, at least 1), verified for
+//   `pause` (verification with bake = pause). Failure aborts: the canary hosts are rolled back, the
+//   others were never touched. Success promotes: the rest as rolling (canary's own `batch`,
+//   `max_unavailable`). Without `pause` the checks keep running until a person decides (awaitDecision):
+//   promote, or abort; a check failing meanwhile aborts without waiting.
+// - blue-green (local, ssh): see blue-green.ts.
+// - A failure (verification, an upload or activation, a person's abort) with `rollback: auto` puts the
+//   previous release back on every host already switched, all at once: its link is swapped back when the
+//   host still has it (the service commands run again for it), else its files (previous.files()) are
+//   uploaded first; a script target runs its `rollback` command, or `deploy` with the previous release's
+//   files and env. The result is rolled_back with timings. `rollback: manual` leaves the hosts as they
+//   are: failed. A no_data: pause verdict asks a person too: promote continues as if it had passed.
+// - mode 'rollback' makes an older release live on every host at once (swap back, else upload from its
+//   files; script: `rollback`, else `deploy` with that release's env), with no verification: the
+//   one-command rollback that skips re-analysis. It needs no git, only the release's files.
+// - Every target call carries the release's fencing token. A host that has seen a newer one refuses
+//   (StaleFencingTokenError): the deployment stops at once, failed, and never rolls back with the stale
+//   token (a newer deployment owns the environment). A rejected onPhase report stops it the same way.
+// - Cancelling (the signal) stops at the next step and rejects with the signal's reason; nothing is
+//   rolled back then, but a rollback already under way is finished.
+// - Logs: one `deploy: ...` line per step (batch, host, phase, verdict, timings), the targets'
+//   `[host] ...` lines, and the checks' `verify: ...` lines.
+import { runBlueGreen } from './blue-green.js';
+import { CheckSetupError, instantiateChecks } from './checks.js';
+import { Deployment, eachLimited, failed, Halt, message, names, type DeploymentInput, type DeploymentResult, type Host } from './deployment.js';
+import { createTarget, StaleFencingTokenError, type DeployTarget } from './targets/index.js';
+import { formatMs } from './verify/probes.js';
+
+function hostsOf(input: DeploymentInput, target: DeployTarget): Host[] {
+  const spec = input.spec.target;
+  return target.hosts.map((host, i): Host => {
+    switch (spec.kind) {
+      case 'ssh':
+        return { target: host, name: host.name, dir: spec.hosts[i].dir, address: spec.hosts[i].host };
+      case 'local':
+        return { target: host, name: host.name, dir: spec.dir, address: '127.0.0.1' };
+      case 'script':
+        return { target: host, name: host.name, dir: null, address: '127.0.0.1' };
+    }
+  });
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Uploads the release to `batch`, then activates it there; `switched` gets each host as its activation begins. */
+async function deployBatch(d: Deployment, batch: readonly Host[], maxUnavailable: number, switched: Host[]): Promise<void> {
+  const { target, release, input } = d;
+  await eachLimited(batch, d.parallel, (host) => target.upload(host.target, release, input.log));
+  await eachLimited(batch, Math.min(maxUnavailable, d.parallel), async (host) => {
+    input.signal.throwIfAborted();
+    const started = performance.now();
+    switched.push(host);
+    d.switched = true;
+    await target.activate(host.target, release, input.log);
+    d.log(`[${host.name}] release ${release.id} active in ${formatMs(performance.now() - started)}`);
+  });
+}
+
+async function rollOut(d: Deployment): Promise<DeploymentResult> {
+  const strategy = d.spec.strategy;
+  if (strategy.kind === 'blue-green') throw new Error('rollOut: blue-green has its own runner');
+  const canary = strategy.kind === 'canary';
+  const batches = canary ? [d.hosts.slice(0, strategy.first), ...chunk(d.hosts.slice(strategy.first), strategy.batch)] : chunk(d.hosts, strategy.batch);
+  const switched: Host[] = [];
+  let switchedAt = Date.now();
+  for (const [i, batch] of batches.entries()) {
+    d.input.signal.throwIfAborted();
+    const isCanary = canary && i === 0;
+    const last = i === batches.length - 1;
+    const label = `batch ${i + 1}/${batches.length}${isCanary ? ' (canary)' : ''} [${names(batch)}]`;
+    await d.phase('deploying', label);
+    d.log(`${label}: deploying release ${d.release.id}`);
+    try {
+      await deployBatch(d, batch, strategy.maxUnavailable, switched);
+    } catch (err) {
+      d.rethrowFatal(err);
+      return d.afterFailure({ reason: `${label}: ${message(err)}`, detectedAt: Date.now() }, switched, switchedAt);
+    }
+    switchedAt = Date.now();
+    if (isCanary) {
+      const verdict = await d.verify(batch, strategy.pauseMs ?? 0, `${label}: canary analysis`, { holdForDecision: strategy.pauseMs === null });
+      if (!verdict.ok) return d.afterFailure(verdict, switched, switchedAt);
+      d.log(`${label}: canary passed${last ? '' : `: promoting release ${d.release.id} to the other hosts`}`);
+    }
+    if (!isCanary || last) {
+      const verdict = last ? await d.verify(d.hosts, d.spec.bakeMs, batches.length > 1 ? `${label}: all hosts` : label) : await d.verify(batch, 0, label);
+      if (!verdict.ok) return d.afterFailure(verdict, switched, switchedAt);
+    }
+  }
+  await d.prune();
+  return d.live();
+}
+
+/** mode 'rollback' on any target but blue-green: the release back on every host at once, no verification. */
+async function rollBackTo(d: Deployment): Promise<DeploymentResult> {
+  const { target, release, input } = d;
+  await d.phase('rolling_back', `release ${release.id} on ${names(d.hosts)}`);
+  d.log(`making release ${release.id} live again on ${names(d.hosts)} (no verification)`);
+  try {
+    await eachLimited(d.hosts, d.parallel, async (host) => {
+      const started = performance.now();
+      d.switched = true;
+      if (target.kind === 'script') {
+        if (!(await target.runScript('rollback', release, input.log))) await target.activate(host.target, release, input.log);
+      } else {
+        await target.upload(host.target, release, input.log);
+        await target.activate(host.target, release, input.log);
+      }
+      d.log(`[${host.name}] release ${release.id} active in ${formatMs(performance.now() - started)}`);
+    });
+  } catch (err) {
+    d.rethrowFatal(err);
+    d.log(`FAILED: the rollback to release ${release.id} failed: ${message(err)}`);
+    return failed(`the rollback to release ${release.id} failed: ${message(err)}`, true);
+  }
+  return d.live();
+}
+
+/** Deploys (or rolls back to) a release per the job's `deploy` spec; see the comment at the top. */
+export async function runDeployment(input: DeploymentInput): Promise<DeploymentResult> {
+  input.signal.throwIfAborted();
+  const { spec } = input;
+  const target = createTarget(spec.target, { workDir: input.workDir, env: input.env, cwd: input.cwd, service: spec.service });
+  const d = new Deployment(input, target, hostsOf(input, target));
+  try {
+    const kind = spec.strategy.kind;
+    d.log(`${input.mode === 'rollback' ? 'rollback to' : 'deploying'} release ${input.release.id} to ${spec.target.kind} target (${names(d.hosts)}), strategy ${kind}, fencing token ${input.release.fencingToken}`);
+    if (input.mode === 'deploy') {
+      // A check that cannot run (a variable not set) fails the deployment before anything is touched.
+      const slot = kind === 'blue-green' ? { TANDEM_SLOT: '', TANDEM_OTHER_SLOT: '', ...spec.strategy.slots[0].vars } : {};
+      instantiateChecks(spec.verify, d.vars(slot), d.hosts.map((h) => d.checkHost(h, kind === 'blue-green' ? { TANDEM_SLOT_DIR: '' } : {})));
+    }
+    if (kind === 'blue-green') return await runBlueGreen(d, spec.strategy);
+    return await (input.mode === 'rollback' ? rollBackTo(d) : rollOut(d));
+  } catch (err) {
+    if (err instanceof Halt) {
+      d.log(`STOPPED: ${err.message}`);
+      return err.result;
+    }
+    if (err instanceof StaleFencingTokenError) {
+      const reason = `stale fencing token: ${err.message}; a newer deployment of this environment has taken over, so this one stops without rolling back`;
+      d.log(`STOPPED: ${reason}`);
+      return failed(reason, d.switched);
+    }
+    if (err instanceof CheckSetupError) {
+      d.log(`FAILED: ${err.message}`);
+      return failed(err.message, d.switched);
+    }
+    throw err;
+  } finally {
+    await target.close();
+  }
+}
