@@ -259,6 +259,7 @@ export class Agent {
         baseEnv: inheritedEnv(),
         signal: abort.signal,
         agentName: this.name,
+        deployStateDir: join(this.workDir, 'deploy'),
       });
     } catch (err) {
       // runJob reports its own failures in the job log; this is a bug or a lost server, not a job failure.

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { BlobInfo, BlobStore, ManifestEntry, PutExpectations } from '../artifacts/index.js';
 import type { LogChunk } from '../executor/index.js';
 import { HttpError, type ServerClient } from './client.js';
+import type { StartReleaseResponse } from './deploy-phase.js';
 import type { JobBackend } from './job-runner.js';
 import type { JobOutbox, OutboxTarget } from './outbox.js';
 import type { CompleteRequest, HeartbeatResponse } from './protocol.js';
@@ -74,6 +75,21 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
     },
     async putCache(key: string, files: ManifestEntry[]) {
       await client.json('PUT', `${base}/caches/${encodeURIComponent(key)}`, { fencingToken, files });
+    },
+    deploy: {
+      fencingToken,
+      async startRelease(body) {
+        const res = await client.json<StartReleaseResponse>('POST', `${base}/release`, { fencingToken, ...body });
+        if (!res) throw new Error(`POST ${base}/release: empty answer`);
+        return res;
+      },
+      async reportRelease(body) {
+        await client.json('POST', `${base}/release/status`, { fencingToken, ...body });
+      },
+      async decision() {
+        const res = await client.json<{ status: string; decision: 'promote' | 'abort' | null }>('POST', `${base}/release/decision`, { fencingToken });
+        return res ?? { status: 'unknown', decision: null };
+      },
     },
   };
 }

@@ -10,7 +10,8 @@ import { collectFiles, restoreFiles, storeFiles, type BlobStore, type ManifestEn
 import { containerJobOf, createMasker, LogChunker, type ContainerExecutor, type ContainerRun, type Executor, type LogChunk, type RunResult } from '../executor/index.js';
 import { expandVariables, resolveVariables } from '../pipeline/variables.js';
 import type { CacheSpec, CompiledJob } from '../pipeline/types.js';
-import type { CompletionStatus, DependencyArtifacts, JobVariable } from './protocol.js';
+import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from './protocol.js';
+import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
 
 /** Where a job's outputs go: a server (agents) or the local disk (`tandem exec`). */
 export interface JobBackend {
@@ -21,6 +22,8 @@ export interface JobBackend {
   saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null): Promise<void>;
   getCache(key: string): Promise<ManifestEntry[] | null>;
   putCache(key: string, files: ManifestEntry[]): Promise<void>;
+  /** Releases on the server; absent where jobs cannot deploy (`tandem exec`). */
+  deploy?: DeployBackend;
 }
 
 export interface RunJobInput {
@@ -47,6 +50,8 @@ export interface RunJobInput {
   /** Aborted when the agent shuts down hard. */
   signal?: AbortSignal;
   agentName: string;
+  /** Where deploy jobs keep agent-side state, one directory per environment. */
+  deployStateDir?: string;
 }
 
 export interface JobOutcome {
@@ -159,11 +164,16 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
 
   let result: RunResult = { exitCode: null, outcome: 'failed', durationMs: 0 };
   let failureReason: string | null = null;
-  let phase: 'prepare' | 'steps' | 'upload' = 'prepare';
+  let phase: 'prepare' | 'steps' | 'upload' | 'deploy' = 'prepare';
   try {
     write(`Running with Tandem on ${input.agentName} (executor: ${executor.name})\n`);
-    section(`Checking out ${input.sha.slice(0, 8)}`);
-    await input.prepareWorkspace();
+    if (env.GIT_STRATEGY === 'none') {
+      section('Skipping Git repository setup');
+      await mkdir(workspace, { recursive: true });
+    } else {
+      section(`Checking out ${input.sha.slice(0, 8)}`);
+      await input.prepareWorkspace();
+    }
     if (!container && (job.image !== null || (job.services ?? []).length > 0)) {
       write(`${YELLOW}WARNING: image and services are ignored: this agent has no container engine, so the ${executor.name} executor runs the job on the agent host${RESET}\n`);
     }
@@ -229,11 +239,35 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
       for (const w of warnings) write(`${YELLOW}WARNING: ${w}${RESET}\n`);
       await backend.putCache(key, await storeFiles(files, backend.blobs));
     }
+    if (job.deploy !== null && succeeded) {
+      phase = 'deploy';
+      const environment = job.environment?.name ?? 'default';
+      if (!backend.deploy || !input.deployStateDir) {
+        write(`${YELLOW}WARNING: deploy is skipped: only agents of a server deploy (releases live on the server)${RESET}\n`);
+      } else {
+        section(`Deploying to ${environment}`);
+        const deployed = await runDeployPhase({
+          deploy: job.deploy,
+          rollbackOf: env[ROLLBACK_OF_VARIABLE] ? Number(env[ROLLBACK_OF_VARIABLE]) : null,
+          workspace,
+          env,
+          backend: backend.deploy,
+          blobs: backend.blobs,
+          stateDir: join(input.deployStateDir, environment.replace(/[^\w.-]/g, '_')),
+          log: (line) => write(`${line}\n`),
+          signal: cancel.signal,
+        });
+        if (!deployed.ok) {
+          write(`${RED}ERROR: deploy failed: ${deployed.reason}${RESET}\n`);
+          failureReason = 'deployment_failure';
+        }
+      }
+    }
   } catch (err) {
     write(`${RED}ERROR: ${(err as Error).message}${RESET}\n`);
     if (result.outcome === 'success') result = { ...result, outcome: 'failed' };
     // GitLab's reasons: trouble before the script is the runner's; after it, the artifacts'.
-    failureReason = phase === 'upload' ? 'archived_failure' : 'runner_system_failure';
+    failureReason = phase === 'deploy' ? 'deployment_failure' : phase === 'upload' ? 'archived_failure' : 'runner_system_failure';
   } finally {
     // Not awaited: a heartbeat stuck retrying against a lost server must not hold up the result.
     beating.abort();
@@ -242,7 +276,8 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   }
 
   const outcome = outcomeOf(result, canceledByServer, failureReason);
-  write(outcome.status === 'success' ? `${GREEN}Job succeeded${RESET}\n` : `${RED}ERROR: Job ${outcome.status === 'canceled' ? 'canceled' : 'failed'}${outcome.exitCode !== null ? `: exit code ${outcome.exitCode}` : ''}${RESET}\n`);
+  const why = outcome.failureReason === 'deployment_failure' ? ': deployment failed' : outcome.exitCode !== null ? `: exit code ${outcome.exitCode}` : '';
+  write(outcome.status === 'success' ? `${GREEN}Job succeeded${RESET}\n` : `${RED}ERROR: Job ${outcome.status === 'canceled' ? 'canceled' : 'failed'}${why}${RESET}\n`);
   chunker.push(masker.flush());
   chunker.close();
   await sending;

@@ -3,6 +3,9 @@
 import type { ManifestEntry } from '../artifacts/index.js';
 import type { CompiledJob } from '../pipeline/types.js';
 
+/** The job variable of a rollback job: the release it brings back (set by the server, read by the agent). */
+export const ROLLBACK_OF_VARIABLE = 'TANDEM_ROLLBACK_OF';
+
 export interface JobVariable {
   key: string;
   value: string;

@@ -8,3 +8,4 @@ export { HOST_VARIABLES } from './checks.js';
 export type { ReleaseInput, ServiceSpec, TargetSpec } from './targets/index.js';
 export { StaleFencingTokenError } from './targets/index.js';
 export type { Check } from './verify/index.js';
+export { deployBlockUsesVariables, expandDeployBlock } from './variables.js';

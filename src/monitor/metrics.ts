@@ -64,6 +64,18 @@ export class Metrics {
     help: 'Jobs queued again as a new attempt after their agent was lost',
     registers: [this.registry],
   });
+  readonly deployments = new Counter({
+    name: 'tandem_deployments_total',
+    help: 'Deployments that ended, by environment and result (live, failed, rolled_back)',
+    labelNames: ['environment', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly rollbacks = new Counter({
+    name: 'tandem_rollbacks_total',
+    help: 'Rollbacks that put an earlier release live again: automatic ones and those asked for',
+    labelNames: ['environment'] as const,
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'tandem_leader',
     help: '1 on the replica that runs singleton duties',

@@ -13,7 +13,7 @@ import type {
   SourcePosition,
 } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
-import { flatten, mapGet, scalarText, type YMap, type YNode } from './yaml-source.js';
+import { flatten, mapGet, scalarText, toPlain, type YMap, type YNode } from './yaml-source.js';
 
 const WEEK = 7 * 86400;
 /** GitLab's instance default for artifacts without expire_in. */
@@ -156,8 +156,9 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     );
     stageIndex = 0;
   }
-  if (stringsOf(mapGet(node, 'script')).length === 0) {
-    diags.error(pos, `job \`${name}\` has no \`script\` (every job needs one)`, name);
+  // A deploy job's work is its `deploy:` block; a script before it is optional.
+  if (stringsOf(mapGet(node, 'script')).length === 0 && !mapGet(node, 'deploy')) {
+    diags.error(pos, `job \`${name}\` has no \`script\` (every job needs one, or a \`deploy\` block)`, name);
   }
   if (mapGet(node, 'rules') && (mapGet(node, 'only') || mapGet(node, 'except'))) {
     diags.error(pos, `job \`${name}\` uses \`rules\` together with \`only\`/\`except\`; use one or the other`, name);
@@ -291,20 +292,6 @@ function cacheOf(node: YNode | undefined, vars: Record<string, string>): CacheSp
   });
 }
 
-/** Plain JSON of a node, for values kept verbatim (image, services, environment extras). */
-export function toPlain(node: YNode | undefined): unknown {
-  if (!node) return null;
-  switch (node.kind) {
-    case 'scalar':
-      return node.value;
-    case 'seq':
-      return node.items.map(toPlain);
-    case 'map':
-      return Object.fromEntries([...node.entries].map(([k, e]) => [k, toPlain(e.value)]));
-    case 'reference':
-      return null;
-  }
-}
 
 function environmentOf(node: YNode | undefined, vars: Record<string, string>): EnvironmentSpec | null {
   if (!node) return null;

@@ -1,11 +1,23 @@
 // The one description of every key Tandem accepts in a pipeline file. The validator walks it to
 // report unknown or malformed keys, and pipelineJsonSchema() turns it into a JSON Schema, so the
 // two can never disagree.
+import { deployBlockUsesVariables } from '../deploy/variables.js';
+import { parseDeploySpec } from '../deploy/spec.js';
+
+/** A block naming job variables outside its commands is checked on the agent, once they are known. */
+function checkDeployBlock(value: unknown, path: string): void {
+  if (!deployBlockUsesVariables(value)) parseDeploySpec(value, path);
+}
 
 export type Format = 'expression' | 'duration' | 'duration-or-never';
 
 interface Common {
   description?: string;
+  /**
+   * Checks of a value that its shape cannot express (the deploy block's own parser). Throws an
+   * error whose `path` (when it has one) names the place, e.g. `deploy.target.local.dir`.
+   */
+  check?: (value: unknown, path: string) => void;
   /** Accepted for GitLab compatibility but has no effect here: a warning says so. */
   ignoredBecause?: string;
 }
@@ -284,7 +296,11 @@ export const jobShape: Shape = {
     resource_group: str('Only one job of the group runs at a time'),
     interruptible: bool(),
     environment,
-    deploy: { kind: 'any', description: 'Tandem: make the files of `source` a release on a target, verify it and roll back on failure (see docs/pipeline-reference.md, Deployments)' },
+    deploy: {
+      kind: 'any',
+      description: 'Tandem: make the files of `source` a release on a target, verify it and roll back on failure (see docs/pipeline-reference.md, Deployments)',
+      check: checkDeployBlock,
+    },
     tags: strings('Agent tags required'),
     coverage: str('Accepted for compatibility; not used'),
     image,

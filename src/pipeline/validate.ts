@@ -4,7 +4,7 @@ import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { ExpressionError, parseExpression } from './expression.js';
 import type { Format, Shape } from './keys.js';
-import { describeNode, flatten, type YNode, type YScalar } from './yaml-source.js';
+import { describeNode, flatten, toPlain, type YNode, type YScalar } from './yaml-source.js';
 import type { SourcePosition } from './types.js';
 
 export function childPath(path: string, key: string | number): string {
@@ -66,6 +66,7 @@ export function validate(node: YNode, shape: Shape, path: string, diags: Diagnos
     return;
   }
   if (shape.ignoredBecause) diags.warn(node.pos, `\`${path}\` is accepted but ignored: ${shape.ignoredBecause}`, path);
+  if (shape.check) runCheck(node, shape.check, path, diags);
   if (shape.kind === 'any') return;
   if (shape.kind === 'oneOf') {
     const candidates = shape.options.filter((o) => kindMatches(node, o));
@@ -123,6 +124,28 @@ export function validate(node: YNode, shape: Shape, path: string, diags: Diagnos
     default:
       return;
   }
+}
+
+function runCheck(node: YNode, check: (value: unknown, path: string) => void, path: string, diags: Diagnostics): void {
+  try {
+    check(toPlain(node), path);
+  } catch (err) {
+    const at = (err as { path?: unknown }).path;
+    const where = typeof at === 'string' ? nodeAtPath(node, path, at) : node;
+    diags.error(where.pos, (err as Error).message, typeof at === 'string' ? at : path);
+  }
+}
+
+/** The node an error path (`job.deploy.verify[1].http`) names below `node` (at `base`); the deepest found. */
+function nodeAtPath(node: YNode, base: string, target: string): YNode {
+  if (!target.startsWith(base)) return node;
+  let current = node;
+  for (const [, key, index] of target.slice(base.length).matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)) {
+    const next = key !== undefined ? (current.kind === 'map' ? current.entries.get(key)?.value : undefined) : current.kind === 'seq' ? current.items[Number(index)] : undefined;
+    if (!next) break;
+    current = next;
+  }
+  return current;
 }
 
 export function unknownKeyMessage(key: string, path: string, known: string[]): string {

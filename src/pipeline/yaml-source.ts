@@ -267,3 +267,18 @@ export function flatten(node: YNode): YNode[] {
   if (node.kind !== 'seq') return [node];
   return node.items.flatMap((item) => (item.kind === 'seq' ? flatten(item) : [item]));
 }
+
+/** Plain JSON of a node, for values kept verbatim (image, services, environment extras). */
+export function toPlain(node: YNode | undefined): unknown {
+  if (!node) return null;
+  switch (node.kind) {
+    case 'scalar':
+      return node.value;
+    case 'seq':
+      return node.items.map(toPlain);
+    case 'map':
+      return Object.fromEntries([...node.entries].map(([k, e]) => [k, toPlain(e.value)]));
+    case 'reference':
+      return null;
+  }
+}

@@ -2,6 +2,7 @@
 // older release live again from its stored files and deploy block. It needs neither the pipeline
 // file nor the git remote (the job skips the checkout), runs on an agent with the deploy job's tags,
 // and takes the environment's deploy lock like any deploy.
+import { ROLLBACK_OF_VARIABLE } from '../agent/protocol.js';
 import type { CompiledJob, CompiledPipeline } from '../pipeline/types.js';
 import { createPipeline, playJob } from '../scheduler/index.js';
 import { liveRelease } from '../deploy/sql/index.js';
@@ -10,8 +11,6 @@ import type { ServerContext } from './context.js';
 import { ApiError } from './http.js';
 import { publishChanges } from './notify.js';
 
-/** The job variable naming the release a rollback job brings back. */
-export const ROLLBACK_OF_VARIABLE = 'TANDEM_ROLLBACK_OF';
 
 function rollbackJob(environment: Environment, target: Release): CompiledJob {
   return {

@@ -34,6 +34,22 @@ describe('lintFile', () => {
     ]);
   });
 
+  it('checks a deploy block with the deploy parser, at the line and column of the bad value', async () => {
+    const deploy = (target: string, extra = '') =>
+      `deploy:\n  script: [make]\n  environment: production\n  deploy:\n    source: dist/\n    target:\n      ${target}\n    verify:\n      - http: http://127.0.0.1:8080/health\n${extra}`;
+    await writeFile(path.join(dir, 'relative.yml'), deploy('local: { dir: srv/app }'));
+    await writeFile(path.join(dir, 'typo.yml'), deploy('local: { dir: /srv/app }', '        intervall: 1s\n'));
+    await writeFile(path.join(dir, 'variables.yml'), deploy('local: { dir: $DEPLOY_DIR }'));
+    const relative = await lintFile(path.join(dir, 'relative.yml'));
+    assert.deepEqual(relative.diagnostics.map((d) => [d.line, d.column, d.message]), [[7, 21, 'deploy.deploy.target.local.dir: must be an absolute path, got "srv/app"']]);
+    const typo = await lintFile(path.join(dir, 'typo.yml'));
+    assert.equal(typo.diagnostics.length, 1);
+    assert.equal(typo.diagnostics[0].line, 10);
+    assert.match(typo.diagnostics[0].message, /^deploy\.deploy\.verify\[0\]\.intervall: unknown key.*did you mean .interval./);
+    // $DEPLOY_DIR is known only when the job runs: the agent checks the block then.
+    assert.equal((await lintFile(path.join(dir, 'variables.yml'))).ok, true);
+  });
+
   it('passes a valid file, with rules:exists read from the directory', async () => {
     const result = await lintFile(path.join(dir, 'ok.yml'));
     assert.equal(result.ok, true);

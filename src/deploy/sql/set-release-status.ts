@@ -23,6 +23,8 @@ export interface SetReleaseStatusResult {
   release: Release;
   /** The release recording an automatic rollback. */
   rollback: Release | null;
+  /** False when the release had this status already (an agent's retried report). */
+  changed: boolean;
 }
 
 export async function setReleaseStatus(store: Store, input: SetReleaseStatusInput): Promise<SetReleaseStatusResult> {
@@ -31,7 +33,7 @@ export async function setReleaseStatus(store: Store, input: SetReleaseStatusInpu
     if (!current) throw new ReleaseError(404, `no release ${input.releaseId}`);
     // The environment row serializes status changes of its releases (see start-release).
     await forUpdate(trx, trx.selectFrom('environments').select('id').where('id', '=', current.environment_id)).executeTakeFirst();
-    if (current.status === input.status) return { release: current, rollback: null };
+    if (current.status === input.status) return { release: current, rollback: null, changed: false };
     if (!OPEN.includes(current.status)) throw new ReleaseError(409, `release ${current.id} is ${current.status} already; it cannot become ${input.status}`);
     const final = input.status === 'live' || input.status === 'failed' || input.status === 'rolled_back';
     const set = { status: input.status, status_reason: input.reason, finished_at: final ? input.now : null, decision: input.status === 'paused' ? null : current.decision };
@@ -71,6 +73,6 @@ export async function setReleaseStatus(store: Store, input: SetReleaseStatusInpu
         .executeTakeFirstOrThrow();
     }
     await trx.updateTable('releases').set(set).where('id', '=', current.id).execute();
-    return { release: { ...current, ...set }, rollback };
+    return { release: { ...current, ...set }, rollback, changed: true };
   });
 }

@@ -118,7 +118,7 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     const job = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, new Set(input.agentTags));
     if (!job) return null;
     const changes = new ChangeLog();
-    // Taken last, after the job is secured: the counter row stays locked until commit on PostgreSQL.
+    // Taken once the job is secured: a claim that finds nothing uses up no token.
     const token = await nextFencingToken(trx);
     const res = await trx
       .updateTable('jobs')

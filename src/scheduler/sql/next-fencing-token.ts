@@ -1,11 +1,17 @@
-// The fencing token: one counter row incremented inside the claim's transaction, so tokens strictly
-// increase across every claim of every job. On SQLite the claim holds the write lock. On PostgreSQL
-// the UPDATE ... RETURNING locks the counter row until the claim commits, so the next claimer reads
-// the committed value and increments past it (a read-then-write here could hand out a token twice).
-import type { Kysely } from 'kysely';
+// The fencing token: strictly increasing across every claim of every job. PostgreSQL takes it from
+// a sequence (nextval is atomic and never waits; jobs whose order matters, the deploys of one
+// environment, are claimed one after another under their resource group's lock, so a later claim
+// always draws a higher token). SQLite increments a counter row under the write lock the claim
+// already holds.
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../store/schema.js';
+import { isPostgres } from './row-lock.js';
 
 export async function nextFencingToken(trx: Kysely<Database>): Promise<number> {
+  if (isPostgres(trx)) {
+    const { rows } = await sql<{ token: string }>`select nextval('fencing_tokens') as token`.execute(trx);
+    return Number(rows[0].token);
+  }
   const row = await trx
     .updateTable('counters')
     .set((eb) => ({ value: eb('value', '+', 1) }))

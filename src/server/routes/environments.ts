@@ -8,7 +8,8 @@ import { parseSpec } from '../../scheduler/advance.js';
 import type { Release, Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { findEnvironment, requestRollback, ROLLBACK_OF_VARIABLE } from '../rollback.js';
+import { ROLLBACK_OF_VARIABLE } from '../../agent/protocol.js';
+import { findEnvironment, requestRollback } from '../rollback.js';
 import { agentIdOf, requireClaim, uploadedManifest } from './agents.js';
 import { findRepo } from './repos.js';
 import { environmentView, releaseView } from './views.js';
@@ -272,6 +273,11 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       const result = await released(
         setReleaseStatus(ctx.store, { releaseId: release.id, status: body.status, reason: body.reason ?? null, restoredReleaseId: body.restoredReleaseId ?? null, now: ctx.clock.now() }),
       );
+      if (result.changed && (body.status === 'live' || body.status === 'failed' || body.status === 'rolled_back')) {
+        const environment = (await ctx.store.db.selectFrom('environments').select('name').where('id', '=', result.release.environment_id).executeTakeFirstOrThrow()).name;
+        ctx.metrics.deployments.inc({ environment, result: body.status });
+        if (body.status === 'rolled_back' || (body.status === 'live' && result.release.kind === 'rollback')) ctx.metrics.rollbacks.inc({ environment });
+      }
       return { release: releaseView(result.release), rollback: result.rollback ? releaseView(result.rollback) : null };
     },
   });

@@ -5,6 +5,7 @@ import type { StoreDialect } from '../dialect.js';
 import * as m001 from './001_initial.js';
 import * as m002 from './002_agent_presence.js';
 import * as m003 from './003_deployments.js';
+import * as m004 from './004_fencing_sequence.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '001_initial': m001,
   '002_agent_presence': m002,
   '003_deployments': m003,
+  '004_fencing_sequence': m004,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

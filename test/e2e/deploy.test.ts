@@ -1,0 +1,195 @@
+// Deployments end to end: pipelines whose deploy job makes the demo web service a release in a local
+// target with a health check. A good version goes live; a version failing its health check is rolled
+// back by the agent and the previous one answers again; a person (API), an Alertmanager alert and a
+// rollback with the git remote deleted bring older releases back from their stored files; deploys of
+// one environment never overlap and a newer waiting one supersedes an older; a protected environment
+// waits for an approval.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { stopDeployedDemoServices, writeDeployableDemoRelease } from '../support/demo-service.js';
+import { freePort } from '../support/prometheus.js';
+import { TestTandem, type PipelineView } from '../support/tandem.js';
+
+interface ReleaseJson {
+  id: number;
+  kind: string;
+  status: string;
+  version: string;
+  sha: string;
+  rollbackOf: number | null;
+  createdAt: string;
+  finishedAt: string | null;
+  createdBy: string;
+}
+interface EnvironmentJson {
+  name: string;
+  protected: boolean;
+  current: ReleaseJson | null;
+}
+
+let tandem: TestTandem;
+const deployDirs: string[] = [];
+
+before(async () => {
+  tandem = await TestTandem.start({ agents: 2 });
+});
+after(async () => {
+  await Promise.all(deployDirs.map(stopDeployedDemoServices));
+  await tandem.close();
+});
+
+/** A deploy dir with its own port, and the pipeline file deploying the app to it. */
+async function target(name: string, opts: { bake?: string } = {}): Promise<{ dir: string; url: string; file: string }> {
+  const dir = path.join(tandem.dataDir, `deploy-${name}`);
+  await mkdir(dir, { recursive: true });
+  deployDirs.push(dir);
+  const port = await freePort();
+  await writeFile(path.join(dir, 'port'), `${port}\n`);
+  const url = `http://127.0.0.1:${port}`;
+  const file = `stages: [build, deploy]
+build:
+  stage: build
+  script: [echo "building $CI_COMMIT_SHORT_SHA"]
+deploy-${name}:
+  stage: deploy
+  script: [echo "deploying $(cat app/VERSION)"]
+  environment: { name: ${name}, url: "${url}" }
+  deploy:
+    source: app
+    target: { local: { dir: "${dir}", keep: 5 } }
+    service: { restart: sh service.sh }
+    verify:
+      - http: ${url}/health
+        expect_status: 200
+        interval: 200ms
+        failures: 2
+    bake: ${opts.bake ?? '300ms'}
+`;
+  return { dir, url, file };
+}
+
+/** The files of app/: the demo service reporting `version`. */
+async function app(version: string, options: { unhealthy?: boolean } = {}): Promise<Record<string, string | null>> {
+  const dir = await mkdtemp(path.join(tandem.dataDir, 'app-'));
+  await writeDeployableDemoRelease(dir, version, options);
+  const files: Record<string, string | null> = {};
+  for (const name of await readdir(dir)) files[`app/${name}`] = await readFile(path.join(dir, name), 'utf8');
+  await rm(dir, { recursive: true });
+  return files;
+}
+
+async function serving(url: string): Promise<string> {
+  const res = await fetch(`${url}/version`, { signal: AbortSignal.timeout(2000) });
+  return (await res.text()).trim();
+}
+
+const releases = async (repo: string, env: string) => (await tandem.api<ReleaseJson[]>('GET', `/api/v1/repos/${repo}/environments/${env}/releases`)).body;
+const deployJob = (p: PipelineView, env: string) => p.jobs.find((j) => j.name === `deploy-${env}` && !j.retried);
+
+describe('deployments', () => {
+  it('a good version goes live; a failing one is rolled back; rollbacks by API, by alert and without git', { timeout: 120_000 }, async () => {
+    const env = await target('staging');
+    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await app('v1')) });
+
+    const p1 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
+    assert.equal(p1.status, 'success', await tandem.log(deployJob(p1, 'staging')!.id));
+    assert.equal(await serving(env.url), 'v1');
+    const envs = (await tandem.api<EnvironmentJson[]>('GET', `/api/v1/repos/${repo}/environments`)).body;
+    assert.equal(envs[0].current?.status, 'live');
+    assert.equal(envs[0].current?.sha, p1.sha);
+
+    // v2 fails its health check: the agent swaps back and the job fails.
+    await remote.commit(await app('v2', { unhealthy: true }), 'v2');
+    await remote.push('main');
+    const p2 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
+    const failedJob = deployJob(p2, 'staging')!;
+    const failedLog = await tandem.log(failedJob.id);
+    assert.equal(p2.status, 'failed', failedLog);
+    assert.equal(failedJob.failureReason, 'deployment_failure');
+    assert.match(failedLog, /rolled back to #\d+/);
+    assert.equal(await serving(env.url), 'v1', 'the previous version answers again');
+    const [autoRollback, v2, v1] = await releases(repo, 'staging');
+    assert.deepEqual([v2.status, v2.sha], ['rolled_back', p2.sha]);
+    assert.deepEqual([autoRollback.kind, autoRollback.status, autoRollback.rollbackOf, autoRollback.sha], ['rollback', 'live', v1.id, p1.sha]);
+    assert.equal(v1.status, 'superseded');
+
+    // v3 goes live; an alert right after rolls it back to the release before.
+    await remote.commit({ ...(await app('v3')), 'app/UNHEALTHY': null }, 'v3');
+    await remote.push('main');
+    const p3 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
+    assert.equal(p3.status, 'success', await tandem.log(deployJob(p3, 'staging')!.id));
+    assert.equal(await serving(env.url), 'v3');
+    const v3 = (await releases(repo, 'staging'))[0];
+    const alert = await tandem.api<{ outcomes: { action: string; pipelineId?: number }[] }>('POST', '/api/v1/hooks/alertmanager', {
+      alerts: [{ status: 'firing', labels: { alertname: 'HighErrorRate', tandem_environment: 'staging', tandem_repo: repo } }],
+    });
+    assert.equal(alert.status, 200, alert.text);
+    const [outcome] = alert.body.outcomes;
+    assert.equal(outcome.action, 'rollback');
+    const rolledByAlert = await tandem.waitForPipeline(outcome.pipelineId!, undefined, 30_000);
+    assert.equal(rolledByAlert.status, 'success', await tandem.log(rolledByAlert.jobs[0].id));
+    assert.equal(await serving(env.url), 'v1');
+    const byAlert = (await releases(repo, 'staging'))[0];
+    assert.deepEqual([byAlert.kind, byAlert.status, byAlert.createdBy], ['rollback', 'live', 'alertmanager: HighErrorRate']);
+    const repeat = await tandem.api<{ outcomes: { action: string }[] }>('POST', '/api/v1/hooks/alertmanager', {
+      alerts: [{ status: 'firing', labels: { alertname: 'HighErrorRate', tandem_environment: 'staging' } }],
+    });
+    assert.match(repeat.body.outcomes[0].action, /^ignored: no deploy is live/, 'a rollback is not rolled back by the same alert');
+
+    // The git remote is gone: a rollback to v3 by the API still works, from the release's stored files.
+    await rm(remote.bare, { recursive: true, force: true });
+    const asked = await tandem.api<ReleaseJson & { pipelineId: number }>('POST', `/api/v1/repos/${repo}/environments/staging/rollback`, { to: v3.id });
+    assert.equal(asked.status, 201, asked.text);
+    assert.deepEqual([asked.body.kind, asked.body.status, asked.body.rollbackOf], ['rollback', 'queued', v3.id]);
+    const rolled = await tandem.waitForPipeline(asked.body.pipelineId, undefined, 30_000);
+    const rollbackLog = await tandem.log(rolled.jobs[0].id);
+    assert.equal(rolled.status, 'success', rollbackLog);
+    assert.match(rollbackLog, /Skipping Git repository setup/);
+    assert.equal(await serving(env.url), 'v3');
+    assert.deepEqual(
+      (await releases(repo, 'staging')).slice(0, 2).map((r) => [r.id, r.status]),
+      [
+        [asked.body.id, 'live'],
+        [byAlert.id, 'superseded'],
+      ],
+    );
+    const nothing = await tandem.api<{ message: string }>('POST', `/api/v1/repos/${repo}/environments/staging/rollback`, { to: asked.body.id });
+    assert.equal(nothing.status, 409, 'the live files are not rolled back to themselves');
+  });
+
+  it('deploys of one environment never overlap; a newer waiting one supersedes an older', { timeout: 120_000 }, async () => {
+    const env = await target('queue', { bake: '1500ms' });
+    const { name: repo } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await app('q1')) });
+    const first = await tandem.trigger(repo);
+    await tandem.waitForPipeline(first, (p) => deployJob(p, 'queue')?.status === 'running', 20_000);
+    const second = await tandem.trigger(repo);
+    await tandem.waitForPipeline(second, (p) => deployJob(p, 'queue')?.status === 'pending', 20_000);
+    const third = await tandem.trigger(repo);
+    const [p1, p2, p3] = await Promise.all([first, second, third].map((id) => tandem.waitForPipeline(id, undefined, 40_000)));
+    assert.equal(p1.status, 'success');
+    assert.equal(deployJob(p2, 'queue')?.status, 'canceled');
+    assert.equal(deployJob(p2, 'queue')?.failureReason, 'superseded');
+    assert.equal(p3.status, 'success');
+    const [r3, r1] = await releases(repo, 'queue');
+    assert.deepEqual([r1.status, r3.status], ['superseded', 'live']);
+    assert.ok(Date.parse(r3.createdAt) >= Date.parse(r1.finishedAt!), `release #${r3.id} started after #${r1.id} ended`);
+  });
+
+  it('a protected environment waits for an approval (playing the deploy job)', { timeout: 60_000 }, async () => {
+    const env = await target('production');
+    const { name: repo } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await app('p1')) });
+    const protect = await tandem.api<EnvironmentJson>('PUT', `/api/v1/repos/${repo}/environments/production`, { protected: true });
+    assert.equal(protect.status, 200, protect.text);
+    const id = await tandem.trigger(repo);
+    const waiting = await tandem.waitForPipeline(id, (p) => deployJob(p, 'production')?.status === 'manual', 20_000);
+    assert.equal(deployJob(waiting, 'production')?.status, 'manual');
+    assert.deepEqual(await releases(repo, 'production'), [], 'nothing is deployed before the approval');
+    const play = await tandem.api('POST', `/api/v1/jobs/${deployJob(waiting, 'production')!.id}/play`);
+    assert.equal(play.status, 200, play.text);
+    const done = await tandem.waitForPipeline(id, undefined, 30_000);
+    assert.equal(done.status, 'success');
+    assert.equal(await serving(env.url), 'p1');
+  });
+});
