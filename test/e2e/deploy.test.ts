@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { tandem as runCli } from '../cli/helpers.js';
 import { stopDeployedDemoServices, writeDeployableDemoRelease } from '../support/demo-service.js';
 import { freePort } from '../support/prometheus.js';
 import { TestTandem, type PipelineView } from '../support/tandem.js';
@@ -191,5 +192,44 @@ describe('deployments', () => {
     const done = await tandem.waitForPipeline(id, undefined, 30_000);
     assert.equal(done.status, 'success');
     assert.equal(await serving(env.url), 'p1');
+  });
+});
+
+describe('deployments from the command line', () => {
+  it('tandem env list/releases/protect and tandem rollback --follow', { timeout: 90_000 }, async () => {
+    const env = await target('cli');
+    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await app('c1')) });
+    assert.equal((await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000)).status, 'success');
+    await remote.commit(await app('c2'), 'c2');
+    await remote.push('main');
+    assert.equal((await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000)).status, 'success');
+    assert.equal(await serving(env.url), 'c2');
+
+    const cli = (...args: string[]) => runCli(args, { env: { TANDEM_SERVER: tandem.url, TANDEM_TOKEN: tandem.token }, timeoutMs: 40_000 });
+    const listed = await cli('env', 'list', repo, '--json');
+    assert.equal(listed.code, 0, listed.stderr);
+    const [cliEnv] = JSON.parse(listed.stdout) as EnvironmentJson[];
+    assert.deepEqual([cliEnv.name, cliEnv.protected, cliEnv.current?.status], ['cli', false, 'live']);
+    const table = await cli('env', 'releases', repo, 'cli');
+    assert.match(table.stdout, /live/);
+    assert.match(table.stdout, /superseded/);
+
+    const rolled = await cli('rollback', repo, 'cli', '--follow');
+    assert.equal(rolled.code, 0, rolled.stdout + rolled.stderr);
+    assert.match(rolled.stdout, /Rolling cli back to \w+ \(release #\d+, pipeline #\d+\)/);
+    assert.equal(await serving(env.url), 'c1');
+    const history = JSON.parse((await cli('env', 'releases', repo, 'cli', '--json')).stdout) as ReleaseJson[];
+    assert.deepEqual(history.map((r) => [r.kind, r.status]), [
+      ['rollback', 'live'],
+      ['deploy', 'superseded'],
+      ['deploy', 'superseded'],
+    ]);
+
+    const protect = await cli('env', 'protect', repo, 'cli');
+    assert.equal(protect.code, 0, protect.stderr);
+    assert.match(protect.stdout, /protected \(deploys wait for an approval\)/);
+    const unknown = await cli('rollback', repo, 'nowhere');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /has no environment "nowhere"/);
   });
 });
