@@ -1,7 +1,8 @@
 // Deployments: a job's `deploy:` block (parseDeploySpec) run by the agent after the job's script
 // (runDeployment): strategies, verification and rollback, over the local, ssh and script targets.
 export type { BlueGreenSlot, DeploySpec, StrategySpec } from './spec.js';
-export { DeploySpecError, parseDeploySpec } from './spec.js';
+export { parseDeploySpec } from './spec.js';
+export { DeployConfigError } from './config-error.js';
 export type { DeploymentInput, DeploymentResult, Phase, PreviousRelease } from './deployment.js';
 export { runDeployment } from './run.js';
 export { HOST_VARIABLES } from './checks.js';

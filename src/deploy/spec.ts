@@ -3,19 +3,10 @@
 // Errors stop at the first problem and name its place (`deploy.strategy.canary.first: ...`).
 import { posix } from 'node:path';
 import { nearest } from '../pipeline/diagnostics.js';
+import { DeployConfigError, describeValue as describe } from './config-error.js';
 import { parseServiceSpec, parseTargetSpec, type ServiceSpec, type TargetSpec } from './targets/index.js';
 import { parseBake, parseChecks, parseDurationMs, type Check } from './verify/index.js';
 
-export class DeploySpecError extends Error {
-  constructor(
-    /** Where the problem is, e.g. `deploy.strategy.canary.first`. */
-    readonly path: string,
-    detail: string,
-  ) {
-    super(`${path}: ${detail}`);
-    this.name = 'DeploySpecError';
-  }
-}
 
 /** One of blue-green's two slots: a link name in the deploy dir, and variables its commands and checks see. */
 export interface BlueGreenSlot {
@@ -59,48 +50,32 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Links the deploy dir already uses: a slot of that name would overwrite them. */
 const RESERVED_LINKS = ['current', 'releases'];
 
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a map';
-  return `${typeof value} ${String(value)}`;
-}
 
 function isMapping(value: unknown): value is Mapping {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function mapping(value: unknown, path: string, allowed: readonly string[]): Mapping {
-  if (!isMapping(value)) throw new DeploySpecError(path, `expected a map with keys ${allowed.join(', ')}, got ${describe(value)}`);
+  if (!isMapping(value)) throw new DeployConfigError(path, `expected a map with keys ${allowed.join(', ')}, got ${describe(value)}`);
   for (const key of Object.keys(value)) {
     if (allowed.includes(key)) continue;
     const hint = nearest(key, allowed);
-    throw new DeploySpecError(`${path}.${key}`, `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; expected one of ${allowed.join(', ')}`);
+    throw new DeployConfigError(`${path}.${key}`, `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; expected one of ${allowed.join(', ')}`);
   }
   return value;
 }
 
 function text(value: unknown, path: string, what: string): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new DeploySpecError(path, `expected ${what}, got ${describe(value)}`);
+  if (typeof value !== 'string' || value.trim() === '') throw new DeployConfigError(path, `expected ${what}, got ${describe(value)}`);
   return value.trim();
 }
 
-/** The place of an error thrown by the target and verify parsers, which name it first in their message. */
-function rethrow(err: unknown, where: string): never {
-  if (err instanceof DeploySpecError) throw err;
-  const message = (err as Error).message;
-  const m = message.match(/^(\S+?): ([\s\S]*)$/);
-  if (m && m[1].startsWith(where)) throw new DeploySpecError(m[1], m[2]);
-  throw new DeploySpecError(where, message);
-}
 
 function source(value: unknown, path: string): string {
   const raw = text(value, path, 'a path in the job workspace, e.g. dist/');
-  if (raw.startsWith('/')) throw new DeploySpecError(path, `expected a path relative to the job workspace, got the absolute path ${JSON.stringify(raw)}`);
+  if (raw.startsWith('/')) throw new DeployConfigError(path, `expected a path relative to the job workspace, got the absolute path ${JSON.stringify(raw)}`);
   const normalized = posix.normalize(raw).replace(/\/+$/, '') || '.';
-  if (normalized === '..' || normalized.startsWith('../')) throw new DeploySpecError(path, `${JSON.stringify(raw)} leaves the job workspace`);
+  if (normalized === '..' || normalized.startsWith('../')) throw new DeployConfigError(path, `${JSON.stringify(raw)} leaves the job workspace`);
   return normalized;
 }
 
@@ -109,14 +84,14 @@ function hostCount(value: unknown, path: string, hosts: number): number {
   const percent = typeof value === 'string' ? value.trim().match(/^(\d+(?:\.\d+)?)%$/) : null;
   if (percent) {
     const p = Number(percent[1]);
-    if (p <= 0 || p > 100) throw new DeploySpecError(path, `expected a percentage above 0% and at most 100%, got ${describe(value)}`);
+    if (p <= 0 || p > 100) throw new DeployConfigError(path, `expected a percentage above 0% and at most 100%, got ${describe(value)}`);
     return Math.max(1, Math.ceil((hosts * p) / 100));
   }
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-    throw new DeploySpecError(path, `expected a number of hosts (at least 1) or a percentage like "25%", got ${describe(value)}`);
+    throw new DeployConfigError(path, `expected a number of hosts (at least 1) or a percentage like "25%", got ${describe(value)}`);
   }
-  if (n > hosts) throw new DeploySpecError(path, `${n} is more than the target's ${hosts} host${hosts === 1 ? '' : 's'}`);
+  if (n > hosts) throw new DeployConfigError(path, `${n} is more than the target's ${hosts} host${hosts === 1 ? '' : 's'}`);
   return n;
 }
 
@@ -132,27 +107,27 @@ function slots(value: unknown, path: string): [BlueGreenSlot, BlueGreenSlot] {
   let entries: [string, unknown][];
   if (Array.isArray(value)) entries = value.map((name, i) => [text(name, `${path}[${i}]`, 'a slot name'), {}]);
   else if (isMapping(value)) entries = Object.entries(value);
-  else throw new DeploySpecError(path, `expected two slot names ([blue, green]) or a map of two slots to their variables, got ${describe(value)}`);
-  if (entries.length !== 2) throw new DeploySpecError(path, `expected exactly two slots, got ${entries.length}`);
+  else throw new DeployConfigError(path, `expected two slot names ([blue, green]) or a map of two slots to their variables, got ${describe(value)}`);
+  if (entries.length !== 2) throw new DeployConfigError(path, `expected exactly two slots, got ${entries.length}`);
   const parsed = entries.map(([name, vars]): BlueGreenSlot => {
     const at = Array.isArray(value) ? path : `${path}.${name}`;
     if (!/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(name) || RESERVED_LINKS.includes(name)) {
-      throw new DeploySpecError(at, `"${name}" cannot name a slot: letters, digits, '_' and '-', not ${RESERVED_LINKS.join(' or ')}`);
+      throw new DeployConfigError(at, `"${name}" cannot name a slot: letters, digits, '_' and '-', not ${RESERVED_LINKS.join(' or ')}`);
     }
     if (vars === null || vars === undefined) return { name, vars: {} };
-    if (!isMapping(vars)) throw new DeploySpecError(at, `expected a map of variables for slot ${name}, got ${describe(vars)}`);
+    if (!isMapping(vars)) throw new DeployConfigError(at, `expected a map of variables for slot ${name}, got ${describe(vars)}`);
     const out: Record<string, string> = {};
     for (const [key, v] of Object.entries(vars)) {
-      if (!VAR_NAME.test(key) || key.startsWith('TANDEM_')) throw new DeploySpecError(`${at}.${key}`, `"${key}" is not a variable name of the slot's own (TANDEM_* are Tandem's)`);
-      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new DeploySpecError(`${at}.${key}`, `expected a text or number, got ${describe(v)}`);
+      if (!VAR_NAME.test(key) || key.startsWith('TANDEM_')) throw new DeployConfigError(`${at}.${key}`, `"${key}" is not a variable name of the slot's own (TANDEM_* are Tandem's)`);
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new DeployConfigError(`${at}.${key}`, `expected a text or number, got ${describe(v)}`);
       out[key] = String(v);
     }
     return { name, vars: out };
   });
-  if (parsed[0].name === parsed[1].name) throw new DeploySpecError(path, `the two slots need different names, got "${parsed[0].name}" twice`);
+  if (parsed[0].name === parsed[1].name) throw new DeployConfigError(path, `the two slots need different names, got "${parsed[0].name}" twice`);
   const keys = (slot: BlueGreenSlot) => Object.keys(slot.vars).sort().join(', ');
   if (keys(parsed[0]) !== keys(parsed[1])) {
-    throw new DeploySpecError(path, `both slots must set the same variables: ${parsed[0].name} sets [${keys(parsed[0])}], ${parsed[1].name} [${keys(parsed[1])}]`);
+    throw new DeployConfigError(path, `both slots must set the same variables: ${parsed[0].name} sets [${keys(parsed[0])}], ${parsed[1].name} [${keys(parsed[1])}]`);
   }
   return [parsed[0], parsed[1]];
 }
@@ -167,7 +142,7 @@ function strategy(value: unknown, path: string, target: TargetSpec): StrategySpe
   // `strategy: rolling` or `strategy: canary` alone take every default.
   const s = typeof value === 'string' ? { [value.trim()]: {} } : value;
   const kinds = Object.keys(mapping(s, path, STRATEGIES));
-  if (kinds.length !== 1) throw new DeploySpecError(path, `expected exactly one of ${STRATEGIES.join(', ')}, got ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
+  if (kinds.length !== 1) throw new DeployConfigError(path, `expected exactly one of ${STRATEGIES.join(', ')}, got ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
   const kind = kinds[0] as (typeof STRATEGIES)[number];
   const at = `${path}.${kind}`;
   const body = (s as Mapping)[kind] ?? {};
@@ -180,13 +155,13 @@ function strategy(value: unknown, path: string, target: TargetSpec): StrategySpe
       let pauseMs: number | null = null;
       if (c.pause !== undefined && c.pause !== null) {
         pauseMs = parseDurationMs(c.pause);
-        if (pauseMs === null) throw new DeploySpecError(`${at}.pause`, `expected a duration like "30s" or "5m", got ${describe(c.pause)}`);
+        if (pauseMs === null) throw new DeployConfigError(`${at}.pause`, `expected a duration like "30s" or "5m", got ${describe(c.pause)}`);
       }
       // By default every host after the canary goes in one batch.
       return { kind, first, pauseMs, ...batching(c, at, hosts, Math.max(1, hosts - first)) };
     }
     case 'blue-green': {
-      if (target.kind === 'script') throw new DeploySpecError(at, 'needs a local or ssh target: a script target switches traffic with its own commands');
+      if (target.kind === 'script') throw new DeployConfigError(at, 'needs a local or ssh target: a script target switches traffic with its own commands');
       const b = mapping(body, at, ['switch', 'slots']);
       return { kind, switch: text(b.switch, `${at}.switch`, 'a command that moves traffic to the slot in $TANDEM_SLOT'), slots: slots(b.slots, `${at}.slots`) };
     }
@@ -199,26 +174,18 @@ function strategy(value: unknown, path: string, target: TargetSpec): StrategySpe
  */
 export function parseDeploySpec(value: unknown, where: string): DeploySpec {
   const d = mapping(value, where, DEPLOY_KEYS);
-  if (d.target === undefined) throw new DeploySpecError(`${where}.target`, 'is required: local, ssh or script');
-  let target: TargetSpec;
-  let service: ServiceSpec;
-  let verify: Check[];
-  let bakeMs: number;
-  try {
-    target = parseTargetSpec(d.target, `${where}.target`);
-    service = parseServiceSpec(d.service, `${where}.service`);
-    if (target.kind === 'script' && Object.keys(service).length > 0) {
-      throw new DeploySpecError(`${where}.service`, 'a script target runs its own commands; service commands apply to local and ssh targets');
-    }
-    verify = parseChecks(d.verify, `${where}.verify`);
-    bakeMs = parseBake(d.bake, `${where}.bake`);
-  } catch (err) {
-    rethrow(err, where);
+  if (d.target === undefined) throw new DeployConfigError(`${where}.target`, 'is required: local, ssh or script');
+  const target = parseTargetSpec(d.target, `${where}.target`);
+  const service = parseServiceSpec(d.service, `${where}.service`);
+  if (target.kind === 'script' && Object.keys(service).length > 0) {
+    throw new DeployConfigError(`${where}.service`, 'a script target runs its own commands; service commands apply to local and ssh targets');
   }
+  const verify = parseChecks(d.verify, `${where}.verify`);
+  const bakeMs = parseBake(d.bake, `${where}.bake`);
   const rollback = d.rollback ?? 'auto';
   if (rollback !== 'auto' && rollback !== 'manual') {
     const hint = typeof rollback === 'string' ? nearest(rollback, ['auto', 'manual']) : null;
-    throw new DeploySpecError(`${where}.rollback`, `expected auto or manual, got ${describe(rollback)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`);
+    throw new DeployConfigError(`${where}.rollback`, `expected auto or manual, got ${describe(rollback)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`);
   }
   return {
     source: source(d.source, `${where}.source`),

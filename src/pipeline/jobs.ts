@@ -360,3 +360,36 @@ export function compileInstance(
   if (def.inheritVariables !== true) job.inheritVariables = def.inheritVariables;
   return job;
 }
+
+/**
+ * A job built in code rather than read from a file (a rollback job, tests): GitLab's defaults for
+ * every key, overridden by `fields`.
+ */
+export function compiledJob(fields: Pick<CompiledJob, 'name' | 'stage' | 'stageIndex' | 'position'> & Partial<CompiledJob>): CompiledJob {
+  return {
+    baseName: fields.name,
+    script: [],
+    beforeScript: [],
+    afterScript: [],
+    variables: {},
+    needs: null,
+    dependencies: null,
+    when: 'on_success',
+    startInSeconds: null,
+    allowFailure: false,
+    allowFailureExitCodes: [],
+    retry: { max: 0, when: [], exitCodes: [] },
+    timeoutSeconds: null,
+    artifacts: null,
+    cache: [],
+    parallel: null,
+    resourceGroup: null,
+    interruptible: false,
+    environment: null,
+    deploy: null,
+    tags: [],
+    image: null,
+    services: null,
+    ...fields,
+  };
+}

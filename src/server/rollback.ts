@@ -3,6 +3,7 @@
 // file nor the git remote (the job skips the checkout), runs on an agent with the deploy job's tags,
 // and takes the environment's deploy lock like any deploy.
 import { ROLLBACK_OF_VARIABLE } from '../agent/protocol.js';
+import { compiledJob } from '../pipeline/jobs.js';
 import type { CompiledJob, CompiledPipeline } from '../pipeline/types.js';
 import { createPipeline, playJob } from '../scheduler/index.js';
 import { liveRelease } from '../deploy/sql/index.js';
@@ -13,35 +14,17 @@ import { publishChanges } from './notify.js';
 
 
 function rollbackJob(environment: Environment, target: Release): CompiledJob {
-  return {
+  return compiledJob({
     name: `rollback ${environment.name}`,
-    baseName: `rollback ${environment.name}`,
     stage: 'deploy',
     stageIndex: 0,
-    script: [],
-    beforeScript: [],
-    afterScript: [],
     variables: { GIT_STRATEGY: 'none', [ROLLBACK_OF_VARIABLE]: String(target.id) },
-    needs: null,
     dependencies: [],
-    when: 'on_success',
-    startInSeconds: null,
-    allowFailure: false,
-    allowFailureExitCodes: [],
-    retry: { max: 0, when: [], exitCodes: [] },
-    timeoutSeconds: null,
-    artifacts: null,
-    cache: [],
-    parallel: null,
-    resourceGroup: null,
-    interruptible: false,
     environment: { name: environment.name, action: 'start', extra: {}, ...(environment.url ? { url: environment.url } : {}), ...(environment.tier ? { deploymentTier: environment.tier } : {}) },
     deploy: JSON.parse(target.deploy_spec) as unknown,
     tags: JSON.parse(target.tags) as string[],
-    image: null,
-    services: null,
     position: { file: '(rollback)', line: 1, column: 1 },
-  };
+  });
 }
 
 export async function findEnvironment(ctx: ServerContext, repo: Repo, name: string): Promise<Environment> {

@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,8 +21,14 @@ import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
 import { deliver, pushDelivery, type Provider } from '../e2e/helpers.js';
 import { git, makeRemote, repoRoot } from '../support/git.js';
 import { clusterSkipReason, LocalCluster } from '../support/cluster.js';
+import { freePorts } from '../support/ports.js';
 
-const LEASE_SECONDS = 3;
+// Killed agents are found by their broken presence streams (3 s grace); the lease covers the rest
+// (an agent killed together with the replica serving its stream) and must outlast a heartbeat
+// delayed by a loaded machine.
+const LEASE_SECONDS = 6;
+/** The controller stops this long after the last trigger: killing on until the end could starve the last pipelines. */
+const CHAOS_AFTER_TRIGGERS_MS = 20_000;
 const PIPELINES = 104;
 /** Faster than the agents can run them, so both runs measure capacity rather than the trigger rate. */
 const TRIGGERS_PER_SECOND = 3.5;
@@ -88,21 +93,6 @@ function pipelineFile(shape: Record<string, JobShape>, ledger: string): string {
   return `stages: [build, test, final]\n\n${jobs.join('\n\n')}\n`;
 }
 
-/** Distinct ports below the ephemeral range, free right now. */
-async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (ports.has(port)) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) ports.add(port);
-  }
-  return [...ports];
-}
 
 const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)];
 const between = (min: number, max: number) => min + Math.random() * (max - min);
@@ -434,12 +424,18 @@ describe('chaos: replicas, agents and the database primary killed while pipeline
       startedAt = await stream(PIPELINES, (n, branch) => (Math.random() < 0.5 ? apiTrigger(branch) : webhook(n, branch)));
       triggeredMs = Date.now() - startedAt;
       assert.deepEqual(triggerErrors, [], 'every trigger and delivery was answered');
-      // ---- Every pipeline reaches a final status, with the chaos going on until then ----
-      listed = await settled();
+      // ---- Every pipeline reaches a final status; the chaos goes on for a while yet ----
+      const calmDown = setTimeout(() => (chaosOn = false), CHAOS_AFTER_TRIGGERS_MS);
+      try {
+        listed = await settled();
+      } finally {
+        clearTimeout(calmDown);
+      }
     } finally {
       chaosOn = false;
       await chaos;
     }
+    const chaosMs = Math.min(Date.now(), startedAt + triggeredMs + CHAOS_AFTER_TRIGGERS_MS) - startedAt;
     const finishedMs = Date.now() - startedAt;
     const chaosPerMinute = perMinute(listed.filter((p) => !calmIds.has(p.id)), startedAt);
 
@@ -525,7 +521,7 @@ describe('chaos: replicas, agents and the database primary killed while pipeline
       `  jobs: ${jobCount} (${allJobs.length} attempts), requeued: ${requeued.length} (${requeued.filter((j) => byId.get(j.retryOf!)?.failureReason === 'runner_system_failure').length} after a lost agent or claim)`,
       `  kills: ${serverKills.length} servers, ${agentKills.length} agents (running ${agentKills.reduce((n, k) => n + k.jobIds.length, 0)} jobs); unanswered API triggers: ${unansweredApiTriggers}`,
       `  time: triggered in ${s(triggeredMs)}, all final after ${s(finishedMs)}`,
-      `  throughput: ${chaosPerMinute.toFixed(1)} pipelines/min under chaos, ${calmPerMinute.toFixed(1)} calm (${CALM_PIPELINES} pipelines): ratio ${(chaosPerMinute / calmPerMinute).toFixed(2)}`,
+      `  throughput: ${chaosPerMinute.toFixed(1)} pipelines/min under chaos (killing for ${s(chaosMs)} of the ${s(finishedMs)}), ${calmPerMinute.toFixed(1)} calm (${CALM_PIPELINES} pipelines): ratio ${(chaosPerMinute / calmPerMinute).toFixed(2)}`,
       databaseKill
         ? `  database: Patroni leader ${databaseKill.leader}'s PostgreSQL killed ${s(databaseKill.killedAt - startedAt)} into the run, a standby promoted ${s(databaseKill.promotedAt - databaseKill.killedAt)} later`
         : '  database: not killed',

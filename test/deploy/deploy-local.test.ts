@@ -225,7 +225,8 @@ describe('deployment with a script target', () => {
         {
           source: 'dist',
           target: { script },
-          verify: [{ command: `grep -q good ${state}/live`, interval: '50ms', failures: 2 }],
+          // A generous timeout: a command takes longer than the 50 ms interval on a loaded machine.
+          verify: [{ command: `grep -q good ${state}/live`, interval: '50ms', failures: 2, timeout: '5s' }],
         },
         'deploy',
       );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeploySpecError, parseDeploySpec } from '../../src/deploy/index.js';
+import { DeployConfigError, parseDeploySpec } from '../../src/deploy/index.js';
 
 const ssh3 = { ssh: { hosts: ['10.0.0.1', '10.0.0.2', '10.0.0.3'], dir: '/srv/app' } };
 
@@ -8,7 +8,7 @@ function parseError(value: unknown): { path: string; message: string } {
   try {
     parseDeploySpec(value, 'deploy');
   } catch (err) {
-    assert.ok(err instanceof DeploySpecError, `expected a DeploySpecError, got ${String(err)}`);
+    assert.ok(err instanceof DeployConfigError, `expected a DeployConfigError, got ${String(err)}`);
     return { path: err.path, message: err.message };
   }
   assert.fail('expected an error');

@@ -100,7 +100,7 @@ describe('parseServiceSpec', () => {
   });
 
   it('names a bad key or value', () => {
-    assert.throws(() => parseServiceSpec({ restrat: 'x' }, 'deploy.service'), /^Error: deploy\.service\.restrat: unknown key \(did you mean "restart"\?\)/);
-    assert.throws(() => parseServiceSpec({ start: 3 }, 'deploy.service'), /^Error: deploy\.service\.start: must be a non-empty string$/);
+    assert.throws(() => parseServiceSpec({ restrat: 'x' }, 'deploy.service'), /^DeployConfigError: deploy\.service\.restrat: unknown key \(did you mean "restart"\?\)/);
+    assert.throws(() => parseServiceSpec({ start: 3 }, 'deploy.service'), /^DeployConfigError: deploy\.service\.start: must be a non-empty string$/);
   });
 });

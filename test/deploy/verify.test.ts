@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { parseBake, parseChecks, parseDurationMs, verifyRelease, VerifyConfigError, type VerifyResult } from '../../src/deploy/verify/index.js';
+import { DeployConfigError } from '../../src/deploy/config-error.js';
+import { parseBake, parseChecks, parseDurationMs, verifyRelease, type VerifyResult } from '../../src/deploy/verify/index.js';
 import { freePort } from '../support/prometheus.js';
 
 let workDir = '';
@@ -186,11 +187,11 @@ deploy:
     for (const [input, message] of cases) {
       assert.throws(
         () => parseChecks(input, 'deploy.verify'),
-        (err: unknown) => err instanceof VerifyConfigError && err.message.startsWith(message) && message.startsWith(err.path),
+        (err: unknown) => err instanceof DeployConfigError && err.message.startsWith(message) && message.startsWith(err.path),
         `${JSON.stringify(input)} → ${message}`,
       );
     }
-    assert.throws(() => parseBake('forever', 'deploy.bake'), /^VerifyConfigError: deploy\.bake: expected a duration like "10s", "2m" or "1m30s", got "forever"$/);
+    assert.throws(() => parseBake('forever', 'deploy.bake'), /^DeployConfigError: deploy\.bake: expected a duration like "10s", "2m" or "1m30s", got "forever"$/);
   });
 });
 

@@ -1,3 +1,4 @@
+import { compiledJob } from '../../src/pipeline/jobs.js';
 import type { CompiledJob, CompiledPipeline } from '../../src/pipeline/types.js';
 import { claimJob, completeJob, createPipeline, getPipeline, type ClaimedJob, type CompleteResult } from '../../src/scheduler/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -41,36 +42,7 @@ const STAGES = ['build', 'test', 'deploy', 'cleanup'];
  */
 export function job(name: string, fields: Partial<CompiledJob> = {}): CompiledJob {
   const stage = fields.stage ?? 'build';
-  return {
-    name,
-    baseName: name,
-    stage,
-    stageIndex: STAGES.indexOf(stage),
-    script: ['true'],
-    beforeScript: [],
-    afterScript: [],
-    variables: {},
-    needs: null,
-    dependencies: null,
-    when: 'on_success',
-    startInSeconds: null,
-    allowFailure: false,
-    allowFailureExitCodes: [],
-    retry: { max: 0, when: [], exitCodes: [] },
-    timeoutSeconds: null,
-    artifacts: null,
-    cache: [],
-    parallel: null,
-    resourceGroup: null,
-    interruptible: false,
-    environment: null,
-    deploy: null,
-    tags: [name],
-    image: null,
-    services: null,
-    position: { file: '.gitlab-ci.yml', line: 1, column: 1 },
-    ...fields,
-  };
+  return compiledJob({ name, stage, stageIndex: STAGES.indexOf(stage), script: ['true'], tags: [name], position: { file: '.gitlab-ci.yml', line: 1, column: 1 }, ...fields });
 }
 
 export function needs(...names: string[]): CompiledJob['needs'] {

@@ -5,12 +5,13 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { repoRoot } from './git.js';
+import { serviceSkip } from './skip.js';
+import { portFree } from './ports.js';
 
 const execFileP = promisify(execFile);
 
@@ -27,23 +28,14 @@ const NEEDED: Record<string, string> = {
   '/usr/bin/curl': 'curl',
 };
 
-/** Why a suite needing the cluster is skipped, or false. A loud skip; a failure under TANDEM_REQUIRE_ALL=1. */
+/** Why a suite needing the cluster is skipped, or false (see skip.ts). */
 export function clusterSkipReason(suite: string): string | false {
-  const missing = Object.entries(NEEDED).filter(([bin]) => !existsSync(bin));
-  if (missing.length === 0 || process.env.TANDEM_REQUIRE_ALL === '1') return false;
-  const reason = `missing ${missing.map(([bin, pkg]) => `${bin} (${pkg})`).join(', ')}: run scripts/services.sh install`;
-  const banner = '!'.repeat(78);
-  process.stderr.write(`\n${banner}\n!! SKIPPING ${suite}: ${reason}\n${banner}\n\n`);
-  return reason;
+  return serviceSkip(suite, () => {
+    const missing = Object.entries(NEEDED).filter(([bin]) => !existsSync(bin));
+    return missing.length === 0 ? null : `missing ${missing.map(([bin, pkg]) => `${bin} (${pkg})`).join(', ')}: run scripts/services.sh install`;
+  })();
 }
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
-}
 
 /** A base for cluster.sh's 30 consecutive ports, all free and below the ephemeral range. */
 async function freeBasePort(): Promise<number> {

@@ -8,21 +8,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from './prometheus.js';
+import { serviceSkip } from './skip.js';
 
 export const HAPROXY = '/usr/sbin/haproxy';
-const BANNER_LINE = '!'.repeat(78);
-let skipReason: string | false | null = null;
-
-/** Why HAProxy suites are skipped here, or false. A loud skip; a failure under TANDEM_REQUIRE_ALL=1. */
-export function haproxySkipReason(): string | false {
-  if (skipReason !== null) return skipReason;
-  skipReason = false;
-  if (!existsSync(HAPROXY) && process.env.TANDEM_REQUIRE_ALL !== '1') {
-    skipReason = `HAProxy is not installed (${HAPROXY}): run scripts/services.sh install`;
-    process.stderr.write(`\n${BANNER_LINE}\n!! SKIPPING the HAProxy tests: ${skipReason}\n${BANNER_LINE}\n\n`);
-  }
-  return skipReason;
-}
+/** Why HAProxy suites are skipped here, or false (see skip.ts). */
+export const haproxySkipReason = serviceSkip('the HAProxy tests', () => (!existsSync(HAPROXY) ? `HAProxy is not installed (${HAPROXY}): run scripts/services.sh install` : null));
 
 export interface Haproxy {
   /** The frontend, e.g. http://127.0.0.1:23456 */

@@ -4,11 +4,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { serviceSkip } from './skip.js';
+import { freePort } from './ports.js';
 
 const execFileP = promisify(execFile);
 
@@ -44,18 +45,6 @@ async function pgTool(tool: string, args: string[]): Promise<string> {
   }
 }
 
-/** A port below the ephemeral range (32768+), where an outgoing connection could take it. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
 
 export interface PostgresServer {
   /** The `postgres` database as the `postgres` superuser (trust auth). */
@@ -198,23 +187,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   }
 }
 
-const BANNER_LINE = '!'.repeat(78);
-
-/**
- * Why PostgreSQL suites are skipped here, or false when they run. Missing PostgreSQL is a loud skip,
- * and a failure when TANDEM_REQUIRE_ALL=1 (CI must not pass by skipping).
- */
-let skipReason: string | false | null = null;
-
-export function postgresSkipReason(): string | false {
-  if (skipReason !== null) return skipReason;
-  skipReason = false;
-  if (!postgresAvailable() && process.env.TANDEM_REQUIRE_ALL !== '1') {
-    skipReason = `PostgreSQL 15 is not installed (${PG_BIN}/postgres missing): run scripts/services.sh install`;
-    process.stderr.write(`\n${BANNER_LINE}\n!! SKIPPING the PostgreSQL tests: ${skipReason}\n${BANNER_LINE}\n\n`);
-  }
-  return skipReason;
-}
+/** Why PostgreSQL suites are skipped here, or false when they run (see skip.ts). */
+export const postgresSkipReason = serviceSkip('the PostgreSQL tests', () => (!postgresAvailable() ? `PostgreSQL 15 is not installed (${PG_BIN}/postgres missing): run scripts/services.sh install` : null));
 
 /**
  * One server for the calling test file, started on first use and stopped after the file's tests.

@@ -4,9 +4,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { serviceSkip } from './skip.js';
+import { freePort } from './ports.js';
+export { freePort } from './ports.js';
 
 const BINARY = 'prometheus';
 
@@ -18,35 +20,9 @@ export function prometheusAvailable(): boolean {
   return available;
 }
 
-const BANNER_LINE = '!'.repeat(78);
-let skipReason: string | false | null = null;
+/** Why Prometheus suites are skipped here, or false when they run (see skip.ts). */
+export const prometheusSkipReason = serviceSkip('the Prometheus tests', () => (!prometheusAvailable() ? 'Prometheus is not installed (no `prometheus` on PATH): run scripts/services.sh install' : null));
 
-/**
- * Why Prometheus suites are skipped here, or false when they run. A missing binary is a loud skip, and
- * a failure when TANDEM_REQUIRE_ALL=1 (CI must not pass by skipping).
- */
-export function prometheusSkipReason(): string | false {
-  if (skipReason !== null) return skipReason;
-  skipReason = false;
-  if (!prometheusAvailable() && process.env.TANDEM_REQUIRE_ALL !== '1') {
-    skipReason = 'Prometheus is not installed (no `prometheus` on PATH): run scripts/services.sh install';
-    process.stderr.write(`\n${BANNER_LINE}\n!! SKIPPING the Prometheus tests: ${skipReason}\n${BANNER_LINE}\n\n`);
-  }
-  return skipReason;
-}
-
-/** A port below the ephemeral range (32768+), where an outgoing connection could take it. */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
 
 export interface PromSample {
   labels: Record<string, string>;

@@ -3,10 +3,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { serviceSkip } from './skip.js';
+import { freePort } from './ports.js';
 
 const execFileP = promisify(execFile);
 
@@ -39,18 +40,6 @@ export interface SshdHosts {
   stop(): Promise<void>;
 }
 
-/** A port below the ephemeral range (32768+), where an outgoing connection could take it. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
 
 async function keygen(file: string): Promise<void> {
   await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tandem-test', '-f', file], { timeout: 10_000 });
@@ -160,20 +149,5 @@ export async function startSshd(count: number): Promise<SshdHosts> {
   }
 }
 
-const BANNER_LINE = '!'.repeat(78);
-
-let skipReason: string | false | null = null;
-
-/**
- * Why the ssh suites are skipped here, or false when they run. Missing OpenSSH is a loud skip, and
- * a failure when TANDEM_REQUIRE_ALL=1 (CI must not pass by skipping).
- */
-export function sshdSkipReason(): string | false {
-  if (skipReason !== null) return skipReason;
-  skipReason = false;
-  if (!sshdAvailable() && process.env.TANDEM_REQUIRE_ALL !== '1') {
-    skipReason = `OpenSSH is not installed (${SSHD}, ssh or ssh-keygen missing): run scripts/services.sh install`;
-    process.stderr.write(`\n${BANNER_LINE}\n!! SKIPPING the ssh tests: ${skipReason}\n${BANNER_LINE}\n\n`);
-  }
-  return skipReason;
-}
+/** Why the ssh suites are skipped here, or false when they run (see skip.ts). */
+export const sshdSkipReason = serviceSkip('the ssh tests', () => (!sshdAvailable() ? `OpenSSH is not installed (${SSHD}, ssh or ssh-keygen missing): run scripts/services.sh install` : null));

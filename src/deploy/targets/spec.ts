@@ -1,5 +1,6 @@
 import { nearest } from '../../pipeline/diagnostics.js';
 import type { ServiceSpec, SshHostSpec, SshTargetSpec, TargetSpec } from './types.js';
+import { DeployConfigError } from '../config-error.js';
 
 const DEFAULT_KEEP = 5;
 const DEFAULT_SSH_PORT = 22;
@@ -7,7 +8,7 @@ const DEFAULT_SSH_PORT = 22;
 type Mapping = Record<string, unknown>;
 
 function fail(where: string, message: string): never {
-  throw new Error(`${where}: ${message}`);
+  throw new DeployConfigError(where, message);
 }
 
 function mapping(value: unknown, where: string, allowed: readonly string[]): Mapping {

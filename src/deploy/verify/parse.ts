@@ -2,18 +2,9 @@
 // and name its exact place (`deploy.verify[1].prometheus.pass`), since the caller may map that path
 // back to a line in the pipeline file.
 import { nearest } from '../../pipeline/diagnostics.js';
+import { DeployConfigError, describeValue as describe } from '../config-error.js';
 import type { Check, CompareOp, Condition, NoData } from './types.js';
 
-export class VerifyConfigError extends Error {
-  constructor(
-    /** Where the problem is, e.g. `deploy.verify[1].prometheus.pass`. */
-    readonly path: string,
-    detail: string,
-  ) {
-    super(`${path}: ${detail}`);
-    this.name = 'VerifyConfigError';
-  }
-}
 
 export const DEFAULT_INTERVAL_MS = 5_000;
 export const DEFAULT_FAILURES = 3;
@@ -52,19 +43,19 @@ export function parseDurationMs(value: unknown): number | null {
 export function parseBake(value: unknown, where: string): number {
   if (value === undefined || value === null) return 0;
   const ms = parseDurationMs(value);
-  if (ms === null) throw new VerifyConfigError(where, `expected a duration like "10s", "2m" or "1m30s", got ${describe(value)}`);
+  if (ms === null) throw new DeployConfigError(where, `expected a duration like "10s", "2m" or "1m30s", got ${describe(value)}`);
   return ms;
 }
 
 /** The checks of `deploy.verify`, validated and with defaults filled in; absent means none. */
 export function parseChecks(value: unknown, where: string): Check[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new VerifyConfigError(where, `expected a list of checks, got ${describe(value)}`);
+  if (!Array.isArray(value)) throw new DeployConfigError(where, `expected a list of checks, got ${describe(value)}`);
   const checks = value.map((item, i) => parseCheck(item, `${where}[${i}]`));
   const seen = new Set<string>();
   checks.forEach((check, i) => {
     if (seen.has(check.name)) {
-      throw new VerifyConfigError(`${where}[${i}]`, `another check is already named "${check.name}"; give one of them a different \`name\``);
+      throw new DeployConfigError(`${where}[${i}]`, `another check is already named "${check.name}"; give one of them a different \`name\``);
     }
     seen.add(check.name);
   });
@@ -72,21 +63,21 @@ export function parseChecks(value: unknown, where: string): Check[] {
 }
 
 function parseCheck(item: unknown, path: string): Check {
-  if (!isMap(item)) throw new VerifyConfigError(path, `expected a check (a map with one of ${KINDS.join(', ')}), got ${describe(item)}`);
+  if (!isMap(item)) throw new DeployConfigError(path, `expected a check (a map with one of ${KINDS.join(', ')}), got ${describe(item)}`);
   const kinds = KINDS.filter((k) => k in item);
-  if (kinds.length > 1) throw new VerifyConfigError(path, `a check has exactly one of ${KINDS.join(', ')}; found ${kinds.join(' and ')}`);
+  if (kinds.length > 1) throw new DeployConfigError(path, `a check has exactly one of ${KINDS.join(', ')}; found ${kinds.join(' and ')}`);
   if (kinds.length === 0) {
     const candidates = [...KINDS, ...COMMON_KEYS];
     const unknown = Object.keys(item).find((key) => !candidates.includes(key));
     if (unknown !== undefined) throw unknownKey(`${path}.${unknown}`, unknown, candidates);
-    throw new VerifyConfigError(path, `a check needs one of ${KINDS.join(', ')}`);
+    throw new DeployConfigError(path, `a check needs one of ${KINDS.join(', ')}`);
   }
   const kind = kinds[0];
   const allowed = [kind, ...COMMON_KEYS, ...KIND_KEYS[kind]];
   for (const key of Object.keys(item)) {
     if (allowed.includes(key)) continue;
     const owner = KINDS.find((k) => KIND_KEYS[k].includes(key));
-    if (owner) throw new VerifyConfigError(`${path}.${key}`, `\`${key}\` applies to ${owner} checks only`);
+    if (owner) throw new DeployConfigError(`${path}.${key}`, `\`${key}\` applies to ${owner} checks only`);
     throw unknownKey(`${path}.${key}`, key, allowed);
   }
 
@@ -94,11 +85,11 @@ function parseCheck(item: unknown, path: string): Check {
   const timeoutMs = optionalDuration(item.timeout, `${path}.timeout`) ?? Math.min(intervalMs, MAX_DEFAULT_TIMEOUT_MS);
   const failures = item.failures === undefined ? DEFAULT_FAILURES : item.failures;
   if (typeof failures !== 'number' || !Number.isInteger(failures) || failures < 1) {
-    throw new VerifyConfigError(`${path}.failures`, `expected a whole number of consecutive failures, at least 1, got ${describe(failures)}`);
+    throw new DeployConfigError(`${path}.failures`, `expected a whole number of consecutive failures, at least 1, got ${describe(failures)}`);
   }
   let explicitName: string | null = null;
   if (item.name !== undefined) {
-    if (typeof item.name !== 'string' || item.name.trim() === '') throw new VerifyConfigError(`${path}.name`, `expected a non-empty text, got ${describe(item.name)}`);
+    if (typeof item.name !== 'string' || item.name.trim() === '') throw new DeployConfigError(`${path}.name`, `expected a non-empty text, got ${describe(item.name)}`);
     explicitName = item.name.trim();
   }
   const common = { intervalMs, timeoutMs, failures };
@@ -128,7 +119,7 @@ function parseCheck(item: unknown, path: string): Check {
     }
     case 'prometheus': {
       const spec = item.prometheus;
-      if (!isMap(spec)) throw new VerifyConfigError(kindPath, `expected a map with url, query and pass, got ${describe(spec)}`);
+      if (!isMap(spec)) throw new DeployConfigError(kindPath, `expected a map with url, query and pass, got ${describe(spec)}`);
       for (const key of Object.keys(spec)) {
         if (!PROMETHEUS_KEYS.includes(key)) throw unknownKey(`${kindPath}.${key}`, key, PROMETHEUS_KEYS);
       }
@@ -138,7 +129,7 @@ function parseCheck(item: unknown, path: string): Check {
       const noData = spec.no_data === undefined ? 'fail' : spec.no_data;
       if (!NO_DATA.includes(noData as NoData)) {
         const hint = typeof noData === 'string' ? nearest(noData, NO_DATA) : null;
-        throw new VerifyConfigError(`${kindPath}.no_data`, `expected fail, pass or pause, got ${describe(noData)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`);
+        throw new DeployConfigError(`${kindPath}.no_data`, `expected fail, pass or pause, got ${describe(noData)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`);
       }
       return {
         kind,
@@ -153,20 +144,20 @@ function parseCheck(item: unknown, path: string): Check {
   }
 }
 
-function unknownKey(path: string, key: string, candidates: string[]): VerifyConfigError {
+function unknownKey(path: string, key: string, candidates: string[]): DeployConfigError {
   const hint = nearest(key, candidates);
-  return new VerifyConfigError(path, `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : `; expected one of ${candidates.join(', ')}`}`);
+  return new DeployConfigError(path, `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : `; expected one of ${candidates.join(', ')}`}`);
 }
 
 function optionalDuration(value: unknown, path: string): number | null {
   if (value === undefined) return null;
   const ms = parseDurationMs(value);
-  if (ms === null || ms === 0) throw new VerifyConfigError(path, `expected a positive duration like "500ms", "1s", "2m" or "1m30s", got ${describe(value)}`);
+  if (ms === null || ms === 0) throw new DeployConfigError(path, `expected a positive duration like "500ms", "1s", "2m" or "1m30s", got ${describe(value)}`);
   return ms;
 }
 
 function nonEmptyText(value: unknown, path: string, what: string): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new VerifyConfigError(path, `expected ${what}, got ${describe(value)}`);
+  if (typeof value !== 'string' || value.trim() === '') throw new DeployConfigError(path, `expected ${what}, got ${describe(value)}`);
   return value.trim();
 }
 
@@ -182,9 +173,9 @@ function httpUrl(value: unknown, path: string): string {
   try {
     url = new URL(text.replace(CHECK_VARIABLE, '1'));
   } catch {
-    throw new VerifyConfigError(path, `expected an http:// or https:// URL, got ${describe(value)}`);
+    throw new DeployConfigError(path, `expected an http:// or https:// URL, got ${describe(value)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new VerifyConfigError(path, `expected an http:// or https:// URL, got ${describe(value)}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DeployConfigError(path, `expected an http:// or https:// URL, got ${describe(value)}`);
   return text;
 }
 
@@ -192,17 +183,17 @@ function hostPort(value: unknown, path: string): { host: string; port: number } 
   const text = nonEmptyText(value, path, 'host:port');
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:\s[\]]+):(\d+)$/.exec(text);
   const port = m ? Number(m[2]) : 0;
-  if (!m || port < 1 || port > 65_535) throw new VerifyConfigError(path, `expected host:port like "127.0.0.1:5432" (port 1-65535), got ${describe(value)}`);
+  if (!m || port < 1 || port > 65_535) throw new DeployConfigError(path, `expected host:port like "127.0.0.1:5432" (port 1-65535), got ${describe(value)}`);
   return { host: m[1], port };
 }
 
 function statuses(value: unknown, path: string): number[] {
   const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0) throw new VerifyConfigError(path, 'expected an HTTP status or a list of them, got an empty list');
+  if (list.length === 0) throw new DeployConfigError(path, 'expected an HTTP status or a list of them, got an empty list');
   return list.map((status, i) => {
     const n = typeof status === 'string' && /^\d{3}$/.test(status.trim()) ? Number(status) : status;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 100 || n > 599) {
-      throw new VerifyConfigError(Array.isArray(value) ? `${path}[${i}]` : path, `expected an HTTP status (100-599), got ${describe(status)}`);
+      throw new DeployConfigError(Array.isArray(value) ? `${path}[${i}]` : path, `expected an HTTP status (100-599), got ${describe(status)}`);
     }
     return n;
   });
@@ -213,14 +204,14 @@ function regex(value: unknown, path: string): string {
   try {
     new RegExp(source);
   } catch (err) {
-    throw new VerifyConfigError(path, `expected a regular expression: ${(err as Error).message}`);
+    throw new DeployConfigError(path, `expected a regular expression: ${(err as Error).message}`);
   }
   return source;
 }
 
 function comparison(value: unknown, path: string): Condition {
   const m = typeof value === 'string' ? /^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$/.exec(value) : null;
-  if (!m) throw new VerifyConfigError(path, `expected a comparison like '< 0.05' (one of < <= > >= == != and a number), got ${describe(value)}`);
+  if (!m) throw new DeployConfigError(path, `expected a comparison like '< 0.05' (one of < <= > >= == != and a number), got ${describe(value)}`);
   return { op: m[1] as CompareOp, value: Number(m[2]) };
 }
 
@@ -228,11 +219,3 @@ function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a map';
-  return `${typeof value} ${String(value)}`;
-}
