@@ -81,10 +81,10 @@ export const samlConfigSchema = z
     path: ['wantAssertionsSigned'],
   });
 
-export const groupRoleSchema = z.union([
-  z.strictObject({ group: text, admin: z.literal(true) }),
-  z.strictObject({ group: text, repo: text, role: z.enum(ROLES) }),
-]);
+export const groupRoleSchema = z.union(
+  [z.strictObject({ group: text, admin: z.literal(true) }), z.strictObject({ group: text, repo: text, role: z.enum(ROLES) })],
+  { error: `expected { group, admin: true } or { group, repo, role } with role one of ${ROLES.join(', ')}` },
+);
 
 export const ssoConfigSchema = z.strictObject({
   oidc: oidcConfigSchema.optional(),
