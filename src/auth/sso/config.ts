@@ -46,7 +46,7 @@ export const ldapConfigSchema = z
     groupNameAttribute: text.default('cn'),
     /** Upgrade an ldap:// connection with StartTLS before any password is sent. */
     startTls: z.boolean().default(false),
-    /** PEM file of the CA that signed the server's certificate (ldaps:// or startTls); default: the system's CAs. */
+    /** PEM file of the CA that signed the server's certificate (ldaps:// or startTls); default: the CAs built into Node.js. */
     tlsCaFile: text.optional(),
     timeoutSeconds: z.number().positive().default(5),
   })
