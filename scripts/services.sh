@@ -29,6 +29,9 @@ declare -A PACKAGES=(
   [busybox-static]=/bin/busybox
   # Only its docker CLI is used, against the Docker API that podman serves (no Docker daemon runs).
   [docker.io]=docker
+  # LDAP login's tests run a real OpenLDAP server (test/support/slapd.ts); ldap-utils has ldapsearch for checks.
+  [slapd]=/usr/sbin/slapd
+  [ldap-utils]=ldapsearch
 )
 
 present() {
