@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { ldapConfigSchema, type LdapConfig } from '../../src/auth/sso/config.js';
 import { INVALID_CREDENTIALS, fillFilter, ldapLogin } from '../../src/auth/sso/ldap.js';
 import { SsoError } from '../../src/auth/sso/types.js';
-import { freePort } from '../support/prometheus.js';
+import { freePort } from '../support/ports.js';
 import { BASE_DN, slapdSkipReason, sshaPassword, startSlapd, type SlapdServer } from '../support/slapd.js';
 
 const SERVICE_DN = `cn=tandem,ou=services,${BASE_DN}`;

@@ -6,7 +6,7 @@ import { oidcConfigSchema } from '../../src/auth/sso/config.js';
 import { discoverOidc, type OidcClient, type OidcLoginStart } from '../../src/auth/sso/oidc.js';
 import { SsoError } from '../../src/auth/sso/types.js';
 import { browserLogin, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
-import { freePort } from '../support/prometheus.js';
+import { freePort } from '../support/ports.js';
 
 const ACCOUNTS = {
   alice: { preferred_username: 'alice', name: 'Alice Liddell', email: 'alice@example.com', email_verified: true, groups: ['developers', 'admins'] },

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseDeploySpec, runDeployment, type DeploySpec, type Phase, type ReleaseInput } from '../../src/deploy/index.js';
 import { DEMO_SERVICE_COMMANDS, stopDeployedDemoServices, writeDeployableDemoRelease } from '../support/demo-service.js';
 import { haproxySkipReason, runtimeApiShellCommand, startHaproxy, type Haproxy } from '../support/haproxy.js';
-import { freePort } from '../support/prometheus.js';
+import { freePort } from '../support/ports.js';
 import { get, recorder, version } from './deploy-fixtures.js';
 import { release, tempDir, type TempDir } from './targets-fixtures.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDeploySpec, runDeployment, type DeploySpec, type ReleaseInput } from '../../src/deploy/index.js';
 import { DEMO_SERVICE_COMMANDS, stopDeployedDemoServices, writeDeployableDemoRelease } from '../support/demo-service.js';
-import { freePort } from '../support/prometheus.js';
+import { freePort } from '../support/ports.js';
 import { startSshd, sshdSkipReason, type SshdHosts } from '../support/sshd.js';
 import { recorder, version, type Recorder } from './deploy-fixtures.js';
 import { release, tempDir, type TempDir } from './targets-fixtures.js';

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { DeployConfigError } from '../../src/deploy/config-error.js';
 import { parseBake, parseChecks, parseDurationMs, verifyRelease, type VerifyResult } from '../../src/deploy/verify/index.js';
-import { freePort } from '../support/prometheus.js';
+import { freePort } from '../support/ports.js';
 
 let workDir = '';
 before(async () => {

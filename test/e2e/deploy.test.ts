@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tandem as runCli } from '../cli/helpers.js';
 import { stopDeployedDemoServices, writeDeployableDemoRelease } from '../support/demo-service.js';
-import { freePort } from '../support/prometheus.js';
+import { freePort } from '../support/ports.js';
 import { TestTandem, type PipelineView } from '../support/tandem.js';
 
 interface ReleaseJson {

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { repoRoot } from './git.js';
-import { freePort } from './prometheus.js';
+import { freePort } from './ports.js';
 
 /** The service's source: one file, deployable as a release directory. */
 export function demoServiceSource(): string {

@@ -7,7 +7,7 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from './prometheus.js';
+import { freePort } from './ports.js';
 import { serviceSkip } from './skip.js';
 
 export const HAPROXY = '/usr/sbin/haproxy';

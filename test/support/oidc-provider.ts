@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
-import { freePort } from './prometheus.js';
+import { freePort } from './ports.js';
 
 const REDIRECT_URI = 'http://127.0.0.1:8080/api/v1/auth/oidc/callback';
 

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { serviceSkip } from './skip.js';
 import { freePort } from './ports.js';
-export { freePort } from './ports.js';
 
 const BINARY = 'prometheus';
 

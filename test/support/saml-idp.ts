@@ -10,7 +10,7 @@ import path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { SignedXml } from 'xml-crypto';
 import { selfSignedCertificate, type TestCertificate } from './certs.js';
-import { freePort } from './prometheus.js';
+import { freePort } from './ports.js';
 
 export interface SamlIdpUser {
   nameId: string;

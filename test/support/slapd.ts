@@ -11,7 +11,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { selfSignedCertificate } from './certs.js';
-import { freePort } from './prometheus.js';
+import { freePort } from './ports.js';
+import { serviceSkip } from './skip.js';
 
 const execFileP = promisify(execFile);
 
@@ -23,23 +24,10 @@ const MODULE_DIR = '/usr/lib/ldap';
 export const BASE_DN = 'dc=tandem,dc=test';
 export const ADMIN_DN = `cn=admin,${BASE_DN}`;
 
-const BANNER_LINE = '!'.repeat(78);
-let skipReason: string | false | null = null;
-
-/**
- * Why slapd suites are skipped here, or false when they run. A missing slapd is a loud skip, and a
- * failure when TANDEM_REQUIRE_ALL=1 (CI must not pass by skipping).
- */
-export function slapdSkipReason(): string | false {
-  if (skipReason !== null) return skipReason;
-  skipReason = false;
-  const available = [SLAPD, SLAPADD, path.join(SCHEMA_DIR, 'inetorgperson.ldif')].every((file) => existsSync(file));
-  if (!available && process.env.TANDEM_REQUIRE_ALL !== '1') {
-    skipReason = `OpenLDAP is not installed (${SLAPD} missing): run scripts/services.sh install`;
-    process.stderr.write(`\n${BANNER_LINE}\n!! SKIPPING the LDAP tests: ${skipReason}\n${BANNER_LINE}\n\n`);
-  }
-  return skipReason;
-}
+/** Why slapd suites are skipped here, or false when they run (see skip.ts). */
+export const slapdSkipReason = serviceSkip('the LDAP tests', () =>
+  [SLAPD, SLAPADD, path.join(SCHEMA_DIR, 'inetorgperson.ldif')].every((file) => existsSync(file)) ? null : `OpenLDAP is not installed (${SLAPD} missing): run scripts/services.sh install`,
+);
 
 /** An RFC 2307 {SSHA} password hash, as directories store them. */
 export function sshaPassword(password: string): string {
