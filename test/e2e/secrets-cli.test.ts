@@ -59,7 +59,7 @@ test('the first start makes <dataDir>/master.key; rotate re-encrypts under a new
     const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
     assert.equal(jwks.keys.length, 1);
   } finally {
-    await server.stop();
+    assert.equal((await server.stop(15_000)).code, 0, server.output());
   }
   assert.equal((await stat(path.join(dataDir, 'master.key'))).mode & 0o777, 0o600);
   assert.match(server.output(), /generated a master key/);
@@ -99,7 +99,8 @@ test('rotate-master re-wraps the data keys; the old key is refused, the new one 
 
   assert.equal(await storedValue(newKeyFile), VALUE);
   const server = await startLive(['server', ...dirArgs(), '--port', '0'], { env: { TANDEM_MASTER_KEY: newKey } });
-  await server.stop();
+  // A drained server hands its SQLite lease back; the next test starts another server on this file.
+  assert.equal((await server.stop(15_000)).code, 0, server.output());
   const signing = json<{ kid: string }>(await tandem(['secrets', 'rotate-signing-key', ...dirArgs(), '--master-key-file', newKeyFile, '--json']));
   const status = json<Status>(await tandem(['secrets', 'status', ...dirArgs(), '--master-key-file', newKeyFile, '--json']));
   assert.deepEqual(status.signingKeys.map((k) => k.state), ['retired', 'active']);
