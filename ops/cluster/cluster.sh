@@ -336,13 +336,16 @@ start_server() {
   local i=$1
   mkdir -p "$STATE/server$i"
   start "server$i" node "$TANDEM_CLI" server --data-dir "$STATE/server$i" --listen 127.0.0.1 --port "${TANDEM_PORT[i - 1]}" \
-    --database-url "$DATABASE_URL" --artifacts-url "$STATE/artifacts" --external-url "$TANDEM_URL"
+    --database-url "$DATABASE_URL" --artifacts-url "$STATE/artifacts" --external-url "$TANDEM_URL" \
+    --master-key-file "$STATE/master.key"
 }
 
 start_servers() {
   local i
   [ "$SERVERS" -gt 0 ] || return 0
   mkdir -p "$STATE/artifacts"
+  # Every replica needs the one master key of secrets at rest; it never goes into the database.
+  [ -f "$STATE/master.key" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$STATE/master.key")
   # The first replica on a new database creates the one admin token; the others find it there.
   start_server 1
   wait_for "Tandem server1 ready (logs/server1.log)" 60 http_ok "http://127.0.0.1:${TANDEM_PORT[0]}/readyz"

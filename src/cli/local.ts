@@ -44,8 +44,9 @@ function announce(server: RunningServer): void {
 export async function runServer(flags: Flags): Promise<void> {
   const config = loadConfig(flags);
   const server = await startServer(config, logger(config));
-  announce(server);
+  // Handlers first: whoever waits for the announcement may send SIGTERM right after it.
   onShutdown(() => server.close());
+  announce(server);
 }
 
 export async function runAgent(flags: Flags): Promise<void> {
@@ -97,14 +98,14 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
     await agent.start();
     agents.push(agent);
   }
-  announce(server);
-  if (flags.demo) {
-    const pipelineId = await registerDemo(server);
-    console.log(`Demo repository registered; pipeline #${pipelineId} is running: ${server.url}/  (tandem run show ${pipelineId})`);
-  }
   onShutdown(async () => {
     server.ctx.state.draining = true;
     await Promise.all(agents.map((a) => a.stop()));
     await server.close();
   });
+  announce(server);
+  if (flags.demo) {
+    const pipelineId = await registerDemo(server);
+    console.log(`Demo repository registered; pipeline #${pipelineId} is running: ${server.url}/  (tandem run show ${pipelineId})`);
+  }
 }

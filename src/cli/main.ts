@@ -12,6 +12,7 @@ import { CliError } from './api-client.js';
 const local = () => import('./local.js');
 const remote = () => import('./remote.js');
 const deploy = () => import('./deploy.js');
+const secrets = () => import('./secrets.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -25,6 +26,7 @@ const serverOptions = (cmd: Command) =>
     .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
     .option('--artifacts-url <dir>', 'artifact store directory (TANDEM_ARTIFACTS_URL)')
     .option('--external-url <url>', 'URL agents and users reach this server by (TANDEM_EXTERNAL_URL)')
+    .option('--master-key-file <file>', 'master key of secrets at rest (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY; default <data-dir>/master.key)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)');
 
 const agentOptions = (cmd: Command) =>
@@ -149,6 +151,23 @@ clientOptions(program.command('rollback').description('roll an environment back 
   .option('-f, --follow', 'follow the rollback pipeline; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, e: string, opts) => (await deploy()).rollback(r, e, opts));
+
+const secret = program.command('secrets').description('keys of secrets at rest and of the tokens Tandem signs (run with the server configuration)');
+const storeOptions = (cmd: Command) =>
+  cmd
+    .option('--config <file>', 'tandem.yml with settings (TANDEM_CONFIG)')
+    .option('--data-dir <dir>', 'data directory (TANDEM_DATA_DIR)')
+    .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
+    .option('--master-key-file <file>', 'the current master key (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY)')
+    .option('--json');
+storeOptions(secret.command('status').description('master key, data keys and signing keys')).action(async (opts) => (await secrets()).secretsStatus(opts));
+storeOptions(secret.command('rotate').description('new data key; re-encrypt every secret under it in batches (resumable); delete unused old keys'))
+  .option('--batch-size <n>', 'values per transaction', '500')
+  .action(async (opts) => (await secrets()).secretsRotate(opts));
+storeOptions(secret.command('rotate-master').description('re-wrap the data keys with a new master key'))
+  .requiredOption('--new-key-file <file>', 'the new master key (base64 of 32 bytes: `openssl rand -base64 32`)')
+  .action(async (opts) => (await secrets()).secretsRotateMaster(opts));
+storeOptions(secret.command('rotate-signing-key').description('a new key signs tokens from now on; the old one stays published')).action(async (opts) => (await secrets()).secretsRotateSigningKey(opts));
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));

@@ -48,7 +48,7 @@ export async function varSet(repo: string, key: string, value: string, opts: Api
 export async function varList(repo: string, opts: Listing) {
   const vars = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/variables`);
   if (opts.json) printJson(vars);
-  else printTable(vars.map((v) => ({ ...v, value: v.masked ? '[MASKED]' : v.value })), ['key', 'value', 'masked', 'protected', 'file']);
+  else printTable(vars, ['key', 'masked', 'protected', 'file', 'updatedAt']);
 }
 
 export async function varRemove(repo: string, key: string, opts: ApiOptions) {

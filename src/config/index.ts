@@ -41,6 +41,17 @@ export const configSchema = z
     maxSystemAttempts: positiveInt.default(2),
     /** An Alertmanager alert for an environment rolls back a deploy that went live at most this long ago. */
     alertRollbackWindowSeconds: positiveInt.default(900),
+    /**
+     * The master key (base64 of 32 bytes) that wraps the data keys of secrets at rest. Meant for
+     * TANDEM_MASTER_KEY; a file (masterKeyFile) keeps it out of the environment of child processes.
+     */
+    masterKey: z.string().optional(),
+    /** A file holding the master key; default `<dataDir>/master.key`, generated on first start. */
+    masterKeyFile: z.string().optional(),
+    /** Job ID tokens (`id_tokens:`) expire this long after the job starts. */
+    idTokenLifetimeSeconds: positiveInt.default(600),
+    /** A new key signs the tokens Tandem issues after this many days; the old one stays published as long again. */
+    signingKeyRotationDays: positiveInt.default(30),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
     maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
     // Agent settings.

@@ -9,16 +9,47 @@ export interface Masker {
   flush(): string;
 }
 
-/** The forms a secret shows up in logs: as is, base64 (with and without padding), URL-encoded. */
+/**
+ * Base64 (and base64url) of the secret as it appears inside longer encoded data (`user:secret` in a
+ * Basic auth header): at each of the three byte offsets it can start at, without the characters
+ * at either end that also carry bits of its neighbours.
+ */
+function embeddedBase64(secret: Buffer): string[] {
+  const forms: string[] = [];
+  for (const offset of [0, 1, 2]) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), secret]).toString('base64').replace(/=+$/, '');
+    const lead = [0, 2, 3][offset];
+    const trail = (offset + secret.length) % 3 === 0 ? 0 : 1;
+    const core = encoded.slice(lead, encoded.length - trail);
+    if (core.length < MIN_SECRET_LENGTH) continue;
+    forms.push(core, core.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return forms;
+}
+
+/** URL encodings in use: upper or lower case hex, `!'()*` kept or encoded (RFC 3986), `/` kept or encoded. */
+function urlEncodings(secret: string): string[] {
+  const forms: string[] = [];
+  for (const strict of [false, true]) {
+    let encoded = encodeURIComponent(secret);
+    if (strict) encoded = encoded.replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+    for (const slash of [encoded, encoded.replace(/%2F/g, '/')]) forms.push(slash, slash.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()));
+  }
+  return forms;
+}
+
+/** The forms a secret shows up in logs: as is, base64 (whole, padded or not, or inside longer data), base64url, URL-encoded. */
 function secretForms(secrets: string[]): string[] {
   const forms = new Set<string>();
   for (const secret of secrets) {
     if (secret.length < MIN_SECRET_LENGTH) continue;
-    const base64 = Buffer.from(secret, 'utf8').toString('base64');
+    const bytes = Buffer.from(secret, 'utf8');
+    const base64 = bytes.toString('base64');
     forms.add(secret);
     forms.add(base64);
     forms.add(base64.replace(/=+$/, ''));
-    forms.add(encodeURIComponent(secret));
+    forms.add(bytes.toString('base64url'));
+    for (const form of [...embeddedBase64(bytes), ...urlEncodings(secret)]) forms.add(form);
   }
   // Longest first: alternation takes the first alternative that matches at a position.
   return [...forms].sort((a, b) => b.length - a.length);

@@ -313,6 +313,18 @@ function environmentOf(node: YNode | undefined, vars: Record<string, string>): E
   return spec;
 }
 
+/** `id_tokens:` with each audience's variables expanded (GitLab expands them too). */
+function idTokensOf(node: YNode | undefined, vars: Record<string, string>): CompiledJob['idTokens'] {
+  if (node?.kind !== 'map') return undefined;
+  const expand = (s: string): string => expandVariables(s, vars, { keepUnknown: true });
+  const tokens: NonNullable<CompiledJob['idTokens']> = {};
+  for (const [name, entry] of node.entries) {
+    const aud = mapGet(entry.value, 'aud');
+    tokens[name] = { aud: aud?.kind === 'seq' ? stringsOf(aud).map(expand) : expand(text(aud) ?? '') };
+  }
+  return tokens;
+}
+
 /** Builds the compiled job of one instance. `vars` is what compile-time expansion may use. */
 export function compileInstance(
   def: JobDef,
@@ -358,6 +370,8 @@ export function compileInstance(
     position: def.pos,
   };
   if (def.inheritVariables !== true) job.inheritVariables = def.inheritVariables;
+  const idTokens = idTokensOf(mapGet(node, 'id_tokens'), vars);
+  if (idTokens) job.idTokens = idTokens;
   return job;
 }
 

@@ -80,6 +80,7 @@ export const DEFAULT_KEYS = [
   'artifacts',
   'before_script',
   'cache',
+  'id_tokens',
   'image',
   'interruptible',
   'retry',
@@ -271,6 +272,23 @@ const needItem: Shape = oneOf([
 
 const GITLAB_ONLY = 'this GitLab feature is not supported by Tandem';
 
+/** Token names become job variables, so they must be variable names. */
+function checkIdTokenNames(value: unknown, path: string): void {
+  for (const name of Object.keys(value as Record<string, unknown>)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw Object.assign(new Error(`\`${path}.${name}\`: a token name is a variable name (letters, digits and "_", not starting with a digit)`), { path: `${path}.${name}` });
+    }
+  }
+}
+
+const idTokens: Shape = {
+  kind: 'object',
+  keys: {},
+  values: { kind: 'object', keys: { aud: stringOrList('Audience: what the token is for (e.g. the URL of the service that checks it)') }, required: ['aud'] },
+  check: checkIdTokenNames,
+  description: 'ID tokens: JWTs signed by Tandem naming the repository, ref and job, set as masked variables (`NAME: {aud: ...}`)',
+};
+
 export const jobShape: Shape = {
   kind: 'object',
   keys: {
@@ -303,6 +321,7 @@ export const jobShape: Shape = {
     },
     tags: strings('Agent tags required'),
     coverage: str('Accepted for compatibility; not used'),
+    id_tokens: idTokens,
     image,
     services,
     inherit: {
@@ -317,7 +336,6 @@ export const jobShape: Shape = {
     trigger: 'trigger jobs (child and multi-project pipelines) are not supported',
     release: GITLAB_ONLY,
     secrets: GITLAB_ONLY,
-    id_tokens: GITLAB_ONLY,
     pages: GITLAB_ONLY,
     hooks: GITLAB_ONLY,
     identity: GITLAB_ONLY,
@@ -330,7 +348,7 @@ export const jobShape: Shape = {
 export const defaultShape: Shape = {
   kind: 'object',
   keys: Object.fromEntries(DEFAULT_KEYS.map((k) => [k, (jobShape as { keys: Record<string, Shape> }).keys[k]])),
-  unsupported: { hooks: GITLAB_ONLY, id_tokens: GITLAB_ONLY },
+  unsupported: { hooks: GITLAB_ONLY },
   description: 'Defaults for every job',
 };
 

@@ -105,6 +105,8 @@ export interface CompiledJob {
    * a list only those. The pipeline's variables must be filtered by it before they are merged.
    */
   inheritVariables?: false | string[];
+  /** `id_tokens:`: the server signs one token per name, for these audiences, into a masked variable. */
+  idTokens?: Record<string, { aud: string | string[] }>;
 }
 
 export interface CompiledPipeline {

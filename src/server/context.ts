@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Secrets } from '../auth/secrets/index.js';
 import type { BlobStore } from '../artifacts/index.js';
 import type { TandemConfig } from '../config/index.js';
 import type { Metrics } from '../monitor/metrics.js';
@@ -25,4 +26,6 @@ export interface ServerContext {
   /** Set on SIGTERM: /readyz fails and agents get no new work. */
   state: { draining: boolean };
   version: string;
+  /** Encryption of secrets at rest and the keys that sign tokens Tandem issues. */
+  secrets: Secrets;
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { FsBlobStore } from '../artifacts/index.js';
+import { openSecrets } from '../auth/secrets/index.js';
 import { ensureAdminToken } from '../auth/tokens.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
 import { Metrics } from '../monitor/metrics.js';
@@ -55,6 +56,13 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
   const clock = new DatabaseClock(store);
   await clock.sync();
   clock.start(CLOCK_SYNC_MS, (err) => log.warn({ err: err.message }, 'cannot read the database clock'));
+  // Refused keys end the start: release the database and the instance lock for the next try.
+  const secrets = await openSecrets(store, config, { now: () => clock.now(), log }).catch(async (err: unknown) => {
+    clock.stop();
+    await instanceLock?.release();
+    await store.close();
+    throw err;
+  });
   const newAdminToken = await ensureAdminToken(store.db, config.dataDir, clock.now());
   const ctx: ServerContext = {
     config,
@@ -69,6 +77,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     replicaId,
     state: { draining: false },
     version: await packageVersion(),
+    secrets,
   };
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;

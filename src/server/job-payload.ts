@@ -1,6 +1,7 @@
 // What an agent receives when it claims a job: the compiled job, every variable in precedence order
 // and the artifacts of the jobs it depends on.
 import type { JobPayload, JobVariable } from '../agent/protocol.js';
+import { mintIdTokens } from '../auth/id-tokens.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
@@ -40,13 +41,15 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     nodeTotal: spec.parallel?.total,
     runnerTags: JSON.parse(job.tags) as string[],
   });
-  const repoVariables = await repoVariablesFor(ctx.store, repo, { protectedRef: pipeline.is_tag === 0 && pipeline.ref === repo.default_branch });
+  const protectedRef = pipeline.is_tag === 0 && pipeline.ref === repo.default_branch;
+  const repoVariables = await repoVariablesFor(ctx, repo, { protectedRef });
   const variables: JobVariable[] = [
     ...plain(predefined),
     ...plain(perJob),
     ...plain(inheritedGlobals(JSON.parse(pipeline.variables) as Record<string, string>, spec.inheritVariables)),
     ...plain(spec.variables),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),
+    ...(await idTokenVariables(ctx, claimed, protectedRef)),
   ];
   return {
     jobId: job.id,
@@ -62,4 +65,27 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     variables,
     dependencies: await dependencyArtifacts(ctx.store, pipeline.id, spec),
   };
+}
+
+/** The job's `id_tokens`, signed now (each attempt gets fresh ones), as masked variables. */
+async function idTokenVariables(ctx: ServerContext, { job, spec, pipeline, repo }: ClaimedJob, protectedRef: boolean): Promise<JobVariable[]> {
+  if (!spec.idTokens || Object.keys(spec.idTokens).length === 0) return [];
+  const environment = spec.environment
+    ? await ctx.store.db.selectFrom('environments').select(['tier', 'protected']).where('repo_id', '=', repo.id).where('name', '=', spec.environment.name).executeTakeFirst()
+    : undefined;
+  const tokens = await mintIdTokens(
+    ctx.secrets.signer,
+    spec.idTokens,
+    {
+      repo: { id: repo.id, name: repo.name },
+      pipeline: { id: pipeline.id, source: pipeline.source, ref: pipeline.ref, isTag: pipeline.is_tag === 1, sha: pipeline.sha },
+      job: { id: job.id, name: job.name, stage: job.stage },
+      refProtected: protectedRef,
+      environment: spec.environment
+        ? { name: spec.environment.name, tier: spec.environment.deploymentTier ?? environment?.tier ?? null, protected: environment?.protected === 1 }
+        : null,
+    },
+    { issuer: ctx.externalUrl, lifetimeSeconds: ctx.config.idTokenLifetimeSeconds },
+  );
+  return Object.entries(tokens).map(([key, value]) => ({ key, value, masked: true, file: false }));
 }

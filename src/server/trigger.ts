@@ -79,7 +79,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     serverUrl: ctx.externalUrl,
     configPath: found.path,
   });
-  const userVariables = await repoVariablesFor(ctx.store, repo, { protectedRef: !ref.isTag && ref.name === repo.default_branch });
+  const userVariables = await repoVariablesFor(ctx, repo, { protectedRef: !ref.isTag && ref.name === repo.default_branch });
   const result = await compilePipeline(found.path, found.content, {
     readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),

@@ -1,13 +1,37 @@
+import { VARIABLE_VALUE } from '../auth/secrets/index.js';
 import type { Repo, Variable } from '../store/schema.js';
-import type { Store } from '../store/index.js';
+import type { ServerContext } from './context.js';
+
+/** A variable as stored, and its value decrypted. */
+async function decrypted(ctx: ServerContext, rows: Variable[]): Promise<Variable[]> {
+  return Promise.all(rows.map(async (v) => ({ ...v, value: await ctx.secrets.keyring.open(v.value, v.data_key_id, VARIABLE_VALUE, v) })));
+}
 
 /**
- * The repository's CI/CD variables a pipeline may see. Protected variables reach only pipelines on
- * protected refs; until protected branches arrive with the auth work, the default branch is the
- * one protected ref, as GitLab protects it by default.
+ * The repository's CI/CD variables a pipeline may see, decrypted. Protected variables reach only
+ * pipelines on protected refs; until protected branches arrive with the auth work, the default
+ * branch is the one protected ref, as GitLab protects it by default.
  */
-export async function repoVariablesFor(store: Store, repo: Repo, opts: { protectedRef: boolean }): Promise<Variable[]> {
-  let query = store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id);
+export async function repoVariablesFor(ctx: ServerContext, repo: Repo, opts: { protectedRef: boolean }): Promise<Variable[]> {
+  let query = ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id);
   if (!opts.protectedRef) query = query.where('protected', '=', 0);
-  return query.orderBy('key').execute();
+  return decrypted(ctx, await query.orderBy('key').execute());
+}
+
+/** Values of the masked variables a job of the repository could have seen, to mask logs again on read. */
+export async function maskedVariableValues(ctx: ServerContext, repoId: number): Promise<string[]> {
+  const rows = await ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repoId).where('masked', '=', 1).execute();
+  return (await decrypted(ctx, rows)).map((v) => v.value);
+}
+
+/** Stores a variable, its value encrypted: no plain value is ever written. */
+export async function saveVariable(ctx: ServerContext, repo: Repo, v: { key: string; value: string; masked: boolean; protected: boolean; file: boolean }): Promise<void> {
+  const sealed = await ctx.secrets.keyring.seal(v.value, VARIABLE_VALUE, { repo_id: repo.id, key: v.key });
+  const now = ctx.clock.now();
+  const row = { value: sealed.value, data_key_id: sealed.keyId, masked: v.masked ? 1 : 0, protected: v.protected ? 1 : 0, file: v.file ? 1 : 0, updated_at: now };
+  await ctx.store.db
+    .insertInto('variables')
+    .values({ ...row, key: v.key, repo_id: repo.id, created_at: now })
+    .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet(row))
+    .execute();
 }

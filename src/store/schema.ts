@@ -55,6 +55,33 @@ export interface VariableTable {
   file: number;
   created_at: number;
   updated_at: number;
+  /** The data key `value` is encrypted with; null: a plain value stored before encryption at rest. */
+  data_key_id: string | null;
+}
+
+/** Keys that encrypt secrets, stored wrapped (encrypted) by the master key. */
+export interface DataKeyTable {
+  id: string;
+  wrapped_key: string;
+  /** Fingerprint of the master key that wrapped it (tells a wrong key from a corrupt row). */
+  master_key_id: string;
+  state: 'active' | 'retired';
+  created_at: number;
+  retired_at: number | null;
+}
+
+/** Keys that sign the tokens Tandem issues (job ID tokens); public halves are published as JWKS. */
+export interface SigningKeyTable {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  /** PKCS#8 PEM, encrypted by `data_key_id`. */
+  private_key: string;
+  data_key_id: string;
+  state: 'active' | 'retired';
+  created_at: number;
+  retired_at: number | null;
+  publish_until: number | null;
 }
 
 export interface EventTable {
@@ -268,6 +295,8 @@ export interface Database {
   leases: LeaseTable;
   environments: EnvironmentTable;
   releases: ReleaseTable;
+  data_keys: DataKeyTable;
+  signing_keys: SigningKeyTable;
 }
 
 export type Repo = Selectable<RepoTable>;
@@ -276,6 +305,8 @@ export type Job = Selectable<JobTable>;
 export type NewJob = Insertable<JobTable>;
 export type JobUpdate = Updateable<JobTable>;
 export type Variable = Selectable<VariableTable>;
+export type DataKey = Selectable<DataKeyTable>;
+export type SigningKey = Selectable<SigningKeyTable>;
 export type Agent = Selectable<AgentTable>;
 export type Environment = Selectable<EnvironmentTable>;
 export type Release = Selectable<ReleaseTable>;

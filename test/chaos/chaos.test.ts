@@ -9,6 +9,7 @@
 // pipeline. The figures (throughput under chaos against the calm run, recovery times) are printed.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -193,6 +194,8 @@ describe('chaos: replicas, agents and the database primary killed while pipeline
 
   it('loses no pipeline, accepts no stale result and duplicates no log line', { timeout: 420_000 }, async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tandem-chaos-'));
+    // Replicas share the master key of secrets at rest, as they share the database.
+    await writeFile(path.join(root, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
     ledger = path.join(root, 'ledger.txt');
     await writeFile(ledger, '');
     cluster = await LocalCluster.up({ servers: 0, agents: 0 });
@@ -224,7 +227,7 @@ describe('chaos: replicas, agents and the database primary killed while pipeline
       (port, i) =>
         new Proc(
           `server-${i}`,
-          ['server', '--database-url', databaseUrl, '--port', String(port), '--listen', '127.0.0.1', '--data-dir', path.join(root, `server-${i}`), '--artifacts-url', path.join(root, 'artifacts'), '--log-level', 'warn'],
+          ['server', '--database-url', databaseUrl, '--port', String(port), '--listen', '127.0.0.1', '--data-dir', path.join(root, `server-${i}`), '--artifacts-url', path.join(root, 'artifacts'), '--master-key-file', path.join(root, 'master.key'), '--log-level', 'warn'],
           /^Tandem listening on http:/,
         ),
     );

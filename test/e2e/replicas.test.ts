@@ -2,7 +2,8 @@
 // SSE clients of every replica, a webhook delivered to two replicas makes one pipeline, and when a
 // replica dies its agents move to another and the next leader takes over the background duties.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,7 +27,8 @@ describe('active-active replicas on PostgreSQL', { skip: postgresSkipReason() },
 
   async function replica(databaseUrl: string, name: string): Promise<RunningServer> {
     const config = loadConfig(
-      { dataDir: path.join(root, name), artifactsUrl: path.join(root, 'artifacts'), databaseUrl, port: 0, listen: '127.0.0.1', leaseSeconds: 2, logLevel: 'silent' },
+      // Replicas share the master key of secrets at rest, as they share the database.
+      { dataDir: path.join(root, name), artifactsUrl: path.join(root, 'artifacts'), databaseUrl, masterKeyFile: path.join(root, 'master.key'), port: 0, listen: '127.0.0.1', leaseSeconds: 2, logLevel: 'silent' },
       {},
     );
     return startServer(config, silent);
@@ -43,6 +45,7 @@ describe('active-active replicas on PostgreSQL', { skip: postgresSkipReason() },
 
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tandem-replicas-'));
+    await writeFile(path.join(root, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
     const databaseUrl = await (await postgres()).createDatabase();
     replicas = [await replica(databaseUrl, 'a'), await replica(databaseUrl, 'b')];
     // One admin token for the cluster: the first replica created it, the second found it.

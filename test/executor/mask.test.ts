@@ -30,6 +30,27 @@ describe('maskText', () => {
     assert.equal(maskText(`${unpadded}|${secret}${secret}`, [secret]), '[MASKED]|[MASKED][MASKED]');
   });
 
+  it('masks base64 inside longer data (a Basic auth header) at every byte offset, and base64url', () => {
+    for (const user of ['', 'u', 'us', 'usr:', 'user:']) {
+      const header = Buffer.from(`${user}${SECRET}`).toString('base64');
+      const masked = maskText(header, [SECRET]);
+      const at = masked.indexOf('[MASKED]');
+      assert.ok(at >= 0, `after ${user.length} bytes: ${masked}`);
+      // Visible: the user's own characters and one that also holds bits of the secret, at each end.
+      assert.ok(at <= Math.ceil((user.length * 4) / 3) + 1, masked);
+      assert.ok(masked.slice(at + '[MASKED]'.length).replace(/=+$/, '').length <= 1, masked);
+    }
+    assert.equal(maskText(Buffer.from(SECRET).toString('base64url'), [SECRET]), '[MASKED]');
+  });
+
+  it('masks the URL encodings in use: lower-case hex, RFC 3986 (!\'()* encoded), slashes kept', () => {
+    const secret = "p@ss/w0rd!(x)*'";
+    const rfc3986 = encodeURIComponent(secret).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+    const lowerHex = (text: string) => text.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase());
+    const forms = [rfc3986, lowerHex(rfc3986), lowerHex(encodeURIComponent(secret)), encodeURIComponent(secret).replace(/%2F/g, '/')];
+    for (const form of forms) assert.equal(maskText(`q=${form}&`, [secret]), 'q=[MASKED]&', form);
+  });
+
   it('leaves secrets shorter than 4 characters and other text alone', () => {
     assert.equal(maskText('abc is fine, so is everything else', ['abc', '']), 'abc is fine, so is everything else');
     assert.equal(maskText('abcd', ['abcd']), '[MASKED]');
@@ -52,6 +73,14 @@ describe('createMasker', () => {
       assert.equal(streamed(text, [SECRET], [size]), expected, `pieces of ${size}`);
     }
     assert.equal(streamed(text, [SECRET], [3, 11, 1, 7]), expected);
+  });
+
+  it('masks every encoded form split across pushes', () => {
+    const header = Buffer.from(`user:${SECRET}`).toString('base64');
+    const text = `a ${header} b ${Buffer.from(SECRET).toString('base64url')} c ${encodeURIComponent(SECRET).toLowerCase()} d`;
+    const expected = maskText(text, [SECRET]);
+    assert.equal(expected.match(/\[MASKED\]/g)?.length, 3, expected);
+    for (let size = 1; size <= 12; size++) assert.equal(streamed(text, [SECRET], [size]), expected, `pieces of ${size}`);
   });
 
   it('holds back only a tail that could start a secret, and flush releases it', () => {

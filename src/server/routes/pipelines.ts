@@ -7,6 +7,7 @@ import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
+import { maskedVariableValues } from '../variables.js';
 import { jobView, pipelineView } from './views.js';
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
@@ -32,12 +33,6 @@ async function loadJob(ctx: ServerContext, id: number) {
 async function repoNameOf(ctx: ServerContext, repoId: number): Promise<string> {
   const repo = await ctx.store.db.selectFrom('repos').select('name').where('id', '=', repoId).executeTakeFirst();
   return repo?.name ?? `#${repoId}`;
-}
-
-/** Values of the masked variables a job could have seen: masking again on read protects old logs too. */
-async function maskedValues(ctx: ServerContext, repoId: number): Promise<string[]> {
-  const rows = await ctx.store.db.selectFrom('variables').select('value').where('repo_id', '=', repoId).where('masked', '=', 1).execute();
-  return rows.map((r) => r.value);
 }
 
 /** `artifacts:name` when it is a plain name (GitLab's default is "artifacts"; the job id keeps downloads apart). */
@@ -152,7 +147,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const job = await loadJob(ctx, idParam(params.id, 'id'));
       const { chunks } = await readLog(ctx.store, job.id, {});
       reply.type('text/plain; charset=utf-8');
-      return maskText(chunks.map((c) => c.data).join(''), await maskedValues(ctx, job.repo_id));
+      return maskText(chunks.map((c) => c.data).join(''), await maskedVariableValues(ctx, job.repo_id));
     },
   });
 
@@ -165,7 +160,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     produces: 'text/event-stream',
     async handler({ params, request, reply }) {
       const job = await loadJob(ctx, idParam(params.id, 'id'));
-      const secrets = await maskedValues(ctx, job.repo_id);
+      const secrets = await maskedVariableValues(ctx, job.repo_id);
       const lastEventId = request.headers['last-event-id'];
       let sentSeq = lastEventId !== undefined ? Number(lastEventId) : -1;
       const sse = openSse(request, reply);

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { normalizeRepoUrl, lsRemote, refMatchesFilters } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
-import type { Repo } from '../../store/schema.js';
+import type { Repo, Variable } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { triggerPipeline } from '../trigger.js';
+import { saveVariable } from '../variables.js';
 import { pipelineView } from './views.js';
 
 const repoName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
@@ -47,6 +48,17 @@ export function repoView(repo: Repo, opts: { externalUrl: string }) {
     webhookUrls: Object.fromEntries(['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
     lastPolledAt: repo.last_polled_at === null ? null : new Date(repo.last_polled_at).toISOString(),
     createdAt: new Date(repo.created_at).toISOString(),
+  };
+}
+
+function variableView(v: Variable) {
+  return {
+    key: v.key,
+    masked: v.masked === 1,
+    protected: v.protected === 1,
+    file: v.file === 1,
+    createdAt: new Date(v.created_at).toISOString(),
+    updatedAt: new Date(v.updated_at).toISOString(),
   };
 }
 
@@ -218,20 +230,27 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'GET',
     url: '/api/v1/repos/:name/variables',
-    summary: 'List CI/CD variables (masked values are not returned)',
+    summary: 'List CI/CD variables (values are never returned: they are encrypted at rest and only jobs see them)',
     tag: 'variables',
     access: 'user',
     async handler({ params }) {
       const repo = await findRepo(ctx, params.name);
       const rows = await ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id).orderBy('key').execute();
-      return rows.map((v) => ({
-        key: v.key,
-        value: v.masked ? null : v.value,
-        masked: v.masked === 1,
-        protected: v.protected === 1,
-        file: v.file === 1,
-        updatedAt: new Date(v.updated_at).toISOString(),
-      }));
+      return rows.map(variableView);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name/variables/:key',
+    summary: 'Show a CI/CD variable (without its value)',
+    tag: 'variables',
+    access: 'user',
+    async handler({ params }) {
+      const repo = await findRepo(ctx, params.name);
+      const row = await ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id).where('key', '=', params.key).executeTakeFirst();
+      if (!row) throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
+      return variableView(row);
     },
   });
 
@@ -247,13 +266,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.masked && (body.value.length < 8 || /\s/.test(body.value))) {
         throw new ApiError(422, `value: a masked variable must be at least 8 characters without spaces (${body.key})`);
       }
-      const now = ctx.clock.now();
-      const row = { key: body.key, value: body.value, masked: body.masked ? 1 : 0, protected: body.protected ? 1 : 0, file: body.file ? 1 : 0, updated_at: now };
-      await ctx.store.db
-        .insertInto('variables')
-        .values({ ...row, repo_id: repo.id, created_at: now })
-        .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet(row))
-        .execute();
+      await saveVariable(ctx, repo, body);
       reply.code(201);
       return { key: body.key, masked: body.masked, protected: body.protected, file: body.file };
     },
