@@ -14,6 +14,7 @@
 // environments list are timed client-side on loopback and by the server's own request histogram.
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { CompiledQuery, sql, type Insertable } from 'kysely';
 import type { ManifestEntry } from '../src/artifacts/index.js';
@@ -397,6 +398,7 @@ const rollbackRows = (target: string, samples: Sample[]): string[][] => {
 
 export async function rollback(log: (line: string) => void): Promise<BenchResult> {
   if (!sshdAvailable()) throw new Error(`rollback: OpenSSH is not installed (${SSHD}, ssh, ssh-keygen): run scripts/services.sh install`);
+  const loadAtStart = loadavg()[0];
   const tmp = await tempDir('rollback');
   const fleets: Fleet[] = [];
   const results = new Map<string, Sample[]>();
@@ -480,7 +482,12 @@ export async function rollback(log: (line: string) => void): Promise<BenchResult
       ];
     }),
   );
-  const worstP99 = Math.max(...listings.flatMap((l) => l.endpoints.map((e) => percentile(e.client, 99))));
+  // The target is server time: the share of the big listing's requests the server's histogram puts at most 50 ms.
+  const withinTarget = listings.map((l) => ({ database: l.database, share: (l.endpoints[0].server.buckets.get(LISTING_TARGET_MS / 1000) ?? 0) / l.endpoints[0].server.count, p99: percentile(l.endpoints[0].client, 99) }));
+  const listingVerdict =
+    `${withinTarget.every((w) => w.share >= 0.99) ? 'met' : 'missed'} at the 99th percentile ` +
+    `(server time ≤ ${LISTING_TARGET_MS} ms for ${withinTarget.map((w) => `${fmt(w.share * 100, 1)}% of the requests on ${w.database}`).join(', ')}; ` +
+    `client-side p99, round trip and the machine's other load included: ${withinTarget.map((w) => `${fmt(w.p99, 1)} ms on ${w.database}`).join(', ')})`;
 
   return {
     id: 'rollback',
@@ -502,7 +509,8 @@ export async function rollback(log: (line: string) => void): Promise<BenchResult
         `(4-file manifests, the JSON deploy block of a 3-host canary, one in ten rolled back, the newest live), and in another repository a peer environment holding ${PEER_HISTORY}. ` +
         `${REQUESTS} requests of each kind, one at a time on a keep-alive connection, in ${BLOCKS} alternating blocks after ${WARMUP} warm-up requests each; client ms is loopback round trip to the last body byte; ` +
         `server ms is the mean of the server's own \`${HTTP_DURATION}\` (Fastify's reply time) over the same requests, and its buckets give the share at most 10 ms / 50 ms. The releases list is the default page (100 newest); the environments list reads each environment's live and latest release. ` +
-        `Target: listing ${HISTORY} releases ≤ ${LISTING_TARGET_MS} ms server time — ${worstP99 <= LISTING_TARGET_MS ? 'met' : 'missed'} (worst p99, client-side and so including the round trip: ${fmt(worstP99)} ms).`,
+        `Target: listing ${HISTORY} releases ≤ ${LISTING_TARGET_MS} ms server time — ${listingVerdict}.`,
+      `The machine is shared: its 1-minute load average was ${fmt(loadAtStart, 1)} when this run started and ${fmt(loadavg()[0], 1)} when it ended, on ${cpus().length} cores.`,
       ...listings.map(
         (l) =>
           `Plans on ${l.database}: the releases page of the environment holding ${HISTORY} — ${l.plans.releases}; of the one holding ${PEER_HISTORY} — ${l.plans.peerReleases}; ` +
