@@ -16,6 +16,8 @@ export interface BenchResult {
   rows: string[][];
   /** Markdown paragraphs after the table: what was measured, targets met or missed. */
   notes: string[];
+  /** Further tables, each under its caption, after the notes. */
+  tables?: { caption: string; header: string[]; rows: string[][] }[];
 }
 
 export interface Machine {
@@ -147,6 +149,13 @@ export class LiveServer {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** One series of a histogram in the server's /metrics (the series whose labels include `labels`). */
+  async histogram(name: string, labels: Record<string, string>): Promise<Histogram> {
+    const res = await fetch(`${this.url}/metrics`);
+    if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
+    return parseHistogram(await res.text(), name, labels);
+  }
+
   /** Polls a pipeline until it ends; returns it. */
   async waitForPipeline(id: number, timeoutMs: number, pollMs = 50): Promise<{ status: string; createdAt: string; startedAt: string | null; finishedAt: string | null }> {
     const deadline = Date.now() + timeoutMs;
@@ -162,6 +171,35 @@ export class LiveServer {
     const { code } = await this.live.stop(10_000);
     if (code !== 0) throw new Error(`tandem exited with ${code} on SIGTERM:\n${this.live.output()}`);
   }
+}
+
+/** A Prometheus histogram series: observations, their sum, and cumulative counts per upper bound (le). */
+export interface Histogram {
+  count: number;
+  sum: number;
+  buckets: Map<number, number>;
+}
+
+/** The series `name` with `labels` (among others) in Prometheus text; zero when absent (not observed yet). */
+export function parseHistogram(text: string, name: string, labels: Record<string, string>): Histogram {
+  const out: Histogram = { count: 0, sum: 0, buckets: new Map() };
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+    if (!m || !m[1].startsWith(name)) continue;
+    const seen = new Map([...m[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => [k, v]));
+    if (Object.entries(labels).some(([k, v]) => seen.get(k) !== v)) continue;
+    const value = Number(m[3]);
+    if (m[1] === `${name}_count`) out.count = value;
+    else if (m[1] === `${name}_sum`) out.sum = value;
+    else if (m[1] === `${name}_bucket`) out.buckets.set(Number(seen.get('le')), value);
+  }
+  return out;
+}
+
+/** What a histogram observed between two readings of it. */
+export function histogramSince(after: Histogram, before: Histogram): Histogram {
+  const buckets = new Map([...after.buckets].map(([le, n]) => [le, n - (before.buckets.get(le) ?? 0)]));
+  return { count: after.count - before.count, sum: after.sum - before.sum, buckets };
 }
 
 export const fmt = (n: number, digits = 2) => n.toFixed(digits);

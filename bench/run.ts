@@ -13,18 +13,19 @@ import { failover } from './failover.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
 import { GCL_VERSION, overhead } from './overhead.js';
+import { rollback } from './rollback.js';
 
-const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers };
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers]\`),
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback]\`),
 which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
 peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
 \`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem. The claims benchmark needs
-PostgreSQL 15 (\`scripts/services.sh install\`).
+PostgreSQL 15, the rollback benchmark OpenSSH and PostgreSQL 15 (\`scripts/services.sh install\`).
 `;
 
 function table(header: string[], rows: string[][]): string {
@@ -42,6 +43,7 @@ function section(result: BenchResult, m: Machine): string {
     table(result.header, result.rows),
     '',
     ...result.notes.flatMap((n) => [n, '']),
+    ...(result.tables ?? []).flatMap((t) => [t.caption, '', table(t.header, t.rows), '']),
     `<!-- /bench:${result.id} -->`,
   ].join('\n');
 }
@@ -61,6 +63,11 @@ async function updateDoc(sections: Map<string, string>): Promise<void> {
   await writeFile(DOC, [INTRO, ...parts.filter((p): p is string => p !== null), manual].filter((p) => p !== null).join('\n') + '\n');
 }
 
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const row of [header, ...rows]) console.log('  ' + row.map((c, i) => c.padEnd(widths[i])).join('  '));
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: 'string' } } });
   const wanted = values.only ? values.only.split(',').map((s) => s.trim()) : Object.keys(BENCHES);
@@ -73,9 +80,12 @@ async function main(): Promise<void> {
     const started = Date.now();
     const result = await BENCHES[id]((line) => console.log(`  ${line}`));
     console.log(`\n${result.title} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    const widths = result.header.map((h, i) => Math.max(h.length, ...result.rows.map((r) => r[i].length)));
-    for (const row of [result.header, ...result.rows]) console.log('  ' + row.map((c, i) => c.padEnd(widths[i])).join('  '));
+    printTable(result.header, result.rows);
     for (const note of result.notes) console.log(`  ${note}`);
+    for (const t of result.tables ?? []) {
+      console.log(`\n  ${t.caption}`);
+      printTable(t.header, t.rows);
+    }
     console.log('');
     sections.set(id, section(result, m));
   }

@@ -57,7 +57,7 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Starts sshd on a free port; resolves once it listens, retrying when another process took the port. */
-async function startOne(dir: string, index: number, authorizedKeys: string): Promise<SshdServer> {
+async function startOne(dir: string, index: number, authorizedKeys: string, sessionEnv: Record<string, string>): Promise<SshdServer> {
   const hostKey = join(dir, `host_key_${index}`);
   await keygen(hostKey);
   const [type, key] = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/);
@@ -79,6 +79,7 @@ async function startOne(dir: string, index: number, authorizedKeys: string): Pro
         // The keys live under /tmp, which StrictModes would reject.
         'StrictModes no',
         'PrintMotd no',
+        ...Object.entries(sessionEnv).map(([name, value]) => `SetEnv ${name}=${value}`),
         '',
       ].join('\n'),
     );
@@ -125,8 +126,11 @@ async function startOne(dir: string, index: number, authorizedKeys: string): Pro
   }
 }
 
-/** `count` sshd servers accepting one fresh client key, for the test's own user. */
-export async function startSshd(count: number): Promise<SshdHosts> {
+/**
+ * `count` sshd servers accepting one fresh client key, for the test's own user. `sessionEnv` is set
+ * in every session (sshd's SetEnv).
+ */
+export async function startSshd(count: number, sessionEnv: Record<string, string> = {}): Promise<SshdHosts> {
   if (!sshdAvailable()) throw new Error(`OpenSSH is not installed (${SSHD}, ssh, ssh-keygen): run scripts/services.sh install`);
   // sshd refuses to start without its privilege separation directory.
   if (process.getuid?.() === 0) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
@@ -141,7 +145,7 @@ export async function startSshd(count: number): Promise<SshdHosts> {
     await keygen(identityFile);
     const authorizedKeys = join(dir, 'authorized_keys');
     await writeFile(authorizedKeys, await readFile(`${identityFile}.pub`, 'utf8'));
-    for (let i = 0; i < count; i++) servers.push(await startOne(dir, i, authorizedKeys));
+    for (let i = 0; i < count; i++) servers.push(await startOne(dir, i, authorizedKeys, sessionEnv));
     return { servers, identityFile, user: userInfo().username, stop };
   } catch (err) {
     await stop();
