@@ -27,7 +27,7 @@ import { release } from '../test/deploy/targets-fixtures.js';
 import { DEMO_SERVICE_COMMANDS, stopDeployedDemoServices, writeDeployableDemoRelease } from '../test/support/demo-service.js';
 import { makeRemote } from '../test/support/git.js';
 import { PG_BIN, postgresAvailable, startPostgres } from '../test/support/postgres.js';
-import { freePort } from '../test/support/prometheus.js';
+import { freePort } from '../test/support/ports.js';
 import { SSHD, sshdAvailable, startSshd, type SshdHosts } from '../test/support/sshd.js';
 import { fmt, histogramSince, LiveServer, median, percentile, sleep, tempDir, timed, type BenchResult, type Histogram } from './common.js';
 
