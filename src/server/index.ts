@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { FsBlobStore } from '../artifacts/index.js';
 import { ensureAdminToken } from '../auth/tokens.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
+import { countAgents } from '../monitor/agent-counts.js';
 import { Metrics } from '../monitor/metrics.js';
 import { MirrorCache } from '../source/index.js';
 import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, type Store } from '../store/index.js';
@@ -34,10 +35,10 @@ export interface RunningServer {
  * saying why, instead of exiting; it listens only once ready, so load balancers keep it out.
  * A schema newer than this Tandem, or a SQLite file that cannot be opened, fails at once.
  */
-async function openStoreWhenReachable(url: string, log: Logger): Promise<Store> {
+async function openStoreWhenReachable(url: string, log: Logger, metrics: Metrics): Promise<Store> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await openStore(url);
+      return await openStore(url, { observer: metrics.storeObserver });
     } catch (err) {
       if (!isPostgresUrl(url) || err instanceof NewerSchemaError) throw err;
       const retryInMs = Math.min(10_000, 250 * 2 ** attempt);
@@ -49,7 +50,8 @@ async function openStoreWhenReachable(url: string, log: Logger): Promise<Store> 
 
 export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
-  const store = await openStoreWhenReachable(databaseUrlOf(config), log);
+  const metrics = new Metrics();
+  const store = await openStoreWhenReachable(databaseUrlOf(config), log, metrics);
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const instanceLock = store.dialect === 'sqlite' ? await acquireInstanceLock(store, replicaId) : null;
   const clock = new DatabaseClock(store);
@@ -63,13 +65,14 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
     hub: new Hub(replicaId),
     clock,
-    metrics: new Metrics(),
+    metrics,
     log,
     externalUrl: config.externalUrl ?? '',
     replicaId,
     state: { draining: false },
     version: await packageVersion(),
   };
+  metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
   const { app } = buildApp(ctx);
