@@ -12,6 +12,7 @@ import { CliError } from './api-client.js';
 const local = () => import('./local.js');
 const remote = () => import('./remote.js');
 const deploy = () => import('./deploy.js');
+const monitoring = () => import('./monitoring.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -149,6 +150,15 @@ clientOptions(program.command('rollback').description('roll an environment back 
   .option('-f, --follow', 'follow the rollback pipeline; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, e: string, opts) => (await deploy()).rollback(r, e, opts));
+
+const slo = program.command('slo').description('service level objectives: Prometheus rules and error budgets (docs/slo.md)');
+slo
+  .command('rules')
+  .description('print a Prometheus rule file: error ratios per window and burn-rate alerts of the built-in SLOs and those in tandem.yml')
+  .option('--config <file>', 'tandem.yml whose slos: to include (TANDEM_CONFIG)')
+  .option('--no-builtin', 'only the SLOs of tandem.yml, not Tandem\'s own')
+  .option('--runbook-base <url>', 'runbook_url of SLOs without their own, at the SLO\'s section', 'docs/slo.md')
+  .action(async (opts) => (await monitoring()).sloRules(opts));
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
