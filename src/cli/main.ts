@@ -159,6 +159,12 @@ slo
   .option('--no-builtin', 'only the SLOs of tandem.yml, not Tandem\'s own')
   .option('--runbook-base <url>', 'runbook_url of SLOs without their own, at the SLO\'s section', 'docs/slo.md')
   .action(async (opts) => (await monitoring()).sloRules(opts));
+clientOptions(slo.command('status').description("Tandem's SLOs with their error budget left and burn rates, from the server's own evaluation").option('--json')).action(async (opts) => (await monitoring()).sloStatus(opts));
+clientOptions(program.command('dora').description('DORA metrics of a repository per environment: deployment frequency, lead time, change failure rate, time to restore').argument('<repo>'))
+  .option('--environment <env>', 'one environment only')
+  .option('--days <n>', 'window in days (1 to 365)', '30')
+  .option('--json')
+  .action(async (r: string, opts) => (await monitoring()).dora(r, opts));
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));

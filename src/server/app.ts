@@ -9,6 +9,7 @@ import { registerHookRoutes } from './routes/hooks.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerRepoRoutes } from './routes/repos.js';
 import { registerHomeRoutes } from './routes/home.js';
+import { registerMonitoringRoutes } from './routes/monitoring.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`. */
 function statusOf(err: unknown): number {
@@ -78,6 +79,7 @@ export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: Ro
   registerAgentRoutes(routes, ctx);
   registerEnvironmentRoutes(routes, ctx);
   registerHomeRoutes(routes, ctx);
+  registerMonitoringRoutes(routes, ctx);
   routes.add({
     method: 'GET',
     url: '/api/v1/openapi.json',

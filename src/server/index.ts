@@ -8,6 +8,7 @@ import { ensureAdminToken } from '../auth/tokens.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
 import { countAgents } from '../monitor/agent-counts.js';
 import { Metrics } from '../monitor/metrics.js';
+import { SliRecorder } from '../monitor/sli-recorder.js';
 import { MirrorCache } from '../source/index.js';
 import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, type Store } from '../store/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -66,6 +67,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     hub: new Hub(replicaId),
     clock,
     metrics,
+    sli: new SliRecorder({ db: store.db, metrics, now: () => clock.now(), log }),
     log,
     externalUrl: config.externalUrl ?? '',
     replicaId,
@@ -83,6 +85,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
   const url = `http://${host}:${port}`;
   ctx.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
   const duties = startDuties(ctx);
+  ctx.sli.start();
   log.info({ url, replicaId, database: store.dialect }, 'server started');
 
   let closing: Promise<void> | null = null;
@@ -102,6 +105,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
         await app.close();
         clearTimeout(cutOff);
         await stopRelay?.();
+        await ctx.sli.stop();
         clock.stop();
         await instanceLock?.release();
         await store.close();

@@ -253,6 +253,15 @@ export interface ReleaseTable {
   finished_at: number | null;
 }
 
+/** Bad and total events of a built-in SLI per minute, summed over the replicas that counted them. */
+export interface SliCountTable {
+  sli: string;
+  /** Start of the minute, epoch milliseconds. */
+  bucket: number;
+  errors: number;
+  total: number;
+}
+
 export interface Database {
   repos: RepoTable;
   variables: VariableTable;
@@ -268,6 +277,7 @@ export interface Database {
   leases: LeaseTable;
   environments: EnvironmentTable;
   releases: ReleaseTable;
+  sli_counts: SliCountTable;
 }
 
 export type Repo = Selectable<RepoTable>;
