@@ -12,15 +12,16 @@ import { containers } from './containers.js';
 import { failover } from './failover.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
+import { metrics } from './metrics.js';
 import { GCL_VERSION, overhead } from './overhead.js';
 import { rollback } from './rollback.js';
 
-const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback };
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback, metrics };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback]\`),
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics]\`),
 which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
 peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into

@@ -13,6 +13,7 @@ const local = () => import('./local.js');
 const remote = () => import('./remote.js');
 const deploy = () => import('./deploy.js');
 const secrets = () => import('./secrets.js');
+const monitoring = () => import('./monitoring.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -168,6 +169,20 @@ storeOptions(secret.command('rotate-master').description('re-wrap the data keys 
   .requiredOption('--new-key-file <file>', 'the new master key (base64 of 32 bytes: `openssl rand -base64 32`)')
   .action(async (opts) => (await secrets()).secretsRotateMaster(opts));
 storeOptions(secret.command('rotate-signing-key').description('a new key signs tokens from now on; the old one stays published')).action(async (opts) => (await secrets()).secretsRotateSigningKey(opts));
+const slo = program.command('slo').description('service level objectives: Prometheus rules and error budgets (docs/slo.md)');
+slo
+  .command('rules')
+  .description('print a Prometheus rule file: error ratios per window and burn-rate alerts of the built-in SLOs and those in tandem.yml')
+  .option('--config <file>', 'tandem.yml whose slos: to include (TANDEM_CONFIG)')
+  .option('--no-builtin', 'only the SLOs of tandem.yml, not Tandem\'s own')
+  .option('--runbook-base <url>', 'runbook_url of SLOs without their own, at the SLO\'s section', 'docs/slo.md')
+  .action(async (opts) => (await monitoring()).sloRules(opts));
+clientOptions(slo.command('status').description("Tandem's SLOs with their error budget left and burn rates, from the server's own evaluation").option('--json')).action(async (opts) => (await monitoring()).sloStatus(opts));
+clientOptions(program.command('dora').description('DORA metrics of a repository per environment: deployment frequency, lead time, change failure rate, time to restore').argument('<repo>'))
+  .option('--environment <env>', 'one environment only')
+  .option('--days <n>', 'window in days (1 to 365)', '30')
+  .option('--json')
+  .action(async (r: string, opts) => (await monitoring()).dora(r, opts));
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
+import { sloListSchema } from '../monitor/slo.js';
 
 const port = z.coerce.number({ error: 'expected a port number from 0 to 65535 (0 picks a free one)' }).int().min(0).max(65535);
 const positiveInt = z.coerce.number({ error: 'expected a whole number' }).int().positive();
@@ -52,6 +53,8 @@ export const configSchema = z
     idTokenLifetimeSeconds: positiveInt.default(600),
     /** A new key signs the tokens Tandem issues after this many days; the old one stays published as long again. */
     signingKeyRotationDays: positiveInt.default(30),
+    /** SLOs of deployed services (PromQL), beside Tandem's built-in ones: docs/slo.md. */
+    slos: sloListSchema.default([]),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
     maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
     // Agent settings.
@@ -134,9 +137,10 @@ export function loadConfig(
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => {
-      if (i.code === 'unrecognized_keys') return `${configPath}: unknown setting ${i.keys.join(', ')} (known: ${configKeys.join(', ')})`;
       const key = i.path.join('.');
       const from = source[String(i.path[0])];
+      if (i.code === 'unrecognized_keys' && i.path.length > 0) return `${key}${from ? ` (from ${from})` : ''}: unknown key ${i.keys.join(', ')}`;
+      if (i.code === 'unrecognized_keys') return `${configPath}: unknown setting ${i.keys.join(', ')} (known: ${configKeys.join(', ')})`;
       return `${key}${from ? ` (from ${from})` : ''}: ${i.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${issues.join('\n  ')}`);

@@ -1,6 +1,51 @@
 // Prometheus metrics of one process. Names follow Prometheus conventions (tandem_ prefix, _total,
 // _seconds) because outside dashboards and the monitoring work depend on them.
+import type { CompiledQuery, LogEvent } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StoreObserver } from '../store/index.js';
+import { failureCause } from './failure-cause.js';
+
+/** Agents of the whole cluster, counted from the database at each scrape. */
+export interface AgentCounts {
+  online: number;
+  busy: number;
+}
+
+/** A scrape must not wait for a database that is failing over: the gauge keeps its last values. */
+const SCRAPE_QUERY_TIMEOUT_MS = 1000;
+
+const STATEMENT_KINDS: Record<string, string> = {
+  SelectQueryNode: 'select',
+  InsertQueryNode: 'insert',
+  UpdateQueryNode: 'update',
+  DeleteQueryNode: 'delete',
+  MergeQueryNode: 'merge',
+};
+const RAW_OPERATIONS = new Set(['select', 'insert', 'update', 'delete', 'with', 'begin', 'commit', 'rollback', 'savepoint', 'release', 'pragma']);
+
+/** A statement's operation as a label value from a small set (never the SQL text). */
+function operationOf(query: CompiledQuery): string {
+  const kind = query.query.kind;
+  const known = STATEMENT_KINDS[kind];
+  if (known) return known;
+  if (kind !== 'RawNode') return 'ddl';
+  const word = /^\s*([a-z]+)/i.exec(query.sql)?.[1]?.toLowerCase() ?? '';
+  return RAW_OPERATIONS.has(word) ? word : 'other';
+}
+
+const SQLITE_CONFLICT = /^SQLITE_(BUSY|LOCKED)/;
+const PG_CONNECTION = /^(08|57P|25006)/;
+
+/** connection (the database is unreachable, restarting or read-only), conflict (busy, serialization, deadlock), constraint, or other. */
+function errorKind(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (SQLITE_CONFLICT.test(code) || code === '40001' || code === '40P01') return 'conflict';
+  if (code.startsWith('SQLITE_CONSTRAINT') || /^23/.test(code)) return 'constraint';
+  if (PG_CONNECTION.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code)) return 'connection';
+  if (typeof e?.message === 'string' && /Connection terminated|not queryable|connection timeout/i.test(e.message)) return 'connection';
+  return 'other';
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -42,16 +87,50 @@ export class Metrics {
     buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600],
     registers: [this.registry],
   });
+  #countAgents: (() => Promise<AgentCounts>) | null = null;
   readonly agents = new Gauge({
     name: 'tandem_agents',
-    help: 'Agents by state (online: seen within a lease period; busy: running a job)',
+    help: 'Agents of the cluster by state (online: heard from within a lease period and connected; busy: online and running a job); every replica reports them all, so aggregate with max',
     labelNames: ['state'] as const,
     registers: [this.registry],
+    collect: () => this.#collectAgents(),
   });
   readonly webhooks = new Counter({
     name: 'tandem_webhooks_total',
     help: 'Webhook deliveries by provider and result (accepted, duplicate, ignored, rejected)',
     labelNames: ['provider', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookRejects = new Counter({
+    name: 'tandem_webhook_rejects_total',
+    help: 'Webhook deliveries refused, by provider and reason (signature, payload, unknown_repo)',
+    labelNames: ['provider', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookToPipeline = new Histogram({
+    name: 'tandem_webhook_to_pipeline_seconds',
+    help: 'From a webhook delivery arriving to its pipeline being created (fetch, pipeline file, jobs queued)',
+    labelNames: ['provider'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly pipelineFailures = new Counter({
+    name: 'tandem_pipeline_failures_total',
+    help: 'Failed pipelines by cause (system: Tandem or its agents; user: the pipeline\'s scripts, file or deploy targets) and the failing job\'s reason',
+    labelNames: ['cause', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly dbQueryDuration = new Histogram({
+    name: 'tandem_db_query_duration_seconds',
+    help: 'Database statement latency by operation (select, insert, update, delete, begin, commit, ...), failed ones included',
+    labelNames: ['operation'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+  readonly dbErrors = new Counter({
+    name: 'tandem_db_errors_total',
+    help: 'Failed database statements and connections by operation and kind (connection, conflict, constraint, other); constraint errors include deliberate duplicate checks',
+    labelNames: ['operation', 'kind'] as const,
     registers: [this.registry],
   });
   readonly leaseExpiries = new Counter({
@@ -82,7 +161,55 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Histogram children by operation: resolving labels on every statement would cost more than the observation. */
+  readonly #dbTimers = new Map<string, Histogram.Internal<'operation'>>();
+
+  /** For the store: statement latency and failures. */
+  readonly storeObserver: StoreObserver = {
+    log: (event: LogEvent) => {
+      const operation = operationOf(event.query);
+      let timer = this.#dbTimers.get(operation);
+      if (!timer) {
+        timer = this.dbQueryDuration.labels(operation);
+        this.#dbTimers.set(operation, timer);
+      }
+      timer.observe(event.queryDurationMillis / 1000);
+      if (event.level === 'error') this.dbErrors.inc({ operation, kind: errorKind(event.error) });
+    },
+    connectFailed: (err: unknown) => this.dbErrors.inc({ operation: 'connect', kind: errorKind(err) }),
+  };
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tandem_process_' });
+  }
+
+  /** Where `tandem_agents` comes from at each scrape. */
+  countAgentsWith(count: () => Promise<AgentCounts>): void {
+    this.#countAgents = count;
+  }
+
+  async #collectAgents(): Promise<void> {
+    if (!this.#countAgents) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const counts = await Promise.race([
+        this.#countAgents(),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error('agent count timed out')), SCRAPE_QUERY_TIMEOUT_MS);
+        }),
+      ]);
+      this.agents.set({ state: 'online' }, counts.online);
+      this.agents.set({ state: 'busy' }, counts.busy);
+    } catch {
+      // The last values stay: a scrape during a database outage must still deliver the other
+      // metrics, and the failed query is counted in tandem_db_errors_total already.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Counts a failed pipeline by whose fault it was. */
+  countPipelineFailure(reason: string | null | undefined): void {
+    this.pipelineFailures.inc(failureCause(reason));
   }
 }

@@ -2,6 +2,7 @@
 // pipeline's status. Runs inside the caller's transaction so a completion and its consequences
 // commit together.
 import type { Kysely } from 'kysely';
+import { USER_FAILURE_REASONS } from '../monitor/failure-cause.js';
 import type { CompiledJob } from '../pipeline/types.js';
 import type { Store } from '../store/index.js';
 import type { Database, Job, JobStatus, JobUpdate, Pipeline, PipelineStatus } from '../store/schema.js';
@@ -97,9 +98,18 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
   const finished = isPipelineFinished(status) ? (pipeline.finished_at ?? now) : null;
   if (status !== pipeline.status || started !== pipeline.started_at || finished !== pipeline.finished_at) {
     await trx.updateTable('pipelines').set({ status, started_at: started, finished_at: finished }).where('id', '=', pipelineId).execute();
-    if (status !== pipeline.status) changes.pipeline(pipeline, status);
+    if (status !== pipeline.status) changes.pipeline(pipeline, status, status === 'failed' ? failingReason(jobs) : undefined);
   }
   return status;
+}
+
+/**
+ * Why a failed pipeline failed: the reason of a job that failed it, a system failure first when
+ * there is one (monitoring tells Tandem's failures from the pipeline's own).
+ */
+function failingReason(jobs: Job[]): string {
+  const failing = jobs.filter((j) => j.status === 'failed' && j.allow_failure === 0).map((j) => j.failure_reason ?? 'unknown_failure');
+  return failing.find((r) => !USER_FAILURE_REASONS.has(r)) ?? failing[0] ?? 'unknown_failure';
 }
 
 /**

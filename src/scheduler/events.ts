@@ -4,7 +4,8 @@ import type { Job, JobStatus, Pipeline, PipelineStatus } from '../store/schema.j
 
 export type StatusChange =
   | { type: 'job'; id: number; pipelineId: number; repoId: number; name: string; status: JobStatus }
-  | { type: 'pipeline'; id: number; pipelineId: number; repoId: number; status: PipelineStatus };
+  /** failureReason: for a failed pipeline, the failure reason of the job that failed it (config_error for an invalid file). */
+  | { type: 'pipeline'; id: number; pipelineId: number; repoId: number; status: PipelineStatus; failureReason?: string };
 
 export class ChangeLog {
   readonly list: StatusChange[] = [];
@@ -13,7 +14,7 @@ export class ChangeLog {
     this.list.push({ type: 'job', id: job.id, pipelineId: job.pipeline_id, repoId: job.repo_id, name: job.name, status });
   }
 
-  pipeline(pipeline: Pick<Pipeline, 'id' | 'repo_id'>, status: PipelineStatus): void {
-    this.list.push({ type: 'pipeline', id: pipeline.id, pipelineId: pipeline.id, repoId: pipeline.repo_id, status });
+  pipeline(pipeline: Pick<Pipeline, 'id' | 'repo_id'>, status: PipelineStatus, failureReason?: string): void {
+    this.list.push({ type: 'pipeline', id: pipeline.id, pipelineId: pipeline.id, repoId: pipeline.repo_id, status, ...(failureReason === undefined ? {} : { failureReason }) });
   }
 }

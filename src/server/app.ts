@@ -10,6 +10,7 @@ import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerRepoRoutes } from './routes/repos.js';
 import { registerHomeRoutes } from './routes/home.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
+import { registerMonitoringRoutes } from './routes/monitoring.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`. */
 function statusOf(err: unknown): number {
@@ -80,6 +81,7 @@ export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: Ro
   registerEnvironmentRoutes(routes, ctx);
   registerHomeRoutes(routes, ctx);
   registerWellKnownRoutes(routes, ctx);
+  registerMonitoringRoutes(routes, ctx);
   routes.add({
     method: 'GET',
     url: '/api/v1/openapi.json',

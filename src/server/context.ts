@@ -3,6 +3,7 @@ import type { Secrets } from '../auth/secrets/index.js';
 import type { BlobStore } from '../artifacts/index.js';
 import type { TandemConfig } from '../config/index.js';
 import type { Metrics } from '../monitor/metrics.js';
+import type { SliRecorder } from '../monitor/sli-recorder.js';
 import type { MirrorCache } from '../source/index.js';
 import type { Store } from '../store/index.js';
 import type { DatabaseClock } from './clock.js';
@@ -18,6 +19,8 @@ export interface ServerContext {
   /** The database's clock: use it for every time that is stored or compared with stored times. */
   clock: DatabaseClock;
   metrics: Metrics;
+  /** Writes this replica's counts of the built-in SLIs to the database (evaluated without Prometheus). */
+  sli: SliRecorder;
   log: Logger;
   /** The URL agents and users reach this server by (CI_SERVER_URL). */
   externalUrl: string;

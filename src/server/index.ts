@@ -7,7 +7,9 @@ import { FsBlobStore } from '../artifacts/index.js';
 import { openSecrets } from '../auth/secrets/index.js';
 import { ensureAdminToken } from '../auth/tokens.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
+import { countAgents } from '../monitor/agent-counts.js';
 import { Metrics } from '../monitor/metrics.js';
+import { SliRecorder } from '../monitor/sli-recorder.js';
 import { MirrorCache } from '../source/index.js';
 import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, type Store } from '../store/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,10 +37,10 @@ export interface RunningServer {
  * saying why, instead of exiting; it listens only once ready, so load balancers keep it out.
  * A schema newer than this Tandem, or a SQLite file that cannot be opened, fails at once.
  */
-async function openStoreWhenReachable(url: string, log: Logger): Promise<Store> {
+async function openStoreWhenReachable(url: string, log: Logger, metrics: Metrics): Promise<Store> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await openStore(url);
+      return await openStore(url, { observer: metrics.storeObserver });
     } catch (err) {
       if (!isPostgresUrl(url) || err instanceof NewerSchemaError) throw err;
       const retryInMs = Math.min(10_000, 250 * 2 ** attempt);
@@ -50,7 +52,8 @@ async function openStoreWhenReachable(url: string, log: Logger): Promise<Store> 
 
 export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
-  const store = await openStoreWhenReachable(databaseUrlOf(config), log);
+  const metrics = new Metrics();
+  const store = await openStoreWhenReachable(databaseUrlOf(config), log, metrics);
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const instanceLock = store.dialect === 'sqlite' ? await acquireInstanceLock(store, replicaId) : null;
   const clock = new DatabaseClock(store);
@@ -71,7 +74,8 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
     hub: new Hub(replicaId),
     clock,
-    metrics: new Metrics(),
+    metrics,
+    sli: new SliRecorder({ db: store.db, metrics, now: () => clock.now(), log }),
     log,
     externalUrl: config.externalUrl ?? '',
     replicaId,
@@ -79,6 +83,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     version: await packageVersion(),
     secrets,
   };
+  metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
   const { app } = buildApp(ctx);
@@ -89,6 +94,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
   const url = `http://${host}:${port}`;
   ctx.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
   const duties = startDuties(ctx);
+  ctx.sli.start();
   log.info({ url, replicaId, database: store.dialect }, 'server started');
 
   let closing: Promise<void> | null = null;
@@ -108,6 +114,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
         await app.close();
         clearTimeout(cutOff);
         await stopRelay?.();
+        await ctx.sli.stop();
         clock.stop();
         await instanceLock?.release();
         await store.close();

@@ -16,6 +16,7 @@ export function publishChanges(ctx: ServerContext, changes: StatusChange[]): voi
     } else {
       ctx.hub.publish({ type: 'pipeline', pipelineId: change.id, repoId: change.repoId, status: change.status });
       if (FINAL_PIPELINE.has(change.status)) ctx.metrics.pipelines.inc({ status: change.status });
+      if (change.status === 'failed') ctx.metrics.countPipelineFailure(change.failureReason);
     }
   }
   if (queued) ctx.hub.publish({ type: 'queue' });

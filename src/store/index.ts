@@ -18,7 +18,7 @@ import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 
 export type { StoreDialect } from './dialect.js';
 export { NewerSchemaError, StoreError } from './errors.js';
-export type { PostgresOptions } from './postgres.js';
+export type { PostgresOptions, StoreObserver } from './postgres.js';
 export * from './schema.js';
 export { MAX_NOTIFY_PAYLOAD, type Notifications } from './notifications.js';
 export { acquireInstanceLock, InstanceLockedError } from './instance-lock.js';
@@ -134,7 +134,8 @@ export async function openStore(url: string, options: PostgresOptions = {}): Pro
   if (isPostgresUrl(url)) return openPostgres(url, options);
   const location = sqlitePath(url);
   const sqlite = openSqlite(location);
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const { observer } = options;
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }), log: observer ? (event) => observer.log(event) : undefined });
   const store: Store = {
     db,
     dialect: 'sqlite',

@@ -5,7 +5,7 @@
 // found again; `transaction` retries transient errors by re-running the whole transaction function.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import type { LogEvent, PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { StoreError } from './errors.js';
 import type { Database } from './schema.js';
@@ -15,6 +15,17 @@ export interface PostgresOptions {
   retryForMs?: number;
   /** Connections per process. */
   poolSize?: number;
+  /** Sees every statement and failed connection (metrics); SQLite stores take it too. */
+  observer?: StoreObserver;
+}
+
+/**
+ * Told of every statement (Kysely's log events: duration, and the error when it failed) and of
+ * every connection that could not be made. Called on the query's path, so it must be cheap.
+ */
+export interface StoreObserver {
+  log(event: LogEvent): void;
+  connectFailed(err: unknown): void;
 }
 
 export interface PgHost {
@@ -171,6 +182,7 @@ class WritableHostPool implements PostgresPool {
     private readonly poolSize: number,
     /** How long a connection request waits for a writable host (a failover in progress). */
     private readonly waitForHostMs: number,
+    private readonly observer: StoreObserver | undefined,
   ) {}
 
   /** The generation connections come from now; pass it to `invalidate` after an error. */
@@ -193,7 +205,10 @@ class WritableHostPool implements PostgresPool {
       try {
         return await this.#connectOnce();
       } catch (err) {
-        if (this.#closed || !needsNewHost(err) || Date.now() >= deadline) throw err;
+        if (this.#closed || !needsNewHost(err) || Date.now() >= deadline) {
+          if (!this.#closed) this.observer?.connectFailed(err);
+          throw err;
+        }
         await sleep(Math.min(500, 25 * 2 ** attempt) * (0.5 + Math.random() / 2));
       }
     }
@@ -272,8 +287,9 @@ type Outcome = 'committed' | 'aborted';
 export function connectPostgres(url: string, options: PostgresOptions = {}): PostgresConnection {
   const location = redactUrl(url);
   const retryForMs = options.retryForMs ?? 10_000;
-  const pool = new WritableHostPool(parsePostgresUrl(url), options.poolSize ?? 10, retryForMs);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const pool = new WritableHostPool(parsePostgresUrl(url), options.poolSize ?? 10, retryForMs, options.observer);
+  const observer = options.observer;
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: observer ? (event) => observer.log(event) : undefined });
 
   async function retrying<T>(op: (deadline: number) => Promise<T>, forMs = retryForMs): Promise<T> {
     const deadline = Date.now() + forMs;

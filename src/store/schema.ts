@@ -280,6 +280,15 @@ export interface ReleaseTable {
   finished_at: number | null;
 }
 
+/** Bad and total events of a built-in SLI per minute, summed over the replicas that counted them. */
+export interface SliCountTable {
+  sli: string;
+  /** Start of the minute, epoch milliseconds. */
+  bucket: number;
+  errors: number;
+  total: number;
+}
+
 export interface Database {
   repos: RepoTable;
   variables: VariableTable;
@@ -297,6 +306,7 @@ export interface Database {
   releases: ReleaseTable;
   data_keys: DataKeyTable;
   signing_keys: SigningKeyTable;
+  sli_counts: SliCountTable;
 }
 
 export type Repo = Selectable<RepoTable>;

@@ -72,7 +72,8 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
       })
       .returning(['id', 'repo_id'])
       .executeTakeFirstOrThrow();
-    changes.pipeline(pipeline, failed ? 'failed' : 'created');
+    if (failed) changes.pipeline(pipeline, 'failed', 'config_error');
+    else changes.pipeline(pipeline, 'created');
     if (input.event) {
       const e = input.event;
       const recorded = await trx

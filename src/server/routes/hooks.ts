@@ -47,14 +47,24 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
       access: 'public',
       rawBody: true,
       async handler({ params, request, reply }) {
-        const repo = await findRepo(ctx, params.repo);
+        const reject = (reason: 'signature' | 'payload' | 'unknown_repo') => {
+          ctx.metrics.webhooks.inc({ provider, result: 'rejected' });
+          ctx.metrics.webhookRejects.inc({ provider, reason });
+        };
+        let repo: Repo;
+        try {
+          repo = await findRepo(ctx, params.repo);
+        } catch (err) {
+          if (err instanceof ApiError && err.statusCode === 404) reject('unknown_repo');
+          throw err;
+        }
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         let parsed;
         try {
           parsed = parseWebhook(provider as Provider, request.headers, raw, repo.webhook_secret);
         } catch (err) {
           if (err instanceof WebhookError) {
-            ctx.metrics.webhooks.inc({ provider, result: 'rejected' });
+            reject(err.statusCode === 401 ? 'signature' : 'payload');
             request.log.warn({ provider, repo: repo.name, reason: err.message }, 'webhook rejected');
             throw new ApiError(err.statusCode, err.message);
           }
@@ -76,6 +86,7 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
           const deliveryId = index === 0 ? parsed.deliveryId : `${parsed.deliveryId}#${index}`;
           const created = await pipelineForEvent(ctx, repo, provider, deliveryId, event);
           if (created.duplicate) duplicates++;
+          else if (created.pipelineId !== null) ctx.metrics.webhookToPipeline.observe({ provider }, reply.elapsedTime / 1000);
           if (created.pipelineId !== null) pipelineIds.push(created.pipelineId);
           if (created.skippedReason) skipped.push(created.skippedReason);
         }

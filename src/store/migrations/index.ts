@@ -7,6 +7,7 @@ import * as m002 from './002_agent_presence.js';
 import * as m003 from './003_deployments.js';
 import * as m004 from './004_fencing_sequence.js';
 import * as m006 from './006_secrets.js';
+import * as m007 from './007_slo.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '003_deployments': m003,
   '004_fencing_sequence': m004,
   '006_secrets': m006,
+  '007_slo': m007,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

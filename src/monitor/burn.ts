@@ -1,0 +1,114 @@
+// Multi-window, multi-burn-rate alerting (the Google SRE workbook, chapter 5) in one table, read by
+// both the Prometheus rules Tandem generates and its own evaluator: a threshold changed here changes
+// both. A burn rate is the error ratio over a window divided by the error budget (1 − objective): 1
+// spends the budget exactly over the SLO period, 14.4 spends 2% of a 30-day budget in one hour.
+
+/** The windows whose error ratios are recorded (the workbook's). */
+export const SLI_WINDOWS = ['5m', '30m', '1h', '2h', '6h', '1d', '3d'] as const;
+export type SliWindow = (typeof SLI_WINDOWS)[number];
+
+/** The period an objective holds over. */
+export const SLO_PERIODS = ['28d', '30d'] as const;
+export type SloPeriod = (typeof SLO_PERIODS)[number];
+
+export type Severity = 'page' | 'ticket';
+
+export interface BurnAlert {
+  severity: Severity;
+  /** Fires when the error ratio is above factor × budget over both windows. */
+  factor: number;
+  /** The long window shows the burn is significant; the short one that it is still going on. */
+  long: SliWindow;
+  short: SliWindow;
+}
+
+export const BURN_ALERTS: readonly BurnAlert[] = [
+  { severity: 'page', factor: 14.4, long: '1h', short: '5m' },
+  { severity: 'page', factor: 6, long: '6h', short: '30m' },
+  { severity: 'ticket', factor: 1, long: '3d', short: '6h' },
+];
+
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Length of a window or period such as '30m' or '28d'. */
+export function windowMs(window: SliWindow | SloPeriod): number {
+  const m = /^(\d+)([mhd])$/.exec(window);
+  if (!m) throw new Error(`window "${window}": expected a number and m, h or d`);
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
+
+/** Rounds away binary noise (1 − 0.999 is 0.0010000000000000009) so rules and evaluator print and compare the same number. */
+function clean(n: number): number {
+  return Number(n.toPrecision(12));
+}
+
+/** The objective as a ratio: 0.999 for 99.9 (%). */
+export function objectiveRatio(objectivePercent: number): number {
+  return clean(objectivePercent / 100);
+}
+
+/** The error ratio the objective allows: 0.001 for 99.9 (%). */
+export function errorBudget(objectivePercent: number): number {
+  return clean(1 - objectivePercent / 100);
+}
+
+/** The error ratio above which an alert's window counts as burning. */
+export function burnThreshold(alert: BurnAlert, objectivePercent: number): number {
+  return clean(alert.factor * errorBudget(objectivePercent));
+}
+
+export interface Counts {
+  errors: number;
+  total: number;
+}
+
+export interface WindowBurn extends Counts {
+  /** errors ÷ total; null without traffic (no traffic burns no budget, as in PromQL where 0/0 fires nothing). */
+  errorRatio: number | null;
+  burnRate: number | null;
+}
+
+export interface AlertState extends BurnAlert {
+  threshold: number;
+  firing: boolean;
+}
+
+export interface SloEvaluation {
+  objective: number;
+  period: SloPeriod;
+  errorBudget: number;
+  windows: Record<SliWindow, WindowBurn>;
+  budget: WindowBurn & {
+    /** Share of the period's budget spent (1 = all of it; above 1 = overspent). */
+    consumed: number;
+    /** 1 − consumed: below 0 once the budget is overspent. */
+    remaining: number;
+  };
+  alerts: AlertState[];
+  /** The most severe alert firing, if any. */
+  firing: Severity | null;
+}
+
+function burn(counts: Counts, budget: number): WindowBurn {
+  const errorRatio = counts.total > 0 ? counts.errors / counts.total : null;
+  return { ...counts, errorRatio, burnRate: errorRatio === null ? null : errorRatio / budget };
+}
+
+/**
+ * Burn rates per window, which alerts fire and the budget left, from error and total counts per
+ * window and over the period: the same comparisons as the generated rules (ratio > threshold over
+ * the long window and the short one).
+ */
+export function evaluateBurn(objectivePercent: number, period: SloPeriod, counts: { windows: Record<SliWindow, Counts>; period: Counts }): SloEvaluation {
+  const budget = errorBudget(objectivePercent);
+  const windows = Object.fromEntries(SLI_WINDOWS.map((w) => [w, burn(counts.windows[w], budget)])) as Record<SliWindow, WindowBurn>;
+  const alerts = BURN_ALERTS.map((alert) => {
+    const threshold = burnThreshold(alert, objectivePercent);
+    const over = (w: SliWindow) => (windows[w].errorRatio ?? 0) > threshold;
+    return { ...alert, threshold, firing: over(alert.long) && over(alert.short) };
+  });
+  const overall = burn(counts.period, budget);
+  const consumed = overall.burnRate ?? 0;
+  const firing = alerts.find((a) => a.firing && a.severity === 'page') ? 'page' : alerts.some((a) => a.firing) ? 'ticket' : null;
+  return { objective: objectivePercent, period, errorBudget: budget, windows, budget: { ...overall, consumed, remaining: 1 - consumed }, alerts, firing };
+}
