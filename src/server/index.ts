@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { FsBlobStore } from '../artifacts/index.js';
-import { ensureAdminToken } from '../auth/tokens.js';
+import { ensureBootstrapAdmin } from '../auth/users.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
 import { Metrics } from '../monitor/metrics.js';
 import { MirrorCache } from '../source/index.js';
@@ -55,7 +55,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
   const clock = new DatabaseClock(store);
   await clock.sync();
   clock.start(CLOCK_SYNC_MS, (err) => log.warn({ err: err.message }, 'cannot read the database clock'));
-  const newAdminToken = await ensureAdminToken(store.db, config.dataDir, clock.now());
+  const newAdminToken = await ensureBootstrapAdmin(store, { dataDir: config.dataDir, now: clock.now(), password: config.adminPassword, passwordMinLength: config.passwordMinLength });
   const ctx: ServerContext = {
     config,
     store,

@@ -1,6 +1,7 @@
 // What an agent receives when it claims a job: the compiled job, every variable in precedence order
-// and the artifacts of the jobs it depends on.
+// (with the job's CI_JOB_TOKEN) and the artifacts of the jobs it depends on.
 import type { JobPayload, JobVariable } from '../agent/protocol.js';
+import { issueJobToken } from '../auth/tokens.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
@@ -40,10 +41,13 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     nodeTotal: spec.parallel?.total,
     runnerTags: JSON.parse(job.tags) as string[],
   });
-  const repoVariables = await repoVariablesFor(ctx.store, repo, { protectedRef: pipeline.is_tag === 0 && pipeline.ref === repo.default_branch });
+  const repoVariables = await repoVariablesFor(ctx.store, repo, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });
+  // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
+  const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
   const variables: JobVariable[] = [
     ...plain(predefined),
     ...plain(perJob),
+    { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
     ...plain(inheritedGlobals(JSON.parse(pipeline.variables) as Record<string, string>, spec.inheritVariables)),
     ...plain(spec.variables),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),

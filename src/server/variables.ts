@@ -1,13 +1,15 @@
+import { protectedRefRole } from '../auth/repo-access.js';
 import type { Repo, Variable } from '../store/schema.js';
 import type { Store } from '../store/index.js';
 
 /**
- * The repository's CI/CD variables a pipeline may see. Protected variables reach only pipelines on
- * protected refs; until protected branches arrive with the auth work, the default branch is the
- * one protected ref, as GitLab protects it by default.
+ * The repository's CI/CD variables a pipeline on this ref may see: protected variables reach only
+ * pipelines on protected branches (the repository's protected branch patterns; the default branch
+ * is protected when a repository is registered, as GitLab protects it).
  */
-export async function repoVariablesFor(store: Store, repo: Repo, opts: { protectedRef: boolean }): Promise<Variable[]> {
+export async function repoVariablesFor(store: Store, repo: Repo, ref: { name: string; isTag: boolean }): Promise<Variable[]> {
+  const protectedRef = (await protectedRefRole(store.db, repo.id, ref)) !== null;
   let query = store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id);
-  if (!opts.protectedRef) query = query.where('protected', '=', 0);
+  if (!protectedRef) query = query.where('protected', '=', 0);
   return query.orderBy('key').execute();
 }

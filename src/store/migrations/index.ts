@@ -6,6 +6,7 @@ import * as m001 from './001_initial.js';
 import * as m002 from './002_agent_presence.js';
 import * as m003 from './003_deployments.js';
 import * as m004 from './004_fencing_sequence.js';
+import * as m005 from './005_auth.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '002_agent_presence': m002,
   '003_deployments': m003,
   '004_fencing_sequence': m004,
+  '005_auth': m005,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
