@@ -187,7 +187,13 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
       if (own && user.password_hash !== null) {
         if (body.currentPassword === undefined) throw new ApiError(422, 'currentPassword: required to change your own password');
         // Through the sign-in check, so guessing the current password is limited like any sign-in.
-        await passwordLogin(ctx.store, { username: user.username, password: body.currentPassword, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) });
+        try {
+          await passwordLogin(ctx.store, { username: user.username, password: body.currentPassword, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) });
+        } catch (err) {
+          // The caller is signed in: a wrong current password is not a failed authentication of this request.
+          if (err instanceof LoginError && err.statusCode === 401) throw new ApiError(403, 'currentPassword: wrong password');
+          throw err;
+        }
       }
       await setPassword(db, user, body.password, { now: ctx.clock.now(), passwordMinLength: minLength() });
       await deleteSessionsOf(db, user.id, own ? (me.sessionId ?? undefined) : undefined);
