@@ -53,7 +53,7 @@ describe('authentication across replicas on PostgreSQL', { skip: postgresSkipRea
     assert.ok(session);
     assert.equal((await on(b, 'GET', '/api/v1/session', { session })).status, 200);
     const made = await on(b, 'POST', '/api/v1/tokens', { session }, { name: 'made on b' });
-    assert.equal(made.status, 201, made.message);
+    assert.equal(made.status, 201, made.text);
     assert.equal((await on(a, 'GET', '/api/v1/session', { session })).status, 200);
     assert.equal((await on(b, 'DELETE', '/api/v1/session', { session })).status, 204);
     assert.equal((await on(a, 'GET', '/api/v1/session', { session })).status, 401);
