@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../test/support/git.js';
+import { auth } from './auth.js';
 import { claims } from './claims.js';
 import { machine, type BenchResult, type Machine } from './common.js';
 import { containers } from './containers.js';
@@ -14,17 +15,18 @@ import { latency } from './latency.js';
 import { memory } from './memory.js';
 import { GCL_VERSION, overhead } from './overhead.js';
 
-const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers };
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, auth };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers]\`),
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,auth]\`),
 which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
 peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
 \`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem. The claims benchmark needs
-PostgreSQL 15 (\`scripts/services.sh install\`).
+PostgreSQL 15 (\`scripts/services.sh install\`); the auth benchmark measures PostgreSQL too when it is installed,
+and pins its server to one core with \`taskset\`.
 `;
 
 function table(header: string[], rows: string[][]): string {

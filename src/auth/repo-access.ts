@@ -18,16 +18,16 @@ function positiveId(value: string | undefined, what: string): number {
  * role there; null when the repository, pipeline or job does not exist.
  */
 export async function repoStanding(db: Kysely<Database>, locator: RepoLocator, params: Record<string, string>, userId: number | null): Promise<RepoStanding | null> {
-  let repo: { id: number; name: string } | undefined;
-  if (locator.by === 'name') {
-    repo = await db.selectFrom('repos').select(['id', 'name']).where('name', '=', params[locator.param] ?? '').executeTakeFirst();
-  } else {
-    const id = positiveId(params[locator.param], locator.param);
-    const table = locator.by === 'pipeline' ? 'pipelines' : 'jobs';
-    repo = await db.selectFrom(table).innerJoin('repos', 'repos.id', `${table}.repo_id`).select(['repos.id', 'repos.name']).where(`${table}.id`, '=', id).executeTakeFirst();
-  }
-  if (!repo) return null;
-  return { repoId: repo.id, repoName: repo.name, role: userId === null ? null : await roleIn(db, repo.id, userId) };
+  // One read: the repository (found by name, or through its pipeline or job) and the caller's membership.
+  let q = db
+    .selectFrom('repos')
+    .leftJoin('memberships', (j) => j.onRef('memberships.repo_id', '=', 'repos.id').on('memberships.user_id', '=', userId ?? -1))
+    .select(['repos.id', 'repos.name', 'memberships.role']);
+  if (locator.by === 'name') q = q.where('repos.name', '=', params[locator.param] ?? '');
+  else if (locator.by === 'pipeline') q = q.where('repos.id', '=', db.selectFrom('pipelines').select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)));
+  else q = q.where('repos.id', '=', db.selectFrom('jobs').select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)));
+  const row = await q.executeTakeFirst();
+  return row ? { repoId: row.id, repoName: row.name, role: row.role } : null;
 }
 
 export async function roleIn(db: Kysely<Database>, repoId: number, userId: number): Promise<Role | null> {
