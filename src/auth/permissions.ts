@@ -247,11 +247,14 @@ export type Decision = { allowed: true } | { allowed: false; status: 401 | 403; 
 const ALLOW: Decision = { allowed: true };
 const deny = (status: 401 | 403, message: string): Decision => ({ allowed: false, status, message });
 
+/** HEAD is a GET without the body (Fastify answers it with the GET route). */
+const isRead = (method: string) => method === 'GET' || method === 'HEAD';
+
 /** Scopes a user's token needs for a permission; reading routes accept `read_api`. */
 function scopeAllows(scopes: readonly Scope[], method: string, rule: Rule): boolean {
   if (scopes.includes('api')) return true;
   if (rule.who === 'admin' && rule.registrationToken && scopes.includes('register_agent')) return true;
-  return method === 'GET' && scopes.includes('read_api');
+  return isRead(method) && scopes.includes('read_api');
 }
 
 /**
@@ -265,11 +268,11 @@ export function decide(permission: Permission, method: string, caller: Caller, s
   if (rule.who === 'agent') return caller.kind === 'agent' ? ALLOW : deny(403, `${permission}: this endpoint is for agents (agent tokens) only`);
   if (caller.kind === 'agent') return deny(403, `missing permission ${permission}: an agent token may only use the agent protocol`);
   if (caller.kind === 'job') {
-    if (rule.who === 'member' && rule.jobToken && standing !== null && standing.repoId === caller.repoId && method === 'GET') return ALLOW;
+    if (rule.who === 'member' && rule.jobToken && standing !== null && standing.repoId === caller.repoId && isRead(method)) return ALLOW;
     return deny(403, `missing permission ${permission}: a job token (CI_JOB_TOKEN) may only read its own repository's pipelines, jobs and artifacts while its job runs`);
   }
   if (!scopeAllows(caller.scopes, method, rule)) {
-    return deny(403, `missing permission ${permission}: the token's scopes (${caller.scopes.join(', ')}) do not allow it (it needs scope api${method === 'GET' ? ' or read_api' : ''})`);
+    return deny(403, `missing permission ${permission}: the token's scopes (${caller.scopes.join(', ')}) do not allow it (it needs scope api${isRead(method) ? ' or read_api' : ''})`);
   }
   if (caller.admin || rule.who === 'user') return ALLOW;
   if (rule.who === 'admin') return deny(403, `missing permission ${permission}: it needs an instance administrator`);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Fastify from 'fastify';
-import { ROLES, ROUTE_PERMISSIONS, ruleOf, type Role, type Rule } from '../../src/auth/permissions.js';
+import { decide, ROLES, ROUTE_PERMISSIONS, ruleOf, type Role, type Rule } from '../../src/auth/permissions.js';
 import type { AccessControl } from '../../src/server/auth.js';
 import { buildApp } from '../../src/server/app.js';
 import { RouteTable } from '../../src/server/http.js';
@@ -150,6 +150,22 @@ describe('the table itself', () => {
     assert.deepEqual(need('GET /api/v1/repos/:name/variables'), { who: 'member', role: 'maintainer' });
     assert.deepEqual(need('PUT /api/v1/repos/:name/members/:username'), { who: 'member', role: 'maintainer' });
     for (const key of ['POST /api/v1/users', 'GET /api/v1/audit', 'POST /api/v1/repos', 'GET /api/v1/agents', 'PATCH /api/v1/users/:username']) assert.equal(need(key).who, 'admin', key);
+  });
+
+  test('decisions: read_api reads (HEAD too), job tokens read only their repository, scopes add up', () => {
+    const shop = { repoId: 1, repoName: 'shop', role: 'reporter' as const };
+    const reader = { kind: 'user' as const, admin: false, scopes: ['read_api' as const] };
+    assert.equal(decide('pipeline.read', 'HEAD', reader, shop).allowed, true);
+    assert.equal(decide('pipeline.cancel', 'POST', reader, shop).allowed, false);
+    const job = { kind: 'job' as const, repoId: 1 };
+    assert.equal(decide('artifact.read', 'HEAD', job, shop).allowed, true);
+    assert.equal(decide('artifact.read', 'GET', job, { ...shop, repoId: 2 }).allowed, false);
+    const both = { kind: 'user' as const, admin: true, scopes: ['register_agent' as const, 'read_api' as const] };
+    assert.equal(decide('agent.register', 'POST', both, null).allowed, true);
+    assert.equal(decide('agent.list', 'GET', both, null).allowed, true);
+    assert.equal(decide('agent.delete', 'DELETE', both, null).allowed, false);
+    const registrationOfAFormerAdmin = { kind: 'user' as const, admin: false, scopes: ['register_agent' as const] };
+    assert.deepEqual(decide('agent.register', 'POST', registrationOfAFormerAdmin, null), { allowed: false, status: 403, message: 'missing permission agent.register: it needs an instance administrator' });
   });
 
   test('registering a route missing from the table, or declaring other access than its permission’s, fails', async () => {
