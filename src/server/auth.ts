@@ -2,14 +2,14 @@
 // cookie), whether the route's permission allows it (src/auth/permissions.ts), CSRF for changes
 // made with a cookie, and the audit record of every change. Nothing is cached between requests:
 // a revocation on any replica holds on every replica at the next request.
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { recordAudit } from '../auth/audit.js';
 import type { LoginPolicy } from '../auth/login.js';
 import { decide, roleAtLeast, type Permission, type Role, type RoutePermission } from '../auth/permissions.js';
-import { ANONYMOUS, callerOf, CredentialError, principalOfSession, principalOfToken, type Principal } from '../auth/principal.js';
+import { ANONYMOUS, callerOf, CredentialError, principalOfSession, principalOfToken, type Principal, type UserPrincipal } from '../auth/principal.js';
 import { memberRepoIds, protectedRefRole, repoStanding, roleIn } from '../auth/repo-access.js';
-import type { Job } from '../store/schema.js';
-import { CSRF_HEADER, csrfMatches, SESSION_COOKIE, type SessionLimits } from '../auth/sessions.js';
+import type { Job, User } from '../store/schema.js';
+import { createSession, CSRF_HEADER, csrfMatches, csrfTokenFor, SESSION_COOKIE, type SessionLimits } from '../auth/sessions.js';
 import type { ServerContext } from './context.js';
 import { ApiError } from './http.js';
 
@@ -41,6 +41,25 @@ export function loginPolicyOf(ctx: ServerContext): LoginPolicy {
     maxFailuresPerAddress: ctx.config.loginMaxFailuresPerAddress,
     windowMs: ctx.config.loginFailureWindowSeconds * 1000,
     lockoutMs: ctx.config.loginLockoutSeconds * 1000,
+  };
+}
+
+function secureCookies(ctx: ServerContext): boolean {
+  const setting = ctx.config.sessionCookieSecure;
+  return setting === 'auto' ? ctx.externalUrl.startsWith('https://') : setting === 'true';
+}
+
+/**
+ * Signs a user in: a new session and its cookie on the reply. For every way of signing in (a
+ * password here, single sign-on's callbacks in src/auth/sso): the caller has checked who it is.
+ */
+export async function startSession(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, user: User): Promise<{ principal: UserPrincipal; csrfToken: string; expiresAt: string }> {
+  const session = await createSession(ctx.store.db, { userId: user.id, address: request.ip, userAgent: request.headers['user-agent'] ?? null, now: ctx.clock.now(), limits: sessionLimitsOf(ctx) });
+  reply.setCookie(SESSION_COOKIE, session.token, { httpOnly: true, secure: secureCookies(ctx), sameSite: ctx.config.sessionCookieSameSite, path: '/', expires: new Date(session.expiresAt) });
+  return {
+    principal: { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, scopes: ['api'], sessionId: session.id, tokenId: null },
+    csrfToken: csrfTokenFor(session.token),
+    expiresAt: new Date(session.expiresAt).toISOString(),
   };
 }
 

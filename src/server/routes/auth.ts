@@ -7,11 +7,11 @@ import { MAX_PASSWORD_LENGTH } from '../../auth/passwords.js';
 import { ROLES, SCOPES } from '../../auth/permissions.js';
 import type { Principal, UserPrincipal } from '../../auth/principal.js';
 import { listMembers, listProtectedBranches, protectedBranchView, removeMember, roleIn, setMember } from '../../auth/repo-access.js';
-import { createSession, csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/sessions.js';
+import { csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/sessions.js';
 import { createPersonalToken, listTokens } from '../../auth/tokens.js';
 import { createUser, deleteUser, findUser, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE, userView } from '../../auth/users.js';
 import type { ServerContext } from '../context.js';
-import { loginPolicyOf, sessionLimitsOf } from '../auth.js';
+import { loginPolicyOf, startSession } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { findRepo } from './repos.js';
 
@@ -31,11 +31,6 @@ function timeParam(value: string | undefined, what: string): number | undefined 
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms)) throw new ApiError(400, `${what}: expected an ISO 8601 time or epoch milliseconds, got "${value}"`);
   return ms;
-}
-
-function secureCookies(ctx: ServerContext): boolean {
-  const setting = ctx.config.sessionCookieSecure;
-  return setting === 'auto' ? ctx.externalUrl.startsWith('https://') : setting === 'true';
 }
 
 export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -66,17 +61,10 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
         }
         throw err;
       }
-      const session = await createSession(db, { userId: user.id, address: request.ip, userAgent: request.headers['user-agent'] ?? null, now, limits: sessionLimitsOf(ctx) });
-      reply.setCookie(SESSION_COOKIE, session.token, {
-        httpOnly: true,
-        secure: secureCookies(ctx),
-        sameSite: ctx.config.sessionCookieSameSite,
-        path: '/',
-        expires: new Date(session.expiresAt),
-      });
-      audit({ sessionId: session.id }, { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, scopes: ['api'], sessionId: session.id, tokenId: null });
+      const session = await startSession(ctx, request, reply, user);
+      audit({ sessionId: session.principal.sessionId }, session.principal);
       reply.code(201);
-      return { user: userView(user), csrfToken: csrfTokenFor(session.token), expiresAt: new Date(session.expiresAt).toISOString() };
+      return { user: userView(user), csrfToken: session.csrfToken, expiresAt: session.expiresAt };
     },
   });
 
