@@ -66,8 +66,8 @@ describe('sessions', () => {
   });
 
   test('a session ends after its idle limit, and at its absolute expiry', async () => {
-    const idle = await signIn();
     const expiring = await signIn();
+    const idle = await signIn();
     const hash = hashToken(expiring.cookie.slice('tandem_session='.length));
     await tandem.server.ctx.store.db.updateTable('sessions').set({ expires_at: Date.now() - 1 }).where('token_hash', '=', hash).execute();
     assert.equal((await tandem.api('GET', '/api/v1/session', { as: { session: expiring } })).status, 401, 'past its absolute expiry');

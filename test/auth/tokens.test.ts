@@ -59,10 +59,10 @@ describe('tokens', () => {
     }
     assert.equal((await call(tandem.url, 'GET', '/api/v1/session', { as: { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } } })).status, 401);
     const erin = await userWithToken('erin');
-    const soon = await api<TokenJson>('POST', '/api/v1/tokens', erin, { name: 'brief', expiresAt: new Date(Date.now() + 1200).toISOString() });
+    const soon = await api<TokenJson>('POST', '/api/v1/tokens', erin, { name: 'brief', expiresAt: new Date(Date.now() + 2000).toISOString() });
     assert.equal(soon.status, 201, soon.text);
     assert.equal((await api('GET', '/api/v1/session', soon.body.token!)).status, 200);
-    await new Promise((r) => setTimeout(r, 1300));
+    await new Promise((r) => setTimeout(r, 2100));
     const expired = await api<{ message: string }>('GET', '/api/v1/session', soon.body.token!);
     assert.equal(expired.status, 401);
     assert.match(expired.body.message, /expired/);
