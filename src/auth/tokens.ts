@@ -1,12 +1,14 @@
-// API and agent tokens: random, shown once, stored only as a hash. A fast hash is right here (unlike
-// passwords): the tokens carry 256 bits of randomness, so there is nothing to brute-force.
+// Bearer secrets: personal API tokens (tdm_), agent tokens (tda_), job tokens (tdj_) and session
+// ids (tds_). All random, shown once, stored only as a hash. A fast hash is right here (unlike
+// passwords): they carry 256 bits of randomness, so there is nothing to brute-force.
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
+import { SCOPES, type Scope } from './permissions.js';
 
-export function generateToken(prefix: 'tdm' | 'tda'): string {
+export type TokenPrefix = 'tdm' | 'tda' | 'tdj' | 'tds';
+
+export function generateToken(prefix: TokenPrefix): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`;
 }
 
@@ -14,16 +16,74 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/**
- * Creates the bootstrap admin token on first start and writes it to `<dataDir>/admin.token` (0600).
- * Returns the token only when it was created now, so the caller can print it exactly once.
- */
-export async function ensureAdminToken(db: Kysely<Database>, dataDir: string, now: number): Promise<string | null> {
-  const existing = await db.selectFrom('tokens').select('id').where('kind', '=', 'admin').executeTakeFirst();
-  if (existing) return null;
+export function prefixOf(token: string): TokenPrefix | null {
+  const m = /^(tdm|tda|tdj|tds)_[A-Za-z0-9_-]{43}$/.exec(token);
+  return m ? (m[1] as TokenPrefix) : null;
+}
+
+export function parseScopes(json: string): Scope[] {
+  const parsed = JSON.parse(json) as unknown;
+  return Array.isArray(parsed) ? parsed.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s as string)) : [];
+}
+
+export interface NewToken {
+  id: number;
+  /** The secret itself: returned once, never stored. */
+  token: string;
+}
+
+export async function createPersonalToken(
+  db: Kysely<Database>,
+  input: { userId: number; name: string; scopes: readonly Scope[]; expiresAt: number | null; now: number },
+): Promise<NewToken> {
   const token = generateToken('tdm');
-  await db.insertInto('tokens').values({ name: 'bootstrap admin', kind: 'admin', token_hash: hashToken(token), created_at: now, last_used_at: null }).execute();
-  await mkdir(dataDir, { recursive: true });
-  await writeFile(join(dataDir, 'admin.token'), token + '\n', { mode: 0o600 });
+  const row = await db
+    .insertInto('tokens')
+    .values({ name: input.name, kind: 'personal', token_hash: hashToken(token), user_id: input.userId, scopes: JSON.stringify([...new Set(input.scopes)]), expires_at: input.expiresAt, created_at: input.now, last_used_at: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return { id: row.id, token };
+}
+
+export interface TokenInfo {
+  id: number;
+  name: string;
+  username: string;
+  scopes: Scope[];
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expired: boolean;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Tokens of one user (or of everyone), without their secrets, which are not stored anyway. */
+export async function listTokens(db: Kysely<Database>, opts: { userId?: number; now: number }): Promise<TokenInfo[]> {
+  let q = db
+    .selectFrom('tokens')
+    .innerJoin('users', 'users.id', 'tokens.user_id')
+    .select(['tokens.id', 'tokens.name', 'tokens.scopes', 'tokens.expires_at', 'tokens.created_at', 'tokens.last_used_at', 'users.username'])
+    .orderBy('tokens.id');
+  if (opts.userId !== undefined) q = q.where('tokens.user_id', '=', opts.userId);
+  return (await q.execute()).map((t) => ({
+    id: t.id,
+    name: t.name,
+    username: t.username,
+    scopes: parseScopes(t.scopes),
+    expiresAt: iso(t.expires_at),
+    createdAt: iso(t.created_at)!,
+    lastUsedAt: iso(t.last_used_at),
+    expired: t.expires_at !== null && t.expires_at <= opts.now,
+  }));
+}
+
+/**
+ * CI_JOB_TOKEN for a job just claimed with this fencing token. Replacing the hash revokes the
+ * token of an earlier claim of the same row; the job leaving `running` revokes this one.
+ */
+export async function issueJobToken(db: Kysely<Database>, jobId: number, fencingToken: number): Promise<string> {
+  const token = generateToken('tdj');
+  await db.updateTable('jobs').set({ job_token_hash: hashToken(token) }).where('id', '=', jobId).where('fencing_token', '=', fencingToken).execute();
   return token;
 }

@@ -1,6 +1,8 @@
-// The CLI's view of a Tandem server: URL and token from flags or TANDEM_SERVER / TANDEM_TOKEN.
+// The CLI's view of a Tandem server: URL and token from flags, TANDEM_SERVER / TANDEM_TOKEN, or
+// what `tandem login` saved.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readCredentials } from './credentials.js';
 
 export class CliError extends Error {
   constructor(
@@ -23,19 +25,25 @@ export class ApiClient {
     private readonly token: string,
   ) {}
 
+  /** The server URL from --server, TANDEM_SERVER, the last `tandem login`, or the local default. */
+  static serverOf(opts: ApiOptions): string {
+    return (opts.server ?? process.env.TANDEM_SERVER ?? readCredentials().current ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  }
+
+  /** Token from --token, TANDEM_TOKEN, `tandem login` for this server, or a local server's admin.token. */
   static fromOptions(opts: ApiOptions): ApiClient {
-    const server = opts.server ?? process.env.TANDEM_SERVER ?? 'http://127.0.0.1:8080';
-    let token = opts.token ?? process.env.TANDEM_TOKEN;
+    const server = ApiClient.serverOf(opts);
+    let token = opts.token ?? process.env.TANDEM_TOKEN ?? readCredentials().servers[server]?.token;
     if (!token) {
       // A local `tandem up` writes its admin token into the data dir: use it when nothing else is given.
       const file = join(resolve(opts.dataDir ?? process.env.TANDEM_DATA_DIR ?? '.tandem'), 'admin.token');
       try {
         token = readFileSync(file, 'utf8').trim();
       } catch {
-        throw new CliError(`no API token: pass --token, set TANDEM_TOKEN, or run where ${file} exists`);
+        throw new CliError(`no API token for ${server}: run tandem login, pass --token, set TANDEM_TOKEN, or run where ${file} exists`);
       }
     }
-    return new ApiClient(server.replace(/\/+$/, ''), token);
+    return new ApiClient(server, token);
   }
 
   async raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {

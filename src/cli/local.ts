@@ -52,7 +52,7 @@ export async function runServer(flags: Flags): Promise<void> {
 export async function runAgent(flags: Flags): Promise<void> {
   const config = loadConfig(flags);
   if (config.server.length === 0) throw new CliError('agent: --server URL (or TANDEM_SERVER) is required');
-  if (!config.token) throw new CliError('agent: --token (or TANDEM_TOKEN) is required: an agent token or the admin token');
+  if (!config.token) throw new CliError('agent: --token (or TANDEM_TOKEN) is required: an agent token, or an agent registration token (tandem token create --scope register_agent)');
   const agent = new Agent({
     servers: config.server,
     token: config.token,

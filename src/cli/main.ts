@@ -14,6 +14,7 @@ const remote = () => import('./remote.js');
 const deploy = () => import('./deploy.js');
 const secrets = () => import('./secrets.js');
 const monitoring = () => import('./monitoring.js');
+const auth = () => import('./auth.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -49,7 +50,10 @@ function containerEngineOption(): Option {
 }
 
 const clientOptions = (cmd: Command) =>
-  cmd.option('--server <url>', 'server URL (TANDEM_SERVER)').option('--token <token>', 'API token (TANDEM_TOKEN)').option('--data-dir <dir>', 'read the admin token of a local server from here');
+  cmd
+    .option('--server <url>', 'server URL (TANDEM_SERVER; default: that of the last tandem login)')
+    .option('--token <token>', 'API token (TANDEM_TOKEN; default: the one tandem login saved)')
+    .option('--data-dir <dir>', 'read the admin token of a local server from here');
 
 serverOptions(containerOptions(agentOptions(program.command('up').description('server and two local agents in one process (the embedded default)'))))
   .option('--demo', 'register examples/demo and build it at once')
@@ -60,7 +64,7 @@ serverOptions(program.command('server').description('run a server replica')).act
 
 containerOptions(agentOptions(program.command('agent').description('run an agent that takes jobs from servers')))
   .option('--server <urls>', 'server URL(s), comma-separated (TANDEM_SERVER)')
-  .option('--token <token>', 'agent token, or the admin token to register with (TANDEM_TOKEN)')
+  .option('--token <token>', 'agent token, or an agent registration token (or an admin token) to register with (TANDEM_TOKEN)')
   .option('--work-dir <dir>', 'workspaces and mirror cache (TANDEM_WORK_DIR)')
   .option('--name <name>', 'agent name (TANDEM_NAME, default host-pid)')
   .option('--data-dir <dir>', 'directory hidden from sandboxed jobs')
@@ -114,7 +118,7 @@ clientOptions(repo.command('rm').argument('<name>')).action(async (name: string,
 const variable = program.command('var').description('manage CI/CD variables of a repository');
 clientOptions(variable.command('set').argument('<repo>').argument('<key>').argument('<value>'))
   .option('--masked', 'hide the value in job logs and the API')
-  .option('--protected', 'only for pipelines on protected refs (the default branch)')
+  .option('--protected', 'only for pipelines on protected branches (tandem branch protect)')
   .option('--file', 'the job gets a file holding the value')
   .action(async (r: string, key: string, value: string, opts) => (await remote()).varSet(r, key, value, opts));
 clientOptions(variable.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await remote()).varList(r, opts));
@@ -186,6 +190,67 @@ clientOptions(program.command('dora').description('DORA metrics of a repository 
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
+
+clientOptions(program.command('login').description('sign in with a username and password; keeps a personal token for later commands'))
+  .option('--username <name>', 'who signs in (default: $USER)')
+  .option('--password-stdin', 'read the password from stdin')
+  .option('--expires-in <duration>', 'lifetime of the saved token, e.g. 30d, or never', '90d')
+  .action(async (opts) => (await auth()).login(opts));
+clientOptions(program.command('logout').description('revoke and forget the token of tandem login')).action(async (opts) => (await auth()).logout(opts));
+clientOptions(program.command('whoami').description('who the token or login is').option('--json')).action(async (opts) => (await auth()).whoami(opts));
+
+const user = program.command('user').description('users (instance admins)');
+clientOptions(user.command('add').argument('<username>'))
+  .option('--admin', 'an instance administrator')
+  .option('--email <email>')
+  .option('--password', 'ask for a password (without it: none, e.g. for single sign-on users)')
+  .option('--password-stdin', 'read the password from stdin')
+  .option('--json')
+  .action(async (name: string, opts) => (await auth()).userAdd(name, opts));
+clientOptions(user.command('list').option('--json')).action(async (opts) => (await auth()).userList(opts));
+clientOptions(user.command('rm').argument('<username>')).action(async (name: string, opts) => (await auth()).userRemove(name, opts));
+clientOptions(user.command('passwd').argument('<username>').description("set a password: yours (asks the current one) or, as an admin, anyone's"))
+  .option('--password-stdin', 'read the new password (and then the current one, for your own) from stdin, one per line')
+  .action(async (name: string, opts) => (await auth()).userPasswd(name, opts));
+clientOptions(user.command('admin').argument('<username>').description('make a user an instance admin').option('--revoke', 'no longer an admin').option('--json')).action(async (name: string, opts) =>
+  (await auth()).userAdmin(name, opts),
+);
+
+const token = program.command('token').description('personal API tokens');
+clientOptions(token.command('create').description('create a token; prints it once'))
+  .requiredOption('--name <name>', 'what it is for')
+  .option('--scope <scopes...>', 'api, read_api, register_agent (an agent registration token; admins)', ['api'])
+  .option('--expires-in <duration>', 'e.g. 30d; default: never')
+  .option('--expires-at <time>', 'ISO 8601 time')
+  .option('--user <username>', 'for another user (admins)')
+  .option('--json')
+  .action(async (opts) => (await auth()).tokenCreate(opts));
+clientOptions(token.command('list').option('--all', "everyone's (admins)").option('--user <username>', "another user's (admins)").option('--json')).action(async (opts) => (await auth()).tokenList(opts));
+clientOptions(token.command('revoke').argument('<id>')).action(async (id: string, opts) => (await auth()).tokenRevoke(id, opts));
+
+const member = program.command('member').description('who may do what in a repository: guest, reporter, developer, maintainer, owner');
+clientOptions(member.command('set').argument('<repo>').argument('<username>').argument('<role>').option('--json')).action(async (r: string, u: string, role: string, opts) =>
+  (await auth()).memberSet(r, u, role, opts),
+);
+clientOptions(member.command('rm').argument('<repo>').argument('<username>')).action(async (r: string, u: string, opts) => (await auth()).memberRemove(r, u, opts));
+clientOptions(member.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await auth()).memberList(r, opts));
+
+const branch = program.command('branch').description('protected branches: protected variables, and the role that runs pipelines there');
+clientOptions(branch.command('protect').argument('<repo>').argument('<pattern>', 'a branch name or glob, e.g. release/*'))
+  .addOption(new Option('--role <role>', 'least role to run pipelines and manual jobs').choices(['developer', 'maintainer', 'owner']))
+  .option('--json')
+  .action(async (r: string, pattern: string, opts) => (await auth()).branchProtect(r, pattern, opts));
+clientOptions(branch.command('unprotect').argument('<repo>').argument('<pattern>')).action(async (r: string, pattern: string, opts) => (await auth()).branchUnprotect(r, pattern, opts));
+clientOptions(branch.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await auth()).branchList(r, opts));
+
+clientOptions(program.command('audit').description('the audit log, newest first (instance admins)'))
+  .option('--actor <username>')
+  .option('--action <permission>', 'e.g. member.set, token.create, pipeline.create')
+  .option('--since <time>', 'ISO 8601 time, or a duration ago like 2h')
+  .option('--until <time>', 'ISO 8601 time, or a duration ago')
+  .option('--limit <n>', 'at most this many (1 to 1000)', '100')
+  .option('--json')
+  .action(async (opts) => (await auth()).audit(opts));
 
 try {
   await program.parseAsync(process.argv);

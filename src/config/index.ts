@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { sloListSchema } from '../monitor/slo.js';
+import { ROLES } from '../auth/permissions.js';
 
 const port = z.coerce.number({ error: 'expected a port number from 0 to 65535 (0 picks a free one)' }).int().min(0).max(65535);
 const positiveInt = z.coerce.number({ error: 'expected a whole number' }).int().positive();
@@ -55,6 +56,49 @@ export const configSchema = z
     signingKeyRotationDays: positiveInt.default(30),
     /** SLOs of deployed services (PromQL), beside Tandem's built-in ones: docs/slo.md. */
     slos: sloListSchema.default([]),
+    // Authentication.
+    /** The first admin's password, used once when the user `admin` is created at first start. */
+    adminPassword: z.string().optional(),
+    passwordMinLength: positiveInt.max(128).default(12),
+    /** Failed sign-ins within the window that lock an account, and an address (counted across replicas). */
+    loginMaxFailures: positiveInt.default(5),
+    loginMaxFailuresPerAddress: positiveInt.default(50),
+    loginFailureWindowSeconds: positiveInt.default(900),
+    loginLockoutSeconds: positiveInt.default(900),
+    /** A session ends this long after sign-in, or after this long without a request. */
+    sessionMaxAgeSeconds: positiveInt.default(7 * 86_400),
+    sessionIdleSeconds: positiveInt.default(86_400),
+    /** The session cookie's Secure attribute; auto: when externalUrl is https. */
+    sessionCookieSecure: z.enum(['auto', 'true', 'false']).default('auto'),
+    sessionCookieSameSite: z.enum(['strict', 'lax']).default('lax'),
+    /** Addresses or CIDRs of load balancers whose X-Forwarded-For gives the client address. */
+    trustedProxies: list.default([]),
+    /** Roles from an identity provider's groups (OIDC, LDAP, SAML), applied at each sign-in. */
+    groupRoles: z
+      .preprocess(
+        (v) => {
+          if (typeof v !== 'string') return v;
+          try {
+            return JSON.parse(v) as unknown;
+          } catch {
+            return v;
+          }
+        },
+        z.array(
+          z
+            .object({
+              group: z.string().min(1),
+              provider: z.string().min(1).optional(),
+              admin: z.boolean().optional(),
+              repo: z.string().min(1).optional(),
+              role: z.enum(ROLES).optional(),
+            })
+            .strict()
+            .refine((m) => m.admin === true || (m.repo !== undefined && m.role !== undefined), 'give admin: true, or repo and role'),
+          { error: 'expected a list of {group, provider?, admin?, repo?, role?} (as JSON in TANDEM_GROUP_ROLES)' },
+        ),
+      )
+      .default([]),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
     maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
     // Agent settings.
@@ -78,6 +122,7 @@ export const configSchema = z
   .strict();
 
 export type TandemConfig = z.infer<typeof configSchema>;
+const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token']);
 type ConfigKey = keyof TandemConfig;
 const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 
@@ -124,14 +169,16 @@ export function loadConfig(
     for (const key of Object.keys(merged)) source[key] = configPath;
   }
   for (const key of configKeys) {
+    // A secret's value never appears in an error message.
+    const shown = (separator: string, value: unknown) => (SECRET_KEYS.has(key) ? '' : `${separator}${JSON.stringify(value)}`);
     const fromEnv = env[envNameFor(key)];
     if (fromEnv !== undefined && fromEnv !== '') {
       merged[key] = fromEnv;
-      source[key] = `${envNameFor(key)}=${JSON.stringify(fromEnv)}`;
+      source[key] = `${envNameFor(key)}${shown('=', fromEnv)}`;
     }
     if (flags[key] !== undefined) {
       merged[key] = flags[key];
-      source[key] = `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${JSON.stringify(flags[key])}`;
+      source[key] = `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}${shown(' ', flags[key])}`;
     }
   }
   const parsed = configSchema.safeParse(merged);

@@ -1,7 +1,10 @@
+import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
 import { ApiError, RouteTable } from './http.js';
-import { tokenAuthenticator } from './auth.js';
+import { databaseAccessControl, type AccessControl } from './auth.js';
+import { registerAuthRoutes } from './routes/auth.js';
 import { registerAgentRoutes } from './routes/agents.js';
 import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -12,20 +15,27 @@ import { registerHomeRoutes } from './routes/home.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 import { registerMonitoringRoutes } from './routes/monitoring.js';
 
-/** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`. */
-function statusOf(err: unknown): number {
+/** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`; null: an unexpected error. */
+function statusOf(err: unknown): number | null {
   if (err instanceof ApiError) return err.statusCode;
   const e = err as { statusCode?: unknown; httpStatus?: unknown; name?: string };
   if (typeof e.httpStatus === 'number') return e.httpStatus;
   if (typeof e.statusCode === 'number') return e.statusCode;
   if (e.name === 'StaleTokenError') return 409;
-  return 500;
+  return null;
 }
 
-export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: RouteTable } {
+/**
+ * The HTTP app of one replica. `access` replaces the access control (the auth benchmark measures
+ * requests without it); servers always run with the database's.
+ */
+export function buildApp(ctx: ServerContext, options: { access?: AccessControl } = {}): { app: FastifyInstance; routes: RouteTable } {
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
     bodyLimit: ctx.config.maxRequestBytes,
+    // Behind load balancers, the client address (for login limits and the audit log) comes from
+    // X-Forwarded-For, believed only from these proxies.
+    trustProxy: ctx.config.trustedProxies.length > 0 ? ctx.config.trustedProxies : false,
     // Long-polls last 25 s and SSE streams much longer; the socket timeout must not cut them.
     requestTimeout: 0,
     // Requests are counted in metrics; a log line per request (agents long-poll constantly) is noise.
@@ -42,9 +52,16 @@ export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: Ro
     try {
       done(null, JSON.parse(body.toString('utf8')));
     } catch (err) {
-      done(new ApiError(400, `request body is not valid JSON: ${(err as Error).message}`), undefined);
+      // V8's message quotes the body, which may hold a password: only the position is repeated.
+      const at = /position \d+( \(line \d+ column \d+\))?/.exec((err as Error).message)?.[0];
+      done(new ApiError(400, `request body is not valid JSON${at ? ` (at ${at})` : ''}`), undefined);
     }
   });
+  // Security headers on every response; the status page's inline style is the one exception the
+  // default content security policy already allows.
+  void app.register(fastifyHelmet, { global: true });
+  void app.register(fastifyCookie);
+
   app.addContentTypeParser('application/octet-stream', { bodyLimit: Number.MAX_SAFE_INTEGER }, (_request, payload, done) => done(null, payload));
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
@@ -61,19 +78,24 @@ export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: Ro
   });
 
   app.setErrorHandler((err, request, reply) => {
-    let status = statusOf(err);
+    const known = statusOf(err);
+    let status = known ?? 500;
     const fastifyCode = (err as { code?: string }).code;
     if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') status = 413;
     if (status >= 500) request.log.error({ err }, 'request failed');
-    const message = err instanceof Error ? err.message : String(err);
+    // An unexpected error's text may hold anything (a query, a value): the log has it, the client a reference.
+    const message = known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     reply.code(status).send({ error: status >= 500 ? 'internal error' : reasonPhrase(status), message });
   });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'not found', message: `no route ${request.method} ${request.url}` });
   });
 
-  const routes = new RouteTable(app, tokenAuthenticator(ctx.store.db));
+  const routes = new RouteTable(app, options.access ?? databaseAccessControl(ctx));
   registerHealthRoutes(routes, ctx);
+  registerAuthRoutes(routes, ctx);
   registerRepoRoutes(routes, ctx);
   registerPipelineRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);
@@ -105,6 +127,7 @@ function reasonPhrase(status: number): string {
     410: 'gone',
     413: 'payload too large',
     422: 'unprocessable entity',
+    429: 'too many requests',
     503: 'unavailable',
   };
   return phrases[status] ?? 'error';

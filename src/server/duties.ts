@@ -1,6 +1,7 @@
 // Background duties of the server: promote delayed jobs, reap expired leases, enforce timeouts,
-// poll repositories, expire artifacts. They run only on the replica holding the leader lease
-// (src/server/leader.ts); with SQLite there is one server, which therefore always leads.
+// poll repositories, expire artifacts, drop ended sessions and old failed-login counters. They run
+// only on the replica holding the leader lease (src/server/leader.ts); with SQLite there is one
+// server, which therefore always leads.
 import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
 import type { Repo } from '../store/schema.js';
@@ -10,6 +11,9 @@ import { publishChanges } from './notify.js';
 import { repoWantsRef } from './routes/repos.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { expireArtifacts } from './retention.js';
+import { pruneLoginFailures } from '../auth/login.js';
+import { deleteExpiredSessions } from '../auth/sessions.js';
+import { loginPolicyOf, sessionLimitsOf } from './auth.js';
 import { triggerForDelivery } from './trigger.js';
 
 const TICK_MS = 1000;
@@ -99,6 +103,8 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     state.lastRetentionAt = now;
     const expired = await expireArtifacts(ctx, now);
     if (expired.files > 0) ctx.log.info(expired, 'expired artifacts removed');
+    await deleteExpiredSessions(ctx.store.db, now, sessionLimitsOf(ctx));
+    await pruneLoginFailures(ctx.store.db, now, loginPolicyOf(ctx));
   }
   const promoted = await promoteScheduled(ctx.store, now);
   const reaped = await reap(ctx, state, now);

@@ -1,13 +1,18 @@
 // Route registration with one table: every route declares who may call it and the shape of its body.
-// The same table produces the OpenAPI document and drives authentication, so a route cannot exist
-// without an access rule (the auth work turns `access` into per-role permissions).
+// The same table produces the OpenAPI document and drives authentication and authorization: a route
+// must also be in the permission table (src/auth/permissions.ts) or registering it fails, and every
+// successful change it makes is written to the audit log here, in one place.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { routePermission, ruleOf, type Permission, type Rule } from '../auth/permissions.js';
+import { CSRF_HEADER, SESSION_COOKIE } from '../auth/sessions.js';
+import type { Principal } from '../auth/principal.js';
+import type { AccessControl, AuditEntryInput } from './auth.js';
 
-/** public: anyone (health, webhooks that carry their own signature); user: an API token; agent: an agent token. */
+export type { Principal } from '../auth/principal.js';
+
+/** public: anyone (health, webhooks that carry their own signature); user: a user's token or session; agent: an agent token. */
 export type Access = 'public' | 'user' | 'agent';
-
-export type Principal = { kind: 'admin'; tokenId: number } | { kind: 'agent'; agentId: number } | { kind: 'anonymous' };
 
 export class ApiError extends Error {
   constructor(
@@ -26,6 +31,11 @@ export interface RouteContext<Body> {
   body: Body;
   params: Record<string, string>;
   query: Record<string, string | undefined>;
+  /**
+   * Adds details to this request's audit record (a role granted, a token's name), or names its
+   * actor when the route establishes it (signing in). Never pass secrets.
+   */
+  audit(details: Record<string, unknown>, actor?: Principal): void;
 }
 
 export interface RouteSpec<Schema extends z.ZodType | undefined> {
@@ -48,27 +58,55 @@ export interface RegisteredRoute {
   summary: string;
   tag: string;
   access: Access;
+  permission: Permission;
   bodySchema?: z.ZodType;
   produces?: string;
 }
 
-export type Authenticator = (request: FastifyRequest, access: Access) => Promise<Principal>;
+/** The access a permission's rule implies; a route declaring another is a mistake caught at start. */
+function accessOf(rule: Rule): Access {
+  return rule.who === 'anyone' ? 'public' : rule.who === 'agent' ? 'agent' : 'user';
+}
+
+/** What the permission asks, for the OpenAPI document. */
+function describeRule(rule: Rule): string {
+  switch (rule.who) {
+    case 'anyone':
+      return 'anyone';
+    case 'user':
+      return 'any signed-in user';
+    case 'admin':
+      return rule.registrationToken ? 'an instance administrator, or an agent registration token (scope register_agent)' : 'an instance administrator';
+    case 'agent':
+      return 'an agent token';
+    case 'member':
+      return `the ${rule.role} role on the repository (or an instance administrator)${rule.jobToken ? ", or a running job's CI_JOB_TOKEN of the repository" : ''}`;
+  }
+}
 
 export class RouteTable {
   readonly routes: RegisteredRoute[] = [];
 
   constructor(
     private readonly app: FastifyInstance,
-    private readonly authenticate: Authenticator,
+    private readonly access: AccessControl,
   ) {}
 
   add<Schema extends z.ZodType | undefined>(spec: RouteSpec<Schema>): void {
+    const route = routePermission(spec.method, spec.url);
+    if (accessOf(route.rule) !== spec.access) {
+      throw new Error(`route ${spec.method} ${spec.url} declares access "${spec.access}" but its permission ${route.permission} is for ${describeRule(route.rule)}`);
+    }
+    // The agent protocol's writes are fenced and recorded with their jobs and releases; logging
+    // every heartbeat and log chunk would bury the changes people make.
+    const audited = spec.method !== 'GET' && route.rule.who !== 'agent';
     this.routes.push({
       method: spec.method,
       url: spec.url,
       summary: spec.summary,
       tag: spec.tag,
       access: spec.access,
+      permission: route.permission,
       bodySchema: spec.body,
       produces: spec.produces,
     });
@@ -77,7 +115,8 @@ export class RouteTable {
       url: spec.url,
       config: { rawBody: spec.rawBody === true },
       handler: async (request, reply) => {
-        const principal = await this.authenticate(request, spec.access);
+        const principal = await this.access.check(request, route);
+        const note: { details?: Record<string, unknown>; actor?: Principal } = {};
         let body: unknown = request.body;
         if (spec.body) {
           const parsed = spec.body.safeParse(body ?? {});
@@ -94,11 +133,23 @@ export class RouteTable {
           body: body as never,
           params: request.params as Record<string, string>,
           query: request.query as Record<string, string | undefined>,
+          audit(details, actor) {
+            note.details = { ...note.details, ...details };
+            if (actor) note.actor = actor;
+          },
         });
+        if (audited && reply.statusCode < 400) {
+          await this.access.audit(request, { principal: note.actor ?? principal, action: route.permission, route: spec.url, status: reply.statusCode, details: note.details });
+        }
         if (reply.sent) return reply;
         return result;
       },
     });
+  }
+
+  /** Records what the route layer cannot see by itself (a refused sign-in). */
+  audit(request: FastifyRequest, entry: AuditEntryInput): Promise<void> {
+    return this.access.audit(request, entry);
   }
 
   /** OpenAPI 3.1 document of every registered route. */
@@ -116,8 +167,10 @@ export class RouteTable {
         summary: r.summary,
         tags: [r.tag],
         parameters: params,
-        security: r.access === 'public' ? [] : [{ bearerAuth: [] }],
+        description: `Needs permission ${r.permission}: ${describeRule(ruleOf(r.permission))}.`,
+        security: r.access === 'public' ? [] : r.access === 'agent' ? [{ bearerAuth: [] }] : [{ bearerAuth: [] }, { cookieAuth: [] }],
         'x-tandem-access': r.access,
+        'x-tandem-permission': r.permission,
         responses: {
           default: {
             description: 'Success; errors are JSON {error, message}',
@@ -137,7 +190,12 @@ export class RouteTable {
       openapi: '3.1.0',
       info: { title: 'Tandem API', version },
       servers: [{ url: '/' }],
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'A personal token (tdm_), an agent token (tda_) or a job token (tdj_, CI_JOB_TOKEN; also accepted as a JOB-TOKEN header)' },
+          cookieAuth: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: `A session from POST /api/v1/session; changes also need the ${CSRF_HEADER} header` },
+        },
+      },
       paths,
     };
   }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { FsBlobStore } from '../artifacts/index.js';
 import { openSecrets } from '../auth/secrets/index.js';
-import { ensureAdminToken } from '../auth/tokens.js';
+import { ensureBootstrapAdmin } from '../auth/users.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
 import { countAgents } from '../monitor/agent-counts.js';
 import { Metrics } from '../monitor/metrics.js';
@@ -66,7 +66,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     await store.close();
     throw err;
   });
-  const newAdminToken = await ensureAdminToken(store.db, config.dataDir, clock.now());
+  const newAdminToken = await ensureBootstrapAdmin(store, { dataDir: config.dataDir, now: clock.now(), password: config.adminPassword, passwordMinLength: config.passwordMinLength });
   const ctx: ServerContext = {
     config,
     store,

@@ -1,7 +1,9 @@
 // What an agent receives when it claims a job: the compiled job, every variable in precedence order
-// and the artifacts of the jobs it depends on.
+// (with the job's CI_JOB_TOKEN) and the artifacts of the jobs it depends on.
 import type { JobPayload, JobVariable } from '../agent/protocol.js';
 import { mintIdTokens } from '../auth/id-tokens.js';
+import { protectedRefRole } from '../auth/repo-access.js';
+import { issueJobToken } from '../auth/tokens.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
@@ -41,11 +43,15 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     nodeTotal: spec.parallel?.total,
     runnerTags: JSON.parse(job.tags) as string[],
   });
-  const protectedRef = pipeline.is_tag === 0 && pipeline.ref === repo.default_branch;
-  const repoVariables = await repoVariablesFor(ctx, repo, { protectedRef });
+  const ref = { name: pipeline.ref, isTag: pipeline.is_tag === 1 };
+  const protectedRef = (await protectedRefRole(ctx.store.db, repo.id, ref)) !== null;
+  const repoVariables = await repoVariablesFor(ctx, repo, ref);
+  // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
+  const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
   const variables: JobVariable[] = [
     ...plain(predefined),
     ...plain(perJob),
+    { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
     ...plain(inheritedGlobals(JSON.parse(pipeline.variables) as Record<string, string>, spec.inheritVariables)),
     ...plain(spec.variables),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),

@@ -21,6 +21,8 @@ export interface TriggerInput {
   variables?: Record<string, string>;
   /** The webhook delivery or poll behind it, recorded with the pipeline (see `triggerForDelivery`). */
   event?: DeliveryEvent;
+  /** Refuses (throws) a ref the caller may not run pipelines on, once the ref is resolved (protected branches). */
+  authorizeRef?: (ref: { name: string; isTag: boolean }) => Promise<void>;
 }
 
 export type DeliveryEvent = NonNullable<CreatePipelineInput['event']>;
@@ -43,6 +45,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   const { repo } = input;
   await ctx.mirrors.ensure(repo.url, { sha: input.sha });
   const ref = await resolveRef(ctx, repo, input.ref, input.sha);
+  await input.authorizeRef?.(ref);
   if (!ref.sha) throw new ApiError(422, `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);
   const sha = ref.sha;
 
@@ -79,7 +82,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     serverUrl: ctx.externalUrl,
     configPath: found.path,
   });
-  const userVariables = await repoVariablesFor(ctx, repo, { protectedRef: !ref.isTag && ref.name === repo.default_branch });
+  const userVariables = await repoVariablesFor(ctx, repo, ref);
   const result = await compilePipeline(found.path, found.content, {
     readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),

@@ -1,3 +1,4 @@
+import { protectedRefRole } from '../auth/repo-access.js';
 import { VARIABLE_VALUE } from '../auth/secrets/index.js';
 import type { Repo, Variable } from '../store/schema.js';
 import type { ServerContext } from './context.js';
@@ -8,13 +9,14 @@ async function decrypted(ctx: ServerContext, rows: Variable[]): Promise<Variable
 }
 
 /**
- * The repository's CI/CD variables a pipeline may see, decrypted. Protected variables reach only
- * pipelines on protected refs; until protected branches arrive with the auth work, the default
- * branch is the one protected ref, as GitLab protects it by default.
+ * The repository's CI/CD variables a pipeline on this ref may see, decrypted: protected variables
+ * reach only pipelines on protected branches (the repository's protected branch patterns; the
+ * default branch is protected when a repository is registered, as GitLab protects it).
  */
-export async function repoVariablesFor(ctx: ServerContext, repo: Repo, opts: { protectedRef: boolean }): Promise<Variable[]> {
+export async function repoVariablesFor(ctx: ServerContext, repo: Repo, ref: { name: string; isTag: boolean }): Promise<Variable[]> {
+  const protectedRef = (await protectedRefRole(ctx.store.db, repo.id, ref)) !== null;
   let query = ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id);
-  if (!opts.protectedRef) query = query.where('protected', '=', 0);
+  if (!protectedRef) query = query.where('protected', '=', 0);
   return decrypted(ctx, await query.orderBy('key').execute());
 }
 

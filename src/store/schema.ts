@@ -161,6 +161,8 @@ export interface JobTable {
   queued_at: number | null;
   /** The environment the job deploys to (its `environment:` with a `deploy:` block), for the deploy lock. */
   environment: string | null;
+  /** sha256 of the job's CI_JOB_TOKEN, set when an agent claims it; valid while the job runs. */
+  job_token_hash: string | null;
   /** For `when: delayed`: when the job becomes pending. */
   scheduled_at: number | null;
   started_at: number | null;
@@ -209,13 +211,103 @@ export interface AgentTable {
   disconnected_at: number | null;
 }
 
+/** Personal API tokens: each belongs to a user and acts as that user within its scopes. */
 export interface TokenTable {
   id: Generated<number>;
   name: string;
-  kind: string; // admin | agent
+  kind: string; // personal
   token_hash: string;
+  user_id: number | null;
+  /** JSON Scope[]: api, read_api, register_agent (default ["api"]). */
+  scopes: Generated<string>;
+  expires_at: number | null;
   created_at: number;
   last_used_at: number | null;
+}
+
+export type Role = 'guest' | 'reporter' | 'developer' | 'maintainer' | 'owner';
+
+export interface UserTable {
+  id: Generated<number>;
+  username: string;
+  email: string | null;
+  /** argon2id PHC string; null: no local password. */
+  password_hash: string | null;
+  admin: number;
+  /** 1 when admin was granted by an identity provider's groups (and may be taken back by them). */
+  admin_from_groups: number;
+  created_at: number;
+  updated_at: number;
+  last_login_at: number | null;
+}
+
+/** An account at an identity provider (OIDC, LDAP, SAML) linked to a Tandem user. */
+export interface IdentityTable {
+  id: Generated<number>;
+  user_id: number;
+  provider: string;
+  subject: string;
+  created_at: number;
+  last_login_at: number | null;
+}
+
+export interface MembershipTable {
+  repo_id: number;
+  user_id: number;
+  role: Role;
+  /** 'manual' (the API) or 'groups' (an identity provider's groups, recomputed at each login). */
+  source: 'manual' | 'groups';
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SessionTable {
+  id: Generated<number>;
+  token_hash: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
+  last_seen_at: number;
+  address: string | null;
+  user_agent: string | null;
+}
+
+export interface ProtectedBranchTable {
+  id: Generated<number>;
+  repo_id: number;
+  /** A branch name or glob (`main`, `release/*`). */
+  pattern: string;
+  /** The least role that may run pipelines and manual jobs on a matching branch. */
+  allowed_role: Role;
+  created_at: number;
+}
+
+export interface LoginFailureTable {
+  /** 'user:NAME' or 'address:IP'. */
+  key: string;
+  failures: number;
+  window_started_at: number;
+  locked_until: number | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  replica: string;
+  /** user | agent | job | anonymous */
+  actor_kind: string;
+  actor_id: number | null;
+  /** A username, `agent:ID`, `job:ID` or `anonymous`. */
+  actor: string;
+  address: string | null;
+  action: string;
+  method: string | null;
+  route: string | null;
+  /** JSON of the route's path parameters. */
+  params: string | null;
+  status: number | null;
+  /** JSON of what the route adds (a role granted, a token's name and scopes); never secrets. */
+  details: string | null;
 }
 
 /** Named monotonic counters (the fencing token). */
@@ -307,6 +399,13 @@ export interface Database {
   data_keys: DataKeyTable;
   signing_keys: SigningKeyTable;
   sli_counts: SliCountTable;
+  users: UserTable;
+  identities: IdentityTable;
+  memberships: MembershipTable;
+  sessions: SessionTable;
+  protected_branches: ProtectedBranchTable;
+  login_failures: LoginFailureTable;
+  audit_log: AuditLogTable;
 }
 
 export type Repo = Selectable<RepoTable>;
@@ -321,3 +420,6 @@ export type Agent = Selectable<AgentTable>;
 export type Environment = Selectable<EnvironmentTable>;
 export type Release = Selectable<ReleaseTable>;
 export type ArtifactFile = Selectable<ArtifactFileTable>;
+export type User = Selectable<UserTable>;
+export type ProtectedBranch = Selectable<ProtectedBranchTable>;
+export type AuditEntry = Selectable<AuditLogTable>;

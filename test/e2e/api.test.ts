@@ -18,7 +18,7 @@ interface ErrorBody {
   message: string;
 }
 
-test('authentication: no token, a wrong token and an agent token on a user route are all 401', async () => {
+test('authentication: no token and a wrong token are 401; an agent token on a user route and a user token on an agent route are 403', async () => {
   const noToken = await fetch(`${tandem.url}/api/v1/repos`);
   assert.equal(noToken.status, 401);
   assert.match(((await noToken.json()) as ErrorBody).message, /bearer token/i);
@@ -28,8 +28,8 @@ test('authentication: no token, a wrong token and an agent token on a user route
   const agent = await tandem.api<{ token: string }>('POST', '/api/v1/agents', { name: 'auth-probe' });
   assert.equal(agent.status, 201, agent.text);
   const asAgent = { authorization: `Bearer ${agent.body.token}` };
-  assert.equal((await tandem.api('GET', '/api/v1/repos', undefined, asAgent)).status, 401, 'an agent token is not a user token');
-  assert.equal((await tandem.api('POST', '/api/v1/agent/jobs/request', { waitMs: 0 })).status, 401, 'a user token is not an agent token');
+  assert.equal((await tandem.api('GET', '/api/v1/repos', undefined, asAgent)).status, 403, 'an agent token is not a user token');
+  assert.equal((await tandem.api('POST', '/api/v1/agent/jobs/request', { waitMs: 0 })).status, 403, 'a user token is not an agent token');
   assert.equal((await tandem.api('POST', '/api/v1/agent/jobs/request', { waitMs: 0 }, asAgent)).status, 204);
   assert.equal((await tandem.api('GET', '/api/v1/repos')).status, 200);
 });

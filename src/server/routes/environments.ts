@@ -7,6 +7,7 @@ import { liveRelease, ReleaseError, setReleaseStatus, startRelease } from '../..
 import { parseSpec } from '../../scheduler/advance.js';
 import type { Release, Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
+import { requirePermission } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { ROLLBACK_OF_VARIABLE } from '../../agent/protocol.js';
 import { findEnvironment, requestRollback } from '../rollback.js';
@@ -146,9 +147,11 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     tag: 'deployments',
     access: 'user',
     body: z.object({ to: z.number().int().positive().optional() }).strict(),
-    async handler({ params, body, reply }) {
+    async handler({ params, body, reply, principal }) {
       const repo = await findRepo(ctx, params.name!);
-      const { release, pipelineId } = await requestRollback(ctx, repo, params.env!, { to: body.to, by: 'api' });
+      // Asking for a rollback approves its deploy: on a protected environment that is a maintainer's call.
+      if ((await findEnvironment(ctx, repo, params.env!)).protected === 1) await requirePermission(ctx, principal, 'deployment.approve', repo);
+      const { release, pipelineId } = await requestRollback(ctx, repo, params.env!, { to: body.to, by: principal.kind === 'user' ? principal.username : 'api' });
       reply.code(201);
       return { ...releaseView(release), pipelineId };
     },
@@ -162,8 +165,9 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       tag: 'deployments',
       access: 'user',
       body: z.object({}).strict(),
-      async handler({ params }) {
+      async handler({ params, principal }) {
         const repo = await findRepo(ctx, params.name!);
+        if ((await findEnvironment(ctx, repo, params.env!)).protected === 1) await requirePermission(ctx, principal, 'deployment.approve', repo);
         return releaseView(await decide(ctx, await releaseOfEnvironment(ctx, repo, params.env!, idParam(params.id, 'id')), decision));
       },
     });
@@ -176,7 +180,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     tag: 'deployments',
     access: 'user',
     body: alertmanagerBody,
-    async handler({ body }) {
+    async handler({ body, principal }) {
       const now = ctx.clock.now();
       const guardMs = ctx.config.alertRollbackWindowSeconds * 1000;
       const outcomes: { repo: string; environment: string; action: string; releaseId?: number; pipelineId?: number }[] = [];
@@ -204,6 +208,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
         else if (open) outcomes.push({ ...outcome, action: `ignored: release ${open.id} is in progress` });
         else {
           const repo = await findRepo(ctx, env.repo_name);
+          // The token Alertmanager sends must be allowed to roll this environment back.
+          await requirePermission(ctx, principal, env.protected === 1 ? 'deployment.approve' : 'environment.rollback', repo);
           const { release, pipelineId } = await requestRollback(ctx, repo, env.name, { by: `alertmanager: ${alert.labels.alertname ?? 'alert'}` });
           outcomes.push({ ...outcome, action: 'rollback', releaseId: release.id, pipelineId });
         }

@@ -1,6 +1,8 @@
-// A plain status page at `/` until the web UI lands: recent pipelines and their jobs, no JavaScript.
+// A plain status page at `/` until the web UI lands: recent pipelines of the repositories the
+// signed-in caller may see, and their jobs, no JavaScript.
 import { listPipelines } from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
+import { visibleRepoIds } from '../auth.js';
 import type { RouteTable } from '../http.js';
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -13,8 +15,15 @@ export function registerHomeRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'health',
     access: 'public',
     produces: 'text/html',
-    async handler({ reply }) {
-      const pipelines = await listPipelines(ctx.store, { limit: 20 });
+    async handler({ reply, principal }) {
+      // Only the pipelines of repositories the caller (by session cookie) may see; none to anonymous callers.
+      const visible = await visibleRepoIds(ctx, principal);
+      const pipelines =
+        visible === null
+          ? await listPipelines(ctx.store, { limit: 20 })
+          : visible.length === 0
+            ? []
+            : await ctx.store.db.selectFrom('pipelines').selectAll().where('repo_id', 'in', visible).orderBy('id', 'desc').limit(20).execute();
       const repos = new Map((await ctx.store.db.selectFrom('repos').select(['id', 'name']).execute()).map((r) => [r.id, r.name]));
       const ids = pipelines.map((p) => p.id);
       const jobs = ids.length === 0 ? [] : await ctx.store.db.selectFrom('jobs').select(['id', 'pipeline_id', 'name', 'status']).where('pipeline_id', 'in', ids).where('retried', '=', 0).orderBy('id').execute();
@@ -35,7 +44,7 @@ span{display:inline-block;margin:1px;padding:0 .3rem;border-radius:3px;backgroun
 span.success{background:#d8f5e0}span.failed{background:#fde0e3}span.running{background:#dce8fd}</style></head>
 <body><h1>Tandem</h1><p>Recent pipelines (API at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>, metrics at <a href="/metrics">/metrics</a>).</p>
 <table><thead><tr><th>Pipeline</th><th>Repository</th><th>Ref</th><th>Commit</th><th>Status</th><th>Jobs</th></tr></thead><tbody>
-${rows || '<tr><td colspan="6">No pipelines yet.</td></tr>'}
+${rows || `<tr><td colspan="6">${principal.kind === 'anonymous' ? 'Sign in (POST /api/v1/session) to see pipelines.' : 'No pipelines yet.'}</td></tr>`}
 </tbody></table></body></html>`;
     },
   });

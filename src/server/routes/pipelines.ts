@@ -4,6 +4,7 @@ import { maskText } from '../../executor/mask.js';
 import { cancelJob, cancelPipeline, getJob, getPipeline, playJob, readLog, retryJob } from '../../scheduler/index.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
+import { requireJobStartRights } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
@@ -215,8 +216,9 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       summary: { cancel: 'Cancel a job', retry: 'Retry a finished job as a new attempt', play: 'Start a manual job' }[action],
       tag: 'jobs',
       access: 'user',
-      async handler({ params }) {
+      async handler({ params, principal }) {
         const job = await loadJob(ctx, idParam(params.id, 'id'));
+        if (action !== 'cancel') await requireJobStartRights(ctx, principal, job, `job.${action}`);
         const now = ctx.clock.now();
         let shownId = job.id;
         if (action === 'retry') {

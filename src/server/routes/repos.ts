@@ -1,8 +1,11 @@
+import { sql } from 'kysely';
 import { z } from 'zod';
+import { protectedRefRole, setUpNewRepo } from '../../auth/repo-access.js';
 import { normalizeRepoUrl, lsRemote, refMatchesFilters } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
 import type { Repo, Variable } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
+import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { triggerPipeline } from '../trigger.js';
 import { saveVariable } from '../variables.js';
@@ -94,7 +97,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'repos',
     access: 'user',
     body: createRepoBody,
-    async handler({ body, reply }) {
+    async handler({ body, reply, principal }) {
       let url: string;
       try {
         url = normalizeRepoUrl(body.url);
@@ -126,6 +129,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         })
         .returningAll()
         .executeTakeFirstOrThrow();
+      await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
       reply.code(201);
       return repoView(inserted, ctx);
     },
@@ -137,9 +141,11 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     summary: 'List repositories',
     tag: 'repos',
     access: 'user',
-    async handler() {
-      const repos = await ctx.store.db.selectFrom('repos').selectAll().orderBy('name').execute();
-      return repos.map((r) => repoView(r, ctx));
+    async handler({ principal }) {
+      const visible = await visibleRepoIds(ctx, principal);
+      let q = ctx.store.db.selectFrom('repos').selectAll().orderBy('name');
+      if (visible !== null) q = visible.length === 0 ? q.where(sql<boolean>`false`) : q.where('id', 'in', visible);
+      return (await q.execute()).map((r) => repoView(r, ctx));
     },
   });
 
@@ -204,9 +210,14 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         variables: z.record(z.string(), z.string()).optional(),
       })
       .strict(),
-    async handler({ params, body, reply }) {
+    async handler({ params, body, reply, principal }) {
       const repo = await findRepo(ctx, params.name);
-      const result = await triggerPipeline(ctx, { repo, ref: body.ref ?? repo.default_branch, sha: body.sha, source: 'api', variables: body.variables });
+      // A pipeline on a protected branch sees protected variables, and could run any commit there (sha).
+      const authorizeRef = async (ref: { name: string; isTag: boolean }) => {
+        const role = await protectedRefRole(ctx.store.db, repo.id, ref);
+        if (role !== null) await requireRole(ctx, principal, repo, role, `pipeline.create on protected branch ${ref.name}`);
+      };
+      const result = await triggerPipeline(ctx, { repo, ref: body.ref ?? repo.default_branch, sha: body.sha, source: 'api', variables: body.variables, authorizeRef });
       if (result.pipelineId === null) throw new ApiError(422, `pipeline not created: ${result.skippedReason}`);
       reply.code(201);
       return { id: result.pipelineId, status: result.status };

@@ -6,6 +6,7 @@ import * as m001 from './001_initial.js';
 import * as m002 from './002_agent_presence.js';
 import * as m003 from './003_deployments.js';
 import * as m004 from './004_fencing_sequence.js';
+import * as m005 from './005_auth.js';
 import * as m006 from './006_secrets.js';
 import * as m007 from './007_slo.js';
 
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '002_agent_presence': m002,
   '003_deployments': m003,
   '004_fencing_sequence': m004,
+  '005_auth': m005,
   '006_secrets': m006,
   '007_slo': m007,
 };

@@ -1,0 +1,290 @@
+// Who may call what: the one table of every route's permission, and what each permission asks of
+// the caller. The route layer (src/server/http.ts) refuses to register a route missing here, so a
+// new endpoint cannot ship without a decision about who may use it; test/auth/permissions.test.ts
+// walks every route with every kind of caller against this table.
+import type { Role } from '../store/schema.js';
+
+export type { Role } from '../store/schema.js';
+
+/** GitLab's project roles, weakest first. */
+export const ROLES = ['guest', 'reporter', 'developer', 'maintainer', 'owner'] as const satisfies readonly Role[];
+
+export function roleAtLeast(role: Role | null, least: Role): boolean {
+  return role !== null && ROLES.indexOf(role) >= ROLES.indexOf(least);
+}
+
+/**
+ * What a personal token may do. `api`: everything its user may; `read_api`: only reading (GET);
+ * `register_agent`: only registering agents (an agent registration token, made by an admin).
+ */
+export const SCOPES = ['api', 'read_api', 'register_agent'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Who a permission is for. Instance admins pass every `user`, `admin` and `member` rule. */
+export type Rule =
+  /** Anyone, signed in or not (health, webhooks that carry their own signature, logging in). */
+  | { who: 'anyone' }
+  /** Any signed-in user; the handler limits what it shows or changes to the caller's own. */
+  | { who: 'user' }
+  | { who: 'admin'; registrationToken?: true }
+  /** The agent protocol: agent tokens only. */
+  | { who: 'agent' }
+  /** A role on the route's repository; `jobToken`: a running job of that repository may too. */
+  | { who: 'member'; role: Role; jobToken?: true };
+
+const member = (role: Role, jobToken?: true): Rule => (jobToken ? { who: 'member', role, jobToken } : { who: 'member', role });
+const ANYONE: Rule = { who: 'anyone' };
+const USER: Rule = { who: 'user' };
+const ADMIN: Rule = { who: 'admin' };
+const AGENT: Rule = { who: 'agent' };
+
+/**
+ * Every permission. Its name is also the audit log's action for the routes that need it, so each
+ * route that changes something has a permission of its own.
+ */
+export const PERMISSIONS = {
+  public: ANYONE,
+  'webhook.receive': ANYONE,
+  'session.create': ANYONE,
+  'session.read': USER,
+  'session.delete': USER,
+  'user.create': ADMIN,
+  'user.list': ADMIN,
+  'user.update': ADMIN,
+  'user.delete': ADMIN,
+  /** Own password (with the current one), or anyone's for an admin: checked by the handler. */
+  'user.password': USER,
+  'token.create': USER,
+  'token.list': USER,
+  'token.revoke': USER,
+  'audit.read': ADMIN,
+  'repo.create': ADMIN,
+  /** Lists only the repositories the caller is a member of (all for an admin). */
+  'repo.list': USER,
+  'repo.read': member('guest', true),
+  'repo.update': member('maintainer'),
+  'repo.delete': member('owner'),
+  'member.read': member('guest'),
+  /** Granting or taking away `owner`, or changing an owner, needs owner: checked by the handler. */
+  'member.set': member('maintainer'),
+  'member.remove': member('maintainer'),
+  'protected_branch.read': member('guest'),
+  'protected_branch.create': member('maintainer'),
+  'protected_branch.delete': member('maintainer'),
+  'variable.read': member('maintainer'),
+  'variable.write': member('maintainer'),
+  'variable.delete': member('maintainer'),
+  /** On a protected branch, the branch's allowed role: checked by the handler. */
+  'pipeline.create': member('developer'),
+  'pipeline.read': member('guest', true),
+  'pipeline.cancel': member('developer'),
+  'job.read': member('guest', true),
+  'log.read': member('reporter'),
+  'artifact.read': member('reporter', true),
+  /** Jobs of protected environments need maintainer, of protected branches the branch's role: checked by the handler. */
+  'job.cancel': member('developer'),
+  'job.retry': member('developer'),
+  'job.play': member('developer'),
+  'environment.read': member('reporter'),
+  'environment.update': member('maintainer'),
+  /** A protected environment needs maintainer (`deployment.approve`): checked by the handler. */
+  'environment.rollback': member('developer'),
+  'release.read': member('reporter'),
+  'release.promote': member('developer'),
+  'release.abort': member('developer'),
+  /** Approving a deploy to a protected environment; required by handlers on top of the route's permission. */
+  'deployment.approve': member('maintainer'),
+  /** Each alert's repository needs `environment.rollback`: checked by the handler. */
+  'alert.receive': USER,
+  /** Tandem's own SLOs and their error budgets. */
+  'slo.read': USER,
+  'dora.read': member('reporter'),
+  'agent.register': { who: 'admin', registrationToken: true },
+  'agent.list': ADMIN,
+  'agent.delete': ADMIN,
+  'agent.protocol': AGENT,
+} as const satisfies Record<string, Rule>;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+export function ruleOf(permission: Permission): Rule {
+  return PERMISSIONS[permission];
+}
+
+/** Every route, `METHOD url` as registered, and the permission it needs. */
+export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
+  'GET /': 'public',
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
+  'GET /metrics': 'public',
+  'GET /api/v1/openapi.json': 'public',
+  'GET /.well-known/openid-configuration': 'public',
+  'GET /.well-known/jwks.json': 'public',
+  'GET /api/v1/slos': 'slo.read',
+  'GET /api/v1/repos/:name/dora': 'dora.read',
+
+  'POST /api/v1/session': 'session.create',
+  'GET /api/v1/session': 'session.read',
+  'DELETE /api/v1/session': 'session.delete',
+  'POST /api/v1/users': 'user.create',
+  'GET /api/v1/users': 'user.list',
+  'PATCH /api/v1/users/:username': 'user.update',
+  'DELETE /api/v1/users/:username': 'user.delete',
+  'PUT /api/v1/users/:username/password': 'user.password',
+  'POST /api/v1/tokens': 'token.create',
+  'GET /api/v1/tokens': 'token.list',
+  'DELETE /api/v1/tokens/:id': 'token.revoke',
+  'GET /api/v1/audit': 'audit.read',
+
+  'POST /api/v1/repos': 'repo.create',
+  'GET /api/v1/repos': 'repo.list',
+  'GET /api/v1/repos/:name': 'repo.read',
+  'PATCH /api/v1/repos/:name': 'repo.update',
+  'DELETE /api/v1/repos/:name': 'repo.delete',
+  'GET /api/v1/repos/:name/members': 'member.read',
+  'PUT /api/v1/repos/:name/members/:username': 'member.set',
+  'DELETE /api/v1/repos/:name/members/:username': 'member.remove',
+  'GET /api/v1/repos/:name/protected-branches': 'protected_branch.read',
+  'POST /api/v1/repos/:name/protected-branches': 'protected_branch.create',
+  'DELETE /api/v1/repos/:name/protected-branches/:id': 'protected_branch.delete',
+  'GET /api/v1/repos/:name/variables': 'variable.read',
+  'GET /api/v1/repos/:name/variables/:key': 'variable.read',
+  'POST /api/v1/repos/:name/variables': 'variable.write',
+  'DELETE /api/v1/repos/:name/variables/:key': 'variable.delete',
+  'POST /api/v1/repos/:name/pipelines': 'pipeline.create',
+  'GET /api/v1/repos/:name/pipelines': 'pipeline.read',
+
+  'GET /api/v1/pipelines/:id': 'pipeline.read',
+  'POST /api/v1/pipelines/:id/cancel': 'pipeline.cancel',
+  'GET /api/v1/pipelines/:id/events': 'pipeline.read',
+  'GET /api/v1/pipelines/:id/artifacts': 'artifact.read',
+  'GET /api/v1/jobs/:id': 'job.read',
+  'GET /api/v1/jobs/:id/log': 'log.read',
+  'GET /api/v1/jobs/:id/log/stream': 'log.read',
+  'POST /api/v1/jobs/:id/cancel': 'job.cancel',
+  'POST /api/v1/jobs/:id/retry': 'job.retry',
+  'POST /api/v1/jobs/:id/play': 'job.play',
+  'GET /api/v1/jobs/:id/artifacts': 'artifact.read',
+  'GET /api/v1/jobs/:id/artifacts/*': 'artifact.read',
+
+  'GET /api/v1/repos/:name/environments': 'environment.read',
+  'PUT /api/v1/repos/:name/environments/:env': 'environment.update',
+  'GET /api/v1/repos/:name/environments/:env/releases': 'release.read',
+  'GET /api/v1/repos/:name/environments/:env/releases/:id': 'release.read',
+  'POST /api/v1/repos/:name/environments/:env/rollback': 'environment.rollback',
+  'POST /api/v1/repos/:name/environments/:env/releases/:id/promote': 'release.promote',
+  'POST /api/v1/repos/:name/environments/:env/releases/:id/abort': 'release.abort',
+
+  'POST /api/v1/hooks/github/:repo': 'webhook.receive',
+  'POST /api/v1/hooks/gitlab/:repo': 'webhook.receive',
+  'POST /api/v1/hooks/gitea/:repo': 'webhook.receive',
+  'POST /api/v1/hooks/bitbucket/:repo': 'webhook.receive',
+  'POST /api/v1/hooks/alertmanager': 'alert.receive',
+
+  'POST /api/v1/agents': 'agent.register',
+  'GET /api/v1/agents': 'agent.list',
+  'DELETE /api/v1/agents/:id': 'agent.delete',
+  'PUT /api/v1/agent/self': 'agent.protocol',
+  'POST /api/v1/agent/jobs/request': 'agent.protocol',
+  'GET /api/v1/agent/presence': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/heartbeat': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/log': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/complete': 'agent.protocol',
+  'POST /api/v1/agent/blobs/missing': 'agent.protocol',
+  'PUT /api/v1/agent/blobs/:digest': 'agent.protocol',
+  'GET /api/v1/agent/blobs/:digest': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/artifacts': 'agent.protocol',
+  'GET /api/v1/agent/jobs/:id/caches/:key': 'agent.protocol',
+  'PUT /api/v1/agent/jobs/:id/caches/:key': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/release': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/release/status': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/release/decision': 'agent.protocol',
+};
+
+/** How a route names the repository its `member` permission is about. */
+export type RepoLocator = { by: 'name'; param: string } | { by: 'pipeline'; param: string } | { by: 'job'; param: string };
+
+const LOCATORS: { prefix: string; locator: RepoLocator }[] = [
+  { prefix: '/api/v1/repos/:name', locator: { by: 'name', param: 'name' } },
+  { prefix: '/api/v1/pipelines/:id', locator: { by: 'pipeline', param: 'id' } },
+  { prefix: '/api/v1/jobs/:id', locator: { by: 'job', param: 'id' } },
+];
+
+/** The repository of a route's URL, or null for routes about no single repository. */
+export function repoLocatorOf(url: string): RepoLocator | null {
+  const found = LOCATORS.find((l) => url === l.prefix || url.startsWith(l.prefix + '/'));
+  return found?.locator ?? null;
+}
+
+export interface RoutePermission {
+  permission: Permission;
+  rule: Rule;
+  repo: RepoLocator | null;
+}
+
+/**
+ * The permission of a route; throws when the route is missing from the table, or needs a
+ * repository role on a URL that names no repository (a mistake the first start must reveal).
+ */
+export function routePermission(method: string, url: string): RoutePermission {
+  const key = `${method} ${url}`;
+  const permission = ROUTE_PERMISSIONS[key];
+  if (!permission) throw new Error(`route ${key} is missing from ROUTE_PERMISSIONS in src/auth/permissions.ts: add it with the permission it needs`);
+  const rule = ruleOf(permission);
+  const repo = repoLocatorOf(url);
+  if (rule.who === 'member' && repo === null) throw new Error(`route ${key} needs ${permission}, a repository role, but its URL names no repository`);
+  return { permission, rule, repo };
+}
+
+/** What the caller is, as far as a decision goes. */
+export type Caller =
+  | { kind: 'anonymous' }
+  | { kind: 'user'; admin: boolean; scopes: readonly Scope[] }
+  | { kind: 'agent' }
+  | { kind: 'job'; repoId: number };
+
+/** The caller's standing in the route's repository (null: the route names none, or the caller is an admin). */
+export interface RepoStanding {
+  repoId: number;
+  repoName: string;
+  role: Role | null;
+}
+
+export type Decision = { allowed: true } | { allowed: false; status: 401 | 403; message: string };
+
+const ALLOW: Decision = { allowed: true };
+const deny = (status: 401 | 403, message: string): Decision => ({ allowed: false, status, message });
+
+/** HEAD is a GET without the body (Fastify answers it with the GET route). */
+const isRead = (method: string) => method === 'GET' || method === 'HEAD';
+
+/** Scopes a user's token needs for a permission; reading routes accept `read_api`. */
+function scopeAllows(scopes: readonly Scope[], method: string, rule: Rule): boolean {
+  if (scopes.includes('api')) return true;
+  if (rule.who === 'admin' && rule.registrationToken && scopes.includes('register_agent')) return true;
+  return isRead(method) && scopes.includes('read_api');
+}
+
+/**
+ * The decision for one request. Pure: the caller's identity and its standing in the route's
+ * repository are looked up before (src/server/auth.ts).
+ */
+export function decide(permission: Permission, method: string, caller: Caller, standing: RepoStanding | null): Decision {
+  const rule = ruleOf(permission);
+  if (rule.who === 'anyone') return ALLOW;
+  if (caller.kind === 'anonymous') return deny(401, 'authentication required: send a bearer token ("Authorization: Bearer <token>") or sign in with POST /api/v1/session');
+  if (rule.who === 'agent') return caller.kind === 'agent' ? ALLOW : deny(403, `${permission}: this endpoint is for agents (agent tokens) only`);
+  if (caller.kind === 'agent') return deny(403, `missing permission ${permission}: an agent token may only use the agent protocol`);
+  if (caller.kind === 'job') {
+    if (rule.who === 'member' && rule.jobToken && standing !== null && standing.repoId === caller.repoId && isRead(method)) return ALLOW;
+    return deny(403, `missing permission ${permission}: a job token (CI_JOB_TOKEN) may only read its own repository's pipelines, jobs and artifacts while its job runs`);
+  }
+  if (!scopeAllows(caller.scopes, method, rule)) {
+    return deny(403, `missing permission ${permission}: the token's scopes (${caller.scopes.join(', ')}) do not allow it (it needs scope api${isRead(method) ? ' or read_api' : ''})`);
+  }
+  if (caller.admin || rule.who === 'user') return ALLOW;
+  if (rule.who === 'admin') return deny(403, `missing permission ${permission}: it needs an instance administrator`);
+  if (standing === null) return deny(403, `missing permission ${permission}: no repository to check it on`);
+  if (roleAtLeast(standing.role, rule.role)) return ALLOW;
+  return deny(403, `missing permission ${permission}: it needs the ${rule.role} role on repository ${standing.repoName} (you are ${standing.role === null ? 'not a member' : standing.role})`);
+}

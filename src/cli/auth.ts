@@ -1,0 +1,281 @@
+// Commands for people and permissions: login/logout/whoami, user, token, member, branch protection
+// and the audit log.
+import { hostname } from 'node:os';
+import { parseDuration } from '../pipeline/duration.js';
+import { ApiClient, CliError, type ApiOptions } from './api-client.js';
+import { credentialsFile, readCredentials, writeCredentials } from './credentials.js';
+import { printJson, printTable } from './output.js';
+
+type Listing = ApiOptions & { json?: boolean };
+type UserJson = { username: string; email: string | null; admin: boolean; hasPassword: boolean; createdAt: string; lastLoginAt: string | null };
+type TokenJson = { id: number; name: string; username: string; scopes: string[]; expiresAt: string | null; lastUsedAt: string | null; expired: boolean; token?: string };
+
+const path = (...parts: string[]) => parts.map(encodeURIComponent).join('/');
+
+/**
+ * Passwords come from stdin (`--password-stdin`: one per line, in the order asked) or from the
+ * terminal without echo; never from a flag, which would land in the shell history and `ps`.
+ */
+class PasswordSource {
+  private lines: Promise<string[]> | null = null;
+
+  constructor(private readonly fromStdin: boolean) {}
+
+  async next(prompt: string): Promise<string> {
+    if (this.fromStdin) {
+      this.lines ??= readStdin().then((text) => text.split(/\r?\n/));
+      const line = (await this.lines).shift();
+      if (line === undefined || line === '') throw new CliError(`--password-stdin: no line for "${prompt.replace(/:\s*$/, '')}"`);
+      return line;
+    }
+    if (!process.stdin.isTTY) throw new CliError(`${prompt.replace(/:\s*$/, '')}: no terminal to ask on; pass --password-stdin`);
+    return promptHidden(prompt);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function promptHidden(prompt: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(prompt);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let typed = '';
+    const done = (err: Error | null) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(typed);
+    };
+    const onData = (data: Buffer) => {
+      for (const ch of data.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done(null);
+        if (ch === '\u0003') return done(new CliError('canceled', 130));
+        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
+        else typed += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+async function newPassword(source: PasswordSource, interactive: boolean): Promise<string> {
+  const password = await source.next('New password: ');
+  if (interactive && (await source.next('Repeat it: ')) !== password) throw new CliError('the passwords differ');
+  return password;
+}
+
+/** A point in time from an ISO 8601 time or a duration ago ("2h", "1 day"). */
+function timeAgo(value: string, what: string): string {
+  const seconds = parseDuration(value);
+  if (seconds !== null) return new Date(Date.now() - seconds * 1000).toISOString();
+  if (Number.isNaN(Date.parse(value))) throw new CliError(`${what}: expected an ISO 8601 time or a duration like 2h, got "${value}"`);
+  return new Date(value).toISOString();
+}
+
+function expiry(opts: { expiresIn?: string; expiresAt?: string }): string | undefined {
+  if (opts.expiresAt !== undefined) {
+    if (Number.isNaN(Date.parse(opts.expiresAt))) throw new CliError(`--expires-at: expected an ISO 8601 time, got "${opts.expiresAt}"`);
+    return new Date(opts.expiresAt).toISOString();
+  }
+  if (opts.expiresIn === undefined || opts.expiresIn === 'never') return undefined;
+  const seconds = parseDuration(opts.expiresIn);
+  if (seconds === null || seconds <= 0) throw new CliError(`--expires-in: expected a duration like 30d, or never, got "${opts.expiresIn}"`);
+  return new Date(Date.now() + seconds * 1000).toISOString();
+}
+
+// ---- login, logout, whoami ----
+
+async function send(server: string, method: string, url: string, opts: { cookie?: string; csrf?: string; body?: unknown; token?: string }): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.cookie) headers.cookie = opts.cookie;
+  if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  try {
+    return await fetch(server + url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  } catch (err) {
+    throw new CliError(`cannot reach ${server}: ${(err as Error).message}`);
+  }
+}
+
+async function failure(res: Response, what: string): Promise<CliError> {
+  const text = await res.text();
+  let message = text;
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? text;
+  } catch {
+    // Plain text error.
+  }
+  return new CliError(`${what}: ${res.status} ${message}`);
+}
+
+/**
+ * Signs in with a username and password and keeps a personal token (scope api) for later
+ * commands; the session used to make it is ended at once.
+ */
+export async function login(opts: ApiOptions & { username?: string; passwordStdin?: boolean; expiresIn?: string }): Promise<void> {
+  const server = ApiClient.serverOf(opts);
+  const username = opts.username ?? process.env.USER;
+  if (!username) throw new CliError('--username is required');
+  const password = await new PasswordSource(opts.passwordStdin === true).next(`Password for ${username} at ${server}: `);
+  const signIn = await send(server, 'POST', '/api/v1/session', { body: { username, password } });
+  if (signIn.status !== 201) throw await failure(signIn, 'sign-in failed');
+  const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0];
+  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+  const expiresAt = expiry({ expiresIn: opts.expiresIn ?? '90d' });
+  const made = await send(server, 'POST', '/api/v1/tokens', { cookie, csrf: csrfToken, body: { name: `tandem CLI on ${hostname()}`, scopes: ['api'], expiresAt } });
+  if (made.status !== 201) throw await failure(made, 'creating a token');
+  const token = (await made.json()) as TokenJson;
+  await send(server, 'DELETE', '/api/v1/session', { cookie, csrf: csrfToken });
+  const credentials = readCredentials();
+  const previous = credentials.servers[server];
+  // The token of an earlier login here is no longer needed: revoke it rather than leave it about.
+  if (previous) await send(server, 'DELETE', `/api/v1/tokens/${previous.tokenId}`, { token: previous.token }).catch(() => undefined);
+  credentials.servers[server] = { username, token: token.token!, tokenId: token.id };
+  credentials.current = server;
+  writeCredentials(credentials);
+  console.log(`Signed in to ${server} as ${username}; token #${token.id}${expiresAt ? ` (expires ${expiresAt})` : ''} saved in ${credentialsFile()}`);
+}
+
+export async function logout(opts: ApiOptions): Promise<void> {
+  const server = ApiClient.serverOf(opts);
+  const credentials = readCredentials();
+  const saved = credentials.servers[server];
+  if (!saved) throw new CliError(`not signed in to ${server}`);
+  const res = await send(server, 'DELETE', `/api/v1/tokens/${saved.tokenId}`, { token: saved.token });
+  if (res.status !== 204 && res.status !== 401) throw await failure(res, 'revoking the token');
+  delete credentials.servers[server];
+  if (credentials.current === server) credentials.current = null;
+  writeCredentials(credentials);
+  console.log(`Signed out of ${server}; token #${saved.tokenId} revoked`);
+}
+
+export async function whoami(opts: Listing): Promise<void> {
+  const me = await ApiClient.fromOptions(opts).json<{ user: UserJson; via: string; scopes: string[] }>('GET', '/api/v1/session');
+  if (opts.json) return printJson(me);
+  console.log(`${me.user.username}${me.user.admin ? ' (instance admin)' : ''}, by ${me.via} with scopes ${me.scopes.join(', ')}`);
+}
+
+// ---- users ----
+
+export async function userAdd(username: string, opts: ApiOptions & { admin?: boolean; email?: string; password?: boolean; passwordStdin?: boolean; json?: boolean }): Promise<void> {
+  const wantsPassword = opts.password === true || opts.passwordStdin === true;
+  const password = wantsPassword ? await newPassword(new PasswordSource(opts.passwordStdin === true), opts.passwordStdin !== true) : undefined;
+  const user = await ApiClient.fromOptions(opts).json<UserJson>('POST', '/api/v1/users', { username, password, email: opts.email, admin: opts.admin });
+  if (opts.json) return printJson(user);
+  console.log(`Added ${user.username}${user.admin ? ' (instance admin)' : ''}${user.hasPassword ? '' : ' without a password'}`);
+}
+
+export async function userList(opts: Listing): Promise<void> {
+  const users = await ApiClient.fromOptions(opts).json<UserJson[]>('GET', '/api/v1/users');
+  if (opts.json) return printJson(users);
+  printTable(users, ['username', 'admin', 'hasPassword', 'email', 'lastLoginAt']);
+}
+
+export async function userRemove(username: string, opts: ApiOptions): Promise<void> {
+  await ApiClient.fromOptions(opts).json('DELETE', `/api/v1/users/${path(username)}`);
+  console.log(`Removed ${username}`);
+}
+
+export async function userAdmin(username: string, opts: ApiOptions & { revoke?: boolean; json?: boolean }): Promise<void> {
+  const user = await ApiClient.fromOptions(opts).json<UserJson>('PATCH', `/api/v1/users/${path(username)}`, { admin: opts.revoke !== true });
+  if (opts.json) return printJson(user);
+  console.log(`${user.username} is ${user.admin ? 'now' : 'no longer'} an instance admin`);
+}
+
+/** Your own password asks for the current one (when you have one); an admin sets anyone's. */
+export async function userPasswd(username: string, opts: ApiOptions & { passwordStdin?: boolean }): Promise<void> {
+  const api = ApiClient.fromOptions(opts);
+  const me = await api.json<{ user: UserJson }>('GET', '/api/v1/session');
+  const source = new PasswordSource(opts.passwordStdin === true);
+  const password = await newPassword(source, opts.passwordStdin !== true);
+  const currentPassword = me.user.username === username && me.user.hasPassword ? await source.next('Current password: ') : undefined;
+  await api.json('PUT', `/api/v1/users/${path(username)}/password`, { password, currentPassword });
+  console.log(`Password of ${username} set${me.user.username === username ? '; your other sessions are signed out' : ''}`);
+}
+
+// ---- tokens ----
+
+export async function tokenCreate(opts: ApiOptions & { name: string; scope?: string[]; expiresIn?: string; expiresAt?: string; user?: string; json?: boolean }): Promise<void> {
+  const scopes = (opts.scope ?? ['api']).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const created = await ApiClient.fromOptions(opts).json<TokenJson>('POST', '/api/v1/tokens', { name: opts.name, scopes, expiresAt: expiry(opts), username: opts.user });
+  if (opts.json) return printJson(created);
+  // The token alone on stdout, so `$(tandem token create ...)` captures it; the note on stderr.
+  console.log(created.token);
+  console.error(`Token #${created.id} "${created.name}" of ${created.username} (${created.scopes.join(', ')})${created.expiresAt ? `, expires ${created.expiresAt}` : ''}: shown once, store it now`);
+}
+
+export async function tokenList(opts: Listing & { all?: boolean; user?: string }): Promise<void> {
+  const query = opts.all ? '?all=true' : opts.user ? `?username=${encodeURIComponent(opts.user)}` : '';
+  const tokens = await ApiClient.fromOptions(opts).json<TokenJson[]>('GET', `/api/v1/tokens${query}`);
+  if (opts.json) return printJson(tokens);
+  printTable(tokens, ['id', 'name', 'username', 'scopes', 'expiresAt', 'expired', 'lastUsedAt']);
+}
+
+export async function tokenRevoke(id: string, opts: ApiOptions): Promise<void> {
+  await ApiClient.fromOptions(opts).json('DELETE', `/api/v1/tokens/${Number(id)}`);
+  console.log(`Revoked token #${id}`);
+}
+
+// ---- members and protected branches ----
+
+export async function memberSet(repo: string, username: string, role: string, opts: ApiOptions & { json?: boolean }): Promise<void> {
+  const result = await ApiClient.fromOptions(opts).json<{ username: string; role: string }>('PUT', `/api/v1/repos/${path(repo, 'members', username)}`, { role });
+  if (opts.json) return printJson(result);
+  console.log(`${result.username} is ${result.role} of ${repo}`);
+}
+
+export async function memberRemove(repo: string, username: string, opts: ApiOptions): Promise<void> {
+  await ApiClient.fromOptions(opts).json('DELETE', `/api/v1/repos/${path(repo, 'members', username)}`);
+  console.log(`${username} is no longer a member of ${repo}`);
+}
+
+export async function memberList(repo: string, opts: Listing): Promise<void> {
+  const members = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', `/api/v1/repos/${path(repo)}/members`);
+  if (opts.json) return printJson(members);
+  printTable(members, ['username', 'role', 'source', 'since']);
+}
+
+type ProtectedJson = { id: number; pattern: string; allowedRole: string; createdAt: string };
+
+export async function branchProtect(repo: string, pattern: string, opts: ApiOptions & { role?: string; json?: boolean }): Promise<void> {
+  const result = await ApiClient.fromOptions(opts).json<ProtectedJson>('POST', `/api/v1/repos/${path(repo)}/protected-branches`, { pattern, allowedRole: opts.role });
+  if (opts.json) return printJson(result);
+  console.log(`${repo}: branches matching ${result.pattern} are protected (pipelines and manual jobs: ${result.allowedRole} and above)`);
+}
+
+export async function branchUnprotect(repo: string, pattern: string, opts: ApiOptions): Promise<void> {
+  const api = ApiClient.fromOptions(opts);
+  const found = (await api.json<ProtectedJson[]>('GET', `/api/v1/repos/${path(repo)}/protected-branches`)).find((p) => p.pattern === pattern);
+  if (!found) throw new CliError(`${repo} has no protected branch pattern ${pattern}`);
+  await api.json('DELETE', `/api/v1/repos/${path(repo)}/protected-branches/${found.id}`);
+  console.log(`${repo}: ${pattern} is no longer protected`);
+}
+
+export async function branchList(repo: string, opts: Listing): Promise<void> {
+  const patterns = await ApiClient.fromOptions(opts).json<ProtectedJson[]>('GET', `/api/v1/repos/${path(repo)}/protected-branches`);
+  if (opts.json) return printJson(patterns);
+  printTable(patterns, ['pattern', 'allowedRole', 'createdAt']);
+}
+
+// ---- audit ----
+
+export async function audit(opts: Listing & { actor?: string; action?: string; since?: string; until?: string; limit?: string }): Promise<void> {
+  const query = new URLSearchParams();
+  if (opts.actor) query.set('actor', opts.actor);
+  if (opts.action) query.set('action', opts.action);
+  if (opts.since) query.set('since', timeAgo(opts.since, '--since'));
+  if (opts.until) query.set('until', timeAgo(opts.until, '--until'));
+  query.set('limit', String(Number(opts.limit ?? 100)));
+  const entries = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', `/api/v1/audit?${query}`);
+  if (opts.json) return printJson(entries);
+  printTable(entries, ['at', 'actor', 'address', 'action', 'params', 'status', 'details']);
+}
