@@ -2,7 +2,8 @@
 // sign-in on one is valid on the other, a revocation on one is refused by the other at its next
 // request, and failed sign-ins add up across both.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,9 +25,11 @@ describe('authentication across replicas on PostgreSQL', { skip: postgresSkipRea
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tandem-auth-replicas-'));
     const databaseUrl = await (await postgres()).createDatabase();
+    await writeFile(path.join(root, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
     const replica = (name: string) =>
       startServer(
-        loadConfig({ dataDir: path.join(root, name), databaseUrl, port: 0, listen: '127.0.0.1', logLevel: 'silent', loginMaxFailures: 3, trustedProxies: '127.0.0.1' }, {}),
+        // Replicas share one master key, as operations.md asks of every replica of a cluster.
+        loadConfig({ dataDir: path.join(root, name), databaseUrl, masterKeyFile: path.join(root, 'master.key'), port: 0, listen: '127.0.0.1', logLevel: 'silent', loginMaxFailures: 3, trustedProxies: '127.0.0.1' }, {}),
         pino({ level: 'silent' }),
       );
     a = await replica('a');

@@ -140,8 +140,9 @@ describe('PostgreSQL store', { skip }, () => {
       assert.equal((await backendOf(store)).port, primary.port, 'neither the standby nor the read-only server');
       await store.db.insertInto('tokens').values({ name: 'before', kind: 'admin', token_hash: 'b', created_at: 1, last_used_at: null }).execute();
 
-      // Wait until the standby has replayed everything, then fail over to it.
-      const [{ lsn }] = await primary.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+      // Wait until the standby has replayed everything, then fail over to it. The insert position, not
+      // the write position: with synchronous_commit off the commit may still sit in WAL buffers.
+      const [{ lsn }] = await primary.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
       for (let caughtUp = false; !caughtUp; ) {
         [{ caughtUp }] = await standby.query<{ caughtUp: boolean }>(`select pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn as "caughtUp"`);
       }
