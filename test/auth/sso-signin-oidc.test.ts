@@ -180,6 +180,18 @@ describe('OpenID Connect sign-in through a Tandem server', () => {
     assert.equal(left.length, 1, 'only the login just started is waiting');
     assert.ok(!logs.includes(left[0].code_verifier));
   });
+
+  // Last: it stops the provider.
+  test('a provider gone between the redirect and the callback: 502, and the browser is not signed in', async () => {
+    const browser = new Browser();
+    const callback = await throughProvider(browser, 'alice');
+    await provider.stop();
+    const res = await browser.visit(callback);
+    assert.equal(res.status, 502, res.text);
+    assert.equal(JSON.parse(res.text).message, 'the identity provider cannot be reached');
+    assert.ok(!browser.cookies.has('tandem_session'));
+    assert.match(tandem.logs(), /the token request to http:\/\/127\.0\.0\.1:\d+ failed/);
+  });
 });
 
 describe('OpenID Connect sign-in while the provider is down', () => {
