@@ -131,6 +131,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     tag: 'auth',
     access: 'public',
     async handler({ request, reply, query }) {
+      configured('oidc');
       const returnTo = safeReturnPath(query.return);
       try {
         const start = await (await oidc()).beginLogin();
