@@ -1,7 +1,7 @@
-// Signing in with a username and password, with failed attempts counted in the database per
-// account and per client address (so the limit holds across replicas): past the limit within the
-// window, the account or address is locked out for a while, and its attempts are refused before
-// any password is checked.
+// Signing in with a username and password (a local one, or one an LDAP directory checks), with
+// failed attempts counted in the database per account and per client address (so the limit holds
+// across replicas): past the limit within the window, the account or address is locked out for a
+// while, and its attempts are refused before any password is checked.
 import { sql, type Kysely } from 'kysely';
 import type { Store } from '../store/index.js';
 import type { Database, User } from '../store/schema.js';
@@ -45,12 +45,22 @@ async function recordFailure(db: Kysely<Database>, key: string, max: number, pol
     .execute();
 }
 
+export interface SignInAttempt {
+  /** As typed: the account's failures are counted under it, whichever way of signing in checks it. */
+  username: string;
+  address: string;
+  now: number;
+  policy: LoginPolicy;
+}
+
 /**
- * The user whose password this is. Refuses (429, with the seconds to wait) while the account or
- * the address is locked out, and (401, one message for every cause, so it tells nothing about
- * which usernames exist) a wrong password, an unknown user or a user without a local password.
+ * Runs one sign-in under the lockout rules, for every way of checking a password (local, LDAP).
+ * Refuses (429, with the seconds to wait) while the account or the address is locked out, before
+ * `check` runs; `check` returns null for wrong credentials, which are counted and refused (401, one
+ * message for every cause, so it tells nothing about which usernames exist). Errors `check` throws
+ * (a directory that cannot be reached) are not the caller's fault and count for nothing.
  */
-export async function passwordLogin(store: Store, input: { username: string; password: string; address: string; now: number; policy: LoginPolicy }): Promise<User> {
+export async function limitedSignIn<T>(store: Store, input: SignInAttempt, check: () => Promise<T | null>): Promise<T> {
   const { db } = store;
   const keys = [userKey(input.username), addressKey(input.address)];
   const locks = await db.selectFrom('login_failures').select(['key', 'locked_until']).where('key', 'in', keys).where('locked_until', '>', input.now).execute();
@@ -60,19 +70,29 @@ export async function passwordLogin(store: Store, input: { username: string; pas
     const wait = Math.ceil((until - input.now) / 1000);
     throw new LoginError(429, `too many failed sign-ins for ${what}: try again in ${wait} s`, wait);
   }
-  const user = await db.selectFrom('users').selectAll().where('username', '=', input.username.toLowerCase()).executeTakeFirst();
-  const ok = await verifyPassword(user?.password_hash ?? null, input.password);
-  if (!ok || !user) {
+  const result = await check();
+  if (result === null) {
     await recordFailure(db, keys[0], input.policy.maxFailuresPerUser, input.policy, input.now);
     await recordFailure(db, keys[1], input.policy.maxFailuresPerAddress, input.policy, input.now);
     throw new LoginError(401, 'wrong username or password');
   }
   // The address keeps its count: one good account must not reset an address that guesses at others.
   await db.deleteFrom('login_failures').where('key', '=', keys[0]).execute();
-  const changes: Partial<User> = { last_login_at: input.now };
-  if (needsRehash(user.password_hash!)) changes.password_hash = await hashPassword(input.password);
-  await db.updateTable('users').set(changes).where('id', '=', user.id).execute();
-  return { ...user, ...changes };
+  return result;
+}
+
+/** The user whose local password this is, under the lockout rules of limitedSignIn. */
+export async function passwordLogin(store: Store, input: SignInAttempt & { password: string }): Promise<User> {
+  const { db } = store;
+  return limitedSignIn(store, input, async () => {
+    const user = await db.selectFrom('users').selectAll().where('username', '=', input.username.toLowerCase()).executeTakeFirst();
+    const ok = await verifyPassword(user?.password_hash ?? null, input.password);
+    if (!ok || !user) return null;
+    const changes: Partial<User> = { last_login_at: input.now };
+    if (needsRehash(user.password_hash!)) changes.password_hash = await hashPassword(input.password);
+    await db.updateTable('users').set(changes).where('id', '=', user.id).execute();
+    return { ...user, ...changes };
+  });
 }
 
 /** Counters whose window passed and whose lockout ended: removed by the leader now and then. */

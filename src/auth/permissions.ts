@@ -124,6 +124,12 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/repos/:name/dora': 'dora.read',
 
   'POST /api/v1/session': 'session.create',
+  'GET /api/v1/login/providers': 'public',
+  'GET /api/v1/login/oidc': 'session.create',
+  'GET /api/v1/login/oidc/callback': 'session.create',
+  'POST /api/v1/login/ldap': 'session.create',
+  'GET /api/v1/login/saml': 'session.create',
+  'POST /api/v1/login/saml/acs': 'session.create',
   'GET /api/v1/session': 'session.read',
   'DELETE /api/v1/session': 'session.delete',
   'POST /api/v1/users': 'user.create',

@@ -118,18 +118,21 @@ async function failure(res: Response, what: string): Promise<CliError> {
 }
 
 /**
- * Signs in with a username and password and keeps a personal token (scope api) for later
- * commands; the session used to make it is ended at once.
+ * Signs in with a username and password (local, or `ldap`: checked by the server's LDAP directory)
+ * and keeps a personal token (scope api) for later commands; the session used to make it is ended
+ * at once.
  */
-export async function login(opts: ApiOptions & { username?: string; passwordStdin?: boolean; expiresIn?: string }): Promise<void> {
+export async function login(opts: ApiOptions & { username?: string; passwordStdin?: boolean; expiresIn?: string; ldap?: boolean }): Promise<void> {
   const server = ApiClient.serverOf(opts);
-  const username = opts.username ?? process.env.USER;
-  if (!username) throw new CliError('--username is required');
-  const password = await new PasswordSource(opts.passwordStdin === true).next(`Password for ${username} at ${server}: `);
-  const signIn = await send(server, 'POST', '/api/v1/session', { body: { username, password } });
+  const typed = opts.username ?? process.env.USER;
+  if (!typed) throw new CliError('--username is required');
+  const password = await new PasswordSource(opts.passwordStdin === true).next(`${opts.ldap ? 'LDAP password' : 'Password'} for ${typed} at ${server}: `);
+  const signIn = await send(server, 'POST', opts.ldap ? '/api/v1/login/ldap' : '/api/v1/session', { body: { username: typed, password } });
   if (signIn.status !== 201) throw await failure(signIn, 'sign-in failed');
   const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0];
-  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+  // The Tandem account's name, which for a directory's user may differ from what was typed.
+  const { csrfToken, user } = (await signIn.json()) as { csrfToken: string; user: UserJson };
+  const username = user.username;
   const expiresAt = expiry({ expiresIn: opts.expiresIn ?? '90d' });
   const made = await send(server, 'POST', '/api/v1/tokens', { cookie, csrf: csrfToken, body: { name: `tandem CLI on ${hostname()}`, scopes: ['api'], expiresAt } });
   if (made.status !== 201) throw await failure(made, 'creating a token');

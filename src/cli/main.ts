@@ -193,6 +193,7 @@ clientOptions(agents.command('list').option('--json')).action(async (opts) => (a
 
 clientOptions(program.command('login').description('sign in with a username and password; keeps a personal token for later commands'))
   .option('--username <name>', 'who signs in (default: $USER)')
+  .option('--ldap', "the password is checked by the server's LDAP directory")
   .option('--password-stdin', 'read the password from stdin')
   .option('--expires-in <duration>', 'lifetime of the saved token, e.g. 30d, or never', '90d')
   .action(async (opts) => (await auth()).login(opts));

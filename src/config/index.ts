@@ -7,6 +7,7 @@ import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { sloListSchema } from '../monitor/slo.js';
 import { ROLES } from '../auth/permissions.js';
+import { ldapConfigSchema, oidcConfigSchema, samlConfigSchema } from '../auth/sso/config.js';
 
 const port = z.coerce.number({ error: 'expected a port number from 0 to 65535 (0 picks a free one)' }).int().min(0).max(65535);
 const positiveInt = z.coerce.number({ error: 'expected a whole number' }).int().positive();
@@ -14,6 +15,55 @@ const list = z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
   z.array(z.string()),
 );
+
+/** Structured settings given as JSON in a TANDEM_* variable; a string that is not JSON is left for the schema to refuse. */
+function fromJson(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * A single sign-on section (a mapping in tandem.yml, JSON in TANDEM_OIDC...) whose values named in
+ * `fromFiles` may instead come from a file, `<key>File`, read at start: secrets stay out of the
+ * configuration file and the environment. A JSON parse error is not quoted, since the text holds secrets.
+ */
+function ssoSection<T extends z.ZodType>(schema: T, fromFiles: readonly string[]) {
+  return z.preprocess((raw, ctx) => {
+    if (typeof raw === 'string' && fromJson(raw) === raw) {
+      ctx.addIssue({ code: 'custom', message: 'expected a mapping (in a TANDEM_* variable: a JSON object), and this is not valid JSON' });
+      return z.NEVER;
+    }
+    const value = fromJson(raw);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+    const section = { ...(value as Record<string, unknown>) };
+    for (const key of fromFiles) {
+      const fileKey = `${key}File`;
+      const file = section[fileKey];
+      if (file === undefined) continue;
+      delete section[fileKey];
+      if (section[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `give ${key} or ${fileKey}, not both`, path: [fileKey] });
+        continue;
+      }
+      if (typeof file !== 'string' || file.trim() === '') {
+        ctx.addIssue({ code: 'custom', message: 'expected the path of a file', path: [fileKey] });
+        continue;
+      }
+      try {
+        const text = readFileSync(resolve(file), 'utf8').trim();
+        if (text === '') ctx.addIssue({ code: 'custom', message: `${file} is empty`, path: [fileKey] });
+        else section[key] = text;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, path: [fileKey] });
+      }
+    }
+    return section;
+  }, schema.optional());
+}
 
 /** Command-line flags for a tool: a list, or one string split at whitespace (`--runtime runc`). */
 const flags = z.preprocess((v) => (typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : v), z.array(z.string()));
@@ -73,17 +123,16 @@ export const configSchema = z
     sessionCookieSameSite: z.enum(['strict', 'lax']).default('lax'),
     /** Addresses or CIDRs of load balancers whose X-Forwarded-For gives the client address. */
     trustedProxies: list.default([]),
+    /** Single sign-on with OpenID Connect (TANDEM_OIDC as JSON); the client secret may come from clientSecretFile. */
+    oidc: ssoSection(oidcConfigSchema, ['clientSecret']),
+    /** Sign-in with an LDAP directory (TANDEM_LDAP as JSON); the service account's password may come from bindPasswordFile. */
+    ldap: ssoSection(ldapConfigSchema, ['bindPassword']),
+    /** Single sign-on with SAML 2.0 (TANDEM_SAML as JSON); the identity provider's certificate may come from idpCertFile. */
+    saml: ssoSection(samlConfigSchema, ['idpCert']),
     /** Roles from an identity provider's groups (OIDC, LDAP, SAML), applied at each sign-in. */
     groupRoles: z
       .preprocess(
-        (v) => {
-          if (typeof v !== 'string') return v;
-          try {
-            return JSON.parse(v) as unknown;
-          } catch {
-            return v;
-          }
-        },
+        fromJson,
         z.array(
           z
             .object({
@@ -122,7 +171,8 @@ export const configSchema = z
   .strict();
 
 export type TandemConfig = z.infer<typeof configSchema>;
-const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token']);
+// The single sign-on sections hold a client secret or a bind password.
+const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token', 'oidc', 'ldap', 'saml']);
 type ConfigKey = keyof TandemConfig;
 const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 

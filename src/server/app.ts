@@ -14,6 +14,7 @@ import { registerRepoRoutes } from './routes/repos.js';
 import { registerHomeRoutes } from './routes/home.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 import { registerMonitoringRoutes } from './routes/monitoring.js';
+import { registerSsoRoutes } from './routes/sso.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`; null: an unexpected error. */
 function statusOf(err: unknown): number | null {
@@ -96,6 +97,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   const routes = new RouteTable(app, options.access ?? databaseAccessControl(ctx));
   registerHealthRoutes(routes, ctx);
   registerAuthRoutes(routes, ctx);
+  registerSsoRoutes(routes, ctx);
   registerRepoRoutes(routes, ctx);
   registerPipelineRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);

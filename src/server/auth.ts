@@ -44,7 +44,8 @@ export function loginPolicyOf(ctx: ServerContext): LoginPolicy {
   };
 }
 
-function secureCookies(ctx: ServerContext): boolean {
+/** Whether cookies get the Secure attribute (sessionCookieSecure; auto: when externalUrl is https). */
+export function secureCookies(ctx: ServerContext): boolean {
   const setting = ctx.config.sessionCookieSecure;
   return setting === 'auto' ? ctx.externalUrl.startsWith('https://') : setting === 'true';
 }

@@ -381,6 +381,25 @@ export interface SliCountTable {
   total: number;
 }
 
+/** An OpenID Connect login between the redirect to the provider and its callback (migration 011). */
+export interface SsoOidcLoginTable {
+  state: string;
+  code_verifier: string;
+  nonce: string;
+  /** Where the browser goes once signed in: a path on this server. */
+  return_to: string;
+  created_at: number;
+  expires_at: number;
+}
+
+/** A SAML AuthnRequest sent and not answered yet (migration 011). */
+export interface SsoSamlRequestTable {
+  id: string;
+  return_to: string;
+  issued_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   repos: RepoTable;
   variables: VariableTable;
@@ -406,6 +425,8 @@ export interface Database {
   protected_branches: ProtectedBranchTable;
   login_failures: LoginFailureTable;
   audit_log: AuditLogTable;
+  sso_oidc_logins: SsoOidcLoginTable;
+  sso_saml_requests: SsoSamlRequestTable;
 }
 
 export type Repo = Selectable<RepoTable>;

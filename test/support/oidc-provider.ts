@@ -22,8 +22,11 @@ export interface TestOidcProvider {
 /**
  * Starts a provider whose accounts are `accounts` (login name -> claims). Scopes: openid, profile
  * (name, preferred_username), email (email, email_verified), groups (groups). PKCE is required.
+ * `redirectUri` is the client's registered redirect URI: a real Tandem's callback, for tests that
+ * drive the whole sign-in through a server.
  */
-export async function startOidcProvider(accounts: Record<string, Record<string, unknown>>): Promise<TestOidcProvider> {
+export async function startOidcProvider(accounts: Record<string, Record<string, unknown>>, options: { redirectUri?: string } = {}): Promise<TestOidcProvider> {
+  const redirectUri = options.redirectUri ?? REDIRECT_URI;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
   const clientId = 'tandem';
@@ -33,7 +36,7 @@ export async function startOidcProvider(accounts: Record<string, Record<string, 
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
     const provider = new Provider(issuer, {
-      clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [REDIRECT_URI], response_types: ['code'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_basic' }],
+      clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri], response_types: ['code'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_basic' }],
       jwks: { keys: [jwk] },
       cookies: { keys: [randomBytes(16).toString('hex')] },
       pkce: { required: () => true },
@@ -48,7 +51,7 @@ export async function startOidcProvider(accounts: Record<string, Record<string, 
       issuer,
       clientId,
       clientSecret,
-      redirectUri: REDIRECT_URI,
+      redirectUri,
       tamperIdToken: null,
       stop: async () => {},
     };

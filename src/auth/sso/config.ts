@@ -16,7 +16,7 @@ export const oidcConfigSchema = z.strictObject({
   issuer: httpUrl,
   clientId: text,
   clientSecret: text,
-  /** Where the provider sends the browser back; default: the server's external URL + /api/v1/auth/oidc/callback. */
+  /** Where the provider sends the browser back; default: the server's external URL + /api/v1/login/oidc/callback. */
   redirectUri: httpUrl.optional(),
   scopes: words.default(['openid', 'profile', 'email']).refine((s) => s.includes('openid'), 'must include openid'),
   usernameClaim: text.default('preferred_username'),
@@ -63,7 +63,7 @@ export const samlConfigSchema = z
     idpCert: z.union([text, z.array(text).min(1)]),
     /** The identity provider's entity ID; when set, assertions from any other issuer are refused. */
     idpIssuer: text.optional(),
-    /** Tandem's assertion consumer URL (HTTP-POST binding), e.g. https://ci.example.com/api/v1/auth/saml/callback. */
+    /** Tandem's assertion consumer URL (HTTP-POST binding), e.g. https://ci.example.com/api/v1/login/saml/acs. */
     callbackUrl: httpUrl,
     /** Attribute holding the login name; default: the NameID. */
     usernameAttribute: text.optional(),

@@ -30,7 +30,7 @@ export interface OidcClient {
 }
 
 export interface DiscoverOidcOptions {
-  /** Used when oidc.redirectUri is not set: the server's external URL + /api/v1/auth/oidc/callback. */
+  /** Used when oidc.redirectUri is not set: the server's external URL + /api/v1/login/oidc/callback. */
   defaultRedirectUri?: string;
   log?: SsoLog;
   /** For each request to the provider; default 10 s. */

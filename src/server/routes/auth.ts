@@ -19,6 +19,8 @@ const username = z.string().regex(USERNAME_PATTERN, USERNAME_RULE);
 // Long enough for any policy; longer ones are refused before hashing (argon2 reads every byte).
 const password = z.string().min(1).max(MAX_PASSWORD_LENGTH * 4);
 const MAX_AUDIT_PAGE = 1000;
+/** What a sign-in with a username and password sends: locally, or to be checked by an LDAP directory. */
+export const signInBody = z.object({ username: z.string().min(1).max(64), password }).strict();
 
 /** Routes of signed-in users (USER rules) are never reached by other principals; this narrows the type. */
 function userOf(principal: Principal): UserPrincipal {
@@ -49,7 +51,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     summary: 'Sign in with a username and password: sets the session cookie and returns the CSRF token for changes',
     tag: 'auth',
     access: 'public',
-    body: z.object({ username: z.string().min(1).max(64), password }).strict(),
+    body: signInBody,
     async handler({ body, request, reply, audit }) {
       const now = ctx.clock.now();
       let user;
