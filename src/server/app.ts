@@ -15,6 +15,8 @@ import { registerHomeRoutes } from './routes/home.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 import { registerMonitoringRoutes } from './routes/monitoring.js';
 import { registerSsoRoutes } from './routes/sso.js';
+import { registerDeviceLoginRoutes } from './routes/device-login.js';
+import { registerLoginPageRoutes } from './routes/login-page.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`; null: an unexpected error. */
 function statusOf(err: unknown): number | null {
@@ -98,6 +100,8 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerHealthRoutes(routes, ctx);
   registerAuthRoutes(routes, ctx);
   registerSsoRoutes(routes, ctx);
+  registerLoginPageRoutes(routes, ctx);
+  registerDeviceLoginRoutes(routes, ctx);
   registerRepoRoutes(routes, ctx);
   registerPipelineRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);

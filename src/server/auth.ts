@@ -11,9 +11,11 @@ import { memberRepoIds, protectedRefRole, repoStanding, roleIn } from '../auth/r
 import type { Job, User } from '../store/schema.js';
 import { createSession, CSRF_HEADER, csrfMatches, csrfTokenFor, SESSION_COOKIE, type SessionLimits } from '../auth/sessions.js';
 import type { ServerContext } from './context.js';
-import { ApiError } from './http.js';
+import { ApiError, formOf } from './http.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** The hidden field of the server's HTML forms that carries the session's CSRF token. */
+export const CSRF_FORM_FIELD = 'csrf_token';
 
 export interface AuditEntryInput {
   principal: Principal;
@@ -154,8 +156,10 @@ export function databaseAccessControl(ctx: ServerContext): AccessControl {
       if (principal.kind === 'user' && principal.sessionId !== null && !SAFE_METHODS.has(request.method)) {
         const cookie = request.cookies[SESSION_COOKIE]!;
         const header = request.headers[CSRF_HEADER];
-        if (!csrfMatches(cookie, typeof header === 'string' ? header : undefined)) {
-          throw new ApiError(403, `CSRF token missing or wrong: a change made with the session cookie needs the ${CSRF_HEADER} header from POST or GET /api/v1/session`);
+        // HTML forms (the server's own pages) cannot set headers: theirs comes as a hidden field.
+        const given = typeof header === 'string' ? header : (formOf(request)?.get(CSRF_FORM_FIELD) ?? undefined);
+        if (!csrfMatches(cookie, given)) {
+          throw new ApiError(403, `CSRF token missing or wrong: a change made with the session cookie needs the ${CSRF_HEADER} header from POST or GET /api/v1/session (a form: its ${CSRF_FORM_FIELD} field)`);
         }
       }
       const params = request.params as Record<string, string>;

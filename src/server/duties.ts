@@ -11,6 +11,7 @@ import { publishChanges } from './notify.js';
 import { repoWantsRef } from './routes/repos.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { expireArtifacts } from './retention.js';
+import { deleteExpiredDeviceLogins } from '../auth/device-login.js';
 import { pruneLoginFailures } from '../auth/login.js';
 import { deleteExpiredSessions } from '../auth/sessions.js';
 import { loginPolicyOf, sessionLimitsOf } from './auth.js';
@@ -105,6 +106,7 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     if (expired.files > 0) ctx.log.info(expired, 'expired artifacts removed');
     await deleteExpiredSessions(ctx.store.db, now, sessionLimitsOf(ctx));
     await pruneLoginFailures(ctx.store.db, now, loginPolicyOf(ctx));
+    await deleteExpiredDeviceLogins(ctx.store.db, now);
   }
   const promoted = await promoteScheduled(ctx.store, now);
   const reaped = await reap(ctx, state, now);

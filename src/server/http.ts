@@ -24,6 +24,12 @@ export class ApiError extends Error {
   }
 }
 
+/** The fields of a posted HTML form (application/x-www-form-urlencoded), or null when the body is no form. */
+export function formOf(request: FastifyRequest): URLSearchParams | null {
+  const form = Buffer.isBuffer(request.body) && /^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '');
+  return form ? new URLSearchParams((request.body as Buffer).toString('utf8')) : null;
+}
+
 export interface RouteContext<Body> {
   request: FastifyRequest;
   reply: FastifyReply;

@@ -400,6 +400,23 @@ export interface SsoSamlRequestTable {
   expires_at: number;
 }
 
+/** A device's sign-in waiting for a user's decision, then for the device to take its token (migration 012). */
+export interface DeviceLoginTable {
+  id: Generated<number>;
+  device_code_hash: string;
+  user_code: string;
+  name: string;
+  address: string | null;
+  token_lifetime_ms: number | null;
+  status: 'pending' | 'approved' | 'denied';
+  user_id: number | null;
+  decided_at: number | null;
+  interval_ms: number;
+  last_polled_at: number | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   repos: RepoTable;
   variables: VariableTable;
@@ -427,6 +444,7 @@ export interface Database {
   audit_log: AuditLogTable;
   sso_oidc_logins: SsoOidcLoginTable;
   sso_saml_requests: SsoSamlRequestTable;
+  device_logins: DeviceLoginTable;
 }
 
 export type Repo = Selectable<RepoTable>;

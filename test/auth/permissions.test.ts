@@ -138,7 +138,7 @@ describe('the table itself', () => {
     for (const [key, permission] of Object.entries(ROUTE_PERMISSIONS)) {
       const [method, url] = key.split(' ');
       const rule = ruleOf(permission);
-      if (method !== 'GET' && rule.who === 'anyone') assert.ok(['session.create', 'webhook.receive'].includes(permission), `${key} is open to anyone`);
+      if (method !== 'GET' && rule.who === 'anyone') assert.ok(['session.create', 'device_login.start', 'device_login.token', 'webhook.receive'].includes(permission), `${key} is open to anyone`);
       assert.equal(rule.who === 'agent', url.startsWith('/api/v1/agent/'), `${key}: agent routes and only they are under /api/v1/agent/`);
       if (rule.who === 'member' && rule.jobToken) assert.equal(method, 'GET', `${key}: job tokens only read`);
       if (rule.who === 'member' && method !== 'GET' && !url.startsWith('/api/v1/repos/:name/environments')) {

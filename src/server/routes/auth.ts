@@ -1,5 +1,5 @@
 // Users, sessions, personal tokens, repository members, protected branches and the audit log.
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { auditView, queryAudit } from '../../auth/audit.js';
 import { LoginError, passwordLogin } from '../../auth/login.js';
@@ -10,6 +10,7 @@ import { listMembers, listProtectedBranches, protectedBranchView, removeMember, 
 import { csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/sessions.js';
 import { createPersonalToken, listTokens } from '../../auth/tokens.js';
 import { createUser, deleteUser, findUser, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE, userView } from '../../auth/users.js';
+import type { User } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { loginPolicyOf, startSession } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
@@ -35,13 +36,28 @@ function timeParam(value: string | undefined, what: string): number | undefined 
   return ms;
 }
 
+/**
+ * A sign-in with a local password, for POST /api/v1/session and the sign-in page's POST /login: the
+ * lockout rules, the audit record of a refusal (the route layer records only successes; the caller
+ * records the success), then the session cookie on the reply.
+ */
+export async function localSignIn(ctx: ServerContext, routes: RouteTable, request: FastifyRequest, reply: FastifyReply, route: string, credentials: { username: string; password: string }) {
+  let user: User;
+  try {
+    user = await passwordLogin(ctx.store, { ...credentials, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) });
+  } catch (err) {
+    if (err instanceof LoginError) {
+      const details = { username: credentials.username, failed: err.message };
+      await routes.audit(request, { principal: { kind: 'anonymous' }, action: 'session.create', route, status: err.statusCode, details });
+    }
+    throw err;
+  }
+  return { user, session: await startSession(ctx, request, reply, user) };
+}
+
 export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void {
   const db = ctx.store.db;
   const minLength = () => ctx.config.passwordMinLength;
-
-  /** Failed sign-ins never reach the route layer's record of successes: they are written here. */
-  const refusedSignIn = (request: FastifyRequest, entry: { action: string; status: number; details: Record<string, unknown> }) =>
-    routes.audit(request, { principal: { kind: 'anonymous' }, route: '/api/v1/session', ...entry });
 
   // ---- Sessions ----
 
@@ -53,17 +69,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'public',
     body: signInBody,
     async handler({ body, request, reply, audit }) {
-      const now = ctx.clock.now();
-      let user;
-      try {
-        user = await passwordLogin(ctx.store, { username: body.username, password: body.password, address: request.ip, now, policy: loginPolicyOf(ctx) });
-      } catch (err) {
-        if (err instanceof LoginError) {
-          await refusedSignIn(request, { action: 'session.create', status: err.statusCode, details: { username: body.username, failed: err.message } });
-        }
-        throw err;
-      }
-      const session = await startSession(ctx, request, reply, user);
+      const { user, session } = await localSignIn(ctx, routes, request, reply, '/api/v1/session', body);
       audit({ sessionId: session.principal.sessionId }, session.principal);
       reply.code(201);
       return { user: userView(user), csrfToken: session.csrfToken, expiresAt: session.expiresAt };

@@ -4,8 +4,7 @@ import { listPipelines } from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
 import { visibleRepoIds } from '../auth.js';
 import type { RouteTable } from '../http.js';
-
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escape } from './html.js';
 
 export function registerHomeRoutes(routes: RouteTable, ctx: ServerContext): void {
   routes.add({
@@ -44,7 +43,7 @@ span{display:inline-block;margin:1px;padding:0 .3rem;border-radius:3px;backgroun
 span.success{background:#d8f5e0}span.failed{background:#fde0e3}span.running{background:#dce8fd}</style></head>
 <body><h1>Tandem</h1><p>Recent pipelines (API at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>, metrics at <a href="/metrics">/metrics</a>).</p>
 <table><thead><tr><th>Pipeline</th><th>Repository</th><th>Ref</th><th>Commit</th><th>Status</th><th>Jobs</th></tr></thead><tbody>
-${rows || `<tr><td colspan="6">${principal.kind === 'anonymous' ? 'Sign in (POST /api/v1/session) to see pipelines.' : 'No pipelines yet.'}</td></tr>`}
+${rows || `<tr><td colspan="6">${principal.kind === 'anonymous' ? '<a href="/login">Sign in</a> to see pipelines.' : 'No pipelines yet.'}</td></tr>`}
 </tbody></table></body></html>`;
     },
   });

@@ -14,7 +14,7 @@ import { SsoError, type ExternalIdentity, type SsoErrorKind, type SsoProvider } 
 import { findOrCreateExternalUser, userView } from '../../auth/users.js';
 import type { ServerContext } from '../context.js';
 import { loginPolicyOf, secureCookies, startSession } from '../auth.js';
-import { ApiError, type RouteTable } from '../http.js';
+import { ApiError, formOf, type RouteTable } from '../http.js';
 import { signInBody } from './auth.js';
 
 export const OIDC_CALLBACK_PATH = '/api/v1/login/oidc/callback';
@@ -50,6 +50,11 @@ export function safeReturnPath(value: unknown): string {
   const parsed = new URL(value, base);
   if (parsed.origin !== base) throw refuse('not a path on this server');
   return value;
+}
+
+/** The ways of signing in this server offers, for sign-in pages (the API's and the HTML one). */
+export function loginProviders(ctx: ServerContext): { local: true; oidc: boolean; ldap: boolean; saml: boolean } {
+  return { local: true, oidc: ctx.config.oidc !== undefined, ldap: ctx.config.ldap !== undefined, saml: ctx.config.saml !== undefined };
 }
 
 export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -120,7 +125,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     tag: 'auth',
     access: 'public',
     async handler() {
-      return { local: true, oidc: ctx.config.oidc !== undefined, ldap: ctx.config.ldap !== undefined, saml: ctx.config.saml !== undefined };
+      return loginProviders(ctx);
     },
   });
 
@@ -232,7 +237,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     async handler({ request, reply, audit }) {
       const config = configured('saml');
       return finishing(request, SAML_ACS_PATH, 'saml', null, async () => {
-        const form = Buffer.isBuffer(request.body) && /^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '') ? new URLSearchParams(request.body.toString('utf8')) : null;
+        const form = formOf(request);
         if (!form) throw new SsoError('refused', 'expected the form (application/x-www-form-urlencoded) the identity provider has the browser post', `a ${request.headers['content-type'] ?? 'body without a content type'} was posted`);
         const requests = new DatabaseSamlRequests(db, { ttlMs: config.requestTtlSeconds * 1000, now: () => ctx.clock.now() });
         const identity = await samlFinishLogin(config, { SAMLResponse: form.get('SAMLResponse') ?? '' }, requests);

@@ -10,6 +10,7 @@ import * as m005 from './005_auth.js';
 import * as m006 from './006_secrets.js';
 import * as m007 from './007_slo.js';
 import * as m011 from './011_sso.js';
+import * as m012 from './012_device_login.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '006_secrets': m006,
   '007_slo': m007,
   '011_sso': m011,
+  '012_device_login': m012,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

@@ -1,0 +1,22 @@
+// The server's few HTML pages (until the web UI lands): no JavaScript, forms that post back.
+import type { FastifyReply } from 'fastify';
+
+export const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const STYLE = `body{font:15px system-ui,sans-serif;margin:2rem auto;max-width:34rem;padding:0 1rem;color:#1d1d1f}
+label{display:block;margin:.6rem 0}input{font:inherit;padding:.3rem;width:100%;box-sizing:border-box}
+button,.button{font:inherit;padding:.4rem 1rem;margin:.6rem .4rem 0 0;cursor:pointer}
+.code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em}.error{color:#b00020}.note{color:#555}`;
+
+/**
+ * Sends a whole page. Pages carry CSRF tokens and one-time codes: never stored by a cache, and
+ * never framed (helmet's frame-ancestors 'self' keeps other sites from dressing up the buttons).
+ */
+export function sendPage(reply: FastifyReply, status: number, title: string, body: string): string {
+  reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)} · Tandem</title><style>${STYLE}</style></head>
+<body><h1>${escape(title)}</h1>
+${body}
+</body></html>`;
+}
