@@ -1,5 +1,6 @@
 // Commands for people and permissions: login/logout/whoami, user, token, member, branch protection
 // and the audit log.
+import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { parseDuration } from '../pipeline/duration.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
@@ -117,35 +118,122 @@ async function failure(res: Response, what: string): Promise<CliError> {
   return new CliError(`${what}: ${res.status} ${message}`);
 }
 
+type LoginOptions = ApiOptions & { username?: string; passwordStdin?: boolean; expiresIn?: string; ldap?: boolean; device?: boolean; web?: boolean; json?: boolean };
+type IssuedToken = { id: number; token: string; username: string; expiresAt: string | null };
+
 /**
- * Signs in with a username and password (local, or `ldap`: checked by the server's LDAP directory)
- * and keeps a personal token (scope api) for later commands; the session used to make it is ended
- * at once.
+ * Signs in and keeps a personal token (scope api) for later commands. With a username and password
+ * (local, or `ldap`: checked by the server's LDAP directory) the session used to make the token is
+ * ended at once; with `device` or `web` a browser approves a code instead (any way of signing in
+ * the server's page offers, single sign-on included).
  */
-export async function login(opts: ApiOptions & { username?: string; passwordStdin?: boolean; expiresIn?: string; ldap?: boolean }): Promise<void> {
+export async function login(opts: LoginOptions): Promise<void> {
   const server = ApiClient.serverOf(opts);
+  if (opts.device || opts.web) {
+    const conflicting = (['username', 'passwordStdin', 'ldap'] as const).filter((k) => opts[k] !== undefined);
+    if (conflicting.length > 0) throw new CliError(`--${opts.web ? 'web' : 'device'} signs in through a browser: --username, --password-stdin and --ldap are for signing in with a password`);
+    return saveLogin(server, await deviceLogin(server, opts), opts.json === true);
+  }
   const typed = opts.username ?? process.env.USER;
   if (!typed) throw new CliError('--username is required');
   const password = await new PasswordSource(opts.passwordStdin === true).next(`${opts.ldap ? 'LDAP password' : 'Password'} for ${typed} at ${server}: `);
   const signIn = await send(server, 'POST', opts.ldap ? '/api/v1/login/ldap' : '/api/v1/session', { body: { username: typed, password } });
   if (signIn.status !== 201) throw await failure(signIn, 'sign-in failed');
   const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0];
-  // The Tandem account's name, which for a directory's user may differ from what was typed.
-  const { csrfToken, user } = (await signIn.json()) as { csrfToken: string; user: UserJson };
-  const username = user.username;
-  const expiresAt = expiry({ expiresIn: opts.expiresIn ?? '90d' });
-  const made = await send(server, 'POST', '/api/v1/tokens', { cookie, csrf: csrfToken, body: { name: `tandem CLI on ${hostname()}`, scopes: ['api'], expiresAt } });
+  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+  const made = await send(server, 'POST', '/api/v1/tokens', { cookie, csrf: csrfToken, body: { name: `tandem CLI on ${hostname()}`, scopes: ['api'], expiresAt: expiry({ expiresIn: opts.expiresIn ?? '90d' }) } });
   if (made.status !== 201) throw await failure(made, 'creating a token');
+  // The Tandem account's name, which for a directory's user may differ from what was typed.
   const token = (await made.json()) as TokenJson;
   await send(server, 'DELETE', '/api/v1/session', { cookie, csrf: csrfToken });
+  await saveLogin(server, { id: token.id, token: token.token!, username: token.username, expiresAt: token.expiresAt }, opts.json === true);
+}
+
+/** Keeps the token as this server's login; the token of an earlier login here is revoked rather than left about. */
+async function saveLogin(server: string, token: IssuedToken, json: boolean): Promise<void> {
   const credentials = readCredentials();
   const previous = credentials.servers[server];
-  // The token of an earlier login here is no longer needed: revoke it rather than leave it about.
   if (previous) await send(server, 'DELETE', `/api/v1/tokens/${previous.tokenId}`, { token: previous.token }).catch(() => undefined);
-  credentials.servers[server] = { username, token: token.token!, tokenId: token.id };
+  credentials.servers[server] = { username: token.username, token: token.token, tokenId: token.id };
   credentials.current = server;
   writeCredentials(credentials);
-  console.log(`Signed in to ${server} as ${username}; token #${token.id}${expiresAt ? ` (expires ${expiresAt})` : ''} saved in ${credentialsFile()}`);
+  if (json) return printJson({ server, username: token.username, tokenId: token.id, expiresAt: token.expiresAt, credentialsFile: credentialsFile() });
+  console.log(`Signed in to ${server} as ${token.username}; token #${token.id}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''} saved in ${credentialsFile()}`);
+}
+
+type DeviceCodeJson = { deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete: string; expiresIn: number; interval: number };
+
+/** The lifetime to ask for, in seconds (null: never expires). */
+function lifetimeSeconds(value: string): number | null {
+  if (value === 'never') return null;
+  const seconds = parseDuration(value);
+  if (seconds === null || seconds <= 0) throw new CliError(`--expires-in: expected a duration like 30d, or never, got "${value}"`);
+  return Math.round(seconds);
+}
+
+/**
+ * Opens a URL in the browser: $BROWSER (a command given the URL), else the desktop's opener. False
+ * when there is none to run; whether a browser then appears is beyond knowing, so the URL is printed too.
+ */
+function openBrowser(url: string): Promise<boolean> {
+  const [command, args] = process.env.BROWSER
+    ? [process.env.BROWSER, [url]]
+    : process.platform === 'darwin'
+      ? ['open', [url]]
+      : process.platform === 'win32'
+        ? ['rundll32', ['url.dll,FileProtocolHandler', url]]
+        : ['xdg-open', [url]];
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: 'ignore', detached: true });
+    child.once('error', () => resolve(false));
+    child.once('spawn', () => {
+      child.unref();
+      resolve(true);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * RFC 8628 from the device's side: a code for the person to approve in a browser, then polls at
+ * the server's interval (longer after slow_down) until it is approved, denied or expired. A server
+ * that cannot be reached for a moment (a replica restarting) is polled again until the code expires.
+ */
+async function deviceLogin(server: string, opts: LoginOptions): Promise<IssuedToken> {
+  const started = await send(server, 'POST', '/api/v1/login/device', { body: { name: `tandem CLI on ${hostname()}`, tokenExpiresInSeconds: lifetimeSeconds(opts.expiresIn ?? '90d') } });
+  if (started.status !== 200) throw await failure(started, 'starting the device sign-in');
+  const code = (await started.json()) as DeviceCodeJson;
+  process.stderr.write(`To sign in, open ${code.verificationUri} in a browser and enter the code ${code.userCode}\n`);
+  if (opts.web) {
+    const opened = await openBrowser(code.verificationUriComplete);
+    process.stderr.write(`${opened ? 'Opening' : 'No browser to open here; open'} ${code.verificationUriComplete}\n`);
+  }
+  process.stderr.write(`Waiting for the approval (the code expires in ${Math.round(code.expiresIn / 60)} min)...\n`);
+  const deadline = Date.now() + code.expiresIn * 1000;
+  let interval = code.interval;
+  for (;;) {
+    await sleep(interval * 1000);
+    let res: Response;
+    try {
+      res = await send(server, 'POST', '/api/v1/login/device/token', { body: { deviceCode: code.deviceCode } });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      process.stderr.write(`${(err as Error).message}; trying again\n`);
+      continue;
+    }
+    if (res.status === 200) {
+      const issued = (await res.json()) as { token: string; tokenId: number; username: string; expiresAt: string | null };
+      return { id: issued.tokenId, token: issued.token, username: issued.username, expiresAt: issued.expiresAt };
+    }
+    if (res.status >= 500 && Date.now() < deadline) continue;
+    const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string; interval?: number };
+    if (body.error === 'authorization_pending') continue;
+    if (body.error === 'slow_down') interval = body.interval ?? interval + 5;
+    else if (body.error === 'access_denied') throw new CliError(`the sign-in was denied in the browser: no token from ${server}`);
+    else if (body.error === 'expired_token') throw new CliError(`code ${code.userCode} expired before it was approved: run tandem login --device again`);
+    else throw new CliError(`device sign-in failed: ${res.status} ${body.message ?? ''}`);
+  }
 }
 
 export async function logout(opts: ApiOptions): Promise<void> {

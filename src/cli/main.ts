@@ -191,11 +191,14 @@ clientOptions(program.command('dora').description('DORA metrics of a repository 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
 
-clientOptions(program.command('login').description('sign in with a username and password; keeps a personal token for later commands'))
+clientOptions(program.command('login').description('sign in (a username and password, or a code approved in a browser); keeps a personal token for later commands'))
+  .option('--device', 'print a code and a URL; approve the code in a browser signed in to Tandem (single sign-on included)')
+  .option('--web', 'as --device, and open the URL (with the code) in a browser ($BROWSER, or the desktop default)')
   .option('--username <name>', 'who signs in (default: $USER)')
   .option('--ldap', "the password is checked by the server's LDAP directory")
   .option('--password-stdin', 'read the password from stdin')
   .option('--expires-in <duration>', 'lifetime of the saved token, e.g. 30d, or never', '90d')
+  .option('--json', 'print the result as JSON (progress stays on stderr)')
   .action(async (opts) => (await auth()).login(opts));
 clientOptions(program.command('logout').description('revoke and forget the token of tandem login')).action(async (opts) => (await auth()).logout(opts));
 clientOptions(program.command('whoami').description('who the token or login is').option('--json')).action(async (opts) => (await auth()).whoami(opts));

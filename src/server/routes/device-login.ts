@@ -41,7 +41,6 @@ function lifetime(ms: number | null): string {
 
 export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext): void {
   const db = ctx.store.db;
-  const pageUrl = ctx.externalUrl + DEVICE_PAGE_PATH;
 
   routes.add({
     method: 'POST',
@@ -69,6 +68,8 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
       }
       audit({ requestId: started.id, name: body.name });
       const userCode = formatUserCode(started.userCode);
+      // Known once the server listens (port 0 picks one): read per request, not at registration.
+      const pageUrl = ctx.externalUrl + DEVICE_PAGE_PATH;
       return {
         deviceCode: started.deviceCode,
         userCode,
