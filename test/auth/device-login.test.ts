@@ -127,6 +127,8 @@ describe('signing in a device through a browser', () => {
       assert.ok(page.text.includes(`tandem CLI on ${hostname()}`), page.text);
       assert.match(page.text, /from address 127\.0\.0\.1/);
       assert.match(page.text, /scope api that expires in 90 days/);
+      assert.equal(page.headers.get('cache-control'), 'no-store');
+      assert.match(page.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
       const approved = await decide(browser, page, 'approve');
       assert.equal(approved.status, 200, approved.text);
       assert.match(approved.text, /Device approved/);

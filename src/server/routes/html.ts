@@ -9,11 +9,15 @@ button,.button{font:inherit;padding:.4rem 1rem;margin:.6rem .4rem 0 0;cursor:poi
 .code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em}.error{color:#b00020}.note{color:#555}`;
 
 /**
- * Sends a whole page. Pages carry CSRF tokens and one-time codes: never stored by a cache, and
- * never framed (helmet's frame-ancestors 'self' keeps other sites from dressing up the buttons).
+ * What these pages may do: inline style and forms posting to this server, nothing else. Never framed
+ * (no other site can dress up an Approve button), and without helmet's upgrade-insecure-requests,
+ * which would send the forms of a server on plain http to an https port that is not there.
  */
+const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** Sends a whole page. Pages carry CSRF tokens and one-time codes: never stored by a cache. */
 export function sendPage(reply: FastifyReply, status: number, title: string, body: string): string {
-  reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store');
+  reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', PAGE_CSP);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escape(title)} · Tandem</title><style>${STYLE}</style></head>
 <body><h1>${escape(title)}</h1>
