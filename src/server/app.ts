@@ -62,7 +62,9 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   });
   // Security headers on every response; the status page's inline style is the one exception the
   // default content security policy already allows.
-  void app.register(fastifyHelmet, { global: true });
+  // Not upgrade-insecure-requests: a server on plain http (the embedded default, a LAN address)
+  // would send its pages' links and forms to an https port that is not there.
+  void app.register(fastifyHelmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
   void app.register(fastifyCookie);
 
   app.addContentTypeParser('application/octet-stream', { bodyLimit: Number.MAX_SAFE_INTEGER }, (_request, payload, done) => done(null, payload));
