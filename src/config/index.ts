@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
+import { alertingSchema } from '../monitor/alerting/config.js';
 import { sloListSchema } from '../monitor/slo.js';
 
 const port = z.coerce.number({ error: 'expected a port number from 0 to 65535 (0 picks a free one)' }).int().min(0).max(65535);
@@ -55,6 +56,15 @@ export const configSchema = z
     signingKeyRotationDays: positiveInt.default(30),
     /** SLOs of deployed services (PromQL), beside Tandem's built-in ones: docs/slo.md. */
     slos: sloListSchema.default([]),
+    /** Prometheus's base URL: the alerting duty evaluates the declared SLOs with instant queries there. */
+    prometheusUrl: z.string().url().optional(),
+    /**
+     * Divides every SLO window (5m ... 30d) and the SLI count buckets: 1 in production, the workbook's
+     * windows. 60 makes an hour last a minute, for demonstrations and tests of alerting (docs/slo.md).
+     */
+    sloWindowScale: z.coerce.number({ error: 'expected a number' }).min(1).default(1),
+    /** Alerting: notifiers, routes by severity, evaluation interval, thresholds (docs/slo.md, docs/operations.md). */
+    alerting: alertingSchema.prefault({}),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
     maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
     // Agent settings.

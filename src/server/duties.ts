@@ -10,6 +10,7 @@ import { publishChanges } from './notify.js';
 import { repoWantsRef } from './routes/repos.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { expireArtifacts } from './retention.js';
+import { startAlerting, type AlertingService } from './alerting.js';
 import { triggerForDelivery } from './trigger.js';
 
 const TICK_MS = 1000;
@@ -17,6 +18,8 @@ const RETENTION_EVERY_MS = 60_000;
 
 export interface Duties {
   isLeader(): boolean;
+  /** Heartbeats on every replica; alert evaluation and notifications on the leader. */
+  alerting: AlertingService;
   /** Stops the duties and hands the leader lease back so another replica takes over at once. */
   stop(): Promise<void>;
 }
@@ -139,12 +142,16 @@ export function startDuties(ctx: ServerContext): Duties {
     await tick(ctx, state);
     await reapOnTime();
   }), TICK_MS);
+  // Its own loops: a slow notifier or Prometheus must not hold up lease reaping.
+  const alerting = startAlerting(ctx, () => state.leadership.leader);
   return {
     isLeader: () => state.leadership.leader,
+    alerting,
     async stop() {
       stopped = true;
       clearInterval(timer);
       clearTimeout(precise);
+      await alerting.stop();
       await running;
       if (state.leadership.leader) await releaseLeadership(ctx.store, ctx.replicaId, state.leadership.epoch).catch(() => undefined);
       ctx.metrics.leader.set(0);

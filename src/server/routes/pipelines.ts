@@ -4,6 +4,8 @@ import { maskText } from '../../executor/mask.js';
 import { cancelJob, cancelPipeline, getJob, getPipeline, playJob, readLog, retryJob } from '../../scheduler/index.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
+import { recordFreezeOverride } from '../freezes.js';
+import { actorOf } from '../actor.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
@@ -215,10 +217,12 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       summary: { cancel: 'Cancel a job', retry: 'Retry a finished job as a new attempt', play: 'Start a manual job' }[action],
       tag: 'jobs',
       access: 'user',
-      async handler({ params }) {
+      async handler({ params, principal }) {
         const job = await loadJob(ctx, idParam(params.id, 'id'));
         const now = ctx.clock.now();
         let shownId = job.id;
+        // Playing a deploy to a frozen environment is a maintainer's override: recorded before it starts.
+        if (action === 'play') await recordFreezeOverride(ctx, job, actorOf(principal));
         if (action === 'retry') {
           const retried = await retryJob(ctx.store, job.id, now);
           shownId = retried.jobId;
