@@ -4,8 +4,6 @@
 // source that could not evaluate leaving its alerts alone, retries with backoff against a real
 // HTTP receiver that fails first, "resolved" never sent before "firing", and deploy freezes.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { alertingSchema } from '../../src/monitor/alerting/config.js';
 import { matchesAll, parseMatcher } from '../../src/monitor/alerting/labels.js';
@@ -14,6 +12,7 @@ import { deliverDue, retryDelayMs } from '../../src/monitor/alerting/outbox.js';
 import { applyEvaluation, ROLLBACK_ACTION, type AlertCondition, type EvaluationInput } from '../../src/monitor/alerting/state.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';
+import { HttpSink } from '../support/http-sink.js';
 
 const T0 = 1_750_000_000_000;
 
@@ -29,32 +28,7 @@ const slow: AlertCondition = { name: 'TandemDatabaseConnectionErrors', severity:
 const route = (severity: string) => (severity === 'page' ? ['hook', 'chat'] : ['hook']);
 const evaluation = (now: number, sources: EvaluationInput['sources']): EvaluationInput => ({ now, sources, route });
 
-/** A webhook receiver that answers 500 to its first `failFirst` requests. */
-class Receiver {
-  readonly bodies: { status: string; notificationId: number; alert: { name: string; id: number } }[] = [];
-  failFirst = 0;
-  private server: Server = createServer((req, res) => {
-    let data = '';
-    req.on('data', (c: Buffer) => (data += c.toString()));
-    req.on('end', () => {
-      if (this.failFirst > 0) {
-        this.failFirst--;
-        res.writeHead(500).end('try later');
-        return;
-      }
-      this.bodies.push(JSON.parse(data) as Receiver['bodies'][number]);
-      res.writeHead(204).end();
-    });
-  });
-  url = '';
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
-  }
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
+type Message = { status: string; notificationId: number; alert: { name: string; id: number } };
 
 describe('silence matchers', () => {
   it('match as Alertmanager does: equal, not equal, anchored regular expressions, a missing label as ""', () => {
@@ -84,16 +58,16 @@ for (const backend of backends()) {
   describe(`alert states and outbox on ${backend.name}`, { skip: backend.skip }, () => {
     let db: { url: string; cleanup(): Promise<void> };
     let store: Store;
-    const receiver = new Receiver();
+    const receiver = new HttpSink<Message>();
     let notifiers: Map<string, Notifier>;
-    before(() => receiver.start());
+    before(async () => void (await receiver.start()));
     after(() => receiver.stop());
     beforeEach(async () => {
       db = await backend.fresh();
       store = await openStore(db.url);
-      receiver.bodies.length = 0;
+      receiver.requests.length = 0;
       receiver.failFirst = 0;
-      const config = alertingSchema.parse({ notifiers: [{ type: 'webhook', name: 'hook', url: receiver.url }, { type: 'webhook', name: 'chat', url: receiver.url }] });
+      const config = alertingSchema.parse({ notifiers: [{ type: 'webhook', name: 'hook', url: `${receiver.url}/hook` }, { type: 'webhook', name: 'chat', url: `${receiver.url}/chat` }] });
       notifiers = new Map(config.notifiers.map((n) => [n.name, createNotifier(n)]));
     });
     afterEach(async () => {
