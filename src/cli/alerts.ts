@@ -78,8 +78,8 @@ export async function freezeList(opts: Listing & { all?: boolean; repo?: string 
       environment: `${f.repo}/${f.environment}`,
       slo: f.slo,
       since: f.startedAt,
-      lifted: f.liftedAt ?? '',
-      overrides: f.overrides.map((o) => `job ${o.jobId} by ${o.actor}`).join('; '),
+      lifted: f.liftedAt,
+      overrides: f.overrides.length > 0 ? f.overrides.map((o) => `job ${o.jobId} by ${o.actor}`).join('; ') : null,
     })),
     ['environment', 'slo', 'since', 'lifted', 'overrides'],
   );
