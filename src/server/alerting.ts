@@ -18,6 +18,8 @@ import type { ServerContext } from './context.js';
 import { environmentOfAlert, rollbackOnAlert } from './rollback.js';
 
 const DELIVER_EVERY_MS = 1000;
+/** Stopping waits this long at most for work in flight and the heartbeat row's removal: a database that does not answer must not hold up a shutdown. */
+const STOP_WAIT_MS = 2000;
 const PRUNE_EVERY_MS = 3_600_000;
 /** Heartbeat rows of replicas gone this long are deleted (their alert, if any, resolves). */
 const FORGET_REPLICA_MS = 86_400_000;
@@ -228,9 +230,11 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
     async stop() {
       stopped = true;
       for (const l of loops) clearInterval(l.timer);
-      await Promise.all(loops.map((l) => l.wait()));
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]).finally(() => clearTimeout(timer));
+      await bounded(Promise.all(loops.map((l) => l.wait())));
       // A replica that stops on purpose is not down.
-      await db.deleteFrom('replicas').where('id', '=', ctx.replicaId).execute().catch(() => undefined);
+      await bounded(db.deleteFrom('replicas').where('id', '=', ctx.replicaId).execute());
       for (const n of notifiers.values()) n.close();
     },
   };

@@ -4,13 +4,13 @@
 // the webhook receives the firing message exactly once and, once the burn is over, the resolved
 // one. The windows are the workbook's divided by sloWindowScale (600: 30m lasts 3 s).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { AlertView } from '../../src/monitor/alerting/notifiers.js';
 import { tandem as runCli } from '../cli/helpers.js';
 import { until } from '../e2e/helpers.js';
+import { agentKillBurst, burstPipeline, stopGroups } from '../support/agent-burst.js';
 import { HttpSink } from '../support/http-sink.js';
 import { TestTandem } from '../support/tandem.js';
 
@@ -48,35 +48,20 @@ before(async () => {
   });
   pidDir = path.join(tandem.dataDir, 'pids');
   await mkdir(pidDir);
-  ({ name: repo } = await tandem.repo({ '.gitlab-ci.yml': `job:\n  script:\n    - echo "$$" > ${pidDir}/$CI_JOB_ID.pid\n    - sleep 60\n` }));
+  ({ name: repo } = await tandem.repo({ '.gitlab-ci.yml': burstPipeline(pidDir) }));
 });
 
 after(async () => {
-  for (const pgid of orphanGroups) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  stopGroups(orphanGroups);
   await tandem.close();
   await sink.stop();
 });
 
-/** `jobs` pipelines running on one agent process, which is then SIGKILLed; resolves when they failed. */
+/** A burst of `jobs` system failures; resolves when their pipelines failed. */
 async function burst(jobs: number): Promise<number> {
-  const agent = tandem.spawnAgent(`doomed-${++bursts}`, ['--concurrency', String(jobs)]);
-  const ids: number[] = [];
-  for (let i = 0; i < jobs; i++) ids.push(await tandem.trigger(repo));
-  const jobIds = await until('every job running', async () => {
-    const pipelines = await Promise.all(ids.map((id) => tandem.pipeline(id)));
-    const running = pipelines.map((p) => p.jobs.find((j) => j.status === 'running'));
-    return running.every((j) => j && existsSync(path.join(pidDir, `${j.id}.pid`))) ? running.map((j) => j!.id) : undefined;
-  }, 15_000);
-  for (const id of jobIds) orphanGroups.push(Number((await readFile(path.join(pidDir, `${id}.pid`), 'utf8')).trim()));
-  agent.kill('SIGKILL');
-  const killedAt = Date.now();
-  for (const id of ids) {
+  const { killedAt, pipelineIds, jobGroups } = await agentKillBurst(tandem, repo, pidDir, jobs, `doomed-${++bursts}`);
+  orphanGroups.push(...jobGroups);
+  for (const id of pipelineIds) {
     const p = await tandem.waitForPipeline(id, undefined, 15_000);
     assert.deepEqual([p.status, p.jobs[0].failureReason], ['failed', 'runner_system_failure']);
   }
