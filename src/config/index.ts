@@ -88,6 +88,8 @@ export const configSchema = z
   .strict();
 
 export type TandemConfig = z.infer<typeof configSchema>;
+/** Settings that may hold passwords or tokens: an error names where they came from, never their value. */
+const SECRET_BEARING = new Set(['masterKey', 'token', 'alerting']);
 type ConfigKey = keyof TandemConfig;
 const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 
@@ -137,7 +139,7 @@ export function loadConfig(
     const fromEnv = env[envNameFor(key)];
     if (fromEnv !== undefined && fromEnv !== '') {
       merged[key] = fromEnv;
-      source[key] = `${envNameFor(key)}=${JSON.stringify(fromEnv)}`;
+      source[key] = SECRET_BEARING.has(key) ? envNameFor(key) : `${envNameFor(key)}=${JSON.stringify(fromEnv)}`;
     }
     if (flags[key] !== undefined) {
       merged[key] = flags[key];

@@ -89,6 +89,9 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
   const db = ctx.store.db;
   const notifiers = new Map<string, Notifier>(config.notifiers.map((n) => [n.name, createNotifier(n)]));
   const declared = allSlos(ctx.config.slos, { builtin: false });
+  if (declared.length > 0 && !ctx.config.prometheusUrl) {
+    ctx.log.info({ slos: declared.map((s) => s.name) }, 'declared SLOs are measured by Prometheus alone: set prometheusUrl for Tandem to evaluate them, raise their alerts and apply their freeze policy');
+  }
   const startedAt = ctx.clock.now();
   const lastResend = new Map<string, number>();
   let lastPrune = 0;

@@ -5,6 +5,7 @@
 // HTTP receiver that fails first, "resolved" never sent before "firing", and deploy freezes.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/index.js';
 import { alertingSchema } from '../../src/monitor/alerting/config.js';
 import { matchesAll, parseMatcher } from '../../src/monitor/alerting/labels.js';
 import { createNotifier, type Notifier } from '../../src/monitor/alerting/notifiers.js';
@@ -51,6 +52,9 @@ describe('silence matchers', () => {
     const email = alertingSchema.safeParse({ notifiers: [{ type: 'email', host: 'smtp', from: 'ci@x', to: ['not-an-address'] }] });
     assert.ok(!email.success);
     assert.deepEqual(email.error.issues[0].path, ['notifiers', 0, 'to', 0]);
+    // From the environment, the error names the variable but never echoes its value (it holds passwords).
+    const env = { TANDEM_ALERTING: JSON.stringify({ notifiers: [{ type: 'email', host: 'smtp', from: 'ci@x', to: ['ops@x'], password: 'hunter2' }] }) };
+    assert.throws(() => loadConfig({}, env), (err: Error) => /alerting\.notifiers\.0\.password \(from TANDEM_ALERTING\): give user and password together/.test(err.message) && !err.message.includes('hunter2'));
   });
 });
 
