@@ -73,7 +73,7 @@ async function statementCost(observed: boolean): Promise<number> {
 }
 
 /** 30 days of per-minute counts for every built-in SLI, as a busy server leaves them. */
-async function fillCounts(dbPath: string, now: number): Promise<number> {
+export async function fillCounts(dbPath: string, now: number): Promise<number> {
   const store = await openStore(dbPath);
   let rows = 0;
   try {

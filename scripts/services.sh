@@ -21,6 +21,8 @@ declare -A PACKAGES=(
   [openssh-server]=/usr/sbin/sshd
   # Deploy verification's metric checks query a real Prometheus (test/support/prometheus.ts); promtool comes with it.
   [prometheus]=/usr/bin/prometheus
+  # Alerting's Alertmanager notifier is tested against a real Alertmanager (test/support/alertmanager.ts).
+  [prometheus-alertmanager]=/usr/bin/prometheus-alertmanager
   # The container executor's tests: podman runs with runc here; aardvark-dns resolves service
   # aliases; images are imported from a root filesystem of the static busybox (no registry).
   [podman]=podman

@@ -11,6 +11,7 @@ export {
   isValidDigest,
   verifyingStream,
 } from './blob-store.js';
+export { type BlobOperation, observedBlobStore } from './observed.js';
 export { PathEscapeError, isInside, resolveInside, safeRelativePath } from './paths.js';
 export {
   ArtifactLimitError,

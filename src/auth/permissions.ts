@@ -103,6 +103,12 @@ export const PERMISSIONS = {
   'alert.receive': USER,
   /** Tandem's own SLOs and their error budgets. */
   'slo.read': USER,
+  /** Alerts (Tandem's own and SLO alerts), their silences and the deploy freezes of spent budgets. */
+  'alert.read': USER,
+  'silence.read': USER,
+  'silence.create': ADMIN,
+  'silence.delete': ADMIN,
+  'freeze.read': USER,
   'dora.read': member('reporter'),
   'agent.register': { who: 'admin', registrationToken: true },
   'agent.list': ADMIN,
@@ -126,6 +132,12 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /.well-known/openid-configuration': 'public',
   'GET /.well-known/jwks.json': 'public',
   'GET /api/v1/slos': 'slo.read',
+  'GET /api/v1/alerts': 'alert.read',
+  'GET /api/v1/alerts/:id': 'alert.read',
+  'GET /api/v1/silences': 'silence.read',
+  'POST /api/v1/silences': 'silence.create',
+  'DELETE /api/v1/silences/:id': 'silence.delete',
+  'GET /api/v1/freezes': 'freeze.read',
   'GET /api/v1/repos/:name/dora': 'dora.read',
 
   'POST /api/v1/session': 'session.create',

@@ -15,6 +15,7 @@ const deploy = () => import('./deploy.js');
 const secrets = () => import('./secrets.js');
 const monitoring = () => import('./monitoring.js');
 const auth = () => import('./auth.js');
+const alerting = () => import('./alerts.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -187,6 +188,31 @@ clientOptions(program.command('dora').description('DORA metrics of a repository 
   .option('--days <n>', 'window in days (1 to 365)', '30')
   .option('--json')
   .action(async (r: string, opts) => (await monitoring()).dora(r, opts));
+
+const alerts = program.command('alerts').description('alerts: burn rates of the SLOs and Tandem\'s own (docs/slo.md, docs/disaster-recovery.md)');
+clientOptions(alerts.command('list').description('alerts, newest first (default: pending and firing)'))
+  .option('--state <state>', 'pending, firing, resolved, or all (comma-separated)')
+  .option('--json')
+  .action(async (opts) => (await alerting()).alertList(opts));
+alerts
+  .command('rules')
+  .description("print a Prometheus rule file of Tandem's own alerts (replica down, leader change, database failover, artifact store errors, backup age, DR drill)")
+  .option('--config <file>', 'tandem.yml whose alerting: thresholds to use (TANDEM_CONFIG)')
+  .option('--job <name>', 'the scrape job of Tandem\'s servers', 'tandem')
+  .action(async (opts) => (await alerting()).alertRules(opts));
+const silence = program.command('silence').description('silences: mute the notifications of matching alerts for a while');
+clientOptions(silence.command('add').description('silence alerts matching every matcher').argument('<matchers...>', 'name=value, name!=value, name=~regex, name!~regex'))
+  .requiredOption('--comment <text>', 'why')
+  .option('--duration <duration>', 'for how long, e.g. 2h, 30m')
+  .option('--ends-at <time>', 'until (ISO 8601), instead of --duration')
+  .option('--starts-at <time>', 'from (ISO 8601; default now)')
+  .option('--created-by <name>', 'who (default: the token\'s owner)')
+  .option('--json')
+  .action(async (matchers: string[], opts) => (await alerting()).silenceAdd(matchers, opts));
+clientOptions(silence.command('list').description('active and pending silences').option('--all', 'expired ones too').option('--json')).action(async (opts) => (await alerting()).silenceList(opts));
+clientOptions(silence.command('rm').description('expire a silence now').argument('<id>').option('--json')).action(async (id: string, opts) => (await alerting()).silenceRemove(id, opts));
+const freeze = program.command('freeze').description('deploy freezes of SLOs whose error budget is spent (play the waiting deploy job to override one)');
+clientOptions(freeze.command('list').option('--all', 'lifted ones too').option('--repo <repo>').option('--json')).action(async (opts) => (await alerting()).freezeList(opts));
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
+import { alertingSchema } from '../monitor/alerting/config.js';
 import { sloListSchema } from '../monitor/slo.js';
 import { ROLES } from '../auth/permissions.js';
 import { ldapConfigSchema, oidcConfigSchema, samlConfigSchema } from '../auth/sso/config.js';
@@ -148,6 +149,15 @@ export const configSchema = z
         ),
       )
       .default([]),
+    /** Prometheus's base URL: the alerting duty evaluates the declared SLOs with instant queries there. */
+    prometheusUrl: z.string().url().optional(),
+    /**
+     * Divides every SLO window (5m ... 30d) and the SLI count buckets: 1 in production, the workbook's
+     * windows. 60 makes an hour last a minute, for demonstrations and tests of alerting (docs/slo.md).
+     */
+    sloWindowScale: z.coerce.number({ error: 'expected a number' }).min(1).default(1),
+    /** Alerting: notifiers, routes by severity, evaluation interval, thresholds (docs/slo.md, docs/operations.md). */
+    alerting: alertingSchema.prefault({}),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
     maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
     // Agent settings.
@@ -171,8 +181,8 @@ export const configSchema = z
   .strict();
 
 export type TandemConfig = z.infer<typeof configSchema>;
-// The single sign-on sections hold a client secret or a bind password.
-const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token', 'oidc', 'ldap', 'saml']);
+/** Settings that may hold passwords, keys or tokens: an error names where they came from, never their value. */
+const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token', 'oidc', 'ldap', 'saml', 'masterKey', 'alerting']);
 type ConfigKey = keyof TandemConfig;
 const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 

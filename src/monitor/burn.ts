@@ -37,6 +37,15 @@ export function windowMs(window: SliWindow | SloPeriod): number {
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
 
+/**
+ * A window's length when every window is divided by `scale`: 1 in production (the workbook's
+ * windows); a larger scale (the `sloWindowScale` setting) lets a demonstration or a test see an
+ * hour's burn in a minute. The thresholds and the table stay the same.
+ */
+export function scaledWindowMs(window: SliWindow | SloPeriod, scale = 1): number {
+  return windowMs(window) / scale;
+}
+
 /** Rounds away binary noise (1 − 0.999 is 0.0010000000000000009) so rules and evaluator print and compare the same number. */
 function clean(n: number): number {
   return Number(n.toPrecision(12));

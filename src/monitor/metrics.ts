@@ -11,6 +11,12 @@ export interface AgentCounts {
   busy: number;
 }
 
+/** What the disaster recovery work knows: the newest good backup's age, and whether the last drill failed (null: unknown). */
+export interface DrSignals {
+  backupAgeSeconds: number | null;
+  drillFailed: boolean | null;
+}
+
 /** A scrape must not wait for a database that is failing over: the gauge keeps its last values. */
 const SCRAPE_QUERY_TIMEOUT_MS = 1000;
 
@@ -160,6 +166,18 @@ export class Metrics {
     help: '1 on the replica that runs singleton duties',
     registers: [this.registry],
   });
+  readonly artifactStoreErrors = new Counter({
+    name: 'tandem_artifact_store_errors_total',
+    help: 'Artifact store operations (put, get, has, stat, delete, list) that failed in the store itself (I/O, unreachable, corrupt bytes), not because of the request',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly dbHostChanges = new Counter({
+    name: 'tandem_db_host_changes_total',
+    help: 'Times the writable PostgreSQL host changed (a failover or switchover seen by this replica)',
+    registers: [this.registry],
+  });
+  #readDr: (() => Promise<DrSignals>) | null = null;
 
   /** Histogram children by operation: resolving labels on every statement would cost more than the observation. */
   readonly #dbTimers = new Map<string, Histogram.Internal<'operation'>>();
@@ -177,6 +195,7 @@ export class Metrics {
       if (event.level === 'error') this.dbErrors.inc({ operation, kind: errorKind(event.error) });
     },
     connectFailed: (err: unknown) => this.dbErrors.inc({ operation: 'connect', kind: errorKind(err) }),
+    hostChanged: () => this.dbHostChanges.inc(),
   };
 
   constructor() {
@@ -206,6 +225,42 @@ export class Metrics {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Where the backup age and the last drill's result come from (the backup work reads them from its
+   * records). Until then neither series exists, and their alerts have nothing to fire on; an unknown
+   * value is NaN.
+   */
+  drSignalsFrom(read: () => Promise<DrSignals>): void {
+    const first = this.#readDr === null;
+    this.#readDr = read;
+    if (!first) return;
+    const registers = [this.registry];
+    new Gauge({
+      name: 'tandem_backup_age_seconds',
+      help: 'Age of the newest good backup (absent while there is none)',
+      registers,
+      collect: async function (this: Gauge) {
+        // NaN (no data) while no backup is known: never above a threshold, never mistaken for a fresh backup.
+        this.set((await readDr()).backupAgeSeconds ?? NaN);
+      },
+    });
+    new Gauge({
+      name: 'tandem_dr_drill_failed',
+      help: '1 when the latest disaster recovery drill failed, 0 when it passed',
+      registers,
+      collect: async function (this: Gauge) {
+        const { drillFailed } = await readDr();
+        this.set(drillFailed === null ? NaN : Number(drillFailed));
+      },
+    });
+    const readDr = () => this.readDrSignals();
+  }
+
+  /** The backup age and drill result, as the backup work reports them (nulls before it does). */
+  async readDrSignals(): Promise<DrSignals> {
+    return this.#readDr ? this.#readDr() : { backupAgeSeconds: null, drillFailed: null };
   }
 
   /** Counts a failed pipeline by whose fault it was. */

@@ -6,6 +6,8 @@ import { BURN_ALERTS, SLI_WINDOWS, burnThreshold, errorBudget, objectiveRatio, t
 import { errorRatioQuery, type Slo } from './slo.js';
 
 export const ALERT_NAME = 'TandemErrorBudgetBurn';
+/** Fires while the SLO's budget over its period is spent; an SLO with freezeDeploys freezes its environment's deploys meanwhile. */
+export const BUDGET_EXHAUSTED_ALERT = 'TandemErrorBudgetExhausted';
 
 /** The recorded error ratio of every SLO over `window`. */
 export function ratioRecord(window: SliWindow | SloPeriod): string {
@@ -22,6 +24,7 @@ interface RecordingRule {
 interface AlertingRule {
   alert: string;
   expr: string;
+  for?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
@@ -35,7 +38,7 @@ export interface RuleOptions {
   runbookBase?: string;
 }
 
-function sloLabels(slo: Slo): Record<string, string> {
+export function sloLabels(slo: Slo): Record<string, string> {
   return { slo: slo.name, ...(slo.repo ? { repo: slo.repo } : {}), ...(slo.environment ? { environment: slo.environment } : {}) };
 }
 
@@ -45,6 +48,27 @@ function runbook(slo: Slo, base: string): string {
 }
 
 const SPEED: Record<Severity, string> = { page: 'fast', ticket: 'steadily' };
+
+/** The summary, description and runbook of an SLO's burn-rate alert: the rules' and Tandem's own evaluator's. */
+export function burnAnnotations(slo: Slo, severity: Severity, options: RuleOptions = {}): Record<string, string> {
+  const rows = BURN_ALERTS.filter((a) => a.severity === severity);
+  const windows = rows.map((a) => `${a.factor}x the budget over ${a.long} and ${a.short}`).join(' or ');
+  return {
+    summary: `SLO ${slo.name} is burning its error budget ${SPEED[severity]}`,
+    description: `${slo.description}: objective ${slo.objective}% over ${slo.period}, an error budget of ${errorBudget(slo.objective)}; the error ratio is above ${windows}.`,
+    runbook_url: runbook(slo, options.runbookBase ?? 'docs/slo.md'),
+  };
+}
+
+/** The annotations of an SLO's budget-exhausted alert. */
+export function exhaustedAnnotations(slo: Slo, options: RuleOptions = {}): Record<string, string> {
+  const policy = slo.freezeDeploys ? ` Deploys to ${slo.repo}/${slo.environment} wait for a maintainer until the budget is positive again.` : '';
+  return {
+    summary: `SLO ${slo.name} has spent its error budget`,
+    description: `${slo.description}: more than the ${errorBudget(slo.objective)} error budget of ${slo.period} is spent.${policy}`,
+    runbook_url: `${options.runbookBase ?? 'docs/slo.md'}#error-budget-policy`,
+  };
+}
 
 export function sloRuleGroup(slo: Slo, options: RuleOptions = {}): RuleGroup {
   const labels = sloLabels(slo);
@@ -62,18 +86,9 @@ export function sloRuleGroup(slo: Slo, options: RuleOptions = {}): RuleGroup {
         return `(${ratioRecord(a.long)}${match} > ${t} and ${ratioRecord(a.short)}${match} > ${t})`;
       })
       .join(' or ');
-    const windows = rows.map((a) => `${a.factor}x the budget over ${a.long} and ${a.short}`).join(' or ');
-    rules.push({
-      alert: ALERT_NAME,
-      expr,
-      labels: { severity, ...labels },
-      annotations: {
-        summary: `SLO ${slo.name} is burning its error budget ${SPEED[severity]}`,
-        description: `${slo.description}: objective ${slo.objective}% over ${slo.period}, an error budget of ${budget}; the error ratio is above ${windows}.`,
-        runbook_url: runbook(slo, options.runbookBase ?? 'docs/slo.md'),
-      },
-    });
+    rules.push({ alert: ALERT_NAME, expr, labels: { severity, ...labels }, annotations: burnAnnotations(slo, severity, options) });
   }
+  rules.push({ alert: BUDGET_EXHAUSTED_ALERT, expr: `${BUDGET_REMAINING_RECORD}${match} <= 0`, labels: { severity: 'ticket', ...labels }, annotations: exhaustedAnnotations(slo, options) });
   return { name: `tandem-slo-${slo.name}`, rules };
 }
 

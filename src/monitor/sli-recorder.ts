@@ -1,20 +1,40 @@
 // Tandem's built-in SLIs without Prometheus: every replica adds what its metrics counted since its
 // last flush to the current minute's row of sli_counts, and an evaluation sums the rows of each
 // window. The counts are read from the same metrics the Prometheus rules use, so both see the same
-// events; a replica that dies loses at most its last unflushed seconds.
+// events; a replica that dies loses at most its last unflushed seconds. The counters behind
+// Tandem's own alerts (database connection errors, artifact store errors) are recorded the same
+// way, so the leader sees every replica's errors.
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../store/index.js';
-import { SLI_WINDOWS, evaluateBurn, windowMs, type Counts, type SloEvaluation, type SliWindow } from './burn.js';
+import { SLI_WINDOWS, evaluateBurn, scaledWindowMs, windowMs, type Counts, type SloEvaluation, type SliWindow } from './burn.js';
 import type { Metrics } from './metrics.js';
 import { BUILTIN_SLOS, type Series, type Sli, type Slo } from './slo.js';
 
 const BUCKET_MS = 60_000;
 const FLUSH_EVERY_MS = 15_000;
+const MIN_FLUSH_EVERY_MS = 100;
 const PRUNE_EVERY_MS = 3_600_000;
 const STOP_FLUSH_MS = 2000;
 /** Rows older than the longest period (and a day of slack) are no longer in any window. */
 const KEEP_MS = Math.max(...BUILTIN_SLOS.map((s) => windowMs(s.period))) + 86_400_000;
+
+/** A counter recorded beside the SLIs, for an alert on every replica's errors: its rows have errors = total = the increase. */
+export interface CountedSignal {
+  name: string;
+  series: Series;
+}
+
+export const COUNTED_SIGNALS = {
+  dbConnectionErrors: { name: 'db-connection-errors', series: { metric: 'tandem_db_errors_total', match: { kind: 'connection' } } },
+  artifactStoreErrors: { name: 'artifact-store-errors', series: { metric: 'tandem_artifact_store_errors_total' } },
+} as const satisfies Record<string, CountedSignal>;
+
+/** What a flush records: each built-in SLI, and each counted signal as a ratio of itself. */
+const RECORDED: readonly { name: string; sli: Sli }[] = [
+  ...BUILTIN_SLOS.map((s) => ({ name: s.name, sli: s.sli })),
+  ...Object.values(COUNTED_SIGNALS).map((c) => ({ name: c.name, sli: { kind: 'events' as const, errors: c.series, total: c.series } })),
+];
 
 function matches(labels: Partial<Record<string, string | number>>, match: Record<string, string> | undefined): boolean {
   return Object.entries(match ?? {}).every(([label, re]) => new RegExp(`^(?:${re})$`).test(String(labels[label] ?? '')));
@@ -52,6 +72,8 @@ export interface SliRecorderDeps {
   /** The database's clock: replicas must agree on the minute. */
   now: () => number;
   log: Logger;
+  /** sloWindowScale: buckets, flushes and retention shrink with the windows (1 in production). */
+  scale?: number;
 }
 
 export class SliRecorder {
@@ -62,8 +84,12 @@ export class SliRecorder {
 
   constructor(private readonly deps: SliRecorderDeps) {}
 
+  get #scale(): number {
+    return this.deps.scale ?? 1;
+  }
+
   start(): void {
-    this.#timer = setInterval(() => void this.flush(), FLUSH_EVERY_MS).unref();
+    this.#timer = setInterval(() => void this.flush(), Math.max(MIN_FLUSH_EVERY_MS, FLUSH_EVERY_MS / this.#scale)).unref();
   }
 
   /** Writes the counts since the last flush; one flush at a time. A failed write is retried with the next flush's counts. */
@@ -82,8 +108,9 @@ export class SliRecorder {
 
   async #flushOnce(): Promise<void> {
     const now = this.deps.now();
-    const bucket = Math.floor(now / BUCKET_MS) * BUCKET_MS;
-    for (const slo of BUILTIN_SLOS) {
+    const bucketMs = Math.max(1, Math.round(BUCKET_MS / this.#scale));
+    const bucket = Math.floor(now / bucketMs) * bucketMs;
+    for (const slo of RECORDED) {
       const current = await processCounts(this.deps.metrics, slo.sli);
       const last = this.#flushed.get(slo.name) ?? { errors: 0, total: 0 };
       const delta = { errors: current.errors - last.errors, total: current.total - last.total };
@@ -100,24 +127,31 @@ export class SliRecorder {
         .execute();
       this.#flushed.set(slo.name, current);
     }
-    if (now - this.#lastPrune >= PRUNE_EVERY_MS) {
+    if (now - this.#lastPrune >= PRUNE_EVERY_MS / this.#scale) {
       this.#lastPrune = now;
-      await this.deps.db.deleteFrom('sli_counts').where('bucket', '<', now - KEEP_MS).execute();
+      await this.deps.db.deleteFrom('sli_counts').where('bucket', '<', now - KEEP_MS / this.#scale).execute();
     }
   }
 }
 
+/** Options of an evaluation from the recorded counts. */
+export interface RecordedOptions {
+  /** sloWindowScale (1 in production). */
+  scale?: number;
+}
+
 /** Bad and total events of an SLI per window of the burn-rate table and over its period, ending now (to the minute). */
-export async function recordedCounts(db: Kysely<Database>, slo: Slo, now: number): Promise<{ windows: Record<SliWindow, Counts>; period: Counts }> {
+export async function recordedCounts(db: Kysely<Database>, slo: Slo, now: number, options: RecordedOptions = {}): Promise<{ windows: Record<SliWindow, Counts>; period: Counts }> {
   const spans = [...SLI_WINDOWS, slo.period] as const;
+  const span = (w: (typeof spans)[number]) => scaledWindowMs(w, options.scale);
   const sums = spans.flatMap((w, i) => {
-    const since = now - windowMs(w);
+    const since = now - span(w);
     return [
       sql<number>`sum(case when bucket >= ${since} then errors else 0 end)`.as(`e${i}`),
       sql<number>`sum(case when bucket >= ${since} then total else 0 end)`.as(`t${i}`),
     ];
   });
-  const oldest = now - Math.max(...spans.map(windowMs));
+  const oldest = now - Math.max(...spans.map(span));
   const row = (await db.selectFrom('sli_counts').select(sums).where('sli', '=', slo.name).where('bucket', '>=', oldest).executeTakeFirst()) as Record<string, unknown> | undefined;
   // PostgreSQL sums bigints as numeric, which arrives as text.
   const counts = (i: number): Counts => ({ errors: Number(row?.[`e${i}`] ?? 0), total: Number(row?.[`t${i}`] ?? 0) });
@@ -137,11 +171,22 @@ export interface SloStatus {
 }
 
 /**
- * The built-in SLOs evaluated from the recorded counts: burn rates, alerts firing and budget left.
- * This is the function a leader duty calls to raise alerts (with states and notifiers, later).
+ * The built-in SLOs evaluated from the recorded counts: burn rates, alerts firing and budget left
+ * (the alerting duty raises its alerts from this).
  */
-export async function evaluateBuiltinSlos(db: Kysely<Database>, now: number): Promise<SloStatus[]> {
-  return Promise.all(BUILTIN_SLOS.map(async (slo) => ({ ...sloSummary(slo), evaluation: evaluateBurn(slo.objective, slo.period, await recordedCounts(db, slo, now)) })));
+export async function evaluateBuiltinSlos(db: Kysely<Database>, now: number, options: RecordedOptions = {}): Promise<SloStatus[]> {
+  return Promise.all(BUILTIN_SLOS.map(async (slo) => ({ ...sloSummary(slo), evaluation: evaluateBurn(slo.objective, slo.period, await recordedCounts(db, slo, now, options)) })));
+}
+
+/** How much a counted signal rose, over all replicas, in the `windowMs` before now. */
+export async function recordedIncrease(db: Kysely<Database>, signal: CountedSignal, now: number, windowMs: number): Promise<number> {
+  const row = await db
+    .selectFrom('sli_counts')
+    .select((eb) => eb.fn.sum<number | string>('errors').as('n'))
+    .where('sli', '=', signal.name)
+    .where('bucket', '>=', now - windowMs)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 export function sloSummary(slo: Slo): Omit<SloStatus, 'evaluation'> {

@@ -2,7 +2,7 @@
 // of deployed services, declared in the server's tandem.yml under `slos:` with PromQL queries. Each
 // SLI is an error ratio over a window; this module turns it into the PromQL of that ratio.
 import { z } from 'zod';
-import { SLO_PERIODS, type SloPeriod } from './burn.js';
+import { SLO_PERIODS, scaledWindowMs, type SliWindow, type SloPeriod } from './burn.js';
 
 /** The placeholder for the window in a declared SLO's queries (Sloth's spelling, so its specs carry over). */
 export const WINDOW_PLACEHOLDER = '{{.window}}';
@@ -31,6 +31,8 @@ export interface Slo {
   environment: string | null;
   builtin: boolean;
   runbookUrl: string | null;
+  /** Deploys to the SLO's environment wait (as for a protected one) while its error budget is spent. */
+  freezeDeploys: boolean;
   sli: Sli;
 }
 
@@ -45,6 +47,7 @@ export const BUILTIN_SLOS: readonly Slo[] = [
     environment: null,
     builtin: true,
     runbookUrl: null,
+    freezeDeploys: false,
     sli: { kind: 'events', errors: { metric: 'tandem_http_requests_total', match: { status: '5..' } }, total: { metric: 'tandem_http_requests_total' } },
   },
   {
@@ -56,6 +59,7 @@ export const BUILTIN_SLOS: readonly Slo[] = [
     environment: null,
     builtin: true,
     runbookUrl: null,
+    freezeDeploys: false,
     sli: { kind: 'latency', metric: 'tandem_job_queue_wait_seconds', selector: '', threshold: 10 },
   },
   {
@@ -67,6 +71,7 @@ export const BUILTIN_SLOS: readonly Slo[] = [
     environment: null,
     builtin: true,
     runbookUrl: null,
+    freezeDeploys: false,
     sli: { kind: 'events', errors: { metric: 'tandem_pipeline_failures_total', match: { cause: 'system' } }, total: { metric: 'tandem_pipelines_total' } },
   },
   {
@@ -78,6 +83,7 @@ export const BUILTIN_SLOS: readonly Slo[] = [
     environment: null,
     builtin: true,
     runbookUrl: null,
+    freezeDeploys: false,
     sli: { kind: 'latency', metric: 'tandem_webhook_to_pipeline_seconds', selector: '', threshold: 10 },
   },
 ];
@@ -111,6 +117,13 @@ export function sliQueries(sli: Sli, window: string): { errors: string; total: s
       return { errors: `${count} - ${fast}`, total: count };
     }
   }
+}
+
+/** A window as a PromQL range: as written at scale 1, else its scaled length in seconds or milliseconds. */
+export function promRange(window: SliWindow | SloPeriod, scale = 1): string {
+  if (scale === 1) return window;
+  const ms = Math.max(1, Math.round(scaledWindowMs(window, scale)));
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 /** The error ratio over `window` as one PromQL expression. */
@@ -163,9 +176,12 @@ const sloSchema = z
       .refine((v) => v >= 1, { message: 'a percentage, e.g. 99.9 (0.999 would mean 0.999 %)' }),
     window: z.enum(SLO_PERIODS).default('30d'),
     runbookUrl: z.string().url().optional(),
+    /** The error budget policy, enforced: deploys to the environment wait while the budget is spent. */
+    freezeDeploys: z.boolean().default(false),
     sli: sliSchema,
   })
-  .strict();
+  .strict()
+  .refine((slo) => !slo.freezeDeploys || slo.environment !== undefined, { path: ['freezeDeploys'], message: 'freezes the deploys of an environment: give the SLO an environment' });
 
 export type SloConfig = z.infer<typeof sloSchema>;
 
@@ -202,6 +218,7 @@ export function declaredSlo(c: SloConfig): Slo {
     environment: c.environment ?? null,
     builtin: false,
     runbookUrl: c.runbookUrl ?? null,
+    freezeDeploys: c.freezeDeploys,
     sli: model,
   };
 }

@@ -61,10 +61,8 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
   const jobs = await latestJobs(trx, pipelineId);
   if (pipeline.error !== null) return pipeline.status;
 
-  // A deploy to a protected environment waits for an approval, given by playing the job.
-  const protectedEnvironments = jobs.some((j) => j.status === 'created' && j.environment !== null)
-    ? new Set((await trx.selectFrom('environments').select('name').where('repo_id', '=', pipeline.repo_id).where('protected', '=', 1).execute()).map((e) => e.name))
-    : new Set<string>();
+  // A deploy to a protected or frozen environment waits for an approval, given by playing the job.
+  const protectedEnvironments = jobs.some((j) => j.status === 'created' && j.environment !== null) ? await environmentsAwaitingApproval(trx, pipeline) : new Set<string>();
   // A skipped job is done and may release (skip) its dependants, so decide until nothing moves.
   const decided = new Map<number, JobStatus>();
   for (let moved = true; moved; ) {
@@ -101,6 +99,26 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
     if (status !== pipeline.status) changes.pipeline(pipeline, status, status === 'failed' ? failingReason(jobs) : undefined);
   }
   return status;
+}
+
+/**
+ * The environments of the pipeline's repository whose deploys wait for a person: protected ones,
+ * and those frozen by an SLO whose error budget is spent (docs/slo.md), except for rollbacks, which
+ * the freeze policy lets through.
+ */
+async function environmentsAwaitingApproval(trx: Kysely<Database>, pipeline: Pipeline): Promise<Set<string>> {
+  const names = new Set((await trx.selectFrom('environments').select('name').where('repo_id', '=', pipeline.repo_id).where('protected', '=', 1).execute()).map((e) => e.name));
+  if (pipeline.source !== 'rollback') {
+    const frozen = await trx
+      .selectFrom('deploy_freezes')
+      .innerJoin('repos', 'repos.name', 'deploy_freezes.repo')
+      .select('deploy_freezes.environment')
+      .where('repos.id', '=', pipeline.repo_id)
+      .where('deploy_freezes.lifted_at', 'is', null)
+      .execute();
+    for (const f of frozen) names.add(f.environment);
+  }
+  return names;
 }
 
 /**

@@ -17,6 +17,7 @@ import { registerMonitoringRoutes } from './routes/monitoring.js';
 import { registerSsoRoutes } from './routes/sso.js';
 import { registerDeviceLoginRoutes } from './routes/device-login.js';
 import { registerLoginPageRoutes } from './routes/login-page.js';
+import { registerAlertRoutes } from './routes/alerts.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`; null: an unexpected error. */
 function statusOf(err: unknown): number | null {
@@ -112,6 +113,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerHomeRoutes(routes, ctx);
   registerWellKnownRoutes(routes, ctx);
   registerMonitoringRoutes(routes, ctx);
+  registerAlertRoutes(routes, ctx);
   routes.add({
     method: 'GET',
     url: '/api/v1/openapi.json',

@@ -125,7 +125,9 @@ export async function requireJobStartRights(ctx: ServerContext, principal: Princ
   const repo = await db.selectFrom('repos').select(['id', 'name']).where('id', '=', job.repo_id).executeTakeFirstOrThrow();
   if (job.environment !== null) {
     const env = await db.selectFrom('environments').select('protected').where('repo_id', '=', repo.id).where('name', '=', job.environment).executeTakeFirst();
-    if (env?.protected === 1) await requirePermission(ctx, principal, 'deployment.approve', repo);
+    // A deploy frozen by a spent error budget is started only by a maintainer's override.
+    const frozen = await db.selectFrom('deploy_freezes').select('id').where('repo', '=', repo.name).where('environment', '=', job.environment).where('lifted_at', 'is', null).executeTakeFirst();
+    if (env?.protected === 1 || frozen) await requirePermission(ctx, principal, 'deployment.approve', repo);
   }
   const pipeline = await db.selectFrom('pipelines').select(['ref', 'is_tag']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
   const role = await protectedRefRole(db, repo.id, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });

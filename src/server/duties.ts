@@ -15,6 +15,7 @@ import { deleteExpiredDeviceLogins } from '../auth/device-login.js';
 import { pruneLoginFailures } from '../auth/login.js';
 import { deleteExpiredSessions } from '../auth/sessions.js';
 import { loginPolicyOf, sessionLimitsOf } from './auth.js';
+import { startAlerting, type AlertingService } from './alerting.js';
 import { triggerForDelivery } from './trigger.js';
 
 const TICK_MS = 1000;
@@ -22,6 +23,8 @@ const RETENTION_EVERY_MS = 60_000;
 
 export interface Duties {
   isLeader(): boolean;
+  /** Heartbeats on every replica; alert evaluation and notifications on the leader. */
+  alerting: AlertingService;
   /** Stops the duties and hands the leader lease back so another replica takes over at once. */
   stop(): Promise<void>;
 }
@@ -147,12 +150,16 @@ export function startDuties(ctx: ServerContext): Duties {
     await tick(ctx, state);
     await reapOnTime();
   }), TICK_MS);
+  // Its own loops: a slow notifier or Prometheus must not hold up lease reaping.
+  const alerting = startAlerting(ctx, () => state.leadership.leader);
   return {
     isLeader: () => state.leadership.leader,
+    alerting,
     async stop() {
       stopped = true;
       clearInterval(timer);
       clearTimeout(precise);
+      await alerting.stop();
       await running;
       if (state.leadership.leader) await releaseLeadership(ctx.store, ctx.replicaId, state.leadership.epoch).catch(() => undefined);
       ctx.metrics.leader.set(0);

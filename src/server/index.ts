@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { FsBlobStore } from '../artifacts/index.js';
+import { FsBlobStore, observedBlobStore } from '../artifacts/index.js';
 import { openSecrets } from '../auth/secrets/index.js';
 import { ensureBootstrapAdmin } from '../auth/users.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
@@ -15,6 +15,7 @@ import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, type S
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
 import type { ServerContext } from './context.js';
+import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
 import { DatabaseClock } from './clock.js';
 import { Hub } from './hub.js';
@@ -26,6 +27,8 @@ const CLOCK_SYNC_MS = 30_000;
 export interface RunningServer {
   url: string;
   ctx: ServerContext;
+  /** Alert evaluation and notifications (run by the leader on their own; exposed for benchmarks and checks). */
+  alerting: AlertingService;
   /** The admin token when it was created by this start (print it once). */
   newAdminToken: string | null;
   /** Graceful stop: refuse new work, let requests finish, stop duties, close the database. */
@@ -70,12 +73,15 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
   const ctx: ServerContext = {
     config,
     store,
-    blobs: new FsBlobStore(artifactsDirOf(config)),
+    blobs: observedBlobStore(new FsBlobStore(artifactsDirOf(config)), (operation, err) => {
+      metrics.artifactStoreErrors.inc({ operation });
+      log.warn({ operation, err: (err as Error).message }, 'artifact store error');
+    }),
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
     hub: new Hub(replicaId),
     clock,
     metrics,
-    sli: new SliRecorder({ db: store.db, metrics, now: () => clock.now(), log }),
+    sli: new SliRecorder({ db: store.db, metrics, now: () => clock.now(), log, scale: config.sloWindowScale }),
     log,
     externalUrl: config.externalUrl ?? '',
     replicaId,
@@ -101,6 +107,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
   return {
     url,
     ctx,
+    alerting: duties.alerting,
     newAdminToken,
     close() {
       closing ??= (async () => {

@@ -48,6 +48,47 @@ async function rollbackTarget(ctx: ServerContext, environment: Environment, live
   return earlier;
 }
 
+/** The environment an alert names: by its name, and its repository's when several have one of that name. */
+export async function environmentOfAlert(ctx: ServerContext, environment: string, repo: string | undefined): Promise<(Environment & { repo_name: string }) | null> {
+  let envs = await ctx.store.db
+    .selectFrom('environments')
+    .innerJoin('repos', 'repos.id', 'environments.repo_id')
+    .selectAll('environments')
+    .select('repos.name as repo_name')
+    .where('environments.name', '=', environment)
+    .execute();
+  if (repo) envs = envs.filter((e) => e.repo_name === repo);
+  if (envs.length > 1) throw new ApiError(422, `alert for environment "${environment}": ${envs.length} repositories have it; add the label tandem_repo`);
+  return envs[0] ?? null;
+}
+
+export interface AlertRollbackOutcome {
+  repo: string;
+  environment: string;
+  /** "rollback", or why nothing was done ("ignored: ..."). */
+  action: string;
+  releaseId?: number;
+  pipelineId?: number;
+}
+
+/**
+ * What an alert about an environment does (an Alertmanager alert through the webhook, or one of
+ * Tandem's own SLO alerts): roll back the deploy that went live within alertRollbackWindowSeconds,
+ * unless nothing is live from a deploy, the deploy is older, or a release is in progress.
+ */
+export async function rollbackOnAlert(ctx: ServerContext, env: Environment & { repo_name: string }, by: string): Promise<AlertRollbackOutcome> {
+  const now = ctx.clock.now();
+  const outcome = { repo: env.repo_name, environment: env.name };
+  const live = await liveRelease(ctx.store.db, env.id);
+  const open = await ctx.store.db.selectFrom('releases').select('id').where('environment_id', '=', env.id).where('status', 'in', ['queued', 'deploying', 'verifying', 'paused']).executeTakeFirst();
+  if (!live || live.kind !== 'deploy' || live.finished_at === null) return { ...outcome, action: 'ignored: no deploy is live' };
+  if (now - live.finished_at > ctx.config.alertRollbackWindowSeconds * 1000) return { ...outcome, action: `ignored: release ${live.id} went live more than ${ctx.config.alertRollbackWindowSeconds} s ago` };
+  if (open) return { ...outcome, action: `ignored: release ${open.id} is in progress` };
+  const repo = await ctx.store.db.selectFrom('repos').selectAll().where('id', '=', env.repo_id).executeTakeFirstOrThrow();
+  const { release, pipelineId } = await requestRollback(ctx, repo, env.name, { by });
+  return { ...outcome, action: 'rollback', releaseId: release.id, pipelineId };
+}
+
 export interface RollbackRequest {
   to?: number;
   /** Who asked: "api", "alertmanager: HighErrorRate", ... */

@@ -40,6 +40,8 @@ export interface Store {
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Messages between server replicas (PostgreSQL LISTEN/NOTIFY); null for SQLite, which has one server. */
   notifications: Notifications | null;
+  /** PostgreSQL: the writable host in use (host:port as in the URL), which a failover changes; SQLite: null. */
+  host(): string | null;
 }
 
 const MIGRATION_TABLE = 'kysely_migration';
@@ -109,6 +111,7 @@ async function openPostgres(url: string, options: PostgresOptions): Promise<Stor
     location: pg.location,
     close: pg.close,
     transaction: pg.transaction,
+    host: pg.host,
     notifications: postgresNotifications(url, NOTIFY_CHANNEL, async (payload) => {
       await pg.retrying(() => sql`select pg_notify(${NOTIFY_CHANNEL}, ${payload})`.execute(pg.db));
     }),
@@ -143,6 +146,7 @@ export async function openStore(url: string, options: PostgresOptions = {}): Pro
     close: () => db.destroy(),
     transaction: (fn) => db.transaction().execute(fn),
     notifications: null,
+    host: () => null,
   };
   try {
     await migrate(db, store.dialect, location);

@@ -26,6 +26,8 @@ export interface PostgresOptions {
 export interface StoreObserver {
   log(event: LogEvent): void;
   connectFailed(err: unknown): void;
+  /** The writable host changed from an earlier one (a failover or switchover); not called for the first host. */
+  hostChanged?(from: string, to: string): void;
 }
 
 export interface PgHost {
@@ -175,6 +177,7 @@ class WritableHostPool implements PostgresPool {
   #finding: Promise<CurrentPool> | null = null;
   #generation = 0;
   #closed = false;
+  #lastHost: string | null = null;
   readonly #watched = new WeakSet<pg.PoolClient>();
 
   constructor(
@@ -190,8 +193,9 @@ class WritableHostPool implements PostgresPool {
     return this.#generation;
   }
 
+  /** The writable host in use, or the last one between connections. */
   get host(): string | null {
-    return this.#current?.host.label ?? null;
+    return this.#current?.host.label ?? this.#lastHost;
   }
 
   /**
@@ -253,6 +257,8 @@ class WritableHostPool implements PostgresPool {
 
   async #find(): Promise<CurrentPool> {
     const host = await probeWritable(this.hosts);
+    if (this.#lastHost !== null && this.#lastHost !== host.label) this.observer?.hostChanged?.(this.#lastHost, host.label);
+    this.#lastHost = host.label;
     const generation = ++this.#generation;
     const pool = new pg.Pool({
       connectionString: host.url,
@@ -274,7 +280,7 @@ class WritableHostPool implements PostgresPool {
 export interface PostgresConnection {
   db: Kysely<Database>;
   location: string;
-  /** The writable host in use (host:port), or null between connections. */
+  /** The writable host in use (host:port), or the last one between connections; null before the first. */
   host(): string | null;
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Runs `op`, retrying transient errors like `transaction` does (for work that is already atomic), for `forMs` or the configured time. */

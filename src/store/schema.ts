@@ -417,6 +417,101 @@ export interface DeviceLoginTable {
   expires_at: number;
 }
 
+/** A server replica's heartbeat: a row missing its beats for two leases raises TandemReplicaDown. */
+export interface ReplicaTable {
+  id: string;
+  hostname: string;
+  version: string;
+  started_at: number;
+  last_seen_at: number;
+}
+
+export type AlertStateValue = 'pending' | 'firing' | 'resolved';
+
+export interface AlertTable {
+  id: Generated<number>;
+  fingerprint: string;
+  name: string;
+  severity: string;
+  source: string;
+  /** JSON Record<string, string>, alertname and severity included. */
+  labels: string;
+  /** JSON Record<string, string>: summary, description, runbook_url... */
+  annotations: string;
+  value: number | null;
+  state: AlertStateValue;
+  /** When its condition first held. */
+  active_at: number;
+  fired_at: number | null;
+  resolved_at: number | null;
+  updated_at: number;
+  /** The silence that matched it at its last evaluation. */
+  silenced_by: number | null;
+}
+
+export type NotificationStatus = 'pending' | 'sent' | 'failed';
+
+/** The outbox: a message to one notifier (or an action) about one alert's change. */
+export interface AlertNotificationTable {
+  id: Generated<number>;
+  alert_id: number;
+  notifier: string;
+  event: 'firing' | 'resolved';
+  status: NotificationStatus;
+  attempts: number;
+  next_attempt_at: number;
+  claimed_until: number | null;
+  created_at: number;
+  sent_at: number | null;
+  last_error: string | null;
+  /** What an action did (a rollback's outcome). */
+  result: string | null;
+}
+
+export interface SilenceTable {
+  id: Generated<number>;
+  /** JSON Matcher[]. */
+  matchers: string;
+  starts_at: number;
+  ends_at: number;
+  comment: string;
+  created_by: string;
+  created_at: number;
+}
+
+export interface DeployFreezeTable {
+  id: Generated<number>;
+  repo: string;
+  environment: string;
+  slo: string;
+  alert_id: number | null;
+  started_at: number;
+  lifted_at: number | null;
+}
+
+export interface FreezeOverrideTable {
+  id: Generated<number>;
+  freeze_id: number;
+  job_id: number;
+  actor: string;
+  created_at: number;
+}
+
+export interface SloEvaluationTable {
+  slo: string;
+  /** JSON SloEvaluation of the last evaluation that worked. */
+  evaluation: string | null;
+  /** Why the last evaluation failed (Prometheus unreachable...); null when it worked. */
+  error: string | null;
+  evaluated_at: number;
+}
+
+export interface AlertingStateTable {
+  key: string;
+  value: string;
+  updated_at: number;
+}
+
 export interface Database {
   repos: RepoTable;
   variables: VariableTable;
@@ -445,6 +540,14 @@ export interface Database {
   sso_oidc_logins: SsoOidcLoginTable;
   sso_saml_requests: SsoSamlRequestTable;
   device_logins: DeviceLoginTable;
+  replicas: ReplicaTable;
+  alerts: AlertTable;
+  alert_notifications: AlertNotificationTable;
+  silences: SilenceTable;
+  deploy_freezes: DeployFreezeTable;
+  freeze_overrides: FreezeOverrideTable;
+  slo_evaluations: SloEvaluationTable;
+  alerting_state: AlertingStateTable;
 }
 
 export type Repo = Selectable<RepoTable>;
@@ -462,3 +565,7 @@ export type ArtifactFile = Selectable<ArtifactFileTable>;
 export type User = Selectable<UserTable>;
 export type ProtectedBranch = Selectable<ProtectedBranchTable>;
 export type AuditEntry = Selectable<AuditLogTable>;
+export type Alert = Selectable<AlertTable>;
+export type AlertNotification = Selectable<AlertNotificationTable>;
+export type Silence = Selectable<SilenceTable>;
+export type DeployFreeze = Selectable<DeployFreezeTable>;

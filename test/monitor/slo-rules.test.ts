@@ -270,7 +270,7 @@ describe('promtool', { skip: promtoolSkipReason() }, () => {
     assert.equal(result.stdout, sloRuleFile(SLOS));
     await writeFile(path.join(dir, 'cli-rules.yml'), result.stdout);
     const check = await promtool(['check', 'rules', 'cli-rules.yml'], dir);
-    const rulesPerSlo = SLI_WINDOWS.length + 1 + 2 + 2;
+    const rulesPerSlo = SLI_WINDOWS.length + 1 + 2 + 3;
     assert.equal(check.code, 0, check.output);
     assert.match(check.output, new RegExp(`SUCCESS: ${rulesPerSlo * SLOS.length} rules found`));
 

@@ -10,7 +10,7 @@ import type { ServerContext } from '../context.js';
 import { requirePermission } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { ROLLBACK_OF_VARIABLE } from '../../agent/protocol.js';
-import { findEnvironment, requestRollback } from '../rollback.js';
+import { environmentOfAlert, findEnvironment, requestRollback, rollbackOnAlert, type AlertRollbackOutcome } from '../rollback.js';
 import { agentIdOf, requireClaim, uploadedManifest } from './agents.js';
 import { findRepo } from './repos.js';
 import { environmentView, releaseView } from './views.js';
@@ -181,38 +181,17 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     access: 'user',
     body: alertmanagerBody,
     async handler({ body, principal }) {
-      const now = ctx.clock.now();
-      const guardMs = ctx.config.alertRollbackWindowSeconds * 1000;
-      const outcomes: { repo: string; environment: string; action: string; releaseId?: number; pipelineId?: number }[] = [];
-      const seen = new Set<string>();
+      const outcomes: AlertRollbackOutcome[] = [];
+      const seen = new Set<number>();
       for (const alert of body.alerts) {
         const envName = alert.labels.tandem_environment;
         if (alert.status !== 'firing' || !envName) continue;
-        let envs = await ctx.store.db
-          .selectFrom('environments')
-          .innerJoin('repos', 'repos.id', 'environments.repo_id')
-          .selectAll('environments')
-          .select('repos.name as repo_name')
-          .where('environments.name', '=', envName)
-          .execute();
-        if (alert.labels.tandem_repo) envs = envs.filter((e) => e.repo_name === alert.labels.tandem_repo);
-        if (envs.length > 1) throw new ApiError(422, `alert for environment "${envName}": ${envs.length} repositories have it; add the label tandem_repo`);
-        const env = envs[0];
-        if (!env || seen.has(`${env.repo_id}/${env.name}`)) continue;
-        seen.add(`${env.repo_id}/${env.name}`);
-        const outcome = { repo: env.repo_name, environment: env.name };
-        const live = await liveRelease(ctx.store.db, env.id);
-        const open = await ctx.store.db.selectFrom('releases').select('id').where('environment_id', '=', env.id).where('status', 'in', ['queued', 'deploying', 'verifying', 'paused']).executeTakeFirst();
-        if (!live || live.kind !== 'deploy' || live.finished_at === null) outcomes.push({ ...outcome, action: 'ignored: no deploy is live' });
-        else if (now - live.finished_at > guardMs) outcomes.push({ ...outcome, action: `ignored: release ${live.id} went live more than ${ctx.config.alertRollbackWindowSeconds} s ago` });
-        else if (open) outcomes.push({ ...outcome, action: `ignored: release ${open.id} is in progress` });
-        else {
-          const repo = await findRepo(ctx, env.repo_name);
-          // The token Alertmanager sends must be allowed to roll this environment back.
-          await requirePermission(ctx, principal, env.protected === 1 ? 'deployment.approve' : 'environment.rollback', repo);
-          const { release, pipelineId } = await requestRollback(ctx, repo, env.name, { by: `alertmanager: ${alert.labels.alertname ?? 'alert'}` });
-          outcomes.push({ ...outcome, action: 'rollback', releaseId: release.id, pipelineId });
-        }
+        const env = await environmentOfAlert(ctx, envName, alert.labels.tandem_repo);
+        if (!env || seen.has(env.id)) continue;
+        seen.add(env.id);
+        // The token Alertmanager sends must be allowed to roll this environment back.
+        await requirePermission(ctx, principal, env.protected === 1 ? 'deployment.approve' : 'environment.rollback', await findRepo(ctx, env.repo_name));
+        outcomes.push(await rollbackOnAlert(ctx, env, `alertmanager: ${alert.labels.alertname ?? 'alert'}`));
       }
       return { outcomes };
     },

@@ -1,5 +1,6 @@
 // Monitoring API: SLOs with their error budgets (the built-in ones evaluated from Tandem's own
 // counts), and DORA metrics of a repository from its release history.
+import type { SloEvaluation } from '../../monitor/burn.js';
 import { doraForRepo } from '../../monitor/dora.js';
 import { evaluateBuiltinSlos, sloSummary } from '../../monitor/sli-recorder.js';
 import { allSlos } from '../../monitor/slo.js';
@@ -13,15 +14,24 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
   routes.add({
     method: 'GET',
     url: '/api/v1/slos',
-    summary: "SLOs: Tandem's own with burn rates, alerts and error budget left (from its own counts), and those of tandem.yml as declared (Prometheus measures them)",
+    summary: "SLOs: Tandem's own with burn rates, alerts and error budget left (from its own counts), and those of tandem.yml as last measured through Prometheus (prometheusUrl)",
     tag: 'monitoring',
     access: 'user',
     async handler() {
       // This replica's latest counts count too; other replicas' arrive within their flush interval.
       await ctx.sli.flush();
       const now = ctx.clock.now();
-      const builtin = await evaluateBuiltinSlos(ctx.store.db, now);
-      const declared = allSlos(ctx.config.slos, { builtin: false }).map((s) => ({ ...sloSummary(s), evaluation: null }));
+      const builtin = await evaluateBuiltinSlos(ctx.store.db, now, { scale: ctx.config.sloWindowScale });
+      // Declared SLOs as the leader last measured them through Prometheus (prometheusUrl), if it did.
+      const measured = new Map((await ctx.store.db.selectFrom('slo_evaluations').selectAll().execute()).map((r) => [r.slo, r]));
+      const declared = allSlos(ctx.config.slos, { builtin: false }).map((s) => {
+        const row = measured.get(s.name);
+        return {
+          ...sloSummary(s),
+          evaluation: row?.evaluation ? (JSON.parse(row.evaluation) as SloEvaluation) : null,
+          ...(row ? { evaluatedAt: new Date(row.evaluated_at).toISOString(), ...(row.error ? { error: row.error } : {}) } : {}),
+        };
+      });
       return { evaluatedAt: new Date(now).toISOString(), slos: [...builtin, ...declared] };
     },
   });

@@ -5,6 +5,8 @@ import { cancelJob, cancelPipeline, getJob, getPipeline, playJob, readLog, retry
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
 import { requireJobStartRights } from '../auth.js';
+import { recordFreezeOverride } from '../freezes.js';
+import { actorOf } from '../../auth/audit.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
@@ -216,11 +218,16 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       summary: { cancel: 'Cancel a job', retry: 'Retry a finished job as a new attempt', play: 'Start a manual job' }[action],
       tag: 'jobs',
       access: 'user',
-      async handler({ params, principal }) {
+      async handler({ params, principal, audit }) {
         const job = await loadJob(ctx, idParam(params.id, 'id'));
         if (action !== 'cancel') await requireJobStartRights(ctx, principal, job, `job.${action}`);
         const now = ctx.clock.now();
         let shownId = job.id;
+        // Playing a deploy to a frozen environment is a maintainer's override: recorded before it starts.
+        if (action === 'play') {
+          const override = await recordFreezeOverride(ctx, job, actorOf(principal).name);
+          if (override) audit({ freezeOverride: { environment: override.environment, slos: override.slos } });
+        }
         if (action === 'retry') {
           const retried = await retryJob(ctx.store, job.id, now);
           shownId = retried.jobId;

@@ -9,6 +9,7 @@ import * as m004 from './004_fencing_sequence.js';
 import * as m005 from './005_auth.js';
 import * as m006 from './006_secrets.js';
 import * as m007 from './007_slo.js';
+import * as m009 from './009_alerts.js';
 import * as m011 from './011_sso.js';
 import * as m012 from './012_device_login.js';
 
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '005_auth': m005,
   '006_secrets': m006,
   '007_slo': m007,
+  '009_alerts': m009,
   '011_sso': m011,
   '012_device_login': m012,
 };

@@ -1,0 +1,244 @@
+// The alerting duty. Every replica writes its heartbeat row; the leader alone evaluates every
+// alert (the built-in SLOs from the recorded counts, declared SLOs through Prometheus, Tandem's own
+// signals), records the changes with their outbox rows in one transaction, and then sends what
+// is due. Replicas hold nothing: a new leader carries on from the database.
+import { hostname } from 'node:os';
+import type { Kysely } from 'kysely';
+import { routeOf } from '../monitor/alerting/config.js';
+import { createNotifier, type Notifier, alertView } from '../monitor/alerting/notifiers.js';
+import { deliverDue, firingToldTo, type DeliveryOutcome } from '../monitor/alerting/outbox.js';
+import { SIGNAL_WINDOW_MS, selfConditions, type Remembered, type SelfSignals } from '../monitor/alerting/self-alerts.js';
+import { evaluateWithPrometheus, sloConditions } from '../monitor/alerting/slo-alerts.js';
+import { ROLLBACK_ACTION, applyEvaluation, pruneAlerts, type AlertChange, type SourceResult } from '../monitor/alerting/state.js';
+import type { SloEvaluation } from '../monitor/burn.js';
+import { COUNTED_SIGNALS, evaluateBuiltinSlos, recordedIncrease } from '../monitor/sli-recorder.js';
+import { allSlos, BUILTIN_SLOS, type Slo } from '../monitor/slo.js';
+import type { Alert, Database } from '../store/index.js';
+import type { ServerContext } from './context.js';
+import { environmentOfAlert, rollbackOnAlert } from './rollback.js';
+
+const DELIVER_EVERY_MS = 1000;
+/** Stopping waits this long at most for work in flight and the heartbeat row's removal: a database that does not answer must not hold up a shutdown. */
+const STOP_WAIT_MS = 2000;
+const PRUNE_EVERY_MS = 3_600_000;
+/** Heartbeat rows of replicas gone this long are deleted (their alert, if any, resolves). */
+const FORGET_REPLICA_MS = 86_400_000;
+
+export interface EvaluationReport {
+  at: number;
+  /** Milliseconds per SLO (built-in and declared) and for Tandem's own signals. */
+  timings: Record<string, number>;
+  changes: AlertChange[];
+  /** Declared SLOs that could not be evaluated, and why. */
+  failures: Record<string, string>;
+}
+
+export interface AlertingService {
+  /** The leader's evaluation, run now (the duty runs it every evaluationIntervalSeconds). */
+  evaluate(): Promise<EvaluationReport>;
+  /** Sends the outbox's due messages now. */
+  deliver(): Promise<DeliveryOutcome[]>;
+  stop(): Promise<void>;
+}
+
+async function remember(db: Kysely<Database>, key: string, current: string, now: number): Promise<Remembered> {
+  const row = await db.selectFrom('alerting_state').select('value').where('key', '=', key).executeTakeFirst();
+  const known = row ? (JSON.parse(row.value) as Remembered) : null;
+  if (known && known.value === current) return known;
+  const next: Remembered = { value: current, previous: known?.value ?? null, changedAt: now };
+  await db
+    .insertInto('alerting_state')
+    .values({ key, value: JSON.stringify(next), updated_at: now })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value: JSON.stringify(next), updated_at: now }))
+    .execute();
+  return next;
+}
+
+async function selfSignals(ctx: ServerContext, now: number): Promise<SelfSignals> {
+  const db = ctx.store.db;
+  const scale = ctx.config.sloWindowScale;
+  const leaderRow = await db.selectFrom('leases').select('holder').where('name', '=', 'leader').executeTakeFirst();
+  const host = ctx.store.host();
+  const window = SIGNAL_WINDOW_MS / scale;
+  return {
+    now,
+    leaseMs: ctx.config.leaseSeconds * 1000,
+    replicas: (await db.selectFrom('replicas').selectAll().execute()).map((r) => ({ id: r.id, hostname: r.hostname, startedAt: r.started_at, lastSeenAt: r.last_seen_at })),
+    leader: leaderRow ? await remember(db, 'leader', leaderRow.holder, now) : null,
+    databaseHost: host === null ? null : await remember(db, 'database_host', host, now),
+    dbConnectionErrors: await recordedIncrease(db, COUNTED_SIGNALS.dbConnectionErrors, now, window),
+    artifactStoreErrors: await recordedIncrease(db, COUNTED_SIGNALS.artifactStoreErrors, now, window),
+    dr: await ctx.metrics.readDrSignals(),
+    scale,
+  };
+}
+
+async function recordEvaluation(db: Kysely<Database>, slo: string, now: number, result: { evaluation: SloEvaluation } | { error: string }): Promise<void> {
+  const values = { evaluation: 'evaluation' in result ? JSON.stringify(result.evaluation) : null, error: 'error' in result ? result.error : null, evaluated_at: now };
+  const set = 'evaluation' in result ? values : { error: values.error, evaluated_at: now };
+  await db
+    .insertInto('slo_evaluations')
+    .values({ slo, ...values })
+    .onConflict((oc) => oc.column('slo').doUpdateSet(set))
+    .execute();
+}
+
+/** Runs on every replica; `isLeader` decides who evaluates and sends. */
+export function startAlerting(ctx: ServerContext, isLeader: () => boolean): AlertingService {
+  const config = ctx.config.alerting;
+  const db = ctx.store.db;
+  const notifiers = new Map<string, Notifier>(config.notifiers.map((n) => [n.name, createNotifier(n)]));
+  const declared = allSlos(ctx.config.slos, { builtin: false });
+  if (declared.length > 0 && !ctx.config.prometheusUrl) {
+    ctx.log.info({ slos: declared.map((s) => s.name) }, 'declared SLOs are measured by Prometheus alone: set prometheusUrl for Tandem to evaluate them, raise their alerts and apply their freeze policy');
+  }
+  const startedAt = ctx.clock.now();
+  const lastResend = new Map<string, number>();
+  let lastPrune = 0;
+  let stopped = false;
+
+  const heartbeat = async () => {
+    const now = ctx.clock.now();
+    await db
+      .insertInto('replicas')
+      .values({ id: ctx.replicaId, hostname: hostname(), version: ctx.version, started_at: startedAt, last_seen_at: now })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen_at: now }))
+      .execute();
+  };
+
+  const sloOptions = { runbookBase: config.sloRunbookUrl, rollback: config.rollbackOnSloAlerts };
+
+  async function evaluateOnce(): Promise<EvaluationReport> {
+    const timings: Record<string, number> = {};
+    const failures: Record<string, string> = {};
+    const sources: SourceResult[] = [];
+    const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await work();
+      } finally {
+        timings[name] = performance.now() - t0;
+      }
+    };
+    // This replica's latest counts count too; the others' arrive within their flush interval.
+    await ctx.sli.flush();
+    const now = ctx.clock.now();
+    const scale = ctx.config.sloWindowScale;
+    const builtin = await timed('builtin', () => evaluateBuiltinSlos(db, now, { scale }));
+    for (const status of builtin) {
+      const slo = BUILTIN_SLOS.find((s) => s.name === status.name) as Slo;
+      sources.push({ source: `slo:${slo.name}`, conditions: sloConditions(slo, status.evaluation!, sloOptions) });
+    }
+    const prometheusUrl = ctx.config.prometheusUrl;
+    if (prometheusUrl) {
+      await Promise.all(
+        declared.map(async (slo) => {
+          try {
+            const evaluation = await timed(slo.name, () => evaluateWithPrometheus(prometheusUrl, slo, scale));
+            await recordEvaluation(db, slo.name, now, { evaluation });
+            sources.push({ source: `slo:${slo.name}`, conditions: sloConditions(slo, evaluation, sloOptions) });
+          } catch (err) {
+            // Its alerts stay as they are: an unreachable Prometheus is not a recovery.
+            failures[slo.name] = (err as Error).message;
+            await recordEvaluation(db, slo.name, now, { error: failures[slo.name] });
+          }
+        }),
+      );
+    }
+    const signals = await timed('self', () => selfSignals(ctx, now));
+    sources.push(...selfConditions(config, signals));
+    const changes = await applyEvaluation(ctx.store, { now, sources, route: (severity) => routeOf(config, severity) });
+    for (const c of changes) {
+      const labels = JSON.parse(c.alert.labels) as Record<string, string>;
+      ctx.log.info({ alert: c.alert.name, alertId: c.alert.id, labels, from: c.from, to: c.to, silencedBy: c.alert.silenced_by }, `alert ${c.to}`);
+    }
+    for (const [slo, error] of Object.entries(failures)) ctx.log.warn({ slo, err: error }, 'SLO not evaluated');
+    if (now - lastPrune >= PRUNE_EVERY_MS) {
+      lastPrune = now;
+      await pruneAlerts(db, now);
+      await db.deleteFrom('replicas').where('last_seen_at', '<', now - FORGET_REPLICA_MS).execute();
+    }
+    return { at: now, timings, changes, failures };
+  }
+
+  async function act(action: string, alert: Alert): Promise<string> {
+    if (action !== ROLLBACK_ACTION) throw new Error(`unknown action ${action}`);
+    const labels = JSON.parse(alert.labels) as Record<string, string>;
+    const env = await environmentOfAlert(ctx, labels.environment, labels.repo);
+    if (!env) return `ignored: repository ${labels.repo} has no environment "${labels.environment}"`;
+    const outcome = await rollbackOnAlert(ctx, env, `alert: ${alert.name} (${labels.slo ?? alert.id})`);
+    ctx.log.info({ alertId: alert.id, ...outcome }, 'alert rollback');
+    return outcome.action === 'rollback' ? `rollback: release ${outcome.releaseId}, pipeline ${outcome.pipelineId}` : outcome.action;
+  }
+
+  async function deliverOnce(): Promise<DeliveryOutcome[]> {
+    const outcomes = await deliverDue({ db, now: () => ctx.clock.now(), notifiers, externalUrl: ctx.externalUrl, act });
+    for (const o of outcomes) {
+      const fields = { alert: o.alert.name, alertId: o.alert.id, notifier: o.notification.notifier, event: o.notification.event, attempt: o.notification.attempts };
+      if (o.ok) ctx.log.info({ ...fields, result: o.result }, 'alert notification sent');
+      else ctx.log.warn({ ...fields, err: o.error }, 'alert notification failed');
+    }
+    const now = ctx.clock.now();
+    for (const notifier of notifiers.values()) {
+      if (!notifier.resend || notifier.config.type !== 'alertmanager') continue;
+      if (now - (lastResend.get(notifier.config.name) ?? 0) < notifier.config.resendSeconds * 1000) continue;
+      lastResend.set(notifier.config.name, now);
+      const firing = await firingToldTo(db, notifier.config.name);
+      await notifier.resend(firing.map(alertView), ctx.externalUrl, now).catch((err: unknown) => ctx.log.warn({ notifier: notifier.config.name, err: (err as Error).message }, 'alert resend failed'));
+    }
+    return outcomes;
+  }
+
+  // One evaluation and one delivery pass at a time, whoever asks (the loops, tests, benchmarks).
+  let evaluating: Promise<unknown> = Promise.resolve();
+  let delivering: Promise<unknown> = Promise.resolve();
+  const evaluate = (): Promise<EvaluationReport> => {
+    const next = evaluating.catch(() => undefined).then(evaluateOnce);
+    evaluating = next;
+    return next;
+  };
+  const deliver = (): Promise<DeliveryOutcome[]> => {
+    const next = delivering.catch(() => undefined).then(deliverOnce);
+    delivering = next;
+    return next;
+  };
+
+  // Each loop runs one pass at a time and skips a beat rather than pile up behind a slow notifier or Prometheus.
+  const loop = (everyMs: number, leaderOnly: boolean, work: () => Promise<unknown>, what: string) => {
+    let running = false;
+    let current: Promise<void> = Promise.resolve();
+    const timer = setInterval(() => {
+      if (running || stopped || (leaderOnly && !isLeader())) return;
+      running = true;
+      current = work()
+        .then(() => undefined)
+        .catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, `${what} failed`))
+        .finally(() => (running = false));
+    }, everyMs);
+    return { timer, wait: () => current };
+  };
+  const loops = [
+    loop((ctx.config.leaseSeconds * 1000) / 3, false, heartbeat, 'replica heartbeat'),
+    loop(config.evaluationIntervalSeconds * 1000, true, async () => {
+      await evaluate();
+      await deliver();
+    }, 'alert evaluation'),
+    loop(DELIVER_EVERY_MS, true, deliver, 'alert delivery'),
+  ];
+  void heartbeat().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'replica heartbeat failed'));
+
+  return {
+    evaluate,
+    deliver,
+    async stop() {
+      stopped = true;
+      for (const l of loops) clearInterval(l.timer);
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]).finally(() => clearTimeout(timer));
+      await bounded(Promise.all(loops.map((l) => l.wait())));
+      // A replica that stops on purpose is not down.
+      await bounded(db.deleteFrom('replicas').where('id', '=', ctx.replicaId).execute());
+      for (const n of notifiers.values()) n.close();
+    },
+  };
+}

@@ -1,0 +1,196 @@
+// Alerting API: alerts with their states and notifications, silences (Alertmanager's matchers),
+// and the deploy freezes of the error budget policy.
+import { z } from 'zod';
+import { formatMatcher, matcherSchema, parseMatcher, type Matcher } from '../../monitor/alerting/labels.js';
+import { alertView } from '../../monitor/alerting/notifiers.js';
+import { parseDuration } from '../../pipeline/duration.js';
+import type { AlertStateValue, Silence } from '../../store/index.js';
+import { actorOf } from '../../auth/audit.js';
+import type { ServerContext } from '../context.js';
+import { listFreezes } from '../freezes.js';
+import { ApiError, type RouteTable } from '../http.js';
+
+const MAX_PAGE = 500;
+const STATES: readonly AlertStateValue[] = ['pending', 'firing', 'resolved'];
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export interface SilenceView {
+  id: number;
+  matchers: Matcher[];
+  /** The matchers as `tandem silence add` takes them. */
+  match: string[];
+  startsAt: string;
+  endsAt: string;
+  comment: string;
+  createdBy: string;
+  createdAt: string;
+  state: 'pending' | 'active' | 'expired';
+}
+
+export function silenceView(s: Silence, now: number): SilenceView {
+  const matchers = JSON.parse(s.matchers) as Matcher[];
+  return {
+    id: s.id,
+    matchers,
+    match: matchers.map(formatMatcher),
+    startsAt: iso(s.starts_at),
+    endsAt: iso(s.ends_at),
+    comment: s.comment,
+    createdBy: s.created_by,
+    createdAt: iso(s.created_at),
+    state: s.ends_at <= now ? 'expired' : s.starts_at > now ? 'pending' : 'active',
+  };
+}
+
+const instant = z.string().datetime({ offset: true, message: 'expected an ISO 8601 time, e.g. 2030-01-02T15:04:05Z' });
+
+const silenceBody = z
+  .object({
+    /** Matcher objects, or strings: name=value, name!=value, name=~regex, name!~regex. */
+    matchers: z
+      .array(
+        z.union([
+          z.string().transform((text, ctx) => {
+            try {
+              return parseMatcher(text);
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', message: (err as Error).message });
+              return z.NEVER;
+            }
+          }),
+          matcherSchema,
+        ]),
+      )
+      .min(1, 'a silence needs at least one matcher'),
+    startsAt: instant.optional(),
+    endsAt: instant.optional(),
+    /** Instead of endsAt: how long from startsAt, e.g. "2h", "30m". */
+    duration: z.string().optional(),
+    comment: z.string().min(1).max(2000),
+    createdBy: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .refine((b) => (b.endsAt === undefined) !== (b.duration === undefined), { message: 'give endsAt or duration (one of them)', path: ['endsAt'] });
+
+function idParam(value: string | undefined, what: string): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new ApiError(400, `${what}: expected a positive integer, got "${value}"`);
+  return id;
+}
+
+export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): void {
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/alerts',
+    summary: 'Alerts, newest first: ?state=pending,firing (the default: active ones), resolved, or all; ?limit',
+    tag: 'monitoring',
+    access: 'user',
+    async handler({ query }) {
+      const wanted = query.state === undefined ? ['pending', 'firing'] : query.state === 'all' ? [...STATES] : query.state.split(',');
+      for (const s of wanted) if (!STATES.includes(s as AlertStateValue)) throw new ApiError(400, `state: expected pending, firing, resolved or all, got "${s}"`);
+      const limit = Math.min(Number(query.limit ?? 100) || 100, MAX_PAGE);
+      const rows = await ctx.store.db.selectFrom('alerts').selectAll().where('state', 'in', wanted as AlertStateValue[]).orderBy('id', 'desc').limit(limit).execute();
+      return rows.map(alertView);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/alerts/:id',
+    summary: 'One alert, with its notifications and actions (to whom, sent or not, attempts, last error)',
+    tag: 'monitoring',
+    access: 'user',
+    async handler({ params }) {
+      const id = idParam(params.id, 'id');
+      const alert = await ctx.store.db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!alert) throw new ApiError(404, `no alert ${id}`);
+      const notifications = await ctx.store.db.selectFrom('alert_notifications').selectAll().where('alert_id', '=', id).orderBy('id').execute();
+      return {
+        ...alertView(alert),
+        notifications: notifications.map((n) => ({
+          id: n.id,
+          notifier: n.notifier,
+          event: n.event,
+          status: n.status,
+          attempts: n.attempts,
+          createdAt: iso(n.created_at),
+          sentAt: n.sent_at === null ? null : iso(n.sent_at),
+          lastError: n.last_error,
+          result: n.result,
+        })),
+      };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/silences',
+    summary: 'Silence the notifications of alerts whose labels match every matcher, from startsAt (default now) to endsAt (or for duration)',
+    tag: 'monitoring',
+    access: 'user',
+    body: silenceBody,
+    async handler({ body, principal, reply }) {
+      const now = ctx.clock.now();
+      const startsAt = body.startsAt === undefined ? now : Date.parse(body.startsAt);
+      let endsAt: number;
+      if (body.duration !== undefined) {
+        const seconds = parseDuration(body.duration);
+        if (seconds === null || seconds <= 0) throw new ApiError(400, `duration: expected a duration such as 2h or 30m, got "${body.duration}"`);
+        endsAt = startsAt + seconds * 1000;
+      } else endsAt = Date.parse(body.endsAt!);
+      if (endsAt <= startsAt) throw new ApiError(400, 'endsAt: must be after startsAt');
+      if (endsAt <= now) throw new ApiError(400, 'endsAt: must be in the future');
+      const silence = await ctx.store.db
+        .insertInto('silences')
+        .values({ matchers: JSON.stringify(body.matchers), starts_at: startsAt, ends_at: endsAt, comment: body.comment, created_by: body.createdBy ?? actorOf(principal).name, created_at: now })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      ctx.log.info({ silenceId: silence.id, matchers: body.matchers.map(formatMatcher), until: iso(endsAt), by: silence.created_by }, 'silence added');
+      reply.code(201);
+      return silenceView(silence, now);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/silences',
+    summary: 'Silences that are active or yet to start (?all=1: expired ones too)',
+    tag: 'monitoring',
+    access: 'user',
+    async handler({ query }) {
+      const now = ctx.clock.now();
+      let q = ctx.store.db.selectFrom('silences').selectAll().orderBy('id', 'desc').limit(MAX_PAGE);
+      if (query.all !== '1' && query.all !== 'true') q = q.where('ends_at', '>', now);
+      return (await q.execute()).map((s) => silenceView(s, now));
+    },
+  });
+
+  routes.add({
+    method: 'DELETE',
+    url: '/api/v1/silences/:id',
+    summary: 'Expire a silence now (it stays listed with ?all=1)',
+    tag: 'monitoring',
+    access: 'user',
+    async handler({ params, principal }) {
+      const id = idParam(params.id, 'id');
+      const now = ctx.clock.now();
+      await ctx.store.db.updateTable('silences').set({ ends_at: now }).where('id', '=', id).where('ends_at', '>', now).execute();
+      const silence = await ctx.store.db.selectFrom('silences').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!silence) throw new ApiError(404, `no silence ${id}`);
+      ctx.log.info({ silenceId: id, by: actorOf(principal).name }, 'silence expired');
+      return silenceView(silence, now);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/freezes',
+    summary: 'Deploy freezes of SLOs whose error budget is spent (?all=1: lifted ones too; ?repo=), with who overrode them',
+    tag: 'monitoring',
+    access: 'user',
+    async handler({ query }) {
+      return listFreezes(ctx, { all: query.all === '1' || query.all === 'true', repo: query.repo || undefined });
+    },
+  });
+}
