@@ -121,7 +121,7 @@ describe('SLO alerts of a deployed service', { skip: prometheusSkipReason() }, (
     assert.equal(played.status, 200, played.text);
     assert.equal((await tandem.waitForPipeline(waiting.id, undefined, 30_000)).status, 'success');
     const [overridden] = (await tandem.api<FreezeView[]>('GET', '/api/v1/freezes')).body;
-    assert.deepEqual(overridden.overrides.map((o) => [o.jobId, o.actor]), [[waiting.jobs[0].id, 'admin token #1']]);
+    assert.deepEqual(overridden.overrides.map((o) => [o.jobId, o.actor]), [[waiting.jobs[0].id, 'admin']]);
 
     // Prometheus scrapes the Tandem server too: it saw the rollback.
     await until('tandem_rollbacks_total in Prometheus', async () => ((await prometheus.query('sum(tandem_rollbacks_total{environment="production"})'))[0]?.value === 1 ? true : undefined), 10_000);
