@@ -25,7 +25,8 @@ const serverOptions = (cmd: Command) =>
     .option('--port <port>', 'port; 0 picks a free one (TANDEM_PORT, default 8080)')
     .option('--listen <host>', 'address to listen on (TANDEM_LISTEN, default 127.0.0.1)')
     .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
-    .option('--artifacts-url <dir>', 'artifact store directory (TANDEM_ARTIFACTS_URL)')
+    .option('--artifacts-url <url>', 'artifact store: a directory or s3://bucket/prefix[?endpoint=…] (TANDEM_ARTIFACTS_URL; AWS_* credentials)')
+    .option('--artifacts-replica-url <url>', 'a second artifact store receiving every blob too (TANDEM_ARTIFACTS_REPLICA_URL)')
     .option('--external-url <url>', 'URL agents and users reach this server by (TANDEM_EXTERNAL_URL)')
     .option('--master-key-file <file>', 'master key of secrets at rest (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY; default <data-dir>/master.key)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)');

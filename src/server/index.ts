@@ -3,10 +3,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { FsBlobStore } from '../artifacts/index.js';
+import { openArtifactStore } from '../artifacts/index.js';
 import { openSecrets } from '../auth/secrets/index.js';
 import { ensureAdminToken } from '../auth/tokens.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
+import { DrMetrics, readDrStatus } from '../dr/metrics.js';
 import { countAgents } from '../monitor/agent-counts.js';
 import { Metrics } from '../monitor/metrics.js';
 import { SliRecorder } from '../monitor/sli-recorder.js';
@@ -67,10 +68,15 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     throw err;
   });
   const newAdminToken = await ensureAdminToken(store.db, config.dataDir, clock.now());
+  const dr = new DrMetrics(metrics.registry, () => readDrStatus(store.db), () => clock.now());
+  const blobs = openArtifactStore(artifactsDirOf(config), config.artifactsReplicaUrl, (which, operation, err) => {
+    dr.artifactStoreErrors.inc({ store: which, operation });
+    log.warn({ store: which, operation, err: (err as Error).message }, 'artifact store operation failed');
+  });
   const ctx: ServerContext = {
     config,
     store,
-    blobs: new FsBlobStore(artifactsDirOf(config)),
+    blobs,
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
     hub: new Hub(replicaId),
     clock,
@@ -118,6 +124,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
         clock.stop();
         await instanceLock?.release();
         await store.close();
+        blobs.close?.();
       })();
       return closing;
     },

@@ -8,6 +8,7 @@ import * as m003 from './003_deployments.js';
 import * as m004 from './004_fencing_sequence.js';
 import * as m006 from './006_secrets.js';
 import * as m007 from './007_slo.js';
+import * as m010 from './010_dr.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '004_fencing_sequence': m004,
   '006_secrets': m006,
   '007_slo': m007,
+  '010_dr': m010,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
