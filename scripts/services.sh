@@ -11,6 +11,8 @@ declare -A PACKAGES=(
   [bubblewrap]=bwrap
   [rsync]=rsync
   [postgresql]=/usr/lib/postgresql/15/bin/postgres
+  # Backups of PostgreSQL instances (pg_dump, pg_restore), test/dr.
+  [postgresql-client]=pg_dump
   # The local HA cluster (ops/cluster/cluster.sh, test/cluster): etcd, Patroni, HAProxy.
   [etcd-server]=etcd
   [etcd-client]=etcdctl

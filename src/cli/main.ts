@@ -14,6 +14,7 @@ const remote = () => import('./remote.js');
 const deploy = () => import('./deploy.js');
 const secrets = () => import('./secrets.js');
 const monitoring = () => import('./monitoring.js');
+const dr = () => import('./dr.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -184,6 +185,37 @@ clientOptions(program.command('dora').description('DORA metrics of a repository 
   .option('--days <n>', 'window in days (1 to 365)', '30')
   .option('--json')
   .action(async (r: string, opts) => (await monitoring()).dora(r, opts));
+
+const backup = program.command('backup').description('backups of the database, artifacts, keys and settings (docs/disaster-recovery.md)');
+const instanceOptions = (cmd: Command) =>
+  cmd
+    .option('--config <file>', 'tandem.yml with settings (TANDEM_CONFIG)')
+    .option('--data-dir <dir>', 'data directory (TANDEM_DATA_DIR)')
+    .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
+    .option('--artifacts-url <url>', 'artifact store: a directory or s3://bucket/prefix (TANDEM_ARTIFACTS_URL)')
+    .option('--json')
+    .option('--quiet', 'no progress bars');
+const backupKeyOption = (cmd: Command) => cmd.option('--backup-key-file <file>', 'the backup key (base64 of 32 bytes: `openssl rand -base64 32`) (TANDEM_BACKUP_KEY_FILE)');
+backupKeyOption(instanceOptions(backup.command('create').description('a consistent snapshot of a running or stopped instance; only blobs new to the destination are copied')))
+  .option('--to <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .option('--master-key-file <file>', 'the master key to put into the backup (default: the server\'s)')
+  .option('--keep <n>', 'then delete all but the newest n backups there, and the blobs only they used')
+  .action(async (opts) => (await dr()).backupCreate(opts));
+instanceOptions(backup.command('list').description('backups at a destination, oldest first'))
+  .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .action(async (opts) => (await dr()).backupList(opts));
+instanceOptions(backup.command('verify').description('read every part back against its checksum, then restore the database into a scratch one and compare row counts'))
+  .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .option('--backup <id>', 'default: the newest')
+  .option('--scratch-database-url <url>', 'a PostgreSQL server where a scratch database may be created (for PostgreSQL backups)')
+  .option('--checksums-only', 'no test restore')
+  .action(async (opts) => (await dr()).backupVerify(opts));
+backupKeyOption(instanceOptions(program.command('restore').description('a backup into an empty data directory (and empty database); migrations bring an older backup forward')))
+  .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .option('--backup <id>', 'default: the newest')
+  .option('--master-key-file <file>', 'bring the master key yourself instead of taking it from the backup')
+  .option('--force', 'replace what the data directory and database hold')
+  .action(async (opts) => (await dr()).restore(opts));
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
