@@ -12,7 +12,9 @@ import {
   readBackupKeyFile,
   restoreBackup,
   summarize,
+  recordDrill,
   verifyBackup,
+  writeRecord,
   type BackupKey,
 } from '../dr/index.js';
 import { CliError } from './api-client.js';
@@ -157,4 +159,24 @@ export async function restore(flags: Flags & { from?: string; backup?: string; f
   if (config.artifactsUrl) start.push(`--artifacts-url ${config.artifactsUrl}`);
   if (report.wrote.includes('tandem.yml')) start.push(`--config ${resolve(report.dataDir, 'tandem.yml')}`);
   console.log(`Start it with: ${start.join(' ')}`);
+}
+
+export async function drDrill(flags: Flags & { from?: string; backup?: string; backupKeyFile?: string; scratchDatabaseUrl?: string }): Promise<void> {
+  const config = loadConfig(flags);
+  const from = destinationOf(flags, config, '--from');
+  const backupKey = await backupKeyOf(flags, config);
+  const { runDrill } = await import('../dr/drill.js');
+  const report = await runDrill({ from, backupId: flags.backup, backupKey, scratchDatabaseUrl: flags.scratchDatabaseUrl });
+  // Recorded in the instance's own database, where every replica exports it as metrics.
+  const notRecorded = await writeRecord(databaseUrlOf(config), (db) =>
+    recordDrill(db, { ...report, destination: report.destination || from, report }),
+  );
+  if (!report.ok) process.exitCode = 1;
+  if (flags.json) return printJson({ ...report, recorded: notRecorded === null, notRecorded });
+  for (const s of report.steps) console.log(`${s.ok ? 'ok  ' : 'FAIL'} ${s.name.padEnd(9)} ${seconds(s.ms).padStart(7)}  ${s.detail}`);
+  if (report.error && !report.steps.some((s) => !s.ok)) console.log(`FAIL ${report.error}`);
+  const rpo = report.rpoMs === null ? '-' : seconds(report.rpoMs);
+  const rto = report.rtoMs === null ? '-' : seconds(report.rtoMs);
+  console.log(`Drill of backup ${report.backupId ?? '-'} at ${report.destination || from}: ${report.ok ? 'PASSED' : 'FAILED'}; RPO ${rpo} (writes after the snapshot), RTO ${rto} (until the restored server was ready)`);
+  if (notRecorded) console.log(`Not recorded in the database (${notRecorded}): the tandem_dr_drill_* metrics will not show it`);
 }

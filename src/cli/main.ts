@@ -217,6 +217,13 @@ backupKeyOption(instanceOptions(program.command('restore').description('a backup
   .option('--force', 'replace what the data directory and database hold')
   .action(async (opts) => (await dr()).restore(opts));
 
+const drCommand = program.command('dr').description('disaster recovery (docs/disaster-recovery.md)');
+backupKeyOption(instanceOptions(drCommand.command('drill').description('restore the newest backup into a scratch instance, check it serves and runs a pipeline; report RPO and RTO and record them for the metrics')))
+  .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .option('--backup <id>', 'default: the newest')
+  .option('--scratch-database-url <url>', 'a PostgreSQL server for the scratch database (for PostgreSQL backups)')
+  .action(async (opts) => (await dr()).drDrill(opts));
+
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
 

@@ -2,7 +2,8 @@
 // age and results. Tools run from the command line (`tandem backup create`, `tandem dr drill`)
 // record too when they can reach the database; they never migrate it to do so.
 import type { Kysely } from 'kysely';
-import { NewerSchemaError, openStore, type Database, type Store } from '../store/index.js';
+import { existsSync } from 'node:fs';
+import { isPostgresUrl, NewerSchemaError, openStore, sqlitePath, type Database, type Store } from '../store/index.js';
 import type { BackupManifest } from './manifest.js';
 
 export interface BackupRecord {
@@ -70,6 +71,7 @@ export async function recordDrill(db: Kysely<Database>, r: DrillRecord): Promise
  * tables; returns why it did not otherwise (an older schema, a newer one, unreachable).
  */
 export async function writeRecord(url: string, write: (db: Kysely<Database>) => Promise<void>): Promise<string | null> {
+  if (!isPostgresUrl(url) && !existsSync(sqlitePath(url))) return `there is no database at ${sqlitePath(url)}`;
   let store: Store;
   try {
     store = await openStore(url, { migrateTo: 'none', retryForMs: 2000 });

@@ -1,6 +1,6 @@
 // Backup and restore in PostgreSQL mode: `pg_dump` of an exported snapshot taken while a pipeline
-// runs, restored with `pg_restore` into a fresh database that a new server serves; verify restores
-// into a scratch database; a restore refuses a database that holds data.
+// runs, restored with `pg_restore` into a fresh database that a new server serves; verify and a
+// drill restore into scratch databases; a restore refuses a database that holds data.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -51,7 +51,7 @@ describe('backups in PostgreSQL mode', { skip: pgDumpSkip() }, () => {
 
     const key = await writeBackupKey(scratch);
     const dest = path.join(scratch, 'backups');
-    const made = await cli(['backup', 'create', '--data-dir', source.dataDir, '--database-url', (source.server.ctx.config.databaseUrl)!, '--to', dest, '--backup-key-file', key, '--json'], { timeoutMs: 30_000 });
+    const made = await cli(['backup', 'create', '--data-dir', source.dataDir, '--database-url', source.server.ctx.config.databaseUrl!, '--to', dest, '--backup-key-file', key, '--json'], { timeoutMs: 30_000 });
     assert.equal(made.code, 0, made.stderr);
     assert.equal((JSON.parse(made.stdout) as { dialect: string }).dialect, 'postgres');
     await source.waitForPipeline(busy, undefined, 30_000);
@@ -80,7 +80,12 @@ describe('backups in PostgreSQL mode', { skip: pgDumpSkip() }, () => {
     const report = JSON.parse(verified.stdout) as { restore: { ok: boolean; database: string; counts: Record<string, number> } };
     assert.equal(report.restore.database, 'postgres');
     assert.ok(report.restore.ok && report.restore.counts.pipelines === 2, verified.stdout);
-    // The scratch database is gone again.
+
+    const drill = await cli(['dr', 'drill', '--from', dest, '--backup-key-file', key, '--scratch-database-url', pg.url, '--data-dir', source.dataDir, '--database-url', source.server.ctx.config.databaseUrl!, '--json'], { timeoutMs: 60_000 });
+    assert.equal(drill.code, 0, drill.stdout + drill.stderr);
+    const drilled = JSON.parse(drill.stdout) as { ok: boolean; recorded: boolean; rtoMs: number };
+    assert.ok(drilled.ok && drilled.recorded && drilled.rtoMs > 0, drill.stdout);
+    // The scratch databases of verify and the drill are gone again.
     const scratchDbs = await pg.query<{ datname: string }>("select datname from pg_database where datname like 'tandem_scratch_%'");
     assert.deepEqual(scratchDbs, []);
   });
