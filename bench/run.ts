@@ -9,6 +9,7 @@ import { repoRoot } from '../test/support/git.js';
 import { claims } from './claims.js';
 import { machine, type BenchResult, type Machine } from './common.js';
 import { containers } from './containers.js';
+import { dr } from './dr.js';
 import { failover } from './failover.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
@@ -16,7 +17,7 @@ import { metrics } from './metrics.js';
 import { GCL_VERSION, overhead } from './overhead.js';
 import { rollback } from './rollback.js';
 
-const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback, metrics };
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback, metrics, dr };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
@@ -26,7 +27,8 @@ which rewrites the section of each benchmark it runs. Machines are noisy, so eve
 peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
 \`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem. The claims benchmark needs
-PostgreSQL 15, the rollback benchmark OpenSSH and PostgreSQL 15 (\`scripts/services.sh install\`).
+PostgreSQL 15, the rollback benchmark OpenSSH and PostgreSQL 15 (\`scripts/services.sh install\`); the dr benchmark
+uses s3rver (a dev dependency) for its S3 row.
 `;
 
 function table(header: string[], rows: string[][]): string {

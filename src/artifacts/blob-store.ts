@@ -217,7 +217,8 @@ export class FsBlobStore implements BlobStore {
       throw err;
     }
     const verifier = verifyingStream(digest, `stored blob sha256:${digest} is corrupt`);
-    return pipeline(fh.createReadStream(), verifier, () => {
+    // Larger reads than the 64 KiB default: half the per-chunk cost when backups and restores copy gigabytes.
+    return pipeline(fh.createReadStream({ highWaterMark: 256 * 1024 }), verifier, () => {
       // Errors already reach the consumer through `verifier`; the callback only keeps pipeline from throwing.
     });
   }

@@ -1,6 +1,8 @@
-// Blobs in S3 under `<prefix>sha256/ab/<digest>`, the filesystem store's layout. A blob is uploaded
-// (multipart when large) to a temporary key while it is hashed, and copied to its digest's key only
-// once the digest and size are known good, so a digest's key never holds other bytes, even briefly.
+// Blobs in S3 under `<prefix>sha256/ab/<digest>`, the filesystem store's layout. A digest's key
+// never holds other bytes, even briefly: a blob whose digest is declared (uploads from agents,
+// backups, replication) streams (multipart when large) straight to its key, and the stream fails
+// at its end, before the upload completes, unless the bytes hash to that digest; a blob of unknown
+// digest goes to a temporary key while it is hashed, then is copied to its digest's key.
 import { Transform, type TransformCallback, pipeline, type Readable } from 'node:stream';
 import { BlobMeter, BlobNotFoundError, assertDigest, isValidDigest, verifyingStream, type BlobInfo, type BlobStore, type PutExpectations } from './blob-store.js';
 import { S3Objects, type S3Location } from './s3.js';
@@ -29,6 +31,7 @@ export class S3BlobStore implements BlobStore {
 
   async put(source: Readable, expected: PutExpectations = {}): Promise<BlobInfo> {
     const meter = new BlobMeter(expected);
+    let info: BlobInfo | null = null;
     const metered = new Transform({
       transform(chunk: Buffer | string, _enc: BufferEncoding, cb: TransformCallback) {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -40,20 +43,30 @@ export class S3BlobStore implements BlobStore {
         }
         cb(null, buf);
       },
+      // Failing here fails the upload before S3 completes it: wrong bytes never land under a digest.
+      flush(cb: TransformCallback) {
+        try {
+          info = meter.finish();
+          cb();
+        } catch (err) {
+          cb(err as Error);
+        }
+      },
     });
-    const tmp = this.objects.tempKey();
+    const key = expected.digest === undefined ? this.objects.tempKey() : this.keyOf(expected.digest);
     // A broken source or a broken limit fails `metered`, which fails the upload reading from it.
     pipeline(source, metered, () => undefined);
     try {
-      await this.objects.put(tmp, metered);
-      const info = meter.finish();
-      if (!(await this.has(info.digest))) await this.objects.copy(tmp, this.keyOf(info.digest));
-      return info;
+      await this.objects.put(key, metered);
+      const stored = info as BlobInfo | null;
+      if (!stored) throw new Error(`upload to ${this.objects.describe(key)} ended before its content did`);
+      if (expected.digest === undefined && !(await this.has(stored.digest))) await this.objects.copy(key, this.keyOf(stored.digest));
+      return stored;
     } catch (err) {
       source.destroy();
       throw err;
     } finally {
-      await this.objects.delete(tmp).catch(() => undefined);
+      if (expected.digest === undefined) await this.objects.delete(key).catch(() => undefined);
     }
   }
 

@@ -10,7 +10,7 @@ import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from '../artifa
 import type { MasterKey } from '../auth/secrets/index.js';
 import { configSchema, type TandemConfig } from '../config/index.js';
 import { packageVersion } from '../version.js';
-import { openDestination, type BackupDestination } from './destination.js';
+import { copyConcurrency, eachLimited, openDestination, type BackupDestination } from './destination.js';
 import { snapshotDatabase } from './database.js';
 import { sealBundle, type BackupKey, type KeyBundle } from './keys.js';
 import { BACKUP_FORMAT, deleteManifest, listBackupIds, newBackupId, readManifest, writeManifest, type BackupBlob, type BackupManifest } from './manifest.js';
@@ -41,8 +41,6 @@ export interface BackupOptions {
   onProgress?: (p: BackupProgress) => void;
   /** Default: a new one from the start time. */
   id?: string;
-  /** Blob copies at once (S3 destinations gain from several). */
-  concurrency?: number;
   now?: () => number;
 }
 
@@ -58,15 +56,6 @@ export function configForBackup(config: TandemConfig): string | null {
     kept[key] = value;
   }
   return Object.keys(kept).length > 0 ? stringify(kept) : null;
-}
-
-/** Runs `work` over `items`, `limit` at a time. */
-async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 async function digestsAt(dest: BackupDestination): Promise<Set<string>> {
@@ -127,7 +116,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupManife
     const { info, part, format } = await snapshotDatabase(options.databaseUrl, workDir, dest.blobs, (bytes, totalBytes) =>
       options.onProgress?.({ phase: 'database', bytes, totalBytes }),
     );
-    const { copied, missing } = await copyBlobs(info.blobs, options.artifacts, dest, options.concurrency ?? 4, options.onProgress);
+    const { copied, missing } = await copyBlobs(info.blobs, options.artifacts, dest, copyConcurrency(dest.blobs), options.onProgress);
 
     let keys: BackupManifest['keys'] = null;
     if (options.backupKey) {

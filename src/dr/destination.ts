@@ -104,6 +104,24 @@ class S3Destination implements BackupDestination {
   }
 }
 
+/**
+ * Blob copies to run at once into `store`. A directory gains from many: every blob is fsynced, and
+ * concurrent fsyncs share the filesystem's journal commits (16 at once halve a gigabyte's copy
+ * here). An S3 upload holds up to four 8 MiB parts in memory, so fewer go at once there.
+ */
+export function copyConcurrency(store: BlobStore): number {
+  return store instanceof S3BlobStore ? 4 : 16;
+}
+
+/** Runs `work` over `items`, `limit` at a time. */
+export async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 /** A directory (created when needed) or `s3://bucket/prefix`. */
 export function openDestination(where: string): BackupDestination {
   if (isS3Url(where)) return new S3Destination(where);

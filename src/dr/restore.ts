@@ -11,7 +11,7 @@ import { openBlobStore, type BlobStore } from '../artifacts/index.js';
 import { masterKeyId, type MasterKey } from '../auth/secrets/index.js';
 import { MIGRATION_NAMES, openStore, type Store } from '../store/index.js';
 import { redactUrl } from '../store/postgres.js';
-import { openDestination, type BackupDestination } from './destination.js';
+import { copyConcurrency, eachLimited, openDestination, type BackupDestination } from './destination.js';
 import { prepareTarget, restoreDatabase, RestoreTargetError } from './database.js';
 import { openBundle, type BackupKey, type KeyBundle } from './keys.js';
 import { findBackup, type BackupManifest } from './manifest.js';
@@ -133,17 +133,12 @@ export async function restoreBlobs(
   const totalBytes = wanted.reduce((n, b) => n + b.size, 0);
   let bytes = 0;
   let done = 0;
-  let next = 0;
-  const worker = async () => {
-    while (next < wanted.length) {
-      const blob = wanted[next++];
-      await target.put(await dest.blobs.get(blob.digest), { digest: blob.digest, size: blob.size });
-      bytes += blob.size;
-      onProgress?.({ phase: 'artifacts', bytes, totalBytes, items: { done: ++done, total: wanted.length } });
-    }
-  };
   onProgress?.({ phase: 'artifacts', bytes, totalBytes, items: { done, total: wanted.length } });
-  await Promise.all(Array.from({ length: Math.min(4, wanted.length) }, worker));
+  await eachLimited(wanted, copyConcurrency(target), async (blob) => {
+    await target.put(await dest.blobs.get(blob.digest), { digest: blob.digest, size: blob.size });
+    bytes += blob.size;
+    onProgress?.({ phase: 'artifacts', bytes, totalBytes, items: { done: ++done, total: wanted.length } });
+  });
   return { restored: wanted.length, present: manifest.blobs.length - wanted.length, bytes };
 }
 
