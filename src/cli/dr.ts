@@ -6,6 +6,7 @@ import { configuredMasterKey, readMasterKeyFile } from '../auth/secrets/index.js
 import { artifactsDirOf, databaseUrlOf, loadConfig, type TandemConfig } from '../config/index.js';
 import {
   backupAndRecord,
+  destinationName,
   findBackup,
   listBackups,
   openDestination,
@@ -74,7 +75,7 @@ export async function backupCreate(flags: Flags & { to?: string; keep?: string; 
   }
   const { manifest: m, pruned, notRecorded } = run;
   if (flags.json) {
-    printJson({ ...summarize(m), destination: openDestination(to).name, copiedBlobs: m.copied.blobs, missingBlobs: m.missingBlobs, pruned, recorded: notRecorded === null });
+    printJson({ ...summarize(m), destination: destinationName(to), copiedBlobs: m.copied.blobs, missingBlobs: m.missingBlobs, pruned, recorded: notRecorded === null });
     return;
   }
   console.log(

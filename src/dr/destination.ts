@@ -122,9 +122,15 @@ export async function eachLimited<T>(items: readonly T[], limit: number, work: (
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** How a destination is named in records and metrics: the S3 URL as given, a directory made absolute. */
+export function destinationName(where: string): string {
+  if (isS3Url(where)) return where;
+  if (where.trim() === '') throw new Error('backup destination: empty; give a directory or s3://bucket/prefix');
+  return resolve(where);
+}
+
 /** A directory (created when needed) or `s3://bucket/prefix`. */
 export function openDestination(where: string): BackupDestination {
-  if (isS3Url(where)) return new S3Destination(where);
-  if (where.trim() === '') throw new Error('backup destination: empty; give a directory or s3://bucket/prefix');
-  return new DirectoryDestination(resolve(where));
+  const name = destinationName(where);
+  return isS3Url(name) ? new S3Destination(name) : new DirectoryDestination(name);
 }

@@ -6,13 +6,13 @@ import type { MasterKey } from '../auth/secrets/index.js';
 import type { TandemConfig } from '../config/index.js';
 import type { Database } from '../store/index.js';
 import { createBackup, pruneBackups, type BackupProgress } from './backup.js';
-import { openDestination } from './destination.js';
+import { destinationName, openDestination } from './destination.js';
 import type { BackupKey } from './keys.js';
 import { newBackupId, type BackupManifest } from './manifest.js';
 import { recordBackup, writeRecord } from './records.js';
 
 export { configForBackup, createBackup, listBackups, pruneBackups, summarize, type BackupOptions, type BackupProgress, type BackupSummary } from './backup.js';
-export { openDestination, type BackupDestination } from './destination.js';
+export { destinationName, openDestination, type BackupDestination } from './destination.js';
 export { BackupKeyError, readBackupKeyFile, type BackupKey } from './keys.js';
 export { BackupNotFoundError, findBackup, listBackupIds, readManifest, type BackupManifest } from './manifest.js';
 export { recordBackup, recordDrill, writeRecord } from './records.js';
@@ -49,7 +49,7 @@ export async function backupAndRecord(options: {
   const now = options.now ?? Date.now;
   const startedAt = now();
   const id = newBackupId(startedAt);
-  const destination = openDestination(options.to).name;
+  const destination = destinationName(options.to);
   const record = async (manifest: BackupManifest | null, error: string | null): Promise<string | null> => {
     const write = (db: Kysely<Database>) => recordBackup(db, { id, destination, startedAt, finishedAt: now(), manifest, madeBy: options.madeBy, error });
     if (options.db) {

@@ -11,6 +11,7 @@ import { registerRepoRoutes } from './routes/repos.js';
 import { registerHomeRoutes } from './routes/home.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 import { registerMonitoringRoutes } from './routes/monitoring.js';
+import { registerDrRoutes } from './routes/dr.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`. */
 function statusOf(err: unknown): number {
@@ -82,6 +83,7 @@ export function buildApp(ctx: ServerContext): { app: FastifyInstance; routes: Ro
   registerHomeRoutes(routes, ctx);
   registerWellKnownRoutes(routes, ctx);
   registerMonitoringRoutes(routes, ctx);
+  registerDrRoutes(routes, ctx);
   routes.add({
     method: 'GET',
     url: '/api/v1/openapi.json',

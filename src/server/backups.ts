@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { Cron } from 'croner';
 import { databaseUrlOf } from '../config/index.js';
-import { backupAndRecord, openDestination, readBackupKeyFile } from '../dr/index.js';
+import { backupAndRecord, destinationName, readBackupKeyFile } from '../dr/index.js';
 import type { ServerContext } from './context.js';
 
 export interface BackupSchedule {
@@ -19,9 +19,7 @@ export function backupSchedule(ctx: ServerContext): BackupSchedule | null {
   const { backupSchedule: pattern, backupTo } = ctx.config;
   if (!pattern || !backupTo) return null;
   const cron = new Cron(pattern, { paused: true });
-  const destination = openDestination(backupTo);
-  const name = destination.name;
-  destination.close();
+  const name = destinationName(backupTo);
   let running: Promise<void> | null = null;
   // After a run, the next is not before the schedule's next time, even when no record could be written.
   let notBefore = 0;

@@ -81,6 +81,13 @@ test('a drill restores the newest backup, serves it, runs a pipeline on it, and 
   const lastSuccess = metric(metrics, 'tandem_dr_drill_last_success_timestamp_seconds')!;
   assert.ok(Math.abs(lastSuccess * 1000 - Date.now()) < 60_000, String(lastSuccess));
   assert.ok(metric(metrics, 'tandem_backup_age_seconds')! >= 0);
+
+  const drills = await live.api<{ ok: boolean; backupId: string; rtoSeconds: number; steps: { name: string }[] }[]>('GET', '/api/v1/dr/drills');
+  assert.equal(drills.status, 200, drills.text);
+  assert.deepEqual([drills.body[0].ok, drills.body[0].backupId, drills.body[0].rtoSeconds, drills.body[0].steps.length], [true, report.backupId, report.rtoMs / 1000, 6]);
+  const backups = await live.api<{ id: string; status: string; madeBy: string }[]>('GET', '/api/v1/backups?limit=1');
+  assert.deepEqual(backups.body.map((b) => [b.id, b.status, b.madeBy]), [[report.backupId, 'success', 'cli']]);
+  assert.equal((await live.api('GET', '/api/v1/backups?limit=0')).status, 400);
 });
 
 test('a drill of a damaged backup fails, keeps the last success, and raises tandem_dr_drill_failed', async () => {
