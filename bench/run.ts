@@ -11,6 +11,7 @@ import { alerts } from './alerts.js';
 import { claims } from './claims.js';
 import { machine, type BenchResult, type Machine } from './common.js';
 import { containers } from './containers.js';
+import { dr } from './dr.js';
 import { failover } from './failover.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
@@ -18,7 +19,7 @@ import { metrics } from './metrics.js';
 import { GCL_VERSION, overhead } from './overhead.js';
 import { rollback } from './rollback.js';
 
-const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback, metrics, auth, alerts };
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback, metrics, auth, alerts, dr };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
@@ -29,7 +30,8 @@ peer measured in the same run (a ratio), and each section names the machine and 
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
 \`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem. The claims benchmark needs
 PostgreSQL 15, the rollback benchmark OpenSSH and PostgreSQL 15, the alerts benchmark Prometheus (\`scripts/services.sh install\`); the auth benchmark
-measures PostgreSQL too when it is installed, and pins its server to one core with \`taskset\`.
+measures PostgreSQL too when it is installed, and pins its server to one core with \`taskset\`. The dr benchmark
+uses s3rver (a dev dependency) for its S3 row.
 `;
 
 function table(header: string[], rows: string[][]): string {

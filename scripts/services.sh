@@ -11,6 +11,10 @@ declare -A PACKAGES=(
   [bubblewrap]=bwrap
   [rsync]=rsync
   [postgresql]=/usr/lib/postgresql/15/bin/postgres
+  # Backups of PostgreSQL instances (pg_dump, pg_restore), test/dr.
+  [postgresql-client]=pg_dump
+  # Point-in-time recovery: WAL archiving and restores to a moment (ops/pitr/pitr.sh, test/dr/pitr.test.ts).
+  [pgbackrest]=pgbackrest
   # The local HA cluster (ops/cluster/cluster.sh, test/cluster): etcd, Patroni, HAProxy.
   [etcd-server]=etcd
   [etcd-client]=etcdctl

@@ -60,6 +60,43 @@ export interface BlobStore {
   /** Deleting a missing blob is not an error (retention may race with another replica). */
   delete(digest: string): Promise<void>;
   list?(): AsyncIterable<string>;
+  /** Releases connections (an S3 client's sockets); the store is not used afterwards. */
+  close?(): void;
+}
+
+/**
+ * Checks a blob's bytes as they stream in against the caller's expectations, and gives its digest
+ * at the end. Every store's `put` runs its bytes through one, so they refuse the same things.
+ */
+export class BlobMeter {
+  private readonly hash = createHash('sha256');
+  private size = 0;
+
+  constructor(private readonly expected: PutExpectations = {}) {
+    if (expected.digest !== undefined) assertDigest(expected.digest);
+  }
+
+  /** Throws as soon as the bytes so far break a limit. */
+  update(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.expected.maxBytes !== undefined && this.size > this.expected.maxBytes) throw new BlobTooLargeError(this.expected.maxBytes);
+    if (this.expected.size !== undefined && this.size > this.expected.size) {
+      throw new BlobIntegrityError(`blob is larger than the declared ${this.expected.size} bytes`);
+    }
+    this.hash.update(chunk);
+  }
+
+  /** The blob's digest and size once every byte went through; throws when they are not the declared ones. */
+  finish(): BlobInfo {
+    const digest = this.hash.digest('hex');
+    if (this.expected.size !== undefined && this.size !== this.expected.size) {
+      throw new BlobIntegrityError(`blob has ${this.size} bytes, declared ${this.expected.size}`);
+    }
+    if (this.expected.digest !== undefined && digest !== this.expected.digest) {
+      throw new BlobIntegrityError(`blob has sha256 ${digest}, declared ${this.expected.digest}`);
+    }
+    return { digest, size: this.size };
+  }
 }
 
 export function isValidDigest(digest: unknown): digest is string {
@@ -137,33 +174,18 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(source: Readable, expected: PutExpectations = {}): Promise<BlobInfo> {
-    if (expected.digest !== undefined) assertDigest(expected.digest);
+    const meter = new BlobMeter(expected);
     await mkdir(this.tmpDir, { recursive: true });
     const tmp = join(this.tmpDir, `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
     const fh = await open(tmp, 'wx', 0o644);
     let closed = false;
     try {
-      const hash = createHash('sha256');
-      let size = 0;
       for await (const raw of source as AsyncIterable<Buffer | string>) {
         const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
-        size += chunk.length;
-        if (expected.maxBytes !== undefined && size > expected.maxBytes) {
-          throw new BlobTooLargeError(expected.maxBytes);
-        }
-        if (expected.size !== undefined && size > expected.size) {
-          throw new BlobIntegrityError(`blob is larger than the declared ${expected.size} bytes`);
-        }
-        hash.update(chunk);
+        meter.update(chunk);
         await fh.write(chunk);
       }
-      const digest = hash.digest('hex');
-      if (expected.size !== undefined && size !== expected.size) {
-        throw new BlobIntegrityError(`blob has ${size} bytes, declared ${expected.size}`);
-      }
-      if (expected.digest !== undefined && digest !== expected.digest) {
-        throw new BlobIntegrityError(`blob has sha256 ${digest}, declared ${expected.digest}`);
-      }
+      const { digest, size } = meter.finish();
       await fh.sync();
       await fh.close();
       closed = true;
@@ -195,7 +217,8 @@ export class FsBlobStore implements BlobStore {
       throw err;
     }
     const verifier = verifyingStream(digest, `stored blob sha256:${digest} is corrupt`);
-    return pipeline(fh.createReadStream(), verifier, () => {
+    // Larger reads than the 64 KiB default: half the per-chunk cost when backups and restores copy gigabytes.
+    return pipeline(fh.createReadStream({ highWaterMark: 256 * 1024 }), verifier, () => {
       // Errors already reach the consumer through `verifier`; the callback only keeps pipeline from throwing.
     });
   }

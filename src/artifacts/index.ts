@@ -1,6 +1,7 @@
 export {
   type BlobInfo,
   BlobIntegrityError,
+  BlobMeter,
   BlobNotFoundError,
   type BlobStore,
   BlobTooLargeError,
@@ -11,7 +12,6 @@ export {
   isValidDigest,
   verifyingStream,
 } from './blob-store.js';
-export { type BlobOperation, observedBlobStore } from './observed.js';
 export { PathEscapeError, isInside, resolveInside, safeRelativePath } from './paths.js';
 export {
   ArtifactLimitError,
@@ -31,3 +31,6 @@ export {
   storeFiles,
   validateManifest,
 } from './manifest.js';
+export { type BlobOperation, ReplicatedBlobStore, observeBlobStore, openArtifactStore, openBlobStore } from './open.js';
+export { S3Objects, type S3Location, S3UrlError, isS3Url, parseS3Url, s3Client } from './s3.js';
+export { S3BlobStore } from './s3-blob-store.js';

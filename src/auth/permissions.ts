@@ -109,6 +109,8 @@ export const PERMISSIONS = {
   'silence.create': ADMIN,
   'silence.delete': ADMIN,
   'freeze.read': USER,
+  /** Backups and disaster-recovery drills: their destinations name the infrastructure. */
+  'backup.read': ADMIN,
   'dora.read': member('reporter'),
   'agent.register': { who: 'admin', registrationToken: true },
   'agent.list': ADMIN,
@@ -138,6 +140,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/silences': 'silence.create',
   'DELETE /api/v1/silences/:id': 'silence.delete',
   'GET /api/v1/freezes': 'freeze.read',
+  'GET /api/v1/backups': 'backup.read',
+  'GET /api/v1/dr/drills': 'backup.read',
   'GET /api/v1/repos/:name/dora': 'dora.read',
 
   'POST /api/v1/session': 'session.create',

@@ -16,6 +16,7 @@ const secrets = () => import('./secrets.js');
 const monitoring = () => import('./monitoring.js');
 const auth = () => import('./auth.js');
 const alerting = () => import('./alerts.js');
+const dr = () => import('./dr.js');
 
 const program = new Command();
 program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
@@ -27,7 +28,8 @@ const serverOptions = (cmd: Command) =>
     .option('--port <port>', 'port; 0 picks a free one (TANDEM_PORT, default 8080)')
     .option('--listen <host>', 'address to listen on (TANDEM_LISTEN, default 127.0.0.1)')
     .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
-    .option('--artifacts-url <dir>', 'artifact store directory (TANDEM_ARTIFACTS_URL)')
+    .option('--artifacts-url <url>', 'artifact store: a directory or s3://bucket/prefix[?endpoint=…] (TANDEM_ARTIFACTS_URL; AWS_* credentials)')
+    .option('--artifacts-replica-url <url>', 'a second artifact store receiving every blob too (TANDEM_ARTIFACTS_REPLICA_URL)')
     .option('--external-url <url>', 'URL agents and users reach this server by (TANDEM_EXTERNAL_URL)')
     .option('--master-key-file <file>', 'master key of secrets at rest (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY; default <data-dir>/master.key)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)');
@@ -213,6 +215,43 @@ clientOptions(silence.command('list').description('active and pending silences')
 clientOptions(silence.command('rm').description('expire a silence now').argument('<id>').option('--json')).action(async (id: string, opts) => (await alerting()).silenceRemove(id, opts));
 const freeze = program.command('freeze').description('deploy freezes of SLOs whose error budget is spent (play the waiting deploy job to override one)');
 clientOptions(freeze.command('list').option('--all', 'lifted ones too').option('--repo <repo>').option('--json')).action(async (opts) => (await alerting()).freezeList(opts));
+const backup = program.command('backup').description('backups of the database, artifacts, keys and settings (docs/disaster-recovery.md)');
+const instanceOptions = (cmd: Command) =>
+  cmd
+    .option('--config <file>', 'tandem.yml with settings (TANDEM_CONFIG)')
+    .option('--data-dir <dir>', 'data directory (TANDEM_DATA_DIR)')
+    .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
+    .option('--artifacts-url <url>', 'artifact store: a directory or s3://bucket/prefix (TANDEM_ARTIFACTS_URL)')
+    .option('--json')
+    .option('--quiet', 'no progress bars');
+const backupKeyOption = (cmd: Command) => cmd.option('--backup-key-file <file>', 'the backup key (base64 of 32 bytes: `openssl rand -base64 32`) (TANDEM_BACKUP_KEY_FILE)');
+backupKeyOption(instanceOptions(backup.command('create').description('a consistent snapshot of a running or stopped instance; only blobs new to the destination are copied')))
+  .option('--to <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .option('--master-key-file <file>', 'the master key to put into the backup (default: the server\'s)')
+  .option('--keep <n>', 'then delete all but the newest n backups there, and the blobs only they used')
+  .action(async (opts) => (await dr()).backupCreate(opts));
+instanceOptions(backup.command('list').description('backups at a destination, oldest first'))
+  .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .action(async (opts) => (await dr()).backupList(opts));
+instanceOptions(backup.command('verify').description('read every part back against its checksum, then restore the database into a scratch one and compare row counts'))
+  .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .option('--backup <id>', 'default: the newest')
+  .option('--scratch-database-url <url>', 'a PostgreSQL server where a scratch database may be created (for PostgreSQL backups)')
+  .option('--checksums-only', 'no test restore')
+  .action(async (opts) => (await dr()).backupVerify(opts));
+backupKeyOption(instanceOptions(program.command('restore').description('a backup into an empty data directory (and empty database); migrations bring an older backup forward')))
+  .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .option('--backup <id>', 'default: the newest')
+  .option('--master-key-file <file>', 'bring the master key yourself instead of taking it from the backup')
+  .option('--force', 'replace what the data directory and database hold')
+  .action(async (opts) => (await dr()).restore(opts));
+
+const drCommand = program.command('dr').description('disaster recovery (docs/disaster-recovery.md)');
+backupKeyOption(instanceOptions(drCommand.command('drill').description('restore the newest backup into a scratch instance, check it serves and runs a pipeline; report RPO and RTO and record them for the metrics')))
+  .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
+  .option('--backup <id>', 'default: the newest')
+  .option('--scratch-database-url <url>', 'a PostgreSQL server for the scratch database (for PostgreSQL backups)')
+  .action(async (opts) => (await dr()).drDrill(opts));
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));

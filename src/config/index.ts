@@ -6,9 +6,19 @@ import { resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { alertingSchema } from '../monitor/alerting/config.js';
+import { Cron } from 'croner';
 import { sloListSchema } from '../monitor/slo.js';
 import { ROLES } from '../auth/permissions.js';
 import { ldapConfigSchema, oidcConfigSchema, samlConfigSchema } from '../auth/sso/config.js';
+
+function cronProblem(pattern: string): string | null {
+  try {
+    new Cron(pattern, { paused: true }).stop();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
 
 const port = z.coerce.number({ error: 'expected a port number from 0 to 65535 (0 picks a free one)' }).int().min(0).max(65535);
 const positiveInt = z.coerce.number({ error: 'expected a whole number' }).int().positive();
@@ -76,8 +86,24 @@ export const configSchema = z
     listen: z.string().default('127.0.0.1'),
     /** A SQLite path or a postgresql:// URL; default `<dataDir>/tandem.db`. */
     databaseUrl: z.string().optional(),
-    /** A directory (or s3:// later); default `<dataDir>/artifacts`. */
+    /** A directory or `s3://bucket/prefix[?endpoint=…&region=…]`; default `<dataDir>/artifacts`. */
     artifactsUrl: z.string().optional(),
+    /** A second artifact store (directory or s3://) that receives every blob too, for disaster recovery. */
+    artifactsReplicaUrl: z.string().optional(),
+    /** When the leader makes a backup (a cron expression, e.g. `0 3 * * *`); unset: no scheduled backups. */
+    backupSchedule: z
+      .string()
+      .optional()
+      .superRefine((pattern, ctx) => {
+        const problem = pattern === undefined ? null : cronProblem(pattern);
+        if (problem) ctx.addIssue({ code: 'custom', message: `not a cron expression: ${problem}` });
+      }),
+    /** Where scheduled backups go: a directory or `s3://bucket/prefix`. */
+    backupTo: z.string().optional(),
+    /** Scheduled backups kept at `backupTo`; older ones (and blobs only they use) are deleted. */
+    backupKeep: positiveInt.default(7),
+    /** The key (base64 of 32 bytes) that encrypts the master key, admin token and configuration into backups. */
+    backupKeyFile: z.string().optional(),
     /** The URL agents and users reach this server by; default http://listen:port. */
     externalUrl: z.string().optional(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -254,6 +280,9 @@ export function loadConfig(
   }
   const config = parsed.data;
   config.dataDir = resolve(config.dataDir);
+  if (config.backupSchedule && !config.backupTo) {
+    throw new ConfigError(`invalid configuration:\n  backupSchedule${source.backupSchedule ? ` (from ${source.backupSchedule})` : ''}: needs backupTo (a directory or s3://bucket/prefix)`);
+  }
   return config;
 }
 

@@ -166,12 +166,6 @@ export class Metrics {
     help: '1 on the replica that runs singleton duties',
     registers: [this.registry],
   });
-  readonly artifactStoreErrors = new Counter({
-    name: 'tandem_artifact_store_errors_total',
-    help: 'Artifact store operations (put, get, has, stat, delete, list) that failed in the store itself (I/O, unreachable, corrupt bytes), not because of the request',
-    labelNames: ['operation'] as const,
-    registers: [this.registry],
-  });
   readonly dbHostChanges = new Counter({
     name: 'tandem_db_host_changes_total',
     help: 'Times the writable PostgreSQL host changed (a failover or switchover seen by this replica)',
@@ -228,34 +222,11 @@ export class Metrics {
   }
 
   /**
-   * Where the backup age and the last drill's result come from (the backup work reads them from its
-   * records). Until then neither series exists, and their alerts have nothing to fire on; an unknown
-   * value is NaN.
+   * Where the alerting duty reads the backup age and the last drill's result (src/dr keeps them in
+   * its records and exports their gauges); until set, both are unknown and their alerts quiet.
    */
   drSignalsFrom(read: () => Promise<DrSignals>): void {
-    const first = this.#readDr === null;
     this.#readDr = read;
-    if (!first) return;
-    const registers = [this.registry];
-    new Gauge({
-      name: 'tandem_backup_age_seconds',
-      help: 'Age of the newest good backup (absent while there is none)',
-      registers,
-      collect: async function (this: Gauge) {
-        // NaN (no data) while no backup is known: never above a threshold, never mistaken for a fresh backup.
-        this.set((await readDr()).backupAgeSeconds ?? NaN);
-      },
-    });
-    new Gauge({
-      name: 'tandem_dr_drill_failed',
-      help: '1 when the latest disaster recovery drill failed, 0 when it passed',
-      registers,
-      collect: async function (this: Gauge) {
-        const { drillFailed } = await readDr();
-        this.set(drillFailed === null ? NaN : Number(drillFailed));
-      },
-    });
-    const readDr = () => this.readDrSignals();
   }
 
   /** The backup age and drill result, as the backup work reports them (nulls before it does). */

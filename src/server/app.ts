@@ -18,6 +18,7 @@ import { registerSsoRoutes } from './routes/sso.js';
 import { registerDeviceLoginRoutes } from './routes/device-login.js';
 import { registerLoginPageRoutes } from './routes/login-page.js';
 import { registerAlertRoutes } from './routes/alerts.js';
+import { registerDrRoutes } from './routes/dr.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`; null: an unexpected error. */
 function statusOf(err: unknown): number | null {
@@ -114,6 +115,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerWellKnownRoutes(routes, ctx);
   registerMonitoringRoutes(routes, ctx);
   registerAlertRoutes(routes, ctx);
+  registerDrRoutes(routes, ctx);
   routes.add({
     method: 'GET',
     url: '/api/v1/openapi.json',

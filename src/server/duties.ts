@@ -1,7 +1,7 @@
 // Background duties of the server: promote delayed jobs, reap expired leases, enforce timeouts,
-// poll repositories, expire artifacts, drop ended sessions and old failed-login counters. They run
-// only on the replica holding the leader lease (src/server/leader.ts); with SQLite there is one
-// server, which therefore always leads.
+// poll repositories, expire artifacts, drop ended sessions and old failed-login counters, make
+// scheduled backups. They run only on the replica holding the leader lease (src/server/leader.ts);
+// with SQLite there is one server, which therefore always leads.
 import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
 import type { Repo } from '../store/schema.js';
@@ -10,6 +10,7 @@ import type { StatusChange } from '../scheduler/index.js';
 import { publishChanges } from './notify.js';
 import { repoWantsRef } from './routes/repos.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
+import { backupSchedule, type BackupSchedule } from './backups.js';
 import { expireArtifacts } from './retention.js';
 import { deleteExpiredDeviceLogins } from '../auth/device-login.js';
 import { pruneLoginFailures } from '../auth/login.js';
@@ -62,6 +63,7 @@ interface DutyState {
   /** Repositories being polled right now (a slow remote must not pile up polls). */
   polling: Set<number>;
   lastRetentionAt: number;
+  backups: BackupSchedule | null;
 }
 
 /** Frees the jobs of lost agents: expired leases, and presence streams broken for longer than the grace. */
@@ -111,6 +113,7 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     await pruneLoginFailures(ctx.store.db, now, loginPolicyOf(ctx));
     await deleteExpiredDeviceLogins(ctx.store.db, now);
   }
+  await state.backups?.tick(now);
   const promoted = await promoteScheduled(ctx.store, now);
   const reaped = await reap(ctx, state, now);
   const timedOut = await enforceTimeouts(ctx.store, now);
@@ -127,7 +130,7 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
 }
 
 export function startDuties(ctx: ServerContext): Duties {
-  const state: DutyState = { leadership: { leader: false, epoch: 0, since: null, renewedAt: null }, polling: new Set(), lastRetentionAt: 0 };
+  const state: DutyState = { leadership: { leader: false, epoch: 0, since: null, renewedAt: null }, polling: new Set(), lastRetentionAt: 0, backups: backupSchedule(ctx) };
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
   let precise: NodeJS.Timeout | undefined;
@@ -161,6 +164,7 @@ export function startDuties(ctx: ServerContext): Duties {
       clearTimeout(precise);
       await alerting.stop();
       await running;
+      await state.backups?.stop();
       if (state.leadership.leader) await releaseLeadership(ctx.store, ctx.replicaId, state.leadership.epoch).catch(() => undefined);
       ctx.metrics.leader.set(0);
     },

@@ -3,10 +3,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { FsBlobStore, observedBlobStore } from '../artifacts/index.js';
+import { openArtifactStore } from '../artifacts/index.js';
 import { openSecrets } from '../auth/secrets/index.js';
 import { ensureBootstrapAdmin } from '../auth/users.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
+import { DrMetrics, readDrStatus } from '../dr/metrics.js';
 import { countAgents } from '../monitor/agent-counts.js';
 import { Metrics } from '../monitor/metrics.js';
 import { SliRecorder } from '../monitor/sli-recorder.js';
@@ -70,13 +71,24 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     throw err;
   });
   const newAdminToken = await ensureBootstrapAdmin(store, { dataDir: config.dataDir, now: clock.now(), password: config.adminPassword, passwordMinLength: config.passwordMinLength });
+  const dr = new DrMetrics(metrics.registry, () => readDrStatus(store.db), () => clock.now());
+  // The alerting duty's view: the freshest good backup anywhere, and whether any latest drill failed.
+  metrics.drSignalsFrom(async () => {
+    const status = await readDrStatus(store.db);
+    const newest = Math.max(...status.backups.map((b) => b.snapshotAt));
+    return {
+      backupAgeSeconds: status.backups.length === 0 ? null : (clock.now() - newest) / 1000,
+      drillFailed: status.drills.length === 0 ? null : status.drills.some((d) => !d.ok),
+    };
+  });
+  const blobs = openArtifactStore(artifactsDirOf(config), config.artifactsReplicaUrl, (which, operation, err) => {
+    dr.artifactStoreErrors.inc({ store: which, operation });
+    log.warn({ store: which, operation, err: (err as Error).message }, 'artifact store operation failed');
+  });
   const ctx: ServerContext = {
     config,
     store,
-    blobs: observedBlobStore(new FsBlobStore(artifactsDirOf(config)), (operation, err) => {
-      metrics.artifactStoreErrors.inc({ operation });
-      log.warn({ operation, err: (err as Error).message }, 'artifact store error');
-    }),
+    blobs,
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
     hub: new Hub(replicaId),
     clock,
@@ -125,6 +137,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
         clock.stop();
         await instanceLock?.release();
         await store.close();
+        blobs.close?.();
       })();
       return closing;
     },

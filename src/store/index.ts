@@ -17,6 +17,7 @@ const OPEN_RETRY_MS = 2000;
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 
 export type { StoreDialect } from './dialect.js';
+export { MIGRATION_NAMES } from './migrations/index.js';
 export { NewerSchemaError, StoreError } from './errors.js';
 export type { PostgresOptions, StoreObserver } from './postgres.js';
 export * from './schema.js';
@@ -51,7 +52,7 @@ export function isPostgresUrl(url: string): boolean {
 }
 
 /** `PATH`, `sqlite:PATH`, `sqlite://PATH` or `:memory:`. */
-function sqlitePath(url: string): string {
+export function sqlitePath(url: string): string {
   const path = url.replace(/^sqlite:(\/\/)?/i, '');
   if (path === '') throw new StoreError(`database URL "${url}": no SQLite file path given`);
   return path === ':memory:' ? path : resolve(path);
@@ -86,17 +87,26 @@ async function refuseNewerSchema(db: Kysely<Database>, location: string): Promis
   }
 }
 
-async function migrate(db: Kysely<Database>, dialect: StoreDialect, location: string): Promise<void> {
+/** How far `openStore` migrates: 'latest' (the default), 'none', or up to and including a named migration. */
+export type MigrateTo = 'latest' | 'none' | (string & {});
+
+export interface OpenStoreOptions extends PostgresOptions {
+  migrateTo?: MigrateTo;
+}
+
+async function migrate(db: Kysely<Database>, dialect: StoreDialect, location: string, to: MigrateTo = 'latest'): Promise<void> {
   await refuseNewerSchema(db, location);
+  if (to === 'none') return;
+  if (to !== 'latest' && !MIGRATION_NAMES.includes(to)) throw new StoreError(`migration "${to}" is unknown (known: ${MIGRATION_NAMES.join(', ')})`);
   const migrator = new Migrator({ db, provider: migrationProvider(dialect), migrationTableName: MIGRATION_TABLE });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = to === 'latest' ? await migrator.migrateToLatest() : await migrator.migrateTo(to);
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new StoreError(`database ${location}: migration ${failed ?? ''} failed: ${(error as Error).message}`, { cause: error });
   }
 }
 
-async function openPostgres(url: string, options: PostgresOptions): Promise<Store> {
+async function openPostgres(url: string, options: OpenStoreOptions): Promise<Store> {
   // Fails fast when no host is writable (connections wait for one later, during a failover); the
   // server's start-up loop says so and tries again.
   try {
@@ -120,7 +130,7 @@ async function openPostgres(url: string, options: PostgresOptions): Promise<Stor
     // Migrations run in one transaction each (PostgreSQL has transactional DDL) under Kysely's
     // advisory lock, so replicas starting together migrate once, and a failed try can be re-run.
     // Briefly: a server that cannot reach its database at start says so and keeps trying (src/server).
-    await pg.retrying(() => migrate(pg.db, store.dialect, pg.location), Math.min(OPEN_RETRY_MS, options.retryForMs ?? OPEN_RETRY_MS));
+    await pg.retrying(() => migrate(pg.db, store.dialect, pg.location, options.migrateTo), Math.min(OPEN_RETRY_MS, options.retryForMs ?? OPEN_RETRY_MS));
   } catch (err) {
     await pg.close();
     throw err;
@@ -133,7 +143,7 @@ async function openPostgres(url: string, options: PostgresOptions): Promise<Stor
  * `sqlite:PATH`, `:memory:`) or a PostgreSQL URL (`postgresql://` or `postgres://`, also with
  * several hosts: `postgresql://u:p@h1:5432,h2:5432/db`; Tandem uses whichever is writable).
  */
-export async function openStore(url: string, options: PostgresOptions = {}): Promise<Store> {
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(url)) return openPostgres(url, options);
   const location = sqlitePath(url);
   const sqlite = openSqlite(location);
@@ -149,7 +159,7 @@ export async function openStore(url: string, options: PostgresOptions = {}): Pro
     host: () => null,
   };
   try {
-    await migrate(db, store.dialect, location);
+    await migrate(db, store.dialect, location, options.migrateTo);
   } catch (err) {
     await db.destroy();
     throw err;

@@ -512,6 +512,39 @@ export interface AlertingStateTable {
   updated_at: number;
 }
 
+export type BackupStatus = 'running' | 'success' | 'failed';
+
+/** A backup made by the leader's schedule or by `tandem backup create` (the backup itself is at its destination). */
+export interface BackupTable {
+  id: string;
+  destination: string;
+  status: BackupStatus;
+  started_at: number;
+  finished_at: number | null;
+  snapshot_at: number | null;
+  bytes: number;
+  bytes_copied: number;
+  blobs: number;
+  blobs_copied: number;
+  made_by: string;
+  error: string | null;
+}
+
+/** A disaster-recovery drill: the latest backup restored into a scratch instance and checked. */
+export interface DrDrillTable {
+  id: Generated<number>;
+  backup_id: string | null;
+  destination: string;
+  started_at: number;
+  finished_at: number;
+  ok: number;
+  rto_ms: number | null;
+  rpo_ms: number | null;
+  error: string | null;
+  /** JSON DrillReport. */
+  report: string;
+}
+
 export interface Database {
   repos: RepoTable;
   variables: VariableTable;
@@ -548,6 +581,8 @@ export interface Database {
   freeze_overrides: FreezeOverrideTable;
   slo_evaluations: SloEvaluationTable;
   alerting_state: AlertingStateTable;
+  backups: BackupTable;
+  dr_drills: DrDrillTable;
 }
 
 export type Repo = Selectable<RepoTable>;

@@ -59,6 +59,8 @@ export interface PostgresServer {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string): Promise<R[]>;
   /** `pg_ctl restart -m fast`: open sessions are terminated (57P01), the server comes back on the same port. */
   restart(): Promise<void>;
+  /** `pg_ctl start` after `halt` (or after its data directory was restored), on the same port. */
+  start(): Promise<void>;
   /** `pg_ctl promote`: a standby becomes writable. */
   promote(): Promise<void>;
   /** Stops the server (immediate shutdown) and keeps its directory. */
@@ -169,6 +171,9 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       },
       async restart() {
         await pgTool('pg_ctl', ['-D', dataDir, '-l', join(dir, 'server.log'), '-m', 'fast', '-w', '-t', '20', 'restart']);
+      },
+      async start() {
+        await pgTool('pg_ctl', ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start']);
       },
       async promote() {
         await pgTool('pg_ctl', ['-D', dataDir, '-w', 'promote']);

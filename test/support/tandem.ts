@@ -2,7 +2,7 @@
 // SQLite file, in-process agents (or agent child processes for kill tests), and helpers to drive
 // it over its public HTTP API.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -52,14 +52,20 @@ export class TestTandem {
     this.server = await startServer({ ...this.config, port }, pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }));
   }
 
-  static async start(opts: { agents?: number; concurrency?: number; settings?: Record<string, unknown> } = {}): Promise<TestTandem> {
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'tandem-e2e-'));
+  /** `dataDir`: start on an existing data dir (a restored one) instead of a fresh one; it is removed by `close` too. */
+  static async start(opts: { agents?: number; concurrency?: number; settings?: Record<string, unknown>; dataDir?: string } = {}): Promise<TestTandem> {
+    const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tandem-e2e-')));
     const config: TandemConfig = loadConfig({ dataDir, port: 0, listen: '127.0.0.1', logLevel: 'silent', ...opts.settings }, {});
     const server = await startServer(config, pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }));
-    const token = server.newAdminToken;
+    const token = server.newAdminToken ?? (opts.dataDir ? (await readFile(path.join(dataDir, 'admin.token'), 'utf8')).trim() : null);
     if (!token) throw new Error('a fresh data dir must create an admin token');
     const tandem = new TestTandem(server, dataDir, token, config);
-    for (let i = 0; i < (opts.agents ?? 1); i++) await tandem.addAgent({ concurrency: opts.concurrency ?? 2 });
+    try {
+      for (let i = 0; i < (opts.agents ?? 1); i++) await tandem.addAgent({ concurrency: opts.concurrency ?? 2 });
+    } catch (err) {
+      await tandem.close();
+      throw err;
+    }
     return tandem;
   }
 

@@ -10,6 +10,7 @@ import * as m005 from './005_auth.js';
 import * as m006 from './006_secrets.js';
 import * as m007 from './007_slo.js';
 import * as m009 from './009_alerts.js';
+import * as m010 from './010_dr.js';
 import * as m011 from './011_sso.js';
 import * as m012 from './012_device_login.js';
 
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '006_secrets': m006,
   '007_slo': m007,
   '009_alerts': m009,
+  '010_dr': m010,
   '011_sso': m011,
   '012_device_login': m012,
 };
