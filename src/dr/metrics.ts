@@ -2,7 +2,7 @@
 // rows), so every replica reports the same values whoever made the backup or ran the drill:
 // aggregate with max (ages with min). A destination without a successful backup or drill has no series.
 import type { Kysely } from 'kysely';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { Database } from '../store/index.js';
 
 /** A scrape must not wait for a database that is failing over: the gauges keep their last values. */
@@ -39,7 +39,6 @@ export async function readDrStatus(db: Kysely<Database>): Promise<DrStatus> {
 }
 
 export class DrMetrics {
-  readonly artifactStoreErrors: Counter<'store' | 'operation'>;
   readonly backupAge: Gauge<'destination'>;
   readonly drillLastSuccess: Gauge<'destination'>;
   readonly drillRto: Gauge<'destination'>;
@@ -55,12 +54,6 @@ export class DrMetrics {
     const registers = [registry];
     // One collect refreshes all gauges; the others wait for it.
     const collect = () => this.#collect();
-    this.artifactStoreErrors = new Counter({
-      name: 'tandem_artifact_store_errors_total',
-      help: 'Failed artifact store operations by store (primary, replica) and operation (has, stat, put, get, read, delete); a missing blob is not a failure',
-      labelNames: ['store', 'operation'] as const,
-      registers,
-    });
     this.backupAge = new Gauge({
       name: 'tandem_backup_age_seconds',
       help: 'Age of the newest successful backup at each destination (now minus its database snapshot time)',

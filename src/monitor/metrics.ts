@@ -166,6 +166,12 @@ export class Metrics {
     help: '1 on the replica that runs singleton duties',
     registers: [this.registry],
   });
+  readonly artifactStoreErrors = new Counter({
+    name: 'tandem_artifact_store_errors_total',
+    help: 'Artifact store operations that failed in the store itself (I/O, unreachable, corrupt bytes; not a missing blob or a bad upload), by store (primary, replica) and operation',
+    labelNames: ['store', 'operation'] as const,
+    registers: [this.registry],
+  });
   readonly dbHostChanges = new Counter({
     name: 'tandem_db_host_changes_total',
     help: 'Times the writable PostgreSQL host changed (a failover or switchover seen by this replica)',

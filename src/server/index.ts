@@ -71,7 +71,8 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     throw err;
   });
   const newAdminToken = await ensureBootstrapAdmin(store, { dataDir: config.dataDir, now: clock.now(), password: config.adminPassword, passwordMinLength: config.passwordMinLength });
-  const dr = new DrMetrics(metrics.registry, () => readDrStatus(store.db), () => clock.now());
+  // Registers the backup and drill gauges, read from the database at each scrape.
+  new DrMetrics(metrics.registry, () => readDrStatus(store.db), () => clock.now());
   // The alerting duty's view: the freshest good backup anywhere, and whether any latest drill failed.
   metrics.drSignalsFrom(async () => {
     const status = await readDrStatus(store.db);
@@ -82,7 +83,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     };
   });
   const blobs = openArtifactStore(artifactsDirOf(config), config.artifactsReplicaUrl, (which, operation, err) => {
-    dr.artifactStoreErrors.inc({ store: which, operation });
+    metrics.artifactStoreErrors.inc({ store: which, operation });
     log.warn({ store: which, operation, err: (err as Error).message }, 'artifact store operation failed');
   });
   const ctx: ServerContext = {

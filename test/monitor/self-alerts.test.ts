@@ -112,7 +112,7 @@ describe("Tandem's own alerts on a cluster", { skip }, () => {
     await writeFile(path.join(artifacts, 'tmp'), 'not a directory');
     await assert.rejects(server.ctx.blobs.put(Readable.from([Buffer.from('bytes')])));
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    assert.match(metrics, /^tandem_artifact_store_errors_total\{operation="put"\} 1$/m);
+    assert.match(metrics, /^tandem_artifact_store_errors_total\{store="primary",operation="put"\} 1$/m);
     const alert = await until('TandemArtifactStoreErrors', () => firing('TandemArtifactStoreErrors'), 10_000);
     assert.equal(alert.value, 1);
     assert.equal((await inAlertmanager('TandemArtifactStoreErrors')).annotations.runbook_url, 'docs/disaster-recovery.md#artifact-store-errors');
