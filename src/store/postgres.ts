@@ -321,9 +321,16 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
     for (;;) {
       const generation = pool.generation;
       try {
-        const { rows } = await sql<{ status: string | null }>`select txid_status(${xid}::bigint) as status`.execute(db);
-        const { status } = rows[0];
-        if (status === 'committed' || status === 'aborted') return status;
+        const { rows } = await sql<{ status: string | null; durable: boolean }>`
+          select txid_status(${xid}::bigint) as status,
+                 -- With synchronous replication, a commit is durable only once a synchronous standby has it:
+                 -- a primary restarted in place (before Patroni promotes its standby) reports a commit the
+                 -- standby never confirmed, and that commit is gone after the promotion.
+                 current_setting('synchronous_standby_names') = ''
+                   or exists (select 1 from pg_stat_replication
+                              where sync_state in ('sync', 'quorum') and flush_lsn >= pg_current_wal_flush_lsn()) as durable`.execute(db);
+        const { status, durable } = rows[0];
+        if (status === 'aborted' || (status === 'committed' && durable)) return status;
         if (status === null) throw new StoreError(`database ${location}: the outcome of transaction ${xid} is unknown (too old)`);
       } catch (err) {
         // A promoted standby that never received the transaction: it did not commit there.
