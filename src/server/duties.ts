@@ -89,12 +89,23 @@ async function reap(ctx: ServerContext, state: DutyState, now: number): Promise<
 
 /** When the next lease or presence grace runs out, if that is sooner than the next tick. */
 async function nextDeadline(ctx: ServerContext, now: number): Promise<number | null> {
-  const lease = await ctx.store.db.selectFrom('jobs').select((eb) => eb.fn.min('lease_expires_at').as('at')).where('status', '=', 'running').executeTakeFirst();
-  const gone = await ctx.store.db.selectFrom('agents').select((eb) => eb.fn.min('disconnected_at').as('at')).where('disconnected_at', 'is not', null).executeTakeFirst();
-  const candidates = [lease?.at, gone?.at === null || gone?.at === undefined ? null : Number(gone.at) + ctx.config.agentDisconnectGraceSeconds * 1000]
-    .filter((at): at is number => at !== null && at !== undefined)
-    .map(Number)
-    .filter((at) => at > now && at < now + TICK_MS);
+  const graceMs = ctx.config.agentDisconnectGraceSeconds * 1000;
+  const soon = now + TICK_MS;
+  // Only deadlines still ahead: a lease already past, or an agent gone long ago, is the tick's.
+  const lease = await ctx.store.db
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.min('lease_expires_at').as('at'))
+    .where('status', '=', 'running')
+    .where('lease_expires_at', '>', now)
+    .where('lease_expires_at', '<', soon)
+    .executeTakeFirst();
+  const gone = await ctx.store.db
+    .selectFrom('agents')
+    .select((eb) => eb.fn.min('disconnected_at').as('at'))
+    .where('disconnected_at', '>', now - graceMs)
+    .where('disconnected_at', '<', soon - graceMs)
+    .executeTakeFirst();
+  const candidates = [lease?.at, gone?.at === null || gone?.at === undefined ? null : Number(gone.at) + graceMs].filter((at) => at !== null && at !== undefined).map(Number);
   return candidates.length > 0 ? Math.min(...candidates) : null;
 }
 
@@ -145,9 +156,10 @@ export function startDuties(ctx: ServerContext): Duties {
     const at = await nextDeadline(ctx, now);
     if (at === null) return;
     clearTimeout(precise);
-    precise = setTimeout(() => enqueue(async () => {
+    const reapNow = async () => {
       if (state.leadership.leader) publishChanges(ctx, await reap(ctx, state, ctx.clock.now()));
-    }), at - now + 5);
+    };
+    precise = setTimeout(() => enqueue(reapNow), at - now + 5);
   };
   const timer = setInterval(() => enqueue(async () => {
     await tick(ctx, state);
