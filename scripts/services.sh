@@ -38,6 +38,8 @@ declare -A PACKAGES=(
   # LDAP login's tests run a real OpenLDAP server (test/support/slapd.ts); ldap-utils has ldapsearch for checks.
   [slapd]=/usr/sbin/slapd
   [ldap-utils]=ldapsearch
+  # The web UI's tests drive a real browser (test/support/browser.ts, playwright-core).
+  [chromium]=/usr/bin/chromium
 )
 
 present() {

@@ -82,6 +82,8 @@ export const PERMISSIONS = {
   /** On a protected branch, the branch's allowed role: checked by the handler. */
   'pipeline.create': member('developer'),
   'pipeline.read': member('guest', true),
+  /** Recent pipelines of every repository the caller may see: the handler limits the list. */
+  'pipeline.list': USER,
   'pipeline.cancel': member('developer'),
   'job.read': member('guest', true),
   'log.read': member('reporter'),
@@ -127,6 +129,8 @@ export function ruleOf(permission: Permission): Rule {
 /** Every route, `METHOD url` as registered, and the permission it needs. */
 export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /': 'public',
+  'GET /assets/*': 'public',
+  'GET /*': 'public',
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /metrics': 'public',
@@ -187,6 +191,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/repos/:name/pipelines': 'pipeline.create',
   'GET /api/v1/repos/:name/pipelines': 'pipeline.read',
 
+  'GET /api/v1/pipelines': 'pipeline.list',
   'GET /api/v1/pipelines/:id': 'pipeline.read',
   'POST /api/v1/pipelines/:id/cancel': 'pipeline.cancel',
   'GET /api/v1/pipelines/:id/events': 'pipeline.read',

@@ -11,7 +11,6 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerRepoRoutes } from './routes/repos.js';
-import { registerHomeRoutes } from './routes/home.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 import { registerMonitoringRoutes } from './routes/monitoring.js';
 import { registerSsoRoutes } from './routes/sso.js';
@@ -19,6 +18,7 @@ import { registerDeviceLoginRoutes } from './routes/device-login.js';
 import { registerLoginPageRoutes } from './routes/login-page.js';
 import { registerAlertRoutes } from './routes/alerts.js';
 import { registerDrRoutes } from './routes/dr.js';
+import { registerWebRoutes } from './routes/web.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`; null: an unexpected error. */
 function statusOf(err: unknown): number | null {
@@ -111,11 +111,12 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerHookRoutes(routes, ctx);
   registerAgentRoutes(routes, ctx);
   registerEnvironmentRoutes(routes, ctx);
-  registerHomeRoutes(routes, ctx);
   registerWellKnownRoutes(routes, ctx);
   registerMonitoringRoutes(routes, ctx);
   registerAlertRoutes(routes, ctx);
   registerDrRoutes(routes, ctx);
+  // Last: its catch-all GET answers every path no route above has.
+  registerWebRoutes(routes, ctx);
   routes.add({
     method: 'GET',
     url: '/api/v1/openapi.json',

@@ -105,13 +105,15 @@ describe('security', () => {
     assert.deepEqual(mine.body.map((r) => r.name), ['shop']);
     const all = await tandem.api<{ name: string }[]>('GET', '/api/v1/repos');
     assert.deepEqual(all.body.map((r) => r.name), ['shop', 'theirs']);
-    // The status page shows a signed-in user their repositories' pipelines only, and nobody's to anonymous callers.
+    // The dashboard's list of recent pipelines holds a signed-in user's repositories only, and nothing for anonymous callers.
     const { session } = await tandem.signIn('dev', PASSWORD);
-    const page = await call(tandem.url, 'GET', '/', { as: { headers: { cookie: session!.cookie } } });
-    assert.doesNotMatch(page.text, /theirs/);
-    const anonymous = await call(tandem.url, 'GET', '/', { as: null });
-    assert.doesNotMatch(anonymous.text, /theirs|shop/);
-    assert.match(anonymous.text, /Sign in/);
+    const recent = await call(tandem.url, 'GET', '/api/v1/pipelines', { as: { headers: { cookie: session!.cookie } } });
+    assert.equal(recent.status, 200);
+    assert.ok(!(JSON.parse(recent.text) as { repo: string }[]).some((p) => p.repo === 'theirs'), recent.text);
+    const everything = await tandem.api<{ repo: string }[]>('GET', '/api/v1/pipelines');
+    assert.ok(everything.body.some((p) => p.repo === 'theirs'), 'an admin sees every repository\'s pipelines');
+    const anonymous = await call(tandem.url, 'GET', '/api/v1/pipelines', { as: null });
+    assert.equal(anonymous.status, 401);
   });
 
   test('security headers on every response', async () => {

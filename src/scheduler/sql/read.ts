@@ -18,9 +18,11 @@ export async function getPipeline(store: Store, pipelineId: number): Promise<{ p
 }
 
 /** Newest first; `before` is a pipeline id cursor for the next page. */
-export async function listPipelines(store: Store, options: { repoId?: number; limit: number; before?: number }): Promise<Pipeline[]> {
+export async function listPipelines(store: Store, options: { repoId?: number; repoIds?: number[]; limit: number; before?: number }): Promise<Pipeline[]> {
+  if (options.repoIds?.length === 0) return [];
   let q = store.db.selectFrom('pipelines').selectAll().orderBy('id', 'desc').limit(options.limit);
   if (options.repoId !== undefined) q = q.where('repo_id', '=', options.repoId);
+  if (options.repoIds !== undefined) q = q.where('repo_id', 'in', options.repoIds);
   if (options.before !== undefined) q = q.where('id', '<', options.before);
   return q.execute();
 }

@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { maskText } from '../../executor/mask.js';
-import { cancelJob, cancelPipeline, getJob, getPipeline, playJob, readLog, retryJob } from '../../scheduler/index.js';
+import { cancelJob, cancelPipeline, getJob, getPipeline, listPipelines, playJob, readLog, retryJob } from '../../scheduler/index.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
-import { requireJobStartRights } from '../auth.js';
+import { requireJobStartRights, visibleRepoIds } from '../auth.js';
 import { recordFreezeOverride } from '../freezes.js';
 import { actorOf } from '../../auth/audit.js';
 import { ApiError, type RouteTable } from '../http.js';
@@ -45,6 +45,22 @@ function archiveName(job: { id: number; spec: string }): string {
 }
 
 export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): void {
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/pipelines',
+    summary: 'Recent pipelines of every repository the caller may see, newest first (?limit, ?before: a pipeline id)',
+    tag: 'pipelines',
+    access: 'user',
+    async handler({ principal, query }) {
+      const visible = await visibleRepoIds(ctx, principal);
+      const limit = Math.min(Number(query.limit ?? 50) || 50, 500);
+      const rows = await listPipelines(ctx.store, { repoIds: visible ?? undefined, limit, before: query.before ? idParam(query.before, 'before') : undefined });
+      const names = new Map<number, string>();
+      for (const id of new Set(rows.map((p) => p.repo_id))) names.set(id, await repoNameOf(ctx, id));
+      return rows.map((p) => pipelineView(p, names.get(p.repo_id) ?? `#${p.repo_id}`));
+    },
+  });
+
   routes.add({
     method: 'GET',
     url: '/api/v1/pipelines/:id',
