@@ -326,3 +326,17 @@ export function decide(permission: Permission, method: string, caller: Caller, s
   if (roleAtLeast(standing.role, rule.role)) return ALLOW;
   return deny(403, `missing permission ${permission}: it needs the ${rule.role} role on repository ${standing.repoName} (you are ${standing.role === null ? 'not a member' : standing.role})`);
 }
+
+/** The method of a permission's first route: reads are allowed to `read_api` tokens, changes not. */
+function methodOf(permission: Permission): string {
+  const route = Object.entries(ROUTE_PERMISSIONS).find(([, p]) => p === permission);
+  return route ? route[0].split(' ')[0] : 'POST';
+}
+
+/**
+ * The repository permissions a caller holds there, by the same decision as the routes': what a
+ * client (the web UI) may offer. The server still decides each request.
+ */
+export function repoPermissionsOf(caller: Caller, standing: RepoStanding): Permission[] {
+  return (Object.keys(PERMISSIONS) as Permission[]).filter((p) => PERMISSIONS[p].who === 'member' && decide(p, methodOf(p), caller, standing).allowed);
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Fastify from 'fastify';
-import { decide, ROLES, ROUTE_PERMISSIONS, ruleOf, type Role, type Rule } from '../../src/auth/permissions.js';
+import { decide, repoPermissionsOf, ROLES, ROUTE_PERMISSIONS, ruleOf, type Role, type Rule } from '../../src/auth/permissions.js';
 import type { AccessControl } from '../../src/server/auth.js';
 import { buildApp } from '../../src/server/app.js';
 import { RouteTable } from '../../src/server/http.js';
@@ -181,5 +181,26 @@ describe('the table itself', () => {
       /declares access "public" but its permission audit\.read is for an instance administrator/,
     );
     await app.close();
+  });
+});
+
+describe('repoPermissionsOf (what the web UI may offer)', () => {
+  const standing = (role: Role | null) => ({ repoId: 1, repoName: 'shop', role });
+  const user = { kind: 'user' as const, admin: false, scopes: ['api' as const] };
+
+  test('follows the role: a guest may not roll back, a developer may, only a maintainer approves', () => {
+    const guest = repoPermissionsOf(user, standing('guest'));
+    assert.ok(guest.includes('pipeline.read') && !guest.includes('environment.rollback') && !guest.includes('log.read'));
+    const developer = repoPermissionsOf(user, standing('developer'));
+    assert.ok(developer.includes('environment.rollback') && developer.includes('job.retry') && !developer.includes('deployment.approve'));
+    assert.ok(repoPermissionsOf(user, standing('maintainer')).includes('deployment.approve'));
+    assert.deepEqual(repoPermissionsOf(user, standing(null)), []);
+  });
+
+  test('a read_api token reads but changes nothing; an admin holds everything', () => {
+    const reader = repoPermissionsOf({ ...user, scopes: ['read_api'] }, standing('owner'));
+    assert.ok(reader.includes('log.read') && !reader.includes('pipeline.create'));
+    const admin = repoPermissionsOf({ ...user, admin: true }, standing(null));
+    assert.ok(admin.includes('repo.delete') && admin.includes('deployment.approve'));
   });
 });

@@ -1,6 +1,7 @@
 // Which page answers which path. Each area's pages load on first visit (their own chunk), so the
-// first paint carries only the shell.
-import { lazy, type ComponentType } from 'react';
+// first paint carries only the shell. Every area lists its pages in its own `routes.ts`.
+import type { ComponentType } from 'react';
+import { lazy } from 'react';
 
 export interface PageRoute {
   pattern: string;
@@ -10,10 +11,13 @@ export interface PageRoute {
   admin?: boolean;
 }
 
-type PageModule = Record<string, ComponentType<Record<string, string>>>;
-/** A page component named `name` from a lazily loaded module. */
-const page = (load: () => Promise<PageModule>, name: string) => lazy(async () => ({ default: (await load())[name] }));
+type PageModule = Record<string, unknown>;
 
-const dashboard = () => import('./pages/dashboard.js') as Promise<PageModule>;
+/** The page component `name` of a lazily loaded module (its own chunk, loaded on first visit). */
+export function lazyPage(load: () => Promise<PageModule>, name: string): ComponentType<Record<string, string>> {
+  return lazy(async () => ({ default: (await load())[name] as ComponentType<Record<string, string>> }));
+}
 
-export const ROUTES: PageRoute[] = [{ pattern: '/', page: page(dashboard, 'Dashboard') }];
+const dashboard = () => import('./pages/dashboard.js');
+
+export const ROUTES: PageRoute[] = [{ pattern: '/', page: lazyPage(dashboard, 'Dashboard') }];

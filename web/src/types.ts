@@ -30,3 +30,22 @@ export interface LoginProviders {
   ldap: boolean;
   saml: boolean;
 }
+
+export interface Repo {
+  id: number;
+  name: string;
+  url: string;
+  defaultBranch: string;
+  pollInterval: number | null;
+  hasWebhookSecret: boolean;
+  branches: string[] | null;
+  tags: string[] | null;
+  webhookUrls: Record<string, string>;
+  lastPolledAt: string | null;
+  createdAt: string;
+}
+
+/** GET /api/v1/repos/:name: the repository and what the caller may do there. */
+export interface RepoWithAccess extends Repo {
+  you: { role: string | null; permissions: string[] };
+}

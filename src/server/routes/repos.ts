@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { protectedRefRole, setUpNewRepo } from '../../auth/repo-access.js';
+import { repoPermissionsOf } from '../../auth/permissions.js';
+import { callerOf } from '../../auth/principal.js';
+import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
 import { normalizeRepoUrl, lsRemote, refMatchesFilters } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
 import type { Repo, Variable } from '../../store/schema.js';
@@ -152,11 +154,14 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'GET',
     url: '/api/v1/repos/:name',
-    summary: 'Show a repository',
+    summary: "Show a repository, with the caller's role and repository permissions there (`you`)",
     tag: 'repos',
     access: 'user',
-    async handler({ params }) {
-      return repoView(await findRepo(ctx, params.name), ctx);
+    async handler({ params, principal }) {
+      const repo = await findRepo(ctx, params.name);
+      const role = principal.kind === 'user' && !principal.admin ? await roleIn(ctx.store.db, repo.id, principal.userId) : null;
+      const you = { role, permissions: repoPermissionsOf(callerOf(principal), { repoId: repo.id, repoName: repo.name, role }) };
+      return { ...repoView(repo, ctx), you };
     },
   });
 
