@@ -1,5 +1,6 @@
 // Users: local accounts with argon2id passwords, accounts from identity providers (the hook the SSO
 // libraries call), the first admin, and the rules that keep an instance administrable.
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
@@ -80,11 +81,21 @@ export async function deleteUser(store: Store, username: string): Promise<void> 
  * Returns the token only when it was created now, so the caller can print it exactly once.
  * Replicas starting together create one admin: the unique username decides.
  */
-export async function ensureBootstrapAdmin(store: Store, opts: { dataDir: string; now: number; password?: string; passwordMinLength: number }): Promise<string | null> {
+/**
+ * The first admin of an empty database, with an API token (written to `admin.token`) and, unless a
+ * password is configured, optionally a generated one for the web UI (written to `admin.password`,
+ * as Jenkins' initial admin password): both readable only by the server's user.
+ */
+export async function ensureBootstrapAdmin(
+  store: Store,
+  opts: { dataDir: string; now: number; password?: string; generatePassword?: boolean; passwordMinLength: number },
+): Promise<{ token: string; generatedPassword: string | null } | null> {
   const anyone = await store.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
   if (anyone) return null;
-  if (opts.password !== undefined) checkPasswordPolicy(opts.password, { username: 'admin', minLength: opts.passwordMinLength });
-  const passwordHash = opts.password === undefined ? null : await hashPassword(opts.password);
+  const generatedPassword = opts.password === undefined && opts.generatePassword ? randomBytes(18).toString('base64url') : null;
+  const password = opts.password ?? generatedPassword ?? undefined;
+  if (password !== undefined) checkPasswordPolicy(password, { username: 'admin', minLength: opts.passwordMinLength });
+  const passwordHash = password === undefined ? null : await hashPassword(password);
   const token = await store.transaction(async (trx) => {
     const user = await trx
       .insertInto('users')
@@ -98,7 +109,8 @@ export async function ensureBootstrapAdmin(store: Store, opts: { dataDir: string
   if (token === null) return null;
   await mkdir(opts.dataDir, { recursive: true });
   await writeFile(join(opts.dataDir, 'admin.token'), token + '\n', { mode: 0o600 });
-  return token;
+  if (generatedPassword !== null) await writeFile(join(opts.dataDir, 'admin.password'), generatedPassword + '\n', { mode: 0o600 });
+  return { token, generatedPassword };
 }
 
 // ---- Accounts from identity providers (OIDC, LDAP, SAML: src/auth/sso/) ----

@@ -35,15 +35,15 @@ function onShutdown(stop: () => Promise<void>): void {
 }
 
 function announce(server: RunningServer): void {
-  if (server.newAdminToken) {
-    console.log(`Admin token (shown once; also in ${join(server.ctx.config.dataDir, 'admin.token')}): ${server.newAdminToken}`);
-  }
-  console.log(`Tandem listening on ${server.url}`);
+  const dataDir = server.ctx.config.dataDir;
+  if (server.newAdminToken) console.log(`Admin token (shown once; also in ${join(dataDir, 'admin.token')}): ${server.newAdminToken}`);
+  if (server.newAdminPassword) console.log(`Web UI sign-in: admin / ${server.newAdminPassword} (shown once; also in ${join(dataDir, 'admin.password')}; change it with tandem user passwd)`);
+  console.log(`Tandem listening on ${server.url} (web UI at ${server.url}/)`);
 }
 
 export async function runServer(flags: Flags): Promise<void> {
   const config = loadConfig(flags);
-  const server = await startServer(config, logger(config));
+  const server = await startServer(config, logger(config), { generateAdminPassword: true });
   // Handlers first: whoever waits for the announcement may send SIGTERM right after it.
   onShutdown(() => server.close());
   announce(server);
@@ -75,7 +75,7 @@ export async function runAgent(flags: Flags): Promise<void> {
 export async function runUp(flags: Flags & { demo?: boolean; agents?: string }): Promise<void> {
   const config = loadConfig(flags);
   const log = logger(config);
-  const server = await startServer(config, log);
+  const server = await startServer(config, log, { generateAdminPassword: true });
   const token = (await readFile(join(config.dataDir, 'admin.token'), 'utf8')).trim();
   const agentCount = Number(flags.agents ?? 2);
   const agents: Agent[] = [];

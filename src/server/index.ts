@@ -32,6 +32,8 @@ export interface RunningServer {
   alerting: AlertingService;
   /** The admin token when it was created by this start (print it once). */
   newAdminToken: string | null;
+  /** The admin's web UI password when this start generated it (print it once). */
+  newAdminPassword: string | null;
   /** Graceful stop: refuse new work, let requests finish, stop duties, close the database. */
   close(): Promise<void>;
 }
@@ -54,7 +56,8 @@ async function openStoreWhenReachable(url: string, log: Logger, metrics: Metrics
   }
 }
 
-export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+/** `generateAdminPassword`: a first start without `adminPassword` gives the admin a random one (the CLI's servers). */
+export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel }), opts: { generateAdminPassword?: boolean } = {}): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
   const metrics = new Metrics();
   const store = await openStoreWhenReachable(databaseUrlOf(config), log, metrics);
@@ -70,7 +73,13 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     await store.close();
     throw err;
   });
-  const newAdminToken = await ensureBootstrapAdmin(store, { dataDir: config.dataDir, now: clock.now(), password: config.adminPassword, passwordMinLength: config.passwordMinLength });
+  const bootstrap = await ensureBootstrapAdmin(store, {
+    dataDir: config.dataDir,
+    now: clock.now(),
+    password: config.adminPassword,
+    generatePassword: opts.generateAdminPassword,
+    passwordMinLength: config.passwordMinLength,
+  });
   // Registers the backup and drill gauges, read from the database at each scrape.
   new DrMetrics(metrics.registry, () => readDrStatus(store.db), () => clock.now());
   // The alerting duty's view: the freshest good backup anywhere, and whether any latest drill failed.
@@ -121,7 +130,8 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     url,
     ctx,
     alerting: duties.alerting,
-    newAdminToken,
+    newAdminToken: bootstrap?.token ?? null,
+    newAdminPassword: bootstrap?.generatedPassword ?? null,
     close() {
       closing ??= (async () => {
         ctx.state.draining = true;

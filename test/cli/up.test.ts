@@ -60,6 +60,16 @@ const json = <T>(r: CliResult): T => {
   return JSON.parse(r.stdout) as T;
 };
 
+test('up: the admin gets a generated web UI password, printed once, private, and good for signing in', async () => {
+  const printed = /Web UI sign-in: admin \/ (\S+) /.exec(up.output())?.[1];
+  assert.ok(printed, up.output());
+  const file = path.join(root, 'data', 'admin.password');
+  assert.equal((await readFile(file, 'utf8')).trim(), printed);
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  const signIn = await fetch(`${up.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: printed }) });
+  assert.equal(signIn.status, 201, await signIn.text());
+});
+
 test('up: the admin token is private and both local agents are registered', async () => {
   const { mode } = await stat(path.join(root, 'data', 'admin.token'));
   assert.equal(mode & 0o777, 0o600);
