@@ -24,7 +24,7 @@ export interface ChartProps {
 
 const WIDTH = 480;
 const HEIGHT = 180;
-const MARGIN = { top: 12, right: 12, bottom: 30, left: 58 };
+const MARGIN = { top: 12, right: 16, bottom: 30, left: 76 };
 const PLOT_W = WIDTH - MARGIN.left - MARGIN.right;
 const PLOT_H = HEIGHT - MARGIN.top - MARGIN.bottom;
 
@@ -47,6 +47,13 @@ function ChartFrame({ title, points, format, yLabel, min, max, children }: Chart
   const ticks = [low, (low + high) / 2, high];
   const labelled = [...new Set([0, Math.floor((points.length - 1) / 2), points.length - 1])].filter((i) => i >= 0);
   const spoken = summary(title, points, format);
+  if (values.length === 0)
+    return (
+      <figure className="chart">
+        <figcaption>{title}</figcaption>
+        <p className="muted">No data in this window.</p>
+      </figure>
+    );
   return (
     <figure className="chart">
       <figcaption>{title}</figcaption>

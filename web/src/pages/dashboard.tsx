@@ -21,7 +21,10 @@ function FiringAlerts() {
         {(list) =>
           list.length === 0 ? (
             <p>
-              <StatusBadge status="resolved" title="nothing firing" /> Nothing firing.
+              <span className="badge status-success">
+                <span aria-hidden="true">✔</span> 0
+              </span>{' '}
+              Nothing firing.
             </p>
           ) : (
             <>
