@@ -26,7 +26,7 @@ function OnceSecret({ created, onDone }: { created: CreatedToken; onDone: () => 
       <h2 id="new-token">Token {created.name} created</h2>
       <p>Copy it now: it is shown only once.</p>
       <div className="secret">
-        <code aria-label="New token">{created.token}</code>
+        <code aria-label="Token secret">{created.token}</code>
         <button type="button" onClick={() => void copy()}>
           Copy
         </button>
