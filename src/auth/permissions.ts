@@ -113,6 +113,8 @@ export const PERMISSIONS = {
   'freeze.read': USER,
   /** Backups and disaster-recovery drills: their destinations name the infrastructure. */
   'backup.read': ADMIN,
+  /** Cluster health (replicas, agents, database, newest backup and drill): what any user waiting on a pipeline may want to know; backup ids are for admins, checked by the handler. */
+  'cluster.read': USER,
   'dora.read': member('reporter'),
   'agent.register': { who: 'admin', registrationToken: true },
   'agent.list': ADMIN,
@@ -146,6 +148,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/freezes': 'freeze.read',
   'GET /api/v1/backups': 'backup.read',
   'GET /api/v1/dr/drills': 'backup.read',
+  'GET /api/v1/cluster': 'cluster.read',
   'GET /api/v1/repos/:name/dora': 'dora.read',
 
   'POST /api/v1/session': 'session.create',

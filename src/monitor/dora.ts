@@ -3,7 +3,8 @@
 // times, so a commit's time is the creation of its first pipeline (when Tandem first saw the push);
 // for commits pushed long before they were built, that understates the lead time.
 import type { Kysely } from 'kysely';
-import type { Database, Release } from '../store/index.js';
+// The schema itself (not the store): the web UI shares these types.
+import type { Database, Release } from '../store/schema.js';
 
 const DAY_MS = 86_400_000;
 
@@ -21,7 +22,11 @@ export interface DoraMetrics {
   changeFailureRate: number | null;
   /** From a failure being known (the deploy failing, or the rollback being asked for) to the next release going live. */
   timeToRestore: { p50Seconds: number | null; samples: number; unrestored: number };
+  /** With `slots`: the same metrics over equal consecutive slots of the window, oldest first (for charts). */
+  series?: DoraSlot[];
 }
+
+export type DoraSlot = Omit<DoraMetrics, 'environment' | 'series'> & { since: string; until: string };
 
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
@@ -85,8 +90,22 @@ export function doraOf(environment: string, releases: ReleaseFacts[], commitTime
 
 const FACTS = ['id', 'kind', 'status', 'sha', 'rollback_of', 'digest', 'created_at', 'finished_at'] as const;
 
-/** DORA metrics of a repository's environments (or the one named) over the `days` before `now`. */
-export async function doraForRepo(db: Kysely<Database>, repoId: number, options: { environment?: string; days: number; now: number }): Promise<DoraMetrics[]> {
+/**
+ * The window [since, until] in `slots` equal parts. The releases of the whole window serve each part:
+ * they hold every part's own and the last one live before it, as doraOf needs.
+ */
+function doraSeries(environment: string, releases: ReleaseFacts[], commitTimes: ReadonlyMap<string, number>, since: number, until: number, slots: number): DoraSlot[] {
+  const slotMs = (until - since) / slots;
+  return Array.from({ length: slots }, (_, i) => {
+    const from = since + i * slotMs;
+    const to = i === slots - 1 ? until : from + slotMs;
+    const { environment: _name, ...metrics } = doraOf(environment, releases, commitTimes, from, to);
+    return { since: new Date(from).toISOString(), until: new Date(to).toISOString(), ...metrics };
+  });
+}
+
+/** DORA metrics of a repository's environments (or the one named) over the `days` before `now`; `slots`: with a series over that many parts of the window. */
+export async function doraForRepo(db: Kysely<Database>, repoId: number, options: { environment?: string; days: number; now: number; slots?: number }): Promise<DoraMetrics[]> {
   const since = options.now - options.days * DAY_MS;
   let envQuery = db.selectFrom('environments').select(['id', 'name']).where('repo_id', '=', repoId).orderBy('name');
   if (options.environment !== undefined) envQuery = envQuery.where('name', '=', options.environment);
@@ -115,7 +134,9 @@ export async function doraForRepo(db: Kysely<Database>, repoId: number, options:
         ? []
         : await db.selectFrom('pipelines').select(['sha', (eb) => eb.fn.min('created_at').as('first')]).where('repo_id', '=', repoId).where('sha', 'in', shas).groupBy('sha').execute();
     const commitTimes = new Map(commits.map((c) => [c.sha, Number(c.first)]));
-    out.push(doraOf(env.name, [...before, ...recent], commitTimes, since, options.now));
+    const releases = [...before, ...recent];
+    const metrics = doraOf(env.name, releases, commitTimes, since, options.now);
+    out.push(options.slots === undefined ? metrics : { ...metrics, series: doraSeries(env.name, releases, commitTimes, since, options.now, options.slots) });
   }
   return out;
 }

@@ -7,7 +7,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../store/index.js';
-import { SLI_WINDOWS, evaluateBurn, scaledWindowMs, windowMs, type Counts, type SloEvaluation, type SliWindow } from './burn.js';
+import { SLI_WINDOWS, errorBudget, evaluateBurn, scaledWindowMs, windowMs, type Counts, type SloEvaluation, type SliWindow } from './burn.js';
 import type { Metrics } from './metrics.js';
 import { BUILTIN_SLOS, type Series, type Sli, type Slo } from './slo.js';
 
@@ -191,4 +191,41 @@ export async function recordedIncrease(db: Kysely<Database>, signal: CountedSign
 
 export function sloSummary(slo: Slo): Omit<SloStatus, 'evaluation'> {
   return { name: slo.name, description: slo.description, objective: slo.objective, period: slo.period, repo: slo.repo, environment: slo.environment, builtin: slo.builtin };
+}
+
+/** One slot of an SLO's budget history: its counts, and the budget left at its end (a burn-down over the period). */
+export interface BudgetPoint {
+  /** End of the slot. */
+  at: string;
+  errors: number;
+  total: number;
+  /** 1 − errors so far ÷ (error budget × all events of the period): 1 at the period's start, the evaluation's `remaining` at its end. */
+  remaining: number;
+}
+
+/**
+ * The error budget's burn-down over the SLO's period, in `slots` equal slots ending now, from the
+ * recorded counts (GET /api/v1/slos?history=1). Budget spent is counted against the period's events
+ * so far, so the line only falls and ends at the current evaluation's budget remaining.
+ */
+export async function recordedBudgetHistory(db: Kysely<Database>, slo: Slo, now: number, options: RecordedOptions & { slots: number }): Promise<BudgetPoint[]> {
+  const period = scaledWindowMs(slo.period, options.scale);
+  const slotMs = Math.max(1, Math.floor(period / options.slots));
+  const since = now - slotMs * options.slots;
+  const rows = await db
+    .selectFrom('sli_counts')
+    .select([sql<number | string>`cast((bucket - ${since}) / ${slotMs} as integer)`.as('slot'), (eb) => eb.fn.sum<number | string>('errors').as('errors'), (eb) => eb.fn.sum<number | string>('total').as('total')])
+    .where('sli', '=', slo.name)
+    .where('bucket', '>=', since)
+    .groupBy('slot')
+    .execute();
+  const perSlot = new Map(rows.map((r) => [Math.min(Number(r.slot), options.slots - 1), { errors: Number(r.errors), total: Number(r.total) }]));
+  const allEvents = [...perSlot.values()].reduce((sum, c) => sum + c.total, 0);
+  const allowed = errorBudget(slo.objective) * allEvents;
+  let spent = 0;
+  return Array.from({ length: options.slots }, (_, i) => {
+    const counts = perSlot.get(i) ?? { errors: 0, total: 0 };
+    spent += counts.errors;
+    return { at: new Date(since + (i + 1) * slotMs).toISOString(), ...counts, remaining: allowed > 0 ? 1 - spent / allowed : 1 };
+  });
 }

@@ -18,6 +18,7 @@ import { registerDeviceLoginRoutes } from './routes/device-login.js';
 import { registerLoginPageRoutes } from './routes/login-page.js';
 import { registerAlertRoutes } from './routes/alerts.js';
 import { registerDrRoutes } from './routes/dr.js';
+import { registerClusterRoutes } from './routes/cluster.js';
 import { registerWebRoutes } from './routes/web.js';
 
 /** Errors from other parts carry their HTTP meaning as `statusCode` or `httpStatus`; null: an unexpected error. */
@@ -115,6 +116,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerMonitoringRoutes(routes, ctx);
   registerAlertRoutes(routes, ctx);
   registerDrRoutes(routes, ctx);
+  registerClusterRoutes(routes, ctx);
   // Last: its catch-all GET answers every path no route above has.
   registerWebRoutes(routes, ctx);
   routes.add({

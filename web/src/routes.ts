@@ -2,6 +2,8 @@
 // first paint carries only the shell. Every area lists its pages in its own `routes.ts`.
 import type { ComponentType } from 'react';
 import { lazy } from 'react';
+import { ADMIN_ROUTES } from './pages/admin/routes.js';
+import { OBSERVE_ROUTES } from './pages/observe/routes.js';
 
 export interface PageRoute {
   pattern: string;
@@ -20,4 +22,8 @@ export function lazyPage(load: () => Promise<PageModule>, name: string): Compone
 
 const dashboard = () => import('./pages/dashboard.js');
 
-export const ROUTES: PageRoute[] = [{ pattern: '/', page: lazyPage(dashboard, 'Dashboard') }];
+export const ROUTES: PageRoute[] = [
+  { pattern: '/', page: lazyPage(dashboard, 'Dashboard') },
+  ...OBSERVE_ROUTES,
+  ...ADMIN_ROUTES,
+];

@@ -2,26 +2,37 @@
 // counts), and DORA metrics of a repository from its release history.
 import type { SloEvaluation } from '../../monitor/burn.js';
 import { doraForRepo } from '../../monitor/dora.js';
-import { evaluateBuiltinSlos, sloSummary } from '../../monitor/sli-recorder.js';
-import { allSlos } from '../../monitor/slo.js';
+import { evaluateBuiltinSlos, recordedBudgetHistory, sloSummary } from '../../monitor/sli-recorder.js';
+import { allSlos, BUILTIN_SLOS } from '../../monitor/slo.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { findRepo } from './repos.js';
 
 const MAX_DORA_DAYS = 365;
+/** Slots of an SLO's budget history (?history=1): a day each over a 30-day period. */
+const HISTORY_SLOTS = 30;
+const MAX_DORA_SLOTS = 52;
 
 export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/slos',
-    summary: "SLOs: Tandem's own with burn rates, alerts and error budget left (from its own counts), and those of tandem.yml as last measured through Prometheus (prometheusUrl)",
+    summary:
+      "SLOs: Tandem's own with burn rates, alerts and error budget left (from its own counts; ?history=1 adds each one's budget burn-down over its period in 30 slots), and those of tandem.yml as last measured through Prometheus (prometheusUrl)",
     tag: 'monitoring',
     access: 'user',
-    async handler() {
+    async handler({ query }) {
       // This replica's latest counts count too; other replicas' arrive within their flush interval.
       await ctx.sli.flush();
       const now = ctx.clock.now();
-      const builtin = await evaluateBuiltinSlos(ctx.store.db, now, { scale: ctx.config.sloWindowScale });
+      const scale = ctx.config.sloWindowScale;
+      const evaluated = await evaluateBuiltinSlos(ctx.store.db, now, { scale });
+      const withHistory = query.history === '1' || query.history === 'true';
+      const builtin = withHistory
+        ? await Promise.all(
+            evaluated.map(async (status, i) => ({ ...status, history: await recordedBudgetHistory(ctx.store.db, BUILTIN_SLOS[i], now, { scale, slots: HISTORY_SLOTS }) })),
+          )
+        : evaluated;
       // Declared SLOs as the leader last measured them through Prometheus (prometheusUrl), if it did.
       const measured = new Map((await ctx.store.db.selectFrom('slo_evaluations').selectAll().execute()).map((r) => [r.slo, r]));
       const declared = allSlos(ctx.config.slos, { builtin: false }).map((s) => {
@@ -39,16 +50,19 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
   routes.add({
     method: 'GET',
     url: '/api/v1/repos/:name/dora',
-    summary: 'DORA metrics per environment (deployment frequency, lead time, change failure rate, time to restore) over ?days= (default 30), or of ?environment= only',
+    summary:
+      'DORA metrics per environment (deployment frequency, lead time, change failure rate, time to restore) over ?days= (default 30), or of ?environment= only; ?slots=N adds each environment\'s metrics over N equal consecutive slots of the window (a series for charts)',
     tag: 'monitoring',
     access: 'user',
     async handler({ params, query }) {
       const repo = await findRepo(ctx, params.name!);
       const days = query.days === undefined ? 30 : Number(query.days);
       if (!Number.isInteger(days) || days < 1 || days > MAX_DORA_DAYS) throw new ApiError(400, `days: expected a whole number of days from 1 to ${MAX_DORA_DAYS}, got "${query.days}"`);
+      const slots = query.slots === undefined ? undefined : Number(query.slots);
+      if (slots !== undefined && (!Number.isInteger(slots) || slots < 1 || slots > MAX_DORA_SLOTS)) throw new ApiError(400, `slots: expected a whole number from 1 to ${MAX_DORA_SLOTS}, got "${query.slots}"`);
       const environment = query.environment || undefined;
       const now = ctx.clock.now();
-      const environments = await doraForRepo(ctx.store.db, repo.id, { environment, days, now });
+      const environments = await doraForRepo(ctx.store.db, repo.id, { environment, days, now, slots });
       if (environment !== undefined && environments.length === 0) throw new ApiError(404, `repository ${repo.name} has no environment "${environment}"`);
       return {
         repo: repo.name,

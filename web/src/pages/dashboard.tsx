@@ -1,13 +1,161 @@
-// The front page: recent pipelines of the repositories the user may see.
+// The front page: what needs attention (firing alerts, error budgets), how deliveries go (DORA of
+// the user's repositories), whether the cluster is healthy, and recent pipelines. Every part asks
+// again every few seconds.
 import { useApi } from '../api.js';
-import { Await, Empty, Page, StatusBadge, Time } from '../components/common.js';
-import { Link } from '../router.js';
-import type { Pipeline } from '../types.js';
+import { Await, Empty, formatDuration, Page, StatusBadge, Time } from '../components/common.js';
+import { Link, seg } from '../router.js';
+import { useUser } from '../session.js';
+import type { Pipeline, Repo } from '../types.js';
+import type { AlertView, ClusterView, DoraMetrics, SloList } from './observe/types.js';
+import { AlertTable, BudgetBar, ClusterHealth, perDay, percent, REFRESH_MS } from './observe/widgets.js';
 
-export function Dashboard() {
-  const pipelines = useApi<Pipeline[]>('/api/v1/pipelines?limit=20', 10_000);
+/** Repositories whose DORA keys the dashboard shows; the DORA page of each has the rest. */
+const DORA_REPOS = 4;
+
+function FiringAlerts() {
+  const alerts = useApi<AlertView[]>('/api/v1/alerts?state=firing', REFRESH_MS);
   return (
-    <Page title="Dashboard">
+    <section className="card" aria-labelledby="firing-alerts">
+      <h2 id="firing-alerts">Firing alerts</h2>
+      <Await loaded={alerts} what="alerts">
+        {(list) =>
+          list.length === 0 ? (
+            <p>
+              <span className="badge status-success">
+                <span aria-hidden="true">✔</span> 0
+              </span>{' '}
+              Nothing firing.
+            </p>
+          ) : (
+            <>
+              <p className="stat">{list.length}</p>
+              <AlertTable alerts={list.slice(0, 5)} brief />
+            </>
+          )
+        }
+      </Await>
+      <Link to="/alerts">Alerts and silences</Link>
+    </section>
+  );
+}
+
+function ErrorBudgets() {
+  const slos = useApi<SloList>('/api/v1/slos', REFRESH_MS);
+  return (
+    <section className="card" aria-labelledby="error-budgets">
+      <h2 id="error-budgets">Error budgets</h2>
+      <Await loaded={slos} what="SLOs">
+        {({ slos: list }) => (
+          <ul aria-label="SLOs" className="plain">
+            {list.map((s) => (
+              <li key={s.name}>
+                <strong>{s.name}</strong> <span className="muted">{s.objective}%</span>
+                {s.evaluation ? <BudgetBar remaining={s.evaluation.budget.remaining} /> : <p className="muted">measured by Prometheus</p>}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Await>
+      <Link to="/slos">SLO details</Link>
+    </section>
+  );
+}
+
+function ClusterCard() {
+  const cluster = useApi<ClusterView>('/api/v1/cluster', REFRESH_MS);
+  const user = useUser();
+  return (
+    <section className="card" aria-labelledby="cluster-health">
+      <h2 id="cluster-health">Cluster health</h2>
+      <Await loaded={cluster} what="cluster health">
+        {(c) => <ClusterHealth cluster={c} admin={user.admin} />}
+      </Await>
+    </section>
+  );
+}
+
+function DoraRows({ repo }: { repo: string }) {
+  const dora = useApi<{ environments: DoraMetrics[] }>(`/api/v1/repos/${seg(repo)}/dora`, REFRESH_MS);
+  const name = <Link to={`/repos/${seg(repo)}/dora`}>{repo}</Link>;
+  if (dora.error)
+    return (
+      <tr>
+        <th scope="row">{name}</th>
+        <td colSpan={5} className="muted">
+          {dora.error.message}
+        </td>
+      </tr>
+    );
+  if (!dora.data)
+    return (
+      <tr>
+        <th scope="row">{name}</th>
+        <td colSpan={5} className="muted">
+          Loading…
+        </td>
+      </tr>
+    );
+  if (dora.data.environments.length === 0)
+    return (
+      <tr>
+        <th scope="row">{name}</th>
+        <td colSpan={5} className="muted">
+          No environments yet
+        </td>
+      </tr>
+    );
+  return dora.data.environments.map((env) => (
+    <tr key={env.environment}>
+      <th scope="row">{name}</th>
+      <td>{env.environment}</td>
+      <td>{perDay(env.deploymentFrequency)}</td>
+      <td>{formatDuration(env.leadTime.p50Seconds)}</td>
+      <td>{percent(env.changeFailureRate, 0)}</td>
+      <td>{formatDuration(env.timeToRestore.p50Seconds)}</td>
+    </tr>
+  ));
+}
+
+function DoraCard() {
+  const repos = useApi<Repo[]>('/api/v1/repos');
+  return (
+    <section className="card dora-card" aria-labelledby="dora-keys">
+      <h2 id="dora-keys">Delivery (DORA, last 30 days)</h2>
+      <Await loaded={repos} what="repositories">
+        {(list) =>
+          list.length === 0 ? (
+            <Empty>No repositories yet.</Empty>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Repository</th>
+                    <th scope="col">Environment</th>
+                    <th scope="col">Deploys</th>
+                    <th scope="col">Lead time</th>
+                    <th scope="col">Change failures</th>
+                    <th scope="col">Time to restore</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.slice(0, DORA_REPOS).map((r) => (
+                    <DoraRows key={r.name} repo={r.name} />
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Await>
+    </section>
+  );
+}
+
+function RecentPipelines() {
+  const pipelines = useApi<Pipeline[]>('/api/v1/pipelines?limit=20', REFRESH_MS);
+  return (
+    <>
       <h2>Recent pipelines</h2>
       <Await loaded={pipelines} what="pipelines">
         {(list) =>
@@ -49,6 +197,20 @@ export function Dashboard() {
           )
         }
       </Await>
+    </>
+  );
+}
+
+export function Dashboard() {
+  return (
+    <Page title="Dashboard">
+      <div className="cards dashboard">
+        <FiringAlerts />
+        <ErrorBudgets />
+        <ClusterCard />
+        <DoraCard />
+      </div>
+      <RecentPipelines />
     </Page>
   );
 }

@@ -1,0 +1,137 @@
+// Disaster recovery at a glance: the backups made (scheduled or by `tandem backup create`) and the
+// drills that restored them into a scratch instance, newest first.
+import { useApi } from '../../api.js';
+import { Await, Empty, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
+import type { BackupInfo, DrillInfo } from './types.js';
+
+function size(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let n = bytes;
+  let unit = 0;
+  while (n >= 1024 && unit < units.length - 1) {
+    n /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? n : n.toFixed(1)} ${units[unit]}`;
+}
+
+function Backups() {
+  const backups = useApi<BackupInfo[]>('/api/v1/backups');
+  return (
+    <section aria-labelledby="backups-heading">
+      <h2 id="backups-heading">Backups</h2>
+      <Await loaded={backups} what="backups">
+        {(list) =>
+          list.length === 0 ? (
+            <Empty>No backups yet: schedule them (backup settings) or run tandem backup create.</Empty>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Backup</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Started</th>
+                    <th scope="col">Snapshot of</th>
+                    <th scope="col">Size (copied)</th>
+                    <th scope="col">Blobs (copied)</th>
+                    <th scope="col">Made by</th>
+                    <th scope="col">Destination</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.map((b) => (
+                    <tr key={b.id}>
+                      <th scope="row">
+                        <code>{b.id}</code>
+                      </th>
+                      <td>
+                        <StatusBadge status={b.status} />
+                        {b.error ? <div className="muted">{b.error}</div> : null}
+                      </td>
+                      <td>
+                        <Time iso={b.startedAt} />
+                      </td>
+                      <td>
+                        <Time iso={b.snapshotAt} />
+                      </td>
+                      <td>
+                        {size(b.bytes)} ({size(b.bytesCopied)})
+                      </td>
+                      <td>
+                        {b.blobs} ({b.blobsCopied})
+                      </td>
+                      <td>{b.madeBy}</td>
+                      <td>
+                        <code>{b.destination}</code>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Await>
+    </section>
+  );
+}
+
+function Drills() {
+  const drills = useApi<DrillInfo[]>('/api/v1/dr/drills');
+  return (
+    <section aria-labelledby="drills-heading">
+      <h2 id="drills-heading">Recovery drills</h2>
+      <Await loaded={drills} what="drills">
+        {(list) =>
+          list.length === 0 ? (
+            <Empty>No drills yet: run tandem dr drill, or schedule them.</Empty>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Drill</th>
+                    <th scope="col">Result</th>
+                    <th scope="col">Finished</th>
+                    <th scope="col">Backup</th>
+                    <th scope="col">RTO</th>
+                    <th scope="col">RPO</th>
+                    <th scope="col">Steps</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.map((d) => (
+                    <tr key={d.id}>
+                      <th scope="row">#{d.id}</th>
+                      <td>
+                        <StatusBadge status={d.ok ? 'passed' : 'failed'} />
+                        {d.error ? <div className="muted">{d.error}</div> : null}
+                      </td>
+                      <td>
+                        <Time iso={d.finishedAt} />
+                      </td>
+                      <td>{d.backupId ? <code>{d.backupId}</code> : '—'}</td>
+                      <td>{formatDuration(d.rtoSeconds)}</td>
+                      <td>{formatDuration(d.rpoSeconds)}</td>
+                      <td>{d.steps.length}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Await>
+    </section>
+  );
+}
+
+export function BackupsPage() {
+  return (
+    <Page title="Backups & drills">
+      <Backups />
+      <Drills />
+    </Page>
+  );
+}
