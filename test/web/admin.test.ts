@@ -97,6 +97,8 @@ describe('web UI: users, tokens, audit log, agents, backups', { skip: browserSki
       await page.getByLabel(/^Action/).fill('token.revoke');
       await page.getByRole('button', { name: 'Filter' }).click();
       await page.getByRole('row').filter({ hasText: 'user.create' }).waitFor({ state: 'detached' });
+      // The filtered page replaces the table (a loading state in between): wait for its row.
+      await rows.filter({ hasText: 'token.revoke' }).waitFor();
       assert.equal(await rows.count(), 2, 'the header and the one revocation');
       await screenshot(page, 'audit');
     });
