@@ -18,6 +18,11 @@ export function lazyPage(load: () => Promise<PageModule>, name: string): Compone
   return lazy(async () => ({ default: (await load())[name] as ComponentType<Record<string, string>> }));
 }
 
+import { REPO_ROUTES } from './pages/repos/routes.js';
+
 const dashboard = () => import('./pages/dashboard.js');
 
-export const ROUTES: PageRoute[] = [{ pattern: '/', page: lazyPage(dashboard, 'Dashboard') }];
+export const ROUTES: PageRoute[] = [
+  { pattern: '/', page: lazyPage(dashboard, 'Dashboard') },
+  ...REPO_ROUTES,
+];
