@@ -70,7 +70,7 @@ export function MembersSettings() {
   };
 
   return (
-    <section aria-labelledby="settings-members">
+    <section aria-labelledby="settings-members" className="repo-section">
       <h2 id="settings-members">Members</h2>
       <ActionError action={change} />
       <Await loaded={members} what="members">
@@ -84,7 +84,7 @@ export function MembersSettings() {
                   <tr>
                     <th>User</th>
                     <th>Role</th>
-                    <th>Granted by</th>
+                    <th>Source</th>
                     <th>Since</th>
                     <th>
                       <span className="visually-hidden">Actions</span>
@@ -164,7 +164,7 @@ export function ProtectedBranchesSettings() {
     });
 
   return (
-    <section aria-labelledby="settings-branches">
+    <section aria-labelledby="settings-branches" className="repo-section">
       <h2 id="settings-branches">Protected branches</h2>
       <p className="muted">Pipelines of protected branches see protected variables; running them and their manual jobs needs the allowed role.</p>
       <ActionError action={change} />

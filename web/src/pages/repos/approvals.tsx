@@ -11,7 +11,7 @@ import { ActionError, useAction } from './action.js';
 
 /** How far back to look for pipelines whose deploy waits: waiting ones are recent. */
 const RECENT_PIPELINES = 20;
-const REFRESH_MS = 10_000;
+const REFRESH_MS = 5_000;
 
 type PipelineSummary = Omit<Pipeline, 'jobs'>;
 

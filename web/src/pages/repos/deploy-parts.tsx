@@ -36,9 +36,7 @@ export function DeployLock({ env }: { env: Environment }) {
   if (!holder) return <span className="muted">free</span>;
   return (
     <span>
-      <span className="badge status-running">
-        <span aria-hidden="true">🔒</span> locked
-      </span>{' '}
+      <span className="badge status-running">locked</span>{' '}
       by release #{holder.id} <StatusBadge status={holder.status} />
     </span>
   );
@@ -50,9 +48,7 @@ export function EnvironmentTraits({ env }: { env: Environment }) {
     <div className="env-traits">
       {env.tier ? <span className="badge">{env.tier}</span> : null}
       {env.protected ? (
-        <span className="badge status-manual">
-          <span aria-hidden="true">🛡</span> protected
-        </span>
+        <span className="badge status-manual">protected</span>
       ) : null}
       {env.url ? (
         <a href={env.url} target="_blank" rel="noreferrer noopener">

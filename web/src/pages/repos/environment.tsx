@@ -14,7 +14,7 @@ import { DeployLock, EnvironmentTraits, inProgress, lockHolder, ReleaseLine, sho
 import { ReleaseTimeline, useReleases } from './timeline.js';
 
 /** Polling when nothing moves, and while a release is on its way (so "live" shows within seconds). */
-const IDLE_MS = 15_000;
+const IDLE_MS = 5_000;
 const ACTIVE_MS = 1_500;
 
 export function EnvironmentPage({ name, env }: { name: string; env: string }) {
@@ -83,7 +83,7 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
       <h2 id="live-now">Live now</h2>
       <EnvironmentTraits env={env} />
       {env.current ? (
-        <p>
+        <p className="current-release">
           <StatusBadge status={env.current.status} /> <ReleaseLine release={env.current} />{' '}
           {env.current.kind === 'rollback' ? <span className="muted">(a rollback to release #{env.current.rollbackOf})</span> : null}{' '}
           {env.current.jobId !== null ? <Link to={`/jobs/${env.current.jobId}`}>deploy job #{env.current.jobId}</Link> : null}
@@ -102,7 +102,7 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
       <div className="actions">
         {mayRollBack ? <RollbackButton env={env} envPath={envPath} releases={releases} onChange={onChange} /> : null}
         {can('environment.update') ? (
-          <button type="button" onClick={setProtected} disabled={protect.busy} aria-pressed={env.protected}>
+          <button type="button" onClick={setProtected} disabled={protect.busy}>
             {env.protected ? 'Unprotect' : 'Protect'}
           </button>
         ) : null}

@@ -51,7 +51,7 @@ function GeneralSettings() {
   };
 
   return (
-    <section aria-labelledby="settings-general">
+    <section aria-labelledby="settings-general" className="repo-section">
       <h2 id="settings-general">General</h2>
       <form className="form" onSubmit={submit}>
         <fieldset disabled={!editable} className="plain">
@@ -116,7 +116,7 @@ function WebhookSettings() {
   };
 
   return (
-    <section aria-labelledby="settings-webhooks">
+    <section aria-labelledby="settings-webhooks" className="repo-section">
       <h2 id="settings-webhooks">Webhooks</h2>
       <p className="muted">Point your Git host's push webhook at the URL for it. Deliveries are checked against the secret.</p>
       <div className="table-wrap">

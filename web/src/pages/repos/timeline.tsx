@@ -154,7 +154,7 @@ function ReleaseDiff({ envPath, ids: [olderId, newerId] }: { envPath: string; id
   const older = useApi<ReleaseDetail>(`${envPath}/releases/${olderId}`);
   const newer = useApi<ReleaseDetail>(`${envPath}/releases/${newerId}`);
   return (
-    <section aria-labelledby="release-diff" className="card">
+    <section aria-labelledby="release-diff" className="card release-diff">
       <h3 id="release-diff">
         Release #{olderId} → #{newerId}
       </h3>

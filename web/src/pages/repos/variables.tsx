@@ -67,7 +67,7 @@ export function VariablesSettings() {
   };
 
   return (
-    <section aria-labelledby="settings-variables">
+    <section aria-labelledby="settings-variables" className="repo-section">
       <h2 id="settings-variables">CI/CD variables</h2>
       <Await loaded={variables} what="variables">
         {(list) =>
