@@ -5,12 +5,11 @@
 // one environment never overlap and a newer waiting one supersedes an older; a protected environment
 // waits for an approval.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { tandem as runCli } from '../cli/helpers.js';
-import { stopDeployedDemoServices, writeDeployableDemoRelease } from '../support/demo-service.js';
-import { freePort } from '../support/ports.js';
+import { stopDeployedDemoServices } from '../support/demo-service.js';
+import { demoAppFiles, localDeployTarget, servingVersion } from '../support/deploy-pipeline.js';
 import { TestTandem, type PipelineView } from '../support/tandem.js';
 
 interface ReleaseJson {
@@ -41,49 +40,11 @@ after(async () => {
   await tandem.close();
 });
 
-/** A deploy dir with its own port, and the pipeline file deploying the app to it. */
-async function target(name: string, opts: { bake?: string } = {}): Promise<{ dir: string; url: string; file: string }> {
-  const dir = path.join(tandem.dataDir, `deploy-${name}`);
-  await mkdir(dir, { recursive: true });
-  deployDirs.push(dir);
-  const port = await freePort();
-  await writeFile(path.join(dir, 'port'), `${port}\n`);
-  const url = `http://127.0.0.1:${port}`;
-  const file = `stages: [build, deploy]
-build:
-  stage: build
-  script: [echo "building $CI_COMMIT_SHORT_SHA"]
-deploy-${name}:
-  stage: deploy
-  script: [echo "deploying $(cat app/VERSION)"]
-  environment: { name: ${name}, url: "${url}" }
-  deploy:
-    source: app
-    target: { local: { dir: "${dir}", keep: 5 } }
-    service: { restart: sh service.sh }
-    verify:
-      - http: ${url}/health
-        expect_status: 200
-        interval: 200ms
-        failures: 2
-    bake: ${opts.bake ?? '300ms'}
-`;
-  return { dir, url, file };
-}
-
-/** The files of app/: the demo service reporting `version`. */
-async function app(version: string, options: { unhealthy?: boolean } = {}): Promise<Record<string, string | null>> {
-  const dir = await mkdtemp(path.join(tandem.dataDir, 'app-'));
-  await writeDeployableDemoRelease(dir, version, options);
-  const files: Record<string, string | null> = {};
-  for (const name of await readdir(dir)) files[`app/${name}`] = await readFile(path.join(dir, name), 'utf8');
-  await rm(dir, { recursive: true });
-  return files;
-}
-
-async function serving(url: string): Promise<string> {
-  const res = await fetch(`${url}/version`, { signal: AbortSignal.timeout(2000) });
-  return (await res.text()).trim();
+/** A local deploy target whose services are stopped after the suite. */
+async function target(name: string, opts: { bake?: string } = {}) {
+  const made = await localDeployTarget(tandem, name, opts);
+  deployDirs.push(made.dir);
+  return made;
 }
 
 const releases = async (repo: string, env: string) => (await tandem.api<ReleaseJson[]>('GET', `/api/v1/repos/${repo}/environments/${env}/releases`)).body;
@@ -92,17 +53,17 @@ const deployJob = (p: PipelineView, env: string) => p.jobs.find((j) => j.name ==
 describe('deployments', () => {
   it('a good version goes live; a failing one is rolled back; rollbacks by API, by alert and without git', { timeout: 120_000 }, async () => {
     const env = await target('staging');
-    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await app('v1')) });
+    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await demoAppFiles(tandem, 'v1')) });
 
     const p1 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
     assert.equal(p1.status, 'success', await tandem.log(deployJob(p1, 'staging')!.id));
-    assert.equal(await serving(env.url), 'v1');
+    assert.equal(await servingVersion(env.url), 'v1');
     const envs = (await tandem.api<EnvironmentJson[]>('GET', `/api/v1/repos/${repo}/environments`)).body;
     assert.equal(envs[0].current?.status, 'live');
     assert.equal(envs[0].current?.sha, p1.sha);
 
     // v2 fails its health check: the agent swaps back and the job fails.
-    await remote.commit(await app('v2', { unhealthy: true }), 'v2');
+    await remote.commit(await demoAppFiles(tandem, 'v2', { unhealthy: true }), 'v2');
     await remote.push('main');
     const p2 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
     const failedJob = deployJob(p2, 'staging')!;
@@ -110,18 +71,18 @@ describe('deployments', () => {
     assert.equal(p2.status, 'failed', failedLog);
     assert.equal(failedJob.failureReason, 'deployment_failure');
     assert.match(failedLog, /rolled back to #\d+/);
-    assert.equal(await serving(env.url), 'v1', 'the previous version answers again');
+    assert.equal(await servingVersion(env.url), 'v1', 'the previous version answers again');
     const [autoRollback, v2, v1] = await releases(repo, 'staging');
     assert.deepEqual([v2.status, v2.sha], ['rolled_back', p2.sha]);
     assert.deepEqual([autoRollback.kind, autoRollback.status, autoRollback.rollbackOf, autoRollback.sha], ['rollback', 'live', v1.id, p1.sha]);
     assert.equal(v1.status, 'superseded');
 
     // v3 goes live; an alert right after rolls it back to the release before.
-    await remote.commit({ ...(await app('v3')), 'app/UNHEALTHY': null }, 'v3');
+    await remote.commit({ ...(await demoAppFiles(tandem, 'v3')), 'app/UNHEALTHY': null }, 'v3');
     await remote.push('main');
     const p3 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
     assert.equal(p3.status, 'success', await tandem.log(deployJob(p3, 'staging')!.id));
-    assert.equal(await serving(env.url), 'v3');
+    assert.equal(await servingVersion(env.url), 'v3');
     const v3 = (await releases(repo, 'staging'))[0];
     const alert = await tandem.api<{ outcomes: { action: string; pipelineId?: number }[] }>('POST', '/api/v1/hooks/alertmanager', {
       alerts: [{ status: 'firing', labels: { alertname: 'HighErrorRate', tandem_environment: 'staging', tandem_repo: repo } }],
@@ -131,7 +92,7 @@ describe('deployments', () => {
     assert.equal(outcome.action, 'rollback');
     const rolledByAlert = await tandem.waitForPipeline(outcome.pipelineId!, undefined, 30_000);
     assert.equal(rolledByAlert.status, 'success', await tandem.log(rolledByAlert.jobs[0].id));
-    assert.equal(await serving(env.url), 'v1');
+    assert.equal(await servingVersion(env.url), 'v1');
     const byAlert = (await releases(repo, 'staging'))[0];
     assert.deepEqual([byAlert.kind, byAlert.status, byAlert.createdBy], ['rollback', 'live', 'alertmanager: HighErrorRate']);
     const repeat = await tandem.api<{ outcomes: { action: string }[] }>('POST', '/api/v1/hooks/alertmanager', {
@@ -148,7 +109,7 @@ describe('deployments', () => {
     const rollbackLog = await tandem.log(rolled.jobs[0].id);
     assert.equal(rolled.status, 'success', rollbackLog);
     assert.match(rollbackLog, /Skipping Git repository setup/);
-    assert.equal(await serving(env.url), 'v3');
+    assert.equal(await servingVersion(env.url), 'v3');
     assert.deepEqual(
       (await releases(repo, 'staging')).slice(0, 2).map((r) => [r.id, r.status]),
       [
@@ -162,7 +123,7 @@ describe('deployments', () => {
 
   it('deploys of one environment never overlap; a newer waiting one supersedes an older', { timeout: 120_000 }, async () => {
     const env = await target('queue', { bake: '1500ms' });
-    const { name: repo } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await app('q1')) });
+    const { name: repo } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await demoAppFiles(tandem, 'q1')) });
     const first = await tandem.trigger(repo);
     await tandem.waitForPipeline(first, (p) => deployJob(p, 'queue')?.status === 'running', 20_000);
     const second = await tandem.trigger(repo);
@@ -180,7 +141,7 @@ describe('deployments', () => {
 
   it('a protected environment waits for an approval (playing the deploy job)', { timeout: 60_000 }, async () => {
     const env = await target('production');
-    const { name: repo } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await app('p1')) });
+    const { name: repo } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await demoAppFiles(tandem, 'p1')) });
     const protect = await tandem.api<EnvironmentJson>('PUT', `/api/v1/repos/${repo}/environments/production`, { protected: true });
     assert.equal(protect.status, 200, protect.text);
     const id = await tandem.trigger(repo);
@@ -191,19 +152,19 @@ describe('deployments', () => {
     assert.equal(play.status, 200, play.text);
     const done = await tandem.waitForPipeline(id, undefined, 30_000);
     assert.equal(done.status, 'success');
-    assert.equal(await serving(env.url), 'p1');
+    assert.equal(await servingVersion(env.url), 'p1');
   });
 });
 
 describe('deployments from the command line', () => {
   it('tandem env list/releases/protect and tandem rollback --follow', { timeout: 90_000 }, async () => {
     const env = await target('cli');
-    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await app('c1')) });
+    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await demoAppFiles(tandem, 'c1')) });
     assert.equal((await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000)).status, 'success');
-    await remote.commit(await app('c2'), 'c2');
+    await remote.commit(await demoAppFiles(tandem, 'c2'), 'c2');
     await remote.push('main');
     assert.equal((await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000)).status, 'success');
-    assert.equal(await serving(env.url), 'c2');
+    assert.equal(await servingVersion(env.url), 'c2');
 
     const cli = (...args: string[]) => runCli(args, { env: { TANDEM_SERVER: tandem.url, TANDEM_TOKEN: tandem.token }, timeoutMs: 40_000 });
     const listed = await cli('env', 'list', repo, '--json');
@@ -217,7 +178,7 @@ describe('deployments from the command line', () => {
     const rolled = await cli('rollback', repo, 'cli', '--follow');
     assert.equal(rolled.code, 0, rolled.stdout + rolled.stderr);
     assert.match(rolled.stdout, /Rolling cli back to \w+ \(release #\d+, pipeline #\d+\)/);
-    assert.equal(await serving(env.url), 'c1');
+    assert.equal(await servingVersion(env.url), 'c1');
     const history = JSON.parse((await cli('env', 'releases', repo, 'cli', '--json')).stdout) as ReleaseJson[];
     assert.deepEqual(history.map((r) => [r.kind, r.status]), [
       ['rollback', 'live'],

@@ -4,6 +4,7 @@ import type { ComponentType } from 'react';
 import { lazy } from 'react';
 import { ADMIN_ROUTES } from './pages/admin/routes.js';
 import { OBSERVE_ROUTES } from './pages/observe/routes.js';
+import { REPO_ROUTES } from './pages/repos/routes.js';
 
 export interface PageRoute {
   pattern: string;
@@ -20,10 +21,12 @@ export function lazyPage(load: () => Promise<PageModule>, name: string): Compone
   return lazy(async () => ({ default: (await load())[name] as ComponentType<Record<string, string>> }));
 }
 
+
 const dashboard = () => import('./pages/dashboard.js');
 
 export const ROUTES: PageRoute[] = [
   { pattern: '/', page: lazyPage(dashboard, 'Dashboard') },
   ...OBSERVE_ROUTES,
   ...ADMIN_ROUTES,
+  ...REPO_ROUTES,
 ];

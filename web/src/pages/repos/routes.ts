@@ -1,0 +1,14 @@
+// The repositories area: the list, a repository's settings, its environments and their releases.
+import { lazyPage, type PageRoute } from '../../routes.js';
+
+const list = () => import('./repo-list.js');
+const settings = () => import('./settings.js');
+const environments = () => import('./environments.js');
+const environment = () => import('./environment.js');
+
+export const REPO_ROUTES: PageRoute[] = [
+  { pattern: '/repos', page: lazyPage(list, 'RepoList') },
+  { pattern: '/repos/:name/settings', page: lazyPage(settings, 'RepoSettings') },
+  { pattern: '/repos/:name/environments', page: lazyPage(environments, 'EnvironmentList') },
+  { pattern: '/repos/:name/environments/:env', page: lazyPage(environment, 'EnvironmentPage') },
+];

@@ -1,0 +1,243 @@
+// An environment's releases, newest first and paged as the API pages them, and the difference
+// between any two of them: their files by digest when both carry a manifest, else version and commit.
+import { useState } from 'react';
+import { api, useApi, type Loaded } from '../../api.js';
+import { Await, Empty, ErrorBox, StatusBadge, Time } from '../../components/common.js';
+import { Link } from '../../router.js';
+import type { Release } from '../../types.js';
+import { ReleaseCommit, shortSha } from './deploy-parts.js';
+
+const PAGE = 25;
+
+interface ManifestFile {
+  path: string;
+  digest: string;
+  size: number;
+  mode: number;
+}
+
+/** GET .../releases/:id: a release with its files. */
+type ReleaseDetail = Release & { files: ManifestFile[] };
+
+export interface Releases {
+  /** The newest page (kept fresh) and the older pages asked for, newest first. */
+  list: Release[];
+  newest: Loaded<Release[]>;
+  /** Whether the API may have releases older than the list's last. */
+  more: boolean;
+  loadOlder: () => void;
+  olderError: Error | null;
+  reload: () => void;
+}
+
+export function useReleases(path: string, refreshMs: number): Releases {
+  const newest = useApi<Release[]>(`${path}?limit=${PAGE}`, refreshMs);
+  const [older, setOlder] = useState<{ path: string; pages: Release[]; more: boolean; error: Error | null }>({ path, pages: [], more: true, error: null });
+  const olderPages = older.path === path ? older : { pages: [], more: true, error: null };
+  const first = newest.data ?? [];
+  const seen = new Set(first.map((r) => r.id));
+  const list = [...first, ...olderPages.pages.filter((r) => !seen.has(r.id))];
+  const oldest = list.at(-1);
+
+  const loadOlder = () => {
+    if (!oldest) return;
+    api<Release[]>(`${path}?limit=${PAGE}&before=${oldest.id}`).then(
+      (page) => setOlder({ path, pages: [...olderPages.pages, ...page], more: page.length === PAGE, error: null }),
+      (err: unknown) => setOlder({ ...olderPages, path, error: err instanceof Error ? err : new Error(String(err)) }),
+    );
+  };
+  const more = olderPages.pages.length === 0 ? first.length === PAGE : olderPages.more;
+  return { list, newest, more, loadOlder, olderError: olderPages.error, reload: newest.reload };
+}
+
+export function ReleaseTimeline({ releases, envPath }: { releases: Releases; envPath: string }) {
+  const [compared, setCompared] = useState<number[]>([]);
+  const toggle = (id: number, on: boolean) => setCompared((ids) => (on ? [...ids.filter((x) => x !== id), id].slice(-2) : ids.filter((x) => x !== id)));
+
+  return (
+    <section aria-labelledby="timeline">
+      <h2 id="timeline">Releases</h2>
+      <p className="muted">Tick two releases to compare them.</p>
+      <Await loaded={releases.newest} what="releases">
+        {() =>
+          releases.list.length === 0 ? (
+            <Empty>No releases yet.</Empty>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th>Compare</th>
+                    <th>Release</th>
+                    <th>Status</th>
+                    <th>Kind</th>
+                    <th>Version</th>
+                    <th>Commit</th>
+                    <th>Job</th>
+                    <th>By</th>
+                    <th>When</th>
+                    <th>Reason</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {releases.list.map((r) => (
+                    <tr key={r.id}>
+                      <td>
+                        <input type="checkbox" aria-label={`Compare release #${r.id}`} checked={compared.includes(r.id)} onChange={(e) => toggle(r.id, e.target.checked)} />
+                      </td>
+                      <td>#{r.id}</td>
+                      <td>
+                        <StatusBadge status={r.status} />
+                        {r.decision ? <span className="muted"> ({r.decision})</span> : null}
+                      </td>
+                      <td>{r.kind === 'rollback' ? `rollback to #${r.rollbackOf}` : 'deploy'}</td>
+                      <td>
+                        <strong>{r.version}</strong>
+                      </td>
+                      <td>
+                        <ReleaseCommit release={r} />
+                      </td>
+                      <td>{r.jobId === null ? <span className="muted">—</span> : <Link to={`/jobs/${r.jobId}`}>#{r.jobId}</Link>}</td>
+                      <td>{r.createdBy}</td>
+                      <td>
+                        <Time iso={r.createdAt} />
+                      </td>
+                      <td className="small">{r.statusReason ?? ''}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Await>
+      {releases.olderError ? <ErrorBox error={releases.olderError} /> : null}
+      {releases.more ? (
+        <button type="button" onClick={releases.loadOlder}>
+          Show older releases
+        </button>
+      ) : null}
+      {compared.length === 2 ? <ReleaseDiff envPath={envPath} ids={[Math.min(...compared), Math.max(...compared)]} /> : null}
+    </section>
+  );
+}
+
+interface FileChanges {
+  added: ManifestFile[];
+  removed: ManifestFile[];
+  changed: { before: ManifestFile; after: ManifestFile }[];
+}
+
+function fileChanges(before: ManifestFile[], after: ManifestFile[]): FileChanges {
+  const old = new Map(before.map((f) => [f.path, f]));
+  const now = new Map(after.map((f) => [f.path, f]));
+  return {
+    added: after.filter((f) => !old.has(f.path)),
+    removed: before.filter((f) => !now.has(f.path)),
+    changed: after.flatMap((f) => {
+      const was = old.get(f.path);
+      return was && (was.digest !== f.digest || was.mode !== f.mode) ? [{ before: was, after: f }] : [];
+    }),
+  };
+}
+
+const FIELDS: { label: string; of: (r: ReleaseDetail) => string }[] = [
+  { label: 'Version', of: (r) => r.version },
+  { label: 'Commit', of: (r) => r.sha },
+  { label: 'Ref', of: (r) => r.ref },
+  { label: 'Kind', of: (r) => (r.kind === 'rollback' ? `rollback to #${r.rollbackOf}` : 'deploy') },
+  { label: 'Status', of: (r) => r.status },
+  { label: 'Files digest', of: (r) => r.digest },
+];
+
+function ReleaseDiff({ envPath, ids: [olderId, newerId] }: { envPath: string; ids: [number, number] }) {
+  const older = useApi<ReleaseDetail>(`${envPath}/releases/${olderId}`);
+  const newer = useApi<ReleaseDetail>(`${envPath}/releases/${newerId}`);
+  return (
+    <section aria-labelledby="release-diff" className="card release-diff">
+      <h3 id="release-diff">
+        Release #{olderId} → #{newerId}
+      </h3>
+      <Await loaded={older} what={`release #${olderId}`}>
+        {(a) => (
+          <Await loaded={newer} what={`release #${newerId}`}>
+            {(b) => <DiffBody before={a} after={b} />}
+          </Await>
+        )}
+      </Await>
+    </section>
+  );
+}
+
+function DiffBody({ before, after }: { before: ReleaseDetail; after: ReleaseDetail }) {
+  const manifests = before.files.length > 0 && after.files.length > 0;
+  const changes = manifests ? fileChanges(before.files, after.files) : null;
+  return (
+    <>
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th>Field</th>
+              <th>#{before.id}</th>
+              <th>#{after.id}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {FIELDS.map(({ label, of }) => {
+              const [x, y] = [of(before), of(after)];
+              return (
+                <tr key={label} className={x === y ? undefined : 'differs'}>
+                  <th scope="row">
+                    {label}
+                    {x === y ? null : <span className="visually-hidden"> (differs)</span>}
+                  </th>
+                  <td className="mono wrap-anywhere">{x}</td>
+                  <td className="mono wrap-anywhere">
+                    {x === y ? null : (
+                      <span aria-hidden="true" className="differs-mark">
+                        ≠{' '}
+                      </span>
+                    )}
+                    {y}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+      {changes === null ? (
+        <p className="muted">A release here carries no file manifest: compared by version and commit only.</p>
+      ) : before.digest === after.digest ? (
+        <p>Both releases have the same files.</p>
+      ) : (
+        <FileChangeList changes={changes} />
+      )}
+    </>
+  );
+}
+
+function FileChangeList({ changes }: { changes: FileChanges }) {
+  const digest = (f: ManifestFile) => <code title={f.digest}>{shortSha(f.digest)}</code>;
+  return (
+    <ul className="file-changes">
+      {changes.added.map((f) => (
+        <li key={`+${f.path}`}>
+          <span className="badge status-success">added</span> <code>{f.path}</code> {digest(f)}
+        </li>
+      ))}
+      {changes.removed.map((f) => (
+        <li key={`-${f.path}`}>
+          <span className="badge status-failed">removed</span> <code>{f.path}</code> {digest(f)}
+        </li>
+      ))}
+      {changes.changed.map(({ before, after }) => (
+        <li key={`~${after.path}`}>
+          <span className="badge status-running">changed</span> <code>{after.path}</code> {digest(before)} → {digest(after)}
+          {before.mode !== after.mode ? ` (mode ${before.mode.toString(8)} → ${after.mode.toString(8)})` : null}
+        </li>
+      ))}
+    </ul>
+  );
+}
