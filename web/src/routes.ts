@@ -21,7 +21,6 @@ export function lazyPage(load: () => Promise<PageModule>, name: string): Compone
   return lazy(async () => ({ default: (await load())[name] as ComponentType<Record<string, string>> }));
 }
 
-
 const dashboard = () => import('./pages/dashboard.js');
 
 export const ROUTES: PageRoute[] = [
