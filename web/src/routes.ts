@@ -2,6 +2,7 @@
 // first paint carries only the shell. Every area lists its pages in its own `routes.ts`.
 import type { ComponentType } from 'react';
 import { lazy } from 'react';
+import { PIPELINE_ROUTES } from './pages/pipelines/routes.js';
 
 export interface PageRoute {
   pattern: string;
@@ -20,4 +21,7 @@ export function lazyPage(load: () => Promise<PageModule>, name: string): Compone
 
 const dashboard = () => import('./pages/dashboard.js');
 
-export const ROUTES: PageRoute[] = [{ pattern: '/', page: lazyPage(dashboard, 'Dashboard') }];
+export const ROUTES: PageRoute[] = [
+  { pattern: '/', page: lazyPage(dashboard, 'Dashboard') },
+  ...PIPELINE_ROUTES,
+];
