@@ -15,6 +15,7 @@ build:
   stage: build
   script:
     - printf '\\033[31mred-alert\\033[0m plain\\n'
+    - printf 'progress 10%%\\rprogress 50%%\\rprogress 100%%\\n'
     - sleep 1
     - for i in 1 2 3 4 5; do echo line-$i; sleep 0.4; done
     - mkdir -p out && head -c 4096 /dev/urandom > out/blob.bin && sha256sum out/blob.bin
@@ -92,7 +93,9 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     const red = jobTab.locator('.log-line .ansi-fg-1', { hasText: 'red-alert' });
     assert.equal(await red.count(), 1, 'the ANSI red text is a coloured span');
     assert.equal(await line('red-alert plain').count(), 1, 'the escape sequences are not shown');
-    assert.doesNotMatch(await jobTab.locator('.log-viewport').innerText(), /\x1b/);
+    assert.equal(await line('progress 100%').count(), 1, 'a progress line shows its last state');
+    assert.equal(await line('progress 10%').count(), 0);
+    assert.ok(!(await jobTab.locator('.log-viewport').innerText()).includes('\u001b'), 'no escape character reaches the page');
 
     // Back on the first tab, without any reload: every job reached success.
     for (const name of ['build', 'unit', 'lint']) {

@@ -5,6 +5,7 @@ import { useDeferredValue, useEffect, useEffectEvent, useLayoutEffect, useMemo, 
 import { request } from '../../api.js';
 import { ErrorBox } from '../../components/common.js';
 import { navigate, useLocation } from '../../router.js';
+import { followLog } from './log-stream.js';
 import { appendLog, EMPTY_LOG, lineAt, lineCount, type LogLine, type ParsedLog, type Span } from './ansi.js';
 
 /** Pixels per row: the CSS gives `.log-line` exactly this height. */
@@ -86,22 +87,15 @@ function useLogText(jobId: number, streaming: boolean, onEnd: () => void): { log
         );
       return () => abort.abort();
     }
-    // The browser reconnects by itself with Last-Event-ID (the chunk's seq): no chunk twice.
-    const source = new EventSource(`/api/v1/jobs/${jobId}/log/stream`, { withCredentials: true });
-    source.addEventListener('log', (e: MessageEvent<string>) => {
-      setError(null);
-      dispatch({ type: 'append', text: e.data });
+    void followLog(jobId, abort.signal, {
+      onChunk: (text) => dispatch({ type: 'append', text }),
+      onEnd: () => {
+        setEnded(true);
+        ending();
+      },
+      onError: setError,
     });
-    // The server ends the stream once the job is over; without closing, the browser would reconnect.
-    source.addEventListener('end', () => {
-      source.close();
-      setEnded(true);
-      ending();
-    });
-    source.addEventListener('error', () => {
-      if (source.readyState === EventSource.CLOSED) setError(new Error('The live log could not be opened (signed out, or no access to this log).'));
-    });
-    return () => source.close();
+    return () => abort.abort();
   }, [jobId, streaming]);
   return { log, error, ended };
 }
@@ -234,7 +228,8 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
         </span>
       </div>
       {error ? <ErrorBox error={error} /> : null}
-      <div className="log-viewport" ref={viewport} onScroll={onScroll} tabIndex={0} role="region" aria-label={`Log of job ${jobId}`}>
+      {/* A short log gets a short box; a long one scrolls within two thirds of the window. */}
+      <div className="log-viewport" style={{ height: `min(65vh, ${(total + 1) * ROW_HEIGHT + 8}px)` }} ref={viewport} onScroll={onScroll} tabIndex={0} role="region" aria-label={`Log of job ${jobId}`}>
         <div className="log-spacer" style={{ height: total * ROW_HEIGHT }}>
           <div className="log-rows" style={{ transform: `translateY(${first * ROW_HEIGHT}px)` }}>
             {rows}
