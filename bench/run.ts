@@ -18,20 +18,21 @@ import { memory } from './memory.js';
 import { metrics } from './metrics.js';
 import { GCL_VERSION, overhead } from './overhead.js';
 import { rollback } from './rollback.js';
+import { web } from './web.js';
 
-const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback, metrics, auth, alerts, dr };
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback, metrics, auth, alerts, dr, web };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics,auth,alerts]\`),
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics,auth,alerts,dr,web]\`),
 which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
 peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
 \`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem. The claims benchmark needs
 PostgreSQL 15, the rollback benchmark OpenSSH and PostgreSQL 15, the alerts benchmark Prometheus (\`scripts/services.sh install\`); the auth benchmark
 measures PostgreSQL too when it is installed, and pins its server to one core with \`taskset\`. The dr benchmark
-uses s3rver (a dev dependency) for its S3 row.
+uses s3rver (a dev dependency) for its S3 row. The web benchmark drives Debian's chromium with playwright-core.
 `;
 
 function table(header: string[], rows: string[][]): string {

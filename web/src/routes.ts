@@ -5,6 +5,7 @@ import { lazy } from 'react';
 import { ADMIN_ROUTES } from './pages/admin/routes.js';
 import { OBSERVE_ROUTES } from './pages/observe/routes.js';
 import { REPO_ROUTES } from './pages/repos/routes.js';
+import { PIPELINE_ROUTES } from './pages/pipelines/routes.js';
 
 export interface PageRoute {
   pattern: string;
@@ -28,4 +29,5 @@ export const ROUTES: PageRoute[] = [
   ...OBSERVE_ROUTES,
   ...ADMIN_ROUTES,
   ...REPO_ROUTES,
+  ...PIPELINE_ROUTES,
 ];
