@@ -101,4 +101,27 @@ describe('web UI shell', { skip: browserSkip() }, () => {
       await context.close();
     }
   });
+
+  it('folds the sidebar into a Menu button on a narrow screen, and is usable from the keyboard', async () => {
+    const user = await createUser(tandem, 'nia', { admin: true });
+    const context = await browser.newContext({ viewport: { width: 390, height: 800 } });
+    const page = await context.newPage();
+    try {
+      await signIn(page, tandem.url, user);
+      const reposLink = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Repositories' });
+      assert.equal(await reposLink.isVisible(), false, 'the menu starts folded');
+      const menu = page.getByRole('button', { name: 'Menu' });
+      await menu.focus();
+      await page.keyboard.press('Enter');
+      assert.equal(await menu.getAttribute('aria-expanded'), 'true');
+      await reposLink.focus();
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { level: 1, name: 'Repositories' }).waitFor();
+      assert.equal(new URL(page.url()).pathname, '/repos');
+      assert.equal(await reposLink.isVisible(), false, 'choosing a page folds the menu again');
+      await screenshot(page, 'narrow-repos');
+    } finally {
+      await context.close();
+    }
+  });
 });

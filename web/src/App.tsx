@@ -25,8 +25,12 @@ const NAV: NavItem[] = [
   { to: '/admin/backups', label: 'Backups & drills', admin: true },
 ];
 
+/** Pages reached from a repository belong to Repositories in the sidebar. */
+const REPO_PAGES = ['/pipelines/', '/jobs/'];
+
 /** The nav entry a path belongs to: the longest prefix. */
 function currentNav(path: string): string {
+  if (REPO_PAGES.some((prefix) => path.startsWith(prefix))) return '/repos';
   let best = '/';
   for (const item of NAV) if (item.to !== '/' && (path === item.to || path.startsWith(item.to + '/')) && item.to.length > best.length) best = item.to;
   return best;
