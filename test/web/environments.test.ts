@@ -65,6 +65,9 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       await row.getByRole('link', { name: ENV }).click();
       await page.getByRole('heading', { name: `Environment ${ENV}`, level: 1 }).waitFor();
       await liveRelease(page).getByText('v2', { exact: true }).waitFor();
+      // Where it is live: the target of the release's stored deploy block.
+      const where = await liveRelease(page).locator('.release-target').innerText();
+      assert.ok(where.includes(`Target: local on local:${target.dir}`) && where.includes('(rolling)'), where);
       const timeline = page.getByRole('region', { name: 'Releases' });
       const rows = timeline.getByRole('row');
       await rows.nth(2).waitFor();

@@ -118,7 +118,7 @@ export interface TargetOptions {
    */
   workDir: string;
   /** Environment of the processes started on the agent (sh, ssh, script commands); default process.env. */
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
   /** Relative identity_file and known_hosts paths resolve here (the job workspace); default the process's cwd. */
   cwd?: string;
   service?: ServiceSpec;

@@ -1,4 +1,5 @@
 // JSON shapes of the public API. Timestamps are ISO 8601; ids are numbers.
+import { parseTargetSpec } from '../../deploy/targets/spec.js';
 import type { Environment, Job, Pipeline, Release } from '../../store/schema.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -59,6 +60,24 @@ export type JobJson = ReturnType<typeof jobView>;
 /** The JSON of `GET /api/v1/pipelines/:id`. */
 export type PipelineJson = ReturnType<typeof pipelineView> & { jobs: JobJson[] };
 
+/**
+ * Where a release went, read from its stored deploy block (as written in the pipeline file): the
+ * target's kind and hosts, and the strategy across them. A target built from job variables is
+ * resolved on the agent only, so it shows its kind alone.
+ */
+function targetView(deploySpec: string) {
+  const block = JSON.parse(deploySpec) as { target?: unknown; strategy?: unknown };
+  const strategy = typeof block.strategy === 'string' ? block.strategy.trim() : block.strategy && typeof block.strategy === 'object' ? (Object.keys(block.strategy)[0] ?? 'rolling') : 'rolling';
+  try {
+    const target = parseTargetSpec(block.target, 'deploy.target');
+    const hosts = target.kind === 'ssh' ? target.hosts.map((h) => h.name) : target.kind === 'local' ? [`local:${target.dir}`] : [];
+    return { kind: target.kind as string, hosts, strategy };
+  } catch {
+    const kind = block.target && typeof block.target === 'object' ? (Object.keys(block.target)[0] ?? 'unknown') : 'unknown';
+    return { kind, hosts: [] as string[], strategy };
+  }
+}
+
 export function releaseView(r: Release) {
   return {
     id: r.id,
@@ -74,6 +93,7 @@ export function releaseView(r: Release) {
     pipelineId: r.pipeline_id,
     jobId: r.job_id,
     fencingToken: r.fencing_token,
+    target: targetView(r.deploy_spec),
     createdBy: r.created_by,
     createdAt: iso(r.created_at),
     finishedAt: iso(r.finished_at),

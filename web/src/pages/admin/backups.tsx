@@ -1,19 +1,8 @@
 // Disaster recovery at a glance: the backups made (scheduled or by `tandem backup create`) and the
 // drills that restored them into a scratch instance, newest first.
 import { useApi } from '../../api.js';
-import { Await, Empty, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
+import { Await, Empty, formatBytes, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
 import type { BackupInfo, DrillInfo } from './types.js';
-
-function size(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let n = bytes;
-  let unit = 0;
-  while (n >= 1024 && unit < units.length - 1) {
-    n /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? n : n.toFixed(1)} ${units[unit]}`;
-}
 
 function Backups() {
   const backups = useApi<BackupInfo[]>('/api/v1/backups');
@@ -56,7 +45,7 @@ function Backups() {
                         <Time iso={b.snapshotAt} />
                       </td>
                       <td>
-                        {size(b.bytes)} ({size(b.bytesCopied)})
+                        {formatBytes(b.bytes)} ({formatBytes(b.bytesCopied)})
                       </td>
                       <td>
                         {b.blobs} ({b.blobsCopied})

@@ -1,6 +1,6 @@
 // Pieces the dashboard and the monitoring pages share: error budget bars, DORA's four keys, alert
 // rows and the cluster's health.
-import { formatDuration, StatusBadge, Time } from '../../components/common.js';
+import { formatBytes, formatDuration, StatusBadge, Time } from '../../components/common.js';
 import { Link } from '../../router.js';
 import type { AlertView, ClusterView, DoraMetrics } from './types.js';
 
@@ -104,13 +104,6 @@ export function AlertTable({ alerts, brief }: { alerts: AlertView[]; brief?: boo
   );
 }
 
-function bytes(n: number | null): string {
-  if (n === null) return 'unknown';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-}
-
 function DatabaseHealth({ database }: { database: ClusterView['database'] }) {
   if (database.engine === 'sqlite') return <p>SQLite (embedded, one server)</p>;
   return (
@@ -129,7 +122,7 @@ function DatabaseHealth({ database }: { database: ClusterView['database'] }) {
                 <span className="muted">unknown (the database role needs pg_monitor)</span>
               ) : (
                 <>
-                  {bytes(r.replayLagBytes)}
+                  {r.replayLagBytes === null ? 'unknown' : formatBytes(r.replayLagBytes)}
                   {r.replayLagSeconds !== null ? `, ${formatDuration(r.replayLagSeconds)}` : ''}
                 </>
               )}

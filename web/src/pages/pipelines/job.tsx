@@ -2,7 +2,7 @@
 // the job; the log needs `log.read` and the artifacts `artifact.read`, as on the server.
 import { useState } from 'react';
 import { useApi, useEventStream } from '../../api.js';
-import { Await, Empty, ErrorBox, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
+import { Await, Empty, ErrorBox, formatBytes, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg } from '../../router.js';
 import type { Job, Pipeline } from '../../types.js';
@@ -15,18 +15,6 @@ const EVENTS = ['snapshot', 'job'] as const;
 interface ArtifactList {
   jobId: number;
   files: { path: string; size: number; digest: string; expiresAt: string | null }[];
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 export function JobPage({ id }: { id: string }) {

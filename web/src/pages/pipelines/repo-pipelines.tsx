@@ -2,6 +2,7 @@
 // and a form to run a pipeline for those who may.
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../api.js';
+import { useAction } from '../../components/action.js';
 import { Empty, ErrorBox, formatDuration, Loading, StatusBadge, Time } from '../../components/common.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg } from '../../router.js';
@@ -99,23 +100,17 @@ function RunPipelineForm({ onClose }: { onClose: () => void }) {
   const { repo, can } = useRepo();
   const [ref, setRef] = useState(repo.defaultBranch);
   const [variables, setVariables] = useState<VariableRow[]>([]);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
+  const starting = useAction();
   if (!can('pipeline.create')) return null;
 
   const setRow = (index: number, change: Partial<VariableRow>) => setVariables((rows) => rows.map((row, i) => (i === index ? { ...row, ...change } : row)));
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
     const named = variables.filter((v) => v.key.trim() !== '');
-    api<{ id: number }>(`/api/v1/repos/${seg(repo.name)}/pipelines`, { method: 'POST', body: { ref: ref.trim(), variables: Object.fromEntries(named.map((v) => [v.key.trim(), v.value])) } }).then(
-      (created) => navigate(`/pipelines/${created.id}`),
-      (err: unknown) => {
-        setBusy(false);
-        setError(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
+    void starting.run(async () => {
+      const created = await api<{ id: number }>(`/api/v1/repos/${seg(repo.name)}/pipelines`, { method: 'POST', body: { ref: ref.trim(), variables: Object.fromEntries(named.map((v) => [v.key.trim(), v.value])) } });
+      navigate(`/pipelines/${created.id}`);
+    });
   };
 
   return (
@@ -147,13 +142,13 @@ function RunPipelineForm({ onClose }: { onClose: () => void }) {
           Add variable
         </button>
       </fieldset>
-      {error ? <ErrorBox error={error} /> : null}
+      {starting.error ? <ErrorBox error={starting.error} /> : null}
       <div className="dialog-actions">
-        <button type="button" onClick={onClose} disabled={busy}>
+        <button type="button" onClick={onClose} disabled={starting.busy}>
           Close
         </button>
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? 'Starting…' : 'Start pipeline'}
+        <button type="submit" className="primary" disabled={starting.busy}>
+          {starting.busy ? 'Starting…' : 'Start pipeline'}
         </button>
       </div>
     </form>

@@ -6,7 +6,7 @@ import { Await, Empty, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { seg } from '../../router.js';
-import { ActionError, useAction } from './action.js';
+import { ActionError, useAction } from '../../components/action.js';
 
 const ROLES = ['guest', 'reporter', 'developer', 'maintainer', 'owner'] as const;
 const PROTECTED_BRANCH_ROLES = ['developer', 'maintainer', 'owner'] as const;

@@ -7,7 +7,7 @@ import { StatusBadge, Time } from '../../components/common.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import type { Environment, Job, Pipeline, Release } from '../../types.js';
-import { ActionError, useAction } from './action.js';
+import { ActionError, useAction } from '../../components/action.js';
 
 /** How far back to look for pipelines whose deploy waits: waiting ones are recent. */
 const RECENT_PIPELINES = 20;

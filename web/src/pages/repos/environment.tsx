@@ -8,7 +8,7 @@ import { ConfirmDialog } from '../../components/confirm.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import type { Environment, Release } from '../../types.js';
-import { ActionError, useAction } from './action.js';
+import { ActionError, useAction } from '../../components/action.js';
 import { WaitingForPeople } from './approvals.js';
 import { DeployLock, EnvironmentTraits, inProgress, lockHolder, ReleaseLine, shortSha } from './deploy-parts.js';
 import { ReleaseTimeline, useReleases } from './timeline.js';
@@ -87,6 +87,18 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
           <StatusBadge status={env.current.status} /> <ReleaseLine release={env.current} />{' '}
           {env.current.kind === 'rollback' ? <span className="muted">(a rollback to release #{env.current.rollbackOf})</span> : null}{' '}
           {env.current.jobId !== null ? <Link to={`/jobs/${env.current.jobId}`}>deploy job #{env.current.jobId}</Link> : null}
+          <br />
+          <span className="release-target">
+            Target: {env.current.target.kind}
+            {env.current.target.hosts.length > 0 ? ' on ' : ''}
+            {env.current.target.hosts.map((host, i) => (
+              <span key={host}>
+                {i > 0 ? ', ' : ''}
+                <code>{host}</code>
+              </span>
+            ))}{' '}
+            <span className="muted">({env.current.target.strategy})</span>
+          </span>
         </p>
       ) : (
         <p className="muted">Nothing is live here yet.</p>

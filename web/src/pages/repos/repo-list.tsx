@@ -5,7 +5,7 @@ import { Await, Empty, Page, Time } from '../../components/common.js';
 import { Link, seg } from '../../router.js';
 import { useUser } from '../../session.js';
 import type { Repo } from '../../types.js';
-import { ActionError, useAction } from './action.js';
+import { ActionError, useAction } from '../../components/action.js';
 import { optionalNumber, optionalText } from './form.js';
 
 export function RepoList() {

@@ -7,7 +7,7 @@ import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { seg } from '../../router.js';
 import type { Repo } from '../../types.js';
-import { ActionError, useAction } from './action.js';
+import { ActionError, useAction } from '../../components/action.js';
 import { MembersSettings, ProtectedBranchesSettings } from './access.js';
 import { CopyButton } from './copy.js';
 import { optionalNumber, optionalText } from './form.js';

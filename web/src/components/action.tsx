@@ -1,21 +1,21 @@
-// A change the user asked for: busy while it runs, and the server's own refusal (a 403, a 409...)
-// kept to show next to the control that caused it.
+// A change the user asked for (a form's submit, a button): busy while it runs, and the server's own
+// refusal (a 403, a 409...) kept to show next to the control that caused it, the same on every page.
 import { useCallback, useState } from 'react';
-import { ApiError } from '../../api.js';
-import { ErrorBox } from '../../components/common.js';
+import { ApiError } from '../api.js';
+import { ErrorBox } from './common.js';
 
 export interface Action {
   busy: boolean;
   error: Error | null;
   /** Runs `work`; true when it succeeded, false when it failed (the error is kept). */
-  run: (work: () => Promise<void>) => Promise<boolean>;
+  run: (work: () => Promise<unknown>) => Promise<boolean>;
   clear: () => void;
 }
 
 export function useAction(): Action {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error | null>(null);
-  const run = useCallback(async (work: () => Promise<void>) => {
+  const run = useCallback(async (work: () => Promise<unknown>) => {
     setBusy(true);
     setError(null);
     try {
