@@ -72,6 +72,14 @@ describe('active-active replicas on PostgreSQL', { skip: postgresSkipReason() },
     await rm(root, { recursive: true, force: true });
   });
 
+  it('every replica serves the same web UI build', async () => {
+    const pages = await Promise.all(replicas.map(async (r) => (await fetch(r.url + '/pipelines/1')).text()));
+    const scripts = pages.map((html) => /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1]);
+    assert.ok(scripts[0], 'the app names its script');
+    assert.equal(scripts[1], scripts[0]);
+    for (const r of replicas) assert.equal((await fetch(r.url + scripts[0])).status, 200, r.url);
+  });
+
   it('serves one cluster: logs followed on one replica while the agent reports to the other, one pipeline per webhook delivery, failover of agents and leadership', async () => {
     const [a, b] = replicas;
     const remote = await makeRemote(await mkdtemp(path.join(root, 'repo-')));
