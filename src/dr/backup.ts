@@ -13,7 +13,7 @@ import { packageVersion } from '../version.js';
 import { copyConcurrency, eachLimited, openDestination, type BackupDestination } from './destination.js';
 import { snapshotDatabase } from './database.js';
 import { sealBundle, type BackupKey, type KeyBundle } from './keys.js';
-import { BACKUP_FORMAT, deleteManifest, listBackupIds, newBackupId, readManifest, writeManifest, type BackupBlob, type BackupManifest } from './manifest.js';
+import { BACKUP_FORMAT, BackupNotFoundError, deleteManifest, listBackupIds, newBackupId, readManifest, writeManifest, type BackupBlob, type BackupManifest } from './manifest.js';
 
 export type BackupPhase = 'database' | 'artifacts' | 'keys';
 
@@ -190,10 +190,17 @@ export function summarize(m: BackupManifest): BackupSummary {
   };
 }
 
-/** Every backup at the destination, oldest first. */
+/** Every backup at the destination, oldest first (those pruned while it reads are left out). */
 export async function listBackups(dest: BackupDestination): Promise<BackupManifest[]> {
   const out: BackupManifest[] = [];
-  for (const id of await listBackupIds(dest)) out.push(await readManifest(dest, id));
+  for (const id of await listBackupIds(dest)) {
+    try {
+      out.push(await readManifest(dest, id));
+    } catch (err) {
+      // Pruned (by the leader's schedule, another prune) between the listing and the read: gone, not broken.
+      if (!(err instanceof BackupNotFoundError)) throw err;
+    }
+  }
   return out;
 }
 

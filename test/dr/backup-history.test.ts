@@ -10,7 +10,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { FsBlobStore } from '../../src/artifacts/index.js';
 import { readMasterKeyFile } from '../../src/auth/secrets/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import { backupAndRecord, openDestination, pruneBackups, readBackupKeyFile, restoreBackup, RestoreError, verifyBackup, findBackup, type BackupKey } from '../../src/dr/index.js';
+import { backupAndRecord, listBackups, openDestination, pruneBackups, readBackupKeyFile, restoreBackup, RestoreError, verifyBackup, findBackup, type BackupKey } from '../../src/dr/index.js';
 import { MIGRATION_NAMES, openStore } from '../../src/store/index.js';
 import { TestTandem } from '../support/tandem.js';
 import { assertServesOldData, drRepo, writeBackupKey } from './helpers.js';
@@ -131,4 +131,20 @@ test('a backup made by a newer Tandem is refused before anything is written', as
     return true;
   });
   await assert.rejects(readdir(target), { code: 'ENOENT' });
+});
+
+test('listing backups leaves out one pruned between the listing and its read, but not a damaged one', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tandem-list-race-'));
+  try {
+    const real = openDestination(dir);
+    // The listing names a manifest that is gone by the time it is read (a prune in between).
+    const racing = Object.create(real) as typeof real;
+    racing.list = async (d) => [...(await real.list(d)), 'backups/20260101T000000Z-gone.json'];
+    assert.deepEqual(await listBackups(racing), []);
+    await real.put('backups/20260101T000000Z-bad.json', Buffer.from('{not json'));
+    await assert.rejects(listBackups(racing), /not JSON/);
+    real.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
