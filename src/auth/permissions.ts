@@ -210,6 +210,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
 
   'GET /api/v1/repos/:name/environments': 'environment.read',
   'PUT /api/v1/repos/:name/environments/:env': 'environment.update',
+  'GET /api/v1/repos/:name/environments/:env/manual-jobs': 'environment.read',
   'GET /api/v1/repos/:name/environments/:env/releases': 'release.read',
   'GET /api/v1/repos/:name/environments/:env/releases/:id': 'release.read',
   'POST /api/v1/repos/:name/environments/:env/rollback': 'environment.rollback',

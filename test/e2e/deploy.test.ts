@@ -148,11 +148,14 @@ describe('deployments', () => {
     const waiting = await tandem.waitForPipeline(id, (p) => deployJob(p, 'production')?.status === 'manual', 20_000);
     assert.equal(deployJob(waiting, 'production')?.status, 'manual');
     assert.deepEqual(await releases(repo, 'production'), [], 'nothing is deployed before the approval');
+    const manualJobs = async () => (await tandem.api<{ id: number }[]>('GET', `/api/v1/repos/${repo}/environments/production/manual-jobs`)).body.map((j) => j.id);
+    assert.deepEqual(await manualJobs(), [deployJob(waiting, 'production')!.id], 'the environment lists the deploy waiting for it');
     const play = await tandem.api('POST', `/api/v1/jobs/${deployJob(waiting, 'production')!.id}/play`);
     assert.equal(play.status, 200, play.text);
     const done = await tandem.waitForPipeline(id, undefined, 30_000);
     assert.equal(done.status, 'success');
     assert.equal(await servingVersion(env.url), 'p1');
+    assert.deepEqual(await manualJobs(), [], 'nothing waits once it is played');
   });
 });
 

@@ -13,10 +13,12 @@ import { ROLLBACK_OF_VARIABLE } from '../../agent/protocol.js';
 import { environmentOfAlert, findEnvironment, requestRollback, rollbackOnAlert, type AlertRollbackOutcome } from '../rollback.js';
 import { agentIdOf, requireClaim, uploadedManifest } from './agents.js';
 import { findRepo } from './repos.js';
-import { environmentView, releaseView } from './views.js';
+import { environmentView, jobView, releaseView } from './views.js';
 
 const fencingToken = z.number().int().positive();
 const MAX_RELEASES_PAGE = 500;
+/** Waiting deploys are few (a newer one supersedes the older); this bounds a runaway list. */
+const MAX_MANUAL_JOBS = 100;
 
 /** Store errors as HTTP errors with the same status and message. */
 async function released<T>(work: Promise<T>): Promise<T> {
@@ -109,6 +111,29 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       await ctx.store.db.updateTable('environments').set(set).where('repo_id', '=', repo.id).where('name', '=', name).execute();
       const env = await findEnvironment(ctx, repo, name);
       return environmentView(env, await liveRelease(ctx.store.db, env.id), null);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name/environments/:env/manual-jobs',
+    summary: 'Deploy jobs of an environment waiting to be played (on a protected environment: waiting for an approval), newest first',
+    tag: 'deployments',
+    access: 'user',
+    async handler({ params }) {
+      const repo = await findRepo(ctx, params.name!);
+      const env = await findEnvironment(ctx, repo, params.env!);
+      const rows = await ctx.store.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('repo_id', '=', repo.id)
+        .where('environment', '=', env.name)
+        .where('status', '=', 'manual')
+        .where('retried', '=', 0)
+        .orderBy('id', 'desc')
+        .limit(MAX_MANUAL_JOBS)
+        .execute();
+      return rows.map(jobView);
     },
   });
 
