@@ -1,10 +1,12 @@
 // The web UI: the app Vite built into dist/web, served by every replica. Any GET that is not the
 // API or one of the server's own pages gets the app's index.html, so every UI path can be
 // bookmarked and reloaded. Assets are content-hashed: cached for a year, compressed once in memory.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, gzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
@@ -40,19 +42,24 @@ interface Bundle {
   assets: Map<string, Asset>;
 }
 
-function loadBundle(dir: string): Bundle {
+const gzipped = promisify(gzip);
+const brotlied = promisify(brotliCompress);
+
+/** Read and compressed on first use, in libuv's threads: about half a second that never blocks requests. */
+async function loadBundle(dir: string): Promise<Bundle> {
   const indexPath = path.join(dir, 'index.html');
-  const assets = new Map<string, Asset>();
   const assetDir = path.join(dir, 'assets');
-  if (existsSync(assetDir)) {
-    for (const name of readdirSync(assetDir)) {
-      const type = CONTENT_TYPES[path.extname(name)];
-      if (!type) continue;
-      const raw = readFileSync(path.join(assetDir, name));
-      assets.set(name, { type, raw, gzip: gzipSync(raw, { level: 9 }), brotli: brotliCompressSync(raw) });
-    }
-  }
-  return { index: existsSync(indexPath) ? readFileSync(indexPath, 'utf8') : null, assets };
+  const names = existsSync(assetDir) ? (await readdir(assetDir)).filter((name) => CONTENT_TYPES[path.extname(name)]) : [];
+  const assets = new Map<string, Asset>(
+    await Promise.all(
+      names.map(async (name): Promise<[string, Asset]> => {
+        const raw = await readFile(path.join(assetDir, name));
+        const [gz, br] = await Promise.all([gzipped(raw, { level: 9 }), brotlied(raw)]);
+        return [name, { type: CONTENT_TYPES[path.extname(name)], raw, gzip: gz, brotli: br }];
+      }),
+    ),
+  );
+  return { index: existsSync(indexPath) ? await readFile(indexPath, 'utf8') : null, assets };
 }
 
 function sendAsset(request: FastifyRequest, reply: FastifyReply, asset: Asset): Buffer {
@@ -70,11 +77,16 @@ function sendAsset(request: FastifyRequest, reply: FastifyReply, asset: Asset): 
 }
 
 export function registerWebRoutes(routes: RouteTable, _ctx: ServerContext, dir = WEB_DIR): void {
-  let bundle: Bundle | null = null;
-  const built = () => (bundle ??= loadBundle(dir));
+  let bundle: Promise<Bundle> | null = null;
+  // A failed read (a build being replaced under the server) is tried again by the next request.
+  const built = () =>
+    (bundle ??= loadBundle(dir).catch((err: unknown) => {
+      bundle = null;
+      throw err;
+    }));
 
-  const sendApp = (reply: FastifyReply): string => {
-    const index = built().index;
+  const sendApp = async (reply: FastifyReply): Promise<string> => {
+    const index = (await built()).index;
     reply.header('cache-control', 'no-cache').header('content-security-policy', APP_CSP);
     if (index === null) {
       reply.code(503).type('text/plain; charset=utf-8');
@@ -105,7 +117,7 @@ export function registerWebRoutes(routes: RouteTable, _ctx: ServerContext, dir =
     produces: 'text/javascript',
     async handler({ request, reply, params }) {
       const name = params['*'] ?? '';
-      const asset = built().assets.get(name);
+      const asset = (await built()).assets.get(name);
       if (!asset) throw new ApiError(404, `no web UI asset ${JSON.stringify(name)}: the page may come from an older build, reload it`);
       return sendAsset(request, reply, asset);
     },
