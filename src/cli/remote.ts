@@ -131,7 +131,7 @@ export async function runLogs(jobId: string, opts: ApiOptions & { follow?: boole
   }
   let status = 'unknown';
   await api.sse(`/api/v1/jobs/${id}/log/stream`, (event, data) => {
-    if (event === 'log') process.stdout.write(data);
+    if (event === 'log') process.stdout.write(JSON.parse(data) as string);
     if (event === 'end') status = (JSON.parse(data) as { status: string }).status;
   });
   if (status !== 'success') process.exitCode = 1;

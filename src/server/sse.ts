@@ -3,6 +3,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export interface SseStream {
+  /**
+   * Every event's data is JSON, a log chunk's text included: the stream's framing ends lines at
+   * CR as well as LF, so raw text with a progress bar's `\r` would reach a standard client (a
+   * browser's EventSource) cut apart.
+   */
   send(event: string, data: unknown, id?: number | string): void;
   close(): void;
   /** Aborted when the client disconnects or the stream is closed. */
@@ -33,11 +38,9 @@ export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream
     close,
     send(event, data, id) {
       if (controller.signal.aborted) return;
-      const payload = typeof data === 'string' ? data : JSON.stringify(data);
       let frame = `event: ${event}\n`;
       if (id !== undefined) frame += `id: ${id}\n`;
-      for (const line of payload.split('\n')) frame += `data: ${line}\n`;
-      res.write(frame + '\n');
+      res.write(`${frame}data: ${JSON.stringify(data)}\n\n`);
     },
   };
 }

@@ -16,9 +16,18 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
 export interface SseEvent {
   event: string;
   id: string | null;
-  data: string;
+  /** The event's data, decoded (every Tandem event carries JSON; a log chunk is a JSON string). */
+  data: unknown;
   /** Date.now() when the event arrived, to tell live delivery from a replayed backlog. */
   receivedAt: number;
+}
+
+/** The text of a log stream's chunks, in order. */
+export function logText(events: SseEvent[]): string {
+  return events
+    .filter((e) => e.event === 'log')
+    .map((e) => e.data as string)
+    .join('');
 }
 
 /**
@@ -39,12 +48,13 @@ export function readSse(url: string, token: string, opts: { timeoutMs?: number; 
       const decoder = new TextDecoder();
       let buffer = '';
       for await (const bytes of res.body) {
-        buffer += decoder.decode(bytes as Uint8Array, { stream: true });
+        // Lines end at CR, LF or CRLF, as the SSE standard (and a browser's EventSource) reads them.
+        buffer += decoder.decode(bytes as Uint8Array, { stream: true }).replace(/\r\n?/g, '\n');
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const frame = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          const event: SseEvent = { event: 'message', id: null, data: '', receivedAt: Date.now() };
+          const event: SseEvent = { event: 'message', id: null, data: null, receivedAt: Date.now() };
           const data: string[] = [];
           for (const line of frame.split('\n')) {
             if (line.startsWith('event: ')) event.event = line.slice(7);
@@ -52,7 +62,7 @@ export function readSse(url: string, token: string, opts: { timeoutMs?: number; 
             else if (line.startsWith('data: ')) data.push(line.slice(6));
           }
           if (data.length === 0 && event.event === 'message') continue; // a comment (keep-alive)
-          event.data = data.join('\n');
+          event.data = JSON.parse(data.join('\n'));
           out.push(event);
           if (opts.stop?.(event)) return out;
         }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { jobNamed, TestTandem } from '../support/tandem.js';
-import { readSse } from './helpers.js';
+import { logText, readSse } from './helpers.js';
 
 // Characters that URL encoding changes, so the encoded form differs from the plain one.
 const SECRET = 'p@ss:w0rd/Tandem+42';
@@ -41,7 +41,7 @@ leak:
   const p = await tandem.waitForPipeline(id);
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
 
-  const streamed = events.filter((e) => e.event === 'log').map((e) => e.data).join('\n');
+  const streamed = logText(events);
   const log = await tandem.log(job.id);
   for (const [where, text] of [
     ['log API', log],
@@ -53,7 +53,7 @@ leak:
     assert.match(text, /url \[MASKED\]/, where);
     for (const form of FORMS) assert.ok(!text.includes(form), `${where} shows the secret as ${form}`);
   }
-  assert.deepEqual(JSON.parse(events.at(-1)!.data), { status: 'success' });
+  assert.deepEqual(events.at(-1)!.data, { status: 'success' });
 });
 
 test('a file variable is a path to a file holding the value', async () => {

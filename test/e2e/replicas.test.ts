@@ -14,7 +14,7 @@ import { startServer, type RunningServer } from '../../src/server/index.js';
 import type { PipelineJson } from '../../src/server/routes/views.js';
 import { makeRemote } from '../support/git.js';
 import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
-import { deliver, pushDelivery, readSse, until } from './helpers.js';
+import { deliver, logText, pushDelivery, readSse, until } from './helpers.js';
 
 const silent = pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' });
 
@@ -101,11 +101,11 @@ describe('active-active replicas on PostgreSQL', { skip: postgresSkipReason() },
       return p.jobs[0]?.status === 'running' ? p.jobs[0] : undefined;
     });
     const events = await readSse(`${b.url}/api/v1/jobs/${job.id}/log/stream`, token, { timeoutMs: 15_000 }).events;
-    const ticks = events.filter((e) => e.event === 'log').map((e) => e.data).join('').match(/^tick \d$/gm);
+    const ticks = logText(events).match(/^tick \d$/gm);
     assert.deepEqual(ticks, ['tick 1', 'tick 2', 'tick 3', 'tick 4', 'tick 5'], 'every line reached the other replica, once, in order');
-    const lastTick = events.filter((e) => e.event === 'log' && e.data.includes('tick 4'))[0];
+    const lastTick = events.filter((e) => e.event === 'log' && (e.data as string).includes('tick 4'))[0];
     const end = events.find((e) => e.event === 'end');
-    assert.ok(end && JSON.parse(end.data).status === 'success');
+    assert.ok(end && (end.data as { status: string }).status === 'success');
     assert.ok(lastTick && end && end.receivedAt - lastTick.receivedAt >= 200, 'lines arrived live, not as one backlog at the end');
 
     // The same delivery to both replicas (a forge retrying against the load balancer): one pipeline.

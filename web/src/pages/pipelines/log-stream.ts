@@ -1,7 +1,7 @@
-// Follows a job log's Server-Sent Events over fetch rather than EventSource: the browser's
-// EventSource ends a data line at a lone carriage return, which would cut every progress line
-// (`10%\r20%\r`) apart. Frames here end lines at `\n` only, as the server writes them. Reconnects
-// send Last-Event-ID (the last chunk's seq), so the server resumes after it: no chunk twice.
+// Follows a job log's Server-Sent Events over fetch, which tells a refusal (403, 404: stop) from a
+// server going away (retry) where EventSource cannot. Each chunk's data is a JSON string (raw text
+// would lose its `\r`s to SSE's line framing). Reconnects send Last-Event-ID (the last chunk's seq),
+// so the server resumes after it: no chunk twice.
 import { ApiError } from '../../api.js';
 
 const RETRY_MS = 1000;
@@ -73,7 +73,7 @@ export async function followLog(jobId: number, signal: AbortSignal, handlers: Lo
           if (frame.event !== 'log') continue;
           if (frame.id !== null) lastId = frame.id;
           handlers.onError(null);
-          handlers.onChunk(frame.data);
+          handlers.onChunk(JSON.parse(frame.data) as string);
         }
       }
     } catch (err) {
