@@ -129,3 +129,28 @@ export function Page({ title, actions, children, crumbs }: { title: string; acti
 export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty muted">{children}</p>;
 }
+
+/**
+ * A list as a table, or `empty` when the list has none. `columns` are the header cells' contents
+ * (a visually hidden one labels a column of buttons); `row` renders an item's `<tr>`, key included.
+ */
+export function DataTable<T>({ rows, empty, columns, row }: { rows: readonly T[]; empty: ReactNode; columns: ReactNode[]; row: (item: T) => ReactNode }) {
+  if (rows.length === 0) return <>{empty}</>;
+  return (
+    <div className="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {columns.map((column, i) => (
+              // Headers are a fixed list: their place is their identity.
+              <th scope="col" key={i}>
+                {column}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{rows.map(row)}</tbody>
+      </table>
+    </div>
+  );
+}

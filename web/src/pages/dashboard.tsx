@@ -2,7 +2,7 @@
 // the user's repositories), whether the cluster is healthy, and recent pipelines. Every part asks
 // again every few seconds.
 import { useApi } from '../api.js';
-import { Await, Empty, formatDuration, Page, StatusBadge, Time } from '../components/common.js';
+import { Await, DataTable, Empty, formatDuration, Page, StatusBadge, Time } from '../components/common.js';
 import { Link, seg } from '../router.js';
 import { useUser } from '../session.js';
 import type { Pipeline, Repo } from '../types.js';
@@ -122,31 +122,14 @@ function DoraCard() {
     <section className="card dora-card" aria-labelledby="dora-keys">
       <h2 id="dora-keys">Delivery (DORA, last 30 days)</h2>
       <Await loaded={repos} what="repositories">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No repositories yet.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Repository</th>
-                    <th scope="col">Environment</th>
-                    <th scope="col">Deploys</th>
-                    <th scope="col">Lead time</th>
-                    <th scope="col">Change failures</th>
-                    <th scope="col">Time to restore</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.slice(0, DORA_REPOS).map((r) => (
-                    <DoraRows key={r.name} repo={r.name} />
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list.slice(0, DORA_REPOS)}
+            empty={<Empty>No repositories yet.</Empty>}
+            columns={['Repository', 'Environment', 'Deploys', 'Lead time', 'Change failures', 'Time to restore']}
+            row={(r) => <DoraRows key={r.name} repo={r.name} />}
+          />
+        )}
       </Await>
     </section>
   );
@@ -158,44 +141,30 @@ function RecentPipelines() {
     <>
       <h2>Recent pipelines</h2>
       <Await loaded={pipelines} what="pipelines">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No pipelines yet.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>Pipeline</th>
-                    <th>Repository</th>
-                    <th>Ref</th>
-                    <th>Status</th>
-                    <th>Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((p) => (
-                    <tr key={p.id}>
-                      <td>
-                        <Link to={`/pipelines/${p.id}`}>#{p.id}</Link>
-                      </td>
-                      <td>{p.repo}</td>
-                      <td>
-                        <code>{p.ref}</code>
-                      </td>
-                      <td>
-                        <StatusBadge status={p.status} />
-                      </td>
-                      <td>
-                        <Time iso={p.createdAt} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No pipelines yet.</Empty>}
+            columns={['Pipeline', 'Repository', 'Ref', 'Status', 'Created']}
+            row={(p) => (
+              <tr key={p.id}>
+                <td>
+                  <Link to={`/pipelines/${p.id}`}>#{p.id}</Link>
+                </td>
+                <td>{p.repo}</td>
+                <td>
+                  <code>{p.ref}</code>
+                </td>
+                <td>
+                  <StatusBadge status={p.status} />
+                </td>
+                <td>
+                  <Time iso={p.createdAt} />
+                </td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
     </>
   );

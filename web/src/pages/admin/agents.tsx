@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import { api, useApi } from '../../api.js';
 import { useAction } from '../../components/action.js';
-import { Await, Empty, ErrorBox, Page, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, ErrorBox, Page, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import type { AgentInfo } from './types.js';
 
@@ -33,52 +33,36 @@ export function AgentsPage() {
         Register an agent with <code>tandem agent --token …</code> and a token of scope <code>register_agent</code> (see Access tokens).
       </p>
       <Await loaded={agents} what="agents">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No agents registered.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">State</th>
-                    <th scope="col">Running jobs</th>
-                    <th scope="col">Tags</th>
-                    <th scope="col">Version</th>
-                    <th scope="col">Last seen</th>
-                    <th scope="col">Actions</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((a) => (
-                    <tr key={a.id}>
-                      <th scope="row">
-                        {a.name} <span className="muted">#{a.id}</span>
-                      </th>
-                      <td>
-                        <AgentState agent={a} />
-                      </td>
-                      <td>
-                        {a.runningJobs} of {a.concurrency}
-                      </td>
-                      <td>{a.tags.length === 0 ? <span className="muted">none</span> : a.tags.join(', ')}</td>
-                      <td>{a.version ?? '—'}</td>
-                      <td>
-                        <Time iso={a.lastSeenAt} />
-                      </td>
-                      <td>
-                        <button type="button" className="danger" onClick={() => setRemoving(a)} aria-label={`Remove agent ${a.name}`}>
-                          Remove
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No agents registered.</Empty>}
+            columns={['Name', 'State', 'Running jobs', 'Tags', 'Version', 'Last seen', 'Actions']}
+            row={(a) => (
+              <tr key={a.id}>
+                <th scope="row">
+                  {a.name} <span className="muted">#{a.id}</span>
+                </th>
+                <td>
+                  <AgentState agent={a} />
+                </td>
+                <td>
+                  {a.runningJobs} of {a.concurrency}
+                </td>
+                <td>{a.tags.length === 0 ? <span className="muted">none</span> : a.tags.join(', ')}</td>
+                <td>{a.version ?? '—'}</td>
+                <td>
+                  <Time iso={a.lastSeenAt} />
+                </td>
+                <td>
+                  <button type="button" className="danger" onClick={() => setRemoving(a)} aria-label={`Remove agent ${a.name}`}>
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
       <ConfirmDialog open={removing !== null} title={`Remove agent ${removing?.name ?? ''}?`} confirmLabel="Remove agent" danger busy={remove.busy} onConfirm={() => void confirmRemove()} onCancel={() => setRemoving(null)}>
         <p>Its token is revoked; a running agent of that name must be registered again.</p>

@@ -2,7 +2,7 @@
 // time, and paged backwards by entry id as the API offers.
 import { useState, type FormEvent } from 'react';
 import { useApi } from '../../api.js';
-import { Await, Empty, Page, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, Page, Time } from '../../components/common.js';
 import type { AuditEntry } from './types.js';
 
 const PAGE_SIZE = 50;
@@ -73,48 +73,32 @@ export function AuditPage() {
       <Await loaded={entries} what="the audit log">
         {(list) => (
           <>
-            {list.length === 0 ? (
-              <Empty>No entries.</Empty>
-            ) : (
-              <div className="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">When</th>
-                      <th scope="col">Actor</th>
-                      <th scope="col">Action</th>
-                      <th scope="col">Request</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Details</th>
-                      <th scope="col">From</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {list.map((e) => (
-                      <tr key={e.id}>
-                        <td>
-                          <Time iso={e.at} />
-                        </td>
-                        <td>
-                          {e.actor} {e.actorKind !== 'user' ? <span className="muted">({e.actorKind})</span> : null}
-                        </td>
-                        <td>
-                          <code>{e.action}</code>
-                        </td>
-                        <td>
-                          {e.method ? <code>{`${e.method} ${e.route ?? ''}`}</code> : null} <span className="muted">{compact(e.params)}</span>
-                        </td>
-                        <td>{e.status ?? '—'}</td>
-                        <td className="mono">{compact(e.details)}</td>
-                        <td>
-                          {e.address ?? '—'} <span className="muted">via {e.replica}</span>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
+            <DataTable
+              rows={list}
+              empty={<Empty>No entries.</Empty>}
+              columns={['When', 'Actor', 'Action', 'Request', 'Status', 'Details', 'From']}
+              row={(e) => (
+                <tr key={e.id}>
+                  <td>
+                    <Time iso={e.at} />
+                  </td>
+                  <td>
+                    {e.actor} {e.actorKind !== 'user' ? <span className="muted">({e.actorKind})</span> : null}
+                  </td>
+                  <td>
+                    <code>{e.action}</code>
+                  </td>
+                  <td>
+                    {e.method ? <code>{`${e.method} ${e.route ?? ''}`}</code> : null} <span className="muted">{compact(e.params)}</span>
+                  </td>
+                  <td>{e.status ?? '—'}</td>
+                  <td className="mono">{compact(e.details)}</td>
+                  <td>
+                    {e.address ?? '—'} <span className="muted">via {e.replica}</span>
+                  </td>
+                </tr>
+              )}
+            />
             <nav className="actions" aria-label="Audit log pages">
               <button type="button" disabled={pages.length === 1} onClick={() => setPages((p) => p.slice(0, -1))}>
                 Newer

@@ -1,7 +1,7 @@
 // Disaster recovery at a glance: the backups made (scheduled or by `tandem backup create`) and the
 // drills that restored them into a scratch instance, newest first.
 import { useApi } from '../../api.js';
-import { Await, Empty, formatBytes, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, formatBytes, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
 import type { BackupInfo, DrillInfo } from './types.js';
 
 function Backups() {
@@ -10,57 +10,40 @@ function Backups() {
     <section aria-labelledby="backups-heading">
       <h2 id="backups-heading">Backups</h2>
       <Await loaded={backups} what="backups">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No backups yet: schedule them (backup settings) or run tandem backup create.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Backup</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Started</th>
-                    <th scope="col">Snapshot of</th>
-                    <th scope="col">Size (copied)</th>
-                    <th scope="col">Blobs (copied)</th>
-                    <th scope="col">Made by</th>
-                    <th scope="col">Destination</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((b) => (
-                    <tr key={b.id}>
-                      <th scope="row">
-                        <code>{b.id}</code>
-                      </th>
-                      <td>
-                        <StatusBadge status={b.status} />
-                        {b.error ? <div className="muted">{b.error}</div> : null}
-                      </td>
-                      <td>
-                        <Time iso={b.startedAt} />
-                      </td>
-                      <td>
-                        <Time iso={b.snapshotAt} />
-                      </td>
-                      <td>
-                        {formatBytes(b.bytes)} ({formatBytes(b.bytesCopied)})
-                      </td>
-                      <td>
-                        {b.blobs} ({b.blobsCopied})
-                      </td>
-                      <td>{b.madeBy}</td>
-                      <td>
-                        <code>{b.destination}</code>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No backups yet: schedule them (backup settings) or run tandem backup create.</Empty>}
+            columns={['Backup', 'Status', 'Started', 'Snapshot of', 'Size (copied)', 'Blobs (copied)', 'Made by', 'Destination']}
+            row={(b) => (
+              <tr key={b.id}>
+                <th scope="row">
+                  <code>{b.id}</code>
+                </th>
+                <td>
+                  <StatusBadge status={b.status} />
+                  {b.error ? <div className="muted">{b.error}</div> : null}
+                </td>
+                <td>
+                  <Time iso={b.startedAt} />
+                </td>
+                <td>
+                  <Time iso={b.snapshotAt} />
+                </td>
+                <td>
+                  {formatBytes(b.bytes)} ({formatBytes(b.bytesCopied)})
+                </td>
+                <td>
+                  {b.blobs} ({b.blobsCopied})
+                </td>
+                <td>{b.madeBy}</td>
+                <td>
+                  <code>{b.destination}</code>
+                </td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
     </section>
   );
@@ -72,45 +55,29 @@ function Drills() {
     <section aria-labelledby="drills-heading">
       <h2 id="drills-heading">Recovery drills</h2>
       <Await loaded={drills} what="drills">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No drills yet: run tandem dr drill, or schedule them.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Drill</th>
-                    <th scope="col">Result</th>
-                    <th scope="col">Finished</th>
-                    <th scope="col">Backup</th>
-                    <th scope="col">RTO</th>
-                    <th scope="col">RPO</th>
-                    <th scope="col">Steps</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((d) => (
-                    <tr key={d.id}>
-                      <th scope="row">#{d.id}</th>
-                      <td>
-                        <StatusBadge status={d.ok ? 'passed' : 'failed'} />
-                        {d.error ? <div className="muted">{d.error}</div> : null}
-                      </td>
-                      <td>
-                        <Time iso={d.finishedAt} />
-                      </td>
-                      <td>{d.backupId ? <code>{d.backupId}</code> : '—'}</td>
-                      <td>{formatDuration(d.rtoSeconds)}</td>
-                      <td>{formatDuration(d.rpoSeconds)}</td>
-                      <td>{d.steps.length}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No drills yet: run tandem dr drill, or schedule them.</Empty>}
+            columns={['Drill', 'Result', 'Finished', 'Backup', 'RTO', 'RPO', 'Steps']}
+            row={(d) => (
+              <tr key={d.id}>
+                <th scope="row">#{d.id}</th>
+                <td>
+                  <StatusBadge status={d.ok ? 'passed' : 'failed'} />
+                  {d.error ? <div className="muted">{d.error}</div> : null}
+                </td>
+                <td>
+                  <Time iso={d.finishedAt} />
+                </td>
+                <td>{d.backupId ? <code>{d.backupId}</code> : '—'}</td>
+                <td>{formatDuration(d.rtoSeconds)}</td>
+                <td>{formatDuration(d.rpoSeconds)}</td>
+                <td>{d.steps.length}</td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
     </section>
   );

@@ -3,7 +3,7 @@
 import { useState, type FormEvent } from 'react';
 import { api, useApi } from '../../api.js';
 import { useAction } from '../../components/action.js';
-import { Await, Empty, ErrorBox, Page, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, ErrorBox, Page, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { useUser } from '../../session.js';
 import type { CreatedToken, TokenInfo } from './types.js';
@@ -111,48 +111,33 @@ export function TokensPage() {
     <Page title="Access tokens">
       {created ? <OnceSecret created={created} onDone={() => setCreated(null)} /> : null}
       <Await loaded={tokens} what="tokens">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No tokens yet.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Scopes</th>
-                    <th scope="col">Created</th>
-                    <th scope="col">Expires</th>
-                    <th scope="col">Last used</th>
-                    <th scope="col">Actions</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((t) => (
-                    <tr key={t.id}>
-                      <th scope="row">{t.name}</th>
-                      <td>{t.scopes.join(', ')}</td>
-                      <td>
-                        <Time iso={t.createdAt} />
-                      </td>
-                      <td>
-                        {t.expired ? <span className="badge status-failed">expired</span> : null} {t.expiresAt ? <Time iso={t.expiresAt} /> : <span className="muted">never</span>}
-                      </td>
-                      <td>
-                        <Time iso={t.lastUsedAt} />
-                      </td>
-                      <td>
-                        <button type="button" className="danger" onClick={() => setRevoking(t)} aria-label={`Revoke ${t.name}`}>
-                          Revoke
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No tokens yet.</Empty>}
+            columns={['Name', 'Scopes', 'Created', 'Expires', 'Last used', 'Actions']}
+            row={(t) => (
+              <tr key={t.id}>
+                <th scope="row">{t.name}</th>
+                <td>{t.scopes.join(', ')}</td>
+                <td>
+                  <Time iso={t.createdAt} />
+                </td>
+                <td>
+                  {t.expired ? <span className="badge status-failed">expired</span> : null} {t.expiresAt ? <Time iso={t.expiresAt} /> : <span className="muted">never</span>}
+                </td>
+                <td>
+                  <Time iso={t.lastUsedAt} />
+                </td>
+                <td>
+                  <button type="button" className="danger" onClick={() => setRevoking(t)} aria-label={`Revoke ${t.name}`}>
+                    Revoke
+                  </button>
+                </td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
       <NewToken
         onCreated={(token) => {

@@ -4,7 +4,7 @@
 import { useState, type FormEvent } from 'react';
 import { api, useApi } from '../../api.js';
 import { useAction } from '../../components/action.js';
-import { Await, Empty, ErrorBox, Page, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, ErrorBox, Page, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { useUser } from '../../session.js';
 import type { AlertView, FreezeView, SilenceView } from './types.js';
@@ -121,60 +121,44 @@ function Silences() {
       </label>
       {expire.error && !expiring ? <ErrorBox error={expire.error} /> : null}
       <Await loaded={silences} what="silences">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No silences.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Matchers</th>
-                    <th scope="col">State</th>
-                    <th scope="col">From</th>
-                    <th scope="col">Until</th>
-                    <th scope="col">Comment</th>
-                    <th scope="col">By</th>
-                    {user.admin ? <th scope="col">Actions</th> : null}
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((s) => (
-                    <tr key={s.id}>
-                      <td>
-                        <span className="labels">
-                          {s.match.map((m) => (
-                            <code key={m}>{m}</code>
-                          ))}
-                        </span>
-                      </td>
-                      <td>
-                        <span className={`badge ${SILENCE_STATE_CLASS[s.state]}`}>{s.state}</span>
-                      </td>
-                      <td>
-                        <Time iso={s.startsAt} />
-                      </td>
-                      <td>
-                        <Time iso={s.endsAt} />
-                      </td>
-                      <td>{s.comment}</td>
-                      <td>{s.createdBy}</td>
-                      {user.admin ? (
-                        <td>
-                          {s.state !== 'expired' ? (
-                            <button type="button" className="danger" onClick={() => setExpiring(s)} aria-label={`Expire silence ${s.match.join(', ')}`}>
-                              Expire
-                            </button>
-                          ) : null}
-                        </td>
-                      ) : null}
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No silences.</Empty>}
+            columns={['Matchers', 'State', 'From', 'Until', 'Comment', 'By', ...(user.admin ? ['Actions'] : [])]}
+            row={(s) => (
+              <tr key={s.id}>
+                <td>
+                  <span className="labels">
+                    {s.match.map((m) => (
+                      <code key={m}>{m}</code>
+                    ))}
+                  </span>
+                </td>
+                <td>
+                  <span className={`badge ${SILENCE_STATE_CLASS[s.state]}`}>{s.state}</span>
+                </td>
+                <td>
+                  <Time iso={s.startsAt} />
+                </td>
+                <td>
+                  <Time iso={s.endsAt} />
+                </td>
+                <td>{s.comment}</td>
+                <td>{s.createdBy}</td>
+                {user.admin ? (
+                  <td>
+                    {s.state !== 'expired' ? (
+                      <button type="button" className="danger" onClick={() => setExpiring(s)} aria-label={`Expire silence ${s.match.join(', ')}`}>
+                        Expire
+                      </button>
+                    ) : null}
+                  </td>
+                ) : null}
+              </tr>
+            )}
+          />
+        )}
       </Await>
       {user.admin ? <NewSilence onCreated={silences.reload} /> : <p className="muted">Administrators add and expire silences.</p>}
       <ConfirmDialog open={expiring !== null} title="Expire this silence?" confirmLabel="Expire" danger busy={expire.busy} onConfirm={() => void confirmExpire()} onCancel={() => setExpiring(null)}>
@@ -191,38 +175,24 @@ function Freezes() {
     <section aria-labelledby="freezes-heading">
       <h2 id="freezes-heading">Deploy freezes</h2>
       <Await loaded={freezes} what="deploy freezes">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No environment is frozen: every error budget with a freeze policy has some left.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Repository</th>
-                    <th scope="col">Environment</th>
-                    <th scope="col">SLO</th>
-                    <th scope="col">Since</th>
-                    <th scope="col">Overridden by</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((f) => (
-                    <tr key={f.id}>
-                      <td>{f.repo}</td>
-                      <td>{f.environment}</td>
-                      <td>{f.slo}</td>
-                      <td>
-                        <Time iso={f.startedAt} />
-                      </td>
-                      <td>{f.overrides.length === 0 ? <span className="muted">nobody</span> : f.overrides.map((o) => `${o.actor} (job ${o.jobId})`).join(', ')}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No environment is frozen: every error budget with a freeze policy has some left.</Empty>}
+            columns={['Repository', 'Environment', 'SLO', 'Since', 'Overridden by']}
+            row={(f) => (
+              <tr key={f.id}>
+                <td>{f.repo}</td>
+                <td>{f.environment}</td>
+                <td>{f.slo}</td>
+                <td>
+                  <Time iso={f.startedAt} />
+                </td>
+                <td>{f.overrides.length === 0 ? <span className="muted">nobody</span> : f.overrides.map((o) => `${o.actor} (job ${o.jobId})`).join(', ')}</td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
     </section>
   );

@@ -2,7 +2,7 @@
 // may run pipelines on.
 import { useState, type FormEvent, type SelectHTMLAttributes } from 'react';
 import { api, useApi } from '../../api.js';
-import { Await, Empty, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { seg } from '../../router.js';
@@ -74,46 +74,30 @@ export function MembersSettings() {
       <h2 id="settings-members">Members</h2>
       <ActionError action={change} />
       <Await loaded={members} what="members">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No members.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>User</th>
-                    <th>Role</th>
-                    <th>Source</th>
-                    <th>Since</th>
-                    <th>
-                      <span className="visually-hidden">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((m) => (
-                    <tr key={m.username}>
-                      <td>{m.username}</td>
-                      <td>{can('member.set') ? <RoleSelect value={m.role} aria-label={`Role of ${m.username}`} onChange={(e) => void setRole(m.username, e.target.value)} disabled={change.busy} /> : m.role}</td>
-                      <td className="muted">{m.source}</td>
-                      <td>
-                        <Time iso={m.since} />
-                      </td>
-                      <td>
-                        {can('member.remove') ? (
-                          <button type="button" className="danger" onClick={() => setRemoving(m.username)} aria-label={`Remove ${m.username}`}>
-                            Remove
-                          </button>
-                        ) : null}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No members.</Empty>}
+            columns={['User', 'Role', 'Source', 'Since', <span className="visually-hidden">Actions</span>]}
+            row={(m) => (
+              <tr key={m.username}>
+                <td>{m.username}</td>
+                <td>{can('member.set') ? <RoleSelect value={m.role} aria-label={`Role of ${m.username}`} onChange={(e) => void setRole(m.username, e.target.value)} disabled={change.busy} /> : m.role}</td>
+                <td className="muted">{m.source}</td>
+                <td>
+                  <Time iso={m.since} />
+                </td>
+                <td>
+                  {can('member.remove') ? (
+                    <button type="button" className="danger" onClick={() => setRemoving(m.username)} aria-label={`Remove ${m.username}`}>
+                      Remove
+                    </button>
+                  ) : null}
+                </td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
       {can('member.set') ? (
         <form className="inline-form" onSubmit={add} aria-label="Add a member">
@@ -169,42 +153,28 @@ export function ProtectedBranchesSettings() {
       <p className="muted">Pipelines of protected branches see protected variables; running them and their manual jobs needs the allowed role.</p>
       <ActionError action={change} />
       <Await loaded={branches} what="protected branches">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No protected branches.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>Branches</th>
-                    <th>Allowed to run</th>
-                    <th>
-                      <span className="visually-hidden">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((b) => (
-                    <tr key={b.id}>
-                      <td>
-                        <code>{b.pattern}</code>
-                      </td>
-                      <td>{b.allowedRole} and above</td>
-                      <td>
-                        {can('protected_branch.delete') ? (
-                          <button type="button" onClick={() => unprotect(b)} disabled={change.busy} aria-label={`Unprotect ${b.pattern}`}>
-                            Unprotect
-                          </button>
-                        ) : null}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No protected branches.</Empty>}
+            columns={['Branches', 'Allowed to run', <span className="visually-hidden">Actions</span>]}
+            row={(b) => (
+              <tr key={b.id}>
+                <td>
+                  <code>{b.pattern}</code>
+                </td>
+                <td>{b.allowedRole} and above</td>
+                <td>
+                  {can('protected_branch.delete') ? (
+                    <button type="button" onClick={() => unprotect(b)} disabled={change.busy} aria-label={`Unprotect ${b.pattern}`}>
+                      Unprotect
+                    </button>
+                  ) : null}
+                </td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
       {can('protected_branch.create') ? (
         <form className="inline-form" onSubmit={protect} aria-label="Protect branches">

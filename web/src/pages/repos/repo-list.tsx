@@ -1,7 +1,7 @@
 // Repositories the user may see, and for administrators the form that registers a new one.
 import { useState, type FormEvent } from 'react';
 import { api, useApi } from '../../api.js';
-import { Await, Empty, Page, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, Page, Time } from '../../components/common.js';
 import { Link, seg } from '../../router.js';
 import { useUser } from '../../session.js';
 import type { Repo } from '../../types.js';
@@ -14,41 +14,28 @@ export function RepoList() {
   return (
     <Page title="Repositories">
       <Await loaded={repos} what="repositories">
-        {(list) => (list.length === 0 ? <Empty>{user.admin ? 'No repositories yet: register one below.' : 'You are not a member of any repository yet.'}</Empty> : <RepoTable repos={list} />)}
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>{user.admin ? 'No repositories yet: register one below.' : 'You are not a member of any repository yet.'}</Empty>}
+            columns={['Name', 'URL', 'Default branch', 'Last polled']}
+            row={(r) => (
+              <tr key={r.id}>
+                <td>
+                  <Link to={`/repos/${seg(r.name)}`}>{r.name}</Link>
+                </td>
+                <td className="mono wrap-anywhere">{r.url}</td>
+                <td>
+                  <code>{r.defaultBranch}</code>
+                </td>
+                <td>{r.pollInterval ? <Time iso={r.lastPolledAt} /> : <span className="muted">polling off</span>}</td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
       {user.admin ? <NewRepoForm onCreated={repos.reload} /> : null}
     </Page>
-  );
-}
-
-function RepoTable({ repos }: { repos: Repo[] }) {
-  return (
-    <div className="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>URL</th>
-            <th>Default branch</th>
-            <th>Last polled</th>
-          </tr>
-        </thead>
-        <tbody>
-          {repos.map((r) => (
-            <tr key={r.id}>
-              <td>
-                <Link to={`/repos/${seg(r.name)}`}>{r.name}</Link>
-              </td>
-              <td className="mono wrap-anywhere">{r.url}</td>
-              <td>
-                <code>{r.defaultBranch}</code>
-              </td>
-              <td>{r.pollInterval ? <Time iso={r.lastPolledAt} /> : <span className="muted">polling off</span>}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
   );
 }
 

@@ -2,7 +2,7 @@
 // between any two of them: their files by digest when both carry a manifest, else version and commit.
 import { useState } from 'react';
 import { api, useApi, type Loaded } from '../../api.js';
-import { Await, Empty, ErrorBox, StatusBadge, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, ErrorBox, StatusBadge, Time } from '../../components/common.js';
 import { Link } from '../../router.js';
 import type { Release } from '../../types.js';
 import { ReleaseCommit, shortSha } from './deploy-parts.js';
@@ -59,57 +59,38 @@ export function ReleaseTimeline({ releases, envPath }: { releases: Releases; env
       <h2 id="timeline">Releases</h2>
       <p className="muted">Tick two releases to compare them.</p>
       <Await loaded={releases.newest} what="releases">
-        {() =>
-          releases.list.length === 0 ? (
-            <Empty>No releases yet.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>Compare</th>
-                    <th>Release</th>
-                    <th>Status</th>
-                    <th>Kind</th>
-                    <th>Version</th>
-                    <th>Commit</th>
-                    <th>Job</th>
-                    <th>By</th>
-                    <th>When</th>
-                    <th>Reason</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {releases.list.map((r) => (
-                    <tr key={r.id}>
-                      <td>
-                        <input type="checkbox" aria-label={`Compare release #${r.id}`} checked={compared.includes(r.id)} onChange={(e) => toggle(r.id, e.target.checked)} />
-                      </td>
-                      <td>#{r.id}</td>
-                      <td>
-                        <StatusBadge status={r.status} />
-                        {r.decision ? <span className="muted"> ({r.decision})</span> : null}
-                      </td>
-                      <td>{r.kind === 'rollback' ? `rollback to #${r.rollbackOf}` : 'deploy'}</td>
-                      <td>
-                        <strong>{r.version}</strong>
-                      </td>
-                      <td>
-                        <ReleaseCommit release={r} />
-                      </td>
-                      <td>{r.jobId === null ? <span className="muted">—</span> : <Link to={`/jobs/${r.jobId}`}>#{r.jobId}</Link>}</td>
-                      <td>{r.createdBy}</td>
-                      <td>
-                        <Time iso={r.createdAt} />
-                      </td>
-                      <td className="small">{r.statusReason ?? ''}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {() => (
+          <DataTable
+            rows={releases.list}
+            empty={<Empty>No releases yet.</Empty>}
+            columns={['Compare', 'Release', 'Status', 'Kind', 'Version', 'Commit', 'Job', 'By', 'When', 'Reason']}
+            row={(r) => (
+              <tr key={r.id}>
+                <td>
+                  <input type="checkbox" aria-label={`Compare release #${r.id}`} checked={compared.includes(r.id)} onChange={(e) => toggle(r.id, e.target.checked)} />
+                </td>
+                <td>#{r.id}</td>
+                <td>
+                  <StatusBadge status={r.status} />
+                  {r.decision ? <span className="muted"> ({r.decision})</span> : null}
+                </td>
+                <td>{r.kind === 'rollback' ? `rollback to #${r.rollbackOf}` : 'deploy'}</td>
+                <td>
+                  <strong>{r.version}</strong>
+                </td>
+                <td>
+                  <ReleaseCommit release={r} />
+                </td>
+                <td>{r.jobId === null ? <span className="muted">—</span> : <Link to={`/jobs/${r.jobId}`}>#{r.jobId}</Link>}</td>
+                <td>{r.createdBy}</td>
+                <td>
+                  <Time iso={r.createdAt} />
+                </td>
+                <td className="small">{r.statusReason ?? ''}</td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
       {releases.olderError ? <ErrorBox error={releases.olderError} /> : null}
       {releases.more ? (

@@ -2,7 +2,7 @@
 // so the page lists keys and flags, and takes a value only to set it.
 import { useRef, useState, type FormEvent } from 'react';
 import { api, useApi } from '../../api.js';
-import { Await, Empty, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { seg } from '../../router.js';
@@ -70,55 +70,39 @@ export function VariablesSettings() {
     <section aria-labelledby="settings-variables" className="repo-section">
       <h2 id="settings-variables">CI/CD variables</h2>
       <Await loaded={variables} what="variables">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>No variables yet.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>Key</th>
-                    <th>Value</th>
-                    <th>Flags</th>
-                    <th>Updated</th>
-                    <th>
-                      <span className="visually-hidden">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((v) => (
-                    <tr key={v.key}>
-                      <td>
-                        <code>{v.key}</code>
-                      </td>
-                      <td className="muted">value hidden</td>
-                      <td>
-                        <Flags variable={v} />
-                      </td>
-                      <td>
-                        <Time iso={v.updatedAt} />
-                      </td>
-                      <td className="row-actions">
-                        {can('variable.write') ? (
-                          <button type="button" onClick={() => replace(v)} aria-label={`Replace the value of ${v.key}`}>
-                            Replace value
-                          </button>
-                        ) : null}
-                        {can('variable.delete') ? (
-                          <button type="button" className="danger" onClick={() => setDeleting(v.key)} aria-label={`Delete ${v.key}`}>
-                            Delete
-                          </button>
-                        ) : null}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list}
+            empty={<Empty>No variables yet.</Empty>}
+            columns={['Key', 'Value', 'Flags', 'Updated', <span className="visually-hidden">Actions</span>]}
+            row={(v) => (
+              <tr key={v.key}>
+                <td>
+                  <code>{v.key}</code>
+                </td>
+                <td className="muted">value hidden</td>
+                <td>
+                  <Flags variable={v} />
+                </td>
+                <td>
+                  <Time iso={v.updatedAt} />
+                </td>
+                <td className="row-actions">
+                  {can('variable.write') ? (
+                    <button type="button" onClick={() => replace(v)} aria-label={`Replace the value of ${v.key}`}>
+                      Replace value
+                    </button>
+                  ) : null}
+                  {can('variable.delete') ? (
+                    <button type="button" className="danger" onClick={() => setDeleting(v.key)} aria-label={`Delete ${v.key}`}>
+                      Delete
+                    </button>
+                  ) : null}
+                </td>
+              </tr>
+            )}
+          />
+        )}
       </Await>
       <ActionError action={remove} />
       {can('variable.write') ? (
