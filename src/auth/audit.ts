@@ -62,23 +62,6 @@ export interface AuditQuery {
   limit: number;
 }
 
-export function auditView(e: AuditEntry) {
-  return {
-    id: e.id,
-    at: new Date(e.at).toISOString(),
-    actor: e.actor,
-    actorKind: e.actor_kind,
-    address: e.address,
-    replica: e.replica,
-    action: e.action,
-    method: e.method,
-    route: e.route,
-    params: e.params === null ? null : (JSON.parse(e.params) as Record<string, string>),
-    status: e.status,
-    details: e.details === null ? null : (JSON.parse(e.details) as Record<string, unknown>),
-  };
-}
-
 /** Newest first. */
 export async function queryAudit(db: Kysely<Database>, q: AuditQuery): Promise<AuditEntry[]> {
   let query = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(q.limit);

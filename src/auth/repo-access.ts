@@ -4,6 +4,7 @@ import picomatch from 'picomatch';
 import type { Kysely } from 'kysely';
 import type { Store } from '../store/index.js';
 import type { Database, ProtectedBranch, Role } from '../store/schema.js';
+import type { MemberView } from './views.js';
 import { roleAtLeast, type RepoLocator, type RepoStanding } from './permissions.js';
 import { findUser, UserError } from './users.js';
 
@@ -38,13 +39,6 @@ export async function roleIn(db: Kysely<Database>, repoId: number, userId: numbe
 /** Repository ids the user is a member of. */
 export async function memberRepoIds(db: Kysely<Database>, userId: number): Promise<number[]> {
   return (await db.selectFrom('memberships').select('repo_id').where('user_id', '=', userId).execute()).map((r) => r.repo_id);
-}
-
-export interface MemberView {
-  username: string;
-  role: Role;
-  source: 'manual' | 'groups';
-  since: string;
 }
 
 export async function listMembers(db: Kysely<Database>, repoId: number): Promise<MemberView[]> {
@@ -106,10 +100,6 @@ export async function setUpNewRepo(db: Kysely<Database>, repo: { id: number; def
 }
 
 // ---- Protected branches ----
-
-export function protectedBranchView(p: ProtectedBranch) {
-  return { id: p.id, pattern: p.pattern, allowedRole: p.allowed_role, createdAt: new Date(p.created_at).toISOString() };
-}
 
 export async function listProtectedBranches(db: Kysely<Database>, repoId: number): Promise<ProtectedBranch[]> {
   return db.selectFrom('protected_branches').selectAll().where('repo_id', '=', repoId).orderBy('pattern').execute();

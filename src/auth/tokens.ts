@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 import { SCOPES, type Scope } from './permissions.js';
+import type { TokenInfo } from './views.js';
 
 export type TokenPrefix = 'tdm' | 'tda' | 'tdj' | 'tds';
 
@@ -43,17 +44,6 @@ export async function createPersonalToken(
     .returning('id')
     .executeTakeFirstOrThrow();
   return { id: row.id, token };
-}
-
-export interface TokenInfo {
-  id: number;
-  name: string;
-  username: string;
-  scopes: Scope[];
-  expiresAt: string | null;
-  createdAt: string;
-  lastUsedAt: string | null;
-  expired: boolean;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -229,14 +229,3 @@ export async function findOrCreateExternalUser(store: Store, identity: ExternalI
   });
 }
 
-export function userView(u: User) {
-  return {
-    id: u.id,
-    username: u.username,
-    email: u.email,
-    admin: u.admin === 1,
-    hasPassword: u.password_hash !== null,
-    createdAt: new Date(u.created_at).toISOString(),
-    lastLoginAt: u.last_login_at === null ? null : new Date(u.last_login_at).toISOString(),
-  };
-}

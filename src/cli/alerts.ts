@@ -1,10 +1,8 @@
 // Commands for alerting: alerts list (what fires), alerts rules (Prometheus rules of Tandem's own
 // alerts), silence add|list|rm, freeze list (deploy freezes of the error budget policy).
 import { loadConfig } from '../config/index.js';
-import type { AlertView } from '../monitor/alerting/notifiers.js';
 import { selfRuleFile } from '../monitor/alerting/self-alerts.js';
-import type { FreezeView } from '../server/freezes.js';
-import type { SilenceView } from '../server/routes/alerts.js';
+import type { AlertView, FreezeView, SilenceView } from '../monitor/api-views.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { printJson, printTable } from './output.js';
 

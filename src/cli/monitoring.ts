@@ -3,7 +3,7 @@
 import { loadConfig } from '../config/index.js';
 import type { DoraMetrics } from '../monitor/dora.js';
 import { sloRuleFile } from '../monitor/rules.js';
-import type { SloStatus } from '../monitor/sli-recorder.js';
+import type { SloList } from '../monitor/api-views.js';
 import { allSlos } from '../monitor/slo.js';
 import { ApiClient, type ApiOptions } from './api-client.js';
 import { printJson, printTable } from './output.js';
@@ -19,7 +19,7 @@ const percent = (ratio: number | null, digits = 1) => (ratio === null ? '-' : `$
 const burn = (rate: number | null) => (rate === null ? '-' : `${rate.toFixed(rate < 10 ? 2 : 0)}x`);
 
 export async function sloStatus(opts: Listing) {
-  const result = await ApiClient.fromOptions(opts).json<{ evaluatedAt: string; slos: SloStatus[] }>('GET', '/api/v1/slos');
+  const result = await ApiClient.fromOptions(opts).json<SloList>('GET', '/api/v1/slos');
   if (opts.json) return printJson(result);
   printTable(
     result.slos.map((s) => {

@@ -7,7 +7,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../store/index.js';
-import { SLI_WINDOWS, errorBudget, evaluateBurn, scaledWindowMs, windowMs, type Counts, type SloEvaluation, type SliWindow } from './burn.js';
+import { SLI_WINDOWS, errorBudget, evaluateBurn, scaledWindowMs, windowMs, type Counts, type SliWindow } from './burn.js';
+import type { BudgetPoint, SloStatus } from './api-views.js';
 import type { Metrics } from './metrics.js';
 import { BUILTIN_SLOS, type Series, type Sli, type Slo } from './slo.js';
 
@@ -158,18 +159,6 @@ export async function recordedCounts(db: Kysely<Database>, slo: Slo, now: number
   return { windows: Object.fromEntries(SLI_WINDOWS.map((w, i) => [w, counts(i)])) as Record<SliWindow, Counts>, period: counts(SLI_WINDOWS.length) };
 }
 
-export interface SloStatus {
-  name: string;
-  description: string;
-  objective: number;
-  period: string;
-  repo: string | null;
-  environment: string | null;
-  builtin: boolean;
-  /** Tandem's own evaluation for built-in SLOs; null for declared ones, which only Prometheus can measure. */
-  evaluation: SloEvaluation | null;
-}
-
 /**
  * The built-in SLOs evaluated from the recorded counts: burn rates, alerts firing and budget left
  * (the alerting duty raises its alerts from this).
@@ -191,16 +180,6 @@ export async function recordedIncrease(db: Kysely<Database>, signal: CountedSign
 
 export function sloSummary(slo: Slo): Omit<SloStatus, 'evaluation'> {
   return { name: slo.name, description: slo.description, objective: slo.objective, period: slo.period, repo: slo.repo, environment: slo.environment, builtin: slo.builtin };
-}
-
-/** One slot of an SLO's budget history: its counts, and the budget left at its end (a burn-down over the period). */
-export interface BudgetPoint {
-  /** End of the slot. */
-  at: string;
-  errors: number;
-  total: number;
-  /** 1 − errors so far ÷ (error budget × all events of the period): 1 at the period's start, the evaluation's `remaining` at its end. */
-  remaining: number;
 }
 
 /**

@@ -5,6 +5,7 @@
 // shares it (so this module imports the schema, not the store).
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
+import type { agentView } from './routes/views.js';
 
 export interface ClusterView {
   replicas: { id: string; hostname: string; version: string; startedAt: string; lastSeenAt: string; alive: boolean; leader: boolean }[];
@@ -13,7 +14,7 @@ export interface ClusterView {
     busy: number;
     offline: number;
     /** Online ones first, then by last seen; a short list (the counts cover all). */
-    list: { name: string; online: boolean; runningJobs: number; lastSeenAt: string | null }[];
+    list: ReturnType<typeof agentView>[];
   };
   database: { engine: 'sqlite' } | { engine: 'postgresql'; host: string | null; inRecovery: boolean; replication: { applicationName: string | null; state: string | null; syncState: string | null; replayLagBytes: number | null; replayLagSeconds: number | null }[] };
   backup: { id?: string; status: string; startedAt: string; finishedAt: string | null } | null;
@@ -31,7 +32,7 @@ export async function leaderHolder(db: Kysely<Database>, now: number): Promise<s
 }
 
 export async function agentRows(db: Kysely<Database>) {
-  return db.selectFrom('agents').select(['id', 'name', 'version', 'last_seen_at']).orderBy('id').execute();
+  return db.selectFrom('agents').selectAll().orderBy('id').execute();
 }
 
 /** Running jobs per agent id. */

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DoraMetrics } from '../../src/monitor/dora.js';
-import type { SloStatus } from '../../src/monitor/sli-recorder.js';
+import type { SloStatus } from '../../src/monitor/api-views.js';
 import { tandem as runCli } from '../cli/helpers.js';
 import { TestTandem } from '../support/tandem.js';
 

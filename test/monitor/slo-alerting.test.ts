@@ -10,9 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { AlertView } from '../../src/monitor/alerting/notifiers.js';
-import type { SloStatus } from '../../src/monitor/sli-recorder.js';
-import type { FreezeView } from '../../src/server/freezes.js';
+import type { AlertView, FreezeView, SloStatus } from '../../src/monitor/api-views.js';
 import type { releaseView } from '../../src/server/routes/views.js';
 
 type ReleaseJson = ReturnType<typeof releaseView>;

@@ -7,16 +7,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import type { SilenceView } from '../../src/monitor/api-views.js';
 import { browserSkip, createUser, launchBrowser, newContext, screenshot, signIn } from '../support/browser.js';
 import { TestTandem } from '../support/tandem.js';
-
-interface SilenceJson {
-  match: string[];
-  comment: string;
-  createdBy: string;
-  endsAt: string;
-  state: string;
-}
 
 describe('web UI: dashboard, alerts, SLOs and DORA', { skip: browserSkip() }, () => {
   let tandem: TestTandem;
@@ -112,7 +105,7 @@ describe('web UI: dashboard, alerts, SLOs and DORA', { skip: browserSkip() }, ()
       const row = page.getByRole('row').filter({ hasText: 'replacing the old replicas' });
       await row.waitFor();
 
-      const silences = await tandem.api<SilenceJson[]>('GET', '/api/v1/silences');
+      const silences = await tandem.api<SilenceView[]>('GET', '/api/v1/silences');
       assert.equal(silences.body.length, 1);
       const [silence] = silences.body;
       assert.deepEqual([silence.match, silence.comment, silence.createdBy, silence.state], [['alertname=TandemReplicaDown', 'replica=~old-.*'], 'replacing the old replicas', 'ada', 'active']);
@@ -123,7 +116,7 @@ describe('web UI: dashboard, alerts, SLOs and DORA', { skip: browserSkip() }, ()
       const dialog = page.getByRole('dialog', { name: 'Expire this silence?' });
       await dialog.getByRole('button', { name: 'Expire' }).click();
       await page.getByText('No silences.').waitFor();
-      assert.deepEqual((await tandem.api<SilenceJson[]>('GET', '/api/v1/silences')).body, [], 'no active silence left');
+      assert.deepEqual((await tandem.api<SilenceView[]>('GET', '/api/v1/silences')).body, [], 'no active silence left');
     }, '/alerts');
   });
 

@@ -1,20 +1,20 @@
-// The API's shapes. Pipelines, jobs, environments and releases come from the server's own view
-// functions, so the UI cannot drift from what the server sends.
+// The API's shapes, from the server's own view functions (modules free of server-only imports), so
+// the UI cannot drift from what the server sends.
 export type { JobJson as Job, PipelineJson as Pipeline } from '../../src/server/routes/views.js';
-import type { releaseView, environmentView } from '../../src/server/routes/views.js';
+export type { MemberView as Member, TokenInfo } from '../../src/auth/views.js';
+import type { auditView, protectedBranchView, userView } from '../../src/auth/views.js';
+import type { agentView, backupView, drillView, environmentView, releaseView, repoView, variableView } from '../../src/server/routes/views.js';
 
 export type Release = ReturnType<typeof releaseView>;
 export type Environment = ReturnType<typeof environmentView>;
-
-export interface User {
-  id: number;
-  username: string;
-  email: string | null;
-  admin: boolean;
-  hasPassword: boolean;
-  createdAt: string;
-  lastLoginAt: string | null;
-}
+export type Repo = ReturnType<typeof repoView>;
+export type Variable = ReturnType<typeof variableView>;
+export type User = ReturnType<typeof userView>;
+export type ProtectedBranch = ReturnType<typeof protectedBranchView>;
+export type AuditEntry = ReturnType<typeof auditView>;
+export type AgentInfo = ReturnType<typeof agentView>;
+export type BackupInfo = ReturnType<typeof backupView>;
+export type DrillInfo = ReturnType<typeof drillView>;
 
 export interface Session {
   user: User;
@@ -29,20 +29,6 @@ export interface LoginProviders {
   oidc: boolean;
   ldap: boolean;
   saml: boolean;
-}
-
-export interface Repo {
-  id: number;
-  name: string;
-  url: string;
-  defaultBranch: string;
-  pollInterval: number | null;
-  hasWebhookSecret: boolean;
-  branches: string[] | null;
-  tags: string[] | null;
-  webhookUrls: Record<string, string>;
-  lastPolledAt: string | null;
-  createdAt: string;
 }
 
 /** GET /api/v1/repos/:name: the repository and what the caller may do there. */

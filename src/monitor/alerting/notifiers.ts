@@ -2,22 +2,8 @@
 // SMTP, and Alertmanager's API v2. Each send is one attempt; the outbox retries failures.
 import nodemailer from 'nodemailer';
 import type { Alert } from '../../store/index.js';
+import type { AlertView } from '../api-views.js';
 import type { NotifierConfig } from './config.js';
-
-export interface AlertView {
-  id: number;
-  name: string;
-  state: string;
-  severity: string;
-  fingerprint: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  value: number | null;
-  activeAt: string;
-  firedAt: string | null;
-  resolvedAt: string | null;
-  silencedBy: number | null;
-}
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

@@ -10,7 +10,9 @@ import type { ServerContext } from '../context.js';
 import { ApiError, type Principal, type RouteTable } from '../http.js';
 import { buildJobPayload } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
+import { agentRows, runningJobsByAgent } from '../cluster.js';
 import { openSse } from '../sse.js';
+import { agentView } from './views.js';
 
 const LONG_POLL_MS = 25_000;
 
@@ -121,19 +123,9 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     tag: 'agents',
     access: 'user',
     async handler() {
-      const agents = await ctx.store.db.selectFrom('agents').selectAll().orderBy('id').execute();
-      const busy = await ctx.store.db.selectFrom('jobs').select(['agent_id']).where('status', '=', 'running').execute();
+      const [agents, running] = await Promise.all([agentRows(ctx.store.db), runningJobsByAgent(ctx.store.db)]);
       const onlineSince = ctx.clock.now() - ctx.config.leaseSeconds * 1000;
-      return agents.map((a) => ({
-        id: a.id,
-        name: a.name,
-        tags: JSON.parse(a.tags) as string[],
-        concurrency: a.concurrency,
-        version: a.version,
-        online: (a.last_seen_at ?? 0) >= onlineSince,
-        runningJobs: busy.filter((b) => b.agent_id === a.id).length,
-        lastSeenAt: a.last_seen_at === null ? null : new Date(a.last_seen_at).toISOString(),
-      }));
+      return agents.map((a) => agentView(a, running.get(a.id) ?? 0, onlineSince));
     },
   });
 

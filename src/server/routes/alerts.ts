@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { formatMatcher, matcherSchema, parseMatcher, type Matcher } from '../../monitor/alerting/labels.js';
 import { alertView } from '../../monitor/alerting/notifiers.js';
+import type { SilenceView } from '../../monitor/api-views.js';
 import { parseDuration } from '../../pipeline/duration.js';
 import type { AlertStateValue, Silence } from '../../store/index.js';
 import { actorOf } from '../../auth/audit.js';
@@ -14,19 +15,6 @@ const MAX_PAGE = 500;
 const STATES: readonly AlertStateValue[] = ['pending', 'firing', 'resolved'];
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-export interface SilenceView {
-  id: number;
-  matchers: Matcher[];
-  /** The matchers as `tandem silence add` takes them. */
-  match: string[];
-  startsAt: string;
-  endsAt: string;
-  comment: string;
-  createdBy: string;
-  createdAt: string;
-  state: 'pending' | 'active' | 'expired';
-}
 
 export function silenceView(s: Silence, now: number): SilenceView {
   const matchers = JSON.parse(s.matchers) as Matcher[];

@@ -1,15 +1,16 @@
 // Users, sessions, personal tokens, repository members, protected branches and the audit log.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { auditView, queryAudit } from '../../auth/audit.js';
+import { queryAudit } from '../../auth/audit.js';
 import { LoginError, passwordLogin } from '../../auth/login.js';
 import { MAX_PASSWORD_LENGTH } from '../../auth/passwords.js';
 import { ROLES, SCOPES } from '../../auth/permissions.js';
 import type { Principal, UserPrincipal } from '../../auth/principal.js';
-import { listMembers, listProtectedBranches, protectedBranchView, removeMember, roleIn, setMember } from '../../auth/repo-access.js';
+import { listMembers, listProtectedBranches, removeMember, roleIn, setMember } from '../../auth/repo-access.js';
 import { csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/sessions.js';
 import { createPersonalToken, listTokens } from '../../auth/tokens.js';
-import { createUser, deleteUser, findUser, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE, userView } from '../../auth/users.js';
+import { createUser, deleteUser, findUser, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE } from '../../auth/users.js';
+import { auditView, protectedBranchView, userView } from '../../auth/views.js';
 import type { User } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { loginPolicyOf, startSession } from '../auth.js';

@@ -4,6 +4,7 @@
 import type { ServerContext } from '../context.js';
 import { agentRows, leaderHolder, newestBackup, newestDrill, postgresInRecovery, postgresReplication, replicaRows, runningJobsByAgent, type ClusterView, type ReplicationRow } from '../cluster.js';
 import type { RouteTable } from '../http.js';
+import { agentView } from './views.js';
 
 /** How many agents the answer names; the counts cover all of them. */
 const LISTED_AGENTS = 20;
@@ -45,7 +46,7 @@ export function registerClusterRoutes(routes: RouteTable, ctx: ServerContext): v
         newestDrill(db),
       ]);
       // The same judgements as the replica-down alert (two leases) and GET /api/v1/agents (one lease).
-      const agentList = agents.map((a) => ({ name: a.name, online: (a.last_seen_at ?? 0) >= now - leaseMs, runningJobs: running.get(a.id) ?? 0, lastSeenAt: iso(a.last_seen_at) }));
+      const agentList = agents.map((a) => agentView(a, running.get(a.id) ?? 0, now - leaseMs));
       const online = agentList.filter((a) => a.online);
       const view: ClusterView = {
         replicas: replicas.map((r) => ({

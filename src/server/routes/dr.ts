@@ -3,8 +3,7 @@
 // destination by `tandem backup list`.
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+import { backupView, drillView } from './views.js';
 
 function limitOf(value: string | undefined): number {
   if (value === undefined) return 50;
@@ -22,20 +21,7 @@ export function registerDrRoutes(routes: RouteTable, ctx: ServerContext): void {
     access: 'user',
     async handler({ query }) {
       const rows = await ctx.store.db.selectFrom('backups').selectAll().orderBy('started_at', 'desc').limit(limitOf(query.limit)).execute();
-      return rows.map((b) => ({
-        id: b.id,
-        destination: b.destination,
-        status: b.status,
-        startedAt: iso(b.started_at),
-        finishedAt: iso(b.finished_at),
-        snapshotAt: iso(b.snapshot_at),
-        bytes: b.bytes,
-        bytesCopied: b.bytes_copied,
-        blobs: b.blobs,
-        blobsCopied: b.blobs_copied,
-        madeBy: b.made_by,
-        error: b.error,
-      }));
+      return rows.map(backupView);
     },
   });
 
@@ -47,18 +33,7 @@ export function registerDrRoutes(routes: RouteTable, ctx: ServerContext): void {
     access: 'user',
     async handler({ query }) {
       const rows = await ctx.store.db.selectFrom('dr_drills').selectAll().orderBy('id', 'desc').limit(limitOf(query.limit)).execute();
-      return rows.map((d) => ({
-        id: d.id,
-        backupId: d.backup_id,
-        destination: d.destination,
-        ok: d.ok === 1,
-        startedAt: iso(d.started_at),
-        finishedAt: iso(d.finished_at),
-        rtoSeconds: d.rto_ms === null ? null : d.rto_ms / 1000,
-        rpoSeconds: d.rpo_ms === null ? null : d.rpo_ms / 1000,
-        error: d.error,
-        steps: (JSON.parse(d.report) as { steps?: unknown[] }).steps ?? [],
-      }));
+      return rows.map(drillView);
     },
   });
 }

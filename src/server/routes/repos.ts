@@ -5,13 +5,13 @@ import { callerOf } from '../../auth/principal.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
 import { normalizeRepoUrl, lsRemote, refMatchesFilters } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
-import type { Repo, Variable } from '../../store/schema.js';
+import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { triggerPipeline } from '../trigger.js';
 import { saveVariable } from '../variables.js';
-import { pipelineView } from './views.js';
+import { pipelineView, repoView, variableView } from './views.js';
 
 const repoName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
 
@@ -39,33 +39,6 @@ const variableBody = z
     file: z.boolean().default(false),
   })
   .strict();
-
-export function repoView(repo: Repo, opts: { externalUrl: string }) {
-  return {
-    id: repo.id,
-    name: repo.name,
-    url: repo.url,
-    defaultBranch: repo.default_branch,
-    pollInterval: repo.poll_interval_seconds,
-    hasWebhookSecret: repo.webhook_secret !== null,
-    branches: repo.branch_filter === null ? null : (JSON.parse(repo.branch_filter) as string[]),
-    tags: repo.tag_filter === null ? null : (JSON.parse(repo.tag_filter) as string[]),
-    webhookUrls: Object.fromEntries(['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
-    lastPolledAt: repo.last_polled_at === null ? null : new Date(repo.last_polled_at).toISOString(),
-    createdAt: new Date(repo.created_at).toISOString(),
-  };
-}
-
-function variableView(v: Variable) {
-  return {
-    key: v.key,
-    masked: v.masked === 1,
-    protected: v.protected === 1,
-    file: v.file === 1,
-    createdAt: new Date(v.created_at).toISOString(),
-    updatedAt: new Date(v.updated_at).toISOString(),
-  };
-}
 
 /** Whether a push to this ref should start a pipeline, by the repository's branch and tag filters. */
 export function repoWantsRef(repo: Repo, ref: string): boolean {

@@ -1,6 +1,6 @@
 // JSON shapes of the public API. Timestamps are ISO 8601; ids are numbers.
 import { parseTargetSpec } from '../../deploy/targets/spec.js';
-import type { Environment, Job, Pipeline, Release } from '../../store/schema.js';
+import type { Agent, Backup, DrDrill, Environment, Job, Pipeline, Release, Repo, Variable } from '../../store/schema.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -111,5 +111,79 @@ export function environmentView(e: Environment, current: Release | null, latest:
     latest: latest && latest.id !== current?.id ? releaseView(latest) : null,
     createdAt: iso(e.created_at),
     updatedAt: iso(e.updated_at),
+  };
+}
+
+export function repoView(repo: Repo, opts: { externalUrl: string }) {
+  return {
+    id: repo.id,
+    name: repo.name,
+    url: repo.url,
+    defaultBranch: repo.default_branch,
+    pollInterval: repo.poll_interval_seconds,
+    hasWebhookSecret: repo.webhook_secret !== null,
+    branches: repo.branch_filter === null ? null : (JSON.parse(repo.branch_filter) as string[]),
+    tags: repo.tag_filter === null ? null : (JSON.parse(repo.tag_filter) as string[]),
+    webhookUrls: Object.fromEntries(['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
+    lastPolledAt: iso(repo.last_polled_at),
+    createdAt: iso(repo.created_at)!,
+  };
+}
+
+/** A CI/CD variable without its value: values are encrypted at rest and only jobs see them. */
+export function variableView(v: Variable) {
+  return {
+    key: v.key,
+    masked: v.masked === 1,
+    protected: v.protected === 1,
+    file: v.file === 1,
+    createdAt: iso(v.created_at)!,
+    updatedAt: iso(v.updated_at)!,
+  };
+}
+
+/** An agent is online while it was seen within `onlineSince` (one lease). */
+export function agentView(a: Agent, runningJobs: number, onlineSince: number) {
+  return {
+    id: a.id,
+    name: a.name,
+    tags: JSON.parse(a.tags) as string[],
+    concurrency: a.concurrency,
+    version: a.version,
+    online: (a.last_seen_at ?? 0) >= onlineSince,
+    runningJobs,
+    lastSeenAt: iso(a.last_seen_at),
+  };
+}
+
+export function backupView(b: Backup) {
+  return {
+    id: b.id,
+    destination: b.destination,
+    status: b.status,
+    startedAt: iso(b.started_at)!,
+    finishedAt: iso(b.finished_at),
+    snapshotAt: iso(b.snapshot_at),
+    bytes: b.bytes,
+    bytesCopied: b.bytes_copied,
+    blobs: b.blobs,
+    blobsCopied: b.blobs_copied,
+    madeBy: b.made_by,
+    error: b.error,
+  };
+}
+
+export function drillView(d: DrDrill) {
+  return {
+    id: d.id,
+    backupId: d.backup_id,
+    destination: d.destination,
+    ok: d.ok === 1,
+    startedAt: iso(d.started_at)!,
+    finishedAt: iso(d.finished_at)!,
+    rtoSeconds: d.rto_ms === null ? null : d.rto_ms / 1000,
+    rpoSeconds: d.rpo_ms === null ? null : d.rpo_ms / 1000,
+    error: d.error,
+    steps: (JSON.parse(d.report) as { steps?: unknown[] }).steps ?? [],
   };
 }

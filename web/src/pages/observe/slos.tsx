@@ -3,7 +3,7 @@
 import { useApi } from '../../api.js';
 import { LineChart } from '../../components/charts.js';
 import { Await, Empty, Page, StatusBadge, Time } from '../../components/common.js';
-import type { SloEvaluation, SloList, SloStatus } from './types.js';
+import type { SloEvaluation, SloList, SloReport } from './types.js';
 import { BudgetBar, percent } from './widgets.js';
 
 const SLO_REFRESH_MS = 30_000;
@@ -54,7 +54,7 @@ function BurnAlerts({ evaluation }: { evaluation: SloEvaluation }) {
   );
 }
 
-function Slo({ slo }: { slo: SloStatus }) {
+function Slo({ slo }: { slo: SloReport }) {
   const evaluation = slo.evaluation;
   const history = slo.history ?? [];
   const spanDays = history.length > 1 ? (Date.parse(history[history.length - 1].at) - Date.parse(history[0].at)) / 86_400_000 : 0;

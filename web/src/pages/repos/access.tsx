@@ -6,24 +6,11 @@ import { Await, DataTable, Empty, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { seg } from '../../router.js';
+import type { Member, ProtectedBranch } from '../../types.js';
 import { ActionError, useAction } from '../../components/action.js';
 
 const ROLES = ['guest', 'reporter', 'developer', 'maintainer', 'owner'] as const;
 const PROTECTED_BRANCH_ROLES = ['developer', 'maintainer', 'owner'] as const;
-
-interface Member {
-  username: string;
-  role: string;
-  source: string;
-  since: string;
-}
-
-interface ProtectedBranch {
-  id: number;
-  pattern: string;
-  allowedRole: string;
-  createdAt: string;
-}
 
 function RoleSelect({ roles = ROLES, ...select }: SelectHTMLAttributes<HTMLSelectElement> & { roles?: readonly string[] }) {
   return (

@@ -6,16 +6,8 @@ import { Await, DataTable, Empty, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { seg } from '../../router.js';
+import type { Variable } from '../../types.js';
 import { ActionError, useAction } from '../../components/action.js';
-
-interface Variable {
-  key: string;
-  masked: boolean;
-  protected: boolean;
-  file: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
 
 export function VariablesSettings() {
   const { repo, can } = useRepo();
