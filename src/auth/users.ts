@@ -223,7 +223,7 @@ async function linkExternalUser(store: Store, identity: ExternalIdentity, mappin
     const user = await trx.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
     const changes: Partial<User> = { last_login_at: now };
     if (identity.email) changes.email = identity.email;
-    const { user: updated, warnings } = await applyGroupRoles(trx, user, identity, mappings, now, changes);
+    const { user: updated, warnings } = await applyGroupRoles(trx, user, identity, mappings, now, { extra: changes });
     return { user: updated, created, warnings };
   });
 }
@@ -231,7 +231,8 @@ async function linkExternalUser(store: Store, identity: ExternalIdentity, mappin
 /**
  * Makes a user's group-derived grants those of the groups a provider reports now: admin and
  * repository roles from groupRoles (roles granted by hand are kept). At each sign-in through the
- * provider, and at each re-check of a directory account (src/auth/sso/recheck.ts).
+ * provider; a re-check of a directory account (src/auth/sso/recheck.ts) passes `grant: false`, so
+ * it only takes away (grants come with a sign-in through the provider, not with a local one).
  */
 export async function applyGroupRoles(
   trx: Kysely<Database>,
@@ -239,14 +240,15 @@ export async function applyGroupRoles(
   identity: Pick<ExternalIdentity, 'provider' | 'groups'>,
   mappings: readonly GroupRoleMapping[],
   now: number,
-  extra: Partial<User> = {},
+  opts: { grant?: boolean; extra?: Partial<User> } = {},
 ): Promise<{ user: User; warnings: string[] }> {
+  const grant = opts.grant ?? true;
   const warnings: string[] = [];
   const userId = user.id;
   const matched = mappings.filter((m) => identity.groups.includes(m.group) && (m.provider === undefined || m.provider === identity.provider));
   const adminByGroups = matched.some((m) => m.admin === true);
-  const changes: Partial<User> = { ...extra, updated_at: now };
-  if (adminByGroups && user.admin === 0) Object.assign(changes, { admin: 1, admin_from_groups: 1 });
+  const changes: Partial<User> = { ...opts.extra, updated_at: now };
+  if (grant && adminByGroups && user.admin === 0) Object.assign(changes, { admin: 1, admin_from_groups: 1 });
   if (!adminByGroups && user.admin_from_groups === 1) Object.assign(changes, { admin: 0, admin_from_groups: 0 });
   const updated = await trx.updateTable('users').set(changes).where('id', '=', userId).returningAll().executeTakeFirstOrThrow();
 
@@ -261,13 +263,15 @@ export async function applyGroupRoles(
     const current = wanted.get(repo.id) ?? null;
     if (!roleAtLeast(current, m.role)) wanted.set(repo.id, m.role);
   }
-  const existing = await trx.selectFrom('memberships').select(['repo_id', 'source']).where('user_id', '=', userId).execute();
+  const existing = await trx.selectFrom('memberships').select(['repo_id', 'source', 'role']).where('user_id', '=', userId).execute();
   for (const e of existing) {
     if (e.source === 'groups' && !wanted.has(e.repo_id)) await trx.deleteFrom('memberships').where('user_id', '=', userId).where('repo_id', '=', e.repo_id).execute();
   }
   for (const [repoId, role] of wanted) {
     // A role granted by hand wins over the groups'.
     if (existing.some((e) => e.repo_id === repoId && e.source === 'manual')) continue;
+    const held = existing.find((e) => e.repo_id === repoId && e.source === 'groups');
+    if (!grant && (held === undefined || !roleAtLeast(held.role, role))) continue;
     await trx
       .insertInto('memberships')
       .values({ repo_id: repoId, user_id: userId, role, source: 'groups', created_at: now, updated_at: now })

@@ -10,7 +10,7 @@
 // - an account disabled in the directory keeping its sessions and tokens: re-checked at use.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Client } from 'ldapts';
+import { Attribute, Change, Client } from 'ldapts';
 import { AuthServer, call, type Reply, type Session } from '../auth/helpers.js';
 import { Browser, type Visit } from '../auth/sso-browser.js';
 import { BASE_DN, slapdSkipReason, sshaPassword, startSlapd, type SlapdServer } from '../support/slapd.js';
@@ -31,8 +31,8 @@ const ENTRIES = [
   `dn: ${SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: tandem\nuserPassword: ${sshaPassword(SERVICE_PASSWORD)}\n`,
   `dn: ${PEOPLE}\nobjectClass: organizationalUnit\nou: people\n`,
   `dn: ${GROUPS}\nobjectClass: organizationalUnit\nou: groups\n`,
-  ...['bob', 'carol', 'dave', 'erin', 'gina'].map(person),
-  `dn: cn=ci-admins,${GROUPS}\nobjectClass: groupOfNames\ncn: ci-admins\nmember: uid=carol,${PEOPLE}\n`,
+  ...['bob', 'carol', 'dave', 'erin', 'gina', 'hank'].map(person),
+  `dn: cn=ci-admins,${GROUPS}\nobjectClass: groupOfNames\ncn: ci-admins\nmember: uid=carol,${PEOPLE}\nmember: uid=hank,${PEOPLE}\n`,
 ].join('\n');
 
 type SignIn = { user: { username: string; admin: boolean }; csrfToken: string; message?: string };
@@ -124,6 +124,22 @@ describe('sign-in attacks with an LDAP directory', { skip: slapdSkipReason() }, 
     assert.equal(local.body.user.admin, false, 'a local password proves nothing about the directory groups');
     const admin = await call(tandem.url, 'GET', '/api/v1/audit', { as: { session: sessionOf(local) } });
     assert.equal(admin.status, 403, admin.text);
+    // The re-check at use finds the entry and its groups, and grants nothing back: that takes a directory sign-in.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const me = await call<{ user: { admin: boolean } }>(tandem.url, 'GET', '/api/v1/session', { as: { session: sessionOf(local) } });
+    assert.deepEqual([me.status, me.body.user.admin], [200, false]);
+  });
+
+  test('a group left in the directory takes its admin away at the next use after ldap.recheckSeconds', async () => {
+    const ldap = await ldapSignIn('hank', 'hank-directory-pw', '192.0.2.55');
+    assert.equal(ldap.body.user.admin, true);
+    const directory = new Client({ url: slapd.url });
+    await directory.bind(slapd.adminDn, slapd.adminPassword);
+    await directory.modify(`cn=ci-admins,${GROUPS}`, new Change({ operation: 'delete', modification: new Attribute({ type: 'member', values: [`uid=hank,${PEOPLE}`] }) }));
+    await directory.unbind();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const me = await call<{ user: { admin: boolean } }>(tandem.url, 'GET', '/api/v1/session', { as: { session: sessionOf(ldap) } });
+    assert.deepEqual([me.status, me.body.user.admin], [200, false]);
   });
 
   test("disabled in the directory: the account's sessions and tokens stop working at the next use after ldap.recheckSeconds, and its local password too", async () => {

@@ -4,7 +4,7 @@
 // the service account, no password needed). Gone or no longer matched by ldap.userFilter: the
 // identity is marked disabled, the user's sessions and tokens are deleted and their group-derived
 // roles dropped, and the request is refused; a local password no longer signs them in either. Still
-// there: its groups are applied again, so a group removed in the directory takes its roles along.
+// there: a group the entry left takes its roles along (none are granted here: that takes a sign-in).
 // Until the next LDAP sign-in clears the mark. docs/operations.md, "When a directory disables an account".
 import type { Store } from '../../store/index.js';
 import { deleteSessionsOf } from '../sessions.js';
@@ -48,7 +48,7 @@ export async function recheckDirectoryAccount(store: Store, userId: number, inpu
     const { identity: current } = status;
     await store.transaction(async (trx) => {
       const user = await trx.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
-      await applyGroupRoles(trx, user, current, input.mappings, input.now);
+      await applyGroupRoles(trx, user, current, input.mappings, input.now, { grant: false });
     });
     return 'ok';
   }
