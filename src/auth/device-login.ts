@@ -6,6 +6,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Store } from '../store/index.js';
 import type { Database, DeviceLoginTable, User } from '../store/schema.js';
+import { MAX_PENDING_PER_ADDRESS, refuseOverPendingLimit } from './pending-limit.js';
 import { createPersonalToken, hashToken, type NewToken } from './tokens.js';
 
 export type DeviceLogin = Selectable<DeviceLoginTable>;
@@ -18,8 +19,6 @@ export const DEVICE_POLL_INTERVAL_MS = 5_000;
 const POLL_SLACK_MS = 500;
 /** The lifetime of the device's token when it asks for none. */
 export const DEFAULT_DEVICE_TOKEN_LIFETIME_MS = 90 * 86_400_000;
-/** Codes waiting from one address: anyone may ask for codes, so one caller cannot fill the table. */
-export const MAX_PENDING_PER_ADDRESS = 20;
 
 /**
  * Consonants without the look-alikes of digits or each other (no vowels, so no words; RFC 8628
@@ -62,16 +61,7 @@ export interface StartedDeviceLogin {
 }
 
 export async function startDeviceLogin(db: Kysely<Database>, input: { name: string; address: string; tokenLifetimeMs: number | null; now: number }): Promise<StartedDeviceLogin> {
-  const waiting = await db
-    .selectFrom('device_logins')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('address', '=', input.address)
-    .where('status', '=', 'pending')
-    .where('expires_at', '>', input.now)
-    .executeTakeFirstOrThrow();
-  if (Number(waiting.n) >= MAX_PENDING_PER_ADDRESS) {
-    throw new DeviceLoginError(429, `too many sign-in codes waiting for approval from address ${input.address}: approve or let some expire (${DEVICE_LOGIN_TTL_MS / 60_000} min) first`);
-  }
+  await refuseOverPendingLimit(db, 'device_logins', { address: input.address, now: input.now, max: MAX_PENDING_PER_ADDRESS, what: 'sign-in codes waiting for approval' });
   const deviceCode = randomBytes(32).toString('base64url');
   const expiresAt = input.now + DEVICE_LOGIN_TTL_MS;
   // A user code taken by another request (one chance in millions) is simply drawn again.

@@ -24,7 +24,8 @@ export class UserError extends Error {
 }
 
 export async function findUser(db: Kysely<Database>, username: string): Promise<User> {
-  const user = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  // A name no user can have is not looked up: a NUL byte, for one, is an error in PostgreSQL.
+  const user = USERNAME_PATTERN.test(username) ? await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst() : undefined;
   if (!user) throw new UserError(404, `no user named "${username}"`);
   return user;
 }
@@ -49,6 +50,11 @@ export async function createUser(
 export async function setPassword(db: Kysely<Database>, user: User, password: string, opts: { now: number; passwordMinLength: number }): Promise<void> {
   checkPasswordPolicy(password, { username: user.username, minLength: opts.passwordMinLength });
   await db.updateTable('users').set({ password_hash: await hashPassword(password), updated_at: opts.now }).where('id', '=', user.id).execute();
+}
+
+/** Whether an identity provider (OIDC, LDAP, SAML) vouches for the user. */
+export async function hasExternalIdentity(db: Kysely<Database>, userId: number): Promise<boolean> {
+  return (await db.selectFrom('identities').select('id').where('user_id', '=', userId).limit(1).executeTakeFirst()) !== undefined;
 }
 
 /** Refuses a change that would leave the instance without an administrator. */
@@ -158,23 +164,40 @@ function usernameCandidates(identity: ExternalIdentity): string[] {
   return [base, `${base}-${provider}`, ...Array.from({ length: 20 }, (_, i) => `${base}-${provider}-${i + 2}`)];
 }
 
+/** Another sign-in linked the identity at the same moment (a replica beside this one): read it again. */
+class LinkedConcurrently extends Error {}
+
 /**
  * Finds the user linked to an external identity, or creates one (without a password) on first
  * sign-in, then applies the group mapping: admin and repository roles that came from groups are
  * recomputed at every sign-in (roles granted by hand are kept). An identity is never linked to an
  * existing user by username, since that would let the provider take over a local account (a
  * provider's "admin" is not Tandem's admin): a taken username gets the provider's name appended.
+ *
+ * A person's first sign-in on two replicas at once: both transactions find no identity and make a
+ * user; the unique (provider, subject) lets one identity in, the other insert does nothing (no
+ * error raised in the database), and the loser's transaction is rolled back, user and all, and run
+ * again, which finds the winner's identity.
  */
 export async function findOrCreateExternalUser(store: Store, identity: ExternalIdentity, mappings: readonly GroupRoleMapping[], now: number): Promise<ExternalSignIn> {
   if (!identity.provider || !identity.subject) throw new UserError(422, 'external identity: provider and subject are required');
+  try {
+    return await linkExternalUser(store, identity, mappings, now);
+  } catch (err) {
+    if (!(err instanceof LinkedConcurrently)) throw err;
+    return linkExternalUser(store, identity, mappings, now);
+  }
+}
+
+async function linkExternalUser(store: Store, identity: ExternalIdentity, mappings: readonly GroupRoleMapping[], now: number): Promise<ExternalSignIn> {
   return store.transaction(async (trx) => {
-    const warnings: string[] = [];
     let created = false;
     const linked = await trx.selectFrom('identities').select('user_id').where('provider', '=', identity.provider).where('subject', '=', identity.subject).executeTakeFirst();
     let userId: number;
     if (linked) {
       userId = linked.user_id;
-      await trx.updateTable('identities').set({ last_login_at: now }).where('provider', '=', identity.provider).where('subject', '=', identity.subject).execute();
+      // The provider vouched for the account just now: a directory disable found earlier is over.
+      await trx.updateTable('identities').set({ last_login_at: now, checked_at: now, disabled_at: null }).where('provider', '=', identity.provider).where('subject', '=', identity.subject).execute();
     } else {
       let inserted: { id: number } | undefined;
       for (const username of usernameCandidates(identity)) {
@@ -189,43 +212,81 @@ export async function findOrCreateExternalUser(store: Store, identity: ExternalI
       if (!inserted) throw new UserError(409, `external identity ${identity.provider}:${identity.subject}: no free username near "${identity.username}"`);
       userId = inserted.id;
       created = true;
-      await trx.insertInto('identities').values({ user_id: userId, provider: identity.provider, subject: identity.subject, created_at: now, last_login_at: now }).execute();
+      const link = await trx
+        .insertInto('identities')
+        .values({ user_id: userId, provider: identity.provider, subject: identity.subject, created_at: now, last_login_at: now, checked_at: now, disabled_at: null })
+        .onConflict((oc) => oc.columns(['provider', 'subject']).doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (!link) throw new LinkedConcurrently();
     }
-
-    const matched = mappings.filter((m) => identity.groups.includes(m.group) && (m.provider === undefined || m.provider === identity.provider));
     const user = await trx.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
-    const adminByGroups = matched.some((m) => m.admin === true);
-    const changes: Partial<User> = { last_login_at: now, updated_at: now };
+    const changes: Partial<User> = { last_login_at: now };
     if (identity.email) changes.email = identity.email;
-    if (adminByGroups && user.admin === 0) Object.assign(changes, { admin: 1, admin_from_groups: 1 });
-    if (!adminByGroups && user.admin_from_groups === 1) Object.assign(changes, { admin: 0, admin_from_groups: 0 });
-    const updated = await trx.updateTable('users').set(changes).where('id', '=', userId).returningAll().executeTakeFirstOrThrow();
-
-    const wanted = new Map<number, Role>();
-    for (const m of matched) {
-      if (m.repo === undefined || m.role === undefined) continue;
-      const repo = await trx.selectFrom('repos').select('id').where('name', '=', m.repo).executeTakeFirst();
-      if (!repo) {
-        warnings.push(`groupRoles: group ${m.group} names repository "${m.repo}", which does not exist`);
-        continue;
-      }
-      const current = wanted.get(repo.id) ?? null;
-      if (!roleAtLeast(current, m.role)) wanted.set(repo.id, m.role);
-    }
-    const existing = await trx.selectFrom('memberships').select(['repo_id', 'source']).where('user_id', '=', userId).execute();
-    for (const e of existing) {
-      if (e.source === 'groups' && !wanted.has(e.repo_id)) await trx.deleteFrom('memberships').where('user_id', '=', userId).where('repo_id', '=', e.repo_id).execute();
-    }
-    for (const [repoId, role] of wanted) {
-      // A role granted by hand wins over the groups'.
-      if (existing.some((e) => e.repo_id === repoId && e.source === 'manual')) continue;
-      await trx
-        .insertInto('memberships')
-        .values({ repo_id: repoId, user_id: userId, role, source: 'groups', created_at: now, updated_at: now })
-        .onConflict((oc) => oc.columns(['repo_id', 'user_id']).doUpdateSet({ role, updated_at: now }))
-        .execute();
-    }
+    const { user: updated, warnings } = await applyGroupRoles(trx, user, identity, mappings, now, { extra: changes });
     return { user: updated, created, warnings };
   });
 }
 
+/**
+ * Makes a user's group-derived grants those of the groups a provider reports now: admin and
+ * repository roles from groupRoles (roles granted by hand are kept). At each sign-in through the
+ * provider; a re-check of a directory account (src/auth/sso/recheck.ts) passes `grant: false`, so
+ * it only takes away (grants come with a sign-in through the provider, not with a local one).
+ */
+export async function applyGroupRoles(
+  trx: Kysely<Database>,
+  user: User,
+  identity: Pick<ExternalIdentity, 'provider' | 'groups'>,
+  mappings: readonly GroupRoleMapping[],
+  now: number,
+  opts: { grant?: boolean; extra?: Partial<User> } = {},
+): Promise<{ user: User; warnings: string[] }> {
+  const grant = opts.grant ?? true;
+  const warnings: string[] = [];
+  const userId = user.id;
+  const matched = mappings.filter((m) => identity.groups.includes(m.group) && (m.provider === undefined || m.provider === identity.provider));
+  const adminByGroups = matched.some((m) => m.admin === true);
+  const changes: Partial<User> = { ...opts.extra, updated_at: now };
+  if (grant && adminByGroups && user.admin === 0) Object.assign(changes, { admin: 1, admin_from_groups: 1 });
+  if (!adminByGroups && user.admin_from_groups === 1) Object.assign(changes, { admin: 0, admin_from_groups: 0 });
+  const updated = await trx.updateTable('users').set(changes).where('id', '=', userId).returningAll().executeTakeFirstOrThrow();
+
+  const wanted = new Map<number, Role>();
+  for (const m of matched) {
+    if (m.repo === undefined || m.role === undefined) continue;
+    const repo = await trx.selectFrom('repos').select('id').where('name', '=', m.repo).executeTakeFirst();
+    if (!repo) {
+      warnings.push(`groupRoles: group ${m.group} names repository "${m.repo}", which does not exist`);
+      continue;
+    }
+    const current = wanted.get(repo.id) ?? null;
+    if (!roleAtLeast(current, m.role)) wanted.set(repo.id, m.role);
+  }
+  const existing = await trx.selectFrom('memberships').select(['repo_id', 'source', 'role']).where('user_id', '=', userId).execute();
+  for (const e of existing) {
+    if (e.source === 'groups' && !wanted.has(e.repo_id)) await trx.deleteFrom('memberships').where('user_id', '=', userId).where('repo_id', '=', e.repo_id).execute();
+  }
+  for (const [repoId, role] of wanted) {
+    // A role granted by hand wins over the groups'.
+    if (existing.some((e) => e.repo_id === repoId && e.source === 'manual')) continue;
+    const held = existing.find((e) => e.repo_id === repoId && e.source === 'groups');
+    if (!grant && (held === undefined || !roleAtLeast(held.role, role))) continue;
+    await trx
+      .insertInto('memberships')
+      .values({ repo_id: repoId, user_id: userId, role, source: 'groups', created_at: now, updated_at: now })
+      .onConflict((oc) => oc.columns(['repo_id', 'user_id']).doUpdateSet({ role, updated_at: now }))
+      .execute();
+  }
+  return { user: updated, warnings };
+}
+
+/**
+ * Takes away what a provider's groups granted (admin, repository roles): a local password proves
+ * nothing about the groups, so a local sign-in does not keep them. The next sign-in through the
+ * provider (or a re-check of a directory account) grants them again if the groups still say so.
+ */
+export async function dropGroupGrants(db: Kysely<Database>, user: Pick<User, 'id' | 'admin_from_groups'>, now: number): Promise<void> {
+  if (user.admin_from_groups === 1) await db.updateTable('users').set({ admin: 0, admin_from_groups: 0, updated_at: now }).where('id', '=', user.id).execute();
+  await db.deleteFrom('memberships').where('user_id', '=', user.id).where('source', '=', 'groups').execute();
+}

@@ -4,6 +4,7 @@
 // a revocation on any replica holds on every replica at the next request.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { recordAudit } from '../auth/audit.js';
+import { recheckDirectoryAccount } from '../auth/sso/recheck.js';
 import type { LoginPolicy } from '../auth/login.js';
 import { decide, roleAtLeast, type Permission, type Role, type RoutePermission } from '../auth/permissions.js';
 import { ANONYMOUS, callerOf, CredentialError, principalOfSession, principalOfToken, type Principal, type UserPrincipal } from '../auth/principal.js';
@@ -83,9 +84,16 @@ function credentialsOf(request: FastifyRequest): { token: string | null; cookie:
 async function authenticate(ctx: ServerContext, request: FastifyRequest): Promise<Principal> {
   const { token, cookie } = credentialsOf(request);
   const now = ctx.clock.now();
-  if (token !== null) return principalOfToken(ctx.store.db, token, now);
-  if (cookie !== null) return principalOfSession(ctx.store.db, cookie, now, sessionLimitsOf(ctx));
-  return ANONYMOUS;
+  let principal: Principal = ANONYMOUS;
+  if (token !== null) principal = await principalOfToken(ctx.store.db, token, now);
+  else if (cookie !== null) principal = await principalOfSession(ctx.store.db, cookie, now, sessionLimitsOf(ctx));
+  const ldap = ctx.config.ldap;
+  if (principal.kind === 'user' && ldap !== undefined) {
+    const log = (detail: string) => request.log.warn({ provider: 'ldap', userId: principal.userId }, detail);
+    const standing = await recheckDirectoryAccount(ctx.store, principal.userId, { config: ldap, mappings: ctx.config.groupRoles, now, log });
+    if (standing === 'disabled') throw new CredentialError('your directory account is disabled or gone: your sessions and tokens were revoked');
+  }
+  return principal;
 }
 
 /** The 404 a missing repository, pipeline or job gets, worded as the handlers word it. */

@@ -249,6 +249,10 @@ export interface IdentityTable {
   subject: string;
   created_at: number;
   last_login_at: number | null;
+  /** When the provider last vouched for the account (a sign-in, or a re-check of the directory). */
+  checked_at: number | null;
+  /** When a re-check found the account gone or disabled at the provider; null: not disabled. */
+  disabled_at: number | null;
 }
 
 export interface MembershipTable {
@@ -283,7 +287,7 @@ export interface ProtectedBranchTable {
 }
 
 export interface LoginFailureTable {
-  /** 'user:NAME' or 'address:IP'. */
+  /** 'local:NAME', 'ldap:NAME', 'ldap-entry:ENTRY' or 'address:IP' (src/auth/login.ts). */
   key: string;
   failures: number;
   window_started_at: number;
@@ -390,6 +394,8 @@ export interface SsoOidcLoginTable {
   return_to: string;
   created_at: number;
   expires_at: number;
+  /** The client address that started it (migration 015): starts are capped per address. */
+  address: string | null;
 }
 
 /** A SAML AuthnRequest sent and not answered yet (migration 011). */
@@ -398,6 +404,8 @@ export interface SsoSamlRequestTable {
   return_to: string;
   issued_at: number;
   expires_at: number;
+  /** The client address that started it (migration 015): starts are capped per address. */
+  address: string | null;
 }
 
 /** A device's sign-in waiting for a user's decision, then for the device to take its token (migration 012). */

@@ -1,5 +1,5 @@
 // Signing in to a real Tandem server with an LDAP directory (a real slapd): the same answers as a
-// local password sign-in, the same lockout (counted under the same account name), roles from the
+// local password sign-in, the same lockout rules (the directory password counted apart from a local one), roles from the
 // directory's groups, and `tandem login --ldap`.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -100,12 +100,17 @@ describe('LDAP sign-in through a Tandem server', { skip: slapdSkipReason() }, ()
     assert.ok(refusals.body.some((e) => e.route === '/api/v1/login/ldap' && e.status === 401 && e.details?.username === 'bob'), JSON.stringify(refusals.body));
   });
 
-  test('repeated failures lock the account out, whichever way they were made and from wherever; the lockout ends', async () => {
-    // Three failures of erin, from three addresses: two at the directory, one as a local password.
+  test('repeated directory failures lock the account out from wherever, the local form\'s do not; the lockout ends', async () => {
+    // Three wrong local passwords for erin (who has none): the local password's counter, not the directory's.
+    for (const [i, from] of ['198.51.100.5', '198.51.100.6', '198.51.100.7'].entries()) {
+      const local = await call(tandem.url, 'POST', '/api/v1/session', { as: null, body: { username: 'erin', password: `guess-local-${i}` }, headers: { 'x-forwarded-for': from } });
+      assert.equal(local.status, 401);
+    }
+    assert.equal((await ldapSignIn('erin', 'erin-directory-pw', '198.51.100.8')).status, 201, 'the local form cannot lock a directory user out');
+    // Three failures of erin at the directory, from three addresses.
     assert.equal((await ldapSignIn('erin', 'guess-1', '198.51.100.1')).status, 401);
     assert.equal((await ldapSignIn('erin', 'guess-2', '198.51.100.2')).status, 401);
-    const local = await call(tandem.url, 'POST', '/api/v1/session', { as: null, body: { username: 'erin', password: 'guess-3' }, headers: { 'x-forwarded-for': '198.51.100.3' } });
-    assert.equal(local.status, 401);
+    assert.equal((await ldapSignIn('erin', 'guess-3', '198.51.100.3')).status, 401);
     // Locked: even the right password is refused before the directory is asked.
     const locked = await ldapSignIn('erin', 'erin-directory-pw', '198.51.100.4');
     assert.equal(locked.status, 429, locked.text);
@@ -155,7 +160,7 @@ describe('LDAP sign-in through a Tandem server', { skip: slapdSkipReason() }, ()
     assert.equal(res.status, 502, res.text);
     assert.match(res.body.message ?? '', /LDAP login is not available/);
     assert.match(tandem.logs(), /cannot reach ldap:\/\/127\.0\.0\.1/);
-    const counted = await tandem.server.ctx.store.db.selectFrom('login_failures').select('failures').where('key', '=', 'user:bob').executeTakeFirst();
+    const counted = await tandem.server.ctx.store.db.selectFrom('login_failures').select('failures').where('key', '=', 'ldap:bob').executeTakeFirst();
     assert.equal(counted?.failures, 1, 'only the wrong password of the earlier test counts');
   });
 });

@@ -31,6 +31,10 @@ export interface SamlResponseOptions {
   sign?: 'assertion' | 'response' | 'both' | 'none';
   /** Default: the IdP's key. */
   signer?: TestCertificate;
+  /** The Response's Destination; default: the request's assertion consumer URL; null leaves it out. */
+  destination?: string | null;
+  /** The bearer SubjectConfirmationData's Recipient; default: the request's assertion consumer URL. */
+  recipient?: string;
   /** Changes the XML after signing, as an attacker on the way would. */
   tamper?: (xml: string) => string;
 }
@@ -151,13 +155,15 @@ export async function startSamlIdp(): Promise<TestSamlIdp> {
         `<saml:Assertion xmlns:saml="${NS_ASSERTION}" ID="${samlId()}" Version="2.0" IssueInstant="${instant}">` +
         `<saml:Issuer>${issuer}</saml:Issuer>` +
         `<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">${xmlEscape(user.nameId)}</saml:NameID>` +
-        `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData${inResponseToAttr} NotOnOrAfter="${notOnOrAfter}" Recipient="${xmlEscape(request.acsUrl)}"/></saml:SubjectConfirmation></saml:Subject>` +
+        `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData${inResponseToAttr} NotOnOrAfter="${notOnOrAfter}" Recipient="${xmlEscape(options.recipient ?? request.acsUrl)}"/></saml:SubjectConfirmation></saml:Subject>` +
         `<saml:Conditions NotBefore="${notBefore}" NotOnOrAfter="${notOnOrAfter}"><saml:AudienceRestriction><saml:Audience>${xmlEscape(options.audience ?? request.spEntityId)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
         `<saml:AuthnStatement AuthnInstant="${instant}" SessionIndex="${samlId()}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
         `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>` +
         `</saml:Assertion>`;
+      const destination = options.destination === undefined ? request.acsUrl : options.destination;
+      const destinationAttr = destination === null ? '' : ` Destination="${xmlEscape(destination)}"`;
       let xml =
-        `<samlp:Response xmlns:samlp="${NS_PROTOCOL}" xmlns:saml="${NS_ASSERTION}" ID="${samlId()}" Version="2.0" IssueInstant="${instant}" Destination="${xmlEscape(request.acsUrl)}"${inResponseToAttr}>` +
+        `<samlp:Response xmlns:samlp="${NS_PROTOCOL}" xmlns:saml="${NS_ASSERTION}" ID="${samlId()}" Version="2.0" IssueInstant="${instant}"${destinationAttr}${inResponseToAttr}>` +
         `<saml:Issuer>${issuer}</saml:Issuer>` +
         `<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>` +
         assertion +

@@ -49,6 +49,11 @@ export const ldapConfigSchema = z
     /** PEM file of the CA that signed the server's certificate (ldaps:// or startTls); default: the CAs built into Node.js. */
     tlsCaFile: text.optional(),
     timeoutSeconds: z.number().positive().default(5),
+    /**
+     * A user's entry is read again when they use a session or token this long after the directory
+     * last vouched for them: gone or disabled, their sessions and tokens end (src/auth/sso/recheck.ts).
+     */
+    recheckSeconds: z.number().int().positive().default(300),
   })
   .refine((c) => !(c.startTls && c.url.startsWith('ldaps:')), { message: 'startTls is for ldap:// URLs; ldaps:// is TLS already', path: ['startTls'] })
   .refine((c) => !c.tlsCaFile || c.startTls || c.url.startsWith('ldaps:'), { message: 'tlsCaFile needs an ldaps:// URL or startTls: true', path: ['tlsCaFile'] });

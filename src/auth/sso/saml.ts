@@ -4,6 +4,8 @@
 // request this cluster sent and not answered yet, which the caller's store (in the database: any
 // replica may receive the answer) remembers.
 import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+// node-saml's own XML layer (@xmldom/xmldom and xpath), so the response is read as node-saml reads it.
+import { parseDomFromString, xpath } from '@node-saml/node-saml/lib/xml.js';
 import type { SamlConfig } from './config.js';
 import { SsoError, type ExternalIdentity, type SsoLog } from './types.js';
 
@@ -49,6 +51,9 @@ export async function samlFinishLogin(
     throw refused('refused', err instanceof Error ? err.message : String(err), err);
   }
   if (!profile) throw refused('refused', 'the response holds no assertion (a logout response?)');
+  // node-saml checks neither where the response was addressed nor whom the assertion was for.
+  const misaddressed = await wrongRecipient(profile, config.callbackUrl);
+  if (misaddressed !== null) throw refused('refused', misaddressed);
   // node-saml checks the issuer of logout messages only.
   if (config.idpIssuer !== undefined && profile.issuer !== config.idpIssuer) {
     throw refused('refused', `the assertion was issued by ${JSON.stringify(profile.issuer)}, not by saml.idpIssuer ${JSON.stringify(config.idpIssuer)}`);
@@ -106,6 +111,27 @@ function samlFor(config: SamlConfig, requests: SamlRequestStore): SAML {
     identifierFormat: null,
     disableRequestedAuthnContext: true,
   });
+}
+
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+
+/**
+ * Why a response is not addressed to this service provider, or null when it is: the Response's
+ * Destination (when given) and the Recipient of the signed assertion's bearer SubjectConfirmationData
+ * (required by the Web Browser SSO profile) must be our assertion consumer URL. Otherwise an
+ * assertion the identity provider issued for another service provider that shares our entity ID
+ * (a staging instance, another replica set) would sign people in here.
+ */
+async function wrongRecipient(profile: Profile, callbackUrl: string): Promise<string | null> {
+  const response = await parseDomFromString(profile.getSamlResponseXml?.() ?? '');
+  const destination = xpath.selectAttributes(response, "/*[local-name()='Response']/@Destination")[0]?.value;
+  if (destination !== undefined && destination !== callbackUrl) return `the response is addressed to ${JSON.stringify(destination)}, not to saml.callbackUrl ${JSON.stringify(callbackUrl)}`;
+  const assertion = await parseDomFromString(profile.getAssertionXml?.() ?? '');
+  const recipients = xpath
+    .selectAttributes(assertion, `//*[local-name()='SubjectConfirmation'][@Method='${BEARER}']/*[local-name()='SubjectConfirmationData']/@Recipient`)
+    .map((a) => a.value);
+  if (!recipients.includes(callbackUrl)) return `the assertion is for recipient ${recipients.map((r) => JSON.stringify(r)).join(', ') || '(none)'}, not for saml.callbackUrl ${JSON.stringify(callbackUrl)}`;
+  return null;
 }
 
 function values(value: unknown): string[] {

@@ -2,14 +2,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { queryAudit } from '../../auth/audit.js';
-import { LoginError, passwordLogin } from '../../auth/login.js';
+import { localPasswordSignIn, LoginError, passwordLogin } from '../../auth/login.js';
 import { MAX_PASSWORD_LENGTH } from '../../auth/passwords.js';
 import { ROLES, SCOPES } from '../../auth/permissions.js';
 import type { Principal, UserPrincipal } from '../../auth/principal.js';
 import { listMembers, listProtectedBranches, removeMember, roleIn, setMember } from '../../auth/repo-access.js';
 import { csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/sessions.js';
 import { createPersonalToken, listTokens } from '../../auth/tokens.js';
-import { createUser, deleteUser, findUser, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE } from '../../auth/users.js';
+import { createUser, deleteUser, findUser, hasExternalIdentity, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE } from '../../auth/users.js';
 import { auditView, protectedBranchView, userView } from '../../auth/views.js';
 import type { User } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
@@ -18,11 +18,14 @@ import { ApiError, type RouteTable } from '../http.js';
 import { findRepo } from './repos.js';
 
 const username = z.string().regex(USERNAME_PATTERN, USERNAME_RULE);
+/** Control characters (NUL, line breaks, escapes) have no place in a name or a password: refused before any lookup. */
+const withoutControls = (s: string) => !/\p{Cc}/u.test(s);
+const NO_CONTROLS = 'must not contain control characters (NUL, tab, line breaks, escapes)';
 // Long enough for any policy; longer ones are refused before hashing (argon2 reads every byte).
-const password = z.string().min(1).max(MAX_PASSWORD_LENGTH * 4);
+const password = z.string().min(1).max(MAX_PASSWORD_LENGTH * 4).refine(withoutControls, NO_CONTROLS);
 const MAX_AUDIT_PAGE = 1000;
 /** What a sign-in with a username and password sends: locally, or to be checked by an LDAP directory. */
-export const signInBody = z.object({ username: z.string().min(1).max(64), password }).strict();
+export const signInBody = z.object({ username: z.string().min(1).max(64).refine(withoutControls, NO_CONTROLS), password }).strict();
 
 /** Routes of signed-in users (USER rules) are never reached by other principals; this narrows the type. */
 function userOf(principal: Principal): UserPrincipal {
@@ -45,7 +48,7 @@ function timeParam(value: string | undefined, what: string): number | undefined 
 export async function localSignIn(ctx: ServerContext, routes: RouteTable, request: FastifyRequest, reply: FastifyReply, route: string, credentials: { username: string; password: string }) {
   let user: User;
   try {
-    user = await passwordLogin(ctx.store, { ...credentials, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) });
+    user = await localPasswordSignIn(ctx.store, { ...credentials, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) });
   } catch (err) {
     if (err instanceof LoginError) {
       const details = { username: credentials.username, failed: err.message };
@@ -172,7 +175,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'PUT',
     url: '/api/v1/users/:username/password',
-    summary: "Set a password: your own (with the current one, when you have one), or anyone's as an admin; signs the user out elsewhere",
+    summary: "Set a password: your own (with the current one, when you have one; an account linked to an identity provider sets no first one itself), or anyone's as an admin; signs the user out elsewhere",
     tag: 'auth',
     access: 'user',
     body: z.object({ password, currentPassword: password.optional() }).strict(),
@@ -181,6 +184,11 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
       const user = await findUser(db, params.username);
       const own = user.id === me.userId;
       if (!own && !me.admin) throw new ApiError(403, `missing permission user.password: changing ${user.username}'s password needs an instance administrator`);
+      // A session or token of an account a provider vouches for does not prove who holds it now (it
+      // may outlive the person's place in the directory): such an account sets no first local password itself.
+      if (own && user.password_hash === null && (await hasExternalIdentity(db, user.id))) {
+        throw new ApiError(403, `${user.username} signs in through an identity provider and has no local password: an instance administrator can set one`);
+      }
       if (own && user.password_hash !== null) {
         if (body.currentPassword === undefined) throw new ApiError(422, 'currentPassword: required to change your own password');
         // Through the sign-in check, so guessing the current password is limited like any sign-in.

@@ -1,15 +1,17 @@
-// The sign-in page: a form for a local password (signed in by the same code as POST /api/v1/session,
-// lockouts included) and the single sign-on providers' buttons, each returning to where the
-// browser was going (the device page of `tandem login --web`, for one).
+// The sign-in page: a form for a password, local or (when LDAP is configured, and then by default)
+// the directory's, signed in by the same code as POST /api/v1/session or /api/v1/login/ldap,
+// lockouts included, and the single sign-on providers' buttons, each returning to where the
+// browser was going (the device page of `tandem login --web`, for one). A directory user signs in
+// with the directory's password here, so it never counts against a local password, nor the reverse.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LoginError } from '../../auth/login.js';
 import type { ServerContext } from '../context.js';
 import { secureCookies } from '../auth.js';
 import { ApiError, formOf, type RouteTable } from '../http.js';
-import { localSignIn } from './auth.js';
+import { localSignIn, signInBody } from './auth.js';
 import { escape, sendPage } from './html.js';
-import { loginProviders, safeReturnPath } from './sso.js';
+import { ldapSignIn, loginProviders, safeReturnPath } from './sso.js';
 
 /**
  * Ties a posted sign-in form to a page this server served to the same browser (a double-submit
@@ -20,7 +22,7 @@ const FORM_COOKIE = 'tandem_login_form';
 const FORM_FIELD = 'form_token';
 
 /** The sign-in forms, returning to `returnTo` (a path on this server) once signed in. */
-export function signInSection(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, returnTo: string, opts: { error?: string; username?: string } = {}): string {
+export function signInSection(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, returnTo: string, opts: { error?: string; username?: string; provider?: 'local' | 'ldap' } = {}): string {
   let formToken = request.cookies[FORM_COOKIE];
   if (!formToken || !/^[\w-]{32}$/.test(formToken)) {
     formToken = randomBytes(24).toString('base64url');
@@ -37,7 +39,7 @@ export function signInSection(ctx: ServerContext, request: FastifyRequest, reply
 <input type="hidden" name="${FORM_FIELD}" value="${escape(formToken)}"><input type="hidden" name="return" value="${escape(returnTo)}">
 <label>Username <input name="username" autocomplete="username" required value="${escape(opts.username ?? '')}"></label>
 <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button>
+${providers.ldap ? `<label>Account <select name="provider"><option value="ldap"${opts.provider === 'local' ? '' : ' selected'}>Directory (LDAP)</option><option value="local"${opts.provider === 'local' ? ' selected' : ''}>Tandem (local password)</option></select></label>\n` : ''}<button type="submit">Sign in</button>
 </form>
 ${sso.length > 0 ? `<p>Or: ${sso.join(' ')}</p>` : ''}`;
 }
@@ -58,7 +60,7 @@ export function registerLoginPageRoutes(routes: RouteTable, ctx: ServerContext):
   routes.add({
     method: 'POST',
     url: '/login',
-    summary: "The sign-in page's form (username, password, return): signs in as POST /api/v1/session does and redirects to the return path",
+    summary: "The sign-in page's form (username, password, provider local or ldap, return): signs in as POST /api/v1/session or /api/v1/login/ldap does and redirects to the return path",
     tag: 'auth',
     access: 'public',
     produces: 'text/html',
@@ -68,14 +70,20 @@ export function registerLoginPageRoutes(routes: RouteTable, ctx: ServerContext):
       const returnTo = safeReturnPath(form.get('return') ?? undefined);
       const username = form.get('username') ?? '';
       const password = form.get('password') ?? '';
-      const again = (status: number, error: string) => sendPage(reply, status, 'Sign in to Tandem', signInSection(ctx, request, reply, returnTo, { error, username }));
+      const provider = form.get('provider') === 'local' || !loginProviders(ctx).ldap ? 'local' : 'ldap';
+      const shown = [...username].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) ? '' : username;
+      const again = (status: number, error: string) => sendPage(reply, status, 'Sign in to Tandem', signInSection(ctx, request, reply, returnTo, { error, username: shown, provider }));
       const formToken = form.get(FORM_FIELD);
       if (!formToken || formToken !== request.cookies[FORM_COOKIE]) return again(403, 'This sign-in form was not served to this browser (or it expired): sign in again here.');
       if (username === '' || password === '') return again(422, 'Give a username and a password.');
+      const credentials = signInBody.safeParse({ username, password });
+      if (!credentials.success) return again(422, `Not signed in: ${credentials.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`);
       try {
-        const { session } = await localSignIn(ctx, routes, request, reply, '/login', { username, password });
-        audit({ sessionId: session.principal.sessionId }, session.principal);
+        const signIn = provider === 'ldap' ? ldapSignIn : localSignIn;
+        const { session } = await signIn(ctx, routes, request, reply, '/login', credentials.data);
+        audit({ sessionId: session.principal.sessionId, ...(provider === 'ldap' ? { provider } : {}) }, session.principal);
       } catch (err) {
+        if (err instanceof ApiError) return again(err.statusCode, `Not signed in: ${err.message}.`);
         if (!(err instanceof LoginError)) throw err;
         if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
         return again(err.statusCode, `Not signed in: ${err.message}.`);

@@ -8,7 +8,7 @@ import { limitedSignIn } from '../../auth/login.js';
 import type { Principal } from '../../auth/principal.js';
 import { ldapLogin } from '../../auth/sso/ldap.js';
 import { discoverOidc, type OidcClient } from '../../auth/sso/oidc.js';
-import { DatabaseSamlRequests, saveOidcLogin, takeOidcLogin } from '../../auth/sso/pending.js';
+import { DatabaseSamlRequests, refuseOverOidcLimit, saveOidcLogin, takeOidcLogin } from '../../auth/sso/pending.js';
 import { samlFinishLogin, samlLoginUrl } from '../../auth/sso/saml.js';
 import { SsoError, type ExternalIdentity, type SsoErrorKind, type SsoProvider } from '../../auth/sso/types.js';
 import { findOrCreateExternalUser } from '../../auth/users.js';
@@ -58,6 +58,60 @@ export function loginProviders(ctx: ServerContext): { local: true; oidc: boolean
   return { local: true, oidc: ctx.config.oidc !== undefined, ldap: ctx.config.ldap !== undefined, saml: ctx.config.saml !== undefined };
 }
 
+/** An SsoError as the client sees it (its message) and the log does (its detail, which may name accounts). */
+function answer(request: FastifyRequest, provider: SsoProvider, err: unknown): unknown {
+  if (!(err instanceof SsoError)) return err;
+  request.log[err.kind === 'config' ? 'error' : 'warn']({ provider, kind: err.kind }, `${NAMES[provider]} sign-in failed: ${err.detail}`);
+  return new ApiError(STATUS[err.kind], err.message);
+}
+
+/** The last step of a sign-in: a refusal is answered as `answer` does and written to the audit log. */
+async function finishing<T>(routes: RouteTable, request: FastifyRequest, route: string, provider: SsoProvider, username: string | null, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const failure = answer(request, provider, err);
+    const status = (failure as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number') {
+      const details = { provider, ...(username === null ? {} : { username }), failed: (failure as Error).message };
+      await routes.audit(request, { principal: ANONYMOUS, action: 'session.create', route, status, details });
+    }
+    throw failure;
+  }
+}
+
+/** Signs in the person a provider vouched for; the details are for the audit record. */
+async function signInExternal(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, identity: ExternalIdentity) {
+  const { user, created, warnings } = await findOrCreateExternalUser(ctx.store, identity, ctx.config.groupRoles, ctx.clock.now());
+  for (const warning of warnings) request.log.warn({ provider: identity.provider }, warning);
+  const session = await startSession(ctx, request, reply, user);
+  const details = { provider: identity.provider, sessionId: session.principal.sessionId, ...(created ? { created: true } : {}) };
+  return { user, session, details };
+}
+
+/**
+ * A sign-in with a directory password, for POST /api/v1/login/ldap and the sign-in page's form: the
+ * lockout rules (counted under the normalised name and the entry it resolved to), the audit record
+ * of a refusal, then the session cookie on the reply. LDAP must be configured.
+ */
+export async function ldapSignIn(ctx: ServerContext, routes: RouteTable, request: FastifyRequest, reply: FastifyReply, route: string, credentials: { username: string; password: string }) {
+  const config = ctx.config.ldap;
+  if (!config) throw new ApiError(404, 'LDAP sign-in is not configured on this server');
+  return finishing(routes, request, route, 'ldap', credentials.username, async () => {
+    const attempt = { username: credentials.username, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx), secret: 'ldap' as const };
+    const identity = await limitedSignIn(ctx.store, attempt, async (username, resolved) => {
+      try {
+        return await ldapLogin(config, username, credentials.password, { resolved });
+      } catch (err) {
+        if (!(err instanceof SsoError && err.kind === 'credentials')) throw err;
+        request.log.warn({ provider: 'ldap' }, `LDAP sign-in failed: ${err.detail}`);
+        return null;
+      }
+    });
+    return signInExternal(ctx, request, reply, identity);
+  });
+}
+
 export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void {
   const db = ctx.store.db;
 
@@ -65,37 +119,6 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     const section = ctx.config[provider];
     if (!section) throw new ApiError(404, `${NAMES[provider]} sign-in is not configured on this server (${provider} in tandem.yml, or TANDEM_${provider.toUpperCase()})`);
     return section as NonNullable<ServerContext['config'][K]>;
-  }
-
-  /** An SsoError as the client sees it (its message) and the log does (its detail, which may name accounts). */
-  function answer(request: FastifyRequest, provider: SsoProvider, err: unknown): unknown {
-    if (!(err instanceof SsoError)) return err;
-    request.log[err.kind === 'config' ? 'error' : 'warn']({ provider, kind: err.kind }, `${NAMES[provider]} sign-in failed: ${err.detail}`);
-    return new ApiError(STATUS[err.kind], err.message);
-  }
-
-  /** The last step of a sign-in: a refusal is answered as `answer` does and written to the audit log. */
-  async function finishing<T>(request: FastifyRequest, route: string, provider: SsoProvider, username: string | null, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (err) {
-      const failure = answer(request, provider, err);
-      const status = (failure as { statusCode?: unknown }).statusCode;
-      if (typeof status === 'number') {
-        const details = { provider, ...(username === null ? {} : { username }), failed: (failure as Error).message };
-        await routes.audit(request, { principal: ANONYMOUS, action: 'session.create', route, status, details });
-      }
-      throw failure;
-    }
-  }
-
-  /** Signs in the person a provider vouched for; the details are for the audit record. */
-  async function signIn(request: FastifyRequest, reply: FastifyReply, identity: ExternalIdentity) {
-    const { user, created, warnings } = await findOrCreateExternalUser(ctx.store, identity, ctx.config.groupRoles, ctx.clock.now());
-    for (const warning of warnings) request.log.warn({ provider: identity.provider }, warning);
-    const session = await startSession(ctx, request, reply, user);
-    const details = { provider: identity.provider, sessionId: session.principal.sessionId, ...(created ? { created: true } : {}) };
-    return { user, session, details };
   }
 
   function redirect(reply: FastifyReply, url: string): FastifyReply {
@@ -139,9 +162,10 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     async handler({ request, reply, query }) {
       configured('oidc');
       const returnTo = safeReturnPath(query.return);
+      await refuseOverOidcLimit(db, request.ip, ctx.clock.now());
       try {
         const start = await (await oidc()).beginLogin();
-        await saveOidcLogin(db, { ...start, returnTo }, { now: ctx.clock.now(), ttlMs: OIDC_LOGIN_TTL_MS });
+        await saveOidcLogin(db, { ...start, returnTo }, { now: ctx.clock.now(), ttlMs: OIDC_LOGIN_TTL_MS, address: request.ip });
         // Lax: the provider sends the browser back with a top-level GET from its own site.
         reply.setCookie(OIDC_BINDING_COOKIE, start.state, { httpOnly: true, secure: secureCookies(ctx), sameSite: 'lax', path: LOGIN_COOKIE_PATH, maxAge: OIDC_LOGIN_TTL_MS / 1000 });
         return redirect(reply, start.url);
@@ -159,7 +183,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     access: 'public',
     async handler({ request, reply, query }) {
       configured('oidc');
-      return finishing(request, OIDC_CALLBACK_PATH, 'oidc', null, async () => {
+      return finishing(routes, request, OIDC_CALLBACK_PATH, 'oidc', null, async () => {
         const client = await oidc();
         const state = query.state ?? '';
         const bound = request.cookies[OIDC_BINDING_COOKIE];
@@ -173,7 +197,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         // The registered redirect URI with the query the provider sent (a proxy may have rewritten the host).
         const callback = new URL(client.redirectUri);
         callback.search = new URL(request.url, 'http://callback.invalid').search;
-        const { session, details } = await signIn(request, reply, await client.finishLogin(callback, pending));
+        const { session, details } = await signInExternal(ctx, request, reply, await client.finishLogin(callback, pending));
         // GET routes are not audited by the route layer; a sign-in is.
         await routes.audit(request, { principal: session.principal, action: 'session.create', route: OIDC_CALLBACK_PATH, status: 302, details });
         return redirect(reply, pending.returnTo);
@@ -189,24 +213,11 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     access: 'public',
     body: signInBody,
     async handler({ request, reply, body, audit }) {
-      const config = configured('ldap');
-      return finishing(request, LDAP_PATH, 'ldap', body.username, async () => {
-        const attempt = { username: body.username, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) };
-        // Wrong credentials count towards the lockout exactly as a wrong local password does.
-        const identity = await limitedSignIn(ctx.store, attempt, async () => {
-          try {
-            return await ldapLogin(config, body.username, body.password);
-          } catch (err) {
-            if (!(err instanceof SsoError && err.kind === 'credentials')) throw err;
-            request.log.warn({ provider: 'ldap' }, `LDAP sign-in failed: ${err.detail}`);
-            return null;
-          }
-        });
-        const { user, session, details } = await signIn(request, reply, identity);
-        audit(details, session.principal);
-        reply.code(201);
-        return { user: userView(user), csrfToken: session.csrfToken, expiresAt: session.expiresAt };
-      });
+      configured('ldap');
+      const { user, session, details } = await ldapSignIn(ctx, routes, request, reply, LDAP_PATH, body);
+      audit(details, session.principal);
+      reply.code(201);
+      return { user: userView(user), csrfToken: session.csrfToken, expiresAt: session.expiresAt };
     },
   });
 
@@ -219,7 +230,8 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     async handler({ request, reply, query }) {
       const config = configured('saml');
       const returnTo = safeReturnPath(query.return);
-      const requests = new DatabaseSamlRequests(db, { ttlMs: config.requestTtlSeconds * 1000, now: () => ctx.clock.now(), returnTo });
+      const requests = new DatabaseSamlRequests(db, { ttlMs: config.requestTtlSeconds * 1000, now: () => ctx.clock.now(), returnTo, address: request.ip });
+      await requests.refuseOverLimit();
       try {
         // The return path stays in the database with the request: nothing the browser posts back decides it.
         return redirect(reply, await samlLoginUrl(config, '', requests));
@@ -237,12 +249,12 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     access: 'public',
     async handler({ request, reply, audit }) {
       const config = configured('saml');
-      return finishing(request, SAML_ACS_PATH, 'saml', null, async () => {
+      return finishing(routes, request, SAML_ACS_PATH, 'saml', null, async () => {
         const form = formOf(request);
         if (!form) throw new SsoError('refused', 'expected the form (application/x-www-form-urlencoded) the identity provider has the browser post', `a ${request.headers['content-type'] ?? 'body without a content type'} was posted`);
         const requests = new DatabaseSamlRequests(db, { ttlMs: config.requestTtlSeconds * 1000, now: () => ctx.clock.now() });
         const identity = await samlFinishLogin(config, { SAMLResponse: form.get('SAMLResponse') ?? '' }, requests);
-        const { session, details } = await signIn(request, reply, identity);
+        const { session, details } = await signInExternal(ctx, request, reply, identity);
         audit(details, session.principal);
         return redirect(reply, requests.returnTo ?? '/');
       });
