@@ -1,17 +1,29 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
+import { seccompProgram } from './seccomp.js';
 import { findExecutable, runSteps, type Launcher } from './steps.js';
 import type { Executor, RunIO, RunResult, StepsSpec } from './types.js';
 
 /** Where the generated script appears inside the sandbox (its private /tmp). */
 const SANDBOX_SCRIPT = '/tmp/.tandem/step.sh';
 
-/** Namespaces and lifetime: the job sees only its own processes and dies with the agent. */
-const ISOLATION = ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session'];
+/**
+ * Namespaces, privileges and lifetime. The job sees only its own processes and dies with the agent.
+ * Its user namespace holds no capability (bwrap keeps root's unless told, when the agent runs as
+ * root: a job could then unmount what hides the secrets and remount / writable), cannot create
+ * another user namespace (which would hand capabilities back), and bwrap always sets no_new_privs,
+ * so setuid binaries cannot raise them either.
+ */
+const ISOLATION = [
+  ...['--unshare-user', '--disable-userns', '--cap-drop', 'ALL'],
+  ...['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session'],
+];
+/** bwrap reads the seccomp program from this descriptor (steps.ts writes Launch.fd3 to it). */
+const SECCOMP_FD = '3';
 
 export interface SandboxOptions {
-  /** Directories and files the job must not see, e.g. the agent's data dir and token file. */
+  /** Directories and files the job must not see: the server's and agent's data, keys, configuration (secretPathsOf). */
   hiddenPaths: string[];
 }
 
@@ -34,12 +46,15 @@ function hideArgs(path: string): string[] {
 
 /**
  * Runs the job's steps under bubblewrap: the whole system read-only, only the workspace and a
- * private /tmp writable, hidden paths replaced by empty mounts, private PID/IPC/UTS namespaces.
- * The network namespace stays shared on purpose: jobs fetch dependencies (npm, apt, git).
+ * private /tmp writable, hidden paths replaced by empty mounts (the job's own mounts, such as its
+ * file variables, shown through them read-only), private user/PID/IPC/UTS namespaces without
+ * capabilities, and a seccomp filter. The network namespace stays shared on purpose: jobs fetch
+ * dependencies (npm, apt, git).
  */
 export class SandboxExecutor implements Executor {
   readonly name = 'sandbox' as const;
   private readonly hiddenPaths: string[];
+  private readonly seccomp = seccompProgram();
 
   constructor(options: SandboxOptions) {
     this.hiddenPaths = options.hiddenPaths.map((path) => resolve(path));
@@ -65,6 +80,8 @@ export class SandboxExecutor implements Executor {
     );
     const around = needed.filter((hidden) => isInside(workspace, hidden));
     const within = needed.filter((hidden) => !isInside(workspace, hidden));
+    // After the hiding mounts, so they show through them; the paths come from the agent, not the job.
+    const mounts = (spec.mounts ?? []).map((path) => resolve(path)).flatMap((path) => ['--ro-bind', path, path]);
     const launcher: Launcher = (scriptPath, shell) => ({
       command: bwrap,
       args: [
@@ -72,28 +89,47 @@ export class SandboxExecutor implements Executor {
         ...around.flatMap(hideArgs),
         ...['--bind', workspace, workspace],
         ...within.flatMap(hideArgs),
+        ...mounts,
         ...['--ro-bind', scriptPath, SANDBOX_SCRIPT],
         ...ISOLATION,
+        ...(this.seccomp ? ['--seccomp', SECCOMP_FD] : []),
         ...['--chdir', workspace],
         '--',
         shell.path,
         ...shell.args,
         SANDBOX_SCRIPT,
       ],
+      fd3: this.seccomp ?? undefined,
     });
     return runSteps({ ...spec, workspace }, io, launcher);
   }
 }
 
-/** Whether bubblewrap is installed and allowed to create the namespaces the sandbox uses. */
-export function sandboxAvailable(): Promise<boolean> {
+/** Why the sandbox cannot run jobs here (bubblewrap missing, namespaces refused), or null when it can. */
+export function sandboxUnavailableReason(): Promise<string | null> {
   const bwrap = findExecutable('bwrap');
-  if (!bwrap) return Promise.resolve(false);
+  if (!bwrap) return Promise.resolve('bubblewrap (bwrap) is not installed');
+  const seccomp = seccompProgram();
+  // The isolation flags and the filter are part of the probe: where user namespaces are forbidden,
+  // a bare `bwrap --ro-bind / / true` can succeed while the real command fails.
+  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', ...ISOLATION, ...(seccomp ? ['--seccomp', SECCOMP_FD] : []), 'true'];
   return new Promise((done) => {
-    // The isolation flags are part of the probe: where user namespaces are forbidden, a bare
-    // `bwrap --ro-bind / / true` can succeed while the real command fails.
-    execFile(bwrap, ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', ...ISOLATION, 'true'], { timeout: 10_000 }, (error) =>
-      done(error === null),
+    const child = spawn(bwrap, args, { stdio: ['ignore', 'ignore', 'pipe', seccomp ? 'pipe' : 'ignore'], timeout: 10_000 });
+    let stderr = '';
+    child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
+    const fd3 = child.stdio[3];
+    if (seccomp && fd3 && 'end' in fd3) {
+      fd3.on('error', () => undefined);
+      fd3.end(seccomp);
+    }
+    child.once('error', (err) => done(`bwrap could not start: ${err.message}`));
+    child.once('close', (code, signal) =>
+      done(code === 0 ? null : `bwrap cannot create the sandbox here: ${stderr.trim().split('\n')[0] || `exit ${code ?? signal}`}`),
     );
   });
+}
+
+/** Whether bubblewrap is installed and allowed to create the namespaces the sandbox uses. */
+export async function sandboxAvailable(): Promise<boolean> {
+  return (await sandboxUnavailableReason()) === null;
 }
