@@ -9,6 +9,7 @@ import pino from 'pino';
 import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import type { ExecutorKind } from '../../src/executor/index.js';
 import { loadConfig, type TandemConfig } from '../../src/config/index.js';
+import { secretPathsOf } from '../../src/config/secret-paths.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
 import { makeRemote, repoRoot, type TestRemote } from './git.js';
@@ -69,7 +70,8 @@ export class TestTandem {
     return tandem;
   }
 
-  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string; executor?: ExecutorKind; container?: AgentOptions['container'] } = {}): Promise<Agent> {
+  /** `hiddenPaths`: what sandboxed jobs must not see; default every secret path of the server's configuration, as `tandem up` hides. */
+  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string; executor?: ExecutorKind; container?: AgentOptions['container']; hiddenPaths?: string[] } = {}): Promise<Agent> {
     const name = opts.name ?? `agent-${this.agents.length + 1}`;
     const agent = new Agent({
       servers: [this.url],
@@ -80,7 +82,7 @@ export class TestTandem {
       executor: opts.executor ?? 'shell',
       container: opts.container,
       name,
-      hiddenPaths: [this.dataDir],
+      hiddenPaths: opts.hiddenPaths ?? secretPathsOf(this.config, {}, {}),
       log: pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }),
       version: 'test',
     });
