@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent } from '../agent/agent.js';
 import { containerSettingsOf, loadConfig, type TandemConfig } from '../config/index.js';
-import { secretPathsOf } from '../config/secret-paths.js';
+import { secretPathsOf } from './secret-paths.js';
 import { chooseHostExecutor } from '../executor/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { packageVersion } from '../version.js';

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
-import { secretPathsOf } from '../../src/config/secret-paths.js';
+import { secretPathsOf } from '../../src/cli/secret-paths.js';
 import { sandboxAvailable } from '../../src/executor/index.js';
 import { jobNamed, TestTandem } from '../support/tandem.js';
 

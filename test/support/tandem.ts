@@ -9,7 +9,7 @@ import pino from 'pino';
 import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import type { ExecutorKind } from '../../src/executor/index.js';
 import { loadConfig, type TandemConfig } from '../../src/config/index.js';
-import { secretPathsOf } from '../../src/config/secret-paths.js';
+import { secretPathsOf } from '../../src/cli/secret-paths.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
 import { makeRemote, repoRoot, type TestRemote } from './git.js';

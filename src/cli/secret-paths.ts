@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { isS3Url } from '../artifacts/s3.js';
 import { isPostgresUrl, sqlitePath } from '../store/index.js';
-import { configFileOf, databaseUrlOf, readConfigFile, envNameFor, type TandemConfig } from './index.js';
+import { configFileOf, databaseUrlOf, readConfigFile, envNameFor, type TandemConfig } from '../config/index.js';
 
 /** Single sign-on sections and the settings in them that name a file holding a secret. */
 const SSO_SECRET_FILES: Record<'oidc' | 'ldap' | 'saml', string> = { oidc: 'clientSecretFile', ldap: 'bindPasswordFile', saml: 'idpCertFile' };
