@@ -1,7 +1,7 @@
 // Everything on disk a job must never read when the agent shares a host (or a process) with the
 // server: the sandbox hides these paths (SandboxOptions.hiddenPaths).
 import { resolve } from 'node:path';
-import { isS3Url } from '../artifacts/s3.js';
+import { isS3Url } from '../artifacts/index.js';
 import { isPostgresUrl, sqlitePath } from '../store/index.js';
 import { configFileOf, databaseUrlOf, readConfigFile, envNameFor, type TandemConfig } from '../config/index.js';
 
