@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { seccompProgram } from './seccomp.js';
@@ -12,13 +12,29 @@ const SANDBOX_SCRIPT = '/tmp/.tandem/step.sh';
  * Namespaces, privileges and lifetime. The job sees only its own processes and dies with the agent.
  * Its user namespace holds no capability (bwrap keeps root's unless told, when the agent runs as
  * root: a job could then unmount what hides the secrets and remount / writable), cannot create
- * another user namespace (which would hand capabilities back), and bwrap always sets no_new_privs,
- * so setuid binaries cannot raise them either.
+ * another user namespace where bubblewrap can forbid it (see isolation), and bwrap always sets
+ * no_new_privs, so setuid binaries cannot raise them either.
  */
 const ISOLATION = [
-  ...['--unshare-user', '--disable-userns', '--cap-drop', 'ALL'],
+  ...['--unshare-user', '--cap-drop', 'ALL'],
   ...['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session'],
 ];
+
+const nestedUserns = new Map<string, string[]>();
+/**
+ * `--disable-userns` where this bubblewrap has it (0.8+). Older ones still isolate: in a nested
+ * user namespace the sandbox's mounts are locked (cannot be unmounted or made writable) and the
+ * seccomp filter still applies; only the nested namespace's own capabilities remain.
+ */
+function isolation(bwrap: string): string[] {
+  let flags = nestedUserns.get(bwrap);
+  if (!flags) {
+    const help = spawnSync(bwrap, ['--help'], { encoding: 'utf8', timeout: 10_000 });
+    flags = `${help.stdout}${help.stderr}`.includes('--disable-userns') ? ['--disable-userns'] : [];
+    nestedUserns.set(bwrap, flags);
+  }
+  return [...ISOLATION, ...flags];
+}
 /** bwrap reads the seccomp program from this descriptor (steps.ts writes Launch.fd3 to it). */
 const SECCOMP_FD = '3';
 
@@ -91,7 +107,7 @@ export class SandboxExecutor implements Executor {
         ...within.flatMap(hideArgs),
         ...mounts,
         ...['--ro-bind', scriptPath, SANDBOX_SCRIPT],
-        ...ISOLATION,
+        ...isolation(bwrap),
         ...(this.seccomp ? ['--seccomp', SECCOMP_FD] : []),
         ...['--chdir', workspace],
         '--',
@@ -112,7 +128,7 @@ export function sandboxUnavailableReason(): Promise<string | null> {
   const seccomp = seccompProgram();
   // The isolation flags and the filter are part of the probe: where user namespaces are forbidden,
   // a bare `bwrap --ro-bind / / true` can succeed while the real command fails.
-  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', ...ISOLATION, ...(seccomp ? ['--seccomp', SECCOMP_FD] : []), 'true'];
+  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', ...isolation(bwrap), ...(seccomp ? ['--seccomp', SECCOMP_FD] : []), 'true'];
   return new Promise((done) => {
     const child = spawn(bwrap, args, { stdio: ['ignore', 'ignore', 'pipe', seccomp ? 'pipe' : 'ignore'], timeout: 10_000 });
     let stderr = '';
