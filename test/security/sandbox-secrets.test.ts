@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
 import { secretPathsOf } from '../../src/cli/secret-paths.js';
-import { sandboxAvailable } from '../../src/executor/index.js';
+import { SandboxExecutor, sandboxAvailable } from '../../src/executor/index.js';
+import { capture, spec } from '../executor/helpers.js';
 import { jobNamed, TestTandem } from '../support/tandem.js';
 
 const available = await sandboxAvailable();
@@ -128,5 +129,40 @@ probe:
     assert.match(log, /^commit$/m);
     assert.match(log, /^file=region: eu-west-1$/m);
     assert.match(log, /^file-read-only$/m);
+  });
+});
+
+describe('secretPathsOf: every secret location the configuration names is hidden from a sandboxed job', { skip }, () => {
+  it('a job cannot read SSO secret files, the backup key, backup and replica directories, or SQLite side files', async () => {
+    const root = await mkdtemp('/var/tmp/tandem-sec-paths-');
+    try {
+      const file = (name: string, content: string) => writeFile(join(root, name), content).then(() => join(root, name));
+      const oidcSecret = await file('oidc.secret', 'OIDC-CLIENT-SECRET');
+      const ldapPassword = await file('ldap.password', 'LDAP-BIND-PASSWORD');
+      const backupKey = await file('backup.key', 'BACKUP-KEY-DATA');
+      await file('tandem.db', 'SQLITE-MAIN');
+      await file('tandem.db-wal', 'SQLITE-WAL-DATA');
+      await mkdir(join(root, 'backups'));
+      await file('backups/tandem-backup', 'BACKUP-DATA');
+      await mkdir(join(root, 'replica'));
+      await file('replica/blob', 'REPLICA-DATA');
+      const configFile = await file('tandem.yml', `oidc:\n  clientSecretFile: ${oidcSecret}\n  issuer: https://id.example.com\n`);
+      const env = { TANDEM_LDAP: JSON.stringify({ url: 'ldap://127.0.0.1', bindPasswordFile: ldapPassword }) };
+      const config = loadConfig({ dataDir: join(root, 'data'), databaseUrl: join(root, 'tandem.db'), backupKeyFile: backupKey, backupTo: join(root, 'backups'), artifactsReplicaUrl: join(root, 'replica'), artifactsUrl: 's3://bucket/prefix' }, {});
+      const hidden = secretPathsOf(config, { config: configFile }, env);
+      const workspace = join(root, 'workspace');
+      await mkdir(workspace);
+      const result = await capture(
+        new SandboxExecutor({ hiddenPaths: hidden }),
+        spec(workspace, { script: [`cat ${root}/*.secret ${root}/*.password ${root}/*.key ${root}/tandem.db* ${root}/tandem.yml ${root}/backups/* ${root}/replica/* 2>/dev/null || true`] }),
+      );
+      assert.equal(result.outcome, 'success', result.plain);
+      for (const secret of ['OIDC-CLIENT-SECRET', 'LDAP-BIND-PASSWORD', 'BACKUP-KEY-DATA', 'SQLITE-MAIN', 'SQLITE-WAL-DATA', 'BACKUP-DATA', 'REPLICA-DATA', 'clientSecretFile']) {
+        assert.ok(!result.plain.includes(secret), `${secret} leaked:\n${result.plain}`);
+      }
+      assert.ok(!hidden.some((path) => path.includes('s3:')), 'an S3 URL is no path to hide');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
