@@ -36,7 +36,6 @@ const LONG_POLL_MS = 25_000;
 /** Servers send a comment every 15 s on a presence stream; silence for longer means a vanished server. */
 const PRESENCE_IDLE_MS = 40_000;
 
-
 export class Agent {
   private readonly client: ServerClient;
   private readonly registrationToken: string;

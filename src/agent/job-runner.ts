@@ -87,7 +87,6 @@ async function resolveCacheKey(spec: CacheSpec, workspace: string, env: Record<s
   return sanitizeCacheKey(spec.key.prefix ? `${spec.key.prefix}-${digest}` : digest);
 }
 
-/** Artifact and cache paths may name variables ($CI_JOB_NAME/out); GitLab expands them at run time. */
 /**
  * The object directories a fresh checkout borrows through git alternates (the mirror's), which a
  * sandbox or container must show for git to work in the job. Read right after the checkout, before
@@ -98,6 +97,7 @@ async function borrowedObjectDirs(workspace: string): Promise<string[]> {
   return text.split('\n').filter((line) => isAbsolute(line));
 }
 
+/** Artifact and cache paths may name variables ($CI_JOB_NAME/out); GitLab expands them at run time. */
 function expandAll(patterns: string[], env: Record<string, string>): string[] {
   return patterns.map((p) => expandVariables(p, env));
 }

@@ -241,15 +241,15 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/**
- * Builds the effective configuration. `flags` holds only what the user passed on the command line
- * (commander leaves absent options undefined); keys that are not settings are ignored.
- */
 /** The configuration file named by `--config` or TANDEM_CONFIG, if any. */
 export function configFileOf(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): string | undefined {
   return (flags.config as string | undefined) ?? env.TANDEM_CONFIG;
 }
 
+/**
+ * Builds the effective configuration. `flags` holds only what the user passed on the command line
+ * (commander leaves absent options undefined); keys that are not settings are ignored.
+ */
 export function loadConfig(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,

@@ -35,6 +35,7 @@ function isolation(bwrap: string): string[] {
   }
   return [...ISOLATION, ...flags];
 }
+
 /** bwrap reads the seccomp program from this descriptor (steps.ts writes Launch.fd3 to it). */
 const SECCOMP_FD = '3';
 
