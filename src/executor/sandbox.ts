@@ -44,6 +44,17 @@ export interface SandboxOptions {
   hiddenPaths: string[];
 }
 
+/**
+ * Container engine API sockets: whoever can talk to one is root on the host (`docker run -v /:/host`),
+ * and the sandbox shares the network namespace and (as root) the socket's owner. Jobs that need an
+ * engine name an `image`, so the container executor runs them.
+ */
+export function engineSockets(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string[] {
+  const fromEnv = [env.DOCKER_HOST, env.CONTAINER_HOST].flatMap((url) => (url?.startsWith('unix://') ? [url.slice('unix://'.length)] : []));
+  const perUser = uid === undefined ? [] : [`/run/user/${uid}/docker.sock`, `/run/user/${uid}/podman/podman.sock`];
+  return [...fromEnv, '/run/docker.sock', '/var/run/docker.sock', '/run/podman/podman.sock', '/run/containerd/containerd.sock', '/run/crio/crio.sock', ...perUser];
+}
+
 function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
@@ -74,7 +85,7 @@ export class SandboxExecutor implements Executor {
   private readonly seccomp = seccompProgram();
 
   constructor(options: SandboxOptions) {
-    this.hiddenPaths = options.hiddenPaths.map((path) => resolve(path));
+    this.hiddenPaths = [...options.hiddenPaths, ...engineSockets()].map((path) => resolve(path));
   }
 
   run(spec: StepsSpec, io: RunIO): Promise<RunResult> {

@@ -3,6 +3,7 @@
 // attack from inside a sandboxed job and checks it fails.
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -105,5 +106,30 @@ describe('sandbox privileges: a job cannot undo its own sandbox', { skip }, () =
     assert.ok(warnings.some((w) => /runs as root/.test(w)), warnings.join('\n'));
     const shell = await chooseHostExecutor('shell');
     assert.ok(shell.warnings.some((w) => /as root/.test(w)), shell.warnings.join('\n'));
+  });
+});
+
+describe('sandbox privileges: a job cannot reach a container engine socket', { skip }, () => {
+  it('a container engine API socket (DOCKER_HOST and the usual paths) is hidden, so a job cannot ask the engine for a root container', async () => {
+    const root = await mkdtemp('/var/tmp/tandem-sec-engine-');
+    const socket = join(root, 'docker.sock');
+    // A stand-in engine: anyone who reaches the real one can `docker run -v /:/host` as root.
+    const engine = createServer((_req, res) => res.end('ENGINE-ANSWERED'));
+    await new Promise<void>((done) => engine.listen(socket, done));
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = `unix://${socket}`;
+    try {
+      const executor = new SandboxExecutor({ hiddenPaths: [] });
+      await mkdir(join(root, 'workspace'));
+      const result = await capture(executor, spec(join(root, 'workspace'), { script: [`curl -s --max-time 5 --unix-socket ${socket} http://engine/version || echo engine-unreachable`] }));
+      assert.equal(result.outcome, 'success', result.plain);
+      assert.ok(!result.plain.includes('ENGINE-ANSWERED'), `the job reached the engine socket:\n${result.plain}`);
+      assert.match(result.plain, /^engine-unreachable$/m);
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+      await new Promise((done) => engine.close(done));
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
