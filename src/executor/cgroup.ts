@@ -23,6 +23,8 @@ function ownCgroupDir(): string | undefined {
   return join(mount[4].replace(/\\040/g, ' '), path);
 }
 
+let cgroupsWork: boolean | undefined;
+
 /**
  * A cgroup v2 for one job script: every process the script starts lands in it and stays there,
  * whatever it does to its session, process group, parent or environment (`setsid env -i`, a double
@@ -31,6 +33,16 @@ function ownCgroupDir(): string | undefined {
  */
 export class JobCgroup {
   private constructor(readonly dir: string) {}
+
+  /** Whether this process can make job cgroups (checked once, by making one). */
+  static available(): boolean {
+    if (cgroupsWork === undefined) {
+      const probe = JobCgroup.create();
+      cgroupsWork = probe !== undefined;
+      if (probe) rmdirSync(probe.dir);
+    }
+    return cgroupsWork;
+  }
 
   /** A fresh cgroup, or undefined where cgroup v2 is missing or not writable (the caller then walks /proc). */
   static create(): JobCgroup | undefined {

@@ -181,7 +181,7 @@ export class ContainerExecutor implements Executor {
           ...['/bin/sh', '-c', SHELL_DETECT, SCRIPT_IN_CONTAINER],
         ];
         // The engine's helpers (conmon) outlive the CLI by design; stop() ends the container instead.
-        return { command: this.engine.path, args: [...this.engine.globalArgs, ...args], env: this.engine.env, stop: () => this.engine.removeContainers([name]), confined: false };
+        return { command: this.engine.path, args: [...this.engine.globalArgs, ...args], env: this.engine.env, stop: () => this.engine.removeContainers([name]), cgroup: false };
       };
       const remaining = Math.max(1, spec.timeoutMs - (Date.now() - started));
       const result = await runSteps({ ...spec, workspace, timeoutMs: remaining }, io, launcher);

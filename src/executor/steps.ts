@@ -91,10 +91,11 @@ export interface Launch {
   /** Written to the process's file descriptor 3 (bwrap reads its seccomp program there). */
   fd3?: Buffer;
   /**
-   * False when the process's helpers are not the job's to kill (a container engine's conmon):
-   * otherwise the process starts in a cgroup of its own, which every kill empties.
+   * False when the process needs no cgroup of its own: a container engine's helpers (conmon) are not
+   * the job's to kill, and a PID namespace holds the job already. Otherwise the process starts in
+   * a cgroup of its own, which every kill empties.
    */
-  confined?: boolean;
+  cgroup?: boolean;
 }
 
 /** How a prepared script is started: the plain shell, the shell inside a sandbox, or a container. */
@@ -129,7 +130,7 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
     // The directory keeps other users out; the file itself must be readable by a container's own user.
     await writeFile(scriptPath, generateScript(run.commands), { mode: 0o755 });
     const launch = run.launcher(scriptPath, findShell(run.env.PATH ?? process.env.PATH), run.env);
-    const cgroup = launch.confined === false ? undefined : JobCgroup.create();
+    const cgroup = launch.cgroup === false ? undefined : JobCgroup.create();
     const { command, args } = cgroup ? cgroup.wrap(launch.command, launch.args) : launch;
     // Not secret: it only lets the kill find job processes that escaped both group and parent links.
     const execId = randomUUID();

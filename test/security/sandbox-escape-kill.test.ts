@@ -70,6 +70,10 @@ async function escapeThenCancel(executor: Executor, label: string): Promise<void
 describe('a job that escapes its process group and clears its environment is still killed on cancel', () => {
   it('shell executor: setsid env -i in a double fork dies with the job', () => escapeThenCancel(new ShellExecutor(), 'shell'));
 
+  it('shell executor without a cgroup: a PID namespace (unshare, as root) takes the escaped process down', { skip: process.getuid?.() === 0 ? false : 'a PID namespace needs root' }, () =>
+    escapeThenCancel(new ShellExecutor({ containment: 'pid-namespace' }), 'pidns'),
+  );
+
   it('sandbox executor: the PID namespace takes the escaped process down too', async (t) => {
     if (!(await sandboxAvailable())) return t.skip('bwrap unavailable');
     await escapeThenCancel(new SandboxExecutor({ hiddenPaths: [] }), 'sandbox');
