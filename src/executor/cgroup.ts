@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The cgroup v2 directory this process lives in, or undefined without a cgroup2 mount. */
@@ -24,6 +24,32 @@ function ownCgroupDir(): string | undefined {
 }
 
 let cgroupsWork: boolean | undefined;
+let swept = false;
+const PREFIX = 'tandem-job-';
+/** Old enough that no agent is between making it and moving its job in. */
+const STALE_MS = 60_000;
+
+/**
+ * Removes the empty job cgroups an agent killed mid-job left beside this one (once per process).
+ * A cgroup still holding processes cannot be removed, so a running job's is never touched.
+ */
+function sweepStale(parent: string): void {
+  if (swept) return;
+  swept = true;
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((name) => name.startsWith(PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    try {
+      if (Date.now() - statSync(join(parent, name)).mtimeMs > STALE_MS) rmdirSync(join(parent, name));
+    } catch {
+      // still populated, or another agent's sweep got there first
+    }
+  }
+}
 
 /**
  * A cgroup v2 for one job script: every process the script starts lands in it and stays there,
@@ -48,7 +74,8 @@ export class JobCgroup {
   static create(): JobCgroup | undefined {
     const parent = ownCgroupDir();
     if (!parent) return undefined;
-    const dir = join(parent, `tandem-job-${randomUUID()}`);
+    sweepStale(parent);
+    const dir = join(parent, `${PREFIX}${randomUUID()}`);
     try {
       mkdirSync(dir);
     } catch {
