@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { createExecutors, type ContainerSettings, type Executors, type ExecutorKind } from '../executor/index.js';
+import { createExecutors, hostEnvForJobs, type ContainerSettings, type Executors, type ExecutorKind } from '../executor/index.js';
 import { MirrorCache } from '../source/index.js';
 import { HttpError, ServerClient } from './client.js';
 import { serverJobBackend, serverOutboxTarget } from './http-backend.js';
@@ -35,13 +35,6 @@ export interface AgentOptions {
 const LONG_POLL_MS = 25_000;
 /** Servers send a comment every 15 s on a presence stream; silence for longer means a vanished server. */
 const PRESENCE_IDLE_MS = 40_000;
-
-/** The agent's own settings must not leak into jobs: TANDEM_TOKEN would let a job act as the agent. */
-function inheritedEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TANDEM_')) env[k] = v;
-  return env;
-}
 
 export class Agent {
   private readonly client: ServerClient;
@@ -133,11 +126,13 @@ export class Agent {
   async start(): Promise<void> {
     await mkdir(join(this.workDir, 'builds'), { recursive: true });
     this.executors = await createExecutors(this.opts.executor, {
-      hiddenPaths: this.opts.hiddenPaths ?? [],
+      // The work dir holds the agent's credentials, undelivered logs and the other jobs' workspaces.
+      hiddenPaths: [...(this.opts.hiddenPaths ?? []), this.workDir],
       // The work dir names the owner of the agent's containers: a restart finds what a crash left.
       container: this.opts.container && { ...this.opts.container, owner: this.workDir, agentName: this.name },
     });
     this.tags = [...new Set([...this.opts.tags, ...this.executors.tags])];
+    for (const warning of this.executors.warnings) this.opts.log.warn(warning);
     // Not fatal: the jobs that need the engine will say what is wrong with it in their logs.
     const left = await this.executors.container?.removeLeftovers().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'could not remove the containers a previous run left'));
     if (left && left.containers + left.networks > 0) this.opts.log.warn(left, 'removed containers and networks a previous run of this agent left');
@@ -256,7 +251,7 @@ export class Agent {
         executor: this.executors!.host,
         container: this.executors!.container,
         backend,
-        baseEnv: inheritedEnv(),
+        baseEnv: hostEnvForJobs(),
         signal: abort.signal,
         agentName: this.name,
         deployStateDir: join(this.workDir, 'deploy'),

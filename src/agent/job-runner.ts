@@ -4,7 +4,7 @@
 // backend) and `tandem exec` (a local backend), so both behave exactly alike.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectFiles, restoreFiles, storeFiles, type BlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { containerJobOf, createMasker, LogChunker, type ContainerExecutor, type ContainerRun, type Executor, type LogChunk, type RunResult } from '../executor/index.js';
@@ -38,7 +38,7 @@ export interface RunJobInput {
   prepareWorkspace(): Promise<void>;
   /** What prepareWorkspace checks out, for the log. */
   sha: string;
-  /** A directory outside the workspace for file variables. */
+  /** A directory outside the workspace for file variables; sandboxed and container jobs see it read-only. */
   scratchDir: string;
   /** Runs jobs without an image, and every job when `container` is absent. */
   executor: Executor;
@@ -85,6 +85,16 @@ async function resolveCacheKey(spec: CacheSpec, workspace: string, env: Record<s
   }
   const digest = hash.digest('hex').slice(0, 40);
   return sanitizeCacheKey(spec.key.prefix ? `${spec.key.prefix}-${digest}` : digest);
+}
+
+/**
+ * The object directories a fresh checkout borrows through git alternates (the mirror's), which a
+ * sandbox or container must show for git to work in the job. Read right after the checkout, before
+ * anything from the job (artifacts, caches) reaches the workspace, so the paths are the agent's.
+ */
+async function borrowedObjectDirs(workspace: string): Promise<string[]> {
+  const text = await readFile(join(workspace, '.git', 'objects', 'info', 'alternates'), 'utf8').catch(() => '');
+  return text.split('\n').filter((line) => isAbsolute(line));
 }
 
 /** Artifact and cache paths may name variables ($CI_JOB_NAME/out); GitLab expands them at run time. */
@@ -165,6 +175,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   let result: RunResult = { exitCode: null, outcome: 'failed', durationMs: 0 };
   let failureReason: string | null = null;
   let phase: 'prepare' | 'steps' | 'upload' | 'deploy' = 'prepare';
+  const mounts = fileVars.length > 0 ? [input.scratchDir] : [];
   try {
     write(`Running with Tandem on ${input.agentName} (executor: ${executor.name})\n`);
     if (env.GIT_STRATEGY === 'none') {
@@ -173,6 +184,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
     } else {
       section(`Checking out ${input.sha.slice(0, 8)}`);
       await input.prepareWorkspace();
+      mounts.push(...(await borrowedObjectDirs(workspace)));
     }
     if (!container && (job.image !== null || (job.services ?? []).length > 0)) {
       write(`${YELLOW}WARNING: image and services are ignored: this agent has no container engine, so the ${executor.name} executor runs the job on the agent host${RESET}\n`);
@@ -181,7 +193,6 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
       ? {
           job: containerJobOf(image, job.services, env),
           jobId: input.jobId,
-          mounts: fileVars.length > 0 ? [input.scratchDir] : [],
           // GitLab gives services only the job's public variables: no secrets, no files.
           serviceEnv: Object.fromEntries(Object.entries(env).filter(([key]) => !secretKeys.has(key))),
         }
@@ -215,6 +226,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
         afterScript: job.afterScript,
         env,
         timeoutMs: input.timeoutSeconds * 1000,
+        mounts,
         container: containerRun,
       },
       { onOutput: write, signal: cancel.signal },

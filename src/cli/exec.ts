@@ -29,7 +29,8 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
   }
   // Executor settings as an agent takes them: flags, else TANDEM_* variables, else the defaults.
   const config = loadConfig({
-    executor: flags.executor,
+    // Unlike an agent's, the default stays the shell: your own pipeline, on your machine, as you.
+    executor: flags.executor ?? process.env.TANDEM_EXECUTOR ?? 'shell',
     containerEngine: flags.containerEngine,
     containerEngineArgs: flags.containerEngineArgs,
     containerRunArgs: flags.containerRunArgs,

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent } from '../agent/agent.js';
 import { containerSettingsOf, loadConfig, type TandemConfig } from '../config/index.js';
+import { secretPathsOf } from './secret-paths.js';
+import { chooseHostExecutor } from '../executor/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
@@ -62,7 +64,7 @@ export async function runAgent(flags: Flags): Promise<void> {
     executor: config.executor,
     container: containerSettingsOf(config),
     name: config.name,
-    hiddenPaths: [config.dataDir],
+    hiddenPaths: secretPathsOf(config, flags),
     log: logger(config),
     version: await packageVersion(),
   });
@@ -78,6 +80,10 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
   const server = await startServer(config, log, { generateAdminPassword: true });
   const token = (await readFile(join(config.dataDir, 'admin.token'), 'utf8')).trim();
   const agentCount = Number(flags.agents ?? 2);
+  const hiddenPaths = secretPathsOf(config, flags);
+  // Said once and plainly at startup too: the agents' own warnings go only to the log.
+  const { executor, warnings } = await chooseHostExecutor(config.executor === 'container' ? 'auto' : config.executor, { hiddenPaths });
+  for (const warning of warnings) console.log(`WARNING: ${warning}`);
   const agents: Agent[] = [];
   for (let i = 1; i <= agentCount; i++) {
     const agent = new Agent({
@@ -89,7 +95,7 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
       executor: config.executor,
       container: containerSettingsOf(config),
       name: `local-${i}`,
-      hiddenPaths: [config.dataDir],
+      hiddenPaths,
       // Same process as the server: share its mirrors, which already hold every commit it queued.
       mirrors: server.ctx.mirrors,
       log: log.child({ agent: `local-${i}` }),
@@ -104,6 +110,7 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
     await server.close();
   });
   announce(server);
+  console.log(`Jobs without an image run with the ${executor.name} executor${executor.name === 'sandbox' ? ' (bubblewrap: read-only system, secrets hidden, no capabilities)' : ''}`);
   if (flags.demo) {
     const pipelineId = await registerDemo(server);
     console.log(`Demo repository registered; pipeline #${pipelineId} is running: ${server.url}/  (tandem run show ${pipelineId})`);

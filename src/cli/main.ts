@@ -38,7 +38,7 @@ const agentOptions = (cmd: Command) =>
   cmd
     .option('--concurrency <n>', 'jobs run at once per agent (TANDEM_CONCURRENCY, default 2)')
     .option('--tags <tags>', 'comma-separated agent tags (TANDEM_TAGS)')
-    .addOption(new Option('--executor <kind>', 'jobs without an image: shell, sandbox (bubblewrap), auto, or container (an engine is required) (TANDEM_EXECUTOR)').choices(['shell', 'sandbox', 'auto', 'container']))
+    .addOption(new Option('--executor <kind>', 'jobs without an image: shell, sandbox (bubblewrap), auto, or container (an engine is required) (TANDEM_EXECUTOR, default auto: the sandbox where bubblewrap works)').choices(['shell', 'sandbox', 'auto', 'container']))
     .addOption(containerEngineOption());
 
 /** Container settings shared by agents and `tandem exec`. */

@@ -192,8 +192,11 @@ export const configSchema = z
     concurrency: positiveInt.default(2),
     workDir: z.string().optional(),
     tags: list.default([]),
-    /** How jobs without an image run; `container` also makes a container engine mandatory. */
-    executor: z.enum(['shell', 'sandbox', 'auto', 'container']).default('shell'),
+    /**
+     * How jobs without an image run; `container` also makes a container engine mandatory. `auto`
+     * (the default) takes the sandbox where bubblewrap works and warns when it falls back to the shell.
+     */
+    executor: z.enum(['shell', 'sandbox', 'auto', 'container']).default('auto'),
     /** Runs jobs that name an image: `auto` finds podman, else docker with a daemon; `none` runs them on the host. */
     containerEngine: z.enum(['auto', 'podman', 'docker', 'none']).default('auto'),
     /** Flags before every engine command, e.g. `--runtime runc`. */
@@ -218,7 +221,7 @@ export function envNameFor(key: string): string {
 
 export class ConfigError extends Error {}
 
-function readConfigFile(path: string): Record<string, unknown> {
+export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -238,6 +241,11 @@ function readConfigFile(path: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** The configuration file named by `--config` or TANDEM_CONFIG, if any. */
+export function configFileOf(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return (flags.config as string | undefined) ?? env.TANDEM_CONFIG;
+}
+
 /**
  * Builds the effective configuration. `flags` holds only what the user passed on the command line
  * (commander leaves absent options undefined); keys that are not settings are ignored.
@@ -249,7 +257,7 @@ export function loadConfig(
   const merged: Record<string, unknown> = {};
   /** Where each value came from, so an error can say which setting to fix. */
   const source: Record<string, string> = {};
-  const configPath = (flags.config as string | undefined) ?? env.TANDEM_CONFIG;
+  const configPath = configFileOf(flags, env);
   if (configPath) {
     Object.assign(merged, readConfigFile(configPath));
     for (const key of Object.keys(merged)) source[key] = configPath;

@@ -140,7 +140,7 @@ export class ContainerExecutor implements Executor {
     const run = spec.container;
     if (!run) throw new Error('container executor: the job names no image');
     const workspace = bindable(resolve(spec.workspace), 'workspace');
-    const mounts = run.mounts.map((m) => bindable(resolve(m), 'path'));
+    const mounts = (spec.mounts ?? []).map((m) => bindable(resolve(m), 'path'));
     const runId = `${run.jobId}-${randomBytes(4).toString('hex')}`;
     const prefix = `tandem-job-${runId}`;
     const labels = [
@@ -180,7 +180,8 @@ export class ContainerExecutor implements Executor {
           ...entry.before,
           ...['/bin/sh', '-c', SHELL_DETECT, SCRIPT_IN_CONTAINER],
         ];
-        return { command: this.engine.path, args: [...this.engine.globalArgs, ...args], env: this.engine.env, stop: () => this.engine.removeContainers([name]) };
+        // The engine's helpers (conmon) outlive the CLI by design; stop() ends the container instead.
+        return { command: this.engine.path, args: [...this.engine.globalArgs, ...args], env: this.engine.env, stop: () => this.engine.removeContainers([name]), cgroup: false };
       };
       const remaining = Math.max(1, spec.timeoutMs - (Date.now() - started));
       const result = await runSteps({ ...spec, workspace, timeoutMs: remaining }, io, launcher);

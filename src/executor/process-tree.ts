@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import type { JobCgroup } from './cgroup.js';
 
 interface ProcStat {
   ppid: number;
@@ -59,16 +60,30 @@ function hasEnvEntry(pid: number, entry: string): boolean {
  * away once its parent exits. So descendants are collected from /proc parent links repeatedly
  * while the job runs, and remembered with their start time so that a reused PID is never hit.
  * A double fork can still slip between two walks; those are found at kill time by a marker
- * entry in the environment every job process inherits (as Jenkins does with BUILD_ID).
+ * entry in the environment every job process inherits (as Jenkins does with BUILD_ID), unless the
+ * job cleared its environment (`setsid env -i`): only the job's cgroup, where there is one, holds
+ * every process whatever it does.
  */
 export class ProcessTree {
   private readonly known = new Map<number, string>();
 
-  /** @param envMarker a `NAME=value` entry unique to this job's environment */
+  /**
+   * @param envMarker a `NAME=value` entry unique to this job's environment
+   * @param cgroup the cgroup the job was started in
+   */
   constructor(
     private readonly rootPid: number,
     private readonly envMarker?: string,
+    private readonly cgroup?: JobCgroup,
   ) {}
+
+  /** Adds every process in the job's cgroup, however it left the tree. */
+  private adoptCgroup(stats: Map<number, ProcStat>): void {
+    for (const pid of this.cgroup?.members() ?? []) {
+      const stat = stats.get(pid);
+      if (stat && !stat.zombie && !this.known.has(pid)) this.known.set(pid, stat.startTime);
+    }
+  }
 
   /** Adds the processes that carry the job's environment marker, wherever they were reparented. */
   private adoptMarked(stats: Map<number, ProcStat>): void {
@@ -139,6 +154,7 @@ export class ProcessTree {
     let stats = snapshot();
     this.scan(stats);
     if (stats) this.adoptMarked(stats);
+    if (stats) this.adoptCgroup(stats);
     if (!this.anyAlive(stats)) return;
     this.signalAll('SIGTERM');
     const deadline = Date.now() + graceMs;
@@ -147,11 +163,13 @@ export class ProcessTree {
       // A process may fork while dying (a trap handler): pick up what it started.
       stats = snapshot();
       this.scan(stats);
+      if (stats) this.adoptCgroup(stats);
       if (!this.anyAlive(stats)) return;
     }
     stats = snapshot();
     this.scan(stats);
     if (stats) this.adoptMarked(stats);
     this.signalAll('SIGKILL');
+    this.cgroup?.killAll();
   }
 }

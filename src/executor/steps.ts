@@ -1,10 +1,12 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { JobCgroup } from './cgroup.js';
 import { ProcessTree } from './process-tree.js';
 import type { RunIO, RunOutcome, RunResult, StepsSpec } from './types.js';
 
@@ -86,6 +88,14 @@ export interface Launch {
   env?: Record<string, string>;
   /** Stops what the process started but cannot reach by signals (a container), on timeout or cancel. */
   stop?(): Promise<void>;
+  /** Written to the process's file descriptor 3 (bwrap reads its seccomp program there). */
+  fd3?: Buffer;
+  /**
+   * False when the process needs no cgroup of its own: a container engine's helpers (conmon) are not
+   * the job's to kill, and a PID namespace holds the job already. Otherwise the process starts in
+   * a cgroup of its own, which every kill empties.
+   */
+  cgroup?: boolean;
 }
 
 /** How a prepared script is started: the plain shell, the shell inside a sandbox, or a container. */
@@ -120,15 +130,24 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
     // The directory keeps other users out; the file itself must be readable by a container's own user.
     await writeFile(scriptPath, generateScript(run.commands), { mode: 0o755 });
     const launch = run.launcher(scriptPath, findShell(run.env.PATH ?? process.env.PATH), run.env);
-    const { command, args } = launch;
+    const cgroup = launch.cgroup === false ? undefined : JobCgroup.create();
+    const { command, args } = cgroup ? cgroup.wrap(launch.command, launch.args) : launch;
     // Not secret: it only lets the kill find job processes that escaped both group and parent links.
     const execId = randomUUID();
     const child = spawn(command, args, {
       cwd: run.workspace,
       env: { ...(launch.env ?? run.env), [EXEC_ID_VAR]: execId },
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', launch.fd3 ? 'pipe' : 'ignore'],
     });
+    // Spawned with stdout and stderr as pipes; the type cannot follow the four-entry stdio list.
+    const { stdout, stderr } = child as unknown as ChildProcessByStdio<null, Readable, Readable>;
+    const fd3 = child.stdio[3];
+    if (launch.fd3 && fd3 && 'end' in fd3) {
+      // A process that never reads it (it failed to start) must not fail the write.
+      fd3.on('error', () => undefined);
+      fd3.end(launch.fd3);
+    }
 
     let stopReason: 'timeout' | 'canceled' | undefined;
     let tree: ProcessTree | undefined;
@@ -142,7 +161,7 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
       killing = Promise.all([stopped, tree.kill(KILL_GRACE_MS)]).then(() => undefined);
     };
 
-    const drained = [child.stdout, child.stderr].map((stream) => {
+    const drained = [stdout, stderr].map((stream) => {
       const decoder = new StringDecoder('utf8');
       stream.on('data', (data: Buffer) => {
         const text = decoder.write(data);
@@ -166,7 +185,7 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
     let timeoutTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => stop('canceled', 'Job canceled: stopping its processes');
     if (child.pid !== undefined) {
-      tree = new ProcessTree(child.pid, `${EXEC_ID_VAR}=${execId}`);
+      tree = new ProcessTree(child.pid, `${EXEC_ID_VAR}=${execId}`, cgroup);
       scanTimer = setInterval(() => tree?.scan(), SCAN_INTERVAL_MS);
       timeoutTimer = setTimeout(
         () => stop('timeout', `ERROR: execution took longer than ${formatDuration(run.timeoutMs)}: stopping its processes`),
@@ -182,9 +201,10 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
     run.signal?.removeEventListener('abort', onAbort);
     // Whatever the job left running must not outlive it: it would hold the workspace and the output pipe.
     await (killing ?? tree?.kill(KILL_GRACE_MS));
+    await cgroup?.remove();
     await Promise.race([Promise.all(drained), new Promise((resolve) => setTimeout(resolve, DRAIN_MS).unref())]);
-    child.stdout.destroy();
-    child.stderr.destroy();
+    stdout.destroy();
+    stderr.destroy();
 
     if (exit instanceof Error) {
       run.onOutput(`${RED}ERROR: could not start ${command}: ${exit.message}${RESET}\n`);

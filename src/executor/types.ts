@@ -13,6 +13,12 @@ export interface StepsSpec {
   timeoutMs: number;
   /** Limit for after_script; 5 minutes when absent, as GitLab. */
   afterScriptTimeoutMs?: number;
+  /**
+   * Host paths the job refers to besides the workspace (the file variables' directory, the mirror
+   * objects a workspace borrows through git alternates), shown read-only at the same path by the
+   * sandbox and container executors; the shell executor sees the whole host anyway.
+   */
+  mounts?: string[];
   /** What the container executor needs besides the steps; the host executors ignore it. */
   container?: ContainerRun;
 }
@@ -22,8 +28,6 @@ export interface ContainerRun {
   job: ContainerJob;
   /** Labels the containers (with the agent's owner label) and names them. */
   jobId: number;
-  /** Host paths the job refers to besides the workspace (file variables), mounted read-only at the same path. */
-  mounts: string[];
   /** What services see: the job's variables without its secrets, as GitLab passes only public ones. */
   serviceEnv: Record<string, string>;
 }

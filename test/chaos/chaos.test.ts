@@ -266,7 +266,8 @@ describe('chaos: replicas, agents and the database primary killed while pipeline
       (i) =>
         new Proc(
           `agent-${i}`,
-          ['agent', '--server', urls.join(','), '--token', token, '--work-dir', path.join(root, `agent-${i}`), '--name', `agent-${i}`, '--concurrency', String(AGENT_CONCURRENCY), '--log-level', 'warn'],
+          // The shell executor: jobs append to a ledger in the host's /tmp and report their PIDs.
+          ['agent', '--server', urls.join(','), '--token', token, '--work-dir', path.join(root, `agent-${i}`), '--name', `agent-${i}`, '--concurrency', String(AGENT_CONCURRENCY), '--log-level', 'warn', '--executor', 'shell'],
           /^Tandem agent /,
         ),
     );

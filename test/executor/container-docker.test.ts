@@ -63,7 +63,7 @@ describe('ContainerExecutor with the docker CLI', { skip }, () => {
     const workspace = join(dir, `ws-${++jobs}`);
     await mkdir(workspace);
     const env = { CI_JOB_ID: String(jobs), ...fields.env };
-    return { ...spec(workspace, fields), env, container: { job: containerJobOf(containerJob.image ?? image.name, containerJob.services ?? null, env), jobId: jobs, mounts: [], serviceEnv: env } };
+    return { ...spec(workspace, fields), env, container: { job: containerJobOf(containerJob.image ?? image.name, containerJob.services ?? null, env), jobId: jobs, serviceEnv: env } };
   }
 
   async function leftovers(): Promise<number> {

@@ -39,7 +39,6 @@ describe('ContainerExecutor with podman', { skip }, () => {
       container: {
         job: containerJobOf(containerJob.image ?? image.name, containerJob.services ?? null, env),
         jobId: jobs,
-        mounts: [],
         serviceEnv: env,
         ...extra,
       },
@@ -70,9 +69,8 @@ describe('ContainerExecutor with podman', { skip }, () => {
     await mkdir(scratch);
     await writeFile(join(scratch, 'KEY_FILE'), 'file content');
     const steps = await job(
-      { env: { KEY_FILE: join(scratch, 'KEY_FILE') }, script: ['echo "file=$(cat "$KEY_FILE") entrypoint=$VIA_ENTRYPOINT"', 'echo x >> "$KEY_FILE" || echo "file is read-only"'] },
+      { env: { KEY_FILE: join(scratch, 'KEY_FILE') }, mounts: [scratch], script: ['echo "file=$(cat "$KEY_FILE") entrypoint=$VIA_ENTRYPOINT"', 'echo x >> "$KEY_FILE" || echo "file is read-only"'] },
       { image: { name: image.name, entrypoint: ['/bin/env', 'VIA_ENTRYPOINT=yes'] } },
-      { mounts: [scratch] },
     );
     const result = await capture(executor, steps);
     assert.equal(result.outcome, 'success', result.plain);

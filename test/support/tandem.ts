@@ -9,6 +9,7 @@ import pino from 'pino';
 import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import type { ExecutorKind } from '../../src/executor/index.js';
 import { loadConfig, type TandemConfig } from '../../src/config/index.js';
+import { secretPathsOf } from '../../src/cli/secret-paths.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
 import { makeRemote, repoRoot, type TestRemote } from './git.js';
@@ -69,7 +70,8 @@ export class TestTandem {
     return tandem;
   }
 
-  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string; executor?: ExecutorKind; container?: AgentOptions['container'] } = {}): Promise<Agent> {
+  /** `hiddenPaths`: what sandboxed jobs must not see; default every secret path of the server's configuration, as `tandem up` hides. */
+  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string; executor?: ExecutorKind; container?: AgentOptions['container']; hiddenPaths?: string[] } = {}): Promise<Agent> {
     const name = opts.name ?? `agent-${this.agents.length + 1}`;
     const agent = new Agent({
       servers: [this.url],
@@ -80,7 +82,7 @@ export class TestTandem {
       executor: opts.executor ?? 'shell',
       container: opts.container,
       name,
-      hiddenPaths: [this.dataDir],
+      hiddenPaths: opts.hiddenPaths ?? secretPathsOf(this.config, {}, {}),
       log: pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }),
       version: 'test',
     });
@@ -89,12 +91,12 @@ export class TestTandem {
     return agent;
   }
 
-  /** An agent in its own process (`tandem agent`), so a test can SIGKILL or SIGSTOP it. */
+  /** An agent in its own process (`tandem agent`), so a test can SIGKILL or SIGSTOP it; the shell executor unless extraArgs name one, so its jobs can leave files in the host's /tmp. */
   spawnAgent(name: string, extraArgs: string[] = []): ChildProcess {
     const cli = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
     const child = spawn(
       process.execPath,
-      [cli, 'agent', '--server', this.url, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', process.env.TANDEM_TEST_AGENT_LOG ?? 'warn', ...extraArgs],
+      [cli, 'agent', '--server', this.url, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', process.env.TANDEM_TEST_AGENT_LOG ?? 'warn', ...(extraArgs.includes('--executor') ? [] : ['--executor', 'shell']), ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_TOKEN: '' } },
     );
     this.agentProcesses.push(child);
