@@ -22,6 +22,8 @@ export type { ExtendLeaseInput } from './sql/extend-lease.js';
 export { playJob } from './sql/play-job.js';
 export { promoteScheduled } from './sql/promote-scheduled.js';
 export { getJob, getPipeline, listPipelines } from './sql/read.js';
+export { heldJob } from './sql/load-job.js';
+export type { Claim } from './sql/load-job.js';
 export { reapExpiredLeases } from './sql/reap-expired-leases.js';
 export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
 export { retryJob } from './sql/retry-job.js';

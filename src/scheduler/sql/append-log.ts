@@ -1,17 +1,15 @@
 // Log chunks are numbered by the agent; (job_id, seq) is the primary key, so a chunk re-sent after
 // a timeout is ignored instead of duplicated.
 import type { Store } from '../../store/index.js';
-import { SchedulerError, StaleTokenError } from '../errors.js';
-import { loadJob, staleReason } from './load-job.js';
+import { SchedulerError } from '../errors.js';
+import { claimRefused, completedBy, holds, loadJob, type Claim } from './load-job.js';
 
 export interface LogChunk {
   seq: number;
   data: string;
 }
 
-export interface AppendLogInput {
-  jobId: number;
-  fencingToken: number;
+export interface AppendLogInput extends Claim {
   chunks: LogChunk[];
   now: number;
 }
@@ -24,8 +22,7 @@ export async function appendLogChunks(store: Store, input: AppendLogInput): Prom
   return store.transaction(async (trx) => {
     const job = await loadJob(trx, input.jobId);
     // The agent that completed the job may still flush or re-send its last chunks.
-    const owns = (job.status === 'running' && job.fencing_token === input.fencingToken) || job.completed_token === input.fencingToken;
-    if (!owns) throw new StaleTokenError(job.id, input.fencingToken, staleReason(job));
+    if (!holds(job, input) && !completedBy(job, input)) throw claimRefused(job);
     if (input.chunks.length === 0) return { inserted: 0 };
     const res = await trx
       .insertInto('job_logs')

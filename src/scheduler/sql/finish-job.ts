@@ -37,7 +37,7 @@ export async function finishRunningJob(trx: Kysely<Database>, job: Job, outcome:
     .where('status', '=', 'running')
     .where('fencing_token', '=', job.fencing_token)
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) throw new StaleTokenError(job.id, job.fencing_token ?? 0, 'the job changed while finishing');
+  if (Number(res.numUpdatedRows) !== 1) throw new StaleTokenError(job.id, 'the job changed while finishing');
   changes.job(job, outcome.status);
 
   if (outcome.status !== 'failed') return null;

@@ -1,11 +1,12 @@
 // The agent protocol: registration, long-polling for work, and every write an agent makes while it
-// runs a job. Each write names the claim's fencing token and is refused (409) once the claim is stale.
+// runs a job. Each write names the claim's fencing token and is refused (409) unless the job runs
+// under exactly that claim of this very agent: another agent's token, or a stale one, changes nothing.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError, type ManifestEntry } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/tokens.js';
-import { appendLogChunks, claimJob, completeJob, extendLease } from '../../scheduler/index.js';
+import { appendLogChunks, claimJob, completeJob, extendLease, heldJob } from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type Principal, type RouteTable } from '../http.js';
 import { buildJobPayload } from '../job-payload.js';
@@ -32,13 +33,8 @@ export function agentIdOf(principal: Principal): number {
 }
 
 /** The job must be running under this agent with exactly this token. */
-export async function requireClaim(ctx: ServerContext, jobId: number, token: number, agentId: number) {
-  const job = await ctx.store.db.selectFrom('jobs').select(['id', 'repo_id', 'pipeline_id', 'status', 'fencing_token', 'agent_id', 'spec']).where('id', '=', jobId).executeTakeFirst();
-  if (!job) throw new ApiError(404, `no job ${jobId}`);
-  if (job.status !== 'running' || job.fencing_token !== token || job.agent_id !== agentId) {
-    throw new ApiError(409, `stale claim on job ${jobId}: fencing token ${token} is no longer current`);
-  }
-  return job;
+export function requireClaim(ctx: ServerContext, jobId: number, fencingToken: number, agentId: number) {
+  return heldJob(ctx.store.db, { jobId, agentId, fencingToken });
 }
 
 function cacheKeyParam(key: string | undefined): string {
@@ -222,10 +218,10 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, params, body }) {
       const agentId = agentIdOf(principal);
       const jobId = Number(params.id);
-      await requireClaim(ctx, jobId, body.fencingToken, agentId);
       const now = ctx.clock.now();
+      const extended = await extendLease(ctx.store, { jobId, agentId, fencingToken: body.fencingToken, leaseMs: ctx.config.leaseSeconds * 1000, now });
       await ctx.store.db.updateTable('agents').set({ last_seen_at: now }).where('id', '=', agentId).execute();
-      return extendLease(ctx.store, { jobId, fencingToken: body.fencingToken, leaseMs: ctx.config.leaseSeconds * 1000, now });
+      return extended;
     },
   });
 
@@ -243,8 +239,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       .strict(),
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
-      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
-      await appendLogChunks(ctx.store, { jobId, fencingToken: body.fencingToken, chunks: body.chunks, now: ctx.clock.now() });
+      await appendLogChunks(ctx.store, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken, chunks: body.chunks, now: ctx.clock.now() });
       for (const c of body.chunks) ctx.hub.publish({ type: 'log', jobId, seq: c.seq, data: c.data });
       return { ok: true };
     },
@@ -265,14 +260,11 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       })
       .strict(),
     async handler({ principal, params, body }) {
-      agentIdOf(principal);
       const jobId = Number(params.id);
-      const job = await ctx.store.db.selectFrom('jobs').select(['started_at']).where('id', '=', jobId).executeTakeFirst();
-      if (!job) throw new ApiError(404, `no job ${jobId}`);
       const now = ctx.clock.now();
-      const result = await completeJob(ctx.store, { jobId, fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
+      const result = await completeJob(ctx.store, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
       ctx.metrics.jobs.inc({ status: result.job.status });
-      if (job.started_at !== null) ctx.metrics.jobDuration.observe((now - job.started_at) / 1000);
+      if (result.job.started_at !== null) ctx.metrics.jobDuration.observe((now - result.job.started_at) / 1000);
       publishChanges(ctx, result.changes);
       return { ok: true };
     },
