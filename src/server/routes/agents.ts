@@ -17,10 +17,11 @@ import { agentView } from './views.js';
 
 const LONG_POLL_MS = 25_000;
 
+const agentTags = z.array(z.string().min(1).max(100)).max(50);
 const agentAnnouncement = z
   .object({
     name: z.string().min(1).max(100),
-    tags: z.array(z.string().min(1).max(100)).max(50).default([]),
+    tags: agentTags.default([]),
     concurrency: z.number().int().min(1).max(256).default(1),
     version: z.string().max(50).default('unknown'),
   })
@@ -89,26 +90,39 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         .returning('id')
         .executeTakeFirstOrThrow();
       reply.code(201);
-      return { agentId: row.id, token };
+      return { agentId: row.id, token, tags: body.tags };
     },
   });
 
+  // Tags decide which jobs an agent receives (and so which repositories' secrets reach its host):
+  // they are set by whoever registers it and changed by an admin, never by the agent's own token.
   routes.add({
     method: 'PUT',
     url: '/api/v1/agent/self',
-    summary: 'An agent (re)announces its name, tags and concurrency at start',
+    summary: 'An agent (re)announces its name, concurrency and version at start; answers the tags it has (its own tags are not changed)',
     tag: 'agent protocol',
     access: 'agent',
     body: agentAnnouncement,
     async handler({ principal, body }) {
       const agentId = agentIdOf(principal);
       await refuseNameInUse(ctx, body.name, agentId);
-      await ctx.store.db
-        .updateTable('agents')
-        .set({ name: body.name, tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: ctx.clock.now() })
-        .where('id', '=', agentId)
-        .execute();
-      return { agentId };
+      await ctx.store.db.updateTable('agents').set({ name: body.name, concurrency: body.concurrency, version: body.version, last_seen_at: ctx.clock.now() }).where('id', '=', agentId).execute();
+      const agent = await ctx.store.db.selectFrom('agents').select('tags').where('id', '=', agentId).executeTakeFirstOrThrow();
+      return { agentId, tags: JSON.parse(agent.tags) as string[] };
+    },
+  });
+
+  routes.add({
+    method: 'PATCH',
+    url: '/api/v1/agents/:id',
+    summary: "Set an agent's tags (the jobs it may receive)",
+    tag: 'agents',
+    access: 'user',
+    body: z.object({ tags: agentTags }).strict(),
+    async handler({ params, body }) {
+      const result = await ctx.store.db.updateTable('agents').set({ tags: JSON.stringify(body.tags) }).where('id', '=', Number(params.id)).executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) throw new ApiError(404, `no agent ${params.id}`);
+      return { id: Number(params.id), tags: body.tags };
     },
   });
 
