@@ -47,6 +47,9 @@ export function serverOutboxTarget(client: ServerClient): OutboxTarget {
     async complete(jobId: number, body: CompleteRequest) {
       await client.json('POST', `/api/v1/agent/jobs/${jobId}/complete`, body);
     },
+    async abandon(jobId: number, fencingToken: number) {
+      await client.json('POST', `/api/v1/agent/jobs/${jobId}/abandon`, { fencingToken });
+    },
   };
 }
 

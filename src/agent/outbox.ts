@@ -2,7 +2,8 @@
 // and delivered to the server by a background loop, so a job keeps running through an outage of
 // every server and its log and result arrive when one answers again. The outbox is bounded; its
 // directory is named by job and fencing token, so an agent restarted after a crash still delivers
-// what a previous run left behind. The server's fencing decides what is still accepted (409: drop).
+// what a previous run left behind, and hands back the jobs that run died with. The server's fencing
+// decides what is still accepted (409: drop).
 import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +14,8 @@ import type { CompleteRequest } from './protocol.js';
 export interface OutboxTarget {
   sendLog(jobId: number, fencingToken: number, chunks: LogChunk[]): Promise<void>;
   complete(jobId: number, body: CompleteRequest): Promise<void>;
+  /** The job died with a previous process of this agent: the server ends the attempt and queues it again. */
+  abandon(jobId: number, fencingToken: number): Promise<void>;
 }
 
 export interface OutboxOptions {
@@ -64,6 +67,8 @@ export class JobOutbox {
     private readonly target: OutboxTarget,
     private readonly opts: OutboxOptions,
     restored: { chunks: LogChunk[]; result: CompleteRequest | null },
+    /** Found without a result after a restart: the job died with the previous process. */
+    private readonly orphaned = false,
   ) {
     this.logFile = join(dir, 'log.jsonl');
     this.resultFile = join(dir, 'result.json');
@@ -100,9 +105,10 @@ export class JobOutbox {
         (t) => JSON.parse(t) as CompleteRequest,
         () => null,
       );
-      const outbox = new JobOutbox(dir, Number(m[1]), Number(m[2]), target, opts, { chunks, result });
       // Nothing more will be written to it. A job without a result died with the previous agent
-      // process: its log is delivered, and the server's reaper decides about the job itself.
+      // process: its log is delivered, then the job is handed back (the server queues it again at
+      // once; waiting for its lease would cost a whole lease per restart).
+      const outbox = new JobOutbox(dir, Number(m[1]), Number(m[2]), target, opts, { chunks, result }, result === null);
       void outbox.close();
       out.push(outbox);
     }
@@ -180,6 +186,7 @@ export class JobOutbox {
         }
         if (this.closed) {
           if (this.result) await this.target.complete(this.jobId, this.result);
+          else if (this.orphaned) await this.target.abandon(this.jobId, this.fencingToken);
           await rm(this.dir, { recursive: true, force: true });
           return 'delivered';
         }

@@ -235,6 +235,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/agent/jobs/:id/heartbeat': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/log': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/complete': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/abandon': 'agent.protocol',
   'POST /api/v1/agent/blobs/missing': 'agent.protocol',
   'PUT /api/v1/agent/blobs/:digest': 'agent.protocol',
   'GET /api/v1/agent/blobs/:digest': 'agent.protocol',

@@ -47,3 +47,28 @@ export async function finishRunningJob(trx: Kysely<Database>, job: Job, outcome:
   }
   return null;
 }
+
+/**
+ * Ends the attempt of a job whose agent is lost (its lease ran out, its presence broke, or it came
+ * back without the job): failed with runner_system_failure and, while attempts remain, queued again
+ * whatever the file's `retry` says (a lost agent is not the job's fault). A job someone asked to
+ * cancel ends canceled; one past its timeout fails by timeout.
+ */
+export async function finishLostJob(trx: Kysely<Database>, job: Job, now: number, maxSystemAttempts: number, changes: ChangeLog): Promise<{ status: 'failed' | 'canceled'; retryJobId: number | null }> {
+  const byTimeout = job.cancel_reason === 'timeout';
+  const status = job.cancel_reason === 'user' ? 'canceled' : 'failed';
+  const retryJobId = await finishRunningJob(
+    trx,
+    job,
+    {
+      status,
+      exitCode: null,
+      failureReason: byTimeout ? 'job_execution_timeout' : 'runner_system_failure',
+      completedToken: null,
+      forceRetry: status === 'failed' && !byTimeout && job.attempt < maxSystemAttempts,
+    },
+    now,
+    changes,
+  );
+  return { status, retryJobId };
+}

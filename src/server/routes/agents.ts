@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError, type ManifestEntry } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/tokens.js';
-import { appendLogChunks, claimJob, completeJob, extendLease, heldJob } from '../../scheduler/index.js';
+import { abandonJob, appendLogChunks, claimJob, completeJob, extendLease, heldJob } from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type Principal, type RouteTable } from '../http.js';
 import { buildJobPayload } from '../job-payload.js';
@@ -281,6 +281,25 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       if (result.job.started_at !== null) ctx.metrics.jobDuration.observe((now - result.job.started_at) / 1000);
       publishChanges(ctx, result.changes);
       return { ok: true };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/abandon',
+    summary: 'Hand back a job the agent can no longer run (its previous process died with it): the attempt ends as a lost agent’s, and is queued again while attempts remain',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ fencingToken }).strict(),
+    async handler({ principal, params, body }) {
+      const agentId = agentIdOf(principal);
+      const jobId = Number(params.id);
+      const result = await abandonJob(ctx.store, { jobId, agentId, fencingToken: body.fencingToken, now: ctx.clock.now(), maxSystemAttempts: ctx.config.maxSystemAttempts });
+      ctx.metrics.leaseExpiries.inc();
+      if (result.retryJobId !== null) ctx.metrics.requeues.inc();
+      ctx.log.warn({ jobId, agentId, retryJobId: result.retryJobId }, 'agent handed back a job its previous process held');
+      publishChanges(ctx, result.changes);
+      return { status: result.status, retryJobId: result.retryJobId };
     },
   });
 
