@@ -33,7 +33,7 @@ export interface AgentOptions {
 }
 
 const LONG_POLL_MS = 25_000;
-/** Servers send a comment every 15 s on a presence stream; silence for longer means a vanished server. */
+/** Servers write on a presence stream every second (older ones every 15 s); silence for longer means a vanished server. */
 const PRESENCE_IDLE_MS = 40_000;
 
 /** The agent's own settings must not leak into jobs: TANDEM_TOKEN would let a job act as the agent. */

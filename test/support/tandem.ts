@@ -89,12 +89,12 @@ export class TestTandem {
     return agent;
   }
 
-  /** An agent in its own process (`tandem agent`), so a test can SIGKILL or SIGSTOP it. */
-  spawnAgent(name: string, extraArgs: string[] = []): ChildProcess {
+  /** An agent in its own process (`tandem agent`), so a test can SIGKILL or SIGSTOP it; `server`: another URL to reach this server by (a load balancer). */
+  spawnAgent(name: string, extraArgs: string[] = [], server = this.url): ChildProcess {
     const cli = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
     const child = spawn(
       process.execPath,
-      [cli, 'agent', '--server', this.url, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', process.env.TANDEM_TEST_AGENT_LOG ?? 'warn', ...extraArgs],
+      [cli, 'agent', '--server', server, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', process.env.TANDEM_TEST_AGENT_LOG ?? 'warn', ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_TOKEN: '' } },
     );
     this.agentProcesses.push(child);

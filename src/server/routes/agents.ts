@@ -16,6 +16,12 @@ import { openSse } from '../sse.js';
 import { agentView } from './views.js';
 
 const LONG_POLL_MS = 25_000;
+/**
+ * A load balancer keeps its connection to this server open after the agent's side closed (HAProxy
+ * waits for its timeouts): only a write reveals the break. Written this often on a presence stream,
+ * a dead agent is seen within the disconnect grace (at least 1 s), not the balancer's timeout.
+ */
+const PRESENCE_HEARTBEAT_MS = 1000;
 
 const agentTags = z.array(z.string().min(1).max(100)).max(50);
 const agentAnnouncement = z
@@ -198,7 +204,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const agentId = agentIdOf(principal);
       const presenceId = randomUUID();
       await ctx.store.db.updateTable('agents').set({ presence_id: presenceId, disconnected_at: null, last_seen_at: ctx.clock.now() }).where('id', '=', agentId).execute();
-      const sse = openSse(request, reply);
+      const sse = openSse(request, reply, { keepAliveMs: PRESENCE_HEARTBEAT_MS });
       // A stream this server ends (drain, shutdown) is not the agent dying: only one that breaks
       // before the server finished it is. A newer stream of the same agent (it reconnected
       // elsewhere first) makes this one's end irrelevant.
