@@ -12,7 +12,8 @@ import type { CompleteRequest } from './protocol.js';
 
 /** Where an outbox's contents go; each call must be idempotent (the server dedupes by seq and token). */
 export interface OutboxTarget {
-  sendLog(jobId: number, fencingToken: number, chunks: LogChunk[]): Promise<void>;
+  /** `logFull`: the server keeps no more of this job's log (its maxJobLogBytes): stop sending it. */
+  sendLog(jobId: number, fencingToken: number, chunks: LogChunk[]): Promise<{ logFull: boolean }>;
   complete(jobId: number, body: CompleteRequest): Promise<void>;
   /** The job died with a previous process of this agent: the server ends the attempt and queues it again. */
   abandon(jobId: number, fencingToken: number): Promise<void>;
@@ -55,6 +56,8 @@ export class JobOutbox {
   private result: CompleteRequest | null = null;
   private wake: (() => void) | null = null;
   private stale = false;
+  /** The server's log of the job is full: later output is neither kept nor sent. */
+  private logFull = false;
   private closed = false;
   private readonly delivered: Promise<DeliveryResult>;
   private readonly maxLogBytes: number;
@@ -117,7 +120,7 @@ export class JobOutbox {
 
   /** Durable once it resolves; delivery follows in the background. */
   async appendLog(chunk: LogChunk): Promise<void> {
-    if (this.stale) return;
+    if (this.stale || this.logFull) return;
     let entry = chunk;
     const size = Buffer.byteLength(chunk.data);
     if (this.bytes + size > this.maxLogBytes) {
@@ -179,8 +182,12 @@ export class JobOutbox {
             batch.push(c);
             bytes += c.data.length;
           }
-          await this.target.sendLog(this.jobId, this.fencingToken, batch);
+          const { logFull } = await this.target.sendLog(this.jobId, this.fencingToken, batch);
           this.pending.splice(0, batch.length);
+          if (logFull) {
+            this.logFull = true;
+            this.pending = [];
+          }
           backoff = 100;
           continue;
         }

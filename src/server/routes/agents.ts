@@ -248,7 +248,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
   routes.add({
     method: 'POST',
     url: '/api/v1/agent/jobs/:id/log',
-    summary: 'Append log chunks (idempotent by sequence number)',
+    summary: 'Append log chunks (idempotent by sequence number); beyond maxJobLogBytes they are dropped and the answer says truncated',
     tag: 'agent protocol',
     access: 'agent',
     body: z
@@ -259,9 +259,17 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       .strict(),
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
-      await appendLogChunks(ctx.store, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken, chunks: body.chunks, now: ctx.clock.now() });
-      for (const c of body.chunks) ctx.hub.publish({ type: 'log', jobId, seq: c.seq, data: c.data });
-      return { ok: true };
+      const { accepted, truncated } = await appendLogChunks(ctx.store, {
+        jobId,
+        agentId: agentIdOf(principal),
+        fencingToken: body.fencingToken,
+        chunks: body.chunks,
+        maxLogBytes: ctx.config.maxJobLogBytes,
+        now: ctx.clock.now(),
+      });
+      for (const c of accepted) ctx.hub.publish({ type: 'log', jobId, seq: c.seq, data: c.data });
+      // `truncated`: the job's log is full, the agent stops sending (the job itself goes on).
+      return { ok: true, truncated };
     },
   });
 
