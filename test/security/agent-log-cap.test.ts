@@ -1,6 +1,7 @@
 // Attack: a job (or an agent) floods the server with log: a 629 MB log was stored whole and made
 // GET /log fail building one string of it. Defence: the server keeps at most maxJobLogBytes of a
-// job's log (here a small cap), appends one truncation notice, drops the rest and tells the agent,
+// job's log (here a small cap; the chunk crossing it keeps what fits), appends one truncation notice,
+// drops the rest and tells the agent,
 // which stops sending; GET /log streams the stored log a page at a time.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -47,7 +48,7 @@ test('chunks past the cap are dropped with one notice, the agent is told, and a 
   assert.deepEqual(answers, [false, false, false, false, false, false, false, true, true, true, true, true, true]);
 
   const log = await tandem.log(payload.jobId);
-  assert.equal(log, piece.repeat(6) + NOTICE);
+  assert.equal(log, piece.repeat(6) + piece.slice(0, CAP - 6 * piece.length) + NOTICE);
   assert.equal((await agent.call('POST', `/api/v1/agent/jobs/${payload.jobId}/complete`, { fencingToken: payload.fencingToken, status: 'success', exitCode: 0, failureReason: null })).status, 200);
 });
 
@@ -61,10 +62,25 @@ test('a real job printing far more than the cap: its log stops at the cap with t
   const p = await tandem.waitForPipeline(id, undefined, 60_000);
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
   const log = await tandem.log(p.jobs[0].id);
-  assert.ok(Buffer.byteLength(log) <= CAP + Buffer.byteLength(NOTICE), `the stored log is ${Buffer.byteLength(log)} bytes`);
+  assert.equal(Buffer.byteLength(log), CAP + Buffer.byteLength(NOTICE), 'the log is filled to the cap, then the notice');
   assert.equal(log.split(NOTICE).length, 2, 'the notice appears exactly once');
   assert.ok(log.endsWith(NOTICE), 'nothing after the notice');
   assert.match(log, /yyyy/);
   const posts = (await logPosts()) - before;
   assert.ok(posts <= 4, `the agent stopped sending once told (${posts} log requests for 2 MiB in 8 bursts)`);
+});
+
+test('the chunk crossing the cap is cut between characters, never inside one', async () => {
+  // Tagged, so the real agent of the test before leaves it to this one.
+  const { name } = await tandem.repo({ '.gitlab-ci.yml': 'job:\n  tags: [multibyte]\n  script:\n    - echo hi\n' });
+  await tandem.trigger(name);
+  const agent = await registerAgent(tandem, 'multibyte', ['multibyte']);
+  const payload = await agent.claim();
+  assert.ok(payload);
+  // 3-byte characters: the cap (a power of two) falls inside one.
+  const wide = '€'.repeat(CAP);
+  const res = await agent.call<{ truncated: boolean }>('POST', `/api/v1/agent/jobs/${payload.jobId}/log`, { fencingToken: payload.fencingToken, chunks: [{ seq: 0, data: wide }] });
+  assert.equal(res.body.truncated, true);
+  const log = await tandem.log(payload.jobId);
+  assert.equal(log, '€'.repeat(Math.floor(CAP / 3)) + NOTICE);
 });

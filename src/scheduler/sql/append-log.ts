@@ -28,6 +28,16 @@ export function truncationNotice(maxLogBytes: number): string {
   return `\n[tandem: job log truncated: it reached the server's limit of ${maxLogBytes} bytes (maxJobLogBytes); the job goes on, its further output is not kept]\n`;
 }
 
+/** The longest start of `text` of at most `maxBytes` UTF-8 bytes, never cutting a character apart. */
+function utf8Prefix(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text);
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  // A continuation byte (10xxxxxx) at the cut belongs to a character that started before it.
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8');
+}
+
 export async function appendLogChunks(store: Store, input: AppendLogInput): Promise<AppendLogResult> {
   input.chunks.forEach((c, i) => {
     if (!Number.isSafeInteger(c.seq) || c.seq < 0) throw new SchedulerError(422, `log chunks[${i}].seq: expected an integer >= 0, got ${c.seq}`);
@@ -51,7 +61,9 @@ export async function appendLogChunks(store: Store, input: AppendLogInput): Prom
       seen.add(c.seq);
       const size = Buffer.byteLength(c.data);
       if (input.maxLogBytes !== undefined && bytes + size > input.maxLogBytes) {
-        accepted.push({ seq: c.seq, data: truncationNotice(input.maxLogBytes) });
+        // The chunk that crosses the cap keeps what fits, then the notice (which is not counted).
+        accepted.push({ seq: c.seq, data: utf8Prefix(c.data, input.maxLogBytes - bytes) + truncationNotice(input.maxLogBytes) });
+        bytes = input.maxLogBytes;
         truncated = true;
         break;
       }
