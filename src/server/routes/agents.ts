@@ -125,7 +125,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     tag: 'agents',
     access: 'user',
     body: z.object({ tags: agentTags }).strict(),
-    async handler({ params, body }) {
+    async handler({ params, body, audit }) {
+      audit({ agentId: Number(params.id), tags: body.tags });
       const result = await ctx.store.db.updateTable('agents').set({ tags: JSON.stringify(body.tags) }).where('id', '=', Number(params.id)).executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) throw new ApiError(404, `no agent ${params.id}`);
       return { id: Number(params.id), tags: body.tags };
