@@ -90,7 +90,7 @@ async function claimJobMs(store: Store, agentId: number): Promise<number> {
     const claim = await timed(() => claimJob(store, { agentId, agentTags: [], leaseMs: 60_000, now: Date.now() }));
     if (!claim.value) throw new Error('claims: claimJob found the queue empty');
     samples.push(claim.ms);
-    await completeJob(store, { jobId: claim.value.job.id, fencingToken: claim.value.fencingToken, status: 'success', exitCode: 0, failureReason: null, now: Date.now() });
+    await completeJob(store, { jobId: claim.value.job.id, agentId, fencingToken: claim.value.fencingToken, status: 'success', exitCode: 0, failureReason: null, now: Date.now() });
   }
   return median(samples);
 }

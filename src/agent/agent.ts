@@ -11,7 +11,7 @@ import { HttpError, ServerClient } from './client.js';
 import { serverJobBackend, serverOutboxTarget } from './http-backend.js';
 import { runJob, type JobOutcome } from './job-runner.js';
 import { JobOutbox, type OutboxOptions } from './outbox.js';
-import type { JobPayload, RegisterAgentResponse } from './protocol.js';
+import type { AnnounceResponse, JobPayload, RegisterAgentResponse } from './protocol.js';
 
 export interface AgentOptions {
   servers: string[];
@@ -33,7 +33,7 @@ export interface AgentOptions {
 }
 
 const LONG_POLL_MS = 25_000;
-/** Servers send a comment every 15 s on a presence stream; silence for longer means a vanished server. */
+/** Servers write on a presence stream every second (older ones every 15 s); silence for longer means a vanished server. */
 const PRESENCE_IDLE_MS = 40_000;
 
 export class Agent {
@@ -79,6 +79,7 @@ export class Agent {
     const res = await this.client.json<RegisterAgentResponse>('POST', '/api/v1/agents', this.announcement);
     if (!res) throw new Error('registration returned no agent token');
     this.client.token = res.token;
+    this.adoptServerTags(res.tags);
     // Kept (0600) so a restarted agent is the same agent: its claims and undelivered results stay its own.
     await writeFile(this.credentialsFile, JSON.stringify({ agentId: res.agentId, token: res.token }), { mode: 0o600 });
     this.opts.log.info({ agentId: res.agentId, name: this.name, server: this.client.serverUrl }, 'agent registered');
@@ -95,8 +96,9 @@ export class Agent {
     if (stored) {
       this.client.token = stored;
       try {
-        // Also tells the server this start's tags and concurrency.
-        await this.client.json('PUT', '/api/v1/agent/self', this.announcement);
+        // Tells the server this start's name and concurrency; the server keeps the tags.
+        const res = await this.client.json<AnnounceResponse>('PUT', '/api/v1/agent/self', this.announcement);
+        this.adoptServerTags(res?.tags);
         return;
       } catch (err) {
         if (!(err instanceof HttpError && err.status === 401) || this.registrationToken.startsWith('tda_')) throw err;
@@ -104,6 +106,16 @@ export class Agent {
       }
     }
     await this.register();
+  }
+
+  /** The server decides an agent's tags (set at registration or by an admin): jobs see those. */
+  private adoptServerTags(tags: string[] | undefined): void {
+    if (!tags) return;
+    const asked = [...this.tags].sort().join(',');
+    if ([...tags].sort().join(',') !== asked) {
+      this.opts.log.warn({ serverTags: tags, configuredTags: this.tags }, "the server keeps this agent's tags from its registration: an admin changes them (PATCH /api/v1/agents/:id)");
+    }
+    this.tags = tags;
   }
 
   private get outboxDir(): string {

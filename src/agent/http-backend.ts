@@ -42,10 +42,14 @@ class ServerBlobStore implements BlobStore {
 export function serverOutboxTarget(client: ServerClient): OutboxTarget {
   return {
     async sendLog(jobId: number, fencingToken: number, chunks: LogChunk[]) {
-      await client.json('POST', `/api/v1/agent/jobs/${jobId}/log`, { fencingToken, chunks });
+      const res = await client.json<{ truncated?: boolean }>('POST', `/api/v1/agent/jobs/${jobId}/log`, { fencingToken, chunks });
+      return { logFull: res?.truncated === true };
     },
     async complete(jobId: number, body: CompleteRequest) {
       await client.json('POST', `/api/v1/agent/jobs/${jobId}/complete`, body);
+    },
+    async abandon(jobId: number, fencingToken: number) {
+      await client.json('POST', `/api/v1/agent/jobs/${jobId}/abandon`, { fencingToken });
     },
   };
 }

@@ -2,7 +2,8 @@
 // and delivered to the server by a background loop, so a job keeps running through an outage of
 // every server and its log and result arrive when one answers again. The outbox is bounded; its
 // directory is named by job and fencing token, so an agent restarted after a crash still delivers
-// what a previous run left behind. The server's fencing decides what is still accepted (409: drop).
+// what a previous run left behind, and hands back the jobs that run died with. The server's fencing
+// decides what is still accepted (409: drop).
 import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,8 +12,11 @@ import type { CompleteRequest } from './protocol.js';
 
 /** Where an outbox's contents go; each call must be idempotent (the server dedupes by seq and token). */
 export interface OutboxTarget {
-  sendLog(jobId: number, fencingToken: number, chunks: LogChunk[]): Promise<void>;
+  /** `logFull`: the server keeps no more of this job's log (its maxJobLogBytes): stop sending it. */
+  sendLog(jobId: number, fencingToken: number, chunks: LogChunk[]): Promise<{ logFull: boolean }>;
   complete(jobId: number, body: CompleteRequest): Promise<void>;
+  /** The job died with a previous process of this agent: the server ends the attempt and queues it again. */
+  abandon(jobId: number, fencingToken: number): Promise<void>;
 }
 
 export interface OutboxOptions {
@@ -52,6 +56,8 @@ export class JobOutbox {
   private result: CompleteRequest | null = null;
   private wake: (() => void) | null = null;
   private stale = false;
+  /** The server's log of the job is full: later output is neither kept nor sent. */
+  private logFull = false;
   private closed = false;
   private readonly delivered: Promise<DeliveryResult>;
   private readonly maxLogBytes: number;
@@ -64,6 +70,8 @@ export class JobOutbox {
     private readonly target: OutboxTarget,
     private readonly opts: OutboxOptions,
     restored: { chunks: LogChunk[]; result: CompleteRequest | null },
+    /** Found without a result after a restart: the job died with the previous process. */
+    private readonly orphaned = false,
   ) {
     this.logFile = join(dir, 'log.jsonl');
     this.resultFile = join(dir, 'result.json');
@@ -100,9 +108,10 @@ export class JobOutbox {
         (t) => JSON.parse(t) as CompleteRequest,
         () => null,
       );
-      const outbox = new JobOutbox(dir, Number(m[1]), Number(m[2]), target, opts, { chunks, result });
       // Nothing more will be written to it. A job without a result died with the previous agent
-      // process: its log is delivered, and the server's reaper decides about the job itself.
+      // process: its log is delivered, then the job is handed back (the server queues it again at
+      // once; waiting for its lease would cost a whole lease per restart).
+      const outbox = new JobOutbox(dir, Number(m[1]), Number(m[2]), target, opts, { chunks, result }, result === null);
       void outbox.close();
       out.push(outbox);
     }
@@ -111,7 +120,7 @@ export class JobOutbox {
 
   /** Durable once it resolves; delivery follows in the background. */
   async appendLog(chunk: LogChunk): Promise<void> {
-    if (this.stale) return;
+    if (this.stale || this.logFull) return;
     let entry = chunk;
     const size = Buffer.byteLength(chunk.data);
     if (this.bytes + size > this.maxLogBytes) {
@@ -173,13 +182,18 @@ export class JobOutbox {
             batch.push(c);
             bytes += c.data.length;
           }
-          await this.target.sendLog(this.jobId, this.fencingToken, batch);
+          const { logFull } = await this.target.sendLog(this.jobId, this.fencingToken, batch);
           this.pending.splice(0, batch.length);
+          if (logFull) {
+            this.logFull = true;
+            this.pending = [];
+          }
           backoff = 100;
           continue;
         }
         if (this.closed) {
           if (this.result) await this.target.complete(this.jobId, this.result);
+          else if (this.orphaned) await this.target.abandon(this.jobId, this.fencingToken);
           await rm(this.dir, { recursive: true, force: true });
           return 'delivered';
         }

@@ -47,6 +47,14 @@ export interface RegisterAgentRequest {
 export interface RegisterAgentResponse {
   agentId: number;
   token: string;
+  /** The tags the server gave the agent (older servers do not say). */
+  tags?: string[];
+}
+
+/** The answer to an agent's announcement at start: its tags are the server's, set at registration or by an admin. */
+export interface AnnounceResponse {
+  agentId: number;
+  tags?: string[];
 }
 
 export interface HeartbeatResponse {

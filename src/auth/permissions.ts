@@ -119,6 +119,8 @@ export const PERMISSIONS = {
   'agent.register': { who: 'admin', registrationToken: true },
   'agent.list': ADMIN,
   'agent.delete': ADMIN,
+  /** Tags decide which jobs (and so which secrets) an agent receives. */
+  'agent.update': ADMIN,
   'agent.protocol': AGENT,
 } as const satisfies Record<string, Rule>;
 
@@ -226,12 +228,14 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/agents': 'agent.register',
   'GET /api/v1/agents': 'agent.list',
   'DELETE /api/v1/agents/:id': 'agent.delete',
+  'PATCH /api/v1/agents/:id': 'agent.update',
   'PUT /api/v1/agent/self': 'agent.protocol',
   'POST /api/v1/agent/jobs/request': 'agent.protocol',
   'GET /api/v1/agent/presence': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/heartbeat': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/log': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/complete': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/abandon': 'agent.protocol',
   'POST /api/v1/agent/blobs/missing': 'agent.protocol',
   'PUT /api/v1/agent/blobs/:digest': 'agent.protocol',
   'GET /api/v1/agent/blobs/:digest': 'agent.protocol',

@@ -255,6 +255,9 @@ backupKeyOption(instanceOptions(drCommand.command('drill').description('restore 
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
+clientOptions(agents.command('tags').description("set an agent's tags (admins; an agent cannot change its own)").argument('<id>').argument('<tags>', 'comma-separated, "" for none'))
+  .option('--json')
+  .action(async (id: string, tags: string, opts) => (await remote()).agentTags(id, tags, opts));
 
 clientOptions(program.command('login').description('sign in (a username and password, or a code approved in a browser); keeps a personal token for later commands'))
   .option('--device', 'print a code and a URL; approve the code in a browser signed in to Tandem (single sign-on included)')

@@ -155,6 +155,13 @@ export async function artifactGet(jobId: string, path: string | undefined, opts:
   if (target !== '-') console.error(`Saved ${target}`);
 }
 
+export async function agentTags(id: string, tags: string, opts: ApiOptions & { json?: boolean }) {
+  const list = tags.split(',').map((t) => t.trim()).filter(Boolean);
+  const result = await ApiClient.fromOptions(opts).json<{ id: number; tags: string[] }>('PATCH', `/api/v1/agents/${Number(id)}`, { tags: list });
+  if (opts.json) printJson(result);
+  else console.log(`Agent #${result.id}: tags ${result.tags.join(', ') || '(none)'}`);
+}
+
 export async function agentList(opts: Listing) {
   const agents = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', '/api/v1/agents');
   if (opts.json) printJson(agents);

@@ -185,6 +185,8 @@ export const configSchema = z
     /** Alerting: notifiers, routes by severity, evaluation interval, thresholds (docs/slo.md, docs/operations.md). */
     alerting: alertingSchema.prefault({}),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
+    /** UTF-8 bytes of log kept per job (GitLab's ci_jobs_trace_size_limit is 100 MB); the rest is dropped with a notice. */
+    maxJobLogBytes: positiveInt.default(100 * 1024 * 1024),
     maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
     // Agent settings.
     server: list.default([]),

@@ -203,7 +203,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         baseEnv: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('TANDEM_'))),
         agentName: 'tandem exec',
       });
-      await completeJob(store, { jobId: job.id, fencingToken: claimed.fencingToken, ...outcome, now: Date.now() });
+      await completeJob(store, { jobId: job.id, agentId: claimed.job.agent_id ?? 0, fencingToken: claimed.fencingToken, ...outcome, now: Date.now() });
       opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
       return true;
     };

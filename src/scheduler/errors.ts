@@ -21,12 +21,14 @@ export class DuplicateDeliveryError extends SchedulerError {
 }
 
 /**
- * The caller's fencing token is no longer the job's (the lease expired and the job was requeued,
- * or the job finished): the write is refused so a partitioned agent cannot change the outcome.
+ * The caller does not hold the job's claim: its fencing token is no longer the job's (the lease
+ * expired and the job was requeued, or the job finished), or the job was handed to another agent.
+ * The write is refused so a partitioned agent, or another agent's token, cannot change the outcome.
+ * The message names no token and no agent.
  */
 export class StaleTokenError extends SchedulerError {
   override name = 'StaleTokenError';
-  constructor(jobId: number, token: number, reason: string) {
-    super(409, `job ${jobId}: fencing token ${token} is stale (${reason})`);
+  constructor(jobId: number, reason: string) {
+    super(409, `job ${jobId}: not held by this agent under this claim (${reason})`);
   }
 }

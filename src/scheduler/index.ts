@@ -1,11 +1,13 @@
 // The job queue and GitLab's job/pipeline state machine over the store. Every function takes the
 // Store first and the time as epoch ms, and every mutating one returns the status changes it
 // committed (publish them after the call returns).
+export { abandonJob } from './sql/abandon-job.js';
+export type { AbandonInput } from './sql/abandon-job.js';
 export { advancePipeline } from './advance.js';
 export { DuplicateDeliveryError, SchedulerError, StaleTokenError } from './errors.js';
 export type { StatusChange } from './events.js';
-export { appendLogChunks, readLog } from './sql/append-log.js';
-export type { AppendLogInput, LogChunk } from './sql/append-log.js';
+export { appendLogChunks, readLog, readLogPages, truncationNotice } from './sql/append-log.js';
+export type { AppendLogInput, AppendLogResult, LogChunk } from './sql/append-log.js';
 export { autoCancelInterruptible } from './sql/auto-cancel.js';
 export type { AutoCancelInput } from './sql/auto-cancel.js';
 export { cancelJob, cancelPipeline } from './sql/cancel.js';
@@ -22,6 +24,8 @@ export type { ExtendLeaseInput } from './sql/extend-lease.js';
 export { playJob } from './sql/play-job.js';
 export { promoteScheduled } from './sql/promote-scheduled.js';
 export { getJob, getPipeline, listPipelines } from './sql/read.js';
+export { heldJob } from './sql/load-job.js';
+export type { Claim } from './sql/load-job.js';
 export { reapExpiredLeases } from './sql/reap-expired-leases.js';
 export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
 export { retryJob } from './sql/retry-job.js';

@@ -14,7 +14,8 @@ export interface SseStream {
   signal: AbortSignal;
 }
 
-export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream {
+/** `keepAliveMs`: how often a comment is written when nothing else is (default 15 s). */
+export function openSse(request: FastifyRequest, reply: FastifyReply, opts: { keepAliveMs?: number } = {}): SseStream {
   const controller = new AbortController();
   reply.hijack();
   const res = reply.raw;
@@ -25,7 +26,7 @@ export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream
     'x-accel-buffering': 'no',
   });
   res.write(': connected\n\n');
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), opts.keepAliveMs ?? 15_000);
   const close = () => {
     if (controller.signal.aborted) return;
     clearInterval(keepAlive);

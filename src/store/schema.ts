@@ -155,6 +155,10 @@ export interface JobTable {
   deadline_at: number | null;
   /** The token that completed the job, so the same agent may repeat its completion or last log chunks. */
   completed_token: number | null;
+  /** UTF-8 bytes of log stored for the job, against maxJobLogBytes. */
+  log_bytes: Generated<number>;
+  /** 1 once the log reached maxJobLogBytes: later chunks are dropped (one notice says so). */
+  log_truncated: Generated<number>;
   /** Set when a user played a manual job (or retried a manual/delayed one): later attempts run at once. */
   played_at: number | null;
   created_at: number;

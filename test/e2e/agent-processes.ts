@@ -16,19 +16,21 @@ export class AgentProcesses {
   private constructor(
     private readonly tandem: TestTandem,
     readonly pidDir: string,
+    private readonly server: string,
   ) {}
 
-  static async start(tandem: TestTandem, names: string[]): Promise<AgentProcesses> {
+  /** `server`: the URL the agents reach the server by (default the server's own; a load balancer's). */
+  static async start(tandem: TestTandem, names: string[], server = tandem.url): Promise<AgentProcesses> {
     const pidDir = path.join(tandem.dataDir, 'pids');
     await mkdir(pidDir, { recursive: true });
-    const agents = new AgentProcesses(tandem, pidDir);
+    const agents = new AgentProcesses(tandem, pidDir, server);
     for (const name of names) agents.spawn(name);
     await agents.waitOnline(names);
     return agents;
   }
 
   spawn(name: string): void {
-    const child = this.tandem.spawnAgent(name);
+    const child = this.tandem.spawnAgent(name, [], this.server);
     const output: string[] = [];
     child.stdout?.on('data', (b: Buffer) => output.push(b.toString()));
     child.stderr?.on('data', (b: Buffer) => output.push(b.toString()));

@@ -74,7 +74,7 @@ describe('postgres: concurrent claimers in one process', { skip: postgres?.skip 
             continue;
           }
           mine.push({ jobId: c.job.id, token: c.fencingToken });
-          await completeJob(db.store, { jobId: c.job.id, fencingToken: c.fencingToken, status: 'success', exitCode: 0, now: Date.now() });
+          await completeJob(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, status: 'success', exitCode: 0, now: Date.now() });
           done++;
         }
         return mine;

@@ -102,6 +102,7 @@ export async function run(
   const claimed = await claim(db, name, now);
   return completeJob(db.store, {
     jobId: claimed.job.id,
+    agentId: claimed.job.agent_id!,
     fencingToken: claimed.fencingToken,
     status,
     exitCode: fields.exitCode === undefined ? (status === 'success' ? 0 : 1) : fields.exitCode,

@@ -254,9 +254,9 @@ for (const backend of backends()) {
         const running = await claim(db, 'run1');
         await cancelPipeline(db.store, p, T0 + 100);
         assert.deepEqual(await statuses(db, p), { $pipeline: 'running', run1: 'running', wait1: 'canceled', later: 'canceled', tidy: 'canceled' });
-        const beat = await extendLease(db.store, { jobId: running.job.id, fencingToken: running.fencingToken, leaseMs: 1000, now: T0 + 200 });
+        const beat = await extendLease(db.store, { jobId: running.job.id, agentId: running.job.agent_id!, fencingToken: running.fencingToken, leaseMs: 1000, now: T0 + 200 });
         assert.equal(beat.cancelRequested, true);
-        await completeJob(db.store, { jobId: running.job.id, fencingToken: running.fencingToken, status: 'canceled', exitCode: null, now: T0 + 300 });
+        await completeJob(db.store, { jobId: running.job.id, agentId: running.job.agent_id!, fencingToken: running.fencingToken, status: 'canceled', exitCode: null, now: T0 + 300 });
         assert.equal((await statuses(db, p)).$pipeline, 'canceled');
         // Canceling again is a no-op; a finished job cannot be canceled.
         await cancelPipeline(db.store, p, T0 + 400);

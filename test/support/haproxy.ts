@@ -37,14 +37,17 @@ export function runtimeApiShellCommand(socket: string, commands: string): string
   return `'${process.execPath}' -e '${script}' '${socket}' "${commands}"`;
 }
 
-/** Starts HAProxy in front of `servers` (name -> port on 127.0.0.1), all in maintenance (no traffic). */
-export async function startHaproxy(servers: Record<string, number>): Promise<Haproxy> {
+/**
+ * Starts HAProxy in front of `servers` (name -> port on 127.0.0.1), all in maintenance (no traffic).
+ * `timeouts` replace the defaults section's (e.g. `{ client: '1h', server: '1h' }` as in ops/cluster).
+ */
+export async function startHaproxy(servers: Record<string, number>, opts: { timeouts?: Record<string, string> } = {}): Promise<Haproxy> {
   if (!existsSync(HAPROXY)) throw new Error(`HAProxy is not installed (${HAPROXY}): run scripts/services.sh install`);
   const dir = await mkdtemp(path.join(tmpdir(), 'tandem-haproxy-'));
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await launch(dir, servers);
+        return await launch(dir, servers, { connect: '1s', client: '5s', server: '5s', ...opts.timeouts });
       } catch (err) {
         if (attempt >= 3 || !/cannot bind|address already in use/i.test((err as Error).message)) throw err;
       }
@@ -55,7 +58,7 @@ export async function startHaproxy(servers: Record<string, number>): Promise<Hap
   }
 }
 
-async function launch(dir: string, servers: Record<string, number>): Promise<Haproxy> {
+async function launch(dir: string, servers: Record<string, number>, timeouts: Record<string, string>): Promise<Haproxy> {
   const port = await freePort();
   const socket = path.join(dir, 'admin.sock');
   const backend = 'app';
@@ -67,9 +70,7 @@ async function launch(dir: string, servers: Record<string, number>): Promise<Hap
       `  stats socket ${socket} mode 600 level admin`,
       'defaults',
       '  mode http',
-      '  timeout connect 1s',
-      '  timeout client 5s',
-      '  timeout server 5s',
+      ...Object.entries(timeouts).map(([name, value]) => `  timeout ${name} ${value}`),
       'frontend web',
       `  bind 127.0.0.1:${port}`,
       `  default_backend ${backend}`,

@@ -91,12 +91,16 @@ export class TestTandem {
     return agent;
   }
 
-  /** An agent in its own process (`tandem agent`), so a test can SIGKILL or SIGSTOP it; the shell executor unless extraArgs name one, so its jobs can leave files in the host's /tmp. */
-  spawnAgent(name: string, extraArgs: string[] = []): ChildProcess {
+  /**
+   * An agent in its own process (`tandem agent`), so a test can SIGKILL or SIGSTOP it; the shell
+   * executor unless extraArgs name one, so its jobs can leave files in the host's /tmp. `server`:
+   * another URL to reach this server by (a load balancer).
+   */
+  spawnAgent(name: string, extraArgs: string[] = [], server = this.url): ChildProcess {
     const cli = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
     const child = spawn(
       process.execPath,
-      [cli, 'agent', '--server', this.url, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', process.env.TANDEM_TEST_AGENT_LOG ?? 'warn', ...(extraArgs.includes('--executor') ? [] : ['--executor', 'shell']), ...extraArgs],
+      [cli, 'agent', '--server', server, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', process.env.TANDEM_TEST_AGENT_LOG ?? 'warn', ...(extraArgs.includes('--executor') ? [] : ['--executor', 'shell']), ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_TOKEN: '' } },
     );
     this.agentProcesses.push(child);

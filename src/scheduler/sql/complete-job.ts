@@ -3,14 +3,12 @@
 import type { Store } from '../../store/index.js';
 import type { Job, JobStatus } from '../../store/schema.js';
 import { advanceInTransaction } from '../advance.js';
-import { SchedulerError, StaleTokenError } from '../errors.js';
+import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { finishRunningJob, type Outcome } from './finish-job.js';
-import { loadJob, staleReason } from './load-job.js';
+import { claimRefused, completedBy, holds, loadJob, type Claim } from './load-job.js';
 
-export interface CompleteInput {
-  jobId: number;
-  fencingToken: number;
+export interface CompleteInput extends Claim {
   status: 'success' | 'failed' | 'canceled';
   exitCode: number | null;
   /** GitLab's failure reason for a failed job; defaults to script_failure. */
@@ -43,14 +41,14 @@ export async function completeJob(store: Store, input: CompleteInput): Promise<C
     const changes = new ChangeLog();
     const job = await loadJob(trx, input.jobId);
     const outcome = outcomeOf(job, input);
-    if (job.completed_token === input.fencingToken) {
+    if (completedBy(job, input)) {
       if (job.status !== outcome.status || job.exit_code !== outcome.exitCode) {
         throw new SchedulerError(409, `job ${job.id} was already completed as ${job.status} (exit code ${job.exit_code}) with this token`);
       }
       const retry = await trx.selectFrom('jobs').select('id').where('retry_of', '=', job.id).executeTakeFirst();
       return { job, retryJobId: retry?.id ?? null, changes: [] };
     }
-    if (job.status !== 'running' || job.fencing_token !== input.fencingToken) throw new StaleTokenError(job.id, input.fencingToken, staleReason(job));
+    if (!holds(job, input)) throw claimRefused(job);
 
     const retryJobId = await finishRunningJob(trx, job, outcome, input.now, changes);
     await advanceInTransaction(trx, job.pipeline_id, input.now, changes);

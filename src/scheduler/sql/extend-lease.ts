@@ -1,12 +1,10 @@
 // The agent's heartbeat: extends the lease of a running job it still owns, and tells it whether
 // someone asked to cancel the job.
 import type { Store } from '../../store/index.js';
-import { SchedulerError, StaleTokenError } from '../errors.js';
-import { loadJob, staleReason } from './load-job.js';
+import { SchedulerError } from '../errors.js';
+import { loadHeldJob, type Claim } from './load-job.js';
 
-export interface ExtendLeaseInput {
-  jobId: number;
-  fencingToken: number;
+export interface ExtendLeaseInput extends Claim {
   leaseMs: number;
   now: number;
 }
@@ -14,8 +12,7 @@ export interface ExtendLeaseInput {
 export async function extendLease(store: Store, input: ExtendLeaseInput): Promise<{ cancelRequested: boolean; leaseExpiresAt: number }> {
   if (!(input.leaseMs > 0)) throw new SchedulerError(422, `heartbeat: leaseMs must be positive, got ${input.leaseMs}`);
   return store.transaction(async (trx) => {
-    const job = await loadJob(trx, input.jobId);
-    if (job.status !== 'running' || job.fencing_token !== input.fencingToken) throw new StaleTokenError(job.id, input.fencingToken, staleReason(job));
+    const job = await loadHeldJob(trx, input);
     const leaseExpiresAt = input.now + input.leaseMs;
     await trx
       .updateTable('jobs')

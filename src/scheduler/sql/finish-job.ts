@@ -37,7 +37,7 @@ export async function finishRunningJob(trx: Kysely<Database>, job: Job, outcome:
     .where('status', '=', 'running')
     .where('fencing_token', '=', job.fencing_token)
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) throw new StaleTokenError(job.id, job.fencing_token ?? 0, 'the job changed while finishing');
+  if (Number(res.numUpdatedRows) !== 1) throw new StaleTokenError(job.id, 'the job changed while finishing');
   changes.job(job, outcome.status);
 
   if (outcome.status !== 'failed') return null;
@@ -46,4 +46,29 @@ export async function finishRunningJob(trx: Kysely<Database>, job: Job, outcome:
     return insertNewAttempt(trx, job, 'pending', now, changes);
   }
   return null;
+}
+
+/**
+ * Ends the attempt of a job whose agent is lost (its lease ran out, its presence broke, or it came
+ * back without the job): failed with runner_system_failure and, while attempts remain, queued again
+ * whatever the file's `retry` says (a lost agent is not the job's fault). A job someone asked to
+ * cancel ends canceled; one past its timeout fails by timeout.
+ */
+export async function finishLostJob(trx: Kysely<Database>, job: Job, now: number, maxSystemAttempts: number, changes: ChangeLog): Promise<{ status: 'failed' | 'canceled'; retryJobId: number | null }> {
+  const byTimeout = job.cancel_reason === 'timeout';
+  const status = job.cancel_reason === 'user' ? 'canceled' : 'failed';
+  const retryJobId = await finishRunningJob(
+    trx,
+    job,
+    {
+      status,
+      exitCode: null,
+      failureReason: byTimeout ? 'job_execution_timeout' : 'runner_system_failure',
+      completedToken: null,
+      forceRetry: status === 'failed' && !byTimeout && job.attempt < maxSystemAttempts,
+    },
+    now,
+    changes,
+  );
+  return { status, retryJobId };
 }

@@ -5,7 +5,7 @@
 import type { Store } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { ChangeLog, type StatusChange } from '../events.js';
-import { finishRunningJob } from './finish-job.js';
+import { finishLostJob } from './finish-job.js';
 import { forUpdateSkipLocked } from './row-lock.js';
 
 export interface ReapInput {
@@ -18,13 +18,15 @@ export interface ReapInput {
   maxSystemAttempts?: number;
 }
 
+export const DEFAULT_MAX_SYSTEM_ATTEMPTS = 2;
+
 export interface ReapResult {
   reaped: { jobId: number; pipelineId: number; agentId: number | null; status: 'failed' | 'canceled'; retryJobId: number | null }[];
   changes: StatusChange[];
 }
 
 export async function reapExpiredLeases(store: Store, input: ReapInput): Promise<ReapResult> {
-  const maxSystemAttempts = input.maxSystemAttempts ?? 2;
+  const maxSystemAttempts = input.maxSystemAttempts ?? DEFAULT_MAX_SYSTEM_ATTEMPTS;
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     // A job whose agent is completing it right now is skipped (locked): it is not lost after all.
@@ -47,21 +49,7 @@ export async function reapExpiredLeases(store: Store, input: ReapInput): Promise
     ).execute();
     const out: ReapResult['reaped'] = [];
     for (const job of expired) {
-      const byTimeout = job.cancel_reason === 'timeout';
-      const status = job.cancel_reason === 'user' ? 'canceled' : 'failed';
-      const retryJobId = await finishRunningJob(
-        trx,
-        job,
-        {
-          status,
-          exitCode: null,
-          failureReason: byTimeout ? 'job_execution_timeout' : 'runner_system_failure',
-          completedToken: null,
-          forceRetry: status === 'failed' && !byTimeout && job.attempt < maxSystemAttempts,
-        },
-        input.now,
-        changes,
-      );
+      const { status, retryJobId } = await finishLostJob(trx, job, input.now, maxSystemAttempts, changes);
       out.push({ jobId: job.id, pipelineId: job.pipeline_id, agentId: job.agent_id, status, retryJobId });
     }
     for (const pipelineId of new Set(expired.map((j) => j.pipeline_id))) {

@@ -1,11 +1,12 @@
 // The agent protocol: registration, long-polling for work, and every write an agent makes while it
-// runs a job. Each write names the claim's fencing token and is refused (409) once the claim is stale.
+// runs a job. Each write names the claim's fencing token and is refused (409) unless the job runs
+// under exactly that claim of this very agent: another agent's token, or a stale one, changes nothing.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError, type ManifestEntry } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/tokens.js';
-import { appendLogChunks, claimJob, completeJob, extendLease } from '../../scheduler/index.js';
+import { abandonJob, appendLogChunks, claimJob, completeJob, extendLease, heldJob } from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type Principal, type RouteTable } from '../http.js';
 import { buildJobPayload } from '../job-payload.js';
@@ -15,11 +16,18 @@ import { openSse } from '../sse.js';
 import { agentView } from './views.js';
 
 const LONG_POLL_MS = 25_000;
+/**
+ * A load balancer keeps its connection to this server open after the agent's side closed (HAProxy
+ * waits for its timeouts): only a write reveals the break. Written this often on a presence stream,
+ * a dead agent is seen within the disconnect grace (at least 1 s), not the balancer's timeout.
+ */
+const PRESENCE_HEARTBEAT_MS = 1000;
 
+const agentTags = z.array(z.string().min(1).max(100)).max(50);
 const agentAnnouncement = z
   .object({
     name: z.string().min(1).max(100),
-    tags: z.array(z.string().min(1).max(100)).max(50).default([]),
+    tags: agentTags.default([]),
     concurrency: z.number().int().min(1).max(256).default(1),
     version: z.string().max(50).default('unknown'),
   })
@@ -32,13 +40,8 @@ export function agentIdOf(principal: Principal): number {
 }
 
 /** The job must be running under this agent with exactly this token. */
-export async function requireClaim(ctx: ServerContext, jobId: number, token: number, agentId: number) {
-  const job = await ctx.store.db.selectFrom('jobs').select(['id', 'repo_id', 'pipeline_id', 'status', 'fencing_token', 'agent_id', 'spec']).where('id', '=', jobId).executeTakeFirst();
-  if (!job) throw new ApiError(404, `no job ${jobId}`);
-  if (job.status !== 'running' || job.fencing_token !== token || job.agent_id !== agentId) {
-    throw new ApiError(409, `stale claim on job ${jobId}: fencing token ${token} is no longer current`);
-  }
-  return job;
+export function requireClaim(ctx: ServerContext, jobId: number, fencingToken: number, agentId: number) {
+  return heldJob(ctx.store.db, { jobId, agentId, fencingToken });
 }
 
 function cacheKeyParam(key: string | undefined): string {
@@ -93,26 +96,40 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         .returning('id')
         .executeTakeFirstOrThrow();
       reply.code(201);
-      return { agentId: row.id, token };
+      return { agentId: row.id, token, tags: body.tags };
     },
   });
 
+  // Tags decide which jobs an agent receives (and so which repositories' secrets reach its host):
+  // they are set by whoever registers it and changed by an admin, never by the agent's own token.
   routes.add({
     method: 'PUT',
     url: '/api/v1/agent/self',
-    summary: 'An agent (re)announces its name, tags and concurrency at start',
+    summary: 'An agent (re)announces its name, concurrency and version at start; answers the tags it has (its own tags are not changed)',
     tag: 'agent protocol',
     access: 'agent',
     body: agentAnnouncement,
     async handler({ principal, body }) {
       const agentId = agentIdOf(principal);
       await refuseNameInUse(ctx, body.name, agentId);
-      await ctx.store.db
-        .updateTable('agents')
-        .set({ name: body.name, tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: ctx.clock.now() })
-        .where('id', '=', agentId)
-        .execute();
-      return { agentId };
+      await ctx.store.db.updateTable('agents').set({ name: body.name, concurrency: body.concurrency, version: body.version, last_seen_at: ctx.clock.now() }).where('id', '=', agentId).execute();
+      const agent = await ctx.store.db.selectFrom('agents').select('tags').where('id', '=', agentId).executeTakeFirstOrThrow();
+      return { agentId, tags: JSON.parse(agent.tags) as string[] };
+    },
+  });
+
+  routes.add({
+    method: 'PATCH',
+    url: '/api/v1/agents/:id',
+    summary: "Set an agent's tags (the jobs it may receive)",
+    tag: 'agents',
+    access: 'user',
+    body: z.object({ tags: agentTags }).strict(),
+    async handler({ params, body, audit }) {
+      audit({ agentId: Number(params.id), tags: body.tags });
+      const result = await ctx.store.db.updateTable('agents').set({ tags: JSON.stringify(body.tags) }).where('id', '=', Number(params.id)).executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) throw new ApiError(404, `no agent ${params.id}`);
+      return { id: Number(params.id), tags: body.tags };
     },
   });
 
@@ -188,7 +205,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const agentId = agentIdOf(principal);
       const presenceId = randomUUID();
       await ctx.store.db.updateTable('agents').set({ presence_id: presenceId, disconnected_at: null, last_seen_at: ctx.clock.now() }).where('id', '=', agentId).execute();
-      const sse = openSse(request, reply);
+      const sse = openSse(request, reply, { keepAliveMs: PRESENCE_HEARTBEAT_MS });
       // A stream this server ends (drain, shutdown) is not the agent dying: only one that breaks
       // before the server finished it is. A newer stream of the same agent (it reconnected
       // elsewhere first) makes this one's end irrelevant.
@@ -222,17 +239,17 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, params, body }) {
       const agentId = agentIdOf(principal);
       const jobId = Number(params.id);
-      await requireClaim(ctx, jobId, body.fencingToken, agentId);
       const now = ctx.clock.now();
+      const extended = await extendLease(ctx.store, { jobId, agentId, fencingToken: body.fencingToken, leaseMs: ctx.config.leaseSeconds * 1000, now });
       await ctx.store.db.updateTable('agents').set({ last_seen_at: now }).where('id', '=', agentId).execute();
-      return extendLease(ctx.store, { jobId, fencingToken: body.fencingToken, leaseMs: ctx.config.leaseSeconds * 1000, now });
+      return extended;
     },
   });
 
   routes.add({
     method: 'POST',
     url: '/api/v1/agent/jobs/:id/log',
-    summary: 'Append log chunks (idempotent by sequence number)',
+    summary: 'Append log chunks (idempotent by sequence number); beyond maxJobLogBytes they are dropped and the answer says truncated',
     tag: 'agent protocol',
     access: 'agent',
     body: z
@@ -243,10 +260,17 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       .strict(),
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
-      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
-      await appendLogChunks(ctx.store, { jobId, fencingToken: body.fencingToken, chunks: body.chunks, now: ctx.clock.now() });
-      for (const c of body.chunks) ctx.hub.publish({ type: 'log', jobId, seq: c.seq, data: c.data });
-      return { ok: true };
+      const { accepted, truncated } = await appendLogChunks(ctx.store, {
+        jobId,
+        agentId: agentIdOf(principal),
+        fencingToken: body.fencingToken,
+        chunks: body.chunks,
+        maxLogBytes: ctx.config.maxJobLogBytes,
+        now: ctx.clock.now(),
+      });
+      for (const c of accepted) ctx.hub.publish({ type: 'log', jobId, seq: c.seq, data: c.data });
+      // `truncated`: the job's log is full, the agent stops sending (the job itself goes on).
+      return { ok: true, truncated };
     },
   });
 
@@ -265,16 +289,32 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       })
       .strict(),
     async handler({ principal, params, body }) {
-      agentIdOf(principal);
       const jobId = Number(params.id);
-      const job = await ctx.store.db.selectFrom('jobs').select(['started_at']).where('id', '=', jobId).executeTakeFirst();
-      if (!job) throw new ApiError(404, `no job ${jobId}`);
       const now = ctx.clock.now();
-      const result = await completeJob(ctx.store, { jobId, fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
+      const result = await completeJob(ctx.store, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
       ctx.metrics.jobs.inc({ status: result.job.status });
-      if (job.started_at !== null) ctx.metrics.jobDuration.observe((now - job.started_at) / 1000);
+      if (result.job.started_at !== null) ctx.metrics.jobDuration.observe((now - result.job.started_at) / 1000);
       publishChanges(ctx, result.changes);
       return { ok: true };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/abandon',
+    summary: 'Hand back a job the agent can no longer run (its previous process died with it): the attempt ends as a lost agent’s, and is queued again while attempts remain',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ fencingToken }).strict(),
+    async handler({ principal, params, body }) {
+      const agentId = agentIdOf(principal);
+      const jobId = Number(params.id);
+      const result = await abandonJob(ctx.store, { jobId, agentId, fencingToken: body.fencingToken, now: ctx.clock.now(), maxSystemAttempts: ctx.config.maxSystemAttempts });
+      ctx.metrics.leaseExpiries.inc();
+      if (result.retryJobId !== null) ctx.metrics.requeues.inc();
+      ctx.log.warn({ jobId, agentId, retryJobId: result.retryJobId }, 'agent handed back a job its previous process held');
+      publishChanges(ctx, result.changes);
+      return { status: result.status, retryJobId: result.retryJobId };
     },
   });
 

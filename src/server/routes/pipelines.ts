@@ -1,7 +1,7 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
-import { maskText } from '../../executor/mask.js';
-import { cancelJob, cancelPipeline, getJob, getPipeline, listPipelines, playJob, readLog, retryJob } from '../../scheduler/index.js';
+import { createMasker, maskText } from '../../executor/mask.js';
+import { cancelJob, cancelPipeline, getJob, getPipeline, listPipelines, playJob, readLog, readLogPages, retryJob } from '../../scheduler/index.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
 import { requireJobStartRights, visibleRepoIds } from '../auth.js';
@@ -164,9 +164,10 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     produces: 'text/plain',
     async handler({ params, reply }) {
       const job = await loadJob(ctx, idParam(params.id, 'id'));
-      const { chunks } = await readLog(ctx.store, job.id, {});
+      const secrets = await maskedVariableValues(ctx, job.repo_id);
       reply.type('text/plain; charset=utf-8');
-      return maskText(chunks.map((c) => c.data).join(''), await maskedVariableValues(ctx, job.repo_id));
+      // Streamed a page of chunks at a time: a log of hundreds of megabytes is never one string.
+      return Readable.from(maskedLog(ctx, job.id, secrets));
     },
   });
 
@@ -303,4 +304,15 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       }
     },
   });
+}
+
+/** The stored log, masked as it streams (a secret split across chunks is still masked). */
+async function* maskedLog(ctx: ServerContext, jobId: number, secrets: string[]): AsyncGenerator<string> {
+  const masker = createMasker(secrets);
+  for await (const page of readLogPages(ctx.store, jobId)) {
+    const text = masker.push(page.map((c) => c.data).join(''));
+    if (text) yield text;
+  }
+  const rest = masker.flush();
+  if (rest) yield rest;
 }
