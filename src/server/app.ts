@@ -87,7 +87,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     exempt: config.trustedProxies,
     onRefused: (reason) => ctx.metrics.refusedLoad.inc({ reason: `connections_${reason === 'address' ? 'per_address' : 'total'}` }),
   });
-  app.addHook('preParsing', async (request, _reply, payload) => withBodyDeadline(request, payload, config.bodyTimeoutSeconds * 1000));
+  app.addHook('preParsing', async (request, reply, payload) => withBodyDeadline(request, reply, payload, config.bodyTimeoutSeconds * 1000));
 
   // While draining, every response closes its connection: a keep-alive connection that was busy
   // when the server began closing would otherwise hold the shutdown until its idle timeout. So does

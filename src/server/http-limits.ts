@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import { BlockList, isIP, type Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './http.js';
 
 /** Whether a request has a body still to come (a length above zero, or chunked). */
@@ -25,10 +25,13 @@ function isStreamed(request: FastifyRequest): boolean {
  * whole within `timeoutMs`; a streamed upload (which may be large and legitimately slow) fails only
  * when no byte arrives for `timeoutMs`. For Fastify's preParsing hook.
  */
-export function withBodyDeadline(request: FastifyRequest, payload: Readable, timeoutMs: number): Readable {
+export function withBodyDeadline(request: FastifyRequest, reply: FastifyReply, payload: Readable, timeoutMs: number): Readable {
   if (!bodyPending(request)) return payload;
   const streamed = isStreamed(request);
   const watched = new PassThrough();
+  // The reader (the body parser, an upload handler) has its own listener; once a response went out
+  // without reading the body, the deadline's error has no one to tell and must not crash the process.
+  watched.on('error', () => undefined);
   const expire = () => {
     // The socket is left open for the 408 (sent with Connection: close); the rest of the body is never read.
     payload.unpipe(watched);
@@ -41,6 +44,7 @@ export function withBodyDeadline(request: FastifyRequest, payload: Readable, tim
   payload.once('end', () => clearTimeout(timer));
   payload.once('close', () => clearTimeout(timer));
   watched.once('close', () => clearTimeout(timer));
+  reply.raw.once('close', () => clearTimeout(timer));
   payload.pipe(watched);
   return watched;
 }
