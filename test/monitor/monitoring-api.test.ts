@@ -104,6 +104,6 @@ describe('monitoring API', () => {
     assert.equal((await tandem.api('GET', '/api/v1/repos/no-such-repo/dora')).status, 404);
     const refused = await cli(['dora', name, '--days', '400']);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /400 days: expected a whole number of days from 1 to 365/);
+    assert.match(refused.stderr, /422 query parameter days: expected a whole number from 1 to 365/);
   });
 });
