@@ -3,7 +3,7 @@ import fastifyHelmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
 import { ApiError, RouteTable } from './http.js';
-import { limitConnections, mustCloseAfter, withBodyDeadline } from './http-limits.js';
+import { bodyUnread, limitConnections, withBodyDeadline } from './http-limits.js';
 import { databaseAccessControl, type AccessControl } from './auth.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerAgentRoutes } from './routes/agents.js';
@@ -94,7 +94,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   // a response sent before its request's body was read (a refused caller, a body too large or too
   // slow): Node would otherwise read the rest only to discard it.
   app.addHook('onSend', async (request, reply) => {
-    if (ctx.state.draining || mustCloseAfter(request)) reply.header('connection', 'close');
+    if (ctx.state.draining || bodyUnread(request)) reply.header('connection', 'close');
   });
 
   app.addHook('onResponse', async (request, reply) => {

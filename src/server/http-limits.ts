@@ -8,8 +8,12 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './http.js';
 
-/** Whether a request has a body still to come (a length above zero, or chunked). */
-function bodyPending(request: FastifyRequest): boolean {
+/**
+ * Whether a request has body bytes not yet received (a length above zero, or chunked). A response
+ * sent then (a refused caller, a 413, a 408) closes the connection: Node would otherwise read the
+ * rest only to discard it, and the sender could keep the connection busy.
+ */
+export function bodyUnread(request: FastifyRequest): boolean {
   const { headers } = request.raw;
   const declared = headers['content-length'] !== undefined ? Number(headers['content-length']) > 0 : headers['transfer-encoding'] !== undefined;
   return declared && !request.raw.complete;
@@ -26,7 +30,7 @@ function isStreamed(request: FastifyRequest): boolean {
  * when no byte arrives for `timeoutMs`. For Fastify's preParsing hook.
  */
 export function withBodyDeadline(request: FastifyRequest, reply: FastifyReply, payload: Readable, timeoutMs: number): Readable {
-  if (!bodyPending(request)) return payload;
+  if (!bodyUnread(request)) return payload;
   const streamed = isStreamed(request);
   const watched = new PassThrough();
   // The reader (the body parser, an upload handler) has its own listener; once a response went out
@@ -47,15 +51,6 @@ export function withBodyDeadline(request: FastifyRequest, reply: FastifyReply, p
   reply.raw.once('close', () => clearTimeout(timer));
   payload.pipe(watched);
   return watched;
-}
-
-/**
- * Whether the response must close its connection: the request's body was not read to its end (a
- * refusal before the body, a 413, a 408), and reading the rest only to discard it would let the
- * sender keep the connection busy.
- */
-export function mustCloseAfter(request: FastifyRequest): boolean {
-  return bodyPending(request);
 }
 
 export interface ConnectionLimits {

@@ -3,6 +3,9 @@
 // bodies now have deadlines, connections are capped per address and in total, and responses that
 // rightly last long (SSE, long-polls) are not cut.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { startAttack } from '../support/attacks.js';
 import { jobNamed, TestTandem } from '../support/tandem.js';
@@ -54,6 +57,34 @@ describe('slow requests (slowloris)', { timeout: 60_000 }, () => {
         await attack.stop();
       }
     }
+  });
+
+  test('a streamed upload may take longer than the body deadline while bytes keep coming; one that stalls gets 408', async () => {
+    const agent = await tandem.api<{ token: string }>('POST', '/api/v1/agents', { name: 'uploader' });
+    assert.equal(agent.status, 201, agent.text);
+    const upload = async (pauses: number[]) => {
+      const chunks = pauses.map((_, i) => `chunk ${i};`);
+      const digest = createHash('sha256').update(chunks.join('')).digest('hex');
+      async function* body() {
+        for (const [i, pause] of pauses.entries()) {
+          await sleep(pause);
+          yield Buffer.from(chunks[i]);
+        }
+      }
+      const res = await fetch(`${tandem.url}/api/v1/agent/blobs/${digest}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${agent.body.token}`, 'content-type': 'application/octet-stream' },
+        body: Readable.from(body()),
+        duplex: 'half',
+      } as RequestInit);
+      return { status: res.status, text: await res.text() };
+    };
+    // Five chunks 800 ms apart: 4 s in all, twice the body deadline, never 2 s without a byte.
+    const steady = await upload([0, 800, 800, 800, 800]);
+    assert.equal(steady.status, 200, steady.text);
+    const stalled = await upload([0, 3000]);
+    assert.equal(stalled.status, 408, stalled.text);
+    assert.match(stalled.text, /request body: no data for 2 s/);
   });
 
   test('responses that last long are not cut: a job log stream outlives the header, body and keep-alive deadlines', async () => {
