@@ -23,7 +23,7 @@ describe('responsiveness under attack', { timeout: 120_000 }, () => {
   async function underAttack(spec: Omit<AttackSpec, 'url'>): Promise<LatencyReport> {
     const attack = await startAttack({ ...spec, url: tandem.url });
     try {
-      return await measureHealthLatency(tandem.url, { probes: 200, intervalMs: 10 });
+      return await measureHealthLatency(tandem.url, { probes: 300, intervalMs: 10 });
     } finally {
       await attack.stop();
     }
@@ -39,8 +39,9 @@ describe('responsiveness under attack', { timeout: 120_000 }, () => {
     assertResponsive(t, 'slowloris', await underAttack({ kind: 'slow-body', connections: 1000, sourceAddress: ATTACKER, trickleMs: 500 }));
   });
 
-  test('20 connections sending 15 MB bodies without credentials, again and again: /healthz p99 stays under 100 ms', async (t) => {
-    assertResponsive(t, 'large bodies', await underAttack({ kind: 'large-body', connections: 20, sourceAddress: ATTACKER, repeat: true, path: '/api/v1/repos' }));
+  test('20 connections sending 15 MB bodies without credentials, each again 100 ms after its answer: /healthz p99 stays under 100 ms', async (t) => {
+    // Up to 200 bodies a second, 3 GB announced: read and parsed before the caller was known, they took the p99 to 0.9-1.5 s.
+    assertResponsive(t, 'large bodies', await underAttack({ kind: 'large-body', connections: 20, sourceAddress: ATTACKER, repeatAfterMs: 100, path: '/api/v1/repos' }));
   });
 
   test('1,000 event streams from one token: /healthz p99 stays under 100 ms', async (t) => {

@@ -24,7 +24,7 @@ function statusOf(data: Buffer): string | null {
   return /^HTTP\/1\.1 (\d{3})/.exec(data.toString('latin1'))?.[1] ?? null;
 }
 
-/** One connection from the attack's source address; `onOpen` starts its part (again on each reconnection when `spec.repeat`). */
+/** One connection from the attack's source address; `onOpen` starts its part (again on each reconnection when `spec.repeatAfterMs` is set). */
 function open(onOpen: (socket: Socket) => void): Promise<void> {
   return new Promise((resolve) => {
     const started = Date.now();
@@ -48,7 +48,7 @@ function open(onOpen: (socket: Socket) => void): Promise<void> {
       if (!stopping) {
         report.closedByServer++;
         report.closedAfterMs.push(Date.now() - started);
-        if (spec.repeat) void open(onOpen);
+        if (spec.repeatAfterMs !== undefined) setTimeout(() => void open(onOpen), spec.repeatAfterMs);
       }
       resolve();
     });

@@ -18,8 +18,8 @@ export interface AttackSpec {
   /** slow-*: the time between two bytes. */
   trickleMs?: number;
   bodyBytes?: number;
-  /** Each connection the server closes is opened again, until `stop`: a sustained attack. */
-  repeat?: boolean;
+  /** Each connection the server closes is opened again this long after, until `stop`: a sustained attack. */
+  repeatAfterMs?: number;
   /** How long to wait for the server's answers once every connection is open. */
   settleMs?: number;
 }
