@@ -3,7 +3,7 @@ import fastifyHelmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
 import { ApiError, RouteTable } from './http.js';
-import { bodyUnread, limitConnections, withBodyDeadline } from './http-limits.js';
+import { bodyUnread, continueAfterCheck, limitConnections, withBodyDeadline } from './http-limits.js';
 import { databaseAccessControl, type AccessControl } from './auth.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerAgentRoutes } from './routes/agents.js';
@@ -87,6 +87,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     exempt: config.trustedProxies,
     onRefused: (reason) => ctx.metrics.refusedLoad.inc({ reason: `connections_${reason === 'address' ? 'per_address' : 'total'}` }),
   });
+  continueAfterCheck(app.server);
   app.addHook('preParsing', async (request, reply, payload) => withBodyDeadline(request, reply, payload, config.bodyTimeoutSeconds * 1000));
 
   // While draining, every response closes its connection: a keep-alive connection that was busy

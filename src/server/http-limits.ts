@@ -31,6 +31,9 @@ function isStreamed(request: FastifyRequest): boolean {
  */
 export function withBodyDeadline(request: FastifyRequest, reply: FastifyReply, payload: Readable, timeoutMs: number): Readable {
   if (!bodyUnread(request)) return payload;
+  // The caller has been checked (preParsing runs after the route's access check): a client that
+  // waits for it (Expect: 100-continue) may send its body now. See continueAfterCheck.
+  if (/^100-continue$/i.test(request.headers.expect ?? '')) reply.raw.writeContinue();
   const streamed = isStreamed(request);
   const watched = new PassThrough();
   // The reader (the body parser, an upload handler) has its own listener; once a response went out
@@ -51,6 +54,14 @@ export function withBodyDeadline(request: FastifyRequest, reply: FastifyReply, p
   reply.raw.once('close', () => clearTimeout(timer));
   payload.pipe(watched);
   return watched;
+}
+
+/**
+ * A request with `Expect: 100-continue` gets no 100 Continue before its caller is checked (Node
+ * would send it at once): refused callers are answered before they send their bodies at all.
+ */
+export function continueAfterCheck(server: Server): void {
+  server.on('checkContinue', (request, response) => server.emit('request', request, response));
 }
 
 export interface ConnectionLimits {

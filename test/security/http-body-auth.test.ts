@@ -78,6 +78,35 @@ describe('request bodies: the caller first, then a bounded body', { timeout: 60_
     assert.ok(exchange.closedByServer, 'the server closed the connection rather than read the rest');
   });
 
+  test('Expect: 100-continue: a refused caller gets its 401 without a 100 Continue; an admitted one gets 100 Continue, then its answer', async () => {
+    const ask = (headers: Record<string, string>) =>
+      new Promise<string>((resolve) => {
+        const target = new URL(tandem.url);
+        const socket = connect(Number(target.port), target.hostname);
+        const body = JSON.stringify({ name: 'continued', url: '/nonexistent/repo' });
+        let seen = '';
+        let sent = false;
+        const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        socket.on('connect', () => socket.write(`POST /api/v1/repos HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n${extra}\r\n`));
+        socket.on('data', (data) => {
+          seen += data.toString('latin1');
+          if (!sent && seen.startsWith('HTTP/1.1 100 ')) {
+            sent = true;
+            socket.write(body);
+          }
+          // A final status line (not 100) ends the exchange.
+          if (/^HTTP\/1\.1 (?!100 )\d{3} /m.test(seen)) setTimeout(() => socket.destroy(), 50);
+        });
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(seen));
+        setTimeout(() => socket.destroy(), 3000);
+      });
+    const refused = await ask({});
+    assert.match(refused, /^HTTP\/1\.1 401 /, 'answered at once, no 100 Continue first');
+    const admitted = await ask({ authorization: `Bearer ${tandem.adminToken}` });
+    assert.match(admitted, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 (4\d\d|201) /, admitted.slice(0, 200));
+  });
+
   test('a bad token is refused the same way, and so is a caller without the permission, before the body', async () => {
     for (const [authorization, status] of [['Bearer tdm_not-a-real-token', 401], [`Bearer ${dev}`, 403]] as const) {
       const exchange = await announceBody(tandem.url, { path: '/api/v1/users', declared: 15 * 1024 * 1024, send: 128 * 1024, headers: { authorization } });
