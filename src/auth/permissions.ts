@@ -84,11 +84,12 @@ export const PERMISSIONS = {
   'pipeline.read': member('guest', true),
   /** Recent pipelines of every repository the caller may see: the handler limits the list. */
   'pipeline.list': USER,
+  /** On a protected branch, the branch's allowed role: checked by the handler. */
   'pipeline.cancel': member('developer'),
   'job.read': member('guest', true),
   'log.read': member('reporter'),
   'artifact.read': member('reporter', true),
-  /** Jobs of protected environments need maintainer, of protected branches the branch's role: checked by the handler. */
+  /** Jobs of protected environments need maintainer, of protected branches the branch's role (cancel too): checked by the handler. */
   'job.cancel': member('developer'),
   'job.retry': member('developer'),
   'job.play': member('developer'),

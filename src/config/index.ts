@@ -187,7 +187,28 @@ export const configSchema = z
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
     /** UTF-8 bytes of log kept per job (GitLab's ci_jobs_trace_size_limit is 100 MB); the rest is dropped with a notice. */
     maxJobLogBytes: positiveInt.default(100 * 1024 * 1024),
-    maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
+    /** A request body of the JSON API (and of anonymous callers) at most this big; routes that need more declare it. */
+    maxRequestBytes: positiveInt.default(64 * 1024),
+    /** Bodies of authenticated bulk routes: the agent protocol (log batches, artifact manifests), variables, alert webhooks. */
+    maxBulkRequestBytes: positiveInt.default(16 * 1024 * 1024),
+    /** Forge webhook bodies (GitHub sends up to 25 MB). */
+    maxWebhookBytes: positiveInt.default(25 * 1024 * 1024),
+    /** A request's headers must arrive within this time, and a buffered body within bodyTimeoutSeconds. */
+    headersTimeoutSeconds: positiveInt.default(10),
+    /**
+     * Time to receive a whole buffered request body (JSON, forms, webhooks); a streamed upload (an
+     * artifact) may take longer but is cut when no byte arrives for this long. The response may last
+     * longer (long-polls, SSE).
+     */
+    bodyTimeoutSeconds: positiveInt.default(30),
+    /** An idle keep-alive connection is closed after this long (above a load balancer's idle timeout). */
+    keepAliveTimeoutSeconds: positiveInt.default(72),
+    /** Open connections of one client address (trusted proxies are not counted), and in total. */
+    maxConnectionsPerAddress: positiveInt.default(512),
+    maxConnections: positiveInt.default(10_000),
+    /** Open event streams (live logs, pipeline events) of one user or job, and of this replica. */
+    maxEventStreamsPerPrincipal: positiveInt.default(32),
+    maxEventStreams: positiveInt.default(2_000),
     // Agent settings.
     server: list.default([]),
     token: z.string().optional(),

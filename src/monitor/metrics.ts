@@ -69,6 +69,12 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [this.registry],
   });
+  readonly refusedLoad = new Counter({
+    name: 'tandem_http_refused_total',
+    help: 'Connections and event streams refused by the load limits, by reason (connections_per_address, connections_total, streams_per_principal, streams_total)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly pipelines = new Counter({
     name: 'tandem_pipelines_total',
     help: 'Pipelines that reached a final status',

@@ -3,6 +3,7 @@ import fastifyHelmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
 import { ApiError, RouteTable } from './http.js';
+import { bodyUnread, continueAfterCheck, limitConnections, withBodyDeadline } from './http-limits.js';
 import { databaseAccessControl, type AccessControl } from './auth.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerAgentRoutes } from './routes/agents.js';
@@ -36,14 +37,21 @@ function statusOf(err: unknown): number | null {
  * requests without it); servers always run with the database's.
  */
 export function buildApp(ctx: ServerContext, options: { access?: AccessControl } = {}): { app: FastifyInstance; routes: RouteTable } {
+  const { config } = ctx;
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
-    bodyLimit: ctx.config.maxRequestBytes,
+    // The JSON API's default; routes that take more declare it (RouteSpec.bodyLimit).
+    bodyLimit: config.maxRequestBytes,
     // Behind load balancers, the client address (for login limits and the audit log) comes from
     // X-Forwarded-For, believed only from these proxies.
-    trustProxy: ctx.config.trustedProxies.length > 0 ? ctx.config.trustedProxies : false,
-    // Long-polls last 25 s and SSE streams much longer; the socket timeout must not cut them.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
+    // Headers must arrive in time (checked every second, so a slow sender is cut soon after);
+    // the body has its own deadline (withBodyDeadline), since a streamed artifact upload may
+    // rightly take longer than Node's requestTimeout would allow. Responses are not limited:
+    // long-polls last 25 s and SSE streams much longer.
+    http: { headersTimeout: config.headersTimeoutSeconds * 1000, connectionsCheckingInterval: 1000 },
     requestTimeout: 0,
+    keepAliveTimeout: config.keepAliveTimeoutSeconds * 1000,
     // Requests are counted in metrics; a log line per request (agents long-poll constantly) is noise.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
@@ -73,10 +81,21 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   app.addContentTypeParser('application/octet-stream', { bodyLimit: Number.MAX_SAFE_INTEGER }, (_request, payload, done) => done(null, payload));
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+  limitConnections(app.server, {
+    perAddress: config.maxConnectionsPerAddress,
+    total: config.maxConnections,
+    exempt: config.trustedProxies,
+    onRefused: (reason) => ctx.metrics.refusedLoad.inc({ reason: `connections_${reason === 'address' ? 'per_address' : 'total'}` }),
+  });
+  continueAfterCheck(app.server);
+  app.addHook('preParsing', async (request, reply, payload) => withBodyDeadline(request, reply, payload, config.bodyTimeoutSeconds * 1000));
+
   // While draining, every response closes its connection: a keep-alive connection that was busy
-  // when the server began closing would otherwise hold the shutdown until its idle timeout.
-  app.addHook('onSend', async (_request, reply) => {
-    if (ctx.state.draining) reply.header('connection', 'close');
+  // when the server began closing would otherwise hold the shutdown until its idle timeout. So does
+  // a response sent before its request's body was read (a refused caller, a body too large or too
+  // slow): Node would otherwise read the rest only to discard it.
+  app.addHook('onSend', async (request, reply) => {
+    if (ctx.state.draining || bodyUnread(request)) reply.header('connection', 'close');
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -89,10 +108,12 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     const known = statusOf(err);
     let status = known ?? 500;
     const fastifyCode = (err as { code?: string }).code;
-    if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') status = 413;
+    const tooLarge = fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE';
+    if (tooLarge) status = 413;
     if (status >= 500) request.log.error({ err }, 'request failed');
     // An unexpected error's text may hold anything (a query, a value): the log has it, the client a reference.
-    const message = known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
+    let message = known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
+    if (tooLarge) message = `request body larger than this route's limit of ${request.routeOptions.bodyLimit ?? config.maxRequestBytes} bytes`;
     const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     reply.code(status).send({ error: status >= 500 ? 'internal error' : reasonPhrase(status), message });
@@ -101,7 +122,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     reply.code(404).send({ error: 'not found', message: `no route ${request.method} ${request.url}` });
   });
 
-  const routes = new RouteTable(app, options.access ?? databaseAccessControl(ctx));
+  const routes = new RouteTable(app, options.access ?? databaseAccessControl(ctx), { bulk: config.maxBulkRequestBytes, webhook: config.maxWebhookBytes });
   registerHealthRoutes(routes, ctx);
   registerAuthRoutes(routes, ctx);
   registerSsoRoutes(routes, ctx);
@@ -138,6 +159,7 @@ function reasonPhrase(status: number): string {
     401: 'unauthorized',
     403: 'forbidden',
     404: 'not found',
+    408: 'request timeout',
     409: 'conflict',
     410: 'gone',
     413: 'payload too large',

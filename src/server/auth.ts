@@ -28,8 +28,13 @@ export interface AuditEntryInput {
 }
 
 export interface AccessControl {
-  /** The caller of a request to this route, once it may call it; throws 401/403/404 ApiErrors. */
+  /**
+   * The caller of a request to this route, once it may call it; throws 401/403/404 ApiErrors. Runs
+   * before the body is read: it may look at the headers, the cookies and the path only.
+   */
   check(request: FastifyRequest, route: RoutePermission): Promise<Principal>;
+  /** What can only be checked once the body is read (an HTML form's CSRF field); throws ApiErrors. */
+  checkBody?(request: FastifyRequest, principal: Principal): void;
   /** Records a change in the audit log. */
   audit(request: FastifyRequest, entry: AuditEntryInput): Promise<void>;
 }
@@ -137,9 +142,25 @@ export async function requireJobStartRights(ctx: ServerContext, principal: Princ
     const frozen = await db.selectFrom('deploy_freezes').select('id').where('repo', '=', repo.name).where('environment', '=', job.environment).where('lifted_at', 'is', null).executeTakeFirst();
     if (env?.protected === 1 || frozen) await requirePermission(ctx, principal, 'deployment.approve', repo);
   }
-  const pipeline = await db.selectFrom('pipelines').select(['ref', 'is_tag']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
-  const role = await protectedRefRole(db, repo.id, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });
-  if (role !== null) await requireRole(ctx, principal, repo, role, `${permission} on protected branch ${pipeline.ref}`);
+  await requireJobRefRole(ctx, principal, job, permission);
+}
+
+/**
+ * Changing the course of a pipeline on a protected branch (cancelling it or one of its jobs,
+ * retrying, playing) needs the branch's allowed role (maintainer unless set otherwise), as
+ * GitLab's protected-branch rules ask: a developer may not stop a release branch's deploy.
+ */
+export async function requireProtectedRefRole(ctx: ServerContext, principal: Principal, pipeline: { repo_id: number; ref: string; is_tag: number }, permission: Permission): Promise<void> {
+  const role = await protectedRefRole(ctx.store.db, pipeline.repo_id, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });
+  if (role === null) return;
+  const repo = await ctx.store.db.selectFrom('repos').select(['id', 'name']).where('id', '=', pipeline.repo_id).executeTakeFirstOrThrow();
+  await requireRole(ctx, principal, repo, role, `${permission} on protected branch ${pipeline.ref}`);
+}
+
+/** requireProtectedRefRole for the pipeline of a job. */
+export async function requireJobRefRole(ctx: ServerContext, principal: Principal, job: Job, permission: Permission): Promise<void> {
+  const pipeline = await ctx.store.db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+  await requireProtectedRefRole(ctx, principal, pipeline, permission);
 }
 
 /** The repositories a principal may see in listings; null: all of them (an admin). */
@@ -147,6 +168,21 @@ export async function visibleRepoIds(ctx: ServerContext, principal: Principal): 
   if (principal.kind === 'user') return principal.admin ? null : memberRepoIds(ctx.store.db, principal.userId);
   if (principal.kind === 'job') return [principal.repoId];
   return [];
+}
+
+/** A change made with the session cookie: it must carry the session's CSRF token. */
+function needsCsrf(request: FastifyRequest, principal: Principal): boolean {
+  return principal.kind === 'user' && principal.sessionId !== null && !SAFE_METHODS.has(request.method);
+}
+
+/** A form posted without the header carries its token in a field; a header, when given, wins. */
+function isForm(request: FastifyRequest): boolean {
+  return typeof request.headers[CSRF_HEADER] !== 'string' && /^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '');
+}
+
+function checkCsrf(request: FastifyRequest, given: string | undefined | string[]): void {
+  if (typeof given === 'string' && csrfMatches(request.cookies[SESSION_COOKIE]!, given)) return;
+  throw new ApiError(403, `CSRF token missing or wrong: a change made with the session cookie needs the ${CSRF_HEADER} header from POST or GET /api/v1/session (a form: its ${CSRF_FORM_FIELD} field)`);
 }
 
 export function databaseAccessControl(ctx: ServerContext): AccessControl {
@@ -163,15 +199,9 @@ export function databaseAccessControl(ctx: ServerContext): AccessControl {
         if (err instanceof CredentialError) throw new ApiError(401, err.message);
         throw err;
       }
-      if (principal.kind === 'user' && principal.sessionId !== null && !SAFE_METHODS.has(request.method)) {
-        const cookie = request.cookies[SESSION_COOKIE]!;
-        const header = request.headers[CSRF_HEADER];
-        // HTML forms (the server's own pages) cannot set headers: theirs comes as a hidden field.
-        const given = typeof header === 'string' ? header : (formOf(request)?.get(CSRF_FORM_FIELD) ?? undefined);
-        if (!csrfMatches(cookie, given)) {
-          throw new ApiError(403, `CSRF token missing or wrong: a change made with the session cookie needs the ${CSRF_HEADER} header from POST or GET /api/v1/session (a form: its ${CSRF_FORM_FIELD} field)`);
-        }
-      }
+      // HTML forms (the server's own pages) cannot set headers: theirs comes as a hidden field,
+      // checked by checkBody once the body is read.
+      if (needsCsrf(request, principal) && !isForm(request)) checkCsrf(request, request.headers[CSRF_HEADER]);
       const params = request.params as Record<string, string>;
       const needsStanding = route.rule.who === 'member' && ((principal.kind === 'user' && !principal.admin) || principal.kind === 'job');
       let standing = null;
@@ -186,6 +216,10 @@ export function databaseAccessControl(ctx: ServerContext): AccessControl {
       const decision = decide(route.permission, request.method, callerOf(principal), standing);
       if (!decision.allowed) throw new ApiError(decision.status, decision.message);
       return principal;
+    },
+
+    checkBody(request, principal) {
+      if (needsCsrf(request, principal) && isForm(request)) checkCsrf(request, formOf(request)?.get(CSRF_FORM_FIELD) ?? undefined);
     },
 
     async audit(request, entry) {

@@ -8,6 +8,7 @@ import type { MirrorCache } from '../source/index.js';
 import type { Store } from '../store/index.js';
 import type { DatabaseClock } from './clock.js';
 import type { Hub } from './hub.js';
+import type { EventStreamLimits } from './sse.js';
 
 /** Everything a request handler or a background duty needs; one per server process. */
 export interface ServerContext {
@@ -16,6 +17,8 @@ export interface ServerContext {
   blobs: BlobStore;
   mirrors: MirrorCache;
   hub: Hub;
+  /** The live event streams (logs, pipeline events) open on this replica, capped per principal and in total. */
+  eventStreams: EventStreamLimits;
   /** The database's clock: use it for every time that is stored or compared with stored times. */
   clock: DatabaseClock;
   metrics: Metrics;

@@ -2,6 +2,8 @@
 // The same table produces the OpenAPI document and drives authentication and authorization: a route
 // must also be in the permission table (src/auth/permissions.ts) or registering it fails, and every
 // successful change it makes is written to the audit log here, in one place.
+// The caller is checked before the body is read (an onRequest hook): an anonymous request to a
+// route that needs credentials is answered 401 without its body being received or parsed.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { routePermission, ruleOf, type Permission, type Rule } from '../auth/permissions.js';
@@ -55,7 +57,21 @@ export interface RouteSpec<Schema extends z.ZodType | undefined> {
   produces?: string;
   /** Raw bodies (blob uploads, webhooks) skip JSON parsing and schema checks. */
   rawBody?: boolean;
+  /**
+   * A body bigger than the API's default (maxRequestBytes): `bulk` (maxBulkRequestBytes, the
+   * default of agent routes), `webhook` (maxWebhookBytes), or bytes. Streamed uploads
+   * (application/octet-stream) are limited by their handlers, not here.
+   */
+  bodyLimit?: BodyLimit;
   handler(ctx: RouteContext<Schema extends z.ZodType ? z.infer<Schema> : undefined>): Promise<unknown>;
+}
+
+export type BodyLimit = 'bulk' | 'webhook' | number;
+
+/** The byte counts behind the named body limits (from the configuration). */
+export interface BodyLimits {
+  bulk: number;
+  webhook: number;
 }
 
 export interface RegisteredRoute {
@@ -93,10 +109,23 @@ function describeRule(rule: Rule): string {
 export class RouteTable {
   readonly routes: RegisteredRoute[] = [];
 
+  /** The caller of each request, found by the route's onRequest hook before its body is read. */
+  private readonly principals = new WeakMap<FastifyRequest, Principal>();
+
   constructor(
     private readonly app: FastifyInstance,
     private readonly access: AccessControl,
+    private readonly bodyLimits?: BodyLimits,
   ) {}
+
+  /** The route's body limit in bytes; undefined: the server's default (maxRequestBytes). */
+  private bodyLimitOf(spec: { bodyLimit?: BodyLimit; access: Access }): number | undefined {
+    // Agents are authenticated before their bodies are read, and their batches (log chunks,
+    // artifact manifests) are bulky by nature.
+    const limit = spec.bodyLimit ?? (spec.access === 'agent' ? 'bulk' : undefined);
+    if (typeof limit === 'number' || limit === undefined) return limit;
+    return this.bodyLimits?.[limit];
+  }
 
   add<Schema extends z.ZodType | undefined>(spec: RouteSpec<Schema>): void {
     const route = routePermission(spec.method, spec.url);
@@ -120,8 +149,14 @@ export class RouteTable {
       method: spec.method,
       url: spec.url,
       config: { rawBody: spec.rawBody === true },
+      bodyLimit: this.bodyLimitOf(spec),
+      onRequest: async (request) => {
+        this.principals.set(request, await this.access.check(request, route));
+      },
       handler: async (request, reply) => {
-        const principal = await this.access.check(request, route);
+        const principal = this.principals.get(request);
+        if (!principal) throw new Error(`no caller checked for ${spec.method} ${spec.url}`);
+        this.access.checkBody?.(request, principal);
         const note: { details?: Record<string, unknown>; actor?: Principal } = {};
         let body: unknown = request.body;
         if (spec.body) {

@@ -20,6 +20,7 @@ import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
 import { DatabaseClock } from './clock.js';
 import { Hub } from './hub.js';
+import { EventStreamLimits } from './sse.js';
 import { packageVersion } from '../version.js';
 
 const DRAIN_GRACE_MS = 2000;
@@ -101,6 +102,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     blobs,
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
     hub: new Hub(replicaId),
+    eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) => metrics.refusedLoad.inc({ reason })),
     clock,
     metrics,
     sli: new SliRecorder({ db: store.db, metrics, now: () => clock.now(), log, scale: config.sloWindowScale }),

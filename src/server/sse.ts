@@ -1,6 +1,8 @@
 // Server-Sent Events on a raw Fastify reply: headers, periodic comments to keep proxies from closing
-// idle streams, and cleanup when the client goes away.
+// idle streams, and cleanup when the client goes away; and the caps on how many may be open.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/principal.js';
+import { ApiError } from './http.js';
 
 export interface SseStream {
   /**
@@ -44,4 +46,62 @@ export function openSse(request: FastifyRequest, reply: FastifyReply, opts: { ke
       res.write(`${frame}data: ${JSON.stringify(data)}\n\n`);
     },
   };
+}
+
+/** Why a stream was refused: its principal holds too many, or this replica does. */
+export type StreamRefusal = 'streams_per_principal' | 'streams_total';
+
+/**
+ * Caps the event streams open on this replica, per principal (a user's tokens and sessions count
+ * together) and in total: each holds a socket and a subscription. Beyond a cap, 429 with Retry-After.
+ */
+export class EventStreamLimits {
+  private readonly open = new Map<string, number>();
+  private total = 0;
+
+  constructor(
+    private readonly limits: { perPrincipal: number; total: number },
+    private readonly onRefused: (reason: StreamRefusal) => void = () => undefined,
+  ) {}
+
+  /** Takes a place for a new stream of the principal (or throws 429); the function returned gives it back, once. */
+  admit(principal: Principal): () => void {
+    const key = principalKey(principal);
+    const held = this.open.get(key) ?? 0;
+    if (held >= this.limits.perPrincipal) throw this.refuse('streams_per_principal', `${describe(principal)} has ${held} event streams open, the most allowed (maxEventStreamsPerPrincipal); close one and retry`);
+    if (this.total >= this.limits.total) throw this.refuse('streams_total', `this server has ${this.total} event streams open, the most allowed (maxEventStreams); retry later`);
+    this.open.set(key, held + 1);
+    this.total++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.total--;
+      const left = (this.open.get(key) ?? 1) - 1;
+      if (left === 0) this.open.delete(key);
+      else this.open.set(key, left);
+    };
+  }
+
+  private refuse(reason: StreamRefusal, message: string): ApiError {
+    this.onRefused(reason);
+    return Object.assign(new ApiError(429, message), { retryAfterSeconds: 10 });
+  }
+}
+
+function principalKey(principal: Principal): string {
+  switch (principal.kind) {
+    case 'user':
+      return `user:${principal.userId}`;
+    case 'agent':
+      return `agent:${principal.agentId}`;
+    case 'job':
+      return `job:${principal.jobId}`;
+    case 'anonymous':
+      return 'anonymous';
+  }
+}
+
+function describe(principal: Principal): string {
+  return principal.kind === 'user' ? `user ${principal.username}` : principal.kind === 'anonymous' ? 'an anonymous caller' : `this ${principal.kind}`;
 }

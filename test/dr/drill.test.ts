@@ -87,7 +87,7 @@ test('a drill restores the newest backup, serves it, runs a pipeline on it, and 
   assert.deepEqual([drills.body[0].ok, drills.body[0].backupId, drills.body[0].rtoSeconds, drills.body[0].steps.length], [true, report.backupId, report.rtoMs / 1000, 6]);
   const backups = await live.api<{ id: string; status: string; madeBy: string }[]>('GET', '/api/v1/backups?limit=1');
   assert.deepEqual(backups.body.map((b) => [b.id, b.status, b.madeBy]), [[report.backupId, 'success', 'cli']]);
-  assert.equal((await live.api('GET', '/api/v1/backups?limit=0')).status, 400);
+  assert.equal((await live.api('GET', '/api/v1/backups?limit=0')).status, 422);
 });
 
 test('a drill of a damaged backup fails, keeps the last success, and raises tandem_dr_drill_failed', async () => {

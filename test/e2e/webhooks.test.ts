@@ -13,7 +13,7 @@ const CI_FILE = { '.gitlab-ci.yml': 'job:\n  script: [echo "branch=$CI_COMMIT_BR
 
 let tandem: TestTandem;
 before(async () => {
-  tandem = await TestTandem.start({ agents: 1, concurrency: 4, settings: { maxRequestBytes: MAX_BODY } });
+  tandem = await TestTandem.start({ agents: 1, concurrency: 4, settings: { maxWebhookBytes: MAX_BODY } });
 });
 after(() => tandem.close());
 

@@ -99,11 +99,11 @@ describe('monitoring API', () => {
     assert.equal((JSON.parse(json.stdout) as { days: number }).days, 30);
 
     const zero = await tandem.api<{ message: string }>('GET', `/api/v1/repos/${name}/dora?days=0`);
-    assert.deepEqual([zero.status, zero.body.message], [400, 'days: expected a whole number of days from 1 to 365, got "0"']);
+    assert.deepEqual([zero.status, zero.body.message], [422, 'query parameter days: expected a whole number from 1 to 365, got "0"']);
     assert.equal((await tandem.api('GET', `/api/v1/repos/${name}/dora?environment=nowhere`)).status, 404);
     assert.equal((await tandem.api('GET', '/api/v1/repos/no-such-repo/dora')).status, 404);
     const refused = await cli(['dora', name, '--days', '400']);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /400 days: expected a whole number of days from 1 to 365/);
+    assert.match(refused.stderr, /422 query parameter days: expected a whole number from 1 to 365/);
   });
 });

@@ -10,6 +10,7 @@ import { actorOf } from '../../auth/audit.js';
 import type { ServerContext } from '../context.js';
 import { listFreezes } from '../freezes.js';
 import { ApiError, type RouteTable } from '../http.js';
+import { integerParam } from '../query.js';
 
 const MAX_PAGE = 500;
 const STATES: readonly AlertStateValue[] = ['pending', 'firing', 'resolved'];
@@ -77,7 +78,7 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ query }) {
       const wanted = query.state === undefined ? ['pending', 'firing'] : query.state === 'all' ? [...STATES] : query.state.split(',');
       for (const s of wanted) if (!STATES.includes(s as AlertStateValue)) throw new ApiError(400, `state: expected pending, firing, resolved or all, got "${s}"`);
-      const limit = Math.min(Number(query.limit ?? 100) || 100, MAX_PAGE);
+      const limit = integerParam(query, 'limit', { min: 1, max: MAX_PAGE, fallback: 100 });
       const rows = await ctx.store.db.selectFrom('alerts').selectAll().where('state', 'in', wanted as AlertStateValue[]).orderBy('id', 'desc').limit(limit).execute();
       return rows.map(alertView);
     },

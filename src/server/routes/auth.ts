@@ -15,6 +15,7 @@ import type { User } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { loginPolicyOf, startSession } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
+import { pageParams } from '../query.js';
 import { findRepo } from './repos.js';
 
 const username = z.string().regex(USERNAME_PATTERN, USERNAME_RULE);
@@ -385,10 +386,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'auth',
     access: 'user',
     async handler({ query }) {
-      const limit = query.limit === undefined ? 100 : Number(query.limit);
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_AUDIT_PAGE) throw new ApiError(400, `limit: expected 1 to ${MAX_AUDIT_PAGE}, got "${query.limit}"`);
-      const before = query.before === undefined ? undefined : Number(query.before);
-      if (before !== undefined && !Number.isSafeInteger(before)) throw new ApiError(400, `before: expected an entry id, got "${query.before}"`);
+      const { limit, before } = pageParams(query, { fallback: 100, max: MAX_AUDIT_PAGE });
       const entries = await queryAudit(db, {
         actor: query.actor || undefined,
         action: query.action || undefined,

@@ -2,15 +2,11 @@
 // drills run, newest first, as the metrics see them. The backups themselves are listed from their
 // destination by `tandem backup list`.
 import type { ServerContext } from '../context.js';
-import { ApiError, type RouteTable } from '../http.js';
+import type { RouteTable } from '../http.js';
+import { integerParam } from '../query.js';
 import { backupView, drillView } from './views.js';
 
-function limitOf(value: string | undefined): number {
-  if (value === undefined) return 50;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 500) throw new ApiError(400, `limit: expected a whole number from 1 to 500, got "${value}"`);
-  return n;
-}
+const limitOf = (query: Record<string, string | undefined>) => integerParam(query, 'limit', { min: 1, max: 500, fallback: 50 });
 
 export function registerDrRoutes(routes: RouteTable, ctx: ServerContext): void {
   routes.add({
@@ -20,7 +16,7 @@ export function registerDrRoutes(routes: RouteTable, ctx: ServerContext): void {
     tag: 'disaster recovery',
     access: 'user',
     async handler({ query }) {
-      const rows = await ctx.store.db.selectFrom('backups').selectAll().orderBy('started_at', 'desc').limit(limitOf(query.limit)).execute();
+      const rows = await ctx.store.db.selectFrom('backups').selectAll().orderBy('started_at', 'desc').limit(limitOf(query)).execute();
       return rows.map(backupView);
     },
   });
@@ -32,7 +28,7 @@ export function registerDrRoutes(routes: RouteTable, ctx: ServerContext): void {
     tag: 'disaster recovery',
     access: 'user',
     async handler({ query }) {
-      const rows = await ctx.store.db.selectFrom('dr_drills').selectAll().orderBy('id', 'desc').limit(limitOf(query.limit)).execute();
+      const rows = await ctx.store.db.selectFrom('dr_drills').selectAll().orderBy('id', 'desc').limit(limitOf(query)).execute();
       return rows.map(drillView);
     },
   });

@@ -9,6 +9,7 @@ import type { Release, Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { requirePermission } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
+import { pageParams } from '../query.js';
 import { ROLLBACK_OF_VARIABLE } from '../../agent/protocol.js';
 import { environmentOfAlert, findEnvironment, requestRollback, rollbackOnAlert, type AlertRollbackOutcome } from '../rollback.js';
 import { agentIdOf, requireClaim, uploadedManifest } from './agents.js';
@@ -146,9 +147,9 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ params, query }) {
       const repo = await findRepo(ctx, params.name!);
       const env = await findEnvironment(ctx, repo, params.env!);
-      const limit = Math.min(Number(query.limit ?? 100) || 100, MAX_RELEASES_PAGE);
+      const { limit, before } = pageParams(query, { fallback: 100, max: MAX_RELEASES_PAGE });
       let q = ctx.store.db.selectFrom('releases').selectAll().where('environment_id', '=', env.id).orderBy('id', 'desc').limit(limit);
-      if (query.before !== undefined) q = q.where('id', '<', idParam(query.before, 'before'));
+      if (before !== undefined) q = q.where('id', '<', before);
       return (await q.execute()).map(releaseView);
     },
   });
@@ -205,6 +206,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     tag: 'deployments',
     access: 'user',
     body: alertmanagerBody,
+    // Alertmanager batches every alert of a group into one delivery.
+    bodyLimit: 'bulk',
     async handler({ body, principal }) {
       const outcomes: AlertRollbackOutcome[] = [];
       const seen = new Set<number>();

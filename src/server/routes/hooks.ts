@@ -46,6 +46,7 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
       tag: 'webhooks',
       access: 'public',
       rawBody: true,
+      bodyLimit: 'webhook',
       async handler({ params, request, reply }) {
         const reject = (reason: 'signature' | 'payload' | 'unknown_repo') => {
           ctx.metrics.webhooks.inc({ provider, result: 'rejected' });

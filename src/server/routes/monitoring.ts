@@ -6,6 +6,7 @@ import { evaluateBuiltinSlos, recordedBudgetHistory, sloSummary } from '../../mo
 import { allSlos, BUILTIN_SLOS } from '../../monitor/slo.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
+import { integerParam } from '../query.js';
 import { findRepo } from './repos.js';
 
 const MAX_DORA_DAYS = 365;
@@ -56,10 +57,8 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
     access: 'user',
     async handler({ params, query }) {
       const repo = await findRepo(ctx, params.name!);
-      const days = query.days === undefined ? 30 : Number(query.days);
-      if (!Number.isInteger(days) || days < 1 || days > MAX_DORA_DAYS) throw new ApiError(400, `days: expected a whole number of days from 1 to ${MAX_DORA_DAYS}, got "${query.days}"`);
-      const slots = query.slots === undefined ? undefined : Number(query.slots);
-      if (slots !== undefined && (!Number.isInteger(slots) || slots < 1 || slots > MAX_DORA_SLOTS)) throw new ApiError(400, `slots: expected a whole number from 1 to ${MAX_DORA_SLOTS}, got "${query.slots}"`);
+      const days = integerParam(query, 'days', { min: 1, max: MAX_DORA_DAYS, fallback: 30 });
+      const slots = integerParam(query, 'slots', { min: 1, max: MAX_DORA_SLOTS });
       const environment = query.environment || undefined;
       const now = ctx.clock.now();
       const environments = await doraForRepo(ctx.store.db, repo.id, { environment, days, now, slots });

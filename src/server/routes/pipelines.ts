@@ -4,16 +4,24 @@ import { createMasker, maskText } from '../../executor/mask.js';
 import { cancelJob, cancelPipeline, getJob, getPipeline, listPipelines, playJob, readLog, readLogPages, retryJob } from '../../scheduler/index.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
-import { requireJobStartRights, visibleRepoIds } from '../auth.js';
+import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
+import { attachmentDisposition } from '../download.js';
 import { recordFreezeOverride } from '../freezes.js';
 import { actorOf } from '../../auth/audit.js';
 import { ApiError, type RouteTable } from '../http.js';
+import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
 import { maskedVariableValues } from '../variables.js';
 import { jobView, pipelineView } from './views.js';
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
+/**
+ * Event streams are pushed by the hub and read the database only on an event, and on this slow
+ * timer in case a notification was lost (a database failover): thousands of open streams must not
+ * each poll the database every few seconds.
+ */
+const STREAM_REPAIR_MS = 30_000;
 
 function idParam(value: string | undefined, what: string): number {
   const id = Number(value);
@@ -53,8 +61,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     access: 'user',
     async handler({ principal, query }) {
       const visible = await visibleRepoIds(ctx, principal);
-      const limit = Math.min(Number(query.limit ?? 50) || 50, 500);
-      const rows = await listPipelines(ctx.store, { repoIds: visible ?? undefined, limit, before: query.before ? idParam(query.before, 'before') : undefined });
+      const rows = await listPipelines(ctx.store, { repoIds: visible ?? undefined, ...pageParams(query, PIPELINE_PAGE) });
       const names = new Map<number, string>();
       for (const id of new Set(rows.map((p) => p.repo_id))) names.set(id, await repoNameOf(ctx, id));
       return rows.map((p) => pipelineView(p, names.get(p.repo_id) ?? `#${p.repo_id}`));
@@ -79,9 +86,10 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     summary: 'Cancel a pipeline: waiting jobs at once, running jobs are killed by their agents',
     tag: 'pipelines',
     access: 'user',
-    async handler({ params }) {
+    async handler({ params, principal }) {
       const id = idParam(params.id, 'id');
-      await loadPipeline(ctx, id);
+      const { pipeline: found } = await loadPipeline(ctx, id);
+      await requireProtectedRefRole(ctx, principal, found, 'pipeline.cancel');
       publishChanges(ctx, (await cancelPipeline(ctx.store, id, ctx.clock.now())).changes);
       const { pipeline, jobs } = await loadPipeline(ctx, id);
       return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
@@ -95,9 +103,10 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     tag: 'pipelines',
     access: 'user',
     produces: 'text/event-stream',
-    async handler({ params, request, reply }) {
+    async handler({ params, principal, request, reply }) {
       const id = idParam(params.id, 'id');
       const { pipeline, jobs } = await loadPipeline(ctx, id);
+      const release = ctx.eventStreams.admit(principal);
       const sse = openSse(request, reply);
       const unsubscribe = ctx.hub.subscribe(`pipeline:${id}`, (event) => {
         sse.send(event.type, event);
@@ -112,10 +121,11 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
             sse.close();
           })
           .catch(() => undefined);
-      }, 5000);
+      }, STREAM_REPAIR_MS);
       sse.signal.addEventListener('abort', () => {
         clearInterval(safetyNet);
         unsubscribe();
+        release();
       });
       sse.send('snapshot', { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) });
       if (FINAL.has(pipeline.status)) sse.close();
@@ -178,11 +188,12 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     tag: 'jobs',
     access: 'user',
     produces: 'text/event-stream',
-    async handler({ params, request, reply }) {
+    async handler({ params, principal, request, reply }) {
       const job = await loadJob(ctx, idParam(params.id, 'id'));
       const secrets = await maskedVariableValues(ctx, job.repo_id);
       const lastEventId = request.headers['last-event-id'];
       let sentSeq = lastEventId !== undefined ? Number(lastEventId) : -1;
+      const release = ctx.eventStreams.admit(principal);
       const sse = openSse(request, reply);
       const emit = (seq: number, data: string) => {
         if (seq <= sentSeq) return;
@@ -217,12 +228,12 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const unsubscribeJob = ctx.hub.subscribe(`job:${job.id}`, (event) => {
         if (event.type === 'job' && FINAL.has(event.status)) catchUp(true);
       });
-      // Notifications can be lost (a database failover): look at the database now and then anyway.
-      const safetyNet = setInterval(() => catchUp(true), 2000);
+      const safetyNet = setInterval(() => catchUp(true), STREAM_REPAIR_MS);
       sse.signal.addEventListener('abort', () => {
         clearInterval(safetyNet);
         unsubscribeLog();
         unsubscribeJob();
+        release();
       });
       catchUp(true);
     },
@@ -237,7 +248,8 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       access: 'user',
       async handler({ params, principal, audit }) {
         const job = await loadJob(ctx, idParam(params.id, 'id'));
-        if (action !== 'cancel') await requireJobStartRights(ctx, principal, job, `job.${action}`);
+        if (action === 'cancel') await requireJobRefRole(ctx, principal, job, 'job.cancel');
+        else await requireJobStartRights(ctx, principal, job, `job.${action}`);
         const now = ctx.clock.now();
         let shownId = job.id;
         // Playing a deploy to a frozen environment is a maintainer's override: recorded before it starts.
@@ -268,7 +280,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const job = await loadJob(ctx, idParam(params.id, 'id'));
       const files = await ctx.store.db.selectFrom('artifact_files').select(['path', 'digest', 'size', 'mode']).where('job_id', '=', job.id).orderBy('path').execute();
       if (files.length === 0) throw new ApiError(404, `job ${job.id} has no artifacts`);
-      reply.type('application/gzip').header('content-disposition', `attachment; filename="${archiveName(job)}.tar.gz"`);
+      reply.type('application/gzip').header('content-disposition', attachmentDisposition(`${archiveName(job)}.tar.gz`));
       return manifestToTarGz(files, (digest) => ctx.blobs.get(digest)).pipe(new PassThrough());
     },
   });
@@ -296,7 +308,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         // No content-length: with it, Fastify keeps the connection busy after a piped stream ends,
         // which stalls graceful shutdown; the client checks the size by the manifest instead.
         reply.type('application/octet-stream').header('x-tandem-size', String(file.size));
-        reply.header('content-disposition', `attachment; filename="${path.split('/').pop()?.replace(/"/g, '') ?? 'artifact'}"`);
+        reply.header('content-disposition', attachmentDisposition(path.split('/').pop() || 'artifact'));
         return stream;
       } catch (err) {
         if (err instanceof BlobNotFoundError) throw new ApiError(410, `artifact "${path}" of job ${job.id} is gone from the artifact store`);

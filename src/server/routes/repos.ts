@@ -9,6 +9,7 @@ import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
+import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { triggerPipeline } from '../trigger.js';
 import { saveVariable } from '../variables.js';
 import { pipelineView, repoView, variableView } from './views.js';
@@ -210,8 +211,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ params, query }) {
       const repo = await findRepo(ctx, params.name);
-      const limit = Math.min(Number(query.limit ?? 50) || 50, 500);
-      const rows = await listPipelines(ctx.store, { repoId: repo.id, limit, before: query.before ? Number(query.before) : undefined });
+      const rows = await listPipelines(ctx.store, { repoId: repo.id, ...pageParams(query, PIPELINE_PAGE) });
       return rows.map((p) => pipelineView(p, repo.name));
     },
   });
@@ -250,6 +250,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'variables',
     access: 'user',
     body: variableBody,
+    // A value of 64 KiB characters, escaped in JSON.
+    bodyLimit: 'bulk',
     async handler({ params, body, reply }) {
       const repo = await findRepo(ctx, params.name);
       if (body.masked && (body.value.length < 8 || /\s/.test(body.value))) {

@@ -247,6 +247,8 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     summary: "The SAML assertion consumer (the identity provider's HTTP-POST form): signs in (session cookie) and redirects to the return path",
     tag: 'auth',
     access: 'public',
+    // A signed response with its certificate and many group attributes, base64 in a form field.
+    bodyLimit: 1024 * 1024,
     async handler({ request, reply, audit }) {
       const config = configured('saml');
       return finishing(routes, request, SAML_ACS_PATH, 'saml', null, async () => {
