@@ -85,6 +85,8 @@ export const PERMISSIONS = {
   /** Recent pipelines of every repository the caller may see: the handler limits the list. */
   'pipeline.list': USER,
   'pipeline.cancel': member('developer'),
+  /** Running a fork's merge request pipeline, which waits for it (the repository's forkPullRequests). */
+  'pipeline.approve': member('maintainer'),
   'job.read': member('guest', true),
   'log.read': member('reporter'),
   'artifact.read': member('reporter', true),
@@ -197,6 +199,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/pipelines': 'pipeline.list',
   'GET /api/v1/pipelines/:id': 'pipeline.read',
   'POST /api/v1/pipelines/:id/cancel': 'pipeline.cancel',
+  'POST /api/v1/pipelines/:id/approve': 'pipeline.approve',
   'GET /api/v1/pipelines/:id/events': 'pipeline.read',
   'GET /api/v1/pipelines/:id/artifacts': 'artifact.read',
   'GET /api/v1/jobs/:id': 'job.read',

@@ -7,7 +7,7 @@ import { recordAudit } from '../auth/audit.js';
 import type { LoginPolicy } from '../auth/login.js';
 import { decide, roleAtLeast, type Permission, type Role, type RoutePermission } from '../auth/permissions.js';
 import { ANONYMOUS, callerOf, CredentialError, principalOfSession, principalOfToken, type Principal, type UserPrincipal } from '../auth/principal.js';
-import { memberRepoIds, protectedRefRole, repoStanding, roleIn } from '../auth/repo-access.js';
+import { memberRepoIds, pipelineProtectedRole, repoStanding, roleIn } from '../auth/repo-access.js';
 import type { Job, User } from '../store/schema.js';
 import { createSession, CSRF_HEADER, csrfMatches, csrfTokenFor, SESSION_COOKIE, type SessionLimits } from '../auth/sessions.js';
 import type { ServerContext } from './context.js';
@@ -129,8 +129,8 @@ export async function requireJobStartRights(ctx: ServerContext, principal: Princ
     const frozen = await db.selectFrom('deploy_freezes').select('id').where('repo', '=', repo.name).where('environment', '=', job.environment).where('lifted_at', 'is', null).executeTakeFirst();
     if (env?.protected === 1 || frozen) await requirePermission(ctx, principal, 'deployment.approve', repo);
   }
-  const pipeline = await db.selectFrom('pipelines').select(['ref', 'is_tag']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
-  const role = await protectedRefRole(db, repo.id, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });
+  const pipeline = await db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag', 'merge_request']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+  const role = await pipelineProtectedRole(db, pipeline);
   if (role !== null) await requireRole(ctx, principal, repo, role, `${permission} on protected branch ${pipeline.ref}`);
 }
 

@@ -1,4 +1,3 @@
-import { protectedRefRole } from '../auth/repo-access.js';
 import { VARIABLE_VALUE } from '../auth/secrets/index.js';
 import type { Repo, Variable } from '../store/schema.js';
 import type { ServerContext } from './context.js';
@@ -9,12 +8,11 @@ async function decrypted(ctx: ServerContext, rows: Variable[]): Promise<Variable
 }
 
 /**
- * The repository's CI/CD variables a pipeline on this ref may see, decrypted: protected variables
- * reach only pipelines on protected branches (the repository's protected branch patterns; the
- * default branch is protected when a repository is registered, as GitLab protects it).
+ * The repository's CI/CD variables a pipeline may see, decrypted: protected variables reach only
+ * protected pipelines (`pipelineProtectedRole`: on a protected branch, or a merge request from one
+ * inside the repository; the default branch is protected when a repository is registered).
  */
-export async function repoVariablesFor(ctx: ServerContext, repo: Repo, ref: { name: string; isTag: boolean }): Promise<Variable[]> {
-  const protectedRef = (await protectedRefRole(ctx.store.db, repo.id, ref)) !== null;
+export async function repoVariablesFor(ctx: ServerContext, repo: Repo, protectedRef: boolean): Promise<Variable[]> {
   let query = ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id);
   if (!protectedRef) query = query.where('protected', '=', 0);
   return decrypted(ctx, await query.orderBy('key').execute());

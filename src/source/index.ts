@@ -4,4 +4,4 @@ export { isWebhookProvider, parseWebhook, refMatchesFilters, WEBHOOK_PROVIDERS, 
 export type { RefFilters, WebhookHeaders, WebhookProvider, WebhookResult } from './webhooks.js';
 export { diffRefs } from './poller.js';
 export { isZeroSha, ZERO_SHA } from './types.js';
-export type { MergeRequestAction, MergeRequestInfo, PushEvent, PushKind } from './types.js';
+export type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent, PushKind } from './types.js';

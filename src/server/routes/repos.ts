@@ -25,6 +25,8 @@ const createRepoBody = z
     /** Globs (`main`, `release/*`, `!wip/*`); absent: every branch; []: none. */
     branches: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
     tags: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
+    /** Merge requests from forks: 'approval' (default: their pipelines wait for a maintainer) or 'run'. */
+    forkPullRequests: z.enum(['approval', 'run']).optional(),
   })
   .strict();
 
@@ -98,6 +100,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           webhook_secret: body.webhookSecret ?? null,
           branch_filter: body.branches ? JSON.stringify(body.branches) : null,
           tag_filter: body.tags ? JSON.stringify(body.tags) : null,
+          fork_pull_requests: body.forkPullRequests ?? 'approval',
           known_refs: '{}',
           last_polled_at: null,
           created_at: ctx.clock.now(),
@@ -154,6 +157,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.webhookSecret !== undefined) changes.webhook_secret = body.webhookSecret;
       if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
+      if (body.forkPullRequests !== undefined) changes.fork_pull_requests = body.forkPullRequests;
       if (Object.keys(changes).length === 0) return repoView(repo, ctx);
       const updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
       return repoView(updated, ctx);

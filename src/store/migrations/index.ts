@@ -13,6 +13,7 @@ import * as m009 from './009_alerts.js';
 import * as m010 from './010_dr.js';
 import * as m011 from './011_sso.js';
 import * as m012 from './012_device_login.js';
+import * as m013 from './013_source_security.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '010_dr': m010,
   '011_sso': m011,
   '012_device_login': m012,
+  '013_source_security': m013,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
