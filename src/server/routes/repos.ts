@@ -3,12 +3,13 @@ import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/permissions.js';
 import { callerOf } from '../../auth/principal.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
-import { normalizeRepoUrl, lsRemote, refMatchesFilters } from '../../source/index.js';
+import { lsRemote, refMatchesFilters } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
+import { checkRepoUrl } from '../repo-url.js';
 import { triggerPipeline } from '../trigger.js';
 import { saveVariable } from '../variables.js';
 import { pipelineView, repoView, variableView } from './views.js';
@@ -75,12 +76,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     body: createRepoBody,
     async handler({ body, reply, principal }) {
-      let url: string;
-      try {
-        url = normalizeRepoUrl(body.url);
-      } catch (err) {
-        throw new ApiError(422, `url: ${(err as Error).message}`);
-      }
+      const url = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       const existing = await ctx.store.db.selectFrom('repos').select('id').where('name', '=', body.name).executeTakeFirst();
       if (existing) throw new ApiError(409, `a repository named "${body.name}" already exists`);
       let defaultBranch = body.defaultBranch;
@@ -148,10 +144,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'repos',
     access: 'user',
     body: updateRepoBody,
-    async handler({ params, body }) {
+    async handler({ params, body, principal }) {
       const repo = await findRepo(ctx, params.name);
       const changes: Partial<Repo> = {};
-      if (body.url !== undefined) changes.url = normalizeRepoUrl(body.url);
+      if (body.url !== undefined) changes.url = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
       if (body.webhookSecret !== undefined) changes.webhook_secret = body.webhookSecret;
