@@ -1,4 +1,4 @@
-import { VARIABLE_VALUE } from '../auth/secrets/index.js';
+import { VARIABLE_VALUE, WEBHOOK_SECRET } from '../auth/secrets/index.js';
 import type { Repo, Variable } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 
@@ -34,4 +34,21 @@ export async function saveVariable(ctx: ServerContext, repo: Repo, v: { key: str
     .values({ ...row, key: v.key, repo_id: repo.id, created_at: now })
     .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet(row))
     .execute();
+}
+
+/** A repository's webhook secret, decrypted; null when it has none. */
+export async function webhookSecretOf(ctx: ServerContext, repo: Repo): Promise<string | null> {
+  if (repo.webhook_secret === null) return null;
+  return ctx.secrets.keyring.open(repo.webhook_secret, repo.webhook_secret_key_id, WEBHOOK_SECRET, repo);
+}
+
+/** Sets (or with null, removes) a repository's webhook secret, encrypted: no plain secret is ever written. */
+export async function saveWebhookSecret(ctx: ServerContext, repoId: number, secret: string | null): Promise<Repo> {
+  const sealed = secret === null ? null : await ctx.secrets.keyring.seal(secret, WEBHOOK_SECRET, { id: repoId });
+  return ctx.store.db
+    .updateTable('repos')
+    .set({ webhook_secret: sealed?.value ?? null, webhook_secret_key_id: sealed?.keyId ?? null })
+    .where('id', '=', repoId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }

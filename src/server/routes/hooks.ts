@@ -8,6 +8,7 @@ import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { triggerForDelivery, type DeliveryResult } from '../trigger.js';
+import { webhookSecretOf } from '../variables.js';
 import { findRepo, repoWantsRef } from './repos.js';
 
 const PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
@@ -79,7 +80,7 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         let parsed;
         try {
-          parsed = parseWebhook(provider as Provider, request.headers, raw, repo.webhook_secret);
+          parsed = parseWebhook(provider as Provider, request.headers, raw, await webhookSecretOf(ctx, repo));
         } catch (err) {
           if (err instanceof WebhookError) {
             reject(err.statusCode === 401 ? 'signature' : 'payload');

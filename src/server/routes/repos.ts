@@ -11,7 +11,7 @@ import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { checkRepoUrl } from '../repo-url.js';
 import { triggerPipeline } from '../trigger.js';
-import { saveVariable } from '../variables.js';
+import { saveVariable, saveWebhookSecret } from '../variables.js';
 import { pipelineView, repoView, variableView } from './views.js';
 
 const repoName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
@@ -93,7 +93,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           url,
           default_branch: defaultBranch,
           poll_interval_seconds: body.pollInterval ?? 0,
-          webhook_secret: body.webhookSecret ?? null,
+          webhook_secret: null,
           branch_filter: body.branches ? JSON.stringify(body.branches) : null,
           tag_filter: body.tags ? JSON.stringify(body.tags) : null,
           fork_pull_requests: body.forkPullRequests ?? 'approval',
@@ -104,8 +104,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         .returningAll()
         .executeTakeFirstOrThrow();
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
+      // Sealed once the row exists: the ciphertext is bound to the repository's id.
+      const created = body.webhookSecret === undefined ? inserted : await saveWebhookSecret(ctx, inserted.id, body.webhookSecret);
       reply.code(201);
-      return repoView(inserted, ctx);
+      return repoView(created, ctx);
     },
   });
 
@@ -150,12 +152,11 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.url !== undefined) changes.url = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
-      if (body.webhookSecret !== undefined) changes.webhook_secret = body.webhookSecret;
       if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
       if (body.forkPullRequests !== undefined) changes.fork_pull_requests = body.forkPullRequests;
-      if (Object.keys(changes).length === 0) return repoView(repo, ctx);
-      const updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
+      let updated = body.webhookSecret === undefined ? repo : await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
+      if (Object.keys(changes).length > 0) updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
       return repoView(updated, ctx);
     },
   });
