@@ -15,6 +15,7 @@ import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, sqlite
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
 import { secureDataDir, secureSqliteFiles } from './file-modes.js';
+import { credentialsByUrl, moveUrlCredentials } from './repo-url.js';
 import type { ServerContext } from './context.js';
 import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
@@ -75,6 +76,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     await store.close();
     throw err;
   });
+  await moveUrlCredentials({ store, secrets }, log);
   const bootstrap = await ensureBootstrapAdmin(store, {
     dataDir: config.dataDir,
     now: clock.now(),
@@ -101,7 +103,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     config,
     store,
     blobs,
-    mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
+    mirrors: new MirrorCache(join(config.dataDir, 'mirrors'), { credentials: credentialsByUrl({ store, secrets }) }),
     hub: new Hub(replicaId),
     clock,
     metrics,

@@ -7,6 +7,7 @@ import { issueJobToken } from '../auth/tokens.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
+import { repoCredentials } from './repo-url.js';
 import { repoVariablesFor } from './variables.js';
 
 function plain(vars: Record<string, string>): JobVariable[] {
@@ -48,6 +49,8 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
   const repoVariables = await repoVariablesFor(ctx, repo, protectedRef);
   // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
   const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
+  // For the agent's fetch only: the workspace's origin and CI_REPOSITORY_URL carry none.
+  const credentials = await repoCredentials(ctx, repo);
   const variables: JobVariable[] = [
     ...plain(predefined),
     ...plain(perJob),
@@ -64,7 +67,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     fencingToken: claimed.fencingToken,
     leaseMs: ctx.config.leaseSeconds * 1000,
     timeoutSeconds: job.timeout_seconds,
-    repo: { name: repo.name, url: repo.url },
+    repo: { name: repo.name, url: repo.url, ...(credentials ? { credentials } : {}) },
     sha: pipeline.sha,
     ref: pipeline.ref,
     job: spec,

@@ -6,7 +6,11 @@ import { lookup } from 'node:dns/promises';
 import { realpath } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
-import { normalizeRepoUrl, redactUrl, repoUrlTarget, SourceError } from '../source/index.js';
+import type { Logger } from 'pino';
+import { URL_CREDENTIALS, type Keyring } from '../auth/secrets/index.js';
+import { normalizeRepoUrl, redactUrl, repoUrlTarget, SourceError, splitUrlCredentials, type UrlCredentials } from '../source/index.js';
+import type { Store } from '../store/index.js';
+import type { Repo } from '../store/schema.js';
 import { ApiError } from './http.js';
 
 /** Loopback, private, link-local, shared, multicast and reserved ranges (RFC 6890): not "the internet". */
@@ -69,22 +73,33 @@ export interface RepoUrlSetter {
   admin: boolean;
 }
 
+export interface CheckedRepoUrl {
+  /** Normalised, without credentials: what is stored, shown and given to git. */
+  url: string;
+  /** What the URL carried as `user:password@`, to be stored encrypted (`saveRepoCredentials`). */
+  credentials: UrlCredentials | null;
+}
+
 /**
- * The normalised URL, if this caller may point a repository there: 422 for a URL that is not one
- * (or whose host does not resolve), 403 for a place only an admin may use.
+ * The normalised URL and its credentials, if this caller may point a repository there: 422 for a
+ * URL that is not one (or whose host does not resolve), 403 for a place only an admin may use.
  */
-export async function checkRepoUrl(input: string, who: RepoUrlSetter, config: { allowedLocalRepoPaths: readonly string[] }): Promise<string> {
-  let url: string;
+export async function checkRepoUrl(input: string, who: RepoUrlSetter, config: { allowedLocalRepoPaths: readonly string[] }): Promise<CheckedRepoUrl> {
+  let checked: CheckedRepoUrl;
   try {
-    url = normalizeRepoUrl(input);
+    checked = splitUrlCredentials(normalizeRepoUrl(input));
   } catch (err) {
     if (err instanceof SourceError) throw new ApiError(422, `url: ${err.message}`);
     throw err;
   }
-  if (who.admin) return url;
+  if (!who.admin) await checkReach(checked.url, config);
+  return checked;
+}
+
+async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly string[] }): Promise<void> {
   const target = repoUrlTarget(url);
   if (target.kind === 'local') {
-    if (await underAllowedPath(target.path, config.allowedLocalRepoPaths)) return url;
+    if (await underAllowedPath(target.path, config.allowedLocalRepoPaths)) return;
     throw new ApiError(
       403,
       `url: ${redactUrl(url)} is a path on the Tandem server: only an instance administrator may point a repository at local paths or file:// URLs${config.allowedLocalRepoPaths.length > 0 ? ' outside allowedLocalRepoPaths' : ''}`,
@@ -103,5 +118,52 @@ export async function checkRepoUrl(input: string, who: RepoUrlSetter, config: { 
       `url: host "${target.host}" is ${internal === target.host ? '' : `${internal}, `}an address inside the server's network (loopback, private or link-local): only an instance administrator may point a repository there`,
     );
   }
-  return url;
+}
+
+type SecretsContext = { store: Store; secrets: { keyring: Keyring } };
+
+/** Stores (or with null, removes) the credentials of a repository's URL, encrypted and bound to its id. */
+export async function saveRepoCredentials(ctx: SecretsContext, repoId: number, credentials: UrlCredentials | null): Promise<Repo> {
+  const sealed = credentials === null ? null : await ctx.secrets.keyring.seal(JSON.stringify(credentials), URL_CREDENTIALS, { id: repoId });
+  return ctx.store.db
+    .updateTable('repos')
+    .set({ url_credentials: sealed?.value ?? null, url_credentials_key_id: sealed?.keyId ?? null })
+    .where('id', '=', repoId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The credentials of a repository's URL, decrypted; null when it has none. */
+export async function repoCredentials(ctx: SecretsContext, repo: Pick<Repo, 'id' | 'url_credentials' | 'url_credentials_key_id'>): Promise<UrlCredentials | null> {
+  if (repo.url_credentials === null) return null;
+  return JSON.parse(await ctx.secrets.keyring.open(repo.url_credentials, repo.url_credentials_key_id, URL_CREDENTIALS, repo)) as UrlCredentials;
+}
+
+/** For the server's mirrors: the credentials of a URL, from a repository registered with it. */
+export function credentialsByUrl(ctx: SecretsContext): (url: string) => Promise<UrlCredentials | null> {
+  return async (url) => {
+    const repo = await ctx.store.db
+      .selectFrom('repos')
+      .select(['id', 'url_credentials', 'url_credentials_key_id'])
+      .where('url', '=', url)
+      .where('url_credentials', 'is not', null)
+      .orderBy('id')
+      .executeTakeFirst();
+    return repo ? repoCredentials(ctx, repo) : null;
+  };
+}
+
+/**
+ * Moves credentials that repository URLs stored before migration 013 carried into the encrypted
+ * column, so the URL shown to guests, job tokens and logs has none. Runs at start.
+ */
+export async function moveUrlCredentials(ctx: SecretsContext, log: Logger): Promise<void> {
+  const repos = await ctx.store.db.selectFrom('repos').select(['id', 'url']).where('url', 'like', 'http%://%@%').execute();
+  for (const repo of repos) {
+    const { url, credentials } = splitUrlCredentials(repo.url);
+    if (credentials === null) continue;
+    await saveRepoCredentials(ctx, repo.id, credentials);
+    await ctx.store.db.updateTable('repos').set({ url }).where('id', '=', repo.id).execute();
+    log.info({ repoId: repo.id, url }, 'moved the credentials of a repository URL into encrypted storage');
+  }
 }

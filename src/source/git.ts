@@ -67,6 +67,8 @@ interface RunOptions {
   timeoutMs?: number;
   input?: string;
   maxOutput?: number;
+  /** Added to git's environment (credentials: never on the command line, where `ps` shows them). */
+  env?: NodeJS.ProcessEnv;
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
@@ -84,7 +86,7 @@ function runGit(args: string[], opts: RunOptions = {}): Promise<GitRun> {
     // detached: a session of its own, so git and its helpers (ssh, git-remote-https) have no
     // terminal to prompt on and can be killed together on timeout.
     const child = spawn('git', args, {
-      env: gitEnv(),
+      env: { ...gitEnv(), ...opts.env },
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
     });
@@ -214,6 +216,49 @@ export function normalizeRepoUrl(input: string): string {
   return path.resolve(raw);
 }
 
+/** What an http(s) repository URL carried before `user:password@` (a token, usually). */
+export interface UrlCredentials {
+  username: string;
+  password: string;
+}
+
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+/**
+ * A normalised URL without its credentials, and the credentials: stored apart (encrypted), they
+ * never show where the URL does. ssh authenticates with keys: a password in an ssh URL is refused.
+ */
+export function splitUrlCredentials(url: string): { url: string; credentials: UrlCredentials | null } {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined || scheme === 'file') return { url, credentials: null };
+  const parsed = new URL(url);
+  if (scheme !== 'http' && scheme !== 'https') {
+    if (parsed.password !== '') throw new SourceError(`repository URL ${JSON.stringify(redactUrl(url))}: ${scheme} URLs authenticate with keys, not a password in the URL`);
+    return { url, credentials: null };
+  }
+  if (parsed.username === '' && parsed.password === '') return { url, credentials: null };
+  const credentials = { username: decoded(parsed.username), password: decoded(parsed.password) };
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.href.replace(/\/+$/, ''), credentials };
+}
+
+/**
+ * git configuration (by environment) that sends the credentials to this URL only: not to a host it
+ * redirects to, and not on git's command line.
+ */
+function credentialEnv(url: string, credentials: UrlCredentials | null | undefined): NodeJS.ProcessEnv {
+  if (!credentials) return {};
+  const basic = Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
+  return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${url}.extraHeader`, GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` };
+}
+
 export type RepoUrlTarget = { kind: 'local'; path: string } | { kind: 'remote'; host: string };
 
 /** What a normalised repository URL reads: a path on this host (a local path, file://) or a host over the network. */
@@ -241,10 +286,11 @@ function parseRefs(stdout: Buffer): Map<string, string> {
 }
 
 /** Branches and tags of a remote repository (annotated tags peeled to their commit). */
-export async function lsRemote(url: string, opts: { timeoutMs?: number } = {}): Promise<Map<string, string>> {
+export async function lsRemote(url: string, opts: { timeoutMs?: number; credentials?: UrlCredentials | null } = {}): Promise<Map<string, string>> {
   const repo = normalizeRepoUrl(url);
   const stdout = await gitOk('git ls-remote of', repo, ['ls-remote', '--heads', '--tags', '--', repo], {
     timeoutMs: opts.timeoutMs ?? DEFAULT_LS_REMOTE_TIMEOUT_MS,
+    env: credentialEnv(repo, opts.credentials),
   });
   return parseRefs(stdout);
 }
@@ -338,6 +384,8 @@ async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: (waited: 
 export interface MirrorCacheOptions {
   /** Limit for one clone or fetch (default 10 minutes). */
   fetchTimeoutMs?: number;
+  /** The credentials of a (normalised, credential-free) URL, asked for before each clone or fetch. */
+  credentials?: (url: string) => Promise<UrlCredentials | null> | UrlCredentials | null;
 }
 
 /**
@@ -384,12 +432,18 @@ export class MirrorCache {
    */
   private readonly present = new Set<string>();
   private readonly fetchTimeoutMs: number;
+  private readonly credentials: MirrorCacheOptions['credentials'];
 
   constructor(
     readonly dir: string,
     opts: MirrorCacheOptions = {},
   ) {
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+    this.credentials = opts.credentials;
+  }
+
+  private async networkEnv(repoUrl: string): Promise<NodeJS.ProcessEnv> {
+    return credentialEnv(repoUrl, await this.credentials?.(repoUrl));
   }
 
   private key(repoUrl: string): string {
@@ -445,6 +499,7 @@ export class MirrorCache {
     try {
       await gitOk('git clone --mirror of', repoUrl, ['clone', '--mirror', '--quiet', '--', repoUrl, tmp], {
         timeoutMs: this.fetchTimeoutMs,
+        env: await this.networkEnv(repoUrl),
       });
       await rename(tmp, mirror);
     } finally {
@@ -477,6 +532,7 @@ export class MirrorCache {
         } else if (sha === undefined || !recheck || !(await this.hasCommit(mirror, sha))) {
           await gitOk('git fetch of', repoUrl, ['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], {
             timeoutMs: this.fetchTimeoutMs,
+            env: await this.networkEnv(repoUrl),
           });
         }
       });

@@ -1,5 +1,5 @@
-export { lsRemote, MirrorCache, normalizeRepoUrl, redactUrl, redactUrls, repoUrlTarget, SourceError } from './git.js';
-export type { MirrorCacheOptions, RepoUrlTarget } from './git.js';
+export { lsRemote, MirrorCache, normalizeRepoUrl, redactUrl, redactUrls, repoUrlTarget, SourceError, splitUrlCredentials } from './git.js';
+export type { MirrorCacheOptions, RepoUrlTarget, UrlCredentials } from './git.js';
 export { isWebhookProvider, parseWebhook, refMatchesFilters, WEBHOOK_PROVIDERS, WebhookError } from './webhooks.js';
 export type { RefFilters, WebhookHeaders, WebhookProvider, WebhookResult } from './webhooks.js';
 export { diffRefs } from './poller.js';

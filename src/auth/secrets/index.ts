@@ -10,7 +10,7 @@ import { Keyring, VARIABLE_VALUE, WEBHOOK_SECRET, type EncryptedColumn } from '.
 import { configuredMasterKey, defaultMasterKeyPath, generateMasterKeyFile, SecretsError, type MasterKey } from './master-key.js';
 import { TokenSigner } from './signing.js';
 
-export { aadFor, ENCRYPTED_COLUMNS, Keyring, keyIdOf, rewrapDataKeys, SIGNING_KEY_PRIVATE, VARIABLE_VALUE, WEBHOOK_SECRET, type EncryptedColumn, type Sealed } from './keyring.js';
+export { aadFor, ENCRYPTED_COLUMNS, Keyring, keyIdOf, rewrapDataKeys, SIGNING_KEY_PRIVATE, URL_CREDENTIALS, VARIABLE_VALUE, WEBHOOK_SECRET, type EncryptedColumn, type Sealed } from './keyring.js';
 export { configuredMasterKey, defaultMasterKeyPath, masterKeyId, parseMasterKey, readMasterKeyFile, SecretsError, type MasterKey } from './master-key.js';
 export { SIGNING_ALG, TokenSigner, type SignOptions } from './signing.js';
 

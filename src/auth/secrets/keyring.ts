@@ -28,8 +28,11 @@ export const SIGNING_KEY_PRIVATE: EncryptedColumn = { table: 'signing_keys', col
 /** A repository's webhook secret (null when it has none). Repository ids never change; names could be reused. */
 export const WEBHOOK_SECRET: EncryptedColumn = { table: 'repos', column: 'webhook_secret', keyColumn: 'webhook_secret_key_id', idColumn: 'id', contextColumns: ['id'] };
 
+/** The credentials taken out of a repository's http(s) URL, as JSON {username, password}. */
+export const URL_CREDENTIALS: EncryptedColumn = { table: 'repos', column: 'url_credentials', keyColumn: 'url_credentials_key_id', idColumn: 'id', contextColumns: ['id'] };
+
 /** Every column `tandem secrets rotate` re-encrypts; a new secret column is added here. */
-export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [VARIABLE_VALUE, SIGNING_KEY_PRIVATE, WEBHOOK_SECRET];
+export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [VARIABLE_VALUE, SIGNING_KEY_PRIVATE, WEBHOOK_SECRET, URL_CREDENTIALS];
 
 /** The authenticated data of a value: table, column and the identifying columns' values. */
 export function aadFor(column: EncryptedColumn, row: Record<string, unknown>): string {

@@ -3,13 +3,13 @@ import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/permissions.js';
 import { callerOf } from '../../auth/principal.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
-import { lsRemote, refMatchesFilters } from '../../source/index.js';
+import { lsRemote, refMatchesFilters, type UrlCredentials } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { checkRepoUrl } from '../repo-url.js';
+import { checkRepoUrl, saveRepoCredentials } from '../repo-url.js';
 import { triggerPipeline } from '../trigger.js';
 import { saveVariable, saveWebhookSecret } from '../variables.js';
 import { pipelineView, repoView, variableView } from './views.js';
@@ -58,8 +58,8 @@ export async function findRepo(ctx: ServerContext, name: string): Promise<Repo> 
 }
 
 /** The default branch of a remote: its HEAD's target when advertised, else main/master. */
-async function detectDefaultBranch(url: string): Promise<string> {
-  const refs = await lsRemote(url);
+async function detectDefaultBranch(url: string, credentials: UrlCredentials | null): Promise<string> {
+  const refs = await lsRemote(url, { credentials });
   if (refs.size === 0) throw new ApiError(422, `repository ${url} has no branches yet: push a commit first or pass defaultBranch`);
   for (const candidate of ['main', 'master']) if (refs.has(`refs/heads/${candidate}`)) return candidate;
   const first = [...refs.keys()].find((r) => r.startsWith('refs/heads/'));
@@ -76,12 +76,12 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     body: createRepoBody,
     async handler({ body, reply, principal }) {
-      const url = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+      const { url, credentials } = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       const existing = await ctx.store.db.selectFrom('repos').select('id').where('name', '=', body.name).executeTakeFirst();
       if (existing) throw new ApiError(409, `a repository named "${body.name}" already exists`);
       let defaultBranch = body.defaultBranch;
       try {
-        defaultBranch ??= await detectDefaultBranch(url);
+        defaultBranch ??= await detectDefaultBranch(url, credentials);
       } catch (err) {
         if (err instanceof ApiError) throw err;
         throw new ApiError(422, `url: repository unreachable: ${(err as Error).message}`);
@@ -104,8 +104,9 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         .returningAll()
         .executeTakeFirstOrThrow();
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
-      // Sealed once the row exists: the ciphertext is bound to the repository's id.
-      const created = body.webhookSecret === undefined ? inserted : await saveWebhookSecret(ctx, inserted.id, body.webhookSecret);
+      // Sealed once the row exists: the ciphertexts are bound to the repository's id.
+      let created = credentials === null ? inserted : await saveRepoCredentials(ctx, inserted.id, credentials);
+      if (body.webhookSecret !== undefined) created = await saveWebhookSecret(ctx, inserted.id, body.webhookSecret);
       reply.code(201);
       return repoView(created, ctx);
     },
@@ -149,13 +150,16 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     async handler({ params, body, principal }) {
       const repo = await findRepo(ctx, params.name);
       const changes: Partial<Repo> = {};
-      if (body.url !== undefined) changes.url = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+      const newUrl = body.url === undefined ? null : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+      if (newUrl !== null) changes.url = newUrl.url;
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
       if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
       if (body.forkPullRequests !== undefined) changes.fork_pull_requests = body.forkPullRequests;
       let updated = body.webhookSecret === undefined ? repo : await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
+      // A new URL takes its own credentials or none: the old ones never go to another place.
+      if (newUrl !== null) updated = await saveRepoCredentials(ctx, repo.id, newUrl.credentials);
       if (Object.keys(changes).length > 0) updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
       return repoView(updated, ctx);
     },

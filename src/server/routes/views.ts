@@ -126,6 +126,8 @@ export function repoView(repo: Repo, opts: { externalUrl: string }) {
     defaultBranch: repo.default_branch,
     pollInterval: repo.poll_interval_seconds,
     hasWebhookSecret: repo.webhook_secret !== null,
+    /** The URL's credentials are stored apart, encrypted: `url` never shows them. */
+    hasUrlCredentials: repo.url_credentials !== null,
     /** Pipelines of merge requests from forks: 'approval' (they wait for a maintainer) or 'run'. */
     forkPullRequests: repo.fork_pull_requests,
     branches: repo.branch_filter === null ? null : (JSON.parse(repo.branch_filter) as string[]),
