@@ -42,6 +42,8 @@ test("a maintainer cannot point a repository at another repository's path, a fil
     assert.match(res.body.message, /only an instance administrator/);
   }
   assert.equal(await urlOf(mine.name), mine.remote.bare, 'the URL is unchanged');
+  const sameUrl = await callAs(tandem, maintainer, 'PATCH', `/api/v1/repos/${mine.name}`, { url: mine.remote.bare, pollInterval: 0 });
+  assert.equal(sameUrl.status, 200, `the settings form sends the admin's URL back unchanged: ${sameUrl.text}`);
 
   const byAdmin = await tandem.api('PATCH', `/api/v1/repos/${mine.name}`, { url: other.remote.bare });
   assert.equal(byAdmin.status, 200, 'instance admins trust the host: they may use local paths');

@@ -54,6 +54,11 @@ test('credentials in a repository URL are stored encrypted and shown to no one, 
   assert.match(log, new RegExp(`url=${forge.url}/origin.git`));
   assert.ok(!log.includes(TOKEN), 'neither CI_REPOSITORY_URL, the workspace config nor the environment hold the token');
   assert.ok(forge.authorizations.some((a) => a !== undefined), 'git sent the credentials');
+
+  // The settings form sends the URL back as shown: the credentials stay.
+  const saved = await tandem.api<{ hasUrlCredentials: boolean }>('PATCH', '/api/v1/repos/private', { url: created.body.url, pollInterval: 0 });
+  assert.equal(saved.status, 200, saved.text);
+  assert.equal(saved.body.hasUrlCredentials, true);
 });
 
 test('a URL stored with credentials before is cleaned at start; a password in an ssh URL is refused', async () => {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/permissions.js';
 import { callerOf } from '../../auth/principal.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
-import { lsRemote, refMatchesFilters, type UrlCredentials } from '../../source/index.js';
+import { lsRemote, normalizeRepoUrl, refMatchesFilters, type UrlCredentials } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
@@ -49,6 +49,14 @@ export function repoWantsRef(repo: Repo, ref: string): boolean {
     branches: repo.branch_filter === null ? undefined : (JSON.parse(repo.branch_filter) as string[]),
     tags: repo.tag_filter === null ? undefined : (JSON.parse(repo.tag_filter) as string[]),
   });
+}
+
+function isCurrentUrl(input: string, repo: Repo): boolean {
+  try {
+    return normalizeRepoUrl(input) === repo.url;
+  } catch {
+    return false;
+  }
 }
 
 export async function findRepo(ctx: ServerContext, name: string): Promise<Repo> {
@@ -150,7 +158,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     async handler({ params, body, principal }) {
       const repo = await findRepo(ctx, params.name);
       const changes: Partial<Repo> = {};
-      const newUrl = body.url === undefined ? null : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+      // The settings form sends the URL as shown (without its credentials): that is no change.
+      const newUrl = body.url === undefined || isCurrentUrl(body.url, repo) ? null : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       if (newUrl !== null) changes.url = newUrl.url;
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
