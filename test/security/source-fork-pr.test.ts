@@ -75,7 +75,7 @@ for (const provider of ['github', 'gitlab', 'gitea', 'bitbucket'] as const) {
 
 test('a fork pull request runs at once when the repository says forkPullRequests: run, still without protected variables or protected ID tokens', async () => {
   const files = {
-    '.gitlab-ci.yml': 'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  id_tokens:\n    ID_TOKEN:\n      aud: https://cloud.invalid\n  script:\n    - echo "key=[$DEPLOY_KEY]"\n    - echo "$ID_TOKEN" | cut -d. -f2 | base64 -d 2>/dev/null | tr , "\\n" | grep ref_protected || true\n',
+    '.gitlab-ci.yml': 'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  id_tokens:\n    ID_TOKEN:\n      aud: https://cloud.invalid\n  script:\n    - echo "key=[$DEPLOY_KEY]"\n    - echo "$ID_TOKEN" | cut -d. -f2 | tr "_-" "/+" | base64 -d 2>/dev/null | tr , "\\n" | grep -E "ref_protected|ref_path" || true\n',
   };
   const { name, sha } = await repoWithPullRequest('github', 9, files, 'elsewhere');
   const patched = await tandem.api('PATCH', `/api/v1/repos/${name}`, { forkPullRequests: 'run' });
@@ -88,6 +88,7 @@ test('a fork pull request runs at once when the repository says forkPullRequests
   assert.equal(p.waitingForApproval, false);
   assert.match(log, /key=\[\]/);
   assert.match(log, /"ref_protected":"false"/);
+  assert.match(log, /"ref_path":"refs\/pull\/9\/head"/, 'the ID token does not present the pull request as a branch');
   assert.ok(!log.includes(PROTECTED_VALUE));
 });
 
