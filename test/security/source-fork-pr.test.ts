@@ -110,3 +110,15 @@ test('a pull request inside the repository from a protected branch sees protecte
   const untrusted = await finished(other.body.pipelineId as number);
   assert.match(untrusted.log, /key=\[\] ref=feature/);
 });
+
+test('a waiting fork pipeline can be canceled, and is then not approved', async () => {
+  const { name, sha } = await repoWithPullRequest('gitea', 11, FORK_FILE, 'fork-work');
+  const res = await deliver(tandem.url, 'gitea', name, pullRequestDelivery('gitea', SECRET, { number: 11, sourceBranch: 'main', targetBranch: 'main', sha, sourceRepoId: 8, targetRepoId: 1, deliveryId: 'fork-cancel-11' }));
+  const id = res.body.pipelineId as number;
+  assert.equal((await tandem.api('POST', `/api/v1/pipelines/${id}/cancel`)).status, 200);
+  const canceled = (await tandem.pipeline(id)) as WithApproval;
+  assert.equal(canceled.status, 'canceled');
+  const late = await tandem.api<{ message: string }>('POST', `/api/v1/pipelines/${id}/approve`);
+  assert.equal(late.status, 409, late.text);
+  assert.match(late.body.message, /it is canceled/);
+});
