@@ -46,7 +46,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     runnerTags: JSON.parse(job.tags) as string[],
   });
   const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
-  const repoVariables = await repoVariablesFor(ctx, repo, protectedRef);
+  const repoVariables = await repoVariablesFor(ctx, repo, { protectedRef, fromFork: pipelineMergeRequest(pipeline)?.fork === true });
   // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
   const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
   // For the agent's fetch only: the workspace's origin and CI_REPOSITORY_URL carry none.

@@ -101,7 +101,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     is_tag: ref.isTag ? 1 : 0,
     merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
   });
-  const userVariables = await repoVariablesFor(ctx, repo, protectedRef !== null);
+  const userVariables = await repoVariablesFor(ctx, repo, { protectedRef: protectedRef !== null, fromFork: input.mergeRequest?.fork === true });
   const result = await compilePipeline(found.path, found.content, {
     readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),

@@ -10,11 +10,14 @@ async function decrypted(ctx: ServerContext, rows: Variable[]): Promise<Variable
 /**
  * The repository's CI/CD variables a pipeline may see, decrypted: protected variables reach only
  * protected pipelines (`pipelineProtectedRole`: on a protected branch, or a merge request from one
- * inside the repository; the default branch is protected when a repository is registered).
+ * inside the repository; the default branch is protected when a repository is registered). A fork's
+ * merge request gets no masked variable either: masked values are secrets, and forks get none (as
+ * on GitHub; GitLab runs them in the fork, without any of the target's variables).
  */
-export async function repoVariablesFor(ctx: ServerContext, repo: Repo, protectedRef: boolean): Promise<Variable[]> {
+export async function repoVariablesFor(ctx: ServerContext, repo: Repo, pipeline: { protectedRef: boolean; fromFork: boolean }): Promise<Variable[]> {
   let query = ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id);
-  if (!protectedRef) query = query.where('protected', '=', 0);
+  if (!pipeline.protectedRef) query = query.where('protected', '=', 0);
+  if (pipeline.fromFork) query = query.where('masked', '=', 0);
   return decrypted(ctx, await query.orderBy('key').execute());
 }
 

@@ -11,11 +11,14 @@ import { callAs, memberToken, pullRequestDelivery, pullRequestRef } from './sour
 
 const SECRET = 'webhook-secret-0123';
 const PROTECTED_VALUE = 'protected-deploy-key-7f3a';
+const MASKED_VALUE = 'masked-sonar-token-5e6f';
 const CI_FILE = {
   '.gitlab-ci.yml':
     'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  script:\n    - echo "key=[$DEPLOY_KEY] ref=$CI_COMMIT_REF_NAME event=$CI_MERGE_REQUEST_EVENT_TYPE from=$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH branch=$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"\n',
 };
-const FORK_FILE = { '.gitlab-ci.yml': 'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  script:\n    - echo "fork file ran key=[$DEPLOY_KEY] from=$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH"\n' };
+const FORK_FILE = {
+  '.gitlab-ci.yml': 'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  script:\n    - echo "fork file ran key=[$DEPLOY_KEY] from=$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH"\n    - echo "masked=[$SONAR_TOKEN] plain=[$BUILD_FLAVOR]" | base64\n',
+};
 
 type WithApproval = PipelineView & { waitingForApproval: boolean; mergeRequest: { fork: boolean; sourceProject: string | null } | null };
 
@@ -30,6 +33,9 @@ async function repoWithPullRequest(provider: Provider, number: number, files: Re
   const { name, remote } = await tandem.repo(CI_FILE, { webhookSecret: SECRET });
   const variable = await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'DEPLOY_KEY', value: PROTECTED_VALUE, protected: true });
   assert.equal(variable.status, 201, variable.text);
+  // An unprotected secret (masked) and an unprotected setting (not masked).
+  assert.equal((await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'SONAR_TOKEN', value: MASKED_VALUE, masked: true })).status, 201);
+  assert.equal((await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'BUILD_FLAVOR', value: 'release' })).status, 201);
   await git(remote.work, 'checkout', '--quiet', '-b', branch);
   const sha = await remote.commit(files, 'the change');
   // What the forge does: the change's head is reachable in the target repository under its PR ref.
@@ -69,6 +75,9 @@ for (const provider of ['github', 'gitlab', 'gitea', 'bitbucket'] as const) {
     assert.equal(p.status, 'success');
     assert.match(log, /fork file ran key=\[\] from=~?contributor2\/app/i);
     assert.ok(!log.includes(PROTECTED_VALUE), 'the fork never sees the protected variable');
+    // Printed in base64 so that the log's masking cannot hide a leak.
+    const printed = Buffer.from(/^([A-Za-z0-9+/=]{20,})$/m.exec(log)?.[1] ?? '', 'base64').toString('utf8');
+    assert.equal(printed.trim(), 'masked=[] plain=[release]', 'nor a masked (secret) one; plain settings it gets');
     assert.equal((await tandem.api('POST', `/api/v1/pipelines/${id}/approve`)).status, 409, 'an approved pipeline is not approved twice');
   });
 }
