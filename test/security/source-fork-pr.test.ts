@@ -126,7 +126,7 @@ test('a waiting fork pipeline can be canceled, and is then not approved', async 
   const id = res.body.pipelineId as number;
   assert.equal((await tandem.api('POST', `/api/v1/pipelines/${id}/cancel`)).status, 200);
   const canceled = (await tandem.pipeline(id)) as WithApproval;
-  assert.equal(canceled.status, 'canceled');
+  assert.deepEqual([canceled.status, canceled.waitingForApproval], ['canceled', false]);
   const late = await tandem.api<{ message: string }>('POST', `/api/v1/pipelines/${id}/approve`);
   assert.equal(late.status, 409, late.text);
   assert.match(late.body.message, /it is canceled/);

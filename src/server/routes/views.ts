@@ -24,7 +24,7 @@ export function pipelineView(p: Pipeline, repoName: string) {
     duration: p.started_at !== null && p.finished_at !== null ? (p.finished_at - p.started_at) / 1000 : null,
     mergeRequest: p.merge_request === null ? null : (JSON.parse(p.merge_request) as PipelineMergeRequest),
     /** A fork's pipeline that runs once a maintainer approves it (POST /api/v1/pipelines/:id/approve). */
-    waitingForApproval: p.approval === 'waiting',
+    waitingForApproval: p.approval === 'waiting' && p.finished_at === null,
     approvedBy: p.approved_by,
   };
 }
