@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createExecutors, hostEnvForJobs, type ContainerSettings, type Executors, type ExecutorKind } from '../executor/index.js';
-import { MirrorCache } from '../source/index.js';
+import { MirrorCache, type UrlCredentials } from '../source/index.js';
 import { HttpError, ServerClient } from './client.js';
 import { serverJobBackend, serverOutboxTarget } from './http-backend.js';
 import { runJob, type JobOutcome } from './job-runner.js';
@@ -40,6 +40,8 @@ export class Agent {
   private readonly client: ServerClient;
   private readonly registrationToken: string;
   private readonly mirrors: MirrorCache;
+  /** The credentials of the http(s) repositories whose jobs this agent ran, by URL, for its mirror's fetches. */
+  private readonly repoCredentials = new Map<string, UrlCredentials>();
   private readonly stopping = new AbortController();
   private readonly stopDelivery = new AbortController();
   private readonly running = new Map<number, AbortController>();
@@ -58,7 +60,7 @@ export class Agent {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.registrationToken = opts.token;
     this.client = new ServerClient({ servers: opts.servers, token: opts.token, userAgent: `tandem-agent/${opts.version}` });
-    this.mirrors = opts.mirrors ?? new MirrorCache(join(this.workDir, 'mirrors'));
+    this.mirrors = opts.mirrors ?? new MirrorCache(join(this.workDir, 'mirrors'), { credentials: (url) => this.repoCredentials.get(url) ?? null });
     this.tags = opts.tags;
   }
 
@@ -257,6 +259,7 @@ export class Agent {
         sha: payload.sha,
         prepareWorkspace: async () => {
           await rm(workspace, { recursive: true, force: true });
+          if (payload.repo.credentials) this.repoCredentials.set(payload.repo.url, payload.repo.credentials);
           await this.mirrors.checkout(payload.repo.url, payload.sha, workspace);
         },
         scratchDir,

@@ -2,6 +2,7 @@
 // a protocol change: keep it backwards compatible (agents and servers are upgraded one at a time).
 import type { ManifestEntry } from '../artifacts/index.js';
 import type { CompiledJob } from '../pipeline/types.js';
+import type { UrlCredentials } from '../source/index.js';
 
 /** The job variable of a rollback job: the release it brings back (set by the server, read by the agent). */
 export const ROLLBACK_OF_VARIABLE = 'TANDEM_ROLLBACK_OF';
@@ -28,7 +29,8 @@ export interface JobPayload {
   fencingToken: number;
   leaseMs: number;
   timeoutSeconds: number;
-  repo: { name: string; url: string };
+  /** `credentials`: for the agent's own fetch of an http(s) repository; the URL itself never holds any. */
+  repo: { name: string; url: string; credentials?: UrlCredentials };
   sha: string;
   ref: string;
   job: CompiledJob;

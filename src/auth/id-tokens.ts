@@ -31,7 +31,8 @@ export function idTokenClaims(id: JobIdentity): JWTPayload {
     job_stage: id.job.stage,
     ref: id.pipeline.ref,
     ref_type: id.pipeline.isTag ? 'tag' : 'branch',
-    ref_path: `refs/${id.pipeline.isTag ? 'tags' : 'heads'}/${id.pipeline.ref}`,
+    // A merge request pipeline's ref is the forge's full ref (refs/pull/1/head): never dressed as a branch.
+    ref_path: id.pipeline.ref.startsWith('refs/') ? id.pipeline.ref : `refs/${id.pipeline.isTag ? 'tags' : 'heads'}/${id.pipeline.ref}`,
     ref_protected: String(id.refProtected),
     sha: id.pipeline.sha,
   };

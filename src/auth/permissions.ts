@@ -86,6 +86,8 @@ export const PERMISSIONS = {
   'pipeline.list': USER,
   /** On a protected branch, the branch's allowed role: checked by the handler. */
   'pipeline.cancel': member('developer'),
+  /** Running a fork's merge request pipeline, which waits for it (the repository's forkPullRequests). */
+  'pipeline.approve': member('maintainer'),
   'job.read': member('guest', true),
   'log.read': member('reporter'),
   'artifact.read': member('reporter', true),
@@ -200,6 +202,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/pipelines': 'pipeline.list',
   'GET /api/v1/pipelines/:id': 'pipeline.read',
   'POST /api/v1/pipelines/:id/cancel': 'pipeline.cancel',
+  'POST /api/v1/pipelines/:id/approve': 'pipeline.approve',
   'GET /api/v1/pipelines/:id/events': 'pipeline.read',
   'GET /api/v1/pipelines/:id/artifacts': 'artifact.read',
   'GET /api/v1/jobs/:id': 'job.read',

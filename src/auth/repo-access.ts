@@ -3,7 +3,7 @@
 import picomatch from 'picomatch';
 import type { Kysely } from 'kysely';
 import type { Store } from '../store/index.js';
-import type { Database, ProtectedBranch, Role } from '../store/schema.js';
+import type { Database, Pipeline, PipelineMergeRequest, ProtectedBranch, Role } from '../store/schema.js';
 import type { MemberView } from './views.js';
 import { roleAtLeast, type RepoLocator, type RepoStanding } from './permissions.js';
 import { findUser, UserError } from './users.js';
@@ -117,4 +117,24 @@ export async function protectedRefRole(db: Kysely<Database>, repoId: number, ref
     if (!roleAtLeast(strictest, p.allowed_role)) strictest = p.allowed_role;
   }
   return strictest;
+}
+
+/** The merge request a pipeline was made for, or null for a pipeline of a push, poll or API call. */
+export function pipelineMergeRequest(pipeline: Pick<Pipeline, 'merge_request'>): PipelineMergeRequest | null {
+  return pipeline.merge_request === null ? null : (JSON.parse(pipeline.merge_request) as PipelineMergeRequest);
+}
+
+/**
+ * The protected branch role that guards a pipeline (its protected variables, protected-ref ID
+ * tokens, who may start its jobs), or null when it is not protected. A merge request pipeline runs
+ * the forge's merge request ref, not a branch: it is protected only when the change comes from
+ * the repository itself and its source branch is protected here; a fork's never is, whatever its
+ * branch is called.
+ */
+export async function pipelineProtectedRole(db: Kysely<Database>, pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>): Promise<Role | null> {
+  const mergeRequest = pipelineMergeRequest(pipeline);
+  if (mergeRequest !== null) return mergeRequest.fork ? null : protectedRefRole(db, pipeline.repo_id, { name: mergeRequest.sourceBranch, isTag: false });
+  // Only branch names are protected; a full ref (refs/pull/1/head) is not a branch.
+  if (pipeline.ref.startsWith('refs/')) return null;
+  return protectedRefRole(db, pipeline.repo_id, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });
 }

@@ -150,6 +150,11 @@ export const configSchema = z
     sessionCookieSameSite: z.enum(['strict', 'lax']).default('lax'),
     /** Addresses or CIDRs of load balancers whose X-Forwarded-For gives the client address. */
     trustedProxies: list.default([]),
+    /**
+     * Directories under which maintainers may point a repository at a local path or file:// URL.
+     * Instance admins may use any path; nobody else any other (they would read the server's files).
+     */
+    allowedLocalRepoPaths: list.default([]),
     /** Single sign-on with OpenID Connect (TANDEM_OIDC as JSON); the client secret may come from clientSecretFile. */
     oidc: ssoSection(oidcConfigSchema, ['clientSecret']),
     /** Sign-in with an LDAP directory (TANDEM_LDAP as JSON); the service account's password may come from bindPasswordFile. */

@@ -63,9 +63,11 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
 
   // A deploy to a protected or frozen environment waits for an approval, given by playing the job.
   const protectedEnvironments = jobs.some((j) => j.status === 'created' && j.environment !== null) ? await environmentsAwaitingApproval(trx, pipeline) : new Set<string>();
+  // A fork's pipeline waiting for a maintainer releases nothing until approved.
+  const awaitingApproval = pipeline.approval === 'waiting';
   // A skipped job is done and may release (skip) its dependants, so decide until nothing moves.
   const decided = new Map<number, JobStatus>();
-  for (let moved = true; moved; ) {
+  for (let moved = !awaitingApproval; moved; ) {
     moved = false;
     for (const job of jobs) {
       if (job.status !== 'created') continue;
@@ -91,7 +93,9 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
     if (next === 'pending' && job.environment !== null) await supersedeWaitingDeploys(trx, job, now, changes);
   }
 
-  const status = pipelineStatus(jobs.map(facts));
+  const derived = pipelineStatus(jobs.map(facts));
+  // Waiting for an approval shows as manual (blocked), as a pipeline waiting for a manual job does.
+  const status: PipelineStatus = awaitingApproval && derived === 'created' ? 'manual' : derived;
   const started = status === 'running' && pipeline.started_at === null ? now : pipeline.started_at;
   const finished = isPipelineFinished(status) ? (pipeline.finished_at ?? now) : null;
   if (status !== pipeline.status || started !== pipeline.started_at || finished !== pipeline.finished_at) {

@@ -8,6 +8,7 @@ export { DuplicateDeliveryError, SchedulerError, StaleTokenError } from './error
 export type { StatusChange } from './events.js';
 export { appendLogChunks, readLog, readLogPages, truncationNotice } from './sql/append-log.js';
 export type { AppendLogInput, AppendLogResult, LogChunk } from './sql/append-log.js';
+export { approvePipeline } from './sql/approve-pipeline.js';
 export { autoCancelInterruptible } from './sql/auto-cancel.js';
 export type { AutoCancelInput } from './sql/auto-cancel.js';
 export { cancelJob, cancelPipeline } from './sql/cancel.js';

@@ -8,8 +8,8 @@ import { recheckDirectoryAccount } from '../auth/sso/recheck.js';
 import type { LoginPolicy } from '../auth/login.js';
 import { decide, roleAtLeast, type Permission, type Role, type RoutePermission } from '../auth/permissions.js';
 import { ANONYMOUS, callerOf, CredentialError, principalOfSession, principalOfToken, type Principal, type UserPrincipal } from '../auth/principal.js';
-import { memberRepoIds, protectedRefRole, repoStanding, roleIn } from '../auth/repo-access.js';
-import type { Job, User } from '../store/schema.js';
+import { memberRepoIds, pipelineProtectedRole, repoStanding, roleIn } from '../auth/repo-access.js';
+import type { Job, Pipeline, User } from '../store/schema.js';
 import { createSession, CSRF_HEADER, csrfMatches, csrfTokenFor, SESSION_COOKIE, type SessionLimits } from '../auth/sessions.js';
 import type { ServerContext } from './context.js';
 import { ApiError, formOf } from './http.js';
@@ -150,8 +150,8 @@ export async function requireJobStartRights(ctx: ServerContext, principal: Princ
  * retrying, playing) needs the branch's allowed role (maintainer unless set otherwise), as
  * GitLab's protected-branch rules ask: a developer may not stop a release branch's deploy.
  */
-export async function requireProtectedRefRole(ctx: ServerContext, principal: Principal, pipeline: { repo_id: number; ref: string; is_tag: number }, permission: Permission): Promise<void> {
-  const role = await protectedRefRole(ctx.store.db, pipeline.repo_id, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });
+export async function requireProtectedRefRole(ctx: ServerContext, principal: Principal, pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>, permission: Permission): Promise<void> {
+  const role = await pipelineProtectedRole(ctx.store.db, pipeline);
   if (role === null) return;
   const repo = await ctx.store.db.selectFrom('repos').select(['id', 'name']).where('id', '=', pipeline.repo_id).executeTakeFirstOrThrow();
   await requireRole(ctx, principal, repo, role, `${permission} on protected branch ${pipeline.ref}`);
@@ -159,7 +159,7 @@ export async function requireProtectedRefRole(ctx: ServerContext, principal: Pri
 
 /** requireProtectedRefRole for the pipeline of a job. */
 export async function requireJobRefRole(ctx: ServerContext, principal: Principal, job: Job, permission: Permission): Promise<void> {
-  const pipeline = await ctx.store.db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+  const pipeline = await ctx.store.db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag', 'merge_request']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
   await requireProtectedRefRole(ctx, principal, pipeline, permission);
 }
 

@@ -6,6 +6,7 @@ import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
 import type { Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
+import { repoCredentials } from './repo-url.js';
 import type { StatusChange } from '../scheduler/index.js';
 import { publishChanges } from './notify.js';
 import { repoWantsRef } from './routes/repos.js';
@@ -32,7 +33,7 @@ export interface Duties {
 
 async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<void> {
   await ctx.store.db.updateTable('repos').set({ last_polled_at: now }).where('id', '=', repo.id).execute();
-  const current = await lsRemote(repo.url, { timeoutMs: 30_000 });
+  const current = await lsRemote(repo.url, { timeoutMs: 30_000, credentials: await repoCredentials(ctx, repo) });
   const previous = JSON.parse(repo.known_refs) as Record<string, string>;
   const firstPoll = Object.keys(previous).length === 0;
   await ctx.store.db.updateTable('repos').set({ known_refs: JSON.stringify(Object.fromEntries(current)) }).where('id', '=', repo.id).execute();

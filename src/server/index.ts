@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,9 +11,11 @@ import { countAgents } from '../monitor/agent-counts.js';
 import { Metrics } from '../monitor/metrics.js';
 import { SliRecorder } from '../monitor/sli-recorder.js';
 import { MirrorCache } from '../source/index.js';
-import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, type Store } from '../store/index.js';
+import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, sqlitePath, type Store } from '../store/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
+import { secureDataDir, secureSqliteFiles } from './file-modes.js';
+import { credentialsByUrl, moveUrlCredentials } from './repo-url.js';
 import type { ServerContext } from './context.js';
 import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
@@ -59,9 +60,11 @@ async function openStoreWhenReachable(url: string, log: Logger, metrics: Metrics
 
 /** `generateAdminPassword`: a first start without `adminPassword` gives the admin a random one (the CLI's servers). */
 export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel }), opts: { generateAdminPassword?: boolean } = {}): Promise<RunningServer> {
-  await mkdir(config.dataDir, { recursive: true });
+  await secureDataDir(config.dataDir, log);
   const metrics = new Metrics();
-  const store = await openStoreWhenReachable(databaseUrlOf(config), log, metrics);
+  const databaseUrl = databaseUrlOf(config);
+  const store = await openStoreWhenReachable(databaseUrl, log, metrics);
+  if (store.dialect === 'sqlite' && sqlitePath(databaseUrl) !== ':memory:') await secureSqliteFiles(sqlitePath(databaseUrl), log);
   const replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const instanceLock = store.dialect === 'sqlite' ? await acquireInstanceLock(store, replicaId) : null;
   const clock = new DatabaseClock(store);
@@ -74,6 +77,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     await store.close();
     throw err;
   });
+  await moveUrlCredentials({ store, secrets }, log);
   const bootstrap = await ensureBootstrapAdmin(store, {
     dataDir: config.dataDir,
     now: clock.now(),
@@ -100,7 +104,7 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     config,
     store,
     blobs,
-    mirrors: new MirrorCache(join(config.dataDir, 'mirrors')),
+    mirrors: new MirrorCache(join(config.dataDir, 'mirrors'), { credentials: credentialsByUrl({ store, secrets }) }),
     hub: new Hub(replicaId),
     eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) => metrics.refusedLoad.inc({ reason })),
     clock,

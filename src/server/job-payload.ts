@@ -2,11 +2,12 @@
 // (with the job's CI_JOB_TOKEN) and the artifacts of the jobs it depends on.
 import type { JobPayload, JobVariable } from '../agent/protocol.js';
 import { mintIdTokens } from '../auth/id-tokens.js';
-import { protectedRefRole } from '../auth/repo-access.js';
+import { pipelineMergeRequest, pipelineProtectedRole } from '../auth/repo-access.js';
 import { issueJobToken } from '../auth/tokens.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
+import { repoCredentials } from './repo-url.js';
 import { repoVariablesFor } from './variables.js';
 
 function plain(vars: Record<string, string>): JobVariable[] {
@@ -19,7 +20,8 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
   const predefined = predefinedVariables({
     sha: pipeline.sha,
     beforeSha: pipeline.before_sha,
-    ref: pipeline.ref,
+    // GitLab names the source branch here in merge request pipelines (review apps use its slug).
+    ref: pipelineMergeRequest(pipeline)?.sourceBranch ?? pipeline.ref,
     isTag: pipeline.is_tag === 1,
     defaultBranch: repo.default_branch,
     pipelineId: pipeline.id,
@@ -43,11 +45,12 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     nodeTotal: spec.parallel?.total,
     runnerTags: JSON.parse(job.tags) as string[],
   });
-  const ref = { name: pipeline.ref, isTag: pipeline.is_tag === 1 };
-  const protectedRef = (await protectedRefRole(ctx.store.db, repo.id, ref)) !== null;
-  const repoVariables = await repoVariablesFor(ctx, repo, ref);
+  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
+  const repoVariables = await repoVariablesFor(ctx, repo, { protectedRef, fromFork: pipelineMergeRequest(pipeline)?.fork === true });
   // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
   const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
+  // For the agent's fetch only: the workspace's origin and CI_REPOSITORY_URL carry none.
+  const credentials = await repoCredentials(ctx, repo);
   const variables: JobVariable[] = [
     ...plain(predefined),
     ...plain(perJob),
@@ -64,7 +67,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     fencingToken: claimed.fencingToken,
     leaseMs: ctx.config.leaseSeconds * 1000,
     timeoutSeconds: job.timeout_seconds,
-    repo: { name: repo.name, url: repo.url },
+    repo: { name: repo.name, url: repo.url, ...(credentials ? { credentials } : {}) },
     sha: pipeline.sha,
     ref: pipeline.ref,
     job: spec,

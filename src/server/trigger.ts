@@ -3,7 +3,8 @@
 // jobs in one transaction, and cancel older interruptible pipelines on the same ref.
 import { compilePipeline, formatDiagnostic, predefinedVariables } from '../pipeline/index.js';
 import { autoCancelInterruptible, createPipeline, DuplicateDeliveryError, type CreatePipelineInput, type StatusChange } from '../scheduler/index.js';
-import type { PipelineSource, Repo } from '../store/schema.js';
+import { pipelineProtectedRole } from '../auth/repo-access.js';
+import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 import { ApiError } from './http.js';
 import { publishChanges } from './notify.js';
@@ -23,6 +24,10 @@ export interface TriggerInput {
   event?: DeliveryEvent;
   /** Refuses (throws) a ref the caller may not run pipelines on, once the ref is resolved (protected branches). */
   authorizeRef?: (ref: { name: string; isTag: boolean }) => Promise<void>;
+  /** A merge request pipeline: `ref` is the forge's merge request ref and `sha` is required. */
+  mergeRequest?: PipelineMergeRequest;
+  /** A fork's pipeline that must wait for a maintainer's approval before any job starts. */
+  awaitingApproval?: boolean;
 }
 
 export type DeliveryEvent = NonNullable<CreatePipelineInput['event']>;
@@ -31,7 +36,12 @@ export type DeliveryEvent = NonNullable<CreatePipelineInput['event']>;
 export type TriggerResult = { pipelineId: number; status: string } | { pipelineId: null; skippedReason: string };
 
 /** Splits a ref into the short name and whether it is a tag; short names are looked up in the repository. */
-async function resolveRef(ctx: ServerContext, repo: Repo, ref: string, sha: string | undefined) {
+async function resolveRef(ctx: ServerContext, repo: Repo, ref: string, sha: string | undefined, mergeRequest: boolean) {
+  // A merge request ref (refs/pull/1/head) is not a branch: it is built at the payload's sha, never looked up by name.
+  if (mergeRequest) {
+    if (!ref.startsWith('refs/') || sha === undefined) throw new ApiError(422, `repository ${repo.name}: a merge request pipeline needs the forge's ref and a sha`);
+    return { name: ref, isTag: false, sha };
+  }
   if (ref.startsWith('refs/heads/')) return { name: ref.slice('refs/heads/'.length), isTag: false, sha };
   if (ref.startsWith('refs/tags/')) return { name: ref.slice('refs/tags/'.length), isTag: true, sha };
   const branchSha = await ctx.mirrors.resolveRef(repo.url, `refs/heads/${ref}`);
@@ -44,7 +54,7 @@ async function resolveRef(ctx: ServerContext, repo: Repo, ref: string, sha: stri
 export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): Promise<TriggerResult> {
   const { repo } = input;
   await ctx.mirrors.ensure(repo.url, { sha: input.sha });
-  const ref = await resolveRef(ctx, repo, input.ref, input.sha);
+  const ref = await resolveRef(ctx, repo, input.ref, input.sha, input.mergeRequest !== undefined);
   await input.authorizeRef?.(ref);
   if (!ref.sha) throw new ApiError(422, `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);
   const sha = ref.sha;
@@ -60,6 +70,8 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     source: input.source,
     defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds,
     event: input.event,
+    mergeRequest: input.mergeRequest,
+    awaitingApproval: input.awaitingApproval,
     now,
   };
   if (found === null) {
@@ -71,7 +83,8 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   const predefined = predefinedVariables({
     sha,
     beforeSha: input.beforeSha ?? null,
-    ref: ref.name,
+    // GitLab names the source branch here in merge request pipelines (review apps use its slug).
+    ref: input.mergeRequest?.sourceBranch ?? ref.name,
     isTag: ref.isTag,
     defaultBranch: repo.default_branch,
     pipelineId: null,
@@ -82,7 +95,13 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     serverUrl: ctx.externalUrl,
     configPath: found.path,
   });
-  const userVariables = await repoVariablesFor(ctx, repo, ref);
+  const protectedRef = await pipelineProtectedRole(ctx.store.db, {
+    repo_id: repo.id,
+    ref: ref.name,
+    is_tag: ref.isTag ? 1 : 0,
+    merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
+  });
+  const userVariables = await repoVariablesFor(ctx, repo, { protectedRef: protectedRef !== null, fromFork: input.mergeRequest?.fork === true });
   const result = await compilePipeline(found.path, found.content, {
     readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),
@@ -110,18 +129,30 @@ function lastPipelineStatus(changes: StatusChange[]): string | undefined {
 export type DeliveryResult = { duplicate: boolean; pipelineId: number | null; skippedReason?: string };
 
 /**
+ * How long a delivery's body is remembered: the delivery id header is not covered by the signature,
+ * so a captured delivery replayed under a new id is known by its body. (Forges put timestamps and
+ * ids in their bodies, so two genuine deliveries never share one.)
+ */
+const REPLAY_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/**
  * Starts the pipeline of a webhook delivery or a poll at most once across replicas and retries:
  * the delivery is recorded in the pipeline's own transaction under a unique key, so either both
  * exist or neither (a replica killed halfway leaves nothing, and the forge's retry builds it).
  */
 export async function triggerForDelivery(ctx: ServerContext, input: TriggerInput & { event: DeliveryEvent }): Promise<DeliveryResult> {
+  const { deliveryId, payloadDigest } = input.event;
+  const since = ctx.clock.now() - REPLAY_WINDOW_MS;
   const earlier = () =>
     ctx.store.db
       .selectFrom('events')
       .select('pipeline_id')
       .where('provider', '=', input.event.provider)
       .where('repo_id', '=', input.repo.id)
-      .where('delivery_id', '=', input.event.deliveryId)
+      .where((eb) => {
+        const sameId = eb('delivery_id', '=', deliveryId);
+        return payloadDigest === undefined ? sameId : eb.or([sameId, eb.and([eb('payload_digest', '=', payloadDigest), eb('received_at', '>', since)])]);
+      })
       .executeTakeFirst();
   const seen = await earlier();
   if (seen) return { duplicate: true, pipelineId: seen.pipeline_id };
@@ -132,7 +163,7 @@ export async function triggerForDelivery(ctx: ServerContext, input: TriggerInput
     const e = input.event;
     await ctx.store.db
       .insertInto('events')
-      .values({ repo_id: input.repo.id, provider: e.provider, delivery_id: e.deliveryId, kind: e.kind, ref: e.ref, sha: e.sha, before_sha: e.beforeSha, received_at: ctx.clock.now(), pipeline_id: null })
+      .values({ repo_id: input.repo.id, provider: e.provider, delivery_id: e.deliveryId, kind: e.kind, ref: e.ref, sha: e.sha, before_sha: e.beforeSha, received_at: ctx.clock.now(), pipeline_id: null, payload_digest: e.payloadDigest ?? null })
       .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
       .execute();
     return { duplicate: false, pipelineId: null, skippedReason: result.skippedReason };

@@ -1,5 +1,4 @@
-import { protectedRefRole } from '../auth/repo-access.js';
-import { VARIABLE_VALUE } from '../auth/secrets/index.js';
+import { VARIABLE_VALUE, WEBHOOK_SECRET } from '../auth/secrets/index.js';
 import type { Repo, Variable } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 
@@ -9,14 +8,16 @@ async function decrypted(ctx: ServerContext, rows: Variable[]): Promise<Variable
 }
 
 /**
- * The repository's CI/CD variables a pipeline on this ref may see, decrypted: protected variables
- * reach only pipelines on protected branches (the repository's protected branch patterns; the
- * default branch is protected when a repository is registered, as GitLab protects it).
+ * The repository's CI/CD variables a pipeline may see, decrypted: protected variables reach only
+ * protected pipelines (`pipelineProtectedRole`: on a protected branch, or a merge request from one
+ * inside the repository; the default branch is protected when a repository is registered). A fork's
+ * merge request gets no masked variable either: masked values are secrets, and forks get none (as
+ * on GitHub; GitLab runs them in the fork, without any of the target's variables).
  */
-export async function repoVariablesFor(ctx: ServerContext, repo: Repo, ref: { name: string; isTag: boolean }): Promise<Variable[]> {
-  const protectedRef = (await protectedRefRole(ctx.store.db, repo.id, ref)) !== null;
+export async function repoVariablesFor(ctx: ServerContext, repo: Repo, pipeline: { protectedRef: boolean; fromFork: boolean }): Promise<Variable[]> {
   let query = ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id);
-  if (!protectedRef) query = query.where('protected', '=', 0);
+  if (!pipeline.protectedRef) query = query.where('protected', '=', 0);
+  if (pipeline.fromFork) query = query.where('masked', '=', 0);
   return decrypted(ctx, await query.orderBy('key').execute());
 }
 
@@ -36,4 +37,21 @@ export async function saveVariable(ctx: ServerContext, repo: Repo, v: { key: str
     .values({ ...row, key: v.key, repo_id: repo.id, created_at: now })
     .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet(row))
     .execute();
+}
+
+/** A repository's webhook secret, decrypted; null when it has none. */
+export async function webhookSecretOf(ctx: ServerContext, repo: Repo): Promise<string | null> {
+  if (repo.webhook_secret === null) return null;
+  return ctx.secrets.keyring.open(repo.webhook_secret, repo.webhook_secret_key_id, WEBHOOK_SECRET, repo);
+}
+
+/** Sets (or with null, removes) a repository's webhook secret, encrypted: no plain secret is ever written. */
+export async function saveWebhookSecret(ctx: ServerContext, repoId: number, secret: string | null): Promise<Repo> {
+  const sealed = secret === null ? null : await ctx.secrets.keyring.seal(secret, WEBHOOK_SECRET, { id: repoId });
+  return ctx.store.db
+    .updateTable('repos')
+    .set({ webhook_secret: sealed?.value ?? null, webhook_secret_key_id: sealed?.keyId ?? null })
+    .where('id', '=', repoId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }

@@ -3,14 +3,21 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isZeroSha } from './types.js';
 
+/**
+ * A repository location or git operation that failed. `httpStatus`: 422 when the input was wrong
+ * (a URL, ref or sha that cannot be used), 502 when the remote repository failed us (unreachable,
+ * refused the credentials, timed out). Messages never hold a URL's credentials.
+ */
 export class SourceError extends Error {
   override name = 'SourceError';
   constructor(
     message: string,
     readonly url?: string,
     readonly stderr?: string,
+    readonly httpStatus: 422 | 500 | 502 | 503 = 422,
   ) {
     super(message);
   }
@@ -39,6 +46,9 @@ const REPO_LOCATION_VARS = [
 function gitEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of REPO_LOCATION_VARS) delete env[name];
+  // Transports git may use, for every URL it meets (remotes, redirects, submodules): never ext::
+  // (runs commands) or fd::. file is for local repositories, which only admins can register.
+  env.GIT_ALLOW_PROTOCOL = 'https:http:ssh:git:file';
   env.GIT_TERMINAL_PROMPT = '0';
   env.GCM_INTERACTIVE = 'never';
   env.LC_ALL = 'C';
@@ -57,6 +67,8 @@ interface RunOptions {
   timeoutMs?: number;
   input?: string;
   maxOutput?: number;
+  /** Added to git's environment (credentials: never on the command line, where `ps` shows them). */
+  env?: NodeJS.ProcessEnv;
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
@@ -74,7 +86,7 @@ function runGit(args: string[], opts: RunOptions = {}): Promise<GitRun> {
     // detached: a session of its own, so git and its helpers (ssh, git-remote-https) have no
     // terminal to prompt on and can be killed together on timeout.
     const child = spawn('git', args, {
-      env: gitEnv(),
+      env: { ...gitEnv(), ...opts.env },
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
     });
@@ -107,7 +119,7 @@ function runGit(args: string[], opts: RunOptions = {}): Promise<GitRun> {
     });
     child.on('error', (err) => {
       clearTimeout(timer);
-      reject(new SourceError(`cannot run git: ${err.message}`));
+      reject(new SourceError(`cannot run git: ${err.message}`, undefined, undefined, 500));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -128,13 +140,19 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
 }
 
+/** Hides the credentials of every URL in a text (git's messages quote the URL they failed on). */
+export function redactUrls(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]*@/gi, '$1***@');
+}
+
 function failure(what: string, url: string, run: GitRun, opts: RunOptions): SourceError {
   const detail = run.timedOut
     ? `timed out after ${opts.timeoutMs} ms`
     : run.overflow
       ? `output larger than ${opts.maxOutput ?? DEFAULT_MAX_OUTPUT} bytes`
       : run.stderr.trim() || `git exited with code ${run.code}`;
-  return new SourceError(`${what} ${redactUrl(url)} failed: ${detail}`, redactUrl(url), run.stderr);
+  const stderr = redactUrls(run.stderr);
+  return new SourceError(`${what} ${redactUrl(url)} failed: ${redactUrls(detail)}`, redactUrl(url), stderr, 502);
 }
 
 async function gitOk(what: string, url: string, args: string[], opts: RunOptions = {}): Promise<Buffer> {
@@ -143,7 +161,7 @@ async function gitOk(what: string, url: string, args: string[], opts: RunOptions
   return run.stdout;
 }
 
-const ALLOWED_SCHEMES = new Set(['https', 'http', 'ssh', 'git+ssh', 'ssh+git', 'file']);
+const ALLOWED_SCHEMES = new Set(['https', 'http', 'ssh', 'git+ssh', 'ssh+git', 'git', 'file']);
 
 /**
  * Canonical form of a repository location, used as the mirror key and passed to git.
@@ -153,29 +171,32 @@ export function normalizeRepoUrl(input: string): string {
   const raw = input.trim();
   if (raw === '') throw new SourceError('repository URL is empty');
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(raw)) throw new SourceError(`repository URL ${JSON.stringify(input)} contains control characters`);
-  if (raw.startsWith('-')) throw new SourceError(`repository URL ${JSON.stringify(input)} must not start with "-"`);
+  if (/[\x00-\x1f\x7f]/.test(raw)) throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))} contains control characters`);
+  if (raw.startsWith('-')) throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))} must not start with "-"`);
   // <transport>::<address> runs a remote helper (ext:: runs arbitrary commands): never from config.
   const helper = /^([a-z][a-z0-9+.-]*)::/i.exec(raw);
-  if (helper) throw new SourceError(`repository URL ${JSON.stringify(input)}: remote helper syntax "${helper[1]}::" is not allowed`);
+  if (helper) throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))}: remote helper syntax "${helper[1]}::" is not allowed`);
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw);
   if (scheme) {
     const name = scheme[1].toLowerCase();
     if (!ALLOWED_SCHEMES.has(name)) {
       throw new SourceError(
-        `repository URL ${JSON.stringify(input)}: unsupported scheme "${name}" (use https://, ssh://, file://, user@host:path or a local path)`,
+        `repository URL ${JSON.stringify(redactUrl(input))}: unsupported scheme "${name}" (use https://, ssh://, git://, file://, user@host:path or a local path)`,
       );
     }
     let parsed: URL;
     try {
       parsed = new URL(raw);
     } catch {
-      throw new SourceError(`repository URL ${JSON.stringify(input)} is not a valid URL`);
+      throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))} is not a valid URL`);
     }
     if (name === 'file') {
-      if (parsed.host !== '') throw new SourceError(`repository URL ${JSON.stringify(input)}: file:// URLs must not name a host`);
+      if (parsed.host !== '') throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))}: file:// URLs must not name a host`);
     } else if (parsed.hostname === '') {
-      throw new SourceError(`repository URL ${JSON.stringify(input)} has no host`);
+      throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))} has no host`);
+    } else if (/^(-|%2d)/i.test(parsed.hostname) || /^(-|%2d)/i.test(parsed.username)) {
+      // ssh would read it as an option (-oProxyCommand=...).
+      throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))}: a host or user must not start with "-"`);
     }
     const out = parsed.href.replace(/\/+$/, '');
     return name === 'file' && out === 'file://' ? 'file:///' : out;
@@ -186,13 +207,66 @@ export function normalizeRepoUrl(input: string): string {
   if (colon > 0 && (slash === -1 || colon < slash)) {
     const host = raw.slice(0, colon);
     const repoPath = raw.slice(colon + 1);
-    if (!/^([A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+$/.test(host)) {
-      throw new SourceError(`repository URL ${JSON.stringify(input)}: "${host}" is neither a known scheme nor a host`);
+    if (!/^([A-Za-z0-9._~][A-Za-z0-9._~-]*@)?[A-Za-z0-9.][A-Za-z0-9.-]*$/.test(host)) {
+      throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))}: "${host}" is neither a known scheme nor a host`);
     }
-    if (repoPath === '') throw new SourceError(`repository URL ${JSON.stringify(input)} has no path after the colon`);
+    if (repoPath === '') throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))} has no path after the colon`);
     return `${host}:${repoPath.replace(/(.)\/+$/, '$1')}`;
   }
   return path.resolve(raw);
+}
+
+/** What an http(s) repository URL carried before `user:password@` (a token, usually). */
+export interface UrlCredentials {
+  username: string;
+  password: string;
+}
+
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+/**
+ * A normalised URL without its credentials, and the credentials: stored apart (encrypted), they
+ * never show where the URL does. ssh authenticates with keys: a password in an ssh URL is refused.
+ */
+export function splitUrlCredentials(url: string): { url: string; credentials: UrlCredentials | null } {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined || scheme === 'file') return { url, credentials: null };
+  const parsed = new URL(url);
+  if (scheme !== 'http' && scheme !== 'https') {
+    if (parsed.password !== '') throw new SourceError(`repository URL ${JSON.stringify(redactUrl(url))}: ${scheme} URLs authenticate with keys, not a password in the URL`);
+    return { url, credentials: null };
+  }
+  if (parsed.username === '' && parsed.password === '') return { url, credentials: null };
+  const credentials = { username: decoded(parsed.username), password: decoded(parsed.password) };
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.href.replace(/\/+$/, ''), credentials };
+}
+
+/**
+ * git configuration (by environment) that sends the credentials to this URL only: not to a host it
+ * redirects to, and not on git's command line.
+ */
+function credentialEnv(url: string, credentials: UrlCredentials | null | undefined): NodeJS.ProcessEnv {
+  if (!credentials) return {};
+  const basic = Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
+  return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${url}.extraHeader`, GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` };
+}
+
+export type RepoUrlTarget = { kind: 'local'; path: string } | { kind: 'remote'; host: string };
+
+/** What a normalised repository URL reads: a path on this host (a local path, file://) or a host over the network. */
+export function repoUrlTarget(url: string): RepoUrlTarget {
+  if (/^file:\/\//i.test(url)) return { kind: 'local', path: fileURLToPath(url) };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return { kind: 'remote', host: new URL(url).hostname.replace(/^\[|\]$/g, '') };
+  if (path.isAbsolute(url)) return { kind: 'local', path: url };
+  return { kind: 'remote', host: url.slice(0, url.indexOf(':')).replace(/^.*@/, '') };
 }
 
 function parseRefs(stdout: Buffer): Map<string, string> {
@@ -212,10 +286,11 @@ function parseRefs(stdout: Buffer): Map<string, string> {
 }
 
 /** Branches and tags of a remote repository (annotated tags peeled to their commit). */
-export async function lsRemote(url: string, opts: { timeoutMs?: number } = {}): Promise<Map<string, string>> {
+export async function lsRemote(url: string, opts: { timeoutMs?: number; credentials?: UrlCredentials | null } = {}): Promise<Map<string, string>> {
   const repo = normalizeRepoUrl(url);
   const stdout = await gitOk('git ls-remote of', repo, ['ls-remote', '--heads', '--tags', '--', repo], {
     timeoutMs: opts.timeoutMs ?? DEFAULT_LS_REMOTE_TIMEOUT_MS,
+    env: credentialEnv(repo, opts.credentials),
   });
   return parseRefs(stdout);
 }
@@ -294,7 +369,7 @@ async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: (waited: 
       await rm(lockPath, { force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new SourceError(`timed out waiting for lock ${lockPath}`);
+    if (Date.now() > deadline) throw new SourceError(`timed out waiting for lock ${lockPath}`, undefined, undefined, 503);
     waited = true;
     await sleep(25 + Math.random() * 50);
   }
@@ -309,6 +384,8 @@ async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: (waited: 
 export interface MirrorCacheOptions {
   /** Limit for one clone or fetch (default 10 minutes). */
   fetchTimeoutMs?: number;
+  /** The credentials of a (normalised, credential-free) URL, asked for before each clone or fetch. */
+  credentials?: (url: string) => Promise<UrlCredentials | null> | UrlCredentials | null;
 }
 
 /**
@@ -355,12 +432,18 @@ export class MirrorCache {
    */
   private readonly present = new Set<string>();
   private readonly fetchTimeoutMs: number;
+  private readonly credentials: MirrorCacheOptions['credentials'];
 
   constructor(
     readonly dir: string,
     opts: MirrorCacheOptions = {},
   ) {
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+    this.credentials = opts.credentials;
+  }
+
+  private async networkEnv(repoUrl: string): Promise<NodeJS.ProcessEnv> {
+    return credentialEnv(repoUrl, await this.credentials?.(repoUrl));
   }
 
   private key(repoUrl: string): string {
@@ -416,6 +499,7 @@ export class MirrorCache {
     try {
       await gitOk('git clone --mirror of', repoUrl, ['clone', '--mirror', '--quiet', '--', repoUrl, tmp], {
         timeoutMs: this.fetchTimeoutMs,
+        env: await this.networkEnv(repoUrl),
       });
       await rename(tmp, mirror);
     } finally {
@@ -448,6 +532,7 @@ export class MirrorCache {
         } else if (sha === undefined || !recheck || !(await this.hasCommit(mirror, sha))) {
           await gitOk('git fetch of', repoUrl, ['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], {
             timeoutMs: this.fetchTimeoutMs,
+            env: await this.networkEnv(repoUrl),
           });
         }
       });

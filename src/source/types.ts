@@ -6,12 +6,27 @@ export type PushKind = 'push' | 'tag' | 'merge_request';
 /** Normalised across providers: only actions that bring new code to a merge request get this far. */
 export type MergeRequestAction = 'opened' | 'updated' | 'reopened';
 
+/** A repository as a forge's payload names it; any part the payload leaves out is null. */
+export interface ForgeProject {
+  id: string | null;
+  /** group/name, owner/name, or PROJECT/slug. */
+  path: string | null;
+  url: string | null;
+}
+
 export interface MergeRequestInfo {
   iid: number;
   sourceBranch: string;
   targetBranch: string;
   title: string;
   action: MergeRequestAction;
+  sourceProject: ForgeProject;
+  targetProject: ForgeProject;
+  /**
+   * Whether the change comes from another repository than the target (a fork). True unless the
+   * payload names both repositories by id and the ids are equal: when in doubt, it is a fork.
+   */
+  fromFork: boolean;
 }
 
 export interface PushEvent {

@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import picomatch from 'picomatch';
 import { isBranchOrTagRef, isZeroSha, refEvent, ZERO_SHA } from './types.js';
-import type { MergeRequestAction, PushEvent } from './types.js';
+import type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent } from './types.js';
 
 export const WEBHOOK_PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
 export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
@@ -88,7 +88,32 @@ function verifyToken(provided: string, secret: string, headerName: string): void
   if (!timingSafeEqual(a, b)) throw new WebhookError(401, `${headerName} does not match the repository's webhook secret`);
 }
 
+/** GitHub's own cap on a delivery; anything larger is not a forge talking. */
+export const MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
+/** Real payloads nest about 6 deep; far deeper is an attack on the parser (time, and stack for the code that walks it). */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+/** Refuses JSON nested deeper than MAX_PAYLOAD_DEPTH, in one pass that stops where it gets too deep. */
+function checkDepth(where: string, text: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_PAYLOAD_DEPTH) throw new WebhookError(422, `${where}: JSON nested deeper than ${MAX_PAYLOAD_DEPTH} levels at offset ${i}`);
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+}
+
 function parseJson(where: string, headers: WebhookHeaders, body: Buffer): Payload {
+  if (body.length > MAX_PAYLOAD_BYTES) throw new WebhookError(422, `${where}: body of ${body.length} bytes is larger than ${MAX_PAYLOAD_BYTES}`);
   let text = body.toString('utf8');
   // GitHub and Gitea can be set to send application/x-www-form-urlencoded with the JSON in "payload".
   if ((header(headers, 'content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
@@ -96,6 +121,7 @@ function parseJson(where: string, headers: WebhookHeaders, body: Buffer): Payloa
     if (form === null) throw new WebhookError(400, `${where}: form-encoded body has no "payload" field`);
     text = form;
   }
+  checkDepth(where, text);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -142,6 +168,15 @@ class Payload {
     const v = this.optStr(path);
     if (v === undefined || v === '') throw this.fail(path, 'is missing');
     return v;
+  }
+
+  /** An id the forge sends as a number or a string. */
+  optId(path: string): string | null {
+    const v = this.lookup(path);
+    if (v === undefined || v === null) return null;
+    if (typeof v === 'string' && v !== '') return v;
+    if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+    throw this.fail(path, 'must be an integer or a string');
   }
 
   num(path: string): number {
@@ -205,13 +240,24 @@ function githubStylePush(p: Payload): Parsed {
   return { events: [refEvent(ref, sha, p.optSha('before') ?? null)] };
 }
 
-function mergeRequestEvent(
-  ref: string,
-  sha: string,
-  beforeSha: string | null,
-  info: { iid: number; sourceBranch: string; targetBranch: string; title: string; action: MergeRequestAction },
-): PushEvent {
-  return { kind: 'merge_request', ref, sha, beforeSha, deleted: false, branch: info.sourceBranch, mergeRequest: info };
+/** The repository at `prefix` of a payload: its id, path and clone URL under the given field names. */
+function project(p: Payload, fields: { id: string; path: string; url?: string }): ForgeProject {
+  return { id: p.optId(fields.id), path: p.optStr(fields.path) ?? null, url: fields.url === undefined ? null : (p.optStr(fields.url) ?? null) };
+}
+
+/**
+ * The merge request event. `ref` is the forge's own ref for the head commit in the target
+ * repository, never refs/heads/<source branch>: a fork's branch may share a protected branch's name.
+ */
+function mergeRequestEvent(ref: string, sha: string, beforeSha: string | null, info: Omit<MergeRequestInfo, 'fromFork'>): PushEvent {
+  const { sourceProject: source, targetProject: target } = info;
+  const fromFork = source.id === null || target.id === null || source.id !== target.id;
+  return { kind: 'merge_request', ref, sha, beforeSha, deleted: false, branch: info.sourceBranch, mergeRequest: { ...info, fromFork } };
+}
+
+/** GitHub and Gitea: the head repository is null when the fork was deleted. */
+function githubStyleProject(p: Payload, side: 'head' | 'base'): ForgeProject {
+  return project(p, { id: `pull_request.${side}.repo.id`, path: `pull_request.${side}.repo.full_name`, url: `pull_request.${side}.repo.clone_url` });
 }
 
 /** GitHub and Gitea pull_request payloads; they differ in the name of the "new commits" action. */
@@ -227,6 +273,8 @@ function githubStylePullRequest(p: Payload, actions: Record<string, MergeRequest
     targetBranch: p.str('pull_request.base.ref'),
     title: p.optStr('pull_request.title') ?? '',
     action,
+    sourceProject: githubStyleProject(p, 'head'),
+    targetProject: githubStyleProject(p, 'base'),
   };
   const before = action === 'updated' ? (p.optSha('before') ?? null) : null;
   return { events: [mergeRequestEvent(`refs/pull/${iid}/head`, sha, isZeroSha(before) ? null : before, info)] };
@@ -299,6 +347,8 @@ function gitlab(headers: WebhookHeaders, body: Buffer, secret: string): Delivery
       targetBranch: p.str('object_attributes.target_branch'),
       title: p.optStr('object_attributes.title') ?? '',
       action,
+      sourceProject: project(p, { id: 'object_attributes.source_project_id', path: 'object_attributes.source.path_with_namespace', url: 'object_attributes.source.git_http_url' }),
+      targetProject: project(p, { id: 'object_attributes.target_project_id', path: 'object_attributes.target.path_with_namespace', url: 'object_attributes.target.git_http_url' }),
     };
     const sha = p.sha('object_attributes.last_commit.id');
     return { deliveryId, eventName, parsed: { events: [mergeRequestEvent(`refs/merge-requests/${iid}/head`, sha, oldrev, info)] } };
@@ -364,6 +414,13 @@ function bitbucketCloudPush(p: Payload): Parsed {
   return events.length > 0 ? { events } : ignore('no branch or tag changed');
 }
 
+function bitbucketProject(p: Payload, side: 'fromRef' | 'toRef'): ForgeProject {
+  const repo = `pullRequest.${side}.repository`;
+  const key = p.optStr(`${repo}.project.key`);
+  const slug = p.optStr(`${repo}.slug`);
+  return { id: p.optId(`${repo}.id`), path: key !== undefined && slug !== undefined ? `${key}/${slug}` : null, url: null };
+}
+
 function bitbucketPullRequest(p: Payload, action: MergeRequestAction): Parsed {
   const iid = p.num('pullRequest.id');
   const info = {
@@ -372,6 +429,8 @@ function bitbucketPullRequest(p: Payload, action: MergeRequestAction): Parsed {
     targetBranch: p.str('pullRequest.toRef.displayId'),
     title: p.optStr('pullRequest.title') ?? '',
     action,
+    sourceProject: bitbucketProject(p, 'fromRef'),
+    targetProject: bitbucketProject(p, 'toRef'),
   };
   const sha = p.sha('pullRequest.fromRef.latestCommit');
   const before = p.optSha('previousFromHash') ?? null;

@@ -1,7 +1,7 @@
 // The database: one Kysely handle over SQLite (embedded) or PostgreSQL (clustered).
 // Everything above this module writes dialect-neutral Kysely queries; where the two must differ
 // (row locks), the code branches on `store.dialect` visibly.
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, sql } from 'kysely';
@@ -60,7 +60,11 @@ export function sqlitePath(url: string): string {
 
 function openSqlite(path: string): BetterSqlite3.Database {
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // Created private before SQLite opens it; SQLite gives its WAL files the database's mode.
+      closeSync(openSync(path, 'a', 0o600));
+    }
     const db = new BetterSqlite3(path, { timeout: 5000 });
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 5000');

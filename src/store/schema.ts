@@ -28,13 +28,22 @@ export type PipelineStatus =
 
 export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback';
 
+export type ForkPullRequests = 'approval' | 'run';
+
 export interface RepoTable {
   id: Generated<number>;
   name: string;
   url: string;
   default_branch: string;
   poll_interval_seconds: number; // 0: no polling
+  /** Encrypted by `webhook_secret_key_id` (null: a plain secret stored before encryption at rest). */
   webhook_secret: string | null;
+  webhook_secret_key_id: string | null;
+  /** `user:password` of an http(s) URL, encrypted by `url_credentials_key_id`; `url` holds no credentials. */
+  url_credentials: string | null;
+  url_credentials_key_id: string | null;
+  /** Pipelines of merge requests from forks: 'approval' (wait for a maintainer) or 'run'. */
+  fork_pull_requests: Generated<ForkPullRequests>;
   /** JSON string[] of branch globs that start pipelines (pushes and polls); null: every branch. */
   branch_filter: string | null;
   /** JSON string[] of tag globs; null: every tag. */
@@ -95,6 +104,8 @@ export interface EventTable {
   before_sha: string | null;
   received_at: number;
   pipeline_id: number | null;
+  /** sha256 of the delivery's body (and the event's index in it): a replay under a new delivery id has the same. */
+  payload_digest: Generated<string | null>;
 }
 
 export interface PipelineTable {
@@ -118,6 +129,25 @@ export interface PipelineTable {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** JSON PipelineMergeRequest of a merge request pipeline; null for every other pipeline. */
+  merge_request: Generated<string | null>;
+  /** 'waiting' while a fork's pipeline waits for a maintainer, then 'approved'; null: it needed none. */
+  approval: Generated<PipelineApproval | null>;
+  approved_by: Generated<string | null>;
+  approved_at: Generated<number | null>;
+}
+
+export type PipelineApproval = 'waiting' | 'approved';
+
+/** What a merge request pipeline keeps of its merge request (`pipelines.merge_request`). */
+export interface PipelineMergeRequest {
+  iid: number;
+  sourceBranch: string;
+  targetBranch: string;
+  /** The repository the change comes from, as the forge names it (path or id); null when not sent. */
+  sourceProject: string | null;
+  /** True unless the forge said the change comes from the target repository itself. */
+  fork: boolean;
 }
 
 export interface JobTable {

@@ -91,7 +91,11 @@ test('a backup of the previous schema version restores and is migrated forward',
       db.pragma('foreign_keys = off');
       db.prepare('attach database ? as src').run(path.join(source.dataDir, 'tandem.db'));
       const tables = db.prepare("select name from main.sqlite_master where type = 'table' and name not like 'kysely_%' and name not like 'sqlite_%'").all() as { name: string }[];
-      for (const { name } of tables) db.exec(`insert or replace into main."${name}" select * from src."${name}"`);
+      for (const { name } of tables) {
+        // The old schema's columns only: later migrations add columns to its tables.
+        const columns = (db.prepare(`select name from pragma_table_info('${name}', 'main')`).all() as { name: string }[]).map((c) => `"${c.name}"`).join(', ');
+        db.exec(`insert or replace into main."${name}" (${columns}) select ${columns} from src."${name}"`);
+      }
       db.exec('detach database src');
     } finally {
       db.close();

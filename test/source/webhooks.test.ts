@@ -80,7 +80,13 @@ describe('parseWebhook: GitHub', () => {
       beforeSha: 'c1f9a8e7d6b5a4938271605f4e3d2c1b0a998877',
       deleted: false,
       branch: 'feature/login',
-      mergeRequest: { iid: 42, sourceBranch: 'feature/login', targetBranch: 'main', title: 'Add login form', action: 'updated' },
+      mergeRequest: { iid: 42, sourceBranch: 'feature/login', targetBranch: 'main', title: 'Add login form',
+        action: 'updated',
+        // A fork: its repository is not the target's.
+        sourceProject: { id: '286853002', path: 'contributor/hello-world', url: 'https://github.com/contributor/hello-world.git' },
+        targetProject: { id: '186853002', path: 'octo-org/hello-world', url: 'https://github.com/octo-org/hello-world.git' },
+        fromFork: true,
+      },
     });
   });
 
@@ -208,7 +214,13 @@ describe('parseWebhook: GitLab', () => {
       beforeSha: null,
       deleted: false,
       branch: 'ms-viewport',
-      mergeRequest: { iid: 1, sourceBranch: 'ms-viewport', targetBranch: 'master', title: 'MS-Viewport', action: 'opened' },
+      mergeRequest: { iid: 1, sourceBranch: 'ms-viewport', targetBranch: 'master', title: 'MS-Viewport',
+        action: 'opened',
+        // This sample names the projects by id only.
+        sourceProject: { id: '14', path: null, url: null },
+        targetProject: { id: '14', path: null, url: null },
+        fromFork: false,
+      },
     });
 
     const mr = JSON.parse(body.toString('utf8')) as { object_attributes: Record<string, unknown> };
@@ -282,7 +294,12 @@ describe('parseWebhook: Gitea and Forgejo', () => {
       beforeSha: null,
       deleted: false,
       branch: 'fix/deploy',
-      mergeRequest: { iid: 7, sourceBranch: 'fix/deploy', targetBranch: 'master', title: 'Fix the flaky deploy step', action: 'opened' },
+      mergeRequest: { iid: 7, sourceBranch: 'fix/deploy', targetBranch: 'master', title: 'Fix the flaky deploy step',
+        action: 'opened',
+        sourceProject: { id: '140', path: 'gitea/webhooks', url: null },
+        targetProject: { id: '140', path: 'gitea/webhooks', url: null },
+        fromFork: false,
+      },
     });
     const delBody = await fixture('gitea-delete.json');
     assert.deepEqual(parseWebhook('gitea', headers(delBody, 'delete'), delBody, SECRET).event, {
@@ -352,7 +369,12 @@ describe('parseWebhook: Bitbucket', () => {
       beforeSha: '99f3ea32043ba3ecaa28de6046b420de70257d80',
       deleted: false,
       branch: 'pr-branch',
-      mergeRequest: { iid: 2, sourceBranch: 'pr-branch', targetBranch: 'master', title: 'Webhook', action: 'updated' },
+      mergeRequest: { iid: 2, sourceBranch: 'pr-branch', targetBranch: 'master', title: 'Webhook',
+        action: 'updated',
+        sourceProject: { id: '1', path: 'PRJ/repo', url: null },
+        targetProject: { id: '1', path: 'PRJ/repo', url: null },
+        fromFork: false,
+      },
     });
   });
 

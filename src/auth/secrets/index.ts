@@ -6,11 +6,11 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { TandemConfig } from '../../config/index.js';
 import type { Store } from '../../store/index.js';
-import { Keyring, VARIABLE_VALUE } from './keyring.js';
+import { Keyring, VARIABLE_VALUE, WEBHOOK_SECRET, type EncryptedColumn } from './keyring.js';
 import { configuredMasterKey, defaultMasterKeyPath, generateMasterKeyFile, SecretsError, type MasterKey } from './master-key.js';
 import { TokenSigner } from './signing.js';
 
-export { aadFor, ENCRYPTED_COLUMNS, Keyring, keyIdOf, rewrapDataKeys, SIGNING_KEY_PRIVATE, VARIABLE_VALUE, type EncryptedColumn, type Sealed } from './keyring.js';
+export { aadFor, ENCRYPTED_COLUMNS, Keyring, keyIdOf, rewrapDataKeys, SIGNING_KEY_PRIVATE, URL_CREDENTIALS, VARIABLE_VALUE, WEBHOOK_SECRET, type EncryptedColumn, type Sealed } from './keyring.js';
 export { configuredMasterKey, defaultMasterKeyPath, masterKeyId, parseMasterKey, readMasterKeyFile, SecretsError, type MasterKey } from './master-key.js';
 export { SIGNING_ALG, TokenSigner, type SignOptions } from './signing.js';
 
@@ -42,23 +42,28 @@ async function masterKeyFor(store: Store, config: SecretsConfig, log: Logger): P
 }
 
 /**
- * Encrypts the variable values stored before encryption at rest. Overwriting a row leaves its old
- * bytes behind: SQLite zeroes them only with secure_delete, and its WAL keeps old pages until it is
- * truncated; PostgreSQL keeps the dead row version until VACUUM FULL rewrites the table. (Write-ahead
- * log archives and backups made before still hold the plain values: rotate those secrets.)
+ * Encrypts the secrets stored before encryption at rest: variable values, and webhook secrets
+ * (before migration 013). Overwriting a row leaves its old bytes behind: SQLite zeroes them only
+ * with secure_delete, and its WAL keeps old pages until it is truncated; PostgreSQL keeps the dead
+ * row version until VACUUM FULL rewrites the table. (Write-ahead log archives and backups made
+ * before still hold the plain values: rotate those secrets.)
  */
 async function encryptPlainValues(store: Store, keyring: Keyring, log: Logger): Promise<void> {
-  const plain = await store.db.selectFrom('variables').select('id').where('data_key_id', 'is', null).executeTakeFirst();
-  if (!plain) return;
+  for (const column of [VARIABLE_VALUE, WEBHOOK_SECRET]) await encryptPlainColumn(store, keyring, column, log);
+}
+
+async function encryptPlainColumn(store: Store, keyring: Keyring, column: EncryptedColumn, log: Logger): Promise<void> {
+  const { rows } = await sql`select 1 from ${sql.table(column.table)} where ${sql.ref(column.column)} is not null and ${sql.ref(column.keyColumn)} is null limit 1`.execute(store.db);
+  if (rows.length === 0) return;
   if (store.dialect === 'sqlite') await sql`pragma secure_delete = on`.execute(store.db);
   try {
-    const count = await keyring.reencrypt(VARIABLE_VALUE, { plainOnly: true });
-    log.info({ count }, 'encrypted variable values stored before encryption at rest');
+    const count = await keyring.reencrypt(column, { plainOnly: true });
+    log.info({ count, column: `${column.table}.${column.column}` }, 'encrypted secrets stored before encryption at rest');
   } finally {
     if (store.dialect === 'sqlite') await sql`pragma secure_delete = off`.execute(store.db);
   }
   if (store.dialect === 'sqlite') await sql`pragma wal_checkpoint(TRUNCATE)`.execute(store.db);
-  else await sql`vacuum full variables`.execute(store.db);
+  else await sql`vacuum full ${sql.table(column.table)}`.execute(store.db);
 }
 
 export async function openSecrets(store: Store, config: SecretsConfig, opts: { now: () => number; log: Logger }): Promise<Secrets> {

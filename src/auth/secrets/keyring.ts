@@ -25,8 +25,14 @@ export interface EncryptedColumn {
 export const VARIABLE_VALUE: EncryptedColumn = { table: 'variables', column: 'value', keyColumn: 'data_key_id', idColumn: 'id', contextColumns: ['repo_id', 'key'] };
 export const SIGNING_KEY_PRIVATE: EncryptedColumn = { table: 'signing_keys', column: 'private_key', keyColumn: 'data_key_id', idColumn: 'kid', contextColumns: ['kid'] };
 
+/** A repository's webhook secret (null when it has none). Repository ids never change; names could be reused. */
+export const WEBHOOK_SECRET: EncryptedColumn = { table: 'repos', column: 'webhook_secret', keyColumn: 'webhook_secret_key_id', idColumn: 'id', contextColumns: ['id'] };
+
+/** The credentials taken out of a repository's http(s) URL, as JSON {username, password}. */
+export const URL_CREDENTIALS: EncryptedColumn = { table: 'repos', column: 'url_credentials', keyColumn: 'url_credentials_key_id', idColumn: 'id', contextColumns: ['id'] };
+
 /** Every column `tandem secrets rotate` re-encrypts; a new secret column is added here. */
-export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [VARIABLE_VALUE, SIGNING_KEY_PRIVATE];
+export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [VARIABLE_VALUE, SIGNING_KEY_PRIVATE, WEBHOOK_SECRET, URL_CREDENTIALS];
 
 /** The authenticated data of a value: table, column and the identifying columns' values. */
 export function aadFor(column: EncryptedColumn, row: Record<string, unknown>): string {
@@ -194,7 +200,10 @@ export class Keyring {
     const active = await this.activeKey();
     const { table, idColumn, keyColumn } = column;
     const ref = (c: string) => sql.ref(c);
-    const pending = opts.plainOnly ? sql`${ref(keyColumn)} is null` : sql`(${ref(keyColumn)} is null or ${ref(keyColumn)} <> ${active.id})`;
+    // A null value is no secret (a repository without a webhook secret): nothing to encrypt.
+    const pending = opts.plainOnly
+      ? sql`${ref(column.column)} is not null and ${ref(keyColumn)} is null`
+      : sql`${ref(column.column)} is not null and (${ref(keyColumn)} is null or ${ref(keyColumn)} <> ${active.id})`;
     let cursor: unknown = null;
     let done = 0;
     for (;;) {
@@ -224,7 +233,7 @@ export class Keyring {
   async usage(): Promise<{ column: EncryptedColumn; keyId: string | null; count: number }[]> {
     const out: { column: EncryptedColumn; keyId: string | null; count: number }[] = [];
     for (const column of ENCRYPTED_COLUMNS) {
-      const { rows } = await sql<{ key_id: string | null; n: number | string }>`select ${sql.ref(column.keyColumn)} as key_id, count(*) as n from ${sql.table(column.table)} group by ${sql.ref(column.keyColumn)}`.execute(this.store.db);
+      const { rows } = await sql<{ key_id: string | null; n: number | string }>`select ${sql.ref(column.keyColumn)} as key_id, count(*) as n from ${sql.table(column.table)} where ${sql.ref(column.column)} is not null group by ${sql.ref(column.keyColumn)}`.execute(this.store.db);
       for (const r of rows) out.push({ column, keyId: r.key_id, count: Number(r.n) });
     }
     return out;

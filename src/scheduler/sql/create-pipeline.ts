@@ -2,7 +2,7 @@
 // pipeline), then the state machine queues the jobs that can start.
 import type { CompiledJob, CompiledPipeline } from '../../pipeline/types.js';
 import type { Store } from '../../store/index.js';
-import type { NewJob, PipelineSource } from '../../store/schema.js';
+import type { NewJob, PipelineMergeRequest, PipelineSource } from '../../store/schema.js';
 import { advanceInTransaction } from '../advance.js';
 import { DuplicateDeliveryError, SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
@@ -25,7 +25,11 @@ export interface CreatePipelineInput {
    * leave a delivery that later copies are refused as duplicates of). A delivery already recorded
    * rolls everything back with DuplicateDeliveryError.
    */
-  event?: { provider: string; deliveryId: string; kind: string; ref: string; sha: string; beforeSha: string | null };
+  event?: { provider: string; deliveryId: string; kind: string; ref: string; sha: string; beforeSha: string | null; payloadDigest?: string };
+  /** The merge request of a merge request pipeline (it decides whether the pipeline is protected). */
+  mergeRequest?: PipelineMergeRequest;
+  /** No job starts before `approvePipeline` (a fork's pipeline, by the repository's setting). */
+  awaitingApproval?: boolean;
   /** Trigger variables; they override the file's global variables. */
   variables?: Record<string, string>;
   defaultTimeoutSeconds: number;
@@ -69,6 +73,8 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
         created_at: now,
         started_at: null,
         finished_at: failed ? now : null,
+        merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
+        approval: input.awaitingApproval && !failed ? 'waiting' : null,
       })
       .returning(['id', 'repo_id'])
       .executeTakeFirstOrThrow();
@@ -78,7 +84,7 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
       const e = input.event;
       const recorded = await trx
         .insertInto('events')
-        .values({ repo_id: input.repoId, provider: e.provider, delivery_id: e.deliveryId, kind: e.kind, ref: e.ref, sha: e.sha, before_sha: e.beforeSha, received_at: now, pipeline_id: pipeline.id })
+        .values({ repo_id: input.repoId, provider: e.provider, delivery_id: e.deliveryId, kind: e.kind, ref: e.ref, sha: e.sha, before_sha: e.beforeSha, received_at: now, pipeline_id: pipeline.id, payload_digest: e.payloadDigest ?? null })
         .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
         .returning('id')
         .executeTakeFirst();

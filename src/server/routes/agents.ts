@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError, type ManifestEntry } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/tokens.js';
+import { pipelineProtectedRole } from '../../auth/repo-access.js';
 import { abandonJob, appendLogChunks, claimJob, completeJob, extendLease, heldJob } from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type Principal, type RouteTable } from '../http.js';
@@ -49,6 +50,16 @@ function cacheKeyParam(key: string | undefined): string {
     throw new ApiError(400, `cache key "${key ?? ''}": use letters, digits, "_", "-", "." and ":" (at most 255, no "..")`);
   }
   return key;
+}
+
+/**
+ * Where a job's cache is stored: pipelines that see protected variables keep theirs apart ("/" is
+ * never in a key the agent sends), so an unprotected pipeline (a fork's, a developer's branch)
+ * cannot plant a cache that a protected one restores and runs. GitLab's default, cache:unprotect false.
+ */
+async function storedCacheKey(ctx: ServerContext, job: { pipeline_id: number }, key: string): Promise<string> {
+  const pipeline = await ctx.store.db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag', 'merge_request']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+  return (await pipelineProtectedRole(ctx.store.db, pipeline)) === null ? key : `${key}/protected`;
 }
 
 /** A manifest from an agent: well-formed, confined paths, and every blob already in the store. */
@@ -412,7 +423,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const jobId = Number(params.id);
       const job = await requireClaim(ctx, jobId, Number(query.fencingToken), agentIdOf(principal));
       const key = cacheKeyParam(params.key);
-      const entry = await ctx.store.db.selectFrom('cache_entries').select(['manifest', 'updated_at']).where('repo_id', '=', job.repo_id).where('key', '=', key).executeTakeFirst();
+      const stored = await storedCacheKey(ctx, job, key);
+      const entry = await ctx.store.db.selectFrom('cache_entries').select(['manifest', 'updated_at']).where('repo_id', '=', job.repo_id).where('key', '=', stored).executeTakeFirst();
       if (!entry) throw new ApiError(404, `no cache "${key}"`);
       return { key, files: JSON.parse(entry.manifest) as unknown[], updatedAt: new Date(entry.updated_at).toISOString() };
     },
@@ -434,7 +446,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const manifest = JSON.stringify(files);
       await ctx.store.db
         .insertInto('cache_entries')
-        .values({ repo_id: job.repo_id, key, manifest, updated_at: now })
+        .values({ repo_id: job.repo_id, key: await storedCacheKey(ctx, job, key), manifest, updated_at: now })
         .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet({ manifest, updated_at: now }))
         .execute();
       return { key, files: files.length };

@@ -1,39 +1,58 @@
 // Webhook intake: verify the provider's signature with the repository's secret, drop replays by
-// delivery id (a unique key, so two replicas receiving the same delivery create one pipeline), and
-// turn the push into a pipeline.
-import { parseWebhook, WebhookError, type PushEvent } from '../../source/index.js';
+// delivery id (a unique key, so two replicas receiving the same delivery create one pipeline) and
+// by the body's digest (the delivery id header is not signed: a replay under a new id has the same
+// body), and turn the push into a pipeline.
+import { createHash } from 'node:crypto';
+import { parseWebhook, WebhookError, type ForgeProject, type PushEvent } from '../../source/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { triggerForDelivery, type DeliveryResult } from '../trigger.js';
+import { webhookSecretOf } from '../variables.js';
 import { findRepo, repoWantsRef } from './repos.js';
 
 const PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
 type Provider = (typeof PROVIDERS)[number];
 
+/** GitLab's merge request variables, each project as the forge named it (left out when it did not). */
 function mergeRequestVariables(event: PushEvent): Record<string, string> {
   const mr = event.mergeRequest;
   if (!mr) return {};
-  return {
+  const vars: Record<string, string> = {
     CI_MERGE_REQUEST_IID: String(mr.iid),
+    CI_MERGE_REQUEST_REF_PATH: event.ref,
     CI_MERGE_REQUEST_SOURCE_BRANCH_NAME: mr.sourceBranch,
+    CI_MERGE_REQUEST_SOURCE_BRANCH_SHA: event.sha,
     CI_MERGE_REQUEST_TARGET_BRANCH_NAME: mr.targetBranch,
     CI_MERGE_REQUEST_TITLE: mr.title,
     // Tandem builds the source branch's head, which GitLab calls a detached merge request pipeline.
     CI_MERGE_REQUEST_EVENT_TYPE: 'detached',
   };
+  const named = (prefix: string, project: ForgeProject) => {
+    if (project.id !== null) vars[`${prefix}_ID`] = project.id;
+    if (project.path !== null) vars[`${prefix}_PATH`] = project.path;
+    if (project.url !== null) vars[`${prefix}_URL`] = project.url;
+  };
+  named('CI_MERGE_REQUEST_SOURCE_PROJECT', mr.sourceProject);
+  named('CI_MERGE_REQUEST_PROJECT', mr.targetProject);
+  return vars;
 }
 
-async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Provider, deliveryId: string, event: PushEvent): Promise<DeliveryResult> {
-  const mergeRequest = event.kind === 'merge_request' ? event.mergeRequest : undefined;
+async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Provider, delivery: { id: string; digest: string }, event: PushEvent): Promise<DeliveryResult> {
+  const mr = event.kind === 'merge_request' ? event.mergeRequest : undefined;
+  const mergeRequest = mr && { iid: mr.iid, sourceBranch: mr.sourceBranch, targetBranch: mr.targetBranch, sourceProject: mr.sourceProject.path ?? mr.sourceProject.id, fork: mr.fromFork };
   return triggerForDelivery(ctx, {
     repo,
-    ref: mergeRequest ? `refs/heads/${mergeRequest.sourceBranch}` : event.ref,
+    // A merge request runs the forge's ref for it (refs/pull/1/head), never refs/heads/<source
+    // branch>: a fork's branch called main is not this repository's main.
+    ref: event.ref,
     sha: event.sha,
     beforeSha: event.beforeSha,
-    source: mergeRequest ? 'merge_request_event' : 'push',
+    source: mr ? 'merge_request_event' : 'push',
     variables: mergeRequestVariables(event),
-    event: { provider, deliveryId, kind: event.kind, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha },
+    mergeRequest,
+    awaitingApproval: mergeRequest?.fork === true && repo.fork_pull_requests !== 'run',
+    event: { provider, deliveryId: delivery.id, payloadDigest: delivery.digest, kind: event.kind, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha },
   });
 }
 
@@ -62,7 +81,7 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         let parsed;
         try {
-          parsed = parseWebhook(provider as Provider, request.headers, raw, repo.webhook_secret);
+          parsed = parseWebhook(provider as Provider, request.headers, raw, await webhookSecretOf(ctx, repo));
         } catch (err) {
           if (err instanceof WebhookError) {
             reject(err.statusCode === 401 ? 'signature' : 'payload');
@@ -83,9 +102,10 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
         const pipelineIds: number[] = [];
         const skipped: string[] = [];
         let duplicates = 0;
+        const digest = createHash('sha256').update(raw).digest('hex');
         for (const [index, event] of events.entries()) {
-          const deliveryId = index === 0 ? parsed.deliveryId : `${parsed.deliveryId}#${index}`;
-          const created = await pipelineForEvent(ctx, repo, provider, deliveryId, event);
+          const suffix = index === 0 ? '' : `#${index}`;
+          const created = await pipelineForEvent(ctx, repo, provider, { id: parsed.deliveryId + suffix, digest: digest + suffix }, event);
           if (created.duplicate) duplicates++;
           else if (created.pipelineId !== null) ctx.metrics.webhookToPipeline.observe({ provider }, reply.elapsedTime / 1000);
           if (created.pipelineId !== null) pipelineIds.push(created.pipelineId);

@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { createMasker, maskText } from '../../executor/mask.js';
-import { cancelJob, cancelPipeline, getJob, getPipeline, listPipelines, playJob, readLog, readLogPages, retryJob } from '../../scheduler/index.js';
+import { approvePipeline, cancelJob, cancelPipeline, getJob, getPipeline, listPipelines, playJob, readLog, readLogPages, retryJob } from '../../scheduler/index.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
@@ -91,6 +91,22 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const { pipeline: found } = await loadPipeline(ctx, id);
       await requireProtectedRefRole(ctx, principal, found, 'pipeline.cancel');
       publishChanges(ctx, (await cancelPipeline(ctx.store, id, ctx.clock.now())).changes);
+      const { pipeline, jobs } = await loadPipeline(ctx, id);
+      return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/pipelines/:id/approve',
+    summary: "Let a fork's merge request pipeline run: it waits for a maintainer when the repository's forkPullRequests is 'approval'",
+    tag: 'pipelines',
+    access: 'user',
+    async handler({ params, principal, audit }) {
+      const id = idParam(params.id, 'id');
+      const by = actorOf(principal).name;
+      publishChanges(ctx, (await approvePipeline(ctx.store, { pipelineId: id, by, now: ctx.clock.now() })).changes);
+      audit({ pipelineId: id });
       const { pipeline, jobs } = await loadPipeline(ctx, id);
       return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
     },

@@ -3,15 +3,16 @@ import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/permissions.js';
 import { callerOf } from '../../auth/principal.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
-import { normalizeRepoUrl, lsRemote, refMatchesFilters } from '../../source/index.js';
+import { lsRemote, normalizeRepoUrl, refMatchesFilters, type UrlCredentials } from '../../source/index.js';
 import { listPipelines } from '../../scheduler/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
+import { checkRepoUrl, saveRepoCredentials } from '../repo-url.js';
 import { triggerPipeline } from '../trigger.js';
-import { saveVariable } from '../variables.js';
+import { saveVariable, saveWebhookSecret } from '../variables.js';
 import { pipelineView, repoView, variableView } from './views.js';
 
 const repoName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
@@ -26,6 +27,8 @@ const createRepoBody = z
     /** Globs (`main`, `release/*`, `!wip/*`); absent: every branch; []: none. */
     branches: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
     tags: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
+    /** Merge requests from forks: 'approval' (default: their pipelines wait for a maintainer) or 'run'. */
+    forkPullRequests: z.enum(['approval', 'run']).optional(),
   })
   .strict();
 
@@ -49,6 +52,14 @@ export function repoWantsRef(repo: Repo, ref: string): boolean {
   });
 }
 
+function isCurrentUrl(input: string, repo: Repo): boolean {
+  try {
+    return normalizeRepoUrl(input) === repo.url;
+  } catch {
+    return false;
+  }
+}
+
 export async function findRepo(ctx: ServerContext, name: string): Promise<Repo> {
   const repo = await ctx.store.db.selectFrom('repos').selectAll().where('name', '=', name).executeTakeFirst();
   if (!repo) throw new ApiError(404, `no repository named "${name}"`);
@@ -56,8 +67,8 @@ export async function findRepo(ctx: ServerContext, name: string): Promise<Repo> 
 }
 
 /** The default branch of a remote: its HEAD's target when advertised, else main/master. */
-async function detectDefaultBranch(url: string): Promise<string> {
-  const refs = await lsRemote(url);
+async function detectDefaultBranch(url: string, credentials: UrlCredentials | null): Promise<string> {
+  const refs = await lsRemote(url, { credentials });
   if (refs.size === 0) throw new ApiError(422, `repository ${url} has no branches yet: push a commit first or pass defaultBranch`);
   for (const candidate of ['main', 'master']) if (refs.has(`refs/heads/${candidate}`)) return candidate;
   const first = [...refs.keys()].find((r) => r.startsWith('refs/heads/'));
@@ -74,17 +85,12 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     body: createRepoBody,
     async handler({ body, reply, principal }) {
-      let url: string;
-      try {
-        url = normalizeRepoUrl(body.url);
-      } catch (err) {
-        throw new ApiError(422, `url: ${(err as Error).message}`);
-      }
+      const { url, credentials } = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       const existing = await ctx.store.db.selectFrom('repos').select('id').where('name', '=', body.name).executeTakeFirst();
       if (existing) throw new ApiError(409, `a repository named "${body.name}" already exists`);
       let defaultBranch = body.defaultBranch;
       try {
-        defaultBranch ??= await detectDefaultBranch(url);
+        defaultBranch ??= await detectDefaultBranch(url, credentials);
       } catch (err) {
         if (err instanceof ApiError) throw err;
         throw new ApiError(422, `url: repository unreachable: ${(err as Error).message}`);
@@ -96,9 +102,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           url,
           default_branch: defaultBranch,
           poll_interval_seconds: body.pollInterval ?? 0,
-          webhook_secret: body.webhookSecret ?? null,
+          webhook_secret: null,
           branch_filter: body.branches ? JSON.stringify(body.branches) : null,
           tag_filter: body.tags ? JSON.stringify(body.tags) : null,
+          fork_pull_requests: body.forkPullRequests ?? 'approval',
           known_refs: '{}',
           last_polled_at: null,
           created_at: ctx.clock.now(),
@@ -106,8 +113,11 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         .returningAll()
         .executeTakeFirstOrThrow();
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
+      // Sealed once the row exists: the ciphertexts are bound to the repository's id.
+      let created = credentials === null ? inserted : await saveRepoCredentials(ctx, inserted.id, credentials);
+      if (body.webhookSecret !== undefined) created = await saveWebhookSecret(ctx, inserted.id, body.webhookSecret);
       reply.code(201);
-      return repoView(inserted, ctx);
+      return repoView(created, ctx);
     },
   });
 
@@ -146,17 +156,21 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'repos',
     access: 'user',
     body: updateRepoBody,
-    async handler({ params, body }) {
+    async handler({ params, body, principal }) {
       const repo = await findRepo(ctx, params.name);
       const changes: Partial<Repo> = {};
-      if (body.url !== undefined) changes.url = normalizeRepoUrl(body.url);
+      // The settings form sends the URL as shown (without its credentials): that is no change.
+      const newUrl = body.url === undefined || isCurrentUrl(body.url, repo) ? null : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+      if (newUrl !== null) changes.url = newUrl.url;
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
-      if (body.webhookSecret !== undefined) changes.webhook_secret = body.webhookSecret;
       if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
-      if (Object.keys(changes).length === 0) return repoView(repo, ctx);
-      const updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
+      if (body.forkPullRequests !== undefined) changes.fork_pull_requests = body.forkPullRequests;
+      let updated = body.webhookSecret === undefined ? repo : await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
+      // A new URL takes its own credentials or none: the old ones never go to another place.
+      if (newUrl !== null) updated = await saveRepoCredentials(ctx, repo.id, newUrl.credentials);
+      if (Object.keys(changes).length > 0) updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
       return repoView(updated, ctx);
     },
   });

@@ -1,6 +1,6 @@
 // JSON shapes of the public API. Timestamps are ISO 8601; ids are numbers.
 import { parseTargetSpec } from '../../deploy/targets/spec.js';
-import type { Agent, Backup, DrDrill, Environment, Job, Pipeline, Release, Repo, Variable } from '../../store/schema.js';
+import type { Agent, Backup, DrDrill, Environment, Job, Pipeline, PipelineMergeRequest, Release, Repo, Variable } from '../../store/schema.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -22,6 +22,10 @@ export function pipelineView(p: Pipeline, repoName: string) {
     startedAt: iso(p.started_at),
     finishedAt: iso(p.finished_at),
     duration: p.started_at !== null && p.finished_at !== null ? (p.finished_at - p.started_at) / 1000 : null,
+    mergeRequest: p.merge_request === null ? null : (JSON.parse(p.merge_request) as PipelineMergeRequest),
+    /** A fork's pipeline that runs once a maintainer approves it (POST /api/v1/pipelines/:id/approve). */
+    waitingForApproval: p.approval === 'waiting' && p.finished_at === null,
+    approvedBy: p.approved_by,
   };
 }
 
@@ -122,6 +126,10 @@ export function repoView(repo: Repo, opts: { externalUrl: string }) {
     defaultBranch: repo.default_branch,
     pollInterval: repo.poll_interval_seconds,
     hasWebhookSecret: repo.webhook_secret !== null,
+    /** The URL's credentials are stored apart, encrypted: `url` never shows them. */
+    hasUrlCredentials: repo.url_credentials !== null,
+    /** Pipelines of merge requests from forks: 'approval' (they wait for a maintainer) or 'run'. */
+    forkPullRequests: repo.fork_pull_requests,
     branches: repo.branch_filter === null ? null : (JSON.parse(repo.branch_filter) as string[]),
     tags: repo.tag_filter === null ? null : (JSON.parse(repo.tag_filter) as string[]),
     webhookUrls: Object.fromEntries(['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),

@@ -13,6 +13,7 @@ import * as m009 from './009_alerts.js';
 import * as m010 from './010_dr.js';
 import * as m011 from './011_sso.js';
 import * as m012 from './012_device_login.js';
+import * as m013 from './013_source_security.js';
 import * as m014 from './014_agent_security.js';
 import * as m015 from './015_signin_security.js';
 
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '010_dr': m010,
   '011_sso': m011,
   '012_device_login': m012,
+  '013_source_security': m013,
   '014_agent_security': m014,
   '015_signin_security': m015,
 };

@@ -89,17 +89,34 @@ function PipelineFrame({ pipeline, live, reload }: { pipeline: Pipeline; live: b
         setConfirming(false);
       });
   };
+  // A fork's merge request pipeline waits for a maintainer before any job runs.
+  const approve = () => {
+    setBusy(true);
+    api(`/api/v1/pipelines/${pipeline.id}/approve`, { method: 'POST' })
+      .then(
+        () => reload(),
+        (err: unknown) => setError(err instanceof Error ? err : new Error(String(err))),
+      )
+      .finally(() => setBusy(false));
+  };
   return (
     <RepoFrame
       name={pipeline.repo}
       title={`Pipeline #${pipeline.id}`}
-      actions={(repo) =>
-        live && repo.you.permissions.includes('pipeline.cancel') ? (
-          <button type="button" className="danger" onClick={() => setConfirming(true)}>
-            Cancel pipeline
-          </button>
-        ) : null
-      }
+      actions={(repo) => (
+        <>
+          {pipeline.waitingForApproval && repo.you.permissions.includes('pipeline.approve') ? (
+            <button type="button" disabled={busy} onClick={approve} title={`Runs the pipeline of a merge request from ${pipeline.mergeRequest?.sourceProject ?? 'a fork'}, without protected variables`}>
+              Approve and run
+            </button>
+          ) : null}
+          {live && repo.you.permissions.includes('pipeline.cancel') ? (
+            <button type="button" className="danger" onClick={() => setConfirming(true)}>
+              Cancel pipeline
+            </button>
+          ) : null}
+        </>
+      )}
     >
       <ConfirmDialog open={confirming} title={`Cancel pipeline #${pipeline.id}?`} confirmLabel="Cancel pipeline" danger busy={busy} onConfirm={cancel} onCancel={() => setConfirming(false)}>
         <p>Waiting jobs are canceled at once; running jobs are stopped by their agents.</p>

@@ -1,0 +1,169 @@
+// Where a repository may point, by who sets it. A repository URL is read by the server (mirrors)
+// and the agents with their own rights: a local path or file:// URL reads this host's files (other
+// repositories, the mirrors, the data dir), and a host inside the server's network is reached from
+// there (SSRF). Both are for instance admins, who trust the host anyway (docs/operations.md).
+import { lookup } from 'node:dns/promises';
+import { realpath } from 'node:fs/promises';
+import { BlockList, isIP } from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { URL_CREDENTIALS, type Keyring } from '../auth/secrets/index.js';
+import { normalizeRepoUrl, redactUrl, repoUrlTarget, SourceError, splitUrlCredentials, type UrlCredentials } from '../source/index.js';
+import type { Store } from '../store/index.js';
+import type { Repo } from '../store/schema.js';
+import { ApiError } from './http.js';
+
+/** Loopback, private, link-local, shared, multicast and reserved ranges (RFC 6890): not "the internet". */
+const INTERNAL = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 3],
+] as const) {
+  INTERNAL.addSubnet(net, bits, 'ipv4');
+}
+for (const [net, bits] of [
+  ['::', 127], // unspecified and loopback
+  ['64:ff9b::', 96], // NAT64 reaches IPv4 addresses, internal ones too
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const) {
+  INTERNAL.addSubnet(net, bits, 'ipv6');
+}
+
+// IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) reach IPv4 hosts, and DNS has no reason to answer
+// with them. Kept apart: a BlockList holding this subnet matches every IPv4 address too.
+const IPV4_MAPPED = new BlockList();
+IPV4_MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6');
+
+export function isInternalAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return INTERNAL.check(address, 'ipv4');
+  return family === 0 || INTERNAL.check(address, 'ipv6') || IPV4_MAPPED.check(address, 'ipv6');
+}
+
+/** The real path of p, or of its nearest existing parent plus the rest (a path that does not exist yet). */
+async function realPathOf(p: string): Promise<string> {
+  try {
+    return await realpath(p);
+  } catch {
+    const parent = path.dirname(p);
+    return parent === p ? p : path.join(await realPathOf(parent), path.basename(p));
+  }
+}
+
+async function underAllowedPath(target: string, allowed: readonly string[]): Promise<boolean> {
+  const real = await realPathOf(target);
+  for (const dir of allowed) {
+    const root = await realPathOf(path.resolve(dir));
+    if (real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep)) return true;
+  }
+  return false;
+}
+
+export interface RepoUrlSetter {
+  admin: boolean;
+}
+
+export interface CheckedRepoUrl {
+  /** Normalised, without credentials: what is stored, shown and given to git. */
+  url: string;
+  /** What the URL carried as `user:password@`, to be stored encrypted (`saveRepoCredentials`). */
+  credentials: UrlCredentials | null;
+}
+
+/**
+ * The normalised URL and its credentials, if this caller may point a repository there: 422 for a
+ * URL that is not one (or whose host does not resolve), 403 for a place only an admin may use.
+ */
+export async function checkRepoUrl(input: string, who: RepoUrlSetter, config: { allowedLocalRepoPaths: readonly string[] }): Promise<CheckedRepoUrl> {
+  let checked: CheckedRepoUrl;
+  try {
+    checked = splitUrlCredentials(normalizeRepoUrl(input));
+  } catch (err) {
+    if (err instanceof SourceError) throw new ApiError(422, `url: ${err.message}`);
+    throw err;
+  }
+  if (!who.admin) await checkReach(checked.url, config);
+  return checked;
+}
+
+async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly string[] }): Promise<void> {
+  const target = repoUrlTarget(url);
+  if (target.kind === 'local') {
+    if (await underAllowedPath(target.path, config.allowedLocalRepoPaths)) return;
+    throw new ApiError(
+      403,
+      `url: ${redactUrl(url)} is a path on the Tandem server: only an instance administrator may point a repository at local paths or file:// URLs${config.allowedLocalRepoPaths.length > 0 ? ' outside allowedLocalRepoPaths' : ''}`,
+    );
+  }
+  let addresses: string[];
+  try {
+    addresses = isIP(target.host) ? [target.host] : (await lookup(target.host, { all: true, verbatim: true })).map((a) => a.address);
+  } catch (err) {
+    throw new ApiError(422, `url: host "${target.host}" does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const internal = addresses.find(isInternalAddress);
+  if (internal !== undefined) {
+    throw new ApiError(
+      403,
+      `url: host "${target.host}" is ${internal === target.host ? '' : `${internal}, `}an address inside the server's network (loopback, private or link-local): only an instance administrator may point a repository there`,
+    );
+  }
+}
+
+type SecretsContext = { store: Store; secrets: { keyring: Keyring } };
+
+/** Stores (or with null, removes) the credentials of a repository's URL, encrypted and bound to its id. */
+export async function saveRepoCredentials(ctx: SecretsContext, repoId: number, credentials: UrlCredentials | null): Promise<Repo> {
+  const sealed = credentials === null ? null : await ctx.secrets.keyring.seal(JSON.stringify(credentials), URL_CREDENTIALS, { id: repoId });
+  return ctx.store.db
+    .updateTable('repos')
+    .set({ url_credentials: sealed?.value ?? null, url_credentials_key_id: sealed?.keyId ?? null })
+    .where('id', '=', repoId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The credentials of a repository's URL, decrypted; null when it has none. */
+export async function repoCredentials(ctx: SecretsContext, repo: Pick<Repo, 'id' | 'url_credentials' | 'url_credentials_key_id'>): Promise<UrlCredentials | null> {
+  if (repo.url_credentials === null) return null;
+  return JSON.parse(await ctx.secrets.keyring.open(repo.url_credentials, repo.url_credentials_key_id, URL_CREDENTIALS, repo)) as UrlCredentials;
+}
+
+/** For the server's mirrors: the credentials of a URL, from a repository registered with it. */
+export function credentialsByUrl(ctx: SecretsContext): (url: string) => Promise<UrlCredentials | null> {
+  return async (url) => {
+    const repo = await ctx.store.db
+      .selectFrom('repos')
+      .select(['id', 'url_credentials', 'url_credentials_key_id'])
+      .where('url', '=', url)
+      .where('url_credentials', 'is not', null)
+      .orderBy('id')
+      .executeTakeFirst();
+    return repo ? repoCredentials(ctx, repo) : null;
+  };
+}
+
+/**
+ * Moves credentials that repository URLs stored before migration 013 carried into the encrypted
+ * column, so the URL shown to guests, job tokens and logs has none. Runs at start.
+ */
+export async function moveUrlCredentials(ctx: SecretsContext, log: Logger): Promise<void> {
+  const repos = await ctx.store.db.selectFrom('repos').select(['id', 'url']).where('url', 'like', 'http%://%@%').execute();
+  for (const repo of repos) {
+    const { url, credentials } = splitUrlCredentials(repo.url);
+    if (credentials === null) continue;
+    await saveRepoCredentials(ctx, repo.id, credentials);
+    await ctx.store.db.updateTable('repos').set({ url }).where('id', '=', repo.id).execute();
+    log.info({ repoId: repo.id, url }, 'moved the credentials of a repository URL into encrypted storage');
+  }
+}
