@@ -6,6 +6,7 @@ import { jobShape, topLevelKeys, unsupportedTopLevel, DEFAULT_KEYS } from './key
 import { compileInstance, decideOutcome, defineJob, variablesOf, type Instance, type JobDef, type Outcome } from './jobs.js';
 import { slugify } from './predefined.js';
 import { resolveExtends } from './extends.js';
+import { ExpansionBudget, LimitExceeded } from './limits.js';
 import { resolveReferences } from './references.js';
 import { firstMatchingRule, refPolicyMatches, refsMatch, stringsOf } from './rules.js';
 import type { CompileContext, CompiledJob, CompileResult, NeedSpec } from './types.js';
@@ -69,11 +70,22 @@ function pick(vars: Record<string, string>, inherit: boolean | string[]): Record
 
 export async function compilePipeline(configPath: string, content: string, ctx: CompileContext): Promise<CompileResult> {
   const diags = new Diagnostics();
+  try {
+    return await compileWithin(configPath, content, ctx, diags);
+  } catch (err) {
+    if (!(err instanceof LimitExceeded)) throw err;
+    diags.error(err.pos, err.message);
+    return failure(diags);
+  }
+}
+
+async function compileWithin(configPath: string, content: string, ctx: CompileContext, diags: Diagnostics): Promise<CompileResult> {
   const user = ctx.userVariables ?? {};
   const baseVars = { ...ctx.variables, ...user };
-  const loaded = await loadWithIncludes(configPath, content, ruleEnv(ctx, baseVars), diags);
+  const budget = new ExpansionBudget();
+  const loaded = await loadWithIncludes(configPath, content, ruleEnv(ctx, baseVars), diags, budget);
   if (!loaded || diags.errors.length > 0) return failure(diags);
-  const root = resolveReferences(loaded, diags);
+  const root = resolveReferences(loaded, diags, budget);
 
   // Top level: keywords are validated, everything else is a job or a hidden template.
   const jobNames: string[] = [];

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostics } from './diagnostics.js';
+import { MAX_INCLUDES, type ExpansionBudget } from './limits.js';
 import { includeShape } from './keys.js';
 import { ruleMatches, type RuleEnv } from './rules.js';
 import type { SourcePosition } from './types.js';
@@ -10,14 +11,12 @@ import { validate } from './validate.js';
 import { expandVariables } from './variables.js';
 import { deepMerge, flatten, mapGet, parseYamlFile, scalarText, type YMap, type YNode } from './yaml-source.js';
 
-const MAX_INCLUDES = 150;
-
 export interface IncludeEnv extends RuleEnv {
   readFile(path: string): Promise<string | null>;
 }
 
-export async function loadWithIncludes(configPath: string, content: string, env: IncludeEnv, diags: Diagnostics): Promise<YMap | null> {
-  const loader = new IncludeLoader(env, diags);
+export async function loadWithIncludes(configPath: string, content: string, env: IncludeEnv, diags: Diagnostics, budget: ExpansionBudget): Promise<YMap | null> {
+  const loader = new IncludeLoader(env, diags, budget);
   return loader.load(configPath, content, [configPath], null);
 }
 
@@ -26,10 +25,11 @@ class IncludeLoader {
   constructor(
     private readonly env: IncludeEnv,
     private readonly diags: Diagnostics,
+    private readonly budget: ExpansionBudget,
   ) {}
 
   async load(file: string, text: string, stack: string[], includedAt: SourcePosition | null): Promise<YMap | null> {
-    const root = parseYamlFile(file, text, this.diags);
+    const root = parseYamlFile(file, text, this.diags, this.budget);
     if (root === null) {
       if (this.diags.errors.length === 0) {
         this.diags.error(includedAt ?? { file, line: 1, column: 1 }, includedAt ? `included file \`${file}\` is empty` : 'the pipeline file is empty');
