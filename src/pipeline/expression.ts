@@ -1,6 +1,8 @@
 // The `rules:if` / `workflow:rules:if` expression language, as GitLab defines it: variables,
 // string literals, null, ==, !=, =~, !~ with /regex/flags, &&, || and parentheses, where &&
 // binds tighter than ||. A bare operand is true when it is present (defined and non-empty).
+// Regular expressions are RE2's, as in GitLab (./untrusted-regex.ts): linear time, whatever the pattern.
+import { compileUntrustedRegex, REGEX_FLAGS, RegexSyntaxError, slashedRegex, type UntrustedRegex } from './untrusted-regex.js';
 
 export class ExpressionError extends Error {
   /** 1-based column inside the expression text. */
@@ -16,7 +18,7 @@ type Operand =
   | { type: 'var'; name: string }
   | { type: 'string'; value: string }
   | { type: 'null' }
-  | { type: 'regex'; regex: RegExp };
+  | { type: 'regex'; regex: UntrustedRegex };
 
 export type Expression =
   | { type: 'or' | 'and'; left: Expression; right: Expression }
@@ -87,12 +89,12 @@ function tokenize(text: string): Token[] {
   return tokens;
 }
 
-function readRegex(text: string, start: number): { regex: RegExp; length: number } {
+function readRegex(text: string, start: number): { regex: UntrustedRegex; length: number } {
   let i = start + 1;
   let source = '';
   while (i < text.length && text[i] !== '/') {
     if (text[i] === '\\' && i + 1 < text.length) {
-      // `\/` is how a slash is written inside /.../; JavaScript needs no escape for it in RegExp().
+      // `\/` is how a slash is written inside /.../; the pattern itself needs no escape for it.
       source += text[i + 1] === '/' ? '/' : text.slice(i, i + 2);
       i += 2;
     } else {
@@ -104,16 +106,17 @@ function readRegex(text: string, start: number): { regex: RegExp; length: number
   const flagsStart = i;
   while (i < text.length && /[A-Za-z]/.test(text[i])) i++;
   const flags = text.slice(flagsStart, i);
-  const bad = [...flags].findIndex((f) => !'ims'.includes(f));
-  if (bad >= 0) throw new ExpressionError(`unsupported regex flag "${flags[bad]}" (use i, m or s)`, flagsStart + bad + 1);
+  const bad = [...flags].findIndex((f) => !REGEX_FLAGS.includes(f));
+  if (bad >= 0) throw new ExpressionError(`unsupported regex flag "${flags[bad]}" (use i, m, s or U)`, flagsStart + bad + 1);
   return { regex: compileRegex(source, flags, start + 1), length: i - start };
 }
 
-function compileRegex(source: string, flags: string, column: number): RegExp {
+function compileRegex(source: string, flags: string, column: number): UntrustedRegex {
   try {
-    return new RegExp(source, flags);
+    return compileUntrustedRegex(source, flags);
   } catch (e) {
-    throw new ExpressionError(`invalid regular expression: ${(e as Error).message}`, column);
+    if (!(e instanceof RegexSyntaxError)) throw e;
+    throw new ExpressionError(`invalid regular expression (RE2 syntax): ${e.message}`, column);
   }
 }
 
@@ -226,16 +229,10 @@ function valueOf(operand: Operand, vars: Record<string, string>): string | null 
 }
 
 /** A variable used on the right of =~ must hold `/pattern/flags`; anything else never matches. */
-function regexOf(operand: Operand, vars: Record<string, string>): RegExp | null {
+function regexOf(operand: Operand, vars: Record<string, string>): UntrustedRegex | null {
   if (operand.type === 'regex') return operand.regex;
   const value = valueOf(operand, vars);
-  const m = value === null ? null : /^\/(.*)\/([ims]*)$/s.exec(value);
-  if (!m) return null;
-  try {
-    return new RegExp(m[1].replace(/\\\//g, '/'), m[2]);
-  } catch {
-    return null;
-  }
+  return value === null ? null : slashedRegex(value);
 }
 
 export function evaluate(expr: Expression, vars: Record<string, string>): boolean {

@@ -1,8 +1,8 @@
 // `include: local`: files of the same repository merged under the including file, which wins
 // (GitLab's deep merge). Included files may include others; loops are reported.
 import path from 'node:path';
-import picomatch from 'picomatch';
 import type { Diagnostics } from './diagnostics.js';
+import { globMatcher, isGlob } from './glob.js';
 import { MAX_INCLUDES, type ExpansionBudget } from './limits.js';
 import { includeShape } from './keys.js';
 import { ruleMatches, type RuleEnv } from './rules.js';
@@ -93,13 +93,13 @@ class IncludeLoader {
       this.diags.error(local.pos, `include path \`${raw}\` is outside the repository`, 'include');
       return [];
     }
-    if (!picomatch.scan(normalized).isGlob) return [normalized];
+    if (!isGlob(normalized)) return [normalized];
     const files = await this.env.listFiles();
     if (!files) {
       this.diags.error(local.pos, `include with a wildcard (\`${raw}\`) needs the list of repository files`, 'include');
       return [];
     }
-    const match = picomatch(normalized, { dot: true });
+    const match = globMatcher([normalized]);
     const found = files.filter((f) => match(f) && /\.ya?ml$/.test(f)).sort();
     if (found.length === 0) this.diags.error(local.pos, `no file matches the include \`${raw}\``, 'include');
     return found;
