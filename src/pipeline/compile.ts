@@ -6,7 +6,7 @@ import { jobShape, topLevelKeys, unsupportedTopLevel, DEFAULT_KEYS } from './key
 import { compileInstance, decideOutcome, defineJob, variablesOf, type Instance, type JobDef, type Outcome } from './jobs.js';
 import { slugify } from './predefined.js';
 import { resolveExtends } from './extends.js';
-import { ExpansionBudget, LimitExceeded } from './limits.js';
+import { DEFAULT_MAX_PIPELINE_JOBS, ExpansionBudget, LimitExceeded, MAX_COMPILED_BYTES } from './limits.js';
 import { resolveReferences } from './references.js';
 import { firstMatchingRule, refPolicyMatches, refsMatch, stringsOf } from './rules.js';
 import type { CompileContext, CompiledJob, CompileResult, NeedSpec } from './types.js';
@@ -105,6 +105,9 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
       );
     }
   }
+  // Counted again with parallel jobs below; this first count spares the work of a huge file.
+  const maxJobs = ctx.maxJobs ?? DEFAULT_MAX_PIPELINE_JOBS;
+  if (jobNames.length > maxJobs) return tooManyJobs(root, jobNames.length, maxJobs, diags);
   const resolved = resolveExtends(root, jobNames, diags);
   for (const [name, job] of resolved) validate(job, jobShape, name, diags);
   if (jobNames.length === 0 && diags.errors.length === 0) {
@@ -118,6 +121,8 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   if (defs.length > 0 && defs.every((d) => d.stage === '.pre' || d.stage === '.post')) {
     diags.error(root.pos, 'the pipeline needs at least one job outside the .pre and .post stages');
   }
+  const defined = defs.reduce((sum, d) => sum + d.instances.length, 0);
+  if (defined > maxJobs) return tooManyJobs(root, defined, maxJobs, diags);
   checkGraph(defs, diags);
   if (diags.errors.length > 0) return failure(diags);
 
@@ -142,6 +147,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
     : null;
 
   const kept: { def: JobDef; instance: Instance; job: CompiledJob }[] = [];
+  let compiledBytes = 0;
   for (const def of defs) {
     for (const instance of def.instances) {
       const predefinedJob: Record<string, string> = {
@@ -166,7 +172,12 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
       const env = ruleEnv(ctx, layered({}));
       const outcome = await decide(def, env);
       if (!outcome) continue;
-      kept.push({ def, instance, job: compileInstance(def, instance, outcome, layered(outcome.variables), null, null) });
+      const job = compileInstance(def, instance, outcome, layered(outcome.variables), null, null);
+      compiledBytes += JSON.stringify(job).length;
+      if (compiledBytes > MAX_COMPILED_BYTES) {
+        throw new LimitExceeded(def.pos, `the compiled jobs pass ${MAX_COMPILED_BYTES / 1024 / 1024} MB at \`${instance.name}\` (templates shared through extends are copied into every job)`);
+      }
+      kept.push({ def, instance, job });
     }
   }
   if (kept.length === 0 || kept.every((k) => k.def.stage === '.pre' || k.def.stage === '.post')) {
@@ -185,6 +196,11 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
       warnings: diags.sorted(diags.warnings),
     },
   };
+}
+
+function tooManyJobs(root: YMap, count: number, max: number, diags: Diagnostics): CompileResult {
+  diags.error(root.pos, `the pipeline defines ${count.toLocaleString('en')} jobs (parallel and matrix jobs counted); at most ${max.toLocaleString('en')} are allowed (maxPipelineJobs)`);
+  return failure(diags);
 }
 
 function skipped(reason: string, diags: Diagnostics): CompileResult {

@@ -1,5 +1,6 @@
 export * from './types.js';
 export { compilePipeline } from './compile.js';
+export { compileIsolated, DEFAULT_ISOLATION, type IsolationLimits } from './isolated-compile.js';
 export { formatDiagnostic } from './diagnostics.js';
 export { lintFile, type LintOptions, type LintResult } from './lint.js';
 export { pipelineJsonSchema } from './schema.js';

@@ -1,7 +1,7 @@
 // From "something happened at this commit" (a push, a poll, an API call) to a stored pipeline:
 // read the pipeline file at the commit, compile it with the commit's variables, store pipeline and
 // jobs in one transaction, and cancel older interruptible pipelines on the same ref.
-import { compilePipeline, formatDiagnostic, predefinedVariables } from '../pipeline/index.js';
+import { compileIsolated, formatDiagnostic, predefinedVariables } from '../pipeline/index.js';
 import { autoCancelInterruptible, createPipeline, DuplicateDeliveryError, type CreatePipelineInput, type StatusChange } from '../scheduler/index.js';
 import type { PipelineSource, Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
@@ -83,7 +83,9 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     configPath: found.path,
   });
   const userVariables = await repoVariablesFor(ctx, repo, ref);
-  const result = await compilePipeline(found.path, found.content, {
+  // Off the event loop, with time and memory limits: the file is whatever was pushed.
+  const result = await compileIsolated(found.path, found.content, {
+    maxJobs: ctx.config.maxPipelineJobs,
     readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),
     variables: predefined,
