@@ -74,6 +74,8 @@ function runWorker(configPath: string, content: string, ctx: CompileContext, lim
   });
   return new Promise<CompileResult>((resolve, reject) => {
     let settled = false;
+    // A repository read that failed (git down) fails the compilation as it would in place: with that error.
+    let contextError: unknown;
     const finish = (outcome: () => void): void => {
       if (settled) return;
       settled = true;
@@ -84,10 +86,13 @@ function runWorker(configPath: string, content: string, ctx: CompileContext, lim
     const timer = setTimeout(() => {
       finish(() => resolve(limitError(configPath, `pipeline compilation exceeded ${limits.timeoutMs / 1000} s and was stopped`)));
     }, limits.timeoutMs);
+    const remember = (err: unknown): void => {
+      contextError ??= err;
+    };
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'result') finish(() => resolve(message.result));
-      else if (message.type === 'failed') finish(() => reject(new Error(`pipeline compilation failed: ${message.message}`)));
-      else void answer(worker, ctx, message);
+      else if (message.type === 'failed') finish(() => reject(contextError ?? new Error(`pipeline compilation failed: ${message.message}`)));
+      else void answer(worker, ctx, message, remember);
     });
     worker.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
@@ -100,13 +105,14 @@ function runWorker(configPath: string, content: string, ctx: CompileContext, lim
   });
 }
 
-async function answer(worker: Worker, ctx: CompileContext, call: Extract<WorkerMessage, { type: 'call' }>): Promise<void> {
+async function answer(worker: Worker, ctx: CompileContext, call: Extract<WorkerMessage, { type: 'call' }>, failed: (err: unknown) => void): Promise<void> {
   let reply: ParentMessage;
   try {
     const value =
       call.method === 'readFile' ? await ctx.readFile(call.arg ?? '') : call.method === 'listFiles' ? await ctx.listFiles?.() : await ctx.changedFiles();
     reply = { id: call.id, value };
   } catch (err) {
+    failed(err);
     reply = { id: call.id, error: err instanceof Error ? err.message : String(err) };
   }
   // A worker stopped meanwhile (time limit) drops the message.

@@ -160,3 +160,11 @@ describe('the server under pipeline-size attacks', () => {
     assert.ok(p99 < 250, `/healthz p99 ${p99} ms over ${latencies.length} probes`);
   });
 });
+
+describe('compiling in a worker thread, when the repository cannot be read', () => {
+  it('fails with the reading error itself, as compiling in place does', async () => {
+    class GitDown extends Error {}
+    const failing = { variables: PUSH_MAIN, readFile: async () => Promise.reject(new GitDown('git is down')), changedFiles: async () => null };
+    await assert.rejects(compileIsolated('.gitlab-ci.yml', 'include: ci/a.yml\nj:\n  script: [echo]\n', failing), (err) => err instanceof GitDown);
+  });
+});
