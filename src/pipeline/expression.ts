@@ -20,8 +20,10 @@ type Operand =
   | { type: 'null' }
   | { type: 'regex'; regex: UntrustedRegex };
 
+// `a && b && c` is one node with three operands, not a chain of two-operand nodes: a chain of
+// thousands would be evaluated (and parsed) by recursion as deep, and overflow the stack.
 export type Expression =
-  | { type: 'or' | 'and'; left: Expression; right: Expression }
+  | { type: 'or' | 'and'; operands: Expression[] }
   | { type: 'compare'; op: '==' | '!='; left: Operand; right: Operand }
   | { type: 'match'; op: '=~' | '!~'; left: Operand; right: Operand }
   | { type: 'value'; operand: Operand };
@@ -120,8 +122,12 @@ function compileRegex(source: string, flags: string, column: number): UntrustedR
   }
 }
 
+/** Parentheses are parsed and evaluated by recursion; no real condition nests this deep. */
+const MAX_NESTING = 100;
+
 class Parser {
   private i = 0;
+  private depth = 0;
   constructor(
     private readonly tokens: Token[],
     private readonly length: number,
@@ -140,29 +146,31 @@ class Parser {
   }
 
   private or(): Expression {
-    let left = this.and();
+    const operands = [this.and()];
     for (let t = this.peek(); t?.kind === 'op' && t.op === '||'; t = this.peek()) {
       this.i++;
-      left = { type: 'or', left, right: this.and() };
+      operands.push(this.and());
     }
-    return left;
+    return operands.length === 1 ? operands[0] : { type: 'or', operands };
   }
 
   private and(): Expression {
-    let left = this.primary();
+    const operands = [this.primary()];
     for (let t = this.peek(); t?.kind === 'op' && t.op === '&&'; t = this.peek()) {
       this.i++;
-      left = { type: 'and', left, right: this.primary() };
+      operands.push(this.primary());
     }
-    return left;
+    return operands.length === 1 ? operands[0] : { type: 'and', operands };
   }
 
   private primary(): Expression {
     const t = this.peek();
     if (!t) throw new ExpressionError('expression ends too early', this.length + 1);
     if (t.kind === '(') {
+      if (++this.depth > MAX_NESTING) throw new ExpressionError(`parentheses nested more than ${MAX_NESTING} deep`, t.col);
       this.i++;
       const inner = this.or();
+      this.depth--;
       const close = this.peek();
       if (close?.kind !== ')') {
         throw new ExpressionError(`missing ) for the ( at column ${t.col}`, close ? close.col : this.length + 1);
@@ -238,9 +246,9 @@ function regexOf(operand: Operand, vars: Record<string, string>): UntrustedRegex
 export function evaluate(expr: Expression, vars: Record<string, string>): boolean {
   switch (expr.type) {
     case 'or':
-      return evaluate(expr.left, vars) || evaluate(expr.right, vars);
+      return expr.operands.some((e) => evaluate(e, vars));
     case 'and':
-      return evaluate(expr.left, vars) && evaluate(expr.right, vars);
+      return expr.operands.every((e) => evaluate(e, vars));
     case 'value': {
       const v = valueOf(expr.operand, vars);
       return v !== null && v !== '';
