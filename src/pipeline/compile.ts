@@ -20,16 +20,20 @@ function failure(diags: Diagnostics): CompileResult {
   return { ok: false, skipped: false, errors: diags.sorted(diags.errors), warnings: diags.sorted(diags.warnings) };
 }
 
-function ruleEnv(ctx: CompileContext, variables: Record<string, string>): IncludeEnv {
+/**
+ * The repository facts rules read, asked of the context at most once per compilation: every job's
+ * rules see the same commit, and each question costs a git process (and, isolated, a message).
+ */
+function repoFacts(ctx: CompileContext): (variables: Record<string, string>) => IncludeEnv {
   let listing: Promise<string[] | null> | undefined;
   let changed: Promise<string[] | null> | undefined;
-  return {
+  return (variables) => ({
     variables,
     changedFiles: () => (changed ??= ctx.changedFiles()),
     readFile: (p) => ctx.readFile(p),
     fileExists: async (p) => (await ctx.readFile(p)) !== null,
     listFiles: () => (listing ??= ctx.listFiles ? ctx.listFiles() : Promise.resolve(null)),
-  };
+  });
 }
 
 /** The `default:` keys, with the deprecated top-level forms (image, cache, ...) under them. */
@@ -83,7 +87,8 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   const user = ctx.userVariables ?? {};
   const baseVars = { ...ctx.variables, ...user };
   const budget = new ExpansionBudget();
-  const loaded = await loadWithIncludes(configPath, content, ruleEnv(ctx, baseVars), diags, budget);
+  const ruleEnv = repoFacts(ctx);
+  const loaded = await loadWithIncludes(configPath, content, ruleEnv(baseVars), diags, budget);
   if (!loaded || diags.errors.length > 0) return failure(diags);
   const root = resolveReferences(loaded, diags, budget);
 
@@ -128,7 +133,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
 
   // workflow:rules decide whether there is a pipeline at all, and may set global variables.
   const globalVars = variablesOf(mapGet(root, 'variables'));
-  const workflowEnv = ruleEnv(ctx, resolveVariables({ ...ctx.variables, ...globalVars, ...user }));
+  const workflowEnv = ruleEnv(resolveVariables({ ...ctx.variables, ...globalVars, ...user }));
   const workflow = mapGet(root, 'workflow');
   const workflowRules = mapGet(workflow, 'rules');
   let pipelineVars = globalVars;
@@ -169,7 +174,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
           ...extra,
           ...user,
         });
-      const env = ruleEnv(ctx, layered({}));
+      const env = ruleEnv(layered({}));
       const outcome = await decide(def, env);
       if (!outcome) continue;
       const job = compileInstance(def, instance, outcome, layered(outcome.variables), null, null);

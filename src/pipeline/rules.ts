@@ -28,23 +28,36 @@ function pathsOf(node: YNode): string[] {
   return stringsOf(node.kind === 'map' ? mapGet(node, 'paths') : node);
 }
 
+// Jobs made from one template ask the same globs of the same file list: each answer is kept with
+// the list (one list per compilation), so 2,000 jobs do not match 2,000 times.
+const answers = new WeakMap<string[], Map<string, boolean>>();
+
+function anyMatches(paths: string[], globs: string[]): boolean {
+  let known = answers.get(paths);
+  if (!known) answers.set(paths, (known = new Map()));
+  const key = globs.join('\0');
+  let answer = known.get(key);
+  if (answer === undefined) {
+    const match = globMatcher(globs);
+    answer = paths.some((p) => match(p));
+    known.set(key, answer);
+  }
+  return answer;
+}
+
 async function changesMatch(node: YNode, env: RuleEnv): Promise<boolean> {
   const changed = await env.changedFiles();
   if (changed === null) return true;
   const globs = pathsOf(node).map((p) => expandVariables(p, env.variables));
   if (globs.length === 0) return false;
-  const match = globMatcher(globs);
-  return changed.some((f) => match(f));
+  return anyMatches(changed, globs);
 }
 
 async function existsMatch(node: YNode, env: RuleEnv): Promise<boolean> {
   const globs = pathsOf(node).map((p) => expandVariables(p, env.variables).replace(/^\/+/, ''));
   if (globs.length === 0) return false;
   const files = await env.listFiles();
-  if (files) {
-    const match = globMatcher(globs);
-    return files.some((f) => match(f));
-  }
+  if (files) return anyMatches(files, globs);
   for (const glob of globs) {
     if (!isGlob(glob) && (await env.fileExists(glob))) return true;
   }
