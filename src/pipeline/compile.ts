@@ -255,24 +255,34 @@ function checkGraph(defs: JobDef[], diags: Diagnostics): void {
       }
     }
   }
-  // needs cycles (possible within a stage).
+  // needs cycles (possible within a stage), depth first with an explicit stack: a chain of needs
+  // may be as long as the pipeline.
   const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (def: JobDef, path: string[]): void => {
-    if (state.get(def.name) === 'done') return;
-    state.set(def.name, 'visiting');
-    for (const need of def.needs ?? []) {
-      const target = byName.get(need.job);
-      if (!target) continue;
-      if (state.get(target.name) === 'visiting') {
-        const cycle = [...path.slice(path.indexOf(target.name)), target.name];
-        diags.error(need.pos, `needs cycle: ${cycle.join(' → ')}`, `${def.name}.needs`);
+  for (const root of defs) {
+    if (state.has(root.name)) continue;
+    state.set(root.name, 'visiting');
+    const stack: { def: JobDef; next: number }[] = [{ def: root, next: 0 }];
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1];
+      const needs = frame.def.needs ?? [];
+      if (frame.next >= needs.length) {
+        state.set(frame.def.name, 'done');
+        stack.pop();
         continue;
       }
-      visit(target, [...path, target.name]);
+      const need = needs[frame.next++];
+      const target = byName.get(need.job);
+      if (!target || state.get(target.name) === 'done') continue;
+      if (state.get(target.name) === 'visiting') {
+        const path = stack.map((f) => f.def.name);
+        const cycle = [...path.slice(path.indexOf(target.name)), target.name];
+        diags.error(need.pos, `needs cycle: ${cycle.join(' → ')}`, `${frame.def.name}.needs`);
+        continue;
+      }
+      state.set(target.name, 'visiting');
+      stack.push({ def: target, next: 0 });
     }
-    state.set(def.name, 'done');
-  };
-  for (const def of defs) visit(def, [def.name]);
+  }
 }
 
 /** Fills needs and dependencies with instance names of the jobs that made it into the pipeline. */

@@ -29,6 +29,15 @@ describe('pipeline size limits', () => {
     assert.ok(errors.some((e) => e.message.includes('defines 100,000 jobs') && e.message.includes('at most 2,000')), JSON.stringify(errors));
   });
 
+  it('100,000 jobs written out (1.7 MB) are refused in seconds, not after comparing every key with every other', async () => {
+    const file = Array.from({ length: 100_000 }, (_, i) => `${i.toString(36)}: {script: e}\n`).join('');
+    const { value: errors, ms } = await timed(() => compileErrors(file));
+    assert.ok(ms < 20_000, `took ${ms} ms`);
+    assert.ok(errors.some((e) => e.message.includes('defines 100,000 jobs')), JSON.stringify(errors));
+    const duplicate = await compileErrors('a: {script: e}\nb: {script: e}\na: {script: f}\n');
+    assert.ok(duplicate.some((e) => e.line === 3 && e.column === 1 && e.message.includes('duplicate key')), JSON.stringify(duplicate));
+  });
+
   it('the job limit is the caller’s (maxPipelineJobs) and counts parallel jobs', async () => {
     const file = 'a:\n  script: [echo]\n  parallel: 3\nb:\n  script: [echo]\n';
     const over = await compileIsolated('.gitlab-ci.yml', file, { variables: PUSH_MAIN, readFile: async () => null, changedFiles: async () => null, maxJobs: 3 });
