@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import picomatch from 'picomatch';
 import { PathEscapeError, isInside } from './paths.js';
+import { globMatcher } from '../pipeline/glob.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -69,7 +70,7 @@ export async function collectFiles(
   const root = await realpath(workspace);
   const patterns = spec.paths.map((p) => ({ raw: p, glob: normalizePattern(p, 'artifacts:paths') }));
   const excludeGlobs = (spec.exclude ?? []).map((p) => normalizePattern(p, 'artifacts:exclude'));
-  const excludeMatch = excludeGlobs.length > 0 ? picomatch(excludeGlobs, { dot: true }) : () => false;
+  const excludeMatch = excludeGlobs.length > 0 ? globMatcher(excludeGlobs, { anyDepth: true }) : () => false;
   const found = new Map<string, CollectedFile>();
   const warnings: string[] = [];
   let totalBytes = 0;
@@ -138,6 +139,8 @@ export async function collectFiles(
     return matched;
   };
 
+  // picomatch only splits off the literal base directory; matching is linear-time (pipeline/glob.ts),
+  // since a backtracking glob like `*a*a*a…b` would hold the agent and every job on it.
   for (const { raw, glob } of patterns) {
     const scan = picomatch.scan(glob);
     const base = scan.base.replace(/\/+$/, '');
@@ -157,7 +160,7 @@ export async function collectFiles(
       await addMatched(base);
       matched = 1;
     } else if ((await stat(baseReal)).isDirectory()) {
-      matched = await walkGlob(base, picomatch(glob, { dot: true }));
+      matched = await walkGlob(base, globMatcher([glob], { anyDepth: true }));
     } else {
       matched = 0;
     }

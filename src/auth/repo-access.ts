@@ -1,6 +1,6 @@
 // Per-repository access: members and their roles, and protected branches (pipelines on them see
 // protected variables; running pipelines and manual jobs on them takes the branch's allowed role).
-import picomatch from 'picomatch';
+import { globMatcher } from '../pipeline/glob.js';
 import type { Kysely } from 'kysely';
 import type { Store } from '../store/index.js';
 import type { Database, Pipeline, PipelineMergeRequest, ProtectedBranch, Role } from '../store/schema.js';
@@ -113,7 +113,7 @@ export async function protectedRefRole(db: Kysely<Database>, repoId: number, ref
   if (ref.isTag) return null;
   let strictest: Role | null = null;
   for (const p of await listProtectedBranches(db, repoId)) {
-    if (p.pattern !== ref.name && !picomatch.isMatch(ref.name, p.pattern, { dot: true })) continue;
+    if (p.pattern !== ref.name && !globMatcher([p.pattern], { anyDepth: true })(ref.name)) continue;
     if (!roleAtLeast(strictest, p.allowed_role)) strictest = p.allowed_role;
   }
   return strictest;

@@ -109,6 +109,8 @@ export const configSchema = z
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Job timeout when the pipeline file names none (GitLab's project default is one hour). */
     jobTimeoutSeconds: positiveInt.default(3600),
+    /** Most jobs one pipeline may define (parallel and matrix jobs counted); GitLab's is configurable too. */
+    maxPipelineJobs: positiveInt.default(2000),
     /** Lease length for claimed jobs; agents heartbeat three times per lease. */
     leaseSeconds: positiveInt.default(15),
     /**

@@ -6,6 +6,7 @@ import { jobShape, topLevelKeys, unsupportedTopLevel, DEFAULT_KEYS } from './key
 import { compileInstance, decideOutcome, defineJob, variablesOf, type Instance, type JobDef, type Outcome } from './jobs.js';
 import { slugify } from './predefined.js';
 import { resolveExtends } from './extends.js';
+import { DEFAULT_MAX_PIPELINE_JOBS, ExpansionBudget, LimitExceeded, MAX_COMPILED_BYTES } from './limits.js';
 import { resolveReferences } from './references.js';
 import { firstMatchingRule, refPolicyMatches, refsMatch, stringsOf } from './rules.js';
 import type { CompileContext, CompiledJob, CompileResult, NeedSpec } from './types.js';
@@ -19,16 +20,20 @@ function failure(diags: Diagnostics): CompileResult {
   return { ok: false, skipped: false, errors: diags.sorted(diags.errors), warnings: diags.sorted(diags.warnings) };
 }
 
-function ruleEnv(ctx: CompileContext, variables: Record<string, string>): IncludeEnv {
+/**
+ * The repository facts rules read, asked of the context at most once per compilation: every job's
+ * rules see the same commit, and each question costs a git process (and, isolated, a message).
+ */
+function repoFacts(ctx: CompileContext): (variables: Record<string, string>) => IncludeEnv {
   let listing: Promise<string[] | null> | undefined;
   let changed: Promise<string[] | null> | undefined;
-  return {
+  return (variables) => ({
     variables,
     changedFiles: () => (changed ??= ctx.changedFiles()),
     readFile: (p) => ctx.readFile(p),
     fileExists: async (p) => (await ctx.readFile(p)) !== null,
     listFiles: () => (listing ??= ctx.listFiles ? ctx.listFiles() : Promise.resolve(null)),
-  };
+  });
 }
 
 /** The `default:` keys, with the deprecated top-level forms (image, cache, ...) under them. */
@@ -69,11 +74,23 @@ function pick(vars: Record<string, string>, inherit: boolean | string[]): Record
 
 export async function compilePipeline(configPath: string, content: string, ctx: CompileContext): Promise<CompileResult> {
   const diags = new Diagnostics();
+  try {
+    return await compileWithin(configPath, content, ctx, diags);
+  } catch (err) {
+    if (!(err instanceof LimitExceeded)) throw err;
+    diags.error(err.pos, err.message);
+    return failure(diags);
+  }
+}
+
+async function compileWithin(configPath: string, content: string, ctx: CompileContext, diags: Diagnostics): Promise<CompileResult> {
   const user = ctx.userVariables ?? {};
   const baseVars = { ...ctx.variables, ...user };
-  const loaded = await loadWithIncludes(configPath, content, ruleEnv(ctx, baseVars), diags);
+  const budget = new ExpansionBudget();
+  const ruleEnv = repoFacts(ctx);
+  const loaded = await loadWithIncludes(configPath, content, ruleEnv(baseVars), diags, budget);
   if (!loaded || diags.errors.length > 0) return failure(diags);
-  const root = resolveReferences(loaded, diags);
+  const root = resolveReferences(loaded, diags, budget);
 
   // Top level: keywords are validated, everything else is a job or a hidden template.
   const jobNames: string[] = [];
@@ -93,6 +110,9 @@ export async function compilePipeline(configPath: string, content: string, ctx: 
       );
     }
   }
+  // Counted again with parallel jobs below; this first count spares the work of a huge file.
+  const maxJobs = ctx.maxJobs ?? DEFAULT_MAX_PIPELINE_JOBS;
+  if (jobNames.length > maxJobs) return tooManyJobs(root, jobNames.length, maxJobs, diags);
   const resolved = resolveExtends(root, jobNames, diags);
   for (const [name, job] of resolved) validate(job, jobShape, name, diags);
   if (jobNames.length === 0 && diags.errors.length === 0) {
@@ -106,12 +126,14 @@ export async function compilePipeline(configPath: string, content: string, ctx: 
   if (defs.length > 0 && defs.every((d) => d.stage === '.pre' || d.stage === '.post')) {
     diags.error(root.pos, 'the pipeline needs at least one job outside the .pre and .post stages');
   }
+  const defined = defs.reduce((sum, d) => sum + d.instances.length, 0);
+  if (defined > maxJobs) return tooManyJobs(root, defined, maxJobs, diags);
   checkGraph(defs, diags);
   if (diags.errors.length > 0) return failure(diags);
 
   // workflow:rules decide whether there is a pipeline at all, and may set global variables.
   const globalVars = variablesOf(mapGet(root, 'variables'));
-  const workflowEnv = ruleEnv(ctx, resolveVariables({ ...ctx.variables, ...globalVars, ...user }));
+  const workflowEnv = ruleEnv(resolveVariables({ ...ctx.variables, ...globalVars, ...user }));
   const workflow = mapGet(root, 'workflow');
   const workflowRules = mapGet(workflow, 'rules');
   let pipelineVars = globalVars;
@@ -130,6 +152,7 @@ export async function compilePipeline(configPath: string, content: string, ctx: 
     : null;
 
   const kept: { def: JobDef; instance: Instance; job: CompiledJob }[] = [];
+  let compiledBytes = 0;
   for (const def of defs) {
     for (const instance of def.instances) {
       const predefinedJob: Record<string, string> = {
@@ -151,10 +174,15 @@ export async function compilePipeline(configPath: string, content: string, ctx: 
           ...extra,
           ...user,
         });
-      const env = ruleEnv(ctx, layered({}));
+      const env = ruleEnv(layered({}));
       const outcome = await decide(def, env);
       if (!outcome) continue;
-      kept.push({ def, instance, job: compileInstance(def, instance, outcome, layered(outcome.variables), null, null) });
+      const job = compileInstance(def, instance, outcome, layered(outcome.variables), null, null);
+      compiledBytes += JSON.stringify(job).length;
+      if (compiledBytes > MAX_COMPILED_BYTES) {
+        throw new LimitExceeded(def.pos, `the compiled jobs pass ${MAX_COMPILED_BYTES / 1024 / 1024} MB at \`${instance.name}\` (templates shared through extends are copied into every job)`);
+      }
+      kept.push({ def, instance, job });
     }
   }
   if (kept.length === 0 || kept.every((k) => k.def.stage === '.pre' || k.def.stage === '.post')) {
@@ -173,6 +201,11 @@ export async function compilePipeline(configPath: string, content: string, ctx: 
       warnings: diags.sorted(diags.warnings),
     },
   };
+}
+
+function tooManyJobs(root: YMap, count: number, max: number, diags: Diagnostics): CompileResult {
+  diags.error(root.pos, `the pipeline defines ${count.toLocaleString('en')} jobs (parallel and matrix jobs counted); at most ${max.toLocaleString('en')} are allowed (maxPipelineJobs)`);
+  return failure(diags);
 }
 
 function skipped(reason: string, diags: Diagnostics): CompileResult {
@@ -222,24 +255,34 @@ function checkGraph(defs: JobDef[], diags: Diagnostics): void {
       }
     }
   }
-  // needs cycles (possible within a stage).
+  // needs cycles (possible within a stage), depth first with an explicit stack: a chain of needs
+  // may be as long as the pipeline.
   const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (def: JobDef, path: string[]): void => {
-    if (state.get(def.name) === 'done') return;
-    state.set(def.name, 'visiting');
-    for (const need of def.needs ?? []) {
-      const target = byName.get(need.job);
-      if (!target) continue;
-      if (state.get(target.name) === 'visiting') {
-        const cycle = [...path.slice(path.indexOf(target.name)), target.name];
-        diags.error(need.pos, `needs cycle: ${cycle.join(' → ')}`, `${def.name}.needs`);
+  for (const root of defs) {
+    if (state.has(root.name)) continue;
+    state.set(root.name, 'visiting');
+    const stack: { def: JobDef; next: number }[] = [{ def: root, next: 0 }];
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1];
+      const needs = frame.def.needs ?? [];
+      if (frame.next >= needs.length) {
+        state.set(frame.def.name, 'done');
+        stack.pop();
         continue;
       }
-      visit(target, [...path, target.name]);
+      const need = needs[frame.next++];
+      const target = byName.get(need.job);
+      if (!target || state.get(target.name) === 'done') continue;
+      if (state.get(target.name) === 'visiting') {
+        const path = stack.map((f) => f.def.name);
+        const cycle = [...path.slice(path.indexOf(target.name)), target.name];
+        diags.error(need.pos, `needs cycle: ${cycle.join(' → ')}`, `${frame.def.name}.needs`);
+        continue;
+      }
+      state.set(target.name, 'visiting');
+      stack.push({ def: target, next: 0 });
     }
-    state.set(def.name, 'done');
-  };
-  for (const def of defs) visit(def, [def.name]);
+  }
 }
 
 /** Fills needs and dependencies with instance names of the jobs that made it into the pipeline. */

@@ -1,6 +1,8 @@
 // The `rules:if` / `workflow:rules:if` expression language, as GitLab defines it: variables,
 // string literals, null, ==, !=, =~, !~ with /regex/flags, &&, || and parentheses, where &&
 // binds tighter than ||. A bare operand is true when it is present (defined and non-empty).
+// Regular expressions are RE2's, as in GitLab (./untrusted-regex.ts): linear time, whatever the pattern.
+import { compileUntrustedRegex, REGEX_FLAGS, RegexSyntaxError, slashedRegex, type UntrustedRegex } from './untrusted-regex.js';
 
 export class ExpressionError extends Error {
   /** 1-based column inside the expression text. */
@@ -16,10 +18,12 @@ type Operand =
   | { type: 'var'; name: string }
   | { type: 'string'; value: string }
   | { type: 'null' }
-  | { type: 'regex'; regex: RegExp };
+  | { type: 'regex'; regex: UntrustedRegex };
 
+// `a && b && c` is one node with three operands, not a chain of two-operand nodes: a chain of
+// thousands would be evaluated (and parsed) by recursion as deep, and overflow the stack.
 export type Expression =
-  | { type: 'or' | 'and'; left: Expression; right: Expression }
+  | { type: 'or' | 'and'; operands: Expression[] }
   | { type: 'compare'; op: '==' | '!='; left: Operand; right: Operand }
   | { type: 'match'; op: '=~' | '!~'; left: Operand; right: Operand }
   | { type: 'value'; operand: Operand };
@@ -87,12 +91,12 @@ function tokenize(text: string): Token[] {
   return tokens;
 }
 
-function readRegex(text: string, start: number): { regex: RegExp; length: number } {
+function readRegex(text: string, start: number): { regex: UntrustedRegex; length: number } {
   let i = start + 1;
   let source = '';
   while (i < text.length && text[i] !== '/') {
     if (text[i] === '\\' && i + 1 < text.length) {
-      // `\/` is how a slash is written inside /.../; JavaScript needs no escape for it in RegExp().
+      // `\/` is how a slash is written inside /.../; the pattern itself needs no escape for it.
       source += text[i + 1] === '/' ? '/' : text.slice(i, i + 2);
       i += 2;
     } else {
@@ -104,21 +108,26 @@ function readRegex(text: string, start: number): { regex: RegExp; length: number
   const flagsStart = i;
   while (i < text.length && /[A-Za-z]/.test(text[i])) i++;
   const flags = text.slice(flagsStart, i);
-  const bad = [...flags].findIndex((f) => !'ims'.includes(f));
-  if (bad >= 0) throw new ExpressionError(`unsupported regex flag "${flags[bad]}" (use i, m or s)`, flagsStart + bad + 1);
+  const bad = [...flags].findIndex((f) => !REGEX_FLAGS.includes(f));
+  if (bad >= 0) throw new ExpressionError(`unsupported regex flag "${flags[bad]}" (use i, m, s or U)`, flagsStart + bad + 1);
   return { regex: compileRegex(source, flags, start + 1), length: i - start };
 }
 
-function compileRegex(source: string, flags: string, column: number): RegExp {
+function compileRegex(source: string, flags: string, column: number): UntrustedRegex {
   try {
-    return new RegExp(source, flags);
+    return compileUntrustedRegex(source, flags);
   } catch (e) {
-    throw new ExpressionError(`invalid regular expression: ${(e as Error).message}`, column);
+    if (!(e instanceof RegexSyntaxError)) throw e;
+    throw new ExpressionError(`invalid regular expression (RE2 syntax): ${e.message}`, column);
   }
 }
 
+/** Parentheses are parsed and evaluated by recursion; no real condition nests this deep. */
+const MAX_NESTING = 100;
+
 class Parser {
   private i = 0;
+  private depth = 0;
   constructor(
     private readonly tokens: Token[],
     private readonly length: number,
@@ -137,29 +146,31 @@ class Parser {
   }
 
   private or(): Expression {
-    let left = this.and();
+    const operands = [this.and()];
     for (let t = this.peek(); t?.kind === 'op' && t.op === '||'; t = this.peek()) {
       this.i++;
-      left = { type: 'or', left, right: this.and() };
+      operands.push(this.and());
     }
-    return left;
+    return operands.length === 1 ? operands[0] : { type: 'or', operands };
   }
 
   private and(): Expression {
-    let left = this.primary();
+    const operands = [this.primary()];
     for (let t = this.peek(); t?.kind === 'op' && t.op === '&&'; t = this.peek()) {
       this.i++;
-      left = { type: 'and', left, right: this.primary() };
+      operands.push(this.primary());
     }
-    return left;
+    return operands.length === 1 ? operands[0] : { type: 'and', operands };
   }
 
   private primary(): Expression {
     const t = this.peek();
     if (!t) throw new ExpressionError('expression ends too early', this.length + 1);
     if (t.kind === '(') {
+      if (++this.depth > MAX_NESTING) throw new ExpressionError(`parentheses nested more than ${MAX_NESTING} deep`, t.col);
       this.i++;
       const inner = this.or();
+      this.depth--;
       const close = this.peek();
       if (close?.kind !== ')') {
         throw new ExpressionError(`missing ) for the ( at column ${t.col}`, close ? close.col : this.length + 1);
@@ -226,24 +237,18 @@ function valueOf(operand: Operand, vars: Record<string, string>): string | null 
 }
 
 /** A variable used on the right of =~ must hold `/pattern/flags`; anything else never matches. */
-function regexOf(operand: Operand, vars: Record<string, string>): RegExp | null {
+function regexOf(operand: Operand, vars: Record<string, string>): UntrustedRegex | null {
   if (operand.type === 'regex') return operand.regex;
   const value = valueOf(operand, vars);
-  const m = value === null ? null : /^\/(.*)\/([ims]*)$/s.exec(value);
-  if (!m) return null;
-  try {
-    return new RegExp(m[1].replace(/\\\//g, '/'), m[2]);
-  } catch {
-    return null;
-  }
+  return value === null ? null : slashedRegex(value);
 }
 
 export function evaluate(expr: Expression, vars: Record<string, string>): boolean {
   switch (expr.type) {
     case 'or':
-      return evaluate(expr.left, vars) || evaluate(expr.right, vars);
+      return expr.operands.some((e) => evaluate(e, vars));
     case 'and':
-      return evaluate(expr.left, vars) && evaluate(expr.right, vars);
+      return expr.operands.every((e) => evaluate(e, vars));
     case 'value': {
       const v = valueOf(expr.operand, vars);
       return v !== null && v !== '';

@@ -1,8 +1,9 @@
 // `include: local`: files of the same repository merged under the including file, which wins
 // (GitLab's deep merge). Included files may include others; loops are reported.
 import path from 'node:path';
-import picomatch from 'picomatch';
 import type { Diagnostics } from './diagnostics.js';
+import { globMatcher, isGlob } from './glob.js';
+import { MAX_INCLUDES, type ExpansionBudget } from './limits.js';
 import { includeShape } from './keys.js';
 import { ruleMatches, type RuleEnv } from './rules.js';
 import type { SourcePosition } from './types.js';
@@ -10,14 +11,12 @@ import { validate } from './validate.js';
 import { expandVariables } from './variables.js';
 import { deepMerge, flatten, mapGet, parseYamlFile, scalarText, type YMap, type YNode } from './yaml-source.js';
 
-const MAX_INCLUDES = 150;
-
 export interface IncludeEnv extends RuleEnv {
   readFile(path: string): Promise<string | null>;
 }
 
-export async function loadWithIncludes(configPath: string, content: string, env: IncludeEnv, diags: Diagnostics): Promise<YMap | null> {
-  const loader = new IncludeLoader(env, diags);
+export async function loadWithIncludes(configPath: string, content: string, env: IncludeEnv, diags: Diagnostics, budget: ExpansionBudget): Promise<YMap | null> {
+  const loader = new IncludeLoader(env, diags, budget);
   return loader.load(configPath, content, [configPath], null);
 }
 
@@ -26,10 +25,11 @@ class IncludeLoader {
   constructor(
     private readonly env: IncludeEnv,
     private readonly diags: Diagnostics,
+    private readonly budget: ExpansionBudget,
   ) {}
 
   async load(file: string, text: string, stack: string[], includedAt: SourcePosition | null): Promise<YMap | null> {
-    const root = parseYamlFile(file, text, this.diags);
+    const root = parseYamlFile(file, text, this.diags, this.budget);
     if (root === null) {
       if (this.diags.errors.length === 0) {
         this.diags.error(includedAt ?? { file, line: 1, column: 1 }, includedAt ? `included file \`${file}\` is empty` : 'the pipeline file is empty');
@@ -93,13 +93,13 @@ class IncludeLoader {
       this.diags.error(local.pos, `include path \`${raw}\` is outside the repository`, 'include');
       return [];
     }
-    if (!picomatch.scan(normalized).isGlob) return [normalized];
+    if (!isGlob(normalized)) return [normalized];
     const files = await this.env.listFiles();
     if (!files) {
       this.diags.error(local.pos, `include with a wildcard (\`${raw}\`) needs the list of repository files`, 'include');
       return [];
     }
-    const match = picomatch(normalized, { dot: true });
+    const match = globMatcher([normalized]);
     const found = files.filter((f) => match(f) && /\.ya?ml$/.test(f)).sort();
     if (found.length === 0) this.diags.error(local.pos, `no file matches the include \`${raw}\``, 'include');
     return found;

@@ -1,6 +1,8 @@
 export * from './types.js';
 export { compilePipeline } from './compile.js';
+export { compileIsolated, DEFAULT_ISOLATION, type IsolationLimits } from './isolated-compile.js';
 export { formatDiagnostic } from './diagnostics.js';
+export { scrubShownText } from './shown-text.js';
 export { lintFile, type LintOptions, type LintResult } from './lint.js';
 export { pipelineJsonSchema } from './schema.js';
 export { evaluateExpression, parseExpression, ExpressionError } from './expression.js';

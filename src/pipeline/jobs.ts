@@ -2,6 +2,7 @@
 import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
+import { MAX_PARALLEL } from './limits.js';
 import { stringsOf } from './rules.js';
 import type {
   ArtifactsSpec,
@@ -76,8 +77,24 @@ export function variablesOf(node: YNode | undefined): Record<string, string> {
   return out;
 }
 
-/** Every combination of one `parallel:matrix` list, in GitLab's order and naming. */
-export function matrixCombinations(matrix: YNode | undefined): Record<string, string>[] {
+/** How many combinations a `parallel:matrix` list makes, counted without making them. */
+export function matrixSize(matrix: YNode | undefined): number {
+  let total = 0;
+  for (const entry of matrix?.kind === 'seq' ? matrix.items : []) {
+    if (entry.kind !== 'map') continue;
+    let product = 1;
+    for (const e of entry.entries.values()) product *= stringsOf(e.value).length;
+    total += product;
+  }
+  return total;
+}
+
+/**
+ * Every combination of one `parallel:matrix` list, in GitLab's order and naming; null (make none)
+ * past MAX_PARALLEL, since a 50×50×50 matrix would be 125,000 jobs.
+ */
+export function matrixCombinations(matrix: YNode | undefined): Record<string, string>[] | null {
+  if (matrixSize(matrix) > MAX_PARALLEL) return null;
   const combos: Record<string, string>[] = [];
   for (const entry of matrix?.kind === 'seq' ? matrix.items : []) {
     if (entry.kind !== 'map') continue;
@@ -86,7 +103,7 @@ export function matrixCombinations(matrix: YNode | undefined): Record<string, st
       const values = stringsOf(e.value);
       partial = partial.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
     }
-    combos.push(...partial);
+    for (const combo of partial) combos.push(combo);
   }
   return combos;
 }
@@ -104,7 +121,11 @@ function instancesOf(name: string, node: YMap, diags: Diagnostics): Instance[] {
   }
   if (parallel?.kind === 'map') {
     const combos = matrixCombinations(mapGet(parallel, 'matrix'));
-    if (combos.length > 200) diags.error(parallel.pos, `\`${name}.parallel:matrix\` makes ${combos.length} jobs; at most 200 are allowed`);
+    if (combos === null) {
+      const size = matrixSize(mapGet(parallel, 'matrix'));
+      diags.error(parallel.pos, `\`${name}.parallel:matrix\` makes ${size.toLocaleString('en')} jobs; at most ${MAX_PARALLEL} are allowed`, `${name}.parallel`);
+      return [];
+    }
     const names = new Set<string>();
     return combos.map((matrix, i) => {
       const instanceName = matrixJobName(name, matrix);
@@ -128,7 +149,7 @@ function needsOf(name: string, node: YNode | undefined): NeedRef[] | null {
         job,
         artifacts: mapGet(item, 'artifacts')?.kind !== 'scalar' || (mapGet(item, 'artifacts') as { value: unknown }).value !== false,
         optional: (mapGet(item, 'optional') as { value?: unknown } | undefined)?.value === true,
-        instances: matrix ? matrixCombinations(matrix).map((c) => matrixJobName(job, c)) : null,
+        instances: matrix ? (matrixCombinations(matrix) ?? []).map((c) => matrixJobName(job, c)) : null,
         pos: item.pos,
       },
     ];

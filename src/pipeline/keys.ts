@@ -9,7 +9,7 @@ function checkDeployBlock(value: unknown, path: string): void {
   if (!deployBlockUsesVariables(value)) parseDeploySpec(value, path);
 }
 
-export type Format = 'expression' | 'duration' | 'duration-or-never';
+export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern';
 
 interface Common {
   description?: string;
@@ -224,12 +224,13 @@ const retry: Shape = oneOf([
   },
 ]);
 
+const refPattern = str('A ref keyword, a branch or tag name, or a /regex/ (RE2)', 'ref-pattern');
 const refPolicy: Shape = oneOf([
-  str(),
-  strings(),
+  refPattern,
+  list(refPattern),
   {
     kind: 'object',
-    keys: { refs: strings(), variables: list(str(undefined, 'expression')), changes },
+    keys: { refs: list(refPattern), variables: list(str(undefined, 'expression')), changes },
     unsupported: { kubernetes: 'only:kubernetes is not supported' },
   },
 ]);

@@ -2,12 +2,19 @@
 // (after include, before extends, as GitLab does). References may point at references.
 import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
+import type { ExpansionBudget } from './limits.js';
 import type { YMap, YNode, YReference } from './yaml-source.js';
 
 const MAX_DEPTH = 10;
 
-export function resolveReferences(root: YMap, diags: Diagnostics): YMap {
+/**
+ * Every value a reference copies is paid from `budget` (throws LimitExceeded at the outermost
+ * reference): ten levels of references each used ten times would otherwise copy a value 10^10 times.
+ */
+export function resolveReferences(root: YMap, diags: Diagnostics, budget: ExpansionBudget): YMap {
+  let outermost: YReference | null = null;
   const resolveNode = (node: YNode, stack: string[]): YNode => {
+    if (outermost) budget.spend(outermost.pos, node.kind === 'scalar' && typeof node.value === 'string' ? node.value.length : 0, `!reference [${outermost.path.join(', ')}]`);
     switch (node.kind) {
       case 'scalar':
         return node;
@@ -17,8 +24,15 @@ export function resolveReferences(root: YMap, diags: Diagnostics): YMap {
         const entries = new Map([...node.entries].map(([k, e]) => [k, { ...e, value: resolveNode(e.value, stack) }]));
         return { ...node, entries };
       }
-      case 'reference':
-        return follow(node, stack);
+      case 'reference': {
+        if (outermost) return follow(node, stack);
+        outermost = node;
+        try {
+          return follow(node, stack);
+        } finally {
+          outermost = null;
+        }
+      }
     }
   };
 

@@ -1,6 +1,7 @@
 // Decides whether rules (`rules`, `workflow:rules`, `include:rules`) and `only`/`except` match.
-import picomatch from 'picomatch';
 import { ExpressionError, evaluateExpression } from './expression.js';
+import { globMatcher, isGlob } from './glob.js';
+import { slashedParts, slashedRegex } from './untrusted-regex.js';
 import { expandVariables } from './variables.js';
 import { flatten, mapGet, scalarText, type YMap, type YNode } from './yaml-source.js';
 
@@ -27,10 +28,21 @@ function pathsOf(node: YNode): string[] {
   return stringsOf(node.kind === 'map' ? mapGet(node, 'paths') : node);
 }
 
-// GitLab matches with File.fnmatch(FNM_PATHNAME | FNM_DOTMATCH | FNM_EXTGLOB): `*` stays inside
-// one directory, `**/` spans any number of them, dot files match, braces expand.
-function matcher(globs: string[]): (path: string) => boolean {
-  return picomatch(globs, { dot: true });
+// Jobs made from one template ask the same globs of the same file list: each answer is kept with
+// the list (one list per compilation), so 2,000 jobs do not match 2,000 times.
+const answers = new WeakMap<string[], Map<string, boolean>>();
+
+function anyMatches(paths: string[], globs: string[]): boolean {
+  let known = answers.get(paths);
+  if (!known) answers.set(paths, (known = new Map()));
+  const key = globs.join('\0');
+  let answer = known.get(key);
+  if (answer === undefined) {
+    const match = globMatcher(globs);
+    answer = paths.some((p) => match(p));
+    known.set(key, answer);
+  }
+  return answer;
 }
 
 async function changesMatch(node: YNode, env: RuleEnv): Promise<boolean> {
@@ -38,20 +50,16 @@ async function changesMatch(node: YNode, env: RuleEnv): Promise<boolean> {
   if (changed === null) return true;
   const globs = pathsOf(node).map((p) => expandVariables(p, env.variables));
   if (globs.length === 0) return false;
-  const match = matcher(globs);
-  return changed.some((f) => match(f));
+  return anyMatches(changed, globs);
 }
 
 async function existsMatch(node: YNode, env: RuleEnv): Promise<boolean> {
   const globs = pathsOf(node).map((p) => expandVariables(p, env.variables).replace(/^\/+/, ''));
   if (globs.length === 0) return false;
   const files = await env.listFiles();
-  if (files) {
-    const match = matcher(globs);
-    return files.some((f) => match(f));
-  }
+  if (files) return anyMatches(files, globs);
   for (const glob of globs) {
-    if (!picomatch.scan(glob).isGlob && (await env.fileExists(glob))) return true;
+    if (!isGlob(glob) && (await env.fileExists(glob))) return true;
   }
   return false;
 }
@@ -107,14 +115,7 @@ function refMatches(pattern: string, vars: Record<string, string>): boolean {
   if (pattern === 'branches') return !isTag && source !== 'merge_request_event';
   if (pattern === 'tags') return isTag;
   if (SOURCE_KEYWORDS[pattern]) return SOURCE_KEYWORDS[pattern].includes(source);
-  const re = /^\/(.*)\/([ims]*)$/s.exec(pattern);
-  if (re) {
-    try {
-      return new RegExp(re[1], re[2]).test(ref);
-    } catch {
-      return false;
-    }
-  }
+  if (slashedParts(pattern)) return slashedRegex(pattern)?.test(ref) ?? false;
   // `branch@group/project` limits a ref to one project; here there is only this one.
   return pattern.replace(/@.*$/, '') === ref;
 }

@@ -139,6 +139,8 @@ export interface CompileContext {
   changedFiles(): Promise<string[] | null>;
   /** Files present at the commit, for `rules:exists`; optional. */
   listFiles?(): Promise<string[]>;
+  /** Most jobs a pipeline may define (parallel and matrix jobs counted); default 2,000. */
+  maxJobs?: number;
 }
 
 export type CompileResult =

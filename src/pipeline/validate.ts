@@ -3,6 +3,7 @@ import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { ExpressionError, parseExpression } from './expression.js';
+import { compileUntrustedRegex, RegexSyntaxError, slashedParts } from './untrusted-regex.js';
 import type { Format, Shape } from './keys.js';
 import { describeNode, flatten, toPlain, type YNode, type YScalar } from './yaml-source.js';
 import type { SourcePosition } from './types.js';
@@ -168,6 +169,17 @@ function checkFormat(node: YScalar, format: Format, path: string, diags: Diagnos
     } catch (e) {
       if (!(e instanceof ExpressionError)) throw e;
       diags.error(positionInside(node, e.column), `invalid expression in \`${path}\`: ${e.message} (column ${e.column} of "${text}")`, path);
+    }
+    return;
+  }
+  if (format === 'ref-pattern') {
+    const regex = slashedParts(text);
+    if (!regex) return;
+    try {
+      compileUntrustedRegex(regex.source, regex.flags);
+    } catch (e) {
+      if (!(e instanceof RegexSyntaxError)) throw e;
+      diags.error(positionInside(node, 2), `invalid regular expression in \`${path}\` (RE2 syntax): ${e.message}`, path);
     }
     return;
   }

@@ -25,24 +25,38 @@ export function escapeVariableValue(value: string): string {
 /**
  * Expands variables that refer to each other (A: "$B/x"), each value seeing the final value of
  * the others, as the runner does. A reference cycle leaves the values of the cycle unexpanded.
+ * Depth first with an explicit stack: a chain of references may be as long as the file allows.
  */
 export function resolveVariables(vars: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
+  // 'busy': on the current path, its references being resolved; seen again, it is a cycle.
   const state = new Map<string, 'busy' | 'done'>();
-  const resolve = (name: string): string => {
-    if (state.get(name) === 'done') return out[name];
-    if (state.get(name) === 'busy') return vars[name];
-    state.set(name, 'busy');
-    const value = vars[name].replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => {
+  const references = (name: string): string[] =>
+    [...vars[name].matchAll(REFERENCE)].map((m) => m[1] ?? m[2]).filter((ref): ref is string => ref !== undefined && Object.hasOwn(vars, ref));
+  const expand = (name: string): string =>
+    vars[name].replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => {
       if (match === '$$') return '$';
       const ref = braced ?? bare ?? '';
-      return Object.hasOwn(vars, ref) ? resolve(ref) : '';
+      if (!Object.hasOwn(vars, ref)) return '';
+      return state.get(ref) === 'done' ? out[ref] : vars[ref];
     });
-    out[name] = value;
-    state.set(name, 'done');
-    return value;
-  };
-  for (const name of Object.keys(vars)) resolve(name);
+  for (const root of Object.keys(vars)) {
+    const stack = [root];
+    while (stack.length > 0) {
+      const name = stack[stack.length - 1];
+      const now = state.get(name);
+      if (now === 'done') {
+        stack.pop();
+      } else if (now === 'busy') {
+        out[name] = expand(name);
+        state.set(name, 'done');
+        stack.pop();
+      } else {
+        state.set(name, 'busy');
+        for (const ref of references(name)) if (!state.has(ref)) stack.push(ref);
+      }
+    }
+  }
   return out;
 }
 

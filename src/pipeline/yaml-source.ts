@@ -4,6 +4,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type Tags } from 'yaml';
 import type { SourcePosition } from './types.js';
 import type { Diagnostics } from './diagnostics.js';
+import { LimitExceeded, MAX_FILE_BYTES, MAX_YAML_DEPTH, tooDeepAt, type ExpansionBudget } from './limits.js';
 
 export type Scalar = string | number | boolean | null;
 
@@ -68,19 +69,29 @@ export function positionOf(file: string, lineCounter: LineCounter, offset: numbe
   return { file, line, column: col };
 }
 
-/** Parses one file. Returns null (with errors reported) when the YAML itself is broken. */
-export function parseYamlFile(file: string, text: string, diags: Diagnostics): YNode | null {
+/**
+ * Parses one file. Returns null (with errors reported) when the YAML itself is broken; throws
+ * LimitExceeded when the file is too big or too deep, or expands past what `budget` has left.
+ */
+export function parseYamlFile(file: string, text: string, diags: Diagnostics, budget: ExpansionBudget): YNode | null {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_FILE_BYTES) {
+    throw new LimitExceeded({ file, line: 1, column: 1 }, `\`${file}\` is ${bytes.toLocaleString('en')} bytes; a pipeline file may have at most ${MAX_FILE_BYTES.toLocaleString('en')}`);
+  }
+  const deep = tooDeepAt(text, MAX_YAML_DEPTH);
+  if (deep) throw new LimitExceeded({ file, ...deep }, `the YAML nests more than ${MAX_YAML_DEPTH} levels deep (or is indented more than ${4 * MAX_YAML_DEPTH} columns)`);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,
     version: '1.1',
     customTags: psychTags,
-    uniqueKeys: true,
+    // Checked while converting (a Map): the library compares each key with every earlier one, time
+    // quadratic in the keys of a map, minutes for the 100,000 top-level keys a 2 MB file can hold.
+    uniqueKeys: false,
     prettyErrors: false,
   });
   for (const e of doc.errors) {
-    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key (map keys must be unique)' : firstLine(e.message);
-    diags.error(positionOf(file, lineCounter, e.pos[0]), message);
+    diags.error(positionOf(file, lineCounter, e.pos[0]), firstLine(e.message));
   }
   for (const w of doc.warnings) {
     // `!reference` is handled below; every other unknown tag would silently turn into a string.
@@ -89,8 +100,8 @@ export function parseYamlFile(file: string, text: string, diags: Diagnostics): Y
   }
   if (doc.errors.length > 0) return null;
   if (doc.contents === null) return null;
-  const converter = new Converter(file, text, lineCounter, diags, doc);
-  return converter.convert(doc.contents as YamlNode);
+  const converter = new Converter(file, text, lineCounter, diags, doc, budget);
+  return converter.convert(doc.contents as YamlNode, 0);
 }
 
 function firstLine(message: string): string {
@@ -101,6 +112,9 @@ type ParsedDoc = ReturnType<typeof parseDocument>;
 
 class Converter {
   private readonly resolving = new Set<YamlNode>();
+  private readonly aliasTargets = new Map<import('yaml').Alias, YamlNode | undefined>();
+  /** The outermost alias being expanded: an expansion past the budget is reported where it was written. */
+  private expanding: { pos: SourcePosition; what: string } | null = null;
 
   constructor(
     private readonly file: string,
@@ -108,15 +122,28 @@ class Converter {
     private readonly lines: LineCounter,
     private readonly diags: Diagnostics,
     private readonly doc: ParsedDoc,
+    private readonly budget: ExpansionBudget,
   ) {}
 
   private pos(node: { range?: [number, number, number] | null }): SourcePosition {
     return positionOf(this.file, this.lines, node.range?.[0] ?? 0);
   }
 
-  convert(node: YamlNode): YNode {
+  // `Alias.resolve` searches the whole document; an alias used a million times must not cost that each time.
+  private aliasTarget(alias: import('yaml').Alias): YamlNode | undefined {
+    if (!this.aliasTargets.has(alias)) this.aliasTargets.set(alias, alias.resolve(this.doc) as YamlNode | undefined);
+    return this.aliasTargets.get(alias);
+  }
+
+  private spend(pos: SourcePosition, chars: number): void {
+    this.budget.spend(this.expanding?.pos ?? pos, chars, this.expanding?.what ?? 'this value');
+  }
+
+  /** `depth`: maps and lists around `node`, aliases expanded. Every value made is paid from the budget. */
+  convert(node: YamlNode, depth: number): YNode {
+    if (depth > MAX_YAML_DEPTH) throw new LimitExceeded(this.pos(node), `the YAML nests more than ${MAX_YAML_DEPTH} levels deep`);
     if (isAlias(node)) {
-      const target = node.resolve(this.doc);
+      const target = this.aliasTarget(node);
       if (!target) {
         this.diags.error(this.pos(node), `unknown alias *${node.source}`);
         return { kind: 'scalar', value: null, pos: this.pos(node), valueOffset: null };
@@ -126,19 +153,23 @@ class Converter {
         return { kind: 'scalar', value: null, pos: this.pos(node), valueOffset: null };
       }
       this.resolving.add(target);
+      const outermost = this.expanding === null;
+      if (outermost) this.expanding = { pos: this.pos(node), what: `alias *${node.source}` };
       try {
-        return this.convert(target);
+        return this.convert(target, depth);
       } finally {
         this.resolving.delete(target);
+        if (outermost) this.expanding = null;
       }
     }
     if (isScalar(node)) return this.scalar(node);
+    this.spend(this.pos(node), 0);
     if (isSeq(node)) {
-      const items = node.items.map((item) => this.convert(item as YamlNode));
+      const items = node.items.map((item) => this.convert(item as YamlNode, depth + 1));
       if (node.tag === '!reference') return this.reference(node, items);
       return { kind: 'seq', items, pos: this.pos(node) };
     }
-    if (isMap(node)) return this.map(node);
+    if (isMap(node)) return this.map(node, depth);
     this.diags.error(this.pos(node as { range?: [number, number, number] }), 'unsupported YAML node');
     return { kind: 'scalar', value: null, pos: this.pos(node as { range?: [number, number, number] }), valueOffset: null };
   }
@@ -146,6 +177,7 @@ class Converter {
   private scalar(node: import('yaml').Scalar): YScalar {
     const pos = this.pos(node);
     const [start, end] = node.range ?? [0, 0];
+    this.spend(pos, end - start);
     const raw = this.text.slice(start, end);
     let value: Scalar;
     if (node.value === null || ['string', 'number', 'boolean'].includes(typeof node.value)) {
@@ -178,14 +210,14 @@ class Converter {
     return { kind: 'reference', path, pos: this.pos(node) };
   }
 
-  private map(node: import('yaml').YAMLMap): YMap {
+  private map(node: import('yaml').YAMLMap, depth: number): YMap {
     const entries = new Map<string, YEntry>();
     const merged: YEntry[] = [];
     for (const pair of node.items) {
       const keyNode = pair.key as YamlNode | null;
       const keyPos = keyNode ? this.pos(keyNode) : this.pos(node);
       if (isScalar(keyNode) && (typeof keyNode.value === 'symbol' || (keyNode.value === '<<' && keyNode.type === 'PLAIN'))) {
-        merged.push(...this.mergeSources(pair.value as YamlNode | null, keyPos));
+        merged.push(...this.mergeSources(pair.value as YamlNode | null, keyPos, depth));
         continue;
       }
       if (!isScalar(keyNode)) {
@@ -194,9 +226,11 @@ class Converter {
       }
       // The written text, so that a variable named ON or a job named 1.10 keeps its name.
       const key = typeof keyNode.value === 'string' ? keyNode.value : (keyNode.source ?? String(keyNode.value));
+      this.spend(keyPos, key.length);
       const value: YNode = pair.value
-        ? this.convert(pair.value as YamlNode)
+        ? this.convert(pair.value as YamlNode, depth + 1)
         : { kind: 'scalar', value: null, pos: keyPos, valueOffset: null };
+      if (entries.has(key)) this.diags.error(keyPos, 'duplicate key (map keys must be unique)');
       entries.set(key, { key, keyPos, value });
     }
     if (merged.length === 0) return { kind: 'map', entries, pos: this.pos(node) };
@@ -207,12 +241,12 @@ class Converter {
     return { kind: 'map', entries: result, pos: this.pos(node) };
   }
 
-  private mergeSources(value: YamlNode | null, keyPos: SourcePosition): YEntry[] {
+  private mergeSources(value: YamlNode | null, keyPos: SourcePosition, depth: number): YEntry[] {
     const sources = value && isSeq(value) ? (value.items as YamlNode[]) : value ? [value] : [];
     const out: YEntry[] = [];
     const seen = new Set<string>();
     for (const source of sources) {
-      const converted = this.convert(source);
+      const converted = this.convert(source, depth);
       if (converted.kind !== 'map') {
         this.diags.error(converted.pos ?? keyPos, 'the merge key << takes a map or a list of maps');
         continue;

@@ -26,16 +26,43 @@ function ignored(j: JobFacts): boolean {
 }
 
 /**
+ * What a job's predecessors amount to, gathered one at a time (a job of a late stage has every job
+ * of the earlier stages as predecessors: listing them for each job would cost time quadratic in
+ * the pipeline's size).
+ */
+export interface Predecessors {
+  /** Some predecessor is neither finished nor an unplayed optional manual job. */
+  unfinished: boolean;
+  /** Some predecessor is an unplayed optional manual job. */
+  optionalManual: boolean;
+  failed: boolean;
+  canceled: boolean;
+  skipped: boolean;
+}
+
+export const NO_PREDECESSORS: Predecessors = { unfinished: false, optionalManual: false, failed: false, canceled: false, skipped: false };
+
+export function withPredecessor(preds: Predecessors, p: JobFacts): Predecessors {
+  const optionalManual = p.status === 'manual' && p.allowFailure;
+  return {
+    unfinished: preds.unfinished || (!isFinished(p.status) && !optionalManual),
+    optionalManual: preds.optionalManual || optionalManual,
+    failed: preds.failed || hardFailed(p),
+    canceled: preds.canceled || hardCanceled(p),
+    skipped: preds.skipped || p.status === 'skipped',
+  };
+}
+
+/**
  * What a 'created' job becomes now, or null while it must keep waiting.
  * `dag` is true when the predecessors come from `needs`: then a skipped or unplayed manual need
  * skips/blocks the job (the failure that skipped the need must not be forgotten two hops later),
  * while in stage order an optional manual job counts as done.
  */
-export function decideCreated(when: CompiledJob['when'], played: boolean, preds: JobFacts[], dag: boolean): JobStatus | null {
-  const done = (p: JobFacts): boolean => isFinished(p.status) || (!dag && p.status === 'manual' && p.allowFailure);
-  if (!preds.every(done)) return null;
-  const failed = preds.some(hardFailed);
-  const fine = !failed && !preds.some(hardCanceled) && !(dag && preds.some((p) => p.status === 'skipped'));
+export function decideCreated(when: CompiledJob['when'], played: boolean, preds: Predecessors, dag: boolean): JobStatus | null {
+  if (preds.unfinished || (dag && preds.optionalManual)) return null;
+  const failed = preds.failed;
+  const fine = !failed && !preds.canceled && !(dag && preds.skipped);
   switch (played ? 'on_success' : when) {
     case 'on_success':
       return fine ? 'pending' : 'skipped';

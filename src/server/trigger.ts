@@ -1,7 +1,8 @@
 // From "something happened at this commit" (a push, a poll, an API call) to a stored pipeline:
 // read the pipeline file at the commit, compile it with the commit's variables, store pipeline and
 // jobs in one transaction, and cancel older interruptible pipelines on the same ref.
-import { compilePipeline, formatDiagnostic, predefinedVariables } from '../pipeline/index.js';
+import { maskText } from '../executor/mask.js';
+import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
 import { autoCancelInterruptible, createPipeline, DuplicateDeliveryError, type CreatePipelineInput, type StatusChange } from '../scheduler/index.js';
 import { pipelineProtectedRole } from '../auth/repo-access.js';
 import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/schema.js';
@@ -102,13 +103,19 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
   });
   const userVariables = await repoVariablesFor(ctx, repo, { protectedRef: protectedRef !== null, fromFork: input.mergeRequest?.fork === true });
-  const result = await compilePipeline(found.path, found.content, {
+  // Off the event loop, with time and memory limits: the file is whatever was pushed.
+  const compiled = await compileIsolated(found.path, found.content, {
+    maxJobs: ctx.config.maxPipelineJobs,
     readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),
     variables: predefined,
     userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
     changedFiles: async () => (input.beforeSha ? ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null),
   });
+  // Masked and protected values expanded into names, environments or error messages would be shown
+  // to everyone who can read the pipeline (guests included): GitLab shows [MASKED] there too.
+  const secrets = userVariables.filter((v) => v.masked === 1 || v.protected === 1).map((v) => v.value);
+  const result = secrets.length > 0 ? scrubShownText(compiled, (text) => maskText(text, secrets)) : compiled;
 
   if (!result.ok && result.skipped) return { pipelineId: null, skippedReason: result.reason };
   const created = result.ok

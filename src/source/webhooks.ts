@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import picomatch from 'picomatch';
+import { globMatcher } from '../pipeline/glob.js';
 import { isBranchOrTagRef, isZeroSha, refEvent, ZERO_SHA } from './types.js';
 import type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent } from './types.js';
 
@@ -508,14 +508,14 @@ function matchesPatterns(name: string, patterns: string[] | undefined): boolean 
   if (patterns === undefined) return true;
   const positive = patterns.filter((p) => !p.startsWith('!'));
   const negative = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
-  const included = positive.length === 0 ? patterns.length > 0 : picomatch.isMatch(name, positive, { dot: true });
-  return included && !(negative.length > 0 && picomatch.isMatch(name, negative, { dot: true }));
+  const included = positive.length === 0 ? patterns.length > 0 : globMatcher(positive, { anyDepth: true })(name);
+  return included && !(negative.length > 0 && globMatcher(negative, { anyDepth: true })(name));
 }
 
 /**
  * Whether a refs/heads/* or refs/tags/* ref passes the repository's filters. A missing list lets
- * every branch (or tag) through, an empty list none; "!pattern" excludes. Globs are picomatch's:
- * "*" stays within one path segment, "**" crosses them (release/**).
+ * every branch (or tag) through, an empty list none; "!pattern" excludes. Globs (matched in linear
+ * time, see pipeline/glob.ts): "*" stays within one path segment, "**" crosses them (release/**).
  */
 export function refMatchesFilters(ref: string, filters: RefFilters): boolean {
   if (ref.startsWith('refs/heads/')) return matchesPatterns(ref.slice('refs/heads/'.length), filters.branches);

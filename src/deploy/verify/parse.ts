@@ -2,6 +2,7 @@
 // and name its exact place (`deploy.verify[1].prometheus.pass`), since the caller may map that path
 // back to a line in the pipeline file.
 import { nearest } from '../../pipeline/diagnostics.js';
+import { compileUntrustedRegex, RegexSyntaxError } from '../../pipeline/untrusted-regex.js';
 import { DeployConfigError, describeValue as describe } from '../config-error.js';
 import type { Check, CompareOp, Condition, NoData } from './types.js';
 
@@ -202,9 +203,10 @@ function statuses(value: unknown, path: string): number[] {
 function regex(value: unknown, path: string): string {
   const source = nonEmptyText(value, path, 'a regular expression');
   try {
-    new RegExp(source);
+    compileUntrustedRegex(source, '');
   } catch (err) {
-    throw new DeployConfigError(path, `expected a regular expression: ${(err as Error).message}`);
+    if (!(err instanceof RegexSyntaxError)) throw err;
+    throw new DeployConfigError(path, `expected a regular expression (RE2 syntax): ${err.message}`);
   }
   return source;
 }

@@ -6,6 +6,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { Check, CommandCheck, Condition, HttpCheck, PrometheusCheck, TcpCheck } from './types.js';
+import { compileUntrustedRegex } from '../../pipeline/untrusted-regex.js';
 
 export type Outcome =
   | { status: 'pass'; detail: string; output?: string[] }
@@ -74,7 +75,7 @@ async function probeHttp(check: HttpCheck, ctx: ProbeContext): Promise<Outcome> 
   const problems: string[] = [];
   const statusOk = check.expectStatus ? check.expectStatus.includes(answer.status) : answer.status >= 200 && answer.status < 300;
   if (!statusOk) problems.push(`expected status ${check.expectStatus ? check.expectStatus.join(' or ') : '2xx'}, got ${answer.status}`);
-  if (check.body !== null && !new RegExp(check.body).test(answer.body)) problems.push(`expected the body to match /${check.body}/, got ${quote(answer.body)}`);
+  if (check.body !== null && !compileUntrustedRegex(check.body, '').test(answer.body)) problems.push(`expected the body to match /${check.body}/, got ${quote(answer.body)}`);
   if (check.maxLatencyMs !== null && answer.ms > check.maxLatencyMs) {
     problems.push(`expected an answer within ${formatMs(check.maxLatencyMs)}, took ${formatMs(answer.ms)}`);
   }

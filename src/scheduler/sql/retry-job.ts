@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Store } from '../../store/index.js';
 import type { Database, Job } from '../../store/schema.js';
-import { advanceInTransaction, latestJobs, lockPipeline, parseSpec, predecessors } from '../advance.js';
+import { advanceInTransaction, latestJobs, lockPipeline, parseSpec, walkInDependencyOrder } from '../advance.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { loadJob } from './load-job.js';
@@ -12,16 +12,9 @@ import { insertNewAttempt } from './new-attempt.js';
 async function resetSkippedDependants(trx: Kysely<Database>, retried: Job, changes: ChangeLog): Promise<void> {
   const latest = await latestJobs(trx, retried.pipeline_id);
   const downstream = new Set<number>(latest.filter((j) => j.name === retried.name).map((j) => j.id));
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const job of latest) {
-      if (downstream.has(job.id)) continue;
-      if (predecessors(job, parseSpec(job), latest).some((p) => downstream.has(p.id))) {
-        downstream.add(job.id);
-        grew = true;
-      }
-    }
-  }
+  walkInDependencyOrder(latest, false, (any, j) => any || downstream.has(j.id), (job, _spec, waitsOnDownstream) => {
+    if (waitsOnDownstream) downstream.add(job.id);
+  });
   for (const job of latest) {
     if (job.status !== 'skipped' || !downstream.has(job.id)) continue;
     const res = await trx.updateTable('jobs').set({ status: 'created', finished_at: null }).where('id', '=', job.id).where('status', '=', 'skipped').executeTakeFirst();

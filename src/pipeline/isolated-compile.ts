@@ -1,0 +1,120 @@
+// Compiling a pipeline file pushed by someone else runs in a worker thread with a time limit and
+// memory caps: the compiler's work grows with the file (within the limits of ./limits.ts, still
+// seconds for the largest), and the server's event loop must keep answering health checks,
+// agents and SIGTERM meanwhile. A compilation past its time or memory is stopped and reported as an
+// error of the pipeline file, like any other.
+import { Worker } from 'node:worker_threads';
+import type { CompileContext, CompileResult } from './types.js';
+
+export interface IsolatedRequest {
+  configPath: string;
+  content: string;
+  variables: Record<string, string>;
+  userVariables?: Record<string, string>;
+  maxJobs?: number;
+  canListFiles: boolean;
+}
+
+export type WorkerMessage =
+  | { type: 'call'; id: number; method: 'readFile' | 'listFiles' | 'changedFiles'; arg?: string }
+  | { type: 'result'; result: CompileResult }
+  | { type: 'failed'; message: string };
+
+export type ParentMessage = { id: number; value?: unknown; error?: string };
+
+export interface IsolationLimits {
+  /** Wall-clock time for one compilation, reading the repository's files included. */
+  timeoutMs: number;
+  /** The worker's V8 heap (old generation). */
+  memoryMb: number;
+}
+
+export const DEFAULT_ISOLATION: IsolationLimits = { timeoutMs: 30_000, memoryMb: 512 };
+/** Compilations that run at once in one process; more wait their turn (each may use memoryMb). */
+const MAX_CONCURRENT = 2;
+
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function turn(): Promise<() => void> {
+  if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  return () => {
+    running--;
+    waiting.shift()?.();
+  };
+}
+
+function limitError(configPath: string, message: string): CompileResult {
+  return { ok: false, skipped: false, errors: [{ file: configPath, line: 1, column: 1, severity: 'error', message }], warnings: [] };
+}
+
+/** compilePipeline in a worker thread; the result is the same, or an error when a limit is passed. */
+export async function compileIsolated(configPath: string, content: string, ctx: CompileContext, limits: IsolationLimits = DEFAULT_ISOLATION): Promise<CompileResult> {
+  const release = await turn();
+  try {
+    return await runWorker(configPath, content, ctx, limits);
+  } finally {
+    release();
+  }
+}
+
+function runWorker(configPath: string, content: string, ctx: CompileContext, limits: IsolationLimits): Promise<CompileResult> {
+  const request: IsolatedRequest = {
+    configPath,
+    content,
+    variables: ctx.variables,
+    userVariables: ctx.userVariables,
+    maxJobs: ctx.maxJobs,
+    canListFiles: ctx.listFiles !== undefined,
+  };
+  const worker = new Worker(new URL('./compile-worker.js', import.meta.url), {
+    workerData: request,
+    resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: Math.min(64, limits.memoryMb / 4), stackSizeMb: 4 },
+  });
+  return new Promise<CompileResult>((resolve, reject) => {
+    let settled = false;
+    // A repository read that failed (git down) fails the compilation as it would in place: with that error.
+    let contextError: unknown;
+    const finish = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      void worker.terminate();
+      outcome();
+    };
+    const timer = setTimeout(() => {
+      finish(() => resolve(limitError(configPath, `pipeline compilation exceeded ${limits.timeoutMs / 1000} s and was stopped`)));
+    }, limits.timeoutMs);
+    const remember = (err: unknown): void => {
+      contextError ??= err;
+    };
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'result') finish(() => resolve(message.result));
+      else if (message.type === 'failed') finish(() => reject(contextError ?? new Error(`pipeline compilation failed: ${message.message}`)));
+      else void answer(worker, ctx, message, remember);
+    });
+    worker.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        finish(() => resolve(limitError(configPath, `pipeline compilation exceeded its memory limit (${limits.memoryMb} MB) and was stopped`)));
+      } else {
+        finish(() => reject(err));
+      }
+    });
+    worker.on('exit', (code) => finish(() => reject(new Error(`pipeline compilation stopped unexpectedly (exit code ${code})`))));
+  });
+}
+
+async function answer(worker: Worker, ctx: CompileContext, call: Extract<WorkerMessage, { type: 'call' }>, failed: (err: unknown) => void): Promise<void> {
+  let reply: ParentMessage;
+  try {
+    const value =
+      call.method === 'readFile' ? await ctx.readFile(call.arg ?? '') : call.method === 'listFiles' ? await ctx.listFiles?.() : await ctx.changedFiles();
+    reply = { id: call.id, value };
+  } catch (err) {
+    failed(err);
+    reply = { id: call.id, error: err instanceof Error ? err.message : String(err) };
+  }
+  // A worker stopped meanwhile (time limit) drops the message.
+  worker.postMessage(reply);
+}
