@@ -106,6 +106,25 @@ function describeRule(rule: Rule): string {
   }
 }
 
+/**
+ * PostgreSQL cannot store or compare text with a NUL byte: a path or query parameter holding one
+ * would fail inside a query (a 500 and a database error counted) instead of being refused here.
+ */
+function refuseNulInUrl(request: FastifyRequest): void {
+  const groups: [string, unknown][] = [
+    ['path parameter', request.params],
+    ['query parameter', request.query],
+  ];
+  for (const [kind, values] of groups) {
+    for (const [name, value] of Object.entries((values ?? {}) as Record<string, unknown>)) {
+      const texts = Array.isArray(value) ? value : [value];
+      if (texts.some((text) => typeof text === 'string' && text.includes('\u0000'))) {
+        throw new ApiError(422, `${kind} ${name}: contains a NUL byte`);
+      }
+    }
+  }
+}
+
 export class RouteTable {
   readonly routes: RegisteredRoute[] = [];
 
@@ -151,6 +170,7 @@ export class RouteTable {
       config: { rawBody: spec.rawBody === true },
       bodyLimit: this.bodyLimitOf(spec),
       onRequest: async (request) => {
+        refuseNulInUrl(request);
         this.principals.set(request, await this.access.check(request, route));
       },
       handler: async (request, reply) => {

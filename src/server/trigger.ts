@@ -137,10 +137,11 @@ export type DeliveryResult = { duplicate: boolean; pipelineId: number | null; sk
 
 /**
  * How long a delivery's body is remembered: the delivery id header is not covered by the signature,
- * so a captured delivery replayed under a new id is known by its body. (Forges put timestamps and
- * ids in their bodies, so two genuine deliveries never share one.)
+ * so a captured delivery replayed under a new id is known by its body. Kept short because two
+ * genuine pushes can share a body: GitLab's and Gitea's push bodies carry no time, so deleting a
+ * branch and pushing it again at the same commit sends the same bytes (docs/security.md).
  */
-const REPLAY_WINDOW_MS = 24 * 60 * 60 * 1000;
+const REPLAY_WINDOW_MS = 60 * 60 * 1000;
 
 /**
  * Starts the pipeline of a webhook delivery or a poll at most once across replicas and retries:

@@ -330,7 +330,9 @@ describe('chaos: replicas, agents and the database primary killed while pipeline
     async function webhook(n: number, branch: string): Promise<void> {
       const d = { id: `chaos-${n}`, branch, provider: pick<Provider>(['github', 'gitlab', 'gitea']), copies: Math.random() < 0.35 ? 2 : 1, responses: [] };
       deliveries.push(d);
-      const delivery = pushDelivery(d.provider, 'chaos-secret', { ref: `refs/heads/${branch}`, before: '0'.repeat(40), after: shas[branch], deliveryId: d.id });
+      // Each delivery is a push of its own (a force push from a commit the mirror never saw), so its
+      // body differs from every other's as real pushes' do; only its copies share one.
+      const delivery = pushDelivery(d.provider, 'chaos-secret', { ref: `refs/heads/${branch}`, before: randomBytes(20).toString('hex'), after: shas[branch], deliveryId: d.id });
       const first = Math.floor(Math.random() * 3);
       // A second copy goes to another replica at the same moment (a forge retrying through a load balancer).
       await Promise.all(Array.from({ length: d.copies }, (_, copy) => sendUntilAnswered(d, delivery, (first + copy) % 3)));

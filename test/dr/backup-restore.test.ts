@@ -100,7 +100,12 @@ test('a backup taken while pipelines run restores to a consistent state that a n
   started.push(again);
   for (const p of await pipelinesOf(again, repo)) {
     const done = await again.waitForPipeline(p.id, undefined, 30_000);
-    assert.equal(done.status, 'success', `pipeline ${p.id}: ${JSON.stringify(done.jobs.map((j) => [j.name, j.status]))}`);
+    if (done.status !== 'success') {
+      // The logs of what did not succeed say why (a refused deploy, a lost agent).
+      const failed = done.jobs.filter((j) => !j.retried && j.status !== 'success');
+      const logs = await Promise.all(failed.map(async (j) => `${j.name} (${j.status}, ${j.failureReason}):\n${await again.log(j.id)}`));
+      assert.fail(`pipeline ${p.id}: ${JSON.stringify(done.jobs.map((j) => [j.name, j.status]))}\n${logs.join('\n')}`);
+    }
   }
   await assertServesOldData(again, repo, firstPipeline, `version ${firstPipeline}`);
 });

@@ -146,9 +146,12 @@ for (const backend of backends()) {
       it('appends chunks idempotently and reads them in order after a sequence number', async () => {
         await newPipeline(db, [job('build')]);
         const c = await claim(db, 'build');
-        const send = (chunks: { seq: number; data: string }[]) => appendLogChunks(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, chunks, now: T0 });
-        assert.deepEqual(await send([{ seq: 0, data: 'a' }, { seq: 1, data: 'b' }]), { inserted: 2 });
-        assert.deepEqual(await send([{ seq: 1, data: 'b' }, { seq: 2, data: 'c' }]), { inserted: 1 });
+        const send = async (chunks: { seq: number; data: string }[]) => {
+          const { inserted, truncated } = await appendLogChunks(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, chunks, now: T0 });
+          return { inserted, truncated };
+        };
+        assert.deepEqual(await send([{ seq: 0, data: 'a' }, { seq: 1, data: 'b' }]), { inserted: 2, truncated: false });
+        assert.deepEqual(await send([{ seq: 1, data: 'b' }, { seq: 2, data: 'c' }]), { inserted: 1, truncated: false });
         assert.deepEqual(await readLog(db.store, c.job.id), { chunks: [{ seq: 0, data: 'a' }, { seq: 1, data: 'b' }, { seq: 2, data: 'c' }], lastSeq: 2 });
         assert.deepEqual(await readLog(db.store, c.job.id, { afterSeq: 1 }), { chunks: [{ seq: 2, data: 'c' }], lastSeq: 2 });
         assert.deepEqual(await readLog(db.store, c.job.id, { afterSeq: 2 }), { chunks: [], lastSeq: 2 });
@@ -156,7 +159,7 @@ for (const backend of backends()) {
 
         // The agent that completed the job may still flush its last chunk.
         await completeJob(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, status: 'success', exitCode: 0, now: T0 + 1 });
-        assert.deepEqual(await send([{ seq: 3, data: 'd' }]), { inserted: 1 });
+        assert.deepEqual(await send([{ seq: 3, data: 'd' }]), { inserted: 1, truncated: false });
       });
     });
 

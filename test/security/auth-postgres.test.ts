@@ -1,7 +1,8 @@
 // Attacks on sign-in that PostgreSQL makes visible (issue 14, items 28 and 29):
 // - a new person's first sign-in reaching two replicas at once: both must sign the person in, as
 //   one account (before, the loser's duplicate identity was a 500);
-// - a NUL byte in a username: refused as bad input (422) before any query, not a database error
+// - a NUL byte in a username, or in any path or query parameter: refused as bad input (422)
+//   before any query, not a database error
 //   (PostgreSQL refuses NUL in text: a 500 that raised tandem_db_errors_total).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -56,8 +57,12 @@ describe('sign-in attacks on PostgreSQL', { skip: postgresSkipReason() }, () => 
     const nulPassword = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/session', { as: null, body: { username: 'bob', password: 'pass\u0000word' } });
     assert.equal(nulPassword.status, 422, nulPassword.text);
     assert.match(nulPassword.body.message, /password: must not contain control characters/);
-    const byPath = await tandem.api('GET', '/api/v1/tokens?username=bo%00b');
-    assert.equal(byPath.status, 404, byPath.text);
+    // Any route's path and query parameters: refused before the caller's repository is looked up.
+    for (const path of ['/api/v1/tokens?username=bo%00b', '/api/v1/audit?actor=bo%00b', '/api/v1/repos/de%00mo', '/api/v1/repos/demo/pipelines?ref=ma%00in']) {
+      const res = await tandem.api<{ message: string }>('GET', path);
+      assert.equal(res.status, 422, `${path}: ${res.text}`);
+      assert.match(res.body.message, /(path|query) parameter \w+: contains a NUL byte/);
+    }
     assert.equal(await dbErrors(), before, 'no query failed');
   });
 });

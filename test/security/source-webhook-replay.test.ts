@@ -1,6 +1,6 @@
 // Item 18 of issue 14: replay protection keyed only on the delivery-id header, which no forge
 // signs. A captured delivery replayed under a new id started a second pipeline; now the body's
-// digest is remembered for 24 hours, so the replay creates nothing.
+// digest is remembered for an hour, so the replay creates nothing.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { TestTandem, type PipelineView } from '../support/tandem.js';
