@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MAX_EXPANDED_VALUES, MAX_FILE_BYTES } from '../../src/pipeline/limits.js';
 import { compileErrors, compileOk } from '../pipeline/helpers.js';
+import { aliasBomb, referenceBlowUp } from './hostile-pipelines.js';
 
 const FAST_MS = 2000;
 
@@ -15,9 +16,7 @@ async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number 
 }
 
 test('a 351-byte alias bomb (9 levels of 9 aliases) is refused at the alias that expands it, not expanded', async () => {
-  const lines = ['.0: &0 [l,l,l,l,l,l,l,l,l]'];
-  for (let i = 1; i < 9; i++) lines.push(`.${i}: &${i} [${Array(9).fill(`*${i - 1}`).join(',')}]`);
-  const bomb = `${lines.join('\n')}\nj:\n  script: *8\n`;
+  const bomb = aliasBomb();
   assert.ok(bomb.length <= 351, `the attack file is ${bomb.length} bytes`);
   const { value: errors, ms } = await timed(() => compileErrors(bomb));
   assert.ok(ms < FAST_MS, `took ${ms} ms`);
@@ -38,10 +37,7 @@ test('an alias bomb through merge keys is refused too', async () => {
 });
 
 test('a 1.1 KB !reference blow-up (9 levels, each referencing the one below 5 times: 2 million lines) is refused at the reference', async () => {
-  const name = (i: number): string => `.${'abcdefghij'[i]}`;
-  const lines = [`${name(0)}: {s: [x,x,x,x,x]}`];
-  for (let i = 1; i < 10; i++) lines.push(`${name(i)}: {s: [${Array(5).fill(`!reference [${name(i - 1)},s]`).join(',')}]}`);
-  const file = `${lines.join('\n')}\nj:\n  script: !reference [${name(9)},s]\n`;
+  const file = referenceBlowUp();
   assert.ok(file.length < 1200, `the attack file is ${file.length} bytes`);
   const { value: errors, ms } = await timed(() => compileErrors(file));
   assert.ok(ms < FAST_MS, `took ${ms} ms`);
