@@ -60,10 +60,18 @@ export async function verifyRelease(checks: Check[], opts: VerifyOptions): Promi
   const passIfReady = (): void => {
     if (bakeDone && states.every((s) => s.passing)) finish({ status: 'passed', durationMs: elapsed() });
   };
-  const bakeTimer = setTimeout(() => {
+  // libuv rounds its clock to milliseconds, so a timer may fire up to one early: the bake ends when
+  // the measured time says so, never before.
+  const endBake = (): void => {
+    const left = opts.bakeMs - (performance.now() - started);
+    if (left > 0) {
+      bakeTimer = setTimeout(endBake, Math.ceil(left));
+      return;
+    }
     bakeDone = true;
     passIfReady();
-  }, opts.bakeMs);
+  };
+  let bakeTimer = setTimeout(endBake, opts.bakeMs);
 
   const record = (state: CheckState, outcome: Outcome): void => {
     if (done) return;
