@@ -6,6 +6,7 @@ import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { StoreDialect } from '../../src/store/index.js';
 import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
+import { serviceSkip } from '../support/skip.js';
 
 /**
  * Forks a sibling script of the calling test as a separate Node process: its `.ts` source under tsx,
@@ -41,6 +42,14 @@ export interface Backend {
 let cached: Backend[] | null = null;
 
 /**
+ * Why PostgreSQL is left out on purpose, or false. `TANDEM_TEST_BACKENDS=sqlite` (set by
+ * `npm run test:unit`, never by CI) keeps the inner loop to SQLite even where PostgreSQL is installed.
+ */
+const postgresLeftOut = serviceSkip('the PostgreSQL runs of the store suites', () =>
+  process.env.TANDEM_TEST_BACKENDS === 'sqlite' ? 'TANDEM_TEST_BACKENDS=sqlite (the unit loop); npm test runs them' : null,
+);
+
+/**
  * The store backends to run a suite on: SQLite, and PostgreSQL (one server per test file, a fresh
  * database per test). Call at the top level of a test file.
  */
@@ -58,7 +67,7 @@ export function backends(): Backend[] {
     },
     {
       name: 'postgres',
-      skip: postgresSkipReason(),
+      skip: postgresLeftOut() || postgresSkipReason(),
       async fresh() {
         // The server and its databases go away together after the file's tests.
         return { url: await (await server()).createDatabase(), cleanup: async () => undefined };
