@@ -7,8 +7,9 @@
 //   node scripts/run-tests.mjs --unit [selectors]   the unit suites (UNIT_SUITES) from source
 //
 // Folders, files and globs are written as source paths (test/…, .ts); they select the compiled twin
-// under dist/test too. A selector containing * ? [ or { is a glob (picomatch) on that source path;
-// one naming a folder or file under test/ selects it; anything else is a substring of the path run.
+// under dist/test too. A selector containing * ? [ or { is a glob (picomatch) on that source path,
+// matched from test/ when it starts so and from any folder otherwise ('fuzz-*'); one naming a folder
+// or file under test/ selects it; anything else is, as it always was, a substring of the path run.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -28,6 +29,12 @@ const UNIT_SUITES = [
   'test/source/webhooks.test.ts', // webhook payload parsers and ref filters: pure
   'test/store/store.test.ts', // migrations and the instance lock on SQLite files
   'test/scheduler', // claim/complete/state rules on SQLite (PostgreSQL runs are left out below)
+  'test/server/{delivery-once,leader}.test.ts', // webhook de-duplication and the leader lease on SQLite
+  'test/monitor/sli-store.test.ts', // SLI counts and DORA figures on SQLite
+  'test/auth/{sso-config,sso-settings,secrets-id-tokens,secrets-signing}.test.ts', // parsers; keys on SQLite
+  'test/deploy/{deploy-spec,targets-spec,release-view}.test.ts', // deploy spec parsers and a view
+  'test/executor/{mask,log-stream}.test.ts', // secret masking and log chunking: pure
+  'test/artifacts/{paths,s3-url}.test.ts', // path containment and s3:// URL parsing: pure
 ];
 // ...except where a file in those folders needs a real service after all.
 const UNIT_EXCLUDED = [
@@ -64,7 +71,7 @@ function sourcePathOf(file) {
 function matcherFor(selector) {
   const asSource = selector.replace(/^\.\//, '').replace(/^dist\//, '').replace(/\/+$/, '').replace(/\.test\.js$/, '.test.ts');
   if (/[*?[\]{}]/.test(asSource)) {
-    const isMatch = picomatch(asSource);
+    const isMatch = picomatch(asSource.startsWith('test/') ? asSource : `**/${asSource}`);
     return (file) => isMatch(sourcePathOf(file));
   }
   const underTest = asSource === 'test' || asSource.startsWith('test/');
