@@ -3,16 +3,13 @@
 // by the body's digest (the delivery id header is not signed: a replay under a new id has the same
 // body), and turn the push into a pipeline.
 import { createHash } from 'node:crypto';
-import { parseWebhook, WebhookError, type ForgeProject, type PushEvent } from '../../source/index.js';
+import { parseWebhook, WEBHOOK_PROVIDERS, WebhookError, type ForgeProject, type PushEvent, type WebhookProvider } from '../../source/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { triggerForDelivery, type DeliveryResult } from '../trigger.js';
 import { webhookSecretOf } from '../variables.js';
 import { findRepo, repoWantsRef } from './repos.js';
-
-const PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
-type Provider = (typeof PROVIDERS)[number];
 
 /** GitLab's merge request variables, each project as the forge named it (left out when it did not). */
 function mergeRequestVariables(event: PushEvent): Record<string, string> {
@@ -38,7 +35,7 @@ function mergeRequestVariables(event: PushEvent): Record<string, string> {
   return vars;
 }
 
-async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Provider, delivery: { id: string; digest: string }, event: PushEvent): Promise<DeliveryResult> {
+async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: WebhookProvider, delivery: { id: string; digest: string }, event: PushEvent): Promise<DeliveryResult> {
   const mr = event.kind === 'merge_request' ? event.mergeRequest : undefined;
   const mergeRequest = mr && { iid: mr.iid, sourceBranch: mr.sourceBranch, targetBranch: mr.targetBranch, sourceProject: mr.sourceProject.path ?? mr.sourceProject.id, fork: mr.fromFork };
   return triggerForDelivery(ctx, {
@@ -57,7 +54,7 @@ async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Provid
 }
 
 export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void {
-  for (const provider of PROVIDERS) {
+  for (const provider of WEBHOOK_PROVIDERS) {
     routes.add({
       method: 'POST',
       url: `/api/v1/hooks/${provider}/:repo`,
@@ -81,7 +78,7 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         let parsed;
         try {
-          parsed = parseWebhook(provider as Provider, request.headers, raw, await webhookSecretOf(ctx, repo));
+          parsed = parseWebhook(provider, request.headers, raw, await webhookSecretOf(ctx, repo));
         } catch (err) {
           if (err instanceof WebhookError) {
             reject(err.statusCode === 401 ? 'signature' : 'payload');
