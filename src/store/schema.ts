@@ -3,7 +3,8 @@
 // too so that the SQL stays one dialect-neutral text).
 import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
 
-export type JobStatus =
+/** The status of a job or of a pipeline: one union, so the two can never disagree on a value. */
+export type RunStatus =
   | 'created'
   | 'pending'
   | 'running'
@@ -12,19 +13,11 @@ export type JobStatus =
   | 'canceled'
   | 'skipped'
   | 'manual'
+  /** A job: waiting for its `when: delayed` time. A pipeline: waiting only for such a job. */
   | 'scheduled';
 
-export type PipelineStatus =
-  | 'created'
-  | 'pending'
-  | 'running'
-  | 'success'
-  | 'failed'
-  | 'canceled'
-  | 'skipped'
-  | 'manual'
-  /** Waiting only for a `when: delayed` job's time to come. */
-  | 'scheduled';
+export type JobStatus = RunStatus;
+export type PipelineStatus = RunStatus;
 
 export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback';
 
