@@ -138,3 +138,35 @@ export async function pipelineProtectedRole(db: Kysely<Database>, pipeline: Pick
   if (pipeline.ref.startsWith('refs/')) return null;
   return protectedRefRole(db, pipeline.repo_id, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });
 }
+
+/** The names of these repositories by id (a removed one is missing). */
+export async function repoNames(db: Kysely<Database>, repoIds: number[]): Promise<Map<number, string>> {
+  if (repoIds.length === 0) return new Map();
+  const rows = await db.selectFrom('repos').select(['id', 'name']).where('id', 'in', repoIds).execute();
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
+
+/** pipelineProtectedRole of the pipeline with this id. */
+export async function protectedRoleOfPipeline(db: Kysely<Database>, pipelineId: number): Promise<Role | null> {
+  const pipeline = await db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag', 'merge_request']).where('id', '=', pipelineId).executeTakeFirstOrThrow();
+  return pipelineProtectedRole(db, pipeline);
+}
+
+/** Protects the branches matching a pattern (or changes the role a protected pattern allows). */
+export async function protectBranches(db: Kysely<Database>, input: { repoId: number; pattern: string; allowedRole: Role; now: number }): Promise<ProtectedBranch> {
+  return db
+    .insertInto('protected_branches')
+    .values({ repo_id: input.repoId, pattern: input.pattern, allowed_role: input.allowedRole, created_at: input.now })
+    .onConflict((oc) => oc.columns(['repo_id', 'pattern']).doUpdateSet({ allowed_role: input.allowedRole }))
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Removes a protected branch pattern of the repository by its id; returns the pattern, or undefined when there was none. */
+export async function unprotectBranches(db: Kysely<Database>, input: { repoId: number; patternId: number }): Promise<string | undefined> {
+  if (!Number.isSafeInteger(input.patternId)) return undefined;
+  const row = await db.selectFrom('protected_branches').select(['id', 'pattern']).where('id', '=', input.patternId).where('repo_id', '=', input.repoId).executeTakeFirst();
+  if (!row) return undefined;
+  await db.deleteFrom('protected_branches').where('id', '=', row.id).execute();
+  return row.pattern;
+}

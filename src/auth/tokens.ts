@@ -77,3 +77,15 @@ export async function issueJobToken(db: Kysely<Database>, jobId: number, fencing
   await db.updateTable('jobs').set({ job_token_hash: hashToken(token) }).where('id', '=', jobId).where('fencing_token', '=', fencingToken).execute();
   return token;
 }
+
+/**
+ * Revokes a personal token: the owner's own, or anyone's for an admin (`asAdmin`). Another user's
+ * token is as absent as a missing one to everyone else. Returns what was revoked, or undefined.
+ */
+export async function revokePersonalToken(db: Kysely<Database>, input: { tokenId: number; userId: number; asAdmin: boolean }): Promise<{ id: number; name: string } | undefined> {
+  if (!Number.isSafeInteger(input.tokenId)) return undefined;
+  const token = await db.selectFrom('tokens').select(['id', 'name', 'user_id']).where('id', '=', input.tokenId).executeTakeFirst();
+  if (!token || (token.user_id !== input.userId && !input.asAdmin)) return undefined;
+  await db.deleteFrom('tokens').where('id', '=', token.id).execute();
+  return { id: token.id, name: token.name };
+}

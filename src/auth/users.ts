@@ -23,6 +23,11 @@ export class UserError extends Error {
   }
 }
 
+/** Every user, by name. */
+export async function listUsers(db: Kysely<Database>): Promise<User[]> {
+  return db.selectFrom('users').selectAll().orderBy('username').execute();
+}
+
 export async function findUser(db: Kysely<Database>, username: string): Promise<User> {
   // A name no user can have is not looked up: a NUL byte, for one, is an error in PostgreSQL.
   const user = USERNAME_PATTERN.test(username) ? await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst() : undefined;

@@ -4,6 +4,7 @@
 import type { Kysely } from 'kysely';
 import { existsSync } from 'node:fs';
 import { isPostgresUrl, NewerSchemaError, openStore, sqlitePath, type Database, type Store } from '../store/index.js';
+import type { Backup, DrDrill } from '../store/schema.js';
 import type { BackupManifest } from './manifest.js';
 
 export interface BackupRecord {
@@ -86,4 +87,14 @@ export async function writeRecord(url: string, write: (db: Kysely<Database>) => 
   } finally {
     await store.close();
   }
+}
+
+/** The backups recorded, newest first. */
+export async function listBackupRecords(db: Kysely<Database>, limit: number): Promise<Backup[]> {
+  return db.selectFrom('backups').selectAll().orderBy('started_at', 'desc').limit(limit).execute();
+}
+
+/** The drills recorded, newest first. */
+export async function listDrillRecords(db: Kysely<Database>, limit: number): Promise<DrDrill[]> {
+  return db.selectFrom('dr_drills').selectAll().orderBy('id', 'desc').limit(limit).execute();
 }

@@ -4,9 +4,10 @@
 // events; a replica that dies loses at most its last unflushed seconds. The counters behind
 // Tandem's own alerts (database connection errors, artifact store errors) are recorded the same
 // way, so the leader sees every replica's errors.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../store/index.js';
+import type { SloEvaluationTable } from '../store/schema.js';
 import { SLI_WINDOWS, errorBudget, evaluateBurn, scaledWindowMs, windowMs, type Counts, type SliWindow } from './burn.js';
 import type { BudgetPoint, SloStatus } from './api-views.js';
 import type { Metrics } from './metrics.js';
@@ -207,4 +208,10 @@ export async function recordedBudgetHistory(db: Kysely<Database>, slo: Slo, now:
     spent += counts.errors;
     return { at: new Date(since + (i + 1) * slotMs).toISOString(), ...counts, remaining: allowed > 0 ? 1 - spent / allowed : 1 };
   });
+}
+
+/** The declared SLOs as the leader last measured them through Prometheus, by SLO name. */
+export async function recordedSloEvaluations(db: Kysely<Database>): Promise<Map<string, Selectable<SloEvaluationTable>>> {
+  const rows = await db.selectFrom('slo_evaluations').selectAll().execute();
+  return new Map(rows.map((r) => [r.slo, r]));
 }

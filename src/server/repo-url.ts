@@ -7,9 +7,9 @@ import { realpath } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { URL_CREDENTIALS, type Keyring } from '../auth/secrets/index.js';
+import { URL_CREDENTIALS } from '../auth/secrets/index.js';
 import { normalizeRepoUrl, redactUrl, repoUrlTarget, SourceError, splitUrlCredentials, type UrlCredentials } from '../source/index.js';
-import type { Store } from '../store/index.js';
+import { sealRepoSecret, type RepoSecretsContext } from '../repos/index.js';
 import type { Repo } from '../store/schema.js';
 import { ApiError } from './http.js';
 
@@ -120,27 +120,19 @@ async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly
   }
 }
 
-type SecretsContext = { store: Store; secrets: { keyring: Keyring } };
-
 /** Stores (or with null, removes) the credentials of a repository's URL, encrypted and bound to its id. */
-export async function saveRepoCredentials(ctx: SecretsContext, repoId: number, credentials: UrlCredentials | null): Promise<Repo> {
-  const sealed = credentials === null ? null : await ctx.secrets.keyring.seal(JSON.stringify(credentials), URL_CREDENTIALS, { id: repoId });
-  return ctx.store.db
-    .updateTable('repos')
-    .set({ url_credentials: sealed?.value ?? null, url_credentials_key_id: sealed?.keyId ?? null })
-    .where('id', '=', repoId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+export async function saveRepoCredentials(ctx: RepoSecretsContext, repoId: number, credentials: UrlCredentials | null): Promise<Repo> {
+  return sealRepoSecret(ctx, repoId, URL_CREDENTIALS, credentials === null ? null : JSON.stringify(credentials));
 }
 
 /** The credentials of a repository's URL, decrypted; null when it has none. */
-export async function repoCredentials(ctx: SecretsContext, repo: Pick<Repo, 'id' | 'url_credentials' | 'url_credentials_key_id'>): Promise<UrlCredentials | null> {
+export async function repoCredentials(ctx: RepoSecretsContext, repo: Pick<Repo, 'id' | 'url_credentials' | 'url_credentials_key_id'>): Promise<UrlCredentials | null> {
   if (repo.url_credentials === null) return null;
   return JSON.parse(await ctx.secrets.keyring.open(repo.url_credentials, repo.url_credentials_key_id, URL_CREDENTIALS, repo)) as UrlCredentials;
 }
 
 /** For the server's mirrors: the credentials of a URL, from a repository registered with it. */
-export function credentialsByUrl(ctx: SecretsContext): (url: string) => Promise<UrlCredentials | null> {
+export function credentialsByUrl(ctx: RepoSecretsContext): (url: string) => Promise<UrlCredentials | null> {
   return async (url) => {
     const repo = await ctx.store.db
       .selectFrom('repos')
@@ -157,7 +149,7 @@ export function credentialsByUrl(ctx: SecretsContext): (url: string) => Promise<
  * Moves credentials that repository URLs stored before migration 013 carried into the encrypted
  * column, so the URL shown to guests, job tokens and logs has none. Runs at start.
  */
-export async function moveUrlCredentials(ctx: SecretsContext, log: Logger): Promise<void> {
+export async function moveUrlCredentials(ctx: RepoSecretsContext, log: Logger): Promise<void> {
   const repos = await ctx.store.db.selectFrom('repos').select(['id', 'url']).where('url', 'like', 'http%://%@%').execute();
   for (const repo of repos) {
     const { url, credentials } = splitUrlCredentials(repo.url);

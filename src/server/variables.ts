@@ -1,4 +1,5 @@
 import { VARIABLE_VALUE, WEBHOOK_SECRET } from '../auth/secrets/index.js';
+import { sealRepoSecret } from '../repos/index.js';
 import type { Repo, Variable } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 
@@ -47,11 +48,5 @@ export async function webhookSecretOf(ctx: ServerContext, repo: Repo): Promise<s
 
 /** Sets (or with null, removes) a repository's webhook secret, encrypted: no plain secret is ever written. */
 export async function saveWebhookSecret(ctx: ServerContext, repoId: number, secret: string | null): Promise<Repo> {
-  const sealed = secret === null ? null : await ctx.secrets.keyring.seal(secret, WEBHOOK_SECRET, { id: repoId });
-  return ctx.store.db
-    .updateTable('repos')
-    .set({ webhook_secret: sealed?.value ?? null, webhook_secret_key_id: sealed?.keyId ?? null })
-    .where('id', '=', repoId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return sealRepoSecret(ctx, repoId, WEBHOOK_SECRET, secret);
 }

@@ -632,6 +632,7 @@ export type Agent = Selectable<AgentTable>;
 export type Environment = Selectable<EnvironmentTable>;
 export type Release = Selectable<ReleaseTable>;
 export type ArtifactFile = Selectable<ArtifactFileTable>;
+export type CacheEntry = Selectable<CacheEntryTable>;
 export type User = Selectable<UserTable>;
 export type ProtectedBranch = Selectable<ProtectedBranchTable>;
 export type AuditEntry = Selectable<AuditLogTable>;

@@ -17,6 +17,11 @@ export async function getPipeline(store: Store, pipelineId: number): Promise<{ p
   return { pipeline, jobs };
 }
 
+/** The pipeline row alone, without its jobs. */
+export async function getPipelineRow(store: Store, pipelineId: number): Promise<Pipeline | null> {
+  return (await store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirst()) ?? null;
+}
+
 /** Newest first; `before` is a pipeline id cursor for the next page. */
 export async function listPipelines(store: Store, options: { repoId?: number; repoIds?: number[]; limit: number; before?: number }): Promise<Pipeline[]> {
   if (options.repoIds?.length === 0) return [];

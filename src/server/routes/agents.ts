@@ -6,8 +6,27 @@ import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError, type ManifestEntry } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/tokens.js';
-import { pipelineProtectedRole } from '../../auth/repo-access.js';
-import { abandonJob, appendLogChunks, claimJob, completeJob, extendLease, heldJob } from '../../scheduler/index.js';
+import { protectedRoleOfPipeline } from '../../auth/repo-access.js';
+import {
+  abandonJob,
+  agentTags as tagsOfAgent,
+  announceAgent,
+  appendLogChunks,
+  breakPresence,
+  claimJob,
+  completeJob,
+  extendLease,
+  findCacheEntry,
+  heldJob,
+  markAgentSeen,
+  onlineAgentNamed,
+  openPresence,
+  registerAgent,
+  removeAgent,
+  replaceArtifactFiles,
+  saveCacheEntry,
+  setAgentTags,
+} from '../../scheduler/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type Principal, type RouteTable } from '../http.js';
 import { buildJobPayload } from '../job-payload.js';
@@ -58,8 +77,7 @@ function cacheKeyParam(key: string | undefined): string {
  * cannot plant a cache that a protected one restores and runs. GitLab's default, cache:unprotect false.
  */
 async function storedCacheKey(ctx: ServerContext, job: { pipeline_id: number }, key: string): Promise<string> {
-  const pipeline = await ctx.store.db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag', 'merge_request']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
-  return (await pipelineProtectedRole(ctx.store.db, pipeline)) === null ? key : `${key}/protected`;
+  return (await protectedRoleOfPipeline(ctx.store.db, job.pipeline_id)) === null ? key : `${key}/protected`;
 }
 
 /** A manifest from an agent: well-formed, confined paths, and every blob already in the store. */
@@ -81,9 +99,7 @@ export async function uploadedManifest(ctx: ServerContext, input: unknown[]): Pr
  */
 async function refuseNameInUse(ctx: ServerContext, name: string, self: number | null): Promise<void> {
   const onlineSince = ctx.clock.now() - ctx.config.leaseSeconds * 1000;
-  let q = ctx.store.db.selectFrom('agents').select(['id', 'last_seen_at']).where('name', '=', name).where('last_seen_at', '>=', onlineSince).where('disconnected_at', 'is', null);
-  if (self !== null) q = q.where('id', '!=', self);
-  const other = await q.executeTakeFirst();
+  const other = await onlineAgentNamed(ctx.store.db, { name, onlineSince, exceptId: self });
   if (other) {
     throw new ApiError(409, `agent name "${name}" is in use by agent ${other.id}, online (last seen ${Math.round((ctx.clock.now() - (other.last_seen_at ?? 0)) / 1000)} s ago): give this agent another --name, or stop the other one`);
   }
@@ -101,13 +117,9 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       await refuseNameInUse(ctx, body.name, null);
       const token = generateToken('tda');
       const now = ctx.clock.now();
-      const row = await ctx.store.db
-        .insertInto('agents')
-        .values({ name: body.name, token_hash: hashToken(token), tags: JSON.stringify(body.tags), concurrency: body.concurrency, version: body.version, last_seen_at: now, created_at: now })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const agentId = await registerAgent(ctx.store.db, { ...body, tokenHash: hashToken(token), now });
       reply.code(201);
-      return { agentId: row.id, token, tags: body.tags };
+      return { agentId, token, tags: body.tags };
     },
   });
 
@@ -123,9 +135,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, body }) {
       const agentId = agentIdOf(principal);
       await refuseNameInUse(ctx, body.name, agentId);
-      await ctx.store.db.updateTable('agents').set({ name: body.name, concurrency: body.concurrency, version: body.version, last_seen_at: ctx.clock.now() }).where('id', '=', agentId).execute();
-      const agent = await ctx.store.db.selectFrom('agents').select('tags').where('id', '=', agentId).executeTakeFirstOrThrow();
-      return { agentId, tags: JSON.parse(agent.tags) as string[] };
+      const tags = await announceAgent(ctx.store.db, { agentId, name: body.name, concurrency: body.concurrency, version: body.version, now: ctx.clock.now() });
+      return { agentId, tags };
     },
   });
 
@@ -138,8 +149,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     body: z.object({ tags: agentTags }).strict(),
     async handler({ params, body, audit }) {
       audit({ agentId: Number(params.id), tags: body.tags });
-      const result = await ctx.store.db.updateTable('agents').set({ tags: JSON.stringify(body.tags) }).where('id', '=', Number(params.id)).executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) throw new ApiError(404, `no agent ${params.id}`);
+      if (!(await setAgentTags(ctx.store.db, { agentId: Number(params.id), tags: body.tags }))) throw new ApiError(404, `no agent ${params.id}`);
       return { id: Number(params.id), tags: body.tags };
     },
   });
@@ -164,8 +174,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     tag: 'agents',
     access: 'user',
     async handler({ params, reply }) {
-      const result = await ctx.store.db.deleteFrom('agents').where('id', '=', Number(params.id)).executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) throw new ApiError(404, `no agent ${params.id}`);
+      if (!(await removeAgent(ctx.store.db, Number(params.id)))) throw new ApiError(404, `no agent ${params.id}`);
       reply.code(204);
       return null;
     },
@@ -180,14 +189,13 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     body: z.object({ waitMs: z.number().int().min(0).max(60_000).optional() }).strict(),
     async handler({ principal, body, request, reply }) {
       const agentId = agentIdOf(principal);
-      const agent = await ctx.store.db.selectFrom('agents').select(['tags']).where('id', '=', agentId).executeTakeFirstOrThrow();
-      const tags = JSON.parse(agent.tags) as string[];
+      const tags = await tagsOfAgent(ctx.store.db, agentId);
       const deadline = ctx.clock.now() + (body.waitMs ?? LONG_POLL_MS);
       const gone = new AbortController();
       request.raw.on('close', () => gone.abort());
       while (!ctx.state.draining && !gone.signal.aborted) {
         const now = ctx.clock.now();
-        await ctx.store.db.updateTable('agents').set({ last_seen_at: now }).where('id', '=', agentId).execute();
+        await markAgentSeen(ctx.store.db, { agentId, now });
         const claimed = await claimJob(ctx.store, { agentId, agentTags: tags, leaseMs: ctx.config.leaseSeconds * 1000, now });
         if (claimed) {
           if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((now - claimed.job.queued_at) / 1000);
@@ -215,19 +223,14 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, request, reply }) {
       const agentId = agentIdOf(principal);
       const presenceId = randomUUID();
-      await ctx.store.db.updateTable('agents').set({ presence_id: presenceId, disconnected_at: null, last_seen_at: ctx.clock.now() }).where('id', '=', agentId).execute();
+      await openPresence(ctx.store.db, { agentId, presenceId, now: ctx.clock.now() });
       const sse = openSse(request, reply, { keepAliveMs: PRESENCE_HEARTBEAT_MS });
       // A stream this server ends (drain, shutdown) is not the agent dying: only one that breaks
       // before the server finished it is. A newer stream of the same agent (it reconnected
       // elsewhere first) makes this one's end irrelevant.
       reply.raw.on('close', () => {
         if (reply.raw.writableFinished || ctx.state.draining) return;
-        ctx.store.db
-          .updateTable('agents')
-          .set({ disconnected_at: ctx.clock.now() })
-          .where('id', '=', agentId)
-          .where('presence_id', '=', presenceId)
-          .execute()
+        breakPresence(ctx.store.db, { agentId, presenceId, now: ctx.clock.now() })
           .then(() => ctx.log.info({ agentId }, 'agent presence stream broke'))
           .catch((err: unknown) => ctx.log.warn({ agentId, err: (err as Error).message }, 'could not record a broken agent presence stream'));
       });
@@ -252,7 +255,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const jobId = Number(params.id);
       const now = ctx.clock.now();
       const extended = await extendLease(ctx.store, { jobId, agentId, fencingToken: body.fencingToken, leaseMs: ctx.config.leaseSeconds * 1000, now });
-      await ctx.store.db.updateTable('agents').set({ last_seen_at: now }).where('id', '=', agentId).execute();
+      await markAgentSeen(ctx.store.db, { agentId, now });
       return extended;
     },
   });
@@ -399,16 +402,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const files = await uploadedManifest(ctx, body.files);
       const now = ctx.clock.now();
       const expiresAt = body.expireInSeconds === null ? null : now + body.expireInSeconds * 1000;
-      await ctx.store.transaction(async (trx) => {
-        // Replacing keeps a re-sent manifest (after a lost response) from duplicating rows.
-        await trx.deleteFrom('artifact_files').where('job_id', '=', jobId).execute();
-        if (files.length > 0) {
-          await trx
-            .insertInto('artifact_files')
-            .values(files.map((f) => ({ job_id: jobId, path: f.path, digest: f.digest, size: f.size, mode: f.mode, expires_at: expiresAt, created_at: now })))
-            .execute();
-        }
-      });
+      await replaceArtifactFiles(ctx.store, { jobId, files, expiresAt, now });
       return { files: files.length };
     },
   });
@@ -424,7 +418,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const job = await requireClaim(ctx, jobId, Number(query.fencingToken), agentIdOf(principal));
       const key = cacheKeyParam(params.key);
       const stored = await storedCacheKey(ctx, job, key);
-      const entry = await ctx.store.db.selectFrom('cache_entries').select(['manifest', 'updated_at']).where('repo_id', '=', job.repo_id).where('key', '=', stored).executeTakeFirst();
+      const entry = await findCacheEntry(ctx.store.db, { repoId: job.repo_id, key: stored });
       if (!entry) throw new ApiError(404, `no cache "${key}"`);
       return { key, files: JSON.parse(entry.manifest) as unknown[], updatedAt: new Date(entry.updated_at).toISOString() };
     },
@@ -444,11 +438,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const files = await uploadedManifest(ctx, body.files);
       const now = ctx.clock.now();
       const manifest = JSON.stringify(files);
-      await ctx.store.db
-        .insertInto('cache_entries')
-        .values({ repo_id: job.repo_id, key: await storedCacheKey(ctx, job, key), manifest, updated_at: now })
-        .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet({ manifest, updated_at: now }))
-        .execute();
+      await saveCacheEntry(ctx.store.db, { repoId: job.repo_id, key: await storedCacheKey(ctx, job, key), manifest, now });
       return { key, files: files.length };
     },
   });

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { formatMatcher, matcherSchema, parseMatcher, type Matcher } from '../../monitor/alerting/labels.js';
 import { alertView } from '../../monitor/alerting/notifiers.js';
+import { addSilence, alertWithNotifications, expireSilence, listAlerts, listSilences } from '../../monitor/alerting/records.js';
 import type { SilenceView } from '../../monitor/api-views.js';
 import { parseDuration } from '../../pipeline/duration.js';
 import type { AlertStateValue, Silence } from '../../store/index.js';
@@ -79,7 +80,7 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
       const wanted = query.state === undefined ? ['pending', 'firing'] : query.state === 'all' ? [...STATES] : query.state.split(',');
       for (const s of wanted) if (!STATES.includes(s as AlertStateValue)) throw new ApiError(400, `state: expected pending, firing, resolved or all, got "${s}"`);
       const limit = integerParam(query, 'limit', { min: 1, max: MAX_PAGE, fallback: 100 });
-      const rows = await ctx.store.db.selectFrom('alerts').selectAll().where('state', 'in', wanted as AlertStateValue[]).orderBy('id', 'desc').limit(limit).execute();
+      const rows = await listAlerts(ctx.store.db, { states: wanted as AlertStateValue[], limit });
       return rows.map(alertView);
     },
   });
@@ -92,9 +93,9 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
     access: 'user',
     async handler({ params }) {
       const id = idParam(params.id, 'id');
-      const alert = await ctx.store.db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!alert) throw new ApiError(404, `no alert ${id}`);
-      const notifications = await ctx.store.db.selectFrom('alert_notifications').selectAll().where('alert_id', '=', id).orderBy('id').execute();
+      const found = await alertWithNotifications(ctx.store.db, id);
+      if (!found) throw new ApiError(404, `no alert ${id}`);
+      const { alert, notifications } = found;
       return {
         ...alertView(alert),
         notifications: notifications.map((n) => ({
@@ -130,11 +131,7 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
       } else endsAt = Date.parse(body.endsAt!);
       if (endsAt <= startsAt) throw new ApiError(400, 'endsAt: must be after startsAt');
       if (endsAt <= now) throw new ApiError(400, 'endsAt: must be in the future');
-      const silence = await ctx.store.db
-        .insertInto('silences')
-        .values({ matchers: JSON.stringify(body.matchers), starts_at: startsAt, ends_at: endsAt, comment: body.comment, created_by: body.createdBy ?? actorOf(principal).name, created_at: now })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const silence = await addSilence(ctx.store.db, { matchers: body.matchers, startsAt, endsAt, comment: body.comment, createdBy: body.createdBy ?? actorOf(principal).name, now });
       ctx.log.info({ silenceId: silence.id, matchers: body.matchers.map(formatMatcher), until: iso(endsAt), by: silence.created_by }, 'silence added');
       reply.code(201);
       return silenceView(silence, now);
@@ -149,9 +146,8 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
     access: 'user',
     async handler({ query }) {
       const now = ctx.clock.now();
-      let q = ctx.store.db.selectFrom('silences').selectAll().orderBy('id', 'desc').limit(MAX_PAGE);
-      if (query.all !== '1' && query.all !== 'true') q = q.where('ends_at', '>', now);
-      return (await q.execute()).map((s) => silenceView(s, now));
+      const silences = await listSilences(ctx.store.db, { ended: query.all === '1' || query.all === 'true', now, limit: MAX_PAGE });
+      return silences.map((s) => silenceView(s, now));
     },
   });
 
@@ -164,8 +160,7 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ params, principal }) {
       const id = idParam(params.id, 'id');
       const now = ctx.clock.now();
-      await ctx.store.db.updateTable('silences').set({ ends_at: now }).where('id', '=', id).where('ends_at', '>', now).execute();
-      const silence = await ctx.store.db.selectFrom('silences').selectAll().where('id', '=', id).executeTakeFirst();
+      const silence = await expireSilence(ctx.store.db, { silenceId: id, now });
       if (!silence) throw new ApiError(404, `no silence ${id}`);
       ctx.log.info({ silenceId: id, by: actorOf(principal).name }, 'silence expired');
       return silenceView(silence, now);

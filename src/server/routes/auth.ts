@@ -6,10 +6,10 @@ import { localPasswordSignIn, LoginError, passwordLogin } from '../../auth/login
 import { MAX_PASSWORD_LENGTH } from '../../auth/passwords.js';
 import { ROLES, SCOPES } from '../../auth/permissions.js';
 import type { Principal, UserPrincipal } from '../../auth/principal.js';
-import { listMembers, listProtectedBranches, removeMember, roleIn, setMember } from '../../auth/repo-access.js';
+import { listMembers, listProtectedBranches, protectBranches, removeMember, roleIn, setMember, unprotectBranches } from '../../auth/repo-access.js';
 import { csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/sessions.js';
-import { createPersonalToken, listTokens } from '../../auth/tokens.js';
-import { createUser, deleteUser, findUser, hasExternalIdentity, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE } from '../../auth/users.js';
+import { createPersonalToken, listTokens, revokePersonalToken } from '../../auth/tokens.js';
+import { createUser, deleteUser, findUser, hasExternalIdentity, listUsers, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE } from '../../auth/users.js';
 import { auditView, protectedBranchView, userView } from '../../auth/views.js';
 import type { User } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
@@ -141,7 +141,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'auth',
     access: 'user',
     async handler() {
-      return (await db.selectFrom('users').selectAll().orderBy('username').execute()).map(userView);
+      return (await listUsers(db)).map(userView);
     },
   });
 
@@ -268,10 +268,9 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     async handler({ principal, params, reply, audit }) {
       const me = userOf(principal);
       const id = Number(params.id);
-      const token = Number.isSafeInteger(id) ? await db.selectFrom('tokens').select(['id', 'name', 'user_id']).where('id', '=', id).executeTakeFirst() : undefined;
       // Another user's token is "not found" to a non-admin, so ids tell nothing about others' tokens.
-      if (!token || (token.user_id !== me.userId && !me.admin)) throw new ApiError(404, `no token ${params.id} of yours`);
-      await db.deleteFrom('tokens').where('id', '=', token.id).execute();
+      const token = await revokePersonalToken(db, { tokenId: id, userId: me.userId, asAdmin: me.admin });
+      if (!token) throw new ApiError(404, `no token ${params.id} of yours`);
       audit({ tokenId: token.id, name: token.name });
       reply.code(204);
       return null;
@@ -347,12 +346,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     body: z.object({ pattern: z.string().min(1).max(200), allowedRole: z.enum(['developer', 'maintainer', 'owner']).default('maintainer') }).strict(),
     async handler({ params, body, reply, audit }) {
       const repo = await findRepo(ctx, params.name);
-      const row = await db
-        .insertInto('protected_branches')
-        .values({ repo_id: repo.id, pattern: body.pattern, allowed_role: body.allowedRole, created_at: ctx.clock.now() })
-        .onConflict((oc) => oc.columns(['repo_id', 'pattern']).doUpdateSet({ allowed_role: body.allowedRole }))
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await protectBranches(db, { repoId: repo.id, pattern: body.pattern, allowedRole: body.allowedRole, now: ctx.clock.now() });
       audit({ pattern: body.pattern, allowedRole: body.allowedRole });
       reply.code(201);
       return protectedBranchView(row);
@@ -368,10 +362,9 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     async handler({ params, reply, audit }) {
       const repo = await findRepo(ctx, params.name);
       const id = Number(params.id);
-      const row = Number.isSafeInteger(id) ? await db.selectFrom('protected_branches').select(['id', 'pattern']).where('id', '=', id).where('repo_id', '=', repo.id).executeTakeFirst() : undefined;
-      if (!row) throw new ApiError(404, `${repo.name} has no protected branch pattern ${params.id}`);
-      await db.deleteFrom('protected_branches').where('id', '=', row.id).execute();
-      audit({ pattern: row.pattern });
+      const pattern = await unprotectBranches(db, { repoId: repo.id, patternId: id });
+      if (pattern === undefined) throw new ApiError(404, `${repo.name} has no protected branch pattern ${params.id}`);
+      audit({ pattern });
       reply.code(204);
       return null;
     },

@@ -1,6 +1,7 @@
 // Disaster-recovery records: the backups made (scheduled or by `tandem backup create`) and the
 // drills run, newest first, as the metrics see them. The backups themselves are listed from their
 // destination by `tandem backup list`.
+import { listBackupRecords, listDrillRecords } from '../../dr/records.js';
 import type { ServerContext } from '../context.js';
 import type { RouteTable } from '../http.js';
 import { integerParam } from '../query.js';
@@ -16,7 +17,7 @@ export function registerDrRoutes(routes: RouteTable, ctx: ServerContext): void {
     tag: 'disaster recovery',
     access: 'user',
     async handler({ query }) {
-      const rows = await ctx.store.db.selectFrom('backups').selectAll().orderBy('started_at', 'desc').limit(limitOf(query)).execute();
+      const rows = await listBackupRecords(ctx.store.db, limitOf(query));
       return rows.map(backupView);
     },
   });
@@ -28,7 +29,7 @@ export function registerDrRoutes(routes: RouteTable, ctx: ServerContext): void {
     tag: 'disaster recovery',
     access: 'user',
     async handler({ query }) {
-      const rows = await ctx.store.db.selectFrom('dr_drills').selectAll().orderBy('id', 'desc').limit(limitOf(query)).execute();
+      const rows = await listDrillRecords(ctx.store.db, limitOf(query));
       return rows.map(drillView);
     },
   });

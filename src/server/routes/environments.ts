@@ -3,8 +3,23 @@
 // its progress, read a person's decision), every agent write fenced by the claim's token.
 import { z } from 'zod';
 import type { ManifestEntry } from '../../artifacts/index.js';
-import { liveRelease, ReleaseError, setReleaseStatus, startRelease } from '../../deploy/sql/index.js';
+import {
+  configureEnvironment,
+  environmentName,
+  findRelease,
+  latestRelease,
+  listEnvironments,
+  listReleases,
+  liveRelease,
+  recordReleaseDecision,
+  releaseOfJob,
+  ReleaseError,
+  setReleaseStatus,
+  startRelease,
+  waitingDeployJobs,
+} from '../../deploy/sql/index.js';
 import { parseSpec } from '../../scheduler/advance.js';
+import { getPipelineRow } from '../../scheduler/index.js';
 import type { Release, Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { requirePermission } from '../auth.js';
@@ -41,14 +56,14 @@ const withFiles = (r: Release) => ({ ...releaseView(r), files: JSON.parse(r.file
 
 async function releaseOfEnvironment(ctx: ServerContext, repo: Repo, envName: string, id: number): Promise<Release> {
   const env = await findEnvironment(ctx, repo, envName);
-  const release = await ctx.store.db.selectFrom('releases').selectAll().where('id', '=', id).where('environment_id', '=', env.id).executeTakeFirst();
+  const release = await findRelease(ctx.store.db, { releaseId: id, environmentId: env.id });
   if (!release) throw new ApiError(404, `environment ${envName} has no release ${id}`);
   return release;
 }
 
 async function decide(ctx: ServerContext, release: Release, decision: 'promote' | 'abort'): Promise<Release> {
   if (release.status !== 'paused') throw new ApiError(409, `release ${release.id} is ${release.status}, not paused: there is nothing to ${decision}`);
-  await ctx.store.db.updateTable('releases').set({ decision }).where('id', '=', release.id).where('status', '=', 'paused').execute();
+  await recordReleaseDecision(ctx.store.db, { releaseId: release.id, decision });
   ctx.log.info({ releaseId: release.id, decision }, 'release decision');
   return { ...release, decision };
 }
@@ -72,13 +87,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     access: 'user',
     async handler({ params }) {
       const repo = await findRepo(ctx, params.name!);
-      const envs = await ctx.store.db.selectFrom('environments').selectAll().where('repo_id', '=', repo.id).orderBy('name').execute();
-      return Promise.all(
-        envs.map(async (env) => {
-          const latest = await ctx.store.db.selectFrom('releases').selectAll().where('environment_id', '=', env.id).orderBy('id', 'desc').limit(1).executeTakeFirst();
-          return environmentView(env, await liveRelease(ctx.store.db, env.id), latest ?? null);
-        }),
-      );
+      const envs = await listEnvironments(ctx.store.db, repo.id);
+      return Promise.all(envs.map(async (env) => environmentView(env, await liveRelease(ctx.store.db, env.id), await latestRelease(ctx.store.db, env.id))));
     },
   });
 
@@ -99,17 +109,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       const repo = await findRepo(ctx, params.name!);
       const name = params.env!;
       if (!/^[\w.\-/ ]{1,200}$/.test(name)) throw new ApiError(400, `environment "${name}": use letters, digits, spaces, "_", "-", "." and "/" (at most 200)`);
-      const now = ctx.clock.now();
-      await ctx.store.db
-        .insertInto('environments')
-        .values({ repo_id: repo.id, name, tier: body.tier ?? null, url: body.url ?? null, protected: body.protected ? 1 : 0, created_at: now, updated_at: now })
-        .onConflict((oc) => oc.columns(['repo_id', 'name']).doNothing())
-        .execute();
-      const set: { updated_at: number; protected?: number; url?: string | null; tier?: string | null } = { updated_at: now };
-      if (body.protected !== undefined) set.protected = body.protected ? 1 : 0;
-      if (body.url !== undefined) set.url = body.url;
-      if (body.tier !== undefined) set.tier = body.tier;
-      await ctx.store.db.updateTable('environments').set(set).where('repo_id', '=', repo.id).where('name', '=', name).execute();
+      await configureEnvironment(ctx.store.db, { repoId: repo.id, name, settings: body, now: ctx.clock.now() });
       const env = await findEnvironment(ctx, repo, name);
       return environmentView(env, await liveRelease(ctx.store.db, env.id), null);
     },
@@ -124,16 +124,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ params }) {
       const repo = await findRepo(ctx, params.name!);
       const env = await findEnvironment(ctx, repo, params.env!);
-      const rows = await ctx.store.db
-        .selectFrom('jobs')
-        .selectAll()
-        .where('repo_id', '=', repo.id)
-        .where('environment', '=', env.name)
-        .where('status', '=', 'manual')
-        .where('retried', '=', 0)
-        .orderBy('id', 'desc')
-        .limit(MAX_MANUAL_JOBS)
-        .execute();
+      const rows = await waitingDeployJobs(ctx.store.db, { repoId: repo.id, environment: env.name, limit: MAX_MANUAL_JOBS });
       return rows.map(jobView);
     },
   });
@@ -148,9 +139,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       const repo = await findRepo(ctx, params.name!);
       const env = await findEnvironment(ctx, repo, params.env!);
       const { limit, before } = pageParams(query, { fallback: 100, max: MAX_RELEASES_PAGE });
-      let q = ctx.store.db.selectFrom('releases').selectAll().where('environment_id', '=', env.id).orderBy('id', 'desc').limit(limit);
-      if (before !== undefined) q = q.where('id', '<', before);
-      return (await q.execute()).map(releaseView);
+      return (await listReleases(ctx.store.db, { environmentId: env.id, limit, before })).map(releaseView);
     },
   });
 
@@ -239,7 +228,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       const job = await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
       const spec = parseSpec(job);
       if (spec.environment === null || spec.deploy === null) throw new ApiError(422, `job ${jobId} has no environment and deploy block`);
-      const pipeline = await ctx.store.db.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+      const pipeline = await getPipelineRow(ctx.store, job.pipeline_id);
+      if (!pipeline) throw new ApiError(404, `pipeline ${job.pipeline_id} not found`);
       const rollbackOf = spec.variables[ROLLBACK_OF_VARIABLE] ? Number(spec.variables[ROLLBACK_OF_VARIABLE]) : null;
       const files = rollbackOf === null ? await uploadedManifest(ctx, body.files ?? []) : null;
       const started = await released(
@@ -281,13 +271,13 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ principal, params, body }) {
       const jobId = idParam(params.id, 'id');
       await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
-      const release = await ctx.store.db.selectFrom('releases').select('id').where('job_id', '=', jobId).executeTakeFirst();
+      const release = await releaseOfJob(ctx.store.db, jobId);
       if (!release) throw new ApiError(404, `job ${jobId} has not started a release`);
       const result = await released(
         setReleaseStatus(ctx.store, { releaseId: release.id, status: body.status, reason: body.reason ?? null, restoredReleaseId: body.restoredReleaseId ?? null, now: ctx.clock.now() }),
       );
       if (result.changed && (body.status === 'live' || body.status === 'failed' || body.status === 'rolled_back')) {
-        const environment = (await ctx.store.db.selectFrom('environments').select('name').where('id', '=', result.release.environment_id).executeTakeFirstOrThrow()).name;
+        const environment = await environmentName(ctx.store.db, result.release.environment_id);
         ctx.metrics.deployments.inc({ environment, result: body.status });
         if (body.status === 'rolled_back' || (body.status === 'live' && result.release.kind === 'rollback')) ctx.metrics.rollbacks.inc({ environment });
       }
@@ -305,7 +295,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ principal, params, body }) {
       const jobId = idParam(params.id, 'id');
       await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
-      const release = await ctx.store.db.selectFrom('releases').select(['id', 'status', 'decision']).where('job_id', '=', jobId).executeTakeFirst();
+      const release = await releaseOfJob(ctx.store.db, jobId);
       if (!release) throw new ApiError(404, `job ${jobId} has not started a release`);
       return { releaseId: release.id, status: release.status, decision: release.decision };
     },

@@ -2,7 +2,7 @@
 // counts), and DORA metrics of a repository from its release history.
 import type { SloEvaluation } from '../../monitor/burn.js';
 import { doraForRepo } from '../../monitor/dora.js';
-import { evaluateBuiltinSlos, recordedBudgetHistory, sloSummary } from '../../monitor/sli-recorder.js';
+import { evaluateBuiltinSlos, recordedBudgetHistory, recordedSloEvaluations, sloSummary } from '../../monitor/sli-recorder.js';
 import { allSlos, BUILTIN_SLOS } from '../../monitor/slo.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
@@ -35,7 +35,7 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
           )
         : evaluated;
       // Declared SLOs as the leader last measured them through Prometheus (prometheusUrl), if it did.
-      const measured = new Map((await ctx.store.db.selectFrom('slo_evaluations').selectAll().execute()).map((r) => [r.slo, r]));
+      const measured = await recordedSloEvaluations(ctx.store.db);
       const declared = allSlos(ctx.config.slos, { builtin: false }).map((s) => {
         const row = measured.get(s.name);
         return {

@@ -1,13 +1,27 @@
 import { PassThrough, Readable } from 'node:stream';
 import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { createMasker, maskText } from '../../executor/mask.js';
-import { approvePipeline, cancelJob, cancelPipeline, getJob, getPipeline, listPipelines, playJob, readLog, readLogPages, retryJob } from '../../scheduler/index.js';
+import {
+  approvePipeline,
+  artifactFilesOf,
+  cancelJob,
+  cancelPipeline,
+  findArtifactFile,
+  getJob,
+  getPipeline,
+  listPipelines,
+  playJob,
+  readLog,
+  readLogPages,
+  retryJob,
+} from '../../scheduler/index.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
 import { recordFreezeOverride } from '../freezes.js';
 import { actorOf } from '../../auth/audit.js';
+import { repoNames } from '../../auth/repo-access.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
@@ -42,8 +56,7 @@ async function loadJob(ctx: ServerContext, id: number) {
 }
 
 async function repoNameOf(ctx: ServerContext, repoId: number): Promise<string> {
-  const repo = await ctx.store.db.selectFrom('repos').select('name').where('id', '=', repoId).executeTakeFirst();
-  return repo?.name ?? `#${repoId}`;
+  return (await repoNames(ctx.store.db, [repoId])).get(repoId) ?? `#${repoId}`;
 }
 
 /** `artifacts:name` when it is a plain name (GitLab's default is "artifacts"; the job id keeps downloads apart). */
@@ -62,8 +75,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     async handler({ principal, query }) {
       const visible = await visibleRepoIds(ctx, principal);
       const rows = await listPipelines(ctx.store, { repoIds: visible ?? undefined, ...pageParams(query, PIPELINE_PAGE) });
-      const names = new Map<number, string>();
-      for (const id of new Set(rows.map((p) => p.repo_id))) names.set(id, await repoNameOf(ctx, id));
+      const names = await repoNames(ctx.store.db, [...new Set(rows.map((p) => p.repo_id))]);
       return rows.map((p) => pipelineView(p, names.get(p.repo_id) ?? `#${p.repo_id}`));
     },
   });
@@ -157,7 +169,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     async handler({ params }) {
       const { jobs } = await loadPipeline(ctx, idParam(params.id, 'id'));
       const ids = jobs.map((j) => j.id);
-      const files = ids.length === 0 ? [] : await ctx.store.db.selectFrom('artifact_files').selectAll().where('job_id', 'in', ids).orderBy('path').execute();
+      const files = await artifactFilesOf(ctx.store.db, ids);
       return jobs
         .map((j) => ({
           jobId: j.id,
@@ -294,7 +306,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     produces: 'application/gzip',
     async handler({ params, reply }) {
       const job = await loadJob(ctx, idParam(params.id, 'id'));
-      const files = await ctx.store.db.selectFrom('artifact_files').select(['path', 'digest', 'size', 'mode']).where('job_id', '=', job.id).orderBy('path').execute();
+      const files = await artifactFilesOf(ctx.store.db, [job.id]);
       if (files.length === 0) throw new ApiError(404, `job ${job.id} has no artifacts`);
       reply.type('application/gzip').header('content-disposition', attachmentDisposition(`${archiveName(job)}.tar.gz`));
       return manifestToTarGz(files, (digest) => ctx.blobs.get(digest)).pipe(new PassThrough());
@@ -317,7 +329,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       } catch (err) {
         throw new ApiError(400, (err as Error).message);
       }
-      const file = await ctx.store.db.selectFrom('artifact_files').selectAll().where('job_id', '=', job.id).where('path', '=', path).executeTakeFirst();
+      const file = await findArtifactFile(ctx.store.db, { jobId: job.id, path });
       if (!file) throw new ApiError(404, `job ${job.id} has no artifact "${path}"`);
       try {
         const stream = await ctx.blobs.get(file.digest);

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { deleteRepo, deleteVariable, findRepoByName, findVariable, insertRepo, listRepos, listVariables, updateRepo } from '../../repos/index.js';
 import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/permissions.js';
 import { callerOf } from '../../auth/principal.js';
@@ -61,7 +61,7 @@ function isCurrentUrl(input: string, repo: Repo): boolean {
 }
 
 export async function findRepo(ctx: ServerContext, name: string): Promise<Repo> {
-  const repo = await ctx.store.db.selectFrom('repos').selectAll().where('name', '=', name).executeTakeFirst();
+  const repo = await findRepoByName(ctx.store.db, name);
   if (!repo) throw new ApiError(404, `no repository named "${name}"`);
   return repo;
 }
@@ -86,8 +86,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     body: createRepoBody,
     async handler({ body, reply, principal }) {
       const { url, credentials } = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
-      const existing = await ctx.store.db.selectFrom('repos').select('id').where('name', '=', body.name).executeTakeFirst();
-      if (existing) throw new ApiError(409, `a repository named "${body.name}" already exists`);
+      if (await findRepoByName(ctx.store.db, body.name)) throw new ApiError(409, `a repository named "${body.name}" already exists`);
       let defaultBranch = body.defaultBranch;
       try {
         defaultBranch ??= await detectDefaultBranch(url, credentials);
@@ -95,23 +94,16 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         if (err instanceof ApiError) throw err;
         throw new ApiError(422, `url: repository unreachable: ${(err as Error).message}`);
       }
-      const inserted = await ctx.store.db
-        .insertInto('repos')
-        .values({
-          name: body.name,
-          url,
-          default_branch: defaultBranch,
-          poll_interval_seconds: body.pollInterval ?? 0,
-          webhook_secret: null,
-          branch_filter: body.branches ? JSON.stringify(body.branches) : null,
-          tag_filter: body.tags ? JSON.stringify(body.tags) : null,
-          fork_pull_requests: body.forkPullRequests ?? 'approval',
-          known_refs: '{}',
-          last_polled_at: null,
-          created_at: ctx.clock.now(),
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const inserted = await insertRepo(ctx.store.db, {
+        name: body.name,
+        url,
+        defaultBranch,
+        pollIntervalSeconds: body.pollInterval ?? 0,
+        branchFilter: body.branches ?? null,
+        tagFilter: body.tags ?? null,
+        forkPullRequests: body.forkPullRequests ?? 'approval',
+        now: ctx.clock.now(),
+      });
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
       // Sealed once the row exists: the ciphertexts are bound to the repository's id.
       let created = credentials === null ? inserted : await saveRepoCredentials(ctx, inserted.id, credentials);
@@ -129,9 +121,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ principal }) {
       const visible = await visibleRepoIds(ctx, principal);
-      let q = ctx.store.db.selectFrom('repos').selectAll().orderBy('name');
-      if (visible !== null) q = visible.length === 0 ? q.where(sql<boolean>`false`) : q.where('id', 'in', visible);
-      return (await q.execute()).map((r) => repoView(r, ctx));
+      return (await listRepos(ctx.store.db, visible)).map((r) => repoView(r, ctx));
     },
   });
 
@@ -170,7 +160,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       let updated = body.webhookSecret === undefined ? repo : await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
       // A new URL takes its own credentials or none: the old ones never go to another place.
       if (newUrl !== null) updated = await saveRepoCredentials(ctx, repo.id, newUrl.credentials);
-      if (Object.keys(changes).length > 0) updated = await ctx.store.db.updateTable('repos').set(changes).where('id', '=', repo.id).returningAll().executeTakeFirstOrThrow();
+      if (Object.keys(changes).length > 0) updated = await updateRepo(ctx.store.db, repo.id, changes);
       return repoView(updated, ctx);
     },
   });
@@ -183,8 +173,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ params, reply }) {
       const repo = await findRepo(ctx, params.name);
-      // The schema's foreign keys cascade: pipelines, jobs, logs, manifests, events, variables and caches go with it.
-      await ctx.store.db.deleteFrom('repos').where('id', '=', repo.id).execute();
+      await deleteRepo(ctx.store.db, repo.id);
       reply.code(204);
       return null;
     },
@@ -238,7 +227,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ params }) {
       const repo = await findRepo(ctx, params.name);
-      const rows = await ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id).orderBy('key').execute();
+      const rows = await listVariables(ctx.store.db, repo.id);
       return rows.map(variableView);
     },
   });
@@ -251,7 +240,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ params }) {
       const repo = await findRepo(ctx, params.name);
-      const row = await ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id).where('key', '=', params.key).executeTakeFirst();
+      const row = await findVariable(ctx.store.db, { repoId: repo.id, key: params.key });
       if (!row) throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
       return variableView(row);
     },
@@ -285,8 +274,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ params, reply }) {
       const repo = await findRepo(ctx, params.name);
-      const result = await ctx.store.db.deleteFrom('variables').where('repo_id', '=', repo.id).where('key', '=', params.key).executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
+      if (!(await deleteVariable(ctx.store.db, { repoId: repo.id, key: params.key }))) throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
       reply.code(204);
       return null;
     },

@@ -1,0 +1,56 @@
+// The repositories table: registering, finding, listing, changing and removing repositories.
+// What a new repository starts with (its owner, its protected default branch) is setUpNewRepo's.
+import { sql, type Kysely } from 'kysely';
+import type { Database, Repo } from '../store/schema.js';
+
+export async function findRepoByName(db: Kysely<Database>, name: string): Promise<Repo | undefined> {
+  return db.selectFrom('repos').selectAll().where('name', '=', name).executeTakeFirst();
+}
+
+export interface NewRepo {
+  name: string;
+  url: string;
+  defaultBranch: string;
+  pollIntervalSeconds: number;
+  branchFilter: string[] | null;
+  tagFilter: string[] | null;
+  forkPullRequests: Repo['fork_pull_requests'];
+  now: number;
+}
+
+/** The new repository's row, without a webhook secret or URL credentials (sealed once its id exists). */
+export async function insertRepo(db: Kysely<Database>, input: NewRepo): Promise<Repo> {
+  return db
+    .insertInto('repos')
+    .values({
+      name: input.name,
+      url: input.url,
+      default_branch: input.defaultBranch,
+      poll_interval_seconds: input.pollIntervalSeconds,
+      webhook_secret: null,
+      branch_filter: input.branchFilter ? JSON.stringify(input.branchFilter) : null,
+      tag_filter: input.tagFilter ? JSON.stringify(input.tagFilter) : null,
+      fork_pull_requests: input.forkPullRequests,
+      known_refs: '{}',
+      last_polled_at: null,
+      created_at: input.now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Repositories by name: these ids, or all of them (null). */
+export async function listRepos(db: Kysely<Database>, repoIds: number[] | null): Promise<Repo[]> {
+  let q = db.selectFrom('repos').selectAll().orderBy('name');
+  if (repoIds !== null) q = repoIds.length === 0 ? q.where(sql<boolean>`false`) : q.where('id', 'in', repoIds);
+  return q.execute();
+}
+
+export async function updateRepo(db: Kysely<Database>, repoId: number, changes: Partial<Repo>): Promise<Repo> {
+  return db.updateTable('repos').set(changes).where('id', '=', repoId).returningAll().executeTakeFirstOrThrow();
+}
+
+/** The schema's foreign keys cascade: pipelines, jobs, logs, manifests, events, variables and caches go with it. */
+export async function deleteRepo(db: Kysely<Database>, repoId: number): Promise<void> {
+  await db.deleteFrom('repos').where('id', '=', repoId).execute();
+}

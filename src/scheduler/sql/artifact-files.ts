@@ -1,0 +1,27 @@
+// The artifact manifest of each job (artifact_files): written by the agent holding the job,
+// read for downloads and for later jobs' dependencies.
+import type { Kysely } from 'kysely';
+import type { Store } from '../../store/index.js';
+import type { ArtifactFile, Database } from '../../store/schema.js';
+
+/** Replaces the job's manifest, so a re-sent manifest (after a lost response) does not duplicate rows. */
+export async function replaceArtifactFiles(store: Store, input: { jobId: number; files: Pick<ArtifactFile, 'path' | 'digest' | 'size' | 'mode'>[]; expiresAt: number | null; now: number }): Promise<void> {
+  await store.transaction(async (trx) => {
+    await trx.deleteFrom('artifact_files').where('job_id', '=', input.jobId).execute();
+    if (input.files.length === 0) return;
+    await trx
+      .insertInto('artifact_files')
+      .values(input.files.map((f) => ({ job_id: input.jobId, path: f.path, digest: f.digest, size: f.size, mode: f.mode, expires_at: input.expiresAt, created_at: input.now })))
+      .execute();
+  });
+}
+
+/** The artifact files of these jobs, by path. */
+export async function artifactFilesOf(db: Kysely<Database>, jobIds: number[]): Promise<ArtifactFile[]> {
+  if (jobIds.length === 0) return [];
+  return db.selectFrom('artifact_files').selectAll().where('job_id', 'in', jobIds).orderBy('path').execute();
+}
+
+export async function findArtifactFile(db: Kysely<Database>, input: { jobId: number; path: string }): Promise<ArtifactFile | undefined> {
+  return db.selectFrom('artifact_files').selectAll().where('job_id', '=', input.jobId).where('path', '=', input.path).executeTakeFirst();
+}

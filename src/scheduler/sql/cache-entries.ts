@@ -1,0 +1,16 @@
+// Caches of a repository (cache_entries): a manifest per key, saved and restored by jobs.
+import type { Kysely } from 'kysely';
+import type { CacheEntry, Database } from '../../store/schema.js';
+
+export async function findCacheEntry(db: Kysely<Database>, input: { repoId: number; key: string }): Promise<Pick<CacheEntry, 'manifest' | 'updated_at'> | undefined> {
+  return db.selectFrom('cache_entries').select(['manifest', 'updated_at']).where('repo_id', '=', input.repoId).where('key', '=', input.key).executeTakeFirst();
+}
+
+/** Saves (or replaces) the cache under its key. */
+export async function saveCacheEntry(db: Kysely<Database>, input: { repoId: number; key: string; manifest: string; now: number }): Promise<void> {
+  await db
+    .insertInto('cache_entries')
+    .values({ repo_id: input.repoId, key: input.key, manifest: input.manifest, updated_at: input.now })
+    .onConflict((oc) => oc.columns(['repo_id', 'key']).doUpdateSet({ manifest: input.manifest, updated_at: input.now }))
+    .execute();
+}
