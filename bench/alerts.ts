@@ -35,7 +35,10 @@ class Services {
       for (const [name, c] of this.counts) {
         if (this.failing.has(name)) c.failed += 100;
         else c.ok += 100;
-        lines.push(`http_requests_total{service="${name}",code="200"} ${c.ok}`, `http_requests_total{service="${name}",code="500"} ${c.failed}`);
+        lines.push(
+          `http_requests_total{service="${name}",code="200"} ${c.ok}`,
+          `http_requests_total{service="${name}",code="500"} ${c.failed}`,
+        );
       }
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(lines.join('\n') + '\n');
     });
@@ -57,7 +60,10 @@ const slo = (name: string, service: string, objective: number) => ({
   name,
   repo: service,
   objective,
-  sli: { errors: `sum(rate(http_requests_total{service="${service}",code=~"5.."}[{{.window}}])) or vector(0)`, total: `sum(rate(http_requests_total{service="${service}"}[{{.window}}]))` },
+  sli: {
+    errors: `sum(rate(http_requests_total{service="${service}",code=~"5.."}[{{.window}}])) or vector(0)`,
+    total: `sum(rate(http_requests_total{service="${service}"}[{{.window}}]))`,
+  },
 });
 
 interface Message {
@@ -65,7 +71,8 @@ interface Message {
   alert: { name: string; severity: string; labels: Record<string, string> };
 }
 
-const firingFor = (sink: HttpSink<Message>, sloName: string) => sink.requests.find((r) => r.body.status === 'firing' && r.body.alert.severity === 'page' && r.body.alert.labels.slo === sloName);
+const firingFor = (sink: HttpSink<Message>, sloName: string) =>
+  sink.requests.find((r) => r.body.status === 'firing' && r.body.alert.severity === 'page' && r.body.alert.labels.slo === sloName);
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -83,7 +90,10 @@ async function evaluationTimes(prometheus: PrometheusServer, services: Services,
   const rows = await fillCounts(dbPath, Math.floor(Date.now() / 60_000) * 60_000);
   const declared = services.names.filter((n) => n.startsWith('eval-')).map((n) => slo(n, n, 99.9));
   // The duty's own loop is out of the way: each evaluation is asked for and timed.
-  const tandem = await TestTandem.start({ agents: 0, settings: { databaseUrl: dbPath, prometheusUrl: prometheus.url, slos: declared, alerting: { evaluationIntervalSeconds: 3600 } } });
+  const tandem = await TestTandem.start({
+    agents: 0,
+    settings: { databaseUrl: dbPath, prometheusUrl: prometheus.url, slos: declared, alerting: { evaluationIntervalSeconds: 3600 } },
+  });
   try {
     const reports: EvaluationReport[] = [];
     const walls: number[] = [];
@@ -93,7 +103,9 @@ async function evaluationTimes(prometheus: PrometheusServer, services: Services,
       reports.push(t.value);
       walls.push(t.ms);
     }
-    log(`alerts: ${EVALUATIONS} evaluations of ${BUILTIN_SLOS.length} built-in and ${declared.length} declared SLOs, median ${fmt(median(walls))} ms`);
+    log(
+      `alerts: ${EVALUATIONS} evaluations of ${BUILTIN_SLOS.length} built-in and ${declared.length} declared SLOs, median ${fmt(median(walls))} ms`,
+    );
     return {
       rows,
       declared: declared.length,
@@ -111,7 +123,14 @@ async function evaluationTimes(prometheus: PrometheusServer, services: Services,
 async function outageDelays(prometheus: PrometheusServer, services: Services, log: (line: string) => void): Promise<number[]> {
   const sink = await new HttpSink<Message>().start();
   const names = services.names.filter((n) => n.startsWith('outage-'));
-  const tandem = await TestTandem.start({ agents: 0, settings: { prometheusUrl: prometheus.url, slos: names.map((n) => slo(n, n, 99.9)), alerting: { notifiers: [{ type: 'webhook', url: `${sink.url}/page` }] } } });
+  const tandem = await TestTandem.start({
+    agents: 0,
+    settings: {
+      prometheusUrl: prometheus.url,
+      slos: names.map((n) => slo(n, n, 99.9)),
+      alerting: { notifiers: [{ type: 'webhook', url: `${sink.url}/page` }] },
+    },
+  });
   try {
     const delays: number[] = [];
     for (const name of names) {
@@ -135,7 +154,10 @@ async function burstDelays(dir: string, log: (line: string) => void): Promise<nu
   const delays: number[] = [];
   for (let i = 0; i < BURSTS; i++) {
     const sink = await new HttpSink<Message>().start();
-    const tandem = await TestTandem.start({ agents: 0, settings: { maxSystemAttempts: 1, alerting: { notifiers: [{ type: 'webhook', url: `${sink.url}/page` }] } } });
+    const tandem = await TestTandem.start({
+      agents: 0,
+      settings: { maxSystemAttempts: 1, alerting: { notifiers: [{ type: 'webhook', url: `${sink.url}/page` }] } },
+    });
     const groups: number[] = [];
     try {
       const pidDir = path.join(dir, `pids-${i}`);
@@ -174,17 +196,33 @@ export async function alerts(log: (line: string) => void): Promise<BenchResult> 
       title: 'Alerting: evaluation time per SLO, detection delay',
       header: ['what', 'measure', 'value'],
       rows: [
-        [`built-in SLO from ${e.rows.toLocaleString('en')} minute rows (30 days × ${BUILTIN_SLOS.length} SLIs)`, `ms per SLO, median of ${EVALUATIONS}`, fmt(e.builtinPerSlo)],
-        [`declared SLO through Prometheus (16 instant queries), ${e.declared} at once`, `ms per SLO (latency), median of ${EVALUATIONS}`, fmt(e.declaredLatency)],
+        [
+          `built-in SLO from ${e.rows.toLocaleString('en')} minute rows (30 days × ${BUILTIN_SLOS.length} SLIs)`,
+          `ms per SLO, median of ${EVALUATIONS}`,
+          fmt(e.builtinPerSlo),
+        ],
+        [
+          `declared SLO through Prometheus (16 instant queries), ${e.declared} at once`,
+          `ms per SLO (latency), median of ${EVALUATIONS}`,
+          fmt(e.declaredLatency),
+        ],
         ["Tandem's own signals (heartbeats, leader, database, artifact store, backups)", `ms, median of ${EVALUATIONS}`, fmt(e.self)],
-        [`whole evaluation: ${BUILTIN_SLOS.length} built-in, ${e.declared} declared, own signals, states written`, `ms, median of ${EVALUATIONS}`, fmt(e.wall)],
-        [`detection: a service's outage (100% errors) to the page, through Prometheus`, `s, median (min–max) of ${OUTAGES}`, range(outages)],
-        ['detection: 3 jobs\' agent SIGKILLed to the page (pipeline-system-errors)', `s, median (min–max) of ${BURSTS}`, range(bursts)],
+        [
+          `whole evaluation: ${BUILTIN_SLOS.length} built-in, ${e.declared} declared, own signals, states written`,
+          `ms, median of ${EVALUATIONS}`,
+          fmt(e.wall),
+        ],
+        [
+          `detection: a service's outage (100% errors) to the page, through Prometheus`,
+          `s, median (min–max) of ${OUTAGES}`,
+          range(outages),
+        ],
+        ["detection: 3 jobs' agent SIGKILLed to the page (pipeline-system-errors)", `s, median (min–max) of ${BURSTS}`, range(bursts)],
       ],
       notes: [
-        'Production settings throughout: the workbook\'s windows (`sloWindowScale` 1), `alerting.evaluationIntervalSeconds` 15, SLI counts flushed every 15 s, an agent\'s disconnect grace of 3 s, Prometheus scraping every second. Declared SLOs are evaluated concurrently, so their latency overlaps; the whole evaluation is what the leader spends per interval.',
+        "Production settings throughout: the workbook's windows (`sloWindowScale` 1), `alerting.evaluationIntervalSeconds` 15, SLI counts flushed every 15 s, an agent's disconnect grace of 3 s, Prometheus scraping every second. Declared SLOs are evaluated concurrently, so their latency overlaps; the whole evaluation is what the leader spends per interval.",
         'An outage is seen when Prometheus has two failing scrapes in the 5m window and the next evaluation runs (up to 15 s later); then the message is sent at once. The services had a minute of healthy history, so the 1h window crossed 14.4 × the budget (1.44 % for 99.9 %) within a second; after a full healthy hour a total outage needs 1.44 % of an hour, 52 s, before the page, by design of the burn-rate table.',
-        'A burst of killed agents is seen when the agents\' jobs are failed (the 3 s grace), the failed pipelines are in the recorded counts (every replica flushes every 15 s; the leader flushes its own before it evaluates, and the pipelines fail on the leader here) and the next evaluation runs. Each burst ran on a fresh server at about the same time after its start, so at about the same phase of the 15 s interval: hence the narrow range; the delay is the grace plus up to one interval.',
+        "A burst of killed agents is seen when the agents' jobs are failed (the 3 s grace), the failed pipelines are in the recorded counts (every replica flushes every 15 s; the leader flushes its own before it evaluates, and the pipelines fail on the leader here) and the next evaluation runs. Each burst ran on a fresh server at about the same time after its start, so at about the same phase of the 15 s interval: hence the narrow range; the delay is the grace plus up to one interval.",
       ],
     };
   } finally {

@@ -34,25 +34,57 @@ async function main(): Promise<void> {
   const user = await createUser(db, { username: 'dev', password: PASSWORD, now, passwordMinLength: config.passwordMinLength });
   const repo = await db
     .insertInto('repos')
-    .values({ name: 'bench', url: '/nonexistent', default_branch: 'main', poll_interval_seconds: 0, webhook_secret: null, branch_filter: null, tag_filter: null, known_refs: '{}', last_polled_at: null, created_at: now })
+    .values({
+      name: 'bench',
+      url: '/nonexistent',
+      default_branch: 'main',
+      poll_interval_seconds: 0,
+      webhook_secret: null,
+      branch_filter: null,
+      tag_filter: null,
+      known_refs: '{}',
+      last_polled_at: null,
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
-  await db.insertInto('memberships').values({ repo_id: repo.id, user_id: user.id, role: 'maintainer', source: 'manual', created_at: now, updated_at: now }).execute();
+  await db
+    .insertInto('memberships')
+    .values({ repo_id: repo.id, user_id: user.id, role: 'maintainer', source: 'manual', created_at: now, updated_at: now })
+    .execute();
   const { token } = await createPersonalToken(db, { userId: user.id, name: 'bench', scopes: ['api'], expiresAt: null, now });
 
   const admin = await db.selectFrom('users').select('id').where('username', '=', 'admin').executeTakeFirstOrThrow();
   const none: AccessControl = {
-    check: async () => ({ kind: 'user', userId: admin.id, username: 'admin', admin: true, scopes: ['api'], sessionId: null, tokenId: null }),
+    check: async () => ({
+      kind: 'user',
+      userId: admin.id,
+      username: 'admin',
+      admin: true,
+      scopes: ['api'],
+      sessionId: null,
+      tokenId: null,
+    }),
     audit: async () => undefined,
   };
   const { app } = buildApp(server.ctx, { access: none });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const ready: AuthServerReady = { withAuth: server.url, withoutAuth: `http://127.0.0.1:${port}`, token, username: 'dev', password: PASSWORD, dataDir };
+  const ready: AuthServerReady = {
+    withAuth: server.url,
+    withoutAuth: `http://127.0.0.1:${port}`,
+    token,
+    username: 'dev',
+    password: PASSWORD,
+    dataDir,
+  };
   process.send?.(ready);
   process.on('disconnect', () => {
-    void app.close().then(() => server.close()).then(() => process.exit(0));
+    void app
+      .close()
+      .then(() => server.close())
+      .then(() => process.exit(0));
   });
 }
 

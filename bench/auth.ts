@@ -45,10 +45,24 @@ async function lookups(name: string, store: Store): Promise<string[]> {
   const user = await createUser(store.db, { username: 'dev', now, passwordMinLength: 12 });
   const repo = await store.db
     .insertInto('repos')
-    .values({ name: 'bench', url: '/x', default_branch: 'main', poll_interval_seconds: 0, webhook_secret: null, branch_filter: null, tag_filter: null, known_refs: '{}', last_polled_at: null, created_at: now })
+    .values({
+      name: 'bench',
+      url: '/x',
+      default_branch: 'main',
+      poll_interval_seconds: 0,
+      webhook_secret: null,
+      branch_filter: null,
+      tag_filter: null,
+      known_refs: '{}',
+      last_polled_at: null,
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
-  await store.db.insertInto('memberships').values({ repo_id: repo.id, user_id: user.id, role: 'developer', source: 'manual', created_at: now, updated_at: now }).execute();
+  await store.db
+    .insertInto('memberships')
+    .values({ repo_id: repo.id, user_id: user.id, role: 'developer', source: 'manual', created_at: now, updated_at: now })
+    .execute();
   const { token } = await createPersonalToken(store.db, { userId: user.id, name: 'bench', scopes: ['api'], expiresAt: null, now });
   const session = await createSession(store.db, { userId: user.id, address: null, userAgent: null, now, limits: SESSION_LIMITS });
   const tokenUs = await perCall(() => principalOfToken(store.db, token, Date.now()));
@@ -70,7 +84,10 @@ interface Load {
 }
 
 /** Requests per second (latency in ms, server CPU per request) of `concurrency` keep-alive clients over the window. */
-async function load(base: string, opts: { method: string; path: string; headers?: Record<string, string>; body?: string; concurrency: number; expect: number; pid: number }): Promise<Load> {
+async function load(
+  base: string,
+  opts: { method: string; path: string; headers?: Record<string, string>; body?: string; concurrency: number; expect: number; pid: number },
+): Promise<Load> {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const target = new URL(opts.path, base);
   const t0 = performance.now();
@@ -79,10 +96,23 @@ async function load(base: string, opts: { method: string; path: string; headers?
   const latencies: number[] = [];
   const one = () =>
     new Promise<void>((resolve, reject) => {
-      const req = request(target, { method: opts.method, agent, headers: { ...opts.headers, ...(opts.body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) } : {}) } }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === opts.expect ? resolve() : reject(new Error(`${opts.method} ${opts.path}: HTTP ${res.statusCode}`))));
-      });
+      const req = request(
+        target,
+        {
+          method: opts.method,
+          agent,
+          headers: {
+            ...opts.headers,
+            ...(opts.body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) } : {}),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () =>
+            res.statusCode === opts.expect ? resolve() : reject(new Error(`${opts.method} ${opts.path}: HTTP ${res.statusCode}`)),
+          );
+        },
+      );
       req.on('error', reject);
       req.end(opts.body);
     });
@@ -108,12 +138,21 @@ async function load(base: string, opts: { method: string; path: string; headers?
   );
   agent.destroy();
   await samples;
-  return { perSecond: latencies.length / (WINDOW_MS / 1000), p50: median(latencies), p99: percentile(latencies, 99), cpuUs: ((cpu[1] - cpu[0]) * 1e6) / latencies.length };
+  return {
+    perSecond: latencies.length / (WINDOW_MS / 1000),
+    p50: median(latencies),
+    p99: percentile(latencies, 99),
+    cpuUs: ((cpu[1] - cpu[0]) * 1e6) / latencies.length,
+  };
 }
 
 async function startServer(): Promise<{ child: ChildProcess; ready: AuthServerReady }> {
   // Pinned to core 0 with everything it runs (argon2's worker threads too); the clients run here, elsewhere.
-  const child = fork(SERVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execPath: 'taskset', execArgv: ['-c', '0', process.execPath] });
+  const child = fork(SERVER, [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execPath: 'taskset',
+    execArgv: ['-c', '0', process.execPath],
+  });
   const ready = await new Promise<AuthServerReady>((resolve, reject) => {
     child.once('message', (m) => resolve(m as AuthServerReady));
     child.once('exit', (code) => reject(new Error(`the auth bench server exited with ${code}`)));
@@ -149,7 +188,13 @@ export async function auth(log: (line: string) => void): Promise<BenchResult> {
     const asDev = { authorization: `Bearer ${ready.token}` };
     const cases = [
       { what: 'read (GET /api/v1/repos/bench)', method: 'GET', path: '/api/v1/repos/bench', expect: 200 },
-      { what: 'change (POST a variable)', method: 'POST', path: '/api/v1/repos/bench/variables', body: JSON.stringify({ key: 'BENCH', value: 'v' }), expect: 201 },
+      {
+        what: 'change (POST a variable)',
+        method: 'POST',
+        path: '/api/v1/repos/bench/variables',
+        body: JSON.stringify({ key: 'BENCH', value: 'v' }),
+        expect: 201,
+      },
     ];
     const apiRows: string[][] = [];
     for (const c of cases) {
@@ -159,7 +204,9 @@ export async function auth(log: (line: string) => void): Promise<BenchResult> {
       for (let run = 0; run < RUNS; run++) {
         on.push(await load(ready.withAuth, { ...c, headers: asDev, concurrency: CONCURRENCY, pid }));
         off.push(await load(ready.withoutAuth, { ...c, concurrency: CONCURRENCY, pid }));
-        log(`${c.what} run ${run + 1}: ${fmt(on[run].perSecond, 0)}/s (${fmt(on[run].cpuUs, 0)} µs CPU each) with auth, ${fmt(off[run].perSecond, 0)}/s (${fmt(off[run].cpuUs, 0)} µs) without`);
+        log(
+          `${c.what} run ${run + 1}: ${fmt(on[run].perSecond, 0)}/s (${fmt(on[run].cpuUs, 0)} µs CPU each) with auth, ${fmt(off[run].perSecond, 0)}/s (${fmt(off[run].cpuUs, 0)} µs) without`,
+        );
       }
       const m = (runs: Load[], key: keyof Load) => median(runs.map((l) => l[key]));
       apiRows.push([
@@ -176,13 +223,24 @@ export async function auth(log: (line: string) => void): Promise<BenchResult> {
       await hash('benchmark passphrase', ARGON2_PARAMS);
       hashMs.push(performance.now() - started);
     }
-    const signIn = { method: 'POST', path: '/api/v1/session', body: JSON.stringify({ username: ready.username, password: ready.password }), expect: 201 };
+    const signIn = {
+      method: 'POST',
+      path: '/api/v1/session',
+      body: JSON.stringify({ username: ready.username, password: ready.password }),
+      expect: 201,
+    };
     const single = await load(ready.withAuth, { ...signIn, concurrency: 1, pid });
     const parallel = await load(ready.withAuth, { ...signIn, concurrency: 4, pid });
-    log(`sign-ins: ${fmt(single.perSecond, 1)}/s one at a time, ${fmt(parallel.perSecond, 1)}/s four at a time; a hash alone ${fmt(median(hashMs), 1)} ms here`);
+    log(
+      `sign-ins: ${fmt(single.perSecond, 1)}/s one at a time, ${fmt(parallel.perSecond, 1)}/s four at a time; a hash alone ${fmt(median(hashMs), 1)} ms here`,
+    );
 
     for (const r of lookupRows) {
-      rows.push([`Token lookup per request, ${r[0]}`, `${r[1]} µs`], [`Session lookup per request, ${r[0]}`, `${r[2]} µs`], [`Token + role in the repository, ${r[0]}`, `${r[3]} µs`]);
+      rows.push(
+        [`Token lookup per request, ${r[0]}`, `${r[1]} µs`],
+        [`Session lookup per request, ${r[0]}`, `${r[2]} µs`],
+        [`Token + role in the repository, ${r[0]}`, `${r[3]} µs`],
+      );
     }
     for (const r of apiRows) rows.push([r[0], `with auth ${r[1]}; without ${r[2]}; ${r[3]}`]);
     rows.push([
@@ -191,9 +249,9 @@ export async function auth(log: (line: string) => void): Promise<BenchResult> {
     ]);
     rows.push(['One argon2id hash, in this process', `${fmt(median(hashMs), 1)} ms (median of 10)`]);
     notes.push(
-      'Lookups are timed in process against the database (median of 5 batches of 5000): a personal token is one indexed read of tokens joined with users (its last use is written at most once a minute); a session likewise; a member\'s request adds one read of the repository and the membership. Nothing is cached between requests, so a revocation holds on every replica at the next request.',
+      "Lookups are timed in process against the database (median of 5 batches of 5000): a personal token is one indexed read of tokens joined with users (its last use is written at most once a minute); a session likewise; a member's request adds one read of the repository and the membership. Nothing is cached between requests, so a revocation holds on every replica at the next request.",
       `API figures: one \`tandem server\` on SQLite pinned to one core (taskset -c 0), ${CONCURRENCY} keep-alive clients in another process, ${WARMUP_MS / 1000} s warm-up and ${WINDOW_MS / 1000} s windows, median of ${RUNS} alternating runs. "Without" serves the same routes, in the same process, with no access control at all (no lookup, no audit record). The server's CPU time per request is the steadier figure on a shared machine; rates move with whatever else runs. With auth, a read makes two more reads of the database (the token with its user; the repository with the caller's role), and a change also inserts its audit record (a write, the larger part of its cost).`,
-      'Sign-ins are argon2id by design: each costs one hash of about 50 ms of a core, so one core signs in about 20 people a second; the hash runs on libuv\'s worker threads, so it does not block other requests, and the failed-login limits keep guessing far below that rate.',
+      "Sign-ins are argon2id by design: each costs one hash of about 50 ms of a core, so one core signs in about 20 people a second; the hash runs on libuv's worker threads, so it does not block other requests, and the failed-login limits keep guessing far below that rate.",
     );
     return { id: 'auth', title: 'Auth: cost of authentication and authorization', header: ['Measure', 'Result'], rows, notes };
   } finally {

@@ -36,7 +36,12 @@ const LONG_POLL_MS = 25_000;
 
 async function register(task: ClaimersTask, index: number): Promise<ServerClient> {
   const client = new ServerClient({ servers: [task.url], token: task.adminToken, userAgent: 'tandem-agent/bench' });
-  const res = await client.json<RegisterAgentResponse>('POST', '/api/v1/agents', { name: `${task.namePrefix}-${index}`, tags: [], concurrency: 1, version: 'bench' });
+  const res = await client.json<RegisterAgentResponse>('POST', '/api/v1/agents', {
+    name: `${task.namePrefix}-${index}`,
+    tags: [],
+    concurrency: 1,
+    version: 'bench',
+  });
   if (!res) throw new Error('registration returned no agent token');
   client.token = res.token;
   return client;
@@ -72,7 +77,12 @@ async function run(task: ClaimersTask): Promise<ClaimersResult> {
     while (performance.now() < windowEnd) {
       const started = performance.now();
       const inWindow = started >= windowStart;
-      const payload = await client.json<JobPayload>('POST', '/api/v1/agent/jobs/request', { waitMs: LONG_POLL_MS }, { timeoutMs: LONG_POLL_MS + 10_000 });
+      const payload = await client.json<JobPayload>(
+        'POST',
+        '/api/v1/agent/jobs/request',
+        { waitMs: LONG_POLL_MS },
+        { timeoutMs: LONG_POLL_MS + 10_000 },
+      );
       const claimed = performance.now();
       if (!payload) {
         result.empty++;

@@ -16,7 +16,18 @@ import { openStore, type JobStatus, type Store } from '../src/store/index.js';
 import { makeRemote } from '../test/support/git.js';
 import { postgresAvailable, startPostgres, PG_BIN } from '../test/support/postgres.js';
 import type { ClaimersMessage, ClaimersResult, ClaimersTask } from './claimers.js';
-import { cpuSeconds, familyCpuSeconds, fmt, LiveServer, machineBusySeconds, median, percentile, tempDir, timed, type BenchResult } from './common.js';
+import {
+  cpuSeconds,
+  familyCpuSeconds,
+  fmt,
+  LiveServer,
+  machineBusySeconds,
+  median,
+  percentile,
+  tempDir,
+  timed,
+  type BenchResult,
+} from './common.js';
 
 const AGENT_COUNTS = [2, 8];
 const RUNS = 3;
@@ -78,7 +89,17 @@ async function topUp(store: Store, repoId: number, sha: string, compiled: Compil
   const missing = QUEUE - (await countJobs(store, ['pending', 'created']));
   const pipelines = Math.max(0, Math.ceil(missing / compiled.jobs.length));
   for (let i = 0; i < pipelines; i++) {
-    await createPipeline(store, { repoId, ref: 'main', isTag: false, sha, beforeSha: null, source: 'push', compiled, defaultTimeoutSeconds: 3600, now: Date.now() });
+    await createPipeline(store, {
+      repoId,
+      ref: 'main',
+      isTag: false,
+      sha,
+      beforeSha: null,
+      source: 'push',
+      compiled,
+      defaultTimeoutSeconds: 3600,
+      now: Date.now(),
+    });
   }
   return pipelines;
 }
@@ -90,7 +111,15 @@ async function claimJobMs(store: Store, agentId: number): Promise<number> {
     const claim = await timed(() => claimJob(store, { agentId, agentTags: [], leaseMs: 60_000, now: Date.now() }));
     if (!claim.value) throw new Error('claims: claimJob found the queue empty');
     samples.push(claim.ms);
-    await completeJob(store, { jobId: claim.value.job.id, agentId, fencingToken: claim.value.fencingToken, status: 'success', exitCode: 0, failureReason: null, now: Date.now() });
+    await completeJob(store, {
+      jobId: claim.value.job.id,
+      agentId,
+      fencingToken: claim.value.fencingToken,
+      status: 'success',
+      exitCode: 0,
+      failureReason: null,
+      now: Date.now(),
+    });
   }
   return median(samples);
 }
@@ -107,14 +136,26 @@ async function claimRun(db: Database, agents: number, namePrefix: string): Promi
       child.on('message', (m: ClaimersMessage) => {
         if (m.type === 'result') resolve(m.result);
         // The window's edges, as the claimers saw them; sampled in order.
-        else sampling = sampling.then(async () => void samples.push({ server: await cpuSeconds(db.server.pid), database: await db.cpu(), machine: await machineBusySeconds() }));
+        else
+          sampling = sampling.then(
+            async () =>
+              void samples.push({ server: await cpuSeconds(db.server.pid), database: await db.cpu(), machine: await machineBusySeconds() }),
+          );
       });
       void exited.then((code) => reject(new Error(`the claimers exited (${code}) before reporting`)));
-      child.send({ url: db.server.url, adminToken: db.server.token, agents, namePrefix, warmupMs: WARMUP_MS, windowMs: WINDOW_MS } satisfies ClaimersTask);
+      child.send({
+        url: db.server.url,
+        adminToken: db.server.token,
+        agents,
+        namePrefix,
+        warmupMs: WARMUP_MS,
+        windowMs: WINDOW_MS,
+      } satisfies ClaimersTask);
     });
     await sampling;
     if (result.empty > 0) throw new Error(`${db.name}: the queue ran dry during a run with ${agents} agents; raise QUEUE (${QUEUE})`);
-    if (samples.length !== 2) throw new Error(`${db.name}: expected the window's start and end from the claimers, got ${samples.length} marks`);
+    if (samples.length !== 2)
+      throw new Error(`${db.name}: expected the window's start and end from the claimers, got ${samples.length} marks`);
     // Every claim was completed with its token: nothing may be left running.
     const running = await countJobs(db.store, ['running']);
     if (running !== 0) throw new Error(`${db.name}: ${running} jobs still running after a run with ${agents} agents`);
@@ -128,7 +169,12 @@ async function claimRun(db: Database, agents: number, namePrefix: string): Promi
       claimP50: median(result.claimMs),
       claimP99: percentile(result.claimMs, 99),
       completeP50: median(result.completeMs),
-      cores: { server, database, agents: agentsCores, rest: Math.max(0, (end.machine - start.machine) / seconds - server - (database ?? 0) - agentsCores) },
+      cores: {
+        server,
+        database,
+        agents: agentsCores,
+        rest: Math.max(0, (end.machine - start.machine) / seconds - server - (database ?? 0) - agentsCores),
+      },
     };
   } finally {
     clearTimeout(hang);
@@ -161,7 +207,9 @@ async function onServer(
       const queued = await claimJobMs(store, probe.agentId);
       await analyze?.();
       const claimJob = { queued, analyzed: analyze ? await claimJobMs(store, probe.agentId) : null };
-      log(`claims: ${name}, claimJob alone ${fmt(queued, 2)} ms${claimJob.analyzed === null ? '' : `, ${fmt(claimJob.analyzed, 2)} ms after ANALYZE`}`);
+      log(
+        `claims: ${name}, claimJob alone ${fmt(queued, 2)} ms${claimJob.analyzed === null ? '' : `, ${fmt(claimJob.analyzed, 2)} ms after ANALYZE`}`,
+      );
 
       const runs = new Map<number, Run[]>(AGENT_COUNTS.map((n) => [n, []]));
       for (let r = 1; r <= RUNS; r++) {
@@ -188,7 +236,11 @@ async function onServer(
 
 export async function claims(log: (line: string) => void): Promise<BenchResult> {
   if (!postgresAvailable()) throw new Error(`claims: PostgreSQL 15 is not installed (${PG_BIN}/postgres): run scripts/services.sh install`);
-  const compiledResult = await compilePipeline('.gitlab-ci.yml', PIPELINE_FILE, { readFile: async () => null, variables: {}, changedFiles: async () => null });
+  const compiledResult = await compilePipeline('.gitlab-ci.yml', PIPELINE_FILE, {
+    readFile: async () => null,
+    variables: {},
+    changedFiles: async () => null,
+  });
   if (!compiledResult.ok) throw new Error('claims: the bench pipeline does not compile');
   const compiled = compiledResult.pipeline;
   const tmp = await tempDir('claims');
@@ -199,7 +251,10 @@ export async function claims(log: (line: string) => void): Promise<BenchResult> 
     await git.push('main');
 
     const sqliteDir = path.join(tmp.dir, 'sqlite');
-    results.set('SQLite', await onServer('SQLite', sqliteDir, path.join(sqliteDir, 'tandem.db'), { args: [], cpu: async () => null }, remote, compiled, log));
+    results.set(
+      'SQLite',
+      await onServer('SQLite', sqliteDir, path.join(sqliteDir, 'tandem.db'), { args: [], cpu: async () => null }, remote, compiled, log),
+    );
 
     const postgres = await startPostgres();
     try {
@@ -236,14 +291,32 @@ export async function claims(log: (line: string) => void): Promise<BenchResult> 
       ];
     }),
   );
-  const all = [...results.entries()].map(([db, m]) => `${db}: ${AGENT_COUNTS.map((n) => `${n} agents ${m.runs.get(n)!.map((r) => fmt(r.perSecond, 0)).join(' / ')}`).join('; ')}`);
+  const all = [...results.entries()].map(
+    ([db, m]) =>
+      `${db}: ${AGENT_COUNTS.map(
+        (n) =>
+          `${n} agents ${m.runs
+            .get(n)!
+            .map((r) => fmt(r.perSecond, 0))
+            .join(' / ')}`,
+      ).join('; ')}`,
+  );
   const pgRatio = (n: number) => fmt(medianRun('PostgreSQL', n).perSecond / medianRun('SQLite', n).perSecond);
   const sqliteProbe = results.get('SQLite')!.claimJobMs;
   const pgProbe = results.get('PostgreSQL')!.claimJobMs;
   return {
     id: 'claims',
     title: `Claims: jobs claimed per second by ${AGENT_COUNTS.join(' and ')} busy agents, SQLite and PostgreSQL`,
-    header: ['database', 'agents', 'jobs/s (median of 3)', '× SQLite', `× ${few} agents`, 'claim ms p50 / p99', 'complete ms p50', 'cores: server / PostgreSQL / agents / rest'],
+    header: [
+      'database',
+      'agents',
+      'jobs/s (median of 3)',
+      '× SQLite',
+      `× ${few} agents`,
+      'claim ms p50 / p99',
+      'complete ms p50',
+      'cores: server / PostgreSQL / agents / rest',
+    ],
     rows,
     notes: [
       `Each run: a \`tandem server\` with ${QUEUE} trivial jobs waiting (pipelines of ${compiled.jobs.length} jobs in two stages, stored with the scheduler's createPipeline), ` +

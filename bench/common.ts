@@ -92,7 +92,10 @@ export async function machineBusySeconds(): Promise<number> {
 async function statCpuSeconds(pid: number, reaped: boolean): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // The command name may hold spaces and parentheses: the fields after it start past the last ')'.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   // utime, stime, cutime, cstime are fields 14-17 of proc(5); f[0] is field 3.
   return (f[11] + f[12] + (reaped ? f[13] + f[14] : 0)) / ticksPerSecond();
 }
@@ -123,7 +126,10 @@ export class LiveServer {
   /** `args` are further flags, e.g. `--database-url`. */
   static async start(command: 'up' | 'server', dataDir: string, args: string[] = []): Promise<LiveServer> {
     await mkdir(dataDir, { recursive: true });
-    const live = await startLive([command, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], { cwd: dataDir, timeoutMs: 30_000 });
+    const live = await startLive([command, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], {
+      cwd: dataDir,
+      timeoutMs: 30_000,
+    });
     const token = (await readFile(path.join(dataDir, 'admin.token'), 'utf8')).trim();
     return new LiveServer(live, token, dataDir);
   }
@@ -157,10 +163,17 @@ export class LiveServer {
   }
 
   /** Polls a pipeline until it ends; returns it. */
-  async waitForPipeline(id: number, timeoutMs: number, pollMs = 50): Promise<{ status: string; createdAt: string; startedAt: string | null; finishedAt: string | null }> {
+  async waitForPipeline(
+    id: number,
+    timeoutMs: number,
+    pollMs = 50,
+  ): Promise<{ status: string; createdAt: string; startedAt: string | null; finishedAt: string | null }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const p = await this.api<{ status: string; createdAt: string; startedAt: string | null; finishedAt: string | null }>('GET', `/api/v1/pipelines/${id}`);
+      const p = await this.api<{ status: string; createdAt: string; startedAt: string | null; finishedAt: string | null }>(
+        'GET',
+        `/api/v1/pipelines/${id}`,
+      );
       if (['success', 'failed', 'canceled', 'skipped'].includes(p.status)) return p;
       if (Date.now() > deadline) throw new Error(`pipeline ${id} still ${p.status} after ${timeoutMs} ms`);
       await sleep(pollMs);

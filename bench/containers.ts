@@ -16,7 +16,8 @@ function pipelineFile(image: string, withService: boolean): string {
   for (let i = 0; i < JOBS; i++) {
     lines.push(`job${i}:`, `  image: ${image}`, '  script:', `    - echo job ${i}`);
     // The service serves the port its image exposes at once, so the job waits for it only briefly.
-    if (withService) lines.push('  services:', `    - { name: ${image}, alias: svc, command: [sh, -c, 'httpd -p 80 -h /tmp; exec sleep 600'] }`);
+    if (withService)
+      lines.push('  services:', `    - { name: ${image}, alias: svc, command: [sh, -c, 'httpd -p 80 -h /tmp; exec sleep 600'] }`);
   }
   return lines.join('\n') + '\n';
 }
@@ -40,7 +41,12 @@ export async function containers(log: (line: string) => void): Promise<BenchResu
       await writeFile(path.join(dir, '.gitlab-ci.yml'), pipelineFile(image.name, withService));
       const runs: number[] = [];
       for (let i = 0; i < REPEATS; i++) {
-        const { ms, value } = await timed(() => run(process.execPath, [CLI, 'exec', '--quiet', '--concurrency', '1', '--container-engine', engine, ...engineFlags], { cwd: dir, maxBuffer: 16 * 1024 * 1024 }));
+        const { ms, value } = await timed(() =>
+          run(process.execPath, [CLI, 'exec', '--quiet', '--concurrency', '1', '--container-engine', engine, ...engineFlags], {
+            cwd: dir,
+            maxBuffer: 16 * 1024 * 1024,
+          }),
+        );
         if (!/pipeline success/.test(value.stdout)) throw new Error(`tandem exec (${name}) did not succeed:\n${value.stdout}`);
         runs.push(ms);
       }
@@ -64,7 +70,11 @@ export async function containers(log: (line: string) => void): Promise<BenchResu
     const variants: Variant[] = [
       { runner: 'shell executor', how: '`tandem exec --container-engine none` (image ignored)', runs: shell },
       { runner: 'container executor', how: '`tandem exec --container-engine podman`', runs: container },
-      { runner: 'container executor + 1 service', how: 'as above, a busybox httpd service per job (network, sidecar, port wait)', runs: service },
+      {
+        runner: 'container executor + 1 service',
+        how: 'as above, a busybox httpd service per job (network, sidecar, port wait)',
+        runs: service,
+      },
       { runner: '`podman run --rm IMAGE true`', how: 'the engine alone, sequential', runs: floor },
     ];
     const rows = variants.map((v) => {
@@ -75,7 +85,8 @@ export async function containers(log: (line: string) => void): Promise<BenchResu
     const engineFloor = median(floor) / JOBS;
     // Tandem's own steps around the engine (the image check, the label sweep after the job).
     const own = overhead - engineFloor;
-    const ownWords = Math.abs(own) < engineFloor * 0.1 ? 'are within the run-to-run noise' : `${own > 0 ? 'add' : 'save'} ${fmt(Math.abs(own), 0)} ms`;
+    const ownWords =
+      Math.abs(own) < engineFloor * 0.1 ? 'are within the run-to-run noise' : `${own > 0 ? 'add' : 'save'} ${fmt(Math.abs(own), 0)} ms`;
     return {
       id: 'containers',
       title: `Containers: ${JOBS} \`echo\` jobs with an image, one at a time`,

@@ -22,10 +22,29 @@ interface JobJson {
 
 function agent(server: LiveServer, name: string, workDir: string): ChildProcess {
   const cli = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-  return spawn(process.execPath, [cli, 'agent', '--server', server.url, '--token', server.token, '--name', name, '--work-dir', workDir, '--concurrency', '1', '--log-level', 'error'], {
-    stdio: 'ignore',
-    env: { ...process.env, TANDEM_TOKEN: '' },
-  });
+  return spawn(
+    process.execPath,
+    [
+      cli,
+      'agent',
+      '--server',
+      server.url,
+      '--token',
+      server.token,
+      '--name',
+      name,
+      '--work-dir',
+      workDir,
+      '--concurrency',
+      '1',
+      '--log-level',
+      'error',
+    ],
+    {
+      stdio: 'ignore',
+      env: { ...process.env, TANDEM_TOKEN: '' },
+    },
+  );
 }
 
 async function stopAll(children: ChildProcess[]): Promise<void> {
@@ -46,12 +65,15 @@ export async function failover(log: (line: string) => void): Promise<BenchResult
     for (let r = 0; r < 2 * ROUNDS; r++) {
       const loss: Loss = r < ROUNDS ? 'SIGKILL' : 'SIGSTOP';
       const round = r % ROUNDS;
-      const victims = Array.from({ length: PER_ROUND }, (_, i) => agent(server, `victim-${r}-${i}`, path.join(tmp.dir, `victim-${r}-${i}`)));
+      const victims = Array.from({ length: PER_ROUND }, (_, i) =>
+        agent(server, `victim-${r}-${i}`, path.join(tmp.dir, `victim-${r}-${i}`)),
+      );
       children.push(...victims);
       const pipelines: number[] = [];
-      for (let i = 0; i < PER_ROUND; i++) pipelines.push((await server.api<{ id: number }>('POST', '/api/v1/repos/bench/pipelines', {})).id);
+      for (let i = 0; i < PER_ROUND; i++)
+        pipelines.push((await server.api<{ id: number }>('POST', '/api/v1/repos/bench/pipelines', {})).id);
       const jobOf = async (id: number) => (await server.api<{ jobs: JobJson[] }>('GET', `/api/v1/pipelines/${id}`)).jobs;
-      for (const deadline = Date.now() + 60_000; ; ) {
+      for (const deadline = Date.now() + 60_000; ;) {
         const running = await Promise.all(pipelines.map(async (id) => (await jobOf(id)).some((j) => j.status === 'running')));
         if (running.every(Boolean)) break;
         if (Date.now() > deadline) throw new Error('the victims never took the jobs');
@@ -83,7 +105,15 @@ export async function failover(log: (line: string) => void): Promise<BenchResult
     };
     const killed = stats('SIGKILL');
     const frozen = stats('SIGSTOP');
-    const row = (what: string, s: ReturnType<typeof stats>) => [what, String(s.n), fmt(s.p50, 1), fmt(s.max, 1), fmt(s.min, 1), fmt(s.p50 / 15), fmt(s.max / 15)];
+    const row = (what: string, s: ReturnType<typeof stats>) => [
+      what,
+      String(s.n),
+      fmt(s.p50, 1),
+      fmt(s.max, 1),
+      fmt(s.min, 1),
+      fmt(s.p50 / 15),
+      fmt(s.max / 15),
+    ];
     return {
       id: 'failover',
       title: `Failover: a lost agent's job running again elsewhere (${killed.n + frozen.n} losses, default lease 15 s)`,
@@ -91,7 +121,7 @@ export async function failover(log: (line: string) => void): Promise<BenchResult
       rows: [row('SIGKILL (process dies)', killed), row('SIGSTOP (frozen: host gone, partition)', frozen)],
       notes: [
         `Target: running again within 15 s — ${Math.max(killed.max, frozen.max) <= 15 ? 'met' : 'missed'} (max ${fmt(killed.max, 1)} s for a killed agent, ${fmt(frozen.max, 1)} s for a frozen one).`,
-        'A killed agent\'s presence stream breaks at once; the server records it, and the leader frees the job when the disconnect grace (3 s) has passed, at that moment rather than at its next one-second tick. A frozen agent\'s connections stay open, so its job waits for the lease: agents heartbeat every third of the lease, at most every 2 s, so the last heartbeat is 0–2 s old when the agent freezes, and the job is freed when the lease runs out. In both cases an idle agent\'s long-poll takes attempt 2 at once.',
+        "A killed agent's presence stream breaks at once; the server records it, and the leader frees the job when the disconnect grace (3 s) has passed, at that moment rather than at its next one-second tick. A frozen agent's connections stay open, so its job waits for the lease: agents heartbeat every third of the lease, at most every 2 s, so the last heartbeat is 0–2 s old when the agent freezes, and the job is freed when the lease runs out. In both cases an idle agent's long-poll takes attempt 2 at once.",
       ],
     };
   } finally {

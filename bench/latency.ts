@@ -40,7 +40,10 @@ export async function latency(log: (line: string) => void): Promise<BenchResult>
       const body = JSON.stringify({ object_kind: 'push', ref: 'refs/heads/main', before, after: sha, checkout_sha: sha });
       const headers = { 'x-gitlab-token': SECRET, 'x-gitlab-event': 'Push Hook', 'x-gitlab-event-uuid': `bench-${i}-${sha}` };
       const t0 = nowMs();
-      const accepted = await server.api<{ accepted: boolean; pipelineId: number }>('POST', '/api/v1/hooks/gitlab/bench', body, { ...headers, 'content-type': 'application/json' });
+      const accepted = await server.api<{ accepted: boolean; pipelineId: number }>('POST', '/api/v1/hooks/gitlab/bench', body, {
+        ...headers,
+        'content-type': 'application/json',
+      });
       if (!accepted.accepted) throw new Error(`push ${i} not accepted: ${JSON.stringify(accepted)}`);
       const stampMs = await waitForStamp(`${stamps}-${sha}`);
       // Wait for the pipeline to end, so every push meets an idle server.

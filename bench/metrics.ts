@@ -39,7 +39,11 @@ async function scrapeWith(repos: number, remote: string, dir: string, log: (line
       await server.api('GET', `/api/v1/repos/${name}/pipelines`);
       await server.api('GET', `/api/v1/repos/${name}/environments`);
       await server.api('GET', `/api/v1/repos/${name}/dora`);
-      await fetch(`${server.url}/api/v1/hooks/${PROVIDERS[i % PROVIDERS.length]}/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).then((r) => r.arrayBuffer());
+      await fetch(`${server.url}/api/v1/hooks/${PROVIDERS[i % PROVIDERS.length]}/${name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      }).then((r) => r.arrayBuffer());
     }
     log(`metrics: ${repos} repositories registered and used`);
     await fetch(`${server.url}/metrics`).then((r) => r.text());
@@ -81,7 +85,11 @@ export async function fillCounts(dbPath: string, now: number): Promise<number> {
       for (const slo of BUILTIN_SLOS) {
         const values = [];
         for (let m = 0; m < 30 * 1440; m++) values.push({ sli: slo.name, bucket: now - m * 60_000, errors: m % 7, total: 1000 });
-        for (let i = 0; i < values.length; i += 5000) await trx.insertInto('sli_counts').values(values.slice(i, i + 5000)).execute();
+        for (let i = 0; i < values.length; i += 5000)
+          await trx
+            .insertInto('sli_counts')
+            .values(values.slice(i, i + 5000))
+            .execute();
         rows += values.length;
       }
     });
@@ -122,7 +130,10 @@ export async function metrics(log: (line: string) => void): Promise<BenchResult>
         repo: `repo-${i}`,
         environment: 'production',
         objective: 99.9,
-        sli: { errors: `sum(rate(http_requests_total{job="s${i}",code=~"5.."}[{{.window}}]))`, total: `sum(rate(http_requests_total{job="s${i}"}[{{.window}}]))` },
+        sli: {
+          errors: `sum(rate(http_requests_total{job="s${i}",code=~"5.."}[{{.window}}]))`,
+          total: `sum(rate(http_requests_total{job="s${i}"}[{{.window}}]))`,
+        },
       })),
     );
     const slos = allSlos(declared);
@@ -163,7 +174,12 @@ export async function metrics(log: (line: string) => void): Promise<BenchResult>
         ['SQLite statement with tandem_db_* recorded', `µs, median of 3 × ${STATEMENTS.toLocaleString('en')}`, fmt(h, 1), fmt(h / p)],
         [`rules generated, ${slos.length} SLOs`, 'ms per SLO', perSlo(generate.ms, slos.length), '-'],
         [`promtool check rules, ${slos.length} SLOs`, 'ms per SLO', check ? perSlo(check.ms, slos.length) : 'promtool missing', '-'],
-        [`built-in evaluation from ${rows.toLocaleString('en')} minute rows (30 days × ${BUILTIN_SLOS.length} SLIs)`, 'ms per SLO, median of 10', perSlo(evaluation, BUILTIN_SLOS.length), '-'],
+        [
+          `built-in evaluation from ${rows.toLocaleString('en')} minute rows (30 days × ${BUILTIN_SLOS.length} SLIs)`,
+          'ms per SLO, median of 10',
+          perSlo(evaluation, BUILTIN_SLOS.length),
+          '-',
+        ],
         ['burn-rate table alone (evaluateBurn)', 'µs per SLO', fmt((pure.ms * 1000) / 100_000, 2), '-'],
       ],
       notes: [

@@ -27,7 +27,9 @@ async function gitlabCiLocal(log: (line: string) => void): Promise<string> {
   const bin = path.join(prefix, 'node_modules', '.bin', 'gitlab-ci-local');
   if (!existsSync(bin)) {
     log(`installing gitlab-ci-local@${GCL_VERSION} into ${prefix} (once)`);
-    await run('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', `gitlab-ci-local@${GCL_VERSION}`], { maxBuffer: 16 * 1024 * 1024 });
+    await run('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', `gitlab-ci-local@${GCL_VERSION}`], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
   }
   return bin;
 }
@@ -56,7 +58,13 @@ async function repeat(times: number, fn: () => Promise<number>): Promise<number[
 }
 
 /** Runs one pipeline size through every runner. */
-async function measure(root: string, jobs: number, server: LiveServer, gclBin: string | null, log: (line: string) => void): Promise<Timings> {
+async function measure(
+  root: string,
+  jobs: number,
+  server: LiveServer,
+  gclBin: string | null,
+  log: (line: string) => void,
+): Promise<Timings> {
   const dir = path.join(root, `size-${jobs}`);
   await mkdir(dir);
   const remote = await makeRemote(dir);
@@ -68,7 +76,10 @@ async function measure(root: string, jobs: number, server: LiveServer, gclBin: s
   };
 
   // (d) the floor: one shell per job, as every runner spawns at least that.
-  const shell = await repeat(REPEATS, async () => (await timed(() => run('sh', ['-c', `for i in $(seq 1 ${jobs}); do sh -c "echo job $i"; done`]))).ms);
+  const shell = await repeat(
+    REPEATS,
+    async () => (await timed(() => run('sh', ['-c', `for i in $(seq 1 ${jobs}); do sh -c "echo job $i"; done`]))).ms,
+  );
 
   // (a) tandem exec: a whole process per run, start-up and parsing included.
   const execDir = await clone('exec');
@@ -94,8 +105,11 @@ async function measure(root: string, jobs: number, server: LiveServer, gclBin: s
   if (gclBin) {
     const gclDir = await clone('gcl');
     gcl = await repeat(jobs > 50 ? 1 : REPEATS, async () => {
-      const { ms, value } = await timed(() => run(gclBin, ['--shell-executor-no-image', '--concurrency', '2'], { cwd: gclDir, maxBuffer: 64 * 1024 * 1024, timeout: 600_000 }));
-      if (!/pipeline finished/.test(value.stdout + value.stderr)) throw new Error(`gitlab-ci-local did not finish:\n${value.stdout.slice(-2000)}`);
+      const { ms, value } = await timed(() =>
+        run(gclBin, ['--shell-executor-no-image', '--concurrency', '2'], { cwd: gclDir, maxBuffer: 64 * 1024 * 1024, timeout: 600_000 }),
+      );
+      if (!/pipeline finished/.test(value.stdout + value.stderr))
+        throw new Error(`gitlab-ci-local did not finish:\n${value.stdout.slice(-2000)}`);
       return ms;
     });
   }
@@ -117,12 +131,20 @@ export async function overhead(log: (line: string) => void): Promise<BenchResult
     if (!rsync) notes.push('gitlab-ci-local was not run: it needs `rsync` (apt-get install rsync).');
     for (const t of results) {
       const ref = t.gcl.length > 0 ? median(t.gcl) : null;
-      const row = (runner: string, runs: number[], how: string) => [String(t.jobs), runner, how, fmt(median(runs) / 1000), ref === null ? '-' : fmt(median(runs) / ref), fmt(median(runs) / t.jobs, 1)];
+      const row = (runner: string, runs: number[], how: string) => [
+        String(t.jobs),
+        runner,
+        how,
+        fmt(median(runs) / 1000),
+        ref === null ? '-' : fmt(median(runs) / ref),
+        fmt(median(runs) / t.jobs, 1),
+      ];
       rows.push(
         row('tandem exec', t.exec, `CLI process, --concurrency 2, median of ${t.exec.length}`),
         row('tandem up', t.up, `trigger → pipeline success, 2 agents × 2 slots, median of ${t.up.length}`),
       );
-      if (ref !== null) rows.push(row('gitlab-ci-local', t.gcl, `${GCL_VERSION}, --shell-executor-no-image --concurrency 2, median of ${t.gcl.length}`));
+      if (ref !== null)
+        rows.push(row('gitlab-ci-local', t.gcl, `${GCL_VERSION}, --shell-executor-no-image --concurrency 2, median of ${t.gcl.length}`));
       rows.push(row('shell loop', t.shell, `\`sh -c "echo"\` per job, sequential, median of ${t.shell.length}`));
       if (ref !== null) {
         const up = median(t.up) / ref;
@@ -132,7 +154,9 @@ export async function overhead(log: (line: string) => void): Promise<BenchResult
             `exec at most half of gitlab-ci-local: ${exec <= 0.5 ? 'met' : 'missed'} (${fmt(exec)}×).`,
         );
       }
-      notes.push(`${t.jobs} jobs — all runs (s): exec ${seconds(t.exec)}; up ${seconds(t.up)}; gitlab-ci-local ${seconds(t.gcl) || '-'}; shell ${seconds(t.shell)}.`);
+      notes.push(
+        `${t.jobs} jobs — all runs (s): exec ${seconds(t.exec)}; up ${seconds(t.up)}; gitlab-ci-local ${seconds(t.gcl) || '-'}; shell ${seconds(t.shell)}.`,
+      );
     }
     return {
       id: 'overhead',

@@ -159,7 +159,8 @@ async function failedDeploys(fleet: Fleet, root: string, deploys: number, log: (
   const bad = await writeDeployableDemoRelease(path.join(root, 'v2'), 'v2', { unhealthy: true });
   const workDir = path.join(root, 'work');
   const first = recorder({ spec: fleet.spec, release: good, previous: null, workDir });
-  if ((await runDeployment(first.input)).status !== 'live') throw new Error(`rollback: ${fleet.name}: v1 did not go live:\n${first.lines.join('\n')}`);
+  if ((await runDeployment(first.input)).status !== 'live')
+    throw new Error(`rollback: ${fleet.name}: v1 did not go live:\n${first.lines.join('\n')}`);
   const samples: Sample[] = [];
   for (let i = 0; i < deploys; i++) {
     const id = i + 2;
@@ -174,9 +175,14 @@ async function failedDeploys(fleet: Fleet, root: string, deploys: number, log: (
         throw new Error(`rollback: ${fleet.name}: deploy ${id} ended ${JSON.stringify(result)}:\n${rec.lines.join('\n')}`);
       }
       times = { switchedAt: result.switchedAtMs, detectedAt: result.detectedAtMs, restoredAt: result.restoredAtMs };
-      const v1After = (seen: Seen[]) => earliest(seen.filter((s) => s.sentAt >= times.detectedAt && s.version === 'v1'), (s) => s.at);
+      const v1After = (seen: Seen[]) =>
+        earliest(
+          seen.filter((s) => s.sentAt >= times.detectedAt && s.version === 'v1'),
+          (s) => s.at,
+        );
       for (const deadline = Date.now() + 5_000; !observer.seen.every(v1After); await sleep(POLL_MS)) {
-        if (Date.now() > deadline) throw new Error(`rollback: ${fleet.name}: v1 did not answer on every host within 5 s of the rollback of release ${id}`);
+        if (Date.now() > deadline)
+          throw new Error(`rollback: ${fleet.name}: v1 did not answer on every host within 5 s of the rollback of release ${id}`);
       }
       firstV1 = observer.seen.map((seen) => v1After(seen)!);
     } finally {
@@ -184,7 +190,10 @@ async function failedDeploys(fleet: Fleet, root: string, deploys: number, log: (
     }
     const { switchedAt, detectedAt, restoredAt } = times;
     const unanswered = observer.seen.map((seen, h) => {
-      const silent = earliest(seen.filter((s) => s.sentAt >= detectedAt && s.version === null), (s) => s.sentAt);
+      const silent = earliest(
+        seen.filter((s) => s.sentAt >= detectedAt && s.version === null),
+        (s) => s.sentAt,
+      );
       return silent && silent.sentAt < firstV1[h].at ? firstV1[h].at - silent.sentAt : 0;
     });
     const polls = observer.seen.flat();
@@ -199,7 +208,10 @@ async function failedDeploys(fleet: Fleet, root: string, deploys: number, log: (
       slowPolls: slow.length,
       polls: polls.length,
     });
-    if (i % 10 === 9) log(`rollback: ${fleet.name}: ${i + 1}/${deploys} failed deploys rolled back, restore p50 so far ${fmt(median(samples.map((s) => s.restore)), 0)} ms`);
+    if (i % 10 === 9)
+      log(
+        `rollback: ${fleet.name}: ${i + 1}/${deploys} failed deploys rolled back, restore p50 so far ${fmt(median(samples.map((s) => s.restore)), 0)} ms`,
+      );
   }
   return samples;
 }
@@ -229,7 +241,13 @@ const SEED_SPEC = JSON.stringify(
   parseDeploySpec(
     {
       source: 'dist',
-      target: { ssh: { hosts: ['10.0.0.5', '10.0.0.6', '10.0.0.7'].map((host) => ({ host, dir: '/srv/app' })), user: 'deploy', identity_file: '/etc/tandem/deploy_key' } },
+      target: {
+        ssh: {
+          hosts: ['10.0.0.5', '10.0.0.6', '10.0.0.7'].map((host) => ({ host, dir: '/srv/app' })),
+          user: 'deploy',
+          identity_file: '/etc/tandem/deploy_key',
+        },
+      },
       service: { restart: 'systemctl restart app' },
       strategy: { canary: { first: 1, pause: '2m' } },
       verify: [
@@ -273,7 +291,9 @@ async function seedReleases(store: Store, repoId: number, environmentId: number,
       tags: '["deploy"]',
       fencing_token: firstJobId + i,
       status: i === count - 1 ? 'live' : rolledBack ? 'rolled_back' : 'superseded',
-      status_reason: rolledBack ? 'batch 1/2 (canary) [10.0.0.5:22]: canary analysis: http http://10.0.0.5:8080/health @ 10.0.0.5:22: 3 consecutive failures, last: expected status 200, got 500' : null,
+      status_reason: rolledBack
+        ? 'batch 1/2 (canary) [10.0.0.5:22]: canary analysis: http http://10.0.0.5:8080/health @ 10.0.0.5:22: 3 consecutive failures, last: expected status 200, got 500'
+        : null,
       decision: null,
       created_by: `pipeline #${firstJobId + i}`,
       created_at: createdAt,
@@ -282,7 +302,11 @@ async function seedReleases(store: Store, repoId: number, environmentId: number,
   });
   await store.transaction(async (trx) => {
     // 500 rows of 21 values stay under SQLite's limit of bound parameters per statement.
-    for (let i = 0; i < rows.length; i += 500) await trx.insertInto('releases').values(rows.slice(i, i + 500)).execute();
+    for (let i = 0; i < rows.length; i += 500)
+      await trx
+        .insertInto('releases')
+        .values(rows.slice(i, i + 500))
+        .execute();
   });
 }
 
@@ -306,7 +330,8 @@ const RELEASES_ROUTE = '/api/v1/repos/:name/environments/:env/releases';
 const ENVIRONMENTS_ROUTE = '/api/v1/repos/:name/environments';
 
 async function explain(store: Store, query: CompiledQuery): Promise<string> {
-  const text = store.dialect === 'postgres' ? `explain (analyze, costs off, timing off, summary on) ${query.sql}` : `explain query plan ${query.sql}`;
+  const text =
+    store.dialect === 'postgres' ? `explain (analyze, costs off, timing off, summary on) ${query.sql}` : `explain query plan ${query.sql}`;
   const { rows } = await store.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, [...query.parameters]));
   return rows
     .map((r) => String(r['QUERY PLAN'] ?? r.detail).trim())
@@ -325,7 +350,14 @@ async function timedRequests(server: LiveServer, endpoint: Endpoint, count: numb
   }
 }
 
-async function listingOn(database: Listing['database'], dataDir: string, databaseUrl: string, args: string[], remote: string, log: (line: string) => void): Promise<Listing> {
+async function listingOn(
+  database: Listing['database'],
+  dataDir: string,
+  databaseUrl: string,
+  args: string[],
+  remote: string,
+  log: (line: string) => void,
+): Promise<Listing> {
   const server = await LiveServer.start('server', dataDir, args);
   try {
     const repos = { history: HISTORY, peer: PEER_HISTORY };
@@ -337,30 +369,56 @@ async function listingOn(database: Listing['database'], dataDir: string, databas
       for (const [index, [name, count]] of Object.entries(repos).entries()) {
         const repo = await server.api<{ id: number }>('POST', '/api/v1/repos', { name, url: remote });
         await server.api('PUT', `/api/v1/repos/${name}/environments/production`, { tier: 'production' });
-        const env = await store.db.selectFrom('environments').select('id').where('repo_id', '=', repo.id).where('name', '=', 'production').executeTakeFirstOrThrow();
+        const env = await store.db
+          .selectFrom('environments')
+          .select('id')
+          .where('repo_id', '=', repo.id)
+          .where('name', '=', 'production')
+          .executeTakeFirstOrThrow();
         ids.set(name, { repo: repo.id, env: env.id });
         seedMs += (await timed(() => seedReleases(store, repo.id, env.id, count, 1 + index * 1_000_000))).ms;
       }
       // A table that grew over months has statistics; one filled in a second needs ANALYZE first.
       if (store.dialect === 'postgres') await sql`analyze releases`.execute(store.db);
       // The queries of the routes, as they build them.
-      const page = (env: number) => store.db.selectFrom('releases').selectAll().where('environment_id', '=', env).orderBy('id', 'desc').limit(100).compile();
+      const page = (env: number) =>
+        store.db.selectFrom('releases').selectAll().where('environment_id', '=', env).orderBy('id', 'desc').limit(100).compile();
       const big = ids.get('history')!.env;
-      const live = store.db.selectFrom('releases').selectAll().where('environment_id', '=', big).where('status', '=', 'live').orderBy('id', 'desc').limit(1).compile();
-      plans = { releases: await explain(store, page(big)), peerReleases: await explain(store, page(ids.get('peer')!.env)), live: await explain(store, live) };
+      const live = store.db
+        .selectFrom('releases')
+        .selectAll()
+        .where('environment_id', '=', big)
+        .where('status', '=', 'live')
+        .orderBy('id', 'desc')
+        .limit(1)
+        .compile();
+      plans = {
+        releases: await explain(store, page(big)),
+        peerReleases: await explain(store, page(ids.get('peer')!.env)),
+        live: await explain(store, live),
+      };
     } finally {
       await store.close();
     }
     log(`rollback: ${database}: ${HISTORY} + ${PEER_HISTORY} releases inserted in ${fmt(seedMs / 1000, 1)} s`);
 
     const endpoints: Endpoint[] = [
-      ...Object.entries(repos).map(([name, count]) => ({ label: `releases, ${count} in the environment`, route: RELEASES_ROUTE, path: `/api/v1/repos/${name}/environments/production/releases` })),
-      ...Object.entries(repos).map(([name, count]) => ({ label: `environments, ${count} releases in it`, route: ENVIRONMENTS_ROUTE, path: `/api/v1/repos/${name}/environments` })),
+      ...Object.entries(repos).map(([name, count]) => ({
+        label: `releases, ${count} in the environment`,
+        route: RELEASES_ROUTE,
+        path: `/api/v1/repos/${name}/environments/production/releases`,
+      })),
+      ...Object.entries(repos).map(([name, count]) => ({
+        label: `environments, ${count} releases in it`,
+        route: ENVIRONMENTS_ROUTE,
+        path: `/api/v1/repos/${name}/environments`,
+      })),
     ].map((e) => ({ ...e, client: [], server: { count: 0, sum: 0, buckets: new Map() } }));
     for (const endpoint of endpoints) {
       const res = await server.api<unknown[]>('GET', endpoint.path);
       const expected = endpoint.route === RELEASES_ROUTE ? 100 : 1;
-      if (res.length !== expected) throw new Error(`rollback: GET ${endpoint.path} on ${database}: expected ${expected} items, got ${res.length}`);
+      if (res.length !== expected)
+        throw new Error(`rollback: GET ${endpoint.path} on ${database}: expected ${expected} items, got ${res.length}`);
       await timedRequests(server, endpoint, WARMUP);
       endpoint.client.length = 0;
     }
@@ -370,10 +428,16 @@ async function listingOn(database: Listing['database'], dataDir: string, databas
         const before = await server.histogram(HTTP_DURATION, labels);
         await timedRequests(server, endpoint, REQUESTS / BLOCKS);
         const since = histogramSince(await server.histogram(HTTP_DURATION, labels), before);
-        endpoint.server = { count: endpoint.server.count + since.count, sum: endpoint.server.sum + since.sum, buckets: new Map([...since.buckets].map(([le, n]) => [le, n + (endpoint.server.buckets.get(le) ?? 0)])) };
+        endpoint.server = {
+          count: endpoint.server.count + since.count,
+          sum: endpoint.server.sum + since.sum,
+          buckets: new Map([...since.buckets].map(([le, n]) => [le, n + (endpoint.server.buckets.get(le) ?? 0)])),
+        };
       }
     }
-    log(`rollback: ${database}: releases of ${HISTORY}: p50 ${fmt(median(endpoints[0].client))} ms, of ${PEER_HISTORY}: ${fmt(median(endpoints[1].client))} ms`);
+    log(
+      `rollback: ${database}: releases of ${HISTORY}: p50 ${fmt(median(endpoints[0].client))} ms, of ${PEER_HISTORY}: ${fmt(median(endpoints[1].client))} ms`,
+    );
     return { database, endpoints, plans, seedMs };
   } finally {
     await server.stop();
@@ -385,14 +449,43 @@ async function listingOn(database: Listing['database'], dataDir: string, databas
 const rollbackRows = (target: string, samples: Sample[]): string[][] => {
   const row = (measure: string, values: number[], targetMs: number | null): string[] => {
     const [p50, max] = [median(values), Math.max(...values)];
-    return [target, measure, fmt(p50, 0), fmt(percentile(values, 90), 0), fmt(max, 0), targetMs === null ? '-' : String(targetMs), targetMs === null ? '-' : fmt(p50 / targetMs), targetMs === null ? '-' : fmt(max / targetMs)];
+    return [
+      target,
+      measure,
+      fmt(p50, 0),
+      fmt(percentile(values, 90), 0),
+      fmt(max, 0),
+      targetMs === null ? '-' : String(targetMs),
+      targetMs === null ? '-' : fmt(p50 / targetMs),
+      targetMs === null ? '-' : fmt(max / targetMs),
+    ];
   };
   return [
-    row('detection: bad release serving → failure detected', samples.map((s) => s.detection), DETECTION_TARGET_MS),
-    row('restore: detected → previous release back (restoredAtMs)', samples.map((s) => s.restore), RESTORE_TARGET_MS),
-    row('restore, outside observer: detected → first v1 answer', samples.map((s) => s.observed), RESTORE_TARGET_MS),
-    row('observer: no answer during the restore', samples.map((s) => s.unanswered), null),
-    row('peer: deploy start → bad release serving', samples.map((s) => s.rollout), null),
+    row(
+      'detection: bad release serving → failure detected',
+      samples.map((s) => s.detection),
+      DETECTION_TARGET_MS,
+    ),
+    row(
+      'restore: detected → previous release back (restoredAtMs)',
+      samples.map((s) => s.restore),
+      RESTORE_TARGET_MS,
+    ),
+    row(
+      'restore, outside observer: detected → first v1 answer',
+      samples.map((s) => s.observed),
+      RESTORE_TARGET_MS,
+    ),
+    row(
+      'observer: no answer during the restore',
+      samples.map((s) => s.unanswered),
+      null,
+    ),
+    row(
+      'peer: deploy start → bad release serving',
+      samples.map((s) => s.rollout),
+      null,
+    ),
   ];
 };
 
@@ -435,7 +528,9 @@ export async function rollback(log: (line: string) => void): Promise<BenchResult
       }
     } else {
       const banner = '!'.repeat(78);
-      process.stderr.write(`\n${banner}\n!! rollback: SKIPPING the PostgreSQL listing: PostgreSQL 15 is not installed (${PG_BIN}/postgres)\n${banner}\n\n`);
+      process.stderr.write(
+        `\n${banner}\n!! rollback: SKIPPING the PostgreSQL listing: PostgreSQL 15 is not installed (${PG_BIN}/postgres)\n${banner}\n\n`,
+      );
     }
   } finally {
     await Promise.all(fleets.flatMap((f) => f.dirs.map(stopDeployedDemoServices)));
@@ -483,7 +578,11 @@ export async function rollback(log: (line: string) => void): Promise<BenchResult
     }),
   );
   // The target is server time: the share of the big listing's requests the server's histogram puts at most 50 ms.
-  const withinTarget = listings.map((l) => ({ database: l.database, share: (l.endpoints[0].server.buckets.get(LISTING_TARGET_MS / 1000) ?? 0) / l.endpoints[0].server.count, p99: percentile(l.endpoints[0].client, 99) }));
+  const withinTarget = listings.map((l) => ({
+    database: l.database,
+    share: (l.endpoints[0].server.buckets.get(LISTING_TARGET_MS / 1000) ?? 0) / l.endpoints[0].server.count,
+    p99: percentile(l.endpoints[0].client, 99),
+  }));
   const listingVerdict =
     `${withinTarget.every((w) => w.share >= 0.99) ? 'met' : 'missed'} at the 99th percentile ` +
     `(server time ≤ ${LISTING_TARGET_MS} ms for ${withinTarget.map((w) => `${fmt(w.share * 100, 1)}% of the requests on ${w.database}`).join(', ')}; ` +
@@ -520,7 +619,16 @@ export async function rollback(log: (line: string) => void): Promise<BenchResult
     tables: [
       {
         caption: `Listing releases (${REQUESTS} requests each; "× peer" is p50 against the same request on the environment holding ${PEER_HISTORY}):`,
-        header: ['database', 'request', 'client p50 ms', 'client p99 ms', 'server mean ms', 'server ≤ 10 / 50 ms', '× peer', `p99 / ${LISTING_TARGET_MS} ms`],
+        header: [
+          'database',
+          'request',
+          'client p50 ms',
+          'client p99 ms',
+          'server mean ms',
+          'server ≤ 10 / 50 ms',
+          '× peer',
+          `p99 / ${LISTING_TARGET_MS} ms`,
+        ],
         rows: listingRows,
       },
     ],

@@ -20,7 +20,20 @@ import { GCL_VERSION, overhead } from './overhead.js';
 import { rollback } from './rollback.js';
 import { web } from './web.js';
 
-const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = { overhead, latency, memory, failover, claims, containers, rollback, metrics, auth, alerts, dr, web };
+const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = {
+  overhead,
+  latency,
+  memory,
+  failover,
+  claims,
+  containers,
+  rollback,
+  metrics,
+  auth,
+  alerts,
+  dr,
+  web,
+};
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks

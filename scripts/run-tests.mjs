@@ -69,7 +69,11 @@ function sourcePathOf(file) {
 
 /** A predicate on run files for one selector (see the header). */
 function matcherFor(selector) {
-  const asSource = selector.replace(/^\.\//, '').replace(/^dist\//, '').replace(/\/+$/, '').replace(/\.test\.js$/, '.test.ts');
+  const asSource = selector
+    .replace(/^\.\//, '')
+    .replace(/^dist\//, '')
+    .replace(/\/+$/, '')
+    .replace(/\.test\.js$/, '.test.ts');
   if (/[*?[\]{}]/.test(asSource)) {
     const isMatch = picomatch(asSource.startsWith('test/') ? asSource : `**/${asSource}`);
     return (file) => isMatch(sourcePathOf(file));
@@ -97,7 +101,9 @@ const files = walk(root, fromSource ? '.test.ts' : '.test.js')
   .filter((f) => inUnit(f) && !excluded(f) && chosen(f))
   .sort();
 if (files.length === 0) {
-  console.error(fromSource ? `no test files under test/ match ${selectors.join(' ')}` : 'no test files found under dist/test (did the build run?)');
+  console.error(
+    fromSource ? `no test files under test/ match ${selectors.join(' ')}` : 'no test files found under dist/test (did the build run?)',
+  );
   process.exit(1);
 }
 

@@ -10,6 +10,11 @@ const api = process.env.TANDEM_URL ?? 'http://127.0.0.1:8080';
 export default defineConfig({
   root,
   plugins: [react()],
-  build: { outDir: fileURLToPath(new URL('../dist/web', import.meta.url)), emptyOutDir: true, chunkSizeWarningLimit: 400, reportCompressedSize: false },
+  build: {
+    outDir: fileURLToPath(new URL('../dist/web', import.meta.url)),
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 400,
+    reportCompressedSize: false,
+  },
   server: { proxy: { '/api': { target: api, changeOrigin: false }, '/login': api, '/metrics': api } },
 });

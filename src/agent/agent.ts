@@ -60,7 +60,8 @@ export class Agent {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.registrationToken = opts.token;
     this.client = new ServerClient({ servers: opts.servers, token: opts.token, userAgent: `tandem-agent/${opts.version}` });
-    this.mirrors = opts.mirrors ?? new MirrorCache(join(this.workDir, 'mirrors'), { credentials: (url) => this.repoCredentials.get(url) ?? null });
+    this.mirrors =
+      opts.mirrors ?? new MirrorCache(join(this.workDir, 'mirrors'), { credentials: (url) => this.repoCredentials.get(url) ?? null });
     this.tags = opts.tags;
   }
 
@@ -115,7 +116,10 @@ export class Agent {
     if (!tags) return;
     const asked = [...this.tags].sort().join(',');
     if ([...tags].sort().join(',') !== asked) {
-      this.opts.log.warn({ serverTags: tags, configuredTags: this.tags }, "the server keeps this agent's tags from its registration: an admin changes them (PATCH /api/v1/agents/:id)");
+      this.opts.log.warn(
+        { serverTags: tags, configuredTags: this.tags },
+        "the server keeps this agent's tags from its registration: an admin changes them (PATCH /api/v1/agents/:id)",
+      );
     }
     this.tags = tags;
   }
@@ -148,8 +152,11 @@ export class Agent {
     this.tags = [...new Set([...this.opts.tags, ...this.executors.tags])];
     for (const warning of this.executors.warnings) this.opts.log.warn(warning);
     // Not fatal: the jobs that need the engine will say what is wrong with it in their logs.
-    const left = await this.executors.container?.removeLeftovers().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'could not remove the containers a previous run left'));
-    if (left && left.containers + left.networks > 0) this.opts.log.warn(left, 'removed containers and networks a previous run of this agent left');
+    const left = await this.executors.container
+      ?.removeLeftovers()
+      .catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'could not remove the containers a previous run left'));
+    if (left && left.containers + left.networks > 0)
+      this.opts.log.warn(left, 'removed containers and networks a previous run of this agent left');
     await this.identify();
     // Results and logs a previous run of this agent could not deliver.
     for (const outbox of await JobOutbox.recover(this.outboxDir, serverOutboxTarget(this.client), this.outboxOptions(this.opts.log))) {
@@ -170,7 +177,10 @@ export class Agent {
     while (!signal.aborted) {
       const silent = new AbortController();
       try {
-        const res = await this.client.request('GET', '/api/v1/agent/presence', undefined, { signal: AbortSignal.any([signal, silent.signal]), timeoutMs: null });
+        const res = await this.client.request('GET', '/api/v1/agent/presence', undefined, {
+          signal: AbortSignal.any([signal, silent.signal]),
+          timeoutMs: null,
+        });
         if (!res.ok || !res.body) {
           await res.body?.cancel();
           throw new HttpError(res.status, `presence stream refused: ${res.status}`);
@@ -213,7 +223,12 @@ export class Agent {
     while (!signal.aborted) {
       let payload: JobPayload | null;
       try {
-        payload = await this.client.json<JobPayload>('POST', '/api/v1/agent/jobs/request', { waitMs: LONG_POLL_MS }, { signal, timeoutMs: LONG_POLL_MS + 10_000 });
+        payload = await this.client.json<JobPayload>(
+          'POST',
+          '/api/v1/agent/jobs/request',
+          { waitMs: LONG_POLL_MS },
+          { signal, timeoutMs: LONG_POLL_MS + 10_000 },
+        );
       } catch (err) {
         if (signal.aborted) return;
         if (err instanceof HttpError && err.status === 401 && !this.registrationToken.startsWith('tda_')) {
@@ -235,7 +250,13 @@ export class Agent {
     const scratchDir = join(this.workDir, 'tmp', String(payload.jobId));
     const abort = new AbortController();
     // A refusal of the claim (409) while delivering the log means another agent owns the job now.
-    const outbox = await JobOutbox.create(this.outboxDir, payload.jobId, payload.fencingToken, serverOutboxTarget(this.client), this.outboxOptions(log, () => abort.abort()));
+    const outbox = await JobOutbox.create(
+      this.outboxDir,
+      payload.jobId,
+      payload.fencingToken,
+      serverOutboxTarget(this.client),
+      this.outboxOptions(log, () => abort.abort()),
+    );
     const backend = serverJobBackend(this.client, payload.jobId, payload.fencingToken, outbox);
     this.running.set(payload.jobId, abort);
     log.info('job started');

@@ -51,7 +51,12 @@ export class ServerClient {
    * errors and 502/503/504. Other HTTP errors are returned to the caller at once.
    */
   /** `timeoutMs: null` is for streams that stay open as long as both sides live. */
-  async request(method: string, path: string, body?: Body, opts: { signal?: AbortSignal; timeoutMs?: number | null } = {}): Promise<Response> {
+  async request(
+    method: string,
+    path: string,
+    body?: Body,
+    opts: { signal?: AbortSignal; timeoutMs?: number | null } = {},
+  ): Promise<Response> {
     const deadline = Date.now() + this.retryForMs;
     let attempt = 0;
     for (;;) {
@@ -69,7 +74,13 @@ export class ServerClient {
       const signals = opts.timeoutMs === null ? [] : [AbortSignal.timeout(opts.timeoutMs ?? 60_000)];
       if (opts.signal) signals.push(opts.signal);
       try {
-        const res = await fetch(base + path, { method, headers, body: payload, signal: AbortSignal.any(signals), duplex: 'half' } as RequestInit);
+        const res = await fetch(base + path, {
+          method,
+          headers,
+          body: payload,
+          signal: AbortSignal.any(signals),
+          duplex: 'half',
+        } as RequestInit);
         if (res.status !== 502 && res.status !== 503 && res.status !== 504) return res;
         await res.body?.cancel();
       } catch (err) {
@@ -77,7 +88,8 @@ export class ServerClient {
         // A stream body cannot be sent twice.
         if (body && 'stream' in body) throw err;
       }
-      if (Date.now() >= deadline) throw new Error(`no server answered ${method} ${path} within ${this.retryForMs} ms (tried ${this.servers.join(', ')})`);
+      if (Date.now() >= deadline)
+        throw new Error(`no server answered ${method} ${path} within ${this.retryForMs} ms (tried ${this.servers.join(', ')})`);
       this.current = (this.current + 1) % this.servers.length;
       attempt++;
       const backoff = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));

@@ -31,7 +31,11 @@ export interface StartReleaseResponse {
 export interface DeployBackend {
   readonly fencingToken: number;
   startRelease(body: { files?: ManifestEntry[]; version?: string }): Promise<StartReleaseResponse>;
-  reportRelease(body: { status: 'deploying' | 'verifying' | 'paused' | 'live' | 'failed' | 'rolled_back'; reason?: string | null; restoredReleaseId?: number | null }): Promise<void>;
+  reportRelease(body: {
+    status: 'deploying' | 'verifying' | 'paused' | 'live' | 'failed' | 'rolled_back';
+    reason?: string | null;
+    restoredReleaseId?: number | null;
+  }): Promise<void>;
   decision(): Promise<{ status: string; decision: 'promote' | 'abort' | null }>;
 }
 
@@ -79,7 +83,9 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
   }
   const started = await backend.startRelease({ files, version: input.env.TANDEM_RELEASE_VERSION || undefined });
   const { release, previous, environment } = started;
-  log(`deploy: release #${release.id} (${release.version}) to ${environment.name}${previous ? `, after #${previous.id} (${previous.version})` : ', the first'}`);
+  log(
+    `deploy: release #${release.id} (${release.version}) to ${environment.name}${previous ? `, after #${previous.id} (${previous.version})` : ', the first'}`,
+  );
 
   const scratch = join(input.stateDir, 'releases');
   await mkdir(scratch, { recursive: true });
@@ -92,7 +98,9 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
     return dir;
   };
   const sourceDir = input.rollbackOf === null ? resolve(input.workspace, spec.source) : await filesOf(release);
-  const previousRelease: PreviousRelease | null = previous ? { id: previous.id, env: releaseEnv(previous, environment), files: () => filesOf(previous) } : null;
+  const previousRelease: PreviousRelease | null = previous
+    ? { id: previous.id, env: releaseEnv(previous, environment), files: () => filesOf(previous) }
+    : null;
 
   let result: DeploymentResult;
   try {
@@ -129,11 +137,15 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
   switch (result.status) {
     case 'live':
       await backend.reportRelease({ status: 'live' });
-      log(`deploy: release #${release.id} (${release.version}) is live in ${environment.name} (${(result.durationMs / 1000).toFixed(1)} s)`);
+      log(
+        `deploy: release #${release.id} (${release.version}) is live in ${environment.name} (${(result.durationMs / 1000).toFixed(1)} s)`,
+      );
       return { ok: true };
     case 'rolled_back':
       await backend.reportRelease({ status: 'rolled_back', reason: result.reason, restoredReleaseId: previous?.id ?? null });
-      log(`deploy: rolled back to #${previous?.id} (${previous?.version}): ${result.reason}; previous release serving ${((result.restoredAtMs - result.detectedAtMs) / 1000).toFixed(2)} s after the failure was seen`);
+      log(
+        `deploy: rolled back to #${previous?.id} (${previous?.version}): ${result.reason}; previous release serving ${((result.restoredAtMs - result.detectedAtMs) / 1000).toFixed(2)} s after the failure was seen`,
+      );
       return { ok: false, reason: `rolled back: ${result.reason}` };
     case 'failed':
       await backend.reportRelease({ status: 'failed', reason: result.reason });

@@ -24,7 +24,12 @@ class ServerBlobStore implements BlobStore {
 
   async put(source: Readable, expected: PutExpectations = {}): Promise<BlobInfo> {
     if (!expected.digest || expected.size === undefined) throw new Error('agent uploads need the digest and size up front');
-    const res = await this.client.request('PUT', `/api/v1/agent/blobs/${expected.digest}`, { stream: source, length: expected.size }, { timeoutMs: 30 * 60_000 });
+    const res = await this.client.request(
+      'PUT',
+      `/api/v1/agent/blobs/${expected.digest}`,
+      { stream: source, length: expected.size },
+      { timeoutMs: 30 * 60_000 },
+    );
     if (!res.ok) throw new HttpError(res.status, `uploading blob ${expected.digest}: ${res.status} ${await res.text()}`);
     return (await res.json()) as BlobInfo;
   }
@@ -70,7 +75,10 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
     },
     async getCache(key: string) {
       try {
-        const res = await client.json<{ files: ManifestEntry[] }>('GET', `${base}/caches/${encodeURIComponent(key)}?fencingToken=${fencingToken}`);
+        const res = await client.json<{ files: ManifestEntry[] }>(
+          'GET',
+          `${base}/caches/${encodeURIComponent(key)}?fencingToken=${fencingToken}`,
+        );
         return res?.files ?? null;
       } catch (err) {
         if (err instanceof HttpError && err.status === 404) return null;
@@ -91,7 +99,9 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
         await client.json('POST', `${base}/release/status`, { fencingToken, ...body });
       },
       async decision() {
-        const res = await client.json<{ status: string; decision: 'promote' | 'abort' | null }>('POST', `${base}/release/decision`, { fencingToken });
+        const res = await client.json<{ status: string; decision: 'promote' | 'abort' | null }>('POST', `${base}/release/decision`, {
+          fencingToken,
+        });
         return res ?? { status: 'unknown', decision: null };
       },
     },

@@ -7,7 +7,16 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectFiles, restoreFiles, storeFiles, type BlobStore, type ManifestEntry } from '../artifacts/index.js';
-import { containerJobOf, createMasker, LogChunker, type ContainerExecutor, type ContainerRun, type Executor, type LogChunk, type RunResult } from '../executor/index.js';
+import {
+  containerJobOf,
+  createMasker,
+  LogChunker,
+  type ContainerExecutor,
+  type ContainerRun,
+  type Executor,
+  type LogChunk,
+  type RunResult,
+} from '../executor/index.js';
 import { expandVariables, resolveVariables } from '../pipeline/variables.js';
 import type { CacheSpec, CompiledJob } from '../pipeline/types.js';
 import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from './protocol.js';
@@ -67,7 +76,10 @@ const RESET = '\x1b[0;m';
 
 /** GitLab forbids "/" in cache keys; other unusual characters would not survive a URL either. */
 export function sanitizeCacheKey(key: string): string {
-  const cleaned = key.replace(/[^\w.\-:]/g, '_').replace(/\.\.+/g, '_').slice(0, 200);
+  const cleaned = key
+    .replace(/[^\w.\-:]/g, '_')
+    .replace(/\.\.+/g, '_')
+    .slice(0, 200);
   return cleaned === '' ? 'default' : cleaned;
 }
 
@@ -117,9 +129,11 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
     onChunk: (chunk) => {
       // Chunks go out in order; after a failure (the outbox could not write) the rest of the log is
       // dropped, and the job and its result go on.
-      sending = sending.then(() => (logError === null ? backend.sendLog([chunk]) : undefined)).catch((err: unknown) => {
-        logError ??= err;
-      });
+      sending = sending
+        .then(() => (logError === null ? backend.sendLog([chunk]) : undefined))
+        .catch((err: unknown) => {
+          logError ??= err;
+        });
     },
   });
   const write = (text: string) => chunker.push(masker.push(text));
@@ -187,7 +201,9 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
       mounts.push(...(await borrowedObjectDirs(workspace)));
     }
     if (!container && (job.image !== null || (job.services ?? []).length > 0)) {
-      write(`${YELLOW}WARNING: image and services are ignored: this agent has no container engine, so the ${executor.name} executor runs the job on the agent host${RESET}\n`);
+      write(
+        `${YELLOW}WARNING: image and services are ignored: this agent has no container engine, so the ${executor.name} executor runs the job on the agent host${RESET}\n`,
+      );
     }
     const containerRun: ContainerRun | undefined = container
       ? {
@@ -237,7 +253,11 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
 
     if (job.artifacts && whenMatches(job.artifacts.when, succeeded)) {
       section('Uploading artifacts');
-      const { files, warnings } = await collectFiles(workspace, { ...job.artifacts, paths: expandAll(job.artifacts.paths, env), exclude: expandAll(job.artifacts.exclude, env) });
+      const { files, warnings } = await collectFiles(workspace, {
+        ...job.artifacts,
+        paths: expandAll(job.artifacts.paths, env),
+        exclude: expandAll(job.artifacts.exclude, env),
+      });
       for (const w of warnings) write(`${YELLOW}WARNING: ${w}${RESET}\n`);
       const manifest = await storeFiles(files, backend.blobs);
       await backend.saveArtifacts(manifest, job.artifacts.expireInSeconds);
@@ -247,7 +267,11 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
       if (cache.policy === 'pull' || !whenMatches(cache.when, succeeded)) continue;
       const key = await resolveCacheKey(cache, workspace, env);
       section(`Saving cache ${key}`);
-      const { files, warnings } = await collectFiles(workspace, { paths: expandAll(cache.paths, env), exclude: [], untracked: cache.untracked });
+      const { files, warnings } = await collectFiles(workspace, {
+        paths: expandAll(cache.paths, env),
+        exclude: [],
+        untracked: cache.untracked,
+      });
       for (const w of warnings) write(`${YELLOW}WARNING: ${w}${RESET}\n`);
       await backend.putCache(key, await storeFiles(files, backend.blobs));
     }
@@ -288,8 +312,17 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   }
 
   const outcome = outcomeOf(result, canceledByServer, failureReason);
-  const why = outcome.failureReason === 'deployment_failure' ? ': deployment failed' : outcome.exitCode !== null ? `: exit code ${outcome.exitCode}` : '';
-  write(outcome.status === 'success' ? `${GREEN}Job succeeded${RESET}\n` : `${RED}ERROR: Job ${outcome.status === 'canceled' ? 'canceled' : 'failed'}${why}${RESET}\n`);
+  const why =
+    outcome.failureReason === 'deployment_failure'
+      ? ': deployment failed'
+      : outcome.exitCode !== null
+        ? `: exit code ${outcome.exitCode}`
+        : '';
+  write(
+    outcome.status === 'success'
+      ? `${GREEN}Job succeeded${RESET}\n`
+      : `${RED}ERROR: Job ${outcome.status === 'canceled' ? 'canceled' : 'failed'}${why}${RESET}\n`,
+  );
   chunker.push(masker.flush());
   chunker.close();
   await sending;
@@ -303,7 +336,9 @@ function outcomeOf(result: RunResult, canceledByServer: boolean, failureReason: 
     case 'timeout':
       return { status: 'failed', exitCode: null, failureReason: 'job_execution_timeout' };
     case 'canceled':
-      return canceledByServer ? { status: 'canceled', exitCode: null, failureReason: null } : { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+      return canceledByServer
+        ? { status: 'canceled', exitCode: null, failureReason: null }
+        : { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
     case 'failed':
       return { status: 'failed', exitCode: result.exitCode, failureReason: failureReason ?? 'script_failure' };
   }

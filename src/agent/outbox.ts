@@ -82,7 +82,13 @@ export class JobOutbox {
     this.delivered = this.deliverLoop();
   }
 
-  static async create(root: string, jobId: number, fencingToken: number, target: OutboxTarget, opts: OutboxOptions = {}): Promise<JobOutbox> {
+  static async create(
+    root: string,
+    jobId: number,
+    fencingToken: number,
+    target: OutboxTarget,
+    opts: OutboxOptions = {},
+  ): Promise<JobOutbox> {
     const dir = join(root, `${jobId}.${fencingToken}`);
     await mkdir(dir, { recursive: true });
     return new JobOutbox(dir, jobId, fencingToken, target, opts, { chunks: [], result: null });

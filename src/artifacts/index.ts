@@ -13,14 +13,7 @@ export {
   verifyingStream,
 } from './blob-store.js';
 export { PathEscapeError, isInside, resolveInside, safeRelativePath } from './paths.js';
-export {
-  ArtifactLimitError,
-  type CollectLimits,
-  type CollectSpec,
-  type CollectedFile,
-  collectFiles,
-  normalizePattern,
-} from './collect.js';
+export { ArtifactLimitError, type CollectLimits, type CollectSpec, type CollectedFile, collectFiles, normalizePattern } from './collect.js';
 export {
   type FetchBlob,
   ManifestError,

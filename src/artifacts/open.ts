@@ -2,7 +2,15 @@
 // replicated to a second store for disaster recovery.
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BlobNotFoundError, FsBlobStore, type BlobInfo, type BlobStore, type PutExpectations, InvalidDigestError, BlobTooLargeError } from './blob-store.js';
+import {
+  BlobNotFoundError,
+  FsBlobStore,
+  type BlobInfo,
+  type BlobStore,
+  type PutExpectations,
+  InvalidDigestError,
+  BlobTooLargeError,
+} from './blob-store.js';
 import { isS3Url, parseS3Url } from './s3.js';
 import { S3BlobStore } from './s3-blob-store.js';
 
@@ -23,7 +31,8 @@ export function observeBlobStore(store: BlobStore, onError: (operation: BlobOper
       return await op();
     } catch (err) {
       // A missing blob, a bad digest or an upload over the limit is the request's fault, not the store's.
-      if (!(err instanceof BlobNotFoundError || err instanceof InvalidDigestError || err instanceof BlobTooLargeError)) onError(operation, err);
+      if (!(err instanceof BlobNotFoundError || err instanceof InvalidDigestError || err instanceof BlobTooLargeError))
+        onError(operation, err);
       throw err;
     }
   };
@@ -106,7 +115,11 @@ export class ReplicatedBlobStore implements BlobStore {
  * The server's artifact store: `url`, replicated to `replicaUrl` when given; failures of either
  * are reported with the store's role ('primary' or 'replica').
  */
-export function openArtifactStore(url: string, replicaUrl: string | undefined, onError: (store: 'primary' | 'replica', operation: BlobOperation, err: unknown) => void): BlobStore {
+export function openArtifactStore(
+  url: string,
+  replicaUrl: string | undefined,
+  onError: (store: 'primary' | 'replica', operation: BlobOperation, err: unknown) => void,
+): BlobStore {
   const primary = observeBlobStore(openBlobStore(url, 'artifactsUrl'), (op, err) => onError('primary', op, err));
   if (replicaUrl === undefined) return primary;
   const replica = observeBlobStore(openBlobStore(replicaUrl, 'artifactsReplicaUrl'), (op, err) => onError('replica', op, err));

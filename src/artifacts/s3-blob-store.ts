@@ -4,7 +4,16 @@
 // at its end, before the upload completes, unless the bytes hash to that digest; a blob of unknown
 // digest goes to a temporary key while it is hashed, then is copied to its digest's key.
 import { Transform, type TransformCallback, pipeline, type Readable } from 'node:stream';
-import { BlobMeter, BlobNotFoundError, assertDigest, isValidDigest, verifyingStream, type BlobInfo, type BlobStore, type PutExpectations } from './blob-store.js';
+import {
+  BlobMeter,
+  BlobNotFoundError,
+  assertDigest,
+  isValidDigest,
+  verifyingStream,
+  type BlobInfo,
+  type BlobStore,
+  type PutExpectations,
+} from './blob-store.js';
 import { S3Objects, type S3Location } from './s3.js';
 
 const BLOBS = 'sha256/';
@@ -73,7 +82,11 @@ export class S3BlobStore implements BlobStore {
   async get(digest: string): Promise<Readable> {
     const found = await this.objects.get(this.keyOf(digest));
     if (!found) throw new BlobNotFoundError(digest);
-    const verifier = verifyingStream(digest, `stored blob sha256:${digest} (${this.objects.describe(this.keyOf(digest))}) is corrupt`, found.size);
+    const verifier = verifyingStream(
+      digest,
+      `stored blob sha256:${digest} (${this.objects.describe(this.keyOf(digest))}) is corrupt`,
+      found.size,
+    );
     return pipeline(found.body, verifier, () => {
       // Errors reach the consumer through `verifier`; the callback only keeps pipeline from throwing.
     });

@@ -41,7 +41,8 @@ export function isS3Url(url: string): boolean {
 export function parseS3Url(url: string, what = 'S3 URL'): S3Location {
   // Checked on the text: URL parsing would quietly resolve the dot segments away.
   const rawPath = url.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/)[0];
-  if (rawPath.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg))) throw new S3UrlError(`${what} "${url}": the prefix must not contain "." or ".." segments`);
+  if (rawPath.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg)))
+    throw new S3UrlError(`${what} "${url}": the prefix must not contain "." or ".." segments`);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -49,17 +50,24 @@ export function parseS3Url(url: string, what = 'S3 URL'): S3Location {
     throw new S3UrlError(`${what} "${url}": not a URL; expected s3://bucket/prefix`);
   }
   if (parsed.protocol !== 's3:') throw new S3UrlError(`${what} "${url}": expected s3://bucket/prefix`);
-  if (parsed.username || parsed.password) throw new S3UrlError(`${what}: credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile or role)`);
+  if (parsed.username || parsed.password)
+    throw new S3UrlError(
+      `${what}: credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile or role)`,
+    );
   const bucket = parsed.hostname;
-  if (!BUCKET_RE.test(bucket)) throw new S3UrlError(`${what} "${url}": "${bucket}" is not a valid bucket name (3 to 63 lowercase letters, digits, dots and hyphens)`);
+  if (!BUCKET_RE.test(bucket))
+    throw new S3UrlError(`${what} "${url}": "${bucket}" is not a valid bucket name (3 to 63 lowercase letters, digits, dots and hyphens)`);
   const path = decodeURIComponent(parsed.pathname).replace(/^\/+|\/+$/g, '');
   for (const key of parsed.searchParams.keys()) {
-    if (!KNOWN_PARAMS.has(key)) throw new S3UrlError(`${what} "${url}": unknown parameter "${key}" (known: ${[...KNOWN_PARAMS].join(', ')})`);
+    if (!KNOWN_PARAMS.has(key))
+      throw new S3UrlError(`${what} "${url}": unknown parameter "${key}" (known: ${[...KNOWN_PARAMS].join(', ')})`);
   }
   const endpoint = parsed.searchParams.get('endpoint') ?? undefined;
-  if (endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) throw new S3UrlError(`${what} "${url}": endpoint "${endpoint}" must be http(s)://host[:port]`);
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(endpoint))
+    throw new S3UrlError(`${what} "${url}": endpoint "${endpoint}" must be http(s)://host[:port]`);
   const style = parsed.searchParams.get('forcePathStyle');
-  if (style !== null && style !== 'true' && style !== 'false') throw new S3UrlError(`${what} "${url}": forcePathStyle must be true or false`);
+  if (style !== null && style !== 'true' && style !== 'false')
+    throw new S3UrlError(`${what} "${url}": forcePathStyle must be true or false`);
   return {
     bucket,
     prefix: path === '' ? '' : `${path}/`,

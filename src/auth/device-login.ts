@@ -60,8 +60,16 @@ export interface StartedDeviceLogin {
   intervalMs: number;
 }
 
-export async function startDeviceLogin(db: Kysely<Database>, input: { name: string; address: string; tokenLifetimeMs: number | null; now: number }): Promise<StartedDeviceLogin> {
-  await refuseOverPendingLimit(db, 'device_logins', { address: input.address, now: input.now, max: MAX_PENDING_PER_ADDRESS, what: 'sign-in codes waiting for approval' });
+export async function startDeviceLogin(
+  db: Kysely<Database>,
+  input: { name: string; address: string; tokenLifetimeMs: number | null; now: number },
+): Promise<StartedDeviceLogin> {
+  await refuseOverPendingLimit(db, 'device_logins', {
+    address: input.address,
+    now: input.now,
+    max: MAX_PENDING_PER_ADDRESS,
+    what: 'sign-in codes waiting for approval',
+  });
   const deviceCode = randomBytes(32).toString('base64url');
   const expiresAt = input.now + DEVICE_LOGIN_TTL_MS;
   // A user code taken by another request (one chance in millions) is simply drawn again.
@@ -100,7 +108,10 @@ export async function findDeviceLogin(db: Kysely<Database>, userCode: string): P
  * A signed-in user's decision on a waiting code. The update's conditions decide: a code decided
  * already (on another replica, in another tab) or expired is not changed, and its reason is thrown.
  */
-export async function decideDeviceLogin(db: Kysely<Database>, input: { userCode: string; userId: number; approve: boolean; now: number }): Promise<DeviceLogin> {
+export async function decideDeviceLogin(
+  db: Kysely<Database>,
+  input: { userCode: string; userId: number; approve: boolean; now: number },
+): Promise<DeviceLogin> {
   const decided = await db
     .updateTable('device_logins')
     .set({ status: input.approve ? 'approved' : 'denied', user_id: input.userId, decided_at: input.now })
@@ -110,7 +121,10 @@ export async function decideDeviceLogin(db: Kysely<Database>, input: { userCode:
     .returningAll()
     .executeTakeFirst();
   if (decided) return decided;
-  throw whyUndecidable(await findDeviceLogin(db, input.userCode), input.userCode, input.now) ?? new DeviceLoginError(409, 'decided at the same moment elsewhere');
+  throw (
+    whyUndecidable(await findDeviceLogin(db, input.userCode), input.userCode, input.now) ??
+    new DeviceLoginError(409, 'decided at the same moment elsewhere')
+  );
 }
 
 /** Why a code cannot be decided (unknown, expired, decided already), or null when it waits for a decision. */
@@ -151,13 +165,21 @@ export async function pollDeviceLogin(store: Store, deviceCode: string, now: num
       .where('device_code_hash', '=', hash)
       .returning('interval_ms')
       .executeTakeFirst();
-    return slowed ? { kind: 'refused', error: 'slow_down', intervalMs: Number(slowed.interval_ms) } : { kind: 'refused', error: 'invalid_grant' };
+    return slowed
+      ? { kind: 'refused', error: 'slow_down', intervalMs: Number(slowed.interval_ms) }
+      : { kind: 'refused', error: 'invalid_grant' };
   }
   if (row.expires_at <= now) return { kind: 'refused', error: 'expired_token' };
   if (row.status === 'denied') return { kind: 'refused', error: 'access_denied' };
   if (row.status === 'pending') return { kind: 'refused', error: 'authorization_pending' };
   const issued = await store.transaction(async (trx) => {
-    const taken = await trx.deleteFrom('device_logins').where('id', '=', row.id).where('status', '=', 'approved').where('expires_at', '>', now).returningAll().executeTakeFirst();
+    const taken = await trx
+      .deleteFrom('device_logins')
+      .where('id', '=', row.id)
+      .where('status', '=', 'approved')
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
     if (!taken || taken.user_id === null) return null;
     const user = await trx.selectFrom('users').selectAll().where('id', '=', taken.user_id).executeTakeFirstOrThrow();
     const expiresAt = taken.token_lifetime_ms === null ? null : now + Number(taken.token_lifetime_ms);
@@ -170,5 +192,8 @@ export async function pollDeviceLogin(store: Store, deviceCode: string, now: num
 
 /** Requests expired for a whole lifetime: by then their device has stopped polling. Removed by the leader. */
 export async function deleteExpiredDeviceLogins(db: Kysely<Database>, now: number): Promise<void> {
-  await db.deleteFrom('device_logins').where('expires_at', '<=', now - DEVICE_LOGIN_TTL_MS).execute();
+  await db
+    .deleteFrom('device_logins')
+    .where('expires_at', '<=', now - DEVICE_LOGIN_TTL_MS)
+    .execute();
 }

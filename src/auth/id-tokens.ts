@@ -55,7 +55,10 @@ export async function mintIdTokens(
   const subject = idTokenSubject(id);
   const out: Record<string, string> = {};
   for (const [name, { aud }] of Object.entries(requests)) {
-    out[name] = await signer.sign({ ...claims, jti: randomUUID() }, { issuer: opts.issuer, audience: aud, subject, lifetimeSeconds: opts.lifetimeSeconds });
+    out[name] = await signer.sign(
+      { ...claims, jti: randomUUID() },
+      { issuer: opts.issuer, audience: aud, subject, lifetimeSeconds: opts.lifetimeSeconds },
+    );
   }
   return out;
 }

@@ -78,7 +78,12 @@ export interface SignInAttempt {
 export type ResolvedAccount = (identity: string) => Promise<void>;
 
 async function refuseIfLocked(db: Kysely<Database>, keys: readonly string[], input: SignInAttempt, account: string): Promise<void> {
-  const locks = await db.selectFrom('login_failures').select(['key', 'locked_until']).where('key', 'in', keys).where('locked_until', '>', input.now).execute();
+  const locks = await db
+    .selectFrom('login_failures')
+    .select(['key', 'locked_until'])
+    .where('key', 'in', keys)
+    .where('locked_until', '>', input.now)
+    .execute();
   if (locks.length === 0) return;
   const until = Math.max(...locks.map((l) => l.locked_until ?? 0));
   const what = locks.some((l) => l.key !== addressKey(input.address)) ? `account ${account}` : `address ${input.address}`;
@@ -129,7 +134,12 @@ export async function passwordLogin(store: Store, input: SignInAttempt & { passw
     const user = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
     const ok = await verifyPassword(user?.password_hash ?? null, input.password);
     if (!ok || !user) return null;
-    const disabled = await db.selectFrom('identities').select('id').where('user_id', '=', user.id).where('disabled_at', 'is not', null).executeTakeFirst();
+    const disabled = await db
+      .selectFrom('identities')
+      .select('id')
+      .where('user_id', '=', user.id)
+      .where('disabled_at', 'is not', null)
+      .executeTakeFirst();
     if (disabled) return null;
     const changes: Partial<User> = { last_login_at: input.now };
     if (needsRehash(user.password_hash!)) changes.password_hash = await hashPassword(input.password);

@@ -27,7 +27,8 @@ export function checkPasswordPolicy(password: string, opts: { username: string; 
   const length = [...password].length;
   if (length < opts.minLength) throw new PasswordPolicyError(`password: at least ${opts.minLength} characters (got ${length})`);
   if (length > MAX_PASSWORD_LENGTH) throw new PasswordPolicyError(`password: at most ${MAX_PASSWORD_LENGTH} characters`);
-  if (password.toLowerCase().includes(opts.username.toLowerCase())) throw new PasswordPolicyError('password: must not contain the username');
+  if (password.toLowerCase().includes(opts.username.toLowerCase()))
+    throw new PasswordPolicyError('password: must not contain the username');
   if (new Set(password).size < 4) throw new PasswordPolicyError('password: too few distinct characters');
 }
 
@@ -59,7 +60,12 @@ export async function verifyPassword(stored: string | null, password: string): P
 export function needsRehash(stored: string): boolean {
   try {
     const p = parseOptions(stored);
-    return p.algorithm !== ARGON2ID || p.memoryCost !== ARGON2_PARAMS.memoryCost || p.timeCost !== ARGON2_PARAMS.timeCost || p.parallelism !== ARGON2_PARAMS.parallelism;
+    return (
+      p.algorithm !== ARGON2ID ||
+      p.memoryCost !== ARGON2_PARAMS.memoryCost ||
+      p.timeCost !== ARGON2_PARAMS.timeCost ||
+      p.parallelism !== ARGON2_PARAMS.parallelism
+    );
   } catch {
     return true;
   }

@@ -26,7 +26,11 @@ export class TooManyPendingError extends Error {
 }
 
 /** Refuses (429, with Retry-After) a start from an address that has `max` unexpired starts in `table`; `what` names them in the message. */
-export async function refuseOverPendingLimit(db: Kysely<Database>, table: PendingSignInTable, input: { address: string; now: number; max: number; what: string }): Promise<void> {
+export async function refuseOverPendingLimit(
+  db: Kysely<Database>,
+  table: PendingSignInTable,
+  input: { address: string; now: number; max: number; what: string },
+): Promise<void> {
   const waiting = await db
     .selectFrom(table)
     .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('expires_at').as('first_expiry')])
@@ -35,5 +39,8 @@ export async function refuseOverPendingLimit(db: Kysely<Database>, table: Pendin
     .executeTakeFirstOrThrow();
   if (Number(waiting.n) < input.max) return;
   const wait = Math.max(1, Math.ceil((Number(waiting.first_expiry) - input.now) / 1000));
-  throw new TooManyPendingError(`too many ${input.what} from address ${input.address}: finish some or let them expire (try again in ${wait} s)`, wait);
+  throw new TooManyPendingError(
+    `too many ${input.what} from address ${input.address}: finish some or let them expire (try again in ${wait} s)`,
+    wait,
+  );
 }

@@ -279,19 +279,18 @@ export interface RoutePermission {
 export function routePermission(method: string, url: string): RoutePermission {
   const key = `${method} ${url}`;
   const permission = ROUTE_PERMISSIONS[key];
-  if (!permission) throw new Error(`route ${key} is missing from ROUTE_PERMISSIONS in src/auth/permissions.ts: add it with the permission it needs`);
+  if (!permission)
+    throw new Error(`route ${key} is missing from ROUTE_PERMISSIONS in src/auth/permissions.ts: add it with the permission it needs`);
   const rule = ruleOf(permission);
   const repo = repoLocatorOf(url);
-  if (rule.who === 'member' && repo === null) throw new Error(`route ${key} needs ${permission}, a repository role, but its URL names no repository`);
+  if (rule.who === 'member' && repo === null)
+    throw new Error(`route ${key} needs ${permission}, a repository role, but its URL names no repository`);
   return { permission, rule, repo };
 }
 
 /** What the caller is, as far as a decision goes. */
 export type Caller =
-  | { kind: 'anonymous' }
-  | { kind: 'user'; admin: boolean; scopes: readonly Scope[] }
-  | { kind: 'agent' }
-  | { kind: 'job'; repoId: number };
+  { kind: 'anonymous' } | { kind: 'user'; admin: boolean; scopes: readonly Scope[] } | { kind: 'agent' } | { kind: 'job'; repoId: number };
 
 /** The caller's standing in the route's repository (null: the route names none, or the caller is an admin). */
 export interface RepoStanding {
@@ -322,21 +321,32 @@ function scopeAllows(scopes: readonly Scope[], method: string, rule: Rule): bool
 export function decide(permission: Permission, method: string, caller: Caller, standing: RepoStanding | null): Decision {
   const rule = ruleOf(permission);
   if (rule.who === 'anyone') return ALLOW;
-  if (caller.kind === 'anonymous') return deny(401, 'authentication required: send a bearer token ("Authorization: Bearer <token>") or sign in with POST /api/v1/session');
-  if (rule.who === 'agent') return caller.kind === 'agent' ? ALLOW : deny(403, `${permission}: this endpoint is for agents (agent tokens) only`);
+  if (caller.kind === 'anonymous')
+    return deny(401, 'authentication required: send a bearer token ("Authorization: Bearer <token>") or sign in with POST /api/v1/session');
+  if (rule.who === 'agent')
+    return caller.kind === 'agent' ? ALLOW : deny(403, `${permission}: this endpoint is for agents (agent tokens) only`);
   if (caller.kind === 'agent') return deny(403, `missing permission ${permission}: an agent token may only use the agent protocol`);
   if (caller.kind === 'job') {
     if (rule.who === 'member' && rule.jobToken && standing !== null && standing.repoId === caller.repoId && isRead(method)) return ALLOW;
-    return deny(403, `missing permission ${permission}: a job token (CI_JOB_TOKEN) may only read its own repository's pipelines, jobs and artifacts while its job runs`);
+    return deny(
+      403,
+      `missing permission ${permission}: a job token (CI_JOB_TOKEN) may only read its own repository's pipelines, jobs and artifacts while its job runs`,
+    );
   }
   if (!scopeAllows(caller.scopes, method, rule)) {
-    return deny(403, `missing permission ${permission}: the token's scopes (${caller.scopes.join(', ')}) do not allow it (it needs scope api${isRead(method) ? ' or read_api' : ''})`);
+    return deny(
+      403,
+      `missing permission ${permission}: the token's scopes (${caller.scopes.join(', ')}) do not allow it (it needs scope api${isRead(method) ? ' or read_api' : ''})`,
+    );
   }
   if (caller.admin || rule.who === 'user') return ALLOW;
   if (rule.who === 'admin') return deny(403, `missing permission ${permission}: it needs an instance administrator`);
   if (standing === null) return deny(403, `missing permission ${permission}: no repository to check it on`);
   if (roleAtLeast(standing.role, rule.role)) return ALLOW;
-  return deny(403, `missing permission ${permission}: it needs the ${rule.role} role on repository ${standing.repoName} (you are ${standing.role === null ? 'not a member' : standing.role})`);
+  return deny(
+    403,
+    `missing permission ${permission}: it needs the ${rule.role} role on repository ${standing.repoName} (you are ${standing.role === null ? 'not a member' : standing.role})`,
+  );
 }
 
 /** The method of a permission's first route: reads are allowed to `read_api` tokens, changes not. */
@@ -350,5 +360,7 @@ function methodOf(permission: Permission): string {
  * client (the web UI) may offer. The server still decides each request.
  */
 export function repoPermissionsOf(caller: Caller, standing: RepoStanding): Permission[] {
-  return (Object.keys(PERMISSIONS) as Permission[]).filter((p) => PERMISSIONS[p].who === 'member' && decide(p, methodOf(p), caller, standing).allowed);
+  return (Object.keys(PERMISSIONS) as Permission[]).filter(
+    (p) => PERMISSIONS[p].who === 'member' && decide(p, methodOf(p), caller, standing).allowed,
+  );
 }

@@ -41,13 +41,31 @@ export async function principalOfToken(db: Kysely<Database>, token: string, now:
     const row = await db
       .selectFrom('tokens')
       .innerJoin('users', 'users.id', 'tokens.user_id')
-      .select(['tokens.id', 'tokens.scopes', 'tokens.expires_at', 'tokens.last_used_at', 'users.id as user_id', 'users.username', 'users.admin'])
+      .select([
+        'tokens.id',
+        'tokens.scopes',
+        'tokens.expires_at',
+        'tokens.last_used_at',
+        'users.id as user_id',
+        'users.username',
+        'users.admin',
+      ])
       .where('tokens.token_hash', '=', hash)
       .executeTakeFirst();
     if (!row) throw new CredentialError('unknown or revoked API token');
-    if (row.expires_at !== null && row.expires_at <= now) throw new CredentialError(`API token expired at ${new Date(row.expires_at).toISOString()}`);
-    if (row.last_used_at === null || now - row.last_used_at >= TOUCH_EVERY_MS) await db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
-    return { kind: 'user', userId: row.user_id, username: row.username, admin: row.admin === 1, scopes: parseScopes(row.scopes), sessionId: null, tokenId: row.id };
+    if (row.expires_at !== null && row.expires_at <= now)
+      throw new CredentialError(`API token expired at ${new Date(row.expires_at).toISOString()}`);
+    if (row.last_used_at === null || now - row.last_used_at >= TOUCH_EVERY_MS)
+      await db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
+    return {
+      kind: 'user',
+      userId: row.user_id,
+      username: row.username,
+      admin: row.admin === 1,
+      scopes: parseScopes(row.scopes),
+      sessionId: null,
+      tokenId: row.id,
+    };
   }
   if (prefix === 'tda') {
     const agent = await db.selectFrom('agents').select('id').where('token_hash', '=', hash).executeTakeFirst();
@@ -55,7 +73,12 @@ export async function principalOfToken(db: Kysely<Database>, token: string, now:
     return { kind: 'agent', agentId: agent.id };
   }
   if (prefix === 'tdj') {
-    const job = await db.selectFrom('jobs').select(['id', 'repo_id', 'pipeline_id']).where('job_token_hash', '=', hash).where('status', '=', 'running').executeTakeFirst();
+    const job = await db
+      .selectFrom('jobs')
+      .select(['id', 'repo_id', 'pipeline_id'])
+      .where('job_token_hash', '=', hash)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
     if (!job) throw new CredentialError('job token invalid: unknown, or its job is no longer running');
     return { kind: 'job', jobId: job.id, repoId: job.repo_id, pipelineId: job.pipeline_id };
   }
@@ -66,7 +89,15 @@ export async function principalOfToken(db: Kysely<Database>, token: string, now:
 export async function principalOfSession(db: Kysely<Database>, cookie: string, now: number, limits: SessionLimits): Promise<Principal> {
   const session = prefixOf(cookie) === 'tds' ? await findSession(db, cookie, now, limits) : null;
   if (!session) throw new CredentialError('session expired or signed out: sign in again');
-  return { kind: 'user', userId: session.userId, username: session.username, admin: session.admin, scopes: ['api'], sessionId: session.sessionId, tokenId: null };
+  return {
+    kind: 'user',
+    userId: session.userId,
+    username: session.username,
+    admin: session.admin,
+    scopes: ['api'],
+    sessionId: session.sessionId,
+    tokenId: null,
+  };
 }
 
 /** What a permission decision needs to know about the principal. */

@@ -18,21 +18,41 @@ function positiveId(value: string | undefined, what: string): number {
  * The repository a route is about (by name, or by one of its pipelines or jobs) and the user's
  * role there; null when the repository, pipeline or job does not exist.
  */
-export async function repoStanding(db: Kysely<Database>, locator: RepoLocator, params: Record<string, string>, userId: number | null): Promise<RepoStanding | null> {
+export async function repoStanding(
+  db: Kysely<Database>,
+  locator: RepoLocator,
+  params: Record<string, string>,
+  userId: number | null,
+): Promise<RepoStanding | null> {
   // One read: the repository (found by name, or through its pipeline or job) and the caller's membership.
   let q = db
     .selectFrom('repos')
     .leftJoin('memberships', (j) => j.onRef('memberships.repo_id', '=', 'repos.id').on('memberships.user_id', '=', userId ?? -1))
     .select(['repos.id', 'repos.name', 'memberships.role']);
   if (locator.by === 'name') q = q.where('repos.name', '=', params[locator.param] ?? '');
-  else if (locator.by === 'pipeline') q = q.where('repos.id', '=', db.selectFrom('pipelines').select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)));
-  else q = q.where('repos.id', '=', db.selectFrom('jobs').select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)));
+  else if (locator.by === 'pipeline')
+    q = q.where(
+      'repos.id',
+      '=',
+      db.selectFrom('pipelines').select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)),
+    );
+  else
+    q = q.where(
+      'repos.id',
+      '=',
+      db.selectFrom('jobs').select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)),
+    );
   const row = await q.executeTakeFirst();
   return row ? { repoId: row.id, repoName: row.name, role: row.role } : null;
 }
 
 export async function roleIn(db: Kysely<Database>, repoId: number, userId: number): Promise<Role | null> {
-  const row = await db.selectFrom('memberships').select('role').where('repo_id', '=', repoId).where('user_id', '=', userId).executeTakeFirst();
+  const row = await db
+    .selectFrom('memberships')
+    .select('role')
+    .where('repo_id', '=', repoId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
   return row?.role ?? null;
 }
 
@@ -59,16 +79,37 @@ export interface Granter {
 }
 
 /** Owners are made, changed and removed by owners (or admins); a repository that has owners keeps one. */
-async function checkOwnerChange(trx: Kysely<Database>, repoId: number, userId: number, current: Role | null, next: Role | null, by: Granter): Promise<void> {
+async function checkOwnerChange(
+  trx: Kysely<Database>,
+  repoId: number,
+  userId: number,
+  current: Role | null,
+  next: Role | null,
+  by: Granter,
+): Promise<void> {
   const touchesOwner = current === 'owner' || next === 'owner';
-  if (touchesOwner && !by.admin && by.role !== 'owner') throw new UserError(403, 'missing permission member.set: granting, changing or removing the owner role needs an owner of the repository');
+  if (touchesOwner && !by.admin && by.role !== 'owner')
+    throw new UserError(
+      403,
+      'missing permission member.set: granting, changing or removing the owner role needs an owner of the repository',
+    );
   if (current === 'owner' && next !== 'owner') {
-    const others = await trx.selectFrom('memberships').select('user_id').where('repo_id', '=', repoId).where('role', '=', 'owner').where('user_id', '!=', userId).limit(1).executeTakeFirst();
+    const others = await trx
+      .selectFrom('memberships')
+      .select('user_id')
+      .where('repo_id', '=', repoId)
+      .where('role', '=', 'owner')
+      .where('user_id', '!=', userId)
+      .limit(1)
+      .executeTakeFirst();
     if (!others) throw new UserError(409, 'the repository would have no owner left: make someone else owner first');
   }
 }
 
-export async function setMember(store: Store, input: { repoId: number; username: string; role: Role; by: Granter; now: number }): Promise<{ previous: Role | null }> {
+export async function setMember(
+  store: Store,
+  input: { repoId: number; username: string; role: Role; by: Granter; now: number },
+): Promise<{ previous: Role | null }> {
   return store.transaction(async (trx) => {
     const user = await findUser(trx, input.username);
     const previous = await roleIn(trx, input.repoId, user.id);
@@ -94,9 +135,21 @@ export async function removeMember(store: Store, input: { repoId: number; userna
 }
 
 /** A repository just registered: its creator owns it and its default branch is protected. */
-export async function setUpNewRepo(db: Kysely<Database>, repo: { id: number; default_branch: string }, creatorId: number | null, now: number): Promise<void> {
-  if (creatorId !== null) await db.insertInto('memberships').values({ repo_id: repo.id, user_id: creatorId, role: 'owner', source: 'manual', created_at: now, updated_at: now }).execute();
-  await db.insertInto('protected_branches').values({ repo_id: repo.id, pattern: repo.default_branch, allowed_role: 'maintainer', created_at: now }).execute();
+export async function setUpNewRepo(
+  db: Kysely<Database>,
+  repo: { id: number; default_branch: string },
+  creatorId: number | null,
+  now: number,
+): Promise<void> {
+  if (creatorId !== null)
+    await db
+      .insertInto('memberships')
+      .values({ repo_id: repo.id, user_id: creatorId, role: 'owner', source: 'manual', created_at: now, updated_at: now })
+      .execute();
+  await db
+    .insertInto('protected_branches')
+    .values({ repo_id: repo.id, pattern: repo.default_branch, allowed_role: 'maintainer', created_at: now })
+    .execute();
 }
 
 // ---- Protected branches ----
@@ -131,9 +184,13 @@ export function pipelineMergeRequest(pipeline: Pick<Pipeline, 'merge_request'>):
  * the repository itself and its source branch is protected here; a fork's never is, whatever its
  * branch is called.
  */
-export async function pipelineProtectedRole(db: Kysely<Database>, pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>): Promise<Role | null> {
+export async function pipelineProtectedRole(
+  db: Kysely<Database>,
+  pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>,
+): Promise<Role | null> {
   const mergeRequest = pipelineMergeRequest(pipeline);
-  if (mergeRequest !== null) return mergeRequest.fork ? null : protectedRefRole(db, pipeline.repo_id, { name: mergeRequest.sourceBranch, isTag: false });
+  if (mergeRequest !== null)
+    return mergeRequest.fork ? null : protectedRefRole(db, pipeline.repo_id, { name: mergeRequest.sourceBranch, isTag: false });
   // Only branch names are protected; a full ref (refs/pull/1/head) is not a branch.
   if (pipeline.ref.startsWith('refs/')) return null;
   return protectedRefRole(db, pipeline.repo_id, { name: pipeline.ref, isTag: pipeline.is_tag === 1 });
@@ -148,12 +205,19 @@ export async function repoNames(db: Kysely<Database>, repoIds: number[]): Promis
 
 /** pipelineProtectedRole of the pipeline with this id. */
 export async function protectedRoleOfPipeline(db: Kysely<Database>, pipelineId: number): Promise<Role | null> {
-  const pipeline = await db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag', 'merge_request']).where('id', '=', pipelineId).executeTakeFirstOrThrow();
+  const pipeline = await db
+    .selectFrom('pipelines')
+    .select(['repo_id', 'ref', 'is_tag', 'merge_request'])
+    .where('id', '=', pipelineId)
+    .executeTakeFirstOrThrow();
   return pipelineProtectedRole(db, pipeline);
 }
 
 /** Protects the branches matching a pattern (or changes the role a protected pattern allows). */
-export async function protectBranches(db: Kysely<Database>, input: { repoId: number; pattern: string; allowedRole: Role; now: number }): Promise<ProtectedBranch> {
+export async function protectBranches(
+  db: Kysely<Database>,
+  input: { repoId: number; pattern: string; allowedRole: Role; now: number },
+): Promise<ProtectedBranch> {
   return db
     .insertInto('protected_branches')
     .values({ repo_id: input.repoId, pattern: input.pattern, allowed_role: input.allowedRole, created_at: input.now })
@@ -165,7 +229,12 @@ export async function protectBranches(db: Kysely<Database>, input: { repoId: num
 /** Removes a protected branch pattern of the repository by its id; returns the pattern, or undefined when there was none. */
 export async function unprotectBranches(db: Kysely<Database>, input: { repoId: number; patternId: number }): Promise<string | undefined> {
   if (!Number.isSafeInteger(input.patternId)) return undefined;
-  const row = await db.selectFrom('protected_branches').select(['id', 'pattern']).where('id', '=', input.patternId).where('repo_id', '=', input.repoId).executeTakeFirst();
+  const row = await db
+    .selectFrom('protected_branches')
+    .select(['id', 'pattern'])
+    .where('id', '=', input.patternId)
+    .where('repo_id', '=', input.repoId)
+    .executeTakeFirst();
   if (!row) return undefined;
   await db.deleteFrom('protected_branches').where('id', '=', row.id).execute();
   return row.pattern;

@@ -40,7 +40,15 @@ export async function createSession(
   const expiresAt = input.now + input.limits.maxAgeMs;
   const row = await db
     .insertInto('sessions')
-    .values({ token_hash: hashToken(token), user_id: input.userId, created_at: input.now, expires_at: expiresAt, last_seen_at: input.now, address: input.address, user_agent: input.userAgent?.slice(0, 300) ?? null })
+    .values({
+      token_hash: hashToken(token),
+      user_id: input.userId,
+      created_at: input.now,
+      expires_at: expiresAt,
+      last_seen_at: input.now,
+      address: input.address,
+      user_agent: input.userAgent?.slice(0, 300) ?? null,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return { id: row.id, token, expiresAt };
@@ -63,7 +71,8 @@ export async function findSession(db: Kysely<Database>, token: string, now: numb
     .where('sessions.token_hash', '=', hashToken(token))
     .executeTakeFirst();
   if (!row || row.expires_at <= now || row.last_seen_at + limits.idleMs <= now) return null;
-  if (now - row.last_seen_at >= TOUCH_EVERY_MS) await db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', row.id).execute();
+  if (now - row.last_seen_at >= TOUCH_EVERY_MS)
+    await db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', row.id).execute();
   return { sessionId: row.id, userId: row.user_id, username: row.username, admin: row.admin === 1, expiresAt: row.expires_at };
 }
 

@@ -40,7 +40,16 @@ export async function createPersonalToken(
   const token = generateToken('tdm');
   const row = await db
     .insertInto('tokens')
-    .values({ name: input.name, kind: 'personal', token_hash: hashToken(token), user_id: input.userId, scopes: JSON.stringify([...new Set(input.scopes)]), expires_at: input.expiresAt, created_at: input.now, last_used_at: null })
+    .values({
+      name: input.name,
+      kind: 'personal',
+      token_hash: hashToken(token),
+      user_id: input.userId,
+      scopes: JSON.stringify([...new Set(input.scopes)]),
+      expires_at: input.expiresAt,
+      created_at: input.now,
+      last_used_at: null,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return { id: row.id, token };
@@ -53,7 +62,15 @@ export async function listTokens(db: Kysely<Database>, opts: { userId?: number; 
   let q = db
     .selectFrom('tokens')
     .innerJoin('users', 'users.id', 'tokens.user_id')
-    .select(['tokens.id', 'tokens.name', 'tokens.scopes', 'tokens.expires_at', 'tokens.created_at', 'tokens.last_used_at', 'users.username'])
+    .select([
+      'tokens.id',
+      'tokens.name',
+      'tokens.scopes',
+      'tokens.expires_at',
+      'tokens.created_at',
+      'tokens.last_used_at',
+      'users.username',
+    ])
     .orderBy('tokens.id');
   if (opts.userId !== undefined) q = q.where('tokens.user_id', '=', opts.userId);
   return (await q.execute()).map((t) => ({
@@ -74,7 +91,12 @@ export async function listTokens(db: Kysely<Database>, opts: { userId?: number; 
  */
 export async function issueJobToken(db: Kysely<Database>, jobId: number, fencingToken: number): Promise<string> {
   const token = generateToken('tdj');
-  await db.updateTable('jobs').set({ job_token_hash: hashToken(token) }).where('id', '=', jobId).where('fencing_token', '=', fencingToken).execute();
+  await db
+    .updateTable('jobs')
+    .set({ job_token_hash: hashToken(token) })
+    .where('id', '=', jobId)
+    .where('fencing_token', '=', fencingToken)
+    .execute();
   return token;
 }
 
@@ -82,7 +104,10 @@ export async function issueJobToken(db: Kysely<Database>, jobId: number, fencing
  * Revokes a personal token: the owner's own, or anyone's for an admin (`asAdmin`). Another user's
  * token is as absent as a missing one to everyone else. Returns what was revoked, or undefined.
  */
-export async function revokePersonalToken(db: Kysely<Database>, input: { tokenId: number; userId: number; asAdmin: boolean }): Promise<{ id: number; name: string } | undefined> {
+export async function revokePersonalToken(
+  db: Kysely<Database>,
+  input: { tokenId: number; userId: number; asAdmin: boolean },
+): Promise<{ id: number; name: string } | undefined> {
   if (!Number.isSafeInteger(input.tokenId)) return undefined;
   const token = await db.selectFrom('tokens').select(['id', 'name', 'user_id']).where('id', '=', input.tokenId).executeTakeFirst();
   if (!token || (token.user_id !== input.userId && !input.asAdmin)) return undefined;

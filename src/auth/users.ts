@@ -30,7 +30,9 @@ export async function listUsers(db: Kysely<Database>): Promise<User[]> {
 
 export async function findUser(db: Kysely<Database>, username: string): Promise<User> {
   // A name no user can have is not looked up: a NUL byte, for one, is an error in PostgreSQL.
-  const user = USERNAME_PATTERN.test(username) ? await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst() : undefined;
+  const user = USERNAME_PATTERN.test(username)
+    ? await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
+    : undefined;
   if (!user) throw new UserError(404, `no user named "${username}"`);
   return user;
 }
@@ -44,7 +46,16 @@ export async function createUser(
   const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
   const row = await db
     .insertInto('users')
-    .values({ username: input.username, email: input.email ?? null, password_hash: passwordHash, admin: input.admin ? 1 : 0, admin_from_groups: 0, created_at: input.now, updated_at: input.now, last_login_at: null })
+    .values({
+      username: input.username,
+      email: input.email ?? null,
+      password_hash: passwordHash,
+      admin: input.admin ? 1 : 0,
+      admin_from_groups: 0,
+      created_at: input.now,
+      updated_at: input.now,
+      last_login_at: null,
+    })
     .onConflict((oc) => oc.column('username').doNothing())
     .returningAll()
     .executeTakeFirst();
@@ -52,9 +63,18 @@ export async function createUser(
   return row;
 }
 
-export async function setPassword(db: Kysely<Database>, user: User, password: string, opts: { now: number; passwordMinLength: number }): Promise<void> {
+export async function setPassword(
+  db: Kysely<Database>,
+  user: User,
+  password: string,
+  opts: { now: number; passwordMinLength: number },
+): Promise<void> {
   checkPasswordPolicy(password, { username: user.username, minLength: opts.passwordMinLength });
-  await db.updateTable('users').set({ password_hash: await hashPassword(password), updated_at: opts.now }).where('id', '=', user.id).execute();
+  await db
+    .updateTable('users')
+    .set({ password_hash: await hashPassword(password), updated_at: opts.now })
+    .where('id', '=', user.id)
+    .execute();
 }
 
 /** Whether an identity provider (OIDC, LDAP, SAML) vouches for the user. */
@@ -73,7 +93,12 @@ export async function setAdmin(store: Store, username: string, admin: boolean, n
   return store.transaction(async (trx) => {
     const user = await findUser(trx, username);
     if (!admin) await keepAnAdmin(trx, user, 'taking admin from');
-    return trx.updateTable('users').set({ admin: admin ? 1 : 0, admin_from_groups: 0, updated_at: now }).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow();
+    return trx
+      .updateTable('users')
+      .set({ admin: admin ? 1 : 0, admin_from_groups: 0, updated_at: now })
+      .where('id', '=', user.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
   });
 }
 
@@ -110,12 +135,22 @@ export async function ensureBootstrapAdmin(
   const token = await store.transaction(async (trx) => {
     const user = await trx
       .insertInto('users')
-      .values({ username: 'admin', email: null, password_hash: passwordHash, admin: 1, admin_from_groups: 0, created_at: opts.now, updated_at: opts.now, last_login_at: null })
+      .values({
+        username: 'admin',
+        email: null,
+        password_hash: passwordHash,
+        admin: 1,
+        admin_from_groups: 0,
+        created_at: opts.now,
+        updated_at: opts.now,
+        last_login_at: null,
+      })
       .onConflict((oc) => oc.column('username').doNothing())
       .returning('id')
       .executeTakeFirst();
     if (!user) return null;
-    return (await createPersonalToken(trx, { userId: user.id, name: 'bootstrap admin', scopes: ['api'], expiresAt: null, now: opts.now })).token;
+    return (await createPersonalToken(trx, { userId: user.id, name: 'bootstrap admin', scopes: ['api'], expiresAt: null, now: opts.now }))
+      .token;
   });
   if (token === null) return null;
   await mkdir(opts.dataDir, { recursive: true });
@@ -165,7 +200,10 @@ function usernameCandidates(identity: ExternalIdentity): string[] {
       .replace(/[^a-z0-9._-]+/g, '-')
       .replace(/^[^a-z0-9]+/, '')
       .slice(0, 48) || 'user';
-  const provider = identity.provider.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 12);
+  const provider = identity.provider
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .slice(0, 12);
   return [base, `${base}-${provider}`, ...Array.from({ length: 20 }, (_, i) => `${base}-${provider}-${i + 2}`)];
 }
 
@@ -184,7 +222,12 @@ class LinkedConcurrently extends Error {}
  * error raised in the database), and the loser's transaction is rolled back, user and all, and run
  * again, which finds the winner's identity.
  */
-export async function findOrCreateExternalUser(store: Store, identity: ExternalIdentity, mappings: readonly GroupRoleMapping[], now: number): Promise<ExternalSignIn> {
+export async function findOrCreateExternalUser(
+  store: Store,
+  identity: ExternalIdentity,
+  mappings: readonly GroupRoleMapping[],
+  now: number,
+): Promise<ExternalSignIn> {
   if (!identity.provider || !identity.subject) throw new UserError(422, 'external identity: provider and subject are required');
   try {
     return await linkExternalUser(store, identity, mappings, now);
@@ -194,32 +237,68 @@ export async function findOrCreateExternalUser(store: Store, identity: ExternalI
   }
 }
 
-async function linkExternalUser(store: Store, identity: ExternalIdentity, mappings: readonly GroupRoleMapping[], now: number): Promise<ExternalSignIn> {
+async function linkExternalUser(
+  store: Store,
+  identity: ExternalIdentity,
+  mappings: readonly GroupRoleMapping[],
+  now: number,
+): Promise<ExternalSignIn> {
   return store.transaction(async (trx) => {
     let created = false;
-    const linked = await trx.selectFrom('identities').select('user_id').where('provider', '=', identity.provider).where('subject', '=', identity.subject).executeTakeFirst();
+    const linked = await trx
+      .selectFrom('identities')
+      .select('user_id')
+      .where('provider', '=', identity.provider)
+      .where('subject', '=', identity.subject)
+      .executeTakeFirst();
     let userId: number;
     if (linked) {
       userId = linked.user_id;
       // The provider vouched for the account just now: a directory disable found earlier is over.
-      await trx.updateTable('identities').set({ last_login_at: now, checked_at: now, disabled_at: null }).where('provider', '=', identity.provider).where('subject', '=', identity.subject).execute();
+      await trx
+        .updateTable('identities')
+        .set({ last_login_at: now, checked_at: now, disabled_at: null })
+        .where('provider', '=', identity.provider)
+        .where('subject', '=', identity.subject)
+        .execute();
     } else {
       let inserted: { id: number } | undefined;
       for (const username of usernameCandidates(identity)) {
         inserted = await trx
           .insertInto('users')
-          .values({ username, email: identity.email ?? null, password_hash: null, admin: 0, admin_from_groups: 0, created_at: now, updated_at: now, last_login_at: null })
+          .values({
+            username,
+            email: identity.email ?? null,
+            password_hash: null,
+            admin: 0,
+            admin_from_groups: 0,
+            created_at: now,
+            updated_at: now,
+            last_login_at: null,
+          })
           .onConflict((oc) => oc.column('username').doNothing())
           .returning('id')
           .executeTakeFirst();
         if (inserted) break;
       }
-      if (!inserted) throw new UserError(409, `external identity ${identity.provider}:${identity.subject}: no free username near "${identity.username}"`);
+      if (!inserted)
+        throw new UserError(
+          409,
+          `external identity ${identity.provider}:${identity.subject}: no free username near "${identity.username}"`,
+        );
       userId = inserted.id;
       created = true;
       const link = await trx
         .insertInto('identities')
-        .values({ user_id: userId, provider: identity.provider, subject: identity.subject, created_at: now, last_login_at: now, checked_at: now, disabled_at: null })
+        .values({
+          user_id: userId,
+          provider: identity.provider,
+          subject: identity.subject,
+          created_at: now,
+          last_login_at: now,
+          checked_at: now,
+          disabled_at: null,
+        })
         .onConflict((oc) => oc.columns(['provider', 'subject']).doNothing())
         .returning('id')
         .executeTakeFirst();
@@ -250,7 +329,9 @@ export async function applyGroupRoles(
   const grant = opts.grant ?? true;
   const warnings: string[] = [];
   const userId = user.id;
-  const matched = mappings.filter((m) => identity.groups.includes(m.group) && (m.provider === undefined || m.provider === identity.provider));
+  const matched = mappings.filter(
+    (m) => identity.groups.includes(m.group) && (m.provider === undefined || m.provider === identity.provider),
+  );
   const adminByGroups = matched.some((m) => m.admin === true);
   const changes: Partial<User> = { ...opts.extra, updated_at: now };
   if (grant && adminByGroups && user.admin === 0) Object.assign(changes, { admin: 1, admin_from_groups: 1 });
@@ -270,7 +351,8 @@ export async function applyGroupRoles(
   }
   const existing = await trx.selectFrom('memberships').select(['repo_id', 'source', 'role']).where('user_id', '=', userId).execute();
   for (const e of existing) {
-    if (e.source === 'groups' && !wanted.has(e.repo_id)) await trx.deleteFrom('memberships').where('user_id', '=', userId).where('repo_id', '=', e.repo_id).execute();
+    if (e.source === 'groups' && !wanted.has(e.repo_id))
+      await trx.deleteFrom('memberships').where('user_id', '=', userId).where('repo_id', '=', e.repo_id).execute();
   }
   for (const [repoId, role] of wanted) {
     // A role granted by hand wins over the groups'.
@@ -292,6 +374,7 @@ export async function applyGroupRoles(
  * provider (or a re-check of a directory account) grants them again if the groups still say so.
  */
 export async function dropGroupGrants(db: Kysely<Database>, user: Pick<User, 'id' | 'admin_from_groups'>, now: number): Promise<void> {
-  if (user.admin_from_groups === 1) await db.updateTable('users').set({ admin: 0, admin_from_groups: 0, updated_at: now }).where('id', '=', user.id).execute();
+  if (user.admin_from_groups === 1)
+    await db.updateTable('users').set({ admin: 0, admin_from_groups: 0, updated_at: now }).where('id', '=', user.id).execute();
   await db.deleteFrom('memberships').where('user_id', '=', user.id).where('source', '=', 'groups').execute();
 }

@@ -38,8 +38,12 @@ export async function alertList(opts: Listing & { state?: string }) {
   );
 }
 
-export async function silenceAdd(matchers: string[], opts: ApiOptions & { json?: boolean; duration?: string; startsAt?: string; endsAt?: string; comment: string; createdBy?: string }) {
-  if ((opts.duration === undefined) === (opts.endsAt === undefined)) throw new CliError('give --duration (e.g. 2h) or --ends-at (an ISO time), one of them');
+export async function silenceAdd(
+  matchers: string[],
+  opts: ApiOptions & { json?: boolean; duration?: string; startsAt?: string; endsAt?: string; comment: string; createdBy?: string },
+) {
+  if ((opts.duration === undefined) === (opts.endsAt === undefined))
+    throw new CliError('give --duration (e.g. 2h) or --ends-at (an ISO time), one of them');
   const silence = await ApiClient.fromOptions(opts).json<SilenceView>('POST', '/api/v1/silences', {
     matchers,
     comment: opts.comment,
@@ -56,7 +60,15 @@ export async function silenceList(opts: Listing & { all?: boolean }) {
   const silences = await ApiClient.fromOptions(opts).json<SilenceView[]>('GET', `/api/v1/silences${opts.all ? '?all=1' : ''}`);
   if (opts.json) return printJson(silences);
   printTable(
-    silences.map((s) => ({ id: s.id, state: s.state, matchers: s.match.join(' '), startsAt: s.startsAt, endsAt: s.endsAt, createdBy: s.createdBy, comment: s.comment })),
+    silences.map((s) => ({
+      id: s.id,
+      state: s.state,
+      matchers: s.match.join(' '),
+      startsAt: s.startsAt,
+      endsAt: s.endsAt,
+      createdBy: s.createdBy,
+      comment: s.comment,
+    })),
     ['id', 'state', 'matchers', 'startsAt', 'endsAt', 'createdBy', 'comment'],
   );
 }

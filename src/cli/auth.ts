@@ -8,8 +8,24 @@ import { credentialsFile, readCredentials, writeCredentials } from './credential
 import { printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
-type UserJson = { username: string; email: string | null; admin: boolean; hasPassword: boolean; createdAt: string; lastLoginAt: string | null };
-type TokenJson = { id: number; name: string; username: string; scopes: string[]; expiresAt: string | null; lastUsedAt: string | null; expired: boolean; token?: string };
+type UserJson = {
+  username: string;
+  email: string | null;
+  admin: boolean;
+  hasPassword: boolean;
+  createdAt: string;
+  lastLoginAt: string | null;
+};
+type TokenJson = {
+  id: number;
+  name: string;
+  username: string;
+  scopes: string[];
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  expired: boolean;
+  token?: string;
+};
 
 const path = (...parts: string[]) => parts.map(encodeURIComponent).join('/');
 
@@ -94,7 +110,12 @@ function expiry(opts: { expiresIn?: string; expiresAt?: string }): string | unde
 
 // ---- login, logout, whoami ----
 
-async function send(server: string, method: string, url: string, opts: { cookie?: string; csrf?: string; body?: unknown; token?: string }): Promise<Response> {
+async function send(
+  server: string,
+  method: string,
+  url: string,
+  opts: { cookie?: string; csrf?: string; body?: unknown; token?: string },
+): Promise<Response> {
   const headers: Record<string, string> = {};
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (opts.cookie) headers.cookie = opts.cookie;
@@ -118,7 +139,15 @@ async function failure(res: Response, what: string): Promise<CliError> {
   return new CliError(`${what}: ${res.status} ${message}`);
 }
 
-type LoginOptions = ApiOptions & { username?: string; passwordStdin?: boolean; expiresIn?: string; ldap?: boolean; device?: boolean; web?: boolean; json?: boolean };
+type LoginOptions = ApiOptions & {
+  username?: string;
+  passwordStdin?: boolean;
+  expiresIn?: string;
+  ldap?: boolean;
+  device?: boolean;
+  web?: boolean;
+  json?: boolean;
+};
 type IssuedToken = { id: number; token: string; username: string; expiresAt: string | null };
 
 /**
@@ -131,17 +160,26 @@ export async function login(opts: LoginOptions): Promise<void> {
   const server = ApiClient.serverOf(opts);
   if (opts.device || opts.web) {
     const conflicting = (['username', 'passwordStdin', 'ldap'] as const).filter((k) => opts[k] !== undefined);
-    if (conflicting.length > 0) throw new CliError(`--${opts.web ? 'web' : 'device'} signs in through a browser: --username, --password-stdin and --ldap are for signing in with a password`);
+    if (conflicting.length > 0)
+      throw new CliError(
+        `--${opts.web ? 'web' : 'device'} signs in through a browser: --username, --password-stdin and --ldap are for signing in with a password`,
+      );
     return saveLogin(server, await deviceLogin(server, opts), opts.json === true);
   }
   const typed = opts.username ?? process.env.USER;
   if (!typed) throw new CliError('--username is required');
-  const password = await new PasswordSource(opts.passwordStdin === true).next(`${opts.ldap ? 'LDAP password' : 'Password'} for ${typed} at ${server}: `);
+  const password = await new PasswordSource(opts.passwordStdin === true).next(
+    `${opts.ldap ? 'LDAP password' : 'Password'} for ${typed} at ${server}: `,
+  );
   const signIn = await send(server, 'POST', opts.ldap ? '/api/v1/login/ldap' : '/api/v1/session', { body: { username: typed, password } });
   if (signIn.status !== 201) throw await failure(signIn, 'sign-in failed');
   const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0];
   const { csrfToken } = (await signIn.json()) as { csrfToken: string };
-  const made = await send(server, 'POST', '/api/v1/tokens', { cookie, csrf: csrfToken, body: { name: `tandem CLI on ${hostname()}`, scopes: ['api'], expiresAt: expiry({ expiresIn: opts.expiresIn ?? '90d' }) } });
+  const made = await send(server, 'POST', '/api/v1/tokens', {
+    cookie,
+    csrf: csrfToken,
+    body: { name: `tandem CLI on ${hostname()}`, scopes: ['api'], expiresAt: expiry({ expiresIn: opts.expiresIn ?? '90d' }) },
+  });
   if (made.status !== 201) throw await failure(made, 'creating a token');
   // The Tandem account's name, which for a directory's user may differ from what was typed.
   const token = (await made.json()) as TokenJson;
@@ -157,11 +195,27 @@ async function saveLogin(server: string, token: IssuedToken, json: boolean): Pro
   credentials.servers[server] = { username: token.username, token: token.token, tokenId: token.id };
   credentials.current = server;
   writeCredentials(credentials);
-  if (json) return printJson({ server, username: token.username, tokenId: token.id, expiresAt: token.expiresAt, credentialsFile: credentialsFile() });
-  console.log(`Signed in to ${server} as ${token.username}; token #${token.id}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''} saved in ${credentialsFile()}`);
+  if (json)
+    return printJson({
+      server,
+      username: token.username,
+      tokenId: token.id,
+      expiresAt: token.expiresAt,
+      credentialsFile: credentialsFile(),
+    });
+  console.log(
+    `Signed in to ${server} as ${token.username}; token #${token.id}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''} saved in ${credentialsFile()}`,
+  );
 }
 
-type DeviceCodeJson = { deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete: string; expiresIn: number; interval: number };
+type DeviceCodeJson = {
+  deviceCode: string;
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string;
+  expiresIn: number;
+  interval: number;
+};
 
 /** The lifetime to ask for, in seconds (null: never expires). */
 function lifetimeSeconds(value: string): number | null {
@@ -201,7 +255,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * that cannot be reached for a moment (a replica restarting) is polled again until the code expires.
  */
 async function deviceLogin(server: string, opts: LoginOptions): Promise<IssuedToken> {
-  const started = await send(server, 'POST', '/api/v1/login/device', { body: { name: `tandem CLI on ${hostname()}`, tokenExpiresInSeconds: lifetimeSeconds(opts.expiresIn ?? '90d') } });
+  const started = await send(server, 'POST', '/api/v1/login/device', {
+    body: { name: `tandem CLI on ${hostname()}`, tokenExpiresInSeconds: lifetimeSeconds(opts.expiresIn ?? '90d') },
+  });
   if (started.status !== 200) throw await failure(started, 'starting the device sign-in');
   const code = (await started.json()) as DeviceCodeJson;
   process.stderr.write(`To sign in, open ${code.verificationUri} in a browser and enter the code ${code.userCode}\n`);
@@ -231,7 +287,8 @@ async function deviceLogin(server: string, opts: LoginOptions): Promise<IssuedTo
     if (body.error === 'authorization_pending') continue;
     if (body.error === 'slow_down') interval = body.interval ?? interval + 5;
     else if (body.error === 'access_denied') throw new CliError(`the sign-in was denied in the browser: no token from ${server}`);
-    else if (body.error === 'expired_token') throw new CliError(`code ${code.userCode} expired before it was approved: run tandem login --device again`);
+    else if (body.error === 'expired_token')
+      throw new CliError(`code ${code.userCode} expired before it was approved: run tandem login --device again`);
     else throw new CliError(`device sign-in failed: ${res.status} ${body.message ?? ''}`);
   }
 }
@@ -257,10 +314,20 @@ export async function whoami(opts: Listing): Promise<void> {
 
 // ---- users ----
 
-export async function userAdd(username: string, opts: ApiOptions & { admin?: boolean; email?: string; password?: boolean; passwordStdin?: boolean; json?: boolean }): Promise<void> {
+export async function userAdd(
+  username: string,
+  opts: ApiOptions & { admin?: boolean; email?: string; password?: boolean; passwordStdin?: boolean; json?: boolean },
+): Promise<void> {
   const wantsPassword = opts.password === true || opts.passwordStdin === true;
-  const password = wantsPassword ? await newPassword(new PasswordSource(opts.passwordStdin === true), opts.passwordStdin !== true) : undefined;
-  const user = await ApiClient.fromOptions(opts).json<UserJson>('POST', '/api/v1/users', { username, password, email: opts.email, admin: opts.admin });
+  const password = wantsPassword
+    ? await newPassword(new PasswordSource(opts.passwordStdin === true), opts.passwordStdin !== true)
+    : undefined;
+  const user = await ApiClient.fromOptions(opts).json<UserJson>('POST', '/api/v1/users', {
+    username,
+    password,
+    email: opts.email,
+    admin: opts.admin,
+  });
   if (opts.json) return printJson(user);
   console.log(`Added ${user.username}${user.admin ? ' (instance admin)' : ''}${user.hasPassword ? '' : ' without a password'}`);
 }
@@ -277,7 +344,9 @@ export async function userRemove(username: string, opts: ApiOptions): Promise<vo
 }
 
 export async function userAdmin(username: string, opts: ApiOptions & { revoke?: boolean; json?: boolean }): Promise<void> {
-  const user = await ApiClient.fromOptions(opts).json<UserJson>('PATCH', `/api/v1/users/${path(username)}`, { admin: opts.revoke !== true });
+  const user = await ApiClient.fromOptions(opts).json<UserJson>('PATCH', `/api/v1/users/${path(username)}`, {
+    admin: opts.revoke !== true,
+  });
   if (opts.json) return printJson(user);
   console.log(`${user.username} is ${user.admin ? 'now' : 'no longer'} an instance admin`);
 }
@@ -295,13 +364,25 @@ export async function userPasswd(username: string, opts: ApiOptions & { password
 
 // ---- tokens ----
 
-export async function tokenCreate(opts: ApiOptions & { name: string; scope?: string[]; expiresIn?: string; expiresAt?: string; user?: string; json?: boolean }): Promise<void> {
-  const scopes = (opts.scope ?? ['api']).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
-  const created = await ApiClient.fromOptions(opts).json<TokenJson>('POST', '/api/v1/tokens', { name: opts.name, scopes, expiresAt: expiry(opts), username: opts.user });
+export async function tokenCreate(
+  opts: ApiOptions & { name: string; scope?: string[]; expiresIn?: string; expiresAt?: string; user?: string; json?: boolean },
+): Promise<void> {
+  const scopes = (opts.scope ?? ['api'])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const created = await ApiClient.fromOptions(opts).json<TokenJson>('POST', '/api/v1/tokens', {
+    name: opts.name,
+    scopes,
+    expiresAt: expiry(opts),
+    username: opts.user,
+  });
   if (opts.json) return printJson(created);
   // The token alone on stdout, so `$(tandem token create ...)` captures it; the note on stderr.
   console.log(created.token);
-  console.error(`Token #${created.id} "${created.name}" of ${created.username} (${created.scopes.join(', ')})${created.expiresAt ? `, expires ${created.expiresAt}` : ''}: shown once, store it now`);
+  console.error(
+    `Token #${created.id} "${created.name}" of ${created.username} (${created.scopes.join(', ')})${created.expiresAt ? `, expires ${created.expiresAt}` : ''}: shown once, store it now`,
+  );
 }
 
 export async function tokenList(opts: Listing & { all?: boolean; user?: string }): Promise<void> {
@@ -319,7 +400,11 @@ export async function tokenRevoke(id: string, opts: ApiOptions): Promise<void> {
 // ---- members and protected branches ----
 
 export async function memberSet(repo: string, username: string, role: string, opts: ApiOptions & { json?: boolean }): Promise<void> {
-  const result = await ApiClient.fromOptions(opts).json<{ username: string; role: string }>('PUT', `/api/v1/repos/${path(repo, 'members', username)}`, { role });
+  const result = await ApiClient.fromOptions(opts).json<{ username: string; role: string }>(
+    'PUT',
+    `/api/v1/repos/${path(repo, 'members', username)}`,
+    { role },
+  );
   if (opts.json) return printJson(result);
   console.log(`${result.username} is ${result.role} of ${repo}`);
 }
@@ -338,14 +423,19 @@ export async function memberList(repo: string, opts: Listing): Promise<void> {
 type ProtectedJson = { id: number; pattern: string; allowedRole: string; createdAt: string };
 
 export async function branchProtect(repo: string, pattern: string, opts: ApiOptions & { role?: string; json?: boolean }): Promise<void> {
-  const result = await ApiClient.fromOptions(opts).json<ProtectedJson>('POST', `/api/v1/repos/${path(repo)}/protected-branches`, { pattern, allowedRole: opts.role });
+  const result = await ApiClient.fromOptions(opts).json<ProtectedJson>('POST', `/api/v1/repos/${path(repo)}/protected-branches`, {
+    pattern,
+    allowedRole: opts.role,
+  });
   if (opts.json) return printJson(result);
   console.log(`${repo}: branches matching ${result.pattern} are protected (pipelines and manual jobs: ${result.allowedRole} and above)`);
 }
 
 export async function branchUnprotect(repo: string, pattern: string, opts: ApiOptions): Promise<void> {
   const api = ApiClient.fromOptions(opts);
-  const found = (await api.json<ProtectedJson[]>('GET', `/api/v1/repos/${path(repo)}/protected-branches`)).find((p) => p.pattern === pattern);
+  const found = (await api.json<ProtectedJson[]>('GET', `/api/v1/repos/${path(repo)}/protected-branches`)).find(
+    (p) => p.pattern === pattern,
+  );
   if (!found) throw new CliError(`${repo} has no protected branch pattern ${pattern}`);
   await api.json('DELETE', `/api/v1/repos/${path(repo)}/protected-branches/${found.id}`);
   console.log(`${repo}: ${pattern} is no longer protected`);
@@ -359,7 +449,9 @@ export async function branchList(repo: string, opts: Listing): Promise<void> {
 
 // ---- audit ----
 
-export async function audit(opts: Listing & { actor?: string; action?: string; since?: string; until?: string; limit?: string }): Promise<void> {
+export async function audit(
+  opts: Listing & { actor?: string; action?: string; since?: string; until?: string; limit?: string },
+): Promise<void> {
   const query = new URLSearchParams();
   if (opts.actor) query.set('actor', opts.actor);
   if (opts.action) query.set('action', opts.action);

@@ -39,7 +39,18 @@ export async function registerDemo(server: RunningServer): Promise<number> {
   let repo = await ctx.store.db.selectFrom('repos').selectAll().where('name', '=', 'demo').executeTakeFirst();
   repo ??= await ctx.store.db
     .insertInto('repos')
-    .values({ name: 'demo', url: repoDir, default_branch: 'main', poll_interval_seconds: 10, webhook_secret: null, branch_filter: null, tag_filter: null, known_refs: '{}', last_polled_at: null, created_at: Date.now() })
+    .values({
+      name: 'demo',
+      url: repoDir,
+      default_branch: 'main',
+      poll_interval_seconds: 10,
+      webhook_secret: null,
+      branch_filter: null,
+      tag_filter: null,
+      known_refs: '{}',
+      last_polled_at: null,
+      created_at: Date.now(),
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
   const result = await triggerPipeline(ctx, { repo, ref: 'main', source: 'web' });

@@ -4,8 +4,25 @@ import { followPipeline } from './remote.js';
 import { colourStatus, printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
-type ReleaseJson = { id: number; kind: string; status: string; version: string; sha: string; createdBy: string; createdAt: string; finishedAt: string | null; statusReason: string | null };
-type EnvironmentJson = { name: string; tier: string | null; url: string | null; protected: boolean; current: ReleaseJson | null; latest: ReleaseJson | null };
+type ReleaseJson = {
+  id: number;
+  kind: string;
+  status: string;
+  version: string;
+  sha: string;
+  createdBy: string;
+  createdAt: string;
+  finishedAt: string | null;
+  statusReason: string | null;
+};
+type EnvironmentJson = {
+  name: string;
+  tier: string | null;
+  url: string | null;
+  protected: boolean;
+  current: ReleaseJson | null;
+  latest: ReleaseJson | null;
+};
 
 const envPath = (repo: string, env: string) => `/api/v1/repos/${encodeURIComponent(repo)}/environments/${encodeURIComponent(env)}`;
 
@@ -27,7 +44,10 @@ export async function envList(repo: string, opts: Listing) {
 }
 
 export async function envReleases(repo: string, env: string, opts: Listing & { limit?: string }) {
-  const releases = await ApiClient.fromOptions(opts).json<ReleaseJson[]>('GET', `${envPath(repo, env)}/releases?limit=${Number(opts.limit ?? 20)}`);
+  const releases = await ApiClient.fromOptions(opts).json<ReleaseJson[]>(
+    'GET',
+    `${envPath(repo, env)}/releases?limit=${Number(opts.limit ?? 20)}`,
+  );
   if (opts.json) return printJson(releases);
   printTable(
     releases.map((r) => ({ ...r, sha: r.sha.slice(0, 8), status: colourStatus(r.status), statusReason: r.statusReason ?? '' })),
@@ -41,15 +61,29 @@ export async function envProtect(repo: string, env: string, opts: ApiOptions & {
   console.log(`${repo}/${env}: ${result.protected ? 'protected (deploys wait for an approval)' : 'not protected'}`);
 }
 
-export async function envDecide(decision: 'promote' | 'abort', repo: string, env: string, release: string, opts: ApiOptions & { json?: boolean }) {
-  const result = await ApiClient.fromOptions(opts).json<ReleaseJson>('POST', `${envPath(repo, env)}/releases/${Number(release)}/${decision}`, {});
+export async function envDecide(
+  decision: 'promote' | 'abort',
+  repo: string,
+  env: string,
+  release: string,
+  opts: ApiOptions & { json?: boolean },
+) {
+  const result = await ApiClient.fromOptions(opts).json<ReleaseJson>(
+    'POST',
+    `${envPath(repo, env)}/releases/${Number(release)}/${decision}`,
+    {},
+  );
   if (opts.json) return printJson(result);
   console.log(`Release #${result.id} (${result.version}): ${decision === 'promote' ? 'promoted' : 'aborted'}`);
 }
 
 export async function rollback(repo: string, env: string, opts: ApiOptions & { to?: string; follow?: boolean; json?: boolean }) {
   const api = ApiClient.fromOptions(opts);
-  const release = await api.json<ReleaseJson & { pipelineId: number }>('POST', `${envPath(repo, env)}/rollback`, opts.to === undefined ? {} : { to: Number(opts.to) });
+  const release = await api.json<ReleaseJson & { pipelineId: number }>(
+    'POST',
+    `${envPath(repo, env)}/rollback`,
+    opts.to === undefined ? {} : { to: Number(opts.to) },
+  );
   if (opts.json && !opts.follow) return printJson(release);
   console.log(`Rolling ${env} back to ${release.version} (release #${release.id}, pipeline #${release.pipelineId})`);
   if (opts.follow) {

@@ -52,7 +52,9 @@ export async function backupCreate(flags: Flags & { to?: string; keep?: string; 
   const keep = positive(flags.keep, '--keep');
   const backupKey = await backupKeyOf(flags, config);
   if (!backupKey && !flags.json) {
-    console.error('tandem: no --backup-key-file: the master key, admin token and settings stay out of this backup; keep the master key safe apart from it (docs/disaster-recovery.md)');
+    console.error(
+      'tandem: no --backup-key-file: the master key, admin token and settings stay out of this backup; keep the master key safe apart from it (docs/disaster-recovery.md)',
+    );
   }
   const artifacts = openBlobStore(artifactsDirOf(config));
   const display = progressDisplay(!flags.quiet && !flags.json);
@@ -75,7 +77,14 @@ export async function backupCreate(flags: Flags & { to?: string; keep?: string; 
   }
   const { manifest: m, pruned, notRecorded } = run;
   if (flags.json) {
-    printJson({ ...summarize(m), destination: destinationName(to), copiedBlobs: m.copied.blobs, missingBlobs: m.missingBlobs, pruned, recorded: notRecorded === null });
+    printJson({
+      ...summarize(m),
+      destination: destinationName(to),
+      copiedBlobs: m.copied.blobs,
+      missingBlobs: m.missingBlobs,
+      pruned,
+      recorded: notRecorded === null,
+    });
     return;
   }
   console.log(
@@ -83,7 +92,10 @@ export async function backupCreate(flags: Flags & { to?: string; keep?: string; 
       `${m.keys ? `, keys encrypted with ${m.keys.backupKeyId}` : ', no keys'}, in ${seconds(m.finishedAt - m.startedAt)}`,
   );
   for (const missing of m.missingBlobs) console.log(`  not in the backup: sha256:${missing.digest} (${missing.ref})`);
-  if (pruned && pruned.deleted.length > 0) console.log(`Pruned ${pruned.deleted.length} older backup(s) (keeping ${keep}); ${pruned.blobsDeleted} blob(s) no backup uses were deleted`);
+  if (pruned && pruned.deleted.length > 0)
+    console.log(
+      `Pruned ${pruned.deleted.length} older backup(s) (keeping ${keep}); ${pruned.blobsDeleted} blob(s) no backup uses were deleted`,
+    );
   if (notRecorded) console.log(`Not recorded in the database (${notRecorded}): tandem_backup_age_seconds will not count it`);
 }
 
@@ -102,7 +114,9 @@ export async function backupList(flags: Flags & { from?: string }): Promise<void
   }
 }
 
-export async function backupVerify(flags: Flags & { from?: string; backup?: string; scratchDatabaseUrl?: string; checksumsOnly?: boolean }): Promise<void> {
+export async function backupVerify(
+  flags: Flags & { from?: string; backup?: string; scratchDatabaseUrl?: string; checksumsOnly?: boolean },
+): Promise<void> {
   const config = loadConfig(flags);
   const dest = openDestination(destinationOf(flags, config, '--from'));
   const display = progressDisplay(!flags.quiet && !flags.json);
@@ -117,7 +131,10 @@ export async function backupVerify(flags: Flags & { from?: string; backup?: stri
     if (!report.ok) process.exitCode = 1;
     if (flags.json) return printJson(report);
     console.log(`Backup ${report.backupId}: ${report.checked.parts} part(s), ${formatBytes(report.checked.bytes)} read back`);
-    if (report.restore) console.log(`Test restore into a scratch ${report.restore.database} database: ${report.restore.ok ? 'counts match' : 'FAILED'} (${seconds(report.restore.ms)})`);
+    if (report.restore)
+      console.log(
+        `Test restore into a scratch ${report.restore.database} database: ${report.restore.ok ? 'counts match' : 'FAILED'} (${seconds(report.restore.ms)})`,
+      );
     for (const p of report.problems) console.log(`  ${p.part}: ${p.message}`);
     console.log(report.ok ? 'OK' : `FAILED: ${report.problems.length} problem(s)`);
   } finally {
@@ -150,10 +167,15 @@ export async function restore(flags: Flags & { from?: string; backup?: string; f
     display.stop();
   }
   if (flags.json) return printJson(report);
-  const migrated = report.migratedFrom === report.migratedTo ? `schema ${report.migratedTo}` : `migrated from ${report.migratedFrom ?? 'nothing'} to ${report.migratedTo}`;
+  const migrated =
+    report.migratedFrom === report.migratedTo
+      ? `schema ${report.migratedTo}`
+      : `migrated from ${report.migratedFrom ?? 'nothing'} to ${report.migratedTo}`;
   console.log(`Restored backup ${report.backupId} (snapshot ${iso(report.snapshotAt)}) into ${report.dataDir} in ${seconds(report.ms)}`);
   console.log(`  database ${report.database}: ${report.counts.pipelines ?? 0} pipeline(s), ${report.counts.jobs ?? 0} job(s); ${migrated}`);
-  console.log(`  artifacts ${report.artifacts}: ${report.blobs.restored} blob(s) restored (${formatBytes(report.blobs.bytes)}), ${report.blobs.present} already there`);
+  console.log(
+    `  artifacts ${report.artifacts}: ${report.blobs.restored} blob(s) restored (${formatBytes(report.blobs.bytes)}), ${report.blobs.present} already there`,
+  );
   if (report.wrote.length > 0) console.log(`  wrote ${report.wrote.join(', ')}`);
   const start = ['tandem server', `--data-dir ${report.dataDir}`];
   if (config.databaseUrl) start.push('--database-url …');
@@ -162,7 +184,9 @@ export async function restore(flags: Flags & { from?: string; backup?: string; f
   console.log(`Start it with: ${start.join(' ')}`);
 }
 
-export async function drDrill(flags: Flags & { from?: string; backup?: string; backupKeyFile?: string; scratchDatabaseUrl?: string }): Promise<void> {
+export async function drDrill(
+  flags: Flags & { from?: string; backup?: string; backupKeyFile?: string; scratchDatabaseUrl?: string },
+): Promise<void> {
   const config = loadConfig(flags);
   const from = destinationOf(flags, config, '--from');
   const backupKey = await backupKeyOf(flags, config);
@@ -178,6 +202,8 @@ export async function drDrill(flags: Flags & { from?: string; backup?: string; b
   if (report.error && !report.steps.some((s) => !s.ok)) console.log(`FAIL ${report.error}`);
   const rpo = report.rpoMs === null ? '-' : seconds(report.rpoMs);
   const rto = report.rtoMs === null ? '-' : seconds(report.rtoMs);
-  console.log(`Drill of backup ${report.backupId ?? '-'} at ${report.destination || from}: ${report.ok ? 'PASSED' : 'FAILED'}; RPO ${rpo} (writes after the snapshot), RTO ${rto} (until the restored server was ready)`);
+  console.log(
+    `Drill of backup ${report.backupId ?? '-'} at ${report.destination || from}: ${report.ok ? 'PASSED' : 'FAILED'}; RPO ${rpo} (writes after the snapshot), RTO ${rto} (until the restored server was ready)`,
+  );
   if (notRecorded) console.log(`Not recorded in the database (${notRecorded}): the tandem_dr_drill_* metrics will not show it`);
 }

@@ -37,7 +37,12 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
     defaultImage: flags.defaultImage,
   });
   // The bar lives on stderr and only on a terminal, so piped output stays plain logs.
-  const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'jobs {bar} {value}/{total} {running}', stream: process.stderr, clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
+  const bar = process.stderr.isTTY
+    ? new cliProgress.SingleBar(
+        { format: 'jobs {bar} {value}/{total} {running}', stream: process.stderr, clearOnComplete: true },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
   const running = new Set<string>();
   let done = 0;
   const partial = new Map<string, string>();

@@ -39,7 +39,10 @@ function onShutdown(stop: () => Promise<void>): void {
 function announce(server: RunningServer): void {
   const dataDir = server.ctx.config.dataDir;
   if (server.newAdminToken) console.log(`Admin token (shown once; also in ${join(dataDir, 'admin.token')}): ${server.newAdminToken}`);
-  if (server.newAdminPassword) console.log(`Web UI sign-in: admin / ${server.newAdminPassword} (shown once; also in ${join(dataDir, 'admin.password')}; change it with tandem user passwd)`);
+  if (server.newAdminPassword)
+    console.log(
+      `Web UI sign-in: admin / ${server.newAdminPassword} (shown once; also in ${join(dataDir, 'admin.password')}; change it with tandem user passwd)`,
+    );
   console.log(`Tandem listening on ${server.url} (web UI at ${server.url}/)`);
 }
 
@@ -54,7 +57,10 @@ export async function runServer(flags: Flags): Promise<void> {
 export async function runAgent(flags: Flags): Promise<void> {
   const config = loadConfig(flags);
   if (config.server.length === 0) throw new CliError('agent: --server URL (or TANDEM_SERVER) is required');
-  if (!config.token) throw new CliError('agent: --token (or TANDEM_TOKEN) is required: an agent token, or an agent registration token (tandem token create --scope register_agent)');
+  if (!config.token)
+    throw new CliError(
+      'agent: --token (or TANDEM_TOKEN) is required: an agent token, or an agent registration token (tandem token create --scope register_agent)',
+    );
   const agent = new Agent({
     servers: config.server,
     token: config.token,
@@ -110,7 +116,9 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
     await server.close();
   });
   announce(server);
-  console.log(`Jobs without an image run with the ${executor.name} executor${executor.name === 'sandbox' ? ' (bubblewrap: read-only system, secrets hidden, no capabilities)' : ''}`);
+  console.log(
+    `Jobs without an image run with the ${executor.name} executor${executor.name === 'sandbox' ? ' (bubblewrap: read-only system, secrets hidden, no capabilities)' : ''}`,
+  );
   if (flags.demo) {
     const pipelineId = await registerDemo(server);
     console.log(`Demo repository registered; pipeline #${pipelineId} is running: ${server.url}/  (tandem run show ${pipelineId})`);

@@ -19,7 +19,10 @@ const alerting = () => import('./alerts.js');
 const dr = () => import('./dr.js');
 
 const program = new Command();
-program.name('tandem').description('Tandem: a CI/CD server that keeps building when its parts fail').version(await packageVersion());
+program
+  .name('tandem')
+  .description('Tandem: a CI/CD server that keeps building when its parts fail')
+  .version(await packageVersion());
 
 const serverOptions = (cmd: Command) =>
   cmd
@@ -28,17 +31,28 @@ const serverOptions = (cmd: Command) =>
     .option('--port <port>', 'port; 0 picks a free one (TANDEM_PORT, default 8080)')
     .option('--listen <host>', 'address to listen on (TANDEM_LISTEN, default 127.0.0.1)')
     .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
-    .option('--artifacts-url <url>', 'artifact store: a directory or s3://bucket/prefix[?endpoint=…] (TANDEM_ARTIFACTS_URL; AWS_* credentials)')
+    .option(
+      '--artifacts-url <url>',
+      'artifact store: a directory or s3://bucket/prefix[?endpoint=…] (TANDEM_ARTIFACTS_URL; AWS_* credentials)',
+    )
     .option('--artifacts-replica-url <url>', 'a second artifact store receiving every blob too (TANDEM_ARTIFACTS_REPLICA_URL)')
     .option('--external-url <url>', 'URL agents and users reach this server by (TANDEM_EXTERNAL_URL)')
-    .option('--master-key-file <file>', 'master key of secrets at rest (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY; default <data-dir>/master.key)')
+    .option(
+      '--master-key-file <file>',
+      'master key of secrets at rest (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY; default <data-dir>/master.key)',
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)');
 
 const agentOptions = (cmd: Command) =>
   cmd
     .option('--concurrency <n>', 'jobs run at once per agent (TANDEM_CONCURRENCY, default 2)')
     .option('--tags <tags>', 'comma-separated agent tags (TANDEM_TAGS)')
-    .addOption(new Option('--executor <kind>', 'jobs without an image: shell, sandbox (bubblewrap), auto, or container (an engine is required) (TANDEM_EXECUTOR, default auto: the sandbox where bubblewrap works)').choices(['shell', 'sandbox', 'auto', 'container']))
+    .addOption(
+      new Option(
+        '--executor <kind>',
+        'jobs without an image: shell, sandbox (bubblewrap), auto, or container (an engine is required) (TANDEM_EXECUTOR, default auto: the sandbox where bubblewrap works)',
+      ).choices(['shell', 'sandbox', 'auto', 'container']),
+    )
     .addOption(containerEngineOption());
 
 /** Container settings shared by agents and `tandem exec`. */
@@ -49,7 +63,10 @@ const containerOptions = (cmd: Command) =>
     .option('--default-image <image>', 'image of jobs that name none (TANDEM_DEFAULT_IMAGE)');
 
 function containerEngineOption(): Option {
-  return new Option('--container-engine <engine>', 'runs jobs that name an image: auto, podman, docker or none (TANDEM_CONTAINER_ENGINE, default auto)').choices(['auto', 'podman', 'docker', 'none']);
+  return new Option(
+    '--container-engine <engine>',
+    'runs jobs that name an image: auto, podman, docker or none (TANDEM_CONTAINER_ENGINE, default auto)',
+  ).choices(['auto', 'podman', 'docker', 'none']);
 }
 
 const clientOptions = (cmd: Command) =>
@@ -58,7 +75,9 @@ const clientOptions = (cmd: Command) =>
     .option('--token <token>', 'API token (TANDEM_TOKEN; default: the one tandem login saved)')
     .option('--data-dir <dir>', 'read the admin token of a local server from here');
 
-serverOptions(containerOptions(agentOptions(program.command('up').description('server and two local agents in one process (the embedded default)'))))
+serverOptions(
+  containerOptions(agentOptions(program.command('up').description('server and two local agents in one process (the embedded default)'))),
+)
   .option('--demo', 'register examples/demo and build it at once')
   .option('--agents <n>', 'local agents to start', '2')
   .action(async (opts) => (await local()).runUp(opts));
@@ -103,7 +122,14 @@ containerOptions(program.command('exec'))
   .option('--concurrency <n>', 'jobs at once', '2')
   .option('--manual <job...>', 'manual jobs to play')
   .option('--variable <KEY=VALUE...>', 'extra variables')
-  .addOption(new Option('--executor <kind>', 'jobs without an image: shell, sandbox, auto, or container (TANDEM_EXECUTOR, default shell)').choices(['shell', 'sandbox', 'auto', 'container']))
+  .addOption(
+    new Option('--executor <kind>', 'jobs without an image: shell, sandbox, auto, or container (TANDEM_EXECUTOR, default shell)').choices([
+      'shell',
+      'sandbox',
+      'auto',
+      'container',
+    ]),
+  )
   .addOption(containerEngineOption())
   .option('--quiet', 'no job logs, only the summary')
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
@@ -124,13 +150,23 @@ clientOptions(variable.command('set').argument('<repo>').argument('<key>').argum
   .option('--protected', 'only for pipelines on protected branches (tandem branch protect)')
   .option('--file', 'the job gets a file holding the value')
   .action(async (r: string, key: string, value: string, opts) => (await remote()).varSet(r, key, value, opts));
-clientOptions(variable.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await remote()).varList(r, opts));
-clientOptions(variable.command('rm').argument('<repo>').argument('<key>')).action(async (r: string, key: string, opts) => (await remote()).varRemove(r, key, opts));
+clientOptions(variable.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
+  (await remote()).varList(r, opts),
+);
+clientOptions(variable.command('rm').argument('<repo>').argument('<key>')).action(async (r: string, key: string, opts) =>
+  (await remote()).varRemove(r, key, opts),
+);
 
 const run = program.command('run').description('pipelines and jobs');
-clientOptions(run.command('list').argument('<repo>').option('--limit <n>').option('--json')).action(async (r: string, opts) => (await remote()).runList(r, opts));
-clientOptions(run.command('show').argument('<pipeline>').option('--json')).action(async (id: string, opts) => (await remote()).runShow(id, opts));
-clientOptions(run.command('logs').argument('<job>').option('-f, --follow', 'stream until the job ends')).action(async (id: string, opts) => (await remote()).runLogs(id, opts));
+clientOptions(run.command('list').argument('<repo>').option('--limit <n>').option('--json')).action(async (r: string, opts) =>
+  (await remote()).runList(r, opts),
+);
+clientOptions(run.command('show').argument('<pipeline>').option('--json')).action(async (id: string, opts) =>
+  (await remote()).runShow(id, opts),
+);
+clientOptions(run.command('logs').argument('<job>').option('-f, --follow', 'stream until the job ends')).action(async (id: string, opts) =>
+  (await remote()).runLogs(id, opts),
+);
 clientOptions(run.command('trigger').argument('<repo>'))
   .option('--ref <ref>', 'branch or tag (default: the default branch)')
   .option('--sha <sha>', 'exact commit')
@@ -138,9 +174,15 @@ clientOptions(run.command('trigger').argument('<repo>'))
   .option('-f, --follow', 'follow until the pipeline ends; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, opts) => (await remote()).runTrigger(r, opts));
-clientOptions(run.command('cancel').argument('<id>').option('--pipeline', 'the id is a pipeline (default: a job)').option('--json')).action(async (id: string, opts) => (await remote()).runAction('cancel', id, opts));
-clientOptions(run.command('retry').argument('<job>').option('--json')).action(async (id: string, opts) => (await remote()).runAction('retry', id, opts));
-clientOptions(run.command('play').argument('<job>').option('--json')).action(async (id: string, opts) => (await remote()).runAction('play', id, opts));
+clientOptions(run.command('cancel').argument('<id>').option('--pipeline', 'the id is a pipeline (default: a job)').option('--json')).action(
+  async (id: string, opts) => (await remote()).runAction('cancel', id, opts),
+);
+clientOptions(run.command('retry').argument('<job>').option('--json')).action(async (id: string, opts) =>
+  (await remote()).runAction('retry', id, opts),
+);
+clientOptions(run.command('play').argument('<job>').option('--json')).action(async (id: string, opts) =>
+  (await remote()).runAction('play', id, opts),
+);
 
 const artifact = program.command('artifact').description('job artifacts');
 clientOptions(artifact.command('get').argument('<job>').argument('[path]', 'one file; all as .tar.gz when absent'))
@@ -149,18 +191,32 @@ clientOptions(artifact.command('get').argument('<job>').argument('[path]', 'one 
 
 const env = program.command('env').description('environments and their releases');
 clientOptions(env.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await deploy()).envList(r, opts));
-clientOptions(env.command('releases').argument('<repo>').argument('<env>').option('--limit <n>').option('--json')).action(async (r: string, e: string, opts) => (await deploy()).envReleases(r, e, opts));
-clientOptions(env.command('protect').argument('<repo>').argument('<env>').option('--off', 'no longer protected').option('--json')).action(async (r: string, e: string, opts) => (await deploy()).envProtect(r, e, opts));
+clientOptions(env.command('releases').argument('<repo>').argument('<env>').option('--limit <n>').option('--json')).action(
+  async (r: string, e: string, opts) => (await deploy()).envReleases(r, e, opts),
+);
+clientOptions(env.command('protect').argument('<repo>').argument('<env>').option('--off', 'no longer protected').option('--json')).action(
+  async (r: string, e: string, opts) => (await deploy()).envProtect(r, e, opts),
+);
 for (const decision of ['promote', 'abort'] as const) {
-  clientOptions(env.command(decision).argument('<repo>').argument('<env>').argument('<release>').option('--json')).action(async (r: string, e: string, id: string, opts) => (await deploy()).envDecide(decision, r, e, id, opts));
+  clientOptions(env.command(decision).argument('<repo>').argument('<env>').argument('<release>').option('--json')).action(
+    async (r: string, e: string, id: string, opts) => (await deploy()).envDecide(decision, r, e, id, opts),
+  );
 }
-clientOptions(program.command('rollback').description('roll an environment back to an earlier release (default: the one before the current)').argument('<repo>').argument('<env>'))
+clientOptions(
+  program
+    .command('rollback')
+    .description('roll an environment back to an earlier release (default: the one before the current)')
+    .argument('<repo>')
+    .argument('<env>'),
+)
   .option('--to <release>', 'release id to bring back')
   .option('-f, --follow', 'follow the rollback pipeline; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, e: string, opts) => (await deploy()).rollback(r, e, opts));
 
-const secret = program.command('secrets').description('keys of secrets at rest and of the tokens Tandem signs (run with the server configuration)');
+const secret = program
+  .command('secrets')
+  .description('keys of secrets at rest and of the tokens Tandem signs (run with the server configuration)');
 const storeOptions = (cmd: Command) =>
   cmd
     .option('--config <file>', 'tandem.yml with settings (TANDEM_CONFIG)')
@@ -168,53 +224,86 @@ const storeOptions = (cmd: Command) =>
     .option('--database-url <url>', 'SQLite path or postgresql:// URL (TANDEM_DATABASE_URL)')
     .option('--master-key-file <file>', 'the current master key (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY)')
     .option('--json');
-storeOptions(secret.command('status').description('master key, data keys and signing keys')).action(async (opts) => (await secrets()).secretsStatus(opts));
-storeOptions(secret.command('rotate').description('new data key; re-encrypt every secret under it in batches (resumable); delete unused old keys'))
+storeOptions(secret.command('status').description('master key, data keys and signing keys')).action(async (opts) =>
+  (await secrets()).secretsStatus(opts),
+);
+storeOptions(
+  secret.command('rotate').description('new data key; re-encrypt every secret under it in batches (resumable); delete unused old keys'),
+)
   .option('--batch-size <n>', 'values per transaction', '500')
   .action(async (opts) => (await secrets()).secretsRotate(opts));
 storeOptions(secret.command('rotate-master').description('re-wrap the data keys with a new master key'))
   .requiredOption('--new-key-file <file>', 'the new master key (base64 of 32 bytes: `openssl rand -base64 32`)')
   .action(async (opts) => (await secrets()).secretsRotateMaster(opts));
-storeOptions(secret.command('rotate-signing-key').description('a new key signs tokens from now on; the old one stays published')).action(async (opts) => (await secrets()).secretsRotateSigningKey(opts));
+storeOptions(secret.command('rotate-signing-key').description('a new key signs tokens from now on; the old one stays published')).action(
+  async (opts) => (await secrets()).secretsRotateSigningKey(opts),
+);
 const slo = program.command('slo').description('service level objectives: Prometheus rules and error budgets (docs/slo.md)');
 slo
   .command('rules')
   .description('print a Prometheus rule file: error ratios per window and burn-rate alerts of the built-in SLOs and those in tandem.yml')
   .option('--config <file>', 'tandem.yml whose slos: to include (TANDEM_CONFIG)')
-  .option('--no-builtin', 'only the SLOs of tandem.yml, not Tandem\'s own')
-  .option('--runbook-base <url>', 'runbook_url of SLOs without their own, at the SLO\'s section', 'docs/slo.md')
+  .option('--no-builtin', "only the SLOs of tandem.yml, not Tandem's own")
+  .option('--runbook-base <url>', "runbook_url of SLOs without their own, at the SLO's section", 'docs/slo.md')
   .action(async (opts) => (await monitoring()).sloRules(opts));
-clientOptions(slo.command('status').description("Tandem's SLOs with their error budget left and burn rates, from the server's own evaluation").option('--json')).action(async (opts) => (await monitoring()).sloStatus(opts));
-clientOptions(program.command('dora').description('DORA metrics of a repository per environment: deployment frequency, lead time, change failure rate, time to restore').argument('<repo>'))
+clientOptions(
+  slo
+    .command('status')
+    .description("Tandem's SLOs with their error budget left and burn rates, from the server's own evaluation")
+    .option('--json'),
+).action(async (opts) => (await monitoring()).sloStatus(opts));
+clientOptions(
+  program
+    .command('dora')
+    .description('DORA metrics of a repository per environment: deployment frequency, lead time, change failure rate, time to restore')
+    .argument('<repo>'),
+)
   .option('--environment <env>', 'one environment only')
   .option('--days <n>', 'window in days (1 to 365)', '30')
   .option('--json')
   .action(async (r: string, opts) => (await monitoring()).dora(r, opts));
 
-const alerts = program.command('alerts').description('alerts: burn rates of the SLOs and Tandem\'s own (docs/slo.md, docs/disaster-recovery.md)');
+const alerts = program
+  .command('alerts')
+  .description("alerts: burn rates of the SLOs and Tandem's own (docs/slo.md, docs/disaster-recovery.md)");
 clientOptions(alerts.command('list').description('alerts, newest first (default: pending and firing)'))
   .option('--state <state>', 'pending, firing, resolved, or all (comma-separated)')
   .option('--json')
   .action(async (opts) => (await alerting()).alertList(opts));
 alerts
   .command('rules')
-  .description("print a Prometheus rule file of Tandem's own alerts (replica down, leader change, database failover, artifact store errors, backup age, DR drill)")
+  .description(
+    "print a Prometheus rule file of Tandem's own alerts (replica down, leader change, database failover, artifact store errors, backup age, DR drill)",
+  )
   .option('--config <file>', 'tandem.yml whose alerting: thresholds to use (TANDEM_CONFIG)')
-  .option('--job <name>', 'the scrape job of Tandem\'s servers', 'tandem')
+  .option('--job <name>', "the scrape job of Tandem's servers", 'tandem')
   .action(async (opts) => (await alerting()).alertRules(opts));
 const silence = program.command('silence').description('silences: mute the notifications of matching alerts for a while');
-clientOptions(silence.command('add').description('silence alerts matching every matcher').argument('<matchers...>', 'name=value, name!=value, name=~regex, name!~regex'))
+clientOptions(
+  silence
+    .command('add')
+    .description('silence alerts matching every matcher')
+    .argument('<matchers...>', 'name=value, name!=value, name=~regex, name!~regex'),
+)
   .requiredOption('--comment <text>', 'why')
   .option('--duration <duration>', 'for how long, e.g. 2h, 30m')
   .option('--ends-at <time>', 'until (ISO 8601), instead of --duration')
   .option('--starts-at <time>', 'from (ISO 8601; default now)')
-  .option('--created-by <name>', 'who (default: the token\'s owner)')
+  .option('--created-by <name>', "who (default: the token's owner)")
   .option('--json')
   .action(async (matchers: string[], opts) => (await alerting()).silenceAdd(matchers, opts));
-clientOptions(silence.command('list').description('active and pending silences').option('--all', 'expired ones too').option('--json')).action(async (opts) => (await alerting()).silenceList(opts));
-clientOptions(silence.command('rm').description('expire a silence now').argument('<id>').option('--json')).action(async (id: string, opts) => (await alerting()).silenceRemove(id, opts));
-const freeze = program.command('freeze').description('deploy freezes of SLOs whose error budget is spent (play the waiting deploy job to override one)');
-clientOptions(freeze.command('list').option('--all', 'lifted ones too').option('--repo <repo>').option('--json')).action(async (opts) => (await alerting()).freezeList(opts));
+clientOptions(
+  silence.command('list').description('active and pending silences').option('--all', 'expired ones too').option('--json'),
+).action(async (opts) => (await alerting()).silenceList(opts));
+clientOptions(silence.command('rm').description('expire a silence now').argument('<id>').option('--json')).action(
+  async (id: string, opts) => (await alerting()).silenceRemove(id, opts),
+);
+const freeze = program
+  .command('freeze')
+  .description('deploy freezes of SLOs whose error budget is spent (play the waiting deploy job to override one)');
+clientOptions(freeze.command('list').option('--all', 'lifted ones too').option('--repo <repo>').option('--json')).action(async (opts) =>
+  (await alerting()).freezeList(opts),
+);
 const backup = program.command('backup').description('backups of the database, artifacts, keys and settings (docs/disaster-recovery.md)');
 const instanceOptions = (cmd: Command) =>
   cmd
@@ -224,22 +313,39 @@ const instanceOptions = (cmd: Command) =>
     .option('--artifacts-url <url>', 'artifact store: a directory or s3://bucket/prefix (TANDEM_ARTIFACTS_URL)')
     .option('--json')
     .option('--quiet', 'no progress bars');
-const backupKeyOption = (cmd: Command) => cmd.option('--backup-key-file <file>', 'the backup key (base64 of 32 bytes: `openssl rand -base64 32`) (TANDEM_BACKUP_KEY_FILE)');
-backupKeyOption(instanceOptions(backup.command('create').description('a consistent snapshot of a running or stopped instance; only blobs new to the destination are copied')))
+const backupKeyOption = (cmd: Command) =>
+  cmd.option('--backup-key-file <file>', 'the backup key (base64 of 32 bytes: `openssl rand -base64 32`) (TANDEM_BACKUP_KEY_FILE)');
+backupKeyOption(
+  instanceOptions(
+    backup
+      .command('create')
+      .description('a consistent snapshot of a running or stopped instance; only blobs new to the destination are copied'),
+  ),
+)
   .option('--to <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
-  .option('--master-key-file <file>', 'the master key to put into the backup (default: the server\'s)')
+  .option('--master-key-file <file>', "the master key to put into the backup (default: the server's)")
   .option('--keep <n>', 'then delete all but the newest n backups there, and the blobs only they used')
   .action(async (opts) => (await dr()).backupCreate(opts));
 instanceOptions(backup.command('list').description('backups at a destination, oldest first'))
   .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
   .action(async (opts) => (await dr()).backupList(opts));
-instanceOptions(backup.command('verify').description('read every part back against its checksum, then restore the database into a scratch one and compare row counts'))
+instanceOptions(
+  backup
+    .command('verify')
+    .description('read every part back against its checksum, then restore the database into a scratch one and compare row counts'),
+)
   .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
   .option('--backup <id>', 'default: the newest')
   .option('--scratch-database-url <url>', 'a PostgreSQL server where a scratch database may be created (for PostgreSQL backups)')
   .option('--checksums-only', 'no test restore')
   .action(async (opts) => (await dr()).backupVerify(opts));
-backupKeyOption(instanceOptions(program.command('restore').description('a backup into an empty data directory (and empty database); migrations bring an older backup forward')))
+backupKeyOption(
+  instanceOptions(
+    program
+      .command('restore')
+      .description('a backup into an empty data directory (and empty database); migrations bring an older backup forward'),
+  ),
+)
   .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
   .option('--backup <id>', 'default: the newest')
   .option('--master-key-file <file>', 'bring the master key yourself instead of taking it from the backup')
@@ -247,7 +353,15 @@ backupKeyOption(instanceOptions(program.command('restore').description('a backup
   .action(async (opts) => (await dr()).restore(opts));
 
 const drCommand = program.command('dr').description('disaster recovery (docs/disaster-recovery.md)');
-backupKeyOption(instanceOptions(drCommand.command('drill').description('restore the newest backup into a scratch instance, check it serves and runs a pipeline; report RPO and RTO and record them for the metrics')))
+backupKeyOption(
+  instanceOptions(
+    drCommand
+      .command('drill')
+      .description(
+        'restore the newest backup into a scratch instance, check it serves and runs a pipeline; report RPO and RTO and record them for the metrics',
+      ),
+  ),
+)
   .option('--from <dest>', 'a directory or s3://bucket/prefix (TANDEM_BACKUP_TO)')
   .option('--backup <id>', 'default: the newest')
   .option('--scratch-database-url <url>', 'a PostgreSQL server for the scratch database (for PostgreSQL backups)')
@@ -255,11 +369,21 @@ backupKeyOption(instanceOptions(drCommand.command('drill').description('restore 
 
 const agents = program.command('agents').description('agents known to the server');
 clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
-clientOptions(agents.command('tags').description("set an agent's tags (admins; an agent cannot change its own)").argument('<id>').argument('<tags>', 'comma-separated, "" for none'))
+clientOptions(
+  agents
+    .command('tags')
+    .description("set an agent's tags (admins; an agent cannot change its own)")
+    .argument('<id>')
+    .argument('<tags>', 'comma-separated, "" for none'),
+)
   .option('--json')
   .action(async (id: string, tags: string, opts) => (await remote()).agentTags(id, tags, opts));
 
-clientOptions(program.command('login').description('sign in (a username and password, or a code approved in a browser); keeps a personal token for later commands'))
+clientOptions(
+  program
+    .command('login')
+    .description('sign in (a username and password, or a code approved in a browser); keeps a personal token for later commands'),
+)
   .option('--device', 'print a code and a URL; approve the code in a browser signed in to Tandem (single sign-on included)')
   .option('--web', 'as --device, and open the URL (with the code) in a browser ($BROWSER, or the desktop default)')
   .option('--username <name>', 'who signs in (default: $USER)')
@@ -268,8 +392,12 @@ clientOptions(program.command('login').description('sign in (a username and pass
   .option('--expires-in <duration>', 'lifetime of the saved token, e.g. 30d, or never', '90d')
   .option('--json', 'print the result as JSON (progress stays on stderr)')
   .action(async (opts) => (await auth()).login(opts));
-clientOptions(program.command('logout').description('revoke and forget the token of tandem login')).action(async (opts) => (await auth()).logout(opts));
-clientOptions(program.command('whoami').description('who the token or login is').option('--json')).action(async (opts) => (await auth()).whoami(opts));
+clientOptions(program.command('logout').description('revoke and forget the token of tandem login')).action(async (opts) =>
+  (await auth()).logout(opts),
+);
+clientOptions(program.command('whoami').description('who the token or login is').option('--json')).action(async (opts) =>
+  (await auth()).whoami(opts),
+);
 
 const user = program.command('user').description('users (instance admins)');
 clientOptions(user.command('add').argument('<username>'))
@@ -281,12 +409,19 @@ clientOptions(user.command('add').argument('<username>'))
   .action(async (name: string, opts) => (await auth()).userAdd(name, opts));
 clientOptions(user.command('list').option('--json')).action(async (opts) => (await auth()).userList(opts));
 clientOptions(user.command('rm').argument('<username>')).action(async (name: string, opts) => (await auth()).userRemove(name, opts));
-clientOptions(user.command('passwd').argument('<username>').description("set a password: yours (asks the current one) or, as an admin, anyone's"))
+clientOptions(
+  user.command('passwd').argument('<username>').description("set a password: yours (asks the current one) or, as an admin, anyone's"),
+)
   .option('--password-stdin', 'read the new password (and then the current one, for your own) from stdin, one per line')
   .action(async (name: string, opts) => (await auth()).userPasswd(name, opts));
-clientOptions(user.command('admin').argument('<username>').description('make a user an instance admin').option('--revoke', 'no longer an admin').option('--json')).action(async (name: string, opts) =>
-  (await auth()).userAdmin(name, opts),
-);
+clientOptions(
+  user
+    .command('admin')
+    .argument('<username>')
+    .description('make a user an instance admin')
+    .option('--revoke', 'no longer an admin')
+    .option('--json'),
+).action(async (name: string, opts) => (await auth()).userAdmin(name, opts));
 
 const token = program.command('token').description('personal API tokens');
 clientOptions(token.command('create').description('create a token; prints it once'))
@@ -297,23 +432,33 @@ clientOptions(token.command('create').description('create a token; prints it onc
   .option('--user <username>', 'for another user (admins)')
   .option('--json')
   .action(async (opts) => (await auth()).tokenCreate(opts));
-clientOptions(token.command('list').option('--all', "everyone's (admins)").option('--user <username>', "another user's (admins)").option('--json')).action(async (opts) => (await auth()).tokenList(opts));
+clientOptions(
+  token.command('list').option('--all', "everyone's (admins)").option('--user <username>', "another user's (admins)").option('--json'),
+).action(async (opts) => (await auth()).tokenList(opts));
 clientOptions(token.command('revoke').argument('<id>')).action(async (id: string, opts) => (await auth()).tokenRevoke(id, opts));
 
 const member = program.command('member').description('who may do what in a repository: guest, reporter, developer, maintainer, owner');
-clientOptions(member.command('set').argument('<repo>').argument('<username>').argument('<role>').option('--json')).action(async (r: string, u: string, role: string, opts) =>
-  (await auth()).memberSet(r, u, role, opts),
+clientOptions(member.command('set').argument('<repo>').argument('<username>').argument('<role>').option('--json')).action(
+  async (r: string, u: string, role: string, opts) => (await auth()).memberSet(r, u, role, opts),
 );
-clientOptions(member.command('rm').argument('<repo>').argument('<username>')).action(async (r: string, u: string, opts) => (await auth()).memberRemove(r, u, opts));
-clientOptions(member.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await auth()).memberList(r, opts));
+clientOptions(member.command('rm').argument('<repo>').argument('<username>')).action(async (r: string, u: string, opts) =>
+  (await auth()).memberRemove(r, u, opts),
+);
+clientOptions(member.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
+  (await auth()).memberList(r, opts),
+);
 
 const branch = program.command('branch').description('protected branches: protected variables, and the role that runs pipelines there');
 clientOptions(branch.command('protect').argument('<repo>').argument('<pattern>', 'a branch name or glob, e.g. release/*'))
   .addOption(new Option('--role <role>', 'least role to run pipelines and manual jobs').choices(['developer', 'maintainer', 'owner']))
   .option('--json')
   .action(async (r: string, pattern: string, opts) => (await auth()).branchProtect(r, pattern, opts));
-clientOptions(branch.command('unprotect').argument('<repo>').argument('<pattern>')).action(async (r: string, pattern: string, opts) => (await auth()).branchUnprotect(r, pattern, opts));
-clientOptions(branch.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await auth()).branchList(r, opts));
+clientOptions(branch.command('unprotect').argument('<repo>').argument('<pattern>')).action(async (r: string, pattern: string, opts) =>
+  (await auth()).branchUnprotect(r, pattern, opts),
+);
+clientOptions(branch.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
+  (await auth()).branchList(r, opts),
+);
 
 clientOptions(program.command('audit').description('the audit log, newest first (instance admins)'))
   .option('--actor <username>')

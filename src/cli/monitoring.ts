@@ -50,7 +50,10 @@ const duration = (seconds: number | null) => {
 
 export async function dora(repo: string, opts: Listing & { environment?: string; days?: string }) {
   const params = new URLSearchParams({ days: opts.days ?? '30', ...(opts.environment ? { environment: opts.environment } : {}) });
-  const result = await ApiClient.fromOptions(opts).json<{ repo: string; days: number; environments: DoraMetrics[] }>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/dora?${params}`);
+  const result = await ApiClient.fromOptions(opts).json<{ repo: string; days: number; environments: DoraMetrics[] }>(
+    'GET',
+    `/api/v1/repos/${encodeURIComponent(repo)}/dora?${params}`,
+  );
   if (opts.json) return printJson(result);
   console.log(`${result.repo}, last ${result.days} days (lead time from each commit's first pipeline)`);
   printTable(

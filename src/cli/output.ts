@@ -7,8 +7,19 @@ export function printTable(rows: Record<string, unknown>[], columns: string[]): 
   }
   const cells = rows.map((r) => columns.map((c) => formatCell(r[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  console.log(columns.map((c, i) => c.toUpperCase().padEnd(widths[i])).join('  ').trimEnd());
-  for (const row of cells) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  console.log(
+    columns
+      .map((c, i) => c.toUpperCase().padEnd(widths[i]))
+      .join('  ')
+      .trimEnd(),
+  );
+  for (const row of cells)
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 function formatCell(value: unknown): string {

@@ -36,12 +36,20 @@ export function progressDisplay(enabled: boolean): ProgressDisplay {
   return {
     update(p) {
       const known = p.totalBytes !== null && p.totalBytes > 0;
-      const payload = { phase: p.phase.padEnd(10), amount: `${formatBytes(p.bytes)}${known ? ` of ${formatBytes(p.totalBytes!)}` : ''}`, items: p.items ? `${p.items.done}/${p.items.total}` : '' };
+      const payload = {
+        phase: p.phase.padEnd(10),
+        amount: `${formatBytes(p.bytes)}${known ? ` of ${formatBytes(p.totalBytes!)}` : ''}`,
+        items: p.items ? `${p.items.done}/${p.items.total}` : '',
+      };
       if (p.phase !== phase) {
         stop();
         phase = p.phase;
         bar = new cliProgress.SingleBar(
-          { format: known ? '{phase} [{bar}] {percentage}% {amount} {items} ETA {eta_formatted}' : '{phase} {amount} {items}', stream: process.stderr, hideCursor: true },
+          {
+            format: known ? '{phase} [{bar}] {percentage}% {amount} {items} ETA {eta_formatted}' : '{phase} {amount} {items}',
+            stream: process.stderr,
+            hideCursor: true,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(known ? p.totalBytes! : 1, 0, payload);

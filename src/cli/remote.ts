@@ -10,7 +10,11 @@ type Listing = ApiOptions & { json?: boolean };
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 
-export async function repoAdd(name: string, url: string, opts: ApiOptions & { defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean }) {
+export async function repoAdd(
+  name: string,
+  url: string,
+  opts: ApiOptions & { defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
+) {
   const api = ApiClient.fromOptions(opts);
   const repo = await api.json<Record<string, unknown>>('POST', '/api/v1/repos', {
     name,
@@ -34,7 +38,12 @@ export async function repoRemove(name: string, opts: ApiOptions) {
   console.log(`Removed ${name}`);
 }
 
-export async function varSet(repo: string, key: string, value: string, opts: ApiOptions & { masked?: boolean; protected?: boolean; file?: boolean }) {
+export async function varSet(
+  repo: string,
+  key: string,
+  value: string,
+  opts: ApiOptions & { masked?: boolean; protected?: boolean; file?: boolean },
+) {
   await ApiClient.fromOptions(opts).json('POST', `/api/v1/repos/${encodeURIComponent(repo)}/variables`, {
     key,
     value,
@@ -46,7 +55,10 @@ export async function varSet(repo: string, key: string, value: string, opts: Api
 }
 
 export async function varList(repo: string, opts: Listing) {
-  const vars = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/variables`);
+  const vars = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>(
+    'GET',
+    `/api/v1/repos/${encodeURIComponent(repo)}/variables`,
+  );
   if (opts.json) printJson(vars);
   else printTable(vars, ['key', 'masked', 'protected', 'file', 'updatedAt']);
 }
@@ -57,9 +69,16 @@ export async function varRemove(repo: string, key: string, opts: ApiOptions) {
 }
 
 export async function runList(repo: string, opts: Listing & { limit?: string }) {
-  const runs = await ApiClient.fromOptions(opts).json<Omit<PipelineJson, 'jobs'>[]>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines?limit=${Number(opts.limit ?? 20)}`);
+  const runs = await ApiClient.fromOptions(opts).json<Omit<PipelineJson, 'jobs'>[]>(
+    'GET',
+    `/api/v1/repos/${encodeURIComponent(repo)}/pipelines?limit=${Number(opts.limit ?? 20)}`,
+  );
   if (opts.json) printJson(runs);
-  else printTable(runs.map((p) => ({ ...p, sha: p.sha.slice(0, 8), status: colourStatus(p.status) })), ['id', 'status', 'ref', 'sha', 'source', 'createdAt', 'duration']);
+  else
+    printTable(
+      runs.map((p) => ({ ...p, sha: p.sha.slice(0, 8), status: colourStatus(p.status) })),
+      ['id', 'status', 'ref', 'sha', 'source', 'createdAt', 'duration'],
+    );
 }
 
 function printPipeline(p: PipelineJson): void {
@@ -84,7 +103,14 @@ export async function followPipeline(api: ApiClient, id: number): Promise<string
     const p = await api.json<PipelineJson>('GET', `/api/v1/pipelines/${id}`);
     const jobs = p.jobs.filter((j) => !j.retried);
     const done = jobs.filter((j) => FINAL.has(j.status)).length;
-    const line = `#${id} ${p.status}: ${done}/${jobs.length} jobs done` + (jobs.some((j) => j.status === 'running') ? ` (running: ${jobs.filter((j) => j.status === 'running').map((j) => j.name).join(', ')})` : '');
+    const line =
+      `#${id} ${p.status}: ${done}/${jobs.length} jobs done` +
+      (jobs.some((j) => j.status === 'running')
+        ? ` (running: ${jobs
+            .filter((j) => j.status === 'running')
+            .map((j) => j.name)
+            .join(', ')})`
+        : '');
     if (line !== last) {
       if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${line}`);
       else console.log(line);
@@ -104,7 +130,10 @@ export async function followPipeline(api: ApiClient, id: number): Promise<string
   return p.status;
 }
 
-export async function runTrigger(repo: string, opts: ApiOptions & { ref?: string; sha?: string; variable?: string[]; follow?: boolean; json?: boolean }) {
+export async function runTrigger(
+  repo: string,
+  opts: ApiOptions & { ref?: string; sha?: string; variable?: string[]; follow?: boolean; json?: boolean },
+) {
   const api = ApiClient.fromOptions(opts);
   const variables = Object.fromEntries(
     (opts.variable ?? []).map((kv) => {
@@ -113,7 +142,11 @@ export async function runTrigger(repo: string, opts: ApiOptions & { ref?: string
       return [kv.slice(0, eq), kv.slice(eq + 1)];
     }),
   );
-  const created = await api.json<{ id: number; status: string }>('POST', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines`, { ref: opts.ref, sha: opts.sha, variables });
+  const created = await api.json<{ id: number; status: string }>('POST', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines`, {
+    ref: opts.ref,
+    sha: opts.sha,
+    variables,
+  });
   if (opts.json && !opts.follow) return printJson(created);
   console.log(`Pipeline #${created.id} created`);
   if (opts.follow) {
@@ -137,17 +170,26 @@ export async function runLogs(jobId: string, opts: ApiOptions & { follow?: boole
   if (status !== 'success') process.exitCode = 1;
 }
 
-export async function runAction(action: 'cancel' | 'retry' | 'play', id: string, opts: ApiOptions & { json?: boolean; pipeline?: boolean }) {
+export async function runAction(
+  action: 'cancel' | 'retry' | 'play',
+  id: string,
+  opts: ApiOptions & { json?: boolean; pipeline?: boolean },
+) {
   const api = ApiClient.fromOptions(opts);
   const path = action === 'cancel' && opts.pipeline ? `/api/v1/pipelines/${Number(id)}/cancel` : `/api/v1/jobs/${Number(id)}/${action}`;
   const result = await api.json<{ id: number; name?: string; status: string }>('POST', path);
   if (opts.json) printJson(result);
-  else console.log(`${opts.pipeline ? 'Pipeline' : 'Job'} #${result.id}${result.name ? ` (${result.name})` : ''}: ${colourStatus(result.status)}`);
+  else
+    console.log(
+      `${opts.pipeline ? 'Pipeline' : 'Job'} #${result.id}${result.name ? ` (${result.name})` : ''}: ${colourStatus(result.status)}`,
+    );
 }
 
 export async function artifactGet(jobId: string, path: string | undefined, opts: ApiOptions & { output?: string }) {
   const api = ApiClient.fromOptions(opts);
-  const url = path ? `/api/v1/jobs/${Number(jobId)}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}` : `/api/v1/jobs/${Number(jobId)}/artifacts`;
+  const url = path
+    ? `/api/v1/jobs/${Number(jobId)}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`
+    : `/api/v1/jobs/${Number(jobId)}/artifacts`;
   const res = await api.raw('GET', url);
   const target = opts.output ?? (path ? path.split('/').pop()! : `job-${jobId}-artifacts.tar.gz`);
   const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
@@ -156,8 +198,13 @@ export async function artifactGet(jobId: string, path: string | undefined, opts:
 }
 
 export async function agentTags(id: string, tags: string, opts: ApiOptions & { json?: boolean }) {
-  const list = tags.split(',').map((t) => t.trim()).filter(Boolean);
-  const result = await ApiClient.fromOptions(opts).json<{ id: number; tags: string[] }>('PATCH', `/api/v1/agents/${Number(id)}`, { tags: list });
+  const list = tags
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const result = await ApiClient.fromOptions(opts).json<{ id: number; tags: string[] }>('PATCH', `/api/v1/agents/${Number(id)}`, {
+    tags: list,
+  });
   if (opts.json) printJson(result);
   else console.log(`Agent #${result.id}: tags ${result.tags.join(', ') || '(none)'}`);
 }

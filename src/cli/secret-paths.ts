@@ -6,7 +6,11 @@ import { isPostgresUrl, sqlitePath } from '../store/index.js';
 import { configFileOf, databaseUrlOf, readConfigFile, envNameFor, type TandemConfig } from '../config/index.js';
 
 /** Single sign-on sections and the settings in them that name a file holding a secret. */
-const SSO_SECRET_FILES: Record<'oidc' | 'ldap' | 'saml', string> = { oidc: 'clientSecretFile', ldap: 'bindPasswordFile', saml: 'idpCertFile' };
+const SSO_SECRET_FILES: Record<'oidc' | 'ldap' | 'saml', string> = {
+  oidc: 'clientSecretFile',
+  ldap: 'bindPasswordFile',
+  saml: 'idpCertFile',
+};
 
 /** The files the SSO sections read their secrets from: parsing replaces them with the secrets, so they come from the raw settings. */
 function ssoSecretFiles(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {

@@ -1,7 +1,15 @@
 // `tandem secrets`: key rotation and status, run on a machine that has the server's configuration
 // (database URL and master key). They work while servers run: every value decrypts throughout.
 import { resolve } from 'node:path';
-import { configuredMasterKey, ENCRYPTED_COLUMNS, Keyring, readMasterKeyFile, rewrapDataKeys, TokenSigner, type MasterKey } from '../auth/secrets/index.js';
+import {
+  configuredMasterKey,
+  ENCRYPTED_COLUMNS,
+  Keyring,
+  readMasterKeyFile,
+  rewrapDataKeys,
+  TokenSigner,
+  type MasterKey,
+} from '../auth/secrets/index.js';
 import { databaseUrlOf, loadConfig, type TandemConfig } from '../config/index.js';
 import { DatabaseClock } from '../server/clock.js';
 import { openStore, type Store } from '../store/index.js';
@@ -23,7 +31,10 @@ async function withStore<T>(config: TandemConfig, fn: (store: Store, now: () => 
 
 async function masterKeyOf(config: TandemConfig): Promise<MasterKey> {
   const master = await configuredMasterKey(config);
-  if (!master) throw new CliError(`no master key configured: pass --master-key-file (or set TANDEM_MASTER_KEY_FILE, TANDEM_MASTER_KEY), or run where ${resolve(config.dataDir, 'master.key')} is`);
+  if (!master)
+    throw new CliError(
+      `no master key configured: pass --master-key-file (or set TANDEM_MASTER_KEY_FILE, TANDEM_MASTER_KEY), or run where ${resolve(config.dataDir, 'master.key')} is`,
+    );
   return master;
 }
 
@@ -48,7 +59,13 @@ export async function secretsStatus(flags: Flags & { json?: boolean }): Promise<
       retiredAt: iso(k.retired_at),
     }));
     const plainValues = usage.filter((u) => u.keyId === null).reduce((n, u) => n + u.count, 0);
-    const signingKeys = (await store.db.selectFrom('signing_keys').select(['kid', 'alg', 'state', 'created_at', 'publish_until']).orderBy('created_at').execute()).map((k) => ({
+    const signingKeys = (
+      await store.db
+        .selectFrom('signing_keys')
+        .select(['kid', 'alg', 'state', 'created_at', 'publish_until'])
+        .orderBy('created_at')
+        .execute()
+    ).map((k) => ({
       kid: k.kid,
       alg: k.alg,
       state: k.state,
@@ -61,7 +78,8 @@ export async function secretsStatus(flags: Flags & { json?: boolean }): Promise<
     }
     console.log(`Master key ${keyring.master.id} (${keyring.master.source})`);
     printTable(dataKeys, ['id', 'state', 'values', 'createdAt', 'retiredAt']);
-    if (plainValues > 0) console.log(`${plainValues} value(s) not encrypted yet (a server start or \`tandem secrets rotate\` encrypts them)`);
+    if (plainValues > 0)
+      console.log(`${plainValues} value(s) not encrypted yet (a server start or \`tandem secrets rotate\` encrypts them)`);
     printTable(signingKeys, ['kid', 'alg', 'state', 'createdAt', 'publishedUntil']);
   });
 }
@@ -73,7 +91,8 @@ export async function secretsStatus(flags: Flags & { json?: boolean }): Promise<
 export async function secretsRotate(flags: Flags & { batchSize?: string; json?: boolean }): Promise<void> {
   const config = loadConfig(flags);
   const batchSize = Number(flags.batchSize ?? 500);
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new CliError(`--batch-size: expected a positive whole number, got "${String(flags.batchSize)}"`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    throw new CliError(`--batch-size: expected a positive whole number, got "${String(flags.batchSize)}"`);
   await withStore(config, async (store, now) => {
     const keyring = await openKeyring(config, store, now);
     const active = await keyring.activeKey();
@@ -93,7 +112,9 @@ export async function secretsRotate(flags: Flags & { batchSize?: string; json?: 
       printJson({ dataKey: keyId, reencrypted: counts, removedKeys: removed, remaining: left });
       return;
     }
-    say(`Re-encrypted ${Object.values(counts).reduce((a, b) => a + b, 0)} value(s) under ${keyId}; removed data keys: ${removed.join(', ') || 'none'}`);
+    say(
+      `Re-encrypted ${Object.values(counts).reduce((a, b) => a + b, 0)} value(s) under ${keyId}; removed data keys: ${removed.join(', ') || 'none'}`,
+    );
     if (left > 0) say(`${left} value(s) were written under an old key meanwhile: run \`tandem secrets rotate\` again`);
   });
 }
@@ -106,14 +127,17 @@ export async function secretsRotateMaster(flags: Flags & { newKeyFile?: string; 
   const next = await readMasterKeyFile(newKeyFile);
   await withStore(config, async (store) => {
     const current = await masterKeyOf(config);
-    if (current.id === next.id) throw new CliError(`--new-key-file: ${next.source} holds the current master key ${current.id}; make a new one`);
+    if (current.id === next.id)
+      throw new CliError(`--new-key-file: ${next.source} holds the current master key ${current.id}; make a new one`);
     const result = await rewrapDataKeys(store, current, next);
     if (flags.json) {
       printJson({ masterKey: next.id, ...result });
       return;
     }
     console.log(`Data keys re-wrapped with master key ${next.id}: ${result.rewrapped} now, ${result.already} already were.`);
-    console.log(`Now point every server at it (masterKeyFile: ${newKeyFile}) and restart them; keep the old key until backups made with it have expired.`);
+    console.log(
+      `Now point every server at it (masterKeyFile: ${newKeyFile}) and restart them; keep the old key until backups made with it have expired.`,
+    );
   });
 }
 

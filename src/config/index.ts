@@ -23,7 +23,13 @@ function cronProblem(pattern: string): string | null {
 const port = z.coerce.number({ error: 'expected a port number from 0 to 65535 (0 picks a free one)' }).int().min(0).max(65535);
 const positiveInt = z.coerce.number({ error: 'expected a whole number' }).int().positive();
 const list = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
   z.array(z.string()),
 );
 
@@ -69,7 +75,11 @@ function ssoSection<T extends z.ZodType>(schema: T, fromFiles: readonly string[]
         if (text === '') ctx.addIssue({ code: 'custom', message: `${file} is empty`, path: [fileKey] });
         else section[key] = text;
       } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, path: [fileKey] });
+        ctx.addIssue({
+          code: 'custom',
+          message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          path: [fileKey],
+        });
       }
     }
     return section;
@@ -280,10 +290,7 @@ export function configFileOf(flags: Record<string, unknown>, env: NodeJS.Process
  * Builds the effective configuration. `flags` holds only what the user passed on the command line
  * (commander leaves absent options undefined); keys that are not settings are ignored.
  */
-export function loadConfig(
-  flags: Record<string, unknown>,
-  env: NodeJS.ProcessEnv = process.env,
-): TandemConfig {
+export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): TandemConfig {
   const merged: Record<string, unknown> = {};
   /** Where each value came from, so an error can say which setting to fix. */
   const source: Record<string, string> = {};
@@ -310,7 +317,8 @@ export function loadConfig(
     const issues = parsed.error.issues.map((i) => {
       const key = i.path.join('.');
       const from = source[String(i.path[0])];
-      if (i.code === 'unrecognized_keys' && i.path.length > 0) return `${key}${from ? ` (from ${from})` : ''}: unknown key ${i.keys.join(', ')}`;
+      if (i.code === 'unrecognized_keys' && i.path.length > 0)
+        return `${key}${from ? ` (from ${from})` : ''}: unknown key ${i.keys.join(', ')}`;
       if (i.code === 'unrecognized_keys') return `${configPath}: unknown setting ${i.keys.join(', ')} (known: ${configKeys.join(', ')})`;
       return `${key}${from ? ` (from ${from})` : ''}: ${i.message}`;
     });
@@ -319,7 +327,9 @@ export function loadConfig(
   const config = parsed.data;
   config.dataDir = resolve(config.dataDir);
   if (config.backupSchedule && !config.backupTo) {
-    throw new ConfigError(`invalid configuration:\n  backupSchedule${source.backupSchedule ? ` (from ${source.backupSchedule})` : ''}: needs backupTo (a directory or s3://bucket/prefix)`);
+    throw new ConfigError(
+      `invalid configuration:\n  backupSchedule${source.backupSchedule ? ` (from ${source.backupSchedule})` : ''}: needs backupTo (a directory or s3://bucket/prefix)`,
+    );
   }
   return config;
 }
@@ -333,6 +343,16 @@ export function artifactsDirOf(config: TandemConfig): string {
 }
 
 /** What an agent (or `tandem exec`) needs to run jobs in containers. */
-export function containerSettingsOf(config: TandemConfig): { engine: TandemConfig['containerEngine']; engineArgs: string[]; runArgs: string[]; defaultImage?: string } {
-  return { engine: config.containerEngine, engineArgs: config.containerEngineArgs, runArgs: config.containerRunArgs, defaultImage: config.defaultImage };
+export function containerSettingsOf(config: TandemConfig): {
+  engine: TandemConfig['containerEngine'];
+  engineArgs: string[];
+  runArgs: string[];
+  defaultImage?: string;
+} {
+  return {
+    engine: config.containerEngine,
+    engineArgs: config.containerEngineArgs,
+    runArgs: config.containerRunArgs,
+    defaultImage: config.defaultImage,
+  };
 }

@@ -20,7 +20,17 @@
 // the idle slot first; nothing is verified.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { eachLimited, failed, Halt, message, names, type Deployment, type DeploymentResult, type Failure, type Host } from './deployment.js';
+import {
+  eachLimited,
+  failed,
+  Halt,
+  message,
+  names,
+  type Deployment,
+  type DeploymentResult,
+  type Failure,
+  type Host,
+} from './deployment.js';
 import type { BlueGreenSlot, StrategySpec } from './spec.js';
 import { StaleFencingTokenError, type FileTarget } from './targets/index.js';
 import { formatMs } from './verify/probes.js';
@@ -63,7 +73,11 @@ async function runSwitch(d: Deployment, command: string, env: Record<string, str
 async function readSlots(target: FileTarget, hosts: readonly Host[], slots: [BlueGreenSlot, BlueGreenSlot]): Promise<HostSlots[]> {
   return Promise.all(
     hosts.map(async (host) => {
-      const [current, a, b] = await Promise.all([target.current(host.target), target.current(host.target, slots[0].name), target.current(host.target, slots[1].name)]);
+      const [current, a, b] = await Promise.all([
+        target.current(host.target),
+        target.current(host.target, slots[0].name),
+        target.current(host.target, slots[1].name),
+      ]);
       return { host, current, slots: [a, b] };
     }),
   );
@@ -75,7 +89,12 @@ function liveSlot(states: readonly HostSlots[], slots: [BlueGreenSlot, BlueGreen
     if (s.current === null) return null;
     const live = ([0, 1] as const).filter((i) => s.slots[i] === s.current);
     if (live.length === 2) {
-      throw new Halt(failed(`${s.host.name}: both slots ${slots[0].name} and ${slots[1].name} hold the live release ${s.current}, so neither is idle; point one of them elsewhere`, false));
+      throw new Halt(
+        failed(
+          `${s.host.name}: both slots ${slots[0].name} and ${slots[1].name} hold the live release ${s.current}, so neither is idle; point one of them elsewhere`,
+          false,
+        ),
+      );
     }
     return live[0] ?? null;
   });
@@ -98,7 +117,9 @@ export async function runBlueGreen(d: Deployment, strategy: Extract<StrategySpec
   const idle = slots[idleIndex];
   const idleVars = slotVars(idle, slots[1 - idleIndex]);
   const rollback = input.mode === 'rollback';
-  d.log(`slots: ${live ? `${live.name} is live (release ${states[0].current})` : 'none live yet'}, ${idle.name} is idle${states[0].slots[idleIndex] === null ? '' : ` (release ${states[0].slots[idleIndex]})`}`);
+  d.log(
+    `slots: ${live ? `${live.name} is live (release ${states[0].current})` : 'none live yet'}, ${idle.name} is idle${states[0].slots[idleIndex] === null ? '' : ` (release ${states[0].slots[idleIndex]})`}`,
+  );
 
   if (states.every((s) => s.current === release.id)) {
     d.log(`release ${release.id} is already live in slot ${live?.name ?? '(none)'}: nothing to do`);
@@ -150,7 +171,14 @@ export async function runBlueGreen(d: Deployment, strategy: Extract<StrategySpec
     await eachLimited(d.hosts, d.parallel, (host) => target.relink(host.target, release, 'current', input.log));
   } catch (err) {
     d.rethrowFatal(err);
-    return switchBack(d, strategy, states, liveIndex, { reason: `recording the live release failed: ${message(err)}`, detectedAt: Date.now() }, switchedAt);
+    return switchBack(
+      d,
+      strategy,
+      states,
+      liveIndex,
+      { reason: `recording the live release failed: ${message(err)}`, detectedAt: Date.now() },
+      switchedAt,
+    );
   }
   if (rollback) return d.live();
 

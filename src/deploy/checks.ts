@@ -40,7 +40,8 @@ function expand(check: Check, text: string, vars: Record<string, string>): strin
     if (value === undefined) missing.add(name);
     return value ?? whole;
   });
-  if (missing.size > 0) throw new CheckSetupError(check.name, `${[...missing].map((n) => `$${n}`).join(', ')} ${missing.size === 1 ? 'is' : 'are'} not set`);
+  if (missing.size > 0)
+    throw new CheckSetupError(check.name, `${[...missing].map((n) => `$${n}`).join(', ')} ${missing.size === 1 ? 'is' : 'are'} not set`);
   return out;
 }
 
@@ -53,7 +54,10 @@ function url(check: Check, text: string, vars: Record<string, string>): string {
     // reported below
   }
   if (parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') {
-    throw new CheckSetupError(check.name, `${JSON.stringify(text)} expands to ${JSON.stringify(expanded)}, which is not an http:// or https:// URL`);
+    throw new CheckSetupError(
+      check.name,
+      `${JSON.stringify(text)} expands to ${JSON.stringify(expanded)}, which is not an http:// or https:// URL`,
+    );
   }
   return expanded;
 }

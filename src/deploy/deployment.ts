@@ -175,22 +175,35 @@ export class Deployment {
    * Verifies the release on `hosts` (the script target's own verify command first, then the checks).
    * `holdForDecision`: the checks keep running until a person decides, or fail first.
    */
-  async verify(hosts: readonly Host[], bakeMs: number, label: string, opts: { vars?: Record<string, string>; hostVars?: (h: Host) => Record<string, string>; holdForDecision?: boolean } = {}): Promise<Verdict> {
+  async verify(
+    hosts: readonly Host[],
+    bakeMs: number,
+    label: string,
+    opts: { vars?: Record<string, string>; hostVars?: (h: Host) => Record<string, string>; holdForDecision?: boolean } = {},
+  ): Promise<Verdict> {
     await this.phase('verifying', label);
-    this.log(`${label}: verifying ${hosts.length === 1 ? hosts[0].name : `${hosts.length} hosts`}${opts.holdForDecision ? ' until a person decides' : bakeMs > 0 ? `, bake ${formatMs(bakeMs)}` : ''}`);
+    this.log(
+      `${label}: verifying ${hosts.length === 1 ? hosts[0].name : `${hosts.length} hosts`}${opts.holdForDecision ? ' until a person decides' : bakeMs > 0 ? `, bake ${formatMs(bakeMs)}` : ''}`,
+    );
     const failedNow = (reason: string): Verdict => ({ ok: false, reason: `${label}: ${reason}`, detectedAt: Date.now() });
     if (this.target.kind === 'script') {
       try {
-        if (await this.target.runScript('verify', this.release, this.input.log)) this.log(`${label}: the script target's verify command passed`);
+        if (await this.target.runScript('verify', this.release, this.input.log))
+          this.log(`${label}: the script target's verify command passed`);
       } catch (err) {
         this.rethrowFatal(err);
         return failedNow(`the script target's verify command failed: ${message(err)}`);
       }
     }
     const vars = this.vars(opts.vars);
-    const checks = instantiateChecks(this.spec.verify, vars, hosts.map((h) => this.checkHost(h, opts.hostVars?.(h))));
+    const checks = instantiateChecks(
+      this.spec.verify,
+      vars,
+      hosts.map((h) => this.checkHost(h, opts.hostVars?.(h))),
+    );
     for (const check of checks) {
-      const expanded = check.kind === 'http' ? check.url : check.kind === 'tcp' ? check.host : check.kind === 'prometheus' ? check.query : null;
+      const expanded =
+        check.kind === 'http' ? check.url : check.kind === 'tcp' ? check.host : check.kind === 'prometheus' ? check.query : null;
       if (expanded !== null && !check.name.includes(expanded)) this.log(`${label}: check "${check.name}" runs as ${expanded}`);
     }
     const stop = new AbortController();
@@ -221,7 +234,8 @@ export class Deployment {
       }
     } else {
       result = await run;
-      if (result.status === 'paused') result = await this.decide(`${label}: ${result.check}: ${result.reason}: promote or abort?`, this.input.signal);
+      if (result.status === 'paused')
+        result = await this.decide(`${label}: ${result.check}: ${result.reason}: promote or abort?`, this.input.signal);
     }
     if (result === 'promote') return { ok: true };
     if (result === 'abort') return failedNow('aborted by a person');
@@ -307,7 +321,9 @@ export class Deployment {
       return failed(`${reason}; the rollback to release ${previous.id} failed: ${message(err)}`, true);
     }
     this.switched = false;
-    this.log(`ROLLED BACK: release ${previous.id} serves again on ${names(switched)}, ${formatMs(restoredAt - failure.detectedAt)} after the failure was detected`);
+    this.log(
+      `ROLLED BACK: release ${previous.id} serves again on ${names(switched)}, ${formatMs(restoredAt - failure.detectedAt)} after the failure was detected`,
+    );
     return { status: 'rolled_back', reason, switchedAtMs: switchedAt, detectedAtMs: failure.detectedAt, restoredAtMs: restoredAt };
   }
 

@@ -30,7 +30,17 @@
 //   `[host] ...` lines, and the checks' `verify: ...` lines.
 import { runBlueGreen } from './blue-green.js';
 import { CheckSetupError, instantiateChecks } from './checks.js';
-import { Deployment, eachLimited, failed, Halt, message, names, type DeploymentInput, type DeploymentResult, type Host } from './deployment.js';
+import {
+  Deployment,
+  eachLimited,
+  failed,
+  Halt,
+  message,
+  names,
+  type DeploymentInput,
+  type DeploymentResult,
+  type Host,
+} from './deployment.js';
 import { createTarget, StaleFencingTokenError, type DeployTarget } from './targets/index.js';
 import { formatMs } from './verify/probes.js';
 
@@ -72,7 +82,9 @@ async function rollOut(d: Deployment): Promise<DeploymentResult> {
   const strategy = d.spec.strategy;
   if (strategy.kind === 'blue-green') throw new Error('rollOut: blue-green has its own runner');
   const canary = strategy.kind === 'canary';
-  const batches = canary ? [d.hosts.slice(0, strategy.first), ...chunk(d.hosts.slice(strategy.first), strategy.batch)] : chunk(d.hosts, strategy.batch);
+  const batches = canary
+    ? [d.hosts.slice(0, strategy.first), ...chunk(d.hosts.slice(strategy.first), strategy.batch)]
+    : chunk(d.hosts, strategy.batch);
   const switched: Host[] = [];
   let switchedAt = Date.now();
   for (const [i, batch] of batches.entries()) {
@@ -90,12 +102,16 @@ async function rollOut(d: Deployment): Promise<DeploymentResult> {
     }
     switchedAt = Date.now();
     if (isCanary) {
-      const verdict = await d.verify(batch, strategy.pauseMs ?? 0, `${label}: canary analysis`, { holdForDecision: strategy.pauseMs === null });
+      const verdict = await d.verify(batch, strategy.pauseMs ?? 0, `${label}: canary analysis`, {
+        holdForDecision: strategy.pauseMs === null,
+      });
       if (!verdict.ok) return d.afterFailure(verdict, switched, switchedAt);
       d.log(`${label}: canary passed${last ? '' : `: promoting release ${d.release.id} to the other hosts`}`);
     }
     if (!isCanary || last) {
-      const verdict = last ? await d.verify(d.hosts, d.spec.bakeMs, batches.length > 1 ? `${label}: all hosts` : label) : await d.verify(batch, 0, label);
+      const verdict = last
+        ? await d.verify(d.hosts, d.spec.bakeMs, batches.length > 1 ? `${label}: all hosts` : label)
+        : await d.verify(batch, 0, label);
       if (!verdict.ok) return d.afterFailure(verdict, switched, switchedAt);
     }
   }
@@ -136,11 +152,17 @@ export async function runDeployment(input: DeploymentInput): Promise<DeploymentR
   const d = new Deployment(input, target, hostsOf(input, target));
   try {
     const kind = spec.strategy.kind;
-    d.log(`${input.mode === 'rollback' ? 'rollback to' : 'deploying'} release ${input.release.id} to ${spec.target.kind} target (${names(d.hosts)}), strategy ${kind}, fencing token ${input.release.fencingToken}`);
+    d.log(
+      `${input.mode === 'rollback' ? 'rollback to' : 'deploying'} release ${input.release.id} to ${spec.target.kind} target (${names(d.hosts)}), strategy ${kind}, fencing token ${input.release.fencingToken}`,
+    );
     if (input.mode === 'deploy') {
       // A check that cannot run (a variable not set) fails the deployment before anything is touched.
       const slot = kind === 'blue-green' ? { TANDEM_SLOT: '', TANDEM_OTHER_SLOT: '', ...spec.strategy.slots[0].vars } : {};
-      instantiateChecks(spec.verify, d.vars(slot), d.hosts.map((h) => d.checkHost(h, kind === 'blue-green' ? { TANDEM_SLOT_DIR: '' } : {})));
+      instantiateChecks(
+        spec.verify,
+        d.vars(slot),
+        d.hosts.map((h) => d.checkHost(h, kind === 'blue-green' ? { TANDEM_SLOT_DIR: '' } : {})),
+      );
     }
     if (kind === 'blue-green') return await runBlueGreen(d, spec.strategy);
     return await (input.mode === 'rollback' ? rollBackTo(d) : rollOut(d));

@@ -7,7 +7,6 @@ import { DeployConfigError, describeValue as describe } from './config-error.js'
 import { parseServiceSpec, parseTargetSpec, type ServiceSpec, type TargetSpec } from './targets/index.js';
 import { parseBake, parseChecks, parseDurationMs, type Check } from './verify/index.js';
 
-
 /** One of blue-green's two slots: a link name in the deploy dir, and variables its commands and checks see. */
 export interface BlueGreenSlot {
   name: string;
@@ -50,7 +49,6 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Links the deploy dir already uses: a slot of that name would overwrite them. */
 const RESERVED_LINKS = ['current', 'releases'];
 
-
 function isMapping(value: unknown): value is Mapping {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -60,7 +58,10 @@ function mapping(value: unknown, path: string, allowed: readonly string[]): Mapp
   for (const key of Object.keys(value)) {
     if (allowed.includes(key)) continue;
     const hint = nearest(key, allowed);
-    throw new DeployConfigError(`${path}.${key}`, `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; expected one of ${allowed.join(', ')}`);
+    throw new DeployConfigError(
+      `${path}.${key}`,
+      `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; expected one of ${allowed.join(', ')}`,
+    );
   }
   return value;
 }
@@ -70,12 +71,13 @@ function text(value: unknown, path: string, what: string): string {
   return value.trim();
 }
 
-
 function source(value: unknown, path: string): string {
   const raw = text(value, path, 'a path in the job workspace, e.g. dist/');
-  if (raw.startsWith('/')) throw new DeployConfigError(path, `expected a path relative to the job workspace, got the absolute path ${JSON.stringify(raw)}`);
+  if (raw.startsWith('/'))
+    throw new DeployConfigError(path, `expected a path relative to the job workspace, got the absolute path ${JSON.stringify(raw)}`);
   const normalized = posix.normalize(raw).replace(/\/+$/, '') || '.';
-  if (normalized === '..' || normalized.startsWith('../')) throw new DeployConfigError(path, `${JSON.stringify(raw)} leaves the job workspace`);
+  if (normalized === '..' || normalized.startsWith('../'))
+    throw new DeployConfigError(path, `${JSON.stringify(raw)} leaves the job workspace`);
   return normalized;
 }
 
@@ -103,11 +105,19 @@ function batching(s: Mapping, path: string, hosts: number, defaultBatch: number)
 }
 
 function slots(value: unknown, path: string): [BlueGreenSlot, BlueGreenSlot] {
-  if (value === undefined) return [{ name: DEFAULT_SLOTS[0], vars: {} }, { name: DEFAULT_SLOTS[1], vars: {} }];
+  if (value === undefined)
+    return [
+      { name: DEFAULT_SLOTS[0], vars: {} },
+      { name: DEFAULT_SLOTS[1], vars: {} },
+    ];
   let entries: [string, unknown][];
   if (Array.isArray(value)) entries = value.map((name, i) => [text(name, `${path}[${i}]`, 'a slot name'), {}]);
   else if (isMapping(value)) entries = Object.entries(value);
-  else throw new DeployConfigError(path, `expected two slot names ([blue, green]) or a map of two slots to their variables, got ${describe(value)}`);
+  else
+    throw new DeployConfigError(
+      path,
+      `expected two slot names ([blue, green]) or a map of two slots to their variables, got ${describe(value)}`,
+    );
   if (entries.length !== 2) throw new DeployConfigError(path, `expected exactly two slots, got ${entries.length}`);
   const parsed = entries.map(([name, vars]): BlueGreenSlot => {
     const at = Array.isArray(value) ? path : `${path}.${name}`;
@@ -118,16 +128,22 @@ function slots(value: unknown, path: string): [BlueGreenSlot, BlueGreenSlot] {
     if (!isMapping(vars)) throw new DeployConfigError(at, `expected a map of variables for slot ${name}, got ${describe(vars)}`);
     const out: Record<string, string> = {};
     for (const [key, v] of Object.entries(vars)) {
-      if (!VAR_NAME.test(key) || key.startsWith('TANDEM_')) throw new DeployConfigError(`${at}.${key}`, `"${key}" is not a variable name of the slot's own (TANDEM_* are Tandem's)`);
-      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new DeployConfigError(`${at}.${key}`, `expected a text or number, got ${describe(v)}`);
+      if (!VAR_NAME.test(key) || key.startsWith('TANDEM_'))
+        throw new DeployConfigError(`${at}.${key}`, `"${key}" is not a variable name of the slot's own (TANDEM_* are Tandem's)`);
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+        throw new DeployConfigError(`${at}.${key}`, `expected a text or number, got ${describe(v)}`);
       out[key] = String(v);
     }
     return { name, vars: out };
   });
-  if (parsed[0].name === parsed[1].name) throw new DeployConfigError(path, `the two slots need different names, got "${parsed[0].name}" twice`);
+  if (parsed[0].name === parsed[1].name)
+    throw new DeployConfigError(path, `the two slots need different names, got "${parsed[0].name}" twice`);
   const keys = (slot: BlueGreenSlot) => Object.keys(slot.vars).sort().join(', ');
   if (keys(parsed[0]) !== keys(parsed[1])) {
-    throw new DeployConfigError(path, `both slots must set the same variables: ${parsed[0].name} sets [${keys(parsed[0])}], ${parsed[1].name} [${keys(parsed[1])}]`);
+    throw new DeployConfigError(
+      path,
+      `both slots must set the same variables: ${parsed[0].name} sets [${keys(parsed[0])}], ${parsed[1].name} [${keys(parsed[1])}]`,
+    );
   }
   return [parsed[0], parsed[1]];
 }
@@ -142,7 +158,11 @@ function strategy(value: unknown, path: string, target: TargetSpec): StrategySpe
   // `strategy: rolling` or `strategy: canary` alone take every default.
   const s = typeof value === 'string' ? { [value.trim()]: {} } : value;
   const kinds = Object.keys(mapping(s, path, STRATEGIES));
-  if (kinds.length !== 1) throw new DeployConfigError(path, `expected exactly one of ${STRATEGIES.join(', ')}, got ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
+  if (kinds.length !== 1)
+    throw new DeployConfigError(
+      path,
+      `expected exactly one of ${STRATEGIES.join(', ')}, got ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`,
+    );
   const kind = kinds[0] as (typeof STRATEGIES)[number];
   const at = `${path}.${kind}`;
   const body = (s as Mapping)[kind] ?? {};
@@ -155,15 +175,21 @@ function strategy(value: unknown, path: string, target: TargetSpec): StrategySpe
       let pauseMs: number | null = null;
       if (c.pause !== undefined && c.pause !== null) {
         pauseMs = parseDurationMs(c.pause);
-        if (pauseMs === null) throw new DeployConfigError(`${at}.pause`, `expected a duration like "30s" or "5m", got ${describe(c.pause)}`);
+        if (pauseMs === null)
+          throw new DeployConfigError(`${at}.pause`, `expected a duration like "30s" or "5m", got ${describe(c.pause)}`);
       }
       // By default every host after the canary goes in one batch.
       return { kind, first, pauseMs, ...batching(c, at, hosts, Math.max(1, hosts - first)) };
     }
     case 'blue-green': {
-      if (target.kind === 'script') throw new DeployConfigError(at, 'needs a local or ssh target: a script target switches traffic with its own commands');
+      if (target.kind === 'script')
+        throw new DeployConfigError(at, 'needs a local or ssh target: a script target switches traffic with its own commands');
       const b = mapping(body, at, ['switch', 'slots']);
-      return { kind, switch: text(b.switch, `${at}.switch`, 'a command that moves traffic to the slot in $TANDEM_SLOT'), slots: slots(b.slots, `${at}.slots`) };
+      return {
+        kind,
+        switch: text(b.switch, `${at}.switch`, 'a command that moves traffic to the slot in $TANDEM_SLOT'),
+        slots: slots(b.slots, `${at}.slots`),
+      };
     }
   }
 }
@@ -178,14 +204,20 @@ export function parseDeploySpec(value: unknown, where: string): DeploySpec {
   const target = parseTargetSpec(d.target, `${where}.target`);
   const service = parseServiceSpec(d.service, `${where}.service`);
   if (target.kind === 'script' && Object.keys(service).length > 0) {
-    throw new DeployConfigError(`${where}.service`, 'a script target runs its own commands; service commands apply to local and ssh targets');
+    throw new DeployConfigError(
+      `${where}.service`,
+      'a script target runs its own commands; service commands apply to local and ssh targets',
+    );
   }
   const verify = parseChecks(d.verify, `${where}.verify`);
   const bakeMs = parseBake(d.bake, `${where}.bake`);
   const rollback = d.rollback ?? 'auto';
   if (rollback !== 'auto' && rollback !== 'manual') {
     const hint = typeof rollback === 'string' ? nearest(rollback, ['auto', 'manual']) : null;
-    throw new DeployConfigError(`${where}.rollback`, `expected auto or manual, got ${describe(rollback)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`);
+    throw new DeployConfigError(
+      `${where}.rollback`,
+      `expected auto or manual, got ${describe(rollback)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+    );
   }
   return {
     source: source(d.source, `${where}.source`),

@@ -16,7 +16,9 @@ function walk(value: unknown, path: string, onString: (text: string, path: strin
 }
 
 export function expandDeployBlock(block: unknown, env: Record<string, string>): unknown {
-  return walk(block, '', (text) => text.replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => env[braced ?? bare ?? ''] ?? match));
+  return walk(block, '', (text) =>
+    text.replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => env[braced ?? bare ?? ''] ?? match),
+  );
 }
 
 /** Whether a string outside the commands names a variable: only the agent can then check the block. */

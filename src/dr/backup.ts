@@ -13,7 +13,17 @@ import { packageVersion } from '../version.js';
 import { copyConcurrency, eachLimited, openDestination, type BackupDestination } from './destination.js';
 import { snapshotDatabase } from './database.js';
 import { sealBundle, type BackupKey, type KeyBundle } from './keys.js';
-import { BACKUP_FORMAT, BackupNotFoundError, deleteManifest, listBackupIds, newBackupId, readManifest, writeManifest, type BackupBlob, type BackupManifest } from './manifest.js';
+import {
+  BACKUP_FORMAT,
+  BackupNotFoundError,
+  deleteManifest,
+  listBackupIds,
+  newBackupId,
+  readManifest,
+  writeManifest,
+  type BackupBlob,
+  type BackupManifest,
+} from './manifest.js';
 
 export type BackupPhase = 'database' | 'artifacts' | 'keys';
 
@@ -211,7 +221,11 @@ const STALE_RUNNING_MS = 24 * 3600 * 1000;
  * Keeps the newest `keep` backups, deletes the older manifests, then the blobs no remaining backup
  * uses. Blob collection waits while another backup is running at the destination.
  */
-export async function pruneBackups(dest: BackupDestination, keep: number, now = Date.now()): Promise<{ deleted: string[]; blobsDeleted: number; collected: boolean }> {
+export async function pruneBackups(
+  dest: BackupDestination,
+  keep: number,
+  now = Date.now(),
+): Promise<{ deleted: string[]; blobsDeleted: number; collected: boolean }> {
   const ids = await listBackupIds(dest);
   const deleted = ids.slice(0, Math.max(0, ids.length - keep));
   for (const id of deleted) await deleteManifest(dest, id);

@@ -40,26 +40,33 @@ const INTERNAL_TABLES = new Set(['kysely_migration', 'kysely_migration_lock']);
 
 /** Reads what a backup must record about the data; works on a snapshot of either dialect. */
 async function inspect(db: Kysely<Database>): Promise<Omit<SnapshotInfo, 'snapshotAt'>> {
-  const tables = (await db.introspection.getTables({ withInternalKyselyTables: true })).filter((t) => t.schema === undefined || t.schema === 'public').map((t) => t.name);
+  const tables = (await db.introspection.getTables({ withInternalKyselyTables: true }))
+    .filter((t) => t.schema === undefined || t.schema === 'public')
+    .map((t) => t.name);
   const has = (name: string) => tables.includes(name);
   const counts: Record<string, number> = {};
   for (const name of tables.filter((t) => !INTERNAL_TABLES.has(t)).sort()) {
     const { rows } = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(name)}`.execute(db);
     counts[name] = Number(rows[0].n);
   }
-  const migrations = has('kysely_migration') ? (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)).rows.map((r) => r.name) : [];
+  const migrations = has('kysely_migration')
+    ? (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)).rows.map((r) => r.name)
+    : [];
 
   const blobs = new Map<string, BackupBlob>();
   const add = (digest: string, size: number, ref: string) => {
     if (!blobs.has(digest)) blobs.set(digest, { digest, size: Number(size), ref });
   };
-  for (const f of await db.selectFrom('artifact_files').select(['job_id', 'path', 'digest', 'size']).orderBy('id').execute()) add(f.digest, f.size, `artifact ${f.path} of job ${f.job_id}`);
+  for (const f of await db.selectFrom('artifact_files').select(['job_id', 'path', 'digest', 'size']).orderBy('id').execute())
+    add(f.digest, f.size, `artifact ${f.path} of job ${f.job_id}`);
   for (const c of await db.selectFrom('cache_entries').select(['repo_id', 'key', 'manifest']).orderBy('id').execute()) {
-    for (const e of JSON.parse(c.manifest) as { path: string; digest: string; size: number }[]) add(e.digest, e.size, `cache "${c.key}" of repository ${c.repo_id}: ${e.path}`);
+    for (const e of JSON.parse(c.manifest) as { path: string; digest: string; size: number }[])
+      add(e.digest, e.size, `cache "${c.key}" of repository ${c.repo_id}: ${e.path}`);
   }
   if (has('releases')) {
     for (const r of await db.selectFrom('releases').select(['id', 'files']).orderBy('id').execute()) {
-      for (const e of JSON.parse(r.files) as { path: string; digest: string; size: number }[]) add(e.digest, e.size, `release ${r.id}: ${e.path}`);
+      for (const e of JSON.parse(r.files) as { path: string; digest: string; size: number }[])
+        add(e.digest, e.size, `release ${r.id}: ${e.path}`);
     }
   }
 
@@ -69,8 +76,12 @@ async function inspect(db: Kysely<Database>): Promise<Omit<SnapshotInfo, 'snapsh
     db.selectFrom('events').select((eb) => eb.fn.max('received_at').as('at')),
     ...(has('releases') ? [db.selectFrom('releases').select((eb) => eb.fn.max('created_at').as('at'))] : []),
   ];
-  const times = (await Promise.all(newest.map((q) => q.executeTakeFirst()))).map((r) => (r?.at === null || r?.at === undefined ? null : Number(r.at))).filter((t): t is number => t !== null);
-  const masterKeyIds = has('data_keys') ? (await db.selectFrom('data_keys').select('master_key_id').distinct().execute()).map((r) => r.master_key_id).sort() : [];
+  const times = (await Promise.all(newest.map((q) => q.executeTakeFirst())))
+    .map((r) => (r?.at === null || r?.at === undefined ? null : Number(r.at)))
+    .filter((t): t is number => t !== null);
+  const masterKeyIds = has('data_keys')
+    ? (await db.selectFrom('data_keys').select('master_key_id').distinct().execute()).map((r) => r.master_key_id).sort()
+    : [];
   return { migrations, counts, newestRecordAt: times.length > 0 ? Math.max(...times) : null, masterKeyIds, blobs: [...blobs.values()] };
 }
 
@@ -91,7 +102,7 @@ interface ToolRun {
   done: Promise<void>;
 }
 
-const PG_TOOLS_HINT = 'install the PostgreSQL client tools of your server\'s version (Debian: postgresql-client-15)';
+const PG_TOOLS_HINT = "install the PostgreSQL client tools of your server's version (Debian: postgresql-client-15)";
 
 /** Runs a PostgreSQL client tool with the password in PGPASSWORD, not on its command line. */
 function runPgTool(tool: string, args: string[], url: string, stdin?: Readable): ToolRun {
@@ -106,7 +117,9 @@ function runPgTool(tool: string, args: string[], url: string, stdin?: Readable):
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const fed = stdin ? pipeline(stdin, child.stdin!) : Promise.resolve();
   const exited = new Promise<void>((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new Error(`${tool} is not installed: ${PG_TOOLS_HINT}`) : err));
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? new Error(`${tool} is not installed: ${PG_TOOLS_HINT}`) : err),
+    );
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
       else reject(new Error(`${tool} failed (${signal ?? `exit ${code}`}) on ${redactUrl(url)}: ${stderr.trim() || 'no message'}`));
@@ -136,7 +149,12 @@ function overClient(client: pg.Client): Kysely<Database> {
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
-async function snapshotSqlite(url: string, workDir: string, store: BlobStore, onProgress?: Progress): Promise<{ info: SnapshotInfo; part: BlobInfo }> {
+async function snapshotSqlite(
+  url: string,
+  workDir: string,
+  store: BlobStore,
+  onProgress?: Progress,
+): Promise<{ info: SnapshotInfo; part: BlobInfo }> {
   const path = sqlitePath(url);
   if (!existsSync(path)) throw new Error(`database ${path} does not exist (give --data-dir or --database-url of the instance to back up)`);
   const source = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: 5000 });
@@ -186,7 +204,12 @@ async function snapshotPostgres(url: string, store: BlobStore, onProgress?: Prog
 }
 
 /** Snapshots the database at `url` into `store` (the destination's blobs); `workDir` holds a SQLite copy meanwhile. */
-export async function snapshotDatabase(url: string, workDir: string, store: BlobStore, onProgress?: Progress): Promise<{ info: SnapshotInfo; part: BlobInfo; format: BackupManifest['database']['format'] }> {
+export async function snapshotDatabase(
+  url: string,
+  workDir: string,
+  store: BlobStore,
+  onProgress?: Progress,
+): Promise<{ info: SnapshotInfo; part: BlobInfo; format: BackupManifest['database']['format'] }> {
   if (isPostgresUrl(url)) return { ...(await snapshotPostgres(url, store, onProgress)), format: 'pg_dump.custom' };
   return { ...(await snapshotSqlite(url, workDir, store, onProgress)), format: 'sqlite.gz' };
 }
@@ -199,9 +222,14 @@ export async function prepareTarget(url: string, force: boolean): Promise<void> 
     client.on('error', () => undefined);
     await client.connect();
     try {
-      const { rows } = await client.query<{ n: string }>("select count(*) as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r', 'S', 'v', 'm')");
+      const { rows } = await client.query<{ n: string }>(
+        "select count(*) as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r', 'S', 'v', 'm')",
+      );
       if (Number(rows[0].n) === 0) return;
-      if (!force) throw new RestoreTargetError(`database ${redactUrl(url)} is not empty (${rows[0].n} tables and sequences in schema public): restore into an empty database, or pass --force to replace its contents`);
+      if (!force)
+        throw new RestoreTargetError(
+          `database ${redactUrl(url)} is not empty (${rows[0].n} tables and sequences in schema public): restore into an empty database, or pass --force to replace its contents`,
+        );
       await client.query('drop schema public cascade');
       await client.query('create schema public');
     } finally {
@@ -217,18 +245,35 @@ export async function prepareTarget(url: string, force: boolean): Promise<void> 
 }
 
 /** Writes the snapshot `dump` (a verified stream of the stored part) into the prepared target. */
-export async function restoreDatabase(url: string, format: BackupManifest['database']['format'], dump: Readable, size: number, onProgress?: Progress): Promise<void> {
+export async function restoreDatabase(
+  url: string,
+  format: BackupManifest['database']['format'],
+  dump: Readable,
+  size: number,
+  onProgress?: Progress,
+): Promise<void> {
   const counted = dump.pipe(counter(onProgress, size));
   dump.once('error', (err) => counted.destroy(err));
   if (format === 'pg_dump.custom') {
-    if (!isPostgresUrl(url)) throw new RestoreTargetError('this backup is of a PostgreSQL database: restore it with --database-url postgresql://… (an empty database)');
+    if (!isPostgresUrl(url))
+      throw new RestoreTargetError(
+        'this backup is of a PostgreSQL database: restore it with --database-url postgresql://… (an empty database)',
+      );
     const host = await probeWritable(parsePostgresUrl(url));
-    const restore = runPgTool('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction'], host.url, counted);
+    const restore = runPgTool(
+      'pg_restore',
+      ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction'],
+      host.url,
+      counted,
+    );
     restore.stdout.resume();
     await restore.done;
     return;
   }
-  if (isPostgresUrl(url)) throw new RestoreTargetError('this backup is of a SQLite database: restore it without --database-url (into <data-dir>/tandem.db) or with a SQLite path');
+  if (isPostgresUrl(url))
+    throw new RestoreTargetError(
+      'this backup is of a SQLite database: restore it without --database-url (into <data-dir>/tandem.db) or with a SQLite path',
+    );
   const path = sqlitePath(url);
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.restoring`;
@@ -258,7 +303,9 @@ export async function createScratchDatabase(serverUrl: string): Promise<{ url: s
   try {
     await admin(`create database ${name}`);
   } catch (err) {
-    throw new Error(`scratch database on ${redactUrl(serverUrl)}: cannot create one (the user needs CREATEDB): ${(err as Error).message}`, { cause: err });
+    throw new Error(`scratch database on ${redactUrl(serverUrl)}: cannot create one (the user needs CREATEDB): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const url = new URL(host.url);
   url.pathname = `/${name}`;

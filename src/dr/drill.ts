@@ -84,7 +84,8 @@ async function drillRepository(dir: string, id: string): Promise<string> {
     join(dir, '.tandem.yml'),
     `drill:\n  tags: [${DRILL_TAG}]\n  script:\n    - echo "drill ${id}" > drill.txt\n  artifacts: { paths: [drill.txt] }\n`,
   );
-  const git = (...args: string[]) => run('git', ['-C', dir, '-c', 'user.name=Tandem drill', '-c', 'user.email=drill@tandem.invalid', ...args]);
+  const git = (...args: string[]) =>
+    run('git', ['-C', dir, '-c', 'user.name=Tandem drill', '-c', 'user.email=drill@tandem.invalid', ...args]);
   await git('init', '-q', '-b', 'main');
   await git('add', '.');
   await git('commit', '-q', '-m', 'drill');
@@ -95,8 +96,16 @@ async function drillRepository(dir: string, id: string): Promise<string> {
 async function quiesce(databaseUrl: string, now: number): Promise<{ jobs: number; pipelines: number }> {
   const store = await openStore(databaseUrl);
   try {
-    const jobs = await store.db.updateTable('jobs').set({ status: 'canceled', finished_at: now, lease_expires_at: null }).where('status', 'in', UNFINISHED_JOBS).executeTakeFirst();
-    const pipelines = await store.db.updateTable('pipelines').set({ status: 'canceled', finished_at: now }).where('status', 'in', UNFINISHED_PIPELINES).executeTakeFirst();
+    const jobs = await store.db
+      .updateTable('jobs')
+      .set({ status: 'canceled', finished_at: now, lease_expires_at: null })
+      .where('status', 'in', UNFINISHED_JOBS)
+      .executeTakeFirst();
+    const pipelines = await store.db
+      .updateTable('pipelines')
+      .set({ status: 'canceled', finished_at: now })
+      .where('status', 'in', UNFINISHED_PIPELINES)
+      .executeTakeFirst();
     await store.db.updateTable('repos').set({ poll_interval_seconds: 0 }).execute();
     return { jobs: Number(jobs.numUpdatedRows), pipelines: Number(pipelines.numUpdatedRows) };
   } finally {
@@ -108,7 +117,17 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const now = options.now ?? Date.now;
   const startedAt = now();
   const steps: DrillStep[] = [];
-  const report: DrillReport = { ok: false, destination: '', backupId: null, startedAt, finishedAt: startedAt, rpoMs: null, rtoMs: null, steps, error: null };
+  const report: DrillReport = {
+    ok: false,
+    destination: '',
+    backupId: null,
+    startedAt,
+    finishedAt: startedAt,
+    rpoMs: null,
+    rtoMs: null,
+    steps,
+    error: null,
+  };
   const step = async <T>(name: string, work: () => Promise<{ value: T; detail: string }>): Promise<T> => {
     const t0 = now();
     try {
@@ -135,25 +154,43 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     report.backupId = manifest.id;
     report.rpoMs = startedAt - manifest.snapshotAt;
     if (!manifest.keys?.contents.includes('adminToken')) {
-      throw new DrillFailure(`backup ${manifest.id} holds no admin token (made without a backup key): a drill needs one to drive the restored instance`);
+      throw new DrillFailure(
+        `backup ${manifest.id} holds no admin token (made without a backup key): a drill needs one to drive the restored instance`,
+      );
     }
 
     let databaseUrl: string | undefined;
     if (manifest.dialect === 'postgres') {
-      if (!options.scratchDatabaseUrl) throw new DrillFailure(`backup ${manifest.id} is of PostgreSQL: pass --scratch-database-url postgresql://… (a user with CREATEDB) for the scratch database`);
+      if (!options.scratchDatabaseUrl)
+        throw new DrillFailure(
+          `backup ${manifest.id} is of PostgreSQL: pass --scratch-database-url postgresql://… (a user with CREATEDB) for the scratch database`,
+        );
       const db = await createScratchDatabase(options.scratchDatabaseUrl);
       cleanups.unshift(db.drop);
       databaseUrl = db.url;
     }
     const dataDir = join(scratch, 'data');
     const restored = await step('restore', async () => {
-      const r = await restoreBackup({ from: options.from, backupId: manifest.id, dataDir, databaseUrl, backupKey: options.backupKey, masterKey: options.masterKey });
-      return { value: r, detail: `backup ${r.backupId}: ${r.blobs.restored} blob(s), ${r.counts.pipelines ?? 0} pipeline(s), migrated to ${r.migratedTo}` };
+      const r = await restoreBackup({
+        from: options.from,
+        backupId: manifest.id,
+        dataDir,
+        databaseUrl,
+        backupKey: options.backupKey,
+        masterKey: options.masterKey,
+      });
+      return {
+        value: r,
+        detail: `backup ${r.backupId}: ${r.blobs.restored} blob(s), ${r.counts.pipelines ?? 0} pipeline(s), migrated to ${r.migratedTo}`,
+      };
     });
     const url = databaseUrl ?? join(dataDir, 'tandem.db');
     await step('counts', async () => {
       const differing = Object.entries(manifest.counts).filter(([table, n]) => restored.counts[table] !== n);
-      if (differing.length > 0) throw new DrillFailure(differing.map(([t, n]) => `table ${t}: ${restored.counts[t]} rows restored, the snapshot had ${n}`).join('; '));
+      if (differing.length > 0)
+        throw new DrillFailure(
+          differing.map(([t, n]) => `table ${t}: ${restored.counts[t]} rows restored, the snapshot had ${n}`).join('; '),
+        );
       return { value: null, detail: `${Object.keys(manifest.counts).length} tables as in the snapshot` };
     });
     await step('isolate', async () => {
@@ -177,11 +214,14 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       if (!newest) return { value: null, detail: 'the backup holds no artifacts' };
       const m = /^artifact (.+) of job (\d+)$/.exec(newest.ref);
       if (!m) throw new DrillFailure(`cannot read the artifact reference "${newest.ref}"`);
-      const res = await fetch(`${server.url}/api/v1/jobs/${m[2]}/artifacts/${m[1].split('/').map(encodeURIComponent).join('/')}`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await fetch(`${server.url}/api/v1/jobs/${m[2]}/artifacts/${m[1].split('/').map(encodeURIComponent).join('/')}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       const body = Buffer.from(await res.arrayBuffer());
       if (res.status !== 200) throw new DrillFailure(`job ${m[2]}'s ${m[1]}: HTTP ${res.status}`);
       const digest = createHash('sha256').update(body).digest('hex');
-      if (digest !== newest.digest) throw new DrillFailure(`job ${m[2]}'s ${m[1]} came back with sha256 ${digest}, expected ${newest.digest}`);
+      if (digest !== newest.digest)
+        throw new DrillFailure(`job ${m[2]}'s ${m[1]} came back with sha256 ${digest}, expected ${newest.digest}`);
       return { value: null, detail: `job ${m[2]}'s ${m[1]} served with its sha256` };
     });
 
@@ -208,11 +248,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         const p = await api<{ status: string; jobs: { id: number; status: string }[] }>(server, token, 'GET', `/api/v1/pipelines/${id}`);
         if (p.status === 'success') {
           const artifact = await api<string>(server, token, 'GET', `/api/v1/jobs/${p.jobs[0].id}/artifacts/drill.txt`);
-          if (artifact.trim() !== `drill ${manifest.id}`) throw new DrillFailure(`the drill pipeline's artifact reads "${artifact.trim()}"`);
+          if (artifact.trim() !== `drill ${manifest.id}`)
+            throw new DrillFailure(`the drill pipeline's artifact reads "${artifact.trim()}"`);
           return { value: null, detail: `pipeline ${id} ran on the restored instance and stored its artifact` };
         }
         if (['failed', 'canceled', 'skipped'].includes(p.status)) throw new DrillFailure(`the drill pipeline ${id} ended ${p.status}`);
-        if (now() > deadline) throw new DrillFailure(`the drill pipeline ${id} is still ${p.status} after ${options.pipelineTimeoutMs ?? 60_000} ms`);
+        if (now() > deadline)
+          throw new DrillFailure(`the drill pipeline ${id} is still ${p.status} after ${options.pipelineTimeoutMs ?? 60_000} ms`);
         await new Promise((r) => setTimeout(r, 100));
       }
     });

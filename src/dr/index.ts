@@ -11,7 +11,16 @@ import type { BackupKey } from './keys.js';
 import { newBackupId, type BackupManifest } from './manifest.js';
 import { recordBackup, writeRecord } from './records.js';
 
-export { configForBackup, createBackup, listBackups, pruneBackups, summarize, type BackupOptions, type BackupProgress, type BackupSummary } from './backup.js';
+export {
+  configForBackup,
+  createBackup,
+  listBackups,
+  pruneBackups,
+  summarize,
+  type BackupOptions,
+  type BackupProgress,
+  type BackupSummary,
+} from './backup.js';
 export { destinationName, openDestination, type BackupDestination } from './destination.js';
 export { BackupKeyError, readBackupKeyFile, type BackupKey } from './keys.js';
 export { BackupNotFoundError, findBackup, listBackupIds, readManifest, type BackupManifest } from './manifest.js';
@@ -51,7 +60,8 @@ export async function backupAndRecord(options: {
   const id = newBackupId(startedAt);
   const destination = destinationName(options.to);
   const record = async (manifest: BackupManifest | null, error: string | null): Promise<string | null> => {
-    const write = (db: Kysely<Database>) => recordBackup(db, { id, destination, startedAt, finishedAt: now(), manifest, madeBy: options.madeBy, error });
+    const write = (db: Kysely<Database>) =>
+      recordBackup(db, { id, destination, startedAt, finishedAt: now(), manifest, madeBy: options.madeBy, error });
     if (options.db) {
       await write(options.db);
       return null;

@@ -35,7 +35,9 @@ export async function readBackupKeyFile(path: string): Promise<BackupKey> {
   const trimmed = text.trim();
   const key = Buffer.from(trimmed, 'base64');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || key.length !== BACKUP_KEY_BYTES) {
-    throw new BackupKeyError(`backup key file ${path}: a backup key is base64 of ${BACKUP_KEY_BYTES} random bytes (\`openssl rand -base64 32\`); this is not`);
+    throw new BackupKeyError(
+      `backup key file ${path}: a backup key is base64 of ${BACKUP_KEY_BYTES} random bytes (\`openssl rand -base64 32\`); this is not`,
+    );
   }
   return { key, id: backupKeyId(key), source: path };
 }
@@ -48,7 +50,9 @@ export interface KeyBundle {
   config: string | null;
 }
 
-const bundleSchema = z.object({ masterKey: z.string().nullable(), adminToken: z.string().nullable(), config: z.string().nullable() }).strict();
+const bundleSchema = z
+  .object({ masterKey: z.string().nullable(), adminToken: z.string().nullable(), config: z.string().nullable() })
+  .strict();
 
 const sealedSchema = z
   .object({
@@ -69,7 +73,13 @@ export function sealBundle(bundle: KeyBundle, key: BackupKey, backupId: string):
   cipher.setAAD(aad(backupId));
   const ciphertext = Buffer.concat([cipher.update(JSON.stringify(bundle), 'utf8'), cipher.final()]);
   return Buffer.from(
-    JSON.stringify({ format: 'tandem-backup-keys/1', backupKeyId: key.id, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ciphertext: ciphertext.toString('base64') }),
+    JSON.stringify({
+      format: 'tandem-backup-keys/1',
+      backupKeyId: key.id,
+      iv: iv.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+      ciphertext: ciphertext.toString('base64'),
+    }),
   );
 }
 
@@ -90,6 +100,8 @@ export function openBundle(sealed: Buffer, key: BackupKey, backupId: string): Ke
     const plain = Buffer.concat([decipher.update(Buffer.from(parsed.ciphertext, 'base64')), decipher.final()]);
     return bundleSchema.parse(JSON.parse(plain.toString('utf8')));
   } catch (err) {
-    throw new BackupKeyError(`backup ${backupId}: its key bundle does not decrypt with ${key.id} (damaged, or from another backup): ${(err as Error).message}`);
+    throw new BackupKeyError(
+      `backup ${backupId}: its key bundle does not decrypt with ${key.id} (damaged, or from another backup): ${(err as Error).message}`,
+    );
   }
 }

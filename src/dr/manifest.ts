@@ -35,7 +35,10 @@ export const backupManifestSchema = z
     /** Blobs the snapshot referred to that the artifact store no longer had (expired meanwhile). */
     missingBlobs: z.array(part.extend({ ref: z.string() }).strict()),
     /** The encrypted master key, admin token and configuration; null when made without a backup key. */
-    keys: part.extend({ backupKeyId: z.string(), masterKeyId: z.string().nullable(), contents: z.array(z.string()) }).strict().nullable(),
+    keys: part
+      .extend({ backupKeyId: z.string(), masterKeyId: z.string().nullable(), contents: z.array(z.string()) })
+      .strict()
+      .nullable(),
     /** Artifact blobs this backup added to the destination (the others were there from earlier backups). */
     copied: z.object({ blobs: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }).strict(),
   })
@@ -50,7 +53,10 @@ export class BackupNotFoundError extends Error {
 
 /** Sortable by time: `20250101T030000Z-1a2b`. */
 export function newBackupId(now: number): string {
-  return `${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}-${randomBytes(2).toString('hex')}`;
+  return `${new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '')}-${randomBytes(2).toString('hex')}`;
 }
 
 const manifestKey = (id: string) => `backups/${id}.json`;

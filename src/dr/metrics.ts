@@ -77,7 +77,7 @@ export class DrMetrics {
     });
     this.drillRpo = new Gauge({
       name: 'tandem_dr_drill_rpo_seconds',
-      help: 'Recovery point of the latest successful drill: from the restored backup\'s snapshot to the drill\'s start (the writes a disaster then would have lost)',
+      help: "Recovery point of the latest successful drill: from the restored backup's snapshot to the drill's start (the writes a disaster then would have lost)",
       labelNames: ['destination'] as const,
       registers,
       collect,

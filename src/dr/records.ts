@@ -77,7 +77,9 @@ export async function writeRecord(url: string, write: (db: Kysely<Database>) => 
   try {
     store = await openStore(url, { migrateTo: 'none', retryForMs: 2000 });
   } catch (err) {
-    return err instanceof NewerSchemaError ? 'the database was migrated by a newer Tandem' : `the database is unreachable: ${(err as Error).message}`;
+    return err instanceof NewerSchemaError
+      ? 'the database was migrated by a newer Tandem'
+      : `the database is unreachable: ${(err as Error).message}`;
   }
   try {
     const tables = await store.db.introspection.getTables();

@@ -93,8 +93,12 @@ export async function restoreDatabaseOf(
 ): Promise<{ counts: Record<string, number>; migratedTo: string }> {
   assertKnownSchema(manifest);
   await prepareTarget(url, opts.force ?? false);
-  await restoreDatabase(url, manifest.database.format, await dest.blobs.get(manifest.database.digest), manifest.database.size, (bytes, totalBytes) =>
-    opts.onProgress?.({ phase: 'database', bytes, totalBytes }),
+  await restoreDatabase(
+    url,
+    manifest.database.format,
+    await dest.blobs.get(manifest.database.digest),
+    manifest.database.size,
+    (bytes, totalBytes) => opts.onProgress?.({ phase: 'database', bytes, totalBytes }),
   );
   opts.onProgress?.({ phase: 'migrations', bytes: 0, totalBytes: null });
   const store = await openStore(url);
@@ -143,13 +147,21 @@ export async function restoreBlobs(
 }
 
 /** The bundle, when the backup has one and the backup key is given. */
-export async function openKeyBundle(dest: BackupDestination, manifest: BackupManifest, backupKey: BackupKey | null | undefined): Promise<KeyBundle | null> {
+export async function openKeyBundle(
+  dest: BackupDestination,
+  manifest: BackupManifest,
+  backupKey: BackupKey | null | undefined,
+): Promise<KeyBundle | null> {
   if (!manifest.keys || !backupKey) return null;
   return openBundle(await readAll(await dest.blobs.get(manifest.keys.digest)), backupKey, manifest.id);
 }
 
 /** The master key the restored instance will use, checked against the data keys in the backup. */
-function chooseMasterKey(manifest: BackupManifest, bundle: KeyBundle | null, given: MasterKey | null | undefined): { key: Buffer; id: string; fromBundle: boolean } | null {
+function chooseMasterKey(
+  manifest: BackupManifest,
+  bundle: KeyBundle | null,
+  given: MasterKey | null | undefined,
+): { key: Buffer; id: string; fromBundle: boolean } | null {
   let key: { key: Buffer; id: string; fromBundle: boolean } | null = null;
   if (given) key = { key: given.key, id: given.id, fromBundle: false };
   else if (bundle?.masterKey) {
@@ -164,7 +176,9 @@ function chooseMasterKey(manifest: BackupManifest, bundle: KeyBundle | null, giv
     throw new RestoreError(`backup ${manifest.id} holds secrets encrypted under master key ${manifest.masterKeyIds.join(' or ')}: ${how}`);
   }
   if (!manifest.masterKeyIds.includes(key.id)) {
-    throw new RestoreError(`backup ${manifest.id} holds secrets encrypted under master key ${manifest.masterKeyIds.join(' or ')}, not ${key.id}${given ? ` (from ${given.source})` : ''}`);
+    throw new RestoreError(
+      `backup ${manifest.id} holds secrets encrypted under master key ${manifest.masterKeyIds.join(' or ')}, not ${key.id}${given ? ` (from ${given.source})` : ''}`,
+    );
   }
   return key;
 }
@@ -173,7 +187,9 @@ async function assertEmptyDir(dir: string, force: boolean): Promise<void> {
   if (!existsSync(dir)) return;
   const entries = await readdir(dir);
   if (entries.length > 0 && !force) {
-    throw new RestoreTargetError(`data directory ${dir} is not empty (${entries.slice(0, 5).join(', ')}${entries.length > 5 ? ', …' : ''}): restore into a new directory, or pass --force`);
+    throw new RestoreTargetError(
+      `data directory ${dir} is not empty (${entries.slice(0, 5).join(', ')}${entries.length > 5 ? ', …' : ''}): restore into a new directory, or pass --force`,
+    );
   }
 }
 
@@ -186,7 +202,9 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
     const manifest = await findBackup(dest, options.backupId);
     assertKnownSchema(manifest);
     if (manifest.keys && options.backupKey && manifest.keys.backupKeyId !== options.backupKey.id) {
-      throw new RestoreError(`backup ${manifest.id} was encrypted with backup key ${manifest.keys.backupKeyId}, but ${options.backupKey.source} holds ${options.backupKey.id}`);
+      throw new RestoreError(
+        `backup ${manifest.id} was encrypted with backup key ${manifest.keys.backupKeyId}, but ${options.backupKey.source} holds ${options.backupKey.id}`,
+      );
     }
     await assertEmptyDir(dataDir, force);
     const bundle = await openKeyBundle(dest, manifest, options.backupKey);

@@ -44,7 +44,12 @@ async function drain(stream: Readable): Promise<number> {
 
 export async function verifyBackup(dest: BackupDestination, manifest: BackupManifest, options: VerifyOptions = {}): Promise<VerifyReport> {
   const parts = [
-    { part: 'database', digest: manifest.database.digest, size: manifest.database.size, label: `database dump (${manifest.database.format})` },
+    {
+      part: 'database',
+      digest: manifest.database.digest,
+      size: manifest.database.size,
+      label: `database dump (${manifest.database.format})`,
+    },
     ...(manifest.keys ? [{ part: 'keys', digest: manifest.keys.digest, size: manifest.keys.size, label: 'encrypted key bundle' }] : []),
     ...manifest.blobs.map((b) => ({ part: 'blob', digest: b.digest, size: b.size, label: `blob sha256:${b.digest} (${b.ref})` })),
   ];
@@ -69,13 +74,22 @@ export async function verifyBackup(dest: BackupDestination, manifest: BackupMani
   return { backupId: manifest.id, ok: problems.length === 0, checked: { parts: parts.length, bytes }, problems, restore };
 }
 
-async function testRestore(dest: BackupDestination, manifest: BackupManifest, options: VerifyOptions, problems: VerifyProblem[]): Promise<VerifyReport['restore']> {
+async function testRestore(
+  dest: BackupDestination,
+  manifest: BackupManifest,
+  options: VerifyOptions,
+  problems: VerifyProblem[],
+): Promise<VerifyReport['restore']> {
   const started = Date.now();
   let url: string;
   let cleanup: () => Promise<void>;
   if (manifest.dialect === 'postgres') {
     if (!options.scratchDatabaseUrl || !isPostgresUrl(options.scratchDatabaseUrl)) {
-      problems.push({ part: 'restore', message: 'a PostgreSQL backup is test-restored into a scratch database: pass --scratch-database-url postgresql://… (a user with CREATEDB), or --checksums-only' });
+      problems.push({
+        part: 'restore',
+        message:
+          'a PostgreSQL backup is test-restored into a scratch database: pass --scratch-database-url postgresql://… (a user with CREATEDB), or --checksums-only',
+      });
       return null;
     }
     const scratch = await createScratchDatabase(options.scratchDatabaseUrl);
@@ -89,7 +103,8 @@ async function testRestore(dest: BackupDestination, manifest: BackupManifest, op
   try {
     const { counts } = await restoreDatabaseOf(dest, manifest, url);
     const differing = Object.entries(manifest.counts).filter(([table, n]) => counts[table] !== n);
-    for (const [table, n] of differing) problems.push({ part: 'counts', message: `table ${table}: ${counts[table]} rows restored, the snapshot had ${n}` });
+    for (const [table, n] of differing)
+      problems.push({ part: 'counts', message: `table ${table}: ${counts[table]} rows restored, the snapshot had ${n}` });
     return { ok: differing.length === 0, ms: Date.now() - started, database: manifest.dialect, counts };
   } catch (err) {
     problems.push({ part: 'restore', message: `test restore failed: ${(err as Error).message}` });

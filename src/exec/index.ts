@@ -89,7 +89,17 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
       if (files.length === 0) return;
       await store.db
         .insertInto('artifact_files')
-        .values(files.map((f) => ({ job_id: jobId, path: f.path, digest: f.digest, size: f.size, mode: f.mode, expires_at: expireInSeconds === null ? null : now + expireInSeconds * 1000, created_at: now })))
+        .values(
+          files.map((f) => ({
+            job_id: jobId,
+            path: f.path,
+            digest: f.digest,
+            size: f.size,
+            mode: f.mode,
+            expires_at: expireInSeconds === null ? null : now + expireInSeconds * 1000,
+            created_at: now,
+          })),
+        )
         .execute();
     },
     async getCache(key) {
@@ -151,7 +161,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   const store = await openStore(':memory:');
   const blobs = new FsBlobStore(join(stateDir, 'blobs'));
   // Looking for an engine costs engine commands: only when a job can use one.
-  const wantsContainers = opts.executor === 'container' || opts.container?.defaultImage !== undefined || pipelineDef.jobs.some((j) => j.image !== null);
+  const wantsContainers =
+    opts.executor === 'container' || opts.container?.defaultImage !== undefined || pipelineDef.jobs.some((j) => j.image !== null);
   const container = wantsContainers && opts.container ? { ...opts.container, owner: stateDir, agentName: 'tandem exec' } : undefined;
   // Exec's state dir owns its containers: a run that was killed leaves nothing the next one keeps.
   const executors = await createExecutors(opts.executor, { container });
@@ -159,10 +170,32 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   try {
     const repo = await store.db
       .insertInto('repos')
-      .values({ name: basename(root), url: root, default_branch: info.branch, poll_interval_seconds: 0, webhook_secret: null, branch_filter: null, tag_filter: null, known_refs: '{}', last_polled_at: null, created_at: now })
+      .values({
+        name: basename(root),
+        url: root,
+        default_branch: info.branch,
+        poll_interval_seconds: 0,
+        webhook_secret: null,
+        branch_filter: null,
+        tag_filter: null,
+        known_refs: '{}',
+        last_polled_at: null,
+        created_at: now,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
-    const { pipelineId } = await createPipeline(store, { repoId: repo.id, ref: info.branch, isTag: false, sha: info.sha, beforeSha: null, source: 'push', compiled: pipelineDef, variables: opts.variables, defaultTimeoutSeconds: 3600, now });
+    const { pipelineId } = await createPipeline(store, {
+      repoId: repo.id,
+      ref: info.branch,
+      isTag: false,
+      sha: info.sha,
+      beforeSha: null,
+      source: 'push',
+      compiled: pipelineDef,
+      variables: opts.variables,
+      defaultTimeoutSeconds: 3600,
+      now,
+    });
     const manual = new Set(opts.manual ?? []);
     await rm(join(stateDir, 'builds'), { recursive: true, force: true });
 
@@ -185,7 +218,14 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         nodeTotal: spec.parallel?.total,
         runnerTags: [],
       });
-      const vars: JobVariable[] = Object.entries({ ...predefined, CI_PIPELINE_ID: String(pipelineId), ...perJob, ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables), ...spec.variables, ...opts.variables }).map(([key, value]) => ({ key, value, masked: false, file: false }));
+      const vars: JobVariable[] = Object.entries({
+        ...predefined,
+        CI_PIPELINE_ID: String(pipelineId),
+        ...perJob,
+        ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
+        ...spec.variables,
+        ...opts.variables,
+      }).map(([key, value]) => ({ key, value, masked: false, file: false }));
       const outcome = await runJob({
         jobId: job.id,
         job: spec,
@@ -200,10 +240,18 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         executor: executors.host,
         container: executors.container,
         backend: localBackend(store, blobs, join(stateDir, 'cache'), job.id, (text) => opts.onLog(job.name, text)),
-        baseEnv: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('TANDEM_'))),
+        baseEnv: Object.fromEntries(
+          Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('TANDEM_')),
+        ),
         agentName: 'tandem exec',
       });
-      await completeJob(store, { jobId: job.id, agentId: claimed.job.agent_id ?? 0, fencingToken: claimed.fencingToken, ...outcome, now: Date.now() });
+      await completeJob(store, {
+        jobId: job.id,
+        agentId: claimed.job.agent_id ?? 0,
+        fencingToken: claimed.fencingToken,
+        ...outcome,
+        now: Date.now(),
+      });
       opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
       return true;
     };
@@ -215,7 +263,10 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         if (!state) return;
         for (const j of state.jobs) if (j.status === 'manual' && manual.has(j.name)) await playJob(store, j.id, Date.now());
         await promoteScheduled(store, Date.now());
-        const waiting = state.jobs.some((j) => j.status === 'pending' || j.status === 'running' || j.status === 'scheduled' || (j.status === 'manual' && manual.has(j.name)));
+        const waiting = state.jobs.some(
+          (j) =>
+            j.status === 'pending' || j.status === 'running' || j.status === 'scheduled' || (j.status === 'manual' && manual.has(j.name)),
+        );
         if (!waiting) return;
         await new Promise((r) => setTimeout(r, 20));
       }

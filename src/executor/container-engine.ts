@@ -97,7 +97,8 @@ export class ContainerEngine {
     const args = this.kind === 'podman' ? ['rm', '--force', '--ignore', '--time', '0', ...ids] : ['rm', '--force', ...ids];
     const result = await this.exec(args, { timeoutMs: HOUSEKEEPING_TIMEOUT_MS });
     // docker reports containers already gone (removed by their own --rm meanwhile) as errors.
-    if (result.code !== 0 && !/no such container/i.test(result.stderr)) throw new Error(`removing containers: ${engineErrorLine(result.stderr)}`);
+    if (result.code !== 0 && !/no such container/i.test(result.stderr))
+      throw new Error(`removing containers: ${engineErrorLine(result.stderr)}`);
   }
 
   async removeNetworks(ids: string[]): Promise<void> {
@@ -132,7 +133,8 @@ const found = new Map<string, Promise<ContainerEngine | string>>();
  */
 export async function findContainerEngine(choice: ContainerEngineChoice, globalArgs: string[] = []): Promise<ContainerEngine | null> {
   if (choice === 'none') return null;
-  if (!CONTAINER_ENGINE_CHOICES.includes(choice)) throw new Error(`containerEngine: unknown engine '${String(choice)}' (expected ${CONTAINER_ENGINE_CHOICES.join(', ')})`);
+  if (!CONTAINER_ENGINE_CHOICES.includes(choice))
+    throw new Error(`containerEngine: unknown engine '${String(choice)}' (expected ${CONTAINER_ENGINE_CHOICES.join(', ')})`);
   const kinds: ContainerEngineKind[] = choice === 'auto' ? ['podman', 'docker'] : [choice];
   const problems: string[] = [];
   for (const kind of kinds) {

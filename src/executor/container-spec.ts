@@ -58,7 +58,8 @@ function pullPolicyOf(value: unknown, where: string): PullPolicy[] {
   const list = Array.isArray(value) ? value : [value];
   if (list.length === 0) return DEFAULT_PULL_POLICY;
   for (const policy of list) {
-    if (!PULL_POLICIES.includes(policy as PullPolicy)) throw new Error(`${where}: unknown pull policy ${JSON.stringify(policy)} (expected ${PULL_POLICIES.join(', ')})`);
+    if (!PULL_POLICIES.includes(policy as PullPolicy))
+      throw new Error(`${where}: unknown pull policy ${JSON.stringify(policy)} (expected ${PULL_POLICIES.join(', ')})`);
   }
   return list as PullPolicy[];
 }

@@ -160,7 +160,9 @@ export class ContainerExecutor implements Executor {
       if (run.job.services.length > 0) {
         network = prefix;
         const name = network;
-        await this.preparing(io, preparing, () => this.engine.check(['network', 'create', ...labels, name], `creating the job's network ${name}`, { signal: preparing }));
+        await this.preparing(io, preparing, () =>
+          this.engine.check(['network', 'create', ...labels, name], `creating the job's network ${name}`, { signal: preparing }),
+        );
         await this.startServices(run, prefix, network, labels, dir, io, preparing);
       }
       const image = run.job.image;
@@ -181,7 +183,13 @@ export class ContainerExecutor implements Executor {
           ...['/bin/sh', '-c', SHELL_DETECT, SCRIPT_IN_CONTAINER],
         ];
         // The engine's helpers (conmon) outlive the CLI by design; stop() ends the container instead.
-        return { command: this.engine.path, args: [...this.engine.globalArgs, ...args], env: this.engine.env, stop: () => this.engine.removeContainers([name]), cgroup: false };
+        return {
+          command: this.engine.path,
+          args: [...this.engine.globalArgs, ...args],
+          env: this.engine.env,
+          stop: () => this.engine.removeContainers([name]),
+          cgroup: false,
+        };
       };
       const remaining = Math.max(1, spec.timeoutMs - (Date.now() - started));
       const result = await runSteps({ ...spec, workspace, timeoutMs: remaining }, io, launcher);
@@ -199,7 +207,9 @@ export class ContainerExecutor implements Executor {
   private stoppedBy(io: RunIO, signal: AbortSignal): void {
     if (!signal.aborted) return;
     const outcome: RunOutcome = io.signal.aborted ? 'canceled' : 'timeout';
-    io.onOutput(`\n${YELLOW}${outcome === 'canceled' ? 'Job canceled' : 'ERROR: the job timed out'} while preparing its containers${RESET}\n`);
+    io.onOutput(
+      `\n${YELLOW}${outcome === 'canceled' ? 'Job canceled' : 'ERROR: the job timed out'} while preparing its containers${RESET}\n`,
+    );
     throw new Stopped(outcome);
   }
 
@@ -227,7 +237,8 @@ export class ContainerExecutor implements Executor {
     } catch (err) {
       throw new Error(`DOCKER_AUTH_CONFIG: not valid JSON (${(err as Error).message}); expected a docker config.json with "auths"`);
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('DOCKER_AUTH_CONFIG: expected a JSON object like {"auths": {"registry": {"auth": "..."}}}');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('DOCKER_AUTH_CONFIG: expected a JSON object like {"auths": {"registry": {"auth": "..."}}}');
     const file = join(dir, 'config.json');
     await writeFile(file, config, { mode: 0o600 });
     // podman reads an auth file per pull; the docker CLI reads config.json from a config directory.
@@ -248,14 +259,24 @@ export class ContainerExecutor implements Executor {
       }
       io.onOutput(`${GREEN}Pulling ${this.engine.kind} image ${image.name} (pull_policy ${policy})${RESET}\n`);
       const pull = this.engine.kind === 'podman' ? ['pull', ...authArgs] : [...authArgs, 'pull'];
-      const result = await this.preparing(io, signal, () => this.engine.exec([...pull, ...(image.platform ? ['--platform', image.platform] : []), image.name], { signal }));
+      const result = await this.preparing(io, signal, () =>
+        this.engine.exec([...pull, ...(image.platform ? ['--platform', image.platform] : []), image.name], { signal }),
+      );
       if (result.code === 0) return;
       problems.push(`${policy === 'always' ? '' : 'it is not on this agent and '}pulling it failed: ${engineErrorLine(result.stderr)}`);
     }
     throw new Error(`image ${image.name}: ${problems.join('; then ')}`);
   }
 
-  private async startServices(run: ContainerRun, prefix: string, network: string, labels: string[], dir: string, io: RunIO, signal: AbortSignal): Promise<void> {
+  private async startServices(
+    run: ContainerRun,
+    prefix: string,
+    network: string,
+    labels: string[],
+    dir: string,
+    io: RunIO,
+    signal: AbortSignal,
+  ): Promise<void> {
     const started: { name: string; service: ServiceSpec }[] = [];
     for (const [i, service] of run.job.services.entries()) {
       const name = `${prefix}-svc-${i}`;
@@ -289,7 +310,11 @@ export class ContainerExecutor implements Executor {
       .filter((p) => p.endsWith('/tcp'))
       .map((p) => Number.parseInt(p, 10));
     if (ports.length === 0) return;
-    const address = (await this.engine.exec(['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', name])).stdout.trim().split(' ')[0];
+    const address = (
+      await this.engine.exec(['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', name])
+    ).stdout
+      .trim()
+      .split(' ')[0];
     if (!address) return;
     const deadline = Date.now() + this.servicesWaitMs;
     const waiting = new Set(ports);

@@ -17,7 +17,9 @@ export interface Masker {
 function embeddedBase64(secret: Buffer): string[] {
   const forms: string[] = [];
   for (const offset of [0, 1, 2]) {
-    const encoded = Buffer.concat([Buffer.alloc(offset), secret]).toString('base64').replace(/=+$/, '');
+    const encoded = Buffer.concat([Buffer.alloc(offset), secret])
+      .toString('base64')
+      .replace(/=+$/, '');
     const lead = [0, 2, 3][offset];
     const trail = (offset + secret.length) % 3 === 0 ? 0 : 1;
     const core = encoded.slice(lead, encoded.length - trail);
@@ -33,7 +35,11 @@ function urlEncodings(secret: string): string[] {
   for (const strict of [false, true]) {
     let encoded = encodeURIComponent(secret);
     if (strict) encoded = encoded.replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
-    for (const slash of [encoded, encoded.replace(/%2F/g, '/')]) forms.push(slash, slash.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()));
+    for (const slash of [encoded, encoded.replace(/%2F/g, '/')])
+      forms.push(
+        slash,
+        slash.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+      );
   }
   return forms;
 }

@@ -52,7 +52,15 @@ export interface SandboxOptions {
 export function engineSockets(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string[] {
   const fromEnv = [env.DOCKER_HOST, env.CONTAINER_HOST].flatMap((url) => (url?.startsWith('unix://') ? [url.slice('unix://'.length)] : []));
   const perUser = uid === undefined ? [] : [`/run/user/${uid}/docker.sock`, `/run/user/${uid}/podman/podman.sock`];
-  return [...fromEnv, '/run/docker.sock', '/var/run/docker.sock', '/run/podman/podman.sock', '/run/containerd/containerd.sock', '/run/crio/crio.sock', ...perUser];
+  return [
+    ...fromEnv,
+    '/run/docker.sock',
+    '/var/run/docker.sock',
+    '/run/podman/podman.sock',
+    '/run/containerd/containerd.sock',
+    '/run/crio/crio.sock',
+    ...perUser,
+  ];
 }
 
 function isInside(child: string, parent: string): boolean {
@@ -140,7 +148,18 @@ export function sandboxUnavailableReason(): Promise<string | null> {
   const seccomp = seccompProgram();
   // The isolation flags and the filter are part of the probe: where user namespaces are forbidden,
   // a bare `bwrap --ro-bind / / true` can succeed while the real command fails.
-  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', ...isolation(bwrap), ...(seccomp ? ['--seccomp', SECCOMP_FD] : []), 'true'];
+  const args = [
+    '--ro-bind',
+    '/',
+    '/',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
+    ...isolation(bwrap),
+    ...(seccomp ? ['--seccomp', SECCOMP_FD] : []),
+    'true',
+  ];
   return new Promise((done) => {
     const child = spawn(bwrap, args, { stdio: ['ignore', 'ignore', 'pipe', seccomp ? 'pipe' : 'ignore'], timeout: 10_000 });
     let stderr = '';

@@ -18,7 +18,8 @@ let unshareCommand: string | null | undefined;
 function pidNamespaceUnshare(): string | null {
   if (unshareCommand === undefined) {
     const unshare = findExecutable('unshare');
-    unshareCommand = unshare && spawnSync(unshare, ['--pid', '--fork', '--kill-child', 'true'], { timeout: 10_000 }).status === 0 ? unshare : null;
+    unshareCommand =
+      unshare && spawnSync(unshare, ['--pid', '--fork', '--kill-child', 'true'], { timeout: 10_000 }).status === 0 ? unshare : null;
   }
   return unshareCommand;
 }
@@ -36,7 +37,9 @@ export class ShellExecutor implements Executor {
       // The job's shell is the namespace's init: when it (or unshare, by --kill-child) dies, the
       // kernel kills everything else in the namespace. As init it ignores SIGTERM, so a cancel
       // takes the kill's grace before its SIGKILL.
-      return unshare ? { command: unshare, args: ['--pid', '--fork', '--kill-child', '--', direct.command, ...direct.args], cgroup: false } : direct;
+      return unshare
+        ? { command: unshare, args: ['--pid', '--fork', '--kill-child', '--', direct.command, ...direct.args], cgroup: false }
+        : direct;
     };
   }
 

@@ -108,7 +108,11 @@ function burn(counts: Counts, budget: number): WindowBurn {
  * window and over the period: the same comparisons as the generated rules (ratio > threshold over
  * the long window and the short one).
  */
-export function evaluateBurn(objectivePercent: number, period: SloPeriod, counts: { windows: Record<SliWindow, Counts>; period: Counts }): SloEvaluation {
+export function evaluateBurn(
+  objectivePercent: number,
+  period: SloPeriod,
+  counts: { windows: Record<SliWindow, Counts>; period: Counts },
+): SloEvaluation {
   const budget = errorBudget(objectivePercent);
   const windows = Object.fromEntries(SLI_WINDOWS.map((w) => [w, burn(counts.windows[w], budget)])) as Record<SliWindow, WindowBurn>;
   const alerts = BURN_ALERTS.map((alert) => {
@@ -119,5 +123,13 @@ export function evaluateBurn(objectivePercent: number, period: SloPeriod, counts
   const overall = burn(counts.period, budget);
   const consumed = overall.burnRate ?? 0;
   const firing = alerts.find((a) => a.firing && a.severity === 'page') ? 'page' : alerts.some((a) => a.firing) ? 'ticket' : null;
-  return { objective: objectivePercent, period, errorBudget: budget, windows, budget: { ...overall, consumed, remaining: 1 - consumed }, alerts, firing };
+  return {
+    objective: objectivePercent,
+    period,
+    errorBudget: budget,
+    windows,
+    budget: { ...overall, consumed, remaining: 1 - consumed },
+    alerts,
+    firing,
+  };
 }

@@ -35,12 +35,15 @@ function median(values: number[]): number | null {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-const wentLive = (r: ReleaseFacts): r is ReleaseFacts & { finished_at: number } => (r.status === 'live' || r.status === 'superseded') && r.finished_at !== null;
+const wentLive = (r: ReleaseFacts): r is ReleaseFacts & { finished_at: number } =>
+  (r.status === 'live' || r.status === 'superseded') && r.finished_at !== null;
 
 /** When each failed deploy's failure became known. */
 function failures(releases: ReleaseFacts[]): Map<number, number> {
   const known = new Map<number, number>();
-  for (const r of releases) if (r.kind === 'deploy' && (r.status === 'failed' || r.status === 'rolled_back') && r.finished_at !== null) known.set(r.id, r.finished_at);
+  for (const r of releases)
+    if (r.kind === 'deploy' && (r.status === 'failed' || r.status === 'rolled_back') && r.finished_at !== null)
+      known.set(r.id, r.finished_at);
   const live = releases.filter(wentLive).sort((a, b) => a.finished_at - b.finished_at || a.id - b.id);
   // A rollback that went live blames the deploy it replaced, unless it only restores that very release:
   // an automatic rollback supersedes the good release it restores, after the bad one was marked rolled_back.
@@ -58,9 +61,21 @@ function failures(releases: ReleaseFacts[]): Map<number, number> {
  * the last release that went live before it (a rollback in the window may blame it). `commitTimes`
  * maps a sha to when its commit was first seen.
  */
-export function doraOf(environment: string, releases: ReleaseFacts[], commitTimes: ReadonlyMap<string, number>, since: number, until: number): DoraMetrics {
+export function doraOf(
+  environment: string,
+  releases: ReleaseFacts[],
+  commitTimes: ReadonlyMap<string, number>,
+  since: number,
+  until: number,
+): DoraMetrics {
   const inWindow = (t: number | null) => t !== null && t >= since && t <= until;
-  const deploys = releases.filter((r) => r.kind === 'deploy' && r.status !== 'queued' && inWindow(r.finished_at) && ['live', 'superseded', 'failed', 'rolled_back'].includes(r.status));
+  const deploys = releases.filter(
+    (r) =>
+      r.kind === 'deploy' &&
+      r.status !== 'queued' &&
+      inWindow(r.finished_at) &&
+      ['live', 'superseded', 'failed', 'rolled_back'].includes(r.status),
+  );
   const live = deploys.filter(wentLive);
   const failed = failures(releases);
   const leadTimes = live.flatMap((r) => {
@@ -94,7 +109,14 @@ const FACTS = ['id', 'kind', 'status', 'sha', 'rollback_of', 'digest', 'created_
  * The window [since, until] in `slots` equal parts. The releases of the whole window serve each part:
  * they hold every part's own and the last one live before it, as doraOf needs.
  */
-function doraSeries(environment: string, releases: ReleaseFacts[], commitTimes: ReadonlyMap<string, number>, since: number, until: number, slots: number): DoraSlot[] {
+function doraSeries(
+  environment: string,
+  releases: ReleaseFacts[],
+  commitTimes: ReadonlyMap<string, number>,
+  since: number,
+  until: number,
+  slots: number,
+): DoraSlot[] {
   const slotMs = (until - since) / slots;
   return Array.from({ length: slots }, (_, i) => {
     const from = since + i * slotMs;
@@ -105,7 +127,11 @@ function doraSeries(environment: string, releases: ReleaseFacts[], commitTimes: 
 }
 
 /** DORA metrics of a repository's environments (or the one named) over the `days` before `now`; `slots`: with a series over that many parts of the window. */
-export async function doraForRepo(db: Kysely<Database>, repoId: number, options: { environment?: string; days: number; now: number; slots?: number }): Promise<DoraMetrics[]> {
+export async function doraForRepo(
+  db: Kysely<Database>,
+  repoId: number,
+  options: { environment?: string; days: number; now: number; slots?: number },
+): Promise<DoraMetrics[]> {
   const since = options.now - options.days * DAY_MS;
   let envQuery = db.selectFrom('environments').select(['id', 'name']).where('repo_id', '=', repoId).orderBy('name');
   if (options.environment !== undefined) envQuery = envQuery.where('name', '=', options.environment);
@@ -132,11 +158,21 @@ export async function doraForRepo(db: Kysely<Database>, repoId: number, options:
     const commits =
       shas.length === 0
         ? []
-        : await db.selectFrom('pipelines').select(['sha', (eb) => eb.fn.min('created_at').as('first')]).where('repo_id', '=', repoId).where('sha', 'in', shas).groupBy('sha').execute();
+        : await db
+            .selectFrom('pipelines')
+            .select(['sha', (eb) => eb.fn.min('created_at').as('first')])
+            .where('repo_id', '=', repoId)
+            .where('sha', 'in', shas)
+            .groupBy('sha')
+            .execute();
     const commitTimes = new Map(commits.map((c) => [c.sha, Number(c.first)]));
     const releases = [...before, ...recent];
     const metrics = doraOf(env.name, releases, commitTimes, since, options.now);
-    out.push(options.slots === undefined ? metrics : { ...metrics, series: doraSeries(env.name, releases, commitTimes, since, options.now, options.slots) });
+    out.push(
+      options.slots === undefined
+        ? metrics
+        : { ...metrics, series: doraSeries(env.name, releases, commitTimes, since, options.now, options.slots) },
+    );
   }
   return out;
 }

@@ -6,8 +6,24 @@
  * opposed to the pipeline's own scripts, file or deploy targets. Reasons Tandem does not know count
  * as its own: a failure nobody can explain is not the user's.
  */
-export const USER_FAILURE_REASONS: ReadonlySet<string> = new Set(['script_failure', 'job_execution_timeout', 'deployment_failure', 'config_error', 'missing_dependency_failure', 'unmet_prerequisites']);
-const SYSTEM_FAILURE_REASONS = new Set(['runner_system_failure', 'api_failure', 'archived_failure', 'stale_claim', 'scheduler_failure', 'data_integrity_failure', 'stuck_or_timeout_failure', 'unknown_failure']);
+export const USER_FAILURE_REASONS: ReadonlySet<string> = new Set([
+  'script_failure',
+  'job_execution_timeout',
+  'deployment_failure',
+  'config_error',
+  'missing_dependency_failure',
+  'unmet_prerequisites',
+]);
+const SYSTEM_FAILURE_REASONS = new Set([
+  'runner_system_failure',
+  'api_failure',
+  'archived_failure',
+  'stale_claim',
+  'scheduler_failure',
+  'data_integrity_failure',
+  'stuck_or_timeout_failure',
+  'unknown_failure',
+]);
 
 export type FailureCause = 'system' | 'user';
 
@@ -17,4 +33,3 @@ export function failureCause(reason: string | null | undefined): { cause: Failur
   if (USER_FAILURE_REASONS.has(r)) return { cause: 'user', reason: r };
   return { cause: 'system', reason: SYSTEM_FAILURE_REASONS.has(r) ? r : 'other' };
 }
-

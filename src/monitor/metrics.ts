@@ -27,7 +27,19 @@ const STATEMENT_KINDS: Record<string, string> = {
   DeleteQueryNode: 'delete',
   MergeQueryNode: 'merge',
 };
-const RAW_OPERATIONS = new Set(['select', 'insert', 'update', 'delete', 'with', 'begin', 'commit', 'rollback', 'savepoint', 'release', 'pragma']);
+const RAW_OPERATIONS = new Set([
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'with',
+  'begin',
+  'commit',
+  'rollback',
+  'savepoint',
+  'release',
+  'pragma',
+]);
 
 /** A statement's operation as a label value from a small set (never the SQL text). */
 function operationOf(query: CompiledQuery): string {
@@ -128,7 +140,7 @@ export class Metrics {
   });
   readonly pipelineFailures = new Counter({
     name: 'tandem_pipeline_failures_total',
-    help: 'Failed pipelines by cause (system: Tandem or its agents; user: the pipeline\'s scripts, file or deploy targets) and the failing job\'s reason',
+    help: "Failed pipelines by cause (system: Tandem or its agents; user: the pipeline's scripts, file or deploy targets) and the failing job's reason",
     labelNames: ['cause', 'reason'] as const,
     registers: [this.registry],
   });

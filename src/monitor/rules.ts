@@ -2,7 +2,16 @@
 // error ratio over each window of the burn-rate table (and over the SLO period, for the budget),
 // and one alerting rule per severity in that table.
 import { stringify } from 'yaml';
-import { BURN_ALERTS, SLI_WINDOWS, burnThreshold, errorBudget, objectiveRatio, type Severity, type SliWindow, type SloPeriod } from './burn.js';
+import {
+  BURN_ALERTS,
+  SLI_WINDOWS,
+  burnThreshold,
+  errorBudget,
+  objectiveRatio,
+  type Severity,
+  type SliWindow,
+  type SloPeriod,
+} from './burn.js';
 import { errorRatioQuery, type Slo } from './slo.js';
 
 export const ALERT_NAME = 'TandemErrorBudgetBurn';
@@ -62,7 +71,9 @@ export function burnAnnotations(slo: Slo, severity: Severity, options: RuleOptio
 
 /** The annotations of an SLO's budget-exhausted alert. */
 export function exhaustedAnnotations(slo: Slo, options: RuleOptions = {}): Record<string, string> {
-  const policy = slo.freezeDeploys ? ` Deploys to ${slo.repo}/${slo.environment} wait for a maintainer until the budget is positive again.` : '';
+  const policy = slo.freezeDeploys
+    ? ` Deploys to ${slo.repo}/${slo.environment} wait for a maintainer until the budget is positive again.`
+    : '';
   return {
     summary: `SLO ${slo.name} has spent its error budget`,
     description: `${slo.description}: more than the ${errorBudget(slo.objective)} error budget of ${slo.period} is spent.${policy}`,
@@ -73,7 +84,11 @@ export function exhaustedAnnotations(slo: Slo, options: RuleOptions = {}): Recor
 export function sloRuleGroup(slo: Slo, options: RuleOptions = {}): RuleGroup {
   const labels = sloLabels(slo);
   const match = `{slo=${JSON.stringify(slo.name)}}`;
-  const rules: RuleGroup['rules'] = [...SLI_WINDOWS, slo.period].map((w) => ({ record: ratioRecord(w), expr: errorRatioQuery(slo.sli, w), labels }));
+  const rules: RuleGroup['rules'] = [...SLI_WINDOWS, slo.period].map((w) => ({
+    record: ratioRecord(w),
+    expr: errorRatioQuery(slo.sli, w),
+    labels,
+  }));
   const budget = errorBudget(slo.objective);
   rules.push({ record: OBJECTIVE_RECORD, expr: `vector(${objectiveRatio(slo.objective)})`, labels });
   rules.push({ record: BUDGET_REMAINING_RECORD, expr: `1 - ${ratioRecord(slo.period)}${match} / ${budget}`, labels });
@@ -88,7 +103,12 @@ export function sloRuleGroup(slo: Slo, options: RuleOptions = {}): RuleGroup {
       .join(' or ');
     rules.push({ alert: ALERT_NAME, expr, labels: { severity, ...labels }, annotations: burnAnnotations(slo, severity, options) });
   }
-  rules.push({ alert: BUDGET_EXHAUSTED_ALERT, expr: `${BUDGET_REMAINING_RECORD}${match} <= 0`, labels: { severity: 'ticket', ...labels }, annotations: exhaustedAnnotations(slo, options) });
+  rules.push({
+    alert: BUDGET_EXHAUSTED_ALERT,
+    expr: `${BUDGET_REMAINING_RECORD}${match} <= 0`,
+    labels: { severity: 'ticket', ...labels },
+    annotations: exhaustedAnnotations(slo, options),
+  });
   return { name: `tandem-slo-${slo.name}`, rules };
 }
 

@@ -96,7 +96,9 @@ export class SliRecorder {
 
   /** Writes the counts since the last flush; one flush at a time. A failed write is retried with the next flush's counts. */
   flush(): Promise<void> {
-    this.#running = this.#running.then(() => this.#flushOnce().catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'could not record SLI counts')));
+    this.#running = this.#running.then(() =>
+      this.#flushOnce().catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'could not record SLI counts')),
+    );
     return this.#running;
   }
 
@@ -131,7 +133,10 @@ export class SliRecorder {
     }
     if (now - this.#lastPrune >= PRUNE_EVERY_MS / this.#scale) {
       this.#lastPrune = now;
-      await this.deps.db.deleteFrom('sli_counts').where('bucket', '<', now - KEEP_MS / this.#scale).execute();
+      await this.deps.db
+        .deleteFrom('sli_counts')
+        .where('bucket', '<', now - KEEP_MS / this.#scale)
+        .execute();
     }
   }
 }
@@ -143,7 +148,12 @@ export interface RecordedOptions {
 }
 
 /** Bad and total events of an SLI per window of the burn-rate table and over its period, ending now (to the minute). */
-export async function recordedCounts(db: Kysely<Database>, slo: Slo, now: number, options: RecordedOptions = {}): Promise<{ windows: Record<SliWindow, Counts>; period: Counts }> {
+export async function recordedCounts(
+  db: Kysely<Database>,
+  slo: Slo,
+  now: number,
+  options: RecordedOptions = {},
+): Promise<{ windows: Record<SliWindow, Counts>; period: Counts }> {
   const spans = [...SLI_WINDOWS, slo.period] as const;
   const span = (w: (typeof spans)[number]) => scaledWindowMs(w, options.scale);
   const sums = spans.flatMap((w, i) => {
@@ -154,10 +164,18 @@ export async function recordedCounts(db: Kysely<Database>, slo: Slo, now: number
     ];
   });
   const oldest = now - Math.max(...spans.map(span));
-  const row = (await db.selectFrom('sli_counts').select(sums).where('sli', '=', slo.name).where('bucket', '>=', oldest).executeTakeFirst()) as Record<string, unknown> | undefined;
+  const row = (await db
+    .selectFrom('sli_counts')
+    .select(sums)
+    .where('sli', '=', slo.name)
+    .where('bucket', '>=', oldest)
+    .executeTakeFirst()) as Record<string, unknown> | undefined;
   // PostgreSQL sums bigints as numeric, which arrives as text.
   const counts = (i: number): Counts => ({ errors: Number(row?.[`e${i}`] ?? 0), total: Number(row?.[`t${i}`] ?? 0) });
-  return { windows: Object.fromEntries(SLI_WINDOWS.map((w, i) => [w, counts(i)])) as Record<SliWindow, Counts>, period: counts(SLI_WINDOWS.length) };
+  return {
+    windows: Object.fromEntries(SLI_WINDOWS.map((w, i) => [w, counts(i)])) as Record<SliWindow, Counts>,
+    period: counts(SLI_WINDOWS.length),
+  };
 }
 
 /**
@@ -165,7 +183,12 @@ export async function recordedCounts(db: Kysely<Database>, slo: Slo, now: number
  * (the alerting duty raises its alerts from this).
  */
 export async function evaluateBuiltinSlos(db: Kysely<Database>, now: number, options: RecordedOptions = {}): Promise<SloStatus[]> {
-  return Promise.all(BUILTIN_SLOS.map(async (slo) => ({ ...sloSummary(slo), evaluation: evaluateBurn(slo.objective, slo.period, await recordedCounts(db, slo, now, options)) })));
+  return Promise.all(
+    BUILTIN_SLOS.map(async (slo) => ({
+      ...sloSummary(slo),
+      evaluation: evaluateBurn(slo.objective, slo.period, await recordedCounts(db, slo, now, options)),
+    })),
+  );
 }
 
 /** How much a counted signal rose, over all replicas, in the `windowMs` before now. */
@@ -180,7 +203,15 @@ export async function recordedIncrease(db: Kysely<Database>, signal: CountedSign
 }
 
 export function sloSummary(slo: Slo): Omit<SloStatus, 'evaluation'> {
-  return { name: slo.name, description: slo.description, objective: slo.objective, period: slo.period, repo: slo.repo, environment: slo.environment, builtin: slo.builtin };
+  return {
+    name: slo.name,
+    description: slo.description,
+    objective: slo.objective,
+    period: slo.period,
+    repo: slo.repo,
+    environment: slo.environment,
+    builtin: slo.builtin,
+  };
 }
 
 /**
@@ -188,18 +219,29 @@ export function sloSummary(slo: Slo): Omit<SloStatus, 'evaluation'> {
  * recorded counts (GET /api/v1/slos?history=1). Budget spent is counted against the period's events
  * so far, so the line only falls and ends at the current evaluation's budget remaining.
  */
-export async function recordedBudgetHistory(db: Kysely<Database>, slo: Slo, now: number, options: RecordedOptions & { slots: number }): Promise<BudgetPoint[]> {
+export async function recordedBudgetHistory(
+  db: Kysely<Database>,
+  slo: Slo,
+  now: number,
+  options: RecordedOptions & { slots: number },
+): Promise<BudgetPoint[]> {
   const period = scaledWindowMs(slo.period, options.scale);
   const slotMs = Math.max(1, Math.floor(period / options.slots));
   const since = now - slotMs * options.slots;
   const rows = await db
     .selectFrom('sli_counts')
-    .select([sql<number | string>`cast((bucket - ${since}) / ${slotMs} as integer)`.as('slot'), (eb) => eb.fn.sum<number | string>('errors').as('errors'), (eb) => eb.fn.sum<number | string>('total').as('total')])
+    .select([
+      sql<number | string>`cast((bucket - ${since}) / ${slotMs} as integer)`.as('slot'),
+      (eb) => eb.fn.sum<number | string>('errors').as('errors'),
+      (eb) => eb.fn.sum<number | string>('total').as('total'),
+    ])
     .where('sli', '=', slo.name)
     .where('bucket', '>=', since)
     .groupBy('slot')
     .execute();
-  const perSlot = new Map(rows.map((r) => [Math.min(Number(r.slot), options.slots - 1), { errors: Number(r.errors), total: Number(r.total) }]));
+  const perSlot = new Map(
+    rows.map((r) => [Math.min(Number(r.slot), options.slots - 1), { errors: Number(r.errors), total: Number(r.total) }]),
+  );
   const allEvents = [...perSlot.values()].reduce((sum, c) => sum + c.total, 0);
   const allowed = errorBudget(slo.objective) * allEvents;
   let spent = 0;

@@ -48,7 +48,11 @@ export const BUILTIN_SLOS: readonly Slo[] = [
     builtin: true,
     runbookUrl: null,
     freezeDeploys: false,
-    sli: { kind: 'events', errors: { metric: 'tandem_http_requests_total', match: { status: '5..' } }, total: { metric: 'tandem_http_requests_total' } },
+    sli: {
+      kind: 'events',
+      errors: { metric: 'tandem_http_requests_total', match: { status: '5..' } },
+      total: { metric: 'tandem_http_requests_total' },
+    },
   },
   {
     name: 'job-pickup',
@@ -72,7 +76,11 @@ export const BUILTIN_SLOS: readonly Slo[] = [
     builtin: true,
     runbookUrl: null,
     freezeDeploys: false,
-    sli: { kind: 'events', errors: { metric: 'tandem_pipeline_failures_total', match: { cause: 'system' } }, total: { metric: 'tandem_pipelines_total' } },
+    sli: {
+      kind: 'events',
+      errors: { metric: 'tandem_pipeline_failures_total', match: { cause: 'system' } },
+      total: { metric: 'tandem_pipelines_total' },
+    },
   },
   {
     name: 'webhook-latency',
@@ -137,7 +145,9 @@ export function errorRatioQuery(sli: Sli, window: string): string {
 const windowQuery = z
   .string()
   .min(1)
-  .refine((q) => q.includes(WINDOW_PLACEHOLDER), { message: `must use ${WINDOW_PLACEHOLDER} as its range, e.g. rate(http_requests_total[${WINDOW_PLACEHOLDER}])` });
+  .refine((q) => q.includes(WINDOW_PLACEHOLDER), {
+    message: `must use ${WINDOW_PLACEHOLDER} as its range, e.g. rate(http_requests_total[${WINDOW_PLACEHOLDER}])`,
+  });
 
 const sliSchema = z
   .object({
@@ -160,7 +170,10 @@ const sliSchema = z
     const ratio = sli.errors !== undefined || sli.good !== undefined || sli.total !== undefined;
     if (sli.latency && ratio) ctx.addIssue({ code: 'custom', message: 'give either latency, or total with errors or good, not both' });
     else if (!sli.latency && (sli.total === undefined || (sli.errors === undefined) === (sli.good === undefined))) {
-      ctx.addIssue({ code: 'custom', message: 'expected total with exactly one of errors or good (PromQL), or latency: {metric, threshold}' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected total with exactly one of errors or good (PromQL), or latency: {metric, threshold}',
+      });
     }
   });
 
@@ -181,7 +194,10 @@ const sloSchema = z
     sli: sliSchema,
   })
   .strict()
-  .refine((slo) => !slo.freezeDeploys || slo.environment !== undefined, { path: ['freezeDeploys'], message: 'freezes the deploys of an environment: give the SLO an environment' });
+  .refine((slo) => !slo.freezeDeploys || slo.environment !== undefined, {
+    path: ['freezeDeploys'],
+    message: 'freezes the deploys of an environment: give the SLO an environment',
+  });
 
 export type SloConfig = z.infer<typeof sloSchema>;
 
@@ -198,7 +214,12 @@ export const sloListSchema = z
   .superRefine((list, ctx) => {
     const seen = new Set(BUILTIN_SLOS.map((s) => s.name));
     list.forEach((slo, i) => {
-      if (seen.has(slo.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${slo.name}" is taken (${BUILTIN_SLOS.some((b) => b.name === slo.name) ? 'a built-in SLO' : 'declared twice'})` });
+      if (seen.has(slo.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'name'],
+          message: `"${slo.name}" is taken (${BUILTIN_SLOS.some((b) => b.name === slo.name) ? 'a built-in SLO' : 'declared twice'})`,
+        });
       seen.add(slo.name);
     });
   });

@@ -122,7 +122,9 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
 
   const stages = stagesOf(root);
   const defaults = defaultsOf(root);
-  const defs = [...resolved].map(([name, job]) => defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags));
+  const defs = [...resolved].map(([name, job]) =>
+    defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags),
+  );
   if (defs.length > 0 && defs.every((d) => d.stage === '.pre' || d.stage === '.post')) {
     diags.error(root.pos, 'the pipeline needs at least one job outside the .pre and .post stages');
   }
@@ -180,7 +182,10 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
       const job = compileInstance(def, instance, outcome, layered(outcome.variables), null, null);
       compiledBytes += JSON.stringify(job).length;
       if (compiledBytes > MAX_COMPILED_BYTES) {
-        throw new LimitExceeded(def.pos, `the compiled jobs pass ${MAX_COMPILED_BYTES / 1024 / 1024} MB at \`${instance.name}\` (templates shared through extends are copied into every job)`);
+        throw new LimitExceeded(
+          def.pos,
+          `the compiled jobs pass ${MAX_COMPILED_BYTES / 1024 / 1024} MB at \`${instance.name}\` (templates shared through extends are copied into every job)`,
+        );
       }
       kept.push({ def, instance, job });
     }
@@ -204,7 +209,10 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
 }
 
 function tooManyJobs(root: YMap, count: number, max: number, diags: Diagnostics): CompileResult {
-  diags.error(root.pos, `the pipeline defines ${count.toLocaleString('en')} jobs (parallel and matrix jobs counted); at most ${max.toLocaleString('en')} are allowed (maxPipelineJobs)`);
+  diags.error(
+    root.pos,
+    `the pipeline defines ${count.toLocaleString('en')} jobs (parallel and matrix jobs counted); at most ${max.toLocaleString('en')} are allowed (maxPipelineJobs)`,
+  );
   return failure(diags);
 }
 
@@ -236,22 +244,39 @@ function checkGraph(defs: JobDef[], diags: Diagnostics): void {
       if (!target) {
         if (need.optional) continue;
         const hint = nearest(need.job, byName.keys());
-        diags.error(need.pos, `\`${def.name}\` needs \`${need.job}\`, which is not a job${hint ? ` (did you mean \`${hint}\`?)` : ''}`, `${def.name}.needs`);
+        diags.error(
+          need.pos,
+          `\`${def.name}\` needs \`${need.job}\`, which is not a job${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+          `${def.name}.needs`,
+        );
         continue;
       }
       if (target.stageIndex > def.stageIndex) {
-        diags.error(need.pos, `\`${def.name}\` (stage ${def.stage}) needs \`${need.job}\` of the later stage ${target.stage}`, `${def.name}.needs`);
+        diags.error(
+          need.pos,
+          `\`${def.name}\` (stage ${def.stage}) needs \`${need.job}\` of the later stage ${target.stage}`,
+          `${def.name}.needs`,
+        );
       }
       const names = new Set(target.instances.map((i) => i.name));
       for (const wanted of need.instances ?? []) {
-        if (!names.has(wanted)) diags.error(need.pos, `\`${def.name}\` needs \`${wanted}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``, `${def.name}.needs`);
+        if (!names.has(wanted))
+          diags.error(
+            need.pos,
+            `\`${def.name}\` needs \`${wanted}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``,
+            `${def.name}.needs`,
+          );
       }
     }
     for (const dep of def.dependencies ?? []) {
       const target = byName.get(dep.job);
       if (!target) diags.error(dep.pos, `\`${def.name}\` depends on \`${dep.job}\`, which is not a job`, `${def.name}.dependencies`);
       else if (target.stageIndex > def.stageIndex) {
-        diags.error(dep.pos, `\`${def.name}\` (stage ${def.stage}) has dependency \`${dep.job}\` of the later stage ${target.stage}`, `${def.name}.dependencies`);
+        diags.error(
+          dep.pos,
+          `\`${def.name}\` (stage ${def.stage}) has dependency \`${dep.job}\` of the later stage ${target.stage}`,
+          `${def.name}.dependencies`,
+        );
       }
     }
   }

@@ -17,7 +17,11 @@ export function parseDuration(input: string | number): number | null {
   const text = input.trim().toLowerCase();
   if (text === '') return null;
   if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text));
-  const parts = text.replace(/,/g, ' ').replace(/\band\b/g, ' ').match(/\d+(?:\.\d+)?\s*[a-z]+|\S+/g) ?? [];
+  const parts =
+    text
+      .replace(/,/g, ' ')
+      .replace(/\band\b/g, ' ')
+      .match(/\d+(?:\.\d+)?\s*[a-z]+|\S+/g) ?? [];
   let total = 0;
   for (const part of parts) {
     const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/.exec(part);

@@ -15,10 +15,7 @@ export class ExpressionError extends Error {
 }
 
 type Operand =
-  | { type: 'var'; name: string }
-  | { type: 'string'; value: string }
-  | { type: 'null' }
-  | { type: 'regex'; regex: UntrustedRegex };
+  { type: 'var'; name: string } | { type: 'string'; value: string } | { type: 'null' } | { type: 'regex'; regex: UntrustedRegex };
 
 // `a && b && c` is one node with three operands, not a chain of two-operand nodes: a chain of
 // thousands would be evaluated (and parsed) by recursion as deep, and overflow the stack.

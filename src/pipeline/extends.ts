@@ -30,7 +30,11 @@ export function resolveExtends(root: YMap, names: string[], diags: Diagnostics):
       const target = root.entries.get(parent);
       if (!target) {
         const hint = nearest(parent, root.entries.keys());
-        diags.error(parentNode.pos, `\`${name}\` extends \`${parent}\`, which is not defined${hint ? ` (did you mean \`${hint}\`?)` : ''}`, `${name}.extends`);
+        diags.error(
+          parentNode.pos,
+          `\`${name}\` extends \`${parent}\`, which is not defined${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+          `${name}.extends`,
+        );
         continue;
       }
       if (target.value.kind !== 'map') {

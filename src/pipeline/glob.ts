@@ -60,7 +60,7 @@ class GlobTranslator {
         }
       } else if (ch === '\\' && this.i + 1 < g.length) {
         out += literal(String.fromCodePoint(g.codePointAt(this.i + 1) as number));
-        this.i += 1 + (g.codePointAt(this.i + 1) as number > 0xffff ? 2 : 1);
+        this.i += 1 + ((g.codePointAt(this.i + 1) as number) > 0xffff ? 2 : 1);
       } else {
         const cp = g.codePointAt(this.i) as number;
         out += literal(String.fromCodePoint(cp));
@@ -98,8 +98,18 @@ class GlobTranslator {
     const parts: string[] = [];
     for (const [lo, hi] of ranges) {
       // With FNM_PATHNAME a set never matches `/`: cut it out of a positive range.
-      const pieces: [number, number][] = negated || lo > slash || hi < slash ? [[lo, hi]] : [[lo, slash - 1], [slash + 1, hi]];
-      for (const [a, b] of pieces) if (a <= b) parts.push(a === b ? literal(String.fromCodePoint(a)) : `${literal(String.fromCodePoint(a))}-${literal(String.fromCodePoint(b))}`);
+      const pieces: [number, number][] =
+        negated || lo > slash || hi < slash
+          ? [[lo, hi]]
+          : [
+              [lo, slash - 1],
+              [slash + 1, hi],
+            ];
+      for (const [a, b] of pieces)
+        if (a <= b)
+          parts.push(
+            a === b ? literal(String.fromCodePoint(a)) : `${literal(String.fromCodePoint(a))}-${literal(String.fromCodePoint(b))}`,
+          );
     }
     if (negated) return `[^/${parts.join('')}]`;
     return parts.length === 0 ? '[^\\x{0}-\\x{10FFFF}]' : `[${parts.join('')}]`;

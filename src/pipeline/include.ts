@@ -15,7 +15,13 @@ export interface IncludeEnv extends RuleEnv {
   readFile(path: string): Promise<string | null>;
 }
 
-export async function loadWithIncludes(configPath: string, content: string, env: IncludeEnv, diags: Diagnostics, budget: ExpansionBudget): Promise<YMap | null> {
+export async function loadWithIncludes(
+  configPath: string,
+  content: string,
+  env: IncludeEnv,
+  diags: Diagnostics,
+  budget: ExpansionBudget,
+): Promise<YMap | null> {
   const loader = new IncludeLoader(env, diags, budget);
   return loader.load(configPath, content, [configPath], null);
 }
@@ -32,7 +38,10 @@ class IncludeLoader {
     const root = parseYamlFile(file, text, this.diags, this.budget);
     if (root === null) {
       if (this.diags.errors.length === 0) {
-        this.diags.error(includedAt ?? { file, line: 1, column: 1 }, includedAt ? `included file \`${file}\` is empty` : 'the pipeline file is empty');
+        this.diags.error(
+          includedAt ?? { file, line: 1, column: 1 },
+          includedAt ? `included file \`${file}\` is empty` : 'the pipeline file is empty',
+        );
       }
       return null;
     }

@@ -50,7 +50,12 @@ function limitError(configPath: string, message: string): CompileResult {
 }
 
 /** compilePipeline in a worker thread; the result is the same, or an error when a limit is passed. */
-export async function compileIsolated(configPath: string, content: string, ctx: CompileContext, limits: IsolationLimits = DEFAULT_ISOLATION): Promise<CompileResult> {
+export async function compileIsolated(
+  configPath: string,
+  content: string,
+  ctx: CompileContext,
+  limits: IsolationLimits = DEFAULT_ISOLATION,
+): Promise<CompileResult> {
   const release = await turn();
   try {
     return await runWorker(configPath, content, ctx, limits);
@@ -70,7 +75,11 @@ function runWorker(configPath: string, content: string, ctx: CompileContext, lim
   };
   const worker = new Worker(new URL('./compile-worker.js', import.meta.url), {
     workerData: request,
-    resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: Math.min(64, limits.memoryMb / 4), stackSizeMb: 4 },
+    resourceLimits: {
+      maxOldGenerationSizeMb: limits.memoryMb,
+      maxYoungGenerationSizeMb: Math.min(64, limits.memoryMb / 4),
+      stackSizeMb: 4,
+    },
   });
   return new Promise<CompileResult>((resolve, reject) => {
     let settled = false;
@@ -91,12 +100,15 @@ function runWorker(configPath: string, content: string, ctx: CompileContext, lim
     };
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'result') finish(() => resolve(message.result));
-      else if (message.type === 'failed') finish(() => reject(contextError ?? new Error(`pipeline compilation failed: ${message.message}`)));
+      else if (message.type === 'failed')
+        finish(() => reject(contextError ?? new Error(`pipeline compilation failed: ${message.message}`)));
       else void answer(worker, ctx, message, remember);
     });
     worker.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-        finish(() => resolve(limitError(configPath, `pipeline compilation exceeded its memory limit (${limits.memoryMb} MB) and was stopped`)));
+        finish(() =>
+          resolve(limitError(configPath, `pipeline compilation exceeded its memory limit (${limits.memoryMb} MB) and was stopped`)),
+        );
       } else {
         finish(() => reject(err));
       }
@@ -105,11 +117,20 @@ function runWorker(configPath: string, content: string, ctx: CompileContext, lim
   });
 }
 
-async function answer(worker: Worker, ctx: CompileContext, call: Extract<WorkerMessage, { type: 'call' }>, failed: (err: unknown) => void): Promise<void> {
+async function answer(
+  worker: Worker,
+  ctx: CompileContext,
+  call: Extract<WorkerMessage, { type: 'call' }>,
+  failed: (err: unknown) => void,
+): Promise<void> {
   let reply: ParentMessage;
   try {
     const value =
-      call.method === 'readFile' ? await ctx.readFile(call.arg ?? '') : call.method === 'listFiles' ? await ctx.listFiles?.() : await ctx.changedFiles();
+      call.method === 'readFile'
+        ? await ctx.readFile(call.arg ?? '')
+        : call.method === 'listFiles'
+          ? await ctx.listFiles?.()
+          : await ctx.changedFiles();
     reply = { id: call.id, value };
   } catch (err) {
     failed(err);

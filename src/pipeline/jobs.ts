@@ -4,15 +4,7 @@ import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { MAX_PARALLEL } from './limits.js';
 import { stringsOf } from './rules.js';
-import type {
-  ArtifactsSpec,
-  CacheSpec,
-  CompiledJob,
-  EnvironmentSpec,
-  JobWhen,
-  RetrySpec,
-  SourcePosition,
-} from './types.js';
+import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
 import { flatten, mapGet, scalarText, toPlain, type YMap, type YNode } from './yaml-source.js';
 
@@ -123,7 +115,11 @@ function instancesOf(name: string, node: YMap, diags: Diagnostics): Instance[] {
     const combos = matrixCombinations(mapGet(parallel, 'matrix'));
     if (combos === null) {
       const size = matrixSize(mapGet(parallel, 'matrix'));
-      diags.error(parallel.pos, `\`${name}.parallel:matrix\` makes ${size.toLocaleString('en')} jobs; at most ${MAX_PARALLEL} are allowed`, `${name}.parallel`);
+      diags.error(
+        parallel.pos,
+        `\`${name}.parallel:matrix\` makes ${size.toLocaleString('en')} jobs; at most ${MAX_PARALLEL} are allowed`,
+        `${name}.parallel`,
+      );
       return [];
     }
     const names = new Set<string>();
@@ -312,7 +308,6 @@ function cacheOf(node: YNode | undefined, vars: Record<string, string>): CacheSp
     ];
   });
 }
-
 
 function environmentOf(node: YNode | undefined, vars: Record<string, string>): EnvironmentSpec | null {
   if (!node) return null;

@@ -153,7 +153,15 @@ const changes: Shape = oneOf(
   'Globs of changed files',
 );
 const exists: Shape = oneOf(
-  [strings(), { kind: 'object', keys: { paths: strings() }, required: ['paths'], unsupported: { project: 'only this repository is searched', ref: 'only the pipeline commit is searched' } }],
+  [
+    strings(),
+    {
+      kind: 'object',
+      keys: { paths: strings() },
+      required: ['paths'],
+      unsupported: { project: 'only this repository is searched', ref: 'only the pipeline commit is searched' },
+    },
+  ],
   'Globs of files that must exist',
 );
 const ifExpr = str('Expression, e.g. $CI_COMMIT_BRANCH == "main"', 'expression');
@@ -174,7 +182,14 @@ export const jobRule: Shape = {
 
 const workflowRule: Shape = {
   kind: 'object',
-  keys: { if: ifExpr, changes, exists, when: enumOf(['always', 'never']), variables: globalVariables, auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' } },
+  keys: {
+    if: ifExpr,
+    changes,
+    exists,
+    when: enumOf(['always', 'never']),
+    variables: globalVariables,
+    auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' },
+  },
 };
 
 const matrix: Shape = list(
@@ -277,7 +292,10 @@ const GITLAB_ONLY = 'this GitLab feature is not supported by Tandem';
 function checkIdTokenNames(value: unknown, path: string): void {
   for (const name of Object.keys(value as Record<string, unknown>)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      throw Object.assign(new Error(`\`${path}.${name}\`: a token name is a variable name (letters, digits and "_", not starting with a digit)`), { path: `${path}.${name}` });
+      throw Object.assign(
+        new Error(`\`${path}.${name}\`: a token name is a variable name (letters, digits and "_", not starting with a digit)`),
+        { path: `${path}.${name}` },
+      );
     }
   }
 }
@@ -285,7 +303,11 @@ function checkIdTokenNames(value: unknown, path: string): void {
 const idTokens: Shape = {
   kind: 'object',
   keys: {},
-  values: { kind: 'object', keys: { aud: stringOrList('Audience: what the token is for (e.g. the URL of the service that checks it)') }, required: ['aud'] },
+  values: {
+    kind: 'object',
+    keys: { aud: stringOrList('Audience: what the token is for (e.g. the URL of the service that checks it)') },
+    required: ['aud'],
+  },
   check: checkIdTokenNames,
   description: 'ID tokens: JWTs signed by Tandem naming the repository, ref and job, set as masked variables (`NAME: {aud: ...}`)',
 };
@@ -311,13 +333,17 @@ export const jobShape: Shape = {
     timeout: duration('e.g. "1h 30m"'),
     artifacts,
     cache,
-    parallel: oneOf([{ kind: 'integer', min: 1, max: 200 }, { kind: 'object', keys: { matrix }, required: ['matrix'] }]),
+    parallel: oneOf([
+      { kind: 'integer', min: 1, max: 200 },
+      { kind: 'object', keys: { matrix }, required: ['matrix'] },
+    ]),
     resource_group: str('Only one job of the group runs at a time'),
     interruptible: bool(),
     environment,
     deploy: {
       kind: 'any',
-      description: 'Tandem: make the files of `source` a release on a target, verify it and roll back on failure (see docs/pipeline-reference.md, Deployments)',
+      description:
+        'Tandem: make the files of `source` a release on a target, verify it and roll back on failure (see docs/pipeline-reference.md, Deployments)',
       check: checkDeployBlock,
     },
     tags: strings('Agent tags required'),
@@ -357,7 +383,10 @@ const includeItem: Shape = oneOf([
   str('Path of a file in this repository'),
   {
     kind: 'object',
-    keys: { local: str('Path of a file in this repository'), rules: list({ kind: 'object', keys: { if: ifExpr, exists, when: enumOf(['always', 'never']) } }) },
+    keys: {
+      local: str('Path of a file in this repository'),
+      rules: list({ kind: 'object', keys: { if: ifExpr, exists, when: enumOf(['always', 'never']) } }),
+    },
     required: ['local'],
     unsupported: {
       remote: 'only include:local is supported',
@@ -374,7 +403,11 @@ export const includeShape: Shape = oneOf([includeItem, list(includeItem)], 'File
 
 export const workflowShape: Shape = {
   kind: 'object',
-  keys: { name: str('Pipeline name (variables expanded)'), rules: list(workflowRule, undefined, { flatten: true }), auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' } },
+  keys: {
+    name: str('Pipeline name (variables expanded)'),
+    rules: list(workflowRule, undefined, { flatten: true }),
+    auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' },
+  },
 };
 
 /** Top-level keywords; every other top-level key is a job (hidden when it starts with a dot). */

@@ -49,10 +49,16 @@ export class ExpansionBudget {
     this.values += 1;
     this.chars += text;
     if (this.values > MAX_EXPANDED_VALUES) {
-      throw new LimitExceeded(pos, `${what} expands the configuration past ${MAX_EXPANDED_VALUES.toLocaleString('en')} values (YAML aliases, merge keys and !reference are counted once per use)`);
+      throw new LimitExceeded(
+        pos,
+        `${what} expands the configuration past ${MAX_EXPANDED_VALUES.toLocaleString('en')} values (YAML aliases, merge keys and !reference are counted once per use)`,
+      );
     }
     if (this.chars > MAX_EXPANDED_CHARS) {
-      throw new LimitExceeded(pos, `${what} expands the configuration past ${MAX_EXPANDED_CHARS / 1024 / 1024} MB of text (YAML aliases, merge keys and !reference are counted once per use)`);
+      throw new LimitExceeded(
+        pos,
+        `${what} expands the configuration past ${MAX_EXPANDED_CHARS / 1024 / 1024} MB of text (YAML aliases, merge keys and !reference are counted once per use)`,
+      );
     }
   }
 }

@@ -14,7 +14,12 @@ const MAX_DEPTH = 10;
 export function resolveReferences(root: YMap, diags: Diagnostics, budget: ExpansionBudget): YMap {
   let outermost: YReference | null = null;
   const resolveNode = (node: YNode, stack: string[]): YNode => {
-    if (outermost) budget.spend(outermost.pos, node.kind === 'scalar' && typeof node.value === 'string' ? node.value.length : 0, `!reference [${outermost.path.join(', ')}]`);
+    if (outermost)
+      budget.spend(
+        outermost.pos,
+        node.kind === 'scalar' && typeof node.value === 'string' ? node.value.length : 0,
+        `!reference [${outermost.path.join(', ')}]`,
+      );
     switch (node.kind) {
       case 'scalar':
         return node;
@@ -55,7 +60,10 @@ export function resolveReferences(root: YMap, diags: Diagnostics, budget: Expans
         const where = i === 0 ? 'the file' : `\`${ref.path.slice(0, i).join('.')}\``;
         const candidates = current.kind === 'map' ? current.entries.keys() : [];
         const hint = nearest(part, candidates);
-        diags.error(ref.pos, `!reference [${ref.path.join(', ')}]: \`${part}\` not found in ${where}${hint ? ` (did you mean \`${hint}\`?)` : ''}`);
+        diags.error(
+          ref.pos,
+          `!reference [${ref.path.join(', ')}]: \`${part}\` not found in ${where}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+        );
         return failed;
       }
       current = found;

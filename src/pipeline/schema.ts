@@ -15,7 +15,12 @@ function toSchema(shape: Shape): JsonSchema {
     case 'boolean':
       return { ...base, type: 'boolean' };
     case 'integer':
-      return { ...base, type: 'integer', ...(shape.min !== undefined && { minimum: shape.min }), ...(shape.max !== undefined && { maximum: shape.max }) };
+      return {
+        ...base,
+        type: 'integer',
+        ...(shape.min !== undefined && { minimum: shape.min }),
+        ...(shape.max !== undefined && { maximum: shape.max }),
+      };
     case 'scalar':
       return { ...base, type: ['string', 'number', 'boolean', 'null'] };
     case 'list': {

@@ -23,7 +23,9 @@ function scrubJob(job: CompiledJob, scrub: Scrub): CompiledJob {
     },
   };
   if (job.idTokens) {
-    out.idTokens = Object.fromEntries(Object.entries(job.idTokens).map(([name, t]) => [name, { aud: Array.isArray(t.aud) ? t.aud.map(scrub) : scrub(t.aud) }]));
+    out.idTokens = Object.fromEntries(
+      Object.entries(job.idTokens).map(([name, t]) => [name, { aud: Array.isArray(t.aud) ? t.aud.map(scrub) : scrub(t.aud) }]),
+    );
   }
   return out;
 }
@@ -52,5 +54,9 @@ export function scrubShownText(result: CompileResult, scrub: Scrub): CompileResu
     };
   }
   if (result.skipped) return { ...result, reason: scrub(result.reason), warnings: result.warnings.map((d) => scrubDiagnostic(d, scrub)) };
-  return { ...result, errors: result.errors.map((d) => scrubDiagnostic(d, scrub)), warnings: result.warnings.map((d) => scrubDiagnostic(d, scrub)) };
+  return {
+    ...result,
+    errors: result.errors.map((d) => scrubDiagnostic(d, scrub)),
+    warnings: result.warnings.map((d) => scrubDiagnostic(d, scrub)),
+  };
 }

@@ -142,7 +142,14 @@ function nodeAtPath(node: YNode, base: string, target: string): YNode {
   if (!target.startsWith(base)) return node;
   let current = node;
   for (const [, key, index] of target.slice(base.length).matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)) {
-    const next = key !== undefined ? (current.kind === 'map' ? current.entries.get(key)?.value : undefined) : current.kind === 'seq' ? current.items[Number(index)] : undefined;
+    const next =
+      key !== undefined
+        ? current.kind === 'map'
+          ? current.entries.get(key)?.value
+          : undefined
+        : current.kind === 'seq'
+          ? current.items[Number(index)]
+          : undefined;
     if (!next) break;
     current = next;
   }
@@ -168,7 +175,11 @@ function checkFormat(node: YScalar, format: Format, path: string, diags: Diagnos
       parseExpression(text);
     } catch (e) {
       if (!(e instanceof ExpressionError)) throw e;
-      diags.error(positionInside(node, e.column), `invalid expression in \`${path}\`: ${e.message} (column ${e.column} of "${text}")`, path);
+      diags.error(
+        positionInside(node, e.column),
+        `invalid expression in \`${path}\`: ${e.message} (column ${e.column} of "${text}")`,
+        path,
+      );
     }
     return;
   }

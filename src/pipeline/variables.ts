@@ -32,7 +32,9 @@ export function resolveVariables(vars: Record<string, string>): Record<string, s
   // 'busy': on the current path, its references being resolved; seen again, it is a cycle.
   const state = new Map<string, 'busy' | 'done'>();
   const references = (name: string): string[] =>
-    [...vars[name].matchAll(REFERENCE)].map((m) => m[1] ?? m[2]).filter((ref): ref is string => ref !== undefined && Object.hasOwn(vars, ref));
+    [...vars[name].matchAll(REFERENCE)]
+      .map((m) => m[1] ?? m[2])
+      .filter((ref): ref is string => ref !== undefined && Object.hasOwn(vars, ref));
   const expand = (name: string): string =>
     vars[name].replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => {
       if (match === '$$') return '$';

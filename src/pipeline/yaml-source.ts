@@ -76,10 +76,17 @@ export function positionOf(file: string, lineCounter: LineCounter, offset: numbe
 export function parseYamlFile(file: string, text: string, diags: Diagnostics, budget: ExpansionBudget): YNode | null {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_FILE_BYTES) {
-    throw new LimitExceeded({ file, line: 1, column: 1 }, `\`${file}\` is ${bytes.toLocaleString('en')} bytes; a pipeline file may have at most ${MAX_FILE_BYTES.toLocaleString('en')}`);
+    throw new LimitExceeded(
+      { file, line: 1, column: 1 },
+      `\`${file}\` is ${bytes.toLocaleString('en')} bytes; a pipeline file may have at most ${MAX_FILE_BYTES.toLocaleString('en')}`,
+    );
   }
   const deep = tooDeepAt(text, MAX_YAML_DEPTH);
-  if (deep) throw new LimitExceeded({ file, ...deep }, `the YAML nests more than ${MAX_YAML_DEPTH} levels deep (or is indented more than ${4 * MAX_YAML_DEPTH} columns)`);
+  if (deep)
+    throw new LimitExceeded(
+      { file, ...deep },
+      `the YAML nests more than ${MAX_YAML_DEPTH} levels deep (or is indented more than ${4 * MAX_YAML_DEPTH} columns)`,
+    );
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,

@@ -38,7 +38,12 @@ function facts(job: Job): JobFacts {
  * change a job that later ones read. Time linear in jobs plus needs: stage predecessors are folded
  * once per stage, not once per job (100,000 jobs made the quadratic version hold the server).
  */
-export function walkInDependencyOrder<T>(latest: Job[], empty: T, add: (acc: T, job: Job) => T, visit: (job: Job, spec: CompiledJob, preds: T) => void): void {
+export function walkInDependencyOrder<T>(
+  latest: Job[],
+  empty: T,
+  add: (acc: T, job: Job) => T,
+  visit: (job: Job, spec: CompiledJob, preds: T) => void,
+): void {
   const byName = new Map<string, Job[]>();
   const byStage = new Map<number, Job[]>();
   const append = <K>(map: Map<K, Job[]>, key: K, job: Job): void => {
@@ -102,27 +107,40 @@ export async function lockPipeline(trx: Kysely<Database>, pipelineId: number): P
   return pipeline;
 }
 
-export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: number, now: number, changes: ChangeLog): Promise<PipelineStatus> {
+export async function advanceInTransaction(
+  trx: Kysely<Database>,
+  pipelineId: number,
+  now: number,
+  changes: ChangeLog,
+): Promise<PipelineStatus> {
   const pipeline = await lockPipeline(trx, pipelineId);
   const jobs = await latestJobs(trx, pipelineId);
   if (pipeline.error !== null) return pipeline.status;
 
   // A deploy to a protected or frozen environment waits for an approval, given by playing the job.
-  const protectedEnvironments = jobs.some((j) => j.status === 'created' && j.environment !== null) ? await environmentsAwaitingApproval(trx, pipeline) : new Set<string>();
+  const protectedEnvironments = jobs.some((j) => j.status === 'created' && j.environment !== null)
+    ? await environmentsAwaitingApproval(trx, pipeline)
+    : new Set<string>();
   // A fork's pipeline waiting for a maintainer releases nothing until approved.
   const awaitingApproval = pipeline.approval === 'waiting';
   // A skipped job is done and may release (skip) its dependants: deciding in dependency order, each
   // job sees what its predecessors just became.
   const decided = new Map<number, JobStatus>();
   if (!awaitingApproval) {
-    walkInDependencyOrder(jobs, NO_PREDECESSORS, (preds, j) => withPredecessor(preds, facts(j)), (job, spec, preds) => {
-      if (job.status !== 'created') return;
-      const when = job.environment !== null && protectedEnvironments.has(job.environment) && spec.when === 'on_success' ? 'manual' : spec.when;
-      const next = decideCreated(when, job.played_at !== null, preds, spec.needs !== null);
-      if (next === null) return;
-      job.status = next;
-      decided.set(job.id, next);
-    });
+    walkInDependencyOrder(
+      jobs,
+      NO_PREDECESSORS,
+      (preds, j) => withPredecessor(preds, facts(j)),
+      (job, spec, preds) => {
+        if (job.status !== 'created') return;
+        const when =
+          job.environment !== null && protectedEnvironments.has(job.environment) && spec.when === 'on_success' ? 'manual' : spec.when;
+        const next = decideCreated(when, job.played_at !== null, preds, spec.needs !== null);
+        if (next === null) return;
+        job.status = next;
+        decided.set(job.id, next);
+      },
+    );
   }
   for (const job of jobs) {
     const next = decided.get(job.id);
@@ -154,7 +172,11 @@ export async function advanceInTransaction(trx: Kysely<Database>, pipelineId: nu
  * the freeze policy lets through.
  */
 async function environmentsAwaitingApproval(trx: Kysely<Database>, pipeline: Pipeline): Promise<Set<string>> {
-  const names = new Set((await trx.selectFrom('environments').select('name').where('repo_id', '=', pipeline.repo_id).where('protected', '=', 1).execute()).map((e) => e.name));
+  const names = new Set(
+    (await trx.selectFrom('environments').select('name').where('repo_id', '=', pipeline.repo_id).where('protected', '=', 1).execute()).map(
+      (e) => e.name,
+    ),
+  );
   if (pipeline.source !== 'rollback') {
     const frozen = await trx
       .selectFrom('deploy_freezes')
@@ -193,14 +215,23 @@ async function supersedeWaitingDeploys(trx: Kysely<Database>, job: Job, now: num
       .where('pipeline_id', '<', job.pipeline_id),
   ).execute();
   for (const old of outdated) {
-    await trx.updateTable('jobs').set({ status: 'canceled', failure_reason: 'superseded', finished_at: now }).where('id', '=', old.id).where('status', '=', 'pending').execute();
+    await trx
+      .updateTable('jobs')
+      .set({ status: 'canceled', failure_reason: 'superseded', finished_at: now })
+      .where('id', '=', old.id)
+      .where('status', '=', 'pending')
+      .execute();
     changes.job(old, 'canceled');
   }
   for (const pipelineId of new Set(outdated.map((j) => j.pipeline_id))) await advanceInTransaction(trx, pipelineId, now, changes);
 }
 
 /** Re-evaluates a pipeline (normally done by every mutating call; exposed for recovery and tests). */
-export async function advancePipeline(store: Store, pipelineId: number, now: number): Promise<{ status: PipelineStatus; changes: StatusChange[] }> {
+export async function advancePipeline(
+  store: Store,
+  pipelineId: number,
+  now: number,
+): Promise<{ status: PipelineStatus; changes: StatusChange[] }> {
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const status = await advanceInTransaction(trx, pipelineId, now, changes);

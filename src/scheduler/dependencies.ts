@@ -51,4 +51,3 @@ export async function dependencyArtifacts(store: Store, pipelineId: number, spec
     files: files.filter((f) => f.job_id === j.id).map(({ path, digest, size, mode }): ManifestEntry => ({ path, digest, size, mode })),
   }));
 }
-

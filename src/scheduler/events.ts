@@ -15,6 +15,13 @@ export class ChangeLog {
   }
 
   pipeline(pipeline: Pick<Pipeline, 'id' | 'repo_id'>, status: PipelineStatus, failureReason?: string): void {
-    this.list.push({ type: 'pipeline', id: pipeline.id, pipelineId: pipeline.id, repoId: pipeline.repo_id, status, ...(failureReason === undefined ? {} : { failureReason }) });
+    this.list.push({
+      type: 'pipeline',
+      id: pipeline.id,
+      pipelineId: pipeline.id,
+      repoId: pipeline.repo_id,
+      status,
+      ...(failureReason === undefined ? {} : { failureReason }),
+    });
   }
 }

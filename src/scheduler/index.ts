@@ -31,7 +31,17 @@ export { reapExpiredLeases } from './sql/reap-expired-leases.js';
 export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
 export { retryJob } from './sql/retry-job.js';
 export { dependencyArtifacts } from './dependencies.js';
-export { agentTags, announceAgent, breakPresence, markAgentSeen, onlineAgentNamed, openPresence, registerAgent, removeAgent, setAgentTags } from './sql/agents.js';
+export {
+  agentTags,
+  announceAgent,
+  breakPresence,
+  markAgentSeen,
+  onlineAgentNamed,
+  openPresence,
+  registerAgent,
+  removeAgent,
+  setAgentTags,
+} from './sql/agents.js';
 export type { AgentRegistration } from './sql/agents.js';
 export { artifactFilesOf, findArtifactFile, replaceArtifactFiles } from './sql/artifact-files.js';
 export { findCacheEntry, saveCacheEntry } from './sql/cache-entries.js';

@@ -63,7 +63,12 @@ async function selfSignals(ctx: ServerContext, now: number): Promise<SelfSignals
   return {
     now,
     leaseMs: ctx.config.leaseSeconds * 1000,
-    replicas: (await db.selectFrom('replicas').selectAll().execute()).map((r) => ({ id: r.id, hostname: r.hostname, startedAt: r.started_at, lastSeenAt: r.last_seen_at })),
+    replicas: (await db.selectFrom('replicas').selectAll().execute()).map((r) => ({
+      id: r.id,
+      hostname: r.hostname,
+      startedAt: r.started_at,
+      lastSeenAt: r.last_seen_at,
+    })),
     leader: leaderRow ? await remember(db, 'leader', leaderRow.holder, now) : null,
     databaseHost: host === null ? null : await remember(db, 'database_host', host, now),
     dbConnectionErrors: await recordedIncrease(db, COUNTED_SIGNALS.dbConnectionErrors, now, window),
@@ -73,8 +78,17 @@ async function selfSignals(ctx: ServerContext, now: number): Promise<SelfSignals
   };
 }
 
-async function recordEvaluation(db: Kysely<Database>, slo: string, now: number, result: { evaluation: SloEvaluation } | { error: string }): Promise<void> {
-  const values = { evaluation: 'evaluation' in result ? JSON.stringify(result.evaluation) : null, error: 'error' in result ? result.error : null, evaluated_at: now };
+async function recordEvaluation(
+  db: Kysely<Database>,
+  slo: string,
+  now: number,
+  result: { evaluation: SloEvaluation } | { error: string },
+): Promise<void> {
+  const values = {
+    evaluation: 'evaluation' in result ? JSON.stringify(result.evaluation) : null,
+    error: 'error' in result ? result.error : null,
+    evaluated_at: now,
+  };
   const set = 'evaluation' in result ? values : { error: values.error, evaluated_at: now };
   await db
     .insertInto('slo_evaluations')
@@ -90,7 +104,10 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
   const notifiers = new Map<string, Notifier>(config.notifiers.map((n) => [n.name, createNotifier(n)]));
   const declared = allSlos(ctx.config.slos, { builtin: false });
   if (declared.length > 0 && !ctx.config.prometheusUrl) {
-    ctx.log.info({ slos: declared.map((s) => s.name) }, 'declared SLOs are measured by Prometheus alone: set prometheusUrl for Tandem to evaluate them, raise their alerts and apply their freeze policy');
+    ctx.log.info(
+      { slos: declared.map((s) => s.name) },
+      'declared SLOs are measured by Prometheus alone: set prometheusUrl for Tandem to evaluate them, raise their alerts and apply their freeze policy',
+    );
   }
   const startedAt = ctx.clock.now();
   const lastResend = new Map<string, number>();
@@ -150,13 +167,19 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
     const changes = await applyEvaluation(ctx.store, { now, sources, route: (severity) => routeOf(config, severity) });
     for (const c of changes) {
       const labels = JSON.parse(c.alert.labels) as Record<string, string>;
-      ctx.log.info({ alert: c.alert.name, alertId: c.alert.id, labels, from: c.from, to: c.to, silencedBy: c.alert.silenced_by }, `alert ${c.to}`);
+      ctx.log.info(
+        { alert: c.alert.name, alertId: c.alert.id, labels, from: c.from, to: c.to, silencedBy: c.alert.silenced_by },
+        `alert ${c.to}`,
+      );
     }
     for (const [slo, error] of Object.entries(failures)) ctx.log.warn({ slo, err: error }, 'SLO not evaluated');
     if (now - lastPrune >= PRUNE_EVERY_MS) {
       lastPrune = now;
       await pruneAlerts(db, now);
-      await db.deleteFrom('replicas').where('last_seen_at', '<', now - FORGET_REPLICA_MS).execute();
+      await db
+        .deleteFrom('replicas')
+        .where('last_seen_at', '<', now - FORGET_REPLICA_MS)
+        .execute();
     }
     return { at: now, timings, changes, failures };
   }
@@ -174,7 +197,13 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
   async function deliverOnce(): Promise<DeliveryOutcome[]> {
     const outcomes = await deliverDue({ db, now: () => ctx.clock.now(), notifiers, externalUrl: ctx.externalUrl, act });
     for (const o of outcomes) {
-      const fields = { alert: o.alert.name, alertId: o.alert.id, notifier: o.notification.notifier, event: o.notification.event, attempt: o.notification.attempts };
+      const fields = {
+        alert: o.alert.name,
+        alertId: o.alert.id,
+        notifier: o.notification.notifier,
+        event: o.notification.event,
+        attempt: o.notification.attempts,
+      };
       if (o.ok) ctx.log.info({ ...fields, result: o.result }, 'alert notification sent');
       else ctx.log.warn({ ...fields, err: o.error }, 'alert notification failed');
     }
@@ -184,7 +213,9 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
       if (now - (lastResend.get(notifier.config.name) ?? 0) < notifier.config.resendSeconds * 1000) continue;
       lastResend.set(notifier.config.name, now);
       const firing = await firingToldTo(db, notifier.config.name);
-      await notifier.resend(firing.map(alertView), ctx.externalUrl, now).catch((err: unknown) => ctx.log.warn({ notifier: notifier.config.name, err: (err as Error).message }, 'alert resend failed'));
+      await notifier
+        .resend(firing.map(alertView), ctx.externalUrl, now)
+        .catch((err: unknown) => ctx.log.warn({ notifier: notifier.config.name, err: (err as Error).message }, 'alert resend failed'));
     }
     return outcomes;
   }
@@ -219,10 +250,15 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
   };
   const loops = [
     loop((ctx.config.leaseSeconds * 1000) / 3, false, heartbeat, 'replica heartbeat'),
-    loop(config.evaluationIntervalSeconds * 1000, true, async () => {
-      await evaluate();
-      await deliver();
-    }, 'alert evaluation'),
+    loop(
+      config.evaluationIntervalSeconds * 1000,
+      true,
+      async () => {
+        await evaluate();
+        await deliver();
+      },
+      'alert evaluation',
+    ),
     loop(DELIVER_EVERY_MS, true, deliver, 'alert delivery'),
   ];
   void heartbeat().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'replica heartbeat failed'));
@@ -234,7 +270,10 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
       stopped = true;
       for (const l of loops) clearInterval(l.timer);
       let timer: NodeJS.Timeout | undefined;
-      const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]).finally(() => clearTimeout(timer));
+      const bounded = (work: Promise<unknown>) =>
+        Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]).finally(
+          () => clearTimeout(timer),
+        );
       await bounded(Promise.all(loops.map((l) => l.wait())));
       // A replica that stops on purpose is not down.
       await bounded(db.deleteFrom('replicas').where('id', '=', ctx.replicaId).execute());

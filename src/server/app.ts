@@ -78,7 +78,9 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   void app.register(fastifyHelmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
   void app.register(fastifyCookie);
 
-  app.addContentTypeParser('application/octet-stream', { bodyLimit: Number.MAX_SAFE_INTEGER }, (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser('application/octet-stream', { bodyLimit: Number.MAX_SAFE_INTEGER }, (_request, payload, done) =>
+    done(null, payload),
+  );
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   limitConnections(app.server, {
@@ -112,8 +114,10 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     if (tooLarge) status = 413;
     if (status >= 500) request.log.error({ err }, 'request failed');
     // An unexpected error's text may hold anything (a query, a value): the log has it, the client a reference.
-    let message = known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
-    if (tooLarge) message = `request body larger than this route's limit of ${request.routeOptions.bodyLimit ?? config.maxRequestBytes} bytes`;
+    let message =
+      known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
+    if (tooLarge)
+      message = `request body larger than this route's limit of ${request.routeOptions.bodyLimit ?? config.maxRequestBytes} bytes`;
     const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     reply.code(status).send({ error: status >= 500 ? 'internal error' : reasonPhrase(status), message });
@@ -122,7 +126,10 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     reply.code(404).send({ error: 'not found', message: `no route ${request.method} ${request.url}` });
   });
 
-  const routes = new RouteTable(app, options.access ?? databaseAccessControl(ctx), { bulk: config.maxBulkRequestBytes, webhook: config.maxWebhookBytes });
+  const routes = new RouteTable(app, options.access ?? databaseAccessControl(ctx), {
+    bulk: config.maxBulkRequestBytes,
+    webhook: config.maxWebhookBytes,
+  });
   registerHealthRoutes(routes, ctx);
   registerAuthRoutes(routes, ctx);
   registerSsoRoutes(routes, ctx);

@@ -7,7 +7,15 @@ import { recordAudit } from '../auth/audit.js';
 import { recheckDirectoryAccount } from '../auth/sso/recheck.js';
 import type { LoginPolicy } from '../auth/login.js';
 import { decide, roleAtLeast, type Permission, type Role, type RoutePermission } from '../auth/permissions.js';
-import { ANONYMOUS, callerOf, CredentialError, principalOfSession, principalOfToken, type Principal, type UserPrincipal } from '../auth/principal.js';
+import {
+  ANONYMOUS,
+  callerOf,
+  CredentialError,
+  principalOfSession,
+  principalOfToken,
+  type Principal,
+  type UserPrincipal,
+} from '../auth/principal.js';
 import { memberRepoIds, pipelineProtectedRole, repoStanding, roleIn } from '../auth/repo-access.js';
 import type { Job, Pipeline, User } from '../store/schema.js';
 import { createSession, CSRF_HEADER, csrfMatches, csrfTokenFor, SESSION_COOKIE, type SessionLimits } from '../auth/sessions.js';
@@ -62,11 +70,36 @@ export function secureCookies(ctx: ServerContext): boolean {
  * Signs a user in: a new session and its cookie on the reply. For every way of signing in (a
  * password here, single sign-on's callbacks in src/auth/sso): the caller has checked who it is.
  */
-export async function startSession(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, user: User): Promise<{ principal: UserPrincipal; csrfToken: string; expiresAt: string }> {
-  const session = await createSession(ctx.store.db, { userId: user.id, address: request.ip, userAgent: request.headers['user-agent'] ?? null, now: ctx.clock.now(), limits: sessionLimitsOf(ctx) });
-  reply.setCookie(SESSION_COOKIE, session.token, { httpOnly: true, secure: secureCookies(ctx), sameSite: ctx.config.sessionCookieSameSite, path: '/', expires: new Date(session.expiresAt) });
+export async function startSession(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  user: User,
+): Promise<{ principal: UserPrincipal; csrfToken: string; expiresAt: string }> {
+  const session = await createSession(ctx.store.db, {
+    userId: user.id,
+    address: request.ip,
+    userAgent: request.headers['user-agent'] ?? null,
+    now: ctx.clock.now(),
+    limits: sessionLimitsOf(ctx),
+  });
+  reply.setCookie(SESSION_COOKIE, session.token, {
+    httpOnly: true,
+    secure: secureCookies(ctx),
+    sameSite: ctx.config.sessionCookieSameSite,
+    path: '/',
+    expires: new Date(session.expiresAt),
+  });
   return {
-    principal: { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, scopes: ['api'], sessionId: session.id, tokenId: null },
+    principal: {
+      kind: 'user',
+      userId: user.id,
+      username: user.username,
+      admin: user.admin === 1,
+      scopes: ['api'],
+      sessionId: session.id,
+      tokenId: null,
+    },
     csrfToken: csrfTokenFor(session.token),
     expiresAt: new Date(session.expiresAt).toISOString(),
   };
@@ -95,8 +128,14 @@ async function authenticate(ctx: ServerContext, request: FastifyRequest): Promis
   const ldap = ctx.config.ldap;
   if (principal.kind === 'user' && ldap !== undefined) {
     const log = (detail: string) => request.log.warn({ provider: 'ldap', userId: principal.userId }, detail);
-    const standing = await recheckDirectoryAccount(ctx.store, principal.userId, { config: ldap, mappings: ctx.config.groupRoles, now, log });
-    if (standing === 'disabled') throw new CredentialError('your directory account is disabled or gone: your sessions and tokens were revoked');
+    const standing = await recheckDirectoryAccount(ctx.store, principal.userId, {
+      config: ldap,
+      mappings: ctx.config.groupRoles,
+      now,
+      log,
+    });
+    if (standing === 'disabled')
+      throw new CredentialError('your directory account is disabled or gone: your sessions and tokens were revoked');
   }
   return principal;
 }
@@ -112,9 +151,17 @@ function notFound(route: RoutePermission, params: Record<string, string>): ApiEr
  * Whether the principal holds a permission on a repository: for checks a handler makes on top of
  * its route's permission (an approval for a protected environment, a protected branch).
  */
-export async function requirePermission(ctx: ServerContext, principal: Principal, permission: Permission, repo: { id: number; name: string }, method = 'POST'): Promise<void> {
+export async function requirePermission(
+  ctx: ServerContext,
+  principal: Principal,
+  permission: Permission,
+  repo: { id: number; name: string },
+  method = 'POST',
+): Promise<void> {
   const standing =
-    principal.kind === 'user' && !principal.admin ? (await repoStanding(ctx.store.db, { by: 'name', param: 'name' }, { name: repo.name }, principal.userId)) : { repoId: repo.id, repoName: repo.name, role: null };
+    principal.kind === 'user' && !principal.admin
+      ? await repoStanding(ctx.store.db, { by: 'name', param: 'name' }, { name: repo.name }, principal.userId)
+      : { repoId: repo.id, repoName: repo.name, role: null };
   const decision = decide(permission, method, callerOf(principal), standing);
   if (!decision.allowed) throw new ApiError(decision.status, decision.message);
 }
@@ -123,7 +170,13 @@ export async function requirePermission(ctx: ServerContext, principal: Principal
  * A role on a repository, for rules whose role is data (a protected branch's allowed role); `what`
  * names the permission and the reason in the refusal.
  */
-export async function requireRole(ctx: ServerContext, principal: Principal, repo: { id: number; name: string }, role: Role, what: string): Promise<void> {
+export async function requireRole(
+  ctx: ServerContext,
+  principal: Principal,
+  repo: { id: number; name: string },
+  role: Role,
+  what: string,
+): Promise<void> {
   if (principal.kind === 'user' && (principal.admin || roleAtLeast(await roleIn(ctx.store.db, repo.id, principal.userId), role))) return;
   throw new ApiError(403, `missing permission ${what}: it needs the ${role} role on repository ${repo.name}`);
 }
@@ -137,9 +190,20 @@ export async function requireJobStartRights(ctx: ServerContext, principal: Princ
   const db = ctx.store.db;
   const repo = await db.selectFrom('repos').select(['id', 'name']).where('id', '=', job.repo_id).executeTakeFirstOrThrow();
   if (job.environment !== null) {
-    const env = await db.selectFrom('environments').select('protected').where('repo_id', '=', repo.id).where('name', '=', job.environment).executeTakeFirst();
+    const env = await db
+      .selectFrom('environments')
+      .select('protected')
+      .where('repo_id', '=', repo.id)
+      .where('name', '=', job.environment)
+      .executeTakeFirst();
     // A deploy frozen by a spent error budget is started only by a maintainer's override.
-    const frozen = await db.selectFrom('deploy_freezes').select('id').where('repo', '=', repo.name).where('environment', '=', job.environment).where('lifted_at', 'is', null).executeTakeFirst();
+    const frozen = await db
+      .selectFrom('deploy_freezes')
+      .select('id')
+      .where('repo', '=', repo.name)
+      .where('environment', '=', job.environment)
+      .where('lifted_at', 'is', null)
+      .executeTakeFirst();
     if (env?.protected === 1 || frozen) await requirePermission(ctx, principal, 'deployment.approve', repo);
   }
   await requireJobRefRole(ctx, principal, job, permission);
@@ -150,7 +214,12 @@ export async function requireJobStartRights(ctx: ServerContext, principal: Princ
  * retrying, playing) needs the branch's allowed role (maintainer unless set otherwise), as
  * GitLab's protected-branch rules ask: a developer may not stop a release branch's deploy.
  */
-export async function requireProtectedRefRole(ctx: ServerContext, principal: Principal, pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>, permission: Permission): Promise<void> {
+export async function requireProtectedRefRole(
+  ctx: ServerContext,
+  principal: Principal,
+  pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>,
+  permission: Permission,
+): Promise<void> {
   const role = await pipelineProtectedRole(ctx.store.db, pipeline);
   if (role === null) return;
   const repo = await ctx.store.db.selectFrom('repos').select(['id', 'name']).where('id', '=', pipeline.repo_id).executeTakeFirstOrThrow();
@@ -159,7 +228,11 @@ export async function requireProtectedRefRole(ctx: ServerContext, principal: Pri
 
 /** requireProtectedRefRole for the pipeline of a job. */
 export async function requireJobRefRole(ctx: ServerContext, principal: Principal, job: Job, permission: Permission): Promise<void> {
-  const pipeline = await ctx.store.db.selectFrom('pipelines').select(['repo_id', 'ref', 'is_tag', 'merge_request']).where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+  const pipeline = await ctx.store.db
+    .selectFrom('pipelines')
+    .select(['repo_id', 'ref', 'is_tag', 'merge_request'])
+    .where('id', '=', job.pipeline_id)
+    .executeTakeFirstOrThrow();
   await requireProtectedRefRole(ctx, principal, pipeline, permission);
 }
 
@@ -177,12 +250,17 @@ function needsCsrf(request: FastifyRequest, principal: Principal): boolean {
 
 /** A form posted without the header carries its token in a field; a header, when given, wins. */
 function isForm(request: FastifyRequest): boolean {
-  return typeof request.headers[CSRF_HEADER] !== 'string' && /^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '');
+  return (
+    typeof request.headers[CSRF_HEADER] !== 'string' && /^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '')
+  );
 }
 
 function checkCsrf(request: FastifyRequest, given: string | undefined | string[]): void {
   if (typeof given === 'string' && csrfMatches(request.cookies[SESSION_COOKIE]!, given)) return;
-  throw new ApiError(403, `CSRF token missing or wrong: a change made with the session cookie needs the ${CSRF_HEADER} header from POST or GET /api/v1/session (a form: its ${CSRF_FORM_FIELD} field)`);
+  throw new ApiError(
+    403,
+    `CSRF token missing or wrong: a change made with the session cookie needs the ${CSRF_HEADER} header from POST or GET /api/v1/session (a form: its ${CSRF_FORM_FIELD} field)`,
+  );
 }
 
 export function databaseAccessControl(ctx: ServerContext): AccessControl {

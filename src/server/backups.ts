@@ -29,7 +29,11 @@ export function backupSchedule(ctx: ServerContext): BackupSchedule | null {
 
   const dueAt = async (now: number): Promise<number> => {
     startedAt ??= now;
-    const last = await ctx.store.db.selectFrom('backups').select((eb) => eb.fn.max('started_at').as('at')).where('destination', '=', name).executeTakeFirst();
+    const last = await ctx.store.db
+      .selectFrom('backups')
+      .select((eb) => eb.fn.max('started_at').as('at'))
+      .where('destination', '=', name)
+      .executeTakeFirst();
     const from = last?.at === null || last?.at === undefined ? startedAt : Number(last.at);
     return cron.nextRun(new Date(from))?.getTime() ?? Number.POSITIVE_INFINITY;
   };
@@ -51,7 +55,14 @@ export function backupSchedule(ctx: ServerContext): BackupSchedule | null {
         now: () => ctx.clock.now(),
       });
       ctx.log.info(
-        { backup: manifest.id, destination: name, ms: ctx.clock.now() - started, blobsCopied: manifest.copied.blobs, bytesCopied: manifest.copied.bytes, pruned: pruned?.deleted.length ?? 0 },
+        {
+          backup: manifest.id,
+          destination: name,
+          ms: ctx.clock.now() - started,
+          blobsCopied: manifest.copied.blobs,
+          bytesCopied: manifest.copied.bytes,
+          pruned: pruned?.deleted.length ?? 0,
+        },
         'scheduled backup made',
       );
     } catch (err) {

@@ -16,7 +16,20 @@ export interface ClusterView {
     /** Online ones first, then by last seen; a short list (the counts cover all). */
     list: ReturnType<typeof agentView>[];
   };
-  database: { engine: 'sqlite' } | { engine: 'postgresql'; host: string | null; inRecovery: boolean; replication: { applicationName: string | null; state: string | null; syncState: string | null; replayLagBytes: number | null; replayLagSeconds: number | null }[] };
+  database:
+    | { engine: 'sqlite' }
+    | {
+        engine: 'postgresql';
+        host: string | null;
+        inRecovery: boolean;
+        replication: {
+          applicationName: string | null;
+          state: string | null;
+          syncState: string | null;
+          replayLagBytes: number | null;
+          replayLagSeconds: number | null;
+        }[];
+      };
   backup: { id?: string; status: string; startedAt: string; finishedAt: string | null } | null;
   drill: { id?: number; backupId?: string | null; ok: boolean; finishedAt: string } | null;
 }
@@ -75,7 +88,12 @@ export async function postgresReplication(db: Kysely<Database>): Promise<Replica
 }
 
 export async function newestBackup(db: Kysely<Database>) {
-  return db.selectFrom('backups').select(['id', 'status', 'started_at', 'finished_at']).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+  return db
+    .selectFrom('backups')
+    .select(['id', 'status', 'started_at', 'finished_at'])
+    .orderBy('started_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
 }
 
 export async function newestDrill(db: Kysely<Database>) {

@@ -36,7 +36,11 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
   const current = await lsRemote(repo.url, { timeoutMs: 30_000, credentials: await repoCredentials(ctx, repo) });
   const previous = JSON.parse(repo.known_refs) as Record<string, string>;
   const firstPoll = Object.keys(previous).length === 0;
-  await ctx.store.db.updateTable('repos').set({ known_refs: JSON.stringify(Object.fromEntries(current)) }).where('id', '=', repo.id).execute();
+  await ctx.store.db
+    .updateTable('repos')
+    .set({ known_refs: JSON.stringify(Object.fromEntries(current)) })
+    .where('id', '=', repo.id)
+    .execute();
   // The first poll only learns the refs: building every branch of a freshly added repository is not what users want.
   if (firstPoll) return;
   for (const event of diffRefs(previous, current)) {
@@ -48,11 +52,21 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
       sha: event.sha,
       beforeSha: event.beforeSha,
       source: 'push',
-      event: { provider: 'poll', deliveryId: `${event.ref}@${event.sha}`, kind: event.kind, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha },
+      event: {
+        provider: 'poll',
+        deliveryId: `${event.ref}@${event.sha}`,
+        kind: event.kind,
+        ref: event.ref,
+        sha: event.sha,
+        beforeSha: event.beforeSha,
+      },
     });
     if (result.duplicate) continue;
     if (result.pipelineId === null) {
-      ctx.log.info({ repo: repo.name, ref: event.ref, sha: event.sha, reason: result.skippedReason }, 'poll found a new commit; no pipeline');
+      ctx.log.info(
+        { repo: repo.name, ref: event.ref, sha: event.sha, reason: result.skippedReason },
+        'poll found a new commit; no pipeline',
+      );
       continue;
     }
     ctx.log.info({ repo: repo.name, ref: event.ref, sha: event.sha, pipelineId: result.pipelineId }, 'poll found a new commit');
@@ -106,7 +120,9 @@ async function nextDeadline(ctx: ServerContext, now: number): Promise<number | n
     .where('disconnected_at', '>', now - graceMs)
     .where('disconnected_at', '<', soon - graceMs)
     .executeTakeFirst();
-  const candidates = [lease?.at, gone?.at === null || gone?.at === undefined ? null : Number(gone.at) + graceMs].filter((at) => at !== null && at !== undefined).map(Number);
+  const candidates = [lease?.at, gone?.at === null || gone?.at === undefined ? null : Number(gone.at) + graceMs]
+    .filter((at) => at !== null && at !== undefined)
+    .map(Number);
   return candidates.length > 0 ? Math.min(...candidates) : null;
 }
 
@@ -115,7 +131,11 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
   const was = state.leadership.leader;
   state.leadership = await claimLeadership(ctx.store, ctx.replicaId, ctx.config.leaseSeconds * 1000, now, state.leadership);
   ctx.metrics.leader.set(state.leadership.leader ? 1 : 0);
-  if (state.leadership.leader !== was) ctx.log.info({ leader: state.leadership.leader, epoch: state.leadership.epoch }, state.leadership.leader ? 'became leader' : 'lost leadership');
+  if (state.leadership.leader !== was)
+    ctx.log.info(
+      { leader: state.leadership.leader, epoch: state.leadership.epoch },
+      state.leadership.leader ? 'became leader' : 'lost leadership',
+    );
   if (!state.leadership.leader) return;
   if (now - state.lastRetentionAt >= RETENTION_EVERY_MS) {
     state.lastRetentionAt = now;
@@ -142,7 +162,12 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
 }
 
 export function startDuties(ctx: ServerContext): Duties {
-  const state: DutyState = { leadership: { leader: false, epoch: 0, since: null, renewedAt: null }, polling: new Set(), lastRetentionAt: 0, backups: backupSchedule(ctx) };
+  const state: DutyState = {
+    leadership: { leader: false, epoch: 0, since: null, renewedAt: null },
+    polling: new Set(),
+    lastRetentionAt: 0,
+    backups: backupSchedule(ctx),
+  };
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
   let precise: NodeJS.Timeout | undefined;
@@ -162,10 +187,14 @@ export function startDuties(ctx: ServerContext): Duties {
     };
     precise = setTimeout(() => enqueue(reapNow), at - now + 5);
   };
-  const timer = setInterval(() => enqueue(async () => {
-    await tick(ctx, state);
-    await reapOnTime();
-  }), TICK_MS);
+  const timer = setInterval(
+    () =>
+      enqueue(async () => {
+        await tick(ctx, state);
+        await reapOnTime();
+      }),
+    TICK_MS,
+  );
   // Its own loops: a slow notifier or Prometheus must not hold up lease reaping.
   const alerting = startAlerting(ctx, () => state.leadership.leader);
   return {

@@ -13,7 +13,10 @@ async function tighten(path: string, mode: number, what: string, log: Logger): P
   });
   if (info === null || (info.mode & OTHERS) === 0) return;
   await chmod(path, mode);
-  log.warn({ path, was: (info.mode & 0o777).toString(8), now: mode.toString(8) }, `tightened the permissions of the ${what}: only Tandem's user may read it`);
+  log.warn(
+    { path, was: (info.mode & 0o777).toString(8), now: mode.toString(8) },
+    `tightened the permissions of the ${what}: only Tandem's user may read it`,
+  );
 }
 
 /** Creates the data dir 0700, or tightens an existing one. */

@@ -25,7 +25,19 @@ export async function listFreezes(ctx: ServerContext, options: { all?: boolean; 
   if (!options.all) q = q.where('lifted_at', 'is', null);
   if (options.repo) q = q.where('repo', '=', options.repo);
   const freezes = await q.execute();
-  const overrides = freezes.length === 0 ? [] : await ctx.store.db.selectFrom('freeze_overrides').selectAll().where('freeze_id', 'in', freezes.map((f) => f.id)).orderBy('id').execute();
+  const overrides =
+    freezes.length === 0
+      ? []
+      : await ctx.store.db
+          .selectFrom('freeze_overrides')
+          .selectAll()
+          .where(
+            'freeze_id',
+            'in',
+            freezes.map((f) => f.id),
+          )
+          .orderBy('id')
+          .execute();
   return freezes.map((f) => ({
     id: f.id,
     repo: f.repo,
@@ -48,13 +60,28 @@ export async function recordFreezeOverride(ctx: ServerContext, job: Job, actor: 
   const repo = await ctx.store.db.selectFrom('repos').select('name').where('id', '=', job.repo_id).executeTakeFirst();
   if (!repo) return null;
   const now = ctx.clock.now();
-  const frozen = await ctx.store.db.selectFrom('deploy_freezes').select(['id', 'slo']).where('repo', '=', repo.name).where('environment', '=', job.environment).where('lifted_at', 'is', null).execute();
+  const frozen = await ctx.store.db
+    .selectFrom('deploy_freezes')
+    .select(['id', 'slo'])
+    .where('repo', '=', repo.name)
+    .where('environment', '=', job.environment)
+    .where('lifted_at', 'is', null)
+    .execute();
   if (frozen.length === 0) return null;
   await ctx.store.db
     .insertInto('freeze_overrides')
     .values(frozen.map((f) => ({ freeze_id: f.id, job_id: job.id, actor, created_at: now })))
     .execute();
-  const event: FreezeOverrideEvent = { action: 'deploy_freeze.override', actor, repo: repo.name, environment: job.environment, jobId: job.id, pipelineId: job.pipeline_id, slos: frozen.map((f) => f.slo), at: now };
+  const event: FreezeOverrideEvent = {
+    action: 'deploy_freeze.override',
+    actor,
+    repo: repo.name,
+    environment: job.environment,
+    jobId: job.id,
+    pipelineId: job.pipeline_id,
+    slos: frozen.map((f) => f.slo),
+    at: now,
+  };
   ctx.log.warn(event, 'deploy freeze overridden');
   return event;
 }

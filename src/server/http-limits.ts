@@ -15,7 +15,8 @@ import { ApiError } from './http.js';
  */
 export function bodyUnread(request: FastifyRequest): boolean {
   const { headers } = request.raw;
-  const declared = headers['content-length'] !== undefined ? Number(headers['content-length']) > 0 : headers['transfer-encoding'] !== undefined;
+  const declared =
+    headers['content-length'] !== undefined ? Number(headers['content-length']) > 0 : headers['transfer-encoding'] !== undefined;
   return declared && !request.raw.complete;
 }
 
@@ -44,7 +45,9 @@ export function withBodyDeadline(request: FastifyRequest, reply: FastifyReply, p
     payload.unpipe(watched);
     payload.pause();
     const seconds = Math.round(timeoutMs / 1000);
-    watched.destroy(new ApiError(408, streamed ? `request body: no data for ${seconds} s` : `request body not received within ${seconds} s`));
+    watched.destroy(
+      new ApiError(408, streamed ? `request body: no data for ${seconds} s` : `request body not received within ${seconds} s`),
+    );
   };
   const timer = setTimeout(expire, timeoutMs);
   if (streamed) payload.on('data', () => timer.refresh());
@@ -85,7 +88,8 @@ export function addressList(entries: readonly string[]): BlockList {
   for (const entry of entries.flatMap((e) => NAMED_RANGES[e] ?? [e])) {
     const [address, prefix] = entry.split('/');
     const family = isIP(address);
-    if (family === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) throw new Error(`trustedProxies: "${entry}" is not an address or CIDR`);
+    if (family === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix)))
+      throw new Error(`trustedProxies: "${entry}" is not an address or CIDR`);
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (prefix === undefined) list.addAddress(address, type);
     else list.addSubnet(address, Number(prefix), type);
@@ -100,7 +104,10 @@ function clientAddress(socket: Socket): string | null {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
-const TOO_MANY = JSON.stringify({ error: 'too many requests', message: 'too many open connections from this address; close some and retry' });
+const TOO_MANY = JSON.stringify({
+  error: 'too many requests',
+  message: 'too many open connections from this address; close some and retry',
+});
 
 /**
  * Caps the server's open connections: beyond `total`, Node drops new ones; beyond `perAddress`
@@ -117,7 +124,10 @@ export function limitConnections(server: Server, limits: ConnectionLimits): void
     const count = (open.get(address) ?? 0) + 1;
     if (count > limits.perAddress) {
       limits.onRefused?.('address');
-      socket.end(`HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: ${TOO_MANY.length}\r\n\r\n${TOO_MANY}`, () => socket.destroy());
+      socket.end(
+        `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: ${TOO_MANY.length}\r\n\r\n${TOO_MANY}`,
+        () => socket.destroy(),
+      );
       return;
     }
     open.set(address, count);

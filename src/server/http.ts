@@ -98,7 +98,9 @@ function describeRule(rule: Rule): string {
     case 'user':
       return 'any signed-in user';
     case 'admin':
-      return rule.registrationToken ? 'an instance administrator, or an agent registration token (scope register_agent)' : 'an instance administrator';
+      return rule.registrationToken
+        ? 'an instance administrator, or an agent registration token (scope register_agent)'
+        : 'an instance administrator';
     case 'agent':
       return 'an agent token';
     case 'member':
@@ -149,7 +151,9 @@ export class RouteTable {
   add<Schema extends z.ZodType | undefined>(spec: RouteSpec<Schema>): void {
     const route = routePermission(spec.method, spec.url);
     if (accessOf(route.rule) !== spec.access) {
-      throw new Error(`route ${spec.method} ${spec.url} declares access "${spec.access}" but its permission ${route.permission} is for ${describeRule(route.rule)}`);
+      throw new Error(
+        `route ${spec.method} ${spec.url} declares access "${spec.access}" but its permission ${route.permission} is for ${describeRule(route.rule)}`,
+      );
     }
     // The agent protocol's writes are fenced and recorded with their jobs and releases; logging
     // every heartbeat and log chunk would bury the changes people make.
@@ -200,7 +204,13 @@ export class RouteTable {
           },
         });
         if (audited && reply.statusCode < 400) {
-          await this.access.audit(request, { principal: note.actor ?? principal, action: route.permission, route: spec.url, status: reply.statusCode, details: note.details });
+          await this.access.audit(request, {
+            principal: note.actor ?? principal,
+            action: route.permission,
+            route: spec.url,
+            status: reply.statusCode,
+            details: note.details,
+          });
         }
         if (reply.sent) return reply;
         return result;
@@ -253,8 +263,18 @@ export class RouteTable {
       servers: [{ url: '/' }],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'A personal token (tdm_), an agent token (tda_) or a job token (tdj_, CI_JOB_TOKEN; also accepted as a JOB-TOKEN header)' },
-          cookieAuth: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: `A session from POST /api/v1/session; changes also need the ${CSRF_HEADER} header` },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'A personal token (tdm_), an agent token (tda_) or a job token (tdj_, CI_JOB_TOKEN; also accepted as a JOB-TOKEN header)',
+          },
+          cookieAuth: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description: `A session from POST /api/v1/session; changes also need the ${CSRF_HEADER} header`,
+          },
         },
       },
       paths,

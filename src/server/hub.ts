@@ -27,7 +27,8 @@ export class Hub {
     this.emitLocal(event);
     if (!this.relay) return;
     let payload = JSON.stringify({ from: this.replicaId, event });
-    if (payload.length > MAX_NOTIFY_PAYLOAD && event.type === 'log') payload = JSON.stringify({ from: this.replicaId, event: { ...event, data: undefined } });
+    if (payload.length > MAX_NOTIFY_PAYLOAD && event.type === 'log')
+      payload = JSON.stringify({ from: this.replicaId, event: { ...event, data: undefined } });
     this.relay.publish(payload).catch(() => undefined);
   }
 

@@ -59,7 +59,11 @@ async function openStoreWhenReachable(url: string, log: Logger, metrics: Metrics
 }
 
 /** `generateAdminPassword`: a first start without `adminPassword` gives the admin a random one (the CLI's servers). */
-export async function startServer(config: TandemConfig, log: Logger = pino({ level: config.logLevel }), opts: { generateAdminPassword?: boolean } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: TandemConfig,
+  log: Logger = pino({ level: config.logLevel }),
+  opts: { generateAdminPassword?: boolean } = {},
+): Promise<RunningServer> {
   await secureDataDir(config.dataDir, log);
   const metrics = new Metrics();
   const databaseUrl = databaseUrlOf(config);
@@ -86,7 +90,11 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     passwordMinLength: config.passwordMinLength,
   });
   // Registers the backup and drill gauges, read from the database at each scrape.
-  new DrMetrics(metrics.registry, () => readDrStatus(store.db), () => clock.now());
+  new DrMetrics(
+    metrics.registry,
+    () => readDrStatus(store.db),
+    () => clock.now(),
+  );
   // The alerting duty's view: the freshest good backup anywhere, and whether any latest drill failed.
   metrics.drSignalsFrom(async () => {
     const status = await readDrStatus(store.db);
@@ -106,7 +114,9 @@ export async function startServer(config: TandemConfig, log: Logger = pino({ lev
     blobs,
     mirrors: new MirrorCache(join(config.dataDir, 'mirrors'), { credentials: credentialsByUrl({ store, secrets }) }),
     hub: new Hub(replicaId),
-    eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) => metrics.refusedLoad.inc({ reason })),
+    eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) =>
+      metrics.refusedLoad.inc({ reason }),
+    ),
     clock,
     metrics,
     sli: new SliRecorder({ db: store.db, metrics, now: () => clock.now(), log, scale: config.sloWindowScale }),

@@ -77,10 +77,19 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
 }
 
 /** The job's `id_tokens`, signed now (each attempt gets fresh ones), as masked variables. */
-async function idTokenVariables(ctx: ServerContext, { job, spec, pipeline, repo }: ClaimedJob, protectedRef: boolean): Promise<JobVariable[]> {
+async function idTokenVariables(
+  ctx: ServerContext,
+  { job, spec, pipeline, repo }: ClaimedJob,
+  protectedRef: boolean,
+): Promise<JobVariable[]> {
   if (!spec.idTokens || Object.keys(spec.idTokens).length === 0) return [];
   const environment = spec.environment
-    ? await ctx.store.db.selectFrom('environments').select(['tier', 'protected']).where('repo_id', '=', repo.id).where('name', '=', spec.environment.name).executeTakeFirst()
+    ? await ctx.store.db
+        .selectFrom('environments')
+        .select(['tier', 'protected'])
+        .where('repo_id', '=', repo.id)
+        .where('name', '=', spec.environment.name)
+        .executeTakeFirst()
     : undefined;
   const tokens = await mintIdTokens(
     ctx.secrets.signer,
@@ -91,7 +100,11 @@ async function idTokenVariables(ctx: ServerContext, { job, spec, pipeline, repo 
       job: { id: job.id, name: job.name, stage: job.stage },
       refProtected: protectedRef,
       environment: spec.environment
-        ? { name: spec.environment.name, tier: spec.environment.deploymentTier ?? environment?.tier ?? null, protected: environment?.protected === 1 }
+        ? {
+            name: spec.environment.name,
+            tier: spec.environment.deploymentTier ?? environment?.tier ?? null,
+            protected: environment?.protected === 1,
+          }
         : null,
     },
     { issuer: ctx.externalUrl, lifetimeSeconds: ctx.config.idTokenLifetimeSeconds },

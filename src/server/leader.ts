@@ -25,7 +25,12 @@ export async function claimLeadership(store: Store, holder: string, ttlMs: numbe
     .updateTable('leases')
     .set((eb) => ({
       holder,
-      epoch: eb.case().when('holder', '=', holder).then(eb.ref('epoch')).else(eb(eb.ref('epoch'), '+', 1)).end(),
+      epoch: eb
+        .case()
+        .when('holder', '=', holder)
+        .then(eb.ref('epoch'))
+        .else(eb(eb.ref('epoch'), '+', 1))
+        .end(),
       expires_at: expiresAt,
     }))
     .where('name', '=', LEADER)
@@ -43,7 +48,11 @@ export async function claimLeadership(store: Store, holder: string, ttlMs: numbe
   if (!row) return { leader: false, epoch: current.epoch, since: null, renewedAt: null };
   // A renewal after a long gap (the database was out of reach) starts the grace again: agents could
   // not heartbeat either, and their leases ran out through no fault of theirs.
-  const unbroken = current.leader && current.epoch === row.epoch && current.renewedAt !== null && now - current.renewedAt < Math.max(ttlMs / 2, MIN_OUTAGE_MS);
+  const unbroken =
+    current.leader &&
+    current.epoch === row.epoch &&
+    current.renewedAt !== null &&
+    now - current.renewedAt < Math.max(ttlMs / 2, MIN_OUTAGE_MS);
   return { leader: true, epoch: row.epoch, since: unbroken ? current.since : now, renewedAt: now };
 }
 
@@ -52,5 +61,11 @@ export async function claimLeadership(store: Store, holder: string, ttlMs: numbe
  * expires. The row is expired, not deleted, so the next leader's epoch is still higher.
  */
 export async function releaseLeadership(store: Store, holder: string, epoch: number): Promise<void> {
-  await store.db.updateTable('leases').set({ expires_at: 0 }).where('name', '=', LEADER).where('holder', '=', holder).where('epoch', '=', epoch).execute();
+  await store.db
+    .updateTable('leases')
+    .set({ expires_at: 0 })
+    .where('name', '=', LEADER)
+    .where('holder', '=', holder)
+    .where('epoch', '=', epoch)
+    .execute();
 }

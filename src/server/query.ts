@@ -14,7 +14,10 @@ export function integerParam(query: Query, name: string, range: { min: number; m
   // Digits only: Number() would also take "1e3", "0x10", " 5" and "-0".
   const value = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(value) || value < range.min || value > range.max) {
-    throw new ApiError(422, `query parameter ${name}: expected a whole number from ${range.min} to ${range.max}, got ${JSON.stringify(raw.slice(0, 40))}`);
+    throw new ApiError(
+      422,
+      `query parameter ${name}: expected a whole number from ${range.min} to ${range.max}, got ${JSON.stringify(raw.slice(0, 40))}`,
+    );
   }
   return value;
 }
@@ -27,7 +30,10 @@ export interface Page {
 
 /** `?limit=` (1 to `max`, default `fallback`) and the `?before=` id of a newest-first list. */
 export function pageParams(query: Query, limits: { fallback: number; max: number }): Page {
-  return { limit: integerParam(query, 'limit', { min: 1, ...limits }), before: integerParam(query, 'before', { min: 1, max: Number.MAX_SAFE_INTEGER }) };
+  return {
+    limit: integerParam(query, 'limit', { min: 1, ...limits }),
+    before: integerParam(query, 'before', { min: 1, max: Number.MAX_SAFE_INTEGER }),
+  };
 }
 
 /** Both pipeline lists (all visible repositories, one repository) page alike. */

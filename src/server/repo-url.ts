@@ -84,7 +84,11 @@ export interface CheckedRepoUrl {
  * The normalised URL and its credentials, if this caller may point a repository there: 422 for a
  * URL that is not one (or whose host does not resolve), 403 for a place only an admin may use.
  */
-export async function checkRepoUrl(input: string, who: RepoUrlSetter, config: { allowedLocalRepoPaths: readonly string[] }): Promise<CheckedRepoUrl> {
+export async function checkRepoUrl(
+  input: string,
+  who: RepoUrlSetter,
+  config: { allowedLocalRepoPaths: readonly string[] },
+): Promise<CheckedRepoUrl> {
   let checked: CheckedRepoUrl;
   try {
     checked = splitUrlCredentials(normalizeRepoUrl(input));
@@ -126,9 +130,14 @@ export async function saveRepoCredentials(ctx: RepoSecretsContext, repoId: numbe
 }
 
 /** The credentials of a repository's URL, decrypted; null when it has none. */
-export async function repoCredentials(ctx: RepoSecretsContext, repo: Pick<Repo, 'id' | 'url_credentials' | 'url_credentials_key_id'>): Promise<UrlCredentials | null> {
+export async function repoCredentials(
+  ctx: RepoSecretsContext,
+  repo: Pick<Repo, 'id' | 'url_credentials' | 'url_credentials_key_id'>,
+): Promise<UrlCredentials | null> {
   if (repo.url_credentials === null) return null;
-  return JSON.parse(await ctx.secrets.keyring.open(repo.url_credentials, repo.url_credentials_key_id, URL_CREDENTIALS, repo)) as UrlCredentials;
+  return JSON.parse(
+    await ctx.secrets.keyring.open(repo.url_credentials, repo.url_credentials_key_id, URL_CREDENTIALS, repo),
+  ) as UrlCredentials;
 }
 
 /** For the server's mirrors: the credentials of a URL, from a repository registered with it. */

@@ -9,7 +9,13 @@ export async function expireArtifacts(ctx: ServerContext, now: number): Promise<
   let files = 0;
   let blobs = 0;
   for (;;) {
-    const expired = await ctx.store.db.selectFrom('artifact_files').select(['id', 'digest']).where('expires_at', '<', now).orderBy('id').limit(BATCH).execute();
+    const expired = await ctx.store.db
+      .selectFrom('artifact_files')
+      .select(['id', 'digest'])
+      .where('expires_at', '<', now)
+      .orderBy('id')
+      .limit(BATCH)
+      .execute();
     if (expired.length === 0) break;
     await ctx.store.db
       .deleteFrom('artifact_files')
@@ -21,11 +27,26 @@ export async function expireArtifacts(ctx: ServerContext, now: number): Promise<
       .execute();
     files += expired.length;
     for (const digest of new Set(expired.map((e) => e.digest))) {
-      const stillUsed = await ctx.store.db.selectFrom('artifact_files').select('id').where('digest', '=', digest).limit(1).executeTakeFirst();
+      const stillUsed = await ctx.store.db
+        .selectFrom('artifact_files')
+        .select('id')
+        .where('digest', '=', digest)
+        .limit(1)
+        .executeTakeFirst();
       // Cache manifests are JSON; a substring match on a 64-hex digest cannot be a false positive.
-      const inCache = await ctx.store.db.selectFrom('cache_entries').select('id').where('manifest', 'like', `%${digest}%`).limit(1).executeTakeFirst();
+      const inCache = await ctx.store.db
+        .selectFrom('cache_entries')
+        .select('id')
+        .where('manifest', 'like', `%${digest}%`)
+        .limit(1)
+        .executeTakeFirst();
       // Releases keep their files for rollbacks, whatever the pipeline's expire_in said.
-      const inRelease = await ctx.store.db.selectFrom('releases').select('id').where('files', 'like', `%${digest}%`).limit(1).executeTakeFirst();
+      const inRelease = await ctx.store.db
+        .selectFrom('releases')
+        .select('id')
+        .where('files', 'like', `%${digest}%`)
+        .limit(1)
+        .executeTakeFirst();
       if (stillUsed || inCache || inRelease) continue;
       await ctx.blobs.delete(digest);
       blobs++;

@@ -12,7 +12,6 @@ import type { ServerContext } from './context.js';
 import { ApiError } from './http.js';
 import { publishChanges } from './notify.js';
 
-
 function rollbackJob(environment: Environment, target: Release): CompiledJob {
   return compiledJob({
     name: `rollback ${environment.name}`,
@@ -20,7 +19,13 @@ function rollbackJob(environment: Environment, target: Release): CompiledJob {
     stageIndex: 0,
     variables: { GIT_STRATEGY: 'none', [ROLLBACK_OF_VARIABLE]: String(target.id) },
     dependencies: [],
-    environment: { name: environment.name, action: 'start', extra: {}, ...(environment.url ? { url: environment.url } : {}), ...(environment.tier ? { deploymentTier: environment.tier } : {}) },
+    environment: {
+      name: environment.name,
+      action: 'start',
+      extra: {},
+      ...(environment.url ? { url: environment.url } : {}),
+      ...(environment.tier ? { deploymentTier: environment.tier } : {}),
+    },
     deploy: JSON.parse(target.deploy_spec) as unknown,
     tags: JSON.parse(target.tags) as string[],
     position: { file: '(rollback)', line: 1, column: 1 },
@@ -28,20 +33,42 @@ function rollbackJob(environment: Environment, target: Release): CompiledJob {
 }
 
 export async function findEnvironment(ctx: ServerContext, repo: Repo, name: string): Promise<Environment> {
-  const env = await ctx.store.db.selectFrom('environments').selectAll().where('repo_id', '=', repo.id).where('name', '=', name).executeTakeFirst();
+  const env = await ctx.store.db
+    .selectFrom('environments')
+    .selectAll()
+    .where('repo_id', '=', repo.id)
+    .where('name', '=', name)
+    .executeTakeFirst();
   if (!env) throw new ApiError(404, `repository ${repo.name} has no environment "${name}"`);
   return env;
 }
 
 /** The release to go back to: the one named, else the newest earlier release that served other files. */
-async function rollbackTarget(ctx: ServerContext, environment: Environment, live: Release | null, to: number | undefined): Promise<Release> {
+async function rollbackTarget(
+  ctx: ServerContext,
+  environment: Environment,
+  live: Release | null,
+  to: number | undefined,
+): Promise<Release> {
   if (to !== undefined) {
-    const named = await ctx.store.db.selectFrom('releases').selectAll().where('id', '=', to).where('environment_id', '=', environment.id).executeTakeFirst();
+    const named = await ctx.store.db
+      .selectFrom('releases')
+      .selectAll()
+      .where('id', '=', to)
+      .where('environment_id', '=', environment.id)
+      .executeTakeFirst();
     if (!named) throw new ApiError(404, `environment ${environment.name} has no release ${to}`);
-    if (live && named.digest === live.digest) throw new ApiError(409, `release ${to} has the same files as the live release ${live.id}: nothing to roll back`);
+    if (live && named.digest === live.digest)
+      throw new ApiError(409, `release ${to} has the same files as the live release ${live.id}: nothing to roll back`);
     return named;
   }
-  let query = ctx.store.db.selectFrom('releases').selectAll().where('environment_id', '=', environment.id).where('status', '=', 'superseded').orderBy('id', 'desc').limit(1);
+  let query = ctx.store.db
+    .selectFrom('releases')
+    .selectAll()
+    .where('environment_id', '=', environment.id)
+    .where('status', '=', 'superseded')
+    .orderBy('id', 'desc')
+    .limit(1);
   if (live) query = query.where('id', '<', live.id).where('digest', '!=', live.digest);
   const earlier = await query.executeTakeFirst();
   if (!earlier) throw new ApiError(409, `environment ${environment.name} has no earlier release to roll back to`);
@@ -49,7 +76,11 @@ async function rollbackTarget(ctx: ServerContext, environment: Environment, live
 }
 
 /** The environment an alert names: by its name, and its repository's when several have one of that name. */
-export async function environmentOfAlert(ctx: ServerContext, environment: string, repo: string | undefined): Promise<(Environment & { repo_name: string }) | null> {
+export async function environmentOfAlert(
+  ctx: ServerContext,
+  environment: string,
+  repo: string | undefined,
+): Promise<(Environment & { repo_name: string }) | null> {
   let envs = await ctx.store.db
     .selectFrom('environments')
     .innerJoin('repos', 'repos.id', 'environments.repo_id')
@@ -58,7 +89,8 @@ export async function environmentOfAlert(ctx: ServerContext, environment: string
     .where('environments.name', '=', environment)
     .execute();
   if (repo) envs = envs.filter((e) => e.repo_name === repo);
-  if (envs.length > 1) throw new ApiError(422, `alert for environment "${environment}": ${envs.length} repositories have it; add the label tandem_repo`);
+  if (envs.length > 1)
+    throw new ApiError(422, `alert for environment "${environment}": ${envs.length} repositories have it; add the label tandem_repo`);
   return envs[0] ?? null;
 }
 
@@ -76,13 +108,23 @@ export interface AlertRollbackOutcome {
  * Tandem's own SLO alerts): roll back the deploy that went live within alertRollbackWindowSeconds,
  * unless nothing is live from a deploy, the deploy is older, or a release is in progress.
  */
-export async function rollbackOnAlert(ctx: ServerContext, env: Environment & { repo_name: string }, by: string): Promise<AlertRollbackOutcome> {
+export async function rollbackOnAlert(
+  ctx: ServerContext,
+  env: Environment & { repo_name: string },
+  by: string,
+): Promise<AlertRollbackOutcome> {
   const now = ctx.clock.now();
   const outcome = { repo: env.repo_name, environment: env.name };
   const live = await liveRelease(ctx.store.db, env.id);
-  const open = await ctx.store.db.selectFrom('releases').select('id').where('environment_id', '=', env.id).where('status', 'in', ['queued', 'deploying', 'verifying', 'paused']).executeTakeFirst();
+  const open = await ctx.store.db
+    .selectFrom('releases')
+    .select('id')
+    .where('environment_id', '=', env.id)
+    .where('status', 'in', ['queued', 'deploying', 'verifying', 'paused'])
+    .executeTakeFirst();
   if (!live || live.kind !== 'deploy' || live.finished_at === null) return { ...outcome, action: 'ignored: no deploy is live' };
-  if (now - live.finished_at > ctx.config.alertRollbackWindowSeconds * 1000) return { ...outcome, action: `ignored: release ${live.id} went live more than ${ctx.config.alertRollbackWindowSeconds} s ago` };
+  if (now - live.finished_at > ctx.config.alertRollbackWindowSeconds * 1000)
+    return { ...outcome, action: `ignored: release ${live.id} went live more than ${ctx.config.alertRollbackWindowSeconds} s ago` };
   if (open) return { ...outcome, action: `ignored: release ${open.id} is in progress` };
   const repo = await ctx.store.db.selectFrom('repos').selectAll().where('id', '=', env.repo_id).executeTakeFirstOrThrow();
   const { release, pipelineId } = await requestRollback(ctx, repo, env.name, { by });
@@ -95,7 +137,12 @@ export interface RollbackRequest {
   by: string;
 }
 
-export async function requestRollback(ctx: ServerContext, repo: Repo, environmentName: string, request: RollbackRequest): Promise<{ release: Release; pipelineId: number }> {
+export async function requestRollback(
+  ctx: ServerContext,
+  repo: Repo,
+  environmentName: string,
+  request: RollbackRequest,
+): Promise<{ release: Release; pipelineId: number }> {
   const environment = await findEnvironment(ctx, repo, environmentName);
   const live = await liveRelease(ctx.store.db, environment.id);
   const target = await rollbackTarget(ctx, environment, live, request.to);
@@ -153,6 +200,9 @@ export async function requestRollback(ctx: ServerContext, repo: Repo, environmen
     .execute();
   const release = await ctx.store.db.selectFrom('releases').selectAll().where('job_id', '=', jobId).executeTakeFirstOrThrow();
   publishChanges(ctx, changes);
-  ctx.log.info({ repo: repo.name, environment: environment.name, to: target.id, by: request.by, pipelineId: created.pipelineId }, 'rollback requested');
+  ctx.log.info(
+    { repo: repo.name, environment: environment.name, to: target.id, by: request.by, pipelineId: created.pipelineId },
+    'rollback requested',
+  );
   return { release, pipelineId: created.pipelineId };
 }

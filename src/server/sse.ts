@@ -68,8 +68,16 @@ export class EventStreamLimits {
   admit(principal: Principal): () => void {
     const key = principalKey(principal);
     const held = this.open.get(key) ?? 0;
-    if (held >= this.limits.perPrincipal) throw this.refuse('streams_per_principal', `${describe(principal)} has ${held} event streams open, the most allowed (maxEventStreamsPerPrincipal); close one and retry`);
-    if (this.total >= this.limits.total) throw this.refuse('streams_total', `this server has ${this.total} event streams open, the most allowed (maxEventStreams); retry later`);
+    if (held >= this.limits.perPrincipal)
+      throw this.refuse(
+        'streams_per_principal',
+        `${describe(principal)} has ${held} event streams open, the most allowed (maxEventStreamsPerPrincipal); close one and retry`,
+      );
+    if (this.total >= this.limits.total)
+      throw this.refuse(
+        'streams_total',
+        `this server has ${this.total} event streams open, the most allowed (maxEventStreams); retry later`,
+      );
     this.open.set(key, held + 1);
     this.total++;
     let released = false;
@@ -103,5 +111,9 @@ function principalKey(principal: Principal): string {
 }
 
 function describe(principal: Principal): string {
-  return principal.kind === 'user' ? `user ${principal.username}` : principal.kind === 'anonymous' ? 'an anonymous caller' : `this ${principal.kind}`;
+  return principal.kind === 'user'
+    ? `user ${principal.username}`
+    : principal.kind === 'anonymous'
+      ? 'an anonymous caller'
+      : `this ${principal.kind}`;
 }

@@ -3,7 +3,13 @@
 // jobs in one transaction, and cancel older interruptible pipelines on the same ref.
 import { maskText } from '../executor/mask.js';
 import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
-import { autoCancelInterruptible, createPipeline, DuplicateDeliveryError, type CreatePipelineInput, type StatusChange } from '../scheduler/index.js';
+import {
+  autoCancelInterruptible,
+  createPipeline,
+  DuplicateDeliveryError,
+  type CreatePipelineInput,
+  type StatusChange,
+} from '../scheduler/index.js';
 import { pipelineProtectedRole } from '../auth/repo-access.js';
 import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
@@ -40,7 +46,8 @@ export type TriggerResult = { pipelineId: number; status: string } | { pipelineI
 async function resolveRef(ctx: ServerContext, repo: Repo, ref: string, sha: string | undefined, mergeRequest: boolean) {
   // A merge request ref (refs/pull/1/head) is not a branch: it is built at the payload's sha, never looked up by name.
   if (mergeRequest) {
-    if (!ref.startsWith('refs/') || sha === undefined) throw new ApiError(422, `repository ${repo.name}: a merge request pipeline needs the forge's ref and a sha`);
+    if (!ref.startsWith('refs/') || sha === undefined)
+      throw new ApiError(422, `repository ${repo.name}: a merge request pipeline needs the forge's ref and a sha`);
     return { name: ref, isTag: false, sha };
   }
   if (ref.startsWith('refs/heads/')) return { name: ref.slice('refs/heads/'.length), isTag: false, sha };
@@ -76,7 +83,11 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     now,
   };
   if (found === null) {
-    const created = await createPipeline(ctx.store, { ...base, compiled: null, error: `no ${PIPELINE_FILES.join(' or ')} at ${sha.slice(0, 8)}` });
+    const created = await createPipeline(ctx.store, {
+      ...base,
+      compiled: null,
+      error: `no ${PIPELINE_FILES.join(' or ')} at ${sha.slice(0, 8)}`,
+    });
     publishChanges(ctx, created.changes);
     return { pipelineId: created.pipelineId, status: 'failed' };
   }
@@ -102,7 +113,10 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     is_tag: ref.isTag ? 1 : 0,
     merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
   });
-  const userVariables = await repoVariablesFor(ctx, repo, { protectedRef: protectedRef !== null, fromFork: input.mergeRequest?.fork === true });
+  const userVariables = await repoVariablesFor(ctx, repo, {
+    protectedRef: protectedRef !== null,
+    fromFork: input.mergeRequest?.fork === true,
+  });
   // Off the event loop, with time and memory limits: the file is whatever was pushed.
   const compiled = await compileIsolated(found.path, found.content, {
     maxJobs: ctx.config.maxPipelineJobs,
@@ -120,10 +134,21 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
   if (!result.ok && result.skipped) return { pipelineId: null, skippedReason: result.reason };
   const created = result.ok
     ? await createPipeline(ctx.store, { ...base, compiled: result.pipeline, variables: input.variables })
-    : await createPipeline(ctx.store, { ...base, compiled: null, configPath: found.path, error: result.errors.map(formatDiagnostic).join('\n') });
+    : await createPipeline(ctx.store, {
+        ...base,
+        compiled: null,
+        configPath: found.path,
+        error: result.errors.map(formatDiagnostic).join('\n'),
+      });
   publishChanges(ctx, created.changes);
   if (result.ok) {
-    const canceled = await autoCancelInterruptible(ctx.store, { repoId: repo.id, ref: ref.name, newPipelineId: created.pipelineId, sha, now: ctx.clock.now() });
+    const canceled = await autoCancelInterruptible(ctx.store, {
+      repoId: repo.id,
+      ref: ref.name,
+      newPipelineId: created.pipelineId,
+      sha,
+      now: ctx.clock.now(),
+    });
     publishChanges(ctx, canceled.changes);
   }
   return { pipelineId: created.pipelineId, status: lastPipelineStatus(created.changes) ?? (result.ok ? 'created' : 'failed') };
@@ -159,7 +184,9 @@ export async function triggerForDelivery(ctx: ServerContext, input: TriggerInput
       .where('repo_id', '=', input.repo.id)
       .where((eb) => {
         const sameId = eb('delivery_id', '=', deliveryId);
-        return payloadDigest === undefined ? sameId : eb.or([sameId, eb.and([eb('payload_digest', '=', payloadDigest), eb('received_at', '>', since)])]);
+        return payloadDigest === undefined
+          ? sameId
+          : eb.or([sameId, eb.and([eb('payload_digest', '=', payloadDigest), eb('received_at', '>', since)])]);
       })
       .executeTakeFirst();
   const seen = await earlier();
@@ -171,7 +198,18 @@ export async function triggerForDelivery(ctx: ServerContext, input: TriggerInput
     const e = input.event;
     await ctx.store.db
       .insertInto('events')
-      .values({ repo_id: input.repo.id, provider: e.provider, delivery_id: e.deliveryId, kind: e.kind, ref: e.ref, sha: e.sha, before_sha: e.beforeSha, received_at: ctx.clock.now(), pipeline_id: null, payload_digest: e.payloadDigest ?? null })
+      .values({
+        repo_id: input.repo.id,
+        provider: e.provider,
+        delivery_id: e.deliveryId,
+        kind: e.kind,
+        ref: e.ref,
+        sha: e.sha,
+        before_sha: e.beforeSha,
+        received_at: ctx.clock.now(),
+        pipeline_id: null,
+        payload_digest: e.payloadDigest ?? null,
+      })
       .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
       .execute();
     return { duplicate: false, pipelineId: null, skippedReason: result.skippedReason };

@@ -15,7 +15,11 @@ async function decrypted(ctx: ServerContext, rows: Variable[]): Promise<Variable
  * merge request gets no masked variable either: masked values are secrets, and forks get none (as
  * on GitHub; GitLab runs them in the fork, without any of the target's variables).
  */
-export async function repoVariablesFor(ctx: ServerContext, repo: Repo, pipeline: { protectedRef: boolean; fromFork: boolean }): Promise<Variable[]> {
+export async function repoVariablesFor(
+  ctx: ServerContext,
+  repo: Repo,
+  pipeline: { protectedRef: boolean; fromFork: boolean },
+): Promise<Variable[]> {
   let query = ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repo.id);
   if (!pipeline.protectedRef) query = query.where('protected', '=', 0);
   if (pipeline.fromFork) query = query.where('masked', '=', 0);
@@ -29,10 +33,21 @@ export async function maskedVariableValues(ctx: ServerContext, repoId: number): 
 }
 
 /** Stores a variable, its value encrypted: no plain value is ever written. */
-export async function saveVariable(ctx: ServerContext, repo: Repo, v: { key: string; value: string; masked: boolean; protected: boolean; file: boolean }): Promise<void> {
+export async function saveVariable(
+  ctx: ServerContext,
+  repo: Repo,
+  v: { key: string; value: string; masked: boolean; protected: boolean; file: boolean },
+): Promise<void> {
   const sealed = await ctx.secrets.keyring.seal(v.value, VARIABLE_VALUE, { repo_id: repo.id, key: v.key });
   const now = ctx.clock.now();
-  const row = { value: sealed.value, data_key_id: sealed.keyId, masked: v.masked ? 1 : 0, protected: v.protected ? 1 : 0, file: v.file ? 1 : 0, updated_at: now };
+  const row = {
+    value: sealed.value,
+    data_key_id: sealed.keyId,
+    masked: v.masked ? 1 : 0,
+    protected: v.protected ? 1 : 0,
+    file: v.file ? 1 : 0,
+    updated_at: now,
+  };
   await ctx.store.db
     .insertInto('variables')
     .values({ ...row, key: v.key, repo_id: repo.id, created_at: now })

@@ -175,7 +175,8 @@ export function normalizeRepoUrl(input: string): string {
   if (raw.startsWith('-')) throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))} must not start with "-"`);
   // <transport>::<address> runs a remote helper (ext:: runs arbitrary commands): never from config.
   const helper = /^([a-z][a-z0-9+.-]*)::/i.exec(raw);
-  if (helper) throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))}: remote helper syntax "${helper[1]}::" is not allowed`);
+  if (helper)
+    throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))}: remote helper syntax "${helper[1]}::" is not allowed`);
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw);
   if (scheme) {
     const name = scheme[1].toLowerCase();
@@ -191,7 +192,8 @@ export function normalizeRepoUrl(input: string): string {
       throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))} is not a valid URL`);
     }
     if (name === 'file') {
-      if (parsed.host !== '') throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))}: file:// URLs must not name a host`);
+      if (parsed.host !== '')
+        throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))}: file:// URLs must not name a host`);
     } else if (parsed.hostname === '') {
       throw new SourceError(`repository URL ${JSON.stringify(redactUrls(input))} has no host`);
     } else if (/^(-|%2d)/i.test(parsed.hostname) || /^(-|%2d)/i.test(parsed.username)) {
@@ -239,7 +241,10 @@ export function splitUrlCredentials(url: string): { url: string; credentials: Ur
   if (scheme === undefined || scheme === 'file') return { url, credentials: null };
   const parsed = new URL(url);
   if (scheme !== 'http' && scheme !== 'https') {
-    if (parsed.password !== '') throw new SourceError(`repository URL ${JSON.stringify(redactUrl(url))}: ${scheme} URLs authenticate with keys, not a password in the URL`);
+    if (parsed.password !== '')
+      throw new SourceError(
+        `repository URL ${JSON.stringify(redactUrl(url))}: ${scheme} URLs authenticate with keys, not a password in the URL`,
+      );
     return { url, credentials: null };
   }
   if (parsed.username === '' && parsed.password === '') return { url, credentials: null };
@@ -286,7 +291,10 @@ function parseRefs(stdout: Buffer): Map<string, string> {
 }
 
 /** Branches and tags of a remote repository (annotated tags peeled to their commit). */
-export async function lsRemote(url: string, opts: { timeoutMs?: number; credentials?: UrlCredentials | null } = {}): Promise<Map<string, string>> {
+export async function lsRemote(
+  url: string,
+  opts: { timeoutMs?: number; credentials?: UrlCredentials | null } = {},
+): Promise<Map<string, string>> {
   const repo = normalizeRepoUrl(url);
   const stdout = await gitOk('git ls-remote of', repo, ['ls-remote', '--heads', '--tags', '--', repo], {
     timeoutMs: opts.timeoutMs ?? DEFAULT_LS_REMOTE_TIMEOUT_MS,
@@ -585,7 +593,10 @@ export class MirrorCache {
     let offset = 0;
     for (const rel of rels) {
       const nl = out.indexOf(0x0a, offset);
-      const header = out.subarray(offset, nl < 0 ? out.length : nl).toString('utf8').split(' ');
+      const header = out
+        .subarray(offset, nl < 0 ? out.length : nl)
+        .toString('utf8')
+        .split(' ');
       if (header.length !== 3) {
         offset = nl + 1;
         continue;
@@ -611,7 +622,10 @@ export class MirrorCache {
       '--end-of-options',
       sha,
     ]);
-    return out.toString('utf8').split('\0').filter((p) => p !== '');
+    return out
+      .toString('utf8')
+      .split('\0')
+      .filter((p) => p !== '');
   }
 
   /**
@@ -634,7 +648,10 @@ export class MirrorCache {
       sha,
       '--',
     ]);
-    return out.toString('utf8').split('\0').filter((p) => p !== '');
+    return out
+      .toString('utf8')
+      .split('\0')
+      .filter((p) => p !== '');
   }
 
   /**

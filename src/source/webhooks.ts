@@ -100,12 +100,14 @@ function checkDepth(where: string, text: string): void {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // a backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;
     } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > MAX_PAYLOAD_DEPTH) throw new WebhookError(422, `${where}: JSON nested deeper than ${MAX_PAYLOAD_DEPTH} levels at offset ${i}`);
+      if (++depth > MAX_PAYLOAD_DEPTH)
+        throw new WebhookError(422, `${where}: JSON nested deeper than ${MAX_PAYLOAD_DEPTH} levels at offset ${i}`);
     } else if (c === 0x7d || c === 0x5d) {
       depth--;
     }
@@ -113,7 +115,8 @@ function checkDepth(where: string, text: string): void {
 }
 
 function parseJson(where: string, headers: WebhookHeaders, body: Buffer): Payload {
-  if (body.length > MAX_PAYLOAD_BYTES) throw new WebhookError(422, `${where}: body of ${body.length} bytes is larger than ${MAX_PAYLOAD_BYTES}`);
+  if (body.length > MAX_PAYLOAD_BYTES)
+    throw new WebhookError(422, `${where}: body of ${body.length} bytes is larger than ${MAX_PAYLOAD_BYTES}`);
   let text = body.toString('utf8');
   // GitHub and Gitea can be set to send application/x-www-form-urlencoded with the JSON in "payload".
   if ((header(headers, 'content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
@@ -242,7 +245,11 @@ function githubStylePush(p: Payload): Parsed {
 
 /** The repository at `prefix` of a payload: its id, path and clone URL under the given field names. */
 function project(p: Payload, fields: { id: string; path: string; url?: string }): ForgeProject {
-  return { id: p.optId(fields.id), path: p.optStr(fields.path) ?? null, url: fields.url === undefined ? null : (p.optStr(fields.url) ?? null) };
+  return {
+    id: p.optId(fields.id),
+    path: p.optStr(fields.path) ?? null,
+    url: fields.url === undefined ? null : (p.optStr(fields.url) ?? null),
+  };
 }
 
 /**
@@ -257,7 +264,11 @@ function mergeRequestEvent(ref: string, sha: string, beforeSha: string | null, i
 
 /** GitHub and Gitea: the head repository is null when the fork was deleted. */
 function githubStyleProject(p: Payload, side: 'head' | 'base'): ForgeProject {
-  return project(p, { id: `pull_request.${side}.repo.id`, path: `pull_request.${side}.repo.full_name`, url: `pull_request.${side}.repo.clone_url` });
+  return project(p, {
+    id: `pull_request.${side}.repo.id`,
+    path: `pull_request.${side}.repo.full_name`,
+    url: `pull_request.${side}.repo.clone_url`,
+  });
 }
 
 /** GitHub and Gitea pull_request payloads; they differ in the name of the "new commits" action. */
@@ -347,8 +358,16 @@ function gitlab(headers: WebhookHeaders, body: Buffer, secret: string): Delivery
       targetBranch: p.str('object_attributes.target_branch'),
       title: p.optStr('object_attributes.title') ?? '',
       action,
-      sourceProject: project(p, { id: 'object_attributes.source_project_id', path: 'object_attributes.source.path_with_namespace', url: 'object_attributes.source.git_http_url' }),
-      targetProject: project(p, { id: 'object_attributes.target_project_id', path: 'object_attributes.target.path_with_namespace', url: 'object_attributes.target.git_http_url' }),
+      sourceProject: project(p, {
+        id: 'object_attributes.source_project_id',
+        path: 'object_attributes.source.path_with_namespace',
+        url: 'object_attributes.source.git_http_url',
+      }),
+      targetProject: project(p, {
+        id: 'object_attributes.target_project_id',
+        path: 'object_attributes.target.path_with_namespace',
+        url: 'object_attributes.target.git_http_url',
+      }),
     };
     const sha = p.sha('object_attributes.last_commit.id');
     return { deliveryId, eventName, parsed: { events: [mergeRequestEvent(`refs/merge-requests/${iid}/head`, sha, oldrev, info)] } };
@@ -471,12 +490,7 @@ const HANDLERS: Record<WebhookProvider, (headers: WebhookHeaders, body: Buffer, 
  * parsed. Throws WebhookError: 401 (no secret configured, missing or wrong signature),
  * 400 (unknown provider, missing event header, malformed JSON), 422 (a required field is missing).
  */
-export function parseWebhook(
-  provider: WebhookProvider,
-  headers: WebhookHeaders,
-  rawBody: Buffer,
-  secret: string | null,
-): WebhookResult {
+export function parseWebhook(provider: WebhookProvider, headers: WebhookHeaders, rawBody: Buffer, secret: string | null): WebhookResult {
   if (!isWebhookProvider(provider)) {
     throw new WebhookError(400, `unknown webhook provider "${String(provider)}" (expected one of ${WEBHOOK_PROVIDERS.join(', ')})`);
   }

@@ -101,7 +101,8 @@ export interface OpenStoreOptions extends PostgresOptions {
 async function migrate(db: Kysely<Database>, dialect: StoreDialect, location: string, to: MigrateTo = 'latest'): Promise<void> {
   await refuseNewerSchema(db, location);
   if (to === 'none') return;
-  if (to !== 'latest' && !MIGRATION_NAMES.includes(to)) throw new StoreError(`migration "${to}" is unknown (known: ${MIGRATION_NAMES.join(', ')})`);
+  if (to !== 'latest' && !MIGRATION_NAMES.includes(to))
+    throw new StoreError(`migration "${to}" is unknown (known: ${MIGRATION_NAMES.join(', ')})`);
   const migrator = new Migrator({ db, provider: migrationProvider(dialect), migrationTableName: MIGRATION_TABLE });
   const { error, results } = to === 'latest' ? await migrator.migrateToLatest() : await migrator.migrateTo(to);
   if (error) {
@@ -134,7 +135,10 @@ async function openPostgres(url: string, options: OpenStoreOptions): Promise<Sto
     // Migrations run in one transaction each (PostgreSQL has transactional DDL) under Kysely's
     // advisory lock, so replicas starting together migrate once, and a failed try can be re-run.
     // Briefly: a server that cannot reach its database at start says so and keeps trying (src/server).
-    await pg.retrying(() => migrate(pg.db, store.dialect, pg.location, options.migrateTo), Math.min(OPEN_RETRY_MS, options.retryForMs ?? OPEN_RETRY_MS));
+    await pg.retrying(
+      () => migrate(pg.db, store.dialect, pg.location, options.migrateTo),
+      Math.min(OPEN_RETRY_MS, options.retryForMs ?? OPEN_RETRY_MS),
+    );
   } catch (err) {
     await pg.close();
     throw err;
@@ -152,7 +156,10 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const location = sqlitePath(url);
   const sqlite = openSqlite(location);
   const { observer } = options;
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }), log: observer ? (event) => observer.log(event) : undefined });
+  const db = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({ database: sqlite }),
+    log: observer ? (event) => observer.log(event) : undefined,
+  });
   const store: Store = {
     db,
     dialect: 'sqlite',

@@ -63,7 +63,8 @@ export function redactUrl(url: string): string {
  */
 export function parsePostgresUrl(url: string): PgHost[] {
   const m = /^(postgres(?:ql)?:\/\/)([^/?#]*)(.*)$/is.exec(url);
-  if (!m) throw new StoreError(`database URL ${redactUrl(url)}: expected postgresql://[user[:password]@]host[:port][,host[:port]...]/database`);
+  if (!m)
+    throw new StoreError(`database URL ${redactUrl(url)}: expected postgresql://[user[:password]@]host[:port][,host[:port]...]/database`);
   const [, scheme, authority, rest] = m;
   const at = authority.lastIndexOf('@');
   const userinfo = at >= 0 ? authority.slice(0, at + 1) : '';
@@ -73,7 +74,9 @@ export function parsePostgresUrl(url: string): PgHost[] {
   const params = new URLSearchParams(query);
   const attrs = params.get('target_session_attrs');
   if (attrs !== null && !['read-write', 'primary', 'any'].includes(attrs)) {
-    throw new StoreError(`database URL ${redactUrl(url)}: target_session_attrs=${attrs} is not supported: Tandem writes, so it needs read-write (the primary)`);
+    throw new StoreError(
+      `database URL ${redactUrl(url)}: target_session_attrs=${attrs} is not supported: Tandem writes, so it needs read-write (the primary)`,
+    );
   }
   params.delete('target_session_attrs');
   const tail = path + (params.size > 0 ? `?${params.toString()}` : '');
@@ -151,7 +154,8 @@ function someCause(err: unknown, test: (e: unknown) => boolean): boolean {
 export function needsNewHost(err: unknown): boolean {
   return someCause(err, (e) => {
     const code = codeOf(e);
-    if (e instanceof NoWritableHostError || (code !== undefined && (NODE_CONNECTION_ERRORS.has(code) || NEW_HOST_SQLSTATES.has(code)))) return true;
+    if (e instanceof NoWritableHostError || (code !== undefined && (NODE_CONNECTION_ERRORS.has(code) || NEW_HOST_SQLSTATES.has(code))))
+      return true;
     // node-postgres reports a dropped socket without a code.
     return e instanceof Error && /Connection terminated|not queryable|connection timeout/i.test(e.message);
   });
@@ -307,7 +311,9 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
         if (!isTransient(err)) throw err;
         if (needsNewHost(err)) pool.invalidate(generation);
         if (Date.now() >= deadline) {
-          throw new StoreError(`database ${location}: still failing after ${attempt} attempts in ${forMs} ms: ${(err as Error).message}`, { cause: err });
+          throw new StoreError(`database ${location}: still failing after ${attempt} attempts in ${forMs} ms: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
         // Exponential backoff with jitter, so replicas retrying after a failover do not stampede.
         await sleep(Math.min(1000, 20 * 2 ** attempt) * (0.5 + Math.random() / 2));
@@ -338,7 +344,10 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
         if (!isTransient(err)) throw err;
         if (needsNewHost(err)) pool.invalidate(generation);
       }
-      if (Date.now() >= deadline) throw new StoreError(`database ${location}: lost the connection while committing transaction ${xid}, and could not learn whether it committed`);
+      if (Date.now() >= deadline)
+        throw new StoreError(
+          `database ${location}: lost the connection while committing transaction ${xid}, and could not learn whether it committed`,
+        );
       await sleep(100);
     }
   }
@@ -352,7 +361,10 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
       // Null when the transaction wrote nothing: then there is nothing that could be applied twice.
       ({ xid } = (await sql<{ xid: string | null }>`select txid_current_if_assigned()::text as xid`.execute(trx)).rows[0]);
     } catch (err) {
-      await trx.rollback().execute().catch(() => undefined);
+      await trx
+        .rollback()
+        .execute()
+        .catch(() => undefined);
       throw err;
     }
     try {
@@ -360,7 +372,10 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
       return result;
     } catch (err) {
       // Releases the connection (Kysely keeps it after a failed commit).
-      await trx.rollback().execute().catch(() => undefined);
+      await trx
+        .rollback()
+        .execute()
+        .catch(() => undefined);
       if (xid === null || !needsNewHost(err)) throw err;
       if ((await commitOutcome(xid, deadline)) === 'committed') return result;
       throw err;

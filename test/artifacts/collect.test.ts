@@ -66,7 +66,10 @@ test('mode keeps the permission bits', async (t) => {
   await chmod(join(ws, 'dist/app.js'), 0o755);
   await chmod(join(ws, 'dist/app.js.map'), 0o600);
   const { files } = await collectFiles(ws, { paths: ['dist/app.*'] });
-  assert.deepEqual(files.map((f) => f.mode), [0o755, 0o600]);
+  assert.deepEqual(
+    files.map((f) => f.mode),
+    [0o755, 0o600],
+  );
 });
 
 test('untracked adds the files git reports as untracked and respects .gitignore', async (t) => {
@@ -138,7 +141,10 @@ test('a symlinked directory escaping the workspace is refused and never read thr
 
 test('maxFiles and maxTotalBytes stop the collection with a clear error', async (t) => {
   const ws = await workspace(t);
-  await assert.rejects(collectFiles(ws, { paths: ['dist'] }, { maxFiles: 2 }), (err: Error) => err instanceof ArtifactLimitError && /more than 2 files/.test(err.message));
+  await assert.rejects(
+    collectFiles(ws, { paths: ['dist'] }, { maxFiles: 2 }),
+    (err: Error) => err instanceof ArtifactLimitError && /more than 2 files/.test(err.message),
+  );
   await assert.rejects(collectFiles(ws, { paths: ['dist'] }, { maxTotalBytes: 5 }), ArtifactLimitError);
   assert.equal((await collectFiles(ws, { paths: ['dist'] }, { maxFiles: 4, maxTotalBytes: 10 })).files.length, 4);
 });

@@ -54,7 +54,10 @@ for (const backend of blobBackends(after)) {
         { path: 'docs/empty', digest: sha256(''), size: 0, mode: 0o644 & ~process.umask() },
       ]);
       // The second file with content "same" was already stored, so it is not uploaded again.
-      assert.deepEqual(progress.map((p) => p.uploaded), [true, true, false, true]);
+      assert.deepEqual(
+        progress.map((p) => p.uploaded),
+        [true, true, false, true],
+      );
       assert.deepEqual(progress.at(-1), { path: 'docs/empty', done: 4, total: 4, bytesDone: 26, bytesTotal: 26, uploaded: true });
       for (const e of entries) assert.ok(await store.has(e.digest));
     });
@@ -78,7 +81,10 @@ for (const backend of blobBackends(after)) {
       const root = join(parent, 'root');
       await mkdir(root);
       const evil: ManifestEntry = { ...entries[0], path: '../escaped' };
-      await assert.rejects(restoreFiles(root, [entries[0], evil], fetchFrom(store)), (err: Error) => err instanceof PathEscapeError && err.message.includes('"../escaped"'));
+      await assert.rejects(
+        restoreFiles(root, [entries[0], evil], fetchFrom(store)),
+        (err: Error) => err instanceof PathEscapeError && err.message.includes('"../escaped"'),
+      );
       assert.deepEqual(await readdir(root), []);
       assert.deepEqual(await readdir(parent), ['root']);
     });
@@ -88,7 +94,10 @@ for (const backend of blobBackends(after)) {
       const root = await tempDir(t);
       const outside = await tempDir(t);
       await symlink(outside, join(root, 'docs'));
-      await assert.rejects(restoreFiles(root, entries.slice(1), fetchFrom(store)), (err: Error) => err instanceof PathEscapeError && err.message.includes('"docs/b.txt"'));
+      await assert.rejects(
+        restoreFiles(root, entries.slice(1), fetchFrom(store)),
+        (err: Error) => err instanceof PathEscapeError && err.message.includes('"docs/b.txt"'),
+      );
       assert.deepEqual(await readdir(outside), []);
     });
 
@@ -109,9 +118,15 @@ for (const backend of blobBackends(after)) {
       const { entries } = await storedWorkspace(t, backend);
       const root = await tempDir(t);
       const lying = async () => Readable.from([Buffer.from('#!/bin/sh\necho no\n')]);
-      await assert.rejects(restoreFiles(root, [entries[0]], lying), (err: Error) => err instanceof BlobIntegrityError && err.message.includes('bin/tool'));
+      await assert.rejects(
+        restoreFiles(root, [entries[0]], lying),
+        (err: Error) => err instanceof BlobIntegrityError && err.message.includes('bin/tool'),
+      );
       assert.deepEqual(await readdir(join(root, 'bin')), []);
-      await assert.rejects(restoreFiles(root, [entries[0]], (d) => new FsBlobStore(root).get(d)), BlobNotFoundError);
+      await assert.rejects(
+        restoreFiles(root, [entries[0]], (d) => new FsBlobStore(root).get(d)),
+        BlobNotFoundError,
+      );
     });
 
     test('manifestToTarGz streams an archive the tar CLI extracts with contents and modes', async (t) => {
@@ -120,7 +135,10 @@ for (const backend of blobBackends(after)) {
       const archive = join(dir, 'artifacts.tar.gz');
       await pipeline(manifestToTarGz(entries, fetchFrom(store)), createWriteStream(archive));
       const listing = execFileSync('tar', ['-tzf', archive], { encoding: 'utf8' }).trim().split('\n');
-      assert.deepEqual(listing, entries.map((e) => e.path));
+      assert.deepEqual(
+        listing,
+        entries.map((e) => e.path),
+      );
       const out = join(dir, 'out');
       await mkdir(out);
       execFileSync('tar', ['-xzf', archive, '-C', out]);
@@ -137,7 +155,6 @@ for (const backend of blobBackends(after)) {
       const lying = async () => Readable.from([Buffer.from('x'.repeat(entries[0].size))]);
       await assert.rejects(pipeline(manifestToTarGz([entries[0]], lying), createWriteStream('/dev/null')), BlobIntegrityError);
     });
-
   });
 }
 
@@ -156,6 +173,10 @@ test('validateManifest accepts good entries and names the index and field of bad
     [[good, { ...good }], /manifest\[1\]\.path: duplicate path "a\/b\.txt"/],
   ];
   for (const [input, message] of cases) {
-    assert.throws(() => validateManifest(input), (err: Error) => err instanceof ManifestError && message.test(err.message), JSON.stringify(input));
+    assert.throws(
+      () => validateManifest(input),
+      (err: Error) => err instanceof ManifestError && message.test(err.message),
+      JSON.stringify(input),
+    );
   }
 });

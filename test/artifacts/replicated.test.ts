@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { BlobNotFoundError, FsBlobStore, openArtifactStore, ReplicatedBlobStore, S3BlobStore, parseS3Url, type BlobOperation } from '../../src/artifacts/index.js';
+import {
+  BlobNotFoundError,
+  FsBlobStore,
+  openArtifactStore,
+  ReplicatedBlobStore,
+  S3BlobStore,
+  parseS3Url,
+  type BlobOperation,
+} from '../../src/artifacts/index.js';
 import { freePort } from '../support/ports.js';
 import { s3ForFile, s3SkipReason } from '../support/s3.js';
 import { readAll, sha256, tempDir } from './helpers.js';
@@ -35,7 +43,7 @@ describe('a replicated artifact store', { skip: s3SkipReason() }, () => {
     assert.equal(await replica.has(digest), false);
   });
 
-  test('a put fails while the replica is unreachable, and the failure is reported as the replica\'s', async (t) => {
+  test("a put fails while the replica is unreachable, and the failure is reported as the replica's", async (t) => {
     const dir = await tempDir(t);
     const closed = `s3://tandem/x?endpoint=${encodeURIComponent(`http://127.0.0.1:${await freePort()}`)}`;
     const errors: { store: string; op: BlobOperation }[] = [];

@@ -30,6 +30,10 @@ test('bad s3:// URLs are refused, naming the setting and the problem', () => {
     ['s3://bucket/x?forcePathStyle=yes', /forcePathStyle must be true or false/],
   ];
   for (const [url, message] of cases) {
-    assert.throws(() => parseS3Url(url, 'artifactsUrl'), (err: Error) => err instanceof S3UrlError && message.test(err.message), url);
+    assert.throws(
+      () => parseS3Url(url, 'artifactsUrl'),
+      (err: Error) => err instanceof S3UrlError && message.test(err.message),
+      url,
+    );
   }
 });

@@ -33,7 +33,11 @@ describe('audit log', () => {
     await tandem.repo('shop', undefined, ['feature']);
     ivy = (await tandem.user('ivy')).token;
     await tandem.member('shop', 'ivy', 'developer');
-    await tandem.api('POST', '/api/v1/repos/shop/pipelines', { as: { token: ivy }, body: { ref: 'feature' }, headers: { 'x-forwarded-for': '203.0.113.77' } });
+    await tandem.api('POST', '/api/v1/repos/shop/pipelines', {
+      as: { token: ivy },
+      body: { ref: 'feature' },
+      headers: { 'x-forwarded-for': '203.0.113.77' },
+    });
     await tandem.api('GET', '/api/v1/repos/shop', { as: { token: ivy } });
     await tandem.api('DELETE', '/api/v1/repos/shop/members/nobody', { as: { token: ivy } });
   });
@@ -46,8 +50,26 @@ describe('audit log', () => {
     assert.equal(entries.length, 1, JSON.stringify(entries));
     const [trigger] = entries;
     assert.deepEqual(
-      { actor: trigger.actor, actorKind: trigger.actorKind, address: trigger.address, action: trigger.action, method: trigger.method, route: trigger.route, params: trigger.params, status: trigger.status },
-      { actor: 'ivy', actorKind: 'user', address: '203.0.113.77', action: 'pipeline.create', method: 'POST', route: '/api/v1/repos/:name/pipelines', params: { name: 'shop' }, status: 201 },
+      {
+        actor: trigger.actor,
+        actorKind: trigger.actorKind,
+        address: trigger.address,
+        action: trigger.action,
+        method: trigger.method,
+        route: trigger.route,
+        params: trigger.params,
+        status: trigger.status,
+      },
+      {
+        actor: 'ivy',
+        actorKind: 'user',
+        address: '203.0.113.77',
+        action: 'pipeline.create',
+        method: 'POST',
+        route: '/api/v1/repos/:name/pipelines',
+        params: { name: 'shop' },
+        status: 201,
+      },
     );
     assert.equal(trigger.replica, tandem.server.ctx.replicaId);
     assert.ok(Date.parse(trigger.at) >= startedAt - 1000);
@@ -68,18 +90,31 @@ describe('audit log', () => {
   test('filters: actor, action, a time window, limit and paging with before', async () => {
     const all = (await audit('?limit=1000')).body;
     assert.ok(all.length >= 6);
-    assert.deepEqual(all.map((e) => e.id), [...all.map((e) => e.id)].sort((a, b) => b - a), 'newest first');
+    assert.deepEqual(
+      all.map((e) => e.id),
+      [...all.map((e) => e.id)].sort((a, b) => b - a),
+      'newest first',
+    );
     const two = (await audit('?limit=2')).body;
-    assert.deepEqual(two.map((e) => e.id), all.slice(0, 2).map((e) => e.id));
+    assert.deepEqual(
+      two.map((e) => e.id),
+      all.slice(0, 2).map((e) => e.id),
+    );
     const next = (await audit(`?limit=2&before=${two[1].id}`)).body;
-    assert.deepEqual(next.map((e) => e.id), all.slice(2, 4).map((e) => e.id));
+    assert.deepEqual(
+      next.map((e) => e.id),
+      all.slice(2, 4).map((e) => e.id),
+    );
     const middle = all[Math.floor(all.length / 2)];
     const since = (await audit(`?since=${encodeURIComponent(middle.at)}&limit=1000`)).body;
     assert.ok(since.every((e) => e.at >= middle.at) && since.some((e) => e.id === middle.id));
     const until = (await audit(`?until=${Date.parse(middle.at)}&limit=1000`)).body;
     assert.ok(until.every((e) => e.at < middle.at));
     assert.equal(since.length + until.length, all.length);
-    assert.deepEqual((await audit('?action=user.create')).body.map((e) => e.details?.username), ['ivy']);
+    assert.deepEqual(
+      (await audit('?action=user.create')).body.map((e) => e.details?.username),
+      ['ivy'],
+    );
     assert.equal((await audit('?since=yesterday')).status, 400);
     assert.equal((await audit('?limit=0')).status, 422);
   });
@@ -88,12 +123,18 @@ describe('audit log', () => {
     const source = await tandem.repo('source');
     const sha = await source.commit({ 'README.md': 'next\n' }, 'next');
     await source.push('main');
-    assert.equal((await tandem.api('POST', '/api/v1/repos', { body: { name: 'hooked', url: source.bare, webhookSecret: 'a-webhook-secret' } })).status, 201);
+    assert.equal(
+      (await tandem.api('POST', '/api/v1/repos', { body: { name: 'hooked', url: source.bare, webhookSecret: 'a-webhook-secret' } })).status,
+      201,
+    );
     const push = { ref: 'refs/heads/main', before: '0'.repeat(40), after: sha, deliveryId: 'audit-1' };
     assert.equal((await deliver(tandem.url, 'gitlab', 'hooked', pushDelivery('gitlab', 'a-wrong-secret', push))).status, 401);
     assert.equal((await deliver(tandem.url, 'gitlab', 'hooked', pushDelivery('gitlab', 'a-webhook-secret', push))).status, 201);
     const recorded = (await audit('?action=webhook.receive')).body;
-    assert.deepEqual(recorded.map((e) => [e.actor, e.route, e.params?.repo, e.status]), [['anonymous', '/api/v1/hooks/gitlab/:repo', 'hooked', 201]]);
+    assert.deepEqual(
+      recorded.map((e) => [e.actor, e.route, e.params?.repo, e.status]),
+      [['anonymous', '/api/v1/hooks/gitlab/:repo', 'hooked', 201]],
+    );
   });
 
   test('the database refuses to change or delete audit entries', async () => {

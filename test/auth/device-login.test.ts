@@ -22,8 +22,23 @@ import { Browser, type Visit } from './sso-browser.js';
 const PASSWORD = 'amber falcon harbour 4';
 
 type AuditView = { actor: string; action: string; route: string; status: number; details: Record<string, unknown> | null };
-type DeviceCode = { deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete: string; expiresIn: number; interval: number };
-type Poll = { error?: string; message?: string; interval?: number; token?: string; tokenId?: number; username?: string; expiresAt?: string | null };
+type DeviceCode = {
+  deviceCode: string;
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string;
+  expiresIn: number;
+  interval: number;
+};
+type Poll = {
+  error?: string;
+  message?: string;
+  interval?: number;
+  token?: string;
+  tokenId?: number;
+  username?: string;
+  expiresAt?: string | null;
+};
 
 /** The value of a hidden field (or any input) of a page's form. */
 function field(page: Visit, name: string): string {
@@ -38,8 +53,16 @@ class LoginProcess {
   stderr = '';
   private readonly exited: Promise<CliResult>;
 
-  constructor(server: string, readonly configDir: string, args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [CLI, 'login', ...args], { env: cleanEnv({ TANDEM_SERVER: server, TANDEM_CONFIG_DIR: configDir, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(
+    server: string,
+    readonly configDir: string,
+    args: string[],
+    env: Record<string, string> = {},
+  ) {
+    this.child = spawn(process.execPath, [CLI, 'login', ...args], {
+      env: cleanEnv({ TANDEM_SERVER: server, TANDEM_CONFIG_DIR: configDir, ...env }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve, reject) => {
@@ -75,7 +98,9 @@ describe('signing in a device through a browser', () => {
 
   before(async () => {
     // OpenID Connect is configured (its provider is never reached here): the sign-in forms offer it.
-    tandem = await AuthServer.start({ oidc: { issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'tandem', clientSecret: 'device-test-secret' } });
+    tandem = await AuthServer.start({
+      oidc: { issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'tandem', clientSecret: 'device-test-secret' },
+    });
     home = await mkdtemp(path.join(tmpdir(), 'tandem-device-login-'));
     for (const name of ['dana', 'erin', 'frank', 'gus', 'hana']) await tandem.user(name, { password: PASSWORD });
   });
@@ -99,7 +124,10 @@ describe('signing in a device through a browser', () => {
     // Back to the page of the code as typed, written as the device shows it.
     const returnTo = `/login/device?code=${formatUserCode(normalizeUserCode(userCode)!)}`;
     assert.equal(field(signInPage, 'return'), returnTo);
-    const posted = await browser.visit(`${tandem.url}/login`, new URLSearchParams({ form_token: field(signInPage, 'form_token'), return: returnTo, username, password }));
+    const posted = await browser.visit(
+      `${tandem.url}/login`,
+      new URLSearchParams({ form_token: field(signInPage, 'form_token'), return: returnTo, username, password }),
+    );
     assert.equal(posted.status, 303, posted.text);
     assert.equal(posted.location, tandem.url + returnTo);
     assert.ok(browser.cookies.has('tandem_session'));
@@ -108,14 +136,17 @@ describe('signing in a device through a browser', () => {
 
   /** Approves or denies on the device page's form, with the session's CSRF token from the page. */
   function decide(browser: Browser, page: Visit, decision: 'approve' | 'deny'): Promise<Visit> {
-    return browser.visit(`${tandem.url}/login/device`, new URLSearchParams({ csrf_token: field(page, 'csrf_token'), code: field(page, 'code'), decision }));
+    return browser.visit(
+      `${tandem.url}/login/device`,
+      new URLSearchParams({ csrf_token: field(page, 'csrf_token'), code: field(page, 'code'), decision }),
+    );
   }
 
   const startDevice = (name = 'a test device') => call<DeviceCode>(tandem.url, 'POST', '/api/v1/login/device', { body: { name } });
   const poll = (deviceCode: string) => call<Poll>(tandem.url, 'POST', '/api/v1/login/device/token', { body: { deviceCode } });
 
   describe('tandem login', { concurrency: true }, () => {
-    test('--device: approved in a browser after signing in on the form; the saved token is the approver\'s', async () => {
+    test("--device: approved in a browser after signing in on the form; the saved token is the approver's", async () => {
       const login = startLogin('dana', ['--device', '--json']);
       const userCode = await login.code();
       assert.match(login.stderr, new RegExp(`open ${tandem.url}/login/device in a browser and enter the code ${userCode}`));
@@ -139,8 +170,14 @@ describe('signing in a device through a browser', () => {
       assert.equal(printed.username, 'dana');
       assert.equal(printed.server, tandem.url);
       assert.ok(Math.abs(Date.parse(printed.expiresAt) - Date.now() - 90 * 86_400_000) < 60_000, printed.expiresAt);
-      const saved = JSON.parse(await readFile(path.join(login.configDir, 'credentials.json'), 'utf8')) as { servers: Record<string, { token: string; tokenId: number }> };
-      const me = await tandem.api<{ user: { username: string }; via: string; scopes: string[]; tokenId: number }>('GET', '/api/v1/session', { as: { token: saved.servers[tandem.url].token } });
+      const saved = JSON.parse(await readFile(path.join(login.configDir, 'credentials.json'), 'utf8')) as {
+        servers: Record<string, { token: string; tokenId: number }>;
+      };
+      const me = await tandem.api<{ user: { username: string }; via: string; scopes: string[]; tokenId: number }>(
+        'GET',
+        '/api/v1/session',
+        { as: { token: saved.servers[tandem.url].token } },
+      );
       assert.equal(me.status, 200, me.text);
       assert.deepEqual([me.body.user.username, me.body.via, me.body.scopes, me.body.tokenId], ['dana', 'token', ['api'], printed.tokenId]);
 
@@ -181,7 +218,11 @@ describe('signing in a device through a browser', () => {
     test('a code that expires before anyone approves it: the CLI exits 1 saying so; the page says it expired', async () => {
       const login = startLogin('frank', ['--device']);
       const userCode = await login.code();
-      await tandem.server.ctx.store.db.updateTable('device_logins').set({ expires_at: Date.now() - 1 }).where('user_code', '=', normalizeUserCode(userCode)!).execute();
+      await tandem.server.ctx.store.db
+        .updateTable('device_logins')
+        .set({ expires_at: Date.now() - 1 })
+        .where('user_code', '=', normalizeUserCode(userCode)!)
+        .execute();
       const result = await login.done();
       assert.equal(result.code, 1);
       assert.match(result.stderr, new RegExp(`code ${userCode} expired before it was approved: run tandem login --device again`));
@@ -196,9 +237,15 @@ describe('signing in a device through a browser', () => {
     assert.equal(started.status, 200, started.text);
     const { deviceCode, userCode, verificationUri, verificationUriComplete, expiresIn, interval } = started.body;
     assert.match(userCode, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
-    assert.deepEqual([verificationUri, verificationUriComplete, expiresIn, interval], [`${tandem.url}/login/device`, `${tandem.url}/login/device?code=${userCode}`, 600, 5]);
+    assert.deepEqual(
+      [verificationUri, verificationUriComplete, expiresIn, interval],
+      [`${tandem.url}/login/device`, `${tandem.url}/login/device?code=${userCode}`, 600, 5],
+    );
     const stored = await tandem.server.ctx.store.db.selectFrom('device_logins').select('device_code_hash').execute();
-    assert.ok(stored.every((r) => r.device_code_hash !== deviceCode), 'the device code is stored hashed');
+    assert.ok(
+      stored.every((r) => r.device_code_hash !== deviceCode),
+      'the device code is stored hashed',
+    );
 
     // Typed in lower case without the dash: the same code.
     const { browser, page } = await signedIn('gus', userCode.toLowerCase().replace('-', ''));
@@ -216,7 +263,17 @@ describe('signing in a device through a browser', () => {
     const second = await poll(deviceCode);
     assert.deepEqual([second.status, second.body.error], [400, 'invalid_grant']);
     assert.equal((await tandem.api('GET', '/api/v1/session', { as: { token: first.body.token! } })).status, 200);
-    assert.equal((await tandem.server.ctx.store.db.selectFrom('device_logins').select('id').where('user_code', '=', normalizeUserCode(userCode)!).execute()).length, 0, 'the request is gone');
+    assert.equal(
+      (
+        await tandem.server.ctx.store.db
+          .selectFrom('device_logins')
+          .select('id')
+          .where('user_code', '=', normalizeUserCode(userCode)!)
+          .execute()
+      ).length,
+      0,
+      'the request is gone',
+    );
   });
 
   test('polling faster than the interval gets slow_down, and the interval grows', async () => {
@@ -234,7 +291,10 @@ describe('signing in a device through a browser', () => {
     const { browser, page } = await signedIn('hana', userCode);
     const other = await signedIn('dana', userCode);
     const code = field(page, 'code');
-    const forms: Record<string, string>[] = [{ code, decision: 'approve' }, { code, decision: 'approve', csrf_token: field(other.page, 'csrf_token') }];
+    const forms: Record<string, string>[] = [
+      { code, decision: 'approve' },
+      { code, decision: 'approve', csrf_token: field(other.page, 'csrf_token') },
+    ];
     for (const form of forms) {
       const refused = await browser.visit(`${tandem.url}/login/device`, new URLSearchParams(form));
       assert.equal(refused.status, 403, refused.text);
@@ -243,7 +303,10 @@ describe('signing in a device through a browser', () => {
     assert.equal((await poll(deviceCode)).body.error, 'authorization_pending');
     // A sign-in form this server did not serve to the browser (another site's) signs no one in.
     const forged = new Browser();
-    const res = await forged.visit(`${tandem.url}/login`, new URLSearchParams({ form_token: 'x'.repeat(32), return: '/', username: 'hana', password: PASSWORD }));
+    const res = await forged.visit(
+      `${tandem.url}/login`,
+      new URLSearchParams({ form_token: 'x'.repeat(32), return: '/', username: 'hana', password: PASSWORD }),
+    );
     assert.equal(res.status, 403, res.text);
     assert.ok(!forged.cookies.has('tandem_session'));
   });
@@ -257,7 +320,11 @@ describe('signing in a device through a browser', () => {
     // The provider is down: the start of its login fails there, after the return path was accepted.
     assert.equal((await browser.visit(tandem.url + oidc)).status, 502);
 
-    const post = (password: string) => browser.visit(`${tandem.url}/login`, new URLSearchParams({ form_token: field(page, 'form_token'), return: '/', username: 'frank', password }));
+    const post = (password: string) =>
+      browser.visit(
+        `${tandem.url}/login`,
+        new URLSearchParams({ form_token: field(page, 'form_token'), return: '/', username: 'frank', password }),
+      );
     for (let i = 0; i < 5; i++) {
       const wrong = await post('not the password');
       assert.equal(wrong.status, 401, wrong.text);
@@ -291,10 +358,19 @@ describe('device sign-in across two replicas on PostgreSQL', { skip: postgresSki
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tandem-device-replicas-'));
     // Replicas share the key of secrets at rest.
-    const settings = { databaseUrl: await (await postgres()).createDatabase(), masterKey: randomBytes(32).toString('base64'), listen: '127.0.0.1', logLevel: 'silent', port: 0 };
+    const settings = {
+      databaseUrl: await (await postgres()).createDatabase(),
+      masterKey: randomBytes(32).toString('base64'),
+      listen: '127.0.0.1',
+      logLevel: 'silent',
+      port: 0,
+    };
     a = await startServer(loadConfig({ ...settings, dataDir: path.join(root, 'a') }, {}), pino({ level: 'silent' }));
     b = await startServer(loadConfig({ ...settings, dataDir: path.join(root, 'b') }, {}), pino({ level: 'silent' }));
-    const created = await call(a.url, 'POST', '/api/v1/users', { as: { token: a.newAdminToken! }, body: { username: 'ivy', password: PASSWORD } });
+    const created = await call(a.url, 'POST', '/api/v1/users', {
+      as: { token: a.newAdminToken! },
+      body: { username: 'ivy', password: PASSWORD },
+    });
     assert.equal(created.status, 201, created.text);
   });
   after(async () => {
@@ -307,16 +383,34 @@ describe('device sign-in across two replicas on PostgreSQL', { skip: postgresSki
     assert.equal(started.status, 200, started.text);
     const browser = new Browser();
     const signInPage = await browser.visit(`${b.url}/login/device?code=${started.body.userCode}`);
-    const posted = await browser.visit(`${b.url}/login`, new URLSearchParams({ form_token: field(signInPage, 'form_token'), return: field(signInPage, 'return'), username: 'ivy', password: PASSWORD }));
+    const posted = await browser.visit(
+      `${b.url}/login`,
+      new URLSearchParams({
+        form_token: field(signInPage, 'form_token'),
+        return: field(signInPage, 'return'),
+        username: 'ivy',
+        password: PASSWORD,
+      }),
+    );
     assert.equal(posted.status, 303, posted.text);
     const page = await browser.visit(posted.location!);
-    const approved = await browser.visit(`${b.url}/login/device`, new URLSearchParams({ csrf_token: field(page, 'csrf_token'), code: field(page, 'code'), decision: 'approve' }));
+    const approved = await browser.visit(
+      `${b.url}/login/device`,
+      new URLSearchParams({ csrf_token: field(page, 'csrf_token'), code: field(page, 'code'), decision: 'approve' }),
+    );
     assert.equal(approved.status, 200, approved.text);
 
-    const polls = await Promise.all([a.url, b.url, a.url, b.url].map((url) => call<Poll>(url, 'POST', '/api/v1/login/device/token', { body: { deviceCode: started.body.deviceCode } })));
+    const polls = await Promise.all(
+      [a.url, b.url, a.url, b.url].map((url) =>
+        call<Poll>(url, 'POST', '/api/v1/login/device/token', { body: { deviceCode: started.body.deviceCode } }),
+      ),
+    );
     const tokens = polls.filter((p) => p.status === 200);
     assert.equal(tokens.length, 1, JSON.stringify(polls.map((p) => p.body)));
-    assert.ok(polls.every((p) => p.status === 200 || ['slow_down', 'invalid_grant'].includes(p.body.error ?? '')), JSON.stringify(polls.map((p) => p.body)));
+    assert.ok(
+      polls.every((p) => p.status === 200 || ['slow_down', 'invalid_grant'].includes(p.body.error ?? '')),
+      JSON.stringify(polls.map((p) => p.body)),
+    );
     const me = await call<{ user: { username: string } }>(b.url, 'GET', '/api/v1/session', { as: { token: tokens[0].body.token! } });
     assert.deepEqual([me.status, me.body.user.username], [200, 'ivy']);
     const made = await a.ctx.store.db.selectFrom('tokens').select('id').where('name', '=', 'replica test').execute();

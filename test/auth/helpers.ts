@@ -25,7 +25,12 @@ export interface Session {
   csrf: string;
 }
 
-export async function call<T = unknown>(baseUrl: string, method: string, urlPath: string, opts: { as?: As; body?: unknown; headers?: Record<string, string>; csrf?: boolean } = {}): Promise<Reply<T>> {
+export async function call<T = unknown>(
+  baseUrl: string,
+  method: string,
+  urlPath: string,
+  opts: { as?: As; body?: unknown; headers?: Record<string, string>; csrf?: boolean } = {},
+): Promise<Reply<T>> {
   const headers: Record<string, string> = {};
   const as = opts.as ?? null;
   if (as && 'token' in as) headers.authorization = `Bearer ${as.token}`;
@@ -36,7 +41,11 @@ export async function call<T = unknown>(baseUrl: string, method: string, urlPath
   if (as && 'headers' in as) Object.assign(headers, as.headers);
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   Object.assign(headers, opts.headers);
-  const res = await fetch(baseUrl + urlPath, { method, headers, body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body) });
+  const res = await fetch(baseUrl + urlPath, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+  });
   const text = await res.text();
   let body: unknown = text;
   if ((res.headers.get('content-type') ?? '').includes('json') && text) body = JSON.parse(text);
@@ -75,7 +84,11 @@ export class AuthServer {
     return new AuthServer(server, dataDir, server.newAdminToken, lines);
   }
 
-  api<T = unknown>(method: string, urlPath: string, opts: { as?: As; body?: unknown; headers?: Record<string, string>; csrf?: boolean } = {}): Promise<Reply<T>> {
+  api<T = unknown>(
+    method: string,
+    urlPath: string,
+    opts: { as?: As; body?: unknown; headers?: Record<string, string>; csrf?: boolean } = {},
+  ): Promise<Reply<T>> {
     return call<T>(this.url, method, urlPath, { ...opts, as: opts.as === undefined ? { token: this.adminToken } : opts.as });
   }
 
@@ -87,7 +100,9 @@ export class AuthServer {
   }
 
   async tokenFor(username: string, scopes: string[] = ['api'], extra: Record<string, unknown> = {}): Promise<string> {
-    const res = await this.api<{ token: string }>('POST', '/api/v1/tokens', { body: { name: `${username} ${scopes.join('+')}`, scopes, username, ...extra } });
+    const res = await this.api<{ token: string }>('POST', '/api/v1/tokens', {
+      body: { name: `${username} ${scopes.join('+')}`, scopes, username, ...extra },
+    });
     if (res.status !== 201) throw new Error(`token for ${username}: ${res.status} ${res.text}`);
     return res.body.token;
   }
@@ -98,15 +113,27 @@ export class AuthServer {
   }
 
   /** Signs in; the session's cookie and CSRF token on success. */
-  async signIn(username: string, password: string, headers: Record<string, string> = {}): Promise<{ reply: Reply<{ csrfToken: string; message?: string }>; session: Session | null }> {
-    const reply = await call<{ csrfToken: string; message?: string }>(this.url, 'POST', '/api/v1/session', { as: null, body: { username, password }, headers });
+  async signIn(
+    username: string,
+    password: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ reply: Reply<{ csrfToken: string; message?: string }>; session: Session | null }> {
+    const reply = await call<{ csrfToken: string; message?: string }>(this.url, 'POST', '/api/v1/session', {
+      as: null,
+      body: { username, password },
+      headers,
+    });
     const setCookie = reply.headers.get('set-cookie');
     if (reply.status !== 201 || !setCookie) return { reply, session: null };
     return { reply, session: { cookie: setCookie.split(';')[0], csrf: reply.body.csrfToken } };
   }
 
   /** A bare repository with these files on main (and `branches` beside it), registered under `name`. */
-  async repo(name: string, files: Record<string, string> = { '.gitlab-ci.yml': 'job:\n  script: [echo ok]\n' }, branches: string[] = []): Promise<TestRemote> {
+  async repo(
+    name: string,
+    files: Record<string, string> = { '.gitlab-ci.yml': 'job:\n  script: [echo ok]\n' },
+    branches: string[] = [],
+  ): Promise<TestRemote> {
     const remote = await makeRemote(await mkdtemp(path.join(this.dataDir, `${name}-`)));
     await remote.commit(files, 'initial');
     await remote.push('main', ...branches.map((b) => `main:${b}`));

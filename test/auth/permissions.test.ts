@@ -61,7 +61,10 @@ describe('every route with every caller', () => {
     // A pipeline on an unprotected branch (protected ones add rules of their own, tested below).
     const held = await tandem.api<{ id: number }>('POST', '/api/v1/repos/walk/pipelines', { body: { ref: 'feature' } });
     assert.equal(held.status, 201, held.text);
-    const claimed = await call<JobPayload>(tandem.url, 'POST', '/api/v1/agent/jobs/request', { as: { token: agent.body.token }, body: { waitMs: 5000 } });
+    const claimed = await call<JobPayload>(tandem.url, 'POST', '/api/v1/agent/jobs/request', {
+      as: { token: agent.body.token },
+      body: { waitMs: 5000 },
+    });
     assert.equal(claimed.status, 200, claimed.text);
     tokens.set('job', claimed.body.variables.find((v) => v.key === 'CI_JOB_TOKEN')!.value);
     const target = await tandem.api<PipelineView>('GET', `/api/v1/pipelines/${held.body.id}`);
@@ -72,7 +75,14 @@ describe('every route with every caller', () => {
 
   /** The route's URL with real values: the walk repository, its pipeline and job, and ids of nothing for deletions. */
   function concrete(url: string): string {
-    const values: Record<string, string> = { name: 'walk', repo: 'no-such-repo', env: 'production', key: 'NO_SUCH_VARIABLE', username: 'nobody', digest: 'not-a-digest' };
+    const values: Record<string, string> = {
+      name: 'walk',
+      repo: 'no-such-repo',
+      env: 'production',
+      key: 'NO_SUCH_VARIABLE',
+      username: 'nobody',
+      digest: 'not-a-digest',
+    };
     const [, prefix] = /^\/api\/v1\/(\w+)/.exec(url) ?? [];
     return url
       .replace(/:id/g, prefix === 'pipelines' ? String(pipelineId) : prefix === 'jobs' ? String(jobId) : '999999')
@@ -87,7 +97,10 @@ describe('every route with every caller', () => {
     const res = await fetch(tandem.url + url, {
       method,
       signal: abort.signal,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(method === 'GET' ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
+      },
       // A body no route accepts: a let-through request stops at validation (422) and changes nothing.
       body: method === 'GET' ? undefined : '"walk"',
     });
@@ -138,7 +151,11 @@ describe('the table itself', () => {
     for (const [key, permission] of Object.entries(ROUTE_PERMISSIONS)) {
       const [method, url] = key.split(' ');
       const rule = ruleOf(permission);
-      if (method !== 'GET' && rule.who === 'anyone') assert.ok(['session.create', 'device_login.start', 'device_login.token', 'webhook.receive'].includes(permission), `${key} is open to anyone`);
+      if (method !== 'GET' && rule.who === 'anyone')
+        assert.ok(
+          ['session.create', 'device_login.start', 'device_login.token', 'webhook.receive'].includes(permission),
+          `${key} is open to anyone`,
+        );
       assert.equal(rule.who === 'agent', url.startsWith('/api/v1/agent/'), `${key}: agent routes and only they are under /api/v1/agent/`);
       if (rule.who === 'member' && rule.jobToken) assert.equal(method, 'GET', `${key}: job tokens only read`);
       if (rule.who === 'member' && method !== 'GET' && !url.startsWith('/api/v1/repos/:name/environments')) {
@@ -149,7 +166,14 @@ describe('the table itself', () => {
     assert.deepEqual(need('DELETE /api/v1/repos/:name'), { who: 'member', role: 'owner' });
     assert.deepEqual(need('GET /api/v1/repos/:name/variables'), { who: 'member', role: 'maintainer' });
     assert.deepEqual(need('PUT /api/v1/repos/:name/members/:username'), { who: 'member', role: 'maintainer' });
-    for (const key of ['POST /api/v1/users', 'GET /api/v1/audit', 'POST /api/v1/repos', 'GET /api/v1/agents', 'PATCH /api/v1/users/:username']) assert.equal(need(key).who, 'admin', key);
+    for (const key of [
+      'POST /api/v1/users',
+      'GET /api/v1/audit',
+      'POST /api/v1/repos',
+      'GET /api/v1/agents',
+      'PATCH /api/v1/users/:username',
+    ])
+      assert.equal(need(key).who, 'admin', key);
   });
 
   test('decisions: read_api reads (HEAD too), job tokens read only their repository, scopes add up', () => {
@@ -165,7 +189,11 @@ describe('the table itself', () => {
     assert.equal(decide('agent.list', 'GET', both, null).allowed, true);
     assert.equal(decide('agent.delete', 'DELETE', both, null).allowed, false);
     const registrationOfAFormerAdmin = { kind: 'user' as const, admin: false, scopes: ['register_agent' as const] };
-    assert.deepEqual(decide('agent.register', 'POST', registrationOfAFormerAdmin, null), { allowed: false, status: 403, message: 'missing permission agent.register: it needs an instance administrator' });
+    assert.deepEqual(decide('agent.register', 'POST', registrationOfAFormerAdmin, null), {
+      allowed: false,
+      status: 403,
+      message: 'missing permission agent.register: it needs an instance administrator',
+    });
   });
 
   test('registering a route missing from the table, or declaring other access than its permission’s, fails', async () => {

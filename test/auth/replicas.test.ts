@@ -29,24 +29,44 @@ describe('authentication across replicas on PostgreSQL', { skip: postgresSkipRea
     const replica = (name: string) =>
       startServer(
         // Replicas share one master key, as operations.md asks of every replica of a cluster.
-        loadConfig({ dataDir: path.join(root, name), databaseUrl, masterKeyFile: path.join(root, 'master.key'), port: 0, listen: '127.0.0.1', logLevel: 'silent', loginMaxFailures: 3, trustedProxies: '127.0.0.1' }, {}),
+        loadConfig(
+          {
+            dataDir: path.join(root, name),
+            databaseUrl,
+            masterKeyFile: path.join(root, 'master.key'),
+            port: 0,
+            listen: '127.0.0.1',
+            logLevel: 'silent',
+            loginMaxFailures: 3,
+            trustedProxies: '127.0.0.1',
+          },
+          {},
+        ),
         pino({ level: 'silent' }),
       );
     a = await replica('a');
     b = await replica('b');
     admin = a.newAdminToken!;
     assert.equal(b.newAdminToken, null, 'one first admin for the cluster');
-    assert.equal((await call(a.url, 'POST', '/api/v1/users', { as: { token: admin }, body: { username: 'pat', password: PASSWORD } })).status, 201);
+    assert.equal(
+      (await call(a.url, 'POST', '/api/v1/users', { as: { token: admin }, body: { username: 'pat', password: PASSWORD } })).status,
+      201,
+    );
   });
   after(async () => {
     await Promise.all([a?.close(), b?.close()]);
     await rm(root, { recursive: true, force: true });
   });
 
-  const on = (server: RunningServer, method: string, url: string, as: As, body?: unknown) => call<{ message?: string; token?: string; id?: number }>(server.url, method, url, { as, body });
+  const on = (server: RunningServer, method: string, url: string, as: As, body?: unknown) =>
+    call<{ message?: string; token?: string; id?: number }>(server.url, method, url, { as, body });
 
   async function signIn(server: RunningServer, headers: Record<string, string> = {}): Promise<{ status: number; session: Session | null }> {
-    const res = await call<{ csrfToken: string }>(server.url, 'POST', '/api/v1/session', { as: null, body: { username: 'pat', password: PASSWORD }, headers });
+    const res = await call<{ csrfToken: string }>(server.url, 'POST', '/api/v1/session', {
+      as: null,
+      body: { username: 'pat', password: PASSWORD },
+      headers,
+    });
     const cookie = res.headers.get('set-cookie')?.split(';')[0];
     return { status: res.status, session: res.status === 201 && cookie ? { cookie, csrf: res.body.csrfToken } : null };
   }
@@ -71,7 +91,12 @@ describe('authentication across replicas on PostgreSQL', { skip: postgresSkipRea
   });
 
   it('failed sign-ins on A and B add up to one lockout', async () => {
-    const wrong = (server: RunningServer, address: string) => call(server.url, 'POST', '/api/v1/session', { as: null, body: { username: 'pat', password: 'wrong wrong wrong' }, headers: { 'x-forwarded-for': address } });
+    const wrong = (server: RunningServer, address: string) =>
+      call(server.url, 'POST', '/api/v1/session', {
+        as: null,
+        body: { username: 'pat', password: 'wrong wrong wrong' },
+        headers: { 'x-forwarded-for': address },
+      });
     assert.equal((await wrong(a, '192.0.2.1')).status, 401);
     assert.equal((await wrong(b, '192.0.2.2')).status, 401);
     assert.equal((await wrong(a, '192.0.2.3')).status, 401);

@@ -33,11 +33,19 @@ opts-out:
   });
 
   it('reports a token without aud and a name that is no variable name, at their line', async () => {
-    const result = await compile('job:\n  script: [echo]\n  id_tokens:\n    OK: { aud: x }\n    NO_AUD: { audience: x }\n    9LIVES: { aud: x }\n');
+    const result = await compile(
+      'job:\n  script: [echo]\n  id_tokens:\n    OK: { aud: x }\n    NO_AUD: { audience: x }\n    9LIVES: { aud: x }\n',
+    );
     assert.ok(!result.ok && !result.skipped);
     const messages = result.errors.map((e) => `${e.line}: ${e.message}`);
-    assert.ok(messages.some((m) => /^5: .*NO_AUD.*aud/.test(m)), messages.join('\n'));
-    assert.ok(messages.some((m) => /^6: `job\.id_tokens\.9LIVES`: a token name is a variable name/.test(m)), messages.join('\n'));
+    assert.ok(
+      messages.some((m) => /^5: .*NO_AUD.*aud/.test(m)),
+      messages.join('\n'),
+    );
+    assert.ok(
+      messages.some((m) => /^6: `job\.id_tokens\.9LIVES`: a token name is a variable name/.test(m)),
+      messages.join('\n'),
+    );
   });
 });
 

@@ -25,7 +25,8 @@ for (const backend of backends()) {
     /** The clock the signer sees; tests move it forward. */
     let clock: number;
     const signer = (rotationDays = 30) => new TokenSigner(store, secrets.keyring, { rotationDays, now: () => clock });
-    const sign = (s: TokenSigner, aud = 'vault') => s.sign({ project_path: 'app' }, { issuer: ISSUER, audience: aud, subject: 'project_path:app', lifetimeSeconds: 600 });
+    const sign = (s: TokenSigner, aud = 'vault') =>
+      s.sign({ project_path: 'app' }, { issuer: ISSUER, audience: aud, subject: 'project_path:app', lifetimeSeconds: 600 });
 
     beforeEach(async () => {
       db = await backend.fresh();
@@ -48,7 +49,11 @@ for (const backend of backends()) {
       const [key] = jwks.keys;
       assert.deepEqual([key.kty, key.alg, key.use, key.kid], ['RSA', 'RS256', 'sig', decodeProtectedHeader(token).kid]);
       assert.equal(key.d, undefined, 'a private part is published');
-      const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: ISSUER, audience: 'vault', currentDate: new Date(clock) });
+      const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), {
+        issuer: ISSUER,
+        audience: 'vault',
+        currentDate: new Date(clock),
+      });
       assert.equal(payload.project_path, 'app');
       assert.equal(payload.exp! - payload.iat!, 600);
       const row = await store.db.selectFrom('signing_keys').selectAll().executeTakeFirstOrThrow();
@@ -66,7 +71,10 @@ for (const backend of backends()) {
       const newToken = await sign(s);
       const newKid = decodeProtectedHeader(newToken).kid;
       assert.notEqual(newKid, oldKid);
-      assert.deepEqual((await s.jwks()).keys.map((k) => k.kid), [newKid, oldKid]);
+      assert.deepEqual(
+        (await s.jwks()).keys.map((k) => k.kid),
+        [newKid, oldKid],
+      );
       // A token signed just before the rotation still verifies while it is valid.
       const jwks = createLocalJWKSet(await s.jwks());
       await jwtVerify(newToken, jwks, { issuer: ISSUER, audience: 'vault', currentDate: new Date(clock) });
@@ -76,7 +84,11 @@ for (const backend of backends()) {
       assert.equal(published.length, 2);
       assert.equal(published[1], newKid);
       assert.ok(!published.includes(oldKid), 'the old key is still published');
-      assert.equal(await store.db.selectFrom('signing_keys').select('kid').where('kid', '=', oldKid!).executeTakeFirst(), undefined, 'the old key is still stored');
+      assert.equal(
+        await store.db.selectFrom('signing_keys').select('kid').where('kid', '=', oldKid!).executeTakeFirst(),
+        undefined,
+        'the old key is still stored',
+      );
     });
 
     it('an operator rotation: new tokens use the new key, old tokens still verify', async () => {
@@ -87,8 +99,12 @@ for (const backend of backends()) {
       assert.equal(decodeProtectedHeader(after).kid, kid);
       assert.notEqual(decodeProtectedHeader(before).kid, kid);
       const jwks = createLocalJWKSet(await s.jwks());
-      for (const token of [before, after]) await jwtVerify(token, jwks, { issuer: ISSUER, audience: 'vault', currentDate: new Date(clock) });
-      await assert.rejects(jwtVerify(after, jwks, { issuer: ISSUER, audience: 'other', currentDate: new Date(clock) }), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'aud' });
+      for (const token of [before, after])
+        await jwtVerify(token, jwks, { issuer: ISSUER, audience: 'vault', currentDate: new Date(clock) });
+      await assert.rejects(jwtVerify(after, jwks, { issuer: ISSUER, audience: 'other', currentDate: new Date(clock) }), {
+        code: 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+        claim: 'aud',
+      });
     });
 
     it('refuses a token lifetime longer than the rotation period', async () => {

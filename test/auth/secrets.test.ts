@@ -38,7 +38,18 @@ function settings(dataDir: string, extra: Partial<TandemConfig> = {}): TandemCon
 async function repo(store: Store, name: string): Promise<number> {
   const row = await store.db
     .insertInto('repos')
-    .values({ name, url: `/tmp/${name}`, default_branch: 'main', poll_interval_seconds: 0, webhook_secret: null, branch_filter: null, tag_filter: null, known_refs: '{}', last_polled_at: null, created_at: 0 })
+    .values({
+      name,
+      url: `/tmp/${name}`,
+      default_branch: 'main',
+      poll_interval_seconds: 0,
+      webhook_secret: null,
+      branch_filter: null,
+      tag_filter: null,
+      known_refs: '{}',
+      last_polled_at: null,
+      created_at: 0,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
@@ -46,12 +57,27 @@ async function repo(store: Store, name: string): Promise<number> {
 
 async function storeVariable(secrets: Secrets, store: Store, repoId: number, key: string, value: string): Promise<void> {
   const sealed = await secrets.keyring.seal(value, VARIABLE_VALUE, { repo_id: repoId, key });
-  await store.db.insertInto('variables').values({ repo_id: repoId, key, value: sealed.value, data_key_id: sealed.keyId, masked: 1, protected: 0, file: 0, created_at: 0, updated_at: 0 }).execute();
+  await store.db
+    .insertInto('variables')
+    .values({
+      repo_id: repoId,
+      key,
+      value: sealed.value,
+      data_key_id: sealed.keyId,
+      masked: 1,
+      protected: 0,
+      file: 0,
+      created_at: 0,
+      updated_at: 0,
+    })
+    .execute();
 }
 
 async function readVariables(keyring: Keyring, store: Store): Promise<Record<string, string>> {
   const rows = await store.db.selectFrom('variables').selectAll().orderBy('key').execute();
-  return Object.fromEntries(await Promise.all(rows.map(async (r) => [r.key, await keyring.open(r.value, r.data_key_id, VARIABLE_VALUE, r)] as const)));
+  return Object.fromEntries(
+    await Promise.all(rows.map(async (r) => [r.key, await keyring.open(r.value, r.data_key_id, VARIABLE_VALUE, r)] as const)),
+  );
 }
 
 /**
@@ -64,7 +90,12 @@ async function rawContents(store: Store): Promise<string> {
     files = [store.location, store.location + '-wal'];
   } else {
     await sql`checkpoint`.execute(store.db);
-    const { rows } = await sql<{ dir: string; oid: number }>`select current_setting('data_directory') as dir, (select oid from pg_database where datname = current_database())::int as oid`.execute(store.db);
+    const { rows } = await sql<{
+      dir: string;
+      oid: number;
+    }>`select current_setting('data_directory') as dir, (select oid from pg_database where datname = current_database())::int as oid`.execute(
+      store.db,
+    );
     const base = join(rows[0].dir, 'base', String(rows[0].oid));
     files = (await readdir(base)).map((f) => join(base, f));
   }
@@ -76,15 +107,25 @@ async function rawContents(store: Store): Promise<string> {
 async function legacyDatabase(url: string, values: Record<string, string>): Promise<void> {
   const postgres = isPostgresUrl(url);
   const db = new Kysely<unknown>({
-    dialect: postgres ? new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) : new SqliteDialect({ database: new BetterSqlite3(url) }),
+    dialect: postgres
+      ? new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) })
+      : new SqliteDialect({ database: new BetterSqlite3(url) }),
   });
   try {
-    const migrator = new Migrator({ db, provider: migrationProvider(postgres ? 'postgres' : 'sqlite'), migrationTableName: 'kysely_migration' });
+    const migrator = new Migrator({
+      db,
+      provider: migrationProvider(postgres ? 'postgres' : 'sqlite'),
+      migrationTableName: 'kysely_migration',
+    });
     const { error } = await migrator.migrateTo('004_fencing_sequence');
     if (error) throw error;
-    await sql`insert into repos (name, url, default_branch, poll_interval_seconds, known_refs, created_at) values ('old', '/tmp/old', 'main', 0, '{}', 0)`.execute(db);
+    await sql`insert into repos (name, url, default_branch, poll_interval_seconds, known_refs, created_at) values ('old', '/tmp/old', 'main', 0, '{}', 0)`.execute(
+      db,
+    );
     for (const [key, value] of Object.entries(values)) {
-      await sql`insert into variables (repo_id, key, value, masked, protected, file, created_at, updated_at) values ((select id from repos where name = 'old'), ${key}, ${value}, 1, 0, 0, 0, 0)`.execute(db);
+      await sql`insert into variables (repo_id, key, value, masked, protected, file, created_at, updated_at) values ((select id from repos where name = 'old'), ${key}, ${value}, 1, 0, 0, 0, 0)`.execute(
+        db,
+      );
     }
   } finally {
     await db.destroy();
@@ -148,13 +189,21 @@ for (const backend of backends()) {
 
       const other = randomBytes(32).toString('base64');
       await assert.rejects(openSecrets(store, settings(dataDir, { masterKey: other }), { now, log }), (err: Error) => {
-        assert.match(err.message, new RegExp(`wrapped by master key ${first.keyring.master.id}, but the configured master key \\(masterKey \\(TANDEM_MASTER_KEY\\)\\) is mk_`));
+        assert.match(
+          err.message,
+          new RegExp(
+            `wrapped by master key ${first.keyring.master.id}, but the configured master key \\(masterKey \\(TANDEM_MASTER_KEY\\)\\) is mk_`,
+          ),
+        );
         assert.ok(!err.message.includes(other), 'the key itself is in the message');
         return true;
       });
       const keyFile = join(dataDir, 'wrong.key');
       await writeFile(keyFile, 'not base64 at all\n');
-      await assert.rejects(openSecrets(store, settings(dataDir, { masterKeyFile: keyFile }), { now, log }), /wrong\.key: a master key is base64 of 32 random bytes/);
+      await assert.rejects(
+        openSecrets(store, settings(dataDir, { masterKeyFile: keyFile }), { now, log }),
+        /wrong\.key: a master key is base64 of 32 random bytes/,
+      );
     });
 
     it('binds a ciphertext to its row: moved to another row or altered, it does not decrypt', async () => {
@@ -164,8 +213,14 @@ for (const backend of backends()) {
       const value = 'row-bound-value-1234';
       await storeVariable(secrets, store, a, 'TOKEN', value);
       const stored = await store.db.selectFrom('variables').selectAll().executeTakeFirstOrThrow();
-      await store.db.insertInto('variables').values({ ...stored, id: undefined, repo_id: b }).execute();
-      await store.db.insertInto('variables').values({ ...stored, id: undefined, key: 'OTHER' }).execute();
+      await store.db
+        .insertInto('variables')
+        .values({ ...stored, id: undefined, repo_id: b })
+        .execute();
+      await store.db
+        .insertInto('variables')
+        .values({ ...stored, id: undefined, key: 'OTHER' })
+        .execute();
       const moved = await store.db.selectFrom('variables').selectAll().where('id', '!=', stored.id).execute();
       assert.equal(moved.length, 2);
       for (const row of moved) {
@@ -188,13 +243,21 @@ for (const backend of backends()) {
       await legacyDatabase(db.url, values);
       const store = await open();
       const before = await store.db.selectFrom('variables').selectAll().execute();
-      assert.deepEqual(before.map((v) => v.data_key_id), [null, null], 'migrated rows are plain until a server opens the keyring');
+      assert.deepEqual(
+        before.map((v) => v.data_key_id),
+        [null, null],
+        'migrated rows are plain until a server opens the keyring',
+      );
       const secrets = await openSecrets(store, settings(dataDir), { now, log });
       const raw = await rawContents(store);
       for (const v of Object.values(values)) assert.ok(!raw.includes(v), `${v} is still stored plain`);
       assert.deepEqual(await readVariables(secrets.keyring, store), values);
       const rows = await store.db.selectFrom('variables').select(['id', 'data_key_id']).orderBy('id').execute();
-      assert.deepEqual(rows.map((r) => r.id), before.map((r) => r.id).sort((x, y) => x - y), 'encrypted in place: same rows');
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        before.map((r) => r.id).sort((x, y) => x - y),
+        'encrypted in place: same rows',
+      );
       assert.ok(rows.every((r) => r.data_key_id !== null));
     });
 
@@ -202,7 +265,9 @@ for (const backend of backends()) {
       const store = await open();
       const secrets = await openSecrets(store, settings(dataDir), { now, log });
       const id = await repo(store, 'app');
-      const values = Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`V${i}`, `value-number-${i}-${randomBytes(4).toString('hex')}`]));
+      const values = Object.fromEntries(
+        Array.from({ length: 7 }, (_, i) => [`V${i}`, `value-number-${i}-${randomBytes(4).toString('hex')}`]),
+      );
       for (const [k, v] of Object.entries(values)) await storeVariable(secrets, store, id, k, v);
       await secrets.signer.jwks(); // a signing key: its private half is a secret to re-encrypt too
       const oldKey = (await secrets.keyring.activeKey()).id;
@@ -226,7 +291,8 @@ for (const backend of backends()) {
 
       const batches: number[] = [];
       let total = 0;
-      for (const column of ENCRYPTED_COLUMNS) total += await secrets.keyring.reencrypt(column, { batchSize: 3, onBatch: (p) => batches.push(p.done) });
+      for (const column of ENCRYPTED_COLUMNS)
+        total += await secrets.keyring.reencrypt(column, { batchSize: 3, onBatch: (p) => batches.push(p.done) });
       assert.equal(total, 4 + 1, 'the 4 values left and the signing key');
       assert.deepEqual(await secrets.keyring.pruneRetired(), [oldKey]);
       assert.deepEqual(new Set(await keys()), new Set([newKey]));
@@ -244,8 +310,15 @@ for (const backend of backends()) {
       await secrets.keyring.rotate();
       const next = parseMasterKey(randomBytes(32).toString('base64'), 'test key');
       assert.deepEqual(await rewrapDataKeys(store, secrets.keyring.master, next), { rewrapped: 2, already: 0 });
-      assert.deepEqual(await rewrapDataKeys(store, secrets.keyring.master, next), { rewrapped: 0, already: 2 }, 'a second run changes nothing');
-      await assert.rejects(openSecrets(store, settings(dataDir), { now, log }), /wrapped by master key mk_[0-9a-f]{16}, but the configured master key/);
+      assert.deepEqual(
+        await rewrapDataKeys(store, secrets.keyring.master, next),
+        { rewrapped: 0, already: 2 },
+        'a second run changes nothing',
+      );
+      await assert.rejects(
+        openSecrets(store, settings(dataDir), { now, log }),
+        /wrapped by master key mk_[0-9a-f]{16}, but the configured master key/,
+      );
       const reopened = await openSecrets(store, settings(dataDir, { masterKey: next.key.toString('base64') }), { now, log });
       assert.deepEqual(await readVariables(reopened.keyring, store), { K: 'survives-master-rotation' });
     });
@@ -254,12 +327,18 @@ for (const backend of backends()) {
       const [dirA, dirB] = [dataDir, await mkdtemp(join(tmpdir(), 'tandem-secrets-'))];
       try {
         const [storeA, storeB] = [await open(), await open()];
-        const results = await Promise.allSettled([openSecrets(storeA, settings(dirA), { now, log }), openSecrets(storeB, settings(dirB), { now, log })]);
+        const results = await Promise.allSettled([
+          openSecrets(storeA, settings(dirA), { now, log }),
+          openSecrets(storeB, settings(dirB), { now, log }),
+        ]);
         const won = results.filter((r) => r.status === 'fulfilled');
         const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
         assert.equal(won.length, 1, JSON.stringify(lost.map((r) => String(r.reason))));
         // The loser saw the winner's key either being written (wrapped by another key) or already there.
-        assert.match(String(lost[0].reason), /wrapped by master key mk_|encrypted under master key mk_[0-9a-f]+, but no master key is configured/);
+        assert.match(
+          String(lost[0].reason),
+          /wrapped by master key mk_|encrypted under master key mk_[0-9a-f]+, but no master key is configured/,
+        );
         const loserDir = results[0].status === 'rejected' ? dirA : dirB;
         await assert.rejects(stat(join(loserDir, 'master.key')), { code: 'ENOENT' });
         assert.equal((await storeA.db.selectFrom('data_keys').select('id').execute()).length, 1);

@@ -30,7 +30,8 @@ describe('security', () => {
     await tandem.member('shop', 'keeper', 'maintainer');
     await tandem.member('shop', 'boss', 'owner');
     await tandem.member('theirs', 'stranger', 'owner');
-    theirPipeline = (await tandem.api<{ id: number }>('POST', '/api/v1/repos/theirs/pipelines', { as: { token: stranger }, body: {} })).body.id;
+    theirPipeline = (await tandem.api<{ id: number }>('POST', '/api/v1/repos/theirs/pipelines', { as: { token: stranger }, body: {} })).body
+      .id;
   });
   after(() => tandem.close());
 
@@ -62,19 +63,35 @@ describe('security', () => {
   });
 
   test('owners are made and unmade by owners; a repository keeps one owner', async () => {
-    const grant = await tandem.api<{ message: string }>('PUT', '/api/v1/repos/shop/members/keeper', { ...as(maintainer), body: { role: 'owner' } });
+    const grant = await tandem.api<{ message: string }>('PUT', '/api/v1/repos/shop/members/keeper', {
+      ...as(maintainer),
+      body: { role: 'owner' },
+    });
     assert.equal(grant.status, 403);
     assert.match(grant.body.message, /owner role needs an owner/);
-    assert.equal((await tandem.api('PUT', '/api/v1/repos/shop/members/boss', { ...as(maintainer), body: { role: 'guest' } })).status, 403, 'a maintainer cannot demote an owner');
-    assert.equal((await tandem.api('PUT', '/api/v1/repos/shop/members/dev', { ...as(maintainer), body: { role: 'reporter' } })).status, 200);
-    assert.equal((await tandem.api('PUT', '/api/v1/repos/shop/members/dev', { ...as(maintainer), body: { role: 'developer' } })).status, 200);
+    assert.equal(
+      (await tandem.api('PUT', '/api/v1/repos/shop/members/boss', { ...as(maintainer), body: { role: 'guest' } })).status,
+      403,
+      'a maintainer cannot demote an owner',
+    );
+    assert.equal(
+      (await tandem.api('PUT', '/api/v1/repos/shop/members/dev', { ...as(maintainer), body: { role: 'reporter' } })).status,
+      200,
+    );
+    assert.equal(
+      (await tandem.api('PUT', '/api/v1/repos/shop/members/dev', { ...as(maintainer), body: { role: 'developer' } })).status,
+      200,
+    );
     // The admin registered shop and owns it too; with boss there are two owners.
     assert.equal((await tandem.api('DELETE', '/api/v1/repos/shop/members/admin', as(owner))).status, 204);
     const last = await tandem.api<{ message: string }>('DELETE', '/api/v1/repos/shop/members/boss', as(owner));
     assert.equal(last.status, 409);
     assert.match(last.body.message, /no owner left/);
     const members = await tandem.api<{ username: string; role: string }[]>('GET', '/api/v1/repos/shop/members', as(dev));
-    assert.deepEqual(members.body.map((m) => `${m.username}:${m.role}`), ['boss:owner', 'dev:developer', 'keeper:maintainer']);
+    assert.deepEqual(
+      members.body.map((m) => `${m.username}:${m.role}`),
+      ['boss:owner', 'dev:developer', 'keeper:maintainer'],
+    );
   });
 
   test('the last instance admin cannot be removed or demoted', async () => {
@@ -102,16 +119,25 @@ describe('security', () => {
       assert.match(res.body.message, /on repository theirs \(you are not a member\)/);
     }
     const mine = await tandem.api<{ name: string }[]>('GET', '/api/v1/repos', as(dev));
-    assert.deepEqual(mine.body.map((r) => r.name), ['shop']);
+    assert.deepEqual(
+      mine.body.map((r) => r.name),
+      ['shop'],
+    );
     const all = await tandem.api<{ name: string }[]>('GET', '/api/v1/repos');
-    assert.deepEqual(all.body.map((r) => r.name), ['shop', 'theirs']);
+    assert.deepEqual(
+      all.body.map((r) => r.name),
+      ['shop', 'theirs'],
+    );
     // The dashboard's list of recent pipelines holds a signed-in user's repositories only, and nothing for anonymous callers.
     const { session } = await tandem.signIn('dev', PASSWORD);
     const recent = await call(tandem.url, 'GET', '/api/v1/pipelines', { as: { headers: { cookie: session!.cookie } } });
     assert.equal(recent.status, 200);
     assert.ok(!(JSON.parse(recent.text) as { repo: string }[]).some((p) => p.repo === 'theirs'), recent.text);
     const everything = await tandem.api<{ repo: string }[]>('GET', '/api/v1/pipelines');
-    assert.ok(everything.body.some((p) => p.repo === 'theirs'), 'an admin sees every repository\'s pipelines');
+    assert.ok(
+      everything.body.some((p) => p.repo === 'theirs'),
+      "an admin sees every repository's pipelines",
+    );
     const anonymous = await call(tandem.url, 'GET', '/api/v1/pipelines', { as: null });
     assert.equal(anonymous.status, 401);
   });
@@ -129,12 +155,19 @@ describe('security', () => {
   });
 
   test('oversized, malformed and mistyped bodies are refused with a clear status, changing nothing', async () => {
-    const big = await tandem.api<{ message: string }>('POST', '/api/v1/users', { body: { username: 'big', password: 'v'.repeat(100 * 1024) } });
+    const big = await tandem.api<{ message: string }>('POST', '/api/v1/users', {
+      body: { username: 'big', password: 'v'.repeat(100 * 1024) },
+    });
     assert.equal(big.status, 413);
     // The variables route takes bulk bodies; its value has a limit of its own.
-    const bigValue = await tandem.api<{ message: string }>('POST', '/api/v1/repos/shop/variables', { body: { key: 'BIG', value: 'v'.repeat(100 * 1024) } });
+    const bigValue = await tandem.api<{ message: string }>('POST', '/api/v1/repos/shop/variables', {
+      body: { key: 'BIG', value: 'v'.repeat(100 * 1024) },
+    });
     assert.equal(bigValue.status, 422);
-    const broken = await tandem.api<{ message: string }>('POST', '/api/v1/users', { body: '{"username": "x", "password": ', headers: { 'content-type': 'application/json' } });
+    const broken = await tandem.api<{ message: string }>('POST', '/api/v1/users', {
+      body: '{"username": "x", "password": ',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(broken.status, 400);
     assert.match(broken.body.message, /not valid JSON/);
     const typed = await tandem.api<{ message: string }>('PUT', '/api/v1/repos/shop/members/dev', { body: { role: 'superuser' } });
@@ -148,11 +181,22 @@ describe('security', () => {
 
   test('secrets stay out of the log, the audit log, listings and error messages', async () => {
     const masked = 'masked-variable-value-42';
-    assert.equal((await tandem.api('POST', '/api/v1/repos/shop/variables', { as: { token: maintainer }, body: { key: 'SECRET', value: masked, masked: true } })).status, 201);
+    assert.equal(
+      (
+        await tandem.api('POST', '/api/v1/repos/shop/variables', {
+          as: { token: maintainer },
+          body: { key: 'SECRET', value: masked, masked: true },
+        })
+      ).status,
+      201,
+    );
     secrets.push(masked);
     const created = await tandem.api<{ token: string }>('POST', '/api/v1/tokens', { as: { token: dev }, body: { name: 'ci' } });
     secrets.push(created.body.token);
-    const wrongCurrent = await tandem.api<{ message: string }>('PUT', '/api/v1/users/dev/password', { as: { token: dev }, body: { password: 'another horse battery 2', currentPassword: 'wrong current passphrase' } });
+    const wrongCurrent = await tandem.api<{ message: string }>('PUT', '/api/v1/users/dev/password', {
+      as: { token: dev },
+      body: { password: 'another horse battery 2', currentPassword: 'wrong current passphrase' },
+    });
     assert.equal(wrongCurrent.status, 403);
     assert.equal(wrongCurrent.body.message, 'currentPassword: wrong password');
     secrets.push('another horse battery 2', 'wrong current passphrase');
@@ -173,7 +217,9 @@ describe('security', () => {
     ]) {
       for (const secret of secrets) assert.ok(!text.includes(secret), `${where} holds a secret (${secret.slice(0, 6)}...)`);
     }
-    const variableAudit = (audit.body as { action: string; params: Record<string, string>; details: unknown }[]).find((e) => e.action === 'variable.write');
+    const variableAudit = (audit.body as { action: string; params: Record<string, string>; details: unknown }[]).find(
+      (e) => e.action === 'variable.write',
+    );
     assert.deepEqual(variableAudit?.params, { name: 'shop' }, 'a variable change is recorded without its value');
   });
 });

@@ -31,7 +31,12 @@ export class Browser {
       else this.cookies.set(name, pair.slice(eq + 1));
     }
     const location = res.headers.get('location');
-    return { status: res.status, location: location === null ? null : new URL(location, url).href, text: await res.text(), headers: res.headers };
+    return {
+      status: res.status,
+      location: location === null ? null : new URL(location, url).href,
+      text: await res.text(),
+      headers: res.headers,
+    };
   }
 
   /** The session this browser holds, with its CSRF token, for the API helpers (`as: { session }`). */
@@ -39,7 +44,8 @@ export class Browser {
     const cookie = `${SESSION_COOKIE}=${this.cookies.get(SESSION_COOKIE) ?? ''}`;
     const res = await fetch(`${baseUrl}/api/v1/session`, { headers: { cookie } });
     const body = (await res.json()) as { csrfToken?: string; message?: string };
-    if (res.status !== 200 || !body.csrfToken) throw new Error(`GET /api/v1/session with the browser's cookie: ${res.status} ${body.message}`);
+    if (res.status !== 200 || !body.csrfToken)
+      throw new Error(`GET /api/v1/session with the browser's cookie: ${res.status} ${body.message}`);
     return { cookie, csrf: body.csrfToken };
   }
 }

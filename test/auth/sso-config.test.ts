@@ -40,7 +40,12 @@ test('parseSsoConfig: defaults fill in, and nothing is required', () => {
   assert.deepEqual(parseSsoConfig({}), { groupRoles: [] });
   const config = parseSsoConfig({
     oidc: { issuer: 'https://idp.example.com', clientId: 'tandem', clientSecret: 's' },
-    ldap: { url: 'ldaps://ldap.example.com', bindDn: 'cn=tandem,dc=example,dc=com', bindPassword: 'p', userBase: 'ou=people,dc=example,dc=com' },
+    ldap: {
+      url: 'ldaps://ldap.example.com',
+      bindDn: 'cn=tandem,dc=example,dc=com',
+      bindPassword: 'p',
+      userBase: 'ou=people,dc=example,dc=com',
+    },
     groupRoles: [{ group: 'g', repo: 'web', role: 'owner' }],
   });
   assert.deepEqual(config.oidc?.scopes, ['openid', 'profile', 'email']);
@@ -56,14 +61,21 @@ test('parseSsoConfig: each bad key is named with its file and path', () => {
       parseSsoConfig(
         {
           oidc: { issuer: 'not a url', clientId: 'tandem', clientSecret: 's' },
-          groupRoles: [{ group: 'g', repo: 'web', role: 'superuser' }, { group: 'h', admin: false }, { group: 'i', repo: 'web' }],
+          groupRoles: [
+            { group: 'g', repo: 'web', role: 'superuser' },
+            { group: 'h', admin: false },
+            { group: 'i', repo: 'web' },
+          ],
           kerberos: {},
         },
         '/etc/tandem/tandem.yml',
       ),
     (err: Error) => {
       assert.match(err.message, /^\/etc\/tandem\/tandem\.yml: oidc\.issuer: expected an http\(s\) URL$/m);
-      assert.match(err.message, /^\/etc\/tandem\/tandem\.yml: groupRoles\.0: expected \{ group, admin: true \} or \{ group, repo, role \} with role one of guest, reporter, developer, maintainer, owner$/m);
+      assert.match(
+        err.message,
+        /^\/etc\/tandem\/tandem\.yml: groupRoles\.0: expected \{ group, admin: true \} or \{ group, repo, role \} with role one of guest, reporter, developer, maintainer, owner$/m,
+      );
       assert.match(err.message, /^\/etc\/tandem\/tandem\.yml: groupRoles\.1: /m);
       assert.match(err.message, /^\/etc\/tandem\/tandem\.yml: groupRoles\.2: /m);
       assert.match(err.message, /kerberos/);

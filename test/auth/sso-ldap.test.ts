@@ -44,7 +44,13 @@ describe('LDAP login against slapd', { skip }, () => {
 
   before(async () => {
     slapd = await startSlapd({ entries: ENTRIES, tls: true });
-    config = ldapConfigSchema.parse({ url: slapd.url, bindDn: SERVICE_DN, bindPassword: SERVICE_PASSWORD, userBase: PEOPLE, groupBase: GROUPS });
+    config = ldapConfigSchema.parse({
+      url: slapd.url,
+      bindDn: SERVICE_DN,
+      bindPassword: SERVICE_PASSWORD,
+      userBase: PEOPLE,
+      groupBase: GROUPS,
+    });
   });
   after(async () => {
     await slapd?.stop();
@@ -120,7 +126,11 @@ describe('LDAP login against slapd', { skip }, () => {
   });
 
   test('a custom group filter with {username}', async () => {
-    const identity = await ldapLogin({ ...config, groupFilter: '(&(cn=admins)(member=uid={username},ou=people,dc=tandem,dc=test))' }, 'alice', 'alice-pw');
+    const identity = await ldapLogin(
+      { ...config, groupFilter: '(&(cn=admins)(member=uid={username},ou=people,dc=tandem,dc=test))' },
+      'alice',
+      'alice-pw',
+    );
     assert.deepEqual(identity.groups, ['admins']);
   });
 
@@ -128,12 +138,19 @@ describe('LDAP login against slapd', { skip }, () => {
     const { error, logged } = await refusal({ ...config, bindPassword: 'nope' }, 'alice', 'alice-pw');
     assert.equal(error.kind, 'config');
     assert.notEqual(error.message, INVALID_CREDENTIALS);
-    assert.match(logged.join('\n'), /service bind as cn=tandem,ou=services,dc=tandem,dc=test was refused: check ldap\.bindDn and ldap\.bindPassword/);
+    assert.match(
+      logged.join('\n'),
+      /service bind as cn=tandem,ou=services,dc=tandem,dc=test was refused: check ldap\.bindDn and ldap\.bindPassword/,
+    );
     assert.doesNotMatch(logged.join('\n') + error.message, /nope/);
   });
 
   test('a filter that matches several entries is refused as a configuration error', async () => {
-    const { error, logged } = await refusal({ ...config, userFilter: '(|(uid={username})(objectClass=inetOrgPerson))' }, 'alice', 'alice-pw');
+    const { error, logged } = await refusal(
+      { ...config, userFilter: '(|(uid={username})(objectClass=inetOrgPerson))' },
+      'alice',
+      'alice-pw',
+    );
     assert.equal(error.kind, 'config');
     assert.match(logged.join('\n'), /more than one entry .* ldap\.userFilter must pick one entry/);
   });

@@ -9,7 +9,13 @@ import { browserLogin, startOidcProvider, type TestOidcProvider } from '../suppo
 import { freePort } from '../support/ports.js';
 
 const ACCOUNTS = {
-  alice: { preferred_username: 'alice', name: 'Alice Liddell', email: 'alice@example.com', email_verified: true, groups: ['developers', 'admins'] },
+  alice: {
+    preferred_username: 'alice',
+    name: 'Alice Liddell',
+    email: 'alice@example.com',
+    email_verified: true,
+    groups: ['developers', 'admins'],
+  },
   bob: { preferred_username: 'bob', email: 'bob@example.com', email_verified: false, groups: 'developers' },
   nameless: { name: 'No Username' },
 };
@@ -21,7 +27,12 @@ describe('OpenID Connect login against oidc-provider', () => {
 
   before(async () => {
     provider = await startOidcProvider(ACCOUNTS);
-    const config = oidcConfigSchema.parse({ issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, scopes: 'openid profile email groups' });
+    const config = oidcConfigSchema.parse({
+      issuer: provider.issuer,
+      clientId: provider.clientId,
+      clientSecret: provider.clientSecret,
+      scopes: 'openid profile email groups',
+    });
     client = await discoverOidc(config, { defaultRedirectUri: provider.redirectUri, log: (detail) => logged.push(detail) });
   });
   after(async () => {
@@ -131,7 +142,12 @@ describe('OpenID Connect login against oidc-provider', () => {
   });
 
   test('a wrong client secret is a configuration error', async () => {
-    const config = oidcConfigSchema.parse({ issuer: provider.issuer, clientId: provider.clientId, clientSecret: 'wrong', scopes: 'openid profile' });
+    const config = oidcConfigSchema.parse({
+      issuer: provider.issuer,
+      clientId: provider.clientId,
+      clientSecret: 'wrong',
+      scopes: 'openid profile',
+    });
     const badClient = await discoverOidc(config, { defaultRedirectUri: provider.redirectUri });
     const start = await badClient.beginLogin();
     const callback = await browserLogin(start.url, 'alice', provider.redirectUri);
@@ -144,14 +160,22 @@ describe('OpenID Connect login against oidc-provider', () => {
 test('discovery failures say where', async () => {
   const base = { clientId: 'tandem', clientSecret: 's' };
   const port = await freePort();
-  const down = await discoverOidc(oidcConfigSchema.parse({ ...base, issuer: `http://127.0.0.1:${port}` }), { defaultRedirectUri: 'http://127.0.0.1/cb' }).then(
+  const down = await discoverOidc(oidcConfigSchema.parse({ ...base, issuer: `http://127.0.0.1:${port}` }), {
+    defaultRedirectUri: 'http://127.0.0.1/cb',
+  }).then(
     () => assert.fail('discovery worked without a provider'),
     (err: SsoError) => err,
   );
   assert.equal(down.kind, 'unavailable');
   assert.match(down.message, new RegExp(`discovery at http://127\\.0\\.0\\.1:${port} failed`));
 
-  await assert.rejects(discoverOidc(oidcConfigSchema.parse({ ...base, issuer: 'http://idp.example.com' }), { defaultRedirectUri: 'http://127.0.0.1/cb' }), /oidc\.issuer http:\/\/idp\.example\.com must be an https URL/);
-  await assert.rejects(discoverOidc(oidcConfigSchema.parse({ ...base, issuer: 'https://idp.example.com' })), /oidc\.redirectUri is not set/);
+  await assert.rejects(
+    discoverOidc(oidcConfigSchema.parse({ ...base, issuer: 'http://idp.example.com' }), { defaultRedirectUri: 'http://127.0.0.1/cb' }),
+    /oidc\.issuer http:\/\/idp\.example\.com must be an https URL/,
+  );
+  await assert.rejects(
+    discoverOidc(oidcConfigSchema.parse({ ...base, issuer: 'https://idp.example.com' })),
+    /oidc\.redirectUri is not set/,
+  );
   assert.throws(() => oidcConfigSchema.parse({ ...base, issuer: 'https://idp.example.com', scopes: ['profile'] }), /must include openid/);
 });

@@ -30,7 +30,10 @@ describe('single sign-on across replicas on PostgreSQL', { skip: postgresSkipRea
     // The providers send browsers back to replica B (a load balancer would pick either).
     const portB = await freePort();
     const callbackB = `http://127.0.0.1:${portB}/api/v1/login/oidc/callback`;
-    [provider, idp] = await Promise.all([startOidcProvider({ pat: { preferred_username: 'pat', groups: ['developers'] } }, { redirectUri: callbackB }), startSamlIdp()]);
+    [provider, idp] = await Promise.all([
+      startOidcProvider({ pat: { preferred_username: 'pat', groups: ['developers'] } }, { redirectUri: callbackB }),
+      startSamlIdp(),
+    ]);
     const databaseUrl = await (await postgres()).createDatabase();
     const settings = {
       databaseUrl,
@@ -38,8 +41,19 @@ describe('single sign-on across replicas on PostgreSQL', { skip: postgresSkipRea
       masterKey: randomBytes(32).toString('base64'),
       listen: '127.0.0.1',
       logLevel: 'silent',
-      oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, redirectUri: callbackB, scopes: 'openid profile groups' },
-      saml: { entryPoint: idp.ssoUrl, issuer: 'tandem-replicas', idpCert: idp.cert, callbackUrl: `http://127.0.0.1:${portB}/api/v1/login/saml/acs` },
+      oidc: {
+        issuer: provider.issuer,
+        clientId: provider.clientId,
+        clientSecret: provider.clientSecret,
+        redirectUri: callbackB,
+        scopes: 'openid profile groups',
+      },
+      saml: {
+        entryPoint: idp.ssoUrl,
+        issuer: 'tandem-replicas',
+        idpCert: idp.cert,
+        callbackUrl: `http://127.0.0.1:${portB}/api/v1/login/saml/acs`,
+      },
     };
     a = await startServer(loadConfig({ ...settings, dataDir: path.join(root, 'a'), port: 0 }, {}), pino({ level: 'silent' }));
     b = await startServer(loadConfig({ ...settings, dataDir: path.join(root, 'b'), port: portB }, {}), pino({ level: 'silent' }));
@@ -59,7 +73,9 @@ describe('single sign-on across replicas on PostgreSQL', { skip: postgresSkipRea
     const back = await browser.visit(callback.href);
     assert.equal(back.status, 302, back.text);
     assert.equal(back.location, `${b.url}/after`);
-    const me = await call<{ user: { username: string } }>(a.url, 'GET', '/api/v1/session', { as: { session: await browser.session(a.url) } });
+    const me = await call<{ user: { username: string } }>(a.url, 'GET', '/api/v1/session', {
+      as: { session: await browser.session(a.url) },
+    });
     assert.deepEqual([me.status, me.body.user.username], [200, 'pat']);
 
     browser.cookies.set('tandem_oidc_state', state);
@@ -72,7 +88,10 @@ describe('single sign-on across replicas on PostgreSQL', { skip: postgresSkipRea
     assert.equal(start.status, 302, start.text);
     const post = await idp.login(start.location ?? assert.fail('no Location'), { nameId: 'quinn', attributes: {} });
     const form = () => new URLSearchParams({ SAMLResponse: post.SAMLResponse });
-    const [onA, onB] = await Promise.all([new Browser().visit(`${a.url}/api/v1/login/saml/acs`, form()), new Browser().visit(post.action, form())]);
+    const [onA, onB] = await Promise.all([
+      new Browser().visit(`${a.url}/api/v1/login/saml/acs`, form()),
+      new Browser().visit(post.action, form()),
+    ]);
     assert.deepEqual([onA.status, onB.status].sort(), [302, 400], `${onA.text} ${onB.text}`);
     const winner = onA.status === 302 ? onA : onB;
     assert.ok(winner.location?.endsWith('/saml-after'), winner.location ?? '');

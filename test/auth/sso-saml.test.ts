@@ -48,7 +48,12 @@ describe('SAML login against a test identity provider', () => {
     await idp?.stop();
   });
 
-  async function login(store: SamlRequestStore, user: SamlIdpUser, options?: SamlResponseOptions, cfg: SamlConfig = config): Promise<SamlPost> {
+  async function login(
+    store: SamlRequestStore,
+    user: SamlIdpUser,
+    options?: SamlResponseOptions,
+    cfg: SamlConfig = config,
+  ): Promise<SamlPost> {
     return idp.login(await samlLoginUrl(cfg, 'return-to=/pipelines', store), user, options);
   }
 
@@ -111,7 +116,8 @@ describe('SAML login against a test identity provider', () => {
 
   test('a signed assertion changed afterwards is refused', async () => {
     const store = new MemoryRequestStore();
-    const tamper = (xml: string): string => xml.replace('<saml:AttributeValue>developers</saml:AttributeValue>', '<saml:AttributeValue>owners</saml:AttributeValue>');
+    const tamper = (xml: string): string =>
+      xml.replace('<saml:AttributeValue>developers</saml:AttributeValue>', '<saml:AttributeValue>owners</saml:AttributeValue>');
     const error = await refusal(samlFinishLogin(config, await login(store, ALICE, { tamper }), store));
     assert.match(error.detail, /signature/i);
   });
@@ -134,7 +140,9 @@ describe('SAML login against a test identity provider', () => {
   test('an assertion not valid yet is refused beyond the clock skew', async () => {
     const store = new MemoryRequestStore();
     const soon = Date.now() + 600_000;
-    const error = await refusal(samlFinishLogin(config, await login(store, ALICE, { notBefore: new Date(soon), notOnOrAfter: new Date(soon + 300_000) }), store));
+    const error = await refusal(
+      samlFinishLogin(config, await login(store, ALICE, { notBefore: new Date(soon), notOnOrAfter: new Date(soon + 300_000) }), store),
+    );
     assert.match(error.detail, /not yet valid|subject confirmation/i);
   });
 
@@ -177,21 +185,32 @@ describe('SAML login against a test identity provider', () => {
     const byNameId = { ...config, usernameAttribute: undefined };
     assert.equal((await samlFinishLogin(byNameId, await login(store, ALICE, {}, byNameId), store)).username, 'alice-7f3a');
 
-    const error = await refusal(samlFinishLogin(config, await login(store, { nameId: 'x', attributes: { email: 'x@example.com' } }), store));
+    const error = await refusal(
+      samlFinishLogin(config, await login(store, { nameId: 'x', attributes: { email: 'x@example.com' } }), store),
+    );
     assert.equal(error.kind, 'config');
     assert.match(error.detail, /no uid attribute \(saml\.usernameAttribute\); it has: email/);
   });
 
   test('garbage is refused', async () => {
     const store = new MemoryRequestStore();
-    assert.equal((await refusal(samlFinishLogin(config, { SAMLResponse: Buffer.from('<nope').toString('base64') }, store))).kind, 'refused');
+    assert.equal(
+      (await refusal(samlFinishLogin(config, { SAMLResponse: Buffer.from('<nope').toString('base64') }, store))).kind,
+      'refused',
+    );
     assert.equal((await refusal(samlFinishLogin(config, { SAMLResponse: '' }, store))).kind, 'refused');
   });
 });
 
 test('saml configuration refuses unsigned logins and names bad keys', () => {
   const base = { entryPoint: 'https://idp.example.com/sso', issuer: SP_ENTITY_ID, idpCert: 'MIIB', callbackUrl: CALLBACK_URL };
-  assert.throws(() => samlConfigSchema.parse({ ...base, wantAssertionsSigned: false }), /wantAssertionsSigned or wantResponseSigned must be true/);
-  assert.throws(() => samlConfigSchema.parse({ ...base, callbackUrl: 'ci.example.com/cb' }), /callbackUrl[\s\S]*expected an http\(s\) URL|expected an http\(s\) URL[\s\S]*callbackUrl/);
+  assert.throws(
+    () => samlConfigSchema.parse({ ...base, wantAssertionsSigned: false }),
+    /wantAssertionsSigned or wantResponseSigned must be true/,
+  );
+  assert.throws(
+    () => samlConfigSchema.parse({ ...base, callbackUrl: 'ci.example.com/cb' }),
+    /callbackUrl[\s\S]*expected an http\(s\) URL|expected an http\(s\) URL[\s\S]*callbackUrl/,
+  );
   assert.equal(samlConfigSchema.parse(base).wantAssertionsSigned, true);
 });

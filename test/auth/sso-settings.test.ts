@@ -29,7 +29,10 @@ describe('single sign-on settings', () => {
     const secretFile = path.join(dir, 'oidc-secret');
     await writeFile(secretFile, 'from-the-file\n');
     const file = path.join(dir, 'tandem.yml');
-    await writeFile(file, `oidc:\n  issuer: https://sso.example.com\n  clientId: tandem\n  clientSecretFile: ${secretFile}\nldap:\n  url: ldap://old.example.com\n  bindDn: x\n  bindPassword: y\n  userBase: z\n`);
+    await writeFile(
+      file,
+      `oidc:\n  issuer: https://sso.example.com\n  clientId: tandem\n  clientSecretFile: ${secretFile}\nldap:\n  url: ldap://old.example.com\n  bindDn: x\n  bindPassword: y\n  userBase: z\n`,
+    );
     const config = loadConfig({ config: file, dataDir: dir }, { TANDEM_LDAP: JSON.stringify({ ...LDAP, bindPassword: 'from-env' }) });
     assert.equal(config.oidc?.clientSecret, 'from-the-file');
     assert.deepEqual(config.oidc?.scopes, ['openid', 'profile', 'email']);
@@ -39,7 +42,9 @@ describe('single sign-on settings', () => {
   });
 
   test('bad keys are named with their source, and the values of secrets never appear', () => {
-    const env = { TANDEM_OIDC: JSON.stringify({ issuer: 'not a url', clientId: 'tandem', clientSecret: 'hunter2-secret', colour: 'blue' }) };
+    const env = {
+      TANDEM_OIDC: JSON.stringify({ issuer: 'not a url', clientId: 'tandem', clientSecret: 'hunter2-secret', colour: 'blue' }),
+    };
     const message = errorOf({}, env);
     assert.match(message, /oidc\.issuer \(from TANDEM_OIDC\): expected an http\(s\) URL/);
     assert.match(message, /unknown key colour/);
@@ -52,8 +57,14 @@ describe('single sign-on settings', () => {
 
   test('a secret file: exactly one of the value and the file, a readable file, not empty', async () => {
     const missing = path.join(dir, 'no-such-file');
-    assert.match(errorOf({ ldap: { ...LDAP, bindPasswordFile: missing } }), new RegExp(`ldap\\.bindPasswordFile .*cannot read ${missing}: ENOENT`));
-    assert.match(errorOf({ ldap: { ...LDAP, bindPassword: 'p', bindPasswordFile: missing } }), /ldap\.bindPasswordFile .*give bindPassword or bindPasswordFile, not both/);
+    assert.match(
+      errorOf({ ldap: { ...LDAP, bindPasswordFile: missing } }),
+      new RegExp(`ldap\\.bindPasswordFile .*cannot read ${missing}: ENOENT`),
+    );
+    assert.match(
+      errorOf({ ldap: { ...LDAP, bindPassword: 'p', bindPasswordFile: missing } }),
+      /ldap\.bindPasswordFile .*give bindPassword or bindPasswordFile, not both/,
+    );
     const empty = path.join(dir, 'empty');
     await writeFile(empty, '\n');
     assert.match(errorOf({ ldap: { ...LDAP, bindPasswordFile: empty } }), /ldap\.bindPasswordFile .*is empty/);

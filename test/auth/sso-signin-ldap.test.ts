@@ -61,11 +61,20 @@ describe('LDAP sign-in through a Tandem server', { skip: slapdSkipReason() }, ()
   });
 
   function ldapSignIn(username: string, password: string, from = '192.0.2.1'): Promise<Reply<SignIn>> {
-    return call<SignIn>(tandem.url, 'POST', '/api/v1/login/ldap', { as: null, body: { username, password }, headers: { 'x-forwarded-for': from } });
+    return call<SignIn>(tandem.url, 'POST', '/api/v1/login/ldap', {
+      as: null,
+      body: { username, password },
+      headers: { 'x-forwarded-for': from },
+    });
   }
 
   test('the providers list shows LDAP', async () => {
-    assert.deepEqual((await call(tandem.url, 'GET', '/api/v1/login/providers')).body, { local: true, oidc: false, ldap: true, saml: false });
+    assert.deepEqual((await call(tandem.url, 'GET', '/api/v1/login/providers')).body, {
+      local: true,
+      oidc: false,
+      ldap: true,
+      saml: false,
+    });
   });
 
   test("the directory's password signs in: a session as a password sign-in gives, an account, roles from the groups", async () => {
@@ -77,19 +86,28 @@ describe('LDAP sign-in through a Tandem server', { skip: slapdSkipReason() }, ()
     const session = { cookie, csrf: res.body.csrfToken };
     const me = await call<{ user: { username: string }; via: string }>(tandem.url, 'GET', '/api/v1/session', { as: { session } });
     assert.deepEqual([me.status, me.body.user.username, me.body.via], [200, 'alice', 'session']);
-    const members = await call<{ username: string; role: string; source: string }[]>(tandem.url, 'GET', '/api/v1/repos/web/members', { as: { session } });
+    const members = await call<{ username: string; role: string; source: string }[]>(tandem.url, 'GET', '/api/v1/repos/web/members', {
+      as: { session },
+    });
     assert.equal(members.status, 200, members.text);
     const alice = members.body.find((m) => m.username === 'alice');
     assert.deepEqual([alice?.role, alice?.source], ['developer', 'groups']);
 
     const audit = await tandem.api<AuditView[]>('GET', '/api/v1/audit?action=session.create&actor=alice');
-    assert.ok(audit.body.some((e) => e.route === '/api/v1/login/ldap' && e.status === 201 && e.details?.provider === 'ldap'), JSON.stringify(audit.body));
+    assert.ok(
+      audit.body.some((e) => e.route === '/api/v1/login/ldap' && e.status === 201 && e.details?.provider === 'ldap'),
+      JSON.stringify(audit.body),
+    );
   });
 
   test('a wrong password and an unknown user get the answer a local sign-in gives; the log tells them apart', async () => {
     const wrong = await ldapSignIn('bob', 'not-bobs', '192.0.2.2');
     const unknown = await ldapSignIn('mallory', 'whatever', '192.0.2.2');
-    const local = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/session', { as: null, body: { username: 'mallory', password: 'whatever' }, headers: { 'x-forwarded-for': '192.0.2.2' } });
+    const local = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/session', {
+      as: null,
+      body: { username: 'mallory', password: 'whatever' },
+      headers: { 'x-forwarded-for': '192.0.2.2' },
+    });
     for (const res of [wrong, unknown]) {
       assert.equal(res.status, 401, res.text);
       assert.deepEqual(res.body, local.body);
@@ -97,16 +115,27 @@ describe('LDAP sign-in through a Tandem server', { skip: slapdSkipReason() }, ()
     assert.match(tandem.logs(), /wrong password for uid=bob/);
     assert.match(tandem.logs(), /no entry under ou=people,dc=tandem,dc=test matches \(uid=mallory\)/);
     const refusals = await tandem.api<AuditView[]>('GET', '/api/v1/audit?action=session.create&actor=anonymous');
-    assert.ok(refusals.body.some((e) => e.route === '/api/v1/login/ldap' && e.status === 401 && e.details?.username === 'bob'), JSON.stringify(refusals.body));
+    assert.ok(
+      refusals.body.some((e) => e.route === '/api/v1/login/ldap' && e.status === 401 && e.details?.username === 'bob'),
+      JSON.stringify(refusals.body),
+    );
   });
 
-  test('repeated directory failures lock the account out from wherever, the local form\'s do not; the lockout ends', async () => {
+  test("repeated directory failures lock the account out from wherever, the local form's do not; the lockout ends", async () => {
     // Three wrong local passwords for erin (who has none): the local password's counter, not the directory's.
     for (const [i, from] of ['198.51.100.5', '198.51.100.6', '198.51.100.7'].entries()) {
-      const local = await call(tandem.url, 'POST', '/api/v1/session', { as: null, body: { username: 'erin', password: `guess-local-${i}` }, headers: { 'x-forwarded-for': from } });
+      const local = await call(tandem.url, 'POST', '/api/v1/session', {
+        as: null,
+        body: { username: 'erin', password: `guess-local-${i}` },
+        headers: { 'x-forwarded-for': from },
+      });
       assert.equal(local.status, 401);
     }
-    assert.equal((await ldapSignIn('erin', 'erin-directory-pw', '198.51.100.8')).status, 201, 'the local form cannot lock a directory user out');
+    assert.equal(
+      (await ldapSignIn('erin', 'erin-directory-pw', '198.51.100.8')).status,
+      201,
+      'the local form cannot lock a directory user out',
+    );
     // Three failures of erin at the directory, from three addresses.
     assert.equal((await ldapSignIn('erin', 'guess-1', '198.51.100.1')).status, 401);
     assert.equal((await ldapSignIn('erin', 'guess-2', '198.51.100.2')).status, 401);
@@ -151,7 +180,8 @@ describe('LDAP sign-in through a Tandem server', { skip: slapdSkipReason() }, ()
 
   test('neither the bind password nor a typed password reaches the log', () => {
     const logs = tandem.logs();
-    for (const secret of [SERVICE_PASSWORD, 'alice-directory-pw', 'not-bobs', 'guess-1']) assert.ok(!logs.includes(secret), `${secret} is in the log`);
+    for (const secret of [SERVICE_PASSWORD, 'alice-directory-pw', 'not-bobs', 'guess-1'])
+      assert.ok(!logs.includes(secret), `${secret} is in the log`);
   });
 
   test('a directory that cannot be reached is a 502, and not a failure of the account', async () => {
@@ -160,7 +190,11 @@ describe('LDAP sign-in through a Tandem server', { skip: slapdSkipReason() }, ()
     assert.equal(res.status, 502, res.text);
     assert.match(res.body.message ?? '', /LDAP login is not available/);
     assert.match(tandem.logs(), /cannot reach ldap:\/\/127\.0\.0\.1/);
-    const counted = await tandem.server.ctx.store.db.selectFrom('login_failures').select('failures').where('key', '=', 'ldap:bob').executeTakeFirst();
+    const counted = await tandem.server.ctx.store.db
+      .selectFrom('login_failures')
+      .select('failures')
+      .where('key', '=', 'ldap:bob')
+      .executeTakeFirst();
     assert.equal(counted?.failures, 1, 'only the wrong password of the earlier test counts');
   });
 });

@@ -13,7 +13,13 @@ import { AuthServer, call } from './helpers.js';
 import { Browser } from './sso-browser.js';
 
 const ACCOUNTS = {
-  alice: { preferred_username: 'alice', name: 'Alice Liddell', email: 'alice@example.com', email_verified: true, groups: ['developers', 'web-leads'] },
+  alice: {
+    preferred_username: 'alice',
+    name: 'Alice Liddell',
+    email: 'alice@example.com',
+    email_verified: true,
+    groups: ['developers', 'web-leads'],
+  },
   carol: { preferred_username: 'carol', email: 'carol@example.com', email_verified: true, groups: ['developers'] },
   dave: { preferred_username: 'dave', groups: [] },
 };
@@ -53,7 +59,9 @@ describe('OpenID Connect sign-in through a Tandem server', () => {
 
   /** Starts a sign-in at Tandem and logs in at the provider: the callback URL the provider sends the browser to. */
   async function throughProvider(browser: Browser, account: string, returnTo?: string): Promise<string> {
-    const start = await browser.visit(`${tandem.url}/api/v1/login/oidc${returnTo === undefined ? '' : `?return=${encodeURIComponent(returnTo)}`}`);
+    const start = await browser.visit(
+      `${tandem.url}/api/v1/login/oidc${returnTo === undefined ? '' : `?return=${encodeURIComponent(returnTo)}`}`,
+    );
     assert.equal(start.status, 302, start.text);
     const location = start.location ?? assert.fail('no Location');
     assert.ok(location.startsWith(`${provider.issuer}/`), `redirected to ${location}`);
@@ -80,9 +88,17 @@ describe('OpenID Connect sign-in through a Tandem server', () => {
     assert.ok(!browser.cookies.has('tandem_oidc_state'), 'the login cookie is cleared');
 
     const session = await browser.session(tandem.url);
-    const me = await call<{ user: { username: string; email: string; admin: boolean; hasPassword: boolean }; via: string }>(tandem.url, 'GET', '/api/v1/session', { as: { session } });
+    const me = await call<{ user: { username: string; email: string; admin: boolean; hasPassword: boolean }; via: string }>(
+      tandem.url,
+      'GET',
+      '/api/v1/session',
+      { as: { session } },
+    );
     assert.equal(me.status, 200, me.text);
-    assert.deepEqual([me.body.user.username, me.body.user.email, me.body.user.admin, me.body.user.hasPassword, me.body.via], ['alice', 'alice@example.com', false, false, 'session']);
+    assert.deepEqual(
+      [me.body.user.username, me.body.user.email, me.body.user.admin, me.body.user.hasPassword, me.body.via],
+      ['alice', 'alice@example.com', false, false, 'session'],
+    );
 
     // developers -> developer and web-leads -> maintainer: the higher wins; the SAML-only admin mapping does not apply.
     const members = await call<Member[]>(tandem.url, 'GET', '/api/v1/repos/web/members', { as: { session } });
@@ -118,7 +134,10 @@ describe('OpenID Connect sign-in through a Tandem server', () => {
     const second = new Browser();
     assert.equal((await second.visit(await throughProvider(second, 'carol'))).status, 302);
     const users = await tandem.api<{ username: string }[]>('GET', '/api/v1/users');
-    assert.deepEqual(users.body.map((u) => u.username).filter((u) => u.startsWith('carol')), ['carol']);
+    assert.deepEqual(
+      users.body.map((u) => u.username).filter((u) => u.startsWith('carol')),
+      ['carol'],
+    );
     assert.deepEqual(await roleOfCarol(), ['maintainer', 'groups']);
 
     // Without any mapped group: signed in, but no role on the repository.
@@ -143,7 +162,7 @@ describe('OpenID Connect sign-in through a Tandem server', () => {
     assert.match(tandem.logs(), /no login is waiting for this state/);
   });
 
-  test("a callback in another browser than the one that started the login is refused (login CSRF)", async () => {
+  test('a callback in another browser than the one that started the login is refused (login CSRF)', async () => {
     const victim = new Browser();
     const attackers = new Browser();
     const callback = await throughProvider(attackers, 'dave');
@@ -151,18 +170,32 @@ describe('OpenID Connect sign-in through a Tandem server', () => {
     assert.equal(res.status, 400, res.text);
     assert.ok(!victim.cookies.has('tandem_session'));
     const refusals = await tandem.api<AuditView[]>('GET', '/api/v1/audit?action=session.create&actor=anonymous');
-    assert.ok(refusals.body.some((e) => e.route === '/api/v1/login/oidc/callback' && e.status === 400 && e.details?.provider === 'oidc'), JSON.stringify(refusals.body));
+    assert.ok(
+      refusals.body.some((e) => e.route === '/api/v1/login/oidc/callback' && e.status === 400 && e.details?.provider === 'oidc'),
+      JSON.stringify(refusals.body),
+    );
   });
 
   test('a return path to another origin is refused before anything is stored', async () => {
-    for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example', '\\\\evil.example', 'javascript:alert(1)', '/ok\n//evil.example', 'evil.example']) {
+    for (const evil of [
+      'https://evil.example/',
+      '//evil.example/x',
+      '/\\evil.example',
+      '\\\\evil.example',
+      'javascript:alert(1)',
+      '/ok\n//evil.example',
+      'evil.example',
+    ]) {
       const res = await new Browser().visit(`${tandem.url}/api/v1/login/oidc?return=${encodeURIComponent(evil)}`);
       assert.equal(res.status, 400, `${JSON.stringify(evil)}: ${res.status} ${res.text}`);
       assert.equal(res.location, null);
       assert.match(JSON.parse(res.text).message, /^return: /);
     }
     const rows = await tandem.server.ctx.store.db.selectFrom('sso_oidc_logins').select('return_to').execute();
-    assert.ok(rows.every((r) => r.return_to.startsWith('/') && !r.return_to.startsWith('//')), JSON.stringify(rows));
+    assert.ok(
+      rows.every((r) => r.return_to.startsWith('/') && !r.return_to.startsWith('//')),
+      JSON.stringify(rows),
+    );
     const twice = await new Browser().visit(`${tandem.url}/api/v1/login/oidc?return=/a&return=//evil.example`);
     assert.equal(twice.status, 400, twice.text);
     assert.equal(safeReturnPath('/pipelines/7#log'), '/pipelines/7#log');
@@ -197,7 +230,9 @@ describe('OpenID Connect sign-in through a Tandem server', () => {
 describe('OpenID Connect sign-in while the provider is down', () => {
   let tandem: AuthServer;
   before(async () => {
-    tandem = await AuthServer.start({ oidc: { issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'tandem', clientSecret: 'never-logged-secret' } });
+    tandem = await AuthServer.start({
+      oidc: { issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'tandem', clientSecret: 'never-logged-secret' },
+    });
   });
   after(() => tandem?.close());
 

@@ -12,7 +12,10 @@ import { startSamlIdp, type SamlIdpUser, type SamlPost, type SamlResponseOptions
 import { AuthServer, call } from './helpers.js';
 import { Browser } from './sso-browser.js';
 
-const ALICE: SamlIdpUser = { nameId: 'alice-7f3a', attributes: { uid: 'alice', email: 'alice@example.com', groups: ['developers', 'ci-admins'] } };
+const ALICE: SamlIdpUser = {
+  nameId: 'alice-7f3a',
+  attributes: { uid: 'alice', email: 'alice@example.com', groups: ['developers', 'ci-admins'] },
+};
 const BOB: SamlIdpUser = { nameId: 'bob-0b0b', attributes: { uid: 'bob', groups: ['developers'] } };
 
 type AuditView = { actor: string; route: string; status: number; details: Record<string, unknown> | null };
@@ -34,7 +37,14 @@ describe('SAML sign-in through a Tandem server', () => {
     acsUrl = `http://127.0.0.1:${port}/api/v1/login/saml/acs`;
     tandem = await AuthServer.start({
       port,
-      saml: { entryPoint: idp.ssoUrl, issuer: spEntityId, idpIssuer: idp.entityId, idpCertFile: certFile, callbackUrl: acsUrl, usernameAttribute: 'uid' },
+      saml: {
+        entryPoint: idp.ssoUrl,
+        issuer: spEntityId,
+        idpIssuer: idp.entityId,
+        idpCertFile: certFile,
+        callbackUrl: acsUrl,
+        usernameAttribute: 'uid',
+      },
       groupRoles: [
         { group: 'developers', repo: 'web', role: 'developer' },
         { group: 'ci-admins', provider: 'saml', admin: true },
@@ -50,7 +60,9 @@ describe('SAML sign-in through a Tandem server', () => {
 
   /** Starts a sign-in at Tandem; what the identity provider has the browser post back. */
   async function throughIdp(browser: Browser, user: SamlIdpUser, returnTo?: string, options?: SamlResponseOptions): Promise<SamlPost> {
-    const start = await browser.visit(`${tandem.url}/api/v1/login/saml${returnTo === undefined ? '' : `?return=${encodeURIComponent(returnTo)}`}`);
+    const start = await browser.visit(
+      `${tandem.url}/api/v1/login/saml${returnTo === undefined ? '' : `?return=${encodeURIComponent(returnTo)}`}`,
+    );
     assert.equal(start.status, 302, start.text);
     const location = start.location ?? assert.fail('no Location');
     assert.ok(location.startsWith(`${idp.ssoUrl}?SAMLRequest=`), location);
@@ -64,7 +76,12 @@ describe('SAML sign-in through a Tandem server', () => {
   }
 
   test('the providers list shows SAML', async () => {
-    assert.deepEqual((await call(tandem.url, 'GET', '/api/v1/login/providers')).body, { local: true, oidc: false, ldap: false, saml: true });
+    assert.deepEqual((await call(tandem.url, 'GET', '/api/v1/login/providers')).body, {
+      local: true,
+      oidc: false,
+      ldap: false,
+      saml: true,
+    });
   });
 
   test('a signed answer signs in and returns to the stored path, whatever RelayState is posted; roles and admin come from the groups', async () => {
@@ -76,14 +93,23 @@ describe('SAML sign-in through a Tandem server', () => {
     assert.equal(back.location, `${tandem.url}/repos/web`);
 
     const session = await browser.session(tandem.url);
-    const me = await call<{ user: { username: string; email: string; admin: boolean } }>(tandem.url, 'GET', '/api/v1/session', { as: { session } });
+    const me = await call<{ user: { username: string; email: string; admin: boolean } }>(tandem.url, 'GET', '/api/v1/session', {
+      as: { session },
+    });
     assert.deepEqual([me.body.user.username, me.body.user.email, me.body.user.admin], ['alice', 'alice@example.com', true]);
-    const members = await call<{ username: string; role: string; source: string }[]>(tandem.url, 'GET', '/api/v1/repos/web/members', { as: { session } });
+    const members = await call<{ username: string; role: string; source: string }[]>(tandem.url, 'GET', '/api/v1/repos/web/members', {
+      as: { session },
+    });
     const alice = members.body.find((m) => m.username === 'alice');
     assert.deepEqual([alice?.role, alice?.source], ['developer', 'groups']);
 
     const audit = await tandem.api<AuditView[]>('GET', '/api/v1/audit?action=session.create&actor=alice');
-    assert.ok(audit.body.some((e) => e.route === '/api/v1/login/saml/acs' && e.status === 302 && e.details?.provider === 'saml' && e.details.created === true), JSON.stringify(audit.body));
+    assert.ok(
+      audit.body.some(
+        (e) => e.route === '/api/v1/login/saml/acs' && e.status === 302 && e.details?.provider === 'saml' && e.details.created === true,
+      ),
+      JSON.stringify(audit.body),
+    );
   });
 
   test('a replayed response is refused, and so is the same response posted twice at once', async () => {
@@ -101,7 +127,10 @@ describe('SAML sign-in through a Tandem server', () => {
     assert.deepEqual(results.map((r) => r.status).sort(), [302, 400]);
 
     const refusals = await tandem.api<AuditView[]>('GET', '/api/v1/audit?action=session.create&actor=anonymous');
-    assert.ok(refusals.body.some((e) => e.route === '/api/v1/login/saml/acs' && e.status === 400 && e.details?.provider === 'saml'), JSON.stringify(refusals.body));
+    assert.ok(
+      refusals.body.some((e) => e.route === '/api/v1/login/saml/acs' && e.status === 400 && e.details?.provider === 'saml'),
+      JSON.stringify(refusals.body),
+    );
     assert.match(tandem.logs(), /SAML sign-in failed: .*InResponseTo is not valid|was already used/);
   });
 

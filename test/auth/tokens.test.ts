@@ -26,7 +26,8 @@ describe('tokens', () => {
   after(() => tandem.close());
 
   const as = (token: string) => ({ as: { token } });
-  const api = <T = unknown>(method: string, url: string, token: string, body?: unknown) => call<T>(tandem.url, method, url, { ...as(token), body });
+  const api = <T = unknown>(method: string, url: string, token: string, body?: unknown) =>
+    call<T>(tandem.url, method, url, { ...as(token), body });
 
   async function userWithToken(username: string, scopes: string[] = ['api']): Promise<string> {
     assert.equal((await tandem.api('POST', '/api/v1/users', { username })).status, 201);
@@ -57,9 +58,15 @@ describe('tokens', () => {
     for (const forged of [generateToken('tdm'), generateToken('tda'), generateToken('tdj'), 'tdm_short', 'not-a-token']) {
       assert.equal((await api('GET', '/api/v1/session', forged)).status, 401, forged);
     }
-    assert.equal((await call(tandem.url, 'GET', '/api/v1/session', { as: { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } } })).status, 401);
+    assert.equal(
+      (await call(tandem.url, 'GET', '/api/v1/session', { as: { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } } })).status,
+      401,
+    );
     const erin = await userWithToken('erin');
-    const soon = await api<TokenJson>('POST', '/api/v1/tokens', erin, { name: 'brief', expiresAt: new Date(Date.now() + 2000).toISOString() });
+    const soon = await api<TokenJson>('POST', '/api/v1/tokens', erin, {
+      name: 'brief',
+      expiresAt: new Date(Date.now() + 2000).toISOString(),
+    });
     assert.equal(soon.status, 201, soon.text);
     assert.equal((await api('GET', '/api/v1/session', soon.body.token!)).status, 200);
     await new Promise((r) => setTimeout(r, 2100));

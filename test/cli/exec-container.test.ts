@@ -33,7 +33,18 @@ use:
   script: [cat out/x.txt]
 `,
     );
-    const r = await tandem(['exec', '--container-engine', 'podman', '--container-engine-args', ENGINE_ARGS.join(' '), '--container-run-args', RUN_ARGS.join(' ')], { cwd: dir });
+    const r = await tandem(
+      [
+        'exec',
+        '--container-engine',
+        'podman',
+        '--container-engine-args',
+        ENGINE_ARGS.join(' '),
+        '--container-run-args',
+        RUN_ARGS.join(' '),
+      ],
+      { cwd: dir },
+    );
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^\[build\] Running with Tandem on tandem exec \(executor: container\)$/m);
     assert.match(r.stdout, /^\[build\] in the image as 0$/m);

@@ -85,7 +85,10 @@ test('exec: stages, needs, artifacts, a matrix and an allowed failure; uncommitt
 });
 
 test('exec: a failing job fails the pipeline with exit 1', async (t) => {
-  const { dir } = await project(t, 'compile:\n  script:\n    - echo compiling\n    - exit 7\nafter:\n  stage: deploy\n  script: [echo never]\n');
+  const { dir } = await project(
+    t,
+    'compile:\n  script:\n    - echo compiling\n    - exit 7\nafter:\n  stage: deploy\n  script: [echo never]\n',
+  );
   const r = await tandem(['exec'], { cwd: dir });
   assert.equal(r.code, 1);
   assert.deepEqual(

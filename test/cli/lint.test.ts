@@ -37,7 +37,10 @@ test('lint: an unknown key is reported as file:line:col and exits 1, also as --j
   await writeFile(file, UNKNOWN_KEY);
   const r = await tandem(['lint', file]);
   assert.equal(r.code, 1);
-  assert.match(r.stdout, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:3: error: .*artifact.*did you mean \`artifacts\``, 'm'));
+  assert.match(
+    r.stdout,
+    new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:3: error: .*artifact.*did you mean \`artifacts\``, 'm'),
+  );
 
   const j = await tandem(['lint', file, '--json']);
   assert.equal(j.code, 1);
@@ -63,9 +66,14 @@ test('lint: a YAML syntax error and a missing file name the place', async (t) =>
 test('schema: prints a JSON Schema describing the job keys', async () => {
   const r = await tandem(['schema']);
   assert.equal(r.code, 0, r.stderr);
-  const schema = JSON.parse(r.stdout) as { $schema: string; definitions: { job: { properties: Record<string, unknown>; additionalProperties: unknown } }; additionalProperties: unknown };
+  const schema = JSON.parse(r.stdout) as {
+    $schema: string;
+    definitions: { job: { properties: Record<string, unknown>; additionalProperties: unknown } };
+    additionalProperties: unknown;
+  };
   assert.match(schema.$schema, /json-schema\.org/);
-  for (const key of ['script', 'stage', 'needs', 'artifacts', 'rules', 'parallel']) assert.ok(key in schema.definitions.job.properties, `job key ${key}`);
+  for (const key of ['script', 'stage', 'needs', 'artifacts', 'rules', 'parallel'])
+    assert.ok(key in schema.definitions.job.properties, `job key ${key}`);
   // Unknown keys are errors in Tandem, so editors must flag them too.
   assert.equal(schema.definitions.job.additionalProperties, false);
   assert.deepEqual(schema.additionalProperties, { $ref: '#/definitions/job' });

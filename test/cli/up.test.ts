@@ -66,7 +66,11 @@ test('up: the admin gets a generated web UI password, printed once, private, and
   const file = path.join(root, 'data', 'admin.password');
   assert.equal((await readFile(file, 'utf8')).trim(), printed);
   assert.equal((await stat(file)).mode & 0o777, 0o600);
-  const signIn = await fetch(`${up.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: printed }) });
+  const signIn = await fetch(`${up.url}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: printed }),
+  });
   assert.equal(signIn.status, 201, await signIn.text());
 });
 
@@ -109,12 +113,17 @@ test('up: repo add and list; var set, and list without values', async () => {
   assert.match(vars.stdout, /^COLOUR\s+false\s+false\s+false/m);
   assert.doesNotMatch(vars.stdout, /hunter2|teal/);
   const varsJson = json<{ key: string; value?: string }[]>(await cli('var', 'list', 'app', '--json'));
-  assert.deepEqual(varsJson.map((v) => [v.key, 'value' in v]), [['COLOUR', false], ['DEPLOY_KEY', false]]);
+  assert.deepEqual(
+    varsJson.map((v) => [v.key, 'value' in v]),
+    [
+      ['COLOUR', false],
+      ['DEPLOY_KEY', false],
+    ],
+  );
   assert.doesNotMatch(JSON.stringify(varsJson), /hunter2|teal/);
 });
 
 test('up: trigger --follow to success, then list, show, logs and artifacts', async () => {
-
   const run = await cli('run', 'trigger', 'app', '--follow');
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const id = Number(/Pipeline #(\d+) created/.exec(run.stdout)?.[1]);

@@ -42,7 +42,10 @@ test('the database defaults to a SQLite file in the data dir', () => {
 
 test('unknown keys and bad values are errors that name the key', (t) => {
   const file = configFile(t, 'port: 8080\nlisten_address: 0.0.0.0\n');
-  assert.throws(() => loadConfig({ config: file }, {}), (err: Error) => err instanceof ConfigError && /listen_address/.test(err.message) && err.message.includes(file));
+  assert.throws(
+    () => loadConfig({ config: file }, {}),
+    (err: Error) => err instanceof ConfigError && /listen_address/.test(err.message) && err.message.includes(file),
+  );
   assert.throws(() => loadConfig({}, { TANDEM_PORT: 'abc' }), /port/);
   assert.throws(() => loadConfig({ port: '70000' }, {}), /port/);
 });
@@ -51,7 +54,8 @@ test('malformed YAML names file, line and column', (t) => {
   const file = configFile(t, 'port: 8080\nlisten: [unclosed\n');
   assert.throws(
     () => loadConfig({ config: file }, {}),
-    (err: Error) => err instanceof ConfigError && new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `).test(err.message),
+    (err: Error) =>
+      err instanceof ConfigError && new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `).test(err.message),
   );
 });
 
@@ -59,10 +63,21 @@ test('container settings: engine flags as a YAML list or one string split at spa
   const file = configFile(t, 'executor: container\ncontainerEngine: podman\ncontainerEngineArgs: [--runtime, runc]\n');
   const fromFile = loadConfig({ config: file }, {});
   assert.equal(fromFile.executor, 'container');
-  assert.deepEqual(containerSettingsOf(fromFile), { engine: 'podman', engineArgs: ['--runtime', 'runc'], runArgs: [], defaultImage: undefined });
-  const fromEnv = loadConfig({}, { TANDEM_CONTAINER_RUN_ARGS: ' --ulimit nofile=1024:1024  --ulimit nproc=1024:1024 ', TANDEM_DEFAULT_IMAGE: 'debian:12' });
+  assert.deepEqual(containerSettingsOf(fromFile), {
+    engine: 'podman',
+    engineArgs: ['--runtime', 'runc'],
+    runArgs: [],
+    defaultImage: undefined,
+  });
+  const fromEnv = loadConfig(
+    {},
+    { TANDEM_CONTAINER_RUN_ARGS: ' --ulimit nofile=1024:1024  --ulimit nproc=1024:1024 ', TANDEM_DEFAULT_IMAGE: 'debian:12' },
+  );
   assert.equal(fromEnv.containerEngine, 'auto');
   assert.deepEqual(fromEnv.containerRunArgs, ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']);
   assert.equal(fromEnv.defaultImage, 'debian:12');
-  assert.throws(() => loadConfig({ containerEngine: 'lxc' }, {}), (err: Error) => err instanceof ConfigError && /containerEngine \(from --container-engine "lxc"\)/.test(err.message));
+  assert.throws(
+    () => loadConfig({ containerEngine: 'lxc' }, {}),
+    (err: Error) => err instanceof ConfigError && /containerEngine \(from --container-engine "lxc"\)/.test(err.message),
+  );
 });

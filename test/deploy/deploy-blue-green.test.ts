@@ -41,7 +41,10 @@ describe('blue-green deployment behind HAProxy', { skip }, () => {
         service: DEMO_SERVICE_COMMANDS,
         strategy: {
           'blue-green': {
-            switch: runtimeApiShellCommand(haproxy.socket, `set server ${haproxy.backend}/$TANDEM_SLOT state ready; set server ${haproxy.backend}/$TANDEM_OTHER_SLOT state maint`),
+            switch: runtimeApiShellCommand(
+              haproxy.socket,
+              `set server ${haproxy.backend}/$TANDEM_SLOT state ready; set server ${haproxy.backend}/$TANDEM_OTHER_SLOT state maint`,
+            ),
             slots: { blue: { PORT: ports.blue }, green: { PORT: ports.green } },
           },
         },
@@ -89,19 +92,36 @@ describe('blue-green deployment behind HAProxy', { skip }, () => {
 
   // Each deployment is a new job with a newer fencing token.
   let token = 0;
-  const deploy = async (id: number, previous: number | null, options: { mode?: 'deploy' | 'rollback'; onPhase?: (phase: Phase, detail?: string) => Promise<void> } = {}) => {
-    const rec = recorder({ spec: spec(), release: { ...(releases.get(id) as ReleaseInput), fencingToken: ++token }, previous: previous === null ? null : releases.get(previous), workDir: join(tmp.path, 'work'), ...options });
+  const deploy = async (
+    id: number,
+    previous: number | null,
+    options: { mode?: 'deploy' | 'rollback'; onPhase?: (phase: Phase, detail?: string) => Promise<void> } = {},
+  ) => {
+    const rec = recorder({
+      spec: spec(),
+      release: { ...(releases.get(id) as ReleaseInput), fencingToken: ++token },
+      previous: previous === null ? null : releases.get(previous),
+      workDir: join(tmp.path, 'work'),
+      ...options,
+    });
     return { ...rec, result: await runDeployment(rec.input) };
   };
 
-  const links = async () => ({ current: await readlink(join(dir, 'current')), blue: await readlink(join(dir, 'blue')), green: await readlink(join(dir, 'green')) });
+  const links = async () => ({
+    current: await readlink(join(dir, 'current')),
+    blue: await readlink(join(dir, 'blue')),
+    green: await readlink(join(dir, 'green')),
+  });
 
   it('puts the first release in the first slot and switches traffic to it', async () => {
     await demo(1);
     const run = await deploy(1, null);
     assert.equal(run.result.status, 'live', run.lines.join('\n'));
     assert.equal(await version(haproxy.url), 'v1');
-    assert.deepEqual({ current: await readlink(join(dir, 'current')), blue: await readlink(join(dir, 'blue')) }, { current: 'releases/1', blue: 'releases/1' });
+    assert.deepEqual(
+      { current: await readlink(join(dir, 'current')), blue: await readlink(join(dir, 'blue')) },
+      { current: 'releases/1', blue: 'releases/1' },
+    );
   });
 
   it('deploys the next release to the idle slot and switches with no failed request; the old slot keeps running', async () => {
@@ -112,7 +132,10 @@ describe('blue-green deployment behind HAProxy', { skip }, () => {
     assert.deepEqual(seen, ['v1', 'v2']);
     assert.deepEqual(await links(), { current: 'releases/2', blue: 'releases/1', green: 'releases/2' });
     assert.equal(await version(`http://127.0.0.1:${ports.blue}`), 'v1');
-    assert.ok(run.lines.some((l) => l === 'deploy: slots: blue is live (release 1), green is idle'), run.lines.join('\n'));
+    assert.ok(
+      run.lines.some((l) => l === 'deploy: slots: blue is live (release 1), green is idle'),
+      run.lines.join('\n'),
+    );
   });
 
   it('switches back to the old slot when the release fails after the switch', async () => {
@@ -124,13 +147,18 @@ describe('blue-green deployment behind HAProxy', { skip }, () => {
     const { value: run, seen, errors } = await watch(() => deploy(3, 2, { onPhase }));
     assert.equal(run.result.status, 'rolled_back', run.lines.join('\n'));
     if (run.result.status !== 'rolled_back') return;
-    assert.match(run.result.reason, /^slot blue \[local\] after the switch: http http:\/\/127\.0\.0\.1:\$\{PORT\}\/health: 2 consecutive failures/);
+    assert.match(
+      run.result.reason,
+      /^slot blue \[local\] after the switch: http http:\/\/127\.0\.0\.1:\$\{PORT\}\/health: 2 consecutive failures/,
+    );
     assert.deepEqual(errors, []);
     assert.deepEqual(seen, ['v2', 'v3', 'v2']);
     assert.equal(await version(haproxy.url), 'v2');
     assert.deepEqual(await links(), { current: 'releases/2', blue: 'releases/3', green: 'releases/2' });
     const { switchedAtMs, detectedAtMs, restoredAtMs } = run.result;
-    console.log(`blue-green: failure detected ${detectedAtMs - switchedAtMs} ms after the switch, traffic back on the old slot ${restoredAtMs - detectedAtMs} ms later`);
+    console.log(
+      `blue-green: failure detected ${detectedAtMs - switchedAtMs} ms after the switch, traffic back on the old slot ${restoredAtMs - detectedAtMs} ms later`,
+    );
     assert.ok(restoredAtMs - detectedAtMs < 1_000);
     assert.deepEqual(
       run.phases.map(([phase]) => phase),
@@ -142,10 +170,13 @@ describe('blue-green deployment behind HAProxy', { skip }, () => {
     await demo(4, { unhealthy: true });
     const { value: run, seen } = await watch(() => deploy(4, 2));
     assert.equal(run.result.status, 'failed', run.lines.join('\n'));
-    assert.deepEqual(run.result.status === 'failed' && { switched: run.result.switched, reason: run.result.reason.replace(/:.*?;/, ':…;') }, {
-      switched: false,
-      reason: 'slot blue [local] before the switch:…; traffic stays on slot green; release 4 keeps running in slot blue for inspection',
-    });
+    assert.deepEqual(
+      run.result.status === 'failed' && { switched: run.result.switched, reason: run.result.reason.replace(/:.*?;/, ':…;') },
+      {
+        switched: false,
+        reason: 'slot blue [local] before the switch:…; traffic stays on slot green; release 4 keeps running in slot blue for inspection',
+      },
+    );
     assert.deepEqual(seen, ['v2']);
     assert.equal(await version(`http://127.0.0.1:${ports.blue}`), 'v4');
   });
@@ -160,7 +191,10 @@ describe('blue-green deployment behind HAProxy', { skip }, () => {
     const { value: instant, seen, errors } = await watch(() => deploy(2, null, { mode: 'rollback' }));
     assert.equal(instant.result.status, 'live', instant.lines.join('\n'));
     assert.deepEqual([seen, errors], [['v1', 'v2'], []]);
-    assert.ok(instant.lines.includes('deploy: slot green [local]: release 2 is still there: switching back to it'), instant.lines.join('\n'));
+    assert.ok(
+      instant.lines.includes('deploy: slot green [local]: release 2 is still there: switching back to it'),
+      instant.lines.join('\n'),
+    );
     assert.ok(!instant.lines.some((l) => l.includes('service restart')), 'no service was restarted');
     assert.equal(await version(`http://127.0.0.1:${ports.blue}`), 'v1');
   });

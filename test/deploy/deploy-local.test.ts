@@ -82,7 +82,10 @@ describe('deployment to a local target', () => {
       second.phases.map(([phase]) => phase),
       ['deploying', 'verifying'],
     );
-    assert.ok(second.lines.some((l) => /^deploy: LIVE: release 2 on local in /.test(l)), second.lines.join('\n'));
+    assert.ok(
+      second.lines.some((l) => /^deploy: LIVE: release 2 on local in /.test(l)),
+      second.lines.join('\n'),
+    );
     assert.equal(second.fetches(), 0);
   });
 
@@ -103,7 +106,9 @@ describe('deployment to a local target', () => {
 
     const detection = result.detectedAtMs - result.switchedAtMs;
     const restore = result.restoredAtMs - result.detectedAtMs;
-    console.log(`local rollback: failure detected ${detection} ms after v2 went live, v1 serving ${restore} ms after detection (${answeredAt - result.detectedAtMs} ms to the first answer)`);
+    console.log(
+      `local rollback: failure detected ${detection} ms after v2 went live, v1 serving ${restore} ms after detection (${answeredAt - result.detectedAtMs} ms to the first answer)`,
+    );
     // Detected at the second failed probe: one interval after the first, plus the probes' own time.
     assert.ok(detection >= INTERVAL_MS * (FAILURES - 1) && detection < INTERVAL_MS * FAILURES + 1_000, `detection took ${detection} ms`);
     assert.ok(restore < 1_000, `restore took ${restore} ms`);
@@ -130,7 +135,12 @@ describe('deployment to a local target', () => {
 
     // The one-command rollback, from the release's files only: the host no longer has them.
     await rm(join(env.dir, 'releases', '1'), { recursive: true });
-    const back = recorder({ spec: env.spec({ verify: [{ http: 'http://127.0.0.1:1/never', interval: '50ms', failures: 1 }] }), release: { ...v1, fencingToken: 3 }, mode: 'rollback', workDir: workDir() });
+    const back = recorder({
+      spec: env.spec({ verify: [{ http: 'http://127.0.0.1:1/never', interval: '50ms', failures: 1 }] }),
+      release: { ...v1, fencingToken: 3 },
+      mode: 'rollback',
+      workDir: workDir(),
+    });
     const rolledBack = await runDeployment(back.input);
     assert.equal(rolledBack.status, 'live', back.lines.join('\n'));
     assert.equal(await version(env.url), 'v1');
@@ -150,7 +160,10 @@ describe('deployment to a local target', () => {
     const rec = recorder({ spec: env.spec(), release: v2, previous: v1, workDir: workDir() });
     const result = await runDeployment(rec.input);
     assert.equal(result.status, 'failed');
-    assert.match(result.status === 'failed' ? result.reason : '', /^stale fencing token: local: stale fencing token 6 refused: .* has already seen token 7; a newer deployment/);
+    assert.match(
+      result.status === 'failed' ? result.reason : '',
+      /^stale fencing token: local: stale fencing token 6 refused: .* has already seen token 7; a newer deployment/,
+    );
     assert.equal(result.status === 'failed' && result.switched, false);
     assert.equal(await version(env.url), 'v1');
     assert.deepEqual(
@@ -163,10 +176,18 @@ describe('deployment to a local target', () => {
     const env = await environment();
     const v1 = await env.release(1, 1);
     const canary = { canary: { first: 1 } };
-    const promoted = recorder({ spec: env.spec({ strategy: canary }), release: v1, workDir: workDir(), decide: () => new Promise((resolve) => setTimeout(() => resolve('promote'), 300)) });
+    const promoted = recorder({
+      spec: env.spec({ strategy: canary }),
+      release: v1,
+      workDir: workDir(),
+      decide: () => new Promise((resolve) => setTimeout(() => resolve('promote'), 300)),
+    });
     assert.equal((await runDeployment(promoted.input)).status, 'live', promoted.lines.join('\n'));
     assert.equal(promoted.questions.length, 1);
-    assert.match(promoted.questions[0].reason, /^batch 1\/1 \(canary\) \[local\]: canary analysis: promote the release to the other hosts, or abort\?$/);
+    assert.match(
+      promoted.questions[0].reason,
+      /^batch 1\/1 \(canary\) \[local\]: canary analysis: promote the release to the other hosts, or abort\?$/,
+    );
 
     const bad = await env.release(2, 2, { unhealthy: true });
     const held = recorder({
@@ -174,7 +195,8 @@ describe('deployment to a local target', () => {
       release: bad,
       previous: v1,
       workDir: workDir(),
-      decide: (_reason, signal) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error))),
+      decide: (_reason, signal) =>
+        new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error))),
     });
     const result = await runDeployment(held.input);
     assert.equal(result.status, 'rolled_back', held.lines.join('\n'));
@@ -199,7 +221,11 @@ describe('deployment to a local target', () => {
     const spec = env.spec({ verify: [{ http: 'http://127.0.0.1:${NOT_SET_ANYWHERE}/health' }] });
     const rec = recorder({ spec, release: await env.release(1, 1), workDir: workDir() });
     const result = await runDeployment(rec.input);
-    assert.deepEqual(result, { status: 'failed', reason: 'verify check "http http://127.0.0.1:${NOT_SET_ANYWHERE}/health": $NOT_SET_ANYWHERE is not set', switched: false });
+    assert.deepEqual(result, {
+      status: 'failed',
+      reason: 'verify check "http http://127.0.0.1:${NOT_SET_ANYWHERE}/health": $NOT_SET_ANYWHERE is not set',
+      switched: false,
+    });
     assert.deepEqual(rec.phases, []);
   });
 });
@@ -233,7 +259,12 @@ describe('deployment with a script target', () => {
     const deploy = `echo "deploy $TANDEM_RELEASE_ID" >> ${state}/log && cp VERSION ${state}/live`;
     const withRollback = spec({ deploy, rollback: `echo "rollback $TANDEM_RELEASE_ID" >> ${state}/log && cp VERSION ${state}/live` });
     const workDir = join(tmp.path, 'work');
-    const run = async (spec: DeploySpec, r: ReleaseInput, previous: ReleaseInput | null, mode: 'deploy' | 'rollback' = 'deploy'): Promise<{ result: DeploymentResult; fetches: number }> => {
+    const run = async (
+      spec: DeploySpec,
+      r: ReleaseInput,
+      previous: ReleaseInput | null,
+      mode: 'deploy' | 'rollback' = 'deploy',
+    ): Promise<{ result: DeploymentResult; fetches: number }> => {
       const rec = recorder({ spec, release: r, previous, mode, workDir });
       const result = await runDeployment(rec.input);
       return { result, fetches: rec.fetches() };
@@ -252,7 +283,14 @@ describe('deployment with a script target', () => {
     assert.equal((await run(spec({ deploy }), fresh, good)).result.status, 'rolled_back');
     const back = await run(spec({ deploy }), { ...good, fencingToken: 4 }, null, 'rollback');
     assert.equal(back.result.status, 'live');
-    assert.deepEqual((await readFile(join(state, 'log'), 'utf8')).trim().split('\n'), ['deploy 1', 'deploy 2', 'rollback 1', 'deploy 3', 'deploy 1', 'deploy 1']);
+    assert.deepEqual((await readFile(join(state, 'log'), 'utf8')).trim().split('\n'), [
+      'deploy 1',
+      'deploy 2',
+      'rollback 1',
+      'deploy 3',
+      'deploy 1',
+      'deploy 1',
+    ]);
     assert.equal(await readFile(join(state, 'live'), 'utf8'), 'good-1\n');
   });
 });

@@ -71,27 +71,60 @@ describe('deployment verified by Prometheus', { skip }, () => {
       interval: '500ms',
       failures: 2,
     };
-    const rec = recorder({ spec: spec([errors], '20s'), release: await demo(2, 0.5), previous: await demo(1), workDir: join(tmp.path, 'work') });
+    const rec = recorder({
+      spec: spec([errors], '20s'),
+      release: await demo(2, 0.5),
+      previous: await demo(1),
+      workDir: join(tmp.path, 'work'),
+    });
     const result = await runDeployment(rec.input);
     assert.equal(result.status, 'rolled_back', rec.lines.join('\n'));
     if (result.status !== 'rolled_back') return;
-    assert.match(result.reason, /prometheus sum\(app_errors_total\{version="\$TANDEM_RELEASE_VERSION"\}\) < 3: 2 consecutive failures, last: expected < 3, got \d+/);
-    assert.ok(rec.lines.includes('deploy: batch 1/1 [local]: check "prometheus sum(app_errors_total{version="$TANDEM_RELEASE_VERSION"}) < 3" runs as sum(app_errors_total{version="v2"})'), rec.lines.join('\n'));
+    assert.match(
+      result.reason,
+      /prometheus sum\(app_errors_total\{version="\$TANDEM_RELEASE_VERSION"\}\) < 3: 2 consecutive failures, last: expected < 3, got \d+/,
+    );
+    assert.ok(
+      rec.lines.includes(
+        'deploy: batch 1/1 [local]: check "prometheus sum(app_errors_total{version="$TANDEM_RELEASE_VERSION"}) < 3" runs as sum(app_errors_total{version="v2"})',
+      ),
+      rec.lines.join('\n'),
+    );
     assert.equal(await version(url), 'v1');
     const detection = result.detectedAtMs - result.switchedAtMs;
-    console.log(`prometheus rollback: error spike detected ${detection} ms after v2 went live (scrape every 1 s, check every 500 ms), v1 serving ${result.restoredAtMs - result.detectedAtMs} ms later`);
+    console.log(
+      `prometheus rollback: error spike detected ${detection} ms after v2 went live (scrape every 1 s, check every 500 ms), v1 serving ${result.restoredAtMs - result.detectedAtMs} ms later`,
+    );
     assert.ok(detection < 10_000, `detected after ${detection} ms, well before the 20 s bake`);
   });
 
   it('pauses on a query without data until a person promotes or aborts', async () => {
-    const missing = { prometheus: { url: prometheus.url, query: 'sum(app_errors_total{version="no-such-version"})', pass: '< 1', no_data: 'pause' }, interval: '200ms' };
-    const promote = recorder({ spec: spec([missing]), release: await demo(3), previous: await demo(1), workDir: join(tmp.path, 'work'), decide: async () => 'promote' });
+    const missing = {
+      prometheus: { url: prometheus.url, query: 'sum(app_errors_total{version="no-such-version"})', pass: '< 1', no_data: 'pause' },
+      interval: '200ms',
+    };
+    const promote = recorder({
+      spec: spec([missing]),
+      release: await demo(3),
+      previous: await demo(1),
+      workDir: join(tmp.path, 'work'),
+      decide: async () => 'promote',
+    });
     assert.equal((await runDeployment(promote.input)).status, 'live', promote.lines.join('\n'));
     assert.equal(promote.questions.length, 1);
-    assert.match(promote.questions[0].reason, /^batch 1\/1 \[local\]: prometheus .*: no data: the query returned no series \(no_data: pause\): promote or abort\?$/);
+    assert.match(
+      promote.questions[0].reason,
+      /^batch 1\/1 \[local\]: prometheus .*: no data: the query returned no series \(no_data: pause\): promote or abort\?$/,
+    );
     assert.equal(await version(url), 'v3');
 
-    const abort = recorder({ spec: spec([missing]), release: await demo(4), previous: await demo(3), workDir: join(tmp.path, 'work'), decide: async () => 'abort' });
+    const abort = recorder({
+      spec: spec([missing]),
+      release: await demo(4),
+      previous: await demo(3),
+      workDir: join(tmp.path, 'work'),
+      decide: async () => 'abort',
+    });
     const result = await runDeployment(abort.input);
     assert.equal(result.status, 'rolled_back', abort.lines.join('\n'));
     assert.match(result.status === 'rolled_back' ? result.reason : '', /aborted by a person$/);

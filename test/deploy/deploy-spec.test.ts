@@ -47,7 +47,10 @@ describe('deploy spec', () => {
 
   it('defaults to a rolling deployment of every host at once, rolled back automatically', () => {
     const spec = parseDeploySpec({ source: '.', target: ssh3 }, 'deploy');
-    assert.deepEqual([spec.strategy, spec.rollback, spec.bakeMs, spec.verify, spec.service], [{ kind: 'rolling', batch: 3, maxUnavailable: 3 }, 'auto', 0, [], {}]);
+    assert.deepEqual(
+      [spec.strategy, spec.rollback, spec.bakeMs, spec.verify, spec.service],
+      [{ kind: 'rolling', batch: 3, maxUnavailable: 3 }, 'auto', 0, [], {}],
+    );
   });
 
   it('resolves strategies against the number of hosts', () => {
@@ -57,7 +60,13 @@ describe('deploy spec', () => {
     assert.deepEqual(strategy({ rolling: { max_unavailable: 1 } }), { kind: 'rolling', batch: 3, maxUnavailable: 1 });
     assert.deepEqual(strategy({ rolling: { batch: '50%' } }), { kind: 'rolling', batch: 2, maxUnavailable: 2 });
     assert.deepEqual(strategy('canary'), { kind: 'canary', first: 1, pauseMs: null, batch: 2, maxUnavailable: 2 });
-    assert.deepEqual(strategy({ canary: { first: '10%', pause: '1m30s', batch: 1 } }), { kind: 'canary', first: 1, pauseMs: 90_000, batch: 1, maxUnavailable: 1 });
+    assert.deepEqual(strategy({ canary: { first: '10%', pause: '1m30s', batch: 1 } }), {
+      kind: 'canary',
+      first: 1,
+      pauseMs: 90_000,
+      batch: 1,
+      maxUnavailable: 1,
+    });
     assert.deepEqual(strategy({ canary: { first: 3 } }), { kind: 'canary', first: 3, pauseMs: null, batch: 1, maxUnavailable: 1 });
     assert.deepEqual(strategy({ 'blue-green': { switch: './switch.sh' } }), {
       kind: 'blue-green',
@@ -79,7 +88,15 @@ describe('deploy spec', () => {
 
   it('accepts check URLs that name variables', () => {
     const spec = parseDeploySpec(
-      { source: 'dist', target: { local: { dir: '/srv/x' } }, verify: [{ http: 'http://127.0.0.1:${PORT}/health' }, { http: '$CI_ENVIRONMENT_URL/health' }, { http: 'http://${TANDEM_HOST_ADDRESS}:8080/' }] },
+      {
+        source: 'dist',
+        target: { local: { dir: '/srv/x' } },
+        verify: [
+          { http: 'http://127.0.0.1:${PORT}/health' },
+          { http: '$CI_ENVIRONMENT_URL/health' },
+          { http: 'http://${TANDEM_HOST_ADDRESS}:8080/' },
+        ],
+      },
       'deploy',
     );
     assert.equal(spec.verify.length, 3);
@@ -91,19 +108,43 @@ describe('deploy spec', () => {
       [{ ...base, stratgy: 'rolling' }, 'deploy.stratgy', /unknown key `stratgy` \(did you mean `strategy`\?\)/],
       [{ ...base, strategy: { canry: {} } }, 'deploy.strategy.canry', /did you mean `canary`/],
       [{ ...base, strategy: 'bluegreen' }, 'deploy.strategy.bluegreen', /did you mean `blue-green`/],
-      [{ ...base, strategy: { rolling: {}, canary: {} } }, 'deploy.strategy', /exactly one of rolling, canary, blue-green, got rolling and canary/],
+      [
+        { ...base, strategy: { rolling: {}, canary: {} } },
+        'deploy.strategy',
+        /exactly one of rolling, canary, blue-green, got rolling and canary/,
+      ],
       [{ ...base, strategy: { canary: { frist: 1 } } }, 'deploy.strategy.canary.frist', /did you mean `first`/],
       [{ ...base, strategy: { canary: { first: 4 } } }, 'deploy.strategy.canary.first', /4 is more than the target's 3 hosts/],
       [{ ...base, strategy: { canary: { first: '0%' } } }, 'deploy.strategy.canary.first', /above 0% and at most 100%/],
       [{ ...base, strategy: { canary: { pause: 'soon' } } }, 'deploy.strategy.canary.pause', /expected a duration/],
       [{ ...base, strategy: { rolling: { batch: 0 } } }, 'deploy.strategy.rolling.batch', /at least 1/],
       [{ ...base, strategy: { 'blue-green': {} } }, 'deploy.strategy.blue-green.switch', /expected a command/],
-      [{ ...base, strategy: { 'blue-green': { switch: 'x', slots: ['current', 'next'] } } }, 'deploy.strategy.blue-green.slots', /"current" cannot name a slot/],
+      [
+        { ...base, strategy: { 'blue-green': { switch: 'x', slots: ['current', 'next'] } } },
+        'deploy.strategy.blue-green.slots',
+        /"current" cannot name a slot/,
+      ],
       [{ ...base, strategy: { 'blue-green': { switch: 'x', slots: ['a', 'a'] } } }, 'deploy.strategy.blue-green.slots', /different names/],
-      [{ ...base, strategy: { 'blue-green': { switch: 'x', slots: { a: { PORT: 1 }, b: {} } } } }, 'deploy.strategy.blue-green.slots', /both slots must set the same variables/],
-      [{ ...base, strategy: { 'blue-green': { switch: 'x', slots: { a: { TANDEM_SLOT: 1 }, b: { TANDEM_SLOT: 2 } } } } }, 'deploy.strategy.blue-green.slots.a.TANDEM_SLOT', /TANDEM_\* are Tandem's/],
-      [{ source: 'dist', target: { script: { deploy: 'x' } }, strategy: { 'blue-green': { switch: 'x' } } }, 'deploy.strategy.blue-green', /needs a local or ssh target/],
-      [{ source: 'dist', target: { script: { deploy: 'x' } }, service: { restart: 'x' } }, 'deploy.service', /a script target runs its own commands/],
+      [
+        { ...base, strategy: { 'blue-green': { switch: 'x', slots: { a: { PORT: 1 }, b: {} } } } },
+        'deploy.strategy.blue-green.slots',
+        /both slots must set the same variables/,
+      ],
+      [
+        { ...base, strategy: { 'blue-green': { switch: 'x', slots: { a: { TANDEM_SLOT: 1 }, b: { TANDEM_SLOT: 2 } } } } },
+        'deploy.strategy.blue-green.slots.a.TANDEM_SLOT',
+        /TANDEM_\* are Tandem's/,
+      ],
+      [
+        { source: 'dist', target: { script: { deploy: 'x' } }, strategy: { 'blue-green': { switch: 'x' } } },
+        'deploy.strategy.blue-green',
+        /needs a local or ssh target/,
+      ],
+      [
+        { source: 'dist', target: { script: { deploy: 'x' } }, service: { restart: 'x' } },
+        'deploy.service',
+        /a script target runs its own commands/,
+      ],
       [{ ...base, source: '/abs' }, 'deploy.source', /relative to the job workspace/],
       [{ ...base, source: 'a/../../b' }, 'deploy.source', /leaves the job workspace/],
       [{ target: ssh3 }, 'deploy.source', /expected a path in the job workspace/],

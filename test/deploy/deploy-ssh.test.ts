@@ -38,7 +38,11 @@ describe('deployment to ssh hosts', { skip }, () => {
     release(id: number, options?: { unhealthy?: boolean }): Promise<ReleaseInput>;
     /** What each host serves: its `current` link and the version its service reports. */
     serving(): Promise<string[]>;
-    deploy(strategy: unknown, r: ReleaseInput, previous: ReleaseInput | null): Promise<Recorder & { result: Awaited<ReturnType<typeof runDeployment>> }>;
+    deploy(
+      strategy: unknown,
+      r: ReleaseInput,
+      previous: ReleaseInput | null,
+    ): Promise<Recorder & { result: Awaited<ReturnType<typeof runDeployment>> }>;
   }
 
   /** Three hosts, each with its deploy dir and service port, on release 1 (v1) already. */
@@ -71,12 +75,23 @@ describe('deployment to ssh hosts', { skip }, () => {
             },
             service: DEMO_SERVICE_COMMANDS,
             strategy,
-            verify: [{ command: 'curl -fsS -o /dev/null "http://127.0.0.1:$(cat "$TANDEM_DEPLOY_DIR/port")/health"', interval: '200ms', timeout: '2s', failures: 2 }],
+            verify: [
+              {
+                command: 'curl -fsS -o /dev/null "http://127.0.0.1:$(cat "$TANDEM_DEPLOY_DIR/port")/health"',
+                interval: '200ms',
+                timeout: '2s',
+                failures: 2,
+              },
+            ],
           },
           'deploy',
         ),
-      release: async (id, options = {}) => release(id, await writeDeployableDemoRelease(join(tmp.path, `src-${n}-${id}`), `v${id}`, options), id),
-      serving: () => Promise.all(hostDirs.map(async (dir, i) => `${await readlink(join(dir, 'current')).catch(() => 'none')} ${await version(urls[i])}`)),
+      release: async (id, options = {}) =>
+        release(id, await writeDeployableDemoRelease(join(tmp.path, `src-${n}-${id}`), `v${id}`, options), id),
+      serving: () =>
+        Promise.all(
+          hostDirs.map(async (dir, i) => `${await readlink(join(dir, 'current')).catch(() => 'none')} ${await version(urls[i])}`),
+        ),
       deploy: async (strategy, r, previous) => {
         const rec = recorder({ spec: f.spec(strategy), release: r, previous, workDir: join(tmp.path, `work-${n}`) });
         return { ...rec, result: await runDeployment(rec.input) };
@@ -98,7 +113,10 @@ describe('deployment to ssh hosts', { skip }, () => {
     await rm(join(f.dirs[0], 'releases', '1'), { recursive: true });
     const run = await f.deploy({ canary: { first: 1, pause: '1s' } }, await f.release(2, { unhealthy: true }), v1);
     assert.equal(run.result.status, 'rolled_back', run.lines.join('\n'));
-    assert.match(run.result.status === 'rolled_back' ? run.result.reason : '', /^batch 1\/2 \(canary\) \[127\.0\.0\.1:\d+\]: canary analysis: command .* @ 127\.0\.0\.1:\d+: 2 consecutive failures/);
+    assert.match(
+      run.result.status === 'rolled_back' ? run.result.reason : '',
+      /^batch 1\/2 \(canary\) \[127\.0\.0\.1:\d+\]: canary analysis: command .* @ 127\.0\.0\.1:\d+: 2 consecutive failures/,
+    );
     assert.deepEqual(await f.serving(), [v(1), v(1), v(1)]);
     for (const dir of f.dirs.slice(1)) assert.equal(existsSync(join(dir, 'releases', '2')), false, `${dir} was touched`);
     assert.equal(await readFile(join(f.dirs[0], 'releases', '1', 'VERSION'), 'utf8'), 'v1\n');

@@ -14,7 +14,11 @@ export async function tempDir(prefix: string): Promise<TempDir> {
 }
 
 /** A release source dir under `root` with the given files (path -> content, or content and mode). */
-export async function makeSource(root: string, name: string, files: Record<string, string | { content: string; mode: number }>): Promise<string> {
+export async function makeSource(
+  root: string,
+  name: string,
+  files: Record<string, string | { content: string; mode: number }>,
+): Promise<string> {
   const dir = join(root, name);
   for (const [path, file] of Object.entries(files)) {
     const full = join(dir, path);
@@ -27,7 +31,12 @@ export async function makeSource(root: string, name: string, files: Record<strin
 }
 
 export function release(id: number, sourceDir: string, fencingToken: number, env: Record<string, string> = {}): ReleaseInput {
-  return { id, sourceDir, fencingToken, env: { TANDEM_RELEASE_ID: String(id), TANDEM_RELEASE_VERSION: `v${id}`, TANDEM_ENVIRONMENT: 'staging', ...env } };
+  return {
+    id,
+    sourceDir,
+    fencingToken,
+    env: { TANDEM_RELEASE_ID: String(id), TANDEM_RELEASE_VERSION: `v${id}`, TANDEM_ENVIRONMENT: 'staging', ...env },
+  };
 }
 
 export function logLines(): { log: TargetLog; lines: string[] } {

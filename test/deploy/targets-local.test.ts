@@ -64,7 +64,10 @@ describe('local target', () => {
     // What an upload killed halfway leaves behind: not a release, and replaced by the next upload.
     await mkdir(join(dir, 'releases/.tmp-2/assets'), { recursive: true });
     assert.equal(await target.has(host, 2), false);
-    await assert.rejects(target.activate(host, release(2, sourceB, 1), () => {}), /release 2 is not in .*releases \(upload it first\)/);
+    await assert.rejects(
+      target.activate(host, release(2, sourceB, 1), () => {}),
+      /release 2 is not in .*releases \(upload it first\)/,
+    );
     await target.upload(host, release(2, sourceB, 1), () => {});
     assert.equal(await readFile(join(dir, 'releases/2/index.html'), 'utf8'), 'B');
     assert.equal(existsSync(join(dir, 'releases/.tmp-2')), false);
@@ -76,7 +79,14 @@ describe('local target', () => {
     await deploy(target, 2, 1, sourceB);
     const stop = join(dir, 'stop-reader');
     // A tight loop of shell builtins: thousands of looks at the link while it is swapped.
-    const reader = spawn('sh', ['-c', 'ok=0; missing=0; while [ ! -e stop-reader ]; do if [ -e current/index.html ]; then ok=$((ok+1)); else missing=$((missing+1)); fi; done; echo "$ok $missing"'], { cwd: dir });
+    const reader = spawn(
+      'sh',
+      [
+        '-c',
+        'ok=0; missing=0; while [ ! -e stop-reader ]; do if [ -e current/index.html ]; then ok=$((ok+1)); else missing=$((missing+1)); fi; done; echo "$ok $missing"',
+      ],
+      { cwd: dir },
+    );
     let output = '';
     reader.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     const done = new Promise((resolve) => reader.once('close', resolve));
@@ -110,7 +120,8 @@ describe('local target', () => {
 
   it('runs the service commands around the swap, in the release dirs, with the release environment', async () => {
     const record = join(tmp.path, 'service-record');
-    const line = (what: string) => `echo "${what} $PWD $TANDEM_RELEASE_ID $TANDEM_RELEASE_VERSION $TANDEM_RELEASE_DIR $(readlink ../../current)" >> ${record}`;
+    const line = (what: string) =>
+      `echo "${what} $PWD $TANDEM_RELEASE_ID $TANDEM_RELEASE_VERSION $TANDEM_RELEASE_DIR $(readlink ../../current)" >> ${record}`;
     const { target, dir } = localTarget({ stop: line('stop'), start: line('start'), restart: line('restart'), reload: line('reload') });
     await deploy(target, 1, 1);
     await deploy(target, 2, 1);
@@ -173,15 +184,28 @@ describe('local target', () => {
       assert.match(err.message, new RegExp(`^local: stale fencing token ${token} refused: .* has already seen token ${seen}$`));
       return true;
     };
-    await assert.rejects(target.upload(host, release(2, sourceB, 7), () => {}), stale(7, 8));
+    await assert.rejects(
+      target.upload(host, release(2, sourceB, 7), () => {}),
+      stale(7, 8),
+    );
     assert.equal(await target.has(host, 2), false);
-    await assert.rejects(target.upload(host, release(1, sourceA, 7), () => {}), stale(7, 8), 'also when the release is there');
-    await assert.rejects(target.activate(host, release(1, sourceA, 7), () => {}), stale(7, 8));
+    await assert.rejects(
+      target.upload(host, release(1, sourceA, 7), () => {}),
+      stale(7, 8),
+      'also when the release is there',
+    );
+    await assert.rejects(
+      target.activate(host, release(1, sourceA, 7), () => {}),
+      stale(7, 8),
+    );
     await assert.rejects(target.prune(host, 1, 7), stale(7, 8));
 
     await deploy(target, 2, 9, sourceB);
     assert.equal(await target.current(host), 2);
-    await assert.rejects(target.activate(host, release(1, sourceA, 8), () => {}), stale(8, 9));
+    await assert.rejects(
+      target.activate(host, release(1, sourceA, 8), () => {}),
+      stale(8, 9),
+    );
     assert.equal(await target.current(host), 2);
   });
 
@@ -191,11 +215,17 @@ describe('local target', () => {
     const host = target.hosts[0];
     for (let id = 1; id <= 8; id++) await target.upload(host, release(id, sourceA, 0), () => {});
     const order = [3, 8, 1, 6, 2, 7, 5, 4];
-    const outcomes = await Promise.allSettled(order.map((t) => target.activate(host, release(t, sourceA, t, { TANDEM_TOKEN: String(t) }), () => {})));
+    const outcomes = await Promise.allSettled(
+      order.map((t) => target.activate(host, release(t, sourceA, t, { TANDEM_TOKEN: String(t) }), () => {})),
+    );
     for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof StaleFencingTokenError, String(o.reason));
     assert.equal(outcomes[order.indexOf(8)].status, 'fulfilled');
     const ran = (await readFile(record, 'utf8')).trim().split('\n').map(Number);
-    assert.deepEqual(ran, [...ran].sort((a, b) => a - b), `restarts ran in token order: ${ran.join(' ')}`);
+    assert.deepEqual(
+      ran,
+      [...ran].sort((a, b) => a - b),
+      `restarts ran in token order: ${ran.join(' ')}`,
+    );
     assert.equal(ran.at(-1), 8);
     assert.equal(ran.length, outcomes.filter((o) => o.status === 'fulfilled').length);
     assert.equal(await target.current(host), 8);
@@ -204,9 +234,21 @@ describe('local target', () => {
   it('names the bad input', async () => {
     const { target } = localTarget();
     const host = target.hosts[0];
-    await assert.rejects(target.upload(host, release(1, join(tmp.path, 'missing'), 1), () => {}), /release 1: source .*missing is not a directory/);
-    await assert.rejects(target.activate(host, release(1, sourceA, 1), () => {}, '../etc'), /invalid link name "\.\.\/etc"/);
-    await assert.rejects(target.upload({ name: 'elsewhere' }, release(1, sourceA, 1), () => {}), /the local target has no host "elsewhere"/);
-    await assert.rejects(target.activate(host, release(1, sourceA, 1, { 'BAD-NAME': 'x' }), () => {}), /invalid variable name "BAD-NAME"/);
+    await assert.rejects(
+      target.upload(host, release(1, join(tmp.path, 'missing'), 1), () => {}),
+      /release 1: source .*missing is not a directory/,
+    );
+    await assert.rejects(
+      target.activate(host, release(1, sourceA, 1), () => {}, '../etc'),
+      /invalid link name "\.\.\/etc"/,
+    );
+    await assert.rejects(
+      target.upload({ name: 'elsewhere' }, release(1, sourceA, 1), () => {}),
+      /the local target has no host "elsewhere"/,
+    );
+    await assert.rejects(
+      target.activate(host, release(1, sourceA, 1, { 'BAD-NAME': 'x' }), () => {}),
+      /invalid variable name "BAD-NAME"/,
+    );
   });
 });

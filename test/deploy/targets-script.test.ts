@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createTarget, StaleFencingTokenError, TargetError, type ScriptTarget, type ScriptTargetSpec } from '../../src/deploy/targets/index.js';
+import {
+  createTarget,
+  StaleFencingTokenError,
+  TargetError,
+  type ScriptTarget,
+  type ScriptTargetSpec,
+} from '../../src/deploy/targets/index.js';
 import { logLines, makeSource, release, tempDir, type TempDir } from './targets-fixtures.js';
 
 let tmp: TempDir;
@@ -18,7 +24,8 @@ before(async () => {
 after(() => tmp.remove());
 
 /** What a helm or kubectl wrapper would see: the command, where it runs, and the release. */
-const note = (what: string) => `echo "${what} $PWD $TANDEM_RELEASE_DIR $TANDEM_RELEASE_ID $TANDEM_RELEASE_VERSION $TANDEM_ENVIRONMENT $(cat Chart.yaml)" >> ${record}`;
+const note = (what: string) =>
+  `echo "${what} $PWD $TANDEM_RELEASE_DIR $TANDEM_RELEASE_ID $TANDEM_RELEASE_VERSION $TANDEM_ENVIRONMENT $(cat Chart.yaml)" >> ${record}`;
 
 function scriptTarget(spec: Omit<ScriptTargetSpec, 'kind'>): ScriptTarget {
   const target = createTarget({ kind: 'script', ...spec }, { workDir: join(tmp.path, `state-${++stateCount}`) });
@@ -68,11 +75,14 @@ describe('script target', () => {
     const target = scriptTarget({ deploy: 'if [ "$TANDEM_RELEASE_ID" = 2 ]; then echo "Error: UPGRADE FAILED" >&2; exit 1; fi' });
     const host = target.hosts[0];
     await target.activate(host, release(1, source, 1), () => {});
-    await assert.rejects(target.activate(host, release(2, source, 1), () => {}), (err: unknown) => {
-      assert.ok(err instanceof TargetError);
-      assert.match(err.message, /^script: deploy \(if .*\) exited with code 1\nError: UPGRADE FAILED$/);
-      return true;
-    });
+    await assert.rejects(
+      target.activate(host, release(2, source, 1), () => {}),
+      (err: unknown) => {
+        assert.ok(err instanceof TargetError);
+        assert.match(err.message, /^script: deploy \(if .*\) exited with code 1\nError: UPGRADE FAILED$/);
+        return true;
+      },
+    );
     assert.equal(await target.current(host), 1);
   });
 
@@ -81,9 +91,18 @@ describe('script target', () => {
     const host = target.hosts[0];
     await target.activate(host, release(1, source, 9), () => {});
     const stale = (err: unknown) => err instanceof StaleFencingTokenError && err.token === 8 && err.seen === 9;
-    await assert.rejects(target.upload(host, release(2, source, 8), () => {}), stale);
-    await assert.rejects(target.activate(host, release(2, source, 8), () => {}), stale);
-    await assert.rejects(target.runScript('rollback', release(0, source, 8), () => {}), stale);
+    await assert.rejects(
+      target.upload(host, release(2, source, 8), () => {}),
+      stale,
+    );
+    await assert.rejects(
+      target.activate(host, release(2, source, 8), () => {}),
+      stale,
+    );
+    await assert.rejects(
+      target.runScript('rollback', release(0, source, 8), () => {}),
+      stale,
+    );
     await assert.rejects(target.prune(host, 1, 8), stale);
     assert.deepEqual(
       (await recorded()).filter((l) => l.startsWith('fenced-')),

@@ -71,7 +71,10 @@ ssh:
     ['ssh: { hosts: [], dir: /a }', /^deploy\.target\.ssh\.hosts: must be a non-empty list of hosts$/],
     ['ssh: { hosts: [a, "-oProxyCommand=x"], dir: /a }', /^deploy\.target\.ssh\.hosts\[1\]: "-oProxyCommand=x" is not a valid host name$/],
     ['ssh: { hosts: [a, "b:99999"], dir: /a }', /^deploy\.target\.ssh\.hosts\[1\]: must be an integer from 1 to 65535, got "99999"$/],
-    ['ssh: { hosts: [a, "::1"], dir: /a }', /^deploy\.target\.ssh\.hosts\[1\]: "::1" is not "host", "host:port" or "user@host:port" \(an IPv6 address goes in brackets/],
+    [
+      'ssh: { hosts: [a, "::1"], dir: /a }',
+      /^deploy\.target\.ssh\.hosts\[1\]: "::1" is not "host", "host:port" or "user@host:port" \(an IPv6 address goes in brackets/,
+    ],
     ['ssh: { hosts: [a, { host: b }] }', /^deploy\.target\.ssh\.hosts\[0\]: has no dir: set dir on the ssh target or on this host$/],
     ['ssh: { hosts: [a, { host: b, dir: rel }], dir: /a }', /^deploy\.target\.ssh\.hosts\[1\]\.dir: must be an absolute path/],
     ['ssh: { hosts: [a, { hots: b }], dir: /a }', /^deploy\.target\.ssh\.hosts\[1\]\.hots: unknown key \(did you mean "host"\?\)/],
@@ -95,12 +98,21 @@ ssh:
 
 describe('parseServiceSpec', () => {
   it('takes the service commands, none when absent', () => {
-    assert.deepEqual(parseServiceSpec(parse('{ restart: ./restart.sh, stop: ./stop.sh }'), 'deploy.service'), { restart: './restart.sh', stop: './stop.sh' });
+    assert.deepEqual(parseServiceSpec(parse('{ restart: ./restart.sh, stop: ./stop.sh }'), 'deploy.service'), {
+      restart: './restart.sh',
+      stop: './stop.sh',
+    });
     assert.deepEqual(parseServiceSpec(undefined, 'deploy.service'), {});
   });
 
   it('names a bad key or value', () => {
-    assert.throws(() => parseServiceSpec({ restrat: 'x' }, 'deploy.service'), /^DeployConfigError: deploy\.service\.restrat: unknown key \(did you mean "restart"\?\)/);
-    assert.throws(() => parseServiceSpec({ start: 3 }, 'deploy.service'), /^DeployConfigError: deploy\.service\.start: must be a non-empty string$/);
+    assert.throws(
+      () => parseServiceSpec({ restrat: 'x' }, 'deploy.service'),
+      /^DeployConfigError: deploy\.service\.restrat: unknown key \(did you mean "restart"\?\)/,
+    );
+    assert.throws(
+      () => parseServiceSpec({ start: 3 }, 'deploy.service'),
+      /^DeployConfigError: deploy\.service\.start: must be a non-empty string$/,
+    );
   });
 });

@@ -3,7 +3,14 @@ import { existsSync } from 'node:fs';
 import { lstat, readFile, readlink, realpath, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createTarget, StaleFencingTokenError, TargetError, type DeployTarget, type ServiceSpec, type SshTargetSpec } from '../../src/deploy/targets/index.js';
+import {
+  createTarget,
+  StaleFencingTokenError,
+  TargetError,
+  type DeployTarget,
+  type ServiceSpec,
+  type SshTargetSpec,
+} from '../../src/deploy/targets/index.js';
 import { startSshd, sshdSkipReason, type SshdHosts } from '../support/sshd.js';
 import { logLines, makeSource, release, tempDir, type TempDir } from './targets-fixtures.js';
 
@@ -35,7 +42,10 @@ describe('ssh target', { skip }, () => {
   });
 
   /** An ssh target over the given servers, each "host" with its own deploy dir on this machine. */
-  function sshTarget(options: { servers?: number[]; knownHosts?: string; service?: ServiceSpec } = {}): { target: DeployTarget; dirs: string[] } {
+  function sshTarget(options: { servers?: number[]; knownHosts?: string; service?: ServiceSpec } = {}): {
+    target: DeployTarget;
+    dirs: string[];
+  } {
     const servers = (options.servers ?? [0, 1, 2]).map((i) => sshd.servers[i]);
     const dirs = servers.map(() => join(tmp.path, `host-${++dirCount}`));
     const spec: SshTargetSpec = {
@@ -53,7 +63,9 @@ describe('ssh target', { skip }, () => {
 
   it('deploys to three hosts in parallel, files, nested dirs and modes intact', async () => {
     const record = join(tmp.path, 'restarts');
-    const { target, dirs } = sshTarget({ service: { restart: `echo "$PWD $TANDEM_RELEASE_ID $TANDEM_ENVIRONMENT $(./bin/server)" >> ${record}` } });
+    const { target, dirs } = sshTarget({
+      service: { restart: `echo "$PWD $TANDEM_RELEASE_ID $TANDEM_ENVIRONMENT $(./bin/server)" >> ${record}` },
+    });
     const { log, lines } = logLines();
     await Promise.all(target.hosts.map((h) => target.upload(h, release(1, source, 1), log)));
     await Promise.all(target.hosts.map((h) => target.activate(h, release(1, source, 1), log)));
@@ -71,25 +83,39 @@ describe('ssh target', { skip }, () => {
       assert.ok(lines.includes(`[${host.name}] current -> releases/1`), lines.join('\n'));
     }
     const restarts = (await readFile(record, 'utf8')).trim().split('\n').sort();
-    assert.deepEqual(restarts, (await Promise.all(dirs.map((d) => realpath(join(d, 'releases/1'))))).map((d) => `${d} 1 staging serving`).sort());
+    assert.deepEqual(
+      restarts,
+      (await Promise.all(dirs.map((d) => realpath(join(d, 'releases/1'))))).map((d) => `${d} 1 staging serving`).sort(),
+    );
   });
 
   it('refuses a host whose key is not in known_hosts, and one whose key changed', async () => {
     const [first, , third] = sshd.servers;
     const { target, dirs } = sshTarget({ knownHosts: [first.knownHostsLine, sshd.servers[1].knownHostsLine].join('\n') });
-    await assert.rejects(target.upload(target.hosts[2], release(1, source, 1), () => {}), (err: unknown) => {
-      assert.ok(err instanceof TargetError);
-      assert.equal(err.host, `127.0.0.1:${third.port}`);
-      assert.match(err.message, new RegExp(`^127\\.0\\.0\\.1:${third.port}: the host key of 127\\.0\\.0\\.1 port ${third.port} is not trusted by the known_hosts given in the pipeline: refusing to connect\\n`));
-      assert.match(err.message, /Host key verification failed/);
-      return true;
-    });
+    await assert.rejects(
+      target.upload(target.hosts[2], release(1, source, 1), () => {}),
+      (err: unknown) => {
+        assert.ok(err instanceof TargetError);
+        assert.equal(err.host, `127.0.0.1:${third.port}`);
+        assert.match(
+          err.message,
+          new RegExp(
+            `^127\\.0\\.0\\.1:${third.port}: the host key of 127\\.0\\.0\\.1 port ${third.port} is not trusted by the known_hosts given in the pipeline: refusing to connect\\n`,
+          ),
+        );
+        assert.match(err.message, /Host key verification failed/);
+        return true;
+      },
+    );
     assert.equal(existsSync(dirs[2]), false, 'nothing ran on the untrusted host');
 
     // The first server's port with the second server's key: what a man in the middle looks like.
     const swapped = `[127.0.0.1]:${first.port} ${sshd.servers[1].knownHostsLine.split(' ').slice(1).join(' ')}`;
     const { target: mitm } = sshTarget({ servers: [0], knownHosts: swapped });
-    await assert.rejects(mitm.current(mitm.hosts[0]), /is not trusted by the known_hosts given in the pipeline: refusing to connect\n[^]*REMOTE HOST IDENTIFICATION HAS CHANGED/);
+    await assert.rejects(
+      mitm.current(mitm.hosts[0]),
+      /is not trusted by the known_hosts given in the pipeline: refusing to connect\n[^]*REMOTE HOST IDENTIFICATION HAS CHANGED/,
+    );
   });
 
   it('reads known_hosts from a file', async () => {
@@ -106,19 +132,25 @@ describe('ssh target', { skip }, () => {
     const [a, b] = target.hosts;
     await target.upload(a, release(1, source, 5), () => {});
     await target.activate(a, release(1, source, 5), () => {});
-    await assert.rejects(target.upload(a, release(2, source, 4), () => {}), (err: unknown) => {
-      assert.ok(err instanceof StaleFencingTokenError);
-      assert.equal(err.host, a.name);
-      assert.deepEqual([err.token, err.seen], [4, 5]);
-      assert.match(err.message, new RegExp(`^${a.name}: stale fencing token 4 refused: .* has already seen token 5$`));
-      return true;
-    });
+    await assert.rejects(
+      target.upload(a, release(2, source, 4), () => {}),
+      (err: unknown) => {
+        assert.ok(err instanceof StaleFencingTokenError);
+        assert.equal(err.host, a.name);
+        assert.deepEqual([err.token, err.seen], [4, 5]);
+        assert.match(err.message, new RegExp(`^${a.name}: stale fencing token 4 refused: .* has already seen token 5$`));
+        return true;
+      },
+    );
     assert.equal(await target.has(a, 2), false);
     // Each host fences on its own: b has not seen 5.
     await target.upload(b, release(2, source, 4), () => {});
     await target.upload(a, release(2, source, 6), () => {});
     await target.activate(a, release(2, source, 6), () => {});
-    await assert.rejects(target.activate(a, release(1, source, 5), () => {}), (err: unknown) => err instanceof StaleFencingTokenError && err.seen === 6);
+    await assert.rejects(
+      target.activate(a, release(1, source, 5), () => {}),
+      (err: unknown) => err instanceof StaleFencingTokenError && err.seen === 6,
+    );
     assert.equal(await target.current(a), 2);
   });
 
@@ -133,7 +165,10 @@ describe('ssh target', { skip }, () => {
   });
 
   it('prunes old releases on a host and reports a failing service command with the host', async () => {
-    const { target, dirs } = sshTarget({ servers: [1], service: { reload: 'test "$TANDEM_RELEASE_ID" != 3 || { echo "reload refused" >&2; exit 4; }' } });
+    const { target, dirs } = sshTarget({
+      servers: [1],
+      service: { reload: 'test "$TANDEM_RELEASE_ID" != 3 || { echo "reload refused" >&2; exit 4; }' },
+    });
     const host = target.hosts[0];
     for (const id of [1, 2]) {
       await target.upload(host, release(id, source, 1), () => {});

@@ -55,7 +55,10 @@ describe('demo service', () => {
     assert.deepEqual(await get(`${service.url}/health`), { status: 500, body: 'unhealthy\n' });
     const result = await verifyRelease(checks, options);
     assert.equal(result.status, 'failed');
-    assert.match(result.status === 'failed' ? result.reason : '', /expected status 2xx, got 500; expected the body to match \/\^ok\/, got "unhealthy"/);
+    assert.match(
+      result.status === 'failed' ? result.reason : '',
+      /expected status 2xx, got 500; expected the body to match \/\^ok\/, got "unhealthy"/,
+    );
 
     await unlink(path.join(release, 'UNHEALTHY'));
     assert.equal((await get(`${service.url}/health`)).status, 200);

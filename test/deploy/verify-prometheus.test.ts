@@ -24,7 +24,10 @@ describe('prometheus checks', { skip }, () => {
     const target = service.url;
     // About 40 requests a second, for the whole file.
     traffic = setInterval(() => {
-      fetch(`${target}/`).then((res) => res.arrayBuffer(), () => undefined);
+      fetch(`${target}/`).then(
+        (res) => res.arrayBuffer(),
+        () => undefined,
+      );
     }, 25);
     prometheus = await startPrometheus({ targets: [service.address] });
     // rate() needs two scrapes that saw traffic.
@@ -42,10 +45,20 @@ describe('prometheus checks', { skip }, () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function verify(prom: Record<string, string>, check: Record<string, unknown> = {}, bakeMs = 0): Promise<{ result: VerifyResult; lines: string[] }> {
+  async function verify(
+    prom: Record<string, string>,
+    check: Record<string, unknown> = {},
+    bakeMs = 0,
+  ): Promise<{ result: VerifyResult; lines: string[] }> {
     const lines: string[] = [];
     const checks = parseChecks([{ prometheus: { url: prometheus!.url, ...prom }, interval: '300ms', ...check }], 'deploy.verify');
-    const result = await verifyRelease(checks, { bakeMs, signal: new AbortController().signal, log: (l) => lines.push(l), env: {}, cwd: dir });
+    const result = await verifyRelease(checks, {
+      bakeMs,
+      signal: new AbortController().signal,
+      log: (l) => lines.push(l),
+      env: {},
+      cwd: dir,
+    });
     return { result, lines };
   }
 
@@ -71,18 +84,24 @@ describe('prometheus checks', { skip }, () => {
     const nothing = 'sum(rate(no_such_metric_total[10s]))';
     const failed = await verify({ query: nothing, pass: '< 1', no_data: 'fail' }, { failures: 2 });
     assert.equal(failed.result.status, 'failed');
-    assert.match(failed.result.status === 'failed' ? failed.result.reason : '', /^2 consecutive failures, last: no data: the query returned no series \(no_data: fail\)$/);
+    assert.match(
+      failed.result.status === 'failed' ? failed.result.reason : '',
+      /^2 consecutive failures, last: no data: the query returned no series \(no_data: fail\)$/,
+    );
 
     const passed = await verify({ query: nothing, pass: '< 1', no_data: 'pass' });
     assert.equal(passed.result.status, 'passed');
 
     const paused = await verify({ query: nothing, pass: '< 1', no_data: 'pause' }, {}, 10_000);
-    assert.deepEqual({ ...paused.result, durationMs: 0 }, {
-      status: 'paused',
-      check: `prometheus ${nothing} < 1`,
-      reason: 'no data: the query returned no series (no_data: pause)',
-      durationMs: 0,
-    });
+    assert.deepEqual(
+      { ...paused.result, durationMs: 0 },
+      {
+        status: 'paused',
+        check: `prometheus ${nothing} < 1`,
+        reason: 'no data: the query returned no series (no_data: pause)',
+        durationMs: 0,
+      },
+    );
     assert.ok(paused.result.durationMs < 1000);
 
     // A ratio without traffic is NaN: no data too.
@@ -96,7 +115,10 @@ describe('prometheus checks', { skip }, () => {
     assert.equal(bad.result.status, 'failed');
     assert.match(bad.result.status === 'failed' ? bad.result.reason : '', /query error \(bad_data\): .*expected type range vector/);
     const range = await verify({ query: 'app_errors_total[10s]', pass: '< 1' }, { failures: 1 });
-    assert.match(range.result.status === 'failed' ? range.result.reason : '', /expected the query to return an instant vector or a scalar, got a matrix/);
+    assert.match(
+      range.result.status === 'failed' ? range.result.reason : '',
+      /expected the query to return an instant vector or a scalar, got a matrix/,
+    );
   });
 
   it('fails after an error spike, within a few scrapes', async () => {
@@ -106,6 +128,9 @@ describe('prometheus checks', { skip }, () => {
     assert.match(result.status === 'failed' ? result.reason : '', /^2 consecutive failures, last: expected < 0\.5, got \d+(\.\d+)?$/);
     // A 1s scrape, a 10s window and a 300ms interval: the spike shows within a few seconds.
     assert.ok(result.durationMs < 6000, `${result.durationMs}ms`);
-    assert.match(lines.at(-1) ?? '', /^verify: FAILED in .*: prometheus sum\(rate\(app_errors_total\{job="app"\}\[10s\]\)\) < 0\.5: 2 consecutive failures/);
+    assert.match(
+      lines.at(-1) ?? '',
+      /^verify: FAILED in .*: prometheus sum\(rate\(app_errors_total\{job="app"\}\[10s\]\)\) < 0\.5: 2 consecutive failures/,
+    );
   });
 });

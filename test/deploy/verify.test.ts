@@ -161,26 +161,44 @@ deploy:
   it('names the field in every error', () => {
     const prom = { url: 'http://127.0.0.1:9090', query: 'up', pass: '> 0' };
     const cases: [unknown, string][] = [
-      [{ tcp: 'a:1' }, "deploy.verify: expected a list of checks, got a map"],
-      [[{ tcp: 'a:1' }, { prometheus: { ...prom, pass: 'small' } }], "deploy.verify[1].prometheus.pass: expected a comparison like '< 0.05'"],
+      [{ tcp: 'a:1' }, 'deploy.verify: expected a list of checks, got a map'],
+      [
+        [{ tcp: 'a:1' }, { prometheus: { ...prom, pass: 'small' } }],
+        "deploy.verify[1].prometheus.pass: expected a comparison like '< 0.05'",
+      ],
       [[{ tcp: 'a:1', intervall: '1s' }], 'deploy.verify[0].intervall: unknown key `intervall` (did you mean `interval`?)'],
       [[{ htp: 'http://x/' }], 'deploy.verify[0].htp: unknown key `htp` (did you mean `http`?)'],
       [[{ interval: '1s' }], 'deploy.verify[0]: a check needs one of http, tcp, command, prometheus'],
-      [[{ http: 'http://x/', tcp: 'x:1' }], 'deploy.verify[0]: a check has exactly one of http, tcp, command, prometheus; found http and tcp'],
+      [
+        [{ http: 'http://x/', tcp: 'x:1' }],
+        'deploy.verify[0]: a check has exactly one of http, tcp, command, prometheus; found http and tcp',
+      ],
       [[{ tcp: 'x:1', expect_status: 200 }], 'deploy.verify[0].expect_status: `expect_status` applies to http checks only'],
       [[{ tcp: 'localhost' }], 'deploy.verify[0].tcp: expected host:port'],
       [[{ tcp: 'localhost:70000' }], 'deploy.verify[0].tcp: expected host:port'],
       [[{ http: 'ftp://x/' }], 'deploy.verify[0].http: expected an http:// or https:// URL, got "ftp://x/"'],
-      [[{ http: 'http://x/', expect_status: [200, 'ok'] }], 'deploy.verify[0].expect_status[1]: expected an HTTP status (100-599), got "ok"'],
+      [
+        [{ http: 'http://x/', expect_status: [200, 'ok'] }],
+        'deploy.verify[0].expect_status[1]: expected an HTTP status (100-599), got "ok"',
+      ],
       [[{ http: 'http://x/', body: '(' }], 'deploy.verify[0].body: expected a regular expression'],
       [[{ http: 'http://x/', max_latency: 'fast' }], 'deploy.verify[0].max_latency: expected a positive duration'],
-      [[{ command: 'true', failures: 0 }], 'deploy.verify[0].failures: expected a whole number of consecutive failures, at least 1, got number 0'],
-      [[{ command: 'true', interval: 'soon' }], 'deploy.verify[0].interval: expected a positive duration like "500ms", "1s", "2m" or "1m30s", got "soon"'],
+      [
+        [{ command: 'true', failures: 0 }],
+        'deploy.verify[0].failures: expected a whole number of consecutive failures, at least 1, got number 0',
+      ],
+      [
+        [{ command: 'true', interval: 'soon' }],
+        'deploy.verify[0].interval: expected a positive duration like "500ms", "1s", "2m" or "1m30s", got "soon"',
+      ],
       [[{ command: 'true', timeout: 0 }], 'deploy.verify[0].timeout: expected a positive duration'],
       [[{ command: '' }], 'deploy.verify[0].command: expected a shell command'],
       [[{ prometheus: 'up' }], 'deploy.verify[0].prometheus: expected a map with url, query and pass'],
       [[{ prometheus: { ...prom, urll: 'x' } }], 'deploy.verify[0].prometheus.urll: unknown key `urll` (did you mean `url`?)'],
-      [[{ prometheus: { ...prom, no_data: 'paused' } }], 'deploy.verify[0].prometheus.no_data: expected fail, pass or pause, got "paused" (did you mean `pause`?)'],
+      [
+        [{ prometheus: { ...prom, no_data: 'paused' } }],
+        'deploy.verify[0].prometheus.no_data: expected fail, pass or pause, got "paused" (did you mean `pause`?)',
+      ],
       [[{ prometheus: { ...prom, query: undefined } }], 'deploy.verify[0].prometheus.query: expected a PromQL query, got nothing'],
       [[{ command: 'true' }, { command: 'true' }], 'deploy.verify[1]: another check is already named "command true"'],
     ];
@@ -191,7 +209,10 @@ deploy:
         `${JSON.stringify(input)} → ${message}`,
       );
     }
-    assert.throws(() => parseBake('forever', 'deploy.bake'), /^DeployConfigError: deploy\.bake: expected a duration like "10s", "2m" or "1m30s", got "forever"$/);
+    assert.throws(
+      () => parseBake('forever', 'deploy.bake'),
+      /^DeployConfigError: deploy\.bake: expected a duration like "10s", "2m" or "1m30s", got "forever"$/,
+    );
   });
 });
 
@@ -202,7 +223,10 @@ describe('http checks', () => {
       const health = `${server.url}/health`;
       const ok = await verify([{ http: health, body: 'ok|healthy', max_latency: '1s', expect_status: [200, 204] }]);
       assert.equal(ok.result.status, 'passed');
-      assert.match(ok.lines.join('\n'), /verify: ok http .*: status 200 in \d+ms\nverify: PASSED in \d+ms: 1 check passing, bake 0ms elapsed/);
+      assert.match(
+        ok.lines.join('\n'),
+        /verify: ok http .*: status 200 in \d+ms\nverify: PASSED in \d+ms: 1 check passing, bake 0ms elapsed/,
+      );
 
       const status = await verify([{ http: health, expect_status: 204, failures: 1 }]);
       assertFailed(status.result, `http ${health}`, /^1 consecutive failure, last: expected status 204, got 200$/);
@@ -228,7 +252,10 @@ describe('http checks', () => {
       const tolerant = await verify([{ http: server.url, interval: '100ms', failures: 3 }]);
       assert.equal(tolerant.result.status, 'passed');
       assert.equal(tolerant.lines.filter((l) => l.startsWith('verify: FAIL')).length, 2);
-      assert.match(tolerant.lines.join('\n'), /FAIL http .* \(2\/3\): expected status 2xx, got 503\nverify: ok http .*\(after 2 failures\)/);
+      assert.match(
+        tolerant.lines.join('\n'),
+        /FAIL http .* \(2\/3\): expected status 2xx, got 503\nverify: ok http .*\(after 2 failures\)/,
+      );
 
       requests = 0;
       const strict = await verify([{ http: server.url, interval: '100ms', failures: 2 }]);
@@ -291,7 +318,11 @@ describe('command checks', () => {
 
     const bad = await verify([{ command: 'echo checking; echo "db unreachable" >&2; exit 3', failures: 1, name: 'smoke' }]);
     assertFailed(bad.result, 'smoke', /expected exit status 0, got exit status 3: "db unreachable"/);
-    assert.deepEqual(bad.lines.slice(0, 3), ['  smoke | checking', '  smoke | db unreachable', 'verify: FAIL smoke (1/1): expected exit status 0, got exit status 3: "db unreachable"']);
+    assert.deepEqual(bad.lines.slice(0, 3), [
+      '  smoke | checking',
+      '  smoke | db unreachable',
+      'verify: FAIL smoke (1/1): expected exit status 0, got exit status 3: "db unreachable"',
+    ]);
   });
 
   it('kill the whole command on timeout', async () => {
@@ -323,7 +354,13 @@ describe('verification', () => {
 
   it('runs checks concurrently and names the one that failed', async () => {
     const port = await freePort();
-    const { result, lines } = await verify([{ command: 'true', interval: '100ms' }, { tcp: `127.0.0.1:${port}`, interval: '100ms', failures: 3 }], 5000);
+    const { result, lines } = await verify(
+      [
+        { command: 'true', interval: '100ms' },
+        { tcp: `127.0.0.1:${port}`, interval: '100ms', failures: 3 },
+      ],
+      5000,
+    );
     assertFailed(result, `tcp 127.0.0.1:${port}`, /^3 consecutive failures/);
     assert.ok(result.durationMs < 1500, `${result.durationMs}ms`);
     assert.equal(lines.filter((l) => l.startsWith('verify: ok command true')).length, 1, 'a steady pass is logged once');
@@ -341,7 +378,13 @@ describe('verification', () => {
 
   it('fails a metric check when Prometheus cannot be reached', async () => {
     const port = await freePort();
-    const { result } = await verify([{ prometheus: { url: `http://127.0.0.1:${port}`, query: 'up', pass: '== 1' }, interval: '50ms', failures: 2 }]);
-    assertFailed(result, 'prometheus up == 1', new RegExp(`expected Prometheus at http://127.0.0.1:${port} to answer, got connect ECONNREFUSED`));
+    const { result } = await verify([
+      { prometheus: { url: `http://127.0.0.1:${port}`, query: 'up', pass: '== 1' }, interval: '50ms', failures: 2 },
+    ]);
+    assertFailed(
+      result,
+      'prometheus up == 1',
+      new RegExp(`expected Prometheus at http://127.0.0.1:${port} to answer, got connect ECONNREFUSED`),
+    );
   });
 });

@@ -10,7 +10,18 @@ import BetterSqlite3 from 'better-sqlite3';
 import { FsBlobStore } from '../../src/artifacts/index.js';
 import { readMasterKeyFile } from '../../src/auth/secrets/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import { backupAndRecord, listBackups, openDestination, pruneBackups, readBackupKeyFile, restoreBackup, RestoreError, verifyBackup, findBackup, type BackupKey } from '../../src/dr/index.js';
+import {
+  backupAndRecord,
+  listBackups,
+  openDestination,
+  pruneBackups,
+  readBackupKeyFile,
+  restoreBackup,
+  RestoreError,
+  verifyBackup,
+  findBackup,
+  type BackupKey,
+} from '../../src/dr/index.js';
 import { MIGRATION_NAMES, openStore } from '../../src/store/index.js';
 import { TestTandem } from '../support/tandem.js';
 import { assertServesOldData, drRepo, writeBackupKey } from './helpers.js';
@@ -60,7 +71,10 @@ test('a later backup copies only new blobs; pruning keeps every blob the remaini
   const third = await backup(source.dataDir, to);
   assert.equal(third.manifest.copied.blobs, 2);
   assert.equal(third.manifest.blobs.length, first.manifest.blobs.length + 2);
-  assert.equal(third.manifest.copied.bytes, third.manifest.blobs.filter((b) => !first.manifest.blobs.some((f) => f.digest === b.digest)).reduce((n, b) => n + b.size, 0));
+  assert.equal(
+    third.manifest.copied.bytes,
+    third.manifest.blobs.filter((b) => !first.manifest.blobs.some((f) => f.digest === b.digest)).reduce((n, b) => n + b.size, 0),
+  );
 
   const dest = openDestination(to);
   try {
@@ -70,7 +84,9 @@ test('a later backup copies only new blobs; pruning keeps every blob the remaini
     const report = await verifyBackup(dest, await findBackup(dest));
     assert.ok(report.ok, JSON.stringify(report.problems));
     // Only the remaining backup's parts are left: its blobs, its database dump and its key bundle.
-    const left = (await readdir(path.join(to, 'blobs', 'sha256'), { recursive: true })).filter((f) => /^[0-9a-f]{64}$/.test(path.basename(f)));
+    const left = (await readdir(path.join(to, 'blobs', 'sha256'), { recursive: true })).filter((f) =>
+      /^[0-9a-f]{64}$/.test(path.basename(f)),
+    );
     assert.equal(left.length, third.manifest.blobs.length + 2);
   } finally {
     dest.close();
@@ -90,10 +106,14 @@ test('a backup of the previous schema version restores and is migrated forward',
       // Rows are copied table by table, in no particular order.
       db.pragma('foreign_keys = off');
       db.prepare('attach database ? as src').run(path.join(source.dataDir, 'tandem.db'));
-      const tables = db.prepare("select name from main.sqlite_master where type = 'table' and name not like 'kysely_%' and name not like 'sqlite_%'").all() as { name: string }[];
+      const tables = db
+        .prepare("select name from main.sqlite_master where type = 'table' and name not like 'kysely_%' and name not like 'sqlite_%'")
+        .all() as { name: string }[];
       for (const { name } of tables) {
         // The old schema's columns only: later migrations add columns to its tables.
-        const columns = (db.prepare(`select name from pragma_table_info('${name}', 'main')`).all() as { name: string }[]).map((c) => `"${c.name}"`).join(', ');
+        const columns = (db.prepare(`select name from pragma_table_info('${name}', 'main')`).all() as { name: string }[])
+          .map((c) => `"${c.name}"`)
+          .join(', ');
         db.exec(`insert or replace into main."${name}" (${columns}) select ${columns} from src."${name}"`);
       }
       db.exec('detach database src');
@@ -103,7 +123,8 @@ test('a backup of the previous schema version restores and is migrated forward',
   } finally {
     await source.startServerAgain();
   }
-  for (const f of ['master.key', 'admin.token', 'artifacts']) await cp(path.join(source.dataDir, f), path.join(oldDir, f), { recursive: true });
+  for (const f of ['master.key', 'admin.token', 'artifacts'])
+    await cp(path.join(source.dataDir, f), path.join(oldDir, f), { recursive: true });
 
   const to = path.join(scratch, 'previous');
   const made = await backup(oldDir, to);
@@ -131,7 +152,10 @@ test('a backup made by a newer Tandem is refused before anything is written', as
   const target = path.join(scratch, 'not-written');
   await assert.rejects(restoreBackup({ from: to, dataDir: target, backupKey: key }), (err: Error) => {
     assert.ok(err instanceof RestoreError);
-    assert.match(err.message, /made by Tandem 9\.0\.0 with migration 099_from_the_future, unknown to this version \(which knows up to \d{3}_\w+\): restore it with that version or newer/);
+    assert.match(
+      err.message,
+      /made by Tandem 9\.0\.0 with migration 099_from_the_future, unknown to this version \(which knows up to \d{3}_\w+\): restore it with that version or newer/,
+    );
     return true;
   });
   await assert.rejects(readdir(target), { code: 'ENOENT' });

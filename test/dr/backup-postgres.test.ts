@@ -47,18 +47,39 @@ describe('backups in PostgreSQL mode', { skip: pgDumpSkip() }, () => {
     const first = await source.trigger(repo);
     assert.equal((await source.waitForPipeline(first, undefined, 30_000)).status, 'success');
     const busy = await source.trigger(repo);
-    await until('a job running', async () => ((await source.pipeline(busy)).jobs.some((j) => j.status === 'running') ? true : undefined), 15_000);
+    await until(
+      'a job running',
+      async () => ((await source.pipeline(busy)).jobs.some((j) => j.status === 'running') ? true : undefined),
+      15_000,
+    );
 
     const key = await writeBackupKey(scratch);
     const dest = path.join(scratch, 'backups');
-    const made = await cli(['backup', 'create', '--data-dir', source.dataDir, '--database-url', source.server.ctx.config.databaseUrl!, '--to', dest, '--backup-key-file', key, '--json'], { timeoutMs: 30_000 });
+    const made = await cli(
+      [
+        'backup',
+        'create',
+        '--data-dir',
+        source.dataDir,
+        '--database-url',
+        source.server.ctx.config.databaseUrl!,
+        '--to',
+        dest,
+        '--backup-key-file',
+        key,
+        '--json',
+      ],
+      { timeoutMs: 30_000 },
+    );
     assert.equal(made.code, 0, made.stderr);
     assert.equal((JSON.parse(made.stdout) as { dialect: string }).dialect, 'postgres');
     await source.waitForPipeline(busy, undefined, 30_000);
 
     const target = await pg.createDatabase();
     const restoredDir = path.join(scratch, 'restored');
-    const restored = await cli(['restore', '--from', dest, '--data-dir', restoredDir, '--database-url', target, '--backup-key-file', key], { timeoutMs: 30_000 });
+    const restored = await cli(['restore', '--from', dest, '--data-dir', restoredDir, '--database-url', target, '--backup-key-file', key], {
+      timeoutMs: 30_000,
+    });
     assert.equal(restored.code, 0, restored.stderr);
 
     const again = await TestTandem.start({ agents: 1, dataDir: restoredDir, settings: { databaseUrl: target, ...FAST_LEASES } });
@@ -68,9 +89,22 @@ describe('backups in PostgreSQL mode', { skip: pgDumpSkip() }, () => {
     }
     await assertServesOldData(again, repo, first, `version ${first}`);
 
-    const refused = await cli(['restore', '--from', dest, '--data-dir', path.join(scratch, 'other'), '--database-url', target, '--backup-key-file', key]);
+    const refused = await cli([
+      'restore',
+      '--from',
+      dest,
+      '--data-dir',
+      path.join(scratch, 'other'),
+      '--database-url',
+      target,
+      '--backup-key-file',
+      key,
+    ]);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /database postgresql:\/\/postgres@127\.0\.0\.1:\d+\/\w+ is not empty \(\d+ tables and sequences in schema public\): restore into an empty database, or pass --force/);
+    assert.match(
+      refused.stderr,
+      /database postgresql:\/\/postgres@127\.0\.0\.1:\d+\/\w+ is not empty \(\d+ tables and sequences in schema public\): restore into an empty database, or pass --force/,
+    );
 
     const noScratch = await cli(['backup', 'verify', '--from', dest]);
     assert.equal(noScratch.code, 1);
@@ -81,7 +115,24 @@ describe('backups in PostgreSQL mode', { skip: pgDumpSkip() }, () => {
     assert.equal(report.restore.database, 'postgres');
     assert.ok(report.restore.ok && report.restore.counts.pipelines === 2, verified.stdout);
 
-    const drill = await cli(['dr', 'drill', '--from', dest, '--backup-key-file', key, '--scratch-database-url', pg.url, '--data-dir', source.dataDir, '--database-url', source.server.ctx.config.databaseUrl!, '--json'], { timeoutMs: 60_000 });
+    const drill = await cli(
+      [
+        'dr',
+        'drill',
+        '--from',
+        dest,
+        '--backup-key-file',
+        key,
+        '--scratch-database-url',
+        pg.url,
+        '--data-dir',
+        source.dataDir,
+        '--database-url',
+        source.server.ctx.config.databaseUrl!,
+        '--json',
+      ],
+      { timeoutMs: 60_000 },
+    );
     assert.equal(drill.code, 0, drill.stdout + drill.stderr);
     const drilled = JSON.parse(drill.stdout) as { ok: boolean; recorded: boolean; rtoMs: number };
     assert.ok(drilled.ok && drilled.recorded && drilled.rtoMs > 0, drill.stdout);

@@ -53,11 +53,18 @@ async function successfulBackups(t: TestTandem): Promise<number> {
 }
 
 /** The blob digests the restored SQLite database refers to, and its integrity. */
-function inspectRestored(dbFile: string): { digests: string[]; running: number; integrity: string; foreignKeyProblems: unknown[]; logGaps: unknown[] } {
+function inspectRestored(dbFile: string): {
+  digests: string[];
+  running: number;
+  integrity: string;
+  foreignKeyProblems: unknown[];
+  logGaps: unknown[];
+} {
   const db = new BetterSqlite3(dbFile, { readonly: true });
   try {
     const digests = (db.prepare('select digest from artifact_files').all() as { digest: string }[]).map((r) => r.digest);
-    for (const r of db.prepare('select files from releases').all() as { files: string }[]) for (const f of JSON.parse(r.files) as { digest: string }[]) digests.push(f.digest);
+    for (const r of db.prepare('select files from releases').all() as { files: string }[])
+      for (const f of JSON.parse(r.files) as { digest: string }[]) digests.push(f.digest);
     return {
       digests,
       running: (db.prepare("select count(*) as n from jobs where status = 'running'").get() as { n: number }).n,
@@ -73,9 +80,15 @@ function inspectRestored(dbFile: string): { digests: string[]; running: number; 
 
 test('a backup taken while pipelines run restores to a consistent state that a new server serves and finishes', async () => {
   const busy = await Promise.all([1, 2, 3].map(() => source.trigger(repo)));
-  await until('a job running', async () => ((await source.pipeline(busy[0])).jobs.some((j) => j.status === 'running') ? true : undefined), 15_000);
+  await until(
+    'a job running',
+    async () => ((await source.pipeline(busy[0])).jobs.some((j) => j.status === 'running') ? true : undefined),
+    15_000,
+  );
 
-  const made = await cli(['backup', 'create', '--data-dir', source.dataDir, '--to', dest, '--backup-key-file', backupKey, '--json'], { timeoutMs: 30_000 });
+  const made = await cli(['backup', 'create', '--data-dir', source.dataDir, '--to', dest, '--backup-key-file', backupKey, '--json'], {
+    timeoutMs: 30_000,
+  });
   assert.equal(made.code, 0, made.stderr);
   const summary = JSON.parse(made.stdout) as { id: string; blobs: number; copiedBlobs: number; encryptedKeys: boolean; recorded: boolean };
   assert.ok(summary.blobs >= 2 && summary.encryptedKeys && summary.recorded, made.stdout);
@@ -128,7 +141,10 @@ test('a flipped byte in a blob fails verify, which names the blob and who uses i
   try {
     const bad = await cli(['backup', 'verify', '--from', dest], { timeoutMs: 30_000 });
     assert.equal(bad.code, 1, bad.stdout);
-    assert.match(bad.stdout, new RegExp(`blob: blob sha256:${victim.digest} \\(${victim.ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\).*corrupt`));
+    assert.match(
+      bad.stdout,
+      new RegExp(`blob: blob sha256:${victim.digest} \\(${victim.ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\).*corrupt`),
+    );
     assert.match(bad.stdout, /FAILED: 1 problem/);
   } finally {
     await writeFile(file, original);
@@ -154,7 +170,9 @@ test('restore refuses a non-empty target without --force, a wrong backup key, an
   assert.equal(noKey.code, 1);
   assert.match(noKey.stderr, /holds secrets encrypted under master key mk_[0-9a-f]{16}: pass --backup-key-file/);
 
-  const forced = await cli(['restore', '--from', dest, '--data-dir', occupied, '--backup-key-file', backupKey, '--force', '--json'], { timeoutMs: 30_000 });
+  const forced = await cli(['restore', '--from', dest, '--data-dir', occupied, '--backup-key-file', backupKey, '--force', '--json'], {
+    timeoutMs: 30_000,
+  });
   assert.equal(forced.code, 0, forced.stderr);
   assert.ok((JSON.parse(forced.stdout) as { counts: { pipelines: number } }).counts.pipelines >= 4);
 });
@@ -173,18 +191,28 @@ describe('scheduled backups', { skip: s3SkipReason() }, () => {
       assert.equal(res.code, 0, res.stderr);
       return JSON.parse(res.stdout) as { id: string }[];
     };
-    const recorded = await until('three scheduled backups recorded', async () => {
-      const metrics = (await scheduled.api('GET', '/metrics')).text;
-      const made = (await listing()).length;
-      const age = new RegExp(`tandem_backup_age_seconds\\{destination="${to.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"\\} ([0-9.e+-]+)`).exec(metrics);
-      const recordedOk = await successfulBackups(scheduled);
-      return recordedOk >= 3 && age ? { made, age: Number(age[1]) } : undefined;
-    }, 20_000, 250);
+    const recorded = await until(
+      'three scheduled backups recorded',
+      async () => {
+        const metrics = (await scheduled.api('GET', '/metrics')).text;
+        const made = (await listing()).length;
+        const age = new RegExp(
+          `tandem_backup_age_seconds\\{destination="${to.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"\\} ([0-9.e+-]+)`,
+        ).exec(metrics);
+        const recordedOk = await successfulBackups(scheduled);
+        return recordedOk >= 3 && age ? { made, age: Number(age[1]) } : undefined;
+      },
+      20_000,
+      250,
+    );
     assert.ok(recorded.made <= 2, `backupKeep 2, yet ${recorded.made} backups are listed`);
     assert.ok(recorded.age >= 0 && recorded.age < 10, String(recorded.age));
 
     const restoredDir = path.join(scratch, 'from-s3');
-    const restored = await cli(['restore', '--from', to, '--data-dir', restoredDir, '--backup-key-file', backupKey], { env: S3_ENV, timeoutMs: 30_000 });
+    const restored = await cli(['restore', '--from', to, '--data-dir', restoredDir, '--backup-key-file', backupKey], {
+      env: S3_ENV,
+      timeoutMs: 30_000,
+    });
     assert.equal(restored.code, 0, restored.stderr);
     const again = await TestTandem.start({ agents: 0, dataDir: restoredDir });
     started.push(again);

@@ -52,13 +52,19 @@ test('a drill restores the newest backup, serves it, runs a pipeline on it, and 
   assert.equal((await live.waitForPipeline(await live.trigger(repo), undefined, 30_000)).status, 'success');
   // The backup catches a deploy pipeline unfinished: the drill's copy must not run it again.
   const busy = await live.trigger(repo);
-  await until('a job running', async () => ((await live.pipeline(busy)).jobs.some((j) => j.status === 'running') ? true : undefined), 15_000);
+  await until(
+    'a job running',
+    async () => ((await live.pipeline(busy)).jobs.some((j) => j.status === 'running') ? true : undefined),
+    15_000,
+  );
   const made = await cli(['backup', 'create', '--data-dir', live.dataDir, '--to', dest, '--backup-key-file', key], { timeoutMs: 30_000 });
   assert.equal(made.code, 0, made.stderr);
   await live.waitForPipeline(busy, undefined, 30_000);
   const deployed = await tree(path.join(live.dataDir, 'deployed'));
 
-  const drill = await cli(['dr', 'drill', '--data-dir', live.dataDir, '--from', dest, '--backup-key-file', key, '--json'], { timeoutMs: 60_000 });
+  const drill = await cli(['dr', 'drill', '--data-dir', live.dataDir, '--from', dest, '--backup-key-file', key, '--json'], {
+    timeoutMs: 60_000,
+  });
   assert.equal(drill.code, 0, drill.stdout + drill.stderr);
   const report = JSON.parse(drill.stdout) as DrillJson;
   assert.ok(report.ok && report.recorded, drill.stdout);
@@ -66,7 +72,10 @@ test('a drill restores the newest backup, serves it, runs a pipeline on it, and 
     report.steps.map((s) => [s.name, s.ok]),
     ['restore', 'counts', 'isolate', 'ready', 'artifact', 'pipeline'].map((n) => [n, true]),
   );
-  assert.match(report.steps.find((s) => s.name === 'isolate')!.detail, /^1 unfinished pipeline\(s\) and [1-9]\d* job\(s\) of the copy canceled/);
+  assert.match(
+    report.steps.find((s) => s.name === 'isolate')!.detail,
+    /^1 unfinished pipeline\(s\) and [1-9]\d* job\(s\) of the copy canceled/,
+  );
   // RPO: from the backup's snapshot to the drill's start (the pipeline's wait lies between them).
   const manifest = JSON.parse(await readFile(path.join(dest, 'backups', `${report.backupId}.json`), 'utf8')) as { snapshotAt: number };
   assert.equal(report.rpoMs, report.startedAt - manifest.snapshotAt);
@@ -82,11 +91,20 @@ test('a drill restores the newest backup, serves it, runs a pipeline on it, and 
   assert.ok(Math.abs(lastSuccess * 1000 - Date.now()) < 60_000, String(lastSuccess));
   assert.ok(metric(metrics, 'tandem_backup_age_seconds')! >= 0);
 
-  const drills = await live.api<{ ok: boolean; backupId: string; rtoSeconds: number; steps: { name: string }[] }[]>('GET', '/api/v1/dr/drills');
+  const drills = await live.api<{ ok: boolean; backupId: string; rtoSeconds: number; steps: { name: string }[] }[]>(
+    'GET',
+    '/api/v1/dr/drills',
+  );
   assert.equal(drills.status, 200, drills.text);
-  assert.deepEqual([drills.body[0].ok, drills.body[0].backupId, drills.body[0].rtoSeconds, drills.body[0].steps.length], [true, report.backupId, report.rtoMs / 1000, 6]);
+  assert.deepEqual(
+    [drills.body[0].ok, drills.body[0].backupId, drills.body[0].rtoSeconds, drills.body[0].steps.length],
+    [true, report.backupId, report.rtoMs / 1000, 6],
+  );
   const backups = await live.api<{ id: string; status: string; madeBy: string }[]>('GET', '/api/v1/backups?limit=1');
-  assert.deepEqual(backups.body.map((b) => [b.id, b.status, b.madeBy]), [[report.backupId, 'success', 'cli']]);
+  assert.deepEqual(
+    backups.body.map((b) => [b.id, b.status, b.madeBy]),
+    [[report.backupId, 'success', 'cli']],
+  );
   assert.equal((await live.api('GET', '/api/v1/backups?limit=0')).status, 422);
 });
 

@@ -66,9 +66,15 @@ export async function assertServesOldData(restored: TestTandem, repo: string, pi
   const artifact = await restored.api('GET', `/api/v1/jobs/${build.id}/artifacts/app/VERSION`);
   assert.equal(artifact.status, 200, artifact.text);
   assert.equal(artifact.text.trim(), version);
-  const releases = await restored.api<{ version: string; status: string }[]>('GET', `/api/v1/repos/${repo}/environments/production/releases`);
+  const releases = await restored.api<{ version: string; status: string }[]>(
+    'GET',
+    `/api/v1/repos/${repo}/environments/production/releases`,
+  );
   assert.equal(releases.status, 200, releases.text);
-  assert.ok(releases.body.some((r) => r.status === 'live'), JSON.stringify(releases.body));
+  assert.ok(
+    releases.body.some((r) => r.status === 'live'),
+    JSON.stringify(releases.body),
+  );
   const vars = await restored.api<{ key: string; masked: boolean }[]>('GET', `/api/v1/repos/${repo}/variables`);
   assert.deepEqual(
     vars.body.map((v) => [v.key, v.masked]),

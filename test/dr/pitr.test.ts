@@ -65,7 +65,22 @@ describe('point-in-time recovery', { skip: skip() }, () => {
 
     const url = await pg.createDatabase();
     let store = await openStore(url);
-    const repo = (name: string) => store.db.insertInto('repos').values({ name, url: `/srv/git/${name}`, default_branch: 'main', poll_interval_seconds: 0, webhook_secret: null, branch_filter: null, tag_filter: null, known_refs: '{}', last_polled_at: null, created_at: Date.now() }).execute();
+    const repo = (name: string) =>
+      store.db
+        .insertInto('repos')
+        .values({
+          name,
+          url: `/srv/git/${name}`,
+          default_branch: 'main',
+          poll_interval_seconds: 0,
+          webhook_secret: null,
+          branch_filter: null,
+          tag_filter: null,
+          known_refs: '{}',
+          last_polled_at: null,
+          created_at: Date.now(),
+        })
+        .execute();
     await repo('before-backup');
     await pitr('backup', conf, 'full');
     assert.match(await pitr('info', conf), /full backup: \d{8}-\d{6}F/);
@@ -73,24 +88,36 @@ describe('point-in-time recovery', { skip: skip() }, () => {
     await new Promise((r) => setTimeout(r, 1100));
 
     await repo('after-backup');
-    const { rows } = await sql<{ t: string }>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`.execute(store.db);
+    const { rows } = await sql<{
+      t: string;
+    }>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`.execute(store.db);
     const noted = rows[0].t;
     await new Promise((r) => setTimeout(r, 50));
     await repo('after-the-noted-time');
     await store.db.deleteFrom('repos').where('name', '=', 'before-backup').execute();
     // The WAL holding those writes goes to the archive now rather than when its segment fills.
     const [{ wal }] = await pg.query<{ wal: string }>('select pg_walfile_name(pg_switch_wal()) as wal');
-    await until('the WAL segment archived', async () => {
-      const [{ last }] = await pg!.query<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver');
-      return last !== null && last >= wal ? true : undefined;
-    }, 20_000, 100);
+    await until(
+      'the WAL segment archived',
+      async () => {
+        const [{ last }] = await pg!.query<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver');
+        return last !== null && last >= wal ? true : undefined;
+      },
+      20_000,
+      100,
+    );
     await store.close();
 
     await assert.rejects(pitr('restore', conf, noted), /PostgreSQL is running on .*: stop it first/);
     await pg.halt();
     assert.match(await pitr('restore', conf, noted), /restored .* to .*; start PostgreSQL/);
     await pg.start();
-    await until('recovery to the noted time done', async () => ((await pg!.query<{ r: boolean }>('select pg_is_in_recovery() as r'))[0].r ? undefined : true), 30_000, 100);
+    await until(
+      'recovery to the noted time done',
+      async () => ((await pg!.query<{ r: boolean }>('select pg_is_in_recovery() as r'))[0].r ? undefined : true),
+      30_000,
+      100,
+    );
 
     store = await openStore(url);
     try {

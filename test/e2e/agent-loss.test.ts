@@ -42,7 +42,10 @@ test('a SIGKILLed agent’s job runs again on another agent as attempt 2', async
   const p = await tandem.waitForPipeline(id, undefined, 15_000);
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
   const [first, second] = attemptsOf(p, 'job');
-  assert.deepEqual([first.id, first.attempt, first.retried, first.status, first.failureReason], [job.id, 1, true, 'failed', 'runner_system_failure']);
+  assert.deepEqual(
+    [first.id, first.attempt, first.retried, first.status, first.failureReason],
+    [job.id, 1, true, 'failed', 'runner_system_failure'],
+  );
   assert.deepEqual([second.attempt, second.retried, second.status], [2, false, 'success']);
   const rescuer = await agents.nameOf(second.agentId!);
   assert.notEqual(rescuer, holder);
@@ -64,7 +67,11 @@ test('an agent frozen past its lease is fenced off: late writes get 409, the job
 
   // Its job's script kept running while the agent was frozen; the buffered output and the
   // heartbeat now reach the server with the old fencing token.
-  await until('the woken agent to give the job up', () => (/claim went stale|completion refused/.test(agents.output(holder)) ? true : undefined), 10_000);
+  await until(
+    'the woken agent to give the job up',
+    () => (/claim went stale|completion refused/.test(agents.output(holder)) ? true : undefined),
+    10_000,
+  );
   assert.ok((await refusedAgentWrites()) > refusedBefore, 'the late writes were answered 409');
 
   const p = await tandem.waitForPipeline(id, undefined, 15_000);

@@ -47,7 +47,10 @@ test('a frozen agent keeps its job: its connection is open, so only the lease co
   agents.signal(holder, 'SIGCONT');
   const p = await tandem.waitForPipeline(id, undefined, 15_000);
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
-  assert.deepEqual(attemptsOf(p, 'job').map((j) => [j.id, j.attempt]), [[job.id, 1]]);
+  assert.deepEqual(
+    attemptsOf(p, 'job').map((j) => [j.id, j.attempt]),
+    [[job.id, 1]],
+  );
 });
 
 test('a server restart frees nothing: a stream the server ends is not an agent lost', async () => {
@@ -59,5 +62,8 @@ test('a server restart frees nothing: a stream the server ends is not an agent l
   await tandem.startServerAgain();
   const p = await tandem.waitForPipeline(id, undefined, 20_000);
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
-  assert.deepEqual(attemptsOf(p, 'job').map((j) => [j.id, j.attempt]), [[job.id, 1]]);
+  assert.deepEqual(
+    attemptsOf(p, 'job').map((j) => [j.id, j.attempt]),
+    [[job.id, 1]],
+  );
 });

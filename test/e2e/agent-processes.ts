@@ -38,10 +38,14 @@ export class AgentProcesses {
   }
 
   async waitOnline(names: string[]): Promise<void> {
-    await until(`agents ${names.join(', ')} online`, async () => {
-      const list = (await this.tandem.api<{ name: string; online: boolean }[]>('GET', '/api/v1/agents')).body;
-      return names.every((n) => list.some((a) => a.name === n && a.online)) ? true : undefined;
-    }, 15_000);
+    await until(
+      `agents ${names.join(', ')} online`,
+      async () => {
+        const list = (await this.tandem.api<{ name: string; online: boolean }[]>('GET', '/api/v1/agents')).body;
+        return names.every((n) => list.some((a) => a.name === n && a.online)) ? true : undefined;
+      },
+      15_000,
+    );
   }
 
   async nameOf(agentId: number): Promise<string> {
@@ -64,7 +68,11 @@ job:
 
   /** The job's attempt once it runs on an agent and its script has started (its pid file exists). */
   async runningAttempt(pipelineId: number, jobName: string, pidPrefix: string): Promise<{ job: JobView; holder: string; jobPid: number }> {
-    const p = await this.tandem.waitForPipeline(pipelineId, (x) => x.jobs.some((j) => j.name === jobName && j.status === 'running' && j.agentId !== null), 15_000);
+    const p = await this.tandem.waitForPipeline(
+      pipelineId,
+      (x) => x.jobs.some((j) => j.name === jobName && j.status === 'running' && j.agentId !== null),
+      15_000,
+    );
     const job = p.jobs.find((j) => j.name === jobName && j.status === 'running')!;
     const holder = await this.nameOf(job.agentId!);
     const pidFile = path.join(this.pidDir, `${pidPrefix}-${holder}.pid`);
@@ -94,4 +102,5 @@ job:
   }
 }
 
-export const attemptsOf = (p: PipelineView, name: string): JobView[] => p.jobs.filter((j) => j.name === name).sort((a, b) => a.attempt - b.attempt);
+export const attemptsOf = (p: PipelineView, name: string): JobView[] =>
+  p.jobs.filter((j) => j.name === name).sort((a, b) => a.attempt - b.attempt);

@@ -62,7 +62,10 @@ test('404 for unknown things, 422 naming the field for bad bodies, 409 for a dup
   assert.equal(duplicate.status, 409);
   assert.match(duplicate.body.message, new RegExp(name));
 
-  const unreachable = await tandem.api<ErrorBody>('POST', '/api/v1/repos', { name: 'nowhere', url: `${tandem.dataDir}/does-not-exist.git` });
+  const unreachable = await tandem.api<ErrorBody>('POST', '/api/v1/repos', {
+    name: 'nowhere',
+    url: `${tandem.dataDir}/does-not-exist.git`,
+  });
   assert.equal(unreachable.status, 422, unreachable.text);
   assert.match(unreachable.body.message, /^url: /);
   assert.equal((await tandem.api('GET', '/api/v1/repos/nowhere')).status, 404, 'nothing is registered');
@@ -92,7 +95,12 @@ function servedRoutes(tree: string): Set<string> {
 }
 
 test('the OpenAPI document lists every route the server serves, and nothing else', async () => {
-  const res = await tandem.api<{ openapi: string; paths: Record<string, Record<string, { summary: string }>> }>('GET', '/api/v1/openapi.json', undefined, { authorization: '' });
+  const res = await tandem.api<{ openapi: string; paths: Record<string, Record<string, { summary: string }>> }>(
+    'GET',
+    '/api/v1/openapi.json',
+    undefined,
+    { authorization: '' },
+  );
   assert.equal(res.status, 200);
   assert.equal(res.body.openapi, '3.1.0');
   const documented = new Set<string>();
@@ -149,13 +157,18 @@ talk:
   assert.equal((await tandem.api('POST', `/api/v1/jobs/${job.id}/play`)).status, 200);
   const events = await stream.events;
 
-  const arrival = (text: string) => events.find((e) => e.event === 'log' && new RegExp(`^${text}$`, 'm').test(e.data as string))?.receivedAt;
+  const arrival = (text: string) =>
+    events.find((e) => e.event === 'log' && new RegExp(`^${text}$`, 'm').test(e.data as string))?.receivedAt;
   const first = arrival('first-line');
   const second = arrival('second-line');
   assert.ok(first !== undefined && second !== undefined, `both lines streamed: ${JSON.stringify(events.map((e) => e.data))}`);
   assert.ok(second - first >= 800, `lines arrive as printed, not at the end (${second - first} ms apart)`);
   const ids = events.filter((e) => e.event === 'log').map((e) => Number(e.id));
-  assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'sequence ids increase');
+  assert.deepEqual(
+    ids,
+    [...ids].sort((a, b) => a - b),
+    'sequence ids increase',
+  );
   const end = events.at(-1)!;
   assert.equal(end.event, 'end');
   assert.deepEqual(end.data, { status: 'success' });
@@ -200,10 +213,22 @@ test('an agent name in use by an online agent is refused (409 naming it); a name
   assert.match(second.body.message, new RegExp(`agent name "twin" is in use by agent ${first.body.agentId}, online`));
   // Renaming another agent to it is refused alike; the agent itself re-announcing it is fine.
   const other = await tandem.api<{ token: string }>('POST', '/api/v1/agents', { name: 'other' });
-  const rename = await tandem.api<ErrorBody>('PUT', '/api/v1/agent/self', { name: 'twin' }, { authorization: `Bearer ${other.body.token}` });
+  const rename = await tandem.api<ErrorBody>(
+    'PUT',
+    '/api/v1/agent/self',
+    { name: 'twin' },
+    { authorization: `Bearer ${other.body.token}` },
+  );
   assert.equal(rename.status, 409);
-  assert.equal((await tandem.api('PUT', '/api/v1/agent/self', { name: 'twin' }, { authorization: `Bearer ${first.body.token}` })).status, 200);
+  assert.equal(
+    (await tandem.api('PUT', '/api/v1/agent/self', { name: 'twin' }, { authorization: `Bearer ${first.body.token}` })).status,
+    200,
+  );
   // An agent whose presence stream broke (its process died) no longer holds the name.
-  await tandem.server.ctx.store.db.updateTable('agents').set({ disconnected_at: Date.now() }).where('id', '=', first.body.agentId).execute();
+  await tandem.server.ctx.store.db
+    .updateTable('agents')
+    .set({ disconnected_at: Date.now() })
+    .where('id', '=', first.body.agentId)
+    .execute();
   assert.equal((await tandem.api('POST', '/api/v1/agents', { name: 'twin' })).status, 201);
 });

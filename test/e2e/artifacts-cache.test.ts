@@ -121,7 +121,9 @@ for (const store of STORES) {
       assert.equal(p.status, 'success', JSON.stringify(p.jobs));
       const jobId = jobNamed(p, 'pack').id;
 
-      const one = await fetch(`${tandem.url}/api/v1/jobs/${jobId}/artifacts/dist/nested/readme.txt`, { headers: { authorization: `Bearer ${tandem.token}` } });
+      const one = await fetch(`${tandem.url}/api/v1/jobs/${jobId}/artifacts/dist/nested/readme.txt`, {
+        headers: { authorization: `Bearer ${tandem.token}` },
+      });
       assert.equal(one.status, 200);
       assert.equal(await one.text(), 'nested\n');
 
@@ -139,7 +141,12 @@ for (const store of STORES) {
       const verbose = (await run('tar', ['-tvzf', tgz])).stdout;
       assert.match(verbose, /^-rwx.* dist\/app\.bin$/m, 'the executable bit survives');
 
-      for (const evil of ['..%2F..%2Ftandem.db', 'dist%2F..%2F..%2F..%2Ftandem.db', '%2Fetc%2Fpasswd', 'dist/..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd']) {
+      for (const evil of [
+        '..%2F..%2Ftandem.db',
+        'dist%2F..%2F..%2F..%2Ftandem.db',
+        '%2Fetc%2Fpasswd',
+        'dist/..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd',
+      ]) {
         const res = await tandem.api('GET', `/api/v1/jobs/${jobId}/artifacts/${evil}`);
         assert.ok(res.status === 400 || res.status === 404, `${evil}: got ${res.status}`);
         assert.doesNotMatch(res.text, /root:|SQLite format/, `${evil} must not serve a file outside the artifacts`);

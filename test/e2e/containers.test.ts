@@ -71,7 +71,9 @@ on-host:
   async function runOn(tag: string) {
     const { name } = await tandem.repo({ '.gitlab-ci.yml': pipeline(tag) });
     const p = await tandem.waitForPipeline(await tandem.trigger(name), undefined, 30_000);
-    const logs = Object.fromEntries(await Promise.all(['build', 'check', 'on-host'].map(async (job) => [job, await tandem.log(jobNamed(p, job).id)] as const)));
+    const logs = Object.fromEntries(
+      await Promise.all(['build', 'check', 'on-host'].map(async (job) => [job, await tandem.log(jobNamed(p, job).id)] as const)),
+    );
     assert.equal(p.status, 'success', JSON.stringify(logs, null, 1));
     const artifacts = (await tandem.api<ArtifactList[]>('GET', `/api/v1/pipelines/${p.id}/artifacts`)).body;
     return { logs, artifacts: artifacts.map((a) => ({ job: a.job, files: a.files.map((f) => f.path).sort() })) };
@@ -88,14 +90,26 @@ on-host:
     assert.match(inBoxes.logs['on-host'], /executor: shell/);
     assert.doesNotMatch(inBoxes.logs.build, /WARNING/);
 
-    assert.match(onBare.logs.build, /WARNING: image and services are ignored: this agent has no container engine, so the shell executor runs the job on the agent host/);
+    assert.match(
+      onBare.logs.build,
+      /WARNING: image and services are ignored: this agent has no container engine, so the shell executor runs the job on the agent host/,
+    );
     assert.match(onBare.logs.check, /Restoring cache shared-bare[\s\S]*\nbuilt\ncached\nno-service\n/);
     assert.deepEqual(inBoxes.artifacts, onBare.artifacts, 'the same files kept from the container as from the host');
     assert.deepEqual(inBoxes.artifacts, [{ job: 'build', files: ['out/result.txt', 'out/service.txt'] }]);
   });
 
   test('an agent killed during a job leaves its containers; its restart removes them before taking work', async () => {
-    const args = ['--tags', 'doomed', '--executor', 'container', '--container-engine', 'podman', `--container-engine-args=${ENGINE_ARGS.join(' ')}`, `--container-run-args=${RUN_ARGS.join(' ')}`];
+    const args = [
+      '--tags',
+      'doomed',
+      '--executor',
+      'container',
+      '--container-engine',
+      'podman',
+      `--container-engine-args=${ENGINE_ARGS.join(' ')}`,
+      `--container-run-args=${RUN_ARGS.join(' ')}`,
+    ];
     const owner = path.join(tandem.dataDir, 'doomed');
     let agent = tandem.spawnAgent('doomed', args);
     let stderr = '';
@@ -134,7 +148,12 @@ long:
     assert.equal(await scratchDirs(), 1, "the job's env files stay on disk too");
 
     agent = tandem.spawnAgent('doomed', args);
-    await until('the restarted agent to remove the leftovers', async () => ((await leftovers(owner)).containers + (await leftovers(owner)).networks === 0 ? true : undefined), 15_000, 200);
+    await until(
+      'the restarted agent to remove the leftovers',
+      async () => ((await leftovers(owner)).containers + (await leftovers(owner)).networks === 0 ? true : undefined),
+      15_000,
+      200,
+    );
     assert.equal(await scratchDirs(), 0);
     agent.kill('SIGTERM');
     await once(agent, 'exit');

@@ -34,14 +34,18 @@ function alive(pid: number): boolean {
 }
 
 async function pidFrom(file: string): Promise<number> {
-  const text = await until(`pid file ${file}`, async () => (existsSync(file) ? (await readFile(file, 'utf8')).trim() || undefined : undefined));
+  const text = await until(`pid file ${file}`, async () =>
+    existsSync(file) ? (await readFile(file, 'utf8')).trim() || undefined : undefined,
+  );
   return Number(text);
 }
 
 /** A script line that starts a long `sleep` in the job's tree, records its pid and waits for it. */
 const sleeper = (pidFile: string) => `sleep 30 & echo $! > ${pidFile}; wait`;
 
-async function pipelineOf(files: Record<string, string>): Promise<{ name: string; id: number; sha: string; remote: Awaited<ReturnType<TestTandem['repo']>>['remote'] }> {
+async function pipelineOf(
+  files: Record<string, string>,
+): Promise<{ name: string; id: number; sha: string; remote: Awaited<ReturnType<TestTandem['repo']>>['remote'] }> {
   const { name, sha, remote } = await tandem.repo(files);
   return { name, sha, remote, id: await tandem.trigger(name) };
 }
@@ -65,16 +69,22 @@ describe('job control', { concurrency: true }, () => {
     const p = await tandem.waitForPipeline(id);
     assert.equal(p.status, 'success', JSON.stringify(p.jobs));
     const flaky = attempts(p, 'flaky');
-    assert.deepEqual(flaky.map((j) => [j.attempt, j.retried, j.status, j.exitCode]), [
-      [1, true, 'failed', 3],
-      [2, false, 'success', 0],
-    ]);
+    assert.deepEqual(
+      flaky.map((j) => [j.attempt, j.retried, j.status, j.exitCode]),
+      [
+        [1, true, 'failed', 3],
+        [2, false, 'success', 0],
+      ],
+    );
     assert.match(await tandem.log(flaky[1].id), /^second-try$/m);
-    assert.deepEqual(attempts(p, 'doomed').map((j) => [j.attempt, j.retried, j.status]), [
-      [1, true, 'failed'],
-      [2, true, 'failed'],
-      [3, false, 'failed'],
-    ]);
+    assert.deepEqual(
+      attempts(p, 'doomed').map((j) => [j.attempt, j.retried, j.status]),
+      [
+        [1, true, 'failed'],
+        [2, true, 'failed'],
+        [3, false, 'failed'],
+      ],
+    );
   });
 
   test('allow_failure and allow_failure:exit_codes decide whether a failed job fails the pipeline', async () => {
@@ -196,7 +206,10 @@ describe('job control', { concurrency: true }, () => {
     });
     const created = await tandem.pipeline(id);
     assert.equal(jobNamed(created, 'soon').status, 'scheduled');
-    const waiting = await tandem.waitForPipeline(id, (p) => jobNamed(p, 'deploy').status === 'manual' && jobNamed(p, 'soon').status === 'success');
+    const waiting = await tandem.waitForPipeline(
+      id,
+      (p) => jobNamed(p, 'deploy').status === 'manual' && jobNamed(p, 'soon').status === 'success',
+    );
     assert.equal(jobNamed(waiting, 'build').status, 'success');
     const soon = await tandem.api<JobView & { createdAt: string }>('GET', `/api/v1/jobs/${jobNamed(waiting, 'soon').id}`);
     assert.ok(new Date(soon.body.startedAt!).getTime() - new Date(soon.body.createdAt).getTime() >= 1000, 'delayed job waited start_in');
@@ -222,13 +235,19 @@ describe('job control', { concurrency: true }, () => {
     const ids = [await tandem.trigger(name, { ref: 'main' }), await tandem.trigger(name, { ref: 'other' })];
     const jobs = await Promise.all(ids.map(async (id) => jobNamed(await tandem.waitForPipeline(id), 'deploy')));
     for (const j of jobs) assert.equal(j.status, 'success');
-    const [first, second] = jobs.map((j) => [new Date(j.startedAt!).getTime(), new Date(j.finishedAt!).getTime()]).sort((a, b) => a[0] - b[0]);
+    const [first, second] = jobs
+      .map((j) => [new Date(j.startedAt!).getTime(), new Date(j.finishedAt!).getTime()])
+      .sort((a, b) => a[0] - b[0]);
     assert.ok(second[0] >= first[1], `overlap: ${JSON.stringify(jobs.map((j) => [j.startedAt, j.finishedAt]))}`);
   });
 
   test('a new pipeline on the same branch auto-cancels an older interruptible one', async () => {
     const pidFile = mark('interruptible.pid');
-    const { name, id: older, remote } = await pipelineOf({
+    const {
+      name,
+      id: older,
+      remote,
+    } = await pipelineOf({
       '.gitlab-ci.yml': `
   work:
     interruptible: true
@@ -260,7 +279,10 @@ describe('job control', { concurrency: true }, () => {
     assert.equal(retried.status, 200, retried.text);
     assert.notEqual(retried.body.id, first.id);
     assert.equal(retried.body.attempt, 2);
-    const p = await tandem.waitForPipeline(id, (x) => jobNamed(x, 'once').id === retried.body.id && ['success', 'failed'].includes(x.status));
+    const p = await tandem.waitForPipeline(
+      id,
+      (x) => jobNamed(x, 'once').id === retried.body.id && ['success', 'failed'].includes(x.status),
+    );
     assert.equal(p.status, 'success');
     assert.match(await tandem.log(jobNamed(p, 'once').id), /^passed-on-retry$/m);
     const twice = await tandem.api<{ message: string }>('POST', `/api/v1/jobs/${first.id}/retry`);

@@ -47,79 +47,91 @@ async function target(name: string, opts: { bake?: string } = {}) {
   return made;
 }
 
-const releases = async (repo: string, env: string) => (await tandem.api<ReleaseJson[]>('GET', `/api/v1/repos/${repo}/environments/${env}/releases`)).body;
+const releases = async (repo: string, env: string) =>
+  (await tandem.api<ReleaseJson[]>('GET', `/api/v1/repos/${repo}/environments/${env}/releases`)).body;
 const deployJob = (p: PipelineView, env: string) => p.jobs.find((j) => j.name === `deploy-${env}` && !j.retried);
 
 describe('deployments', () => {
-  it('a good version goes live; a failing one is rolled back; rollbacks by API, by alert and without git', { timeout: 120_000 }, async () => {
-    const env = await target('staging');
-    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await demoAppFiles(tandem, 'v1')) });
+  it(
+    'a good version goes live; a failing one is rolled back; rollbacks by API, by alert and without git',
+    { timeout: 120_000 },
+    async () => {
+      const env = await target('staging');
+      const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': env.file, ...(await demoAppFiles(tandem, 'v1')) });
 
-    const p1 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
-    assert.equal(p1.status, 'success', await tandem.log(deployJob(p1, 'staging')!.id));
-    assert.equal(await servingVersion(env.url), 'v1');
-    const envs = (await tandem.api<EnvironmentJson[]>('GET', `/api/v1/repos/${repo}/environments`)).body;
-    assert.equal(envs[0].current?.status, 'live');
-    assert.equal(envs[0].current?.sha, p1.sha);
+      const p1 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
+      assert.equal(p1.status, 'success', await tandem.log(deployJob(p1, 'staging')!.id));
+      assert.equal(await servingVersion(env.url), 'v1');
+      const envs = (await tandem.api<EnvironmentJson[]>('GET', `/api/v1/repos/${repo}/environments`)).body;
+      assert.equal(envs[0].current?.status, 'live');
+      assert.equal(envs[0].current?.sha, p1.sha);
 
-    // v2 fails its health check: the agent swaps back and the job fails.
-    await remote.commit(await demoAppFiles(tandem, 'v2', { unhealthy: true }), 'v2');
-    await remote.push('main');
-    const p2 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
-    const failedJob = deployJob(p2, 'staging')!;
-    const failedLog = await tandem.log(failedJob.id);
-    assert.equal(p2.status, 'failed', failedLog);
-    assert.equal(failedJob.failureReason, 'deployment_failure');
-    assert.match(failedLog, /rolled back to #\d+/);
-    assert.equal(await servingVersion(env.url), 'v1', 'the previous version answers again');
-    const [autoRollback, v2, v1] = await releases(repo, 'staging');
-    assert.deepEqual([v2.status, v2.sha], ['rolled_back', p2.sha]);
-    assert.deepEqual([autoRollback.kind, autoRollback.status, autoRollback.rollbackOf, autoRollback.sha], ['rollback', 'live', v1.id, p1.sha]);
-    assert.equal(v1.status, 'superseded');
+      // v2 fails its health check: the agent swaps back and the job fails.
+      await remote.commit(await demoAppFiles(tandem, 'v2', { unhealthy: true }), 'v2');
+      await remote.push('main');
+      const p2 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
+      const failedJob = deployJob(p2, 'staging')!;
+      const failedLog = await tandem.log(failedJob.id);
+      assert.equal(p2.status, 'failed', failedLog);
+      assert.equal(failedJob.failureReason, 'deployment_failure');
+      assert.match(failedLog, /rolled back to #\d+/);
+      assert.equal(await servingVersion(env.url), 'v1', 'the previous version answers again');
+      const [autoRollback, v2, v1] = await releases(repo, 'staging');
+      assert.deepEqual([v2.status, v2.sha], ['rolled_back', p2.sha]);
+      assert.deepEqual(
+        [autoRollback.kind, autoRollback.status, autoRollback.rollbackOf, autoRollback.sha],
+        ['rollback', 'live', v1.id, p1.sha],
+      );
+      assert.equal(v1.status, 'superseded');
 
-    // v3 goes live; an alert right after rolls it back to the release before.
-    await remote.commit({ ...(await demoAppFiles(tandem, 'v3')), 'app/UNHEALTHY': null }, 'v3');
-    await remote.push('main');
-    const p3 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
-    assert.equal(p3.status, 'success', await tandem.log(deployJob(p3, 'staging')!.id));
-    assert.equal(await servingVersion(env.url), 'v3');
-    const v3 = (await releases(repo, 'staging'))[0];
-    const alert = await tandem.api<{ outcomes: { action: string; pipelineId?: number }[] }>('POST', '/api/v1/hooks/alertmanager', {
-      alerts: [{ status: 'firing', labels: { alertname: 'HighErrorRate', tandem_environment: 'staging', tandem_repo: repo } }],
-    });
-    assert.equal(alert.status, 200, alert.text);
-    const [outcome] = alert.body.outcomes;
-    assert.equal(outcome.action, 'rollback');
-    const rolledByAlert = await tandem.waitForPipeline(outcome.pipelineId!, undefined, 30_000);
-    assert.equal(rolledByAlert.status, 'success', await tandem.log(rolledByAlert.jobs[0].id));
-    assert.equal(await servingVersion(env.url), 'v1');
-    const byAlert = (await releases(repo, 'staging'))[0];
-    assert.deepEqual([byAlert.kind, byAlert.status, byAlert.createdBy], ['rollback', 'live', 'alertmanager: HighErrorRate']);
-    const repeat = await tandem.api<{ outcomes: { action: string }[] }>('POST', '/api/v1/hooks/alertmanager', {
-      alerts: [{ status: 'firing', labels: { alertname: 'HighErrorRate', tandem_environment: 'staging' } }],
-    });
-    assert.match(repeat.body.outcomes[0].action, /^ignored: no deploy is live/, 'a rollback is not rolled back by the same alert');
+      // v3 goes live; an alert right after rolls it back to the release before.
+      await remote.commit({ ...(await demoAppFiles(tandem, 'v3')), 'app/UNHEALTHY': null }, 'v3');
+      await remote.push('main');
+      const p3 = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
+      assert.equal(p3.status, 'success', await tandem.log(deployJob(p3, 'staging')!.id));
+      assert.equal(await servingVersion(env.url), 'v3');
+      const v3 = (await releases(repo, 'staging'))[0];
+      const alert = await tandem.api<{ outcomes: { action: string; pipelineId?: number }[] }>('POST', '/api/v1/hooks/alertmanager', {
+        alerts: [{ status: 'firing', labels: { alertname: 'HighErrorRate', tandem_environment: 'staging', tandem_repo: repo } }],
+      });
+      assert.equal(alert.status, 200, alert.text);
+      const [outcome] = alert.body.outcomes;
+      assert.equal(outcome.action, 'rollback');
+      const rolledByAlert = await tandem.waitForPipeline(outcome.pipelineId!, undefined, 30_000);
+      assert.equal(rolledByAlert.status, 'success', await tandem.log(rolledByAlert.jobs[0].id));
+      assert.equal(await servingVersion(env.url), 'v1');
+      const byAlert = (await releases(repo, 'staging'))[0];
+      assert.deepEqual([byAlert.kind, byAlert.status, byAlert.createdBy], ['rollback', 'live', 'alertmanager: HighErrorRate']);
+      const repeat = await tandem.api<{ outcomes: { action: string }[] }>('POST', '/api/v1/hooks/alertmanager', {
+        alerts: [{ status: 'firing', labels: { alertname: 'HighErrorRate', tandem_environment: 'staging' } }],
+      });
+      assert.match(repeat.body.outcomes[0].action, /^ignored: no deploy is live/, 'a rollback is not rolled back by the same alert');
 
-    // The git remote is gone: a rollback to v3 by the API still works, from the release's stored files.
-    await rm(remote.bare, { recursive: true, force: true });
-    const asked = await tandem.api<ReleaseJson & { pipelineId: number }>('POST', `/api/v1/repos/${repo}/environments/staging/rollback`, { to: v3.id });
-    assert.equal(asked.status, 201, asked.text);
-    assert.deepEqual([asked.body.kind, asked.body.status, asked.body.rollbackOf], ['rollback', 'queued', v3.id]);
-    const rolled = await tandem.waitForPipeline(asked.body.pipelineId, undefined, 30_000);
-    const rollbackLog = await tandem.log(rolled.jobs[0].id);
-    assert.equal(rolled.status, 'success', rollbackLog);
-    assert.match(rollbackLog, /Skipping Git repository setup/);
-    assert.equal(await servingVersion(env.url), 'v3');
-    assert.deepEqual(
-      (await releases(repo, 'staging')).slice(0, 2).map((r) => [r.id, r.status]),
-      [
-        [asked.body.id, 'live'],
-        [byAlert.id, 'superseded'],
-      ],
-    );
-    const nothing = await tandem.api<{ message: string }>('POST', `/api/v1/repos/${repo}/environments/staging/rollback`, { to: asked.body.id });
-    assert.equal(nothing.status, 409, 'the live files are not rolled back to themselves');
-  });
+      // The git remote is gone: a rollback to v3 by the API still works, from the release's stored files.
+      await rm(remote.bare, { recursive: true, force: true });
+      const asked = await tandem.api<ReleaseJson & { pipelineId: number }>('POST', `/api/v1/repos/${repo}/environments/staging/rollback`, {
+        to: v3.id,
+      });
+      assert.equal(asked.status, 201, asked.text);
+      assert.deepEqual([asked.body.kind, asked.body.status, asked.body.rollbackOf], ['rollback', 'queued', v3.id]);
+      const rolled = await tandem.waitForPipeline(asked.body.pipelineId, undefined, 30_000);
+      const rollbackLog = await tandem.log(rolled.jobs[0].id);
+      assert.equal(rolled.status, 'success', rollbackLog);
+      assert.match(rollbackLog, /Skipping Git repository setup/);
+      assert.equal(await servingVersion(env.url), 'v3');
+      assert.deepEqual(
+        (await releases(repo, 'staging')).slice(0, 2).map((r) => [r.id, r.status]),
+        [
+          [asked.body.id, 'live'],
+          [byAlert.id, 'superseded'],
+        ],
+      );
+      const nothing = await tandem.api<{ message: string }>('POST', `/api/v1/repos/${repo}/environments/staging/rollback`, {
+        to: asked.body.id,
+      });
+      assert.equal(nothing.status, 409, 'the live files are not rolled back to themselves');
+    },
+  );
 
   it('deploys of one environment never overlap; a newer waiting one supersedes an older', { timeout: 120_000 }, async () => {
     const env = await target('queue', { bake: '1500ms' });
@@ -148,7 +160,8 @@ describe('deployments', () => {
     const waiting = await tandem.waitForPipeline(id, (p) => deployJob(p, 'production')?.status === 'manual', 20_000);
     assert.equal(deployJob(waiting, 'production')?.status, 'manual');
     assert.deepEqual(await releases(repo, 'production'), [], 'nothing is deployed before the approval');
-    const manualJobs = async () => (await tandem.api<{ id: number }[]>('GET', `/api/v1/repos/${repo}/environments/production/manual-jobs`)).body.map((j) => j.id);
+    const manualJobs = async () =>
+      (await tandem.api<{ id: number }[]>('GET', `/api/v1/repos/${repo}/environments/production/manual-jobs`)).body.map((j) => j.id);
     assert.deepEqual(await manualJobs(), [deployJob(waiting, 'production')!.id], 'the environment lists the deploy waiting for it');
     const play = await tandem.api('POST', `/api/v1/jobs/${deployJob(waiting, 'production')!.id}/play`);
     assert.equal(play.status, 200, play.text);
@@ -183,11 +196,14 @@ describe('deployments from the command line', () => {
     assert.match(rolled.stdout, /Rolling cli back to \w+ \(release #\d+, pipeline #\d+\)/);
     assert.equal(await servingVersion(env.url), 'c1');
     const history = JSON.parse((await cli('env', 'releases', repo, 'cli', '--json')).stdout) as ReleaseJson[];
-    assert.deepEqual(history.map((r) => [r.kind, r.status]), [
-      ['rollback', 'live'],
-      ['deploy', 'superseded'],
-      ['deploy', 'superseded'],
-    ]);
+    assert.deepEqual(
+      history.map((r) => [r.kind, r.status]),
+      [
+        ['rollback', 'live'],
+        ['deploy', 'superseded'],
+        ['deploy', 'superseded'],
+      ],
+    );
 
     const protect = await cli('env', 'protect', repo, 'cli');
     assert.equal(protect.code, 0, protect.stderr);

@@ -3,7 +3,12 @@
 import { createHmac } from 'node:crypto';
 
 /** Polls `probe` until it returns a value other than undefined; throws naming `what` after timeoutMs. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -34,7 +39,11 @@ export function logText(events: SseEvent[]): string {
  * Reads an SSE stream until the server closes it (or `stop` says so), bounded by timeoutMs.
  * `opened` resolves once the response headers arrived, i.e. the server is subscribed.
  */
-export function readSse(url: string, token: string, opts: { timeoutMs?: number; stop?: (e: SseEvent) => boolean } = {}): { opened: Promise<void>; events: Promise<SseEvent[]> } {
+export function readSse(
+  url: string,
+  token: string,
+  opts: { timeoutMs?: number; stop?: (e: SseEvent) => boolean } = {},
+): { opened: Promise<void>; events: Promise<SseEvent[]> } {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), opts.timeoutMs ?? 15_000);
   let markOpen!: () => void;
@@ -69,7 +78,8 @@ export function readSse(url: string, token: string, opts: { timeoutMs?: number; 
       }
       return out;
     } catch (err) {
-      if (abort.signal.aborted) throw new Error(`SSE ${url} did not end within ${opts.timeoutMs ?? 15_000} ms; got ${JSON.stringify(out.map((e) => e.event))}`);
+      if (abort.signal.aborted)
+        throw new Error(`SSE ${url} did not end within ${opts.timeoutMs ?? 15_000} ms; got ${JSON.stringify(out.map((e) => e.event))}`);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -89,19 +99,46 @@ export interface Delivery {
 }
 
 /** A signed push delivery of `ref` moving from `before` to `after`, shaped and signed as the provider does it. */
-export function pushDelivery(provider: Provider, secret: string, push: { ref: string; before: string; after: string; deliveryId: string }): Delivery {
+export function pushDelivery(
+  provider: Provider,
+  secret: string,
+  push: { ref: string; before: string; after: string; deliveryId: string },
+): Delivery {
   const hmac = (body: string) => createHmac('sha256', secret).update(body).digest('hex');
   const json = { 'content-type': 'application/json' };
   const isTag = push.ref.startsWith('refs/tags/');
   const shortName = push.ref.replace(/^refs\/(heads|tags)\//, '');
   switch (provider) {
     case 'github': {
-      const body = JSON.stringify({ ref: push.ref, before: push.before, after: push.after, deleted: false, head_commit: { id: push.after } });
-      return { body, headers: { ...json, 'x-github-event': 'push', 'x-github-delivery': push.deliveryId, 'x-hub-signature-256': `sha256=${hmac(body)}` } };
+      const body = JSON.stringify({
+        ref: push.ref,
+        before: push.before,
+        after: push.after,
+        deleted: false,
+        head_commit: { id: push.after },
+      });
+      return {
+        body,
+        headers: { ...json, 'x-github-event': 'push', 'x-github-delivery': push.deliveryId, 'x-hub-signature-256': `sha256=${hmac(body)}` },
+      };
     }
     case 'gitlab': {
-      const body = JSON.stringify({ object_kind: isTag ? 'tag_push' : 'push', ref: push.ref, before: push.before, after: push.after, checkout_sha: push.after });
-      return { body, headers: { ...json, 'x-gitlab-event': isTag ? 'Tag Push Hook' : 'Push Hook', 'x-gitlab-event-uuid': push.deliveryId, 'x-gitlab-token': secret } };
+      const body = JSON.stringify({
+        object_kind: isTag ? 'tag_push' : 'push',
+        ref: push.ref,
+        before: push.before,
+        after: push.after,
+        checkout_sha: push.after,
+      });
+      return {
+        body,
+        headers: {
+          ...json,
+          'x-gitlab-event': isTag ? 'Tag Push Hook' : 'Push Hook',
+          'x-gitlab-event-uuid': push.deliveryId,
+          'x-gitlab-token': secret,
+        },
+      };
     }
     case 'gitea': {
       const body = JSON.stringify({ ref: push.ref, before: push.before, after: push.after, head_commit: { id: push.after } });
@@ -109,15 +146,29 @@ export function pushDelivery(provider: Provider, secret: string, push: { ref: st
     }
     case 'bitbucket': {
       const side = (hash: string) => ({ type: isTag ? 'tag' : 'branch', name: shortName, target: { hash } });
-      const body = JSON.stringify({ push: { changes: [{ new: side(push.after), old: /^0+$/.test(push.before) ? null : side(push.before) }] } });
-      return { body, headers: { ...json, 'x-event-key': 'repo:push', 'x-request-uuid': push.deliveryId, 'x-hub-signature': `sha256=${hmac(body)}` } };
+      const body = JSON.stringify({
+        push: { changes: [{ new: side(push.after), old: /^0+$/.test(push.before) ? null : side(push.before) }] },
+      });
+      return {
+        body,
+        headers: { ...json, 'x-event-key': 'repo:push', 'x-request-uuid': push.deliveryId, 'x-hub-signature': `sha256=${hmac(body)}` },
+      };
     }
   }
 }
 
 /** POSTs a delivery to the provider's hook URL of `repo`; returns status and parsed body. */
-export async function deliver(baseUrl: string, provider: Provider, repo: string, delivery: Delivery): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${baseUrl}/api/v1/hooks/${provider}/${repo}`, { method: 'POST', headers: delivery.headers, body: delivery.body });
+export async function deliver(
+  baseUrl: string,
+  provider: Provider,
+  repo: string,
+  delivery: Delivery,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${baseUrl}/api/v1/hooks/${provider}/${repo}`, {
+    method: 'POST',
+    headers: delivery.headers,
+    body: delivery.body,
+  });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }

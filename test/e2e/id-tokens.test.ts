@@ -69,7 +69,11 @@ test('job ID tokens verify against the published JWKS, with the claims of the jo
   const jwks = createRemoteJWKSet(new URL(config.jwks_uri));
 
   const vault = await artifact(p, 'build', 'vault.jwt');
-  const { payload, protectedHeader } = await jwtVerify(vault, jwks, { issuer: tandem.url, audience: 'https://vault.example', algorithms: ['RS256'] });
+  const { payload, protectedHeader } = await jwtVerify(vault, jwks, {
+    issuer: tandem.url,
+    audience: 'https://vault.example',
+    algorithms: ['RS256'],
+  });
   const build = jobNamed(p, 'build');
   const expected: JWTPayload = {
     iss: tandem.url,
@@ -93,8 +97,14 @@ test('job ID tokens verify against the published JWKS, with the claims of the jo
   assert.ok(Math.abs(payload.iat! - Date.now() / 1000) < 60);
   assert.equal(protectedHeader.typ, 'JWT');
 
-  await assert.rejects(jwtVerify(vault, jwks, { issuer: tandem.url, audience: 'deployer' }), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'aud' });
-  await assert.rejects(jwtVerify(vault, jwks, { issuer: 'https://someone-else.example', audience: 'https://vault.example' }), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'iss' });
+  await assert.rejects(jwtVerify(vault, jwks, { issuer: tandem.url, audience: 'deployer' }), {
+    code: 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+    claim: 'aud',
+  });
+  await assert.rejects(jwtVerify(vault, jwks, { issuer: 'https://someone-else.example', audience: 'https://vault.example' }), {
+    code: 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+    claim: 'iss',
+  });
 
   const cloud = await jwtVerify(await artifact(p, 'build', 'cloud.jwt'), jwks, { issuer: tandem.url, audience: 'https://other.example' });
   assert.deepEqual(cloud.payload.aud, ['sts.example', 'https://other.example']);
@@ -120,7 +130,10 @@ test('job ID tokens verify against the published JWKS, with the claims of the jo
   assert.equal(decodeProtectedHeader(later).kid, newKid);
   const afterRotation = createRemoteJWKSet(new URL(config.jwks_uri));
   const verified = await jwtVerify(later, afterRotation, { issuer: tandem.url, audience: 'https://vault.example' });
-  assert.deepEqual([verified.payload.ref, verified.payload.ref_type, verified.payload.ref_protected, verified.payload.sub], ['v1', 'tag', 'false', `project_path:${name}:ref_type:tag:ref:v1`]);
+  assert.deepEqual(
+    [verified.payload.ref, verified.payload.ref_type, verified.payload.ref_protected, verified.payload.sub],
+    ['v1', 'tag', 'false', `project_path:${name}:ref_type:tag:ref:v1`],
+  );
   await jwtVerify(vault, afterRotation, { issuer: tandem.url, audience: 'https://vault.example' });
   const published = ((await (await fetch(config.jwks_uri)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
   assert.deepEqual(published, [newKid, protectedHeader.kid]);

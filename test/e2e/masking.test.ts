@@ -8,7 +8,12 @@ import { logText, readSse } from './helpers.js';
 
 // Characters that URL encoding changes, so the encoded form differs from the plain one.
 const SECRET = 'p@ss:w0rd/Tandem+42';
-const FORMS = [SECRET, Buffer.from(SECRET).toString('base64'), Buffer.from(SECRET).toString('base64').replace(/=+$/, ''), encodeURIComponent(SECRET)];
+const FORMS = [
+  SECRET,
+  Buffer.from(SECRET).toString('base64'),
+  Buffer.from(SECRET).toString('base64').replace(/=+$/, ''),
+  encodeURIComponent(SECRET),
+];
 
 let tandem: TestTandem;
 before(async () => {
@@ -89,7 +94,11 @@ test('the variables API lists variables without their values', async () => {
       ['SHOWN', false, false],
     ],
   );
-  const tooShort = await tandem.api<{ message: string }>('POST', `/api/v1/repos/${name}/variables`, { key: 'WEAK', value: 'short', masked: true });
+  const tooShort = await tandem.api<{ message: string }>('POST', `/api/v1/repos/${name}/variables`, {
+    key: 'WEAK',
+    value: 'short',
+    masked: true,
+  });
   assert.equal(tooShort.status, 422);
   assert.match(tooShort.body.message, /value/);
 });
@@ -98,7 +107,9 @@ test('a protected variable reaches pipelines of the default branch only', async 
   const { name, remote } = await tandem.repo({ '.gitlab-ci.yml': 'job:\n  script:\n    - echo "deploy-key=${DEPLOY_KEY:-unset}"\n' });
   await remote.push('main:feature');
   await setVariable(name, { key: 'DEPLOY_KEY', value: 'protected-value', protected: true });
-  const [onMain, onFeature] = await Promise.all(['main', 'feature'].map(async (ref) => tandem.waitForPipeline(await tandem.trigger(name, { ref }))));
+  const [onMain, onFeature] = await Promise.all(
+    ['main', 'feature'].map(async (ref) => tandem.waitForPipeline(await tandem.trigger(name, { ref }))),
+  );
   assert.equal(onMain.status, 'success', onMain.error ?? '');
   assert.match(await tandem.log(jobNamed(onMain, 'job').id), /^deploy-key=protected-value$/m);
   assert.match(await tandem.log(jobNamed(onFeature, 'job').id), /^deploy-key=unset$/m);

@@ -25,7 +25,9 @@ steady:
 `,
   });
   const id = await tandem.trigger(name);
-  await until('the job prints its first line', async () => ((await tandem.log(jobNamed(await tandem.pipeline(id), 'steady').id)).includes('line 1') ? true : undefined));
+  await until('the job prints its first line', async () =>
+    (await tandem.log(jobNamed(await tandem.pipeline(id), 'steady').id)).includes('line 1') ? true : undefined,
+  );
 
   await tandem.stopServer();
   // The job ends (2 s of output) while no server answers; the agent keeps everything on disk.
@@ -38,7 +40,11 @@ steady:
   assert.equal(job.attempt, 1, 'the job ran once: the agent kept its claim through the outage');
   assert.equal(p.jobs.length, 1);
   const lines = (await tandem.log(job.id)).split('\n').filter((l) => /^line \d$/.test(l));
-  assert.deepEqual(lines, ['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6', 'line 7', 'line 8'], 'every line exactly once, in order');
+  assert.deepEqual(
+    lines,
+    ['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6', 'line 7', 'line 8'],
+    'every line exactly once, in order',
+  );
 });
 
 test('an agent killed during an outage delivers the finished job from disk after its restart', async () => {
@@ -65,7 +71,9 @@ short:
     async () => {
       const dirs = await readdir(path.join(agentDir, 'outbox')).catch(() => [] as string[]);
       const dir = dirs.find((d) => d.startsWith(`${first.id}.`));
-      return dir && existsSync(path.join(agentDir, 'outbox', dir, 'result.json')) ? path.join(agentDir, 'outbox', dir, 'result.json') : undefined;
+      return dir && existsSync(path.join(agentDir, 'outbox', dir, 'result.json'))
+        ? path.join(agentDir, 'outbox', dir, 'result.json')
+        : undefined;
     },
     10_000,
   );

@@ -44,7 +44,10 @@ ship:
   });
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
   const [build, lint, unit, ship] = ['build', 'lint', 'unit', 'ship'].map((n) => jobNamed(p, n));
-  assert.ok(ms(lint.startedAt) < ms(build.finishedAt), `lint (needs: []) must start while build runs: ${lint.startedAt} vs ${build.finishedAt}`);
+  assert.ok(
+    ms(lint.startedAt) < ms(build.finishedAt),
+    `lint (needs: []) must start while build runs: ${lint.startedAt} vs ${build.finishedAt}`,
+  );
   assert.ok(ms(lint.finishedAt) < ms(build.finishedAt), 'lint finishes during build');
   assert.ok(ms(unit.startedAt) >= ms(build.finishedAt), 'unit follows stage order');
   assert.ok(ms(ship.startedAt) >= ms(unit.finishedAt), 'deploy stage after test stage');
@@ -90,7 +93,11 @@ always:
 
 test('rules:changes looks at the files changed by a push', async () => {
   const secret = 'changes-secret-123';
-  const { name, remote, sha: first } = await tandem.repo(
+  const {
+    name,
+    remote,
+    sha: first,
+  } = await tandem.repo(
     {
       '.gitlab-ci.yml': `
 code:
@@ -109,11 +116,20 @@ docs:
   );
   const second = await remote.commit({ 'docs/index.md': '# docs, edited\n' }, 'edit docs');
   await remote.push('main');
-  const res = await deliver(tandem.url, 'github', name, pushDelivery('github', secret, { ref: 'refs/heads/main', before: first, after: second, deliveryId: 'changes-1' }));
+  const res = await deliver(
+    tandem.url,
+    'github',
+    name,
+    pushDelivery('github', secret, { ref: 'refs/heads/main', before: first, after: second, deliveryId: 'changes-1' }),
+  );
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const p = await tandem.waitForPipeline(res.body.pipelineId as number);
   assert.equal(p.sha, second);
-  assert.deepEqual(p.jobs.map((j) => j.name), ['docs'], 'only the job whose files changed runs');
+  assert.deepEqual(
+    p.jobs.map((j) => j.name),
+    ['docs'],
+    'only the job whose files changed runs',
+  );
 });
 
 test('parallel: matrix expands to named jobs with their variables; parallel: N sets CI_NODE_INDEX/TOTAL', async () => {

@@ -28,7 +28,16 @@ describe('active-active replicas on PostgreSQL', { skip: postgresSkipReason() },
   async function replica(databaseUrl: string, name: string): Promise<RunningServer> {
     const config = loadConfig(
       // Replicas share the master key of secrets at rest, as they share the database.
-      { dataDir: path.join(root, name), artifactsUrl: path.join(root, 'artifacts'), databaseUrl, masterKeyFile: path.join(root, 'master.key'), port: 0, listen: '127.0.0.1', leaseSeconds: 2, logLevel: 'silent' },
+      {
+        dataDir: path.join(root, name),
+        artifactsUrl: path.join(root, 'artifacts'),
+        databaseUrl,
+        masterKeyFile: path.join(root, 'master.key'),
+        port: 0,
+        listen: '127.0.0.1',
+        leaseSeconds: 2,
+        logLevel: 'silent',
+      },
       {},
     );
     return startServer(config, silent);
@@ -109,7 +118,12 @@ describe('active-active replicas on PostgreSQL', { skip: postgresSkipReason() },
     assert.ok(lastTick && end && end.receivedAt - lastTick.receivedAt >= 200, 'lines arrived live, not as one backlog at the end');
 
     // The same delivery to both replicas (a forge retrying against the load balancer): one pipeline.
-    const delivery = pushDelivery('gitlab', 'replica-secret', { ref: 'refs/heads/main', before: '0'.repeat(40), after: sha, deliveryId: 'dup-1' });
+    const delivery = pushDelivery('gitlab', 'replica-secret', {
+      ref: 'refs/heads/main',
+      before: '0'.repeat(40),
+      after: sha,
+      deliveryId: 'dup-1',
+    });
     const [r1, r2] = await Promise.all([deliver(a.url, 'gitlab', 'shop', delivery), deliver(b.url, 'gitlab', 'shop', delivery)]);
     const made = [r1, r2].filter((r) => r.status === 201);
     assert.equal(made.length, 1, `exactly one replica created the pipeline: ${r1.status} ${r2.status}`);

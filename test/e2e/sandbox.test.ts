@@ -9,7 +9,9 @@ const available = await sandboxAvailable();
 const required = process.env.TANDEM_REQUIRE_ALL === '1';
 if (!available) {
   const banner = '!'.repeat(72);
-  console.error(`${banner}\n!!! bubblewrap (bwrap) is missing: the sandbox e2e test ${required ? 'FAILS (TANDEM_REQUIRE_ALL=1)' : 'is SKIPPED'}\n!!! run: bash scripts/services.sh install\n${banner}`);
+  console.error(
+    `${banner}\n!!! bubblewrap (bwrap) is missing: the sandbox e2e test ${required ? 'FAILS (TANDEM_REQUIRE_ALL=1)' : 'is SKIPPED'}\n!!! run: bash scripts/services.sh install\n${banner}`,
+  );
 }
 
 describe('sandbox executor through a real agent', { skip: !available && !required ? 'bwrap unavailable' : false }, () => {

@@ -52,9 +52,17 @@ test('the first start makes <dataDir>/master.key; rotate re-encrypts under a new
   try {
     const token = (await readFile(path.join(dataDir, 'admin.token'), 'utf8')).trim();
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const added = await fetch(`${server.url}/api/v1/repos`, { method: 'POST', headers, body: JSON.stringify({ name: 'app', url: dataDir, defaultBranch: 'main' }) });
+    const added = await fetch(`${server.url}/api/v1/repos`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'app', url: dataDir, defaultBranch: 'main' }),
+    });
     assert.equal(added.status, 201, await added.text());
-    const set = await fetch(`${server.url}/api/v1/repos/app/variables`, { method: 'POST', headers, body: JSON.stringify({ key: 'DEPLOY_KEY', value: VALUE, masked: true }) });
+    const set = await fetch(`${server.url}/api/v1/repos/app/variables`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ key: 'DEPLOY_KEY', value: VALUE, masked: true }),
+    });
     assert.equal(set.status, 201, await set.text());
     const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
     assert.equal(jwks.keys.length, 1);
@@ -67,7 +75,11 @@ test('the first start makes <dataDir>/master.key; rotate re-encrypts under a new
 
   const before = json<Status>(await tandem(['secrets', 'status', ...dirArgs(), '--json']));
   assert.equal(before.dataKeys.length, 1);
-  assert.deepEqual([before.dataKeys[0].state, before.dataKeys[0].values, before.plainValues], ['active', 2, 0], 'the variable and the signing key');
+  assert.deepEqual(
+    [before.dataKeys[0].state, before.dataKeys[0].values, before.plainValues],
+    ['active', 2, 0],
+    'the variable and the signing key',
+  );
 
   const rotated = await tandem(['secrets', 'rotate', ...dirArgs(), '--batch-size', '1']);
   assert.equal(rotated.code, 0, rotated.stderr);
@@ -76,7 +88,10 @@ test('the first start makes <dataDir>/master.key; rotate re-encrypts under a new
   assert.match(rotated.stdout, /variables\.value: 1 re-encrypted/);
   assert.match(rotated.stdout, new RegExp(`removed data keys: ${before.dataKeys[0].id}`));
   const after = json<Status>(await tandem(['secrets', 'status', ...dirArgs(), '--json']));
-  assert.deepEqual(after.dataKeys.map((k) => [k.id, k.state, k.values]), [[newKey, 'active', 2]]);
+  assert.deepEqual(
+    after.dataKeys.map((k) => [k.id, k.state, k.values]),
+    [[newKey, 'active', 2]],
+  );
   assert.equal(await storedValue(), VALUE);
   assert.ok(!rotated.stdout.includes(VALUE) && !rotated.stderr.includes(VALUE));
 });
@@ -94,16 +109,24 @@ test('rotate-master re-wraps the data keys; the old key is refused, the new one 
 
   const refused = await tandem(['server', ...dirArgs(), '--port', '0']);
   assert.notEqual(refused.code, 0);
-  assert.match(refused.stderr, new RegExp(`wrapped by master key ${newId}, but the configured master key \\(master key file .*master\\.key\\) is ${oldId}`));
+  assert.match(
+    refused.stderr,
+    new RegExp(`wrapped by master key ${newId}, but the configured master key \\(master key file .*master\\.key\\) is ${oldId}`),
+  );
   assert.ok(!refused.stderr.includes(newKey));
 
   assert.equal(await storedValue(newKeyFile), VALUE);
   const server = await startLive(['server', ...dirArgs(), '--port', '0'], { env: { TANDEM_MASTER_KEY: newKey } });
   // A drained server hands its SQLite lease back; the next test starts another server on this file.
   assert.equal((await server.stop(15_000)).code, 0, server.output());
-  const signing = json<{ kid: string }>(await tandem(['secrets', 'rotate-signing-key', ...dirArgs(), '--master-key-file', newKeyFile, '--json']));
+  const signing = json<{ kid: string }>(
+    await tandem(['secrets', 'rotate-signing-key', ...dirArgs(), '--master-key-file', newKeyFile, '--json']),
+  );
   const status = json<Status>(await tandem(['secrets', 'status', ...dirArgs(), '--master-key-file', newKeyFile, '--json']));
-  assert.deepEqual(status.signingKeys.map((k) => k.state), ['retired', 'active']);
+  assert.deepEqual(
+    status.signingKeys.map((k) => k.state),
+    ['retired', 'active'],
+  );
   assert.equal(status.signingKeys[1].kid, signing.kid);
 });
 

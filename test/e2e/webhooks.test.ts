@@ -87,7 +87,12 @@ for (const provider of ['github', 'gitlab'] as const) {
   test(`${provider}: a tag push builds the tag with CI_COMMIT_TAG`, async () => {
     const { name, remote, sha } = await tandem.repo(CI_FILE, { webhookSecret: SECRET });
     await remote.push('main:refs/tags/v1.2.3');
-    const res = await deliver(tandem.url, provider, name, pushDelivery(provider, SECRET, { ref: 'refs/tags/v1.2.3', before: '0'.repeat(40), after: sha, deliveryId: `tag-${provider}` }));
+    const res = await deliver(
+      tandem.url,
+      provider,
+      name,
+      pushDelivery(provider, SECRET, { ref: 'refs/tags/v1.2.3', before: '0'.repeat(40), after: sha, deliveryId: `tag-${provider}` }),
+    );
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const p = await tandem.waitForPipeline(res.body.pipelineId as number);
     assert.equal(p.status, 'success');

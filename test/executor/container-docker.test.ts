@@ -17,7 +17,9 @@ const dockerCli = findExecutable('docker');
 if (!dockerCli && podman) {
   const banner = '!'.repeat(78);
   const required = process.env.TANDEM_REQUIRE_ALL === '1';
-  console.warn(`\n${banner}\n!!! DOCKER CLI TESTS ${required ? 'FAIL' : 'SKIPPED'}: no docker CLI on PATH (apt-get install -y docker.io)\n${banner}\n`);
+  console.warn(
+    `\n${banner}\n!!! DOCKER CLI TESTS ${required ? 'FAIL' : 'SKIPPED'}: no docker CLI on PATH (apt-get install -y docker.io)\n${banner}\n`,
+  );
 }
 const skip = podmanSkip('DOCKER CLI TESTS') || (!dockerCli && process.env.TANDEM_REQUIRE_ALL !== '1' ? 'no docker CLI on PATH' : false);
 
@@ -52,7 +54,10 @@ describe('ContainerExecutor with the docker CLI', { skip }, () => {
     await image?.remove();
     if (service?.pid) {
       process.kill(service.pid, 'SIGTERM');
-      const exited = await Promise.race([new Promise((r) => service.once('exit', () => r(true))), new Promise((r) => setTimeout(() => r(false), 3000))]);
+      const exited = await Promise.race([
+        new Promise((r) => service.once('exit', () => r(true))),
+        new Promise((r) => setTimeout(() => r(false), 3000)),
+      ]);
       if (!exited && service.exitCode === null) process.kill(service.pid, 'SIGKILL');
     }
     await registry?.close();
@@ -63,7 +68,15 @@ describe('ContainerExecutor with the docker CLI', { skip }, () => {
     const workspace = join(dir, `ws-${++jobs}`);
     await mkdir(workspace);
     const env = { CI_JOB_ID: String(jobs), ...fields.env };
-    return { ...spec(workspace, fields), env, container: { job: containerJobOf(containerJob.image ?? image.name, containerJob.services ?? null, env), jobId: jobs, serviceEnv: env } };
+    return {
+      ...spec(workspace, fields),
+      env,
+      container: {
+        job: containerJobOf(containerJob.image ?? image.name, containerJob.services ?? null, env),
+        jobId: jobs,
+        serviceEnv: env,
+      },
+    };
   }
 
   async function leftovers(): Promise<number> {
@@ -74,7 +87,15 @@ describe('ContainerExecutor with the docker CLI', { skip }, () => {
   it('runs a job in its image with a service reachable by its alias', async () => {
     const steps = await job(
       { env: { WORD: 'docker' }, script: ['echo "via $WORD"', 'wget -q -O - http://web/'] },
-      { services: [{ name: image.name, alias: 'web', command: ['sh', '-c', 'echo "served by $WORD" > /tmp/index.html && exec httpd -f -p 80 -h /tmp'] }] },
+      {
+        services: [
+          {
+            name: image.name,
+            alias: 'web',
+            command: ['sh', '-c', 'echo "served by $WORD" > /tmp/index.html && exec httpd -f -p 80 -h /tmp'],
+          },
+        ],
+      },
     );
     const result = await capture(executor, steps);
     assert.equal(result.outcome, 'success', result.plain);
@@ -84,7 +105,10 @@ describe('ContainerExecutor with the docker CLI', { skip }, () => {
   });
 
   it('a cancel removes the containers and the network', async () => {
-    const steps = await job({ script: ['echo started', 'sleep 60'] }, { services: [{ name: image.name, alias: 'idle', command: ['sh', '-c', 'httpd -p 80 -h /tmp; exec sleep 60'] }] });
+    const steps = await job(
+      { script: ['echo started', 'sleep 60'] },
+      { services: [{ name: image.name, alias: 'idle', command: ['sh', '-c', 'httpd -p 80 -h /tmp; exec sleep 60'] }] },
+    );
     const abort = new AbortController();
     const result = await capture(executor, steps, abort.signal, (soFar) => {
       if (soFar.includes('\nstarted') && !abort.signal.aborted) abort.abort();
@@ -94,10 +118,16 @@ describe('ContainerExecutor with the docker CLI', { skip }, () => {
   });
 
   it('a missing image fails with its name; DOCKER_AUTH_CONFIG reaches the registry through the CLI', async () => {
-    await assert.rejects(capture(executor, await job({ script: ['true'] }, { image: { name: 'localhost/tandem-missing:1', pull_policy: 'never' } })), /image localhost\/tandem-missing:1: it is not on this agent and pull_policy is never/);
+    await assert.rejects(
+      capture(executor, await job({ script: ['true'] }, { image: { name: 'localhost/tandem-missing:1', pull_policy: 'never' } })),
+      /image localhost\/tandem-missing:1: it is not on this agent and pull_policy is never/,
+    );
     const auth = JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('ci:token').toString('base64') } } });
     const pulled = await job({ env: { DOCKER_AUTH_CONFIG: auth }, script: ['true'] }, { image: `${registry.host}/team/app:2` });
     await assert.rejects(capture(executor, pulled), /image 127\.0\.0\.1:\d+\/team\/app:2: it is not on this agent and pulling it failed/);
-    assert.ok(registry.authorizations.includes(`Basic ${Buffer.from('ci:token').toString('base64')}`), `the registry saw ${JSON.stringify(registry.authorizations)}`);
+    assert.ok(
+      registry.authorizations.includes(`Basic ${Buffer.from('ci:token').toString('base64')}`),
+      `the registry saw ${JSON.stringify(registry.authorizations)}`,
+    );
   });
 });

@@ -8,19 +8,55 @@ describe('containerJobOf', () => {
   it('reads a plain image name and expands its variables', () => {
     const job = containerJobOf('$REGISTRY/tools/node:${TAG}', null, env);
     assert.deepEqual(job, {
-      image: { name: 'registry.example.com:5000/tools/node:16', entrypoint: null, pullPolicy: DEFAULT_PULL_POLICY, user: null, platform: null },
+      image: {
+        name: 'registry.example.com:5000/tools/node:16',
+        entrypoint: null,
+        pullPolicy: DEFAULT_PULL_POLICY,
+        user: null,
+        platform: null,
+      },
       services: [],
     });
   });
 
   it('reads the long forms: entrypoint [""] clears it, pull policies in order, docker user and platform', () => {
-    const job = containerJobOf({ name: 'node:20', entrypoint: [''], pull_policy: ['always', 'if-not-present'], docker: { user: '1000:1000', platform: 'linux/amd64' } }, null, env);
-    assert.deepEqual(job.image, { name: 'node:20', entrypoint: [], pullPolicy: ['always', 'if-not-present'], user: '1000:1000', platform: 'linux/amd64' });
-    assert.deepEqual(containerJobOf({ name: 'x', entrypoint: ['/bin/sh', '-c'], pull_policy: 'never' }, null, env).image.entrypoint, ['/bin/sh', '-c']);
+    const job = containerJobOf(
+      {
+        name: 'node:20',
+        entrypoint: [''],
+        pull_policy: ['always', 'if-not-present'],
+        docker: { user: '1000:1000', platform: 'linux/amd64' },
+      },
+      null,
+      env,
+    );
+    assert.deepEqual(job.image, {
+      name: 'node:20',
+      entrypoint: [],
+      pullPolicy: ['always', 'if-not-present'],
+      user: '1000:1000',
+      platform: 'linux/amd64',
+    });
+    assert.deepEqual(containerJobOf({ name: 'x', entrypoint: ['/bin/sh', '-c'], pull_policy: 'never' }, null, env).image.entrypoint, [
+      '/bin/sh',
+      '-c',
+    ]);
   });
 
   it('gives services GitLab default aliases, or theirs, with variables expanded but commands left to the shell', () => {
-    const job = containerJobOf('alpine', ['$REGISTRY/db/postgres:$TAG', { name: 'redis:7', alias: 'cache, kv store', command: ['redis-server', '--requirepass', '$PASSWORD'], variables: { POSTGRES_PASSWORD: '$PASSWORD', PORT: 6379 } }], env);
+    const job = containerJobOf(
+      'alpine',
+      [
+        '$REGISTRY/db/postgres:$TAG',
+        {
+          name: 'redis:7',
+          alias: 'cache, kv store',
+          command: ['redis-server', '--requirepass', '$PASSWORD'],
+          variables: { POSTGRES_PASSWORD: '$PASSWORD', PORT: 6379 },
+        },
+      ],
+      env,
+    );
     assert.deepEqual(job.services[0].aliases, ['registry.example.com__db__postgres', 'registry.example.com-db-postgres']);
     assert.equal(job.services[0].name, 'registry.example.com:5000/db/postgres:16');
     assert.deepEqual(job.services[1].aliases, ['cache', 'kv', 'store']);
@@ -29,10 +65,22 @@ describe('containerJobOf', () => {
   });
 
   it('names the place of what it cannot use', () => {
-    assert.throws(() => containerJobOf('$UNSET', null, env), /^Error: image: the image name "\$UNSET" is empty once its variables are expanded$/);
-    assert.throws(() => containerJobOf({ name: 'x', pull_policy: 'sometimes' }, null, env), /image\.pull_policy: unknown pull policy "sometimes" \(expected always, if-not-present, never\)/);
-    assert.throws(() => containerJobOf('x', [{ name: 'y', entrypoint: 'sh' }], env), /services\[0\]\.entrypoint: expected a list of strings/);
-    assert.throws(() => containerJobOf('x', ['ok', { name: 'y', alias: 'bad/alias' }], env), /services\[1\]\.alias: "bad\/alias" is not a valid host name/);
+    assert.throws(
+      () => containerJobOf('$UNSET', null, env),
+      /^Error: image: the image name "\$UNSET" is empty once its variables are expanded$/,
+    );
+    assert.throws(
+      () => containerJobOf({ name: 'x', pull_policy: 'sometimes' }, null, env),
+      /image\.pull_policy: unknown pull policy "sometimes" \(expected always, if-not-present, never\)/,
+    );
+    assert.throws(
+      () => containerJobOf('x', [{ name: 'y', entrypoint: 'sh' }], env),
+      /services\[0\]\.entrypoint: expected a list of strings/,
+    );
+    assert.throws(
+      () => containerJobOf('x', ['ok', { name: 'y', alias: 'bad/alias' }], env),
+      /services\[1\]\.alias: "bad\/alias" is not a valid host name/,
+    );
     assert.throws(() => containerJobOf({ entrypoint: [] }, null, env), /image: expected an image name or \{name: \.\.\.\}/);
   });
 });

@@ -29,7 +29,11 @@ describe('ContainerExecutor with podman', { skip }, () => {
   });
 
   /** A job's spec: a fresh workspace, the busybox image (or the given one), variables as a job has them. */
-  async function job(fields: Partial<StepsSpec>, containerJob: { image?: unknown; services?: unknown[] } = {}, extra: Partial<ContainerRun> = {}): Promise<StepsSpec> {
+  async function job(
+    fields: Partial<StepsSpec>,
+    containerJob: { image?: unknown; services?: unknown[] } = {},
+    extra: Partial<ContainerRun> = {},
+  ): Promise<StepsSpec> {
     const workspace = join(root.path, `ws-${++jobs}`);
     await mkdir(workspace);
     const env = { CI_JOB_ID: String(jobs), CI_PROJECT_DIR: workspace, ...fields.env };
@@ -49,7 +53,14 @@ describe('ContainerExecutor with podman', { skip }, () => {
     const steps = await job({
       env: { GREETING: 'hello from the job', MULTI: 'line one\nline two', SPACED: '  padded value  ' },
       beforeScript: ['export CARRIED=yes'],
-      script: ['echo "in=$GREETING carried=$CARRIED"', 'printf "%s|" "$MULTI" "$SPACED"; echo', 'test ! -e /etc/os-release && echo "image root"', 'echo made-inside > out.txt', 'echo "path=$PATH"', 'exit 3'],
+      script: [
+        'echo "in=$GREETING carried=$CARRIED"',
+        'printf "%s|" "$MULTI" "$SPACED"; echo',
+        'test ! -e /etc/os-release && echo "image root"',
+        'echo made-inside > out.txt',
+        'echo "path=$PATH"',
+        'exit 3',
+      ],
       afterScript: ['echo "after status=$CI_JOB_STATUS carried=${CARRIED:-unset}"', 'cat out.txt'],
     });
     const result = await capture(executor, steps);
@@ -69,14 +80,21 @@ describe('ContainerExecutor with podman', { skip }, () => {
     await mkdir(scratch);
     await writeFile(join(scratch, 'KEY_FILE'), 'file content');
     const steps = await job(
-      { env: { KEY_FILE: join(scratch, 'KEY_FILE') }, mounts: [scratch], script: ['echo "file=$(cat "$KEY_FILE") entrypoint=$VIA_ENTRYPOINT"', 'echo x >> "$KEY_FILE" || echo "file is read-only"'] },
+      {
+        env: { KEY_FILE: join(scratch, 'KEY_FILE') },
+        mounts: [scratch],
+        script: ['echo "file=$(cat "$KEY_FILE") entrypoint=$VIA_ENTRYPOINT"', 'echo x >> "$KEY_FILE" || echo "file is read-only"'],
+      },
       { image: { name: image.name, entrypoint: ['/bin/env', 'VIA_ENTRYPOINT=yes'] } },
     );
     const result = await capture(executor, steps);
     assert.equal(result.outcome, 'success', result.plain);
     assert.match(result.plain, /file=file content entrypoint=yes/);
     assert.match(result.plain, /file is read-only/);
-    const asUser = await job({ script: ['echo "uid=$(id -u) entrypoint=${VIA_ENTRYPOINT:-none}"'] }, { image: { name: image.name, entrypoint: [''], docker: { user: '1234' } } });
+    const asUser = await job(
+      { script: ['echo "uid=$(id -u) entrypoint=${VIA_ENTRYPOINT:-none}"'] },
+      { image: { name: image.name, entrypoint: [''], docker: { user: '1234' } } },
+    );
     const other = await capture(executor, asUser);
     assert.equal(other.outcome, 'success', other.plain);
     assert.match(other.plain, /uid=1234 entrypoint=none/);
@@ -91,7 +109,11 @@ describe('ContainerExecutor with podman', { skip }, () => {
             name: image.name,
             alias: 'web, www',
             // It listens only after a second: the job must wait for the exposed port, not race it.
-            command: ['sh', '-c', 'mkdir /www && echo "greeting=$GREETING public=$PUBLIC secret=${SECRET_TOKEN:-none}" > /www/index.html && sleep 1 && exec httpd -f -p 80 -h /www'],
+            command: [
+              'sh',
+              '-c',
+              'mkdir /www && echo "greeting=$GREETING public=$PUBLIC secret=${SECRET_TOKEN:-none}" > /www/index.html && sleep 1 && exec httpd -f -p 80 -h /www',
+            ],
             variables: { GREETING: 'hi from $PUBLIC' },
           },
         ],
@@ -132,9 +154,15 @@ describe('ContainerExecutor with podman', { skip }, () => {
   it('a missing image fails the job with a message naming it and the pull policy', async () => {
     const missing = `tandem-missing-${process.pid}:1`;
     const steps = await job({ script: ['echo never'] }, { image: missing });
-    await assert.rejects(capture(executor, steps), new RegExp(`image ${missing}: it is not on this agent and pulling it failed: .*short-name`));
+    await assert.rejects(
+      capture(executor, steps),
+      new RegExp(`image ${missing}: it is not on this agent and pulling it failed: .*short-name`),
+    );
     const never = await job({ script: ['echo never'] }, { image: { name: `localhost/${missing}`, pull_policy: 'never' } });
-    await assert.rejects(capture(executor, never), /image localhost\/tandem-missing-\d+:1: it is not on this agent and pull_policy is never/);
+    await assert.rejects(
+      capture(executor, never),
+      /image localhost\/tandem-missing-\d+:1: it is not on this agent and pull_policy is never/,
+    );
     const service = await job({ script: ['echo never'] }, { services: [{ name: `localhost/${missing}`, pull_policy: ['never'] }] });
     await assert.rejects(capture(executor, service), /pull_policy is never/);
     assert.deepEqual(await leftovers(owner), { containers: 0, networks: 0 });
@@ -152,8 +180,14 @@ describe('ContainerExecutor with podman', { skip }, () => {
       const withRegistry = new ContainerExecutor({ engine, runArgs: RUN_ARGS, owner });
       const auth = JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('deployer:s3cret').toString('base64') } } });
       const steps = await job({ env: { DOCKER_AUTH_CONFIG: auth }, script: ['echo never'] }, { image: `${registry.host}/team/app:1` });
-      await assert.rejects(capture(withRegistry, steps), /image 127\.0\.0\.1:\d+\/team\/app:1: it is not on this agent and pulling it failed: .*manifest unknown/);
-      assert.ok(registry.authorizations.includes(`Basic ${Buffer.from('deployer:s3cret').toString('base64')}`), `the registry saw ${JSON.stringify(registry.authorizations)}`);
+      await assert.rejects(
+        capture(withRegistry, steps),
+        /image 127\.0\.0\.1:\d+\/team\/app:1: it is not on this agent and pulling it failed: .*manifest unknown/,
+      );
+      assert.ok(
+        registry.authorizations.includes(`Basic ${Buffer.from('deployer:s3cret').toString('base64')}`),
+        `the registry saw ${JSON.stringify(registry.authorizations)}`,
+      );
 
       const broken = await job({ env: { DOCKER_AUTH_CONFIG: '{auths: nope' }, script: ['echo never'] });
       await assert.rejects(capture(withRegistry, broken), /DOCKER_AUTH_CONFIG: not valid JSON/);
@@ -165,9 +199,15 @@ describe('ContainerExecutor with podman', { skip }, () => {
   it('removeLeftovers removes what a killed agent left, and only its own', async () => {
     const other = new ContainerExecutor({ engine: podman!, runArgs: RUN_ARGS, owner: join(root.path, 'other-agent') });
     const start = async (who: string) =>
-      podman!.check(['run', '--detach', '--label', `tandem.owner=${who}`, ...RUN_ARGS, image.name, 'sleep', '60'], 'starting a stray container');
+      podman!.check(
+        ['run', '--detach', '--label', `tandem.owner=${who}`, ...RUN_ARGS, image.name, 'sleep', '60'],
+        'starting a stray container',
+      );
     await start(owner);
-    await podman!.check(['network', 'create', '--label', `tandem.owner=${owner}`, `tandem-test-stray-${process.pid}`], 'creating a stray network');
+    await podman!.check(
+      ['network', 'create', '--label', `tandem.owner=${owner}`, `tandem-test-stray-${process.pid}`],
+      'creating a stray network',
+    );
     await start(join(root.path, 'other-agent'));
     // A killed agent also leaves the scratch dir of its job (env files, credentials).
     await mkdir(`${executor.scratchPrefix}killed`);

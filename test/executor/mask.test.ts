@@ -43,7 +43,7 @@ describe('maskText', () => {
     assert.equal(maskText(Buffer.from(SECRET).toString('base64url'), [SECRET]), '[MASKED]');
   });
 
-  it('masks the URL encodings in use: lower-case hex, RFC 3986 (!\'()* encoded), slashes kept', () => {
+  it("masks the URL encodings in use: lower-case hex, RFC 3986 (!'()* encoded), slashes kept", () => {
     const secret = "p@ss/w0rd!(x)*'";
     const rfc3986 = encodeURIComponent(secret).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
     const lowerHex = (text: string) => text.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase());

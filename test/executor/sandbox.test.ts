@@ -103,10 +103,7 @@ describe('SandboxExecutor', { skip }, () => {
   });
 
   it('has its own PID namespace', async () => {
-    const result = await capture(
-      executor,
-      spec(workspace, { script: [`echo "procs=$(ls /proc | grep -c '^[0-9]')"`, 'echo "pid=$$"'] }),
-    );
+    const result = await capture(executor, spec(workspace, { script: [`echo "procs=$(ls /proc | grep -c '^[0-9]')"`, 'echo "pid=$$"'] }));
     assert.equal(result.outcome, 'success', result.plain);
     const procs = Number(/^procs=(\d+)$/m.exec(result.plain)?.[1]);
     assert.ok(procs > 0 && procs < 10, `saw ${procs} processes`);

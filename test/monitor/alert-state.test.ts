@@ -24,7 +24,13 @@ const burn: AlertCondition = {
   annotations: { summary: 'SLO shop-availability is burning its error budget fast' },
   rollback: { repo: 'shop', environment: 'production' },
 };
-const slow: AlertCondition = { name: 'TandemDatabaseConnectionErrors', severity: 'ticket', labels: {}, annotations: { summary: 'db' }, forMs: 30_000 };
+const slow: AlertCondition = {
+  name: 'TandemDatabaseConnectionErrors',
+  severity: 'ticket',
+  labels: {},
+  annotations: { summary: 'db' },
+  forMs: 30_000,
+};
 
 const route = (severity: string) => (severity === 'page' ? ['hook', 'chat'] : ['hook']);
 const evaluation = (now: number, sources: EvaluationInput['sources']): EvaluationInput => ({ now, sources, route });
@@ -43,8 +49,17 @@ describe('silence matchers', () => {
   });
 
   it('configuration: notifier names default by position, must be unique, and routes must name them', () => {
-    const config = alertingSchema.parse({ notifiers: [{ type: 'webhook', url: 'http://127.0.0.1:1/x' }, { type: 'slack', name: 'chat', url: 'http://127.0.0.1:1/y' }], routes: { page: ['chat'] } });
-    assert.deepEqual(config.notifiers.map((n) => n.name), ['webhook-1', 'chat']);
+    const config = alertingSchema.parse({
+      notifiers: [
+        { type: 'webhook', url: 'http://127.0.0.1:1/x' },
+        { type: 'slack', name: 'chat', url: 'http://127.0.0.1:1/y' },
+      ],
+      routes: { page: ['chat'] },
+    });
+    assert.deepEqual(
+      config.notifiers.map((n) => n.name),
+      ['webhook-1', 'chat'],
+    );
     const bad = alertingSchema.safeParse({ notifiers: [{ type: 'webhook', url: 'http://x/1' }], routes: { page: ['pager'] } });
     assert.ok(!bad.success);
     assert.match(bad.error.issues[0].message, /no notifier is named "pager" \(known: webhook-1\)/);
@@ -53,8 +68,15 @@ describe('silence matchers', () => {
     assert.ok(!email.success);
     assert.deepEqual(email.error.issues[0].path, ['notifiers', 0, 'to', 0]);
     // From the environment, the error names the variable but never echoes its value (it holds passwords).
-    const env = { TANDEM_ALERTING: JSON.stringify({ notifiers: [{ type: 'email', host: 'smtp', from: 'ci@x', to: ['ops@x'], password: 'hunter2' }] }) };
-    assert.throws(() => loadConfig({}, env), (err: Error) => /alerting\.notifiers\.0\.password \(from TANDEM_ALERTING\): give user and password together/.test(err.message) && !err.message.includes('hunter2'));
+    const env = {
+      TANDEM_ALERTING: JSON.stringify({ notifiers: [{ type: 'email', host: 'smtp', from: 'ci@x', to: ['ops@x'], password: 'hunter2' }] }),
+    };
+    assert.throws(
+      () => loadConfig({}, env),
+      (err: Error) =>
+        /alerting\.notifiers\.0\.password \(from TANDEM_ALERTING\): give user and password together/.test(err.message) &&
+        !err.message.includes('hunter2'),
+    );
   });
 });
 
@@ -71,7 +93,12 @@ for (const backend of backends()) {
       store = await openStore(db.url);
       receiver.requests.length = 0;
       receiver.failFirst = 0;
-      const config = alertingSchema.parse({ notifiers: [{ type: 'webhook', name: 'hook', url: `${receiver.url}/hook` }, { type: 'webhook', name: 'chat', url: `${receiver.url}/chat` }] });
+      const config = alertingSchema.parse({
+        notifiers: [
+          { type: 'webhook', name: 'hook', url: `${receiver.url}/hook` },
+          { type: 'webhook', name: 'chat', url: `${receiver.url}/chat` },
+        ],
+      });
       notifiers = new Map(config.notifiers.map((n) => [n.name, createNotifier(n)]));
     });
     afterEach(async () => {
@@ -79,69 +106,132 @@ for (const backend of backends()) {
       await db.cleanup();
     });
 
-    const outbox = async () => (await store.db.selectFrom('alert_notifications').selectAll().orderBy('id').execute()).map((n) => [n.notifier, n.event, n.status]);
+    const outbox = async () =>
+      (await store.db.selectFrom('alert_notifications').selectAll().orderBy('id').execute()).map((n) => [n.notifier, n.event, n.status]);
     const actions: string[] = [];
-    const deliver = (now: number) => deliverDue({ db: store.db, now: () => now, notifiers, externalUrl: 'http://tandem.test', act: async (action, alert) => (actions.push(`${action} ${alert.name}`), 'done') });
+    const deliver = (now: number) =>
+      deliverDue({
+        db: store.db,
+        now: () => now,
+        notifiers,
+        externalUrl: 'http://tandem.test',
+        act: async (action, alert) => (actions.push(`${action} ${alert.name}`), 'done'),
+      });
 
     it('fires, deduplicates, resolves; each change queues its messages once', async () => {
-      let changes = await applyEvaluation(store, evaluation(T0, [{ source: 'slo:shop-availability', conditions: [burn] }, { source: 'self:database', conditions: [slow] }]));
-      assert.deepEqual(changes.map((c) => [c.alert.name, c.from, c.to]), [
-        ['TandemErrorBudgetBurn', null, 'firing'],
-        ['TandemDatabaseConnectionErrors', null, 'pending'],
-      ]);
-      assert.deepEqual(JSON.parse(changes[0].alert.labels), { alertname: 'TandemErrorBudgetBurn', severity: 'page', slo: 'shop-availability', repo: 'shop', environment: 'production' });
+      let changes = await applyEvaluation(
+        store,
+        evaluation(T0, [
+          { source: 'slo:shop-availability', conditions: [burn] },
+          { source: 'self:database', conditions: [slow] },
+        ]),
+      );
+      assert.deepEqual(
+        changes.map((c) => [c.alert.name, c.from, c.to]),
+        [
+          ['TandemErrorBudgetBurn', null, 'firing'],
+          ['TandemDatabaseConnectionErrors', null, 'pending'],
+        ],
+      );
+      assert.deepEqual(JSON.parse(changes[0].alert.labels), {
+        alertname: 'TandemErrorBudgetBurn',
+        severity: 'page',
+        slo: 'shop-availability',
+        repo: 'shop',
+        environment: 'production',
+      });
       assert.deepEqual(await outbox(), [
         ['hook', 'firing', 'pending'],
         ['chat', 'firing', 'pending'],
         [ROLLBACK_ACTION, 'firing', 'pending'],
       ]);
       // The same conditions again: no new alert, no new message; the pending one fires after its 30 s.
-      changes = await applyEvaluation(store, evaluation(T0 + 15_000, [{ source: 'slo:shop-availability', conditions: [burn] }, { source: 'self:database', conditions: [slow] }]));
+      changes = await applyEvaluation(
+        store,
+        evaluation(T0 + 15_000, [
+          { source: 'slo:shop-availability', conditions: [burn] },
+          { source: 'self:database', conditions: [slow] },
+        ]),
+      );
       assert.deepEqual(changes, []);
-      changes = await applyEvaluation(store, evaluation(T0 + 30_000, [{ source: 'slo:shop-availability', conditions: [burn] }, { source: 'self:database', conditions: [slow] }]));
-      assert.deepEqual(changes.map((c) => [c.alert.name, c.from, c.to]), [['TandemDatabaseConnectionErrors', 'pending', 'firing']]);
+      changes = await applyEvaluation(
+        store,
+        evaluation(T0 + 30_000, [
+          { source: 'slo:shop-availability', conditions: [burn] },
+          { source: 'self:database', conditions: [slow] },
+        ]),
+      );
+      assert.deepEqual(
+        changes.map((c) => [c.alert.name, c.from, c.to]),
+        [['TandemDatabaseConnectionErrors', 'pending', 'firing']],
+      );
       assert.equal((await store.db.selectFrom('alerts').select('id').execute()).length, 2);
 
       const sent = await deliver(T0 + 30_000);
-      assert.deepEqual(sent.map((o) => [o.notification.notifier, o.ok]), [
-        ['hook', true],
-        ['chat', true],
-        [ROLLBACK_ACTION, true],
-        ['hook', true],
-      ]);
+      assert.deepEqual(
+        sent.map((o) => [o.notification.notifier, o.ok]),
+        [
+          ['hook', true],
+          ['chat', true],
+          [ROLLBACK_ACTION, true],
+          ['hook', true],
+        ],
+      );
       assert.deepEqual(actions, [`${ROLLBACK_ACTION} TandemErrorBudgetBurn`]);
-      assert.deepEqual(receiver.bodies.map((b) => [b.status, b.alert.name]), [
-        ['firing', 'TandemErrorBudgetBurn'],
-        ['firing', 'TandemErrorBudgetBurn'],
-        ['firing', 'TandemDatabaseConnectionErrors'],
-      ]);
+      assert.deepEqual(
+        receiver.bodies.map((b) => [b.status, b.alert.name]),
+        [
+          ['firing', 'TandemErrorBudgetBurn'],
+          ['firing', 'TandemErrorBudgetBurn'],
+          ['firing', 'TandemDatabaseConnectionErrors'],
+        ],
+      );
       assert.deepEqual(await deliver(T0 + 31_000), [], 'nothing is sent twice');
 
       // The database source could not evaluate this time: its alert stays; the burn is over.
       changes = await applyEvaluation(store, evaluation(T0 + 45_000, [{ source: 'slo:shop-availability', conditions: [] }]));
-      assert.deepEqual(changes.map((c) => [c.alert.name, c.from, c.to]), [['TandemErrorBudgetBurn', 'firing', 'resolved']]);
+      assert.deepEqual(
+        changes.map((c) => [c.alert.name, c.from, c.to]),
+        [['TandemErrorBudgetBurn', 'firing', 'resolved']],
+      );
       await deliver(T0 + 45_000);
-      assert.deepEqual(receiver.bodies.slice(3).map((b) => [b.status, b.alert.name]), [
-        ['resolved', 'TandemErrorBudgetBurn'],
-        ['resolved', 'TandemErrorBudgetBurn'],
-      ]);
+      assert.deepEqual(
+        receiver.bodies.slice(3).map((b) => [b.status, b.alert.name]),
+        [
+          ['resolved', 'TandemErrorBudgetBurn'],
+          ['resolved', 'TandemErrorBudgetBurn'],
+        ],
+      );
       // It burns again: a new alert, told again.
       changes = await applyEvaluation(store, evaluation(T0 + 60_000, [{ source: 'slo:shop-availability', conditions: [burn] }]));
-      assert.deepEqual(changes.map((c) => [c.from, c.to]), [[null, 'firing']]);
+      assert.deepEqual(
+        changes.map((c) => [c.from, c.to]),
+        [[null, 'firing']],
+      );
       assert.notEqual(changes[0].alert.id, receiver.bodies[0].alert.id);
     });
 
     it('a pending alert that stops holding resolves without a word', async () => {
       await applyEvaluation(store, evaluation(T0, [{ source: 'self:database', conditions: [slow] }]));
       const changes = await applyEvaluation(store, evaluation(T0 + 10_000, [{ source: 'self:database', conditions: [] }]));
-      assert.deepEqual(changes.map((c) => [c.from, c.to]), [['pending', 'resolved']]);
+      assert.deepEqual(
+        changes.map((c) => [c.from, c.to]),
+        [['pending', 'resolved']],
+      );
       assert.deepEqual(await outbox(), []);
     });
 
     it('a silence mutes firing and its resolution; the alert is told once the silence ends', async () => {
       const silence = await store.db
         .insertInto('silences')
-        .values({ matchers: JSON.stringify([parseMatcher('slo=~shop-.*')]), starts_at: T0 - 1, ends_at: T0 + 20_000, comment: 'deploying a fix', created_by: 'test', created_at: T0 })
+        .values({
+          matchers: JSON.stringify([parseMatcher('slo=~shop-.*')]),
+          starts_at: T0 - 1,
+          ends_at: T0 + 20_000,
+          comment: 'deploying a fix',
+          created_by: 'test',
+          created_at: T0,
+        })
         .returningAll()
         .executeTakeFirstOrThrow();
       const [fired] = await applyEvaluation(store, evaluation(T0, [{ source: 'slo:shop-availability', conditions: [burn] }]));
@@ -157,7 +247,17 @@ for (const backend of backends()) {
       ]);
 
       // Another alert, silenced from start to end: nobody hears of it, not even of its end.
-      await store.db.insertInto('silences').values({ matchers: JSON.stringify([parseMatcher('alertname=TandemDatabaseConnectionErrors')]), starts_at: T0, ends_at: T0 + 3_600_000, comment: 'known', created_by: 'test', created_at: T0 }).execute();
+      await store.db
+        .insertInto('silences')
+        .values({
+          matchers: JSON.stringify([parseMatcher('alertname=TandemDatabaseConnectionErrors')]),
+          starts_at: T0,
+          ends_at: T0 + 3_600_000,
+          comment: 'known',
+          created_by: 'test',
+          created_at: T0,
+        })
+        .execute();
       const quick = { ...slow, forMs: 0 };
       await applyEvaluation(store, evaluation(T0 + 21_000, [{ source: 'self:database', conditions: [quick] }]));
       await applyEvaluation(store, evaluation(T0 + 22_000, [{ source: 'self:database', conditions: [] }]));
@@ -167,11 +267,17 @@ for (const backend of backends()) {
     it('two leaders evaluating and sending at once: one alert, one message per notifier', async () => {
       const other = await openStore(db.url);
       try {
-        const both = await Promise.allSettled([applyEvaluation(store, evaluation(T0, [{ source: 'slo:shop-availability', conditions: [burn] }])), applyEvaluation(other, evaluation(T0, [{ source: 'slo:shop-availability', conditions: [burn] }]))]);
+        const both = await Promise.allSettled([
+          applyEvaluation(store, evaluation(T0, [{ source: 'slo:shop-availability', conditions: [burn] }])),
+          applyEvaluation(other, evaluation(T0, [{ source: 'slo:shop-availability', conditions: [burn] }])),
+        ]);
         // One of them may lose on the unique index of active fingerprints: that evaluation failed, nothing twice.
         assert.ok(both.some((r) => r.status === 'fulfilled'));
         assert.equal((await store.db.selectFrom('alerts').select('id').execute()).length, 1);
-        await Promise.all([deliver(T0), deliverDue({ db: other.db, now: () => T0, notifiers, externalUrl: 'http://tandem.test', act: async () => 'done' })]);
+        await Promise.all([
+          deliver(T0),
+          deliverDue({ db: other.db, now: () => T0, notifiers, externalUrl: 'http://tandem.test', act: async () => 'done' }),
+        ]);
         assert.equal(receiver.bodies.length, 2, JSON.stringify(receiver.bodies));
         assert.deepEqual(new Set(receiver.bodies.map((b) => b.notificationId)).size, 2);
       } finally {
@@ -190,25 +296,43 @@ for (const backend of backends()) {
       await applyEvaluation(store, evaluation(T0 + 100, [{ source: 'self:database', conditions: [] }]));
       assert.deepEqual(await deliver(T0 + 200), [], 'the retry is not due yet, and resolved waits for firing');
       const retried = await deliver(T0 + retryDelayMs(1));
-      assert.deepEqual(retried.map((o) => [o.notification.event, o.ok]), [
-        ['firing', true],
-        ['resolved', true],
-      ]);
-      assert.deepEqual(receiver.bodies.map((b) => b.status), ['firing', 'resolved']);
+      assert.deepEqual(
+        retried.map((o) => [o.notification.event, o.ok]),
+        [
+          ['firing', true],
+          ['resolved', true],
+        ],
+      );
+      assert.deepEqual(
+        receiver.bodies.map((b) => b.status),
+        ['firing', 'resolved'],
+      );
       const rows = await store.db.selectFrom('alert_notifications').selectAll().orderBy('id').execute();
-      assert.deepEqual(rows.map((r) => [r.event, r.status, r.attempts]), [
-        ['firing', 'sent', 2],
-        ['resolved', 'sent', 1],
-      ]);
+      assert.deepEqual(
+        rows.map((r) => [r.event, r.status, r.attempts]),
+        [
+          ['firing', 'sent', 2],
+          ['resolved', 'sent', 1],
+        ],
+      );
       assert.equal(retryDelayMs(30), 600_000, 'backoff is capped at 10 minutes');
     });
 
     it('a budget-exhausted alert freezes its environment while it fires', async () => {
-      const exhausted: AlertCondition = { name: 'TandemErrorBudgetExhausted', severity: 'ticket', labels: { slo: 'shop-availability' }, annotations: {}, freeze: { repo: 'shop', environment: 'production', slo: 'shop-availability' } };
+      const exhausted: AlertCondition = {
+        name: 'TandemErrorBudgetExhausted',
+        severity: 'ticket',
+        labels: { slo: 'shop-availability' },
+        annotations: {},
+        freeze: { repo: 'shop', environment: 'production', slo: 'shop-availability' },
+      };
       await applyEvaluation(store, evaluation(T0, [{ source: 'slo:shop-availability', conditions: [exhausted] }]));
       await applyEvaluation(store, evaluation(T0 + 1000, [{ source: 'slo:shop-availability', conditions: [exhausted] }]));
       const frozen = await store.db.selectFrom('deploy_freezes').selectAll().execute();
-      assert.deepEqual(frozen.map((f) => [f.repo, f.environment, f.slo, f.started_at, f.lifted_at]), [['shop', 'production', 'shop-availability', T0, null]]);
+      assert.deepEqual(
+        frozen.map((f) => [f.repo, f.environment, f.slo, f.started_at, f.lifted_at]),
+        [['shop', 'production', 'shop-availability', T0, null]],
+      );
       await applyEvaluation(store, evaluation(T0 + 2000, [{ source: 'slo:shop-availability', conditions: [] }]));
       assert.equal((await store.db.selectFrom('deploy_freezes').select('lifted_at').executeTakeFirstOrThrow()).lifted_at, T0 + 2000);
     });

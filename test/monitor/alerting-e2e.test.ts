@@ -43,7 +43,11 @@ before(async () => {
       sloWindowScale: SCALE,
       maxSystemAttempts: 1,
       agentDisconnectGraceSeconds: 1,
-      alerting: { evaluationIntervalSeconds: 0.25, notifiers: [{ type: 'webhook', name: 'oncall', url: `${sink.url}/oncall` }], routes: { page: ['oncall'], ticket: [], info: [] } },
+      alerting: {
+        evaluationIntervalSeconds: 0.25,
+        notifiers: [{ type: 'webhook', name: 'oncall', url: `${sink.url}/oncall` }],
+        routes: { page: ['oncall'], ticket: [], info: [] },
+      },
     },
   });
   pidDir = path.join(tandem.dataDir, 'pids');
@@ -71,7 +75,17 @@ async function burst(jobs: number): Promise<number> {
 const pageAlerts = async () => (await tandem.api<AlertView[]>('GET', '/api/v1/alerts?state=all')).body.filter(isPage);
 
 test('a silenced burst fires the page alert and tells nobody', { timeout: 40_000 }, async () => {
-  const added = await cli(['silence', 'add', 'slo=pipeline-system-errors', 'severity=page', '--duration', '1h', '--comment', 'drill: agents killed on purpose', '--json']);
+  const added = await cli([
+    'silence',
+    'add',
+    'slo=pipeline-system-errors',
+    'severity=page',
+    '--duration',
+    '1h',
+    '--comment',
+    'drill: agents killed on purpose',
+    '--json',
+  ]);
   assert.equal(added.code, 0, added.stderr);
   const silence = JSON.parse(added.stdout) as { id: number; state: string; createdBy: string; match: string[] };
   assert.deepEqual([silence.state, silence.match], ['active', ['slo=pipeline-system-errors', 'severity=page']]);
@@ -81,8 +95,15 @@ test('a silenced burst fires the page alert and tells nobody', { timeout: 40_000
   const fired = await until('the silenced page alert firing', async () => (await pageAlerts()).find((a) => a.state === 'firing'), 10_000);
   assert.equal(fired.silencedBy, silence.id);
   const listed = await cli(['alerts', 'list']);
-  assert.match(listed.stdout, new RegExp(`\\n${fired.id}\\s+firing \\(silenced by #${silence.id}\\)\\s+page\\s+TandemErrorBudgetBurn\\s+slo=pipeline-system-errors`));
-  await until('the silenced alert resolved', async () => ((await pageAlerts()).find((a) => a.id === fired.id)?.state === 'resolved' ? true : undefined), 15_000);
+  assert.match(
+    listed.stdout,
+    new RegExp(`\\n${fired.id}\\s+firing \\(silenced by #${silence.id}\\)\\s+page\\s+TandemErrorBudgetBurn\\s+slo=pipeline-system-errors`),
+  );
+  await until(
+    'the silenced alert resolved',
+    async () => ((await pageAlerts()).find((a) => a.id === fired.id)?.state === 'resolved' ? true : undefined),
+    15_000,
+  );
   assert.equal(sink.requests.length, 0, JSON.stringify(sink.bodies));
 
   const removed = await cli(['silence', 'rm', String(silence.id)]);
@@ -111,16 +132,25 @@ test('a burst of SIGKILLed agents pages once through the webhook, and the recove
   await until('the resolved message', () => sink.requests.find((r) => r.body.status === 'resolved'), 15_000);
   // A few more evaluations: still nothing twice.
   await new Promise((r) => setTimeout(r, 1000));
-  assert.deepEqual(sink.bodies.map((b) => [b.status, b.alert.id]), [
-    ['firing', message.alert.id],
-    ['resolved', message.alert.id],
-  ]);
-  const detail = await tandem.api<AlertView & { notifications: { notifier: string; event: string; status: string; attempts: number }[] }>('GET', `/api/v1/alerts/${message.alert.id}`);
+  assert.deepEqual(
+    sink.bodies.map((b) => [b.status, b.alert.id]),
+    [
+      ['firing', message.alert.id],
+      ['resolved', message.alert.id],
+    ],
+  );
+  const detail = await tandem.api<AlertView & { notifications: { notifier: string; event: string; status: string; attempts: number }[] }>(
+    'GET',
+    `/api/v1/alerts/${message.alert.id}`,
+  );
   assert.equal(detail.body.state, 'resolved');
-  assert.deepEqual(detail.body.notifications.map((n) => [n.notifier, n.event, n.status, n.attempts]), [
-    ['oncall', 'firing', 'sent', 1],
-    ['oncall', 'resolved', 'sent', 1],
-  ]);
+  assert.deepEqual(
+    detail.body.notifications.map((n) => [n.notifier, n.event, n.status, n.attempts]),
+    [
+      ['oncall', 'firing', 'sent', 1],
+      ['oncall', 'resolved', 'sent', 1],
+    ],
+  );
   const listed = await cli(['alerts', 'list', '--state', 'resolved', '--json']);
   assert.ok((JSON.parse(listed.stdout) as AlertView[]).some((a) => a.id === message.alert.id));
 });

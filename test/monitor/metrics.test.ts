@@ -62,7 +62,9 @@ describe('a running server', () => {
     const id = await tandem.trigger(name);
     await until('the agent busy', async () => (sampleSum(await scrape(), 'tandem_agents', { state: 'busy' }) === 1 ? true : undefined));
     await tandem.addAgent({ name: 'second' });
-    await until('two agents online', async () => (sampleSum(await scrape(), 'tandem_agents', { state: 'online' }) === 2 ? true : undefined));
+    await until('two agents online', async () =>
+      sampleSum(await scrape(), 'tandem_agents', { state: 'online' }) === 2 ? true : undefined,
+    );
     await tandem.waitForPipeline(id);
     await until('no agent busy', async () => (sampleSum(await scrape(), 'tandem_agents', { state: 'busy' }) === 0 ? true : undefined));
   });
@@ -73,8 +75,24 @@ describe('a running server', () => {
     const push = { ref: 'refs/heads/main', before: '0'.repeat(40), after: sha, deliveryId: 'm-1' };
     assert.equal((await deliver(tandem.url, 'github', 'no-such-repo', pushDelivery('github', secret, push))).status, 404);
     assert.equal((await deliver(tandem.url, 'github', name, pushDelivery('github', 'wrong', push))).status, 401);
-    assert.equal((await deliver(tandem.url, 'gitea', name, { headers: { 'content-type': 'application/json', 'x-gitea-event': 'push', 'x-gitea-delivery': 'm-2', 'x-gitea-signature': 'x' }, body: '{' })).status, 401);
-    assert.equal((await deliver(tandem.url, 'gitlab', name, { headers: { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': secret }, body: '{not json' })).status, 400);
+    assert.equal(
+      (
+        await deliver(tandem.url, 'gitea', name, {
+          headers: { 'content-type': 'application/json', 'x-gitea-event': 'push', 'x-gitea-delivery': 'm-2', 'x-gitea-signature': 'x' },
+          body: '{',
+        })
+      ).status,
+      401,
+    );
+    assert.equal(
+      (
+        await deliver(tandem.url, 'gitlab', name, {
+          headers: { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': secret },
+          body: '{not json',
+        })
+      ).status,
+      400,
+    );
     const accepted = await deliver(tandem.url, 'github', name, pushDelivery('github', secret, push));
     assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
     assert.equal((await deliver(tandem.url, 'github', name, pushDelivery('github', secret, push))).body.duplicate, true);
@@ -90,8 +108,9 @@ describe('a running server', () => {
     await tandem.waitForPipeline(accepted.body.pipelineId as number);
   });
 
-  test('failed pipelines are counted by cause: a script or a bad file is the user\'s, an agent\'s failure is Tandem\'s', async () => {
-    const failures = async (cause: string, reason: string) => sampleSum(await scrape(), 'tandem_pipeline_failures_total', { cause, reason });
+  test("failed pipelines are counted by cause: a script or a bad file is the user's, an agent's failure is Tandem's", async () => {
+    const failures = async (cause: string, reason: string) =>
+      sampleSum(await scrape(), 'tandem_pipeline_failures_total', { cause, reason });
     const { name } = await tandem.repo({ '.gitlab-ci.yml': 'job:\n  script: [exit 3]\nother:\n  tags: [by-hand]\n  script: [echo ok]\n' });
     const { name: broken } = await tandem.repo({ '.gitlab-ci.yml': 'job:\n  scrip: [true]\n' });
 
@@ -100,13 +119,22 @@ describe('a running server', () => {
     assert.equal(registered.status, 201);
     const agentToken = registered.body.token;
     const asAgent = (path: string, body: unknown) =>
-      fetch(tandem.url + path, { method: 'POST', headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(tandem.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
 
     const id = await tandem.trigger(name);
     const claim = await asAgent('/api/v1/agent/jobs/request', { waitMs: 10_000 });
     assert.equal(claim.status, 200, JSON.stringify(await tandem.pipeline(id)));
     const job = (await claim.json()) as { jobId: number; fencingToken: number };
-    const completed = await asAgent(`/api/v1/agent/jobs/${job.jobId}/complete`, { fencingToken: job.fencingToken, status: 'failed', exitCode: null, failureReason: 'archived_failure' });
+    const completed = await asAgent(`/api/v1/agent/jobs/${job.jobId}/complete`, {
+      fencingToken: job.fencingToken,
+      status: 'failed',
+      exitCode: null,
+      failureReason: 'archived_failure',
+    });
     assert.equal(completed.status, 200, await completed.text());
     assert.equal((await tandem.waitForPipeline(id)).status, 'failed');
     assert.equal(await failures('system', 'archived_failure'), 1, 'one system failure wins over the script failure next to it');

@@ -34,13 +34,16 @@ describe('monitoring API', () => {
 
     const res = await tandem.api<{ evaluatedAt: string; slos: SloStatus[] }>('GET', '/api/v1/slos');
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.body.slos.map((s) => [s.name, s.builtin, s.evaluation === null]), [
-      ['api-availability', true, false],
-      ['job-pickup', true, false],
-      ['pipeline-system-errors', true, false],
-      ['webhook-latency', true, false],
-      ['shop-availability', false, true],
-    ]);
+    assert.deepEqual(
+      res.body.slos.map((s) => [s.name, s.builtin, s.evaluation === null]),
+      [
+        ['api-availability', true, false],
+        ['job-pickup', true, false],
+        ['pipeline-system-errors', true, false],
+        ['webhook-latency', true, false],
+        ['shop-availability', false, true],
+      ],
+    );
     const [availability, pickup, systemErrors] = res.body.slos.map((s) => s.evaluation!);
     assert.ok(availability.windows['5m'].total >= 5, 'the requests so far are counted');
     assert.equal(availability.windows['5m'].errors, 0, 'a 404 is not a server error');
@@ -48,7 +51,16 @@ describe('monitoring API', () => {
     assert.deepEqual([systemErrors.budget.errors, systemErrors.budget.total], [0, 1]);
     assert.equal(availability.firing, null);
     assert.equal(availability.budget.remaining, 1);
-    assert.deepEqual(res.body.slos[4], { name: 'shop-availability', description: 'shop/production: 99.5% over 30d', objective: 99.5, period: '30d', repo: 'shop', environment: 'production', builtin: false, evaluation: null });
+    assert.deepEqual(res.body.slos[4], {
+      name: 'shop-availability',
+      description: 'shop/production: 99.5% over 30d',
+      objective: 99.5,
+      period: '30d',
+      repo: 'shop',
+      environment: 'production',
+      builtin: false,
+      evaluation: null,
+    });
 
     const table = await cli(['slo', 'status']);
     assert.equal(table.code, 0, table.stderr);
@@ -80,7 +92,10 @@ describe('monitoring API', () => {
     const p2 = await tandem.waitForPipeline(await tandem.trigger(name), undefined, 30_000);
     assert.equal(p2.status, 'failed');
 
-    const res = await tandem.api<{ repo: string; days: number; environments: DoraMetrics[] }>('GET', `/api/v1/repos/${name}/dora?environment=production&days=7`);
+    const res = await tandem.api<{ repo: string; days: number; environments: DoraMetrics[] }>(
+      'GET',
+      `/api/v1/repos/${name}/dora?environment=production&days=7`,
+    );
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.days, 7);
     const [production] = res.body.environments;

@@ -20,8 +20,18 @@ const row: Alert = {
   name: 'TandemErrorBudgetBurn',
   severity: 'page',
   source: 'slo:shop-availability',
-  labels: JSON.stringify({ alertname: 'TandemErrorBudgetBurn', severity: 'page', slo: 'shop-availability', repo: 'shop', environment: 'production' }),
-  annotations: JSON.stringify({ summary: 'SLO shop-availability is burning its error budget fast', description: 'shop/production: objective 99.5%', runbook_url: 'https://wiki.example/shop#runbook' }),
+  labels: JSON.stringify({
+    alertname: 'TandemErrorBudgetBurn',
+    severity: 'page',
+    slo: 'shop-availability',
+    repo: 'shop',
+    environment: 'production',
+  }),
+  annotations: JSON.stringify({
+    summary: 'SLO shop-availability is burning its error budget fast',
+    description: 'shop/production: objective 99.5%',
+    runbook_url: 'https://wiki.example/shop#runbook',
+  }),
   value: 20,
   state: 'firing',
   active_at: T0,
@@ -31,7 +41,13 @@ const row: Alert = {
   silenced_by: null,
 };
 const firing: Delivery = { notificationId: 41, event: 'firing', alert: alertView(row), externalUrl: 'https://tandem.example', now: T0 };
-const resolved: Delivery = { notificationId: 42, event: 'resolved', alert: alertView({ ...row, state: 'resolved', resolved_at: T0 + 60_000 }), externalUrl: 'https://tandem.example', now: T0 + 60_000 };
+const resolved: Delivery = {
+  notificationId: 42,
+  event: 'resolved',
+  alert: alertView({ ...row, state: 'resolved', resolved_at: T0 + 60_000 }),
+  externalUrl: 'https://tandem.example',
+  now: T0 + 60_000,
+};
 
 const notifier = (n: Record<string, unknown>) => createNotifier(alertingSchema.parse({ notifiers: [n] }).notifiers[0]);
 
@@ -82,16 +98,22 @@ describe('webhook and Slack notifiers', () => {
         },
       ],
     });
-    const attachment = (done as { text: string; attachments: { color: string; ts: number }[] });
+    const attachment = done as { text: string; attachments: { color: string; ts: number }[] };
     assert.match(attachment.text, /^\[RESOLVED:page\] TandemErrorBudgetBurn/);
     assert.deepEqual([attachment.attachments[0].color, attachment.attachments[0].ts], ['#2eb886', T0 / 1000 + 60]);
   });
 
   it('a refusing receiver fails the send, naming the notifier, the origin and the answer', async () => {
     sink.failFirst = 1;
-    await assert.rejects(notifier({ type: 'slack', name: 'ops-chat', url: `${sink.url}/x` }).send(firing), new RegExp(`^Error: notifier ops-chat \\(slack\\): POST ${sink.url} answered 500: try later$`));
+    await assert.rejects(
+      notifier({ type: 'slack', name: 'ops-chat', url: `${sink.url}/x` }).send(firing),
+      new RegExp(`^Error: notifier ops-chat \\(slack\\): POST ${sink.url} answered 500: try later$`),
+    );
     const closed = await freePort();
-    await assert.rejects(notifier({ type: 'webhook', url: `http://127.0.0.1:${closed}/closed` }).send(firing), new RegExp(`notifier webhook-1 \\(webhook\\): POST http://127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED`));
+    await assert.rejects(
+      notifier({ type: 'webhook', url: `http://127.0.0.1:${closed}/closed` }).send(firing),
+      new RegExp(`notifier webhook-1 \\(webhook\\): POST http://127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED`),
+    );
   });
 });
 
@@ -111,7 +133,11 @@ describe('email notifier', () => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
-          received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data: Buffer.concat(chunks).toString('utf8') });
+          received.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            data: Buffer.concat(chunks).toString('utf8'),
+          });
           callback();
         });
       },
@@ -122,7 +148,15 @@ describe('email notifier', () => {
   after(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
 
   it('sends the alert to every address through SMTP with authentication', async () => {
-    const mail = notifier({ type: 'email', host: '127.0.0.1', port, user: 'tandem', password: 'mail-secret', from: 'Tandem <tandem@ci.example>', to: ['oncall@ci.example', 'lead@ci.example'] });
+    const mail = notifier({
+      type: 'email',
+      host: '127.0.0.1',
+      port,
+      user: 'tandem',
+      password: 'mail-secret',
+      from: 'Tandem <tandem@ci.example>',
+      to: ['oncall@ci.example', 'lead@ci.example'],
+    });
     await mail.send(firing);
     mail.close();
     const [message] = received;
@@ -142,8 +176,19 @@ describe('email notifier', () => {
   });
 
   it('a refused login fails the send, naming the SMTP server', async () => {
-    const mail = notifier({ type: 'email', host: '127.0.0.1', port, user: 'tandem', password: 'wrong', from: 'tandem@ci.example', to: ['oncall@ci.example'] });
-    await assert.rejects(mail.send(firing), new RegExp(`^Error: notifier email-1 \\(email\\): SMTP 127\\.0\\.0\\.1:${port}: .*bad credentials`));
+    const mail = notifier({
+      type: 'email',
+      host: '127.0.0.1',
+      port,
+      user: 'tandem',
+      password: 'wrong',
+      from: 'tandem@ci.example',
+      to: ['oncall@ci.example'],
+    });
+    await assert.rejects(
+      mail.send(firing),
+      new RegExp(`^Error: notifier email-1 \\(email\\): SMTP 127\\.0\\.0\\.1:${port}: .*bad credentials`),
+    );
     mail.close();
   });
 });
@@ -166,7 +211,11 @@ describe('Alertmanager notifier', { skip: alertmanagerSkipReason() }, () => {
     assert.equal(alert.status.state, 'active');
     assert.equal(alert.generatorURL, 'https://tandem.example/api/v1/alerts/7');
     assert.equal(Date.parse(alert.endsAt), now + 4 * 30_000, 'open for four resend intervals, as Prometheus does');
-    await to.send({ ...resolved, now: Date.now(), alert: { ...resolved.alert, firedAt: live.alert.firedAt, resolvedAt: new Date().toISOString() } });
+    await to.send({
+      ...resolved,
+      now: Date.now(),
+      alert: { ...resolved.alert, firedAt: live.alert.firedAt, resolvedAt: new Date().toISOString() },
+    });
     assert.deepEqual(await am.alerts(), []);
   });
 });

@@ -43,7 +43,11 @@ describe("Tandem's own alerts on a cluster", { skip }, () => {
     leaseSeconds: 1,
     // The signal window (5 min) and the event hold (10 min) shrink like the SLO windows.
     sloWindowScale: 60,
-    alerting: { evaluationIntervalSeconds: 0.25, dbConnectionErrors: 1000, notifiers: [{ type: 'alertmanager', name: 'am', url: am.url, resendSeconds: 1 }] },
+    alerting: {
+      evaluationIntervalSeconds: 0.25,
+      dbConnectionErrors: 1000,
+      notifiers: [{ type: 'alertmanager', name: 'am', url: am.url, resendSeconds: 1 }],
+    },
   });
 
   before(async () => {
@@ -57,15 +61,24 @@ describe("Tandem's own alerts on a cluster", { skip }, () => {
 
     // The replica to lose: a `tandem server` process, started first so that it leads.
     await mkdir(path.join(root, 'b'));
-    await writeFile(path.join(root, 'b', 'tandem.yml'), stringify({ ...settings(), dataDir: path.join(root, 'b'), port: 0, logLevel: 'warn' }));
-    child = spawn(process.execPath, [CLI, 'server', '--config', path.join(root, 'b', 'tandem.yml')], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    await writeFile(
+      path.join(root, 'b', 'tandem.yml'),
+      stringify({ ...settings(), dataDir: path.join(root, 'b'), port: 0, logLevel: 'warn' }),
+    );
+    child = spawn(process.execPath, [CLI, 'server', '--config', path.join(root, 'b', 'tandem.yml')], {
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
     await until('replica b listening', () => (/Tandem listening on/.test(output) ? true : undefined), 20_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${output}`);
     });
-    server = await startServer(loadConfig({ ...settings(), dataDir: path.join(root, 'a'), port: 0, listen: '127.0.0.1', logLevel: 'silent' }, {}), silent);
+    server = await startServer(
+      loadConfig({ ...settings(), dataDir: path.join(root, 'a'), port: 0, listen: '127.0.0.1', logLevel: 'silent' }, {}),
+      silent,
+    );
   });
 
   after(async () => {
@@ -78,21 +91,36 @@ describe("Tandem's own alerts on a cluster", { skip }, () => {
   const db = () => server.ctx.store.db;
   const firing = async (name: string): Promise<AlertView | undefined> => {
     const rows = await db().selectFrom('alerts').selectAll().where('name', '=', name).where('state', '=', 'firing').execute();
-    return rows[0] && { ...rows[0], labels: JSON.parse(rows[0].labels), annotations: JSON.parse(rows[0].annotations) } as unknown as AlertView;
+    return (
+      rows[0] && ({ ...rows[0], labels: JSON.parse(rows[0].labels), annotations: JSON.parse(rows[0].annotations) } as unknown as AlertView)
+    );
   };
-  const inAlertmanager = (name: string) => until(`${name} in Alertmanager`, async () => (await am.alerts()).find((a) => a.labels.alertname === name), 10_000);
+  const inAlertmanager = (name: string) =>
+    until(`${name} in Alertmanager`, async () => (await am.alerts()).find((a) => a.labels.alertname === name), 10_000);
 
   it('losing the leading replica: the other takes over, says so, and reports the lost one down', { timeout: 30_000 }, async () => {
     // Replica b leads and has evaluated the alerts (it remembers itself as the leader).
-    const lost = await until('replica b leading', async () => {
-      const lease = await db().selectFrom('leases').select('holder').where('name', '=', 'leader').executeTakeFirst();
-      const remembered = await db().selectFrom('alerting_state').select('value').where('key', '=', 'leader').executeTakeFirst();
-      return lease && lease.holder !== server.ctx.replicaId && remembered && (JSON.parse(remembered.value) as { value: string }).value === lease.holder ? lease.holder : undefined;
-    }, 10_000);
+    const lost = await until(
+      'replica b leading',
+      async () => {
+        const lease = await db().selectFrom('leases').select('holder').where('name', '=', 'leader').executeTakeFirst();
+        const remembered = await db().selectFrom('alerting_state').select('value').where('key', '=', 'leader').executeTakeFirst();
+        return lease &&
+          lease.holder !== server.ctx.replicaId &&
+          remembered &&
+          (JSON.parse(remembered.value) as { value: string }).value === lease.holder
+          ? lease.holder
+          : undefined;
+      },
+      10_000,
+    );
     child!.kill('SIGKILL');
 
     const changed = await until('TandemLeaderChanged', () => firing('TandemLeaderChanged'), 10_000);
-    assert.match(changed.annotations.description, new RegExp(`Replica ${server.ctx.replicaId} became the leader .* taking over from ${lost}\\.`));
+    assert.match(
+      changed.annotations.description,
+      new RegExp(`Replica ${server.ctx.replicaId} became the leader .* taking over from ${lost}\\.`),
+    );
     const down = await until('TandemReplicaDown', () => firing('TandemReplicaDown'), 10_000);
     assert.ok(down.value! > 2, `silent for ${down.value} s: more than two leases of 1 s`);
     assert.equal(down.labels.replica, lost);
@@ -115,7 +143,10 @@ describe("Tandem's own alerts on a cluster", { skip }, () => {
     assert.match(metrics, /^tandem_artifact_store_errors_total\{store="primary",operation="put"\} 1$/m);
     const alert = await until('TandemArtifactStoreErrors', () => firing('TandemArtifactStoreErrors'), 10_000);
     assert.equal(alert.value, 1);
-    assert.equal((await inAlertmanager('TandemArtifactStoreErrors')).annotations.runbook_url, 'docs/disaster-recovery.md#artifact-store-errors');
+    assert.equal(
+      (await inAlertmanager('TandemArtifactStoreErrors')).annotations.runbook_url,
+      'docs/disaster-recovery.md#artifact-store-errors',
+    );
   });
 
   it('a database failover raises TandemDatabaseFailover naming both hosts', { timeout: 30_000 }, async () => {
@@ -136,10 +167,19 @@ describe('`tandem alerts rules`', { skip: promtoolSkipReason() }, () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   it('prints the rules of Tandem’s own alerts; promtool fires each on synthetic series', async () => {
-    await writeFile(path.join(dir, 'tandem.yml'), stringify({ alerting: { backupRpoSeconds: 3600, dbConnectionErrors: 3, drRunbookUrl: 'https://ops.example/dr.md' } }));
+    await writeFile(
+      path.join(dir, 'tandem.yml'),
+      stringify({ alerting: { backupRpoSeconds: 3600, dbConnectionErrors: 3, drRunbookUrl: 'https://ops.example/dr.md' } }),
+    );
     const printed = await runCli(['alerts', 'rules', '--config', path.join(dir, 'tandem.yml'), '--job', 'tandem-ci']);
     assert.equal(printed.code, 0, printed.stderr);
-    assert.equal(printed.stdout, selfRuleFile(alertingSchema.parse({ backupRpoSeconds: 3600, dbConnectionErrors: 3, drRunbookUrl: 'https://ops.example/dr.md' }), 'tandem-ci'));
+    assert.equal(
+      printed.stdout,
+      selfRuleFile(
+        alertingSchema.parse({ backupRpoSeconds: 3600, dbConnectionErrors: 3, drRunbookUrl: 'https://ops.example/dr.md' }),
+        'tandem-ci',
+      ),
+    );
     await writeFile(path.join(dir, 'self.rules.yml'), printed.stdout);
     const check = await promtool(['check', 'rules', 'self.rules.yml'], dir);
     assert.equal(check.code, 0, check.output);
@@ -147,7 +187,10 @@ describe('`tandem alerts rules`', { skip: promtoolSkipReason() }, () => {
 
     const expect = (alertname: string, labels: Record<string, string> = {}) => {
       const a = Object.values(SELF_ALERTS).find((x) => x.name === alertname)!;
-      return { exp_labels: { severity: a.severity, ...labels }, exp_annotations: { summary: a.summary, runbook_url: `https://ops.example/dr.md#${a.anchor}` } };
+      return {
+        exp_labels: { severity: a.severity, ...labels },
+        exp_annotations: { summary: a.summary, runbook_url: `https://ops.example/dr.md#${a.anchor}` },
+      };
     };
     const tests = [
       {
@@ -171,7 +214,11 @@ describe('`tandem alerts rules`', { skip: promtoolSkipReason() }, () => {
         ],
         alert_rule_test: [
           { eval_time: '4m', alertname: 'TandemReplicaDown', exp_alerts: [] },
-          { eval_time: '7m', alertname: 'TandemReplicaDown', exp_alerts: [expect('TandemReplicaDown', { job: 'tandem-ci', instance: 'b:8080' })] },
+          {
+            eval_time: '7m',
+            alertname: 'TandemReplicaDown',
+            exp_alerts: [expect('TandemReplicaDown', { job: 'tandem-ci', instance: 'b:8080' })],
+          },
           { eval_time: '3m', alertname: 'TandemLeaderChanged', exp_alerts: [] },
           { eval_time: '6m', alertname: 'TandemLeaderChanged', exp_alerts: [expect('TandemLeaderChanged')] },
           { eval_time: '5m', alertname: 'TandemDatabaseFailover', exp_alerts: [] },
@@ -188,7 +235,10 @@ describe('`tandem alerts rules`', { skip: promtoolSkipReason() }, () => {
         ],
       },
     ];
-    await writeFile(path.join(dir, 'self.tests.yml'), stringify({ rule_files: ['self.rules.yml'], evaluation_interval: '1m', tests }, { lineWidth: 0 }));
+    await writeFile(
+      path.join(dir, 'self.tests.yml'),
+      stringify({ rule_files: ['self.rules.yml'], evaluation_interval: '1m', tests }, { lineWidth: 0 }),
+    );
     const run = await promtool(['test', 'rules', 'self.tests.yml'], dir);
     assert.equal(run.code, 0, run.output);
   });

@@ -29,7 +29,9 @@ class ShopService {
     this.failed += failed;
     this.ok += 50 - failed;
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-    res.end(`# TYPE http_requests_total counter\nhttp_requests_total{code="200"} ${this.ok}\nhttp_requests_total{code="500"} ${this.failed}\n`);
+    res.end(
+      `# TYPE http_requests_total counter\nhttp_requests_total{code="200"} ${this.ok}\nhttp_requests_total{code="500"} ${this.failed}\n`,
+    );
   });
   address = '';
   async start(): Promise<void> {
@@ -62,7 +64,10 @@ describe('SLO alerts of a deployed service', { skip: prometheusSkipReason() }, (
   before(async () => {
     await shop.start();
     prometheus = await startPrometheus({ targets: [shop.address] });
-    tandem = await TestTandem.start({ agents: 1, settings: { prometheusUrl: prometheus.url, sloWindowScale: 60, slos: [SLO], alerting: { evaluationIntervalSeconds: 0.5 } } });
+    tandem = await TestTandem.start({
+      agents: 1,
+      settings: { prometheusUrl: prometheus.url, sloWindowScale: 60, slos: [SLO], alerting: { evaluationIntervalSeconds: 0.5 } },
+    });
     await prometheus.setTargets([shop.address, new URL(tandem.url).host]);
   });
   after(async () => {
@@ -74,54 +79,96 @@ describe('SLO alerts of a deployed service', { skip: prometheusSkipReason() }, (
   const cli = (args: string[]) => runCli([...args, '--server', tandem.url, '--token', tandem.token]);
   const releases = async () => (await tandem.api<ReleaseJson[]>('GET', '/api/v1/repos/shop/environments/production/releases')).body;
 
-  it('a burn after a deploy rolls the environment back; the spent budget freezes deploys until a maintainer overrides', { timeout: 60_000 }, async () => {
-    const dir = path.join(tandem.dataDir, 'shop-production');
-    await mkdir(dir, { recursive: true });
-    const file = `deploy:\n  script: [echo deploying]\n  environment: { name: production }\n  deploy:\n    source: app\n    target: { local: { dir: "${dir}", keep: 5 } }\n`;
-    const { remote } = await tandem.repo({ '.gitlab-ci.yml': file, 'app/VERSION': 'v1\n' }, { name: 'shop' });
-    assert.equal((await tandem.waitForPipeline(await tandem.trigger('shop'), undefined, 30_000)).status, 'success');
-    await remote.commit({ 'app/VERSION': 'v2\n' }, 'v2');
-    await remote.push('main');
-    assert.equal((await tandem.waitForPipeline(await tandem.trigger('shop'), undefined, 30_000)).status, 'success');
-    const [v2, v1] = await releases();
-    assert.deepEqual([v2.status, v1.status], ['live', 'superseded']);
+  it(
+    'a burn after a deploy rolls the environment back; the spent budget freezes deploys until a maintainer overrides',
+    { timeout: 60_000 },
+    async () => {
+      const dir = path.join(tandem.dataDir, 'shop-production');
+      await mkdir(dir, { recursive: true });
+      const file = `deploy:\n  script: [echo deploying]\n  environment: { name: production }\n  deploy:\n    source: app\n    target: { local: { dir: "${dir}", keep: 5 } }\n`;
+      const { remote } = await tandem.repo({ '.gitlab-ci.yml': file, 'app/VERSION': 'v1\n' }, { name: 'shop' });
+      assert.equal((await tandem.waitForPipeline(await tandem.trigger('shop'), undefined, 30_000)).status, 'success');
+      await remote.commit({ 'app/VERSION': 'v2\n' }, 'v2');
+      await remote.push('main');
+      assert.equal((await tandem.waitForPipeline(await tandem.trigger('shop'), undefined, 30_000)).status, 'success');
+      const [v2, v1] = await releases();
+      assert.deepEqual([v2.status, v1.status], ['live', 'superseded']);
 
-    // Measured through Prometheus and healthy so far.
-    const healthy = await until('the SLO measured', async () => (await tandem.api<{ slos: SloStatus[] }>('GET', '/api/v1/slos')).body.slos.find((s) => s.name === SLO.name && s.evaluation && s.evaluation.budget.total > 0));
-    assert.equal(healthy.evaluation!.firing, null);
+      // Measured through Prometheus and healthy so far.
+      const healthy = await until('the SLO measured', async () =>
+        (await tandem.api<{ slos: SloStatus[] }>('GET', '/api/v1/slos')).body.slos.find(
+          (s) => s.name === SLO.name && s.evaluation && s.evaluation.budget.total > 0,
+        ),
+      );
+      assert.equal(healthy.evaluation!.firing, null);
 
-    shop.errorRatio = 1;
-    const burning = await until('the page alert', async () => (await tandem.api<AlertView[]>('GET', '/api/v1/alerts')).body.find((a) => a.name === 'TandemErrorBudgetBurn' && a.severity === 'page'), 20_000);
-    assert.deepEqual(burning.labels, { alertname: 'TandemErrorBudgetBurn', severity: 'page', slo: SLO.name, repo: 'shop', environment: 'production' });
+      shop.errorRatio = 1;
+      const burning = await until(
+        'the page alert',
+        async () =>
+          (await tandem.api<AlertView[]>('GET', '/api/v1/alerts')).body.find(
+            (a) => a.name === 'TandemErrorBudgetBurn' && a.severity === 'page',
+          ),
+        20_000,
+      );
+      assert.deepEqual(burning.labels, {
+        alertname: 'TandemErrorBudgetBurn',
+        severity: 'page',
+        slo: SLO.name,
+        repo: 'shop',
+        environment: 'production',
+      });
 
-    const rollback = await until('the rollback live', async () => (await releases()).find((r) => r.kind === 'rollback' && r.status === 'live'), 30_000);
-    assert.equal(rollback.rollbackOf, v1.id);
-    assert.match(rollback.createdBy, /^alert: TandemErrorBudgetBurn \(shop-availability\)$/);
-    const detail = await tandem.api<{ notifications: { notifier: string; status: string; result: string }[] }>('GET', `/api/v1/alerts/${burning.id}`);
-    assert.deepEqual(detail.body.notifications.map((n) => [n.notifier, n.status]), [['(rollback)', 'sent']]);
-    assert.match(detail.body.notifications[0].result, new RegExp(`^rollback: release ${rollback.id}, pipeline \\d+$`));
+      const rollback = await until(
+        'the rollback live',
+        async () => (await releases()).find((r) => r.kind === 'rollback' && r.status === 'live'),
+        30_000,
+      );
+      assert.equal(rollback.rollbackOf, v1.id);
+      assert.match(rollback.createdBy, /^alert: TandemErrorBudgetBurn \(shop-availability\)$/);
+      const detail = await tandem.api<{ notifications: { notifier: string; status: string; result: string }[] }>(
+        'GET',
+        `/api/v1/alerts/${burning.id}`,
+      );
+      assert.deepEqual(
+        detail.body.notifications.map((n) => [n.notifier, n.status]),
+        [['(rollback)', 'sent']],
+      );
+      assert.match(detail.body.notifications[0].result, new RegExp(`^rollback: release ${rollback.id}, pipeline \\d+$`));
 
-    // The budget of 12 h (30 d at this scale) is spent: the environment is frozen.
-    const [freeze] = await until('the freeze', async () => {
-      const list = (await tandem.api<FreezeView[]>('GET', '/api/v1/freezes')).body;
-      return list.length > 0 ? list : undefined;
-    }, 20_000);
-    assert.deepEqual([freeze.repo, freeze.environment, freeze.slo, freeze.liftedAt], ['shop', 'production', SLO.name, null]);
+      // The budget of 12 h (30 d at this scale) is spent: the environment is frozen.
+      const [freeze] = await until(
+        'the freeze',
+        async () => {
+          const list = (await tandem.api<FreezeView[]>('GET', '/api/v1/freezes')).body;
+          return list.length > 0 ? list : undefined;
+        },
+        20_000,
+      );
+      assert.deepEqual([freeze.repo, freeze.environment, freeze.slo, freeze.liftedAt], ['shop', 'production', SLO.name, null]);
 
-    await remote.commit({ 'app/VERSION': 'v3\n' }, 'v3');
-    await remote.push('main');
-    const waiting = await tandem.waitForPipeline(await tandem.trigger('shop'), (p) => p.jobs[0].status === 'manual', 15_000);
-    assert.equal(waiting.status, 'manual');
-    const listed = await cli(['freeze', 'list']);
-    assert.match(listed.stdout, /\nshop\/production\s+shop-availability\s+\S+Z\s+-\s+-\n/);
+      await remote.commit({ 'app/VERSION': 'v3\n' }, 'v3');
+      await remote.push('main');
+      const waiting = await tandem.waitForPipeline(await tandem.trigger('shop'), (p) => p.jobs[0].status === 'manual', 15_000);
+      assert.equal(waiting.status, 'manual');
+      const listed = await cli(['freeze', 'list']);
+      assert.match(listed.stdout, /\nshop\/production\s+shop-availability\s+\S+Z\s+-\s+-\n/);
 
-    const played = await tandem.api('POST', `/api/v1/jobs/${waiting.jobs[0].id}/play`);
-    assert.equal(played.status, 200, played.text);
-    assert.equal((await tandem.waitForPipeline(waiting.id, undefined, 30_000)).status, 'success');
-    const [overridden] = (await tandem.api<FreezeView[]>('GET', '/api/v1/freezes')).body;
-    assert.deepEqual(overridden.overrides.map((o) => [o.jobId, o.actor]), [[waiting.jobs[0].id, 'admin']]);
+      const played = await tandem.api('POST', `/api/v1/jobs/${waiting.jobs[0].id}/play`);
+      assert.equal(played.status, 200, played.text);
+      assert.equal((await tandem.waitForPipeline(waiting.id, undefined, 30_000)).status, 'success');
+      const [overridden] = (await tandem.api<FreezeView[]>('GET', '/api/v1/freezes')).body;
+      assert.deepEqual(
+        overridden.overrides.map((o) => [o.jobId, o.actor]),
+        [[waiting.jobs[0].id, 'admin']],
+      );
 
-    // Prometheus scrapes the Tandem server too: it saw the rollback.
-    await until('tandem_rollbacks_total in Prometheus', async () => ((await prometheus.query('sum(tandem_rollbacks_total{environment="production"})'))[0]?.value === 1 ? true : undefined), 10_000);
-  });
+      // Prometheus scrapes the Tandem server too: it saw the rollback.
+      await until(
+        'tandem_rollbacks_total in Prometheus',
+        async () => ((await prometheus.query('sum(tandem_rollbacks_total{environment="production"})'))[0]?.value === 1 ? true : undefined),
+        10_000,
+      );
+    },
+  );
 });

@@ -22,7 +22,10 @@ const DECLARED = [
     environment: 'production',
     objective: 99.5,
     window: '28d',
-    sli: { errors: 'sum(rate(http_requests_total{job="shop",code=~"5.."}[{{.window}}]))', total: 'sum(rate(http_requests_total{job="shop"}[{{.window}}]))' },
+    sli: {
+      errors: 'sum(rate(http_requests_total{job="shop",code=~"5.."}[{{.window}}]))',
+      total: 'sum(rate(http_requests_total{job="shop"}[{{.window}}]))',
+    },
   },
   {
     name: 'shop-latency',
@@ -124,7 +127,9 @@ function inputSeries(s: Scenario): { series: string; values: string }[] {
     case 'api-availability':
       return [
         { series: 'tandem_http_requests_total{route="/api/v1/repos",method="GET",status="200"}', values: values(good) },
-        ...(s.noErrorSeries ? [] : [{ series: 'tandem_http_requests_total{route="/api/v1/repos",method="GET",status="503"}', values: values(bad) }]),
+        ...(s.noErrorSeries
+          ? []
+          : [{ series: 'tandem_http_requests_total{route="/api/v1/repos",method="GET",status="503"}', values: values(bad) }]),
       ];
     case 'job-pickup':
       return [
@@ -161,7 +166,10 @@ function windowCounts(s: Scenario, at: number): { windows: Record<SliWindow, Cou
     const from = Math.max(0, at - ms / 60_000);
     return { errors: bad[at] - bad[from], total: total[at] - total[from] };
   };
-  return { windows: Object.fromEntries(SLI_WINDOWS.map((w) => [w, over(windowMs(w))])) as Record<SliWindow, Counts>, period: over(windowMs(s.slo.period)) };
+  return {
+    windows: Object.fromEntries(SLI_WINDOWS.map((w) => [w, over(windowMs(w))])) as Record<SliWindow, Counts>,
+    period: over(windowMs(s.slo.period)),
+  };
 }
 
 function expectedAlerts(s: Scenario, fires: Severity[]) {
@@ -181,12 +189,13 @@ describe('the burn-rate table', () => {
         const firing = [...new Set(result.alerts.filter((a) => a.firing).map((a) => a.severity))];
         assert.deepEqual(firing, check.fires, `${s.name} at ${check.at} min`);
         assert.equal(result.firing, check.fires[0] ?? null);
-        for (const [w, ratio] of Object.entries(check.ratios ?? {})) assert.equal(result.windows[w as SliWindow].errorRatio, ratio, `${s.name}: ${w}`);
+        for (const [w, ratio] of Object.entries(check.ratios ?? {}))
+          assert.equal(result.windows[w as SliWindow].errorRatio, ratio, `${s.name}: ${w}`);
       }
     }
   });
 
-  test('budget: burn rates per window and what is left of the period\'s budget', () => {
+  test("budget: burn rates per window and what is left of the period's budget", () => {
     const ones = (errors: number, total: number) => ({ errors, total });
     const windows = Object.fromEntries(SLI_WINDOWS.map((w) => [w, ones(2, 1000)])) as Record<SliWindow, Counts>;
     const result = evaluateBurn(99.9, '30d', { windows, period: ones(25, 100_000) });
@@ -194,7 +203,10 @@ describe('the burn-rate table', () => {
     assert.equal(result.windows['1h'].burnRate, 2);
     assert.equal(result.budget.consumed, 0.25);
     assert.equal(result.budget.remaining, 0.75);
-    const idle = evaluateBurn(99.9, '30d', { windows: Object.fromEntries(SLI_WINDOWS.map((w) => [w, ones(0, 0)])) as Record<SliWindow, Counts>, period: ones(0, 0) });
+    const idle = evaluateBurn(99.9, '30d', {
+      windows: Object.fromEntries(SLI_WINDOWS.map((w) => [w, ones(0, 0)])) as Record<SliWindow, Counts>,
+      period: ones(0, 0),
+    });
     assert.equal(idle.windows['5m'].burnRate, null, 'no traffic: no burn rate');
     assert.equal(idle.budget.remaining, 1);
     assert.equal(idle.firing, null);
@@ -207,10 +219,17 @@ describe('the burn-rate table', () => {
     const page = group.rules.find((r) => 'alert' in r && r.labels.severity === 'page');
     assert.ok(page && 'alert' in page);
     for (const a of BURN_ALERTS.filter((r) => r.severity === 'page')) {
-      assert.ok(page.expr.includes(`${ratioRecord(a.long)}{slo="api-availability"} > ${Number((a.factor * 0.001).toPrecision(12))}`), page.expr);
+      assert.ok(
+        page.expr.includes(`${ratioRecord(a.long)}{slo="api-availability"} > ${Number((a.factor * 0.001).toPrecision(12))}`),
+        page.expr,
+      );
     }
     assert.equal(page.annotations.runbook_url, 'docs/slo.md#api-availability');
-    assert.equal(sloRuleGroup(slo('shop-availability'), { runbookBase: 'https://wiki.example/slo' }).rules.find((r) => 'alert' in r)?.labels.environment, 'production');
+    assert.equal(
+      sloRuleGroup(slo('shop-availability'), { runbookBase: 'https://wiki.example/slo' }).rules.find((r) => 'alert' in r)?.labels
+        .environment,
+      'production',
+    );
   });
 });
 
@@ -226,19 +245,26 @@ describe('declared SLOs in tandem.yml', () => {
     await writeFile(file, stringify({ slos }));
     return loadConfig({ config: file }, {});
   }
-  const refused = async (slos: unknown[], message: RegExp) => assert.rejects(load(slos), (err: Error) => err instanceof ConfigError && message.test(err.message));
+  const refused = async (slos: unknown[], message: RegExp) =>
+    assert.rejects(load(slos), (err: Error) => err instanceof ConfigError && message.test(err.message));
 
   test('are read with their defaults', async () => {
     const config = await load(DECLARED);
     assert.equal(config.slos.length, 2);
     assert.equal(config.slos[1].window, '30d');
-    assert.deepEqual(loadConfig({}, { TANDEM_SLOS: JSON.stringify(DECLARED) }).slos.map((s) => s.name), ['shop-availability', 'shop-latency']);
+    assert.deepEqual(
+      loadConfig({}, { TANDEM_SLOS: JSON.stringify(DECLARED) }).slos.map((s) => s.name),
+      ['shop-availability', 'shop-latency'],
+    );
     assert.deepEqual(loadConfig({}, {}).slos, []);
   });
 
   test('bad values are refused naming the SLO field', async () => {
     const base = DECLARED[0];
-    await refused([{ ...base, sli: { errors: 'sum(rate(x[5m]))', total: 'sum(rate(y[{{.window}}]))' } }], /slos\.0\.sli\.errors.*\{\{\.window\}\}/);
+    await refused(
+      [{ ...base, sli: { errors: 'sum(rate(x[5m]))', total: 'sum(rate(y[{{.window}}]))' } }],
+      /slos\.0\.sli\.errors.*\{\{\.window\}\}/,
+    );
     await refused([{ ...base, objective: 0.999 }], /slos\.0\.objective.*percentage/);
     await refused([{ ...base, objective: 100 }], /slos\.0\.objective/);
     await refused([{ ...base, window: '7d' }], /slos\.0\.window/);
@@ -250,8 +276,15 @@ describe('declared SLOs in tandem.yml', () => {
   });
 
   test('good/total becomes errors as total minus good', () => {
-    const [s] = allSlos(sloListSchema.parse([{ ...DECLARED[0], sli: { good: 'sum(rate(ok[{{.window}}]))', total: 'sum(rate(all[{{.window}}]))' } }]), { builtin: false });
-    assert.deepEqual(s.sli, { kind: 'promql', errors: '(sum(rate(all[{{.window}}]))) - (sum(rate(ok[{{.window}}])))', total: 'sum(rate(all[{{.window}}]))' });
+    const [s] = allSlos(
+      sloListSchema.parse([{ ...DECLARED[0], sli: { good: 'sum(rate(ok[{{.window}}]))', total: 'sum(rate(all[{{.window}}]))' } }]),
+      { builtin: false },
+    );
+    assert.deepEqual(s.sli, {
+      kind: 'promql',
+      errors: '(sum(rate(all[{{.window}}]))) - (sum(rate(ok[{{.window}}])))',
+      total: 'sum(rate(all[{{.window}}]))',
+    });
   });
 });
 
@@ -295,14 +328,32 @@ describe('promtool', { skip: promtoolSkipReason() }, () => {
         promql_expr_test: s.checks.flatMap((c) =>
           Object.entries(c.ratios ?? {}).map(([w, value]) => {
             const series = `${ratioRecord(w as SliWindow)}{slo="${s.slo.name}"}`;
-            const labels = { slo: s.slo.name, ...(s.slo.repo ? { repo: s.slo.repo } : {}), ...(s.slo.environment ? { environment: s.slo.environment } : {}) };
+            const labels = {
+              slo: s.slo.name,
+              ...(s.slo.repo ? { repo: s.slo.repo } : {}),
+              ...(s.slo.environment ? { environment: s.slo.environment } : {}),
+            };
             // Rates are floating point: compared within 1e-9 (promtool compares exactly).
-            return { expr: `abs(${series} - ${value}) < bool 1e-9`, eval_time: `${c.at}m`, exp_samples: [{ labels: `{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`, value: 1 }] };
+            return {
+              expr: `abs(${series} - ${value}) < bool 1e-9`,
+              eval_time: `${c.at}m`,
+              exp_samples: [
+                {
+                  labels: `{${Object.entries(labels)
+                    .map(([k, v]) => `${k}="${v}"`)
+                    .join(',')}}`,
+                  value: 1,
+                },
+              ],
+            };
           }),
         ),
       }));
       files.push(`${one.name}.tests.yml`);
-      await writeFile(path.join(dir, files.at(-1)!), stringify({ rule_files: [`${one.name}.rules.yml`], evaluation_interval: '1m', tests }, { lineWidth: 0 }));
+      await writeFile(
+        path.join(dir, files.at(-1)!),
+        stringify({ rule_files: [`${one.name}.rules.yml`], evaluation_interval: '1m', tests }, { lineWidth: 0 }),
+      );
     }
     const run = await promtool(['test', 'rules', ...files], dir);
     assert.equal(run.code, 0, run.output);
@@ -312,8 +363,18 @@ describe('promtool', { skip: promtoolSkipReason() }, () => {
   test('promtool test rules fails when an expected alert does not fire (the check has teeth)', async () => {
     await writeFile(path.join(dir, 'rules.yml'), sloRuleFile([SCENARIOS[1].slo]));
     const slow = SCENARIOS[1];
-    const wrong = [{ name: 'a slow burn that does not page', interval: '1m', input_series: inputSeries(slow), alert_rule_test: [{ eval_time: '400m', alertname: ALERT_NAME, exp_alerts: expectedAlerts(slow, ['page', 'ticket']) }] }];
-    await writeFile(path.join(dir, 'wrong.yml'), stringify({ rule_files: ['rules.yml'], evaluation_interval: '1m', tests: wrong }, { lineWidth: 0 }));
+    const wrong = [
+      {
+        name: 'a slow burn that does not page',
+        interval: '1m',
+        input_series: inputSeries(slow),
+        alert_rule_test: [{ eval_time: '400m', alertname: ALERT_NAME, exp_alerts: expectedAlerts(slow, ['page', 'ticket']) }],
+      },
+    ];
+    await writeFile(
+      path.join(dir, 'wrong.yml'),
+      stringify({ rule_files: ['rules.yml'], evaluation_interval: '1m', tests: wrong }, { lineWidth: 0 }),
+    );
     const run = await promtool(['test', 'rules', 'wrong.yml'], dir);
     assert.equal(run.code, 1, run.output);
     assert.match(run.output, /FAILED/);

@@ -47,7 +47,13 @@ export async function compileErrors(yaml: string, options?: CompileOptions): Pro
 }
 
 /** The single error, checked for position and a message fragment. */
-export async function expectError(yaml: string, line: number, column: number, fragment: string | RegExp, options?: CompileOptions): Promise<Diagnostic> {
+export async function expectError(
+  yaml: string,
+  line: number,
+  column: number,
+  fragment: string | RegExp,
+  options?: CompileOptions,
+): Promise<Diagnostic> {
   const errors = await compileErrors(yaml, options);
   const found = errors.find((e) => (typeof fragment === 'string' ? e.message.includes(fragment) : fragment.test(e.message)));
   assert.ok(found, `no error matching ${String(fragment)} in:\n${errors.map((e) => `${e.line}:${e.column} ${e.message}`).join('\n')}`);

@@ -4,12 +4,22 @@ import { compile, compileOk, expectError, job } from './helpers.js';
 
 describe('unknown and malformed keys', () => {
   it('an unknown job key is an error at its line and column, with a suggestion', async () => {
-    const e = await expectError('build:\n  script: make\n  artifact:\n    paths: [a]\n', 3, 3, 'unknown key `artifact` in `build` (did you mean `artifacts`?)');
+    const e = await expectError(
+      'build:\n  script: make\n  artifact:\n    paths: [a]\n',
+      3,
+      3,
+      'unknown key `artifact` in `build` (did you mean `artifacts`?)',
+    );
     assert.equal(e.path, 'build.artifact');
   });
 
   it('unknown keys deep inside are found too', async () => {
-    await expectError('j:\n  script: x\n  cache:\n    key: k\n    pahts: [a]\n', 5, 5, 'unknown key `pahts` in `j.cache` (did you mean `paths`?)');
+    await expectError(
+      'j:\n  script: x\n  cache:\n    key: k\n    pahts: [a]\n',
+      5,
+      5,
+      'unknown key `pahts` in `j.cache` (did you mean `paths`?)',
+    );
     await expectError('j:\n  script: x\n  rules:\n    - if: $A\n      wen: manual\n', 5, 7, 'did you mean `when`');
     await expectError('default:\n  befor_script: [x]\nj:\n  script: x\n', 2, 3, 'did you mean `before_script`');
   });
@@ -85,7 +95,9 @@ j:
   });
 
   it('inherit:variables limits global variables', async () => {
-    const p = await compileOk('variables: {A: a, B: b}\nnone:\n  inherit: {variables: false}\n  script: x\nsome:\n  inherit: {variables: [A]}\n  script: x\nall:\n  script: x\n');
+    const p = await compileOk(
+      'variables: {A: a, B: b}\nnone:\n  inherit: {variables: false}\n  script: x\nsome:\n  inherit: {variables: [A]}\n  script: x\nall:\n  script: x\n',
+    );
     assert.equal(job(p, 'none').inheritVariables, false);
     assert.deepEqual(job(p, 'some').inheritVariables, ['A']);
     assert.equal(job(p, 'all').inheritVariables, undefined);
@@ -199,7 +211,14 @@ b:
       { key: 'main-v2', paths: ['node_modules/'], policy: 'pull-push', when: 'on_success', untracked: false, fallbackKeys: [] },
     ]);
     assert.deepEqual(job(p, 'b').cache, [
-      { key: { files: ['package-lock.json'], prefix: 'b' }, paths: ['.npm/'], policy: 'pull', when: 'always', untracked: false, fallbackKeys: ['main-v2'] },
+      {
+        key: { files: ['package-lock.json'], prefix: 'b' },
+        paths: ['.npm/'],
+        policy: 'pull',
+        when: 'always',
+        untracked: false,
+        fallbackKeys: ['main-v2'],
+      },
       { key: 'default', paths: ['tmp/'], policy: 'pull-push', when: 'on_success', untracked: true, fallbackKeys: [] },
     ]);
   });

@@ -17,7 +17,10 @@ describe('lintFile', () => {
       path.join(dir, '.gitlab-ci.yml'),
       'include: ci/jobs.yml\nbuild:\n  script: make\n  rules:\n    - exists: [package.json]\n  artifacts:\n    reports: {}\n',
     );
-    await writeFile(path.join(dir, 'ok.yml'), 'build:\n  script: make\n  rules:\n    - exists: [package.json]\n    - if: $CI_COMMIT_BRANCH == "main"\n');
+    await writeFile(
+      path.join(dir, 'ok.yml'),
+      'build:\n  script: make\n  rules:\n    - exists: [package.json]\n    - if: $CI_COMMIT_BRANCH == "main"\n',
+    );
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -41,7 +44,10 @@ describe('lintFile', () => {
     await writeFile(path.join(dir, 'typo.yml'), deploy('local: { dir: /srv/app }', '        intervall: 1s\n'));
     await writeFile(path.join(dir, 'variables.yml'), deploy('local: { dir: $DEPLOY_DIR }'));
     const relative = await lintFile(path.join(dir, 'relative.yml'));
-    assert.deepEqual(relative.diagnostics.map((d) => [d.line, d.column, d.message]), [[7, 21, 'deploy.deploy.target.local.dir: must be an absolute path, got "srv/app"']]);
+    assert.deepEqual(
+      relative.diagnostics.map((d) => [d.line, d.column, d.message]),
+      [[7, 21, 'deploy.deploy.target.local.dir: must be an absolute path, got "srv/app"']],
+    );
     const typo = await lintFile(path.join(dir, 'typo.yml'));
     assert.equal(typo.diagnostics.length, 1);
     assert.equal(typo.diagnostics[0].line, 10);
@@ -54,7 +60,10 @@ describe('lintFile', () => {
     const result = await lintFile(path.join(dir, 'ok.yml'));
     assert.equal(result.ok, true);
     assert.ok(result.result.ok);
-    assert.deepEqual(result.result.pipeline.jobs.map((j) => j.name), ['build']);
+    assert.deepEqual(
+      result.result.pipeline.jobs.map((j) => j.name),
+      ['build'],
+    );
   });
 });
 

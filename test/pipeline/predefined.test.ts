@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { escapeVariableValue, expandVariables, jobVariables, parseDuration, predefinedVariables, resolveVariables, slugify } from '../../src/pipeline/index.js';
+import {
+  escapeVariableValue,
+  expandVariables,
+  jobVariables,
+  parseDuration,
+  predefinedVariables,
+  resolveVariables,
+  slugify,
+} from '../../src/pipeline/index.js';
 
 describe('slugify (CI_COMMIT_REF_SLUG)', () => {
   it('follows GitLab', () => {

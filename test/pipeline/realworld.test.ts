@@ -108,7 +108,14 @@ describe('a real-world Node.js pipeline', () => {
 
     const install = job(p, 'install');
     assert.deepEqual(install.cache, [
-      { key: { files: ['package-lock.json'] }, paths: ['.npm/', 'node_modules/'], policy: 'pull-push', when: 'on_success', untracked: false, fallbackKeys: [] },
+      {
+        key: { files: ['package-lock.json'] },
+        paths: ['.npm/', 'node_modules/'],
+        policy: 'pull-push',
+        when: 'on_success',
+        untracked: false,
+        fallbackKeys: [],
+      },
     ]);
     assert.deepEqual(install.beforeScript, ['node --version']);
     assert.equal(install.interruptible, true);
@@ -125,7 +132,10 @@ describe('a real-world Node.js pipeline', () => {
     assert.equal(unit.artifacts, null, 'reports only: nothing to upload');
 
     const staging = job(p, 'deploy_staging');
-    assert.deepEqual(staging.needs?.map((n) => n.job), ['build', 'unit: [18]', 'unit: [20]']);
+    assert.deepEqual(
+      staging.needs?.map((n) => n.job),
+      ['build', 'unit: [18]', 'unit: [20]'],
+    );
     assert.equal(staging.resourceGroup, 'staging');
     assert.equal(staging.environment?.url, 'https://staging.example.com');
     assert.equal(staging.interruptible, false);
@@ -135,7 +145,9 @@ describe('a real-world Node.js pipeline', () => {
 
   it('compiles for a release tag with a blocking manual production deploy', async () => {
     const tag = { ...PUSH_MAIN, CI_COMMIT_BRANCH: '', CI_COMMIT_TAG: 'v1.4.0', CI_COMMIT_REF_NAME: 'v1.4.0' };
-    const p = await compileOk(NODE_PIPELINE.replace('needs: [deploy_staging]', 'needs: [{job: deploy_staging, optional: true}]'), { variables: tag });
+    const p = await compileOk(NODE_PIPELINE.replace('needs: [deploy_staging]', 'needs: [{job: deploy_staging, optional: true}]'), {
+      variables: tag,
+    });
     assert.deepEqual(names(p), ['install', 'build', 'unit: [18]', 'unit: [20]', 'deploy_production']);
     const prod = job(p, 'deploy_production');
     assert.deepEqual([prod.when, prod.allowFailure], ['manual', false]);

@@ -129,7 +129,9 @@ dots:
   });
 
   it('changes paths expand variables', async () => {
-    const p = await compileOk('j:\n  script: x\n  variables: {DIR: api}\n  rules:\n    - changes: ["$DIR/**"]\n', { changedFiles: ['api/a.go'] });
+    const p = await compileOk('j:\n  script: x\n  variables: {DIR: api}\n  rules:\n    - changes: ["$DIR/**"]\n', {
+      changedFiles: ['api/a.go'],
+    });
     assert.deepEqual(names(p), ['j']);
   });
 
@@ -180,7 +182,7 @@ explicit:
   it('a bad rules:if names the column inside the expression', async () => {
     const e = await expectError('j:\n  script: x\n  rules:\n    - if: $A == "x" && && $B\n', 4, 24, 'unexpected operator &&');
     assert.equal(e.path, 'j.rules[0].if');
-    await expectError("j:\n  script: x\n  rules:\n    - if: '$A = \"x\"'\n", 4, 15, 'unexpected');
+    await expectError('j:\n  script: x\n  rules:\n    - if: \'$A = "x"\'\n', 4, 15, 'unexpected');
   });
 
   it('no job left after rules skips the pipeline', async () => {

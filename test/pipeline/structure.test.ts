@@ -60,7 +60,12 @@ plain:
   });
 
   it('rejects a need of an unknown job at the item', async () => {
-    await expectError('a:\n  script: x\n  needs: [bild]\nbuild:\n  script: y\n', 3, 11, '`a` needs `bild`, which is not a job (did you mean `build`?)');
+    await expectError(
+      'a:\n  script: x\n  needs: [bild]\nbuild:\n  script: y\n',
+      3,
+      11,
+      '`a` needs `bild`, which is not a job (did you mean `build`?)',
+    );
   });
 
   it('rejects a need of a later stage', async () => {
@@ -68,12 +73,20 @@ plain:
   });
 
   it('detects needs cycles inside a stage', async () => {
-    await expectError('a:\n  script: x\n  needs: [b]\nb:\n  script: y\n  needs: [c]\nc:\n  script: z\n  needs: [a]\n', 9, 11, 'needs cycle: a → b → c → a');
+    await expectError(
+      'a:\n  script: x\n  needs: [b]\nb:\n  script: y\n  needs: [c]\nc:\n  script: z\n  needs: [a]\n',
+      9,
+      11,
+      'needs cycle: a → b → c → a',
+    );
   });
 
   it('a need of a parallel job means all its instances', async () => {
     const p = await compileOk('t:\n  stage: build\n  parallel: 2\n  script: x\nr:\n  needs: [t]\n  script: y\n');
-    assert.deepEqual(job(p, 'r').needs?.map((n) => n.job), ['t 1/2', 't 2/2']);
+    assert.deepEqual(
+      job(p, 'r').needs?.map((n) => n.job),
+      ['t 1/2', 't 2/2'],
+    );
   });
 
   it('needs:parallel:matrix picks instances', async () => {
@@ -92,11 +105,16 @@ r:
           - OS: mac
   script: y
 `);
-    assert.deepEqual(job(p, 'r').needs?.map((n) => n.job), ['t: [mac]']);
+    assert.deepEqual(
+      job(p, 'r').needs?.map((n) => n.job),
+      ['t: [mac]'],
+    );
   });
 
   it('dependencies name earlier jobs and expand parallel ones', async () => {
-    const p = await compileOk('b:\n  stage: build\n  parallel: 2\n  script: x\nt:\n  dependencies: [b]\n  script: y\nu:\n  dependencies: []\n  script: z\n');
+    const p = await compileOk(
+      'b:\n  stage: build\n  parallel: 2\n  script: x\nt:\n  dependencies: [b]\n  script: y\nu:\n  dependencies: []\n  script: z\n',
+    );
     assert.deepEqual(job(p, 't').dependencies, ['b 1/2', 'b 2/2']);
     assert.deepEqual(job(p, 'u').dependencies, []);
     await expectError('t:\n  dependencies: [nope]\n  script: y\n', 2, 18, 'depends on `nope`');
@@ -166,7 +184,12 @@ j:
   });
 
   it('extends cycles and unknown templates are errors', async () => {
-    await expectError('.a:\n  extends: .b\n.b:\n  extends: .a\nj:\n  extends: .a\n  script: x\n', 4, 12, 'circular extends: j → .a → .b → .a');
+    await expectError(
+      '.a:\n  extends: .b\n.b:\n  extends: .a\nj:\n  extends: .a\n  script: x\n',
+      4,
+      12,
+      'circular extends: j → .a → .b → .a',
+    );
     await expectError('j:\n  extends: .tmpl\n  script: x\n.templ:\n  tags: [a]\n', 2, 12, 'did you mean `.templ`');
   });
 
@@ -214,7 +237,12 @@ j:
   });
 
   it('!reference to a missing key names it', async () => {
-    await expectError('.s:\n  script: [a]\nj:\n  script: !reference [.s, scrip]\n', 4, 22, '`scrip` not found in `.s` (did you mean `script`?)');
+    await expectError(
+      '.s:\n  script: [a]\nj:\n  script: !reference [.s, scrip]\n',
+      4,
+      22,
+      '`scrip` not found in `.s` (did you mean `script`?)',
+    );
   });
 });
 
@@ -250,7 +278,9 @@ test:
   });
 
   it('a missing include is an error at the include line', async () => {
-    await expectError('include:\n  - local: ci/nope.yml\nj:\n  script: x\n', 2, 12, 'included file `ci/nope.yml` does not exist', { files });
+    await expectError('include:\n  - local: ci/nope.yml\nj:\n  script: x\n', 2, 12, 'included file `ci/nope.yml` does not exist', {
+      files,
+    });
   });
 
   it('errors inside an included file name that file', async () => {
@@ -273,10 +303,7 @@ test:
   });
 
   it('include:rules can skip a file', async () => {
-    const p = await compileOk(
-      'include:\n  - local: ci/build.yml\n    rules:\n      - if: $CI_COMMIT_TAG\ntest:\n  script: t\n',
-      { files },
-    );
+    const p = await compileOk('include:\n  - local: ci/build.yml\n    rules:\n      - if: $CI_COMMIT_TAG\ntest:\n  script: t\n', { files });
     assert.deepEqual(names(p), ['test']);
   });
 

@@ -15,7 +15,14 @@ for (;;) {
   claimed.push({ jobId: c.job.id, token: c.fencingToken });
   // "Run" the job: leaves the write lock free for the other process, like a real agent would.
   await new Promise((resolve) => setTimeout(resolve, 1));
-  await completeJob(store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, status: 'success', exitCode: 0, now: Date.now() });
+  await completeJob(store, {
+    jobId: c.job.id,
+    agentId: c.job.agent_id!,
+    fencingToken: c.fencingToken,
+    status: 'success',
+    exitCode: 0,
+    now: Date.now(),
+  });
 }
 await store.close();
 process.send?.(claimed, () => process.exit(0));

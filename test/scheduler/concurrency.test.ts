@@ -18,9 +18,16 @@ async function assertClaimedOnce(db: TestDb, pipelineId: number, perClaimer: Cla
   assert.equal(new Set(all.map((c) => c.jobId)).size, jobs, 'no job claimed twice');
   assert.equal(new Set(all.map((c) => c.token)).size, jobs, 'every claim got its own fencing token');
   for (const mine of perClaimer) {
-    assert.deepEqual(mine.map((c) => c.token), mine.map((c) => c.token).sort((x, y) => x - y), 'tokens increase for each claimer');
+    assert.deepEqual(
+      mine.map((c) => c.token),
+      mine.map((c) => c.token).sort((x, y) => x - y),
+      'tokens increase for each claimer',
+    );
   }
-  assert.ok(perClaimer.every((mine) => mine.length > 0), `every claimer got work (${perClaimer.map((m) => m.length).join(' / ')})`);
+  assert.ok(
+    perClaimer.every((mine) => mine.length > 0),
+    `every claimer got work (${perClaimer.map((m) => m.length).join(' / ')})`,
+  );
   assert.equal((await getPipeline(db.store, pipelineId))?.pipeline.status, 'success');
 }
 
@@ -74,14 +81,23 @@ describe('postgres: concurrent claimers in one process', { skip: postgres?.skip 
             continue;
           }
           mine.push({ jobId: c.job.id, token: c.fencingToken });
-          await completeJob(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, status: 'success', exitCode: 0, now: Date.now() });
+          await completeJob(db.store, {
+            jobId: c.job.id,
+            agentId: c.job.agent_id!,
+            fencingToken: c.fencingToken,
+            status: 'success',
+            exitCode: 0,
+            now: Date.now(),
+          });
           done++;
         }
         return mine;
       };
       const started = performance.now();
       const perClaimer = await Promise.all(Array.from({ length: 8 }, (_, i) => claimer(i + 1)));
-      t.diagnostic(`postgres: ${Math.round((JOBS / (performance.now() - started)) * 1000)} claim+complete/s with 8 claimers in one process`);
+      t.diagnostic(
+        `postgres: ${Math.round((JOBS / (performance.now() - started)) * 1000)} claim+complete/s with 8 claimers in one process`,
+      );
       await assertClaimedOnce(db, pipelineId, perClaimer, JOBS);
     } finally {
       await db.close();
@@ -107,7 +123,9 @@ describe('postgres: a claim re-run after a transient error', { skip: postgres?.s
            end $$`,
         )
         .execute(db.store.db);
-      await sql`create trigger fail_first_claim before update on jobs for each row execute function fail_first_claim()`.execute(db.store.db);
+      await sql`create trigger fail_first_claim before update on jobs for each row execute function fail_first_claim()`.execute(
+        db.store.db,
+      );
       await newPipeline(db, [job('build', { tags: [] })]);
 
       const claimed = await claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: 60_000, now: Date.now() });

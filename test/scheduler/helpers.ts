@@ -20,7 +20,16 @@ export async function testDb(backend: Backend): Promise<TestDb> {
   const store = await openStore(url);
   const repo = await store.db
     .insertInto('repos')
-    .values({ name: 'demo', url: '/srv/git/demo', default_branch: 'main', poll_interval_seconds: 0, webhook_secret: null, known_refs: '{}', last_polled_at: null, created_at: T0 })
+    .values({
+      name: 'demo',
+      url: '/srv/git/demo',
+      default_branch: 'main',
+      poll_interval_seconds: 0,
+      webhook_secret: null,
+      known_refs: '{}',
+      last_polled_at: null,
+      created_at: T0,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return {
@@ -42,7 +51,15 @@ const STAGES = ['build', 'test', 'deploy', 'cleanup'];
  */
 export function job(name: string, fields: Partial<CompiledJob> = {}): CompiledJob {
   const stage = fields.stage ?? 'build';
-  return compiledJob({ name, stage, stageIndex: STAGES.indexOf(stage), script: ['true'], tags: [name], position: { file: '.gitlab-ci.yml', line: 1, column: 1 }, ...fields });
+  return compiledJob({
+    name,
+    stage,
+    stageIndex: STAGES.indexOf(stage),
+    script: ['true'],
+    tags: [name],
+    position: { file: '.gitlab-ci.yml', line: 1, column: 1 },
+    ...fields,
+  });
 }
 
 export function needs(...names: string[]): CompiledJob['needs'] {
@@ -78,7 +95,13 @@ export async function statuses(db: TestDb, pipelineId: number): Promise<Record<s
 }
 
 export async function jobId(db: TestDb, pipelineId: number, name: string): Promise<number> {
-  const row = await db.store.db.selectFrom('jobs').select('id').where('pipeline_id', '=', pipelineId).where('name', '=', name).where('retried', '=', 0).executeTakeFirstOrThrow();
+  const row = await db.store.db
+    .selectFrom('jobs')
+    .select('id')
+    .where('pipeline_id', '=', pipelineId)
+    .where('name', '=', name)
+    .where('retried', '=', 0)
+    .executeTakeFirstOrThrow();
   return row.id;
 }
 

@@ -48,7 +48,13 @@ for (const backend of backends()) {
           job('pkg', { stage: 'deploy', needs: needs('lint') }),
           job('staged', { stage: 'deploy' }),
         ]);
-        assert.deepEqual(await statuses(db, p), { $pipeline: 'pending', slow: 'pending', lint: 'pending', pkg: 'created', staged: 'created' });
+        assert.deepEqual(await statuses(db, p), {
+          $pipeline: 'pending',
+          slow: 'pending',
+          lint: 'pending',
+          pkg: 'created',
+          staged: 'created',
+        });
         await run(db, 'lint', 'success');
         const s = await statuses(db, p);
         assert.equal(s.pkg, 'pending');
@@ -56,7 +62,11 @@ for (const backend of backends()) {
       });
 
       it('skips along a chain of needs when the first job fails', async () => {
-        const p = await newPipeline(db, [job('build'), job('test', { stage: 'test', needs: needs('build') }), job('ship', { stage: 'deploy', needs: needs('test') })]);
+        const p = await newPipeline(db, [
+          job('build'),
+          job('test', { stage: 'test', needs: needs('build') }),
+          job('ship', { stage: 'deploy', needs: needs('test') }),
+        ]);
         await run(db, 'build', 'failed');
         assert.deepEqual(await statuses(db, p), { $pipeline: 'failed', build: 'failed', test: 'skipped', ship: 'skipped' });
       });
@@ -71,7 +81,13 @@ for (const backend of backends()) {
           job('tidy', { stage: 'cleanup', when: 'always' }),
         ]);
         await run(db, 'build', 'failed');
-        assert.deepEqual(await statuses(db, p), { $pipeline: 'running', build: 'failed', test: 'skipped', report: 'pending', tidy: 'pending' });
+        assert.deepEqual(await statuses(db, p), {
+          $pipeline: 'running',
+          build: 'failed',
+          test: 'skipped',
+          report: 'pending',
+          tidy: 'pending',
+        });
         await run(db, 'report', 'success');
         await run(db, 'tidy', 'success');
         assert.equal((await statuses(db, p)).$pipeline, 'failed');
@@ -127,7 +143,13 @@ for (const backend of backends()) {
         const p = await newPipeline(db, [job('a'), job('b', { timeoutSeconds: 30 })]);
         const view = await getPipeline(db.store, p);
         assert.deepEqual(JSON.parse(view?.pipeline.variables ?? ''), { GLOBAL: '1' });
-        assert.deepEqual(view?.jobs.map((j) => [j.name, j.timeout_seconds]), [['a', 3600], ['b', 30]]);
+        assert.deepEqual(
+          view?.jobs.map((j) => [j.name, j.timeout_seconds]),
+          [
+            ['a', 3600],
+            ['b', 30],
+          ],
+        );
       });
     });
 
@@ -150,7 +172,10 @@ for (const backend of backends()) {
       });
 
       it('a job that needs an optional manual job waits until it is played', async () => {
-        const p = await newPipeline(db, [job('deploy', { when: 'manual', allowFailure: true }), job('smoke', { stage: 'test', needs: needs('deploy') })]);
+        const p = await newPipeline(db, [
+          job('deploy', { when: 'manual', allowFailure: true }),
+          job('smoke', { stage: 'test', needs: needs('deploy') }),
+        ]);
         assert.deepEqual(await statuses(db, p), { $pipeline: 'manual', deploy: 'manual', smoke: 'created' });
         await playJob(db.store, await jobId(db, p, 'deploy'), T0);
         await run(db, 'deploy', 'success');
@@ -171,14 +196,23 @@ for (const backend of backends()) {
         assert.deepEqual(promoted, [await jobId(db, p, 'later')]);
         assert.deepEqual(
           changes.map((c) => [c.type, c.status]),
-          [['job', 'pending'], ['pipeline', 'pending']],
+          [
+            ['job', 'pending'],
+            ['pipeline', 'pending'],
+          ],
         );
       });
 
       it('play refuses jobs that are not manual, and unknown jobs', async () => {
         const p = await newPipeline(db, [job('a')]);
-        await assert.rejects(playJob(db.store, await jobId(db, p, 'a'), T0), (e: SchedulerError) => e.httpStatus === 409 && /not manual/.test(e.message));
-        await assert.rejects(playJob(db.store, 4242, T0), (e: SchedulerError) => e.httpStatus === 404 && /job 4242 not found/.test(e.message));
+        await assert.rejects(
+          playJob(db.store, await jobId(db, p, 'a'), T0),
+          (e: SchedulerError) => e.httpStatus === 409 && /not manual/.test(e.message),
+        );
+        await assert.rejects(
+          playJob(db.store, 4242, T0),
+          (e: SchedulerError) => e.httpStatus === 404 && /job 4242 not found/.test(e.message),
+        );
       });
     });
 
@@ -209,12 +243,20 @@ for (const backend of backends()) {
         ]);
         assert.equal((await run(db, 'a', 'failed')).retryJobId, null);
         assert.equal((await run(db, 'b', 'failed', { exitCode: 1 })).retryJobId, null);
-        await retryJob(db.store, (await db.store.db.selectFrom('jobs').select('id').where('name', '=', 'b').executeTakeFirstOrThrow()).id, T0);
+        await retryJob(
+          db.store,
+          (await db.store.db.selectFrom('jobs').select('id').where('name', '=', 'b').executeTakeFirstOrThrow()).id,
+          T0,
+        );
         assert.notEqual((await run(db, 'b', 'failed', { exitCode: 137 })).retryJobId, null);
       });
 
       it('a user retry re-runs the job and un-skips what its failure skipped', async () => {
-        const p = await newPipeline(db, [job('build'), job('test', { stage: 'test' }), job('ship', { stage: 'deploy', needs: needs('test') })]);
+        const p = await newPipeline(db, [
+          job('build'),
+          job('test', { stage: 'test' }),
+          job('ship', { stage: 'deploy', needs: needs('test') }),
+        ]);
         const failed = await run(db, 'build', 'failed');
         assert.equal((await statuses(db, p)).$pipeline, 'failed');
         const { jobId: newId, changes } = await retryJob(db.store, failed.job.id, T0 + 10_000);
@@ -240,23 +282,53 @@ for (const backend of backends()) {
       it('refuses to retry unfinished, already retried and unknown jobs', async () => {
         const p = await newPipeline(db, [job('a')]);
         const a = await jobId(db, p, 'a');
-        await assert.rejects(retryJob(db.store, a, T0), (e: SchedulerError) => e.httpStatus === 409 && /while it is pending/.test(e.message));
+        await assert.rejects(
+          retryJob(db.store, a, T0),
+          (e: SchedulerError) => e.httpStatus === 409 && /while it is pending/.test(e.message),
+        );
         await run(db, 'a', 'failed');
         const { jobId: second } = await retryJob(db.store, a, T0);
-        await assert.rejects(retryJob(db.store, a, T0), (e: SchedulerError) => e.httpStatus === 409 && e.message.includes(`latest attempt (job ${second})`));
+        await assert.rejects(
+          retryJob(db.store, a, T0),
+          (e: SchedulerError) => e.httpStatus === 409 && e.message.includes(`latest attempt (job ${second})`),
+        );
         await assert.rejects(retryJob(db.store, 999, T0), (e: SchedulerError) => e.httpStatus === 404);
       });
     });
 
     describe('cancel', () => {
       it('cancels waiting jobs at once and asks running ones to stop', async () => {
-        const p = await newPipeline(db, [job('run1'), job('wait1'), job('later', { stage: 'test' }), job('tidy', { stage: 'cleanup', when: 'always' })]);
+        const p = await newPipeline(db, [
+          job('run1'),
+          job('wait1'),
+          job('later', { stage: 'test' }),
+          job('tidy', { stage: 'cleanup', when: 'always' }),
+        ]);
         const running = await claim(db, 'run1');
         await cancelPipeline(db.store, p, T0 + 100);
-        assert.deepEqual(await statuses(db, p), { $pipeline: 'running', run1: 'running', wait1: 'canceled', later: 'canceled', tidy: 'canceled' });
-        const beat = await extendLease(db.store, { jobId: running.job.id, agentId: running.job.agent_id!, fencingToken: running.fencingToken, leaseMs: 1000, now: T0 + 200 });
+        assert.deepEqual(await statuses(db, p), {
+          $pipeline: 'running',
+          run1: 'running',
+          wait1: 'canceled',
+          later: 'canceled',
+          tidy: 'canceled',
+        });
+        const beat = await extendLease(db.store, {
+          jobId: running.job.id,
+          agentId: running.job.agent_id!,
+          fencingToken: running.fencingToken,
+          leaseMs: 1000,
+          now: T0 + 200,
+        });
         assert.equal(beat.cancelRequested, true);
-        await completeJob(db.store, { jobId: running.job.id, agentId: running.job.agent_id!, fencingToken: running.fencingToken, status: 'canceled', exitCode: null, now: T0 + 300 });
+        await completeJob(db.store, {
+          jobId: running.job.id,
+          agentId: running.job.agent_id!,
+          fencingToken: running.fencingToken,
+          status: 'canceled',
+          exitCode: null,
+          now: T0 + 300,
+        });
         assert.equal((await statuses(db, p)).$pipeline, 'canceled');
         // Canceling again is a no-op; a finished job cannot be canceled.
         await cancelPipeline(db.store, p, T0 + 400);
@@ -264,9 +336,17 @@ for (const backend of backends()) {
       });
 
       it('cancelJob refuses finished jobs and lets the pipeline go on for a canceled one', async () => {
-        const p = await newPipeline(db, [job('a'), job('b'), job('tidy', { stage: 'cleanup', when: 'always' }), job('next', { stage: 'test' })]);
+        const p = await newPipeline(db, [
+          job('a'),
+          job('b'),
+          job('tidy', { stage: 'cleanup', when: 'always' }),
+          job('next', { stage: 'test' }),
+        ]);
         const done = await run(db, 'a', 'success');
-        await assert.rejects(cancelJob(db.store, done.job.id, T0), (e: SchedulerError) => e.httpStatus === 409 && /already finished \(success\)/.test(e.message));
+        await assert.rejects(
+          cancelJob(db.store, done.job.id, T0),
+          (e: SchedulerError) => e.httpStatus === 409 && /already finished \(success\)/.test(e.message),
+        );
         await cancelJob(db.store, await jobId(db, p, 'b'), T0);
         assert.deepEqual(await statuses(db, p), { $pipeline: 'running', a: 'success', b: 'canceled', next: 'skipped', tidy: 'pending' });
         await run(db, 'tidy', 'success');

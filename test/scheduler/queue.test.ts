@@ -51,25 +51,45 @@ for (const backend of backends()) {
         const a = await claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: LEASE_MS, now: T0 });
         assert.equal(a?.pipeline.id, first);
         assert.equal(await claimJob(db.store, { agentId: 2, agentTags: [], leaseMs: LEASE_MS, now: T0 }), null);
-        await completeJob(db.store, { jobId: a.job.id, agentId: a.job.agent_id!, fencingToken: a.fencingToken, status: 'success', exitCode: 0, now: T0 + 1 });
+        await completeJob(db.store, {
+          jobId: a.job.id,
+          agentId: a.job.agent_id!,
+          fencingToken: a.fencingToken,
+          status: 'success',
+          exitCode: 0,
+          now: T0 + 1,
+        });
         const b = await claimJob(db.store, { agentId: 2, agentTags: [], leaseMs: LEASE_MS, now: T0 + 2 });
         assert.notEqual(b?.pipeline.id, first);
       });
 
       it('hands out fencing tokens that strictly increase across all claims', async () => {
-        await newPipeline(db, ['a', 'b', 'c', 'd'].map((n) => job(n, { tags: [] })));
+        await newPipeline(
+          db,
+          ['a', 'b', 'c', 'd'].map((n) => job(n, { tags: [] })),
+        );
         const tokens: number[] = [];
-        for (let c = await claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: LEASE_MS, now: T0 }); c; c = await claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: LEASE_MS, now: T0 })) {
+        for (
+          let c = await claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: LEASE_MS, now: T0 });
+          c;
+          c = await claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: LEASE_MS, now: T0 })
+        ) {
           tokens.push(c.fencingToken);
         }
         assert.equal(tokens.length, 4);
-        assert.deepEqual(tokens, [...tokens].sort((x, y) => x - y));
+        assert.deepEqual(
+          tokens,
+          [...tokens].sort((x, y) => x - y),
+        );
         assert.equal(new Set(tokens).size, 4);
         assert.ok(tokens[0] >= 1);
       });
 
       it('refuses a non-positive lease', async () => {
-        await assert.rejects(claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: 0, now: T0 }), (e: SchedulerError) => e.httpStatus === 422);
+        await assert.rejects(
+          claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: 0, now: T0 }),
+          (e: SchedulerError) => e.httpStatus === 422,
+        );
       });
     });
 
@@ -77,7 +97,13 @@ for (const backend of backends()) {
       it('requeues the job of a dead agent and refuses the old token everywhere', async () => {
         const p = await newPipeline(db, [job('build')]);
         const old = await claim(db, 'build', T0, 1);
-        const beat = await extendLease(db.store, { jobId: old.job.id, agentId: old.job.agent_id!, fencingToken: old.fencingToken, leaseMs: LEASE_MS, now: T0 + 5000 });
+        const beat = await extendLease(db.store, {
+          jobId: old.job.id,
+          agentId: old.job.agent_id!,
+          fencingToken: old.fencingToken,
+          leaseMs: LEASE_MS,
+          now: T0 + 5000,
+        });
         assert.deepEqual(beat, { cancelRequested: false, leaseExpiresAt: T0 + 5000 + LEASE_MS });
 
         assert.deepEqual((await reapExpiredLeases(db.store, { now: T0 + 5000 + LEASE_MS })).reaped, [], 'not expired yet');
@@ -94,15 +120,70 @@ for (const backend of backends()) {
         assert.equal(fresh.job.attempt, 2);
         assert.ok(fresh.fencingToken > old.fencingToken);
 
-        const stale = (e: Error): boolean => e instanceof StaleTokenError && e.httpStatus === 409 && /not held by this agent under this claim \((the job is failed and was retried|it runs under another claim)\)/.test(e.message) && !/token \d/.test(e.message);
-        await assert.rejects(extendLease(db.store, { jobId: old.job.id, agentId: old.job.agent_id!, fencingToken: old.fencingToken, leaseMs: LEASE_MS, now: T0 + 20_001 }), stale);
-        await assert.rejects(appendLogChunks(db.store, { jobId: old.job.id, agentId: old.job.agent_id!, fencingToken: old.fencingToken, chunks: [{ seq: 0, data: 'late' }], now: T0 + 20_001 }), stale);
-        await assert.rejects(completeJob(db.store, { jobId: old.job.id, agentId: old.job.agent_id!, fencingToken: old.fencingToken, status: 'success', exitCode: 0, now: T0 + 20_001 }), stale);
+        const stale = (e: Error): boolean =>
+          e instanceof StaleTokenError &&
+          e.httpStatus === 409 &&
+          /not held by this agent under this claim \((the job is failed and was retried|it runs under another claim)\)/.test(e.message) &&
+          !/token \d/.test(e.message);
+        await assert.rejects(
+          extendLease(db.store, {
+            jobId: old.job.id,
+            agentId: old.job.agent_id!,
+            fencingToken: old.fencingToken,
+            leaseMs: LEASE_MS,
+            now: T0 + 20_001,
+          }),
+          stale,
+        );
+        await assert.rejects(
+          appendLogChunks(db.store, {
+            jobId: old.job.id,
+            agentId: old.job.agent_id!,
+            fencingToken: old.fencingToken,
+            chunks: [{ seq: 0, data: 'late' }],
+            now: T0 + 20_001,
+          }),
+          stale,
+        );
+        await assert.rejects(
+          completeJob(db.store, {
+            jobId: old.job.id,
+            agentId: old.job.agent_id!,
+            fencingToken: old.fencingToken,
+            status: 'success',
+            exitCode: 0,
+            now: T0 + 20_001,
+          }),
+          stale,
+        );
         // The old agent cannot act on the new attempt either.
-        await assert.rejects(completeJob(db.store, { jobId: fresh.job.id, agentId: fresh.job.agent_id!, fencingToken: old.fencingToken, status: 'success', exitCode: 0, now: T0 + 20_001 }), stale);
+        await assert.rejects(
+          completeJob(db.store, {
+            jobId: fresh.job.id,
+            agentId: fresh.job.agent_id!,
+            fencingToken: old.fencingToken,
+            status: 'success',
+            exitCode: 0,
+            now: T0 + 20_001,
+          }),
+          stale,
+        );
 
-        await appendLogChunks(db.store, { jobId: fresh.job.id, agentId: fresh.job.agent_id!, fencingToken: fresh.fencingToken, chunks: [{ seq: 0, data: 'ok\n' }], now: T0 + 20_002 });
-        await completeJob(db.store, { jobId: fresh.job.id, agentId: fresh.job.agent_id!, fencingToken: fresh.fencingToken, status: 'success', exitCode: 0, now: T0 + 20_003 });
+        await appendLogChunks(db.store, {
+          jobId: fresh.job.id,
+          agentId: fresh.job.agent_id!,
+          fencingToken: fresh.fencingToken,
+          chunks: [{ seq: 0, data: 'ok\n' }],
+          now: T0 + 20_002,
+        });
+        await completeJob(db.store, {
+          jobId: fresh.job.id,
+          agentId: fresh.job.agent_id!,
+          fencingToken: fresh.fencingToken,
+          status: 'success',
+          exitCode: 0,
+          now: T0 + 20_003,
+        });
         assert.equal((await statuses(db, p)).$pipeline, 'success');
       });
 
@@ -125,20 +206,33 @@ for (const backend of backends()) {
         assert.equal((await getJob(db.store, c.job.id))?.cancel_requested, 0, 'a non-interruptible started job keeps its pipeline');
         await cancelJob(db.store, c.job.id, T0);
         const reap = await reapExpiredLeases(db.store, { now: T0 + LEASE_MS + 1 });
-        assert.deepEqual(reap.reaped.map((r) => [r.status, r.retryJobId]), [['canceled', null]]);
+        assert.deepEqual(
+          reap.reaped.map((r) => [r.status, r.retryJobId]),
+          [['canceled', null]],
+        );
         assert.equal((await statuses(db, p)).$pipeline, 'canceled');
       });
 
       it('completing twice with the same token and result is a no-op; a different result is refused', async () => {
         await newPipeline(db, [job('build', { retry: { max: 2, when: ['always'], exitCodes: [] } })]);
         const c = await claim(db, 'build');
-        const input = { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, status: 'failed' as const, exitCode: 2, now: T0 + 1 };
+        const input = {
+          jobId: c.job.id,
+          agentId: c.job.agent_id!,
+          fencingToken: c.fencingToken,
+          status: 'failed' as const,
+          exitCode: 2,
+          now: T0 + 1,
+        };
         const first = await completeJob(db.store, input);
         const again = await completeJob(db.store, input);
         assert.equal(again.retryJobId, first.retryJobId);
         assert.deepEqual(again.changes, []);
         assert.equal((await db.store.db.selectFrom('jobs').select('id').execute()).length, 2, 'no second retry row');
-        await assert.rejects(completeJob(db.store, { ...input, status: 'success', exitCode: 0 }), (e: SchedulerError) => e.httpStatus === 409 && /already completed as failed/.test(e.message));
+        await assert.rejects(
+          completeJob(db.store, { ...input, status: 'success', exitCode: 0 }),
+          (e: SchedulerError) => e.httpStatus === 409 && /already completed as failed/.test(e.message),
+        );
       });
     });
 
@@ -147,18 +241,53 @@ for (const backend of backends()) {
         await newPipeline(db, [job('build')]);
         const c = await claim(db, 'build');
         const send = async (chunks: { seq: number; data: string }[]) => {
-          const { inserted, truncated } = await appendLogChunks(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, chunks, now: T0 });
+          const { inserted, truncated } = await appendLogChunks(db.store, {
+            jobId: c.job.id,
+            agentId: c.job.agent_id!,
+            fencingToken: c.fencingToken,
+            chunks,
+            now: T0,
+          });
           return { inserted, truncated };
         };
-        assert.deepEqual(await send([{ seq: 0, data: 'a' }, { seq: 1, data: 'b' }]), { inserted: 2, truncated: false });
-        assert.deepEqual(await send([{ seq: 1, data: 'b' }, { seq: 2, data: 'c' }]), { inserted: 1, truncated: false });
-        assert.deepEqual(await readLog(db.store, c.job.id), { chunks: [{ seq: 0, data: 'a' }, { seq: 1, data: 'b' }, { seq: 2, data: 'c' }], lastSeq: 2 });
+        assert.deepEqual(
+          await send([
+            { seq: 0, data: 'a' },
+            { seq: 1, data: 'b' },
+          ]),
+          { inserted: 2, truncated: false },
+        );
+        assert.deepEqual(
+          await send([
+            { seq: 1, data: 'b' },
+            { seq: 2, data: 'c' },
+          ]),
+          { inserted: 1, truncated: false },
+        );
+        assert.deepEqual(await readLog(db.store, c.job.id), {
+          chunks: [
+            { seq: 0, data: 'a' },
+            { seq: 1, data: 'b' },
+            { seq: 2, data: 'c' },
+          ],
+          lastSeq: 2,
+        });
         assert.deepEqual(await readLog(db.store, c.job.id, { afterSeq: 1 }), { chunks: [{ seq: 2, data: 'c' }], lastSeq: 2 });
         assert.deepEqual(await readLog(db.store, c.job.id, { afterSeq: 2 }), { chunks: [], lastSeq: 2 });
-        await assert.rejects(send([{ seq: -1, data: 'x' }]), (e: SchedulerError) => e.httpStatus === 422 && /chunks\[0\]\.seq/.test(e.message));
+        await assert.rejects(
+          send([{ seq: -1, data: 'x' }]),
+          (e: SchedulerError) => e.httpStatus === 422 && /chunks\[0\]\.seq/.test(e.message),
+        );
 
         // The agent that completed the job may still flush its last chunk.
-        await completeJob(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, status: 'success', exitCode: 0, now: T0 + 1 });
+        await completeJob(db.store, {
+          jobId: c.job.id,
+          agentId: c.job.agent_id!,
+          fencingToken: c.fencingToken,
+          status: 'success',
+          exitCode: 0,
+          now: T0 + 1,
+        });
         assert.deepEqual(await send([{ seq: 3, data: 'd' }]), { inserted: 1, truncated: false });
       });
     });
@@ -169,19 +298,40 @@ for (const backend of backends()) {
         const c = await claim(db, 'slow');
         assert.deepEqual((await enforceTimeouts(db.store, T0 + 59_999)).cancelRequested, []);
         assert.deepEqual((await enforceTimeouts(db.store, T0 + 60_000)).cancelRequested, [c.job.id]);
-        const beat = await extendLease(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, leaseMs: LEASE_MS, now: T0 + 60_001 });
+        const beat = await extendLease(db.store, {
+          jobId: c.job.id,
+          agentId: c.job.agent_id!,
+          fencingToken: c.fencingToken,
+          leaseMs: LEASE_MS,
+          now: T0 + 60_001,
+        });
         assert.equal(beat.cancelRequested, true);
-        const done = await completeJob(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, status: 'canceled', exitCode: null, now: T0 + 60_002 });
+        const done = await completeJob(db.store, {
+          jobId: c.job.id,
+          agentId: c.job.agent_id!,
+          fencingToken: c.fencingToken,
+          status: 'canceled',
+          exitCode: null,
+          now: T0 + 60_002,
+        });
         assert.equal(done.job.status, 'failed');
         assert.equal(done.job.failure_reason, 'job_execution_timeout');
       });
 
       it('fails the job itself when the agent does not stop it within the grace period', async () => {
-        const p = await newPipeline(db, [job('stuck', { timeoutSeconds: 60, retry: { max: 1, when: ['job_execution_timeout'], exitCodes: [] } })]);
+        const p = await newPipeline(db, [
+          job('stuck', { timeoutSeconds: 60, retry: { max: 1, when: ['job_execution_timeout'], exitCodes: [] } }),
+        ]);
         const c = await claim(db, 'stuck');
         await enforceTimeouts(db.store, T0 + 60_000, { graceMs: 5000 });
         // The agent keeps heartbeating but never stops the job.
-        await extendLease(db.store, { jobId: c.job.id, agentId: c.job.agent_id!, fencingToken: c.fencingToken, leaseMs: LEASE_MS, now: T0 + 64_000 });
+        await extendLease(db.store, {
+          jobId: c.job.id,
+          agentId: c.job.agent_id!,
+          fencingToken: c.fencingToken,
+          leaseMs: LEASE_MS,
+          now: T0 + 64_000,
+        });
         assert.deepEqual((await enforceTimeouts(db.store, T0 + 64_999, { graceMs: 5000 })).failed, []);
         const res = await enforceTimeouts(db.store, T0 + 65_000, { graceMs: 5000 });
         assert.equal(res.failed.length, 1);
@@ -200,17 +350,35 @@ for (const backend of backends()) {
         await claim(db, 'deploy');
         const newest = await newPipeline(db, [job('y')]);
 
-        const { canceledPipelineIds } = await autoCancelInterruptible(db.store, { repoId: db.repoId, ref: 'main', newPipelineId: newest, now: T0 + 10 });
+        const { canceledPipelineIds } = await autoCancelInterruptible(db.store, {
+          repoId: db.repoId,
+          ref: 'main',
+          newPipelineId: newest,
+          now: T0 + 10,
+        });
         assert.deepEqual(canceledPipelineIds, [older]);
         assert.deepEqual(await statuses(db, older), { $pipeline: 'running', lint: 'running', test: 'canceled' });
         assert.equal((await getJob(db.store, lint.job.id))?.cancel_requested, 1);
         assert.equal((await statuses(db, deploying)).$pipeline, 'running');
         assert.equal((await statuses(db, otherRef)).$pipeline, 'pending');
 
-        await completeJob(db.store, { jobId: lint.job.id, agentId: lint.job.agent_id!, fencingToken: lint.fencingToken, status: 'canceled', exitCode: null, now: T0 + 20 });
+        await completeJob(db.store, {
+          jobId: lint.job.id,
+          agentId: lint.job.agent_id!,
+          fencingToken: lint.fencingToken,
+          status: 'canceled',
+          exitCode: null,
+          now: T0 + 20,
+        });
         assert.equal((await statuses(db, older)).$pipeline, 'canceled');
-        assert.deepEqual((await listPipelines(db.store, { limit: 2 })).map((p) => p.id), [newest, otherRef]);
-        assert.deepEqual((await listPipelines(db.store, { limit: 10, before: otherRef, repoId: db.repoId })).map((p) => p.id), [deploying, older]);
+        assert.deepEqual(
+          (await listPipelines(db.store, { limit: 2 })).map((p) => p.id),
+          [newest, otherRef],
+        );
+        assert.deepEqual(
+          (await listPipelines(db.store, { limit: 10, before: otherRef, repoId: db.repoId })).map((p) => p.id),
+          [deploying, older],
+        );
       });
 
       it('cancels an older pipeline where nothing has started yet', async () => {
@@ -218,7 +386,12 @@ for (const backend of backends()) {
         await run(db, 'build', 'success');
         const waiting = await newPipeline(db, [job('build2')]);
         const newest = await newPipeline(db, [job('build3')]);
-        const { canceledPipelineIds } = await autoCancelInterruptible(db.store, { repoId: db.repoId, ref: 'main', newPipelineId: newest, now: T0 });
+        const { canceledPipelineIds } = await autoCancelInterruptible(db.store, {
+          repoId: db.repoId,
+          ref: 'main',
+          newPipelineId: newest,
+          now: T0,
+        });
         assert.deepEqual(canceledPipelineIds, [waiting], 'the finished pipeline is left alone');
         assert.equal((await statuses(db, older)).$pipeline, 'success');
         assert.equal((await statuses(db, waiting)).$pipeline, 'canceled');

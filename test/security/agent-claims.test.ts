@@ -35,7 +35,10 @@ async function heldJob(): Promise<JobPayload> {
 function assertRefusedWithoutLeak(res: ApiResponse, what: string): void {
   assert.ok(res.status === 409 || res.status === 403, `${what}: refused (got ${res.status} ${res.text})`);
   assert.doesNotMatch(res.text, /token\D{0,3}\d/i, `${what}: the refusal names no fencing token: ${res.text}`);
-  assert.ok(!res.text.includes(holder.name) && !res.text.includes(`agent ${holder.id}`), `${what}: the refusal does not name the holder: ${res.text}`);
+  assert.ok(
+    !res.text.includes(holder.name) && !res.text.includes(`agent ${holder.id}`),
+    `${what}: the refusal does not name the holder: ${res.text}`,
+  );
 }
 
 test("another agent's writes to a held job (complete, log, heartbeat, artifacts, cache, deploy) are refused and change nothing", async () => {
@@ -57,7 +60,12 @@ test("another agent's writes to a held job (complete, log, heartbeat, artifacts,
   for (const [what, method, path, body] of attacks) assertRefusedWithoutLeak(await intruder.call(method, path, body), `intruder ${what}`);
 
   // The holder's own stale or guessed token is refused the same way, without the live one.
-  const guessed = await holder.call('POST', `${job}/complete`, { fencingToken: fencingToken + 1000, status: 'failed', exitCode: 1, failureReason: null });
+  const guessed = await holder.call('POST', `${job}/complete`, {
+    fencingToken: fencingToken + 1000,
+    status: 'failed',
+    exitCode: 1,
+    failureReason: null,
+  });
   assertRefusedWithoutLeak(guessed, 'holder with a wrong token');
 
   const view = (await tandem.api<{ status: string; agentId: number | null }>('GET', `/api/v1/jobs/${jobId}`)).body;
@@ -72,7 +80,13 @@ test("another agent's writes to a held job (complete, log, heartbeat, artifacts,
   assert.equal(await tandem.log(jobId), 'real line\n');
 
   // Nor can the intruder repeat the holder's completion, or append to the finished job's log.
-  assertRefusedWithoutLeak(await intruder.call('POST', `${job}/complete`, { fencingToken, status: 'success', exitCode: 0, failureReason: null }), 'intruder repeating the completion');
-  assertRefusedWithoutLeak(await intruder.call('POST', `${job}/log`, { fencingToken, chunks: [{ seq: 1, data: 'late forged line\n' }] }), 'intruder appending after completion');
+  assertRefusedWithoutLeak(
+    await intruder.call('POST', `${job}/complete`, { fencingToken, status: 'success', exitCode: 0, failureReason: null }),
+    'intruder repeating the completion',
+  );
+  assertRefusedWithoutLeak(
+    await intruder.call('POST', `${job}/log`, { fencingToken, chunks: [{ seq: 1, data: 'late forged line\n' }] }),
+    'intruder appending after completion',
+  );
   assert.equal(await tandem.log(jobId), 'real line\n');
 });

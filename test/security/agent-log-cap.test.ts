@@ -27,7 +27,9 @@ async function logPosts(): Promise<number> {
   const text = (await tandem.api('GET', '/metrics')).text;
   return text
     .split('\n')
-    .filter((l) => l.startsWith('tandem_http_requests_total{') && l.includes('route="/api/v1/agent/jobs/:id/log"') && l.includes('method="POST"'))
+    .filter(
+      (l) => l.startsWith('tandem_http_requests_total{') && l.includes('route="/api/v1/agent/jobs/:id/log"') && l.includes('method="POST"'),
+    )
     .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 
@@ -37,7 +39,11 @@ test('chunks past the cap are dropped with one notice, the agent is told, and a 
   const agent = await registerAgent(tandem, 'flooder');
   const payload = await agent.claim();
   assert.ok(payload);
-  const send = (seq: number, data: string) => agent.call<{ truncated: boolean }>('POST', `/api/v1/agent/jobs/${payload.jobId}/log`, { fencingToken: payload.fencingToken, chunks: [{ seq, data }] });
+  const send = (seq: number, data: string) =>
+    agent.call<{ truncated: boolean }>('POST', `/api/v1/agent/jobs/${payload.jobId}/log`, {
+      fencingToken: payload.fencingToken,
+      chunks: [{ seq, data }],
+    });
   const piece = 'x'.repeat(10 * 1024 - 1) + '\n';
 
   const answers: boolean[] = [];
@@ -49,13 +55,24 @@ test('chunks past the cap are dropped with one notice, the agent is told, and a 
 
   const log = await tandem.log(payload.jobId);
   assert.equal(log, piece.repeat(6) + piece.slice(0, CAP - 6 * piece.length) + NOTICE);
-  assert.equal((await agent.call('POST', `/api/v1/agent/jobs/${payload.jobId}/complete`, { fencingToken: payload.fencingToken, status: 'success', exitCode: 0, failureReason: null })).status, 200);
+  assert.equal(
+    (
+      await agent.call('POST', `/api/v1/agent/jobs/${payload.jobId}/complete`, {
+        fencingToken: payload.fencingToken,
+        status: 'success',
+        exitCode: 0,
+        failureReason: null,
+      })
+    ).status,
+    200,
+  );
 });
 
 test('a real job printing far more than the cap: its log stops at the cap with the notice, and its agent stops sending', async () => {
   await tandem.addAgent({ name: 'real', concurrency: 1 });
   // 8 bursts of 256 KiB, so an agent that kept sending would post at least once per burst.
-  const script = 'for i in 1 2 3 4 5 6 7 8; do head -c 262144 /dev/zero | tr "\\\\0" "y" | fold -w 1023; echo; sleep 0.3; done; echo finished';
+  const script =
+    'for i in 1 2 3 4 5 6 7 8; do head -c 262144 /dev/zero | tr "\\\\0" "y" | fold -w 1023; echo; sleep 0.3; done; echo finished';
   const { name } = await tandem.repo({ '.gitlab-ci.yml': `job:\n  script:\n    - '${script}'\n` });
   const before = await logPosts();
   const id = await tandem.trigger(name);
@@ -79,7 +96,10 @@ test('the chunk crossing the cap is cut between characters, never inside one', a
   assert.ok(payload);
   // 3-byte characters: the cap (a power of two) falls inside one.
   const wide = '€'.repeat(CAP);
-  const res = await agent.call<{ truncated: boolean }>('POST', `/api/v1/agent/jobs/${payload.jobId}/log`, { fencingToken: payload.fencingToken, chunks: [{ seq: 0, data: wide }] });
+  const res = await agent.call<{ truncated: boolean }>('POST', `/api/v1/agent/jobs/${payload.jobId}/log`, {
+    fencingToken: payload.fencingToken,
+    chunks: [{ seq: 0, data: wide }],
+  });
   assert.equal(res.body.truncated, true);
   const log = await tandem.log(payload.jobId);
   assert.equal(log, '€'.repeat(Math.floor(CAP / 3)) + NOTICE);

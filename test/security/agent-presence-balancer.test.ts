@@ -41,9 +41,16 @@ describe('an agent killed behind HAProxy', { skip }, () => {
     const killedAt = Date.now();
     agents.signal(holder, 'SIGKILL');
 
-    const requeued = await tandem.waitForPipeline(id, (p) => p.jobs.some((j) => j.id === job.id && j.status !== 'running'), LEASE_SECONDS * 1000);
+    const requeued = await tandem.waitForPipeline(
+      id,
+      (p) => p.jobs.some((j) => j.id === job.id && j.status !== 'running'),
+      LEASE_SECONDS * 1000,
+    );
     const freedAfterMs = Date.now() - killedAt;
-    assert.ok(freedAfterMs < (GRACE_SECONDS + 3) * 1000, `the job was freed ${freedAfterMs} ms after the kill (grace ${GRACE_SECONDS} s, lease ${LEASE_SECONDS} s)`);
+    assert.ok(
+      freedAfterMs < (GRACE_SECONDS + 3) * 1000,
+      `the job was freed ${freedAfterMs} ms after the kill (grace ${GRACE_SECONDS} s, lease ${LEASE_SECONDS} s)`,
+    );
     assert.ok(requeued.jobs.some((j) => j.name === 'job' && j.attempt === 2));
 
     const p = await tandem.waitForPipeline(id, undefined, 20_000);

@@ -36,7 +36,7 @@ test('an agent killed mid-job and restarted within a second hands the job back: 
 
   const p = await tandem.waitForPipeline(id, undefined, 20_000);
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
-  assert.ok(Date.now() - restartedAt < LEASE_SECONDS * 1000 / 4, 'well within the lease');
+  assert.ok(Date.now() - restartedAt < (LEASE_SECONDS * 1000) / 4, 'well within the lease');
   const [first, second] = attemptsOf(p, 'job');
   assert.deepEqual([first.id, first.status, first.failureReason], [job.id, 'failed', 'runner_system_failure']);
   assert.equal(second.status, 'success');

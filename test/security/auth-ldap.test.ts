@@ -50,7 +50,15 @@ describe('sign-in attacks with an LDAP directory', { skip: slapdSkipReason() }, 
     slapd = await startSlapd({ entries: ENTRIES });
     tandem = await AuthServer.start({
       // A user may give their uid or their mail: two names of one entry.
-      ldap: { url: slapd.url, bindDn: SERVICE_DN, bindPassword: SERVICE_PASSWORD, userBase: PEOPLE, groupBase: GROUPS, userFilter: '(|(uid={username})(mail={username}))', recheckSeconds: 1 },
+      ldap: {
+        url: slapd.url,
+        bindDn: SERVICE_DN,
+        bindPassword: SERVICE_PASSWORD,
+        userBase: PEOPLE,
+        groupBase: GROUPS,
+        userFilter: '(|(uid={username})(mail={username}))',
+        recheckSeconds: 1,
+      },
       groupRoles: [{ group: 'ci-admins', provider: 'ldap', admin: true }],
       trustedProxies: '127.0.0.1',
       loginMaxFailures: 3,
@@ -64,19 +72,27 @@ describe('sign-in attacks with an LDAP directory', { skip: slapdSkipReason() }, 
   });
 
   const ldapSignIn = (username: string, password: string, from: string): Promise<Reply<SignIn>> =>
-    call<SignIn>(tandem.url, 'POST', '/api/v1/login/ldap', { as: null, body: { username, password }, headers: { 'x-forwarded-for': from } });
+    call<SignIn>(tandem.url, 'POST', '/api/v1/login/ldap', {
+      as: null,
+      body: { username, password },
+      headers: { 'x-forwarded-for': from },
+    });
   const localSignIn = (username: string, password: string, from: string): Promise<Reply<SignIn>> =>
     call<SignIn>(tandem.url, 'POST', '/api/v1/session', { as: null, body: { username, password }, headers: { 'x-forwarded-for': from } });
-  const sessionOf = (res: Reply<SignIn>): Session => ({ cookie: (res.headers.get('set-cookie') ?? '').split(';')[0], csrf: res.body.csrfToken });
+  const sessionOf = (res: Reply<SignIn>): Session => ({
+    cookie: (res.headers.get('set-cookie') ?? '').split(';')[0],
+    csrf: res.body.csrfToken,
+  });
 
   test('directory: " bob", "bob " and fullwidth "ｂｏｂ" are one account with one failure counter; the lockout holds for "bob"', async () => {
-    for (const [i, spelling] of [' bob', 'bob ', 'ｂｏｂ'].entries()) assert.equal((await ldapSignIn(spelling, `guess-${i}`, `192.0.2.${10 + i}`)).status, 401);
+    for (const [i, spelling] of [' bob', 'bob ', 'ｂｏｂ'].entries())
+      assert.equal((await ldapSignIn(spelling, `guess-${i}`, `192.0.2.${10 + i}`)).status, 401);
     const locked = await ldapSignIn('bob', 'bob-directory-pw', '192.0.2.13');
     assert.equal(locked.status, 429, locked.text);
     assert.match(locked.body.message ?? '', /too many failed sign-ins for account bob/);
   });
 
-  test('directory: two names of one entry (uid and mail) share the entry\'s counter', async () => {
+  test("directory: two names of one entry (uid and mail) share the entry's counter", async () => {
     assert.equal((await ldapSignIn('dave', 'guess-a', '192.0.2.20')).status, 401);
     assert.equal((await ldapSignIn('dave', 'guess-b', '192.0.2.21')).status, 401);
     assert.equal((await ldapSignIn('dave@example.com', 'guess-c', '192.0.2.22')).status, 401);
@@ -86,13 +102,15 @@ describe('sign-in attacks with an LDAP directory', { skip: slapdSkipReason() }, 
   });
 
   test('local: "FRANK", " frank" and fullwidth "ｆｒａｎｋ" share the counter of frank', async () => {
-    for (const [i, spelling] of ['FRANK', ' frank', 'ｆｒａｎｋ'].entries()) assert.equal((await localSignIn(spelling, `guess-${i}`, `192.0.2.${30 + i}`)).status, 401);
+    for (const [i, spelling] of ['FRANK', ' frank', 'ｆｒａｎｋ'].entries())
+      assert.equal((await localSignIn(spelling, `guess-${i}`, `192.0.2.${30 + i}`)).status, 401);
     const locked = await localSignIn('frank', LOCAL_PASSWORD, '192.0.2.33');
     assert.equal(locked.status, 429, locked.text);
   });
 
   test("the local form's failures for a directory user do not lock them out of the directory", async () => {
-    for (let i = 0; i < 4; i++) assert.equal((await localSignIn('erin', `erin-directory-pw`, `192.0.2.${40 + i}`)).status, i < 3 ? 401 : 429);
+    for (let i = 0; i < 4; i++)
+      assert.equal((await localSignIn('erin', `erin-directory-pw`, `192.0.2.${40 + i}`)).status, i < 3 ? 401 : 429);
     const res = await ldapSignIn('erin', 'erin-directory-pw', '192.0.2.44');
     assert.equal(res.status, 201, res.text);
   });
@@ -102,18 +120,32 @@ describe('sign-in attacks with an LDAP directory', { skip: slapdSkipReason() }, 
     const page = await browser.visit(`${tandem.url}/login/device`);
     assert.equal(page.status, 200, page.text);
     assert.match(page.text, /<option value="ldap" selected>Directory \(LDAP\)<\/option>/);
-    const posted = await browser.visit(`${tandem.url}/login`, new URLSearchParams({ form_token: field(page, 'form_token'), return: '/login/device', username: 'gina', password: 'gina-directory-pw', provider: 'ldap' }));
+    const posted = await browser.visit(
+      `${tandem.url}/login`,
+      new URLSearchParams({
+        form_token: field(page, 'form_token'),
+        return: '/login/device',
+        username: 'gina',
+        password: 'gina-directory-pw',
+        provider: 'ldap',
+      }),
+    );
     assert.equal(posted.status, 303, posted.text);
     assert.equal(posted.location, `${tandem.url}/login/device`);
-    const me = await call<{ user: { username: string } }>(tandem.url, 'GET', '/api/v1/session', { as: { session: await browser.session(tandem.url) } });
+    const me = await call<{ user: { username: string } }>(tandem.url, 'GET', '/api/v1/session', {
+      as: { session: await browser.session(tandem.url) },
+    });
     assert.equal(me.body.user.username, 'gina');
   });
 
-  test('an account of the directory cannot set itself a local password; one set by an admin signs in without the groups\' admin', async () => {
+  test("an account of the directory cannot set itself a local password; one set by an admin signs in without the groups' admin", async () => {
     const ldap = await ldapSignIn('carol', 'carol-directory-pw', '192.0.2.50');
     assert.equal(ldap.status, 201, ldap.text);
     assert.equal(ldap.body.user.admin, true, 'admin through the ci-admins group');
-    const selfSet = await call(tandem.url, 'PUT', '/api/v1/users/carol/password', { as: { session: sessionOf(ldap) }, body: { password: 'self-chosen-local-pw-1' } });
+    const selfSet = await call(tandem.url, 'PUT', '/api/v1/users/carol/password', {
+      as: { session: sessionOf(ldap) },
+      body: { password: 'self-chosen-local-pw-1' },
+    });
     assert.equal(selfSet.status, 403, selfSet.text);
     assert.match(selfSet.text, /signs in through an identity provider and has no local password/);
     assert.equal((await localSignIn('carol', 'self-chosen-local-pw-1', '192.0.2.51')).status, 401);
@@ -135,7 +167,10 @@ describe('sign-in attacks with an LDAP directory', { skip: slapdSkipReason() }, 
     assert.equal(ldap.body.user.admin, true);
     const directory = new Client({ url: slapd.url });
     await directory.bind(slapd.adminDn, slapd.adminPassword);
-    await directory.modify(`cn=ci-admins,${GROUPS}`, new Change({ operation: 'delete', modification: new Attribute({ type: 'member', values: [`uid=hank,${PEOPLE}`] }) }));
+    await directory.modify(
+      `cn=ci-admins,${GROUPS}`,
+      new Change({ operation: 'delete', modification: new Attribute({ type: 'member', values: [`uid=hank,${PEOPLE}`] }) }),
+    );
     await directory.unbind();
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const me = await call<{ user: { admin: boolean } }>(tandem.url, 'GET', '/api/v1/session', { as: { session: sessionOf(ldap) } });
@@ -146,7 +181,10 @@ describe('sign-in attacks with an LDAP directory', { skip: slapdSkipReason() }, 
     const ldap = await ldapSignIn('carol', 'carol-directory-pw', '192.0.2.60');
     assert.equal(ldap.status, 201, ldap.text);
     const session = sessionOf(ldap);
-    const created = await call<{ token: string }>(tandem.url, 'POST', '/api/v1/tokens', { as: { session }, body: { name: 'carol laptop' } });
+    const created = await call<{ token: string }>(tandem.url, 'POST', '/api/v1/tokens', {
+      as: { session },
+      body: { name: 'carol laptop' },
+    });
     assert.equal(created.status, 201, created.text);
     const token = created.body.token;
     await new Promise((resolve) => setTimeout(resolve, 1100));
@@ -163,7 +201,11 @@ describe('sign-in attacks with an LDAP directory', { skip: slapdSkipReason() }, 
     assert.equal(bySession.status, 401, bySession.text);
     assert.match(bySession.text, /directory account is disabled or gone/);
     assert.equal((await call(tandem.url, 'GET', '/api/v1/session', { as: { token } })).status, 401);
-    assert.equal((await localSignIn('carol', SET_BY_ADMIN, '192.0.2.61')).status, 401, 'the local password of a disabled directory account signs in no more');
+    assert.equal(
+      (await localSignIn('carol', SET_BY_ADMIN, '192.0.2.61')).status,
+      401,
+      'the local password of a disabled directory account signs in no more',
+    );
     const db = tandem.server.ctx.store.db;
     const carol = await db.selectFrom('users').select(['id', 'admin']).where('username', '=', 'carol').executeTakeFirstOrThrow();
     assert.equal(carol.admin, 0);

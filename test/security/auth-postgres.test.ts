@@ -34,11 +34,18 @@ describe('sign-in attacks on PostgreSQL', { skip: postgresSkipReason() }, () => 
   test('first sign-in of one person on two replicas at once: both succeed, as one account with one identity', async () => {
     for (let i = 0; i < 8; i++) {
       const identity: ExternalIdentity = { provider: 'oidc', subject: `sub-race-${i}`, username: `racer${i}`, email: null, groups: [] };
-      const [a, b] = await Promise.all([findOrCreateExternalUser(replicaA, identity, [], Date.now()), findOrCreateExternalUser(replicaB, identity, [], Date.now())]);
+      const [a, b] = await Promise.all([
+        findOrCreateExternalUser(replicaA, identity, [], Date.now()),
+        findOrCreateExternalUser(replicaB, identity, [], Date.now()),
+      ]);
       assert.equal(a.user.id, b.user.id, `round ${i}: one account`);
       assert.equal(Number(a.created) + Number(b.created), 1, `round ${i}: made once`);
       const users = await replicaA.db.selectFrom('users').select('username').where('username', 'like', `racer${i}%`).execute();
-      assert.deepEqual(users.map((u) => u.username), [`racer${i}`], `round ${i}: the loser's user was rolled back`);
+      assert.deepEqual(
+        users.map((u) => u.username),
+        [`racer${i}`],
+        `round ${i}: the loser's user was rolled back`,
+      );
     }
   });
 
@@ -50,15 +57,26 @@ describe('sign-in attacks on PostgreSQL', { skip: postgresSkipReason() }, () => 
   test('a NUL byte (or another control character) in a username is a 422 naming the field, with no database error', async () => {
     const before = await dbErrors();
     for (const username of ['bo\u0000b', 'bob\n', 'bo\u001bb']) {
-      const res = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/session', { as: null, body: { username, password: 'whatever-password' } });
+      const res = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/session', {
+        as: null,
+        body: { username, password: 'whatever-password' },
+      });
       assert.equal(res.status, 422, res.text);
       assert.match(res.body.message, /username: must not contain control characters/);
     }
-    const nulPassword = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/session', { as: null, body: { username: 'bob', password: 'pass\u0000word' } });
+    const nulPassword = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/session', {
+      as: null,
+      body: { username: 'bob', password: 'pass\u0000word' },
+    });
     assert.equal(nulPassword.status, 422, nulPassword.text);
     assert.match(nulPassword.body.message, /password: must not contain control characters/);
     // Any route's path and query parameters: refused before the caller's repository is looked up.
-    for (const path of ['/api/v1/tokens?username=bo%00b', '/api/v1/audit?actor=bo%00b', '/api/v1/repos/de%00mo', '/api/v1/repos/demo/pipelines?ref=ma%00in']) {
+    for (const path of [
+      '/api/v1/tokens?username=bo%00b',
+      '/api/v1/audit?actor=bo%00b',
+      '/api/v1/repos/de%00mo',
+      '/api/v1/repos/demo/pipelines?ref=ma%00in',
+    ]) {
       const res = await tandem.api<{ message: string }>('GET', path);
       assert.equal(res.status, 422, `${path}: ${res.text}`);
       assert.match(res.body.message, /(path|query) parameter \w+: contains a NUL byte/);

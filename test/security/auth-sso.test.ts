@@ -24,10 +24,20 @@ describe('single sign-on attacks', () => {
   before(async () => {
     const port = await freePort();
     acsUrl = `http://127.0.0.1:${port}/api/v1/login/saml/acs`;
-    [idp, provider] = await Promise.all([startSamlIdp(), startOidcProvider({ pat: { preferred_username: 'pat' } }, { redirectUri: `http://127.0.0.1:${port}/api/v1/login/oidc/callback` })]);
+    [idp, provider] = await Promise.all([
+      startSamlIdp(),
+      startOidcProvider({ pat: { preferred_username: 'pat' } }, { redirectUri: `http://127.0.0.1:${port}/api/v1/login/oidc/callback` }),
+    ]);
     tandem = await AuthServer.start({
       port,
-      saml: { entryPoint: idp.ssoUrl, issuer: 'tandem-shared-entity', idpIssuer: idp.entityId, idpCert: idp.cert, callbackUrl: acsUrl, usernameAttribute: 'uid' },
+      saml: {
+        entryPoint: idp.ssoUrl,
+        issuer: 'tandem-shared-entity',
+        idpIssuer: idp.entityId,
+        idpCert: idp.cert,
+        callbackUrl: acsUrl,
+        usernameAttribute: 'uid',
+      },
       oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret },
       groupRoles: [{ group: 'ci-admins', provider: 'saml', admin: true }],
       // Addresses come from X-Forwarded-For (the loopback "proxy" is trusted): one test can be many clients.
@@ -53,14 +63,20 @@ describe('single sign-on attacks', () => {
     const { back, signedIn } = await samlSignIn({ recipient: STAGING_ACS }, '192.0.2.30');
     assert.equal(back.status, 400, back.text);
     assert.ok(!signedIn, 'no session for an assertion meant for another service provider');
-    assert.match(tandem.logs(), /the assertion is for recipient \W+https:\/\/staging\.example\/api\/v1\/login\/saml\/acs\W+, not for saml\.callbackUrl/);
+    assert.match(
+      tandem.logs(),
+      /the assertion is for recipient \W+https:\/\/staging\.example\/api\/v1\/login\/saml\/acs\W+, not for saml\.callbackUrl/,
+    );
   });
 
   test('SAML: a response addressed to another service provider (Destination elsewhere) is refused', async () => {
     const { back, signedIn } = await samlSignIn({ destination: STAGING_ACS }, '192.0.2.31');
     assert.equal(back.status, 400, back.text);
     assert.ok(!signedIn);
-    assert.match(tandem.logs(), /the response is addressed to \W+https:\/\/staging\.example\/api\/v1\/login\/saml\/acs\W+, not to saml\.callbackUrl/);
+    assert.match(
+      tandem.logs(),
+      /the response is addressed to \W+https:\/\/staging\.example\/api\/v1\/login\/saml\/acs\W+, not to saml\.callbackUrl/,
+    );
   });
 
   test('SAML: a response for our assertion consumer URL signs in (with or without a Destination)', async () => {
@@ -85,7 +101,11 @@ describe('single sign-on attacks', () => {
       const wait = Number(refused.headers.get('retry-after'));
       assert.ok(wait >= 1 && wait <= 600, `Retry-After ${wait}`);
       const table = flow === 'oidc' ? 'sso_oidc_logins' : 'sso_saml_requests';
-      const rows = await tandem.server.ctx.store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('address', '=', flood).executeTakeFirstOrThrow();
+      const rows = await tandem.server.ctx.store.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('address', '=', flood)
+        .executeTakeFirstOrThrow();
       assert.equal(Number(rows.n), 20, 'the refused start stored nothing');
       assert.equal((await start('198.51.100.62')).status, 302, 'another address still starts');
     });

@@ -11,13 +11,50 @@ const SEED = 20261206;
 const BUDGET_MS = 250;
 
 const token = fc.oneof(
-  fc.constantFrom('$A', '$B', '$CI_COMMIT_BRANCH', '$', '${A}', '==', '!=', '=~', '!~', '&&', '||', '(', ')', 'null', '"main"', "'x'", '"', "'", ' ', '  '),
-  fc.constantFrom('/^(a+)+$/', '/(a|aa)+b/i', '/a/ims', '/a/U', '/(a)\\1/', '/a(?=b)/', '/[/', '/x{1001}/', '/\\//', '/unterminated', '/a/q', '/(?i)A/'),
+  fc.constantFrom(
+    '$A',
+    '$B',
+    '$CI_COMMIT_BRANCH',
+    '$',
+    '${A}',
+    '==',
+    '!=',
+    '=~',
+    '!~',
+    '&&',
+    '||',
+    '(',
+    ')',
+    'null',
+    '"main"',
+    "'x'",
+    '"',
+    "'",
+    ' ',
+    '  ',
+  ),
+  fc.constantFrom(
+    '/^(a+)+$/',
+    '/(a|aa)+b/i',
+    '/a/ims',
+    '/a/U',
+    '/(a)\\1/',
+    '/a(?=b)/',
+    '/[/',
+    '/x{1001}/',
+    '/\\//',
+    '/unterminated',
+    '/a/q',
+    '/(?i)A/',
+  ),
   fc.string({ maxLength: 6 }),
   fc.constantFrom('$A && '.repeat(3000), '('.repeat(3000), ')'.repeat(3000), '$A || '.repeat(3000)),
 );
 
-const expression = fc.oneof(fc.array(token, { maxLength: 25 }).map((parts) => parts.join('')), fc.string({ maxLength: 80 }));
+const expression = fc.oneof(
+  fc.array(token, { maxLength: 25 }).map((parts) => parts.join('')),
+  fc.string({ maxLength: 80 }),
+);
 
 const variables = fc.dictionary(
   fc.constantFrom('A', 'B', 'CI_COMMIT_BRANCH', 'P'),

@@ -54,39 +54,132 @@ async function compileChecked(text: string, variables: Record<string, string> = 
 
 // YAML-ish text: the pieces YAML and GitLab give meaning to, in any order.
 const fragment = fc.oneof(
-  fc.constantFrom('\n', '\n  ', '\n    ', '- ', ': ', 'job', 'script', 'stage', 'rules', 'if', 'needs', 'extends', 'parallel', 'matrix', 'include', '.tpl', 'variables'),
-  fc.constantFrom('&a ', '*a', '<<: *a', '!reference [.tpl, script]', '!reference [job]', '[', ']', '{', '}', ',', '"', "'", '|', '>', '#', '? ', '---', '...', '!!str ', '!custom '),
-  fc.constantFrom('$X =~ /^(a+)+$/', '/(a)\\1/', '"**/*.md"', '"*a*a*a*b"', '"{a,b"', '"[!"', '200', '201', '-1', '1e9', 'null', 'yes', 'on', 'when: never', 'when: manual', 'ci/*.yml'),
+  fc.constantFrom(
+    '\n',
+    '\n  ',
+    '\n    ',
+    '- ',
+    ': ',
+    'job',
+    'script',
+    'stage',
+    'rules',
+    'if',
+    'needs',
+    'extends',
+    'parallel',
+    'matrix',
+    'include',
+    '.tpl',
+    'variables',
+  ),
+  fc.constantFrom(
+    '&a ',
+    '*a',
+    '<<: *a',
+    '!reference [.tpl, script]',
+    '!reference [job]',
+    '[',
+    ']',
+    '{',
+    '}',
+    ',',
+    '"',
+    "'",
+    '|',
+    '>',
+    '#',
+    '? ',
+    '---',
+    '...',
+    '!!str ',
+    '!custom ',
+  ),
+  fc.constantFrom(
+    '$X =~ /^(a+)+$/',
+    '/(a)\\1/',
+    '"**/*.md"',
+    '"*a*a*a*b"',
+    '"{a,b"',
+    '"[!"',
+    '200',
+    '201',
+    '-1',
+    '1e9',
+    'null',
+    'yes',
+    'on',
+    'when: never',
+    'when: manual',
+    'ci/*.yml',
+  ),
   fc.string({ maxLength: 8 }),
 );
 const yamlish = fc.array(fragment, { maxLength: 60 }).map((parts) => parts.join(''));
 
 // Random pipelines from GitLab's keys, written out as YAML.
 const name = fc.constantFrom('build', 'test', 'deploy', 'lint', '.tpl', 'job 1', 'a', 'b');
-const scalar = fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: -5, max: 300 }), fc.boolean(), fc.constant(null), fc.constantFrom('$X', '${X}', '$$', 'main', 'echo $SECRET'));
-const condition = fc.oneof(fc.constantFrom('$CI_COMMIT_BRANCH == "main"', '$X =~ /a+/i', '$X', '($A || $B) && $C', '$X =~ /(?=x)/', '$X !~ $P', '=='), fc.string({ maxLength: 20 }));
-const glob = fc.oneof(fc.constantFrom('**/*.md', 'src/**', '*.{ts,js}', '[a-z]*', '*a*a*a*a*b', '\\*', '{', 'ci/*.yml'), fc.string({ maxLength: 12 }));
+const scalar = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.integer({ min: -5, max: 300 }),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constantFrom('$X', '${X}', '$$', 'main', 'echo $SECRET'),
+);
+const condition = fc.oneof(
+  fc.constantFrom('$CI_COMMIT_BRANCH == "main"', '$X =~ /a+/i', '$X', '($A || $B) && $C', '$X =~ /(?=x)/', '$X !~ $P', '=='),
+  fc.string({ maxLength: 20 }),
+);
+const glob = fc.oneof(
+  fc.constantFrom('**/*.md', 'src/**', '*.{ts,js}', '[a-z]*', '*a*a*a*a*b', '\\*', '{', 'ci/*.yml'),
+  fc.string({ maxLength: 12 }),
+);
 const rule = fc.record(
-  { if: condition, when: fc.constantFrom('always', 'never', 'manual', 'on_success', 'delayed', 'bogus'), changes: fc.array(glob, { maxLength: 3 }), exists: fc.array(glob, { maxLength: 3 }), variables: fc.dictionary(fc.constantFrom('X', 'Y'), scalar, { maxKeys: 2 }), start_in: fc.constantFrom('1 hour', '2 weeks', 'soon') },
+  {
+    if: condition,
+    when: fc.constantFrom('always', 'never', 'manual', 'on_success', 'delayed', 'bogus'),
+    changes: fc.array(glob, { maxLength: 3 }),
+    exists: fc.array(glob, { maxLength: 3 }),
+    variables: fc.dictionary(fc.constantFrom('X', 'Y'), scalar, { maxKeys: 2 }),
+    start_in: fc.constantFrom('1 hour', '2 weeks', 'soon'),
+  },
   { requiredKeys: [] },
 );
-const matrix = fc.array(fc.dictionary(fc.constantFrom('A', 'B', 'C'), fc.oneof(scalar, fc.array(scalar, { maxLength: 8 })), { maxKeys: 3 }), { maxLength: 3 });
+const matrix = fc.array(
+  fc.dictionary(fc.constantFrom('A', 'B', 'C'), fc.oneof(scalar, fc.array(scalar, { maxLength: 8 })), { maxKeys: 3 }),
+  { maxLength: 3 },
+);
 const job = fc.record(
   {
     script: fc.oneof(scalar, fc.array(scalar, { maxLength: 4 })),
     stage: fc.constantFrom('build', 'test', 'deploy', '.pre', '.post', 'nowhere'),
     rules: fc.array(rule, { maxLength: 3 }),
-    only: fc.oneof(fc.array(fc.constantFrom('branches', 'tags', 'main', '/^rel/', '/(a)\\1/'), { maxLength: 3 }), fc.record({ refs: fc.array(fc.constantFrom('main', '/x/'), { maxLength: 2 }) }, { requiredKeys: [] })),
-    needs: fc.array(fc.oneof(name, fc.record({ job: name, optional: fc.boolean(), parallel: fc.record({ matrix }) }, { requiredKeys: ['job'] })), { maxLength: 3 }),
+    only: fc.oneof(
+      fc.array(fc.constantFrom('branches', 'tags', 'main', '/^rel/', '/(a)\\1/'), { maxLength: 3 }),
+      fc.record({ refs: fc.array(fc.constantFrom('main', '/x/'), { maxLength: 2 }) }, { requiredKeys: [] }),
+    ),
+    needs: fc.array(
+      fc.oneof(name, fc.record({ job: name, optional: fc.boolean(), parallel: fc.record({ matrix }) }, { requiredKeys: ['job'] })),
+      { maxLength: 3 },
+    ),
     extends: fc.oneof(name, fc.array(name, { maxLength: 2 })),
     parallel: fc.oneof(fc.integer({ min: -1, max: 250 }), fc.record({ matrix })),
     variables: fc.dictionary(fc.constantFrom('X', 'A', 'SECRET'), scalar, { maxKeys: 3 }),
-    environment: fc.oneof(scalar, fc.record({ name: scalar, url: scalar, action: fc.constantFrom('start', 'stop', 'nope') }, { requiredKeys: [] })),
+    environment: fc.oneof(
+      scalar,
+      fc.record({ name: scalar, url: scalar, action: fc.constantFrom('start', 'stop', 'nope') }, { requiredKeys: [] }),
+    ),
     resource_group: scalar,
-    artifacts: fc.record({ name: scalar, paths: fc.array(glob, { maxLength: 2 }), expire_in: fc.constantFrom('1 day', 'never', 'x') }, { requiredKeys: [] }),
+    artifacts: fc.record(
+      { name: scalar, paths: fc.array(glob, { maxLength: 2 }), expire_in: fc.constantFrom('1 day', 'never', 'x') },
+      { requiredKeys: [] },
+    ),
     cache: fc.record({ key: scalar, paths: fc.array(glob, { maxLength: 2 }) }, { requiredKeys: [] }),
     when: fc.constantFrom('on_success', 'manual', 'delayed', 'always', 'never'),
-    retry: fc.oneof(fc.integer({ min: -1, max: 3 }), fc.record({ max: fc.integer({ min: 0, max: 3 }), when: fc.constantFrom('always', 'script_failure') })),
+    retry: fc.oneof(
+      fc.integer({ min: -1, max: 3 }),
+      fc.record({ max: fc.integer({ min: 0, max: 3 }), when: fc.constantFrom('always', 'script_failure') }),
+    ),
     timeout: fc.constantFrom('1h', '10 minutes', 'forever'),
     bogus_key: scalar,
   },
@@ -97,8 +190,20 @@ const pipeline = fc.record(
     stages: fc.array(fc.constantFrom('build', 'test', 'deploy', '.pre'), { maxLength: 4 }),
     variables: fc.dictionary(fc.constantFrom('X', 'A', 'B'), scalar, { maxKeys: 3 }),
     workflow: fc.record({ name: scalar, rules: fc.array(rule, { maxLength: 2 }) }, { requiredKeys: [] }),
-    include: fc.oneof(fc.constantFrom('ci/a.yml', 'ci/*.yml', 'ci/loop.yml', 'ci/bad.yml', '../etc/passwd', '$X.yml'), fc.array(fc.record({ local: fc.constantFrom('ci/a.yml', 'ci/b.yml', 'none.yml'), rules: fc.array(rule, { maxLength: 1 }) }, { requiredKeys: ['local'] }), { maxLength: 2 })),
-    default: fc.record({ before_script: fc.array(scalar, { maxLength: 2 }), tags: fc.array(scalar, { maxLength: 2 }) }, { requiredKeys: [] }),
+    include: fc.oneof(
+      fc.constantFrom('ci/a.yml', 'ci/*.yml', 'ci/loop.yml', 'ci/bad.yml', '../etc/passwd', '$X.yml'),
+      fc.array(
+        fc.record(
+          { local: fc.constantFrom('ci/a.yml', 'ci/b.yml', 'none.yml'), rules: fc.array(rule, { maxLength: 1 }) },
+          { requiredKeys: ['local'] },
+        ),
+        { maxLength: 2 },
+      ),
+    ),
+    default: fc.record(
+      { before_script: fc.array(scalar, { maxLength: 2 }), tags: fc.array(scalar, { maxLength: 2 }) },
+      { requiredKeys: [] },
+    ),
     jobs: fc.dictionary(name, job, { maxKeys: 6 }),
   },
   { requiredKeys: ['jobs'] },
@@ -106,7 +211,9 @@ const pipeline = fc.record(
 
 test('YAML-ish text compiles to a result or positioned errors, never a throw, within the budget', async () => {
   await fc.assert(
-    fc.asyncProperty(yamlish, fc.dictionary(fc.constantFrom('X', 'P'), fc.string({ maxLength: 10 })), (text, vars) => compileChecked(text, vars)),
+    fc.asyncProperty(yamlish, fc.dictionary(fc.constantFrom('X', 'P'), fc.string({ maxLength: 10 })), (text, vars) =>
+      compileChecked(text, vars),
+    ),
     { seed: SEED, numRuns: RUNS },
   );
 });
@@ -122,7 +229,14 @@ test('random pipelines of GitLab keys compile to a result or positioned errors, 
 });
 
 test('any glob of rules:changes/exists matches any path in linear time (a boolean, never a throw or a hang)', () => {
-  const globText = fc.oneof(fc.array(fc.constantFrom('*', '**', '**/', '?', '[', ']', '!', '^', '-', '{', '}', ',', '\\', '/', 'a', 'b', '.', 'é', '😀'), { maxLength: 40 }).map((p) => p.join('')), fc.string({ maxLength: 40 }));
+  const globText = fc.oneof(
+    fc
+      .array(fc.constantFrom('*', '**', '**/', '?', '[', ']', '!', '^', '-', '{', '}', ',', '\\', '/', 'a', 'b', '.', 'é', '😀'), {
+        maxLength: 40,
+      })
+      .map((p) => p.join('')),
+    fc.string({ maxLength: 40 }),
+  );
   const path = fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom(`${'a'.repeat(20_000)}`, 'src/a/b/c.ts', '.hidden/x'));
   fc.assert(
     fc.property(globText, path, (g, p) => {

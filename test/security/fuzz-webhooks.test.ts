@@ -66,7 +66,21 @@ function setPath(root: Json, path: string[], value: Json): Json {
 /** A value that strains a field's reader: wrong types, odd shas, long and odd strings, nesting. */
 const hostileValue: fc.Arbitrary<Json> = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>,
-  fc.constantFrom<Json>('0'.repeat(40), 'refs/heads/main', 'refs/tags/v1', 'refs/heads/', '', '__proto__', 'constructor', -1, 1e308, 2 ** 53, 'a'.repeat(10_000), [], {}),
+  fc.constantFrom<Json>(
+    '0'.repeat(40),
+    'refs/heads/main',
+    'refs/tags/v1',
+    'refs/heads/',
+    '',
+    '__proto__',
+    'constructor',
+    -1,
+    1e308,
+    2 ** 53,
+    'a'.repeat(10_000),
+    [],
+    {},
+  ),
   fc.stringMatching(/^[0-9a-fA-F]{0,70}$/),
   fc.string({ unit: 'binary', maxLength: 50 }),
 );
@@ -108,7 +122,11 @@ for (const provider of Object.keys(EVENTS) as WebhookProvider[]) {
       { weight: 1, arbitrary: (fc.jsonValue({ maxDepth: 4 }) as fc.Arbitrary<Json>).map((v) => Buffer.from(JSON.stringify(v) ?? 'null')) },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) },
     );
-    const extraHeaders = fc.dictionary(fc.constantFrom('content-type', 'x-extra', 'user-agent'), fc.constantFrom('application/x-www-form-urlencoded', 'text/plain', 'payload=%7B%7D', ''), { maxKeys: 2 });
+    const extraHeaders = fc.dictionary(
+      fc.constantFrom('content-type', 'x-extra', 'user-agent'),
+      fc.constantFrom('application/x-www-form-urlencoded', 'text/plain', 'payload=%7B%7D', ''),
+      { maxKeys: 2 },
+    );
     fc.assert(
       fc.property(fc.constantFrom(...EVENTS[provider], 'random-event'), body, extraHeaders, (event, raw, extra) => {
         const headers = signedHeaders(provider, event, raw, extra);
@@ -123,7 +141,9 @@ for (const provider of Object.keys(EVENTS) as WebhookProvider[]) {
   test(`${provider}: a deeply nested body fails with 422 at once, without a stack overflow`, () => {
     for (const depth of [MAX_PAYLOAD_DEPTH + 1, 100_000, 4_000_000]) {
       const open = '{"a":'.repeat(depth);
-      const body = Buffer.from(`{"ref":"refs/heads/main","after":"${'a'.repeat(40)}","x":${open}1${'}'.repeat(depth)},"push":{"changes":[]}}`);
+      const body = Buffer.from(
+        `{"ref":"refs/heads/main","after":"${'a'.repeat(40)}","x":${open}1${'}'.repeat(depth)},"push":{"changes":[]}}`,
+      );
       const started = performance.now();
       assert.throws(
         () => parseWebhook(provider, signedHeaders(provider, EVENTS[provider][0], body, {}), body, SECRET),

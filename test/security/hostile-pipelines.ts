@@ -4,7 +4,12 @@
 /** 351 bytes: 9 levels of 9 aliases, 9^9 scalars once expanded. */
 export function aliasBomb(): string {
   const lines = ['.0: &0 [l,l,l,l,l,l,l,l,l]'];
-  for (let i = 1; i < 9; i++) lines.push(`.${i}: &${i} [${Array(9).fill(`*${i - 1}`).join(',')}]`);
+  for (let i = 1; i < 9; i++)
+    lines.push(
+      `.${i}: &${i} [${Array(9)
+        .fill(`*${i - 1}`)
+        .join(',')}]`,
+    );
   return `${lines.join('\n')}\nj:\n  script: *8\n`;
 }
 
@@ -12,7 +17,12 @@ export function aliasBomb(): string {
 export function referenceBlowUp(): string {
   const name = (i: number): string => `.${'abcdefghij'[i]}`;
   const lines = [`${name(0)}: {s: [x,x,x,x,x]}`];
-  for (let i = 1; i < 10; i++) lines.push(`${name(i)}: {s: [${Array(5).fill(`!reference [${name(i - 1)},s]`).join(',')}]}`);
+  for (let i = 1; i < 10; i++)
+    lines.push(
+      `${name(i)}: {s: [${Array(5)
+        .fill(`!reference [${name(i - 1)},s]`)
+        .join(',')}]}`,
+    );
   return `${lines.join('\n')}\nj:\n  script: !reference [${name(9)},s]\n`;
 }
 
@@ -26,4 +36,11 @@ export const MATRIX_50_CUBED = `m:\n  script: [echo]\n  parallel:\n    matrix:\n
 export const CATASTROPHIC_REGEX = `variables:\n  X: ${'a'.repeat(50_000)}b\nevil:\n  script: [echo]\n  rules:\n    - if: $X =~ /^(a+)+$/\nok:\n  script: [echo]\n`;
 
 /** About 260,000 values from aliases: a second or so of compiling, under every limit but time. */
-export const HEAVY = `.a: &a [${Array(8).fill('xxxxxxxx').join(',')}]\n${[1, 2, 3, 4, 5].map((i) => `.${'abcdef'[i]}: &${'abcdef'[i]} [${Array(8).fill(`*${'abcdef'[i - 1]}`).join(',')}]`).join('\n')}\nj:\n  script: *f\n`;
+export const HEAVY = `.a: &a [${Array(8).fill('xxxxxxxx').join(',')}]\n${[1, 2, 3, 4, 5]
+  .map(
+    (i) =>
+      `.${'abcdef'[i]}: &${'abcdef'[i]} [${Array(8)
+        .fill(`*${'abcdef'[i - 1]}`)
+        .join(',')}]`,
+  )
+  .join('\n')}\nj:\n  script: *f\n`;

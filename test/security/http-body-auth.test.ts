@@ -19,13 +19,18 @@ interface RawExchange {
  * A request that announces `declared` body bytes and sends at most `send` of them (64 KiB at a
  * time, as fast as the server reads), then waits up to `waitMs` for the answer and the close.
  */
-function announceBody(url: string, opts: { method?: string; path: string; declared: number; send: number; headers?: Record<string, string>; waitMs?: number }): Promise<RawExchange> {
+function announceBody(
+  url: string,
+  opts: { method?: string; path: string; declared: number; send: number; headers?: Record<string, string>; waitMs?: number },
+): Promise<RawExchange> {
   const target = new URL(url);
   return new Promise((resolve) => {
     const started = Date.now();
     const socket = connect(Number(target.port), target.hostname);
     const result: RawExchange = { status: null, bodyBytesSent: 0, closedByServer: false, answeredAfterMs: null };
-    const extra = Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const extra = Object.entries(opts.headers ?? {})
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     const finish = () => {
       clearTimeout(timer);
       socket.destroy();
@@ -33,7 +38,9 @@ function announceBody(url: string, opts: { method?: string; path: string; declar
     };
     const timer = setTimeout(finish, opts.waitMs ?? 3000);
     socket.on('connect', () => {
-      socket.write(`${opts.method ?? 'POST'} ${opts.path} HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nContent-Length: ${opts.declared}\r\n${extra}\r\n`);
+      socket.write(
+        `${opts.method ?? 'POST'} ${opts.path} HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nContent-Length: ${opts.declared}\r\n${extra}\r\n`,
+      );
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       const pump = () => {
         while (result.bodyBytesSent < opts.send && !socket.destroyed) {
@@ -86,8 +93,14 @@ describe('request bodies: the caller first, then a bounded body', { timeout: 60_
         const body = JSON.stringify({ name: 'continued', url: '/nonexistent/repo' });
         let seen = '';
         let sent = false;
-        const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-        socket.on('connect', () => socket.write(`POST /api/v1/repos HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n${extra}\r\n`));
+        const extra = Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}\r\n`)
+          .join('');
+        socket.on('connect', () =>
+          socket.write(
+            `POST /api/v1/repos HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n${extra}\r\n`,
+          ),
+        );
         socket.on('data', (data) => {
           seen += data.toString('latin1');
           if (!sent && seen.startsWith('HTTP/1.1 100 ')) {
@@ -108,18 +121,34 @@ describe('request bodies: the caller first, then a bounded body', { timeout: 60_
   });
 
   test('a bad token is refused the same way, and so is a caller without the permission, before the body', async () => {
-    for (const [authorization, status] of [['Bearer tdm_not-a-real-token', 401], [`Bearer ${dev}`, 403]] as const) {
-      const exchange = await announceBody(tandem.url, { path: '/api/v1/users', declared: 15 * 1024 * 1024, send: 128 * 1024, headers: { authorization } });
+    for (const [authorization, status] of [
+      ['Bearer tdm_not-a-real-token', 401],
+      [`Bearer ${dev}`, 403],
+    ] as const) {
+      const exchange = await announceBody(tandem.url, {
+        path: '/api/v1/users',
+        declared: 15 * 1024 * 1024,
+        send: 128 * 1024,
+        headers: { authorization },
+      });
       assert.equal(exchange.status, status, JSON.stringify(exchange));
       assert.ok(exchange.closedByServer);
     }
   });
 
   test('an authenticated JSON body over 64 KiB gets 413 naming the limit, without being read whole', async () => {
-    const exchange = await announceBody(tandem.url, { path: '/api/v1/repos', declared: 1024 * 1024, send: 0, headers: { authorization: `Bearer ${tandem.adminToken}` } });
+    const exchange = await announceBody(tandem.url, {
+      path: '/api/v1/repos',
+      declared: 1024 * 1024,
+      send: 0,
+      headers: { authorization: `Bearer ${tandem.adminToken}` },
+    });
     assert.equal(exchange.status, 413);
     assert.ok(exchange.closedByServer);
-    const big = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/repos', { as: { token: tandem.adminToken }, body: { name: 'x', url: '/tmp/x', padding: 'x'.repeat(70 * 1024) } });
+    const big = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/repos', {
+      as: { token: tandem.adminToken },
+      body: { name: 'x', url: '/tmp/x', padding: 'x'.repeat(70 * 1024) },
+    });
     assert.equal(big.status, 413);
     assert.match(big.body.message, /request body larger than this route's limit of 65536 bytes/);
   });
@@ -131,7 +160,10 @@ describe('request bodies: the caller first, then a bounded body', { timeout: 60_
   });
 
   test('a public webhook route reads a body up to its own limit: a 1 MB delivery reaches the signature check', async () => {
-    const res = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/hooks/github/shop', { headers: { 'x-github-event': 'push', 'x-hub-signature-256': 'sha256=00' }, body: { padding: 'x'.repeat(1024 * 1024) } });
+    const res = await call<{ message: string }>(tandem.url, 'POST', '/api/v1/hooks/github/shop', {
+      headers: { 'x-github-event': 'push', 'x-hub-signature-256': 'sha256=00' },
+      body: { padding: 'x'.repeat(1024 * 1024) },
+    });
     assert.notEqual(res.status, 413);
     assert.ok(res.status === 401 || res.status === 404, `${res.status} ${res.text.slice(0, 200)}`);
   });
@@ -140,7 +172,13 @@ describe('request bodies: the caller first, then a bounded body', { timeout: 60_
     await tandem.user('former', { password: 'correct horse battery staple' });
     const { session } = await tandem.signIn('former', 'correct horse battery staple');
     assert.ok(session);
-    const form = (csrf: string) => call(tandem.url, 'POST', '/api/v1/tokens', { as: { session }, csrf: false, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf_token: csrf }).toString() });
+    const form = (csrf: string) =>
+      call(tandem.url, 'POST', '/api/v1/tokens', {
+        as: { session },
+        csrf: false,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf_token: csrf }).toString(),
+      });
     assert.equal((await form('wrong')).status, 403, 'a wrong field is refused');
     // The right field passes the CSRF check; the route wants JSON, so the form itself is then refused as a body.
     assert.equal((await form(session.csrf)).status, 422);

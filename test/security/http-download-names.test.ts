@@ -23,7 +23,9 @@ describe('downloading artifacts with any name', { timeout: 60_000 }, () => {
     assert.equal(pipeline.status, 'success', await tandem.log(jobNamed(pipeline, 'make').id));
     const job = jobNamed(pipeline, 'make').id;
     for (const [i, file] of names.entries()) {
-      const res = await fetch(`${tandem.url}/api/v1/jobs/${job}/artifacts/${encodeURIComponent(file)}`, { headers: { authorization: `Bearer ${tandem.token}` } });
+      const res = await fetch(`${tandem.url}/api/v1/jobs/${job}/artifacts/${encodeURIComponent(file)}`, {
+        headers: { authorization: `Bearer ${tandem.token}` },
+      });
       assert.equal(res.status, 200, `${JSON.stringify(file)}: ${res.status} ${await res.clone().text()}`);
       assert.equal(await res.text(), `file ${i}`);
       const disposition = res.headers.get('content-disposition')!;
@@ -36,7 +38,10 @@ describe('downloading artifacts with any name', { timeout: 60_000 }, () => {
   test('the header is ASCII only, whatever the name: the fallback replaces what is unsafe', () => {
     assert.equal(attachmentDisposition('a b.txt'), 'attachment; filename="a b.txt"', 'a plain name needs no filename*');
     assert.equal(attachmentDisposition('x\r\ny"z\\.txt'), `attachment; filename="x__y_z_.txt"; filename*=UTF-8''x%0D%0Ay%22z%5C.txt`);
-    assert.equal(attachmentDisposition("it's (1)*.tär"), `attachment; filename="it's (1)*.t_r"; filename*=UTF-8''it%27s%20%281%29%2A.t%C3%A4r`);
+    assert.equal(
+      attachmentDisposition("it's (1)*.tär"),
+      `attachment; filename="it's (1)*.t_r"; filename*=UTF-8''it%27s%20%281%29%2A.t%C3%A4r`,
+    );
     assert.match(attachmentDisposition('\ud800.txt'), /filename\*=UTF-8''%EF%BF%BD\.txt$/, 'a lone surrogate becomes U+FFFD');
   });
 });

@@ -37,16 +37,33 @@ describe('event streams: capped per principal and per replica', { timeout: 60_00
   });
 
   test('one token opening 40 streams gets 5; the rest are refused 429 with Retry-After; a closed stream frees its place', async () => {
-    const flood = await startAttack({ kind: 'event-streams', url: tandem.url, connections: 40, path: streamPath, token: tandem.token, settleMs: 1_500 });
+    const flood = await startAttack({
+      kind: 'event-streams',
+      url: tandem.url,
+      connections: 40,
+      path: streamPath,
+      token: tandem.token,
+      settleMs: 1_500,
+    });
     attacks.push(flood);
     assert.deepEqual(flood.ready.statuses, { 200: 5, 429: 35 });
     const refused = await fetch(tandem.url + streamPath, { headers: { authorization: `Bearer ${tandem.token}` } });
     assert.equal(refused.status, 429);
     assert.equal(refused.headers.get('retry-after'), '10');
-    assert.match(((await refused.json()) as { message: string }).message, /has 5 event streams open, the most allowed \(maxEventStreamsPerPrincipal\)/);
+    assert.match(
+      ((await refused.json()) as { message: string }).message,
+      /has 5 event streams open, the most allowed \(maxEventStreamsPerPrincipal\)/,
+    );
     await flood.stop();
     await sleep(200);
-    const again = await startAttack({ kind: 'event-streams', url: tandem.url, connections: 1, path: streamPath, token: tandem.token, settleMs: 1_000 });
+    const again = await startAttack({
+      kind: 'event-streams',
+      url: tandem.url,
+      connections: 1,
+      path: streamPath,
+      token: tandem.token,
+      settleMs: 1_000,
+    });
     attacks.push(again);
     assert.deepEqual(again.ready.statuses, { 200: 1 }, 'the closed streams gave their places back');
     await again.stop();
@@ -55,7 +72,14 @@ describe('event streams: capped per principal and per replica', { timeout: 60_00
   test('many principals together are held to the replica cap', async () => {
     const statuses: Record<string, number> = {};
     for (const username of ['streamer1', 'streamer2']) {
-      const flood = await startAttack({ kind: 'event-streams', url: tandem.url, connections: 5, path: streamPath, token: await adminToken(tandem, username), settleMs: 1_000 });
+      const flood = await startAttack({
+        kind: 'event-streams',
+        url: tandem.url,
+        connections: 5,
+        path: streamPath,
+        token: await adminToken(tandem, username),
+        settleMs: 1_000,
+      });
       attacks.push(flood);
       for (const [status, count] of Object.entries(flood.ready.statuses)) statuses[status] = (statuses[status] ?? 0) + count;
     }
@@ -84,7 +108,14 @@ describe('event streams are pushed, not polled', { timeout: 60_000 }, () => {
       return (await statements()) - start;
     };
     const idle = await quiet();
-    const flood = await startAttack({ kind: 'event-streams', url: tandem.url, connections: 30, path: `/api/v1/jobs/${jobId}/log/stream`, token: tandem.token, settleMs: 1_000 });
+    const flood = await startAttack({
+      kind: 'event-streams',
+      url: tandem.url,
+      connections: 30,
+      path: `/api/v1/jobs/${jobId}/log/stream`,
+      token: tandem.token,
+      settleMs: 1_000,
+    });
     try {
       assert.deepEqual(flood.ready.statuses, { 200: 30 });
       const streaming = await quiet();

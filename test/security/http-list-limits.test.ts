@@ -15,7 +15,14 @@ describe('listing limits', () => {
   });
   after(() => tandem.close());
 
-  const lists = () => ['/api/v1/pipelines', `/api/v1/repos/${repo}/pipelines`, '/api/v1/audit', '/api/v1/alerts', '/api/v1/backups', '/api/v1/dr/drills'];
+  const lists = () => [
+    '/api/v1/pipelines',
+    `/api/v1/repos/${repo}/pipelines`,
+    '/api/v1/audit',
+    '/api/v1/alerts',
+    '/api/v1/backups',
+    '/api/v1/dr/drills',
+  ];
 
   test('a negative, zero, fractional, exponent, hex, huge or non-numeric limit gets 422 on every listing', async () => {
     for (const path of lists()) {

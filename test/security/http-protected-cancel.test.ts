@@ -31,7 +31,10 @@ describe('cancelling on a protected branch', () => {
     const main = await pipelineOn('main');
     const pipeline = await tandem.api<{ message: string }>('POST', `/api/v1/pipelines/${main.id}/cancel`, { as: { token: dev } });
     assert.equal(pipeline.status, 403);
-    assert.match(pipeline.body.message, /missing permission pipeline\.cancel on protected branch main: it needs the maintainer role on repository shop/);
+    assert.match(
+      pipeline.body.message,
+      /missing permission pipeline\.cancel on protected branch main: it needs the maintainer role on repository shop/,
+    );
     const job = await tandem.api<{ message: string }>('POST', `/api/v1/jobs/${main.jobs[0].id}/cancel`, { as: { token: dev } });
     assert.equal(job.status, 403);
     assert.match(job.body.message, /missing permission job\.cancel on protected branch main/);

@@ -32,10 +32,15 @@ describe('slow requests (slowloris)', { timeout: 60_000 }, () => {
       assert.equal(held, PER_ADDRESS, `the server holds ${held} connections of one address`);
       assert.ok(attack.ready.statuses['429'] > 0, `the others are told why: ${JSON.stringify(attack.ready.statuses)}`);
       // The slow ones still trickle; each is cut about 2 s after its headers, checked every second.
-      const report = await until('every slow body cut', async () => {
-        const so = await attack.current();
-        return so.closedByServer === 1000 ? so : undefined;
-      }, 8_000, 100);
+      const report = await until(
+        'every slow body cut',
+        async () => {
+          const so = await attack.current();
+          return so.closedByServer === 1000 ? so : undefined;
+        },
+        8_000,
+        100,
+      );
       assert.equal(report.statuses['408'], PER_ADDRESS, JSON.stringify(report.statuses));
       const slowest = Math.max(...report.closedAfterMs);
       assert.ok(slowest < 5_000, `the last slow body was cut after ${slowest} ms`);
@@ -48,10 +53,15 @@ describe('slow requests (slowloris)', { timeout: 60_000 }, () => {
     for (const kind of ['slow-headers', 'idle'] as const) {
       const attack = await startAttack({ kind, url: tandem.url, connections: 50, sourceAddress: ATTACKER, trickleMs: 200 });
       try {
-        const report = await until(`every ${kind} connection closed`, async () => {
-          const so = await attack.current();
-          return so.closedByServer === 50 ? so : undefined;
-        }, 6_000, 100);
+        const report = await until(
+          `every ${kind} connection closed`,
+          async () => {
+            const so = await attack.current();
+            return so.closedByServer === 50 ? so : undefined;
+          },
+          6_000,
+          100,
+        );
         assert.ok(Math.max(...report.closedAfterMs) < 3_500, `${kind}: closed after ${Math.max(...report.closedAfterMs)} ms`);
       } finally {
         await attack.stop();

@@ -29,11 +29,20 @@ test('a 351-byte alias bomb (9 levels of 9 aliases) is refused at the alias that
 
 test('an alias bomb through merge keys is refused too', async () => {
   const lines = ['.m0: &m0 {a: "x", b: "x", c: "x", d: "x", e: "x", f: "x", g: "x", h: "x"}'];
-  for (let i = 1; i < 9; i++) lines.push(`.m${i}: &m${i} {${'abcdefgh'.split('').map((k) => `${k}: *m${i - 1}`).join(', ')}}`);
+  for (let i = 1; i < 9; i++)
+    lines.push(
+      `.m${i}: &m${i} {${'abcdefgh'
+        .split('')
+        .map((k) => `${k}: *m${i - 1}`)
+        .join(', ')}}`,
+    );
   const file = `${lines.join('\n')}\njob:\n  script: [echo]\n  variables:\n    <<: *m8\n`;
   const { value: errors, ms } = await timed(() => compileErrors(file));
   assert.ok(ms < FAST_MS, `took ${ms} ms`);
-  assert.ok(errors.some((e) => e.message.includes('expands the configuration past')), JSON.stringify(errors));
+  assert.ok(
+    errors.some((e) => e.message.includes('expands the configuration past')),
+    JSON.stringify(errors),
+  );
 });
 
 test('a 1.1 KB !reference blow-up (9 levels, each referencing the one below 5 times: 2 million lines) is refused at the reference', async () => {
@@ -47,26 +56,40 @@ test('a 1.1 KB !reference blow-up (9 levels, each referencing the one below 5 ti
 });
 
 test('YAML nested deeper than 100 levels is refused before the parser recurses into it', async () => {
-  for (const file of [`job: {script: [echo], variables: ${'['.repeat(200_000)}${']'.repeat(200_000)}}`, `job:\n  script: [echo]\n  x: ${'['.repeat(101)}${']'.repeat(101)}`]) {
+  for (const file of [
+    `job: {script: [echo], variables: ${'['.repeat(200_000)}${']'.repeat(200_000)}}`,
+    `job:\n  script: [echo]\n  x: ${'['.repeat(101)}${']'.repeat(101)}`,
+  ]) {
     const { value: errors, ms } = await timed(() => compileErrors(file));
     assert.ok(ms < FAST_MS, `took ${ms} ms`);
     const line = file.split('\n').findIndex((l) => l.includes('[[[')) + 1;
-    assert.ok(errors.some((e) => e.message.includes('nests more than 100 levels deep') && e.line === line), JSON.stringify(errors));
+    assert.ok(
+      errors.some((e) => e.message.includes('nests more than 100 levels deep') && e.line === line),
+      JSON.stringify(errors),
+    );
   }
   const block = `job:\n  script: [echo]\n  x:\n${Array.from({ length: 600 }, (_, i) => `${' '.repeat(i + 4)}k${i}:`).join('\n')} v\n`;
   const errors = await compileErrors(block);
-  assert.ok(errors.some((e) => e.message.includes('nests more than 100 levels deep')), JSON.stringify(errors));
+  assert.ok(
+    errors.some((e) => e.message.includes('nests more than 100 levels deep')),
+    JSON.stringify(errors),
+  );
 });
 
 test('a pipeline file over 2 MB is refused without being parsed', async () => {
   const file = `job:\n  script:\n${'    - echo padding padding padding padding\n'.repeat(Math.ceil(MAX_FILE_BYTES / 40))}`;
   const errors = await compileErrors(file);
-  assert.ok(errors.some((e) => e.message.includes('a pipeline file may have at most')), JSON.stringify(errors));
+  assert.ok(
+    errors.some((e) => e.message.includes('a pipeline file may have at most')),
+    JSON.stringify(errors),
+  );
 });
 
 test('ordinary anchors, merge keys and references still work well under the limits', async () => {
   const templates = Array.from({ length: 200 }, (_, i) => `job${i}:\n  <<: *base\n  script: !reference [.setup, script]`).join('\n');
-  const pipeline = await compileOk(`.base: &base\n  stage: test\n  variables: {A: "1"}\n.setup:\n  script: [echo one, echo two]\n${templates}\n`);
+  const pipeline = await compileOk(
+    `.base: &base\n  stage: test\n  variables: {A: "1"}\n.setup:\n  script: [echo one, echo two]\n${templates}\n`,
+  );
   assert.equal(pipeline.jobs.length, 200);
   assert.deepEqual(pipeline.jobs[0].script, ['echo one', 'echo two']);
   assert.ok(MAX_EXPANDED_VALUES >= 100_000);

@@ -15,10 +15,19 @@ test('100,000 operands joined by && and || evaluate without recursion as deep', 
 
 test('parentheses nested 100,000 deep are a positioned error, also when the file is checked', async () => {
   const deep = `${'('.repeat(100_000)}$A${')'.repeat(100_000)}`;
-  assert.throws(() => evaluateExpression(deep, { A: 'x' }), (err) => err instanceof ExpressionError && err.column === 101 && /nested more than 100 deep/.test(err.message));
+  assert.throws(
+    () => evaluateExpression(deep, { A: 'x' }),
+    (err) => err instanceof ExpressionError && err.column === 101 && /nested more than 100 deep/.test(err.message),
+  );
   const errors = await compileErrors(`j:\n  script: [echo]\n  rules:\n    - if: '${deep}'\n`);
-  assert.ok(errors.some((e) => e.line === 4 && e.message.includes('parentheses nested more than 100 deep')), JSON.stringify(errors).slice(0, 500));
-  const fine = await compileOk(`j:\n  script: [echo]\n  rules:\n    - if: '${'('.repeat(50)}$CI_COMMIT_BRANCH == "main"${')'.repeat(50)}'\n`, { variables: PUSH_MAIN });
+  assert.ok(
+    errors.some((e) => e.line === 4 && e.message.includes('parentheses nested more than 100 deep')),
+    JSON.stringify(errors).slice(0, 500),
+  );
+  const fine = await compileOk(
+    `j:\n  script: [echo]\n  rules:\n    - if: '${'('.repeat(50)}$CI_COMMIT_BRANCH == "main"${')'.repeat(50)}'\n`,
+    { variables: PUSH_MAIN },
+  );
   assert.equal(fine.jobs.length, 1);
 });
 

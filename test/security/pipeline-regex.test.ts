@@ -34,15 +34,29 @@ describe('regular expressions run on RE2', () => {
   it('rules:if $X =~ /^(a+)+$/ against 50,000 a and a b answers at once (no match), not after minutes', async () => {
     const yaml = 'evil:\n  script: [echo]\n  rules:\n    - if: $X =~ /^(a+)+$/\nok:\n  script: [echo]\n';
     const pipeline = await withinAsync(() => compileOk(yaml, { variables: { ...PUSH_MAIN, X: LONG_A } }));
-    assert.deepEqual(pipeline.jobs.map((j) => j.name), ['ok']);
-    assert.equal(within(() => evaluateExpression('$X =~ /^(a+)+$/', { X: 'a'.repeat(50_000) })), true);
+    assert.deepEqual(
+      pipeline.jobs.map((j) => j.name),
+      ['ok'],
+    );
+    assert.equal(
+      within(() => evaluateExpression('$X =~ /^(a+)+$/', { X: 'a'.repeat(50_000) })),
+      true,
+    );
   });
 
   it('a pattern held in a variable ($X =~ $PATTERN) and only:refs regexes are RE2 too', async () => {
-    assert.equal(within(() => evaluateExpression('$X =~ $P', { X: LONG_A, P: '/^(a|aa)+$/' })), false);
+    assert.equal(
+      within(() => evaluateExpression('$X =~ $P', { X: LONG_A, P: '/^(a|aa)+$/' })),
+      false,
+    );
     const yaml = 'evil:\n  script: [echo]\n  only: ["/^(a+)+$/"]\nok:\n  script: [echo]\n';
-    const pipeline = await withinAsync(() => compileOk(yaml, { variables: { ...PUSH_MAIN, CI_COMMIT_REF_NAME: LONG_A, CI_COMMIT_BRANCH: LONG_A } }));
-    assert.deepEqual(pipeline.jobs.map((j) => j.name), ['ok']);
+    const pipeline = await withinAsync(() =>
+      compileOk(yaml, { variables: { ...PUSH_MAIN, CI_COMMIT_REF_NAME: LONG_A, CI_COMMIT_BRANCH: LONG_A } }),
+    );
+    assert.deepEqual(
+      pipeline.jobs.map((j) => j.name),
+      ['ok'],
+    );
   });
 
   it('GitLab flags i, m, s and U work; RE2 syntax like (?i) is accepted', () => {
@@ -54,7 +68,9 @@ describe('regular expressions run on RE2', () => {
   });
 
   it('backreferences and lookaround are refused with the position of the regex when the file is checked', async () => {
-    const errors = await compileErrors('j:\n  script: [echo]\n  rules:\n    - if: $X =~ /(a)\\1/\n    - if: $Y =~ /a(?=b)/\n  only: ["/x(?!y)/"]\n');
+    const errors = await compileErrors(
+      'j:\n  script: [echo]\n  rules:\n    - if: $X =~ /(a)\\1/\n    - if: $Y =~ /a(?=b)/\n  only: ["/x(?!y)/"]\n',
+    );
     const back = errors.find((e) => e.message.includes('backreferences'));
     assert.ok(back, JSON.stringify(errors));
     assert.deepEqual([back.line, back.column], [4, 17]);
@@ -70,16 +86,31 @@ describe('globs match in linear time with GitLab semantics', () => {
     const files = { [LONG_A.slice(0, -1)]: 'x', 'README.md': 'x' };
     const yaml = `evil:\n  script: [echo]\n  rules:\n    - exists: ["${EVIL_GLOB}"]\nok:\n  script: [echo]\n`;
     const pipeline = await withinAsync(() => compileOk(yaml, { files, listFiles: true }));
-    assert.deepEqual(pipeline.jobs.map((j) => j.name), ['ok']);
+    assert.deepEqual(
+      pipeline.jobs.map((j) => j.name),
+      ['ok'],
+    );
   });
 
   it('changes: and wildcard includes with the evil glob answer at once too', async () => {
-    const changes = await withinAsync(() => compile(`evil:\n  script: [echo]\n  rules:\n    - changes: ["${EVIL_GLOB}"]\nok:\n  script: [echo]\n`, { changedFiles: [LONG_A.slice(0, -1)] }));
+    const changes = await withinAsync(() =>
+      compile(`evil:\n  script: [echo]\n  rules:\n    - changes: ["${EVIL_GLOB}"]\nok:\n  script: [echo]\n`, {
+        changedFiles: [LONG_A.slice(0, -1)],
+      }),
+    );
     assert.ok(changes.ok);
-    assert.deepEqual(changes.pipeline.jobs.map((j) => j.name), ['ok']);
+    assert.deepEqual(
+      changes.pipeline.jobs.map((j) => j.name),
+      ['ok'],
+    );
     const files = { [`${LONG_A.slice(0, -1)}.yml`]: 'x: 1' };
-    const include = await withinAsync(() => compileErrors(`include: "${EVIL_GLOB}.yml"\nok:\n  script: [echo]\n`, { files, listFiles: true }));
-    assert.ok(include.some((e) => e.message.includes('no file matches the include')), JSON.stringify(include));
+    const include = await withinAsync(() =>
+      compileErrors(`include: "${EVIL_GLOB}.yml"\nok:\n  script: [echo]\n`, { files, listFiles: true }),
+    );
+    assert.ok(
+      include.some((e) => e.message.includes('no file matches the include')),
+      JSON.stringify(include),
+    );
   });
 
   it('branch filters and protected-branch patterns use the same matcher', async () => {

@@ -13,7 +13,6 @@ import { HEAVY, HUNDRED_THOUSAND_JOBS, MATRIX_50_CUBED } from './hostile-pipelin
 
 const FAST_MS = 2000;
 
-
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
   const value = await work();
@@ -24,22 +23,39 @@ describe('pipeline size limits', () => {
   it('100,000 jobs (500 × parallel: 200) are refused at once: at most 2,000 by default', async () => {
     const { value: errors, ms } = await timed(() => compileErrors(HUNDRED_THOUSAND_JOBS));
     assert.ok(ms < FAST_MS, `took ${ms} ms`);
-    assert.ok(errors.some((e) => e.message.includes('defines 100,000 jobs') && e.message.includes('at most 2,000')), JSON.stringify(errors));
+    assert.ok(
+      errors.some((e) => e.message.includes('defines 100,000 jobs') && e.message.includes('at most 2,000')),
+      JSON.stringify(errors),
+    );
   });
 
   it('100,000 jobs written out (1.7 MB) are refused in seconds, not after comparing every key with every other', async () => {
     const file = Array.from({ length: 100_000 }, (_, i) => `${i.toString(36)}: {script: e}\n`).join('');
     const { value: errors, ms } = await timed(() => compileErrors(file));
     assert.ok(ms < 20_000, `took ${ms} ms`);
-    assert.ok(errors.some((e) => e.message.includes('defines 100,000 jobs')), JSON.stringify(errors));
+    assert.ok(
+      errors.some((e) => e.message.includes('defines 100,000 jobs')),
+      JSON.stringify(errors),
+    );
     const duplicate = await compileErrors('a: {script: e}\nb: {script: e}\na: {script: f}\n');
-    assert.ok(duplicate.some((e) => e.line === 3 && e.column === 1 && e.message.includes('duplicate key')), JSON.stringify(duplicate));
+    assert.ok(
+      duplicate.some((e) => e.line === 3 && e.column === 1 && e.message.includes('duplicate key')),
+      JSON.stringify(duplicate),
+    );
   });
 
   it('the job limit is the caller’s (maxPipelineJobs) and counts parallel jobs', async () => {
     const file = 'a:\n  script: [echo]\n  parallel: 3\nb:\n  script: [echo]\n';
-    const over = await compileIsolated('.gitlab-ci.yml', file, { variables: PUSH_MAIN, readFile: async () => null, changedFiles: async () => null, maxJobs: 3 });
-    assert.ok(!over.ok && !over.skipped && over.errors.some((e) => e.message.includes('defines 4 jobs') && e.message.includes('at most 3')), JSON.stringify(over));
+    const over = await compileIsolated('.gitlab-ci.yml', file, {
+      variables: PUSH_MAIN,
+      readFile: async () => null,
+      changedFiles: async () => null,
+      maxJobs: 3,
+    });
+    assert.ok(
+      !over.ok && !over.skipped && over.errors.some((e) => e.message.includes('defines 4 jobs') && e.message.includes('at most 3')),
+      JSON.stringify(over),
+    );
     assert.equal((await compileOk(file)).jobs.length, 4);
   });
 
@@ -52,16 +68,23 @@ describe('pipeline size limits', () => {
   });
 });
 
-
 describe('compiling in a worker thread', () => {
   const heavy = HEAVY;
-  const context = { variables: PUSH_MAIN, readFile: async (p: string) => (p === 'ci/more.yml' ? 'more:\n  script: [echo more]\n' : null), changedFiles: async () => null, listFiles: async () => ['ci/more.yml'] };
+  const context = {
+    variables: PUSH_MAIN,
+    readFile: async (p: string) => (p === 'ci/more.yml' ? 'more:\n  script: [echo more]\n' : null),
+    changedFiles: async () => null,
+    listFiles: async () => ['ci/more.yml'],
+  };
 
   it('gives the same result as compiling in place, reading included files through the parent', async () => {
     const file = 'include: "ci/*.yml"\nj:\n  script: [echo]\n  rules:\n    - exists: ["ci/*.yml"]\n';
     const isolated = await compileIsolated('.gitlab-ci.yml', file, context);
     assert.ok(isolated.ok, JSON.stringify(isolated));
-    assert.deepEqual(isolated.pipeline.jobs.map((j) => j.name), ['more', 'j']);
+    assert.deepEqual(
+      isolated.pipeline.jobs.map((j) => j.name),
+      ['more', 'j'],
+    );
   });
 
   it('a compilation past its time limit is stopped with a clear error while the event loop keeps ticking', async () => {
@@ -95,20 +118,32 @@ describe('compiling in a worker thread', () => {
 
 describe('the pipeline state machine', () => {
   it('walks 100,000 jobs in dependency order in linear time (it listed every earlier job for each job)', () => {
-    const spec = (needs: string[] | null): string => JSON.stringify({ needs: needs?.map((job) => ({ job, artifacts: true, optional: false })) ?? null });
+    const spec = (needs: string[] | null): string =>
+      JSON.stringify({ needs: needs?.map((job) => ({ job, artifacts: true, optional: false })) ?? null });
     const jobs = Array.from({ length: 100_000 }, (_, i) => {
       const stage = Math.floor(i / 25_000);
       const chained = i % 25_000 > 0 && i % 2 === 0;
-      return { id: i + 1, name: `j${i}`, stage_index: stage, status: 'created', spec: spec(chained ? [`j${i - 2}`] : null) } as unknown as Job;
+      return {
+        id: i + 1,
+        name: `j${i}`,
+        stage_index: stage,
+        status: 'created',
+        spec: spec(chained ? [`j${i - 2}`] : null),
+      } as unknown as Job;
     });
     const order: number[] = [];
     let sawEarlier = 0;
     const { ms } = (() => {
       const started = performance.now();
-      walkInDependencyOrder(jobs, 0, (n) => n + 1, (job, spec, preds) => {
-        order.push(job.id);
-        if (job.stage_index === 3 && spec.needs === null) sawEarlier = preds;
-      });
+      walkInDependencyOrder(
+        jobs,
+        0,
+        (n) => n + 1,
+        (job, spec, preds) => {
+          order.push(job.id);
+          if (job.stage_index === 3 && spec.needs === null) sawEarlier = preds;
+        },
+      );
       return { ms: performance.now() - started };
     })();
     assert.ok(ms < FAST_MS, `took ${ms} ms`);
@@ -148,7 +183,14 @@ describe('the server under pipeline-size attacks', () => {
 describe('compiling in a worker thread, when the repository cannot be read', () => {
   it('fails with the reading error itself, as compiling in place does', async () => {
     class GitDown extends Error {}
-    const failing = { variables: PUSH_MAIN, readFile: async () => Promise.reject(new GitDown('git is down')), changedFiles: async () => null };
-    await assert.rejects(compileIsolated('.gitlab-ci.yml', 'include: ci/a.yml\nj:\n  script: [echo]\n', failing), (err) => err instanceof GitDown);
+    const failing = {
+      variables: PUSH_MAIN,
+      readFile: async () => Promise.reject(new GitDown('git is down')),
+      changedFiles: async () => null,
+    };
+    await assert.rejects(
+      compileIsolated('.gitlab-ci.yml', 'include: ci/a.yml\nj:\n  script: [echo]\n', failing),
+      (err) => err instanceof GitDown,
+    );
   });
 });

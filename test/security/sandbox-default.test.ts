@@ -40,38 +40,59 @@ describe('the sandbox is the default executor, and a fall back to the shell is s
       process.env.PATH = path;
     }
     assert.equal(choice.executor.name, 'shell');
-    assert.match(choice.warnings.join('\n'), /no sandbox \(bubblewrap \(bwrap\) is not installed\): jobs run with the shell executor, unconfined/);
-    await assert.rejects(
-      async () => {
-        process.env.PATH = '/nonexistent';
-        try {
-          await chooseHostExecutor('sandbox');
-        } finally {
-          process.env.PATH = path;
-        }
-      },
-      /sandbox requested, but bubblewrap \(bwrap\) is not installed/,
+    assert.match(
+      choice.warnings.join('\n'),
+      /no sandbox \(bubblewrap \(bwrap\) is not installed\): jobs run with the shell executor, unconfined/,
     );
+    await assert.rejects(async () => {
+      process.env.PATH = '/nonexistent';
+      try {
+        await chooseHostExecutor('sandbox');
+      } finally {
+        process.env.PATH = path;
+      }
+    }, /sandbox requested, but bubblewrap \(bwrap\) is not installed/);
   });
 
-  it('tandem up runs jobs in the sandbox where bubblewrap works, and says so', { skip: available ? false : 'bwrap unavailable' }, async () => {
-    const dir = await mkdtemp('/var/tmp/tandem-sec-default-');
-    dirs.push(dir);
-    const live = await startLive(['up', '--port', '0', '--data-dir', join(dir, 'data'), '--log-level', 'warn', '--container-engine', 'none']);
-    started.push(live);
-    const output = await printed(live, /Jobs without an image run with the \w+ executor/);
-    assert.match(output, /Jobs without an image run with the sandbox executor/, output);
-    assert.doesNotMatch(output, /no sandbox/);
-  });
+  it(
+    'tandem up runs jobs in the sandbox where bubblewrap works, and says so',
+    { skip: available ? false : 'bwrap unavailable' },
+    async () => {
+      const dir = await mkdtemp('/var/tmp/tandem-sec-default-');
+      dirs.push(dir);
+      const live = await startLive([
+        'up',
+        '--port',
+        '0',
+        '--data-dir',
+        join(dir, 'data'),
+        '--log-level',
+        'warn',
+        '--container-engine',
+        'none',
+      ]);
+      started.push(live);
+      const output = await printed(live, /Jobs without an image run with the \w+ executor/);
+      assert.match(output, /Jobs without an image run with the sandbox executor/, output);
+      assert.doesNotMatch(output, /no sandbox/);
+    },
+  );
 
   it('tandem up without bubblewrap warns at startup and in the log that jobs run unconfined', async () => {
     const dir = await mkdtemp('/var/tmp/tandem-sec-default-');
     dirs.push(dir);
     // No bwrap on this PATH; node itself is started by its absolute path.
-    const live = await startLive(['up', '--port', '0', '--data-dir', join(dir, 'data'), '--log-level', 'warn', '--container-engine', 'none'], { env: { PATH: dir } });
+    const live = await startLive(
+      ['up', '--port', '0', '--data-dir', join(dir, 'data'), '--log-level', 'warn', '--container-engine', 'none'],
+      { env: { PATH: dir } },
+    );
     started.push(live);
     const output = await printed(live, /Jobs without an image run with the \w+ executor/);
-    assert.match(output, /^WARNING: no sandbox \(bubblewrap \(bwrap\) is not installed\): jobs run with the shell executor, unconfined/m, output);
+    assert.match(
+      output,
+      /^WARNING: no sandbox \(bubblewrap \(bwrap\) is not installed\): jobs run with the shell executor, unconfined/m,
+      output,
+    );
     assert.match(output, /Jobs without an image run with the shell executor/);
     // Each agent logs it at warn too (pino JSON on stderr).
     const logged = await printed(live, /"level":40[^\n]*no sandbox/);

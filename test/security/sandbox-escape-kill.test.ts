@@ -74,8 +74,10 @@ async function escapeThenCancel(executor: Executor, label: string): Promise<void
 describe('a job that escapes its process group and clears its environment is still killed on cancel', () => {
   it('shell executor: setsid env -i in a double fork dies with the job', () => escapeThenCancel(new ShellExecutor(), 'shell'));
 
-  it('shell executor without a cgroup: a PID namespace (unshare, as root) takes the escaped process down', { skip: process.getuid?.() === 0 ? false : 'a PID namespace needs root' }, () =>
-    escapeThenCancel(new ShellExecutor({ containment: 'pid-namespace' }), 'pidns'),
+  it(
+    'shell executor without a cgroup: a PID namespace (unshare, as root) takes the escaped process down',
+    { skip: process.getuid?.() === 0 ? false : 'a PID namespace needs root' },
+    () => escapeThenCancel(new ShellExecutor({ containment: 'pid-namespace' }), 'pidns'),
   );
 
   it('sandbox executor: the PID namespace takes the escaped process down too', async (t) => {
@@ -87,7 +89,10 @@ describe('a job that escapes its process group and clears its environment is sti
 describe('job cgroups do not pile up', () => {
   it('the empty cgroups an agent killed mid-job left are removed by the next agent process; a populated one stays', async (t) => {
     const own = /^0::(\/.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1];
-    const mount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[f.indexOf('-') + 1] === 'cgroup2' && f[3] === '/')?.[4];
+    const mount = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .find((f) => f[f.indexOf('-') + 1] === 'cgroup2' && f[3] === '/')?.[4];
     const parent = own && mount ? join(mount, own) : undefined;
     if (!parent || !JobCgroup.available()) return t.skip('no writable cgroup v2 here');
     const stale = join(parent, `tandem-job-stale-${process.pid}`);
@@ -102,20 +107,29 @@ describe('job cgroups do not pile up', () => {
       writeFileSync(join(busy, 'cgroup.procs'), String(sleeper.pid));
       // A fresh process, as an agent restarted after a crash: the sweep runs once per process.
       const cgroupModule = join(repoRoot(), 'dist', 'src', 'executor', 'cgroup.js');
-      const child = spawnSync(process.execPath, ['--input-type=module', '-e', `const { JobCgroup } = await import(${JSON.stringify(cgroupModule)}); await JobCgroup.create()?.remove();`], { encoding: 'utf8' });
+      const child = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const { JobCgroup } = await import(${JSON.stringify(cgroupModule)}); await JobCgroup.create()?.remove();`,
+        ],
+        { encoding: 'utf8' },
+      );
       assert.equal(child.status, 0, child.stderr);
       assert.ok(!existsSync(stale), 'the empty stale cgroup is removed');
       assert.ok(existsSync(busy), 'a cgroup with a live process is left alone');
     } finally {
       sleeper.kill('SIGKILL');
       await new Promise((r) => sleeper.once('exit', r));
-      for (const dir of [stale, busy]) for (let i = 0; i < 20 && existsSync(dir); i++) {
-        try {
-          rmdirSync(dir);
-        } catch {
-          await new Promise((r) => setTimeout(r, 50));
+      for (const dir of [stale, busy])
+        for (let i = 0; i < 20 && existsSync(dir); i++) {
+          try {
+            rmdirSync(dir);
+          } catch {
+            await new Promise((r) => setTimeout(r, 50));
+          }
         }
-      }
     }
   });
 });

@@ -86,26 +86,40 @@ describe('sandbox privileges: a job cannot undo its own sandbox', { skip }, () =
       }),
     );
     assert.equal(result.outcome, 'success', result.plain);
-    for (const set of ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb']) assert.match(result.plain, new RegExp(`^${set}:\\s+0+$`, 'm'), `${set} must be empty`);
+    for (const set of ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb'])
+      assert.match(result.plain, new RegExp(`^${set}:\\s+0+$`, 'm'), `${set} must be empty`);
     assert.match(result.plain, /^NoNewPrivs:\s+1$/m);
     if (seccompProgram()) assert.match(result.plain, /^Seccomp:\s+2$/m, 'a seccomp filter is installed');
     assert.match(result.plain, /^userns-refused$/m);
   });
 
-  it('the seccomp filter refuses system calls an unprivileged process may otherwise make (keyctl)', { skip: process.arch !== 'x64' ? 'the probe uses x86_64 system call numbers' : false }, async () => {
-    // KEYCTL_GET_KEYRING_ID of the session keyring: allowed without any capability, and the
-    // kernel keyring is not namespaced, so the filter is what stops it.
-    const result = await capture(executor, spec(workspace, { script: [`perl -e 'my $r = syscall(250, 0, -3, 0); print $r < 0 ? "keyctl-refused\\n" : "KEYCTL-ALLOWED\\n"'`] }));
-    assert.equal(result.outcome, 'success', result.plain);
-    assert.match(result.plain, /^keyctl-refused$/m);
-  });
+  it(
+    'the seccomp filter refuses system calls an unprivileged process may otherwise make (keyctl)',
+    { skip: process.arch !== 'x64' ? 'the probe uses x86_64 system call numbers' : false },
+    async () => {
+      // KEYCTL_GET_KEYRING_ID of the session keyring: allowed without any capability, and the
+      // kernel keyring is not namespaced, so the filter is what stops it.
+      const result = await capture(
+        executor,
+        spec(workspace, { script: [`perl -e 'my $r = syscall(250, 0, -3, 0); print $r < 0 ? "keyctl-refused\\n" : "KEYCTL-ALLOWED\\n"'`] }),
+      );
+      assert.equal(result.outcome, 'success', result.plain);
+      assert.match(result.plain, /^keyctl-refused$/m);
+    },
+  );
 
   it('an agent running as root is warned about at startup', { skip: asRoot ? false : 'the agent does not run as root here' }, async () => {
     const { executor: chosen, warnings } = await chooseHostExecutor('auto', { hiddenPaths: [dataDir] });
     assert.equal(chosen.name, 'sandbox');
-    assert.ok(warnings.some((w) => /runs as root/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /runs as root/.test(w)),
+      warnings.join('\n'),
+    );
     const shell = await chooseHostExecutor('shell');
-    assert.ok(shell.warnings.some((w) => /as root/.test(w)), shell.warnings.join('\n'));
+    assert.ok(
+      shell.warnings.some((w) => /as root/.test(w)),
+      shell.warnings.join('\n'),
+    );
   });
 });
 
@@ -121,7 +135,12 @@ describe('sandbox privileges: a job cannot reach a container engine socket', { s
     try {
       const executor = new SandboxExecutor({ hiddenPaths: [] });
       await mkdir(join(root, 'workspace'));
-      const result = await capture(executor, spec(join(root, 'workspace'), { script: [`curl -s --max-time 5 --unix-socket ${socket} http://engine/version || echo engine-unreachable`] }));
+      const result = await capture(
+        executor,
+        spec(join(root, 'workspace'), {
+          script: [`curl -s --max-time 5 --unix-socket ${socket} http://engine/version || echo engine-unreachable`],
+        }),
+      );
       assert.equal(result.outcome, 'success', result.plain);
       assert.ok(!result.plain.includes('ENGINE-ANSWERED'), `the job reached the engine socket:\n${result.plain}`);
       assert.match(result.plain, /^engine-unreachable$/m);

@@ -78,7 +78,14 @@ probe:
     const log = await tandem.log(jobNamed(p, 'probe').id);
     assert.equal(p.status, 'success', log);
     assert.match(log, /executor: sandbox/);
-    for (const [what, secret] of Object.entries({ masterKey, config: 'CONFIG-FILE-MARKER', adminToken: tandem.token, sqlite: 'SQLite format', awsSecret, pgPassword })) {
+    for (const [what, secret] of Object.entries({
+      masterKey,
+      config: 'CONFIG-FILE-MARKER',
+      adminToken: tandem.token,
+      sqlite: 'SQLite format',
+      awsSecret,
+      pgPassword,
+    })) {
       assert.ok(!log.includes(secret), `${what} leaked into the sandboxed job:\n${log}`);
     }
     assert.match(log, /^artifacts=0$/m, 'the artifact directory (it holds seed.txt) is hidden');
@@ -100,7 +107,11 @@ probe:
     assert.equal(p.status, 'success', log);
     assert.match(log, /executor: shell/);
     assert.ok(!log.includes(awsSecret) && !log.includes(pgPassword), `the server's environment reached the job:\n${log}`);
-    assert.doesNotMatch(log, /^(AWS_SECRET_ACCESS_KEY|PGPASSWORD|NODE_OPTIONS|TANDEM_(?!EXEC_ID=)[A-Z_]+)=/m, "the kill's marker TANDEM_EXEC_ID is the only TANDEM_ setting");
+    assert.doesNotMatch(
+      log,
+      /^(AWS_SECRET_ACCESS_KEY|PGPASSWORD|NODE_OPTIONS|TANDEM_(?!EXEC_ID=)[A-Z_]+)=/m,
+      "the kill's marker TANDEM_EXEC_ID is the only TANDEM_ setting",
+    );
     assert.match(log, /^path=\S+/m, 'PATH is passed on');
     assert.match(log, /^CI_JOB_ID=\d+$/m, "the job's own CI variables are there");
   });
@@ -118,7 +129,11 @@ probe:
     - if echo x >> "$DEPLOY_CONFIG" 2>/dev/null; then echo FILE-WRITABLE; else echo file-read-only; fi
 `,
     });
-    const res = await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'DEPLOY_CONFIG', value: 'region: eu-west-1', file: true });
+    const res = await tandem.api('POST', `/api/v1/repos/${name}/variables`, {
+      key: 'DEPLOY_CONFIG',
+      value: 'region: eu-west-1',
+      file: true,
+    });
     assert.equal(res.status, 201, res.text);
     const p = await tandem.waitForPipeline(await tandem.trigger(name), undefined, 60_000);
     const log = await tandem.log(jobNamed(p, 'probe').id);
@@ -148,16 +163,39 @@ describe('secretPathsOf: every secret location the configuration names is hidden
       await file('replica/blob', 'REPLICA-DATA');
       const configFile = await file('tandem.yml', `oidc:\n  clientSecretFile: ${oidcSecret}\n  issuer: https://id.example.com\n`);
       const env = { TANDEM_LDAP: JSON.stringify({ url: 'ldap://127.0.0.1', bindPasswordFile: ldapPassword }) };
-      const config = loadConfig({ dataDir: join(root, 'data'), databaseUrl: join(root, 'tandem.db'), backupKeyFile: backupKey, backupTo: join(root, 'backups'), artifactsReplicaUrl: join(root, 'replica'), artifactsUrl: 's3://bucket/prefix' }, {});
+      const config = loadConfig(
+        {
+          dataDir: join(root, 'data'),
+          databaseUrl: join(root, 'tandem.db'),
+          backupKeyFile: backupKey,
+          backupTo: join(root, 'backups'),
+          artifactsReplicaUrl: join(root, 'replica'),
+          artifactsUrl: 's3://bucket/prefix',
+        },
+        {},
+      );
       const hidden = secretPathsOf(config, { config: configFile }, env);
       const workspace = join(root, 'workspace');
       await mkdir(workspace);
       const result = await capture(
         new SandboxExecutor({ hiddenPaths: hidden }),
-        spec(workspace, { script: [`cat ${root}/*.secret ${root}/*.password ${root}/*.key ${root}/tandem.db* ${root}/tandem.yml ${root}/backups/* ${root}/replica/* 2>/dev/null || true`] }),
+        spec(workspace, {
+          script: [
+            `cat ${root}/*.secret ${root}/*.password ${root}/*.key ${root}/tandem.db* ${root}/tandem.yml ${root}/backups/* ${root}/replica/* 2>/dev/null || true`,
+          ],
+        }),
       );
       assert.equal(result.outcome, 'success', result.plain);
-      for (const secret of ['OIDC-CLIENT-SECRET', 'LDAP-BIND-PASSWORD', 'BACKUP-KEY-DATA', 'SQLITE-MAIN', 'SQLITE-WAL-DATA', 'BACKUP-DATA', 'REPLICA-DATA', 'clientSecretFile']) {
+      for (const secret of [
+        'OIDC-CLIENT-SECRET',
+        'LDAP-BIND-PASSWORD',
+        'BACKUP-KEY-DATA',
+        'SQLITE-MAIN',
+        'SQLITE-WAL-DATA',
+        'BACKUP-DATA',
+        'REPLICA-DATA',
+        'clientSecretFile',
+      ]) {
         assert.ok(!result.plain.includes(secret), `${secret} leaked:\n${result.plain}`);
       }
       assert.ok(!hidden.some((path) => path.includes('s3:')), 'an S3 URL is no path to hide');

@@ -27,7 +27,10 @@ test('a pipeline on an unreachable repository is 502 with git’s reason and wit
   const { name } = await tandem.repo(CI_FILE);
   const port = await freePort();
   const token = 'glpat-s3cret-in-the-url';
-  assert.equal((await tandem.api('PATCH', `/api/v1/repos/${name}`, { url: `http://deploy:${token}@127.0.0.1:${port}/team/app.git` })).status, 200);
+  assert.equal(
+    (await tandem.api('PATCH', `/api/v1/repos/${name}`, { url: `http://deploy:${token}@127.0.0.1:${port}/team/app.git` })).status,
+    200,
+  );
   const res = await tandem.api<{ message: string }>('POST', `/api/v1/repos/${name}/pipelines`, {});
   assert.equal(res.status, 502, res.text);
   assert.match(res.body.message, /failed: .*(Failed to connect|Connection refused|Could not connect)/i);

@@ -17,7 +17,8 @@ const CI_FILE = {
     'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  script:\n    - echo "key=[$DEPLOY_KEY] ref=$CI_COMMIT_REF_NAME event=$CI_MERGE_REQUEST_EVENT_TYPE from=$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH branch=$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"\n',
 };
 const FORK_FILE = {
-  '.gitlab-ci.yml': 'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  script:\n    - echo "fork file ran key=[$DEPLOY_KEY] from=$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH"\n    - echo "masked=[$SONAR_TOKEN] plain=[$BUILD_FLAVOR]" | base64\n',
+  '.gitlab-ci.yml':
+    'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  script:\n    - echo "fork file ran key=[$DEPLOY_KEY] from=$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH"\n    - echo "masked=[$SONAR_TOKEN] plain=[$BUILD_FLAVOR]" | base64\n',
 };
 
 type WithApproval = PipelineView & { waitingForApproval: boolean; mergeRequest: { fork: boolean; sourceProject: string | null } | null };
@@ -31,10 +32,17 @@ after(() => tandem.close());
 /** A repository whose protected `main` has a protected variable, and the forge's pull request ref at a commit of another branch. */
 async function repoWithPullRequest(provider: Provider, number: number, files: Record<string, string>, branch: string) {
   const { name, remote } = await tandem.repo(CI_FILE, { webhookSecret: SECRET });
-  const variable = await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'DEPLOY_KEY', value: PROTECTED_VALUE, protected: true });
+  const variable = await tandem.api('POST', `/api/v1/repos/${name}/variables`, {
+    key: 'DEPLOY_KEY',
+    value: PROTECTED_VALUE,
+    protected: true,
+  });
   assert.equal(variable.status, 201, variable.text);
   // An unprotected secret (masked) and an unprotected setting (not masked).
-  assert.equal((await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'SONAR_TOKEN', value: MASKED_VALUE, masked: true })).status, 201);
+  assert.equal(
+    (await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'SONAR_TOKEN', value: MASKED_VALUE, masked: true })).status,
+    201,
+  );
   assert.equal((await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'BUILD_FLAVOR', value: 'release' })).status, 201);
   await git(remote.work, 'checkout', '--quiet', '-b', branch);
   const sha = await remote.commit(files, 'the change');
@@ -51,7 +59,15 @@ async function finished(id: number): Promise<{ p: WithApproval; log: string }> {
 for (const provider of ['github', 'gitlab', 'gitea', 'bitbucket'] as const) {
   test(`${provider}: a fork's pull request from its branch "main" waits for approval and then runs without protected variables`, async () => {
     const { name, sha } = await repoWithPullRequest(provider, 7, FORK_FILE, 'fork-main');
-    const delivery = pullRequestDelivery(provider, SECRET, { number: 7, sourceBranch: 'main', targetBranch: 'main', sha, sourceRepoId: 2, targetRepoId: 1, deliveryId: `${provider}-fork-7` });
+    const delivery = pullRequestDelivery(provider, SECRET, {
+      number: 7,
+      sourceBranch: 'main',
+      targetBranch: 'main',
+      sha,
+      sourceRepoId: 2,
+      targetRepoId: 1,
+      deliveryId: `${provider}-fork-7`,
+    });
     const res = await deliver(tandem.url, provider, name, delivery);
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const id = res.body.pipelineId as number;
@@ -84,13 +100,27 @@ for (const provider of ['github', 'gitlab', 'gitea', 'bitbucket'] as const) {
 
 test('a fork pull request runs at once when the repository says forkPullRequests: run, still without protected variables or protected ID tokens', async () => {
   const files = {
-    '.gitlab-ci.yml': 'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  id_tokens:\n    ID_TOKEN:\n      aud: https://cloud.invalid\n  script:\n    - echo "key=[$DEPLOY_KEY]"\n    - echo "$ID_TOKEN" | cut -d. -f2 | tr "_-" "/+" | base64 -d 2>/dev/null | tr , "\\n" | grep -E "ref_protected|ref_path" || true\n',
+    '.gitlab-ci.yml':
+      'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  id_tokens:\n    ID_TOKEN:\n      aud: https://cloud.invalid\n  script:\n    - echo "key=[$DEPLOY_KEY]"\n    - echo "$ID_TOKEN" | cut -d. -f2 | tr "_-" "/+" | base64 -d 2>/dev/null | tr , "\\n" | grep -E "ref_protected|ref_path" || true\n',
   };
   const { name, sha } = await repoWithPullRequest('github', 9, files, 'elsewhere');
   const patched = await tandem.api('PATCH', `/api/v1/repos/${name}`, { forkPullRequests: 'run' });
   assert.equal(patched.status, 200, patched.text);
   assert.equal((patched.body as { forkPullRequests: string }).forkPullRequests, 'run');
-  const res = await deliver(tandem.url, 'github', name, pullRequestDelivery('github', SECRET, { number: 9, sourceBranch: 'main', targetBranch: 'main', sha, sourceRepoId: 5, targetRepoId: 1, deliveryId: 'fork-run-9' }));
+  const res = await deliver(
+    tandem.url,
+    'github',
+    name,
+    pullRequestDelivery('github', SECRET, {
+      number: 9,
+      sourceBranch: 'main',
+      targetBranch: 'main',
+      sha,
+      sourceRepoId: 5,
+      targetRepoId: 1,
+      deliveryId: 'fork-run-9',
+    }),
+  );
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const { p, log } = await finished(res.body.pipelineId as number);
   assert.equal(p.status, 'success', log);
@@ -106,7 +136,20 @@ test('a pull request inside the repository from a protected branch sees protecte
   await remote.push('release');
   const protect = await tandem.api('POST', `/api/v1/repos/${name}/protected-branches`, { pattern: 'release' });
   assert.equal(protect.status, 201, protect.text);
-  const same = await deliver(tandem.url, 'gitlab', name, pullRequestDelivery('gitlab', SECRET, { number: 3, sourceBranch: 'release', targetBranch: 'main', sha: releaseSha, sourceRepoId: 1, targetRepoId: 1, deliveryId: 'same-3' }));
+  const same = await deliver(
+    tandem.url,
+    'gitlab',
+    name,
+    pullRequestDelivery('gitlab', SECRET, {
+      number: 3,
+      sourceBranch: 'release',
+      targetBranch: 'main',
+      sha: releaseSha,
+      sourceRepoId: 1,
+      targetRepoId: 1,
+      deliveryId: 'same-3',
+    }),
+  );
   assert.equal(same.status, 201, JSON.stringify(same.body));
   const trusted = await finished(same.body.pipelineId as number);
   assert.equal(trusted.p.waitingForApproval, false, 'a pull request inside the repository needs no approval');
@@ -115,14 +158,40 @@ test('a pull request inside the repository from a protected branch sees protecte
   await git(remote.work, 'checkout', '--quiet', '-b', 'feature');
   const featureSha = await remote.commit({ 'feature.txt': 'f\n' }, 'feature');
   await remote.push('feature', `feature:${pullRequestRef('gitlab', 4)}`);
-  const other = await deliver(tandem.url, 'gitlab', name, pullRequestDelivery('gitlab', SECRET, { number: 4, sourceBranch: 'feature', targetBranch: 'main', sha: featureSha, sourceRepoId: 1, targetRepoId: 1, deliveryId: 'same-4' }));
+  const other = await deliver(
+    tandem.url,
+    'gitlab',
+    name,
+    pullRequestDelivery('gitlab', SECRET, {
+      number: 4,
+      sourceBranch: 'feature',
+      targetBranch: 'main',
+      sha: featureSha,
+      sourceRepoId: 1,
+      targetRepoId: 1,
+      deliveryId: 'same-4',
+    }),
+  );
   const untrusted = await finished(other.body.pipelineId as number);
   assert.match(untrusted.log, /key=\[\] ref=feature/);
 });
 
 test('a waiting fork pipeline can be canceled, and is then not approved', async () => {
   const { name, sha } = await repoWithPullRequest('gitea', 11, FORK_FILE, 'fork-work');
-  const res = await deliver(tandem.url, 'gitea', name, pullRequestDelivery('gitea', SECRET, { number: 11, sourceBranch: 'main', targetBranch: 'main', sha, sourceRepoId: 8, targetRepoId: 1, deliveryId: 'fork-cancel-11' }));
+  const res = await deliver(
+    tandem.url,
+    'gitea',
+    name,
+    pullRequestDelivery('gitea', SECRET, {
+      number: 11,
+      sourceBranch: 'main',
+      targetBranch: 'main',
+      sha,
+      sourceRepoId: 8,
+      targetRepoId: 1,
+      deliveryId: 'fork-cancel-11',
+    }),
+  );
   const id = res.body.pipelineId as number;
   assert.equal((await tandem.api('POST', `/api/v1/pipelines/${id}/cancel`)).status, 200);
   const canceled = (await tandem.pipeline(id)) as WithApproval;

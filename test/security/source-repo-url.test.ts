@@ -35,7 +35,14 @@ test("a maintainer cannot point a repository at another repository's path, a fil
   const mine = await tandem.repo(CI_FILE);
   const other = await tandem.repo({ ...CI_FILE, 'secret.txt': 'another team’s secret\n' });
   const maintainer = await maintainerOf(mine.name, 'mallory');
-  const attacks = [other.remote.bare, `file://${other.remote.bare}`, path.join(tandem.dataDir, 'mirrors'), tandem.dataDir, '/etc', `${other.remote.bare}/../../`];
+  const attacks = [
+    other.remote.bare,
+    `file://${other.remote.bare}`,
+    path.join(tandem.dataDir, 'mirrors'),
+    tandem.dataDir,
+    '/etc',
+    `${other.remote.bare}/../../`,
+  ];
   for (const url of attacks) {
     const res = await callAs<{ message: string }>(tandem, maintainer, 'PATCH', `/api/v1/repos/${mine.name}`, { url });
     assert.equal(res.status, 403, `${url}: ${res.text}`);
@@ -55,16 +62,28 @@ test('a maintainer may use a local path under allowedLocalRepoPaths, not one tha
   const shared = await makeRemote(await mkdtemp(path.join(allowed, 'shared-')));
   const inside = await callAs(tandem, maintainer, 'PATCH', `/api/v1/repos/${mine.name}`, { url: shared.bare });
   assert.equal(inside.status, 200, inside.text);
-  const escape = await callAs(tandem, maintainer, 'PATCH', `/api/v1/repos/${mine.name}`, { url: path.join(allowed, '..', path.basename(tandem.dataDir)) });
+  const escape = await callAs(tandem, maintainer, 'PATCH', `/api/v1/repos/${mine.name}`, {
+    url: path.join(allowed, '..', path.basename(tandem.dataDir)),
+  });
   assert.equal(escape.status, 403, escape.text);
   await symlink(tandem.dataDir, path.join(allowed, 'link-to-data'));
-  const viaLink = await callAs(tandem, maintainer, 'PATCH', `/api/v1/repos/${mine.name}`, { url: `file://${path.join(allowed, 'link-to-data')}` });
+  const viaLink = await callAs(tandem, maintainer, 'PATCH', `/api/v1/repos/${mine.name}`, {
+    url: `file://${path.join(allowed, 'link-to-data')}`,
+  });
   assert.equal(viaLink.status, 403, viaLink.text);
 });
 
 test('remote helpers, option-like URLs and hosts are refused for everyone with 422', async () => {
   const mine = await tandem.repo(CI_FILE);
-  for (const url of ['ext::sh -c touch% /tmp/tandem-pwned', 'fd::3', '--upload-pack=touch /tmp/tandem-pwned', '-oProxyCommand=id', 'ssh://-oProxyCommand=id/x', 'git@-oProxyCommand=id:x', 'gopher://example.com/x']) {
+  for (const url of [
+    'ext::sh -c touch% /tmp/tandem-pwned',
+    'fd::3',
+    '--upload-pack=touch /tmp/tandem-pwned',
+    '-oProxyCommand=id',
+    'ssh://-oProxyCommand=id/x',
+    'git@-oProxyCommand=id:x',
+    'gopher://example.com/x',
+  ]) {
     const res = await tandem.api<{ message: string }>('PATCH', `/api/v1/repos/${mine.name}`, { url });
     assert.equal(res.status, 422, `${url}: ${res.text}`);
     assert.match(res.body.message, /^url: /);

@@ -25,7 +25,14 @@ async function databaseBytes(): Promise<string> {
 }
 
 async function pushAccepted(repo: string, secret: string, sha: string, deliveryId: string): Promise<number> {
-  return (await deliver(tandem.url, 'github', repo, pushDelivery('github', secret, { ref: 'refs/heads/main', before: '0'.repeat(40), after: sha, deliveryId }))).status;
+  return (
+    await deliver(
+      tandem.url,
+      'github',
+      repo,
+      pushDelivery('github', secret, { ref: 'refs/heads/main', before: '0'.repeat(40), after: sha, deliveryId }),
+    )
+  ).status;
 }
 
 test('a webhook secret is stored encrypted: the database files never hold it, and deliveries still verify', async () => {
@@ -47,7 +54,11 @@ test('plain webhook secrets from before are encrypted when the server starts, an
   const { name, sha } = await tandem.repo(CI_FILE);
   const legacy = 'legacy-plain-secret-0042';
   // As a database from before migration 013 holds it.
-  await tandem.server.ctx.store.db.updateTable('repos').set({ webhook_secret: legacy, webhook_secret_key_id: null }).where('name', '=', name).execute();
+  await tandem.server.ctx.store.db
+    .updateTable('repos')
+    .set({ webhook_secret: legacy, webhook_secret_key_id: null })
+    .where('name', '=', name)
+    .execute();
   const db = path.join(tandem.dataDir, 'tandem.db');
   await chmod(tandem.dataDir, 0o755);
   await chmod(db, 0o644);

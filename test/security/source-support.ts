@@ -32,15 +32,36 @@ export function pullRequestDelivery(provider: Provider, secret: string, pr: Pull
   switch (provider) {
     case 'github':
     case 'gitea': {
-      const side = (ref: string, id: number, sha?: string) => ({ ref, sha, repo: { id, full_name: project(id), clone_url: `https://forge.invalid/${project(id)}.git` } });
+      const side = (ref: string, id: number, sha?: string) => ({
+        ref,
+        sha,
+        repo: { id, full_name: project(id), clone_url: `https://forge.invalid/${project(id)}.git` },
+      });
       const body = JSON.stringify({
         action: 'opened',
         number: pr.number,
-        pull_request: { number: pr.number, title: 'a change', head: side(pr.sourceBranch, pr.sourceRepoId, pr.sha), base: side(pr.targetBranch, pr.targetRepoId) },
+        pull_request: {
+          number: pr.number,
+          title: 'a change',
+          head: side(pr.sourceBranch, pr.sourceRepoId, pr.sha),
+          base: side(pr.targetBranch, pr.targetRepoId),
+        },
         repository: { id: pr.targetRepoId, full_name: project(pr.targetRepoId) },
       });
-      if (provider === 'github') return { body, headers: { ...json, 'x-github-event': 'pull_request', 'x-github-delivery': pr.deliveryId, 'x-hub-signature-256': `sha256=${hmac(body)}` } };
-      return { body, headers: { ...json, 'x-gitea-event': 'pull_request', 'x-gitea-delivery': pr.deliveryId, 'x-gitea-signature': hmac(body) } };
+      if (provider === 'github')
+        return {
+          body,
+          headers: {
+            ...json,
+            'x-github-event': 'pull_request',
+            'x-github-delivery': pr.deliveryId,
+            'x-hub-signature-256': `sha256=${hmac(body)}`,
+          },
+        };
+      return {
+        body,
+        headers: { ...json, 'x-gitea-event': 'pull_request', 'x-gitea-delivery': pr.deliveryId, 'x-gitea-signature': hmac(body) },
+      };
     }
     case 'gitlab': {
       const side = (id: number) => ({ id, path_with_namespace: project(id), git_http_url: `https://forge.invalid/${project(id)}.git` });
@@ -60,7 +81,10 @@ export function pullRequestDelivery(provider: Provider, secret: string, pr: Pull
           last_commit: { id: pr.sha },
         },
       });
-      return { body, headers: { ...json, 'x-gitlab-event': 'Merge Request Hook', 'x-gitlab-event-uuid': pr.deliveryId, 'x-gitlab-token': secret } };
+      return {
+        body,
+        headers: { ...json, 'x-gitlab-event': 'Merge Request Hook', 'x-gitlab-event-uuid': pr.deliveryId, 'x-gitlab-token': secret },
+      };
     }
     case 'bitbucket': {
       const side = (branch: string, id: number, sha?: string) => ({
@@ -71,9 +95,17 @@ export function pullRequestDelivery(provider: Provider, secret: string, pr: Pull
       });
       const body = JSON.stringify({
         eventKey: 'pr:opened',
-        pullRequest: { id: pr.number, title: 'a change', fromRef: side(pr.sourceBranch, pr.sourceRepoId, pr.sha), toRef: side(pr.targetBranch, pr.targetRepoId, pr.sha) },
+        pullRequest: {
+          id: pr.number,
+          title: 'a change',
+          fromRef: side(pr.sourceBranch, pr.sourceRepoId, pr.sha),
+          toRef: side(pr.targetBranch, pr.targetRepoId, pr.sha),
+        },
       });
-      return { body, headers: { ...json, 'x-event-key': 'pr:opened', 'x-request-id': pr.deliveryId, 'x-hub-signature': `sha256=${hmac(body)}` } };
+      return {
+        body,
+        headers: { ...json, 'x-event-key': 'pr:opened', 'x-request-id': pr.deliveryId, 'x-hub-signature': `sha256=${hmac(body)}` },
+      };
     }
   }
 }
@@ -90,12 +122,22 @@ export async function memberToken(tandem: TestTandem, repo: string, username: st
 }
 
 /** A call as another principal than the admin. */
-export async function callAs<T = Record<string, unknown>>(tandem: TestTandem, token: string, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T; text: string }> {
+export async function callAs<T = Record<string, unknown>>(
+  tandem: TestTandem,
+  token: string,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+): Promise<{ status: number; body: T; text: string }> {
   const res = await fetch(tandem.url + urlPath, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, body: (text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text) as T, text };
+  return {
+    status: res.status,
+    body: (text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text) as T,
+    text,
+  };
 }

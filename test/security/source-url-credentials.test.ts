@@ -12,7 +12,9 @@ import { startGitHttpServer, type GitHttpServer } from './git-http-server.js';
 import { callAs, memberToken } from './source-support.js';
 
 const TOKEN = 'glpat-url-token-9d8e7f';
-const CI_FILE = { '.gitlab-ci.yml': 'job:\n  script:\n    - echo "url=$CI_REPOSITORY_URL"\n    - cat .git/config\n    - env | grep -c glpat || true\n' };
+const CI_FILE = {
+  '.gitlab-ci.yml': 'job:\n  script:\n    - echo "url=$CI_REPOSITORY_URL"\n    - cat .git/config\n    - env | grep -c glpat || true\n',
+};
 
 let tandem: TestTandem;
 let forge: GitHttpServer;
@@ -36,7 +38,10 @@ async function databaseBytes(): Promise<string> {
 
 test('credentials in a repository URL are stored encrypted and shown to no one, and still fetch the private repository', async () => {
   // Loopback needs an admin; the credentials are what a forge's deploy token would be.
-  const created = await tandem.api<{ url: string; hasUrlCredentials: boolean }>('POST', '/api/v1/repos', { name: 'private', url: `${forge.url.replace('://', `://ci:${TOKEN}@`)}/origin.git` });
+  const created = await tandem.api<{ url: string; hasUrlCredentials: boolean }>('POST', '/api/v1/repos', {
+    name: 'private',
+    url: `${forge.url.replace('://', `://ci:${TOKEN}@`)}/origin.git`,
+  });
   assert.equal(created.status, 201, created.text);
   assert.equal(created.body.url, `${forge.url}/origin.git`);
   assert.equal(created.body.hasUrlCredentials, true);
@@ -53,10 +58,16 @@ test('credentials in a repository URL are stored encrypted and shown to no one, 
   assert.equal(p.status, 'success', log);
   assert.match(log, new RegExp(`url=${forge.url}/origin.git`));
   assert.ok(!log.includes(TOKEN), 'neither CI_REPOSITORY_URL, the workspace config nor the environment hold the token');
-  assert.ok(forge.authorizations.some((a) => a !== undefined), 'git sent the credentials');
+  assert.ok(
+    forge.authorizations.some((a) => a !== undefined),
+    'git sent the credentials',
+  );
 
   // The settings form sends the URL back as shown: the credentials stay.
-  const saved = await tandem.api<{ hasUrlCredentials: boolean }>('PATCH', '/api/v1/repos/private', { url: created.body.url, pollInterval: 0 });
+  const saved = await tandem.api<{ hasUrlCredentials: boolean }>('PATCH', '/api/v1/repos/private', {
+    url: created.body.url,
+    pollInterval: 0,
+  });
   assert.equal(saved.status, 200, saved.text);
   assert.equal(saved.body.hasUrlCredentials, true);
 });

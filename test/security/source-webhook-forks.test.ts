@@ -18,7 +18,12 @@ function headers(provider: WebhookProvider, event: string, body: Buffer): Record
 
 type Edit = (payload: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any -- test payloads are edited freely
 
-async function fromFork(provider: WebhookProvider, file: string, event: string, edit: Edit): Promise<{ fork: boolean; ref: string; branch: string }> {
+async function fromFork(
+  provider: WebhookProvider,
+  file: string,
+  event: string,
+  edit: Edit,
+): Promise<{ fork: boolean; ref: string; branch: string }> {
   const payload = JSON.parse((await fixture(file)).toString('utf8')) as Record<string, unknown>;
   edit(payload);
   const body = Buffer.from(JSON.stringify(payload));
@@ -31,17 +36,33 @@ test('a fork pull request whose branch is called main is a fork on refs/pull/N/h
   assert.deepEqual(gh, { fork: true, ref: 'refs/pull/42/head', branch: 'main' });
   const deleted = await fromFork('github', 'github-pull-request.json', 'pull_request', (p) => (p.pull_request.head.repo = null));
   assert.equal(deleted.fork, true, 'a deleted fork (head.repo null) is still a fork');
-  const same = await fromFork('github', 'github-pull-request.json', 'pull_request', (p) => (p.pull_request.head.repo.id = p.pull_request.base.repo.id));
+  const same = await fromFork(
+    'github',
+    'github-pull-request.json',
+    'pull_request',
+    (p) => (p.pull_request.head.repo.id = p.pull_request.base.repo.id),
+  );
   assert.equal(same.fork, false);
 });
 
 test('GitLab, Gitea and Bitbucket: differing or missing project ids are forks; equal ones are not', async () => {
   assert.equal((await fromFork('gitlab', 'gitlab-merge-request.json', 'Merge Request Hook', () => {})).fork, false);
-  assert.equal((await fromFork('gitlab', 'gitlab-merge-request.json', 'Merge Request Hook', (p) => (p.object_attributes.source_project_id = 99))).fork, true);
-  assert.equal((await fromFork('gitlab', 'gitlab-merge-request.json', 'Merge Request Hook', (p) => delete p.object_attributes.source_project_id)).fork, true);
+  assert.equal(
+    (await fromFork('gitlab', 'gitlab-merge-request.json', 'Merge Request Hook', (p) => (p.object_attributes.source_project_id = 99))).fork,
+    true,
+  );
+  assert.equal(
+    (await fromFork('gitlab', 'gitlab-merge-request.json', 'Merge Request Hook', (p) => delete p.object_attributes.source_project_id)).fork,
+    true,
+  );
   assert.equal((await fromFork('gitea', 'gitea-pull-request.json', 'pull_request', () => {})).fork, false);
   assert.equal((await fromFork('gitea', 'gitea-pull-request.json', 'pull_request', (p) => (p.pull_request.head.repo.id = 141))).fork, true);
   assert.equal((await fromFork('bitbucket', 'bitbucket-pr-from-ref-updated.json', 'pr:from_ref_updated', () => {})).fork, false);
-  const bb = await fromFork('bitbucket', 'bitbucket-pr-from-ref-updated.json', 'pr:from_ref_updated', (p) => (p.pullRequest.fromRef.repository.id = 2));
+  const bb = await fromFork(
+    'bitbucket',
+    'bitbucket-pr-from-ref-updated.json',
+    'pr:from_ref_updated',
+    (p) => (p.pullRequest.fromRef.repository.id = 2),
+  );
   assert.deepEqual(bb, { fork: true, ref: 'refs/pull-requests/2/from', branch: 'pr-branch' });
 });

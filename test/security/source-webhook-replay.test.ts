@@ -20,13 +20,21 @@ for (const provider of ['github', 'gitlab', 'gitea', 'bitbucket'] as const) {
     const { name, remote, sha: first } = await tandem.repo(CI_FILE, { webhookSecret: SECRET });
     const second = await remote.commit({ 'a.txt': 'a\n' }, 'second');
     await remote.push('main');
-    const original = pushDelivery(provider, SECRET, { ref: 'refs/heads/main', before: first, after: second, deliveryId: `${provider}-original` });
+    const original = pushDelivery(provider, SECRET, {
+      ref: 'refs/heads/main',
+      before: first,
+      after: second,
+      deliveryId: `${provider}-original`,
+    });
     const accepted = await deliver(tandem.url, provider, name, original);
     assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
 
     // The attacker changes only the unsigned delivery-id header.
     const idHeader = Object.keys(original.headers).find((h) => /delivery|uuid|request-id/.test(h))!;
-    const replay = await deliver(tandem.url, provider, name, { body: original.body, headers: { ...original.headers, [idHeader]: `${provider}-replayed` } });
+    const replay = await deliver(tandem.url, provider, name, {
+      body: original.body,
+      headers: { ...original.headers, [idHeader]: `${provider}-replayed` },
+    });
     assert.equal(replay.status, 200, JSON.stringify(replay.body));
     assert.equal(replay.body.duplicate, true);
     assert.equal(replay.body.pipelineId, accepted.body.pipelineId);
@@ -34,7 +42,12 @@ for (const provider of ['github', 'gitlab', 'gitea', 'bitbucket'] as const) {
     // A genuinely new push (another body) still builds.
     const third = await remote.commit({ 'b.txt': 'b\n' }, 'third');
     await remote.push('main');
-    const next = await deliver(tandem.url, provider, name, pushDelivery(provider, SECRET, { ref: 'refs/heads/main', before: second, after: third, deliveryId: `${provider}-next` }));
+    const next = await deliver(
+      tandem.url,
+      provider,
+      name,
+      pushDelivery(provider, SECRET, { ref: 'refs/heads/main', before: second, after: third, deliveryId: `${provider}-next` }),
+    );
     assert.equal(next.status, 201, JSON.stringify(next.body));
     const pipelines = (await tandem.api<PipelineView[]>('GET', `/api/v1/repos/${name}/pipelines`)).body;
     assert.deepEqual(pipelines.map((p) => p.sha).sort(), [second, third].sort());

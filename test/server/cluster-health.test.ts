@@ -33,9 +33,54 @@ describe('cluster health on SQLite', () => {
   it('shows the replica leading, the agent online, and the newest backup and drill (ids for admins)', async () => {
     const db = tandem.server.ctx.store.db;
     const now = Date.now();
-    await db.insertInto('backups').values({ id: 'b-old', destination: 'file:///backups', status: 'success', started_at: now - 7_200_000, finished_at: now - 7_100_000, snapshot_at: now - 7_200_000, bytes: 10, bytes_copied: 10, blobs: 1, blobs_copied: 1, made_by: 'test', error: null }).execute();
-    await db.insertInto('backups').values({ id: 'b-new', destination: 'file:///backups', status: 'failed', started_at: now - 60_000, finished_at: now - 50_000, snapshot_at: null, bytes: 0, bytes_copied: 0, blobs: 0, blobs_copied: 0, made_by: 'test', error: 'disk full' }).execute();
-    await db.insertInto('dr_drills').values({ backup_id: 'b-old', destination: 'file:///backups', started_at: now - 3_600_000, finished_at: now - 3_500_000, ok: 1, rto_ms: 20_000, rpo_ms: 60_000, error: null, report: '{"steps":[]}' }).execute();
+    await db
+      .insertInto('backups')
+      .values({
+        id: 'b-old',
+        destination: 'file:///backups',
+        status: 'success',
+        started_at: now - 7_200_000,
+        finished_at: now - 7_100_000,
+        snapshot_at: now - 7_200_000,
+        bytes: 10,
+        bytes_copied: 10,
+        blobs: 1,
+        blobs_copied: 1,
+        made_by: 'test',
+        error: null,
+      })
+      .execute();
+    await db
+      .insertInto('backups')
+      .values({
+        id: 'b-new',
+        destination: 'file:///backups',
+        status: 'failed',
+        started_at: now - 60_000,
+        finished_at: now - 50_000,
+        snapshot_at: null,
+        bytes: 0,
+        bytes_copied: 0,
+        blobs: 0,
+        blobs_copied: 0,
+        made_by: 'test',
+        error: 'disk full',
+      })
+      .execute();
+    await db
+      .insertInto('dr_drills')
+      .values({
+        backup_id: 'b-old',
+        destination: 'file:///backups',
+        started_at: now - 3_600_000,
+        finished_at: now - 3_500_000,
+        ok: 1,
+        rto_ms: 20_000,
+        rpo_ms: 60_000,
+        error: null,
+        report: '{"steps":[]}',
+      })
+      .execute();
 
     const cluster = await until('the agent online', async () => {
       const view = await leading(tandem);
@@ -47,7 +92,12 @@ describe('cluster health on SQLite', () => {
     assert.deepEqual(cluster.database, { engine: 'sqlite' });
     assert.deepEqual([cluster.agents.busy, cluster.agents.offline], [0, 0]);
     assert.equal(cluster.agents.list[0].name, 'agent-1');
-    assert.deepEqual(cluster.backup, { id: 'b-new', status: 'failed', startedAt: new Date(now - 60_000).toISOString(), finishedAt: new Date(now - 50_000).toISOString() });
+    assert.deepEqual(cluster.backup, {
+      id: 'b-new',
+      status: 'failed',
+      startedAt: new Date(now - 60_000).toISOString(),
+      finishedAt: new Date(now - 50_000).toISOString(),
+    });
     assert.equal(cluster.drill?.ok, true);
     assert.equal(cluster.drill?.backupId, 'b-old');
 
@@ -56,7 +106,11 @@ describe('cluster health on SQLite', () => {
     const token = await tandem.api<{ token: string }>('POST', '/api/v1/tokens', { name: 'look', scopes: ['read_api'], username: 'viewer' });
     assert.equal(token.status, 201, token.text);
     const seen = await leading(tandem, token.body.token);
-    assert.deepEqual(seen.backup, { status: 'failed', startedAt: new Date(now - 60_000).toISOString(), finishedAt: new Date(now - 50_000).toISOString() }, 'no backup id for a non-admin');
+    assert.deepEqual(
+      seen.backup,
+      { status: 'failed', startedAt: new Date(now - 60_000).toISOString(), finishedAt: new Date(now - 50_000).toISOString() },
+      'no backup id for a non-admin',
+    );
     assert.deepEqual(seen.drill, { ok: true, finishedAt: new Date(now - 3_500_000).toISOString() });
     assert.equal((await fetch(tandem.url + '/api/v1/cluster')).status, 401);
   });
@@ -97,12 +151,20 @@ describe('cluster health on PostgreSQL', { skip: postgresSkipReason() }, () => {
   it("the SLOs' budget burn-down (?history=1) from the recorded counts, as PostgreSQL groups them", { timeout: 30_000 }, async () => {
     const tandem = tandems[0];
     const minute = Math.floor(Date.now() / 60_000) * 60_000;
-    await tandem.server.ctx.store.db.insertInto('sli_counts').values({ sli: 'pipeline-system-errors', bucket: minute - 5 * 86_400_000, errors: 1, total: 400 }).execute();
-    const res = await tandem.api<{ slos: { name: string; evaluation: { budget: { remaining: number } }; history: { errors: number; remaining: number }[] }[] }>('GET', '/api/v1/slos?history=1');
+    await tandem.server.ctx.store.db
+      .insertInto('sli_counts')
+      .values({ sli: 'pipeline-system-errors', bucket: minute - 5 * 86_400_000, errors: 1, total: 400 })
+      .execute();
+    const res = await tandem.api<{
+      slos: { name: string; evaluation: { budget: { remaining: number } }; history: { errors: number; remaining: number }[] }[];
+    }>('GET', '/api/v1/slos?history=1');
     assert.equal(res.status, 200, res.text);
     const slo = res.body.slos.find((s) => s.name === 'pipeline-system-errors')!;
     assert.equal(slo.history.length, 30);
-    assert.equal(slo.history.reduce((n, p) => n + p.errors, 0), 1);
+    assert.equal(
+      slo.history.reduce((n, p) => n + p.errors, 0),
+      1,
+    );
     assert.equal(slo.history[0].remaining, 1);
     assert.equal(slo.history[29].remaining, slo.evaluation.budget.remaining, 'the burn-down ends at the budget left');
     assert.equal(slo.evaluation.budget.remaining, 0.5);
@@ -111,7 +173,10 @@ describe('cluster health on PostgreSQL', { skip: postgresSkipReason() }, () => {
   it('as a role without pg_monitor: the lag is unknown (null), not an error', { timeout: 60_000 }, async () => {
     await primary.query('create role tandem_plain login');
     await primary.query('create database tandem_plain owner tandem_plain');
-    const tandem = await TestTandem.start({ agents: 0, settings: { databaseUrl: `postgresql://tandem_plain@127.0.0.1:${primary.port}/tandem_plain` } });
+    const tandem = await TestTandem.start({
+      agents: 0,
+      settings: { databaseUrl: `postgresql://tandem_plain@127.0.0.1:${primary.port}/tandem_plain` },
+    });
     tandems.push(tandem);
     const [stream] = (await standbyStreaming(tandem)).replication;
     assert.equal(stream.replayLagBytes, null);

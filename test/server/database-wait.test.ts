@@ -30,8 +30,12 @@ describe('database unreachable at start', { skip: postgresSkipReason() }, () => 
 
     try {
       const deadline = Date.now() + 8000;
-      while (!warnings.some((w) => /database unreachable; retrying/.test(w)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(warnings.some((w) => /database unreachable; retrying/.test(w) && /ECONNREFUSED/.test(w)), `says why it waits: ${warnings.join('')}`);
+      while (!warnings.some((w) => /database unreachable; retrying/.test(w)) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.ok(
+        warnings.some((w) => /database unreachable; retrying/.test(w) && /ECONNREFUSED/.test(w)),
+        `says why it waits: ${warnings.join('')}`,
+      );
       assert.equal(server, null, 'not serving without its database');
     } finally {
       // Also when an assertion failed: the waiting server must be able to finish, or the file never ends.

@@ -16,17 +16,44 @@ test('a delivery makes its pipeline exactly once, atomically', async (t) => {
   t.after(() => store.close());
   const repo = await store.db
     .insertInto('repos')
-    .values({ name: 'r', url: '/r', default_branch: 'main', poll_interval_seconds: 0, webhook_secret: null, branch_filter: null, tag_filter: null, known_refs: '{}', last_polled_at: null, created_at: 1 })
+    .values({
+      name: 'r',
+      url: '/r',
+      default_branch: 'main',
+      poll_interval_seconds: 0,
+      webhook_secret: null,
+      branch_filter: null,
+      tag_filter: null,
+      known_refs: '{}',
+      last_polled_at: null,
+      created_at: 1,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const sha = 'a'.repeat(40);
   const event = { provider: 'github', deliveryId: 'd-1', kind: 'push', ref: 'refs/heads/main', sha, beforeSha: null };
-  const input = { repoId: repo.id, ref: 'main', isTag: false, sha, beforeSha: null, source: 'push' as const, compiled: null, error: 'x.yml:1:1: error: test', defaultTimeoutSeconds: 60, now: 1, event };
+  const input = {
+    repoId: repo.id,
+    ref: 'main',
+    isTag: false,
+    sha,
+    beforeSha: null,
+    source: 'push' as const,
+    compiled: null,
+    error: 'x.yml:1:1: error: test',
+    defaultTimeoutSeconds: 60,
+    now: 1,
+    event,
+  };
 
   const first = await createPipeline(store, input);
   await assert.rejects(createPipeline(store, input), (err: unknown) => err instanceof DuplicateDeliveryError && err.httpStatus === 409);
   const pipelines = await store.db.selectFrom('pipelines').select('id').execute();
-  assert.deepEqual(pipelines.map((p) => p.id), [first.pipelineId], 'the refused copy rolled its pipeline back');
+  assert.deepEqual(
+    pipelines.map((p) => p.id),
+    [first.pipelineId],
+    'the refused copy rolled its pipeline back',
+  );
   const events = await store.db.selectFrom('events').select(['delivery_id', 'pipeline_id']).execute();
   assert.deepEqual(events, [{ delivery_id: 'd-1', pipeline_id: first.pipelineId }]);
 });

@@ -24,7 +24,11 @@ test('one leader at a time; a takeover after expiry bumps the epoch; a released 
   a = await claimLeadership(store, 'a', ttl, t0 + 1000, a);
   assert.deepEqual(a, { leader: true, epoch: 1, since: t0, renewedAt: t0 + 1000 }, 'renewing keeps the epoch and the start of the term');
   a = await claimLeadership(store, 'a', ttl, t0 + 6500, a);
-  assert.deepEqual(a, { leader: true, epoch: 1, since: t0 + 6500, renewedAt: t0 + 6500 }, 'a renewal after half a lease of silence (the database was out of reach) starts the grace again');
+  assert.deepEqual(
+    a,
+    { leader: true, epoch: 1, since: t0 + 6500, renewedAt: t0 + 6500 },
+    'a renewal after half a lease of silence (the database was out of reach) starts the grace again',
+  );
 
   // a stops renewing (paused, partitioned): after its lease runs out, b takes over with a new epoch.
   b = await claimLeadership(store, 'b', ttl, t0 + 6500 + ttl - 1, b);

@@ -10,7 +10,12 @@ after(() => tandem.close());
 
 function gitlabPush(ref: string, before: string, after: string, delivery: string) {
   return {
-    headers: { 'content-type': 'application/json', 'x-gitlab-token': 'hook-secret-1', 'x-gitlab-event': 'Push Hook', 'x-gitlab-event-uuid': delivery },
+    headers: {
+      'content-type': 'application/json',
+      'x-gitlab-token': 'hook-secret-1',
+      'x-gitlab-event': 'Push Hook',
+      'x-gitlab-event-uuid': delivery,
+    },
     body: JSON.stringify({ object_kind: 'push', ref, before, after, checkout_sha: after }),
   };
 }
@@ -25,7 +30,12 @@ test('branch and tag filters decide which pushes start pipelines', async () => {
   const zero = '0'.repeat(40);
   const send = async (ref: string, delivery: string) => {
     const hook = gitlabPush(ref, zero, sha, delivery);
-    return tandem.api<{ accepted: boolean; reason?: string; pipelineId?: number }>('POST', `/api/v1/hooks/gitlab/${name}`, hook.body, hook.headers);
+    return tandem.api<{ accepted: boolean; reason?: string; pipelineId?: number }>(
+      'POST',
+      `/api/v1/hooks/gitlab/${name}`,
+      hook.body,
+      hook.headers,
+    );
   };
   const wanted = await send('refs/heads/release/2.0', 'd1');
   assert.equal(wanted.status, 201, wanted.text);

@@ -22,15 +22,12 @@ describe('lsRemote', () => {
     await remote.push('main', 'feature/x', 'light', 'v1.0.0');
 
     const refs = await lsRemote(remote.bare);
-    assert.deepEqual(
-      Object.fromEntries(refs),
-      {
-        'refs/heads/main': first,
-        'refs/heads/feature/x': second,
-        'refs/tags/light': first,
-        'refs/tags/v1.0.0': first,
-      },
-    );
+    assert.deepEqual(Object.fromEntries(refs), {
+      'refs/heads/main': first,
+      'refs/heads/feature/x': second,
+      'refs/tags/light': first,
+      'refs/tags/v1.0.0': first,
+    });
     assert.notEqual(tagObject, first);
   });
 

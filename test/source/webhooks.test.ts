@@ -80,7 +80,11 @@ describe('parseWebhook: GitHub', () => {
       beforeSha: 'c1f9a8e7d6b5a4938271605f4e3d2c1b0a998877',
       deleted: false,
       branch: 'feature/login',
-      mergeRequest: { iid: 42, sourceBranch: 'feature/login', targetBranch: 'main', title: 'Add login form',
+      mergeRequest: {
+        iid: 42,
+        sourceBranch: 'feature/login',
+        targetBranch: 'main',
+        title: 'Add login form',
         action: 'updated',
         // A fork: its repository is not the target's.
         sourceProject: { id: '286853002', path: 'contributor/hello-world', url: 'https://github.com/contributor/hello-world.git' },
@@ -139,7 +143,11 @@ describe('parseWebhook: GitHub', () => {
 
   it('gives 400 for malformed JSON and 422 naming a missing field', () => {
     const broken = Buffer.from('{"ref": "refs/heads/main", "after": ');
-    rejectsWith(() => parseWebhook('github', githubHeaders(broken, 'push'), broken, SECRET), 400, /GitHub push payload: malformed JSON body: /);
+    rejectsWith(
+      () => parseWebhook('github', githubHeaders(broken, 'push'), broken, SECRET),
+      400,
+      /GitHub push payload: malformed JSON body: /,
+    );
     const noAfter = Buffer.from(JSON.stringify({ ref: 'refs/heads/main', before: ZERO_SHA }));
     rejectsWith(() => parseWebhook('github', githubHeaders(noAfter, 'push'), noAfter, SECRET), 422, /field "after" is missing/);
     const badHead = Buffer.from(JSON.stringify({ action: 'opened', number: 3, pull_request: { head: { ref: 'x', sha: 'not-a-sha' } } }));
@@ -214,7 +222,11 @@ describe('parseWebhook: GitLab', () => {
       beforeSha: null,
       deleted: false,
       branch: 'ms-viewport',
-      mergeRequest: { iid: 1, sourceBranch: 'ms-viewport', targetBranch: 'master', title: 'MS-Viewport',
+      mergeRequest: {
+        iid: 1,
+        sourceBranch: 'ms-viewport',
+        targetBranch: 'master',
+        title: 'MS-Viewport',
         action: 'opened',
         // This sample names the projects by id only.
         sourceProject: { id: '14', path: null, url: null },
@@ -282,7 +294,11 @@ describe('parseWebhook: Gitea and Forgejo', () => {
     const result = parseWebhook('gitea', forgejo, body, SECRET);
     assert.equal(result.deliveryId, 'abc-1');
     assert.equal(result.event?.branch, 'develop');
-    rejectsWith(() => parseWebhook('gitea', { ...forgejo, 'x-forgejo-signature': hmac(body, 'x') }, body, SECRET), 401, /X-Forgejo-Signature does not match/);
+    rejectsWith(
+      () => parseWebhook('gitea', { ...forgejo, 'x-forgejo-signature': hmac(body, 'x') }, body, SECRET),
+      401,
+      /X-Forgejo-Signature does not match/,
+    );
   });
 
   it('parses an opened pull request and a deleted branch', async () => {
@@ -294,7 +310,11 @@ describe('parseWebhook: Gitea and Forgejo', () => {
       beforeSha: null,
       deleted: false,
       branch: 'fix/deploy',
-      mergeRequest: { iid: 7, sourceBranch: 'fix/deploy', targetBranch: 'master', title: 'Fix the flaky deploy step',
+      mergeRequest: {
+        iid: 7,
+        sourceBranch: 'fix/deploy',
+        targetBranch: 'master',
+        title: 'Fix the flaky deploy step',
         action: 'opened',
         sourceProject: { id: '140', path: 'gitea/webhooks', url: null },
         targetProject: { id: '140', path: 'gitea/webhooks', url: null },
@@ -314,7 +334,11 @@ describe('parseWebhook: Gitea and Forgejo', () => {
 
   it('rejects a signature of the wrong length and a missing signature', async () => {
     const body = await fixture('gitea-push.json');
-    rejectsWith(() => parseWebhook('gitea', { ...headers(body, 'push'), 'x-gitea-signature': 'abcd' }, body, SECRET), 401, /not a 64-digit hex/);
+    rejectsWith(
+      () => parseWebhook('gitea', { ...headers(body, 'push'), 'x-gitea-signature': 'abcd' }, body, SECRET),
+      401,
+      /not a 64-digit hex/,
+    );
     const { 'x-gitea-signature': _s, ...unsigned } = headers(body, 'push');
     rejectsWith(() => parseWebhook('gitea', unsigned, body, SECRET), 401, /missing header X-Gitea-Signature or X-Forgejo-Signature/);
   });
@@ -369,7 +393,11 @@ describe('parseWebhook: Bitbucket', () => {
       beforeSha: '99f3ea32043ba3ecaa28de6046b420de70257d80',
       deleted: false,
       branch: 'pr-branch',
-      mergeRequest: { iid: 2, sourceBranch: 'pr-branch', targetBranch: 'master', title: 'Webhook',
+      mergeRequest: {
+        iid: 2,
+        sourceBranch: 'pr-branch',
+        targetBranch: 'master',
+        title: 'Webhook',
         action: 'updated',
         sourceProject: { id: '1', path: 'PRJ/repo', url: null },
         targetProject: { id: '1', path: 'PRJ/repo', url: null },
@@ -380,7 +408,11 @@ describe('parseWebhook: Bitbucket', () => {
 
   it('accepts the Bitbucket Cloud repo:push shape', async () => {
     const body = await fixture('bitbucket-cloud-push.json');
-    const cloud = { 'x-event-key': 'repo:push', 'x-request-uuid': 'c0ffee00-1111-2222-3333-444455556666', 'x-hub-signature': `sha256=${hmac(body)}` };
+    const cloud = {
+      'x-event-key': 'repo:push',
+      'x-request-uuid': 'c0ffee00-1111-2222-3333-444455556666',
+      'x-hub-signature': `sha256=${hmac(body)}`,
+    };
     const result = parseWebhook('bitbucket', cloud, body, SECRET);
     assert.equal(result.deliveryId, 'c0ffee00-1111-2222-3333-444455556666');
     assert.deepEqual(result.events, [
@@ -407,7 +439,11 @@ describe('parseWebhook: Bitbucket', () => {
     const payload = JSON.parse((await fixture('bitbucket-refs-changed.json')).toString('utf8')) as { changes: Record<string, unknown>[] };
     payload.changes[1] = { ...payload.changes[1], toHash: undefined };
     const body = Buffer.from(JSON.stringify(payload));
-    rejectsWith(() => parseWebhook('bitbucket', headers(body, 'repo:refs_changed'), body, SECRET), 422, /field "changes\[1\]\.toHash" is missing/);
+    rejectsWith(
+      () => parseWebhook('bitbucket', headers(body, 'repo:refs_changed'), body, SECRET),
+      422,
+      /field "changes\[1\]\.toHash" is missing/,
+    );
   });
 });
 

@@ -15,7 +15,10 @@ import { serviceSkip } from '../support/skip.js';
 export function forkSibling(callerUrl: string, baseName: string, args: string[]): ChildProcess {
   const ext = callerUrl.endsWith('.ts') ? '.ts' : '.js';
   const script = fileURLToPath(new URL(`./${baseName}${ext}`, callerUrl));
-  return fork(script, args, { execArgv: process.execArgv.filter((a) => !a.startsWith('--test')), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(script, args, {
+    execArgv: process.execArgv.filter((a) => !a.startsWith('--test')),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }
 
 /** Resolves with the child's first IPC message; rejects if it exits first. */

@@ -20,11 +20,14 @@ describe('parsePostgresUrl', () => {
   });
 
   it('refuses a standby-only target and a bad host entry, naming it without the password', () => {
-    assert.throws(() => parsePostgresUrl('postgresql://u:secret@h1,h2/db?target_session_attrs=standby'), (err: Error) => {
-      assert.match(err.message, /target_session_attrs=standby is not supported: Tandem writes/);
-      assert.doesNotMatch(err.message, /secret/);
-      return true;
-    });
+    assert.throws(
+      () => parsePostgresUrl('postgresql://u:secret@h1,h2/db?target_session_attrs=standby'),
+      (err: Error) => {
+        assert.match(err.message, /target_session_attrs=standby is not supported: Tandem writes/);
+        assert.doesNotMatch(err.message, /secret/);
+        return true;
+      },
+    );
     assert.throws(() => parsePostgresUrl('postgresql://u:secret@h1,h2:99999/db'), /host 2 "h2:99999" is not host\[:port\]/);
   });
 });
@@ -46,14 +49,20 @@ describe('PostgreSQL store', { skip }, () => {
 
   /** The backend process id and port serving this store's connections, from inside a transaction. */
   async function backendOf(store: Store): Promise<{ pid: number; port: number }> {
-    return store.transaction(async (trx) => (await sql<{ pid: number; port: number }>`select pg_backend_pid() as pid, inet_server_port() as port`.execute(trx)).rows[0]);
+    return store.transaction(
+      async (trx) =>
+        (await sql<{ pid: number; port: number }>`select pg_backend_pid() as pid, inet_server_port() as port`.execute(trx)).rows[0],
+    );
   }
 
   it('refuses to open when no host is writable, naming each host and hiding the password', async () => {
     const started = Date.now();
     await assert.rejects(openStore('postgresql://u:secret@127.0.0.1:1,127.0.0.1:2/db', { retryForMs: 300 }), (err: Error) => {
       assert.ok(err instanceof StoreError);
-      assert.match(err.message, /^database postgresql:\/\/u:\*\*\*@127\.0\.0\.1:1,127\.0\.0\.1:2\/db: no writable PostgreSQL host: 127\.0\.0\.1:1: connect ECONNREFUSED [^;]*; 127\.0\.0\.1:2: connect ECONNREFUSED/);
+      assert.match(
+        err.message,
+        /^database postgresql:\/\/u:\*\*\*@127\.0\.0\.1:1,127\.0\.0\.1:2\/db: no writable PostgreSQL host: 127\.0\.0\.1:1: connect ECONNREFUSED [^;]*; 127\.0\.0\.1:2: connect ECONNREFUSED/,
+      );
       assert.doesNotMatch(err.message, /secret/);
       return true;
     });
@@ -66,7 +75,11 @@ describe('PostgreSQL store', { skip }, () => {
       let attempts = 0;
       const id = await store.transaction(async (trx) => {
         attempts++;
-        const row = await trx.insertInto('tokens').values({ name: 'once', kind: 'admin', token_hash: 'h1', created_at: 1, last_used_at: null }).returning('id').executeTakeFirstOrThrow();
+        const row = await trx
+          .insertInto('tokens')
+          .values({ name: 'once', kind: 'admin', token_hash: 'h1', created_at: 1, last_used_at: null })
+          .returning('id')
+          .executeTakeFirstOrThrow();
         // pg_ctl restart -m fast terminates this session (57P01) and waits until the server is back.
         if (attempts === 1) await pg.restart();
         await trx.updateTable('tokens').set({ last_used_at: 2 }).where('id', '=', row.id).execute();
@@ -74,7 +87,10 @@ describe('PostgreSQL store', { skip }, () => {
       });
       assert.equal(attempts, 2);
       const rows = await store.db.selectFrom('tokens').selectAll().execute();
-      assert.deepEqual(rows.map((r) => [r.id, r.name, r.last_used_at]), [[id, 'once', 2]]);
+      assert.deepEqual(
+        rows.map((r) => [r.id, r.name, r.last_used_at]),
+        [[id, 'once', 2]],
+      );
       // Later transactions use new connections to the restarted server.
       await backendOf(store);
     });
@@ -93,15 +109,23 @@ describe('PostgreSQL store', { skip }, () => {
            end $$`,
         )
         .execute(store.db);
-      await sql`create constraint trigger kill_at_commit after insert on tokens deferrable initially deferred for each row execute function kill_first_commit()`.execute(store.db);
+      await sql`create constraint trigger kill_at_commit after insert on tokens deferrable initially deferred for each row execute function kill_first_commit()`.execute(
+        store.db,
+      );
 
       let attempts = 0;
       await store.transaction(async (trx) => {
         attempts++;
-        await trx.insertInto('tokens').values({ name: `try${attempts}`, kind: 'admin', token_hash: 'h', created_at: 1, last_used_at: null }).execute();
+        await trx
+          .insertInto('tokens')
+          .values({ name: `try${attempts}`, kind: 'admin', token_hash: 'h', created_at: 1, last_used_at: null })
+          .execute();
       });
       assert.equal(attempts, 2);
-      assert.deepEqual((await store.db.selectFrom('tokens').select('name').execute()).map((r) => r.name), ['try2']);
+      assert.deepEqual(
+        (await store.db.selectFrom('tokens').select('name').execute()).map((r) => r.name),
+        ['try2'],
+      );
     });
   });
 
@@ -110,7 +134,10 @@ describe('PostgreSQL store', { skip }, () => {
       let attempts = 0;
       await store.transaction(async (trx) => {
         attempts++;
-        await trx.insertInto('leases').values({ name: 'l', holder: `h${attempts}`, epoch: 1, expires_at: 1 }).execute();
+        await trx
+          .insertInto('leases')
+          .values({ name: 'l', holder: `h${attempts}`, epoch: 1, expires_at: 1 })
+          .execute();
         if (attempts < 3) await sql`do $$ begin raise exception 'conflict' using errcode = '40001'; end $$`.execute(trx);
       });
       assert.equal(attempts, 3);
@@ -138,23 +165,33 @@ describe('PostgreSQL store', { skip }, () => {
       const hosts = [readOnly, standby, primary].map((s) => `127.0.0.1:${s.port}`).join(',');
       store = await openStore(`postgresql://postgres@${hosts}/ha?target_session_attrs=read-write`);
       assert.equal((await backendOf(store)).port, primary.port, 'neither the standby nor the read-only server');
-      await store.db.insertInto('tokens').values({ name: 'before', kind: 'admin', token_hash: 'b', created_at: 1, last_used_at: null }).execute();
+      await store.db
+        .insertInto('tokens')
+        .values({ name: 'before', kind: 'admin', token_hash: 'b', created_at: 1, last_used_at: null })
+        .execute();
 
       // Wait until the standby has replayed everything, then fail over to it. The insert position, not
       // the write position: with synchronous_commit off the commit may still sit in WAL buffers.
       const [{ lsn }] = await primary.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
-      for (let caughtUp = false; !caughtUp; ) {
+      for (let caughtUp = false; !caughtUp;) {
         [{ caughtUp }] = await standby.query<{ caughtUp: boolean }>(`select pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn as "caughtUp"`);
       }
       await primary.halt();
       await standby.promote();
 
       const id = await store.transaction(async (trx) => {
-        const row = await trx.insertInto('tokens').values({ name: 'after', kind: 'admin', token_hash: 'a', created_at: 2, last_used_at: null }).returning('id').executeTakeFirstOrThrow();
+        const row = await trx
+          .insertInto('tokens')
+          .values({ name: 'after', kind: 'admin', token_hash: 'a', created_at: 2, last_used_at: null })
+          .returning('id')
+          .executeTakeFirstOrThrow();
         return row.id;
       });
       assert.equal((await backendOf(store)).port, standby.port);
-      assert.deepEqual((await store.db.selectFrom('tokens').select(['id', 'name']).orderBy('id').execute()).map((r) => r.name), ['before', 'after']);
+      assert.deepEqual(
+        (await store.db.selectFrom('tokens').select(['id', 'name']).orderBy('id').execute()).map((r) => r.name),
+        ['before', 'after'],
+      );
       assert.ok(id > 0);
     } finally {
       await store?.close();

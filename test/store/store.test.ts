@@ -37,11 +37,27 @@ for (const backend of backends()) {
       try {
         assert.equal(store.dialect, backend.name);
         const tables = (await store.db.introspection.getTables()).map((t) => t.name);
-        for (const t of ['repos', 'variables', 'events', 'pipelines', 'jobs', 'job_logs', 'artifact_files', 'cache_entries', 'agents', 'tokens', 'counters', 'leases']) {
+        for (const t of [
+          'repos',
+          'variables',
+          'events',
+          'pipelines',
+          'jobs',
+          'job_logs',
+          'artifact_files',
+          'cache_entries',
+          'agents',
+          'tokens',
+          'counters',
+          'leases',
+        ]) {
           assert.ok(tables.includes(t), `table ${t}`);
         }
         await assert.rejects(
-          store.db.insertInto('variables').values({ repo_id: 999, key: 'K', value: 'v', masked: 0, protected: 0, file: 0, created_at: 0, updated_at: 0 }).execute(),
+          store.db
+            .insertInto('variables')
+            .values({ repo_id: 999, key: 'K', value: 'v', masked: 0, protected: 0, file: 0, created_at: 0, updated_at: 0 })
+            .execute(),
           /FOREIGN KEY|foreign key/,
         );
       } finally {
@@ -53,13 +69,23 @@ for (const backend of backends()) {
       const store = await openStore(db.url);
       try {
         const t = 1_700_000_000_123;
-        const { id } = await store.db.insertInto('tokens').values({ name: 'x', kind: 'admin', token_hash: 'h', created_at: t, last_used_at: null }).returning('id').executeTakeFirstOrThrow();
+        const { id } = await store.db
+          .insertInto('tokens')
+          .values({ name: 'x', kind: 'admin', token_hash: 'h', created_at: t, last_used_at: null })
+          .returning('id')
+          .executeTakeFirstOrThrow();
         assert.equal(typeof id, 'number');
         const row = await store.db.selectFrom('tokens').select(['created_at']).where('id', '=', id).executeTakeFirstOrThrow();
         assert.equal(row.created_at, t);
-        const { n } = await store.db.selectFrom('tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+        const { n } = await store.db
+          .selectFrom('tokens')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow();
         assert.equal(n, 1);
-        await assert.rejects(store.db.insertInto('tokens').values({ name: 'y', kind: 'admin', token_hash: 'h', created_at: t, last_used_at: null }).execute(), /UNIQUE|unique/);
+        await assert.rejects(
+          store.db.insertInto('tokens').values({ name: 'y', kind: 'admin', token_hash: 'h', created_at: t, last_used_at: null }).execute(),
+          /UNIQUE|unique/,
+        );
         const res = await store.db
           .insertInto('tokens')
           .values({ name: 'y', kind: 'admin', token_hash: 'h', created_at: t, last_used_at: null })
@@ -73,12 +99,18 @@ for (const backend of backends()) {
 
     it('runs migrations once: opening twice keeps data and the migration list', async () => {
       const first = await openStore(db.url);
-      await first.db.insertInto('tokens').values({ name: 'x', kind: 'admin', token_hash: 'h', created_at: 1, last_used_at: null }).execute();
+      await first.db
+        .insertInto('tokens')
+        .values({ name: 'x', kind: 'admin', token_hash: 'h', created_at: 1, last_used_at: null })
+        .execute();
       await first.close();
       const second = await openStore(db.url);
       try {
         const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db);
-        assert.deepEqual(rows.map((r) => r.name), [...MIGRATION_NAMES]);
+        assert.deepEqual(
+          rows.map((r) => r.name),
+          [...MIGRATION_NAMES],
+        );
         assert.equal((await second.db.selectFrom('tokens').select('name').execute()).length, 1);
       } finally {
         await second.close();
@@ -87,11 +119,18 @@ for (const backend of backends()) {
 
     it('refuses a database migrated by a newer version', async () => {
       const store = await openStore(db.url);
-      await sql`insert into kysely_migration (name, timestamp) values (${'099_from_the_future'}, ${new Date().toISOString()})`.execute(store.db);
+      await sql`insert into kysely_migration (name, timestamp) values (${'099_from_the_future'}, ${new Date().toISOString()})`.execute(
+        store.db,
+      );
       await store.close();
       await assert.rejects(openStore(db.url), (err: Error) => {
         assert.ok(err instanceof StoreError);
-        assert.match(err.message, new RegExp(`was migrated by a newer Tandem \\(migration 099_from_the_future is unknown.*knows up to ${MIGRATION_NAMES[MIGRATION_NAMES.length - 1]}`));
+        assert.match(
+          err.message,
+          new RegExp(
+            `was migrated by a newer Tandem \\(migration 099_from_the_future is unknown.*knows up to ${MIGRATION_NAMES[MIGRATION_NAMES.length - 1]}`,
+          ),
+        );
         return true;
       });
     });

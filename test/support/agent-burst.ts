@@ -25,11 +25,15 @@ export async function agentKillBurst(tandem: TestTandem, repo: string, pidDir: s
   const agent = tandem.spawnAgent(agentName, ['--concurrency', String(jobs)]);
   const pipelineIds: number[] = [];
   for (let i = 0; i < jobs; i++) pipelineIds.push(await tandem.trigger(repo));
-  const jobIds = await until(`${jobs} jobs running on ${agentName}`, async () => {
-    const pipelines = await Promise.all(pipelineIds.map((id) => tandem.pipeline(id)));
-    const running = pipelines.map((p) => p.jobs.find((j) => j.status === 'running'));
-    return running.every((j) => j && existsSync(path.join(pidDir, `${j.id}.pid`))) ? running.map((j) => j!.id) : undefined;
-  }, 20_000);
+  const jobIds = await until(
+    `${jobs} jobs running on ${agentName}`,
+    async () => {
+      const pipelines = await Promise.all(pipelineIds.map((id) => tandem.pipeline(id)));
+      const running = pipelines.map((p) => p.jobs.find((j) => j.status === 'running'));
+      return running.every((j) => j && existsSync(path.join(pidDir, `${j.id}.pid`))) ? running.map((j) => j!.id) : undefined;
+    },
+    20_000,
+  );
   const jobGroups = await Promise.all(jobIds.map(async (id) => Number((await readFile(path.join(pidDir, `${id}.pid`), 'utf8')).trim())));
   agent.kill('SIGKILL');
   return { killedAt: Date.now(), pipelineIds, jobGroups };

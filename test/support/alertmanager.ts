@@ -19,7 +19,9 @@ function binary(): string | null {
 }
 
 /** Why Alertmanager suites are skipped here, or false when they run (see skip.ts). */
-export const alertmanagerSkipReason = serviceSkip('the Alertmanager tests', () => (binary() === null ? 'Alertmanager is not installed (no `prometheus-alertmanager` on PATH): run scripts/services.sh install' : null));
+export const alertmanagerSkipReason = serviceSkip('the Alertmanager tests', () =>
+  binary() === null ? 'Alertmanager is not installed (no `prometheus-alertmanager` on PATH): run scripts/services.sh install' : null,
+);
 
 /** An alert as GET /api/v2/alerts lists it. */
 export interface GettableAlert {
@@ -41,15 +43,37 @@ export interface AlertmanagerServer {
 
 export async function startAlertmanager(): Promise<AlertmanagerServer> {
   const bin = binary();
-  if (bin === null) throw new Error('Alertmanager is not installed (no `prometheus-alertmanager` on PATH): run scripts/services.sh install');
+  if (bin === null)
+    throw new Error('Alertmanager is not installed (no `prometheus-alertmanager` on PATH): run scripts/services.sh install');
   const dir = await mkdtemp(path.join(tmpdir(), 'tandem-am-'));
   const config = path.join(dir, 'alertmanager.yml');
-  await writeFile(config, ['route:', '  receiver: nowhere', '  group_wait: 1s', '  group_interval: 1s', '  repeat_interval: 1h', 'receivers:', '  - name: nowhere', ''].join('\n'));
+  await writeFile(
+    config,
+    [
+      'route:',
+      '  receiver: nowhere',
+      '  group_wait: 1s',
+      '  group_interval: 1s',
+      '  repeat_interval: 1h',
+      'receivers:',
+      '  - name: nowhere',
+      '',
+    ].join('\n'),
+  );
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const logFile = path.join(dir, `alertmanager-${port}.log`);
     const log = await open(logFile, 'w');
-    const child = spawn(bin, [`--config.file=${config}`, `--storage.path=${path.join(dir, `data-${port}`)}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: ['ignore', log.fd, log.fd] });
+    const child = spawn(
+      bin,
+      [
+        `--config.file=${config}`,
+        `--storage.path=${path.join(dir, `data-${port}`)}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--cluster.listen-address=',
+      ],
+      { stdio: ['ignore', log.fd, log.fd] },
+    );
     await log.close();
     const pid = child.pid as number;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -68,7 +92,10 @@ export async function startAlertmanager(): Promise<AlertmanagerServer> {
     const deadline = Date.now() + 20_000;
     let ready = false;
     while (!ready && Date.now() < deadline && child.exitCode === null) {
-      ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+      ready = await fetch(`${url}/-/ready`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (!ready) await new Promise((r) => setTimeout(r, 100));
     }
     if (ready) {

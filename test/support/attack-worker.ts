@@ -81,7 +81,9 @@ async function start(): Promise<void> {
             break;
           case 'slow-body':
             // Complete headers of a public route, then its body a byte at a time.
-            socket.write(`POST ${spec.path ?? '/api/v1/session'} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+            socket.write(
+              `POST ${spec.path ?? '/api/v1/session'} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`,
+            );
             trickle(socket, ' ', spec.trickleMs ?? 1000);
             break;
           case 'idle':
@@ -89,7 +91,9 @@ async function start(): Promise<void> {
           case 'large-body': {
             // A big body for a route that needs credentials, sent without them, as fast as it goes.
             const size = spec.bodyBytes ?? 15 * 1024 * 1024;
-            socket.write(`POST ${spec.path ?? '/api/v1/repos'} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`);
+            socket.write(
+              `POST ${spec.path ?? '/api/v1/repos'} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+            );
             const chunk = Buffer.alloc(64 * 1024, 0x20);
             let sent = 0;
             const pump = () => {
@@ -104,7 +108,9 @@ async function start(): Promise<void> {
             break;
           }
           case 'event-streams':
-            socket.write(`GET ${spec.path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${spec.token}\r\nAccept: text/event-stream\r\n\r\n`);
+            socket.write(
+              `GET ${spec.path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${spec.token}\r\nAccept: text/event-stream\r\n\r\n`,
+            );
             break;
         }
       }),

@@ -9,17 +9,30 @@ import { serviceSkip } from './skip.js';
 import type { TestTandem } from './tandem.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 export const SCREENSHOT_DIR = path.join(repoRoot(), 'test-output', 'web');
 
-export const browserSkip = serviceSkip('web UI browser tests', () => (existsSync(CHROMIUM) ? null : `no ${CHROMIUM}: bash scripts/services.sh install (Debian package chromium)`));
+export const browserSkip = serviceSkip('web UI browser tests', () =>
+  existsSync(CHROMIUM) ? null : `no ${CHROMIUM}: bash scripts/services.sh install (Debian package chromium)`,
+);
 
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
 }
 
 /** A user with a password (and, unless admin, the given role on each named repository). */
-export async function createUser(tandem: TestTandem, username: string, opts: { admin?: boolean; roles?: Record<string, string> } = {}): Promise<{ username: string; password: string }> {
+export async function createUser(
+  tandem: TestTandem,
+  username: string,
+  opts: { admin?: boolean; roles?: Record<string, string> } = {},
+): Promise<{ username: string; password: string }> {
   const password = 'correct-horse-battery-staple-9';
   const res = await tandem.api('POST', '/api/v1/users', { username, password, admin: opts.admin ?? false });
   if (res.status !== 201) throw new Error(`creating user ${username}: ${res.status} ${res.text}`);

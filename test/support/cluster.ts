@@ -32,10 +32,11 @@ const NEEDED: Record<string, string> = {
 export function clusterSkipReason(suite: string): string | false {
   return serviceSkip(suite, () => {
     const missing = Object.entries(NEEDED).filter(([bin]) => !existsSync(bin));
-    return missing.length === 0 ? null : `missing ${missing.map(([bin, pkg]) => `${bin} (${pkg})`).join(', ')}: run scripts/services.sh install`;
+    return missing.length === 0
+      ? null
+      : `missing ${missing.map(([bin, pkg]) => `${bin} (${pkg})`).join(', ')}: run scripts/services.sh install`;
   })();
 }
-
 
 /** A base for cluster.sh's 30 consecutive ports, all free and below the ephemeral range. */
 async function freeBasePort(): Promise<number> {

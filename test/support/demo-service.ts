@@ -61,7 +61,8 @@ function launch(dir: string, port: number, env: Record<string, string>): Promise
       child.kill('SIGKILL');
       reject(err);
     };
-    const onEarlyExit = (code: number | null): void => fail(new Error(`demo service in ${dir} exited with ${code} before listening: ${output.trim()}`));
+    const onEarlyExit = (code: number | null): void =>
+      fail(new Error(`demo service in ${dir} exited with ${code} before listening: ${output.trim()}`));
     child.once('exit', onEarlyExit);
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stdout.on('data', (chunk: Buffer) => {
@@ -135,7 +136,11 @@ echo "demo service $(cat VERSION) on port $PORT (pid $(cat "$pidfile"))"
 export const DEMO_SERVICE_COMMANDS = { restart: 'sh service.sh' };
 
 /** A demo release with its service script (service.sh); `unhealthy` makes its /health fail everywhere. */
-export async function writeDeployableDemoRelease(dir: string, version: string, options: { unhealthy?: boolean; errorRate?: number } = {}): Promise<string> {
+export async function writeDeployableDemoRelease(
+  dir: string,
+  version: string,
+  options: { unhealthy?: boolean; errorRate?: number } = {},
+): Promise<string> {
   await writeDemoRelease(dir, version);
   await writeFile(path.join(dir, 'service.sh'), demoServiceScript());
   if (options.unhealthy) await writeFile(path.join(dir, 'UNHEALTHY'), '');

@@ -45,7 +45,11 @@ deploy-${name}:
 }
 
 /** The files of app/: the demo service reporting `version`, as repository files. */
-export async function demoAppFiles(tandem: TestTandem, version: string, options: { unhealthy?: boolean } = {}): Promise<Record<string, string | null>> {
+export async function demoAppFiles(
+  tandem: TestTandem,
+  version: string,
+  options: { unhealthy?: boolean } = {},
+): Promise<Record<string, string | null>> {
   const dir = await mkdtemp(path.join(tandem.dataDir, 'app-'));
   await writeDeployableDemoRelease(dir, version, options);
   const files: Record<string, string | null> = {};

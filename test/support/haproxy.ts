@@ -12,7 +12,9 @@ import { serviceSkip } from './skip.js';
 
 export const HAPROXY = '/usr/sbin/haproxy';
 /** Why HAProxy suites are skipped here, or false (see skip.ts). */
-export const haproxySkipReason = serviceSkip('the HAProxy tests', () => (!existsSync(HAPROXY) ? `HAProxy is not installed (${HAPROXY}): run scripts/services.sh install` : null));
+export const haproxySkipReason = serviceSkip('the HAProxy tests', () =>
+  !existsSync(HAPROXY) ? `HAProxy is not installed (${HAPROXY}): run scripts/services.sh install` : null,
+);
 
 export interface Haproxy {
   /** The frontend, e.g. http://127.0.0.1:23456 */
@@ -33,7 +35,8 @@ export interface Haproxy {
  * Node rather than socat, which this machine may not have.
  */
 export function runtimeApiShellCommand(socket: string, commands: string): string {
-  const script = 'const c=require("net").connect(process.argv[1]);let a="";c.on("data",(d)=>a+=d);c.on("end",()=>{if(a.trim()){console.error(a.trim());process.exit(1)}});c.end(process.argv[2]+"\\n")';
+  const script =
+    'const c=require("net").connect(process.argv[1]);let a="";c.on("data",(d)=>a+=d);c.on("end",()=>{if(a.trim()){console.error(a.trim());process.exit(1)}});c.end(process.argv[2]+"\\n")';
   return `'${process.execPath}' -e '${script}' '${socket}' "${commands}"`;
 }
 
@@ -102,7 +105,12 @@ async function launch(dir: string, servers: Record<string, number>, timeouts: Re
     });
 
   const deadline = Date.now() + 10_000;
-  while (!(await command('show info').then(() => true, () => false))) {
+  while (
+    !(await command('show info').then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (!running() || Date.now() > deadline) {
       if (running()) child.kill('SIGKILL');
       await exited;

@@ -24,7 +24,12 @@ export class HttpSink<T = unknown> {
         res.writeHead(500).end('try later');
         return;
       }
-      this.requests.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T, at: Date.now() });
+      this.requests.push({
+        path: req.url ?? '',
+        headers: req.headers,
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T,
+        at: Date.now(),
+      });
       res.writeHead(204).end();
     });
   });

@@ -25,7 +25,10 @@ export interface TestOidcProvider {
  * `redirectUri` is the client's registered redirect URI: a real Tandem's callback, for tests that
  * drive the whole sign-in through a server.
  */
-export async function startOidcProvider(accounts: Record<string, Record<string, unknown>>, options: { redirectUri?: string } = {}): Promise<TestOidcProvider> {
+export async function startOidcProvider(
+  accounts: Record<string, Record<string, unknown>>,
+  options: { redirectUri?: string } = {},
+): Promise<TestOidcProvider> {
   const redirectUri = options.redirectUri ?? REDIRECT_URI;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
@@ -36,7 +39,16 @@ export async function startOidcProvider(accounts: Record<string, Record<string, 
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
     const provider = new Provider(issuer, {
-      clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri], response_types: ['code'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_basic' }],
+      clients: [
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          redirect_uris: [redirectUri],
+          response_types: ['code'],
+          grant_types: ['authorization_code'],
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+      ],
       jwks: { keys: [jwk] },
       cookies: { keys: [randomBytes(16).toString('hex')] },
       pkce: { required: () => true },
@@ -58,7 +70,8 @@ export async function startOidcProvider(accounts: Record<string, Record<string, 
     provider.use(async (ctx, next) => {
       await next();
       const body = ctx.body as { id_token?: unknown } | null;
-      if (handle.tamperIdToken && ctx.path === '/token' && typeof body?.id_token === 'string') body.id_token = handle.tamperIdToken(body.id_token);
+      if (handle.tamperIdToken && ctx.path === '/token' && typeof body?.id_token === 'string')
+        body.id_token = handle.tamperIdToken(body.id_token);
     });
     const server: Server = createServer(provider.callback());
     const listening = await new Promise<boolean>((resolve) => {
@@ -113,7 +126,8 @@ export async function browserLogin(authorizationUrl: string, login: string, redi
     }
     const html = await response.text();
     const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
-    if (response.status !== 200 || !action) throw new Error(`the provider answered ${response.status} at ${url.pathname} without a form:\n${html.slice(0, 1000)}`);
+    if (response.status !== 200 || !action)
+      throw new Error(`the provider answered ${response.status} at ${url.pathname} without a form:\n${html.slice(0, 1000)}`);
     form = new URLSearchParams();
     for (const [, name, value] of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) form.set(name, value);
     if (html.includes('name="login"')) {

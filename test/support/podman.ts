@@ -80,7 +80,12 @@ export async function removeAll(owner: string): Promise<void> {
  * A registry endpoint that demands Basic credentials and records the ones it gets; it holds no
  * images (there is no registry here), so a pull ends at "manifest unknown" once it authenticated.
  */
-export async function credentialRecorder(): Promise<{ host: string; authorizations: string[]; registriesConf: string; close(): Promise<void> }> {
+export async function credentialRecorder(): Promise<{
+  host: string;
+  authorizations: string[];
+  registriesConf: string;
+  close(): Promise<void>;
+}> {
   const authorizations: string[] = [];
   const server = createServer((req, res) => {
     const auth = req.headers.authorization;

@@ -19,7 +19,8 @@ const asRoot = process.getuid?.() === 0;
 
 function postgresUser(): { uid: number; gid: number } | null {
   try {
-    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const id = (flag: string) =>
+      Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
     return { uid: id('-u'), gid: id('-g') };
   } catch {
     return null;
@@ -44,7 +45,6 @@ async function pgTool(tool: string, args: string[]): Promise<string> {
     throw new Error(`${tool} ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`, { cause: err });
   }
 }
-
 
 export interface PostgresServer {
   /** The `postgres` database as the `postgres` superuser (trust auth). */
@@ -109,7 +109,21 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       if (user) await chown(dir, user.uid, user.gid);
     }
     if (options.standbyOf) {
-      await pgTool('pg_basebackup', ['-h', '127.0.0.1', '-p', String(options.standbyOf.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast']);
+      await pgTool('pg_basebackup', [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(options.standbyOf.port),
+        '-U',
+        'postgres',
+        '-D',
+        dataDir,
+        '-R',
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+      ]);
     } else {
       await pgTool('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     }
@@ -124,7 +138,14 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       ...options.settings,
     };
     // Appended settings win over earlier ones, also over those a standby copied from its primary.
-    await appendFile(conf, '\n' + Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+    await appendFile(
+      conf,
+      '\n' +
+        Object.entries(settings)
+          .map(([k, v]) => `${k} = ${v}`)
+          .join('\n') +
+        '\n',
+    );
 
     let port = 0;
     for (let tries = 1; ; tries++) {
@@ -135,7 +156,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         break;
       } catch (err) {
         // Another process may have taken the port between the check and the start.
-        if (tries >= 3) throw new Error(`${(err as Error).message}\n${readFileSync(join(dir, 'server.log'), 'utf8').slice(-2000)}`, { cause: err });
+        if (tries >= 3)
+          throw new Error(`${(err as Error).message}\n${readFileSync(join(dir, 'server.log'), 'utf8').slice(-2000)}`, { cause: err });
       }
     }
     process.once('exit', killOnExit);
@@ -193,7 +215,9 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 }
 
 /** Why PostgreSQL suites are skipped here, or false when they run (see skip.ts). */
-export const postgresSkipReason = serviceSkip('the PostgreSQL tests', () => (!postgresAvailable() ? `PostgreSQL 15 is not installed (${PG_BIN}/postgres missing): run scripts/services.sh install` : null));
+export const postgresSkipReason = serviceSkip('the PostgreSQL tests', () =>
+  !postgresAvailable() ? `PostgreSQL 15 is not installed (${PG_BIN}/postgres missing): run scripts/services.sh install` : null,
+);
 
 /**
  * One server for the calling test file, started on first use and stopped after the file's tests.

@@ -20,8 +20,9 @@ export function prometheusAvailable(): boolean {
 }
 
 /** Why Prometheus suites are skipped here, or false when they run (see skip.ts). */
-export const prometheusSkipReason = serviceSkip('the Prometheus tests', () => (!prometheusAvailable() ? 'Prometheus is not installed (no `prometheus` on PATH): run scripts/services.sh install' : null));
-
+export const prometheusSkipReason = serviceSkip('the Prometheus tests', () =>
+  !prometheusAvailable() ? 'Prometheus is not installed (no `prometheus` on PATH): run scripts/services.sh install' : null,
+);
 
 export interface PromSample {
   labels: Record<string, string>;
@@ -119,7 +120,10 @@ async function launch(dir: string, config: string, writeTargets: (targets: strin
     const body = (await res.json()) as { status: string; error?: string; data: { resultType: string; result: unknown } };
     if (body.status !== 'success') throw new Error(`Prometheus query ${promql} failed: ${body.error}`);
     if (body.data.resultType === 'scalar') return [{ labels: {}, value: Number((body.data.result as [number, string])[1]) }];
-    return (body.data.result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
+    return (body.data.result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({
+      labels: r.metric,
+      value: Number(r.value[1]),
+    }));
   };
 
   const waitUntil = async (what: string, ready: () => Promise<boolean>): Promise<void> => {
@@ -140,7 +144,9 @@ async function launch(dir: string, config: string, writeTargets: (targets: strin
     async setTargets(targets) {
       await writeTargets(targets);
       for (const target of targets) {
-        await waitUntil(`the first scrape of ${target}`, async () => (await query(`up{instance=${JSON.stringify(target)}}`)).some((s) => s.value === 1));
+        await waitUntil(`the first scrape of ${target}`, async () =>
+          (await query(`up{instance=${JSON.stringify(target)}}`)).some((s) => s.value === 1),
+        );
       }
     },
     async stop() {

@@ -34,7 +34,10 @@ function percentile(sorted: number[], p: number): number {
  * At least `probes` GETs of /healthz, one after another `intervalMs` apart, and more until `during`
  * (an attack that ends by itself) has settled; latencies in milliseconds.
  */
-export async function measureHealthLatency(url: string, opts: { probes?: number; intervalMs?: number; timeoutMs?: number; during?: Promise<unknown> } = {}): Promise<LatencyReport> {
+export async function measureHealthLatency(
+  url: string,
+  opts: { probes?: number; intervalMs?: number; timeoutMs?: number; during?: Promise<unknown> } = {},
+): Promise<LatencyReport> {
   const { probes = 200, intervalMs = 10, timeoutMs = 2000 } = opts;
   let attacking = opts.during !== undefined;
   const settled = opts.during?.finally(() => (attacking = false)).catch(() => undefined);
@@ -47,5 +50,11 @@ export async function measureHealthLatency(url: string, opts: { probes?: number;
   const failures = latencies.filter((l) => !Number.isFinite(l)).length;
   const sorted = latencies.map((l) => (Number.isFinite(l) ? l : timeoutMs)).sort((a, b) => a - b);
   const round = (n: number) => Math.round(n * 10) / 10;
-  return { probes: latencies.length, failures, p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1]) };
+  return {
+    probes: latencies.length,
+    failures,
+    p50: round(percentile(sorted, 50)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted[sorted.length - 1]),
+  };
 }

@@ -27,7 +27,9 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-export const s3SkipReason = serviceSkip('the S3 tests', () => (existsSync(S3RVER_BIN) ? null : `s3rver is not installed (${S3RVER_BIN} missing): npm install`));
+export const s3SkipReason = serviceSkip('the S3 tests', () =>
+  existsSync(S3RVER_BIN) ? null : `s3rver is not installed (${S3RVER_BIN} missing): npm install`,
+);
 
 /** Makes the AWS SDK in this process find s3rver's credentials, as an operator's environment would. */
 export function useS3Credentials(): void {
@@ -46,9 +48,13 @@ export async function startS3(): Promise<S3Server> {
   const directory = await mkdtemp(path.join(tmpdir(), 'tandem-s3-'));
   for (let tries = 1; ; tries++) {
     const port = await freePort();
-    const child: ChildProcess = spawn(process.execPath, [S3RVER_BIN, '-d', directory, '-a', '127.0.0.1', '-p', String(port), '-s', '--configure-bucket', S3_BUCKET], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [S3RVER_BIN, '-d', directory, '-a', '127.0.0.1', '-p', String(port), '-s', '--configure-bucket', S3_BUCKET],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const killOnExit = () => child.kill('SIGKILL');
     process.once('exit', killOnExit);
     let output = '';

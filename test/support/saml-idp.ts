@@ -56,7 +56,11 @@ export interface TestSamlIdp {
   /** What a browser sent to `authorizeUrl` ends up posting to the service provider, logged in as `user`. */
   login(authorizeUrl: string, user: SamlIdpUser, options?: SamlResponseOptions): Promise<SamlPost>;
   /** A response built outside any HTTP exchange (for a request the service provider never sent). */
-  buildResponse(request: { id: string | null; acsUrl: string; spEntityId: string }, user: SamlIdpUser, options?: SamlResponseOptions): string;
+  buildResponse(
+    request: { id: string | null; acsUrl: string; spEntityId: string },
+    user: SamlIdpUser,
+    options?: SamlResponseOptions,
+  ): string;
   stop(): Promise<void>;
 }
 
@@ -68,7 +72,11 @@ function xmlEscape(text: string): string {
 }
 
 function xmlUnescape(text: string): string {
-  return text.replace(/&quot;/g, '"').replace(/&gt;/g, '>').replace(/&lt;/g, '<').replace(/&amp;/g, '&');
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&gt;/g, '>')
+    .replace(/&lt;/g, '<')
+    .replace(/&amp;/g, '&');
 }
 
 const samlId = (): string => `_${randomBytes(16).toString('hex')}`;

@@ -26,7 +26,9 @@ export const ADMIN_DN = `cn=admin,${BASE_DN}`;
 
 /** Why slapd suites are skipped here, or false when they run (see skip.ts). */
 export const slapdSkipReason = serviceSkip('the LDAP tests', () =>
-  [SLAPD, SLAPADD, path.join(SCHEMA_DIR, 'inetorgperson.ldif')].every((file) => existsSync(file)) ? null : `OpenLDAP is not installed (${SLAPD} missing): run scripts/services.sh install`,
+  [SLAPD, SLAPADD, path.join(SCHEMA_DIR, 'inetorgperson.ldif')].every((file) => existsSync(file))
+    ? null
+    : `OpenLDAP is not installed (${SLAPD} missing): run scripts/services.sh install`,
 );
 
 /** An RFC 2307 {SSHA} password hash, as directories store them. */
@@ -116,7 +118,10 @@ export async function startSlapd(options: StartSlapdOptions): Promise<SlapdServe
     const adminPassword = randomBytes(12).toString('hex');
     const tls = options.tls ? await selfSignedCertificate(dir, 'slapd', { commonName: '127.0.0.1', ip: '127.0.0.1' }) : null;
     await writeFile(path.join(dir, 'config.ldif'), configLdif(dir, adminPassword, tls));
-    await writeFile(path.join(dir, 'data.ldif'), `dn: ${BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\ndc: tandem\no: Tandem tests\n\n${options.entries}`);
+    await writeFile(
+      path.join(dir, 'data.ldif'),
+      `dn: ${BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\ndc: tandem\no: Tandem tests\n\n${options.entries}`,
+    );
     await slapadd(['-n0', '-F', configDir, '-l', path.join(dir, 'config.ldif')]);
     await slapadd(['-n1', '-F', configDir, '-l', path.join(dir, 'data.ldif')]);
 

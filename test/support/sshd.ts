@@ -40,7 +40,6 @@ export interface SshdHosts {
   stop(): Promise<void>;
 }
 
-
 async function keygen(file: string): Promise<void> {
   await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tandem-test', '-f', file], { timeout: 10_000 });
 }
@@ -154,4 +153,6 @@ export async function startSshd(count: number, sessionEnv: Record<string, string
 }
 
 /** Why the ssh suites are skipped here, or false when they run (see skip.ts). */
-export const sshdSkipReason = serviceSkip('the ssh tests', () => (!sshdAvailable() ? `OpenSSH is not installed (${SSHD}, ssh or ssh-keygen missing): run scripts/services.sh install` : null));
+export const sshdSkipReason = serviceSkip('the ssh tests', () =>
+  !sshdAvailable() ? `OpenSSH is not installed (${SSHD}, ssh or ssh-keygen missing): run scripts/services.sh install` : null,
+);

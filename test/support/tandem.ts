@@ -54,7 +54,9 @@ export class TestTandem {
   }
 
   /** `dataDir`: start on an existing data dir (a restored one) instead of a fresh one; it is removed by `close` too. */
-  static async start(opts: { agents?: number; concurrency?: number; settings?: Record<string, unknown>; dataDir?: string } = {}): Promise<TestTandem> {
+  static async start(
+    opts: { agents?: number; concurrency?: number; settings?: Record<string, unknown>; dataDir?: string } = {},
+  ): Promise<TestTandem> {
     const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tandem-e2e-')));
     const config: TandemConfig = loadConfig({ dataDir, port: 0, listen: '127.0.0.1', logLevel: 'silent', ...opts.settings }, {});
     const server = await startServer(config, pino({ level: process.env.TANDEM_TEST_LOG ?? 'silent' }));
@@ -71,7 +73,16 @@ export class TestTandem {
   }
 
   /** `hiddenPaths`: what sandboxed jobs must not see; default every secret path of the server's configuration, as `tandem up` hides. */
-  async addAgent(opts: { concurrency?: number; tags?: string[]; name?: string; executor?: ExecutorKind; container?: AgentOptions['container']; hiddenPaths?: string[] } = {}): Promise<Agent> {
+  async addAgent(
+    opts: {
+      concurrency?: number;
+      tags?: string[];
+      name?: string;
+      executor?: ExecutorKind;
+      container?: AgentOptions['container'];
+      hiddenPaths?: string[];
+    } = {},
+  ): Promise<Agent> {
     const name = opts.name ?? `agent-${this.agents.length + 1}`;
     const agent = new Agent({
       servers: [this.url],
@@ -100,7 +111,24 @@ export class TestTandem {
     const cli = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
     const child = spawn(
       process.execPath,
-      [cli, 'agent', '--server', server, '--token', this.token, '--name', name, '--work-dir', path.join(this.dataDir, name), '--concurrency', '1', '--log-level', process.env.TANDEM_TEST_AGENT_LOG ?? 'warn', ...(extraArgs.includes('--executor') ? [] : ['--executor', 'shell']), ...extraArgs],
+      [
+        cli,
+        'agent',
+        '--server',
+        server,
+        '--token',
+        this.token,
+        '--name',
+        name,
+        '--work-dir',
+        path.join(this.dataDir, name),
+        '--concurrency',
+        '1',
+        '--log-level',
+        process.env.TANDEM_TEST_AGENT_LOG ?? 'warn',
+        ...(extraArgs.includes('--executor') ? [] : ['--executor', 'shell']),
+        ...extraArgs,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_TOKEN: '' } },
     );
     this.agentProcesses.push(child);
@@ -120,12 +148,20 @@ export class TestTandem {
   }
 
   /** A bare repository with the given files committed and pushed to main, registered under `name`. */
-  async repo(files: Record<string, string>, opts: { name?: string; webhookSecret?: string; pollInterval?: number } = {}): Promise<{ name: string; remote: TestRemote; sha: string }> {
+  async repo(
+    files: Record<string, string>,
+    opts: { name?: string; webhookSecret?: string; pollInterval?: number } = {},
+  ): Promise<{ name: string; remote: TestRemote; sha: string }> {
     const name = opts.name ?? `repo${++this.remotes}`;
     const remote = await makeRemote(await mkdtemp(path.join(this.dataDir, `${name}-`)));
     const sha = await remote.commit(files, 'initial');
     await remote.push('main');
-    const res = await this.api('POST', '/api/v1/repos', { name, url: remote.bare, webhookSecret: opts.webhookSecret, pollInterval: opts.pollInterval });
+    const res = await this.api('POST', '/api/v1/repos', {
+      name,
+      url: remote.bare,
+      webhookSecret: opts.webhookSecret,
+      pollInterval: opts.pollInterval,
+    });
     if (res.status !== 201) throw new Error(`registering ${name}: ${res.status} ${res.text}`);
     return { name, remote, sha };
   }
@@ -143,12 +179,19 @@ export class TestTandem {
   }
 
   /** Polls until `done` holds (default: the pipeline reached a final status); bounded by timeoutMs. */
-  async waitForPipeline(id: number, done: (p: PipelineView) => boolean = (p) => FINAL.has(p.status), timeoutMs = 20_000): Promise<PipelineView> {
+  async waitForPipeline(
+    id: number,
+    done: (p: PipelineView) => boolean = (p) => FINAL.has(p.status),
+    timeoutMs = 20_000,
+  ): Promise<PipelineView> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const p = await this.pipeline(id);
       if (done(p)) return p;
-      if (Date.now() > deadline) throw new Error(`pipeline ${id} did not get there within ${timeoutMs} ms: ${JSON.stringify({ status: p.status, jobs: p.jobs.map((j) => [j.name, j.status]) })}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `pipeline ${id} did not get there within ${timeoutMs} ms: ${JSON.stringify({ status: p.status, jobs: p.jobs.map((j) => [j.name, j.status]) })}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   }

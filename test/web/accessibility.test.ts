@@ -24,14 +24,26 @@ interface AxeViolation {
 /** The page's WCAG 2.1 A/AA violations, each as "rule (impact): help at selectors". */
 async function audit(page: Page, axeSource: string): Promise<string[]> {
   if (!(await page.evaluate('typeof window.axe !== "undefined"'))) await page.addScriptTag({ content: axeSource });
-  const violations = await page.evaluate<AxeViolation[]>(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`);
-  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+  const violations = await page.evaluate<AxeViolation[]>(
+    `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`,
+  );
+  return violations.map(
+    (v) =>
+      `${v.id} (${v.impact}): ${v.help} at ${v.nodes
+        .map((n) => n.target.join(' '))
+        .slice(0, 5)
+        .join(', ')}`,
+  );
 }
 
 /** Waits until the page has its heading and nothing is loading any more. */
 async function settled(page: Page): Promise<void> {
   await page.locator('h1').first().waitFor();
-  await page.waitForFunction(`!Array.from(document.querySelectorAll('[role="status"]')).some((e) => /Loading/.test(e.textContent))`, undefined, { timeout: 15_000 });
+  await page.waitForFunction(
+    `!Array.from(document.querySelectorAll('[role="status"]')).some((e) => /Loading/.test(e.textContent))`,
+    undefined,
+    { timeout: 15_000 },
+  );
 }
 
 describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }, () => {
@@ -47,7 +59,11 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
     browser = await launchBrowser();
     target = await localDeployTarget(tandem, ENV);
     await tandem.repo({ '.tandem.yml': target.file, ...(await demoAppFiles(tandem, 'v1')) }, { name: REPO });
-    const pipeline = await tandem.waitForPipeline(await tandem.trigger(REPO, { variables: { TANDEM_RELEASE_VERSION: 'v1' } }), undefined, 30_000);
+    const pipeline = await tandem.waitForPipeline(
+      await tandem.trigger(REPO, { variables: { TANDEM_RELEASE_VERSION: 'v1' } }),
+      undefined,
+      30_000,
+    );
     assert.equal(pipeline.status, 'success');
     pages = [
       '/',
@@ -86,7 +102,10 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
         found.push(...(await audit(page, axeSource)).map((v) => `sign-in: ${v}`));
         // The audit itself works: an input without a label is found.
         await page.evaluate(`document.querySelector('main').insertAdjacentHTML('beforeend', '<input id="unlabelled">')`);
-        assert.ok((await audit(page, axeSource)).some((v) => v.startsWith('label ') && v.includes('#unlabelled')), 'axe reports an unlabelled input');
+        assert.ok(
+          (await audit(page, axeSource)).some((v) => v.startsWith('label ') && v.includes('#unlabelled')),
+          'axe reports an unlabelled input',
+        );
         await page.evaluate(`document.getElementById('unlabelled').remove()`);
         await signIn(page, tandem.url, await createUser(tandem, `auditor-${colorScheme}`, { admin: true }));
         for (const at of pages) {

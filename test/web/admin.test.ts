@@ -28,7 +28,11 @@ describe('web UI: users, tokens, audit log, agents, backups', { skip: browserSki
   });
 
   /** Runs `use` on a signed-in page of `who` at `at`, failing on any uncaught page error. */
-  async function as(who: { username: string; password: string }, at: string, use: (page: Page, context: BrowserContext) => Promise<void>): Promise<void> {
+  async function as(
+    who: { username: string; password: string },
+    at: string,
+    use: (page: Page, context: BrowserContext) => Promise<void>,
+  ): Promise<void> {
     const { context, page, pageErrors } = await newContext(browser);
     try {
       await signIn(page, tandem.url, who, at);
@@ -46,7 +50,10 @@ describe('web UI: users, tokens, audit log, agents, backups', { skip: browserSki
       await form.getByLabel('Password').fill(PASSWORD);
       await form.getByRole('button', { name: 'Create user' }).click();
       await page.getByText('User bea created.').waitFor();
-      await page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'bea' }) }).waitFor();
+      await page
+        .getByRole('row')
+        .filter({ has: page.getByRole('rowheader', { name: 'bea' }) })
+        .waitFor();
       await screenshot(page, 'admin-users');
     });
     await as({ username: 'bea', password: PASSWORD }, '/', async (page) => {
@@ -106,7 +113,11 @@ describe('web UI: users, tokens, audit log, agents, backups', { skip: browserSki
 
   it('the agents and backups pages show what the API has', async () => {
     await as(admin, '/admin/agents', async (page) => {
-      await page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: /agent-1/ }) }).getByText('online').waitFor();
+      await page
+        .getByRole('row')
+        .filter({ has: page.getByRole('rowheader', { name: /agent-1/ }) })
+        .getByText('online')
+        .waitFor();
       await page.goto(tandem.url + '/admin/backups');
       await page.getByText('No backups yet', { exact: false }).waitFor();
       await page.getByText('No drills yet', { exact: false }).waitFor();

@@ -30,7 +30,8 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
   let remote: TestRemote;
 
   const releases = async () => (await tandem.api<Release[]>('GET', `/api/v1/repos/${REPO}/environments/${ENV}/releases`)).body;
-  const environment = async () => (await tandem.api<Environment[]>('GET', `/api/v1/repos/${REPO}/environments`)).body.find((e) => e.name === ENV);
+  const environment = async () =>
+    (await tandem.api<Environment[]>('GET', `/api/v1/repos/${REPO}/environments`)).body.find((e) => e.name === ENV);
   const liveRelease = (page: Page) => page.locator('.current-release');
 
   before(async () => {
@@ -74,11 +75,23 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       assert.equal(await rows.count(), 3, 'a header and the two releases');
       assert.match(await rows.nth(1).innerText(), /live[\s\S]*deploy[\s\S]*v2/);
       assert.match(await rows.nth(2).innerText(), /superseded[\s\S]*deploy[\s\S]*v1/);
-      assert.ok(await timeline.getByRole('link', { name: /pipeline #\d+/ }).first().isVisible(), 'commits link to their pipelines');
+      assert.ok(
+        await timeline
+          .getByRole('link', { name: /pipeline #\d+/ })
+          .first()
+          .isVisible(),
+        'commits link to their pipelines',
+      );
 
       // The diff of the two releases: both carry a manifest of app/, and its VERSION differs.
-      await page.getByLabel(/Compare release #\d+/).nth(0).check();
-      await page.getByLabel(/Compare release #\d+/).nth(1).check();
+      await page
+        .getByLabel(/Compare release #\d+/)
+        .nth(0)
+        .check();
+      await page
+        .getByLabel(/Compare release #\d+/)
+        .nth(1)
+        .check();
       const diff = page.getByRole('region', { name: /Release #\d+ → #\d+/ });
       await diff.getByText('VERSION', { exact: true }).waitFor();
       assert.match(await diff.innerText(), /changed\s+VERSION/);
@@ -89,7 +102,11 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       await dialog.waitFor();
       const text = await dialog.innerText();
       assert.match(text, /Live now:\s*v2/);
-      assert.match(await dialog.getByLabel('Roll back to').locator('option:checked').innerText(), /^v1 /, 'the previous live release by default');
+      assert.match(
+        await dialog.getByLabel('Roll back to').locator('option:checked').innerText(),
+        /^v1 /,
+        'the previous live release by default',
+      );
       await screenshot(page, 'environment-rollback-dialog');
       await dialog.getByRole('button', { name: 'Roll back to v1' }).click();
 
@@ -140,17 +157,35 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       const before = (await releases()).map((r) => r.id);
       const path = `/api/v1/repos/${REPO}/environments/${ENV}/rollback`;
       const forged = await page.evaluate(async (url) => {
-        const json = await fetch(url, { method: 'POST', credentials: 'include', headers: { 'content-type': 'application/json' }, body: '{}' });
-        const form = await fetch(url, { method: 'POST', credentials: 'include', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'to=1' });
+        const json = await fetch(url, {
+          method: 'POST',
+          credentials: 'include',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        });
+        const form = await fetch(url, {
+          method: 'POST',
+          credentials: 'include',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'to=1',
+        });
         return { json: { status: json.status, text: await json.text() }, form: { status: form.status, text: await form.text() } };
       }, path);
       assert.equal(forged.json.status, 403, forged.json.text);
       assert.match(forged.json.text, /CSRF/);
       assert.equal(forged.form.status, 403, forged.form.text);
-      assert.deepEqual((await releases()).map((r) => r.id), before, 'no release was made');
+      assert.deepEqual(
+        (await releases()).map((r) => r.id),
+        before,
+        'no release was made',
+      );
       await page.reload();
       await page.getByRole('region', { name: 'Releases' }).getByRole('row').nth(1).waitFor();
-      assert.equal(await page.getByRole('region', { name: 'Releases' }).getByRole('row').count(), before.length + 1, 'the timeline shows nothing new');
+      assert.equal(
+        await page.getByRole('region', { name: 'Releases' }).getByRole('row').count(),
+        before.length + 1,
+        'the timeline shows nothing new',
+      );
     } finally {
       await context.close();
     }

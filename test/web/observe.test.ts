@@ -38,51 +38,58 @@ describe('web UI: dashboard, alerts, SLOs and DORA', { skip: browserSkip() }, ()
     }
   }
 
-  it('the dashboard shows the error budget spent, the cluster with its leader, and a failed pipeline, in light and dark', { timeout: 45_000 }, async () => {
-    const { name } = await tandem.repo({ '.tandem.yml': 'build:\n  script: [exit 1]\n' }, { name: 'broken' });
-    const failed = await tandem.waitForPipeline(await tandem.trigger(name));
-    assert.equal(failed.status, 'failed');
-    // Half of api-availability's budget (0.1% of requests) spent ten minutes ago: 0.05% errors.
-    const minute = Math.floor(Date.now() / 60_000) * 60_000;
-    await tandem.server.ctx.store.db.insertInto('sli_counts').values({ sli: 'api-availability', bucket: minute - 600_000, errors: 50, total: 100_000 }).execute();
+  it(
+    'the dashboard shows the error budget spent, the cluster with its leader, and a failed pipeline, in light and dark',
+    { timeout: 45_000 },
+    async () => {
+      const { name } = await tandem.repo({ '.tandem.yml': 'build:\n  script: [exit 1]\n' }, { name: 'broken' });
+      const failed = await tandem.waitForPipeline(await tandem.trigger(name));
+      assert.equal(failed.status, 'failed');
+      // Half of api-availability's budget (0.1% of requests) spent ten minutes ago: 0.05% errors.
+      const minute = Math.floor(Date.now() / 60_000) * 60_000;
+      await tandem.server.ctx.store.db
+        .insertInto('sli_counts')
+        .values({ sli: 'api-availability', bucket: minute - 600_000, errors: 50, total: 100_000 })
+        .execute();
 
-    const check = async (page: Page) => {
-      const budgets = page.getByRole('region', { name: 'Error budgets' });
-      const availability = budgets.getByRole('listitem').filter({ hasText: 'api-availability' });
-      await availability.getByText(/^(49|50)\.\d% left$/).waitFor({ timeout: 15_000 });
+      const check = async (page: Page) => {
+        const budgets = page.getByRole('region', { name: 'Error budgets' });
+        const availability = budgets.getByRole('listitem').filter({ hasText: 'api-availability' });
+        await availability.getByText(/^(49|50)\.\d% left$/).waitFor({ timeout: 15_000 });
 
-      const cluster = page.getByRole('region', { name: 'Cluster health' });
-      const replicas = cluster.getByRole('list', { name: 'Server replicas' }).getByRole('listitem');
-      // The replica is marked once it has written its heartbeat and holds the leader lease.
-      await replicas.filter({ hasText: 'leader' }).waitFor({ timeout: 15_000 });
-      assert.equal(await replicas.count(), 1);
-      await cluster.getByText('1 online').waitFor({ timeout: 15_000 });
-      await cluster.getByText('SQLite (embedded, one server)').waitFor();
+        const cluster = page.getByRole('region', { name: 'Cluster health' });
+        const replicas = cluster.getByRole('list', { name: 'Server replicas' }).getByRole('listitem');
+        // The replica is marked once it has written its heartbeat and holds the leader lease.
+        await replicas.filter({ hasText: 'leader' }).waitFor({ timeout: 15_000 });
+        assert.equal(await replicas.count(), 1);
+        await cluster.getByText('1 online').waitFor({ timeout: 15_000 });
+        await cluster.getByText('SQLite (embedded, one server)').waitFor();
 
-      await page.getByRole('region', { name: 'Firing alerts' }).getByText('Nothing firing.').waitFor();
-      const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: `#${failed.id}` }) });
-      await row.getByText('failed').waitFor();
-      const dora = page.getByRole('region', { name: /Delivery/ });
-      await dora.getByRole('row').filter({ hasText: 'broken' }).getByText('No environments yet').waitFor();
-    };
+        await page.getByRole('region', { name: 'Firing alerts' }).getByText('Nothing firing.').waitFor();
+        const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: `#${failed.id}` }) });
+        await row.getByText('failed').waitFor();
+        const dora = page.getByRole('region', { name: /Delivery/ });
+        await dora.getByRole('row').filter({ hasText: 'broken' }).getByText('No environments yet').waitFor();
+      };
 
-    await asAdmin(async (page) => {
-      await check(page);
-      await screenshot(page, 'dashboard-light');
-    });
+      await asAdmin(async (page) => {
+        await check(page);
+        await screenshot(page, 'dashboard-light');
+      });
 
-    const dark = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 800 } });
-    try {
-      const page = await dark.newPage();
-      await signIn(page, tandem.url, admin);
-      await check(page);
-      const background = await page.evaluate<string>('getComputedStyle(document.body).backgroundColor');
-      assert.notEqual(background, 'rgb(255, 255, 255)', 'the system dark scheme applies');
-      await screenshot(page, 'dashboard-dark');
-    } finally {
-      await dark.close();
-    }
-  });
+      const dark = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 800 } });
+      try {
+        const page = await dark.newPage();
+        await signIn(page, tandem.url, admin);
+        await check(page);
+        const background = await page.evaluate<string>('getComputedStyle(document.body).backgroundColor');
+        assert.notEqual(background, 'rgb(255, 255, 255)', 'the system dark scheme applies');
+        await screenshot(page, 'dashboard-dark');
+      } finally {
+        await dark.close();
+      }
+    },
+  );
 
   it("the SLO page charts each built-in SLO's error budget burn-down", async () => {
     await asAdmin(async (page) => {
@@ -108,7 +115,10 @@ describe('web UI: dashboard, alerts, SLOs and DORA', { skip: browserSkip() }, ()
       const silences = await tandem.api<SilenceView[]>('GET', '/api/v1/silences');
       assert.equal(silences.body.length, 1);
       const [silence] = silences.body;
-      assert.deepEqual([silence.match, silence.comment, silence.createdBy, silence.state], [['alertname=TandemReplicaDown', 'replica=~old-.*'], 'replacing the old replicas', 'ada', 'active']);
+      assert.deepEqual(
+        [silence.match, silence.comment, silence.createdBy, silence.state],
+        [['alertname=TandemReplicaDown', 'replica=~old-.*'], 'replacing the old replicas', 'ada', 'active'],
+      );
       const hoursLeft = (Date.parse(silence.endsAt) - Date.now()) / 3_600_000;
       assert.ok(hoursLeft > 2.9 && hoursLeft <= 3, `ends in ${hoursLeft} h`);
 

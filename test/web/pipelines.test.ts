@@ -133,7 +133,13 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     await page.getByLabel('Search the log').press('Enter');
     await page.getByText('2 of 6').waitFor();
     assert.equal(await page.locator('mark.current').innerText(), 'line-', 'the selected match is marked');
-    assert.equal(await page.locator('.log-line', { has: page.locator('mark.current') }).locator('.log-text').innerText(), 'line-1');
+    assert.equal(
+      await page
+        .locator('.log-line', { has: page.locator('mark.current') })
+        .locator('.log-text')
+        .innerText(),
+      'line-1',
+    );
     await page.getByLabel('Search the log').press('Shift+Enter');
     await page.getByText('1 of 6').waitFor();
 
@@ -178,7 +184,10 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     const retry = jobNamed(after, 'flaky');
     assert.equal(retry.attempt, 2);
     assert.equal(page.url(), `${tandem.url}/jobs/${retry.id}`);
-    assert.ok(after.jobs.some((j) => j.id === failed.id && j.retried), 'the first attempt is kept as retried');
+    assert.ok(
+      after.jobs.some((j) => j.id === failed.id && j.retried),
+      'the first attempt is kept as retried',
+    );
     await page.goto(`${tandem.url}/pipelines/${id}`);
     await page.getByText('1 earlier attempt of a retried job is not shown').waitFor();
     assert.deepEqual(pageErrors, []);

@@ -32,7 +32,8 @@ const REPO_PAGES = ['/pipelines/', '/jobs/'];
 function currentNav(path: string): string {
   if (REPO_PAGES.some((prefix) => path.startsWith(prefix))) return '/repos';
   let best = '/';
-  for (const item of NAV) if (item.to !== '/' && (path === item.to || path.startsWith(item.to + '/')) && item.to.length > best.length) best = item.to;
+  for (const item of NAV)
+    if (item.to !== '/' && (path === item.to || path.startsWith(item.to + '/')) && item.to.length > best.length) best = item.to;
   return best;
 }
 
@@ -115,7 +116,13 @@ export function App() {
         Skip to content
       </a>
       <aside className={`sidebar${menuOpen ? ' open' : ''}`}>
-        <button type="button" className="menu-toggle" aria-expanded={menuOpen} aria-controls="main-nav" onClick={() => setMenuOpen((o) => !o)}>
+        <button
+          type="button"
+          className="menu-toggle"
+          aria-expanded={menuOpen}
+          aria-controls="main-nav"
+          onClick={() => setMenuOpen((o) => !o)}
+        >
           Menu
         </button>
         <Link to="/" className="brand">

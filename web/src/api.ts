@@ -32,7 +32,13 @@ export async function request(path: string, opts: RequestOptions = {}): Promise<
   const headers: Record<string, string> = { accept: 'application/json' };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
-  const res = await fetch(path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), credentials: 'same-origin', signal: opts.signal });
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    credentials: 'same-origin',
+    signal: opts.signal,
+  });
   if (res.ok) return res;
   const text = await res.text();
   let message = text || res.statusText;
@@ -106,7 +112,11 @@ export function useApi<T>(path: string | null, refreshMs?: number): Loaded<T> {
  * Listens to a server-sent event stream while mounted. The browser reconnects by itself (sending
  * Last-Event-ID); `onEvent` gets each event's name and parsed data.
  */
-export function useEventStream(path: string | null, onEvent: (name: string, data: unknown, id: string) => void, names: readonly string[]): void {
+export function useEventStream(
+  path: string | null,
+  onEvent: (name: string, data: unknown, id: string) => void,
+  names: readonly string[],
+): void {
   const handler = useEffectEvent(onEvent);
   const key = names.join(',');
   useEffect(() => {

@@ -3,7 +3,15 @@
 export type { JobJson as Job, PipelineJson as Pipeline } from '../../src/server/routes/views.js';
 export type { MemberView as Member, TokenInfo } from '../../src/auth/views.js';
 import type { auditView, protectedBranchView, userView } from '../../src/auth/views.js';
-import type { agentView, backupView, drillView, environmentView, releaseView, repoView, variableView } from '../../src/server/routes/views.js';
+import type {
+  agentView,
+  backupView,
+  drillView,
+  environmentView,
+  releaseView,
+  repoView,
+  variableView,
+} from '../../src/server/routes/views.js';
 
 export type Release = ReturnType<typeof releaseView>;
 export type Environment = ReturnType<typeof environmentView>;

@@ -10,8 +10,28 @@ import { Keyring, VARIABLE_VALUE, WEBHOOK_SECRET, type EncryptedColumn } from '.
 import { configuredMasterKey, defaultMasterKeyPath, generateMasterKeyFile, SecretsError, type MasterKey } from './master-key.js';
 import { TokenSigner } from './signing.js';
 
-export { aadFor, ENCRYPTED_COLUMNS, Keyring, keyIdOf, rewrapDataKeys, SIGNING_KEY_PRIVATE, URL_CREDENTIALS, VARIABLE_VALUE, WEBHOOK_SECRET, type EncryptedColumn, type Sealed } from './keyring.js';
-export { configuredMasterKey, defaultMasterKeyPath, masterKeyId, parseMasterKey, readMasterKeyFile, SecretsError, type MasterKey } from './master-key.js';
+export {
+  aadFor,
+  ENCRYPTED_COLUMNS,
+  Keyring,
+  keyIdOf,
+  rewrapDataKeys,
+  SIGNING_KEY_PRIVATE,
+  URL_CREDENTIALS,
+  VARIABLE_VALUE,
+  WEBHOOK_SECRET,
+  type EncryptedColumn,
+  type Sealed,
+} from './keyring.js';
+export {
+  configuredMasterKey,
+  defaultMasterKeyPath,
+  masterKeyId,
+  parseMasterKey,
+  readMasterKeyFile,
+  SecretsError,
+  type MasterKey,
+} from './master-key.js';
 export { SIGNING_ALG, TokenSigner, type SignOptions } from './signing.js';
 
 export interface Secrets {
@@ -37,7 +57,10 @@ async function masterKeyFor(store: Store, config: SecretsConfig, log: Logger): P
   }
   const path = defaultMasterKeyPath(config);
   const master = await generateMasterKeyFile(path);
-  log.warn({ path, masterKeyId: master.id }, 'generated a master key for secrets at rest: back it up apart from the database (without it, secrets cannot be decrypted)');
+  log.warn(
+    { path, masterKeyId: master.id },
+    'generated a master key for secrets at rest: back it up apart from the database (without it, secrets cannot be decrypted)',
+  );
   return { master, generatedAt: path };
 }
 
@@ -53,7 +76,10 @@ async function encryptPlainValues(store: Store, keyring: Keyring, log: Logger): 
 }
 
 async function encryptPlainColumn(store: Store, keyring: Keyring, column: EncryptedColumn, log: Logger): Promise<void> {
-  const { rows } = await sql`select 1 from ${sql.table(column.table)} where ${sql.ref(column.column)} is not null and ${sql.ref(column.keyColumn)} is null limit 1`.execute(store.db);
+  const { rows } =
+    await sql`select 1 from ${sql.table(column.table)} where ${sql.ref(column.column)} is not null and ${sql.ref(column.keyColumn)} is null limit 1`.execute(
+      store.db,
+    );
   if (rows.length === 0) return;
   if (store.dialect === 'sqlite') await sql`pragma secure_delete = on`.execute(store.db);
   try {
@@ -68,7 +94,9 @@ async function encryptPlainColumn(store: Store, keyring: Keyring, column: Encryp
 
 export async function openSecrets(store: Store, config: SecretsConfig, opts: { now: () => number; log: Logger }): Promise<Secrets> {
   if (config.idTokenLifetimeSeconds > config.signingKeyRotationDays * 86_400) {
-    throw new SecretsError(`idTokenLifetimeSeconds (${config.idTokenLifetimeSeconds}) must not exceed signingKeyRotationDays (${config.signingKeyRotationDays} days)`);
+    throw new SecretsError(
+      `idTokenLifetimeSeconds (${config.idTokenLifetimeSeconds}) must not exceed signingKeyRotationDays (${config.signingKeyRotationDays} days)`,
+    );
   }
   const { master, generatedAt } = await masterKeyFor(store, config, opts.log);
   const keyring = new Keyring(store, master, opts.now);

@@ -22,14 +22,38 @@ export interface EncryptedColumn {
   contextColumns: readonly string[];
 }
 
-export const VARIABLE_VALUE: EncryptedColumn = { table: 'variables', column: 'value', keyColumn: 'data_key_id', idColumn: 'id', contextColumns: ['repo_id', 'key'] };
-export const SIGNING_KEY_PRIVATE: EncryptedColumn = { table: 'signing_keys', column: 'private_key', keyColumn: 'data_key_id', idColumn: 'kid', contextColumns: ['kid'] };
+export const VARIABLE_VALUE: EncryptedColumn = {
+  table: 'variables',
+  column: 'value',
+  keyColumn: 'data_key_id',
+  idColumn: 'id',
+  contextColumns: ['repo_id', 'key'],
+};
+export const SIGNING_KEY_PRIVATE: EncryptedColumn = {
+  table: 'signing_keys',
+  column: 'private_key',
+  keyColumn: 'data_key_id',
+  idColumn: 'kid',
+  contextColumns: ['kid'],
+};
 
 /** A repository's webhook secret (null when it has none). Repository ids never change; names could be reused. */
-export const WEBHOOK_SECRET: EncryptedColumn = { table: 'repos', column: 'webhook_secret', keyColumn: 'webhook_secret_key_id', idColumn: 'id', contextColumns: ['id'] };
+export const WEBHOOK_SECRET: EncryptedColumn = {
+  table: 'repos',
+  column: 'webhook_secret',
+  keyColumn: 'webhook_secret_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
 
 /** The credentials taken out of a repository's http(s) URL, as JSON {username, password}. */
-export const URL_CREDENTIALS: EncryptedColumn = { table: 'repos', column: 'url_credentials', keyColumn: 'url_credentials_key_id', idColumn: 'id', contextColumns: ['id'] };
+export const URL_CREDENTIALS: EncryptedColumn = {
+  table: 'repos',
+  column: 'url_credentials',
+  keyColumn: 'url_credentials_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
 
 /** Every column `tandem secrets rotate` re-encrypts; a new secret column is added here. */
 export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [VARIABLE_VALUE, SIGNING_KEY_PRIVATE, WEBHOOK_SECRET, URL_CREDENTIALS];
@@ -39,7 +63,13 @@ export function aadFor(column: EncryptedColumn, row: Record<string, unknown>): s
   return `${column.table}.${column.column}:${JSON.stringify(column.contextColumns.map((c) => String(row[c])))}`;
 }
 
-const DATA_KEY_WRAP: EncryptedColumn = { table: 'data_keys', column: 'wrapped_key', keyColumn: 'master_key_id', idColumn: 'id', contextColumns: ['id'] };
+const DATA_KEY_WRAP: EncryptedColumn = {
+  table: 'data_keys',
+  column: 'wrapped_key',
+  keyColumn: 'master_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
 
 /** `tdx1:<key id>:<iv>:<ciphertext and tag>`, base64url parts. */
 function seal(key: Buffer, keyId: string, plaintext: Buffer, aad: string): string {
@@ -157,7 +187,14 @@ export class Keyring {
     const id = `dk_${randomBytes(6).toString('hex')}`;
     await this.store.db
       .insertInto('data_keys')
-      .values({ id, wrapped_key: wrapDataKey(this.master, id, randomBytes(32)), master_key_id: this.master.id, state: 'active', created_at: this.now(), retired_at: null })
+      .values({
+        id,
+        wrapped_key: wrapDataKey(this.master, id, randomBytes(32)),
+        master_key_id: this.master.id,
+        state: 'active',
+        created_at: this.now(),
+        retired_at: null,
+      })
       .onConflict((oc) => oc.doNothing())
       .execute();
     return id;
@@ -186,7 +223,10 @@ export class Keyring {
     const now = this.now();
     await this.store.transaction(async (trx) => {
       await trx.updateTable('data_keys').set({ state: 'retired', retired_at: now }).where('state', '=', 'active').execute();
-      await trx.insertInto('data_keys').values({ id, wrapped_key: wrapped, master_key_id: this.master.id, state: 'active', created_at: now, retired_at: null }).execute();
+      await trx
+        .insertInto('data_keys')
+        .values({ id, wrapped_key: wrapped, master_key_id: this.master.id, state: 'active', created_at: now, retired_at: null })
+        .execute();
     });
     return id;
   }
@@ -196,7 +236,10 @@ export class Keyring {
    * plain values), in batches of `batchSize`, each batch in one transaction. Stopping halfway is
    * safe: every value decrypts either way, and a second run does what is left.
    */
-  async reencrypt(column: EncryptedColumn, opts: { plainOnly?: boolean; batchSize?: number; onBatch?: (p: ReencryptProgress) => void } = {}): Promise<number> {
+  async reencrypt(
+    column: EncryptedColumn,
+    opts: { plainOnly?: boolean; batchSize?: number; onBatch?: (p: ReencryptProgress) => void } = {},
+  ): Promise<number> {
     const active = await this.activeKey();
     const { table, idColumn, keyColumn } = column;
     const ref = (c: string) => sql.ref(c);
@@ -208,19 +251,29 @@ export class Keyring {
     let done = 0;
     for (;;) {
       const after = cursor === null ? sql`` : sql`and ${ref(idColumn)} > ${cursor}`;
-      const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(table)} where ${pending} ${after} order by ${ref(idColumn)} limit ${opts.batchSize ?? 500}`.execute(this.store.db);
+      const { rows } = await sql<
+        Record<string, unknown>
+      >`select * from ${sql.table(table)} where ${pending} ${after} order by ${ref(idColumn)} limit ${opts.batchSize ?? 500}`.execute(
+        this.store.db,
+      );
       if (rows.length === 0) return done;
       // Decrypted before the transaction: on SQLite a query outside it would wait for it forever.
       const updates = await Promise.all(
         rows.map(async (row) => {
           const plain = await this.open(row[column.column] as string, row[keyColumn] as string | null, column, row);
-          return { id: row[idColumn], old: row[column.column], value: seal(active.key, active.id, Buffer.from(plain, 'utf8'), aadFor(column, row)) };
+          return {
+            id: row[idColumn],
+            old: row[column.column],
+            value: seal(active.key, active.id, Buffer.from(plain, 'utf8'), aadFor(column, row)),
+          };
         }),
       );
       await this.store.transaction(async (trx) => {
         for (const u of updates) {
           // A value changed meanwhile was written under the active key already: leave it.
-          await sql`update ${sql.table(table)} set ${ref(column.column)} = ${u.value}, ${ref(keyColumn)} = ${active.id} where ${ref(idColumn)} = ${u.id} and ${ref(column.column)} = ${u.old}`.execute(trx);
+          await sql`update ${sql.table(table)} set ${ref(column.column)} = ${u.value}, ${ref(keyColumn)} = ${active.id} where ${ref(idColumn)} = ${u.id} and ${ref(column.column)} = ${u.old}`.execute(
+            trx,
+          );
         }
       });
       done += rows.length;
@@ -233,7 +286,12 @@ export class Keyring {
   async usage(): Promise<{ column: EncryptedColumn; keyId: string | null; count: number }[]> {
     const out: { column: EncryptedColumn; keyId: string | null; count: number }[] = [];
     for (const column of ENCRYPTED_COLUMNS) {
-      const { rows } = await sql<{ key_id: string | null; n: number | string }>`select ${sql.ref(column.keyColumn)} as key_id, count(*) as n from ${sql.table(column.table)} where ${sql.ref(column.column)} is not null group by ${sql.ref(column.keyColumn)}`.execute(this.store.db);
+      const { rows } = await sql<{
+        key_id: string | null;
+        n: number | string;
+      }>`select ${sql.ref(column.keyColumn)} as key_id, count(*) as n from ${sql.table(column.table)} where ${sql.ref(column.column)} is not null group by ${sql.ref(column.keyColumn)}`.execute(
+        this.store.db,
+      );
       for (const r of rows) out.push({ column, keyId: r.key_id, count: Number(r.n) });
     }
     return out;
@@ -244,8 +302,12 @@ export class Keyring {
     const retired = await this.store.db.selectFrom('data_keys').select('id').where('state', '=', 'retired').execute();
     const removed: string[] = [];
     for (const { id } of retired) {
-      const unused = ENCRYPTED_COLUMNS.map((c) => sql`not exists (select 1 from ${sql.table(c.table)} where ${sql.ref(c.keyColumn)} = ${id})`);
-      const result = await sql`delete from data_keys where id = ${id} and state = 'retired' and ${sql.join(unused, sql` and `)}`.execute(this.store.db);
+      const unused = ENCRYPTED_COLUMNS.map(
+        (c) => sql`not exists (select 1 from ${sql.table(c.table)} where ${sql.ref(c.keyColumn)} = ${id})`,
+      );
+      const result = await sql`delete from data_keys where id = ${id} and state = 'retired' and ${sql.join(unused, sql` and `)}`.execute(
+        this.store.db,
+      );
       if (Number(result.numAffectedRows ?? 0) > 0) {
         removed.push(id);
         this.keys.delete(id);
@@ -272,7 +334,12 @@ export async function rewrapDataKeys(store: Store, from: MasterKey, to: MasterKe
   }
   await store.transaction(async (trx) => {
     for (const u of updates) {
-      await trx.updateTable('data_keys').set({ wrapped_key: u.wrapped, master_key_id: to.id }).where('id', '=', u.id).where('master_key_id', '=', from.id).execute();
+      await trx
+        .updateTable('data_keys')
+        .set({ wrapped_key: u.wrapped, master_key_id: to.id })
+        .where('id', '=', u.id)
+        .where('master_key_id', '=', from.id)
+        .execute();
     }
   });
   return { rewrapped: updates.length, already };

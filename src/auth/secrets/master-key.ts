@@ -29,7 +29,9 @@ export function parseMasterKey(text: string, source: string): MasterKey {
   const trimmed = text.trim();
   const key = Buffer.from(trimmed, 'base64');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || key.length !== MASTER_KEY_BYTES) {
-    throw new SecretsError(`${source}: a master key is base64 of ${MASTER_KEY_BYTES} random bytes (e.g. \`openssl rand -base64 32\`); this is not`);
+    throw new SecretsError(
+      `${source}: a master key is base64 of ${MASTER_KEY_BYTES} random bytes (e.g. \`openssl rand -base64 32\`); this is not`,
+    );
   }
   return { key, id: masterKeyId(key), source };
 }
@@ -61,7 +63,9 @@ async function exists(path: string): Promise<boolean> {
  * The configured master key: `masterKey` (TANDEM_MASTER_KEY), else the `masterKeyFile`, else
  * `<dataDir>/master.key` when it exists; null when none is configured.
  */
-export async function configuredMasterKey(config: Pick<TandemConfig, 'dataDir' | 'masterKey' | 'masterKeyFile'>): Promise<MasterKey | null> {
+export async function configuredMasterKey(
+  config: Pick<TandemConfig, 'dataDir' | 'masterKey' | 'masterKeyFile'>,
+): Promise<MasterKey | null> {
   if (config.masterKey) return parseMasterKey(config.masterKey, 'masterKey (TANDEM_MASTER_KEY)');
   if (config.masterKeyFile) return readMasterKeyFile(resolve(config.masterKeyFile));
   const fallback = defaultMasterKeyPath(config);

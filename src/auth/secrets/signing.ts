@@ -40,7 +40,9 @@ export class TokenSigner {
   /** A signed JWT with the given claims; `iat`, `nbf`, `exp` come from the database clock. */
   async sign(claims: JWTPayload, opts: SignOptions): Promise<string> {
     if (opts.lifetimeSeconds > this.maxLifetimeSeconds) {
-      throw new SecretsError(`a token lifetime of ${opts.lifetimeSeconds} s is longer than the signing key rotation period (signingKeyRotationDays: ${this.opts.rotationDays})`);
+      throw new SecretsError(
+        `a token lifetime of ${opts.lifetimeSeconds} s is longer than the signing key rotation period (signingKeyRotationDays: ${this.opts.rotationDays})`,
+      );
     }
     const { kid, key } = await this.activeKey();
     const now = Math.floor(this.opts.now() / 1000);
@@ -122,7 +124,17 @@ export class TokenSigner {
       }
       await trx
         .insertInto('signing_keys')
-        .values({ kid, alg: SIGNING_ALG, public_jwk: publicJwk, private_key: sealed.value, data_key_id: sealed.keyId, state: 'active', created_at: now, retired_at: null, publish_until: null })
+        .values({
+          kid,
+          alg: SIGNING_ALG,
+          public_jwk: publicJwk,
+          private_key: sealed.value,
+          data_key_id: sealed.keyId,
+          state: 'active',
+          created_at: now,
+          retired_at: null,
+          publish_until: null,
+        })
         .onConflict((oc) => oc.doNothing())
         .execute();
       await trx.deleteFrom('signing_keys').where('state', '=', 'retired').where('publish_until', '<=', now).execute();

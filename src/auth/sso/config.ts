@@ -55,8 +55,14 @@ export const ldapConfigSchema = z
      */
     recheckSeconds: z.number().int().positive().default(300),
   })
-  .refine((c) => !(c.startTls && c.url.startsWith('ldaps:')), { message: 'startTls is for ldap:// URLs; ldaps:// is TLS already', path: ['startTls'] })
-  .refine((c) => !c.tlsCaFile || c.startTls || c.url.startsWith('ldaps:'), { message: 'tlsCaFile needs an ldaps:// URL or startTls: true', path: ['tlsCaFile'] });
+  .refine((c) => !(c.startTls && c.url.startsWith('ldaps:')), {
+    message: 'startTls is for ldap:// URLs; ldaps:// is TLS already',
+    path: ['startTls'],
+  })
+  .refine((c) => !c.tlsCaFile || c.startTls || c.url.startsWith('ldaps:'), {
+    message: 'tlsCaFile needs an ldaps:// URL or startTls: true',
+    path: ['tlsCaFile'],
+  });
 
 export const samlConfigSchema = z
   .strictObject({

@@ -35,13 +35,19 @@ async function withServiceBind<T>(config: LdapConfig, fail: Failure, use: (clien
   });
   const timeout = config.timeoutSeconds * 1000;
   // ldapts speaks TLS from the first byte whenever it is given TLS options: only for ldaps://.
-  const client = new Client({ url: config.url, timeout, connectTimeout: timeout, tlsOptions: config.url.startsWith('ldaps:') ? tlsOptions : undefined });
+  const client = new Client({
+    url: config.url,
+    timeout,
+    connectTimeout: timeout,
+    tlsOptions: config.url.startsWith('ldaps:') ? tlsOptions : undefined,
+  });
   try {
     try {
       if (config.startTls) await client.startTLS(tlsOptions);
       await client.bind(config.bindDn, config.bindPassword);
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) throw fail('config', `the service bind as ${config.bindDn} was refused: check ldap.bindDn and ldap.bindPassword`, err);
+      if (err instanceof InvalidCredentialsError)
+        throw fail('config', `the service bind as ${config.bindDn} was refused: check ldap.bindDn and ldap.bindPassword`, err);
       throw fail('unavailable', `cannot reach ${config.url}${config.startTls ? ' with StartTLS' : ''}: ${describe(err)}`, err);
     }
     return await use(client);
@@ -60,7 +66,12 @@ async function usersNamed(client: Client, config: LdapConfig, username: string, 
   const ambiguous = `more than one entry under ${config.userBase} matches ${filter}: ldap.userFilter must pick one entry`;
   let entries: Entry[];
   try {
-    ({ searchEntries: entries } = await client.search(config.userBase, { scope: 'sub', filter, attributes: USER_ATTRIBUTES(config), sizeLimit: 2 }));
+    ({ searchEntries: entries } = await client.search(config.userBase, {
+      scope: 'sub',
+      filter,
+      attributes: USER_ATTRIBUTES(config),
+      sizeLimit: 2,
+    }));
   } catch (err) {
     if (err instanceof SizeLimitExceededError) throw fail('config', ambiguous, err);
     throw fail('unavailable', `searching ${config.userBase} for ${filter} failed: ${describe(err)}`, err);
@@ -85,9 +96,18 @@ async function identityOf(client: Client, config: LdapConfig, entry: Entry, fail
   if (config.groupBase) {
     try {
       await client.bind(config.bindDn, config.bindPassword);
-      const groupFilter = fillFilter(config.groupFilter ?? `(${config.memberAttribute}={dn})`, { dn: entry.dn, username: identity.username });
-      const { searchEntries } = await client.search(config.groupBase, { scope: 'sub', filter: groupFilter, attributes: [config.groupNameAttribute] });
-      const names = searchEntries.map((group) => attribute(group, config.groupNameAttribute)).filter((name): name is string => name !== null);
+      const groupFilter = fillFilter(config.groupFilter ?? `(${config.memberAttribute}={dn})`, {
+        dn: entry.dn,
+        username: identity.username,
+      });
+      const { searchEntries } = await client.search(config.groupBase, {
+        scope: 'sub',
+        filter: groupFilter,
+        attributes: [config.groupNameAttribute],
+      });
+      const names = searchEntries
+        .map((group) => attribute(group, config.groupNameAttribute))
+        .filter((name): name is string => name !== null);
       identity.groups = [...new Set(names)].sort();
     } catch (err) {
       throw fail('unavailable', `looking up the groups of ${entry.dn} under ${config.groupBase} failed: ${describe(err)}`, err);
@@ -98,7 +118,12 @@ async function identityOf(client: Client, config: LdapConfig, entry: Entry, fail
 
 const entrySubject = (entry: Entry): string => attribute(entry, 'entryUUID') ?? entry.dn;
 
-export async function ldapLogin(config: LdapConfig, username: string, password: string, options: LdapLoginOptions = {}): Promise<ExternalIdentity> {
+export async function ldapLogin(
+  config: LdapConfig,
+  username: string,
+  password: string,
+  options: LdapLoginOptions = {},
+): Promise<ExternalIdentity> {
   // Both log the detail and return the error to throw, so every exit is a visible `throw`.
   const refuse = (detail: string): SsoError => {
     options.log?.(`LDAP login of ${JSON.stringify(username)} refused: ${detail}`);
@@ -147,7 +172,9 @@ export async function ldapAccountStatus(config: LdapConfig, subject: string, opt
       const byDn = subject.includes('=');
       const base = byDn ? subject : config.userBase;
       const filter = byDn ? '(objectClass=*)' : `(entryUUID=${Filter.escape(subject)})`;
-      ({ searchEntries: [entry] } = await client.search(base, { scope: byDn ? 'base' : 'sub', filter, attributes: USER_ATTRIBUTES(config), sizeLimit: 1 }));
+      ({
+        searchEntries: [entry],
+      } = await client.search(base, { scope: byDn ? 'base' : 'sub', filter, attributes: USER_ATTRIBUTES(config), sizeLimit: 1 }));
     } catch (err) {
       if (err instanceof NoSuchObjectError) return { kind: 'disabled', detail: `${subject} no longer exists` };
       throw fail('unavailable', `reading ${subject} failed: ${describe(err)}`, err);

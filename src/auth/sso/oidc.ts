@@ -85,7 +85,11 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
       const refused = (kind: 'refused' | 'unavailable' | 'config', detail: string, cause?: unknown): SsoError => {
         log(`OpenID Connect login refused: ${detail}`);
         const message =
-          kind === 'refused' ? 'the login could not be verified: start it again' : kind === 'unavailable' ? 'the identity provider cannot be reached' : 'OpenID Connect login is misconfigured: the server log says why';
+          kind === 'refused'
+            ? 'the login could not be verified: start it again'
+            : kind === 'unavailable'
+              ? 'the identity provider cannot be reached'
+              : 'OpenID Connect login is misconfigured: the server log says why';
         return new SsoError(kind, message, detail, { cause });
       };
       let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
@@ -100,8 +104,15 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
       } catch (err) {
         if (isNetworkError(err)) throw refused('unavailable', `the token request to ${config.issuer} failed: ${describe(err)}`, err);
         // A token endpoint answers a client it cannot authenticate with invalid_client, or with 401 and a challenge.
-        if ((err instanceof oidc.ResponseBodyError && err.error === 'invalid_client') || (err instanceof oidc.WWWAuthenticateChallengeError && err.status === 401)) {
-          throw refused('config', `the provider does not accept client ${config.clientId}: check oidc.clientId and oidc.clientSecret (${describe(err)})`, err);
+        if (
+          (err instanceof oidc.ResponseBodyError && err.error === 'invalid_client') ||
+          (err instanceof oidc.WWWAuthenticateChallengeError && err.status === 401)
+        ) {
+          throw refused(
+            'config',
+            `the provider does not accept client ${config.clientId}: check oidc.clientId and oidc.clientSecret (${describe(err)})`,
+            err,
+          );
         }
         throw refused('refused', describe(err), err);
       }
@@ -122,7 +133,11 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
   };
 }
 
-function identityFromClaims(config: OidcConfig, claims: Record<string, unknown>, misconfigured: (detail: string) => SsoError): ExternalIdentity {
+function identityFromClaims(
+  config: OidcConfig,
+  claims: Record<string, unknown>,
+  misconfigured: (detail: string) => SsoError,
+): ExternalIdentity {
   const names = Object.keys(claims).sort().join(', ');
   const username = claims[config.usernameClaim];
   if (typeof username !== 'string' || username === '') {

@@ -20,14 +20,31 @@ async function forgetExpired(db: Kysely<Database>, now: number): Promise<void> {
 
 /** Refuses (429) a start from an address with too many OpenID Connect sign-ins waiting: anyone may start one. */
 export async function refuseOverOidcLimit(db: Kysely<Database>, address: string, now: number): Promise<void> {
-  await refuseOverPendingLimit(db, 'sso_oidc_logins', { address, now, max: MAX_PENDING_PER_ADDRESS, what: 'OpenID Connect sign-ins waiting' });
+  await refuseOverPendingLimit(db, 'sso_oidc_logins', {
+    address,
+    now,
+    max: MAX_PENDING_PER_ADDRESS,
+    what: 'OpenID Connect sign-ins waiting',
+  });
 }
 
-export async function saveOidcLogin(db: Kysely<Database>, login: PendingOidcLogin, opts: { now: number; ttlMs: number; address: string }): Promise<void> {
+export async function saveOidcLogin(
+  db: Kysely<Database>,
+  login: PendingOidcLogin,
+  opts: { now: number; ttlMs: number; address: string },
+): Promise<void> {
   await forgetExpired(db, opts.now);
   await db
     .insertInto('sso_oidc_logins')
-    .values({ state: login.state, code_verifier: login.codeVerifier, nonce: login.nonce, return_to: login.returnTo, created_at: opts.now, expires_at: opts.now + opts.ttlMs, address: opts.address })
+    .values({
+      state: login.state,
+      code_verifier: login.codeVerifier,
+      nonce: login.nonce,
+      return_to: login.returnTo,
+      created_at: opts.now,
+      expires_at: opts.now + opts.ttlMs,
+      address: opts.address,
+    })
     .execute();
 }
 
@@ -55,7 +72,12 @@ export class DatabaseSamlRequests implements SamlRequestStore {
   /** Refuses (429) a start from an address with too many SAML sign-ins waiting: anyone may start one. */
   async refuseOverLimit(): Promise<void> {
     if (this.opts.address === undefined) return;
-    await refuseOverPendingLimit(this.db, 'sso_saml_requests', { address: this.opts.address, now: this.opts.now(), max: MAX_PENDING_PER_ADDRESS, what: 'SAML sign-ins waiting' });
+    await refuseOverPendingLimit(this.db, 'sso_saml_requests', {
+      address: this.opts.address,
+      now: this.opts.now(),
+      max: MAX_PENDING_PER_ADDRESS,
+      what: 'SAML sign-ins waiting',
+    });
   }
 
   async save(id: string, issuedAt: Date): Promise<void> {
@@ -63,7 +85,13 @@ export class DatabaseSamlRequests implements SamlRequestStore {
     await forgetExpired(this.db, now);
     await this.db
       .insertInto('sso_saml_requests')
-      .values({ id, return_to: this.opts.returnTo ?? '/', issued_at: issuedAt.getTime(), expires_at: now + this.opts.ttlMs, address: this.opts.address ?? null })
+      .values({
+        id,
+        return_to: this.opts.returnTo ?? '/',
+        issued_at: issuedAt.getTime(),
+        expires_at: now + this.opts.ttlMs,
+        address: this.opts.address ?? null,
+      })
       .execute();
   }
 

@@ -28,13 +28,20 @@ export interface DirectoryRecheck {
  */
 export async function recheckDirectoryAccount(store: Store, userId: number, input: DirectoryRecheck): Promise<'ok' | 'disabled'> {
   const { db } = store;
-  const identity = await db.selectFrom('identities').select(['id', 'subject', 'checked_at', 'disabled_at']).where('user_id', '=', userId).where('provider', '=', 'ldap').executeTakeFirst();
+  const identity = await db
+    .selectFrom('identities')
+    .select(['id', 'subject', 'checked_at', 'disabled_at'])
+    .where('user_id', '=', userId)
+    .where('provider', '=', 'ldap')
+    .executeTakeFirst();
   if (!identity) return 'ok';
   if (identity.disabled_at !== null) return 'disabled';
   const due = input.now - input.config.recheckSeconds * 1000;
   if (identity.checked_at !== null && identity.checked_at > due) return 'ok';
   const claim = db.updateTable('identities').set({ checked_at: input.now }).where('id', '=', identity.id);
-  const claimed = await (identity.checked_at === null ? claim.where('checked_at', 'is', null) : claim.where('checked_at', '=', identity.checked_at)).executeTakeFirst();
+  const claimed = await (
+    identity.checked_at === null ? claim.where('checked_at', 'is', null) : claim.where('checked_at', '=', identity.checked_at)
+  ).executeTakeFirst();
   if (Number(claimed.numUpdatedRows) === 0) return 'ok';
 
   let status;

@@ -39,7 +39,8 @@ export async function samlFinishLogin(
 ): Promise<ExternalIdentity> {
   const refused = (kind: 'refused' | 'config', detail: string, cause?: unknown): SsoError => {
     options.log?.(`SAML login refused: ${detail}`);
-    const message = kind === 'refused' ? 'the login could not be verified: start it again' : 'SAML login is misconfigured: the server log says why';
+    const message =
+      kind === 'refused' ? 'the login could not be verified: start it again' : 'SAML login is misconfigured: the server log says why';
     return new SsoError(kind, message, detail, { cause });
   };
   if (typeof body.SAMLResponse !== 'string' || body.SAMLResponse === '') throw refused('refused', 'the POST carries no SAMLResponse');
@@ -56,16 +57,23 @@ export async function samlFinishLogin(
   if (misaddressed !== null) throw refused('refused', misaddressed);
   // node-saml checks the issuer of logout messages only.
   if (config.idpIssuer !== undefined && profile.issuer !== config.idpIssuer) {
-    throw refused('refused', `the assertion was issued by ${JSON.stringify(profile.issuer)}, not by saml.idpIssuer ${JSON.stringify(config.idpIssuer)}`);
+    throw refused(
+      'refused',
+      `the assertion was issued by ${JSON.stringify(profile.issuer)}, not by saml.idpIssuer ${JSON.stringify(config.idpIssuer)}`,
+    );
   }
   // validateInResponseTo is "always", so a valid profile answers a request; only one caller may use it.
   const requestId = typeof profile.inResponseTo === 'string' ? profile.inResponseTo : null;
-  if (requestId === null || !(await requests.take(requestId))) throw refused('refused', `the response to request ${requestId} was already used`);
+  if (requestId === null || !(await requests.take(requestId)))
+    throw refused('refused', `the response to request ${requestId} was already used`);
 
   if (!profile.nameID) throw refused('refused', 'the assertion has no NameID');
   const username = config.usernameAttribute === undefined ? profile.nameID : first(profile[config.usernameAttribute]);
   if (!username) {
-    throw refused('config', `the assertion has no ${config.usernameAttribute} attribute (saml.usernameAttribute); it has: ${attributeNames(profile)}`);
+    throw refused(
+      'config',
+      `the assertion has no ${config.usernameAttribute} attribute (saml.usernameAttribute); it has: ${attributeNames(profile)}`,
+    );
   }
   return {
     provider: 'saml',
@@ -125,12 +133,17 @@ const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 async function wrongRecipient(profile: Profile, callbackUrl: string): Promise<string | null> {
   const response = await parseDomFromString(profile.getSamlResponseXml?.() ?? '');
   const destination = xpath.selectAttributes(response, "/*[local-name()='Response']/@Destination")[0]?.value;
-  if (destination !== undefined && destination !== callbackUrl) return `the response is addressed to ${JSON.stringify(destination)}, not to saml.callbackUrl ${JSON.stringify(callbackUrl)}`;
+  if (destination !== undefined && destination !== callbackUrl)
+    return `the response is addressed to ${JSON.stringify(destination)}, not to saml.callbackUrl ${JSON.stringify(callbackUrl)}`;
   const assertion = await parseDomFromString(profile.getAssertionXml?.() ?? '');
   const recipients = xpath
-    .selectAttributes(assertion, `//*[local-name()='SubjectConfirmation'][@Method='${BEARER}']/*[local-name()='SubjectConfirmationData']/@Recipient`)
+    .selectAttributes(
+      assertion,
+      `//*[local-name()='SubjectConfirmation'][@Method='${BEARER}']/*[local-name()='SubjectConfirmationData']/@Recipient`,
+    )
     .map((a) => a.value);
-  if (!recipients.includes(callbackUrl)) return `the assertion is for recipient ${recipients.map((r) => JSON.stringify(r)).join(', ') || '(none)'}, not for saml.callbackUrl ${JSON.stringify(callbackUrl)}`;
+  if (!recipients.includes(callbackUrl))
+    return `the assertion is for recipient ${recipients.map((r) => JSON.stringify(r)).join(', ') || '(none)'}, not for saml.callbackUrl ${JSON.stringify(callbackUrl)}`;
   return null;
 }
 

@@ -14,11 +14,22 @@ export interface EnvironmentSettings {
 }
 
 /** Creates the environment if it is new, then applies the settings given (others keep their value). */
-export async function configureEnvironment(db: Kysely<Database>, input: { repoId: number; name: string; settings: EnvironmentSettings; now: number }): Promise<void> {
+export async function configureEnvironment(
+  db: Kysely<Database>,
+  input: { repoId: number; name: string; settings: EnvironmentSettings; now: number },
+): Promise<void> {
   const { settings, now } = input;
   await db
     .insertInto('environments')
-    .values({ repo_id: input.repoId, name: input.name, tier: settings.tier ?? null, url: settings.url ?? null, protected: settings.protected ? 1 : 0, created_at: now, updated_at: now })
+    .values({
+      repo_id: input.repoId,
+      name: input.name,
+      tier: settings.tier ?? null,
+      url: settings.url ?? null,
+      protected: settings.protected ? 1 : 0,
+      created_at: now,
+      updated_at: now,
+    })
     .onConflict((oc) => oc.columns(['repo_id', 'name']).doNothing())
     .execute();
   const set: { updated_at: number; protected?: number; url?: string | null; tier?: string | null } = { updated_at: now };
@@ -33,7 +44,10 @@ export async function environmentName(db: Kysely<Database>, environmentId: numbe
 }
 
 /** Deploy jobs of the environment waiting to be played (approved), newest first. */
-export async function waitingDeployJobs(db: Kysely<Database>, input: { repoId: number; environment: string; limit: number }): Promise<Job[]> {
+export async function waitingDeployJobs(
+  db: Kysely<Database>,
+  input: { repoId: number; environment: string; limit: number },
+): Promise<Job[]> {
   return db
     .selectFrom('jobs')
     .selectAll()

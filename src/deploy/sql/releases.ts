@@ -4,7 +4,10 @@ import type { Kysely } from 'kysely';
 import type { Database, Release } from '../../store/schema.js';
 
 /** The environment's releases, newest first; `before`: a release id, for the next page. */
-export async function listReleases(db: Kysely<Database>, input: { environmentId: number; limit: number; before?: number }): Promise<Release[]> {
+export async function listReleases(
+  db: Kysely<Database>,
+  input: { environmentId: number; limit: number; before?: number },
+): Promise<Release[]> {
   let q = db.selectFrom('releases').selectAll().where('environment_id', '=', input.environmentId).orderBy('id', 'desc').limit(input.limit);
   if (input.before !== undefined) q = q.where('id', '<', input.before);
   return q.execute();
@@ -16,7 +19,12 @@ export async function latestRelease(db: Kysely<Database>, environmentId: number)
 }
 
 export async function findRelease(db: Kysely<Database>, input: { releaseId: number; environmentId: number }): Promise<Release | undefined> {
-  return db.selectFrom('releases').selectAll().where('id', '=', input.releaseId).where('environment_id', '=', input.environmentId).executeTakeFirst();
+  return db
+    .selectFrom('releases')
+    .selectAll()
+    .where('id', '=', input.releaseId)
+    .where('environment_id', '=', input.environmentId)
+    .executeTakeFirst();
 }
 
 /** The release a deploy job started, if it has. */
@@ -25,6 +33,14 @@ export async function releaseOfJob(db: Kysely<Database>, jobId: number): Promise
 }
 
 /** Records a person's decision on a release while it is still paused (the agent reads it and acts). */
-export async function recordReleaseDecision(db: Kysely<Database>, input: { releaseId: number; decision: 'promote' | 'abort' }): Promise<void> {
-  await db.updateTable('releases').set({ decision: input.decision }).where('id', '=', input.releaseId).where('status', '=', 'paused').execute();
+export async function recordReleaseDecision(
+  db: Kysely<Database>,
+  input: { releaseId: number; decision: 'promote' | 'abort' },
+): Promise<void> {
+  await db
+    .updateTable('releases')
+    .set({ decision: input.decision })
+    .where('id', '=', input.releaseId)
+    .where('status', '=', 'paused')
+    .execute();
 }

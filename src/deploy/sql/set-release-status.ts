@@ -34,17 +34,39 @@ export async function setReleaseStatus(store: Store, input: SetReleaseStatusInpu
     // The environment row serializes status changes of its releases (see start-release).
     await forUpdate(trx, trx.selectFrom('environments').select('id').where('id', '=', current.environment_id)).executeTakeFirst();
     if (current.status === input.status) return { release: current, rollback: null, changed: false };
-    if (!OPEN.includes(current.status)) throw new ReleaseError(409, `release ${current.id} is ${current.status} already; it cannot become ${input.status}`);
+    if (!OPEN.includes(current.status))
+      throw new ReleaseError(409, `release ${current.id} is ${current.status} already; it cannot become ${input.status}`);
     const final = input.status === 'live' || input.status === 'failed' || input.status === 'rolled_back';
-    const set = { status: input.status, status_reason: input.reason, finished_at: final ? input.now : null, decision: input.status === 'paused' ? null : current.decision };
+    const set = {
+      status: input.status,
+      status_reason: input.reason,
+      finished_at: final ? input.now : null,
+      decision: input.status === 'paused' ? null : current.decision,
+    };
     let rollback: Release | null = null;
     if (input.status === 'live') {
-      await trx.updateTable('releases').set({ status: 'superseded' }).where('environment_id', '=', current.environment_id).where('status', '=', 'live').where('id', '!=', current.id).execute();
+      await trx
+        .updateTable('releases')
+        .set({ status: 'superseded' })
+        .where('environment_id', '=', current.environment_id)
+        .where('status', '=', 'live')
+        .where('id', '!=', current.id)
+        .execute();
     }
     if (input.status === 'rolled_back' && input.restoredReleaseId) {
-      const restored = await trx.selectFrom('releases').selectAll().where('id', '=', input.restoredReleaseId).where('environment_id', '=', current.environment_id).executeTakeFirst();
+      const restored = await trx
+        .selectFrom('releases')
+        .selectAll()
+        .where('id', '=', input.restoredReleaseId)
+        .where('environment_id', '=', current.environment_id)
+        .executeTakeFirst();
       if (!restored) throw new ReleaseError(404, `release ${input.restoredReleaseId} is not a release of this environment`);
-      await trx.updateTable('releases').set({ status: 'superseded' }).where('environment_id', '=', current.environment_id).where('status', '=', 'live').execute();
+      await trx
+        .updateTable('releases')
+        .set({ status: 'superseded' })
+        .where('environment_id', '=', current.environment_id)
+        .where('status', '=', 'live')
+        .execute();
       rollback = await trx
         .insertInto('releases')
         .values({

@@ -59,10 +59,21 @@ export function releaseDigest(files: readonly ManifestEntry[]): string {
 export async function lockEnvironment(trx: Kysely<Database>, repoId: number, env: EnvironmentInput, now: number): Promise<Environment> {
   await trx
     .insertInto('environments')
-    .values({ repo_id: repoId, name: env.name, tier: env.tier ?? null, url: env.url ?? null, protected: 0, created_at: now, updated_at: now })
+    .values({
+      repo_id: repoId,
+      name: env.name,
+      tier: env.tier ?? null,
+      url: env.url ?? null,
+      protected: 0,
+      created_at: now,
+      updated_at: now,
+    })
     .onConflict((oc) => oc.columns(['repo_id', 'name']).doNothing())
     .execute();
-  const row = await forUpdate(trx, trx.selectFrom('environments').selectAll().where('repo_id', '=', repoId).where('name', '=', env.name)).executeTakeFirstOrThrow();
+  const row = await forUpdate(
+    trx,
+    trx.selectFrom('environments').selectAll().where('repo_id', '=', repoId).where('name', '=', env.name),
+  ).executeTakeFirstOrThrow();
   // The file's url and tier win over older ones: they describe the deploy being made now.
   if ((env.url && env.url !== row.url) || (env.tier && env.tier !== row.tier)) {
     const set = { url: env.url ?? row.url, tier: env.tier ?? row.tier, updated_at: now };
@@ -73,7 +84,16 @@ export async function lockEnvironment(trx: Kysely<Database>, repoId: number, env
 }
 
 export async function liveRelease(trx: Kysely<Database>, environmentId: number): Promise<Release | null> {
-  return (await trx.selectFrom('releases').selectAll().where('environment_id', '=', environmentId).where('status', '=', 'live').orderBy('id', 'desc').limit(1).executeTakeFirst()) ?? null;
+  return (
+    (await trx
+      .selectFrom('releases')
+      .selectAll()
+      .where('environment_id', '=', environmentId)
+      .where('status', '=', 'live')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst()) ?? null
+  );
 }
 
 export async function startRelease(store: Store, input: StartReleaseInput): Promise<StartedRelease> {
@@ -90,7 +110,12 @@ export async function startRelease(store: Store, input: StartReleaseInput): Prom
     let files = input.files;
     let source: Release | undefined;
     if (input.rollbackOf !== null) {
-      source = await trx.selectFrom('releases').selectAll().where('id', '=', input.rollbackOf).where('environment_id', '=', environment.id).executeTakeFirst();
+      source = await trx
+        .selectFrom('releases')
+        .selectAll()
+        .where('id', '=', input.rollbackOf)
+        .where('environment_id', '=', environment.id)
+        .executeTakeFirst();
       if (!source) throw new ReleaseError(404, `release ${input.rollbackOf} is not a release of environment ${environment.name}`);
       files = JSON.parse(source.files) as ManifestEntry[];
     }

@@ -65,7 +65,15 @@ export async function runHostOp(
   input: OpInput | null,
   log?: TargetLog,
 ): Promise<string[]> {
-  const { command, args: argv } = await transport.launch(['sh', '-c', HOST_SCRIPT, 'tandem-target', op, transport.dir, ...args.map(String)]);
+  const { command, args: argv } = await transport.launch([
+    'sh',
+    '-c',
+    HOST_SCRIPT,
+    'tandem-target',
+    op,
+    transport.dir,
+    ...args.map(String),
+  ]);
   const prefix = `[${transport.name}] `;
   const results: string[] = [];
   const stderrTail: string[] = [];

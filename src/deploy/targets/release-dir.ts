@@ -1,7 +1,17 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkLink, checkNumber, checkRelease, declarations, exportBlock, findHost, readLink, runHostOp, type HostTransport } from './host-ops.js';
+import {
+  checkLink,
+  checkNumber,
+  checkRelease,
+  declarations,
+  exportBlock,
+  findHost,
+  readLink,
+  runHostOp,
+  type HostTransport,
+} from './host-ops.js';
 import type { FileTarget, ReleaseInput, ServiceSpec, TargetHost, TargetLog } from './types.js';
 
 /** A packed release ready to stream to hosts. */
@@ -31,7 +41,8 @@ async function pack(release: ReleaseInput, workDir: string): Promise<Archive> {
       tar.once('error', reject);
       tar.once('close', resolve);
     });
-    if (code !== 0) throw new Error(`release ${release.id}: cannot pack ${release.sourceDir} (tar exit code ${code}): ${stderr.join('').trim()}`);
+    if (code !== 0)
+      throw new Error(`release ${release.id}: cannot pack ${release.sourceDir} (tar exit code ${code}): ${stderr.join('').trim()}`);
     return { file, size: (await stat(file)).size, remove };
   } catch (err) {
     await remove();

@@ -1,4 +1,15 @@
-import { checkLink, checkNumber, checkRelease, declarations, exportBlock, findHost, localTransport, readLink, runHostOp, type HostTransport } from './host-ops.js';
+import {
+  checkLink,
+  checkNumber,
+  checkRelease,
+  declarations,
+  exportBlock,
+  findHost,
+  localTransport,
+  readLink,
+  runHostOp,
+  type HostTransport,
+} from './host-ops.js';
 import type { ReleaseInput, ScriptTarget, ScriptTargetSpec, TargetHost, TargetLog } from './types.js';
 
 /**

@@ -33,7 +33,8 @@ function optionalText(value: unknown, where: string): string | undefined {
 function integer(value: unknown, where: string, min: number, max: number, fallback?: number): number {
   if ((value === undefined || value === null) && fallback !== undefined) return fallback;
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) fail(where, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)
+    fail(where, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   return n;
 }
 

@@ -6,7 +6,6 @@ import { compileUntrustedRegex, RegexSyntaxError } from '../../pipeline/untruste
 import { DeployConfigError, describeValue as describe } from '../config-error.js';
 import type { Check, CompareOp, Condition, NoData } from './types.js';
 
-
 export const DEFAULT_INTERVAL_MS = 5_000;
 export const DEFAULT_FAILURES = 3;
 const MAX_DEFAULT_TIMEOUT_MS = 10_000;
@@ -56,7 +55,10 @@ export function parseChecks(value: unknown, where: string): Check[] {
   const seen = new Set<string>();
   checks.forEach((check, i) => {
     if (seen.has(check.name)) {
-      throw new DeployConfigError(`${where}[${i}]`, `another check is already named "${check.name}"; give one of them a different \`name\``);
+      throw new DeployConfigError(
+        `${where}[${i}]`,
+        `another check is already named "${check.name}"; give one of them a different \`name\``,
+      );
     }
     seen.add(check.name);
   });
@@ -86,11 +88,15 @@ function parseCheck(item: unknown, path: string): Check {
   const timeoutMs = optionalDuration(item.timeout, `${path}.timeout`) ?? Math.min(intervalMs, MAX_DEFAULT_TIMEOUT_MS);
   const failures = item.failures === undefined ? DEFAULT_FAILURES : item.failures;
   if (typeof failures !== 'number' || !Number.isInteger(failures) || failures < 1) {
-    throw new DeployConfigError(`${path}.failures`, `expected a whole number of consecutive failures, at least 1, got ${describe(failures)}`);
+    throw new DeployConfigError(
+      `${path}.failures`,
+      `expected a whole number of consecutive failures, at least 1, got ${describe(failures)}`,
+    );
   }
   let explicitName: string | null = null;
   if (item.name !== undefined) {
-    if (typeof item.name !== 'string' || item.name.trim() === '') throw new DeployConfigError(`${path}.name`, `expected a non-empty text, got ${describe(item.name)}`);
+    if (typeof item.name !== 'string' || item.name.trim() === '')
+      throw new DeployConfigError(`${path}.name`, `expected a non-empty text, got ${describe(item.name)}`);
     explicitName = item.name.trim();
   }
   const common = { intervalMs, timeoutMs, failures };
@@ -130,7 +136,10 @@ function parseCheck(item: unknown, path: string): Check {
       const noData = spec.no_data === undefined ? 'fail' : spec.no_data;
       if (!NO_DATA.includes(noData as NoData)) {
         const hint = typeof noData === 'string' ? nearest(noData, NO_DATA) : null;
-        throw new DeployConfigError(`${kindPath}.no_data`, `expected fail, pass or pause, got ${describe(noData)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`);
+        throw new DeployConfigError(
+          `${kindPath}.no_data`,
+          `expected fail, pass or pause, got ${describe(noData)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+        );
       }
       return {
         kind,
@@ -147,13 +156,17 @@ function parseCheck(item: unknown, path: string): Check {
 
 function unknownKey(path: string, key: string, candidates: string[]): DeployConfigError {
   const hint = nearest(key, candidates);
-  return new DeployConfigError(path, `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : `; expected one of ${candidates.join(', ')}`}`);
+  return new DeployConfigError(
+    path,
+    `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : `; expected one of ${candidates.join(', ')}`}`,
+  );
 }
 
 function optionalDuration(value: unknown, path: string): number | null {
   if (value === undefined) return null;
   const ms = parseDurationMs(value);
-  if (ms === null || ms === 0) throw new DeployConfigError(path, `expected a positive duration like "500ms", "1s", "2m" or "1m30s", got ${describe(value)}`);
+  if (ms === null || ms === 0)
+    throw new DeployConfigError(path, `expected a positive duration like "500ms", "1s", "2m" or "1m30s", got ${describe(value)}`);
   return ms;
 }
 
@@ -176,7 +189,8 @@ function httpUrl(value: unknown, path: string): string {
   } catch {
     throw new DeployConfigError(path, `expected an http:// or https:// URL, got ${describe(value)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DeployConfigError(path, `expected an http:// or https:// URL, got ${describe(value)}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new DeployConfigError(path, `expected an http:// or https:// URL, got ${describe(value)}`);
   return text;
 }
 
@@ -184,7 +198,8 @@ function hostPort(value: unknown, path: string): { host: string; port: number } 
   const text = nonEmptyText(value, path, 'host:port');
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:\s[\]]+):(\d+)$/.exec(text);
   const port = m ? Number(m[2]) : 0;
-  if (!m || port < 1 || port > 65_535) throw new DeployConfigError(path, `expected host:port like "127.0.0.1:5432" (port 1-65535), got ${describe(value)}`);
+  if (!m || port < 1 || port > 65_535)
+    throw new DeployConfigError(path, `expected host:port like "127.0.0.1:5432" (port 1-65535), got ${describe(value)}`);
   return { host: m[1], port };
 }
 
@@ -194,7 +209,10 @@ function statuses(value: unknown, path: string): number[] {
   return list.map((status, i) => {
     const n = typeof status === 'string' && /^\d{3}$/.test(status.trim()) ? Number(status) : status;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 100 || n > 599) {
-      throw new DeployConfigError(Array.isArray(value) ? `${path}[${i}]` : path, `expected an HTTP status (100-599), got ${describe(status)}`);
+      throw new DeployConfigError(
+        Array.isArray(value) ? `${path}[${i}]` : path,
+        `expected an HTTP status (100-599), got ${describe(status)}`,
+      );
     }
     return n;
   });
@@ -213,11 +231,11 @@ function regex(value: unknown, path: string): string {
 
 function comparison(value: unknown, path: string): Condition {
   const m = typeof value === 'string' ? /^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$/.exec(value) : null;
-  if (!m) throw new DeployConfigError(path, `expected a comparison like '< 0.05' (one of < <= > >= == != and a number), got ${describe(value)}`);
+  if (!m)
+    throw new DeployConfigError(path, `expected a comparison like '< 0.05' (one of < <= > >= == != and a number), got ${describe(value)}`);
   return { op: m[1] as CompareOp, value: Number(m[2]) };
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
-

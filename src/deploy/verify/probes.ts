@@ -49,16 +49,26 @@ function httpGet(url: URL, signal: AbortSignal): Promise<HttpAnswer> {
   const started = performance.now();
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(url, { method: 'GET', agent: false, signal, headers: { 'user-agent': 'tandem-verify', accept: '*/*' } }, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        if (size < MAX_BODY) chunks.push(chunk);
-        size += chunk.length;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8'), ms: performance.now() - started }));
-      res.on('error', reject);
-    });
+    const req = send(
+      url,
+      { method: 'GET', agent: false, signal, headers: { 'user-agent': 'tandem-verify', accept: '*/*' } },
+      (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < MAX_BODY) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8'),
+            ms: performance.now() - started,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -75,7 +85,8 @@ async function probeHttp(check: HttpCheck, ctx: ProbeContext): Promise<Outcome> 
   const problems: string[] = [];
   const statusOk = check.expectStatus ? check.expectStatus.includes(answer.status) : answer.status >= 200 && answer.status < 300;
   if (!statusOk) problems.push(`expected status ${check.expectStatus ? check.expectStatus.join(' or ') : '2xx'}, got ${answer.status}`);
-  if (check.body !== null && !compileUntrustedRegex(check.body, '').test(answer.body)) problems.push(`expected the body to match /${check.body}/, got ${quote(answer.body)}`);
+  if (check.body !== null && !compileUntrustedRegex(check.body, '').test(answer.body))
+    problems.push(`expected the body to match /${check.body}/, got ${quote(answer.body)}`);
   if (check.maxLatencyMs !== null && answer.ms > check.maxLatencyMs) {
     problems.push(`expected an answer within ${formatMs(check.maxLatencyMs)}, took ${formatMs(answer.ms)}`);
   }
@@ -130,7 +141,10 @@ function probeCommand(check: CommandCheck, ctx: ProbeContext): Promise<Outcome> 
         reject(ctx.signal.reason);
         return;
       }
-      const lines = output.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+      const lines = output
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .filter((l) => l !== '');
       if (code === 0) {
         resolve({ status: 'pass', detail: 'exit status 0', output: lines });
         return;
@@ -162,15 +176,22 @@ async function probePrometheus(check: PrometheusCheck, ctx: ProbeContext): Promi
   try {
     json = JSON.parse(answer.body);
   } catch {
-    return { status: 'fail', detail: `expected a Prometheus API answer from ${url.origin}, got status ${answer.status}: ${quote(answer.body)}` };
+    return {
+      status: 'fail',
+      detail: `expected a Prometheus API answer from ${url.origin}, got status ${answer.status}: ${quote(answer.body)}`,
+    };
   }
   const reply = json as { status?: unknown; errorType?: unknown; error?: unknown; data?: { resultType?: unknown; result?: unknown } };
   if (reply.status === 'error') return { status: 'fail', detail: `query error (${String(reply.errorType)}): ${String(reply.error)}` };
-  if (reply.status !== 'success' || !reply.data) return { status: 'fail', detail: `expected a Prometheus API answer, got status ${answer.status}: ${quote(answer.body)}` };
+  if (reply.status !== 'success' || !reply.data)
+    return { status: 'fail', detail: `expected a Prometheus API answer, got status ${answer.status}: ${quote(answer.body)}` };
 
   let samples: PromSample[];
   if (reply.data.resultType === 'vector') {
-    samples = (reply.data.result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({ labels: r.metric, value: promNumber(r.value[1]) }));
+    samples = (reply.data.result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({
+      labels: r.metric,
+      value: promNumber(r.value[1]),
+    }));
   } else if (reply.data.resultType === 'scalar') {
     samples = [{ labels: {}, value: promNumber((reply.data.result as [number, string])[1]) }];
   } else {
@@ -178,7 +199,8 @@ async function probePrometheus(check: PrometheusCheck, ctx: ProbeContext): Promi
   }
   // A NaN sample (0/0, a ratio without traffic) has nothing to judge, like a missing series.
   const judged = samples.filter((s) => !Number.isNaN(s.value));
-  if (judged.length === 0) return { status: 'no-data', detail: samples.length === 0 ? 'the query returned no series' : 'the query returned only NaN' };
+  if (judged.length === 0)
+    return { status: 'no-data', detail: samples.length === 0 ? 'the query returned no series' : 'the query returned only NaN' };
   const bad = judged.filter((s) => !satisfies(s.value, check.condition));
   const expected = `${check.condition.op} ${check.condition.value}`;
   if (bad.length > 0) {

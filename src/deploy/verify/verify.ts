@@ -49,7 +49,9 @@ export async function verifyRelease(checks: Check[], opts: VerifyOptions): Promi
     stop.abort();
     const took = formatMs(result.durationMs);
     if (result.status === 'passed') {
-      log(`verify: PASSED in ${took}: ${states.length} check${states.length === 1 ? '' : 's'} passing, bake ${formatMs(opts.bakeMs)} elapsed`);
+      log(
+        `verify: PASSED in ${took}: ${states.length} check${states.length === 1 ? '' : 's'} passing, bake ${formatMs(opts.bakeMs)} elapsed`,
+      );
     } else {
       log(`verify: ${result.status === 'failed' ? 'FAILED' : 'PAUSED'} in ${took}: ${result.check}: ${result.reason}`);
     }
@@ -90,7 +92,9 @@ export async function verifyRelease(checks: Check[], opts: VerifyOptions): Promi
     if (result === 'pass') {
       if (!state.everPassed || state.streak > 0) {
         for (const line of output) log(`  ${check.name} | ${line}`);
-        log(`verify: ok ${check.name}: ${detail}${state.streak > 0 ? ` (after ${state.streak} failure${state.streak === 1 ? '' : 's'})` : ''}`);
+        log(
+          `verify: ok ${check.name}: ${detail}${state.streak > 0 ? ` (after ${state.streak} failure${state.streak === 1 ? '' : 's'})` : ''}`,
+        );
       }
       state.passing = true;
       state.everPassed = true;
@@ -103,7 +107,12 @@ export async function verifyRelease(checks: Check[], opts: VerifyOptions): Promi
     for (const line of output) log(`  ${check.name} | ${line}`);
     log(`verify: FAIL ${check.name} (${state.streak}/${check.failures}): ${detail}`);
     if (state.streak >= check.failures) {
-      finish({ status: 'failed', check: check.name, reason: `${state.streak} consecutive failure${state.streak === 1 ? '' : 's'}, last: ${detail}`, durationMs: elapsed() });
+      finish({
+        status: 'failed',
+        check: check.name,
+        reason: `${state.streak} consecutive failure${state.streak === 1 ? '' : 's'}, last: ${detail}`,
+        durationMs: elapsed(),
+      });
     }
   };
 

@@ -6,7 +6,10 @@ export const ALERT_SEVERITIES = ['page', 'ticket', 'info'] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
 
 const notifierName = z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected lowercase letters, digits, ".", "_" or "-"');
-const httpUrl = z.string().url().refine((u) => /^https?:\/\//i.test(u), { message: 'expected an http:// or https:// URL' });
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), { message: 'expected an http:// or https:// URL' });
 const timeoutSeconds = z.number().positive().max(300).default(10);
 
 const webhook = z
@@ -50,7 +53,10 @@ const email = z
     timeoutSeconds,
   })
   .strict()
-  .refine((e) => (e.user === undefined) === (e.password === undefined), { message: 'give user and password together, or neither', path: ['password'] });
+  .refine((e) => (e.user === undefined) === (e.password === undefined), {
+    message: 'give user and password together, or neither',
+    path: ['password'],
+  });
 
 const alertmanager = z
   .object({
@@ -110,7 +116,12 @@ export const alertingSchema = z
     });
     for (const severity of ALERT_SEVERITIES) {
       (a.routes[severity] ?? []).forEach((name, i) => {
-        if (!seen.has(name)) ctx.addIssue({ code: 'custom', path: ['routes', severity, i], message: `no notifier is named "${name}" (known: ${[...seen].join(', ') || 'none'})` });
+        if (!seen.has(name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', severity, i],
+            message: `no notifier is named "${name}" (known: ${[...seen].join(', ') || 'none'})`,
+          });
       });
     }
     return { ...a, notifiers };

@@ -82,7 +82,9 @@ export function slackPayload(d: Delivery, options: { channel?: string; username?
         color: d.event === 'resolved' ? '#2eb886' : (SLACK_COLOURS[a.severity] ?? '#d40e0d'),
         title: a.annotations.summary ?? a.name,
         title_link: alertLink(d),
-        text: [a.annotations.description, a.annotations.runbook_url ? `Runbook: ${a.annotations.runbook_url}` : null].filter(Boolean).join('\n'),
+        text: [a.annotations.description, a.annotations.runbook_url ? `Runbook: ${a.annotations.runbook_url}` : null]
+          .filter(Boolean)
+          .join('\n'),
         fields,
         footer: 'Tandem',
         ts: Math.floor((d.event === 'resolved' ? Date.parse(a.resolvedAt ?? '') || d.now : Date.parse(a.firedAt ?? a.activeAt)) / 1000),
@@ -112,7 +114,13 @@ export function emailMessage(d: Delivery): { subject: string; text: string } {
 
 /** An alert as Alertmanager's API v2 takes it; `endsAt` in the future keeps it open until then. */
 export function alertmanagerAlert(a: AlertView, externalUrl: string, endsAt: number) {
-  return { labels: a.labels, annotations: a.annotations, startsAt: a.firedAt ?? a.activeAt, endsAt: new Date(endsAt).toISOString(), generatorURL: alertLink({ externalUrl, alert: a }) };
+  return {
+    labels: a.labels,
+    annotations: a.annotations,
+    startsAt: a.firedAt ?? a.activeAt,
+    endsAt: new Date(endsAt).toISOString(),
+    generatorURL: alertLink({ externalUrl, alert: a }),
+  };
 }
 
 async function post(config: NotifierConfig, url: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
@@ -129,7 +137,8 @@ async function post(config: NotifierConfig, url: string, body: unknown, headers:
     throw new Error(`notifier ${config.name} (${config.type}): POST ${new URL(url).origin}: ${e.cause?.message ?? e.message}`);
   }
   const text = await res.text().catch(() => '');
-  if (!res.ok) throw new Error(`notifier ${config.name} (${config.type}): POST ${new URL(url).origin} answered ${res.status}: ${text.slice(0, 200)}`);
+  if (!res.ok)
+    throw new Error(`notifier ${config.name} (${config.type}): POST ${new URL(url).origin} answered ${res.status}: ${text.slice(0, 200)}`);
 }
 
 export function createNotifier(config: NotifierConfig): Notifier {
@@ -137,7 +146,8 @@ export function createNotifier(config: NotifierConfig): Notifier {
     case 'webhook':
       return {
         config,
-        send: (d) => post(config, config.url, webhookPayload(d), { 'idempotency-key': `tandem-notification-${d.notificationId}`, ...config.headers }),
+        send: (d) =>
+          post(config, config.url, webhookPayload(d), { 'idempotency-key': `tandem-notification-${d.notificationId}`, ...config.headers }),
         close: () => undefined,
       };
     case 'slack':
@@ -158,7 +168,13 @@ export function createNotifier(config: NotifierConfig): Notifier {
         async send(d) {
           const { subject, text } = emailMessage(d);
           try {
-            await transport.sendMail({ from: config.from, to: config.to, subject, text, headers: { 'X-Tandem-Notification': String(d.notificationId) } });
+            await transport.sendMail({
+              from: config.from,
+              to: config.to,
+              subject,
+              text,
+              headers: { 'X-Tandem-Notification': String(d.notificationId) },
+            });
           } catch (err) {
             throw new Error(`notifier ${config.name} (email): SMTP ${config.host}:${config.port}: ${(err as Error).message}`);
           }
@@ -171,9 +187,21 @@ export function createNotifier(config: NotifierConfig): Notifier {
       const openFor = 4 * config.resendSeconds * 1000;
       return {
         config,
-        send: (d) => post(config, url, [alertmanagerAlert(d.alert, d.externalUrl, d.event === 'resolved' ? Date.parse(d.alert.resolvedAt ?? '') || d.now : d.now + openFor)]),
+        send: (d) =>
+          post(config, url, [
+            alertmanagerAlert(
+              d.alert,
+              d.externalUrl,
+              d.event === 'resolved' ? Date.parse(d.alert.resolvedAt ?? '') || d.now : d.now + openFor,
+            ),
+          ]),
         async resend(alerts, externalUrl, now) {
-          if (alerts.length > 0) await post(config, url, alerts.map((a) => alertmanagerAlert(a, externalUrl, now + openFor)));
+          if (alerts.length > 0)
+            await post(
+              config,
+              url,
+              alerts.map((a) => alertmanagerAlert(a, externalUrl, now + openFor)),
+            );
         },
         close: () => undefined,
       };

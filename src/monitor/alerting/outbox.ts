@@ -51,7 +51,13 @@ export async function deliverDue(deps: DeliverDeps): Promise<DeliveryOutcome[]> 
   for (const row of due) {
     // "Resolved" waits for its "firing" to be sent (or given up): never the end before the start.
     if (row.event === 'resolved') {
-      const firing = await deps.db.selectFrom('alert_notifications').select('status').where('alert_id', '=', row.alert_id).where('notifier', '=', row.notifier).where('event', '=', 'firing').executeTakeFirst();
+      const firing = await deps.db
+        .selectFrom('alert_notifications')
+        .select('status')
+        .where('alert_id', '=', row.alert_id)
+        .where('notifier', '=', row.notifier)
+        .where('event', '=', 'firing')
+        .executeTakeFirst();
       if (firing?.status === 'pending') continue;
     }
     const claimed = await deps.db
@@ -80,7 +86,13 @@ async function deliverOne(deps: DeliverDeps, row: AlertNotification, alert: Aler
         await finish(deps, row, 'failed', `notifier "${row.notifier}" is no longer configured`);
         return { notification: row, alert, ok: false, error: `notifier "${row.notifier}" is no longer configured` };
       }
-      await notifier.send({ notificationId: row.id, event: row.event, alert: alertView(alert), externalUrl: deps.externalUrl, now: deps.now() });
+      await notifier.send({
+        notificationId: row.id,
+        event: row.event,
+        alert: alertView(alert),
+        externalUrl: deps.externalUrl,
+        now: deps.now(),
+      });
     }
   } catch (err) {
     const error = (err as Error).message;
@@ -98,7 +110,13 @@ async function deliverOne(deps: DeliverDeps, row: AlertNotification, alert: Aler
   return { notification: row, alert, ok: true, result };
 }
 
-async function finish(deps: DeliverDeps, row: AlertNotification, status: 'sent' | 'failed', error: string | null, result: string | null = null): Promise<void> {
+async function finish(
+  deps: DeliverDeps,
+  row: AlertNotification,
+  status: 'sent' | 'failed',
+  error: string | null,
+  result: string | null = null,
+): Promise<void> {
   const now = deps.now();
   await deps.db
     .updateTable('alert_notifications')

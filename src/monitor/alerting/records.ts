@@ -9,17 +9,30 @@ export async function listAlerts(db: Kysely<Database>, input: { states: AlertSta
 }
 
 /** One alert with its notifications (and actions) in the order they were made; undefined when there is none. */
-export async function alertWithNotifications(db: Kysely<Database>, alertId: number): Promise<{ alert: Alert; notifications: AlertNotification[] } | undefined> {
+export async function alertWithNotifications(
+  db: Kysely<Database>,
+  alertId: number,
+): Promise<{ alert: Alert; notifications: AlertNotification[] } | undefined> {
   const alert = await db.selectFrom('alerts').selectAll().where('id', '=', alertId).executeTakeFirst();
   if (!alert) return undefined;
   const notifications = await db.selectFrom('alert_notifications').selectAll().where('alert_id', '=', alertId).orderBy('id').execute();
   return { alert, notifications };
 }
 
-export async function addSilence(db: Kysely<Database>, input: { matchers: unknown[]; startsAt: number; endsAt: number; comment: string; createdBy: string; now: number }): Promise<Silence> {
+export async function addSilence(
+  db: Kysely<Database>,
+  input: { matchers: unknown[]; startsAt: number; endsAt: number; comment: string; createdBy: string; now: number },
+): Promise<Silence> {
   return db
     .insertInto('silences')
-    .values({ matchers: JSON.stringify(input.matchers), starts_at: input.startsAt, ends_at: input.endsAt, comment: input.comment, created_by: input.createdBy, created_at: input.now })
+    .values({
+      matchers: JSON.stringify(input.matchers),
+      starts_at: input.startsAt,
+      ends_at: input.endsAt,
+      comment: input.comment,
+      created_by: input.createdBy,
+      created_at: input.now,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 }

@@ -141,8 +141,20 @@ export interface SelfSignals {
   scale: number;
 }
 
-function condition(config: AlertingConfig, alert: SelfAlert, labels: Record<string, string>, description: string, value: number | null = null): AlertCondition {
-  return { name: alert.name, severity: alert.severity, labels, value, annotations: { summary: alert.summary, description, runbook_url: runbookUrl(config, alert) } };
+function condition(
+  config: AlertingConfig,
+  alert: SelfAlert,
+  labels: Record<string, string>,
+  description: string,
+  value: number | null = null,
+): AlertCondition {
+  return {
+    name: alert.name,
+    severity: alert.severity,
+    labels,
+    value,
+    annotations: { summary: alert.summary, description, runbook_url: runbookUrl(config, alert) },
+  };
 }
 
 const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
@@ -158,7 +170,15 @@ export function selfConditions(config: AlertingConfig, s: SelfSignals): SourceRe
     conditions: down
       // A replica restarted on the same host replaced the one that stopped beating.
       .filter((r) => !s.replicas.some((o) => o.hostname === r.hostname && o.startedAt > r.lastSeenAt))
-      .map((r) => condition(config, SELF_ALERTS.replicaDown, { replica: r.id, host: r.hostname }, `Replica ${r.id} on ${r.hostname} has not written its heartbeat for ${seconds(s.now - r.lastSeenAt)} (more than ${REPLICA_DOWN_LEASES} leases of ${seconds(s.leaseMs)}).`, (s.now - r.lastSeenAt) / 1000)),
+      .map((r) =>
+        condition(
+          config,
+          SELF_ALERTS.replicaDown,
+          { replica: r.id, host: r.hostname },
+          `Replica ${r.id} on ${r.hostname} has not written its heartbeat for ${seconds(s.now - r.lastSeenAt)} (more than ${REPLICA_DOWN_LEASES} leases of ${seconds(s.leaseMs)}).`,
+          (s.now - r.lastSeenAt) / 1000,
+        ),
+      ),
   });
 
   const leader = s.leader;
@@ -166,31 +186,80 @@ export function selfConditions(config: AlertingConfig, s: SelfSignals): SourceRe
     source: 'self:leader',
     conditions:
       leader && leader.previous !== null && s.now - leader.changedAt < hold
-        ? [condition(config, SELF_ALERTS.leaderChanged, {}, `Replica ${leader.value} became the leader at ${new Date(leader.changedAt).toISOString()}, taking over from ${leader.previous}.`)]
+        ? [
+            condition(
+              config,
+              SELF_ALERTS.leaderChanged,
+              {},
+              `Replica ${leader.value} became the leader at ${new Date(leader.changedAt).toISOString()}, taking over from ${leader.previous}.`,
+            ),
+          ]
         : [],
   });
 
   const db = s.databaseHost;
   const database: AlertCondition[] = [];
   if (db && db.previous !== null && s.now - db.changedAt < hold) {
-    database.push(condition(config, SELF_ALERTS.databaseFailover, {}, `The writable database host changed from ${db.previous} to ${db.value} at ${new Date(db.changedAt).toISOString()}.`));
+    database.push(
+      condition(
+        config,
+        SELF_ALERTS.databaseFailover,
+        {},
+        `The writable database host changed from ${db.previous} to ${db.value} at ${new Date(db.changedAt).toISOString()}.`,
+      ),
+    );
   }
   if (s.dbConnectionErrors >= config.dbConnectionErrors) {
-    database.push(condition(config, SELF_ALERTS.databaseConnectionErrors, {}, `${s.dbConnectionErrors} database statements or connections failed for connection reasons within ${seconds(SIGNAL_WINDOW_MS / s.scale)} (threshold ${config.dbConnectionErrors}).`, s.dbConnectionErrors));
+    database.push(
+      condition(
+        config,
+        SELF_ALERTS.databaseConnectionErrors,
+        {},
+        `${s.dbConnectionErrors} database statements or connections failed for connection reasons within ${seconds(SIGNAL_WINDOW_MS / s.scale)} (threshold ${config.dbConnectionErrors}).`,
+        s.dbConnectionErrors,
+      ),
+    );
   }
   out.push({ source: 'self:database', conditions: database });
 
   out.push({
     source: 'self:artifacts',
-    conditions: s.artifactStoreErrors > 0 ? [condition(config, SELF_ALERTS.artifactStoreErrors, {}, `${s.artifactStoreErrors} artifact store operations failed within ${seconds(SIGNAL_WINDOW_MS / s.scale)}.`, s.artifactStoreErrors)] : [],
+    conditions:
+      s.artifactStoreErrors > 0
+        ? [
+            condition(
+              config,
+              SELF_ALERTS.artifactStoreErrors,
+              {},
+              `${s.artifactStoreErrors} artifact store operations failed within ${seconds(SIGNAL_WINDOW_MS / s.scale)}.`,
+              s.artifactStoreErrors,
+            ),
+          ]
+        : [],
   });
 
   const { backupAgeSeconds, drillFailed } = s.dr;
   const dr: AlertCondition[] = [];
   if (backupAgeSeconds !== null && backupAgeSeconds > config.backupRpoSeconds) {
-    dr.push(condition(config, SELF_ALERTS.backupTooOld, {}, `The newest good backup is ${Math.round(backupAgeSeconds)} s old; the recovery point objective is ${config.backupRpoSeconds} s.`, backupAgeSeconds));
+    dr.push(
+      condition(
+        config,
+        SELF_ALERTS.backupTooOld,
+        {},
+        `The newest good backup is ${Math.round(backupAgeSeconds)} s old; the recovery point objective is ${config.backupRpoSeconds} s.`,
+        backupAgeSeconds,
+      ),
+    );
   }
-  if (drillFailed === true) dr.push(condition(config, SELF_ALERTS.drDrillFailed, {}, 'The latest disaster recovery drill failed: restoring from the backups may not work.'));
+  if (drillFailed === true)
+    dr.push(
+      condition(
+        config,
+        SELF_ALERTS.drDrillFailed,
+        {},
+        'The latest disaster recovery drill failed: restoring from the backups may not work.',
+      ),
+    );
   out.push({ source: 'self:dr', conditions: dr });
   return out;
 }

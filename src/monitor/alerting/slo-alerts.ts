@@ -59,17 +59,23 @@ export async function instantQuery(baseUrl: string, promql: string, timeoutMs = 
   } catch {
     throw new Error(`Prometheus ${new URL(baseUrl).origin} answered ${res.status}, not JSON: ${text.slice(0, 200)}`);
   }
-  if (body.status !== 'success' || !body.data) throw new Error(`Prometheus ${new URL(baseUrl).origin}: query ${promql} failed: ${body.error ?? res.status}`);
+  if (body.status !== 'success' || !body.data)
+    throw new Error(`Prometheus ${new URL(baseUrl).origin}: query ${promql} failed: ${body.error ?? res.status}`);
   const { resultType, result } = body.data;
   if (resultType === 'scalar') return Number((result as [number, string])[1]);
   const vector = result as { value: [number, string] }[];
   if (vector.length === 0) return null;
-  if (vector.length > 1) throw new Error(`Prometheus: query ${promql} returned ${vector.length} series; an SLI query must aggregate to one (sum(...))`);
+  if (vector.length > 1)
+    throw new Error(`Prometheus: query ${promql} returned ${vector.length} series; an SLI query must aggregate to one (sum(...))`);
   return Number(vector[0].value[1]);
 }
 
 /** Bad and all events per second over each window and the period, from Prometheus (no series: 0). */
-export async function prometheusCounts(baseUrl: string, slo: Slo, scale = 1): Promise<{ windows: Record<SliWindow, Counts>; period: Counts }> {
+export async function prometheusCounts(
+  baseUrl: string,
+  slo: Slo,
+  scale = 1,
+): Promise<{ windows: Record<SliWindow, Counts>; period: Counts }> {
   const spans = [...SLI_WINDOWS, slo.period] as const;
   const counts = await Promise.all(
     spans.map(async (w) => {
@@ -79,7 +85,10 @@ export async function prometheusCounts(baseUrl: string, slo: Slo, scale = 1): Pr
       return { errors: clean(errors), total: clean(total) };
     }),
   );
-  return { windows: Object.fromEntries(SLI_WINDOWS.map((w, i) => [w, counts[i]])) as Record<SliWindow, Counts>, period: counts[SLI_WINDOWS.length] };
+  return {
+    windows: Object.fromEntries(SLI_WINDOWS.map((w, i) => [w, counts[i]])) as Record<SliWindow, Counts>,
+    period: counts[SLI_WINDOWS.length],
+  };
 }
 
 export async function evaluateWithPrometheus(baseUrl: string, slo: Slo, scale = 1): Promise<SloEvaluation> {

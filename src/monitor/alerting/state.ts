@@ -88,7 +88,14 @@ export async function applyEvaluation(store: Store, input: EvaluationInput): Pro
       if (c.freeze) {
         await trx
           .insertInto('deploy_freezes')
-          .values({ repo: c.freeze.repo, environment: c.freeze.environment, slo: c.freeze.slo, alert_id: alert.id, started_at: now, lifted_at: null })
+          .values({
+            repo: c.freeze.repo,
+            environment: c.freeze.environment,
+            slo: c.freeze.slo,
+            alert_id: alert.id,
+            started_at: now,
+            lifted_at: null,
+          })
           .onConflict((oc) => oc.columns(['repo', 'environment', 'slo']).where('lifted_at', 'is', null).doNothing())
           .execute();
       }
@@ -107,13 +114,29 @@ export async function applyEvaluation(store: Store, input: EvaluationInput): Pro
           const state: AlertStateValue = (c.forMs ?? 0) > 0 ? 'pending' : 'firing';
           const alert = await trx
             .insertInto('alerts')
-            .values({ fingerprint: fp, name: c.name, severity: c.severity, source: source.source, labels: JSON.stringify(labels), state, active_at: now, fired_at: state === 'firing' ? now : null, resolved_at: null, ...facts })
+            .values({
+              fingerprint: fp,
+              name: c.name,
+              severity: c.severity,
+              source: source.source,
+              labels: JSON.stringify(labels),
+              state,
+              active_at: now,
+              fired_at: state === 'firing' ? now : null,
+              resolved_at: null,
+              ...facts,
+            })
             .returningAll()
             .executeTakeFirstOrThrow();
           changes.push({ alert, from: null, to: state });
           if (state === 'firing') await fire(alert, c, silencedBy);
         } else if (existing.state === 'pending' && now - existing.active_at >= (c.forMs ?? 0)) {
-          const alert = await trx.updateTable('alerts').set({ ...facts, state: 'firing', fired_at: now }).where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow();
+          const alert = await trx
+            .updateTable('alerts')
+            .set({ ...facts, state: 'firing', fired_at: now })
+            .where('id', '=', existing.id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
           changes.push({ alert, from: 'pending', to: 'firing' });
           await fire(alert, c, silencedBy);
         } else {
@@ -126,14 +149,31 @@ export async function applyEvaluation(store: Store, input: EvaluationInput): Pro
 
     for (const alert of active) {
       if (holding.has(alert.fingerprint) || !evaluated.has(alert.source)) continue;
-      const resolved = await trx.updateTable('alerts').set({ state: 'resolved', resolved_at: now, updated_at: now }).where('id', '=', alert.id).where('state', '=', alert.state).returningAll().executeTakeFirst();
+      const resolved = await trx
+        .updateTable('alerts')
+        .set({ state: 'resolved', resolved_at: now, updated_at: now })
+        .where('id', '=', alert.id)
+        .where('state', '=', alert.state)
+        .returningAll()
+        .executeTakeFirst();
       if (!resolved) continue;
       changes.push({ alert: resolved, from: alert.state, to: 'resolved' });
       // A pending alert never fired: nobody was told, nobody is told it is over.
       if (alert.state !== 'firing') continue;
-      const told = await trx.selectFrom('alert_notifications').select('notifier').where('alert_id', '=', alert.id).where('event', '=', 'firing').where('notifier', '<>', ROLLBACK_ACTION).execute();
+      const told = await trx
+        .selectFrom('alert_notifications')
+        .select('notifier')
+        .where('alert_id', '=', alert.id)
+        .where('event', '=', 'firing')
+        .where('notifier', '<>', ROLLBACK_ACTION)
+        .execute();
       for (const { notifier } of told) await enqueue(trx, alert.id, notifier, 'resolved', now);
-      await trx.updateTable('deploy_freezes').set({ lifted_at: now }).where('alert_id', '=', alert.id).where('lifted_at', 'is', null).execute();
+      await trx
+        .updateTable('deploy_freezes')
+        .set({ lifted_at: now })
+        .where('alert_id', '=', alert.id)
+        .where('lifted_at', 'is', null)
+        .execute();
     }
     return changes;
   });
@@ -142,7 +182,19 @@ export async function applyEvaluation(store: Store, input: EvaluationInput): Pro
 async function enqueue(trx: Kysely<Database>, alertId: number, notifier: string, event: 'firing' | 'resolved', now: number): Promise<void> {
   await trx
     .insertInto('alert_notifications')
-    .values({ alert_id: alertId, notifier, event, status: 'pending', attempts: 0, next_attempt_at: now, claimed_until: null, created_at: now, sent_at: null, last_error: null, result: null })
+    .values({
+      alert_id: alertId,
+      notifier,
+      event,
+      status: 'pending',
+      attempts: 0,
+      next_attempt_at: now,
+      claimed_until: null,
+      created_at: now,
+      sent_at: null,
+      last_error: null,
+      result: null,
+    })
     .onConflict((oc) => oc.columns(['alert_id', 'notifier', 'event']).doNothing())
     .execute();
 }
@@ -151,6 +203,10 @@ async function enqueue(trx: Kysely<Database>, alertId: number, notifier: string,
 export const ALERT_HISTORY_MS = 30 * 86_400_000;
 
 export async function pruneAlerts(db: Kysely<Database>, now: number): Promise<number> {
-  const res = await db.deleteFrom('alerts').where('state', '=', 'resolved').where('resolved_at', '<', now - ALERT_HISTORY_MS).executeTakeFirst();
+  const res = await db
+    .deleteFrom('alerts')
+    .where('state', '=', 'resolved')
+    .where('resolved_at', '<', now - ALERT_HISTORY_MS)
+    .executeTakeFirst();
   return Number(res.numDeletedRows);
 }

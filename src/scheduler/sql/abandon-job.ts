@@ -14,7 +14,10 @@ export interface AbandonInput extends Claim {
   maxSystemAttempts?: number;
 }
 
-export async function abandonJob(store: Store, input: AbandonInput): Promise<{ status: 'failed' | 'canceled'; retryJobId: number | null; changes: StatusChange[] }> {
+export async function abandonJob(
+  store: Store,
+  input: AbandonInput,
+): Promise<{ status: 'failed' | 'canceled'; retryJobId: number | null; changes: StatusChange[] }> {
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const job = await loadHeldJob(trx, input);

@@ -17,22 +17,45 @@ export interface AgentRegistration {
 export async function registerAgent(db: Kysely<Database>, input: AgentRegistration): Promise<number> {
   const row = await db
     .insertInto('agents')
-    .values({ name: input.name, token_hash: input.tokenHash, tags: JSON.stringify(input.tags), concurrency: input.concurrency, version: input.version, last_seen_at: input.now, created_at: input.now })
+    .values({
+      name: input.name,
+      token_hash: input.tokenHash,
+      tags: JSON.stringify(input.tags),
+      concurrency: input.concurrency,
+      version: input.version,
+      last_seen_at: input.now,
+      created_at: input.now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
 }
 
 /** Another agent, heard from since `onlineSince` and not disconnected, that has this name. */
-export async function onlineAgentNamed(db: Kysely<Database>, input: { name: string; onlineSince: number; exceptId: number | null }): Promise<{ id: number; last_seen_at: number | null } | undefined> {
-  let q = db.selectFrom('agents').select(['id', 'last_seen_at']).where('name', '=', input.name).where('last_seen_at', '>=', input.onlineSince).where('disconnected_at', 'is', null);
+export async function onlineAgentNamed(
+  db: Kysely<Database>,
+  input: { name: string; onlineSince: number; exceptId: number | null },
+): Promise<{ id: number; last_seen_at: number | null } | undefined> {
+  let q = db
+    .selectFrom('agents')
+    .select(['id', 'last_seen_at'])
+    .where('name', '=', input.name)
+    .where('last_seen_at', '>=', input.onlineSince)
+    .where('disconnected_at', 'is', null);
   if (input.exceptId !== null) q = q.where('id', '!=', input.exceptId);
   return q.executeTakeFirst();
 }
 
 /** An agent's own announcement at start (name, concurrency, version); its tags are not its to change. Returns the tags it has. */
-export async function announceAgent(db: Kysely<Database>, input: { agentId: number; name: string; concurrency: number; version: string; now: number }): Promise<string[]> {
-  await db.updateTable('agents').set({ name: input.name, concurrency: input.concurrency, version: input.version, last_seen_at: input.now }).where('id', '=', input.agentId).execute();
+export async function announceAgent(
+  db: Kysely<Database>,
+  input: { agentId: number; name: string; concurrency: number; version: string; now: number },
+): Promise<string[]> {
+  await db
+    .updateTable('agents')
+    .set({ name: input.name, concurrency: input.concurrency, version: input.version, last_seen_at: input.now })
+    .where('id', '=', input.agentId)
+    .execute();
   return agentTags(db, input.agentId);
 }
 
@@ -43,7 +66,11 @@ export async function agentTags(db: Kysely<Database>, agentId: number): Promise<
 
 /** An admin's setting of an agent's tags; false when there is no such agent. */
 export async function setAgentTags(db: Kysely<Database>, input: { agentId: number; tags: string[] }): Promise<boolean> {
-  const result = await db.updateTable('agents').set({ tags: JSON.stringify(input.tags) }).where('id', '=', input.agentId).executeTakeFirst();
+  const result = await db
+    .updateTable('agents')
+    .set({ tags: JSON.stringify(input.tags) })
+    .where('id', '=', input.agentId)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
 
@@ -59,10 +86,19 @@ export async function markAgentSeen(db: Kysely<Database>, input: { agentId: numb
 
 /** A new presence stream of the agent: the newest one is the one whose break counts. */
 export async function openPresence(db: Kysely<Database>, input: { agentId: number; presenceId: string; now: number }): Promise<void> {
-  await db.updateTable('agents').set({ presence_id: input.presenceId, disconnected_at: null, last_seen_at: input.now }).where('id', '=', input.agentId).execute();
+  await db
+    .updateTable('agents')
+    .set({ presence_id: input.presenceId, disconnected_at: null, last_seen_at: input.now })
+    .where('id', '=', input.agentId)
+    .execute();
 }
 
 /** A presence stream broke on the agent's side; ignored when a newer stream of the agent has opened since. */
 export async function breakPresence(db: Kysely<Database>, input: { agentId: number; presenceId: string; now: number }): Promise<void> {
-  await db.updateTable('agents').set({ disconnected_at: input.now }).where('id', '=', input.agentId).where('presence_id', '=', input.presenceId).execute();
+  await db
+    .updateTable('agents')
+    .set({ disconnected_at: input.now })
+    .where('id', '=', input.agentId)
+    .where('presence_id', '=', input.presenceId)
+    .execute();
 }

@@ -40,7 +40,8 @@ function utf8Prefix(text: string, maxBytes: number): string {
 
 export async function appendLogChunks(store: Store, input: AppendLogInput): Promise<AppendLogResult> {
   input.chunks.forEach((c, i) => {
-    if (!Number.isSafeInteger(c.seq) || c.seq < 0) throw new SchedulerError(422, `log chunks[${i}].seq: expected an integer >= 0, got ${c.seq}`);
+    if (!Number.isSafeInteger(c.seq) || c.seq < 0)
+      throw new SchedulerError(422, `log chunks[${i}].seq: expected an integer >= 0, got ${c.seq}`);
     if (typeof c.data !== 'string') throw new SchedulerError(422, `log chunks[${i}].data: expected a string`);
   });
   return store.transaction(async (trx) => {
@@ -76,7 +77,11 @@ export async function appendLogChunks(store: Store, input: AppendLogInput): Prom
       .values(accepted.map((c) => ({ job_id: job.id, seq: c.seq, data: c.data, created_at: input.now })))
       .onConflict((oc) => oc.columns(['job_id', 'seq']).doNothing())
       .execute();
-    await trx.updateTable('jobs').set({ log_bytes: bytes, log_truncated: truncated ? 1 : 0 }).where('id', '=', job.id).execute();
+    await trx
+      .updateTable('jobs')
+      .set({ log_bytes: bytes, log_truncated: truncated ? 1 : 0 })
+      .where('id', '=', job.id)
+      .execute();
     return { inserted: accepted.length, accepted, truncated };
   });
 }
@@ -85,7 +90,14 @@ export async function appendLogChunks(store: Store, input: AppendLogInput): Prom
 export async function* readLogPages(store: Store, jobId: number, pageSize = 100): AsyncGenerator<LogChunk[]> {
   let afterSeq = -1;
   for (;;) {
-    const page = await store.db.selectFrom('job_logs').select(['seq', 'data']).where('job_id', '=', jobId).where('seq', '>', afterSeq).orderBy('seq').limit(pageSize).execute();
+    const page = await store.db
+      .selectFrom('job_logs')
+      .select(['seq', 'data'])
+      .where('job_id', '=', jobId)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(pageSize)
+      .execute();
     if (page.length === 0) return;
     yield page;
     if (page.length < pageSize) return;
@@ -93,7 +105,11 @@ export async function* readLogPages(store: Store, jobId: number, pageSize = 100)
   }
 }
 
-export async function readLog(store: Store, jobId: number, options: { afterSeq?: number; limit?: number } = {}): Promise<{ chunks: LogChunk[]; lastSeq: number | null }> {
+export async function readLog(
+  store: Store,
+  jobId: number,
+  options: { afterSeq?: number; limit?: number } = {},
+): Promise<{ chunks: LogChunk[]; lastSeq: number | null }> {
   let q = store.db.selectFrom('job_logs').select(['seq', 'data']).where('job_id', '=', jobId).orderBy('seq');
   if (options.afterSeq !== undefined) q = q.where('seq', '>', options.afterSeq);
   if (options.limit !== undefined) q = q.limit(options.limit);

@@ -5,13 +5,26 @@ import type { Store } from '../../store/index.js';
 import type { ArtifactFile, Database } from '../../store/schema.js';
 
 /** Replaces the job's manifest, so a re-sent manifest (after a lost response) does not duplicate rows. */
-export async function replaceArtifactFiles(store: Store, input: { jobId: number; files: Pick<ArtifactFile, 'path' | 'digest' | 'size' | 'mode'>[]; expiresAt: number | null; now: number }): Promise<void> {
+export async function replaceArtifactFiles(
+  store: Store,
+  input: { jobId: number; files: Pick<ArtifactFile, 'path' | 'digest' | 'size' | 'mode'>[]; expiresAt: number | null; now: number },
+): Promise<void> {
   await store.transaction(async (trx) => {
     await trx.deleteFrom('artifact_files').where('job_id', '=', input.jobId).execute();
     if (input.files.length === 0) return;
     await trx
       .insertInto('artifact_files')
-      .values(input.files.map((f) => ({ job_id: input.jobId, path: f.path, digest: f.digest, size: f.size, mode: f.mode, expires_at: input.expiresAt, created_at: input.now })))
+      .values(
+        input.files.map((f) => ({
+          job_id: input.jobId,
+          path: f.path,
+          digest: f.digest,
+          size: f.size,
+          mode: f.mode,
+          expires_at: input.expiresAt,
+          created_at: input.now,
+        })),
+      )
       .execute();
   });
 }

@@ -14,7 +14,10 @@ export interface AutoCancelInput {
   now: number;
 }
 
-export async function autoCancelInterruptible(store: Store, input: AutoCancelInput): Promise<{ canceledPipelineIds: number[]; changes: StatusChange[] }> {
+export async function autoCancelInterruptible(
+  store: Store,
+  input: AutoCancelInput,
+): Promise<{ canceledPipelineIds: number[]; changes: StatusChange[] }> {
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     let query = trx

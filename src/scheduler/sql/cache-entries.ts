@@ -2,12 +2,23 @@
 import type { Kysely } from 'kysely';
 import type { CacheEntry, Database } from '../../store/schema.js';
 
-export async function findCacheEntry(db: Kysely<Database>, input: { repoId: number; key: string }): Promise<Pick<CacheEntry, 'manifest' | 'updated_at'> | undefined> {
-  return db.selectFrom('cache_entries').select(['manifest', 'updated_at']).where('repo_id', '=', input.repoId).where('key', '=', input.key).executeTakeFirst();
+export async function findCacheEntry(
+  db: Kysely<Database>,
+  input: { repoId: number; key: string },
+): Promise<Pick<CacheEntry, 'manifest' | 'updated_at'> | undefined> {
+  return db
+    .selectFrom('cache_entries')
+    .select(['manifest', 'updated_at'])
+    .where('repo_id', '=', input.repoId)
+    .where('key', '=', input.key)
+    .executeTakeFirst();
 }
 
 /** Saves (or replaces) the cache under its key. */
-export async function saveCacheEntry(db: Kysely<Database>, input: { repoId: number; key: string; manifest: string; now: number }): Promise<void> {
+export async function saveCacheEntry(
+  db: Kysely<Database>,
+  input: { repoId: number; key: string; manifest: string; now: number },
+): Promise<void> {
   await db
     .insertInto('cache_entries')
     .values({ repo_id: input.repoId, key: input.key, manifest: input.manifest, updated_at: input.now })

@@ -13,10 +13,21 @@ const NOT_STARTED: readonly JobStatus[] = ['created', 'pending', 'manual', 'sche
 export async function cancelJobsInTransaction(trx: Kysely<Database>, jobs: Job[], now: number, changes: ChangeLog): Promise<void> {
   for (const job of jobs) {
     if (NOT_STARTED.includes(job.status)) {
-      const res = await trx.updateTable('jobs').set({ status: 'canceled', finished_at: now }).where('id', '=', job.id).where('status', '=', job.status).executeTakeFirst();
+      const res = await trx
+        .updateTable('jobs')
+        .set({ status: 'canceled', finished_at: now })
+        .where('id', '=', job.id)
+        .where('status', '=', job.status)
+        .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 1) changes.job(job, 'canceled');
     } else if (job.status === 'running') {
-      await trx.updateTable('jobs').set({ cancel_requested: 1, cancel_reason: 'user' }).where('id', '=', job.id).where('status', '=', 'running').where('cancel_requested', '=', 0).execute();
+      await trx
+        .updateTable('jobs')
+        .set({ cancel_requested: 1, cancel_reason: 'user' })
+        .where('id', '=', job.id)
+        .where('status', '=', 'running')
+        .where('cancel_requested', '=', 0)
+        .execute();
     }
   }
 }
@@ -26,7 +37,8 @@ export async function cancelJob(store: Store, jobId: number, now: number): Promi
     const changes = new ChangeLog();
     const job = await loadJob(trx, jobId);
     if (job.status === 'canceled') return { changes: [] };
-    if (job.status !== 'running' && !NOT_STARTED.includes(job.status)) throw new SchedulerError(409, `job ${jobId} cannot be canceled: it already finished (${job.status})`);
+    if (job.status !== 'running' && !NOT_STARTED.includes(job.status))
+      throw new SchedulerError(409, `job ${jobId} cannot be canceled: it already finished (${job.status})`);
     await cancelJobsInTransaction(trx, [job], now, changes);
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
     return { changes: changes.list };

@@ -32,14 +32,27 @@ const PAGE = 100;
 
 /** SQLite: the write lock is held, so read the busy resource groups once and scan the queue. */
 async function pickSqlite(trx: Kysely<Database>, agentTags: Set<string>): Promise<Job | null> {
-  const busy = await trx.selectFrom('jobs').select(['repo_id', 'resource_group']).where('status', '=', 'running').where('resource_group', 'is not', null).execute();
+  const busy = await trx
+    .selectFrom('jobs')
+    .select(['repo_id', 'resource_group'])
+    .where('status', '=', 'running')
+    .where('resource_group', 'is not', null)
+    .execute();
   const busyGroups = new Set(busy.map((b) => `${b.repo_id}\n${b.resource_group}`));
   const runnable = (job: Job): boolean =>
-    (JSON.parse(job.tags) as string[]).every((t) => agentTags.has(t)) && (job.resource_group === null || !busyGroups.has(`${job.repo_id}\n${job.resource_group}`));
+    (JSON.parse(job.tags) as string[]).every((t) => agentTags.has(t)) &&
+    (job.resource_group === null || !busyGroups.has(`${job.repo_id}\n${job.resource_group}`));
 
   // Tags are JSON, so they are matched here; page through the queue oldest first (GitLab orders by id).
-  for (let afterId = 0; ; ) {
-    const page = await trx.selectFrom('jobs').selectAll().where('status', '=', 'pending').where('id', '>', afterId).orderBy('id').limit(PAGE).execute();
+  for (let afterId = 0; ;) {
+    const page = await trx
+      .selectFrom('jobs')
+      .selectAll()
+      .where('status', '=', 'pending')
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(PAGE)
+      .execute();
     const job = page.find(runnable);
     if (job) return job;
     if (page.length < PAGE) return null;
@@ -59,7 +72,9 @@ const RESOURCE_GROUP_LOCK_SPACE = 0x54_41_4e_44;
  * needs no table or row to exist first; a hash collision only makes two groups wait for each other.
  */
 async function resourceGroupFree(trx: Kysely<Database>, job: Job): Promise<boolean> {
-  await sql`select pg_advisory_xact_lock(${RESOURCE_GROUP_LOCK_SPACE}::int, hashtext(${`${job.repo_id}\n${job.resource_group}`}))`.execute(trx);
+  await sql`select pg_advisory_xact_lock(${RESOURCE_GROUP_LOCK_SPACE}::int, hashtext(${`${job.repo_id}\n${job.resource_group}`}))`.execute(
+    trx,
+  );
   const running = await trx
     .selectFrom('jobs')
     .select('id')
@@ -76,7 +91,7 @@ async function resourceGroupFree(trx: Kysely<Database>, job: Job): Promise<boole
  */
 async function lockPostgres(trx: Kysely<Database>, agentTags: string[]): Promise<Job | null> {
   const tags = JSON.stringify(agentTags);
-  for (let afterId = 0; ; ) {
+  for (let afterId = 0; ;) {
     const job = await trx
       .selectFrom('jobs')
       .selectAll()

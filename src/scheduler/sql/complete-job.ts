@@ -35,8 +35,10 @@ function outcomeOf(job: Job, input: CompleteInput): Outcome {
 const STATUSES: ReadonlySet<JobStatus> = new Set(['success', 'failed', 'canceled']);
 
 export async function completeJob(store: Store, input: CompleteInput): Promise<CompleteResult> {
-  if (!STATUSES.has(input.status)) throw new SchedulerError(422, `complete: status must be success, failed or canceled, got ${String(input.status)}`);
-  if (input.exitCode !== null && !Number.isInteger(input.exitCode)) throw new SchedulerError(422, `complete: exitCode must be an integer or null, got ${input.exitCode}`);
+  if (!STATUSES.has(input.status))
+    throw new SchedulerError(422, `complete: status must be success, failed or canceled, got ${String(input.status)}`);
+  if (input.exitCode !== null && !Number.isInteger(input.exitCode))
+    throw new SchedulerError(422, `complete: exitCode must be an integer or null, got ${input.exitCode}`);
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const job = await loadJob(trx, input.jobId);

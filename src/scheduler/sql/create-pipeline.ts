@@ -25,7 +25,15 @@ export interface CreatePipelineInput {
    * leave a delivery that later copies are refused as duplicates of). A delivery already recorded
    * rolls everything back with DuplicateDeliveryError.
    */
-  event?: { provider: string; deliveryId: string; kind: string; ref: string; sha: string; beforeSha: string | null; payloadDigest?: string };
+  event?: {
+    provider: string;
+    deliveryId: string;
+    kind: string;
+    ref: string;
+    sha: string;
+    beforeSha: string | null;
+    payloadDigest?: string;
+  };
   /** The merge request of a merge request pipeline (it decides whether the pipeline is protected). */
   mergeRequest?: PipelineMergeRequest;
   /** No job starts before `approvePipeline` (a fork's pipeline, by the repository's setting). */
@@ -48,10 +56,15 @@ function deployEnvironment(spec: CompiledJob): string | null {
 // Keeps each multi-row INSERT well under SQLite's bound-parameter limit.
 const INSERT_BATCH = 200;
 
-export async function createPipeline(store: Store, input: CreatePipelineInput): Promise<{ pipelineId: number; jobIds: number[]; changes: StatusChange[] }> {
+export async function createPipeline(
+  store: Store,
+  input: CreatePipelineInput,
+): Promise<{ pipelineId: number; jobIds: number[]; changes: StatusChange[] }> {
   const { compiled, now } = input;
-  if (compiled === null && !input.error) throw new SchedulerError(422, 'createPipeline: a pipeline without compiled jobs needs an error message');
-  if (!(input.defaultTimeoutSeconds > 0)) throw new SchedulerError(422, `createPipeline: defaultTimeoutSeconds must be positive, got ${input.defaultTimeoutSeconds}`);
+  if (compiled === null && !input.error)
+    throw new SchedulerError(422, 'createPipeline: a pipeline without compiled jobs needs an error message');
+  if (!(input.defaultTimeoutSeconds > 0))
+    throw new SchedulerError(422, `createPipeline: defaultTimeoutSeconds must be positive, got ${input.defaultTimeoutSeconds}`);
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const failed = compiled === null;
@@ -84,7 +97,18 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
       const e = input.event;
       const recorded = await trx
         .insertInto('events')
-        .values({ repo_id: input.repoId, provider: e.provider, delivery_id: e.deliveryId, kind: e.kind, ref: e.ref, sha: e.sha, before_sha: e.beforeSha, received_at: now, pipeline_id: pipeline.id, payload_digest: e.payloadDigest ?? null })
+        .values({
+          repo_id: input.repoId,
+          provider: e.provider,
+          delivery_id: e.deliveryId,
+          kind: e.kind,
+          ref: e.ref,
+          sha: e.sha,
+          before_sha: e.beforeSha,
+          received_at: now,
+          pipeline_id: pipeline.id,
+          payload_digest: e.payloadDigest ?? null,
+        })
         .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
         .returning('id')
         .executeTakeFirst();
@@ -94,29 +118,33 @@ export async function createPipeline(store: Store, input: CreatePipelineInput): 
     const rows: NewJob[] = (compiled?.jobs ?? []).map((spec) => {
       const environment = deployEnvironment(spec);
       return {
-      pipeline_id: pipeline.id,
-      repo_id: input.repoId,
-      name: spec.name,
-      stage: spec.stage,
-      stage_index: spec.stageIndex,
-      status: 'created',
-      spec: JSON.stringify(spec),
-      attempt: 1,
-      retry_of: null,
-      retried: 0,
-      allow_failure: spec.allowFailure ? 1 : 0,
-      resource_group: spec.resourceGroup ?? (environment === null ? null : `environment:${environment}`),
-      interruptible: spec.interruptible ? 1 : 0,
-      tags: JSON.stringify(spec.tags),
-      timeout_seconds: spec.timeoutSeconds ?? input.defaultTimeoutSeconds,
-      cancel_requested: 0,
-      environment,
-      created_at: now,
+        pipeline_id: pipeline.id,
+        repo_id: input.repoId,
+        name: spec.name,
+        stage: spec.stage,
+        stage_index: spec.stageIndex,
+        status: 'created',
+        spec: JSON.stringify(spec),
+        attempt: 1,
+        retry_of: null,
+        retried: 0,
+        allow_failure: spec.allowFailure ? 1 : 0,
+        resource_group: spec.resourceGroup ?? (environment === null ? null : `environment:${environment}`),
+        interruptible: spec.interruptible ? 1 : 0,
+        tags: JSON.stringify(spec.tags),
+        timeout_seconds: spec.timeoutSeconds ?? input.defaultTimeoutSeconds,
+        cancel_requested: 0,
+        environment,
+        created_at: now,
       };
     });
     const jobIds: number[] = [];
     for (let i = 0; i < rows.length; i += INSERT_BATCH) {
-      const inserted = await trx.insertInto('jobs').values(rows.slice(i, i + INSERT_BATCH)).returning('id').execute();
+      const inserted = await trx
+        .insertInto('jobs')
+        .values(rows.slice(i, i + INSERT_BATCH))
+        .returning('id')
+        .execute();
       jobIds.push(...inserted.map((r) => r.id).sort((a, b) => a - b));
     }
     if (!failed) await advanceInTransaction(trx, pipeline.id, now, changes);

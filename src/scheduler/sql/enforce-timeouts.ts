@@ -29,11 +29,23 @@ export async function enforceTimeouts(store: Store, now: number, options: { grac
       .execute();
     const stuck = await forUpdateSkipLocked(
       trx,
-      trx.selectFrom('jobs').selectAll().where('status', '=', 'running').where('cancel_reason', '=', 'timeout').where('deadline_at', '<=', now - graceMs).orderBy('id'),
+      trx
+        .selectFrom('jobs')
+        .selectAll()
+        .where('status', '=', 'running')
+        .where('cancel_reason', '=', 'timeout')
+        .where('deadline_at', '<=', now - graceMs)
+        .orderBy('id'),
     ).execute();
     const failed: TimeoutResult['failed'] = [];
     for (const job of stuck) {
-      const retryJobId = await finishRunningJob(trx, job, { status: 'failed', exitCode: null, failureReason: 'job_execution_timeout', completedToken: null }, now, changes);
+      const retryJobId = await finishRunningJob(
+        trx,
+        job,
+        { status: 'failed', exitCode: null, failureReason: 'job_execution_timeout', completedToken: null },
+        now,
+        changes,
+      );
       failed.push({ jobId: job.id, retryJobId });
     }
     for (const pipelineId of new Set(stuck.map((j) => j.pipeline_id))) {

@@ -19,7 +19,13 @@ export interface Outcome {
 }
 
 /** Returns the id of the new attempt, if one was queued. */
-export async function finishRunningJob(trx: Kysely<Database>, job: Job, outcome: Outcome, now: number, changes: ChangeLog): Promise<number | null> {
+export async function finishRunningJob(
+  trx: Kysely<Database>,
+  job: Job,
+  outcome: Outcome,
+  now: number,
+  changes: ChangeLog,
+): Promise<number | null> {
   const spec = parseSpec(job);
   const allowFailure = outcome.status === 'failed' ? failureAllowed(spec, outcome.exitCode) : spec.allowFailure;
   const res = await trx
@@ -54,7 +60,13 @@ export async function finishRunningJob(trx: Kysely<Database>, job: Job, outcome:
  * whatever the file's `retry` says (a lost agent is not the job's fault). A job someone asked to
  * cancel ends canceled; one past its timeout fails by timeout.
  */
-export async function finishLostJob(trx: Kysely<Database>, job: Job, now: number, maxSystemAttempts: number, changes: ChangeLog): Promise<{ status: 'failed' | 'canceled'; retryJobId: number | null }> {
+export async function finishLostJob(
+  trx: Kysely<Database>,
+  job: Job,
+  now: number,
+  maxSystemAttempts: number,
+  changes: ChangeLog,
+): Promise<{ status: 'failed' | 'canceled'; retryJobId: number | null }> {
   const byTimeout = job.cancel_reason === 'timeout';
   const status = job.cancel_reason === 'user' ? 'canceled' : 'failed';
   const retryJobId = await finishRunningJob(

@@ -32,7 +32,8 @@ export function completedBy(job: Job, claim: Claim): boolean {
  * holding the job: an agent learns only that the job is not its own (any more).
  */
 export function claimRefused(job: Job): StaleTokenError {
-  const reason = job.status === 'running' ? 'it runs under another claim' : `the job is ${job.status}${job.retried ? ' and was retried' : ''}`;
+  const reason =
+    job.status === 'running' ? 'it runs under another claim' : `the job is ${job.status}${job.retried ? ' and was retried' : ''}`;
   return new StaleTokenError(job.id, reason);
 }
 

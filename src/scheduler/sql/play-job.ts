@@ -12,7 +12,12 @@ export async function playJob(store: Store, jobId: number, now: number): Promise
     if (job.status !== 'manual' && job.status !== 'scheduled') {
       throw new SchedulerError(409, `job ${jobId} cannot be played: it is ${job.status}, not manual or scheduled`);
     }
-    await trx.updateTable('jobs').set({ status: 'pending', queued_at: now, played_at: now }).where('id', '=', job.id).where('status', '=', job.status).execute();
+    await trx
+      .updateTable('jobs')
+      .set({ status: 'pending', queued_at: now, played_at: now })
+      .where('id', '=', job.id)
+      .where('status', '=', job.status)
+      .execute();
     changes.job(job, 'pending');
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
     return { changes: changes.list };

@@ -8,9 +8,17 @@ export async function promoteScheduled(store: Store, now: number): Promise<{ pro
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     // A job being played or canceled right now is left to that transaction.
-    const due = await forUpdateSkipLocked(trx, trx.selectFrom('jobs').selectAll().where('status', '=', 'scheduled').where('scheduled_at', '<=', now).orderBy('id')).execute();
+    const due = await forUpdateSkipLocked(
+      trx,
+      trx.selectFrom('jobs').selectAll().where('status', '=', 'scheduled').where('scheduled_at', '<=', now).orderBy('id'),
+    ).execute();
     for (const job of due) {
-      await trx.updateTable('jobs').set({ status: 'pending', queued_at: now }).where('id', '=', job.id).where('status', '=', 'scheduled').execute();
+      await trx
+        .updateTable('jobs')
+        .set({ status: 'pending', queued_at: now })
+        .where('id', '=', job.id)
+        .where('status', '=', 'scheduled')
+        .execute();
       changes.job(job, 'pending');
     }
     for (const pipelineId of new Set(due.map((j) => j.pipeline_id))) {

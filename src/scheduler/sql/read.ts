@@ -23,7 +23,10 @@ export async function getPipelineRow(store: Store, pipelineId: number): Promise<
 }
 
 /** Newest first; `before` is a pipeline id cursor for the next page. */
-export async function listPipelines(store: Store, options: { repoId?: number; repoIds?: number[]; limit: number; before?: number }): Promise<Pipeline[]> {
+export async function listPipelines(
+  store: Store,
+  options: { repoId?: number; repoIds?: number[]; limit: number; before?: number },
+): Promise<Pipeline[]> {
   if (options.repoIds?.length === 0) return [];
   let q = store.db.selectFrom('pipelines').selectAll().orderBy('id', 'desc').limit(options.limit);
   if (options.repoId !== undefined) q = q.where('repo_id', '=', options.repoId);

@@ -42,7 +42,17 @@ export async function reapExpiredLeases(store: Store, input: ReapInput): Promise
             ...(input.leases === false ? [] : [eb('lease_expires_at', '<', input.now)]),
             ...(disconnectedBefore === undefined
               ? []
-              : [eb('agent_id', 'in', eb.selectFrom('agents').select('id').where('disconnected_at', 'is not', null).where('disconnected_at', '<', disconnectedBefore))]),
+              : [
+                  eb(
+                    'agent_id',
+                    'in',
+                    eb
+                      .selectFrom('agents')
+                      .select('id')
+                      .where('disconnected_at', 'is not', null)
+                      .where('disconnected_at', '<', disconnectedBefore),
+                  ),
+                ]),
           ]),
         )
         .orderBy('id'),

@@ -12,12 +12,22 @@ import { insertNewAttempt } from './new-attempt.js';
 async function resetSkippedDependants(trx: Kysely<Database>, retried: Job, changes: ChangeLog): Promise<void> {
   const latest = await latestJobs(trx, retried.pipeline_id);
   const downstream = new Set<number>(latest.filter((j) => j.name === retried.name).map((j) => j.id));
-  walkInDependencyOrder(latest, false, (any, j) => any || downstream.has(j.id), (job, _spec, waitsOnDownstream) => {
-    if (waitsOnDownstream) downstream.add(job.id);
-  });
+  walkInDependencyOrder(
+    latest,
+    false,
+    (any, j) => any || downstream.has(j.id),
+    (job, _spec, waitsOnDownstream) => {
+      if (waitsOnDownstream) downstream.add(job.id);
+    },
+  );
   for (const job of latest) {
     if (job.status !== 'skipped' || !downstream.has(job.id)) continue;
-    const res = await trx.updateTable('jobs').set({ status: 'created', finished_at: null }).where('id', '=', job.id).where('status', '=', 'skipped').executeTakeFirst();
+    const res = await trx
+      .updateTable('jobs')
+      .set({ status: 'created', finished_at: null })
+      .where('id', '=', job.id)
+      .where('status', '=', 'skipped')
+      .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 1) changes.job(job, 'created');
   }
 }
@@ -27,11 +37,20 @@ export async function retryJob(store: Store, jobId: number, now: number): Promis
     const changes = new ChangeLog();
     const job = await loadJob(trx, jobId);
     if (job.retried === 1) {
-      const latest = await trx.selectFrom('jobs').select('id').where('pipeline_id', '=', job.pipeline_id).where('name', '=', job.name).where('retried', '=', 0).executeTakeFirst();
+      const latest = await trx
+        .selectFrom('jobs')
+        .select('id')
+        .where('pipeline_id', '=', job.pipeline_id)
+        .where('name', '=', job.name)
+        .where('retried', '=', 0)
+        .executeTakeFirst();
       throw new SchedulerError(409, `job ${jobId} was already retried; retry its latest attempt${latest ? ` (job ${latest.id})` : ''}`);
     }
     if (job.status !== 'success' && job.status !== 'failed' && job.status !== 'canceled') {
-      throw new SchedulerError(409, `job ${jobId} cannot be retried while it is ${job.status}; only finished jobs (success, failed, canceled) can`);
+      throw new SchedulerError(
+        409,
+        `job ${jobId} cannot be retried while it is ${job.status}; only finished jobs (success, failed, canceled) can`,
+      );
     }
     const when = parseSpec(job).when;
     // Retrying is an explicit request to run: a manual or delayed job does not wait again.

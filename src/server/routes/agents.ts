@@ -4,7 +4,15 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
-import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, validateManifest, BlobNotFoundError, type ManifestEntry } from '../../artifacts/index.js';
+import {
+  BlobIntegrityError,
+  BlobTooLargeError,
+  InvalidDigestError,
+  isValidDigest,
+  validateManifest,
+  BlobNotFoundError,
+  type ManifestEntry,
+} from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/tokens.js';
 import { protectedRoleOfPipeline } from '../../auth/repo-access.js';
 import {
@@ -88,7 +96,8 @@ export async function uploadedManifest(ctx: ServerContext, input: unknown[]): Pr
   } catch (err) {
     throw new ApiError(422, (err as Error).message);
   }
-  for (const f of files) if (!(await ctx.blobs.has(f.digest))) throw new ApiError(422, `files: blob ${f.digest} for "${f.path}" was not uploaded`);
+  for (const f of files)
+    if (!(await ctx.blobs.has(f.digest))) throw new ApiError(422, `files: blob ${f.digest} for "${f.path}" was not uploaded`);
   return files;
 }
 
@@ -101,7 +110,10 @@ async function refuseNameInUse(ctx: ServerContext, name: string, self: number | 
   const onlineSince = ctx.clock.now() - ctx.config.leaseSeconds * 1000;
   const other = await onlineAgentNamed(ctx.store.db, { name, onlineSince, exceptId: self });
   if (other) {
-    throw new ApiError(409, `agent name "${name}" is in use by agent ${other.id}, online (last seen ${Math.round((ctx.clock.now() - (other.last_seen_at ?? 0)) / 1000)} s ago): give this agent another --name, or stop the other one`);
+    throw new ApiError(
+      409,
+      `agent name "${name}" is in use by agent ${other.id}, online (last seen ${Math.round((ctx.clock.now() - (other.last_seen_at ?? 0)) / 1000)} s ago): give this agent another --name, or stop the other one`,
+    );
   }
 }
 
@@ -135,7 +147,13 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, body }) {
       const agentId = agentIdOf(principal);
       await refuseNameInUse(ctx, body.name, agentId);
-      const tags = await announceAgent(ctx.store.db, { agentId, name: body.name, concurrency: body.concurrency, version: body.version, now: ctx.clock.now() });
+      const tags = await announceAgent(ctx.store.db, {
+        agentId,
+        name: body.name,
+        concurrency: body.concurrency,
+        version: body.version,
+        now: ctx.clock.now(),
+      });
       return { agentId, tags };
     },
   });
@@ -149,7 +167,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     body: z.object({ tags: agentTags }).strict(),
     async handler({ params, body, audit }) {
       audit({ agentId: Number(params.id), tags: body.tags });
-      if (!(await setAgentTags(ctx.store.db, { agentId: Number(params.id), tags: body.tags }))) throw new ApiError(404, `no agent ${params.id}`);
+      if (!(await setAgentTags(ctx.store.db, { agentId: Number(params.id), tags: body.tags })))
+        throw new ApiError(404, `no agent ${params.id}`);
       return { id: Number(params.id), tags: body.tags };
     },
   });
@@ -216,7 +235,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
   routes.add({
     method: 'GET',
     url: '/api/v1/agent/presence',
-    summary: 'Held open while the agent lives (Server-Sent Events); when it breaks on the agent side, the agent\'s jobs are freed after the disconnect grace',
+    summary:
+      "Held open while the agent lives (Server-Sent Events); when it breaks on the agent side, the agent's jobs are freed after the disconnect grace",
     tag: 'agent protocol',
     access: 'agent',
     produces: 'text/event-stream',
@@ -232,7 +252,9 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         if (reply.raw.writableFinished || ctx.state.draining) return;
         breakPresence(ctx.store.db, { agentId, presenceId, now: ctx.clock.now() })
           .then(() => ctx.log.info({ agentId }, 'agent presence stream broke'))
-          .catch((err: unknown) => ctx.log.warn({ agentId, err: (err as Error).message }, 'could not record a broken agent presence stream'));
+          .catch((err: unknown) =>
+            ctx.log.warn({ agentId, err: (err as Error).message }, 'could not record a broken agent presence stream'),
+          );
       });
       sse.send('presence', { presenceId });
       // A draining replica announces itself on the queue topic: the agent moves to another replica now.
@@ -254,7 +276,13 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const agentId = agentIdOf(principal);
       const jobId = Number(params.id);
       const now = ctx.clock.now();
-      const extended = await extendLease(ctx.store, { jobId, agentId, fencingToken: body.fencingToken, leaseMs: ctx.config.leaseSeconds * 1000, now });
+      const extended = await extendLease(ctx.store, {
+        jobId,
+        agentId,
+        fencingToken: body.fencingToken,
+        leaseMs: ctx.config.leaseSeconds * 1000,
+        now,
+      });
       await markAgentSeen(ctx.store.db, { agentId, now });
       return extended;
     },
@@ -305,7 +333,15 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
       const now = ctx.clock.now();
-      const result = await completeJob(ctx.store, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken, status: body.status, exitCode: body.exitCode, failureReason: body.failureReason, now });
+      const result = await completeJob(ctx.store, {
+        jobId,
+        agentId: agentIdOf(principal),
+        fencingToken: body.fencingToken,
+        status: body.status,
+        exitCode: body.exitCode,
+        failureReason: body.failureReason,
+        now,
+      });
       ctx.metrics.jobs.inc({ status: result.job.status });
       if (result.job.started_at !== null) ctx.metrics.jobDuration.observe((now - result.job.started_at) / 1000);
       publishChanges(ctx, result.changes);
@@ -316,14 +352,21 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
   routes.add({
     method: 'POST',
     url: '/api/v1/agent/jobs/:id/abandon',
-    summary: 'Hand back a job the agent can no longer run (its previous process died with it): the attempt ends as a lost agent’s, and is queued again while attempts remain',
+    summary:
+      'Hand back a job the agent can no longer run (its previous process died with it): the attempt ends as a lost agent’s, and is queued again while attempts remain',
     tag: 'agent protocol',
     access: 'agent',
     body: z.object({ fencingToken }).strict(),
     async handler({ principal, params, body }) {
       const agentId = agentIdOf(principal);
       const jobId = Number(params.id);
-      const result = await abandonJob(ctx.store, { jobId, agentId, fencingToken: body.fencingToken, now: ctx.clock.now(), maxSystemAttempts: ctx.config.maxSystemAttempts });
+      const result = await abandonJob(ctx.store, {
+        jobId,
+        agentId,
+        fencingToken: body.fencingToken,
+        now: ctx.clock.now(),
+        maxSystemAttempts: ctx.config.maxSystemAttempts,
+      });
       ctx.metrics.leaseExpiries.inc();
       if (result.retryJobId !== null) ctx.metrics.requeues.inc();
       ctx.log.warn({ jobId, agentId, retryJobId: result.retryJobId }, 'agent handed back a job its previous process held');
@@ -395,7 +438,9 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     summary: 'Record the artifact manifest of a job (its blobs must be uploaded first)',
     tag: 'agent protocol',
     access: 'agent',
-    body: z.object({ fencingToken, expireInSeconds: z.number().int().positive().nullable(), files: z.array(z.unknown()).max(100_000) }).strict(),
+    body: z
+      .object({ fencingToken, expireInSeconds: z.number().int().positive().nullable(), files: z.array(z.unknown()).max(100_000) })
+      .strict(),
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
       await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));

@@ -61,7 +61,10 @@ const silenceBody = z
     createdBy: z.string().min(1).max(200).optional(),
   })
   .strict()
-  .refine((b) => (b.endsAt === undefined) !== (b.duration === undefined), { message: 'give endsAt or duration (one of them)', path: ['endsAt'] });
+  .refine((b) => (b.endsAt === undefined) !== (b.duration === undefined), {
+    message: 'give endsAt or duration (one of them)',
+    path: ['endsAt'],
+  });
 
 function idParam(value: string | undefined, what: string): number {
   const id = Number(value);
@@ -78,7 +81,8 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
     access: 'user',
     async handler({ query }) {
       const wanted = query.state === undefined ? ['pending', 'firing'] : query.state === 'all' ? [...STATES] : query.state.split(',');
-      for (const s of wanted) if (!STATES.includes(s as AlertStateValue)) throw new ApiError(400, `state: expected pending, firing, resolved or all, got "${s}"`);
+      for (const s of wanted)
+        if (!STATES.includes(s as AlertStateValue)) throw new ApiError(400, `state: expected pending, firing, resolved or all, got "${s}"`);
       const limit = integerParam(query, 'limit', { min: 1, max: MAX_PAGE, fallback: 100 });
       const rows = await listAlerts(ctx.store.db, { states: wanted as AlertStateValue[], limit });
       return rows.map(alertView);
@@ -116,7 +120,8 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
   routes.add({
     method: 'POST',
     url: '/api/v1/silences',
-    summary: 'Silence the notifications of alerts whose labels match every matcher, from startsAt (default now) to endsAt (or for duration)',
+    summary:
+      'Silence the notifications of alerts whose labels match every matcher, from startsAt (default now) to endsAt (or for duration)',
     tag: 'monitoring',
     access: 'user',
     body: silenceBody,
@@ -126,13 +131,24 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
       let endsAt: number;
       if (body.duration !== undefined) {
         const seconds = parseDuration(body.duration);
-        if (seconds === null || seconds <= 0) throw new ApiError(400, `duration: expected a duration such as 2h or 30m, got "${body.duration}"`);
+        if (seconds === null || seconds <= 0)
+          throw new ApiError(400, `duration: expected a duration such as 2h or 30m, got "${body.duration}"`);
         endsAt = startsAt + seconds * 1000;
       } else endsAt = Date.parse(body.endsAt!);
       if (endsAt <= startsAt) throw new ApiError(400, 'endsAt: must be after startsAt');
       if (endsAt <= now) throw new ApiError(400, 'endsAt: must be in the future');
-      const silence = await addSilence(ctx.store.db, { matchers: body.matchers, startsAt, endsAt, comment: body.comment, createdBy: body.createdBy ?? actorOf(principal).name, now });
-      ctx.log.info({ silenceId: silence.id, matchers: body.matchers.map(formatMatcher), until: iso(endsAt), by: silence.created_by }, 'silence added');
+      const silence = await addSilence(ctx.store.db, {
+        matchers: body.matchers,
+        startsAt,
+        endsAt,
+        comment: body.comment,
+        createdBy: body.createdBy ?? actorOf(principal).name,
+        now,
+      });
+      ctx.log.info(
+        { silenceId: silence.id, matchers: body.matchers.map(formatMatcher), until: iso(endsAt), by: silence.created_by },
+        'silence added',
+      );
       reply.code(201);
       return silenceView(silence, now);
     },

@@ -6,10 +6,28 @@ import { localPasswordSignIn, LoginError, passwordLogin } from '../../auth/login
 import { MAX_PASSWORD_LENGTH } from '../../auth/passwords.js';
 import { ROLES, SCOPES } from '../../auth/permissions.js';
 import type { Principal, UserPrincipal } from '../../auth/principal.js';
-import { listMembers, listProtectedBranches, protectBranches, removeMember, roleIn, setMember, unprotectBranches } from '../../auth/repo-access.js';
+import {
+  listMembers,
+  listProtectedBranches,
+  protectBranches,
+  removeMember,
+  roleIn,
+  setMember,
+  unprotectBranches,
+} from '../../auth/repo-access.js';
 import { csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/sessions.js';
 import { createPersonalToken, listTokens, revokePersonalToken } from '../../auth/tokens.js';
-import { createUser, deleteUser, findUser, hasExternalIdentity, listUsers, setAdmin, setPassword, USERNAME_PATTERN, USERNAME_RULE } from '../../auth/users.js';
+import {
+  createUser,
+  deleteUser,
+  findUser,
+  hasExternalIdentity,
+  listUsers,
+  setAdmin,
+  setPassword,
+  USERNAME_PATTERN,
+  USERNAME_RULE,
+} from '../../auth/users.js';
 import { auditView, protectedBranchView, userView } from '../../auth/views.js';
 import type { User } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
@@ -23,7 +41,11 @@ const username = z.string().regex(USERNAME_PATTERN, USERNAME_RULE);
 const withoutControls = (s: string) => !/\p{Cc}/u.test(s);
 const NO_CONTROLS = 'must not contain control characters (NUL, tab, line breaks, escapes)';
 // Long enough for any policy; longer ones are refused before hashing (argon2 reads every byte).
-const password = z.string().min(1).max(MAX_PASSWORD_LENGTH * 4).refine(withoutControls, NO_CONTROLS);
+const password = z
+  .string()
+  .min(1)
+  .max(MAX_PASSWORD_LENGTH * 4)
+  .refine(withoutControls, NO_CONTROLS);
 const MAX_AUDIT_PAGE = 1000;
 /** What a sign-in with a username and password sends: locally, or to be checked by an LDAP directory. */
 export const signInBody = z.object({ username: z.string().min(1).max(64).refine(withoutControls, NO_CONTROLS), password }).strict();
@@ -46,7 +68,14 @@ function timeParam(value: string | undefined, what: string): number | undefined 
  * lockout rules, the audit record of a refusal (the route layer records only successes; the caller
  * records the success), then the session cookie on the reply.
  */
-export async function localSignIn(ctx: ServerContext, routes: RouteTable, request: FastifyRequest, reply: FastifyReply, route: string, credentials: { username: string; password: string }) {
+export async function localSignIn(
+  ctx: ServerContext,
+  routes: RouteTable,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  route: string,
+  credentials: { username: string; password: string },
+) {
   let user: User;
   try {
     user = await localPasswordSignIn(ctx.store, { ...credentials, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) });
@@ -109,7 +138,8 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ principal, reply }) {
       const me = userOf(principal);
-      if (me.sessionId === null) throw new ApiError(409, 'signed in with a token, not a session: revoke the token with DELETE /api/v1/tokens/:id');
+      if (me.sessionId === null)
+        throw new ApiError(409, 'signed in with a token, not a session: revoke the token with DELETE /api/v1/tokens/:id');
       await deleteSession(db, me.sessionId);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       reply.code(204);
@@ -125,7 +155,14 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     summary: 'Create a local user (a password is optional: users of identity providers need none)',
     tag: 'auth',
     access: 'user',
-    body: z.object({ username, password: password.optional(), email: z.string().email().max(254).nullable().optional(), admin: z.boolean().optional() }).strict(),
+    body: z
+      .object({
+        username,
+        password: password.optional(),
+        email: z.string().email().max(254).nullable().optional(),
+        admin: z.boolean().optional(),
+      })
+      .strict(),
     async handler({ body, reply, audit }) {
       const user = await createUser(db, { ...body, now: ctx.clock.now(), passwordMinLength: minLength() });
       audit({ username: user.username, admin: user.admin === 1 });
@@ -176,7 +213,8 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'PUT',
     url: '/api/v1/users/:username/password',
-    summary: "Set a password: your own (with the current one, when you have one; an account linked to an identity provider sets no first one itself), or anyone's as an admin; signs the user out elsewhere",
+    summary:
+      "Set a password: your own (with the current one, when you have one; an account linked to an identity provider sets no first one itself), or anyone's as an admin; signs the user out elsewhere",
     tag: 'auth',
     access: 'user',
     body: z.object({ password, currentPassword: password.optional() }).strict(),
@@ -184,17 +222,27 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
       const me = userOf(principal);
       const user = await findUser(db, params.username);
       const own = user.id === me.userId;
-      if (!own && !me.admin) throw new ApiError(403, `missing permission user.password: changing ${user.username}'s password needs an instance administrator`);
+      if (!own && !me.admin)
+        throw new ApiError(403, `missing permission user.password: changing ${user.username}'s password needs an instance administrator`);
       // A session or token of an account a provider vouches for does not prove who holds it now (it
       // may outlive the person's place in the directory): such an account sets no first local password itself.
       if (own && user.password_hash === null && (await hasExternalIdentity(db, user.id))) {
-        throw new ApiError(403, `${user.username} signs in through an identity provider and has no local password: an instance administrator can set one`);
+        throw new ApiError(
+          403,
+          `${user.username} signs in through an identity provider and has no local password: an instance administrator can set one`,
+        );
       }
       if (own && user.password_hash !== null) {
         if (body.currentPassword === undefined) throw new ApiError(422, 'currentPassword: required to change your own password');
         // Through the sign-in check, so guessing the current password is limited like any sign-in.
         try {
-          await passwordLogin(ctx.store, { username: user.username, password: body.currentPassword, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) });
+          await passwordLogin(ctx.store, {
+            username: user.username,
+            password: body.currentPassword,
+            address: request.ip,
+            now: ctx.clock.now(),
+            policy: loginPolicyOf(ctx),
+          });
         } catch (err) {
           // The caller is signed in: a wrong current password is not a failed authentication of this request.
           if (err instanceof LoginError && err.statusCode === 401) throw new ApiError(403, 'currentPassword: wrong password');
@@ -214,7 +262,8 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'POST',
     url: '/api/v1/tokens',
-    summary: 'Create a personal token (shown once). Scopes: api, read_api, register_agent (admins: an agent registration token); admins may create one for another user',
+    summary:
+      'Create a personal token (shown once). Scopes: api, read_api, register_agent (admins: an agent registration token); admins may create one for another user',
     tag: 'auth',
     access: 'user',
     body: z
@@ -229,15 +278,24 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
       const me = userOf(principal);
       const now = ctx.clock.now();
       const owner = body.username === undefined || body.username === me.username ? await findUser(db, me.username) : null;
-      if (owner === null && !me.admin) throw new ApiError(403, 'missing permission token.create: a token for another user needs an instance administrator');
+      if (owner === null && !me.admin)
+        throw new ApiError(403, 'missing permission token.create: a token for another user needs an instance administrator');
       const user = owner ?? (await findUser(db, body.username!));
-      if (body.scopes.includes('register_agent') && user.admin !== 1) throw new ApiError(403, 'missing permission agent.register: scope register_agent is for tokens of instance administrators');
+      if (body.scopes.includes('register_agent') && user.admin !== 1)
+        throw new ApiError(403, 'missing permission agent.register: scope register_agent is for tokens of instance administrators');
       const expiresAt = body.expiresAt ? Date.parse(body.expiresAt) : null;
       if (expiresAt !== null && expiresAt <= now) throw new ApiError(422, `expiresAt: ${body.expiresAt} is in the past`);
       const created = await createPersonalToken(db, { userId: user.id, name: body.name, scopes: body.scopes, expiresAt, now });
       audit({ tokenId: created.id, name: body.name, username: user.username, scopes: body.scopes, expiresAt: body.expiresAt ?? null });
       reply.code(201);
-      return { id: created.id, name: body.name, username: user.username, scopes: body.scopes, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(), token: created.token };
+      return {
+        id: created.id,
+        name: body.name,
+        username: user.username,
+        scopes: body.scopes,
+        expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+        token: created.token,
+      };
     },
   });
 
@@ -301,7 +359,13 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
       const me = userOf(principal);
       const repo = await findRepo(ctx, params.name);
       const by = { admin: me.admin, role: me.admin ? null : await roleIn(db, repo.id, me.userId) };
-      const { previous } = await setMember(ctx.store, { repoId: repo.id, username: params.username, role: body.role, by, now: ctx.clock.now() });
+      const { previous } = await setMember(ctx.store, {
+        repoId: repo.id,
+        username: params.username,
+        role: body.role,
+        by,
+        now: ctx.clock.now(),
+      });
       audit({ username: params.username, role: body.role, previous });
       return { username: params.username, role: body.role };
     },
@@ -329,7 +393,8 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'GET',
     url: '/api/v1/repos/:name/protected-branches',
-    summary: 'Protected branch patterns: their pipelines see protected variables; running pipelines and manual jobs on them needs the allowed role',
+    summary:
+      'Protected branch patterns: their pipelines see protected variables; running pipelines and manual jobs on them needs the allowed role',
     tag: 'members',
     access: 'user',
     async handler({ params }) {
@@ -343,10 +408,17 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     summary: 'Protect branches by name or glob (release/*); allowedRole: developer, maintainer (default) or owner',
     tag: 'members',
     access: 'user',
-    body: z.object({ pattern: z.string().min(1).max(200), allowedRole: z.enum(['developer', 'maintainer', 'owner']).default('maintainer') }).strict(),
+    body: z
+      .object({ pattern: z.string().min(1).max(200), allowedRole: z.enum(['developer', 'maintainer', 'owner']).default('maintainer') })
+      .strict(),
     async handler({ params, body, reply, audit }) {
       const repo = await findRepo(ctx, params.name);
-      const row = await protectBranches(db, { repoId: repo.id, pattern: body.pattern, allowedRole: body.allowedRole, now: ctx.clock.now() });
+      const row = await protectBranches(db, {
+        repoId: repo.id,
+        pattern: body.pattern,
+        allowedRole: body.allowedRole,
+        now: ctx.clock.now(),
+      });
       audit({ pattern: body.pattern, allowedRole: body.allowedRole });
       reply.code(201);
       return protectedBranchView(row);

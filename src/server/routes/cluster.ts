@@ -2,7 +2,18 @@
 // database (and, on PostgreSQL, its standbys and their lag), and the newest backup and drill. Any
 // signed-in user may look; backup and drill ids (which lead to their destinations) are for admins.
 import type { ServerContext } from '../context.js';
-import { agentRows, leaderHolder, newestBackup, newestDrill, postgresInRecovery, postgresReplication, replicaRows, runningJobsByAgent, type ClusterView, type ReplicationRow } from '../cluster.js';
+import {
+  agentRows,
+  leaderHolder,
+  newestBackup,
+  newestDrill,
+  postgresInRecovery,
+  postgresReplication,
+  replicaRows,
+  runningJobsByAgent,
+  type ClusterView,
+  type ReplicationRow,
+} from '../cluster.js';
 import type { RouteTable } from '../http.js';
 import { agentView } from './views.js';
 
@@ -12,9 +23,14 @@ const LISTED_AGENTS = 20;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const numberOrNull = (value: string | number | null) => (value === null ? null : Number(value));
 
-
 function replicationView(r: ReplicationRow) {
-  return { applicationName: r.application_name, state: r.state, syncState: r.sync_state, replayLagBytes: numberOrNull(r.replay_lag_bytes), replayLagSeconds: numberOrNull(r.replay_lag_seconds) };
+  return {
+    applicationName: r.application_name,
+    state: r.state,
+    syncState: r.sync_state,
+    replayLagBytes: numberOrNull(r.replay_lag_bytes),
+    replayLagSeconds: numberOrNull(r.replay_lag_seconds),
+  };
 }
 
 async function databaseView(ctx: ServerContext): Promise<ClusterView['database']> {
@@ -28,7 +44,8 @@ export function registerClusterRoutes(routes: RouteTable, ctx: ServerContext): v
   routes.add({
     method: 'GET',
     url: '/api/v1/cluster',
-    summary: 'Cluster health: replicas (alive, leader), agents online and busy, the database and its replication lag, the newest backup and drill',
+    summary:
+      'Cluster health: replicas (alive, leader), agents online and busy, the database and its replication lag, the newest backup and drill',
     tag: 'health',
     access: 'user',
     async handler({ principal }) {
@@ -62,11 +79,22 @@ export function registerClusterRoutes(routes: RouteTable, ctx: ServerContext): v
           online: online.length,
           busy: online.filter((a) => a.runningJobs > 0).length,
           offline: agentList.length - online.length,
-          list: agentList.sort((a, b) => Number(b.online) - Number(a.online) || (b.lastSeenAt ?? '').localeCompare(a.lastSeenAt ?? '')).slice(0, LISTED_AGENTS),
+          list: agentList
+            .sort((a, b) => Number(b.online) - Number(a.online) || (b.lastSeenAt ?? '').localeCompare(a.lastSeenAt ?? ''))
+            .slice(0, LISTED_AGENTS),
         },
         database,
-        backup: backup ? { ...(admin ? { id: backup.id } : {}), status: backup.status, startedAt: iso(backup.started_at)!, finishedAt: iso(backup.finished_at) } : null,
-        drill: drill ? { ...(admin ? { id: drill.id, backupId: drill.backup_id } : {}), ok: drill.ok === 1, finishedAt: iso(drill.finished_at)! } : null,
+        backup: backup
+          ? {
+              ...(admin ? { id: backup.id } : {}),
+              status: backup.status,
+              startedAt: iso(backup.started_at)!,
+              finishedAt: iso(backup.finished_at),
+            }
+          : null,
+        drill: drill
+          ? { ...(admin ? { id: drill.id, backupId: drill.backup_id } : {}), ok: drill.ok === 1, finishedAt: iso(drill.finished_at)! }
+          : null,
       };
       return view;
     },

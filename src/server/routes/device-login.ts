@@ -36,7 +36,9 @@ const REFUSALS: Record<PollRefusal, string> = {
 function lifetime(ms: number | null): string {
   if (ms === null) return 'never expires';
   const days = ms / 86_400_000;
-  return days >= 1 ? `expires in ${Math.round(days)} day${Math.round(days) === 1 ? '' : 's'}` : `expires in ${Math.max(1, Math.round(ms / 60_000))} min`;
+  return days >= 1
+    ? `expires in ${Math.round(days)} day${Math.round(days) === 1 ? '' : 's'}`
+    : `expires in ${Math.max(1, Math.round(ms / 60_000))} min`;
 }
 
 export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -45,7 +47,8 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
   routes.add({
     method: 'POST',
     url: '/api/v1/login/device',
-    summary: 'Start signing in a device (RFC 8628): a user code to approve at verificationUri, and the deviceCode to poll POST /api/v1/login/device/token with',
+    summary:
+      'Start signing in a device (RFC 8628): a user code to approve at verificationUri, and the deviceCode to poll POST /api/v1/login/device/token with',
     tag: 'auth',
     access: 'public',
     body: z
@@ -58,7 +61,12 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
       .strict(),
     async handler({ body, request, audit }) {
       const now = ctx.clock.now();
-      const tokenLifetimeMs = body.tokenExpiresInSeconds === undefined ? DEFAULT_DEVICE_TOKEN_LIFETIME_MS : body.tokenExpiresInSeconds === null ? null : body.tokenExpiresInSeconds * 1000;
+      const tokenLifetimeMs =
+        body.tokenExpiresInSeconds === undefined
+          ? DEFAULT_DEVICE_TOKEN_LIFETIME_MS
+          : body.tokenExpiresInSeconds === null
+            ? null
+            : body.tokenExpiresInSeconds * 1000;
       let started;
       try {
         started = await startDeviceLogin(db, { name: body.name, address: request.ip, tokenLifetimeMs, now });
@@ -84,7 +92,8 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
   routes.add({
     method: 'POST',
     url: '/api/v1/login/device/token',
-    summary: 'Poll for the token of a device sign-in: 400 authorization_pending, slow_down, access_denied or expired_token; 200 {token} once it is approved (once only)',
+    summary:
+      'Poll for the token of a device sign-in: 400 authorization_pending, slow_down, access_denied or expired_token; 200 {token} once it is approved (once only)',
     tag: 'auth',
     access: 'public',
     body: z.object({ deviceCode: z.string().min(1).max(200) }).strict(),
@@ -95,13 +104,28 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
       if (result.kind === 'refused') {
         reply.code(400);
         const interval = result.intervalMs === undefined ? {} : { interval: result.intervalMs / 1000 };
-        const message = result.error === 'slow_down' ? `${REFUSALS.slow_down}: wait ${interval.interval} s between polls` : REFUSALS[result.error];
+        const message =
+          result.error === 'slow_down' ? `${REFUSALS.slow_down}: wait ${interval.interval} s between polls` : REFUSALS[result.error];
         return { error: result.error, message, ...interval };
       }
       const { user, token } = result;
-      const owner: UserPrincipal = { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, scopes: ['api'], sessionId: null, tokenId: token.id };
+      const owner: UserPrincipal = {
+        kind: 'user',
+        userId: user.id,
+        username: user.username,
+        admin: user.admin === 1,
+        scopes: ['api'],
+        sessionId: null,
+        tokenId: token.id,
+      };
       audit({ tokenId: token.id, name: result.name, scopes: ['api'] }, owner);
-      return { token: token.token, tokenId: token.id, username: user.username, scopes: ['api'], expiresAt: result.expiresAt === null ? null : new Date(result.expiresAt).toISOString() };
+      return {
+        token: token.token,
+        tokenId: token.id,
+        username: user.username,
+        scopes: ['api'],
+        expiresAt: result.expiresAt === null ? null : new Date(result.expiresAt).toISOString(),
+      };
     },
   });
 
@@ -128,7 +152,8 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
   routes.add({
     method: 'GET',
     url: DEVICE_PAGE_PATH,
-    summary: 'The page where a signed-in person approves or denies a device sign-in (HTML; ?code=WDJB-MJHT); signed out: the sign-in forms, returning here',
+    summary:
+      'The page where a signed-in person approves or denies a device sign-in (HTML; ?code=WDJB-MJHT); signed out: the sign-in forms, returning here',
     tag: 'auth',
     access: 'public',
     produces: 'text/html',
@@ -139,13 +164,30 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
       // Only a browser session can post the decision (with its CSRF token); a bearer token is no browser.
       if (principal.kind !== 'user' || principal.sessionId === null || !cookie) {
         const returnTo = code === null ? DEVICE_PAGE_PATH : `${DEVICE_PAGE_PATH}?code=${formatUserCode(code)}`;
-        return sendPage(reply, 200, 'Sign in a device', `<p>Sign in first; then approve or deny the device's code.</p>\n${signInSection(ctx, request, reply, returnTo)}`);
+        return sendPage(
+          reply,
+          200,
+          'Sign in a device',
+          `<p>Sign in first; then approve or deny the device's code.</p>\n${signInSection(ctx, request, reply, returnTo)}`,
+        );
       }
       if (typed === '') return sendPage(reply, 200, 'Sign in a device', codeForm(''));
-      if (code === null) return sendPage(reply, 400, 'Sign in a device', `<p class="error">That is not a code of 8 letters like WDJB-MJHT.</p>\n${codeForm(typed)}`);
+      if (code === null)
+        return sendPage(
+          reply,
+          400,
+          'Sign in a device',
+          `<p class="error">That is not a code of 8 letters like WDJB-MJHT.</p>\n${codeForm(typed)}`,
+        );
       const waiting = await findDeviceLogin(db, code);
       const problem = whyUndecidable(waiting, code, ctx.clock.now());
-      if (problem !== null || !waiting) return sendPage(reply, problem?.statusCode ?? 404, 'Sign in a device', `<p class="error">${escape(problem?.message ?? '')}.</p>\n${codeForm(typed)}`);
+      if (problem !== null || !waiting)
+        return sendPage(
+          reply,
+          problem?.statusCode ?? 404,
+          'Sign in a device',
+          `<p class="error">${escape(problem?.message ?? '')}.</p>\n${codeForm(typed)}`,
+        );
       return sendPage(reply, 200, 'Sign in a device', decisionForm(waiting, csrfTokenFor(cookie), principal));
     },
   });
@@ -160,14 +202,27 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ request, reply, principal, audit }) {
       if (principal.kind !== 'user') throw new ApiError(403, 'device_login.approve: this is for users');
       const form = formOf(request);
-      if (!form) throw new ApiError(415, `expected the device page's form (application/x-www-form-urlencoded: code, decision, ${CSRF_FORM_FIELD})`);
+      if (!form)
+        throw new ApiError(415, `expected the device page's form (application/x-www-form-urlencoded: code, decision, ${CSRF_FORM_FIELD})`);
       const code = normalizeUserCode(form.get('code') ?? '');
       const decision = form.get('decision');
-      if (code === null) return sendPage(reply, 400, 'Sign in a device', `<p class="error">That is not a code of 8 letters like WDJB-MJHT.</p>\n${codeForm(form.get('code') ?? '')}`);
-      if (decision !== 'approve' && decision !== 'deny') throw new ApiError(400, `decision: expected approve or deny, got "${decision ?? ''}"`);
+      if (code === null)
+        return sendPage(
+          reply,
+          400,
+          'Sign in a device',
+          `<p class="error">That is not a code of 8 letters like WDJB-MJHT.</p>\n${codeForm(form.get('code') ?? '')}`,
+        );
+      if (decision !== 'approve' && decision !== 'deny')
+        throw new ApiError(400, `decision: expected approve or deny, got "${decision ?? ''}"`);
       let decided;
       try {
-        decided = await decideDeviceLogin(db, { userCode: code, userId: principal.userId, approve: decision === 'approve', now: ctx.clock.now() });
+        decided = await decideDeviceLogin(db, {
+          userCode: code,
+          userId: principal.userId,
+          approve: decision === 'approve',
+          now: ctx.clock.now(),
+        });
       } catch (err) {
         if (!(err instanceof DeviceLoginError)) throw err;
         return sendPage(reply, err.statusCode, 'Sign in a device', `<p class="error">${escape(err.message)}.</p>\n${codeForm('')}`);

@@ -62,7 +62,8 @@ async function releaseOfEnvironment(ctx: ServerContext, repo: Repo, envName: str
 }
 
 async function decide(ctx: ServerContext, release: Release, decision: 'promote' | 'abort'): Promise<Release> {
-  if (release.status !== 'paused') throw new ApiError(409, `release ${release.id} is ${release.status}, not paused: there is nothing to ${decision}`);
+  if (release.status !== 'paused')
+    throw new ApiError(409, `release ${release.id} is ${release.status}, not paused: there is nothing to ${decision}`);
   await recordReleaseDecision(ctx.store.db, { releaseId: release.id, decision });
   ctx.log.info({ releaseId: release.id, decision }, 'release decision');
   return { ...release, decision };
@@ -88,7 +89,9 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ params }) {
       const repo = await findRepo(ctx, params.name!);
       const envs = await listEnvironments(ctx.store.db, repo.id);
-      return Promise.all(envs.map(async (env) => environmentView(env, await liveRelease(ctx.store.db, env.id), await latestRelease(ctx.store.db, env.id))));
+      return Promise.all(
+        envs.map(async (env) => environmentView(env, await liveRelease(ctx.store.db, env.id), await latestRelease(ctx.store.db, env.id))),
+      );
     },
   });
 
@@ -108,7 +111,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ params, body }) {
       const repo = await findRepo(ctx, params.name!);
       const name = params.env!;
-      if (!/^[\w.\-/ ]{1,200}$/.test(name)) throw new ApiError(400, `environment "${name}": use letters, digits, spaces, "_", "-", "." and "/" (at most 200)`);
+      if (!/^[\w.\-/ ]{1,200}$/.test(name))
+        throw new ApiError(400, `environment "${name}": use letters, digits, spaces, "_", "-", "." and "/" (at most 200)`);
       await configureEnvironment(ctx.store.db, { repoId: repo.id, name, settings: body, now: ctx.clock.now() });
       const env = await findEnvironment(ctx, repo, name);
       return environmentView(env, await liveRelease(ctx.store.db, env.id), null);
@@ -165,8 +169,12 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ params, body, reply, principal }) {
       const repo = await findRepo(ctx, params.name!);
       // Asking for a rollback approves its deploy: on a protected environment that is a maintainer's call.
-      if ((await findEnvironment(ctx, repo, params.env!)).protected === 1) await requirePermission(ctx, principal, 'deployment.approve', repo);
-      const { release, pipelineId } = await requestRollback(ctx, repo, params.env!, { to: body.to, by: principal.kind === 'user' ? principal.username : 'api' });
+      if ((await findEnvironment(ctx, repo, params.env!)).protected === 1)
+        await requirePermission(ctx, principal, 'deployment.approve', repo);
+      const { release, pipelineId } = await requestRollback(ctx, repo, params.env!, {
+        to: body.to,
+        by: principal.kind === 'user' ? principal.username : 'api',
+      });
       reply.code(201);
       return { ...releaseView(release), pipelineId };
     },
@@ -176,13 +184,15 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     routes.add({
       method: 'POST',
       url: `/api/v1/repos/:name/environments/:env/releases/:id/${decision}`,
-      summary: decision === 'promote' ? 'Let a paused release go on (canary promote, no-data pause)' : 'Stop a paused release: it is rolled back',
+      summary:
+        decision === 'promote' ? 'Let a paused release go on (canary promote, no-data pause)' : 'Stop a paused release: it is rolled back',
       tag: 'deployments',
       access: 'user',
       body: z.object({}).strict(),
       async handler({ params, principal }) {
         const repo = await findRepo(ctx, params.name!);
-        if ((await findEnvironment(ctx, repo, params.env!)).protected === 1) await requirePermission(ctx, principal, 'deployment.approve', repo);
+        if ((await findEnvironment(ctx, repo, params.env!)).protected === 1)
+          await requirePermission(ctx, principal, 'deployment.approve', repo);
         return releaseView(await decide(ctx, await releaseOfEnvironment(ctx, repo, params.env!, idParam(params.id, 'id')), decision));
       },
     });
@@ -191,7 +201,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
   routes.add({
     method: 'POST',
     url: '/api/v1/hooks/alertmanager',
-    summary: 'Alertmanager webhook: a firing alert labelled tandem_environment (and tandem_repo) within the guard window after a deploy rolls it back',
+    summary:
+      'Alertmanager webhook: a firing alert labelled tandem_environment (and tandem_repo) within the guard window after a deploy rolls it back',
     tag: 'deployments',
     access: 'user',
     body: alertmanagerBody,
@@ -207,7 +218,12 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
         if (!env || seen.has(env.id)) continue;
         seen.add(env.id);
         // The token Alertmanager sends must be allowed to roll this environment back.
-        await requirePermission(ctx, principal, env.protected === 1 ? 'deployment.approve' : 'environment.rollback', await findRepo(ctx, env.repo_name));
+        await requirePermission(
+          ctx,
+          principal,
+          env.protected === 1 ? 'deployment.approve' : 'environment.rollback',
+          await findRepo(ctx, env.repo_name),
+        );
         outcomes.push(await rollbackOnAlert(ctx, env, `alertmanager: ${alert.labels.alertname ?? 'alert'}`));
       }
       return { outcomes };
@@ -250,7 +266,11 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
           now: ctx.clock.now(),
         }),
       );
-      return { environment: { name: started.environment.name, url: started.environment.url }, release: withFiles(started.release), previous: started.previous ? withFiles(started.previous) : null };
+      return {
+        environment: { name: started.environment.name, url: started.environment.url },
+        release: withFiles(started.release),
+        previous: started.previous ? withFiles(started.previous) : null,
+      };
     },
   });
 
@@ -274,12 +294,19 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       const release = await releaseOfJob(ctx.store.db, jobId);
       if (!release) throw new ApiError(404, `job ${jobId} has not started a release`);
       const result = await released(
-        setReleaseStatus(ctx.store, { releaseId: release.id, status: body.status, reason: body.reason ?? null, restoredReleaseId: body.restoredReleaseId ?? null, now: ctx.clock.now() }),
+        setReleaseStatus(ctx.store, {
+          releaseId: release.id,
+          status: body.status,
+          reason: body.reason ?? null,
+          restoredReleaseId: body.restoredReleaseId ?? null,
+          now: ctx.clock.now(),
+        }),
       );
       if (result.changed && (body.status === 'live' || body.status === 'failed' || body.status === 'rolled_back')) {
         const environment = await environmentName(ctx.store.db, result.release.environment_id);
         ctx.metrics.deployments.inc({ environment, result: body.status });
-        if (body.status === 'rolled_back' || (body.status === 'live' && result.release.kind === 'rollback')) ctx.metrics.rollbacks.inc({ environment });
+        if (body.status === 'rolled_back' || (body.status === 'live' && result.release.kind === 'rollback'))
+          ctx.metrics.rollbacks.inc({ environment });
       }
       return { release: releaseView(result.release), rollback: result.rollback ? releaseView(result.rollback) : null };
     },

@@ -3,7 +3,14 @@
 // by the body's digest (the delivery id header is not signed: a replay under a new id has the same
 // body), and turn the push into a pipeline.
 import { createHash } from 'node:crypto';
-import { parseWebhook, WEBHOOK_PROVIDERS, WebhookError, type ForgeProject, type PushEvent, type WebhookProvider } from '../../source/index.js';
+import {
+  parseWebhook,
+  WEBHOOK_PROVIDERS,
+  WebhookError,
+  type ForgeProject,
+  type PushEvent,
+  type WebhookProvider,
+} from '../../source/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
@@ -35,9 +42,21 @@ function mergeRequestVariables(event: PushEvent): Record<string, string> {
   return vars;
 }
 
-async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: WebhookProvider, delivery: { id: string; digest: string }, event: PushEvent): Promise<DeliveryResult> {
+async function pipelineForEvent(
+  ctx: ServerContext,
+  repo: Repo,
+  provider: WebhookProvider,
+  delivery: { id: string; digest: string },
+  event: PushEvent,
+): Promise<DeliveryResult> {
   const mr = event.kind === 'merge_request' ? event.mergeRequest : undefined;
-  const mergeRequest = mr && { iid: mr.iid, sourceBranch: mr.sourceBranch, targetBranch: mr.targetBranch, sourceProject: mr.sourceProject.path ?? mr.sourceProject.id, fork: mr.fromFork };
+  const mergeRequest = mr && {
+    iid: mr.iid,
+    sourceBranch: mr.sourceBranch,
+    targetBranch: mr.targetBranch,
+    sourceProject: mr.sourceProject.path ?? mr.sourceProject.id,
+    fork: mr.fromFork,
+  };
   return triggerForDelivery(ctx, {
     repo,
     // A merge request runs the forge's ref for it (refs/pull/1/head), never refs/heads/<source
@@ -49,7 +68,15 @@ async function pipelineForEvent(ctx: ServerContext, repo: Repo, provider: Webhoo
     variables: mergeRequestVariables(event),
     mergeRequest,
     awaitingApproval: mergeRequest?.fork === true && repo.fork_pull_requests !== 'run',
-    event: { provider, deliveryId: delivery.id, payloadDigest: delivery.digest, kind: event.kind, ref: event.ref, sha: event.sha, beforeSha: event.beforeSha },
+    event: {
+      provider,
+      deliveryId: delivery.id,
+      payloadDigest: delivery.digest,
+      kind: event.kind,
+      ref: event.ref,
+      sha: event.sha,
+      beforeSha: event.beforeSha,
+    },
   });
 }
 
@@ -92,7 +119,13 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
         const events = live.filter((e) => repoWantsRef(repo, e.mergeRequest ? `refs/heads/${e.mergeRequest.targetBranch}` : e.ref));
         if (events.length === 0) {
           ctx.metrics.webhooks.inc({ provider, result: 'ignored' });
-          const reason = parsed.ignoredReason ?? (live.length < parsed.events.length ? 'ref deleted' : live.length > 0 ? 'ref excluded by the repository’s branch/tag filters' : 'event type not handled');
+          const reason =
+            parsed.ignoredReason ??
+            (live.length < parsed.events.length
+              ? 'ref deleted'
+              : live.length > 0
+                ? 'ref excluded by the repository’s branch/tag filters'
+                : 'event type not handled');
           return { accepted: false, reason };
         }
         // One delivery can move several refs (Bitbucket); each gets its own dedupe key.

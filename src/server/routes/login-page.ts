@@ -22,7 +22,13 @@ const FORM_COOKIE = 'tandem_login_form';
 const FORM_FIELD = 'form_token';
 
 /** The sign-in forms, returning to `returnTo` (a path on this server) once signed in. */
-export function signInSection(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, returnTo: string, opts: { error?: string; username?: string; provider?: 'local' | 'ldap' } = {}): string {
+export function signInSection(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  returnTo: string,
+  opts: { error?: string; username?: string; provider?: 'local' | 'ldap' } = {},
+): string {
   let formToken = request.cookies[FORM_COOKIE];
   if (!formToken || !/^[\w-]{32}$/.test(formToken)) {
     formToken = randomBytes(24).toString('base64url');
@@ -60,24 +66,29 @@ export function registerLoginPageRoutes(routes: RouteTable, ctx: ServerContext):
   routes.add({
     method: 'POST',
     url: '/login',
-    summary: "The sign-in page's form (username, password, provider local or ldap, return): signs in as POST /api/v1/session or /api/v1/login/ldap does and redirects to the return path",
+    summary:
+      "The sign-in page's form (username, password, provider local or ldap, return): signs in as POST /api/v1/session or /api/v1/login/ldap does and redirects to the return path",
     tag: 'auth',
     access: 'public',
     produces: 'text/html',
     async handler({ request, reply, audit }) {
       const form = formOf(request);
-      if (!form) throw new ApiError(415, 'expected the sign-in form (application/x-www-form-urlencoded: username, password, return, form_token)');
+      if (!form)
+        throw new ApiError(415, 'expected the sign-in form (application/x-www-form-urlencoded: username, password, return, form_token)');
       const returnTo = safeReturnPath(form.get('return') ?? undefined);
       const username = form.get('username') ?? '';
       const password = form.get('password') ?? '';
       const provider = form.get('provider') === 'local' || !loginProviders(ctx).ldap ? 'local' : 'ldap';
       const shown = [...username].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) ? '' : username;
-      const again = (status: number, error: string) => sendPage(reply, status, 'Sign in to Tandem', signInSection(ctx, request, reply, returnTo, { error, username: shown, provider }));
+      const again = (status: number, error: string) =>
+        sendPage(reply, status, 'Sign in to Tandem', signInSection(ctx, request, reply, returnTo, { error, username: shown, provider }));
       const formToken = form.get(FORM_FIELD);
-      if (!formToken || formToken !== request.cookies[FORM_COOKIE]) return again(403, 'This sign-in form was not served to this browser (or it expired): sign in again here.');
+      if (!formToken || formToken !== request.cookies[FORM_COOKIE])
+        return again(403, 'This sign-in form was not served to this browser (or it expired): sign in again here.');
       if (username === '' || password === '') return again(422, 'Give a username and a password.');
       const credentials = signInBody.safeParse({ username, password });
-      if (!credentials.success) return again(422, `Not signed in: ${credentials.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`);
+      if (!credentials.success)
+        return again(422, `Not signed in: ${credentials.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`);
       try {
         const signIn = provider === 'ldap' ? ldapSignIn : localSignIn;
         const { session } = await signIn(ctx, routes, request, reply, '/login', credentials.data);

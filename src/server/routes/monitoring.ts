@@ -31,7 +31,10 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
       const withHistory = query.history === '1' || query.history === 'true';
       const builtin = withHistory
         ? await Promise.all(
-            evaluated.map(async (status, i) => ({ ...status, history: await recordedBudgetHistory(ctx.store.db, BUILTIN_SLOS[i], now, { scale, slots: HISTORY_SLOTS }) })),
+            evaluated.map(async (status, i) => ({
+              ...status,
+              history: await recordedBudgetHistory(ctx.store.db, BUILTIN_SLOS[i], now, { scale, slots: HISTORY_SLOTS }),
+            })),
           )
         : evaluated;
       // Declared SLOs as the leader last measured them through Prometheus (prometheusUrl), if it did.
@@ -52,7 +55,7 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
     method: 'GET',
     url: '/api/v1/repos/:name/dora',
     summary:
-      'DORA metrics per environment (deployment frequency, lead time, change failure rate, time to restore) over ?days= (default 30), or of ?environment= only; ?slots=N adds each environment\'s metrics over N equal consecutive slots of the window (a series for charts)',
+      "DORA metrics per environment (deployment frequency, lead time, change failure rate, time to restore) over ?days= (default 30), or of ?environment= only; ?slots=N adds each environment's metrics over N equal consecutive slots of the window (a series for charts)",
     tag: 'monitoring',
     access: 'user',
     async handler({ params, query }) {
@@ -62,7 +65,8 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
       const environment = query.environment || undefined;
       const now = ctx.clock.now();
       const environments = await doraForRepo(ctx.store.db, repo.id, { environment, days, now, slots });
-      if (environment !== undefined && environments.length === 0) throw new ApiError(404, `repository ${repo.name} has no environment "${environment}"`);
+      if (environment !== undefined && environments.length === 0)
+        throw new ApiError(404, `repository ${repo.name} has no environment "${environment}"`);
       return {
         repo: repo.name,
         days,

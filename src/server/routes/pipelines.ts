@@ -176,7 +176,12 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
           job: j.name,
           files: files
             .filter((f) => f.job_id === j.id)
-            .map((f) => ({ path: f.path, size: f.size, digest: f.digest, expiresAt: f.expires_at === null ? null : new Date(f.expires_at).toISOString() })),
+            .map((f) => ({
+              path: f.path,
+              size: f.size,
+              digest: f.digest,
+              expiresAt: f.expires_at === null ? null : new Date(f.expires_at).toISOString(),
+            })),
         }))
         .filter((j) => j.files.length > 0);
     },
@@ -290,7 +295,10 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
           shownId = retried.jobId;
           publishChanges(ctx, retried.changes);
         } else {
-          publishChanges(ctx, (action === 'cancel' ? await cancelJob(ctx.store, job.id, now) : await playJob(ctx.store, job.id, now)).changes);
+          publishChanges(
+            ctx,
+            (action === 'cancel' ? await cancelJob(ctx.store, job.id, now) : await playJob(ctx.store, job.id, now)).changes,
+          );
         }
         return jobView(await loadJob(ctx, shownId));
       },
@@ -339,7 +347,8 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         reply.header('content-disposition', attachmentDisposition(path.split('/').pop() || 'artifact'));
         return stream;
       } catch (err) {
-        if (err instanceof BlobNotFoundError) throw new ApiError(410, `artifact "${path}" of job ${job.id} is gone from the artifact store`);
+        if (err instanceof BlobNotFoundError)
+          throw new ApiError(410, `artifact "${path}" of job ${job.id} is gone from the artifact store`);
         throw err;
       }
     },

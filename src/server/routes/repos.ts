@@ -1,4 +1,13 @@
-import { deleteRepo, deleteVariable, findRepoByName, findVariable, insertRepo, listRepos, listVariables, updateRepo } from '../../repos/index.js';
+import {
+  deleteRepo,
+  deleteVariable,
+  findRepoByName,
+  findVariable,
+  insertRepo,
+  listRepos,
+  listVariables,
+  updateRepo,
+} from '../../repos/index.js';
 import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/permissions.js';
 import { callerOf } from '../../auth/principal.js';
@@ -15,7 +24,9 @@ import { triggerPipeline } from '../trigger.js';
 import { saveVariable, saveWebhookSecret } from '../variables.js';
 import { pipelineView, repoView, variableView } from './views.js';
 
-const repoName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+const repoName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
 
 const createRepoBody = z
   .object({
@@ -150,7 +161,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       const repo = await findRepo(ctx, params.name);
       const changes: Partial<Repo> = {};
       // The settings form sends the URL as shown (without its credentials): that is no change.
-      const newUrl = body.url === undefined || isCurrentUrl(body.url, repo) ? null : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+      const newUrl =
+        body.url === undefined || isCurrentUrl(body.url, repo)
+          ? null
+          : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       if (newUrl !== null) changes.url = newUrl.url;
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
@@ -188,7 +202,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     body: z
       .object({
         ref: z.string().min(1).optional(),
-        sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+        sha: z
+          .string()
+          .regex(/^[0-9a-f]{40}$/)
+          .optional(),
         variables: z.record(z.string(), z.string()).optional(),
       })
       .strict(),
@@ -199,7 +216,14 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         const role = await protectedRefRole(ctx.store.db, repo.id, ref);
         if (role !== null) await requireRole(ctx, principal, repo, role, `pipeline.create on protected branch ${ref.name}`);
       };
-      const result = await triggerPipeline(ctx, { repo, ref: body.ref ?? repo.default_branch, sha: body.sha, source: 'api', variables: body.variables, authorizeRef });
+      const result = await triggerPipeline(ctx, {
+        repo,
+        ref: body.ref ?? repo.default_branch,
+        sha: body.sha,
+        source: 'api',
+        variables: body.variables,
+        authorizeRef,
+      });
       if (result.pipelineId === null) throw new ApiError(422, `pipeline not created: ${result.skippedReason}`);
       reply.code(201);
       return { id: result.pipelineId, status: result.status };
@@ -274,7 +298,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ params, reply }) {
       const repo = await findRepo(ctx, params.name);
-      if (!(await deleteVariable(ctx.store.db, { repoId: repo.id, key: params.key }))) throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
+      if (!(await deleteVariable(ctx.store.db, { repoId: repo.id, key: params.key })))
+        throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
       reply.code(204);
       return null;
     },

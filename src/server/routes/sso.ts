@@ -66,7 +66,14 @@ function answer(request: FastifyRequest, provider: SsoProvider, err: unknown): u
 }
 
 /** The last step of a sign-in: a refusal is answered as `answer` does and written to the audit log. */
-async function finishing<T>(routes: RouteTable, request: FastifyRequest, route: string, provider: SsoProvider, username: string | null, run: () => Promise<T>): Promise<T> {
+async function finishing<T>(
+  routes: RouteTable,
+  request: FastifyRequest,
+  route: string,
+  provider: SsoProvider,
+  username: string | null,
+  run: () => Promise<T>,
+): Promise<T> {
   try {
     return await run();
   } catch (err) {
@@ -94,11 +101,24 @@ async function signInExternal(ctx: ServerContext, request: FastifyRequest, reply
  * lockout rules (counted under the normalised name and the entry it resolved to), the audit record
  * of a refusal, then the session cookie on the reply. LDAP must be configured.
  */
-export async function ldapSignIn(ctx: ServerContext, routes: RouteTable, request: FastifyRequest, reply: FastifyReply, route: string, credentials: { username: string; password: string }) {
+export async function ldapSignIn(
+  ctx: ServerContext,
+  routes: RouteTable,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  route: string,
+  credentials: { username: string; password: string },
+) {
   const config = ctx.config.ldap;
   if (!config) throw new ApiError(404, 'LDAP sign-in is not configured on this server');
   return finishing(routes, request, route, 'ldap', credentials.username, async () => {
-    const attempt = { username: credentials.username, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx), secret: 'ldap' as const };
+    const attempt = {
+      username: credentials.username,
+      address: request.ip,
+      now: ctx.clock.now(),
+      policy: loginPolicyOf(ctx),
+      secret: 'ldap' as const,
+    };
     const identity = await limitedSignIn(ctx.store, attempt, async (username, resolved) => {
       try {
         return await ldapLogin(config, username, credentials.password, { resolved });
@@ -117,7 +137,11 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
 
   function configured<K extends SsoProvider>(provider: K): NonNullable<ServerContext['config'][K]> {
     const section = ctx.config[provider];
-    if (!section) throw new ApiError(404, `${NAMES[provider]} sign-in is not configured on this server (${provider} in tandem.yml, or TANDEM_${provider.toUpperCase()})`);
+    if (!section)
+      throw new ApiError(
+        404,
+        `${NAMES[provider]} sign-in is not configured on this server (${provider} in tandem.yml, or TANDEM_${provider.toUpperCase()})`,
+      );
     return section as NonNullable<ServerContext['config'][K]>;
   }
 
@@ -136,7 +160,10 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
       oidcClient = null;
       if (!(err instanceof SsoError)) throw err;
       // The discovery error names the provider's URL and what went wrong: for the log only.
-      const message = err.kind === 'unavailable' ? 'the identity provider cannot be reached' : 'OpenID Connect sign-in is misconfigured: the server log says why';
+      const message =
+        err.kind === 'unavailable'
+          ? 'the identity provider cannot be reached'
+          : 'OpenID Connect sign-in is misconfigured: the server log says why';
       throw new SsoError(err.kind, message, err.detail, { cause: err });
     });
     return oidcClient;
@@ -167,7 +194,13 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         const start = await (await oidc()).beginLogin();
         await saveOidcLogin(db, { ...start, returnTo }, { now: ctx.clock.now(), ttlMs: OIDC_LOGIN_TTL_MS, address: request.ip });
         // Lax: the provider sends the browser back with a top-level GET from its own site.
-        reply.setCookie(OIDC_BINDING_COOKIE, start.state, { httpOnly: true, secure: secureCookies(ctx), sameSite: 'lax', path: LOGIN_COOKIE_PATH, maxAge: OIDC_LOGIN_TTL_MS / 1000 });
+        reply.setCookie(OIDC_BINDING_COOKIE, start.state, {
+          httpOnly: true,
+          secure: secureCookies(ctx),
+          sameSite: 'lax',
+          path: LOGIN_COOKIE_PATH,
+          maxAge: OIDC_LOGIN_TTL_MS / 1000,
+        });
         return redirect(reply, start.url);
       } catch (err) {
         throw answer(request, 'oidc', err);
@@ -190,16 +223,27 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         reply.clearCookie(OIDC_BINDING_COOKIE, { path: LOGIN_COOKIE_PATH });
         const again = 'the login could not be verified: start it again';
         if (state === '' || bound !== state) {
-          throw new SsoError('refused', again, `the callback's state is not the one this browser's login started with (the cookie ${OIDC_BINDING_COOKIE} is ${bound === undefined ? 'missing' : 'another'})`);
+          throw new SsoError(
+            'refused',
+            again,
+            `the callback's state is not the one this browser's login started with (the cookie ${OIDC_BINDING_COOKIE} is ${bound === undefined ? 'missing' : 'another'})`,
+          );
         }
         const pending = await takeOidcLogin(db, state, ctx.clock.now());
-        if (!pending) throw new SsoError('refused', again, 'no login is waiting for this state: it is unknown, was used already, or expired');
+        if (!pending)
+          throw new SsoError('refused', again, 'no login is waiting for this state: it is unknown, was used already, or expired');
         // The registered redirect URI with the query the provider sent (a proxy may have rewritten the host).
         const callback = new URL(client.redirectUri);
         callback.search = new URL(request.url, 'http://callback.invalid').search;
         const { session, details } = await signInExternal(ctx, request, reply, await client.finishLogin(callback, pending));
         // GET routes are not audited by the route layer; a sign-in is.
-        await routes.audit(request, { principal: session.principal, action: 'session.create', route: OIDC_CALLBACK_PATH, status: 302, details });
+        await routes.audit(request, {
+          principal: session.principal,
+          action: 'session.create',
+          route: OIDC_CALLBACK_PATH,
+          status: 302,
+          details,
+        });
         return redirect(reply, pending.returnTo);
       });
     },
@@ -208,7 +252,8 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
   routes.add({
     method: 'POST',
     url: LDAP_PATH,
-    summary: 'Sign in with a username and password checked by the LDAP directory: sets the session cookie and returns the CSRF token, as POST /api/v1/session does',
+    summary:
+      'Sign in with a username and password checked by the LDAP directory: sets the session cookie and returns the CSRF token, as POST /api/v1/session does',
     tag: 'auth',
     access: 'public',
     body: signInBody,
@@ -230,7 +275,12 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     async handler({ request, reply, query }) {
       const config = configured('saml');
       const returnTo = safeReturnPath(query.return);
-      const requests = new DatabaseSamlRequests(db, { ttlMs: config.requestTtlSeconds * 1000, now: () => ctx.clock.now(), returnTo, address: request.ip });
+      const requests = new DatabaseSamlRequests(db, {
+        ttlMs: config.requestTtlSeconds * 1000,
+        now: () => ctx.clock.now(),
+        returnTo,
+        address: request.ip,
+      });
       await requests.refuseOverLimit();
       try {
         // The return path stays in the database with the request: nothing the browser posts back decides it.
@@ -244,7 +294,8 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
   routes.add({
     method: 'POST',
     url: SAML_ACS_PATH,
-    summary: "The SAML assertion consumer (the identity provider's HTTP-POST form): signs in (session cookie) and redirects to the return path",
+    summary:
+      "The SAML assertion consumer (the identity provider's HTTP-POST form): signs in (session cookie) and redirects to the return path",
     tag: 'auth',
     access: 'public',
     // A signed response with its certificate and many group attributes, base64 in a form field.
@@ -253,7 +304,12 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
       const config = configured('saml');
       return finishing(routes, request, SAML_ACS_PATH, 'saml', null, async () => {
         const form = formOf(request);
-        if (!form) throw new SsoError('refused', 'expected the form (application/x-www-form-urlencoded) the identity provider has the browser post', `a ${request.headers['content-type'] ?? 'body without a content type'} was posted`);
+        if (!form)
+          throw new SsoError(
+            'refused',
+            'expected the form (application/x-www-form-urlencoded) the identity provider has the browser post',
+            `a ${request.headers['content-type'] ?? 'body without a content type'} was posted`,
+          );
         const requests = new DatabaseSamlRequests(db, { ttlMs: config.requestTtlSeconds * 1000, now: () => ctx.clock.now() });
         const identity = await samlFinishLogin(config, { SAMLResponse: form.get('SAMLResponse') ?? '' }, requests);
         const { session, details } = await signInExternal(ctx, request, reply, identity);

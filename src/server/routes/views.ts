@@ -1,6 +1,17 @@
 // JSON shapes of the public API. Timestamps are ISO 8601; ids are numbers.
 import { parseTargetSpec } from '../../deploy/targets/spec.js';
-import type { Agent, Backup, DrDrill, Environment, Job, Pipeline, PipelineMergeRequest, Release, Repo, Variable } from '../../store/schema.js';
+import type {
+  Agent,
+  Backup,
+  DrDrill,
+  Environment,
+  Job,
+  Pipeline,
+  PipelineMergeRequest,
+  Release,
+  Repo,
+  Variable,
+} from '../../store/schema.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -71,7 +82,12 @@ export type PipelineJson = ReturnType<typeof pipelineView> & { jobs: JobJson[] }
  */
 function targetView(deploySpec: string) {
   const block = JSON.parse(deploySpec) as { target?: unknown; strategy?: unknown };
-  const strategy = typeof block.strategy === 'string' ? block.strategy.trim() : block.strategy && typeof block.strategy === 'object' ? (Object.keys(block.strategy)[0] ?? 'rolling') : 'rolling';
+  const strategy =
+    typeof block.strategy === 'string'
+      ? block.strategy.trim()
+      : block.strategy && typeof block.strategy === 'object'
+        ? (Object.keys(block.strategy)[0] ?? 'rolling')
+        : 'rolling';
   try {
     const target = parseTargetSpec(block.target, 'deploy.target');
     const hosts = target.kind === 'ssh' ? target.hosts.map((h) => h.name) : target.kind === 'local' ? [`local:${target.dir}`] : [];
@@ -132,7 +148,9 @@ export function repoView(repo: Repo, opts: { externalUrl: string }) {
     forkPullRequests: repo.fork_pull_requests,
     branches: repo.branch_filter === null ? null : (JSON.parse(repo.branch_filter) as string[]),
     tags: repo.tag_filter === null ? null : (JSON.parse(repo.tag_filter) as string[]),
-    webhookUrls: Object.fromEntries(['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
+    webhookUrls: Object.fromEntries(
+      ['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`]),
+    ),
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
   };

@@ -18,7 +18,8 @@ export const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
  * What the app may do: its own scripts and styles, requests to this server (the API and its event
  * streams), never framed. React's `style` props go through the CSSOM, which CSP does not govern.
  */
-const APP_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const APP_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const CONTENT_TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
@@ -132,7 +133,8 @@ export function registerWebRoutes(routes: RouteTable, _ctx: ServerContext, dir =
     produces: 'text/html',
     async handler({ request, reply }) {
       const url = request.url;
-      if (url.startsWith('/api/') || url === '/api') throw new ApiError(404, `no API route GET ${url.split('?')[0]}: see /api/v1/openapi.json`);
+      if (url.startsWith('/api/') || url === '/api')
+        throw new ApiError(404, `no API route GET ${url.split('?')[0]}: see /api/v1/openapi.json`);
       return sendApp(reply);
     },
   });

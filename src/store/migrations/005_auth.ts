@@ -57,12 +57,20 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
 
   // Tokens belong to a user and carry scopes and an optional expiry. The bootstrap admin token of
   // an older Tandem becomes the token of a user `admin`.
-  await s.alterTable('tokens').addColumn('user_id', 'bigint', (c) => c.references('users.id').onDelete('cascade')).execute();
-  await s.alterTable('tokens').addColumn('scopes', 'text', (c) => c.notNull().defaultTo('["api"]')).execute();
+  await s
+    .alterTable('tokens')
+    .addColumn('user_id', 'bigint', (c) => c.references('users.id').onDelete('cascade'))
+    .execute();
+  await s
+    .alterTable('tokens')
+    .addColumn('scopes', 'text', (c) => c.notNull().defaultTo('["api"]'))
+    .execute();
   await s.alterTable('tokens').addColumn('expires_at', 'bigint').execute();
   await sql`insert into users (username, admin, admin_from_groups, created_at, updated_at)
             select 'admin', 1, 0, min(created_at), min(created_at) from tokens where kind = 'admin' having count(*) > 0`.execute(db);
-  await sql`update tokens set user_id = (select id from users where username = 'admin'), kind = 'personal' where kind = 'admin'`.execute(db);
+  await sql`update tokens set user_id = (select id from users where username = 'admin'), kind = 'personal' where kind = 'admin'`.execute(
+    db,
+  );
   await s.createIndex('tokens_user').on('tokens').columns(['user_id']).execute();
 
   // CI_JOB_TOKEN: set when an agent claims the job, valid while the job runs.

@@ -23,7 +23,10 @@ export async function up(db: Kysely<unknown>, _dialect: StoreDialect): Promise<v
     .execute();
   await s.createIndex('data_keys_one_active').unique().on('data_keys').column('state').where(sql.ref('state'), '=', 'active').execute();
 
-  await s.alterTable('variables').addColumn('data_key_id', 'text', (c) => c.references('data_keys.id')).execute();
+  await s
+    .alterTable('variables')
+    .addColumn('data_key_id', 'text', (c) => c.references('data_keys.id'))
+    .execute();
 
   await s
     .createTable('signing_keys')
@@ -38,5 +41,11 @@ export async function up(db: Kysely<unknown>, _dialect: StoreDialect): Promise<v
     // Retired keys stay in the JWKS until every token they signed has expired.
     .addColumn('publish_until', 'bigint')
     .execute();
-  await s.createIndex('signing_keys_one_active').unique().on('signing_keys').column('state').where(sql.ref('state'), '=', 'active').execute();
+  await s
+    .createIndex('signing_keys_one_active')
+    .unique()
+    .on('signing_keys')
+    .column('state')
+    .where(sql.ref('state'), '=', 'active')
+    .execute();
 }

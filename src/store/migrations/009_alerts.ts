@@ -36,7 +36,13 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .addColumn('silenced_by', 'bigint')
     .execute();
   // One pending or firing alert per fingerprint, even if two replicas both believed they led.
-  await s.createIndex('alerts_active_fingerprint').unique().on('alerts').column('fingerprint').where(sql.ref('state'), '<>', 'resolved').execute();
+  await s
+    .createIndex('alerts_active_fingerprint')
+    .unique()
+    .on('alerts')
+    .column('fingerprint')
+    .where(sql.ref('state'), '<>', 'resolved')
+    .execute();
   await s.createIndex('alerts_state').on('alerts').columns(['state', 'id']).execute();
 
   await withId(s.createTable('alert_notifications'), dialect)
@@ -76,7 +82,13 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .addColumn('started_at', 'bigint', (c) => c.notNull())
     .addColumn('lifted_at', 'bigint')
     .execute();
-  await s.createIndex('deploy_freezes_active').unique().on('deploy_freezes').columns(['repo', 'environment', 'slo']).where(sql.ref('lifted_at'), 'is', null).execute();
+  await s
+    .createIndex('deploy_freezes_active')
+    .unique()
+    .on('deploy_freezes')
+    .columns(['repo', 'environment', 'slo'])
+    .where(sql.ref('lifted_at'), 'is', null)
+    .execute();
 
   await withId(s.createTable('freeze_overrides'), dialect)
     .addColumn('freeze_id', 'bigint', (c) => c.notNull().references('deploy_freezes.id').onDelete('cascade'))

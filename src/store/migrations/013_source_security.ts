@@ -18,10 +18,19 @@ export async function up(db: Kysely<unknown>, _dialect: StoreDialect): Promise<v
   await s.alterTable('pipelines').addColumn('approval', 'text').execute();
   await s.alterTable('pipelines').addColumn('approved_by', 'text').execute();
   await s.alterTable('pipelines').addColumn('approved_at', 'bigint').execute();
-  await s.alterTable('repos').addColumn('fork_pull_requests', 'text', (c) => c.notNull().defaultTo('approval')).execute();
-  await s.alterTable('repos').addColumn('webhook_secret_key_id', 'text', (c) => c.references('data_keys.id')).execute();
+  await s
+    .alterTable('repos')
+    .addColumn('fork_pull_requests', 'text', (c) => c.notNull().defaultTo('approval'))
+    .execute();
+  await s
+    .alterTable('repos')
+    .addColumn('webhook_secret_key_id', 'text', (c) => c.references('data_keys.id'))
+    .execute();
   await s.alterTable('repos').addColumn('url_credentials', 'text').execute();
-  await s.alterTable('repos').addColumn('url_credentials_key_id', 'text', (c) => c.references('data_keys.id')).execute();
+  await s
+    .alterTable('repos')
+    .addColumn('url_credentials_key_id', 'text', (c) => c.references('data_keys.id'))
+    .execute();
   await s.alterTable('events').addColumn('payload_digest', 'text').execute();
   await s.createIndex('events_payload_digest').on('events').columns(['repo_id', 'provider', 'payload_digest']).execute();
 }

@@ -3,6 +3,12 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('jobs').addColumn('log_bytes', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
-  await db.schema.alterTable('jobs').addColumn('log_truncated', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('jobs')
+    .addColumn('log_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .alterTable('jobs')
+    .addColumn('log_truncated', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
 }

@@ -37,7 +37,15 @@ function summary(title: string, points: ChartPoint[], format: (v: number) => str
 }
 
 /** The frame every chart shares: scale, axes with three ticks, first/middle/last x labels, and the hidden table. */
-function ChartFrame({ title, points, format, yLabel, min, max, children }: ChartProps & { children: (scale: { x: (i: number) => number; y: (v: number) => number; step: number }) => ReactNode }) {
+function ChartFrame({
+  title,
+  points,
+  format,
+  yLabel,
+  min,
+  max,
+  children,
+}: ChartProps & { children: (scale: { x: (i: number) => number; y: (v: number) => number; step: number }) => ReactNode }) {
   const values = points.flatMap((p) => (p.value === null ? [] : [p.value]));
   const low = min ?? Math.min(0, ...values);
   const high = Math.max(max ?? Math.max(...values, 0), low + Number.EPSILON);
@@ -69,7 +77,13 @@ function ChartFrame({ title, points, format, yLabel, min, max, children }: Chart
         ))}
         <line className="axis" x1={MARGIN.left} x2={WIDTH - MARGIN.right} y1={MARGIN.top + PLOT_H} y2={MARGIN.top + PLOT_H} />
         {labelled.map((i) => (
-          <text key={i} className="tick" x={x(i)} y={HEIGHT - 10} textAnchor={i === 0 && points.length > 1 ? 'start' : i === points.length - 1 && points.length > 1 ? 'end' : 'middle'}>
+          <text
+            key={i}
+            className="tick"
+            x={x(i)}
+            y={HEIGHT - 10}
+            textAnchor={i === 0 && points.length > 1 ? 'start' : i === points.length - 1 && points.length > 1 ? 'end' : 'middle'}
+          >
             {points[i].label}
           </text>
         ))}
@@ -104,11 +118,19 @@ export function LineChart(props: ChartProps) {
   return (
     <ChartFrame {...props}>
       {({ x, y }) => {
-        const path = props.points.map((p, i) => (p.value === null ? '' : `${i === 0 || props.points[i - 1].value === null ? 'M' : 'L'}${x(i).toFixed(1)},${y(p.value).toFixed(1)}`)).join(' ');
+        const path = props.points
+          .map((p, i) =>
+            p.value === null
+              ? ''
+              : `${i === 0 || props.points[i - 1].value === null ? 'M' : 'L'}${x(i).toFixed(1)},${y(p.value).toFixed(1)}`,
+          )
+          .join(' ');
         return (
           <>
             <path className="series-line" d={path} />
-            {props.points.map((p, i) => (p.value === null ? null : <circle key={i} className="series-dot" cx={x(i)} cy={y(p.value)} r={2.5} />))}
+            {props.points.map((p, i) =>
+              p.value === null ? null : <circle key={i} className="series-dot" cx={x(i)} cy={y(p.value)} r={2.5} />,
+            )}
           </>
         );
       }}
@@ -124,7 +146,16 @@ export function BarChart(props: ChartProps) {
         const width = Math.max(step * 0.7, 1);
         const base = y(props.min ?? 0);
         return props.points.map((p, i) =>
-          p.value === null ? null : <rect key={i} className="series-bar" x={x(i) - width / 2} y={Math.min(y(p.value), base)} width={width} height={Math.abs(base - y(p.value))} />,
+          p.value === null ? null : (
+            <rect
+              key={i}
+              className="series-bar"
+              x={x(i) - width / 2}
+              y={Math.min(y(p.value), base)}
+              width={width}
+              height={Math.abs(base - y(p.value))}
+            />
+          ),
         );
       }}
     </ChartFrame>

@@ -46,7 +46,8 @@ const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
 export function timeAgo(iso: string, now = Date.now()): string {
   const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
-  for (const [unit, size] of UNITS) if (Math.abs(seconds) >= size || unit === 'second') return relative.format(Math.round(seconds / size), unit);
+  for (const [unit, size] of UNITS)
+    if (Math.abs(seconds) >= size || unit === 'second') return relative.format(Math.round(seconds / size), unit);
   return iso;
 }
 
@@ -110,13 +111,27 @@ export function Await<T>({ loaded, what, children }: { loaded: Loaded<T>; what?:
 }
 
 /** A page: its title in the document and as the one h1, optional actions beside it. */
-export function Page({ title, actions, children, crumbs }: { title: string; actions?: ReactNode; crumbs?: ReactNode; children: ReactNode }) {
+export function Page({
+  title,
+  actions,
+  children,
+  crumbs,
+}: {
+  title: string;
+  actions?: ReactNode;
+  crumbs?: ReactNode;
+  children: ReactNode;
+}) {
   useEffect(() => {
     document.title = `${title} · Tandem`;
   }, [title]);
   return (
     <section className="page">
-      {crumbs ? <nav aria-label="Breadcrumb" className="crumbs">{crumbs}</nav> : null}
+      {crumbs ? (
+        <nav aria-label="Breadcrumb" className="crumbs">
+          {crumbs}
+        </nav>
+      ) : null}
       <header className="page-header">
         <h1>{title}</h1>
         {actions ? <div className="actions">{actions}</div> : null}
@@ -134,7 +149,17 @@ export function Empty({ children }: { children: ReactNode }) {
  * A list as a table, or `empty` when the list has none. `columns` are the header cells' contents
  * (a visually hidden one labels a column of buttons); `row` renders an item's `<tr>`, key included.
  */
-export function DataTable<T>({ rows, empty, columns, row }: { rows: readonly T[]; empty: ReactNode; columns: ReactNode[]; row: (item: T) => ReactNode }) {
+export function DataTable<T>({
+  rows,
+  empty,
+  columns,
+  row,
+}: {
+  rows: readonly T[];
+  empty: ReactNode;
+  columns: ReactNode[];
+  row: (item: T) => ReactNode;
+}) {
   if (rows.length === 0) return <>{empty}</>;
   return (
     <div className="table-wrap">

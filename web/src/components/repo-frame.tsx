@@ -16,7 +16,17 @@ const TABS = [
 ];
 
 /** Frames a page of repository `name`; `title` is the page's own (the repository's name is in the crumbs). */
-export function RepoFrame({ name, title, actions, children }: { name: string; title: string; actions?: (repo: RepoWithAccess) => ReactNode; children: ReactNode }) {
+export function RepoFrame({
+  name,
+  title,
+  actions,
+  children,
+}: {
+  name: string;
+  title: string;
+  actions?: (repo: RepoWithAccess) => ReactNode;
+  children: ReactNode;
+}) {
   const loaded: Loaded<RepoWithAccess> = useApi<RepoWithAccess>(`/api/v1/repos/${seg(name)}`);
   const location = useLocation();
   const base = `/repos/${seg(name)}`;

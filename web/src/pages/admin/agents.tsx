@@ -64,7 +64,15 @@ export function AgentsPage() {
           />
         )}
       </Await>
-      <ConfirmDialog open={removing !== null} title={`Remove agent ${removing?.name ?? ''}?`} confirmLabel="Remove agent" danger busy={remove.busy} onConfirm={() => void confirmRemove()} onCancel={() => setRemoving(null)}>
+      <ConfirmDialog
+        open={removing !== null}
+        title={`Remove agent ${removing?.name ?? ''}?`}
+        confirmLabel="Remove agent"
+        danger
+        busy={remove.busy}
+        onConfirm={() => void confirmRemove()}
+        onCancel={() => setRemoving(null)}
+      >
         <p>Its token is revoked; a running agent of that name must be registered again.</p>
         {remove.error ? <ErrorBox error={remove.error} /> : null}
       </ConfirmDialog>

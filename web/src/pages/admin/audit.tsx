@@ -27,7 +27,12 @@ function queryOf(filters: Filters, before: number | null): string {
   return q.toString();
 }
 
-const compact = (value: Record<string, unknown> | null) => (value === null ? '' : Object.entries(value).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' '));
+const compact = (value: Record<string, unknown> | null) =>
+  value === null
+    ? ''
+    : Object.entries(value)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
 
 export function AuditPage() {
   const [draft, setDraft] = useState<Filters>(NO_FILTERS);

@@ -30,7 +30,9 @@ function OnceSecret({ created, onDone }: { created: CreatedToken; onDone: () => 
         <button type="button" onClick={() => void copy()}>
           Copy
         </button>
-        <span role="status">{copied === 'yes' ? 'Copied.' : copied === 'failed' ? 'Copying failed: select the token and copy it.' : ''}</span>
+        <span role="status">
+          {copied === 'yes' ? 'Copied.' : copied === 'failed' ? 'Copying failed: select the token and copy it.' : ''}
+        </span>
       </div>
       <p>
         Send it as <code>Authorization: Bearer …</code>, or give it to the CLI as <code>TANDEM_TOKEN</code> or <code>--token</code>.
@@ -124,7 +126,8 @@ export function TokensPage() {
                   <Time iso={t.createdAt} />
                 </td>
                 <td>
-                  {t.expired ? <span className="badge status-failed">expired</span> : null} {t.expiresAt ? <Time iso={t.expiresAt} /> : <span className="muted">never</span>}
+                  {t.expired ? <span className="badge status-failed">expired</span> : null}{' '}
+                  {t.expiresAt ? <Time iso={t.expiresAt} /> : <span className="muted">never</span>}
                 </td>
                 <td>
                   <Time iso={t.lastUsedAt} />
@@ -145,7 +148,15 @@ export function TokensPage() {
           tokens.reload();
         }}
       />
-      <ConfirmDialog open={revoking !== null} title={`Revoke ${revoking?.name ?? ''}?`} confirmLabel="Revoke token" danger busy={revoke.busy} onConfirm={() => void confirmRevoke()} onCancel={() => setRevoking(null)}>
+      <ConfirmDialog
+        open={revoking !== null}
+        title={`Revoke ${revoking?.name ?? ''}?`}
+        confirmLabel="Revoke token"
+        danger
+        busy={revoke.busy}
+        onConfirm={() => void confirmRevoke()}
+        onCancel={() => setRevoking(null)}
+      >
         <p>Every request with it is refused from now on, on every server.</p>
         {revoke.error ? <ErrorBox error={revoke.error} /> : null}
       </ConfirmDialog>

@@ -61,7 +61,10 @@ export function UsersPage() {
   const [created, setCreated] = useState<string | null>(null);
   const change = useAction();
 
-  const toggleAdmin = (user: User) => void change.run(() => api(`/api/v1/users/${seg(user.username)}`, { method: 'PATCH', body: { admin: !user.admin } })).then((ok) => ok && users.reload());
+  const toggleAdmin = (user: User) =>
+    void change
+      .run(() => api(`/api/v1/users/${seg(user.username)}`, { method: 'PATCH', body: { admin: !user.admin } }))
+      .then((ok) => ok && users.reload());
   const confirmDelete = async () => {
     if (!deleting) return;
     if (await change.run(() => api(`/api/v1/users/${seg(deleting.username)}`, { method: 'DELETE' }))) {
@@ -107,10 +110,21 @@ export function UsersPage() {
                       <Time iso={u.lastLoginAt} />
                     </td>
                     <td className="actions">
-                      <button type="button" disabled={change.busy || u.id === me.id} onClick={() => toggleAdmin(u)} aria-label={`${u.admin ? 'Remove admin from' : 'Make admin'} ${u.username}`}>
+                      <button
+                        type="button"
+                        disabled={change.busy || u.id === me.id}
+                        onClick={() => toggleAdmin(u)}
+                        aria-label={`${u.admin ? 'Remove admin from' : 'Make admin'} ${u.username}`}
+                      >
                         {u.admin ? 'Remove admin' : 'Make admin'}
                       </button>
-                      <button type="button" className="danger" disabled={u.id === me.id} onClick={() => setDeleting(u)} aria-label={`Delete ${u.username}`}>
+                      <button
+                        type="button"
+                        className="danger"
+                        disabled={u.id === me.id}
+                        onClick={() => setDeleting(u)}
+                        aria-label={`Delete ${u.username}`}
+                      >
                         Delete
                       </button>
                     </td>
@@ -127,7 +141,15 @@ export function UsersPage() {
           users.reload();
         }}
       />
-      <ConfirmDialog open={deleting !== null} title={`Delete ${deleting?.username ?? ''}?`} confirmLabel="Delete user" danger busy={change.busy} onConfirm={() => void confirmDelete()} onCancel={() => setDeleting(null)}>
+      <ConfirmDialog
+        open={deleting !== null}
+        title={`Delete ${deleting?.username ?? ''}?`}
+        confirmLabel="Delete user"
+        danger
+        busy={change.busy}
+        onConfirm={() => void confirmDelete()}
+        onCancel={() => setDeleting(null)}
+      >
         <p>Their sessions, tokens and repository memberships go with them. The audit log keeps their name.</p>
         {change.error ? <ErrorBox error={change.error} /> : null}
       </ConfirmDialog>

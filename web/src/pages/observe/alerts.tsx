@@ -76,7 +76,13 @@ function NewSilence({ onCreated }: { onCreated: () => void }) {
       <h3 id="new-silence">New silence</h3>
       <label>
         Matchers (one per line: <code>name=value</code>, <code>!=</code>, <code>=~</code> regex, <code>!~</code>)
-        <textarea required rows={3} value={matchers} onChange={(e) => setMatchers(e.target.value)} placeholder="alertname=TandemReplicaDown" />
+        <textarea
+          required
+          rows={3}
+          value={matchers}
+          onChange={(e) => setMatchers(e.target.value)}
+          placeholder="alertname=TandemReplicaDown"
+        />
       </label>
       <label>
         Duration
@@ -149,7 +155,12 @@ function Silences() {
                 {user.admin ? (
                   <td>
                     {s.state !== 'expired' ? (
-                      <button type="button" className="danger" onClick={() => setExpiring(s)} aria-label={`Expire silence ${s.match.join(', ')}`}>
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={() => setExpiring(s)}
+                        aria-label={`Expire silence ${s.match.join(', ')}`}
+                      >
                         Expire
                       </button>
                     ) : null}
@@ -161,7 +172,15 @@ function Silences() {
         )}
       </Await>
       {user.admin ? <NewSilence onCreated={silences.reload} /> : <p className="muted">Administrators add and expire silences.</p>}
-      <ConfirmDialog open={expiring !== null} title="Expire this silence?" confirmLabel="Expire" danger busy={expire.busy} onConfirm={() => void confirmExpire()} onCancel={() => setExpiring(null)}>
+      <ConfirmDialog
+        open={expiring !== null}
+        title="Expire this silence?"
+        confirmLabel="Expire"
+        danger
+        busy={expire.busy}
+        onConfirm={() => void confirmExpire()}
+        onCancel={() => setExpiring(null)}
+      >
         <p>Alerts matching {expiring?.match.join(', ')} notify again from now on.</p>
         {expire.error ? <ErrorBox error={expire.error} /> : null}
       </ConfirmDialog>
@@ -188,7 +207,13 @@ function Freezes() {
                 <td>
                   <Time iso={f.startedAt} />
                 </td>
-                <td>{f.overrides.length === 0 ? <span className="muted">nobody</span> : f.overrides.map((o) => `${o.actor} (job ${o.jobId})`).join(', ')}</td>
+                <td>
+                  {f.overrides.length === 0 ? (
+                    <span className="muted">nobody</span>
+                  ) : (
+                    f.overrides.map((o) => `${o.actor} (job ${o.jobId})`).join(', ')
+                  )}
+                </td>
               </tr>
             )}
           />

@@ -34,10 +34,31 @@ function EnvironmentDora({ metrics }: { metrics: DoraMetrics }) {
       <h2 id={`env-${metrics.environment}`}>{metrics.environment}</h2>
       <DoraKeys metrics={metrics} />
       <div className="charts">
-        <BarChart title={`${metrics.environment}: deployment frequency`} points={points((s) => s.deploymentFrequency)} format={perDay} yLabel="deploys per day" />
-        <LineChart title={`${metrics.environment}: lead time for changes (median)`} points={points((s) => s.leadTime.p50Seconds)} format={formatDuration} yLabel="lead time" />
-        <BarChart title={`${metrics.environment}: change failure rate`} points={points((s) => s.changeFailureRate)} format={(v) => percent(v, 0)} yLabel="failed deploys" max={1} />
-        <LineChart title={`${metrics.environment}: time to restore (median)`} points={points((s) => s.timeToRestore.p50Seconds)} format={formatDuration} yLabel="time to restore" />
+        <BarChart
+          title={`${metrics.environment}: deployment frequency`}
+          points={points((s) => s.deploymentFrequency)}
+          format={perDay}
+          yLabel="deploys per day"
+        />
+        <LineChart
+          title={`${metrics.environment}: lead time for changes (median)`}
+          points={points((s) => s.leadTime.p50Seconds)}
+          format={formatDuration}
+          yLabel="lead time"
+        />
+        <BarChart
+          title={`${metrics.environment}: change failure rate`}
+          points={points((s) => s.changeFailureRate)}
+          format={(v) => percent(v, 0)}
+          yLabel="failed deploys"
+          max={1}
+        />
+        <LineChart
+          title={`${metrics.environment}: time to restore (median)`}
+          points={points((s) => s.timeToRestore.p50Seconds)}
+          format={formatDuration}
+          yLabel="time to restore"
+        />
       </div>
     </section>
   );

@@ -47,7 +47,8 @@ function BurnAlerts({ evaluation }: { evaluation: SloEvaluation }) {
     <ul aria-label="Burn rate alerts">
       {evaluation.alerts.map((a) => (
         <li key={`${a.long}-${a.short}`}>
-          <StatusBadge status={a.firing ? 'firing' : 'resolved'} title={a.firing ? 'firing' : 'not firing'} /> {a.severity}: burn rate above {a.factor} over {a.long} and {a.short}
+          <StatusBadge status={a.firing ? 'firing' : 'resolved'} title={a.firing ? 'firing' : 'not firing'} /> {a.severity}: burn rate above{' '}
+          {a.factor} over {a.long} and {a.short}
         </li>
       ))}
     </ul>
@@ -72,7 +73,15 @@ function Slo({ slo }: { slo: SloReport }) {
         <dt>Scope</dt>
         <dd>{slo.builtin ? 'Tandem itself' : `${slo.repo ?? ''}${slo.environment ? `/${slo.environment}` : ''}`}</dd>
         <dt>Error budget</dt>
-        <dd>{evaluation ? <BudgetBar remaining={evaluation.budget.remaining} /> : <span className="muted">{slo.error ? `not measured: ${slo.error}` : 'measured by Prometheus (prometheusUrl not set, or not measured yet)'}</span>}</dd>
+        <dd>
+          {evaluation ? (
+            <BudgetBar remaining={evaluation.budget.remaining} />
+          ) : (
+            <span className="muted">
+              {slo.error ? `not measured: ${slo.error}` : 'measured by Prometheus (prometheusUrl not set, or not measured yet)'}
+            </span>
+          )}
+        </dd>
         {slo.evaluatedAt ? (
           <>
             <dt>Measured</dt>

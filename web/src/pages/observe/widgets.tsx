@@ -34,7 +34,10 @@ export function DoraKeys({ metrics }: { metrics: DoraMetrics }) {
     <dl className="facts">
       <dt>Deployment frequency</dt>
       <dd>
-        {perDay(metrics.deploymentFrequency)} <span className="muted">({metrics.deployments.live} live of {metrics.deployments.total})</span>
+        {perDay(metrics.deploymentFrequency)}{' '}
+        <span className="muted">
+          ({metrics.deployments.live} live of {metrics.deployments.total})
+        </span>
       </dd>
       <dt>Lead time for changes</dt>
       <dd>{formatDuration(metrics.leadTime.p50Seconds)}</dd>
@@ -143,7 +146,8 @@ export function ClusterHealth({ cluster, admin }: { cluster: ClusterView; admin:
       <ul aria-label="Server replicas">
         {cluster.replicas.map((r) => (
           <li key={r.id}>
-            <strong>{r.hostname}</strong> <span className="muted">{r.version}</span> <StatusBadge status={r.alive ? 'live' : 'failed'} title={r.alive ? 'sending heartbeats' : 'no heartbeat for two leases'} />{' '}
+            <strong>{r.hostname}</strong> <span className="muted">{r.version}</span>{' '}
+            <StatusBadge status={r.alive ? 'live' : 'failed'} title={r.alive ? 'sending heartbeats' : 'no heartbeat for two leases'} />{' '}
             {r.leader ? (
               <span className="badge status-running">
                 <span aria-hidden="true">★</span> leader

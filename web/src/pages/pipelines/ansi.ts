@@ -59,7 +59,11 @@ const CONTROL = /\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|
 
 /** One line (no `\n`) from the style in force at its start; returns the line and the style at its end. */
 export function parseLine(raw: string, start: Style): { line: LogLine; end: Style } {
-  if (!raw.includes('\x1b') && !raw.includes('\r')) return { line: { text: raw, spans: start === PLAIN || classOf(start) === '' ? null : [{ text: raw, className: classOf(start) }] }, end: start };
+  if (!raw.includes('\x1b') && !raw.includes('\r'))
+    return {
+      line: { text: raw, spans: start === PLAIN || classOf(start) === '' ? null : [{ text: raw, className: classOf(start) }] },
+      end: start,
+    };
   let style = start;
   let spans: Span[] = [];
   // A return moves the cursor; only text written after it replaces the line (so `\r\n` keeps it).
@@ -121,4 +125,5 @@ export function appendLog(log: ParsedLog, text: string): ParsedLog {
 export const lineCount = (log: ParsedLog) => log.lines.length + (log.tailLine ? 1 : 0);
 
 /** Line `i` (0-based) of what there is to show. */
-export const lineAt = (log: ParsedLog, i: number): LogLine => (i < log.lines.length ? log.lines[i] : (log.tailLine ?? { text: '', spans: null }));
+export const lineAt = (log: ParsedLog, i: number): LogLine =>
+  i < log.lines.length ? log.lines[i] : (log.tailLine ?? { text: '', spans: null });

@@ -76,7 +76,13 @@ function layoutGraph(stages: string[], jobs: Job[]): Layout {
   const rows = Math.max(0, ...columns.map((c) => c.jobIds.length));
   const width = LEFT_PAD + order.length * (COLUMN_WIDTH + COLUMN_GAP);
   const height = HEADER_HEIGHT + rows * (CARD_HEIGHT + CARD_GAP);
-  return { columns, edges, width, height, signature: `${width}x${height}:${edges.map((e) => e.key).join(' ')}:${columns.map((c) => c.jobIds.join(',')).join('|')}` };
+  return {
+    columns,
+    edges,
+    width,
+    height,
+    signature: `${width}x${height}:${edges.map((e) => e.key).join(' ')}:${columns.map((c) => c.jobIds.join(',')).join('|')}`,
+  };
 }
 
 const Edges = memo(
@@ -134,7 +140,16 @@ export function PipelineGraph({ stages, jobs, permissions, onDone, onError }: { 
   const byId = new Map(latest.map((j) => [j.id, j]));
   return (
     <div className="pipeline-graph-wrap">
-      <div className="pipeline-graph" style={{ width: layout.width, height: layout.height, paddingLeft: LEFT_PAD, gridTemplateColumns: `repeat(${layout.columns.length}, ${COLUMN_WIDTH}px)`, columnGap: COLUMN_GAP }}>
+      <div
+        className="pipeline-graph"
+        style={{
+          width: layout.width,
+          height: layout.height,
+          paddingLeft: LEFT_PAD,
+          gridTemplateColumns: `repeat(${layout.columns.length}, ${COLUMN_WIDTH}px)`,
+          columnGap: COLUMN_GAP,
+        }}
+      >
         <Edges layout={layout} />
         {layout.columns.map((column) => (
           <section key={column.stage} className="stage-column" aria-label={`Stage ${column.stage}`}>

@@ -25,7 +25,17 @@ export function runJobAction(job: Job, action: JobAction): Promise<Job> {
 }
 
 /** Buttons for `actions` on `job`; each names the job for screen readers ("Retry build"). */
-export const JobActionButtons = memo(function JobActionButtons({ job, actions, onDone, onError }: { job: Job; actions: JobAction[]; onDone: (action: JobAction, result: Job) => void; onError: (error: Error) => void }) {
+export const JobActionButtons = memo(function JobActionButtons({
+  job,
+  actions,
+  onDone,
+  onError,
+}: {
+  job: Job;
+  actions: JobAction[];
+  onDone: (action: JobAction, result: Job) => void;
+  onError: (error: Error) => void;
+}) {
   const [busy, setBusy] = useState(false);
   if (actions.length === 0) return null;
   const run = (action: JobAction) => {
@@ -40,7 +50,14 @@ export const JobActionButtons = memo(function JobActionButtons({ job, actions, o
   return (
     <span className="job-actions">
       {actions.map((action) => (
-        <button key={action} type="button" className="small" disabled={busy} aria-label={`${LABEL[action]} ${job.name}`} onClick={() => run(action)}>
+        <button
+          key={action}
+          type="button"
+          className="small"
+          disabled={busy}
+          aria-label={`${LABEL[action]} ${job.name}`}
+          onClick={() => run(action)}
+        >
           {LABEL[action]}
         </button>
       ))}

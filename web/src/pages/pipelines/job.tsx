@@ -38,7 +38,13 @@ export function JobPage({ id }: { id: string }) {
   if (!job || !pipeline.data)
     return (
       <Page title={`Job #${id}`}>
-        {loaded.error ? <ErrorBox error={loaded.error} /> : <Await loaded={pipeline} what="the job">{() => null}</Await>}
+        {loaded.error ? (
+          <ErrorBox error={loaded.error} />
+        ) : (
+          <Await loaded={pipeline} what="the job">
+            {() => null}
+          </Await>
+        )}
       </Page>
     );
   return (
@@ -138,7 +144,11 @@ function JobBody({ job, pipeline, live, reload }: { job: Job; pipeline: Pipeline
         </div>
       ) : null}
       {error ? <ErrorBox error={error} /> : null}
-      {can('log.read') ? <LogViewer key={job.id} jobId={job.id} live={live} onEnd={reload} /> : <p className="notice">Your role in this repository does not include reading job logs.</p>}
+      {can('log.read') ? (
+        <LogViewer key={job.id} jobId={job.id} live={live} onEnd={reload} />
+      ) : (
+        <p className="notice">Your role in this repository does not include reading job logs.</p>
+      )}
       {can('artifact.read') ? <Artifacts job={job} final={!live} /> : null}
     </>
   );

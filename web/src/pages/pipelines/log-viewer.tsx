@@ -1,7 +1,18 @@
 // A job's log: the whole of it for a finished job, followed live (Server-Sent Events) for one still
 // running. Only the rows in view are in the DOM (fixed row height under a spacer of the log's full
 // height), so a 100,000-line log scrolls as smoothly as a short one.
-import { useDeferredValue, useEffect, useEffectEvent, useLayoutEffect, useMemo, useReducer, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
+import {
+  useDeferredValue,
+  useEffect,
+  useEffectEvent,
+  useLayoutEffect,
+  useMemo,
+  useReducer,
+  useRef,
+  useState,
+  type KeyboardEvent,
+  type ReactNode,
+} from 'react';
 import { request } from '../../api.js';
 import { ErrorBox } from '../../components/common.js';
 import { navigate, useLocation } from '../../router.js';
@@ -33,7 +44,8 @@ function findMatches(log: ParsedLog, query: string): Match[] {
   const count = lineCount(log);
   for (let line = 0; line < count && found.length < MAX_MATCHES; line++) {
     const text = lineAt(log, line).text.toLowerCase();
-    for (let at = text.indexOf(needle); at !== -1 && found.length < MAX_MATCHES; at = text.indexOf(needle, at + needle.length)) found.push({ line, start: at });
+    for (let at = text.indexOf(needle); at !== -1 && found.length < MAX_MATCHES; at = text.indexOf(needle, at + needle.length))
+      found.push({ line, start: at });
   }
   return found;
 }
@@ -41,7 +53,16 @@ function findMatches(log: ParsedLog, query: string): Match[] {
 /** The line's spans with the query's occurrences marked (`current`: the start of the selected match). */
 function renderLine(line: LogLine, needle: string, current: number | null): ReactNode {
   const spans: Span[] = line.spans ?? [{ text: line.text, className: '' }];
-  if (needle === '') return spans.map((s, i) => (s.className ? <span key={i} className={s.className}>{s.text}</span> : s.text));
+  if (needle === '')
+    return spans.map((s, i) =>
+      s.className ? (
+        <span key={i} className={s.className}>
+          {s.text}
+        </span>
+      ) : (
+        s.text
+      ),
+    );
   const lower = line.text.toLowerCase();
   const ranges: [number, number][] = [];
   for (let at = lower.indexOf(needle); at !== -1; at = lower.indexOf(needle, at + needle.length)) ranges.push([at, at + needle.length]);
@@ -54,7 +75,12 @@ function renderLine(line: LogLine, needle: string, current: number | null): Reac
       if (to <= cut || from >= end) continue;
       const a = Math.max(from, cut);
       const b = Math.min(to, end);
-      if (a > cut) out.push(<span key={out.length} className={span.className}>{line.text.slice(cut, a)}</span>);
+      if (a > cut)
+        out.push(
+          <span key={out.length} className={span.className}>
+            {line.text.slice(cut, a)}
+          </span>,
+        );
       out.push(
         <mark key={out.length} className={`${span.className}${from === current ? ' current' : ''}`}>
           {line.text.slice(a, b)}
@@ -62,7 +88,12 @@ function renderLine(line: LogLine, needle: string, current: number | null): Reac
       );
       cut = b;
     }
-    if (cut < end) out.push(<span key={out.length} className={span.className}>{line.text.slice(cut, end)}</span>);
+    if (cut < end)
+      out.push(
+        <span key={out.length} className={span.className}>
+          {line.text.slice(cut, end)}
+        </span>,
+      );
     offset = end;
   }
   return out;
@@ -182,7 +213,12 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
   for (let i = first; i < last; i++) {
     const number = i + 1;
     rows.push(
-      <div key={i} className={`log-line${number === target ? ' target' : ''}`} data-line={number} aria-current={number === target ? 'location' : undefined}>
+      <div
+        key={i}
+        className={`log-line${number === target ? ' target' : ''}`}
+        data-line={number}
+        aria-current={number === target ? 'location' : undefined}
+      >
         <a
           className="log-number"
           href={`#L${number}`}
@@ -206,10 +242,20 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
       <div className="log-toolbar">
         <label className="log-search">
           Search the log
-          <input type="search" value={query} onChange={(e) => setQuery(e.target.value)} onKeyDown={onSearchKey} placeholder="Enter: next, Shift+Enter: previous" />
+          <input
+            type="search"
+            value={query}
+            onChange={(e) => setQuery(e.target.value)}
+            onKeyDown={onSearchKey}
+            placeholder="Enter: next, Shift+Enter: previous"
+          />
         </label>
         <span className="muted" role="status" aria-live="polite">
-          {deferredQuery === '' ? '' : matches.length === 0 ? 'No matches' : `${matchIndex + 1} of ${matches.length}${matches.length >= MAX_MATCHES ? '+' : ''}`}
+          {deferredQuery === ''
+            ? ''
+            : matches.length === 0
+              ? 'No matches'
+              : `${matchIndex + 1} of ${matches.length}${matches.length >= MAX_MATCHES ? '+' : ''}`}
         </span>
         <button type="button" onClick={() => select(-1)} disabled={matches.length === 0}>
           Previous
@@ -229,7 +275,15 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
       </div>
       {error ? <ErrorBox error={error} /> : null}
       {/* A short log gets a short box; a long one scrolls within two thirds of the window. */}
-      <div className="log-viewport" style={{ height: `min(65vh, ${(total + 1) * ROW_HEIGHT + 8}px)` }} ref={viewport} onScroll={onScroll} tabIndex={0} role="region" aria-label={`Log of job ${jobId}`}>
+      <div
+        className="log-viewport"
+        style={{ height: `min(65vh, ${(total + 1) * ROW_HEIGHT + 8}px)` }}
+        ref={viewport}
+        onScroll={onScroll}
+        tabIndex={0}
+        role="region"
+        aria-label={`Log of job ${jobId}`}
+      >
         <div className="log-spacer" style={{ height: total * ROW_HEIGHT }}>
           <div className="log-rows" style={{ transform: `translateY(${first * ROW_HEIGHT}px)` }}>
             {rows}

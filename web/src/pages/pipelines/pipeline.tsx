@@ -106,7 +106,12 @@ function PipelineFrame({ pipeline, live, reload }: { pipeline: Pipeline; live: b
       actions={(repo) => (
         <>
           {pipeline.waitingForApproval && repo.you.permissions.includes('pipeline.approve') ? (
-            <button type="button" disabled={busy} onClick={approve} title={`Runs the pipeline of a merge request from ${pipeline.mergeRequest?.sourceProject ?? 'a fork'}, without protected variables`}>
+            <button
+              type="button"
+              disabled={busy}
+              onClick={approve}
+              title={`Runs the pipeline of a merge request from ${pipeline.mergeRequest?.sourceProject ?? 'a fork'}, without protected variables`}
+            >
               Approve and run
             </button>
           ) : null}
@@ -118,7 +123,15 @@ function PipelineFrame({ pipeline, live, reload }: { pipeline: Pipeline; live: b
         </>
       )}
     >
-      <ConfirmDialog open={confirming} title={`Cancel pipeline #${pipeline.id}?`} confirmLabel="Cancel pipeline" danger busy={busy} onConfirm={cancel} onCancel={() => setConfirming(false)}>
+      <ConfirmDialog
+        open={confirming}
+        title={`Cancel pipeline #${pipeline.id}?`}
+        confirmLabel="Cancel pipeline"
+        danger
+        busy={busy}
+        onConfirm={cancel}
+        onCancel={() => setConfirming(false)}
+      >
         <p>Waiting jobs are canceled at once; running jobs are stopped by their agents.</p>
       </ConfirmDialog>
       {error ? <ErrorBox error={error} /> : null}
@@ -169,7 +182,17 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
         </div>
         <div>
           <dt>Duration</dt>
-          <dd>{pipeline.duration !== null ? formatDuration(pipeline.duration) : pipeline.startedAt ? <>started <Time iso={pipeline.startedAt} /></> : '—'}</dd>
+          <dd>
+            {pipeline.duration !== null ? (
+              formatDuration(pipeline.duration)
+            ) : pipeline.startedAt ? (
+              <>
+                started <Time iso={pipeline.startedAt} />
+              </>
+            ) : (
+              '—'
+            )}
+          </dd>
         </div>
       </dl>
       {pipeline.error ? (
@@ -182,10 +205,15 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
       </h2>
       {retried > 0 ? (
         <p className="muted">
-          {retried} earlier {retried === 1 ? 'attempt of a retried job is' : 'attempts of retried jobs are'} not shown; each job links to its latest attempt.
+          {retried} earlier {retried === 1 ? 'attempt of a retried job is' : 'attempts of retried jobs are'} not shown; each job links to
+          its latest attempt.
         </p>
       ) : null}
-      {pipeline.jobs.length === 0 ? <p className="muted">This pipeline has no jobs.</p> : <PipelineGraph stages={pipeline.stages} jobs={pipeline.jobs} permissions={permissions} onDone={onDone} onError={setError} />}
+      {pipeline.jobs.length === 0 ? (
+        <p className="muted">This pipeline has no jobs.</p>
+      ) : (
+        <PipelineGraph stages={pipeline.stages} jobs={pipeline.jobs} permissions={permissions} onDone={onDone} onError={setError} />
+      )}
       <p>
         <Link to={`/repos/${seg(pipeline.repo)}`}>All pipelines of {pipeline.repo}</Link>
       </p>

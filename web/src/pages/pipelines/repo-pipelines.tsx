@@ -79,7 +79,13 @@ export function RepoPipelines({ name }: { name: string }) {
       title="Pipelines"
       actions={(repo) =>
         repo.you.permissions.includes('pipeline.create') ? (
-          <button type="button" className="primary" aria-expanded={formOpen} aria-controls="run-pipeline" onClick={() => setFormOpen((o) => !o)}>
+          <button
+            type="button"
+            className="primary"
+            aria-expanded={formOpen}
+            aria-controls="run-pipeline"
+            onClick={() => setFormOpen((o) => !o)}
+          >
             Run pipeline
           </button>
         ) : null
@@ -103,12 +109,16 @@ function RunPipelineForm({ onClose }: { onClose: () => void }) {
   const starting = useAction();
   if (!can('pipeline.create')) return null;
 
-  const setRow = (index: number, change: Partial<VariableRow>) => setVariables((rows) => rows.map((row, i) => (i === index ? { ...row, ...change } : row)));
+  const setRow = (index: number, change: Partial<VariableRow>) =>
+    setVariables((rows) => rows.map((row, i) => (i === index ? { ...row, ...change } : row)));
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const named = variables.filter((v) => v.key.trim() !== '');
     void starting.run(async () => {
-      const created = await api<{ id: number }>(`/api/v1/repos/${seg(repo.name)}/pipelines`, { method: 'POST', body: { ref: ref.trim(), variables: Object.fromEntries(named.map((v) => [v.key.trim(), v.value])) } });
+      const created = await api<{ id: number }>(`/api/v1/repos/${seg(repo.name)}/pipelines`, {
+        method: 'POST',
+        body: { ref: ref.trim(), variables: Object.fromEntries(named.map((v) => [v.key.trim(), v.value])) },
+      });
       navigate(`/pipelines/${created.id}`);
     });
   };
@@ -127,13 +137,22 @@ function RunPipelineForm({ onClose }: { onClose: () => void }) {
           <div className="variable-row" key={i}>
             <label>
               Key
-              <input value={row.key} onChange={(e) => setRow(i, { key: e.target.value })} pattern="[A-Za-z_][A-Za-z0-9_]*" aria-label={`Variable ${i + 1} key`} />
+              <input
+                value={row.key}
+                onChange={(e) => setRow(i, { key: e.target.value })}
+                pattern="[A-Za-z_][A-Za-z0-9_]*"
+                aria-label={`Variable ${i + 1} key`}
+              />
             </label>
             <label>
               Value
               <input value={row.value} onChange={(e) => setRow(i, { value: e.target.value })} aria-label={`Variable ${i + 1} value`} />
             </label>
-            <button type="button" onClick={() => setVariables((rows) => rows.filter((_, j) => j !== i))} aria-label={`Remove variable ${i + 1}`}>
+            <button
+              type="button"
+              onClick={() => setVariables((rows) => rows.filter((_, j) => j !== i))}
+              aria-label={`Remove variable ${i + 1}`}
+            >
               Remove
             </button>
           </div>

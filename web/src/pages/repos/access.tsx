@@ -69,7 +69,18 @@ export function MembersSettings() {
             row={(m) => (
               <tr key={m.username}>
                 <td>{m.username}</td>
-                <td>{can('member.set') ? <RoleSelect value={m.role} aria-label={`Role of ${m.username}`} onChange={(e) => void setRole(m.username, e.target.value)} disabled={change.busy} /> : m.role}</td>
+                <td>
+                  {can('member.set') ? (
+                    <RoleSelect
+                      value={m.role}
+                      aria-label={`Role of ${m.username}`}
+                      onChange={(e) => void setRole(m.username, e.target.value)}
+                      disabled={change.busy}
+                    />
+                  ) : (
+                    m.role
+                  )}
+                </td>
                 <td className="muted">{m.source}</td>
                 <td>
                   <Time iso={m.since} />
@@ -101,7 +112,14 @@ export function MembersSettings() {
           </button>
         </form>
       ) : null}
-      <ConfirmDialog open={removing !== null} title={`Remove ${removing ?? ''}?`} confirmLabel="Remove" danger onConfirm={confirmRemove} onCancel={() => setRemoving(null)}>
+      <ConfirmDialog
+        open={removing !== null}
+        title={`Remove ${removing ?? ''}?`}
+        confirmLabel="Remove"
+        danger
+        onConfirm={confirmRemove}
+        onCancel={() => setRemoving(null)}
+      >
         <p>They lose their role on {repo.name}: its pipelines, environments and settings are no longer theirs to see or change.</p>
       </ConfirmDialog>
     </section>
@@ -122,7 +140,10 @@ export function ProtectedBranchesSettings() {
     const data = new FormData(form);
     void change
       .run(async () => {
-        await api(path, { method: 'POST', body: { pattern: String(data.get('pattern')).trim(), allowedRole: String(data.get('allowedRole')) } });
+        await api(path, {
+          method: 'POST',
+          body: { pattern: String(data.get('pattern')).trim(), allowedRole: String(data.get('allowedRole')) },
+        });
         branches.reload();
       })
       .then((ok) => ok && form.reset());
@@ -137,7 +158,9 @@ export function ProtectedBranchesSettings() {
   return (
     <section aria-labelledby="settings-branches" className="repo-section">
       <h2 id="settings-branches">Protected branches</h2>
-      <p className="muted">Pipelines of protected branches see protected variables; running them and their manual jobs needs the allowed role.</p>
+      <p className="muted">
+        Pipelines of protected branches see protected variables; running them and their manual jobs needs the allowed role.
+      </p>
       <ActionError action={change} />
       <Await loaded={branches} what="protected branches">
         {(list) => (

@@ -10,7 +10,17 @@ import type { Environment, Job, Release } from '../../types.js';
 
 const REFRESH_MS = 5_000;
 
-export function WaitingForPeople({ env, envPath, releases, onChange }: { env: Environment; envPath: string; releases: Release[]; onChange: () => void }) {
+export function WaitingForPeople({
+  env,
+  envPath,
+  releases,
+  onChange,
+}: {
+  env: Environment;
+  envPath: string;
+  releases: Release[];
+  onChange: () => void;
+}) {
   const { repo, can } = useRepo();
   const waiting = useApi<Job[]>(`/api/v1/repos/${seg(repo.name)}/environments/${seg(env.name)}/manual-jobs`, REFRESH_MS);
   const waitingJobs = waiting.data ?? [];
@@ -34,7 +44,13 @@ export function WaitingForPeople({ env, envPath, releases, onChange }: { env: En
         ))}
         {paused.map((release) => (
           <li key={release.id}>
-            <PausedRelease release={release} envPath={envPath} mayPromote={approver && can('release.promote')} mayAbort={approver && can('release.abort')} onDone={refresh} />
+            <PausedRelease
+              release={release}
+              envPath={envPath}
+              mayPromote={approver && can('release.promote')}
+              mayAbort={approver && can('release.abort')}
+              onDone={refresh}
+            />
           </li>
         ))}
       </ul>
@@ -51,9 +67,16 @@ function WaitingDeploy({ job, mayApprove, onDone }: { job: Job; mayApprove: bool
     });
   return (
     <>
-      <StatusBadge status={job.status} /> <Link to={`/jobs/${job.id}`}>{job.name}</Link> of <Link to={`/pipelines/${job.pipelineId}`}>pipeline #{job.pipelineId}</Link> waits for an approval, since <Time iso={job.createdAt} />.{' '}
+      <StatusBadge status={job.status} /> <Link to={`/jobs/${job.id}`}>{job.name}</Link> of{' '}
+      <Link to={`/pipelines/${job.pipelineId}`}>pipeline #{job.pipelineId}</Link> waits for an approval, since <Time iso={job.createdAt} />.{' '}
       {mayApprove ? (
-        <button type="button" className="primary" onClick={approve} disabled={action.busy} aria-label={`Approve ${job.name} of pipeline #${job.pipelineId}`}>
+        <button
+          type="button"
+          className="primary"
+          onClick={approve}
+          disabled={action.busy}
+          aria-label={`Approve ${job.name} of pipeline #${job.pipelineId}`}
+        >
           Approve
         </button>
       ) : (
@@ -64,7 +87,19 @@ function WaitingDeploy({ job, mayApprove, onDone }: { job: Job; mayApprove: bool
   );
 }
 
-function PausedRelease({ release, envPath, mayPromote, mayAbort, onDone }: { release: Release; envPath: string; mayPromote: boolean; mayAbort: boolean; onDone: () => void }) {
+function PausedRelease({
+  release,
+  envPath,
+  mayPromote,
+  mayAbort,
+  onDone,
+}: {
+  release: Release;
+  envPath: string;
+  mayPromote: boolean;
+  mayAbort: boolean;
+  onDone: () => void;
+}) {
   const action = useAction();
   const decide = (decision: 'promote' | 'abort') =>
     void action.run(async () => {
@@ -73,7 +108,8 @@ function PausedRelease({ release, envPath, mayPromote, mayAbort, onDone }: { rel
     });
   return (
     <>
-      <StatusBadge status="paused" /> Release #{release.id} <strong>{release.version}</strong> is paused{release.statusReason ? `: ${release.statusReason}` : ''}.{' '}
+      <StatusBadge status="paused" /> Release #{release.id} <strong>{release.version}</strong> is paused
+      {release.statusReason ? `: ${release.statusReason}` : ''}.{' '}
       {mayPromote ? (
         <button type="button" className="primary" onClick={() => decide('promote')} disabled={action.busy}>
           Promote

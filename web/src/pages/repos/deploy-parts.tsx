@@ -19,14 +19,21 @@ export const shortSha = (sha: string) => sha.slice(0, 8);
 /** A release's commit, linked to the pipeline that built or rolled it out. */
 export function ReleaseCommit({ release }: { release: Release }) {
   const sha = <code title={release.sha}>{shortSha(release.sha)}</code>;
-  return release.pipelineId === null ? sha : <Link to={`/pipelines/${release.pipelineId}`} aria-label={`Commit ${shortSha(release.sha)}, pipeline #${release.pipelineId}`}>{sha}</Link>;
+  return release.pipelineId === null ? (
+    sha
+  ) : (
+    <Link to={`/pipelines/${release.pipelineId}`} aria-label={`Commit ${shortSha(release.sha)}, pipeline #${release.pipelineId}`}>
+      {sha}
+    </Link>
+  );
 }
 
 /** "v2 (abc12345) by pipeline #4, 3 minutes ago": what a release is, in one line. */
 export function ReleaseLine({ release }: { release: Release }) {
   return (
     <span>
-      <strong>{release.version}</strong> (<ReleaseCommit release={release} />) by {release.createdBy}, <Time iso={release.finishedAt ?? release.createdAt} />
+      <strong>{release.version}</strong> (<ReleaseCommit release={release} />) by {release.createdBy},{' '}
+      <Time iso={release.finishedAt ?? release.createdAt} />
     </span>
   );
 }
@@ -36,8 +43,7 @@ export function DeployLock({ env }: { env: Environment }) {
   if (!holder) return <span className="muted">free</span>;
   return (
     <span>
-      <span className="badge status-running">locked</span>{' '}
-      by release #{holder.id} <StatusBadge status={holder.status} />
+      <span className="badge status-running">locked</span> by release #{holder.id} <StatusBadge status={holder.status} />
     </span>
   );
 }
@@ -47,9 +53,7 @@ export function EnvironmentTraits({ env }: { env: Environment }) {
   return (
     <div className="env-traits">
       {env.tier ? <span className="badge">{env.tier}</span> : null}
-      {env.protected ? (
-        <span className="badge status-manual">protected</span>
-      ) : null}
+      {env.protected ? <span className="badge status-manual">protected</span> : null}
       {env.url ? (
         <a href={env.url} target="_blank" rel="noreferrer noopener">
           {env.url}

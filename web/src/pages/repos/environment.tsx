@@ -105,7 +105,8 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
       )}
       {env.latest ? (
         <p>
-          Latest: <StatusBadge status={env.latest.status} /> <strong>{env.latest.version}</strong> (release #{env.latest.id}){env.latest.statusReason ? <span className="muted"> — {env.latest.statusReason}</span> : null}
+          Latest: <StatusBadge status={env.latest.status} /> <strong>{env.latest.version}</strong> (release #{env.latest.id})
+          {env.latest.statusReason ? <span className="muted"> — {env.latest.statusReason}</span> : null}
         </p>
       ) : null}
       <p>
@@ -129,7 +130,17 @@ function rollbackCandidates(releases: Release[], current: Release | null): Relea
   return releases.filter((r) => r.status === 'superseded' && r.digest !== current?.digest);
 }
 
-function RollbackButton({ env, envPath, releases, onChange }: { env: Environment; envPath: string; releases: Release[]; onChange: () => void }) {
+function RollbackButton({
+  env,
+  envPath,
+  releases,
+  onChange,
+}: {
+  env: Environment;
+  envPath: string;
+  releases: Release[];
+  onChange: () => void;
+}) {
   const action = useAction();
   const [open, setOpen] = useState(false);
   const [target, setTarget] = useState<number | null>(null);
@@ -157,15 +168,31 @@ function RollbackButton({ env, envPath, releases, onChange }: { env: Environment
 
   return (
     <>
-      <button type="button" className="danger" onClick={start} disabled={!previous} title={previous ? undefined : 'No earlier release to roll back to'}>
+      <button
+        type="button"
+        className="danger"
+        onClick={start}
+        disabled={!previous}
+        title={previous ? undefined : 'No earlier release to roll back to'}
+      >
         Rollback
       </button>
       {requested ? (
         <p className="notice rollback-status" role="status">
-          Rolling back to <strong>{requested.version}</strong>: <Link to={`/pipelines/${requested.pipelineId}`}>pipeline #{requested.pipelineId}</Link>, release #{requested.id} <StatusBadge status={progress?.status ?? requested.status} />
+          Rolling back to <strong>{requested.version}</strong>:{' '}
+          <Link to={`/pipelines/${requested.pipelineId}`}>pipeline #{requested.pipelineId}</Link>, release #{requested.id}{' '}
+          <StatusBadge status={progress?.status ?? requested.status} />
         </p>
       ) : null}
-      <ConfirmDialog open={open} title={`Roll ${env.name} back?`} confirmLabel={chosen ? `Roll back to ${chosen.version}` : 'Roll back'} danger busy={action.busy} onConfirm={confirm} onCancel={() => setOpen(false)}>
+      <ConfirmDialog
+        open={open}
+        title={`Roll ${env.name} back?`}
+        confirmLabel={chosen ? `Roll back to ${chosen.version}` : 'Roll back'}
+        danger
+        busy={action.busy}
+        onConfirm={confirm}
+        onCancel={() => setOpen(false)}
+      >
         <p>
           Live now:{' '}
           {env.current ? (
@@ -188,10 +215,13 @@ function RollbackButton({ env, envPath, releases, onChange }: { env: Environment
         </label>
         {chosen ? (
           <p>
-            A rollback pipeline deploys the stored files of release #{chosen.id} (<code>{shortSha(chosen.sha)}</code>) to {env.name}, without checking out git.
+            A rollback pipeline deploys the stored files of release #{chosen.id} (<code>{shortSha(chosen.sha)}</code>) to {env.name},
+            without checking out git.
           </p>
         ) : null}
-        {lockHolder(env) ? <p className="muted">Release #{lockHolder(env)?.id} holds the environment now: the rollback waits for it to finish.</p> : null}
+        {lockHolder(env) ? (
+          <p className="muted">Release #{lockHolder(env)?.id} holds the environment now: the rollback waits for it to finish.</p>
+        ) : null}
         <ActionError action={action} />
       </ConfirmDialog>
     </>

@@ -35,7 +35,8 @@ function Environments({ repo }: { repo: string }) {
               <td>
                 {env.latest ? (
                   <>
-                    <StatusBadge status={env.latest.status} /> <strong>{env.latest.version}</strong> <span className="muted">#{env.latest.id}</span>
+                    <StatusBadge status={env.latest.status} /> <strong>{env.latest.version}</strong>{' '}
+                    <span className="muted">#{env.latest.id}</span>
                     {env.latest.statusReason && !lockHolder(env) ? <div className="muted small">{env.latest.statusReason}</div> : null}
                   </>
                 ) : (

@@ -73,7 +73,13 @@ function NewRepoForm({ onCreated }: { onCreated: () => void }) {
       <form className="form" onSubmit={submit} aria-describedby="new-repo-error">
         <label>
           Name
-          <input name="name" required pattern="[A-Za-z0-9][A-Za-z0-9._\-]{0,99}" title='Letters, digits, ".", "_" and "-", starting with a letter or digit' autoComplete="off" />
+          <input
+            name="name"
+            required
+            pattern="[A-Za-z0-9][A-Za-z0-9._\-]{0,99}"
+            title='Letters, digits, ".", "_" and "-", starting with a letter or digit'
+            autoComplete="off"
+          />
         </label>
         <label>
           Git URL

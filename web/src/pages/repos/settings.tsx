@@ -47,7 +47,11 @@ function GeneralSettings() {
     e.preventDefault();
     const data = new FormData(e.currentTarget);
     setSaved(false);
-    void update({ url: optionalText(data, 'url'), defaultBranch: optionalText(data, 'defaultBranch'), pollInterval: optionalNumber(data, 'pollInterval') ?? 0 }).then(setSaved);
+    void update({
+      url: optionalText(data, 'url'),
+      defaultBranch: optionalText(data, 'defaultBranch'),
+      pollInterval: optionalNumber(data, 'pollInterval') ?? 0,
+    }).then(setSaved);
   };
 
   return (
@@ -149,7 +153,8 @@ function WebhookSettings() {
       {shownSecret ? (
         <div className="notice" role="status">
           <p>
-            The new secret is <code className="wrap-anywhere">{shownSecret}</code>. Copy it into your Git host's webhook settings now: it is not shown again.
+            The new secret is <code className="wrap-anywhere">{shownSecret}</code>. Copy it into your Git host's webhook settings now: it is
+            not shown again.
           </p>
           <CopyButton text={shownSecret} label="Copy the new secret" />
         </div>
@@ -171,7 +176,14 @@ function WebhookSettings() {
               Set secret
             </button>
           </form>
-          <ConfirmDialog open={confirming} title="Rotate the webhook secret?" confirmLabel="Rotate" danger onConfirm={generate} onCancel={() => setConfirming(false)}>
+          <ConfirmDialog
+            open={confirming}
+            title="Rotate the webhook secret?"
+            confirmLabel="Rotate"
+            danger
+            onConfirm={generate}
+            onCancel={() => setConfirming(false)}
+          >
             <p>Deliveries signed with the current secret are refused from now on, until the Git host has the new one.</p>
           </ConfirmDialog>
         </>

@@ -32,7 +32,12 @@ export interface Releases {
 
 export function useReleases(path: string, refreshMs: number): Releases {
   const newest = useApi<Release[]>(`${path}?limit=${PAGE}`, refreshMs);
-  const [older, setOlder] = useState<{ path: string; pages: Release[]; more: boolean; error: Error | null }>({ path, pages: [], more: true, error: null });
+  const [older, setOlder] = useState<{ path: string; pages: Release[]; more: boolean; error: Error | null }>({
+    path,
+    pages: [],
+    more: true,
+    error: null,
+  });
   const olderPages = older.path === path ? older : { pages: [], more: true, error: null };
   const first = newest.data ?? [];
   const seen = new Set(first.map((r) => r.id));
@@ -52,7 +57,8 @@ export function useReleases(path: string, refreshMs: number): Releases {
 
 export function ReleaseTimeline({ releases, envPath }: { releases: Releases; envPath: string }) {
   const [compared, setCompared] = useState<number[]>([]);
-  const toggle = (id: number, on: boolean) => setCompared((ids) => (on ? [...ids.filter((x) => x !== id), id].slice(-2) : ids.filter((x) => x !== id)));
+  const toggle = (id: number, on: boolean) =>
+    setCompared((ids) => (on ? [...ids.filter((x) => x !== id), id].slice(-2) : ids.filter((x) => x !== id)));
 
   return (
     <section aria-labelledby="timeline">
@@ -67,7 +73,12 @@ export function ReleaseTimeline({ releases, envPath }: { releases: Releases; env
             row={(r) => (
               <tr key={r.id}>
                 <td>
-                  <input type="checkbox" aria-label={`Compare release #${r.id}`} checked={compared.includes(r.id)} onChange={(e) => toggle(r.id, e.target.checked)} />
+                  <input
+                    type="checkbox"
+                    aria-label={`Compare release #${r.id}`}
+                    checked={compared.includes(r.id)}
+                    onChange={(e) => toggle(r.id, e.target.checked)}
+                  />
                 </td>
                 <td>#{r.id}</td>
                 <td>

@@ -25,7 +25,13 @@ export function VariablesSettings() {
     e.preventDefault();
     const form = e.currentTarget;
     const data = new FormData(form);
-    const body = { key: String(data.get('key')).trim(), value: String(data.get('value')), masked: data.has('masked'), protected: data.has('protected'), file: data.has('file') };
+    const body = {
+      key: String(data.get('key')).trim(),
+      value: String(data.get('value')),
+      masked: data.has('masked'),
+      protected: data.has('protected'),
+      file: data.has('file'),
+    };
     setSavedKey(null);
     void save.run(async () => {
       await api(path, { method: 'POST', body });
@@ -102,17 +108,25 @@ export function VariablesSettings() {
           <h3 id="variable-form-title">Add or replace a variable</h3>
           <label>
             Key
-            <input name="key" required pattern="[A-Za-z_][A-Za-z0-9_]*" title='Letters, digits and "_", not starting with a digit' autoComplete="off" />
+            <input
+              name="key"
+              required
+              pattern="[A-Za-z_][A-Za-z0-9_]*"
+              title='Letters, digits and "_", not starting with a digit'
+              autoComplete="off"
+            />
           </label>
           <label>
             Value
             <textarea name="value" rows={3} required autoComplete="off" spellCheck={false} />
           </label>
           <label className="check">
-            <input type="checkbox" name="masked" /> Masked <span className="muted">(hidden in job logs; at least 8 characters, no spaces)</span>
+            <input type="checkbox" name="masked" /> Masked{' '}
+            <span className="muted">(hidden in job logs; at least 8 characters, no spaces)</span>
           </label>
           <label className="check">
-            <input type="checkbox" name="protected" /> Protected <span className="muted">(only pipelines of protected branches see it)</span>
+            <input type="checkbox" name="protected" /> Protected{' '}
+            <span className="muted">(only pipelines of protected branches see it)</span>
           </label>
           <label className="check">
             <input type="checkbox" name="file" /> File <span className="muted">(jobs get a path to a file holding the value)</span>
@@ -128,7 +142,14 @@ export function VariablesSettings() {
           </button>
         </form>
       ) : null}
-      <ConfirmDialog open={deleting !== null} title={`Delete variable ${deleting ?? ''}?`} confirmLabel="Delete" danger onConfirm={confirmDelete} onCancel={() => setDeleting(null)}>
+      <ConfirmDialog
+        open={deleting !== null}
+        title={`Delete variable ${deleting ?? ''}?`}
+        confirmLabel="Delete"
+        danger
+        onConfirm={confirmDelete}
+        onCancel={() => setDeleting(null)}
+      >
         <p>Jobs that start from now on no longer get it. Its value cannot be recovered.</p>
       </ConfirmDialog>
     </section>
@@ -136,7 +157,9 @@ export function VariablesSettings() {
 }
 
 function Flags({ variable }: { variable: Variable }) {
-  const flags = [variable.masked && 'masked', variable.protected && 'protected', variable.file && 'file'].filter((f): f is string => typeof f === 'string');
+  const flags = [variable.masked && 'masked', variable.protected && 'protected', variable.file && 'file'].filter(
+    (f): f is string => typeof f === 'string',
+  );
   if (flags.length === 0) return <span className="muted">none</span>;
   return (
     <>
