@@ -4,7 +4,7 @@
 // claim's fencing token. Started by bench/claims.ts with `fork`; talks to it over IPC.
 import { ServerClient } from '../src/agent/client.js';
 import { serverOutboxTarget } from '../src/agent/http-backend.js';
-import type { JobPayload, RegisterAgentResponse } from '../src/agent/protocol.js';
+import type { JobPayload, RegisterAgentResponse } from '../src/api/protocol.js';
 
 export interface ClaimersTask {
   url: string;

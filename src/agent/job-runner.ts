@@ -19,7 +19,7 @@ import {
 } from '../executor/index.js';
 import { expandVariables, resolveVariables } from '../pipeline/variables.js';
 import type { CacheSpec, CompiledJob } from '../pipeline/types.js';
-import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from './protocol.js';
+import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from '../api/protocol.js';
 import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
 
 /** Where a job's outputs go: a server (agents) or the local disk (`tandem exec`). */

@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { runJob, type JobBackend } from '../agent/job-runner.js';
-import type { JobVariable } from '../agent/protocol.js';
+import type { JobVariable } from '../api/protocol.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
 import { compilePipeline, formatDiagnostic, inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { claimJob, completeJob, createPipeline, dependencyArtifacts, getPipeline, playJob, promoteScheduled } from '../scheduler/index.js';

@@ -103,7 +103,7 @@ export async function latestJobs(trx: Kysely<Database>, pipelineId: number, opti
  */
 export async function lockPipeline(trx: Kysely<Database>, pipelineId: number): Promise<Pipeline> {
   const pipeline = await forUpdate(trx, trx.selectFrom('pipelines').selectAll().where('id', '=', pipelineId)).executeTakeFirst();
-  if (!pipeline) throw new SchedulerError(404, `pipeline ${pipelineId} not found`);
+  if (!pipeline) throw new SchedulerError('not_found', `pipeline ${pipelineId} not found`);
   return pipeline;
 }
 

@@ -1,7 +1,7 @@
 // Which artifacts a job receives before it runs, with GitLab's precedence: `needs` (when given)
 // names the sources, else `dependencies`, else every job of an earlier stage.
 import type { ManifestEntry } from '../artifacts/index.js';
-import type { DependencyArtifacts } from '../agent/protocol.js';
+import type { DependencyArtifacts } from '../api/protocol.js';
 import type { CompiledJob } from '../pipeline/types.js';
 import type { Store } from '../store/index.js';
 import { parseSpec } from './advance.js';

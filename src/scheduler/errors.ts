@@ -1,12 +1,8 @@
-/** A refused scheduler operation; `httpStatus` is what the API should answer. */
-export class SchedulerError extends Error {
+import { DomainError } from '../errors.js';
+
+/** A refused scheduler operation. */
+export class SchedulerError extends DomainError {
   override name = 'SchedulerError';
-  constructor(
-    readonly httpStatus: 404 | 409 | 422,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** The delivery that would start the pipeline was recorded already: another replica (or an earlier try) built it. */
@@ -16,7 +12,7 @@ export class DuplicateDeliveryError extends SchedulerError {
     readonly provider: string,
     readonly deliveryId: string,
   ) {
-    super(409, `${provider} delivery ${deliveryId} was already received`);
+    super('conflict', `${provider} delivery ${deliveryId} was already received`);
   }
 }
 
@@ -29,6 +25,6 @@ export class DuplicateDeliveryError extends SchedulerError {
 export class StaleTokenError extends SchedulerError {
   override name = 'StaleTokenError';
   constructor(jobId: number, reason: string) {
-    super(409, `job ${jobId}: not held by this agent under this claim (${reason})`);
+    super('conflict', `job ${jobId}: not held by this agent under this claim (${reason})`);
   }
 }

@@ -1,6 +1,6 @@
 // What an agent receives when it claims a job: the compiled job, every variable in precedence order
 // (with the job's CI_JOB_TOKEN) and the artifacts of the jobs it depends on.
-import type { JobPayload, JobVariable } from '../agent/protocol.js';
+import type { JobPayload, JobVariable } from '../api/protocol.js';
 import { mintIdTokens } from '../auth/id-tokens.js';
 import { pipelineMergeRequest, pipelineProtectedRole } from '../auth/repo-access.js';
 import { issueJobToken } from '../auth/tokens.js';

@@ -2,7 +2,7 @@
 // older release live again from its stored files and deploy block. It needs neither the pipeline
 // file nor the git remote (the job skips the checkout), runs on an agent with the deploy job's tags,
 // and takes the environment's deploy lock like any deploy.
-import { ROLLBACK_OF_VARIABLE } from '../agent/protocol.js';
+import { ROLLBACK_OF_VARIABLE } from '../api/protocol.js';
 import { compiledJob } from '../pipeline/jobs.js';
 import type { CompiledJob, CompiledPipeline } from '../pipeline/types.js';
 import { createPipeline, playJob } from '../scheduler/index.js';

@@ -9,7 +9,7 @@ import { decide, repoPermissionsOf, ROLES, ROUTE_PERMISSIONS, ruleOf, type Role,
 import type { AccessControl } from '../../src/server/auth.js';
 import { buildApp } from '../../src/server/app.js';
 import { RouteTable } from '../../src/server/http.js';
-import type { JobPayload } from '../../src/agent/protocol.js';
+import type { JobPayload } from '../../src/api/protocol.js';
 import type { PipelineView } from '../support/tandem.js';
 import { AuthServer, call, type Reply } from './helpers.js';
 

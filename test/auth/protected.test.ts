@@ -3,7 +3,7 @@
 // environment waits for an approval, which is a maintainer playing it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { JobPayload } from '../../src/agent/protocol.js';
+import type { JobPayload } from '../../src/api/protocol.js';
 import type { PipelineView } from '../support/tandem.js';
 import { AuthServer, call } from './helpers.js';
 

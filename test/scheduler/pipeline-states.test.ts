@@ -207,11 +207,11 @@ for (const backend of backends()) {
         const p = await newPipeline(db, [job('a')]);
         await assert.rejects(
           playJob(db.store, await jobId(db, p, 'a'), T0),
-          (e: SchedulerError) => e.httpStatus === 409 && /not manual/.test(e.message),
+          (e: SchedulerError) => e.kind === 'conflict' && /not manual/.test(e.message),
         );
         await assert.rejects(
           playJob(db.store, 4242, T0),
-          (e: SchedulerError) => e.httpStatus === 404 && /job 4242 not found/.test(e.message),
+          (e: SchedulerError) => e.kind === 'not_found' && /job 4242 not found/.test(e.message),
         );
       });
     });
@@ -284,15 +284,15 @@ for (const backend of backends()) {
         const a = await jobId(db, p, 'a');
         await assert.rejects(
           retryJob(db.store, a, T0),
-          (e: SchedulerError) => e.httpStatus === 409 && /while it is pending/.test(e.message),
+          (e: SchedulerError) => e.kind === 'conflict' && /while it is pending/.test(e.message),
         );
         await run(db, 'a', 'failed');
         const { jobId: second } = await retryJob(db.store, a, T0);
         await assert.rejects(
           retryJob(db.store, a, T0),
-          (e: SchedulerError) => e.httpStatus === 409 && e.message.includes(`latest attempt (job ${second})`),
+          (e: SchedulerError) => e.kind === 'conflict' && e.message.includes(`latest attempt (job ${second})`),
         );
-        await assert.rejects(retryJob(db.store, 999, T0), (e: SchedulerError) => e.httpStatus === 404);
+        await assert.rejects(retryJob(db.store, 999, T0), (e: SchedulerError) => e.kind === 'not_found');
       });
     });
 
@@ -345,13 +345,13 @@ for (const backend of backends()) {
         const done = await run(db, 'a', 'success');
         await assert.rejects(
           cancelJob(db.store, done.job.id, T0),
-          (e: SchedulerError) => e.httpStatus === 409 && /already finished \(success\)/.test(e.message),
+          (e: SchedulerError) => e.kind === 'conflict' && /already finished \(success\)/.test(e.message),
         );
         await cancelJob(db.store, await jobId(db, p, 'b'), T0);
         assert.deepEqual(await statuses(db, p), { $pipeline: 'running', a: 'success', b: 'canceled', next: 'skipped', tidy: 'pending' });
         await run(db, 'tidy', 'success');
         assert.equal((await statuses(db, p)).$pipeline, 'canceled');
-        await assert.rejects(cancelPipeline(db.store, 777, T0), (e: SchedulerError) => e.httpStatus === 404);
+        await assert.rejects(cancelPipeline(db.store, 777, T0), (e: SchedulerError) => e.kind === 'not_found');
       });
     });
   });

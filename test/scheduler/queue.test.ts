@@ -88,7 +88,7 @@ for (const backend of backends()) {
       it('refuses a non-positive lease', async () => {
         await assert.rejects(
           claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: 0, now: T0 }),
-          (e: SchedulerError) => e.httpStatus === 422,
+          (e: SchedulerError) => e.kind === 'invalid',
         );
       });
     });
@@ -122,7 +122,7 @@ for (const backend of backends()) {
 
         const stale = (e: Error): boolean =>
           e instanceof StaleTokenError &&
-          e.httpStatus === 409 &&
+          e.kind === 'conflict' &&
           /not held by this agent under this claim \((the job is failed and was retried|it runs under another claim)\)/.test(e.message) &&
           !/token \d/.test(e.message);
         await assert.rejects(
@@ -231,7 +231,7 @@ for (const backend of backends()) {
         assert.equal((await db.store.db.selectFrom('jobs').select('id').execute()).length, 2, 'no second retry row');
         await assert.rejects(
           completeJob(db.store, { ...input, status: 'success', exitCode: 0 }),
-          (e: SchedulerError) => e.httpStatus === 409 && /already completed as failed/.test(e.message),
+          (e: SchedulerError) => e.kind === 'conflict' && /already completed as failed/.test(e.message),
         );
       });
     });
@@ -276,7 +276,7 @@ for (const backend of backends()) {
         assert.deepEqual(await readLog(db.store, c.job.id, { afterSeq: 2 }), { chunks: [], lastSeq: 2 });
         await assert.rejects(
           send([{ seq: -1, data: 'x' }]),
-          (e: SchedulerError) => e.httpStatus === 422 && /chunks\[0\]\.seq/.test(e.message),
+          (e: SchedulerError) => e.kind === 'invalid' && /chunks\[0\]\.seq/.test(e.message),
         );
 
         // The agent that completed the job may still flush its last chunk.

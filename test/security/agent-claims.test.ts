@@ -5,7 +5,7 @@
 // untouched. The refusals name no fencing token and not the agent holding the job.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { JobPayload } from '../../src/agent/protocol.js';
+import type { JobPayload } from '../../src/api/protocol.js';
 import { TestTandem, type ApiResponse } from '../support/tandem.js';
 import { registerAgent, type ProtocolAgent } from './agent-protocol.js';
 

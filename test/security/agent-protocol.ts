@@ -1,6 +1,6 @@
 // Agents driven by hand over the agent protocol, for attack tests: register one, claim a job as it,
 // send any agent request with its token.
-import type { JobPayload } from '../../src/agent/protocol.js';
+import type { JobPayload } from '../../src/api/protocol.js';
 import type { ApiResponse, TestTandem } from '../support/tandem.js';
 
 export interface ProtocolAgent {

@@ -47,7 +47,7 @@ test('a delivery makes its pipeline exactly once, atomically', async (t) => {
   };
 
   const first = await createPipeline(store, input);
-  await assert.rejects(createPipeline(store, input), (err: unknown) => err instanceof DuplicateDeliveryError && err.httpStatus === 409);
+  await assert.rejects(createPipeline(store, input), (err: unknown) => err instanceof DuplicateDeliveryError && err.kind === 'conflict');
   const pipelines = await store.db.selectFrom('pipelines').select('id').execute();
   assert.deepEqual(
     pipelines.map((p) => p.id),

@@ -41,8 +41,8 @@ function utf8Prefix(text: string, maxBytes: number): string {
 export async function appendLogChunks(store: Store, input: AppendLogInput): Promise<AppendLogResult> {
   input.chunks.forEach((c, i) => {
     if (!Number.isSafeInteger(c.seq) || c.seq < 0)
-      throw new SchedulerError(422, `log chunks[${i}].seq: expected an integer >= 0, got ${c.seq}`);
-    if (typeof c.data !== 'string') throw new SchedulerError(422, `log chunks[${i}].data: expected a string`);
+      throw new SchedulerError('invalid', `log chunks[${i}].seq: expected an integer >= 0, got ${c.seq}`);
+    if (typeof c.data !== 'string') throw new SchedulerError('invalid', `log chunks[${i}].data: expected a string`);
   });
   return store.transaction(async (trx) => {
     // Locked: appends to one job run one at a time, so the byte count below stays exact.

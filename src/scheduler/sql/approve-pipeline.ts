@@ -19,10 +19,10 @@ export async function approvePipeline(
         pipeline.approval === 'approved'
           ? `it was approved by ${pipeline.approved_by ?? 'someone'} already`
           : 'it does not wait for an approval';
-      throw new SchedulerError(409, `pipeline ${pipeline.id} cannot be approved: ${why}`);
+      throw new SchedulerError('conflict', `pipeline ${pipeline.id} cannot be approved: ${why}`);
     }
     if (isPipelineFinished(pipeline.status))
-      throw new SchedulerError(409, `pipeline ${pipeline.id} cannot be approved: it is ${pipeline.status}`);
+      throw new SchedulerError('conflict', `pipeline ${pipeline.id} cannot be approved: it is ${pipeline.status}`);
     await trx
       .updateTable('pipelines')
       .set({ approval: 'approved', approved_by: input.by, approved_at: input.now })

@@ -38,7 +38,7 @@ export async function cancelJob(store: Store, jobId: number, now: number): Promi
     const job = await loadJob(trx, jobId);
     if (job.status === 'canceled') return { changes: [] };
     if (job.status !== 'running' && !NOT_STARTED.includes(job.status))
-      throw new SchedulerError(409, `job ${jobId} cannot be canceled: it already finished (${job.status})`);
+      throw new SchedulerError('conflict', `job ${jobId} cannot be canceled: it already finished (${job.status})`);
     await cancelJobsInTransaction(trx, [job], now, changes);
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
     return { changes: changes.list };
@@ -49,7 +49,7 @@ export async function cancelPipeline(store: Store, pipelineId: number, now: numb
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const exists = await trx.selectFrom('pipelines').select('id').where('id', '=', pipelineId).executeTakeFirst();
-    if (!exists) throw new SchedulerError(404, `pipeline ${pipelineId} not found`);
+    if (!exists) throw new SchedulerError('not_found', `pipeline ${pipelineId} not found`);
     // Locked, so a job claimed meanwhile is seen running and asked to stop instead of being missed.
     await cancelJobsInTransaction(trx, await latestJobs(trx, pipelineId, { lock: true }), now, changes);
     await advanceInTransaction(trx, pipelineId, now, changes);

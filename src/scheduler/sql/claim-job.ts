@@ -126,7 +126,7 @@ async function lockPostgres(trx: Kysely<Database>, agentTags: string[]): Promise
 }
 
 export async function claimJob(store: Store, input: ClaimInput): Promise<ClaimedJob | null> {
-  if (!(input.leaseMs > 0)) throw new SchedulerError(422, `claim: leaseMs must be positive, got ${input.leaseMs}`);
+  if (!(input.leaseMs > 0)) throw new SchedulerError('invalid', `claim: leaseMs must be positive, got ${input.leaseMs}`);
   const { now } = input;
 
   return store.transaction(async (trx) => {

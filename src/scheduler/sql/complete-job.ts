@@ -36,16 +36,19 @@ const STATUSES: ReadonlySet<JobStatus> = new Set(['success', 'failed', 'canceled
 
 export async function completeJob(store: Store, input: CompleteInput): Promise<CompleteResult> {
   if (!STATUSES.has(input.status))
-    throw new SchedulerError(422, `complete: status must be success, failed or canceled, got ${String(input.status)}`);
+    throw new SchedulerError('invalid', `complete: status must be success, failed or canceled, got ${String(input.status)}`);
   if (input.exitCode !== null && !Number.isInteger(input.exitCode))
-    throw new SchedulerError(422, `complete: exitCode must be an integer or null, got ${input.exitCode}`);
+    throw new SchedulerError('invalid', `complete: exitCode must be an integer or null, got ${input.exitCode}`);
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const job = await loadJob(trx, input.jobId);
     const outcome = outcomeOf(job, input);
     if (completedBy(job, input)) {
       if (job.status !== outcome.status || job.exit_code !== outcome.exitCode) {
-        throw new SchedulerError(409, `job ${job.id} was already completed as ${job.status} (exit code ${job.exit_code}) with this token`);
+        throw new SchedulerError(
+          'conflict',
+          `job ${job.id} was already completed as ${job.status} (exit code ${job.exit_code}) with this token`,
+        );
       }
       const retry = await trx.selectFrom('jobs').select('id').where('retry_of', '=', job.id).executeTakeFirst();
       return { job, retryJobId: retry?.id ?? null, changes: [] };

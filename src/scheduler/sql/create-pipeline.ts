@@ -62,9 +62,9 @@ export async function createPipeline(
 ): Promise<{ pipelineId: number; jobIds: number[]; changes: StatusChange[] }> {
   const { compiled, now } = input;
   if (compiled === null && !input.error)
-    throw new SchedulerError(422, 'createPipeline: a pipeline without compiled jobs needs an error message');
+    throw new SchedulerError('invalid', 'createPipeline: a pipeline without compiled jobs needs an error message');
   if (!(input.defaultTimeoutSeconds > 0))
-    throw new SchedulerError(422, `createPipeline: defaultTimeoutSeconds must be positive, got ${input.defaultTimeoutSeconds}`);
+    throw new SchedulerError('invalid', `createPipeline: defaultTimeoutSeconds must be positive, got ${input.defaultTimeoutSeconds}`);
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const failed = compiled === null;

@@ -10,7 +10,7 @@ export interface ExtendLeaseInput extends Claim {
 }
 
 export async function extendLease(store: Store, input: ExtendLeaseInput): Promise<{ cancelRequested: boolean; leaseExpiresAt: number }> {
-  if (!(input.leaseMs > 0)) throw new SchedulerError(422, `heartbeat: leaseMs must be positive, got ${input.leaseMs}`);
+  if (!(input.leaseMs > 0)) throw new SchedulerError('invalid', `heartbeat: leaseMs must be positive, got ${input.leaseMs}`);
   return store.transaction(async (trx) => {
     const job = await loadHeldJob(trx, input);
     const leaseExpiresAt = input.now + input.leaseMs;

@@ -6,7 +6,7 @@ import { forUpdate } from './row-lock.js';
 /** Loads the job to check and change it: locked until commit on PostgreSQL (see row-lock.ts). */
 export async function loadJob(trx: Kysely<Database>, jobId: number): Promise<Job> {
   const job = await forUpdate(trx, trx.selectFrom('jobs').selectAll().where('id', '=', jobId)).executeTakeFirst();
-  if (!job) throw new SchedulerError(404, `job ${jobId} not found`);
+  if (!job) throw new SchedulerError('not_found', `job ${jobId} not found`);
   return job;
 }
 
@@ -50,7 +50,7 @@ export async function loadHeldJob(trx: Kysely<Database>, claim: Claim): Promise<
  */
 export async function heldJob(db: Kysely<Database>, claim: Claim): Promise<Job> {
   const job = await db.selectFrom('jobs').selectAll().where('id', '=', claim.jobId).executeTakeFirst();
-  if (!job) throw new SchedulerError(404, `job ${claim.jobId} not found`);
+  if (!job) throw new SchedulerError('not_found', `job ${claim.jobId} not found`);
   if (!holds(job, claim)) throw claimRefused(job);
   return job;
 }

@@ -10,7 +10,7 @@ export async function playJob(store: Store, jobId: number, now: number): Promise
     const changes = new ChangeLog();
     const job = await loadJob(trx, jobId);
     if (job.status !== 'manual' && job.status !== 'scheduled') {
-      throw new SchedulerError(409, `job ${jobId} cannot be played: it is ${job.status}, not manual or scheduled`);
+      throw new SchedulerError('conflict', `job ${jobId} cannot be played: it is ${job.status}, not manual or scheduled`);
     }
     await trx
       .updateTable('jobs')

@@ -44,11 +44,14 @@ export async function retryJob(store: Store, jobId: number, now: number): Promis
         .where('name', '=', job.name)
         .where('retried', '=', 0)
         .executeTakeFirst();
-      throw new SchedulerError(409, `job ${jobId} was already retried; retry its latest attempt${latest ? ` (job ${latest.id})` : ''}`);
+      throw new SchedulerError(
+        'conflict',
+        `job ${jobId} was already retried; retry its latest attempt${latest ? ` (job ${latest.id})` : ''}`,
+      );
     }
     if (job.status !== 'success' && job.status !== 'failed' && job.status !== 'canceled') {
       throw new SchedulerError(
-        409,
+        'conflict',
         `job ${jobId} cannot be retried while it is ${job.status}; only finished jobs (success, failed, canceled) can`,
       );
     }

@@ -25,7 +25,7 @@ import type { ServerContext } from '../context.js';
 import { requirePermission } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams } from '../query.js';
-import { ROLLBACK_OF_VARIABLE } from '../../agent/protocol.js';
+import { ROLLBACK_OF_VARIABLE } from '../../api/protocol.js';
 import { environmentOfAlert, findEnvironment, requestRollback, rollbackOnAlert, type AlertRollbackOutcome } from '../rollback.js';
 import { agentIdOf, requireClaim, uploadedManifest } from './agents.js';
 import { findRepo } from './repos.js';

@@ -1,0 +1,29 @@
+// The one base class of refused operations. An operation (src/<domain>/…) says what kind of refusal
+// it is, never an HTTP status: the HTTP layer maps kinds to statuses in one table
+// (src/server/app.ts, STATUS_OF_KIND), and the CLI and the agent read the same kinds.
+
+/**
+ * - invalid: the input is wrong (a field, a ref that does not resolve)
+ * - unauthenticated: no or stale credentials
+ * - forbidden: known caller, not allowed
+ * - not_found: the thing named does not exist
+ * - conflict: the state does not allow it now (a stale claim, a release in progress)
+ * - too_large: over a configured size limit
+ * - rate_limited: too many at once; try again later
+ * - unavailable: a dependency is down or the replica is draining
+ * - upstream: a remote (a forge, a git host) failed
+ */
+export type ErrorKind =
+  'invalid' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'rate_limited' | 'unavailable' | 'upstream';
+
+export class DomainError extends Error {
+  override name = 'DomainError';
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    /** Seconds after which a retry may succeed (rate_limited, unavailable). */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+}
