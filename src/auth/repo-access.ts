@@ -2,8 +2,8 @@
 // protected variables; running pipelines and manual jobs on them takes the branch's allowed role).
 import { globMatcher } from '../pipeline/glob.js';
 import type { Kysely } from 'kysely';
-import type { Store } from '../store/index.js';
-import type { Database, Pipeline, PipelineMergeRequest, ProtectedBranch, Role } from '../store/schema.js';
+import { readPipelineMergeRequest, type Store } from '../store/index.js';
+import type { Database, Pipeline, ProtectedBranch, Role } from '../store/schema.js';
 import type { MemberView } from './views.js';
 import { roleAtLeast, type RepoLocator, type RepoStanding } from './permissions.js';
 import { findUser, UserError } from './users.js';
@@ -172,11 +172,6 @@ export async function protectedRefRole(db: Kysely<Database>, repoId: number, ref
   return strictest;
 }
 
-/** The merge request a pipeline was made for, or null for a pipeline of a push, poll or API call. */
-export function pipelineMergeRequest(pipeline: Pick<Pipeline, 'merge_request'>): PipelineMergeRequest | null {
-  return pipeline.merge_request === null ? null : (JSON.parse(pipeline.merge_request) as PipelineMergeRequest);
-}
-
 /**
  * The protected branch role that guards a pipeline (its protected variables, protected-ref ID
  * tokens, who may start its jobs), or null when it is not protected. A merge request pipeline runs
@@ -186,9 +181,10 @@ export function pipelineMergeRequest(pipeline: Pick<Pipeline, 'merge_request'>):
  */
 export async function pipelineProtectedRole(
   db: Kysely<Database>,
-  pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>,
+  /** Without an id: a pipeline about to be created (its merge_request was just serialized). */
+  pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'> & Partial<Pick<Pipeline, 'id'>>,
 ): Promise<Role | null> {
-  const mergeRequest = pipelineMergeRequest(pipeline);
+  const mergeRequest = readPipelineMergeRequest({ id: pipeline.id ?? 0, merge_request: pipeline.merge_request });
   if (mergeRequest !== null)
     return mergeRequest.fork ? null : protectedRefRole(db, pipeline.repo_id, { name: mergeRequest.sourceBranch, isTag: false });
   // Only branch names are protected; a full ref (refs/pull/1/head) is not a branch.
@@ -207,7 +203,7 @@ export async function repoNames(db: Kysely<Database>, repoIds: number[]): Promis
 export async function protectedRoleOfPipeline(db: Kysely<Database>, pipelineId: number): Promise<Role | null> {
   const pipeline = await db
     .selectFrom('pipelines')
-    .select(['repo_id', 'ref', 'is_tag', 'merge_request'])
+    .select(['id', 'repo_id', 'ref', 'is_tag', 'merge_request'])
     .where('id', '=', pipelineId)
     .executeTakeFirstOrThrow();
   return pipelineProtectedRole(db, pipeline);

@@ -6,27 +6,11 @@ import { USER_FAILURE_REASONS } from '../monitor/failure-cause.js';
 import type { CompiledJob } from '../pipeline/types.js';
 import type { Store } from '../store/index.js';
 import type { Database, Job, JobStatus, JobUpdate, Pipeline, PipelineStatus } from '../store/schema.js';
+import { readJobSpec } from './columns.js';
 import { SchedulerError } from './errors.js';
 import { ChangeLog, type StatusChange } from './events.js';
 import { decideCreated, isPipelineFinished, NO_PREDECESSORS, pipelineStatus, withPredecessor, type JobFacts } from './rules.js';
 import { forUpdate } from './sql/row-lock.js';
-
-// A job's spec never changes once stored, yet every advance of a pipeline reads all its jobs:
-// parsing each spec once instead of once per advance keeps a big pipeline from costing time
-// quadratic in its size. Keyed by id and checked against the text, so another database (tests,
-// `tandem exec`) reusing an id never gets a stale spec. Bounded; forgetting only costs a parse.
-// Callers share the parsed object: treat it as read-only.
-const parsedSpecs = new Map<number, { text: string; spec: CompiledJob }>();
-const PARSED_SPECS_MAX = 20_000;
-
-export function parseSpec(job: Pick<Job, 'id' | 'spec'>): CompiledJob {
-  const hit = parsedSpecs.get(job.id);
-  if (hit && hit.text === job.spec) return hit.spec;
-  const spec = JSON.parse(job.spec) as CompiledJob;
-  if (parsedSpecs.size >= PARSED_SPECS_MAX) parsedSpecs.clear();
-  parsedSpecs.set(job.id, { text: job.spec, spec });
-  return spec;
-}
 
 function facts(job: Job): JobFacts {
   return { status: job.status, allowFailure: job.allow_failure === 1 };
@@ -61,7 +45,7 @@ export function walkInDependencyOrder<T>(
   for (const stage of [...byStage.keys()].sort((a, b) => a - b)) {
     const jobs = byStage.get(stage) as Job[];
     const emit = (job: Job): void => {
-      const spec = parseSpec(job);
+      const spec = readJobSpec(job);
       visit(job, spec, spec.needs === null ? earlierStages : needed(spec).reduce(add, empty));
     };
     // Depth first over `needs` inside the stage (they never point at a later one), with an explicit
@@ -81,7 +65,7 @@ export function walkInDependencyOrder<T>(
         }
         visited.add(top.job.id);
         top.expanded = true;
-        for (const target of needed(parseSpec(top.job))) {
+        for (const target of needed(readJobSpec(top.job))) {
           if (!visited.has(target.id) && target.stage_index <= stage) stack.push({ job: target, expanded: false });
         }
       }
@@ -148,7 +132,7 @@ export async function advanceInTransaction(
     const set: JobUpdate = { status: next };
     if (next === 'pending') set.queued_at = now;
     if (next === 'skipped') set.finished_at = now;
-    if (next === 'scheduled') set.scheduled_at = now + (parseSpec(job).startInSeconds ?? 0) * 1000;
+    if (next === 'scheduled') set.scheduled_at = now + (readJobSpec(job).startInSeconds ?? 0) * 1000;
     const res = await trx.updateTable('jobs').set(set).where('id', '=', job.id).where('status', '=', 'created').executeTakeFirst();
     if (Number(res.numUpdatedRows) === 1) changes.job(job, next);
     if (next === 'pending' && job.environment !== null) await supersedeWaitingDeploys(trx, job, now, changes);

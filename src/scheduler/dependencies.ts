@@ -4,7 +4,7 @@ import type { ManifestEntry } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../api/protocol.js';
 import type { CompiledJob } from '../pipeline/types.js';
 import type { Store } from '../store/index.js';
-import { parseSpec } from './advance.js';
+import { readJobSpec } from './columns.js';
 
 function dependencySelector(spec: CompiledJob): (job: { id: number; name: string; stage_index: number; spec: string }) => boolean {
   if (spec.needs !== null) {
@@ -20,7 +20,7 @@ function dependencySelector(spec: CompiledJob): (job: { id: number; name: string
 }
 
 function baseNameOf(job: { id: number; spec: string }): string {
-  return parseSpec(job).baseName;
+  return readJobSpec(job).baseName;
 }
 
 export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {

@@ -217,7 +217,7 @@ export async function requireJobStartRights(ctx: ServerContext, principal: Princ
 export async function requireProtectedRefRole(
   ctx: ServerContext,
   principal: Principal,
-  pipeline: Pick<Pipeline, 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>,
+  pipeline: Pick<Pipeline, 'id' | 'repo_id' | 'ref' | 'is_tag' | 'merge_request'>,
   permission: Permission,
 ): Promise<void> {
   const role = await pipelineProtectedRole(ctx.store.db, pipeline);
@@ -230,7 +230,7 @@ export async function requireProtectedRefRole(
 export async function requireJobRefRole(ctx: ServerContext, principal: Principal, job: Job, permission: Permission): Promise<void> {
   const pipeline = await ctx.store.db
     .selectFrom('pipelines')
-    .select(['repo_id', 'ref', 'is_tag', 'merge_request'])
+    .select(['id', 'repo_id', 'ref', 'is_tag', 'merge_request'])
     .where('id', '=', job.pipeline_id)
     .executeTakeFirstOrThrow();
   await requireProtectedRefRole(ctx, principal, pipeline, permission);

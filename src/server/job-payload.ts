@@ -2,10 +2,11 @@
 // (with the job's CI_JOB_TOKEN) and the artifacts of the jobs it depends on.
 import type { JobPayload, JobVariable } from '../api/protocol.js';
 import { mintIdTokens } from '../auth/id-tokens.js';
-import { pipelineMergeRequest, pipelineProtectedRole } from '../auth/repo-access.js';
+import { pipelineProtectedRole } from '../auth/repo-access.js';
 import { issueJobToken } from '../auth/tokens.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
+import { readJobTags, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
 import { repoVariablesFor } from './variables.js';
@@ -21,7 +22,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     sha: pipeline.sha,
     beforeSha: pipeline.before_sha,
     // GitLab names the source branch here in merge request pipelines (review apps use its slug).
-    ref: pipelineMergeRequest(pipeline)?.sourceBranch ?? pipeline.ref,
+    ref: readPipelineMergeRequest(pipeline)?.sourceBranch ?? pipeline.ref,
     isTag: pipeline.is_tag === 1,
     defaultBranch: repo.default_branch,
     pipelineId: pipeline.id,
@@ -43,10 +44,10 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     buildsDir: '',
     nodeIndex: spec.parallel?.index,
     nodeTotal: spec.parallel?.total,
-    runnerTags: JSON.parse(job.tags) as string[],
+    runnerTags: readJobTags(job),
   });
   const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
-  const repoVariables = await repoVariablesFor(ctx, repo, { protectedRef, fromFork: pipelineMergeRequest(pipeline)?.fork === true });
+  const repoVariables = await repoVariablesFor(ctx, repo, { protectedRef, fromFork: readPipelineMergeRequest(pipeline)?.fork === true });
   // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
   const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
   // For the agent's fetch only: the workspace's origin and CI_REPOSITORY_URL carry none.
@@ -55,7 +56,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     ...plain(predefined),
     ...plain(perJob),
     { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
-    ...plain(inheritedGlobals(JSON.parse(pipeline.variables) as Record<string, string>, spec.inheritVariables)),
+    ...plain(inheritedGlobals(readPipelineVariables(pipeline), spec.inheritVariables)),
     ...plain(spec.variables),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),
     ...(await idTokenVariables(ctx, claimed, protectedRef)),

@@ -18,7 +18,8 @@ import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 
 export type { StoreDialect } from './dialect.js';
 export { MIGRATION_NAMES } from './migrations/index.js';
-export { NewerSchemaError, StoreError } from './errors.js';
+export { CorruptColumnError, NewerSchemaError, StoreError } from './errors.js';
+export * from './columns.js';
 export type { PostgresOptions, StoreObserver } from './postgres.js';
 export * from './schema.js';
 export { MAX_NOTIFY_PAYLOAD, type Notifications } from './notifications.js';

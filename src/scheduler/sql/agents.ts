@@ -2,6 +2,7 @@
 // decision: they choose which jobs, and so which repositories' secrets, reach its host), liveness
 // and its presence stream. Claims and leases live in claim-job.ts and extend-lease.ts.
 import type { Kysely } from 'kysely';
+import { readAgentTags } from '../../store/index.js';
 import type { Database } from '../../store/schema.js';
 
 export interface AgentRegistration {
@@ -60,8 +61,8 @@ export async function announceAgent(
 }
 
 export async function agentTags(db: Kysely<Database>, agentId: number): Promise<string[]> {
-  const agent = await db.selectFrom('agents').select('tags').where('id', '=', agentId).executeTakeFirstOrThrow();
-  return JSON.parse(agent.tags) as string[];
+  const agent = await db.selectFrom('agents').select(['id', 'tags']).where('id', '=', agentId).executeTakeFirstOrThrow();
+  return readAgentTags(agent);
 }
 
 /** An admin's setting of an agent's tags; false when there is no such agent. */

@@ -5,9 +5,10 @@
 // with FOR UPDATE SKIP LOCKED.
 import { sql, type Kysely } from 'kysely';
 import type { CompiledJob } from '../../pipeline/types.js';
-import type { Store } from '../../store/index.js';
+import { readJobTags, type Store } from '../../store/index.js';
 import type { Database, Job, Pipeline, Repo } from '../../store/schema.js';
-import { advanceInTransaction, parseSpec } from '../advance.js';
+import { advanceInTransaction } from '../advance.js';
+import { readJobSpec } from '../columns.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { nextFencingToken } from './next-fencing-token.js';
@@ -40,7 +41,7 @@ async function pickSqlite(trx: Kysely<Database>, agentTags: Set<string>): Promis
     .execute();
   const busyGroups = new Set(busy.map((b) => `${b.repo_id}\n${b.resource_group}`));
   const runnable = (job: Job): boolean =>
-    (JSON.parse(job.tags) as string[]).every((t) => agentTags.has(t)) &&
+    readJobTags(job).every((t) => agentTags.has(t)) &&
     (job.resource_group === null || !busyGroups.has(`${job.repo_id}\n${job.resource_group}`));
 
   // Tags are JSON, so they are matched here; page through the queue oldest first (GitLab orders by id).
@@ -155,6 +156,6 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     const row = await trx.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow();
     const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
     const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
-    return { job: row, spec: parseSpec(row), pipeline, repo, fencingToken: token, changes: changes.list };
+    return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken: token, changes: changes.list };
   });
 }

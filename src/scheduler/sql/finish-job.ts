@@ -2,7 +2,7 @@
 // timeout) and queues the next attempt when the retry policy says so.
 import type { Kysely } from 'kysely';
 import type { Database, Job } from '../../store/schema.js';
-import { parseSpec } from '../advance.js';
+import { readJobSpec } from '../columns.js';
 import { StaleTokenError } from '../errors.js';
 import type { ChangeLog } from '../events.js';
 import { failureAllowed, retryAllowed } from '../rules.js';
@@ -26,7 +26,7 @@ export async function finishRunningJob(
   now: number,
   changes: ChangeLog,
 ): Promise<number | null> {
-  const spec = parseSpec(job);
+  const spec = readJobSpec(job);
   const allowFailure = outcome.status === 'failed' ? failureAllowed(spec, outcome.exitCode) : spec.allowFailure;
   const res = await trx
     .updateTable('jobs')

@@ -2,7 +2,7 @@
 // it) and a new row with attempt + 1 takes its place.
 import type { Kysely } from 'kysely';
 import type { Database, Job } from '../../store/schema.js';
-import { parseSpec } from '../advance.js';
+import { readJobSpec } from '../columns.js';
 import type { ChangeLog } from '../events.js';
 
 export async function insertNewAttempt(
@@ -28,7 +28,7 @@ export async function insertNewAttempt(
       retry_of: old.id,
       retried: 0,
       // Recomputed at completion: `allow_failure: exit_codes` depends on the new attempt's exit code.
-      allow_failure: parseSpec(old).allowFailure ? 1 : 0,
+      allow_failure: readJobSpec(old).allowFailure ? 1 : 0,
       resource_group: old.resource_group,
       interruptible: old.interruptible,
       tags: old.tags,

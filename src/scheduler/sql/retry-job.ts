@@ -3,7 +3,8 @@
 import type { Kysely } from 'kysely';
 import type { Store } from '../../store/index.js';
 import type { Database, Job } from '../../store/schema.js';
-import { advanceInTransaction, latestJobs, lockPipeline, parseSpec, walkInDependencyOrder } from '../advance.js';
+import { advanceInTransaction, latestJobs, lockPipeline, walkInDependencyOrder } from '../advance.js';
+import { readJobSpec } from '../columns.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { loadJob } from './load-job.js';
@@ -55,7 +56,7 @@ export async function retryJob(store: Store, jobId: number, now: number): Promis
         `job ${jobId} cannot be retried while it is ${job.status}; only finished jobs (success, failed, canceled) can`,
       );
     }
-    const when = parseSpec(job).when;
+    const when = readJobSpec(job).when;
     // Retrying is an explicit request to run: a manual or delayed job does not wait again.
     const playedAt = when === 'manual' || when === 'delayed' ? now : job.played_at;
     // The dependants to reset are read from the pipeline's jobs: no other advance may move them meanwhile.

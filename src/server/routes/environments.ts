@@ -18,7 +18,7 @@ import {
   startRelease,
   waitingDeployJobs,
 } from '../../deploy/sql/index.js';
-import { parseSpec } from '../../scheduler/advance.js';
+import { readJobSpec } from '../../scheduler/index.js';
 import { getPipelineRow } from '../../scheduler/index.js';
 import type { Release, Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
@@ -242,7 +242,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ principal, params, body }) {
       const jobId = idParam(params.id, 'id');
       const job = await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
-      const spec = parseSpec(job);
+      const spec = readJobSpec(job);
       if (spec.environment === null || spec.deploy === null) throw new ApiError(422, `job ${jobId} has no environment and deploy block`);
       const pipeline = await getPipelineRow(ctx.store, job.pipeline_id);
       if (!pipeline) throw new ApiError(404, `pipeline ${job.pipeline_id} not found`);

@@ -11,11 +11,11 @@ import {
   getPipeline,
   listPipelines,
   playJob,
+  readJobSpec,
   readLog,
   readLogPages,
   retryJob,
 } from '../../scheduler/index.js';
-import type { CompiledJob } from '../../pipeline/types.js';
 import type { ServerContext } from '../context.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
@@ -61,7 +61,7 @@ async function repoNameOf(ctx: ServerContext, repoId: number): Promise<string> {
 
 /** `artifacts:name` when it is a plain name (GitLab's default is "artifacts"; the job id keeps downloads apart). */
 function archiveName(job: { id: number; spec: string }): string {
-  const name = (JSON.parse(job.spec) as CompiledJob).artifacts?.name;
+  const name = readJobSpec(job).artifacts?.name;
   return name && /^[\w.@+-]{1,200}$/.test(name) ? name : `job-${job.id}-artifacts`;
 }
 
