@@ -5,7 +5,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 import type { Caller, Scope } from './permissions.js';
 import { findSession, type SessionLimits } from './sessions.js';
-import { hashToken, parseScopes, prefixOf } from './tokens.js';
+import { readTokenScopes } from './columns.js';
+import { hashToken, prefixOf } from './tokens.js';
 
 export type Principal =
   | { kind: 'anonymous' }
@@ -62,7 +63,7 @@ export async function principalOfToken(db: Kysely<Database>, token: string, now:
       userId: row.user_id,
       username: row.username,
       admin: row.admin === 1,
-      scopes: parseScopes(row.scopes),
+      scopes: readTokenScopes(row),
       sessionId: null,
       tokenId: row.id,
     };

@@ -4,7 +4,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
-import { SCOPES, type Scope } from './permissions.js';
+import { readTokenScopes } from './columns.js';
+import type { Scope } from './permissions.js';
 import type { TokenInfo } from './views.js';
 
 export type TokenPrefix = 'tdm' | 'tda' | 'tdj' | 'tds';
@@ -20,11 +21,6 @@ export function hashToken(token: string): string {
 export function prefixOf(token: string): TokenPrefix | null {
   const m = /^(tdm|tda|tdj|tds)_[A-Za-z0-9_-]{43}$/.exec(token);
   return m ? (m[1] as TokenPrefix) : null;
-}
-
-export function parseScopes(json: string): Scope[] {
-  const parsed = JSON.parse(json) as unknown;
-  return Array.isArray(parsed) ? parsed.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s as string)) : [];
 }
 
 export interface NewToken {
@@ -77,7 +73,7 @@ export async function listTokens(db: Kysely<Database>, opts: { userId?: number; 
     id: t.id,
     name: t.name,
     username: t.username,
-    scopes: parseScopes(t.scopes),
+    scopes: readTokenScopes(t),
     expiresAt: iso(t.expires_at),
     createdAt: iso(t.created_at)!,
     lastUsedAt: iso(t.last_used_at),

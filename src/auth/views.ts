@@ -1,6 +1,7 @@
 // JSON shapes of the API's users, tokens, memberships, protected branches and audit entries: free
 // of server-only imports, so the web UI types its pages with them too.
 import type { AuditEntry, ProtectedBranch, Role, User } from '../store/schema.js';
+import { readAuditDetails, readAuditParams } from './columns.js';
 import type { Scope } from './permissions.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -51,8 +52,8 @@ export function auditView(e: AuditEntry) {
     action: e.action,
     method: e.method,
     route: e.route,
-    params: e.params === null ? null : (JSON.parse(e.params) as Record<string, string>),
+    params: readAuditParams(e),
     status: e.status,
-    details: e.details === null ? null : (JSON.parse(e.details) as Record<string, unknown>),
+    details: readAuditDetails(e),
   };
 }

@@ -14,7 +14,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { BlobInfo, BlobStore } from '../artifacts/index.js';
-import { isPostgresUrl, sqlitePath, type Database } from '../store/index.js';
+import { isPostgresUrl, readCacheManifest, readReleaseFiles, sqlitePath, type Database } from '../store/index.js';
 import { parsePostgresUrl, probeWritable, redactUrl } from '../store/postgres.js';
 import type { BackupBlob, BackupManifest } from './manifest.js';
 
@@ -59,14 +59,12 @@ async function inspect(db: Kysely<Database>): Promise<Omit<SnapshotInfo, 'snapsh
   };
   for (const f of await db.selectFrom('artifact_files').select(['job_id', 'path', 'digest', 'size']).orderBy('id').execute())
     add(f.digest, f.size, `artifact ${f.path} of job ${f.job_id}`);
-  for (const c of await db.selectFrom('cache_entries').select(['repo_id', 'key', 'manifest']).orderBy('id').execute()) {
-    for (const e of JSON.parse(c.manifest) as { path: string; digest: string; size: number }[])
-      add(e.digest, e.size, `cache "${c.key}" of repository ${c.repo_id}: ${e.path}`);
+  for (const c of await db.selectFrom('cache_entries').select(['id', 'repo_id', 'key', 'manifest']).orderBy('id').execute()) {
+    for (const e of readCacheManifest(c)) add(e.digest, e.size, `cache "${c.key}" of repository ${c.repo_id}: ${e.path}`);
   }
   if (has('releases')) {
     for (const r of await db.selectFrom('releases').select(['id', 'files']).orderBy('id').execute()) {
-      for (const e of JSON.parse(r.files) as { path: string; digest: string; size: number }[])
-        add(e.digest, e.size, `release ${r.id}: ${e.path}`);
+      for (const e of readReleaseFiles(r)) add(e.digest, e.size, `release ${r.id}: ${e.path}`);
     }
   }
 

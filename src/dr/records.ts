@@ -3,7 +3,8 @@
 // record too when they can reach the database; they never migrate it to do so.
 import type { Kysely } from 'kysely';
 import { existsSync } from 'node:fs';
-import { isPostgresUrl, NewerSchemaError, openStore, sqlitePath, type Database, type Store } from '../store/index.js';
+import { z } from 'zod';
+import { isPostgresUrl, jsonColumn, NewerSchemaError, openStore, sqlitePath, type Database, type Store } from '../store/index.js';
 import type { Backup, DrDrill } from '../store/schema.js';
 import type { BackupManifest } from './manifest.js';
 
@@ -49,6 +50,14 @@ export interface DrillRecord {
   error: string | null;
   report: unknown;
 }
+
+const drillReport = z.looseObject({
+  steps: z.array(z.looseObject({ name: z.string(), ok: z.boolean(), ms: z.number(), detail: z.string() })).default([]),
+});
+const drillReportColumn = jsonColumn('dr_drills', 'report', drillReport);
+
+/** The report `tandem dr drill` recorded (its DrillReport); views show its steps. */
+export const readDrillReport = (d: Pick<DrDrill, 'id' | 'report'>): z.output<typeof drillReport> => drillReportColumn(d.report, d.id);
 
 export async function recordDrill(db: Kysely<Database>, r: DrillRecord): Promise<void> {
   await db

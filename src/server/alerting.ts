@@ -11,6 +11,7 @@ import { SIGNAL_WINDOW_MS, selfConditions, type Remembered, type SelfSignals } f
 import { evaluateWithPrometheus, sloConditions } from '../monitor/alerting/slo-alerts.js';
 import { ROLLBACK_ACTION, applyEvaluation, pruneAlerts, type AlertChange, type SourceResult } from '../monitor/alerting/state.js';
 import type { SloEvaluation } from '../monitor/burn.js';
+import { readAlertLabels, readRemembered } from '../monitor/columns.js';
 import { COUNTED_SIGNALS, evaluateBuiltinSlos, recordedIncrease } from '../monitor/sli-recorder.js';
 import { allSlos, BUILTIN_SLOS, type Slo } from '../monitor/slo.js';
 import type { Alert, Database } from '../store/index.js';
@@ -42,8 +43,8 @@ export interface AlertingService {
 }
 
 async function remember(db: Kysely<Database>, key: string, current: string, now: number): Promise<Remembered> {
-  const row = await db.selectFrom('alerting_state').select('value').where('key', '=', key).executeTakeFirst();
-  const known = row ? (JSON.parse(row.value) as Remembered) : null;
+  const row = await db.selectFrom('alerting_state').select(['key', 'value']).where('key', '=', key).executeTakeFirst();
+  const known = row ? readRemembered(row) : null;
   if (known && known.value === current) return known;
   const next: Remembered = { value: current, previous: known?.value ?? null, changedAt: now };
   await db
@@ -166,7 +167,7 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
     sources.push(...selfConditions(config, signals));
     const changes = await applyEvaluation(ctx.store, { now, sources, route: (severity) => routeOf(config, severity) });
     for (const c of changes) {
-      const labels = JSON.parse(c.alert.labels) as Record<string, string>;
+      const labels = readAlertLabels(c.alert);
       ctx.log.info(
         { alert: c.alert.name, alertId: c.alert.id, labels, from: c.from, to: c.to, silencedBy: c.alert.silenced_by },
         `alert ${c.to}`,
@@ -186,7 +187,7 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
 
   async function act(action: string, alert: Alert): Promise<string> {
     if (action !== ROLLBACK_ACTION) throw new Error(`unknown action ${action}`);
-    const labels = JSON.parse(alert.labels) as Record<string, string>;
+    const labels = readAlertLabels(alert);
     const env = await environmentOfAlert(ctx, labels.environment, labels.repo);
     if (!env) return `ignored: repository ${labels.repo} has no environment "${labels.environment}"`;
     const outcome = await rollbackOnAlert(ctx, env, `alert: ${alert.name} (${labels.slo ?? alert.id})`);

@@ -4,6 +4,7 @@
 // with SQLite there is one server, which therefore always leads.
 import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
+import { readKnownRefs } from '../repos/index.js';
 import type { Repo } from '../store/schema.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
@@ -34,7 +35,7 @@ export interface Duties {
 async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<void> {
   await ctx.store.db.updateTable('repos').set({ last_polled_at: now }).where('id', '=', repo.id).execute();
   const current = await lsRemote(repo.url, { timeoutMs: 30_000, credentials: await repoCredentials(ctx, repo) });
-  const previous = JSON.parse(repo.known_refs) as Record<string, string>;
+  const previous = readKnownRefs(repo);
   const firstPoll = Object.keys(previous).length === 0;
   await ctx.store.db
     .updateTable('repos')

@@ -7,9 +7,11 @@ import { realpath } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { URL_CREDENTIALS } from '../auth/secrets/index.js';
 import { normalizeRepoUrl, redactUrl, repoUrlTarget, SourceError, splitUrlCredentials, type UrlCredentials } from '../source/index.js';
 import { sealRepoSecret, type RepoSecretsContext } from '../repos/index.js';
+import { jsonColumn } from '../store/index.js';
 import type { Repo } from '../store/schema.js';
 import { ApiError } from './http.js';
 
@@ -124,6 +126,9 @@ async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly
   }
 }
 
+// Read once decrypted: the sealed text is the JSON saveRepoCredentials wrote.
+const urlCredentials = jsonColumn('repos', 'url_credentials', z.looseObject({ username: z.string(), password: z.string() }));
+
 /** Stores (or with null, removes) the credentials of a repository's URL, encrypted and bound to its id. */
 export async function saveRepoCredentials(ctx: RepoSecretsContext, repoId: number, credentials: UrlCredentials | null): Promise<Repo> {
   return sealRepoSecret(ctx, repoId, URL_CREDENTIALS, credentials === null ? null : JSON.stringify(credentials));
@@ -135,9 +140,7 @@ export async function repoCredentials(
   repo: Pick<Repo, 'id' | 'url_credentials' | 'url_credentials_key_id'>,
 ): Promise<UrlCredentials | null> {
   if (repo.url_credentials === null) return null;
-  return JSON.parse(
-    await ctx.secrets.keyring.open(repo.url_credentials, repo.url_credentials_key_id, URL_CREDENTIALS, repo),
-  ) as UrlCredentials;
+  return urlCredentials(await ctx.secrets.keyring.open(repo.url_credentials, repo.url_credentials_key_id, URL_CREDENTIALS, repo), repo.id);
 }
 
 /** For the server's mirrors: the credentials of a URL, from a repository registered with it. */

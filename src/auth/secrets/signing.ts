@@ -3,8 +3,9 @@
 // again. Tokens may live at most one rotation period, so every token still valid finds its key.
 import { createPrivateKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { calculateJwkThumbprint, exportJWK, SignJWT, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import { calculateJwkThumbprint, exportJWK, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { SigningKey, Store } from '../../store/index.js';
+import { readPublicJwk } from '../columns.js';
 import { SIGNING_KEY_PRIVATE, type Keyring } from './keyring.js';
 import { SecretsError } from './master-key.js';
 
@@ -62,11 +63,11 @@ export class TokenSigner {
     await this.activeKey();
     const rows = await this.store.db
       .selectFrom('signing_keys')
-      .select('public_jwk')
+      .select(['kid', 'public_jwk'])
       .where((eb) => eb.or([eb('state', '=', 'active'), eb('publish_until', '>', this.opts.now())]))
       .orderBy('created_at', 'desc')
       .execute();
-    return { keys: rows.map((r) => JSON.parse(r.public_jwk) as JWK) };
+    return { keys: rows.map(readPublicJwk) };
   }
 
   /** The key that signs now, rotated first when it is older than the rotation period. */

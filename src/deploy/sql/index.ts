@@ -5,3 +5,4 @@ export type { ReleaseUpdate, SetReleaseStatusInput, SetReleaseStatusResult } fro
 export { configureEnvironment, environmentName, listEnvironments, waitingDeployJobs } from './environments.js';
 export type { EnvironmentSettings } from './environments.js';
 export { findRelease, latestRelease, listReleases, recordReleaseDecision, releaseOfJob } from './releases.js';
+export { readReleaseDeploySpec, readReleaseFiles, readReleaseTags } from '../../store/index.js';

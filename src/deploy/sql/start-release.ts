@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { ManifestEntry } from '../../artifacts/index.js';
 import { forUpdate } from '../../scheduler/sql/row-lock.js';
-import type { Store } from '../../store/index.js';
+import { readReleaseFiles, type Store } from '../../store/index.js';
 import type { Database, Environment, Release } from '../../store/schema.js';
 
 export class ReleaseError extends Error {
@@ -117,7 +117,7 @@ export async function startRelease(store: Store, input: StartReleaseInput): Prom
         .where('environment_id', '=', environment.id)
         .executeTakeFirst();
       if (!source) throw new ReleaseError(404, `release ${input.rollbackOf} is not a release of environment ${environment.name}`);
-      files = JSON.parse(source.files) as ManifestEntry[];
+      files = readReleaseFiles(source);
     }
     if (files === null) throw new ReleaseError(422, 'a release needs files (deploy.source)');
     const release = await trx

@@ -3,6 +3,7 @@
 import nodemailer from 'nodemailer';
 import type { Alert } from '../../store/index.js';
 import type { AlertView } from '../api-views.js';
+import { readAlertAnnotations, readAlertLabels } from '../columns.js';
 import type { NotifierConfig } from './config.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -14,8 +15,8 @@ export function alertView(a: Alert): AlertView {
     state: a.state,
     severity: a.severity,
     fingerprint: a.fingerprint,
-    labels: JSON.parse(a.labels) as Record<string, string>,
-    annotations: JSON.parse(a.annotations) as Record<string, string>,
+    labels: readAlertLabels(a),
+    annotations: readAlertAnnotations(a),
     value: a.value,
     activeAt: iso(a.active_at)!,
     firedAt: iso(a.fired_at),

@@ -4,6 +4,7 @@
 // them, so an alert is notified once per notifier, however often leadership changes.
 import type { Kysely } from 'kysely';
 import type { Alert, AlertStateValue, Database, Silence, Store } from '../../store/index.js';
+import { readSilenceMatchers } from '../columns.js';
 import type { AlertSeverity } from './config.js';
 import { fingerprint, matchesAll, type Labels, type Matcher } from './labels.js';
 
@@ -50,7 +51,7 @@ export function alertLabels(c: Pick<AlertCondition, 'name' | 'severity' | 'label
 }
 
 export function parseSilence(s: Silence): { id: number; matchers: Matcher[] } {
-  return { id: s.id, matchers: JSON.parse(s.matchers) as Matcher[] };
+  return { id: s.id, matchers: readSilenceMatchers(s) };
 }
 
 export async function activeSilences(db: Kysely<Database>, now: number): Promise<{ id: number; matchers: Matcher[] }[]> {

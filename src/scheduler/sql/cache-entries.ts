@@ -1,17 +1,19 @@
 // Caches of a repository (cache_entries): a manifest per key, saved and restored by jobs.
 import type { Kysely } from 'kysely';
-import type { CacheEntry, Database } from '../../store/schema.js';
+import { readCacheManifest, type StoredManifest } from '../../store/index.js';
+import type { Database } from '../../store/schema.js';
 
 export async function findCacheEntry(
   db: Kysely<Database>,
   input: { repoId: number; key: string },
-): Promise<Pick<CacheEntry, 'manifest' | 'updated_at'> | undefined> {
-  return db
+): Promise<{ manifest: StoredManifest; updated_at: number } | undefined> {
+  const entry = await db
     .selectFrom('cache_entries')
-    .select(['manifest', 'updated_at'])
+    .select(['id', 'manifest', 'updated_at'])
     .where('repo_id', '=', input.repoId)
     .where('key', '=', input.key)
     .executeTakeFirst();
+  return entry && { manifest: readCacheManifest(entry), updated_at: entry.updated_at };
 }
 
 /** Saves (or replaces) the cache under its key. */

@@ -465,7 +465,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const stored = await storedCacheKey(ctx, job, key);
       const entry = await findCacheEntry(ctx.store.db, { repoId: job.repo_id, key: stored });
       if (!entry) throw new ApiError(404, `no cache "${key}"`);
-      return { key, files: JSON.parse(entry.manifest) as unknown[], updatedAt: new Date(entry.updated_at).toISOString() };
+      return { key, files: entry.manifest, updatedAt: new Date(entry.updated_at).toISOString() };
     },
   });
 

@@ -1,7 +1,8 @@
 // Alerting API: alerts with their states and notifications, silences (Alertmanager's matchers),
 // and the deploy freezes of the error budget policy.
 import { z } from 'zod';
-import { formatMatcher, matcherSchema, parseMatcher, type Matcher } from '../../monitor/alerting/labels.js';
+import { formatMatcher, matcherSchema, parseMatcher } from '../../monitor/alerting/labels.js';
+import { readSilenceMatchers } from '../../monitor/columns.js';
 import { alertView } from '../../monitor/alerting/notifiers.js';
 import { addSilence, alertWithNotifications, expireSilence, listAlerts, listSilences } from '../../monitor/alerting/records.js';
 import type { SilenceView } from '../../monitor/api-views.js';
@@ -19,7 +20,7 @@ const STATES: readonly AlertStateValue[] = ['pending', 'firing', 'resolved'];
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function silenceView(s: Silence, now: number): SilenceView {
-  const matchers = JSON.parse(s.matchers) as Matcher[];
+  const matchers = readSilenceMatchers(s);
   return {
     id: s.id,
     matchers,

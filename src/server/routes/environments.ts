@@ -2,7 +2,6 @@
 // alert, approvals of paused releases; and the agent's side of a deploy (start the release, report
 // its progress, read a person's decision), every agent write fenced by the claim's token.
 import { z } from 'zod';
-import type { ManifestEntry } from '../../artifacts/index.js';
 import {
   configureEnvironment,
   environmentName,
@@ -11,6 +10,7 @@ import {
   listEnvironments,
   listReleases,
   liveRelease,
+  readReleaseFiles,
   recordReleaseDecision,
   releaseOfJob,
   ReleaseError,
@@ -52,7 +52,7 @@ function idParam(value: string | undefined, what: string): number {
   return id;
 }
 
-const withFiles = (r: Release) => ({ ...releaseView(r), files: JSON.parse(r.files) as ManifestEntry[] });
+const withFiles = (r: Release) => ({ ...releaseView(r), files: readReleaseFiles(r) });
 
 async function releaseOfEnvironment(ctx: ServerContext, repo: Repo, envName: string, id: number): Promise<Release> {
   const env = await findEnvironment(ctx, repo, envName);

@@ -1,6 +1,6 @@
 // Monitoring API: SLOs with their error budgets (the built-in ones evaluated from Tandem's own
 // counts), and DORA metrics of a repository from its release history.
-import type { SloEvaluation } from '../../monitor/burn.js';
+import { readSloEvaluation } from '../../monitor/columns.js';
 import { doraForRepo } from '../../monitor/dora.js';
 import { evaluateBuiltinSlos, recordedBudgetHistory, recordedSloEvaluations, sloSummary } from '../../monitor/sli-recorder.js';
 import { allSlos, BUILTIN_SLOS } from '../../monitor/slo.js';
@@ -43,7 +43,7 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
         const row = measured.get(s.name);
         return {
           ...sloSummary(s),
-          evaluation: row?.evaluation ? (JSON.parse(row.evaluation) as SloEvaluation) : null,
+          evaluation: row ? readSloEvaluation(row) : null,
           ...(row ? { evaluatedAt: new Date(row.evaluated_at).toISOString(), ...(row.error ? { error: row.error } : {}) } : {}),
         };
       });

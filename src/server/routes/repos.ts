@@ -6,6 +6,8 @@ import {
   insertRepo,
   listRepos,
   listVariables,
+  readBranchFilter,
+  readTagFilter,
   updateRepo,
 } from '../../repos/index.js';
 import { z } from 'zod';
@@ -58,8 +60,8 @@ const variableBody = z
 /** Whether a push to this ref should start a pipeline, by the repository's branch and tag filters. */
 export function repoWantsRef(repo: Repo, ref: string): boolean {
   return refMatchesFilters(ref, {
-    branches: repo.branch_filter === null ? undefined : (JSON.parse(repo.branch_filter) as string[]),
-    tags: repo.tag_filter === null ? undefined : (JSON.parse(repo.tag_filter) as string[]),
+    branches: readBranchFilter(repo) ?? undefined,
+    tags: readTagFilter(repo) ?? undefined,
   });
 }
 
