@@ -27,7 +27,7 @@ const UNIT_SUITES = [
   'test/security/fuzz-webhooks.test.ts', // fast-check over the webhook parsers, fixtures from disk
   'test/security/pipeline-*.test.ts', // the compiler's limits (size, regex, expansion): pure
   'test/source/webhooks.test.ts', // webhook payload parsers and ref filters: pure
-  'test/store/store.test.ts', // migrations and the instance lock on SQLite files
+  'test/store/{store,columns}.test.ts', // migrations, the instance lock and the JSON column readers on SQLite files
   'test/scheduler', // claim/complete/state rules on SQLite (PostgreSQL runs are left out below)
   'test/server/{delivery-once,leader}.test.ts', // webhook de-duplication and the leader lease on SQLite
   'test/monitor/sli-store.test.ts', // SLI counts and DORA figures on SQLite
