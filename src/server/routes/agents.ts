@@ -41,7 +41,7 @@ import { buildJobPayload } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
 import { agentRows, runningJobsByAgent } from '../cluster.js';
 import { openSse } from '../sse.js';
-import { agentView } from './views.js';
+import { agentView } from '../presenters.js';
 
 const LONG_POLL_MS = 25_000;
 /**

@@ -29,7 +29,7 @@ import { ROLLBACK_OF_VARIABLE } from '../../api/protocol.js';
 import { environmentOfAlert, findEnvironment, requestRollback, rollbackOnAlert, type AlertRollbackOutcome } from '../rollback.js';
 import { agentIdOf, requireClaim, uploadedManifest } from './agents.js';
 import { findRepo } from './repos.js';
-import { environmentView, jobView, releaseView } from './views.js';
+import { environmentView, jobView, releaseView } from '../presenters.js';
 
 const fencingToken = z.number().int().positive();
 const MAX_RELEASES_PAGE = 500;

@@ -3,14 +3,8 @@
 // by the body's digest (the delivery id header is not signed: a replay under a new id has the same
 // body), and turn the push into a pipeline.
 import { createHash } from 'node:crypto';
-import {
-  parseWebhook,
-  WEBHOOK_PROVIDERS,
-  WebhookError,
-  type ForgeProject,
-  type PushEvent,
-  type WebhookProvider,
-} from '../../source/index.js';
+import { WEBHOOK_PROVIDERS, type WebhookProvider } from '../../api/index.js';
+import { parseWebhook, WebhookError, type ForgeProject, type PushEvent } from '../../source/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';

@@ -27,7 +27,7 @@ import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
 import { maskedVariableValues } from '../variables.js';
-import { jobView, pipelineView } from './views.js';
+import { jobView, pipelineView } from '../presenters.js';
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 /**

@@ -22,7 +22,7 @@ import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { checkRepoUrl, saveRepoCredentials } from '../repo-url.js';
 import { triggerPipeline } from '../trigger.js';
 import { saveVariable, saveWebhookSecret } from '../variables.js';
-import { pipelineView, repoView, variableView } from './views.js';
+import { pipelineView, repoView, variableView } from '../presenters.js';
 
 const repoName = z
   .string()
