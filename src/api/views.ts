@@ -41,6 +41,17 @@ export type ReleaseDecision = 'promote' | 'abort';
 
 export type BackupStatus = 'running' | 'success' | 'failed';
 
+/** GitLab's project roles, weakest first. */
+export const ROLES = ['guest', 'reporter', 'developer', 'maintainer', 'owner'] as const;
+export type Role = (typeof ROLES)[number];
+
+/**
+ * What a personal token may do. `api`: everything its user may; `read_api`: only reading (GET);
+ * `register_agent`: only registering agents (an agent registration token, made by an admin).
+ */
+export const SCOPES = ['api', 'read_api', 'register_agent'] as const;
+export type Scope = (typeof SCOPES)[number];
+
 /** A pipeline as lists show it: `GET /api/v1/pipelines`, `GET /api/v1/repos/:name/pipelines`. */
 export interface PipelineSummaryJson {
   id: number;
@@ -252,4 +263,64 @@ export interface ClusterJson {
       };
   backup: { id?: string; status: string; startedAt: string; finishedAt: string | null } | null;
   drill: { id?: number; backupId?: string | null; ok: boolean; finishedAt: string } | null;
+}
+
+export interface UserJson {
+  id: number;
+  username: string;
+  email: string | null;
+  admin: boolean;
+  /** False: no local password (the user signs in through an identity provider). */
+  hasPassword: boolean;
+  createdAt: string;
+  lastLoginAt: string | null;
+}
+
+/** A member of a repository: a role given by hand, or one that follows the user's groups. */
+export interface MemberJson {
+  username: string;
+  role: Role;
+  source: 'manual' | 'groups';
+  since: string;
+}
+
+/** A personal token as listed: never the token itself, which is shown once when it is made. */
+export interface TokenJson {
+  id: number;
+  name: string;
+  username: string;
+  scopes: Scope[];
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expired: boolean;
+}
+
+/** A protected branch: only `allowedRole` and above run pipelines and manual jobs on it. */
+export interface ProtectedBranchJson {
+  id: number;
+  /** A branch name or glob (`main`, `release/*`). */
+  pattern: string;
+  allowedRole: Role;
+  createdAt: string;
+}
+
+/** An entry of the audit log: who did what, through which route, with what outcome. */
+export interface AuditEntryJson {
+  id: number;
+  at: string;
+  /** A username, `agent:ID`, `job:ID` or `anonymous`. */
+  actor: string;
+  /** user | agent | job | anonymous */
+  actorKind: string;
+  address: string | null;
+  replica: string;
+  action: string;
+  method: string | null;
+  route: string | null;
+  /** The route's path parameters. */
+  params: Record<string, string> | null;
+  status: number | null;
+  /** What the route adds (a role granted, a token's name and scopes); never secrets. */
+  details: Record<string, unknown> | null;
 }

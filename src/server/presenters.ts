@@ -3,19 +3,35 @@
 import {
   WEBHOOK_PROVIDERS,
   type AgentJson,
+  type AuditEntryJson,
   type BackupJson,
   type DrillJson,
   type EnvironmentJson,
   type JobJson,
   type PipelineMergeRequest,
   type PipelineSummaryJson,
+  type ProtectedBranchJson,
   type ReleaseJson,
   type ReleaseTargetJson,
   type RepoJson,
+  type UserJson,
   type VariableJson,
 } from '../api/index.js';
 import { parseTargetSpec } from '../deploy/targets/spec.js';
-import type { Agent, Backup, DrDrill, Environment, Job, Pipeline, Release, Repo, Variable } from '../store/schema.js';
+import type {
+  Agent,
+  AuditEntry,
+  Backup,
+  DrDrill,
+  Environment,
+  Job,
+  Pipeline,
+  ProtectedBranch,
+  Release,
+  Repo,
+  User,
+  Variable,
+} from '../store/schema.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -199,5 +215,38 @@ export function drillView(d: DrDrill): DrillJson {
     rpoSeconds: d.rpo_ms === null ? null : d.rpo_ms / 1000,
     error: d.error,
     steps: (JSON.parse(d.report) as { steps?: unknown[] }).steps ?? [],
+  };
+}
+
+export function protectedBranchView(p: ProtectedBranch): ProtectedBranchJson {
+  return { id: p.id, pattern: p.pattern, allowedRole: p.allowed_role, createdAt: iso(p.created_at)! };
+}
+
+export function userView(u: User): UserJson {
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    admin: u.admin === 1,
+    hasPassword: u.password_hash !== null,
+    createdAt: iso(u.created_at)!,
+    lastLoginAt: iso(u.last_login_at),
+  };
+}
+
+export function auditView(e: AuditEntry): AuditEntryJson {
+  return {
+    id: e.id,
+    at: iso(e.at)!,
+    actor: e.actor,
+    actorKind: e.actor_kind,
+    address: e.address,
+    replica: e.replica,
+    action: e.action,
+    method: e.method,
+    route: e.route,
+    params: e.params === null ? null : (JSON.parse(e.params) as Record<string, string>),
+    status: e.status,
+    details: e.details === null ? null : (JSON.parse(e.details) as Record<string, unknown>),
   };
 }

@@ -4,7 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { UrlCredentials } from '../api/protocol.js';
+import type { UrlCredentials } from '../api/index.js';
 import { isZeroSha } from './types.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { isWebhookProvider, WEBHOOK_PROVIDERS, type WebhookProvider } from '../api/webhooks.js';
+import { isWebhookProvider, WEBHOOK_PROVIDERS, type WebhookProvider } from '../api/index.js';
 import { globMatcher } from '../pipeline/glob.js';
 import { isBranchOrTagRef, isZeroSha, refEvent, ZERO_SHA } from './types.js';
 import type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent } from './types.js';

@@ -10,11 +10,12 @@ import type {
   ReleaseDecision,
   ReleaseKind,
   ReleaseStatus,
+  Role,
   RunStatus,
 } from '../api/views.js';
 
 // The columns' value sets are the API's (src/api/views.ts): the views show them as stored.
-export type { BackupStatus, ForkPullRequests, PipelineMergeRequest, PipelineSource, ReleaseStatus, RunStatus };
+export type { BackupStatus, ForkPullRequests, PipelineMergeRequest, PipelineSource, ReleaseStatus, Role, RunStatus };
 
 export type JobStatus = RunStatus;
 export type PipelineStatus = RunStatus;
@@ -236,8 +237,6 @@ export interface TokenTable {
   created_at: number;
   last_used_at: number | null;
 }
-
-export type Role = 'guest' | 'reporter' | 'developer' | 'maintainer' | 'owner';
 
 export interface UserTable {
   id: Generated<number>;

@@ -1,26 +1,25 @@
-// The API's shapes, from the server's own contracts (modules free of server-only imports), so the
-// UI cannot drift from what the server sends.
+// The API's shapes under the UI's names, from src/api (the contracts the server's presenters are
+// typed by, free of server-only imports), so the UI cannot drift from what the server sends.
 export type {
   AgentJson as AgentInfo,
+  AuditEntryJson as AuditEntry,
   BackupJson as BackupInfo,
   DrillJson as DrillInfo,
   EnvironmentJson as Environment,
   JobJson as Job,
+  MemberJson as Member,
   PipelineJson as Pipeline,
+  ProtectedBranchJson as ProtectedBranch,
   ReleaseJson as Release,
   RepoJson as Repo,
+  TokenJson as TokenInfo,
+  UserJson as User,
   VariableJson as Variable,
 } from '../../src/api/views.js';
-export type { MemberView as Member, TokenInfo } from '../../src/auth/views.js';
-import type { RepoJson } from '../../src/api/views.js';
-import type { auditView, protectedBranchView, userView } from '../../src/auth/views.js';
-
-export type User = ReturnType<typeof userView>;
-export type ProtectedBranch = ReturnType<typeof protectedBranchView>;
-export type AuditEntry = ReturnType<typeof auditView>;
+import type { RepoJson, UserJson } from '../../src/api/views.js';
 
 export interface Session {
-  user: User;
+  user: UserJson;
   via: 'session' | 'token';
   scopes: string[];
   tokenId: number | null;

@@ -28,9 +28,9 @@ import {
   USERNAME_PATTERN,
   USERNAME_RULE,
 } from '../../auth/users.js';
-import { auditView, protectedBranchView, userView } from '../../auth/views.js';
 import type { User } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
+import { auditView, protectedBranchView, userView } from '../presenters.js';
 import { loginPolicyOf, startSession } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams } from '../query.js';

@@ -12,8 +12,8 @@ import { DatabaseSamlRequests, refuseOverOidcLimit, saveOidcLogin, takeOidcLogin
 import { samlFinishLogin, samlLoginUrl } from '../../auth/sso/saml.js';
 import { SsoError, type ExternalIdentity, type SsoErrorKind, type SsoProvider } from '../../auth/sso/types.js';
 import { findOrCreateExternalUser } from '../../auth/users.js';
-import { userView } from '../../auth/views.js';
 import type { ServerContext } from '../context.js';
+import { userView } from '../presenters.js';
 import { loginPolicyOf, secureCookies, startSession } from '../auth.js';
 import { ApiError, formOf, type RouteTable } from '../http.js';
 import { signInBody } from './auth.js';
