@@ -2,7 +2,7 @@
 // freezes its environment (src/monitor/alerting/state.ts starts and lifts them with the alert);
 // deploys to it wait like those to a protected environment (src/scheduler/advance.ts). Playing
 // such a deploy is a maintainer's override, which is recorded and logged here for the audit.
-import type { FreezeView } from '../monitor/api-views.js';
+import type { FreezeView } from '../api/index.js';
 import type { Job } from '../store/index.js';
 import type { ServerContext } from './context.js';
 

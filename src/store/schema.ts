@@ -3,6 +3,7 @@
 // too so that the SQL stays one dialect-neutral text).
 import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type {
+  AlertStateValue,
   BackupStatus,
   ForkPullRequests,
   PipelineMergeRequest,
@@ -12,10 +13,10 @@ import type {
   ReleaseStatus,
   Role,
   RunStatus,
-} from '../api/views.js';
+} from '../api/index.js';
 
-// The columns' value sets are the API's (src/api/views.ts): the views show them as stored.
-export type { BackupStatus, ForkPullRequests, PipelineMergeRequest, PipelineSource, ReleaseStatus, Role, RunStatus };
+// The columns' value sets are the API's (src/api): the views show them as stored.
+export type { AlertStateValue, BackupStatus, ForkPullRequests, PipelineMergeRequest, PipelineSource, ReleaseStatus, Role, RunStatus };
 
 export type JobStatus = RunStatus;
 export type PipelineStatus = RunStatus;
@@ -442,8 +443,6 @@ export interface ReplicaTable {
   started_at: number;
   last_seen_at: number;
 }
-
-export type AlertStateValue = 'pending' | 'firing' | 'resolved';
 
 export interface AlertTable {
   id: Generated<number>;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { formatMatcher, matcherSchema, parseMatcher, type Matcher } from '../../monitor/alerting/labels.js';
 import { alertView } from '../../monitor/alerting/notifiers.js';
 import { addSilence, alertWithNotifications, expireSilence, listAlerts, listSilences } from '../../monitor/alerting/records.js';
-import type { SilenceView } from '../../monitor/api-views.js';
+import type { SilenceView } from '../../api/index.js';
 import { parseDuration } from '../../pipeline/duration.js';
 import type { AlertStateValue, Silence } from '../../store/index.js';
 import { actorOf } from '../../auth/audit.js';
