@@ -1,6 +1,7 @@
 // From "something happened at this commit" (a push, a poll, an API call) to a stored pipeline:
 // read the pipeline file at the commit, compile it with the commit's variables, store pipeline and
 // jobs in one transaction, and cancel older interruptible pipelines on the same ref.
+import { PIPELINE_COMPILE_WORKER } from '../deploy/index.js';
 import { maskText } from '../executor/mask.js';
 import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
 import {
@@ -125,6 +126,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     variables: predefined,
     userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
     changedFiles: async () => (input.beforeSha ? ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null),
+    worker: PIPELINE_COMPILE_WORKER,
   });
   // Masked and protected values expanded into names, environments or error messages would be shown
   // to everyone who can read the pipeline (guests included): GitLab shows [MASKED] there too.
