@@ -31,6 +31,8 @@ export { reapExpiredLeases } from './sql/reap-expired-leases.js';
 export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
 export { retryJob } from './sql/retry-job.js';
 export { dependencyArtifacts } from './dependencies.js';
+export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.js';
+export type { DeliveryEvent, DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
 export {
   agentTags,
   announceAgent,
