@@ -14,8 +14,9 @@ import type { SloEvaluation } from '../monitor/burn.js';
 import { COUNTED_SIGNALS, evaluateBuiltinSlos, recordedIncrease } from '../monitor/sli-recorder.js';
 import { allSlos, BUILTIN_SLOS, type Slo } from '../monitor/slo.js';
 import type { Alert, Database } from '../store/index.js';
+import { environmentOfAlert, rollbackOnAlert } from '../deploy/sql/index.js';
 import type { ServerContext } from './context.js';
-import { environmentOfAlert, rollbackOnAlert } from './rollback.js';
+import { publishChanges } from './notify.js';
 
 const DELIVER_EVERY_MS = 1000;
 /** Stopping waits this long at most for work in flight and the heartbeat row's removal: a database that does not answer must not hold up a shutdown. */
@@ -292,9 +293,11 @@ async function sendDue(ctx: ServerContext, notifiers: Map<string, Notifier>): Pr
 async function actOnAlert(ctx: ServerContext, action: string, alert: Alert): Promise<string> {
   if (action !== ROLLBACK_ACTION) throw new Error(`unknown action ${action}`);
   const labels = JSON.parse(alert.labels) as Record<string, string>;
-  const env = await environmentOfAlert(ctx, labels.environment, labels.repo);
+  const env = await environmentOfAlert(ctx.store.db, { environment: labels.environment, repo: labels.repo });
   if (!env) return `ignored: repository ${labels.repo} has no environment "${labels.environment}"`;
-  const outcome = await rollbackOnAlert(ctx, env, `alert: ${alert.name} (${labels.slo ?? alert.id})`);
+  const by = `alert: ${alert.name} (${labels.slo ?? alert.id})`;
+  const { outcome, changes } = await rollbackOnAlert(ctx, { environment: env, by, now: ctx.clock.now() });
+  publishChanges(ctx, changes);
   ctx.log.info({ alertId: alert.id, ...outcome }, 'alert rollback');
   return outcome.action === 'rollback' ? `rollback: release ${outcome.releaseId}, pipeline ${outcome.pipelineId}` : outcome.action;
 }

@@ -8,8 +8,8 @@ import type { SilenceView } from '../../api/index.js';
 import { parseDuration } from '../../pipeline/duration.js';
 import type { AlertStateValue, Silence } from '../../store/index.js';
 import { actorOf } from '../../auth/audit.js';
+import { listFreezes } from '../../deploy/sql/index.js';
 import type { ServerContext } from '../context.js';
-import { listFreezes } from '../freezes.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { integerParam } from '../query.js';
 
@@ -190,7 +190,7 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
     tag: 'monitoring',
     access: 'user',
     async handler({ query }) {
-      return listFreezes(ctx, { all: query.all === '1' || query.all === 'true', repo: query.repo || undefined });
+      return listFreezes(ctx.store.db, { all: query.all === '1' || query.all === 'true', repo: query.repo || undefined });
     },
   });
 }
