@@ -2,6 +2,7 @@ import js from '@eslint/js';
 import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+import tandem from './scripts/lint/boundaries.mjs';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'examples/**', '.tandem/**', 'test-output/**'] },
@@ -14,6 +15,11 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       'no-constant-condition': ['error', { checkLoops: false }],
     },
+  },
+  {
+    files: ['src/**/*.ts', 'web/src/**/*.{ts,tsx}'],
+    plugins: { tandem },
+    rules: { 'tandem/boundaries': 'error' },
   },
   {
     files: ['web/src/**/*.{ts,tsx}'],

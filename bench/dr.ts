@@ -15,7 +15,7 @@ import { FsBlobStore } from '../src/artifacts/index.js';
 import { readMasterKeyFile } from '../src/auth/secrets/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { backupAndRecord, restoreBackup, type BackupKey } from '../src/dr/index.js';
-import { runDrill } from '../src/dr/drill.js';
+import { runDrill } from '../src/ops/drill.js';
 import { backupKeyId } from '../src/dr/keys.js';
 import { startServer } from '../src/server/index.js';
 import { S3_ENV, startS3 } from '../test/support/s3.js';

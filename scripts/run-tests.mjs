@@ -20,6 +20,7 @@ import picomatch from 'picomatch';
 // PostgreSQL, Patroni, slapd, Chromium, podman, sshd, Prometheus, git remotes, network listeners,
 // the dist/ CLI binary or the web build. Suites that also run on PostgreSQL run on SQLite only here.
 const UNIT_SUITES = [
+  'test/architecture', // the folder graph and the import-boundary lint rule, from the source files
   'test/pipeline', // the pure pipeline compiler: YAML in, compiled jobs or located errors out
   'test/config', // config file and environment parsing, temporary files only
   'test/security/fuzz-expression.test.ts', // fast-check over the expression evaluator

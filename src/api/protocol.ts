@@ -2,10 +2,15 @@
 // a protocol change: keep it backwards compatible (agents and servers are upgraded one at a time).
 import type { ManifestEntry } from '../artifacts/index.js';
 import type { CompiledJob } from '../pipeline/types.js';
-import type { UrlCredentials } from '../source/index.js';
 
 /** The job variable of a rollback job: the release it brings back (set by the server, read by the agent). */
 export const ROLLBACK_OF_VARIABLE = 'TANDEM_ROLLBACK_OF';
+
+/** What an http(s) repository URL carried before `user:password@` (a token, usually). */
+export interface UrlCredentials {
+  username: string;
+  password: string;
+}
 
 export interface JobVariable {
   key: string;

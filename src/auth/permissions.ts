@@ -2,23 +2,14 @@
 // the caller. The route layer (src/server/http.ts) refuses to register a route missing here, so a
 // new endpoint cannot ship without a decision about who may use it; test/auth/permissions.test.ts
 // walks every route with every kind of caller against this table.
-import type { Role } from '../store/schema.js';
+import { ROLES, type Role, type Scope } from '../api/index.js';
 
-export type { Role } from '../store/schema.js';
-
-/** GitLab's project roles, weakest first. */
-export const ROLES = ['guest', 'reporter', 'developer', 'maintainer', 'owner'] as const satisfies readonly Role[];
+// Roles and a token's scopes are part of the API (src/api): members and tokens are listed with them.
+export { ROLES, SCOPES, type Role, type Scope } from '../api/index.js';
 
 export function roleAtLeast(role: Role | null, least: Role): boolean {
   return role !== null && ROLES.indexOf(role) >= ROLES.indexOf(least);
 }
-
-/**
- * What a personal token may do. `api`: everything its user may; `read_api`: only reading (GET);
- * `register_agent`: only registering agents (an agent registration token, made by an admin).
- */
-export const SCOPES = ['api', 'read_api', 'register_agent'] as const;
-export type Scope = (typeof SCOPES)[number];
 
 /** Who a permission is for. Instance admins pass every `user`, `admin` and `member` rule. */
 export type Rule =

@@ -1,10 +1,10 @@
 // Per-repository access: members and their roles, and protected branches (pipelines on them see
 // protected variables; running pipelines and manual jobs on them takes the branch's allowed role).
-import { globMatcher } from '../pipeline/glob.js';
 import type { Kysely } from 'kysely';
+import type { MemberJson } from '../api/index.js';
+import { globMatcher } from '../pipeline/glob.js';
 import { readPipelineMergeRequest, type Store } from '../store/index.js';
 import type { Database, Pipeline, ProtectedBranch, Role } from '../store/schema.js';
-import type { MemberView } from './views.js';
 import { roleAtLeast, type RepoLocator, type RepoStanding } from './permissions.js';
 import { findUser, UserError } from './users.js';
 
@@ -61,7 +61,7 @@ export async function memberRepoIds(db: Kysely<Database>, userId: number): Promi
   return (await db.selectFrom('memberships').select('repo_id').where('user_id', '=', userId).execute()).map((r) => r.repo_id);
 }
 
-export async function listMembers(db: Kysely<Database>, repoId: number): Promise<MemberView[]> {
+export async function listMembers(db: Kysely<Database>, repoId: number): Promise<MemberJson[]> {
   const rows = await db
     .selectFrom('memberships')
     .innerJoin('users', 'users.id', 'memberships.user_id')

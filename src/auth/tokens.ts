@@ -3,10 +3,10 @@
 // passwords): they carry 256 bits of randomness, so there is nothing to brute-force.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { TokenJson } from '../api/index.js';
 import type { Database } from '../store/schema.js';
 import { readTokenScopes } from './columns.js';
 import type { Scope } from './permissions.js';
-import type { TokenInfo } from './views.js';
 
 export type TokenPrefix = 'tdm' | 'tda' | 'tdj' | 'tds';
 
@@ -54,7 +54,7 @@ export async function createPersonalToken(
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** Tokens of one user (or of everyone), without their secrets, which are not stored anyway. */
-export async function listTokens(db: Kysely<Database>, opts: { userId?: number; now: number }): Promise<TokenInfo[]> {
+export async function listTokens(db: Kysely<Database>, opts: { userId?: number; now: number }): Promise<TokenJson[]> {
   let q = db
     .selectFrom('tokens')
     .innerJoin('users', 'users.id', 'tokens.user_id')

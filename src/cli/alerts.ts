@@ -2,7 +2,7 @@
 // alerts), silence add|list|rm, freeze list (deploy freezes of the error budget policy).
 import { loadConfig } from '../config/index.js';
 import { selfRuleFile } from '../monitor/alerting/self-alerts.js';
-import type { AlertView, FreezeView, SilenceView } from '../monitor/api-views.js';
+import type { AlertView, FreezeView, SilenceView } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { printJson, printTable } from './output.js';
 

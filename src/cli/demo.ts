@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { triggerPipeline } from '../scheduler/index.js';
 import type { RunningServer } from '../server/index.js';
-import { triggerPipeline } from '../server/trigger.js';
+import { publishChanges } from '../server/notify.js';
 
 const run = promisify(execFile);
 const DEMO_SOURCE = fileURLToPath(new URL('../../../examples/demo', import.meta.url));
@@ -54,6 +55,7 @@ export async function registerDemo(server: RunningServer): Promise<number> {
     .returningAll()
     .executeTakeFirstOrThrow();
   const result = await triggerPipeline(ctx, { repo, ref: 'main', source: 'web' });
+  publishChanges(ctx, result.changes);
   if (result.pipelineId === null) throw new Error(`the demo pipeline was not created: ${result.skippedReason}`);
   return result.pipelineId;
 }

@@ -190,7 +190,7 @@ export async function drDrill(
   const config = loadConfig(flags);
   const from = destinationOf(flags, config, '--from');
   const backupKey = await backupKeyOf(flags, config);
-  const { runDrill } = await import('../dr/drill.js');
+  const { runDrill } = await import('../ops/drill.js');
   const report = await runDrill({ from, backupId: flags.backup, backupKey, scratchDatabaseUrl: flags.scratchDatabaseUrl });
   // Recorded in the instance's own database, where every replica exports it as metrics.
   const notRecorded = await writeRecord(databaseUrlOf(config), (db) =>

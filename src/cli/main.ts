@@ -103,7 +103,8 @@ program
     const { existsSync } = await import('node:fs');
     const path = file === '.tandem.yml|.gitlab-ci.yml' ? (existsSync('.tandem.yml') ? '.tandem.yml' : '.gitlab-ci.yml') : file;
     if (!existsSync(path)) throw new CliError(`${path}: no such file`);
-    const result = await lintFile(path);
+    const { checkDeployBlock } = await import('../deploy/index.js');
+    const result = await lintFile(path, { checkDeployBlock });
     if (opts.json) console.log(JSON.stringify(result.diagnostics, null, 2));
     else for (const d of result.diagnostics) console.log(formatDiagnostic(d));
     if (!result.ok) process.exitCode = 1;

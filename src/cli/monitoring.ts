@@ -1,9 +1,8 @@
 // Commands for SLOs and DORA metrics: slo rules (a Prometheus rule file), slo status (error budgets
 // from the server's own evaluation), dora (delivery performance of a repository).
+import type { DoraMetrics, SloList } from '../api/index.js';
 import { loadConfig } from '../config/index.js';
-import type { DoraMetrics } from '../monitor/dora.js';
 import { sloRuleFile } from '../monitor/rules.js';
-import type { SloList } from '../monitor/api-views.js';
 import { allSlos } from '../monitor/slo.js';
 import { ApiClient, type ApiOptions } from './api-client.js';
 import { printJson, printTable } from './output.js';

@@ -2,7 +2,7 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import type { PipelineJson } from '../server/routes/views.js';
+import type { PipelineJson, PipelineSummaryJson } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { colourJobStatus, colourStatus, printJson, printTable } from './output.js';
 
@@ -69,7 +69,7 @@ export async function varRemove(repo: string, key: string, opts: ApiOptions) {
 }
 
 export async function runList(repo: string, opts: Listing & { limit?: string }) {
-  const runs = await ApiClient.fromOptions(opts).json<Omit<PipelineJson, 'jobs'>[]>(
+  const runs = await ApiClient.fromOptions(opts).json<PipelineSummaryJson[]>(
     'GET',
     `/api/v1/repos/${encodeURIComponent(repo)}/pipelines?limit=${Number(opts.limit ?? 20)}`,
   );

@@ -1,23 +1,5 @@
-// Blue-green (local and ssh targets)
-// ----------------------------------
-// Each host's deploy dir has two slot links beside `current` (default `blue` and `green`, each ->
-// releases/<id>). `current` always names the live release, so the live slot is the one whose link
-// points where `current` does and the other one is idle; every host must agree (none live yet: the
-// first slot is idle). A deployment:
-// 1. uploads the release and activates it in the idle slot: that slot's link moves, the service
-//    commands run with TANDEM_SLOT=<idle>, TANDEM_OTHER_SLOT=<live>, TANDEM_SLOT_DIR=<dir>/<idle> and
-//    the slot's own variables (e.g. its PORT), so a service runs per slot. The live slot is untouched.
-// 2. verifies it there: each check passes once; checks reach the slot through $TANDEM_SLOT, $PORT...
-//    A failure here is `failed` with nothing switched: traffic never left the live slot, and the
-//    release keeps running in the idle slot for inspection.
-// 3. runs `switch` once, on the agent (cwd: the job workspace), with the same variables: it moves the
-//    traffic (HAProxy's runtime API, an nginx reload). Then `current` points at the release on every host.
-// 4. bakes: the checks again, for `bake`. A failure (or a failed switch command) with rollback: auto
-//    runs `switch` back to the old slot, whose service never stopped, then points `current` back:
-//    rolled_back, restored when the switch command returned. rollback: manual leaves the traffic on
-//    the new slot: failed.
-// mode 'rollback': a release still in the idle slot is switched to at once; another one is deployed to
-// the idle slot first; nothing is verified.
+// The blue-green strategy (local and ssh targets): two slots per host and a traffic switch.
+// Behaviour: docs/pipeline-reference.md#blue-green-step-by-step.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import {

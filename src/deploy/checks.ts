@@ -1,16 +1,5 @@
-// The checks of `deploy.verify` as a deployment runs them: variables expanded, and a check that names
-// a host variable run once per host of the batch.
-//
-// - `$NAME` and `${NAME}` are expanded in an http check's url, a tcp check's host, and a prometheus
-//   check's url and query, from the job's environment, the release's (TANDEM_RELEASE_*, ...), the
-//   strategy's (TANDEM_SLOT, TANDEM_OTHER_SLOT and the slot's own variables) and the host's (below).
-//   `$$` is a literal `$`. A variable that is not set is an error before anything is deployed.
-// - Host variables: TANDEM_HOST (the host's name in logs, e.g. "10.0.0.5:22", or "local"),
-//   TANDEM_HOST_ADDRESS (the ssh host's address, 127.0.0.1 for a local target), TANDEM_DEPLOY_DIR (the
-//   deploy dir on the host) and, for blue-green, TANDEM_SLOT_DIR (the slot's link in it). A check that
-//   names one of them is run once per host being verified ("name @ host"); the others run once.
-// - Command checks run with every variable in their environment; a per-host command check gets its
-//   host's variables exported ahead of its command.
+// The checks of `deploy.verify` as a deployment runs them: variables expanded, and a check that
+// names a host variable run once per host. Behaviour: docs/pipeline-reference.md#checks-and-variables.
 import { shellQuote } from './targets/host-ops.js';
 import type { Check } from './verify/index.js';
 import { CHECK_VARIABLE } from './verify/parse.js';

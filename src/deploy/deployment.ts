@@ -1,5 +1,6 @@
 // The deployment of one release to an environment, shared by the strategies: hosts, phases, fenced
-// target calls, verification and the rollback to the previous release. Semantics: see run.ts.
+// target calls, verification and the rollback to the previous release. Behaviour:
+// docs/pipeline-reference.md#how-a-deployment-runs.
 import { StaleFencingTokenError, type DeployTarget, type ReleaseInput, type TargetHost } from './targets/index.js';
 import { formatMs } from './verify/probes.js';
 import { verifyRelease, type VerifyResult } from './verify/index.js';

@@ -9,4 +9,5 @@ export { HOST_VARIABLES } from './checks.js';
 export type { ReleaseInput, ServiceSpec, TargetSpec } from './targets/index.js';
 export { StaleFencingTokenError } from './targets/index.js';
 export type { Check } from './verify/index.js';
-export { deployBlockUsesVariables, expandDeployBlock } from './variables.js';
+export { expandDeployBlock } from './variables.js';
+export { checkDeployBlock, PIPELINE_COMPILE_WORKER } from './compile-check.js';

@@ -1,33 +1,5 @@
-// How a deployment runs (runDeployment, called by the agent after the deploy job's script)
-// --------------------------------------------------------------------------------------
-// - rolling: the hosts in batches of `batch` (default: all at once). Per batch: upload the release to
-//   its hosts (within the ssh target's `parallel`), then activate it, at most `max_unavailable` hosts
-//   at once, then verify the batch: every check passes once (bake 0), per-host checks over the batch's
-//   hosts. After the last batch the whole fleet is verified with the `bake` (per-host checks over every
-//   host): the bake applies once, at the end, because a bake per batch multiplies a deploy's length;
-//   a canary soaks a first batch for longer.
-// - canary: the first batch is `first` hosts (or a percentage, rounded up, at least 1), verified for
-//   `pause` (verification with bake = pause). Failure aborts: the canary hosts are rolled back, the
-//   others were never touched. Success promotes: the rest as rolling (canary's own `batch`,
-//   `max_unavailable`). Without `pause` the checks keep running until a person decides (awaitDecision):
-//   promote, or abort; a check failing meanwhile aborts without waiting.
-// - blue-green (local, ssh): see blue-green.ts.
-// - A failure (verification, an upload or activation, a person's abort) with `rollback: auto` puts the
-//   previous release back on every host already switched, all at once: its link is swapped back when the
-//   host still has it (the service commands run again for it), else its files (previous.files()) are
-//   uploaded first; a script target runs its `rollback` command, or `deploy` with the previous release's
-//   files and env. The result is rolled_back with timings. `rollback: manual` leaves the hosts as they
-//   are: failed. A no_data: pause verdict asks a person too: promote continues as if it had passed.
-// - mode 'rollback' makes an older release live on every host at once (swap back, else upload from its
-//   files; script: `rollback`, else `deploy` with that release's env), with no verification: the
-//   one-command rollback that skips re-analysis. It needs no git, only the release's files.
-// - Every target call carries the release's fencing token. A host that has seen a newer one refuses
-//   (StaleFencingTokenError): the deployment stops at once, failed, and never rolls back with the stale
-//   token (a newer deployment owns the environment). A rejected onPhase report stops it the same way.
-// - Cancelling (the signal) stops at the next step and rejects with the signal's reason; nothing is
-//   rolled back then, but a rollback already under way is finished.
-// - Logs: one `deploy: ...` line per step (batch, host, phase, verdict, timings), the targets'
-//   `[host] ...` lines, and the checks' `verify: ...` lines.
+// runDeployment: the agent's deployment of a release after the deploy job's script, with its
+// strategies and rollback. Behaviour: docs/pipeline-reference.md#how-a-deployment-runs.
 import { runBlueGreen } from './blue-green.js';
 import { CheckSetupError, instantiateChecks } from './checks.js';
 import {

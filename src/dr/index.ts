@@ -1,5 +1,6 @@
 // Disaster recovery: backups (database snapshot, artifact blobs, encrypted keys) to a directory or
-// S3, their verification and restore, drills that prove a restore works, and their records.
+// S3, their verification and restore, and the records of backups and drills (the drill itself, which
+// starts a server on a restored copy, is src/ops/drill.ts).
 import type { Kysely } from 'kysely';
 import type { BlobStore } from '../artifacts/index.js';
 import type { MasterKey } from '../auth/secrets/index.js';
@@ -26,7 +27,7 @@ export { BackupKeyError, readBackupKeyFile, type BackupKey } from './keys.js';
 export { BackupNotFoundError, findBackup, listBackupIds, readManifest, type BackupManifest } from './manifest.js';
 export { recordBackup, recordDrill, writeRecord } from './records.js';
 export { restoreBackup, RestoreError, type RestoreOptions, type RestoreProgress, type RestoreReport } from './restore.js';
-export { RestoreTargetError } from './database.js';
+export { createScratchDatabase, RestoreTargetError } from './database.js';
 export { verifyBackup, type VerifyOptions, type VerifyReport } from './verify.js';
 
 export interface BackupRun {

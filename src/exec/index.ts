@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { runJob, type JobBackend } from '../agent/job-runner.js';
 import type { JobVariable } from '../api/protocol.js';
+import { checkDeployBlock } from '../deploy/index.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
 import { compilePipeline, formatDiagnostic, inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { claimJob, completeJob, createPipeline, dependencyArtifacts, getPipeline, playJob, promoteScheduled } from '../scheduler/index.js';
@@ -143,6 +144,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     variables: predefined,
     userVariables: opts.variables,
     changedFiles: async () => null,
+    checkDeployBlock,
   });
   if (!compiled.ok) {
     if (compiled.skipped) throw new Error(`workflow:rules: ${compiled.reason}`);

@@ -2,25 +2,29 @@
 // both the Prometheus rules Tandem generates and its own evaluator: a threshold changed here changes
 // both. A burn rate is the error ratio over a window divided by the error budget (1 − objective): 1
 // spends the budget exactly over the SLO period, 14.4 spends 2% of a 30-day budget in one hour.
+import {
+  SLI_WINDOWS,
+  type BurnAlert,
+  type Counts,
+  type SliWindow,
+  type SloEvaluation,
+  type SloPeriod,
+  type WindowBurn,
+} from '../api/index.js';
 
-/** The windows whose error ratios are recorded (the workbook's). */
-export const SLI_WINDOWS = ['5m', '30m', '1h', '2h', '6h', '1d', '3d'] as const;
-export type SliWindow = (typeof SLI_WINDOWS)[number];
-
-/** The period an objective holds over. */
-export const SLO_PERIODS = ['28d', '30d'] as const;
-export type SloPeriod = (typeof SLO_PERIODS)[number];
-
-export type Severity = 'page' | 'ticket';
-
-export interface BurnAlert {
-  severity: Severity;
-  /** Fires when the error ratio is above factor × budget over both windows. */
-  factor: number;
-  /** The long window shows the burn is significant; the short one that it is still going on. */
-  long: SliWindow;
-  short: SliWindow;
-}
+// The vocabulary is the API's (src/api/monitoring.ts): the evaluation is what GET /api/v1/slos shows.
+export {
+  SLI_WINDOWS,
+  SLO_PERIODS,
+  type AlertState,
+  type BurnAlert,
+  type Counts,
+  type Severity,
+  type SliWindow,
+  type SloEvaluation,
+  type SloPeriod,
+  type WindowBurn,
+} from '../api/index.js';
 
 export const BURN_ALERTS: readonly BurnAlert[] = [
   { severity: 'page', factor: 14.4, long: '1h', short: '5m' },
@@ -64,38 +68,6 @@ export function errorBudget(objectivePercent: number): number {
 /** The error ratio above which an alert's window counts as burning. */
 export function burnThreshold(alert: BurnAlert, objectivePercent: number): number {
   return clean(alert.factor * errorBudget(objectivePercent));
-}
-
-export interface Counts {
-  errors: number;
-  total: number;
-}
-
-export interface WindowBurn extends Counts {
-  /** errors ÷ total; null without traffic (no traffic burns no budget, as in PromQL where 0/0 fires nothing). */
-  errorRatio: number | null;
-  burnRate: number | null;
-}
-
-export interface AlertState extends BurnAlert {
-  threshold: number;
-  firing: boolean;
-}
-
-export interface SloEvaluation {
-  objective: number;
-  period: SloPeriod;
-  errorBudget: number;
-  windows: Record<SliWindow, WindowBurn>;
-  budget: WindowBurn & {
-    /** Share of the period's budget spent (1 = all of it; above 1 = overspent). */
-    consumed: number;
-    /** 1 − consumed: below 0 once the budget is overspent. */
-    remaining: number;
-  };
-  alerts: AlertState[];
-  /** The most severe alert firing, if any. */
-  firing: Severity | null;
 }
 
 function burn(counts: Counts, budget: number): WindowBurn {

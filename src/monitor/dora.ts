@@ -3,30 +3,12 @@
 // times, so a commit's time is the creation of its first pipeline (when Tandem first saw the push);
 // for commits pushed long before they were built, that understates the lead time.
 import type { Kysely } from 'kysely';
-// The schema itself (not the store): the web UI shares these types.
+import type { DoraMetrics, DoraSlot } from '../api/index.js';
 import type { Database, Release } from '../store/schema.js';
 
 const DAY_MS = 86_400_000;
 
 export type ReleaseFacts = Pick<Release, 'id' | 'kind' | 'status' | 'sha' | 'rollback_of' | 'digest' | 'created_at' | 'finished_at'>;
-
-export interface DoraMetrics {
-  environment: string;
-  /** Deploys (not rollbacks) that ended in the window. */
-  deployments: { total: number; live: number; failed: number };
-  /** Deploys that went live, per day of the window. */
-  deploymentFrequency: number;
-  /** Commit (its first pipeline) to live, over the deploys that went live. */
-  leadTime: { p50Seconds: number | null; samples: number };
-  /** Deploys that failed, were rolled back automatically, or were rolled back later (by a person or an alert), over all deploys. */
-  changeFailureRate: number | null;
-  /** From a failure being known (the deploy failing, or the rollback being asked for) to the next release going live. */
-  timeToRestore: { p50Seconds: number | null; samples: number; unrestored: number };
-  /** With `slots`: the same metrics over equal consecutive slots of the window, oldest first (for charts). */
-  series?: DoraSlot[];
-}
-
-export type DoraSlot = Omit<DoraMetrics, 'environment' | 'series'> & { since: string; until: string };
 
 function median(values: number[]): number | null {
   if (values.length === 0) return null;

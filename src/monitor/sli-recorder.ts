@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../store/index.js';
 import type { SloEvaluationTable } from '../store/schema.js';
 import { SLI_WINDOWS, errorBudget, evaluateBurn, scaledWindowMs, windowMs, type Counts, type SliWindow } from './burn.js';
-import type { BudgetPoint, SloStatus } from './api-views.js';
+import type { BudgetPoint, SloStatus } from '../api/index.js';
 import type { Metrics } from './metrics.js';
 import { BUILTIN_SLOS, type Series, type Sli, type Slo } from './slo.js';
 

@@ -2,7 +2,7 @@
 // documented in docs/pipeline-reference.md.
 import { Diagnostics, nearest } from './diagnostics.js';
 import { loadWithIncludes, type IncludeEnv } from './include.js';
-import { jobShape, topLevelKeys, unsupportedTopLevel, DEFAULT_KEYS } from './keys.js';
+import { jobShape, jobShapeChecking, topLevelKeys, unsupportedTopLevel, DEFAULT_KEYS } from './keys.js';
 import { compileInstance, decideOutcome, defineJob, variablesOf, type Instance, type JobDef, type Outcome } from './jobs.js';
 import { slugify } from './predefined.js';
 import { resolveExtends } from './extends.js';
@@ -114,7 +114,8 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   const maxJobs = ctx.maxJobs ?? DEFAULT_MAX_PIPELINE_JOBS;
   if (jobNames.length > maxJobs) return tooManyJobs(root, jobNames.length, maxJobs, diags);
   const resolved = resolveExtends(root, jobNames, diags);
-  for (const [name, job] of resolved) validate(job, jobShape, name, diags);
+  const shape = ctx.checkDeployBlock ? jobShapeChecking(ctx.checkDeployBlock) : jobShape;
+  for (const [name, job] of resolved) validate(job, shape, name, diags);
   if (jobNames.length === 0 && diags.errors.length === 0) {
     diags.error(root.pos, 'the pipeline has no jobs (keys starting with a dot are hidden templates)');
   }

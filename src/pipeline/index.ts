@@ -1,6 +1,7 @@
 export * from './types.js';
 export { compilePipeline } from './compile.js';
-export { compileIsolated, DEFAULT_ISOLATION, type IsolationLimits } from './isolated-compile.js';
+export { compileIsolated, DEFAULT_ISOLATION, type IsolatedContext, type IsolationLimits } from './isolated-compile.js';
+export { serveCompileRequest, type CompileChecks } from './compile-worker.js';
 export { formatDiagnostic } from './diagnostics.js';
 export { scrubShownText } from './shown-text.js';
 export { lintFile, type LintOptions, type LintResult } from './lint.js';

@@ -22,6 +22,15 @@ export type WorkerMessage =
 
 export type ParentMessage = { id: number; value?: unknown; error?: string };
 
+export interface IsolatedContext extends Omit<CompileContext, 'checkDeployBlock'> {
+  /**
+   * The worker thread's entry module: it calls serveCompileRequest (./compile-worker.ts) with the
+   * checks, which cannot cross threads as functions; src/deploy's PIPELINE_COMPILE_WORKER checks
+   * deploy blocks.
+   */
+  worker: URL;
+}
+
 export interface IsolationLimits {
   /** Wall-clock time for one compilation, reading the repository's files included. */
   timeoutMs: number;
@@ -53,7 +62,7 @@ function limitError(configPath: string, message: string): CompileResult {
 export async function compileIsolated(
   configPath: string,
   content: string,
-  ctx: CompileContext,
+  ctx: IsolatedContext,
   limits: IsolationLimits = DEFAULT_ISOLATION,
 ): Promise<CompileResult> {
   const release = await turn();
@@ -64,7 +73,7 @@ export async function compileIsolated(
   }
 }
 
-function runWorker(configPath: string, content: string, ctx: CompileContext, limits: IsolationLimits): Promise<CompileResult> {
+function runWorker(configPath: string, content: string, ctx: IsolatedContext, limits: IsolationLimits): Promise<CompileResult> {
   const request: IsolatedRequest = {
     configPath,
     content,
@@ -73,7 +82,7 @@ function runWorker(configPath: string, content: string, ctx: CompileContext, lim
     maxJobs: ctx.maxJobs,
     canListFiles: ctx.listFiles !== undefined,
   };
-  const worker = new Worker(new URL('./compile-worker.js', import.meta.url), {
+  const worker = new Worker(ctx.worker, {
     workerData: request,
     resourceLimits: {
       maxOldGenerationSizeMb: limits.memoryMb,
@@ -119,7 +128,7 @@ function runWorker(configPath: string, content: string, ctx: CompileContext, lim
 
 async function answer(
   worker: Worker,
-  ctx: CompileContext,
+  ctx: IsolatedContext,
   call: Extract<WorkerMessage, { type: 'call' }>,
   failed: (err: unknown) => void,
 ): Promise<void> {

@@ -1,13 +1,7 @@
 // The one description of every key Tandem accepts in a pipeline file. The validator walks it to
 // report unknown or malformed keys, and pipelineJsonSchema() turns it into a JSON Schema, so the
 // two can never disagree.
-import { deployBlockUsesVariables } from '../deploy/variables.js';
-import { parseDeploySpec } from '../deploy/spec.js';
-
-/** A block naming job variables outside its commands is checked on the agent, once they are known. */
-function checkDeployBlock(value: unknown, path: string): void {
-  if (!deployBlockUsesVariables(value)) parseDeploySpec(value, path);
-}
+import type { DeployBlockCheck } from './types.js';
 
 export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern';
 
@@ -312,7 +306,9 @@ const idTokens: Shape = {
   description: 'ID tokens: JWTs signed by Tandem naming the repository, ref and job, set as masked variables (`NAME: {aud: ...}`)',
 };
 
-export const jobShape: Shape = {
+type ObjectShape = Extract<Shape, { kind: 'object' }>;
+
+export const jobShape: ObjectShape = {
   kind: 'object',
   keys: {
     stage: str('Stage name (default: test)'),
@@ -344,7 +340,6 @@ export const jobShape: Shape = {
       kind: 'any',
       description:
         'Tandem: make the files of `source` a release on a target, verify it and roll back on failure (see docs/pipeline-reference.md, Deployments)',
-      check: checkDeployBlock,
     },
     tags: strings('Agent tags required'),
     coverage: str('Accepted for compatibility; not used'),
@@ -372,9 +367,14 @@ export const jobShape: Shape = {
   },
 };
 
+/** The job keys with the `deploy:` block checked by the caller's parser (this folder has none). */
+export function jobShapeChecking(checkDeployBlock: DeployBlockCheck): ObjectShape {
+  return { ...jobShape, keys: { ...jobShape.keys, deploy: { ...jobShape.keys.deploy, check: checkDeployBlock } } };
+}
+
 export const defaultShape: Shape = {
   kind: 'object',
-  keys: Object.fromEntries(DEFAULT_KEYS.map((k) => [k, (jobShape as { keys: Record<string, Shape> }).keys[k]])),
+  keys: Object.fromEntries(DEFAULT_KEYS.map((k) => [k, jobShape.keys[k]])),
   unsupported: { hooks: GITLAB_ONLY },
   description: 'Defaults for every job',
 };

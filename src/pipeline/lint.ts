@@ -3,13 +3,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compilePipeline } from './compile.js';
 import { predefinedVariables } from './predefined.js';
-import type { CompileResult, Diagnostic } from './types.js';
+import type { CompileResult, DeployBlockCheck, Diagnostic } from './types.js';
 
 export interface LintOptions {
   /** Branch the lint pretends to run on; default `main`. */
   defaultBranch?: string;
   /** Extra variables (override the defaults), e.g. to lint a tag or a merge request pipeline. */
   variables?: Record<string, string>;
+  /** The deploy parser's check of `deploy:` blocks (src/deploy's checkDeployBlock); `tandem lint` passes it. */
+  checkDeployBlock?: DeployBlockCheck;
 }
 
 export interface LintResult {
@@ -71,6 +73,7 @@ export async function lintFile(file: string, options: LintOptions = {}): Promise
       return readFile(resolved, 'utf8').catch(() => null);
     },
     listFiles: () => listRepoFiles(root),
+    checkDeployBlock: options.checkDeployBlock,
   });
   const shown = (d: Diagnostic): Diagnostic => ({ ...d, file: d.file === configName ? file : path.join(root, d.file) });
   const errors = !result.ok && !result.skipped ? result.errors : [];

@@ -141,7 +141,15 @@ export interface CompileContext {
   listFiles?(): Promise<string[]>;
   /** Most jobs a pipeline may define (parallel and matrix jobs counted); default 2,000. */
   maxJobs?: number;
+  /**
+   * Checks each job's `deploy:` block with the deploy parser (src/deploy's checkDeployBlock), which
+   * the compiler does not import. Without it any value passes, and only the agent's parser checks.
+   */
+  checkDeployBlock?: DeployBlockCheck;
 }
+
+/** Throws when a `deploy:` block is invalid, with the error's `path` naming the bad key when it can. */
+export type DeployBlockCheck = (value: unknown, path: string) => void;
 
 export type CompileResult =
   | { ok: true; pipeline: CompiledPipeline }

@@ -1,6 +1,6 @@
-export { deleteRepo, findRepoByName, insertRepo, listRepos, updateRepo } from './repos.js';
+export { deleteRepo, findRepoByName, insertRepo, listRepos, repoWantsRef, requireRepo, updateRepo } from './repos.js';
 export type { NewRepo } from './repos.js';
-export { deleteVariable, findVariable, listVariables } from './variables.js';
-export { sealRepoSecret } from './sealed.js';
-export { readBranchFilter, readKnownRefs, readTagFilter } from '../store/index.js';
+export { deleteVariable, findVariable, listVariables, maskedVariableValues, repoVariablesFor, saveVariable } from './variables.js';
+export type { VariableInput } from './variables.js';
+export { saveWebhookSecret, sealRepoSecret, webhookSecretOf } from './sealed.js';
 export type { RepoSecretsContext } from './sealed.js';

@@ -1,10 +1,28 @@
 // The repositories table: registering, finding, listing, changing and removing repositories.
 // What a new repository starts with (its owner, its protected default branch) is setUpNewRepo's.
 import { sql, type Kysely } from 'kysely';
+import { DomainError } from '../errors.js';
+import { refMatchesFilters } from '../source/index.js';
+import { readBranchFilter, readTagFilter, type Store } from '../store/index.js';
 import type { Database, Repo } from '../store/schema.js';
 
 export async function findRepoByName(db: Kysely<Database>, name: string): Promise<Repo | undefined> {
   return db.selectFrom('repos').selectAll().where('name', '=', name).executeTakeFirst();
+}
+
+/** The repository of that name; refused (not_found) when there is none. */
+export async function requireRepo(store: Store, name: string): Promise<Repo> {
+  const repo = await findRepoByName(store.db, name);
+  if (!repo) throw new DomainError('not_found', `no repository named "${name}"`);
+  return repo;
+}
+
+/** Whether a push to this ref should start a pipeline, by the repository's branch and tag filters. */
+export function repoWantsRef(repo: Repo, ref: string): boolean {
+  return refMatchesFilters(ref, {
+    branches: readBranchFilter(repo) ?? undefined,
+    tags: readTagFilter(repo) ?? undefined,
+  });
 }
 
 export interface NewRepo {

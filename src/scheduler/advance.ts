@@ -4,13 +4,12 @@
 import type { Kysely } from 'kysely';
 import { USER_FAILURE_REASONS } from '../monitor/failure-cause.js';
 import type { CompiledJob } from '../pipeline/types.js';
-import type { Store } from '../store/index.js';
+import { forUpdate, type Store } from '../store/index.js';
 import type { Database, Job, JobStatus, JobUpdate, Pipeline, PipelineStatus } from '../store/schema.js';
 import { readJobSpec } from './columns.js';
 import { SchedulerError } from './errors.js';
 import { ChangeLog, type StatusChange } from './events.js';
 import { decideCreated, isPipelineFinished, NO_PREDECESSORS, pipelineStatus, withPredecessor, type JobFacts } from './rules.js';
-import { forUpdate } from './sql/row-lock.js';
 
 function facts(job: Job): JobFacts {
   return { status: job.status, allowFailure: job.allow_failure === 1 };

@@ -1,6 +1,6 @@
 // The job queue and GitLab's job/pipeline state machine over the store. Every function takes the
-// Store first and the time as epoch ms, and every mutating one returns the status changes it
-// committed (publish them after the call returns).
+// Store first (a trigger: a TriggerContext holding it) and the time as epoch ms, and every mutating
+// one returns the status changes it committed (publish them after the call returns).
 export { abandonJob } from './sql/abandon-job.js';
 export type { AbandonInput } from './sql/abandon-job.js';
 export { advancePipeline } from './advance.js';
@@ -32,6 +32,8 @@ export { reapExpiredLeases } from './sql/reap-expired-leases.js';
 export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
 export { retryJob } from './sql/retry-job.js';
 export { dependencyArtifacts } from './dependencies.js';
+export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.js';
+export type { DeliveryEvent, DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
 export {
   agentTags,
   announceAgent,

@@ -4,19 +4,20 @@
 // is due. Replicas hold nothing: a new leader carries on from the database.
 import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
-import { routeOf } from '../monitor/alerting/config.js';
+import { routeOf, type AlertingConfig } from '../monitor/alerting/config.js';
 import { createNotifier, type Notifier, alertView } from '../monitor/alerting/notifiers.js';
 import { deliverDue, firingToldTo, type DeliveryOutcome } from '../monitor/alerting/outbox.js';
 import { SIGNAL_WINDOW_MS, selfConditions, type Remembered, type SelfSignals } from '../monitor/alerting/self-alerts.js';
-import { evaluateWithPrometheus, sloConditions } from '../monitor/alerting/slo-alerts.js';
+import { evaluateWithPrometheus, sloConditions, type SloAlertOptions } from '../monitor/alerting/slo-alerts.js';
 import { ROLLBACK_ACTION, applyEvaluation, pruneAlerts, type AlertChange, type SourceResult } from '../monitor/alerting/state.js';
 import type { SloEvaluation } from '../monitor/burn.js';
 import { readAlertLabels, readRemembered } from '../monitor/columns.js';
 import { COUNTED_SIGNALS, evaluateBuiltinSlos, recordedIncrease } from '../monitor/sli-recorder.js';
 import { allSlos, BUILTIN_SLOS, type Slo } from '../monitor/slo.js';
 import type { Alert, Database } from '../store/index.js';
+import { environmentOfAlert, rollbackOnAlert } from '../deploy/sql/index.js';
 import type { ServerContext } from './context.js';
-import { environmentOfAlert, rollbackOnAlert } from './rollback.js';
+import { publishChanges } from './notify.js';
 
 const DELIVER_EVERY_MS = 1000;
 /** Stopping waits this long at most for work in flight and the heartbeat row's removal: a database that does not answer must not hold up a shutdown. */
@@ -100,8 +101,52 @@ async function recordEvaluation(
 
 /** Runs on every replica; `isLeader` decides who evaluates and sends. */
 export function startAlerting(ctx: ServerContext, isLeader: () => boolean): AlertingService {
+  const setup = loadSetup(ctx);
+  const startedAt = ctx.clock.now();
+  const heartbeat = () => writeHeartbeat(ctx, startedAt);
+  const pruneDue = every(PRUNE_EVERY_MS);
+  const lastResend = new Map<string, number>();
+  // One evaluation and one delivery pass at a time, whoever asks (the loops, tests, benchmarks).
+  const evaluate = oneAtATime(() => evaluateOnce(ctx, setup, pruneDue));
+  const deliver = oneAtATime(() => deliverOnce(ctx, setup.notifiers, lastResend));
+  const loops = schedule(ctx, isLeader, [
+    { everyMs: (ctx.config.leaseSeconds * 1000) / 3, leaderOnly: false, work: heartbeat, what: 'replica heartbeat' },
+    {
+      everyMs: setup.config.evaluationIntervalSeconds * 1000,
+      leaderOnly: true,
+      work: async () => {
+        await evaluate();
+        await deliver();
+      },
+      what: 'alert evaluation',
+    },
+    { everyMs: DELIVER_EVERY_MS, leaderOnly: true, work: deliver, what: 'alert delivery' },
+  ]);
+  void heartbeat().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'replica heartbeat failed'));
+
+  return {
+    evaluate,
+    deliver,
+    async stop() {
+      await loops.stop();
+      // A replica that stops on purpose is not down.
+      await boundedWait(ctx.store.db.deleteFrom('replicas').where('id', '=', ctx.replicaId).execute());
+      for (const n of setup.notifiers.values()) n.close();
+    },
+  };
+}
+
+/** What the duty reads once, when it starts. */
+interface AlertingSetup {
+  config: AlertingConfig;
+  notifiers: Map<string, Notifier>;
+  /** The SLOs of the configuration, evaluated through Prometheus when it is set. */
+  declared: Slo[];
+  sloOptions: SloAlertOptions;
+}
+
+function loadSetup(ctx: ServerContext): AlertingSetup {
   const config = ctx.config.alerting;
-  const db = ctx.store.db;
   const notifiers = new Map<string, Notifier>(config.notifiers.map((n) => [n.name, createNotifier(n)]));
   const declared = allSlos(ctx.config.slos, { builtin: false });
   if (declared.length > 0 && !ctx.config.prometheusUrl) {
@@ -110,133 +155,199 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
       'declared SLOs are measured by Prometheus alone: set prometheusUrl for Tandem to evaluate them, raise their alerts and apply their freeze policy',
     );
   }
-  const startedAt = ctx.clock.now();
-  const lastResend = new Map<string, number>();
-  let lastPrune = 0;
-  let stopped = false;
+  return { config, notifiers, declared, sloOptions: { runbookBase: config.sloRunbookUrl, rollback: config.rollbackOnSloAlerts } };
+}
 
-  const heartbeat = async () => {
-    const now = ctx.clock.now();
-    await db
-      .insertInto('replicas')
-      .values({ id: ctx.replicaId, hostname: hostname(), version: ctx.version, started_at: startedAt, last_seen_at: now })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen_at: now }))
-      .execute();
+async function writeHeartbeat(ctx: ServerContext, startedAt: number): Promise<void> {
+  const now = ctx.clock.now();
+  await ctx.store.db
+    .insertInto('replicas')
+    .values({ id: ctx.replicaId, hostname: hostname(), version: ctx.version, started_at: startedAt, last_seen_at: now })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen_at: now }))
+    .execute();
+}
+
+/** The leader's pass: every source's conditions now, the alerts' transitions, and now and then a prune. */
+async function evaluateOnce(ctx: ServerContext, setup: AlertingSetup, pruneDue: (now: number) => boolean): Promise<EvaluationReport> {
+  // This replica's latest counts count too; the others' arrive within their flush interval.
+  await ctx.sli.flush();
+  const now = ctx.clock.now();
+  const { timed, timings } = stopwatch();
+  const builtin = await builtinSloSources(ctx, setup, now, timed);
+  const declared = await declaredSloSources(ctx, setup, now, timed);
+  const self = await selfSources(ctx, setup, now, timed);
+  const changes = await transition(ctx, setup.config, now, [...builtin, ...declared.sources, ...self]);
+  for (const [slo, error] of Object.entries(declared.failures)) ctx.log.warn({ slo, err: error }, 'SLO not evaluated');
+  if (pruneDue(now)) await prune(ctx.store.db, now);
+  return { at: now, timings, changes, failures: declared.failures };
+}
+
+type Timed = <T>(name: string, work: () => Promise<T>) => Promise<T>;
+
+/** Times named pieces of work, for the evaluation's report. */
+function stopwatch(): { timed: Timed; timings: Record<string, number> } {
+  const timings: Record<string, number> = {};
+  const timed: Timed = async (name, work) => {
+    const t0 = performance.now();
+    try {
+      return await work();
+    } finally {
+      timings[name] = performance.now() - t0;
+    }
   };
+  return { timed, timings };
+}
 
-  const sloOptions = { runbookBase: config.sloRunbookUrl, rollback: config.rollbackOnSloAlerts };
+async function builtinSloSources(ctx: ServerContext, setup: AlertingSetup, now: number, timed: Timed): Promise<SourceResult[]> {
+  const scale = ctx.config.sloWindowScale;
+  const builtin = await timed('builtin', () => evaluateBuiltinSlos(ctx.store.db, now, { scale }));
+  return builtin.map((status) => {
+    const slo = BUILTIN_SLOS.find((s) => s.name === status.name) as Slo;
+    return { source: `slo:${slo.name}`, conditions: sloConditions(slo, status.evaluation!, setup.sloOptions) };
+  });
+}
 
-  async function evaluateOnce(): Promise<EvaluationReport> {
-    const timings: Record<string, number> = {};
-    const failures: Record<string, string> = {};
-    const sources: SourceResult[] = [];
-    const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
-      const t0 = performance.now();
+/** The declared SLOs through Prometheus, each evaluation recorded; those that failed, and why. */
+async function declaredSloSources(
+  ctx: ServerContext,
+  setup: AlertingSetup,
+  now: number,
+  timed: Timed,
+): Promise<{ sources: SourceResult[]; failures: Record<string, string> }> {
+  const sources: SourceResult[] = [];
+  const failures: Record<string, string> = {};
+  const prometheusUrl = ctx.config.prometheusUrl;
+  if (!prometheusUrl) return { sources, failures };
+  const db = ctx.store.db;
+  const scale = ctx.config.sloWindowScale;
+  await Promise.all(
+    setup.declared.map(async (slo) => {
       try {
-        return await work();
-      } finally {
-        timings[name] = performance.now() - t0;
+        const evaluation = await timed(slo.name, () => evaluateWithPrometheus(prometheusUrl, slo, scale));
+        await recordEvaluation(db, slo.name, now, { evaluation });
+        sources.push({ source: `slo:${slo.name}`, conditions: sloConditions(slo, evaluation, setup.sloOptions) });
+      } catch (err) {
+        // Its alerts stay as they are: an unreachable Prometheus is not a recovery.
+        failures[slo.name] = (err as Error).message;
+        await recordEvaluation(db, slo.name, now, { error: failures[slo.name] });
       }
+    }),
+  );
+  return { sources, failures };
+}
+
+async function selfSources(ctx: ServerContext, setup: AlertingSetup, now: number, timed: Timed): Promise<SourceResult[]> {
+  const signals = await timed('self', () => selfSignals(ctx, now));
+  return selfConditions(setup.config, signals);
+}
+
+/** Moves the alerts to their new states with their outbox rows, and logs each change. */
+async function transition(ctx: ServerContext, config: AlertingConfig, now: number, sources: SourceResult[]): Promise<AlertChange[]> {
+  const changes = await applyEvaluation(ctx.store, { now, sources, route: (severity) => routeOf(config, severity) });
+  for (const c of changes) {
+    const labels = readAlertLabels(c.alert);
+    ctx.log.info(
+      { alert: c.alert.name, alertId: c.alert.id, labels, from: c.from, to: c.to, silencedBy: c.alert.silenced_by },
+      `alert ${c.to}`,
+    );
+  }
+  return changes;
+}
+
+async function prune(db: Kysely<Database>, now: number): Promise<void> {
+  await pruneAlerts(db, now);
+  await db
+    .deleteFrom('replicas')
+    .where('last_seen_at', '<', now - FORGET_REPLICA_MS)
+    .execute();
+}
+
+/** The leader's delivery pass: the outbox's due messages, then the firing alerts again to each Alertmanager that is due. */
+async function deliverOnce(
+  ctx: ServerContext,
+  notifiers: Map<string, Notifier>,
+  lastResend: Map<string, number>,
+): Promise<DeliveryOutcome[]> {
+  const outcomes = await sendDue(ctx, notifiers);
+  await resendFiring(ctx, notifiers, lastResend);
+  return outcomes;
+}
+
+async function sendDue(ctx: ServerContext, notifiers: Map<string, Notifier>): Promise<DeliveryOutcome[]> {
+  const act = (action: string, alert: Alert) => actOnAlert(ctx, action, alert);
+  const outcomes = await deliverDue({ db: ctx.store.db, now: () => ctx.clock.now(), notifiers, externalUrl: ctx.externalUrl, act });
+  for (const o of outcomes) {
+    const fields = {
+      alert: o.alert.name,
+      alertId: o.alert.id,
+      notifier: o.notification.notifier,
+      event: o.notification.event,
+      attempt: o.notification.attempts,
     };
-    // This replica's latest counts count too; the others' arrive within their flush interval.
-    await ctx.sli.flush();
-    const now = ctx.clock.now();
-    const scale = ctx.config.sloWindowScale;
-    const builtin = await timed('builtin', () => evaluateBuiltinSlos(db, now, { scale }));
-    for (const status of builtin) {
-      const slo = BUILTIN_SLOS.find((s) => s.name === status.name) as Slo;
-      sources.push({ source: `slo:${slo.name}`, conditions: sloConditions(slo, status.evaluation!, sloOptions) });
-    }
-    const prometheusUrl = ctx.config.prometheusUrl;
-    if (prometheusUrl) {
-      await Promise.all(
-        declared.map(async (slo) => {
-          try {
-            const evaluation = await timed(slo.name, () => evaluateWithPrometheus(prometheusUrl, slo, scale));
-            await recordEvaluation(db, slo.name, now, { evaluation });
-            sources.push({ source: `slo:${slo.name}`, conditions: sloConditions(slo, evaluation, sloOptions) });
-          } catch (err) {
-            // Its alerts stay as they are: an unreachable Prometheus is not a recovery.
-            failures[slo.name] = (err as Error).message;
-            await recordEvaluation(db, slo.name, now, { error: failures[slo.name] });
-          }
-        }),
-      );
-    }
-    const signals = await timed('self', () => selfSignals(ctx, now));
-    sources.push(...selfConditions(config, signals));
-    const changes = await applyEvaluation(ctx.store, { now, sources, route: (severity) => routeOf(config, severity) });
-    for (const c of changes) {
-      const labels = readAlertLabels(c.alert);
-      ctx.log.info(
-        { alert: c.alert.name, alertId: c.alert.id, labels, from: c.from, to: c.to, silencedBy: c.alert.silenced_by },
-        `alert ${c.to}`,
-      );
-    }
-    for (const [slo, error] of Object.entries(failures)) ctx.log.warn({ slo, err: error }, 'SLO not evaluated');
-    if (now - lastPrune >= PRUNE_EVERY_MS) {
-      lastPrune = now;
-      await pruneAlerts(db, now);
-      await db
-        .deleteFrom('replicas')
-        .where('last_seen_at', '<', now - FORGET_REPLICA_MS)
-        .execute();
-    }
-    return { at: now, timings, changes, failures };
+    if (o.ok) ctx.log.info({ ...fields, result: o.result }, 'alert notification sent');
+    else ctx.log.warn({ ...fields, err: o.error }, 'alert notification failed');
   }
+  return outcomes;
+}
 
-  async function act(action: string, alert: Alert): Promise<string> {
-    if (action !== ROLLBACK_ACTION) throw new Error(`unknown action ${action}`);
-    const labels = readAlertLabels(alert);
-    const env = await environmentOfAlert(ctx, labels.environment, labels.repo);
-    if (!env) return `ignored: repository ${labels.repo} has no environment "${labels.environment}"`;
-    const outcome = await rollbackOnAlert(ctx, env, `alert: ${alert.name} (${labels.slo ?? alert.id})`);
-    ctx.log.info({ alertId: alert.id, ...outcome }, 'alert rollback');
-    return outcome.action === 'rollback' ? `rollback: release ${outcome.releaseId}, pipeline ${outcome.pipelineId}` : outcome.action;
+/** An alert's action (today: rolling its environment back); what came of it, for the outbox row. */
+async function actOnAlert(ctx: ServerContext, action: string, alert: Alert): Promise<string> {
+  if (action !== ROLLBACK_ACTION) throw new Error(`unknown action ${action}`);
+  const labels = readAlertLabels(alert);
+  const env = await environmentOfAlert(ctx.store.db, { environment: labels.environment, repo: labels.repo });
+  if (!env) return `ignored: repository ${labels.repo} has no environment "${labels.environment}"`;
+  const by = `alert: ${alert.name} (${labels.slo ?? alert.id})`;
+  const { outcome, changes } = await rollbackOnAlert(ctx, { environment: env, by, now: ctx.clock.now() });
+  publishChanges(ctx, changes);
+  ctx.log.info({ alertId: alert.id, ...outcome }, 'alert rollback');
+  return outcome.action === 'rollback' ? `rollback: release ${outcome.releaseId}, pipeline ${outcome.pipelineId}` : outcome.action;
+}
+
+async function resendFiring(ctx: ServerContext, notifiers: Map<string, Notifier>, lastResend: Map<string, number>): Promise<void> {
+  const now = ctx.clock.now();
+  for (const notifier of notifiers.values()) {
+    if (!notifier.resend || notifier.config.type !== 'alertmanager') continue;
+    if (now - (lastResend.get(notifier.config.name) ?? 0) < notifier.config.resendSeconds * 1000) continue;
+    lastResend.set(notifier.config.name, now);
+    const firing = await firingToldTo(ctx.store.db, notifier.config.name);
+    await notifier
+      .resend(firing.map(alertView), ctx.externalUrl, now)
+      .catch((err: unknown) => ctx.log.warn({ notifier: notifier.config.name, err: (err as Error).message }, 'alert resend failed'));
   }
+}
 
-  async function deliverOnce(): Promise<DeliveryOutcome[]> {
-    const outcomes = await deliverDue({ db, now: () => ctx.clock.now(), notifiers, externalUrl: ctx.externalUrl, act });
-    for (const o of outcomes) {
-      const fields = {
-        alert: o.alert.name,
-        alertId: o.alert.id,
-        notifier: o.notification.notifier,
-        event: o.notification.event,
-        attempt: o.notification.attempts,
-      };
-      if (o.ok) ctx.log.info({ ...fields, result: o.result }, 'alert notification sent');
-      else ctx.log.warn({ ...fields, err: o.error }, 'alert notification failed');
-    }
-    const now = ctx.clock.now();
-    for (const notifier of notifiers.values()) {
-      if (!notifier.resend || notifier.config.type !== 'alertmanager') continue;
-      if (now - (lastResend.get(notifier.config.name) ?? 0) < notifier.config.resendSeconds * 1000) continue;
-      lastResend.set(notifier.config.name, now);
-      const firing = await firingToldTo(db, notifier.config.name);
-      await notifier
-        .resend(firing.map(alertView), ctx.externalUrl, now)
-        .catch((err: unknown) => ctx.log.warn({ notifier: notifier.config.name, err: (err as Error).message }, 'alert resend failed'));
-    }
-    return outcomes;
-  }
+/** True when at least everyMs passed since it last said so (counting from 0 the first time). */
+function every(everyMs: number): (now: number) => boolean {
+  let last = 0;
+  return (now) => {
+    if (now - last < everyMs) return false;
+    last = now;
+    return true;
+  };
+}
 
-  // One evaluation and one delivery pass at a time, whoever asks (the loops, tests, benchmarks).
-  let evaluating: Promise<unknown> = Promise.resolve();
-  let delivering: Promise<unknown> = Promise.resolve();
-  const evaluate = (): Promise<EvaluationReport> => {
-    const next = evaluating.catch(() => undefined).then(evaluateOnce);
-    evaluating = next;
+/** Runs work one call at a time; a call that failed does not stop the next. */
+function oneAtATime<T>(work: () => Promise<T>): () => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return () => {
+    const next = last.catch(() => undefined).then(work);
+    last = next;
     return next;
   };
-  const deliver = (): Promise<DeliveryOutcome[]> => {
-    const next = delivering.catch(() => undefined).then(deliverOnce);
-    delivering = next;
-    return next;
-  };
+}
 
-  // Each loop runs one pass at a time and skips a beat rather than pile up behind a slow notifier or Prometheus.
-  const loop = (everyMs: number, leaderOnly: boolean, work: () => Promise<unknown>, what: string) => {
+interface LoopSpec {
+  everyMs: number;
+  leaderOnly: boolean;
+  work: () => Promise<unknown>;
+  /** For the log line of a failed pass. */
+  what: string;
+}
+
+// Each loop runs one pass at a time and skips a beat rather than pile up behind a slow notifier or Prometheus.
+function schedule(ctx: ServerContext, isLeader: () => boolean, specs: LoopSpec[]): { stop(): Promise<void> } {
+  let stopped = false;
+  const loops = specs.map(({ everyMs, leaderOnly, work, what }) => {
     let running = false;
     let current: Promise<void> = Promise.resolve();
     const timer = setInterval(() => {
@@ -248,37 +359,20 @@ export function startAlerting(ctx: ServerContext, isLeader: () => boolean): Aler
         .finally(() => (running = false));
     }, everyMs);
     return { timer, wait: () => current };
-  };
-  const loops = [
-    loop((ctx.config.leaseSeconds * 1000) / 3, false, heartbeat, 'replica heartbeat'),
-    loop(
-      config.evaluationIntervalSeconds * 1000,
-      true,
-      async () => {
-        await evaluate();
-        await deliver();
-      },
-      'alert evaluation',
-    ),
-    loop(DELIVER_EVERY_MS, true, deliver, 'alert delivery'),
-  ];
-  void heartbeat().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'replica heartbeat failed'));
-
+  });
   return {
-    evaluate,
-    deliver,
     async stop() {
       stopped = true;
       for (const l of loops) clearInterval(l.timer);
-      let timer: NodeJS.Timeout | undefined;
-      const bounded = (work: Promise<unknown>) =>
-        Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]).finally(
-          () => clearTimeout(timer),
-        );
-      await bounded(Promise.all(loops.map((l) => l.wait())));
-      // A replica that stops on purpose is not down.
-      await bounded(db.deleteFrom('replicas').where('id', '=', ctx.replicaId).execute());
-      for (const n of notifiers.values()) n.close();
+      await boundedWait(Promise.all(loops.map((l) => l.wait())));
     },
   };
+}
+
+/** Waits for work in flight at most STOP_WAIT_MS, whatever becomes of it. */
+function boundedWait(work: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]).finally(
+    () => clearTimeout(timer),
+  );
 }

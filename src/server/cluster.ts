@@ -1,38 +1,9 @@
 // The queries behind GET /api/v1/cluster, one per function: replica heartbeats, the leader lease,
 // agents and their running jobs, the database's own view of replication (PostgreSQL), and the
 // newest backup and disaster-recovery drill. Each works on SQLite and PostgreSQL alike, except the
-// replication ones, which exist only on PostgreSQL. The answer's shape is here too: the web UI
-// shares it (so this module imports the schema, not the store).
+// replication ones, which exist only on PostgreSQL. The answer's shape is ClusterJson (src/api).
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
-import type { agentView } from './routes/views.js';
-
-export interface ClusterView {
-  replicas: { id: string; hostname: string; version: string; startedAt: string; lastSeenAt: string; alive: boolean; leader: boolean }[];
-  agents: {
-    online: number;
-    busy: number;
-    offline: number;
-    /** Online ones first, then by last seen; a short list (the counts cover all). */
-    list: ReturnType<typeof agentView>[];
-  };
-  database:
-    | { engine: 'sqlite' }
-    | {
-        engine: 'postgresql';
-        host: string | null;
-        inRecovery: boolean;
-        replication: {
-          applicationName: string | null;
-          state: string | null;
-          syncState: string | null;
-          replayLagBytes: number | null;
-          replayLagSeconds: number | null;
-        }[];
-      };
-  backup: { id?: string; status: string; startedAt: string; finishedAt: string | null } | null;
-  drill: { id?: number; backupId?: string | null; ok: boolean; finishedAt: string } | null;
-}
 
 export async function replicaRows(db: Kysely<Database>) {
   return db.selectFrom('replicas').selectAll().orderBy('started_at').orderBy('id').execute();

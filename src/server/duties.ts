@@ -3,14 +3,13 @@
 // scheduled backups. They run only on the replica holding the leader lease (src/server/leader.ts);
 // with SQLite there is one server, which therefore always leads.
 import { diffRefs, lsRemote } from '../source/index.js';
-import { enforceTimeouts, promoteScheduled, reapExpiredLeases } from '../scheduler/index.js';
-import { readKnownRefs } from '../repos/index.js';
-import type { Repo } from '../store/schema.js';
+import { enforceTimeouts, promoteScheduled, reapExpiredLeases, triggerForDelivery } from '../scheduler/index.js';
+import { readKnownRefs, type Repo } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
 import type { StatusChange } from '../scheduler/index.js';
 import { publishChanges } from './notify.js';
-import { repoWantsRef } from './routes/repos.js';
+import { repoWantsRef } from '../repos/index.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { backupSchedule, type BackupSchedule } from './backups.js';
 import { expireArtifacts } from './retention.js';
@@ -19,7 +18,6 @@ import { pruneLoginFailures } from '../auth/login.js';
 import { deleteExpiredSessions } from '../auth/sessions.js';
 import { loginPolicyOf, sessionLimitsOf } from './auth.js';
 import { startAlerting, type AlertingService } from './alerting.js';
-import { triggerForDelivery } from './trigger.js';
 
 const TICK_MS = 1000;
 const RETENTION_EVERY_MS = 60_000;
@@ -62,6 +60,7 @@ async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<vo
         beforeSha: event.beforeSha,
       },
     });
+    publishChanges(ctx, result.changes);
     if (result.duplicate) continue;
     if (result.pipelineId === null) {
       ctx.log.info(

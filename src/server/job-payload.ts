@@ -4,12 +4,12 @@ import type { JobPayload, JobVariable } from '../api/protocol.js';
 import { mintIdTokens } from '../auth/id-tokens.js';
 import { pipelineProtectedRole } from '../auth/repo-access.js';
 import { issueJobToken } from '../auth/tokens.js';
+import { repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
 import { readJobTags, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
-import { repoVariablesFor } from './variables.js';
 
 function plain(vars: Record<string, string>): JobVariable[] {
   return Object.entries(vars).map(([key, value]) => ({ key, value, masked: false, file: false }));
@@ -47,7 +47,11 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     runnerTags: readJobTags(job),
   });
   const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
-  const repoVariables = await repoVariablesFor(ctx, repo, { protectedRef, fromFork: readPipelineMergeRequest(pipeline)?.fork === true });
+  const repoVariables = await repoVariablesFor(ctx, {
+    repoId: repo.id,
+    protectedRef,
+    fromFork: readPipelineMergeRequest(pipeline)?.fork === true,
+  });
   // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
   const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
   // For the agent's fetch only: the workspace's origin and CI_REPOSITORY_URL carry none.

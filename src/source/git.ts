@@ -4,6 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { UrlCredentials } from '../api/index.js';
 import { isZeroSha } from './types.js';
 
 /**
@@ -216,12 +217,6 @@ export function normalizeRepoUrl(input: string): string {
     return `${host}:${repoPath.replace(/(.)\/+$/, '$1')}`;
   }
   return path.resolve(raw);
-}
-
-/** What an http(s) repository URL carried before `user:password@` (a token, usually). */
-export interface UrlCredentials {
-  username: string;
-  password: string;
 }
 
 function decoded(part: string): string {

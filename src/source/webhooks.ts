@@ -1,14 +1,8 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { isWebhookProvider, WEBHOOK_PROVIDERS, type WebhookProvider } from '../api/index.js';
 import { globMatcher } from '../pipeline/glob.js';
 import { isBranchOrTagRef, isZeroSha, refEvent, ZERO_SHA } from './types.js';
 import type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent } from './types.js';
-
-export const WEBHOOK_PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
-export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
-
-export function isWebhookProvider(value: string): value is WebhookProvider {
-  return (WEBHOOK_PROVIDERS as readonly string[]).includes(value);
-}
 
 export class WebhookError extends Error {
   override name = 'WebhookError';

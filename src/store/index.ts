@@ -23,6 +23,7 @@ export * from './columns.js';
 export type { PostgresOptions, StoreObserver } from './postgres.js';
 export * from './schema.js';
 export { MAX_NOTIFY_PAYLOAD, type Notifications } from './notifications.js';
+export { forUpdate, forUpdateSkipLocked, isPostgres } from './row-lock.js';
 export { acquireInstanceLock, InstanceLockedError } from './instance-lock.js';
 export type { InstanceLock, InstanceLockOptions } from './instance-lock.js';
 

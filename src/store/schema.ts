@@ -2,26 +2,24 @@
 // compare them the same way; JSON columns hold text (SQLite has no JSON type; PostgreSQL uses text
 // too so that the SQL stays one dialect-neutral text).
 import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type {
+  AlertStateValue,
+  BackupStatus,
+  ForkPullRequests,
+  PipelineMergeRequest,
+  PipelineSource,
+  ReleaseDecision,
+  ReleaseKind,
+  ReleaseStatus,
+  Role,
+  RunStatus,
+} from '../api/index.js';
 
-/** The status of a job or of a pipeline: one union, so the two can never disagree on a value. */
-export type RunStatus =
-  | 'created'
-  | 'pending'
-  | 'running'
-  | 'success'
-  | 'failed'
-  | 'canceled'
-  | 'skipped'
-  | 'manual'
-  /** A job: waiting for its `when: delayed` time. A pipeline: waiting only for such a job. */
-  | 'scheduled';
+// The columns' value sets are the API's (src/api): the views show them as stored.
+export type { AlertStateValue, BackupStatus, ForkPullRequests, PipelineMergeRequest, PipelineSource, ReleaseStatus, Role, RunStatus };
 
 export type JobStatus = RunStatus;
 export type PipelineStatus = RunStatus;
-
-export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback';
-
-export type ForkPullRequests = 'approval' | 'run';
 
 export interface RepoTable {
   id: Generated<number>;
@@ -132,17 +130,6 @@ export interface PipelineTable {
 
 export type PipelineApproval = 'waiting' | 'approved';
 
-/** What a merge request pipeline keeps of its merge request (`pipelines.merge_request`). */
-export interface PipelineMergeRequest {
-  iid: number;
-  sourceBranch: string;
-  targetBranch: string;
-  /** The repository the change comes from, as the forge names it (path or id); null when not sent. */
-  sourceProject: string | null;
-  /** True unless the forge said the change comes from the target repository itself. */
-  fork: boolean;
-}
-
 export interface JobTable {
   id: Generated<number>;
   pipeline_id: number;
@@ -251,8 +238,6 @@ export interface TokenTable {
   created_at: number;
   last_used_at: number | null;
 }
-
-export type Role = 'guest' | 'reporter' | 'developer' | 'maintainer' | 'owner';
 
 export interface UserTable {
   id: Generated<number>;
@@ -368,8 +353,6 @@ export interface EnvironmentTable {
   updated_at: number;
 }
 
-export type ReleaseStatus = 'queued' | 'deploying' | 'verifying' | 'paused' | 'live' | 'failed' | 'rolled_back' | 'superseded';
-
 export interface ReleaseTable {
   id: Generated<number>;
   environment_id: number;
@@ -378,7 +361,7 @@ export interface ReleaseTable {
   /** The job that deploys it; unique, so an agent's retried request finds the same release. */
   job_id: number | null;
   /** 'deploy', or 'rollback' (a release of an older one's files, made by a rollback). */
-  kind: 'deploy' | 'rollback';
+  kind: ReleaseKind;
   /** For a rollback: the release whose files it brings back. */
   rollback_of: number | null;
   sha: string;
@@ -396,7 +379,7 @@ export interface ReleaseTable {
   status: ReleaseStatus;
   status_reason: string | null;
   /** A human's answer to a paused release: 'promote' or 'abort'. */
-  decision: 'promote' | 'abort' | null;
+  decision: ReleaseDecision | null;
   /** "pipeline #12", or who asked for a rollback. */
   created_by: string;
   created_at: number;
@@ -460,8 +443,6 @@ export interface ReplicaTable {
   started_at: number;
   last_seen_at: number;
 }
-
-export type AlertStateValue = 'pending' | 'firing' | 'resolved';
 
 export interface AlertTable {
   id: Generated<number>;
@@ -546,8 +527,6 @@ export interface AlertingStateTable {
   value: string;
   updated_at: number;
 }
-
-export type BackupStatus = 'running' | 'success' | 'failed';
 
 /** A backup made by the leader's schedule or by `tandem backup create` (the backup itself is at its destination). */
 export interface BackupTable {

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { safeReturnPath } from '../../src/server/routes/sso.js';
+import { safeReturnPath } from '../../src/server/sign-in.js';
 import { browserLogin, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
 import { freePort } from '../support/ports.js';
 import { AuthServer, call } from './helpers.js';

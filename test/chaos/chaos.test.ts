@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
+import type { JobJson, PipelineJson } from '../../src/api/index.js';
 import { deliver, pushDelivery, type Provider } from '../e2e/helpers.js';
 import { git, makeRemote, repoRoot } from '../support/git.js';
 import { clusterSkipReason, LocalCluster } from '../support/cluster.js';

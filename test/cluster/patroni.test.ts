@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PipelineJson } from '../../src/server/routes/views.js';
+import type { PipelineJson } from '../../src/api/index.js';
 import { until } from '../e2e/helpers.js';
 import { clusterSkipReason, LocalCluster } from '../support/cluster.js';
 import { makeRemote } from '../support/git.js';

@@ -2,7 +2,7 @@
 // block it was stored with, as written in the pipeline file.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { releaseView } from '../../src/server/routes/views.js';
+import { releaseView } from '../../src/server/presenters.js';
 import type { Release } from '../../src/store/schema.js';
 
 function release(deploy: unknown): Release {

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { loadConfig } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
-import type { PipelineJson } from '../../src/server/routes/views.js';
+import type { PipelineJson } from '../../src/api/index.js';
 import { makeRemote } from '../support/git.js';
 import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
 import { deliver, logText, pushDelivery, readSse, until } from './helpers.js';

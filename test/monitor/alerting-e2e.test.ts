@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import type { AlertView } from '../../src/monitor/api-views.js';
+import type { AlertView } from '../../src/api/index.js';
 import { tandem as runCli } from '../cli/helpers.js';
 import { until } from '../e2e/helpers.js';
 import { agentKillBurst, burstPipeline, stopGroups } from '../support/agent-burst.js';

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { DoraMetrics } from '../../src/monitor/dora.js';
-import type { SloStatus } from '../../src/monitor/api-views.js';
+import type { DoraMetrics, SloStatus } from '../../src/api/index.js';
 import { tandem as runCli } from '../cli/helpers.js';
 import { TestTandem } from '../support/tandem.js';
 

@@ -16,7 +16,7 @@ import pino from 'pino';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
 import { alertingSchema } from '../../src/monitor/alerting/config.js';
-import type { AlertView } from '../../src/monitor/api-views.js';
+import type { AlertView } from '../../src/api/index.js';
 import { SELF_ALERTS, selfRuleFile } from '../../src/monitor/alerting/self-alerts.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { CLI, cleanEnv, tandem as runCli } from '../cli/helpers.js';

@@ -10,10 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { AlertView, FreezeView, SloStatus } from '../../src/monitor/api-views.js';
-import type { releaseView } from '../../src/server/routes/views.js';
-
-type ReleaseJson = ReturnType<typeof releaseView>;
+import type { AlertView, FreezeView, ReleaseJson, SloStatus } from '../../src/api/index.js';
 import { tandem as runCli } from '../cli/helpers.js';
 import { until } from '../e2e/helpers.js';
 import { prometheusSkipReason, startPrometheus, type PrometheusServer } from '../support/prometheus.js';

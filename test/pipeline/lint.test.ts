@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { checkDeployBlock } from '../../src/deploy/index.js';
 import { formatDiagnostic, lintFile, pipelineJsonSchema } from '../../src/pipeline/index.js';
 import { jobShape, topLevelKeys } from '../../src/pipeline/keys.js';
 
@@ -43,17 +44,17 @@ describe('lintFile', () => {
     await writeFile(path.join(dir, 'relative.yml'), deploy('local: { dir: srv/app }'));
     await writeFile(path.join(dir, 'typo.yml'), deploy('local: { dir: /srv/app }', '        intervall: 1s\n'));
     await writeFile(path.join(dir, 'variables.yml'), deploy('local: { dir: $DEPLOY_DIR }'));
-    const relative = await lintFile(path.join(dir, 'relative.yml'));
+    const relative = await lintFile(path.join(dir, 'relative.yml'), { checkDeployBlock });
     assert.deepEqual(
       relative.diagnostics.map((d) => [d.line, d.column, d.message]),
       [[7, 21, 'deploy.deploy.target.local.dir: must be an absolute path, got "srv/app"']],
     );
-    const typo = await lintFile(path.join(dir, 'typo.yml'));
+    const typo = await lintFile(path.join(dir, 'typo.yml'), { checkDeployBlock });
     assert.equal(typo.diagnostics.length, 1);
     assert.equal(typo.diagnostics[0].line, 10);
     assert.match(typo.diagnostics[0].message, /^deploy\.deploy\.verify\[0\]\.intervall: unknown key.*did you mean .interval./);
     // $DEPLOY_DIR is known only when the job runs: the agent checks the block then.
-    assert.equal((await lintFile(path.join(dir, 'variables.yml'))).ok, true);
+    assert.equal((await lintFile(path.join(dir, 'variables.yml'), { checkDeployBlock })).ok, true);
   });
 
   it('passes a valid file, with rules:exists read from the directory', async () => {

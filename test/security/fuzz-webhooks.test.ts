@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { MAX_PAYLOAD_DEPTH, parseWebhook, WebhookError, type WebhookProvider } from '../../src/source/webhooks.js';
+import type { WebhookProvider } from '../../src/api/index.js';
+import { MAX_PAYLOAD_DEPTH, parseWebhook, WebhookError } from '../../src/source/webhooks.js';
 import { fixture } from '../support/git.js';
 
 const SECRET = 'fuzz-secret-0123456789';

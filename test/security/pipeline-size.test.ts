@@ -4,6 +4,7 @@
 // state machine walks a pipeline in linear time.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PIPELINE_COMPILE_WORKER } from '../../src/deploy/index.js';
 import { compileIsolated } from '../../src/pipeline/index.js';
 import { walkInDependencyOrder } from '../../src/scheduler/advance.js';
 import type { Job } from '../../src/store/schema.js';
@@ -51,6 +52,7 @@ describe('pipeline size limits', () => {
       readFile: async () => null,
       changedFiles: async () => null,
       maxJobs: 3,
+      worker: PIPELINE_COMPILE_WORKER,
     });
     assert.ok(
       !over.ok && !over.skipped && over.errors.some((e) => e.message.includes('defines 4 jobs') && e.message.includes('at most 3')),
@@ -75,6 +77,7 @@ describe('compiling in a worker thread', () => {
     readFile: async (p: string) => (p === 'ci/more.yml' ? 'more:\n  script: [echo more]\n' : null),
     changedFiles: async () => null,
     listFiles: async () => ['ci/more.yml'],
+    worker: PIPELINE_COMPILE_WORKER,
   };
 
   it('gives the same result as compiling in place, reading included files through the parent', async () => {
@@ -187,6 +190,7 @@ describe('compiling in a worker thread, when the repository cannot be read', () 
       variables: PUSH_MAIN,
       readFile: async () => Promise.reject(new GitDown('git is down')),
       changedFiles: async () => null,
+      worker: PIPELINE_COMPILE_WORKER,
     };
     await assert.rejects(
       compileIsolated('.gitlab-ci.yml', 'include: ci/a.yml\nj:\n  script: [echo]\n', failing),

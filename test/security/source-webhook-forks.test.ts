@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
-import { parseWebhook, type WebhookProvider } from '../../src/source/webhooks.js';
+import type { WebhookProvider } from '../../src/api/index.js';
+import { parseWebhook } from '../../src/source/webhooks.js';
 import { fixture } from '../support/git.js';
 
 const SECRET = 'fork-secret-0123';

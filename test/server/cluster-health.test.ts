@@ -4,17 +4,17 @@
 // pg_monitor instead of failing. And the SLO budget history the UI charts, grouped by PostgreSQL.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ClusterView } from '../../src/server/cluster.js';
+import type { ClusterJson } from '../../src/api/index.js';
 import { until } from '../e2e/helpers.js';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../support/postgres.js';
 import { TestTandem } from '../support/tandem.js';
 
 /** A replica that has written its heartbeat and holds the leader lease. */
-async function leading(tandem: TestTandem, token?: string): Promise<ClusterView> {
+async function leading(tandem: TestTandem, token?: string): Promise<ClusterJson> {
   return until(
     'the replica leading',
     async () => {
-      const res = await tandem.api<ClusterView>('GET', '/api/v1/cluster', undefined, token ? { authorization: `Bearer ${token}` } : {});
+      const res = await tandem.api<ClusterJson>('GET', '/api/v1/cluster', undefined, token ? { authorization: `Bearer ${token}` } : {});
       assert.equal(res.status, 200, res.text);
       return res.body.replicas.some((r) => r.leader) ? res.body : undefined;
     },

@@ -11,7 +11,7 @@ import type { ExecutorKind } from '../../src/executor/index.js';
 import { loadConfig, type TandemConfig } from '../../src/config/index.js';
 import { secretPathsOf } from '../../src/cli/secret-paths.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
-import type { JobJson, PipelineJson } from '../../src/server/routes/views.js';
+import type { JobJson, PipelineJson } from '../../src/api/index.js';
 import { makeRemote, repoRoot, type TestRemote } from './git.js';
 
 export interface ApiResponse<T = unknown> {

@@ -7,15 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import type { environmentView, releaseView } from '../../src/server/routes/views.js';
+import type { EnvironmentJson as Environment, ReleaseJson as Release } from '../../src/api/index.js';
 import { browserSkip, createUser, launchBrowser, newContext, screenshot, signIn } from '../support/browser.js';
 import { stopDeployedDemoServices } from '../support/demo-service.js';
 import { demoAppFiles, localDeployTarget, servingVersion, type LocalDeployTarget } from '../support/deploy-pipeline.js';
 import type { TestRemote } from '../support/git.js';
 import { TestTandem } from '../support/tandem.js';
-
-type Release = ReturnType<typeof releaseView>;
-type Environment = ReturnType<typeof environmentView>;
 
 const REPO = 'shop';
 const ENV = 'staging';

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import type { SilenceView } from '../../src/monitor/api-views.js';
+import type { SilenceView } from '../../src/api/index.js';
 import { browserSkip, createUser, launchBrowser, newContext, screenshot, signIn } from '../support/browser.js';
 import { TestTandem } from '../support/tandem.js';
 

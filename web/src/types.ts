@@ -1,31 +1,25 @@
-// The API's shapes, from the server's own view functions (modules free of server-only imports), so
-// the UI cannot drift from what the server sends.
-export type { JobJson as Job, PipelineJson as Pipeline } from '../../src/server/routes/views.js';
-export type { MemberView as Member, TokenInfo } from '../../src/auth/views.js';
-import type { auditView, protectedBranchView, userView } from '../../src/auth/views.js';
-import type {
-  agentView,
-  backupView,
-  drillView,
-  environmentView,
-  releaseView,
-  repoView,
-  variableView,
-} from '../../src/server/routes/views.js';
-
-export type Release = ReturnType<typeof releaseView>;
-export type Environment = ReturnType<typeof environmentView>;
-export type Repo = ReturnType<typeof repoView>;
-export type Variable = ReturnType<typeof variableView>;
-export type User = ReturnType<typeof userView>;
-export type ProtectedBranch = ReturnType<typeof protectedBranchView>;
-export type AuditEntry = ReturnType<typeof auditView>;
-export type AgentInfo = ReturnType<typeof agentView>;
-export type BackupInfo = ReturnType<typeof backupView>;
-export type DrillInfo = ReturnType<typeof drillView>;
+// The API's shapes under the UI's names, from src/api (the contracts the server's presenters are
+// typed by, free of server-only imports), so the UI cannot drift from what the server sends.
+export type {
+  AgentJson as AgentInfo,
+  AuditEntryJson as AuditEntry,
+  BackupJson as BackupInfo,
+  DrillJson as DrillInfo,
+  EnvironmentJson as Environment,
+  JobJson as Job,
+  MemberJson as Member,
+  PipelineJson as Pipeline,
+  ProtectedBranchJson as ProtectedBranch,
+  ReleaseJson as Release,
+  RepoJson as Repo,
+  TokenJson as TokenInfo,
+  UserJson as User,
+  VariableJson as Variable,
+} from '../../src/api/views.js';
+import type { RepoJson, UserJson } from '../../src/api/views.js';
 
 export interface Session {
-  user: User;
+  user: UserJson;
   via: 'session' | 'token';
   scopes: string[];
   tokenId: number | null;
@@ -40,6 +34,6 @@ export interface LoginProviders {
 }
 
 /** GET /api/v1/repos/:name: the repository and what the caller may do there. */
-export interface RepoWithAccess extends Repo {
+export interface RepoWithAccess extends RepoJson {
   you: { role: string | null; permissions: string[] };
 }

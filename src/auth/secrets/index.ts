@@ -4,10 +4,16 @@
 import { unlink } from 'node:fs/promises';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { TandemConfig } from '../../config/index.js';
 import type { Store } from '../../store/index.js';
 import { Keyring, VARIABLE_VALUE, WEBHOOK_SECRET, type EncryptedColumn } from './keyring.js';
-import { configuredMasterKey, defaultMasterKeyPath, generateMasterKeyFile, SecretsError, type MasterKey } from './master-key.js';
+import {
+  configuredMasterKey,
+  defaultMasterKeyPath,
+  generateMasterKeyFile,
+  SecretsError,
+  type MasterKey,
+  type MasterKeySettings,
+} from './master-key.js';
 import { TokenSigner } from './signing.js';
 
 export {
@@ -31,6 +37,7 @@ export {
   readMasterKeyFile,
   SecretsError,
   type MasterKey,
+  type MasterKeySettings,
 } from './master-key.js';
 export { SIGNING_ALG, TokenSigner, type SignOptions } from './signing.js';
 
@@ -39,7 +46,10 @@ export interface Secrets {
   signer: TokenSigner;
 }
 
-type SecretsConfig = Pick<TandemConfig, 'dataDir' | 'masterKey' | 'masterKeyFile' | 'signingKeyRotationDays' | 'idTokenLifetimeSeconds'>;
+interface SecretsConfig extends MasterKeySettings {
+  signingKeyRotationDays: number;
+  idTokenLifetimeSeconds: number;
+}
 
 /**
  * The master key to use with this database. Without a configured one, a database that has data

@@ -3,13 +3,19 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { TandemConfig } from '../../config/index.js';
 
 export const MASTER_KEY_BYTES = 32;
 export const DEFAULT_MASTER_KEY_FILE = 'master.key';
 
 export class SecretsError extends Error {
   override name = 'SecretsError';
+}
+
+/** The settings that say where the master key is (the fields of the server config read here). */
+export interface MasterKeySettings {
+  dataDir: string;
+  masterKey?: string;
+  masterKeyFile?: string;
 }
 
 export interface MasterKey {
@@ -46,7 +52,7 @@ export async function readMasterKeyFile(path: string): Promise<MasterKey> {
   return parseMasterKey(text, `master key file ${path}`);
 }
 
-export function defaultMasterKeyPath(config: Pick<TandemConfig, 'dataDir'>): string {
+export function defaultMasterKeyPath(config: Pick<MasterKeySettings, 'dataDir'>): string {
   return join(config.dataDir, DEFAULT_MASTER_KEY_FILE);
 }
 
@@ -63,9 +69,7 @@ async function exists(path: string): Promise<boolean> {
  * The configured master key: `masterKey` (TANDEM_MASTER_KEY), else the `masterKeyFile`, else
  * `<dataDir>/master.key` when it exists; null when none is configured.
  */
-export async function configuredMasterKey(
-  config: Pick<TandemConfig, 'dataDir' | 'masterKey' | 'masterKeyFile'>,
-): Promise<MasterKey | null> {
+export async function configuredMasterKey(config: MasterKeySettings): Promise<MasterKey | null> {
   if (config.masterKey) return parseMasterKey(config.masterKey, 'masterKey (TANDEM_MASTER_KEY)');
   if (config.masterKeyFile) return readMasterKeyFile(resolve(config.masterKeyFile));
   const fallback = defaultMasterKeyPath(config);

@@ -1,7 +1,8 @@
 // Environments of a repository as the API shows and configures them, and the deploy jobs waiting
 // for them. Locking an environment for a deploy is start-release.ts's.
 import type { Kysely } from 'kysely';
-import type { Database, Environment, Job } from '../../store/schema.js';
+import { DomainError } from '../../errors.js';
+import type { Database, Environment, Job, Repo } from '../../store/schema.js';
 
 export async function listEnvironments(db: Kysely<Database>, repoId: number): Promise<Environment[]> {
   return db.selectFrom('environments').selectAll().where('repo_id', '=', repoId).orderBy('name').execute();
@@ -58,4 +59,11 @@ export async function waitingDeployJobs(
     .orderBy('id', 'desc')
     .limit(input.limit)
     .execute();
+}
+
+/** The repository's environment of that name; refused (not_found) when there is none. */
+export async function requireEnvironment(db: Kysely<Database>, repo: Pick<Repo, 'id' | 'name'>, name: string): Promise<Environment> {
+  const env = await db.selectFrom('environments').selectAll().where('repo_id', '=', repo.id).where('name', '=', name).executeTakeFirst();
+  if (!env) throw new DomainError('not_found', `repository ${repo.name} has no environment "${name}"`);
+  return env;
 }

@@ -5,8 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { ManifestEntry } from '../../artifacts/index.js';
-import { forUpdate } from '../../scheduler/sql/row-lock.js';
-import { readReleaseFiles, type Store } from '../../store/index.js';
+import { forUpdate, readReleaseFiles, type Store } from '../../store/index.js';
 import type { Database, Environment, Release } from '../../store/schema.js';
 
 export class ReleaseError extends Error {

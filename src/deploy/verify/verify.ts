@@ -1,24 +1,5 @@
-// How a release is verified
-// -------------------------
-// - Every check runs at once, then again every `interval` (measured from the start of its previous
-//   run; a run slower than the interval is followed by the next one right away, never overlapped).
-//   All checks run concurrently and independently. Each run is bounded by the check's `timeout`.
-// - A check fails the release as soon as it has `failures` consecutive failed runs (default 3,
-//   default interval 5s, default timeout min(interval, 10s)). A pass resets the streak.
-// - Verification passes once the bake time has elapsed AND every check's latest run passed (so every
-//   check has passed at least once since the start; a check in the middle of a failure streak holds
-//   the verdict until it passes again or reaches its threshold). The verdict is taken the moment the
-//   last condition becomes true (the bake timer firing, or a run finishing), never an interval later.
-//   Bake 0 therefore means "each check passes once".
-// - Prometheus checks: an instant query; every sample of the vector must satisfy the condition. An
-//   empty vector, or one with only NaN samples, is "no data": with no_data `fail` it is a failed run,
-//   `pass` a passed run, `pause` ends verification at once with status 'paused' (a human decides).
-//   An unreachable Prometheus or a query error is a failed run carrying the error text.
-// - Aborting the signal cancels every run in flight (commands are killed with their process group)
-//   and verifyRelease rejects with the signal's reason. No probe outlives the call.
-// - Logged, one line each: every failed run (check, streak/threshold, expected vs seen), the first
-//   pass of each check and a pass that ends a streak, and the verdict. A command's output is logged
-//   with its run's line.
+// verifyRelease: a release's checks run until they pass for the bake or one fails.
+// Behaviour: docs/pipeline-reference.md#how-a-release-is-verified.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatMs, probe, type Outcome } from './probes.js';
 import type { Check, VerifyOptions, VerifyResult } from './types.js';

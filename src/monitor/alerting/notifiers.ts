@@ -2,7 +2,7 @@
 // SMTP, and Alertmanager's API v2. Each send is one attempt; the outbox retries failures.
 import nodemailer from 'nodemailer';
 import type { Alert } from '../../store/index.js';
-import type { AlertView } from '../api-views.js';
+import type { AlertView } from '../../api/index.js';
 import { readAlertAnnotations, readAlertLabels } from '../columns.js';
 import type { NotifierConfig } from './config.js';
 

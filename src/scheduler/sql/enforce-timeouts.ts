@@ -1,11 +1,10 @@
 // The server enforces job timeouts itself rather than trusting the agent: past its deadline a job is
 // asked to stop (the agent sees cancel_requested on its next heartbeat and kills the process tree);
 // if the agent has not completed it after a grace period, the job fails by timeout anyway.
-import type { Store } from '../../store/index.js';
+import { forUpdateSkipLocked, type Store } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { finishRunningJob } from './finish-job.js';
-import { forUpdateSkipLocked } from './row-lock.js';
 
 export interface TimeoutResult {
   /** Jobs just asked to stop. */

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Database, Job } from '../../store/schema.js';
 import { SchedulerError, StaleTokenError } from '../errors.js';
-import { forUpdate } from './row-lock.js';
+import { forUpdate } from '../../store/index.js';
 
-/** Loads the job to check and change it: locked until commit on PostgreSQL (see row-lock.ts). */
+/** Loads the job to check and change it: locked until commit on PostgreSQL (see store/row-lock.ts). */
 export async function loadJob(trx: Kysely<Database>, jobId: number): Promise<Job> {
   const job = await forUpdate(trx, trx.selectFrom('jobs').selectAll().where('id', '=', jobId)).executeTakeFirst();
   if (!job) throw new SchedulerError('not_found', `job ${jobId} not found`);

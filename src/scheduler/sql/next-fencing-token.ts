@@ -5,7 +5,7 @@
 // already holds.
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../store/schema.js';
-import { isPostgres } from './row-lock.js';
+import { isPostgres } from '../../store/index.js';
 
 export async function nextFencingToken(trx: Kysely<Database>): Promise<number> {
   if (isPostgres(trx)) {

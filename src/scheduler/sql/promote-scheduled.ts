@@ -1,8 +1,7 @@
 // `when: delayed` jobs wait in 'scheduled' until their time comes, then join the queue.
-import type { Store } from '../../store/index.js';
+import { forUpdateSkipLocked, type Store } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { ChangeLog, type StatusChange } from '../events.js';
-import { forUpdateSkipLocked } from './row-lock.js';
 
 export async function promoteScheduled(store: Store, now: number): Promise<{ promoted: number[]; changes: StatusChange[] }> {
   return store.transaction(async (trx) => {

@@ -2,11 +2,10 @@
 // back within the grace: the attempt fails with runner_system_failure and,
 // while attempts remain, a new attempt is queued whatever the file's `retry` says (a lost agent is
 // not the job's fault). A job someone asked to cancel ends canceled instead.
-import type { Store } from '../../store/index.js';
+import { forUpdateSkipLocked, type Store } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { finishLostJob } from './finish-job.js';
-import { forUpdateSkipLocked } from './row-lock.js';
 
 export interface ReapInput {
   now: number;

@@ -4,15 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
-import {
-  BlobIntegrityError,
-  BlobTooLargeError,
-  InvalidDigestError,
-  isValidDigest,
-  validateManifest,
-  BlobNotFoundError,
-  type ManifestEntry,
-} from '../../artifacts/index.js';
+import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, BlobNotFoundError } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/tokens.js';
 import { protectedRoleOfPipeline } from '../../auth/repo-access.js';
 import {
@@ -35,13 +27,14 @@ import {
   saveCacheEntry,
   setAgentTags,
 } from '../../scheduler/index.js';
+import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
-import { ApiError, type Principal, type RouteTable } from '../http.js';
+import { ApiError, type RouteTable } from '../http.js';
 import { buildJobPayload } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
 import { agentRows, runningJobsByAgent } from '../cluster.js';
 import { openSse } from '../sse.js';
-import { agentView } from './views.js';
+import { agentView } from '../presenters.js';
 
 const LONG_POLL_MS = 25_000;
 /**
@@ -62,16 +55,6 @@ const agentAnnouncement = z
   .strict();
 const fencingToken = z.number().int().positive();
 
-export function agentIdOf(principal: Principal): number {
-  if (principal.kind !== 'agent') throw new ApiError(403, 'this endpoint is for agents');
-  return principal.agentId;
-}
-
-/** The job must be running under this agent with exactly this token. */
-export function requireClaim(ctx: ServerContext, jobId: number, fencingToken: number, agentId: number) {
-  return heldJob(ctx.store.db, { jobId, agentId, fencingToken });
-}
-
 function cacheKeyParam(key: string | undefined): string {
   if (!key || key.length > 255 || !/^[\w.\-:]+$/.test(key) || key.includes('..')) {
     throw new ApiError(400, `cache key "${key ?? ''}": use letters, digits, "_", "-", "." and ":" (at most 255, no "..")`);
@@ -86,19 +69,6 @@ function cacheKeyParam(key: string | undefined): string {
  */
 async function storedCacheKey(ctx: ServerContext, job: { pipeline_id: number }, key: string): Promise<string> {
   return (await protectedRoleOfPipeline(ctx.store.db, job.pipeline_id)) === null ? key : `${key}/protected`;
-}
-
-/** A manifest from an agent: well-formed, confined paths, and every blob already in the store. */
-export async function uploadedManifest(ctx: ServerContext, input: unknown[]): Promise<ManifestEntry[]> {
-  let files: ManifestEntry[];
-  try {
-    files = validateManifest(input);
-  } catch (err) {
-    throw new ApiError(422, (err as Error).message);
-  }
-  for (const f of files)
-    if (!(await ctx.blobs.has(f.digest))) throw new ApiError(422, `files: blob ${f.digest} for "${f.path}" was not uploaded`);
-  return files;
 }
 
 /**
@@ -443,8 +413,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       .strict(),
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
-      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
-      const files = await uploadedManifest(ctx, body.files);
+      await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
+      const files = await uploadedManifest(ctx.blobs, body.files);
       const now = ctx.clock.now();
       const expiresAt = body.expireInSeconds === null ? null : now + body.expireInSeconds * 1000;
       await replaceArtifactFiles(ctx.store, { jobId, files, expiresAt, now });
@@ -460,7 +430,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     access: 'agent',
     async handler({ principal, params, query }) {
       const jobId = Number(params.id);
-      const job = await requireClaim(ctx, jobId, Number(query.fencingToken), agentIdOf(principal));
+      const job = await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: Number(query.fencingToken) });
       const key = cacheKeyParam(params.key);
       const stored = await storedCacheKey(ctx, job, key);
       const entry = await findCacheEntry(ctx.store.db, { repoId: job.repo_id, key: stored });
@@ -478,9 +448,9 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     body: z.object({ fencingToken, files: z.array(z.unknown()).max(100_000) }).strict(),
     async handler({ principal, params, body }) {
       const jobId = Number(params.id);
-      const job = await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      const job = await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
       const key = cacheKeyParam(params.key);
-      const files = await uploadedManifest(ctx, body.files);
+      const files = await uploadedManifest(ctx.blobs, body.files);
       const now = ctx.clock.now();
       const manifest = JSON.stringify(files);
       await saveCacheEntry(ctx.store.db, { repoId: job.repo_id, key: await storedCacheKey(ctx, job, key), manifest, now });

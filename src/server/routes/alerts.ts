@@ -5,12 +5,12 @@ import { formatMatcher, matcherSchema, parseMatcher } from '../../monitor/alerti
 import { readSilenceMatchers } from '../../monitor/columns.js';
 import { alertView } from '../../monitor/alerting/notifiers.js';
 import { addSilence, alertWithNotifications, expireSilence, listAlerts, listSilences } from '../../monitor/alerting/records.js';
-import type { SilenceView } from '../../monitor/api-views.js';
+import type { SilenceView } from '../../api/index.js';
 import { parseDuration } from '../../pipeline/duration.js';
 import type { AlertStateValue, Silence } from '../../store/index.js';
 import { actorOf } from '../../auth/audit.js';
+import { listFreezes } from '../../deploy/sql/index.js';
 import type { ServerContext } from '../context.js';
-import { listFreezes } from '../freezes.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { integerParam } from '../query.js';
 
@@ -191,7 +191,7 @@ export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): voi
     tag: 'monitoring',
     access: 'user',
     async handler({ query }) {
-      return listFreezes(ctx, { all: query.all === '1' || query.all === 'true', repo: query.repo || undefined });
+      return listFreezes(ctx.store.db, { all: query.all === '1' || query.all === 'true', repo: query.repo || undefined });
     },
   });
 }

@@ -1,9 +1,7 @@
 // Users, sessions, personal tokens, repository members, protected branches and the audit log.
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { queryAudit } from '../../auth/audit.js';
-import { localPasswordSignIn, LoginError, passwordLogin } from '../../auth/login.js';
-import { MAX_PASSWORD_LENGTH } from '../../auth/passwords.js';
+import { LoginError, passwordLogin } from '../../auth/login.js';
 import { ROLES, SCOPES } from '../../auth/permissions.js';
 import type { Principal, UserPrincipal } from '../../auth/principal.js';
 import {
@@ -28,28 +26,16 @@ import {
   USERNAME_PATTERN,
   USERNAME_RULE,
 } from '../../auth/users.js';
-import { auditView, protectedBranchView, userView } from '../../auth/views.js';
-import type { User } from '../../store/schema.js';
+import { auditView, protectedBranchView, userView } from '../presenters.js';
+import { requireRepo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
-import { loginPolicyOf, startSession } from '../auth.js';
+import { loginPolicyOf } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams } from '../query.js';
-import { findRepo } from './repos.js';
+import { localSignIn, passwordInput, signInBody } from '../sign-in.js';
 
 const username = z.string().regex(USERNAME_PATTERN, USERNAME_RULE);
-/** Control characters (NUL, line breaks, escapes) have no place in a name or a password: refused before any lookup. */
-const withoutControls = (s: string) => !/\p{Cc}/u.test(s);
-const NO_CONTROLS = 'must not contain control characters (NUL, tab, line breaks, escapes)';
-// Long enough for any policy; longer ones are refused before hashing (argon2 reads every byte).
-const password = z
-  .string()
-  .min(1)
-  .max(MAX_PASSWORD_LENGTH * 4)
-  .refine(withoutControls, NO_CONTROLS);
 const MAX_AUDIT_PAGE = 1000;
-/** What a sign-in with a username and password sends: locally, or to be checked by an LDAP directory. */
-export const signInBody = z.object({ username: z.string().min(1).max(64).refine(withoutControls, NO_CONTROLS), password }).strict();
-
 /** Routes of signed-in users (USER rules) are never reached by other principals; this narrows the type. */
 function userOf(principal: Principal): UserPrincipal {
   if (principal.kind !== 'user') throw new ApiError(403, 'this endpoint is for users');
@@ -61,32 +47,6 @@ function timeParam(value: string | undefined, what: string): number | undefined 
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms)) throw new ApiError(400, `${what}: expected an ISO 8601 time or epoch milliseconds, got "${value}"`);
   return ms;
-}
-
-/**
- * A sign-in with a local password, for POST /api/v1/session and the sign-in page's POST /login: the
- * lockout rules, the audit record of a refusal (the route layer records only successes; the caller
- * records the success), then the session cookie on the reply.
- */
-export async function localSignIn(
-  ctx: ServerContext,
-  routes: RouteTable,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  route: string,
-  credentials: { username: string; password: string },
-) {
-  let user: User;
-  try {
-    user = await localPasswordSignIn(ctx.store, { ...credentials, address: request.ip, now: ctx.clock.now(), policy: loginPolicyOf(ctx) });
-  } catch (err) {
-    if (err instanceof LoginError) {
-      const details = { username: credentials.username, failed: err.message };
-      await routes.audit(request, { principal: { kind: 'anonymous' }, action: 'session.create', route, status: err.statusCode, details });
-    }
-    throw err;
-  }
-  return { user, session: await startSession(ctx, request, reply, user) };
 }
 
 export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -158,7 +118,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     body: z
       .object({
         username,
-        password: password.optional(),
+        password: passwordInput.optional(),
         email: z.string().email().max(254).nullable().optional(),
         admin: z.boolean().optional(),
       })
@@ -217,7 +177,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
       "Set a password: your own (with the current one, when you have one; an account linked to an identity provider sets no first one itself), or anyone's as an admin; signs the user out elsewhere",
     tag: 'auth',
     access: 'user',
-    body: z.object({ password, currentPassword: password.optional() }).strict(),
+    body: z.object({ password: passwordInput, currentPassword: passwordInput.optional() }).strict(),
     async handler({ principal, params, body, request, reply, audit }) {
       const me = userOf(principal);
       const user = await findUser(db, params.username);
@@ -344,7 +304,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'members',
     access: 'user',
     async handler({ params }) {
-      return listMembers(db, (await findRepo(ctx, params.name)).id);
+      return listMembers(db, (await requireRepo(ctx.store, params.name)).id);
     },
   });
 
@@ -357,7 +317,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     body: z.object({ role: z.enum(ROLES) }).strict(),
     async handler({ principal, params, body, audit }) {
       const me = userOf(principal);
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const by = { admin: me.admin, role: me.admin ? null : await roleIn(db, repo.id, me.userId) };
       const { previous } = await setMember(ctx.store, {
         repoId: repo.id,
@@ -379,7 +339,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ principal, params, reply, audit }) {
       const me = userOf(principal);
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const by = { admin: me.admin, role: me.admin ? null : await roleIn(db, repo.id, me.userId) };
       const { previous } = await removeMember(ctx.store, { repoId: repo.id, username: params.username, by });
       audit({ username: params.username, previous });
@@ -398,7 +358,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'members',
     access: 'user',
     async handler({ params }) {
-      return (await listProtectedBranches(db, (await findRepo(ctx, params.name)).id)).map(protectedBranchView);
+      return (await listProtectedBranches(db, (await requireRepo(ctx.store, params.name)).id)).map(protectedBranchView);
     },
   });
 
@@ -412,7 +372,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
       .object({ pattern: z.string().min(1).max(200), allowedRole: z.enum(['developer', 'maintainer', 'owner']).default('maintainer') })
       .strict(),
     async handler({ params, body, reply, audit }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const row = await protectBranches(db, {
         repoId: repo.id,
         pattern: body.pattern,
@@ -432,7 +392,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'members',
     access: 'user',
     async handler({ params, reply, audit }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const id = Number(params.id);
       const pattern = await unprotectBranches(db, { repoId: repo.id, patternId: id });
       if (pattern === undefined) throw new ApiError(404, `${repo.name} has no protected branch pattern ${params.id}`);

@@ -1,6 +1,7 @@
 // Cluster health at a glance, for the dashboard: server replicas and which one leads, agents, the
 // database (and, on PostgreSQL, its standbys and their lag), and the newest backup and drill. Any
 // signed-in user may look; backup and drill ids (which lead to their destinations) are for admins.
+import type { ClusterJson } from '../../api/index.js';
 import type { ServerContext } from '../context.js';
 import {
   agentRows,
@@ -11,11 +12,10 @@ import {
   postgresReplication,
   replicaRows,
   runningJobsByAgent,
-  type ClusterView,
   type ReplicationRow,
 } from '../cluster.js';
 import type { RouteTable } from '../http.js';
-import { agentView } from './views.js';
+import { agentView } from '../presenters.js';
 
 /** How many agents the answer names; the counts cover all of them. */
 const LISTED_AGENTS = 20;
@@ -33,7 +33,7 @@ function replicationView(r: ReplicationRow) {
   };
 }
 
-async function databaseView(ctx: ServerContext): Promise<ClusterView['database']> {
+async function databaseView(ctx: ServerContext): Promise<ClusterJson['database']> {
   if (ctx.store.dialect === 'sqlite') return { engine: 'sqlite' };
   const inRecovery = await postgresInRecovery(ctx.store.db);
   const replication = inRecovery ? [] : (await postgresReplication(ctx.store.db)).map(replicationView);
@@ -65,7 +65,7 @@ export function registerClusterRoutes(routes: RouteTable, ctx: ServerContext): v
       // The same judgements as the replica-down alert (two leases) and GET /api/v1/agents (one lease).
       const agentList = agents.map((a) => agentView(a, running.get(a.id) ?? 0, now - leaseMs));
       const online = agentList.filter((a) => a.online);
-      const view: ClusterView = {
+      const view: ClusterJson = {
         replicas: replicas.map((r) => ({
           id: r.id,
           hostname: r.hostname,

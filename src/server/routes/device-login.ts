@@ -18,9 +18,9 @@ import type { UserPrincipal } from '../../auth/principal.js';
 import { csrfTokenFor, SESSION_COOKIE } from '../../auth/sessions.js';
 import type { ServerContext } from '../context.js';
 import { CSRF_FORM_FIELD } from '../auth.js';
+import { escape, sendPage } from '../html-page.js';
 import { ApiError, formOf, type RouteTable } from '../http.js';
-import { escape, sendPage } from './html.js';
-import { signInSection } from './login-page.js';
+import { signInSection } from '../sign-in-form.js';
 
 export const DEVICE_PAGE_PATH = '/login/device';
 const MAX_TOKEN_LIFETIME_SECONDS = 10 * 365 * 86_400;

@@ -5,7 +5,7 @@ import { listBackupRecords, listDrillRecords } from '../../dr/records.js';
 import type { ServerContext } from '../context.js';
 import type { RouteTable } from '../http.js';
 import { integerParam } from '../query.js';
-import { backupView, drillView } from './views.js';
+import { backupView, drillView } from '../presenters.js';
 
 const limitOf = (query: Record<string, string | undefined>) => integerParam(query, 'limit', { min: 1, max: 500, fallback: 50 });
 

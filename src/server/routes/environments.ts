@@ -5,6 +5,7 @@ import { z } from 'zod';
 import {
   configureEnvironment,
   environmentName,
+  environmentOfAlert,
   findRelease,
   latestRelease,
   listEnvironments,
@@ -14,22 +15,25 @@ import {
   recordReleaseDecision,
   releaseOfJob,
   ReleaseError,
+  requestRollback,
+  requireEnvironment,
+  rollbackOnAlert,
   setReleaseStatus,
   startRelease,
   waitingDeployJobs,
+  type AlertRollbackOutcome,
 } from '../../deploy/sql/index.js';
-import { readJobSpec } from '../../scheduler/index.js';
-import { getPipelineRow } from '../../scheduler/index.js';
+import { requireRepo } from '../../repos/index.js';
+import { getPipelineRow, heldJob, readJobSpec } from '../../scheduler/index.js';
 import type { Release, Repo } from '../../store/schema.js';
+import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
 import { requirePermission } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
+import { publishChanges } from '../notify.js';
 import { pageParams } from '../query.js';
 import { ROLLBACK_OF_VARIABLE } from '../../api/protocol.js';
-import { environmentOfAlert, findEnvironment, requestRollback, rollbackOnAlert, type AlertRollbackOutcome } from '../rollback.js';
-import { agentIdOf, requireClaim, uploadedManifest } from './agents.js';
-import { findRepo } from './repos.js';
-import { environmentView, jobView, releaseView } from './views.js';
+import { environmentView, jobView, releaseView } from '../presenters.js';
 
 const fencingToken = z.number().int().positive();
 const MAX_RELEASES_PAGE = 500;
@@ -55,7 +59,7 @@ function idParam(value: string | undefined, what: string): number {
 const withFiles = (r: Release) => ({ ...releaseView(r), files: readReleaseFiles(r) });
 
 async function releaseOfEnvironment(ctx: ServerContext, repo: Repo, envName: string, id: number): Promise<Release> {
-  const env = await findEnvironment(ctx, repo, envName);
+  const env = await requireEnvironment(ctx.store.db, repo, envName);
   const release = await findRelease(ctx.store.db, { releaseId: id, environmentId: env.id });
   if (!release) throw new ApiError(404, `environment ${envName} has no release ${id}`);
   return release;
@@ -87,7 +91,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     tag: 'deployments',
     access: 'user',
     async handler({ params }) {
-      const repo = await findRepo(ctx, params.name!);
+      const repo = await requireRepo(ctx.store, params.name!);
       const envs = await listEnvironments(ctx.store.db, repo.id);
       return Promise.all(
         envs.map(async (env) => environmentView(env, await liveRelease(ctx.store.db, env.id), await latestRelease(ctx.store.db, env.id))),
@@ -109,12 +113,12 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       })
       .strict(),
     async handler({ params, body }) {
-      const repo = await findRepo(ctx, params.name!);
+      const repo = await requireRepo(ctx.store, params.name!);
       const name = params.env!;
       if (!/^[\w.\-/ ]{1,200}$/.test(name))
         throw new ApiError(400, `environment "${name}": use letters, digits, spaces, "_", "-", "." and "/" (at most 200)`);
       await configureEnvironment(ctx.store.db, { repoId: repo.id, name, settings: body, now: ctx.clock.now() });
-      const env = await findEnvironment(ctx, repo, name);
+      const env = await requireEnvironment(ctx.store.db, repo, name);
       return environmentView(env, await liveRelease(ctx.store.db, env.id), null);
     },
   });
@@ -126,8 +130,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     tag: 'deployments',
     access: 'user',
     async handler({ params }) {
-      const repo = await findRepo(ctx, params.name!);
-      const env = await findEnvironment(ctx, repo, params.env!);
+      const repo = await requireRepo(ctx.store, params.name!);
+      const env = await requireEnvironment(ctx.store.db, repo, params.env!);
       const rows = await waitingDeployJobs(ctx.store.db, { repoId: repo.id, environment: env.name, limit: MAX_MANUAL_JOBS });
       return rows.map(jobView);
     },
@@ -140,8 +144,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     tag: 'deployments',
     access: 'user',
     async handler({ params, query }) {
-      const repo = await findRepo(ctx, params.name!);
-      const env = await findEnvironment(ctx, repo, params.env!);
+      const repo = await requireRepo(ctx.store, params.name!);
+      const env = await requireEnvironment(ctx.store.db, repo, params.env!);
       const { limit, before } = pageParams(query, { fallback: 100, max: MAX_RELEASES_PAGE });
       return (await listReleases(ctx.store.db, { environmentId: env.id, limit, before })).map(releaseView);
     },
@@ -154,7 +158,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     tag: 'deployments',
     access: 'user',
     async handler({ params }) {
-      const repo = await findRepo(ctx, params.name!);
+      const repo = await requireRepo(ctx.store, params.name!);
       return withFiles(await releaseOfEnvironment(ctx, repo, params.env!, idParam(params.id, 'id')));
     },
   });
@@ -167,14 +171,18 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     access: 'user',
     body: z.object({ to: z.number().int().positive().optional() }).strict(),
     async handler({ params, body, reply, principal }) {
-      const repo = await findRepo(ctx, params.name!);
+      const repo = await requireRepo(ctx.store, params.name!);
       // Asking for a rollback approves its deploy: on a protected environment that is a maintainer's call.
-      if ((await findEnvironment(ctx, repo, params.env!)).protected === 1)
+      if ((await requireEnvironment(ctx.store.db, repo, params.env!)).protected === 1)
         await requirePermission(ctx, principal, 'deployment.approve', repo);
-      const { release, pipelineId } = await requestRollback(ctx, repo, params.env!, {
+      const { release, pipelineId, changes } = await requestRollback(ctx, {
+        repo,
+        environment: params.env!,
         to: body.to,
         by: principal.kind === 'user' ? principal.username : 'api',
+        now: ctx.clock.now(),
       });
+      publishChanges(ctx, changes);
       reply.code(201);
       return { ...releaseView(release), pipelineId };
     },
@@ -190,8 +198,8 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       access: 'user',
       body: z.object({}).strict(),
       async handler({ params, principal }) {
-        const repo = await findRepo(ctx, params.name!);
-        if ((await findEnvironment(ctx, repo, params.env!)).protected === 1)
+        const repo = await requireRepo(ctx.store, params.name!);
+        if ((await requireEnvironment(ctx.store.db, repo, params.env!)).protected === 1)
           await requirePermission(ctx, principal, 'deployment.approve', repo);
         return releaseView(await decide(ctx, await releaseOfEnvironment(ctx, repo, params.env!, idParam(params.id, 'id')), decision));
       },
@@ -214,7 +222,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       for (const alert of body.alerts) {
         const envName = alert.labels.tandem_environment;
         if (alert.status !== 'firing' || !envName) continue;
-        const env = await environmentOfAlert(ctx, envName, alert.labels.tandem_repo);
+        const env = await environmentOfAlert(ctx.store.db, { environment: envName, repo: alert.labels.tandem_repo });
         if (!env || seen.has(env.id)) continue;
         seen.add(env.id);
         // The token Alertmanager sends must be allowed to roll this environment back.
@@ -222,9 +230,12 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
           ctx,
           principal,
           env.protected === 1 ? 'deployment.approve' : 'environment.rollback',
-          await findRepo(ctx, env.repo_name),
+          await requireRepo(ctx.store, env.repo_name),
         );
-        outcomes.push(await rollbackOnAlert(ctx, env, `alertmanager: ${alert.labels.alertname ?? 'alert'}`));
+        const by = `alertmanager: ${alert.labels.alertname ?? 'alert'}`;
+        const { outcome, changes } = await rollbackOnAlert(ctx, { environment: env, by, now: ctx.clock.now() });
+        publishChanges(ctx, changes);
+        outcomes.push(outcome);
       }
       return { outcomes };
     },
@@ -241,13 +252,13 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     body: z.object({ fencingToken, files: z.array(z.unknown()).optional(), version: z.string().min(1).max(200).optional() }).strict(),
     async handler({ principal, params, body }) {
       const jobId = idParam(params.id, 'id');
-      const job = await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      const job = await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
       const spec = readJobSpec(job);
       if (spec.environment === null || spec.deploy === null) throw new ApiError(422, `job ${jobId} has no environment and deploy block`);
       const pipeline = await getPipelineRow(ctx.store, job.pipeline_id);
       if (!pipeline) throw new ApiError(404, `pipeline ${job.pipeline_id} not found`);
       const rollbackOf = spec.variables[ROLLBACK_OF_VARIABLE] ? Number(spec.variables[ROLLBACK_OF_VARIABLE]) : null;
-      const files = rollbackOf === null ? await uploadedManifest(ctx, body.files ?? []) : null;
+      const files = rollbackOf === null ? await uploadedManifest(ctx.blobs, body.files ?? []) : null;
       const started = await released(
         startRelease(ctx.store, {
           jobId,
@@ -290,7 +301,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       .strict(),
     async handler({ principal, params, body }) {
       const jobId = idParam(params.id, 'id');
-      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
       const release = await releaseOfJob(ctx.store.db, jobId);
       if (!release) throw new ApiError(404, `job ${jobId} has not started a release`);
       const result = await released(
@@ -321,7 +332,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     body: z.object({ fencingToken }).strict(),
     async handler({ principal, params, body }) {
       const jobId = idParam(params.id, 'id');
-      await requireClaim(ctx, jobId, body.fencingToken, agentIdOf(principal));
+      await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
       const release = await releaseOfJob(ctx.store.db, jobId);
       if (!release) throw new ApiError(404, `job ${jobId} has not started a release`);
       return { releaseId: release.id, status: release.status, decision: release.decision };

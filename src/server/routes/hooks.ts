@@ -3,20 +3,15 @@
 // by the body's digest (the delivery id header is not signed: a replay under a new id has the same
 // body), and turn the push into a pipeline.
 import { createHash } from 'node:crypto';
-import {
-  parseWebhook,
-  WEBHOOK_PROVIDERS,
-  WebhookError,
-  type ForgeProject,
-  type PushEvent,
-  type WebhookProvider,
-} from '../../source/index.js';
+import { WEBHOOK_PROVIDERS, type WebhookProvider } from '../../api/index.js';
+import { DomainError } from '../../errors.js';
+import { repoWantsRef, requireRepo, webhookSecretOf } from '../../repos/index.js';
+import { triggerForDelivery, type DeliveryResult } from '../../scheduler/index.js';
+import { parseWebhook, WebhookError, type ForgeProject, type PushEvent } from '../../source/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { triggerForDelivery, type DeliveryResult } from '../trigger.js';
-import { webhookSecretOf } from '../variables.js';
-import { findRepo, repoWantsRef } from './repos.js';
+import { publishChanges } from '../notify.js';
 
 /** GitLab's merge request variables, each project as the forge named it (left out when it did not). */
 function mergeRequestVariables(event: PushEvent): Record<string, string> {
@@ -57,7 +52,7 @@ async function pipelineForEvent(
     sourceProject: mr.sourceProject.path ?? mr.sourceProject.id,
     fork: mr.fromFork,
   };
-  return triggerForDelivery(ctx, {
+  const result = await triggerForDelivery(ctx, {
     repo,
     // A merge request runs the forge's ref for it (refs/pull/1/head), never refs/heads/<source
     // branch>: a fork's branch called main is not this repository's main.
@@ -78,6 +73,8 @@ async function pipelineForEvent(
       beforeSha: event.beforeSha,
     },
   });
+  publishChanges(ctx, result.changes);
+  return result;
 }
 
 export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -97,9 +94,9 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
         };
         let repo: Repo;
         try {
-          repo = await findRepo(ctx, params.repo);
+          repo = await requireRepo(ctx.store, params.repo);
         } catch (err) {
-          if (err instanceof ApiError && err.statusCode === 404) reject('unknown_repo');
+          if (err instanceof DomainError && err.kind === 'not_found') reject('unknown_repo');
           throw err;
         }
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);

@@ -3,52 +3,12 @@
 // lockouts included, and the single sign-on providers' buttons, each returning to where the
 // browser was going (the device page of `tandem login --web`, for one). A directory user signs in
 // with the directory's password here, so it never counts against a local password, nor the reverse.
-import { randomBytes } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LoginError } from '../../auth/login.js';
 import type { ServerContext } from '../context.js';
-import { secureCookies } from '../auth.js';
+import { sendPage } from '../html-page.js';
 import { ApiError, formOf, type RouteTable } from '../http.js';
-import { localSignIn, signInBody } from './auth.js';
-import { escape, sendPage } from './html.js';
-import { ldapSignIn, loginProviders, safeReturnPath } from './sso.js';
-
-/**
- * Ties a posted sign-in form to a page this server served to the same browser (a double-submit
- * cookie): without it another site could post its own credentials and sign a visitor in as itself,
- * so that what they do next (approving their device) lands in someone else's account.
- */
-const FORM_COOKIE = 'tandem_login_form';
-const FORM_FIELD = 'form_token';
-
-/** The sign-in forms, returning to `returnTo` (a path on this server) once signed in. */
-export function signInSection(
-  ctx: ServerContext,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  returnTo: string,
-  opts: { error?: string; username?: string; provider?: 'local' | 'ldap' } = {},
-): string {
-  let formToken = request.cookies[FORM_COOKIE];
-  if (!formToken || !/^[\w-]{32}$/.test(formToken)) {
-    formToken = randomBytes(24).toString('base64url');
-    reply.setCookie(FORM_COOKIE, formToken, { httpOnly: true, secure: secureCookies(ctx), sameSite: 'strict', path: '/login' });
-  }
-  const back = encodeURIComponent(returnTo);
-  const providers = loginProviders(ctx);
-  const sso = [
-    providers.oidc ? `<a class="button" href="/api/v1/login/oidc?return=${back}">Sign in with OpenID Connect</a>` : '',
-    providers.saml ? `<a class="button" href="/api/v1/login/saml?return=${back}">Sign in with SAML</a>` : '',
-  ].filter(Boolean);
-  return `${opts.error ? `<p class="error">${escape(opts.error)}</p>` : ''}
-<form method="post" action="/login">
-<input type="hidden" name="${FORM_FIELD}" value="${escape(formToken)}"><input type="hidden" name="return" value="${escape(returnTo)}">
-<label>Username <input name="username" autocomplete="username" required value="${escape(opts.username ?? '')}"></label>
-<label>Password <input type="password" name="password" autocomplete="current-password" required></label>
-${providers.ldap ? `<label>Account <select name="provider"><option value="ldap"${opts.provider === 'local' ? '' : ' selected'}>Directory (LDAP)</option><option value="local"${opts.provider === 'local' ? ' selected' : ''}>Tandem (local password)</option></select></label>\n` : ''}<button type="submit">Sign in</button>
-</form>
-${sso.length > 0 ? `<p>Or: ${sso.join(' ')}</p>` : ''}`;
-}
+import { ldapSignIn, localSignIn, loginProviders, safeReturnPath, signInBody } from '../sign-in.js';
+import { SIGN_IN_FORM_COOKIE, SIGN_IN_FORM_FIELD, signInSection } from '../sign-in-form.js';
 
 export function registerLoginPageRoutes(routes: RouteTable, ctx: ServerContext): void {
   routes.add({
@@ -82,8 +42,8 @@ export function registerLoginPageRoutes(routes: RouteTable, ctx: ServerContext):
       const shown = [...username].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) ? '' : username;
       const again = (status: number, error: string) =>
         sendPage(reply, status, 'Sign in to Tandem', signInSection(ctx, request, reply, returnTo, { error, username: shown, provider }));
-      const formToken = form.get(FORM_FIELD);
-      if (!formToken || formToken !== request.cookies[FORM_COOKIE])
+      const formToken = form.get(SIGN_IN_FORM_FIELD);
+      if (!formToken || formToken !== request.cookies[SIGN_IN_FORM_COOKIE])
         return again(403, 'This sign-in form was not served to this browser (or it expired): sign in again here.');
       if (username === '' || password === '') return again(422, 'Give a username and a password.');
       const credentials = signInBody.safeParse({ username, password });

@@ -4,10 +4,10 @@ import { readSloEvaluation } from '../../monitor/columns.js';
 import { doraForRepo } from '../../monitor/dora.js';
 import { evaluateBuiltinSlos, recordedBudgetHistory, recordedSloEvaluations, sloSummary } from '../../monitor/sli-recorder.js';
 import { allSlos, BUILTIN_SLOS } from '../../monitor/slo.js';
+import { requireRepo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { integerParam } from '../query.js';
-import { findRepo } from './repos.js';
 
 const MAX_DORA_DAYS = 365;
 /** Slots of an SLO's budget history (?history=1): a day each over a 30-day period. */
@@ -59,7 +59,7 @@ export function registerMonitoringRoutes(routes: RouteTable, ctx: ServerContext)
     tag: 'monitoring',
     access: 'user',
     async handler({ params, query }) {
-      const repo = await findRepo(ctx, params.name!);
+      const repo = await requireRepo(ctx.store, params.name!);
       const days = integerParam(query, 'days', { min: 1, max: MAX_DORA_DAYS, fallback: 30 });
       const slots = integerParam(query, 'slots', { min: 1, max: MAX_DORA_SLOTS });
       const environment = query.environment || undefined;

@@ -16,18 +16,18 @@ import {
   readLogPages,
   retryJob,
 } from '../../scheduler/index.js';
+import { recordFreezeOverride } from '../../deploy/sql/index.js';
+import { maskedVariableValues } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
-import { recordFreezeOverride } from '../freezes.js';
 import { actorOf } from '../../auth/audit.js';
 import { repoNames } from '../../auth/repo-access.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
-import { maskedVariableValues } from '../variables.js';
-import { jobView, pipelineView } from './views.js';
+import { jobView, pipelineView } from '../presenters.js';
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 /**
@@ -287,8 +287,11 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         let shownId = job.id;
         // Playing a deploy to a frozen environment is a maintainer's override: recorded before it starts.
         if (action === 'play') {
-          const override = await recordFreezeOverride(ctx, job, actorOf(principal).name);
-          if (override) audit({ freezeOverride: { environment: override.environment, slos: override.slos } });
+          const override = await recordFreezeOverride(ctx.store.db, { job, actor: actorOf(principal).name, now });
+          if (override) {
+            ctx.log.warn(override, 'deploy freeze overridden');
+            audit({ freezeOverride: { environment: override.environment, slos: override.slos } });
+          }
         }
         if (action === 'retry') {
           const retried = await retryJob(ctx.store, job.id, now);

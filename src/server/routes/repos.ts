@@ -6,25 +6,25 @@ import {
   insertRepo,
   listRepos,
   listVariables,
-  readBranchFilter,
-  readTagFilter,
+  requireRepo,
+  saveVariable,
+  saveWebhookSecret,
   updateRepo,
 } from '../../repos/index.js';
 import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/permissions.js';
 import { callerOf } from '../../auth/principal.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
-import { lsRemote, normalizeRepoUrl, refMatchesFilters, type UrlCredentials } from '../../source/index.js';
-import { listPipelines } from '../../scheduler/index.js';
+import { lsRemote, normalizeRepoUrl, type UrlCredentials } from '../../source/index.js';
+import { listPipelines, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
+import { publishChanges } from '../notify.js';
 import { checkRepoUrl, saveRepoCredentials } from '../repo-url.js';
-import { triggerPipeline } from '../trigger.js';
-import { saveVariable, saveWebhookSecret } from '../variables.js';
-import { pipelineView, repoView, variableView } from './views.js';
+import { pipelineView, repoView, variableView } from '../presenters.js';
 
 const repoName = z
   .string()
@@ -57,26 +57,12 @@ const variableBody = z
   })
   .strict();
 
-/** Whether a push to this ref should start a pipeline, by the repository's branch and tag filters. */
-export function repoWantsRef(repo: Repo, ref: string): boolean {
-  return refMatchesFilters(ref, {
-    branches: readBranchFilter(repo) ?? undefined,
-    tags: readTagFilter(repo) ?? undefined,
-  });
-}
-
 function isCurrentUrl(input: string, repo: Repo): boolean {
   try {
     return normalizeRepoUrl(input) === repo.url;
   } catch {
     return false;
   }
-}
-
-export async function findRepo(ctx: ServerContext, name: string): Promise<Repo> {
-  const repo = await findRepoByName(ctx.store.db, name);
-  if (!repo) throw new ApiError(404, `no repository named "${name}"`);
-  return repo;
 }
 
 /** The default branch of a remote: its HEAD's target when advertised, else main/master. */
@@ -145,7 +131,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'repos',
     access: 'user',
     async handler({ params, principal }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const role = principal.kind === 'user' && !principal.admin ? await roleIn(ctx.store.db, repo.id, principal.userId) : null;
       const you = { role, permissions: repoPermissionsOf(callerOf(principal), { repoId: repo.id, repoName: repo.name, role }) };
       return { ...repoView(repo, ctx), you };
@@ -160,7 +146,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     body: updateRepoBody,
     async handler({ params, body, principal }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const changes: Partial<Repo> = {};
       // The settings form sends the URL as shown (without its credentials): that is no change.
       const newUrl =
@@ -188,7 +174,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'repos',
     access: 'user',
     async handler({ params, reply }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       await deleteRepo(ctx.store.db, repo.id);
       reply.code(204);
       return null;
@@ -212,7 +198,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       })
       .strict(),
     async handler({ params, body, reply, principal }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       // A pipeline on a protected branch sees protected variables, and could run any commit there (sha).
       const authorizeRef = async (ref: { name: string; isTag: boolean }) => {
         const role = await protectedRefRole(ctx.store.db, repo.id, ref);
@@ -226,6 +212,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         variables: body.variables,
         authorizeRef,
       });
+      publishChanges(ctx, result.changes);
       if (result.pipelineId === null) throw new ApiError(422, `pipeline not created: ${result.skippedReason}`);
       reply.code(201);
       return { id: result.pipelineId, status: result.status };
@@ -239,7 +226,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'pipelines',
     access: 'user',
     async handler({ params, query }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const rows = await listPipelines(ctx.store, { repoId: repo.id, ...pageParams(query, PIPELINE_PAGE) });
       return rows.map((p) => pipelineView(p, repo.name));
     },
@@ -252,7 +239,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'variables',
     access: 'user',
     async handler({ params }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const rows = await listVariables(ctx.store.db, repo.id);
       return rows.map(variableView);
     },
@@ -265,7 +252,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'variables',
     access: 'user',
     async handler({ params }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       const row = await findVariable(ctx.store.db, { repoId: repo.id, key: params.key });
       if (!row) throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
       return variableView(row);
@@ -282,11 +269,11 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     // A value of 64 KiB characters, escaped in JSON.
     bodyLimit: 'bulk',
     async handler({ params, body, reply }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       if (body.masked && (body.value.length < 8 || /\s/.test(body.value))) {
         throw new ApiError(422, `value: a masked variable must be at least 8 characters without spaces (${body.key})`);
       }
-      await saveVariable(ctx, repo, body);
+      await saveVariable(ctx, { repoId: repo.id, ...body, now: ctx.clock.now() });
       reply.code(201);
       return { key: body.key, masked: body.masked, protected: body.protected, file: body.file };
     },
@@ -299,7 +286,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'variables',
     access: 'user',
     async handler({ params, reply }) {
-      const repo = await findRepo(ctx, params.name);
+      const repo = await requireRepo(ctx.store, params.name);
       if (!(await deleteVariable(ctx.store.db, { repoId: repo.id, key: params.key })))
         throw new ApiError(404, `no variable ${params.key} in ${repo.name}`);
       reply.code(204);

@@ -3,20 +3,25 @@
 // session cookie and a CSRF token), for the Tandem account linked to the provider's identity (made
 // at the first sign-in) with the roles its groups give (groupRoles). Nothing is kept in memory
 // between the two halves of a redirect flow: they meet in the database (src/auth/sso/pending.ts).
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { limitedSignIn } from '../../auth/login.js';
-import type { Principal } from '../../auth/principal.js';
-import { ldapLogin } from '../../auth/sso/ldap.js';
+import type { FastifyReply } from 'fastify';
 import { discoverOidc, type OidcClient } from '../../auth/sso/oidc.js';
 import { DatabaseSamlRequests, refuseOverOidcLimit, saveOidcLogin, takeOidcLogin } from '../../auth/sso/pending.js';
 import { samlFinishLogin, samlLoginUrl } from '../../auth/sso/saml.js';
-import { SsoError, type ExternalIdentity, type SsoErrorKind, type SsoProvider } from '../../auth/sso/types.js';
-import { findOrCreateExternalUser } from '../../auth/users.js';
-import { userView } from '../../auth/views.js';
+import { SsoError, type SsoProvider } from '../../auth/sso/types.js';
+import { userView } from '../presenters.js';
 import type { ServerContext } from '../context.js';
-import { loginPolicyOf, secureCookies, startSession } from '../auth.js';
+import { secureCookies } from '../auth.js';
 import { ApiError, formOf, type RouteTable } from '../http.js';
-import { signInBody } from './auth.js';
+import {
+  answerSsoFailure,
+  finishingSignIn,
+  ldapSignIn,
+  loginProviders,
+  PROVIDER_NAMES,
+  safeReturnPath,
+  signInBody,
+  signInExternal,
+} from '../sign-in.js';
 
 export const OIDC_CALLBACK_PATH = '/api/v1/login/oidc/callback';
 export const SAML_ACS_PATH = '/api/v1/login/saml/acs';
@@ -30,108 +35,6 @@ const OIDC_LOGIN_TTL_MS = 10 * 60_000;
 const OIDC_BINDING_COOKIE = 'tandem_oidc_state';
 const LOGIN_COOKIE_PATH = '/api/v1/login/';
 
-const STATUS: Record<SsoErrorKind, number> = { credentials: 401, refused: 400, unavailable: 502, config: 500 };
-const NAMES: Record<SsoProvider, string> = { oidc: 'OpenID Connect', ldap: 'LDAP', saml: 'SAML' };
-const ANONYMOUS: Principal = { kind: 'anonymous' };
-
-/**
- * Where a browser may be sent once signed in: a path on this server (default `/`). Anything that a
- * browser could read as another origin (`//host`, `/\host`, a scheme, control characters) is refused,
- * so a login link can never redirect to a look-alike site.
- */
-export function safeReturnPath(value: unknown): string {
-  if (value === undefined || value === '') return '/';
-  const refuse = (why: string) => new ApiError(400, `return: ${why}; expected a path on this server such as /repos/web`);
-  if (typeof value !== 'string') throw refuse('given more than once');
-  if (value.length > 2048) throw refuse('longer than 2048 characters');
-  // Browsers treat a backslash as a slash and drop tabs and newlines: `/\evil.example` is `//evil.example`.
-  const unsafeCharacter = [...value].some((c) => c === '\\' || c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f);
-  if (!value.startsWith('/') || value.startsWith('//') || unsafeCharacter) throw refuse('not a path on this server');
-  const base = 'http://tandem.invalid';
-  const parsed = new URL(value, base);
-  if (parsed.origin !== base) throw refuse('not a path on this server');
-  return value;
-}
-
-/** The ways of signing in this server offers, for sign-in pages (the API's and the HTML one). */
-export function loginProviders(ctx: ServerContext): { local: true; oidc: boolean; ldap: boolean; saml: boolean } {
-  return { local: true, oidc: ctx.config.oidc !== undefined, ldap: ctx.config.ldap !== undefined, saml: ctx.config.saml !== undefined };
-}
-
-/** An SsoError as the client sees it (its message) and the log does (its detail, which may name accounts). */
-function answer(request: FastifyRequest, provider: SsoProvider, err: unknown): unknown {
-  if (!(err instanceof SsoError)) return err;
-  request.log[err.kind === 'config' ? 'error' : 'warn']({ provider, kind: err.kind }, `${NAMES[provider]} sign-in failed: ${err.detail}`);
-  return new ApiError(STATUS[err.kind], err.message);
-}
-
-/** The last step of a sign-in: a refusal is answered as `answer` does and written to the audit log. */
-async function finishing<T>(
-  routes: RouteTable,
-  request: FastifyRequest,
-  route: string,
-  provider: SsoProvider,
-  username: string | null,
-  run: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    const failure = answer(request, provider, err);
-    const status = (failure as { statusCode?: unknown }).statusCode;
-    if (typeof status === 'number') {
-      const details = { provider, ...(username === null ? {} : { username }), failed: (failure as Error).message };
-      await routes.audit(request, { principal: ANONYMOUS, action: 'session.create', route, status, details });
-    }
-    throw failure;
-  }
-}
-
-/** Signs in the person a provider vouched for; the details are for the audit record. */
-async function signInExternal(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, identity: ExternalIdentity) {
-  const { user, created, warnings } = await findOrCreateExternalUser(ctx.store, identity, ctx.config.groupRoles, ctx.clock.now());
-  for (const warning of warnings) request.log.warn({ provider: identity.provider }, warning);
-  const session = await startSession(ctx, request, reply, user);
-  const details = { provider: identity.provider, sessionId: session.principal.sessionId, ...(created ? { created: true } : {}) };
-  return { user, session, details };
-}
-
-/**
- * A sign-in with a directory password, for POST /api/v1/login/ldap and the sign-in page's form: the
- * lockout rules (counted under the normalised name and the entry it resolved to), the audit record
- * of a refusal, then the session cookie on the reply. LDAP must be configured.
- */
-export async function ldapSignIn(
-  ctx: ServerContext,
-  routes: RouteTable,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  route: string,
-  credentials: { username: string; password: string },
-) {
-  const config = ctx.config.ldap;
-  if (!config) throw new ApiError(404, 'LDAP sign-in is not configured on this server');
-  return finishing(routes, request, route, 'ldap', credentials.username, async () => {
-    const attempt = {
-      username: credentials.username,
-      address: request.ip,
-      now: ctx.clock.now(),
-      policy: loginPolicyOf(ctx),
-      secret: 'ldap' as const,
-    };
-    const identity = await limitedSignIn(ctx.store, attempt, async (username, resolved) => {
-      try {
-        return await ldapLogin(config, username, credentials.password, { resolved });
-      } catch (err) {
-        if (!(err instanceof SsoError && err.kind === 'credentials')) throw err;
-        request.log.warn({ provider: 'ldap' }, `LDAP sign-in failed: ${err.detail}`);
-        return null;
-      }
-    });
-    return signInExternal(ctx, request, reply, identity);
-  });
-}
-
 export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void {
   const db = ctx.store.db;
 
@@ -140,7 +43,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     if (!section)
       throw new ApiError(
         404,
-        `${NAMES[provider]} sign-in is not configured on this server (${provider} in tandem.yml, or TANDEM_${provider.toUpperCase()})`,
+        `${PROVIDER_NAMES[provider]} sign-in is not configured on this server (${provider} in tandem.yml, or TANDEM_${provider.toUpperCase()})`,
       );
     return section as NonNullable<ServerContext['config'][K]>;
   }
@@ -203,7 +106,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         });
         return redirect(reply, start.url);
       } catch (err) {
-        throw answer(request, 'oidc', err);
+        throw answerSsoFailure(request, 'oidc', err);
       }
     },
   });
@@ -216,7 +119,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     access: 'public',
     async handler({ request, reply, query }) {
       configured('oidc');
-      return finishing(routes, request, OIDC_CALLBACK_PATH, 'oidc', null, async () => {
+      return finishingSignIn(routes, request, OIDC_CALLBACK_PATH, 'oidc', null, async () => {
         const client = await oidc();
         const state = query.state ?? '';
         const bound = request.cookies[OIDC_BINDING_COOKIE];
@@ -286,7 +189,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         // The return path stays in the database with the request: nothing the browser posts back decides it.
         return redirect(reply, await samlLoginUrl(config, '', requests));
       } catch (err) {
-        throw answer(request, 'saml', err);
+        throw answerSsoFailure(request, 'saml', err);
       }
     },
   });
@@ -302,7 +205,7 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
     bodyLimit: 1024 * 1024,
     async handler({ request, reply, audit }) {
       const config = configured('saml');
-      return finishing(routes, request, SAML_ACS_PATH, 'saml', null, async () => {
+      return finishingSignIn(routes, request, SAML_ACS_PATH, 'saml', null, async () => {
         const form = formOf(request);
         if (!form)
           throw new SsoError(

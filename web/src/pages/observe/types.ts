@@ -1,6 +1,15 @@
-// The monitoring API's shapes as the observe pages read them: the server's own types (modules free
-// of server-only imports), so the pages cannot drift from what the server sends.
-export type { AlertView, BudgetPoint, FreezeView, SilenceView, SloList, SloReport, SloStatus } from '../../../../src/monitor/api-views.js';
-export type { SloEvaluation } from '../../../../src/monitor/burn.js';
-export type { ClusterView } from '../../../../src/server/cluster.js';
-export type { DoraMetrics, DoraSlot } from '../../../../src/monitor/dora.js';
+// The monitoring API's shapes as the observe pages read them: the server's own contracts (src/api),
+// so the pages cannot drift from what the server sends.
+export type {
+  AlertView,
+  BudgetPoint,
+  DoraMetrics,
+  DoraSlot,
+  FreezeView,
+  SilenceView,
+  SloEvaluation,
+  SloList,
+  SloReport,
+  SloStatus,
+} from '../../../../src/api/monitoring.js';
+export type { ClusterJson as ClusterView } from '../../../../src/api/views.js';

@@ -1,4 +1,4 @@
-// The server's few HTML pages (until the web UI lands): no JavaScript, forms that post back.
+// The server's few HTML pages (the sign-in and device-approval pages): no JavaScript, forms that post back.
 import type { FastifyReply } from 'fastify';
 
 export const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

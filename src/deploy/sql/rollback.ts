@@ -2,15 +2,24 @@
 // older release live again from its stored files and deploy block. It needs neither the pipeline
 // file nor the git remote (the job skips the checkout), runs on an agent with the deploy job's tags,
 // and takes the environment's deploy lock like any deploy.
-import { ROLLBACK_OF_VARIABLE } from '../api/protocol.js';
-import { compiledJob } from '../pipeline/jobs.js';
-import type { CompiledJob, CompiledPipeline } from '../pipeline/types.js';
-import { createPipeline, playJob } from '../scheduler/index.js';
-import { liveRelease } from '../deploy/sql/index.js';
-import type { Environment, Release, Repo } from '../store/schema.js';
-import type { ServerContext } from './context.js';
-import { ApiError } from './http.js';
-import { publishChanges } from './notify.js';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { ROLLBACK_OF_VARIABLE } from '../../api/protocol.js';
+import { DomainError } from '../../errors.js';
+import { compiledJob } from '../../pipeline/jobs.js';
+import type { CompiledJob, CompiledPipeline } from '../../pipeline/types.js';
+import { createPipeline, playJob, type StatusChange } from '../../scheduler/index.js';
+import type { Store } from '../../store/index.js';
+import type { Database, Environment, Release, Repo } from '../../store/schema.js';
+import { requireEnvironment } from './environments.js';
+import { liveRelease } from './start-release.js';
+
+/** What a rollback needs besides its input: the store, the limits it applies, and the log it writes to. */
+export interface RollbackContext {
+  store: Store;
+  config: { jobTimeoutSeconds: number; alertRollbackWindowSeconds: number };
+  log: Pick<Logger, 'info'>;
+}
 
 function rollbackJob(environment: Environment, target: Release): CompiledJob {
   return compiledJob({
@@ -32,37 +41,26 @@ function rollbackJob(environment: Environment, target: Release): CompiledJob {
   });
 }
 
-export async function findEnvironment(ctx: ServerContext, repo: Repo, name: string): Promise<Environment> {
-  const env = await ctx.store.db
-    .selectFrom('environments')
-    .selectAll()
-    .where('repo_id', '=', repo.id)
-    .where('name', '=', name)
-    .executeTakeFirst();
-  if (!env) throw new ApiError(404, `repository ${repo.name} has no environment "${name}"`);
-  return env;
-}
-
 /** The release to go back to: the one named, else the newest earlier release that served other files. */
 async function rollbackTarget(
-  ctx: ServerContext,
+  db: Kysely<Database>,
   environment: Environment,
   live: Release | null,
   to: number | undefined,
 ): Promise<Release> {
   if (to !== undefined) {
-    const named = await ctx.store.db
+    const named = await db
       .selectFrom('releases')
       .selectAll()
       .where('id', '=', to)
       .where('environment_id', '=', environment.id)
       .executeTakeFirst();
-    if (!named) throw new ApiError(404, `environment ${environment.name} has no release ${to}`);
+    if (!named) throw new DomainError('not_found', `environment ${environment.name} has no release ${to}`);
     if (live && named.digest === live.digest)
-      throw new ApiError(409, `release ${to} has the same files as the live release ${live.id}: nothing to roll back`);
+      throw new DomainError('conflict', `release ${to} has the same files as the live release ${live.id}: nothing to roll back`);
     return named;
   }
-  let query = ctx.store.db
+  let query = db
     .selectFrom('releases')
     .selectAll()
     .where('environment_id', '=', environment.id)
@@ -71,17 +69,17 @@ async function rollbackTarget(
     .limit(1);
   if (live) query = query.where('id', '<', live.id).where('digest', '!=', live.digest);
   const earlier = await query.executeTakeFirst();
-  if (!earlier) throw new ApiError(409, `environment ${environment.name} has no earlier release to roll back to`);
+  if (!earlier) throw new DomainError('conflict', `environment ${environment.name} has no earlier release to roll back to`);
   return earlier;
 }
 
 /** The environment an alert names: by its name, and its repository's when several have one of that name. */
 export async function environmentOfAlert(
-  ctx: ServerContext,
-  environment: string,
-  repo: string | undefined,
+  db: Kysely<Database>,
+  input: { environment: string; repo: string | undefined },
 ): Promise<(Environment & { repo_name: string }) | null> {
-  let envs = await ctx.store.db
+  const { environment, repo } = input;
+  let envs = await db
     .selectFrom('environments')
     .innerJoin('repos', 'repos.id', 'environments.repo_id')
     .selectAll('environments')
@@ -90,7 +88,10 @@ export async function environmentOfAlert(
     .execute();
   if (repo) envs = envs.filter((e) => e.repo_name === repo);
   if (envs.length > 1)
-    throw new ApiError(422, `alert for environment "${environment}": ${envs.length} repositories have it; add the label tandem_repo`);
+    throw new DomainError(
+      'invalid',
+      `alert for environment "${environment}": ${envs.length} repositories have it; add the label tandem_repo`,
+    );
   return envs[0] ?? null;
 }
 
@@ -109,12 +110,12 @@ export interface AlertRollbackOutcome {
  * unless nothing is live from a deploy, the deploy is older, or a release is in progress.
  */
 export async function rollbackOnAlert(
-  ctx: ServerContext,
-  env: Environment & { repo_name: string },
-  by: string,
-): Promise<AlertRollbackOutcome> {
-  const now = ctx.clock.now();
+  ctx: RollbackContext,
+  input: { environment: Environment & { repo_name: string }; by: string; now: number },
+): Promise<{ outcome: AlertRollbackOutcome; changes: StatusChange[] }> {
+  const { environment: env, by, now } = input;
   const outcome = { repo: env.repo_name, environment: env.name };
+  const ignored = (action: string) => ({ outcome: { ...outcome, action }, changes: [] });
   const live = await liveRelease(ctx.store.db, env.id);
   const open = await ctx.store.db
     .selectFrom('releases')
@@ -122,30 +123,35 @@ export async function rollbackOnAlert(
     .where('environment_id', '=', env.id)
     .where('status', 'in', ['queued', 'deploying', 'verifying', 'paused'])
     .executeTakeFirst();
-  if (!live || live.kind !== 'deploy' || live.finished_at === null) return { ...outcome, action: 'ignored: no deploy is live' };
+  if (!live || live.kind !== 'deploy' || live.finished_at === null) return ignored('ignored: no deploy is live');
   if (now - live.finished_at > ctx.config.alertRollbackWindowSeconds * 1000)
-    return { ...outcome, action: `ignored: release ${live.id} went live more than ${ctx.config.alertRollbackWindowSeconds} s ago` };
-  if (open) return { ...outcome, action: `ignored: release ${open.id} is in progress` };
+    return ignored(`ignored: release ${live.id} went live more than ${ctx.config.alertRollbackWindowSeconds} s ago`);
+  if (open) return ignored(`ignored: release ${open.id} is in progress`);
   const repo = await ctx.store.db.selectFrom('repos').selectAll().where('id', '=', env.repo_id).executeTakeFirstOrThrow();
-  const { release, pipelineId } = await requestRollback(ctx, repo, env.name, { by });
-  return { ...outcome, action: 'rollback', releaseId: release.id, pipelineId };
+  const { release, pipelineId, changes } = await requestRollback(ctx, { repo, environment: env.name, by, now });
+  return { outcome: { ...outcome, action: 'rollback', releaseId: release.id, pipelineId }, changes };
 }
 
 export interface RollbackRequest {
+  repo: Repo;
+  /** The environment's name. */
+  environment: string;
+  /** The release to go back to; default: the newest earlier release that served other files. */
   to?: number;
   /** Who asked: "api", "alertmanager: HighErrorRate", ... */
   by: string;
+  now: number;
 }
 
+/** The rollback pipeline and its release; the status changes are for the caller to publish. */
 export async function requestRollback(
-  ctx: ServerContext,
-  repo: Repo,
-  environmentName: string,
+  ctx: RollbackContext,
   request: RollbackRequest,
-): Promise<{ release: Release; pipelineId: number }> {
-  const environment = await findEnvironment(ctx, repo, environmentName);
+): Promise<{ release: Release; pipelineId: number; changes: StatusChange[] }> {
+  const { repo, now } = request;
+  const environment = await requireEnvironment(ctx.store.db, repo, request.environment);
   const live = await liveRelease(ctx.store.db, environment.id);
-  const target = await rollbackTarget(ctx, environment, live, request.to);
+  const target = await rollbackTarget(ctx.store.db, environment, live, request.to);
   const compiled: CompiledPipeline = {
     configPath: '(rollback)',
     stages: ['deploy'],
@@ -154,7 +160,6 @@ export async function requestRollback(
     name: `Roll ${environment.name} back to ${target.version} (release #${target.id})`,
     warnings: [],
   };
-  const now = ctx.clock.now();
   const created = await createPipeline(ctx.store, {
     repoId: repo.id,
     ref: target.ref,
@@ -199,10 +204,9 @@ export async function requestRollback(
     .onConflict((oc) => oc.column('job_id').doNothing())
     .execute();
   const release = await ctx.store.db.selectFrom('releases').selectAll().where('job_id', '=', jobId).executeTakeFirstOrThrow();
-  publishChanges(ctx, changes);
   ctx.log.info(
     { repo: repo.name, environment: environment.name, to: target.id, by: request.by, pipelineId: created.pipelineId },
     'rollback requested',
   );
-  return { release, pipelineId: created.pipelineId };
+  return { release, pipelineId: created.pipelineId, changes };
 }

@@ -1,21 +1,41 @@
-// JSON shapes of the public API. Timestamps are ISO 8601; ids are numbers.
-import { parseTargetSpec } from '../../deploy/targets/spec.js';
+// Store rows as the API's JSON: each presenter returns its shape from src/api, so the compiler holds
+// the two together.
+import {
+  WEBHOOK_PROVIDERS,
+  type AgentJson,
+  type AuditEntryJson,
+  type BackupJson,
+  type DrillJson,
+  type EnvironmentJson,
+  type JobJson,
+  type PipelineMergeRequest,
+  type PipelineSummaryJson,
+  type ProtectedBranchJson,
+  type ReleaseJson,
+  type ReleaseTargetJson,
+  type RepoJson,
+  type UserJson,
+  type VariableJson,
+} from '../api/index.js';
+import { parseTargetSpec } from '../deploy/targets/spec.js';
 import type {
   Agent,
+  AuditEntry,
   Backup,
   DrDrill,
   Environment,
   Job,
   Pipeline,
-  PipelineMergeRequest,
+  ProtectedBranch,
   Release,
   Repo,
+  User,
   Variable,
-} from '../../store/schema.js';
+} from '../store/schema.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function pipelineView(p: Pipeline, repoName: string) {
+export function pipelineView(p: Pipeline, repoName: string): PipelineSummaryJson {
   return {
     id: p.id,
     repo: repoName,
@@ -34,13 +54,12 @@ export function pipelineView(p: Pipeline, repoName: string) {
     finishedAt: iso(p.finished_at),
     duration: p.started_at !== null && p.finished_at !== null ? (p.finished_at - p.started_at) / 1000 : null,
     mergeRequest: p.merge_request === null ? null : (JSON.parse(p.merge_request) as PipelineMergeRequest),
-    /** A fork's pipeline that runs once a maintainer approves it (POST /api/v1/pipelines/:id/approve). */
     waitingForApproval: p.approval === 'waiting' && p.finished_at === null,
     approvedBy: p.approved_by,
   };
 }
 
-export function jobView(j: Job) {
+export function jobView(j: Job): JobJson {
   const spec = JSON.parse(j.spec) as { when: string; needs: { job: string }[] | null; environment: { name: string } | null };
   return {
     id: j.id,
@@ -70,17 +89,8 @@ export function jobView(j: Job) {
   };
 }
 
-/** The JSON of one job, as clients (the CLI, tests) read it. */
-export type JobJson = ReturnType<typeof jobView>;
-/** The JSON of `GET /api/v1/pipelines/:id`. */
-export type PipelineJson = ReturnType<typeof pipelineView> & { jobs: JobJson[] };
-
-/**
- * Where a release went, read from its stored deploy block (as written in the pipeline file): the
- * target's kind and hosts, and the strategy across them. A target built from job variables is
- * resolved on the agent only, so it shows its kind alone.
- */
-function targetView(deploySpec: string) {
+/** Where a release went (see ReleaseTargetJson), read from its stored deploy block. */
+function targetView(deploySpec: string): ReleaseTargetJson {
   const block = JSON.parse(deploySpec) as { target?: unknown; strategy?: unknown };
   const strategy =
     typeof block.strategy === 'string'
@@ -91,14 +101,14 @@ function targetView(deploySpec: string) {
   try {
     const target = parseTargetSpec(block.target, 'deploy.target');
     const hosts = target.kind === 'ssh' ? target.hosts.map((h) => h.name) : target.kind === 'local' ? [`local:${target.dir}`] : [];
-    return { kind: target.kind as string, hosts, strategy };
+    return { kind: target.kind, hosts, strategy };
   } catch {
     const kind = block.target && typeof block.target === 'object' ? (Object.keys(block.target)[0] ?? 'unknown') : 'unknown';
-    return { kind, hosts: [] as string[], strategy };
+    return { kind, hosts: [], strategy };
   }
 }
 
-export function releaseView(r: Release) {
+export function releaseView(r: Release): ReleaseJson {
   return {
     id: r.id,
     kind: r.kind,
@@ -120,21 +130,20 @@ export function releaseView(r: Release) {
   };
 }
 
-export function environmentView(e: Environment, current: Release | null, latest: Release | null) {
+export function environmentView(e: Environment, current: Release | null, latest: Release | null): EnvironmentJson {
   return {
     name: e.name,
     tier: e.tier,
     url: e.url,
     protected: e.protected === 1,
     current: current ? releaseView(current) : null,
-    /** The newest release, when it is not the current one (deploying, failed, rolled back...). */
     latest: latest && latest.id !== current?.id ? releaseView(latest) : null,
     createdAt: iso(e.created_at),
     updatedAt: iso(e.updated_at),
   };
 }
 
-export function repoView(repo: Repo, opts: { externalUrl: string }) {
+export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
   return {
     id: repo.id,
     name: repo.name,
@@ -142,22 +151,17 @@ export function repoView(repo: Repo, opts: { externalUrl: string }) {
     defaultBranch: repo.default_branch,
     pollInterval: repo.poll_interval_seconds,
     hasWebhookSecret: repo.webhook_secret !== null,
-    /** The URL's credentials are stored apart, encrypted: `url` never shows them. */
     hasUrlCredentials: repo.url_credentials !== null,
-    /** Pipelines of merge requests from forks: 'approval' (they wait for a maintainer) or 'run'. */
     forkPullRequests: repo.fork_pull_requests,
     branches: repo.branch_filter === null ? null : (JSON.parse(repo.branch_filter) as string[]),
     tags: repo.tag_filter === null ? null : (JSON.parse(repo.tag_filter) as string[]),
-    webhookUrls: Object.fromEntries(
-      ['github', 'gitlab', 'gitea', 'bitbucket'].map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`]),
-    ),
+    webhookUrls: Object.fromEntries(WEBHOOK_PROVIDERS.map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
   };
 }
 
-/** A CI/CD variable without its value: values are encrypted at rest and only jobs see them. */
-export function variableView(v: Variable) {
+export function variableView(v: Variable): VariableJson {
   return {
     key: v.key,
     masked: v.masked === 1,
@@ -169,7 +173,7 @@ export function variableView(v: Variable) {
 }
 
 /** An agent is online while it was seen within `onlineSince` (one lease). */
-export function agentView(a: Agent, runningJobs: number, onlineSince: number) {
+export function agentView(a: Agent, runningJobs: number, onlineSince: number): AgentJson {
   return {
     id: a.id,
     name: a.name,
@@ -182,7 +186,7 @@ export function agentView(a: Agent, runningJobs: number, onlineSince: number) {
   };
 }
 
-export function backupView(b: Backup) {
+export function backupView(b: Backup): BackupJson {
   return {
     id: b.id,
     destination: b.destination,
@@ -199,7 +203,7 @@ export function backupView(b: Backup) {
   };
 }
 
-export function drillView(d: DrDrill) {
+export function drillView(d: DrDrill): DrillJson {
   return {
     id: d.id,
     backupId: d.backup_id,
@@ -211,5 +215,38 @@ export function drillView(d: DrDrill) {
     rpoSeconds: d.rpo_ms === null ? null : d.rpo_ms / 1000,
     error: d.error,
     steps: (JSON.parse(d.report) as { steps?: unknown[] }).steps ?? [],
+  };
+}
+
+export function protectedBranchView(p: ProtectedBranch): ProtectedBranchJson {
+  return { id: p.id, pattern: p.pattern, allowedRole: p.allowed_role, createdAt: iso(p.created_at)! };
+}
+
+export function userView(u: User): UserJson {
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    admin: u.admin === 1,
+    hasPassword: u.password_hash !== null,
+    createdAt: iso(u.created_at)!,
+    lastLoginAt: iso(u.last_login_at),
+  };
+}
+
+export function auditView(e: AuditEntry): AuditEntryJson {
+  return {
+    id: e.id,
+    at: iso(e.at)!,
+    actor: e.actor,
+    actorKind: e.actor_kind,
+    address: e.address,
+    replica: e.replica,
+    action: e.action,
+    method: e.method,
+    route: e.route,
+    params: e.params === null ? null : (JSON.parse(e.params) as Record<string, string>),
+    status: e.status,
+    details: e.details === null ? null : (JSON.parse(e.details) as Record<string, unknown>),
   };
 }

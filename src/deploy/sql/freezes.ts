@@ -1,10 +1,10 @@
 // Deploy freezes of the error budget policy: an SLO with freezeDeploys whose budget is spent
 // freezes its environment (src/monitor/alerting/state.ts starts and lifts them with the alert);
 // deploys to it wait like those to a protected environment (src/scheduler/advance.ts). Playing
-// such a deploy is a maintainer's override, which is recorded and logged here for the audit.
-import type { FreezeView } from '../monitor/api-views.js';
-import type { Job } from '../store/index.js';
-import type { ServerContext } from './context.js';
+// such a deploy is a maintainer's override, which is recorded here for the audit.
+import type { Kysely } from 'kysely';
+import type { FreezeView } from '../../api/index.js';
+import type { Database, Job } from '../../store/index.js';
 
 /** What the audit log records of an override. */
 export interface FreezeOverrideEvent {
@@ -20,15 +20,15 @@ export interface FreezeOverrideEvent {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export async function listFreezes(ctx: ServerContext, options: { all?: boolean; repo?: string } = {}): Promise<FreezeView[]> {
-  let q = ctx.store.db.selectFrom('deploy_freezes').selectAll().orderBy('id', 'desc').limit(500);
+export async function listFreezes(db: Kysely<Database>, options: { all?: boolean; repo?: string } = {}): Promise<FreezeView[]> {
+  let q = db.selectFrom('deploy_freezes').selectAll().orderBy('id', 'desc').limit(500);
   if (!options.all) q = q.where('lifted_at', 'is', null);
   if (options.repo) q = q.where('repo', '=', options.repo);
   const freezes = await q.execute();
   const overrides =
     freezes.length === 0
       ? []
-      : await ctx.store.db
+      : await db
           .selectFrom('freeze_overrides')
           .selectAll()
           .where(
@@ -52,15 +52,18 @@ export async function listFreezes(ctx: ServerContext, options: { all?: boolean; 
 
 /**
  * Called before a manual job is played: when it deploys to a frozen environment, playing it
- * overrides the freeze. Records who did it on each active freeze of the environment and logs it;
- * returns the audit event, or null when nothing was frozen.
+ * overrides the freeze. Records who did it on each active freeze of the environment; returns the
+ * audit event (for the caller to log), or null when nothing was frozen.
  */
-export async function recordFreezeOverride(ctx: ServerContext, job: Job, actor: string): Promise<FreezeOverrideEvent | null> {
+export async function recordFreezeOverride(
+  db: Kysely<Database>,
+  input: { job: Job; actor: string; now: number },
+): Promise<FreezeOverrideEvent | null> {
+  const { job, actor, now } = input;
   if (job.status !== 'manual' || job.environment === null) return null;
-  const repo = await ctx.store.db.selectFrom('repos').select('name').where('id', '=', job.repo_id).executeTakeFirst();
+  const repo = await db.selectFrom('repos').select('name').where('id', '=', job.repo_id).executeTakeFirst();
   if (!repo) return null;
-  const now = ctx.clock.now();
-  const frozen = await ctx.store.db
+  const frozen = await db
     .selectFrom('deploy_freezes')
     .select(['id', 'slo'])
     .where('repo', '=', repo.name)
@@ -68,7 +71,7 @@ export async function recordFreezeOverride(ctx: ServerContext, job: Job, actor: 
     .where('lifted_at', 'is', null)
     .execute();
   if (frozen.length === 0) return null;
-  await ctx.store.db
+  await db
     .insertInto('freeze_overrides')
     .values(frozen.map((f) => ({ freeze_id: f.id, job_id: job.id, actor, created_at: now })))
     .execute();
@@ -82,6 +85,5 @@ export async function recordFreezeOverride(ctx: ServerContext, job: Job, actor: 
     slos: frozen.map((f) => f.slo),
     at: now,
   };
-  ctx.log.warn(event, 'deploy freeze overridden');
   return event;
 }

@@ -8,6 +8,8 @@
 // The scratch instance must never act on the real world: before it starts, every unfinished job
 // of the copy is canceled and repository polling turned off, and its agent takes only jobs
 // tagged for the drill, so no restored deploy job runs again.
+//
+// An orchestration over src/dr, src/server and src/agent, so it lives above all three (src/ops).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -20,11 +22,7 @@ import type { MasterKey } from '../auth/secrets/index.js';
 import { loadConfig } from '../config/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { openStore } from '../store/index.js';
-import { createScratchDatabase } from './database.js';
-import { openDestination } from './destination.js';
-import type { BackupKey } from './keys.js';
-import { findBackup, type BackupManifest } from './manifest.js';
-import { restoreBackup } from './restore.js';
+import { createScratchDatabase, findBackup, openDestination, restoreBackup, type BackupKey, type BackupManifest } from '../dr/index.js';
 
 const run = promisify(execFile);
 const DRILL_TAG = 'tandem-dr-drill';

@@ -1,23 +1,33 @@
 // From "something happened at this commit" (a push, a poll, an API call) to a stored pipeline:
 // read the pipeline file at the commit, compile it with the commit's variables, store pipeline and
-// jobs in one transaction, and cancel older interruptible pipelines on the same ref.
+// jobs in one transaction, and cancel older interruptible pipelines on the same ref. The status
+// changes are returned for the caller to publish.
+import { pipelineProtectedRole } from '../auth/repo-access.js';
+import { DomainError } from '../errors.js';
+import { PIPELINE_COMPILE_WORKER } from '../deploy/index.js';
 import { maskText } from '../executor/mask.js';
 import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
-import {
-  autoCancelInterruptible,
-  createPipeline,
-  DuplicateDeliveryError,
-  type CreatePipelineInput,
-  type StatusChange,
-} from '../scheduler/index.js';
-import { pipelineProtectedRole } from '../auth/repo-access.js';
+import { repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
+import type { MirrorCache } from '../source/index.js';
 import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/schema.js';
-import type { ServerContext } from './context.js';
-import { ApiError } from './http.js';
-import { publishChanges } from './notify.js';
-import { repoVariablesFor } from './variables.js';
+import { DuplicateDeliveryError } from './errors.js';
+import type { StatusChange } from './events.js';
+import { autoCancelInterruptible } from './sql/auto-cancel.js';
+import { createPipeline, type CreatePipelineInput } from './sql/create-pipeline.js';
 
 export const PIPELINE_FILES = ['.tandem.yml', '.gitlab-ci.yml'];
+
+/**
+ * What a trigger needs besides its input: the store and the keyring of the variables, the mirrors
+ * the pipeline file is read from, the limits of the pipeline, the server's URL (CI_SERVER_URL), and
+ * the clock: the pipeline is stamped once its file is read, after a fetch that may take a while.
+ */
+export interface TriggerContext extends RepoSecretsContext {
+  mirrors: MirrorCache;
+  config: { jobTimeoutSeconds: number; maxPipelineJobs: number };
+  externalUrl: string;
+  clock: { now(): number };
+}
 
 export interface TriggerInput {
   repo: Repo;
@@ -39,15 +49,16 @@ export interface TriggerInput {
 
 export type DeliveryEvent = NonNullable<CreatePipelineInput['event']>;
 
-/** A pipeline, or why none was made (`workflow:rules` or rules that leave no job). */
-export type TriggerResult = { pipelineId: number; status: string } | { pipelineId: null; skippedReason: string };
+/** A pipeline and the status changes to publish, or why none was made (`workflow:rules` or rules that leave no job). */
+export type TriggerResult =
+  { pipelineId: number; status: string; changes: StatusChange[] } | { pipelineId: null; skippedReason: string; changes: [] };
 
 /** Splits a ref into the short name and whether it is a tag; short names are looked up in the repository. */
-async function resolveRef(ctx: ServerContext, repo: Repo, ref: string, sha: string | undefined, mergeRequest: boolean) {
+async function resolveRef(ctx: TriggerContext, repo: Repo, ref: string, sha: string | undefined, mergeRequest: boolean) {
   // A merge request ref (refs/pull/1/head) is not a branch: it is built at the payload's sha, never looked up by name.
   if (mergeRequest) {
     if (!ref.startsWith('refs/') || sha === undefined)
-      throw new ApiError(422, `repository ${repo.name}: a merge request pipeline needs the forge's ref and a sha`);
+      throw new DomainError('invalid', `repository ${repo.name}: a merge request pipeline needs the forge's ref and a sha`);
     return { name: ref, isTag: false, sha };
   }
   if (ref.startsWith('refs/heads/')) return { name: ref.slice('refs/heads/'.length), isTag: false, sha };
@@ -56,15 +67,15 @@ async function resolveRef(ctx: ServerContext, repo: Repo, ref: string, sha: stri
   if (branchSha) return { name: ref, isTag: false, sha: sha ?? branchSha };
   const tagSha = await ctx.mirrors.resolveRef(repo.url, `refs/tags/${ref}`);
   if (tagSha) return { name: ref, isTag: true, sha: sha ?? tagSha };
-  throw new ApiError(422, `repository ${repo.name}: unknown branch or tag "${ref}"`);
+  throw new DomainError('invalid', `repository ${repo.name}: unknown branch or tag "${ref}"`);
 }
 
-export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): Promise<TriggerResult> {
+export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput): Promise<TriggerResult> {
   const { repo } = input;
   await ctx.mirrors.ensure(repo.url, { sha: input.sha });
   const ref = await resolveRef(ctx, repo, input.ref, input.sha, input.mergeRequest !== undefined);
   await input.authorizeRef?.(ref);
-  if (!ref.sha) throw new ApiError(422, `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);
+  if (!ref.sha) throw new DomainError('invalid', `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);
   const sha = ref.sha;
 
   const found = await ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES);
@@ -88,8 +99,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
       compiled: null,
       error: `no ${PIPELINE_FILES.join(' or ')} at ${sha.slice(0, 8)}`,
     });
-    publishChanges(ctx, created.changes);
-    return { pipelineId: created.pipelineId, status: 'failed' };
+    return { pipelineId: created.pipelineId, status: 'failed', changes: created.changes };
   }
 
   const predefined = predefinedVariables({
@@ -113,7 +123,8 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     is_tag: ref.isTag ? 1 : 0,
     merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
   });
-  const userVariables = await repoVariablesFor(ctx, repo, {
+  const userVariables = await repoVariablesFor(ctx, {
+    repoId: repo.id,
     protectedRef: protectedRef !== null,
     fromFork: input.mergeRequest?.fork === true,
   });
@@ -125,13 +136,14 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
     variables: predefined,
     userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
     changedFiles: async () => (input.beforeSha ? ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null),
+    worker: PIPELINE_COMPILE_WORKER,
   });
   // Masked and protected values expanded into names, environments or error messages would be shown
   // to everyone who can read the pipeline (guests included): GitLab shows [MASKED] there too.
   const secrets = userVariables.filter((v) => v.masked === 1 || v.protected === 1).map((v) => v.value);
   const result = secrets.length > 0 ? scrubShownText(compiled, (text) => maskText(text, secrets)) : compiled;
 
-  if (!result.ok && result.skipped) return { pipelineId: null, skippedReason: result.reason };
+  if (!result.ok && result.skipped) return { pipelineId: null, skippedReason: result.reason, changes: [] };
   const created = result.ok
     ? await createPipeline(ctx.store, { ...base, compiled: result.pipeline, variables: input.variables })
     : await createPipeline(ctx.store, {
@@ -140,7 +152,7 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
         configPath: found.path,
         error: result.errors.map(formatDiagnostic).join('\n'),
       });
-  publishChanges(ctx, created.changes);
+  const changes = [...created.changes];
   if (result.ok) {
     const canceled = await autoCancelInterruptible(ctx.store, {
       repoId: repo.id,
@@ -149,16 +161,20 @@ export async function triggerPipeline(ctx: ServerContext, input: TriggerInput): 
       sha,
       now: ctx.clock.now(),
     });
-    publishChanges(ctx, canceled.changes);
+    changes.push(...canceled.changes);
   }
-  return { pipelineId: created.pipelineId, status: lastPipelineStatus(created.changes) ?? (result.ok ? 'created' : 'failed') };
+  return {
+    pipelineId: created.pipelineId,
+    status: lastPipelineStatus(created.changes) ?? (result.ok ? 'created' : 'failed'),
+    changes,
+  };
 }
 
 function lastPipelineStatus(changes: StatusChange[]): string | undefined {
   return changes.filter((c) => c.type === 'pipeline').at(-1)?.status;
 }
 
-export type DeliveryResult = { duplicate: boolean; pipelineId: number | null; skippedReason?: string };
+export type DeliveryResult = { duplicate: boolean; pipelineId: number | null; skippedReason?: string; changes: StatusChange[] };
 
 /**
  * How long a delivery's body is remembered: the delivery id header is not covered by the signature,
@@ -173,7 +189,7 @@ const REPLAY_WINDOW_MS = 60 * 60 * 1000;
  * the delivery is recorded in the pipeline's own transaction under a unique key, so either both
  * exist or neither (a replica killed halfway leaves nothing, and the forge's retry builds it).
  */
-export async function triggerForDelivery(ctx: ServerContext, input: TriggerInput & { event: DeliveryEvent }): Promise<DeliveryResult> {
+export async function triggerForDelivery(ctx: TriggerContext, input: TriggerInput & { event: DeliveryEvent }): Promise<DeliveryResult> {
   const { deliveryId, payloadDigest } = input.event;
   const since = ctx.clock.now() - REPLAY_WINDOW_MS;
   const earlier = () =>
@@ -190,10 +206,10 @@ export async function triggerForDelivery(ctx: ServerContext, input: TriggerInput
       })
       .executeTakeFirst();
   const seen = await earlier();
-  if (seen) return { duplicate: true, pipelineId: seen.pipeline_id };
+  if (seen) return { duplicate: true, pipelineId: seen.pipeline_id, changes: [] };
   try {
     const result = await triggerPipeline(ctx, input);
-    if (result.pipelineId !== null) return { duplicate: false, pipelineId: result.pipelineId };
+    if (result.pipelineId !== null) return { duplicate: false, pipelineId: result.pipelineId, changes: result.changes };
     // No pipeline (rules): the delivery is still recorded, so a replay is answered as a duplicate.
     const e = input.event;
     await ctx.store.db
@@ -212,9 +228,9 @@ export async function triggerForDelivery(ctx: ServerContext, input: TriggerInput
       })
       .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
       .execute();
-    return { duplicate: false, pipelineId: null, skippedReason: result.skippedReason };
+    return { duplicate: false, pipelineId: null, skippedReason: result.skippedReason, changes: [] };
   } catch (err) {
     if (!(err instanceof DuplicateDeliveryError)) throw err;
-    return { duplicate: true, pipelineId: (await earlier())?.pipeline_id ?? null };
+    return { duplicate: true, pipelineId: (await earlier())?.pipeline_id ?? null, changes: [] };
   }
 }

@@ -4,7 +4,7 @@
 // so the rows read to decide a write are locked with FOR UPDATE, which also re-reads each row's
 // latest committed version.
 import { PostgresAdapter, type Kysely } from 'kysely';
-import type { Database } from '../../store/schema.js';
+import type { Database } from './schema.js';
 
 interface Lockable<QB> {
   forUpdate(): QB;

@@ -1,0 +1,66 @@
+// Tandem's layers: which top-level folder of src/ may import which. The table is the architecture,
+// drawn once: docs/architecture.md shows it, the lint rule (./boundaries.mjs) enforces it on every
+// import, and test/architecture/layers.test.ts checks that it has no cycle and that the code's
+// real import graph has none either. `root` is the files directly in src/ (errors.ts, version.ts).
+//
+// Adding an edge is an architectural decision: add it here, in one place, and the cycle check
+// tells you at once whether it would tie two parts into one.
+export const LAYERS = {
+  root: [],
+  pipeline: ['root'],
+  artifacts: ['root', 'pipeline'],
+  executor: ['root', 'pipeline'],
+  api: ['root', 'pipeline', 'artifacts'],
+  source: ['root', 'pipeline', 'api'],
+  store: ['root', 'api'],
+  monitor: ['root', 'api', 'store'],
+  auth: ['root', 'api', 'pipeline', 'store'],
+  config: ['root', 'auth', 'monitor'],
+  repos: ['root', 'auth', 'store'],
+  deploy: ['root', 'api', 'artifacts', 'pipeline', 'store', 'auth', 'repos'],
+  agent: ['root', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'source'],
+  scheduler: ['root', 'api', 'artifacts', 'monitor', 'pipeline', 'store', 'source', 'deploy', 'auth', 'repos', 'config'],
+  exec: ['root', 'agent', 'api', 'artifacts', 'executor', 'pipeline', 'scheduler', 'store', 'source', 'config', 'deploy'],
+  server: [
+    'root',
+    'agent',
+    'api',
+    'artifacts',
+    'auth',
+    'config',
+    'deploy',
+    'dr',
+    'executor',
+    'monitor',
+    'pipeline',
+    'repos',
+    'scheduler',
+    'source',
+    'store',
+  ],
+  dr: ['root', 'agent', 'artifacts', 'auth', 'config', 'store'],
+  ops: ['root', 'agent', 'auth', 'config', 'dr', 'server', 'store'],
+  cli: [
+    'root',
+    'agent',
+    'api',
+    'artifacts',
+    'auth',
+    'config',
+    'dr',
+    'exec',
+    'executor',
+    'monitor',
+    'ops',
+    'pipeline',
+    'server',
+    'source',
+    'store',
+  ],
+};
+
+/** Folders whose code runs on agents or in the compiler: they hold no database and no HTTP server. */
+export const PURE = ['pipeline', 'executor', 'source', 'artifacts', 'agent', 'api'];
+
+/** The web UI (web/src) is bundled for browsers: it may import the API's contracts and nothing else of src/. */
+export const WEB_MAY_IMPORT = ['api'];

@@ -1,0 +1,115 @@
+// The files a job takes in and hands on, in GitLab Runner's order: the artifacts of its
+// dependencies and its caches before the script, its artifacts and caches after it, as their
+// `when` says.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { collectFiles, restoreFiles, storeFiles } from '../artifacts/index.js';
+import type { DependencyArtifacts } from '../api/protocol.js';
+import { expandVariables } from '../pipeline/variables.js';
+import type { ArtifactsSpec, CacheSpec } from '../pipeline/types.js';
+import type { JobLog } from './job-log.js';
+import type { JobBackend } from './job-runner.js';
+
+/** What every move of files needs: the job's workspace, its variables, where the files go, and its log. */
+export interface FilesScope {
+  workspace: string;
+  env: Record<string, string>;
+  backend: JobBackend;
+  log: JobLog;
+}
+
+/** GitLab forbids "/" in cache keys; other unusual characters would not survive a URL either. */
+function sanitizeCacheKey(key: string): string {
+  const cleaned = key
+    .replace(/[^\w.\-:]/g, '_')
+    .replace(/\.\.+/g, '_')
+    .slice(0, 200);
+  return cleaned === '' ? 'default' : cleaned;
+}
+
+/** `key: {files: [...]}`: a digest of those files' contents, so the cache changes when they do. */
+async function resolveCacheKey(spec: CacheSpec, workspace: string, env: Record<string, string>): Promise<string> {
+  if (typeof spec.key === 'string') return sanitizeCacheKey(expandVariables(spec.key, env) || 'default');
+  const hash = createHash('sha256');
+  for (const file of [...spec.key.files].sort()) {
+    hash.update(file + '\0');
+    try {
+      hash.update(await readFile(join(workspace, file)));
+    } catch {
+      hash.update('<missing>');
+    }
+  }
+  const digest = hash.digest('hex').slice(0, 40);
+  return sanitizeCacheKey(spec.key.prefix ? `${spec.key.prefix}-${digest}` : digest);
+}
+
+/** Artifact and cache paths may name variables ($CI_JOB_NAME/out); GitLab expands them at run time. */
+function expandAll(patterns: string[], env: Record<string, string>): string[] {
+  return patterns.map((p) => expandVariables(p, env));
+}
+
+function whenMatches(when: 'on_success' | 'on_failure' | 'always', succeeded: boolean): boolean {
+  return when === 'always' || (when === 'on_success') === succeeded;
+}
+
+export async function downloadDependencyArtifacts(
+  dependencies: DependencyArtifacts[],
+  { workspace, backend, log }: FilesScope,
+): Promise<void> {
+  for (const dep of dependencies) {
+    if (dep.files.length === 0) continue;
+    log.section(`Downloading artifacts from ${dep.name} (job ${dep.jobId}): ${dep.files.length} files`);
+    await restoreFiles(workspace, dep.files, (digest) => backend.blobs.get(digest));
+  }
+}
+
+export async function restoreCaches(caches: CacheSpec[], { workspace, env, backend, log }: FilesScope): Promise<void> {
+  for (const cache of caches) {
+    if (cache.policy === 'push') continue;
+    const key = await resolveCacheKey(cache, workspace, env);
+    let restored = false;
+    for (const candidate of [key, ...cache.fallbackKeys.map(sanitizeCacheKey)]) {
+      const files = await backend.getCache(candidate);
+      if (!files) continue;
+      log.section(`Restoring cache ${candidate}: ${files.length} files`);
+      await restoreFiles(workspace, files, (digest) => backend.blobs.get(digest));
+      restored = true;
+      break;
+    }
+    if (!restored) log.notice(`No cache found for ${key}`);
+  }
+}
+
+export async function uploadArtifacts(
+  artifacts: ArtifactsSpec | null,
+  succeeded: boolean,
+  { workspace, env, backend, log }: FilesScope,
+): Promise<void> {
+  if (!artifacts || !whenMatches(artifacts.when, succeeded)) return;
+  log.section('Uploading artifacts');
+  const { files, warnings } = await collectFiles(workspace, {
+    ...artifacts,
+    paths: expandAll(artifacts.paths, env),
+    exclude: expandAll(artifacts.exclude, env),
+  });
+  for (const w of warnings) log.notice(`WARNING: ${w}`);
+  const manifest = await storeFiles(files, backend.blobs);
+  await backend.saveArtifacts(manifest, artifacts.expireInSeconds);
+  log.write(`Uploaded ${manifest.length} artifact files\n`);
+}
+
+export async function saveCaches(caches: CacheSpec[], succeeded: boolean, { workspace, env, backend, log }: FilesScope): Promise<void> {
+  for (const cache of caches) {
+    if (cache.policy === 'pull' || !whenMatches(cache.when, succeeded)) continue;
+    const key = await resolveCacheKey(cache, workspace, env);
+    log.section(`Saving cache ${key}`);
+    const { files, warnings } = await collectFiles(workspace, {
+      paths: expandAll(cache.paths, env),
+      exclude: [],
+      untracked: cache.untracked,
+    });
+    for (const w of warnings) log.notice(`WARNING: ${w}`);
+    await backend.putCache(key, await storeFiles(files, backend.blobs));
+  }
+}

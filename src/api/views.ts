@@ -1,0 +1,326 @@
+// JSON shapes of the public API, as the web UI, the CLI and the tests read them. The server's
+// presenters (src/server/presenters.ts) are typed by these, so the two cannot drift. Timestamps are
+// ISO 8601; ids are numbers. The value sets are shared with the store's columns (src/store/schema.ts).
+
+/** The status of a job or of a pipeline: one union, so the two can never disagree on a value. */
+export type RunStatus =
+  | 'created'
+  | 'pending'
+  | 'running'
+  | 'success'
+  | 'failed'
+  | 'canceled'
+  | 'skipped'
+  | 'manual'
+  /** A job: waiting for its `when: delayed` time. A pipeline: waiting only for such a job. */
+  | 'scheduled';
+
+export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback';
+
+/** Pipelines of merge requests from forks: 'approval' (they wait for a maintainer) or 'run'. */
+export type ForkPullRequests = 'approval' | 'run';
+
+/** What a merge request pipeline keeps of its merge request. */
+export interface PipelineMergeRequest {
+  iid: number;
+  sourceBranch: string;
+  targetBranch: string;
+  /** The repository the change comes from, as the forge names it (path or id); null when not sent. */
+  sourceProject: string | null;
+  /** True unless the forge said the change comes from the target repository itself. */
+  fork: boolean;
+}
+
+export type ReleaseStatus = 'queued' | 'deploying' | 'verifying' | 'paused' | 'live' | 'failed' | 'rolled_back' | 'superseded';
+
+/** 'deploy', or 'rollback' (a release of an older one's files, made by a rollback). */
+export type ReleaseKind = 'deploy' | 'rollback';
+
+/** A human's answer to a paused release. */
+export type ReleaseDecision = 'promote' | 'abort';
+
+export type BackupStatus = 'running' | 'success' | 'failed';
+
+/** GitLab's project roles, weakest first. */
+export const ROLES = ['guest', 'reporter', 'developer', 'maintainer', 'owner'] as const;
+export type Role = (typeof ROLES)[number];
+
+/**
+ * What a personal token may do. `api`: everything its user may; `read_api`: only reading (GET);
+ * `register_agent`: only registering agents (an agent registration token, made by an admin).
+ */
+export const SCOPES = ['api', 'read_api', 'register_agent'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** A pipeline as lists show it: `GET /api/v1/pipelines`, `GET /api/v1/repos/:name/pipelines`. */
+export interface PipelineSummaryJson {
+  id: number;
+  repo: string;
+  status: RunStatus;
+  ref: string;
+  tag: boolean;
+  sha: string;
+  beforeSha: string | null;
+  source: PipelineSource;
+  name: string | null;
+  configPath: string | null;
+  /** Compile error text (with file:line:column) when the pipeline file was invalid. */
+  error: string | null;
+  stages: string[];
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Seconds from start to finish; null until it finished. */
+  duration: number | null;
+  mergeRequest: PipelineMergeRequest | null;
+  /** A fork's pipeline that runs once a maintainer approves it (POST /api/v1/pipelines/:id/approve). */
+  waitingForApproval: boolean;
+  approvedBy: string | null;
+}
+
+/** The JSON of `GET /api/v1/pipelines/:id`: the pipeline and its jobs. */
+export interface PipelineJson extends PipelineSummaryJson {
+  jobs: JobJson[];
+}
+
+/** The JSON of one job, as clients (the web UI, the CLI, tests) read it. */
+export interface JobJson {
+  id: number;
+  pipelineId: number;
+  name: string;
+  stage: string;
+  status: RunStatus;
+  /** 1-based; a retry or a lost-agent requeue makes a new job with attempt + 1. */
+  attempt: number;
+  /** True once a newer attempt exists. */
+  retried: boolean;
+  retryOf: number | null;
+  when: string;
+  /** The jobs it waits for (`needs:`); null: it waits for the earlier stages. */
+  needs: string[] | null;
+  allowFailure: boolean;
+  environment: string | null;
+  resourceGroup: string | null;
+  tags: string[];
+  exitCode: number | null;
+  failureReason: string | null;
+  agentId: number | null;
+  /** Seconds. */
+  timeout: number;
+  createdAt: string | null;
+  queuedAt: string | null;
+  scheduledAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Seconds from start to finish; null until it finished. */
+  duration: number | null;
+}
+
+/**
+ * Where a release went, read from its stored deploy block (as written in the pipeline file): the
+ * target's kind and hosts, and the strategy across them. A target built from job variables is
+ * resolved on the agent only, so it shows its kind alone.
+ */
+export interface ReleaseTargetJson {
+  kind: string;
+  hosts: string[];
+  strategy: string;
+}
+
+export interface ReleaseJson {
+  id: number;
+  kind: ReleaseKind;
+  /** For a rollback: the release whose files it brings back. */
+  rollbackOf: number | null;
+  status: ReleaseStatus;
+  statusReason: string | null;
+  decision: ReleaseDecision | null;
+  version: string;
+  sha: string;
+  ref: string;
+  /** sha256 over the release's files: two releases with the same digest have the same files. */
+  digest: string;
+  pipelineId: number | null;
+  jobId: number | null;
+  fencingToken: number | null;
+  target: ReleaseTargetJson;
+  /** "pipeline #12", or who asked for a rollback. */
+  createdBy: string;
+  createdAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface EnvironmentJson {
+  name: string;
+  /** GitLab's deployment_tier: production, staging, testing, development, other. */
+  tier: string | null;
+  url: string | null;
+  /** Deploys to a protected environment wait for an approval. */
+  protected: boolean;
+  current: ReleaseJson | null;
+  /** The newest release, when it is not the current one (deploying, failed, rolled back...). */
+  latest: ReleaseJson | null;
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+export interface RepoJson {
+  id: number;
+  name: string;
+  url: string;
+  defaultBranch: string;
+  /** Seconds; 0: no polling. */
+  pollInterval: number;
+  hasWebhookSecret: boolean;
+  /** The URL's credentials are stored apart, encrypted: `url` never shows them. */
+  hasUrlCredentials: boolean;
+  forkPullRequests: ForkPullRequests;
+  /** Branch globs that start pipelines; null: every branch. */
+  branches: string[] | null;
+  /** Tag globs that start pipelines; null: every tag. */
+  tags: string[] | null;
+  /** The webhook URL of each provider in WEBHOOK_PROVIDERS, by provider. */
+  webhookUrls: Record<string, string>;
+  lastPolledAt: string | null;
+  createdAt: string;
+}
+
+/** A CI/CD variable without its value: values are encrypted at rest and only jobs see them. */
+export interface VariableJson {
+  key: string;
+  masked: boolean;
+  protected: boolean;
+  file: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AgentJson {
+  id: number;
+  name: string;
+  tags: string[];
+  concurrency: number;
+  version: string | null;
+  /** Seen within one lease. */
+  online: boolean;
+  runningJobs: number;
+  lastSeenAt: string | null;
+}
+
+/** A backup made by the leader's schedule or by `tandem backup create`. */
+export interface BackupJson {
+  id: string;
+  destination: string;
+  status: BackupStatus;
+  startedAt: string;
+  finishedAt: string | null;
+  snapshotAt: string | null;
+  bytes: number;
+  bytesCopied: number;
+  blobs: number;
+  blobsCopied: number;
+  madeBy: string;
+  error: string | null;
+}
+
+/** A disaster-recovery drill: the latest backup restored into a scratch instance and checked. */
+export interface DrillJson {
+  id: number;
+  backupId: string | null;
+  destination: string;
+  ok: boolean;
+  startedAt: string;
+  finishedAt: string;
+  rtoSeconds: number | null;
+  rpoSeconds: number | null;
+  error: string | null;
+  steps: unknown[];
+}
+
+/** `GET /api/v1/cluster`: server replicas and the leader, agents, the database, the newest backup and drill. */
+export interface ClusterJson {
+  replicas: { id: string; hostname: string; version: string; startedAt: string; lastSeenAt: string; alive: boolean; leader: boolean }[];
+  agents: {
+    online: number;
+    busy: number;
+    offline: number;
+    /** Online ones first, then by last seen; a short list (the counts cover all). */
+    list: AgentJson[];
+  };
+  database:
+    | { engine: 'sqlite' }
+    | {
+        engine: 'postgresql';
+        host: string | null;
+        inRecovery: boolean;
+        replication: {
+          applicationName: string | null;
+          state: string | null;
+          syncState: string | null;
+          replayLagBytes: number | null;
+          replayLagSeconds: number | null;
+        }[];
+      };
+  backup: { id?: string; status: string; startedAt: string; finishedAt: string | null } | null;
+  drill: { id?: number; backupId?: string | null; ok: boolean; finishedAt: string } | null;
+}
+
+export interface UserJson {
+  id: number;
+  username: string;
+  email: string | null;
+  admin: boolean;
+  /** False: no local password (the user signs in through an identity provider). */
+  hasPassword: boolean;
+  createdAt: string;
+  lastLoginAt: string | null;
+}
+
+/** A member of a repository: a role given by hand, or one that follows the user's groups. */
+export interface MemberJson {
+  username: string;
+  role: Role;
+  source: 'manual' | 'groups';
+  since: string;
+}
+
+/** A personal token as listed: never the token itself, which is shown once when it is made. */
+export interface TokenJson {
+  id: number;
+  name: string;
+  username: string;
+  scopes: Scope[];
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expired: boolean;
+}
+
+/** A protected branch: only `allowedRole` and above run pipelines and manual jobs on it. */
+export interface ProtectedBranchJson {
+  id: number;
+  /** A branch name or glob (`main`, `release/*`). */
+  pattern: string;
+  allowedRole: Role;
+  createdAt: string;
+}
+
+/** An entry of the audit log: who did what, through which route, with what outcome. */
+export interface AuditEntryJson {
+  id: number;
+  at: string;
+  /** A username, `agent:ID`, `job:ID` or `anonymous`. */
+  actor: string;
+  /** user | agent | job | anonymous */
+  actorKind: string;
+  address: string | null;
+  replica: string;
+  action: string;
+  method: string | null;
+  route: string | null;
+  /** The route's path parameters. */
+  params: Record<string, string> | null;
+  status: number | null;
+  /** What the route adds (a role granted, a token's name and scopes); never secrets. */
+  details: Record<string, unknown> | null;
+}
