@@ -25,7 +25,7 @@ export {
 export { destinationName, openDestination, type BackupDestination } from './destination.js';
 export { BackupKeyError, readBackupKeyFile, type BackupKey } from './keys.js';
 export { BackupNotFoundError, findBackup, listBackupIds, readManifest, type BackupManifest } from './manifest.js';
-export { recordBackup, recordDrill, writeRecord } from './records.js';
+export { readDrillReport, recordBackup, recordDrill, writeRecord } from './records.js';
 export { restoreBackup, RestoreError, type RestoreOptions, type RestoreProgress, type RestoreReport } from './restore.js';
 export { createScratchDatabase, RestoreTargetError } from './database.js';
 export { verifyBackup, type VerifyOptions, type VerifyReport } from './verify.js';

@@ -8,7 +8,6 @@ import {
   type DrillJson,
   type EnvironmentJson,
   type JobJson,
-  type PipelineMergeRequest,
   type PipelineSummaryJson,
   type ProtectedBranchJson,
   type ReleaseJson,
@@ -17,7 +16,19 @@ import {
   type UserJson,
   type VariableJson,
 } from '../api/index.js';
+import { readAuditDetails, readAuditParams } from '../auth/columns.js';
 import { parseTargetSpec } from '../deploy/targets/spec.js';
+import { readDrillReport } from '../dr/index.js';
+import { readJobSpec } from '../scheduler/index.js';
+import {
+  readAgentTags,
+  readBranchFilter,
+  readJobTags,
+  readPipelineMergeRequest,
+  readPipelineStages,
+  readReleaseDeploySpec,
+  readTagFilter,
+} from '../store/index.js';
 import type {
   Agent,
   AuditEntry,
@@ -48,19 +59,19 @@ export function pipelineView(p: Pipeline, repoName: string): PipelineSummaryJson
     name: p.name,
     configPath: p.config_path,
     error: p.error,
-    stages: JSON.parse(p.stages) as string[],
+    stages: readPipelineStages(p),
     createdAt: iso(p.created_at),
     startedAt: iso(p.started_at),
     finishedAt: iso(p.finished_at),
     duration: p.started_at !== null && p.finished_at !== null ? (p.finished_at - p.started_at) / 1000 : null,
-    mergeRequest: p.merge_request === null ? null : (JSON.parse(p.merge_request) as PipelineMergeRequest),
+    mergeRequest: readPipelineMergeRequest(p),
     waitingForApproval: p.approval === 'waiting' && p.finished_at === null,
     approvedBy: p.approved_by,
   };
 }
 
 export function jobView(j: Job): JobJson {
-  const spec = JSON.parse(j.spec) as { when: string; needs: { job: string }[] | null; environment: { name: string } | null };
+  const spec = readJobSpec(j);
   return {
     id: j.id,
     pipelineId: j.pipeline_id,
@@ -75,7 +86,7 @@ export function jobView(j: Job): JobJson {
     allowFailure: j.allow_failure === 1,
     environment: spec.environment?.name ?? null,
     resourceGroup: j.resource_group,
-    tags: JSON.parse(j.tags) as string[],
+    tags: readJobTags(j),
     exitCode: j.exit_code,
     failureReason: j.failure_reason,
     agentId: j.agent_id,
@@ -90,8 +101,8 @@ export function jobView(j: Job): JobJson {
 }
 
 /** Where a release went (see ReleaseTargetJson), read from its stored deploy block. */
-function targetView(deploySpec: string): ReleaseTargetJson {
-  const block = JSON.parse(deploySpec) as { target?: unknown; strategy?: unknown };
+function targetView(release: Release): ReleaseTargetJson {
+  const block = readReleaseDeploySpec(release);
   const strategy =
     typeof block.strategy === 'string'
       ? block.strategy.trim()
@@ -123,7 +134,7 @@ export function releaseView(r: Release): ReleaseJson {
     pipelineId: r.pipeline_id,
     jobId: r.job_id,
     fencingToken: r.fencing_token,
-    target: targetView(r.deploy_spec),
+    target: targetView(r),
     createdBy: r.created_by,
     createdAt: iso(r.created_at),
     finishedAt: iso(r.finished_at),
@@ -153,8 +164,8 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
     hasWebhookSecret: repo.webhook_secret !== null,
     hasUrlCredentials: repo.url_credentials !== null,
     forkPullRequests: repo.fork_pull_requests,
-    branches: repo.branch_filter === null ? null : (JSON.parse(repo.branch_filter) as string[]),
-    tags: repo.tag_filter === null ? null : (JSON.parse(repo.tag_filter) as string[]),
+    branches: readBranchFilter(repo),
+    tags: readTagFilter(repo),
     webhookUrls: Object.fromEntries(WEBHOOK_PROVIDERS.map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
@@ -177,7 +188,7 @@ export function agentView(a: Agent, runningJobs: number, onlineSince: number): A
   return {
     id: a.id,
     name: a.name,
-    tags: JSON.parse(a.tags) as string[],
+    tags: readAgentTags(a),
     concurrency: a.concurrency,
     version: a.version,
     online: (a.last_seen_at ?? 0) >= onlineSince,
@@ -214,7 +225,7 @@ export function drillView(d: DrDrill): DrillJson {
     rtoSeconds: d.rto_ms === null ? null : d.rto_ms / 1000,
     rpoSeconds: d.rpo_ms === null ? null : d.rpo_ms / 1000,
     error: d.error,
-    steps: (JSON.parse(d.report) as { steps?: unknown[] }).steps ?? [],
+    steps: readDrillReport(d).steps,
   };
 }
 
@@ -245,8 +256,8 @@ export function auditView(e: AuditEntry): AuditEntryJson {
     action: e.action,
     method: e.method,
     route: e.route,
-    params: e.params === null ? null : (JSON.parse(e.params) as Record<string, string>),
+    params: readAuditParams(e),
     status: e.status,
-    details: e.details === null ? null : (JSON.parse(e.details) as Record<string, unknown>),
+    details: readAuditDetails(e),
   };
 }

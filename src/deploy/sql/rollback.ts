@@ -9,7 +9,7 @@ import { DomainError } from '../../errors.js';
 import { compiledJob } from '../../pipeline/jobs.js';
 import type { CompiledJob, CompiledPipeline } from '../../pipeline/types.js';
 import { createPipeline, playJob, type StatusChange } from '../../scheduler/index.js';
-import type { Store } from '../../store/index.js';
+import { readReleaseDeploySpec, readReleaseTags, type Store } from '../../store/index.js';
 import type { Database, Environment, Release, Repo } from '../../store/schema.js';
 import { requireEnvironment } from './environments.js';
 import { liveRelease } from './start-release.js';
@@ -35,8 +35,8 @@ function rollbackJob(environment: Environment, target: Release): CompiledJob {
       ...(environment.url ? { url: environment.url } : {}),
       ...(environment.tier ? { deploymentTier: environment.tier } : {}),
     },
-    deploy: JSON.parse(target.deploy_spec) as unknown,
-    tags: JSON.parse(target.tags) as string[],
+    deploy: readReleaseDeploySpec(target),
+    tags: readReleaseTags(target),
     position: { file: '(rollback)', line: 1, column: 1 },
   });
 }
