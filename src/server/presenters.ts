@@ -13,11 +13,13 @@ import {
   type ProtectedBranchJson,
   type ReleaseJson,
   type ReleaseTargetJson,
+  type SilenceView,
   type RepoJson,
   type UserJson,
   type VariableJson,
 } from '../api/index.js';
 import { parseTargetSpec } from '../deploy/targets/spec.js';
+import { formatMatcher, type Matcher } from '../monitor/alerting/labels.js';
 import type {
   Agent,
   AuditEntry,
@@ -29,6 +31,7 @@ import type {
   ProtectedBranch,
   Release,
   Repo,
+  Silence,
   User,
   Variable,
 } from '../store/schema.js';
@@ -248,5 +251,20 @@ export function auditView(e: AuditEntry): AuditEntryJson {
     params: e.params === null ? null : (JSON.parse(e.params) as Record<string, string>),
     status: e.status,
     details: e.details === null ? null : (JSON.parse(e.details) as Record<string, unknown>),
+  };
+}
+
+export function silenceView(s: Silence, now: number): SilenceView {
+  const matchers = JSON.parse(s.matchers) as Matcher[];
+  return {
+    id: s.id,
+    matchers,
+    match: matchers.map(formatMatcher),
+    startsAt: iso(s.starts_at)!,
+    endsAt: iso(s.ends_at)!,
+    comment: s.comment,
+    createdBy: s.created_by,
+    createdAt: iso(s.created_at)!,
+    state: s.ends_at <= now ? 'expired' : s.starts_at > now ? 'pending' : 'active',
   };
 }

@@ -26,7 +26,8 @@ import {
 import { requireRepo } from '../../repos/index.js';
 import { parseSpec } from '../../scheduler/advance.js';
 import { getPipelineRow, heldJob } from '../../scheduler/index.js';
-import type { Release, Repo } from '../../store/schema.js';
+import type { Release } from '../../deploy/index.js';
+import type { Repo } from '../../repos/index.js';
 import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
 import { requirePermission } from '../auth.js';
