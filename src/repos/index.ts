@@ -4,3 +4,5 @@ export { deleteVariable, findVariable, listVariables, maskedVariableValues, repo
 export type { VariableInput } from './variables.js';
 export { saveWebhookSecret, sealRepoSecret, webhookSecretOf } from './sealed.js';
 export type { RepoSecretsContext } from './sealed.js';
+/** The row of a repository, as its operations take and return it. */
+export type { Repo } from '../store/index.js';

@@ -4,7 +4,6 @@
 // changes are returned for the caller to publish.
 import { pipelineProtectedRole } from '../auth/repo-access.js';
 import { DomainError } from '../errors.js';
-import { PIPELINE_COMPILE_WORKER } from '../deploy/index.js';
 import { maskText } from '../executor/mask.js';
 import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
 import { repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
@@ -27,6 +26,8 @@ export interface TriggerContext extends RepoSecretsContext {
   config: { jobTimeoutSeconds: number; maxPipelineJobs: number };
   externalUrl: string;
   clock: { now(): number };
+  /** The compile worker's module (src/deploy supplies it, with its deploy-block check). */
+  compileWorker: URL;
 }
 
 export interface TriggerInput {
@@ -136,7 +137,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     variables: predefined,
     userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
     changedFiles: async () => (input.beforeSha ? ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null),
-    worker: PIPELINE_COMPILE_WORKER,
+    worker: ctx.compileWorker,
   });
   // Masked and protected values expanded into names, environments or error messages would be shown
   // to everyone who can read the pipeline (guests included): GitLab shows [MASKED] there too.

@@ -34,4 +34,6 @@ export interface ServerContext {
   version: string;
   /** Encryption of secrets at rest and the keys that sign tokens Tandem issues. */
   secrets: Secrets;
+  /** The worker module that compiles pipeline files off the event loop, with src/deploy's deploy-block check. */
+  compileWorker: URL;
 }

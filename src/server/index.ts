@@ -1,3 +1,4 @@
+import { PIPELINE_COMPILE_WORKER } from '../deploy/index.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -126,6 +127,7 @@ export async function startServer(
     state: { draining: false },
     version: await packageVersion(),
     secrets,
+    compileWorker: PIPELINE_COMPILE_WORKER,
   };
   metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.

@@ -12,6 +12,7 @@ import {
   type ProtectedBranchJson,
   type ReleaseJson,
   type ReleaseTargetJson,
+  type SilenceView,
   type RepoJson,
   type UserJson,
   type VariableJson,
@@ -19,6 +20,8 @@ import {
 import { readAuditDetails, readAuditParams } from '../auth/columns.js';
 import { parseTargetSpec } from '../deploy/targets/spec.js';
 import { readDrillReport } from '../dr/index.js';
+import { formatMatcher } from '../monitor/alerting/labels.js';
+import { readSilenceMatchers } from '../monitor/columns.js';
 import { readJobSpec } from '../scheduler/index.js';
 import {
   readAgentTags,
@@ -40,6 +43,7 @@ import type {
   ProtectedBranch,
   Release,
   Repo,
+  Silence,
   User,
   Variable,
 } from '../store/schema.js';
@@ -259,5 +263,20 @@ export function auditView(e: AuditEntry): AuditEntryJson {
     params: readAuditParams(e),
     status: e.status,
     details: readAuditDetails(e),
+  };
+}
+
+export function silenceView(s: Silence, now: number): SilenceView {
+  const matchers = readSilenceMatchers(s);
+  return {
+    id: s.id,
+    matchers,
+    match: matchers.map(formatMatcher),
+    startsAt: iso(s.starts_at)!,
+    endsAt: iso(s.ends_at)!,
+    comment: s.comment,
+    createdBy: s.created_by,
+    createdAt: iso(s.created_at)!,
+    state: s.ends_at <= now ? 'expired' : s.starts_at > now ? 'pending' : 'active',
   };
 }

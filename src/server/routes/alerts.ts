@@ -2,15 +2,14 @@
 // and the deploy freezes of the error budget policy.
 import { z } from 'zod';
 import { formatMatcher, matcherSchema, parseMatcher } from '../../monitor/alerting/labels.js';
-import { readSilenceMatchers } from '../../monitor/columns.js';
 import { alertView } from '../../monitor/alerting/notifiers.js';
 import { addSilence, alertWithNotifications, expireSilence, listAlerts, listSilences } from '../../monitor/alerting/records.js';
-import type { SilenceView } from '../../api/index.js';
+import type { AlertStateValue } from '../../api/index.js';
 import { parseDuration } from '../../pipeline/duration.js';
-import type { AlertStateValue, Silence } from '../../store/index.js';
 import { actorOf } from '../../auth/audit.js';
 import { listFreezes } from '../../deploy/sql/index.js';
 import type { ServerContext } from '../context.js';
+import { silenceView } from '../presenters.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { integerParam } from '../query.js';
 
@@ -18,21 +17,6 @@ const MAX_PAGE = 500;
 const STATES: readonly AlertStateValue[] = ['pending', 'firing', 'resolved'];
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-export function silenceView(s: Silence, now: number): SilenceView {
-  const matchers = readSilenceMatchers(s);
-  return {
-    id: s.id,
-    matchers,
-    match: matchers.map(formatMatcher),
-    startsAt: iso(s.starts_at),
-    endsAt: iso(s.ends_at),
-    comment: s.comment,
-    createdBy: s.created_by,
-    createdAt: iso(s.created_at),
-    state: s.ends_at <= now ? 'expired' : s.starts_at > now ? 'pending' : 'active',
-  };
-}
 
 const instant = z.string().datetime({ offset: true, message: 'expected an ISO 8601 time, e.g. 2030-01-02T15:04:05Z' });
 

@@ -25,7 +25,8 @@ import {
 } from '../../deploy/sql/index.js';
 import { requireRepo } from '../../repos/index.js';
 import { getPipelineRow, heldJob, readJobSpec } from '../../scheduler/index.js';
-import type { Release, Repo } from '../../store/schema.js';
+import type { Release } from '../../deploy/index.js';
+import type { Repo } from '../../repos/index.js';
 import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
 import { requirePermission } from '../auth.js';

@@ -8,7 +8,7 @@ import { DomainError } from '../../errors.js';
 import { repoWantsRef, requireRepo, webhookSecretOf } from '../../repos/index.js';
 import { triggerForDelivery, type DeliveryResult } from '../../scheduler/index.js';
 import { parseWebhook, WebhookError, type ForgeProject, type PushEvent } from '../../source/index.js';
-import type { Repo } from '../../store/schema.js';
+import type { Repo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';

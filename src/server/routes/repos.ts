@@ -17,7 +17,7 @@ import { callerOf } from '../../auth/principal.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
 import { lsRemote, normalizeRepoUrl, type UrlCredentials } from '../../source/index.js';
 import { listPipelines, triggerPipeline } from '../../scheduler/index.js';
-import type { Repo } from '../../store/schema.js';
+import type { Repo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
