@@ -1,8 +1,7 @@
 // Readers of the monitoring tables' JSON columns (alerts, silences, SLO evaluations, the leader's
 // remembered state): one validated parser per column, naming table, column and row when it fails.
 import { z } from 'zod';
-import { jsonColumn, type Alert, type Silence } from '../store/index.js';
-import type { AlertingStateTable, SloEvaluationTable } from '../store/schema.js';
+import { jsonColumn, type Alert, type AlertingStateTable, type Silence, type SloEvaluationTable } from '../store/index.js';
 import { matcherSchema, type Labels, type Matcher } from './alerting/labels.js';
 import type { Remembered } from './alerting/self-alerts.js';
 import { SLI_WINDOWS, SLO_PERIODS, type SloEvaluation } from './burn.js';

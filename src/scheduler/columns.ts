@@ -2,7 +2,7 @@
 // CompiledJob type (the compiler's output, src/pipeline/types.ts) with what older releases left out
 // defaulted, and it keeps keys it does not know so a spec reaches the agent as it was stored.
 import { z } from 'zod';
-import type { CompiledJob } from '../pipeline/types.js';
+import type { CompiledJob } from '../pipeline/index.js';
 import { jsonColumn, type Job } from '../store/index.js';
 
 const strings = z.array(z.string());
