@@ -19,7 +19,7 @@ import path from 'node:path';
 import { CompiledQuery, sql, type Insertable } from 'kysely';
 import type { ManifestEntry } from '../src/artifacts/index.js';
 import { parseDeploySpec, runDeployment, type DeploySpec } from '../src/deploy/index.js';
-import { releaseDigest } from '../src/deploy/sql/index.js';
+import { releaseDigest } from '../src/releases/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import type { ReleaseTable } from '../src/store/schema.js';
 import { get, recorder } from '../test/deploy/deploy-fixtures.js';

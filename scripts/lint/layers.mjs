@@ -18,7 +18,8 @@ export const LAYERS = {
   config: ['root', 'auth', 'monitor'],
   repos: ['root', 'auth', 'source', 'store'],
   scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'pipeline', 'repos', 'source', 'store'],
-  deploy: ['root', 'api', 'artifacts', 'pipeline', 'scheduler', 'store'],
+  deploy: ['root', 'pipeline'],
+  releases: ['root', 'api', 'artifacts', 'pipeline', 'scheduler', 'store'],
   agent: ['root', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'source'],
   exec: ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'scheduler', 'store'],
   dr: ['root', 'artifacts', 'auth', 'config', 'store'],
@@ -61,7 +62,7 @@ export const LAYERS = {
 };
 
 /** Folders whose code runs on agents or in the compiler: they hold no database and no HTTP server. */
-export const PURE = ['pipeline', 'executor', 'source', 'artifacts', 'agent', 'api'];
+export const PURE = ['pipeline', 'executor', 'source', 'artifacts', 'deploy', 'agent', 'api'];
 
 /** The web UI (web/src) is bundled for browsers: it may import the API's contracts and nothing else of src/. */
 export const WEB_MAY_IMPORT = ['api'];

@@ -11,5 +11,3 @@ export { StaleFencingTokenError } from './targets/index.js';
 export type { Check } from './verify/index.js';
 export { expandDeployBlock } from './variables.js';
 export { checkDeployBlock, PIPELINE_COMPILE_WORKER } from './compile-check.js';
-/** The rows of environments and releases, as the operations in ./sql take and return them. */
-export type { Environment, Release } from '../store/index.js';

@@ -15,7 +15,7 @@ import { readAlertLabels, readRemembered } from '../monitor/columns.js';
 import { COUNTED_SIGNALS, evaluateBuiltinSlos, recordedIncrease } from '../monitor/sli-recorder.js';
 import { allSlos, BUILTIN_SLOS, type Slo } from '../monitor/slo.js';
 import type { Alert, Database } from '../store/index.js';
-import { environmentOfAlert, rollbackOnAlert } from '../deploy/sql/index.js';
+import { environmentOfAlert, rollbackOnAlert } from '../releases/index.js';
 import type { ServerContext } from './context.js';
 import { publishChanges } from './notify.js';
 

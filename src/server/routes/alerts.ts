@@ -7,7 +7,7 @@ import { addSilence, alertWithNotifications, expireSilence, listAlerts, listSile
 import type { AlertStateValue } from '../../api/index.js';
 import { parseDuration } from '../../pipeline/duration.js';
 import { actorOf } from '../../auth/audit.js';
-import { listFreezes } from '../../deploy/sql/index.js';
+import { listFreezes } from '../../releases/index.js';
 import type { ServerContext } from '../context.js';
 import { silenceView } from '../presenters.js';
 import { ApiError, type RouteTable } from '../http.js';

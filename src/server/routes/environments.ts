@@ -22,10 +22,10 @@ import {
   startRelease,
   waitingDeployJobs,
   type AlertRollbackOutcome,
-} from '../../deploy/sql/index.js';
+} from '../../releases/index.js';
 import { requireRepo } from '../../repos/index.js';
 import { getPipelineRow, heldJob, readJobSpec } from '../../scheduler/index.js';
-import type { Release } from '../../deploy/index.js';
+import type { Release } from '../../releases/index.js';
 import type { Repo } from '../../repos/index.js';
 import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';

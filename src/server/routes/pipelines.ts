@@ -16,7 +16,7 @@ import {
   readLogPages,
   retryJob,
 } from '../../scheduler/index.js';
-import { recordFreezeOverride } from '../../deploy/sql/index.js';
+import { recordFreezeOverride } from '../../releases/index.js';
 import { maskedVariableValues } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';

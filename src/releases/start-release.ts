@@ -4,9 +4,9 @@
 // queued by the API finds the row made for it.
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { ManifestEntry } from '../../artifacts/index.js';
-import { forUpdate, readReleaseFiles, type Store } from '../../store/index.js';
-import type { Database, Environment, Release } from '../../store/schema.js';
+import type { ManifestEntry } from '../artifacts/index.js';
+import { forUpdate, readReleaseFiles, type Store } from '../store/index.js';
+import type { Database, Environment, Release } from '../store/schema.js';
 
 export class ReleaseError extends Error {
   constructor(

@@ -9,4 +9,6 @@ export { environmentOfAlert, requestRollback, rollbackOnAlert } from './rollback
 export type { AlertRollbackOutcome, RollbackContext, RollbackRequest } from './rollback.js';
 export { listFreezes, recordFreezeOverride } from './freezes.js';
 export type { FreezeOverrideEvent } from './freezes.js';
-export { readReleaseDeploySpec, readReleaseFiles, readReleaseTags } from '../../store/index.js';
+export { readReleaseDeploySpec, readReleaseFiles, readReleaseTags } from '../store/index.js';
+/** The rows of environments and releases, as these operations take and return them. */
+export type { Environment, Release } from '../store/index.js';

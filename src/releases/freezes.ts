@@ -3,8 +3,8 @@
 // deploys to it wait like those to a protected environment (src/scheduler/advance.ts). Playing
 // such a deploy is a maintainer's override, which is recorded here for the audit.
 import type { Kysely } from 'kysely';
-import type { FreezeView } from '../../api/index.js';
-import type { Database, Job } from '../../store/index.js';
+import type { FreezeView } from '../api/index.js';
+import type { Database, Job } from '../store/index.js';
 
 /** What the audit log records of an override. */
 export interface FreezeOverrideEvent {

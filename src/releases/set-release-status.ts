@@ -2,8 +2,8 @@
 // supersedes the environment's earlier live release. A release rolled back after a failed
 // verification is recorded with the rollback as a release of its own (the previous files live
 // again), so the history shows what served when.
-import { forUpdate, type Store } from '../../store/index.js';
-import type { Release, ReleaseStatus } from '../../store/schema.js';
+import { forUpdate, type Store } from '../store/index.js';
+import type { Release, ReleaseStatus } from '../store/schema.js';
 import { ReleaseError } from './start-release.js';
 
 const OPEN: readonly ReleaseStatus[] = ['queued', 'deploying', 'verifying', 'paused'];
