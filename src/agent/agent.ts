@@ -11,7 +11,7 @@ import { HttpError, ServerClient } from './client.js';
 import { serverJobBackend, serverOutboxTarget } from './http-backend.js';
 import { runJob, type JobOutcome } from './job-runner.js';
 import { JobOutbox, type OutboxOptions } from './outbox.js';
-import type { AnnounceResponse, JobPayload, RegisterAgentResponse } from '../api/protocol.js';
+import type { AnnounceResponse, JobPayload, RegisterAgentResponse } from '../api/index.js';
 
 export interface AgentOptions {
   servers: string[];

@@ -6,7 +6,7 @@ import { HttpError, type ServerClient } from './client.js';
 import type { StartReleaseResponse } from './deploy-phase.js';
 import type { JobBackend } from './job-runner.js';
 import type { JobOutbox, OutboxTarget } from './outbox.js';
-import type { CompleteRequest, HeartbeatResponse } from '../api/protocol.js';
+import type { CompleteRequest, HeartbeatResponse } from '../api/index.js';
 
 /** The server's artifact store seen from an agent: upload only what it lacks, read what it has. */
 class ServerBlobStore implements BlobStore {

@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectFiles, restoreFiles, storeFiles } from '../artifacts/index.js';
-import type { DependencyArtifacts } from '../api/protocol.js';
-import { expandVariables } from '../pipeline/variables.js';
-import type { ArtifactsSpec, CacheSpec } from '../pipeline/types.js';
+import type { DependencyArtifacts } from '../api/index.js';
+import { expandVariables } from '../pipeline/index.js';
+import type { ArtifactsSpec, CacheSpec } from '../pipeline/index.js';
 import type { JobLog } from './job-log.js';
 import type { JobBackend } from './job-runner.js';
 

@@ -16,9 +16,9 @@ import {
   type RunIO,
   type RunResult,
 } from '../executor/index.js';
-import { resolveVariables } from '../pipeline/variables.js';
-import type { CompiledJob } from '../pipeline/types.js';
-import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from '../api/protocol.js';
+import { resolveVariables } from '../pipeline/index.js';
+import type { CompiledJob } from '../pipeline/index.js';
+import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from '../api/index.js';
 import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
 import { downloadDependencyArtifacts, restoreCaches, saveCaches, uploadArtifacts, type FilesScope } from './job-files.js';
 import { openJobLog, type JobLog } from './job-log.js';

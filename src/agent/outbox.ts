@@ -8,7 +8,7 @@ import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'nod
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogChunk } from '../executor/index.js';
-import type { CompleteRequest } from '../api/protocol.js';
+import type { CompleteRequest } from '../api/index.js';
 
 /** Where an outbox's contents go; each call must be idempotent (the server dedupes by seq and token). */
 export interface OutboxTarget {

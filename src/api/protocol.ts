@@ -1,7 +1,7 @@
 // The wire contract between agents and servers. Both sides import these types, so a change here is
 // a protocol change: keep it backwards compatible (agents and servers are upgraded one at a time).
 import type { ManifestEntry } from '../artifacts/index.js';
-import type { CompiledJob } from '../pipeline/types.js';
+import type { CompiledJob } from '../pipeline/index.js';
 
 /** The job variable of a rollback job: the release it brings back (set by the server, read by the agent). */
 export const ROLLBACK_OF_VARIABLE = 'TANDEM_ROLLBACK_OF';

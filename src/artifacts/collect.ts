@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import picomatch from 'picomatch';
 import { PathEscapeError, isInside } from './paths.js';
-import { globMatcher } from '../pipeline/glob.js';
+import { globMatcher } from '../pipeline/index.js';
 
 const execFileAsync = promisify(execFile);
 

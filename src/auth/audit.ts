@@ -2,7 +2,7 @@
 // inserted (the database refuses updates and deletes, migration 005). Nothing secret goes in: the
 // route layer records path parameters, never bodies, and handlers add only named, harmless details.
 import type { Kysely } from 'kysely';
-import type { AuditEntry, Database } from '../store/schema.js';
+import type { AuditEntry, Database } from '../store/index.js';
 import type { Principal } from './principal.js';
 
 export interface AuditRecord {

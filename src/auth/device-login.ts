@@ -5,7 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Store } from '../store/index.js';
-import type { Database, DeviceLoginTable, User } from '../store/schema.js';
+import type { Database, DeviceLoginTable, User } from '../store/index.js';
 import { MAX_PENDING_PER_ADDRESS, refuseOverPendingLimit } from './pending-limit.js';
 import { createPersonalToken, hashToken, type NewToken } from './tokens.js';
 

@@ -10,7 +10,7 @@
 // the directory, whose password is another secret. docs/operations.md, "Sign-in lockout".
 import { sql, type Kysely } from 'kysely';
 import type { Store } from '../store/index.js';
-import type { Database, User } from '../store/schema.js';
+import type { Database, User } from '../store/index.js';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import { dropGroupGrants } from './users.js';
 

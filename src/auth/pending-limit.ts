@@ -2,7 +2,7 @@
 // a row that waits for its answer: the rows one client address has waiting are capped, so one
 // caller cannot fill the tables. The cap is counted in the database, so it holds across replicas.
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../store/index.js';
 
 /** The tables of sign-ins waiting for an answer; each row has the client address and its expiry. */
 export type PendingSignInTable = 'device_logins' | 'sso_oidc_logins' | 'sso_saml_requests';

@@ -2,7 +2,7 @@
 // CI_JOB_TOKEN), or nobody. Every lookup reads the database, so a revocation on any replica is
 // seen by every replica at the next request.
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../store/index.js';
 import type { Caller, Scope } from './permissions.js';
 import { findSession, type SessionLimits } from './sessions.js';
 import { readTokenScopes } from './columns.js';

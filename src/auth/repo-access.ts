@@ -2,9 +2,9 @@
 // protected variables; running pipelines and manual jobs on them takes the branch's allowed role).
 import type { Kysely } from 'kysely';
 import type { MemberJson } from '../api/index.js';
-import { globMatcher } from '../pipeline/glob.js';
+import { globMatcher } from '../pipeline/index.js';
 import { readPipelineMergeRequest, type Store } from '../store/index.js';
-import type { Database, Pipeline, ProtectedBranch, Role } from '../store/schema.js';
+import type { Database, Pipeline, ProtectedBranch, Role } from '../store/index.js';
 import { roleAtLeast, type RepoLocator, type RepoStanding } from './permissions.js';
 import { findUser, UserError } from './users.js';
 

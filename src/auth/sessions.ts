@@ -3,7 +3,7 @@
 // lifetime, and a CSRF token derived from the id for changes made with the cookie.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../store/index.js';
 import { generateToken, hashToken } from './tokens.js';
 
 export const SESSION_COOKIE = 'tandem_session';

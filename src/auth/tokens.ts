@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { TokenJson } from '../api/index.js';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../store/index.js';
 import { readTokenScopes } from './columns.js';
 import type { Scope } from './permissions.js';
 

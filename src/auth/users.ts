@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Store } from '../store/index.js';
-import type { Database, Role, User } from '../store/schema.js';
+import type { Database, Role, User } from '../store/index.js';
 import { checkPasswordPolicy, hashPassword } from './passwords.js';
 import { roleAtLeast } from './permissions.js';
 import { createPersonalToken } from './tokens.js';

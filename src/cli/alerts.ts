@@ -1,7 +1,7 @@
 // Commands for alerting: alerts list (what fires), alerts rules (Prometheus rules of Tandem's own
 // alerts), silence add|list|rm, freeze list (deploy freezes of the error budget policy).
 import { loadConfig } from '../config/index.js';
-import { selfRuleFile } from '../monitor/alerting/self-alerts.js';
+import { selfRuleFile } from '../monitor/index.js';
 import type { AlertView, FreezeView, SilenceView } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { printJson, printTable } from './output.js';

@@ -2,7 +2,7 @@
 // and the audit log.
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
-import { parseDuration } from '../pipeline/duration.js';
+import { parseDuration } from '../pipeline/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialsFile, readCredentials, writeCredentials } from './credentials.js';
 import { printJson, printTable } from './output.js';

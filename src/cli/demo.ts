@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { triggerPipeline } from '../scheduler/index.js';
 import type { RunningServer } from '../server/index.js';
-import { publishChanges } from '../server/notify.js';
+import { publishChanges } from '../server/index.js';
 
 const run = promisify(execFile);
 const DEMO_SOURCE = fileURLToPath(new URL('../../../examples/demo', import.meta.url));

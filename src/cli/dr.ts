@@ -2,7 +2,7 @@
 // the server's configuration (data dir, database URL, artifact store). docs/disaster-recovery.md.
 import { resolve } from 'node:path';
 import { openBlobStore } from '../artifacts/index.js';
-import { configuredMasterKey, readMasterKeyFile } from '../auth/secrets/index.js';
+import { configuredMasterKey, readMasterKeyFile } from '../auth/index.js';
 import { artifactsDirOf, databaseUrlOf, loadConfig, type TandemConfig } from '../config/index.js';
 import {
   backupAndRecord,
@@ -190,7 +190,7 @@ export async function drDrill(
   const config = loadConfig(flags);
   const from = destinationOf(flags, config, '--from');
   const backupKey = await backupKeyOf(flags, config);
-  const { runDrill } = await import('../ops/drill.js');
+  const { runDrill } = await import('../ops/index.js');
   const report = await runDrill({ from, backupId: flags.backup, backupKey, scratchDatabaseUrl: flags.scratchDatabaseUrl });
   // Recorded in the instance's own database, where every replica exports it as metrics.
   const notRecorded = await writeRecord(databaseUrlOf(config), (db) =>

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Agent } from '../agent/agent.js';
+import { Agent } from '../agent/index.js';
 import { containerSettingsOf, loadConfig, type TandemConfig } from '../config/index.js';
 import { secretPathsOf } from './secret-paths.js';
 import { chooseHostExecutor } from '../executor/index.js';

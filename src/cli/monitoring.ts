@@ -2,8 +2,8 @@
 // from the server's own evaluation), dora (delivery performance of a repository).
 import type { DoraMetrics, SloList } from '../api/index.js';
 import { loadConfig } from '../config/index.js';
-import { sloRuleFile } from '../monitor/rules.js';
-import { allSlos } from '../monitor/slo.js';
+import { sloRuleFile } from '../monitor/index.js';
+import { allSlos } from '../monitor/index.js';
 import { ApiClient, type ApiOptions } from './api-client.js';
 import { printJson, printTable } from './output.js';
 

@@ -9,9 +9,9 @@ import {
   rewrapDataKeys,
   TokenSigner,
   type MasterKey,
-} from '../auth/secrets/index.js';
+} from '../auth/index.js';
 import { databaseUrlOf, loadConfig, type TandemConfig } from '../config/index.js';
-import { DatabaseClock } from '../server/clock.js';
+import { DatabaseClock } from '../server/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { CliError } from './api-client.js';
 import { printJson, printTable } from './output.js';

@@ -5,11 +5,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
-import { alertingSchema } from '../monitor/alerting/config.js';
+import { alertingSchema } from '../monitor/index.js';
 import { Cron } from 'croner';
-import { sloListSchema } from '../monitor/slo.js';
-import { ROLES } from '../auth/permissions.js';
-import { ldapConfigSchema, oidcConfigSchema, samlConfigSchema } from '../auth/sso/config.js';
+import { sloListSchema } from '../monitor/index.js';
+import { ROLES } from '../auth/index.js';
+import { ldapConfigSchema, oidcConfigSchema, samlConfigSchema } from '../auth/index.js';
 
 function cronProblem(pattern: string): string | null {
   try {

@@ -2,7 +2,7 @@
 // store it with the job and the agent that runs the deployment gets exactly what was validated.
 // Errors stop at the first problem and name its place (`deploy.strategy.canary.first: ...`).
 import { posix } from 'node:path';
-import { nearest } from '../pipeline/diagnostics.js';
+import { nearest } from '../pipeline/index.js';
 import { DeployConfigError, describeValue as describe } from './config-error.js';
 import { parseServiceSpec, parseTargetSpec, type ServiceSpec, type TargetSpec } from './targets/index.js';
 import { parseBake, parseChecks, parseDurationMs, type Check } from './verify/index.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { stringify } from 'yaml';
 import { BlobIntegrityError, BlobNotFoundError, type BlobStore } from '../artifacts/index.js';
-import type { MasterKey } from '../auth/secrets/index.js';
+import type { MasterKey } from '../auth/index.js';
 import { configSchema, type TandemConfig } from '../config/index.js';
 import { packageVersion } from '../version.js';
 import { copyConcurrency, eachLimited, openDestination, type BackupDestination } from './destination.js';

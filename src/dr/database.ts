@@ -15,7 +15,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool, type Po
 import pg from 'pg';
 import type { BlobInfo, BlobStore } from '../artifacts/index.js';
 import { isPostgresUrl, readCacheManifest, readReleaseFiles, sqlitePath, type Database } from '../store/index.js';
-import { parsePostgresUrl, probeWritable, redactUrl } from '../store/postgres.js';
+import { parsePostgresUrl, probeWritable, redactUrl } from '../store/index.js';
 import type { BackupBlob, BackupManifest } from './manifest.js';
 
 export class RestoreTargetError extends Error {

@@ -3,7 +3,7 @@
 // starts a server on a restored copy, is src/ops/drill.ts).
 import type { Kysely } from 'kysely';
 import type { BlobStore } from '../artifacts/index.js';
-import type { MasterKey } from '../auth/secrets/index.js';
+import type { MasterKey } from '../auth/index.js';
 import type { TandemConfig } from '../config/index.js';
 import type { Database } from '../store/index.js';
 import { createBackup, pruneBackups, type BackupProgress } from './backup.js';
@@ -88,3 +88,6 @@ export async function backupAndRecord(options: {
   }
   return { manifest, pruned, notRecorded };
 }
+
+export { DrMetrics, readDrStatus } from './metrics.js';
+export { listBackupRecords, listDrillRecords } from './records.js';

@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { isPostgresUrl, jsonColumn, NewerSchemaError, openStore, sqlitePath, type Database, type Store } from '../store/index.js';
-import type { Backup, DrDrill } from '../store/schema.js';
+import type { Backup, DrDrill } from '../store/index.js';
 import type { BackupManifest } from './manifest.js';
 
 export interface BackupRecord {

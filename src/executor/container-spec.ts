@@ -1,6 +1,6 @@
 // A job's `image:` and `services:` as GitLab defines them, read from the compiled pipeline (plain
 // JSON, variables not yet expanded) into what the container executor runs.
-import { expandVariables } from '../pipeline/variables.js';
+import { expandVariables } from '../pipeline/index.js';
 
 export const PULL_POLICIES = ['always', 'if-not-present', 'never'] as const;
 export type PullPolicy = (typeof PULL_POLICIES)[number];

@@ -4,7 +4,7 @@
 // for commits pushed long before they were built, that understates the lead time.
 import type { Kysely } from 'kysely';
 import type { DoraMetrics, DoraSlot } from '../api/index.js';
-import type { Database, Release } from '../store/schema.js';
+import type { Database, Release } from '../store/index.js';
 
 const DAY_MS = 86_400_000;
 

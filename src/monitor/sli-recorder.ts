@@ -7,7 +7,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../store/index.js';
-import type { SloEvaluationTable } from '../store/schema.js';
+import type { SloEvaluationTable } from '../store/index.js';
 import { SLI_WINDOWS, errorBudget, evaluateBurn, scaledWindowMs, windowMs, type Counts, type SliWindow } from './burn.js';
 import type { BudgetPoint, SloStatus } from '../api/index.js';
 import type { Metrics } from './metrics.js';

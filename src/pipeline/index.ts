@@ -10,3 +10,8 @@ export { evaluateExpression, parseExpression, ExpressionError } from './expressi
 export { expandVariables, resolveVariables, escapeVariableValue, inheritedGlobals } from './variables.js';
 export { parseDuration } from './duration.js';
 export { predefinedVariables, jobVariables, slugify, type PipelineVariablesInput, type JobVariablesInput } from './predefined.js';
+
+export { nearest } from './diagnostics.js';
+export { globMatcher } from './glob.js';
+export { compiledJob } from './jobs.js';
+export { RegexSyntaxError, compileUntrustedRegex } from './untrusted-regex.js';

@@ -2,7 +2,7 @@
 // for them. Locking an environment for a deploy is start-release.ts's.
 import type { Kysely } from 'kysely';
 import { DomainError } from '../errors.js';
-import type { Database, Environment, Job, Repo } from '../store/schema.js';
+import type { Database, Environment, Job, Repo } from '../store/index.js';
 
 export async function listEnvironments(db: Kysely<Database>, repoId: number): Promise<Environment[]> {
   return db.selectFrom('environments').selectAll().where('repo_id', '=', repoId).orderBy('name').execute();

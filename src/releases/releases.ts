@@ -1,7 +1,7 @@
 // Reading releases, and a person's decision on a paused one. Starting a release and moving it
 // through its states are start-release.ts's and set-release-status.ts's.
 import type { Kysely } from 'kysely';
-import type { Database, Release } from '../store/schema.js';
+import type { Database, Release } from '../store/index.js';
 
 /** The environment's releases, newest first; `before`: a release id, for the next page. */
 export async function listReleases(

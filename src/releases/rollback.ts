@@ -4,13 +4,13 @@
 // and takes the environment's deploy lock like any deploy.
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { ROLLBACK_OF_VARIABLE } from '../api/protocol.js';
+import { ROLLBACK_OF_VARIABLE } from '../api/index.js';
 import { DomainError } from '../errors.js';
-import { compiledJob } from '../pipeline/jobs.js';
-import type { CompiledJob, CompiledPipeline } from '../pipeline/types.js';
+import { compiledJob } from '../pipeline/index.js';
+import type { CompiledJob, CompiledPipeline } from '../pipeline/index.js';
 import { createPipeline, playJob, type StatusChange } from '../scheduler/index.js';
 import { readReleaseDeploySpec, readReleaseTags, type Store } from '../store/index.js';
-import type { Database, Environment, Release, Repo } from '../store/schema.js';
+import type { Database, Environment, Release, Repo } from '../store/index.js';
 import { requireEnvironment } from './environments.js';
 import { liveRelease } from './start-release.js';
 

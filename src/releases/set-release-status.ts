@@ -3,7 +3,7 @@
 // verification is recorded with the rollback as a release of its own (the previous files live
 // again), so the history shows what served when.
 import { forUpdate, type Store } from '../store/index.js';
-import type { Release, ReleaseStatus } from '../store/schema.js';
+import type { Release, ReleaseStatus } from '../store/index.js';
 import { ReleaseError } from './start-release.js';
 
 const OPEN: readonly ReleaseStatus[] = ['queued', 'deploying', 'verifying', 'paused'];

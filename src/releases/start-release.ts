@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { ManifestEntry } from '../artifacts/index.js';
 import { forUpdate, readReleaseFiles, type Store } from '../store/index.js';
-import type { Database, Environment, Release } from '../store/schema.js';
+import type { Database, Environment, Release } from '../store/index.js';
 
 export class ReleaseError extends Error {
   constructor(

@@ -4,7 +4,7 @@ import { sql, type Kysely } from 'kysely';
 import { DomainError } from '../errors.js';
 import { refMatchesFilters } from '../source/index.js';
 import { readBranchFilter, readTagFilter, type Store } from '../store/index.js';
-import type { Database, Repo } from '../store/schema.js';
+import type { Database, Repo } from '../store/index.js';
 
 export async function findRepoByName(db: Kysely<Database>, name: string): Promise<Repo | undefined> {
   return db.selectFrom('repos').selectAll().where('name', '=', name).executeTakeFirst();

@@ -1,9 +1,9 @@
 // A repository's secrets kept in its own row (the webhook secret, the credentials of its URL):
 // sealed with the keyring and bound to the repository's id, so a value copied to another row does
 // not decrypt.
-import { WEBHOOK_SECRET, type EncryptedColumn, type Keyring } from '../auth/secrets/index.js';
+import { WEBHOOK_SECRET, type EncryptedColumn, type Keyring } from '../auth/index.js';
 import type { Store } from '../store/index.js';
-import type { Repo } from '../store/schema.js';
+import type { Repo } from '../store/index.js';
 
 export type RepoSecretsContext = { store: Store; secrets: { keyring: Keyring } };
 

@@ -1,8 +1,8 @@
 // A repository's CI/CD variables: their values are sealed with the keyring (bound to the repository
 // and key), listed sealed to the API, and opened only for the jobs and log masking that need them.
 import type { Kysely } from 'kysely';
-import { VARIABLE_VALUE } from '../auth/secrets/index.js';
-import type { Database, Variable } from '../store/schema.js';
+import { VARIABLE_VALUE } from '../auth/index.js';
+import type { Database, Variable } from '../store/index.js';
 import type { RepoSecretsContext } from './sealed.js';
 
 export async function listVariables(db: Kysely<Database>, repoId: number): Promise<Variable[]> {

@@ -2,10 +2,10 @@
 // pipeline's status. Runs inside the caller's transaction so a completion and its consequences
 // commit together.
 import type { Kysely } from 'kysely';
-import { USER_FAILURE_REASONS } from '../monitor/failure-cause.js';
-import type { CompiledJob } from '../pipeline/types.js';
+import { USER_FAILURE_REASONS } from '../monitor/index.js';
+import type { CompiledJob } from '../pipeline/index.js';
 import { forUpdate, type Store } from '../store/index.js';
-import type { Database, Job, JobStatus, JobUpdate, Pipeline, PipelineStatus } from '../store/schema.js';
+import type { Database, Job, JobStatus, JobUpdate, Pipeline, PipelineStatus } from '../store/index.js';
 import { readJobSpec } from './columns.js';
 import { SchedulerError } from './errors.js';
 import { ChangeLog, type StatusChange } from './events.js';

@@ -1,8 +1,8 @@
 // Which artifacts a job receives before it runs, with GitLab's precedence: `needs` (when given)
 // names the sources, else `dependencies`, else every job of an earlier stage.
 import type { ManifestEntry } from '../artifacts/index.js';
-import type { DependencyArtifacts } from '../api/protocol.js';
-import type { CompiledJob } from '../pipeline/types.js';
+import type { DependencyArtifacts } from '../api/index.js';
+import type { CompiledJob } from '../pipeline/index.js';
 import type { Store } from '../store/index.js';
 import { readJobSpec } from './columns.js';
 

@@ -1,6 +1,6 @@
 // Every mutating scheduler call returns the status changes it committed, so the server can publish
 // them (SSE, metrics) after the transaction succeeded and never for one that rolled back.
-import type { Job, JobStatus, Pipeline, PipelineStatus } from '../store/schema.js';
+import type { Job, JobStatus, Pipeline, PipelineStatus } from '../store/index.js';
 
 export type StatusChange =
   | { type: 'job'; id: number; pipelineId: number; repoId: number; name: string; status: JobStatus }

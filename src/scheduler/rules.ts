@@ -1,6 +1,6 @@
 // GitLab's job and pipeline semantics as pure functions over statuses; the SQL modules apply them.
-import type { CompiledJob, RetrySpec } from '../pipeline/types.js';
-import type { JobStatus, PipelineStatus } from '../store/schema.js';
+import type { CompiledJob, RetrySpec } from '../pipeline/index.js';
+import type { JobStatus, PipelineStatus } from '../store/index.js';
 
 export interface JobFacts {
   status: JobStatus;

@@ -2,13 +2,13 @@
 // read the pipeline file at the commit, compile it with the commit's variables, store pipeline and
 // jobs in one transaction, and cancel older interruptible pipelines on the same ref. The status
 // changes are returned for the caller to publish.
-import { pipelineProtectedRole } from '../auth/repo-access.js';
+import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
-import { maskText } from '../executor/mask.js';
+import { maskText } from '../executor/index.js';
 import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
 import { repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
 import type { MirrorCache } from '../source/index.js';
-import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/schema.js';
+import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/index.js';
 import { DuplicateDeliveryError } from './errors.js';
 import type { StatusChange } from './events.js';
 import { autoCancelInterruptible } from './sql/auto-cancel.js';

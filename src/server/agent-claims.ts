@@ -2,7 +2,7 @@
 // that the files it names were uploaded. Whether the job runs under the agent's claim is the
 // scheduler's check (heldJob).
 import { validateManifest, type BlobStore, type ManifestEntry } from '../artifacts/index.js';
-import type { Principal } from '../auth/principal.js';
+import type { Principal } from '../auth/index.js';
 import { ApiError } from './http.js';
 
 export function agentIdOf(principal: Principal): number {

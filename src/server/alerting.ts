@@ -4,16 +4,16 @@
 // is due. Replicas hold nothing: a new leader carries on from the database.
 import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
-import { routeOf, type AlertingConfig } from '../monitor/alerting/config.js';
-import { createNotifier, type Notifier, alertView } from '../monitor/alerting/notifiers.js';
-import { deliverDue, firingToldTo, type DeliveryOutcome } from '../monitor/alerting/outbox.js';
-import { SIGNAL_WINDOW_MS, selfConditions, type Remembered, type SelfSignals } from '../monitor/alerting/self-alerts.js';
-import { evaluateWithPrometheus, sloConditions, type SloAlertOptions } from '../monitor/alerting/slo-alerts.js';
-import { ROLLBACK_ACTION, applyEvaluation, pruneAlerts, type AlertChange, type SourceResult } from '../monitor/alerting/state.js';
-import type { SloEvaluation } from '../monitor/burn.js';
-import { readAlertLabels, readRemembered } from '../monitor/columns.js';
-import { COUNTED_SIGNALS, evaluateBuiltinSlos, recordedIncrease } from '../monitor/sli-recorder.js';
-import { allSlos, BUILTIN_SLOS, type Slo } from '../monitor/slo.js';
+import { routeOf, type AlertingConfig } from '../monitor/index.js';
+import { createNotifier, type Notifier, alertView } from '../monitor/index.js';
+import { deliverDue, firingToldTo, type DeliveryOutcome } from '../monitor/index.js';
+import { SIGNAL_WINDOW_MS, selfConditions, type Remembered, type SelfSignals } from '../monitor/index.js';
+import { evaluateWithPrometheus, sloConditions, type SloAlertOptions } from '../monitor/index.js';
+import { ROLLBACK_ACTION, applyEvaluation, pruneAlerts, type AlertChange, type SourceResult } from '../monitor/index.js';
+import type { SloEvaluation } from '../monitor/index.js';
+import { readAlertLabels, readRemembered } from '../monitor/index.js';
+import { COUNTED_SIGNALS, evaluateBuiltinSlos, recordedIncrease } from '../monitor/index.js';
+import { allSlos, BUILTIN_SLOS, type Slo } from '../monitor/index.js';
 import type { Alert, Database } from '../store/index.js';
 import { environmentOfAlert, rollbackOnAlert } from '../releases/index.js';
 import type { ServerContext } from './context.js';

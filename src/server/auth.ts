@@ -3,10 +3,10 @@
 // made with a cookie, and the audit record of every change. Nothing is cached between requests:
 // a revocation on any replica holds on every replica at the next request.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { recordAudit } from '../auth/audit.js';
-import { recheckDirectoryAccount } from '../auth/sso/recheck.js';
-import type { LoginPolicy } from '../auth/login.js';
-import { decide, roleAtLeast, type Permission, type Role, type RoutePermission } from '../auth/permissions.js';
+import { recordAudit } from '../auth/index.js';
+import { recheckDirectoryAccount } from '../auth/index.js';
+import type { LoginPolicy } from '../auth/index.js';
+import { decide, roleAtLeast, type Permission, type Role, type RoutePermission } from '../auth/index.js';
 import {
   ANONYMOUS,
   callerOf,
@@ -15,10 +15,10 @@ import {
   principalOfToken,
   type Principal,
   type UserPrincipal,
-} from '../auth/principal.js';
-import { memberRepoIds, pipelineProtectedRole, repoStanding, roleIn } from '../auth/repo-access.js';
-import type { Job, Pipeline, User } from '../store/schema.js';
-import { createSession, CSRF_HEADER, csrfMatches, csrfTokenFor, SESSION_COOKIE, type SessionLimits } from '../auth/sessions.js';
+} from '../auth/index.js';
+import { memberRepoIds, pipelineProtectedRole, repoStanding, roleIn } from '../auth/index.js';
+import type { Job, Pipeline, User } from '../store/index.js';
+import { createSession, CSRF_HEADER, csrfMatches, csrfTokenFor, SESSION_COOKIE, type SessionLimits } from '../auth/index.js';
 import type { ServerContext } from './context.js';
 import { ApiError, formOf } from './http.js';
 

@@ -3,7 +3,7 @@
 // newest backup and disaster-recovery drill. Each works on SQLite and PostgreSQL alike, except the
 // replication ones, which exist only on PostgreSQL. The answer's shape is ClusterJson (src/api).
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../store/index.js';
 
 export async function replicaRows(db: Kysely<Database>) {
   return db.selectFrom('replicas').selectAll().orderBy('started_at').orderBy('id').execute();

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { Secrets } from '../auth/secrets/index.js';
+import type { Secrets } from '../auth/index.js';
 import type { BlobStore } from '../artifacts/index.js';
 import type { TandemConfig } from '../config/index.js';
-import type { Metrics } from '../monitor/metrics.js';
-import type { SliRecorder } from '../monitor/sli-recorder.js';
+import type { Metrics } from '../monitor/index.js';
+import type { SliRecorder } from '../monitor/index.js';
 import type { MirrorCache } from '../source/index.js';
 import type { Store } from '../store/index.js';
 import type { DatabaseClock } from './clock.js';

@@ -13,9 +13,9 @@ import { repoWantsRef } from '../repos/index.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { backupSchedule, type BackupSchedule } from './backups.js';
 import { expireArtifacts } from './retention.js';
-import { deleteExpiredDeviceLogins } from '../auth/device-login.js';
-import { pruneLoginFailures } from '../auth/login.js';
-import { deleteExpiredSessions } from '../auth/sessions.js';
+import { deleteExpiredDeviceLogins } from '../auth/index.js';
+import { pruneLoginFailures } from '../auth/index.js';
+import { deleteExpiredSessions } from '../auth/index.js';
 import { loginPolicyOf, sessionLimitsOf } from './auth.js';
 import { startAlerting, type AlertingService } from './alerting.js';
 

@@ -6,12 +6,12 @@
 // route that needs credentials is answered 401 without its body being received or parsed.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { routePermission, ruleOf, type Permission, type Rule } from '../auth/permissions.js';
-import { CSRF_HEADER, SESSION_COOKIE } from '../auth/sessions.js';
-import type { Principal } from '../auth/principal.js';
+import { routePermission, ruleOf, type Permission, type Rule } from '../auth/index.js';
+import { CSRF_HEADER, SESSION_COOKIE } from '../auth/index.js';
+import type { Principal } from '../auth/index.js';
 import type { AccessControl, AuditEntryInput } from './auth.js';
 
-export type { Principal } from '../auth/principal.js';
+export type { Principal } from '../auth/index.js';
 
 /** public: anyone (health, webhooks that carry their own signature); user: a user's token or session; agent: an agent token. */
 export type Access = 'public' | 'user' | 'agent';

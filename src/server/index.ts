@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { openArtifactStore } from '../artifacts/index.js';
-import { openSecrets } from '../auth/secrets/index.js';
-import { ensureBootstrapAdmin } from '../auth/users.js';
+import { openSecrets } from '../auth/index.js';
+import { ensureBootstrapAdmin } from '../auth/index.js';
 import { artifactsDirOf, databaseUrlOf, type TandemConfig } from '../config/index.js';
-import { DrMetrics, readDrStatus } from '../dr/metrics.js';
-import { countAgents } from '../monitor/agent-counts.js';
-import { Metrics } from '../monitor/metrics.js';
-import { SliRecorder } from '../monitor/sli-recorder.js';
+import { DrMetrics, readDrStatus } from '../dr/index.js';
+import { countAgents } from '../monitor/index.js';
+import { Metrics } from '../monitor/index.js';
+import { SliRecorder } from '../monitor/index.js';
 import { MirrorCache } from '../source/index.js';
 import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, sqlitePath, type Store } from '../store/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -172,3 +172,6 @@ export async function startServer(
     },
   };
 }
+
+export { DatabaseClock } from './clock.js';
+export { publishChanges } from './notify.js';

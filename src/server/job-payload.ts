@@ -1,9 +1,9 @@
 // What an agent receives when it claims a job: the compiled job, every variable in precedence order
 // (with the job's CI_JOB_TOKEN) and the artifacts of the jobs it depends on.
-import type { JobPayload, JobVariable } from '../api/protocol.js';
-import { mintIdTokens } from '../auth/id-tokens.js';
-import { pipelineProtectedRole } from '../auth/repo-access.js';
-import { issueJobToken } from '../auth/tokens.js';
+import type { JobPayload, JobVariable } from '../api/index.js';
+import { mintIdTokens } from '../auth/index.js';
+import { pipelineProtectedRole } from '../auth/index.js';
+import { issueJobToken } from '../auth/index.js';
 import { repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';

@@ -17,11 +17,11 @@ import {
   type UserJson,
   type VariableJson,
 } from '../api/index.js';
-import { readAuditDetails, readAuditParams } from '../auth/columns.js';
-import { parseTargetSpec } from '../deploy/targets/spec.js';
+import { readAuditDetails, readAuditParams } from '../auth/index.js';
+import { parseTargetSpec } from '../deploy/index.js';
 import { readDrillReport } from '../dr/index.js';
-import { formatMatcher } from '../monitor/alerting/labels.js';
-import { readSilenceMatchers } from '../monitor/columns.js';
+import { formatMatcher } from '../monitor/index.js';
+import { readSilenceMatchers } from '../monitor/index.js';
 import { readJobSpec } from '../scheduler/index.js';
 import {
   readAgentTags,
@@ -46,7 +46,7 @@ import type {
   Silence,
   User,
   Variable,
-} from '../store/schema.js';
+} from '../store/index.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

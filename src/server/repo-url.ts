@@ -8,11 +8,11 @@ import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { URL_CREDENTIALS } from '../auth/secrets/index.js';
+import { URL_CREDENTIALS } from '../auth/index.js';
 import { normalizeRepoUrl, redactUrl, repoUrlTarget, SourceError, splitUrlCredentials, type UrlCredentials } from '../source/index.js';
 import { sealRepoSecret, type RepoSecretsContext } from '../repos/index.js';
 import { jsonColumn } from '../store/index.js';
-import type { Repo } from '../store/schema.js';
+import type { Repo } from '../store/index.js';
 import { ApiError } from './http.js';
 
 /** Loopback, private, link-local, shared, multicast and reserved ranges (RFC 6890): not "the internet". */

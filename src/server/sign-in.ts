@@ -3,13 +3,13 @@
 // sign-ins themselves with their lockouts and audit records of refusals, and the session they end in.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { limitedSignIn, localPasswordSignIn, LoginError } from '../auth/login.js';
-import { MAX_PASSWORD_LENGTH } from '../auth/passwords.js';
-import { ANONYMOUS } from '../auth/principal.js';
-import { ldapLogin } from '../auth/sso/ldap.js';
-import { SsoError, type ExternalIdentity, type SsoErrorKind, type SsoProvider } from '../auth/sso/types.js';
-import { findOrCreateExternalUser } from '../auth/users.js';
-import type { User } from '../store/schema.js';
+import { limitedSignIn, localPasswordSignIn, LoginError } from '../auth/index.js';
+import { MAX_PASSWORD_LENGTH } from '../auth/index.js';
+import { ANONYMOUS } from '../auth/index.js';
+import { ldapLogin } from '../auth/index.js';
+import { SsoError, type ExternalIdentity, type SsoErrorKind, type SsoProvider } from '../auth/index.js';
+import { findOrCreateExternalUser } from '../auth/index.js';
+import type { User } from '../store/index.js';
 import { loginPolicyOf, startSession } from './auth.js';
 import type { ServerContext } from './context.js';
 import { ApiError, type RouteTable } from './http.js';

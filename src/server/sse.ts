@@ -1,7 +1,7 @@
 // Server-Sent Events on a raw Fastify reply: headers, periodic comments to keep proxies from closing
 // idle streams, and cleanup when the client goes away; and the caps on how many may be open.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Principal } from '../auth/principal.js';
+import type { Principal } from '../auth/index.js';
 import { ApiError } from './http.js';
 
 export interface SseStream {

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { isWebhookProvider, WEBHOOK_PROVIDERS, type WebhookProvider } from '../api/index.js';
-import { globMatcher } from '../pipeline/glob.js';
+import { globMatcher } from '../pipeline/index.js';
 import { isBranchOrTagRef, isZeroSha, refEvent, ZERO_SHA } from './types.js';
 import type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent } from './types.js';
 

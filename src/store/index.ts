@@ -179,3 +179,5 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   }
   return store;
 }
+
+export { parsePostgresUrl, probeWritable, redactUrl } from './postgres.js';

@@ -84,6 +84,9 @@ describe('the folder graph of src/', () => {
   it('imports only along the layer table, and the table itself has no cycle', async () => {
     const layers = await layerTable();
     assert.equal(findCycle(new Map(Object.entries(layers))), null, 'scripts/lint/layers.mjs has a cycle');
+    const rows = Object.keys(layers);
+    const upward = rows.flatMap((from, i) => layers[from]!.filter((to) => !rows.slice(0, i).includes(to)).map((to) => `${from} → ${to}`));
+    assert.deepEqual(upward, [], 'a row of the layer table names a folder in a row below it (rows go bottom to top)');
     const outside: string[] = [];
     for (const [from, edges] of folderGraph()) {
       if (!(from in layers)) outside.push(`src/${from} has no row in the layer table`);

@@ -3,7 +3,7 @@
 // once: the DELETE that takes it decides, so of two replicas given the same callback only one
 // proceeds. Expired rows are removed whenever a new login starts.
 import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.js';
+import type { Database } from '../../store/index.js';
 import { MAX_PENDING_PER_ADDRESS, refuseOverPendingLimit } from '../pending-limit.js';
 import type { OidcPendingLogin } from './oidc.js';
 import type { SamlRequestStore } from './saml.js';

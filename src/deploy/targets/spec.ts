@@ -1,4 +1,4 @@
-import { nearest } from '../../pipeline/diagnostics.js';
+import { nearest } from '../../pipeline/index.js';
 import type { ServiceSpec, SshHostSpec, SshTargetSpec, TargetSpec } from './types.js';
 import { DeployConfigError } from '../config-error.js';
 

@@ -1,8 +1,8 @@
 // Validation of `deploy.verify` and `deploy.bake` as users write them. Errors stop at the first problem
 // and name its exact place (`deploy.verify[1].prometheus.pass`), since the caller may map that path
 // back to a line in the pipeline file.
-import { nearest } from '../../pipeline/diagnostics.js';
-import { compileUntrustedRegex, RegexSyntaxError } from '../../pipeline/untrusted-regex.js';
+import { nearest } from '../../pipeline/index.js';
+import { compileUntrustedRegex, RegexSyntaxError } from '../../pipeline/index.js';
 import { DeployConfigError, describeValue as describe } from '../config-error.js';
 import type { Check, CompareOp, Condition, NoData } from './types.js';
 

@@ -6,7 +6,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { Check, CommandCheck, Condition, HttpCheck, PrometheusCheck, TcpCheck } from './types.js';
-import { compileUntrustedRegex } from '../../pipeline/untrusted-regex.js';
+import { compileUntrustedRegex } from '../../pipeline/index.js';
 
 export type Outcome =
   | { status: 'pass'; detail: string; output?: string[] }

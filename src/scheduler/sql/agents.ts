@@ -3,7 +3,7 @@
 // and its presence stream. Claims and leases live in claim-job.ts and extend-lease.ts.
 import type { Kysely } from 'kysely';
 import { readAgentTags } from '../../store/index.js';
-import type { Database } from '../../store/schema.js';
+import type { Database } from '../../store/index.js';
 
 export interface AgentRegistration {
   name: string;

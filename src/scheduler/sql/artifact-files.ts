@@ -2,7 +2,7 @@
 // read for downloads and for later jobs' dependencies.
 import type { Kysely } from 'kysely';
 import type { Store } from '../../store/index.js';
-import type { ArtifactFile, Database } from '../../store/schema.js';
+import type { ArtifactFile, Database } from '../../store/index.js';
 
 /** Replaces the job's manifest, so a re-sent manifest (after a lost response) does not duplicate rows. */
 export async function replaceArtifactFiles(

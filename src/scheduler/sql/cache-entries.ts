@@ -1,7 +1,7 @@
 // Caches of a repository (cache_entries): a manifest per key, saved and restored by jobs.
 import type { Kysely } from 'kysely';
 import { readCacheManifest, type StoredManifest } from '../../store/index.js';
-import type { Database } from '../../store/schema.js';
+import type { Database } from '../../store/index.js';
 
 export async function findCacheEntry(
   db: Kysely<Database>,

@@ -2,7 +2,7 @@
 // cancel_requested on its next heartbeat, kills the process tree and completes as canceled).
 import type { Kysely } from 'kysely';
 import type { Store } from '../../store/index.js';
-import type { Database, Job, JobStatus } from '../../store/schema.js';
+import type { Database, Job, JobStatus } from '../../store/index.js';
 import { advanceInTransaction, latestJobs } from '../advance.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';

@@ -4,9 +4,9 @@
 // start, so a plain scan cannot race; PostgreSQL claimers run side by side and pass each other by
 // with FOR UPDATE SKIP LOCKED.
 import { sql, type Kysely } from 'kysely';
-import type { CompiledJob } from '../../pipeline/types.js';
+import type { CompiledJob } from '../../pipeline/index.js';
 import { readJobTags, type Store } from '../../store/index.js';
-import type { Database, Job, Pipeline, Repo } from '../../store/schema.js';
+import type { Database, Job, Pipeline, Repo } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { readJobSpec } from '../columns.js';
 import { SchedulerError } from '../errors.js';

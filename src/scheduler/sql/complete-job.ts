@@ -1,7 +1,7 @@
 // The agent reports the end of its attempt. Guarded by the fencing token; repeating the same
 // completion with the same token is a no-op (the agent retries when a response is lost).
 import type { Store } from '../../store/index.js';
-import type { Job, JobStatus } from '../../store/schema.js';
+import type { Job, JobStatus } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';

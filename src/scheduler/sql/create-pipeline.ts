@@ -1,8 +1,8 @@
 // A pipeline and all its jobs are written in one transaction (a crash never leaves half a
 // pipeline), then the state machine queues the jobs that can start.
-import type { CompiledJob, CompiledPipeline } from '../../pipeline/types.js';
+import type { CompiledJob, CompiledPipeline } from '../../pipeline/index.js';
 import type { Store } from '../../store/index.js';
-import type { NewJob, PipelineMergeRequest, PipelineSource } from '../../store/schema.js';
+import type { NewJob, PipelineMergeRequest, PipelineSource } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { DuplicateDeliveryError, SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';

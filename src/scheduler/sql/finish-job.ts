@@ -1,7 +1,7 @@
 // Ends a running attempt (reported by its agent, or decided by the server for a lost agent or a
 // timeout) and queues the next attempt when the retry policy says so.
 import type { Kysely } from 'kysely';
-import type { Database, Job } from '../../store/schema.js';
+import type { Database, Job } from '../../store/index.js';
 import { readJobSpec } from '../columns.js';
 import { StaleTokenError } from '../errors.js';
 import type { ChangeLog } from '../events.js';

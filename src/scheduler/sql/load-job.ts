@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Job } from '../../store/schema.js';
+import type { Database, Job } from '../../store/index.js';
 import { SchedulerError, StaleTokenError } from '../errors.js';
 import { forUpdate } from '../../store/index.js';
 

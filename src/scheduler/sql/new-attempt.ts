@@ -1,7 +1,7 @@
 // A retry never rewrites history: the old row is flagged `retried` (the pipeline's status ignores
 // it) and a new row with attempt + 1 takes its place.
 import type { Kysely } from 'kysely';
-import type { Database, Job } from '../../store/schema.js';
+import type { Database, Job } from '../../store/index.js';
 import { readJobSpec } from '../columns.js';
 import type { ChangeLog } from '../events.js';
 

@@ -4,7 +4,7 @@
 // always draws a higher token). SQLite increments a counter row under the write lock the claim
 // already holds.
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../store/schema.js';
+import type { Database } from '../../store/index.js';
 import { isPostgres } from '../../store/index.js';
 
 export async function nextFencingToken(trx: Kysely<Database>): Promise<number> {

@@ -1,6 +1,6 @@
 // Read helpers for the API (no transaction: each is one consistent SELECT or two).
 import type { Store } from '../../store/index.js';
-import type { Job, Pipeline } from '../../store/schema.js';
+import type { Job, Pipeline } from '../../store/index.js';
 
 /** Jobs in stage order; for each name the latest attempt comes first, retried ones (retried = 1) after it. */
 export async function getPipeline(store: Store, pipelineId: number): Promise<{ pipeline: Pipeline; jobs: Job[] } | null> {

@@ -2,7 +2,7 @@
 // of the old outcome are reset to 'created', so the state machine decides them again.
 import type { Kysely } from 'kysely';
 import type { Store } from '../../store/index.js';
-import type { Database, Job } from '../../store/schema.js';
+import type { Database, Job } from '../../store/index.js';
 import { advanceInTransaction, latestJobs, lockPipeline, walkInDependencyOrder } from '../advance.js';
 import { readJobSpec } from '../columns.js';
 import { SchedulerError } from '../errors.js';

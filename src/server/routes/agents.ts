@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, BlobNotFoundError } from '../../artifacts/index.js';
-import { generateToken, hashToken } from '../../auth/tokens.js';
-import { protectedRoleOfPipeline } from '../../auth/repo-access.js';
+import { generateToken, hashToken } from '../../auth/index.js';
+import { protectedRoleOfPipeline } from '../../auth/index.js';
 import {
   abandonJob,
   agentTags as tagsOfAgent,

@@ -1,12 +1,12 @@
 // Alerting API: alerts with their states and notifications, silences (Alertmanager's matchers),
 // and the deploy freezes of the error budget policy.
 import { z } from 'zod';
-import { formatMatcher, matcherSchema, parseMatcher } from '../../monitor/alerting/labels.js';
-import { alertView } from '../../monitor/alerting/notifiers.js';
-import { addSilence, alertWithNotifications, expireSilence, listAlerts, listSilences } from '../../monitor/alerting/records.js';
+import { formatMatcher, matcherSchema, parseMatcher } from '../../monitor/index.js';
+import { alertView } from '../../monitor/index.js';
+import { addSilence, alertWithNotifications, expireSilence, listAlerts, listSilences } from '../../monitor/index.js';
 import type { AlertStateValue } from '../../api/index.js';
-import { parseDuration } from '../../pipeline/duration.js';
-import { actorOf } from '../../auth/audit.js';
+import { parseDuration } from '../../pipeline/index.js';
+import { actorOf } from '../../auth/index.js';
 import { listFreezes } from '../../releases/index.js';
 import type { ServerContext } from '../context.js';
 import { silenceView } from '../presenters.js';

@@ -1,9 +1,9 @@
 // Users, sessions, personal tokens, repository members, protected branches and the audit log.
 import { z } from 'zod';
-import { queryAudit } from '../../auth/audit.js';
-import { LoginError, passwordLogin } from '../../auth/login.js';
-import { ROLES, SCOPES } from '../../auth/permissions.js';
-import type { Principal, UserPrincipal } from '../../auth/principal.js';
+import { queryAudit } from '../../auth/index.js';
+import { LoginError, passwordLogin } from '../../auth/index.js';
+import { ROLES, SCOPES } from '../../auth/index.js';
+import type { Principal, UserPrincipal } from '../../auth/index.js';
 import {
   listMembers,
   listProtectedBranches,
@@ -12,9 +12,9 @@ import {
   roleIn,
   setMember,
   unprotectBranches,
-} from '../../auth/repo-access.js';
-import { csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/sessions.js';
-import { createPersonalToken, listTokens, revokePersonalToken } from '../../auth/tokens.js';
+} from '../../auth/index.js';
+import { csrfTokenFor, deleteSession, deleteSessionsOf, SESSION_COOKIE } from '../../auth/index.js';
+import { createPersonalToken, listTokens, revokePersonalToken } from '../../auth/index.js';
 import {
   createUser,
   deleteUser,
@@ -25,7 +25,7 @@ import {
   setPassword,
   USERNAME_PATTERN,
   USERNAME_RULE,
-} from '../../auth/users.js';
+} from '../../auth/index.js';
 import { auditView, protectedBranchView, userView } from '../presenters.js';
 import { requireRepo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';

@@ -13,9 +13,9 @@ import {
   type DeviceLogin,
   type PollRefusal,
   whyUndecidable,
-} from '../../auth/device-login.js';
-import type { UserPrincipal } from '../../auth/principal.js';
-import { csrfTokenFor, SESSION_COOKIE } from '../../auth/sessions.js';
+} from '../../auth/index.js';
+import type { UserPrincipal } from '../../auth/index.js';
+import { csrfTokenFor, SESSION_COOKIE } from '../../auth/index.js';
 import type { ServerContext } from '../context.js';
 import { CSRF_FORM_FIELD } from '../auth.js';
 import { escape, sendPage } from '../html-page.js';

@@ -1,7 +1,7 @@
 // Disaster-recovery records: the backups made (scheduled or by `tandem backup create`) and the
 // drills run, newest first, as the metrics see them. The backups themselves are listed from their
 // destination by `tandem backup list`.
-import { listBackupRecords, listDrillRecords } from '../../dr/records.js';
+import { listBackupRecords, listDrillRecords } from '../../dr/index.js';
 import type { ServerContext } from '../context.js';
 import type { RouteTable } from '../http.js';
 import { integerParam } from '../query.js';

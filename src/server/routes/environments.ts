@@ -33,7 +33,7 @@ import { requirePermission } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
 import { pageParams } from '../query.js';
-import { ROLLBACK_OF_VARIABLE } from '../../api/protocol.js';
+import { ROLLBACK_OF_VARIABLE } from '../../api/index.js';
 import { environmentView, jobView, releaseView } from '../presenters.js';
 
 const fencingToken = z.number().int().positive();

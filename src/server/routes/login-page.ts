@@ -3,7 +3,7 @@
 // lockouts included, and the single sign-on providers' buttons, each returning to where the
 // browser was going (the device page of `tandem login --web`, for one). A directory user signs in
 // with the directory's password here, so it never counts against a local password, nor the reverse.
-import { LoginError } from '../../auth/login.js';
+import { LoginError } from '../../auth/index.js';
 import type { ServerContext } from '../context.js';
 import { sendPage } from '../html-page.js';
 import { ApiError, formOf, type RouteTable } from '../http.js';

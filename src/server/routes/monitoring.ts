@@ -1,9 +1,9 @@
 // Monitoring API: SLOs with their error budgets (the built-in ones evaluated from Tandem's own
 // counts), and DORA metrics of a repository from its release history.
-import { readSloEvaluation } from '../../monitor/columns.js';
-import { doraForRepo } from '../../monitor/dora.js';
-import { evaluateBuiltinSlos, recordedBudgetHistory, recordedSloEvaluations, sloSummary } from '../../monitor/sli-recorder.js';
-import { allSlos, BUILTIN_SLOS } from '../../monitor/slo.js';
+import { readSloEvaluation } from '../../monitor/index.js';
+import { doraForRepo } from '../../monitor/index.js';
+import { evaluateBuiltinSlos, recordedBudgetHistory, recordedSloEvaluations, sloSummary } from '../../monitor/index.js';
+import { allSlos, BUILTIN_SLOS } from '../../monitor/index.js';
 import { requireRepo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';

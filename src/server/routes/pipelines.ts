@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
-import { createMasker, maskText } from '../../executor/mask.js';
+import { createMasker, maskText } from '../../executor/index.js';
 import {
   approvePipeline,
   artifactFilesOf,
@@ -21,8 +21,8 @@ import { maskedVariableValues } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
-import { actorOf } from '../../auth/audit.js';
-import { repoNames } from '../../auth/repo-access.js';
+import { actorOf } from '../../auth/index.js';
+import { repoNames } from '../../auth/index.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';

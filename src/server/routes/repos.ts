@@ -12,9 +12,9 @@ import {
   updateRepo,
 } from '../../repos/index.js';
 import { z } from 'zod';
-import { repoPermissionsOf } from '../../auth/permissions.js';
-import { callerOf } from '../../auth/principal.js';
-import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/repo-access.js';
+import { repoPermissionsOf } from '../../auth/index.js';
+import { callerOf } from '../../auth/index.js';
+import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/index.js';
 import { lsRemote, normalizeRepoUrl, type UrlCredentials } from '../../source/index.js';
 import { listPipelines, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../repos/index.js';

@@ -4,10 +4,10 @@
 // at the first sign-in) with the roles its groups give (groupRoles). Nothing is kept in memory
 // between the two halves of a redirect flow: they meet in the database (src/auth/sso/pending.ts).
 import type { FastifyReply } from 'fastify';
-import { discoverOidc, type OidcClient } from '../../auth/sso/oidc.js';
-import { DatabaseSamlRequests, refuseOverOidcLimit, saveOidcLogin, takeOidcLogin } from '../../auth/sso/pending.js';
-import { samlFinishLogin, samlLoginUrl } from '../../auth/sso/saml.js';
-import { SsoError, type SsoProvider } from '../../auth/sso/types.js';
+import { discoverOidc, type OidcClient } from '../../auth/index.js';
+import { DatabaseSamlRequests, refuseOverOidcLimit, saveOidcLogin, takeOidcLogin } from '../../auth/index.js';
+import { samlFinishLogin, samlLoginUrl } from '../../auth/index.js';
+import { SsoError, type SsoProvider } from '../../auth/index.js';
 import { userView } from '../presenters.js';
 import type { ServerContext } from '../context.js';
 import { secureCookies } from '../auth.js';

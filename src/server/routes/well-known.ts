@@ -1,6 +1,6 @@
 // OpenID discovery for the tokens Tandem signs: a service that trusts job ID tokens (a cloud's
 // workload identity federation, Vault's JWT auth) finds the keys from the issuer URL alone.
-import { SIGNING_ALG } from '../../auth/secrets/index.js';
+import { SIGNING_ALG } from '../../auth/index.js';
 import type { ServerContext } from '../context.js';
 import type { RouteTable } from '../http.js';
 
