@@ -1,9 +1,8 @@
-import { DomainError, type ErrorKind } from '../errors.js';
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServerContext } from './context.js';
-import { ApiError, RouteTable } from './http.js';
+import { ApiError, RouteTable, statusOf } from './http.js';
 import { bodyUnread, continueAfterCheck, limitConnections, withBodyDeadline } from './http-limits.js';
 import { databaseAccessControl, type AccessControl } from './auth.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -22,32 +21,6 @@ import { registerAlertRoutes } from './routes/alerts.js';
 import { registerDrRoutes } from './routes/dr.js';
 import { registerClusterRoutes } from './routes/cluster.js';
 import { registerWebRoutes } from './routes/web.js';
-
-/** The HTTP answer to each kind of refused operation: the only place a domain error meets a status. */
-const STATUS_OF_KIND: Record<ErrorKind, number> = {
-  invalid: 422,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  too_large: 413,
-  rate_limited: 429,
-  unavailable: 503,
-  upstream: 502,
-};
-
-/**
- * Errors from other parts carry their HTTP meaning as a DomainError's kind, or (libraries, Fastify)
- * as `statusCode`; null: an unexpected error.
- */
-function statusOf(err: unknown): number | null {
-  if (err instanceof ApiError) return err.statusCode;
-  if (err instanceof DomainError) return STATUS_OF_KIND[err.kind];
-  const e = err as { statusCode?: unknown; httpStatus?: unknown };
-  if (typeof e.httpStatus === 'number') return e.httpStatus;
-  if (typeof e.statusCode === 'number') return e.statusCode;
-  return null;
-}
 
 /**
  * The HTTP app of one replica. `access` replaces the access control (the auth benchmark measures

@@ -32,7 +32,7 @@ import { auditView, protectedBranchView, userView } from '../../auth/views.js';
 import type { User } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
 import { loginPolicyOf, startSession } from '../auth.js';
-import { ApiError, type RouteTable } from '../http.js';
+import { ApiError, STATUS_OF_KIND, type RouteTable } from '../http.js';
 import { pageParams } from '../query.js';
 import { findRepo } from './repos.js';
 
@@ -82,7 +82,7 @@ export async function localSignIn(
   } catch (err) {
     if (err instanceof LoginError) {
       const details = { username: credentials.username, failed: err.message };
-      await routes.audit(request, { principal: { kind: 'anonymous' }, action: 'session.create', route, status: err.statusCode, details });
+      await routes.audit(request, { principal: { kind: 'anonymous' }, action: 'session.create', route, status: STATUS_OF_KIND[err.kind], details });
     }
     throw err;
   }
@@ -245,7 +245,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
           });
         } catch (err) {
           // The caller is signed in: a wrong current password is not a failed authentication of this request.
-          if (err instanceof LoginError && err.statusCode === 401) throw new ApiError(403, 'currentPassword: wrong password');
+          if (err instanceof LoginError && err.kind === 'unauthenticated') throw new ApiError(403, 'currentPassword: wrong password');
           throw err;
         }
       }

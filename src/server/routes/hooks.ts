@@ -13,7 +13,7 @@ import {
 } from '../../source/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
-import { ApiError, type RouteTable } from '../http.js';
+import { ApiError, statusOf, type RouteTable } from '../http.js';
 import { triggerForDelivery, type DeliveryResult } from '../trigger.js';
 import { webhookSecretOf } from '../variables.js';
 import { findRepo, repoWantsRef } from './repos.js';
@@ -99,7 +99,7 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
         try {
           repo = await findRepo(ctx, params.repo);
         } catch (err) {
-          if (err instanceof ApiError && err.statusCode === 404) reject('unknown_repo');
+          if (statusOf(err) === 404) reject('unknown_repo');
           throw err;
         }
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
@@ -108,9 +108,8 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
           parsed = parseWebhook(provider, request.headers, raw, await webhookSecretOf(ctx, repo));
         } catch (err) {
           if (err instanceof WebhookError) {
-            reject(err.statusCode === 401 ? 'signature' : 'payload');
+            reject(err.kind === 'unauthenticated' ? 'signature' : 'payload');
             request.log.warn({ provider, repo: repo.name, reason: err.message }, 'webhook rejected');
-            throw new ApiError(err.statusCode, err.message);
           }
           throw err;
         }

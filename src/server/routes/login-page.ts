@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LoginError } from '../../auth/login.js';
 import type { ServerContext } from '../context.js';
 import { secureCookies } from '../auth.js';
-import { ApiError, formOf, type RouteTable } from '../http.js';
+import { ApiError, formOf, STATUS_OF_KIND, type RouteTable } from '../http.js';
 import { localSignIn, signInBody } from './auth.js';
 import { escape, sendPage } from './html.js';
 import { ldapSignIn, loginProviders, safeReturnPath } from './sso.js';
@@ -97,7 +97,7 @@ export function registerLoginPageRoutes(routes: RouteTable, ctx: ServerContext):
         if (err instanceof ApiError) return again(err.statusCode, `Not signed in: ${err.message}.`);
         if (!(err instanceof LoginError)) throw err;
         if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
-        return again(err.statusCode, `Not signed in: ${err.message}.`);
+        return again(STATUS_OF_KIND[err.kind], `Not signed in: ${err.message}.`);
       }
       reply.header('cache-control', 'no-store');
       return reply.redirect(returnTo, 303);
