@@ -3,7 +3,8 @@
 // (STATUS_OF_KIND in src/server/http.ts), and the CLI and the agent read the same kinds.
 
 /**
- * - malformed: the request cannot be read (a header given twice, a body that is not JSON)
+ * - malformed: the request cannot be used as sent (a header given twice, a body that is not JSON, a sign-in
+ *   answer that fails its checks)
  * - invalid: the input is wrong (a field, a ref that does not resolve)
  * - unauthenticated: no or stale credentials
  * - forbidden: known caller, not allowed

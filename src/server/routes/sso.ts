@@ -10,12 +10,12 @@ import { ldapLogin } from '../../auth/sso/ldap.js';
 import { discoverOidc, type OidcClient } from '../../auth/sso/oidc.js';
 import { DatabaseSamlRequests, refuseOverOidcLimit, saveOidcLogin, takeOidcLogin } from '../../auth/sso/pending.js';
 import { samlFinishLogin, samlLoginUrl } from '../../auth/sso/saml.js';
-import { SsoError, type ExternalIdentity, type SsoErrorKind, type SsoProvider } from '../../auth/sso/types.js';
+import { SsoError, type ExternalIdentity, type SsoProvider } from '../../auth/sso/types.js';
 import { findOrCreateExternalUser } from '../../auth/users.js';
 import { userView } from '../../auth/views.js';
 import type { ServerContext } from '../context.js';
 import { loginPolicyOf, secureCookies, startSession } from '../auth.js';
-import { ApiError, formOf, type RouteTable } from '../http.js';
+import { ApiError, formOf, statusOf, type RouteTable } from '../http.js';
 import { signInBody } from './auth.js';
 
 export const OIDC_CALLBACK_PATH = '/api/v1/login/oidc/callback';
@@ -30,7 +30,6 @@ const OIDC_LOGIN_TTL_MS = 10 * 60_000;
 const OIDC_BINDING_COOKIE = 'tandem_oidc_state';
 const LOGIN_COOKIE_PATH = '/api/v1/login/';
 
-const STATUS: Record<SsoErrorKind, number> = { credentials: 401, refused: 400, unavailable: 502, config: 500 };
 const NAMES: Record<SsoProvider, string> = { oidc: 'OpenID Connect', ldap: 'LDAP', saml: 'SAML' };
 const ANONYMOUS: Principal = { kind: 'anonymous' };
 
@@ -58,14 +57,16 @@ export function loginProviders(ctx: ServerContext): { local: true; oidc: boolean
   return { local: true, oidc: ctx.config.oidc !== undefined, ldap: ctx.config.ldap !== undefined, saml: ctx.config.saml !== undefined };
 }
 
-/** An SsoError as the client sees it (its message) and the log does (its detail, which may name accounts). */
-function answer(request: FastifyRequest, provider: SsoProvider, err: unknown): unknown {
-  if (!(err instanceof SsoError)) return err;
-  request.log[err.kind === 'config' ? 'error' : 'warn']({ provider, kind: err.kind }, `${NAMES[provider]} sign-in failed: ${err.detail}`);
-  return new ApiError(STATUS[err.kind], err.message);
+/** An SsoError as the log sees it (its detail, which may name accounts); the client sees its message. */
+function logFailure(request: FastifyRequest, provider: SsoProvider, err: unknown): void {
+  if (!(err instanceof SsoError)) return;
+  request.log[err.reason === 'config' ? 'error' : 'warn'](
+    { provider, kind: err.reason },
+    `${NAMES[provider]} sign-in failed: ${err.detail}`,
+  );
 }
 
-/** The last step of a sign-in: a refusal is answered as `answer` does and written to the audit log. */
+/** The last step of a sign-in: a refusal is logged as `logFailure` does and written to the audit log. */
 async function finishing<T>(
   routes: RouteTable,
   request: FastifyRequest,
@@ -77,13 +78,13 @@ async function finishing<T>(
   try {
     return await run();
   } catch (err) {
-    const failure = answer(request, provider, err);
-    const status = (failure as { statusCode?: unknown }).statusCode;
-    if (typeof status === 'number') {
-      const details = { provider, ...(username === null ? {} : { username }), failed: (failure as Error).message };
+    logFailure(request, provider, err);
+    const status = statusOf(err);
+    if (status !== null) {
+      const details = { provider, ...(username === null ? {} : { username }), failed: (err as Error).message };
       await routes.audit(request, { principal: ANONYMOUS, action: 'session.create', route, status, details });
     }
-    throw failure;
+    throw err;
   }
 }
 
@@ -123,7 +124,7 @@ export async function ldapSignIn(
       try {
         return await ldapLogin(config, username, credentials.password, { resolved });
       } catch (err) {
-        if (!(err instanceof SsoError && err.kind === 'credentials')) throw err;
+        if (!(err instanceof SsoError && err.reason === 'credentials')) throw err;
         request.log.warn({ provider: 'ldap' }, `LDAP sign-in failed: ${err.detail}`);
         return null;
       }
@@ -161,10 +162,10 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
       if (!(err instanceof SsoError)) throw err;
       // The discovery error names the provider's URL and what went wrong: for the log only.
       const message =
-        err.kind === 'unavailable'
+        err.reason === 'unavailable'
           ? 'the identity provider cannot be reached'
           : 'OpenID Connect sign-in is misconfigured: the server log says why';
-      throw new SsoError(err.kind, message, err.detail, { cause: err });
+      throw new SsoError(err.reason, message, err.detail, { cause: err });
     });
     return oidcClient;
   }
@@ -203,7 +204,8 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         });
         return redirect(reply, start.url);
       } catch (err) {
-        throw answer(request, 'oidc', err);
+        logFailure(request, 'oidc', err);
+        throw err;
       }
     },
   });
@@ -286,7 +288,8 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         // The return path stays in the database with the request: nothing the browser posts back decides it.
         return redirect(reply, await samlLoginUrl(config, '', requests));
       } catch (err) {
-        throw answer(request, 'saml', err);
+        logFailure(request, 'saml', err);
+        throw err;
       }
     },
   });
