@@ -1,6 +1,6 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
 import { ApiError, RouteTable, statusOf } from './http.js';
 import { bodyUnread, continueAfterCheck, limitConnections, withBodyDeadline } from './http-limits.js';
@@ -96,22 +96,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     ctx.metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((err, request, reply) => {
-    const known = statusOf(err);
-    let status = known ?? 500;
-    const fastifyCode = (err as { code?: string }).code;
-    const tooLarge = fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE';
-    if (tooLarge) status = 413;
-    if (status >= 500) request.log.error({ err }, 'request failed');
-    // An unexpected error's text may hold anything (a query, a value): the log has it, the client a reference.
-    let message =
-      known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
-    if (tooLarge)
-      message = `request body larger than this route's limit of ${request.routeOptions.bodyLimit ?? config.maxRequestBytes} bytes`;
-    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
-    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-    reply.code(status).send({ error: status >= 500 ? 'internal error' : reasonPhrase(status), message });
-  });
+  app.setErrorHandler(errorHandler(config.maxRequestBytes));
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'not found', message: `no route ${request.method} ${request.url}` });
   });
@@ -148,6 +133,28 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     },
   });
   return { app, routes };
+}
+
+/**
+ * The answer to a failed request: a refusal's status (statusOf) and message, or for an unexpected
+ * error a 500 whose message only names the request. `defaultBodyLimit`: the limit of routes that set none.
+ */
+export function errorHandler(defaultBodyLimit: number): (err: unknown, request: FastifyRequest, reply: FastifyReply) => void {
+  return (err, request, reply) => {
+    const known = statusOf(err);
+    let status = known ?? 500;
+    const fastifyCode = (err as { code?: string }).code;
+    const tooLarge = fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE';
+    if (tooLarge) status = 413;
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    // An unexpected error's text may hold anything (a query, a value): the log has it, the client a reference.
+    let message =
+      known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
+    if (tooLarge) message = `request body larger than this route's limit of ${request.routeOptions.bodyLimit ?? defaultBodyLimit} bytes`;
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+    reply.code(status).send({ error: status >= 500 ? 'internal error' : reasonPhrase(status), message });
+  };
 }
 
 function reasonPhrase(status: number): string {
