@@ -127,7 +127,8 @@ export async function decideDeviceLogin(
 /** Why a code cannot be decided (unknown, expired, decided already), or null when it waits for a decision. */
 export function whyUndecidable(row: DeviceLogin | null, userCode: string, now: number): DeviceLoginError | null {
   const code = formatUserCode(userCode);
-  if (!row) return new DeviceLoginError('not_found', `no sign-in waits for code ${code}: check the code, or start the sign-in on the device again`);
+  if (!row)
+    return new DeviceLoginError('not_found', `no sign-in waits for code ${code}: check the code, or start the sign-in on the device again`);
   if (row.expires_at <= now) return new DeviceLoginError('gone', `code ${code} expired: start the sign-in on the device again`);
   if (row.status !== 'pending') return new DeviceLoginError('conflict', `code ${code} was ${row.status} already`);
   return null;

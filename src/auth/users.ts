@@ -82,7 +82,8 @@ export async function hasExternalIdentity(db: Kysely<Database>, userId: number):
 async function keepAnAdmin(trx: Kysely<Database>, user: User, change: string): Promise<void> {
   if (user.admin !== 1) return;
   const others = await trx.selectFrom('users').select('id').where('admin', '=', 1).where('id', '!=', user.id).limit(1).executeTakeFirst();
-  if (!others) throw new UserError('conflict', `${change} ${user.username} would leave no instance administrator: make another user admin first`);
+  if (!others)
+    throw new UserError('conflict', `${change} ${user.username} would leave no instance administrator: make another user admin first`);
 }
 
 export async function setAdmin(store: Store, username: string, admin: boolean, now: number): Promise<User> {

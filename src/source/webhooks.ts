@@ -70,7 +70,10 @@ function verifyHmacHex(providedHex: string, headerName: string, secret: string, 
   }
   const expected = createHmac('sha256', secret).update(body).digest();
   if (!timingSafeEqual(Buffer.from(providedHex, 'hex'), expected)) {
-    throw new WebhookError('unauthenticated', `${headerName} does not match the body: check that the webhook secret is the same on both sides`);
+    throw new WebhookError(
+      'unauthenticated',
+      `${headerName} does not match the body: check that the webhook secret is the same on both sides`,
+    );
   }
 }
 
@@ -397,7 +400,8 @@ function gitea(headers: WebhookHeaders, body: Buffer, secret: string): Delivery 
       // Gitea reports a deleted branch or tag only by this event, with a short name and no sha.
       const p = parseJson(where, headers, body);
       const refType = p.str('ref_type');
-      if (refType !== 'branch' && refType !== 'tag') throw new WebhookError('invalid', `${where}: field "ref_type" must be "branch" or "tag"`);
+      if (refType !== 'branch' && refType !== 'tag')
+        throw new WebhookError('invalid', `${where}: field "ref_type" must be "branch" or "tag"`);
       const name = p.str('ref');
       const ref = name.startsWith('refs/') ? name : `refs/${refType === 'branch' ? 'heads' : 'tags'}/${name}`;
       return { deliveryId, eventName, parsed: { events: [refEvent(ref, ZERO_SHA, null)] } };

@@ -138,7 +138,11 @@ describe('parseWebhook: GitHub', () => {
 
   it('refuses every delivery when the repository has no secret', async () => {
     const body = await fixture('github-push.json');
-    rejectsWith(() => parseWebhook('github', githubHeaders(body, 'push'), body, null), 'unauthenticated', /no webhook secret.*set a webhook secret/);
+    rejectsWith(
+      () => parseWebhook('github', githubHeaders(body, 'push'), body, null),
+      'unauthenticated',
+      /no webhook secret.*set a webhook secret/,
+    );
     rejectsWith(() => parseWebhook('github', githubHeaders(body, 'push'), body, ''), 'unauthenticated', /no webhook secret/);
   });
 
@@ -164,7 +168,11 @@ describe('parseWebhook: GitHub', () => {
   it('rejects an unknown provider name coming from a URL', async () => {
     const body = await fixture('github-push.json');
     const provider = 'sourcehut' as unknown as 'github';
-    rejectsWith(() => parseWebhook(provider, githubHeaders(body, 'push'), body, SECRET), 'malformed', /unknown webhook provider "sourcehut"/);
+    rejectsWith(
+      () => parseWebhook(provider, githubHeaders(body, 'push'), body, SECRET),
+      'malformed',
+      /unknown webhook provider "sourcehut"/,
+    );
   });
 });
 
@@ -251,7 +259,11 @@ describe('parseWebhook: GitLab', () => {
 
   it('rejects a wrong or missing token with 401', async () => {
     const body = await fixture('gitlab-push.json');
-    rejectsWith(() => parseWebhook('gitlab', headers('Push Hook', 'guess'), body, SECRET), 'unauthenticated', /X-Gitlab-Token does not match/);
+    rejectsWith(
+      () => parseWebhook('gitlab', headers('Push Hook', 'guess'), body, SECRET),
+      'unauthenticated',
+      /X-Gitlab-Token does not match/,
+    );
     rejectsWith(() => parseWebhook('gitlab', headers('Push Hook', `${SECRET}x`), body, SECRET), 'unauthenticated', /does not match/);
     const { 'x-gitlab-token': _t, ...noToken } = headers('Push Hook');
     rejectsWith(() => parseWebhook('gitlab', noToken, body, SECRET), 'unauthenticated', /missing header X-Gitlab-Token/);
@@ -341,7 +353,11 @@ describe('parseWebhook: Gitea and Forgejo', () => {
       /not a 64-digit hex/,
     );
     const { 'x-gitea-signature': _s, ...unsigned } = headers(body, 'push');
-    rejectsWith(() => parseWebhook('gitea', unsigned, body, SECRET), 'unauthenticated', /missing header X-Gitea-Signature or X-Forgejo-Signature/);
+    rejectsWith(
+      () => parseWebhook('gitea', unsigned, body, SECRET),
+      'unauthenticated',
+      /missing header X-Gitea-Signature or X-Forgejo-Signature/,
+    );
   });
 });
 

@@ -82,7 +82,13 @@ export async function localSignIn(
   } catch (err) {
     if (err instanceof LoginError) {
       const details = { username: credentials.username, failed: err.message };
-      await routes.audit(request, { principal: { kind: 'anonymous' }, action: 'session.create', route, status: STATUS_OF_KIND[err.kind], details });
+      await routes.audit(request, {
+        principal: { kind: 'anonymous' },
+        action: 'session.create',
+        route,
+        status: STATUS_OF_KIND[err.kind],
+        details,
+      });
     }
     throw err;
   }

@@ -219,7 +219,12 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
         });
       } catch (err) {
         if (!(err instanceof DeviceLoginError)) throw err;
-        return sendPage(reply, STATUS_OF_KIND[err.kind], 'Sign in a device', `<p class="error">${escape(err.message)}.</p>\n${codeForm('')}`);
+        return sendPage(
+          reply,
+          STATUS_OF_KIND[err.kind],
+          'Sign in a device',
+          `<p class="error">${escape(err.message)}.</p>\n${codeForm('')}`,
+        );
       }
       audit({ requestId: decided.id, name: decided.name, deviceAddress: decided.address, decision: decided.status });
       const done =

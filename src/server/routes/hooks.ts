@@ -13,7 +13,7 @@ import {
 } from '../../source/index.js';
 import type { Repo } from '../../store/schema.js';
 import type { ServerContext } from '../context.js';
-import { ApiError, statusOf, type RouteTable } from '../http.js';
+import { statusOf, type RouteTable } from '../http.js';
 import { triggerForDelivery, type DeliveryResult } from '../trigger.js';
 import { webhookSecretOf } from '../variables.js';
 import { findRepo, repoWantsRef } from './repos.js';
