@@ -5,13 +5,13 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DomainError } from '../errors.js';
-
 import { isZeroSha } from './types.js';
 
 /**
  * A repository location or git operation that failed: invalid when the input was wrong (a URL, ref
  * or sha that cannot be used), upstream when the remote repository failed us (unreachable, refused
- * the credentials, timed out). Messages never hold a URL's credentials.
+ * the credentials, timed out), unavailable while another process holds the mirror's lock,
+ * misconfigured when git cannot run here. Messages never hold a URL's credentials.
  */
 export class SourceError extends DomainError {
   override name = 'SourceError';

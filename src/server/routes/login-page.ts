@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LoginError } from '../../auth/login.js';
+import { SsoError } from '../../auth/sso/types.js';
 import type { ServerContext } from '../context.js';
 import { secureCookies } from '../auth.js';
 import { ApiError, formOf, STATUS_OF_KIND, type RouteTable } from '../http.js';
@@ -95,6 +96,7 @@ export function registerLoginPageRoutes(routes: RouteTable, ctx: ServerContext):
         audit({ sessionId: session.principal.sessionId, ...(provider === 'ldap' ? { provider } : {}) }, session.principal);
       } catch (err) {
         if (err instanceof ApiError) return again(err.statusCode, `Not signed in: ${err.message}.`);
+        if (err instanceof SsoError) return again(STATUS_OF_KIND[err.kind], `Not signed in: ${err.message}.`);
         if (!(err instanceof LoginError)) throw err;
         if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
         return again(STATUS_OF_KIND[err.kind], `Not signed in: ${err.message}.`);
