@@ -30,7 +30,7 @@ const UNIT_SUITES = [
   'test/source/webhooks.test.ts', // webhook payload parsers and ref filters: pure
   'test/store/{store,columns}.test.ts', // migrations, the instance lock and the JSON column readers on SQLite files
   'test/scheduler', // claim/complete/state rules on SQLite (PostgreSQL runs are left out below)
-  'test/server/{delivery-once,leader}.test.ts', // webhook de-duplication and the leader lease on SQLite
+  'test/server/{delivery-once,leader,error-kinds}.test.ts', // webhook de-duplication, the leader lease, error statuses
   'test/monitor/sli-store.test.ts', // SLI counts and DORA figures on SQLite
   'test/auth/{sso-config,sso-settings,secrets-id-tokens,secrets-signing}.test.ts', // parsers; keys on SQLite
   'test/deploy/{deploy-spec,targets-spec,release-view}.test.ts', // deploy spec parsers and a view

@@ -2,33 +2,34 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
+import { DomainError } from '../errors.js';
 
 const DIGEST_RE = /^[0-9a-f]{64}$/;
 
-export class InvalidDigestError extends Error {
+export class InvalidDigestError extends DomainError {
   constructor(readonly digest: string) {
-    super(`invalid blob digest ${JSON.stringify(digest)}: expected 64 lowercase hex characters (sha256)`);
+    super('invalid', `invalid blob digest ${JSON.stringify(digest)}: expected 64 lowercase hex characters (sha256)`);
     this.name = 'InvalidDigestError';
   }
 }
 
-export class BlobNotFoundError extends Error {
+export class BlobNotFoundError extends DomainError {
   constructor(readonly digest: string) {
-    super(`blob sha256:${digest} not found`);
+    super('not_found', `blob sha256:${digest} not found`);
     this.name = 'BlobNotFoundError';
   }
 }
 
-export class BlobIntegrityError extends Error {
+export class BlobIntegrityError extends DomainError {
   constructor(message: string) {
-    super(message);
+    super('invalid', message);
     this.name = 'BlobIntegrityError';
   }
 }
 
-export class BlobTooLargeError extends Error {
+export class BlobTooLargeError extends DomainError {
   constructor(readonly maxBytes: number) {
-    super(`blob exceeds the limit of ${maxBytes} bytes`);
+    super('too_large', `blob exceeds the limit of ${maxBytes} bytes`);
     this.name = 'BlobTooLargeError';
   }
 }

@@ -4,6 +4,7 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import picomatch from 'picomatch';
+import { DomainError } from '../errors.js';
 import { PathEscapeError, isInside } from './paths.js';
 import { globMatcher } from '../pipeline/index.js';
 
@@ -32,9 +33,9 @@ export interface CollectedFile {
   mode: number;
 }
 
-export class ArtifactLimitError extends Error {
+export class ArtifactLimitError extends DomainError {
   constructor(message: string) {
-    super(message);
+    super('too_large', message);
     this.name = 'ArtifactLimitError';
   }
 }

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { z } from 'zod';
+import { DomainError } from '../errors.js';
 import { type BlobStore, isValidDigest, verifyingStream } from './blob-store.js';
 import type { CollectedFile } from './collect.js';
 import { PathEscapeError, resolveInside, safeRelativePath } from './paths.js';
@@ -81,9 +82,9 @@ const entrySchema = z.object({
   mode: z.number().int().min(0).max(0o777),
 });
 
-export class ManifestError extends Error {
+export class ManifestError extends DomainError {
   constructor(message: string) {
-    super(message);
+    super('invalid', message);
     this.name = 'ManifestError';
   }
 }

@@ -2,6 +2,7 @@
 // asks for a code, the person approves or denies it on the server's page in a browser where they
 // are signed in, and the device polls until it gets a personal token (scope api) of that person.
 // Every step is a row of device_logins (migration 012), so each may reach another replica.
+import { DomainError } from '../errors.js';
 import { randomBytes, randomInt } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Store } from '../store/index.js';
@@ -27,13 +28,9 @@ export const DEFAULT_DEVICE_TOKEN_LIFETIME_MS = 90 * 86_400_000;
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
 const USER_CODE_LENGTH = 8;
 
-export class DeviceLoginError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
+/** A code that cannot be decided: unknown, expired or decided already. */
+export class DeviceLoginError extends DomainError {
+  override name = 'DeviceLoginError';
 }
 
 /** WDJBMJHT as people read it: WDJB-MJHT. */
@@ -123,16 +120,17 @@ export async function decideDeviceLogin(
   if (decided) return decided;
   throw (
     whyUndecidable(await findDeviceLogin(db, input.userCode), input.userCode, input.now) ??
-    new DeviceLoginError(409, 'decided at the same moment elsewhere')
+    new DeviceLoginError('conflict', 'decided at the same moment elsewhere')
   );
 }
 
 /** Why a code cannot be decided (unknown, expired, decided already), or null when it waits for a decision. */
 export function whyUndecidable(row: DeviceLogin | null, userCode: string, now: number): DeviceLoginError | null {
   const code = formatUserCode(userCode);
-  if (!row) return new DeviceLoginError(404, `no sign-in waits for code ${code}: check the code, or start the sign-in on the device again`);
-  if (row.expires_at <= now) return new DeviceLoginError(410, `code ${code} expired: start the sign-in on the device again`);
-  if (row.status !== 'pending') return new DeviceLoginError(409, `code ${code} was ${row.status} already`);
+  if (!row)
+    return new DeviceLoginError('not_found', `no sign-in waits for code ${code}: check the code, or start the sign-in on the device again`);
+  if (row.expires_at <= now) return new DeviceLoginError('gone', `code ${code} expired: start the sign-in on the device again`);
+  if (row.status !== 'pending') return new DeviceLoginError('conflict', `code ${code} was ${row.status} already`);
   return null;
 }
 

@@ -72,7 +72,7 @@ export { DatabaseSamlRequests, refuseOverOidcLimit, saveOidcLogin, takeOidcLogin
 export { recheckDirectoryAccount } from './sso/recheck.js';
 export { samlFinishLogin, samlLoginUrl } from './sso/saml.js';
 export { SsoError } from './sso/types.js';
-export type { ExternalIdentity, SsoErrorKind, SsoProvider } from './sso/types.js';
+export type { ExternalIdentity, SsoFailure, SsoProvider } from './sso/types.js';
 export { createPersonalToken, generateToken, hashToken, issueJobToken, listTokens, revokePersonalToken } from './tokens.js';
 export {
   USERNAME_PATTERN,

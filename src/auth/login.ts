@@ -8,6 +8,7 @@
 // directory entry the name resolved to, so every spelling the directory accepts shares one counter)
 // for a directory password. A directory user's mistakes on the local form do not lock them out of
 // the directory, whose password is another secret. docs/operations.md, "Sign-in lockout".
+import { DomainError } from '../errors.js';
 import { sql, type Kysely } from 'kysely';
 import type { Store } from '../store/index.js';
 import type { Database, User } from '../store/index.js';
@@ -21,13 +22,10 @@ export interface LoginPolicy {
   lockoutMs: number;
 }
 
-export class LoginError extends Error {
-  constructor(
-    readonly statusCode: 401 | 429,
-    message: string,
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
+export class LoginError extends DomainError {
+  override name = 'LoginError';
+  constructor(kind: 'unauthenticated' | 'rate_limited', message: string, retryAfterSeconds?: number) {
+    super(kind, message, retryAfterSeconds);
   }
 }
 
@@ -88,7 +86,7 @@ async function refuseIfLocked(db: Kysely<Database>, keys: readonly string[], inp
   const until = Math.max(...locks.map((l) => l.locked_until ?? 0));
   const what = locks.some((l) => l.key !== addressKey(input.address)) ? `account ${account}` : `address ${input.address}`;
   const wait = Math.ceil((until - input.now) / 1000);
-  throw new LoginError(429, `too many failed sign-ins for ${what}: try again in ${wait} s`, wait);
+  throw new LoginError('rate_limited', `too many failed sign-ins for ${what}: try again in ${wait} s`, wait);
 }
 
 /**
@@ -117,7 +115,7 @@ export async function limitedSignIn<T>(
   if (result === null) {
     for (const key of accountKeys) await recordFailure(db, key, input.policy.maxFailuresPerUser, input.policy, input.now);
     await recordFailure(db, addressKey(input.address), input.policy.maxFailuresPerAddress, input.policy, input.now);
-    throw new LoginError(401, 'wrong username or password');
+    throw new LoginError('unauthenticated', 'wrong username or password');
   }
   // The address keeps its count: one good account must not reset an address that guesses at others.
   await db.deleteFrom('login_failures').where('key', 'in', accountKeys).execute();

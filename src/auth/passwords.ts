@@ -1,5 +1,6 @@
 // Local passwords: argon2id hashes in PHC strings (parameters and salt travel with each hash, so
 // raising the cost later re-hashes passwords at their next login), and the password policy.
+import { DomainError } from '../errors.js';
 import { hash, parseOptions, verify, type Algorithm, type Options } from '@node-rs/argon2';
 
 // The const enum's value is written out: the package's runtime object does not carry its members.
@@ -15,8 +16,11 @@ export const ARGON2_PARAMS: Readonly<Options> = Object.freeze({ algorithm: ARGON
 /** Longer inputs are refused before hashing: argon2 reads every byte, and a 16 MiB body is a cheap attack. */
 export const MAX_PASSWORD_LENGTH = 256;
 
-export class PasswordPolicyError extends Error {
-  readonly statusCode = 422;
+export class PasswordPolicyError extends DomainError {
+  override name = 'PasswordPolicyError';
+  constructor(message: string) {
+    super('invalid', message);
+  }
 }
 
 /**

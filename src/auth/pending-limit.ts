@@ -1,6 +1,7 @@
 // Anyone may start a sign-in (a device code, an OpenID Connect or SAML redirect), and each start is
 // a row that waits for its answer: the rows one client address has waiting are capped, so one
 // caller cannot fill the tables. The cap is counted in the database, so it holds across replicas.
+import { DomainError } from '../errors.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';
 
@@ -14,14 +15,14 @@ export type PendingSignInTable = 'device_logins' | 'sso_oidc_logins' | 'sso_saml
  */
 export const MAX_PENDING_PER_ADDRESS = 20;
 
-export class TooManyPendingError extends Error {
-  readonly statusCode = 429;
+export class TooManyPendingError extends DomainError {
+  override name = 'TooManyPendingError';
   constructor(
     message: string,
     /** When the oldest of the address's waiting starts expires. */
-    readonly retryAfterSeconds: number,
+    override readonly retryAfterSeconds: number,
   ) {
-    super(message);
+    super('rate_limited', message, retryAfterSeconds);
   }
 }
 

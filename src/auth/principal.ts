@@ -1,6 +1,7 @@
 // Who is calling: a user (by session cookie or personal token), an agent, a running job (its
 // CI_JOB_TOKEN), or nobody. Every lookup reads the database, so a revocation on any replica is
 // seen by every replica at the next request.
+import { DomainError } from '../errors.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';
 import type { Caller, Scope } from './permissions.js';
@@ -30,8 +31,11 @@ export const ANONYMOUS: Principal = { kind: 'anonymous' };
 /** A token's last use is written at most this often: a write per request would cost more than it tells. */
 const TOUCH_EVERY_MS = 60_000;
 
-export class CredentialError extends Error {
-  readonly statusCode = 401;
+export class CredentialError extends DomainError {
+  override name = 'CredentialError';
+  constructor(message: string) {
+    super('unauthenticated', message);
+  }
 }
 
 /** The principal of a bearer token; throws CredentialError for one that is unknown, revoked or expired. */

@@ -10,7 +10,7 @@ import { findUser, UserError } from './users.js';
 
 function positiveId(value: string | undefined, what: string): number {
   const id = Number(value);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new UserError(400, `${what}: expected a positive integer, got "${value}"`);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new UserError('malformed', `${what}: expected a positive integer, got "${value}"`);
   return id;
 }
 
@@ -90,7 +90,7 @@ async function checkOwnerChange(
   const touchesOwner = current === 'owner' || next === 'owner';
   if (touchesOwner && !by.admin && by.role !== 'owner')
     throw new UserError(
-      403,
+      'forbidden',
       'missing permission member.set: granting, changing or removing the owner role needs an owner of the repository',
     );
   if (current === 'owner' && next !== 'owner') {
@@ -102,7 +102,7 @@ async function checkOwnerChange(
       .where('user_id', '!=', userId)
       .limit(1)
       .executeTakeFirst();
-    if (!others) throw new UserError(409, 'the repository would have no owner left: make someone else owner first');
+    if (!others) throw new UserError('conflict', 'the repository would have no owner left: make someone else owner first');
   }
 }
 
@@ -127,7 +127,7 @@ export async function removeMember(store: Store, input: { repoId: number; userna
   return store.transaction(async (trx) => {
     const user = await findUser(trx, input.username);
     const previous = await roleIn(trx, input.repoId, user.id);
-    if (previous === null) throw new UserError(404, `${input.username} is not a member`);
+    if (previous === null) throw new UserError('not_found', `${input.username} is not a member`);
     await checkOwnerChange(trx, input.repoId, user.id, previous, null, input.by);
     await trx.deleteFrom('memberships').where('repo_id', '=', input.repoId).where('user_id', '=', user.id).execute();
     return { previous };

@@ -1,5 +1,6 @@
 // Users: local accounts with argon2id passwords, accounts from identity providers (the hook the SSO
 // libraries call), the first admin, and the rules that keep an instance administrable.
+import { DomainError } from '../errors.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,14 +14,9 @@ import { createPersonalToken } from './tokens.js';
 export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const USERNAME_RULE = 'lowercase letters, digits, ".", "_" and "-", starting with a letter or digit (at most 64)';
 
-/** A failure with its HTTP meaning (the route layer answers with statusCode). */
-export class UserError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
+/** A refused change or lookup of users and memberships. */
+export class UserError extends DomainError {
+  override name = 'UserError';
 }
 
 /** Every user, by name. */
@@ -33,7 +29,7 @@ export async function findUser(db: Kysely<Database>, username: string): Promise<
   const user = USERNAME_PATTERN.test(username)
     ? await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
     : undefined;
-  if (!user) throw new UserError(404, `no user named "${username}"`);
+  if (!user) throw new UserError('not_found', `no user named "${username}"`);
   return user;
 }
 
@@ -41,7 +37,7 @@ export async function createUser(
   db: Kysely<Database>,
   input: { username: string; password?: string; email?: string | null; admin?: boolean; now: number; passwordMinLength: number },
 ): Promise<User> {
-  if (!USERNAME_PATTERN.test(input.username)) throw new UserError(422, `username: ${USERNAME_RULE}`);
+  if (!USERNAME_PATTERN.test(input.username)) throw new UserError('invalid', `username: ${USERNAME_RULE}`);
   if (input.password !== undefined) checkPasswordPolicy(input.password, { username: input.username, minLength: input.passwordMinLength });
   const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
   const row = await db
@@ -59,7 +55,7 @@ export async function createUser(
     .onConflict((oc) => oc.column('username').doNothing())
     .returningAll()
     .executeTakeFirst();
-  if (!row) throw new UserError(409, `a user named "${input.username}" already exists`);
+  if (!row) throw new UserError('conflict', `a user named "${input.username}" already exists`);
   return row;
 }
 
@@ -86,7 +82,8 @@ export async function hasExternalIdentity(db: Kysely<Database>, userId: number):
 async function keepAnAdmin(trx: Kysely<Database>, user: User, change: string): Promise<void> {
   if (user.admin !== 1) return;
   const others = await trx.selectFrom('users').select('id').where('admin', '=', 1).where('id', '!=', user.id).limit(1).executeTakeFirst();
-  if (!others) throw new UserError(409, `${change} ${user.username} would leave no instance administrator: make another user admin first`);
+  if (!others)
+    throw new UserError('conflict', `${change} ${user.username} would leave no instance administrator: make another user admin first`);
 }
 
 export async function setAdmin(store: Store, username: string, admin: boolean, now: number): Promise<User> {
@@ -228,7 +225,7 @@ export async function findOrCreateExternalUser(
   mappings: readonly GroupRoleMapping[],
   now: number,
 ): Promise<ExternalSignIn> {
-  if (!identity.provider || !identity.subject) throw new UserError(422, 'external identity: provider and subject are required');
+  if (!identity.provider || !identity.subject) throw new UserError('invalid', 'external identity: provider and subject are required');
   try {
     return await linkExternalUser(store, identity, mappings, now);
   } catch (err) {
@@ -283,7 +280,7 @@ async function linkExternalUser(
       }
       if (!inserted)
         throw new UserError(
-          409,
+          'conflict',
           `external identity ${identity.provider}:${identity.subject}: no free username near "${identity.username}"`,
         );
       userId = inserted.id;

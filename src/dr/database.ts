@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
+import { DomainError } from '../errors.js';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
@@ -18,8 +19,11 @@ import { isPostgresUrl, readCacheManifest, readReleaseFiles, sqlitePath, type Da
 import { parsePostgresUrl, probeWritable, redactUrl } from '../store/index.js';
 import type { BackupBlob, BackupManifest } from './manifest.js';
 
-export class RestoreTargetError extends Error {
+export class RestoreTargetError extends DomainError {
   override name = 'RestoreTargetError';
+  constructor(message: string) {
+    super('conflict', message);
+  }
 }
 
 /** What a snapshot holds, read from the snapshot itself. */

@@ -5,12 +5,16 @@
 // stolen backup alone reveals no secret, and a restore needs only the backup and the backup key.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { DomainError } from '../errors.js';
 import { z } from 'zod';
 
 export const BACKUP_KEY_BYTES = 32;
 
-export class BackupKeyError extends Error {
+export class BackupKeyError extends DomainError {
   override name = 'BackupKeyError';
+  constructor(message: string) {
+    super('invalid', message);
+  }
 }
 
 export interface BackupKey {

@@ -1,6 +1,7 @@
 // The manifest of a backup: what it holds, with the sha256 of every part, so `verify` can check
 // each one and a restore knows what to bring back. Kept as JSON at `backups/<id>.json`.
 import { randomBytes } from 'node:crypto';
+import { DomainError } from '../errors.js';
 import { z } from 'zod';
 import { isValidDigest } from '../artifacts/index.js';
 import type { BackupDestination } from './destination.js';
@@ -47,8 +48,11 @@ export const backupManifestSchema = z
 export type BackupManifest = z.infer<typeof backupManifestSchema>;
 export type BackupBlob = BackupManifest['blobs'][number];
 
-export class BackupNotFoundError extends Error {
+export class BackupNotFoundError extends DomainError {
   override name = 'BackupNotFoundError';
+  constructor(message: string) {
+    super('not_found', message);
+  }
 }
 
 /** Sortable by time: `20250101T030000Z-1a2b`. */

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { DomainError } from '../errors.js';
 import { sql } from 'kysely';
 import { openBlobStore, type BlobStore } from '../artifacts/index.js';
 import { masterKeyId, type MasterKey } from '../auth/index.js';
@@ -59,8 +60,11 @@ export interface RestoreReport {
   ms: number;
 }
 
-export class RestoreError extends Error {
+export class RestoreError extends DomainError {
   override name = 'RestoreError';
+  constructor(message: string) {
+    super('invalid', message);
+  }
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {

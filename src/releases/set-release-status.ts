@@ -29,12 +29,12 @@ export interface SetReleaseStatusResult {
 export async function setReleaseStatus(store: Store, input: SetReleaseStatusInput): Promise<SetReleaseStatusResult> {
   return store.transaction(async (trx) => {
     const current = await forUpdate(trx, trx.selectFrom('releases').selectAll().where('id', '=', input.releaseId)).executeTakeFirst();
-    if (!current) throw new ReleaseError(404, `no release ${input.releaseId}`);
+    if (!current) throw new ReleaseError('not_found', `no release ${input.releaseId}`);
     // The environment row serializes status changes of its releases (see start-release).
     await forUpdate(trx, trx.selectFrom('environments').select('id').where('id', '=', current.environment_id)).executeTakeFirst();
     if (current.status === input.status) return { release: current, rollback: null, changed: false };
     if (!OPEN.includes(current.status))
-      throw new ReleaseError(409, `release ${current.id} is ${current.status} already; it cannot become ${input.status}`);
+      throw new ReleaseError('conflict', `release ${current.id} is ${current.status} already; it cannot become ${input.status}`);
     const final = input.status === 'live' || input.status === 'failed' || input.status === 'rolled_back';
     const set = {
       status: input.status,
@@ -59,7 +59,7 @@ export async function setReleaseStatus(store: Store, input: SetReleaseStatusInpu
         .where('id', '=', input.restoredReleaseId)
         .where('environment_id', '=', current.environment_id)
         .executeTakeFirst();
-      if (!restored) throw new ReleaseError(404, `release ${input.restoredReleaseId} is not a release of this environment`);
+      if (!restored) throw new ReleaseError('not_found', `release ${input.restoredReleaseId} is not a release of this environment`);
       await trx
         .updateTable('releases')
         .set({ status: 'superseded' })

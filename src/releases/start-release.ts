@@ -3,18 +3,15 @@
 // asking again (its agent retried after a lost answer) gets the release it already has; a rollback
 // queued by the API finds the row made for it.
 import { createHash } from 'node:crypto';
+import { DomainError } from '../errors.js';
 import type { Kysely } from 'kysely';
 import type { ManifestEntry } from '../artifacts/index.js';
 import { forUpdate, readReleaseFiles, type Store } from '../store/index.js';
 import type { Database, Environment, Release } from '../store/index.js';
 
-export class ReleaseError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+/** A release that cannot be started or moved on: an unknown release, one in the wrong state. */
+export class ReleaseError extends DomainError {
+  override name = 'ReleaseError';
 }
 
 export interface EnvironmentInput {
@@ -115,10 +112,10 @@ export async function startRelease(store: Store, input: StartReleaseInput): Prom
         .where('id', '=', input.rollbackOf)
         .where('environment_id', '=', environment.id)
         .executeTakeFirst();
-      if (!source) throw new ReleaseError(404, `release ${input.rollbackOf} is not a release of environment ${environment.name}`);
+      if (!source) throw new ReleaseError('not_found', `release ${input.rollbackOf} is not a release of environment ${environment.name}`);
       files = readReleaseFiles(source);
     }
-    if (files === null) throw new ReleaseError(422, 'a release needs files (deploy.source)');
+    if (files === null) throw new ReleaseError('invalid', 'a release needs files (deploy.source)');
     const release = await trx
       .insertInto('releases')
       .values({

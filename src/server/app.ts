@@ -1,9 +1,8 @@
-import { DomainError, type ErrorKind } from '../errors.js';
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
-import { ApiError, RouteTable } from './http.js';
+import { ApiError, RouteTable, statusOf } from './http.js';
 import { bodyUnread, continueAfterCheck, limitConnections, withBodyDeadline } from './http-limits.js';
 import { databaseAccessControl, type AccessControl } from './auth.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -22,32 +21,6 @@ import { registerAlertRoutes } from './routes/alerts.js';
 import { registerDrRoutes } from './routes/dr.js';
 import { registerClusterRoutes } from './routes/cluster.js';
 import { registerWebRoutes } from './routes/web.js';
-
-/** The HTTP answer to each kind of refused operation: the only place a domain error meets a status. */
-const STATUS_OF_KIND: Record<ErrorKind, number> = {
-  invalid: 422,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  too_large: 413,
-  rate_limited: 429,
-  unavailable: 503,
-  upstream: 502,
-};
-
-/**
- * Errors from other parts carry their HTTP meaning as a DomainError's kind, or (libraries, Fastify)
- * as `statusCode`; null: an unexpected error.
- */
-function statusOf(err: unknown): number | null {
-  if (err instanceof ApiError) return err.statusCode;
-  if (err instanceof DomainError) return STATUS_OF_KIND[err.kind];
-  const e = err as { statusCode?: unknown; httpStatus?: unknown };
-  if (typeof e.httpStatus === 'number') return e.httpStatus;
-  if (typeof e.statusCode === 'number') return e.statusCode;
-  return null;
-}
 
 /**
  * The HTTP app of one replica. `access` replaces the access control (the auth benchmark measures
@@ -123,22 +96,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     ctx.metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((err, request, reply) => {
-    const known = statusOf(err);
-    let status = known ?? 500;
-    const fastifyCode = (err as { code?: string }).code;
-    const tooLarge = fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE';
-    if (tooLarge) status = 413;
-    if (status >= 500) request.log.error({ err }, 'request failed');
-    // An unexpected error's text may hold anything (a query, a value): the log has it, the client a reference.
-    let message =
-      known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
-    if (tooLarge)
-      message = `request body larger than this route's limit of ${request.routeOptions.bodyLimit ?? config.maxRequestBytes} bytes`;
-    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
-    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-    reply.code(status).send({ error: status >= 500 ? 'internal error' : reasonPhrase(status), message });
-  });
+  app.setErrorHandler(errorHandler(config.maxRequestBytes));
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'not found', message: `no route ${request.method} ${request.url}` });
   });
@@ -175,6 +133,28 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
     },
   });
   return { app, routes };
+}
+
+/**
+ * The answer to a failed request: a refusal's status (statusOf) and message, or for an unexpected
+ * error a 500 whose message only names the request. `defaultBodyLimit`: the limit of routes that set none.
+ */
+export function errorHandler(defaultBodyLimit: number): (err: unknown, request: FastifyRequest, reply: FastifyReply) => void {
+  return (err, request, reply) => {
+    const known = statusOf(err);
+    let status = known ?? 500;
+    const fastifyCode = (err as { code?: string }).code;
+    const tooLarge = fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE';
+    if (tooLarge) status = 413;
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    // An unexpected error's text may hold anything (a query, a value): the log has it, the client a reference.
+    let message =
+      known === null ? `the server failed (request ${request.id}; see its log)` : err instanceof Error ? err.message : String(err);
+    if (tooLarge) message = `request body larger than this route's limit of ${request.routeOptions.bodyLimit ?? defaultBodyLimit} bytes`;
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+    reply.code(status).send({ error: status >= 500 ? 'internal error' : reasonPhrase(status), message });
+  };
 }
 
 function reasonPhrase(status: number): string {

@@ -20,7 +20,7 @@ import { memberRepoIds, pipelineProtectedRole, repoStanding, roleIn } from '../a
 import type { Job, Pipeline, User } from '../store/index.js';
 import { createSession, CSRF_HEADER, csrfMatches, csrfTokenFor, SESSION_COOKIE, type SessionLimits } from '../auth/index.js';
 import type { ServerContext } from './context.js';
-import { ApiError, formOf } from './http.js';
+import { ApiError, formOf, statusOf } from './http.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The hidden field of the server's HTML forms that carries the session's CSRF token. */
@@ -270,13 +270,7 @@ export function databaseAccessControl(ctx: ServerContext): AccessControl {
         // Public pages may still show more to a signed-in caller; bad credentials just make it anonymous.
         return authenticate(ctx, request).catch(() => ANONYMOUS);
       }
-      let principal: Principal;
-      try {
-        principal = await authenticate(ctx, request);
-      } catch (err) {
-        if (err instanceof CredentialError) throw new ApiError(401, err.message);
-        throw err;
-      }
+      const principal = await authenticate(ctx, request);
       // HTML forms (the server's own pages) cannot set headers: theirs comes as a hidden field,
       // checked by checkBody once the body is read.
       if (needsCsrf(request, principal) && !isForm(request)) checkCsrf(request, request.headers[CSRF_HEADER]);
@@ -287,7 +281,7 @@ export function databaseAccessControl(ctx: ServerContext): AccessControl {
         try {
           standing = await repoStanding(ctx.store.db, route.repo!, params, principal.kind === 'user' ? principal.userId : null);
         } catch (err) {
-          throw new ApiError((err as { statusCode?: number }).statusCode ?? 400, (err as Error).message);
+          throw new ApiError(statusOf(err) ?? 400, (err as Error).message);
         }
         if (standing === null) throw notFound(route, params);
       }

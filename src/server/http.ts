@@ -6,6 +6,7 @@
 // route that needs credentials is answered 401 without its body being received or parsed.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { DomainError, type ErrorKind } from '../errors.js';
 import { routePermission, ruleOf, type Permission, type Rule } from '../auth/index.js';
 import { CSRF_HEADER, SESSION_COOKIE } from '../auth/index.js';
 import type { Principal } from '../auth/index.js';
@@ -24,6 +25,33 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The HTTP answer to each kind of refused operation: the only place a domain error meets a status. */
+export const STATUS_OF_KIND: Record<ErrorKind, number> = {
+  malformed: 400,
+  invalid: 422,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  gone: 410,
+  conflict: 409,
+  too_large: 413,
+  rate_limited: 429,
+  unavailable: 503,
+  upstream: 502,
+  misconfigured: 500,
+};
+
+/**
+ * The status of a refusal: an ApiError's own, a DomainError's by its kind, or (libraries, Fastify)
+ * a `statusCode`; null: an unexpected error.
+ */
+export function statusOf(err: unknown): number | null {
+  if (err instanceof ApiError) return err.statusCode;
+  if (err instanceof DomainError) return STATUS_OF_KIND[err.kind];
+  const statusCode = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof statusCode === 'number' ? statusCode : null;
 }
 
 /** The fields of a posted HTML form (application/x-www-form-urlencoded), or null when the body is no form. */

@@ -7,12 +7,12 @@ import { limitedSignIn, localPasswordSignIn, LoginError } from '../auth/index.js
 import { MAX_PASSWORD_LENGTH } from '../auth/index.js';
 import { ANONYMOUS } from '../auth/index.js';
 import { ldapLogin } from '../auth/index.js';
-import { SsoError, type ExternalIdentity, type SsoErrorKind, type SsoProvider } from '../auth/index.js';
+import { SsoError, type ExternalIdentity, type SsoProvider } from '../auth/index.js';
 import { findOrCreateExternalUser } from '../auth/index.js';
 import type { User } from '../store/index.js';
 import { loginPolicyOf, startSession } from './auth.js';
 import type { ServerContext } from './context.js';
-import { ApiError, type RouteTable } from './http.js';
+import { ApiError, STATUS_OF_KIND, statusOf, type RouteTable } from './http.js';
 
 /** Control characters (NUL, line breaks, escapes) have no place in a name or a password: refused before any lookup. */
 const withoutControls = (s: string) => !/\p{Cc}/u.test(s);
@@ -29,7 +29,6 @@ export const signInBody = z
   .object({ username: z.string().min(1).max(64).refine(withoutControls, NO_CONTROLS), password: passwordInput })
   .strict();
 
-const STATUS: Record<SsoErrorKind, number> = { credentials: 401, refused: 400, unavailable: 502, config: 500 };
 export const PROVIDER_NAMES: Record<SsoProvider, string> = { oidc: 'OpenID Connect', ldap: 'LDAP', saml: 'SAML' };
 
 /**
@@ -56,17 +55,16 @@ export function loginProviders(ctx: ServerContext): { local: true; oidc: boolean
   return { local: true, oidc: ctx.config.oidc !== undefined, ldap: ctx.config.ldap !== undefined, saml: ctx.config.saml !== undefined };
 }
 
-/** An SsoError as the client sees it (its message) and the log does (its detail, which may name accounts). */
-export function answerSsoFailure(request: FastifyRequest, provider: SsoProvider, err: unknown): unknown {
-  if (!(err instanceof SsoError)) return err;
-  request.log[err.kind === 'config' ? 'error' : 'warn'](
-    { provider, kind: err.kind },
+/** An SsoError as the log sees it (its detail, which may name accounts); the client sees its message. */
+export function logSsoFailure(request: FastifyRequest, provider: SsoProvider, err: unknown): void {
+  if (!(err instanceof SsoError)) return;
+  request.log[err.reason === 'config' ? 'error' : 'warn'](
+    { provider, kind: err.reason },
     `${PROVIDER_NAMES[provider]} sign-in failed: ${err.detail}`,
   );
-  return new ApiError(STATUS[err.kind], err.message);
 }
 
-/** The last step of a sign-in: a refusal is answered as `answerSsoFailure` does and written to the audit log. */
+/** The last step of a sign-in: a refusal is logged as `logSsoFailure` does and written to the audit log. */
 export async function finishingSignIn<T>(
   routes: RouteTable,
   request: FastifyRequest,
@@ -78,13 +76,13 @@ export async function finishingSignIn<T>(
   try {
     return await run();
   } catch (err) {
-    const failure = answerSsoFailure(request, provider, err);
-    const status = (failure as { statusCode?: unknown }).statusCode;
-    if (typeof status === 'number') {
-      const details = { provider, ...(username === null ? {} : { username }), failed: (failure as Error).message };
+    logSsoFailure(request, provider, err);
+    const status = statusOf(err);
+    if (status !== null) {
+      const details = { provider, ...(username === null ? {} : { username }), failed: (err as Error).message };
       await routes.audit(request, { principal: ANONYMOUS, action: 'session.create', route, status, details });
     }
-    throw failure;
+    throw err;
   }
 }
 
@@ -124,7 +122,7 @@ export async function ldapSignIn(
       try {
         return await ldapLogin(config, username, credentials.password, { resolved });
       } catch (err) {
-        if (!(err instanceof SsoError && err.kind === 'credentials')) throw err;
+        if (!(err instanceof SsoError && err.reason === 'credentials')) throw err;
         request.log.warn({ provider: 'ldap' }, `LDAP sign-in failed: ${err.detail}`);
         return null;
       }
@@ -152,7 +150,7 @@ export async function localSignIn(
   } catch (err) {
     if (err instanceof LoginError) {
       const details = { username: credentials.username, failed: err.message };
-      await routes.audit(request, { principal: ANONYMOUS, action: 'session.create', route, status: err.statusCode, details });
+      await routes.audit(request, { principal: ANONYMOUS, action: 'session.create', route, status: STATUS_OF_KIND[err.kind], details });
     }
     throw err;
   }

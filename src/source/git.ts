@@ -5,22 +5,24 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { UrlCredentials } from '../api/index.js';
+import { DomainError } from '../errors.js';
 import { isZeroSha } from './types.js';
 
 /**
- * A repository location or git operation that failed. `httpStatus`: 422 when the input was wrong
- * (a URL, ref or sha that cannot be used), 502 when the remote repository failed us (unreachable,
- * refused the credentials, timed out). Messages never hold a URL's credentials.
+ * A repository location or git operation that failed: invalid when the input was wrong (a URL, ref
+ * or sha that cannot be used), upstream when the remote repository failed us (unreachable, refused
+ * the credentials, timed out), unavailable while another process holds the mirror's lock,
+ * misconfigured when git cannot run here. Messages never hold a URL's credentials.
  */
-export class SourceError extends Error {
+export class SourceError extends DomainError {
   override name = 'SourceError';
   constructor(
     message: string,
     readonly url?: string,
     readonly stderr?: string,
-    readonly httpStatus: 422 | 500 | 502 | 503 = 422,
+    kind: 'invalid' | 'upstream' | 'unavailable' | 'misconfigured' = 'invalid',
   ) {
-    super(message);
+    super(kind, message);
   }
 }
 
@@ -120,7 +122,7 @@ function runGit(args: string[], opts: RunOptions = {}): Promise<GitRun> {
     });
     child.on('error', (err) => {
       clearTimeout(timer);
-      reject(new SourceError(`cannot run git: ${err.message}`, undefined, undefined, 500));
+      reject(new SourceError(`cannot run git: ${err.message}`, undefined, undefined, 'misconfigured'));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -153,7 +155,7 @@ function failure(what: string, url: string, run: GitRun, opts: RunOptions): Sour
       ? `output larger than ${opts.maxOutput ?? DEFAULT_MAX_OUTPUT} bytes`
       : run.stderr.trim() || `git exited with code ${run.code}`;
   const stderr = redactUrls(run.stderr);
-  return new SourceError(`${what} ${redactUrl(url)} failed: ${redactUrls(detail)}`, redactUrl(url), stderr, 502);
+  return new SourceError(`${what} ${redactUrl(url)} failed: ${redactUrls(detail)}`, redactUrl(url), stderr, 'upstream');
 }
 
 async function gitOk(what: string, url: string, args: string[], opts: RunOptions = {}): Promise<Buffer> {
@@ -372,7 +374,7 @@ async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: (waited: 
       await rm(lockPath, { force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new SourceError(`timed out waiting for lock ${lockPath}`, undefined, undefined, 503);
+    if (Date.now() > deadline) throw new SourceError(`timed out waiting for lock ${lockPath}`, undefined, undefined, 'unavailable');
     waited = true;
     await sleep(25 + Math.random() * 50);
   }

@@ -4,13 +4,13 @@ import { globMatcher } from '../pipeline/index.js';
 import { isBranchOrTagRef, isZeroSha, refEvent, ZERO_SHA } from './types.js';
 import type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent } from './types.js';
 
-export class WebhookError extends Error {
+import { DomainError } from '../errors.js';
+
+/** A delivery refused: malformed (unreadable), unauthenticated (its signature), invalid (its payload). */
+export class WebhookError extends DomainError {
   override name = 'WebhookError';
-  constructor(
-    readonly statusCode: 400 | 401 | 422,
-    message: string,
-  ) {
-    super(message);
+  constructor(kind: 'malformed' | 'unauthenticated' | 'invalid', message: string) {
+    super(kind, message);
   }
 }
 
@@ -43,7 +43,7 @@ function header(headers: WebhookHeaders, name: string): string | undefined {
     if (key.toLowerCase() !== wanted || value === undefined) continue;
     if (Array.isArray(value)) {
       // Two signatures or two event names mean a proxy or an attacker is interfering.
-      if (value.length > 1) throw new WebhookError(400, `header ${name} appears more than once`);
+      if (value.length > 1) throw new WebhookError('malformed', `header ${name} appears more than once`);
       return value[0];
     }
     return value;
@@ -51,27 +51,30 @@ function header(headers: WebhookHeaders, name: string): string | undefined {
   return undefined;
 }
 
-function requireHeader(headers: WebhookHeaders, names: string[], status: 400 | 401): string {
+function requireHeader(headers: WebhookHeaders, names: string[], kind: 'malformed' | 'unauthenticated'): string {
   for (const name of names) {
     const value = header(headers, name);
     if (value !== undefined && value !== '') return value;
   }
-  throw new WebhookError(status, `missing header ${names.join(' or ')}`);
+  throw new WebhookError(kind, `missing header ${names.join(' or ')}`);
 }
 
 function verifyHmacHex(providedHex: string, headerName: string, secret: string, body: Buffer): void {
   if (!/^[0-9a-f]{64}$/i.test(providedHex)) {
-    throw new WebhookError(401, `${headerName} is not a 64-digit hex HMAC-SHA256 signature`);
+    throw new WebhookError('unauthenticated', `${headerName} is not a 64-digit hex HMAC-SHA256 signature`);
   }
   const expected = createHmac('sha256', secret).update(body).digest();
   if (!timingSafeEqual(Buffer.from(providedHex, 'hex'), expected)) {
-    throw new WebhookError(401, `${headerName} does not match the body: check that the webhook secret is the same on both sides`);
+    throw new WebhookError(
+      'unauthenticated',
+      `${headerName} does not match the body: check that the webhook secret is the same on both sides`,
+    );
   }
 }
 
 function verifyPrefixedHmac(headers: WebhookHeaders, name: string, secret: string, body: Buffer): void {
-  const value = requireHeader(headers, [name], 401);
-  if (!value.startsWith('sha256=')) throw new WebhookError(401, `${name} must start with "sha256="`);
+  const value = requireHeader(headers, [name], 'unauthenticated');
+  if (!value.startsWith('sha256=')) throw new WebhookError('unauthenticated', `${name} must start with "sha256="`);
   verifyHmacHex(value.slice('sha256='.length), name, secret, body);
 }
 
@@ -79,7 +82,7 @@ function verifyToken(provided: string, secret: string, headerName: string): void
   // Digests have equal length whatever the inputs, so the comparison leaks neither content nor length.
   const a = createHash('sha256').update(provided).digest();
   const b = createHash('sha256').update(secret).digest();
-  if (!timingSafeEqual(a, b)) throw new WebhookError(401, `${headerName} does not match the repository's webhook secret`);
+  if (!timingSafeEqual(a, b)) throw new WebhookError('unauthenticated', `${headerName} does not match the repository's webhook secret`);
 }
 
 /** GitHub's own cap on a delivery; anything larger is not a forge talking. */
@@ -101,7 +104,7 @@ function checkDepth(where: string, text: string): void {
       inString = true;
     } else if (c === 0x7b || c === 0x5b) {
       if (++depth > MAX_PAYLOAD_DEPTH)
-        throw new WebhookError(422, `${where}: JSON nested deeper than ${MAX_PAYLOAD_DEPTH} levels at offset ${i}`);
+        throw new WebhookError('invalid', `${where}: JSON nested deeper than ${MAX_PAYLOAD_DEPTH} levels at offset ${i}`);
     } else if (c === 0x7d || c === 0x5d) {
       depth--;
     }
@@ -110,12 +113,12 @@ function checkDepth(where: string, text: string): void {
 
 function parseJson(where: string, headers: WebhookHeaders, body: Buffer): Payload {
   if (body.length > MAX_PAYLOAD_BYTES)
-    throw new WebhookError(422, `${where}: body of ${body.length} bytes is larger than ${MAX_PAYLOAD_BYTES}`);
+    throw new WebhookError('invalid', `${where}: body of ${body.length} bytes is larger than ${MAX_PAYLOAD_BYTES}`);
   let text = body.toString('utf8');
   // GitHub and Gitea can be set to send application/x-www-form-urlencoded with the JSON in "payload".
   if ((header(headers, 'content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     const form = new URLSearchParams(text).get('payload');
-    if (form === null) throw new WebhookError(400, `${where}: form-encoded body has no "payload" field`);
+    if (form === null) throw new WebhookError('malformed', `${where}: form-encoded body has no "payload" field`);
     text = form;
   }
   checkDepth(where, text);
@@ -123,10 +126,10 @@ function parseJson(where: string, headers: WebhookHeaders, body: Buffer): Payloa
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new WebhookError(400, `${where}: malformed JSON body: ${(err as Error).message}`);
+    throw new WebhookError('malformed', `${where}: malformed JSON body: ${(err as Error).message}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new WebhookError(422, `${where}: body must be a JSON object`);
+    throw new WebhookError('invalid', `${where}: body must be a JSON object`);
   }
   return new Payload(value, where);
 }
@@ -151,7 +154,7 @@ class Payload {
   }
 
   private fail(path: string, problem: string): WebhookError {
-    return new WebhookError(422, `${this.where}: field "${this.prefix}${path}" ${problem}`);
+    return new WebhookError('invalid', `${this.where}: field "${this.prefix}${path}" ${problem}`);
   }
 
   optStr(path: string): string | undefined {
@@ -297,7 +300,7 @@ interface Delivery {
 
 function github(headers: WebhookHeaders, body: Buffer, secret: string): Delivery {
   verifyPrefixedHmac(headers, 'X-Hub-Signature-256', secret, body);
-  const eventName = requireHeader(headers, ['X-GitHub-Event'], 400);
+  const eventName = requireHeader(headers, ['X-GitHub-Event'], 'malformed');
   const deliveryId = header(headers, 'X-GitHub-Delivery') || bodyDigest(body);
   const where = `GitHub ${eventName} payload`;
   switch (eventName) {
@@ -321,8 +324,8 @@ function github(headers: WebhookHeaders, body: Buffer, secret: string): Delivery
 }
 
 function gitlab(headers: WebhookHeaders, body: Buffer, secret: string): Delivery {
-  verifyToken(requireHeader(headers, ['X-Gitlab-Token'], 401), secret, 'X-Gitlab-Token');
-  const eventName = requireHeader(headers, ['X-Gitlab-Event'], 400);
+  verifyToken(requireHeader(headers, ['X-Gitlab-Token'], 'unauthenticated'), secret, 'X-Gitlab-Token');
+  const eventName = requireHeader(headers, ['X-Gitlab-Event'], 'malformed');
   const deliveryId = header(headers, 'X-Gitlab-Event-UUID') || bodyDigest(body);
   const where = `GitLab ${eventName} payload`;
   if (eventName === 'Push Hook' || eventName === 'Tag Push Hook') {
@@ -371,8 +374,8 @@ function gitlab(headers: WebhookHeaders, body: Buffer, secret: string): Delivery
 
 function gitea(headers: WebhookHeaders, body: Buffer, secret: string): Delivery {
   const sigHeader = header(headers, 'X-Gitea-Signature') ? 'X-Gitea-Signature' : 'X-Forgejo-Signature';
-  verifyHmacHex(requireHeader(headers, ['X-Gitea-Signature', 'X-Forgejo-Signature'], 401), sigHeader, secret, body);
-  const eventName = requireHeader(headers, ['X-Gitea-Event', 'X-Forgejo-Event'], 400);
+  verifyHmacHex(requireHeader(headers, ['X-Gitea-Signature', 'X-Forgejo-Signature'], 'unauthenticated'), sigHeader, secret, body);
+  const eventName = requireHeader(headers, ['X-Gitea-Event', 'X-Forgejo-Event'], 'malformed');
   const deliveryId = header(headers, 'X-Gitea-Delivery') || header(headers, 'X-Forgejo-Delivery') || bodyDigest(body);
   const where = `Gitea ${eventName} payload`;
   switch (eventName) {
@@ -392,7 +395,8 @@ function gitea(headers: WebhookHeaders, body: Buffer, secret: string): Delivery 
       // Gitea reports a deleted branch or tag only by this event, with a short name and no sha.
       const p = parseJson(where, headers, body);
       const refType = p.str('ref_type');
-      if (refType !== 'branch' && refType !== 'tag') throw new WebhookError(422, `${where}: field "ref_type" must be "branch" or "tag"`);
+      if (refType !== 'branch' && refType !== 'tag')
+        throw new WebhookError('invalid', `${where}: field "ref_type" must be "branch" or "tag"`);
       const name = p.str('ref');
       const ref = name.startsWith('refs/') ? name : `refs/${refType === 'branch' ? 'heads' : 'tags'}/${name}`;
       return { deliveryId, eventName, parsed: { events: [refEvent(ref, ZERO_SHA, null)] } };
@@ -420,7 +424,7 @@ function bitbucketCloudPush(p: Payload): Parsed {
     const next = change.optObj('new');
     const prev = change.optObj('old');
     const side = next ?? prev;
-    if (side === null) throw new WebhookError(422, 'Bitbucket repo:push payload: a change has neither "new" nor "old"');
+    if (side === null) throw new WebhookError('invalid', 'Bitbucket repo:push payload: a change has neither "new" nor "old"');
     const ref = `refs/${side.str('type') === 'tag' ? 'tags' : 'heads'}/${side.str('name')}`;
     events.push(refEvent(ref, next ? next.sha('target.hash') : ZERO_SHA, prev ? prev.sha('target.hash') : null));
   }
@@ -452,7 +456,7 @@ function bitbucketPullRequest(p: Payload, action: MergeRequestAction): Parsed {
 
 function bitbucket(headers: WebhookHeaders, body: Buffer, secret: string): Delivery {
   verifyPrefixedHmac(headers, 'X-Hub-Signature', secret, body);
-  const eventName = requireHeader(headers, ['X-Event-Key'], 400);
+  const eventName = requireHeader(headers, ['X-Event-Key'], 'malformed');
   // X-Request-Id: Server/Data Center; X-Request-UUID: Cloud.
   const deliveryId = header(headers, 'X-Request-Id') || header(headers, 'X-Request-UUID') || bodyDigest(body);
   const where = `Bitbucket ${eventName} payload`;
@@ -486,11 +490,11 @@ const HANDLERS: Record<WebhookProvider, (headers: WebhookHeaders, body: Buffer, 
  */
 export function parseWebhook(provider: WebhookProvider, headers: WebhookHeaders, rawBody: Buffer, secret: string | null): WebhookResult {
   if (!isWebhookProvider(provider)) {
-    throw new WebhookError(400, `unknown webhook provider "${String(provider)}" (expected one of ${WEBHOOK_PROVIDERS.join(', ')})`);
+    throw new WebhookError('malformed', `unknown webhook provider "${String(provider)}" (expected one of ${WEBHOOK_PROVIDERS.join(', ')})`);
   }
   if (secret === null || secret === '') {
     throw new WebhookError(
-      401,
+      'unauthenticated',
       `this repository has no webhook secret, so ${PROVIDER_NAMES[provider]} deliveries cannot be verified: set a webhook secret on the repository in Tandem and the same secret in the ${PROVIDER_NAMES[provider]} webhook settings`,
     );
   }

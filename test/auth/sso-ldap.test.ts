@@ -92,7 +92,7 @@ describe('LDAP login against slapd', { skip }, () => {
     const wrong = await refusal(config, 'alice', 'not-her-password');
     const unknown = await refusal(config, 'mallory', 'alice-pw');
     for (const { error } of [wrong, unknown]) {
-      assert.equal(error.kind, 'credentials');
+      assert.equal(error.reason, 'credentials');
       assert.equal(error.message, INVALID_CREDENTIALS);
     }
     assert.match(wrong.logged.join('\n'), /wrong password for uid=alice,ou=people/);
@@ -136,7 +136,7 @@ describe('LDAP login against slapd', { skip }, () => {
 
   test('a wrong service password is a configuration error that does not blame the user', async () => {
     const { error, logged } = await refusal({ ...config, bindPassword: 'nope' }, 'alice', 'alice-pw');
-    assert.equal(error.kind, 'config');
+    assert.equal(error.reason, 'config');
     assert.notEqual(error.message, INVALID_CREDENTIALS);
     assert.match(
       logged.join('\n'),
@@ -151,7 +151,7 @@ describe('LDAP login against slapd', { skip }, () => {
       'alice',
       'alice-pw',
     );
-    assert.equal(error.kind, 'config');
+    assert.equal(error.reason, 'config');
     assert.match(logged.join('\n'), /more than one entry .* ldap\.userFilter must pick one entry/);
   });
 
@@ -160,23 +160,23 @@ describe('LDAP login against slapd', { skip }, () => {
     assert.equal(identity.username, 'alice');
 
     const { error, logged } = await refusal({ ...config, startTls: true }, 'alice', 'alice-pw');
-    assert.equal(error.kind, 'unavailable');
+    assert.equal(error.reason, 'unavailable');
     assert.match(logged.join('\n'), /with StartTLS: .*(self[- ]signed|certificate)/i);
 
     const overLdaps = await ldapLogin({ ...config, url: slapd.ldapsUrl ?? '', tlsCaFile: slapd.caFile ?? undefined }, 'bob', 'bob-pw');
     assert.deepEqual(overLdaps.groups, ['developers']);
     const untrusted = await refusal({ ...config, url: slapd.ldapsUrl ?? '' }, 'bob', 'bob-pw');
-    assert.equal(untrusted.error.kind, 'unavailable');
+    assert.equal(untrusted.error.reason, 'unavailable');
 
     const missing = await refusal({ ...config, startTls: true, tlsCaFile: '/nonexistent/ca.pem' }, 'alice', 'alice-pw');
-    assert.equal(missing.error.kind, 'config');
+    assert.equal(missing.error.reason, 'config');
     assert.match(missing.error.detail, /ldap\.tlsCaFile \/nonexistent\/ca\.pem cannot be read/);
   });
 
   test('an unreachable server is reported as unavailable', async () => {
     const port = await freePort();
     const { error, logged } = await refusal({ ...config, url: `ldap://127.0.0.1:${port}`, timeoutSeconds: 2 }, 'alice', 'alice-pw');
-    assert.equal(error.kind, 'unavailable');
+    assert.equal(error.reason, 'unavailable');
     assert.match(logged.join('\n'), new RegExp(`cannot reach ldap://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
   });
 });

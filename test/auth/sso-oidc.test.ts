@@ -87,25 +87,25 @@ describe('OpenID Connect login against oidc-provider', () => {
   test('a callback with another state is refused', async () => {
     const { start, callback } = await login('alice');
     const error = await refusal(client.finishLogin(callback, { ...start, state: 'someone-elses-state' }));
-    assert.equal(error.kind, 'refused');
+    assert.equal(error.reason, 'refused');
     assert.match(error.detail, /state/i);
     // Another login's pending values do not fit either.
     const other = await client.beginLogin();
-    assert.equal((await refusal(client.finishLogin(callback, other))).kind, 'refused');
+    assert.equal((await refusal(client.finishLogin(callback, other))).reason, 'refused');
   });
 
   test('a code works once', async () => {
     const { start, callback } = await login('alice');
     await client.finishLogin(callback, start);
     const error = await refusal(client.finishLogin(callback, start));
-    assert.equal(error.kind, 'refused');
+    assert.equal(error.reason, 'refused');
     assert.match(error.detail, /invalid_grant/);
   });
 
   test('PKCE: the code is useless without its verifier', async () => {
     const { start, callback } = await login('alice');
     const error = await refusal(client.finishLogin(callback, { ...start, codeVerifier: `${start.codeVerifier.slice(1)}x` }));
-    assert.equal(error.kind, 'refused');
+    assert.equal(error.reason, 'refused');
     assert.match(error.detail, /invalid_grant/);
   });
 
@@ -119,7 +119,7 @@ describe('OpenID Connect login against oidc-provider', () => {
     };
     try {
       const error = await refusal(client.finishLogin(callback, start));
-      assert.equal(error.kind, 'refused');
+      assert.equal(error.reason, 'refused');
       assert.match(error.detail, /signature/i);
     } finally {
       provider.tamperIdToken = null;
@@ -129,14 +129,14 @@ describe('OpenID Connect login against oidc-provider', () => {
   test('a nonce that does not match the ID token is refused', async () => {
     const { start, callback } = await login('alice');
     const error = await refusal(client.finishLogin(callback, { ...start, nonce: 'another-nonce' }));
-    assert.equal(error.kind, 'refused');
+    assert.equal(error.reason, 'refused');
     assert.match(error.detail, /nonce/);
   });
 
   test('an account without the username claim is a configuration error naming the claim', async () => {
     const { start, callback } = await login('nameless');
     const error = await refusal(client.finishLogin(callback, start));
-    assert.equal(error.kind, 'config');
+    assert.equal(error.reason, 'config');
     assert.match(error.detail, /no preferred_username claim \(oidc\.usernameClaim\)/);
     assert.ok(logged.some((line) => line.includes('preferred_username')));
   });
@@ -152,7 +152,7 @@ describe('OpenID Connect login against oidc-provider', () => {
     const start = await badClient.beginLogin();
     const callback = await browserLogin(start.url, 'alice', provider.redirectUri);
     const error = await refusal(badClient.finishLogin(callback, start));
-    assert.equal(error.kind, 'config');
+    assert.equal(error.reason, 'config');
     assert.match(error.detail, /does not accept client tandem: check oidc\.clientId and oidc\.clientSecret \(HTTP 401.*invalid_client/);
   });
 });
@@ -166,7 +166,7 @@ test('discovery failures say where', async () => {
     () => assert.fail('discovery worked without a provider'),
     (err: SsoError) => err,
   );
-  assert.equal(down.kind, 'unavailable');
+  assert.equal(down.reason, 'unavailable');
   assert.match(down.message, new RegExp(`discovery at http://127\\.0\\.0\\.1:${port} failed`));
 
   await assert.rejects(

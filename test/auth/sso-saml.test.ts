@@ -94,7 +94,7 @@ describe('SAML login against a test identity provider', () => {
     const post = await login(store, ALICE);
     await samlFinishLogin(config, post, store);
     const error = await refusal(samlFinishLogin(config, post, store));
-    assert.equal(error.kind, 'refused');
+    assert.equal(error.reason, 'refused');
     assert.match(error.detail, /InResponseTo is not valid/);
   });
 
@@ -110,7 +110,7 @@ describe('SAML login against a test identity provider', () => {
   test('a response signed by another key is refused', async () => {
     const store = new MemoryRequestStore();
     const error = await refusal(samlFinishLogin(config, await login(store, ALICE, { signer: idp.otherSigner }), store));
-    assert.equal(error.kind, 'refused');
+    assert.equal(error.reason, 'refused');
     assert.match(error.detail, /signature/i);
   });
 
@@ -133,7 +133,7 @@ describe('SAML login against a test identity provider', () => {
     const hourAgo = Date.now() - 3_600_000;
     const post = await login(store, ALICE, { notBefore: new Date(hourAgo - 300_000), notOnOrAfter: new Date(hourAgo) });
     const error = await refusal(samlFinishLogin(config, post, store));
-    assert.equal(error.kind, 'refused');
+    assert.equal(error.reason, 'refused');
     assert.match(error.detail, /expired|subject confirmation/i);
   });
 
@@ -149,7 +149,7 @@ describe('SAML login against a test identity provider', () => {
   test('an assertion for another service provider is refused', async () => {
     const store = new MemoryRequestStore();
     const error = await refusal(samlFinishLogin(config, await login(store, ALICE, { audience: 'https://other.example.com/saml' }), store));
-    assert.equal(error.kind, 'refused');
+    assert.equal(error.reason, 'refused');
     assert.match(error.detail, /audience mismatch/);
   });
 
@@ -188,17 +188,17 @@ describe('SAML login against a test identity provider', () => {
     const error = await refusal(
       samlFinishLogin(config, await login(store, { nameId: 'x', attributes: { email: 'x@example.com' } }), store),
     );
-    assert.equal(error.kind, 'config');
+    assert.equal(error.reason, 'config');
     assert.match(error.detail, /no uid attribute \(saml\.usernameAttribute\); it has: email/);
   });
 
   test('garbage is refused', async () => {
     const store = new MemoryRequestStore();
     assert.equal(
-      (await refusal(samlFinishLogin(config, { SAMLResponse: Buffer.from('<nope').toString('base64') }, store))).kind,
+      (await refusal(samlFinishLogin(config, { SAMLResponse: Buffer.from('<nope').toString('base64') }, store))).reason,
       'refused',
     );
-    assert.equal((await refusal(samlFinishLogin(config, { SAMLResponse: '' }, store))).kind, 'refused');
+    assert.equal((await refusal(samlFinishLogin(config, { SAMLResponse: '' }, store))).reason, 'refused');
   });
 });
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CLI, cleanEnv, type CliResult } from '../cli/helpers.js';
+import { Browser } from './sso-browser.js';
 import { BASE_DN, slapdSkipReason, sshaPassword, startSlapd, type SlapdServer } from '../support/slapd.js';
 import { AuthServer, call, type Reply } from './helpers.js';
 
@@ -196,5 +197,20 @@ describe('LDAP sign-in through a Tandem server', { skip: slapdSkipReason() }, ()
       .where('key', '=', 'ldap:bob')
       .executeTakeFirst();
     assert.equal(counted?.failures, 1, 'only the wrong password of the earlier test counts');
+
+    // The sign-in page's form says the same on the page, with the same status.
+    const browser = new Browser();
+    const page = await browser.visit(`${tandem.url}/login`);
+    const formToken = /<input[^>]* name="form_token"[^>]* value="([^"]*)"/.exec(page.text)?.[1] ?? assert.fail(page.text);
+    const form = new URLSearchParams({
+      form_token: formToken,
+      return: '/',
+      provider: 'ldap',
+      username: 'bob',
+      password: 'bob-directory-pw',
+    });
+    const refused = await browser.visit(`${tandem.url}/login`, form);
+    assert.equal(refused.status, 502, refused.text);
+    assert.match(refused.text, /Not signed in: LDAP login is not available/);
   });
 });

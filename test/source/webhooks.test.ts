@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
+import type { ErrorKind } from '../../src/errors.js';
 import { parseWebhook, refMatchesFilters, WebhookError, ZERO_SHA } from '../../src/source/index.js';
 import type { WebhookHeaders } from '../../src/source/index.js';
 import { fixture } from '../support/git.js';
@@ -9,10 +10,10 @@ const SECRET = 'It’s a Secret to Everybody';
 
 const hmac = (body: Buffer, secret = SECRET) => createHmac('sha256', secret).update(body).digest('hex');
 
-function rejectsWith(fn: () => unknown, statusCode: number, message: RegExp): void {
+function rejectsWith(fn: () => unknown, kind: ErrorKind, message: RegExp): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof WebhookError, `expected WebhookError, got ${String(err)}`);
-    assert.equal(err.statusCode, statusCode);
+    assert.equal(err.kind, kind);
     assert.match(err.message, message);
     return true;
   });
@@ -120,50 +121,58 @@ describe('parseWebhook: GitHub', () => {
   it('rejects forged, malformed, missing and duplicated signatures with 401/400', async () => {
     const body = await fixture('github-push.json');
     const headers = githubHeaders(body, 'push');
-    rejectsWith(() => parseWebhook('github', headers, body, 'another secret'), 401, /X-Hub-Signature-256 does not match/);
+    rejectsWith(() => parseWebhook('github', headers, body, 'another secret'), 'unauthenticated', /X-Hub-Signature-256 does not match/);
     const tampered = Buffer.from(body.toString('utf8').replace('refs/heads/main', 'refs/heads/prod'));
-    rejectsWith(() => parseWebhook('github', headers, tampered, SECRET), 401, /does not match/);
+    rejectsWith(() => parseWebhook('github', headers, tampered, SECRET), 'unauthenticated', /does not match/);
     const short = { ...headers, 'x-hub-signature-256': `sha256=${hmac(body).slice(0, 40)}` };
-    rejectsWith(() => parseWebhook('github', short, body, SECRET), 401, /not a 64-digit hex/);
+    rejectsWith(() => parseWebhook('github', short, body, SECRET), 'unauthenticated', /not a 64-digit hex/);
     const sha1 = { ...headers, 'x-hub-signature-256': `sha1=${hmac(body)}` };
-    rejectsWith(() => parseWebhook('github', sha1, body, SECRET), 401, /must start with "sha256="/);
+    rejectsWith(() => parseWebhook('github', sha1, body, SECRET), 'unauthenticated', /must start with "sha256="/);
     const { 'x-hub-signature-256': _sig, ...unsigned } = headers;
-    rejectsWith(() => parseWebhook('github', unsigned, body, SECRET), 401, /missing header X-Hub-Signature-256/);
+    rejectsWith(() => parseWebhook('github', unsigned, body, SECRET), 'unauthenticated', /missing header X-Hub-Signature-256/);
     const doubled = { ...headers, 'x-hub-signature-256': [`sha256=${hmac(body)}`, `sha256=${hmac(body)}`] };
-    rejectsWith(() => parseWebhook('github', doubled, body, SECRET), 400, /appears more than once/);
+    rejectsWith(() => parseWebhook('github', doubled, body, SECRET), 'malformed', /appears more than once/);
     const { 'X-GitHub-Event': _event, ...noEvent } = headers;
-    rejectsWith(() => parseWebhook('github', noEvent, body, SECRET), 400, /missing header X-GitHub-Event/);
+    rejectsWith(() => parseWebhook('github', noEvent, body, SECRET), 'malformed', /missing header X-GitHub-Event/);
   });
 
   it('refuses every delivery when the repository has no secret', async () => {
     const body = await fixture('github-push.json');
-    rejectsWith(() => parseWebhook('github', githubHeaders(body, 'push'), body, null), 401, /no webhook secret.*set a webhook secret/);
-    rejectsWith(() => parseWebhook('github', githubHeaders(body, 'push'), body, ''), 401, /no webhook secret/);
+    rejectsWith(
+      () => parseWebhook('github', githubHeaders(body, 'push'), body, null),
+      'unauthenticated',
+      /no webhook secret.*set a webhook secret/,
+    );
+    rejectsWith(() => parseWebhook('github', githubHeaders(body, 'push'), body, ''), 'unauthenticated', /no webhook secret/);
   });
 
   it('gives 400 for malformed JSON and 422 naming a missing field', () => {
     const broken = Buffer.from('{"ref": "refs/heads/main", "after": ');
     rejectsWith(
       () => parseWebhook('github', githubHeaders(broken, 'push'), broken, SECRET),
-      400,
+      'malformed',
       /GitHub push payload: malformed JSON body: /,
     );
     const noAfter = Buffer.from(JSON.stringify({ ref: 'refs/heads/main', before: ZERO_SHA }));
-    rejectsWith(() => parseWebhook('github', githubHeaders(noAfter, 'push'), noAfter, SECRET), 422, /field "after" is missing/);
+    rejectsWith(() => parseWebhook('github', githubHeaders(noAfter, 'push'), noAfter, SECRET), 'invalid', /field "after" is missing/);
     const badHead = Buffer.from(JSON.stringify({ action: 'opened', number: 3, pull_request: { head: { ref: 'x', sha: 'not-a-sha' } } }));
     rejectsWith(
       () => parseWebhook('github', githubHeaders(badHead, 'pull_request'), badHead, SECRET),
-      422,
+      'invalid',
       /field "pull_request\.head\.sha" is not a commit sha/,
     );
     const list = Buffer.from('[]');
-    rejectsWith(() => parseWebhook('github', githubHeaders(list, 'push'), list, SECRET), 422, /must be a JSON object/);
+    rejectsWith(() => parseWebhook('github', githubHeaders(list, 'push'), list, SECRET), 'invalid', /must be a JSON object/);
   });
 
   it('rejects an unknown provider name coming from a URL', async () => {
     const body = await fixture('github-push.json');
     const provider = 'sourcehut' as unknown as 'github';
-    rejectsWith(() => parseWebhook(provider, githubHeaders(body, 'push'), body, SECRET), 400, /unknown webhook provider "sourcehut"/);
+    rejectsWith(
+      () => parseWebhook(provider, githubHeaders(body, 'push'), body, SECRET),
+      'malformed',
+      /unknown webhook provider "sourcehut"/,
+    );
   });
 });
 
@@ -250,10 +259,14 @@ describe('parseWebhook: GitLab', () => {
 
   it('rejects a wrong or missing token with 401', async () => {
     const body = await fixture('gitlab-push.json');
-    rejectsWith(() => parseWebhook('gitlab', headers('Push Hook', 'guess'), body, SECRET), 401, /X-Gitlab-Token does not match/);
-    rejectsWith(() => parseWebhook('gitlab', headers('Push Hook', `${SECRET}x`), body, SECRET), 401, /does not match/);
+    rejectsWith(
+      () => parseWebhook('gitlab', headers('Push Hook', 'guess'), body, SECRET),
+      'unauthenticated',
+      /X-Gitlab-Token does not match/,
+    );
+    rejectsWith(() => parseWebhook('gitlab', headers('Push Hook', `${SECRET}x`), body, SECRET), 'unauthenticated', /does not match/);
     const { 'x-gitlab-token': _t, ...noToken } = headers('Push Hook');
-    rejectsWith(() => parseWebhook('gitlab', noToken, body, SECRET), 401, /missing header X-Gitlab-Token/);
+    rejectsWith(() => parseWebhook('gitlab', noToken, body, SECRET), 'unauthenticated', /missing header X-Gitlab-Token/);
   });
 
   it('gives 422 naming a missing nested field', async () => {
@@ -261,7 +274,7 @@ describe('parseWebhook: GitLab', () => {
     const body = Buffer.from(JSON.stringify({ ...mr, object_attributes: { ...mr.object_attributes, last_commit: {} } }));
     rejectsWith(
       () => parseWebhook('gitlab', headers('Merge Request Hook'), body, SECRET),
-      422,
+      'invalid',
       /GitLab Merge Request Hook payload: field "object_attributes\.last_commit\.id" is missing/,
     );
   });
@@ -296,7 +309,7 @@ describe('parseWebhook: Gitea and Forgejo', () => {
     assert.equal(result.event?.branch, 'develop');
     rejectsWith(
       () => parseWebhook('gitea', { ...forgejo, 'x-forgejo-signature': hmac(body, 'x') }, body, SECRET),
-      401,
+      'unauthenticated',
       /X-Forgejo-Signature does not match/,
     );
   });
@@ -336,11 +349,15 @@ describe('parseWebhook: Gitea and Forgejo', () => {
     const body = await fixture('gitea-push.json');
     rejectsWith(
       () => parseWebhook('gitea', { ...headers(body, 'push'), 'x-gitea-signature': 'abcd' }, body, SECRET),
-      401,
+      'unauthenticated',
       /not a 64-digit hex/,
     );
     const { 'x-gitea-signature': _s, ...unsigned } = headers(body, 'push');
-    rejectsWith(() => parseWebhook('gitea', unsigned, body, SECRET), 401, /missing header X-Gitea-Signature or X-Forgejo-Signature/);
+    rejectsWith(
+      () => parseWebhook('gitea', unsigned, body, SECRET),
+      'unauthenticated',
+      /missing header X-Gitea-Signature or X-Forgejo-Signature/,
+    );
   });
 });
 
@@ -432,7 +449,7 @@ describe('parseWebhook: Bitbucket', () => {
     const ping = parseWebhook('bitbucket', headers(body, 'diagnostics:ping'), body, SECRET);
     assert.deepEqual([ping.event, ping.ignoredReason], [null, 'ping']);
     const forged = { ...headers(body, 'repo:refs_changed'), 'x-hub-signature': `sha256=${hmac(body, 'wrong')}` };
-    rejectsWith(() => parseWebhook('bitbucket', forged, body, SECRET), 401, /X-Hub-Signature does not match/);
+    rejectsWith(() => parseWebhook('bitbucket', forged, body, SECRET), 'unauthenticated', /X-Hub-Signature does not match/);
   });
 
   it('gives 422 naming the field of a change', async () => {
@@ -441,7 +458,7 @@ describe('parseWebhook: Bitbucket', () => {
     const body = Buffer.from(JSON.stringify(payload));
     rejectsWith(
       () => parseWebhook('bitbucket', headers(body, 'repo:refs_changed'), body, SECRET),
-      422,
+      'invalid',
       /field "changes\[1\]\.toHash" is missing/,
     );
   });

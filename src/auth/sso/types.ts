@@ -2,6 +2,8 @@
 // a Tandem user (found by provider + subject, so a renamed account stays the same user) and map its
 // groups to roles with rolesForGroups.
 
+import { DomainError, type ErrorKind } from '../../errors.js';
+
 export type SsoProvider = 'oidc' | 'ldap' | 'saml';
 
 export interface ExternalIdentity {
@@ -19,22 +21,30 @@ export interface ExternalIdentity {
 /**
  * Why a login failed. `message` is safe to show to the person logging in; `detail` is for the log only
  * (it may say whether an account exists, which the login page must not).
- * - credentials: wrong username or password (HTTP 401)
- * - refused: the provider's answer failed a check: state, nonce, signature, audience, replay (HTTP 400)
- * - unavailable: the provider cannot be reached (HTTP 502)
- * - config: Tandem's configuration does not fit the provider (HTTP 500; an operator must act)
+ * - credentials: wrong username or password (unauthenticated)
+ * - refused: the provider's answer failed a check: state, nonce, signature, audience, replay (malformed)
+ * - unavailable: the provider cannot be reached (upstream)
+ * - config: Tandem's configuration does not fit the provider (misconfigured; an operator must act)
  */
-export type SsoErrorKind = 'credentials' | 'refused' | 'unavailable' | 'config';
+export type SsoFailure = 'credentials' | 'refused' | 'unavailable' | 'config';
 
-export class SsoError extends Error {
+const KIND_OF_FAILURE: Record<SsoFailure, ErrorKind> = {
+  credentials: 'unauthenticated',
+  refused: 'malformed',
+  unavailable: 'upstream',
+  config: 'misconfigured',
+};
+
+export class SsoError extends DomainError {
   constructor(
-    readonly kind: SsoErrorKind,
+    readonly reason: SsoFailure,
     message: string,
     readonly detail: string = message,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(KIND_OF_FAILURE[reason], message);
     this.name = 'SsoError';
+    if (options) this.cause = options.cause;
   }
 }
 

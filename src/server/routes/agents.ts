@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
-import { BlobIntegrityError, BlobTooLargeError, InvalidDigestError, isValidDigest, BlobNotFoundError } from '../../artifacts/index.js';
+import { isValidDigest } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/index.js';
 import { protectedRoleOfPipeline } from '../../auth/index.js';
 import {
@@ -371,14 +371,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ params, request }) {
       const digest = params.digest;
       if (!isValidDigest(digest)) throw new ApiError(400, `"${digest}" is not a sha256 hex digest`);
-      try {
-        const stored = await ctx.blobs.put(request.body as Readable, { digest, maxBytes: ctx.config.maxArtifactBytes });
-        return stored;
-      } catch (err) {
-        if (err instanceof BlobTooLargeError) throw new ApiError(413, err.message);
-        if (err instanceof BlobIntegrityError || err instanceof InvalidDigestError) throw new ApiError(422, err.message);
-        throw err;
-      }
+      return ctx.blobs.put(request.body as Readable, { digest, maxBytes: ctx.config.maxArtifactBytes });
     },
   });
 
@@ -391,14 +384,9 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     produces: 'application/octet-stream',
     async handler({ params, reply }) {
       if (!isValidDigest(params.digest)) throw new ApiError(400, `"${params.digest}" is not a sha256 hex digest`);
-      try {
-        const stream = await ctx.blobs.get(params.digest);
-        reply.type('application/octet-stream');
-        return stream;
-      } catch (err) {
-        if (err instanceof BlobNotFoundError) throw new ApiError(404, err.message);
-        throw err;
-      }
+      const stream = await ctx.blobs.get(params.digest);
+      reply.type('application/octet-stream');
+      return stream;
     },
   });
 

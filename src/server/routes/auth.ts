@@ -205,7 +205,7 @@ export function registerAuthRoutes(routes: RouteTable, ctx: ServerContext): void
           });
         } catch (err) {
           // The caller is signed in: a wrong current password is not a failed authentication of this request.
-          if (err instanceof LoginError && err.statusCode === 401) throw new ApiError(403, 'currentPassword: wrong password');
+          if (err instanceof LoginError && err.kind === 'unauthenticated') throw new ApiError(403, 'currentPassword: wrong password');
           throw err;
         }
       }

@@ -19,7 +19,7 @@ import { csrfTokenFor, SESSION_COOKIE } from '../../auth/index.js';
 import type { ServerContext } from '../context.js';
 import { CSRF_FORM_FIELD } from '../auth.js';
 import { escape, sendPage } from '../html-page.js';
-import { ApiError, formOf, type RouteTable } from '../http.js';
+import { ApiError, formOf, STATUS_OF_KIND, type RouteTable } from '../http.js';
 import { signInSection } from '../sign-in-form.js';
 
 export const DEVICE_PAGE_PATH = '/login/device';
@@ -67,13 +67,7 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
           : body.tokenExpiresInSeconds === null
             ? null
             : body.tokenExpiresInSeconds * 1000;
-      let started;
-      try {
-        started = await startDeviceLogin(db, { name: body.name, address: request.ip, tokenLifetimeMs, now });
-      } catch (err) {
-        if (err instanceof DeviceLoginError) throw new ApiError(err.statusCode, err.message);
-        throw err;
-      }
+      const started = await startDeviceLogin(db, { name: body.name, address: request.ip, tokenLifetimeMs, now });
       audit({ requestId: started.id, name: body.name });
       const userCode = formatUserCode(started.userCode);
       // Known once the server listens (port 0 picks one): read per request, not at registration.
@@ -184,7 +178,7 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
       if (problem !== null || !waiting)
         return sendPage(
           reply,
-          problem?.statusCode ?? 404,
+          problem ? STATUS_OF_KIND[problem.kind] : 404,
           'Sign in a device',
           `<p class="error">${escape(problem?.message ?? '')}.</p>\n${codeForm(typed)}`,
         );
@@ -225,7 +219,12 @@ export function registerDeviceLoginRoutes(routes: RouteTable, ctx: ServerContext
         });
       } catch (err) {
         if (!(err instanceof DeviceLoginError)) throw err;
-        return sendPage(reply, err.statusCode, 'Sign in a device', `<p class="error">${escape(err.message)}.</p>\n${codeForm('')}`);
+        return sendPage(
+          reply,
+          STATUS_OF_KIND[err.kind],
+          'Sign in a device',
+          `<p class="error">${escape(err.message)}.</p>\n${codeForm('')}`,
+        );
       }
       audit({ requestId: decided.id, name: decided.name, deviceAddress: decided.address, decision: decided.status });
       const done =

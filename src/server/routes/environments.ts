@@ -14,7 +14,6 @@ import {
   readReleaseFiles,
   recordReleaseDecision,
   releaseOfJob,
-  ReleaseError,
   requestRollback,
   requireEnvironment,
   rollbackOnAlert,
@@ -40,16 +39,6 @@ const fencingToken = z.number().int().positive();
 const MAX_RELEASES_PAGE = 500;
 /** Waiting deploys are few (a newer one supersedes the older); this bounds a runaway list. */
 const MAX_MANUAL_JOBS = 100;
-
-/** Store errors as HTTP errors with the same status and message. */
-async function released<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    if (err instanceof ReleaseError) throw new ApiError(err.status, err.message);
-    throw err;
-  }
-}
 
 function idParam(value: string | undefined, what: string): number {
   const id = Number(value);
@@ -260,24 +249,22 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       if (!pipeline) throw new ApiError(404, `pipeline ${job.pipeline_id} not found`);
       const rollbackOf = spec.variables[ROLLBACK_OF_VARIABLE] ? Number(spec.variables[ROLLBACK_OF_VARIABLE]) : null;
       const files = rollbackOf === null ? await uploadedManifest(ctx.blobs, body.files ?? []) : null;
-      const started = await released(
-        startRelease(ctx.store, {
-          jobId,
-          repoId: job.repo_id,
-          pipelineId: job.pipeline_id,
-          environment: { name: spec.environment.name, url: spec.environment.url ?? null, tier: spec.environment.deploymentTier ?? null },
-          sha: pipeline.sha,
-          ref: pipeline.ref,
-          version: body.version ?? (pipeline.is_tag === 1 ? pipeline.ref : pipeline.sha.slice(0, 8)),
-          files,
-          rollbackOf,
-          deploySpec: spec.deploy,
-          tags: spec.tags,
-          fencingToken: body.fencingToken,
-          createdBy: `${rollbackOf === null ? 'pipeline' : 'rollback pipeline'} #${pipeline.id}`,
-          now: ctx.clock.now(),
-        }),
-      );
+      const started = await startRelease(ctx.store, {
+        jobId,
+        repoId: job.repo_id,
+        pipelineId: job.pipeline_id,
+        environment: { name: spec.environment.name, url: spec.environment.url ?? null, tier: spec.environment.deploymentTier ?? null },
+        sha: pipeline.sha,
+        ref: pipeline.ref,
+        version: body.version ?? (pipeline.is_tag === 1 ? pipeline.ref : pipeline.sha.slice(0, 8)),
+        files,
+        rollbackOf,
+        deploySpec: spec.deploy,
+        tags: spec.tags,
+        fencingToken: body.fencingToken,
+        createdBy: `${rollbackOf === null ? 'pipeline' : 'rollback pipeline'} #${pipeline.id}`,
+        now: ctx.clock.now(),
+      });
       return {
         environment: { name: started.environment.name, url: started.environment.url },
         release: withFiles(started.release),
@@ -305,15 +292,13 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
       const release = await releaseOfJob(ctx.store.db, jobId);
       if (!release) throw new ApiError(404, `job ${jobId} has not started a release`);
-      const result = await released(
-        setReleaseStatus(ctx.store, {
-          releaseId: release.id,
-          status: body.status,
-          reason: body.reason ?? null,
-          restoredReleaseId: body.restoredReleaseId ?? null,
-          now: ctx.clock.now(),
-        }),
-      );
+      const result = await setReleaseStatus(ctx.store, {
+        releaseId: release.id,
+        status: body.status,
+        reason: body.reason ?? null,
+        restoredReleaseId: body.restoredReleaseId ?? null,
+        now: ctx.clock.now(),
+      });
       if (result.changed && (body.status === 'live' || body.status === 'failed' || body.status === 'rolled_back')) {
         const environment = await environmentName(ctx.store.db, result.release.environment_id);
         ctx.metrics.deployments.inc({ environment, result: body.status });

@@ -10,7 +10,7 @@ import { triggerForDelivery, type DeliveryResult } from '../../scheduler/index.j
 import { parseWebhook, WebhookError, type ForgeProject, type PushEvent } from '../../source/index.js';
 import type { Repo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
-import { ApiError, type RouteTable } from '../http.js';
+import type { RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
 
 /** GitLab's merge request variables, each project as the forge named it (left out when it did not). */
@@ -105,9 +105,8 @@ export function registerHookRoutes(routes: RouteTable, ctx: ServerContext): void
           parsed = parseWebhook(provider, request.headers, raw, await webhookSecretOf(ctx, repo));
         } catch (err) {
           if (err instanceof WebhookError) {
-            reject(err.statusCode === 401 ? 'signature' : 'payload');
+            reject(err.kind === 'unauthenticated' ? 'signature' : 'payload');
             request.log.warn({ provider, repo: repo.name, reason: err.message }, 'webhook rejected');
-            throw new ApiError(err.statusCode, err.message);
           }
           throw err;
         }

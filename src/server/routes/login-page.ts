@@ -3,10 +3,10 @@
 // lockouts included, and the single sign-on providers' buttons, each returning to where the
 // browser was going (the device page of `tandem login --web`, for one). A directory user signs in
 // with the directory's password here, so it never counts against a local password, nor the reverse.
-import { LoginError } from '../../auth/index.js';
+import { LoginError, SsoError } from '../../auth/index.js';
 import type { ServerContext } from '../context.js';
 import { sendPage } from '../html-page.js';
-import { ApiError, formOf, type RouteTable } from '../http.js';
+import { ApiError, formOf, STATUS_OF_KIND, type RouteTable } from '../http.js';
 import { ldapSignIn, localSignIn, loginProviders, safeReturnPath, signInBody } from '../sign-in.js';
 import { SIGN_IN_FORM_COOKIE, SIGN_IN_FORM_FIELD, signInSection } from '../sign-in-form.js';
 
@@ -55,9 +55,10 @@ export function registerLoginPageRoutes(routes: RouteTable, ctx: ServerContext):
         audit({ sessionId: session.principal.sessionId, ...(provider === 'ldap' ? { provider } : {}) }, session.principal);
       } catch (err) {
         if (err instanceof ApiError) return again(err.statusCode, `Not signed in: ${err.message}.`);
+        if (err instanceof SsoError) return again(STATUS_OF_KIND[err.kind], `Not signed in: ${err.message}.`);
         if (!(err instanceof LoginError)) throw err;
         if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
-        return again(err.statusCode, `Not signed in: ${err.message}.`);
+        return again(STATUS_OF_KIND[err.kind], `Not signed in: ${err.message}.`);
       }
       reply.header('cache-control', 'no-store');
       return reply.redirect(returnTo, 303);

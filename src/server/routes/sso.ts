@@ -13,7 +13,7 @@ import type { ServerContext } from '../context.js';
 import { secureCookies } from '../auth.js';
 import { ApiError, formOf, type RouteTable } from '../http.js';
 import {
-  answerSsoFailure,
+  logSsoFailure,
   finishingSignIn,
   ldapSignIn,
   loginProviders,
@@ -64,10 +64,10 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
       if (!(err instanceof SsoError)) throw err;
       // The discovery error names the provider's URL and what went wrong: for the log only.
       const message =
-        err.kind === 'unavailable'
+        err.reason === 'unavailable'
           ? 'the identity provider cannot be reached'
           : 'OpenID Connect sign-in is misconfigured: the server log says why';
-      throw new SsoError(err.kind, message, err.detail, { cause: err });
+      throw new SsoError(err.reason, message, err.detail, { cause: err });
     });
     return oidcClient;
   }
@@ -106,7 +106,8 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         });
         return redirect(reply, start.url);
       } catch (err) {
-        throw answerSsoFailure(request, 'oidc', err);
+        logSsoFailure(request, 'oidc', err);
+        throw err;
       }
     },
   });
@@ -189,7 +190,8 @@ export function registerSsoRoutes(routes: RouteTable, ctx: ServerContext): void 
         // The return path stays in the database with the request: nothing the browser posts back decides it.
         return redirect(reply, await samlLoginUrl(config, '', requests));
       } catch (err) {
-        throw answerSsoFailure(request, 'saml', err);
+        logSsoFailure(request, 'saml', err);
+        throw err;
       }
     },
   });
