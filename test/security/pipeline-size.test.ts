@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PIPELINE_COMPILE_WORKER } from '../../src/deploy/index.js';
-import { compileIsolated } from '../../src/pipeline/index.js';
+import { compiledJob, compileIsolated } from '../../src/pipeline/index.js';
 import { walkInDependencyOrder } from '../../src/scheduler/advance.js';
 import type { Job } from '../../src/store/schema.js';
 import { compileErrors, compileOk, PUSH_MAIN } from '../pipeline/helpers.js';
@@ -121,8 +121,17 @@ describe('compiling in a worker thread', () => {
 
 describe('the pipeline state machine', () => {
   it('walks 100,000 jobs in dependency order in linear time (it listed every earlier job for each job)', () => {
-    const spec = (needs: string[] | null): string =>
-      JSON.stringify({ needs: needs?.map((job) => ({ job, artifacts: true, optional: false })) ?? null });
+    // Stored specs are read through the validated jobs.spec reader: each is a whole compiled job.
+    const spec = (name: string, stageIndex: number, needs: string[] | null): string =>
+      JSON.stringify(
+        compiledJob({
+          name,
+          stage: `s${stageIndex}`,
+          stageIndex,
+          position: { file: '.gitlab-ci.yml', line: 1, column: 1 },
+          needs: needs?.map((job) => ({ job, artifacts: true, optional: false })) ?? null,
+        }),
+      );
     const jobs = Array.from({ length: 100_000 }, (_, i) => {
       const stage = Math.floor(i / 25_000);
       const chained = i % 25_000 > 0 && i % 2 === 0;
@@ -131,7 +140,7 @@ describe('the pipeline state machine', () => {
         name: `j${i}`,
         stage_index: stage,
         status: 'created',
-        spec: spec(chained ? [`j${i - 2}`] : null),
+        spec: spec(`j${i}`, stage, chained ? [`j${i - 2}`] : null),
       } as unknown as Job;
     });
     const order: number[] = [];
