@@ -42,6 +42,11 @@ export function postgresNotifications(url: string, channel: string, publishVia: 
             });
             await c.connect();
             await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+            if (closed) {
+              // close() came while this connection was being made, so it could not end it.
+              await c.end().catch(() => undefined);
+              break;
+            }
             client = c;
             backoff = 100;
             connected();
