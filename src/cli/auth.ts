@@ -2,30 +2,15 @@
 // and the audit log.
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
+import type { ProtectedBranchJson, TokenJson, UserJson } from '../api/index.js';
 import { parseDuration } from '../pipeline/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialsFile, readCredentials, writeCredentials } from './credentials.js';
 import { printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
-type UserJson = {
-  username: string;
-  email: string | null;
-  admin: boolean;
-  hasPassword: boolean;
-  createdAt: string;
-  lastLoginAt: string | null;
-};
-type TokenJson = {
-  id: number;
-  name: string;
-  username: string;
-  scopes: string[];
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  expired: boolean;
-  token?: string;
-};
+/** A token as listed; the answer that creates one also carries its secret, once. */
+type IssuedTokenJson = TokenJson & { token?: string };
 
 const path = (...parts: string[]) => parts.map(encodeURIComponent).join('/');
 
@@ -182,7 +167,7 @@ export async function login(opts: LoginOptions): Promise<void> {
   });
   if (made.status !== 201) throw await failure(made, 'creating a token');
   // The Tandem account's name, which for a directory's user may differ from what was typed.
-  const token = (await made.json()) as TokenJson;
+  const token = (await made.json()) as IssuedTokenJson;
   await send(server, 'DELETE', '/api/v1/session', { cookie, csrf: csrfToken });
   await saveLogin(server, { id: token.id, token: token.token!, username: token.username, expiresAt: token.expiresAt }, opts.json === true);
 }
@@ -371,7 +356,7 @@ export async function tokenCreate(
     .flatMap((s) => s.split(','))
     .map((s) => s.trim())
     .filter(Boolean);
-  const created = await ApiClient.fromOptions(opts).json<TokenJson>('POST', '/api/v1/tokens', {
+  const created = await ApiClient.fromOptions(opts).json<IssuedTokenJson>('POST', '/api/v1/tokens', {
     name: opts.name,
     scopes,
     expiresAt: expiry(opts),
@@ -420,10 +405,8 @@ export async function memberList(repo: string, opts: Listing): Promise<void> {
   printTable(members, ['username', 'role', 'source', 'since']);
 }
 
-type ProtectedJson = { id: number; pattern: string; allowedRole: string; createdAt: string };
-
 export async function branchProtect(repo: string, pattern: string, opts: ApiOptions & { role?: string; json?: boolean }): Promise<void> {
-  const result = await ApiClient.fromOptions(opts).json<ProtectedJson>('POST', `/api/v1/repos/${path(repo)}/protected-branches`, {
+  const result = await ApiClient.fromOptions(opts).json<ProtectedBranchJson>('POST', `/api/v1/repos/${path(repo)}/protected-branches`, {
     pattern,
     allowedRole: opts.role,
   });
@@ -433,7 +416,7 @@ export async function branchProtect(repo: string, pattern: string, opts: ApiOpti
 
 export async function branchUnprotect(repo: string, pattern: string, opts: ApiOptions): Promise<void> {
   const api = ApiClient.fromOptions(opts);
-  const found = (await api.json<ProtectedJson[]>('GET', `/api/v1/repos/${path(repo)}/protected-branches`)).find(
+  const found = (await api.json<ProtectedBranchJson[]>('GET', `/api/v1/repos/${path(repo)}/protected-branches`)).find(
     (p) => p.pattern === pattern,
   );
   if (!found) throw new CliError(`${repo} has no protected branch pattern ${pattern}`);
@@ -442,7 +425,7 @@ export async function branchUnprotect(repo: string, pattern: string, opts: ApiOp
 }
 
 export async function branchList(repo: string, opts: Listing): Promise<void> {
-  const patterns = await ApiClient.fromOptions(opts).json<ProtectedJson[]>('GET', `/api/v1/repos/${path(repo)}/protected-branches`);
+  const patterns = await ApiClient.fromOptions(opts).json<ProtectedBranchJson[]>('GET', `/api/v1/repos/${path(repo)}/protected-branches`);
   if (opts.json) return printJson(patterns);
   printTable(patterns, ['pattern', 'allowedRole', 'createdAt']);
 }

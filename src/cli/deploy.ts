@@ -1,29 +1,10 @@
 // Commands for environments and releases: env list/releases/protect/promote/abort, and rollback.
+import type { EnvironmentJson, ReleaseJson } from '../api/index.js';
 import { ApiClient, type ApiOptions } from './api-client.js';
 import { followPipeline } from './remote.js';
 import { colourStatus, printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
-type ReleaseJson = {
-  id: number;
-  kind: string;
-  status: string;
-  version: string;
-  sha: string;
-  createdBy: string;
-  createdAt: string;
-  finishedAt: string | null;
-  statusReason: string | null;
-};
-type EnvironmentJson = {
-  name: string;
-  tier: string | null;
-  url: string | null;
-  protected: boolean;
-  current: ReleaseJson | null;
-  latest: ReleaseJson | null;
-};
-
 const envPath = (repo: string, env: string) => `/api/v1/repos/${encodeURIComponent(repo)}/environments/${encodeURIComponent(env)}`;
 
 export async function envList(repo: string, opts: Listing) {

@@ -1,6 +1,7 @@
 // Listing output: aligned columns for people, `--json` for programs.
 
-export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
+/** Rows as a table of the named columns (keys of each row). */
+export function printTable<Row extends object>(rows: readonly Row[], columns: (keyof Row & string)[]): void {
   if (rows.length === 0) {
     console.log('(none)');
     return;

@@ -13,6 +13,7 @@ import { DuplicateDeliveryError } from './errors.js';
 import type { StatusChange } from './events.js';
 import { autoCancelInterruptible } from './sql/auto-cancel.js';
 import { createPipeline, type CreatePipelineInput } from './sql/create-pipeline.js';
+import { earlierDelivery, recordDelivery } from './sql/deliveries.js';
 
 export const PIPELINE_FILES = ['.tandem.yml', '.gitlab-ci.yml'];
 
@@ -191,44 +192,15 @@ const REPLAY_WINDOW_MS = 60 * 60 * 1000;
  * exist or neither (a replica killed halfway leaves nothing, and the forge's retry builds it).
  */
 export async function triggerForDelivery(ctx: TriggerContext, input: TriggerInput & { event: DeliveryEvent }): Promise<DeliveryResult> {
-  const { deliveryId, payloadDigest } = input.event;
   const since = ctx.clock.now() - REPLAY_WINDOW_MS;
-  const earlier = () =>
-    ctx.store.db
-      .selectFrom('events')
-      .select('pipeline_id')
-      .where('provider', '=', input.event.provider)
-      .where('repo_id', '=', input.repo.id)
-      .where((eb) => {
-        const sameId = eb('delivery_id', '=', deliveryId);
-        return payloadDigest === undefined
-          ? sameId
-          : eb.or([sameId, eb.and([eb('payload_digest', '=', payloadDigest), eb('received_at', '>', since)])]);
-      })
-      .executeTakeFirst();
+  const earlier = () => earlierDelivery(ctx.store.db, { repoId: input.repo.id, delivery: input.event, since });
   const seen = await earlier();
   if (seen) return { duplicate: true, pipelineId: seen.pipeline_id, changes: [] };
   try {
     const result = await triggerPipeline(ctx, input);
     if (result.pipelineId !== null) return { duplicate: false, pipelineId: result.pipelineId, changes: result.changes };
     // No pipeline (rules): the delivery is still recorded, so a replay is answered as a duplicate.
-    const e = input.event;
-    await ctx.store.db
-      .insertInto('events')
-      .values({
-        repo_id: input.repo.id,
-        provider: e.provider,
-        delivery_id: e.deliveryId,
-        kind: e.kind,
-        ref: e.ref,
-        sha: e.sha,
-        before_sha: e.beforeSha,
-        received_at: ctx.clock.now(),
-        pipeline_id: null,
-        payload_digest: e.payloadDigest ?? null,
-      })
-      .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
-      .execute();
+    await recordDelivery(ctx.store.db, { repoId: input.repo.id, delivery: input.event, pipelineId: null, now: ctx.clock.now() });
     return { duplicate: false, pipelineId: null, skippedReason: result.skippedReason, changes: [] };
   } catch (err) {
     if (!(err instanceof DuplicateDeliveryError)) throw err;

@@ -6,6 +6,7 @@ import type { NewJob, PipelineMergeRequest, PipelineSource } from '../../store/i
 import { advanceInTransaction } from '../advance.js';
 import { DuplicateDeliveryError, SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
+import { recordDelivery, type Delivery } from './deliveries.js';
 
 export interface CreatePipelineInput {
   repoId: number;
@@ -25,15 +26,7 @@ export interface CreatePipelineInput {
    * leave a delivery that later copies are refused as duplicates of). A delivery already recorded
    * rolls everything back with DuplicateDeliveryError.
    */
-  event?: {
-    provider: string;
-    deliveryId: string;
-    kind: string;
-    ref: string;
-    sha: string;
-    beforeSha: string | null;
-    payloadDigest?: string;
-  };
+  event?: Delivery;
   /** The merge request of a merge request pipeline (it decides whether the pipeline is protected). */
   mergeRequest?: PipelineMergeRequest;
   /** No job starts before `approvePipeline` (a fork's pipeline, by the repository's setting). */
@@ -93,26 +86,8 @@ export async function createPipeline(
       .executeTakeFirstOrThrow();
     if (failed) changes.pipeline(pipeline, 'failed', 'config_error');
     else changes.pipeline(pipeline, 'created');
-    if (input.event) {
-      const e = input.event;
-      const recorded = await trx
-        .insertInto('events')
-        .values({
-          repo_id: input.repoId,
-          provider: e.provider,
-          delivery_id: e.deliveryId,
-          kind: e.kind,
-          ref: e.ref,
-          sha: e.sha,
-          before_sha: e.beforeSha,
-          received_at: now,
-          pipeline_id: pipeline.id,
-          payload_digest: e.payloadDigest ?? null,
-        })
-        .onConflict((oc) => oc.columns(['provider', 'repo_id', 'delivery_id']).doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (!recorded) throw new DuplicateDeliveryError(e.provider, e.deliveryId);
+    if (input.event && !(await recordDelivery(trx, { repoId: input.repoId, delivery: input.event, pipelineId: pipeline.id, now }))) {
+      throw new DuplicateDeliveryError(input.event.provider, input.event.deliveryId);
     }
 
     const rows: NewJob[] = (compiled?.jobs ?? []).map((spec) => {
