@@ -27,7 +27,7 @@ export const LAYERS = {
   dr:        ['root', 'artifacts', 'auth', 'config', 'store'],
   server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'pipeline', 'releases', 'repos', 'scheduler', 'source', 'store'],
   ops:       ['root', 'agent', 'auth', 'config', 'dr', 'server', 'store'],
-  cli:       ['root', 'agent', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'exec', 'executor', 'monitor', 'ops', 'pipeline', 'scheduler', 'server', 'source', 'store'],
+  cli:       ['root', 'agent', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'exec', 'executor', 'monitor', 'ops', 'pipeline', 'repos', 'scheduler', 'server', 'source', 'store'],
 };
 
 /** Folders whose code runs on agents or in the compiler: they hold no database and no HTTP server. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { findRepoByName, insertRepo } from '../repos/index.js';
 import { triggerPipeline } from '../scheduler/index.js';
 import type { RunningServer } from '../server/index.js';
 import { publishChanges } from '../server/index.js';
@@ -37,23 +38,18 @@ export async function registerDemo(server: RunningServer): Promise<number> {
     await run('git', ['add', '-A'], { cwd: repoDir, env: gitEnv });
     await run('git', ['commit', '-q', '-m', 'Demo project'], { cwd: repoDir, env: gitEnv });
   }
-  let repo = await ctx.store.db.selectFrom('repos').selectAll().where('name', '=', 'demo').executeTakeFirst();
-  repo ??= await ctx.store.db
-    .insertInto('repos')
-    .values({
+  const repo =
+    (await findRepoByName(ctx.store.db, 'demo')) ??
+    (await insertRepo(ctx.store.db, {
       name: 'demo',
       url: repoDir,
-      default_branch: 'main',
-      poll_interval_seconds: 10,
-      webhook_secret: null,
-      branch_filter: null,
-      tag_filter: null,
-      known_refs: '{}',
-      last_polled_at: null,
-      created_at: Date.now(),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+      defaultBranch: 'main',
+      pollIntervalSeconds: 10,
+      branchFilter: null,
+      tagFilter: null,
+      forkPullRequests: 'approval',
+      now: Date.now(),
+    }));
   const result = await triggerPipeline(ctx, { repo, ref: 'main', source: 'web' });
   publishChanges(ctx, result.changes);
   if (result.pipelineId === null) throw new Error(`the demo pipeline was not created: ${result.skippedReason}`);

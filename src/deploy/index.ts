@@ -11,5 +11,4 @@ export { StaleFencingTokenError } from './targets/index.js';
 export type { Check } from './verify/index.js';
 export { expandDeployBlock } from './variables.js';
 export { checkDeployBlock, PIPELINE_COMPILE_WORKER } from './compile-check.js';
-
 export { parseTargetSpec } from './targets/spec.js';

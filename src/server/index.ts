@@ -28,6 +28,9 @@ import { packageVersion } from '../version.js';
 const DRAIN_GRACE_MS = 2000;
 const CLOCK_SYNC_MS = 30_000;
 
+export { DatabaseClock } from './clock.js';
+export { publishChanges } from './notify.js';
+
 export interface RunningServer {
   url: string;
   ctx: ServerContext;
@@ -172,6 +175,3 @@ export async function startServer(
     },
   };
 }
-
-export { DatabaseClock } from './clock.js';
-export { publishChanges } from './notify.js';
