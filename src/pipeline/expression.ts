@@ -1,5 +1,5 @@
 // The `rules:if` / `workflow:rules:if` expression language, as GitLab defines it: variables,
-// string literals, null, ==, !=, =~, !~ with /regex/flags, &&, || and parentheses, where &&
+// string literals, null, ==, !=, =~, !~ (a /regex/flags, or a string: see `matches`), &&, || and parentheses, where &&
 // binds tighter than ||. A bare operand is true when it is present (defined and non-empty).
 // Regular expressions are RE2's, as in GitLab (./untrusted-regex.ts): linear time, whatever the pattern.
 import { compileUntrustedRegex, REGEX_FLAGS, RegexSyntaxError, slashedRegex, type UntrustedRegex } from './untrusted-regex.js';
@@ -191,12 +191,7 @@ class Parser {
     this.i++;
     const right = rightToken.operand;
     if (left.type === 'regex') throw new ExpressionError('a regular expression must be on the right of =~ or !~', t.col);
-    if (op.op === '=~' || op.op === '!~') {
-      if (right.type !== 'regex' && right.type !== 'var') {
-        throw new ExpressionError(`${op.op} needs a /regex/ or a variable holding one on its right`, rightToken.col);
-      }
-      return { type: 'match', op: op.op, left, right };
-    }
+    if (op.op === '=~' || op.op === '!~') return { type: 'match', op: op.op, left, right };
     if (right.type === 'regex') throw new ExpressionError(`use =~ to match a regular expression, not ${op.op}`, op.col);
     return { type: 'compare', op: op.op, left, right };
   }
@@ -233,11 +228,18 @@ function valueOf(operand: Operand, vars: Record<string, string>): string | null 
   }
 }
 
-/** A variable used on the right of =~ must hold `/pattern/flags`; anything else never matches. */
-function regexOf(operand: Operand, vars: Record<string, string>): UntrustedRegex | null {
-  if (operand.type === 'regex') return operand.regex;
-  const value = valueOf(operand, vars);
-  return value === null ? null : slashedRegex(value);
+/**
+ * GitLab's `=~` (lib/gitlab/ci/pipeline/expression/lexeme/matches.rb): a right side written or held
+ * as `/pattern/flags` is a regular expression matched against the left; any other string matches
+ * when the left is a substring of it (Ruby's `right.scan(left).present?`, so an empty left always
+ * does); an undefined right side never matches.
+ */
+function matches(text: string, right: Operand, vars: Record<string, string>): boolean {
+  if (right.type === 'regex') return right.regex.test(text);
+  const value = valueOf(right, vars);
+  if (value === null) return false;
+  const regex = slashedRegex(value);
+  return regex ? regex.test(text) : value.includes(text);
 }
 
 export function evaluate(expr: Expression, vars: Record<string, string>): boolean {
@@ -256,9 +258,7 @@ export function evaluate(expr: Expression, vars: Record<string, string>): boolea
     }
     case 'match': {
       // GitLab matches an undefined variable as the empty string (`nil.to_s`).
-      const text = valueOf(expr.left, vars) ?? '';
-      const regex = regexOf(expr.right, vars);
-      const matched = regex !== null && regex.test(text);
+      const matched = matches(valueOf(expr.left, vars) ?? '', expr.right, vars);
       return expr.op === '=~' ? matched : !matched;
     }
   }
