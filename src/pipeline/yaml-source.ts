@@ -237,7 +237,8 @@ class Converter {
       const value: YNode = pair.value
         ? this.convert(pair.value as YamlNode, depth + 1)
         : { kind: 'scalar', value: null, pos: keyPos, valueOffset: null };
-      if (entries.has(key)) this.diags.error(keyPos, 'duplicate key (map keys must be unique)');
+      // GitLab's parser (Psych) keeps the last value, at the first key's place in the map: a warning, not an error.
+      if (entries.has(key)) this.diags.warn(keyPos, `duplicate key "${key}": the later value is used, as GitLab does`);
       entries.set(key, { key, keyPos, value });
     }
     if (merged.length === 0) return { kind: 'map', entries, pos: this.pos(node) };

@@ -42,8 +42,24 @@ describe('unknown and malformed keys', () => {
     await expectError('build:\n  stage: build\n', 1, 1, 'job `build` has no `script`');
   });
 
-  it('duplicate keys are errors at the second key', async () => {
-    await expectError('j:\n  script: a\n  script: b\n', 3, 3, 'duplicate key');
+  it('a duplicate key is a warning at the second key, and the last value wins (GitLab’s parser)', async () => {
+    const result = await compile('j:\n  script: a\n  script: b\nk:\n  script: c\nj:\n  script: d\n  stage: test\n');
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.deepEqual(
+      result.pipeline.warnings.filter((w) => w.message.includes('duplicate key')).map((w) => [w.line, w.column]),
+      [
+        [3, 3],
+        [6, 1],
+      ],
+    );
+    // The later `j` replaces the first one whole, at the first one's place.
+    assert.deepEqual(
+      result.pipeline.jobs.map((j) => [j.name, j.script]),
+      [
+        ['j', ['d']],
+        ['k', ['c']],
+      ],
+    );
   });
 
   it('a non-map job is an error', async () => {
