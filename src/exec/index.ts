@@ -199,6 +199,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       now,
     });
     const manual = new Set(opts.manual ?? []);
+    const played = new Set<number>();
     await rm(join(stateDir, 'builds'), { recursive: true, force: true });
 
     const runOne = async (): Promise<boolean> => {
@@ -263,7 +264,12 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         if (await runOne()) continue;
         const state = await getPipeline(store, pipelineId);
         if (!state) return;
-        for (const j of state.jobs) if (j.status === 'manual' && manual.has(j.name)) await playJob(store, j.id, Date.now());
+        for (const j of state.jobs) {
+          // Marked before the await: another idle worker read the same state and must not play it too.
+          if (j.status !== 'manual' || !manual.has(j.name) || played.has(j.id)) continue;
+          played.add(j.id);
+          await playJob(store, j.id, Date.now());
+        }
         await promoteScheduled(store, Date.now());
         const waiting = state.jobs.some(
           (j) =>

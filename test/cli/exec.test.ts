@@ -148,3 +148,13 @@ test('exec: an invalid pipeline file is refused with file:line:col', async (t) =
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /other\.yml: no such file/);
 });
+
+test('exec --manual plays each manual job once, whatever the concurrency (idle workers raced to play it)', async (t) => {
+  const manualJobs = ['m1', 'm2', 'm3', 'm4'];
+  const pipeline = `build:\n  script: [echo built]\n${manualJobs.map((name) => `${name}:\n  when: manual\n  script: [echo ${name}]\n`).join('')}`;
+  const { dir } = await project(t, pipeline);
+  const r = await tandem(['exec', '--quiet', '--concurrency', '4', '--manual', ...manualJobs], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const rows = summary(r.stdout);
+  for (const name of ['build', ...manualJobs]) assert.equal(rows.get(name), 'success', `${name}: ${r.stdout}`);
+});
