@@ -107,7 +107,7 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     assert.equal(await page.locator('.needs-edges > path').count(), 2, 'unit and lint each draw their need of build');
     assert.ok((await page.getByRole('button', { name: 'Retry build' }).count()) === 1, 'a developer may retry a finished job');
     const created = await tandem.pipeline(appPipeline);
-    assert.equal(created.source, 'api');
+    assert.equal(created.source, 'web', 'Run pipeline in the web UI records source web, as GitLab does');
     await screenshot(page, 'pipeline');
     await jobTab.locator('.facts .status-success').waitFor();
     await screenshot(jobTab, 'job');

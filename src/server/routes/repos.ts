@@ -208,7 +208,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         repo,
         ref: body.ref ?? repo.default_branch,
         sha: body.sha,
-        source: 'api',
+        // GitLab's sources: the web UI's Run pipeline button (a signed-in session) is `web`, a token is `api`.
+        source: principal.kind === 'user' && principal.sessionId !== null ? 'web' : 'api',
         variables: body.variables,
         authorizeRef,
       });
