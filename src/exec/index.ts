@@ -11,7 +11,16 @@ import type { JobVariable } from '../api/index.js';
 import { checkDeployBlock } from '../deploy/index.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
 import { compilePipeline, formatDiagnostic, inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
-import { claimJob, completeJob, createPipeline, dependencyArtifacts, getPipeline, playJob, promoteScheduled } from '../scheduler/index.js';
+import {
+  claimJob,
+  completeJob,
+  createPipeline,
+  dependencyArtifacts,
+  getPipeline,
+  playJob,
+  promoteScheduled,
+  replaceArtifactFiles,
+} from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
 
 const git = promisify(execFile);
@@ -87,21 +96,7 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
     },
     async saveArtifacts(files: ManifestEntry[], expireInSeconds) {
       const now = Date.now();
-      if (files.length === 0) return;
-      await store.db
-        .insertInto('artifact_files')
-        .values(
-          files.map((f) => ({
-            job_id: jobId,
-            path: f.path,
-            digest: f.digest,
-            size: f.size,
-            mode: f.mode,
-            expires_at: expireInSeconds === null ? null : now + expireInSeconds * 1000,
-            created_at: now,
-          })),
-        )
-        .execute();
+      await replaceArtifactFiles(store, { jobId, files, expiresAt: expireInSeconds === null ? null : now + expireInSeconds * 1000, now });
     },
     async getCache(key) {
       try {

@@ -4,6 +4,12 @@ import type { Kysely } from 'kysely';
 import type { Store } from '../../store/index.js';
 import type { ArtifactFile, Database } from '../../store/index.js';
 
+/**
+ * Rows per INSERT: each row binds 7 values, and SQLite refuses a statement with more than 32,766
+ * (PostgreSQL 65,535), which one statement for a job's thousands of files would pass.
+ */
+const ROWS_PER_INSERT = 1000;
+
 /** Replaces the job's manifest, so a re-sent manifest (after a lost response) does not duplicate rows. */
 export async function replaceArtifactFiles(
   store: Store,
@@ -11,21 +17,22 @@ export async function replaceArtifactFiles(
 ): Promise<void> {
   await store.transaction(async (trx) => {
     await trx.deleteFrom('artifact_files').where('job_id', '=', input.jobId).execute();
-    if (input.files.length === 0) return;
-    await trx
-      .insertInto('artifact_files')
-      .values(
-        input.files.map((f) => ({
-          job_id: input.jobId,
-          path: f.path,
-          digest: f.digest,
-          size: f.size,
-          mode: f.mode,
-          expires_at: input.expiresAt,
-          created_at: input.now,
-        })),
-      )
-      .execute();
+    for (let start = 0; start < input.files.length; start += ROWS_PER_INSERT) {
+      await trx
+        .insertInto('artifact_files')
+        .values(
+          input.files.slice(start, start + ROWS_PER_INSERT).map((f) => ({
+            job_id: input.jobId,
+            path: f.path,
+            digest: f.digest,
+            size: f.size,
+            mode: f.mode,
+            expires_at: input.expiresAt,
+            created_at: input.now,
+          })),
+        )
+        .execute();
+    }
   });
 }
 
