@@ -30,7 +30,8 @@ export function splitHeader(file: string, text: string, diags: Diagnostics, budg
     const header = text.slice(0, marker.index);
     if (!/^[ \t]*[^\s#-]/m.test(header)) continue; // only comments or a leading `---` so far
     const parsed = parseYamlFile(file, header, diags, budget);
-    if (parsed?.kind !== 'map' || !parsed.entries.has('spec')) return { spec: null, body: text };
+    if (parsed === null) return { spec: null, body: '' }; // broken header, already reported
+    if (parsed.kind !== 'map' || !parsed.entries.has('spec')) return { spec: null, body: text };
     for (const entry of parsed.entries.values()) {
       if (entry.key !== 'spec') diags.error(entry.keyPos, `the header before \`---\` may only hold \`spec\`, not \`${entry.key}\``);
     }

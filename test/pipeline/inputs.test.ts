@@ -150,6 +150,21 @@ describe('spec:inputs and include:inputs', () => {
     assert.equal(errors[0].line, 8);
   });
 
+  it('a broken header is reported once, where it is broken', async () => {
+    const errors = await compileErrors('spec:\n  inputs: [a\n---\nj:\n  script: [echo]\n');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].file, '.gitlab-ci.yml');
+  });
+
+  it('a default that breaks its own options is an error at the default', async () => {
+    await expectError(
+      'spec:\n  inputs:\n    env:\n      options: [a, b]\n      default: c\n---\nj:\n  script: [echo]\n',
+      5,
+      16,
+      'not one of the options',
+    );
+  });
+
   it('posix_escape quotes as Ruby Shellwords.escape does', () => {
     assert.equal(posixEscape(''), "''");
     assert.equal(posixEscape('a b;c'), 'a\\ b\\;c');
