@@ -209,7 +209,11 @@ class Interpolator {
     const whole = /^\$\[\[\s*(.*?)\s*\]\]$/s.exec(node.value);
     if (whole && !whole[1].includes(']]')) {
       const value = this.block(whole[1], node.pos);
-      if (value !== undefined && typeof value !== 'string') return fromPlain(value, node.pos);
+      if (value !== undefined && typeof value !== 'string') {
+        // An array input used many times could otherwise multiply past the expansion limits.
+        this.budget.spend(node.pos, JSON.stringify(value).length, 'input interpolation');
+        return fromPlain(value, node.pos);
+      }
     }
     return { kind: 'scalar', value: this.text(node.value, node.pos), pos: node.pos, valueOffset: null };
   }

@@ -165,6 +165,13 @@ describe('spec:inputs and include:inputs', () => {
     );
   });
 
+  it('an array input used many times counts against the expansion limits', async () => {
+    const big = JSON.stringify(Array.from({ length: 1000 }, (_, i) => `item-${i}-${'x'.repeat(400)}`));
+    const uses = Array.from({ length: 100 }, (_, i) => `j${i}:\n  script: [echo]\n  tags: $[[ inputs.list ]]\n`).join('');
+    const errors = await compileErrors(`spec:\n  inputs:\n    list:\n      type: array\n      default: ${big}\n---\n${uses}`);
+    assert.match(errors[0].message, /input interpolation expands the configuration past/);
+  });
+
   it('posix_escape quotes as Ruby Shellwords.escape does', () => {
     assert.equal(posixEscape(''), "''");
     assert.equal(posixEscape('a b;c'), 'a\\ b\\;c');
