@@ -5,6 +5,7 @@ import type { Diagnostics } from './diagnostics.js';
 import { globMatcher, isGlob } from './glob.js';
 import { MAX_INCLUDES, type ExpansionBudget } from './limits.js';
 import { includeShape } from './keys.js';
+import { interpolate, resolveInputs, splitHeader } from './inputs.js';
 import { ruleMatches, type RuleEnv } from './rules.js';
 import type { SourcePosition } from './types.js';
 import { validate } from './validate.js';
@@ -34,8 +35,17 @@ class IncludeLoader {
     private readonly budget: ExpansionBudget,
   ) {}
 
-  async load(file: string, text: string, stack: string[], includedAt: SourcePosition | null): Promise<YMap | null> {
-    const root = parseYamlFile(file, text, this.diags, this.budget);
+  /** `given`: the `include:inputs` map that came with this file, if any. */
+  async load(file: string, text: string, stack: string[], includedAt: SourcePosition | null, given?: YMap): Promise<YMap | null> {
+    const { spec, body } = splitHeader(file, text, this.diags, this.budget);
+    if (given && !spec) {
+      this.diags.error(given.pos, `\`${file}\` has no \`spec:inputs\` header, so it takes no inputs`, 'include:inputs');
+      return null;
+    }
+    const inputs = spec ? resolveInputs(spec, given, includedAt, this.diags) : null;
+    if (spec && !inputs) return null;
+    const parsed = parseYamlFile(file, body, this.diags, this.budget);
+    const root = parsed?.kind === 'map' && inputs ? interpolate(parsed, inputs, this.env.variables, this.diags, this.budget) : parsed;
     if (root === null) {
       if (this.diags.errors.length === 0) {
         this.diags.error(
@@ -75,7 +85,8 @@ class IncludeLoader {
           this.diags.error(local.pos, `included file \`${target}\` does not exist`, 'include');
           continue;
         }
-        const sub = await this.load(target, content, [...stack, target], local.pos);
+        const given = mapGet(item, 'inputs');
+        const sub = await this.load(target, content, [...stack, target], local.pos, given?.kind === 'map' ? given : undefined);
         if (sub) merged = deepMerge(merged, sub);
       }
     }

@@ -386,6 +386,7 @@ const includeItem: Shape = oneOf([
     keys: {
       local: str('Path of a file in this repository'),
       rules: list({ kind: 'object', keys: { if: ifExpr, exists, when: enumOf(['always', 'never']) } }),
+      inputs: { kind: 'object', keys: {}, values: { kind: 'any' }, description: "Values of the included file's spec:inputs" },
     },
     required: ['local'],
     unsupported: {
@@ -395,7 +396,6 @@ const includeItem: Shape = oneOf([
       file: 'only include:local is supported',
       ref: 'only include:local is supported',
       component: 'only include:local is supported',
-      inputs: 'include inputs are not supported',
     },
   },
 ]);
@@ -426,6 +426,6 @@ export const topLevelKeys: Record<string, Shape> = {
 };
 
 export const unsupportedTopLevel: Record<string, string> = {
-  spec: 'pipeline inputs (spec) are not supported',
+  spec: 'a `spec` header must be followed by a `---` line (https://docs.gitlab.com/ci/inputs/)',
   types: 'the deprecated `types` keyword is not supported; use stages',
 };
