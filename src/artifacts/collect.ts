@@ -58,6 +58,22 @@ export function normalizePattern(pattern: string, field: string): string {
   return segments.length === 0 ? '**' : segments.join('/');
 }
 
+/**
+ * A pattern as a path relative to the project: one written as `$CI_PROJECT_DIR/out` (absolute, inside
+ * the project) loses its prefix; one that leads outside (another absolute path, or up with `..`) is
+ * null. Anything else is returned as written, for normalizePattern to check.
+ */
+function projectRelative(pattern: string, projectDirs: string[]): string | null {
+  if (pattern.startsWith('/')) {
+    for (const dir of projectDirs) {
+      if (pattern === dir) return '.';
+      if (pattern.startsWith(`${dir}/`)) return pattern.slice(dir.length + 1);
+    }
+    return null;
+  }
+  return pattern.split('/').includes('..') ? null : pattern;
+}
+
 function joinRel(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
@@ -69,11 +85,19 @@ export async function collectFiles(
   limits: CollectLimits = {},
 ): Promise<{ files: CollectedFile[]; warnings: string[] }> {
   const root = await realpath(workspace);
-  const patterns = spec.paths.map((p) => ({ raw: p, glob: normalizePattern(p, 'artifacts:paths') }));
-  const excludeGlobs = (spec.exclude ?? []).map((p) => normalizePattern(p, 'artifacts:exclude'));
+  const warnings: string[] = [];
+  const patterns = spec.paths.flatMap((raw) => {
+    const inside = projectRelative(raw, [workspace, root]);
+    if (inside === null) {
+      // GitLab Runner skips such a path with a warning; the job does not fail for it.
+      warnings.push(`${raw}: artifact path is not inside the project directory (${workspace}); skipped`);
+      return [];
+    }
+    return [{ raw, glob: normalizePattern(inside, 'artifacts:paths') }];
+  });
+  const excludeGlobs = (spec.exclude ?? []).map((p) => normalizePattern(projectRelative(p, [workspace, root]) ?? p, 'artifacts:exclude'));
   const excludeMatch = excludeGlobs.length > 0 ? globMatcher(excludeGlobs, { anyDepth: true }) : () => false;
   const found = new Map<string, CollectedFile>();
-  const warnings: string[] = [];
   let totalBytes = 0;
 
   // Excluding a directory excludes what is below it, as with GitLab's `exclude: [dir/]`-style globs.

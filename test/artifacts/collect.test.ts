@@ -90,9 +90,20 @@ test('untracked outside a git work tree is a clear error', async (t) => {
   await assert.rejects(collectFiles(ws, { paths: [], untracked: true }), /artifacts:untracked needs a git work tree/);
 });
 
-test('patterns that escape the workspace are errors naming the pattern', async (t) => {
+test('a path outside the project is skipped with a warning, as GitLab Runner does; one under $CI_PROJECT_DIR is collected', async (t) => {
   const ws = await workspace(t);
-  for (const pattern of ['../x', '/etc/passwd', 'dist/../../x', '**/../../etc', 'a\\..\\b', '']) {
+  const { files, warnings } = await collectFiles(ws, { paths: ['../x', '/etc/passwd', 'dist/../../x', '**/../../etc', `${ws}/dist`] });
+  assert.deepEqual(
+    warnings.map((w) => w.split(':')[0]),
+    ['../x', '/etc/passwd', 'dist/../../x', '**/../../etc'],
+  );
+  assert.ok(warnings.every((w) => w.includes('not inside the project directory')));
+  assert.ok(files.length > 0 && files.every((f) => f.path.startsWith('dist/')), JSON.stringify(files.map((f) => f.path)));
+});
+
+test('malformed patterns are errors naming the pattern', async (t) => {
+  const ws = await workspace(t);
+  for (const pattern of ['a\\..\\b', '']) {
     await assert.rejects(
       collectFiles(ws, { paths: [pattern] }),
       (err: Error) => err instanceof PathEscapeError && err.message.includes(JSON.stringify(pattern)),
