@@ -283,8 +283,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
 
 function cacheOf(node: YNode | undefined, vars: Record<string, string>): CacheSpec[] {
   if (!node) return [];
-  const items = node.kind === 'seq' ? node.items : [node];
-  return items.flatMap((item): CacheSpec[] => {
+  return flatten(node).flatMap((item): CacheSpec[] => {
     if (item.kind !== 'map') return [];
     const keyNode = mapGet(item, 'key');
     let key: CacheSpec['key'];

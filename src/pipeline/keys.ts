@@ -219,7 +219,10 @@ const cacheItem: Shape = {
     unprotect: { kind: 'any', ignoredBecause: 'caches are not split by protected branches' },
   },
 };
-const cache: Shape = oneOf([cacheItem, list(cacheItem, undefined, { max: 4 })], 'Cache (one or a list of up to 4)');
+const cache: Shape = oneOf(
+  [cacheItem, list(cacheItem, undefined, { max: 4, flatten: true })],
+  'Cache (one or a list of up to 4; nested lists are flattened)',
+);
 
 const retry: Shape = oneOf([
   { kind: 'integer', min: 0, max: 2 },
@@ -317,7 +320,7 @@ export const jobShape: ObjectShape = {
     before_script: script('Commands run before script'),
     after_script: script('Commands run after script, even on failure'),
     variables: jobVariables,
-    needs: list(needItem, 'Jobs to wait for (a DAG); [] starts at once'),
+    needs: list(needItem, 'Jobs to wait for (a DAG); [] starts at once; nested lists are flattened', { flatten: true }),
     dependencies: strings('Jobs whose artifacts are downloaded'),
     rules: list(jobRule, 'First matching rule decides', { flatten: true }),
     when: enumOf(JOB_WHEN),
