@@ -3,7 +3,7 @@
 // two can never disagree.
 import type { DeployBlockCheck } from './types.js';
 
-export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern';
+export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'file-glob';
 
 interface Common {
   description?: string;
@@ -142,16 +142,17 @@ export const globalVariables: Shape = {
 };
 export const jobVariables: Shape = { kind: 'object', keys: {}, values: variableValue(false), description: 'Job variables' };
 
+const globs = (): Shape => list(str(undefined, 'file-glob'));
 const changes: Shape = oneOf(
-  [strings(), { kind: 'object', keys: { paths: strings(), compare_to: str() }, required: ['paths'] }],
+  [globs(), { kind: 'object', keys: { paths: globs(), compare_to: str() }, required: ['paths'] }],
   'Globs of changed files',
 );
 const exists: Shape = oneOf(
   [
-    strings(),
+    globs(),
     {
       kind: 'object',
-      keys: { paths: strings() },
+      keys: { paths: globs() },
       required: ['paths'],
       unsupported: { project: 'only this repository is searched', ref: 'only the pipeline commit is searched' },
     },

@@ -2,7 +2,8 @@
 // GitLab behaviour it pins.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileOk, expectError, job } from './helpers.js';
+import { compilePipeline } from '../../src/pipeline/index.js';
+import { compile, compileOk, expectError, job, PUSH_MAIN } from './helpers.js';
 
 describe('nested lists are flattened', () => {
   // GitLab flattens nested arrays (up to 10 levels) in script, before_script, after_script, needs
@@ -96,5 +97,48 @@ templated:
 
   it('an empty script is still a job without a script', async () => {
     await expectError('build:\n  script:\n', 1, 1, 'job `build` has no `script`');
+  });
+});
+
+describe('empty rules:exists and rules:changes entries', () => {
+  // GitLab accepts `exists: [""]` (an array of strings) and an empty entry matches no file, with
+  // the list of files or without it; Tandem says so with a warning at the entry. (`changes` is
+  // asked of a known list of changed files here: without one, GitLab's `changes` always match.)
+  const yaml = `
+build:
+  script: make
+  rules:
+    - exists: [""]
+    - changes: ["/"]
+    - exists: {paths: [""]}
+      when: manual
+    - when: never
+`;
+
+  it('warn at the entry, and match no file', async () => {
+    for (const options of [{ changedFiles: ['a.txt'] }, { files: { 'a.txt': '' }, listFiles: true, changedFiles: ['a.txt'] }]) {
+      const result = await compile(yaml, options);
+      assert.ok(!result.ok && result.skipped, JSON.stringify(result));
+      assert.deepEqual(
+        result.warnings.map((w) => [w.line, w.column, w.message]),
+        [
+          [5, 16, '`build.rules[0].exists[0]` is empty: it matches no file'],
+          [6, 17, '`build.rules[1].changes[0]` is empty: it matches no file'],
+          [7, 24, '`build.rules[2].exists.paths[0]` is empty: it matches no file'],
+        ],
+      );
+    }
+  });
+
+  it('never ask for the file "" (the server’s git reader refuses it)', async () => {
+    const result = await compilePipeline('.gitlab-ci.yml', yaml, {
+      variables: PUSH_MAIN,
+      readFile: async (path) => {
+        if (path === '') throw new Error('invalid repository path ""');
+        return null;
+      },
+      changedFiles: async () => ['a.txt'],
+    });
+    assert.ok(!result.ok && result.skipped, JSON.stringify(result));
   });
 });
