@@ -142,3 +142,11 @@ build:
     assert.ok(!result.ok && result.skipped, JSON.stringify(result));
   });
 });
+
+describe('YAML scalars as Psych reads them', () => {
+  // Psych's float pattern matches a lone `.`, `+.` and `-.` but keeps them strings; `.5` is a float.
+  it('a lone dot is a string', async () => {
+    const p = await compileOk('build:\n  script: x\n  variables: {HERE: ., PLUS: +., MINUS: -., HALF: .5}\n');
+    assert.deepEqual(job(p, 'build').variables, { HERE: '.', PLUS: '+.', MINUS: '-.', HALF: '0.5' });
+  });
+});
