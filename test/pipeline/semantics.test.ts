@@ -150,3 +150,33 @@ describe('YAML scalars as Psych reads them', () => {
     assert.deepEqual(job(p, 'build').variables, { HERE: '.', PLUS: '+.', MINUS: '-.', HALF: '0.5' });
   });
 });
+
+describe('rules:allow_failure', () => {
+  // GitLab: `rules:allow_failure` replaces the job's `allow_failure`, exit codes included.
+  // https://docs.gitlab.com/ee/ci/yaml/#rulesallow_failure
+  it('replaces the job’s allow_failure:exit_codes', async () => {
+    const p = await compileOk(`
+.flaky:
+  script: ./flaky.sh
+  allow_failure:
+    exit_codes: [137, 255]
+strict-on-main:
+  extends: .flaky
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      allow_failure: false
+lenient:
+  extends: .flaky
+  rules:
+    - allow_failure: true
+codes:
+  extends: .flaky
+  rules:
+    - when: on_success
+`);
+    const fields = (name: string): [boolean, number[]] => [job(p, name).allowFailure, job(p, name).allowFailureExitCodes];
+    assert.deepEqual(fields('strict-on-main'), [false, []]);
+    assert.deepEqual(fields('lenient'), [true, []]);
+    assert.deepEqual(fields('codes'), [false, [137, 255]]);
+  });
+});
