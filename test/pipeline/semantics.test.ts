@@ -180,3 +180,39 @@ codes:
     assert.deepEqual(fields('codes'), [false, [137, 255]]);
   });
 });
+
+describe('retry:when', () => {
+  // Every failure reason GitLab lists for retry:when is accepted
+  // (https://docs.gitlab.com/ee/ci/yaml/#retrywhen); those Tandem never reports never match.
+  const GITLAB_REASONS = [
+    'always',
+    'unknown_failure',
+    'script_failure',
+    'api_failure',
+    'stuck_or_timeout_failure',
+    'runner_system_failure',
+    'runner_unsupported',
+    'stale_schedule',
+    'job_execution_timeout',
+    'archived_failure',
+    'unmet_prerequisites',
+    'scheduler_failure',
+    'data_integrity_failure',
+  ];
+
+  it('accepts every reason GitLab lists, alone or in a list', async () => {
+    const p = await compileOk(`
+all:
+  script: x
+  retry:
+    max: 2
+    when: [${GITLAB_REASONS.join(', ')}]
+${GITLAB_REASONS.map((reason) => `only-${reason}:\n  script: x\n  retry: {max: 1, when: ${reason}}\n`).join('')}`);
+    assert.deepEqual(job(p, 'all').retry.when, GITLAB_REASONS);
+    for (const reason of GITLAB_REASONS) assert.deepEqual(job(p, `only-${reason}`).retry.when, [reason]);
+  });
+
+  it('rejects a reason GitLab does not list', async () => {
+    await expectError('j:\n  script: x\n  retry: {max: 1, when: script_failed}\n', 3, 25, 'did you mean "script_failure"');
+  });
+});
