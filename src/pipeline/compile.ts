@@ -46,12 +46,14 @@ function withoutNullKeys(map: YMap): YMap {
   return entries.size === map.entries.size ? map : { ...map, entries };
 }
 
-/** The top-level keywords without the empty ones (`variables:` alone); jobs stay, even empty ones. */
+/** Top-level keywords, and keys of `default` and `workflow`, without the empty ones; jobs stay, even empty ones. */
 function withoutNullKeywords(root: YMap): YMap {
   const isNullKeyword = ([key, e]: [string, YEntry]): boolean => key in topLevelKeys && e.value.kind === 'scalar' && e.value.value === null;
   const entries = new Map([...root.entries].filter((entry) => !isNullKeyword(entry)));
-  const def = entries.get('default');
-  if (def?.value.kind === 'map') entries.set('default', { ...def, value: withoutNullKeys(def.value) });
+  for (const key of ['default', 'workflow']) {
+    const entry = entries.get(key);
+    if (entry?.value.kind === 'map') entries.set(key, { ...entry, value: withoutNullKeys(entry.value) });
+  }
   return { ...root, entries };
 }
 

@@ -65,6 +65,8 @@ describe('a key left empty is unset', () => {
     const p = await compileOk(`
 variables:
 stages:
+workflow:
+  rules:
 default:
   image: node:20
   cache:
