@@ -36,6 +36,27 @@ function repoFacts(ctx: CompileContext): (variables: Record<string, string>) => 
   });
 }
 
+/**
+ * A key left empty (`image:`, `cache: null`) is unset, as GitLab's config factory makes a nil value
+ * an unspecified entry: the key is absent, so defaults still apply and a job without a script still
+ * has no script. Applied after `extends`, where a null in the job replaces the template's value.
+ */
+function withoutNullKeys(map: YMap): YMap {
+  const entries = new Map([...map.entries].filter(([, e]) => !(e.value.kind === 'scalar' && e.value.value === null)));
+  return entries.size === map.entries.size ? map : { ...map, entries };
+}
+
+/** Top-level keywords, and keys of `default` and `workflow`, without the empty ones; jobs stay, even empty ones. */
+function withoutNullKeywords(root: YMap): YMap {
+  const isNullKeyword = ([key, e]: [string, YEntry]): boolean => key in topLevelKeys && e.value.kind === 'scalar' && e.value.value === null;
+  const entries = new Map([...root.entries].filter((entry) => !isNullKeyword(entry)));
+  for (const key of ['default', 'workflow']) {
+    const entry = entries.get(key);
+    if (entry?.value.kind === 'map') entries.set(key, { ...entry, value: withoutNullKeys(entry.value) });
+  }
+  return { ...root, entries };
+}
+
 /** The `default:` keys, with the deprecated top-level forms (image, cache, ...) under them. */
 function defaultsOf(root: YMap): YMap {
   const entries = new Map<string, YEntry>();
@@ -90,7 +111,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   const ruleEnv = repoFacts(ctx);
   const loaded = await loadWithIncludes(configPath, content, ruleEnv(baseVars), diags, budget);
   if (!loaded || diags.errors.length > 0) return failure(diags);
-  const root = resolveReferences(loaded, diags, budget);
+  const root = withoutNullKeywords(resolveReferences(loaded, diags, budget));
 
   // Top level: keywords are validated, everything else is a job or a hidden template.
   const jobNames: string[] = [];
@@ -113,7 +134,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   // Counted again with parallel jobs below; this first count spares the work of a huge file.
   const maxJobs = ctx.maxJobs ?? DEFAULT_MAX_PIPELINE_JOBS;
   if (jobNames.length > maxJobs) return tooManyJobs(root, jobNames.length, maxJobs, diags);
-  const resolved = resolveExtends(root, jobNames, diags);
+  const resolved = new Map([...resolveExtends(root, jobNames, diags)].map(([name, job]) => [name, withoutNullKeys(job)]));
   const shape = ctx.checkDeployBlock ? jobShapeChecking(ctx.checkDeployBlock) : jobShape;
   for (const [name, job] of resolved) validate(job, shape, name, diags);
   if (jobNames.length === 0 && diags.errors.length === 0) {

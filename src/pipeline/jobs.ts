@@ -45,6 +45,8 @@ export interface JobDef {
 export interface Outcome {
   when: JobWhen;
   allowFailure: boolean;
+  /** The job's `allow_failure:exit_codes`, unless the matched rule set `allow_failure` (it replaces them). */
+  allowFailureExitCodes: number[];
   startInSeconds: number | null;
   variables: Record<string, string>;
 }
@@ -236,6 +238,7 @@ export function decideOutcome(node: YMap, rule: YMap | null): Outcome | null {
   return {
     when: when as JobWhen,
     allowFailure,
+    allowFailureExitCodes: ruleAllow === undefined && jobAllow?.kind === 'map' ? intsOf(mapGet(jobAllow, 'exit_codes')) : [],
     startInSeconds: when === 'delayed' && startIn ? parseDuration(text(startIn) ?? '') : null,
     variables: rule ? variablesOf(mapGet(rule, 'variables')) : {},
   };
@@ -283,8 +286,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
 
 function cacheOf(node: YNode | undefined, vars: Record<string, string>): CacheSpec[] {
   if (!node) return [];
-  const items = node.kind === 'seq' ? node.items : [node];
-  return items.flatMap((item): CacheSpec[] => {
+  return flatten(node).flatMap((item): CacheSpec[] => {
     if (item.kind !== 'map') return [];
     const keyNode = mapGet(item, 'key');
     let key: CacheSpec['key'];
@@ -351,7 +353,6 @@ export function compileInstance(
   dependencies: string[] | null,
 ): CompiledJob {
   const node = def.node;
-  const allowFailure = mapGet(node, 'allow_failure');
   const timeout = text(mapGet(node, 'timeout'));
   const resourceGroup = text(mapGet(node, 'resource_group'));
   const interruptible = mapGet(node, 'interruptible');
@@ -370,7 +371,7 @@ export function compileInstance(
     when: outcome.when,
     startInSeconds: outcome.startInSeconds,
     allowFailure: outcome.allowFailure,
-    allowFailureExitCodes: allowFailure?.kind === 'map' ? intsOf(mapGet(allowFailure, 'exit_codes')) : [],
+    allowFailureExitCodes: outcome.allowFailureExitCodes,
     retry: retryOf(mapGet(node, 'retry')),
     timeoutSeconds: timeout === undefined ? null : parseDuration(timeout),
     artifacts: artifactsOf(mapGet(node, 'artifacts'), vars),

@@ -3,7 +3,7 @@
 // two can never disagree.
 import type { DeployBlockCheck } from './types.js';
 
-export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern';
+export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'file-glob';
 
 interface Common {
   description?: string;
@@ -142,16 +142,17 @@ export const globalVariables: Shape = {
 };
 export const jobVariables: Shape = { kind: 'object', keys: {}, values: variableValue(false), description: 'Job variables' };
 
+const globs = (): Shape => list(str(undefined, 'file-glob'));
 const changes: Shape = oneOf(
-  [strings(), { kind: 'object', keys: { paths: strings(), compare_to: str() }, required: ['paths'] }],
+  [globs(), { kind: 'object', keys: { paths: globs(), compare_to: str() }, required: ['paths'] }],
   'Globs of changed files',
 );
 const exists: Shape = oneOf(
   [
-    strings(),
+    globs(),
     {
       kind: 'object',
-      keys: { paths: strings() },
+      keys: { paths: globs() },
       required: ['paths'],
       unsupported: { project: 'only this repository is searched', ref: 'only the pipeline commit is searched' },
     },
@@ -219,7 +220,10 @@ const cacheItem: Shape = {
     unprotect: { kind: 'any', ignoredBecause: 'caches are not split by protected branches' },
   },
 };
-const cache: Shape = oneOf([cacheItem, list(cacheItem, undefined, { max: 4 })], 'Cache (one or a list of up to 4)');
+const cache: Shape = oneOf(
+  [cacheItem, list(cacheItem, undefined, { max: 4, flatten: true })],
+  'Cache (one or a list of up to 4; nested lists are flattened)',
+);
 
 const retry: Shape = oneOf([
   { kind: 'integer', min: 0, max: 2 },
@@ -317,7 +321,7 @@ export const jobShape: ObjectShape = {
     before_script: script('Commands run before script'),
     after_script: script('Commands run after script, even on failure'),
     variables: jobVariables,
-    needs: list(needItem, 'Jobs to wait for (a DAG); [] starts at once'),
+    needs: list(needItem, 'Jobs to wait for (a DAG); [] starts at once; nested lists are flattened', { flatten: true }),
     dependencies: strings('Jobs whose artifacts are downloaded'),
     rules: list(jobRule, 'First matching rule decides', { flatten: true }),
     when: enumOf(JOB_WHEN),

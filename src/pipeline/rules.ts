@@ -59,7 +59,8 @@ async function existsMatch(node: YNode, env: RuleEnv): Promise<boolean> {
   const files = await env.listFiles();
   if (files) return anyMatches(files, globs);
   for (const glob of globs) {
-    if (!isGlob(glob) && (await env.fileExists(glob))) return true;
+    // An empty entry names no file (and the repository itself is no path to ask git about).
+    if (glob !== '' && !isGlob(glob) && (await env.fileExists(glob))) return true;
   }
   return false;
 }

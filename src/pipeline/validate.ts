@@ -194,6 +194,11 @@ function checkFormat(node: YScalar, format: Format, path: string, diags: Diagnos
     }
     return;
   }
+  if (format === 'file-glob') {
+    // GitLab accepts an empty entry and matches no file with it: said here, since it is a slip.
+    if (text.replace(/^\/+/, '') === '') diags.warn(node.pos, `\`${path}\` is empty: it matches no file`, path);
+    return;
+  }
   if (format === 'duration-or-never' && text === 'never') return;
   if (parseDuration(node.value as string | number) === null) {
     diags.error(node.pos, `\`${path}\` is not a duration: "${text}" (write e.g. "30 minutes", "1h 30m" or "3600")`, path);

@@ -53,6 +53,9 @@ const PSYCH_BOOL = /^(?:true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on
 function psychTags(tags: Tags): Tags {
   const kept = tags.filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:bool');
   return [
+    // Psych's float pattern also matches a lone `.` (and `+.`, `-.`) but keeps it a string, so that
+    // `source: .` is the current directory, not NaN. The first tag whose test matches wins.
+    { tag: 'tag:yaml.org,2002:str', default: true, test: /^[-+]?\.$/, resolve: (s: string) => s },
     ...kept,
     {
       tag: 'tag:yaml.org,2002:bool',

@@ -19,6 +19,14 @@ describe('the deploy block check in the pipeline compiler', () => {
     assert.deepEqual(errorsOf(await compileIsolated('.gitlab-ci.yml', FILE, { ...context, worker: PIPELINE_COMPILE_WORKER })), EXPECTED);
   });
 
+  it('takes `source: .` as the workspace itself', async () => {
+    // Psych (GitLab's YAML reader) keeps a lone `.` a string; a YAML 1.1 float reading made it NaN.
+    const file = FILE.replace('dist/', '.').replace('srv/app', '/srv/app');
+    const result = await compilePipeline('.gitlab-ci.yml', file, { ...context, checkDeployBlock });
+    assert.ok(result.ok, JSON.stringify(errorsOf(result)));
+    assert.equal((result.pipeline.jobs[0].deploy as { source: unknown }).source, '.');
+  });
+
   it('leaves a block naming job variables to the agent', async () => {
     const file = FILE.replace('srv/app', '$DEPLOY_DIR');
     assert.ok((await compilePipeline('.gitlab-ci.yml', file, { ...context, checkDeployBlock })).ok);

@@ -1,0 +1,220 @@
+// GitLab semantics that real pipeline files rely on (issue 16, "Semantics"): each test names the
+// GitLab behaviour it pins.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compilePipeline } from '../../src/pipeline/index.js';
+import { compile, compileOk, expectError, job, PUSH_MAIN } from './helpers.js';
+
+describe('nested lists are flattened', () => {
+  // GitLab flattens nested arrays (up to 10 levels) in script, before_script, after_script, needs
+  // and cache, which is what a `!reference` to a list inside a list produces.
+  // https://docs.gitlab.com/ee/ci/yaml/yaml_optimization.html#reference-tags
+  it('in scripts, needs and cache, from !reference and written out', async () => {
+    const p = await compileOk(`
+.setup:
+  before_script: [export A=1, export B=2]
+  script: [make]
+  after_script: [cleanup]
+.caches:
+  cache:
+    - {key: deps, paths: [node_modules/]}
+.deps:
+  needs: [lint]
+lint:
+  stage: build
+  script: lint
+compile:
+  stage: build
+  script: build
+test:
+  before_script:
+    - !reference [.setup, before_script]
+    - echo ready
+  script:
+    - !reference [.setup, script]
+    - [make test, [make check]]
+  after_script:
+    - !reference [.setup, after_script]
+  needs:
+    - !reference [.deps, needs]
+    - [compile]
+  cache:
+    - !reference [.caches, cache]
+    - {key: build, paths: [out/]}
+`);
+    const t = job(p, 'test');
+    assert.deepEqual(t.beforeScript, ['export A=1', 'export B=2', 'echo ready']);
+    assert.deepEqual(t.script, ['make', 'make test', 'make check']);
+    assert.deepEqual(t.afterScript, ['cleanup']);
+    assert.deepEqual(
+      t.needs?.map((n) => n.job),
+      ['lint', 'compile'],
+    );
+    assert.deepEqual(
+      t.cache.map((c) => c.key),
+      ['deps', 'build'],
+    );
+  });
+});
+
+describe('a key left empty is unset', () => {
+  // GitLab's config factory turns a nil value into an unspecified entry: `image:` with no value is
+  // as if there were no `image` key (so `default:` applies), and a null in a job replaces what
+  // `extends` brought. A job whose `script:` is empty still has no script, which GitLab rejects.
+  it('for job keys, defaults and top-level keywords', async () => {
+    const p = await compileOk(`
+variables:
+stages:
+workflow:
+  rules:
+default:
+  image: node:20
+  cache:
+.base:
+  image: ruby:3
+  variables: {FROM: base}
+  rules:
+    - when: manual
+build:
+  image:
+  variables:
+  cache: null
+  rules:
+  script: make
+templated:
+  extends: .base
+  rules: ~
+  image:
+  script: make
+`);
+    const build = job(p, 'build');
+    assert.deepEqual([build.image, build.variables, build.cache, build.when], ['node:20', {}, [], 'on_success']);
+    const templated = job(p, 'templated');
+    assert.deepEqual([templated.image, templated.variables, templated.when], ['node:20', { FROM: 'base' }, 'on_success']);
+    assert.deepEqual(
+      p.jobs.map((j) => j.stage),
+      ['test', 'test'],
+    );
+  });
+
+  it('an empty script is still a job without a script', async () => {
+    await expectError('build:\n  script:\n', 1, 1, 'job `build` has no `script`');
+  });
+});
+
+describe('empty rules:exists and rules:changes entries', () => {
+  // GitLab accepts `exists: [""]` (an array of strings) and an empty entry matches no file, with
+  // the list of files or without it; Tandem says so with a warning at the entry. (`changes` is
+  // asked of a known list of changed files here: without one, GitLab's `changes` always match.)
+  const yaml = `
+build:
+  script: make
+  rules:
+    - exists: [""]
+    - changes: ["/"]
+    - exists: {paths: [""]}
+      when: manual
+    - when: never
+`;
+
+  it('warn at the entry, and match no file', async () => {
+    for (const options of [{ changedFiles: ['a.txt'] }, { files: { 'a.txt': '' }, listFiles: true, changedFiles: ['a.txt'] }]) {
+      const result = await compile(yaml, options);
+      assert.ok(!result.ok && result.skipped, JSON.stringify(result));
+      assert.deepEqual(
+        result.warnings.map((w) => [w.line, w.column, w.message]),
+        [
+          [5, 16, '`build.rules[0].exists[0]` is empty: it matches no file'],
+          [6, 17, '`build.rules[1].changes[0]` is empty: it matches no file'],
+          [7, 24, '`build.rules[2].exists.paths[0]` is empty: it matches no file'],
+        ],
+      );
+    }
+  });
+
+  it('never ask for the file "" (the server’s git reader refuses it)', async () => {
+    const result = await compilePipeline('.gitlab-ci.yml', yaml, {
+      variables: PUSH_MAIN,
+      readFile: async (path) => {
+        if (path === '') throw new Error('invalid repository path ""');
+        return null;
+      },
+      changedFiles: async () => ['a.txt'],
+    });
+    assert.ok(!result.ok && result.skipped, JSON.stringify(result));
+  });
+});
+
+describe('YAML scalars as Psych reads them', () => {
+  // Psych's float pattern matches a lone `.`, `+.` and `-.` but keeps them strings; `.5` is a float.
+  it('a lone dot is a string', async () => {
+    const p = await compileOk('build:\n  script: x\n  variables: {HERE: ., PLUS: +., MINUS: -., HALF: .5}\n');
+    assert.deepEqual(job(p, 'build').variables, { HERE: '.', PLUS: '+.', MINUS: '-.', HALF: '0.5' });
+  });
+});
+
+describe('rules:allow_failure', () => {
+  // GitLab: `rules:allow_failure` replaces the job's `allow_failure`, exit codes included.
+  // https://docs.gitlab.com/ee/ci/yaml/#rulesallow_failure
+  it('replaces the job’s allow_failure:exit_codes', async () => {
+    const p = await compileOk(`
+.flaky:
+  script: ./flaky.sh
+  allow_failure:
+    exit_codes: [137, 255]
+strict-on-main:
+  extends: .flaky
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      allow_failure: false
+lenient:
+  extends: .flaky
+  rules:
+    - allow_failure: true
+codes:
+  extends: .flaky
+  rules:
+    - when: on_success
+`);
+    const fields = (name: string): [boolean, number[]] => [job(p, name).allowFailure, job(p, name).allowFailureExitCodes];
+    assert.deepEqual(fields('strict-on-main'), [false, []]);
+    assert.deepEqual(fields('lenient'), [true, []]);
+    assert.deepEqual(fields('codes'), [false, [137, 255]]);
+  });
+});
+
+describe('retry:when', () => {
+  // Every failure reason GitLab lists for retry:when is accepted
+  // (https://docs.gitlab.com/ee/ci/yaml/#retrywhen); those Tandem never reports never match.
+  const GITLAB_REASONS = [
+    'always',
+    'unknown_failure',
+    'script_failure',
+    'api_failure',
+    'stuck_or_timeout_failure',
+    'runner_system_failure',
+    'runner_unsupported',
+    'stale_schedule',
+    'job_execution_timeout',
+    'archived_failure',
+    'unmet_prerequisites',
+    'scheduler_failure',
+    'data_integrity_failure',
+  ];
+
+  it('accepts every reason GitLab lists, alone or in a list', async () => {
+    const p = await compileOk(`
+all:
+  script: x
+  retry:
+    max: 2
+    when: [${GITLAB_REASONS.join(', ')}]
+${GITLAB_REASONS.map((reason) => `only-${reason}:\n  script: x\n  retry: {max: 1, when: ${reason}}\n`).join('')}`);
+    assert.deepEqual(job(p, 'all').retry.when, GITLAB_REASONS);
+    for (const reason of GITLAB_REASONS) assert.deepEqual(job(p, `only-${reason}`).retry.when, [reason]);
+  });
+
+  it('rejects a reason GitLab does not list', async () => {
+    await expectError('j:\n  script: x\n  retry: {max: 1, when: script_failed}\n', 3, 25, 'did you mean "script_failure"');
+  });
+});
