@@ -16,6 +16,17 @@ export class Diagnostics {
     this.warnings.push(d);
   }
 
+  /**
+   * A warning about a place in the file whatever job reaches it: a key of a template that many jobs
+   * extend is reported once, under the first job's path.
+   */
+  warnOncePerPlace(pos: SourcePosition, message: string, path: string): void {
+    const samePlace = (w: Diagnostic) => w.file === pos.file && w.line === pos.line && w.column === pos.column;
+    const unlessPath = (w: Diagnostic) => (w.path ? w.message.replace(w.path, '') : w.message);
+    if (this.warnings.some((w) => samePlace(w) && unlessPath(w) === message.replace(path, ''))) return;
+    this.warnings.push(make('warning', pos, message, path));
+  }
+
   sorted(list: Diagnostic[]): Diagnostic[] {
     return [...list].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
   }

@@ -66,7 +66,7 @@ export function validate(node: YNode, shape: Shape, path: string, diags: Diagnos
     diags.error(node.pos, `unresolved !reference [${node.path.join(', ')}]`, path);
     return;
   }
-  if (shape.ignoredBecause) diags.warn(node.pos, `\`${path}\` is accepted but ignored: ${shape.ignoredBecause}`, path);
+  if (shape.ignoredBecause) diags.warnOncePerPlace(node.pos, `\`${path}\` is accepted but ignored: ${shape.ignoredBecause}`, path);
   if (shape.check) runCheck(node, shape.check, path, diags);
   if (shape.kind === 'any') return;
   if (shape.kind === 'oneOf') {

@@ -291,3 +291,16 @@ simple:
     assert.deepEqual(job(p, 'j').variables, { Y: 'y', ON: 'true' });
   });
 });
+
+describe('ignored keys', () => {
+  it('a key that is ignored is reported once per place, not once per job that extends its template', async () => {
+    const p = await compileOk(
+      '.base:\n  script: [echo]\n  artifacts:\n    reports:\n      junit: r.xml\na:\n  extends: .base\nb:\n  extends: .base\nc:\n  extends: .base\n',
+    );
+    const ignored = p.warnings.filter((w) => w.message.includes('is accepted but ignored'));
+    assert.deepEqual(
+      ignored.map((w) => [w.line, w.column]),
+      [[5, 7]],
+    );
+  });
+});
