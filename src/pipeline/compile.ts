@@ -136,23 +136,31 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   if (jobNames.length > maxJobs) return tooManyJobs(root, jobNames.length, maxJobs, diags);
   const resolved = new Map([...resolveExtends(root, jobNames, diags)].map(([name, job]) => [name, withoutNullKeys(job)]));
   const shape = ctx.checkDeployBlock ? jobShapeChecking(ctx.checkDeployBlock) : jobShape;
-  for (const [name, job] of resolved) validate(job, shape, name, diags);
+  const fileErrors = diags.errors.length;
+  // Jobs with errors of their own are left out of the checks below; the others are still checked
+  // (stages, needs), so one lint run shows every error of the file, not one round at a time.
+  const invalid = new Set<string>();
+  for (const [name, job] of resolved) {
+    const before = diags.errors.length;
+    validate(job, shape, name, diags);
+    if (diags.errors.length > before) invalid.add(name);
+  }
   if (jobNames.length === 0 && diags.errors.length === 0) {
     diags.error(root.pos, 'the pipeline has no jobs (keys starting with a dot are hidden templates)');
   }
-  if (diags.errors.length > 0) return failure(diags);
+  if (fileErrors > 0 || jobNames.length === 0) return failure(diags);
 
   const stages = stagesOf(root);
   const defaults = defaultsOf(root);
-  const defs = [...resolved].map(([name, job]) =>
-    defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags),
-  );
-  if (defs.length > 0 && defs.every((d) => d.stage === '.pre' || d.stage === '.post')) {
+  const defs = [...resolved]
+    .filter(([name]) => !invalid.has(name))
+    .map(([name, job]) => defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags));
+  if (invalid.size === 0 && defs.length > 0 && defs.every((d) => d.stage === '.pre' || d.stage === '.post')) {
     diags.error(root.pos, 'the pipeline needs at least one job outside the .pre and .post stages');
   }
   const defined = defs.reduce((sum, d) => sum + d.instances.length, 0);
   if (defined > maxJobs) return tooManyJobs(root, defined, maxJobs, diags);
-  checkGraph(defs, diags);
+  checkGraph(defs, invalid, diags);
   if (diags.errors.length > 0) return failure(diags);
 
   // workflow:rules decide whether there is a pipeline at all, and may set global variables.
@@ -258,13 +266,14 @@ async function decide(def: JobDef, env: IncludeEnv): Promise<Outcome | null> {
 }
 
 /** Checks that need only the file: needs/dependencies name jobs, stage order, no needs cycle. */
-function checkGraph(defs: JobDef[], diags: Diagnostics): void {
+/** `invalid`: jobs left out for errors of their own; a need of one is not reported again. */
+function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnostics): void {
   const byName = new Map(defs.map((d) => [d.name, d]));
   for (const def of defs) {
     for (const need of def.needs ?? []) {
       const target = byName.get(need.job);
       if (!target) {
-        if (need.optional) continue;
+        if (need.optional || invalid.has(need.job)) continue;
         const hint = nearest(need.job, byName.keys());
         diags.error(
           need.pos,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compile, compileOk, expectError, job } from './helpers.js';
+import { compile, compileErrors, compileOk, expectError, job } from './helpers.js';
 
 describe('unknown and malformed keys', () => {
   it('an unknown job key is an error at its line and column, with a suggestion', async () => {
@@ -301,6 +301,25 @@ describe('ignored keys', () => {
     assert.deepEqual(
       ignored.map((w) => [w.line, w.column]),
       [[5, 7]],
+    );
+  });
+});
+
+describe('one lint run', () => {
+  it('reports the errors of every job at once: keys, values, stages and needs', async () => {
+    const errors = await compileErrors(
+      'a:\n  script: [echo]\n  needs: [nosuch]\n  stage: nostage\nb:\n  scrip: [echo]\nc:\n  script: [echo]\n  when: sometimes\nd:\n  script: [echo]\n  needs: [b]\n',
+    );
+    assert.deepEqual(
+      errors.map((e) => [e.line, e.column]),
+      [
+        [3, 11],
+        [4, 10],
+        [6, 3],
+        [9, 9],
+      ],
+      // d needs b, which has an error of its own: that need is not reported a second time.
+      JSON.stringify(errors),
     );
   });
 });
