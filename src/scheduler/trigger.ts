@@ -81,6 +81,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
   const sha = ref.sha;
 
   const found = await ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES);
+  const commit = await ctx.mirrors.commitInfo(repo.url, sha);
   const now = ctx.clock.now();
   const base = {
     repoId: repo.id,
@@ -88,6 +89,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     isTag: ref.isTag,
     sha,
     beforeSha: input.beforeSha ?? null,
+    commit,
     source: input.source,
     defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds,
     event: input.event,
@@ -118,6 +120,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     repoUrl: repo.url,
     serverUrl: ctx.externalUrl,
     configPath: found.path,
+    commit,
   });
   const protectedRef = await pipelineProtectedRole(ctx.store.db, {
     repo_id: repo.id,
