@@ -80,8 +80,11 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
   if (!ref.sha) throw new DomainError('invalid', `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);
   const sha = ref.sha;
 
-  const found = await ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES);
-  const commit = await ctx.mirrors.commitInfo(repo.url, sha);
+  // Side by side: the commit's details (CI_COMMIT_MESSAGE...) add no wait to the webhook's path.
+  const [found, commit] = await Promise.all([
+    ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES),
+    ctx.mirrors.commitInfo(repo.url, sha),
+  ]);
   const now = ctx.clock.now();
   const base = {
     repoId: repo.id,
