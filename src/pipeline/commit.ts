@@ -40,19 +40,20 @@ export function parseRawCommit(raw: string): CommitInfo | null {
   };
 }
 
-/** GitLab's commit title: the first line of the message. */
+/** GitLab's commit title (Commit#full_title): the first line, or "No commit message" for a blank one. */
 export function commitTitle(message: string): string {
+  if (message.trim() === '') return 'No commit message';
   return message.split(/[\r\n]/, 1)[0] ?? '';
 }
 
 /**
- * GitLab's commit description: the message without its first line (one trailing newline dropped),
- * unless that first line is longer than 100 characters, then the whole message (GitLab's
- * Commit#description).
+ * GitLab's commit description (Commit#description): the message after its first line, one
+ * trailing newline dropped. When the first line is longer than 100 characters GitLab's title
+ * display stops at 80, and the description is "…" and the message from character 80 on.
  */
 export function commitDescription(message: string): string {
   const titleEnd = message.indexOf('\n');
-  if ((titleEnd < 0 && message.length > 100) || titleEnd > 100) return message;
+  if ((titleEnd < 0 && message.length > 100) || titleEnd > 100) return `…${[...message].slice(80).join('')}`;
   if (titleEnd < 0) return '';
-  return message.slice(titleEnd + 1).replace(/\r?\n$/, '');
+  return message.slice(titleEnd + 1).replace(/(\r\n|\r|\n)$/, '');
 }

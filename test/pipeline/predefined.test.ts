@@ -124,10 +124,13 @@ describe('predefined variables', () => {
       assert.equal(before[key], undefined, key);
   });
 
-  it('a title longer than 100 characters makes the description the whole message (GitLab)', () => {
-    const long = `${'x'.repeat(101)}\nbody\n`;
-    assert.equal(commitDescription(long), long);
-    assert.equal(commitDescription('x'.repeat(101)), 'x'.repeat(101));
+  // GitLab's Commit#description and #full_title (lib: app/models/commit.rb).
+  it('a first line longer than 100 characters: the description goes on from character 80 (GitLab)', () => {
+    const long = `${'x'.repeat(80)}${'y'.repeat(21)}\nbody\n`;
+    assert.equal(commitDescription(long), `…${'y'.repeat(21)}\nbody\n`);
+    assert.equal(commitDescription('x'.repeat(80) + 'z'.repeat(21)), `…${'z'.repeat(21)}`);
+    assert.equal(commitTitle(long), 'x'.repeat(80) + 'y'.repeat(21));
+    assert.equal(commitTitle('\n'), 'No commit message');
     assert.equal(commitDescription('one line\n'), '');
     assert.equal(commitTitle('one line\r\nmore'), 'one line');
     assert.equal(parseRawCommit('not a commit'), null);
