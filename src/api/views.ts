@@ -76,6 +76,18 @@ export interface PipelineSummaryJson {
   /** A fork's pipeline that runs once a maintainer approves it (POST /api/v1/pipelines/:id/approve). */
   waitingForApproval: boolean;
   approvedBy: string | null;
+  /** The commit as GitLab's CI_COMMIT_* variables give it; null for pipelines made before it was recorded. */
+  commit: PipelineCommitJson | null;
+}
+
+export interface PipelineCommitJson {
+  message: string;
+  title: string;
+  description: string;
+  /** "Name <email>". */
+  author: string;
+  /** Committer date, ISO 8601 with the committer's offset. */
+  timestamp: string;
 }
 
 /** The JSON of `GET /api/v1/pipelines/:id`: the pipeline and its jobs. */

@@ -83,6 +83,8 @@ export async function runList(repo: string, opts: Listing & { limit?: string }) 
 
 function printPipeline(p: PipelineJson): void {
   console.log(`Pipeline #${p.id} ${colourStatus(p.status)}  ${p.repo} ${p.ref} ${p.sha.slice(0, 8)} (${p.source})`);
+  // Null for pipelines made before the commit was recorded.
+  if (p.commit) console.log(`${p.commit.title}  ${p.commit.author}  ${p.commit.timestamp}`);
   if (p.error) console.log(p.error);
   printTable(
     p.jobs.filter((j) => !j.retried).map((j) => ({ ...j, status: colourJobStatus(j.status, j.allowFailure) })),

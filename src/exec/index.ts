@@ -10,7 +10,15 @@ import { runJob, type JobBackend } from '../agent/index.js';
 import type { JobVariable } from '../api/index.js';
 import { checkDeployBlock } from '../deploy/index.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
-import { compilePipeline, formatDiagnostic, inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
+import {
+  compilePipeline,
+  formatDiagnostic,
+  inheritedGlobals,
+  jobVariables,
+  parseRawCommit,
+  predefinedVariables,
+  type CommitInfo,
+} from '../pipeline/index.js';
 import {
   claimJob,
   completeJob,
@@ -50,19 +58,26 @@ export interface ExecResult {
 
 // Exec's own state (workspaces, blobs, cache) lives in the project; it is never part of the project.
 const STATE_DIR = '.tandem-exec';
+// No server runs: CI_SERVER_URL and the page URLs (CI_JOB_URL...) point at a placeholder.
+const EXEC_SERVER_URL = 'http://localhost';
 
-async function gitInfo(root: string): Promise<{ sha: string; branch: string; files: string[] | null }> {
+async function gitInfo(root: string): Promise<{ sha: string; branch: string; files: string[] | null; commit: CommitInfo | null }> {
   const out = async (...args: string[]) => (await git('git', args, { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout.trim();
   let files: string[];
   try {
     files = (await out('ls-files', '-co', '--exclude-standard', '-z')).split('\0').filter((f) => f && !f.startsWith(`${STATE_DIR}/`));
   } catch {
-    return { sha: '0'.repeat(40), branch: 'main', files: null };
+    return { sha: '0'.repeat(40), branch: 'main', files: null, commit: null };
   }
   // A fresh repository has no commit yet and a detached HEAD has no branch; neither stops a run.
   const sha = await out('rev-parse', '--verify', '--quiet', 'HEAD').catch(() => '0'.repeat(40));
   const branch = await out('symbolic-ref', '--short', '--quiet', 'HEAD').catch(() => 'detached');
-  return { sha, branch, files };
+  // Not trimmed: the message is kept exactly as committed (CI_COMMIT_MESSAGE).
+  const raw = await git('git', ['cat-file', 'commit', sha], { cwd: root, maxBuffer: 64 * 1024 * 1024 }).then(
+    (r) => r.stdout,
+    () => null,
+  );
+  return { sha, branch, files, commit: raw === null ? null : parseRawCommit(raw) };
 }
 
 /** The job's workspace: the working tree as it is now (uncommitted changes included), without ignored files. */
@@ -130,8 +145,9 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     pipelineCreatedAt: new Date(now),
     repoName: basename(root),
     repoUrl: root,
-    serverUrl: 'http://localhost',
+    serverUrl: EXEC_SERVER_URL,
     configPath,
+    commit: info.commit,
   });
   const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
     readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
@@ -187,6 +203,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       isTag: false,
       sha: info.sha,
       beforeSha: null,
+      commit: info.commit,
       source: 'push',
       compiled: pipelineDef,
       variables: opts.variables,
@@ -215,6 +232,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         nodeIndex: spec.parallel?.index,
         nodeTotal: spec.parallel?.total,
         runnerTags: [],
+        serverUrl: EXEC_SERVER_URL,
+        environment: spec.environment,
       });
       const vars: JobVariable[] = Object.entries({
         ...predefined,

@@ -191,11 +191,10 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
         CI_JOB_NAME: instance.name,
         CI_JOB_NAME_SLUG: slugify(instance.name),
         CI_JOB_STAGE: def.stage,
+        // GitLab: 1 for a job without `parallel:`; CI_NODE_INDEX only for jobs made by `parallel:`.
+        CI_NODE_TOTAL: String(instance.total),
       };
-      if (instance.total > 1 || instance.matrix) {
-        predefinedJob.CI_NODE_INDEX = String(instance.index);
-        predefinedJob.CI_NODE_TOTAL = String(instance.total);
-      }
+      if (instance.parallel) predefinedJob.CI_NODE_INDEX = String(instance.index);
       const layered = (extra: Record<string, string>): Record<string, string> =>
         resolveVariables({
           ...ctx.variables,

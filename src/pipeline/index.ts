@@ -9,9 +9,17 @@ export { pipelineJsonSchema } from './schema.js';
 export { evaluateExpression, parseExpression, ExpressionError } from './expression.js';
 export { expandVariables, resolveVariables, escapeVariableValue, inheritedGlobals } from './variables.js';
 export { parseDuration } from './duration.js';
-export { predefinedVariables, jobVariables, slugify, type PipelineVariablesInput, type JobVariablesInput } from './predefined.js';
+export {
+  predefinedVariables,
+  jobVariables,
+  slugify,
+  environmentSlug,
+  type PipelineVariablesInput,
+  type JobVariablesInput,
+} from './predefined.js';
 
 export { nearest } from './diagnostics.js';
 export { globMatcher } from './glob.js';
 export { compiledJob } from './jobs.js';
 export { RegexSyntaxError, compileUntrustedRegex } from './untrusted-regex.js';
+export { parseRawCommit, commitTitle, commitDescription, type CommitInfo } from './commit.js';

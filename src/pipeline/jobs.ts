@@ -26,6 +26,8 @@ export interface Instance {
   index: number;
   total: number;
   matrix: Record<string, string> | null;
+  /** Made by `parallel:`: GitLab then sets CI_NODE_INDEX/CI_NODE_TOTAL, even for `parallel: 1`. */
+  parallel: boolean;
 }
 
 export interface JobDef {
@@ -110,8 +112,14 @@ function instancesOf(name: string, node: YMap, diags: Diagnostics): Instance[] {
   const parallel = mapGet(node, 'parallel');
   if (parallel?.kind === 'scalar' && typeof parallel.value === 'number') {
     const total = parallel.value;
-    if (total === 1) return [{ name, index: 1, total: 1, matrix: null }];
-    return Array.from({ length: total }, (_, i) => ({ name: `${name} ${i + 1}/${total}`, index: i + 1, total, matrix: null }));
+    if (total === 1) return [{ name, index: 1, total: 1, matrix: null, parallel: true }];
+    return Array.from({ length: total }, (_, i) => ({
+      name: `${name} ${i + 1}/${total}`,
+      index: i + 1,
+      total,
+      matrix: null,
+      parallel: true,
+    }));
   }
   if (parallel?.kind === 'map') {
     const combos = matrixCombinations(mapGet(parallel, 'matrix'));
@@ -129,10 +137,10 @@ function instancesOf(name: string, node: YMap, diags: Diagnostics): Instance[] {
       const instanceName = matrixJobName(name, matrix);
       if (names.has(instanceName)) diags.error(parallel.pos, `\`${name}.parallel:matrix\` repeats the combination ${instanceName}`);
       names.add(instanceName);
-      return { name: instanceName, index: i + 1, total: combos.length, matrix };
+      return { name: instanceName, index: i + 1, total: combos.length, matrix, parallel: true };
     });
   }
-  return [{ name, index: 1, total: 1, matrix: null }];
+  return [{ name, index: 1, total: 1, matrix: null, parallel: false }];
 }
 
 function needsOf(name: string, node: YNode | undefined): NeedRef[] | null {
@@ -376,7 +384,7 @@ export function compileInstance(
     timeoutSeconds: timeout === undefined ? null : parseDuration(timeout),
     artifacts: artifactsOf(mapGet(node, 'artifacts'), vars),
     cache: cacheOf(mapGet(node, 'cache'), vars),
-    parallel: instance.total > 1 || instance.matrix ? { index: instance.index, total: instance.total, matrix: instance.matrix } : null,
+    parallel: instance.parallel ? { index: instance.index, total: instance.total, matrix: instance.matrix } : null,
     resourceGroup: resourceGroup === undefined ? null : expandVariables(resourceGroup, vars, { keepUnknown: true }),
     interruptible: interruptible?.kind === 'scalar' && interruptible.value === true,
     environment: environmentOf(mapGet(node, 'environment'), vars),

@@ -1,5 +1,8 @@
 // Predefined CI variables, shared by the scheduler (pipeline creation) and `tandem exec`, named
 // as GitLab names them so that existing scripts keep working.
+import { createHash } from 'node:crypto';
+import { commitDescription, commitTitle, type CommitInfo } from './commit.js';
+import type { EnvironmentSpec } from './types.js';
 
 /** GitLab's CI_COMMIT_REF_SLUG: lower case, [^a-z0-9] → '-', at most 63 bytes, no '-' at the ends. */
 export function slugify(ref: string): string {
@@ -33,6 +36,23 @@ export interface PipelineVariablesInput {
   repoUrl: string;
   serverUrl: string;
   configPath: string;
+  /** The commit's message, author and date; null for pipelines stored before they were recorded (then unset). */
+  commit?: CommitInfo | null;
+}
+
+/** Tandem's web pages, as CI_PROJECT_URL, CI_PIPELINE_URL and CI_JOB_URL point at them. */
+function webUrl(serverUrl: string, path: string): string {
+  return `${serverUrl.replace(/\/+$/, '')}${path}`;
+}
+
+/**
+ * GitLab's CI_PROJECT_NAMESPACE is the group or user path in front of the project's name. A
+ * repository registered without a group (`app`) has none in Tandem: the variable is then empty,
+ * so that `$CI_PROJECT_NAMESPACE/$CI_PROJECT_NAME` is still the path with a leading `/` only.
+ */
+function namespaceOf(path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  return parts.slice(0, -1).join('/');
 }
 
 export function predefinedVariables(input: PipelineVariablesInput): Record<string, string> {
@@ -52,15 +72,32 @@ export function predefinedVariables(input: PipelineVariablesInput): Record<strin
     CI_PROJECT_NAME: input.repoName.split('/').filter(Boolean).pop() ?? input.repoName,
     CI_PROJECT_PATH: input.repoName,
     CI_PROJECT_PATH_SLUG: slugify(input.repoName),
+    CI_PROJECT_NAMESPACE: namespaceOf(input.repoName),
+    CI_PROJECT_ROOT_NAMESPACE: namespaceOf(input.repoName).split('/')[0] ?? '',
+    CI_PROJECT_URL: webUrl(input.serverUrl, `/repos/${encodeURIComponent(input.repoName)}`),
     CI_REPOSITORY_URL: input.repoUrl,
     CI_SERVER_URL: input.serverUrl.replace(/\/+$/, ''),
     CI_SERVER_HOST: server.hostname,
+    // GitLab: the host, with the port when it is not the protocol's default (gitlab.example.com:8080).
+    CI_SERVER_FQDN: server.host,
     CI_SERVER_PROTOCOL: server.protocol.replace(':', ''),
     CI_SERVER_PORT: server.port || (server.protocol === 'https:' ? '443' : '80'),
     CI_SERVER_NAME: 'Tandem',
     CI_CONFIG_PATH: input.configPath,
   };
-  if (input.pipelineId !== null) vars.CI_PIPELINE_ID = String(input.pipelineId);
+  if (input.pipelineId !== null) {
+    vars.CI_PIPELINE_ID = String(input.pipelineId);
+    // Tandem numbers pipelines once for the whole server: the per-project number is the id.
+    vars.CI_PIPELINE_IID = String(input.pipelineId);
+    vars.CI_PIPELINE_URL = webUrl(input.serverUrl, `/pipelines/${input.pipelineId}`);
+  }
+  if (input.commit) {
+    vars.CI_COMMIT_MESSAGE = input.commit.message;
+    vars.CI_COMMIT_TITLE = commitTitle(input.commit.message);
+    vars.CI_COMMIT_DESCRIPTION = commitDescription(input.commit.message);
+    vars.CI_COMMIT_AUTHOR = input.commit.author;
+    vars.CI_COMMIT_TIMESTAMP = input.commit.timestamp;
+  }
   if (input.isTag) vars.CI_COMMIT_TAG = input.ref;
   else if (input.pipelineSource !== 'merge_request_event') vars.CI_COMMIT_BRANCH = input.ref;
   return vars;
@@ -78,6 +115,39 @@ export interface JobVariablesInput {
   nodeIndex?: number;
   nodeTotal?: number;
   runnerTags: string[];
+  /** The Tandem server's URL (CI_JOB_URL points at the job's page there). */
+  serverUrl: string;
+  environment: EnvironmentSpec | null;
+}
+
+/**
+ * GitLab's environment slug (Gitlab::Slug::Environment): lower case, [^a-z0-9] → '-', starting with
+ * a letter (else `env-` in front), no repeated '-'; when that changed the name or is longer than
+ * 24 characters, its first 17 characters, '-' and 6 characters of the name's SHA-256 in base 36,
+ * so that different names never share a slug.
+ */
+export function environmentSlug(name: string): string {
+  let slug = name.toLowerCase().replace(/[^a-z0-9]/g, '-');
+  if (!/^[a-z]/.test(slug)) slug = `env-${slug}`;
+  slug = slug.replace(/-+/g, '-');
+  if (slug.length <= 24 && slug === name) return slug.replace(/-$/, '');
+  const suffix = BigInt(`0x${createHash('sha256').update(name).digest('hex')}`)
+    .toString(36)
+    .slice(-6);
+  const short = slug.slice(0, 17);
+  return `${short}${short.endsWith('-') ? '' : '-'}${suffix}`;
+}
+
+/** GitLab's CI_ENVIRONMENT_* of a job with `environment:`; the tier only when the file names it. */
+function environmentVariables(env: EnvironmentSpec): Record<string, string> {
+  const vars: Record<string, string> = {
+    CI_ENVIRONMENT_NAME: env.name,
+    CI_ENVIRONMENT_SLUG: environmentSlug(env.name),
+    CI_ENVIRONMENT_ACTION: env.action,
+  };
+  if (env.url !== undefined) vars.CI_ENVIRONMENT_URL = env.url;
+  if (env.deploymentTier !== undefined) vars.CI_ENVIRONMENT_TIER = env.deploymentTier;
+  return vars;
 }
 
 export function jobVariables(input: JobVariablesInput): Record<string, string> {
@@ -92,10 +162,11 @@ export function jobVariables(input: JobVariablesInput): Record<string, string> {
     CI_BUILDS_DIR: input.buildsDir,
     // GitLab prints the tags as a JSON array.
     CI_RUNNER_TAGS: JSON.stringify(input.runnerTags),
+    CI_JOB_URL: webUrl(input.serverUrl, `/jobs/${input.jobId}`),
+    // GitLab: 1 for a job without `parallel:`; CI_NODE_INDEX only for jobs made by `parallel:`.
+    CI_NODE_TOTAL: String(input.nodeTotal ?? 1),
+    ...(input.environment ? environmentVariables(input.environment) : {}),
   };
-  if (input.nodeIndex !== undefined && input.nodeTotal !== undefined) {
-    vars.CI_NODE_INDEX = String(input.nodeIndex);
-    vars.CI_NODE_TOTAL = String(input.nodeTotal);
-  }
+  if (input.nodeIndex !== undefined) vars.CI_NODE_INDEX = String(input.nodeIndex);
   return vars;
 }

@@ -80,7 +80,11 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
   if (!ref.sha) throw new DomainError('invalid', `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);
   const sha = ref.sha;
 
-  const found = await ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES);
+  // Side by side: the commit's details (CI_COMMIT_MESSAGE...) add no wait to the webhook's path.
+  const [found, commit] = await Promise.all([
+    ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES),
+    ctx.mirrors.commitInfo(repo.url, sha),
+  ]);
   const now = ctx.clock.now();
   const base = {
     repoId: repo.id,
@@ -88,6 +92,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     isTag: ref.isTag,
     sha,
     beforeSha: input.beforeSha ?? null,
+    commit,
     source: input.source,
     defaultTimeoutSeconds: ctx.config.jobTimeoutSeconds,
     event: input.event,
@@ -118,6 +123,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     repoUrl: repo.url,
     serverUrl: ctx.externalUrl,
     configPath: found.path,
+    commit,
   });
   const protectedRef = await pipelineProtectedRole(ctx.store.db, {
     repo_id: repo.id,

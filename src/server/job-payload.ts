@@ -7,7 +7,7 @@ import { issueJobToken } from '../auth/index.js';
 import { repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
 import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
-import { readJobTags, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
+import { readJobTags, readPipelineCommit, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
 
@@ -32,6 +32,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     repoUrl: repo.url,
     serverUrl: ctx.externalUrl,
     configPath: pipeline.config_path ?? '.gitlab-ci.yml',
+    commit: readPipelineCommit(pipeline),
   });
   // The agent knows its own paths; these placeholders are replaced on the agent before the job runs.
   const perJob = jobVariables({
@@ -45,6 +46,8 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     nodeIndex: spec.parallel?.index,
     nodeTotal: spec.parallel?.total,
     runnerTags: readJobTags(job),
+    serverUrl: ctx.externalUrl,
+    environment: spec.environment,
   });
   const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const repoVariables = await repoVariablesFor(ctx, {

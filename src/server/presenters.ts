@@ -8,6 +8,7 @@ import {
   type DrillJson,
   type EnvironmentJson,
   type JobJson,
+  type PipelineCommitJson,
   type PipelineSummaryJson,
   type ProtectedBranchJson,
   type ReleaseJson,
@@ -19,6 +20,7 @@ import {
 } from '../api/index.js';
 import { readAuditDetails, readAuditParams } from '../auth/index.js';
 import { parseTargetSpec } from '../deploy/index.js';
+import { commitDescription, commitTitle, type CommitInfo } from '../pipeline/index.js';
 import { readDrillReport } from '../dr/index.js';
 import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
@@ -27,6 +29,7 @@ import {
   readAgentTags,
   readBranchFilter,
   readJobTags,
+  readPipelineCommit,
   readPipelineMergeRequest,
   readPipelineStages,
   readReleaseDeploySpec,
@@ -71,7 +74,13 @@ export function pipelineView(p: Pipeline, repoName: string): PipelineSummaryJson
     mergeRequest: readPipelineMergeRequest(p),
     waitingForApproval: p.approval === 'waiting' && p.finished_at === null,
     approvedBy: p.approved_by,
+    commit: commitView(readPipelineCommit(p)),
   };
+}
+
+function commitView(commit: CommitInfo | null): PipelineCommitJson | null {
+  if (commit === null) return null;
+  return { ...commit, title: commitTitle(commit.message), description: commitDescription(commit.message) };
 }
 
 export function jobView(j: Job): JobJson {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { UrlCredentials } from '../api/index.js';
 import { DomainError } from '../errors.js';
+import { parseRawCommit, type CommitInfo } from '../pipeline/index.js';
 import { isZeroSha } from './types.js';
 
 /**
@@ -604,6 +605,14 @@ export class MirrorCache {
       offset = nl + 1 + size + 1;
     }
     return null;
+  }
+
+  /** The message, author and date of a commit (GitLab's CI_COMMIT_*); null when the object is not a commit. */
+  async commitInfo(url: string, sha: string): Promise<CommitInfo | null> {
+    checkSha(sha, 'sha');
+    const mirror = await this.ensure(url, { sha });
+    const run = await runGit(['--git-dir', mirror, 'cat-file', 'commit', sha]);
+    return run.code === 0 ? parseRawCommit(run.stdout.toString('utf8')) : null;
   }
 
   /** Every file path (relative, '/'-separated) in the tree of a commit. */

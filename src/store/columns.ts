@@ -64,6 +64,13 @@ export const readPipelineVariables = (p: Pick<Pipeline, 'id' | 'variables'>): Re
 /** The merge request of a merge request pipeline; null for every other pipeline. */
 export const readPipelineMergeRequest = (p: Pick<Pipeline, 'id' | 'merge_request'>): PipelineMergeRequest | null =>
   p.merge_request === null ? null : pipelineMergeRequest(p.merge_request, p.id);
+/** The commit's message, author and date recorded with the pipeline; null in rows made before they were. */
+export const readPipelineCommit = (
+  p: Pick<Pipeline, 'commit_message' | 'commit_author' | 'commit_timestamp'>,
+): { message: string; author: string; timestamp: string } | null =>
+  p.commit_message === null || p.commit_author === null || p.commit_timestamp === null
+    ? null
+    : { message: p.commit_message, author: p.commit_author, timestamp: p.commit_timestamp };
 
 export const readJobTags = (j: Pick<Job, 'id' | 'tags'>): string[] => jobTags(j.tags, j.id);
 export const readAgentTags = (a: Pick<Agent, 'id' | 'tags'>): string[] => agentTags(a.tags, a.id);

@@ -126,6 +126,10 @@ export interface PipelineTable {
   approval: Generated<PipelineApproval | null>;
   approved_by: Generated<string | null>;
   approved_at: Generated<number | null>;
+  /** The commit's message, author ("Name <email>") and ISO 8601 date; null in rows made before they were recorded. */
+  commit_message: Generated<string | null>;
+  commit_author: Generated<string | null>;
+  commit_timestamp: Generated<string | null>;
 }
 
 export type PipelineApproval = 'waiting' | 'approved';

@@ -32,6 +32,7 @@ report:
     - cat out/result.txt
     - echo "notes=$(cat notes.txt)"
     - test ! -e .tandem-exec
+    - echo "commit=$CI_COMMIT_TITLE by $CI_COMMIT_AUTHOR"
 `;
 
 /** A git repository holding the pipeline, one commit, and an uncommitted edit to notes.txt. */
@@ -76,6 +77,8 @@ test('exec: stages, needs, artifacts, a matrix and an allowed failure; uncommitt
   assert.match(r.stdout, new RegExp(`^\\[unit: \\[red\\]\\] flavour=red saw built ${sha.slice(0, 8)}$`, 'm'));
   assert.match(r.stdout, new RegExp(`^\\[unit: \\[blue\\]\\] flavour=blue saw built ${sha.slice(0, 8)}$`, 'm'));
   assert.match(r.stdout, /^\[report\] notes=uncommitted$/m);
+  // GitLab's CI_COMMIT_TITLE and CI_COMMIT_AUTHOR, read from the local repository's HEAD.
+  assert.match(r.stdout, /^\[report\] commit=initial by Tandem Test <test@tandem\.invalid>$/m);
   assert.ok(!r.stdout.includes('\u001b[36m'), 'no colour when piped');
 
   // A second run starts from the working tree again, never from the first run's state dir.

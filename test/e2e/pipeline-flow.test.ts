@@ -204,12 +204,24 @@ job:
     - echo "sha=$CI_COMMIT_SHA pipeline=$CI_PIPELINE_ID job=$CI_JOB_ID branch=$CI_COMMIT_BRANCH"
     - test "$(pwd -P)" = "$(cd "$CI_PROJECT_DIR" && pwd -P)" && echo cwd-is-project-dir
     - test -f .gitlab-ci.yml && echo checkout-present
+    - echo "title=$CI_COMMIT_TITLE author=$CI_COMMIT_AUTHOR at=$CI_COMMIT_TIMESTAMP message=$CI_COMMIT_MESSAGE"
+    - echo "job-url=$CI_JOB_URL node-total=$CI_NODE_TOTAL"
 `,
   });
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
   const job = jobNamed(p, 'job');
   const log = await tandem.log(job.id);
   assert.match(log, new RegExp(`sha=${p.sha} pipeline=${p.id} job=${job.id} branch=main`));
+  // GitLab's CI_COMMIT_*: read from git when the pipeline was made, stored and shown with it.
+  assert.ok(p.commit, 'the pipeline records its commit');
+  assert.equal(p.commit.title, 'initial');
+  assert.equal(p.commit.author, 'Tandem Test <test@tandem.invalid>');
+  assert.match(p.commit.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$/);
+  assert.match(
+    log,
+    new RegExp(`title=initial author=Tandem Test <test@tandem.invalid> at=${p.commit.timestamp.replace('+', '\\+')} message=initial`),
+  );
+  assert.match(log, new RegExp(`job-url=\\S+/jobs/${job.id} node-total=1`));
   assert.match(log, /^cwd-is-project-dir$/m);
   assert.match(log, /^checkout-present$/m);
 });

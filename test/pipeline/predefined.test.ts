@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  commitDescription,
+  commitTitle,
+  environmentSlug,
   escapeVariableValue,
   expandVariables,
   jobVariables,
+  parseRawCommit,
   parseDuration,
   predefinedVariables,
   resolveVariables,
@@ -74,6 +78,8 @@ describe('predefined variables', () => {
       nodeIndex: 2,
       nodeTotal: 3,
       runnerTags: ['linux', 'docker'],
+      serverUrl: 'https://ci.example.com/',
+      environment: null,
     });
     assert.deepEqual(v, {
       CI_JOB_ID: '7',
@@ -85,9 +91,117 @@ describe('predefined variables', () => {
       CI_PROJECT_DIR: '/b/app',
       CI_BUILDS_DIR: '/b',
       CI_RUNNER_TAGS: '["linux","docker"]',
+      CI_JOB_URL: 'https://ci.example.com/jobs/7',
       CI_NODE_INDEX: '2',
       CI_NODE_TOTAL: '3',
     });
+  });
+
+  // GitLab's CI_COMMIT_* (Pipeline availability): MESSAGE is the whole message, TITLE its first
+  // line, DESCRIPTION the rest, AUTHOR "Name <email>", TIMESTAMP ISO 8601.
+  it('describes the commit, and leaves CI_COMMIT_* unset when it is not known', () => {
+    const commit = parseRawCommit(
+      'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n' +
+        'author Ada Lovelace <ada@example.com> 1714558830 +0200\n' +
+        'committer Bob <bob@example.com> 1714558890 -0130\n\n' +
+        'Fix the parser\n\nIt read one byte too many.\n',
+    );
+    assert.deepEqual(commit, {
+      message: 'Fix the parser\n\nIt read one byte too many.\n',
+      author: 'Ada Lovelace <ada@example.com>',
+      // The committer's date, in the committer's offset.
+      timestamp: '2024-05-01T08:51:30-01:30',
+    });
+    const v = predefinedVariables({ ...base, commit });
+    assert.equal(v.CI_COMMIT_MESSAGE, 'Fix the parser\n\nIt read one byte too many.\n');
+    assert.equal(v.CI_COMMIT_TITLE, 'Fix the parser');
+    // GitLab's Commit#description: after the first newline, one trailing newline dropped.
+    assert.equal(v.CI_COMMIT_DESCRIPTION, '\nIt read one byte too many.');
+    assert.equal(v.CI_COMMIT_AUTHOR, 'Ada Lovelace <ada@example.com>');
+    assert.equal(v.CI_COMMIT_TIMESTAMP, '2024-05-01T08:51:30-01:30');
+    const before = predefinedVariables({ ...base, commit: null });
+    for (const key of ['CI_COMMIT_MESSAGE', 'CI_COMMIT_TITLE', 'CI_COMMIT_DESCRIPTION', 'CI_COMMIT_AUTHOR', 'CI_COMMIT_TIMESTAMP'])
+      assert.equal(before[key], undefined, key);
+  });
+
+  // GitLab's Commit#description and #full_title (lib: app/models/commit.rb).
+  it('a first line longer than 100 characters: the description goes on from character 80 (GitLab)', () => {
+    const long = `${'x'.repeat(80)}${'y'.repeat(21)}\nbody\n`;
+    assert.equal(commitDescription(long), `…${'y'.repeat(21)}\nbody\n`);
+    assert.equal(commitDescription('x'.repeat(80) + 'z'.repeat(21)), `…${'z'.repeat(21)}`);
+    assert.equal(commitTitle(long), 'x'.repeat(80) + 'y'.repeat(21));
+    assert.equal(commitTitle('\n'), 'No commit message');
+    assert.equal(commitDescription('one line\n'), '');
+    assert.equal(commitTitle('one line\r\nmore'), 'one line');
+    assert.equal(parseRawCommit('not a commit'), null);
+  });
+
+  it("points at Tandem's pages and names the namespace, the server's FQDN and the pipeline IID", () => {
+    const v = predefinedVariables({ ...base, serverUrl: 'https://ci.example.com:8443/' });
+    assert.equal(v.CI_PROJECT_URL, 'https://ci.example.com:8443/repos/group%2Fapp');
+    assert.equal(v.CI_PIPELINE_URL, 'https://ci.example.com:8443/pipelines/42');
+    // Pipelines are numbered once for the server: the per-project IID is the id.
+    assert.equal(v.CI_PIPELINE_IID, '42');
+    // GitLab: host and the port unless it is the protocol's default.
+    assert.equal(v.CI_SERVER_FQDN, 'ci.example.com:8443');
+    assert.equal(predefinedVariables(base).CI_SERVER_FQDN, 'ci.example.com');
+    assert.equal(v.CI_PROJECT_NAMESPACE, 'group');
+    assert.equal(v.CI_PROJECT_ROOT_NAMESPACE, 'group');
+    const nested = predefinedVariables({ ...base, repoName: 'org/team/app' });
+    assert.equal(nested.CI_PROJECT_NAMESPACE, 'org/team');
+    assert.equal(nested.CI_PROJECT_ROOT_NAMESPACE, 'org');
+    // A repository without a group has no namespace in Tandem: set, and empty.
+    assert.equal(predefinedVariables({ ...base, repoName: 'app' }).CI_PROJECT_NAMESPACE, '');
+    assert.equal(predefinedVariables({ ...base, pipelineId: null }).CI_PIPELINE_URL, undefined);
+  });
+
+  const job = {
+    jobId: 7,
+    jobName: 'deploy',
+    stage: 'deploy',
+    startedAt: new Date('2024-05-01T10:21:00Z'),
+    timeoutSeconds: 3600,
+    projectDir: '/b/app',
+    buildsDir: '/b',
+    runnerTags: [],
+    serverUrl: 'https://ci.example.com',
+  };
+
+  // GitLab sets CI_NODE_TOTAL=1 for a job without `parallel:`, and CI_NODE_INDEX only with it.
+  it('CI_NODE_TOTAL is 1 and CI_NODE_INDEX unset without parallel', () => {
+    const v = jobVariables({ ...job, environment: null });
+    assert.equal(v.CI_NODE_TOTAL, '1');
+    assert.equal(v.CI_NODE_INDEX, undefined);
+    assert.equal(v.CI_ENVIRONMENT_NAME, undefined);
+  });
+
+  it('CI_ENVIRONMENT_* for a job with environment:', () => {
+    const v = jobVariables({
+      ...job,
+      environment: { name: 'review/Feature-1', url: 'https://r.example.com', action: 'start', deploymentTier: 'development', extra: {} },
+    });
+    assert.equal(v.CI_ENVIRONMENT_NAME, 'review/Feature-1');
+    assert.match(v.CI_ENVIRONMENT_SLUG ?? '', /^review-feature-1-[a-z0-9]{6}$/);
+    assert.equal(v.CI_ENVIRONMENT_URL, 'https://r.example.com');
+    assert.equal(v.CI_ENVIRONMENT_ACTION, 'start');
+    assert.equal(v.CI_ENVIRONMENT_TIER, 'development');
+    const bare = jobVariables({ ...job, environment: { name: 'production', action: 'stop', extra: {} } });
+    assert.equal(bare.CI_ENVIRONMENT_SLUG, 'production');
+    assert.equal(bare.CI_ENVIRONMENT_ACTION, 'stop');
+    assert.equal(bare.CI_ENVIRONMENT_URL, undefined);
+  });
+
+  // Gitlab::Slug::Environment: starts with a letter, no repeated '-', at most 24 characters, and a
+  // suffix from the name's hash whenever the slug is not the name itself.
+  it('environment slugs as GitLab makes them', () => {
+    assert.equal(environmentSlug('staging'), 'staging');
+    assert.equal(environmentSlug('foo-'), 'foo');
+    assert.equal(environmentSlug('staging-1234567890123456'), 'staging-1234567890123456');
+    assert.match(environmentSlug('staging-12345678901234567'), /^staging-123456789-[a-z0-9]{6}$/);
+    assert.match(environmentSlug('1-foo'), /^env-1-foo-[a-z0-9]{6}$/);
+    assert.match(environmentSlug('foo--bar'), /^foo-bar-[a-z0-9]{6}$/);
+    assert.notEqual(environmentSlug('Review/A'), environmentSlug('review-a'));
+    assert.ok(environmentSlug('x'.repeat(80)).length <= 24);
   });
 });
 

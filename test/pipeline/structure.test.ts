@@ -129,6 +129,23 @@ describe('parallel', () => {
     assert.equal(job(p, 't 2/3').baseName, 't');
   });
 
+  // GitLab sets CI_NODE_INDEX for every job made by `parallel:`, `parallel: 1` included, and
+  // CI_NODE_TOTAL=1 for a job without it (rules can read both).
+  it('parallel: 1 is a parallel job of one; a job without parallel has CI_NODE_TOTAL 1', async () => {
+    const p = await compileOk(`
+one:
+  parallel: 1
+  rules: [{ if: '$CI_NODE_INDEX == "1" && $CI_NODE_TOTAL == "1"' }]
+  script: x
+plain:
+  rules: [{ if: '$CI_NODE_INDEX == null && $CI_NODE_TOTAL == "1"' }]
+  script: x
+`);
+    assert.deepEqual(names(p).sort(), ['one', 'plain']);
+    assert.deepEqual(job(p, 'one').parallel, { index: 1, total: 1, matrix: null });
+    assert.equal(job(p, 'plain').parallel, null);
+  });
+
   it('matrix names jobs like GitLab and sets the variables', async () => {
     const p = await compileOk(`
 t:

@@ -1,6 +1,6 @@
 // A pipeline and all its jobs are written in one transaction (a crash never leaves half a
 // pipeline), then the state machine queues the jobs that can start.
-import type { CompiledJob, CompiledPipeline } from '../../pipeline/index.js';
+import type { CommitInfo, CompiledJob, CompiledPipeline } from '../../pipeline/index.js';
 import type { Store } from '../../store/index.js';
 import type { NewJob, PipelineMergeRequest, PipelineSource } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
@@ -14,6 +14,8 @@ export interface CreatePipelineInput {
   isTag: boolean;
   sha: string;
   beforeSha: string | null;
+  /** The commit's message, author and date (CI_COMMIT_MESSAGE...); null when git could not tell. */
+  commit?: CommitInfo | null;
   source: PipelineSource;
   /** null when the pipeline file could not be compiled: the pipeline is stored failed with `error`. */
   compiled: CompiledPipeline | null;
@@ -81,6 +83,9 @@ export async function createPipeline(
         finished_at: failed ? now : null,
         merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
         approval: input.awaitingApproval && !failed ? 'waiting' : null,
+        commit_message: input.commit?.message ?? null,
+        commit_author: input.commit?.author ?? null,
+        commit_timestamp: input.commit?.timestamp ?? null,
       })
       .returning(['id', 'repo_id'])
       .executeTakeFirstOrThrow();

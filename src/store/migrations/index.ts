@@ -16,6 +16,7 @@ import * as m012 from './012_device_login.js';
 import * as m013 from './013_source_security.js';
 import * as m014 from './014_agent_security.js';
 import * as m015 from './015_signin_security.js';
+import * as m016 from './016_pipeline_commit.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '013_source_security': m013,
   '014_agent_security': m014,
   '015_signin_security': m015,
+  '016_pipeline_commit': m016,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
