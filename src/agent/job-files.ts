@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectFiles, restoreFiles, storeFiles } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../api/index.js';
-import { expandVariables } from '../pipeline/index.js';
-import type { ArtifactsSpec, CacheSpec } from '../pipeline/index.js';
+import { CACHE_POLICIES, expandVariables } from '../pipeline/index.js';
+import type { ArtifactsSpec, CachePolicy, CacheSpec } from '../pipeline/index.js';
 import type { JobLog } from './job-log.js';
 import type { JobBackend } from './job-runner.js';
 
@@ -64,9 +64,21 @@ export async function downloadDependencyArtifacts(
   }
 }
 
+/**
+ * The cache's policy for this run: a `$VARIABLE` is expanded (empty means pull-push), and a value that
+ * is no policy fails the job, as GitLab Runner does.
+ */
+function policyOf(cache: CacheSpec, env: Record<string, string>): CachePolicy {
+  if (!cache.policy.startsWith('$')) return cache.policy as CachePolicy;
+  const value = expandVariables(cache.policy, env);
+  if (value === '') return 'pull-push';
+  if ((CACHE_POLICIES as readonly string[]).includes(value)) return value as CachePolicy;
+  throw new Error(`cache:policy ${cache.policy} is "${value}": unknown cache policy; expected ${CACHE_POLICIES.join(', ')}`);
+}
+
 export async function restoreCaches(caches: CacheSpec[], { workspace, env, backend, log }: FilesScope): Promise<void> {
   for (const cache of caches) {
-    if (cache.policy === 'push') continue;
+    if (policyOf(cache, env) === 'push') continue;
     const key = await resolveCacheKey(cache, workspace, env);
     let restored = false;
     for (const candidate of [key, ...cache.fallbackKeys.map(sanitizeCacheKey)]) {
@@ -101,7 +113,7 @@ export async function uploadArtifacts(
 
 export async function saveCaches(caches: CacheSpec[], succeeded: boolean, { workspace, env, backend, log }: FilesScope): Promise<void> {
   for (const cache of caches) {
-    if (cache.policy === 'pull' || !whenMatches(cache.when, succeeded)) continue;
+    if (policyOf(cache, env) === 'pull' || !whenMatches(cache.when, succeeded)) continue;
     const key = await resolveCacheKey(cache, workspace, env);
     log.section(`Saving cache ${key}`);
     const { files, warnings } = await collectFiles(workspace, {

@@ -1,7 +1,7 @@
 // The one description of every key Tandem accepts in a pipeline file. The validator walks it to
 // report unknown or malformed keys, and pipelineJsonSchema() turns it into a JSON Schema, so the
 // two can never disagree.
-import type { DeployBlockCheck } from './types.js';
+import { CACHE_POLICIES, type DeployBlockCheck } from './types.js';
 
 export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'file-glob';
 
@@ -17,8 +17,9 @@ interface Common {
 }
 
 export type Shape = Common &
+  /** `orVariable`: a `$NAME` is accepted besides the enum's values, for the agent to expand. */
   (
-    | { kind: 'string'; enum?: readonly string[]; format?: Format }
+    | { kind: 'string'; enum?: readonly string[]; orVariable?: boolean; format?: Format }
     | { kind: 'boolean' }
     | { kind: 'integer'; min?: number; max?: number }
     /** A variable value: string, number or boolean (GitLab turns them into strings). */
@@ -213,7 +214,8 @@ const cacheItem: Shape = {
   keys: {
     key: oneOf([str(), { kind: 'object', keys: { files: list(str(), undefined, { max: 2 }), prefix: str() }, required: ['files'] }]),
     paths: strings(),
-    policy: enumOf(['pull-push', 'pull', 'push']),
+    // GitLab 16.1+: `policy: $POLICY`, expanded by the runner (https://docs.gitlab.com/ee/ci/caching/#use-a-variable-to-control-a-jobs-cache-policy).
+    policy: { kind: 'string', enum: CACHE_POLICIES, orVariable: true },
     when: enumOf(['on_success', 'on_failure', 'always']),
     untracked: bool(),
     fallback_keys: strings(),

@@ -35,11 +35,15 @@ export interface ArtifactsSpec {
   expireInSeconds: number | null;
 }
 
+export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;
+export type CachePolicy = (typeof CACHE_POLICIES)[number];
+
 export interface CacheSpec {
   /** The key after variable expansion; `files` keys are resolved by the agent (it has the files). */
   key: string | { files: string[]; prefix?: string };
   paths: string[];
-  policy: 'pull-push' | 'pull' | 'push';
+  /** A `$VARIABLE` is expanded by the agent when the job runs (GitLab Runner's rule: empty is pull-push). */
+  policy: CachePolicy | `$${string}`;
   when: 'on_success' | 'on_failure' | 'always';
   untracked: boolean;
   fallbackKeys: string[];

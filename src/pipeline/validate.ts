@@ -17,7 +17,7 @@ export function childPath(path: string, key: string | number): string {
 function label(shape: Shape): string {
   switch (shape.kind) {
     case 'string':
-      return shape.enum ? `one of ${shape.enum.join(', ')}` : 'a string';
+      return shape.enum ? `one of ${shape.enum.join(', ')}${shape.orVariable ? ' or a $VARIABLE' : ''}` : 'a string';
     case 'boolean':
       return 'true or false';
     case 'integer':
@@ -85,7 +85,7 @@ export function validate(node: YNode, shape: Shape, path: string, diags: Diagnos
   switch (shape.kind) {
     case 'string': {
       const value = String((node as YScalar).value);
-      if (shape.enum && !shape.enum.includes(value)) {
+      if (shape.enum && !shape.enum.includes(value) && !(shape.orVariable && /^\$\w{1,255}$/.test(value))) {
         const hint = nearest(value, shape.enum);
         diags.error(node.pos, `\`${path}\` must be ${label(shape)}, not "${value}"${hint ? ` (did you mean "${hint}"?)` : ''}`, path);
       }

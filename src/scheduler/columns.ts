@@ -2,7 +2,7 @@
 // CompiledJob type (the compiler's output, src/pipeline/types.ts) with what older releases left out
 // defaulted, and it keeps keys it does not know so a spec reaches the agent as it was stored.
 import { z } from 'zod';
-import type { CompiledJob } from '../pipeline/index.js';
+import { CACHE_POLICIES, type CompiledJob } from '../pipeline/index.js';
 import { jsonColumn, type Job } from '../store/index.js';
 
 const strings = z.array(z.string());
@@ -40,7 +40,7 @@ const compiledJob: z.ZodType<CompiledJob> = z.looseObject({
     z.looseObject({
       key: z.union([z.string(), z.looseObject({ files: strings, prefix: z.string().optional() })]),
       paths: strings,
-      policy: z.enum(['pull-push', 'pull', 'push']),
+      policy: z.union([z.enum(CACHE_POLICIES), z.templateLiteral(['$', z.string()])]),
       when: outcome,
       untracked: z.boolean(),
       fallbackKeys: strings,

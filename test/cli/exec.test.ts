@@ -161,3 +161,31 @@ test('exec --manual plays each manual job once, whatever the concurrency (idle w
   const rows = summary(r.stdout);
   for (const name of ['build', ...manualJobs]) assert.equal(rows.get(name), 'success', `${name}: ${r.stdout}`);
 });
+
+test('exec: cache:policy from a variable is expanded when the job runs; an unknown policy fails the job', async (t) => {
+  // GitLab 16.1+ (https://docs.gitlab.com/ee/ci/caching/#use-a-variable-to-control-a-jobs-cache-policy).
+  const cache = '  cache: {key: shared, paths: [c/], policy: $POLICY}\n';
+  const pipeline = `stages: [a, b]
+save:
+  stage: a
+  variables: {POLICY: push}
+${cache}  script: [mkdir -p c, echo cached-by-save > c/f]
+load:
+  stage: b
+  variables: {POLICY: pull}
+${cache}  script: [cat c/f]
+odd:
+  stage: b
+  allow_failure: true
+  variables: {POLICY: sometimes}
+${cache}  script: [echo never]
+`;
+  const { dir } = await project(t, pipeline);
+  const r = await tandem(['exec', '--concurrency', '1'], { cwd: dir });
+  const rows = summary(r.stdout);
+  assert.equal(rows.get('save'), 'success', r.stdout);
+  assert.equal(rows.get('load'), 'success', r.stdout);
+  assert.match(r.stdout, /cached-by-save/);
+  assert.equal(rows.get('odd'), 'failed (allowed)', r.stdout);
+  assert.match(r.stdout + r.stderr, /cache:policy \$POLICY is "sometimes": unknown cache policy/);
+});

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compilePipeline } from '../../src/pipeline/index.js';
-import { compile, compileOk, expectError, job, PUSH_MAIN } from './helpers.js';
+import { compile, compileErrors, compileOk, expectError, job, PUSH_MAIN } from './helpers.js';
 
 describe('nested lists are flattened', () => {
   // GitLab flattens nested arrays (up to 10 levels) in script, before_script, after_script, needs
@@ -216,5 +216,17 @@ ${GITLAB_REASONS.map((reason) => `only-${reason}:\n  script: x\n  retry: {max: 1
 
   it('rejects a reason GitLab does not list', async () => {
     await expectError('j:\n  script: x\n  retry: {max: 1, when: script_failed}\n', 3, 25, 'did you mean "script_failure"');
+  });
+});
+
+describe('cache:policy', () => {
+  it('takes a $VARIABLE, kept for the agent to expand; any other value is an error', async () => {
+    const p = await compileOk('j:\n  script: [echo]\n  cache: {key: k, paths: [c/], policy: $POLICY}\n');
+    assert.equal(p.jobs[0]!.cache[0]!.policy, '$POLICY');
+    const errors = await compileErrors('j:\n  script: [echo]\n  cache: {key: k, paths: [c/], policy: sometimes}\n');
+    assert.ok(
+      errors.some((e) => e.line === 3 && /one of pull-push, pull, push or a \$VARIABLE/.test(e.message)),
+      JSON.stringify(errors),
+    );
   });
 });
