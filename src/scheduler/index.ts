@@ -33,7 +33,7 @@ export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
 export { retryJob } from './sql/retry-job.js';
 export { dependencyArtifacts } from './dependencies.js';
 export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.js';
-export type { DeliveryEvent, DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
+export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
 export {
   agentTags,
   announceAgent,
@@ -48,3 +48,4 @@ export {
 export type { AgentRegistration } from './sql/agents.js';
 export { artifactFilesOf, findArtifactFile, replaceArtifactFiles } from './sql/artifact-files.js';
 export { findCacheEntry, saveCacheEntry } from './sql/cache-entries.js';
+export type { Delivery } from './sql/deliveries.js';

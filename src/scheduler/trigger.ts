@@ -12,8 +12,8 @@ import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/index.
 import { DuplicateDeliveryError } from './errors.js';
 import type { StatusChange } from './events.js';
 import { autoCancelInterruptible } from './sql/auto-cancel.js';
-import { createPipeline, type CreatePipelineInput } from './sql/create-pipeline.js';
-import { earlierDelivery, recordDelivery } from './sql/deliveries.js';
+import { createPipeline } from './sql/create-pipeline.js';
+import { earlierDelivery, recordDelivery, type Delivery } from './sql/deliveries.js';
 
 export const PIPELINE_FILES = ['.tandem.yml', '.gitlab-ci.yml'];
 
@@ -40,7 +40,7 @@ export interface TriggerInput {
   source: PipelineSource;
   variables?: Record<string, string>;
   /** The webhook delivery or poll behind it, recorded with the pipeline (see `triggerForDelivery`). */
-  event?: DeliveryEvent;
+  event?: Delivery;
   /** Refuses (throws) a ref the caller may not run pipelines on, once the ref is resolved (protected branches). */
   authorizeRef?: (ref: { name: string; isTag: boolean }) => Promise<void>;
   /** A merge request pipeline: `ref` is the forge's merge request ref and `sha` is required. */
@@ -48,8 +48,6 @@ export interface TriggerInput {
   /** A fork's pipeline that must wait for a maintainer's approval before any job starts. */
   awaitingApproval?: boolean;
 }
-
-export type DeliveryEvent = NonNullable<CreatePipelineInput['event']>;
 
 /** A pipeline and the status changes to publish, or why none was made (`workflow:rules` or rules that leave no job). */
 export type TriggerResult =
@@ -197,7 +195,7 @@ const REPLAY_WINDOW_MS = 60 * 60 * 1000;
  * the delivery is recorded in the pipeline's own transaction under a unique key, so either both
  * exist or neither (a replica killed halfway leaves nothing, and the forge's retry builds it).
  */
-export async function triggerForDelivery(ctx: TriggerContext, input: TriggerInput & { event: DeliveryEvent }): Promise<DeliveryResult> {
+export async function triggerForDelivery(ctx: TriggerContext, input: TriggerInput & { event: Delivery }): Promise<DeliveryResult> {
   const since = ctx.clock.now() - REPLAY_WINDOW_MS;
   const earlier = () => earlierDelivery(ctx.store.db, { repoId: input.repo.id, delivery: input.event, since });
   const seen = await earlier();
