@@ -135,6 +135,8 @@ async function lintProblems(dir: string, expect: Expectation): Promise<string[]>
   return problems;
 }
 
+const ECHOED_COMMAND = /^(?:\x1b\[[\d;]*m)?\$ /;
+
 async function execProblems(dir: string, exec: NonNullable<Expectation['exec']>): Promise<string[]> {
   const r = await tandem(['exec', ...(exec.args ?? [])], { cwd: dir, timeoutMs: (exec.timeoutSeconds ?? 60) * 1000 });
   const output = `--- tandem exec exited ${r.code}\n${r.stdout}${r.stderr}`;
@@ -148,10 +150,12 @@ async function execProblems(dir: string, exec: NonNullable<Expectation['exec']>)
   }
   for (const [name, wanted] of Object.entries(exec.log ?? {})) {
     const prefix = `[${name}] `;
+    // The job's output: its lines in exec's output, less the echoed commands (`$ echo ok` holds "ok").
     const log = r.stdout
       .split('\n')
       .filter((l) => l.startsWith(prefix))
       .map((l) => l.slice(prefix.length))
+      .filter((l) => !ECHOED_COMMAND.test(l))
       .join('\n');
     for (const w of wanted) if (!log.includes(w)) problems.push(`exec.log.${name}: no ${JSON.stringify(w)} in its log`);
   }
