@@ -111,6 +111,8 @@ if (files.length === 0) {
 const env = { ...process.env };
 // The unit loop is SQLite-only: suites over both store backends skip PostgreSQL (test/store/helpers.ts).
 if (unit) env.TANDEM_TEST_BACKENDS ??= 'sqlite';
+// ...and leaves out the corpus cases marked slow (test/pipeline/corpus.test.ts).
+if (unit) env.TANDEM_CORPUS_SKIP_SLOW ??= '1';
 const concurrency = process.env.TANDEM_TEST_CONCURRENCY ?? '2';
 const result = spawnSync(
   process.execPath,

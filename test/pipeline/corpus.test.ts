@@ -14,6 +14,8 @@
 //   gitlab     required: the docs.gitlab.com page of the behaviour the case pins
 //   why        one line: what the case shows
 //   pending    what Tandem does differently from GitLab, for now
+//   slow       why the case takes long (e.g. thousands of files): the unit loop (`npm run test:unit`)
+//              skips it (TANDEM_CORPUS_SKIP_SLOW=1); `npm test` runs it
 //   commit     the commit message (default "Corpus case <name>"), for CI_COMMIT_* cases
 //   variables  variables lint compiles with, over lint's defaults (a push to main), e.g. CI_COMMIT_TAG
 //   lint       "ok" (no errors, no warnings) | "skipped" (workflow:rules ran nothing) |
@@ -48,6 +50,7 @@ const expectation = z.strictObject({
   gitlab: z.string().regex(/^https:\/\/docs\.gitlab\.com\//, 'must be a https://docs.gitlab.com/ URL'),
   why: z.string().optional(),
   pending: z.string().min(1).optional(),
+  slow: z.string().min(1).optional(),
   commit: z.string().min(1).optional(),
   variables: z.record(z.string(), z.string()).optional(),
   lint: z.union([z.literal('ok'), z.literal('skipped'), diagnosticsExpectation]).optional(),
@@ -181,6 +184,7 @@ describe('GitLab-fidelity corpus (test/pipeline/corpus)', () => {
       const read = await parsed;
       if (!read.success) assert.fail(`${name}/expect.json is invalid:\n${read.error instanceof z.ZodError ? z.prettifyError(read.error) : read.error.message}`);
       const expect = read.data;
+      if (expect.slow && process.env.TANDEM_CORPUS_SKIP_SLOW === '1') return t.skip(`slow: ${expect.slow}`);
       if (expect.pending) t.todo(expect.pending);
       if (expect.exec && expect.lint && expect.lint !== 'ok' && (expect.lint === 'skipped' || expect.lint.errors))
         assert.fail(`${name}/expect.json: exec needs a pipeline that lints`);
