@@ -138,6 +138,7 @@ async function lintProblems(dir: string, expect: Expectation): Promise<string[]>
   return problems;
 }
 
+// eslint-disable-next-line no-control-regex -- the echo is coloured: ANSI codes start with ESC
 const ECHOED_COMMAND = /^(?:\x1b\[[\d;]*m)?\$ /;
 
 async function execProblems(dir: string, exec: NonNullable<Expectation['exec']>): Promise<string[]> {
@@ -145,7 +146,8 @@ async function execProblems(dir: string, exec: NonNullable<Expectation['exec']>)
   const output = `--- tandem exec exited ${r.code}\n${r.stdout}${r.stderr}`;
   const problems: string[] = [];
   const status = /^pipeline (\w+)$/m.exec(r.stdout)?.[1];
-  if (exec.pipeline && status !== exec.pipeline) problems.push(`exec.pipeline: expected ${exec.pipeline}, got ${status ?? 'no pipeline line'}`);
+  if (exec.pipeline && status !== exec.pipeline)
+    problems.push(`exec.pipeline: expected ${exec.pipeline}, got ${status ?? 'no pipeline line'}`);
   const rows = execSummary(r.stdout);
   for (const [name, want] of Object.entries(exec.jobs ?? {})) {
     const got = rows.get(name);
@@ -182,7 +184,10 @@ describe('GitLab-fidelity corpus (test/pipeline/corpus)', () => {
     );
     test(name, async (t) => {
       const read = await parsed;
-      if (!read.success) assert.fail(`${name}/expect.json is invalid:\n${read.error instanceof z.ZodError ? z.prettifyError(read.error) : read.error.message}`);
+      if (!read.success)
+        assert.fail(
+          `${name}/expect.json is invalid:\n${read.error instanceof z.ZodError ? z.prettifyError(read.error) : read.error.message}`,
+        );
       const expect = read.data;
       if (expect.slow && process.env.TANDEM_CORPUS_SKIP_SLOW === '1') return t.skip(`slow: ${expect.slow}`);
       if (expect.pending) t.todo(expect.pending);
