@@ -172,7 +172,8 @@ const names = (await readdir(CORPUS, { withFileTypes: true }))
   .map((e) => e.name)
   .sort();
 
-describe('GitLab-fidelity corpus (test/pipeline/corpus)', () => {
+// Two at a time: a `tandem exec` case mostly waits for its child processes.
+describe('GitLab-fidelity corpus (test/pipeline/corpus)', { concurrency: 2 }, () => {
   test('the corpus has cases', () => assert.ok(names.length > 0));
 
   for (const name of names) {
