@@ -25,7 +25,9 @@
 //   pipeline   partial compiled pipeline: { "stages": [...], "variables": {...}, "name": "..." }
 //   jobs       { "<job>": <partial compiled job> | null }: null means the job must not be created
 //   exec       { "args": [...], "pipeline": "success" | "failed", "jobs": { "<job>": "<status in exec's
-//              summary, e.g. success, failed (allowed), skipped, manual>" }, "log": { "<job>": [...] } }
+//              summary, e.g. success, failed (allowed), skipped, manual>" }, "log": { "<job>": [...] },
+//              "notInLog": { "<job>": [...] }, "timeoutSeconds": 60 }: substrings that must (must not)
+//              be in the job's output (its echoed commands left out)
 //
 // Partial matching: objects match when every key given matches (others are ignored); arrays match
 // element by element and must have the same length; anything else must be equal.
@@ -62,6 +64,7 @@ const expectation = z.strictObject({
       pipeline: z.enum(['success', 'failed']).optional(),
       jobs: z.record(z.string(), z.string()).optional(),
       log: z.record(z.string(), z.array(z.string())).optional(),
+      notInLog: z.record(z.string(), z.array(z.string())).optional(),
       timeoutSeconds: z.number().positive().optional(),
     })
     .optional(),
@@ -153,17 +156,18 @@ async function execProblems(dir: string, exec: NonNullable<Expectation['exec']>)
     const got = rows.get(name);
     if (got !== want) problems.push(`exec.jobs.${name}: expected ${want}, got ${got ?? 'no such job in the summary'}`);
   }
-  for (const [name, wanted] of Object.entries(exec.log ?? {})) {
-    const prefix = `[${name}] `;
-    // The job's output: its lines in exec's output, less the echoed commands (`$ echo ok` holds "ok").
-    const log = r.stdout
+  // A job's output: its lines in exec's output, less the echoed commands (`$ echo ok` holds "ok").
+  const logOf = (name: string) =>
+    r.stdout
       .split('\n')
-      .filter((l) => l.startsWith(prefix))
-      .map((l) => l.slice(prefix.length))
+      .filter((l) => l.startsWith(`[${name}] `))
+      .map((l) => l.slice(name.length + 3))
       .filter((l) => !ECHOED_COMMAND.test(l))
       .join('\n');
-    for (const w of wanted) if (!log.includes(w)) problems.push(`exec.log.${name}: no ${JSON.stringify(w)} in its log`);
-  }
+  for (const [name, wanted] of Object.entries(exec.log ?? {}))
+    for (const w of wanted) if (!logOf(name).includes(w)) problems.push(`exec.log.${name}: no ${JSON.stringify(w)} in its log`);
+  for (const [name, unwanted] of Object.entries(exec.notInLog ?? {}))
+    for (const u of unwanted) if (logOf(name).includes(u)) problems.push(`exec.notInLog.${name}: ${JSON.stringify(u)} is in its log`);
   return problems.length > 0 ? [...problems, output] : [];
 }
 
