@@ -171,6 +171,20 @@ async function execProblems(dir: string, exec: NonNullable<Expectation['exec']>)
   return problems.length > 0 ? [...problems, output] : [];
 }
 
+/** The case's expect.json, checked; an invalid one fails the case, saying what is wrong. */
+async function readExpectation(name: string): Promise<Expectation> {
+  const file = path.join(CORPUS, name, 'expect.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    return assert.fail(`${name}/expect.json: ${(e as Error).message}`);
+  }
+  const read = expectation.safeParse(json);
+  if (!read.success) assert.fail(`${name}/expect.json is invalid:\n${z.prettifyError(read.error)}`);
+  return read.data;
+}
+
 const names = (await readdir(CORPUS, { withFileTypes: true }))
   .filter((e) => e.isDirectory())
   .map((e) => e.name)
@@ -181,19 +195,8 @@ describe('GitLab-fidelity corpus (test/pipeline/corpus)', { concurrency: 2 }, ()
   test('the corpus has cases', () => assert.ok(names.length > 0));
 
   for (const name of names) {
-    const expectFile = path.join(CORPUS, name, 'expect.json');
-    // Read before the tests are declared: `pending` decides how the case is reported.
-    const parsed = readFile(expectFile, 'utf8').then(
-      (text) => expectation.safeParse(JSON.parse(text)),
-      (e: Error) => ({ success: false as const, error: e }),
-    );
     test(name, async (t) => {
-      const read = await parsed;
-      if (!read.success)
-        assert.fail(
-          `${name}/expect.json is invalid:\n${read.error instanceof z.ZodError ? z.prettifyError(read.error) : read.error.message}`,
-        );
-      const expect = read.data;
+      const expect = await readExpectation(name);
       if (expect.slow && process.env.TANDEM_CORPUS_SKIP_SLOW === '1') return t.skip(`slow: ${expect.slow}`);
       if (expect.pending) t.todo(expect.pending);
       if (expect.exec && expect.lint && expect.lint !== 'ok' && (expect.lint === 'skipped' || expect.lint.errors))
