@@ -5,7 +5,7 @@
 import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
 import { maskText } from '../executor/index.js';
-import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
+import { asksToSkipCi, compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
 import { repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
 import type { MirrorCache } from '../source/index.js';
 import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/index.js';
@@ -16,6 +16,8 @@ import { createPipeline } from './sql/create-pipeline.js';
 import { earlierDelivery, recordDelivery, type Delivery } from './sql/deliveries.js';
 
 export const PIPELINE_FILES = ['.tandem.yml', '.gitlab-ci.yml'];
+
+const SKIP_CI_SOURCES = new Set<PipelineSource>(['push', 'merge_request_event']);
 
 /**
  * What a trigger needs besides its input: the store and the keyring of the variables, the mirrors
@@ -83,6 +85,10 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES),
     ctx.mirrors.commitInfo(repo.url, sha),
   ]);
+  // GitLab skips push and merge request pipelines of such a commit; one run by hand still runs.
+  if (commit && SKIP_CI_SOURCES.has(input.source) && asksToSkipCi(commit.message)) {
+    return { pipelineId: null, skippedReason: 'the commit message asks to skip CI ([skip ci])', changes: [] };
+  }
   const now = ctx.clock.now();
   const base = {
     repoId: repo.id,

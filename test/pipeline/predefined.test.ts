@@ -9,6 +9,7 @@ import {
   jobVariables,
   parseRawCommit,
   parseDuration,
+  asksToSkipCi,
   predefinedVariables,
   resolveVariables,
   slugify,
@@ -232,6 +233,14 @@ describe('variable expansion', () => {
   it('resolves variables that refer to each other; escaped values stay literal', () => {
     const resolved = resolveVariables({ DIR: '$ROOT/app', ROOT: '/srv', RAW: escapeVariableValue('$ROOT'), LOOP: '$LOOP' });
     assert.deepEqual(resolved, { DIR: '/srv/app', ROOT: '/srv', RAW: '$ROOT', LOOP: '$LOOP' });
+  });
+});
+
+describe('[skip ci]', () => {
+  // GitLab's Ci::Pipeline::Chain::Skip: /\[(ci[ _-]skip|skip[ _-]ci)\]/i anywhere in the message.
+  it('is found as GitLab finds it', () => {
+    for (const m of ['Fix [skip ci]', 'x\n\n[ci skip]', '[SKIP-CI] docs', 'a [ci_skip] b']) assert.ok(asksToSkipCi(m), m);
+    for (const m of ['skip ci', '[skip  ci]', '[skipci]', '(skip ci)']) assert.ok(!asksToSkipCi(m), m);
   });
 });
 
