@@ -324,7 +324,7 @@ test:
     assert.deepEqual(names(p), ['test']);
   });
 
-  it('remote includes are rejected as unsupported', async () => {
-    await expectError('include:\n  remote: https://x/y.yml\nj:\n  script: x\n', 2, 3, 'only include:local is supported');
+  it('remote includes without a reader for foreign files are a positioned error', async () => {
+    await expectError('include:\n  remote: https://x/y.yml\nj:\n  script: x\n', 2, 11, 'needs files from outside the repository');
   });
 });
