@@ -137,6 +137,7 @@ containerOptions(program.command('exec'))
 
 const repo = program.command('repo').description('manage repositories');
 clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path'))
+  .option('--path <group/name>', "GitLab's project path, named by include:project (default: the name)")
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')

@@ -1,4 +1,14 @@
-export { deleteRepo, findRepoByName, insertRepo, listRepos, repoWantsRef, requireRepo, updateRepo } from './repos.js';
+export {
+  deleteRepo,
+  findRepoByName,
+  findRepoByPath,
+  repoPath,
+  insertRepo,
+  listRepos,
+  repoWantsRef,
+  requireRepo,
+  updateRepo,
+} from './repos.js';
 export type { NewRepo } from './repos.js';
 export { deleteVariable, findVariable, listVariables, maskedVariableValues, repoVariablesFor, saveVariable } from './variables.js';
 export type { VariableInput } from './variables.js';

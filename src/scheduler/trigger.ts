@@ -6,7 +6,7 @@ import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
 import { maskText } from '../executor/index.js';
 import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
-import { repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
+import { repoPath, repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
 import type { MirrorCache } from '../source/index.js';
 import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/index.js';
 import { DuplicateDeliveryError } from './errors.js';
@@ -118,6 +118,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     pipelineSource: input.source,
     pipelineCreatedAt: new Date(now),
     repoName: repo.name,
+    repoPath: repoPath(repo),
     repoUrl: repo.url,
     serverUrl: ctx.externalUrl,
     configPath: found.path,
