@@ -6,8 +6,8 @@ import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
 import { maskText } from '../executor/index.js';
 import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
-import { repoPath, repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
-import type { MirrorCache } from '../source/index.js';
+import { includableProject, repoPath, repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
+import type { IncludeResolver, MirrorCache } from '../source/index.js';
 import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/index.js';
 import { DuplicateDeliveryError } from './errors.js';
 import type { StatusChange } from './events.js';
@@ -29,6 +29,8 @@ export interface TriggerContext extends RepoSecretsContext {
   clock: { now(): number };
   /** The compile worker's module (src/deploy supplies it, with its deploy-block check). */
   compileWorker: URL;
+  /** Reads what include:project, component, remote and template name; without it they are errors. */
+  includes?: IncludeResolver;
 }
 
 export interface TriggerInput {
@@ -130,10 +132,11 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     is_tag: ref.isTag ? 1 : 0,
     merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
   });
+  const fork = input.mergeRequest?.fork === true;
   const userVariables = await repoVariablesFor(ctx, {
     repoId: repo.id,
     protectedRef: protectedRef !== null,
-    fromFork: input.mergeRequest?.fork === true,
+    fromFork: fork,
   });
   // Off the event loop, with time and memory limits: the file is whatever was pushed.
   const compiled = await compileIsolated(found.path, found.content, {
@@ -143,6 +146,11 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     variables: predefined,
     userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
     changedFiles: async () => (input.beforeSha ? ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null),
+    readIncludeFile: ctx.includes?.reader({
+      registered: (path) => includableProject(ctx.store.db, repo, path, { fork }),
+      forge: !fork,
+      serverHost: predefined.CI_SERVER_FQDN,
+    }),
     worker: ctx.compileWorker,
   });
   // Masked and protected values expanded into names, environments or error messages would be shown

@@ -11,7 +11,7 @@ import { DrMetrics, readDrStatus } from '../dr/index.js';
 import { countAgents } from '../monitor/index.js';
 import { Metrics } from '../monitor/index.js';
 import { SliRecorder } from '../monitor/index.js';
-import { MirrorCache } from '../source/index.js';
+import { forgeCredentials, IncludeResolver, MirrorCache } from '../source/index.js';
 import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, sqlitePath, type Store } from '../store/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
@@ -112,11 +112,23 @@ export async function startServer(
     metrics.artifactStoreErrors.inc({ store: which, operation });
     log.warn({ store: which, operation, err: (err as Error).message }, 'artifact store operation failed');
   });
+  const repoCredentials = credentialsByUrl({ store, secrets });
+  // The forge's token reads its projects; a registered repository's URL keeps its own credentials.
+  const mirrors = new MirrorCache(join(config.dataDir, 'mirrors'), {
+    credentials: async (url) => (await repoCredentials(url)) ?? forgeCredentials(config.forge, url),
+  });
+  const includes = new IncludeResolver({
+    mirrors,
+    forge: config.forge,
+    timeoutMs: config.includeFetchTimeoutSeconds * 1000,
+    cacheTtlMs: config.includeCacheSeconds * 1000,
+  });
   const ctx: ServerContext = {
     config,
     store,
     blobs,
-    mirrors: new MirrorCache(join(config.dataDir, 'mirrors'), { credentials: credentialsByUrl({ store, secrets }) }),
+    mirrors,
+    includes,
     hub: new Hub(replicaId),
     eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) =>
       metrics.refusedLoad.inc({ reason }),
