@@ -123,6 +123,8 @@ containerOptions(program.command('exec'))
   .option('--concurrency <n>', 'jobs at once', '2')
   .option('--manual <job...>', 'manual jobs to play')
   .option('--variable <KEY=VALUE...>', 'extra variables')
+  .option('--include-source <group/name=URL...>', 'where include:project and include:component find a project (git URL or local path)')
+  .option('--forge-url <url>', 'a GitLab-compatible forge for other projects and include:template (e.g. https://gitlab.com)')
   .addOption(
     new Option('--executor <kind>', 'jobs without an image: shell, sandbox, auto, or container (TANDEM_EXECUTOR, default shell)').choices([
       'shell',

@@ -147,7 +147,9 @@ export class IncludeResolver {
       return { url: `${this.forge.url}/${project}.git`, defaultBranch: null };
     }
     return fail(
-      `project \`${project}\` is not a repository registered in Tandem (by its path)${this.sources.size > 0 ? ' nor an --include-source' : ''}, and no forge is configured (forge.url)`,
+      pipeline.registered
+        ? `project \`${project}\` is not a repository registered in Tandem (by its path), and no forge is configured (forge.url)`
+        : `project \`${project}\` was not given with --include-source ${project}=<git URL or path>, and no forge is configured (--forge-url)`,
     );
   }
 
