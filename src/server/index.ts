@@ -16,7 +16,7 @@ import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, sqlite
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
 import { secureDataDir, secureSqliteFiles } from './file-modes.js';
-import { credentialsByUrl, moveUrlCredentials } from './repo-url.js';
+import { credentialsByUrl, internalRemoteHost, moveUrlCredentials } from './repo-url.js';
 import type { ServerContext } from './context.js';
 import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
@@ -122,6 +122,7 @@ export async function startServer(
     forge: config.forge,
     timeoutMs: config.includeFetchTimeoutSeconds * 1000,
     cacheTtlMs: config.includeCacheSeconds * 1000,
+    remoteHostRefusal: internalRemoteHost,
   });
   const ctx: ServerContext = {
     config,

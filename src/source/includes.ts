@@ -34,6 +34,11 @@ export interface IncludeResolverOptions {
    * configuration key, so a production configuration cannot turn it on.
    */
   allowHttp?: boolean;
+  /**
+   * Why include:remote may not fetch from a host (the server refuses addresses inside its own
+   * network); null when it may. Absent: every host.
+   */
+  remoteHostRefusal?: (host: string) => Promise<string | null>;
   now?: () => number;
 }
 
@@ -86,6 +91,7 @@ export class IncludeResolver {
   private readonly maxBytes: number;
   private readonly ttlMs: number;
   private readonly allowHttp: boolean;
+  private readonly remoteHostRefusal: IncludeResolverOptions['remoteHostRefusal'];
   private readonly now: () => number;
   /** When each mirror was last fetched for an include, with the fetch in flight. */
   private readonly fetchedAt = new Map<string, { at: number; done: Promise<void> }>();
@@ -102,6 +108,7 @@ export class IncludeResolver {
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
     this.ttlMs = opts.cacheTtlMs ?? DEFAULT_TTL_MS;
     this.allowHttp = opts.allowHttp ?? false;
+    this.remoteHostRefusal = opts.remoteHostRefusal;
     this.now = opts.now ?? Date.now;
   }
 
@@ -212,6 +219,8 @@ export class IncludeResolver {
     if (parsed.protocol !== 'https:' && !(this.allowHttp && parsed.protocol === 'http:')) {
       return fail(`remote include \`${url}\`: only https:// URLs are fetched`);
     }
+    const refused = await this.remoteHostRefusal?.(parsed.hostname);
+    if (refused) return fail(`remote include \`${url}\`: ${refused}`);
     const content = await this.document(url, {}, (body) => body);
     return { ok: true, content };
   }

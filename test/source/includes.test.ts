@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { compilePipeline, type ForeignIncludeResult } from '../../src/pipeline/index.js';
 import { forgeCredentials, IncludeResolver, MirrorCache } from '../../src/source/index.js';
+import { internalRemoteHost } from '../../src/server/repo-url.js';
 import { git, makeRemote, tempDir } from '../support/git.js';
 
 /** A MirrorCache that counts fetches (ensure without a sha is a clone or fetch). */
@@ -144,7 +145,7 @@ describe('include:remote over a loopback server', () => {
     const { url, hits } = await loopback(t, (req, res) => {
       if (req.url === '/ci.yml') res.end('remote-job:\n  script: echo remote\n');
       else if (req.url === '/big.yml') res.end('#'.repeat(2048));
-      else if (req.url === '/slow.yml') setTimeout(() => res.end('late: {script: x}\n'), 2_000);
+      else if (req.url === '/slow.yml') setTimeout(() => res.end('late: {script: x}\n'), 5_000);
       else {
         res.statusCode = 404;
         res.end('no');
@@ -155,13 +156,13 @@ describe('include:remote over a loopback server', () => {
       mirrors: new MirrorCache(tempDir(t, 'include-mirrors')),
       allowHttp: true,
       maxBytes: 1024,
-      timeoutMs: 300,
+      timeoutMs: 1_000,
       cacheTtlMs: 60_000,
       now: () => now,
     });
     const read = resolver.reader({ forge: true });
     const first = await compileWith(`include: ${url}/ci.yml\n`, read);
-    assert.ok(first.ok && first.pipeline.jobs[0].name === 'remote-job');
+    assert.ok(first.ok && first.pipeline.jobs[0].name === 'remote-job', JSON.stringify(first));
     await compileWith(`include:\n  - remote: ${url}/ci.yml\n`, read);
     assert.deepEqual(hits, ['/ci.yml']);
     now = 61_000;
@@ -178,7 +179,7 @@ describe('include:remote over a loopback server', () => {
     });
     assert.deepEqual(await read({ kind: 'remote', url: `${url}/slow.yml` }), {
       ok: false,
-      message: `cannot fetch \`${url}/slow.yml\`: no answer within 0.3 s`,
+      message: `cannot fetch \`${url}/slow.yml\`: no answer within 1 s`,
     });
   });
 
@@ -190,6 +191,22 @@ describe('include:remote over a loopback server', () => {
       result.errors.map((e) => [e.line, e.column, e.message]),
       [[3, 11, 'remote include `http://127.0.0.1:9/ci.yml`: only https:// URLs are fetched']],
     );
+  });
+});
+
+describe('include:remote on the server', () => {
+  it('refuses hosts inside the server network (SSRF), as repository URLs are', async (t) => {
+    const resolver = new IncludeResolver({
+      mirrors: new MirrorCache(tempDir(t, 'include-mirrors')),
+      remoteHostRefusal: internalRemoteHost,
+    });
+    const read = resolver.reader({ forge: true });
+    assert.deepEqual(await read({ kind: 'remote', url: 'https://169.254.169.254/latest/meta-data' }), {
+      ok: false,
+      message:
+        "remote include `https://169.254.169.254/latest/meta-data`: host `169.254.169.254` is an address inside the server's network (loopback, private or link-local)",
+    });
+    assert.match((await read({ kind: 'remote', url: 'https://localhost:8443/ci.yml' })).ok ? '' : 'refused', /refused/);
   });
 });
 
