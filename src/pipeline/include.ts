@@ -3,6 +3,7 @@
 // files from outside it, through the context's readIncludeFile. Every kind goes through `load`, so
 // inputs, nested includes and loop checks are the same for all. Included files may include others;
 // loops are reported.
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Diagnostics } from './diagnostics.js';
 import { includeGlobMatcher } from './glob.js';
@@ -49,6 +50,19 @@ export async function loadWithIncludes(
 ): Promise<YMap | null> {
   const loader = new IncludeLoader(env, diags, budget);
   return loader.load(configPath, content, [configPath], null, undefined, { kind: 'repository' });
+}
+
+type ReadResult = { content: string; origin: Origin } | { error: string };
+
+/**
+ * `include:integrity` (GitLab 17.9): `sha256-<base64 of the SHA-256 of the file>`; a remote file
+ * with other content is not used and the pipeline fails.
+ */
+function checkIntegrity(read: ReadResult, url: string, integrity: YNode): ReadResult {
+  if ('error' in read) return read;
+  const expected = scalarText(integrity) ?? '';
+  const actual = `sha256-${createHash('sha256').update(read.content, 'utf8').digest('base64')}`;
+  return expected === actual ? read : { error: `remote include \`${url}\` does not match its integrity hash (${expected})` };
 }
 
 class IncludeLoader {
@@ -162,13 +176,17 @@ class IncludeLoader {
       return null;
     }
     const kind = present[0];
-    const misplaced = ['file', 'ref'].filter((k) => kind !== 'project' && item.entries.has(k));
+    const misplaced = [
+      ...['file', 'ref'].filter((k) => kind !== 'project' && item.entries.has(k)),
+      ...(kind !== 'remote' && item.entries.has('integrity') ? ['integrity'] : []),
+    ];
     if (kind === 'project' && !item.entries.has('file')) {
       this.diags.error(item.pos, '`include:project` needs `file`', 'include');
       return null;
     }
     if (misplaced.length > 0) {
-      this.diags.error(item.pos, `\`${misplaced.join('` and `')}\` go with \`include:project\` only`, 'include');
+      const owner = misplaced.includes('integrity') ? 'include:remote' : 'include:project';
+      this.diags.error(item.pos, `\`${misplaced.join('` and `')}\` go with \`${owner}\` only`, 'include');
       return null;
     }
     return { kind, node: mapGet(item, kind) as YNode };
@@ -203,7 +221,9 @@ class IncludeLoader {
         return this.componentTarget(node);
       case 'remote': {
         const url = this.expand(node);
-        return [{ key: url, file: url, read: () => this.foreign({ kind: 'remote', url }, origin) }];
+        const integrity = mapGet(item, 'integrity');
+        const read = () => this.foreign({ kind: 'remote', url }, origin);
+        return [{ key: url, file: url, read: integrity ? () => read().then((r) => checkIntegrity(r, url, integrity)) : read }];
       }
       case 'template': {
         const name = this.expand(node);

@@ -397,12 +397,10 @@ const includeItem: Shape = oneOf([
       component: str('A CI/CD component: host/group/project/name@version'),
       remote: str('An https:// URL of a YAML file'),
       template: str('A template of the configured forge (forge.url), e.g. `Jobs/Build.gitlab-ci.yml`'),
+      integrity: str('SHA-256 of the remote file: sha256-<base64>'),
+      cache: { kind: 'any', ignoredBecause: 'Tandem caches remote files itself, for includeCacheSeconds' },
       rules: list({ kind: 'object', keys: { if: ifExpr, exists, when: enumOf(['always', 'never']) } }),
       inputs: { kind: 'object', keys: {}, values: { kind: 'any' }, description: "Values of the included file's spec:inputs" },
-    },
-    unsupported: {
-      integrity: 'include:remote integrity checks are not supported',
-      cache: 'include:remote cache settings are not supported (Tandem caches remote files itself)',
     },
   },
 ]);

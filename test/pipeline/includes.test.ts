@@ -2,6 +2,7 @@
 // compiled with a fake context that serves foreign files: GitLab's documented behaviour,
 // https://docs.gitlab.com/ci/yaml/#include and https://docs.gitlab.com/ci/components/.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { compilePipeline } from '../../src/pipeline/index.js';
 import type { CompileResult, ForeignIncludeRequest, ForeignIncludeResult } from '../../src/pipeline/index.js';
@@ -222,6 +223,25 @@ describe('include:remote and include:template', () => {
       p.jobs.map((j) => j.name),
       ['own', 'lint'],
     );
+  });
+
+  // https://docs.gitlab.com/ci/yaml/#includeintegrity: sha256-<base64>; another content fails the pipeline.
+  it('include:integrity checks the remote file', async () => {
+    const content = 'lint:\n  script: lint\n';
+    const hash = `sha256-${createHash('sha256').update(content).digest('base64')}`;
+    const foreign = () => fakeForeign({}, { 'https://example.com/ci.yml': content });
+    const good = await compileWith(`include:\n  - remote: https://example.com/ci.yml\n    integrity: '${hash}'\n`, foreign());
+    assert.deepEqual(
+      ok(good).jobs.map((j) => j.name),
+      ['lint'],
+    );
+    const bad = errors(await compileWith(`include:\n  - remote: https://example.com/ci.yml\n    integrity: sha256-AAAA\n`, foreign()));
+    assert.deepEqual(
+      [bad[0].line, bad[0].column, bad[0].message],
+      [2, 13, 'remote include `https://example.com/ci.yml` does not match its integrity hash (sha256-AAAA)'],
+    );
+    const misplaced = errors(await compileWith('include:\n  - local: a.yml\n    integrity: sha256-AAAA\n', foreign()));
+    assert.match(misplaced[0].message, /`integrity` go with `include:remote` only/);
   });
 
   it("the context's failure is an error at the include", async () => {
