@@ -44,4 +44,13 @@ test('exec --include-source: include:project and include:component from a local 
   const missing = await tandem(['exec'], { cwd: dir, timeoutMs: 60_000 });
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /\.gitlab-ci\.yml:2:14: error: project `my-group\/ci` was not given with --include-source/);
+
+  // tandem lint skips foreign includes with a warning, or reads them with the same flags as exec.
+  // (Here every job comes from the skipped files, so the rest has none: an error too.)
+  const skipped = await tandem(['lint'], { cwd: dir });
+  assert.match(skipped.stdout, /error: the pipeline has no jobs/);
+  assert.match(skipped.stdout, /\.gitlab-ci\.yml:2:14: warning: `include:project` is not checked/);
+  const checked = await tandem(['lint', '--include-source', `my-group/ci=${components.bare}`], { cwd: dir, timeoutMs: 60_000 });
+  assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+  assert.match(checked.stdout, /\.gitlab-ci\.yml: valid/);
 });
