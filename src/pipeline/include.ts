@@ -112,46 +112,56 @@ class IncludeLoader {
     validate(include.value, includeShape, 'include', this.diags);
     if (this.diags.errors.length > before) return null;
 
-    let merged: YMap = { kind: 'map', entries: new Map(), pos: root.pos };
+    // Every file this one names is asked for at once (foreign ones are fetched side by side), then
+    // merged in order.
+    const named: { kind: IncludeKind; node: YNode; item: YNode; target: Target; read: Promise<ReadResult> | null }[] = [];
     for (const item of flatten(include.value)) {
-      const named = this.kindOf(item);
-      if (!named) continue;
+      const entry = this.kindOf(item);
+      if (!entry) continue;
       const rules = mapGet(item, 'rules');
       if (rules && !(await this.rulesAllow(rules))) continue;
-      if (named.kind !== 'local' && !this.env.readIncludeFile) {
+      if (entry.kind !== 'local' && !this.env.readIncludeFile) {
         // `tandem lint` reads no file outside the repository: it checks the rest, and says what it skipped.
         this.diags.warn(
-          named.node.pos,
-          `\`include:${named.kind}\` is not checked: this command reads no file outside the repository`,
-          `include:${named.kind}`,
+          entry.node.pos,
+          `\`include:${entry.kind}\` is not checked: this command reads no file outside the repository`,
+          `include:${entry.kind}`,
         );
         continue;
       }
-      for (const target of await this.targets(named.kind, named.node, item, origin)) {
-        if (stack.includes(target.key)) {
-          this.diags.error(named.node.pos, `include loop: ${[...stack, target.key].join(' → ')}`, 'include');
-          continue;
-        }
-        if (++this.count > MAX_INCLUDES) {
-          this.diags.error(named.node.pos, `too many included files (at most ${MAX_INCLUDES})`, 'include');
-          return null;
-        }
-        const read = await target.read();
-        if ('error' in read) {
-          this.diags.error(named.node.pos, read.error, `include:${named.kind}`);
-          continue;
-        }
-        const given = mapGet(item, 'inputs');
-        const sub = await this.load(
-          target.file,
-          read.content,
-          [...stack, target.key],
-          named.node.pos,
-          given?.kind === 'map' ? given : undefined,
-          read.origin,
-        );
-        if (sub) merged = deepMerge(merged, sub);
+      for (const target of await this.targets(entry.kind, entry.node, item, origin)) {
+        const looped = stack.includes(target.key);
+        const read = looped ? null : target.read();
+        // Awaited below in order, unless an earlier file ends the compilation: never an unhandled rejection.
+        read?.catch(() => undefined);
+        named.push({ ...entry, item, target, read });
       }
+    }
+    let merged: YMap = { kind: 'map', entries: new Map(), pos: root.pos };
+    for (const { kind, node, item, target, read: reading } of named) {
+      if (reading === null) {
+        this.diags.error(node.pos, `include loop: ${[...stack, target.key].join(' → ')}`, 'include');
+        continue;
+      }
+      if (++this.count > MAX_INCLUDES) {
+        this.diags.error(node.pos, `too many included files (at most ${MAX_INCLUDES})`, 'include');
+        return null;
+      }
+      const read = await reading;
+      if ('error' in read) {
+        this.diags.error(node.pos, read.error, `include:${kind}`);
+        continue;
+      }
+      const given = mapGet(item, 'inputs');
+      const sub = await this.load(
+        target.file,
+        read.content,
+        [...stack, target.key],
+        node.pos,
+        given?.kind === 'map' ? given : undefined,
+        read.origin,
+      );
+      if (sub) merged = deepMerge(merged, sub);
     }
     const own = new Map(root.entries);
     own.delete('include');

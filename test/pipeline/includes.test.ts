@@ -244,6 +244,28 @@ describe('include:remote and include:template', () => {
     assert.match(misplaced[0].message, /`integrity` go with `include:remote` only/);
   });
 
+  it('the files of one include list are fetched side by side, and merged in order', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const read = async (request: ForeignIncludeRequest): Promise<ForeignIncludeResult> => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      inFlight--;
+      const name = request.kind === 'remote' ? request.url.slice(-5, -4) : 'x';
+      return { ok: true, content: `variables:\n  LAST: ${name}\n${name}:\n  script: x\n` };
+    };
+    const result = await compilePipeline('.gitlab-ci.yml', 'include:\n  - https://e.com/a.yml\n  - https://e.com/b.yml\n', {
+      readFile: async () => null,
+      variables: PUSH_MAIN,
+      changedFiles: async () => null,
+      readIncludeFile: read,
+    });
+    const p = ok(result);
+    assert.equal(most, 2);
+    assert.deepEqual([p.jobs.map((j) => j.name), p.variables.LAST], [['a', 'b'], 'b']);
+  });
+
   it("the context's failure is an error at the include", async () => {
     const e = errors(await compileWith('j:\n  script: x\ninclude:\n  remote: https://example.com/gone.yml\n', fakeForeign({})));
     assert.deepEqual([e[0].line, e[0].column, e[0].message], [4, 11, 'cannot fetch https://example.com/gone.yml']);
