@@ -60,6 +60,8 @@ const DEFAULT_MAX_BYTES = 1024 * 1024;
 const DEFAULT_TTL_MS = 5 * 60_000;
 /** Bounds of the caches: a long-running server's memory stays flat. */
 const MAX_CACHED = 2_000;
+/** GitLab's project paths: segments of letters, digits, `_`, `.` and `-`, separated by `/`. */
+const PROJECT_PATH = /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
 const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 
 type Failure = Extract<ForeignIncludeResult, { ok: false }>;
@@ -164,6 +166,10 @@ export class IncludeResolver {
     request: Extract<ForeignIncludeRequest, { kind: 'project' }>,
     pipeline: PipelineIncludes,
   ): Promise<ForeignIncludeResult> {
+    // The path becomes part of the forge's URL: no `..` may walk out of it.
+    if (!PROJECT_PATH.test(request.project) || request.project.split('/').some((segment) => /^\.+$/.test(segment))) {
+      return fail(`\`${request.project}\` is not a project path (group/name)`);
+    }
     const where = await this.locate(request, pipeline);
     if ('ok' in where) return where;
     const sha = await this.commitOf(where.url, request.ref ?? where.defaultBranch);

@@ -132,6 +132,17 @@ describe('include:project through git', () => {
     assert.match((elsewhere as { message: string }).message, /component host `gitlab.com` is neither/);
   });
 
+  it('a project path that would walk out of the forge is refused', async (t) => {
+    const resolver = new IncludeResolver({ mirrors: new MirrorCache(tempDir(t, 'include-mirrors')), forge: { url: 'file:///srv/forge' } });
+    const read = resolver.reader({ forge: true });
+    for (const project of ['../etc/secrets', 'group/../../x', 'a b/c']) {
+      assert.deepEqual(await read({ kind: 'project', project, ref: null, file: 'x.yml' }), {
+        ok: false,
+        message: `\`${project}\` is not a project path (group/name)`,
+      });
+    }
+  });
+
   it("the forge's token goes to its URLs only", () => {
     const forge = { url: 'https://GitLab.example.com/', token: 'glpat-1' };
     assert.deepEqual(forgeCredentials(forge, 'https://gitlab.example.com/g/p.git'), { username: 'oauth2', password: 'glpat-1' });
