@@ -218,8 +218,10 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     const played = new Set<number>();
     await rm(join(stateDir, 'builds'), { recursive: true, force: true });
 
+    // The local agent stands for every runner the file names, as a laptop run has no other.
+    const everyTag = [...new Set(pipelineDef.jobs.flatMap((j) => j.tags))];
     const runOne = async (): Promise<boolean> => {
-      const claimed = await claimJob(store, { agentId: 0, agentTags: [], leaseMs: 24 * 3600_000, now: Date.now() });
+      const claimed = await claimJob(store, { agentId: 0, agentTags: everyTag, leaseMs: 24 * 3600_000, now: Date.now() });
       if (!claimed) return false;
       const { job, spec } = claimed;
       const workspace = join(stateDir, 'builds', String(job.id));

@@ -172,6 +172,7 @@ export const jobRule: Shape = {
     allow_failure: bool(),
     variables: jobVariables,
     start_in: duration('Delay for when: delayed'),
+    interruptible: bool('Replaces the job’s interruptible when this rule matches'),
   },
   unsupported: { needs: 'rules:needs is not supported; set needs on the job' },
 };
@@ -314,6 +315,25 @@ const idTokens: Shape = {
 
 type ObjectShape = Extract<Shape, { kind: 'object' }>;
 
+/**
+ * Job keys that ask GitLab's own services for something Tandem has no counterpart of. Real files
+ * use them, and GitLab accepts those files, so they lint with a warning instead of failing.
+ */
+const gitlabServiceKeys: Record<string, Shape> = {
+  release: {
+    kind: 'any',
+    ignoredBecause: 'Tandem creates no GitLab releases; create them in the script (e.g. with glab or the forge API)',
+  },
+  secrets: {
+    kind: 'any',
+    ignoredBecause: 'external secret managers (Vault, GCP, Azure) are not read; use Tandem secrets, which reach jobs as variables',
+  },
+  pages: { kind: 'any', ignoredBecause: 'Tandem does not host GitLab Pages; keep the site with artifacts or deploy it' },
+  publish: { kind: 'any', ignoredBecause: 'Tandem does not host GitLab Pages; keep the site with artifacts or deploy it' },
+  hooks: { kind: 'any', ignoredBecause: 'runner hooks (pre_get_sources_script) are not run; put the commands in before_script' },
+  manual_confirmation: { kind: 'any', ignoredBecause: 'manual jobs are played without a confirmation message' },
+};
+
 export const jobShape: ObjectShape = {
   kind: 'object',
   keys: {
@@ -350,6 +370,7 @@ export const jobShape: ObjectShape = {
     tags: strings('Agent tags required'),
     coverage: str('Accepted for compatibility; not used'),
     id_tokens: idTokens,
+    ...gitlabServiceKeys,
     image,
     services,
     inherit: {
@@ -362,13 +383,8 @@ export const jobShape: ObjectShape = {
   },
   unsupported: {
     trigger: 'trigger jobs (child and multi-project pipelines) are not supported',
-    release: GITLAB_ONLY,
-    secrets: GITLAB_ONLY,
-    pages: GITLAB_ONLY,
-    hooks: GITLAB_ONLY,
     identity: GITLAB_ONLY,
     dast_configuration: GITLAB_ONLY,
-    manual_confirmation: GITLAB_ONLY,
     run: GITLAB_ONLY,
   },
 };
@@ -380,8 +396,7 @@ export function jobShapeChecking(checkDeployBlock: DeployBlockCheck): ObjectShap
 
 export const defaultShape: Shape = {
   kind: 'object',
-  keys: Object.fromEntries(DEFAULT_KEYS.map((k) => [k, jobShape.keys[k]])),
-  unsupported: { hooks: GITLAB_ONLY },
+  keys: { ...Object.fromEntries(DEFAULT_KEYS.map((k) => [k, jobShape.keys[k]])), hooks: gitlabServiceKeys.hooks },
   description: 'Defaults for every job',
 };
 

@@ -258,4 +258,20 @@ describe('durations', () => {
     assert.equal(parseDuration('5 parsecs'), null);
     assert.equal(parseDuration(''), null);
   });
+
+  // GitLab parses durations with ChronicDuration: number words (its Numerizer), the colon form,
+  // a leading unit meaning one of it, and join words; any unknown word is an error.
+  it('reads what ChronicDuration reads', () => {
+    assert.equal(parseDuration('one week'), 604800);
+    assert.equal(parseDuration('twenty-one days'), 21 * 86400);
+    assert.equal(parseDuration('1:30:00'), 5400);
+    assert.equal(parseDuration('4:13'), 253);
+    assert.equal(parseDuration('day'), 86400);
+    assert.equal(parseDuration('hour 30 min'), 5400);
+    assert.equal(parseDuration('1 day and 2 hours'), 93600);
+    assert.equal(parseDuration('30 minutes, 10 seconds'), 1810);
+    assert.equal(parseDuration('1 mo'), 30 * 86400);
+    assert.equal(parseDuration('1 2 hours'), 7200);
+    assert.equal(parseDuration('one fortnight'), null);
+  });
 });
