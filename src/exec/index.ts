@@ -18,6 +18,7 @@ import {
   parseRawCommit,
   predefinedVariables,
   type CommitInfo,
+  type CompileContext,
 } from '../pipeline/index.js';
 import {
   claimJob,
@@ -45,6 +46,8 @@ export interface ExecOptions {
   /** Container engine settings; absent, jobs that name an image run here on the host with a warning. */
   container?: Omit<ContainerSettings, 'owner' | 'agentName'>;
   variables: Record<string, string>;
+  /** Reads include:project, component, remote and template files (the CLI's IncludeResolver); without it they are errors. */
+  readIncludeFile?: CompileContext['readIncludeFile'];
   /** Per-job output; `tandem exec` prints it, tests collect it. */
   onLog(job: string, text: string): void;
   onJobStart?(job: string): void;
@@ -156,6 +159,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     userVariables: opts.variables,
     changedFiles: async () => null,
     checkDeployBlock,
+    readIncludeFile: opts.readIncludeFile,
   });
   if (!compiled.ok) {
     if (compiled.skipped) throw new Error(`workflow:rules: ${compiled.reason}`);

@@ -401,26 +401,25 @@ export const defaultShape: Shape = {
 };
 
 const includeItem: Shape = oneOf([
-  str('Path of a file in this repository'),
+  str('Path of a file in this repository, or an https:// URL'),
   {
     kind: 'object',
     keys: {
-      local: str('Path of a file in this repository'),
+      local: str('Path of a file in this repository (`*` and `**` wildcards)'),
+      project: str('Full path of another project (`group/name`), with `file` and optionally `ref`'),
+      file: stringOrList('Files of the project named by `project`'),
+      ref: str('Branch, tag or commit of the project named by `project` (default: its default branch)'),
+      component: str('A CI/CD component: host/group/project/name@version'),
+      remote: str('An https:// URL of a YAML file'),
+      template: str('A template of the configured forge (forge.url), e.g. `Jobs/Build.gitlab-ci.yml`'),
+      integrity: str('SHA-256 of the remote file: sha256-<base64>'),
+      cache: { kind: 'any', ignoredBecause: 'Tandem caches remote files itself, for includeCacheSeconds' },
       rules: list({ kind: 'object', keys: { if: ifExpr, exists, when: enumOf(['always', 'never']) } }),
       inputs: { kind: 'object', keys: {}, values: { kind: 'any' }, description: "Values of the included file's spec:inputs" },
     },
-    required: ['local'],
-    unsupported: {
-      remote: 'only include:local is supported',
-      template: 'only include:local is supported',
-      project: 'only include:local is supported',
-      file: 'only include:local is supported',
-      ref: 'only include:local is supported',
-      component: 'only include:local is supported',
-    },
   },
 ]);
-export const includeShape: Shape = oneOf([includeItem, list(includeItem)], 'Files of this repository merged into this one');
+export const includeShape: Shape = oneOf([includeItem, list(includeItem)], 'Files merged into this one');
 
 export const workflowShape: Shape = {
   kind: 'object',

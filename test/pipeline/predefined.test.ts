@@ -156,6 +156,17 @@ describe('predefined variables', () => {
     assert.equal(predefinedVariables({ ...base, pipelineId: null }).CI_PIPELINE_URL, undefined);
   });
 
+  // GitLab's CI_PROJECT_PATH is the project's full path; a repository registered as `shop` with the
+  // path `retail/web/shop` shows that path, while its Tandem page keeps the name.
+  it("CI_PROJECT_PATH, _NAME and the namespaces follow the repository's project path", () => {
+    const v = predefinedVariables({ ...base, repoName: 'shop', repoPath: 'retail/web/shop' });
+    assert.deepEqual(
+      [v.CI_PROJECT_PATH, v.CI_PROJECT_NAME, v.CI_PROJECT_NAMESPACE, v.CI_PROJECT_ROOT_NAMESPACE, v.CI_PROJECT_PATH_SLUG],
+      ['retail/web/shop', 'shop', 'retail/web', 'retail', 'retail-web-shop'],
+    );
+    assert.equal(v.CI_PROJECT_URL, 'https://ci.example.com/repos/shop');
+  });
+
   const job = {
     jobId: 7,
     jobName: 'deploy',
