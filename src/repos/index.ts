@@ -1,4 +1,5 @@
 export { deleteRepo, findRepoByName, insertRepo, listRepos, repoWantsRef, requireRepo, updateRepo } from './repos.js';
+export { findRepoByPath } from './paths.js';
 export type { NewRepo } from './repos.js';
 export { deleteVariable, findVariable, listVariables, maskedVariableValues, repoVariablesFor, saveVariable } from './variables.js';
 export type { VariableInput } from './variables.js';
