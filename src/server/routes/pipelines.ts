@@ -23,7 +23,6 @@ import { maskedVariableValues } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import type { PipelineJson } from '../../api/index.js';
 import type { Principal } from '../../auth/index.js';
-import type { Job, Pipeline } from '../../store/index.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
 import { actorOf } from '../../auth/index.js';
@@ -61,7 +60,12 @@ async function loadJob(ctx: ServerContext, id: number) {
 }
 
 /** A pipeline with its jobs and the pipelines linked to it by trigger jobs (those of repositories the caller sees). */
-async function pipelineJson(ctx: ServerContext, principal: Principal, pipeline: Pipeline, jobs: Job[]): Promise<PipelineJson> {
+async function pipelineJson(
+  ctx: ServerContext,
+  principal: Principal,
+  pipeline: LinkedPipeline['pipeline'],
+  jobs: Parameters<typeof jobView>[0][],
+): Promise<PipelineJson> {
   const visible = await visibleRepoIds(ctx, principal);
   const seen = (l: LinkedPipeline) => visible === null || visible.includes(l.pipeline.repo_id);
   const { parent, downstream } = await linkedPipelines(ctx.store, pipeline);
