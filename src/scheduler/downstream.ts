@@ -11,7 +11,7 @@ import { readPipelineCommit, readPipelineMergeRequest, readPipelineVariables } f
 import type { Job, Pipeline, Repo } from '../store/index.js';
 import { readJobSpec } from './columns.js';
 import type { StatusChange } from './events.js';
-import { failTriggerJob } from './sql/fail-trigger-job.js';
+import { endTriggerJob } from './sql/end-trigger-job.js';
 import { triggerPipeline, type TriggerContext, type TriggerInput } from './trigger.js';
 
 export interface DownstreamContext extends TriggerContext {
@@ -55,7 +55,7 @@ async function startDownstream(ctx: DownstreamContext, job: Job): Promise<Status
   const repo = await ctx.store.db.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
   const fail = async (message: string): Promise<StatusChange[]> => {
     try {
-      return (await failTriggerJob(ctx.store, { jobId: job.id, message, now: ctx.clock.now() })).changes;
+      return (await endTriggerJob(ctx.store, { jobId: job.id, status: 'failed', message, now: ctx.clock.now() })).changes;
     } catch (err) {
       if (err instanceof DomainError && err.kind === 'conflict') return [];
       throw err;

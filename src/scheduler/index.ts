@@ -51,4 +51,5 @@ export { artifactFilesOf, findArtifactFile, replaceArtifactFiles } from './sql/a
 export { findCacheEntry, saveCacheEntry } from './sql/cache-entries.js';
 export type { Delivery } from './sql/deliveries.js';
 export { startDownstreamPipelines } from './downstream.js';
+export { endTriggerJob } from './sql/end-trigger-job.js';
 export type { DownstreamContext } from './downstream.js';
