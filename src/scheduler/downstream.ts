@@ -4,6 +4,7 @@
 // `trigger:project`) and stores it with the trigger job started, in one transaction.
 import { text } from 'node:stream/consumers';
 import type { BlobStore } from '../artifacts/index.js';
+import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
 import { inheritedGlobals, predefinedVariables, resolveVariables, type CompiledJob } from '../pipeline/index.js';
 import { findRepoByPath } from '../repos/index.js';
@@ -82,7 +83,18 @@ async function startDownstream(ctx: DownstreamContext, job: Job): Promise<Status
       const project = trigger.project ?? '';
       const downstream = await findRepoByPath(ctx.store.db, project);
       if (!downstream) return fail(`downstream pipeline can not be created: no repository "${project}" is registered in Tandem`);
-      input = { repo: downstream, ref: trigger.branch ?? downstream.default_branch, source: 'pipeline', variables, upstream };
+      const ref = trigger.branch ?? downstream.default_branch;
+      // Tandem does not know who started the upstream pipeline (GitLab checks that user's rights
+      // downstream): a pipeline of an unprotected ref, which anyone who pushes makes, may not start one
+      // of a protected ref with its protected variables and hand it variables of its choosing.
+      if (
+        (await pipelineProtectedRole(ctx.store.db, { repo_id: downstream.id, ref, is_tag: 0, merge_request: null })) !== null &&
+        (await pipelineProtectedRole(ctx.store.db, parent)) === null
+      )
+        return fail(
+          `downstream pipeline can not be created: branch ${ref} of ${downstream.name} is protected, and this pipeline's ref ${parent.ref} is not`,
+        );
+      input = { repo: downstream, ref, source: 'pipeline', variables, upstream };
     }
     const result = await triggerPipeline(ctx, input);
     if (result.pipelineId === null) return fail(`downstream pipeline can not be created: ${result.skippedReason}`);

@@ -190,3 +190,17 @@ test('cancelling the parent cancels the child pipeline', async () => {
   const child = await tandem.waitForPipeline(running.downstream[0].id);
   assert.equal(child.status, 'canceled');
 });
+
+test('a pipeline of an unprotected branch cannot start a pipeline on a protected branch of another repository', async () => {
+  // GitLab checks the triggering user's rights downstream; Tandem has no such user, so it compares protection.
+  const downstream = await tandem.repo({ '.gitlab-ci.yml': 'greet:\n  script: [echo hi]\n' });
+  const { name, remote } = await tandem.repo({ '.gitlab-ci.yml': `other:\n  trigger:\n    project: ${downstream.name}\n` });
+  await remote.push('main:feature');
+  const parent = await tandem.waitForPipeline(await tandem.trigger(name, { ref: 'feature' }));
+  assert.equal(jobNamed(parent, 'other').status, 'failed');
+  assert.match(
+    await tandem.log(jobNamed(parent, 'other').id),
+    /branch main of repo\d+ is protected, and this pipeline's ref feature is not/,
+  );
+  assert.deepEqual(parent.downstream, []);
+});
