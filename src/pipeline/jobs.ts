@@ -3,7 +3,7 @@ import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { MAX_PARALLEL } from './limits.js';
-import { checkTriggerJob, triggerOf } from './trigger.js';
+import { checkTriggerJob, pipelineNeedsOf, triggerOf } from './trigger.js';
 import { stringsOf } from './rules.js';
 import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
@@ -148,7 +148,8 @@ function needsOf(name: string, node: YNode | undefined): NeedRef[] | null {
   if (!node) return null;
   return flatten(node).flatMap((item): NeedRef[] => {
     if (item.kind === 'scalar') return [{ job: text(item) ?? '', artifacts: true, optional: false, instances: null, pos: item.pos }];
-    if (item.kind !== 'map') return [];
+    // `needs:pipeline:job` names a job of another pipeline: not part of this one's order (trigger.ts).
+    if (item.kind !== 'map' || mapGet(item, 'pipeline')) return [];
     const job = text(mapGet(item, 'job')) ?? '';
     const matrix = mapGet(mapGet(item, 'parallel'), 'matrix');
     return [
@@ -401,6 +402,8 @@ export function compileInstance(
   if (idTokens) job.idTokens = idTokens;
   const trigger = triggerOf(mapGet(node, 'trigger'), vars);
   if (trigger) job.trigger = trigger;
+  const pipelineNeeds = pipelineNeedsOf(mapGet(node, 'needs'));
+  if (pipelineNeeds.length > 0) job.pipelineNeeds = pipelineNeeds;
   return job;
 }
 

@@ -267,6 +267,8 @@ const environment: Shape = oneOf([
   },
 ]);
 
+const NEEDS_PROJECT =
+  "needs:project is not supported: Tandem does not know the pipeline's user, whose access to the other repository GitLab checks";
 const needItem: Shape = oneOf([
   str(),
   {
@@ -276,12 +278,12 @@ const needItem: Shape = oneOf([
       artifacts: bool(),
       optional: bool(),
       parallel: { kind: 'object', keys: { matrix }, required: ['matrix'] },
+      pipeline: str('Id of another pipeline of this repository, e.g. $PARENT_PIPELINE_ID (needs:pipeline:job)'),
     },
     required: ['job'],
     unsupported: {
-      pipeline: 'needs from other pipelines are not supported',
-      project: 'needs from other projects are not supported',
-      ref: 'needs from other projects are not supported',
+      project: NEEDS_PROJECT,
+      ref: NEEDS_PROJECT,
     },
   },
 ]);

@@ -1,9 +1,9 @@
 // `trigger:` jobs (https://docs.gitlab.com/ee/ci/yaml/#trigger): what the compiler checks and keeps
 // of them. The server starts the downstream pipeline; no agent runs these jobs.
 import type { Diagnostics } from './diagnostics.js';
-import type { SourcePosition, TriggerSpec } from './types.js';
+import type { PipelineNeed, SourcePosition, TriggerSpec } from './types.js';
 import { expandVariables } from './variables.js';
-import { mapGet, scalarText, toPlain, type YMap, type YNode } from './yaml-source.js';
+import { flatten, mapGet, scalarText, toPlain, type YMap, type YNode } from './yaml-source.js';
 
 const text = (node: YNode | undefined): string | undefined => (node ? (scalarText(node) ?? undefined) : undefined);
 
@@ -70,4 +70,19 @@ export function triggerOf(node: YNode | undefined, vars: Record<string, string>)
     depend: text(mapGet(node, 'strategy')) === 'depend',
     forward: { yamlVariables: flag('yaml_variables', true), pipelineVariables: flag('pipeline_variables', false) },
   };
+}
+
+/**
+ * `needs:pipeline:job` (https://docs.gitlab.com/ee/ci/yaml/#needspipelinejob): artifacts of a job
+ * of another pipeline of this repository, in practice the parent of a child pipeline
+ * (`pipeline: $PARENT_PIPELINE_ID`). The pipeline id is expanded when the job is handed out.
+ */
+export function pipelineNeedsOf(node: YNode | undefined): PipelineNeed[] {
+  if (!node) return [];
+  return flatten(node).flatMap((item): PipelineNeed[] => {
+    const pipeline = item.kind === 'map' ? text(mapGet(item, 'pipeline')) : undefined;
+    if (item.kind !== 'map' || pipeline === undefined) return [];
+    const artifacts = mapGet(item, 'artifacts');
+    return [{ pipeline, job: text(mapGet(item, 'job')) ?? '', artifacts: !(artifacts?.kind === 'scalar' && artifacts.value === false) }];
+  });
 }

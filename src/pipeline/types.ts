@@ -113,6 +113,15 @@ export interface CompiledJob {
   idTokens?: Record<string, { aud: string | string[] }>;
   /** `trigger:`: the server starts a downstream pipeline instead of an agent running a script. */
   trigger?: TriggerSpec;
+  /** `needs:pipeline:job`: artifacts of jobs of another pipeline (a child's parent). */
+  pipelineNeeds?: PipelineNeed[];
+}
+
+export interface PipelineNeed {
+  /** The pipeline's id as written, usually `$PARENT_PIPELINE_ID`: expanded with the pipeline's variables. */
+  pipeline: string;
+  job: string;
+  artifacts: boolean;
 }
 
 /**

@@ -130,6 +130,37 @@ run-generated:
   assert.match(await tandem.log(jobNamed(child, 'made').id), /generated-job-ran/);
 });
 
+test('a child fetches the artifacts of a parent job with needs:pipeline:job', async () => {
+  // https://docs.gitlab.com/ee/ci/yaml/#needspipelinejob: the parent passes its id as PARENT_PIPELINE_ID.
+  const { name } = await tandem.repo({
+    '.gitlab-ci.yml': `
+build:
+  stage: build
+  script: [mkdir -p out, echo "made-by-parent-$CI_PIPELINE_ID" > out/result.txt]
+  artifacts:
+    paths: [out/]
+child:
+  stage: test
+  variables:
+    PARENT_PIPELINE_ID: $CI_PIPELINE_ID
+  trigger:
+    include: child.yml
+    strategy: depend
+`,
+    'child.yml': `
+use:
+  script: [cat out/result.txt]
+  needs:
+    - pipeline: $PARENT_PIPELINE_ID
+      job: build
+`,
+  });
+  const parent = await tandem.waitForPipeline(await tandem.trigger(name));
+  assert.equal(parent.status, 'success', JSON.stringify(parent.jobs.map((j) => [j.name, j.status])));
+  const child = await childOf(parent);
+  assert.match(await tandem.log(jobNamed(child, 'use').id), new RegExp(`made-by-parent-${parent.id}`));
+});
+
 test('a child pipeline whose file is missing fails the trigger job (no depend needed)', async () => {
   const { name } = await tandem.repo({ '.gitlab-ci.yml': 'kid:\n  trigger:\n    include: missing.yml\n' });
   const parent = await tandem.waitForPipeline(await tandem.trigger(name));

@@ -57,4 +57,20 @@ describe('trigger jobs', () => {
     await expectError('child:\n  trigger:\n    include:\n      - artifact: c.yml\n', 4, 9, '`artifact` needs `job`');
     await expectError('child:\n  trigger:\n    include: c.yml\n    strategy: mirror\n', 4, 15, 'depend');
   });
+
+  it("needs:pipeline:job names a job of another pipeline: kept apart from this pipeline's needs", async () => {
+    // https://docs.gitlab.com/ee/ci/yaml/#needspipelinejob
+    const p = await compileOk('use:\n  script: cat out.txt\n  needs:\n    - pipeline: $PARENT_PIPELINE_ID\n      job: build\n');
+    assert.deepEqual(job(p, 'use').needs, []);
+    assert.deepEqual(job(p, 'use').pipelineNeeds, [{ pipeline: '$PARENT_PIPELINE_ID', job: 'build', artifacts: true }]);
+  });
+
+  it('needs:project is refused with the reason', async () => {
+    await expectError(
+      'use:\n  script: x\n  needs:\n    - project: g/p\n      job: build\n      ref: main\n',
+      4,
+      7,
+      'needs:project is not supported',
+    );
+  });
 });
