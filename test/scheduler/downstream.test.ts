@@ -3,7 +3,15 @@
 // downstream pipeline's final status; cancelling the parent cancels its downstream pipelines.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { cancelPipeline, claimJob, createPipeline, getPipeline, linkedPipelines, SchedulerError } from '../../src/scheduler/index.js';
+import {
+  cancelJob,
+  cancelPipeline,
+  claimJob,
+  createPipeline,
+  getPipeline,
+  linkedPipelines,
+  SchedulerError,
+} from '../../src/scheduler/index.js';
 import type { CompiledJob } from '../../src/pipeline/index.js';
 import { backends } from '../store/helpers.js';
 import { compiled, job, jobId, newPipeline, run, statuses, T0, testDb, type TestDb } from './helpers.js';
@@ -98,6 +106,14 @@ for (const backend of backends()) {
       await cancelPipeline(db.store, p, T0 + 100);
       assert.deepEqual(await statuses(db, p), { $pipeline: 'canceled', kid: 'canceled' });
       assert.deepEqual(await statuses(db, c), { $pipeline: 'canceled', inner: 'canceled', later: 'canceled' });
+    });
+
+    it('cancelling a running trigger job cancels its child pipeline', async () => {
+      const p = await newPipeline(db, [trigger('kid', true)]);
+      const c = await child(p, 'kid', [job('inner')]);
+      await cancelJob(db.store, await jobId(db, p, 'kid'), T0 + 100);
+      assert.deepEqual(await statuses(db, p), { $pipeline: 'canceled', kid: 'canceled' });
+      assert.deepEqual(await statuses(db, c), { $pipeline: 'canceled', inner: 'canceled' });
     });
   });
 }

@@ -33,7 +33,15 @@ export async function cancelJobsInTransaction(trx: Kysely<Database>, jobs: Job[]
   }
 }
 
+/** Cancels a job; a trigger job's downstream pipeline is canceled with it (after, as cancelPipeline does). */
 export async function cancelJob(store: Store, jobId: number, now: number): Promise<{ changes: StatusChange[] }> {
+  const { changes } = await cancelOneJob(store, jobId, now);
+  const downstream = await store.db.selectFrom('pipelines').select('id').where('trigger_job_id', '=', jobId).executeTakeFirst();
+  if (downstream) changes.push(...(await cancelPipeline(store, downstream.id, now)).changes);
+  return { changes };
+}
+
+async function cancelOneJob(store: Store, jobId: number, now: number): Promise<{ changes: StatusChange[] }> {
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const job = await loadJob(trx, jobId);
