@@ -20,6 +20,30 @@ export interface DownstreamContext extends TriggerContext {
   blobs: BlobStore;
 }
 
+/** Parent → child → grandchild at most: GitLab's MAX_DESCENDANTS_DEPTH. */
+const MAX_CHILD_DEPTH = 2;
+/** Multi-project pipelines may chain, but a loop of triggers must end (Tandem's limit). */
+const MAX_HIERARCHY_DEPTH = 50;
+
+/** How many pipelines are above this one, and how many of the nearest of them are child pipelines in a row. */
+async function ancestry(ctx: DownstreamContext, pipeline: Pipeline): Promise<{ levels: number; childLevels: number }> {
+  let levels = 0;
+  let childLevels = 0;
+  let children = true;
+  let current: Pick<Pipeline, 'source' | 'parent_pipeline_id'> | undefined = pipeline;
+  while (current?.parent_pipeline_id !== null && current !== undefined && levels < MAX_HIERARCHY_DEPTH) {
+    levels++;
+    children &&= current.source === 'parent_pipeline';
+    if (children) childLevels++;
+    current = await ctx.store.db
+      .selectFrom('pipelines')
+      .select(['source', 'parent_pipeline_id'])
+      .where('id', '=', current.parent_pipeline_id)
+      .executeTakeFirst();
+  }
+  return { levels, childLevels };
+}
+
 /** A generated child pipeline file larger than this is refused (GitLab's include size limit is alike). */
 const MAX_CHILD_FILE_BYTES = 1024 * 1024;
 
@@ -63,6 +87,11 @@ async function startDownstream(ctx: DownstreamContext, job: Job): Promise<Status
     }
   };
   if (!trigger) return fail(`job ${job.name} has no trigger`);
+  const depth = await ancestry(ctx, parent);
+  if (trigger.include !== null && depth.childLevels >= MAX_CHILD_DEPTH)
+    return fail(`downstream pipeline can not be created: reached the maximum depth of child pipelines (${MAX_CHILD_DEPTH}, as GitLab)`);
+  if (depth.levels >= MAX_HIERARCHY_DEPTH)
+    return fail(`downstream pipeline can not be created: the pipeline hierarchy is ${MAX_HIERARCHY_DEPTH} levels deep (a trigger loop?)`);
   const upstream = { pipelineId: parent.id, triggerJobId: job.id };
   const variables = downstreamVariables(ctx, job, spec, parent, repo);
   let input: TriggerInput;

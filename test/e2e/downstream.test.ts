@@ -12,6 +12,8 @@ before(async () => {
 });
 after(() => tandem.close());
 
+const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
+
 async function childOf(parent: PipelineView, index = 0): Promise<PipelineView> {
   const link = parent.downstream[index];
   assert.ok(link, `pipeline ${parent.id} has no downstream pipeline: ${JSON.stringify(parent.jobs.map((j) => [j.name, j.status]))}`);
@@ -159,6 +161,19 @@ use:
   assert.equal(parent.status, 'success', JSON.stringify(parent.jobs.map((j) => [j.name, j.status])));
   const child = await childOf(parent);
   assert.match(await tandem.log(jobNamed(child, 'use').id), new RegExp(`made-by-parent-${parent.id}`));
+});
+
+test('child pipelines nest two levels deep at most (GitLab), so a child that triggers itself stops', async () => {
+  const { name } = await tandem.repo({
+    '.gitlab-ci.yml': 'kid:\n  trigger:\n    include: child.yml\n',
+    'child.yml': 'again:\n  trigger:\n    include: child.yml\n',
+  });
+  const parent = await tandem.waitForPipeline(await tandem.trigger(name));
+  const child = await tandem.waitForPipeline(parent.downstream[0].id, (p) => p.downstream.length === 1 && FINAL.has(p.status));
+  const grandchild = await tandem.waitForPipeline(child.downstream[0].id);
+  assert.equal(grandchild.status, 'failed');
+  assert.deepEqual(grandchild.downstream, []);
+  assert.match(await tandem.log(jobNamed(grandchild, 'again').id), /maximum depth of child pipelines \(2/);
 });
 
 test('a child pipeline whose file is missing fails the trigger job (no depend needed)', async () => {
