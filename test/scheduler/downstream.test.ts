@@ -12,6 +12,7 @@ import {
   linkedPipelines,
   SchedulerError,
 } from '../../src/scheduler/index.js';
+import { USER_FAILURE_REASONS } from '../../src/monitor/index.js';
 import type { CompiledJob } from '../../src/pipeline/index.js';
 import { backends } from '../store/helpers.js';
 import { compiled, job, jobId, newPipeline, run, statuses, T0, testDb, type TestDb } from './helpers.js';
@@ -66,6 +67,8 @@ for (const backend of backends()) {
       assert.deepEqual(await statuses(db, p), { $pipeline: 'failed', kid: 'failed', after: 'skipped' });
       const kid = (await getPipeline(db.store, p))?.jobs.find((j) => j.name === 'kid');
       assert.equal(kid?.failure_reason, 'downstream_pipeline_failed');
+      // The child's failure is the pipeline's own (a script), not Tandem's: the parent's is too.
+      assert.ok(USER_FAILURE_REASONS.has(kid?.failure_reason ?? ''));
     });
 
     it('without depend the trigger job succeeds once the child exists, whatever the child does', async () => {
