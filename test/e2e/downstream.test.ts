@@ -194,6 +194,9 @@ greet:
     - if: $CI_PIPELINE_SOURCE == "pipeline"
 `,
   });
+  // Its GitLab project path, as trigger:project names it (the name answers when it has none).
+  const renamed = await tandem.api('PATCH', `/api/v1/repos/${downstream.name}`, { path: `group/${downstream.name}` });
+  assert.equal(renamed.status, 200, renamed.text);
   const { name } = await tandem.repo({
     '.gitlab-ci.yml': `
 deploy-other:
