@@ -253,3 +253,20 @@ test('a pipeline of an unprotected branch cannot start a pipeline on a protected
   );
   assert.deepEqual(parent.downstream, []);
 });
+
+test('a multi-project trigger follows the include access rule: a member of this repository who is none of the other refuses it', async () => {
+  // docs/security.md: a repository reaches another only when every member of it is a member of the other.
+  const downstream = await tandem.repo({ '.gitlab-ci.yml': 'greet:\n  script: [echo hi]\n' });
+  const { name } = await tandem.repo({ '.gitlab-ci.yml': `other:\n  trigger:\n    project: ${downstream.name}\n` });
+  const user = await tandem.api('POST', '/api/v1/users', { username: `outsider-${name}`, password: 'correct-horse-battery-staple-9' });
+  assert.equal(user.status, 201, user.text);
+  const member = await tandem.api('PUT', `/api/v1/repos/${name}/members/outsider-${name}`, { role: 'developer' });
+  assert.ok(member.status < 300, member.text);
+  const parent = await tandem.waitForPipeline(await tandem.trigger(name));
+  assert.equal(jobNamed(parent, 'other').status, 'failed');
+  assert.match(
+    await tandem.log(jobNamed(parent, 'other').id),
+    /has members who are not members of `repo\d+`, so its pipelines may not start a pipeline there/,
+  );
+  assert.deepEqual(parent.downstream, []);
+});
