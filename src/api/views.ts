@@ -15,7 +15,9 @@ export type RunStatus =
   /** A job: waiting for its `when: delayed` time. A pipeline: waiting only for such a job. */
   | 'scheduled';
 
-export type PipelineSource = 'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback';
+/** GitLab's CI_PIPELINE_SOURCE values Tandem makes; `parent_pipeline` (child) and `pipeline` (multi-project) are downstream pipelines. */
+export type PipelineSource =
+  'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback' | 'parent_pipeline' | 'pipeline';
 
 /** Pipelines of merge requests from forks: 'approval' (they wait for a maintainer) or 'run'. */
 export type ForkPullRequests = 'approval' | 'run';
@@ -93,6 +95,22 @@ export interface PipelineCommitJson {
 /** The JSON of `GET /api/v1/pipelines/:id`: the pipeline and its jobs. */
 export interface PipelineJson extends PipelineSummaryJson {
   jobs: JobJson[];
+  /** The pipeline whose trigger job started this one (a child or multi-project pipeline); null for others. */
+  parent: LinkedPipelineJson | null;
+  /** The pipelines this one's trigger jobs started, oldest first (those of repositories the caller may see). */
+  downstream: LinkedPipelineJson[];
+}
+
+/** A pipeline linked to another by a `trigger:` job. */
+export interface LinkedPipelineJson {
+  id: number;
+  repo: string;
+  status: RunStatus;
+  /** `parent_pipeline` (a child pipeline) or `pipeline` (another repository's). */
+  source: PipelineSource;
+  ref: string;
+  /** The trigger job (in the upstream pipeline) that started the downstream one. */
+  triggerJob: { id: number; name: string } | null;
 }
 
 /** The JSON of one job, as clients (the web UI, the CLI, tests) read it. */

@@ -87,6 +87,14 @@ function printPipeline(p: PipelineJson): void {
   // Null for pipelines made before the commit was recorded.
   if (p.commit) console.log(`${p.commit.title}  ${p.commit.author}  ${p.commit.timestamp}`);
   if (p.error) console.log(p.error);
+  if (p.parent)
+    console.log(
+      `Triggered by pipeline #${p.parent.id} ${colourStatus(p.parent.status)}  ${p.parent.repo} (job ${p.parent.triggerJob?.name ?? '?'})`,
+    );
+  for (const d of p.downstream)
+    console.log(
+      `Downstream pipeline #${d.id} ${colourStatus(d.status)}  ${d.repo} ${d.ref} (${d.source}, job ${d.triggerJob?.name ?? '?'})`,
+    );
   printTable(
     p.jobs.filter((j) => !j.retried).map((j) => ({ ...j, status: colourJobStatus(j.status, j.allowFailure) })),
     ['id', 'stage', 'name', 'status', 'attempt', 'duration', 'failureReason'],

@@ -25,6 +25,7 @@ import {
   completeJob,
   createPipeline,
   dependencyArtifacts,
+  endTriggerJob,
   getPipeline,
   playJob,
   promoteScheduled,
@@ -63,6 +64,9 @@ export interface ExecResult {
 const STATE_DIR = '.tandem-exec';
 // No server runs: CI_SERVER_URL and the page URLs (CI_JOB_URL...) point at a placeholder.
 const EXEC_SERVER_URL = 'http://localhost';
+/** Trigger jobs are skipped here: downstream pipelines are made by a server (src/scheduler/downstream.ts). */
+const TRIGGER_NEEDS_SERVER =
+  'skipped: trigger jobs (child and multi-project pipelines) need a Tandem server; tandem exec runs the jobs of this file only';
 
 async function gitInfo(root: string): Promise<{ sha: string; branch: string; files: string[] | null; commit: CommitInfo | null }> {
   const out = async (...args: string[]) => (await git('git', args, { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout.trim();
@@ -285,6 +289,15 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         const state = await getPipeline(store, pipelineId);
         if (!state) return;
         for (const j of state.jobs) {
+          if (j.status === 'pending' && j.is_trigger === 1) {
+            if (played.has(j.id)) continue;
+            played.add(j.id);
+            opts.onLog(j.name, `${TRIGGER_NEEDS_SERVER}\n`);
+            await endTriggerJob(store, { jobId: j.id, status: 'skipped', message: TRIGGER_NEEDS_SERVER, now: Date.now() }).catch(
+              () => undefined,
+            );
+            continue;
+          }
           // Marked before the await: another idle worker read the same state and must not play it too.
           if (j.status !== 'manual' || !manual.has(j.name) || played.has(j.id)) continue;
           played.add(j.id);

@@ -13,6 +13,10 @@ export const USER_FAILURE_REASONS: ReadonlySet<string> = new Set([
   'config_error',
   'missing_dependency_failure',
   'unmet_prerequisites',
+  // A trigger job's: its downstream pipeline failed (that pipeline counts its own cause), or the
+  // file or project it names is wrong.
+  'downstream_pipeline_failed',
+  'downstream_pipeline_creation_failed',
 ]);
 const SYSTEM_FAILURE_REASONS = new Set([
   'runner_system_failure',

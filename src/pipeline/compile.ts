@@ -72,6 +72,8 @@ function defaultsOf(root: YMap): YMap {
 
 /** A job's own keys win over defaults as a whole (no deep merge), as in GitLab. */
 function withDefaults(job: YMap, defaults: YMap): YMap {
+  // A trigger job runs no script, so `default:` (image, before_script, ...) is not for it (GitLab's bridges).
+  if (mapGet(job, 'trigger')) return job;
   const inherit = mapGet(mapGet(job, 'inherit'), 'default');
   const allowed = (key: string): boolean =>
     !inherit || (inherit.kind === 'scalar' ? inherit.value !== false : stringsOf(inherit).includes(key));

@@ -3,6 +3,7 @@ import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { MAX_PARALLEL } from './limits.js';
+import { checkTriggerJob, pipelineNeedsOf, triggerOf } from './trigger.js';
 import { stringsOf } from './rules.js';
 import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
@@ -149,7 +150,8 @@ function needsOf(name: string, node: YNode | undefined): NeedRef[] | null {
   if (!node) return null;
   return flatten(node).flatMap((item): NeedRef[] => {
     if (item.kind === 'scalar') return [{ job: text(item) ?? '', artifacts: true, optional: false, instances: null, pos: item.pos }];
-    if (item.kind !== 'map') return [];
+    // `needs:pipeline:job` names a job of another pipeline: not part of this one's order (trigger.ts).
+    if (item.kind !== 'map' || mapGet(item, 'pipeline')) return [];
     const job = text(mapGet(item, 'job')) ?? '';
     const matrix = mapGet(mapGet(item, 'parallel'), 'matrix');
     return [
@@ -185,9 +187,10 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     );
     stageIndex = 0;
   }
-  // A deploy job's work is its `deploy:` block; a script before it is optional.
-  if (stringsOf(mapGet(node, 'script')).length === 0 && !mapGet(node, 'deploy')) {
-    diags.error(pos, `job \`${name}\` has no \`script\` (every job needs one, or a \`deploy\` block)`, name);
+  // A deploy job's work is its `deploy:` block, a trigger job's the downstream pipeline.
+  if (mapGet(node, 'trigger')) checkTriggerJob(name, pos, node, diags);
+  else if (stringsOf(mapGet(node, 'script')).length === 0 && !mapGet(node, 'deploy')) {
+    diags.error(pos, `job \`${name}\` has no \`script\` (every job needs one, a \`deploy\` block or a \`trigger\`)`, name);
   }
   if (mapGet(node, 'rules') && (mapGet(node, 'only') || mapGet(node, 'except'))) {
     diags.error(pos, `job \`${name}\` uses \`rules\` together with \`only\`/\`except\`; use one or the other`, name);
@@ -403,6 +406,10 @@ export function compileInstance(
   if (def.inheritVariables !== true) job.inheritVariables = def.inheritVariables;
   const idTokens = idTokensOf(mapGet(node, 'id_tokens'), vars);
   if (idTokens) job.idTokens = idTokens;
+  const trigger = triggerOf(mapGet(node, 'trigger'), vars);
+  if (trigger) job.trigger = trigger;
+  const pipelineNeeds = pipelineNeedsOf(mapGet(node, 'needs'));
+  if (pipelineNeeds.length > 0) job.pipelineNeeds = pipelineNeeds;
   return job;
 }
 

@@ -268,6 +268,8 @@ const environment: Shape = oneOf([
   },
 ]);
 
+const NEEDS_PROJECT =
+  "needs:project is not supported: Tandem does not know the pipeline's user, whose access to the other repository GitLab checks";
 const needItem: Shape = oneOf([
   str(),
   {
@@ -277,17 +279,53 @@ const needItem: Shape = oneOf([
       artifacts: bool(),
       optional: bool(),
       parallel: { kind: 'object', keys: { matrix }, required: ['matrix'] },
+      pipeline: str('Id of another pipeline of this repository, e.g. $PARENT_PIPELINE_ID (needs:pipeline:job)'),
     },
     required: ['job'],
     unsupported: {
-      pipeline: 'needs from other pipelines are not supported',
-      project: 'needs from other projects are not supported',
-      ref: 'needs from other projects are not supported',
+      project: NEEDS_PROJECT,
+      ref: NEEDS_PROJECT,
     },
   },
 ]);
 
 const GITLAB_ONLY = 'this GitLab feature is not supported by Tandem';
+
+// https://docs.gitlab.com/ee/ci/yaml/#triggerinclude: the files of a child pipeline.
+const triggerIncludeItem: Shape = oneOf([
+  str('Path of a file in this repository'),
+  {
+    kind: 'object',
+    keys: {
+      local: str('Path of a file in this repository'),
+      artifact: str('A file of the artifacts of `job` (a dynamic child pipeline)'),
+      job: str('The job of this pipeline whose artifacts hold `artifact`'),
+      project: str('A repository path (group/name)'),
+      file: stringOrList(),
+      ref: str(),
+      template: str(),
+      remote: str(),
+      component: str(),
+      inputs: { kind: 'object', keys: {}, values: { kind: 'any' } },
+    },
+  },
+]);
+const triggerShape: Shape = oneOf(
+  [
+    str('Path (group/name) of a registered repository whose pipeline is started'),
+    {
+      kind: 'object',
+      keys: {
+        include: oneOf([triggerIncludeItem, list(triggerIncludeItem)]),
+        project: str('Path (group/name) of a registered repository'),
+        branch: str('Branch of the downstream repository; default: its default branch'),
+        strategy: enumOf(['depend'], 'depend: the trigger job takes the status of the downstream pipeline'),
+        forward: { kind: 'object', keys: { yaml_variables: bool(), pipeline_variables: bool() } },
+      },
+    },
+  ],
+  'Start a child pipeline (include) or a pipeline of another repository (project)',
+);
 
 /** Token names become job variables, so they must be variable names. */
 function checkIdTokenNames(value: unknown, path: string): void {
@@ -368,6 +406,7 @@ export const jobShape: ObjectShape = {
         'Tandem: make the files of `source` a release on a target, verify it and roll back on failure (see docs/pipeline-reference.md, Deployments)',
     },
     tags: strings('Agent tags required'),
+    trigger: triggerShape,
     coverage: str('Accepted for compatibility; not used'),
     id_tokens: idTokens,
     ...gitlabServiceKeys,
@@ -382,7 +421,6 @@ export const jobShape: ObjectShape = {
     },
   },
   unsupported: {
-    trigger: 'trigger jobs (child and multi-project pipelines) are not supported',
     identity: GITLAB_ONLY,
     dast_configuration: GITLAB_ONLY,
     run: GITLAB_ONLY,

@@ -111,6 +111,35 @@ export interface CompiledJob {
   inheritVariables?: false | string[];
   /** `id_tokens:`: the server signs one token per name, for these audiences, into a masked variable. */
   idTokens?: Record<string, { aud: string | string[] }>;
+  /** `trigger:`: the server starts a downstream pipeline instead of an agent running a script. */
+  trigger?: TriggerSpec;
+  /** `needs:pipeline:job`: artifacts of jobs of another pipeline (a child's parent). */
+  pipelineNeeds?: PipelineNeed[];
+}
+
+export interface PipelineNeed {
+  /** The pipeline's id as written, usually `$PARENT_PIPELINE_ID`: expanded with the pipeline's variables. */
+  pipeline: string;
+  job: string;
+  artifacts: boolean;
+}
+
+/**
+ * A trigger job (https://docs.gitlab.com/ee/ci/yaml/#trigger): a child pipeline built from
+ * `include` entries of this repository (or of an artifact of an earlier job), or a multi-project
+ * pipeline of another registered repository.
+ */
+export interface TriggerSpec {
+  /** Child pipeline: the `trigger:include` entries as written (strings are local paths); null for a multi-project one. */
+  include: unknown[] | null;
+  /** Multi-project pipeline: the downstream repository's path (`group/name`), variables expanded. */
+  project: string | null;
+  /** The downstream branch of a multi-project pipeline; null: its default branch. */
+  branch: string | null;
+  /** `strategy: depend`: the trigger job waits for the downstream pipeline and takes its status. */
+  depend: boolean;
+  /** `forward:`: which variables the downstream pipeline receives (GitLab's defaults: yaml true, pipeline false). */
+  forward: { yamlVariables: boolean; pipelineVariables: boolean };
 }
 
 export interface CompiledPipeline {

@@ -9,6 +9,7 @@ import type { Database, Job, JobStatus, JobUpdate, Pipeline, PipelineStatus } fr
 import { readJobSpec } from './columns.js';
 import { SchedulerError } from './errors.js';
 import { ChangeLog, type StatusChange } from './events.js';
+import { mirrorDownstream } from './sql/trigger-jobs.js';
 import { decideCreated, isPipelineFinished, NO_PREDECESSORS, pipelineStatus, withPredecessor, type JobFacts } from './rules.js';
 
 function facts(job: Job): JobFacts {
@@ -145,6 +146,11 @@ export async function advanceInTransaction(
   if (status !== pipeline.status || started !== pipeline.started_at || finished !== pipeline.finished_at) {
     await trx.updateTable('pipelines').set({ status, started_at: started, finished_at: finished }).where('id', '=', pipelineId).execute();
     if (status !== pipeline.status) changes.pipeline(pipeline, status, status === 'failed' ? failingReason(jobs) : undefined);
+    // A downstream pipeline that ends ends its `strategy: depend` trigger job, which moves its own pipeline on.
+    if (status !== pipeline.status && pipeline.trigger_job_id !== null && isPipelineFinished(status)) {
+      const upstream = await mirrorDownstream(trx, pipeline.trigger_job_id, status, now, changes);
+      if (upstream !== null) await advanceInTransaction(trx, upstream, now, changes);
+    }
   }
   return status;
 }

@@ -3,7 +3,8 @@
 import type { ManifestEntry } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../api/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
-import type { Store } from '../store/index.js';
+import { expandVariables } from '../pipeline/index.js';
+import { readPipelineVariables, type Store } from '../store/index.js';
 import { readJobSpec } from './columns.js';
 
 function dependencySelector(spec: CompiledJob): (job: { id: number; name: string; stage_index: number; spec: string }) => boolean {
@@ -17,6 +18,35 @@ function dependencySelector(spec: CompiledJob): (job: { id: number; name: string
     return (j) => only.has(j.name) || only.has(baseNameOf(j));
   }
   return (j) => j.stage_index < spec.stageIndex;
+}
+
+/**
+ * The jobs of `needs:pipeline:job` entries (https://docs.gitlab.com/ee/ci/yaml/#needspipelinejob):
+ * the pipeline id is expanded with this pipeline's variables (a child gets PARENT_PIPELINE_ID from
+ * its trigger job), and only pipelines of the same repository are searched, as its job token reads.
+ */
+async function otherPipelineJobs(store: Store, pipelineId: number, spec: CompiledJob): Promise<{ id: number; name: string }[]> {
+  const wanted = (spec.pipelineNeeds ?? []).filter((n) => n.artifacts);
+  if (wanted.length === 0) return [];
+  const pipeline = await store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
+  const vars = { ...readPipelineVariables(pipeline), ...spec.variables, CI_PIPELINE_ID: String(pipeline.id) };
+  const found: { id: number; name: string }[] = [];
+  for (const need of wanted) {
+    const id = Number(expandVariables(need.pipeline, vars));
+    if (!Number.isSafeInteger(id)) continue;
+    const job = await store.db
+      .selectFrom('jobs')
+      .select(['jobs.id', 'jobs.name'])
+      .innerJoin('pipelines', 'pipelines.id', 'jobs.pipeline_id')
+      .where('pipelines.id', '=', id)
+      .where('pipelines.repo_id', '=', pipeline.repo_id)
+      .where('jobs.name', '=', need.job)
+      .where('jobs.retried', '=', 0)
+      .where('jobs.status', '=', 'success')
+      .executeTakeFirst();
+    if (job) found.push(job);
+  }
+  return found;
 }
 
 function baseNameOf(job: { id: number; spec: string }): string {
@@ -33,7 +63,7 @@ export async function dependencyArtifacts(store: Store, pipelineId: number, spec
     .where('status', 'in', ['success', 'failed'])
     .orderBy('id')
     .execute();
-  const chosen = candidates.filter(select);
+  const chosen = [...candidates.filter(select), ...(await otherPipelineJobs(store, pipelineId, spec))];
   if (chosen.length === 0) return [];
   const files = await store.db
     .selectFrom('artifact_files')

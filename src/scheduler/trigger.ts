@@ -51,6 +51,13 @@ export interface TriggerInput {
   mergeRequest?: PipelineMergeRequest;
   /** A fork's pipeline that must wait for a maintainer's approval before any job starts. */
   awaitingApproval?: boolean;
+  /**
+   * A child pipeline's file, made by the trigger job (`include:` of its entries) instead of the
+   * commit's pipeline file; `files` (artifacts of the parent pipeline) are read before the commit's.
+   */
+  pipelineFile?: { path: string; content: string; files: Record<string, string> };
+  /** A downstream pipeline: the pipeline and trigger job that start it (see createPipeline). */
+  upstream?: { pipelineId: number; triggerJobId: number };
 }
 
 /** A pipeline and the status changes to publish, or why none was made (`workflow:rules` or rules that leave no job). */
@@ -84,7 +91,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
 
   // Side by side: the commit's details (CI_COMMIT_MESSAGE...) add no wait to the webhook's path.
   const [found, commit] = await Promise.all([
-    ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES),
+    input.pipelineFile ?? ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES),
     ctx.mirrors.commitInfo(repo.url, sha),
   ]);
   // GitLab skips push and merge request pipelines of such a commit; one run by hand still runs.
@@ -104,6 +111,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     event: input.event,
     mergeRequest: input.mergeRequest,
     awaitingApproval: input.awaitingApproval,
+    upstream: input.upstream,
     now,
   };
   if (found === null) {
@@ -147,7 +155,10 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
   // Off the event loop, with time and memory limits: the file is whatever was pushed.
   const compiled = await compileIsolated(found.path, found.content, {
     maxJobs: ctx.config.maxPipelineJobs,
-    readFile: (path) => ctx.mirrors.readFile(repo.url, sha, path),
+    readFile: async (path) =>
+      input.pipelineFile && Object.hasOwn(input.pipelineFile.files, path)
+        ? input.pipelineFile.files[path]
+        : ctx.mirrors.readFile(repo.url, sha, path),
     listFiles: () => ctx.mirrors.listFiles(repo.url, sha),
     variables: predefined,
     userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
@@ -174,7 +185,8 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
         error: result.errors.map(formatDiagnostic).join('\n'),
       });
   const changes = [...created.changes];
-  if (result.ok) {
+  // A downstream pipeline shares its parent's ref: it must not cancel the parent as an older pipeline.
+  if (result.ok && input.upstream === undefined) {
     const canceled = await autoCancelInterruptible(ctx.store, {
       repoId: repo.id,
       ref: ref.name,

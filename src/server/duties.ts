@@ -8,6 +8,7 @@ import { readKnownRefs, type Repo } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
 import type { StatusChange } from '../scheduler/index.js';
+import { kickDownstream } from './downstream.js';
 import { publishChanges } from './notify.js';
 import { repoWantsRef } from '../repos/index.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
@@ -150,6 +151,7 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
   const reaped = await reap(ctx, state, now);
   const timedOut = await enforceTimeouts(ctx.store, now);
   publishChanges(ctx, [...promoted.changes, ...reaped, ...timedOut.changes]);
+  kickDownstream(ctx);
 
   const due = await ctx.store.db.selectFrom('repos').selectAll().where('poll_interval_seconds', '>', 0).execute();
   for (const repo of due) {

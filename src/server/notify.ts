@@ -3,6 +3,7 @@
 // see a status that was rolled back.
 import type { StatusChange } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
+import { kickDownstream } from './downstream.js';
 
 const FINAL_PIPELINE = new Set(['success', 'failed', 'canceled', 'skipped']);
 
@@ -19,5 +20,9 @@ export function publishChanges(ctx: ServerContext, changes: StatusChange[]): voi
       if (change.status === 'failed') ctx.metrics.countPipelineFailure(change.failureReason);
     }
   }
-  if (queued) ctx.hub.publish({ type: 'queue' });
+  if (queued) {
+    ctx.hub.publish({ type: 'queue' });
+    // A queued job may be a trigger job, which the server runs: its downstream pipeline starts now.
+    kickDownstream(ctx);
+  }
 }

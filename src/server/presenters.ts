@@ -9,6 +9,7 @@ import {
   type EnvironmentJson,
   type JobJson,
   type PipelineCommitJson,
+  type LinkedPipelineJson,
   type PipelineSummaryJson,
   type ProtectedBranchJson,
   type ReleaseJson,
@@ -24,7 +25,7 @@ import { commitDescription, commitTitle, type CommitInfo } from '../pipeline/ind
 import { readDrillReport } from '../dr/index.js';
 import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
-import { readJobSpec } from '../scheduler/index.js';
+import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
 import {
   readAgentTags,
   readBranchFilter,
@@ -75,6 +76,17 @@ export function pipelineView(p: Pipeline, repoName: string): PipelineSummaryJson
     waitingForApproval: p.approval === 'waiting' && p.finished_at === null,
     approvedBy: p.approved_by,
     commit: commitView(readPipelineCommit(p)),
+  };
+}
+
+export function linkedPipelineView(l: LinkedPipeline): LinkedPipelineJson {
+  return {
+    id: l.pipeline.id,
+    repo: l.repoName,
+    status: l.pipeline.status,
+    source: l.pipeline.source,
+    ref: l.pipeline.ref,
+    triggerJob: l.triggerJob,
   };
 }
 

@@ -132,6 +132,9 @@ export interface PipelineTable {
   commit_message: Generated<string | null>;
   commit_author: Generated<string | null>;
   commit_timestamp: Generated<string | null>;
+  /** A downstream pipeline: the pipeline and the trigger job that started it; null for every other pipeline. */
+  parent_pipeline_id: Generated<number | null>;
+  trigger_job_id: Generated<number | null>;
 }
 
 export type PipelineApproval = 'waiting' | 'approved';
@@ -146,6 +149,8 @@ export interface JobTable {
   status: JobStatus;
   /** JSON CompiledJob. */
   spec: string;
+  /** 1 for a `trigger:` job: the server starts its downstream pipeline, no agent claims it. */
+  is_trigger: Generated<number>;
   /** 1-based; a retry or a lost-agent requeue creates a new row with attempt + 1. */
   attempt: number;
   /** The row this one retries. */

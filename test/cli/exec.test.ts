@@ -179,3 +179,23 @@ ${cache}  script: [echo never]
   assert.equal(rows.get('odd'), 'failed (allowed)', r.stdout);
   assert.match(r.stdout + r.stderr, /cache:policy \$POLICY is "sometimes": unknown cache policy/);
 });
+
+test('exec: a trigger job is skipped with a message that it needs the server; the rest of the pipeline runs', async (t) => {
+  // GitLab starts downstream pipelines on the server (https://docs.gitlab.com/ee/ci/yaml/#trigger); exec has none.
+  const { dir } = await project(
+    t,
+    'stages: [build, child, after]\nbuild:\n  stage: build\n  script: [echo built]\nkid:\n  stage: child\n  trigger:\n    include: child.yml\n    strategy: depend\nlast:\n  stage: after\n  script: [echo last-ran]\n',
+  );
+  const r = await tandem(['exec', '--concurrency', '2'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(
+    summary(r.stdout),
+    new Map([
+      ['build', 'success'],
+      ['kid', 'skipped'],
+      ['last', 'success'],
+    ]),
+  );
+  assert.equal(r.stdout.match(/trigger jobs \(child and multi-project pipelines\) need a Tandem server/g)?.length, 1);
+  assert.match(r.stdout, /last-ran/);
+});

@@ -35,7 +35,7 @@ describe('unknown and malformed keys', () => {
   });
 
   it('unsupported GitLab keys say so', async () => {
-    await expectError('j:\n  trigger: other/project\n', 2, 3, 'trigger jobs');
+    await expectError('j:\n  script: x\n  identity: google_cloud\n', 3, 3, 'not supported');
   });
 
   it('a job without script is an error', async () => {

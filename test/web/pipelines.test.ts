@@ -52,7 +52,16 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     await tandem.repo({ '.tandem.yml': APP_PIPELINE }, { name: 'app' });
     await tandem.repo({ '.tandem.yml': 'big:\n  script: [seq 1 100000]\n' }, { name: 'big' });
     await tandem.repo({ '.tandem.yml': 'flaky:\n  script: [echo trying, exit 3]\n' }, { name: 'flaky' });
-    developer = await createUser(tandem, 'devi', { roles: { app: 'developer', big: 'developer', flaky: 'developer' } });
+    await tandem.repo(
+      {
+        '.gitlab-ci.yml': 'kid:\n  trigger:\n    include: child.yml\n    strategy: depend\n',
+        'child.yml': 'inner:\n  script: [echo inner]\n',
+      },
+      { name: 'family' },
+    );
+    developer = await createUser(tandem, 'devi', {
+      roles: { app: 'developer', big: 'developer', flaky: 'developer', family: 'developer' },
+    });
     // main is protected for maintainers by default; the developer's retry runs on it.
     await allowDevelopersOnMain('flaky');
     ({ context, page, pageErrors } = await newContext(browser));
@@ -112,6 +121,24 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     await jobTab.locator('.facts .status-success').waitFor();
     await screenshot(jobTab, 'job');
     await jobTab.close();
+  });
+
+  it('shows the commit, links a parent pipeline to its child and the child back to its parent', async () => {
+    // https://docs.gitlab.com/ee/ci/pipelines/downstream_pipelines.html#view-a-downstream-pipeline
+    const parent = await tandem.waitForPipeline(await tandem.trigger('family'));
+    assert.equal(parent.status, 'success');
+    const childId = parent.downstream[0].id;
+    await page.goto(`${tandem.url}/pipelines/${parent.id}`);
+    await page.getByRole('heading', { name: 'Downstream pipelines' }).waitFor();
+    const facts = await page.locator('.facts').innerText();
+    assert.match(facts, /initial/, 'the commit title is shown');
+    assert.match(facts, /Author\s+Tandem Test <test@tandem.invalid>/, 'the commit author is shown');
+    await page.getByRole('link', { name: `Pipeline #${childId}` }).click();
+    await page.getByRole('heading', { name: `Pipeline #${childId}` }).waitFor();
+    assert.match(await page.locator('.facts').innerText(), /Triggered by\s+Pipeline #\d+ of family \(job kid\)/);
+    await page.getByRole('link', { name: `Pipeline #${parent.id}` }).click();
+    await page.getByRole('heading', { name: `Pipeline #${parent.id}` }).waitFor();
+    assert.deepEqual(pageErrors, []);
   });
 
   it('links, highlights and searches log lines, and downloads an artifact through the page', async () => {

@@ -12,7 +12,8 @@ const NOT_STARTED: readonly JobStatus[] = ['created', 'pending', 'manual', 'sche
 
 export async function cancelJobsInTransaction(trx: Kysely<Database>, jobs: Job[], now: number, changes: ChangeLog): Promise<void> {
   for (const job of jobs) {
-    if (NOT_STARTED.includes(job.status)) {
+    // A running trigger job has no agent to stop: it waits for its downstream pipeline, canceled after this one.
+    if (NOT_STARTED.includes(job.status) || (job.status === 'running' && job.is_trigger === 1)) {
       const res = await trx
         .updateTable('jobs')
         .set({ status: 'canceled', finished_at: now })
@@ -32,7 +33,15 @@ export async function cancelJobsInTransaction(trx: Kysely<Database>, jobs: Job[]
   }
 }
 
+/** Cancels a job; a trigger job's downstream pipeline is canceled with it (after, as cancelPipeline does). */
 export async function cancelJob(store: Store, jobId: number, now: number): Promise<{ changes: StatusChange[] }> {
+  const { changes } = await cancelOneJob(store, jobId, now);
+  const downstream = await store.db.selectFrom('pipelines').select('id').where('trigger_job_id', '=', jobId).executeTakeFirst();
+  if (downstream) changes.push(...(await cancelPipeline(store, downstream.id, now)).changes);
+  return { changes };
+}
+
+async function cancelOneJob(store: Store, jobId: number, now: number): Promise<{ changes: StatusChange[] }> {
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const job = await loadJob(trx, jobId);
@@ -45,7 +54,24 @@ export async function cancelJob(store: Store, jobId: number, now: number): Promi
   });
 }
 
+/**
+ * Cancels the pipeline, then its downstream pipelines (GitLab cancels child and multi-project
+ * pipelines with their parent), each in its own transaction: locks are always taken child first
+ * when a child's end reaches its parent, so a parent's transaction never waits on a child's.
+ */
 export async function cancelPipeline(store: Store, pipelineId: number, now: number): Promise<{ changes: StatusChange[] }> {
+  const { changes } = await cancelOnePipeline(store, pipelineId, now);
+  const downstream = await store.db
+    .selectFrom('pipelines')
+    .select('id')
+    .where('parent_pipeline_id', '=', pipelineId)
+    .where('status', 'not in', ['success', 'failed', 'canceled', 'skipped'])
+    .execute();
+  for (const child of downstream) changes.push(...(await cancelPipeline(store, child.id, now)).changes);
+  return { changes };
+}
+
+async function cancelOnePipeline(store: Store, pipelineId: number, now: number): Promise<{ changes: StatusChange[] }> {
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const exists = await trx.selectFrom('pipelines').select('id').where('id', '=', pipelineId).executeTakeFirst();

@@ -50,6 +50,7 @@ async function pickSqlite(trx: Kysely<Database>, agentTags: Set<string>): Promis
       .selectFrom('jobs')
       .selectAll()
       .where('status', '=', 'pending')
+      .where('is_trigger', '=', 0)
       .where('id', '>', afterId)
       .orderBy('id')
       .limit(PAGE)
@@ -97,6 +98,7 @@ async function lockPostgres(trx: Kysely<Database>, agentTags: string[]): Promise
       .selectFrom('jobs')
       .selectAll()
       .where('status', '=', 'pending')
+      .where('is_trigger', '=', 0)
       .where('id', '>', afterId)
       .where(sql<boolean>`jobs.tags::jsonb <@ ${tags}::jsonb`)
       // Skips busy groups cheaply; resourceGroupFree decides under its lock.

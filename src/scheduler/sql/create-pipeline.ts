@@ -7,6 +7,7 @@ import { advanceInTransaction } from '../advance.js';
 import { DuplicateDeliveryError, SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
 import { recordDelivery, type Delivery } from './deliveries.js';
+import { startTriggerJob } from './trigger-jobs.js';
 
 export interface CreatePipelineInput {
   repoId: number;
@@ -33,6 +34,11 @@ export interface CreatePipelineInput {
   mergeRequest?: PipelineMergeRequest;
   /** No job starts before `approvePipeline` (a fork's pipeline, by the repository's setting). */
   awaitingApproval?: boolean;
+  /**
+   * A downstream pipeline: the pipeline and trigger job that start it. The trigger job (still
+   * pending) is started in the same transaction, so it has at most one downstream pipeline.
+   */
+  upstream?: { pipelineId: number; triggerJobId: number };
   /** Trigger variables; they override the file's global variables. */
   variables?: Record<string, string>;
   defaultTimeoutSeconds: number;
@@ -63,6 +69,8 @@ export async function createPipeline(
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const failed = compiled === null;
+    // First: a trigger job that is no longer pending (started by another replica, canceled) refuses the pipeline.
+    if (input.upstream) await startTriggerJob(trx, input.upstream.triggerJobId, failed, now, changes);
     const pipeline = await trx
       .insertInto('pipelines')
       .values({
@@ -86,6 +94,8 @@ export async function createPipeline(
         commit_message: input.commit?.message ?? null,
         commit_author: input.commit?.author ?? null,
         commit_timestamp: input.commit?.timestamp ?? null,
+        parent_pipeline_id: input.upstream?.pipelineId ?? null,
+        trigger_job_id: input.upstream?.triggerJobId ?? null,
       })
       .returning(['id', 'repo_id'])
       .executeTakeFirstOrThrow();
@@ -105,6 +115,7 @@ export async function createPipeline(
         stage_index: spec.stageIndex,
         status: 'created',
         spec: JSON.stringify(spec),
+        is_trigger: spec.trigger ? 1 : 0,
         attempt: 1,
         retry_of: null,
         retried: 0,
@@ -128,6 +139,7 @@ export async function createPipeline(
       jobIds.push(...inserted.map((r) => r.id).sort((a, b) => a - b));
     }
     if (!failed) await advanceInTransaction(trx, pipeline.id, now, changes);
+    if (input.upstream) await advanceInTransaction(trx, input.upstream.pipelineId, now, changes);
     return { pipelineId: pipeline.id, jobIds, changes: changes.list };
   });
 }

@@ -24,6 +24,7 @@ export async function insertNewAttempt(
       stage_index: old.stage_index,
       status,
       spec: old.spec,
+      is_trigger: old.is_trigger,
       attempt: old.attempt + 1,
       retry_of: old.id,
       retried: 0,

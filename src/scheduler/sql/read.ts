@@ -38,3 +38,43 @@ export async function listPipelines(
 export async function getJob(store: Store, jobId: number): Promise<Job | null> {
   return (await store.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst()) ?? null;
 }
+
+/** A pipeline linked to another by a trigger job: the pipeline, its repository's name and the trigger job. */
+export interface LinkedPipeline {
+  pipeline: Pipeline;
+  repoName: string;
+  triggerJob: { id: number; name: string } | null;
+}
+
+/**
+ * The upstream pipeline of a downstream one (null for others) and the downstream pipelines its
+ * trigger jobs started, oldest first.
+ */
+export async function linkedPipelines(
+  store: Store,
+  pipeline: Pipeline,
+): Promise<{ parent: LinkedPipeline | null; downstream: LinkedPipeline[] }> {
+  const rows = await store.db
+    .selectFrom('pipelines')
+    .innerJoin('repos', 'repos.id', 'pipelines.repo_id')
+    .selectAll('pipelines')
+    .select('repos.name as repo_name')
+    .where((eb) =>
+      eb.or([eb('pipelines.parent_pipeline_id', '=', pipeline.id), eb('pipelines.id', '=', pipeline.parent_pipeline_id ?? -1)]),
+    )
+    .orderBy('pipelines.id')
+    .execute();
+  const jobIds = [pipeline.trigger_job_id, ...rows.map((r) => r.trigger_job_id)].filter((id): id is number => id !== null);
+  const jobs = jobIds.length === 0 ? [] : await store.db.selectFrom('jobs').select(['id', 'name']).where('id', 'in', jobIds).execute();
+  const jobOf = (id: number | null) => jobs.find((j) => j.id === id) ?? null;
+  const linked = ({ repo_name, ...row }: Pipeline & { repo_name: string }, triggerJobId: number | null): LinkedPipeline => ({
+    pipeline: row,
+    repoName: repo_name,
+    triggerJob: jobOf(triggerJobId),
+  });
+  const parentRow = rows.find((r) => r.id === pipeline.parent_pipeline_id);
+  return {
+    parent: parentRow ? linked(parentRow, pipeline.trigger_job_id) : null,
+    downstream: rows.filter((r) => r.parent_pipeline_id === pipeline.id).map((r) => linked(r, r.trigger_job_id)),
+  };
+}

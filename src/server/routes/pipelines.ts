@@ -9,7 +9,9 @@ import {
   findArtifactFile,
   getJob,
   getPipeline,
+  linkedPipelines,
   listPipelines,
+  type LinkedPipeline,
   playJob,
   readJobSpec,
   readLog,
@@ -19,6 +21,8 @@ import {
 import { recordFreezeOverride } from '../../releases/index.js';
 import { maskedVariableValues } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
+import type { PipelineJson } from '../../api/index.js';
+import type { Principal } from '../../auth/index.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
 import { actorOf } from '../../auth/index.js';
@@ -27,7 +31,7 @@ import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
-import { jobView, pipelineView } from '../presenters.js';
+import { jobView, linkedPipelineView, pipelineView } from '../presenters.js';
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 /**
@@ -53,6 +57,24 @@ async function loadJob(ctx: ServerContext, id: number) {
   const job = await getJob(ctx.store, id);
   if (!job) throw new ApiError(404, `no job ${id}`);
   return job;
+}
+
+/** A pipeline with its jobs and the pipelines linked to it by trigger jobs (those of repositories the caller sees). */
+async function pipelineJson(
+  ctx: ServerContext,
+  principal: Principal,
+  pipeline: LinkedPipeline['pipeline'],
+  jobs: Parameters<typeof jobView>[0][],
+): Promise<PipelineJson> {
+  const visible = await visibleRepoIds(ctx, principal);
+  const seen = (l: LinkedPipeline) => visible === null || visible.includes(l.pipeline.repo_id);
+  const { parent, downstream } = await linkedPipelines(ctx.store, pipeline);
+  return {
+    ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)),
+    jobs: jobs.map(jobView),
+    parent: parent && seen(parent) ? linkedPipelineView(parent) : null,
+    downstream: downstream.filter(seen).map(linkedPipelineView),
+  };
 }
 
 async function repoNameOf(ctx: ServerContext, repoId: number): Promise<string> {
@@ -86,9 +108,9 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     summary: 'Show a pipeline with its jobs',
     tag: 'pipelines',
     access: 'user',
-    async handler({ params }) {
+    async handler({ params, principal }) {
       const { pipeline, jobs } = await loadPipeline(ctx, idParam(params.id, 'id'));
-      return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
+      return await pipelineJson(ctx, principal, pipeline, jobs);
     },
   });
 
@@ -104,7 +126,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       await requireProtectedRefRole(ctx, principal, found, 'pipeline.cancel');
       publishChanges(ctx, (await cancelPipeline(ctx.store, id, ctx.clock.now())).changes);
       const { pipeline, jobs } = await loadPipeline(ctx, id);
-      return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
+      return await pipelineJson(ctx, principal, pipeline, jobs);
     },
   });
 
@@ -120,7 +142,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       publishChanges(ctx, (await approvePipeline(ctx.store, { pipelineId: id, by, now: ctx.clock.now() })).changes);
       audit({ pipelineId: id });
       const { pipeline, jobs } = await loadPipeline(ctx, id);
-      return { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) };
+      return await pipelineJson(ctx, principal, pipeline, jobs);
     },
   });
 
@@ -155,7 +177,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         unsubscribe();
         release();
       });
-      sse.send('snapshot', { ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)), jobs: jobs.map(jobView) });
+      sse.send('snapshot', await pipelineJson(ctx, principal, pipeline, jobs));
       if (FINAL.has(pipeline.status)) sse.close();
     },
   });

@@ -18,6 +18,7 @@ import * as m014 from './014_agent_security.js';
 import * as m015 from './015_signin_security.js';
 import * as m016 from './016_pipeline_commit.js';
 import * as m017 from './017_repo_path.js';
+import * as m018 from './018_pipeline_parent.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -40,6 +41,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '015_signin_security': m015,
   '016_pipeline_commit': m016,
   '017_repo_path': m017,
+  '018_pipeline_parent': m018,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

@@ -168,8 +168,31 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
           <dt>Commit</dt>
           <dd>
             <code title={pipeline.sha}>{shortSha(pipeline.sha)}</code>
+            {pipeline.commit ? <span title={pipeline.commit.message}> {pipeline.commit.title}</span> : null}
           </dd>
         </div>
+        {pipeline.commit ? (
+          <div>
+            <dt>Author</dt>
+            <dd>
+              {pipeline.commit.author}, <Time iso={pipeline.commit.timestamp} />
+            </dd>
+          </div>
+        ) : null}
+        {pipeline.parent ? (
+          <div>
+            <dt>Triggered by</dt>
+            <dd>
+              <Link to={`/pipelines/${pipeline.parent.id}`}>Pipeline #{pipeline.parent.id}</Link> of {pipeline.parent.repo}
+              {pipeline.parent.triggerJob ? (
+                <>
+                  {' '}
+                  (job <Link to={`/jobs/${pipeline.parent.triggerJob.id}`}>{pipeline.parent.triggerJob.name}</Link>)
+                </>
+              ) : null}
+            </dd>
+          </div>
+        ) : null}
         <div>
           <dt>Source</dt>
           <dd>{pipeline.source}</dd>
@@ -214,6 +237,21 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
       ) : (
         <PipelineGraph stages={pipeline.stages} jobs={pipeline.jobs} permissions={permissions} onDone={onDone} onError={setError} />
       )}
+      {pipeline.downstream.length > 0 ? (
+        <>
+          <h2>Downstream pipelines</h2>
+          <ul className="downstream">
+            {pipeline.downstream.map((d) => (
+              <li key={d.id}>
+                <StatusBadge status={d.status} /> <Link to={`/pipelines/${d.id}`}>Pipeline #{d.id}</Link> of {d.repo}{' '}
+                <span className="muted">
+                  ({d.source === 'parent_pipeline' ? 'child' : 'multi-project'}, triggered by {d.triggerJob?.name ?? 'a job'})
+                </span>
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : null}
       <p>
         <Link to={`/repos/${seg(pipeline.repo)}`}>All pipelines of {pipeline.repo}</Link>
       </p>
