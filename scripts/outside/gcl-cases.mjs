@@ -30,7 +30,8 @@ if (!dir) {
 }
 
 // ESC sequences and a job's `[name] ` prefix stripped, the summary table parsed.
-const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, '');
+const ansiColour = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+const plain = (text) => text.replace(ansiColour, '');
 function parseExec(stdout) {
   const logs = {};
   const status = {};
