@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import tandem from './scripts/lint/boundaries.mjs';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'examples/**', '.tandem/**', 'test-output/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'examples/**', '.tandem/**', 'test-output/**', 'test/pipeline/corpus/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -21,7 +21,7 @@ import picomatch from 'picomatch';
 // the dist/ CLI binary or the web build. Suites that also run on PostgreSQL run on SQLite only here.
 const UNIT_SUITES = [
   'test/architecture', // the folder graph and the import-boundary lint rule, from the source files
-  'test/pipeline', // the pure pipeline compiler: YAML in, compiled jobs or located errors out
+  'test/pipeline', // the pure pipeline compiler: YAML in, compiled jobs or located errors out; the corpus without exec
   'test/config', // config file and environment parsing, temporary files only
   'test/security/fuzz-expression.test.ts', // fast-check over the expression evaluator
   'test/security/fuzz-pipeline.test.ts', // fast-check over the compiler
@@ -111,6 +111,8 @@ if (files.length === 0) {
 const env = { ...process.env };
 // The unit loop is SQLite-only: suites over both store backends skip PostgreSQL (test/store/helpers.ts).
 if (unit) env.TANDEM_TEST_BACKENDS ??= 'sqlite';
+// ...and checks the corpus (test/pipeline/corpus.test.ts) with the compiler only, without `tandem exec` runs.
+if (unit) env.TANDEM_CORPUS_EXEC ??= '0';
 const concurrency = process.env.TANDEM_TEST_CONCURRENCY ?? '2';
 const result = spawnSync(
   process.execPath,

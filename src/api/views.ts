@@ -179,6 +179,8 @@ export interface EnvironmentJson {
 export interface RepoJson {
   id: number;
   name: string;
+  /** GitLab's project full path (`group/name`) that include:project names; the name unless set. */
+  path: string;
   url: string;
   defaultBranch: string;
   /** Seconds; 0: no polling. */

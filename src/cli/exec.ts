@@ -3,9 +3,10 @@ import cliProgress from 'cli-progress';
 import { containerSettingsOf, loadConfig } from '../config/index.js';
 import { execPipeline } from '../exec/index.js';
 import { CliError } from './api-client.js';
+import { includeReader, type IncludeFlags } from './include-sources.js';
 import { colourJobStatus, colourStatus, printTable } from './output.js';
 
-interface ExecFlags {
+interface ExecFlags extends IncludeFlags {
   file?: string;
   concurrency: string;
   manual?: string[];
@@ -61,6 +62,7 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
     executor: config.executor,
     container: containerSettingsOf(config),
     variables,
+    readIncludeFile: includeReader(file, flags),
     onLog(job, text) {
       // Prefix every line with its job; hold back a partial last line until it completes.
       const lines = ((partial.get(job) ?? '') + text).split('\n');

@@ -99,12 +99,20 @@ program
   .description('check a pipeline file; errors name file:line:column')
   .argument('[file]', 'pipeline file', '.tandem.yml|.gitlab-ci.yml')
   .option('--json', 'diagnostics as JSON')
-  .action(async (file: string, opts: { json?: boolean }) => {
+  .option('--include-source <group/name=URL...>', 'read include:project and include:component from this project (git URL or local path)')
+  .option('--forge-url <url>', 'read other projects and include:template from this forge')
+  .option(
+    '--remote',
+    'read foreign includes (remote, template, project) even without the flags above; without any of these, lint skips them with a warning',
+  )
+  .action(async (file: string, opts: { json?: boolean; includeSource?: string[]; forgeUrl?: string; remote?: boolean }) => {
     const { existsSync } = await import('node:fs');
     const path = file === '.tandem.yml|.gitlab-ci.yml' ? (existsSync('.tandem.yml') ? '.tandem.yml' : '.gitlab-ci.yml') : file;
     if (!existsSync(path)) throw new CliError(`${path}: no such file`);
     const { checkDeployBlock } = await import('../deploy/index.js');
-    const result = await lintFile(path, { checkDeployBlock });
+    const reads = opts.includeSource !== undefined || opts.forgeUrl !== undefined || opts.remote === true;
+    const readIncludeFile = reads ? (await import('./include-sources.js')).includeReader(path, opts) : undefined;
+    const result = await lintFile(path, { checkDeployBlock, readIncludeFile });
     if (opts.json) console.log(JSON.stringify(result.diagnostics, null, 2));
     else for (const d of result.diagnostics) console.log(formatDiagnostic(d));
     if (!result.ok) process.exitCode = 1;
@@ -123,6 +131,8 @@ containerOptions(program.command('exec'))
   .option('--concurrency <n>', 'jobs at once', '2')
   .option('--manual <job...>', 'manual jobs to play')
   .option('--variable <KEY=VALUE...>', 'extra variables')
+  .option('--include-source <group/name=URL...>', 'where include:project and include:component find a project (git URL or local path)')
+  .option('--forge-url <url>', 'a GitLab-compatible forge for other projects and include:template (e.g. https://gitlab.com)')
   .addOption(
     new Option('--executor <kind>', 'jobs without an image: shell, sandbox, auto, or container (TANDEM_EXECUTOR, default shell)').choices([
       'shell',
@@ -137,6 +147,7 @@ containerOptions(program.command('exec'))
 
 const repo = program.command('repo').description('manage repositories');
 clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path'))
+  .option('--path <group/name>', "GitLab's project path, named by include:project (default: the name)")
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')

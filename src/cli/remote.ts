@@ -13,11 +13,12 @@ const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 export async function repoAdd(
   name: string,
   url: string,
-  opts: ApiOptions & { defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
+  opts: ApiOptions & { path?: string; defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
 ) {
   const api = ApiClient.fromOptions(opts);
   const repo = await api.json<Record<string, unknown>>('POST', '/api/v1/repos', {
     name,
+    path: opts.path,
     url,
     defaultBranch: opts.defaultBranch,
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
@@ -30,7 +31,7 @@ export async function repoAdd(
 export async function repoList(opts: Listing) {
   const repos = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', '/api/v1/repos');
   if (opts.json) printJson(repos);
-  else printTable(repos, ['name', 'url', 'defaultBranch', 'pollInterval']);
+  else printTable(repos, ['name', 'path', 'url', 'defaultBranch', 'pollInterval']);
 }
 
 export async function repoRemove(name: string, opts: ApiOptions) {

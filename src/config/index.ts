@@ -192,6 +192,16 @@ export const configSchema = z
         ),
       )
       .default([]),
+    /**
+     * A GitLab-compatible forge that include:project and include:component read projects from when
+     * no registered repository has their path, and include:template reads templates from
+     * (TANDEM_FORGE as JSON); the token may come from tokenFile.
+     */
+    forge: ssoSection(z.object({ url: z.string().url(), token: z.string().min(1).optional() }).strict(), ['token']),
+    /** include:remote and include:template: the time limit of one fetch. */
+    includeFetchTimeoutSeconds: positiveInt.default(10),
+    /** Remote files, templates and the forge's refs are reused this long (a compile fetches each at most once). */
+    includeCacheSeconds: positiveInt.default(300),
     /** Prometheus's base URL: the alerting duty evaluates the declared SLOs with instant queries there. */
     prometheusUrl: z.string().url().optional(),
     /**
@@ -251,7 +261,7 @@ export const configSchema = z
 
 export type TandemConfig = z.infer<typeof configSchema>;
 /** Settings that may hold passwords, keys or tokens: an error names where they came from, never their value. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token', 'oidc', 'ldap', 'saml', 'masterKey', 'alerting']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token', 'oidc', 'ldap', 'saml', 'masterKey', 'alerting', 'forge']);
 type ConfigKey = keyof TandemConfig;
 const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 

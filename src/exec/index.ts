@@ -18,6 +18,7 @@ import {
   parseRawCommit,
   predefinedVariables,
   type CommitInfo,
+  type CompileContext,
 } from '../pipeline/index.js';
 import {
   claimJob,
@@ -45,6 +46,8 @@ export interface ExecOptions {
   /** Container engine settings; absent, jobs that name an image run here on the host with a warning. */
   container?: Omit<ContainerSettings, 'owner' | 'agentName'>;
   variables: Record<string, string>;
+  /** Reads include:project, component, remote and template files (the CLI's IncludeResolver); without it they are errors. */
+  readIncludeFile?: CompileContext['readIncludeFile'];
   /** Per-job output; `tandem exec` prints it, tests collect it. */
   onLog(job: string, text: string): void;
   onJobStart?(job: string): void;
@@ -156,6 +159,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     userVariables: opts.variables,
     changedFiles: async () => null,
     checkDeployBlock,
+    readIncludeFile: opts.readIncludeFile,
   });
   if (!compiled.ok) {
     if (compiled.skipped) throw new Error(`workflow:rules: ${compiled.reason}`);
@@ -214,8 +218,10 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     const played = new Set<number>();
     await rm(join(stateDir, 'builds'), { recursive: true, force: true });
 
+    // The local agent stands for every runner the file names, as a laptop run has no other.
+    const everyTag = [...new Set(pipelineDef.jobs.flatMap((j) => j.tags))];
     const runOne = async (): Promise<boolean> => {
-      const claimed = await claimJob(store, { agentId: 0, agentTags: [], leaseMs: 24 * 3600_000, now: Date.now() });
+      const claimed = await claimJob(store, { agentId: 0, agentTags: everyTag, leaseMs: 24 * 3600_000, now: Date.now() });
       if (!claimed) return false;
       const { job, spec } = claimed;
       const workspace = join(stateDir, 'builds', String(job.id));

@@ -247,7 +247,8 @@ export async function runSteps(spec: StepsSpec, io: RunIO, launcher: Launcher): 
     launcher,
     workspace: spec.workspace,
     commands: [...spec.beforeScript, ...spec.script],
-    env: spec.env,
+    // GitLab Runner sets CI_JOB_STATUS to `running` while before_script and script run.
+    env: { ...spec.env, CI_JOB_STATUS: 'running' },
     timeoutMs: spec.timeoutMs,
     onOutput: (text) => io.onOutput(text),
     signal: io.signal,

@@ -57,3 +57,10 @@ export function commitDescription(message: string): string {
   if (titleEnd < 0) return '';
   return message.slice(titleEnd + 1).replace(/(\r\n|\r|\n)$/, '');
 }
+
+/** GitLab's Chain::Skip pattern: `[skip ci]` or `[ci skip]`, any case, with `_` or `-` for the space. */
+const SKIP_CI = /\[(ci[ _-]skip|skip[ _-]ci)\]/i;
+
+export function asksToSkipCi(message: string): boolean {
+  return SKIP_CI.test(message);
+}

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { compilePipeline } from './compile.js';
 import type { IsolatedRequest, ParentMessage, WorkerMessage } from './isolated-compile.js';
-import type { CompileContext } from './types.js';
+import type { CompileContext, ForeignIncludeResult } from './types.js';
 
 export type CompileChecks = Pick<CompileContext, 'checkDeployBlock'>;
 
@@ -17,12 +17,13 @@ export async function serveCompileRequest(checks: CompileChecks): Promise<void> 
   const pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
   let nextId = 1;
 
-  const ask = <T>(method: 'readFile' | 'listFiles' | 'changedFiles', arg?: string): Promise<T> => {
-    const id = nextId++;
-    const message: WorkerMessage = { type: 'call', id, method, arg };
+  const send = <T>(message: Extract<WorkerMessage, { type: 'call' }>): Promise<T> => {
+    const { id } = message;
     port.postMessage(message);
     return new Promise<T>((resolve, reject) => pending.set(id, { resolve: resolve as (value: unknown) => void, reject }));
   };
+  const ask = <T>(method: 'readFile' | 'listFiles' | 'changedFiles', arg?: string): Promise<T> =>
+    send<T>({ type: 'call', id: nextId++, method, arg });
 
   port.on('message', (message: ParentMessage) => {
     const waiting = pending.get(message.id);
@@ -41,6 +42,9 @@ export async function serveCompileRequest(checks: CompileChecks): Promise<void> 
         readFile: (path) => ask<string | null>('readFile', path),
         changedFiles: () => ask<string[] | null>('changedFiles'),
         listFiles: request.canListFiles ? () => ask<string[]>('listFiles') : undefined,
+        readIncludeFile: request.canReadIncludeFiles
+          ? (include) => send<ForeignIncludeResult>({ type: 'call', id: nextId++, method: 'readIncludeFile', request: include })
+          : undefined,
         checkDeployBlock: checks.checkDeployBlock,
       });
       return { type: 'result', result };

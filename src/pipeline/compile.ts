@@ -31,6 +31,7 @@ function repoFacts(ctx: CompileContext): (variables: Record<string, string>) => 
     variables,
     changedFiles: () => (changed ??= ctx.changedFiles()),
     readFile: (p) => ctx.readFile(p),
+    readIncludeFile: ctx.readIncludeFile?.bind(ctx),
     fileExists: async (p) => (await ctx.readFile(p)) !== null,
     listFiles: () => (listing ??= ctx.listFiles ? ctx.listFiles() : Promise.resolve(null)),
   });

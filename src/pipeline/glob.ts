@@ -162,3 +162,19 @@ export function globMatcher(globs: string[], options: GlobOptions = {}): (path: 
   const compiled = globs.map((g) => compileGlob(g, options)).filter((g): g is UntrustedRegex => g !== null);
   return (path) => compiled.some((g) => g.test(path));
 }
+
+/**
+ * The wildcard of an `include:local` path, as GitLab matches it (Repository#search_files_by_wildcard_path):
+ * only `*` is special; `**` is any characters, `/` included, and `*` any characters but `/`. So
+ * `configs/*.yml` is the files directly in configs, `configs/**.yml` those in configs and every
+ * folder below, and `configs/**\/*.yml` those in its subfolders only (docs.gitlab.com/ci/yaml/#includelocal).
+ */
+export function includeGlobMatcher(glob: string): (path: string) => boolean {
+  if (glob.length > MAX_GLOB_LENGTH) return () => false;
+  const source = glob
+    .split(/(\*\*|\*)/)
+    .map((part) => (part === '**' ? '.*' : part === '*' ? '[^/]*' : [...part].map(literal).join('')))
+    .join('');
+  const compiled = compileUntrustedRegex(`^${source}$`, 's');
+  return (path) => compiled.test(path);
+}

@@ -22,4 +22,4 @@ export { nearest } from './diagnostics.js';
 export { globMatcher } from './glob.js';
 export { compiledJob } from './jobs.js';
 export { RegexSyntaxError, compileUntrustedRegex } from './untrusted-regex.js';
-export { parseRawCommit, commitTitle, commitDescription, type CommitInfo } from './commit.js';
+export { asksToSkipCi, parseRawCommit, commitTitle, commitDescription, type CommitInfo } from './commit.js';

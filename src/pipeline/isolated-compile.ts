@@ -4,7 +4,7 @@
 // agents and SIGTERM meanwhile. A compilation past its time or memory is stopped and reported as an
 // error of the pipeline file, like any other.
 import { Worker } from 'node:worker_threads';
-import type { CompileContext, CompileResult } from './types.js';
+import type { CompileContext, CompileResult, ForeignIncludeRequest } from './types.js';
 
 export interface IsolatedRequest {
   configPath: string;
@@ -13,10 +13,12 @@ export interface IsolatedRequest {
   userVariables?: Record<string, string>;
   maxJobs?: number;
   canListFiles: boolean;
+  canReadIncludeFiles: boolean;
 }
 
 export type WorkerMessage =
   | { type: 'call'; id: number; method: 'readFile' | 'listFiles' | 'changedFiles'; arg?: string }
+  | { type: 'call'; id: number; method: 'readIncludeFile'; request: ForeignIncludeRequest }
   | { type: 'result'; result: CompileResult }
   | { type: 'failed'; message: string };
 
@@ -81,6 +83,7 @@ function runWorker(configPath: string, content: string, ctx: IsolatedContext, li
     userVariables: ctx.userVariables,
     maxJobs: ctx.maxJobs,
     canListFiles: ctx.listFiles !== undefined,
+    canReadIncludeFiles: ctx.readIncludeFile !== undefined,
   };
   const worker = new Worker(ctx.worker, {
     workerData: request,
@@ -135,11 +138,13 @@ async function answer(
   let reply: ParentMessage;
   try {
     const value =
-      call.method === 'readFile'
-        ? await ctx.readFile(call.arg ?? '')
-        : call.method === 'listFiles'
-          ? await ctx.listFiles?.()
-          : await ctx.changedFiles();
+      call.method === 'readIncludeFile'
+        ? await ctx.readIncludeFile?.(call.request)
+        : call.method === 'readFile'
+          ? await ctx.readFile(call.arg ?? '')
+          : call.method === 'listFiles'
+            ? await ctx.listFiles?.()
+            : await ctx.changedFiles();
     reply = { id: call.id, value };
   } catch (err) {
     failed(err);

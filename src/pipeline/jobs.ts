@@ -51,6 +51,8 @@ export interface Outcome {
   allowFailureExitCodes: number[];
   startInSeconds: number | null;
   variables: Record<string, string>;
+  /** The matched rule's `interruptible`, which replaces the job's. */
+  interruptible: boolean | undefined;
 }
 
 const text = (node: YNode | undefined): string | undefined => (node ? (scalarText(node) ?? undefined) : undefined);
@@ -249,7 +251,12 @@ export function decideOutcome(node: YMap, rule: YMap | null): Outcome | null {
     allowFailureExitCodes: ruleAllow === undefined && jobAllow?.kind === 'map' ? intsOf(mapGet(jobAllow, 'exit_codes')) : [],
     startInSeconds: when === 'delayed' && startIn ? parseDuration(text(startIn) ?? '') : null,
     variables: rule ? variablesOf(mapGet(rule, 'variables')) : {},
+    interruptible: rule ? booleanOf(mapGet(rule, 'interruptible')) : undefined,
   };
+}
+
+function booleanOf(node: YNode | undefined): boolean | undefined {
+  return node?.kind === 'scalar' && typeof node.value === 'boolean' ? node.value : undefined;
 }
 
 function intsOf(node: YNode | undefined): number[] {
@@ -363,7 +370,6 @@ export function compileInstance(
   const node = def.node;
   const timeout = text(mapGet(node, 'timeout'));
   const resourceGroup = text(mapGet(node, 'resource_group'));
-  const interruptible = mapGet(node, 'interruptible');
   const services = mapGet(node, 'services');
   const job: CompiledJob = {
     name: instance.name,
@@ -386,7 +392,7 @@ export function compileInstance(
     cache: cacheOf(mapGet(node, 'cache'), vars),
     parallel: instance.parallel ? { index: instance.index, total: instance.total, matrix: instance.matrix } : null,
     resourceGroup: resourceGroup === undefined ? null : expandVariables(resourceGroup, vars, { keepUnknown: true }),
-    interruptible: interruptible?.kind === 'scalar' && interruptible.value === true,
+    interruptible: outcome.interruptible ?? booleanOf(mapGet(node, 'interruptible')) ?? false,
     environment: environmentOf(mapGet(node, 'environment'), vars),
     deploy: mapGet(node, 'deploy') ? toPlain(mapGet(node, 'deploy')) : null,
     tags: stringsOf(mapGet(node, 'tags')).map((t) => expandVariables(t, vars)),

@@ -172,6 +172,7 @@ export const jobRule: Shape = {
     allow_failure: bool(),
     variables: jobVariables,
     start_in: duration('Delay for when: delayed'),
+    interruptible: bool('Replaces the job’s interruptible when this rule matches'),
   },
   unsupported: { needs: 'rules:needs is not supported; set needs on the job' },
 };
@@ -314,6 +315,25 @@ const idTokens: Shape = {
 
 type ObjectShape = Extract<Shape, { kind: 'object' }>;
 
+/**
+ * Job keys that ask GitLab's own services for something Tandem has no counterpart of. Real files
+ * use them, and GitLab accepts those files, so they lint with a warning instead of failing.
+ */
+const gitlabServiceKeys: Record<string, Shape> = {
+  release: {
+    kind: 'any',
+    ignoredBecause: 'Tandem creates no GitLab releases; create them in the script (e.g. with glab or the forge API)',
+  },
+  secrets: {
+    kind: 'any',
+    ignoredBecause: 'external secret managers (Vault, GCP, Azure) are not read; use Tandem secrets, which reach jobs as variables',
+  },
+  pages: { kind: 'any', ignoredBecause: 'Tandem does not host GitLab Pages; keep the site with artifacts or deploy it' },
+  publish: { kind: 'any', ignoredBecause: 'Tandem does not host GitLab Pages; keep the site with artifacts or deploy it' },
+  hooks: { kind: 'any', ignoredBecause: 'runner hooks (pre_get_sources_script) are not run; put the commands in before_script' },
+  manual_confirmation: { kind: 'any', ignoredBecause: 'manual jobs are played without a confirmation message' },
+};
+
 export const jobShape: ObjectShape = {
   kind: 'object',
   keys: {
@@ -350,6 +370,7 @@ export const jobShape: ObjectShape = {
     tags: strings('Agent tags required'),
     coverage: str('Accepted for compatibility; not used'),
     id_tokens: idTokens,
+    ...gitlabServiceKeys,
     image,
     services,
     inherit: {
@@ -362,13 +383,8 @@ export const jobShape: ObjectShape = {
   },
   unsupported: {
     trigger: 'trigger jobs (child and multi-project pipelines) are not supported',
-    release: GITLAB_ONLY,
-    secrets: GITLAB_ONLY,
-    pages: GITLAB_ONLY,
-    hooks: GITLAB_ONLY,
     identity: GITLAB_ONLY,
     dast_configuration: GITLAB_ONLY,
-    manual_confirmation: GITLAB_ONLY,
     run: GITLAB_ONLY,
   },
 };
@@ -380,32 +396,30 @@ export function jobShapeChecking(checkDeployBlock: DeployBlockCheck): ObjectShap
 
 export const defaultShape: Shape = {
   kind: 'object',
-  keys: Object.fromEntries(DEFAULT_KEYS.map((k) => [k, jobShape.keys[k]])),
-  unsupported: { hooks: GITLAB_ONLY },
+  keys: { ...Object.fromEntries(DEFAULT_KEYS.map((k) => [k, jobShape.keys[k]])), hooks: gitlabServiceKeys.hooks },
   description: 'Defaults for every job',
 };
 
 const includeItem: Shape = oneOf([
-  str('Path of a file in this repository'),
+  str('Path of a file in this repository, or an https:// URL'),
   {
     kind: 'object',
     keys: {
-      local: str('Path of a file in this repository'),
+      local: str('Path of a file in this repository (`*` and `**` wildcards)'),
+      project: str('Full path of another project (`group/name`), with `file` and optionally `ref`'),
+      file: stringOrList('Files of the project named by `project`'),
+      ref: str('Branch, tag or commit of the project named by `project` (default: its default branch)'),
+      component: str('A CI/CD component: host/group/project/name@version'),
+      remote: str('An https:// URL of a YAML file'),
+      template: str('A template of the configured forge (forge.url), e.g. `Jobs/Build.gitlab-ci.yml`'),
+      integrity: str('SHA-256 of the remote file: sha256-<base64>'),
+      cache: { kind: 'any', ignoredBecause: 'Tandem caches remote files itself, for includeCacheSeconds' },
       rules: list({ kind: 'object', keys: { if: ifExpr, exists, when: enumOf(['always', 'never']) } }),
       inputs: { kind: 'object', keys: {}, values: { kind: 'any' }, description: "Values of the included file's spec:inputs" },
     },
-    required: ['local'],
-    unsupported: {
-      remote: 'only include:local is supported',
-      template: 'only include:local is supported',
-      project: 'only include:local is supported',
-      file: 'only include:local is supported',
-      ref: 'only include:local is supported',
-      component: 'only include:local is supported',
-    },
   },
 ]);
-export const includeShape: Shape = oneOf([includeItem, list(includeItem)], 'Files of this repository merged into this one');
+export const includeShape: Shape = oneOf([includeItem, list(includeItem)], 'Files merged into this one');
 
 export const workflowShape: Shape = {
   kind: 'object',

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compilePipeline } from './compile.js';
 import { predefinedVariables } from './predefined.js';
-import type { CompileResult, DeployBlockCheck, Diagnostic } from './types.js';
+import type { CompileContext, CompileResult, DeployBlockCheck, Diagnostic } from './types.js';
 
 export interface LintOptions {
   /** Branch the lint pretends to run on; default `main`. */
@@ -12,6 +12,8 @@ export interface LintOptions {
   variables?: Record<string, string>;
   /** The deploy parser's check of `deploy:` blocks (src/deploy's checkDeployBlock); `tandem lint` passes it. */
   checkDeployBlock?: DeployBlockCheck;
+  /** Reads include:project, component, remote and template files; without it they are skipped with a warning. */
+  readIncludeFile?: CompileContext['readIncludeFile'];
 }
 
 export interface LintResult {
@@ -74,6 +76,7 @@ export async function lintFile(file: string, options: LintOptions = {}): Promise
     },
     listFiles: () => listRepoFiles(root),
     checkDeployBlock: options.checkDeployBlock,
+    readIncludeFile: options.readIncludeFile,
   });
   const shown = (d: Diagnostic): Diagnostic => ({ ...d, file: d.file === configName ? file : path.join(root, d.file) });
   const errors = !result.ok && !result.skipped ? result.errors : [];

@@ -31,8 +31,13 @@ export interface PipelineVariablesInput {
   /** push, web, schedule, api, trigger, merge_request_event, ... */
   pipelineSource: string;
   pipelineCreatedAt: Date;
-  /** Project path, e.g. `group/app`; its last segment is CI_PROJECT_NAME. */
+  /** The repository's name in Tandem (its web page, CI_PROJECT_URL). */
   repoName: string;
+  /**
+   * GitLab's project full path, e.g. `group/app` (CI_PROJECT_PATH, _NAMESPACE, _ROOT_NAMESPACE; its
+   * last segment is CI_PROJECT_NAME); default the name.
+   */
+  repoPath?: string;
   repoUrl: string;
   serverUrl: string;
   configPath: string;
@@ -57,6 +62,7 @@ function namespaceOf(path: string): string {
 
 export function predefinedVariables(input: PipelineVariablesInput): Record<string, string> {
   const server = new URL(input.serverUrl);
+  const projectPath = input.repoPath ?? input.repoName;
   const vars: Record<string, string> = {
     CI: 'true',
     GITLAB_CI: 'true',
@@ -69,11 +75,11 @@ export function predefinedVariables(input: PipelineVariablesInput): Record<strin
     CI_DEFAULT_BRANCH: input.defaultBranch,
     CI_PIPELINE_SOURCE: input.pipelineSource,
     CI_PIPELINE_CREATED_AT: isoSeconds(input.pipelineCreatedAt),
-    CI_PROJECT_NAME: input.repoName.split('/').filter(Boolean).pop() ?? input.repoName,
-    CI_PROJECT_PATH: input.repoName,
-    CI_PROJECT_PATH_SLUG: slugify(input.repoName),
-    CI_PROJECT_NAMESPACE: namespaceOf(input.repoName),
-    CI_PROJECT_ROOT_NAMESPACE: namespaceOf(input.repoName).split('/')[0] ?? '',
+    CI_PROJECT_NAME: projectPath.split('/').filter(Boolean).pop() ?? projectPath,
+    CI_PROJECT_PATH: projectPath,
+    CI_PROJECT_PATH_SLUG: slugify(projectPath),
+    CI_PROJECT_NAMESPACE: namespaceOf(projectPath),
+    CI_PROJECT_ROOT_NAMESPACE: namespaceOf(projectPath).split('/')[0] ?? '',
     CI_PROJECT_URL: webUrl(input.serverUrl, `/repos/${encodeURIComponent(input.repoName)}`),
     CI_REPOSITORY_URL: input.repoUrl,
     CI_SERVER_URL: input.serverUrl.replace(/\/+$/, ''),

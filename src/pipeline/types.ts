@@ -150,7 +150,41 @@ export interface CompileContext {
    * the compiler does not import. Without it any value passes, and only the agent's parser checks.
    */
   checkDeployBlock?: DeployBlockCheck;
+  /**
+   * Reads a file from outside the repository (`include:project`, `include:component`,
+   * `include:remote`, `include:template`). Without it those includes are positioned errors.
+   */
+  readIncludeFile?(request: ForeignIncludeRequest): Promise<ForeignIncludeResult>;
 }
+
+/**
+ * A file an include names outside the pipeline's repository. Components are read as project files
+ * (templates/<name>.yml, then templates/<name>/template.yml), with the component's host given.
+ */
+export type ForeignIncludeRequest =
+  | {
+      kind: 'project';
+      /** GitLab's full path of the project, e.g. `group/sub/name`. */
+      project: string;
+      /** Branch, tag or sha; null: the project's default branch. */
+      ref: string | null;
+      file: string;
+      /** The host of an `include:component` address; absent for `include:project`. */
+      host?: string;
+    }
+  | { kind: 'remote'; url: string }
+  | { kind: 'template'; name: string };
+
+/**
+ * What the host found. For a project file, `project` and `sha` say where `include:local` entries
+ * nested in it are read (GitLab resolves them in that project, at that commit).
+ */
+export type ForeignIncludeResult =
+  | { ok: true; content: string; project?: { path: string; sha: string } }
+  /** A project file that does not exist at that ref (the project and ref do). */
+  | { ok: false; missing: true; message: string }
+  /** Anything else: unknown project or ref, refused by the access rule, network failure, too large. */
+  | { ok: false; missing?: false; message: string };
 
 /** Throws when a `deploy:` block is invalid, with the error's `path` naming the bad key when it can. */
 export type DeployBlockCheck = (value: unknown, path: string) => void;

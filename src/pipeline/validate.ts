@@ -8,6 +8,13 @@ import type { Format, Shape } from './keys.js';
 import { describeNode, flatten, toPlain, type YNode, type YScalar } from './yaml-source.js';
 import type { SourcePosition } from './types.js';
 
+/** GitLab: "a string or a nested array of strings up to 10 levels deep". */
+const MAX_NESTED_LISTS = 10;
+
+function nestingDepth(node: YNode): number {
+  return node.kind === 'seq' ? 1 + node.items.reduce((deepest, item) => Math.max(deepest, nestingDepth(item)), 0) : 0;
+}
+
 export function childPath(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`;
   const safe = /^[A-Za-z0-9_.-]+$/.test(key) && !key.includes('.') ? key : JSON.stringify(key);
@@ -100,6 +107,10 @@ export function validate(node: YNode, shape: Shape, path: string, diags: Diagnos
       return;
     }
     case 'list': {
+      if (shape.flatten && nestingDepth(node) > MAX_NESTED_LISTS) {
+        diags.error(node.pos, `\`${path}\` may nest lists at most ${MAX_NESTED_LISTS} levels deep`, path);
+        return;
+      }
       const items = shape.flatten ? flatten(node) : node.kind === 'seq' ? node.items : [];
       if (shape.max !== undefined && items.length > shape.max) {
         diags.error(node.pos, `\`${path}\` may have at most ${shape.max} entries`, path);

@@ -1,4 +1,14 @@
-export { deleteRepo, findRepoByName, insertRepo, listRepos, repoWantsRef, requireRepo, updateRepo } from './repos.js';
+export {
+  deleteRepo,
+  findRepoByName,
+  findRepoByPath,
+  repoPath,
+  insertRepo,
+  listRepos,
+  repoWantsRef,
+  requireRepo,
+  updateRepo,
+} from './repos.js';
 export type { NewRepo } from './repos.js';
 export { deleteVariable, findVariable, listVariables, maskedVariableValues, repoVariablesFor, saveVariable } from './variables.js';
 export type { VariableInput } from './variables.js';
@@ -6,3 +16,4 @@ export { saveWebhookSecret, sealRepoSecret, webhookSecretOf } from './sealed.js'
 export type { RepoSecretsContext } from './sealed.js';
 /** The row of a repository, as its operations take and return it. */
 export type { Repo } from '../store/index.js';
+export { includableProject } from './include-access.js';

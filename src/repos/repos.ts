@@ -10,6 +10,20 @@ export async function findRepoByName(db: Kysely<Database>, name: string): Promis
   return db.selectFrom('repos').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
+/** GitLab's project path of a repository: the one set, else its name. */
+export function repoPath(repo: Pick<Repo, 'name' | 'path'>): string {
+  return repo.path ?? repo.name;
+}
+
+/** The repository whose project path (set, or its name when none is) is this one. */
+export async function findRepoByPath(db: Kysely<Database>, projectPath: string): Promise<Repo | undefined> {
+  return db
+    .selectFrom('repos')
+    .selectAll()
+    .where((eb) => eb.or([eb('path', '=', projectPath), eb.and([eb('path', 'is', null), eb('name', '=', projectPath)])]))
+    .executeTakeFirst();
+}
+
 /** The repository of that name; refused (not_found) when there is none. */
 export async function requireRepo(store: Store, name: string): Promise<Repo> {
   const repo = await findRepoByName(store.db, name);
@@ -27,6 +41,8 @@ export function repoWantsRef(repo: Repo, ref: string): boolean {
 
 export interface NewRepo {
   name: string;
+  /** GitLab's project path; absent or null: the name. */
+  path?: string | null;
   url: string;
   defaultBranch: string;
   pollIntervalSeconds: number;
@@ -42,6 +58,7 @@ export async function insertRepo(db: Kysely<Database>, input: NewRepo): Promise<
     .insertInto('repos')
     .values({
       name: input.name,
+      path: input.path ?? null,
       url: input.url,
       default_branch: input.defaultBranch,
       poll_interval_seconds: input.pollIntervalSeconds,

@@ -5,9 +5,9 @@
 import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
 import { maskText } from '../executor/index.js';
-import { compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
-import { repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
-import type { MirrorCache } from '../source/index.js';
+import { asksToSkipCi, compileIsolated, formatDiagnostic, predefinedVariables, scrubShownText } from '../pipeline/index.js';
+import { includableProject, repoPath, repoVariablesFor, type RepoSecretsContext } from '../repos/index.js';
+import type { IncludeResolver, MirrorCache } from '../source/index.js';
 import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/index.js';
 import { DuplicateDeliveryError } from './errors.js';
 import type { StatusChange } from './events.js';
@@ -16,6 +16,8 @@ import { createPipeline } from './sql/create-pipeline.js';
 import { earlierDelivery, recordDelivery, type Delivery } from './sql/deliveries.js';
 
 export const PIPELINE_FILES = ['.tandem.yml', '.gitlab-ci.yml'];
+
+const SKIP_CI_SOURCES = new Set<PipelineSource>(['push', 'merge_request_event']);
 
 /**
  * What a trigger needs besides its input: the store and the keyring of the variables, the mirrors
@@ -29,6 +31,8 @@ export interface TriggerContext extends RepoSecretsContext {
   clock: { now(): number };
   /** The compile worker's module (src/deploy supplies it, with its deploy-block check). */
   compileWorker: URL;
+  /** Reads what include:project, component, remote and template name; without it they are errors. */
+  includes?: IncludeResolver;
 }
 
 export interface TriggerInput {
@@ -83,6 +87,10 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     ctx.mirrors.readFirstFile(repo.url, sha, PIPELINE_FILES),
     ctx.mirrors.commitInfo(repo.url, sha),
   ]);
+  // GitLab skips push and merge request pipelines of such a commit; one run by hand still runs.
+  if (commit && SKIP_CI_SOURCES.has(input.source) && asksToSkipCi(commit.message)) {
+    return { pipelineId: null, skippedReason: 'the commit message asks to skip CI ([skip ci])', changes: [] };
+  }
   const now = ctx.clock.now();
   const base = {
     repoId: repo.id,
@@ -118,6 +126,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     pipelineSource: input.source,
     pipelineCreatedAt: new Date(now),
     repoName: repo.name,
+    repoPath: repoPath(repo),
     repoUrl: repo.url,
     serverUrl: ctx.externalUrl,
     configPath: found.path,
@@ -129,10 +138,11 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     is_tag: ref.isTag ? 1 : 0,
     merge_request: input.mergeRequest ? JSON.stringify(input.mergeRequest) : null,
   });
+  const fork = input.mergeRequest?.fork === true;
   const userVariables = await repoVariablesFor(ctx, {
     repoId: repo.id,
     protectedRef: protectedRef !== null,
-    fromFork: input.mergeRequest?.fork === true,
+    fromFork: fork,
   });
   // Off the event loop, with time and memory limits: the file is whatever was pushed.
   const compiled = await compileIsolated(found.path, found.content, {
@@ -142,6 +152,11 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     variables: predefined,
     userVariables: { ...Object.fromEntries(userVariables.map((v) => [v.key, v.value])), ...input.variables },
     changedFiles: async () => (input.beforeSha ? ctx.mirrors.changedFiles(repo.url, input.beforeSha, sha) : null),
+    readIncludeFile: ctx.includes?.reader({
+      registered: (path) => includableProject(ctx.store.db, repo, path, { fork }),
+      forge: !fork,
+      serverHost: predefined.CI_SERVER_FQDN,
+    }),
     worker: ctx.compileWorker,
   });
   // Masked and protected values expanded into names, environments or error messages would be shown

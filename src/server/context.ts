@@ -4,7 +4,7 @@ import type { BlobStore } from '../artifacts/index.js';
 import type { TandemConfig } from '../config/index.js';
 import type { Metrics } from '../monitor/index.js';
 import type { SliRecorder } from '../monitor/index.js';
-import type { MirrorCache } from '../source/index.js';
+import type { IncludeResolver, MirrorCache } from '../source/index.js';
 import type { Store } from '../store/index.js';
 import type { DatabaseClock } from './clock.js';
 import type { Hub } from './hub.js';
@@ -36,4 +36,6 @@ export interface ServerContext {
   secrets: Secrets;
   /** The worker module that compiles pipeline files off the event loop, with src/deploy's deploy-block check. */
   compileWorker: URL;
+  /** Files that pipelines include from other repositories, the forge and the web, cached. */
+  includes: IncludeResolver;
 }

@@ -11,12 +11,12 @@ import { DrMetrics, readDrStatus } from '../dr/index.js';
 import { countAgents } from '../monitor/index.js';
 import { Metrics } from '../monitor/index.js';
 import { SliRecorder } from '../monitor/index.js';
-import { MirrorCache } from '../source/index.js';
+import { forgeCredentials, IncludeResolver, MirrorCache } from '../source/index.js';
 import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, sqlitePath, type Store } from '../store/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
 import { secureDataDir, secureSqliteFiles } from './file-modes.js';
-import { credentialsByUrl, moveUrlCredentials } from './repo-url.js';
+import { credentialsByUrl, internalRemoteHost, moveUrlCredentials } from './repo-url.js';
 import type { ServerContext } from './context.js';
 import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
@@ -112,11 +112,24 @@ export async function startServer(
     metrics.artifactStoreErrors.inc({ store: which, operation });
     log.warn({ store: which, operation, err: (err as Error).message }, 'artifact store operation failed');
   });
+  const repoCredentials = credentialsByUrl({ store, secrets });
+  // The forge's token reads its projects; a registered repository's URL keeps its own credentials.
+  const mirrors = new MirrorCache(join(config.dataDir, 'mirrors'), {
+    credentials: async (url) => (await repoCredentials(url)) ?? forgeCredentials(config.forge, url),
+  });
+  const includes = new IncludeResolver({
+    mirrors,
+    forge: config.forge,
+    timeoutMs: config.includeFetchTimeoutSeconds * 1000,
+    cacheTtlMs: config.includeCacheSeconds * 1000,
+    remoteHostRefusal: internalRemoteHost,
+  });
   const ctx: ServerContext = {
     config,
     store,
     blobs,
-    mirrors: new MirrorCache(join(config.dataDir, 'mirrors'), { credentials: credentialsByUrl({ store, secrets }) }),
+    mirrors,
+    includes,
     hub: new Hub(replicaId),
     eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) =>
       metrics.refusedLoad.inc({ reason }),

@@ -29,6 +29,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     pipelineSource: pipeline.source,
     pipelineCreatedAt: new Date(pipeline.created_at),
     repoName: repo.name,
+    repoPath: repo.path ?? repo.name,
     repoUrl: repo.url,
     serverUrl: ctx.externalUrl,
     configPath: pipeline.config_path ?? '.gitlab-ci.yml',

@@ -171,6 +171,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
   return {
     id: repo.id,
     name: repo.name,
+    path: repo.path ?? repo.name,
     url: repo.url,
     defaultBranch: repo.default_branch,
     pollInterval: repo.poll_interval_seconds,

@@ -52,6 +52,24 @@ export function isInternalAddress(address: string): boolean {
   return family === 0 || INTERNAL.check(address, 'ipv6') || IPV4_MAPPED.check(address, 'ipv6');
 }
 
+/**
+ * Why a pipeline's include:remote may not reach this host: it resolves to an address inside the
+ * server's network (SSRF); null when it may. Names that do not resolve are left to the fetch's error.
+ */
+export async function internalRemoteHost(host: string): Promise<string | null> {
+  const bare = host.replace(/^\[|\]$/g, '');
+  const addresses = isIP(bare)
+    ? [bare]
+    : await lookup(bare, { all: true, verbatim: true }).then(
+        (found) => found.map((a) => a.address),
+        () => [],
+      );
+  const internal = addresses.find(isInternalAddress);
+  return internal === undefined
+    ? null
+    : `host \`${host}\` is ${internal === bare ? '' : `${internal}, `}an address inside the server's network (loopback, private or link-local)`;
+}
+
 /** The real path of p, or of its nearest existing parent plus the rest (a path that does not exist yet). */
 async function realPathOf(p: string): Promise<string> {
   try {

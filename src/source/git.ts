@@ -564,6 +564,10 @@ export class MirrorCache {
       if (hit) return hit;
     }
     await this.ensure(url);
+    return this.peelName(mirror, ref);
+  }
+
+  private async peelName(mirror: string, ref: string): Promise<string | null> {
     const candidates = ref.startsWith('refs/') ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`];
     if (SHA_RE.test(ref)) candidates.push(ref);
     for (const candidate of candidates) {
@@ -571,6 +575,19 @@ export class MirrorCache {
       if (hit) return hit;
     }
     return null;
+  }
+
+  /** Like resolveRef, but from the mirror as it is, without fetching; null when the mirror or the ref is missing. */
+  async resolveMirroredRef(url: string, ref: string): Promise<string | null> {
+    checkRefName(ref);
+    const mirror = this.mirrorPath(url);
+    return (await exists(mirror)) ? this.peelName(mirror, ref) : null;
+  }
+
+  /** The branch the remote's HEAD named when the mirror was cloned (its default branch); null when unknown. */
+  async mirroredDefaultBranch(url: string): Promise<string | null> {
+    const head = await readFile(path.join(this.mirrorPath(url), 'HEAD'), 'utf8').catch(() => '');
+    return /^ref: refs\/heads\/(\S+)\s*$/.exec(head)?.[1] ?? null;
   }
 
   /** Content of a file at a commit (UTF-8); null when the path does not exist there or is not a file. */

@@ -6,3 +6,5 @@ export type { RefFilters, WebhookHeaders, WebhookResult } from './webhooks.js';
 export { diffRefs } from './poller.js';
 export { isZeroSha, ZERO_SHA } from './types.js';
 export type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent, PushKind } from './types.js';
+export { forgeCredentials, IncludeResolver } from './includes.js';
+export type { ForgeSettings, IncludeResolverOptions, PipelineIncludes, RegisteredProject } from './includes.js';

@@ -24,6 +24,8 @@ export type PipelineStatus = RunStatus;
 export interface RepoTable {
   id: Generated<number>;
   name: string;
+  /** GitLab's project full path (`group/name`) for include:project and CI_PROJECT_PATH; null: the name. */
+  path: string | null;
   url: string;
   default_branch: string;
   poll_interval_seconds: number; // 0: no polling

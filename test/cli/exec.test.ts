@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { git, tempDir } from '../support/git.js';
-import { tandem } from './helpers.js';
+import { execSummary as summary, tandem } from './helpers.js';
 
 const PIPELINE = `stages: [build, test, report]
 build:
@@ -24,6 +24,7 @@ unit:
 flaky:
   stage: test
   allow_failure: true
+  tags: [linux, docker] # the local agent runs jobs whatever runner they ask for
   script:
     - exit 3
 report:
@@ -45,17 +46,6 @@ async function project(t: { after: (fn: () => void) => void }, pipeline = PIPELI
   await git(dir, 'commit', '--quiet', '-m', 'initial');
   await writeFile(path.join(dir, 'notes.txt'), 'uncommitted\n');
   return { dir, sha: await git(dir, 'rev-parse', 'HEAD') };
-}
-
-/** The summary table's rows as name → status. */
-function summary(stdout: string): Map<string, string> {
-  const rows = new Map<string, string>();
-  const table = stdout.slice(stdout.lastIndexOf('STAGE'));
-  for (const line of table.split('\n').slice(1)) {
-    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+(?:[\d.]+|-)$/.exec(line);
-    if (m) rows.set(m[1], m[2]);
-  }
-  return rows;
 }
 
 test('exec: stages, needs, artifacts, a matrix and an allowed failure; uncommitted changes are used', async (t) => {

@@ -2,9 +2,18 @@
 // environment so a developer's TANDEM_* settings never leak into a test.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../support/git.js';
 
 export const CLI = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+
+/**
+ * Node's arguments that start the CLI: the compiled one when the tests run compiled, the source
+ * under tsx when they run from source (the unit loop has no build).
+ */
+const CLI_ARGV = fileURLToPath(import.meta.url).endsWith('.ts')
+  ? ['--import', import.meta.resolve('tsx'), path.join(repoRoot(), 'src', 'cli', 'main.ts')]
+  : [CLI];
 
 export interface CliResult {
   code: number | null;
@@ -22,7 +31,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 /** Runs `tandem ...args` to completion; a hung command is killed after timeoutMs and fails the test. */
 export function tandem(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [...CLI_ARGV, ...args], {
       cwd: opts.cwd ?? repoRoot(),
       env: cleanEnv(opts.env),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -43,6 +52,17 @@ export function tandem(args: string[], opts: { cwd?: string; env?: Record<string
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** `tandem exec`'s summary table as job name → status (`success`, `failed (allowed)`, `manual`...). */
+export function execSummary(stdout: string): Map<string, string> {
+  const rows = new Map<string, string>();
+  const table = stdout.slice(stdout.lastIndexOf('STAGE'));
+  for (const line of table.split('\n').slice(1)) {
+    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+(?:[\d.]+|-)$/.exec(line);
+    if (m) rows.set(m[1], m[2]);
+  }
+  return rows;
 }
 
 /** A long-running `tandem up|server` child process and the URL it announced. */

@@ -225,3 +225,26 @@ job:
   assert.match(log, /^cwd-is-project-dir$/m);
   assert.match(log, /^checkout-present$/m);
 });
+
+// GitLab: a commit message with [skip ci] or [ci skip] (any case) makes no push pipeline, while a
+// pipeline run by hand at that commit still runs. https://docs.gitlab.com/ci/pipelines/#skip-a-pipeline
+test('a push whose commit message says [skip ci] makes no pipeline; a run by hand does', async () => {
+  const secret = 'skip-ci-secret';
+  const { name, remote, sha: first } = await tandem.repo({ '.gitlab-ci.yml': 'job:\n  script: [echo ran]\n' }, { webhookSecret: secret });
+  const skipped = await remote.commit({ 'README.md': 'typo\n' }, 'Fix a typo [CI SKIP]');
+  await remote.push('main');
+  const res = await deliver(
+    tandem.url,
+    'gitlab',
+    name,
+    pushDelivery('gitlab', secret, { ref: 'refs/heads/main', before: first, after: skipped, deliveryId: 'skip-ci-1' }),
+  );
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.match(String(res.body.reason), /skip CI/);
+  const list = await tandem.api<unknown[]>('GET', `/api/v1/repos/${name}/pipelines`);
+  assert.equal(list.body.length, 0);
+
+  const byHand = await tandem.waitForPipeline(await tandem.trigger(name, { ref: 'main' }));
+  assert.equal(byHand.sha, skipped);
+  assert.equal(byHand.status, 'success');
+});

@@ -90,13 +90,14 @@ describe('ShellExecutor', () => {
     const result = await capture(
       executor,
       spec(workspace.path, {
-        script: ['SCRIPT_ONLY=secret-state', 'export EXPORTED=also-gone', 'cd /', 'exit 3'],
+        script: ['echo "in-script=$CI_JOB_STATUS"', 'SCRIPT_ONLY=secret-state', 'export EXPORTED=also-gone', 'cd /', 'exit 3'],
         afterScript: ['echo "status=$CI_JOB_STATUS"', 'echo "vars=${SCRIPT_ONLY:-none}/${EXPORTED:-none}"', 'pwd'],
       }),
     );
     assert.equal(result.outcome, 'failed');
     assert.equal(result.exitCode, 3);
     assert.match(result.plain, /Running after_script/);
+    assert.match(result.plain, /^in-script=running$/m);
     assert.match(result.plain, /^status=failed$/m);
     assert.match(result.plain, /^vars=none\/none$/m);
     assert.match(result.plain, new RegExp(`^${workspace.path}$`, 'm'));

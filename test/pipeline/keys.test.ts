@@ -305,6 +305,61 @@ describe('ignored keys', () => {
   });
 });
 
+describe('keys for GitLab services Tandem has no counterpart of', () => {
+  // GitLab accepts these files; real ones use release-cli jobs, Pages, Vault secrets, runner hooks.
+  // https://docs.gitlab.com/ci/yaml/#release, #secrets, #pages, #hooks, #manual_confirmation
+  it('lint with a warning each, and the jobs still run', async () => {
+    const p = await compileOk(`
+default:
+  hooks: {pre_get_sources_script: [echo hi]}
+release_job:
+  rules: [{if: $CI_COMMIT_BRANCH}]
+  script: [echo release]
+  release: {tag_name: v1, description: 'Release v1'}
+pages:
+  script: [mkdir -p public]
+  publish: public
+  pages: {expire_in: 1 week}
+deploy:
+  when: manual
+  manual_confirmation: 'Are you sure?'
+  secrets: {DATABASE_PASSWORD: {vault: production/db/password@ops}}
+  script: [echo]
+`);
+    assert.deepEqual(p.jobs.map((j) => j.name).sort(), ['deploy', 'pages', 'release_job']);
+    const ignored = p.warnings.filter((w) => w.message.includes('is accepted but ignored')).map((w) => w.path);
+    assert.deepEqual(ignored.sort(), [
+      'default.hooks',
+      'deploy.manual_confirmation',
+      'deploy.secrets',
+      'pages.pages',
+      'pages.publish',
+      'release_job.release',
+    ]);
+  });
+
+  // https://docs.gitlab.com/ci/yaml/#rulesinterruptible (GitLab 16.10)
+  it('rules:interruptible replaces the job’s interruptible', async () => {
+    const p = await compileOk(`
+a:
+  interruptible: false
+  script: [echo]
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      interruptible: true
+b:
+  interruptible: true
+  script: [echo]
+  rules:
+    - if: $CI_COMMIT_BRANCH == "other"
+      interruptible: false
+    - when: on_success
+`);
+    assert.equal(job(p, 'a').interruptible, true);
+    assert.equal(job(p, 'b').interruptible, true);
+  });
+});
+
 describe('one lint run', () => {
   it('reports the errors of every job at once: keys, values, stages and needs', async () => {
     const errors = await compileErrors(

@@ -9,6 +9,7 @@ import {
   jobVariables,
   parseRawCommit,
   parseDuration,
+  asksToSkipCi,
   predefinedVariables,
   resolveVariables,
   slugify,
@@ -155,6 +156,17 @@ describe('predefined variables', () => {
     assert.equal(predefinedVariables({ ...base, pipelineId: null }).CI_PIPELINE_URL, undefined);
   });
 
+  // GitLab's CI_PROJECT_PATH is the project's full path; a repository registered as `shop` with the
+  // path `retail/web/shop` shows that path, while its Tandem page keeps the name.
+  it("CI_PROJECT_PATH, _NAME and the namespaces follow the repository's project path", () => {
+    const v = predefinedVariables({ ...base, repoName: 'shop', repoPath: 'retail/web/shop' });
+    assert.deepEqual(
+      [v.CI_PROJECT_PATH, v.CI_PROJECT_NAME, v.CI_PROJECT_NAMESPACE, v.CI_PROJECT_ROOT_NAMESPACE, v.CI_PROJECT_PATH_SLUG],
+      ['retail/web/shop', 'shop', 'retail/web', 'retail', 'retail-web-shop'],
+    );
+    assert.equal(v.CI_PROJECT_URL, 'https://ci.example.com/repos/shop');
+  });
+
   const job = {
     jobId: 7,
     jobName: 'deploy',
@@ -235,6 +247,14 @@ describe('variable expansion', () => {
   });
 });
 
+describe('[skip ci]', () => {
+  // GitLab's Ci::Pipeline::Chain::Skip: /\[(ci[ _-]skip|skip[ _-]ci)\]/i anywhere in the message.
+  it('is found as GitLab finds it', () => {
+    for (const m of ['Fix [skip ci]', 'x\n\n[ci skip]', '[SKIP-CI] docs', 'a [ci_skip] b']) assert.ok(asksToSkipCi(m), m);
+    for (const m of ['skip ci', '[skip  ci]', '[skipci]', '(skip ci)']) assert.ok(!asksToSkipCi(m), m);
+  });
+});
+
 describe('durations', () => {
   it('parses GitLab forms and rejects others', () => {
     assert.equal(parseDuration('1 hour'), 3600);
@@ -246,5 +266,21 @@ describe('durations', () => {
     assert.equal(parseDuration('later'), null);
     assert.equal(parseDuration('5 parsecs'), null);
     assert.equal(parseDuration(''), null);
+  });
+
+  // GitLab parses durations with ChronicDuration: number words (its Numerizer), the colon form,
+  // a leading unit meaning one of it, and join words; any unknown word is an error.
+  it('reads what ChronicDuration reads', () => {
+    assert.equal(parseDuration('one week'), 604800);
+    assert.equal(parseDuration('twenty-one days'), 21 * 86400);
+    assert.equal(parseDuration('1:30:00'), 5400);
+    assert.equal(parseDuration('4:13'), 253);
+    assert.equal(parseDuration('day'), 86400);
+    assert.equal(parseDuration('hour 30 min'), 5400);
+    assert.equal(parseDuration('1 day and 2 hours'), 93600);
+    assert.equal(parseDuration('30 minutes, 10 seconds'), 1810);
+    assert.equal(parseDuration('1 mo'), 30 * 86400);
+    assert.equal(parseDuration('1 2 hours'), 7200);
+    assert.equal(parseDuration('one fortnight'), null);
   });
 });

@@ -55,6 +55,13 @@ test:
       ['deps', 'build'],
     );
   });
+
+  // GitLab: "config should be a string or a nested array of strings up to 10 levels deep".
+  it('up to 10 levels deep, and an 11th is a positioned error', async () => {
+    const nested = (depth: number): string => `${'- '.repeat(depth)}echo ${depth}`;
+    await compileOk(`test-job:\n  script:\n    ${nested(10)}\n`);
+    await expectError(`test-job:\n  script:\n    ${nested(11)}\n`, 3, 5, 'at most 10 levels deep');
+  });
 });
 
 describe('a key left empty is unset', () => {

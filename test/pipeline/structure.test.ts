@@ -324,7 +324,11 @@ test:
     assert.deepEqual(names(p), ['test']);
   });
 
-  it('remote includes are rejected as unsupported', async () => {
-    await expectError('include:\n  remote: https://x/y.yml\nj:\n  script: x\n', 2, 3, 'only include:local is supported');
+  it('without a reader for foreign files (tandem lint), a remote include is skipped with a positioned warning', async () => {
+    const p = await compileOk('include:\n  remote: https://x/y.yml\nj:\n  script: x\n');
+    assert.deepEqual(
+      p.warnings.map((w) => [w.line, w.column, w.message]),
+      [[2, 11, '`include:remote` is not checked: this command reads no file outside the repository']],
+    );
   });
 });

@@ -2,6 +2,7 @@ import {
   deleteRepo,
   deleteVariable,
   findRepoByName,
+  findRepoByPath,
   findVariable,
   insertRepo,
   listRepos,
@@ -30,9 +31,21 @@ const repoName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
 
+/** GitLab's project full path: `/`-separated segments of letters, digits, ".", "_" and "-". */
+const projectPath = z
+  .string()
+  .max(255)
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/,
+    'a project path such as group/name: segments of letters, digits, ".", "_" and "-" separated by "/"',
+  )
+  .refine((p) => !p.split('/').some((segment) => /^\.+$/.test(segment)), 'no "." or ".." segments');
+
 const createRepoBody = z
   .object({
     name: repoName,
+    /** GitLab's project path (`group/name`) that include:project names; default the name. */
+    path: projectPath.optional(),
     url: z.string().min(1),
     defaultBranch: z.string().min(1).optional(),
     pollInterval: z.number().int().min(0).max(86_400).optional(),
@@ -56,6 +69,12 @@ const variableBody = z
     file: z.boolean().default(false),
   })
   .strict();
+
+/** Refuses a project path another repository already answers to (by its path, or its name when it has none). */
+async function checkPathFree(ctx: ServerContext, projectPath: string, self: number | null): Promise<void> {
+  const other = await findRepoByPath(ctx.store.db, projectPath);
+  if (other && other.id !== self) throw new ApiError(409, `path: repository "${other.name}" already has the path "${projectPath}"`);
+}
 
 function isCurrentUrl(input: string, repo: Repo): boolean {
   try {
@@ -86,6 +105,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     async handler({ body, reply, principal }) {
       const { url, credentials } = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       if (await findRepoByName(ctx.store.db, body.name)) throw new ApiError(409, `a repository named "${body.name}" already exists`);
+      await checkPathFree(ctx, body.path ?? body.name, null);
       let defaultBranch = body.defaultBranch;
       try {
         defaultBranch ??= await detectDefaultBranch(url, credentials);
@@ -95,6 +115,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       }
       const inserted = await insertRepo(ctx.store.db, {
         name: body.name,
+        path: body.path === undefined || body.path === body.name ? null : body.path,
         url,
         defaultBranch,
         pollIntervalSeconds: body.pollInterval ?? 0,
@@ -141,7 +162,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'PATCH',
     url: '/api/v1/repos/:name',
-    summary: 'Change a repository (URL, default branch, polling, webhook secret)',
+    summary: 'Change a repository (URL, project path, default branch, polling, webhook secret)',
     tag: 'repos',
     access: 'user',
     body: updateRepoBody,
@@ -155,6 +176,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       if (newUrl !== null) changes.url = newUrl.url;
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
+      if (body.path !== undefined) {
+        await checkPathFree(ctx, body.path, repo.id);
+        changes.path = body.path === repo.name ? null : body.path;
+      }
       if (body.pollInterval !== undefined) changes.poll_interval_seconds = body.pollInterval;
       if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);

@@ -29,7 +29,7 @@ export function RepoSettings({ name }: { name: string }) {
 function useRepoUpdate() {
   const { repo, reload } = useRepo();
   const action = useAction();
-  const update = (changes: Partial<Pick<Repo, 'url' | 'defaultBranch' | 'pollInterval'>> & { webhookSecret?: string }) =>
+  const update = (changes: Partial<Pick<Repo, 'url' | 'path' | 'defaultBranch' | 'pollInterval'>> & { webhookSecret?: string }) =>
     action.run(async () => {
       await api<Repo>(`/api/v1/repos/${seg(repo.name)}`, { method: 'PATCH', body: changes });
       reload();
@@ -49,6 +49,7 @@ function GeneralSettings() {
     setSaved(false);
     void update({
       url: optionalText(data, 'url'),
+      path: optionalText(data, 'path'),
       defaultBranch: optionalText(data, 'defaultBranch'),
       pollInterval: optionalNumber(data, 'pollInterval') ?? 0,
     }).then(setSaved);
@@ -62,6 +63,10 @@ function GeneralSettings() {
           <label>
             Git URL
             <input name="url" defaultValue={repo.url} required autoComplete="off" />
+          </label>
+          <label>
+            Project path <span className="muted">(group/name, as include:project names it)</span>
+            <input name="path" defaultValue={repo.path} required autoComplete="off" />
           </label>
           <label>
             Default branch

@@ -1,0 +1,3 @@
+module gitlab.example.com/platform/api
+
+go 1.22

@@ -1,0 +1,2 @@
+"""Tiny JSON helpers."""
+__version__ = "0.4.0"

@@ -1,0 +1,5 @@
+import tinyjson
+
+
+def test_version():
+    assert tinyjson.__version__

@@ -1,0 +1,1 @@
+echo "tool ran in $(basename "$PWD")"
