@@ -62,7 +62,7 @@ export function resolveReferences(root: YMap, diags: Diagnostics, budget: Expans
         const hint = nearest(part, candidates);
         diags.error(
           ref.pos,
-          `!reference [${ref.path.join(', ')}]: \`${part}\` not found in ${where}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+          `!reference [${ref.path.join(', ')}]: \`${part}\` not found in ${where}${hint ? ` (did you mean \`${hint}\`?)` : diags.unreadIncludeHint()}`,
         );
         return failed;
       }

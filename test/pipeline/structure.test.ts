@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileOk, expectError, job, names } from './helpers.js';
+import { compileErrors, compileOk, expectError, job, names } from './helpers.js';
 
 describe('stages', () => {
   it('defaults to build, test, deploy between .pre and .post; jobs default to test', async () => {
@@ -329,6 +329,14 @@ test:
     assert.deepEqual(
       p.warnings.map((w) => [w.line, w.column, w.message]),
       [[2, 11, '`include:remote` is not checked: this command reads no file outside the repository']],
+    );
+  });
+
+  it('a template missing because an include was not read says where it may come from', async () => {
+    const errors = await compileErrors('include:\n  project: group/templates\n  file: ci.yml\nj:\n  extends: .internal\n');
+    assert.match(
+      errors[0]?.message ?? '',
+      /`j` extends `.internal`, which is not defined \(it may come from the include at .*:2:12, which was not read\)/,
     );
   });
 });
