@@ -24,10 +24,12 @@ import {
   completeJob,
   createPipeline,
   dependencyArtifacts,
+  dependencyDotenv,
   getPipeline,
   playJob,
   promoteScheduled,
   replaceArtifactFiles,
+  saveJobDotenv,
 } from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -112,6 +114,9 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
     async saveArtifacts(files: ManifestEntry[], expireInSeconds) {
       const now = Date.now();
       await replaceArtifactFiles(store, { jobId, files, expiresAt: expireInSeconds === null ? null : now + expireInSeconds * 1000, now });
+    },
+    async saveDotenv(variables) {
+      await saveJobDotenv(store, jobId, variables);
     },
     async getCache(key) {
       try {
@@ -243,6 +248,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         ...perJob,
         ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
         ...spec.variables,
+        ...(await dependencyDotenv(store, pipelineId, spec)),
         ...opts.variables,
       }).map(([key, value]) => ({ key, value, masked: false, file: false }));
       const outcome = await runJob({

@@ -285,7 +285,8 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const paths = stringsOf(mapGet(node, 'paths'));
   const untracked = mapGet(node, 'untracked');
   const isUntracked = untracked?.kind === 'scalar' && untracked.value === true;
-  if (paths.length === 0 && !isUntracked) return null;
+  const dotenv = stringsOf(mapGet(mapGet(node, 'reports'), 'dotenv'));
+  if (paths.length === 0 && !isUntracked && dotenv.length === 0) return null;
   const expire = text(mapGet(node, 'expire_in'));
   const name = text(mapGet(node, 'name'));
   const spec: ArtifactsSpec = {
@@ -296,6 +297,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
     expireInSeconds: expire === undefined ? DEFAULT_ARTIFACT_EXPIRY : expire === 'never' ? null : parseDuration(expire),
   };
   if (name !== undefined) spec.name = expandVariables(name, vars, { keepUnknown: true });
+  if (dotenv.length > 0) spec.dotenv = dotenv;
   return spec;
 }
 

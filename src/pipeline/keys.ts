@@ -203,7 +203,11 @@ const artifacts: Shape = {
     name: str('Archive name (variables expanded)'),
     untracked: bool('Add files git does not track'),
     when: enumOf(['on_success', 'on_failure', 'always']),
-    reports: { kind: 'any', ignoredBecause: 'artifact reports are not processed' },
+    reports: {
+      kind: 'object',
+      keys: { dotenv: stringOrList('KEY=VALUE files whose variables later jobs get (GitLab\'s artifacts:reports:dotenv)') },
+      values: { kind: 'any', ignoredBecause: 'only dotenv reports are processed' },
+    },
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },
     public: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },
     access: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },

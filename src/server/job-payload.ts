@@ -6,7 +6,7 @@ import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
 import { repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
-import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
+import { dependencyArtifacts, dependencyDotenv, type ClaimedJob } from '../scheduler/index.js';
 import { readJobTags, readPipelineCommit, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
@@ -65,6 +65,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
     ...plain(inheritedGlobals(readPipelineVariables(pipeline), spec.inheritVariables)),
     ...plain(spec.variables),
+    ...plain(await dependencyDotenv(ctx.store, pipeline.id, spec)),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),
     ...(await idTokenVariables(ctx, claimed, protectedRef)),
   ];

@@ -17,6 +17,7 @@ import * as m013 from './013_source_security.js';
 import * as m014 from './014_agent_security.js';
 import * as m015 from './015_signin_security.js';
 import * as m016 from './016_pipeline_commit.js';
+import * as m019 from './019_job_dotenv.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '014_agent_security': m014,
   '015_signin_security': m015,
   '016_pipeline_commit': m016,
+  '019_job_dotenv': m019,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
