@@ -205,7 +205,7 @@ const artifacts: Shape = {
     when: enumOf(['on_success', 'on_failure', 'always']),
     reports: {
       kind: 'object',
-      keys: { dotenv: stringOrList('KEY=VALUE files whose variables later jobs get (GitLab\'s artifacts:reports:dotenv)') },
+      keys: { dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)") },
       values: { kind: 'any', ignoredBecause: 'only dotenv reports are processed' },
     },
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },

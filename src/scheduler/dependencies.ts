@@ -49,7 +49,11 @@ export async function dependencyDotenv(store: Store, pipelineId: number, spec: C
 
 /** Stores the variables of a job's dotenv report (replacing any sent before, as a re-sent request may). */
 export async function saveJobDotenv(store: Store, jobId: number, variables: Record<string, string>): Promise<void> {
-  await store.db.updateTable('jobs').set({ dotenv: JSON.stringify(variables) }).where('id', '=', jobId).execute();
+  await store.db
+    .updateTable('jobs')
+    .set({ dotenv: JSON.stringify(variables) })
+    .where('id', '=', jobId)
+    .execute();
 }
 
 export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {

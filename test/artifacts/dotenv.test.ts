@@ -18,7 +18,10 @@ describe('parseDotenv', () => {
   });
 
   it('refuses what GitLab refuses: empty lines, lines without =, bad keys, too many variables, 5 KB', () => {
-    assert.throws(() => parse('A=1\n\nB=2\n'), (e: Error) => e instanceof DotenvError && /f0\.env:2: .*empty lines/.test(e.message));
+    assert.throws(
+      () => parse('A=1\n\nB=2\n'),
+      (e: Error) => e instanceof DotenvError && /f0\.env:2: .*empty lines/.test(e.message),
+    );
     assert.throws(() => parse('# a comment\n'), /f0\.env:1: not KEY=VALUE/);
     assert.throws(() => parse('export A=1\n'), /key "export A" may contain only letters, digits and _/);
     assert.throws(() => parse('A-B=1\n'), /key "A-B"/);

@@ -179,3 +179,21 @@ ${cache}  script: [echo never]
   assert.equal(rows.get('odd'), 'failed (allowed)', r.stdout);
   assert.match(r.stdout + r.stderr, /cache:policy \$POLICY is "sometimes": unknown cache policy/);
 });
+
+test('exec: artifacts:reports:dotenv variables reach later jobs, above their own variables (GitLab precedence)', async (t) => {
+  // https://docs.gitlab.com/ee/ci/yaml/artifacts_reports.html#artifactsreportsdotenv
+  const pipeline = `stages: [a, b]
+make:
+  stage: a
+  script: [echo "VERSION=4.5.6" > build.env]
+  artifacts: {reports: {dotenv: build.env}}
+use:
+  stage: b
+  variables: {VERSION: from-yaml}
+  script: [echo "version=$VERSION"]
+`;
+  const { dir } = await project(t, pipeline);
+  const r = await tandem(['exec', '--concurrency', '1'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /version=4\.5\.6/);
+});

@@ -83,4 +83,17 @@ describe('pipelineJsonSchema', () => {
     assert.ok(jobKeys.includes('needs') && jobKeys.includes('rules'));
     assert.doesNotThrow(() => JSON.stringify(schema));
   });
+
+  it('accepts a key left empty (null) where GitLab reads it as unset: job, default, workflow and top-level keys', () => {
+    type Node = { anyOf?: Node[]; type?: string | string[]; properties?: Record<string, Node>; description?: string };
+    const schema = pipelineJsonSchema() as { properties: Record<string, Node>; definitions: { job: Node } };
+    const allowsNull = (node: Node | undefined): boolean => node?.anyOf?.some((s) => s.type === 'null') === true;
+    const objectOf = (node: Node | undefined): Node | undefined => node?.anyOf?.find((s) => s.type === 'object');
+    assert.ok(allowsNull(schema.definitions.job.properties?.image), 'job image: null');
+    assert.ok(allowsNull(schema.definitions.job.properties?.rules), 'job rules: null');
+    assert.ok(allowsNull(schema.properties.variables), 'variables: null');
+    assert.ok(allowsNull(objectOf(schema.properties.default)?.properties?.cache), 'default: cache: null');
+    assert.ok(allowsNull(objectOf(schema.properties.workflow)?.properties?.rules), 'workflow: rules: null');
+    assert.ok(schema.definitions.job.properties?.image?.description, 'descriptions stay where editors look');
+  });
 });

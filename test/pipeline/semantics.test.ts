@@ -158,6 +158,34 @@ describe('YAML scalars as Psych reads them', () => {
     const p = await compileOk('build:\n  script: x\n  variables: {HERE: ., PLUS: +., MINUS: -., HALF: .5}\n');
     assert.deepEqual(job(p, 'build').variables, { HERE: '.', PLUS: '+.', MINUS: '-.', HALF: '0.5' });
   });
+
+  // libyaml, under Psych, checks no indentation inside a flow collection: a closing bracket (or an
+  // item) left of the key that opened it is fine there, and GitLab accepts such files.
+  it('a flow collection may close (or continue) less indented than its key', async () => {
+    const p = await compileOk(`
+job:
+  script: [
+    "echo a",
+    "echo b"
+]
+  variables: {
+  A: "1", B: "[not a list]"
+}
+  tags: [x,
+y]
+other:
+  script: ["don't # stop [", 'it''s', echo "x"]
+`);
+    assert.deepEqual(job(p, 'job').script, ['echo a', 'echo b']);
+    assert.deepEqual(job(p, 'job').variables, { A: '1', B: '[not a list]' });
+    assert.deepEqual(job(p, 'job').tags, ['x', 'y']);
+    assert.deepEqual(job(p, 'other').script, ["don't # stop [", "it's", 'echo "x"']);
+  });
+
+  it('a flow collection that is never closed is still an error', async () => {
+    const errors = await compileErrors('job:\n  script: [\n  "echo a"\nother:\n  script: x\n');
+    assert.ok(errors.length > 0);
+  });
 });
 
 describe('rules:allow_failure', () => {
