@@ -25,7 +25,8 @@ export type Shape = Common &
     /** A variable value: string, number or boolean (GitLab turns them into strings). */
     | { kind: 'scalar' }
     /** `flatten`: nested lists are flattened first, as GitLab does for scripts and rules. */
-    | { kind: 'list'; items: Shape; flatten?: boolean; max?: number }
+    /** `nonEmpty`: `[]` is an error, as GitLab's presence check on `rules` makes it. */
+    | { kind: 'list'; items: Shape; flatten?: boolean; max?: number; nonEmpty?: boolean }
     | {
         kind: 'object';
         keys: Record<string, Shape>;
@@ -41,7 +42,7 @@ export type Shape = Common &
 
 const str = (description?: string, format?: Format): Shape => ({ kind: 'string', description, format });
 const oneOf = (options: Shape[], description?: string): Shape => ({ kind: 'oneOf', options, description });
-const list = (items: Shape, description?: string, extra: { flatten?: boolean; max?: number } = {}): Shape => ({
+const list = (items: Shape, description?: string, extra: { flatten?: boolean; max?: number; nonEmpty?: boolean } = {}): Shape => ({
   kind: 'list',
   items,
   description,
@@ -349,7 +350,7 @@ export const jobShape: ObjectShape = {
     variables: jobVariables,
     needs: list(needItem, 'Jobs to wait for (a DAG); [] starts at once; nested lists are flattened', { flatten: true }),
     dependencies: strings('Jobs whose artifacts are downloaded'),
-    rules: list(jobRule, 'First matching rule decides', { flatten: true }),
+    rules: list(jobRule, 'First matching rule decides', { flatten: true, nonEmpty: true }),
     when: enumOf(JOB_WHEN),
     start_in: duration('Delay for when: delayed, e.g. "30 minutes"'),
     only: refPolicy,
@@ -430,7 +431,7 @@ export const workflowShape: Shape = {
   kind: 'object',
   keys: {
     name: str('Pipeline name (variables expanded)'),
-    rules: list(workflowRule, undefined, { flatten: true }),
+    rules: list(workflowRule, undefined, { flatten: true, nonEmpty: true }),
     auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' },
   },
 };

@@ -31,6 +31,7 @@ function toSchema(shape: Shape): JsonSchema {
         type: 'array',
         items: shape.flatten ? { anyOf: [items, { type: 'array' }] } : items,
         ...(shape.max !== undefined && { maxItems: shape.max }),
+        ...(shape.nonEmpty && { minItems: 1 }),
       };
     }
     case 'object':

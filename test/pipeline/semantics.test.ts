@@ -265,3 +265,12 @@ describe('cache:policy', () => {
     );
   });
 });
+
+describe('an empty rules list', () => {
+  // GitLab's Entry::Rules validates `presence`, so `rules: []` is "jobs:a:rules config can't be
+  // blank" (workflow:rules too), not a job that never runs. https://docs.gitlab.com/ee/ci/yaml/#rules
+  it('is an error at the list, for jobs and workflow', async () => {
+    await expectError('a:\n  script: x\n  rules: []\nb:\n  script: x\n', 3, 10, '`a.rules` must not be an empty list');
+    await expectError('workflow:\n  rules: []\nb:\n  script: x\n', 2, 10, '`workflow.rules` must not be an empty list');
+  });
+});
