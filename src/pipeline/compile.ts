@@ -57,6 +57,16 @@ function withoutNullKeywords(root: YMap): YMap {
   return { ...root, entries };
 }
 
+/** Every job and template with its `extends` applied (GitLab's Extendable handles hidden keys too). */
+function withExtends(root: YMap, diags: Diagnostics): YMap {
+  const names = [...root.entries]
+    .filter(([key, e]) => !topLevelKeys[key] && !unsupportedTopLevel[key] && e.value.kind === 'map')
+    .map(([key]) => key);
+  const resolved = resolveExtends(root, names, diags);
+  const entries = new Map([...root.entries].map(([key, e]) => [key, { ...e, value: resolved.get(key) ?? e.value }]));
+  return { ...root, entries };
+}
+
 /** The `default:` keys, with the deprecated top-level forms (image, cache, ...) under them. */
 function defaultsOf(root: YMap): YMap {
   const entries = new Map<string, YEntry>();
@@ -111,7 +121,9 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   const ruleEnv = repoFacts(ctx);
   const loaded = await loadWithIncludes(configPath, content, ruleEnv(baseVars), diags, budget);
   if (!loaded || diags.errors.length > 0) return failure(diags);
-  const root = withoutNullKeywords(resolveReferences(loaded, diags, budget));
+  // GitLab's order (Gitlab::Ci::Config#build_config): includes, then `extends`, then `!reference`,
+  // so a reference sees what templates brought and a template may hold a reference.
+  const root = withoutNullKeywords(resolveReferences(withExtends(loaded, diags), diags, budget));
 
   // Top level: keywords are validated, everything else is a job or a hidden template.
   const jobNames: string[] = [];
@@ -131,10 +143,10 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
       );
     }
   }
-  // Counted again with parallel jobs below; this first count spares the work of a huge file.
+  // Counted again with parallel jobs below.
   const maxJobs = ctx.maxJobs ?? DEFAULT_MAX_PIPELINE_JOBS;
   if (jobNames.length > maxJobs) return tooManyJobs(root, jobNames.length, maxJobs, diags);
-  const resolved = new Map([...resolveExtends(root, jobNames, diags)].map(([name, job]) => [name, withoutNullKeys(job)]));
+  const resolved = new Map(jobNames.map((name) => [name, withoutNullKeys((root.entries.get(name) as YEntry).value as YMap)]));
   const shape = ctx.checkDeployBlock ? jobShapeChecking(ctx.checkDeployBlock) : jobShape;
   const fileErrors = diags.errors.length;
   // Jobs with errors of their own are left out of the checks below; the others are still checked

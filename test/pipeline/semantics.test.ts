@@ -274,3 +274,37 @@ describe('an empty rules list', () => {
     await expectError('workflow:\n  rules: []\nb:\n  script: x\n', 2, 10, '`workflow.rules` must not be an empty list');
   });
 });
+
+describe('!reference after extends', () => {
+  // GitLab builds the config as includes, then `extends`, then `!reference` tags
+  // (Gitlab::Ci::Config#build_config): a reference sees what a template's own `extends` brought,
+  // and a reference inherited through `extends` resolves too.
+  // https://docs.gitlab.com/ee/ci/yaml/yaml_optimization.html#reference-tags
+  it('sees keys a template got through extends, and works inside an extended template', async () => {
+    const p = await compileOk(`
+.base:
+  script: [echo base]
+  variables: {A: base}
+.other:
+  extends: .base
+  variables: {A: other}
+.setup:
+  before_script: [echo setup]
+.uses-ref:
+  before_script:
+    - !reference [.setup, before_script]
+    - echo more
+job:
+  extends: .uses-ref
+  script:
+    - !reference [.other, script]
+    - [echo x, [echo y]]
+  variables:
+    A: !reference [.other, variables, A]
+`);
+    const j = job(p, 'job');
+    assert.deepEqual(j.script, ['echo base', 'echo x', 'echo y']);
+    assert.deepEqual(j.beforeScript, ['echo setup', 'echo more']);
+    assert.deepEqual(j.variables, { A: 'other' });
+  });
+});
