@@ -3,7 +3,17 @@
 import { Diagnostics, nearest } from './diagnostics.js';
 import { loadWithIncludes, type IncludeEnv } from './include.js';
 import { jobShape, jobShapeChecking, topLevelKeys, unsupportedTopLevel, DEFAULT_KEYS } from './keys.js';
-import { compileInstance, decideOutcome, defineJob, variablesOf, type Instance, type JobDef, type Outcome } from './jobs.js';
+import {
+  compileInstance,
+  decideOutcome,
+  defineJob,
+  neededInstances,
+  variablesOf,
+  type Instance,
+  type JobDef,
+  type NeedRef,
+  type Outcome,
+} from './jobs.js';
 import { slugify } from './predefined.js';
 import { resolveExtends } from './extends.js';
 import { DEFAULT_MAX_PIPELINE_JOBS, ExpansionBudget, LimitExceeded, MAX_COMPILED_BYTES } from './limits.js';
@@ -164,9 +174,11 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
 
   const stages = stagesOf(root);
   const defaults = defaultsOf(root);
-  const defs = [...resolved]
-    .filter(([name]) => !invalid.has(name))
-    .map(([name, job]) => defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags));
+  const defs = withInstanceNeeds(
+    [...resolved]
+      .filter(([name]) => !invalid.has(name))
+      .map(([name, job]) => defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags)),
+  );
   if (invalid.size === 0 && defs.length > 0 && defs.every((d) => d.stage === '.pre' || d.stage === '.post')) {
     diags.error(root.pos, 'the pipeline needs at least one job outside the .pre and .post stages');
   }
@@ -195,7 +207,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
     ? expandVariables(scalarText(nameNode) ?? '', resolveVariables({ ...ctx.variables, ...pipelineVars, ...user }))
     : null;
 
-  const kept: { def: JobDef; instance: Instance; job: CompiledJob }[] = [];
+  const kept: Kept[] = [];
   let compiledBytes = 0;
   for (const def of defs) {
     for (const instance of def.instances) {
@@ -228,7 +240,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
           `the compiled jobs pass ${MAX_COMPILED_BYTES / 1024 / 1024} MB at \`${instance.name}\` (templates shared through extends are copied into every job)`,
         );
       }
-      kept.push({ def, instance, job });
+      kept.push({ def, instance, job, needs: outcome.needs ?? def.needs });
     }
   }
   if (kept.length === 0 || kept.every((k) => k.def.stage === '.pre' || k.def.stage === '.post')) {
@@ -276,12 +288,41 @@ async function decide(def: JobDef, env: IncludeEnv): Promise<Outcome | null> {
   return decideOutcome(def.node, null);
 }
 
+/** A job instance in the pipeline, with the needs its matched rule gave it (or its own). */
+interface Kept {
+  def: JobDef;
+  instance: Instance;
+  job: CompiledJob;
+  needs: NeedRef[] | null;
+}
+
+/**
+ * A need or dependency that names one instance of a parallel job in full (`"build: [aws, x]"`,
+ * `"test 2/3"`) is a need of that job limited to that instance; GitLab matches needs against the
+ * names of the jobs after `parallel` expanded them.
+ */
+function withInstanceNeeds(defs: JobDef[]): JobDef[] {
+  const jobs = new Set(defs.map((d) => d.name));
+  const ownerOf = new Map<string, string>();
+  for (const def of defs) for (const instance of def.instances) if (instance.name !== def.name) ownerOf.set(instance.name, def.name);
+  const resolve = (need: NeedRef): NeedRef => {
+    const owner = jobs.has(need.job) ? undefined : ownerOf.get(need.job);
+    return owner === undefined ? need : { ...need, job: owner, instance: need.job };
+  };
+  return defs.map((def) => ({
+    ...def,
+    needs: def.needs?.map(resolve) ?? null,
+    ruleNeeds: def.ruleNeeds.map(resolve),
+    dependencies: def.dependencies?.map((d) => (jobs.has(d.job) ? d : { ...d, job: ownerOf.get(d.job) ?? d.job, instance: d.job })) ?? null,
+  }));
+}
+
 /** Checks that need only the file: needs/dependencies name jobs, stage order, no needs cycle. */
 /** `invalid`: jobs left out for errors of their own; a need of one is not reported again. */
 function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnostics): void {
   const byName = new Map(defs.map((d) => [d.name, d]));
   for (const def of defs) {
-    for (const need of def.needs ?? []) {
+    for (const need of [...(def.needs ?? []), ...def.ruleNeeds]) {
       const target = byName.get(need.job);
       if (!target) {
         if (need.optional || invalid.has(need.job)) continue;
@@ -301,13 +342,18 @@ function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnos
         );
       }
       const names = new Set(target.instances.map((i) => i.name));
-      for (const wanted of need.instances ?? []) {
-        if (!names.has(wanted))
+      for (const instance of def.instances) {
+        const wanted = neededInstances(need, instance.matrix);
+        const missing = 'error' in wanted ? undefined : wanted.names?.find((n) => !names.has(n));
+        if ('error' in wanted) diags.error(need.pos, `\`${def.name}.needs\`: ${wanted.error}`, `${def.name}.needs`);
+        else if (missing !== undefined) {
           diags.error(
             need.pos,
-            `\`${def.name}\` needs \`${wanted}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``,
+            `\`${instance.name}\` needs \`${missing}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``,
             `${def.name}.needs`,
           );
+        } else continue;
+        break;
       }
     }
     for (const dep of def.dependencies ?? []) {
@@ -331,7 +377,7 @@ function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnos
     const stack: { def: JobDef; next: number }[] = [{ def: root, next: 0 }];
     while (stack.length > 0) {
       const frame = stack[stack.length - 1];
-      const needs = frame.def.needs ?? [];
+      const needs = [...(frame.def.needs ?? []), ...frame.def.ruleNeeds];
       if (frame.next >= needs.length) {
         state.set(frame.def.name, 'done');
         stack.pop();
@@ -353,15 +399,17 @@ function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnos
 }
 
 /** Fills needs and dependencies with instance names of the jobs that made it into the pipeline. */
-function linkJobs(kept: { def: JobDef; job: CompiledJob }[], diags: Diagnostics): void {
+function linkJobs(kept: Kept[], diags: Diagnostics): void {
   const present = new Map<string, string[]>();
   for (const { def, job } of kept) present.set(def.name, [...(present.get(def.name) ?? []), job.name]);
-  for (const { def, job } of kept) {
-    if (def.needs) {
+  for (const { def, instance, job, needs: wantedNeeds } of kept) {
+    if (wantedNeeds) {
       const needs: NeedSpec[] = [];
-      for (const need of def.needs) {
+      for (const need of wantedNeeds) {
         const available = present.get(need.job) ?? [];
-        const chosen = need.instances ? available.filter((n) => need.instances?.includes(n)) : available;
+        const wanted = neededInstances(need, instance.matrix);
+        const only = 'names' in wanted ? wanted.names : [];
+        const chosen = only ? available.filter((n) => only.includes(n)) : available;
         if (chosen.length === 0 && !need.optional) {
           diags.error(
             need.pos,
@@ -373,6 +421,10 @@ function linkJobs(kept: { def: JobDef; job: CompiledJob }[], diags: Diagnostics)
       }
       job.needs = needs;
     }
-    if (def.dependencies) job.dependencies = def.dependencies.flatMap((d) => present.get(d.job) ?? []);
+    if (def.dependencies) {
+      job.dependencies = def.dependencies.flatMap((d) =>
+        (present.get(d.job) ?? []).filter((n) => d.instance === undefined || n === d.instance),
+      );
+    }
   }
 }

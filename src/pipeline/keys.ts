@@ -163,21 +163,6 @@ const exists: Shape = oneOf(
 );
 const ifExpr = str('Expression, e.g. $CI_COMMIT_BRANCH == "main"', 'expression');
 
-export const jobRule: Shape = {
-  kind: 'object',
-  keys: {
-    if: ifExpr,
-    changes,
-    exists,
-    when: enumOf(JOB_WHEN),
-    allow_failure: bool(),
-    variables: jobVariables,
-    start_in: duration('Delay for when: delayed'),
-    interruptible: bool('Replaces the job’s interruptible when this rule matches'),
-  },
-  unsupported: { needs: 'rules:needs is not supported; set needs on the job' },
-};
-
 const workflowRule: Shape = {
   kind: 'object',
   keys: {
@@ -337,6 +322,21 @@ const gitlabServiceKeys: Record<string, Shape> = {
   publish: { kind: 'any', ignoredBecause: 'Tandem does not host GitLab Pages; keep the site with artifacts or deploy it' },
   hooks: { kind: 'any', ignoredBecause: 'runner hooks (pre_get_sources_script) are not run; put the commands in before_script' },
   manual_confirmation: { kind: 'any', ignoredBecause: 'manual jobs are played without a confirmation message' },
+};
+
+export const jobRule: Shape = {
+  kind: 'object',
+  keys: {
+    if: ifExpr,
+    changes,
+    exists,
+    when: enumOf(JOB_WHEN),
+    allow_failure: bool(),
+    variables: jobVariables,
+    start_in: duration('Delay for when: delayed'),
+    interruptible: bool('Replaces the job’s interruptible when this rule matches'),
+    needs: list(needItem, 'Replaces the job’s needs when this rule matches', { flatten: true }),
+  },
 };
 
 export const jobShape: ObjectShape = {

@@ -308,3 +308,96 @@ job:
     assert.deepEqual(j.variables, { A: 'other' });
   });
 });
+
+describe('needs naming parallel instances', () => {
+  const BUILD = `
+build:
+  stage: build
+  script: echo
+  parallel:
+    matrix:
+      - PROVIDER: [aws, gcp]
+        STACK: [x, y]
+`;
+  // GitLab matches needs against job names after parallel expanded them, so one instance can be
+  // named in full. https://docs.gitlab.com/ee/ci/jobs/job_control.html#specify-a-parallelized-job-using-needs-with-multiple-parallelized-jobs
+  it('by its full name, in needs and dependencies', async () => {
+    const p = await compileOk(`${BUILD}
+test:
+  stage: test
+  script: echo
+  needs: ["build: [aws, x]"]
+  dependencies: ["build: [gcp, y]"]
+`);
+    assert.deepEqual(job(p, 'test').needs, [{ job: 'build: [aws, x]', artifacts: true, optional: false }]);
+    assert.deepEqual(job(p, 'test').dependencies, ['build: [gcp, y]']);
+  });
+
+  // https://docs.gitlab.com/ee/ci/yaml/#needsparallelmatrix and matrix expressions
+  // (https://docs.gitlab.com/ci/yaml/matrix_expressions/): each instance needs its own counterpart.
+  it('by needs:parallel:matrix, with $[[ matrix.X ]] taken from the needing instance', async () => {
+    const p = await compileOk(`${BUILD}
+test:
+  stage: test
+  script: echo
+  parallel:
+    matrix:
+      - PROVIDER: [aws, gcp]
+  needs:
+    - job: build
+      parallel:
+        matrix:
+          - PROVIDER: $[[ matrix.PROVIDER ]]
+            STACK: ['x', 'y']
+`);
+    assert.deepEqual(
+      job(p, 'test: [gcp]').needs?.map((n) => n.job),
+      ['build: [gcp, x]', 'build: [gcp, y]'],
+    );
+    assert.deepEqual(
+      job(p, 'test: [aws]').needs?.map((n) => n.job),
+      ['build: [aws, x]', 'build: [aws, y]'],
+    );
+  });
+
+  it('an unknown matrix identifier, or one used outside a matrix job, is an error at the need', async () => {
+    const need = `  needs:\n    - job: build\n      parallel:\n        matrix:\n          - PROVIDER: $[[ matrix.CLOUD ]]\n            STACK: x\n`;
+    await expectError(
+      `${BUILD}test:\n  stage: test\n  script: echo\n  parallel:\n    matrix:\n      - PROVIDER: [aws]\n${need}`,
+      16,
+      7,
+      '`CLOUD` is not an identifier of this job',
+    );
+    await expectError(`${BUILD}test:\n  stage: test\n  script: echo\n${need}`, 13, 7, 'needs the job itself to have parallel:matrix');
+  });
+});
+
+describe('rules:needs', () => {
+  // When a rule with `needs` matches, they replace the job's needs; other rules keep the job's.
+  // https://docs.gitlab.com/ee/ci/yaml/#rulesneeds
+  const YAML = `
+a: {stage: build, script: echo}
+b: {stage: build, script: echo}
+c:
+  stage: test
+  script: echo
+  needs: [a]
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      needs: [b]
+    - if: $CI_COMMIT_BRANCH == "empty"
+      needs: []
+    - when: on_success
+`;
+  it('replace the job’s needs when their rule matches', async () => {
+    const needsOn = async (branch: string) =>
+      job(await compileOk(YAML, { variables: { ...PUSH_MAIN, CI_COMMIT_BRANCH: branch } }), 'c').needs?.map((n) => n.job);
+    assert.deepEqual(await needsOn('main'), ['b']);
+    assert.deepEqual(await needsOn('empty'), []);
+    assert.deepEqual(await needsOn('other'), ['a']);
+  });
+
+  it('are checked like needs: a job that does not exist is an error at the rule’s need', async () => {
+    await expectError(YAML.replace('needs: [b]', 'needs: [bb]'), 10, 15, '`c` needs `bb`, which is not a job (did you mean `b`?)');
+  });
+});
