@@ -138,15 +138,28 @@ export function environmentSlug(name: string): string {
   return `${short}${short.endsWith('-') ? '' : '-'}${suffix}`;
 }
 
-/** GitLab's CI_ENVIRONMENT_* of a job with `environment:`; the tier only when the file names it. */
+/**
+ * The tier GitLab gives an environment whose `deployment_tier` is not set, from its name
+ * (Environment#guess_tier): "By default, GitLab assumes a tier based on the environment name."
+ * https://docs.gitlab.com/ee/ci/environments/#deployment-tier-of-environments
+ */
+export function guessTier(name: string): string {
+  if (/(dev|review|trunk)/i.test(name)) return 'development';
+  if (/(test|tst|int|ac(ce|)pt|qa|qc|control|quality)/i.test(name)) return 'testing';
+  if (/(st(a|)g|mod(e|)l|pre|demo|non)/i.test(name)) return 'staging';
+  if (/(pr(o|)d|live)/i.test(name)) return 'production';
+  return 'other';
+}
+
+/** GitLab's CI_ENVIRONMENT_* of a job with `environment:`. */
 function environmentVariables(env: EnvironmentSpec): Record<string, string> {
   const vars: Record<string, string> = {
     CI_ENVIRONMENT_NAME: env.name,
     CI_ENVIRONMENT_SLUG: environmentSlug(env.name),
     CI_ENVIRONMENT_ACTION: env.action,
+    CI_ENVIRONMENT_TIER: env.deploymentTier ?? guessTier(env.name),
   };
   if (env.url !== undefined) vars.CI_ENVIRONMENT_URL = env.url;
-  if (env.deploymentTier !== undefined) vars.CI_ENVIRONMENT_TIER = env.deploymentTier;
   return vars;
 }
 

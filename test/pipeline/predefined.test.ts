@@ -6,6 +6,7 @@ import {
   environmentSlug,
   escapeVariableValue,
   expandVariables,
+  guessTier,
   jobVariables,
   parseRawCommit,
   parseDuration,
@@ -190,6 +191,23 @@ describe('predefined variables', () => {
     assert.equal(bare.CI_ENVIRONMENT_SLUG, 'production');
     assert.equal(bare.CI_ENVIRONMENT_ACTION, 'stop');
     assert.equal(bare.CI_ENVIRONMENT_URL, undefined);
+    // Without deployment_tier, GitLab guesses the tier from the name (Environment#guess_tier).
+    assert.equal(bare.CI_ENVIRONMENT_TIER, 'production');
+  });
+
+  it('guesses the tier from the environment name as GitLab does', () => {
+    const cases: [string, string][] = [
+      ['review/feature-1', 'development'],
+      ['dev', 'development'],
+      ['qa', 'testing'],
+      ['integration', 'testing'],
+      ['staging', 'staging'],
+      ['pre-prod', 'staging'],
+      ['production', 'production'],
+      ['live', 'production'],
+      ['customer-portal', 'other'],
+    ];
+    for (const [name, tier] of cases) assert.equal(guessTier(name), tier, name);
   });
 
   // Gitlab::Slug::Environment: starts with a letter, no repeated '-', at most 24 characters, and a
