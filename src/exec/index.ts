@@ -18,6 +18,7 @@ import {
   parseRawCommit,
   predefinedVariables,
   type CommitInfo,
+  type PipelineVariablesInput,
 } from '../pipeline/index.js';
 import {
   claimJob,
@@ -139,7 +140,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   const stateDir = join(root, STATE_DIR);
   const info = await gitInfo(root);
   const now = Date.now();
-  const predefined = predefinedVariables({
+  const facts: PipelineVariablesInput = {
     sha: info.sha,
     beforeSha: null,
     ref: info.branch,
@@ -153,7 +154,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     serverUrl: EXEC_SERVER_URL,
     configPath,
     commit: info.commit,
-  });
+  };
+  const predefined = predefinedVariables(facts);
   const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
     readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
     listFiles: async () => info.files ?? [],
@@ -202,6 +204,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    // What the jobs see besides: the pipeline's name, and the repository's id; nothing is protected here.
+    const jobPredefined = predefinedVariables({ ...facts, pipelineName: pipelineDef.name, projectId: repo.id, refProtected: false });
     const { pipelineId } = await createPipeline(store, {
       repoId: repo.id,
       ref: info.branch,
@@ -243,7 +247,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         environment: spec.environment,
       });
       const vars: JobVariable[] = Object.entries({
-        ...predefined,
+        ...jobPredefined,
         CI_PIPELINE_ID: String(pipelineId),
         ...perJob,
         ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),

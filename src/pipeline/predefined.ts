@@ -38,6 +38,12 @@ export interface PipelineVariablesInput {
   configPath: string;
   /** The commit's message, author and date; null for pipelines stored before they were recorded (then unset). */
   commit?: CommitInfo | null;
+  /** `workflow:name` as the pipeline got it (CI_PIPELINE_NAME); unset without one. */
+  pipelineName?: string | null;
+  /** The repository's id (CI_PROJECT_ID); unset where it is not known yet. */
+  projectId?: number | null;
+  /** Whether the ref is protected (CI_COMMIT_REF_PROTECTED); unset where it is not known yet. */
+  refProtected?: boolean | null;
 }
 
 /** Tandem's web pages, as CI_PROJECT_URL, CI_PIPELINE_URL and CI_JOB_URL point at them. */
@@ -98,6 +104,9 @@ export function predefinedVariables(input: PipelineVariablesInput): Record<strin
     vars.CI_COMMIT_AUTHOR = input.commit.author;
     vars.CI_COMMIT_TIMESTAMP = input.commit.timestamp;
   }
+  if (input.pipelineName) vars.CI_PIPELINE_NAME = input.pipelineName;
+  if (input.projectId !== undefined && input.projectId !== null) vars.CI_PROJECT_ID = String(input.projectId);
+  if (input.refProtected !== undefined && input.refProtected !== null) vars.CI_COMMIT_REF_PROTECTED = String(input.refProtected);
   if (input.isTag) vars.CI_COMMIT_TAG = input.ref;
   else if (input.pipelineSource !== 'merge_request_event') vars.CI_COMMIT_BRANCH = input.ref;
   return vars;

@@ -18,6 +18,7 @@ function plain(vars: Record<string, string>): JobVariable[] {
 export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload> {
   const { job, spec, pipeline, repo } = claimed;
   const startedAt = new Date(job.started_at ?? ctx.clock.now());
+  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const predefined = predefinedVariables({
     sha: pipeline.sha,
     beforeSha: pipeline.before_sha,
@@ -33,6 +34,9 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     serverUrl: ctx.externalUrl,
     configPath: pipeline.config_path ?? '.gitlab-ci.yml',
     commit: readPipelineCommit(pipeline),
+    pipelineName: pipeline.name,
+    projectId: repo.id,
+    refProtected: protectedRef,
   });
   // The agent knows its own paths; these placeholders are replaced on the agent before the job runs.
   const perJob = jobVariables({
@@ -49,7 +53,6 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     serverUrl: ctx.externalUrl,
     environment: spec.environment,
   });
-  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const repoVariables = await repoVariablesFor(ctx, {
     repoId: repo.id,
     protectedRef,

@@ -61,6 +61,16 @@ describe('predefined variables', () => {
     assert.equal(v.CI_CONFIG_PATH, '.tandem.yml');
   });
 
+  // https://docs.gitlab.com/ee/ci/variables/predefined_variables.html: the workflow:name, the
+  // project's id and whether the ref is protected, where the caller knows them.
+  it('CI_PIPELINE_NAME, CI_PROJECT_ID and CI_COMMIT_REF_PROTECTED', () => {
+    const v = predefinedVariables({ ...base, pipelineName: 'Release train', projectId: 7, refProtected: false });
+    assert.deepEqual([v.CI_PIPELINE_NAME, v.CI_PROJECT_ID, v.CI_COMMIT_REF_PROTECTED], ['Release train', '7', 'false']);
+    assert.equal(predefinedVariables({ ...base, refProtected: true }).CI_COMMIT_REF_PROTECTED, 'true');
+    const unknown = predefinedVariables({ ...base, pipelineName: null });
+    assert.deepEqual([unknown.CI_PIPELINE_NAME, unknown.CI_PROJECT_ID, unknown.CI_COMMIT_REF_PROTECTED], [undefined, undefined, undefined]);
+  });
+
   it('describes a tag, and omits the pipeline id before it exists', () => {
     const v = predefinedVariables({ ...base, ref: 'v1.0.0', isTag: true, pipelineId: null });
     assert.equal(v.CI_COMMIT_TAG, 'v1.0.0');
