@@ -256,7 +256,7 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
   }
   checkDelays(name, node, diags);
   const dependencies = mapGet(node, 'dependencies');
-  return {
+  const def: JobDef = {
     name,
     pos,
     node,
@@ -269,6 +269,27 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     dependencies: dependencies ? flatten(dependencies).map((d) => ({ job: text(d) ?? '', pos: d.pos })) : null,
     instances: instancesOf(name, node, diags),
   };
+  checkDependenciesNeeded(def, node.entries.get('dependencies')?.keyPos ?? pos, diags);
+  return def;
+}
+
+/**
+ * A job with both `needs` and `dependencies` may depend only on jobs it needs: GitLab refuses the
+ * file otherwise ("dependencies the X should be part of needs"), at the job's `dependencies`.
+ * https://docs.gitlab.com/ee/ci/yaml/#dependencies
+ */
+function checkDependenciesNeeded(def: JobDef, at: SourcePosition, diags: Diagnostics): void {
+  if (def.needs === null || def.dependencies === null) return;
+  const needed = new Set(def.needs.map((n) => n.job));
+  for (const dep of def.dependencies) {
+    if (!needed.has(dep.job)) {
+      diags.error(
+        at,
+        `\`${def.name}.dependencies\`: \`${dep.job}\` must also be in \`needs\` (GitLab: a job with needs depends only on jobs it needs)`,
+        `${def.name}.dependencies`,
+      );
+    }
+  }
 }
 
 /** `when: delayed` needs a `start_in` of at most a week, from the job or the rule. */

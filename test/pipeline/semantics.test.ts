@@ -326,10 +326,13 @@ build:
 test:
   stage: test
   script: echo
-  needs: ["build: [aws, x]"]
+  needs: ["build: [aws, x]", "build: [gcp, y]"]
   dependencies: ["build: [gcp, y]"]
 `);
-    assert.deepEqual(job(p, 'test').needs, [{ job: 'build: [aws, x]', artifacts: true, optional: false }]);
+    assert.deepEqual(
+      job(p, 'test').needs?.map((n) => n.job),
+      ['build: [aws, x]', 'build: [gcp, y]'],
+    );
     assert.deepEqual(job(p, 'test').dependencies, ['build: [gcp, y]']);
   });
 
@@ -399,5 +402,17 @@ c:
 
   it('are checked like needs: a job that does not exist is an error at the rule’s need', async () => {
     await expectError(YAML.replace('needs: [b]', 'needs: [bb]'), 10, 15, '`c` needs `bb`, which is not a job (did you mean `b`?)');
+  });
+});
+
+describe('dependencies of a job with needs', () => {
+  // GitLab: "dependencies the build-docs should be part of needs". https://docs.gitlab.com/ee/ci/yaml/#dependencies
+  it('must be among its needs: an error at the dependencies key otherwise', async () => {
+    await expectError(
+      'a: {stage: build, script: x}\nb: {stage: build, script: x}\nc:\n  stage: test\n  script: x\n  needs: [a]\n  dependencies: [a, b]\n',
+      7,
+      3,
+      '`c.dependencies`: `b` must also be in `needs`',
+    );
   });
 });
