@@ -305,12 +305,28 @@ function checkDelays(name: string, node: YMap, diags: Diagnostics): void {
     if (seconds !== null && seconds > WEEK) diags.error(start.pos, `\`${where}\`: start_in must be at most one week`, where);
   };
   const jobWhen = text(mapGet(node, 'when'));
-  check(jobWhen, jobStart, mapGet(node, 'when')?.pos ?? node.pos, name);
   const rules = mapGet(node, 'rules');
-  if (!rules) return;
+  // GitLab's Job entry: `validates :start_in, absence: true, if: -> { has_rules? || !delayed? }`
+  // ("job start in must be blank"): with rules, the delay belongs in the rule.
+  const startKey = node.entries.get('start_in');
+  if (startKey && (rules || jobWhen !== 'delayed')) {
+    diags.error(
+      startKey.keyPos,
+      rules
+        ? `\`${name}.start_in\`: on a job with rules, start_in goes in the rule that sets when: delayed`
+        : `\`${name}.start_in\` needs when: delayed (GitLab: "start in must be blank" otherwise)`,
+      `${name}.start_in`,
+    );
+  }
+  if (!rules) {
+    check(jobWhen, jobStart, mapGet(node, 'when')?.pos ?? node.pos, name);
+    return;
+  }
+  // A job-level start_in was reported above; its rules are not told again that they lack one.
+  if (startKey) return;
   flatten(rules).forEach((rule, i) => {
     const when = text(mapGet(rule, 'when')) ?? jobWhen;
-    check(when, mapGet(rule, 'start_in') ?? jobStart, rule.pos, `${name}.rules[${i}]`);
+    check(when, mapGet(rule, 'start_in'), rule.pos, `${name}.rules[${i}]`);
   });
 }
 

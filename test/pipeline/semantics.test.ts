@@ -416,3 +416,19 @@ describe('dependencies of a job with needs', () => {
     );
   });
 });
+
+describe('start_in outside when: delayed', () => {
+  // GitLab's Job entry: `validates :start_in, absence: true, if: -> { has_rules? || !delayed? }`.
+  // https://docs.gitlab.com/ee/ci/yaml/#start_in
+  it('is an error at the key; with rules it belongs in the rule', async () => {
+    await expectError('a:\n  script: x\n  start_in: 10 minutes\n', 3, 3, '`a.start_in` needs when: delayed');
+    await expectError(
+      'a:\n  script: x\n  when: delayed\n  start_in: 10 minutes\n  rules:\n    - when: on_success\n',
+      4,
+      3,
+      'on a job with rules, start_in goes in the rule',
+    );
+    const p = await compileOk('a:\n  script: x\n  rules:\n    - when: delayed\n      start_in: 10 minutes\n');
+    assert.deepEqual([job(p, 'a').when, job(p, 'a').startInSeconds], ['delayed', 600]);
+  });
+});
