@@ -19,6 +19,7 @@ import {
   predefinedVariables,
   type CommitInfo,
   type CompileContext,
+  type PipelineVariablesInput,
 } from '../pipeline/index.js';
 import {
   claimJob,
@@ -26,10 +27,12 @@ import {
   createPipeline,
   dependencyArtifacts,
   endTriggerJob,
+  dependencyDotenv,
   getPipeline,
   playJob,
   promoteScheduled,
   replaceArtifactFiles,
+  saveJobDotenv,
 } from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -120,6 +123,9 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
       const now = Date.now();
       await replaceArtifactFiles(store, { jobId, files, expiresAt: expireInSeconds === null ? null : now + expireInSeconds * 1000, now });
     },
+    async saveDotenv(variables) {
+      await saveJobDotenv(store, jobId, variables);
+    },
     async getCache(key) {
       try {
         return JSON.parse(await readFile(cacheFile(key), 'utf8')) as ManifestEntry[];
@@ -141,7 +147,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   const stateDir = join(root, STATE_DIR);
   const info = await gitInfo(root);
   const now = Date.now();
-  const predefined = predefinedVariables({
+  const facts: PipelineVariablesInput = {
     sha: info.sha,
     beforeSha: null,
     ref: info.branch,
@@ -155,7 +161,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     serverUrl: EXEC_SERVER_URL,
     configPath,
     commit: info.commit,
-  });
+  };
+  const predefined = predefinedVariables(facts);
   const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
     readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
     listFiles: async () => info.files ?? [],
@@ -205,6 +212,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    // What the jobs see besides: the pipeline's name, and the repository's id; nothing is protected here.
+    const jobPredefined = predefinedVariables({ ...facts, pipelineName: pipelineDef.name, projectId: repo.id, refProtected: false });
     const { pipelineId } = await createPipeline(store, {
       repoId: repo.id,
       ref: info.branch,
@@ -246,11 +255,12 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         environment: spec.environment,
       });
       const vars: JobVariable[] = Object.entries({
-        ...predefined,
+        ...jobPredefined,
         CI_PIPELINE_ID: String(pipelineId),
         ...perJob,
         ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
         ...spec.variables,
+        ...(await dependencyDotenv(store, pipelineId, spec)),
         ...opts.variables,
       }).map(([key, value]) => ({ key, value, masked: false, file: false }));
       const outcome = await runJob({

@@ -25,7 +25,8 @@ export type Shape = Common &
     /** A variable value: string, number or boolean (GitLab turns them into strings). */
     | { kind: 'scalar' }
     /** `flatten`: nested lists are flattened first, as GitLab does for scripts and rules. */
-    | { kind: 'list'; items: Shape; flatten?: boolean; max?: number }
+    /** `nonEmpty`: `[]` is an error, as GitLab's presence check on `rules` makes it. */
+    | { kind: 'list'; items: Shape; flatten?: boolean; max?: number; nonEmpty?: boolean }
     | {
         kind: 'object';
         keys: Record<string, Shape>;
@@ -41,7 +42,7 @@ export type Shape = Common &
 
 const str = (description?: string, format?: Format): Shape => ({ kind: 'string', description, format });
 const oneOf = (options: Shape[], description?: string): Shape => ({ kind: 'oneOf', options, description });
-const list = (items: Shape, description?: string, extra: { flatten?: boolean; max?: number } = {}): Shape => ({
+const list = (items: Shape, description?: string, extra: { flatten?: boolean; max?: number; nonEmpty?: boolean } = {}): Shape => ({
   kind: 'list',
   items,
   description,
@@ -162,21 +163,6 @@ const exists: Shape = oneOf(
 );
 const ifExpr = str('Expression, e.g. $CI_COMMIT_BRANCH == "main"', 'expression');
 
-export const jobRule: Shape = {
-  kind: 'object',
-  keys: {
-    if: ifExpr,
-    changes,
-    exists,
-    when: enumOf(JOB_WHEN),
-    allow_failure: bool(),
-    variables: jobVariables,
-    start_in: duration('Delay for when: delayed'),
-    interruptible: bool('Replaces the job’s interruptible when this rule matches'),
-  },
-  unsupported: { needs: 'rules:needs is not supported; set needs on the job' },
-};
-
 const workflowRule: Shape = {
   kind: 'object',
   keys: {
@@ -203,7 +189,11 @@ const artifacts: Shape = {
     name: str('Archive name (variables expanded)'),
     untracked: bool('Add files git does not track'),
     when: enumOf(['on_success', 'on_failure', 'always']),
-    reports: { kind: 'any', ignoredBecause: 'artifact reports are not processed' },
+    reports: {
+      kind: 'object',
+      keys: { dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)") },
+      values: { kind: 'any', ignoredBecause: 'only dotenv reports are processed' },
+    },
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },
     public: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },
     access: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },
@@ -372,6 +362,21 @@ const gitlabServiceKeys: Record<string, Shape> = {
   manual_confirmation: { kind: 'any', ignoredBecause: 'manual jobs are played without a confirmation message' },
 };
 
+export const jobRule: Shape = {
+  kind: 'object',
+  keys: {
+    if: ifExpr,
+    changes,
+    exists,
+    when: enumOf(JOB_WHEN),
+    allow_failure: bool(),
+    variables: jobVariables,
+    start_in: duration('Delay for when: delayed'),
+    interruptible: bool('Replaces the job’s interruptible when this rule matches'),
+    needs: list(needItem, 'Replaces the job’s needs when this rule matches', { flatten: true }),
+  },
+};
+
 export const jobShape: ObjectShape = {
   kind: 'object',
   keys: {
@@ -383,7 +388,7 @@ export const jobShape: ObjectShape = {
     variables: jobVariables,
     needs: list(needItem, 'Jobs to wait for (a DAG); [] starts at once; nested lists are flattened', { flatten: true }),
     dependencies: strings('Jobs whose artifacts are downloaded'),
-    rules: list(jobRule, 'First matching rule decides', { flatten: true }),
+    rules: list(jobRule, 'First matching rule decides', { flatten: true, nonEmpty: true }),
     when: enumOf(JOB_WHEN),
     start_in: duration('Delay for when: delayed, e.g. "30 minutes"'),
     only: refPolicy,
@@ -463,7 +468,7 @@ export const workflowShape: Shape = {
   kind: 'object',
   keys: {
     name: str('Pipeline name (variables expanded)'),
-    rules: list(workflowRule, undefined, { flatten: true }),
+    rules: list(workflowRule, undefined, { flatten: true, nonEmpty: true }),
     auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' },
   },
 };

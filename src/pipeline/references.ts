@@ -1,5 +1,5 @@
 // `!reference [job, key, ...]`: replaced by the value found at that path of the merged file
-// (after include, before extends, as GitLab does). References may point at references.
+// (after include and extends, as GitLab does). References may point at references.
 import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import type { ExpansionBudget } from './limits.js';

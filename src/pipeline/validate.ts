@@ -112,6 +112,9 @@ export function validate(node: YNode, shape: Shape, path: string, diags: Diagnos
         return;
       }
       const items = shape.flatten ? flatten(node) : node.kind === 'seq' ? node.items : [];
+      if (shape.nonEmpty && node.kind === 'seq' && node.items.length === 0) {
+        diags.error(node.pos, `\`${path}\` must not be an empty list (GitLab: "config can't be blank"); leave the key out instead`, path);
+      }
       if (shape.max !== undefined && items.length > shape.max) {
         diags.error(node.pos, `\`${path}\` may have at most ${shape.max} entries`, path);
       }

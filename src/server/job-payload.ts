@@ -6,7 +6,7 @@ import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
 import { repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
-import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
+import { dependencyArtifacts, dependencyDotenv, type ClaimedJob } from '../scheduler/index.js';
 import { readJobTags, readPipelineCommit, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
@@ -18,6 +18,7 @@ function plain(vars: Record<string, string>): JobVariable[] {
 export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload> {
   const { job, spec, pipeline, repo } = claimed;
   const startedAt = new Date(job.started_at ?? ctx.clock.now());
+  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const predefined = predefinedVariables({
     sha: pipeline.sha,
     beforeSha: pipeline.before_sha,
@@ -34,6 +35,9 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     serverUrl: ctx.externalUrl,
     configPath: pipeline.config_path ?? '.gitlab-ci.yml',
     commit: readPipelineCommit(pipeline),
+    pipelineName: pipeline.name,
+    projectId: repo.id,
+    refProtected: protectedRef,
   });
   // The agent knows its own paths; these placeholders are replaced on the agent before the job runs.
   const perJob = jobVariables({
@@ -50,7 +54,6 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     serverUrl: ctx.externalUrl,
     environment: spec.environment,
   });
-  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const repoVariables = await repoVariablesFor(ctx, {
     repoId: repo.id,
     protectedRef,
@@ -66,6 +69,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
     ...plain(inheritedGlobals(readPipelineVariables(pipeline), spec.inheritVariables)),
     ...plain(spec.variables),
+    ...plain(await dependencyDotenv(ctx.store, pipeline.id, spec)),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),
     ...(await idTokenVariables(ctx, claimed, protectedRef)),
   ];

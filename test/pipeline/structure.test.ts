@@ -201,12 +201,7 @@ j:
   });
 
   it('extends cycles and unknown templates are errors', async () => {
-    await expectError(
-      '.a:\n  extends: .b\n.b:\n  extends: .a\nj:\n  extends: .a\n  script: x\n',
-      4,
-      12,
-      'circular extends: j → .a → .b → .a',
-    );
+    await expectError('.a:\n  extends: .b\n.b:\n  extends: .a\nj:\n  extends: .a\n  script: x\n', 4, 12, 'circular extends: .a → .b → .a');
     await expectError('j:\n  extends: .tmpl\n  script: x\n.templ:\n  tags: [a]\n', 2, 12, 'did you mean `.templ`');
   });
 
