@@ -26,7 +26,11 @@ function dependencySelector(spec: CompiledJob): (job: { id: number; name: string
  * the pipeline id is expanded with this pipeline's variables (a child gets PARENT_PIPELINE_ID from
  * its trigger job), and only pipelines of the same repository are searched, as its job token reads.
  */
-async function otherPipelineJobs(store: Store, pipelineId: number, spec: CompiledJob): Promise<{ id: number; name: string; dotenv: string | null }[]> {
+async function otherPipelineJobs(
+  store: Store,
+  pipelineId: number,
+  spec: CompiledJob,
+): Promise<{ id: number; name: string; dotenv: string | null }[]> {
   const wanted = (spec.pipelineNeeds ?? []).filter((n) => n.artifacts);
   if (wanted.length === 0) return [];
   const pipeline = await store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
