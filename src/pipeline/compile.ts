@@ -22,7 +22,7 @@ import { firstMatchingRule, refPolicyMatches, refsMatch, stringsOf } from './rul
 import type { CompileContext, CompiledJob, CompileResult, NeedSpec } from './types.js';
 import { validate } from './validate.js';
 import { expandVariables, resolveVariables } from './variables.js';
-import { deepMerge, describeNode, mapGet, scalarText, type YEntry, type YMap } from './yaml-source.js';
+import { deepMerge, describeNode, mapGet, scalarText, type YEntry, type YMap, type YNode } from './yaml-source.js';
 
 const DEFAULT_STAGES = ['build', 'test', 'deploy'];
 
@@ -188,6 +188,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   const defined = defs.reduce((sum, d) => sum + d.instances.length, 0);
   if (defined > maxJobs) return tooManyJobs(root, defined, maxJobs, diags);
   checkGraph(defs, invalid, diags);
+  checkStopJobs(defs, invalid, diags);
   if (diags.errors.length > 0) return failure(diags);
 
   // workflow:rules decide whether there is a pipeline at all, and may set global variables.
@@ -318,6 +319,34 @@ function withInstanceNeeds(defs: JobDef[]): JobDef[] {
     ruleNeeds: def.ruleNeeds.map(resolve),
     dependencies: def.dependencies?.map((d) => (jobs.has(d.job) ? d : { ...d, job: ownerOf.get(d.job) ?? d.job, instance: d.job })) ?? null,
   }));
+}
+
+/**
+ * `environment:on_stop` names a job of the file with the same environment and `action: stop`, as
+ * GitLab's YAML processor checks (on the jobs as written, whatever rules later decide).
+ */
+const text = (node: YNode | undefined): string | null => (node ? scalarText(node) : null);
+
+function checkStopJobs(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnostics): void {
+  const byName = new Map(defs.map((d) => [d.name, d]));
+  const environmentName = (env: YNode | undefined) => {
+    const name = env?.kind === 'map' ? mapGet(env, 'name') : env;
+    return name ? scalarText(name) : null;
+  };
+  for (const def of defs) {
+    const environment = mapGet(def.node, 'environment');
+    const onStop = environment?.kind === 'map' ? mapGet(environment, 'on_stop') : undefined;
+    const stopName = onStop && scalarText(onStop);
+    if (!onStop || !stopName || invalid.has(stopName)) continue;
+    const where = `${def.name}.environment.on_stop`;
+    const stopEnvironment = mapGet(byName.get(stopName)?.node, 'environment');
+    let problem: string | null = null;
+    if (!byName.has(stopName)) problem = 'is not defined';
+    else if (!stopEnvironment) problem = 'has no environment';
+    else if (environmentName(stopEnvironment) !== environmentName(environment)) problem = 'has a different environment name';
+    else if (stopEnvironment.kind !== 'map' || text(mapGet(stopEnvironment, 'action')) !== 'stop') problem = 'needs `action: stop`';
+    if (problem) diags.error(onStop.pos, `\`${where}\`: job \`${stopName}\` ${problem}`, where);
+  }
 }
 
 /** Checks that need only the file: needs/dependencies name jobs, stage order, no needs cycle. */

@@ -3,7 +3,7 @@
 // two can never disagree.
 import { CACHE_POLICIES, type DeployBlockCheck } from './types.js';
 
-export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'file-glob';
+export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'file-glob' | 'cache-key' | 'environment-name';
 
 interface Common {
   description?: string;
@@ -203,7 +203,10 @@ const artifacts: Shape = {
 const cacheItem: Shape = {
   kind: 'object',
   keys: {
-    key: oneOf([str(), { kind: 'object', keys: { files: list(str(), undefined, { max: 2 }), prefix: str() }, required: ['files'] }]),
+    key: oneOf([
+      str(undefined, 'cache-key'),
+      { kind: 'object', keys: { files: list(str(), undefined, { max: 2 }), prefix: str() }, required: ['files'] },
+    ]),
     paths: strings(),
     // GitLab 16.1+: `policy: $POLICY`, expanded by the runner (https://docs.gitlab.com/ee/ci/caching/#use-a-variable-to-control-a-jobs-cache-policy).
     policy: { kind: 'string', enum: CACHE_POLICIES, orVariable: true },
@@ -242,11 +245,11 @@ const refPolicy: Shape = oneOf([
 ]);
 
 const environment: Shape = oneOf([
-  str(),
+  str(undefined, 'environment-name'),
   {
     kind: 'object',
     keys: {
-      name: str('Environment name (variables expanded)'),
+      name: str('Environment name (variables expanded)', 'environment-name'),
       url: str(),
       action: enumOf(['start', 'prepare', 'stop', 'verify', 'access']),
       deployment_tier: enumOf(['production', 'staging', 'testing', 'development', 'other']),
