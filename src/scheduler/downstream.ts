@@ -6,13 +6,14 @@ import { text } from 'node:stream/consumers';
 import type { BlobStore } from '../artifacts/index.js';
 import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
-import { inheritedGlobals, predefinedVariables, resolveVariables, type CompiledJob } from '../pipeline/index.js';
+import { inheritedGlobals, resolveVariables, type CompiledJob } from '../pipeline/index.js';
 import { findRepoByPath, includableProject } from '../repos/index.js';
-import { readPipelineCommit, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
+import { readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { Job, Pipeline, Repo } from '../store/index.js';
 import { readJobSpec } from './columns.js';
 import type { StatusChange } from './events.js';
 import { endTriggerJob } from './sql/end-trigger-job.js';
+import { storedPipelineVariables } from './stored-predefined.js';
 import { triggerPipeline, type TriggerContext, type TriggerInput } from './trigger.js';
 
 export interface DownstreamContext extends TriggerContext {
@@ -93,7 +94,7 @@ async function startDownstream(ctx: DownstreamContext, job: Job): Promise<Status
   if (depth.levels >= MAX_HIERARCHY_DEPTH)
     return fail(`downstream pipeline can not be created: the pipeline hierarchy is ${MAX_HIERARCHY_DEPTH} levels deep (a trigger loop?)`);
   const upstream = { pipelineId: parent.id, triggerJobId: job.id };
-  const variables = downstreamVariables(ctx, job, spec, parent, repo);
+  const variables = await downstreamVariables(ctx, job, spec, parent, repo);
   let input: TriggerInput;
   try {
     if (trigger.include !== null) {
@@ -147,26 +148,19 @@ async function startDownstream(ctx: DownstreamContext, job: Job): Promise<Status
  * as the parent's jobs see them (`PARENT_PIPELINE_ID: $CI_PIPELINE_ID` is the parent's id), and
  * with `pipeline_variables` the parent pipeline's variables as well.
  */
-function downstreamVariables(ctx: DownstreamContext, job: Job, spec: CompiledJob, parent: Pipeline, repo: Repo): Record<string, string> {
+async function downstreamVariables(
+  ctx: DownstreamContext,
+  job: Job,
+  spec: CompiledJob,
+  parent: Pipeline,
+  repo: Repo,
+): Promise<Record<string, string>> {
+  const refProtected = (await pipelineProtectedRole(ctx.store.db, parent)) !== null;
   const trigger = spec.trigger;
   const pipelineVariables = readPipelineVariables(parent);
   const yaml = trigger?.forward.yamlVariables ? { ...inheritedGlobals(pipelineVariables, spec.inheritVariables), ...spec.variables } : {};
   const forwarded = trigger?.forward.pipelineVariables ? pipelineVariables : {};
-  const predefined = predefinedVariables({
-    sha: parent.sha,
-    beforeSha: parent.before_sha,
-    ref: readPipelineMergeRequest(parent)?.sourceBranch ?? parent.ref,
-    isTag: parent.is_tag === 1,
-    defaultBranch: repo.default_branch,
-    pipelineId: parent.id,
-    pipelineSource: parent.source,
-    pipelineCreatedAt: new Date(parent.created_at),
-    repoName: repo.name,
-    repoUrl: repo.url,
-    serverUrl: ctx.externalUrl,
-    configPath: parent.config_path ?? '.gitlab-ci.yml',
-    commit: readPipelineCommit(parent),
-  });
+  const predefined = storedPipelineVariables(parent, repo, { externalUrl: ctx.externalUrl, refProtected });
   const wanted = { ...forwarded, ...yaml };
   const resolved = resolveVariables({ ...predefined, ...wanted, CI_JOB_ID: String(job.id), CI_JOB_NAME: job.name });
   return Object.fromEntries(Object.keys(wanted).map((key) => [key, resolved[key]]));

@@ -51,5 +51,6 @@ export { artifactFilesOf, findArtifactFile, replaceArtifactFiles } from './sql/a
 export { findCacheEntry, saveCacheEntry } from './sql/cache-entries.js';
 export type { Delivery } from './sql/deliveries.js';
 export { startDownstreamPipelines } from './downstream.js';
+export { storedPipelineVariables } from './stored-predefined.js';
 export { endTriggerJob } from './sql/end-trigger-job.js';
 export type { DownstreamContext } from './downstream.js';

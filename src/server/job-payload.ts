@@ -5,9 +5,9 @@ import { mintIdTokens } from '../auth/index.js';
 import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
 import { repoVariablesFor } from '../repos/index.js';
-import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
-import { dependencyArtifacts, dependencyDotenv, type ClaimedJob } from '../scheduler/index.js';
-import { readJobTags, readPipelineCommit, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
+import { inheritedGlobals, jobVariables } from '../pipeline/index.js';
+import { dependencyArtifacts, dependencyDotenv, storedPipelineVariables, type ClaimedJob } from '../scheduler/index.js';
+import { readJobTags, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { repoCredentials } from './repo-url.js';
 
@@ -19,26 +19,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
   const { job, spec, pipeline, repo } = claimed;
   const startedAt = new Date(job.started_at ?? ctx.clock.now());
   const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
-  const predefined = predefinedVariables({
-    sha: pipeline.sha,
-    beforeSha: pipeline.before_sha,
-    // GitLab names the source branch here in merge request pipelines (review apps use its slug).
-    ref: readPipelineMergeRequest(pipeline)?.sourceBranch ?? pipeline.ref,
-    isTag: pipeline.is_tag === 1,
-    defaultBranch: repo.default_branch,
-    pipelineId: pipeline.id,
-    pipelineSource: pipeline.source,
-    pipelineCreatedAt: new Date(pipeline.created_at),
-    repoName: repo.name,
-    repoPath: repo.path ?? repo.name,
-    repoUrl: repo.url,
-    serverUrl: ctx.externalUrl,
-    configPath: pipeline.config_path ?? '.gitlab-ci.yml',
-    commit: readPipelineCommit(pipeline),
-    pipelineName: pipeline.name,
-    projectId: repo.id,
-    refProtected: protectedRef,
-  });
+  const predefined = storedPipelineVariables(pipeline, repo, { externalUrl: ctx.externalUrl, refProtected: protectedRef });
   // The agent knows its own paths; these placeholders are replaced on the agent before the job runs.
   const perJob = jobVariables({
     jobId: job.id,
