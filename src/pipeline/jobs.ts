@@ -3,7 +3,7 @@ import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { MAX_PARALLEL } from './limits.js';
-import { checkTriggerJob, pipelineNeedsOf, triggerOf } from './trigger.js';
+import { checkProjectNeeds, checkTriggerJob, pipelineNeedsOf, projectNeedsOf, triggerOf } from './trigger.js';
 import { stringsOf } from './rules.js';
 import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
@@ -150,8 +150,9 @@ function needsOf(name: string, node: YNode | undefined): NeedRef[] | null {
   if (!node) return null;
   return flatten(node).flatMap((item): NeedRef[] => {
     if (item.kind === 'scalar') return [{ job: text(item) ?? '', artifacts: true, optional: false, instances: null, pos: item.pos }];
-    // `needs:pipeline:job` names a job of another pipeline: not part of this one's order (trigger.ts).
-    if (item.kind !== 'map' || mapGet(item, 'pipeline')) return [];
+    // `needs:pipeline:job` and `needs:project` name a job of another pipeline: not part of this
+    // one's order (trigger.ts).
+    if (item.kind !== 'map' || mapGet(item, 'pipeline') || mapGet(item, 'project')) return [];
     const job = text(mapGet(item, 'job')) ?? '';
     const matrix = mapGet(mapGet(item, 'parallel'), 'matrix');
     return [
@@ -187,6 +188,7 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     );
     stageIndex = 0;
   }
+  checkProjectNeeds(name, mapGet(node, 'needs'), diags);
   // A deploy job's work is its `deploy:` block, a trigger job's the downstream pipeline.
   if (mapGet(node, 'trigger')) checkTriggerJob(name, pos, node, diags);
   else if (stringsOf(mapGet(node, 'script')).length === 0 && !mapGet(node, 'deploy')) {
@@ -410,6 +412,8 @@ export function compileInstance(
   if (trigger) job.trigger = trigger;
   const pipelineNeeds = pipelineNeedsOf(mapGet(node, 'needs'));
   if (pipelineNeeds.length > 0) job.pipelineNeeds = pipelineNeeds;
+  const projectNeeds = projectNeedsOf(mapGet(node, 'needs'));
+  if (projectNeeds.length > 0) job.projectNeeds = projectNeeds;
   return job;
 }
 
