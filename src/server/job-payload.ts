@@ -6,9 +6,10 @@ import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
 import { repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
-import { dependencyArtifacts, type ClaimedJob } from '../scheduler/index.js';
+import { appendLogChunks, completeJob, dependencyArtifacts, DependencyUnavailableError, type ClaimedJob } from '../scheduler/index.js';
 import { readJobTags, readPipelineCommit, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
+import { publishChanges } from './notify.js';
 import { repoCredentials } from './repo-url.js';
 
 function plain(vars: Record<string, string>): JobVariable[] {
@@ -83,6 +84,35 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     variables,
     dependencies: await dependencyArtifacts(ctx.store, pipeline.id, spec),
   };
+}
+
+/**
+ * The payload of a job just claimed, or null when the job can not start: the artifacts it needs
+ * from elsewhere (`needs:project`) are missing or refused. GitLab fails such a job when it starts
+ * (missing_dependency_failure); here it fails before it reaches the agent, with the reason as its log.
+ */
+export async function handOutJob(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload | null> {
+  try {
+    const payload = await buildJobPayload(ctx, claimed);
+    publishChanges(ctx, claimed.changes);
+    return payload;
+  } catch (err) {
+    if (!(err instanceof DependencyUnavailableError)) throw err;
+    publishChanges(ctx, claimed.changes);
+    const claim = { jobId: claimed.job.id, agentId: claimed.job.agent_id ?? 0, fencingToken: claimed.fencingToken };
+    const line = `ERROR: Job failed: ${err.message}\n`;
+    await appendLogChunks(ctx.store, { ...claim, chunks: [{ seq: 0, data: line }], now: ctx.clock.now() });
+    ctx.hub.publish({ type: 'log', jobId: claim.jobId, seq: 0, data: line });
+    const result = await completeJob(ctx.store, {
+      ...claim,
+      status: 'failed',
+      exitCode: null,
+      failureReason: 'missing_dependency_failure',
+      now: ctx.clock.now(),
+    });
+    publishChanges(ctx, result.changes);
+    return null;
+  }
 }
 
 /** The job's `id_tokens`, signed now (each attempt gets fresh ones), as masked variables. */
