@@ -18,6 +18,8 @@ function plain(vars: Record<string, string>): JobVariable[] {
 
 export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload> {
   const { job, spec, pipeline, repo } = claimed;
+  // First: a job whose artifacts from elsewhere are refused gets no token at all.
+  const dependencies = await dependencyArtifacts(ctx.store, pipeline.id, spec);
   const startedAt = new Date(job.started_at ?? ctx.clock.now());
   const predefined = predefinedVariables({
     sha: pipeline.sha,
@@ -82,7 +84,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     ref: pipeline.ref,
     job: spec,
     variables,
-    dependencies: await dependencyArtifacts(ctx.store, pipeline.id, spec),
+    dependencies,
   };
 }
 
