@@ -73,6 +73,9 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
     async saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null) {
       await client.json('POST', `${base}/artifacts`, { fencingToken, files, expireInSeconds });
     },
+    async saveDotenv(variables: Record<string, string>) {
+      await client.json('POST', `${base}/dotenv`, { fencingToken, variables });
+    },
     async getCache(key: string) {
       try {
         const res = await client.json<{ files: ManifestEntry[] }>(

@@ -2,9 +2,9 @@
 // dependencies and its caches before the script, its artifacts and caches after it, as their
 // `when` says.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { collectFiles, restoreFiles, storeFiles } from '../artifacts/index.js';
+import { collectFiles, isInside, parseDotenv, PathEscapeError, restoreFiles, safeRelativePath, storeFiles } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../api/index.js';
 import { CACHE_POLICIES, expandVariables } from '../pipeline/index.js';
 import type { ArtifactsSpec, CachePolicy, CacheSpec } from '../pipeline/index.js';
@@ -99,6 +99,8 @@ export async function uploadArtifacts(
   { workspace, env, backend, log }: FilesScope,
 ): Promise<void> {
   if (!artifacts || !whenMatches(artifacts.when, succeeded)) return;
+  // A job whose artifacts are only reports has no files to upload.
+  if (artifacts.paths.length === 0 && !artifacts.untracked) return;
   log.section('Uploading artifacts');
   const { files, warnings } = await collectFiles(workspace, {
     ...artifacts,
@@ -109,6 +111,32 @@ export async function uploadArtifacts(
   const manifest = await storeFiles(files, backend.blobs);
   await backend.saveArtifacts(manifest, artifacts.expireInSeconds);
   log.write(`Uploaded ${manifest.length} artifact files\n`);
+}
+
+/**
+ * Reads the job's `artifacts:reports:dotenv` files and hands their variables to the jobs after it.
+ * Reports are uploaded whatever the job's outcome (GitLab's runner gets them with `when: always`);
+ * a missing file is a warning, a malformed report fails the job, as GitLab refuses its upload.
+ */
+export async function uploadDotenvReport(artifacts: ArtifactsSpec | null, { workspace, env, backend, log }: FilesScope): Promise<void> {
+  const paths = artifacts?.dotenv ?? [];
+  if (paths.length === 0) return;
+  log.section('Uploading dotenv report');
+  const root = await realpath(workspace);
+  const files: { name: string; content: Buffer }[] = [];
+  for (const name of expandAll(paths, env)) {
+    const real = await realpath(join(root, safeRelativePath(name))).catch(() => null);
+    if (real === null) {
+      log.notice(`WARNING: ${name}: no matching files for the dotenv report`);
+      continue;
+    }
+    if (!isInside(root, real)) throw new PathEscapeError(name, `it leads outside the job's workspace (to ${real})`);
+    files.push({ name, content: await readFile(real) });
+  }
+  if (files.length === 0) return;
+  const variables = parseDotenv(files);
+  await backend.saveDotenv(variables);
+  log.write(`Passed on ${Object.keys(variables).length} dotenv variables: ${Object.keys(variables).join(', ')}\n`);
 }
 
 export async function saveCaches(caches: CacheSpec[], succeeded: boolean, { workspace, env, backend, log }: FilesScope): Promise<void> {

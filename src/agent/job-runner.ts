@@ -20,7 +20,14 @@ import { resolveVariables } from '../pipeline/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
 import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from '../api/index.js';
 import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
-import { downloadDependencyArtifacts, restoreCaches, saveCaches, uploadArtifacts, type FilesScope } from './job-files.js';
+import {
+  downloadDependencyArtifacts,
+  restoreCaches,
+  saveCaches,
+  uploadArtifacts,
+  uploadDotenvReport,
+  type FilesScope,
+} from './job-files.js';
 import { openJobLog, type JobLog } from './job-log.js';
 import { watchJob } from './job-watch.js';
 
@@ -31,6 +38,8 @@ export interface JobBackend {
   /** Extends the lease; true when the job was canceled on the server. */
   heartbeat(): Promise<{ cancelRequested: boolean }>;
   saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null): Promise<void>;
+  /** The variables of the job's dotenv report, for the jobs that take its artifacts. */
+  saveDotenv(variables: Record<string, string>): Promise<void>;
   getCache(key: string): Promise<ManifestEntry[] | null>;
   putCache(key: string, files: ManifestEntry[]): Promise<void>;
   /** Releases on the server; absent where jobs cannot deploy (`tandem exec`). */
@@ -112,6 +121,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
 
     phase = 'upload';
     await uploadArtifacts(job.artifacts, succeeded, files);
+    await uploadDotenvReport(job.artifacts, files);
     await saveCaches(job.cache, succeeded, files);
     if (job.deploy !== null && succeeded) {
       phase = 'deploy';

@@ -27,3 +27,4 @@ export {
 export { type BlobOperation, ReplicatedBlobStore, observeBlobStore, openArtifactStore, openBlobStore } from './open.js';
 export { S3Objects, type S3Location, S3UrlError, isS3Url, parseS3Url, s3Client } from './s3.js';
 export { S3BlobStore } from './s3-blob-store.js';
+export { DotenvError, MAX_DOTENV_BYTES, MAX_DOTENV_VARIABLES, parseDotenv } from './dotenv.js';

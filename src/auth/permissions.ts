@@ -235,6 +235,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'PUT /api/v1/agent/blobs/:digest': 'agent.protocol',
   'GET /api/v1/agent/blobs/:digest': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/artifacts': 'agent.protocol',
+  'POST /api/v1/agent/jobs/:id/dotenv': 'agent.protocol',
   'GET /api/v1/agent/jobs/:id/caches/:key': 'agent.protocol',
   'PUT /api/v1/agent/jobs/:id/caches/:key': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/release': 'agent.protocol',

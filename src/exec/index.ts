@@ -19,6 +19,7 @@ import {
   predefinedVariables,
   type CommitInfo,
   type CompileContext,
+  type PipelineVariablesInput,
 } from '../pipeline/index.js';
 import {
   claimJob,
@@ -27,10 +28,12 @@ import {
   dependencyArtifacts,
   DependencyUnavailableError,
   endTriggerJob,
+  dependencyDotenv,
   getPipeline,
   playJob,
   promoteScheduled,
   replaceArtifactFiles,
+  saveJobDotenv,
 } from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -121,6 +124,9 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
       const now = Date.now();
       await replaceArtifactFiles(store, { jobId, files, expiresAt: expireInSeconds === null ? null : now + expireInSeconds * 1000, now });
     },
+    async saveDotenv(variables) {
+      await saveJobDotenv(store, jobId, variables);
+    },
     async getCache(key) {
       try {
         return JSON.parse(await readFile(cacheFile(key), 'utf8')) as ManifestEntry[];
@@ -142,7 +148,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   const stateDir = join(root, STATE_DIR);
   const info = await gitInfo(root);
   const now = Date.now();
-  const predefined = predefinedVariables({
+  const facts: PipelineVariablesInput = {
     sha: info.sha,
     beforeSha: null,
     ref: info.branch,
@@ -156,7 +162,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     serverUrl: EXEC_SERVER_URL,
     configPath,
     commit: info.commit,
-  });
+  };
+  const predefined = predefinedVariables(facts);
   const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
     readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
     listFiles: async () => info.files ?? [],
@@ -206,6 +213,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    // What the jobs see besides: the pipeline's name, and the repository's id; nothing is protected here.
+    const jobPredefined = predefinedVariables({ ...facts, pipelineName: pipelineDef.name, projectId: repo.id, refProtected: false });
     const { pipelineId } = await createPipeline(store, {
       repoId: repo.id,
       ref: info.branch,
@@ -232,28 +241,6 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       const workspace = join(stateDir, 'builds', String(job.id));
       const started = Date.now();
       opts.onJobStart?.(job.name);
-      const perJob = jobVariables({
-        jobId: job.id,
-        jobName: job.name,
-        stage: job.stage,
-        startedAt: new Date(started),
-        timeoutSeconds: job.timeout_seconds,
-        projectDir: workspace,
-        buildsDir: join(stateDir, 'builds'),
-        nodeIndex: spec.parallel?.index,
-        nodeTotal: spec.parallel?.total,
-        runnerTags: [],
-        serverUrl: EXEC_SERVER_URL,
-        environment: spec.environment,
-      });
-      const vars: JobVariable[] = Object.entries({
-        ...predefined,
-        CI_PIPELINE_ID: String(pipelineId),
-        ...perJob,
-        ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
-        ...spec.variables,
-        ...opts.variables,
-      }).map(([key, value]) => ({ key, value, masked: false, file: false }));
       let dependencies: DependencyArtifacts[];
       try {
         dependencies = await dependencyArtifacts(store, pipelineId, spec);
@@ -272,6 +259,29 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         opts.onJobEnd?.(job.name, 'failed', (Date.now() - started) / 1000);
         return true;
       }
+      const perJob = jobVariables({
+        jobId: job.id,
+        jobName: job.name,
+        stage: job.stage,
+        startedAt: new Date(started),
+        timeoutSeconds: job.timeout_seconds,
+        projectDir: workspace,
+        buildsDir: join(stateDir, 'builds'),
+        nodeIndex: spec.parallel?.index,
+        nodeTotal: spec.parallel?.total,
+        runnerTags: [],
+        serverUrl: EXEC_SERVER_URL,
+        environment: spec.environment,
+      });
+      const vars: JobVariable[] = Object.entries({
+        ...jobPredefined,
+        CI_PIPELINE_ID: String(pipelineId),
+        ...perJob,
+        ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
+        ...spec.variables,
+        ...(await dependencyDotenv(store, pipelineId, spec)),
+        ...opts.variables,
+      }).map(([key, value]) => ({ key, value, masked: false, file: false }));
       const outcome = await runJob({
         jobId: job.id,
         job: spec,

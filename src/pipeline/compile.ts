@@ -3,7 +3,17 @@
 import { Diagnostics, nearest } from './diagnostics.js';
 import { loadWithIncludes, type IncludeEnv } from './include.js';
 import { jobShape, jobShapeChecking, topLevelKeys, unsupportedTopLevel, DEFAULT_KEYS } from './keys.js';
-import { compileInstance, decideOutcome, defineJob, variablesOf, type Instance, type JobDef, type Outcome } from './jobs.js';
+import {
+  compileInstance,
+  decideOutcome,
+  defineJob,
+  neededInstances,
+  variablesOf,
+  type Instance,
+  type JobDef,
+  type NeedRef,
+  type Outcome,
+} from './jobs.js';
 import { slugify } from './predefined.js';
 import { resolveExtends } from './extends.js';
 import { DEFAULT_MAX_PIPELINE_JOBS, ExpansionBudget, LimitExceeded, MAX_COMPILED_BYTES } from './limits.js';
@@ -12,7 +22,7 @@ import { firstMatchingRule, refPolicyMatches, refsMatch, stringsOf } from './rul
 import type { CompileContext, CompiledJob, CompileResult, NeedSpec } from './types.js';
 import { validate } from './validate.js';
 import { expandVariables, resolveVariables } from './variables.js';
-import { deepMerge, describeNode, mapGet, scalarText, type YEntry, type YMap } from './yaml-source.js';
+import { deepMerge, describeNode, mapGet, scalarText, type YEntry, type YMap, type YNode } from './yaml-source.js';
 
 const DEFAULT_STAGES = ['build', 'test', 'deploy'];
 
@@ -55,6 +65,16 @@ function withoutNullKeywords(root: YMap): YMap {
     const entry = entries.get(key);
     if (entry?.value.kind === 'map') entries.set(key, { ...entry, value: withoutNullKeys(entry.value) });
   }
+  return { ...root, entries };
+}
+
+/** Every job and template with its `extends` applied (GitLab's Extendable handles hidden keys too). */
+function withExtends(root: YMap, diags: Diagnostics): YMap {
+  const names = [...root.entries]
+    .filter(([key, e]) => !topLevelKeys[key] && !unsupportedTopLevel[key] && e.value.kind === 'map')
+    .map(([key]) => key);
+  const resolved = resolveExtends(root, names, diags);
+  const entries = new Map([...root.entries].map(([key, e]) => [key, { ...e, value: resolved.get(key) ?? e.value }]));
   return { ...root, entries };
 }
 
@@ -114,7 +134,9 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
   const ruleEnv = repoFacts(ctx);
   const loaded = await loadWithIncludes(configPath, content, ruleEnv(baseVars), diags, budget);
   if (!loaded || diags.errors.length > 0) return failure(diags);
-  const root = withoutNullKeywords(resolveReferences(loaded, diags, budget));
+  // GitLab's order (Gitlab::Ci::Config#build_config): includes, then `extends`, then `!reference`,
+  // so a reference sees what templates brought and a template may hold a reference.
+  const root = withoutNullKeywords(resolveReferences(withExtends(loaded, diags), diags, budget));
 
   // Top level: keywords are validated, everything else is a job or a hidden template.
   const jobNames: string[] = [];
@@ -134,10 +156,10 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
       );
     }
   }
-  // Counted again with parallel jobs below; this first count spares the work of a huge file.
+  // Counted again with parallel jobs below.
   const maxJobs = ctx.maxJobs ?? DEFAULT_MAX_PIPELINE_JOBS;
   if (jobNames.length > maxJobs) return tooManyJobs(root, jobNames.length, maxJobs, diags);
-  const resolved = new Map([...resolveExtends(root, jobNames, diags)].map(([name, job]) => [name, withoutNullKeys(job)]));
+  const resolved = new Map(jobNames.map((name) => [name, withoutNullKeys((root.entries.get(name) as YEntry).value as YMap)]));
   const shape = ctx.checkDeployBlock ? jobShapeChecking(ctx.checkDeployBlock) : jobShape;
   const fileErrors = diags.errors.length;
   // Jobs with errors of their own are left out of the checks below; the others are still checked
@@ -155,15 +177,18 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
 
   const stages = stagesOf(root);
   const defaults = defaultsOf(root);
-  const defs = [...resolved]
-    .filter(([name]) => !invalid.has(name))
-    .map(([name, job]) => defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags));
+  const defs = withInstanceNeeds(
+    [...resolved]
+      .filter(([name]) => !invalid.has(name))
+      .map(([name, job]) => defineJob(name, (root.entries.get(name) as YEntry).keyPos, withDefaults(job, defaults), stages, diags)),
+  );
   if (invalid.size === 0 && defs.length > 0 && defs.every((d) => d.stage === '.pre' || d.stage === '.post')) {
     diags.error(root.pos, 'the pipeline needs at least one job outside the .pre and .post stages');
   }
   const defined = defs.reduce((sum, d) => sum + d.instances.length, 0);
   if (defined > maxJobs) return tooManyJobs(root, defined, maxJobs, diags);
   checkGraph(defs, invalid, diags);
+  checkStopJobs(defs, invalid, diags);
   if (diags.errors.length > 0) return failure(diags);
 
   // workflow:rules decide whether there is a pipeline at all, and may set global variables.
@@ -186,7 +211,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
     ? expandVariables(scalarText(nameNode) ?? '', resolveVariables({ ...ctx.variables, ...pipelineVars, ...user }))
     : null;
 
-  const kept: { def: JobDef; instance: Instance; job: CompiledJob }[] = [];
+  const kept: Kept[] = [];
   let compiledBytes = 0;
   for (const def of defs) {
     for (const instance of def.instances) {
@@ -219,7 +244,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
           `the compiled jobs pass ${MAX_COMPILED_BYTES / 1024 / 1024} MB at \`${instance.name}\` (templates shared through extends are copied into every job)`,
         );
       }
-      kept.push({ def, instance, job });
+      kept.push({ def, instance, job, needs: outcome.needs ?? def.needs });
     }
   }
   if (kept.length === 0 || kept.every((k) => k.def.stage === '.pre' || k.def.stage === '.post')) {
@@ -267,12 +292,69 @@ async function decide(def: JobDef, env: IncludeEnv): Promise<Outcome | null> {
   return decideOutcome(def.node, null);
 }
 
+/** A job instance in the pipeline, with the needs its matched rule gave it (or its own). */
+interface Kept {
+  def: JobDef;
+  instance: Instance;
+  job: CompiledJob;
+  needs: NeedRef[] | null;
+}
+
+/**
+ * A need or dependency that names one instance of a parallel job in full (`"build: [aws, x]"`,
+ * `"test 2/3"`) is a need of that job limited to that instance; GitLab matches needs against the
+ * names of the jobs after `parallel` expanded them.
+ */
+function withInstanceNeeds(defs: JobDef[]): JobDef[] {
+  const jobs = new Set(defs.map((d) => d.name));
+  const ownerOf = new Map<string, string>();
+  for (const def of defs) for (const instance of def.instances) if (instance.name !== def.name) ownerOf.set(instance.name, def.name);
+  const resolve = (need: NeedRef): NeedRef => {
+    const owner = jobs.has(need.job) ? undefined : ownerOf.get(need.job);
+    return owner === undefined ? need : { ...need, job: owner, instance: need.job };
+  };
+  return defs.map((def) => ({
+    ...def,
+    needs: def.needs?.map(resolve) ?? null,
+    ruleNeeds: def.ruleNeeds.map(resolve),
+    dependencies: def.dependencies?.map((d) => (jobs.has(d.job) ? d : { ...d, job: ownerOf.get(d.job) ?? d.job, instance: d.job })) ?? null,
+  }));
+}
+
+/**
+ * `environment:on_stop` names a job of the file with the same environment and `action: stop`, as
+ * GitLab's YAML processor checks (on the jobs as written, whatever rules later decide).
+ */
+const text = (node: YNode | undefined): string | null => (node ? scalarText(node) : null);
+
+function checkStopJobs(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnostics): void {
+  const byName = new Map(defs.map((d) => [d.name, d]));
+  const environmentName = (env: YNode | undefined) => {
+    const name = env?.kind === 'map' ? mapGet(env, 'name') : env;
+    return name ? scalarText(name) : null;
+  };
+  for (const def of defs) {
+    const environment = mapGet(def.node, 'environment');
+    const onStop = environment?.kind === 'map' ? mapGet(environment, 'on_stop') : undefined;
+    const stopName = onStop && scalarText(onStop);
+    if (!onStop || !stopName || invalid.has(stopName)) continue;
+    const where = `${def.name}.environment.on_stop`;
+    const stopEnvironment = mapGet(byName.get(stopName)?.node, 'environment');
+    let problem: string | null = null;
+    if (!byName.has(stopName)) problem = 'is not defined';
+    else if (!stopEnvironment) problem = 'has no environment';
+    else if (environmentName(stopEnvironment) !== environmentName(environment)) problem = 'has a different environment name';
+    else if (stopEnvironment.kind !== 'map' || text(mapGet(stopEnvironment, 'action')) !== 'stop') problem = 'needs `action: stop`';
+    if (problem) diags.error(onStop.pos, `\`${where}\`: job \`${stopName}\` ${problem}`, where);
+  }
+}
+
 /** Checks that need only the file: needs/dependencies name jobs, stage order, no needs cycle. */
 /** `invalid`: jobs left out for errors of their own; a need of one is not reported again. */
 function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnostics): void {
   const byName = new Map(defs.map((d) => [d.name, d]));
   for (const def of defs) {
-    for (const need of def.needs ?? []) {
+    for (const need of [...(def.needs ?? []), ...def.ruleNeeds]) {
       const target = byName.get(need.job);
       if (!target) {
         if (need.optional || invalid.has(need.job)) continue;
@@ -292,13 +374,18 @@ function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnos
         );
       }
       const names = new Set(target.instances.map((i) => i.name));
-      for (const wanted of need.instances ?? []) {
-        if (!names.has(wanted))
+      for (const instance of def.instances) {
+        const wanted = neededInstances(need, instance.matrix);
+        const missing = 'error' in wanted ? undefined : wanted.names?.find((n) => !names.has(n));
+        if ('error' in wanted) diags.error(need.pos, `\`${def.name}.needs\`: ${wanted.error}`, `${def.name}.needs`);
+        else if (missing !== undefined) {
           diags.error(
             need.pos,
-            `\`${def.name}\` needs \`${wanted}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``,
+            `\`${instance.name}\` needs \`${missing}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``,
             `${def.name}.needs`,
           );
+        } else continue;
+        break;
       }
     }
     for (const dep of def.dependencies ?? []) {
@@ -322,7 +409,7 @@ function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnos
     const stack: { def: JobDef; next: number }[] = [{ def: root, next: 0 }];
     while (stack.length > 0) {
       const frame = stack[stack.length - 1];
-      const needs = frame.def.needs ?? [];
+      const needs = [...(frame.def.needs ?? []), ...frame.def.ruleNeeds];
       if (frame.next >= needs.length) {
         state.set(frame.def.name, 'done');
         stack.pop();
@@ -344,15 +431,17 @@ function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnos
 }
 
 /** Fills needs and dependencies with instance names of the jobs that made it into the pipeline. */
-function linkJobs(kept: { def: JobDef; job: CompiledJob }[], diags: Diagnostics): void {
+function linkJobs(kept: Kept[], diags: Diagnostics): void {
   const present = new Map<string, string[]>();
   for (const { def, job } of kept) present.set(def.name, [...(present.get(def.name) ?? []), job.name]);
-  for (const { def, job } of kept) {
-    if (def.needs) {
+  for (const { def, instance, job, needs: wantedNeeds } of kept) {
+    if (wantedNeeds) {
       const needs: NeedSpec[] = [];
-      for (const need of def.needs) {
+      for (const need of wantedNeeds) {
         const available = present.get(need.job) ?? [];
-        const chosen = need.instances ? available.filter((n) => need.instances?.includes(n)) : available;
+        const wanted = neededInstances(need, instance.matrix);
+        const only = 'names' in wanted ? wanted.names : [];
+        const chosen = only ? available.filter((n) => only.includes(n)) : available;
         if (chosen.length === 0 && !need.optional) {
           diags.error(
             need.pos,
@@ -364,6 +453,10 @@ function linkJobs(kept: { def: JobDef; job: CompiledJob }[], diags: Diagnostics)
       }
       job.needs = needs;
     }
-    if (def.dependencies) job.dependencies = def.dependencies.flatMap((d) => present.get(d.job) ?? []);
+    if (def.dependencies) {
+      job.dependencies = def.dependencies.flatMap((d) =>
+        (present.get(d.job) ?? []).filter((n) => d.instance === undefined || n === d.instance),
+      );
+    }
   }
 }

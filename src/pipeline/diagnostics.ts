@@ -4,6 +4,14 @@ import type { Diagnostic, SourcePosition } from './types.js';
 export class Diagnostics {
   readonly errors: Diagnostic[] = [];
   readonly warnings: Diagnostic[] = [];
+  /** Includes not read (lint reads nothing outside the repository): names they define are unknown here. */
+  readonly unreadIncludes: SourcePosition[] = [];
+
+  /** " (it may be defined in the include at f:l:c, not read here)" when some include was not read. */
+  unreadIncludeHint(): string {
+    const first = this.unreadIncludes[0];
+    return first ? ` (it may come from the include at ${first.file}:${first.line}:${first.column}, which was not read)` : '';
+  }
 
   error(pos: SourcePosition, message: string, path?: string): void {
     this.errors.push(make('error', pos, message, path));

@@ -32,7 +32,7 @@ export function resolveExtends(root: YMap, names: string[], diags: Diagnostics):
         const hint = nearest(parent, root.entries.keys());
         diags.error(
           parentNode.pos,
-          `\`${name}\` extends \`${parent}\`, which is not defined${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+          `\`${name}\` extends \`${parent}\`, which is not defined${hint ? ` (did you mean \`${hint}\`?)` : diags.unreadIncludeHint()}`,
           `${name}.extends`,
         );
         continue;

@@ -127,6 +127,7 @@ class IncludeLoader {
           `\`include:${entry.kind}\` is not checked: this command reads no file outside the repository`,
           `include:${entry.kind}`,
         );
+        this.diags.unreadIncludes.push(entry.node.pos);
         continue;
       }
       for (const target of await this.targets(entry.kind, entry.node, item, origin)) {

@@ -14,6 +14,7 @@ export {
   jobVariables,
   slugify,
   environmentSlug,
+  guessTier,
   type PipelineVariablesInput,
   type JobVariablesInput,
 } from './predefined.js';

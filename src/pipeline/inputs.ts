@@ -231,7 +231,8 @@ class Interpolator {
   /** The value of one block's content; undefined for blocks that are not about inputs (`matrix.X`). */
   private block(inner: string, pos: SourcePosition): InputValue | undefined {
     const [access, ...functions] = inner.split('|').map((part) => part.trim());
-    const m = /^inputs\.([A-Za-z0-9_-]+)$/.exec(access);
+    // GitLab splits the access path on dots only, so a name may hold other characters (`black/enabled`).
+    const m = /^inputs\.([^.\s]+)$/.exec(access);
     if (!m) return access.startsWith('inputs') ? this.fail(pos, `invalid interpolation \`${access}\``) : undefined;
     if (!this.inputs.has(m[1])) return this.fail(pos, `unknown input \`${m[1]}\` in \`$[[ ${inner} ]]\``);
     let value = this.inputs.get(m[1])!;

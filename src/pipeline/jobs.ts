@@ -7,7 +7,7 @@ import { checkProjectNeeds, checkTriggerJob, pipelineNeedsOf, projectNeedsOf, tr
 import { stringsOf } from './rules.js';
 import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
-import { flatten, mapGet, scalarText, toPlain, type YMap, type YNode } from './yaml-source.js';
+import { flatten, mapGet, scalarText, toPlain, type YEntry, type YMap, type YNode } from './yaml-source.js';
 
 const WEEK = 7 * 86400;
 /** GitLab's instance default for artifacts without expire_in. */
@@ -17,9 +17,66 @@ export interface NeedRef {
   job: string;
   artifacts: boolean;
   optional: boolean;
-  /** For `needs:parallel:matrix`: the instance names wanted; null means every instance. */
-  instances: string[] | null;
+  /** `needs:parallel:matrix` as written (values may hold `$[[ matrix.X ]]`); null: no such key. */
+  matrix: YNode | null;
+  /** One instance named in full (`"build: [aws, x]"`, `"test 2/3"`); null: not that form. */
+  instance: string | null;
   pos: SourcePosition;
+}
+
+const MATRIX_EXPRESSION = /\$\[\[\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\]\]/g;
+
+/** `needs:parallel:matrix` with `$[[ matrix.X ]]` replaced by the needing instance's own values. */
+function substituteMatrix(node: YNode, own: Record<string, string> | null): YNode | string {
+  switch (node.kind) {
+    case 'scalar': {
+      if (typeof node.value !== 'string' || !node.value.includes('$[[')) return node;
+      let unknown: string | null = null;
+      const value = node.value.replace(MATRIX_EXPRESSION, (whole, id: string) => {
+        if (own?.[id] === undefined) unknown ??= id;
+        return own?.[id] ?? whole;
+      });
+      if (unknown !== null) {
+        return own
+          ? `\`$[[ matrix.${unknown} ]]\`: \`${unknown}\` is not an identifier of this job's parallel:matrix (${Object.keys(own).join(', ')})`
+          : `\`$[[ matrix.${unknown} ]]\` needs the job itself to have parallel:matrix`;
+      }
+      return { ...node, value };
+    }
+    case 'seq': {
+      const items: YNode[] = [];
+      for (const item of node.items) {
+        const done = substituteMatrix(item, own);
+        if (typeof done === 'string') return done;
+        items.push(done);
+      }
+      return { ...node, items };
+    }
+    case 'map': {
+      const entries = new Map<string, YEntry>();
+      for (const [key, entry] of node.entries) {
+        const done = substituteMatrix(entry.value, own);
+        if (typeof done === 'string') return done;
+        entries.set(key, { ...entry, value: done });
+      }
+      return { ...node, entries };
+    }
+    case 'reference':
+      return node;
+  }
+}
+
+/**
+ * The instance names a need wants of its job, for the needing instance whose matrix is `own`:
+ * null means every instance; an error message when a matrix expression does not resolve.
+ * https://docs.gitlab.com/ee/ci/yaml/#needsparallelmatrix, https://docs.gitlab.com/ci/yaml/matrix_expressions/
+ */
+export function neededInstances(need: NeedRef, own: Record<string, string> | null): { names: string[] | null } | { error: string } {
+  if (need.instance !== null) return { names: [need.instance] };
+  if (need.matrix === null) return { names: null };
+  const matrix = substituteMatrix(need.matrix, own);
+  if (typeof matrix === 'string') return { error: matrix };
+  return { names: (matrixCombinations(matrix) ?? []).map((c) => matrixJobName(need.job, c)) };
 }
 
 export interface Instance {
@@ -40,7 +97,10 @@ export interface JobDef {
   variables: Record<string, string>;
   inheritVariables: boolean | string[];
   needs: NeedRef[] | null;
-  dependencies: { job: string; pos: SourcePosition }[] | null;
+  /** Every `rules:needs` entry of the job, checked like its needs (a matching rule replaces them). */
+  ruleNeeds: NeedRef[];
+  /** `instance`: one instance named in full (see NeedRef). */
+  dependencies: { job: string; pos: SourcePosition; instance?: string }[] | null;
   instances: Instance[];
 }
 
@@ -54,6 +114,8 @@ export interface Outcome {
   variables: Record<string, string>;
   /** The matched rule's `interruptible`, which replaces the job's. */
   interruptible: boolean | undefined;
+  /** The matched rule's `needs`, which replace the job's (https://docs.gitlab.com/ee/ci/yaml/#rulesneeds); null: none. */
+  needs: NeedRef[] | null;
 }
 
 const text = (node: YNode | undefined): string | undefined => (node ? (scalarText(node) ?? undefined) : undefined);
@@ -146,21 +208,21 @@ function instancesOf(name: string, node: YMap, diags: Diagnostics): Instance[] {
   return [{ name, index: 1, total: 1, matrix: null, parallel: false }];
 }
 
-function needsOf(name: string, node: YNode | undefined): NeedRef[] | null {
+function needsOf(node: YNode | undefined): NeedRef[] | null {
   if (!node) return null;
   return flatten(node).flatMap((item): NeedRef[] => {
-    if (item.kind === 'scalar') return [{ job: text(item) ?? '', artifacts: true, optional: false, instances: null, pos: item.pos }];
+    if (item.kind === 'scalar')
+      return [{ job: text(item) ?? '', artifacts: true, optional: false, matrix: null, instance: null, pos: item.pos }];
     // `needs:pipeline:job` and `needs:project` name a job of another pipeline: not part of this
     // one's order (trigger.ts).
     if (item.kind !== 'map' || mapGet(item, 'pipeline') || mapGet(item, 'project')) return [];
-    const job = text(mapGet(item, 'job')) ?? '';
-    const matrix = mapGet(mapGet(item, 'parallel'), 'matrix');
     return [
       {
-        job,
+        job: text(mapGet(item, 'job')) ?? '',
         artifacts: mapGet(item, 'artifacts')?.kind !== 'scalar' || (mapGet(item, 'artifacts') as { value: unknown }).value !== false,
         optional: (mapGet(item, 'optional') as { value?: unknown } | undefined)?.value === true,
-        instances: matrix ? (matrixCombinations(matrix) ?? []).map((c) => matrixJobName(job, c)) : null,
+        matrix: mapGet(mapGet(item, 'parallel'), 'matrix') ?? null,
+        instance: null,
         pos: item.pos,
       },
     ];
@@ -199,7 +261,7 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
   }
   checkDelays(name, node, diags);
   const dependencies = mapGet(node, 'dependencies');
-  return {
+  const def: JobDef = {
     name,
     pos,
     node,
@@ -207,10 +269,32 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     stageIndex,
     variables: variablesOf(mapGet(node, 'variables')),
     inheritVariables: inheritVariablesOf(node),
-    needs: needsOf(name, mapGet(node, 'needs')),
+    needs: needsOf(mapGet(node, 'needs')),
+    ruleNeeds: flatten(mapGet(node, 'rules') ?? { kind: 'seq', items: [], pos }).flatMap((rule) => needsOf(mapGet(rule, 'needs')) ?? []),
     dependencies: dependencies ? flatten(dependencies).map((d) => ({ job: text(d) ?? '', pos: d.pos })) : null,
     instances: instancesOf(name, node, diags),
   };
+  checkDependenciesNeeded(def, node.entries.get('dependencies')?.keyPos ?? pos, diags);
+  return def;
+}
+
+/**
+ * A job with both `needs` and `dependencies` may depend only on jobs it needs: GitLab refuses the
+ * file otherwise ("dependencies the X should be part of needs"), at the job's `dependencies`.
+ * https://docs.gitlab.com/ee/ci/yaml/#dependencies
+ */
+function checkDependenciesNeeded(def: JobDef, at: SourcePosition, diags: Diagnostics): void {
+  if (def.needs === null || def.dependencies === null) return;
+  const needed = new Set(def.needs.map((n) => n.job));
+  for (const dep of def.dependencies) {
+    if (!needed.has(dep.job)) {
+      diags.error(
+        at,
+        `\`${def.name}.dependencies\`: \`${dep.job}\` must also be in \`needs\` (GitLab: a job with needs depends only on jobs it needs)`,
+        `${def.name}.dependencies`,
+      );
+    }
+  }
 }
 
 /** `when: delayed` needs a `start_in` of at most a week, from the job or the rule. */
@@ -226,12 +310,28 @@ function checkDelays(name: string, node: YMap, diags: Diagnostics): void {
     if (seconds !== null && seconds > WEEK) diags.error(start.pos, `\`${where}\`: start_in must be at most one week`, where);
   };
   const jobWhen = text(mapGet(node, 'when'));
-  check(jobWhen, jobStart, mapGet(node, 'when')?.pos ?? node.pos, name);
   const rules = mapGet(node, 'rules');
-  if (!rules) return;
+  // GitLab's Job entry: `validates :start_in, absence: true, if: -> { has_rules? || !delayed? }`
+  // ("job start in must be blank"): with rules, the delay belongs in the rule.
+  const startKey = node.entries.get('start_in');
+  if (startKey && (rules || jobWhen !== 'delayed')) {
+    diags.error(
+      startKey.keyPos,
+      rules
+        ? `\`${name}.start_in\`: on a job with rules, start_in goes in the rule that sets when: delayed`
+        : `\`${name}.start_in\` needs when: delayed (GitLab: "start in must be blank" otherwise)`,
+      `${name}.start_in`,
+    );
+  }
+  if (!rules) {
+    check(jobWhen, jobStart, mapGet(node, 'when')?.pos ?? node.pos, name);
+    return;
+  }
+  // A job-level start_in was reported above; its rules are not told again that they lack one.
+  if (startKey) return;
   flatten(rules).forEach((rule, i) => {
     const when = text(mapGet(rule, 'when')) ?? jobWhen;
-    check(when, mapGet(rule, 'start_in') ?? jobStart, rule.pos, `${name}.rules[${i}]`);
+    check(when, mapGet(rule, 'start_in'), rule.pos, `${name}.rules[${i}]`);
   });
 }
 
@@ -257,6 +357,7 @@ export function decideOutcome(node: YMap, rule: YMap | null): Outcome | null {
     startInSeconds: when === 'delayed' && startIn ? parseDuration(text(startIn) ?? '') : null,
     variables: rule ? variablesOf(mapGet(rule, 'variables')) : {},
     interruptible: rule ? booleanOf(mapGet(rule, 'interruptible')) : undefined,
+    needs: rule ? needsOf(mapGet(rule, 'needs')) : null,
   };
 }
 
@@ -290,7 +391,8 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const paths = stringsOf(mapGet(node, 'paths'));
   const untracked = mapGet(node, 'untracked');
   const isUntracked = untracked?.kind === 'scalar' && untracked.value === true;
-  if (paths.length === 0 && !isUntracked) return null;
+  const dotenv = stringsOf(mapGet(mapGet(node, 'reports'), 'dotenv'));
+  if (paths.length === 0 && !isUntracked && dotenv.length === 0) return null;
   const expire = text(mapGet(node, 'expire_in'));
   const name = text(mapGet(node, 'name'));
   const spec: ArtifactsSpec = {
@@ -301,6 +403,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
     expireInSeconds: expire === undefined ? DEFAULT_ARTIFACT_EXPIRY : expire === 'never' ? null : parseDuration(expire),
   };
   if (name !== undefined) spec.name = expandVariables(name, vars, { keepUnknown: true });
+  if (dotenv.length > 0) spec.dotenv = dotenv;
   return spec;
 }
 

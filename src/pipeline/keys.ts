@@ -3,7 +3,7 @@
 // two can never disagree.
 import { CACHE_POLICIES, type DeployBlockCheck } from './types.js';
 
-export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'file-glob';
+export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'file-glob' | 'cache-key' | 'environment-name';
 
 interface Common {
   description?: string;
@@ -25,7 +25,8 @@ export type Shape = Common &
     /** A variable value: string, number or boolean (GitLab turns them into strings). */
     | { kind: 'scalar' }
     /** `flatten`: nested lists are flattened first, as GitLab does for scripts and rules. */
-    | { kind: 'list'; items: Shape; flatten?: boolean; max?: number }
+    /** `nonEmpty`: `[]` is an error, as GitLab's presence check on `rules` makes it. */
+    | { kind: 'list'; items: Shape; flatten?: boolean; max?: number; nonEmpty?: boolean }
     | {
         kind: 'object';
         keys: Record<string, Shape>;
@@ -41,7 +42,7 @@ export type Shape = Common &
 
 const str = (description?: string, format?: Format): Shape => ({ kind: 'string', description, format });
 const oneOf = (options: Shape[], description?: string): Shape => ({ kind: 'oneOf', options, description });
-const list = (items: Shape, description?: string, extra: { flatten?: boolean; max?: number } = {}): Shape => ({
+const list = (items: Shape, description?: string, extra: { flatten?: boolean; max?: number; nonEmpty?: boolean } = {}): Shape => ({
   kind: 'list',
   items,
   description,
@@ -162,21 +163,6 @@ const exists: Shape = oneOf(
 );
 const ifExpr = str('Expression, e.g. $CI_COMMIT_BRANCH == "main"', 'expression');
 
-export const jobRule: Shape = {
-  kind: 'object',
-  keys: {
-    if: ifExpr,
-    changes,
-    exists,
-    when: enumOf(JOB_WHEN),
-    allow_failure: bool(),
-    variables: jobVariables,
-    start_in: duration('Delay for when: delayed'),
-    interruptible: bool('Replaces the job’s interruptible when this rule matches'),
-  },
-  unsupported: { needs: 'rules:needs is not supported; set needs on the job' },
-};
-
 const workflowRule: Shape = {
   kind: 'object',
   keys: {
@@ -203,7 +189,11 @@ const artifacts: Shape = {
     name: str('Archive name (variables expanded)'),
     untracked: bool('Add files git does not track'),
     when: enumOf(['on_success', 'on_failure', 'always']),
-    reports: { kind: 'any', ignoredBecause: 'artifact reports are not processed' },
+    reports: {
+      kind: 'object',
+      keys: { dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)") },
+      values: { kind: 'any', ignoredBecause: 'only dotenv reports are processed' },
+    },
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },
     public: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },
     access: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },
@@ -213,7 +203,10 @@ const artifacts: Shape = {
 const cacheItem: Shape = {
   kind: 'object',
   keys: {
-    key: oneOf([str(), { kind: 'object', keys: { files: list(str(), undefined, { max: 2 }), prefix: str() }, required: ['files'] }]),
+    key: oneOf([
+      str(undefined, 'cache-key'),
+      { kind: 'object', keys: { files: list(str(), undefined, { max: 2 }), prefix: str() }, required: ['files'] },
+    ]),
     paths: strings(),
     // GitLab 16.1+: `policy: $POLICY`, expanded by the runner (https://docs.gitlab.com/ee/ci/caching/#use-a-variable-to-control-a-jobs-cache-policy).
     policy: { kind: 'string', enum: CACHE_POLICIES, orVariable: true },
@@ -252,11 +245,11 @@ const refPolicy: Shape = oneOf([
 ]);
 
 const environment: Shape = oneOf([
-  str(),
+  str(undefined, 'environment-name'),
   {
     kind: 'object',
     keys: {
-      name: str('Environment name (variables expanded)'),
+      name: str('Environment name (variables expanded)', 'environment-name'),
       url: str(),
       action: enumOf(['start', 'prepare', 'stop', 'verify', 'access']),
       deployment_tier: enumOf(['production', 'staging', 'testing', 'development', 'other']),
@@ -368,6 +361,21 @@ const gitlabServiceKeys: Record<string, Shape> = {
   manual_confirmation: { kind: 'any', ignoredBecause: 'manual jobs are played without a confirmation message' },
 };
 
+export const jobRule: Shape = {
+  kind: 'object',
+  keys: {
+    if: ifExpr,
+    changes,
+    exists,
+    when: enumOf(JOB_WHEN),
+    allow_failure: bool(),
+    variables: jobVariables,
+    start_in: duration('Delay for when: delayed'),
+    interruptible: bool('Replaces the job’s interruptible when this rule matches'),
+    needs: list(needItem, 'Replaces the job’s needs when this rule matches', { flatten: true }),
+  },
+};
+
 export const jobShape: ObjectShape = {
   kind: 'object',
   keys: {
@@ -379,7 +387,7 @@ export const jobShape: ObjectShape = {
     variables: jobVariables,
     needs: list(needItem, 'Jobs to wait for (a DAG); [] starts at once; nested lists are flattened', { flatten: true }),
     dependencies: strings('Jobs whose artifacts are downloaded'),
-    rules: list(jobRule, 'First matching rule decides', { flatten: true }),
+    rules: list(jobRule, 'First matching rule decides', { flatten: true, nonEmpty: true }),
     when: enumOf(JOB_WHEN),
     start_in: duration('Delay for when: delayed, e.g. "30 minutes"'),
     only: refPolicy,
@@ -459,7 +467,7 @@ export const workflowShape: Shape = {
   kind: 'object',
   keys: {
     name: str('Pipeline name (variables expanded)'),
-    rules: list(workflowRule, undefined, { flatten: true }),
+    rules: list(workflowRule, undefined, { flatten: true, nonEmpty: true }),
     auto_cancel: { kind: 'any', ignoredBecause: 'auto-cancel settings are not implemented' },
   },
 };

@@ -43,6 +43,12 @@ export interface PipelineVariablesInput {
   configPath: string;
   /** The commit's message, author and date; null for pipelines stored before they were recorded (then unset). */
   commit?: CommitInfo | null;
+  /** `workflow:name` as the pipeline got it (CI_PIPELINE_NAME); unset without one. */
+  pipelineName?: string | null;
+  /** The repository's id (CI_PROJECT_ID); unset where it is not known yet. */
+  projectId?: number | null;
+  /** Whether the ref is protected (CI_COMMIT_REF_PROTECTED); unset where it is not known yet. */
+  refProtected?: boolean | null;
 }
 
 /** Tandem's web pages, as CI_PROJECT_URL, CI_PIPELINE_URL and CI_JOB_URL point at them. */
@@ -104,6 +110,9 @@ export function predefinedVariables(input: PipelineVariablesInput): Record<strin
     vars.CI_COMMIT_AUTHOR = input.commit.author;
     vars.CI_COMMIT_TIMESTAMP = input.commit.timestamp;
   }
+  if (input.pipelineName) vars.CI_PIPELINE_NAME = input.pipelineName;
+  if (input.projectId !== undefined && input.projectId !== null) vars.CI_PROJECT_ID = String(input.projectId);
+  if (input.refProtected !== undefined && input.refProtected !== null) vars.CI_COMMIT_REF_PROTECTED = String(input.refProtected);
   if (input.isTag) vars.CI_COMMIT_TAG = input.ref;
   else if (input.pipelineSource !== 'merge_request_event') vars.CI_COMMIT_BRANCH = input.ref;
   return vars;
@@ -144,15 +153,28 @@ export function environmentSlug(name: string): string {
   return `${short}${short.endsWith('-') ? '' : '-'}${suffix}`;
 }
 
-/** GitLab's CI_ENVIRONMENT_* of a job with `environment:`; the tier only when the file names it. */
+/**
+ * The tier GitLab gives an environment whose `deployment_tier` is not set, from its name
+ * (Environment#guess_tier): "By default, GitLab assumes a tier based on the environment name."
+ * https://docs.gitlab.com/ee/ci/environments/#deployment-tier-of-environments
+ */
+export function guessTier(name: string): string {
+  if (/(dev|review|trunk)/i.test(name)) return 'development';
+  if (/(test|tst|int|ac(ce|)pt|qa|qc|control|quality)/i.test(name)) return 'testing';
+  if (/(st(a|)g|mod(e|)l|pre|demo|non)/i.test(name)) return 'staging';
+  if (/(pr(o|)d|live)/i.test(name)) return 'production';
+  return 'other';
+}
+
+/** GitLab's CI_ENVIRONMENT_* of a job with `environment:`. */
 function environmentVariables(env: EnvironmentSpec): Record<string, string> {
   const vars: Record<string, string> = {
     CI_ENVIRONMENT_NAME: env.name,
     CI_ENVIRONMENT_SLUG: environmentSlug(env.name),
     CI_ENVIRONMENT_ACTION: env.action,
+    CI_ENVIRONMENT_TIER: env.deploymentTier ?? guessTier(env.name),
   };
   if (env.url !== undefined) vars.CI_ENVIRONMENT_URL = env.url;
-  if (env.deploymentTier !== undefined) vars.CI_ENVIRONMENT_TIER = env.deploymentTier;
   return vars;
 }
 

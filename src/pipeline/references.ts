@@ -1,5 +1,5 @@
 // `!reference [job, key, ...]`: replaced by the value found at that path of the merged file
-// (after include, before extends, as GitLab does). References may point at references.
+// (after include and extends, as GitLab does). References may point at references.
 import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import type { ExpansionBudget } from './limits.js';
@@ -62,7 +62,7 @@ export function resolveReferences(root: YMap, diags: Diagnostics, budget: Expans
         const hint = nearest(part, candidates);
         diags.error(
           ref.pos,
-          `!reference [${ref.path.join(', ')}]: \`${part}\` not found in ${where}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+          `!reference [${ref.path.join(', ')}]: \`${part}\` not found in ${where}${hint ? ` (did you mean \`${hint}\`?)` : diags.unreadIncludeHint()}`,
         );
         return failed;
       }

@@ -31,6 +31,7 @@ function toSchema(shape: Shape): JsonSchema {
         type: 'array',
         items: shape.flatten ? { anyOf: [items, { type: 'array' }] } : items,
         ...(shape.max !== undefined && { maxItems: shape.max }),
+        ...(shape.nonEmpty && { minItems: 1 }),
       };
     }
     case 'object':
@@ -48,15 +49,37 @@ function toSchema(shape: Shape): JsonSchema {
   }
 }
 
+/**
+ * A key left empty (`image:`) is unset, as GitLab's config factory makes a nil value an
+ * unspecified entry; the compiler drops such keys of jobs, of `default`/`workflow` and at the top
+ * level, so the schema accepts null there.
+ */
+function nullable(properties: Record<string, JsonSchema>): Record<string, JsonSchema> {
+  // The description stays outside, where editors look for it.
+  const orNull = ({ description, ...s }: JsonSchema): JsonSchema => ({
+    ...(description ? { description } : {}),
+    anyOf: [s, { type: 'null' }],
+  });
+  return Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, orNull(s)]));
+}
+
+function withNullableKeys(schema: JsonSchema): JsonSchema {
+  const properties = schema.properties as Record<string, JsonSchema> | undefined;
+  return properties ? { ...schema, properties: nullable(properties) } : schema;
+}
+
 /** JSON Schema for `.tandem.yml` / `.gitlab-ci.yml`, for editor completion and validation. */
 export function pipelineJsonSchema(): JsonSchema {
+  const topLevel = Object.fromEntries(
+    Object.entries(topLevelKeys).map(([k, s]) => [k, k === 'default' || k === 'workflow' ? withNullableKeys(toSchema(s)) : toSchema(s)]),
+  );
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: 'https://tandem.dev/schema/pipeline.json',
     title: 'Tandem pipeline file (a subset of GitLab CI YAML)',
     type: 'object',
-    definitions: { job: toSchema(jobShape) },
-    properties: Object.fromEntries(Object.entries(topLevelKeys).map(([k, s]) => [k, toSchema(s)])),
+    definitions: { job: withNullableKeys(toSchema(jobShape)) },
+    properties: nullable(topLevel),
     // Hidden jobs (templates) may hold anything; every other key is a job.
     patternProperties: { '^\\.': {} },
     additionalProperties: { $ref: '#/definitions/job' },

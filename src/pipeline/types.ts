@@ -33,6 +33,8 @@ export interface ArtifactsSpec {
   when: 'on_success' | 'on_failure' | 'always';
   /** Seconds until the artifacts expire; null keeps them forever ("never"). */
   expireInSeconds: number | null;
+  /** `reports:dotenv` files (absent in jobs compiled before it was supported). */
+  dotenv?: string[];
 }
 
 export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;

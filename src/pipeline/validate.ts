@@ -8,6 +8,14 @@ import type { Format, Shape } from './keys.js';
 import { describeNode, flatten, toPlain, type YNode, type YScalar } from './yaml-source.js';
 import type { SourcePosition } from './types.js';
 
+/** GitLab's environment_name_regex. */
+const ENVIRONMENT_NAME = /^[a-zA-Z0-9_${}. -](?:[a-zA-Z0-9_/${}. -]*[a-zA-Z0-9_${}. -])?$/;
+
+/** As Ruby's CGI.unescape, which leaves a malformed escape as it is. */
+function decodeURIComponentSafely(text: string): string {
+  return text.replace(/%[0-9a-fA-F]{2}/g, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16)));
+}
+
 /** GitLab: "a string or a nested array of strings up to 10 levels deep". */
 const MAX_NESTED_LISTS = 10;
 
@@ -112,6 +120,9 @@ export function validate(node: YNode, shape: Shape, path: string, diags: Diagnos
         return;
       }
       const items = shape.flatten ? flatten(node) : node.kind === 'seq' ? node.items : [];
+      if (shape.nonEmpty && node.kind === 'seq' && node.items.length === 0) {
+        diags.error(node.pos, `\`${path}\` must not be an empty list (GitLab: "config can't be blank"); leave the key out instead`, path);
+      }
       if (shape.max !== undefined && items.length > shape.max) {
         diags.error(node.pos, `\`${path}\` may have at most ${shape.max} entries`, path);
       }
@@ -208,6 +219,23 @@ function checkFormat(node: YScalar, format: Format, path: string, diags: Diagnos
   if (format === 'file-glob') {
     // GitLab accepts an empty entry and matches no file with it: said here, since it is a slip.
     if (text.replace(/^\/+/, '') === '') diags.warn(node.pos, `\`${path}\` is empty: it matches no file`, path);
+    return;
+  }
+  if (format === 'cache-key') {
+    // GitLab's KeyValidator: the URL-decoded key may hold no "/" and may not be "." or "..".
+    const decoded = decodeURIComponentSafely(text);
+    if (decoded.includes('/')) diags.error(node.pos, `\`${path}\` cannot contain the "/" character`, path);
+    else if (decoded === '.' || decoded === '..') diags.error(node.pos, `\`${path}\` cannot be "." or ".."`, path);
+    return;
+  }
+  if (format === 'environment-name') {
+    if (!ENVIRONMENT_NAME.test(text)) {
+      diags.error(
+        node.pos,
+        `\`${path}\` can contain only letters, digits, '-', '_', '/', '$', '{', '}', '.', and spaces, but it cannot start or end with '/'`,
+        path,
+      );
+    }
     return;
   }
   if (format === 'duration-or-never' && text === 'never') return;

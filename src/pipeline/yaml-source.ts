@@ -90,16 +90,16 @@ export function parseYamlFile(file: string, text: string, diags: Diagnostics, bu
       { file, ...deep },
       `the YAML nests more than ${MAX_YAML_DEPTH} levels deep (or is indented more than ${4 * MAX_YAML_DEPTH} columns)`,
     );
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter,
-    version: '1.1',
-    customTags: psychTags,
-    // Checked while converting (a Map): the library compares each key with every earlier one, time
-    // quadratic in the keys of a map, minutes for the 100,000 top-level keys a 2 MB file can hold.
-    uniqueKeys: false,
-    prettyErrors: false,
-  });
+  let lineCounter = new LineCounter();
+  let doc = parseYaml(text, lineCounter);
+  if (doc.errors.some((e) => e.code === 'BAD_INDENT' && /^Flow (sequence|map) in block collection/.test(e.message))) {
+    // Psych (libyaml) does not check indentation inside a flow collection, so GitLab accepts a
+    // `]` or `}` (or items) left of the key that opened it; `yaml` does not. Such lines are
+    // indented past the opening line's indentation and parsed again (lines keep their numbers).
+    const retryCounter = new LineCounter();
+    const retried = parseYaml(indentFlowContinuations(text), retryCounter);
+    if (retried.errors.length === 0) [doc, lineCounter] = [retried, retryCounter];
+  }
   for (const e of doc.errors) {
     diags.error(positionOf(file, lineCounter, e.pos[0]), firstLine(e.message));
   }
@@ -112,6 +112,62 @@ export function parseYamlFile(file: string, text: string, diags: Diagnostics, bu
   if (doc.contents === null) return null;
   const converter = new Converter(file, text, lineCounter, diags, doc, budget);
   return converter.convert(doc.contents as YamlNode, 0);
+}
+
+function parseYaml(text: string, lineCounter: LineCounter): ParsedDoc {
+  return parseDocument(text, {
+    lineCounter,
+    version: '1.1',
+    customTags: psychTags,
+    // Checked while converting (a Map): the library compares each key with every earlier one, time
+    // quadratic in the keys of a map, minutes for the 100,000 top-level keys a 2 MB file can hold.
+    uniqueKeys: false,
+    prettyErrors: false,
+  });
+}
+
+/**
+ * The text with every line that continues a flow collection (`[`, `{` opened on an earlier line and
+ * not yet closed) indented one column past the line that opened it. Quotes and comments are
+ * followed well enough for pipeline files; only a file `yaml` refused is given this treatment, and
+ * only when the result parses cleanly.
+ */
+export function indentFlowContinuations(text: string): string {
+  const lines = text.split('\n');
+  let depth = 0;
+  let openedAtIndent = 0;
+  let quote: '"' | "'" | null = null;
+  return lines
+    .map((original) => {
+      let line = original;
+      const indent = line.length - line.trimStart().length;
+      if (depth > 0 && quote === null && indent <= openedAtIndent && line.trim() !== '') {
+        line = ' '.repeat(openedAtIndent + 1 - indent) + line;
+      } else if (depth === 0) {
+        openedAtIndent = indent;
+      }
+      for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        const before = i === 0 ? ' ' : line[i - 1];
+        if (quote === '"') {
+          if (c === '\\') i++;
+          else if (c === '"') quote = null;
+        } else if (quote === "'") {
+          if (c === "'" && line[i + 1] === "'") i++;
+          else if (c === "'") quote = null;
+        } else if (c === '#' && /\s/.test(before)) {
+          break;
+        } else if ((c === '"' || c === "'") && /[\s[{,:]/.test(before)) {
+          quote = c;
+        } else if (c === '[' || c === '{') {
+          depth++;
+        } else if ((c === ']' || c === '}') && depth > 0) {
+          depth--;
+        }
+      }
+      return line;
+    })
+    .join('\n');
 }
 
 function firstLine(message: string): string {

@@ -34,6 +34,7 @@ const compiledJob: z.ZodType<CompiledJob> = z.looseObject({
       untracked: z.boolean(),
       when: outcome,
       expireInSeconds: z.number().nullable(),
+      dotenv: strings.optional(),
     })
     .nullable(),
   cache: z.array(
@@ -86,4 +87,11 @@ export function readJobSpec(job: Pick<Job, 'id' | 'spec'>): CompiledJob {
   if (parsedSpecs.size >= PARSED_SPECS_MAX) parsedSpecs.clear();
   parsedSpecs.set(job.id, { text: job.spec, spec });
   return spec;
+}
+
+const jobDotenv = jsonColumn('jobs', 'dotenv', stringMap);
+
+/** The variables of the job's dotenv report; none when it had no report. */
+export function readJobDotenv(job: Pick<Job, 'id' | 'dotenv'>): Record<string, string> {
+  return job.dotenv === null ? {} : jobDotenv(job.dotenv, job.id);
 }

@@ -1,14 +1,15 @@
 // Which artifacts a job receives before it runs, with GitLab's precedence: `needs` (when given)
 // names the sources, else `dependencies`, else every job of an earlier stage; plus those of
 // `needs:pipeline:job` and `needs:project`. These manifests are what the agent may download: the
-// server chooses them here, when the job is handed out.
+// server chooses them here, when the job is handed out. The same jobs pass on the variables of
+// their dotenv reports, as GitLab's dependency variables do (but for `needs:project`).
 import type { ManifestEntry } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../api/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
 import { expandVariables } from '../pipeline/index.js';
 import { findRepoByPath, includableProject } from '../repos/index.js';
 import { readPipelineMergeRequest, readPipelineVariables, type Pipeline, type Store } from '../store/index.js';
-import { readJobSpec } from './columns.js';
+import { readJobDotenv, readJobSpec } from './columns.js';
 import { DependencyUnavailableError } from './errors.js';
 
 function dependencySelector(spec: CompiledJob): (job: { id: number; name: string; stage_index: number; spec: string }) => boolean {
@@ -29,17 +30,19 @@ function dependencySelector(spec: CompiledJob): (job: { id: number; name: string
  * the pipeline id is expanded with this pipeline's variables (a child gets PARENT_PIPELINE_ID from
  * its trigger job), and only pipelines of the same repository are searched, as its job token reads.
  */
-async function otherPipelineJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<{ id: number; name: string }[]> {
+type DependencyJob = { id: number; name: string; dotenv: string | null };
+
+async function otherPipelineJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<DependencyJob[]> {
   const wanted = (spec.pipelineNeeds ?? []).filter((n) => n.artifacts);
   if (wanted.length === 0) return [];
   const vars = { ...readPipelineVariables(pipeline), ...spec.variables, CI_PIPELINE_ID: String(pipeline.id) };
-  const found: { id: number; name: string }[] = [];
+  const found: DependencyJob[] = [];
   for (const need of wanted) {
     const id = Number(expandVariables(need.pipeline, vars));
     if (!Number.isSafeInteger(id)) continue;
     const job = await store.db
       .selectFrom('jobs')
-      .select(['jobs.id', 'jobs.name'])
+      .select(['jobs.id', 'jobs.name', 'jobs.dotenv'])
       .innerJoin('pipelines', 'pipelines.id', 'jobs.pipeline_id')
       .where('pipelines.id', '=', id)
       .where('pipelines.repo_id', '=', pipeline.repo_id)
@@ -69,9 +72,10 @@ function refVariables(pipeline: Pipeline, spec: CompiledJob, defaultBranch: stri
  * The jobs of `needs:project` entries (https://docs.gitlab.com/ci/yaml/#needsproject): `job` of the
  * latest successful pipeline of the other repository on `ref`. The job does not wait for that
  * pipeline; when there is no such job, or include's access rule (docs/security.md) refuses the
- * repository, the job fails at its start, as GitLab does.
+ * repository, the job fails at its start, as GitLab does. Its dotenv variables are not passed on:
+ * the other repository may have members this one lacks, who would set this job's variables.
  */
-async function otherProjectJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<{ id: number; name: string }[]> {
+async function otherProjectJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<DependencyJob[]> {
   const wanted = (spec.projectNeeds ?? []).filter((n) => n.artifacts);
   if (wanted.length === 0) return [];
   const repo = await store.db
@@ -81,7 +85,7 @@ async function otherProjectJobs(store: Store, pipeline: Pipeline, spec: Compiled
     .executeTakeFirstOrThrow();
   const vars = refVariables(pipeline, spec, repo.default_branch);
   const fork = readPipelineMergeRequest(pipeline)?.fork === true;
-  const found: { id: number; name: string }[] = [];
+  const found: DependencyJob[] = [];
   for (const need of wanted) {
     const ref = expandVariables(need.ref, vars);
     const other = await findRepoByPath(store.db, need.project);
@@ -113,7 +117,7 @@ async function otherProjectJobs(store: Store, pipeline: Pipeline, spec: Compiled
       throw new DependencyUnavailableError(
         `needs:project: no successful job \`${need.job}\` in the latest successful pipeline of ${need.project} on ${ref}`,
       );
-    found.push(job);
+    found.push({ ...job, dotenv: null });
   }
   return found;
 }
@@ -122,22 +126,45 @@ function baseNameOf(job: { id: number; spec: string }): string {
   return readJobSpec(job).baseName;
 }
 
-export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {
-  const select = dependencySelector(spec);
+/** The finished jobs (latest attempts) whose artifacts and dotenv variables the job receives, oldest first. */
+async function dependencyJobs(store: Store, pipelineId: number, spec: CompiledJob) {
   const candidates = await store.db
     .selectFrom('jobs')
-    .select(['id', 'name', 'stage_index', 'spec'])
+    .select(['id', 'name', 'stage_index', 'spec', 'dotenv'])
     .where('pipeline_id', '=', pipelineId)
     .where('retried', '=', 0)
     .where('status', 'in', ['success', 'failed'])
     .orderBy('id')
     .execute();
   const pipeline = await store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
-  const chosen = [
-    ...candidates.filter(select),
+  return [
+    ...candidates.filter(dependencySelector(spec)),
     ...(await otherPipelineJobs(store, pipeline, spec)),
     ...(await otherProjectJobs(store, pipeline, spec)),
   ];
+}
+
+/**
+ * The variables of the dependencies' dotenv reports, a later dependency's value winning (GitLab
+ * concatenates them in dependency order). They rank above the job's own `variables:` and below
+ * project and pipeline variables: https://docs.gitlab.com/ee/ci/variables/#cicd-variable-precedence
+ */
+export async function dependencyDotenv(store: Store, pipelineId: number, spec: CompiledJob): Promise<Record<string, string>> {
+  const chosen = await dependencyJobs(store, pipelineId, spec);
+  return Object.assign({}, ...chosen.map(readJobDotenv)) as Record<string, string>;
+}
+
+/** Stores the variables of a job's dotenv report (replacing any sent before, as a re-sent request may). */
+export async function saveJobDotenv(store: Store, jobId: number, variables: Record<string, string>): Promise<void> {
+  await store.db
+    .updateTable('jobs')
+    .set({ dotenv: JSON.stringify(variables) })
+    .where('id', '=', jobId)
+    .execute();
+}
+
+export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {
+  const chosen = await dependencyJobs(store, pipelineId, spec);
   if (chosen.length === 0) return [];
   const files = await store.db
     .selectFrom('artifact_files')

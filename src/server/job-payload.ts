@@ -6,7 +6,14 @@ import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
 import { repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables, predefinedVariables } from '../pipeline/index.js';
-import { appendLogChunks, completeJob, dependencyArtifacts, DependencyUnavailableError, type ClaimedJob } from '../scheduler/index.js';
+import {
+  appendLogChunks,
+  completeJob,
+  dependencyArtifacts,
+  dependencyDotenv,
+  DependencyUnavailableError,
+  type ClaimedJob,
+} from '../scheduler/index.js';
 import { readJobTags, readPipelineCommit, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { publishChanges } from './notify.js';
@@ -21,6 +28,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
   // First: a job whose artifacts from elsewhere are refused gets no token at all.
   const dependencies = await dependencyArtifacts(ctx.store, pipeline.id, spec);
   const startedAt = new Date(job.started_at ?? ctx.clock.now());
+  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const predefined = predefinedVariables({
     sha: pipeline.sha,
     beforeSha: pipeline.before_sha,
@@ -37,6 +45,9 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     serverUrl: ctx.externalUrl,
     configPath: pipeline.config_path ?? '.gitlab-ci.yml',
     commit: readPipelineCommit(pipeline),
+    pipelineName: pipeline.name,
+    projectId: repo.id,
+    refProtected: protectedRef,
   });
   // The agent knows its own paths; these placeholders are replaced on the agent before the job runs.
   const perJob = jobVariables({
@@ -53,7 +64,6 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     serverUrl: ctx.externalUrl,
     environment: spec.environment,
   });
-  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const repoVariables = await repoVariablesFor(ctx, {
     repoId: repo.id,
     protectedRef,
@@ -69,6 +79,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
     ...plain(inheritedGlobals(readPipelineVariables(pipeline), spec.inheritVariables)),
     ...plain(spec.variables),
+    ...plain(await dependencyDotenv(ctx.store, pipeline.id, spec)),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),
     ...(await idTokenVariables(ctx, claimed, protectedRef)),
   ];

@@ -192,6 +192,8 @@ export interface JobTable {
   scheduled_at: number | null;
   started_at: number | null;
   finished_at: number | null;
+  /** JSON {KEY: value}: the variables of the job's artifacts:reports:dotenv, for the jobs after it. */
+  dotenv: string | null;
 }
 
 export interface JobLogTable {

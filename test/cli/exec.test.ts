@@ -199,3 +199,21 @@ test('exec: a trigger job is skipped with a message that it needs the server; th
   assert.equal(r.stdout.match(/trigger jobs \(child and multi-project pipelines\) need a Tandem server/g)?.length, 1);
   assert.match(r.stdout, /last-ran/);
 });
+
+test('exec: artifacts:reports:dotenv variables reach later jobs, above their own variables (GitLab precedence)', async (t) => {
+  // https://docs.gitlab.com/ee/ci/yaml/artifacts_reports.html#artifactsreportsdotenv
+  const pipeline = `stages: [a, b]
+make:
+  stage: a
+  script: [echo "VERSION=4.5.6" > build.env]
+  artifacts: {reports: {dotenv: build.env}}
+use:
+  stage: b
+  variables: {VERSION: from-yaml}
+  script: [echo "version=$VERSION"]
+`;
+  const { dir } = await project(t, pipeline);
+  const r = await tandem(['exec', '--concurrency', '1'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /version=4\.5\.6/);
+});

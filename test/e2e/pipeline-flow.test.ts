@@ -206,6 +206,9 @@ job:
     - test -f .gitlab-ci.yml && echo checkout-present
     - echo "title=$CI_COMMIT_TITLE author=$CI_COMMIT_AUTHOR at=$CI_COMMIT_TIMESTAMP message=$CI_COMMIT_MESSAGE"
     - echo "job-url=$CI_JOB_URL node-total=$CI_NODE_TOTAL"
+    - echo "name=$CI_PIPELINE_NAME project-id=$CI_PROJECT_ID protected=$CI_COMMIT_REF_PROTECTED"
+workflow:
+  name: "Train $CI_COMMIT_BRANCH"
 `,
   });
   assert.equal(p.status, 'success', JSON.stringify(p.jobs));
@@ -224,6 +227,9 @@ job:
   assert.match(log, new RegExp(`job-url=\\S+/jobs/${job.id} node-total=1`));
   assert.match(log, /^cwd-is-project-dir$/m);
   assert.match(log, /^checkout-present$/m);
+  // The workflow:name, the repository's id and true: the default branch is protected unless
+  // configured otherwise, as in GitLab.
+  assert.match(log, /^name=Train main project-id=\d+ protected=true$/m);
 });
 
 // GitLab: a commit message with [skip ci] or [ci skip] (any case) makes no push pipeline, while a

@@ -117,6 +117,14 @@ describe('spec:inputs and include:inputs', () => {
     assert.deepEqual(job(p, 'hello').script, ['echo hello']);
   });
 
+  // GitLab's interpolation splits `inputs.x` on dots only (a peer's case from a user's file).
+  it('an input name may hold a slash', async () => {
+    const p = await compileOk(
+      'spec:\n  inputs:\n    black/enabled: {type: boolean, default: true}\n---\njob:\n  script:\n    - echo "black/enabled=$[[ inputs.black/enabled ]]"\n',
+    );
+    assert.deepEqual(job(p, 'job').script, ['echo "black/enabled=true"']);
+  });
+
   it('errors in the body keep their line numbers after the header', async () => {
     await expectError('spec:\n  inputs:\n    a:\n      default: x\n---\nj:\n  script: [echo]\n  when: sometimes\n', 8, 9, 'when');
   });

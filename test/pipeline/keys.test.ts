@@ -198,7 +198,7 @@ c:
     assert.equal(job(p, 'b').artifacts?.expireInSeconds, null);
     assert.equal(job(p, 'b').artifacts?.untracked, true);
     assert.equal(job(p, 'c').artifacts?.expireInSeconds, 30 * 86400);
-    assert.ok(p.warnings.some((w) => w.line === 11 && w.message.includes('`a.artifacts.reports` is accepted but ignored')));
+    assert.ok(p.warnings.some((w) => w.line === 11 && w.message.includes('`a.artifacts.reports.junit` is accepted but ignored')));
   });
 
   it('cache: single, list, key files, defaults and expansion', async () => {
@@ -300,7 +300,7 @@ describe('ignored keys', () => {
     const ignored = p.warnings.filter((w) => w.message.includes('is accepted but ignored'));
     assert.deepEqual(
       ignored.map((w) => [w.line, w.column]),
-      [[5, 7]],
+      [[5, 14]],
     );
   });
 });

@@ -16,7 +16,7 @@ describe('lintFile', () => {
     await writeFile(path.join(dir, 'package.json'), '{}');
     await writeFile(
       path.join(dir, '.gitlab-ci.yml'),
-      'include: ci/jobs.yml\nbuild:\n  script: make\n  rules:\n    - exists: [package.json]\n  artifacts:\n    reports: {}\n',
+      'include: ci/jobs.yml\nbuild:\n  script: make\n  rules:\n    - exists: [package.json]\n  artifacts:\n    reports: {junit: r.xml}\n',
     );
     await writeFile(
       path.join(dir, 'ok.yml'),
@@ -34,7 +34,7 @@ describe('lintFile', () => {
     const lines = result.diagnostics.map(formatDiagnostic);
     assert.deepEqual(lines, [
       `${path.join(dir, 'ci', 'jobs.yml')}:4:3: error: unknown key \`artifact\` in \`test\` (did you mean \`artifacts\`?)`,
-      `${file}:7:14: warning: \`build.artifacts.reports\` is accepted but ignored: artifact reports are not processed`,
+      `${file}:7:22: warning: \`build.artifacts.reports.junit\` is accepted but ignored: only dotenv reports are processed`,
     ]);
   });
 
@@ -82,5 +82,18 @@ describe('pipelineJsonSchema', () => {
     assert.equal(schema.definitions.job.additionalProperties, false);
     assert.ok(jobKeys.includes('needs') && jobKeys.includes('rules'));
     assert.doesNotThrow(() => JSON.stringify(schema));
+  });
+
+  it('accepts a key left empty (null) where GitLab reads it as unset: job, default, workflow and top-level keys', () => {
+    type Node = { anyOf?: Node[]; type?: string | string[]; properties?: Record<string, Node>; description?: string };
+    const schema = pipelineJsonSchema() as { properties: Record<string, Node>; definitions: { job: Node } };
+    const allowsNull = (node: Node | undefined): boolean => node?.anyOf?.some((s) => s.type === 'null') === true;
+    const objectOf = (node: Node | undefined): Node | undefined => node?.anyOf?.find((s) => s.type === 'object');
+    assert.ok(allowsNull(schema.definitions.job.properties?.image), 'job image: null');
+    assert.ok(allowsNull(schema.definitions.job.properties?.rules), 'job rules: null');
+    assert.ok(allowsNull(schema.properties.variables), 'variables: null');
+    assert.ok(allowsNull(objectOf(schema.properties.default)?.properties?.cache), 'default: cache: null');
+    assert.ok(allowsNull(objectOf(schema.properties.workflow)?.properties?.rules), 'workflow: rules: null');
+    assert.ok(schema.definitions.job.properties?.image?.description, 'descriptions stay where editors look');
   });
 });

@@ -6,6 +6,7 @@ import {
   environmentSlug,
   escapeVariableValue,
   expandVariables,
+  guessTier,
   jobVariables,
   parseRawCommit,
   parseDuration,
@@ -58,6 +59,16 @@ describe('predefined variables', () => {
     assert.equal(v.CI_SERVER_URL, 'https://ci.example.com');
     assert.equal(v.CI_SERVER_NAME, 'Tandem');
     assert.equal(v.CI_CONFIG_PATH, '.tandem.yml');
+  });
+
+  // https://docs.gitlab.com/ee/ci/variables/predefined_variables.html: the workflow:name, the
+  // project's id and whether the ref is protected, where the caller knows them.
+  it('CI_PIPELINE_NAME, CI_PROJECT_ID and CI_COMMIT_REF_PROTECTED', () => {
+    const v = predefinedVariables({ ...base, pipelineName: 'Release train', projectId: 7, refProtected: false });
+    assert.deepEqual([v.CI_PIPELINE_NAME, v.CI_PROJECT_ID, v.CI_COMMIT_REF_PROTECTED], ['Release train', '7', 'false']);
+    assert.equal(predefinedVariables({ ...base, refProtected: true }).CI_COMMIT_REF_PROTECTED, 'true');
+    const unknown = predefinedVariables({ ...base, pipelineName: null });
+    assert.deepEqual([unknown.CI_PIPELINE_NAME, unknown.CI_PROJECT_ID, unknown.CI_COMMIT_REF_PROTECTED], [undefined, undefined, undefined]);
   });
 
   it('describes a tag, and omits the pipeline id before it exists', () => {
@@ -201,6 +212,23 @@ describe('predefined variables', () => {
     assert.equal(bare.CI_ENVIRONMENT_SLUG, 'production');
     assert.equal(bare.CI_ENVIRONMENT_ACTION, 'stop');
     assert.equal(bare.CI_ENVIRONMENT_URL, undefined);
+    // Without deployment_tier, GitLab guesses the tier from the name (Environment#guess_tier).
+    assert.equal(bare.CI_ENVIRONMENT_TIER, 'production');
+  });
+
+  it('guesses the tier from the environment name as GitLab does', () => {
+    const cases: [string, string][] = [
+      ['review/feature-1', 'development'],
+      ['dev', 'development'],
+      ['qa', 'testing'],
+      ['integration', 'testing'],
+      ['staging', 'staging'],
+      ['pre-prod', 'staging'],
+      ['production', 'production'],
+      ['live', 'production'],
+      ['customer-portal', 'other'],
+    ];
+    for (const [name, tier] of cases) assert.equal(guessTier(name), tier, name);
   });
 
   // Gitlab::Slug::Environment: starts with a letter, no repeated '-', at most 24 characters, and a

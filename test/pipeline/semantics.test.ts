@@ -158,6 +158,34 @@ describe('YAML scalars as Psych reads them', () => {
     const p = await compileOk('build:\n  script: x\n  variables: {HERE: ., PLUS: +., MINUS: -., HALF: .5}\n');
     assert.deepEqual(job(p, 'build').variables, { HERE: '.', PLUS: '+.', MINUS: '-.', HALF: '0.5' });
   });
+
+  // libyaml, under Psych, checks no indentation inside a flow collection: a closing bracket (or an
+  // item) left of the key that opened it is fine there, and GitLab accepts such files.
+  it('a flow collection may close (or continue) less indented than its key', async () => {
+    const p = await compileOk(`
+job:
+  script: [
+    "echo a",
+    "echo b"
+]
+  variables: {
+  A: "1", B: "[not a list]"
+}
+  tags: [x,
+y]
+other:
+  script: ["don't # stop [", 'it''s', echo "x"]
+`);
+    assert.deepEqual(job(p, 'job').script, ['echo a', 'echo b']);
+    assert.deepEqual(job(p, 'job').variables, { A: '1', B: '[not a list]' });
+    assert.deepEqual(job(p, 'job').tags, ['x', 'y']);
+    assert.deepEqual(job(p, 'other').script, ["don't # stop [", "it's", 'echo "x"']);
+  });
+
+  it('a flow collection that is never closed is still an error', async () => {
+    const errors = await compileErrors('job:\n  script: [\n  "echo a"\nother:\n  script: x\n');
+    assert.ok(errors.length > 0);
+  });
 });
 
 describe('rules:allow_failure', () => {
@@ -235,5 +263,172 @@ describe('cache:policy', () => {
       errors.some((e) => e.line === 3 && /one of pull-push, pull, push or a \$VARIABLE/.test(e.message)),
       JSON.stringify(errors),
     );
+  });
+});
+
+describe('an empty rules list', () => {
+  // GitLab's Entry::Rules validates `presence`, so `rules: []` is "jobs:a:rules config can't be
+  // blank" (workflow:rules too), not a job that never runs. https://docs.gitlab.com/ee/ci/yaml/#rules
+  it('is an error at the list, for jobs and workflow', async () => {
+    await expectError('a:\n  script: x\n  rules: []\nb:\n  script: x\n', 3, 10, '`a.rules` must not be an empty list');
+    await expectError('workflow:\n  rules: []\nb:\n  script: x\n', 2, 10, '`workflow.rules` must not be an empty list');
+  });
+});
+
+describe('!reference after extends', () => {
+  // GitLab builds the config as includes, then `extends`, then `!reference` tags
+  // (Gitlab::Ci::Config#build_config): a reference sees what a template's own `extends` brought,
+  // and a reference inherited through `extends` resolves too.
+  // https://docs.gitlab.com/ee/ci/yaml/yaml_optimization.html#reference-tags
+  it('sees keys a template got through extends, and works inside an extended template', async () => {
+    const p = await compileOk(`
+.base:
+  script: [echo base]
+  variables: {A: base}
+.other:
+  extends: .base
+  variables: {A: other}
+.setup:
+  before_script: [echo setup]
+.uses-ref:
+  before_script:
+    - !reference [.setup, before_script]
+    - echo more
+job:
+  extends: .uses-ref
+  script:
+    - !reference [.other, script]
+    - [echo x, [echo y]]
+  variables:
+    A: !reference [.other, variables, A]
+`);
+    const j = job(p, 'job');
+    assert.deepEqual(j.script, ['echo base', 'echo x', 'echo y']);
+    assert.deepEqual(j.beforeScript, ['echo setup', 'echo more']);
+    assert.deepEqual(j.variables, { A: 'other' });
+  });
+});
+
+describe('needs naming parallel instances', () => {
+  const BUILD = `
+build:
+  stage: build
+  script: echo
+  parallel:
+    matrix:
+      - PROVIDER: [aws, gcp]
+        STACK: [x, y]
+`;
+  // GitLab matches needs against job names after parallel expanded them, so one instance can be
+  // named in full. https://docs.gitlab.com/ee/ci/jobs/job_control.html#specify-a-parallelized-job-using-needs-with-multiple-parallelized-jobs
+  it('by its full name, in needs and dependencies', async () => {
+    const p = await compileOk(`${BUILD}
+test:
+  stage: test
+  script: echo
+  needs: ["build: [aws, x]", "build: [gcp, y]"]
+  dependencies: ["build: [gcp, y]"]
+`);
+    assert.deepEqual(
+      job(p, 'test').needs?.map((n) => n.job),
+      ['build: [aws, x]', 'build: [gcp, y]'],
+    );
+    assert.deepEqual(job(p, 'test').dependencies, ['build: [gcp, y]']);
+  });
+
+  // https://docs.gitlab.com/ee/ci/yaml/#needsparallelmatrix and matrix expressions
+  // (https://docs.gitlab.com/ci/yaml/matrix_expressions/): each instance needs its own counterpart.
+  it('by needs:parallel:matrix, with $[[ matrix.X ]] taken from the needing instance', async () => {
+    const p = await compileOk(`${BUILD}
+test:
+  stage: test
+  script: echo
+  parallel:
+    matrix:
+      - PROVIDER: [aws, gcp]
+  needs:
+    - job: build
+      parallel:
+        matrix:
+          - PROVIDER: $[[ matrix.PROVIDER ]]
+            STACK: ['x', 'y']
+`);
+    assert.deepEqual(
+      job(p, 'test: [gcp]').needs?.map((n) => n.job),
+      ['build: [gcp, x]', 'build: [gcp, y]'],
+    );
+    assert.deepEqual(
+      job(p, 'test: [aws]').needs?.map((n) => n.job),
+      ['build: [aws, x]', 'build: [aws, y]'],
+    );
+  });
+
+  it('an unknown matrix identifier, or one used outside a matrix job, is an error at the need', async () => {
+    const need = `  needs:\n    - job: build\n      parallel:\n        matrix:\n          - PROVIDER: $[[ matrix.CLOUD ]]\n            STACK: x\n`;
+    await expectError(
+      `${BUILD}test:\n  stage: test\n  script: echo\n  parallel:\n    matrix:\n      - PROVIDER: [aws]\n${need}`,
+      16,
+      7,
+      '`CLOUD` is not an identifier of this job',
+    );
+    await expectError(`${BUILD}test:\n  stage: test\n  script: echo\n${need}`, 13, 7, 'needs the job itself to have parallel:matrix');
+  });
+});
+
+describe('rules:needs', () => {
+  // When a rule with `needs` matches, they replace the job's needs; other rules keep the job's.
+  // https://docs.gitlab.com/ee/ci/yaml/#rulesneeds
+  const YAML = `
+a: {stage: build, script: echo}
+b: {stage: build, script: echo}
+c:
+  stage: test
+  script: echo
+  needs: [a]
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      needs: [b]
+    - if: $CI_COMMIT_BRANCH == "empty"
+      needs: []
+    - when: on_success
+`;
+  it('replace the job’s needs when their rule matches', async () => {
+    const needsOn = async (branch: string) =>
+      job(await compileOk(YAML, { variables: { ...PUSH_MAIN, CI_COMMIT_BRANCH: branch } }), 'c').needs?.map((n) => n.job);
+    assert.deepEqual(await needsOn('main'), ['b']);
+    assert.deepEqual(await needsOn('empty'), []);
+    assert.deepEqual(await needsOn('other'), ['a']);
+  });
+
+  it('are checked like needs: a job that does not exist is an error at the rule’s need', async () => {
+    await expectError(YAML.replace('needs: [b]', 'needs: [bb]'), 10, 15, '`c` needs `bb`, which is not a job (did you mean `b`?)');
+  });
+});
+
+describe('dependencies of a job with needs', () => {
+  // GitLab: "dependencies the build-docs should be part of needs". https://docs.gitlab.com/ee/ci/yaml/#dependencies
+  it('must be among its needs: an error at the dependencies key otherwise', async () => {
+    await expectError(
+      'a: {stage: build, script: x}\nb: {stage: build, script: x}\nc:\n  stage: test\n  script: x\n  needs: [a]\n  dependencies: [a, b]\n',
+      7,
+      3,
+      '`c.dependencies`: `b` must also be in `needs`',
+    );
+  });
+});
+
+describe('start_in outside when: delayed', () => {
+  // GitLab's Job entry: `validates :start_in, absence: true, if: -> { has_rules? || !delayed? }`.
+  // https://docs.gitlab.com/ee/ci/yaml/#start_in
+  it('is an error at the key; with rules it belongs in the rule', async () => {
+    await expectError('a:\n  script: x\n  start_in: 10 minutes\n', 3, 3, '`a.start_in` needs when: delayed');
+    await expectError(
+      'a:\n  script: x\n  when: delayed\n  start_in: 10 minutes\n  rules:\n    - when: on_success\n',
+      4,
+      3,
+      'on a job with rules, start_in goes in the rule',
+    );
+    const p = await compileOk('a:\n  script: x\n  rules:\n    - when: delayed\n      start_in: 10 minutes\n');
+    assert.deepEqual([job(p, 'a').when, job(p, 'a').startInSeconds], ['delayed', 600]);
   });
 });

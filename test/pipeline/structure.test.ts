@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileOk, expectError, job, names } from './helpers.js';
+import { compileErrors, compileOk, expectError, job, names } from './helpers.js';
 
 describe('stages', () => {
   it('defaults to build, test, deploy between .pre and .post; jobs default to test', async () => {
@@ -201,12 +201,7 @@ j:
   });
 
   it('extends cycles and unknown templates are errors', async () => {
-    await expectError(
-      '.a:\n  extends: .b\n.b:\n  extends: .a\nj:\n  extends: .a\n  script: x\n',
-      4,
-      12,
-      'circular extends: j → .a → .b → .a',
-    );
+    await expectError('.a:\n  extends: .b\n.b:\n  extends: .a\nj:\n  extends: .a\n  script: x\n', 4, 12, 'circular extends: .a → .b → .a');
     await expectError('j:\n  extends: .tmpl\n  script: x\n.templ:\n  tags: [a]\n', 2, 12, 'did you mean `.templ`');
   });
 
@@ -329,6 +324,14 @@ test:
     assert.deepEqual(
       p.warnings.map((w) => [w.line, w.column, w.message]),
       [[2, 11, '`include:remote` is not checked: this command reads no file outside the repository']],
+    );
+  });
+
+  it('a template missing because an include was not read says where it may come from', async () => {
+    const errors = await compileErrors('include:\n  project: group/templates\n  file: ci.yml\nj:\n  extends: .internal\n');
+    assert.match(
+      errors[0]?.message ?? '',
+      /`j` extends `.internal`, which is not defined \(it may come from the include at .*:2:12, which was not read\)/,
     );
   });
 });

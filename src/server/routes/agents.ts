@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
-import { isValidDigest } from '../../artifacts/index.js';
+import { isValidDigest, MAX_DOTENV_BYTES, MAX_DOTENV_VARIABLES } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/index.js';
 import { protectedRoleOfPipeline } from '../../auth/index.js';
 import {
@@ -26,6 +26,7 @@ import {
   replaceArtifactFiles,
   saveCacheEntry,
   setAgentTags,
+  saveJobDotenv,
 } from '../../scheduler/index.js';
 import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
@@ -407,6 +408,29 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       const expiresAt = body.expireInSeconds === null ? null : now + body.expireInSeconds * 1000;
       await replaceArtifactFiles(ctx.store, { jobId, files, expiresAt, now });
       return { files: files.length };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/dotenv',
+    summary: 'Record the variables of a job’s artifacts:reports:dotenv, for the jobs that take its artifacts',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z
+      .object({
+        fencingToken,
+        // The agent parsed the report with GitLab's limits; these bounds only keep a row small.
+        variables: z
+          .record(z.string().regex(/^[a-zA-Z0-9_]+$/), z.string().max(MAX_DOTENV_BYTES))
+          .refine((v) => Object.keys(v).length <= MAX_DOTENV_VARIABLES, `at most ${MAX_DOTENV_VARIABLES} variables`),
+      })
+      .strict(),
+    async handler({ principal, params, body }) {
+      const jobId = Number(params.id);
+      await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
+      await saveJobDotenv(ctx.store, jobId, body.variables);
+      return { variables: Object.keys(body.variables).length };
     },
   });
 

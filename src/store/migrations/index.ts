@@ -19,6 +19,7 @@ import * as m015 from './015_signin_security.js';
 import * as m016 from './016_pipeline_commit.js';
 import * as m017 from './017_repo_path.js';
 import * as m018 from './018_pipeline_parent.js';
+import * as m019 from './019_job_dotenv.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '016_pipeline_commit': m016,
   '017_repo_path': m017,
   '018_pipeline_parent': m018,
+  '019_job_dotenv': m019,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

@@ -1,0 +1,48 @@
+// artifacts:reports:dotenv between jobs: a job's report reaches the jobs that take its artifacts
+// (stage order by default, `dependencies`, `needs` unless `artifacts: false`), as GitLab's
+// dependency variables do. https://docs.gitlab.com/ee/ci/yaml/artifacts_reports.html#artifactsreportsdotenv
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { claim, job, jobId, newPipeline, run, testDb, T0, type TestDb } from './helpers.js';
+import { dependencyDotenv, saveJobDotenv } from '../../src/scheduler/index.js';
+import { backends } from '../store/helpers.js';
+
+for (const backend of backends()) {
+  describe(`dotenv variables (${backend.name})`, { skip: backend.skip }, () => {
+    let db: TestDb;
+    beforeEach(async () => {
+      db = await testDb(backend);
+    });
+    afterEach(async () => {
+      await db.close();
+    });
+
+    it('go to later stages, named dependencies and needs with artifacts; a later dependency wins', async () => {
+      const pipelineId = await newPipeline(db, [
+        job('one'),
+        job('two'),
+        job('by-stage', { stage: 'test' }),
+        job('by-dependency', { stage: 'test', dependencies: ['two'] }),
+        job('by-needs', { stage: 'test', needs: [{ job: 'one', artifacts: true, optional: false }] }),
+        job('no-artifacts', { stage: 'test', needs: [{ job: 'one', artifacts: false, optional: false }] }),
+        job('none', { stage: 'test', dependencies: [] }),
+      ]);
+      for (const [name, variables] of [
+        ['one', { SHARED: 'one', ONE: '1' }],
+        ['two', { SHARED: 'two', TWO: '2' }],
+      ] as const) {
+        await saveJobDotenv(db.store, await jobId(db, pipelineId, name), variables);
+        await run(db, name, 'success');
+      }
+      const variablesOf = async (name: string) => {
+        const claimed = await claim(db, name, T0 + 5000);
+        return dependencyDotenv(db.store, pipelineId, claimed.spec);
+      };
+      assert.deepEqual(await variablesOf('by-stage'), { SHARED: 'two', ONE: '1', TWO: '2' });
+      assert.deepEqual(await variablesOf('by-dependency'), { SHARED: 'two', TWO: '2' });
+      assert.deepEqual(await variablesOf('by-needs'), { SHARED: 'one', ONE: '1' });
+      assert.deepEqual(await variablesOf('no-artifacts'), {});
+      assert.deepEqual(await variablesOf('none'), {});
+    });
+  });
+}
