@@ -5,7 +5,15 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { insertRepo } from '../../src/repos/index.js';
-import { completeJob, createPipeline, claimJob, dependencyArtifacts, DependencyUnavailableError } from '../../src/scheduler/index.js';
+import {
+  completeJob,
+  createPipeline,
+  claimJob,
+  dependencyArtifacts,
+  dependencyDotenv,
+  DependencyUnavailableError,
+  saveJobDotenv,
+} from '../../src/scheduler/index.js';
 import type { CompiledJob } from '../../src/pipeline/index.js';
 import { backends } from '../store/helpers.js';
 import { compiled, job, T0, testDb, type TestDb } from './helpers.js';
@@ -87,6 +95,14 @@ for (const backend of backends()) {
         deps.map((d) => [d.jobId, d.name]),
         [[wanted, 'build-1']],
       );
+    });
+
+    it("the other job's dotenv variables are not passed on: its repository may have other members", async () => {
+      await saveJobDotenv(db.store, await otherBuild('main', 'success'), { BASH_ENV: '/tmp/evil' });
+      const spec = use('main');
+      const p = await ownPipeline(spec);
+      assert.equal((await dependencyArtifacts(db.store, p, spec)).length, 1);
+      assert.deepEqual(await dependencyDotenv(db.store, p, spec), {});
     });
 
     it('artifacts: false hands out nothing and needs no pipeline there', async () => {
