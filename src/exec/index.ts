@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { runJob, type JobBackend } from '../agent/index.js';
-import type { JobVariable } from '../api/index.js';
+import type { DependencyArtifacts, JobVariable } from '../api/index.js';
 import { checkDeployBlock } from '../deploy/index.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
 import {
@@ -26,6 +26,7 @@ import {
   completeJob,
   createPipeline,
   dependencyArtifacts,
+  DependencyUnavailableError,
   endTriggerJob,
   dependencyDotenv,
   getPipeline,
@@ -240,6 +241,24 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       const workspace = join(stateDir, 'builds', String(job.id));
       const started = Date.now();
       opts.onJobStart?.(job.name);
+      let dependencies: DependencyArtifacts[];
+      try {
+        dependencies = await dependencyArtifacts(store, pipelineId, spec);
+      } catch (err) {
+        // `needs:project` reaches no other repository on a laptop: the job fails at its start, as on a server.
+        if (!(err instanceof DependencyUnavailableError)) throw err;
+        opts.onLog(job.name, `ERROR: Job failed: ${err.message}\n`);
+        const claim = { jobId: job.id, agentId: claimed.job.agent_id ?? 0, fencingToken: claimed.fencingToken };
+        await completeJob(store, {
+          ...claim,
+          status: 'failed',
+          exitCode: null,
+          failureReason: 'missing_dependency_failure',
+          now: Date.now(),
+        });
+        opts.onJobEnd?.(job.name, 'failed', (Date.now() - started) / 1000);
+        return true;
+      }
       const perJob = jobVariables({
         jobId: job.id,
         jobName: job.name,
@@ -267,7 +286,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         jobId: job.id,
         job: spec,
         variables: vars,
-        dependencies: await dependencyArtifacts(store, pipelineId, spec),
+        dependencies,
         timeoutSeconds: job.timeout_seconds,
         heartbeatMs: 3600_000,
         workspace,

@@ -3,7 +3,7 @@ import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { MAX_PARALLEL } from './limits.js';
-import { checkTriggerJob, pipelineNeedsOf, triggerOf } from './trigger.js';
+import { checkProjectNeeds, checkTriggerJob, pipelineNeedsOf, projectNeedsOf, triggerOf } from './trigger.js';
 import { stringsOf } from './rules.js';
 import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
@@ -213,8 +213,9 @@ function needsOf(node: YNode | undefined): NeedRef[] | null {
   return flatten(node).flatMap((item): NeedRef[] => {
     if (item.kind === 'scalar')
       return [{ job: text(item) ?? '', artifacts: true, optional: false, matrix: null, instance: null, pos: item.pos }];
-    // `needs:pipeline:job` names a job of another pipeline: not part of this one's order (trigger.ts).
-    if (item.kind !== 'map' || mapGet(item, 'pipeline')) return [];
+    // `needs:pipeline:job` and `needs:project` name a job of another pipeline: not part of this
+    // one's order (trigger.ts).
+    if (item.kind !== 'map' || mapGet(item, 'pipeline') || mapGet(item, 'project')) return [];
     return [
       {
         job: text(mapGet(item, 'job')) ?? '',
@@ -249,6 +250,7 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     );
     stageIndex = 0;
   }
+  checkProjectNeeds(name, mapGet(node, 'needs'), diags);
   // A deploy job's work is its `deploy:` block, a trigger job's the downstream pipeline.
   if (mapGet(node, 'trigger')) checkTriggerJob(name, pos, node, diags);
   else if (stringsOf(mapGet(node, 'script')).length === 0 && !mapGet(node, 'deploy')) {
@@ -513,6 +515,8 @@ export function compileInstance(
   if (trigger) job.trigger = trigger;
   const pipelineNeeds = pipelineNeedsOf(mapGet(node, 'needs'));
   if (pipelineNeeds.length > 0) job.pipelineNeeds = pipelineNeeds;
+  const projectNeeds = projectNeedsOf(mapGet(node, 'needs'));
+  if (projectNeeds.length > 0) job.projectNeeds = projectNeeds;
   return job;
 }
 

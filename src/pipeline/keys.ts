@@ -261,8 +261,6 @@ const environment: Shape = oneOf([
   },
 ]);
 
-const NEEDS_PROJECT =
-  "needs:project is not supported: Tandem does not know the pipeline's user, whose access to the other repository GitLab checks";
 const needItem: Shape = oneOf([
   str(),
   {
@@ -273,12 +271,10 @@ const needItem: Shape = oneOf([
       optional: bool(),
       parallel: { kind: 'object', keys: { matrix }, required: ['matrix'] },
       pipeline: str('Id of another pipeline of this repository, e.g. $PARENT_PIPELINE_ID (needs:pipeline:job)'),
+      project: str('Path (group/name) of a registered repository whose latest successful pipeline on `ref` has `job` (needs:project)'),
+      ref: str('The branch or tag of `project` whose latest successful pipeline is searched (needs:project)'),
     },
     required: ['job'],
-    unsupported: {
-      project: NEEDS_PROJECT,
-      ref: NEEDS_PROJECT,
-    },
   },
 ]);
 

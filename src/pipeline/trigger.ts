@@ -1,7 +1,7 @@
 // `trigger:` jobs (https://docs.gitlab.com/ee/ci/yaml/#trigger): what the compiler checks and keeps
 // of them. The server starts the downstream pipeline; no agent runs these jobs.
 import type { Diagnostics } from './diagnostics.js';
-import type { PipelineNeed, SourcePosition, TriggerSpec } from './types.js';
+import type { PipelineNeed, ProjectNeed, SourcePosition, TriggerSpec } from './types.js';
 import { expandVariables } from './variables.js';
 import { flatten, mapGet, scalarText, toPlain, type YMap, type YNode } from './yaml-source.js';
 
@@ -82,7 +82,45 @@ export function pipelineNeedsOf(node: YNode | undefined): PipelineNeed[] {
   return flatten(node).flatMap((item): PipelineNeed[] => {
     const pipeline = item.kind === 'map' ? text(mapGet(item, 'pipeline')) : undefined;
     if (item.kind !== 'map' || pipeline === undefined) return [];
-    const artifacts = mapGet(item, 'artifacts');
-    return [{ pipeline, job: text(mapGet(item, 'job')) ?? '', artifacts: !(artifacts?.kind === 'scalar' && artifacts.value === false) }];
+    return [{ pipeline, job: text(mapGet(item, 'job')) ?? '', artifacts: wantsArtifacts(item) }];
+  });
+}
+
+/** `artifacts: false` downloads nothing; absent or true downloads them (GitLab's default). */
+function wantsArtifacts(item: YMap): boolean {
+  const artifacts = mapGet(item, 'artifacts');
+  return !(artifacts?.kind === 'scalar' && artifacts.value === false);
+}
+
+/**
+ * `needs:project` (https://docs.gitlab.com/ci/yaml/#needsproject): artifacts of `job` in the latest
+ * successful pipeline of another registered repository on `ref`. GitLab requires `job` and `ref`
+ * and takes no `pipeline` with it.
+ */
+export function checkProjectNeeds(name: string, node: YNode | undefined, diags: Diagnostics): void {
+  if (!node) return;
+  for (const item of flatten(node)) {
+    if (item.kind !== 'map') continue;
+    const project = item.entries.get('project');
+    const ref = item.entries.get('ref');
+    if (project && !ref)
+      diags.error(
+        project.keyPos,
+        `\`${name}.needs:project\` needs \`ref\` (the branch or tag whose pipeline is searched)`,
+        `${name}.needs`,
+      );
+    if (ref && !project) diags.error(ref.keyPos, `\`${name}.needs:ref\` only goes with \`project\``, `${name}.needs`);
+    const pipeline = item.entries.get('pipeline');
+    if (project && pipeline)
+      diags.error(pipeline.keyPos, `\`${name}.needs\`: use either \`project\` or \`pipeline\`, not both`, `${name}.needs`);
+  }
+}
+
+export function projectNeedsOf(node: YNode | undefined): ProjectNeed[] {
+  if (!node) return [];
+  return flatten(node).flatMap((item): ProjectNeed[] => {
+    const project = item.kind === 'map' ? text(mapGet(item, 'project')) : undefined;
+    if (item.kind !== 'map' || project === undefined) return [];
+    return [{ project, job: text(mapGet(item, 'job')) ?? '', ref: text(mapGet(item, 'ref')) ?? '', artifacts: wantsArtifacts(item) }];
   });
 }

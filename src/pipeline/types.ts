@@ -117,6 +117,17 @@ export interface CompiledJob {
   trigger?: TriggerSpec;
   /** `needs:pipeline:job`: artifacts of jobs of another pipeline (a child's parent). */
   pipelineNeeds?: PipelineNeed[];
+  /** `needs:project`: artifacts of a job of another registered repository's latest successful pipeline. */
+  projectNeeds?: ProjectNeed[];
+}
+
+/** https://docs.gitlab.com/ci/yaml/#needsproject: `ref` is expanded when the job is handed out. */
+export interface ProjectNeed {
+  /** The repository's path (group/name) or name, as `findRepoByPath` looks it up. */
+  project: string;
+  job: string;
+  ref: string;
+  artifacts: boolean;
 }
 
 export interface PipelineNeed {

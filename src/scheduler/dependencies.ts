@@ -1,12 +1,16 @@
 // Which artifacts a job receives before it runs, with GitLab's precedence: `needs` (when given)
-// names the sources, else `dependencies`, else every job of an earlier stage. The same jobs pass
-// on the variables of their dotenv reports, as GitLab's dependency variables do.
+// names the sources, else `dependencies`, else every job of an earlier stage; plus those of
+// `needs:pipeline:job` and `needs:project`. These manifests are what the agent may download: the
+// server chooses them here, when the job is handed out. The same jobs pass on the variables of
+// their dotenv reports, as GitLab's dependency variables do (but for `needs:project`).
 import type { ManifestEntry } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../api/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
 import { expandVariables } from '../pipeline/index.js';
-import { readPipelineVariables, type Store } from '../store/index.js';
+import { findRepoByPath, includableProject } from '../repos/index.js';
+import { readPipelineMergeRequest, readPipelineVariables, type Pipeline, type Store } from '../store/index.js';
 import { readJobDotenv, readJobSpec } from './columns.js';
+import { DependencyUnavailableError } from './errors.js';
 
 function dependencySelector(spec: CompiledJob): (job: { id: number; name: string; stage_index: number; spec: string }) => boolean {
   if (spec.needs !== null) {
@@ -26,16 +30,13 @@ function dependencySelector(spec: CompiledJob): (job: { id: number; name: string
  * the pipeline id is expanded with this pipeline's variables (a child gets PARENT_PIPELINE_ID from
  * its trigger job), and only pipelines of the same repository are searched, as its job token reads.
  */
-async function otherPipelineJobs(
-  store: Store,
-  pipelineId: number,
-  spec: CompiledJob,
-): Promise<{ id: number; name: string; dotenv: string | null }[]> {
+type DependencyJob = { id: number; name: string; dotenv: string | null };
+
+async function otherPipelineJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<DependencyJob[]> {
   const wanted = (spec.pipelineNeeds ?? []).filter((n) => n.artifacts);
   if (wanted.length === 0) return [];
-  const pipeline = await store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
   const vars = { ...readPipelineVariables(pipeline), ...spec.variables, CI_PIPELINE_ID: String(pipeline.id) };
-  const found: { id: number; name: string; dotenv: string | null }[] = [];
+  const found: DependencyJob[] = [];
   for (const need of wanted) {
     const id = Number(expandVariables(need.pipeline, vars));
     if (!Number.isSafeInteger(id)) continue;
@@ -54,6 +55,73 @@ async function otherPipelineJobs(
   return found;
 }
 
+/** The variables a `needs:project` ref may name: the pipeline's own and its ref's. */
+function refVariables(pipeline: Pipeline, spec: CompiledJob, defaultBranch: string): Record<string, string> {
+  const refName = readPipelineMergeRequest(pipeline)?.sourceBranch ?? pipeline.ref;
+  return {
+    ...readPipelineVariables(pipeline),
+    ...spec.variables,
+    CI_PIPELINE_ID: String(pipeline.id),
+    CI_COMMIT_REF_NAME: refName,
+    CI_DEFAULT_BRANCH: defaultBranch,
+    ...(pipeline.is_tag === 1 ? { CI_COMMIT_TAG: pipeline.ref } : { CI_COMMIT_BRANCH: refName }),
+  };
+}
+
+/**
+ * The jobs of `needs:project` entries (https://docs.gitlab.com/ci/yaml/#needsproject): `job` of the
+ * latest successful pipeline of the other repository on `ref`. The job does not wait for that
+ * pipeline; when there is no such job, or include's access rule (docs/security.md) refuses the
+ * repository, the job fails at its start, as GitLab does. Its dotenv variables are not passed on:
+ * the other repository may have members this one lacks, who would set this job's variables.
+ */
+async function otherProjectJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<DependencyJob[]> {
+  const wanted = (spec.projectNeeds ?? []).filter((n) => n.artifacts);
+  if (wanted.length === 0) return [];
+  const repo = await store.db
+    .selectFrom('repos')
+    .select(['id', 'default_branch'])
+    .where('id', '=', pipeline.repo_id)
+    .executeTakeFirstOrThrow();
+  const vars = refVariables(pipeline, spec, repo.default_branch);
+  const fork = readPipelineMergeRequest(pipeline)?.fork === true;
+  const found: DependencyJob[] = [];
+  for (const need of wanted) {
+    const ref = expandVariables(need.ref, vars);
+    const other = await findRepoByPath(store.db, need.project);
+    if (!other) throw new DependencyUnavailableError(`needs:project: no repository "${need.project}" is registered in Tandem`);
+    const access = await includableProject(store.db, repo, need.project, { fork });
+    if (access !== null && 'refused' in access)
+      throw new DependencyUnavailableError(`needs:project: ${access.refused.replace('include its files', 'read its artifacts')}`);
+    const latest = await store.db
+      .selectFrom('pipelines')
+      .select('id')
+      .where('repo_id', '=', other.id)
+      .where('ref', '=', ref)
+      .where('merge_request', 'is', null)
+      .where('status', '=', 'success')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const job = latest
+      ? await store.db
+          .selectFrom('jobs')
+          .select(['id', 'name'])
+          .where('pipeline_id', '=', latest.id)
+          .where('name', '=', need.job)
+          .where('retried', '=', 0)
+          .where('status', '=', 'success')
+          .executeTakeFirst()
+      : undefined;
+    if (!job)
+      throw new DependencyUnavailableError(
+        `needs:project: no successful job \`${need.job}\` in the latest successful pipeline of ${need.project} on ${ref}`,
+      );
+    found.push({ ...job, dotenv: null });
+  }
+  return found;
+}
+
 function baseNameOf(job: { id: number; spec: string }): string {
   return readJobSpec(job).baseName;
 }
@@ -68,7 +136,12 @@ async function dependencyJobs(store: Store, pipelineId: number, spec: CompiledJo
     .where('status', 'in', ['success', 'failed'])
     .orderBy('id')
     .execute();
-  return [...candidates.filter(dependencySelector(spec)), ...(await otherPipelineJobs(store, pipelineId, spec))];
+  const pipeline = await store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
+  return [
+    ...candidates.filter(dependencySelector(spec)),
+    ...(await otherPipelineJobs(store, pipeline, spec)),
+    ...(await otherProjectJobs(store, pipeline, spec)),
+  ];
 }
 
 /**

@@ -28,3 +28,15 @@ export class StaleTokenError extends SchedulerError {
     super('conflict', `job ${jobId}: not held by this agent under this claim (${reason})`);
   }
 }
+
+/**
+ * The artifacts a job needs from elsewhere can not be given to it (`needs:project`: no successful
+ * job, or a repository it may not read). GitLab fails such a job when it starts; so does Tandem,
+ * with this message in its log.
+ */
+export class DependencyUnavailableError extends SchedulerError {
+  override name = 'DependencyUnavailableError';
+  constructor(message: string) {
+    super('invalid', message);
+  }
+}

@@ -5,7 +5,7 @@ export { abandonJob } from './sql/abandon-job.js';
 export type { AbandonInput } from './sql/abandon-job.js';
 export { advancePipeline } from './advance.js';
 export { readJobSpec } from './columns.js';
-export { DuplicateDeliveryError, SchedulerError, StaleTokenError } from './errors.js';
+export { DependencyUnavailableError, DuplicateDeliveryError, SchedulerError, StaleTokenError } from './errors.js';
 export type { StatusChange } from './events.js';
 export { appendLogChunks, readLog, readLogPages, truncationNotice } from './sql/append-log.js';
 export type { AppendLogInput, AppendLogResult, LogChunk } from './sql/append-log.js';

@@ -6,9 +6,18 @@ import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
 import { repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables } from '../pipeline/index.js';
-import { dependencyArtifacts, dependencyDotenv, storedPipelineVariables, type ClaimedJob } from '../scheduler/index.js';
+import {
+  appendLogChunks,
+  completeJob,
+  dependencyArtifacts,
+  dependencyDotenv,
+  DependencyUnavailableError,
+  storedPipelineVariables,
+  type ClaimedJob,
+} from '../scheduler/index.js';
 import { readJobTags, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
+import { publishChanges } from './notify.js';
 import { repoCredentials } from './repo-url.js';
 
 function plain(vars: Record<string, string>): JobVariable[] {
@@ -17,6 +26,8 @@ function plain(vars: Record<string, string>): JobVariable[] {
 
 export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload> {
   const { job, spec, pipeline, repo } = claimed;
+  // First: a job whose artifacts from elsewhere are refused gets no token at all.
+  const dependencies = await dependencyArtifacts(ctx.store, pipeline.id, spec);
   const startedAt = new Date(job.started_at ?? ctx.clock.now());
   const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const predefined = storedPipelineVariables(pipeline, repo, { externalUrl: ctx.externalUrl, refProtected: protectedRef });
@@ -66,8 +77,37 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     ref: pipeline.ref,
     job: spec,
     variables,
-    dependencies: await dependencyArtifacts(ctx.store, pipeline.id, spec),
+    dependencies,
   };
+}
+
+/**
+ * The payload of a job just claimed, or null when the job can not start: the artifacts it needs
+ * from elsewhere (`needs:project`) are missing or refused. GitLab fails such a job when it starts
+ * (missing_dependency_failure); here it fails before it reaches the agent, with the reason as its log.
+ */
+export async function handOutJob(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload | null> {
+  try {
+    const payload = await buildJobPayload(ctx, claimed);
+    publishChanges(ctx, claimed.changes);
+    return payload;
+  } catch (err) {
+    if (!(err instanceof DependencyUnavailableError)) throw err;
+    publishChanges(ctx, claimed.changes);
+    const claim = { jobId: claimed.job.id, agentId: claimed.job.agent_id ?? 0, fencingToken: claimed.fencingToken };
+    const line = `ERROR: Job failed: ${err.message}\n`;
+    await appendLogChunks(ctx.store, { ...claim, chunks: [{ seq: 0, data: line }], now: ctx.clock.now() });
+    ctx.hub.publish({ type: 'log', jobId: claim.jobId, seq: 0, data: line });
+    const result = await completeJob(ctx.store, {
+      ...claim,
+      status: 'failed',
+      exitCode: null,
+      failureReason: 'missing_dependency_failure',
+      now: ctx.clock.now(),
+    });
+    publishChanges(ctx, result.changes);
+    return null;
+  }
 }
 
 /** The job's `id_tokens`, signed now (each attempt gets fresh ones), as masked variables. */

@@ -65,12 +65,27 @@ describe('trigger jobs', () => {
     assert.deepEqual(job(p, 'use').pipelineNeeds, [{ pipeline: '$PARENT_PIPELINE_ID', job: 'build', artifacts: true }]);
   });
 
-  it('needs:project is refused with the reason', async () => {
+  it("needs:project names a job of another repository: kept apart from this pipeline's needs", async () => {
+    // https://docs.gitlab.com/ci/yaml/#needsproject: project, job and ref; artifacts defaults to true.
+    const p = await compileOk(
+      'use:\n  script: cat out.txt\n  needs:\n    - project: group/other\n      job: build-1\n      ref: $CI_COMMIT_REF_NAME\n    - project: group/docs\n      job: pages\n      ref: main\n      artifacts: false\n',
+    );
+    assert.deepEqual(job(p, 'use').needs, []);
+    assert.deepEqual(job(p, 'use').projectNeeds, [
+      { project: 'group/other', job: 'build-1', ref: '$CI_COMMIT_REF_NAME', artifacts: true },
+      { project: 'group/docs', job: 'pages', ref: 'main', artifacts: false },
+    ]);
+  });
+
+  it('needs:project without job or ref, or with pipeline, is a positioned error', async () => {
+    await expectError('use:\n  script: x\n  needs:\n    - project: g/p\n      ref: main\n', 4, 7, 'job');
+    await expectError('use:\n  script: x\n  needs:\n    - project: g/p\n      job: build\n', 4, 7, 'needs `ref`');
+    await expectError('use:\n  script: x\n  needs:\n    - job: build\n      ref: main\n', 5, 7, 'only goes with `project`');
     await expectError(
-      'use:\n  script: x\n  needs:\n    - project: g/p\n      job: build\n      ref: main\n',
-      4,
+      'use:\n  script: x\n  needs:\n    - project: g/p\n      job: build\n      ref: main\n      pipeline: "1"\n',
       7,
-      'needs:project is not supported',
+      7,
+      'not both',
     );
   });
 });

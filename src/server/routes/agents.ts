@@ -31,7 +31,7 @@ import {
 import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { buildJobPayload } from '../job-payload.js';
+import { handOutJob } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
 import { agentRows, runningJobsByAgent } from '../cluster.js';
 import { openSse } from '../sse.js';
@@ -189,9 +189,9 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         const claimed = await claimJob(ctx.store, { agentId, agentTags: tags, leaseMs: ctx.config.leaseSeconds * 1000, now });
         if (claimed) {
           if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((now - claimed.job.queued_at) / 1000);
-          const payload = await buildJobPayload(ctx, claimed);
-          publishChanges(ctx, claimed.changes);
-          return payload;
+          const payload = await handOutJob(ctx, claimed);
+          if (payload) return payload;
+          continue;
         }
         const remaining = deadline - ctx.clock.now();
         if (remaining <= 0) break;
