@@ -22,7 +22,8 @@ const SECRET = 'bench-secret';
 
 export async function latency(log: (line: string) => void): Promise<BenchResult> {
   const tmp = await tempDir('latency');
-  const server = await LiveServer.start('up', path.join(tmp.dir, 'data'));
+  // The shell executor: the stamp file lies outside the job's workspace, which the sandbox hides.
+  const server = await LiveServer.start('up', path.join(tmp.dir, 'data'), ['--executor', 'shell']);
   try {
     const stamps = path.join(tmp.dir, 'stamps');
     const remote = await makeRemote(tmp.dir);
