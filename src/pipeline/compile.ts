@@ -22,7 +22,7 @@ import { firstMatchingRule, refPolicyMatches, refsMatch, stringsOf } from './rul
 import type { CompileContext, CompiledJob, CompileResult, NeedSpec } from './types.js';
 import { validate } from './validate.js';
 import { expandVariables, resolveVariables } from './variables.js';
-import { deepMerge, describeNode, mapGet, scalarText, type YEntry, type YMap, type YNode } from './yaml-source.js';
+import { deepMerge, describeNode, mapGet, scalarText, textOf, type YEntry, type YMap, type YNode } from './yaml-source.js';
 
 const DEFAULT_STAGES = ['build', 'test', 'deploy'];
 
@@ -325,18 +325,13 @@ function withInstanceNeeds(defs: JobDef[]): JobDef[] {
  * `environment:on_stop` names a job of the file with the same environment and `action: stop`, as
  * GitLab's YAML processor checks (on the jobs as written, whatever rules later decide).
  */
-const text = (node: YNode | undefined): string | null => (node ? scalarText(node) : null);
-
 function checkStopJobs(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnostics): void {
   const byName = new Map(defs.map((d) => [d.name, d]));
-  const environmentName = (env: YNode | undefined) => {
-    const name = env?.kind === 'map' ? mapGet(env, 'name') : env;
-    return name ? scalarText(name) : null;
-  };
+  const environmentName = (env: YNode | undefined) => textOf(env?.kind === 'map' ? mapGet(env, 'name') : env);
   for (const def of defs) {
     const environment = mapGet(def.node, 'environment');
     const onStop = environment?.kind === 'map' ? mapGet(environment, 'on_stop') : undefined;
-    const stopName = onStop && scalarText(onStop);
+    const stopName = textOf(onStop);
     if (!onStop || !stopName || invalid.has(stopName)) continue;
     const where = `${def.name}.environment.on_stop`;
     const stopEnvironment = mapGet(byName.get(stopName)?.node, 'environment');
@@ -344,13 +339,15 @@ function checkStopJobs(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diag
     if (!byName.has(stopName)) problem = 'is not defined';
     else if (!stopEnvironment) problem = 'has no environment';
     else if (environmentName(stopEnvironment) !== environmentName(environment)) problem = 'has a different environment name';
-    else if (stopEnvironment.kind !== 'map' || text(mapGet(stopEnvironment, 'action')) !== 'stop') problem = 'needs `action: stop`';
+    else if (stopEnvironment.kind !== 'map' || textOf(mapGet(stopEnvironment, 'action')) !== 'stop') problem = 'needs `action: stop`';
     if (problem) diags.error(onStop.pos, `\`${where}\`: job \`${stopName}\` ${problem}`, where);
   }
 }
 
-/** Checks that need only the file: needs/dependencies name jobs, stage order, no needs cycle. */
-/** `invalid`: jobs left out for errors of their own; a need of one is not reported again. */
+/**
+ * Checks that need only the file: needs/dependencies name jobs, stage order, no needs cycle.
+ * `invalid`: jobs left out for errors of their own; a need of one is not reported again.
+ */
 function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnostics): void {
   const byName = new Map(defs.map((d) => [d.name, d]));
   for (const def of defs) {

@@ -7,7 +7,7 @@ import { checkProjectNeeds, checkTriggerJob, pipelineNeedsOf, projectNeedsOf, tr
 import { stringsOf } from './rules.js';
 import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
-import { flatten, mapGet, scalarText, toPlain, type YEntry, type YMap, type YNode } from './yaml-source.js';
+import { flatten, mapGet, textOf, toPlain, type YEntry, type YMap, type YNode } from './yaml-source.js';
 
 const WEEK = 7 * 86400;
 /** GitLab's instance default for artifacts without expire_in. */
@@ -118,8 +118,6 @@ export interface Outcome {
   needs: NeedRef[] | null;
 }
 
-const text = (node: YNode | undefined): string | undefined => (node ? (scalarText(node) ?? undefined) : undefined);
-
 /** `variables:` in either the `NAME: value` or the `NAME: {value, expand}` form. */
 export function variablesOf(node: YNode | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -127,12 +125,12 @@ export function variablesOf(node: YNode | undefined): Record<string, string> {
   for (const [name, entry] of node.entries) {
     const v = entry.value;
     if (v.kind === 'map') {
-      const value = text(mapGet(v, 'value')) ?? '';
+      const value = textOf(mapGet(v, 'value')) ?? '';
       const expand = mapGet(v, 'expand');
       // Values are expanded at run time; `expand: false` is kept literal by escaping its `$`.
       out[name] = expand?.kind === 'scalar' && expand.value === false ? escapeVariableValue(value) : value;
     } else {
-      out[name] = text(v) ?? '';
+      out[name] = textOf(v) ?? '';
     }
   }
   return out;
@@ -212,13 +210,13 @@ function needsOf(node: YNode | undefined): NeedRef[] | null {
   if (!node) return null;
   return flatten(node).flatMap((item): NeedRef[] => {
     if (item.kind === 'scalar')
-      return [{ job: text(item) ?? '', artifacts: true, optional: false, matrix: null, instance: null, pos: item.pos }];
+      return [{ job: textOf(item) ?? '', artifacts: true, optional: false, matrix: null, instance: null, pos: item.pos }];
     // `needs:pipeline:job` and `needs:project` name a job of another pipeline: not part of this
     // one's order (trigger.ts).
     if (item.kind !== 'map' || mapGet(item, 'pipeline') || mapGet(item, 'project')) return [];
     return [
       {
-        job: text(mapGet(item, 'job')) ?? '',
+        job: textOf(mapGet(item, 'job')) ?? '',
         artifacts: mapGet(item, 'artifacts')?.kind !== 'scalar' || (mapGet(item, 'artifacts') as { value: unknown }).value !== false,
         optional: (mapGet(item, 'optional') as { value?: unknown } | undefined)?.value === true,
         matrix: mapGet(mapGet(item, 'parallel'), 'matrix') ?? null,
@@ -239,7 +237,7 @@ function inheritVariablesOf(node: YMap): boolean | string[] {
 /** Static facts of a job and the checks that need nothing but the file. */
 export function defineJob(name: string, pos: SourcePosition, node: YMap, stages: string[], diags: Diagnostics): JobDef {
   const stageNode = mapGet(node, 'stage');
-  const stage = text(stageNode) ?? 'test';
+  const stage = textOf(stageNode) ?? 'test';
   let stageIndex = stages.indexOf(stage);
   if (stageIndex < 0) {
     const hint = nearest(stage, stages);
@@ -271,7 +269,7 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     inheritVariables: inheritVariablesOf(node),
     needs: needsOf(mapGet(node, 'needs')),
     ruleNeeds: flatten(mapGet(node, 'rules') ?? { kind: 'seq', items: [], pos }).flatMap((rule) => needsOf(mapGet(rule, 'needs')) ?? []),
-    dependencies: dependencies ? flatten(dependencies).map((d) => ({ job: text(d) ?? '', pos: d.pos })) : null,
+    dependencies: dependencies ? flatten(dependencies).map((d) => ({ job: textOf(d) ?? '', pos: d.pos })) : null,
     instances: instancesOf(name, node, diags),
   };
   checkDependenciesNeeded(def, node.entries.get('dependencies')?.keyPos ?? pos, diags);
@@ -306,10 +304,10 @@ function checkDelays(name: string, node: YMap, diags: Diagnostics): void {
       diags.error(at, `\`${where}\`: when: delayed needs start_in (e.g. start_in: 30 minutes)`, where);
       return;
     }
-    const seconds = parseDuration(text(start) ?? '');
+    const seconds = parseDuration(textOf(start) ?? '');
     if (seconds !== null && seconds > WEEK) diags.error(start.pos, `\`${where}\`: start_in must be at most one week`, where);
   };
-  const jobWhen = text(mapGet(node, 'when'));
+  const jobWhen = textOf(mapGet(node, 'when'));
   const rules = mapGet(node, 'rules');
   // GitLab's Job entry: `validates :start_in, absence: true, if: -> { has_rules? || !delayed? }`
   // ("job start in must be blank"): with rules, the delay belongs in the rule.
@@ -330,15 +328,15 @@ function checkDelays(name: string, node: YMap, diags: Diagnostics): void {
   // A job-level start_in was reported above; its rules are not told again that they lack one.
   if (startKey) return;
   flatten(rules).forEach((rule, i) => {
-    const when = text(mapGet(rule, 'when')) ?? jobWhen;
+    const when = textOf(mapGet(rule, 'when')) ?? jobWhen;
     check(when, mapGet(rule, 'start_in'), rule.pos, `${name}.rules[${i}]`);
   });
 }
 
 /** Applies the matched rule (or, without rules, the job's own keys). Null: the job does not run. */
 export function decideOutcome(node: YMap, rule: YMap | null): Outcome | null {
-  const jobWhen = text(mapGet(node, 'when'));
-  const ruleWhen = rule ? text(mapGet(rule, 'when')) : undefined;
+  const jobWhen = textOf(mapGet(node, 'when'));
+  const ruleWhen = rule ? textOf(mapGet(rule, 'when')) : undefined;
   const when = ruleWhen ?? jobWhen ?? 'on_success';
   if (when === 'never') return null;
   const ruleAllow = rule ? mapGet(rule, 'allow_failure') : undefined;
@@ -354,7 +352,7 @@ export function decideOutcome(node: YMap, rule: YMap | null): Outcome | null {
     when: when as JobWhen,
     allowFailure,
     allowFailureExitCodes: ruleAllow === undefined && jobAllow?.kind === 'map' ? intsOf(mapGet(jobAllow, 'exit_codes')) : [],
-    startInSeconds: when === 'delayed' && startIn ? parseDuration(text(startIn) ?? '') : null,
+    startInSeconds: when === 'delayed' && startIn ? parseDuration(textOf(startIn) ?? '') : null,
     variables: rule ? variablesOf(mapGet(rule, 'variables')) : {},
     interruptible: rule ? booleanOf(mapGet(rule, 'interruptible')) : undefined,
     needs: rule ? needsOf(mapGet(rule, 'needs')) : null,
@@ -393,13 +391,13 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const isUntracked = untracked?.kind === 'scalar' && untracked.value === true;
   const dotenv = stringsOf(mapGet(mapGet(node, 'reports'), 'dotenv'));
   if (paths.length === 0 && !isUntracked && dotenv.length === 0) return null;
-  const expire = text(mapGet(node, 'expire_in'));
-  const name = text(mapGet(node, 'name'));
+  const expire = textOf(mapGet(node, 'expire_in'));
+  const name = textOf(mapGet(node, 'name'));
   const spec: ArtifactsSpec = {
     paths,
     exclude: stringsOf(mapGet(node, 'exclude')),
     untracked: isUntracked,
-    when: (text(mapGet(node, 'when')) ?? 'on_success') as When,
+    when: (textOf(mapGet(node, 'when')) ?? 'on_success') as When,
     expireInSeconds: expire === undefined ? DEFAULT_ARTIFACT_EXPIRY : expire === 'never' ? null : parseDuration(expire),
   };
   if (name !== undefined) spec.name = expandVariables(name, vars, { keepUnknown: true });
@@ -414,19 +412,19 @@ function cacheOf(node: YNode | undefined, vars: Record<string, string>): CacheSp
     const keyNode = mapGet(item, 'key');
     let key: CacheSpec['key'];
     if (keyNode?.kind === 'map') {
-      const prefix = text(mapGet(keyNode, 'prefix'));
+      const prefix = textOf(mapGet(keyNode, 'prefix'));
       key = { files: stringsOf(mapGet(keyNode, 'files')) };
       if (prefix !== undefined) key.prefix = expandVariables(prefix, vars, { keepUnknown: true });
     } else {
-      key = expandVariables(text(keyNode) ?? 'default', vars, { keepUnknown: true }) || 'default';
+      key = expandVariables(textOf(keyNode) ?? 'default', vars, { keepUnknown: true }) || 'default';
     }
     const untracked = mapGet(item, 'untracked');
     return [
       {
         key,
         paths: stringsOf(mapGet(item, 'paths')),
-        policy: (text(mapGet(item, 'policy')) ?? 'pull-push') as CacheSpec['policy'],
-        when: (text(mapGet(item, 'when')) ?? 'on_success') as When,
+        policy: (textOf(mapGet(item, 'policy')) ?? 'pull-push') as CacheSpec['policy'],
+        when: (textOf(mapGet(item, 'when')) ?? 'on_success') as When,
         untracked: untracked?.kind === 'scalar' && untracked.value === true,
         fallbackKeys: stringsOf(mapGet(item, 'fallback_keys')).map((k) => expandVariables(k, vars, { keepUnknown: true })),
       },
@@ -437,16 +435,16 @@ function cacheOf(node: YNode | undefined, vars: Record<string, string>): CacheSp
 function environmentOf(node: YNode | undefined, vars: Record<string, string>): EnvironmentSpec | null {
   if (!node) return null;
   const expand = (s: string): string => expandVariables(s, vars, { keepUnknown: true });
-  if (node.kind === 'scalar') return { name: expand(text(node) ?? ''), action: 'start', extra: {} };
+  if (node.kind === 'scalar') return { name: expand(textOf(node) ?? ''), action: 'start', extra: {} };
   if (node.kind !== 'map') return null;
   const spec: EnvironmentSpec = {
-    name: expand(text(mapGet(node, 'name')) ?? ''),
-    action: (text(mapGet(node, 'action')) ?? 'start') as EnvironmentSpec['action'],
+    name: expand(textOf(mapGet(node, 'name')) ?? ''),
+    action: (textOf(mapGet(node, 'action')) ?? 'start') as EnvironmentSpec['action'],
     extra: {},
   };
-  const url = text(mapGet(node, 'url'));
+  const url = textOf(mapGet(node, 'url'));
   if (url !== undefined) spec.url = expand(url);
-  const tier = text(mapGet(node, 'deployment_tier'));
+  const tier = textOf(mapGet(node, 'deployment_tier'));
   if (tier !== undefined) spec.deploymentTier = tier;
   for (const [key, entry] of node.entries) {
     if (!['name', 'url', 'action', 'deployment_tier'].includes(key)) spec.extra[key] = toPlain(entry.value);
@@ -461,7 +459,7 @@ function idTokensOf(node: YNode | undefined, vars: Record<string, string>): Comp
   const tokens: NonNullable<CompiledJob['idTokens']> = {};
   for (const [name, entry] of node.entries) {
     const aud = mapGet(entry.value, 'aud');
-    tokens[name] = { aud: aud?.kind === 'seq' ? stringsOf(aud).map(expand) : expand(text(aud) ?? '') };
+    tokens[name] = { aud: aud?.kind === 'seq' ? stringsOf(aud).map(expand) : expand(textOf(aud) ?? '') };
   }
   return tokens;
 }
@@ -476,8 +474,8 @@ export function compileInstance(
   dependencies: string[] | null,
 ): CompiledJob {
   const node = def.node;
-  const timeout = text(mapGet(node, 'timeout'));
-  const resourceGroup = text(mapGet(node, 'resource_group'));
+  const timeout = textOf(mapGet(node, 'timeout'));
+  const resourceGroup = textOf(mapGet(node, 'resource_group'));
   const services = mapGet(node, 'services');
   const job: CompiledJob = {
     name: instance.name,

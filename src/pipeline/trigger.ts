@@ -3,9 +3,7 @@
 import type { Diagnostics } from './diagnostics.js';
 import type { PipelineNeed, ProjectNeed, SourcePosition, TriggerSpec } from './types.js';
 import { expandVariables } from './variables.js';
-import { flatten, mapGet, scalarText, toPlain, type YMap, type YNode } from './yaml-source.js';
-
-const text = (node: YNode | undefined): string | undefined => (node ? (scalarText(node) ?? undefined) : undefined);
+import { flatten, mapGet, textOf, toPlain, type YMap, type YNode } from './yaml-source.js';
 
 /** Keys a script job has that a trigger job may not (GitLab: "jobs:x config contains unknown keys"). */
 const SCRIPT_KEYS = ['script', 'before_script', 'after_script', 'artifacts', 'cache', 'image', 'services', 'parallel', 'retry', 'deploy'];
@@ -49,15 +47,15 @@ export function triggerOf(node: YNode | undefined, vars: Record<string, string>)
   if (node.kind !== 'map') {
     return {
       include: null,
-      project: expand(text(node) ?? ''),
+      project: expand(textOf(node) ?? ''),
       branch: null,
       depend: false,
       forward: { yamlVariables: true, pipelineVariables: false },
     };
   }
   const include = mapGet(node, 'include');
-  const project = text(mapGet(node, 'project'));
-  const branch = text(mapGet(node, 'branch'));
+  const project = textOf(mapGet(node, 'project'));
+  const branch = textOf(mapGet(node, 'branch'));
   const forward = mapGet(node, 'forward');
   const flag = (key: string, fallback: boolean): boolean => {
     const value = mapGet(forward, key);
@@ -67,7 +65,7 @@ export function triggerOf(node: YNode | undefined, vars: Record<string, string>)
     include: include ? (include.kind === 'seq' ? (toPlain(include) as unknown[]) : [toPlain(include)]) : null,
     project: project === undefined ? null : expand(project),
     branch: branch === undefined ? null : expand(branch),
-    depend: text(mapGet(node, 'strategy')) === 'depend',
+    depend: textOf(mapGet(node, 'strategy')) === 'depend',
     forward: { yamlVariables: flag('yaml_variables', true), pipelineVariables: flag('pipeline_variables', false) },
   };
 }
@@ -80,9 +78,9 @@ export function triggerOf(node: YNode | undefined, vars: Record<string, string>)
 export function pipelineNeedsOf(node: YNode | undefined): PipelineNeed[] {
   if (!node) return [];
   return flatten(node).flatMap((item): PipelineNeed[] => {
-    const pipeline = item.kind === 'map' ? text(mapGet(item, 'pipeline')) : undefined;
+    const pipeline = item.kind === 'map' ? textOf(mapGet(item, 'pipeline')) : undefined;
     if (item.kind !== 'map' || pipeline === undefined) return [];
-    return [{ pipeline, job: text(mapGet(item, 'job')) ?? '', artifacts: wantsArtifacts(item) }];
+    return [{ pipeline, job: textOf(mapGet(item, 'job')) ?? '', artifacts: wantsArtifacts(item) }];
   });
 }
 
@@ -119,8 +117,8 @@ export function checkProjectNeeds(name: string, node: YNode | undefined, diags: 
 export function projectNeedsOf(node: YNode | undefined): ProjectNeed[] {
   if (!node) return [];
   return flatten(node).flatMap((item): ProjectNeed[] => {
-    const project = item.kind === 'map' ? text(mapGet(item, 'project')) : undefined;
+    const project = item.kind === 'map' ? textOf(mapGet(item, 'project')) : undefined;
     if (item.kind !== 'map' || project === undefined) return [];
-    return [{ project, job: text(mapGet(item, 'job')) ?? '', ref: text(mapGet(item, 'ref')) ?? '', artifacts: wantsArtifacts(item) }];
+    return [{ project, job: textOf(mapGet(item, 'job')) ?? '', ref: textOf(mapGet(item, 'ref')) ?? '', artifacts: wantsArtifacts(item) }];
   });
 }

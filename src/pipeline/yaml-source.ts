@@ -342,6 +342,11 @@ export function scalarText(node: YNode): string | null {
   return String(node.value);
 }
 
+/** The text of an optional scalar node: undefined when the node is absent, null or not a scalar. */
+export function textOf(node: YNode | undefined): string | undefined {
+  return (node && scalarText(node)) ?? undefined;
+}
+
 export function mapGet(node: YNode | undefined, key: string): YNode | undefined {
   return node?.kind === 'map' ? node.entries.get(key)?.value : undefined;
 }
