@@ -3,7 +3,7 @@ import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { MAX_PARALLEL } from './limits.js';
-import { checkProjectNeeds, checkTriggerJob, pipelineNeedsOf, projectNeedsOf, triggerOf } from './trigger.js';
+import { checkProjectNeeds, checkTriggerJob, pipelineNeedsOf, projectNeedsOf, triggerOf, wantsArtifacts } from './trigger.js';
 import { stringsOf } from './rules.js';
 import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
@@ -217,7 +217,7 @@ function needsOf(node: YNode | undefined): NeedRef[] | null {
     return [
       {
         job: textOf(mapGet(item, 'job')) ?? '',
-        artifacts: mapGet(item, 'artifacts')?.kind !== 'scalar' || (mapGet(item, 'artifacts') as { value: unknown }).value !== false,
+        artifacts: wantsArtifacts(item),
         optional: (mapGet(item, 'optional') as { value?: unknown } | undefined)?.value === true,
         matrix: mapGet(mapGet(item, 'parallel'), 'matrix') ?? null,
         instance: null,

@@ -85,7 +85,7 @@ export function pipelineNeedsOf(node: YNode | undefined): PipelineNeed[] {
 }
 
 /** `artifacts: false` downloads nothing; absent or true downloads them (GitLab's default). */
-function wantsArtifacts(item: YMap): boolean {
+export function wantsArtifacts(item: YMap): boolean {
   const artifacts = mapGet(item, 'artifacts');
   return !(artifacts?.kind === 'scalar' && artifacts.value === false);
 }
