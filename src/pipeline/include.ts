@@ -28,13 +28,15 @@ export interface IncludeEnv extends RuleEnv {
  */
 type Origin = { kind: 'repository' } | { kind: 'project'; path: string; sha: string };
 
+type ReadResult = { content: string; origin: Origin } | { error: string };
+
 /** One file an include entry names, read on demand. */
 interface Target {
   /** Unique name of the file, for loop detection. */
   key: string;
   /** The file's name in diagnostics. */
   file: string;
-  read(): Promise<{ content: string; origin: Origin } | { error: string }>;
+  read(): Promise<ReadResult>;
 }
 
 const FOREIGN_KINDS = ['remote', 'template', 'project', 'component'] as const;
@@ -52,7 +54,11 @@ export async function loadWithIncludes(
   return loader.load(configPath, content, [configPath], null, undefined, { kind: 'repository' });
 }
 
-type ReadResult = { content: string; origin: Origin } | { error: string };
+/** A foreign file as read: where it came from is its project when the context names one, else `origin`. */
+function readResult(result: ForeignIncludeResult, origin: Origin): ReadResult {
+  if (!result.ok) return { error: result.message };
+  return { content: result.content, origin: result.project ? { kind: 'project', ...result.project } : origin };
+}
 
 /**
  * `include:integrity` (GitLab 17.9): `sha256-<base64 of the SHA-256 of the file>`; a remote file
@@ -244,10 +250,8 @@ class IncludeLoader {
   }
 
   /** Asks the context for a foreign file, once per compilation; `origin` is kept unless it is a project's file. */
-  private async foreign(request: ForeignIncludeRequest, origin: Origin): Promise<{ content: string; origin: Origin } | { error: string }> {
-    const result = await this.ask(request);
-    if (!result.ok) return { error: result.message };
-    return { content: result.content, origin: result.project ? { kind: 'project', ...result.project } : origin };
+  private async foreign(request: ForeignIncludeRequest, origin: Origin): Promise<ReadResult> {
+    return readResult(await this.ask(request), origin);
   }
 
   /** Asks the context for a foreign file (load checked that it can read them), once per compilation. */
@@ -300,9 +304,7 @@ class IncludeLoader {
         read: async () => {
           for (const file of layouts) {
             const result = await this.ask({ kind: 'project', project, ref: version, file, host });
-            if (result.ok)
-              return { content: result.content, origin: result.project ? { kind: 'project', ...result.project } : { kind: 'repository' } };
-            if (!result.missing) return { error: result.message };
+            if (result.ok || !result.missing) return readResult(result, { kind: 'repository' });
           }
           return {
             error: `component \`${address}\`: neither ${layouts.map((l) => `\`${l}\``).join(' nor ')} exists in \`${project}\` at \`${version}\``,
