@@ -342,6 +342,9 @@ const idTokens: Shape = {
 
 type ObjectShape = Extract<Shape, { kind: 'object' }>;
 
+/** GitLab Pages: `pages`, and `publish` (the folder a Pages job publishes). */
+const gitlabPages: Shape = { kind: 'any', ignoredBecause: 'Tandem does not host GitLab Pages; keep the site with artifacts or deploy it' };
+
 /**
  * Job keys that ask GitLab's own services for something Tandem has no counterpart of. Real files
  * use them, and GitLab accepts those files, so they lint with a warning instead of failing.
@@ -355,8 +358,8 @@ const gitlabServiceKeys: Record<string, Shape> = {
     kind: 'any',
     ignoredBecause: 'external secret managers (Vault, GCP, Azure) are not read; use Tandem secrets, which reach jobs as variables',
   },
-  pages: { kind: 'any', ignoredBecause: 'Tandem does not host GitLab Pages; keep the site with artifacts or deploy it' },
-  publish: { kind: 'any', ignoredBecause: 'Tandem does not host GitLab Pages; keep the site with artifacts or deploy it' },
+  pages: gitlabPages,
+  publish: gitlabPages,
   hooks: { kind: 'any', ignoredBecause: 'runner hooks (pre_get_sources_script) are not run; put the commands in before_script' },
   manual_confirmation: { kind: 'any', ignoredBecause: 'manual jobs are played without a confirmation message' },
 };
