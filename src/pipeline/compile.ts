@@ -345,6 +345,23 @@ function checkStopJobs(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diag
 }
 
 /**
+ * What is wrong with a need of `def` on `target`'s instances, for the first instance of `def` it is
+ * wrong for: a `$[[ matrix.X ]]` that does not resolve, or an instance `target` does not have.
+ */
+function instanceProblem(def: JobDef, need: NeedRef, target: JobDef): string | null {
+  const names = new Set(target.instances.map((i) => i.name));
+  for (const instance of def.instances) {
+    const wanted = neededInstances(need, instance.matrix);
+    if ('error' in wanted) return `\`${def.name}.needs\`: ${wanted.error}`;
+    const missing = wanted.names?.find((n) => !names.has(n));
+    if (missing !== undefined) {
+      return `\`${instance.name}\` needs \`${missing}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``;
+    }
+  }
+  return null;
+}
+
+/**
  * Checks that need only the file: needs/dependencies name jobs, stage order, no needs cycle.
  * `invalid`: jobs left out for errors of their own; a need of one is not reported again.
  */
@@ -370,20 +387,8 @@ function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnos
           `${def.name}.needs`,
         );
       }
-      const names = new Set(target.instances.map((i) => i.name));
-      for (const instance of def.instances) {
-        const wanted = neededInstances(need, instance.matrix);
-        const missing = 'error' in wanted ? undefined : wanted.names?.find((n) => !names.has(n));
-        if ('error' in wanted) diags.error(need.pos, `\`${def.name}.needs\`: ${wanted.error}`, `${def.name}.needs`);
-        else if (missing !== undefined) {
-          diags.error(
-            need.pos,
-            `\`${instance.name}\` needs \`${missing}\`, which is not one of the parallel:matrix jobs of \`${need.job}\``,
-            `${def.name}.needs`,
-          );
-        } else continue;
-        break;
-      }
+      const problem = instanceProblem(def, need, target);
+      if (problem) diags.error(need.pos, problem, `${def.name}.needs`);
     }
     for (const dep of def.dependencies ?? []) {
       const target = byName.get(dep.job);
