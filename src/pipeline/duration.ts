@@ -35,14 +35,14 @@ const SMALL_NUMBERS =
   );
 const TENS = 'twenty thirty forty fifty sixty seventy eighty ninety'.split(' ');
 
+const TENS_WORDS = new RegExp(`\\b(${TENS.join('|')})(?:[ -](${SMALL_NUMBERS.slice(1, 10).join('|')}))?\\b`, 'g');
+const SMALL_WORDS = new RegExp(`\\b(${SMALL_NUMBERS.join('|')})\\b`, 'g');
+
 /** Number words to digits: "one" → 1, "twenty-one" and "twenty one" → 21. */
 function numerize(text: string): string {
-  const ones = SMALL_NUMBERS.slice(1, 10).join('|');
   return text
-    .replace(new RegExp(`\\b(${TENS.join('|')})(?:[ -](${ones}))?\\b`, 'g'), (_m, tens: string, one?: string) =>
-      String((TENS.indexOf(tens) + 2) * 10 + (one ? SMALL_NUMBERS.indexOf(one) : 0)),
-    )
-    .replace(new RegExp(`\\b(${SMALL_NUMBERS.join('|')})\\b`, 'g'), (word) => String(SMALL_NUMBERS.indexOf(word)));
+    .replace(TENS_WORDS, (_m, tens: string, one?: string) => String((TENS.indexOf(tens) + 2) * 10 + (one ? SMALL_NUMBERS.indexOf(one) : 0)))
+    .replace(SMALL_WORDS, (word) => String(SMALL_NUMBERS.indexOf(word)));
 }
 
 const NUMBER = /^\d*\.?\d+$/;
