@@ -234,8 +234,9 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
           ...user,
         });
       const env = ruleEnv(layered({}));
-      const outcome = await decide(def, env);
-      if (!outcome) continue;
+      const decided = await decide(def, env);
+      if (!decided) continue;
+      const { outcome } = decided;
       const job = compileInstance(def, instance, outcome, layered(outcome.variables), null, null);
       compiledBytes += JSON.stringify(job).length;
       if (compiledBytes > MAX_COMPILED_BYTES) {
@@ -244,7 +245,7 @@ async function compileWithin(configPath: string, content: string, ctx: CompileCo
           `the compiled jobs pass ${MAX_COMPILED_BYTES / 1024 / 1024} MB at \`${instance.name}\` (templates shared through extends are copied into every job)`,
         );
       }
-      kept.push({ def, instance, job, needs: outcome.needs ?? def.needs });
+      kept.push({ def, instance, job, needs: decided.ruleNeeds ?? def.needs });
     }
   }
   if (kept.length === 0 || kept.every((k) => k.def.stage === '.pre' || k.def.stage === '.post')) {
@@ -277,11 +278,13 @@ function skipped(reason: string, diags: Diagnostics): CompileResult {
   return { ok: false, skipped: true, reason, warnings: diags.sorted(diags.warnings) };
 }
 
-async function decide(def: JobDef, env: IncludeEnv): Promise<Outcome | null> {
+/** The job's outcome, with the needs of its matched rule (null: the job's own apply); null: the job does not run. */
+async function decide(def: JobDef, env: IncludeEnv): Promise<{ outcome: Outcome; ruleNeeds: NeedRef[] | null } | null> {
   const rules = mapGet(def.node, 'rules');
   if (rules) {
     const matched = await firstMatchingRule(rules, env);
-    return matched ? decideOutcome(def.node, matched.rule) : null;
+    const outcome = matched && decideOutcome(def.node, matched.rule);
+    return outcome ? { outcome, ruleNeeds: def.ruleNeeds[matched.index] } : null;
   }
   const only = mapGet(def.node, 'only');
   const except = mapGet(def.node, 'except');
@@ -289,7 +292,8 @@ async function decide(def: JobDef, env: IncludeEnv): Promise<Outcome | null> {
   const onlyOk = only ? await refPolicyMatches(only, env, 'only') : refsMatch(['branches', 'tags'], env.variables);
   if (!onlyOk) return null;
   if (except && (await refPolicyMatches(except, env, 'except'))) return null;
-  return decideOutcome(def.node, null);
+  const outcome = decideOutcome(def.node, null);
+  return outcome && { outcome, ruleNeeds: null };
 }
 
 /** A job instance in the pipeline, with the needs its matched rule gave it (or its own). */
@@ -316,7 +320,7 @@ function withInstanceNeeds(defs: JobDef[]): JobDef[] {
   return defs.map((def) => ({
     ...def,
     needs: def.needs?.map(resolve) ?? null,
-    ruleNeeds: def.ruleNeeds.map(resolve),
+    ruleNeeds: def.ruleNeeds.map((needs) => needs?.map(resolve) ?? null),
     dependencies: def.dependencies?.map((d) => (jobs.has(d.job) ? d : { ...d, job: ownerOf.get(d.job) ?? d.job, instance: d.job })) ?? null,
   }));
 }
@@ -344,6 +348,11 @@ function checkStopJobs(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diag
   }
 }
 
+/** The job's needs and those of all its rules: each is checked, whichever rule matches later. */
+function allNeeds(def: JobDef): NeedRef[] {
+  return [...(def.needs ?? []), ...def.ruleNeeds.flatMap((needs) => needs ?? [])];
+}
+
 /**
  * What is wrong with a need of `def` on `target`'s instances, for the first instance of `def` it is
  * wrong for: a `$[[ matrix.X ]]` that does not resolve, or an instance `target` does not have.
@@ -368,7 +377,7 @@ function instanceProblem(def: JobDef, need: NeedRef, target: JobDef): string | n
 function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnostics): void {
   const byName = new Map(defs.map((d) => [d.name, d]));
   for (const def of defs) {
-    for (const need of [...(def.needs ?? []), ...def.ruleNeeds]) {
+    for (const need of allNeeds(def)) {
       const target = byName.get(need.job);
       if (!target) {
         if (need.optional || invalid.has(need.job)) continue;
@@ -411,7 +420,7 @@ function checkGraph(defs: JobDef[], invalid: ReadonlySet<string>, diags: Diagnos
     const stack: { def: JobDef; next: number }[] = [{ def: root, next: 0 }];
     while (stack.length > 0) {
       const frame = stack[stack.length - 1];
-      const needs = [...(frame.def.needs ?? []), ...frame.def.ruleNeeds];
+      const needs = allNeeds(frame.def);
       if (frame.next >= needs.length) {
         state.set(frame.def.name, 'done');
         stack.pop();

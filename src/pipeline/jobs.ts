@@ -97,8 +97,8 @@ export interface JobDef {
   variables: Record<string, string>;
   inheritVariables: boolean | string[];
   needs: NeedRef[] | null;
-  /** Every `rules:needs` entry of the job, checked like its needs (a matching rule replaces them). */
-  ruleNeeds: NeedRef[];
+  /** The `needs` of each rule (flattened `rules` order; null: the rule has none), which replace the job's when it matches. */
+  ruleNeeds: (NeedRef[] | null)[];
   /** `instance`: one instance named in full (see NeedRef). */
   dependencies: { job: string; pos: SourcePosition; instance?: string }[] | null;
   instances: Instance[];
@@ -114,8 +114,6 @@ export interface Outcome {
   variables: Record<string, string>;
   /** The matched rule's `interruptible`, which replaces the job's. */
   interruptible: boolean | undefined;
-  /** The matched rule's `needs`, which replace the job's (https://docs.gitlab.com/ee/ci/yaml/#rulesneeds); null: none. */
-  needs: NeedRef[] | null;
 }
 
 /** `variables:` in either the `NAME: value` or the `NAME: {value, expand}` form. */
@@ -258,6 +256,7 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     diags.error(pos, `job \`${name}\` uses \`rules\` together with \`only\`/\`except\`; use one or the other`, name);
   }
   checkDelays(name, node, diags);
+  const rules = mapGet(node, 'rules');
   const dependencies = mapGet(node, 'dependencies');
   const def: JobDef = {
     name,
@@ -268,7 +267,7 @@ export function defineJob(name: string, pos: SourcePosition, node: YMap, stages:
     variables: variablesOf(mapGet(node, 'variables')),
     inheritVariables: inheritVariablesOf(node),
     needs: needsOf(mapGet(node, 'needs')),
-    ruleNeeds: flatten(mapGet(node, 'rules') ?? { kind: 'seq', items: [], pos }).flatMap((rule) => needsOf(mapGet(rule, 'needs')) ?? []),
+    ruleNeeds: rules ? flatten(rules).map((rule) => needsOf(mapGet(rule, 'needs'))) : [],
     dependencies: dependencies ? flatten(dependencies).map((d) => ({ job: textOf(d) ?? '', pos: d.pos })) : null,
     instances: instancesOf(name, node, diags),
   };
@@ -355,7 +354,6 @@ export function decideOutcome(node: YMap, rule: YMap | null): Outcome | null {
     startInSeconds: when === 'delayed' && startIn ? parseDuration(textOf(startIn) ?? '') : null,
     variables: rule ? variablesOf(mapGet(rule, 'variables')) : {},
     interruptible: rule ? booleanOf(mapGet(rule, 'interruptible')) : undefined,
-    needs: rule ? needsOf(mapGet(rule, 'needs')) : null,
   };
 }
 

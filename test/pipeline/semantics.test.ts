@@ -403,6 +403,14 @@ c:
   it('are checked like needs: a job that does not exist is an error at the rule’s need', async () => {
     await expectError(YAML.replace('needs: [b]', 'needs: [bb]'), 10, 15, '`c` needs `bb`, which is not a job (did you mean `b`?)');
   });
+
+  it('may name one instance of a parallel job in full, as the job’s needs may', async () => {
+    const yaml = 'p: {stage: build, script: x, parallel: 2}\nc:\n  stage: test\n  script: x\n  rules:\n    - needs: ["p 1/2"]\n';
+    assert.deepEqual(
+      job(await compileOk(yaml), 'c').needs?.map((n) => n.job),
+      ['p 1/2'],
+    );
+  });
 });
 
 describe('dependencies of a job with needs', () => {
