@@ -7,7 +7,7 @@ import type { ManifestEntry } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../api/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
 import { expandVariables } from '../pipeline/index.js';
-import { findRepoByPath, includableProject } from '../repos/index.js';
+import { findRepoByPath, projectAccessRefusal } from '../repos/index.js';
 import { readPipelineMergeRequest, readPipelineVariables, type Pipeline, type Store } from '../store/index.js';
 import { readJobDotenv, readJobSpec } from './columns.js';
 import { DependencyUnavailableError } from './errors.js';
@@ -90,9 +90,8 @@ async function otherProjectJobs(store: Store, pipeline: Pipeline, spec: Compiled
     const ref = expandVariables(need.ref, vars);
     const other = await findRepoByPath(store.db, need.project);
     if (!other) throw new DependencyUnavailableError(`needs:project: no repository "${need.project}" is registered in Tandem`);
-    const access = await includableProject(store.db, repo, need.project, { fork });
-    if (access !== null && 'refused' in access)
-      throw new DependencyUnavailableError(`needs:project: ${access.refused.replace('include its files', 'read its artifacts')}`);
+    const refused = await projectAccessRefusal(store.db, repo, other, need.project, { fork, reading: 'read its artifacts' });
+    if (refused !== null) throw new DependencyUnavailableError(`needs:project: ${refused}`);
     const latest = await store.db
       .selectFrom('pipelines')
       .select('id')

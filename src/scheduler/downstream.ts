@@ -7,7 +7,7 @@ import type { BlobStore } from '../artifacts/index.js';
 import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
 import { inheritedGlobals, resolveVariables, type CompiledJob } from '../pipeline/index.js';
-import { findRepoByPath, includableProject } from '../repos/index.js';
+import { findRepoByPath, projectAccessRefusal } from '../repos/index.js';
 import { readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { Job, Pipeline, Repo } from '../store/index.js';
 import { readJobSpec } from './columns.js';
@@ -115,9 +115,11 @@ async function startDownstream(ctx: DownstreamContext, job: Job): Promise<Status
       if (!downstream) return fail(`downstream pipeline can not be created: no repository "${project}" is registered in Tandem`);
       // Include's access rule (docs/security.md): every member of this repository must be one of the
       // other, and a fork's pipeline reaches no other repository.
-      const access = await includableProject(ctx.store.db, repo, project, { fork: readPipelineMergeRequest(parent)?.fork === true });
-      if (access !== null && 'refused' in access)
-        return fail(`downstream pipeline can not be created: ${access.refused.replace('include its files', 'start a pipeline there')}`);
+      const refused = await projectAccessRefusal(ctx.store.db, repo, downstream, project, {
+        fork: readPipelineMergeRequest(parent)?.fork === true,
+        reading: 'start a pipeline there',
+      });
+      if (refused !== null) return fail(`downstream pipeline can not be created: ${refused}`);
       const ref = trigger.branch ?? downstream.default_branch;
       // Tandem does not know who started the upstream pipeline (GitLab checks that user's rights
       // downstream): a pipeline of an unprotected ref, which anyone who pushes makes, may not start one
