@@ -49,11 +49,11 @@ async function ancestry(ctx: DownstreamContext, pipeline: Pipeline): Promise<{ l
 const MAX_CHILD_FILE_BYTES = 1024 * 1024;
 
 /**
- * Starts the downstream pipeline of every pending trigger job. `inFlight` holds the jobs this
- * process is already starting; another replica starting the same job loses in the store (the
- * trigger job must still be pending when the downstream pipeline is stored).
+ * Starts the downstream pipeline of every pending trigger job. The caller makes one pass at a time;
+ * another replica starting the same job loses in the store (the trigger job must still be pending
+ * when the downstream pipeline is stored).
  */
-export async function startDownstreamPipelines(ctx: DownstreamContext, inFlight: Set<number>): Promise<StatusChange[]> {
+export async function startDownstreamPipelines(ctx: DownstreamContext): Promise<StatusChange[]> {
   const pending = await ctx.store.db
     .selectFrom('jobs')
     .selectAll()
@@ -62,15 +62,7 @@ export async function startDownstreamPipelines(ctx: DownstreamContext, inFlight:
     .orderBy('id')
     .execute();
   const changes: StatusChange[] = [];
-  for (const job of pending) {
-    if (inFlight.has(job.id)) continue;
-    inFlight.add(job.id);
-    try {
-      changes.push(...(await startDownstream(ctx, job)));
-    } finally {
-      inFlight.delete(job.id);
-    }
-  }
+  for (const job of pending) changes.push(...(await startDownstream(ctx, job)));
   return changes;
 }
 
