@@ -9,17 +9,19 @@ import type { RegisteredProject } from '../source/index.js';
 import type { Database, Repo } from '../store/index.js';
 import { findRepoByPath } from './repos.js';
 
-export async function includableProject(
+/**
+ * Why a pipeline of `from` may not read `target` (found by `projectPath`), or null when it may.
+ * `reading` names what is refused in the message (include's files, artifacts, a pipeline there).
+ */
+export async function projectAccessRefusal(
   db: Kysely<Database>,
   from: Pick<Repo, 'id'>,
+  target: Pick<Repo, 'id' | 'name'>,
   projectPath: string,
-  opts: { fork: boolean },
-): Promise<RegisteredProject> {
-  const target = await findRepoByPath(db, projectPath);
-  if (!target) return null;
-  const found = { url: target.url, defaultBranch: target.default_branch };
-  if (target.id === from.id) return found;
-  if (opts.fork) return { refused: `project \`${projectPath}\`: a fork's pipeline may include files of its own repository only` };
+  opts: { fork: boolean; reading?: string },
+): Promise<string | null> {
+  if (target.id === from.id) return null;
+  if (opts.fork) return `project \`${projectPath}\`: a fork's pipeline may include files of its own repository only`;
   const outsider = await db
     .selectFrom('memberships as m')
     .select(sql<number>`1`.as('one'))
@@ -36,10 +38,20 @@ export async function includableProject(
     )
     .limit(1)
     .executeTakeFirst();
-  if (outsider) {
-    return {
-      refused: `project \`${projectPath}\`: this repository has members who are not members of \`${target.name}\`, so its pipelines may not include its files`,
-    };
-  }
-  return found;
+  if (!outsider) return null;
+  const reading = opts.reading ?? 'include its files';
+  return `project \`${projectPath}\`: this repository has members who are not members of \`${target.name}\`, so its pipelines may not ${reading}`;
+}
+
+/** The registered repository include:project names, or why this pipeline may not read it; null: none. */
+export async function includableProject(
+  db: Kysely<Database>,
+  from: Pick<Repo, 'id'>,
+  projectPath: string,
+  opts: { fork: boolean },
+): Promise<RegisteredProject> {
+  const target = await findRepoByPath(db, projectPath);
+  if (!target) return null;
+  const refused = await projectAccessRefusal(db, from, target, projectPath, opts);
+  return refused === null ? { url: target.url, defaultBranch: target.default_branch } : { refused };
 }

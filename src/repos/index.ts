@@ -16,4 +16,4 @@ export { saveWebhookSecret, sealRepoSecret, webhookSecretOf } from './sealed.js'
 export type { RepoSecretsContext } from './sealed.js';
 /** The row of a repository, as its operations take and return it. */
 export type { Repo } from '../store/index.js';
-export { includableProject } from './include-access.js';
+export { includableProject, projectAccessRefusal } from './include-access.js';

@@ -7,7 +7,7 @@ import type { ManifestEntry } from '../artifacts/index.js';
 import type { DependencyArtifacts } from '../api/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
 import { expandVariables } from '../pipeline/index.js';
-import { findRepoByPath, includableProject } from '../repos/index.js';
+import { findRepoByPath, projectAccessRefusal } from '../repos/index.js';
 import { readPipelineMergeRequest, readPipelineVariables, type Pipeline, type Store } from '../store/index.js';
 import { readJobDotenv, readJobSpec } from './columns.js';
 import { DependencyUnavailableError } from './errors.js';
@@ -90,9 +90,8 @@ async function otherProjectJobs(store: Store, pipeline: Pipeline, spec: Compiled
     const ref = expandVariables(need.ref, vars);
     const other = await findRepoByPath(store.db, need.project);
     if (!other) throw new DependencyUnavailableError(`needs:project: no repository "${need.project}" is registered in Tandem`);
-    const access = await includableProject(store.db, repo, need.project, { fork });
-    if (access !== null && 'refused' in access)
-      throw new DependencyUnavailableError(`needs:project: ${access.refused.replace('include its files', 'read its artifacts')}`);
+    const refused = await projectAccessRefusal(store.db, repo, other, need.project, { fork, reading: 'read its artifacts' });
+    if (refused !== null) throw new DependencyUnavailableError(`needs:project: ${refused}`);
     const latest = await store.db
       .selectFrom('pipelines')
       .select('id')
@@ -127,31 +126,20 @@ function baseNameOf(job: { id: number; spec: string }): string {
 }
 
 /** The finished jobs (latest attempts) whose artifacts and dotenv variables the job receives, oldest first. */
-async function dependencyJobs(store: Store, pipelineId: number, spec: CompiledJob) {
+async function dependencyJobs(store: Store, pipeline: Pipeline, spec: CompiledJob) {
   const candidates = await store.db
     .selectFrom('jobs')
     .select(['id', 'name', 'stage_index', 'spec', 'dotenv'])
-    .where('pipeline_id', '=', pipelineId)
+    .where('pipeline_id', '=', pipeline.id)
     .where('retried', '=', 0)
     .where('status', 'in', ['success', 'failed'])
     .orderBy('id')
     .execute();
-  const pipeline = await store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
   return [
     ...candidates.filter(dependencySelector(spec)),
     ...(await otherPipelineJobs(store, pipeline, spec)),
     ...(await otherProjectJobs(store, pipeline, spec)),
   ];
-}
-
-/**
- * The variables of the dependencies' dotenv reports, a later dependency's value winning (GitLab
- * concatenates them in dependency order). They rank above the job's own `variables:` and below
- * project and pipeline variables: https://docs.gitlab.com/ee/ci/variables/#cicd-variable-precedence
- */
-export async function dependencyDotenv(store: Store, pipelineId: number, spec: CompiledJob): Promise<Record<string, string>> {
-  const chosen = await dependencyJobs(store, pipelineId, spec);
-  return Object.assign({}, ...chosen.map(readJobDotenv)) as Record<string, string>;
 }
 
 /** Stores the variables of a job's dotenv report (replacing any sent before, as a re-sent request may). */
@@ -163,9 +151,25 @@ export async function saveJobDotenv(store: Store, jobId: number, variables: Reco
     .execute();
 }
 
-export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {
-  const chosen = await dependencyJobs(store, pipelineId, spec);
-  if (chosen.length === 0) return [];
+export interface JobDependencies {
+  artifacts: DependencyArtifacts[];
+  /**
+   * The variables of the dependencies' dotenv reports, a later dependency's value winning (GitLab
+   * concatenates them in dependency order). They rank above the job's own `variables:` and below
+   * project and pipeline variables: https://docs.gitlab.com/ee/ci/variables/#cicd-variable-precedence
+   */
+  dotenv: Record<string, string>;
+}
+
+/**
+ * What a job receives from the jobs it depends on: their artifacts and dotenv variables, chosen
+ * once (a `needs:project` entry costs a few queries). Throws DependencyUnavailableError when a
+ * `needs:project` entry is missing or refused.
+ */
+export async function jobDependencies(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<JobDependencies> {
+  const chosen = await dependencyJobs(store, pipeline, spec);
+  const dotenv = Object.assign({}, ...chosen.map(readJobDotenv)) as Record<string, string>;
+  if (chosen.length === 0) return { artifacts: [], dotenv };
   const files = await store.db
     .selectFrom('artifact_files')
     .select(['job_id', 'path', 'digest', 'size', 'mode'])
@@ -176,9 +180,24 @@ export async function dependencyArtifacts(store: Store, pipelineId: number, spec
     )
     .orderBy('path')
     .execute();
-  return chosen.map((j) => ({
+  const artifacts = chosen.map((j) => ({
     jobId: j.id,
     name: j.name,
     files: files.filter((f) => f.job_id === j.id).map(({ path, digest, size, mode }): ManifestEntry => ({ path, digest, size, mode })),
   }));
+  return { artifacts, dotenv };
+}
+
+async function loadPipeline(store: Store, pipelineId: number): Promise<Pipeline> {
+  return store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
+}
+
+/** The artifacts alone (jobDependencies, for a caller that holds only the pipeline's id). */
+export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {
+  return (await jobDependencies(store, await loadPipeline(store, pipelineId), spec)).artifacts;
+}
+
+/** The dotenv variables alone (jobDependencies, for a caller that holds only the pipeline's id). */
+export async function dependencyDotenv(store: Store, pipelineId: number, spec: CompiledJob): Promise<Record<string, string>> {
+  return (await jobDependencies(store, await loadPipeline(store, pipelineId), spec)).dotenv;
 }

@@ -7,7 +7,7 @@ import type { BlobStore } from '../artifacts/index.js';
 import { pipelineProtectedRole } from '../auth/index.js';
 import { DomainError } from '../errors.js';
 import { inheritedGlobals, resolveVariables, type CompiledJob } from '../pipeline/index.js';
-import { findRepoByPath, includableProject } from '../repos/index.js';
+import { findRepoByPath, projectAccessRefusal } from '../repos/index.js';
 import { readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { Job, Pipeline, Repo } from '../store/index.js';
 import { readJobSpec } from './columns.js';
@@ -49,11 +49,11 @@ async function ancestry(ctx: DownstreamContext, pipeline: Pipeline): Promise<{ l
 const MAX_CHILD_FILE_BYTES = 1024 * 1024;
 
 /**
- * Starts the downstream pipeline of every pending trigger job. `inFlight` holds the jobs this
- * process is already starting; another replica starting the same job loses in the store (the
- * trigger job must still be pending when the downstream pipeline is stored).
+ * Starts the downstream pipeline of every pending trigger job. The caller makes one pass at a time;
+ * another replica starting the same job loses in the store (the trigger job must still be pending
+ * when the downstream pipeline is stored).
  */
-export async function startDownstreamPipelines(ctx: DownstreamContext, inFlight: Set<number>): Promise<StatusChange[]> {
+export async function startDownstreamPipelines(ctx: DownstreamContext): Promise<StatusChange[]> {
   const pending = await ctx.store.db
     .selectFrom('jobs')
     .selectAll()
@@ -62,15 +62,7 @@ export async function startDownstreamPipelines(ctx: DownstreamContext, inFlight:
     .orderBy('id')
     .execute();
   const changes: StatusChange[] = [];
-  for (const job of pending) {
-    if (inFlight.has(job.id)) continue;
-    inFlight.add(job.id);
-    try {
-      changes.push(...(await startDownstream(ctx, job)));
-    } finally {
-      inFlight.delete(job.id);
-    }
-  }
+  for (const job of pending) changes.push(...(await startDownstream(ctx, job)));
   return changes;
 }
 
@@ -115,9 +107,11 @@ async function startDownstream(ctx: DownstreamContext, job: Job): Promise<Status
       if (!downstream) return fail(`downstream pipeline can not be created: no repository "${project}" is registered in Tandem`);
       // Include's access rule (docs/security.md): every member of this repository must be one of the
       // other, and a fork's pipeline reaches no other repository.
-      const access = await includableProject(ctx.store.db, repo, project, { fork: readPipelineMergeRequest(parent)?.fork === true });
-      if (access !== null && 'refused' in access)
-        return fail(`downstream pipeline can not be created: ${access.refused.replace('include its files', 'start a pipeline there')}`);
+      const refused = await projectAccessRefusal(ctx.store.db, repo, downstream, project, {
+        fork: readPipelineMergeRequest(parent)?.fork === true,
+        reading: 'start a pipeline there',
+      });
+      if (refused !== null) return fail(`downstream pipeline can not be created: ${refused}`);
       const ref = trigger.branch ?? downstream.default_branch;
       // Tandem does not know who started the upstream pipeline (GitLab checks that user's rights
       // downstream): a pipeline of an unprotected ref, which anyone who pushes makes, may not start one

@@ -1,6 +1,7 @@
 // The predefined variables of a stored pipeline, as its jobs see them: the same for the job handed
 // to an agent and for the variables a trigger job passes downstream.
 import { predefinedVariables } from '../pipeline/index.js';
+import { repoPath } from '../repos/index.js';
 import { readPipelineCommit, readPipelineMergeRequest, type Pipeline, type Repo } from '../store/index.js';
 
 export function storedPipelineVariables(
@@ -19,7 +20,7 @@ export function storedPipelineVariables(
     pipelineSource: pipeline.source,
     pipelineCreatedAt: new Date(pipeline.created_at),
     repoName: repo.name,
-    repoPath: repo.path ?? repo.name,
+    repoPath: repoPath(repo),
     repoUrl: repo.url,
     serverUrl: facts.externalUrl,
     configPath: pipeline.config_path ?? '.gitlab-ci.yml',

@@ -7,7 +7,6 @@ import { publishChanges } from './notify.js';
 interface Runner {
   running: boolean;
   again: boolean;
-  inFlight: Set<number>;
 }
 
 const runners = new WeakMap<ServerContext, Runner>();
@@ -16,7 +15,7 @@ const runners = new WeakMap<ServerContext, Runner>();
 export function kickDownstream(ctx: ServerContext): void {
   let runner = runners.get(ctx);
   if (!runner) {
-    runner = { running: false, again: false, inFlight: new Set() };
+    runner = { running: false, again: false };
     runners.set(ctx, runner);
   }
   if (runner.running) {
@@ -29,7 +28,7 @@ export function kickDownstream(ctx: ServerContext): void {
     do {
       state.again = false;
       try {
-        publishChanges(ctx, await startDownstreamPipelines(ctx, state.inFlight));
+        publishChanges(ctx, await startDownstreamPipelines(ctx));
       } catch (err) {
         ctx.log.warn({ err: (err as Error).message }, 'starting downstream pipelines failed');
       }

@@ -9,9 +9,8 @@ import { inheritedGlobals, jobVariables } from '../pipeline/index.js';
 import {
   appendLogChunks,
   completeJob,
-  dependencyArtifacts,
-  dependencyDotenv,
   DependencyUnavailableError,
+  jobDependencies,
   storedPipelineVariables,
   type ClaimedJob,
 } from '../scheduler/index.js';
@@ -27,7 +26,7 @@ function plain(vars: Record<string, string>): JobVariable[] {
 export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload> {
   const { job, spec, pipeline, repo } = claimed;
   // First: a job whose artifacts from elsewhere are refused gets no token at all.
-  const dependencies = await dependencyArtifacts(ctx.store, pipeline.id, spec);
+  const dependencies = await jobDependencies(ctx.store, pipeline, spec);
   const startedAt = new Date(job.started_at ?? ctx.clock.now());
   const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
   const predefined = storedPipelineVariables(pipeline, repo, { externalUrl: ctx.externalUrl, refProtected: protectedRef });
@@ -61,7 +60,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
     ...plain(inheritedGlobals(readPipelineVariables(pipeline), spec.inheritVariables)),
     ...plain(spec.variables),
-    ...plain(await dependencyDotenv(ctx.store, pipeline.id, spec)),
+    ...plain(dependencies.dotenv),
     ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),
     ...(await idTokenVariables(ctx, claimed, protectedRef)),
   ];
@@ -77,7 +76,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     ref: pipeline.ref,
     job: spec,
     variables,
-    dependencies,
+    dependencies: dependencies.artifacts,
   };
 }
 

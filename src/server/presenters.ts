@@ -25,6 +25,7 @@ import { commitDescription, commitTitle, type CommitInfo } from '../pipeline/ind
 import { readDrillReport } from '../dr/index.js';
 import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
+import { repoPath } from '../repos/index.js';
 import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
 import {
   readAgentTags,
@@ -183,7 +184,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
   return {
     id: repo.id,
     name: repo.name,
-    path: repo.path ?? repo.name,
+    path: repoPath(repo),
     url: repo.url,
     defaultBranch: repo.default_branch,
     pollInterval: repo.poll_interval_seconds,

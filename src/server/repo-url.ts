@@ -52,18 +52,18 @@ export function isInternalAddress(address: string): boolean {
   return family === 0 || INTERNAL.check(address, 'ipv6') || IPV4_MAPPED.check(address, 'ipv6');
 }
 
+/** The addresses a host (name or IP address) stands for; rejects when the name does not resolve. */
+async function hostAddresses(host: string): Promise<string[]> {
+  return isIP(host) ? [host] : (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+}
+
 /**
  * Why a pipeline's include:remote may not reach this host: it resolves to an address inside the
  * server's network (SSRF); null when it may. Names that do not resolve are left to the fetch's error.
  */
 export async function internalRemoteHost(host: string): Promise<string | null> {
   const bare = host.replace(/^\[|\]$/g, '');
-  const addresses = isIP(bare)
-    ? [bare]
-    : await lookup(bare, { all: true, verbatim: true }).then(
-        (found) => found.map((a) => a.address),
-        () => [],
-      );
+  const addresses = await hostAddresses(bare).catch((): string[] => []);
   const internal = addresses.find(isInternalAddress);
   return internal === undefined
     ? null
@@ -131,7 +131,7 @@ async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly
   }
   let addresses: string[];
   try {
-    addresses = isIP(target.host) ? [target.host] : (await lookup(target.host, { all: true, verbatim: true })).map((a) => a.address);
+    addresses = await hostAddresses(target.host);
   } catch (err) {
     throw new ApiError(422, `url: host "${target.host}" does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }

@@ -67,6 +67,20 @@ const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 type Failure = Extract<ForeignIncludeResult, { ok: false }>;
 const fail = (message: string): Failure => ({ ok: false, message });
 
+/** One pipeline's includes, with the commit a ref of a project names as of this pipeline. */
+type ScopedIncludes = PipelineIncludes & { commitOf(url: string, ref: string | null): Promise<string | null> };
+
+/** What `lookup` gives for `key`, looked up once while it succeeds (a failure is tried again by the next caller). */
+function once<T>(made: Map<string, Promise<T>>, key: string, lookup: () => Promise<T>): Promise<T> {
+  let result = made.get(key);
+  if (result === undefined) {
+    result = lookup();
+    made.set(key, result);
+    result.catch(() => made.delete(key));
+  }
+  return result;
+}
+
 /** A Map that forgets everything when it grows past MAX_CACHED (cheaper than LRU, and rare). */
 function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
   if (map.size >= MAX_CACHED) map.clear();
@@ -119,13 +133,24 @@ export class IncludeResolver {
     return this.forge ? new URL(this.forge.url).host : null;
   }
 
-  /** The compiler's readIncludeFile for one pipeline. */
+  /**
+   * The compiler's readIncludeFile for one pipeline. A pipeline often includes several files of one
+   * project: the project's access and the commit of each ref are looked up once per pipeline.
+   */
   reader(pipeline: PipelineIncludes): (request: ForeignIncludeRequest) => Promise<ForeignIncludeResult> {
+    const { registered } = pipeline;
+    const access = new Map<string, Promise<RegisteredProject>>();
+    const commits = new Map<string, Promise<string | null>>();
+    const scoped: ScopedIncludes = {
+      ...pipeline,
+      registered: registered && ((path) => once(access, path, () => registered(path))),
+      commitOf: (url, ref) => once(commits, `${url}\0${ref ?? ''}`, () => this.commitOf(url, ref)),
+    };
     return async (request) => {
       try {
         switch (request.kind) {
           case 'project':
-            return await this.project(request, pipeline);
+            return await this.project(request, scoped);
           case 'remote':
             return await this.remote(request.url);
           case 'template':
@@ -139,7 +164,7 @@ export class IncludeResolver {
 
   private async locate(
     request: Extract<ForeignIncludeRequest, { kind: 'project' }>,
-    pipeline: PipelineIncludes,
+    pipeline: ScopedIncludes,
   ): Promise<{ url: string; defaultBranch: string | null } | Failure> {
     const { project, host } = request;
     const source = this.sources.get(project);
@@ -164,7 +189,7 @@ export class IncludeResolver {
 
   private async project(
     request: Extract<ForeignIncludeRequest, { kind: 'project' }>,
-    pipeline: PipelineIncludes,
+    pipeline: ScopedIncludes,
   ): Promise<ForeignIncludeResult> {
     // The path becomes part of the forge's URL: no `..` may walk out of it.
     if (!PROJECT_PATH.test(request.project) || request.project.split('/').some((segment) => /^\.+$/.test(segment))) {
@@ -172,7 +197,7 @@ export class IncludeResolver {
     }
     const where = await this.locate(request, pipeline);
     if ('ok' in where) return where;
-    const sha = await this.commitOf(where.url, request.ref ?? where.defaultBranch);
+    const sha = await pipeline.commitOf(where.url, request.ref ?? where.defaultBranch);
     const shownRef = request.ref ?? 'its default branch';
     if (!sha) return fail(`project \`${request.project}\` has no branch, tag or commit \`${shownRef}\``);
     const key = `${where.url}\0${sha}\0${request.file}`;

@@ -1,6 +1,16 @@
 // Helpers shared by the end-to-end tests: bounded polling, Server-Sent Events reading and signed
 // webhook deliveries built the way each provider builds them.
+import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import type { TestTandem } from '../support/tandem.js';
+
+/** Makes a new user a developer of `repo` only: a member of it who is none of another repository's. */
+export async function addOutsider(tandem: TestTandem, repo: string, username = 'outsider'): Promise<void> {
+  const user = await tandem.api('POST', '/api/v1/users', { username, password: 'a-long-password-1' });
+  assert.equal(user.status, 201, user.text);
+  const member = await tandem.api('PUT', `/api/v1/repos/${repo}/members/${username}`, { role: 'developer' });
+  assert.equal(member.status, 200, member.text);
+}
 
 /** Polls `probe` until it returns a value other than undefined; throws naming `what` after timeoutMs. */
 export async function until<T>(

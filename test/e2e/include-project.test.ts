@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { TestTandem } from '../support/tandem.js';
+import { addOutsider } from './helpers.js';
 
 let tandem: TestTandem;
 before(async () => {
@@ -49,10 +50,7 @@ test('a pipeline includes files of another registered repository by its path, ne
 test('a member of the including repository who is not one of the included one makes the include an error', async () => {
   await tandem.repo({ 'secret.yml': 'leak:\n  script: echo secret\n' }, { name: 'private-templates' });
   const { name } = await tandem.repo({ '.gitlab-ci.yml': 'include:\n  project: private-templates\n  file: secret.yml\n' });
-  const user = await tandem.api('POST', '/api/v1/users', { username: 'outsider', password: 'a-long-password-1' });
-  assert.equal(user.status, 201, user.text);
-  const member = await tandem.api('PUT', `/api/v1/repos/${name}/members/outsider`, { role: 'developer' });
-  assert.equal(member.status, 200, member.text);
+  await addOutsider(tandem, name);
   const p = await tandem.waitForPipeline(await tandem.trigger(name));
   assert.equal(p.status, 'failed');
   assert.match(p.error ?? '', /\.gitlab-ci\.yml:2:12: .*members who are not members of `private-templates`/);

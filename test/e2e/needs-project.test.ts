@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { TestTandem } from '../support/tandem.js';
+import { addOutsider } from './helpers.js';
 
 let tandem: TestTandem;
 before(async () => {
@@ -73,10 +74,7 @@ test('a repository with a member who is not one of the other fails the job: its 
   const { name } = await tandem.repo({
     '.gitlab-ci.yml': 'use:\n  script: cat out/result.txt\n  needs:\n    - project: group/other\n      job: build-1\n      ref: main\n',
   });
-  const user = await tandem.api('POST', '/api/v1/users', { username: 'outsider', password: 'a-long-password-1' });
-  assert.equal(user.status, 201, user.text);
-  const member = await tandem.api('PUT', `/api/v1/repos/${name}/members/outsider`, { role: 'developer' });
-  assert.equal(member.status, 200, member.text);
+  await addOutsider(tandem, name);
   const p = await tandem.waitForPipeline(await tandem.trigger(name));
   assert.equal(p.status, 'failed');
   const log = await tandem.log(jobOf(p, 'use').id);

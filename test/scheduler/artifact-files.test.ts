@@ -1,20 +1,14 @@
 // A job's artifact manifest with thousands of files: one statement per file list would pass
 // SQLite's limit of bound variables (32,766) at about 4,700 files, so the rows go in batches.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { artifactFilesOf, getPipeline, replaceArtifactFiles } from '../../src/scheduler/index.js';
 import { backends } from '../store/helpers.js';
-import { job, newPipeline, T0, testDb, type TestDb } from './helpers.js';
+import { job, newPipeline, T0, freshTestDb } from './helpers.js';
 
 for (const backend of backends()) {
   describe(backend.name, { skip: backend.skip }, () => {
-    let db: TestDb;
-    beforeEach(async () => {
-      db = await testDb(backend);
-    });
-    afterEach(async () => {
-      await db.close();
-    });
+    const db = freshTestDb(backend);
 
     it('stores and replaces a manifest of 10,000 files (more than one statement can bind)', async () => {
       const pipelineId = await newPipeline(db, [job('build')]);

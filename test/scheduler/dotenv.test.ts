@@ -2,20 +2,14 @@
 // (stage order by default, `dependencies`, `needs` unless `artifacts: false`), as GitLab's
 // dependency variables do. https://docs.gitlab.com/ee/ci/yaml/artifacts_reports.html#artifactsreportsdotenv
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
-import { claim, job, jobId, newPipeline, run, testDb, T0, type TestDb } from './helpers.js';
+import { describe, it } from 'node:test';
+import { claim, job, jobId, newPipeline, run, freshTestDb, T0 } from './helpers.js';
 import { dependencyDotenv, saveJobDotenv } from '../../src/scheduler/index.js';
 import { backends } from '../store/helpers.js';
 
 for (const backend of backends()) {
   describe(`dotenv variables (${backend.name})`, { skip: backend.skip }, () => {
-    let db: TestDb;
-    beforeEach(async () => {
-      db = await testDb(backend);
-    });
-    afterEach(async () => {
-      await db.close();
-    });
+    const db = freshTestDb(backend);
 
     it('go to later stages, named dependencies and needs with artifacts; a later dependency wins', async () => {
       const pipelineId = await newPipeline(db, [

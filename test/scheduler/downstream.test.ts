@@ -2,7 +2,7 @@
 // them; storing the downstream pipeline starts them; with `strategy: depend` they take the
 // downstream pipeline's final status; cancelling the parent cancels its downstream pipelines.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   cancelJob,
   cancelPipeline,
@@ -15,7 +15,7 @@ import {
 import { USER_FAILURE_REASONS } from '../../src/monitor/index.js';
 import type { CompiledJob } from '../../src/pipeline/index.js';
 import { backends } from '../store/helpers.js';
-import { compiled, job, jobId, newPipeline, run, statuses, T0, testDb, type TestDb } from './helpers.js';
+import { compiled, job, jobId, newPipeline, run, statuses, T0, freshTestDb } from './helpers.js';
 
 const trigger = (name: string, depend: boolean, fields: Partial<CompiledJob> = {}): CompiledJob =>
   job(name, {
@@ -27,13 +27,7 @@ const trigger = (name: string, depend: boolean, fields: Partial<CompiledJob> = {
 
 for (const backend of backends()) {
   describe(backend.name, { skip: backend.skip }, () => {
-    let db: TestDb;
-    beforeEach(async () => {
-      db = await testDb(backend);
-    });
-    afterEach(async () => {
-      await db.close();
-    });
+    const db = freshTestDb(backend);
 
     async function child(parent: number, triggerName: string, jobs: CompiledJob[], compiledOk = true): Promise<number> {
       const { pipelineId } = await createPipeline(db.store, {

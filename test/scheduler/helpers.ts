@@ -1,3 +1,4 @@
+import { afterEach, beforeEach } from 'node:test';
 import { compiledJob } from '../../src/pipeline/jobs.js';
 import type { CompiledJob, CompiledPipeline } from '../../src/pipeline/types.js';
 import { claimJob, completeJob, createPipeline, getPipeline, type ClaimedJob, type CompleteResult } from '../../src/scheduler/index.js';
@@ -40,6 +41,37 @@ export async function testDb(backend: Backend): Promise<TestDb> {
       await store.close();
       await cleanup();
     },
+  };
+}
+
+/**
+ * A fresh testDb for each test of the enclosing describe (opened before it, closed after it). The
+ * object returned reads through to the current test's database.
+ */
+export function freshTestDb(backend: Backend): TestDb {
+  let current: TestDb | undefined;
+  beforeEach(async () => {
+    current = await testDb(backend);
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  const now = (): TestDb => {
+    if (!current) throw new Error('freshTestDb: used outside a test');
+    return current;
+  };
+  return {
+    get store() {
+      return now().store;
+    },
+    get url() {
+      return now().url;
+    },
+    get repoId() {
+      return now().repoId;
+    },
+    close: () => now().close(),
   };
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   cancelJob,
   cancelPipeline,
@@ -12,18 +12,12 @@ import {
   retryJob,
   SchedulerError,
 } from '../../src/scheduler/index.js';
-import { claim, job, jobId, needs, newPipeline, run, statuses, T0, testDb, type TestDb } from './helpers.js';
+import { claim, job, jobId, needs, newPipeline, run, statuses, T0, freshTestDb } from './helpers.js';
 import { backends } from '../store/helpers.js';
 
 for (const backend of backends()) {
   describe(backend.name, { skip: backend.skip }, () => {
-    let db: TestDb;
-    beforeEach(async () => {
-      db = await testDb(backend);
-    });
-    afterEach(async () => {
-      await db.close();
-    });
+    const db = freshTestDb(backend);
 
     describe('stage order and needs', () => {
       it('runs stages in order, a stage only after every job of earlier stages', async () => {

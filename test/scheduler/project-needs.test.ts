@@ -3,7 +3,7 @@
 // GitLab fails the job when there is none, and Tandem's include access rule refuses a fork's
 // pipeline any other repository (docs/security.md).
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { insertRepo } from '../../src/repos/index.js';
 import {
   completeJob,
@@ -16,16 +16,15 @@ import {
 } from '../../src/scheduler/index.js';
 import type { CompiledJob } from '../../src/pipeline/index.js';
 import { backends } from '../store/helpers.js';
-import { compiled, job, T0, testDb, type TestDb } from './helpers.js';
+import { compiled, job, T0, freshTestDb } from './helpers.js';
 
 const use = (ref: string): CompiledJob => job('use', { projectNeeds: [{ project: 'group/other', job: 'build-1', ref, artifacts: true }] });
 
 for (const backend of backends()) {
   describe(backend.name, { skip: backend.skip }, () => {
-    let db: TestDb;
+    const db = freshTestDb(backend);
     let otherId: number;
     beforeEach(async () => {
-      db = await testDb(backend);
       const other = await insertRepo(db.store.db, {
         name: 'other',
         path: 'group/other',
@@ -38,9 +37,6 @@ for (const backend of backends()) {
         now: T0,
       });
       otherId = other.id;
-    });
-    afterEach(async () => {
-      await db.close();
     });
 
     /** A pipeline of `other` on `ref` whose job build-1 ends with `status`; returns the job's id. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   appendLogChunks,
   autoCancelInterruptible,
@@ -15,18 +15,12 @@ import {
   SchedulerError,
   StaleTokenError,
 } from '../../src/scheduler/index.js';
-import { claim, job, LEASE_MS, newPipeline, run, statuses, T0, testDb, type TestDb } from './helpers.js';
+import { claim, job, LEASE_MS, newPipeline, run, statuses, T0, freshTestDb } from './helpers.js';
 import { backends } from '../store/helpers.js';
 
 for (const backend of backends()) {
   describe(backend.name, { skip: backend.skip }, () => {
-    let db: TestDb;
-    beforeEach(async () => {
-      db = await testDb(backend);
-    });
-    afterEach(async () => {
-      await db.close();
-    });
+    const db = freshTestDb(backend);
 
     describe('claimJob', () => {
       it('gives a job only to an agent that has all its tags; untagged jobs run anywhere', async () => {
