@@ -19,7 +19,6 @@ import {
   predefinedVariables,
   type CommitInfo,
   type CompileContext,
-  type PipelineVariablesInput,
 } from '../pipeline/index.js';
 import {
   claimJob,
@@ -30,10 +29,12 @@ import {
   endTriggerJob,
   dependencyDotenv,
   getPipeline,
+  getPipelineRow,
   playJob,
   promoteScheduled,
   replaceArtifactFiles,
   saveJobDotenv,
+  storedPipelineVariables,
 } from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -148,7 +149,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   const stateDir = join(root, STATE_DIR);
   const info = await gitInfo(root);
   const now = Date.now();
-  const facts: PipelineVariablesInput = {
+  const predefined = predefinedVariables({
     sha: info.sha,
     beforeSha: null,
     ref: info.branch,
@@ -162,8 +163,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     serverUrl: EXEC_SERVER_URL,
     configPath,
     commit: info.commit,
-  };
-  const predefined = predefinedVariables(facts);
+  });
   const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
     readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
     listFiles: async () => info.files ?? [],
@@ -213,8 +213,6 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    // What the jobs see besides: the pipeline's name, and the repository's id; nothing is protected here.
-    const jobPredefined = predefinedVariables({ ...facts, pipelineName: pipelineDef.name, projectId: repo.id, refProtected: false });
     const { pipelineId } = await createPipeline(store, {
       repoId: repo.id,
       ref: info.branch,
@@ -228,6 +226,9 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       defaultTimeoutSeconds: 3600,
       now,
     });
+    // What the jobs see, read from the stored pipeline as the server reads it; nothing is protected here.
+    const stored = (await getPipelineRow(store, pipelineId))!;
+    const jobPredefined = storedPipelineVariables(stored, repo, { externalUrl: EXEC_SERVER_URL, refProtected: false });
     const manual = new Set(opts.manual ?? []);
     const played = new Set<number>();
     await rm(join(stateDir, 'builds'), { recursive: true, force: true });
@@ -275,7 +276,6 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       });
       const vars: JobVariable[] = Object.entries({
         ...jobPredefined,
-        CI_PIPELINE_ID: String(pipelineId),
         ...perJob,
         ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
         ...spec.variables,
