@@ -6,7 +6,7 @@ import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
-import { runJob, type JobBackend } from '../agent/index.js';
+import { runJob, type JobBackend, type JobOutcome } from '../agent/index.js';
 import type { DependencyArtifacts, JobVariable } from '../api/index.js';
 import { checkDeployBlock } from '../deploy/index.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
@@ -242,6 +242,11 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       const workspace = join(stateDir, 'builds', String(job.id));
       const started = Date.now();
       opts.onJobStart?.(job.name);
+      const finish = async (outcome: JobOutcome): Promise<true> => {
+        await completeJob(store, { jobId: job.id, agentId: 0, fencingToken: claimed.fencingToken, ...outcome, now: Date.now() });
+        opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
+        return true;
+      };
       let dependencies: DependencyArtifacts[];
       try {
         dependencies = await dependencyArtifacts(store, pipelineId, spec);
@@ -249,16 +254,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         // `needs:project` reaches no other repository on a laptop: the job fails at its start, as on a server.
         if (!(err instanceof DependencyUnavailableError)) throw err;
         opts.onLog(job.name, `ERROR: Job failed: ${err.message}\n`);
-        const claim = { jobId: job.id, agentId: claimed.job.agent_id ?? 0, fencingToken: claimed.fencingToken };
-        await completeJob(store, {
-          ...claim,
-          status: 'failed',
-          exitCode: null,
-          failureReason: 'missing_dependency_failure',
-          now: Date.now(),
-        });
-        opts.onJobEnd?.(job.name, 'failed', (Date.now() - started) / 1000);
-        return true;
+        return finish({ status: 'failed', exitCode: null, failureReason: 'missing_dependency_failure' });
       }
       const perJob = jobVariables({
         jobId: job.id,
@@ -301,15 +297,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         ),
         agentName: 'tandem exec',
       });
-      await completeJob(store, {
-        jobId: job.id,
-        agentId: claimed.job.agent_id ?? 0,
-        fencingToken: claimed.fencingToken,
-        ...outcome,
-        now: Date.now(),
-      });
-      opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
-      return true;
+      return finish(outcome);
     };
 
     const slots = Array.from({ length: Math.max(1, opts.concurrency) }, async () => {
