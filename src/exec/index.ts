@@ -9,6 +9,7 @@ import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { runJob, type JobBackend, type JobOutcome } from '../agent/index.js';
 import type { DependencyArtifacts, JobVariable } from '../api/index.js';
 import { checkDeployBlock } from '../deploy/index.js';
+import { DomainError } from '../errors.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
 import {
   compilePipeline,
@@ -310,8 +311,11 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
             if (played.has(j.id)) continue;
             played.add(j.id);
             opts.onLog(j.name, `${TRIGGER_NEEDS_SERVER}\n`);
+            // Only a job that left `pending` meanwhile is no error; anything else would leave the run waiting forever.
             await endTriggerJob(store, { jobId: j.id, status: 'skipped', message: TRIGGER_NEEDS_SERVER, now: Date.now() }).catch(
-              () => undefined,
+              (err: unknown) => {
+                if (!(err instanceof DomainError && err.kind === 'conflict')) throw err;
+              },
             );
             continue;
           }
