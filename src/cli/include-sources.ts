@@ -1,6 +1,6 @@
 // Where `tandem exec` and `tandem lint` read files that a pipeline includes from outside its repository.
 import { dirname, join, resolve } from 'node:path';
-import { IncludeResolver, MirrorCache } from '../source/index.js';
+import { IncludeResolver, MirrorCache, normalizeRepoUrl } from '../source/index.js';
 import { CliError } from './api-client.js';
 
 export interface IncludeFlags {
@@ -18,12 +18,15 @@ export function includeReader(file: string, flags: IncludeFlags) {
   for (const entry of flags.includeSource ?? []) {
     const eq = entry.indexOf('=');
     if (eq <= 0 || eq === entry.length - 1) throw new CliError(`--include-source ${entry}: expected group/name=URL`);
-    const target = entry.slice(eq + 1);
-    // A local path is taken from where the command runs, whatever the pipeline file's directory.
-    sources.set(
-      entry.slice(0, eq).replace(/^\/+|\/+$/g, ''),
-      /^[a-z][a-z0-9+.-]*:\/\/|^[^/]+@[^/]+:/i.test(target) ? target : resolve(target),
-    );
+    // As a repository's URL is read: a local path is taken from where the command runs, whatever the
+    // pipeline file's directory.
+    let url: string;
+    try {
+      url = normalizeRepoUrl(entry.slice(eq + 1));
+    } catch (err) {
+      throw new CliError(`--include-source ${entry}: ${(err as Error).message}`);
+    }
+    sources.set(entry.slice(0, eq).replace(/^\/+|\/+$/g, ''), url);
   }
   const resolver = new IncludeResolver({
     mirrors: new MirrorCache(join(dirname(resolve(file)), '.tandem-exec', 'mirrors')),

@@ -6,9 +6,10 @@ import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
-import { runJob, type JobBackend } from '../agent/index.js';
+import { runJob, type JobBackend, type JobOutcome } from '../agent/index.js';
 import type { DependencyArtifacts, JobVariable } from '../api/index.js';
 import { checkDeployBlock } from '../deploy/index.js';
+import { DomainError } from '../errors.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
 import {
   compilePipeline,
@@ -19,7 +20,6 @@ import {
   predefinedVariables,
   type CommitInfo,
   type CompileContext,
-  type PipelineVariablesInput,
 } from '../pipeline/index.js';
 import {
   claimJob,
@@ -30,10 +30,12 @@ import {
   endTriggerJob,
   dependencyDotenv,
   getPipeline,
+  getPipelineRow,
   playJob,
   promoteScheduled,
   replaceArtifactFiles,
   saveJobDotenv,
+  storedPipelineVariables,
 } from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -148,7 +150,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   const stateDir = join(root, STATE_DIR);
   const info = await gitInfo(root);
   const now = Date.now();
-  const facts: PipelineVariablesInput = {
+  const predefined = predefinedVariables({
     sha: info.sha,
     beforeSha: null,
     ref: info.branch,
@@ -162,8 +164,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     serverUrl: EXEC_SERVER_URL,
     configPath,
     commit: info.commit,
-  };
-  const predefined = predefinedVariables(facts);
+  });
   const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
     readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
     listFiles: async () => info.files ?? [],
@@ -213,8 +214,6 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    // What the jobs see besides: the pipeline's name, and the repository's id; nothing is protected here.
-    const jobPredefined = predefinedVariables({ ...facts, pipelineName: pipelineDef.name, projectId: repo.id, refProtected: false });
     const { pipelineId } = await createPipeline(store, {
       repoId: repo.id,
       ref: info.branch,
@@ -228,6 +227,9 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       defaultTimeoutSeconds: 3600,
       now,
     });
+    // What the jobs see, read from the stored pipeline as the server reads it; nothing is protected here.
+    const stored = (await getPipelineRow(store, pipelineId))!;
+    const jobPredefined = storedPipelineVariables(stored, repo, { externalUrl: EXEC_SERVER_URL, refProtected: false });
     const manual = new Set(opts.manual ?? []);
     const played = new Set<number>();
     await rm(join(stateDir, 'builds'), { recursive: true, force: true });
@@ -241,6 +243,11 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       const workspace = join(stateDir, 'builds', String(job.id));
       const started = Date.now();
       opts.onJobStart?.(job.name);
+      const finish = async (outcome: JobOutcome): Promise<true> => {
+        await completeJob(store, { jobId: job.id, agentId: 0, fencingToken: claimed.fencingToken, ...outcome, now: Date.now() });
+        opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
+        return true;
+      };
       let dependencies: DependencyArtifacts[];
       try {
         dependencies = await dependencyArtifacts(store, pipelineId, spec);
@@ -248,16 +255,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         // `needs:project` reaches no other repository on a laptop: the job fails at its start, as on a server.
         if (!(err instanceof DependencyUnavailableError)) throw err;
         opts.onLog(job.name, `ERROR: Job failed: ${err.message}\n`);
-        const claim = { jobId: job.id, agentId: claimed.job.agent_id ?? 0, fencingToken: claimed.fencingToken };
-        await completeJob(store, {
-          ...claim,
-          status: 'failed',
-          exitCode: null,
-          failureReason: 'missing_dependency_failure',
-          now: Date.now(),
-        });
-        opts.onJobEnd?.(job.name, 'failed', (Date.now() - started) / 1000);
-        return true;
+        return finish({ status: 'failed', exitCode: null, failureReason: 'missing_dependency_failure' });
       }
       const perJob = jobVariables({
         jobId: job.id,
@@ -275,7 +273,6 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       });
       const vars: JobVariable[] = Object.entries({
         ...jobPredefined,
-        CI_PIPELINE_ID: String(pipelineId),
         ...perJob,
         ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
         ...spec.variables,
@@ -301,15 +298,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         ),
         agentName: 'tandem exec',
       });
-      await completeJob(store, {
-        jobId: job.id,
-        agentId: claimed.job.agent_id ?? 0,
-        fencingToken: claimed.fencingToken,
-        ...outcome,
-        now: Date.now(),
-      });
-      opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
-      return true;
+      return finish(outcome);
     };
 
     const slots = Array.from({ length: Math.max(1, opts.concurrency) }, async () => {
@@ -322,8 +311,11 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
             if (played.has(j.id)) continue;
             played.add(j.id);
             opts.onLog(j.name, `${TRIGGER_NEEDS_SERVER}\n`);
+            // Only a job that left `pending` meanwhile is no error; anything else would leave the run waiting forever.
             await endTriggerJob(store, { jobId: j.id, status: 'skipped', message: TRIGGER_NEEDS_SERVER, now: Date.now() }).catch(
-              () => undefined,
+              (err: unknown) => {
+                if (!(err instanceof DomainError && err.kind === 'conflict')) throw err;
+              },
             );
             continue;
           }
