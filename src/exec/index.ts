@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { runJob, type JobBackend, type JobOutcome } from '../agent/index.js';
-import type { DependencyArtifacts, JobVariable } from '../api/index.js';
+import type { JobVariable } from '../api/index.js';
 import { checkDeployBlock } from '../deploy/index.js';
 import { DomainError } from '../errors.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
@@ -25,17 +25,17 @@ import {
   claimJob,
   completeJob,
   createPipeline,
-  dependencyArtifacts,
   DependencyUnavailableError,
   endTriggerJob,
-  dependencyDotenv,
   getPipeline,
   getPipelineRow,
+  jobDependencies,
   playJob,
   promoteScheduled,
   replaceArtifactFiles,
   saveJobDotenv,
   storedPipelineVariables,
+  type JobDependencies,
 } from '../scheduler/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -248,9 +248,9 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
         return true;
       };
-      let dependencies: DependencyArtifacts[];
+      let dependencies: JobDependencies;
       try {
-        dependencies = await dependencyArtifacts(store, pipelineId, spec);
+        dependencies = await jobDependencies(store, claimed.pipeline, spec);
       } catch (err) {
         // `needs:project` reaches no other repository on a laptop: the job fails at its start, as on a server.
         if (!(err instanceof DependencyUnavailableError)) throw err;
@@ -276,14 +276,14 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         ...perJob,
         ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
         ...spec.variables,
-        ...(await dependencyDotenv(store, pipelineId, spec)),
+        ...dependencies.dotenv,
         ...opts.variables,
       }).map(([key, value]) => ({ key, value, masked: false, file: false }));
       const outcome = await runJob({
         jobId: job.id,
         job: spec,
         variables: vars,
-        dependencies,
+        dependencies: dependencies.artifacts,
         timeoutSeconds: job.timeout_seconds,
         heartbeatMs: 3600_000,
         workspace,

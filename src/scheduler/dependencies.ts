@@ -25,13 +25,13 @@ function dependencySelector(spec: CompiledJob): (job: { id: number; name: string
   return (j) => j.stage_index < spec.stageIndex;
 }
 
+type DependencyJob = { id: number; name: string; dotenv: string | null };
+
 /**
  * The jobs of `needs:pipeline:job` entries (https://docs.gitlab.com/ee/ci/yaml/#needspipelinejob):
  * the pipeline id is expanded with this pipeline's variables (a child gets PARENT_PIPELINE_ID from
  * its trigger job), and only pipelines of the same repository are searched, as its job token reads.
  */
-type DependencyJob = { id: number; name: string; dotenv: string | null };
-
 async function otherPipelineJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<DependencyJob[]> {
   const wanted = (spec.pipelineNeeds ?? []).filter((n) => n.artifacts);
   if (wanted.length === 0) return [];
@@ -186,18 +186,4 @@ export async function jobDependencies(store: Store, pipeline: Pipeline, spec: Co
     files: files.filter((f) => f.job_id === j.id).map(({ path, digest, size, mode }): ManifestEntry => ({ path, digest, size, mode })),
   }));
   return { artifacts, dotenv };
-}
-
-async function loadPipeline(store: Store, pipelineId: number): Promise<Pipeline> {
-  return store.db.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
-}
-
-/** The artifacts alone (jobDependencies, for a caller that holds only the pipeline's id). */
-export async function dependencyArtifacts(store: Store, pipelineId: number, spec: CompiledJob): Promise<DependencyArtifacts[]> {
-  return (await jobDependencies(store, await loadPipeline(store, pipelineId), spec)).artifacts;
-}
-
-/** The dotenv variables alone (jobDependencies, for a caller that holds only the pipeline's id). */
-export async function dependencyDotenv(store: Store, pipelineId: number, spec: CompiledJob): Promise<Record<string, string>> {
-  return (await jobDependencies(store, await loadPipeline(store, pipelineId), spec)).dotenv;
 }

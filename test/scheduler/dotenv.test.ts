@@ -3,8 +3,8 @@
 // dependency variables do. https://docs.gitlab.com/ee/ci/yaml/artifacts_reports.html#artifactsreportsdotenv
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { claim, job, jobId, newPipeline, run, freshTestDb, T0 } from './helpers.js';
-import { dependencyDotenv, saveJobDotenv } from '../../src/scheduler/index.js';
+import { claim, dependenciesOf, job, jobId, newPipeline, run, freshTestDb, T0 } from './helpers.js';
+import { saveJobDotenv } from '../../src/scheduler/index.js';
 import { backends } from '../store/helpers.js';
 
 for (const backend of backends()) {
@@ -30,7 +30,7 @@ for (const backend of backends()) {
       }
       const variablesOf = async (name: string) => {
         const claimed = await claim(db, name, T0 + 5000);
-        return dependencyDotenv(db.store, pipelineId, claimed.spec);
+        return (await dependenciesOf(db.store, pipelineId, claimed.spec)).dotenv;
       };
       assert.deepEqual(await variablesOf('by-stage'), { SHARED: 'two', ONE: '1', TWO: '2' });
       assert.deepEqual(await variablesOf('by-dependency'), { SHARED: 'two', TWO: '2' });

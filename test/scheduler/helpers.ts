@@ -1,7 +1,17 @@
 import { afterEach, beforeEach } from 'node:test';
 import { compiledJob } from '../../src/pipeline/jobs.js';
 import type { CompiledJob, CompiledPipeline } from '../../src/pipeline/types.js';
-import { claimJob, completeJob, createPipeline, getPipeline, type ClaimedJob, type CompleteResult } from '../../src/scheduler/index.js';
+import {
+  claimJob,
+  completeJob,
+  createPipeline,
+  getPipeline,
+  getPipelineRow,
+  jobDependencies,
+  type ClaimedJob,
+  type CompleteResult,
+  type JobDependencies,
+} from '../../src/scheduler/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { Backend } from '../store/helpers.js';
 
@@ -164,4 +174,11 @@ export async function run(
     failureReason: fields.failureReason,
     now: now + 1000,
   });
+}
+
+/** What a job of the pipeline receives from its dependencies (the server passes the claimed row). */
+export async function dependenciesOf(store: Store, pipelineId: number, spec: CompiledJob): Promise<JobDependencies> {
+  const pipeline = await getPipelineRow(store, pipelineId);
+  if (!pipeline) throw new Error(`no pipeline ${pipelineId}`);
+  return jobDependencies(store, pipeline, spec);
 }

@@ -5,18 +5,10 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { insertRepo } from '../../src/repos/index.js';
-import {
-  completeJob,
-  createPipeline,
-  claimJob,
-  dependencyArtifacts,
-  dependencyDotenv,
-  DependencyUnavailableError,
-  saveJobDotenv,
-} from '../../src/scheduler/index.js';
+import { completeJob, createPipeline, claimJob, DependencyUnavailableError, saveJobDotenv } from '../../src/scheduler/index.js';
 import type { CompiledJob } from '../../src/pipeline/index.js';
 import { backends } from '../store/helpers.js';
-import { compiled, job, T0, freshTestDb } from './helpers.js';
+import { compiled, dependenciesOf, job, T0, freshTestDb } from './helpers.js';
 
 const use = (ref: string): CompiledJob => job('use', { projectNeeds: [{ project: 'group/other', job: 'build-1', ref, artifacts: true }] });
 
@@ -86,7 +78,7 @@ for (const backend of backends()) {
       await otherBuild('main', 'failed');
       await otherBuild('release', 'success');
       const spec = use('$CI_COMMIT_REF_NAME');
-      const deps = await dependencyArtifacts(db.store, await ownPipeline(spec), spec);
+      const deps = (await dependenciesOf(db.store, await ownPipeline(spec), spec)).artifacts;
       assert.deepEqual(
         deps.map((d) => [d.jobId, d.name]),
         [[wanted, 'build-1']],
@@ -97,24 +89,24 @@ for (const backend of backends()) {
       await saveJobDotenv(db.store, await otherBuild('main', 'success'), { BASH_ENV: '/tmp/evil' });
       const spec = use('main');
       const p = await ownPipeline(spec);
-      assert.equal((await dependencyArtifacts(db.store, p, spec)).length, 1);
-      assert.deepEqual(await dependencyDotenv(db.store, p, spec), {});
+      assert.equal((await dependenciesOf(db.store, p, spec)).artifacts.length, 1);
+      assert.deepEqual((await dependenciesOf(db.store, p, spec)).dotenv, {});
     });
 
     it('artifacts: false hands out nothing and needs no pipeline there', async () => {
       const spec = job('use', { projectNeeds: [{ project: 'group/other', job: 'build-1', ref: 'main', artifacts: false }] });
-      assert.deepEqual(await dependencyArtifacts(db.store, await ownPipeline(spec), spec), []);
+      assert.deepEqual((await dependenciesOf(db.store, await ownPipeline(spec), spec)).artifacts, []);
     });
 
     it('no successful job, an unknown repository, or a fork pipeline: the job can not start', async () => {
       const spec = use('main');
-      await assert.rejects(dependencyArtifacts(db.store, await ownPipeline(spec), spec), DependencyUnavailableError);
+      await assert.rejects(dependenciesOf(db.store, await ownPipeline(spec), spec), DependencyUnavailableError);
       await otherBuild('main', 'success');
       const unknown = job('use', { projectNeeds: [{ project: 'group/none', job: 'build-1', ref: 'main', artifacts: true }] });
-      await assert.rejects(dependencyArtifacts(db.store, await ownPipeline(unknown), unknown), /no repository "group\/none"/);
-      await assert.rejects(dependencyArtifacts(db.store, await ownPipeline(spec, true), spec), /a fork's pipeline/);
+      await assert.rejects(dependenciesOf(db.store, await ownPipeline(unknown), unknown), /no repository "group\/none"/);
+      await assert.rejects(dependenciesOf(db.store, await ownPipeline(spec, true), spec), /a fork's pipeline/);
       // The same repository's own merge request pipeline (not a fork) reaches it.
-      assert.equal((await dependencyArtifacts(db.store, await ownPipeline(spec, false), spec)).length, 1);
+      assert.equal((await dependenciesOf(db.store, await ownPipeline(spec, false), spec)).artifacts.length, 1);
     });
   });
 }
