@@ -10,19 +10,19 @@ const FINAL_PIPELINE = new Set(['success', 'failed', 'canceled', 'skipped']);
 /** Publishes the status changes a scheduler call committed. */
 export function publishChanges(ctx: ServerContext, changes: StatusChange[]): void {
   let queued = false;
+  let triggerQueued = false;
   for (const change of changes) {
     if (change.type === 'job') {
       ctx.hub.publish({ type: 'job', jobId: change.id, pipelineId: change.pipelineId, status: change.status });
       queued ||= change.status === 'pending';
+      triggerQueued ||= change.status === 'pending' && change.trigger;
     } else {
       ctx.hub.publish({ type: 'pipeline', pipelineId: change.id, repoId: change.repoId, status: change.status });
       if (FINAL_PIPELINE.has(change.status)) ctx.metrics.pipelines.inc({ status: change.status });
       if (change.status === 'failed') ctx.metrics.countPipelineFailure(change.failureReason);
     }
   }
-  if (queued) {
-    ctx.hub.publish({ type: 'queue' });
-    // A queued job may be a trigger job, which the server runs: its downstream pipeline starts now.
-    kickDownstream(ctx);
-  }
+  if (queued) ctx.hub.publish({ type: 'queue' });
+  // A queued trigger job is the server's to run: its downstream pipeline starts now.
+  if (triggerQueued) kickDownstream(ctx);
 }

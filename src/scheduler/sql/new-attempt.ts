@@ -52,6 +52,6 @@ export async function insertNewAttempt(
     })
     .returning('id')
     .executeTakeFirstOrThrow();
-  changes.job({ id, pipeline_id: old.pipeline_id, repo_id: old.repo_id, name: old.name }, status);
+  changes.job({ ...old, id }, status);
   return id;
 }
