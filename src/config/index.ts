@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
-import { alertingSchema } from '../monitor/index.js';
+import { alertingSchema, smtpSchema } from '../monitor/index.js';
 import { Cron } from 'croner';
 import { sloListSchema } from '../monitor/index.js';
 import { ROLES } from '../auth/index.js';
@@ -211,6 +211,8 @@ export const configSchema = z
     sloWindowScale: z.coerce.number({ error: 'expected a number' }).min(1).default(1),
     /** Alerting: notifiers, routes by severity, evaluation interval, thresholds (docs/slo.md, docs/operations.md). */
     alerting: alertingSchema.prefault({}),
+    /** The SMTP server that pipeline notification emails go out through (TANDEM_SMTP as JSON); unset: email subscriptions fail. */
+    smtp: smtpSchema.optional(),
     maxArtifactBytes: positiveInt.default(1024 * 1024 * 1024),
     /** UTF-8 bytes of log kept per job (GitLab's ci_jobs_trace_size_limit is 100 MB); the rest is dropped with a notice. */
     maxJobLogBytes: positiveInt.default(100 * 1024 * 1024),
@@ -261,7 +263,7 @@ export const configSchema = z
 
 export type TandemConfig = z.infer<typeof configSchema>;
 /** Settings that may hold passwords, keys or tokens: an error names where they came from, never their value. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token', 'oidc', 'ldap', 'saml', 'masterKey', 'alerting', 'forge']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token', 'oidc', 'ldap', 'saml', 'masterKey', 'alerting', 'forge', 'smtp']);
 type ConfigKey = keyof TandemConfig;
 const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 

@@ -1,7 +1,7 @@
 // The public surface of src/monitor: other folders import these names from here.
 export { countAgents } from './agent-counts.js';
-export { alertingSchema, routeOf } from './alerting/config.js';
-export type { AlertingConfig } from './alerting/config.js';
+export { alertingSchema, emailAddress, routeOf, smtpSchema } from './alerting/config.js';
+export type { AlertingConfig, SmtpConfig } from './alerting/config.js';
 export { formatMatcher, matcherSchema, parseMatcher } from './alerting/labels.js';
 export { alertView, createNotifier } from './alerting/notifiers.js';
 export type { Notifier } from './alerting/notifiers.js';
@@ -20,6 +20,8 @@ export { doraForRepo } from './dora.js';
 export { USER_FAILURE_REASONS } from './failure-cause.js';
 export { Metrics } from './metrics.js';
 export { sloRuleFile } from './rules.js';
+export { PostRefused, postJson, retryAfterMs, smtpMailer } from './transports.js';
+export type { Mail, Mailer, SmtpSettings } from './transports.js';
 export {
   COUNTED_SIGNALS,
   SliRecorder,

@@ -5,6 +5,16 @@ import { z } from 'zod';
 export const ALERT_SEVERITIES = ['page', 'ticket', 'info'] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
 
+/** A setting given as JSON in a TANDEM_* variable; text that is not JSON is left for the schema to refuse. */
+function fromJsonText(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return v;
+  }
+}
+
 const notifierName = z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected lowercase letters, digits, ".", "_" or "-"');
 const httpUrl = z
   .string()
@@ -35,28 +45,47 @@ const slack = z
   })
   .strict();
 
+/** An SMTP server and the sender: an email notifier's, and the server's `smtp:` for pipeline notifications. */
+const smtpFields = {
+  /** The SMTP server. */
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(587),
+  /** TLS from the first byte (port 465); otherwise STARTTLS is used when the server offers it. */
+  secure: z.boolean().default(false),
+  /** Refuse to send unless the connection is encrypted (STARTTLS required). */
+  requireTls: z.boolean().default(false),
+  user: z.string().min(1).optional(),
+  password: z.string().optional(),
+  from: z.string().min(3),
+  timeoutSeconds,
+};
+
+const userWithPassword = [
+  (e: { user?: string; password?: string }) => (e.user === undefined) === (e.password === undefined),
+  { message: 'give user and password together, or neither', path: ['password'] },
+] as [(e: { user?: string; password?: string }) => boolean, { message: string; path: string[] }];
+
+export const emailAddress = z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address');
+
 const email = z
   .object({
     type: z.literal('email'),
     name: notifierName.optional(),
-    /** The SMTP server. */
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(587),
-    /** TLS from the first byte (port 465); otherwise STARTTLS is used when the server offers it. */
-    secure: z.boolean().default(false),
-    /** Refuse to send unless the connection is encrypted (STARTTLS required). */
-    requireTls: z.boolean().default(false),
-    user: z.string().min(1).optional(),
-    password: z.string().optional(),
-    from: z.string().min(3),
-    to: z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address')).min(1),
-    timeoutSeconds,
+    ...smtpFields,
+    to: z.array(emailAddress).min(1),
   })
   .strict()
-  .refine((e) => (e.user === undefined) === (e.password === undefined), {
-    message: 'give user and password together, or neither',
-    path: ['password'],
-  });
+  .refine(...userWithPassword);
+
+/** The server's `smtp:` setting (TANDEM_SMTP as JSON): where pipeline notification emails go out. */
+export const smtpSchema = z.preprocess(
+  fromJsonText,
+  z
+    .object(smtpFields)
+    .strict()
+    .refine(...userWithPassword),
+);
+export type SmtpConfig = z.output<typeof smtpSchema>;
 
 const alertmanager = z
   .object({
@@ -79,14 +108,7 @@ const names = z.array(notifierName);
 
 export const alertingSchema = z
   .preprocess(
-    (v) => {
-      if (typeof v !== 'string') return v;
-      try {
-        return JSON.parse(v) as unknown;
-      } catch {
-        return v;
-      }
-    },
+    fromJsonText,
     z
       .object({
         /** How often the leader evaluates every alert (the SLOs' burn rates, Tandem's own signals). */

@@ -1,9 +1,10 @@
 // Where alert messages go: a generic JSON webhook, a Slack-compatible incoming webhook, email over
-// SMTP, and Alertmanager's API v2. Each send is one attempt; the outbox retries failures.
-import nodemailer from 'nodemailer';
+// SMTP, and Alertmanager's API v2, through the shared transports (../transports.ts). Each send is one
+// attempt; the outbox retries failures.
 import type { Alert } from '../../store/index.js';
 import type { AlertView } from '../../api/index.js';
 import { readAlertAnnotations, readAlertLabels } from '../columns.js';
+import { postJson, smtpMailer } from '../transports.js';
 import type { NotifierConfig } from './config.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -124,22 +125,10 @@ export function alertmanagerAlert(a: AlertView, externalUrl: string, endsAt: num
   };
 }
 
-async function post(config: NotifierConfig, url: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(config.timeoutSeconds * 1000),
-    });
-  } catch (err) {
-    const e = err as Error & { cause?: { message?: string } };
-    throw new Error(`notifier ${config.name} (${config.type}): POST ${new URL(url).origin}: ${e.cause?.message ?? e.message}`);
-  }
-  const text = await res.text().catch(() => '');
-  if (!res.ok)
-    throw new Error(`notifier ${config.name} (${config.type}): POST ${new URL(url).origin} answered ${res.status}: ${text.slice(0, 200)}`);
+function post(config: NotifierConfig, url: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
+  return postJson(`notifier ${config.name} (${config.type})`, url, body, { timeoutMs: config.timeoutSeconds * 1000, headers }).then(
+    () => undefined,
+  );
 }
 
 export function createNotifier(config: NotifierConfig): Notifier {
@@ -154,33 +143,16 @@ export function createNotifier(config: NotifierConfig): Notifier {
     case 'slack':
       return { config, send: (d) => post(config, config.url, slackPayload(d, config)), close: () => undefined };
     case 'email': {
-      const transport = nodemailer.createTransport({
-        host: config.host,
-        port: config.port,
-        secure: config.secure,
-        requireTLS: config.requireTls,
-        ...(config.user !== undefined ? { auth: { user: config.user, pass: config.password ?? '' } } : {}),
-        connectionTimeout: config.timeoutSeconds * 1000,
-        greetingTimeout: config.timeoutSeconds * 1000,
-        socketTimeout: config.timeoutSeconds * 1000,
-      });
+      const mailer = smtpMailer(config);
       return {
         config,
-        async send(d) {
-          const { subject, text } = emailMessage(d);
-          try {
-            await transport.sendMail({
-              from: config.from,
-              to: config.to,
-              subject,
-              text,
-              headers: { 'X-Tandem-Notification': String(d.notificationId) },
-            });
-          } catch (err) {
-            throw new Error(`notifier ${config.name} (email): SMTP ${config.host}:${config.port}: ${(err as Error).message}`);
-          }
-        },
-        close: () => transport.close(),
+        send: (d) =>
+          mailer.send(`notifier ${config.name} (email)`, {
+            to: config.to,
+            ...emailMessage(d),
+            headers: { 'X-Tandem-Notification': String(d.notificationId) },
+          }),
+        close: () => mailer.close(),
       };
     }
     case 'alertmanager': {
