@@ -227,6 +227,34 @@ export interface VariableJson {
   updatedAt: string;
 }
 
+/** Where pipeline notifications go: email (SMTP), a Slack-compatible or Microsoft Teams webhook, or a signed JSON webhook. */
+export const NOTIFICATION_TYPES = ['email', 'slack', 'teams', 'webhook'] as const;
+export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
+
+/**
+ * What a subscription is told about: a pipeline failed; succeeded after the previous finished
+ * pipeline of its ref failed (`fixed`, GitLab's meaning); succeeded; waits for a manual action.
+ */
+export const NOTIFICATION_EVENTS = ['failed', 'fixed', 'success', 'manual'] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+/** A notification subscription: `GET /api/v1/repos/:name/notifications`, `GET /api/v1/user/notifications`. The secret is never shown. */
+export interface NotificationJson {
+  id: number;
+  /** The repository, or null for a user's subscription to every repository they can read. */
+  repo: string | null;
+  /** The user whose own subscription it is; null for a repository's. */
+  user: string | null;
+  type: NotificationType;
+  target: string;
+  events: NotificationEvent[];
+  /** Whether a webhook signs its bodies (the secret itself is write-only). */
+  signed: boolean;
+  active: boolean;
+  createdBy: string;
+  createdAt: string;
+}
+
 export interface AgentJson {
   id: number;
   name: string;

@@ -44,6 +44,7 @@ export {
   SIGNING_ALG,
   TokenSigner,
   URL_CREDENTIALS,
+  NOTIFICATION_SECRET,
   VARIABLE_VALUE,
   WEBHOOK_SECRET,
   configuredMasterKey,

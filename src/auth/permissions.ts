@@ -71,6 +71,14 @@ export const PERMISSIONS = {
   'variable.write': member('maintainer'),
   'variable.delete': member('maintainer'),
   /** On a protected branch, the branch's allowed role: checked by the handler. */
+  /** A repository's notification subscriptions: their targets (a Slack webhook URL) are credentials too. */
+  'notification.read': member('maintainer'),
+  'notification.create': member('maintainer'),
+  /** A repository's subscription needs maintainer there, a user's own is theirs (or an admin's): checked by the handler. */
+  'notification.delete': USER,
+  /** Each user's own subscriptions, over the repositories they can read: the handler limits them. */
+  'user_notification.read': USER,
+  'user_notification.create': USER,
   'pipeline.create': member('developer'),
   'pipeline.read': member('guest', true),
   /** Recent pipelines of every repository the caller may see: the handler limits the list. */
@@ -187,6 +195,11 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/repos/:name/variables/:key': 'variable.read',
   'POST /api/v1/repos/:name/variables': 'variable.write',
   'DELETE /api/v1/repos/:name/variables/:key': 'variable.delete',
+  'GET /api/v1/repos/:name/notifications': 'notification.read',
+  'POST /api/v1/repos/:name/notifications': 'notification.create',
+  'DELETE /api/v1/notifications/:id': 'notification.delete',
+  'GET /api/v1/user/notifications': 'user_notification.read',
+  'POST /api/v1/user/notifications': 'user_notification.create',
   'POST /api/v1/repos/:name/pipelines': 'pipeline.create',
   'GET /api/v1/repos/:name/pipelines': 'pipeline.read',
 

@@ -17,6 +17,7 @@ const monitoring = () => import('./monitoring.js');
 const auth = () => import('./auth.js');
 const alerting = () => import('./alerts.js');
 const dr = () => import('./dr.js');
+const notifications = () => import('./notifications.js');
 
 const program = new Command();
 program
@@ -167,6 +168,29 @@ clientOptions(variable.command('list').argument('<repo>').option('--json')).acti
 );
 clientOptions(variable.command('rm').argument('<repo>').argument('<key>')).action(async (r: string, key: string, opts) =>
   (await remote()).varRemove(r, key, opts),
+);
+
+const notification = program
+  .command('notification')
+  .description('pipeline notifications: email, Slack, Microsoft Teams, signed webhooks (docs/operations.md)');
+clientOptions(
+  notification
+    .command('add')
+    .description("tell someone about a repository's pipelines (maintainers), or yourself (--mine)")
+    .argument('[repo]', 'the repository (with --mine: only this one; default every repository you can read)'),
+)
+  .option('--type <type>', 'email, slack, teams or webhook (default email)', 'email')
+  .option('--target <target>', 'email addresses (comma-separated) or the webhook URL (--mine email: your own address)')
+  .requiredOption('--events <events>', 'comma-separated: failed, fixed, success, manual')
+  .option('--secret-file <file>', "a webhook's signing secret (X-Tandem-Signature: HMAC-SHA256 of the body)")
+  .option('--mine', "your own notification, not the repository's")
+  .option('--json')
+  .action(async (r: string | undefined, opts) => (await notifications()).notificationAdd(r, opts));
+clientOptions(notification.command('list').argument('[repo]').option('--mine', 'your own notifications').option('--json')).action(
+  async (r: string | undefined, opts) => (await notifications()).notificationList(r, opts),
+);
+clientOptions(notification.command('rm').argument('<id>')).action(async (id: string, opts) =>
+  (await notifications()).notificationRemove(id, opts),
 );
 
 const run = program.command('run').description('pipelines and jobs');

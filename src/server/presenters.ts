@@ -17,6 +17,7 @@ import {
   type SilenceView,
   type RepoJson,
   type UserJson,
+  type NotificationJson,
   type VariableJson,
 } from '../api/index.js';
 import { readAuditDetails, readAuditParams } from '../auth/index.js';
@@ -25,6 +26,7 @@ import { commitDescription, commitTitle, type CommitInfo } from '../pipeline/ind
 import { readDrillReport } from '../dr/index.js';
 import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
+import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
 import { repoPath } from '../repos/index.js';
 import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
 import {
@@ -196,6 +198,21 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
     webhookUrls: Object.fromEntries(WEBHOOK_PROVIDERS.map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
+  };
+}
+
+export function notificationView(s: SubscriptionListing): NotificationJson {
+  return {
+    id: s.id,
+    repo: s.repo_name,
+    user: s.username,
+    type: s.type,
+    target: s.target,
+    events: readSubscriptionEvents(s.events, s.id),
+    signed: s.secret !== null,
+    active: s.active === 1,
+    createdBy: s.created_by,
+    createdAt: iso(s.created_at)!,
   };
 }
 

@@ -6,6 +6,7 @@ import type {
   AlertStateValue,
   BackupStatus,
   ForkPullRequests,
+  NotificationType,
   PipelineMergeRequest,
   PipelineSource,
   ReleaseDecision,
@@ -16,7 +17,17 @@ import type {
 } from '../api/index.js';
 
 // The columns' value sets are the API's (src/api): the views show them as stored.
-export type { AlertStateValue, BackupStatus, ForkPullRequests, PipelineMergeRequest, PipelineSource, ReleaseStatus, Role, RunStatus };
+export type {
+  AlertStateValue,
+  BackupStatus,
+  ForkPullRequests,
+  NotificationType,
+  PipelineMergeRequest,
+  PipelineSource,
+  ReleaseStatus,
+  Role,
+  RunStatus,
+};
 
 export type JobStatus = RunStatus;
 export type PipelineStatus = RunStatus;
@@ -194,6 +205,24 @@ export interface JobTable {
   finished_at: number | null;
   /** JSON {KEY: value}: the variables of the job's artifacts:reports:dotenv, for the jobs after it. */
   dotenv: string | null;
+}
+
+/** Who is told about a repository's pipelines (user_id null), or a user's own subscription (repo_id null: every repository they can read). */
+export interface NotificationSubscriptionTable {
+  id: Generated<number>;
+  repo_id: number | null;
+  user_id: number | null;
+  type: NotificationType;
+  /** Email addresses (comma-separated) or a URL. */
+  target: string;
+  /** JSON NotificationEvent[]. */
+  events: string;
+  /** A webhook's signing secret, encrypted by `secret_key_id`; never shown. */
+  secret: string | null;
+  secret_key_id: string | null;
+  created_by: string;
+  created_at: number;
+  active: Generated<number>;
 }
 
 export interface JobLogTable {
@@ -579,6 +608,7 @@ export interface Database {
   pipelines: PipelineTable;
   jobs: JobTable;
   job_logs: JobLogTable;
+  notification_subscriptions: NotificationSubscriptionTable;
   artifact_files: ArtifactFileTable;
   cache_entries: CacheEntryTable;
   agents: AgentTable;
@@ -615,6 +645,7 @@ export interface Database {
 export type Repo = Selectable<RepoTable>;
 export type Pipeline = Selectable<PipelineTable>;
 export type Job = Selectable<JobTable>;
+export type NotificationSubscription = Selectable<NotificationSubscriptionTable>;
 export type NewJob = Insertable<JobTable>;
 export type JobUpdate = Updateable<JobTable>;
 export type Variable = Selectable<VariableTable>;

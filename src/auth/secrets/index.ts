@@ -24,6 +24,7 @@ export {
   rewrapDataKeys,
   SIGNING_KEY_PRIVATE,
   URL_CREDENTIALS,
+  NOTIFICATION_SECRET,
   VARIABLE_VALUE,
   WEBHOOK_SECRET,
   type EncryptedColumn,
