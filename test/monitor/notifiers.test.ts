@@ -2,15 +2,14 @@
 // through a real HTTP server, email through nodemailer to a real SMTP server (the npm smtp-server
 // as the sink), and Alertmanager's API v2 on a real Alertmanager (firing, then resolved).
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { SMTPServer } from 'smtp-server';
 import { alertingSchema } from '../../src/monitor/alerting/config.js';
 import { alertView, createNotifier, type Delivery } from '../../src/monitor/alerting/notifiers.js';
 import type { Alert } from '../../src/store/index.js';
 import { alertmanagerSkipReason, startAlertmanager, type AlertmanagerServer } from '../support/alertmanager.js';
 import { HttpSink } from '../support/http-sink.js';
 import { freePort } from '../support/ports.js';
+import { SmtpSink } from '../support/smtp-sink.js';
 
 const T0 = Date.parse('2030-01-02T03:04:05Z');
 
@@ -118,34 +117,12 @@ describe('webhook and Slack notifiers', () => {
 });
 
 describe('email notifier', () => {
-  const received: { from: string; to: string[]; data: string }[] = [];
-  let smtp: SMTPServer;
+  const smtp = new SmtpSink({ username: 'tandem', password: 'mail-secret' });
   let port = 0;
   before(async () => {
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      onAuth(auth, _session, callback) {
-        if (auth.username === 'tandem' && auth.password === 'mail-secret') callback(null, { user: auth.username });
-        else callback(new Error('bad credentials'));
-      },
-      onData(stream, session, callback) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          received.push({
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            to: session.envelope.rcptTo.map((r) => r.address),
-            data: Buffer.concat(chunks).toString('utf8'),
-          });
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-    port = (smtp.server.address() as AddressInfo).port;
+    port = (await smtp.start()).port;
   });
-  after(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
+  after(() => smtp.stop());
 
   it('sends the alert to every address through SMTP with authentication', async () => {
     const mail = notifier({
@@ -159,14 +136,10 @@ describe('email notifier', () => {
     });
     await mail.send(firing);
     mail.close();
-    const [message] = received;
+    const [message] = smtp.received;
     assert.equal(message.from, 'tandem@ci.example');
     assert.deepEqual(message.to, ['oncall@ci.example', 'lead@ci.example']);
-    const text = message.data.replace(/\r\n/g, '\n');
-    const split = text.indexOf('\n\n');
-    // Long header lines are folded onto continuation lines.
-    const headers = text.slice(0, split).replace(/\n[ \t]+/g, ' ');
-    const body = text.slice(split + 2);
+    const { headers, body } = message;
     assert.match(headers, /^Subject: \[FIRING:page\] TandemErrorBudgetBurn \(slo=shop-availability repo=shop environment=production\)$/m);
     assert.match(headers, /^X-Tandem-Notification: 41$/m);
     assert.match(body, /TandemErrorBudgetBurn is FIRING \(severity page\)\./);

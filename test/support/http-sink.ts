@@ -7,6 +7,8 @@ export interface SinkRequest<T = unknown> {
   path: string;
   headers: IncomingHttpHeaders;
   body: T;
+  /** The body as it arrived: what a signature covers. */
+  raw: string;
   at: number;
 }
 
@@ -24,12 +26,8 @@ export class HttpSink<T = unknown> {
         res.writeHead(500).end('try later');
         return;
       }
-      this.requests.push({
-        path: req.url ?? '',
-        headers: req.headers,
-        body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T,
-        at: Date.now(),
-      });
+      const raw = Buffer.concat(chunks).toString('utf8');
+      this.requests.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(raw) as T, raw, at: Date.now() });
       res.writeHead(204).end();
     });
   });

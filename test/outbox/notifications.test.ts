@@ -1,0 +1,448 @@
+// Pipeline notifications against real parts: a real server and agent on SQLite run the pipelines,
+// the outbox topic's writer reads the real tables, and the handler sends to a real SMTP server
+// (smtp-server) and a real HTTP receiver that verifies signatures.
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { Kysely } from 'kysely';
+import type { NotificationJson } from '../../src/api/index.js';
+import {
+  createNotificationHandler,
+  DeliveryRefused,
+  notificationMessages,
+  type OutboxMessage,
+  type NotificationPayload,
+} from '../../src/outbox/index.js';
+import type { Database } from '../../src/store/index.js';
+import { HttpSink } from '../support/http-sink.js';
+import { SmtpSink } from '../support/smtp-sink.js';
+import { jobNamed, TestTandem, type PipelineView } from '../support/tandem.js';
+
+const smtp = new SmtpSink();
+const sink = new HttpSink<Record<string, unknown>>();
+let tandem: TestTandem;
+
+before(async () => {
+  await smtp.start();
+  await sink.start();
+  tandem = await TestTandem.start({
+    agents: 1,
+    concurrency: 2,
+    settings: { smtp: { host: '127.0.0.1', port: smtp.port, from: 'Tandem <tandem@ci.example>' } },
+  });
+});
+after(async () => {
+  await tandem.close();
+  await sink.stop();
+  await smtp.stop();
+});
+
+const db = (): Kysely<Database> => tandem.server.ctx.store.db;
+
+/** A pipeline whose `unit` job passes when the committed file `status` says ok. */
+const files = (status: 'ok' | 'broken', extra = ''): Record<string, string> => ({
+  status: `${status}\n`,
+  '.gitlab-ci.yml': `
+stages: [build, test]
+build:
+  stage: build
+  script: [echo building]
+unit:
+  stage: test
+  script:
+    - echo "running the unit tests"
+    - test "$(cat status)" = ok
+${extra}`,
+});
+
+async function repoId(name: string): Promise<number> {
+  return (await db().selectFrom('repos').select('id').where('name', '=', name).executeTakeFirstOrThrow()).id;
+}
+
+async function run(name: string, ref = 'main'): Promise<PipelineView> {
+  return tandem.waitForPipeline(await tandem.trigger(name, { ref }), (p) => ['success', 'failed', 'canceled', 'manual'].includes(p.status));
+}
+
+/** What the writer asks the outbox to send for a pipeline that just reached its status. */
+async function written(p: PipelineView): Promise<OutboxMessage[]> {
+  const change = { type: 'pipeline' as const, id: p.id, pipelineId: p.id, repoId: await repoId(p.repo), status: p.status };
+  return notificationMessages(db(), [change], Date.now());
+}
+
+const events = (messages: OutboxMessage[]) =>
+  messages.map((m) => [(m.payload as NotificationPayload).subscriptionId, (m.payload as NotificationPayload).event]);
+
+let deliveryIds = 1000;
+function handler() {
+  const ctx = tandem.server.ctx;
+  return createNotificationHandler({
+    db: ctx.store.db,
+    keyring: ctx.secrets.keyring,
+    externalUrl: ctx.externalUrl,
+    smtp: ctx.config.smtp,
+    now: () => Date.now(),
+    timeoutMs: 5000,
+  });
+}
+
+async function deliver(messages: OutboxMessage[]): Promise<string[]> {
+  const h = handler();
+  try {
+    const results: string[] = [];
+    for (const m of messages)
+      results.push(
+        await h.deliver({
+          id: ++deliveryIds,
+          key: m.key,
+          repoId: m.repoId,
+          payload: m.payload,
+          attempts: 0,
+          uncertain: false,
+          lastSentPayload: null,
+        }),
+      );
+    return results;
+  } finally {
+    h.close();
+  }
+}
+
+async function subscribe(repo: string, body: Record<string, unknown>): Promise<number> {
+  const res = await tandem.api<{ id: number }>('POST', `/api/v1/repos/${repo}/notifications`, body);
+  assert.equal(res.status, 201, res.text);
+  return res.body.id;
+}
+
+// eslint-disable-next-line no-control-regex
+const plain = (line: string) => line.replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, '');
+
+/** The 1-based number of the log line that starts with `prefix`, as the job page numbers them. */
+async function lineOf(jobId: number, prefix: string): Promise<number> {
+  const lines = (await tandem.log(jobId)).split('\n').map(plain);
+  const index = lines.findIndex((l) => l.startsWith(prefix));
+  assert.ok(index >= 0, `no line starting with ${prefix} in job ${jobId}'s log:\n${lines.join('\n')}`);
+  return index + 1;
+}
+
+test('a failure email names the failed job and links to the line of the command that failed', async () => {
+  const { name } = await tandem.repo(files('broken'), { name: 'mail-shop' });
+  const id = await subscribe(name, { type: 'email', target: 'team@ci.example, lead@ci.example', events: ['failed'] });
+  const p = await run(name);
+  assert.equal(p.status, 'failed');
+  const messages = await written(p);
+  assert.deepEqual(events(messages), [[id, 'failed']]);
+  assert.deepEqual(
+    messages.map((m) => [m.topic, m.key, m.coalesce]),
+    [['notification', `notify:${id}`, false]],
+  );
+  assert.deepEqual(await deliver(messages), ['sent to 2 addresses']);
+
+  const mail = smtp.received.at(-1)!;
+  assert.deepEqual(mail.to, ['team@ci.example', 'lead@ci.example']);
+  assert.match(
+    mail.headers,
+    new RegExp(`^Subject: \\[Tandem\\] mail-shop: pipeline #${p.id} failed on main \\(${p.sha.slice(0, 8)}\\)$`, 'm'),
+  );
+  assert.match(mail.headers, /^X-Tandem-Event: failed$/m);
+  const unit = jobNamed(p, 'unit');
+  const line = await lineOf(unit.id, '$ test "$(cat status)" = ok');
+  assert.match(mail.body, /^ {2}- unit \(stage test\): script_failure$/m);
+  assert.match(mail.body, new RegExp(`^ {4}line ${line}: \\$ test "\\$\\(cat status\\)" = ok$`, 'm'));
+  assert.ok(mail.body.includes(`    ${tandem.url}/jobs/${unit.id}#L${line}\n`), mail.body);
+  assert.ok(mail.body.includes(`Pipeline: ${tandem.url}/pipelines/${p.id}\n`), mail.body);
+  assert.doesNotMatch(mail.body, /build \(stage build\)/, 'only failed jobs are listed');
+});
+
+test('fixed: the first success after a failure of the same ref, not a success after a success', async () => {
+  const { name, remote } = await tandem.repo(files('broken'), { name: 'fixing' });
+  const onlyFixed = await subscribe(name, { type: 'email', target: 'fixed@ci.example', events: ['fixed'] });
+  const onlySuccess = await subscribe(name, { type: 'email', target: 'success@ci.example', events: ['success'] });
+  const both = await subscribe(name, { type: 'email', target: 'both@ci.example', events: ['fixed', 'success', 'failed'] });
+
+  const failed = await run(name);
+  assert.equal(failed.status, 'failed');
+  assert.deepEqual(events(await written(failed)), [[both, 'failed']]);
+
+  await remote.commit({ status: 'ok\n' }, 'fix the tests');
+  await remote.push('main');
+  const fixed = await run(name);
+  assert.equal(fixed.status, 'success');
+  assert.deepEqual(events(await written(fixed)), [
+    [onlyFixed, 'fixed'],
+    [onlySuccess, 'success'],
+    [both, 'fixed'],
+  ]);
+
+  const again = await run(name);
+  assert.equal(again.status, 'success');
+  assert.deepEqual(events(await written(again)), [
+    [onlySuccess, 'success'],
+    [both, 'success'],
+  ]);
+
+  // Another ref's failure does not make this ref's success a fix, and a canceled pipeline says nothing.
+  await remote.commit({ status: 'broken\n' }, 'break a branch');
+  await remote.push('main:feature');
+  assert.equal((await run(name, 'feature')).status, 'failed');
+  assert.deepEqual(events(await written(await run(name))), [
+    [onlySuccess, 'success'],
+    [both, 'success'],
+  ]);
+});
+
+test('the writer asks nothing for changes nobody is told of, and once when nobody subscribes', async () => {
+  const { name } = await tandem.repo(files('ok'), { name: 'quiet' });
+  const p = await run(name);
+  let queries = 0;
+  const counted = db().withPlugin({
+    transformQuery: (args) => {
+      queries++;
+      return args.node;
+    },
+    transformResult: async (args) => args.result,
+  });
+  const rid = await repoId(name);
+  const jobChange = { type: 'job' as const, id: 1, pipelineId: p.id, repoId: rid, status: 'running' };
+  const running = { type: 'pipeline' as const, id: p.id, pipelineId: p.id, repoId: rid, status: 'running' as const };
+  assert.deepEqual(await notificationMessages(counted, [jobChange, running], Date.now()), []);
+  assert.equal(queries, 0, 'no pipeline reached a notified status');
+  assert.deepEqual(await notificationMessages(counted, [{ ...running, status: 'success' }], Date.now()), []);
+  assert.equal(queries, 1, 'one query finds no subscription, and the previous pipeline is not looked for');
+  await subscribe(name, { type: 'email', target: 'ops@ci.example', events: ['success'] });
+  queries = 0;
+  assert.equal((await notificationMessages(counted, [{ ...running, status: 'success' }], Date.now())).length, 1);
+  assert.equal(queries, 1, 'nobody wants "fixed": the previous pipeline is not looked for');
+});
+
+test('manual: a pipeline blocked on a manual job tells who waits for it which job to play', async () => {
+  const { name } = await tandem.repo(
+    files('ok', `deploy:\n  stage: test\n  needs: [build]\n  when: manual\n  allow_failure: false\n  script: [echo deploy]\n`),
+    { name: 'gated' },
+  );
+  const id = await subscribe(name, { type: 'webhook', target: `${sink.url}/manual`, events: ['manual'] });
+  const p = await tandem.waitForPipeline(
+    await tandem.trigger(name),
+    (x) => x.status === 'manual' && jobNamed(x, 'unit').status === 'success',
+  );
+  assert.deepEqual(events(await written(p)), [[id, 'manual']]);
+  await deliver(await written(p));
+  const body = sink.requests.filter((r) => r.path === '/manual').at(-1)!.body as {
+    event: string;
+    status: string;
+    manualJobs: { name: string; stage: string; url: string }[];
+    failedJobs: unknown[];
+  };
+  assert.equal(body.event, 'manual');
+  assert.equal(body.status, 'manual');
+  const deploy = jobNamed(p, 'deploy');
+  assert.deepEqual(
+    body.manualJobs.map((j) => [j.name, j.stage, j.url]),
+    [['deploy', 'test', `${tandem.url}/jobs/${deploy.id}`]],
+  );
+  assert.deepEqual(body.failedJobs, []);
+});
+
+describe('webhooks', () => {
+  let failed: PipelineView;
+  let name: string;
+  before(async () => {
+    ({ name } = await tandem.repo(files('broken'), { name: 'hooks' }));
+    failed = await run(name);
+    assert.equal(failed.status, 'failed');
+  });
+
+  test('a signed webhook: the receiver verifies the HMAC of the raw body and its timestamp', async () => {
+    const secret = 'a-webhook-secret-of-32-characters';
+    const id = await subscribe(name, { type: 'webhook', target: `${sink.url}/signed`, events: ['failed'], secret });
+    const listed = await tandem.api<NotificationJson[]>('GET', `/api/v1/repos/${name}/notifications`);
+    const shown = listed.body.find((n) => n.id === id)!;
+    assert.equal(shown.signed, true);
+    assert.ok(!listed.text.includes(secret), 'the secret is never shown');
+    const row = await db()
+      .selectFrom('notification_subscriptions')
+      .select(['secret', 'secret_key_id'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    assert.ok(row.secret !== null && !row.secret.includes(secret) && row.secret_key_id !== null, 'sealed at rest');
+
+    const before = Math.floor(Date.now() / 1000);
+    await deliver((await written(failed)).filter((m) => (m.payload as NotificationPayload).subscriptionId === id));
+    const req = sink.requests.filter((r) => r.path === '/signed').at(-1)!;
+    // What a receiver does (docs/operations.md): HMAC-SHA256 of the raw body, compared in constant time.
+    const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(req.raw).digest('hex')}`);
+    const given = Buffer.from(String(req.headers['x-tandem-signature']));
+    assert.ok(given.length === expected.length && timingSafeEqual(given, expected), 'the signature verifies');
+    const forged = Buffer.from(`sha256=${createHmac('sha256', 'another secret').update(req.raw).digest('hex')}`);
+    assert.ok(!timingSafeEqual(given, forged));
+    const timestamp = Number(req.headers['x-tandem-timestamp']);
+    const body = req.body as Record<string, unknown>;
+    assert.equal(body.timestamp, timestamp, 'the signed body carries the timestamp header, so it cannot be replayed with a new one');
+    assert.ok(timestamp >= before && timestamp <= Math.floor(Date.now() / 1000) + 1);
+    assert.equal(req.headers['x-tandem-event'], 'failed');
+    assert.equal(String(body.deliveryId), req.headers['x-tandem-delivery']);
+    const unit = jobNamed(failed, 'unit');
+    const line = await lineOf(unit.id, '$ test "$(cat status)" = ok');
+    assert.deepEqual({ event: body.event, status: body.status }, { event: 'failed', status: 'failed' });
+    const pipeline = body.pipeline as Record<string, unknown>;
+    assert.deepEqual(
+      [pipeline.id, pipeline.repository, pipeline.ref, pipeline.sha, pipeline.url, pipeline.status],
+      [failed.id, 'hooks', 'main', failed.sha, `${tandem.url}/pipelines/${failed.id}`, 'failed'],
+    );
+    assert.deepEqual(body.failedJobs, [
+      {
+        id: unit.id,
+        name: 'unit',
+        stage: 'test',
+        failureReason: 'script_failure',
+        allowFailure: false,
+        url: `${tandem.url}/jobs/${unit.id}`,
+        logLine: { number: line, text: '$ test "$(cat status)" = ok', url: `${tandem.url}/jobs/${unit.id}#L${line}` },
+      },
+    ]);
+  });
+
+  test('Slack gets a linked text line and an attachment; Teams an Adaptive Card in a message', async () => {
+    const slack = await subscribe(name, { type: 'slack', target: `${sink.url}/services/T0/B0/XXXX`, events: ['failed'] });
+    const teams = await subscribe(name, { type: 'teams', target: `${sink.url}/webhookb2/teams`, events: ['failed'] });
+    const mine = (await written(failed)).filter((m) => [slack, teams].includes((m.payload as NotificationPayload).subscriptionId));
+    assert.equal(mine.length, 2);
+    await deliver(mine);
+    const unit = jobNamed(failed, 'unit');
+    const line = await lineOf(unit.id, '$ test "$(cat status)" = ok');
+    const title = `hooks: pipeline #${failed.id} failed on main (${failed.sha.slice(0, 8)})`;
+
+    const s = sink.requests.filter((r) => r.path === '/services/T0/B0/XXXX').at(-1)!.body as {
+      text: string;
+      attachments: { color: string; title: string; title_link: string; text: string; fields: { title: string; value: string }[] }[];
+    };
+    assert.equal(s.text, `<${tandem.url}/pipelines/${failed.id}|${title}>`);
+    assert.equal(s.attachments.length, 1);
+    assert.equal(s.attachments[0].color, '#d40e0d');
+    assert.equal(s.attachments[0].title_link, `${tandem.url}/pipelines/${failed.id}`);
+    assert.equal(
+      s.attachments[0].text,
+      `• <${tandem.url}/jobs/${unit.id}#L${line}|unit> (stage test): script_failure\n    \`$ test "$(cat status)" = ok\``,
+    );
+    assert.deepEqual(
+      s.attachments[0].fields.map((f) => f.title),
+      ['Repository', 'Ref', 'Commit'],
+    );
+
+    const t = sink.requests.filter((r) => r.path === '/webhookb2/teams').at(-1)!.body as {
+      type: string;
+      attachments: { contentType: string; contentUrl: null; content: Record<string, unknown> }[];
+    };
+    assert.equal(t.type, 'message');
+    assert.equal(t.attachments.length, 1);
+    assert.equal(t.attachments[0].contentType, 'application/vnd.microsoft.card.adaptive');
+    assert.equal(t.attachments[0].contentUrl, null);
+    const card = t.attachments[0].content as {
+      type: string;
+      version: string;
+      body: Record<string, unknown>[];
+      actions: Record<string, unknown>[];
+    };
+    assert.equal(card.type, 'AdaptiveCard');
+    assert.equal(card.version, '1.2');
+    assert.deepEqual(card.body[0], { type: 'TextBlock', size: 'Medium', weight: 'Bolder', wrap: true, color: 'Attention', text: title });
+    assert.equal(card.body[1].type, 'FactSet');
+    assert.deepEqual(card.body[2], {
+      type: 'TextBlock',
+      wrap: true,
+      text: `[unit](${tandem.url}/jobs/${unit.id}#L${line}) (stage test): script_failure — \`$ test "$(cat status)" = ok\``,
+    });
+    assert.deepEqual(card.actions, [{ type: 'Action.OpenUrl', title: 'Open the pipeline', url: `${tandem.url}/pipelines/${failed.id}` }]);
+  });
+
+  test('a receiver answering 500 gets the message again; a 404 refuses it for good; a deleted subscription drops it', async () => {
+    const id = await subscribe(name, { type: 'webhook', target: `${sink.url}/flaky`, events: ['failed'] });
+    const mine = (await written(failed)).filter((m) => (m.payload as NotificationPayload).subscriptionId === id);
+    sink.failFirst = 1;
+    await assert.rejects(deliver(mine), (err: Error) => !(err instanceof DeliveryRefused) && /answered 500/.test(err.message));
+    assert.deepEqual(await deliver(mine), ['sent']);
+    assert.equal(sink.requests.filter((r) => r.path === '/flaky').length, 1);
+
+    const gone = await subscribe(name, { type: 'slack', target: `${tandem.url}/no-such-hook`, events: ['failed'] });
+    const toGone = (await written(failed)).filter((m) => (m.payload as NotificationPayload).subscriptionId === gone);
+    await assert.rejects(deliver(toGone), (err: Error) => err instanceof DeliveryRefused && /answered 404/.test(err.message));
+
+    assert.equal((await tandem.api('DELETE', `/api/v1/notifications/${id}`)).status, 204);
+    assert.deepEqual(await deliver(mine), ['dropped: the subscription was deleted']);
+  });
+});
+
+test("a user's subscription covers only the repositories the user can read", async () => {
+  const { name: readable } = await tandem.repo(files('broken'), { name: 'readable' });
+  const { name: hidden } = await tandem.repo(files('broken'), { name: 'hidden' });
+  const user = await tandem.api('POST', '/api/v1/users', { username: 'dev', password: 'a-long-password-1', email: 'dev@ci.example' });
+  assert.equal(user.status, 201, user.text);
+  assert.equal((await tandem.api('PUT', `/api/v1/repos/${readable}/members/dev`, { role: 'developer' })).status, 200);
+  const token = await tandem.api<{ token: string }>('POST', '/api/v1/tokens', { name: 'dev', username: 'dev' });
+  assert.equal(token.status, 201, token.text);
+  const asDev = { authorization: `Bearer ${token.body.token}` };
+
+  const refused = await tandem.api('POST', '/api/v1/user/notifications', { events: ['failed'], repo: hidden }, asDev);
+  assert.equal(refused.status, 404, 'an unreadable repository looks missing');
+  const other = await tandem.api('POST', '/api/v1/user/notifications', { events: ['failed'], target: 'boss@ci.example' }, asDev);
+  assert.equal(other.status, 403, "a user's email goes to their own address");
+  const created = await tandem.api<{ id: number }>('POST', '/api/v1/user/notifications', { events: ['failed'] }, asDev);
+  assert.equal(created.status, 201, created.text);
+  const mine = await tandem.api<NotificationJson[]>('GET', '/api/v1/user/notifications', undefined, asDev);
+  assert.deepEqual(
+    mine.body.map((n) => [n.id, n.repo, n.user, n.type, n.target, n.events]),
+    [[created.body.id, null, 'dev', 'email', 'dev@ci.example', ['failed']]],
+  );
+  // A repository's list is its maintainers' to read; a developer is refused.
+  assert.equal((await tandem.api('GET', `/api/v1/repos/${readable}/notifications`, undefined, asDev)).status, 403);
+
+  const inReadable = await run(readable);
+  const inHidden = await run(hidden);
+  assert.deepEqual(events(await written(inReadable)), [[created.body.id, 'failed']]);
+  assert.deepEqual(events(await written(inHidden)), []);
+  const messages = await written(inReadable);
+  assert.deepEqual(await deliver(messages), ['sent to 1 address']);
+  assert.deepEqual(smtp.received.at(-1)!.to, ['dev@ci.example']);
+
+  // Losing access stops the messages, and one written before is dropped when it would be sent.
+  assert.equal((await tandem.api('DELETE', `/api/v1/repos/${readable}/members/dev`)).status, 204);
+  assert.deepEqual(events(await written(inReadable)), []);
+  assert.deepEqual(await deliver(messages), ['dropped: the user can no longer read the repository']);
+
+  // Another user's subscription cannot be deleted by this one, and looks missing.
+  const adminSub = await subscribe(readable, { type: 'email', target: 'ops@ci.example', events: ['failed'] });
+  assert.equal((await tandem.api('DELETE', `/api/v1/notifications/${adminSub}`, undefined, asDev)).status, 403);
+  assert.equal((await tandem.api('DELETE', `/api/v1/notifications/${created.body.id}`, undefined, asDev)).status, 204);
+});
+
+test('bad subscriptions are refused naming the field, and every change is audited', async () => {
+  const { name } = await tandem.repo(files('ok'), { name: 'checked' });
+  const cases: [Record<string, unknown>, number, RegExp][] = [
+    [{ type: 'slack', target: 'ftp://hooks.example/x', events: ['failed'] }, 422, /target: expected an http:\/\/ or https:\/\/ URL/],
+    [{ type: 'email', target: 'not-an-address', events: ['failed'] }, 422, /target: "not-an-address" is not an email address/],
+    [{ type: 'email', target: 'a@ci.example', events: [] }, 422, /events/],
+    [{ type: 'email', target: 'a@ci.example', events: ['exploded'] }, 422, /events/],
+    [
+      { type: 'slack', target: 'https://hooks.example/x', events: ['failed'], secret: 'a-secret-of-16-chars' },
+      422,
+      /secret: only a webhook/,
+    ],
+    [{ type: 'pager', target: 'https://hooks.example/x', events: ['failed'] }, 422, /type/],
+  ];
+  for (const [body, status, message] of cases) {
+    const res = await tandem.api('POST', `/api/v1/repos/${name}/notifications`, body);
+    assert.equal(res.status, status, `${JSON.stringify(body)}: ${res.text}`);
+    const refusal = res.body as { message: string; details?: unknown };
+    assert.match(`${refusal.message} ${JSON.stringify(refusal.details ?? null)}`, message);
+  }
+  const id = await subscribe(name, {
+    type: 'webhook',
+    target: 'https://hooks.example/path-secret',
+    events: ['failed'],
+    secret: 'a-secret-of-16-chars',
+  });
+  const audit = await tandem.api<{ action: string; details: Record<string, unknown> }[]>('GET', '/api/v1/audit?limit=5');
+  const entry = audit.body.find((e) => e.action === 'notification.create' && e.details.notificationId === id);
+  assert.ok(entry, audit.text);
+  assert.equal(entry.details.target, 'https://hooks.example', 'the audit log keeps the origin, not a path that may be a secret');
+  assert.ok(!audit.text.includes('a-secret-of-16-chars'));
+});
