@@ -21,7 +21,7 @@ export const LAYERS = {
   auth:      ['root', 'api', 'pipeline', 'store'],
   config:    ['root', 'auth', 'monitor'],
   repos:     ['root', 'auth', 'source', 'store'],
-  outbox:    ['root', 'api', 'auth', 'monitor', 'store'],
+  outbox:    ['root', 'api', 'auth', 'config', 'monitor', 'pipeline', 'repos', 'source', 'store'],
   scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'outbox', 'pipeline', 'repos', 'source', 'store'],
   releases:  ['root', 'api', 'artifacts', 'pipeline', 'scheduler', 'store'],
   exec:      ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'scheduler', 'store'],

@@ -263,7 +263,17 @@ export const configSchema = z
 
 export type TandemConfig = z.infer<typeof configSchema>;
 /** Settings that may hold passwords, keys or tokens: an error names where they came from, never their value. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(['adminPassword', 'token', 'oidc', 'ldap', 'saml', 'masterKey', 'alerting', 'forge', 'smtp']);
+const SECRET_KEYS: ReadonlySet<string> = new Set([
+  'adminPassword',
+  'token',
+  'oidc',
+  'ldap',
+  'saml',
+  'masterKey',
+  'alerting',
+  'forge',
+  'smtp',
+]);
 type ConfigKey = keyof TandemConfig;
 const configKeys = Object.keys(configSchema.shape) as ConfigKey[];
 

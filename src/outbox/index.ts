@@ -1,4 +1,9 @@
-// The public surface of src/outbox: other folders import these names from here.
+export { claimDueMessages, enqueueMessages, GIVE_UP_AFTER_MS, markAttemptFailed, markSent, outboxSummary, pruneOutbox } from './outbox.js';
+export type { OutboxDelivery, OutboxMessage, OutboxSummary } from './outbox.js';
+export { DeliveryDeferred, DeliveryRefused, OutboxSender } from './sender.js';
+export type { DeliveryObserver, OutboxHandler, OutboxSenderOptions } from './sender.js';
+export { recordPipelineEvents } from './writers.js';
+export type { OutboxWriter } from './writers.js';
 export { createNotificationHandler, failingLogLine, notificationMessages } from './notifications.js';
 export type { NotificationHandlerDeps, NotificationPayload } from './notifications.js';
 export {
@@ -10,5 +15,3 @@ export {
   readSubscriptionEvents,
 } from './subscriptions.js';
 export type { NewSubscription, NotificationSubscription, SubscriptionListing } from './subscriptions.js';
-export { DeliveryDeferred, DeliveryRefused } from './interface.js';
-export type { OutboxDelivery, OutboxHandler, OutboxMessage, OutboxWriter } from './interface.js';

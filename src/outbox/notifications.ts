@@ -11,14 +11,9 @@ import type { Keyring } from '../auth/index.js';
 import type { NotificationEvent } from '../api/index.js';
 import { PostRefused, postJson, smtpMailer, type Mailer, type SmtpSettings } from '../monitor/index.js';
 import type { Database, Job, NotificationSubscription } from '../store/index.js';
-import {
-  DeliveryDeferred,
-  DeliveryRefused,
-  type OutboxDelivery,
-  type OutboxHandler,
-  type OutboxMessage,
-  type OutboxWriter,
-} from './interface.js';
+import type { OutboxDelivery, OutboxMessage } from './outbox.js';
+import { DeliveryDeferred, DeliveryRefused, type OutboxHandler } from './sender.js';
+import type { OutboxWriter } from './writers.js';
 import {
   notificationEmail,
   notificationSlackPayload,
@@ -208,8 +203,8 @@ export async function failingLogLine(db: Kysely<Database>, jobId: number): Promi
 export interface NotificationHandlerDeps {
   db: Kysely<Database>;
   keyring: Keyring;
-  /** This Tandem's URL, for links. */
-  externalUrl: string;
+  /** This Tandem's URL, for links (read at send time: a server knows it once it listens). */
+  externalUrl(): string;
   /** The server's `smtp:` setting; without it, email subscriptions cannot be sent (retried until configured). */
   smtp: SmtpSettings | undefined;
   now(): number;
@@ -243,7 +238,7 @@ async function gatherFacts(deps: NotificationHandlerDeps, payload: NotificationP
     .where('p.id', '=', payload.pipelineId)
     .executeTakeFirst();
   if (!pipeline) return null;
-  const base = deps.externalUrl.replace(/\/+$/, '');
+  const base = deps.externalUrl().replace(/\/+$/, '');
   const jobs = await deps.db
     .selectFrom('jobs')
     .selectAll()
@@ -298,7 +293,8 @@ const TEAMS_THROTTLED = /HTTP error 429/;
 /** Answers that will not change on a retry: the target is wrong or gone. */
 const PERMANENT = new Set([400, 401, 403, 404, 405, 410, 413, 422]);
 
-export function createNotificationHandler(deps: NotificationHandlerDeps): OutboxHandler & { close(): void } {
+export function createNotificationHandler(deps: NotificationHandlerDeps): OutboxHandler {
+  // Not pooled: each message opens its own SMTP connection, so nothing stays open to close.
   let mailer: Mailer | null = null;
   const timeoutMs = deps.timeoutMs ?? 10_000;
 
@@ -367,10 +363,6 @@ export function createNotificationHandler(deps: NotificationHandlerDeps): Outbox
           return 'sent';
         }
       }
-    },
-    close() {
-      mailer?.close();
-      mailer = null;
     },
   };
 }
