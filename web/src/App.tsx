@@ -19,6 +19,7 @@ const NAV: NavItem[] = [
   { to: '/alerts', label: 'Alerts' },
   { to: '/slos', label: 'SLOs' },
   { to: '/profile/tokens', label: 'Access tokens' },
+  { to: '/profile/notifications', label: 'My notifications' },
   { to: '/admin/users', label: 'Users', admin: true },
   { to: '/admin/agents', label: 'Agents', admin: true },
   { to: '/admin/audit', label: 'Audit log', admin: true },

@@ -8,6 +8,7 @@ export type {
   EnvironmentJson as Environment,
   JobJson as Job,
   MemberJson as Member,
+  NotificationJson as Notification,
   PipelineJson as Pipeline,
   ProtectedBranchJson as ProtectedBranch,
   ReleaseJson as Release,

@@ -1,5 +1,5 @@
 // Administration: users, agents, the audit log, backups and drills (administrators only), and each
-// user's own access tokens.
+// user's own access tokens and notifications.
 import { lazyPage, type PageRoute } from '../../routes.js';
 
 export const ADMIN_ROUTES: PageRoute[] = [
@@ -8,4 +8,5 @@ export const ADMIN_ROUTES: PageRoute[] = [
   { pattern: '/admin/audit', page: lazyPage(() => import('./audit.js'), 'AuditPage'), admin: true },
   { pattern: '/admin/backups', page: lazyPage(() => import('./backups.js'), 'BackupsPage'), admin: true },
   { pattern: '/profile/tokens', page: lazyPage(() => import('./tokens.js'), 'TokensPage') },
+  { pattern: '/profile/notifications', page: lazyPage(() => import('./notifications.js'), 'MyNotificationsPage') },
 ];

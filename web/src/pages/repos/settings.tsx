@@ -12,6 +12,7 @@ import { MembersSettings, ProtectedBranchesSettings } from './access.js';
 import { CopyButton } from './copy.js';
 import { optionalNumber, optionalText } from './form.js';
 import { VariablesSettings } from './variables.js';
+import { NotificationsSection } from '../../components/notifications.js';
 
 export function RepoSettings({ name }: { name: string }) {
   return (
@@ -19,9 +20,24 @@ export function RepoSettings({ name }: { name: string }) {
       <GeneralSettings />
       <WebhookSettings />
       <VariablesSettings />
+      <NotificationSettings />
       <MembersSettings />
       <ProtectedBranchesSettings />
     </RepoFrame>
+  );
+}
+
+/** Who hears of this repository's pipelines: its maintainers manage the list (its targets are credentials too). */
+function NotificationSettings() {
+  const { repo, can } = useRepo();
+  if (!can('notification.read')) return null;
+  return (
+    <NotificationsSection
+      path={`/api/v1/repos/${seg(repo.name)}/notifications`}
+      canManage={can('notification.create')}
+      mine={false}
+      headingId="settings-notifications"
+    />
   );
 }
 
