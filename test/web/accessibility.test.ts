@@ -78,6 +78,7 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
       '/alerts',
       '/slos',
       '/profile/tokens',
+      '/profile/notifications',
       '/admin/users',
       '/admin/agents',
       '/admin/audit',
