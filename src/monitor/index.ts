@@ -20,8 +20,8 @@ export { doraForRepo } from './dora.js';
 export { USER_FAILURE_REASONS } from './failure-cause.js';
 export { Metrics } from './metrics.js';
 export { sloRuleFile } from './rules.js';
-export { PostRefused, postJson, retryAfterMs, smtpMailer } from './transports.js';
-export type { Mail, Mailer, SmtpSettings } from './transports.js';
+export { PostRefused, postJson, smtpMailer } from './transports.js';
+export type { Mailer, SmtpSettings } from './transports.js';
 export {
   COUNTED_SIGNALS,
   SliRecorder,

@@ -16,7 +16,7 @@ export class PostRefused extends Error {
 }
 
 /** Retry-After as seconds or an HTTP date, in milliseconds from now; null when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | null {
+function retryAfterMs(header: string | null, now = Date.now()): number | null {
   if (header === null || header.trim() === '') return null;
   const seconds = Number(header);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
@@ -72,7 +72,7 @@ export interface SmtpSettings {
   timeoutSeconds: number;
 }
 
-export interface Mail {
+interface Mail {
   to: string[];
   subject: string;
   text: string;

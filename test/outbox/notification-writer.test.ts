@@ -1,0 +1,130 @@
+// The notification writer's queries on both databases: which subscriptions hear of a pipeline
+// (a repository's, a user's own over what they can read), and `fixed` judged by the previous
+// finished pipeline of the same ref (canceled ones say nothing; downstream pipelines apart).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
+import type { PipelineStatus } from '../../src/store/index.js';
+import { backends } from '../store/helpers.js';
+import { freshTestDb, job, newPipeline, T0, type TestDb } from '../scheduler/helpers.js';
+
+for (const backend of backends()) {
+  describe(backend.name, { skip: backend.skip }, () => {
+    const db = freshTestDb(backend);
+
+    async function subscription(fields: { repoId?: number | null; userId?: number | null; events: string[] }): Promise<number> {
+      const row = await db.store.db
+        .insertInto('notification_subscriptions')
+        .values({
+          repo_id: fields.repoId === undefined ? db.repoId : fields.repoId,
+          user_id: fields.userId ?? null,
+          type: 'email',
+          target: 'x@ci.example',
+          events: JSON.stringify(fields.events),
+          secret: null,
+          secret_key_id: null,
+          created_by: 'admin',
+          created_at: T0,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return row.id;
+    }
+
+    /** A pipeline of `ref` that ended with `status` (the writer reads only what the tables say). */
+    async function finished(d: TestDb, ref: string, status: PipelineStatus, parent: number | null = null): Promise<number> {
+      const id = await newPipeline(d, [job('a')], { ref });
+      await d.store.db.updateTable('pipelines').set({ status, parent_pipeline_id: parent }).where('id', '=', id).execute();
+      return id;
+    }
+
+    const heard = async (pipelineId: number, status: PipelineStatus, repoId = db.repoId) =>
+      (await notificationMessages(db.store.db, [{ type: 'pipeline', id: pipelineId, pipelineId, repoId, status }], T0)).map((m) => {
+        const p = m.payload as NotificationPayload;
+        return [p.subscriptionId, p.event];
+      });
+
+    it('fixed: a success after a failure of the same ref; canceled pipelines and other refs say nothing', async () => {
+      const fixedSub = await subscription({ events: ['fixed', 'success'] });
+      const failed = await finished(db, 'main', 'failed');
+      assert.deepEqual(await heard(failed, 'failed'), []);
+      await finished(db, 'main', 'canceled');
+      await finished(db, 'other', 'success');
+      const fixed = await finished(db, 'main', 'success');
+      assert.deepEqual(await heard(fixed, 'success'), [[fixedSub, 'fixed']]);
+      const again = await finished(db, 'main', 'success');
+      assert.deepEqual(await heard(again, 'success'), [[fixedSub, 'success']]);
+      // A downstream pipeline is compared with downstream ones: the parent's failure is not its ref's.
+      const failedParent = await finished(db, 'main', 'failed');
+      const child = await finished(db, 'main', 'success', failedParent);
+      assert.deepEqual(await heard(child, 'success'), [[fixedSub, 'success']]);
+    });
+
+    it("a user's subscription hears of the repositories the user is a member of, an admin's of all", async () => {
+      const other = await db.store.db
+        .insertInto('repos')
+        .values({
+          name: 'other',
+          url: '/srv/git/other',
+          default_branch: 'main',
+          poll_interval_seconds: 0,
+          webhook_secret: null,
+          known_refs: '{}',
+          last_polled_at: null,
+          created_at: T0,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const user = async (username: string, admin: boolean) =>
+        (
+          await db.store.db
+            .insertInto('users')
+            .values({
+              username,
+              email: null,
+              password_hash: null,
+              admin: admin ? 1 : 0,
+              admin_from_groups: 0,
+              created_at: T0,
+              updated_at: T0,
+              last_login_at: null,
+            })
+            .returning('id')
+            .executeTakeFirstOrThrow()
+        ).id;
+      const dev = await user('dev', false);
+      const boss = await user('boss', true);
+      await db.store.db
+        .insertInto('memberships')
+        .values({ repo_id: db.repoId, user_id: dev, role: 'guest', source: 'manual', created_at: T0, updated_at: T0 })
+        .execute();
+      const devAll = await subscription({ repoId: null, userId: dev, events: ['failed'] });
+      // dev's subscription to `other`, which dev cannot read: it hears of nothing.
+      await subscription({ repoId: other.id, userId: dev, events: ['failed'] });
+      const bossAll = await subscription({ repoId: null, userId: boss, events: ['failed'] });
+      const repoSub = await subscription({ events: ['failed'] });
+      const inDemo = await finished(db, 'main', 'failed');
+      assert.deepEqual(await heard(inDemo, 'failed'), [
+        [devAll, 'failed'],
+        [bossAll, 'failed'],
+        [repoSub, 'failed'],
+      ]);
+      const inOther = await newPipeline({ ...db, repoId: other.id }, [job('a')]);
+      assert.deepEqual(
+        await heard(inOther, 'failed', other.id),
+        [[bossAll, 'failed']],
+        'dev reads only demo: neither of its subscriptions hears of other',
+      );
+      // Both repositories in one transaction: each pipeline to its own listeners, one query.
+      const both = await notificationMessages(
+        db.store.db,
+        [
+          { type: 'pipeline', id: inDemo, pipelineId: inDemo, repoId: db.repoId, status: 'failed' },
+          { type: 'pipeline', id: inOther, pipelineId: inOther, repoId: other.id, status: 'failed' },
+        ],
+        T0,
+      );
+      assert.equal(both.length, 4);
+    });
+  });
+}
