@@ -1,7 +1,7 @@
 // The public surface of src/monitor: other folders import these names from here.
 export { countAgents } from './agent-counts.js';
 export { alertingSchema, emailAddress, routeOf, smtpSchema } from './alerting/config.js';
-export type { AlertingConfig, SmtpConfig } from './alerting/config.js';
+export type { AlertingConfig } from './alerting/config.js';
 export { formatMatcher, matcherSchema, parseMatcher } from './alerting/labels.js';
 export { alertView, createNotifier } from './alerting/notifiers.js';
 export type { Notifier } from './alerting/notifiers.js';

@@ -4,11 +4,14 @@
 // signature and one of which fails first.
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { NotificationJson } from '../../src/api/index.js';
 import { createNotificationHandler, notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
 import type { Database } from '../../src/store/index.js';
+import { tandem as runCli } from '../cli/helpers.js';
 import { until } from '../e2e/helpers.js';
 import { HttpSink, type SinkRequest } from '../support/http-sink.js';
 import { SmtpSink, type ReceivedMail } from '../support/smtp-sink.js';
@@ -483,4 +486,50 @@ test('bad subscriptions are refused naming the field, and every change is audite
   assert.ok(entry, audit.text);
   assert.equal(entry.details.target, 'https://hooks.example', 'the audit log keeps the origin, not a path that may be a secret');
   assert.ok(!audit.text.includes('a-secret-of-16-chars'));
+});
+
+test('tandem notification add|list|rm, with --json on list', async () => {
+  const { name } = await tandem.repo(files('ok'), { name: 'by-cli' });
+  const env = { TANDEM_SERVER: tandem.url, TANDEM_TOKEN: tandem.token };
+  const secretFile = path.join(tandem.dataDir, 'hook.secret');
+  await writeFile(secretFile, 'a-secret-from-a-file-0123456789\n', { mode: 0o600 });
+  const added = await runCli(
+    [
+      'notification',
+      'add',
+      name,
+      '--type',
+      'webhook',
+      '--target',
+      'https://203.0.113.10/ci',
+      '--events',
+      'failed,fixed',
+      '--secret-file',
+      secretFile,
+    ],
+    { env },
+  );
+  assert.equal(added.code, 0, added.stderr);
+  const id = Number(/^Notification #(\d+): failed, fixed of by-cli to https:\/\/203\.0\.113\.10\/ci$/m.exec(added.stdout)?.[1]);
+  assert.ok(id > 0, added.stdout);
+
+  const listed = await runCli(['notification', 'list', name, '--json'], { env });
+  assert.equal(listed.code, 0, listed.stderr);
+  const rows = JSON.parse(listed.stdout) as NotificationJson[];
+  assert.deepEqual(
+    rows.map((n) => [n.id, n.repo, n.type, n.target, n.events, n.signed]),
+    [[id, 'by-cli', 'webhook', 'https://203.0.113.10/ci', ['failed', 'fixed'], true]],
+  );
+  assert.ok(!listed.stdout.includes('a-secret-from-a-file'));
+  const table = await runCli(['notification', 'list', name], { env });
+  assert.match(table.stdout, /webhook\s+https:\/\/203\.0\.113\.10\/ci\s+failed,fixed\s+yes/);
+
+  const mine = await runCli(['notification', 'add', '--mine', '--events', 'failed'], { env });
+  assert.equal(mine.code, 1, 'the admin has no email address');
+  assert.match(mine.stderr, /target: your account has no email address/);
+
+  const removed = await runCli(['notification', 'rm', String(id)], { env });
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.equal(removed.stdout.trim(), `Removed notification #${id}`);
+  assert.deepEqual(JSON.parse((await runCli(['notification', 'list', name, '--json'], { env })).stdout), []);
 });

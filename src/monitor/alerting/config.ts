@@ -85,7 +85,6 @@ export const smtpSchema = z.preprocess(
     .strict()
     .refine(...userWithPassword),
 );
-export type SmtpConfig = z.output<typeof smtpSchema>;
 
 const alertmanager = z
   .object({
