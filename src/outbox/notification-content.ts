@@ -26,6 +26,8 @@ export interface PipelineFacts {
   url: string;
   commitMessage: string | null;
   commitAuthor: string | null;
+  /** Why the pipeline could not start (its file did not compile), with file:line:column; null otherwise. */
+  error: string | null;
   createdAt: string;
   finishedAt: string | null;
 }
@@ -71,6 +73,7 @@ export function notificationEmail(f: NotificationFacts): { subject: string; text
     `Status:   ${p.status}`,
     `Pipeline: ${p.url}`,
   ];
+  if (p.error) lines.push('', 'The pipeline file has an error:', ...p.error.split('\n').map((l) => `  ${l}`));
   if (f.failedJobs.length > 0) {
     lines.push('', 'Failed jobs:');
     for (const j of f.failedJobs) {
@@ -91,7 +94,8 @@ export function notificationWebhookBody(f: NotificationFacts, delivery: { id: nu
   return {
     version: '1',
     event: f.event,
-    status: f.pipeline.status,
+    /** The status the message is about; pipeline.status is the pipeline's when the message was sent (a retry may have moved it on). */
+    status: f.event === 'fixed' ? 'success' : f.event,
     title: notificationTitle(f),
     /** Seconds since the epoch, equal to the X-Tandem-Timestamp header: covered by the signature. */
     timestamp: delivery.timestamp,

@@ -265,6 +265,7 @@ async function gatherFacts(deps: NotificationHandlerDeps, payload: NotificationP
       url: `${base}/pipelines/${pipeline.id}`,
       commitMessage: pipeline.commit_message,
       commitAuthor: pipeline.commit_author,
+      error: pipeline.error,
       createdAt: iso(pipeline.created_at)!,
       finishedAt: iso(pipeline.finished_at),
     },

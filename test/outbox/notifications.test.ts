@@ -171,6 +171,16 @@ test('a failure email names the failed job and links to the line of the command 
   assert.equal(row.attempts, 1);
 });
 
+test('a pipeline file that does not compile: the failure email quotes the error', async () => {
+  const { name } = await tandem.repo({ '.gitlab-ci.yml': 'unit:\n  script: [echo hi]\n  needs: [missing]\n' }, { name: 'broken-file' });
+  await subscribe(name, { type: 'email', target: 'team@ci.example', events: ['failed'] });
+  const p = await run(name);
+  assert.equal(p.status, 'failed');
+  const mail = await mailAbout(p, 'team@ci.example');
+  assert.match(mail.body, /^The pipeline file has an error:\n {2}.*\.gitlab-ci\.yml:\d+:\d+.*missing/m);
+  assert.doesNotMatch(mail.body, /Failed jobs:/);
+});
+
 test('fixed: the first success after a failure of the same ref, not a success after a success', async () => {
   const { name, remote } = await tandem.repo(files('broken'), { name: 'fixing' });
   const onlyFixed = await subscribe(name, { type: 'email', target: 'fixed@ci.example', events: ['fixed'] });
