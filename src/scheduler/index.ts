@@ -32,6 +32,8 @@ export type { Claim } from './sql/load-job.js';
 export { reapExpiredLeases } from './sql/reap-expired-leases.js';
 export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';
 export { retryJob } from './sql/retry-job.js';
+export { retriedWithPipeline, retryPipeline } from './sql/retry-pipeline.js';
+export type { RetryPipelineInput } from './sql/retry-pipeline.js';
 export { jobDependencies, saveJobDotenv, type JobDependencies } from './dependencies.js';
 export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.js';
 export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
