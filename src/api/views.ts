@@ -146,6 +146,17 @@ export interface JobJson {
   duration: number | null;
 }
 
+/** One attempt of a job, as the job page lists them (each opens with its own log). */
+export type JobAttemptJson = Pick<
+  JobJson,
+  'id' | 'attempt' | 'status' | 'exitCode' | 'failureReason' | 'startedAt' | 'finishedAt' | 'duration'
+>;
+
+/** GET /api/v1/jobs/:id: the job and every attempt of it, first to latest (this one included). */
+export interface JobDetailJson extends JobJson {
+  attempts: JobAttemptJson[];
+}
+
 /**
  * Where a release went, read from its stored deploy block (as written in the pipeline file): the
  * target's kind and hosts, and the strategy across them. A target built from job variables is

@@ -77,6 +77,8 @@ export const PERMISSIONS = {
   'pipeline.list': USER,
   /** On a protected branch, the branch's allowed role: checked by the handler. */
   'pipeline.cancel': member('developer'),
+  /** As each job's retry (job.retry): protected branches and environments checked by the handler. */
+  'pipeline.retry': member('developer'),
   /** Running a fork's merge request pipeline, which waits for it (the repository's forkPullRequests). */
   'pipeline.approve': member('maintainer'),
   'job.read': member('guest', true),
@@ -193,6 +195,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/pipelines': 'pipeline.list',
   'GET /api/v1/pipelines/:id': 'pipeline.read',
   'POST /api/v1/pipelines/:id/cancel': 'pipeline.cancel',
+  'POST /api/v1/pipelines/:id/retry': 'pipeline.retry',
   'POST /api/v1/pipelines/:id/approve': 'pipeline.approve',
   'GET /api/v1/pipelines/:id/events': 'pipeline.read',
   'GET /api/v1/pipelines/:id/artifacts': 'artifact.read',
