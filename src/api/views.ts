@@ -1,6 +1,7 @@
 // JSON shapes of the public API, as the web UI, the CLI and the tests read them. The server's
 // presenters (src/server/presenters.ts) are typed by these, so the two cannot drift. Timestamps are
 // ISO 8601; ids are numbers. The value sets are shared with the store's columns (src/store/schema.ts).
+import type { DependencyArtifacts, JobVariable } from './protocol.js';
 
 /** The status of a job or of a pipeline: one union, so the two can never disagree on a value. */
 export type RunStatus =
@@ -151,6 +152,30 @@ export type JobAttemptJson = Pick<
   JobJson,
   'id' | 'attempt' | 'status' | 'exitCode' | 'failureReason' | 'startedAt' | 'finishedAt' | 'duration'
 >;
+
+/**
+ * GET /api/v1/jobs/:id/reproduce: what `tandem exec --from-job` needs to run a server's job again
+ * on another machine (docs/cli.md). Secrets are never in it: masked and protected variables are
+ * named in `withheld`, without their values, and the job token and id_tokens are not made.
+ */
+export interface JobReproductionJson {
+  job: { id: number; name: string; stage: string; status: RunStatus; attempt: number };
+  pipeline: { id: number; ref: string; tag: boolean; sha: string; source: PipelineSource; configPath: string };
+  /** The URL the server fetches from; a user clones it with their own access. */
+  repo: { name: string; url: string };
+  /** The pipeline's predefined variables as the job saw them (CI_COMMIT_*, CI_PIPELINE_*, merge request ones). */
+  predefined: Record<string, string>;
+  /**
+   * Every other variable the job got but its own paths (CI_PROJECT_DIR...), in precedence order
+   * (a later one wins): the pipeline's, the job's own, its dependencies' dotenv reports, then the
+   * repository's variables that are neither masked nor protected.
+   */
+  variables: (JobVariable & { source: 'pipeline' | 'job' | 'dotenv' | 'repository' })[];
+  /** Repository variables the job got that are not handed out: pass them yourself (--variable). */
+  withheld: { key: string; reason: 'masked' | 'protected' }[];
+  /** The artifacts the job receives from its dependencies (download each file from its job). */
+  dependencies: DependencyArtifacts[];
+}
 
 /** GET /api/v1/jobs/:id: the job and every attempt of it, first to latest (this one included). */
 export interface JobDetailJson extends JobJson {

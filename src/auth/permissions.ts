@@ -84,6 +84,8 @@ export const PERMISSIONS = {
   'job.read': member('guest', true),
   'log.read': member('reporter'),
   'artifact.read': member('reporter', true),
+  /** What `tandem exec --from-job` needs (non-secret variables, dependency artifacts): what a reporter reads in logs and artifacts. */
+  'job.reproduce': member('reporter'),
   /** Jobs of protected environments need maintainer, of protected branches the branch's role (cancel too): checked by the handler. */
   'job.cancel': member('developer'),
   'job.retry': member('developer'),
@@ -201,6 +203,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/pipelines/:id/artifacts': 'artifact.read',
   'GET /api/v1/jobs/:id': 'job.read',
   'GET /api/v1/jobs/:id/log': 'log.read',
+  'GET /api/v1/jobs/:id/reproduce': 'job.reproduce',
   'GET /api/v1/jobs/:id/log/stream': 'log.read',
   'POST /api/v1/jobs/:id/cancel': 'job.cancel',
   'POST /api/v1/jobs/:id/retry': 'job.retry',

@@ -143,6 +143,11 @@ containerOptions(program.command('exec'))
   )
   .addOption(containerEngineOption())
   .option('--quiet', 'no job logs, only the summary')
+  .option('--from-job <id>', "run a server's job again here: its commit, variables (secrets withheld) and dependencies' artifacts")
+  .option('--dir <dir>', 'with --from-job: where its commit is checked out (default ./tandem-job-<id>)')
+  .option('--repo-url <url>', "with --from-job: clone from here instead of the server's repository URL")
+  .option('--server <url>', 'with --from-job: server URL (TANDEM_SERVER; default: that of the last tandem login)')
+  .option('--token <token>', 'with --from-job: API token (TANDEM_TOKEN; default: the one tandem login saved)')
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');

@@ -28,6 +28,7 @@ import type { PipelineJson } from '../../api/index.js';
 import type { Principal } from '../../auth/index.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
+import { jobReproduction } from '../job-reproduction.js';
 import { actorOf } from '../../auth/index.js';
 import { repoNames } from '../../auth/index.js';
 import { ApiError, type RouteTable } from '../http.js';
@@ -242,6 +243,18 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     async handler({ params }) {
       const job = await loadJob(ctx, idParam(params.id, 'id'));
       return jobDetailView(job, await jobAttempts(ctx.store, job));
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id/reproduce',
+    summary:
+      'What running the job again elsewhere needs (tandem exec --from-job): commit, pipeline file, non-secret variables, dependency artifacts',
+    tag: 'jobs',
+    access: 'user',
+    async handler({ params }) {
+      return await jobReproduction(ctx, await loadJob(ctx, idParam(params.id, 'id')));
     },
   });
 
