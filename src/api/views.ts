@@ -1,7 +1,6 @@
 // JSON shapes of the public API, as the web UI, the CLI and the tests read them. The server's
 // presenters (src/server/presenters.ts) are typed by these, so the two cannot drift. Timestamps are
 // ISO 8601; ids are numbers. The value sets are shared with the store's columns (src/store/schema.ts).
-import type { DependencyArtifacts, JobVariable } from './protocol.js';
 
 /** The status of a job or of a pipeline: one union, so the two can never disagree on a value. */
 export type RunStatus =
@@ -170,11 +169,11 @@ export interface JobReproductionJson {
    * (a later one wins): the pipeline's, the job's own, its dependencies' dotenv reports, then the
    * repository's variables that are neither masked nor protected.
    */
-  variables: (JobVariable & { source: 'pipeline' | 'job' | 'dotenv' | 'repository' })[];
+  variables: { key: string; value: string; masked: boolean; file: boolean; source: 'pipeline' | 'job' | 'dotenv' | 'repository' }[];
   /** Repository variables the job got that are not handed out: pass them yourself (--variable). */
   withheld: { key: string; reason: 'masked' | 'protected' }[];
-  /** The artifacts the job receives from its dependencies (download each file from its job). */
-  dependencies: DependencyArtifacts[];
+  /** The artifacts the job receives from its dependencies (download each file from its job; mode: permission bits). */
+  dependencies: { jobId: number; name: string; files: { path: string; digest: string; size: number; mode: number }[] }[];
 }
 
 /** GET /api/v1/jobs/:id: the job and every attempt of it, first to latest (this one included). */
