@@ -77,6 +77,6 @@ export async function retryJob(store: Store, jobId: number, now: number): Promis
     await lockPipeline(trx, job.pipeline_id);
     const id = await retryJobInTransaction(trx, job, now, changes);
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
-    return { jobId: id, changes: changes.list };
+    return { jobId: id, changes: await changes.commit(trx, now) };
   });
 }
