@@ -41,6 +41,6 @@ export async function retryPipeline(
     const retried: { from: number; to: number }[] = [];
     for (const job of targets) retried.push({ from: job.id, to: await retryJobInTransaction(trx, job, input.now, changes) });
     await advanceInTransaction(trx, input.pipelineId, input.now, changes);
-    return { retried, changes: changes.list };
+    return { retried, changes: await changes.commit(trx, input.now) };
   });
 }
