@@ -294,6 +294,8 @@ for (const backend of backends()) {
       // the latest jobs that failed or were canceled, and the jobs skipped because of them are
       // processed again (back to created) so the pipeline re-runs from there; jobs that succeeded
       // keep their attempt. https://docs.gitlab.com/ee/api/pipelines.html#retry-jobs-in-a-pipeline
+      // GitLab reprocesses every skipped job; Tandem resets those downstream of a retried job, the
+      // only ones whose decision can change (any other was skipped before the failure and would be again).
       it("retries a pipeline's failed and canceled jobs in one go and re-runs what they skipped", async () => {
         const p = await newPipeline(db, [
           job('build'),
