@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Keyring } from '../auth/index.js';
 import type { NotificationEvent } from '../api/index.js';
 import { PostRefused, postJson, smtpMailer, type Mailer, type SmtpSettings } from '../monitor/index.js';
-import type { Database, Job, NotificationSubscription } from '../store/index.js';
+import type { Database, Job, NotificationSubscription, StatusChange } from '../store/index.js';
 import type { OutboxDelivery, OutboxMessage } from './outbox.js';
 import { DeliveryDeferred, DeliveryRefused, type OutboxHandler } from './sender.js';
 import type { OutboxWriter } from './writers.js';
@@ -87,7 +87,10 @@ async function fixedPipelines(trx: Kysely<Database>, ids: number[]): Promise<Set
 }
 
 export const notificationMessages: OutboxWriter = async (trx, changes) => {
-  const pipelines = changes.filter((c) => c.type === 'pipeline' && NOTIFIED.has(c.status));
+  // A pipeline changed twice in one transaction is told of once, as it ended up.
+  const last = new Map<number, StatusChange>();
+  for (const c of changes) if (c.type === 'pipeline') last.set(c.id, c);
+  const pipelines = [...last.values()].filter((c) => NOTIFIED.has(c.status));
   if (pipelines.length === 0) return [];
   const repoIds = [...new Set(pipelines.map((c) => c.repoId))];
   // One query: the active subscriptions of these repositories and the users' own, with whether each
