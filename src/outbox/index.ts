@@ -4,14 +4,7 @@ export { DeliveryDeferred, DeliveryRefused, OutboxSender } from './sender.js';
 export type { DeliveryObserver, OutboxHandler, OutboxSenderOptions } from './sender.js';
 export { recordPipelineEvents } from './writers.js';
 export type { OutboxWriter } from './writers.js';
-export { createNotificationHandler, failingLogLine, notificationMessages } from './notifications.js';
-export type { NotificationHandlerDeps, NotificationPayload } from './notifications.js';
-export {
-  createSubscription,
-  deleteSubscription,
-  emailRecipients,
-  findSubscription,
-  listSubscriptions,
-  readSubscriptionEvents,
-} from './subscriptions.js';
-export type { NewSubscription, NotificationSubscription, SubscriptionListing } from './subscriptions.js';
+export { createNotificationHandler, notificationMessages } from './notifications.js';
+export type { NotificationPayload } from './notifications.js';
+export { createSubscription, deleteSubscription, findSubscription, listSubscriptions, readSubscriptionEvents } from './subscriptions.js';
+export type { NotificationSubscription, SubscriptionListing } from './subscriptions.js';

@@ -1,9 +1,11 @@
 // The notification writer's queries on both databases: which subscriptions hear of a pipeline
 // (a repository's, a user's own over what they can read), and `fixed` judged by the previous
-// finished pipeline of the same ref (canceled ones say nothing; downstream pipelines apart).
+// finished pipeline of the same ref (canceled ones say nothing; downstream pipelines apart); and the
+// log line a failure message links to.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
+import { failingLogLine } from '../../src/outbox/notifications.js';
 import type { PipelineStatus } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';
 import { freshTestDb, job, newPipeline, T0, type TestDb } from '../scheduler/helpers.js';
@@ -128,3 +130,38 @@ for (const backend of backends()) {
     });
   });
 }
+
+describe('the line a failure message links to', () => {
+  const db = freshTestDb(backends()[0]);
+  const GREEN = '\x1b[32;1m';
+  const RESET = '\x1b[0;m';
+
+  async function logOf(chunks: string[]): Promise<{ number: number; text: string } | null> {
+    const pipelineId = await newPipeline(db, [job('a')]);
+    const { id } = await db.store.db.selectFrom('jobs').select('id').where('pipeline_id', '=', pipelineId).executeTakeFirstOrThrow();
+    if (chunks.length > 0)
+      await db.store.db
+        .insertInto('job_logs')
+        .values(chunks.map((data, seq) => ({ job_id: id, seq, data, created_at: T0 })))
+        .execute();
+    return failingLogLine(db.store.db, id);
+  }
+
+  it('is the last command echoed before the script ended, numbered across chunks; after_script does not count', async () => {
+    const found = await logOf([
+      `${GREEN}Running with tandem${RESET}\nGetting source\n${GREEN}$ echo one${RESET}\none\n${GREEN}$ npm te`,
+      `st${RESET}\nFAIL src/a.test.js\nprogress 10%\rprogress 100%\n`,
+      `\n\x1b[36;1mRunning after_script${RESET}\n${GREEN}$ echo cleanup${RESET}\ncleanup\n\x1b[31;1mERROR: Job failed: exit code 1${RESET}\n`,
+    ]);
+    assert.deepEqual(found, { number: 5, text: '$ npm test' });
+  });
+
+  it('is the first ERROR: line when no command ran, and nothing in an empty log', async () => {
+    assert.deepEqual(await logOf([`Preparing\n\x1b[31;1mERROR: image not found${RESET}\nERROR: Job failed: system failure\n`]), {
+      number: 2,
+      text: 'ERROR: image not found',
+    });
+    assert.deepEqual(await logOf(['ERROR: Job failed: the agent was lost']), { number: 1, text: 'ERROR: Job failed: the agent was lost' });
+    assert.equal(await logOf([]), null);
+  });
+});
