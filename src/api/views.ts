@@ -288,6 +288,8 @@ export interface NotificationJson {
   active: boolean;
   createdBy: string;
   createdAt: string;
+  /** What became of its newest message: pending (waiting, or retried after an error), sent, or failed (given up); null before the first. */
+  lastDelivery: { status: string; at: string; result: string | null; error: string | null } | null;
 }
 
 export interface AgentJson {

@@ -52,8 +52,9 @@ export async function notificationList(repo: string | undefined, opts: Listing) 
       events: n.events.join(','),
       signed: n.signed ? 'yes' : '',
       active: n.active ? 'yes' : 'no',
+      last: n.lastDelivery ? `${n.lastDelivery.status} ${n.lastDelivery.at}` : '',
     })),
-    ['id', 'repo', 'type', 'target', 'events', 'signed', 'active', 'createdBy', 'createdAt'],
+    ['id', 'repo', 'type', 'target', 'events', 'signed', 'active', 'last', 'createdBy'],
   );
 }
 

@@ -98,10 +98,49 @@ export async function createSubscription(ctx: SubscriptionsContext, input: NewSu
     .executeTakeFirstOrThrow();
 }
 
-/** A subscription with the names the API shows. */
+/** A subscription with the names the API shows, and what became of its newest message. */
 export interface SubscriptionListing extends NotificationSubscription {
   repo_name: string | null;
   username: string | null;
+  lastDelivery: LastDelivery | null;
+}
+
+export interface LastDelivery {
+  /** pending (waiting or being retried), sent, or failed (given up). */
+  status: string;
+  /** When it was sent, or last failed, or written. */
+  at: number;
+  result: string | null;
+  error: string | null;
+}
+
+type SubscriptionRow = Omit<SubscriptionListing, 'lastDelivery'>;
+
+/** The newest outbox message of each subscription, in one query. */
+async function withLastDelivery(db: Kysely<Database>, rows: SubscriptionRow[]): Promise<SubscriptionListing[]> {
+  if (rows.length === 0) return [];
+  const keys = rows.map((r) => `notify:${r.id}`);
+  const messages = await db
+    .selectFrom('outbox')
+    .select(['key', 'status', 'created_at', 'sent_at', 'last_error', 'last_error_at', 'result'])
+    .where('topic', '=', 'notification')
+    .where('key', 'in', keys)
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('outbox')
+        .select((e) => e.fn.max('id').as('id'))
+        .where('key', 'in', keys)
+        .groupBy('key'),
+    )
+    .execute();
+  const byKey = new Map(messages.map((m) => [m.key, m]));
+  return rows.map((r) => {
+    const m = byKey.get(`notify:${r.id}`);
+    const lastDelivery = m
+      ? { status: m.status, at: m.sent_at ?? m.last_error_at ?? m.created_at, result: m.result, error: m.last_error }
+      : null;
+    return { ...r, lastDelivery };
+  });
 }
 
 /** A repository's subscriptions (`repoId`), or a user's own (`userId`), oldest first. */
@@ -113,10 +152,10 @@ export async function listSubscriptions(db: Kysely<Database>, of: { repoId: numb
     .selectAll('s')
     .select(['r.name as repo_name', 'u.username as username']);
   q = 'userId' in of ? q.where('s.user_id', '=', of.userId) : q.where('s.repo_id', '=', of.repoId).where('s.user_id', 'is', null);
-  return q.orderBy('s.id').execute();
+  return withLastDelivery(db, await q.orderBy('s.id').execute());
 }
 
-export async function findSubscription(db: Kysely<Database>, id: number): Promise<SubscriptionListing | undefined> {
+export async function findSubscription(db: Kysely<Database>, id: number): Promise<SubscriptionRow | undefined> {
   return db
     .selectFrom('notification_subscriptions as s')
     .leftJoin('repos as r', 'r.id', 's.repo_id')

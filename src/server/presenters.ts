@@ -234,6 +234,7 @@ export function notificationView(s: SubscriptionListing): NotificationJson {
     active: s.active === 1,
     createdBy: s.created_by,
     createdAt: iso(s.created_at)!,
+    lastDelivery: s.lastDelivery === null ? null : { ...s.lastDelivery, at: iso(s.lastDelivery.at)! },
   };
 }
 

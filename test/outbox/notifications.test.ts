@@ -410,6 +410,13 @@ describe('webhooks of a failed pipeline', () => {
     assert.equal(gone.attempts, 1, 'a 404 is not retried');
     assert.match(gone.lastError ?? '', /answered 404/);
 
+    // The list says what became of each subscription's newest message.
+    const listed = (await tandem.api<NotificationJson[]>('GET', `/api/v1/repos/${name}/notifications`)).body;
+    const last = (id: number) => listed.find((n) => n.id === id)!.lastDelivery;
+    assert.deepEqual([last(subs.flaky)?.status, last(subs.flaky)?.result], ['sent', 'sent']);
+    assert.equal(last(subs.gone)?.status, 'failed');
+    assert.match(last(subs.gone)?.error ?? '', /answered 404/);
+
     assert.equal((await tandem.api('DELETE', `/api/v1/notifications/${subs.flaky}`)).status, 204);
     assert.deepEqual(await deliver(mine(await queued(failed))), ['dropped: the subscription was deleted']);
   });

@@ -84,7 +84,14 @@ export function NotificationsSection({
           <DataTable
             rows={rows}
             empty={<Empty>No notifications yet.</Empty>}
-            columns={[...(mine ? ['Repository'] : []), 'To', 'Events', 'Created', <span className="visually-hidden">Actions</span>]}
+            columns={[
+              ...(mine ? ['Repository'] : []),
+              'To',
+              'Events',
+              'Last message',
+              'Created',
+              <span className="visually-hidden">Actions</span>,
+            ]}
             row={(n) => (
               <tr key={n.id}>
                 {mine ? <td>{n.repo ?? <span className="muted">every repository you can read</span>}</td> : null}
@@ -94,6 +101,9 @@ export function NotificationsSection({
                   {n.active ? null : <span className="badge status-failed">inactive</span>}
                 </td>
                 <td>{n.events.join(', ')}</td>
+                <td>
+                  <LastDelivery delivery={n.lastDelivery} />
+                </td>
                 <td>
                   <Time iso={n.createdAt} /> <span className="muted">by {n.createdBy}</span>
                 </td>
@@ -177,5 +187,18 @@ export function NotificationsSection({
         <p>Pipelines from now on are no longer reported to {deleting?.target}; messages not sent yet are dropped.</p>
       </ConfirmDialog>
     </section>
+  );
+}
+
+/** What became of the newest message: sent, waiting (with the error that delays it), or given up. */
+function LastDelivery({ delivery }: { delivery: Notification['lastDelivery'] }) {
+  if (delivery === null) return <span className="muted">none yet</span>;
+  const badge = delivery.status === 'sent' ? 'status-success' : delivery.status === 'failed' ? 'status-failed' : 'status-pending';
+  const label = delivery.status === 'pending' && delivery.error ? 'retrying' : delivery.status;
+  return (
+    <>
+      <span className={`badge ${badge}`}>{label}</span> <Time iso={delivery.at} />
+      {delivery.error && delivery.status !== 'sent' ? <div className="muted">{delivery.error}</div> : null}
+    </>
   );
 }
