@@ -311,6 +311,9 @@ export function createNotificationHandler(deps: NotificationHandlerDeps): Outbox
       if (!(err instanceof PostRefused)) throw err;
       if (err.status === 429) throw new DeliveryDeferred(deps.now() + (err.retryAfterMs ?? 60_000), err.message);
       if (PERMANENT.has(err.status)) throw new DeliveryRefused(err.message);
+      // A redirect could lead anywhere, inside the server's network too: the subscription must name the final URL.
+      if (err.status >= 300 && err.status < 400)
+        throw new DeliveryRefused(`${err.message} (redirects are not followed: give the final URL)`);
       throw err;
     }
   }
