@@ -14,7 +14,7 @@ export const LAYERS = {
   executor:  ['root', 'pipeline'],
   deploy:    ['root', 'pipeline'],
   api:       ['root', 'pipeline', 'artifacts'],
-  source:    ['root', 'pipeline', 'api'],
+  source:    ['root', 'pipeline', 'api', 'executor'],
   agent:     ['root', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'source'],
   store:     ['root', 'api'],
   monitor:   ['root', 'api', 'store'],

@@ -42,6 +42,7 @@ export {
   ENCRYPTED_COLUMNS,
   Keyring,
   SIGNING_ALG,
+  SSH_KEY,
   TokenSigner,
   URL_CREDENTIALS,
   VARIABLE_VALUE,

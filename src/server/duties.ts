@@ -6,11 +6,10 @@ import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases, triggerForDelivery } from '../scheduler/index.js';
 import { readKnownRefs, type Repo } from '../store/index.js';
 import type { ServerContext } from './context.js';
-import { repoCredentials } from './repo-url.js';
 import type { StatusChange } from '../scheduler/index.js';
 import { kickDownstream } from './downstream.js';
 import { publishChanges } from './notify.js';
-import { repoWantsRef } from '../repos/index.js';
+import { gitCredentialsOf, repoWantsRef } from '../repos/index.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { backupSchedule, type BackupSchedule } from './backups.js';
 import { expireArtifacts } from './retention.js';
@@ -33,7 +32,7 @@ export interface Duties {
 
 async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<void> {
   await ctx.store.db.updateTable('repos').set({ last_polled_at: now }).where('id', '=', repo.id).execute();
-  const current = await lsRemote(repo.url, { timeoutMs: 30_000, credentials: await repoCredentials(ctx, repo) });
+  const current = await lsRemote(repo.url, { timeoutMs: 30_000, credentials: await gitCredentialsOf(ctx, repo) });
   const previous = readKnownRefs(repo);
   const firstPoll = Object.keys(previous).length === 0;
   await ctx.store.db

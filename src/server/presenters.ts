@@ -16,6 +16,7 @@ import {
   type ReleaseTargetJson,
   type SilenceView,
   type RepoJson,
+  type RepoCredentialJson,
   type UserJson,
   type VariableJson,
 } from '../api/index.js';
@@ -26,6 +27,7 @@ import { readDrillReport } from '../dr/index.js';
 import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
 import { repoPath } from '../repos/index.js';
+import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
 import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
 import {
   readAgentTags,
@@ -190,6 +192,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
     pollInterval: repo.poll_interval_seconds,
     hasWebhookSecret: repo.webhook_secret !== null,
     hasUrlCredentials: repo.url_credentials !== null,
+    credentials: repoCredentialView(repo),
     forkPullRequests: repo.fork_pull_requests,
     branches: readBranchFilter(repo),
     tags: readTagFilter(repo),
@@ -197,6 +200,17 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
   };
+}
+
+function repoCredentialView(repo: Repo): RepoCredentialJson | null {
+  if (repo.ssh_key !== null && repo.ssh_public_key !== null)
+    return {
+      type: 'ssh',
+      publicKey: repo.ssh_public_key,
+      keyFingerprint: publicKeyFingerprint(repo.ssh_public_key) ?? '',
+      knownHosts: describeKnownHosts(repo.ssh_known_hosts ?? ''),
+    };
+  return repo.url_credentials !== null ? { type: 'token' } : null;
 }
 
 export function variableView(v: Variable): VariableJson {

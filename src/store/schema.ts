@@ -35,6 +35,12 @@ export interface RepoTable {
   /** `user:password` of an http(s) URL, encrypted by `url_credentials_key_id`; `url` holds no credentials. */
   url_credentials: string | null;
   url_credentials_key_id: string | null;
+  /** JSON {privateKey, knownHosts} of an SSH deploy key, encrypted by `ssh_key_key_id`: what git uses. */
+  ssh_key: string | null;
+  ssh_key_key_id: string | null;
+  /** The deploy key's public half (`TYPE BASE64`) and its known hosts, plain, for display only. */
+  ssh_public_key: string | null;
+  ssh_known_hosts: string | null;
   /** Pipelines of merge requests from forks: 'approval' (wait for a maintainer) or 'run'. */
   fork_pull_requests: Generated<ForkPullRequests>;
   /** JSON string[] of branch globs that start pipelines (pushes and polls); null: every branch. */

@@ -23,6 +23,7 @@ export {
   keyIdOf,
   rewrapDataKeys,
   SIGNING_KEY_PRIVATE,
+  SSH_KEY,
   URL_CREDENTIALS,
   VARIABLE_VALUE,
   WEBHOOK_SECRET,

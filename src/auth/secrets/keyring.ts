@@ -55,8 +55,23 @@ export const URL_CREDENTIALS: EncryptedColumn = {
   contextColumns: ['id'],
 };
 
+/** A repository's SSH deploy key and its known hosts, as JSON {privateKey, knownHosts}. */
+export const SSH_KEY: EncryptedColumn = {
+  table: 'repos',
+  column: 'ssh_key',
+  keyColumn: 'ssh_key_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
 /** Every column `tandem secrets rotate` re-encrypts; a new secret column is added here. */
-export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [VARIABLE_VALUE, SIGNING_KEY_PRIVATE, WEBHOOK_SECRET, URL_CREDENTIALS];
+export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
+  VARIABLE_VALUE,
+  SIGNING_KEY_PRIVATE,
+  WEBHOOK_SECRET,
+  URL_CREDENTIALS,
+  SSH_KEY,
+];
 
 /** The authenticated data of a value: table, column and the identifying columns' values. */
 export function aadFor(column: EncryptedColumn, row: Record<string, unknown>): string {
