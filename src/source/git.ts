@@ -165,32 +165,34 @@ export function credentialSecrets(credentials: GitCredentials | null | undefined
   return credentials.password === '' ? [credentials.username] : [credentials.password];
 }
 
-/** What ssh's refusal means for a repository with a deploy key, in the words of its settings. */
-function sshHint(url: string, stderr: string): string {
+/** What ssh's refusal means for a repository with a deploy key, in the words of its settings; null when it is something else. */
+function sshRefusal(url: string, stderr: string): string | null {
   const target = sshHostOf(url);
   const host = target ? knownHostName(target.host, target.port) : 'the host';
-  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key is known for|Host key for .* has changed/i.test(stderr))
-    return ` (the host key ${host} presented is not one of the repository's known hosts, credentials.knownHosts: ssh refused to connect. Compare the host's fingerprint with the one your Git host publishes, then set the known hosts again)`;
+  if (
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key is known for|Host key for .* has changed/i.test(stderr)
+  ) {
+    const sent = /The fingerprint for the (\S+) key sent by the remote host is\s+(SHA256:[A-Za-z0-9+/]+)/.exec(stderr);
+    return (
+      `the host key ${host} presented${sent ? ` (${sent[1]} ${sent[2]})` : ''} is not one of the repository's known hosts ` +
+      "(credentials.knownHosts): ssh refused to connect. Compare the host's key fingerprint with the one your Git host publishes, then set the known hosts again"
+    );
+  }
   if (/Permission denied \(publickey/.test(stderr))
-    return ` (${host} refused the deploy key: add its public key, shown in the repository's settings, as a deploy key of the repository there)`;
-  return '';
+    return `${host} refused the deploy key (Permission denied (publickey)): add its public key, shown in the repository's settings, as a deploy key of the repository there`;
+  return null;
 }
 
 function failure(what: string, url: string, run: GitRun, opts: RunOptions): SourceError {
+  const ssh = opts.credentials && isSshKey(opts.credentials) && !run.timedOut ? sshRefusal(url, run.stderr) : null;
   const detail = run.timedOut
     ? `timed out after ${opts.timeoutMs} ms`
     : run.overflow
       ? `output larger than ${opts.maxOutput ?? DEFAULT_MAX_OUTPUT} bytes`
-      : run.stderr.trim() || `git exited with code ${run.code}`;
+      : (ssh ?? (run.stderr.trim() || `git exited with code ${run.code}`));
   const secrets = credentialSecrets(opts.credentials);
-  const hint = opts.credentials && isSshKey(opts.credentials) ? sshHint(url, run.stderr) : '';
   const stderr = maskText(redactUrls(run.stderr), secrets);
-  return new SourceError(
-    maskText(`${what} ${redactUrl(url)} failed: ${redactUrls(detail)}${hint}`, secrets),
-    redactUrl(url),
-    stderr,
-    'upstream',
-  );
+  return new SourceError(maskText(`${what} ${redactUrl(url)} failed: ${redactUrls(detail)}`, secrets), redactUrl(url), stderr, 'upstream');
 }
 
 async function gitOk(what: string, url: string, args: string[], opts: RunOptions = {}): Promise<Buffer> {
