@@ -297,6 +297,22 @@ function basicAuthEnv(url: string, credentials: UrlCredentials): NodeJS.ProcessE
   return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${url}.extraHeader`, GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` };
 }
 
+const KEY_DIR_PREFIX = 'tandem-ssh-';
+let sweptKeyDirs: Promise<void> | undefined;
+
+/**
+ * Removes the key directories of processes that died during a git call (killed, crashed): their
+ * names hold the pid. Once per process, before its first deploy key is written.
+ */
+async function removeLeftoverKeyDirs(): Promise<void> {
+  const names = await readdir(tmpdir()).catch((): string[] => []);
+  for (const name of names) {
+    const pid = name.startsWith(KEY_DIR_PREFIX) ? Number(name.slice(KEY_DIR_PREFIX.length).split('-')[0]) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid))
+      await rm(path.join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
 /**
@@ -312,7 +328,9 @@ async function withCredentials<T>(
 ): Promise<T> {
   if (!credentials) return fn({});
   if (!isSshKey(credentials)) return fn(basicAuthEnv(url, credentials));
-  const dir = await mkdtemp(path.join(tmpdir(), 'tandem-ssh-'));
+  sweptKeyDirs ??= removeLeftoverKeyDirs();
+  await sweptKeyDirs;
+  const dir = await mkdtemp(path.join(tmpdir(), `${KEY_DIR_PREFIX}${process.pid}-`));
   try {
     const key = path.join(dir, 'key');
     const knownHosts = path.join(dir, 'known_hosts');

@@ -3,8 +3,8 @@
 // uses, a host key that is not among them is refused with a clear error, the key's temporary files
 // are gone after each git call, and no message holds the key.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +32,10 @@ describe('git over ssh with a deploy key', { skip: sshdSkipReason() }, () => {
     await execFileP('mkdir', ['-p', scratch]);
     [sshd, remote] = await Promise.all([startSshd(2), makeRemote(root)]);
     process.env.TMPDIR = scratch;
+    // What a process killed during a git call leaves: the first deploy key used here sweeps it.
+    const dead = spawnSync('true').pid;
+    await mkdir(path.join(scratch, `tandem-ssh-${dead}-left`));
+    await writeFile(path.join(scratch, `tandem-ssh-${dead}-left`, 'key'), 'left over');
     first = await remote.commit({ 'README.md': 'private\n' }, 'first');
     await remote.push('main');
     url = `ssh://${sshd.user}@127.0.0.1:${sshd.servers[0].port}${remote.bare}`;
@@ -64,7 +68,11 @@ describe('git over ssh with a deploy key', { skip: sshdSkipReason() }, () => {
     await agentMirrors.checkout(url, second, workspace, { credentials: deployKey });
     assert.equal(await readFile(path.join(workspace, 'b.txt'), 'utf8'), 'b\n');
     assert.equal(await git(workspace, 'config', 'remote.origin.url'), url);
-    assert.deepEqual(await readdir(scratch), [], 'the key and known_hosts files are removed after each git call');
+    assert.deepEqual(
+      await readdir(scratch),
+      [],
+      'the key and known_hosts files are removed after each git call, and leftovers of dead processes',
+    );
     assertNoKey(await readFile(path.join(workspace, '.git', 'config'), 'utf8'));
   });
 
