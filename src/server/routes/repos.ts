@@ -265,7 +265,9 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       if (newUrl !== null) changes.url = newUrl.url;
       const credential = requestedCredential(body, newUrl?.url ?? repo.url, newUrl);
-      if (newUrl !== null || credential !== undefined) await checkSharedUrl(ctx, principal, newUrl?.url ?? repo.url, repo.id, credential);
+      // Removing a credential, or keeping the URL without setting one, ties nothing new together.
+      if (newUrl !== null || (credential !== undefined && credential !== null))
+        await checkSharedUrl(ctx, principal, newUrl?.url ?? repo.url, repo.id, credential);
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.path !== undefined) {
         await checkPathFree(ctx, body.path, repo.id);
