@@ -1,10 +1,12 @@
 // Issue 17, item 4: a private repository over ssh with a deploy key, end to end on a real sshd on
 // loopback. The server registers it (ls-remote with the key), compiles its pipelines, polls it and
-// serves include:project from it through its mirror; the agent gets the key in the job's payload
-// for that checkout only. The key shows in no API response, no job log and not in tandem.db.
+// serves include:project from it through its mirror; an agent (in-process, and `tandem agent` in
+// its own process) gets the key in the job's payload for that checkout only and keeps nothing of
+// it. The key shows in no API response, no job log, not in tandem.db nor in an agent's files.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -157,6 +159,48 @@ describe('a private repository over ssh with a deploy key', { skip: sshdSkipReas
     );
     // The pipeline file, stored with its pipelines, quotes one line.
     assertNoKey(await databaseBytes(), 'tandem.db', [keyLines[1]]);
+  });
+
+  it('an agent in its own process checks out with the key from the payload and keeps none of it', async () => {
+    const agent = tandem.spawnAgent('remote-host', ['--tags', 'private-host']);
+    const deadline = Date.now() + 20_000;
+    let agentId: number | undefined;
+    while (agentId === undefined) {
+      assert.ok(Date.now() < deadline, 'the agent never registered');
+      const agents = await tandem.api<{ id: number; name: string; online: boolean }[]>('GET', '/api/v1/agents');
+      agentId = agents.body.find((a) => a.name === 'remote-host' && a.online)?.id;
+      if (agentId === undefined) await new Promise((r) => setTimeout(r, 200));
+    }
+    // A commit only that agent can build (its tag), so the checkout is the spawned agent's own.
+    const sha = await remote.commit(
+      { '.gitlab-ci.yml': 'remote:\n  tags: [private-host]\n  script:\n    - cat README.md\n    - git log -1 --format=%H\n' },
+      'for the tagged agent',
+    );
+    await remote.push('main');
+    const p = await tandem.waitForPipeline(await tandem.trigger('private'), undefined, 30_000);
+    assert.equal(p.status, 'success', p.error ?? JSON.stringify(p.jobs));
+    const job = jobNamed(p, 'remote');
+    assert.equal(job.agentId, agentId);
+    assert.match(await tandem.log(job.id), new RegExp(sha));
+
+    // Nothing the agent keeps holds the key: not its work dir (mirrors, agent.json, outbox), not a
+    // key file in the temporary directory it used.
+    const files: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else if (entry.isFile()) files.push(full);
+      }
+    };
+    await walk(path.join(tandem.dataDir, 'remote-host'));
+    assert.ok(
+      files.some((f) => f.includes(`${path.sep}mirrors${path.sep}`)),
+      'the agent has a mirror of its own',
+    );
+    for (const file of files) assertNoKey((await readFile(file)).toString('latin1'), file, [keyLines[1]]);
+    const leftovers = (await readdir(tmpdir())).filter((n) => n.startsWith(`tandem-ssh-${agent.pid}-`));
+    assert.deepEqual(leftovers, []);
   });
 
   it('removes the key, refuses a token for an ssh URL, and keeps others from sharing its mirror', async () => {
