@@ -23,9 +23,10 @@ export const LAYERS = {
   repos:     ['root', 'auth', 'source', 'store'],
   scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'pipeline', 'repos', 'source', 'store'],
   releases:  ['root', 'api', 'artifacts', 'pipeline', 'scheduler', 'store'],
+  schedules: ['root', 'auth', 'repos', 'scheduler', 'store'],
   exec:      ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'scheduler', 'store'],
   dr:        ['root', 'artifacts', 'auth', 'config', 'store'],
-  server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'pipeline', 'releases', 'repos', 'scheduler', 'source', 'store'],
+  server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'pipeline', 'releases', 'repos', 'scheduler', 'schedules', 'source', 'store'],
   ops:       ['root', 'agent', 'auth', 'config', 'dr', 'server', 'store'],
   cli:       ['root', 'agent', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'exec', 'executor', 'monitor', 'ops', 'pipeline', 'repos', 'scheduler', 'server', 'source', 'store'],
 };

@@ -22,6 +22,7 @@ export {
   Keyring,
   keyIdOf,
   rewrapDataKeys,
+  SCHEDULE_VARIABLES,
   SIGNING_KEY_PRIVATE,
   URL_CREDENTIALS,
   VARIABLE_VALUE,

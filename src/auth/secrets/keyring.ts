@@ -55,8 +55,23 @@ export const URL_CREDENTIALS: EncryptedColumn = {
   contextColumns: ['id'],
 };
 
+/** A pipeline schedule's variables, as JSON {KEY: value} (null when it has none). */
+export const SCHEDULE_VARIABLES: EncryptedColumn = {
+  table: 'schedules',
+  column: 'variables',
+  keyColumn: 'variables_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
 /** Every column `tandem secrets rotate` re-encrypts; a new secret column is added here. */
-export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [VARIABLE_VALUE, SIGNING_KEY_PRIVATE, WEBHOOK_SECRET, URL_CREDENTIALS];
+export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
+  VARIABLE_VALUE,
+  SIGNING_KEY_PRIVATE,
+  WEBHOOK_SECRET,
+  URL_CREDENTIALS,
+  SCHEDULE_VARIABLES,
+];
 
 /** The authenticated data of a value: table, column and the identifying columns' values. */
 export function aadFor(column: EncryptedColumn, row: Record<string, unknown>): string {
