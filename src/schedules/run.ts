@@ -89,8 +89,7 @@ export async function runDueSchedule(ctx: TriggerContext, schedule: Schedule, no
     changes,
   });
   if (!repo) return run('lost', 'the repository was removed');
-  const refuse = async (reason: string) =>
-    (await deactivate(db, schedule, reason, now)) ? run('deactivated', reason) : run('lost', null);
+  const refuse = async (reason: string) => ((await deactivate(db, schedule, reason, now)) ? run('deactivated', reason) : run('lost', null));
 
   let nextRunAt: number;
   try {
@@ -132,7 +131,10 @@ function startPipeline(
   ctx: TriggerContext,
   repo: Repo,
   schedule: Schedule,
-  checks: { authorizeRef: (ref: { name: string; isTag: boolean }) => Promise<void>; claim: (trx: Kysely<Database>, pipelineId: number) => Promise<void> },
+  checks: {
+    authorizeRef: (ref: { name: string; isTag: boolean }) => Promise<void>;
+    claim: (trx: Kysely<Database>, pipelineId: number) => Promise<void>;
+  },
 ): Promise<TriggerResult> {
   return scheduleVariables(ctx, schedule).then((variables) =>
     triggerPipeline(ctx, { repo, ref: schedule.ref, source: 'schedule', variables, ...checks }),

@@ -68,7 +68,12 @@ async function saveVariables(ctx: RepoSecretsContext, id: number, variables: Rec
   const sealed = keys.length === 0 ? null : await ctx.secrets.keyring.seal(JSON.stringify(variables), SCHEDULE_VARIABLES, { id });
   await ctx.store.db
     .updateTable('schedules')
-    .set({ variables: sealed?.value ?? null, variables_key_id: sealed?.keyId ?? null, variable_keys: JSON.stringify(keys), updated_at: now })
+    .set({
+      variables: sealed?.value ?? null,
+      variables_key_id: sealed?.keyId ?? null,
+      variable_keys: JSON.stringify(keys),
+      updated_at: now,
+    })
     .where('id', '=', id)
     .execute();
 }
