@@ -201,8 +201,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/repos/:name/schedules': 'schedule.read',
   'GET /api/v1/schedules/:id': 'schedule.read',
   'PATCH /api/v1/schedules/:id': 'schedule.update',
-  'DELETE /api/v1/schedules/:id': 'schedule.delete',
   'POST /api/v1/schedules/:id/run': 'schedule.run',
+  'DELETE /api/v1/schedules/:id': 'schedule.delete',
 
   'GET /api/v1/pipelines': 'pipeline.list',
   'GET /api/v1/pipelines/:id': 'pipeline.read',
