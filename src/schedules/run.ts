@@ -2,11 +2,12 @@
 // due time to the next one, inside the pipeline's own transaction (createPipeline's `claim`): the
 // pipeline and the claim commit together or not at all. Two replicas that both believe they lead
 // (a paused old leader, a new one) cannot both start it: the second UPDATE finds next_run_at moved
-// and rolls its pipeline back. A leader killed before the commit leaves the due time unclaimed, and
-// the next leader runs it. Times missed during an outage run once: the stored due time runs, and
+// and rolls its pipeline back (the due time is also recorded under the events table's unique key,
+// as a delivery is). A leader killed before the commit leaves the due time unclaimed, and the next
+// leader runs it. Times missed during an outage run once: the stored due time runs, and
 // the next one is counted from now, not from the missed slot.
 import type { Kysely } from 'kysely';
-import { triggerPipeline, type StatusChange, type TriggerContext, type TriggerResult } from '../scheduler/index.js';
+import { recordDelivery, triggerPipeline, type StatusChange, type TriggerContext, type TriggerResult } from '../scheduler/index.js';
 import type { Database, Repo, Schedule } from '../store/index.js';
 import { nextRunAfter } from './cron.js';
 import { ownerRefRefusal, ownerStanding } from './owner.js';
@@ -74,6 +75,27 @@ async function deactivate(db: Kysely<Database>, schedule: Schedule, reason: stri
   return Number(result.numUpdatedRows) === 1;
 }
 
+/**
+ * Records what started the pipeline, as webhook deliveries and polls are: the schedule and its due
+ * time, under the events table's unique key, a second guard against a due time run twice.
+ */
+async function recordDueTime(trx: Kysely<Database>, schedule: Schedule, dueAt: number, pipelineId: number, now: number): Promise<boolean> {
+  const pipeline = await trx.selectFrom('pipelines').select(['ref', 'sha']).where('id', '=', pipelineId).executeTakeFirstOrThrow();
+  return recordDelivery(trx, {
+    repoId: schedule.repo_id,
+    delivery: {
+      provider: 'schedule',
+      deliveryId: `schedule-${schedule.id}@${new Date(dueAt).toISOString()}`,
+      kind: 'schedule',
+      ref: pipeline.ref,
+      sha: pipeline.sha,
+      beforeSha: null,
+    },
+    pipelineId,
+    now,
+  });
+}
+
 /** Runs one due schedule (the caller leads): a pipeline, or the reason there is none. */
 export async function runDueSchedule(ctx: TriggerContext, schedule: Schedule, now: number): Promise<ScheduleRun> {
   const db = ctx.store.db;
@@ -116,6 +138,7 @@ export async function runDueSchedule(ctx: TriggerContext, schedule: Schedule, no
       claim: async (trx, pipelineId) => {
         const set = { next_run_at: nextRunAt, last_run_at: dueAt, last_pipeline_id: pipelineId, last_error: null, updated_at: now };
         if (!(await claimDueTime(trx, schedule, set))) throw new ClaimLost();
+        if (!(await recordDueTime(trx, schedule, dueAt, pipelineId, now))) throw new ClaimLost();
       },
     });
   } catch (err) {

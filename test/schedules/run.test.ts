@@ -196,6 +196,12 @@ for (const backend of backends()) {
       assert.equal(after.last_run_at, T0 + HOUR);
       assert.equal(after.last_pipeline_id, run.pipelineId);
       assert.deepEqual(await dueSchedules(store.db, clock.now()), [], 'nothing more is due');
+      const events = await store.db.selectFrom('events').select(['provider', 'delivery_id', 'pipeline_id']).execute();
+      assert.deepEqual(
+        events,
+        [{ provider: 'schedule', delivery_id: `schedule-${schedule.id}@2026-01-05T11:00:00.000Z`, pipeline_id: run.pipelineId }],
+        'the pipeline records what started it: the schedule and its due time',
+      );
 
       const [pipeline] = await pipelines();
       assert.equal(pipeline.source, 'schedule');
