@@ -259,10 +259,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
 
 /** How a route names the repository its `member` permission is about. */
 export type RepoLocator =
-  | { by: 'name'; param: string }
-  | { by: 'pipeline'; param: string }
-  | { by: 'job'; param: string }
-  | { by: 'schedule'; param: string };
+  { by: 'name'; param: string } | { by: 'pipeline'; param: string } | { by: 'job'; param: string } | { by: 'schedule'; param: string };
 
 const LOCATORS: { prefix: string; locator: RepoLocator }[] = [
   { prefix: '/api/v1/repos/:name', locator: { by: 'name', param: 'name' } },

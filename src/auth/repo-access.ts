@@ -38,11 +38,7 @@ export async function repoStanding(
     );
   else {
     const table = locator.by === 'job' ? 'jobs' : 'schedules';
-    q = q.where(
-      'repos.id',
-      '=',
-      db.selectFrom(table).select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)),
-    );
+    q = q.where('repos.id', '=', db.selectFrom(table).select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)));
   }
   const row = await q.executeTakeFirst();
   return row ? { repoId: row.id, repoName: row.name, role: row.role } : null;
