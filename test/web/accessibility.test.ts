@@ -65,6 +65,12 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
       30_000,
     );
     assert.equal(pipeline.status, 'success');
+    const schedule = await tandem.api('POST', `/api/v1/repos/${REPO}/schedules`, {
+      cron: '0 2 * * *',
+      ref: 'main',
+      description: 'nightly',
+    });
+    assert.equal(schedule.status, 201, schedule.text);
     pages = [
       '/',
       '/repos',
@@ -72,6 +78,7 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
       `/repos/${REPO}/settings`,
       `/repos/${REPO}/environments`,
       `/repos/${REPO}/environments/${ENV}`,
+      `/repos/${REPO}/schedules`,
       `/repos/${REPO}/dora`,
       `/pipelines/${pipeline.id}`,
       `/jobs/${pipeline.jobs[0].id}`,
