@@ -56,6 +56,7 @@ describe('web UI: pipeline schedules', { skip: browserSkip() }, () => {
       assert.match(await row.innerText(), /0 2 \* \* \*\s+Europe\/Berlin/);
       assert.match(await row.innerText(), /variables: TARGET/);
       assert.equal(await form.getByLabel(/Variables/).inputValue(), '', 'the value left the page');
+      assert.equal(await row.getByRole('button', { name: 'Take ownership' }).count(), 0, 'she owns it already');
 
       await row.getByRole('button', { name: 'Run now' }).click();
       await page

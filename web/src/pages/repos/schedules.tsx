@@ -8,6 +8,7 @@ import { Await, DataTable, Empty, StatusBadge, Time } from '../../components/com
 import { ConfirmDialog } from '../../components/confirm.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
+import { useUser } from '../../session.js';
 import type { Schedule } from '../../types.js';
 import { optionalText } from './form.js';
 
@@ -35,6 +36,7 @@ function parseVariables(text: string): Record<string, string> {
 
 function Schedules() {
   const { repo, can } = useRepo();
+  const me = useUser();
   const schedules = useApi<Schedule[]>(`/api/v1/repos/${seg(repo.name)}/schedules`, REFRESH_MS);
   const change = useAction();
   const [deleting, setDeleting] = useState<Schedule | null>(null);
@@ -123,7 +125,7 @@ function Schedules() {
                       Run now
                     </button>
                   ) : null}
-                  {can('schedule.update') ? (
+                  {can('schedule.update') && s.owner !== me.username ? (
                     <button type="button" disabled={change.busy} onClick={() => patch(s, { takeOwnership: true })}>
                       Take ownership
                     </button>
