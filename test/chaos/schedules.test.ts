@@ -21,7 +21,7 @@ import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
 
 const EVERY_MS = 2000;
 /** Long enough that a takeover misses at least two due times: they must make one pipeline. */
-const LEASE_SECONDS = 5;
+const LEASE_SECONDS = 6;
 
 class Replica {
   child: ChildProcess | null = null;
@@ -151,19 +151,27 @@ describe('a cron schedule across two replicas on PostgreSQL', { skip: postgresSk
       assert.equal(new Set(recorded.map((r) => r.pipeline_id)).size, recorded.length);
       const due = recorded.map((r) => Date.parse(r.delivery_id.slice(r.delivery_id.indexOf('@') + 1))).sort((a, b) => a - b);
       assert.equal(new Set(due).size, due.length, 'one pipeline per due time');
-      const gaps: [number, number][] = [];
+      const gaps: string[] = [];
       for (let i = 1; i < due.length; i++) {
         const step = due[i] - due[i - 1];
         assert.equal(step % EVERY_MS, 0, `due times are on the schedule: ${new Date(due[i]).toISOString()}`);
-        if (step > EVERY_MS) gaps.push([due[i - 1], due[i]]);
+        if (step > EVERY_MS) gaps.push(`${new Date(due[i - 1]).toISOString()} → ${new Date(due[i]).toISOString()}`);
       }
-      // Without a leader for about a lease, two or more due times passed: they ran once, as one.
-      assert.equal(gaps.length, 1, `one gap, at the takeover: ${JSON.stringify(gaps.map((g) => g.map((t) => new Date(t).toISOString())))}`);
-      const [from, to] = gaps[0];
-      assert.ok(from >= killedAt - 3 * EVERY_MS && to <= killedAt + (LEASE_SECONDS + 5) * 1000, 'the gap is the outage');
+      // No replica can lead until the killed leader's lease has run out, so every due time of this
+      // window passed without a leader: the new leader runs them once, as one run (the stored due
+      // time). A leader's tick late by more than a period (a loaded machine) folds times the same way.
+      const outage = { from: killedAt + 500, to: killedAt + (LEASE_SECONDS - 1) * 1000 };
+      const slots = Math.floor(outage.to / EVERY_MS) - Math.floor(outage.from / EVERY_MS);
+      assert.ok(slots >= 2, `the outage window holds ${slots} due times`);
+      const ranInOutage = due.filter((d) => d > outage.from && d < outage.to);
+      assert.ok(
+        ranInOutage.length <= 1,
+        `the ${slots} due times missed during the takeover ran once: ${ranInOutage.map((d) => new Date(d).toISOString())}`,
+      );
+      assert.ok(due.filter((d) => d >= outage.to).length >= 2, 'the schedule goes on after the takeover');
       console.log(
-        `schedule chaos: ${due.length} due times, one pipeline each; leader killed at ${new Date(killedAt).toISOString()}, ` +
-          `the run of ${new Date(from).toISOString()} (made by the new leader) stood for the ${(to - from) / EVERY_MS - 1} due time(s) before ${new Date(to).toISOString()}`,
+        `schedule chaos: ${due.length} due times, one pipeline each; leader killed at ${new Date(killedAt).toISOString()}; ` +
+          `${slots} due times without a leader made ${ranInOutage.length} run; gaps: ${gaps.join(', ')}`,
       );
     } finally {
       await db.end();
