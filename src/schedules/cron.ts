@@ -4,7 +4,7 @@ import { Cron } from 'croner';
 import { DomainError } from '../errors.js';
 
 /** Refuses a name the platform's time zone database does not know (Intl is what croner converts with). */
-export function checkTimezone(timezone: string): void {
+function checkTimezone(timezone: string): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {

@@ -1,6 +1,6 @@
 // Pipeline schedules: cron patterns in a timezone that start pipelines (source `schedule`) with
 // their owner's permissions. The leader duty that runs them is src/server/schedules.ts.
-export { checkTimezone, nextRunAfter } from './cron.js';
+export { nextRunAfter } from './cron.js';
 export {
   createSchedule,
   deleteSchedule,
@@ -13,4 +13,3 @@ export {
 export type { NewSchedule, ScheduleChanges, ScheduleRow } from './schedules.js';
 export { dueSchedules, runDueSchedule, runScheduleNow } from './run.js';
 export type { ScheduleResult, ScheduleRun } from './run.js';
-export { ownerStanding } from './owner.js';

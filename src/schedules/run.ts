@@ -7,7 +7,14 @@
 // leader runs it. Times missed during an outage run once: the stored due time runs, and
 // the next one is counted from now, not from the missed slot.
 import type { Kysely } from 'kysely';
-import { recordDelivery, triggerPipeline, type StatusChange, type TriggerContext, type TriggerResult } from '../scheduler/index.js';
+import {
+  recordDelivery,
+  triggerPipeline,
+  type StatusChange,
+  type TriggerContext,
+  type TriggerInput,
+  type TriggerResult,
+} from '../scheduler/index.js';
 import type { Database, Repo, Schedule } from '../store/index.js';
 import { nextRunAfter } from './cron.js';
 import { ownerRefRefusal, ownerStanding } from './owner.js';
@@ -150,18 +157,15 @@ export async function runDueSchedule(ctx: TriggerContext, schedule: Schedule, no
   return run('started', null, result.pipelineId, result.changes);
 }
 
-function startPipeline(
+/** The schedule's pipeline (source `schedule`, its variables), with the caller's checks inside the trigger. */
+async function startPipeline(
   ctx: TriggerContext,
   repo: Repo,
   schedule: Schedule,
-  checks: {
-    authorizeRef: (ref: { name: string; isTag: boolean }) => Promise<void>;
-    claim: (trx: Kysely<Database>, pipelineId: number) => Promise<void>;
-  },
+  checks: Required<Pick<TriggerInput, 'authorizeRef' | 'claim'>>,
 ): Promise<TriggerResult> {
-  return scheduleVariables(ctx, schedule).then((variables) =>
-    triggerPipeline(ctx, { repo, ref: schedule.ref, source: 'schedule', variables, ...checks }),
-  );
+  const variables = await scheduleVariables(ctx, schedule);
+  return triggerPipeline(ctx, { repo, ref: schedule.ref, source: 'schedule', variables, ...checks });
 }
 
 /**
@@ -170,7 +174,7 @@ function startPipeline(
  */
 export async function runScheduleNow(
   ctx: TriggerContext,
-  input: { schedule: Schedule; repo: Repo; authorizeRef: (ref: { name: string; isTag: boolean }) => Promise<void>; now: number },
+  input: { schedule: Schedule; repo: Repo; authorizeRef: NonNullable<TriggerInput['authorizeRef']>; now: number },
 ): Promise<TriggerResult> {
   const { schedule, now } = input;
   return startPipeline(ctx, input.repo, schedule, {
