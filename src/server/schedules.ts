@@ -6,6 +6,12 @@ import { dueSchedules, runDueSchedule, type ScheduleRun } from '../schedules/ind
 import type { ServerContext } from './context.js';
 import { publishChanges } from './notify.js';
 
+/**
+ * Runs under way on this replica at most: each fetches and compiles, and a popular time (02:00)
+ * can make hundreds due at once. The rest wait for the next ticks, the longest overdue first.
+ */
+const MAX_RUNNING = 8;
+
 export interface ScheduleDuty {
   /** Starts the due schedules (the caller leads); never waits for them. */
   tick(now: number): Promise<void>;
@@ -26,7 +32,10 @@ export function scheduleDuty(ctx: ServerContext): ScheduleDuty {
   const running = new Map<number, Promise<void>>();
   return {
     async tick(now) {
-      for (const schedule of await dueSchedules(ctx.store.db, now)) {
+      if (running.size >= MAX_RUNNING) return;
+      // Those under way are still due until they commit: read past them.
+      for (const schedule of await dueSchedules(ctx.store.db, now, MAX_RUNNING + running.size)) {
+        if (running.size >= MAX_RUNNING) break;
         if (running.has(schedule.id)) continue;
         const work = runDueSchedule(ctx, schedule, now)
           .then((run) => report(ctx, run))
