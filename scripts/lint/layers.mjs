@@ -24,9 +24,10 @@ export const LAYERS = {
   outbox:    ['root', 'api', 'auth', 'config', 'monitor', 'pipeline', 'repos', 'source', 'store'],
   scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'outbox', 'pipeline', 'repos', 'source', 'store'],
   releases:  ['root', 'api', 'artifacts', 'pipeline', 'scheduler', 'store'],
+  schedules: ['root', 'auth', 'repos', 'scheduler', 'store'],
   exec:      ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'scheduler', 'store'],
   dr:        ['root', 'artifacts', 'auth', 'config', 'store'],
-  server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'outbox', 'pipeline', 'releases', 'repos', 'scheduler', 'source', 'store'],
+  server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'outbox', 'pipeline', 'releases', 'repos', 'scheduler', 'schedules', 'source', 'store'],
   ops:       ['root', 'agent', 'auth', 'config', 'dr', 'server', 'store'],
   cli:       ['root', 'agent', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'exec', 'executor', 'monitor', 'ops', 'outbox', 'pipeline', 'repos', 'scheduler', 'server', 'source', 'store'],
 };

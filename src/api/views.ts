@@ -286,6 +286,30 @@ export interface VariableJson {
   updatedAt: string;
 }
 
+/** A pipeline schedule. Variable values are write-only: only their names are shown. */
+export interface ScheduleJson {
+  id: number;
+  repo: string;
+  description: string;
+  cron: string;
+  timezone: string;
+  ref: string;
+  variables: string[];
+  active: boolean;
+  /** The user whose permissions it runs with; null once that user was deleted. */
+  owner: string | null;
+  /** The next due time (while inactive: the one it had). */
+  nextRunAt: string;
+  lastRunAt: string | null;
+  lastPipeline: { id: number; status: RunStatus } | null;
+  /** Why the last due time made no pipeline (rules, an unknown ref); null after one that did. */
+  lastError: string | null;
+  /** Why the server made it inactive ("schedule deactivated because its owner ..."). */
+  deactivatedReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface AgentJson {
   id: number;
   name: string;

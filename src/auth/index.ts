@@ -41,6 +41,7 @@ export {
 export {
   ENCRYPTED_COLUMNS,
   Keyring,
+  SCHEDULE_VARIABLES,
   SIGNING_ALG,
   SSH_KEY,
   TokenSigner,

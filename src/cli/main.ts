@@ -12,6 +12,7 @@ import { withCredentialOptions } from './credential-options.js';
 // server (Fastify, the store, the scheduler) at every start.
 const local = () => import('./local.js');
 const remote = () => import('./remote.js');
+const schedules = () => import('./schedules.js');
 const deploy = () => import('./deploy.js');
 const secrets = () => import('./secrets.js');
 const monitoring = () => import('./monitoring.js');
@@ -223,6 +224,32 @@ clientOptions(
   .action(async (r: string, opts) => (await import('./watch.js')).runWatch(r, opts));
 clientOptions(run.command('play').argument('<job>').option('--json')).action(async (id: string, opts) =>
   (await remote()).runAction('play', id, opts),
+);
+
+const schedule = program.command('schedule').description('pipeline schedules: cron patterns that run a ref (docs/api.md)');
+const scheduleFields = (cmd: Command) =>
+  cmd
+    .option('--timezone <tz>', 'IANA time zone of the pattern (default UTC)')
+    .option('--ref <ref>', 'branch or tag to run (default: the default branch)')
+    .option('--description <text>')
+    .option('--variable <KEY=VALUE...>', 'pipeline variables (on edit: replace all of them)')
+    .option('--json');
+scheduleFields(clientOptions(schedule.command('add').argument('<repo>')))
+  .requiredOption('--cron <pattern>', 'cron pattern: 5 fields, or 6 with seconds first')
+  .option('--inactive', 'added switched off')
+  .action(async (r: string, opts) => (await schedules()).scheduleAdd(r, opts));
+clientOptions(schedule.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
+  (await schedules()).scheduleList(r, opts),
+);
+scheduleFields(clientOptions(schedule.command('edit').argument('<id>')))
+  .option('--cron <pattern>')
+  .option('--active', 'switch on (the next time counts from now)')
+  .option('--inactive', 'switch off')
+  .option('--take-ownership', 'run with your permissions from now on')
+  .action(async (id: string, opts) => (await schedules()).scheduleEdit(id, opts));
+clientOptions(schedule.command('rm').argument('<id>')).action(async (id: string, opts) => (await schedules()).scheduleRemove(id, opts));
+clientOptions(schedule.command('run').argument('<id>').option('--json')).action(async (id: string, opts) =>
+  (await schedules()).scheduleRun(id, opts),
 );
 
 const artifact = program.command('artifact').description('job artifacts');

@@ -161,18 +161,23 @@ export async function followPipeline(api: ApiClient, id: number): Promise<string
   return p.status;
 }
 
-export async function runTrigger(
-  repo: string,
-  opts: ApiOptions & { ref?: string; sha?: string; variable?: string[]; follow?: boolean; json?: boolean },
-) {
-  const api = ApiClient.fromOptions(opts);
-  const variables = Object.fromEntries(
-    (opts.variable ?? []).map((kv) => {
+/** `--variable KEY=VALUE` options as an object. */
+export function variablesOf(options: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    options.map((kv) => {
       const eq = kv.indexOf('=');
       if (eq <= 0) throw new CliError(`--variable ${kv}: expected KEY=VALUE`);
       return [kv.slice(0, eq), kv.slice(eq + 1)];
     }),
   );
+}
+
+export async function runTrigger(
+  repo: string,
+  opts: ApiOptions & { ref?: string; sha?: string; variable?: string[]; follow?: boolean; json?: boolean },
+) {
+  const api = ApiClient.fromOptions(opts);
+  const variables = variablesOf(opts.variable ?? []);
   const created = await api.json<{ id: number; status: string }>('POST', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines`, {
     ref: opts.ref,
     sha: opts.sha,

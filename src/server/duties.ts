@@ -1,7 +1,7 @@
 // Background duties of the server: promote delayed jobs, reap expired leases, enforce timeouts,
 // poll repositories, expire artifacts, drop ended sessions and old failed-login counters, make
-// scheduled backups. They run only on the replica holding the leader lease (src/server/leader.ts);
-// with SQLite there is one server, which therefore always leads.
+// scheduled backups, start scheduled pipelines. They run only on the replica holding the leader
+// lease (src/server/leader.ts); with SQLite there is one server, which therefore always leads.
 import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases, triggerForDelivery } from '../scheduler/index.js';
 import { readKnownRefs, type Repo } from '../store/index.js';
@@ -12,6 +12,7 @@ import { publishChanges } from './notify.js';
 import { gitCredentialsOf, repoWantsRef } from '../repos/index.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { backupSchedule, type BackupSchedule } from './backups.js';
+import { scheduleDuty, type ScheduleDuty } from './schedules.js';
 import { expireArtifacts } from './retention.js';
 import { pruneOutbox } from '../outbox/index.js';
 import { deleteExpiredDeviceLogins } from '../auth/index.js';
@@ -82,6 +83,7 @@ interface DutyState {
   polling: Set<number>;
   lastRetentionAt: number;
   backups: BackupSchedule | null;
+  schedules: ScheduleDuty;
 }
 
 /** Frees the jobs of lost agents: expired leases, and presence streams broken for longer than the grace. */
@@ -150,6 +152,7 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     await pruneOutbox(ctx.store.db, now - OUTBOX_KEEP_MS);
   }
   await state.backups?.tick(now);
+  await state.schedules.tick(now);
   const promoted = await promoteScheduled(ctx.store, now);
   const reaped = await reap(ctx, state, now);
   const timedOut = await enforceTimeouts(ctx.store, now);
@@ -172,6 +175,7 @@ export function startDuties(ctx: ServerContext): Duties {
     polling: new Set(),
     lastRetentionAt: 0,
     backups: backupSchedule(ctx),
+    schedules: scheduleDuty(ctx),
   };
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -212,6 +216,7 @@ export function startDuties(ctx: ServerContext): Duties {
       await alerting.stop();
       await running;
       await state.backups?.stop();
+      await state.schedules.stop();
       if (state.leadership.leader) await releaseLeadership(ctx.store, ctx.replicaId, state.leadership.epoch).catch(() => undefined);
       ctx.metrics.leader.set(0);
     },

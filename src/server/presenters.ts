@@ -18,6 +18,7 @@ import {
   type SilenceView,
   type RepoJson,
   type RepoCredentialJson,
+  type ScheduleJson,
   type UserJson,
   type VariableJson,
 } from '../api/index.js';
@@ -30,6 +31,7 @@ import { readSilenceMatchers } from '../monitor/index.js';
 import { repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
 import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
+import { scheduleVariableKeys, type ScheduleRow } from '../schedules/index.js';
 import {
   readAgentTags,
   readBranchFilter,
@@ -242,6 +244,28 @@ export function variableView(v: Variable): VariableJson {
     file: v.file === 1,
     createdAt: iso(v.created_at)!,
     updatedAt: iso(v.updated_at)!,
+  };
+}
+
+export function scheduleView(s: ScheduleRow): ScheduleJson {
+  return {
+    id: s.id,
+    repo: s.repo_name,
+    description: s.description,
+    cron: s.cron,
+    timezone: s.timezone,
+    ref: s.ref,
+    variables: scheduleVariableKeys(s),
+    active: s.active === 1,
+    owner: s.owner_username,
+    nextRunAt: iso(s.next_run_at)!,
+    lastRunAt: iso(s.last_run_at),
+    lastPipeline:
+      s.last_pipeline_id === null || s.last_pipeline_status === null ? null : { id: s.last_pipeline_id, status: s.last_pipeline_status },
+    lastError: s.last_error,
+    deactivatedReason: s.deactivated_reason,
+    createdAt: iso(s.created_at)!,
+    updatedAt: iso(s.updated_at)!,
   };
 }
 

@@ -22,6 +22,7 @@ export {
   Keyring,
   keyIdOf,
   rewrapDataKeys,
+  SCHEDULE_VARIABLES,
   SIGNING_KEY_PRIVATE,
   SSH_KEY,
   URL_CREDENTIALS,

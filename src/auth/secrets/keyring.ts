@@ -64,6 +64,15 @@ export const SSH_KEY: EncryptedColumn = {
   contextColumns: ['id'],
 };
 
+/** A pipeline schedule's variables, as JSON {KEY: value} (null when it has none). */
+export const SCHEDULE_VARIABLES: EncryptedColumn = {
+  table: 'schedules',
+  column: 'variables',
+  keyColumn: 'variables_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
 /** Every column `tandem secrets rotate` re-encrypts; a new secret column is added here. */
 export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   VARIABLE_VALUE,
@@ -71,6 +80,7 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   WEBHOOK_SECRET,
   URL_CREDENTIALS,
   SSH_KEY,
+  SCHEDULE_VARIABLES,
 ];
 
 /** The authenticated data of a value: table, column and the identifying columns' values. */
