@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createExecutors, hostEnvForJobs, type ContainerSettings, type Executors, type ExecutorKind } from '../executor/index.js';
-import { MirrorCache, type UrlCredentials } from '../source/index.js';
+import { credentialSecrets, MirrorCache } from '../source/index.js';
 import { HttpError, ServerClient } from './client.js';
 import { serverJobBackend, serverOutboxTarget } from './http-backend.js';
 import { runJob, type JobOutcome } from './job-runner.js';
@@ -40,8 +40,6 @@ export class Agent {
   private readonly client: ServerClient;
   private readonly registrationToken: string;
   private readonly mirrors: MirrorCache;
-  /** The credentials of the http(s) repositories whose jobs this agent ran, by URL, for its mirror's fetches. */
-  private readonly repoCredentials = new Map<string, UrlCredentials>();
   private readonly stopping = new AbortController();
   private readonly stopDelivery = new AbortController();
   private readonly running = new Map<number, AbortController>();
@@ -60,8 +58,8 @@ export class Agent {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.registrationToken = opts.token;
     this.client = new ServerClient({ servers: opts.servers, token: opts.token, userAgent: `tandem-agent/${opts.version}` });
-    this.mirrors =
-      opts.mirrors ?? new MirrorCache(join(this.workDir, 'mirrors'), { credentials: (url) => this.repoCredentials.get(url) ?? null });
+    // No credentials of its own: a job's payload brings its repository's for that job's checkout.
+    this.mirrors = opts.mirrors ?? new MirrorCache(join(this.workDir, 'mirrors'));
     this.tags = opts.tags;
   }
 
@@ -258,6 +256,11 @@ export class Agent {
       this.outboxOptions(log, () => abort.abort()),
     );
     const backend = serverJobBackend(this.client, payload.jobId, payload.fencingToken, outbox);
+    // The repository's credentials serve this job's checkout only: taken out of the payload here,
+    // dropped once the workspace is checked out, never written to disk but for the length of one
+    // git process (a deploy key: src/source/git.ts), and masked in the job's log.
+    let credentials = payload.repo.sshKey ?? payload.repo.credentials ?? null;
+    payload.repo = { name: payload.repo.name, url: payload.repo.url };
     this.running.set(payload.jobId, abort);
     log.info('job started');
     let outcome: JobOutcome;
@@ -273,6 +276,7 @@ export class Agent {
           { key: 'CI_RUNNER_TAGS', value: JSON.stringify(this.tags), masked: false, file: false },
         ],
         dependencies: payload.dependencies,
+        secrets: credentialSecrets(credentials),
         timeoutSeconds: payload.timeoutSeconds,
         // A third of the lease keeps the claim; at most 2 s so a cancel reaches the job quickly.
         heartbeatMs: Math.max(200, Math.min(2000, Math.floor(payload.leaseMs / 3))),
@@ -280,8 +284,11 @@ export class Agent {
         sha: payload.sha,
         prepareWorkspace: async () => {
           await rm(workspace, { recursive: true, force: true });
-          if (payload.repo.credentials) this.repoCredentials.set(payload.repo.url, payload.repo.credentials);
-          await this.mirrors.checkout(payload.repo.url, payload.sha, workspace);
+          try {
+            await this.mirrors.checkout(payload.repo.url, payload.sha, workspace, { credentials });
+          } finally {
+            credentials = null;
+          }
         },
         scratchDir,
         executor: this.executors!.host,

@@ -51,6 +51,8 @@ export interface RunJobInput {
   job: CompiledJob;
   variables: JobVariable[];
   dependencies: DependencyArtifacts[];
+  /** Values that are no variable but must never show in the log: the repository's credentials. */
+  secrets?: string[];
   timeoutSeconds: number;
   heartbeatMs: number;
   workspace: string;
@@ -95,9 +97,8 @@ const NOT_RUN: RunResult = { exitCode: null, outcome: 'failed', durationMs: 0 };
 
 export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   const { job, workspace, backend } = input;
-  const log = openJobLog(
-    input.variables.filter((v) => v.masked).map((v) => v.value),
-    (chunks) => backend.sendLog(chunks),
+  const log = openJobLog([...input.variables.filter((v) => v.masked).map((v) => v.value), ...(input.secrets ?? [])], (chunks) =>
+    backend.sendLog(chunks),
   );
   const runner = chooseRunner(input);
   const { env, mounts: fileMounts } = await writeVariables(input, runner.container !== null);

@@ -12,6 +12,15 @@ export interface UrlCredentials {
   password: string;
 }
 
+/** A repository's SSH deploy key (OpenSSH format, no passphrase) and the host keys ssh may accept (known_hosts lines). */
+export interface SshKeyCredentials {
+  privateKey: string;
+  knownHosts: string;
+}
+
+/** What git authenticates to a repository with: Basic credentials for http(s), a deploy key for ssh. */
+export type GitCredentials = UrlCredentials | SshKeyCredentials;
+
 export interface JobVariable {
   key: string;
   value: string;
@@ -34,8 +43,12 @@ export interface JobPayload {
   fencingToken: number;
   leaseMs: number;
   timeoutSeconds: number;
-  /** `credentials`: for the agent's own fetch of an http(s) repository; the URL itself never holds any. */
-  repo: { name: string; url: string; credentials?: UrlCredentials };
+  /**
+   * For the agent's own fetch of this job's repository, used for this checkout only and not kept:
+   * `credentials` for an http(s) URL (the URL itself never holds any), `sshKey` for an ssh one.
+   * Agents before `sshKey` existed ignore it (and fail to fetch a repository that needs it).
+   */
+  repo: { name: string; url: string; credentials?: UrlCredentials; sshKey?: SshKeyCredentials };
   sha: string;
   ref: string;
   job: CompiledJob;

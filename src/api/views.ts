@@ -239,8 +239,10 @@ export interface RepoJson {
   /** Seconds; 0: no polling. */
   pollInterval: number;
   hasWebhookSecret: boolean;
-  /** The URL's credentials are stored apart, encrypted: `url` never shows them. */
+  /** The URL's credentials (a token) are stored apart, encrypted: `url` never shows them. */
   hasUrlCredentials: boolean;
+  /** How git authenticates to the repository, without the secret (write-only); null: anonymously. */
+  credentials: RepoCredentialJson | null;
   forkPullRequests: ForkPullRequests;
   /** Branch globs that start pipelines; null: every branch. */
   branches: string[] | null;
@@ -252,12 +254,58 @@ export interface RepoJson {
   createdAt: string;
 }
 
+/** A host key ssh accepts for a repository with a deploy key (a known_hosts line). */
+export interface KnownHostJson {
+  /** The host patterns of the line (`github.com`, `[git.example.com]:2222`), or `(hashed)`. */
+  hosts: string;
+  type: string;
+  /** `SHA256:...`, as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  marker: 'cert-authority' | 'revoked' | null;
+}
+
+/** A repository's credential as shown: its kind, and for a deploy key its public parts. */
+export type RepoCredentialJson =
+  | { type: 'token' }
+  | {
+      type: 'ssh';
+      /** `TYPE BASE64`: what to add as a deploy key on the Git host. */
+      publicKey: string;
+      /** `SHA256:...` of the deploy key. */
+      keyFingerprint: string;
+      knownHosts: KnownHostJson[];
+    };
+
 /** A CI/CD variable without its value: values are encrypted at rest and only jobs see them. */
 export interface VariableJson {
   key: string;
   masked: boolean;
   protected: boolean;
   file: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A pipeline schedule. Variable values are write-only: only their names are shown. */
+export interface ScheduleJson {
+  id: number;
+  repo: string;
+  description: string;
+  cron: string;
+  timezone: string;
+  ref: string;
+  variables: string[];
+  active: boolean;
+  /** The user whose permissions it runs with; null once that user was deleted. */
+  owner: string | null;
+  /** The next due time (while inactive: the one it had). */
+  nextRunAt: string;
+  lastRunAt: string | null;
+  lastPipeline: { id: number; status: RunStatus } | null;
+  /** Why the last due time made no pipeline (rules, an unknown ref); null after one that did. */
+  lastError: string | null;
+  /** Why the server made it inactive ("schedule deactivated because its owner ..."). */
+  deactivatedReason: string | null;
   createdAt: string;
   updatedAt: string;
 }

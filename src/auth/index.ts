@@ -41,7 +41,9 @@ export {
 export {
   ENCRYPTED_COLUMNS,
   Keyring,
+  SCHEDULE_VARIABLES,
   SIGNING_ALG,
+  SSH_KEY,
   TokenSigner,
   URL_CREDENTIALS,
   NOTIFICATION_SECRET,

@@ -89,6 +89,13 @@ export const PERMISSIONS = {
   'pipeline.retry': member('developer'),
   /** Running a fork's merge request pipeline, which waits for it (the repository's forkPullRequests). */
   'pipeline.approve': member('maintainer'),
+  /** Pipeline schedules: maintainers manage them; each runs with its owner's permissions (src/schedules). */
+  'schedule.read': member('reporter'),
+  'schedule.create': member('maintainer'),
+  'schedule.update': member('maintainer'),
+  'schedule.delete': member('maintainer'),
+  /** Running a schedule now; on a protected branch, the branch's allowed role: checked by the handler. */
+  'schedule.run': member('developer'),
   'job.read': member('guest', true),
   'log.read': member('reporter'),
   'artifact.read': member('reporter', true),
@@ -207,6 +214,13 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/repos/:name/pipelines': 'pipeline.create',
   'GET /api/v1/repos/:name/pipelines': 'pipeline.read',
 
+  'POST /api/v1/repos/:name/schedules': 'schedule.create',
+  'GET /api/v1/repos/:name/schedules': 'schedule.read',
+  'GET /api/v1/schedules/:id': 'schedule.read',
+  'PATCH /api/v1/schedules/:id': 'schedule.update',
+  'POST /api/v1/schedules/:id/run': 'schedule.run',
+  'DELETE /api/v1/schedules/:id': 'schedule.delete',
+
   'GET /api/v1/pipelines': 'pipeline.list',
   'GET /api/v1/pipelines/:id': 'pipeline.read',
   'POST /api/v1/pipelines/:id/cancel': 'pipeline.cancel',
@@ -263,12 +277,14 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
 };
 
 /** How a route names the repository its `member` permission is about. */
-export type RepoLocator = { by: 'name'; param: string } | { by: 'pipeline'; param: string } | { by: 'job'; param: string };
+export type RepoLocator =
+  { by: 'name'; param: string } | { by: 'pipeline'; param: string } | { by: 'job'; param: string } | { by: 'schedule'; param: string };
 
 const LOCATORS: { prefix: string; locator: RepoLocator }[] = [
   { prefix: '/api/v1/repos/:name', locator: { by: 'name', param: 'name' } },
   { prefix: '/api/v1/pipelines/:id', locator: { by: 'pipeline', param: 'id' } },
   { prefix: '/api/v1/jobs/:id', locator: { by: 'job', param: 'id' } },
+  { prefix: '/api/v1/schedules/:id', locator: { by: 'schedule', param: 'id' } },
 ];
 
 /** The repository of a route's URL, or null for routes about no single repository. */

@@ -15,8 +15,8 @@ function positiveId(value: string | undefined, what: string): number {
 }
 
 /**
- * The repository a route is about (by name, or by one of its pipelines or jobs) and the user's
- * role there; null when the repository, pipeline or job does not exist.
+ * The repository a route is about (by name, or by one of its pipelines, jobs or schedules) and the
+ * user's role there; null when the repository, pipeline, job or schedule does not exist.
  */
 export async function repoStanding(
   db: Kysely<Database>,
@@ -36,12 +36,10 @@ export async function repoStanding(
       '=',
       db.selectFrom('pipelines').select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)),
     );
-  else
-    q = q.where(
-      'repos.id',
-      '=',
-      db.selectFrom('jobs').select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)),
-    );
+  else {
+    const table = locator.by === 'job' ? 'jobs' : 'schedules';
+    q = q.where('repos.id', '=', db.selectFrom(table).select('repo_id').where('id', '=', positiveId(params[locator.param], locator.param)));
+  }
   const row = await q.executeTakeFirst();
   return row ? { repoId: row.id, repoName: row.name, role: row.role } : null;
 }

@@ -6,11 +6,13 @@ import { ConfigError } from '../config/index.js';
 import { lintFile, formatDiagnostic, pipelineJsonSchema } from '../pipeline/index.js';
 import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
+import { withCredentialOptions } from './credential-options.js';
 
 // Commands load their modules on use: a client command or `exec` should not pay for loading the
 // server (Fastify, the store, the scheduler) at every start.
 const local = () => import('./local.js');
 const remote = () => import('./remote.js');
+const schedules = () => import('./schedules.js');
 const deploy = () => import('./deploy.js');
 const secrets = () => import('./secrets.js');
 const monitoring = () => import('./monitoring.js');
@@ -152,13 +154,21 @@ containerOptions(program.command('exec'))
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');
-clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path'))
+withCredentialOptions(clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path')))
   .option('--path <group/name>', "GitLab's project path, named by include:project (default: the name)")
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')
   .option('--json')
   .action(async (name: string, url: string, opts) => (await remote()).repoAdd(name, url, opts));
+withCredentialOptions(clientOptions(repo.command('edit').argument('<name>').argument('[url]', 'a new git URL or local path')))
+  .description("change a repository's settings; only the options given change")
+  .option('--no-credentials', "remove the repository's token or deploy key")
+  .option('--path <group/name>', "GitLab's project path, named by include:project")
+  .option('--default-branch <branch>')
+  .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
+  .option('--json')
+  .action(async (name: string, url: string | undefined, opts) => (await remote()).repoEdit(name, url, opts));
 clientOptions(repo.command('list').option('--json')).action(async (opts) => (await remote()).repoList(opts));
 clientOptions(repo.command('rm').argument('<name>')).action(async (name: string, opts) => (await remote()).repoRemove(name, opts));
 
@@ -238,6 +248,32 @@ clientOptions(
   .action(async (r: string, opts) => (await import('./watch.js')).runWatch(r, opts));
 clientOptions(run.command('play').argument('<job>').option('--json')).action(async (id: string, opts) =>
   (await remote()).runAction('play', id, opts),
+);
+
+const schedule = program.command('schedule').description('pipeline schedules: cron patterns that run a ref (docs/api.md)');
+const scheduleFields = (cmd: Command) =>
+  cmd
+    .option('--timezone <tz>', 'IANA time zone of the pattern (default UTC)')
+    .option('--ref <ref>', 'branch or tag to run (default: the default branch)')
+    .option('--description <text>')
+    .option('--variable <KEY=VALUE...>', 'pipeline variables (on edit: replace all of them)')
+    .option('--json');
+scheduleFields(clientOptions(schedule.command('add').argument('<repo>')))
+  .requiredOption('--cron <pattern>', 'cron pattern: 5 fields, or 6 with seconds first')
+  .option('--inactive', 'added switched off')
+  .action(async (r: string, opts) => (await schedules()).scheduleAdd(r, opts));
+clientOptions(schedule.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
+  (await schedules()).scheduleList(r, opts),
+);
+scheduleFields(clientOptions(schedule.command('edit').argument('<id>')))
+  .option('--cron <pattern>')
+  .option('--active', 'switch on (the next time counts from now)')
+  .option('--inactive', 'switch off')
+  .option('--take-ownership', 'run with your permissions from now on')
+  .action(async (id: string, opts) => (await schedules()).scheduleEdit(id, opts));
+clientOptions(schedule.command('rm').argument('<id>')).action(async (id: string, opts) => (await schedules()).scheduleRemove(id, opts));
+clientOptions(schedule.command('run').argument('<id>').option('--json')).action(async (id: string, opts) =>
+  (await schedules()).scheduleRun(id, opts),
 );
 
 const artifact = program.command('artifact').description('job artifacts');

@@ -2,8 +2,9 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import type { PipelineJson, PipelineSummaryJson } from '../api/index.js';
+import type { PipelineJson, PipelineSummaryJson, RepoJson } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
+import { credentialLine, credentialsBody, type CredentialCliOptions } from './credential-options.js';
 import { colourJobStatus, colourStatus, printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
@@ -13,19 +14,38 @@ const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 export async function repoAdd(
   name: string,
   url: string,
-  opts: ApiOptions & { path?: string; defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
+  opts: ApiOptions &
+    CredentialCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
 ) {
   const api = ApiClient.fromOptions(opts);
-  const repo = await api.json<Record<string, unknown>>('POST', '/api/v1/repos', {
+  const repo = await api.json<RepoJson>('POST', '/api/v1/repos', {
     name,
     path: opts.path,
     url,
     defaultBranch: opts.defaultBranch,
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
     webhookSecret: opts.webhookSecret,
+    credentials: (await credentialsBody(opts)) ?? undefined,
   });
   if (opts.json) printJson(repo);
-  else console.log(`Added ${name} (${repo.url as string}, default branch ${repo.defaultBranch as string})`);
+  else console.log(`Added ${name} (${repo.url}, default branch ${repo.defaultBranch})${credentialLine(repo.credentials)}`);
+}
+
+/** Changes only what the options name; `--no-credentials` removes the repository's credential. */
+export async function repoEdit(
+  name: string,
+  url: string | undefined,
+  opts: ApiOptions & CredentialCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; json?: boolean },
+) {
+  const repo = await ApiClient.fromOptions(opts).json<RepoJson>('PATCH', `/api/v1/repos/${encodeURIComponent(name)}`, {
+    url,
+    path: opts.path,
+    defaultBranch: opts.defaultBranch,
+    pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
+    credentials: await credentialsBody(opts),
+  });
+  if (opts.json) printJson(repo);
+  else console.log(`Changed ${name}${credentialLine(repo.credentials)}`);
 }
 
 export async function repoList(opts: Listing) {
@@ -141,18 +161,23 @@ export async function followPipeline(api: ApiClient, id: number): Promise<string
   return p.status;
 }
 
-export async function runTrigger(
-  repo: string,
-  opts: ApiOptions & { ref?: string; sha?: string; variable?: string[]; follow?: boolean; json?: boolean },
-) {
-  const api = ApiClient.fromOptions(opts);
-  const variables = Object.fromEntries(
-    (opts.variable ?? []).map((kv) => {
+/** `--variable KEY=VALUE` options as an object. */
+export function variablesOf(options: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    options.map((kv) => {
       const eq = kv.indexOf('=');
       if (eq <= 0) throw new CliError(`--variable ${kv}: expected KEY=VALUE`);
       return [kv.slice(0, eq), kv.slice(eq + 1)];
     }),
   );
+}
+
+export async function runTrigger(
+  repo: string,
+  opts: ApiOptions & { ref?: string; sha?: string; variable?: string[]; follow?: boolean; json?: boolean },
+) {
+  const api = ApiClient.fromOptions(opts);
+  const variables = variablesOf(opts.variable ?? []);
   const created = await api.json<{ id: number; status: string }>('POST', `/api/v1/repos/${encodeURIComponent(repo)}/pipelines`, {
     ref: opts.ref,
     sha: opts.sha,

@@ -185,6 +185,12 @@ export class Metrics {
     labelNames: ['environment'] as const,
     registers: [this.registry],
   });
+  readonly scheduleRuns = new Counter({
+    name: 'tandem_schedule_runs_total',
+    help: 'Due times of pipeline schedules handled by this replica as leader, by result (started, skipped, failed, deactivated, lost: claimed by another replica)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'tandem_leader',
     help: '1 on the replica that runs singleton duties',

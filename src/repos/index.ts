@@ -12,6 +12,17 @@ export {
 export type { NewRepo } from './repos.js';
 export { deleteVariable, findVariable, listVariables, maskedVariableValues, repoVariablesFor, saveVariable } from './variables.js';
 export type { VariableInput } from './variables.js';
+export {
+  checkRepoCredential,
+  DEFAULT_TOKEN_USERNAME,
+  gitCredentialsByUrl,
+  gitCredentialsFrom,
+  gitCredentialsOf,
+  reposSharingUrl,
+  saveRepoCredential,
+  urlCredential,
+} from './credentials.js';
+export type { RepoCredential, RepoCredentialInput } from './credentials.js';
 export { saveWebhookSecret, sealRepoSecret, webhookSecretOf } from './sealed.js';
 export type { RepoSecretsContext } from './sealed.js';
 /** The row of a repository, as its operations take and return it. */

@@ -51,7 +51,7 @@ export {
 export type { AgentRegistration } from './sql/agents.js';
 export { artifactFilesOf, findArtifactFile, replaceArtifactFiles } from './sql/artifact-files.js';
 export { findCacheEntry, saveCacheEntry } from './sql/cache-entries.js';
-export type { Delivery } from './sql/deliveries.js';
+export { recordDelivery, type Delivery } from './sql/deliveries.js';
 export { startDownstreamPipelines } from './downstream.js';
 export { storedPipelineVariables } from './stored-predefined.js';
 export { endTriggerJob } from './sql/end-trigger-job.js';

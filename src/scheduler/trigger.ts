@@ -12,7 +12,7 @@ import type { PipelineMergeRequest, PipelineSource, Repo } from '../store/index.
 import { DuplicateDeliveryError } from './errors.js';
 import type { StatusChange } from './events.js';
 import { autoCancelInterruptible } from './sql/auto-cancel.js';
-import { createPipeline } from './sql/create-pipeline.js';
+import { createPipeline, type CreatePipelineInput } from './sql/create-pipeline.js';
 import { earlierDelivery, recordDelivery, type Delivery } from './sql/deliveries.js';
 
 export const PIPELINE_FILES = ['.tandem.yml', '.gitlab-ci.yml'];
@@ -58,6 +58,8 @@ export interface TriggerInput {
   pipelineFile?: { path: string; content: string; files: Record<string, string> };
   /** A downstream pipeline: the pipeline and trigger job that start it (see createPipeline). */
   upstream?: { pipelineId: number; triggerJobId: number };
+  /** Work that commits with the pipeline or not at all (see createPipeline): a schedule's claim of its due time. */
+  claim?: CreatePipelineInput['claim'];
 }
 
 /** A pipeline and the status changes to publish, or why none was made (`workflow:rules` or rules that leave no job). */
@@ -112,6 +114,7 @@ export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput):
     mergeRequest: input.mergeRequest,
     awaitingApproval: input.awaitingApproval,
     upstream: input.upstream,
+    claim: input.claim,
     now,
   };
   if (found === null) {

@@ -12,6 +12,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerRepoRoutes } from './routes/repos.js';
+import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerNotificationRoutes } from './routes/notifications.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 import { registerMonitoringRoutes } from './routes/monitoring.js';
@@ -112,6 +113,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerLoginPageRoutes(routes, ctx);
   registerDeviceLoginRoutes(routes, ctx);
   registerRepoRoutes(routes, ctx);
+  registerScheduleRoutes(routes, ctx);
   registerNotificationRoutes(routes, ctx);
   registerPipelineRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);

@@ -1,18 +1,18 @@
 // Background duties of the server: promote delayed jobs, reap expired leases, enforce timeouts,
 // poll repositories, expire artifacts, drop ended sessions and old failed-login counters, make
-// scheduled backups. They run only on the replica holding the leader lease (src/server/leader.ts);
-// with SQLite there is one server, which therefore always leads.
+// scheduled backups, start scheduled pipelines. They run only on the replica holding the leader
+// lease (src/server/leader.ts); with SQLite there is one server, which therefore always leads.
 import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases, triggerForDelivery } from '../scheduler/index.js';
 import { readKnownRefs, type Repo } from '../store/index.js';
 import type { ServerContext } from './context.js';
-import { repoCredentials } from './repo-url.js';
 import type { StatusChange } from '../scheduler/index.js';
 import { kickDownstream } from './downstream.js';
 import { publishChanges } from './notify.js';
-import { repoWantsRef } from '../repos/index.js';
+import { gitCredentialsOf, repoWantsRef } from '../repos/index.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { backupSchedule, type BackupSchedule } from './backups.js';
+import { scheduleDuty, type ScheduleDuty } from './schedules.js';
 import { expireArtifacts } from './retention.js';
 import { pruneOutbox } from '../outbox/index.js';
 import { deleteExpiredDeviceLogins } from '../auth/index.js';
@@ -36,7 +36,7 @@ export interface Duties {
 
 async function pollRepo(ctx: ServerContext, repo: Repo, now: number): Promise<void> {
   await ctx.store.db.updateTable('repos').set({ last_polled_at: now }).where('id', '=', repo.id).execute();
-  const current = await lsRemote(repo.url, { timeoutMs: 30_000, credentials: await repoCredentials(ctx, repo) });
+  const current = await lsRemote(repo.url, { timeoutMs: 30_000, credentials: await gitCredentialsOf(ctx, repo) });
   const previous = readKnownRefs(repo);
   const firstPoll = Object.keys(previous).length === 0;
   await ctx.store.db
@@ -83,6 +83,7 @@ interface DutyState {
   polling: Set<number>;
   lastRetentionAt: number;
   backups: BackupSchedule | null;
+  schedules: ScheduleDuty;
 }
 
 /** Frees the jobs of lost agents: expired leases, and presence streams broken for longer than the grace. */
@@ -151,6 +152,7 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     await pruneOutbox(ctx.store.db, now - OUTBOX_KEEP_MS);
   }
   await state.backups?.tick(now);
+  await state.schedules.tick(now);
   const promoted = await promoteScheduled(ctx.store, now);
   const reaped = await reap(ctx, state, now);
   const timedOut = await enforceTimeouts(ctx.store, now);
@@ -173,6 +175,7 @@ export function startDuties(ctx: ServerContext): Duties {
     polling: new Set(),
     lastRetentionAt: 0,
     backups: backupSchedule(ctx),
+    schedules: scheduleDuty(ctx),
   };
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -213,6 +216,7 @@ export function startDuties(ctx: ServerContext): Duties {
       await alerting.stop();
       await running;
       await state.backups?.stop();
+      await state.schedules.stop();
       if (state.leadership.leader) await releaseLeadership(ctx.store, ctx.replicaId, state.leadership.epoch).catch(() => undefined);
       ctx.metrics.leader.set(0);
     },

@@ -13,11 +13,12 @@ import { countAgents } from '../monitor/index.js';
 import { Metrics } from '../monitor/index.js';
 import { SliRecorder } from '../monitor/index.js';
 import { forgeCredentials, IncludeResolver, MirrorCache } from '../source/index.js';
+import { gitCredentialsByUrl } from '../repos/index.js';
 import { acquireInstanceLock, isPostgresUrl, NewerSchemaError, openStore, sqlitePath, type Store } from '../store/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
 import { secureDataDir, secureSqliteFiles } from './file-modes.js';
-import { credentialsByUrl, internalRemoteHost, moveUrlCredentials } from './repo-url.js';
+import { internalRemoteHost, moveUrlCredentials } from './repo-url.js';
 import type { ServerContext } from './context.js';
 import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
@@ -115,7 +116,7 @@ export async function startServer(
     metrics.artifactStoreErrors.inc({ store: which, operation });
     log.warn({ store: which, operation, err: (err as Error).message }, 'artifact store operation failed');
   });
-  const repoCredentials = credentialsByUrl({ store, secrets });
+  const repoCredentials = gitCredentialsByUrl({ store, secrets });
   // The forge's token reads its projects; a registered repository's URL keeps its own credentials.
   const mirrors = new MirrorCache(join(config.dataDir, 'mirrors'), {
     credentials: async (url) => (await repoCredentials(url)) ?? forgeCredentials(config.forge, url),

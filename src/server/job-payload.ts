@@ -4,7 +4,7 @@ import type { JobPayload, JobVariable } from '../api/index.js';
 import { mintIdTokens } from '../auth/index.js';
 import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
-import { repoVariablesFor } from '../repos/index.js';
+import { gitCredentialsOf, repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables } from '../pipeline/index.js';
 import {
   appendLogChunks,
@@ -18,7 +18,6 @@ import {
 import { readJobTags, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { publishChanges } from './notify.js';
-import { repoCredentials } from './repo-url.js';
 
 export function plain(vars: Record<string, string>): JobVariable[] {
   return Object.entries(vars).map(([key, value]) => ({ key, value, masked: false, file: false }));
@@ -95,8 +94,8 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
   const layers = await jobVariableLayers(ctx, claimed, dependencies);
   // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
   const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
-  // For the agent's fetch only: the workspace's origin and CI_REPOSITORY_URL carry none.
-  const credentials = await repoCredentials(ctx, repo);
+  // For the agent's fetch of this job's checkout only: the workspace's origin and CI_REPOSITORY_URL carry none.
+  const credentials = await gitCredentialsOf(ctx, repo);
   const variables: JobVariable[] = [
     ...plain(layers.predefined),
     ...plain(layers.perJob),
@@ -114,7 +113,11 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     fencingToken: claimed.fencingToken,
     leaseMs: ctx.config.leaseSeconds * 1000,
     timeoutSeconds: job.timeout_seconds,
-    repo: { name: repo.name, url: repo.url, ...(credentials ? { credentials } : {}) },
+    repo: {
+      name: repo.name,
+      url: repo.url,
+      ...(credentials === null ? {} : 'privateKey' in credentials ? { sshKey: credentials } : { credentials }),
+    },
     sha: pipeline.sha,
     ref: pipeline.ref,
     job: spec,

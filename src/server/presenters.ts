@@ -17,6 +17,8 @@ import {
   type ReleaseTargetJson,
   type SilenceView,
   type RepoJson,
+  type RepoCredentialJson,
+  type ScheduleJson,
   type UserJson,
   type NotificationJson,
   type VariableJson,
@@ -29,7 +31,9 @@ import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
 import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
 import { repoPath } from '../repos/index.js';
+import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
 import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
+import { scheduleVariableKeys, type ScheduleRow } from '../schedules/index.js';
 import {
   readAgentTags,
   readBranchFilter,
@@ -213,6 +217,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
     pollInterval: repo.poll_interval_seconds,
     hasWebhookSecret: repo.webhook_secret !== null,
     hasUrlCredentials: repo.url_credentials !== null,
+    credentials: repoCredentialView(repo),
     forkPullRequests: repo.fork_pull_requests,
     branches: readBranchFilter(repo),
     tags: readTagFilter(repo),
@@ -220,6 +225,17 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
   };
+}
+
+function repoCredentialView(repo: Repo): RepoCredentialJson | null {
+  if (repo.ssh_key !== null && repo.ssh_public_key !== null)
+    return {
+      type: 'ssh',
+      publicKey: repo.ssh_public_key,
+      keyFingerprint: publicKeyFingerprint(repo.ssh_public_key) ?? '',
+      knownHosts: describeKnownHosts(repo.ssh_known_hosts ?? ''),
+    };
+  return repo.url_credentials !== null ? { type: 'token' } : null;
 }
 
 export function notificationView(s: SubscriptionListing): NotificationJson {
@@ -246,6 +262,28 @@ export function variableView(v: Variable): VariableJson {
     file: v.file === 1,
     createdAt: iso(v.created_at)!,
     updatedAt: iso(v.updated_at)!,
+  };
+}
+
+export function scheduleView(s: ScheduleRow): ScheduleJson {
+  return {
+    id: s.id,
+    repo: s.repo_name,
+    description: s.description,
+    cron: s.cron,
+    timezone: s.timezone,
+    ref: s.ref,
+    variables: scheduleVariableKeys(s),
+    active: s.active === 1,
+    owner: s.owner_username,
+    nextRunAt: iso(s.next_run_at)!,
+    lastRunAt: iso(s.last_run_at),
+    lastPipeline:
+      s.last_pipeline_id === null || s.last_pipeline_status === null ? null : { id: s.last_pipeline_id, status: s.last_pipeline_status },
+    lastError: s.last_error,
+    deactivatedReason: s.deactivated_reason,
+    createdAt: iso(s.created_at)!,
+    updatedAt: iso(s.updated_at)!,
   };
 }
 

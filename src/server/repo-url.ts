@@ -7,12 +7,8 @@ import { realpath } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { URL_CREDENTIALS } from '../auth/index.js';
 import { normalizeRepoUrl, redactUrl, repoUrlTarget, SourceError, splitUrlCredentials, type UrlCredentials } from '../source/index.js';
-import { sealRepoSecret, type RepoSecretsContext } from '../repos/index.js';
-import { jsonColumn } from '../store/index.js';
-import type { Repo } from '../store/index.js';
+import { saveRepoCredential, urlCredential, type RepoSecretsContext } from '../repos/index.js';
 import { ApiError } from './http.js';
 
 /** Loopback, private, link-local, shared, multicast and reserved ranges (RFC 6890): not "the internet". */
@@ -96,7 +92,7 @@ export interface RepoUrlSetter {
 export interface CheckedRepoUrl {
   /** Normalised, without credentials: what is stored, shown and given to git. */
   url: string;
-  /** What the URL carried as `user:password@`, to be stored encrypted (`saveRepoCredentials`). */
+  /** What the URL carried as `user:password@`, to be stored encrypted (`saveRepoCredential`). */
   credentials: UrlCredentials | null;
 }
 
@@ -144,37 +140,6 @@ async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly
   }
 }
 
-// Read once decrypted: the sealed text is the JSON saveRepoCredentials wrote.
-const urlCredentials = jsonColumn('repos', 'url_credentials', z.looseObject({ username: z.string(), password: z.string() }));
-
-/** Stores (or with null, removes) the credentials of a repository's URL, encrypted and bound to its id. */
-export async function saveRepoCredentials(ctx: RepoSecretsContext, repoId: number, credentials: UrlCredentials | null): Promise<Repo> {
-  return sealRepoSecret(ctx, repoId, URL_CREDENTIALS, credentials === null ? null : JSON.stringify(credentials));
-}
-
-/** The credentials of a repository's URL, decrypted; null when it has none. */
-export async function repoCredentials(
-  ctx: RepoSecretsContext,
-  repo: Pick<Repo, 'id' | 'url_credentials' | 'url_credentials_key_id'>,
-): Promise<UrlCredentials | null> {
-  if (repo.url_credentials === null) return null;
-  return urlCredentials(await ctx.secrets.keyring.open(repo.url_credentials, repo.url_credentials_key_id, URL_CREDENTIALS, repo), repo.id);
-}
-
-/** For the server's mirrors: the credentials of a URL, from a repository registered with it. */
-export function credentialsByUrl(ctx: RepoSecretsContext): (url: string) => Promise<UrlCredentials | null> {
-  return async (url) => {
-    const repo = await ctx.store.db
-      .selectFrom('repos')
-      .select(['id', 'url_credentials', 'url_credentials_key_id'])
-      .where('url', '=', url)
-      .where('url_credentials', 'is not', null)
-      .orderBy('id')
-      .executeTakeFirst();
-    return repo ? repoCredentials(ctx, repo) : null;
-  };
-}
-
 /**
  * Moves credentials that repository URLs stored before migration 013 carried into the encrypted
  * column, so the URL shown to guests, job tokens and logs has none. Runs at start.
@@ -184,7 +149,7 @@ export async function moveUrlCredentials(ctx: RepoSecretsContext, log: Logger): 
   for (const repo of repos) {
     const { url, credentials } = splitUrlCredentials(repo.url);
     if (credentials === null) continue;
-    await saveRepoCredentials(ctx, repo.id, credentials);
+    await saveRepoCredential(ctx, repo.id, urlCredential(credentials));
     await ctx.store.db.updateTable('repos').set({ url }).where('id', '=', repo.id).execute();
     log.info({ repoId: repo.id, url }, 'moved the credentials of a repository URL into encrypted storage');
   }

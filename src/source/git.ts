@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { UrlCredentials } from '../api/index.js';
+import type { GitCredentials, SshKeyCredentials, UrlCredentials } from '../api/index.js';
 import { DomainError } from '../errors.js';
+import { maskText } from '../executor/index.js';
 import { parseRawCommit, type CommitInfo } from '../pipeline/index.js';
 import { isZeroSha } from './types.js';
 
@@ -71,8 +72,8 @@ interface RunOptions {
   timeoutMs?: number;
   input?: string;
   maxOutput?: number;
-  /** Added to git's environment (credentials: never on the command line, where `ps` shows them). */
-  env?: NodeJS.ProcessEnv;
+  /** What git authenticates with (given by environment and files: never on the command line, where `ps` shows them). */
+  credentials?: GitCredentials | null;
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
@@ -84,13 +85,13 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
-function runGit(args: string[], opts: RunOptions = {}): Promise<GitRun> {
+function runGit(args: string[], opts: RunOptions = {}, env: NodeJS.ProcessEnv = {}): Promise<GitRun> {
   const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
   return new Promise((resolve, reject) => {
     // detached: a session of its own, so git and its helpers (ssh, git-remote-https) have no
     // terminal to prompt on and can be killed together on timeout.
     const child = spawn('git', args, {
-      env: { ...gitEnv(), ...opts.env },
+      env: { ...gitEnv(), ...env },
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
     });
@@ -149,18 +150,53 @@ export function redactUrls(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]*@/gi, '$1***@');
 }
 
+function isSshKey(credentials: GitCredentials): credentials is SshKeyCredentials {
+  return 'privateKey' in credentials;
+}
+
+/**
+ * The values of credentials that must never show in a message or a log: the token (and a username
+ * that is one, as in `https://TOKEN@host`), the private key and each line of it.
+ */
+export function credentialSecrets(credentials: GitCredentials | null | undefined): string[] {
+  if (!credentials) return [];
+  if (isSshKey(credentials))
+    return [credentials.privateKey.trim(), ...credentials.privateKey.split('\n').filter((l) => !l.startsWith('-----'))];
+  return credentials.password === '' ? [credentials.username] : [credentials.password];
+}
+
+/** What ssh's refusal means for a repository with a deploy key, in the words of its settings; null when it is something else. */
+function sshRefusal(url: string, stderr: string): string | null {
+  const target = sshHostOf(url);
+  const host = target ? knownHostName(target.host, target.port) : 'the host';
+  if (
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key is known for|Host key for .* has changed/i.test(stderr)
+  ) {
+    const sent = /The fingerprint for the (\S+) key sent by the remote host is\s+(SHA256:[A-Za-z0-9+/]+)/.exec(stderr);
+    return (
+      `the host key ${host} presented${sent ? ` (${sent[1]} ${sent[2]})` : ''} is not one of the repository's known hosts ` +
+      "(credentials.knownHosts): ssh refused to connect. Compare the host's key fingerprint with the one your Git host publishes, then set the known hosts again"
+    );
+  }
+  if (/Permission denied \(publickey/.test(stderr))
+    return `${host} refused the deploy key (Permission denied (publickey)): add its public key, shown in the repository's settings, as a deploy key of the repository there`;
+  return null;
+}
+
 function failure(what: string, url: string, run: GitRun, opts: RunOptions): SourceError {
+  const ssh = opts.credentials && isSshKey(opts.credentials) && !run.timedOut ? sshRefusal(url, run.stderr) : null;
   const detail = run.timedOut
     ? `timed out after ${opts.timeoutMs} ms`
     : run.overflow
       ? `output larger than ${opts.maxOutput ?? DEFAULT_MAX_OUTPUT} bytes`
-      : run.stderr.trim() || `git exited with code ${run.code}`;
-  const stderr = redactUrls(run.stderr);
-  return new SourceError(`${what} ${redactUrl(url)} failed: ${redactUrls(detail)}`, redactUrl(url), stderr, 'upstream');
+      : (ssh ?? (run.stderr.trim() || `git exited with code ${run.code}`));
+  const secrets = credentialSecrets(opts.credentials);
+  const stderr = maskText(redactUrls(run.stderr), secrets);
+  return new SourceError(maskText(`${what} ${redactUrl(url)} failed: ${redactUrls(detail)}`, secrets), redactUrl(url), stderr, 'upstream');
 }
 
 async function gitOk(what: string, url: string, args: string[], opts: RunOptions = {}): Promise<Buffer> {
-  const run = await runGit(args, opts);
+  const run = await withCredentials(url, opts.credentials, (env) => runGit(args, opts, env));
   if (run.code !== 0 || run.timedOut || run.overflow) throw failure(what, url, run, opts);
   return run.stdout;
 }
@@ -256,10 +292,83 @@ export function splitUrlCredentials(url: string): { url: string; credentials: Ur
  * git configuration (by environment) that sends the credentials to this URL only: not to a host it
  * redirects to, and not on git's command line.
  */
-function credentialEnv(url: string, credentials: UrlCredentials | null | undefined): NodeJS.ProcessEnv {
-  if (!credentials) return {};
+function basicAuthEnv(url: string, credentials: UrlCredentials): NodeJS.ProcessEnv {
   const basic = Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
   return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${url}.extraHeader`, GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` };
+}
+
+const KEY_DIR_PREFIX = 'tandem-ssh-';
+let sweptKeyDirs: Promise<void> | undefined;
+
+/**
+ * Removes the key directories of processes that died during a git call (killed, crashed): their
+ * names hold the pid. Once per process, before its first deploy key is written.
+ */
+async function removeLeftoverKeyDirs(): Promise<void> {
+  const names = await readdir(tmpdir()).catch((): string[] => []);
+  for (const name of names) {
+    const pid = name.startsWith(KEY_DIR_PREFIX) ? Number(name.slice(KEY_DIR_PREFIX.length).split('-')[0]) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid))
+      await rm(path.join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Runs fn with the environment that makes git authenticate with these credentials. A deploy key
+ * and its known hosts go to files in a fresh 0700 directory, removed when fn is done; ssh reads
+ * nothing else: no ~/.ssh/config, no default identities, no agent, no other known_hosts, and it
+ * connects only to a host whose key is among the known hosts (StrictHostKeyChecking=yes).
+ */
+async function withCredentials<T>(
+  url: string,
+  credentials: GitCredentials | null | undefined,
+  fn: (env: NodeJS.ProcessEnv) => Promise<T>,
+): Promise<T> {
+  if (!credentials) return fn({});
+  if (!isSshKey(credentials)) return fn(basicAuthEnv(url, credentials));
+  sweptKeyDirs ??= removeLeftoverKeyDirs();
+  await sweptKeyDirs;
+  const dir = await mkdtemp(path.join(tmpdir(), `${KEY_DIR_PREFIX}${process.pid}-`));
+  try {
+    const key = path.join(dir, 'key');
+    const knownHosts = path.join(dir, 'known_hosts');
+    await writeFile(key, credentials.privateKey, { mode: 0o600 });
+    await writeFile(knownHosts, credentials.knownHosts, { mode: 0o600 });
+    const ssh = [
+      'ssh',
+      '-F /dev/null',
+      `-i ${shellQuote(key)}`,
+      '-o IdentitiesOnly=yes',
+      '-o IdentityAgent=none',
+      '-o StrictHostKeyChecking=yes',
+      `-o UserKnownHostsFile=${shellQuote(knownHosts)}`,
+      '-o GlobalKnownHostsFile=/dev/null',
+      '-o UpdateHostKeys=no',
+      '-o BatchMode=yes',
+    ].join(' ');
+    return await fn({ GIT_SSH_COMMAND: ssh, GIT_SSH_VARIANT: 'ssh' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** How ssh names a host in known_hosts: `host`, or `[host]:port` off port 22. */
+export function knownHostName(host: string, port: number | null): string {
+  return port === null || port === 22 ? host : `[${host}]:${port}`;
+}
+
+/** The host and port (null: ssh's default) of an ssh repository URL (ssh://, or scp-like host:path); null for others. */
+export function sshHostOf(url: string): { host: string; port: number | null } | null {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    const target = repoUrlTarget(url);
+    return target.kind === 'remote' ? { host: target.host, port: null } : null;
+  }
+  if (!['ssh', 'git+ssh', 'ssh+git'].includes(scheme)) return null;
+  const parsed = new URL(url);
+  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port === '' ? null : Number(parsed.port) };
 }
 
 export type RepoUrlTarget = { kind: 'local'; path: string } | { kind: 'remote'; host: string };
@@ -291,12 +400,12 @@ function parseRefs(stdout: Buffer): Map<string, string> {
 /** Branches and tags of a remote repository (annotated tags peeled to their commit). */
 export async function lsRemote(
   url: string,
-  opts: { timeoutMs?: number; credentials?: UrlCredentials | null } = {},
+  opts: { timeoutMs?: number; credentials?: GitCredentials | null } = {},
 ): Promise<Map<string, string>> {
   const repo = normalizeRepoUrl(url);
   const stdout = await gitOk('git ls-remote of', repo, ['ls-remote', '--heads', '--tags', '--', repo], {
     timeoutMs: opts.timeoutMs ?? DEFAULT_LS_REMOTE_TIMEOUT_MS,
-    env: credentialEnv(repo, opts.credentials),
+    credentials: opts.credentials,
   });
   return parseRefs(stdout);
 }
@@ -390,8 +499,11 @@ async function withFileLock<T>(lockPath: string, maxAgeMs: number, fn: (waited: 
 export interface MirrorCacheOptions {
   /** Limit for one clone or fetch (default 10 minutes). */
   fetchTimeoutMs?: number;
-  /** The credentials of a (normalised, credential-free) URL, asked for before each clone or fetch. */
-  credentials?: (url: string) => Promise<UrlCredentials | null> | UrlCredentials | null;
+  /**
+   * The credentials of a (normalised, credential-free) URL, asked for before each clone or fetch
+   * that was not given its own (`ensure`'s and `checkout`'s `credentials`).
+   */
+  credentials?: (url: string) => Promise<GitCredentials | null> | GitCredentials | null;
 }
 
 /**
@@ -448,8 +560,8 @@ export class MirrorCache {
     this.credentials = opts.credentials;
   }
 
-  private async networkEnv(repoUrl: string): Promise<NodeJS.ProcessEnv> {
-    return credentialEnv(repoUrl, await this.credentials?.(repoUrl));
+  private async credentialsFor(repoUrl: string, given: GitCredentials | null | undefined): Promise<GitCredentials | null> {
+    return given ?? (await this.credentials?.(repoUrl)) ?? null;
   }
 
   private key(repoUrl: string): string {
@@ -494,7 +606,7 @@ export class MirrorCache {
     return run.code === 0 ? run.stdout.toString('utf8').trim() : null;
   }
 
-  private async clone(repoUrl: string, mirror: string): Promise<void> {
+  private async clone(repoUrl: string, mirror: string, credentials: GitCredentials | null): Promise<void> {
     const prefix = `.tmp-${path.basename(mirror, '.git')}-`;
     // Leftovers of a process that died mid-clone; we hold the lock, so none is in use.
     for (const name of await readdir(this.dir)) {
@@ -505,7 +617,7 @@ export class MirrorCache {
     try {
       await gitOk('git clone --mirror of', repoUrl, ['clone', '--mirror', '--quiet', '--', repoUrl, tmp], {
         timeoutMs: this.fetchTimeoutMs,
-        env: await this.networkEnv(repoUrl),
+        credentials,
       });
       await rename(tmp, mirror);
     } finally {
@@ -517,8 +629,9 @@ export class MirrorCache {
    * Makes sure the mirror of url exists and is fresh: clones it when missing, otherwise fetches
    * (with --prune), skipping the fetch when sha is given and already present. Returns the mirror path.
    * Throws SourceError when the repository is unreachable or sha is still missing after the fetch.
+   * `credentials`: for this call's clone or fetch, instead of asking the `credentials` option.
    */
-  async ensure(url: string, opts: { sha?: string } = {}): Promise<string> {
+  async ensure(url: string, opts: { sha?: string; credentials?: GitCredentials | null } = {}): Promise<string> {
     const repoUrl = normalizeRepoUrl(url);
     const mirror = path.join(this.dir, `${this.key(repoUrl)}.git`);
     const { sha } = opts;
@@ -534,11 +647,11 @@ export class MirrorCache {
         // asking git again would cost a process for nothing (this is on the push-to-job path).
         const recheck = sha !== undefined && (queued || waited);
         if (!(await exists(mirror))) {
-          await this.clone(repoUrl, mirror);
+          await this.clone(repoUrl, mirror, await this.credentialsFor(repoUrl, opts.credentials));
         } else if (sha === undefined || !recheck || !(await this.hasCommit(mirror, sha))) {
           await gitOk('git fetch of', repoUrl, ['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], {
             timeoutMs: this.fetchTimeoutMs,
-            env: await this.networkEnv(repoUrl),
+            credentials: await this.credentialsFor(repoUrl, opts.credentials),
           });
         }
       });
@@ -679,11 +792,12 @@ export class MirrorCache {
 
   /**
    * A job workspace at dest (missing or empty): a clone borrowing objects from the mirror,
-   * HEAD detached at sha, origin pointing at the real repository.
+   * HEAD detached at sha, origin pointing at the real repository. `credentials`: for a fetch this
+   * needs, as `ensure` takes them; the workspace keeps none.
    */
-  async checkout(url: string, sha: string, dest: string): Promise<void> {
+  async checkout(url: string, sha: string, dest: string, opts: { credentials?: GitCredentials | null } = {}): Promise<void> {
     const repoUrl = normalizeRepoUrl(url);
-    const mirror = await this.ensure(url, { sha });
+    const mirror = await this.ensure(url, { sha, credentials: opts.credentials });
     const target = path.resolve(dest);
     const entries = await readdir(target).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [];

@@ -1,5 +1,19 @@
-export { lsRemote, MirrorCache, normalizeRepoUrl, redactUrl, redactUrls, repoUrlTarget, SourceError, splitUrlCredentials } from './git.js';
-export type { UrlCredentials } from '../api/index.js';
+export {
+  credentialSecrets,
+  knownHostName,
+  lsRemote,
+  MirrorCache,
+  normalizeRepoUrl,
+  redactUrl,
+  redactUrls,
+  repoUrlTarget,
+  SourceError,
+  splitUrlCredentials,
+  sshHostOf,
+} from './git.js';
+export { describeKnownHosts, parseDeployKey, parseKnownHosts, publicKeyFingerprint } from './ssh-key.js';
+export type { KnownHostKey, SshDeployKey } from './ssh-key.js';
+export type { GitCredentials, SshKeyCredentials, UrlCredentials } from '../api/index.js';
 export type { MirrorCacheOptions, RepoUrlTarget } from './git.js';
 export { parseWebhook, refMatchesFilters, WebhookError } from './webhooks.js';
 export type { RefFilters, WebhookHeaders, WebhookResult } from './webhooks.js';

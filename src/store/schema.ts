@@ -46,6 +46,12 @@ export interface RepoTable {
   /** `user:password` of an http(s) URL, encrypted by `url_credentials_key_id`; `url` holds no credentials. */
   url_credentials: string | null;
   url_credentials_key_id: string | null;
+  /** JSON {privateKey, knownHosts} of an SSH deploy key, encrypted by `ssh_key_key_id`: what git uses. */
+  ssh_key: string | null;
+  ssh_key_key_id: string | null;
+  /** The deploy key's public half (`TYPE BASE64`) and its known hosts, plain, for display only. */
+  ssh_public_key: string | null;
+  ssh_known_hosts: string | null;
   /** Pipelines of merge requests from forks: 'approval' (wait for a maintainer) or 'run'. */
   fork_pull_requests: Generated<ForkPullRequests>;
   /** JSON string[] of branch globs that start pipelines (pushes and polls); null: every branch. */
@@ -374,6 +380,37 @@ export interface CounterTable {
   value: number;
 }
 
+/** A pipeline schedule (migration 021): the leader runs `ref` at the cron pattern's times in `timezone`. */
+export interface ScheduleTable {
+  id: Generated<number>;
+  repo_id: number;
+  description: string;
+  /** 5 fields (minute precision) or 6 (seconds first), as croner reads them. */
+  cron: string;
+  /** IANA name (Europe/Berlin) or UTC. */
+  timezone: string;
+  /** A branch or tag name. */
+  ref: string;
+  /** Sealed JSON {KEY: value} (keyring column SCHEDULE_VARIABLES); null: none. */
+  variables: string | null;
+  variables_key_id: string | null;
+  /** JSON string[]: the variables' names, shown without opening the values. */
+  variable_keys: string;
+  active: number;
+  /** Whose permissions the schedule runs with; null once that user is deleted. */
+  owner_user_id: number | null;
+  /** The next due time (epoch ms); the claim of a run moves it on by compare-and-set. */
+  next_run_at: number;
+  last_run_at: number | null;
+  last_pipeline_id: number | null;
+  /** Why the last due time made no pipeline (unknown ref, rules); null after a run that made one. */
+  last_error: string | null;
+  /** Why the server made the schedule inactive (its owner lost access); null when a person did. */
+  deactivated_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** Leader election and other singleton leases (used by the HA work). */
 export interface LeaseTable {
   name: string;
@@ -667,10 +704,12 @@ export interface Database {
   alerting_state: AlertingStateTable;
   backups: BackupTable;
   dr_drills: DrDrillTable;
+  schedules: ScheduleTable;
 }
 
 export type Repo = Selectable<RepoTable>;
 export type Pipeline = Selectable<PipelineTable>;
+export type Schedule = Selectable<ScheduleTable>;
 export type Job = Selectable<JobTable>;
 export type NotificationSubscription = Selectable<NotificationSubscriptionTable>;
 export type NewJob = Insertable<JobTable>;

@@ -42,6 +42,7 @@ describe('every route with every caller', () => {
   const tokens = new Map<Caller, string>();
   let pipelineId = 0;
   let jobId = 0;
+  let scheduleId = 0;
 
   before(async () => {
     // Long leases and grace: the claimed job (and so its job token) must stay running for the whole walk.
@@ -70,6 +71,11 @@ describe('every route with every caller', () => {
     const target = await tandem.api<PipelineView>('GET', `/api/v1/pipelines/${held.body.id}`);
     pipelineId = target.body.id;
     jobId = target.body.jobs.find((j) => j.name === 'later')!.id;
+    const schedule = await tandem.api<{ id: number }>('POST', '/api/v1/repos/walk/schedules', {
+      body: { cron: '0 3 * * *', ref: 'feature' },
+    });
+    assert.equal(schedule.status, 201, schedule.text);
+    scheduleId = schedule.body.id;
   });
   after(() => tandem.close());
 
@@ -84,8 +90,9 @@ describe('every route with every caller', () => {
       digest: 'not-a-digest',
     };
     const [, prefix] = /^\/api\/v1\/(\w+)/.exec(url) ?? [];
+    const ids: Record<string, number> = { pipelines: pipelineId, jobs: jobId, schedules: scheduleId };
     return url
-      .replace(/:id/g, prefix === 'pipelines' ? String(pipelineId) : prefix === 'jobs' ? String(jobId) : '999999')
+      .replace(/:id/g, String(ids[prefix] ?? 999999))
       .replace(/:(\w+)/g, (_, p: string) => values[p] ?? 'x')
       .replace(/\*$/, 'file.txt');
   }

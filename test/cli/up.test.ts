@@ -2,12 +2,17 @@
 // artifacts, variables and agents over the real HTTP API, then a graceful SIGTERM.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { makeRemote, repoRoot, tempDir, type TestRemote } from '../support/git.js';
+import { startSshd, sshdSkipReason } from '../support/sshd.js';
 import { startLive, tandem, type CliResult, type LiveTandem } from './helpers.js';
+
+const execFileP = promisify(execFile);
 
 const PIPELINE = `stages: [build, test]
 build:
@@ -176,6 +181,41 @@ test('up: remote commands name the problem when the server or the object is wron
   assert.equal(badToken.code, 1);
   assert.match(badToken.stderr, /401/);
 });
+
+test(
+  'up: repo add --ssh-key-file connects a private repository over ssh; repo edit --no-credentials removes the key',
+  { skip: sshdSkipReason() },
+  async (t) => {
+    const sshd = await startSshd(1);
+    t.after(() => sshd.stop());
+    const privateRemote = await makeRemote(tempDir(t, 'cli-ssh'));
+    await privateRemote.commit({ '.gitlab-ci.yml': 'job:\n  script: cat README.md\n', 'README.md': 'over ssh\n' }, 'initial');
+    await privateRemote.push('main');
+    const knownHosts = path.join(root, 'known_hosts');
+    await writeFile(knownHosts, `${sshd.servers[0].knownHostsLine}\n`);
+    const url = `ssh://${sshd.user}@127.0.0.1:${sshd.servers[0].port}${privateRemote.bare}`;
+
+    const missing = await cli('repo', 'add', 'over-ssh', url, '--ssh-key-file', sshd.identityFile);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /--ssh-key-file needs --known-hosts-file/);
+    const added = await cli('repo', 'add', 'over-ssh', url, '--ssh-key-file', sshd.identityFile, '--known-hosts-file', knownHosts);
+    assert.equal(added.code, 0, added.stderr);
+    const fingerprint = (await execFileP('ssh-keygen', ['-l', '-f', `${sshd.identityFile}.pub`])).stdout.split(' ')[1];
+    assert.match(
+      added.stdout,
+      new RegExp(`^Added over-ssh \\(.*, default branch main\\); deploy key ${fingerprint.replace(/[+/]/g, '\\$&')}`),
+    );
+
+    const run = await cli('run', 'trigger', 'over-ssh', '--follow');
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const id = Number(/Pipeline #(\d+) created/.exec(run.stdout)?.[1]);
+    const job = json<PipelineJson>(await cli('run', 'show', String(id), '--json')).jobs![0];
+    assert.match((await cli('run', 'logs', String(job.id))).stdout, /over ssh/);
+
+    const edited = json<{ credentials: unknown }>(await cli('repo', 'edit', 'over-ssh', '--no-credentials', '--json'));
+    assert.equal(edited.credentials, null);
+  },
+);
 
 test('up: SIGTERM drains and exits 0 within a few seconds', async () => {
   const { code, signal, ms } = await up.stop();

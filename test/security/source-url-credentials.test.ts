@@ -3,7 +3,7 @@
 // every workspace's .git/config. Now the credentials are taken out of the URL and stored encrypted;
 // git gets them by environment for that URL only, and nothing a person or a job sees holds them.
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeRemote, tempDir } from '../support/git.js';
@@ -87,4 +87,72 @@ test('a URL stored with credentials before is cleaned at start; a password in an
   const ssh = await tandem.api<{ message: string }>('PATCH', `/api/v1/repos/${name}`, { url: `ssh://git:${TOKEN}@192.0.2.1/app.git` });
   assert.equal(ssh.status, 422);
   assert.ok(!ssh.text.includes(TOKEN), ssh.text);
+});
+
+test('a token set as the credentials field fetches the private repository, is masked in job logs and never shown', async () => {
+  // The job prints the token (as a careless script could): the log masks it.
+  const root = await mkdtemp(path.join(tandem.dataDir, 'token-forge-'));
+  const remote = await makeRemote(root);
+  await remote.commit(
+    { '.gitlab-ci.yml': `job:\n  script:\n    - cat README.md\n    - echo "token ${TOKEN}"\n`, 'README.md': 'token repo\n' },
+    'initial',
+  );
+  await remote.push('main');
+  const tokenForge = await startGitHttpServer(root, 'deploy-user', TOKEN);
+  try {
+    const url = `${tokenForge.url}/origin.git`;
+    const wrongKind = await tandem.api<{ message: string }>('POST', '/api/v1/repos', {
+      name: 'by-token',
+      url,
+      credentials: { type: 'ssh', privateKey: 'x', knownHosts: 'y' },
+    });
+    assert.equal(wrongKind.status, 422);
+    assert.match(wrongKind.body.message, /^credentials: a deploy key is for an ssh URL .*\(https: use type "token"\)/);
+    const both = await tandem.api<{ message: string }>('POST', '/api/v1/repos', {
+      name: 'by-token',
+      url: url.replace('://', `://deploy-user:${TOKEN}@`),
+      credentials: { type: 'token', token: TOKEN },
+    });
+    assert.equal(both.status, 422);
+    assert.match(both.body.message, /credentials: the URL carries credentials/);
+    assert.ok(!both.text.includes(TOKEN));
+    const spaced = await tandem.api<{ message: string }>('POST', '/api/v1/repos', {
+      name: 'by-token',
+      url,
+      credentials: { type: 'token', token: `${TOKEN} x` },
+    });
+    assert.equal(spaced.status, 422);
+    assert.match(spaced.body.message, /credentials\.token: no spaces or line breaks/);
+    assert.ok(!spaced.text.includes(TOKEN), spaced.text);
+
+    // Without a default branch, registering lists the remote's refs with the token.
+    const created = await tandem.api<{ url: string; hasUrlCredentials: boolean; credentials: unknown }>('POST', '/api/v1/repos', {
+      name: 'by-token',
+      url,
+      credentials: { type: 'token', username: 'deploy-user', token: TOKEN },
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.deepEqual([created.body.url, created.body.hasUrlCredentials, created.body.credentials], [url, true, { type: 'token' }]);
+    assert.ok(!created.text.includes(TOKEN));
+
+    const p = await tandem.waitForPipeline(await tandem.trigger('by-token'));
+    assert.equal(p.status, 'success', p.error ?? JSON.stringify(p.jobs));
+    const log = await tandem.log(jobNamed(p, 'job').id);
+    assert.match(log, /token repo/);
+    assert.match(log, /token \[MASKED\]/);
+
+    const removed = await tandem.api<{ hasUrlCredentials: boolean; credentials: unknown }>('PATCH', '/api/v1/repos/by-token', {
+      credentials: null,
+    });
+    assert.deepEqual([removed.body.hasUrlCredentials, removed.body.credentials], [false, null]);
+    // Without it, the private repository no longer answers the server's fetch.
+    const anonymous = await tandem.api<{ message: string }>('POST', '/api/v1/repos/by-token/pipelines', { ref: 'main' });
+    assert.equal(anonymous.status, 502, anonymous.text);
+    assert.match(anonymous.body.message, /could not read Username/);
+    const audit = await tandem.api('GET', '/api/v1/audit?action=repo.update');
+    assert.match(audit.text, /"credentials":"removed"/);
+    assert.ok(!audit.text.includes(TOKEN));
+  } finally {
+    await tokenForge.close();
+  }
 });

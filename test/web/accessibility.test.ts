@@ -71,6 +71,12 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
     const retried = await tandem.api('POST', `/api/v1/jobs/${failing.jobs[0].id}/retry`);
     assert.equal(retried.status, 200, retried.text);
     await tandem.waitForPipeline(failing.id, (p) => p.jobs.length === 2 && p.status === 'failed');
+    const schedule = await tandem.api('POST', `/api/v1/repos/${REPO}/schedules`, {
+      cron: '0 2 * * *',
+      ref: 'main',
+      description: 'nightly',
+    });
+    assert.equal(schedule.status, 201, schedule.text);
     pages = [
       '/',
       '/repos',
@@ -78,6 +84,7 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
       `/repos/${REPO}/settings`,
       `/repos/${REPO}/environments`,
       `/repos/${REPO}/environments/${ENV}`,
+      `/repos/${REPO}/schedules`,
       `/repos/${REPO}/dora`,
       `/pipelines/${pipeline.id}`,
       `/jobs/${pipeline.jobs[0].id}`,

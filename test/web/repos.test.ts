@@ -4,15 +4,18 @@
 // role, sees the server's 403 when granting owner, deletes the variable after confirming, and makes
 // a webhook secret; a developer has no Settings tab.
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import type { Browser, Response } from 'playwright-core';
 import { until } from '../e2e/helpers.js';
 import { browserSkip, createUser, launchBrowser, newContext, screenshot, signIn } from '../support/browser.js';
 import { makeRemote } from '../support/git.js';
 import { TestTandem } from '../support/tandem.js';
 
+const execFileP = promisify(execFile);
 const REPO = 'webshop';
 const SECRET_VALUE = 'Very-S3cret-Deploy-Token-42';
 
@@ -133,6 +136,60 @@ describe('web UI: repositories and their settings', { skip: browserSkip() }, () 
       assert.deepEqual(pageErrors, []);
     } finally {
       page.off('response', record);
+      await context.close();
+    }
+  });
+
+  it('a maintainer sets an SSH deploy key: the page shows fingerprints, never the key', { timeout: 40_000 }, async () => {
+    const dir = await mkdtemp(path.join(tandem.dataDir, 'deploy-key-'));
+    const keyFile = path.join(dir, 'key');
+    await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'deploy', '-f', keyFile]);
+    const privateKey = await readFile(keyFile, 'utf8');
+    const keyLine = privateKey.split('\n')[1];
+    const [type, hostKey] = (await readFile(`${keyFile}.pub`, 'utf8')).split(' ');
+    const fingerprint = (await execFileP('ssh-keygen', ['-l', '-f', `${keyFile}.pub`])).stdout.split(' ')[1];
+    // Not fetched while registering (a default branch is given): no ssh server is needed for the form.
+    const created = await tandem.api('POST', '/api/v1/repos', {
+      name: 'ssh-app',
+      url: 'ssh://git@127.0.0.1:2222/team/app.git',
+      defaultBranch: 'main',
+    });
+    assert.equal(created.status, 201, created.text);
+    const maintainer = await createUser(tandem, 'mira', { roles: { 'ssh-app': 'maintainer' } });
+    const { context, page, pageErrors } = await newContext(browser);
+    const bodies: Promise<string>[] = [];
+    page.on('response', (res) => {
+      if (res.url().includes('/api/')) bodies.push(res.text().catch(() => ''));
+    });
+    try {
+      await signIn(page, tandem.url, maintainer, '/repos/ssh-app/settings');
+      const section = page.getByRole('region', { name: 'Credentials' });
+      await section.getByText('none').waitFor();
+      assert.ok(await section.getByRole('radio', { name: /SSH deploy key/ }).isChecked(), 'an ssh URL suggests a deploy key');
+      await section.getByLabel(/Private key/).fill(privateKey);
+      // Known hosts for another host: the server names the field at fault.
+      await section.getByLabel(/Known hosts/).fill(`github.com ${type} ${hostKey}`);
+      await section.getByRole('button', { name: 'Save credential' }).click();
+      await section.getByRole('alert').waitFor();
+      assert.match(await section.getByRole('alert').innerText(), /credentials\.knownHosts: no line names \[127\.0\.0\.1\]:2222/);
+
+      await section.getByLabel(/Known hosts/).fill(`[127.0.0.1]:2222 ${type} ${hostKey}`);
+      await section.getByRole('button', { name: 'Save credential' }).click();
+      await section.getByText(fingerprint).first().waitFor();
+      assert.equal(await section.getByLabel(/Private key/).inputValue(), '', 'the key leaves the form once saved');
+      assert.match(await section.innerText(), /\[127\.0\.0\.1\]:2222/);
+      await screenshot(page, 'repo-settings-credentials');
+      await page.reload();
+      await section.getByText(fingerprint).first().waitFor();
+      assert.ok(!(await page.content()).includes(keyLine), 'the key is nowhere on the page');
+      assert.ok(!(await Promise.all(bodies)).some((body) => body.includes(keyLine)), 'no API answer carries the key');
+
+      await section.getByRole('button', { name: 'Remove the credential' }).click();
+      await page.getByRole('dialog', { name: 'Remove the credential?' }).getByRole('button', { name: 'Remove' }).click();
+      await section.getByText('none').waitFor();
+      assert.equal((await tandem.api<{ credentials: unknown }>('GET', '/api/v1/repos/ssh-app')).body.credentials, null);
+      assert.deepEqual(pageErrors, []);
+    } finally {
       await context.close();
     }
   });

@@ -14,6 +14,7 @@ export type {
   ProtectedBranchJson as ProtectedBranch,
   ReleaseJson as Release,
   RepoJson as Repo,
+  ScheduleJson as Schedule,
   TokenJson as TokenInfo,
   UserJson as User,
   VariableJson as Variable,

@@ -55,6 +55,24 @@ export const URL_CREDENTIALS: EncryptedColumn = {
   contextColumns: ['id'],
 };
 
+/** A repository's SSH deploy key and its known hosts, as JSON {privateKey, knownHosts}. */
+export const SSH_KEY: EncryptedColumn = {
+  table: 'repos',
+  column: 'ssh_key',
+  keyColumn: 'ssh_key_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
+/** A pipeline schedule's variables, as JSON {KEY: value} (null when it has none). */
+export const SCHEDULE_VARIABLES: EncryptedColumn = {
+  table: 'schedules',
+  column: 'variables',
+  keyColumn: 'variables_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
 /** A pipeline notification webhook's signing secret (null: it signs nothing). */
 export const NOTIFICATION_SECRET: EncryptedColumn = {
   table: 'notification_subscriptions',
@@ -70,6 +88,8 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   SIGNING_KEY_PRIVATE,
   WEBHOOK_SECRET,
   URL_CREDENTIALS,
+  SSH_KEY,
+  SCHEDULE_VARIABLES,
   NOTIFICATION_SECRET,
 ];
 

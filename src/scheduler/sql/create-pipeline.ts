@@ -1,7 +1,8 @@
 // A pipeline and all its jobs are written in one transaction (a crash never leaves half a
 // pipeline), then the state machine queues the jobs that can start.
 import type { CommitInfo, CompiledJob, CompiledPipeline } from '../../pipeline/index.js';
-import type { Store } from '../../store/index.js';
+import type { Kysely } from 'kysely';
+import type { Database, Store } from '../../store/index.js';
 import type { NewJob, PipelineMergeRequest, PipelineSource } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { DuplicateDeliveryError, SchedulerError } from '../errors.js';
@@ -41,6 +42,11 @@ export interface CreatePipelineInput {
   upstream?: { pipelineId: number; triggerJobId: number };
   /** Trigger variables; they override the file's global variables. */
   variables?: Record<string, string>;
+  /**
+   * Runs in the pipeline's transaction with its id, before anything else is written for it;
+   * throwing rolls the pipeline back. A schedule claims its due time here (src/schedules).
+   */
+  claim?: (trx: Kysely<Database>, pipelineId: number) => Promise<void>;
   defaultTimeoutSeconds: number;
   now: number;
 }
@@ -104,6 +110,7 @@ export async function createPipeline(
     if (input.event && !(await recordDelivery(trx, { repoId: input.repoId, delivery: input.event, pipelineId: pipeline.id, now }))) {
       throw new DuplicateDeliveryError(input.event.provider, input.event.deliveryId);
     }
+    await input.claim?.(trx, pipeline.id);
 
     const rows: NewJob[] = (compiled?.jobs ?? []).map((spec) => {
       const environment = deployEnvironment(spec);

@@ -1,22 +1,28 @@
 import {
+  checkRepoCredential,
   deleteRepo,
   deleteVariable,
   findRepoByName,
   findRepoByPath,
   findVariable,
+  gitCredentialsFrom,
   insertRepo,
   listRepos,
   listVariables,
+  reposSharingUrl,
   requireRepo,
+  saveRepoCredential,
   saveVariable,
   saveWebhookSecret,
   updateRepo,
+  urlCredential,
+  type RepoCredential,
 } from '../../repos/index.js';
 import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/index.js';
-import { callerOf } from '../../auth/index.js';
+import { callerOf, type Principal } from '../../auth/index.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/index.js';
-import { lsRemote, normalizeRepoUrl, type UrlCredentials } from '../../source/index.js';
+import { lsRemote, normalizeRepoUrl, publicKeyFingerprint, type GitCredentials } from '../../source/index.js';
 import { listPipelines, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
@@ -24,7 +30,7 @@ import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
-import { checkRepoUrl, saveRepoCredentials } from '../repo-url.js';
+import { checkRepoUrl, type CheckedRepoUrl } from '../repo-url.js';
 import { pipelineView, repoView, variableView } from '../presenters.js';
 
 const repoName = z
@@ -41,6 +47,41 @@ const projectPath = z
   )
   .refine((p) => !p.split('/').some((segment) => /^\.+$/.test(segment)), 'no "." or ".." segments');
 
+/**
+ * How git authenticates to the repository: write-only (responses show only its kind and public
+ * parts); null removes it. A URL's `user:token@` is the token form too.
+ */
+const credentialsBody = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('token'),
+      /** Default x-access-token (GitHub); Bitbucket's access tokens want x-token-auth, GitLab's deploy tokens their username. */
+      username: z
+        .string()
+        .min(1)
+        .max(255)
+        .regex(/^[^:\s]+$/, 'no ":", spaces or line breaks')
+        .optional(),
+      token: z.string().min(1).max(4096).regex(/^\S+$/, 'no spaces or line breaks'),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('ssh'),
+      /** An OpenSSH private key without a passphrase. */
+      privateKey: z
+        .string()
+        .min(1)
+        .max(16 * 1024),
+      /** known_hosts lines, one naming the URL's host (`ssh-keyscan HOST`): ssh connects to no other key. */
+      knownHosts: z
+        .string()
+        .min(1, "required: the host key line(s) of the repository's host, as known_hosts has them")
+        .max(64 * 1024),
+    })
+    .strict(),
+]);
+
 const createRepoBody = z
   .object({
     name: repoName,
@@ -55,6 +96,7 @@ const createRepoBody = z
     tags: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
     /** Merge requests from forks: 'approval' (default: their pipelines wait for a maintainer) or 'run'. */
     forkPullRequests: z.enum(['approval', 'run']).optional(),
+    credentials: credentialsBody.nullable().optional(),
   })
   .strict();
 
@@ -84,8 +126,51 @@ function isCurrentUrl(input: string, repo: Repo): boolean {
   }
 }
 
+/**
+ * The credential a request sets: its `credentials` field (null: none), else what a new URL carried
+ * (a new URL takes its own credential or none: the old one never goes to another place); undefined
+ * when neither changes.
+ */
+function requestedCredential(
+  body: { credentials?: z.infer<typeof credentialsBody> | null },
+  url: string,
+  newUrl: CheckedRepoUrl | null,
+): RepoCredential | null | undefined {
+  if (body.credentials !== undefined && newUrl?.credentials)
+    throw new ApiError(422, 'credentials: the URL carries credentials (user:token@) too: give them in one place');
+  if (body.credentials === undefined) return newUrl === null ? undefined : urlCredential(newUrl.credentials);
+  return body.credentials === null ? null : checkRepoCredential(url, body.credentials);
+}
+
+/**
+ * Repositories at one URL share its mirror: what one's credential fetched, the others read. So
+ * tying a repository to a URL where another has a credential, or setting a credential where others
+ * are, is for those repositories' maintainers (or an admin) only.
+ */
+async function checkSharedUrl(
+  ctx: ServerContext,
+  principal: Principal,
+  url: string,
+  self: number | null,
+  credential: RepoCredential | null | undefined,
+): Promise<void> {
+  for (const other of await reposSharingUrl(ctx.store.db, url, self)) {
+    if (other.credentialed || (credential !== undefined && credential !== null))
+      await requireRole(ctx, principal, other, 'maintainer', `repo.update of ${other.name}, which shares this URL and its mirror`);
+  }
+}
+
+/** What the audit log says of a credential change: its kind and the key's fingerprint, never a secret. */
+function credentialAudit(credential: RepoCredential | null | undefined): Record<string, unknown> {
+  if (credential === undefined) return {};
+  if (credential === null) return { credentials: 'removed' };
+  return credential.type === 'ssh'
+    ? { credentials: 'ssh', keyFingerprint: publicKeyFingerprint(credential.publicKey) }
+    : { credentials: 'token' };
+}
+
 /** The default branch of a remote: its HEAD's target when advertised, else main/master. */
-async function detectDefaultBranch(url: string, credentials: UrlCredentials | null): Promise<string> {
+async function detectDefaultBranch(url: string, credentials: GitCredentials | null): Promise<string> {
   const refs = await lsRemote(url, { credentials });
   if (refs.size === 0) throw new ApiError(422, `repository ${url} has no branches yet: push a commit first or pass defaultBranch`);
   for (const candidate of ['main', 'master']) if (refs.has(`refs/heads/${candidate}`)) return candidate;
@@ -102,13 +187,16 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'repos',
     access: 'user',
     body: createRepoBody,
-    async handler({ body, reply, principal }) {
-      const { url, credentials } = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+    async handler({ body, reply, principal, audit }) {
+      const checked = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+      const { url } = checked;
+      const credential = requestedCredential(body, url, checked) ?? null;
       if (await findRepoByName(ctx.store.db, body.name)) throw new ApiError(409, `a repository named "${body.name}" already exists`);
       await checkPathFree(ctx, body.path ?? body.name, null);
+      await checkSharedUrl(ctx, principal, url, null, credential);
       let defaultBranch = body.defaultBranch;
       try {
-        defaultBranch ??= await detectDefaultBranch(url, credentials);
+        defaultBranch ??= await detectDefaultBranch(url, gitCredentialsFrom(credential));
       } catch (err) {
         if (err instanceof ApiError) throw err;
         throw new ApiError(422, `url: repository unreachable: ${(err as Error).message}`);
@@ -126,7 +214,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       });
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
       // Sealed once the row exists: the ciphertexts are bound to the repository's id.
-      let created = credentials === null ? inserted : await saveRepoCredentials(ctx, inserted.id, credentials);
+      let created = credential === null ? inserted : await saveRepoCredential(ctx, inserted.id, credential);
+      audit(credentialAudit(credential ?? undefined));
       if (body.webhookSecret !== undefined) created = await saveWebhookSecret(ctx, inserted.id, body.webhookSecret);
       reply.code(201);
       return repoView(created, ctx);
@@ -162,11 +251,11 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'PATCH',
     url: '/api/v1/repos/:name',
-    summary: 'Change a repository (URL, project path, default branch, polling, webhook secret)',
+    summary: 'Change a repository (URL, credentials, project path, default branch, polling, webhook secret)',
     tag: 'repos',
     access: 'user',
     body: updateRepoBody,
-    async handler({ params, body, principal }) {
+    async handler({ params, body, principal, audit }) {
       const repo = await requireRepo(ctx.store, params.name);
       const changes: Partial<Repo> = {};
       // The settings form sends the URL as shown (without its credentials): that is no change.
@@ -175,6 +264,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           ? null
           : await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
       if (newUrl !== null) changes.url = newUrl.url;
+      const credential = requestedCredential(body, newUrl?.url ?? repo.url, newUrl);
+      // Removing a credential, or keeping the URL without setting one, ties nothing new together.
+      if (newUrl !== null || (credential !== undefined && credential !== null))
+        await checkSharedUrl(ctx, principal, newUrl?.url ?? repo.url, repo.id, credential);
       if (body.defaultBranch !== undefined) changes.default_branch = body.defaultBranch;
       if (body.path !== undefined) {
         await checkPathFree(ctx, body.path, repo.id);
@@ -185,8 +278,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
       if (body.forkPullRequests !== undefined) changes.fork_pull_requests = body.forkPullRequests;
       let updated = body.webhookSecret === undefined ? repo : await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
-      // A new URL takes its own credentials or none: the old ones never go to another place.
-      if (newUrl !== null) updated = await saveRepoCredentials(ctx, repo.id, newUrl.credentials);
+      if (credential !== undefined) {
+        updated = await saveRepoCredential(ctx, repo.id, credential);
+        audit(credentialAudit(credential));
+      }
       if (Object.keys(changes).length > 0) updated = await updateRepo(ctx.store.db, repo.id, changes);
       return repoView(updated, ctx);
     },

@@ -21,6 +21,8 @@ import * as m017 from './017_repo_path.js';
 import * as m018 from './018_pipeline_parent.js';
 import * as m019 from './019_job_dotenv.js';
 import * as m020 from './020_outbox.js';
+import * as m021 from './021_schedules.js';
+import * as m022 from './022_repo_credentials.js';
 import * as m024 from './024_notifications.js';
 
 interface DialectMigration {
@@ -47,6 +49,8 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '018_pipeline_parent': m018,
   '019_job_dotenv': m019,
   '020_outbox': m020,
+  '021_schedules': m021,
+  '022_repo_credentials': m022,
   '024_notifications': m024,
 };
 

@@ -1,4 +1,4 @@
-// A repository's settings: where it is fetched from, its webhooks and their secret, CI/CD variables,
+// A repository's settings: where it is fetched from and with which credential, its webhooks and their secret, CI/CD variables,
 // members and protected branches. Each control shows only to those allowed to use it; the server
 // decides anyway, and its refusal is shown where it happened.
 import { useState, type FormEvent } from 'react';
@@ -10,6 +10,7 @@ import type { Repo } from '../../types.js';
 import { ActionError, useAction } from '../../components/action.js';
 import { MembersSettings, ProtectedBranchesSettings } from './access.js';
 import { CopyButton } from './copy.js';
+import { CredentialsSettings } from './credentials.js';
 import { optionalNumber, optionalText } from './form.js';
 import { VariablesSettings } from './variables.js';
 import { NotificationsSection } from '../../components/notifications.js';
@@ -18,6 +19,7 @@ export function RepoSettings({ name }: { name: string }) {
   return (
     <RepoFrame name={name} title="Settings">
       <GeneralSettings />
+      <CredentialsSettings />
       <WebhookSettings />
       <VariablesSettings />
       <NotificationSettings />
