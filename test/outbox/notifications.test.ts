@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { NotificationJson } from '../../src/api/index.js';
-import { createNotificationHandler, notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
+import { createNotificationHandler, DeliveryDeferred, notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
 import type { Database } from '../../src/store/index.js';
 import { tandem as runCli } from '../cli/helpers.js';
 import { until } from '../e2e/helpers.js';
@@ -420,6 +420,53 @@ describe('webhooks of a failed pipeline', () => {
     assert.equal((await tandem.api('DELETE', `/api/v1/notifications/${subs.flaky}`)).status, 204);
     assert.deepEqual(await deliver(mine(await queued(failed))), ['dropped: the subscription was deleted']);
   });
+});
+
+test('a 429 defers the message to its Retry-After; Teams throttling in a 200 defers it; a redirect gives it up', async () => {
+  const limited = await new HttpSink<Record<string, unknown>>().start();
+  const moved = await new HttpSink<Record<string, unknown>>().start();
+  const teams = await new HttpSink<Record<string, unknown>>().start();
+  try {
+    limited.scripted.push({ status: 429, headers: { 'retry-after': '1' }, body: 'slow down' });
+    moved.scripted.push({ status: 302, headers: { location: 'http://169.254.169.254/latest/meta-data/' } });
+    const { name } = await tandem.repo(files('broken'), { name: 'moody' });
+    const later = await subscribe(name, { type: 'webhook', target: `${limited.url}/limited`, events: ['failed'] });
+    const gone = await subscribe(name, { type: 'webhook', target: `${moved.url}/moved`, events: ['failed'] });
+    const p = await run(name);
+
+    const req = await requestAbout(limited, '/limited', p);
+    assert.ok(req.at - Date.parse(p.finishedAt!) >= 900, `sent again after Retry-After: ${req.at - Date.parse(p.finishedAt!)} ms`);
+    assert.equal(limited.requests.length, 1);
+    await until('the deferred message marked sent', async () =>
+      (await queued(p)).find((r) => r.payload.subscriptionId === later && r.status === 'sent'),
+    );
+
+    const redirected = await until('the redirected message given up', async () =>
+      (await queued(p)).find((r) => r.payload.subscriptionId === gone && r.status === 'failed'),
+    );
+    assert.equal(redirected.attempts, 1);
+    assert.match(redirected.lastError ?? '', /answered 302.*redirects are not followed/);
+    assert.equal(moved.requests.length, 0);
+
+    // Teams' connectors say "429" in a 200: the handler defers (a minute, as no Retry-After comes).
+    teams.scripted.push({ status: 200, body: 'Microsoft Teams endpoint returned HTTP error 429 to the webhook.' });
+    const card = await subscribe(name, { type: 'teams', target: `${teams.url}/webhookb2/x`, events: ['failed'] });
+    const message: Queued = {
+      id: 999_001,
+      key: `notify:${card}`,
+      repoId: await repoId(name),
+      status: 'pending',
+      attempts: 1,
+      lastError: null,
+      payload: { subscriptionId: card, pipelineId: p.id, event: 'failed' },
+    };
+    const before = Date.now();
+    await assert.rejects(deliver([message]), (err: Error) => err instanceof DeliveryDeferred && err.retryAt >= before + 59_000);
+    assert.deepEqual(await deliver([message]), ['sent']);
+    assert.equal(teams.requests.length, 1);
+  } finally {
+    await Promise.all([limited.stop(), moved.stop(), teams.stop()]);
+  }
 });
 
 test("a user's subscription covers only the repositories the user can read", async () => {

@@ -1,5 +1,6 @@
 // A real HTTP receiver for notifications (webhooks, Slack-compatible incoming webhooks): records
-// each request's path, headers and JSON body, and can answer 500 to its first requests.
+// each request's path, headers and JSON body, and can answer 500 (or scripted answers) to its first
+// requests.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -16,6 +17,8 @@ export class HttpSink<T = unknown> {
   readonly requests: SinkRequest<T>[] = [];
   /** Requests still to be refused with a 500. */
   failFirst = 0;
+  /** Answers for the next requests, in order (a 429 with Retry-After, a redirect...); those requests are not recorded. */
+  readonly scripted: { status: number; headers?: Record<string, string>; body?: string }[] = [];
   url = '';
   private readonly server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -24,6 +27,11 @@ export class HttpSink<T = unknown> {
       if (this.failFirst > 0) {
         this.failFirst--;
         res.writeHead(500).end('try later');
+        return;
+      }
+      const answer = this.scripted.shift();
+      if (answer) {
+        res.writeHead(answer.status, answer.headers).end(answer.body ?? '');
         return;
       }
       const raw = Buffer.concat(chunks).toString('utf8');
