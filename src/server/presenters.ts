@@ -7,6 +7,7 @@ import {
   type BackupJson,
   type DrillJson,
   type EnvironmentJson,
+  type ForgeDeliveryJson,
   type JobJson,
   type PipelineCommitJson,
   type LinkedPipelineJson,
@@ -15,6 +16,7 @@ import {
   type ReleaseJson,
   type ReleaseTargetJson,
   type SilenceView,
+  type RepoForgeJson,
   type RepoJson,
   type UserJson,
   type VariableJson,
@@ -180,7 +182,22 @@ export function environmentView(e: Environment, current: Release | null, latest:
   };
 }
 
-export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
+/** Where the repository's commit statuses go, without the credential; with the outbox's `delivery` summary when given. */
+export function repoForgeView(repo: Repo, delivery?: ForgeDeliveryJson): RepoForgeJson | null {
+  if (repo.forge_type === null || repo.forge_api_url === null || repo.forge_project === null) return null;
+  return {
+    type: repo.forge_type,
+    apiUrl: repo.forge_api_url,
+    project: repo.forge_project,
+    statuses: repo.forge_statuses,
+    hasToken: repo.forge_token !== null,
+    appId: repo.forge_app_id,
+    installationId: repo.forge_installation_id,
+    ...(delivery ? { delivery } : {}),
+  };
+}
+
+export function repoView(repo: Repo, opts: { externalUrl: string }, delivery?: ForgeDeliveryJson): RepoJson {
   return {
     id: repo.id,
     name: repo.name,
@@ -196,6 +213,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
     webhookUrls: Object.fromEntries(WEBHOOK_PROVIDERS.map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
+    forge: repoForgeView(repo, delivery),
   };
 }
 

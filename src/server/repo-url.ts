@@ -144,6 +144,16 @@ async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly
   }
 }
 
+/**
+ * A forge's API root (where commit statuses are posted with the repository's token): the server
+ * sends requests there, so a host inside its network is for instance admins, as for repository URLs.
+ */
+export async function checkForgeApiUrl(apiUrl: string, who: RepoUrlSetter): Promise<void> {
+  if (who.admin) return;
+  const internal = await internalRemoteHost(new URL(apiUrl).hostname);
+  if (internal !== null) throw new ApiError(403, `forge.apiUrl: ${internal}: only an instance administrator may send statuses there`);
+}
+
 // Read once decrypted: the sealed text is the JSON saveRepoCredentials wrote.
 const urlCredentials = jsonColumn('repos', 'url_credentials', z.looseObject({ username: z.string(), password: z.string() }));
 

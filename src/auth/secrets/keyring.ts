@@ -55,8 +55,33 @@ export const URL_CREDENTIALS: EncryptedColumn = {
   contextColumns: ['id'],
 };
 
+/** The token a repository's commit statuses are sent to its forge with. */
+export const FORGE_TOKEN: EncryptedColumn = {
+  table: 'repos',
+  column: 'forge_token',
+  keyColumn: 'forge_token_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
+/** A GitHub App's private key (PEM) for a repository's Checks runs. */
+export const FORGE_APP_KEY: EncryptedColumn = {
+  table: 'repos',
+  column: 'forge_app_key',
+  keyColumn: 'forge_app_key_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
 /** Every column `tandem secrets rotate` re-encrypts; a new secret column is added here. */
-export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [VARIABLE_VALUE, SIGNING_KEY_PRIVATE, WEBHOOK_SECRET, URL_CREDENTIALS];
+export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
+  VARIABLE_VALUE,
+  SIGNING_KEY_PRIVATE,
+  WEBHOOK_SECRET,
+  URL_CREDENTIALS,
+  FORGE_TOKEN,
+  FORGE_APP_KEY,
+];
 
 /** The authenticated data of a value: table, column and the identifying columns' values. */
 export function aadFor(column: EncryptedColumn, row: Record<string, unknown>): string {

@@ -9,14 +9,16 @@ import {
   listVariables,
   requireRepo,
   saveVariable,
+  saveRepoForge,
   saveWebhookSecret,
   updateRepo,
+  type ForgeSettingsInput,
 } from '../../repos/index.js';
 import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/index.js';
 import { callerOf } from '../../auth/index.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/index.js';
-import { lsRemote, normalizeRepoUrl, type UrlCredentials } from '../../source/index.js';
+import { FORGE_TYPES, lsRemote, normalizeRepoUrl, type UrlCredentials } from '../../source/index.js';
 import { listPipelines, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
@@ -24,7 +26,7 @@ import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
-import { checkRepoUrl, saveRepoCredentials } from '../repo-url.js';
+import { checkForgeApiUrl, checkRepoUrl, saveRepoCredentials } from '../repo-url.js';
 import { pipelineView, repoView, variableView } from '../presenters.js';
 
 const repoName = z
@@ -41,6 +43,30 @@ const projectPath = z
   )
   .refine((p) => !p.split('/').some((segment) => /^\.+$/.test(segment)), 'no "." or ".." segments');
 
+/** Where commit statuses go (the credential is write-only; a PATCH without it keeps the stored one). */
+const forgeBody = z
+  .object({
+    type: z.enum(FORGE_TYPES),
+    /** The API root; default the hosted service's (GitHub, GitLab.com, Bitbucket Cloud). */
+    apiUrl: z
+      .url({ protocol: /^https?$/, error: 'an http(s) URL, the API root' })
+      .max(500)
+      .optional(),
+    /** `owner/name`, or GitLab's project id or path. */
+    project: z.string().min(1).max(255),
+    token: z.string().min(1).max(4096).optional(),
+    /** A GitHub App: its id and private key (PEM); statuses then go as Checks runs. */
+    appId: z
+      .string()
+      .regex(/^[0-9]{1,20}$/, 'the GitHub App id, digits')
+      .optional(),
+    privateKey: z.string().min(1).max(16_384).optional(),
+    installationId: z.number().int().positive().nullable().optional(),
+    /** 'jobs': one status per job as well as the pipeline's. */
+    statuses: z.enum(['pipeline', 'jobs']).optional(),
+  })
+  .strict();
+
 const createRepoBody = z
   .object({
     name: repoName,
@@ -55,6 +81,8 @@ const createRepoBody = z
     tags: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
     /** Merge requests from forks: 'approval' (default: their pipelines wait for a maintainer) or 'run'. */
     forkPullRequests: z.enum(['approval', 'run']).optional(),
+    /** Where commit statuses go; null: nowhere. */
+    forge: forgeBody.nullable().optional(),
   })
   .strict();
 
@@ -74,6 +102,37 @@ const variableBody = z
 async function checkPathFree(ctx: ServerContext, projectPath: string, self: number | null): Promise<void> {
   const other = await findRepoByPath(ctx.store.db, projectPath);
   if (other && other.id !== self) throw new ApiError(409, `path: repository "${other.name}" already has the path "${projectPath}"`);
+}
+
+/**
+ * Applies `forge` to the repository (undefined: no change; null: none) after checking where its
+ * statuses would go; what changed goes to the audit log, never the credential.
+ */
+async function applyForge(
+  ctx: ServerContext,
+  repo: Repo,
+  forge: ForgeSettingsInput | null | undefined,
+  who: { admin: boolean },
+  audit: (details: Record<string, unknown>) => void,
+): Promise<Repo> {
+  if (forge === undefined) return repo;
+  if (forge?.apiUrl !== undefined) await checkForgeApiUrl(forge.apiUrl, who);
+  const updated = await saveRepoForge(ctx, repo, forge);
+  audit({
+    forge:
+      forge === null
+        ? null
+        : {
+            type: updated.forge_type,
+            apiUrl: updated.forge_api_url,
+            project: updated.forge_project,
+            statuses: updated.forge_statuses,
+            tokenChanged: forge.token !== undefined,
+            appId: updated.forge_app_id,
+            privateKeyChanged: forge.privateKey !== undefined,
+          },
+  });
+  return updated;
 }
 
 function isCurrentUrl(input: string, repo: Repo): boolean {
@@ -102,8 +161,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'repos',
     access: 'user',
     body: createRepoBody,
-    async handler({ body, reply, principal }) {
-      const { url, credentials } = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+    async handler({ body, reply, principal, audit }) {
+      const admin = principal.kind === 'user' && principal.admin;
+      const { url, credentials } = await checkRepoUrl(body.url, { admin }, ctx.config);
+      if (body.forge?.apiUrl !== undefined) await checkForgeApiUrl(body.forge.apiUrl, { admin });
       if (await findRepoByName(ctx.store.db, body.name)) throw new ApiError(409, `a repository named "${body.name}" already exists`);
       await checkPathFree(ctx, body.path ?? body.name, null);
       let defaultBranch = body.defaultBranch;
@@ -128,6 +189,13 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       // Sealed once the row exists: the ciphertexts are bound to the repository's id.
       let created = credentials === null ? inserted : await saveRepoCredentials(ctx, inserted.id, credentials);
       if (body.webhookSecret !== undefined) created = await saveWebhookSecret(ctx, inserted.id, body.webhookSecret);
+      try {
+        created = await applyForge(ctx, created, body.forge, { admin }, audit);
+      } catch (err) {
+        // A repository whose forge settings are refused is not registered half-way.
+        await deleteRepo(ctx.store.db, inserted.id);
+        throw err;
+      }
       reply.code(201);
       return repoView(created, ctx);
     },
@@ -162,11 +230,11 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'PATCH',
     url: '/api/v1/repos/:name',
-    summary: 'Change a repository (URL, project path, default branch, polling, webhook secret)',
+    summary: 'Change a repository (URL, project path, default branch, polling, webhook secret, forge)',
     tag: 'repos',
     access: 'user',
     body: updateRepoBody,
-    async handler({ params, body, principal }) {
+    async handler({ params, body, principal, audit }) {
       const repo = await requireRepo(ctx.store, params.name);
       const changes: Partial<Repo> = {};
       // The settings form sends the URL as shown (without its credentials): that is no change.
@@ -184,7 +252,9 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
       if (body.forkPullRequests !== undefined) changes.fork_pull_requests = body.forkPullRequests;
-      let updated = body.webhookSecret === undefined ? repo : await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
+      // First: refused forge settings leave the repository as it was.
+      let updated = await applyForge(ctx, repo, body.forge, { admin: principal.kind === 'user' && principal.admin }, audit);
+      if (body.webhookSecret !== undefined) updated = await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
       // A new URL takes its own credentials or none: the old ones never go to another place.
       if (newUrl !== null) updated = await saveRepoCredentials(ctx, repo.id, newUrl.credentials);
       if (Object.keys(changes).length > 0) updated = await updateRepo(ctx.store.db, repo.id, changes);
