@@ -167,7 +167,8 @@ export async function startServer(
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.listen.includes(':') ? `[${config.listen}]` : config.listen;
   const url = `http://${host}:${port}`;
-  ctx.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
+  // The outbox's handlers were given `base`: they link to this URL too.
+  ctx.externalUrl = base.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
   const duties = startDuties(ctx);
   ctx.sli.start();
   ctx.outbox.start();

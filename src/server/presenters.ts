@@ -27,6 +27,7 @@ import { commitDescription, commitTitle, type CommitInfo } from '../pipeline/ind
 import { readDrillReport } from '../dr/index.js';
 import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
+import type { OutboxSummary } from '../outbox/index.js';
 import { repoPath } from '../repos/index.js';
 import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
 import {
@@ -180,6 +181,10 @@ export function environmentView(e: Environment, current: Release | null, latest:
     createdAt: iso(e.created_at),
     updatedAt: iso(e.updated_at),
   };
+}
+
+export function forgeDeliveryView(s: OutboxSummary): ForgeDeliveryJson {
+  return { lastSentAt: iso(s.lastSentAt), lastError: s.lastError, lastErrorAt: iso(s.lastErrorAt), pending: s.pending };
 }
 
 /** Where the repository's commit statuses go, without the credential; with the outbox's `delivery` summary when given. */

@@ -21,13 +21,15 @@ import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/index.js';
 import { FORGE_TYPES, lsRemote, normalizeRepoUrl, type UrlCredentials } from '../../source/index.js';
 import { listPipelines, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../repos/index.js';
+import { FORGE_STATUS_TOPIC, forgetForgeRepo, outboxSummary } from '../../outbox/index.js';
+import type { ForgeDeliveryJson } from '../../api/index.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
 import { checkForgeApiUrl, checkRepoUrl, saveRepoCredentials } from '../repo-url.js';
-import { pipelineView, repoView, variableView } from '../presenters.js';
+import { forgeDeliveryView, pipelineView, repoView, variableView } from '../presenters.js';
 
 const repoName = z
   .string()
@@ -118,6 +120,7 @@ async function applyForge(
   if (forge === undefined) return repo;
   if (forge?.apiUrl !== undefined) await checkForgeApiUrl(forge.apiUrl, who);
   const updated = await saveRepoForge(ctx, repo, forge);
+  forgetForgeRepo(repo.id);
   audit({
     forge:
       forge === null
@@ -133,6 +136,12 @@ async function applyForge(
           },
   });
   return updated;
+}
+
+/** The outbox's delivery of the repository's commit statuses, for its view; undefined without a forge. */
+async function forgeDelivery(ctx: ServerContext, repo: Repo): Promise<ForgeDeliveryJson | undefined> {
+  if (repo.forge_type === null) return undefined;
+  return forgeDeliveryView(await outboxSummary(ctx.store.db, { repoId: repo.id, topic: FORGE_STATUS_TOPIC }));
 }
 
 function isCurrentUrl(input: string, repo: Repo): boolean {
@@ -223,7 +232,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       const repo = await requireRepo(ctx.store, params.name);
       const role = principal.kind === 'user' && !principal.admin ? await roleIn(ctx.store.db, repo.id, principal.userId) : null;
       const you = { role, permissions: repoPermissionsOf(callerOf(principal), { repoId: repo.id, repoName: repo.name, role }) };
-      return { ...repoView(repo, ctx), you };
+      return { ...repoView(repo, ctx, await forgeDelivery(ctx, repo)), you };
     },
   });
 
