@@ -6,6 +6,7 @@ import { ConfigError } from '../config/index.js';
 import { lintFile, formatDiagnostic, pipelineJsonSchema } from '../pipeline/index.js';
 import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
+import { withForgeOptions } from './forge-options.js';
 
 // Commands load their modules on use: a client command or `exec` should not pay for loading the
 // server (Fastify, the store, the scheduler) at every start.
@@ -146,13 +147,20 @@ containerOptions(program.command('exec'))
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');
-clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path'))
+withForgeOptions(clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path')))
   .option('--path <group/name>', "GitLab's project path, named by include:project (default: the name)")
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')
   .option('--json')
   .action(async (name: string, url: string, opts) => (await remote()).repoAdd(name, url, opts));
+withForgeOptions(clientOptions(repo.command('edit').argument('<name>').argument('[url]', 'a new git URL or local path')))
+  .description("change a repository's settings; only the options given change")
+  .option('--path <group/name>', "GitLab's project path, named by include:project")
+  .option('--default-branch <branch>')
+  .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
+  .option('--json')
+  .action(async (name: string, url: string | undefined, opts) => (await remote()).repoEdit(name, url, opts));
 clientOptions(repo.command('list').option('--json')).action(async (opts) => (await remote()).repoList(opts));
 clientOptions(repo.command('rm').argument('<name>')).action(async (name: string, opts) => (await remote()).repoRemove(name, opts));
 

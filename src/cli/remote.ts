@@ -2,8 +2,9 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import type { PipelineJson, PipelineSummaryJson } from '../api/index.js';
+import type { PipelineJson, PipelineSummaryJson, RepoJson } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
+import { forgeBody, type ForgeCliOptions } from './forge-options.js';
 import { colourJobStatus, colourStatus, printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
@@ -13,19 +14,43 @@ const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 export async function repoAdd(
   name: string,
   url: string,
-  opts: ApiOptions & { path?: string; defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
+  opts: ApiOptions &
+    ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
 ) {
   const api = ApiClient.fromOptions(opts);
-  const repo = await api.json<Record<string, unknown>>('POST', '/api/v1/repos', {
+  const repo = await api.json<RepoJson>('POST', '/api/v1/repos', {
     name,
     path: opts.path,
     url,
     defaultBranch: opts.defaultBranch,
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
     webhookSecret: opts.webhookSecret,
+    forge: forgeBody(opts) ?? undefined,
   });
   if (opts.json) printJson(repo);
-  else console.log(`Added ${name} (${repo.url as string}, default branch ${repo.defaultBranch as string})`);
+  else console.log(`Added ${name} (${repo.url}, default branch ${repo.defaultBranch})${forgeLine(repo)}`);
+}
+
+/** Changes only what the options name; `--forge none` stops commit statuses. */
+export async function repoEdit(
+  name: string,
+  url: string | undefined,
+  opts: ApiOptions & ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; json?: boolean },
+) {
+  const repo = await ApiClient.fromOptions(opts).json<RepoJson>('PATCH', `/api/v1/repos/${encodeURIComponent(name)}`, {
+    url,
+    path: opts.path,
+    defaultBranch: opts.defaultBranch,
+    pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
+    forge: forgeBody(opts),
+  });
+  if (opts.json) printJson(repo);
+  else console.log(`Changed ${name}${forgeLine(repo)}`);
+}
+
+function forgeLine(repo: RepoJson): string {
+  const f = repo.forge;
+  return f ? `; statuses (${f.statuses}) go to ${f.type} ${f.project} at ${f.apiUrl}${f.appId ? ` as GitHub App ${f.appId}` : ''}` : '';
 }
 
 export async function repoList(opts: Listing) {

@@ -10,6 +10,7 @@ import type { Repo } from '../../types.js';
 import { ActionError, useAction } from '../../components/action.js';
 import { MembersSettings, ProtectedBranchesSettings } from './access.js';
 import { CopyButton } from './copy.js';
+import { ForgeSettings } from './forge.js';
 import { optionalNumber, optionalText } from './form.js';
 import { VariablesSettings } from './variables.js';
 
@@ -18,6 +19,7 @@ export function RepoSettings({ name }: { name: string }) {
     <RepoFrame name={name} title="Settings">
       <GeneralSettings />
       <WebhookSettings />
+      <ForgeSettings />
       <VariablesSettings />
       <MembersSettings />
       <ProtectedBranchesSettings />
