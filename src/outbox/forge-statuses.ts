@@ -218,8 +218,9 @@ export function forgeStatusHandler(deps: ForgeStatusHandlerDeps): OutboxHandler 
         targetUrl: status.targetUrl.startsWith('/') ? deps.externalUrl() + status.targetUrl : status.targetUrl,
       };
       try {
-        // The replica that tried before died mid-request: the forge may show this state already.
-        if (d.uncertain && (await client.alreadySet(full))) {
+        // An earlier attempt may have reached the forge: its replica died mid-request (uncertain), or
+        // it timed out or got a 5xx after the forge applied it. Ask before posting the state again.
+        if ((d.uncertain || d.attempts > 1) && (await client.alreadySet(full))) {
           count(forge, 'already_set');
           return 'already set';
         }

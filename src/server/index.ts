@@ -156,6 +156,7 @@ export async function startServer(
       now: () => clock.now(),
       log,
       observe: (topic, result) => metrics.outboxDeliveries.inc({ topic, result }),
+      claimMs: config.outboxClaimSeconds * 1000,
     }),
   };
   metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));

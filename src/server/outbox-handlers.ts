@@ -3,8 +3,11 @@
 import { forgeStatusHandler, type OutboxHandler } from '../outbox/index.js';
 import type { ServerContext } from './context.js';
 
-/** A forge request's time limit: the outbox's claim (60 s) outlasts it twice over (octokit may retry a 5xx once). */
-const FORGE_TIMEOUT_MS = 10_000;
+/**
+ * A forge request's time limit. One delivery makes up to four requests (a GitHub App: installation,
+ * token, the check run found, then set), each possibly tried twice: eight fit in the outbox's claim.
+ */
+const FORGE_TIMEOUT_MAX_MS = 10_000;
 
 export function outboxHandlers(ctx: Omit<ServerContext, 'outbox'>): OutboxHandler[] {
   return [
@@ -15,7 +18,7 @@ export function outboxHandlers(ctx: Omit<ServerContext, 'outbox'>): OutboxHandle
       log: ctx.log,
       // Read at delivery: the server learns its URL once it listens.
       externalUrl: () => ctx.externalUrl,
-      timeoutMs: FORGE_TIMEOUT_MS,
+      timeoutMs: Math.min(FORGE_TIMEOUT_MAX_MS, (ctx.config.outboxClaimSeconds * 1000) / 8),
       now: () => ctx.clock.now(),
     }),
   ];

@@ -53,6 +53,10 @@ export interface Fault {
   seconds?: number;
   status?: number;
   operations?: string[];
+  /** Only requests whose body this accepts (e.g. one state). */
+  match?: (body: Record<string, unknown>) => boolean;
+  /** Called when the fault is taken (the test can act while the request hangs). */
+  onTaken?: () => void;
 }
 
 const WRITES = ['repos/create-commit-status', 'checks/create', 'checks/update'];
@@ -143,20 +147,23 @@ export class GitHubContractServer {
     this.requests.push({ operationId: matched.operationId, method, path: url, at: Date.now() });
     const denied = await this.authenticate(matched.operationId, req.headers.authorization ?? '');
     if (denied) return json(res, 401, { message: denied, documentation_url: 'https://docs.github.com/rest' });
-    const fault = this.takeFault(matched.operationId);
+    const fault = this.takeFault(matched);
     if (fault) {
       const answered = this.answerFault(fault, res);
-      if (answered) return;
-      this.apply(matched);
-      this.hanging.add(res);
+      if (!answered) {
+        this.apply(matched);
+        this.hanging.add(res);
+      }
+      fault.onTaken?.();
       return;
     }
     const [status, body] = this.apply(matched);
     json(res, status, body);
   }
 
-  private takeFault(operationId: string): Fault | null {
-    const f = this.faults.find((x) => x.count > 0 && (x.operations ?? WRITES).includes(operationId));
+  private takeFault(m: MatchedRequest): Fault | null {
+    const body = (m.body ?? {}) as Record<string, unknown>;
+    const f = this.faults.find((x) => x.count > 0 && (x.operations ?? WRITES).includes(m.operationId) && (x.match?.(body) ?? true));
     if (!f) return null;
     f.count--;
     return f;
