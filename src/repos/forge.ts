@@ -100,7 +100,8 @@ async function forgeColumns(ctx: RepoSecretsContext, repo: Repo, input: ForgeSet
     forge_app_key: appKey?.value ?? null,
     forge_app_key_key_id: appKey?.keyId ?? null,
     forge_installation_id: input.installationId !== undefined ? input.installationId : samePlace ? repo.forge_installation_id : null,
-    forge_statuses: input.statuses ?? (samePlace ? repo.forge_statuses : 'pipeline'),
+    // Not a secret: kept when the forge moves.
+    forge_statuses: input.statuses ?? (repo.forge_type !== null ? repo.forge_statuses : 'pipeline'),
   };
 }
 
