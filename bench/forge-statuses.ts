@@ -56,10 +56,11 @@ export async function forgeStatuses(log: (line: string) => void): Promise<BenchR
     const runPipelines = async (count: number, gapMs: number): Promise<{ id: number; sha: string }[]> => {
       const shas: string[] = [];
       for (let i = 0; i < count; i++) shas.push(await remote.commit({ 'n.txt': `${Date.now()} ${i}\n` }, `change ${i}`));
-      await remote.push('main');
+      // A branch each: a newer pipeline on the same branch would cancel the older one.
+      await remote.push(...shas.map((sha) => `${sha}:refs/heads/b-${sha.slice(0, 12)}`));
       const started: { id: number; sha: string }[] = [];
       for (const sha of shas) {
-        const { id } = await server.api<{ id: number }>('POST', '/api/v1/repos/bench/pipelines', { ref: 'main', sha });
+        const { id } = await server.api<{ id: number }>('POST', '/api/v1/repos/bench/pipelines', { ref: `b-${sha.slice(0, 12)}` });
         started.push({ id, sha });
         await sleep(gapMs);
       }
