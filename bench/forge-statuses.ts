@@ -155,6 +155,7 @@ export async function forgeStatuses(log: (line: string) => void): Promise<BenchR
         ['outage: last final status arrived after the outage ended', `${fmt(recoveredMs / 1000, 1)} s`, '-'],
         ['outage: duplicate states', String(outageDup), '0'],
         ['messages given up (failed)', String(failed), '0'],
+        ["requests outside GitHub's OpenAPI description", String(gh.violations.length), '0'],
       ],
       notes: [
         `Target p50 ≤ 200 ms — ${p50 <= 200 ? 'met' : 'missed'}; no duplicate state — ${steadyDup + outageDup === 0 ? 'met' : 'missed'}; ` +

@@ -151,6 +151,41 @@ export interface JobJson {
   duration: number | null;
 }
 
+/** One attempt of a job, as the job page lists them (each opens with its own log). */
+export type JobAttemptJson = Pick<
+  JobJson,
+  'id' | 'attempt' | 'status' | 'exitCode' | 'failureReason' | 'startedAt' | 'finishedAt' | 'duration'
+>;
+
+/**
+ * GET /api/v1/jobs/:id/reproduce: what `tandem exec --from-job` needs to run a server's job again
+ * on another machine (docs/cli.md). Secrets are never in it: masked and protected variables are
+ * named in `withheld`, without their values, and the job token and id_tokens are not made.
+ */
+export interface JobReproductionJson {
+  job: { id: number; name: string; stage: string; status: RunStatus; attempt: number };
+  pipeline: { id: number; ref: string; tag: boolean; sha: string; source: PipelineSource; configPath: string };
+  /** The URL the server fetches from; a user clones it with their own access. */
+  repo: { name: string; url: string };
+  /** The pipeline's predefined variables as the job saw them (CI_COMMIT_*, CI_PIPELINE_*, merge request ones). */
+  predefined: Record<string, string>;
+  /**
+   * Every other variable the job got but its own paths (CI_PROJECT_DIR...), in precedence order
+   * (a later one wins): the pipeline's, the job's own, its dependencies' dotenv reports, then the
+   * repository's variables that are neither masked nor protected.
+   */
+  variables: { key: string; value: string; masked: boolean; file: boolean; source: 'pipeline' | 'job' | 'dotenv' | 'repository' }[];
+  /** Repository variables the job got that are not handed out: pass them yourself (--variable). */
+  withheld: { key: string; reason: 'masked' | 'protected' }[];
+  /** The artifacts the job receives from its dependencies (download each file from its job; mode: permission bits). */
+  dependencies: { jobId: number; name: string; files: { path: string; digest: string; size: number; mode: number }[] }[];
+}
+
+/** GET /api/v1/jobs/:id: the job and every attempt of it, first to latest (this one included). */
+export interface JobDetailJson extends JobJson {
+  attempts: JobAttemptJson[];
+}
+
 /**
  * Where a release went, read from its stored deploy block (as written in the pipeline file): the
  * target's kind and hosts, and the strategy across them. A target built from job variables is

@@ -77,11 +77,15 @@ export const PERMISSIONS = {
   'pipeline.list': USER,
   /** On a protected branch, the branch's allowed role: checked by the handler. */
   'pipeline.cancel': member('developer'),
+  /** As each job's retry (job.retry): protected branches and environments checked by the handler. */
+  'pipeline.retry': member('developer'),
   /** Running a fork's merge request pipeline, which waits for it (the repository's forkPullRequests). */
   'pipeline.approve': member('maintainer'),
   'job.read': member('guest', true),
   'log.read': member('reporter'),
   'artifact.read': member('reporter', true),
+  /** What `tandem exec --from-job` needs (non-secret variables, dependency artifacts): what a reporter reads in logs and artifacts. */
+  'job.reproduce': member('reporter'),
   /** Jobs of protected environments need maintainer, of protected branches the branch's role (cancel too): checked by the handler. */
   'job.cancel': member('developer'),
   'job.retry': member('developer'),
@@ -193,11 +197,13 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/pipelines': 'pipeline.list',
   'GET /api/v1/pipelines/:id': 'pipeline.read',
   'POST /api/v1/pipelines/:id/cancel': 'pipeline.cancel',
+  'POST /api/v1/pipelines/:id/retry': 'pipeline.retry',
   'POST /api/v1/pipelines/:id/approve': 'pipeline.approve',
   'GET /api/v1/pipelines/:id/events': 'pipeline.read',
   'GET /api/v1/pipelines/:id/artifacts': 'artifact.read',
   'GET /api/v1/jobs/:id': 'job.read',
   'GET /api/v1/jobs/:id/log': 'log.read',
+  'GET /api/v1/jobs/:id/reproduce': 'job.reproduce',
   'GET /api/v1/jobs/:id/log/stream': 'log.read',
   'POST /api/v1/jobs/:id/cancel': 'job.cancel',
   'POST /api/v1/jobs/:id/retry': 'job.retry',

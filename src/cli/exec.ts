@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { containerSettingsOf, loadConfig } from '../config/index.js';
-import { execPipeline } from '../exec/index.js';
+import { execPipeline, type Reproduction } from '../exec/index.js';
 import { CliError } from './api-client.js';
+import type { FromJobFlags } from './from-job.js';
 import { includeReader, type IncludeFlags } from './include-sources.js';
 import { colourJobStatus, colourStatus, printTable } from './output.js';
 
-interface ExecFlags extends IncludeFlags {
+interface ExecFlags extends IncludeFlags, FromJobFlags {
+  fromJob?: string;
   file?: string;
   concurrency: string;
   manual?: string[];
@@ -20,14 +22,30 @@ interface ExecFlags extends IncludeFlags {
 }
 
 export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
-  const file = flags.file ?? (existsSync('.tandem.yml') ? '.tandem.yml' : '.gitlab-ci.yml');
-  if (!existsSync(file)) throw new CliError(`${file}: no such file (run in a project with .tandem.yml or .gitlab-ci.yml, or pass --file)`);
   const variables: Record<string, string> = {};
   for (const kv of flags.variable ?? []) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new CliError(`--variable ${kv}: expected KEY=VALUE`);
     variables[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
+  let file = flags.file ?? (existsSync('.tandem.yml') ? '.tandem.yml' : '.gitlab-ci.yml');
+  let reproduce: Reproduction | undefined;
+  if (flags.fromJob !== undefined) {
+    if (jobs.length > 0 || flags.file !== undefined)
+      throw new CliError('--from-job runs that one job from its own commit: no job names, no --file');
+    const prepared = await (await import('./from-job.js')).prepareFromJob(flags.fromJob, flags, variables);
+    file = prepared.file;
+    jobs = [prepared.job];
+    reproduce = prepared.reproduce;
+    // Secrets the user supplied travel with the job's variables, masked; they are not repeated unmasked.
+    for (const v of reproduce.variables) if (v.masked) delete variables[v.key];
+    console.error(`Job ${prepared.job} at ${file}`);
+    for (const w of prepared.missing)
+      console.error(
+        `warning: ${w.key} (${w.reason}) is a secret the server does not hand out: pass --variable ${w.key}=... if the job needs it`,
+      );
+  }
+  if (!existsSync(file)) throw new CliError(`${file}: no such file (run in a project with .tandem.yml or .gitlab-ci.yml, or pass --file)`);
   // Executor settings as an agent takes them: flags, else TANDEM_* variables, else the defaults.
   const config = loadConfig({
     // Unlike an agent's, the default stays the shell: your own pipeline, on your machine, as you.
@@ -57,11 +75,13 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
   const result = await execPipeline({
     file,
     only: jobs,
-    manual: flags.manual,
+    // A reproduced manual job was played on the server (or is being tried out): it runs.
+    manual: reproduce ? jobs : flags.manual,
     concurrency: Number(flags.concurrency) || 1,
     executor: config.executor,
     container: containerSettingsOf(config),
     variables,
+    reproduce,
     readIncludeFile: includeReader(file, flags),
     onLog(job, text) {
       // Prefix every line with its job; hold back a partial last line until it completes.

@@ -144,6 +144,11 @@ containerOptions(program.command('exec'))
   )
   .addOption(containerEngineOption())
   .option('--quiet', 'no job logs, only the summary')
+  .option('--from-job <id>', "run a server's job again here: its commit, variables (secrets withheld) and dependencies' artifacts")
+  .option('--dir <dir>', 'with --from-job: where its commit is checked out (default ./tandem-job-<id>)')
+  .option('--repo-url <url>', "with --from-job: clone from here instead of the server's repository URL")
+  .option('--server <url>', 'with --from-job: server URL (TANDEM_SERVER; default: that of the last tandem login)')
+  .option('--token <token>', 'with --from-job: API token (TANDEM_TOKEN; default: the one tandem login saved)')
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');
@@ -197,9 +202,24 @@ clientOptions(run.command('trigger').argument('<repo>'))
 clientOptions(run.command('cancel').argument('<id>').option('--pipeline', 'the id is a pipeline (default: a job)').option('--json')).action(
   async (id: string, opts) => (await remote()).runAction('cancel', id, opts),
 );
-clientOptions(run.command('retry').argument('<job>').option('--json')).action(async (id: string, opts) =>
-  (await remote()).runAction('retry', id, opts),
-);
+clientOptions(
+  run
+    .command('retry')
+    .argument('<id>')
+    .option('--pipeline', 'the id is a pipeline: retry its failed and canceled jobs (default: the id is a job)')
+    .option('--json'),
+).action(async (id: string, opts) => (await remote()).runAction('retry', id, opts));
+clientOptions(
+  run
+    .command('watch')
+    .description('follow the pipeline a push starts: exit 0 when it succeeds, 1 when it fails, 2 on timeout')
+    .argument('<repo>'),
+)
+  .option('--ref <ref>', 'only a pipeline of this branch or tag')
+  .option('--sha <sha>', 'the pipeline of this commit, even one made before the command started')
+  .option('--timeout <seconds>', 'give up after this long (finding the pipeline included)', '3600')
+  .option('--json', 'events as JSON lines')
+  .action(async (r: string, opts) => (await import('./watch.js')).runWatch(r, opts));
 clientOptions(run.command('play').argument('<job>').option('--json')).action(async (id: string, opts) =>
   (await remote()).runAction('play', id, opts),
 );

@@ -212,13 +212,15 @@ export async function runAction(
   opts: ApiOptions & { json?: boolean; pipeline?: boolean },
 ) {
   const api = ApiClient.fromOptions(opts);
-  const path = action === 'cancel' && opts.pipeline ? `/api/v1/pipelines/${Number(id)}/cancel` : `/api/v1/jobs/${Number(id)}/${action}`;
-  const result = await api.json<{ id: number; name?: string; status: string }>('POST', path);
+  if (opts.pipeline && action !== 'play') {
+    const p = await api.json<PipelineJson>('POST', `/api/v1/pipelines/${Number(id)}/${action}`);
+    if (opts.json) printJson(p);
+    else printPipeline(p);
+    return;
+  }
+  const result = await api.json<{ id: number; name?: string; status: string }>('POST', `/api/v1/jobs/${Number(id)}/${action}`);
   if (opts.json) printJson(result);
-  else
-    console.log(
-      `${opts.pipeline ? 'Pipeline' : 'Job'} #${result.id}${result.name ? ` (${result.name})` : ''}: ${colourStatus(result.status)}`,
-    );
+  else console.log(`Job #${result.id}${result.name ? ` (${result.name})` : ''}: ${colourStatus(result.status)}`);
 }
 
 export async function artifactGet(jobId: string, path: string | undefined, opts: ApiOptions & { output?: string }) {

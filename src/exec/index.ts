@@ -5,9 +5,10 @@ import { execFile } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import type { Readable } from 'node:stream';
 import { FsBlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { runJob, type JobBackend, type JobOutcome } from '../agent/index.js';
-import type { JobVariable } from '../api/index.js';
+import type { DependencyArtifacts, JobVariable } from '../api/index.js';
 import { checkDeployBlock } from '../deploy/index.js';
 import { DomainError } from '../errors.js';
 import { createExecutors, type ContainerSettings, type ExecutorKind } from '../executor/index.js';
@@ -55,10 +56,29 @@ export interface ExecOptions {
   variables: Record<string, string>;
   /** Reads include:project, component, remote and template files (the CLI's IncludeResolver); without it they are errors. */
   readIncludeFile?: CompileContext['readIncludeFile'];
+  /** Run a server's job again (`tandem exec --from-job`): its variables and artifacts instead of a local run's. */
+  reproduce?: Reproduction;
   /** Per-job output; `tandem exec` prints it, tests collect it. */
   onLog(job: string, text: string): void;
   onJobStart?(job: string): void;
   onJobEnd?(job: string, status: string, seconds: number): void;
+}
+
+/**
+ * A job of a server run again here. The pipeline file is compiled with the server pipeline's
+ * predefined variables (its ref, source, merge request), so `rules:` decide as they did there,
+ * and the job (named in `only`) gets the server's variables in the server's order, with only its
+ * paths (CI_PROJECT_DIR...) its own, and the artifacts its dependencies left on the server.
+ */
+export interface Reproduction {
+  predefined: Record<string, string>;
+  /** The server pipeline's own variables (global and trigger ones), which `rules:` may read. */
+  pipelineVariables: Record<string, string>;
+  /** In precedence order, after the per-job ones: the pipeline's, the job's, dotenv, the repository's. */
+  variables: JobVariable[];
+  dependencies: DependencyArtifacts[];
+  /** The bytes of a dependency's file; checked against its digest and size as they are stored. */
+  download(dependency: DependencyArtifacts, file: ManifestEntry): Promise<Readable>;
 }
 
 export interface ExecResult {
@@ -168,8 +188,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
   const compiled = await compilePipeline(configPath, await readFile(file, 'utf8'), {
     readFile: (path) => readFile(join(root, path), 'utf8').catch(() => null),
     listFiles: async () => info.files ?? [],
-    variables: predefined,
-    userVariables: opts.variables,
+    variables: opts.reproduce?.predefined ?? predefined,
+    userVariables: { ...opts.reproduce?.pipelineVariables, ...opts.variables },
     changedFiles: async () => null,
     checkDeployBlock,
     readIncludeFile: opts.readIncludeFile,
@@ -190,6 +210,7 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
 
   const store = await openStore(':memory:');
   const blobs = new FsBlobStore(join(stateDir, 'blobs'));
+  if (opts.reproduce) await fetchDependencies(opts.reproduce, blobs);
   // Looking for an engine costs engine commands: only when a job can use one.
   const wantsContainers =
     opts.executor === 'container' || opts.container?.defaultImage !== undefined || pipelineDef.jobs.some((j) => j.image !== null);
@@ -250,7 +271,10 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
       };
       let dependencies: JobDependencies;
       try {
-        dependencies = await jobDependencies(store, claimed.pipeline, spec);
+        // A reproduced job's dependencies ran on the server: their dotenv is among its variables.
+        dependencies = opts.reproduce
+          ? { artifacts: opts.reproduce.dependencies, dotenv: {} }
+          : await jobDependencies(store, claimed.pipeline, spec);
       } catch (err) {
         // `needs:project` reaches no other repository on a laptop: the job fails at its start, as on a server.
         if (!(err instanceof DependencyUnavailableError)) throw err;
@@ -271,14 +295,18 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
         serverUrl: EXEC_SERVER_URL,
         environment: spec.environment,
       });
-      const vars: JobVariable[] = Object.entries({
-        ...jobPredefined,
-        ...perJob,
-        ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
-        ...spec.variables,
-        ...dependencies.dotenv,
-        ...opts.variables,
-      }).map(([key, value]) => ({ key, value, masked: false, file: false }));
+      const plain = (values: Record<string, string>): JobVariable[] =>
+        Object.entries(values).map(([key, value]) => ({ key, value, masked: false, file: false }));
+      const vars: JobVariable[] = opts.reproduce
+        ? [...plain({ ...opts.reproduce.predefined, ...perJob }), ...opts.reproduce.variables, ...plain(opts.variables)]
+        : plain({
+            ...jobPredefined,
+            ...perJob,
+            ...inheritedGlobals(pipelineDef.variables, spec.inheritVariables),
+            ...spec.variables,
+            ...dependencies.dotenv,
+            ...opts.variables,
+          });
       const outcome = await runJob({
         jobId: job.id,
         job: spec,
@@ -350,5 +378,15 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     };
   } finally {
     await store.close();
+  }
+}
+
+/** Puts the files of a reproduced job's dependencies into exec's blob store, each checked by digest and size. */
+async function fetchDependencies(reproduce: Reproduction, blobs: FsBlobStore): Promise<void> {
+  for (const dependency of reproduce.dependencies) {
+    for (const file of dependency.files) {
+      if (await blobs.has(file.digest)) continue;
+      await blobs.put(await reproduce.download(dependency, file), { digest: file.digest, size: file.size });
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { PIPELINE_COMPILE_WORKER } from '../deploy/index.js';
+import { keepSpareCompileWorker } from '../pipeline/index.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -172,6 +173,8 @@ export async function startServer(
   ctx.externalUrl = base.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
   const duties = startDuties(ctx);
   ctx.sli.start();
+  // Pipelines compile in worker threads: one waits ready, so a push does not wait for a thread to start.
+  keepSpareCompileWorker(ctx.compileWorker);
   ctx.outbox.start();
   log.info({ url, replicaId, database: store.dialect }, 'server started');
 

@@ -13,56 +13,99 @@ import {
   jobDependencies,
   storedPipelineVariables,
   type ClaimedJob,
+  type JobDependencies,
 } from '../scheduler/index.js';
 import { readJobTags, readPipelineMergeRequest, readPipelineVariables } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { publishChanges } from './notify.js';
 import { repoCredentials } from './repo-url.js';
 
-function plain(vars: Record<string, string>): JobVariable[] {
+export function plain(vars: Record<string, string>): JobVariable[] {
   return Object.entries(vars).map(([key, value]) => ({ key, value, masked: false, file: false }));
+}
+
+/** A job as its variables are worked out from: the row, its compiled spec, its pipeline and repository. */
+export type JobContext = Pick<ClaimedJob, 'job' | 'spec' | 'pipeline' | 'repo'>;
+
+/**
+ * A job's variables by where they come from, each layer ranking above the one before (GitLab's
+ * precedence); `perJob` paths are placeholders the runner fills in. The job token and `id_tokens`
+ * are not here: they are minted for a hand-out only.
+ */
+export interface JobVariableLayers {
+  predefined: Record<string, string>;
+  perJob: Record<string, string>;
+  /** The pipeline's variables (the file's global ones and the trigger's) this job inherits. */
+  pipeline: Record<string, string>;
+  job: Record<string, string>;
+  /** The dotenv reports of the jobs it depends on. */
+  dotenv: Record<string, string>;
+  /** The repository's CI/CD variables this pipeline gets (protected ones on protected refs only). */
+  repo: (JobVariable & { protected: boolean })[];
+  protectedRef: boolean;
+}
+
+export async function jobVariableLayers(
+  ctx: ServerContext,
+  { job, spec, pipeline, repo }: JobContext,
+  dependencies: JobDependencies,
+): Promise<JobVariableLayers> {
+  const startedAt = new Date(job.started_at ?? ctx.clock.now());
+  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
+  const repoVariables = await repoVariablesFor(ctx, {
+    repoId: repo.id,
+    protectedRef,
+    fromFork: readPipelineMergeRequest(pipeline)?.fork === true,
+  });
+  return {
+    predefined: storedPipelineVariables(pipeline, repo, { externalUrl: ctx.externalUrl, refProtected: protectedRef }),
+    // The agent knows its own paths; these placeholders are replaced on the agent before the job runs.
+    perJob: jobVariables({
+      jobId: job.id,
+      jobName: job.name,
+      stage: job.stage,
+      startedAt,
+      timeoutSeconds: job.timeout_seconds,
+      projectDir: '',
+      buildsDir: '',
+      nodeIndex: spec.parallel?.index,
+      nodeTotal: spec.parallel?.total,
+      runnerTags: readJobTags(job),
+      serverUrl: ctx.externalUrl,
+      environment: spec.environment,
+    }),
+    pipeline: inheritedGlobals(readPipelineVariables(pipeline), spec.inheritVariables),
+    job: spec.variables,
+    dotenv: dependencies.dotenv,
+    repo: repoVariables.map((v) => ({
+      key: v.key,
+      value: v.value,
+      masked: v.masked === 1,
+      file: v.file === 1,
+      protected: v.protected === 1,
+    })),
+    protectedRef,
+  };
 }
 
 export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload> {
   const { job, spec, pipeline, repo } = claimed;
   // First: a job whose artifacts from elsewhere are refused gets no token at all.
   const dependencies = await jobDependencies(ctx.store, pipeline, spec);
-  const startedAt = new Date(job.started_at ?? ctx.clock.now());
-  const protectedRef = (await pipelineProtectedRole(ctx.store.db, pipeline)) !== null;
-  const predefined = storedPipelineVariables(pipeline, repo, { externalUrl: ctx.externalUrl, refProtected: protectedRef });
-  // The agent knows its own paths; these placeholders are replaced on the agent before the job runs.
-  const perJob = jobVariables({
-    jobId: job.id,
-    jobName: job.name,
-    stage: job.stage,
-    startedAt,
-    timeoutSeconds: job.timeout_seconds,
-    projectDir: '',
-    buildsDir: '',
-    nodeIndex: spec.parallel?.index,
-    nodeTotal: spec.parallel?.total,
-    runnerTags: readJobTags(job),
-    serverUrl: ctx.externalUrl,
-    environment: spec.environment,
-  });
-  const repoVariables = await repoVariablesFor(ctx, {
-    repoId: repo.id,
-    protectedRef,
-    fromFork: readPipelineMergeRequest(pipeline)?.fork === true,
-  });
+  const layers = await jobVariableLayers(ctx, claimed, dependencies);
   // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
   const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
   // For the agent's fetch only: the workspace's origin and CI_REPOSITORY_URL carry none.
   const credentials = await repoCredentials(ctx, repo);
   const variables: JobVariable[] = [
-    ...plain(predefined),
-    ...plain(perJob),
+    ...plain(layers.predefined),
+    ...plain(layers.perJob),
     { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
-    ...plain(inheritedGlobals(readPipelineVariables(pipeline), spec.inheritVariables)),
-    ...plain(spec.variables),
-    ...plain(dependencies.dotenv),
-    ...repoVariables.map((v) => ({ key: v.key, value: v.value, masked: v.masked === 1, file: v.file === 1 })),
-    ...(await idTokenVariables(ctx, claimed, protectedRef)),
+    ...plain(layers.pipeline),
+    ...plain(layers.job),
+    ...plain(layers.dotenv),
+    ...layers.repo.map(({ key, value, masked, file }) => ({ key, value, masked, file })),
+    ...(await idTokenVariables(ctx, claimed, layers.protectedRef)),
   ];
   return {
     jobId: job.id,

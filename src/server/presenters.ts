@@ -8,6 +8,7 @@ import {
   type DrillJson,
   type EnvironmentJson,
   type ForgeDeliveryJson,
+  type JobDetailJson,
   type JobJson,
   type PipelineCommitJson,
   type LinkedPipelineJson,
@@ -126,6 +127,26 @@ export function jobView(j: Job): JobJson {
     startedAt: iso(j.started_at),
     finishedAt: iso(j.finished_at),
     duration: j.started_at !== null && j.finished_at !== null ? (j.finished_at - j.started_at) / 1000 : null,
+  };
+}
+
+/** A job with every attempt of it (`attempts`: jobAttempts, first to latest). */
+export function jobDetailView(j: Job, attempts: Job[]): JobDetailJson {
+  return {
+    ...jobView(j),
+    attempts: attempts.map((a) => {
+      const v = jobView(a);
+      return {
+        id: v.id,
+        attempt: v.attempt,
+        status: v.status,
+        exitCode: v.exitCode,
+        failureReason: v.failureReason,
+        startedAt: v.startedAt,
+        finishedAt: v.finishedAt,
+        duration: v.duration,
+      };
+    }),
   };
 }
 

@@ -11,7 +11,7 @@ export const CLI = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
  * Node's arguments that start the CLI: the compiled one when the tests run compiled, the source
  * under tsx when they run from source (the unit loop has no build).
  */
-const CLI_ARGV = fileURLToPath(import.meta.url).endsWith('.ts')
+export const CLI_ARGV = fileURLToPath(import.meta.url).endsWith('.ts')
   ? ['--import', import.meta.resolve('tsx'), path.join(repoRoot(), 'src', 'cli', 'main.ts')]
   : [CLI];
 

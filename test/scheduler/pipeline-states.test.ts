@@ -10,6 +10,7 @@ import {
   playJob,
   promoteScheduled,
   retryJob,
+  retryPipeline,
   SchedulerError,
 } from '../../src/scheduler/index.js';
 import { claim, job, jobId, needs, newPipeline, run, statuses, T0, freshTestDb } from './helpers.js';
@@ -287,6 +288,92 @@ for (const backend of backends()) {
           (e: SchedulerError) => e.kind === 'conflict' && e.message.includes(`latest attempt (job ${second})`),
         );
         await assert.rejects(retryJob(db.store, 999, T0), (e: SchedulerError) => e.kind === 'not_found');
+      });
+
+      // GitLab's POST /projects/:id/pipelines/:pipeline_id/retry (Ci::RetryPipelineService) retries
+      // the latest jobs that failed or were canceled, and the jobs skipped because of them are
+      // processed again (back to created) so the pipeline re-runs from there; jobs that succeeded
+      // keep their attempt. https://docs.gitlab.com/ee/api/pipelines.html#retry-jobs-in-a-pipeline
+      // GitLab reprocesses every skipped job; Tandem resets those downstream of a retried job, the
+      // only ones whose decision can change (any other was skipped before the failure and would be again).
+      it("retries a pipeline's failed and canceled jobs in one go and re-runs what they skipped", async () => {
+        const p = await newPipeline(db, [
+          job('build'),
+          job('unit', { stage: 'test' }),
+          job('lint', { stage: 'test' }),
+          job('e2e', { stage: 'test' }),
+          job('ship', { stage: 'deploy', needs: needs('unit') }),
+          job('docs', { stage: 'deploy', needs: needs('lint') }),
+        ]);
+        await run(db, 'build', 'success');
+        await run(db, 'unit', 'failed');
+        await run(db, 'lint', 'success');
+        await cancelJob(db.store, await jobId(db, p, 'e2e'), T0);
+        await run(db, 'docs', 'success');
+        assert.deepEqual(await statuses(db, p), {
+          $pipeline: 'failed',
+          build: 'success',
+          unit: 'failed',
+          lint: 'success',
+          e2e: 'canceled',
+          ship: 'skipped',
+          docs: 'success',
+        });
+        const ids = [await jobId(db, p, 'unit'), await jobId(db, p, 'e2e')];
+        const { retried, changes } = await retryPipeline(db.store, { pipelineId: p, jobIds: ids, now: T0 + 10_000 });
+        assert.deepEqual(
+          retried.map((r) => r.from),
+          ids,
+        );
+        // Finished jobs next to pending ones: GitLab shows such a pipeline as running.
+        assert.ok(changes.some((c) => c.type === 'pipeline' && c.status === 'running'));
+        assert.deepEqual(await statuses(db, p), {
+          $pipeline: 'running',
+          build: 'success',
+          unit: 'pending',
+          lint: 'success',
+          e2e: 'pending',
+          ship: 'created',
+          docs: 'success',
+        });
+        const view = await getPipeline(db.store, p);
+        const attempts = (name: string) =>
+          view?.jobs
+            .filter((j) => j.name === name)
+            .map((j) => j.attempt)
+            .sort();
+        assert.deepEqual(attempts('unit'), [1, 2]);
+        assert.deepEqual(attempts('e2e'), [1, 2]);
+        assert.deepEqual(attempts('build'), [1], 'a job that succeeded is not run again');
+        assert.deepEqual(attempts('ship'), [1], 'a skipped job is decided again, not copied');
+        assert.equal(retried.find((r) => r.from === ids[0])?.to, await jobId(db, p, 'unit'));
+        await run(db, 'unit', 'success');
+        await run(db, 'e2e', 'success');
+        await run(db, 'ship', 'success');
+        assert.equal((await statuses(db, p)).$pipeline, 'success');
+      });
+
+      it('a pipeline retry refuses when nothing failed, when the jobs changed meanwhile, and unknown pipelines', async () => {
+        const p = await newPipeline(db, [job('a'), job('b')]);
+        await run(db, 'a', 'success');
+        await assert.rejects(
+          retryPipeline(db.store, { pipelineId: p, jobIds: [], now: T0 }),
+          (e: SchedulerError) => e.kind === 'conflict' && /no failed or canceled jobs/.test(e.message),
+        );
+        const b = await jobId(db, p, 'b');
+        await run(db, 'b', 'failed');
+        // Checked while only `a` looked retryable: `b` failing meanwhile is not retried unchecked.
+        await assert.rejects(
+          retryPipeline(db.store, { pipelineId: p, jobIds: [await jobId(db, p, 'a')], now: T0 }),
+          (e: SchedulerError) => e.kind === 'conflict' && /changed while retrying/.test(e.message),
+        );
+        assert.equal((await statuses(db, p)).b, 'failed', 'a refused retry changes nothing');
+        await retryPipeline(db.store, { pipelineId: p, jobIds: [b], now: T0 });
+        assert.equal((await statuses(db, p)).b, 'pending');
+        await assert.rejects(
+          retryPipeline(db.store, { pipelineId: 4242, jobIds: [], now: T0 }),
+          (e: SchedulerError) => e.kind === 'not_found',
+        );
       });
     });
 

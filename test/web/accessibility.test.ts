@@ -1,6 +1,6 @@
 // Every page of the web UI checked by axe-core (WCAG 2.1 A and AA: labels, names, contrast,
 // landmarks, ARIA) in a real browser, in the light and the dark theme, with real data on it: a
-// deployed environment, a finished pipeline and its job, and the admin pages.
+// deployed environment, a finished pipeline and its job, a retried job's attempts, and the admin pages.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -65,6 +65,12 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
       30_000,
     );
     assert.equal(pipeline.status, 'success');
+    // A failed job retried once: its page lists both attempts, its pipeline offers "Retry failed jobs".
+    await tandem.repo({ '.tandem.yml': 'flaky:\n  script: [exit 1]\n' }, { name: 'flaky' });
+    const failing = await tandem.waitForPipeline(await tandem.trigger('flaky'));
+    const retried = await tandem.api('POST', `/api/v1/jobs/${failing.jobs[0].id}/retry`);
+    assert.equal(retried.status, 200, retried.text);
+    await tandem.waitForPipeline(failing.id, (p) => p.jobs.length === 2 && p.status === 'failed');
     pages = [
       '/',
       '/repos',
@@ -75,6 +81,8 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
       `/repos/${REPO}/dora`,
       `/pipelines/${pipeline.id}`,
       `/jobs/${pipeline.jobs[0].id}`,
+      `/pipelines/${failing.id}`,
+      `/jobs/${failing.jobs[0].id}`,
       '/alerts',
       '/slos',
       '/profile/tokens',

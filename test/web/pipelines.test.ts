@@ -1,7 +1,8 @@
 // The pipelines area in a real browser against a real server and agent: running a pipeline from the
 // form, the graph updating live, a job's log followed while it prints (colours, line links, search),
 // an artifact downloaded through the page, a 100,000-line log kept to a few hundred rows in the DOM,
-// a retry from the page, and a guest who is offered nothing to run.
+// a retry from the page, a pipeline's "Retry failed jobs" and a job's attempts, and a guest who is
+// offered nothing to run.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -217,6 +218,28 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     );
     await page.goto(`${tandem.url}/pipelines/${id}`);
     await page.getByText('1 earlier attempt of a retried job is not shown').waitFor();
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('retries the failed jobs of a pipeline from its page, and opens each attempt of a job with its own log', async () => {
+    const id = await tandem.trigger('flaky');
+    const first = jobNamed(await tandem.waitForPipeline(id), 'flaky');
+    await page.goto(`${tandem.url}/pipelines/${id}`);
+    await page.getByRole('button', { name: 'Retry failed jobs' }).click();
+    const second = jobNamed(await tandem.waitForPipeline(id, (p) => jobNamed(p, 'flaky').attempt === 2 && p.status === 'failed'), 'flaky');
+    await page.getByText('1 earlier attempt of a retried job is not shown').waitFor();
+
+    await page.goto(`${tandem.url}/jobs/${second.id}`);
+    const attempts = page.getByRole('region', { name: 'Attempts' });
+    await attempts.getByText('Attempt 2').waitFor();
+    assert.equal(await attempts.locator('[aria-current="page"]').innerText(), 'Attempt 2', 'the attempt shown is marked');
+    await attempts.getByRole('link', { name: 'Attempt 1' }).click();
+    await page.waitForURL(`${tandem.url}/jobs/${first.id}`);
+    await page
+      .locator('.log-text', { hasText: /^trying$/ })
+      .first()
+      .waitFor();
+    assert.equal(await page.getByRole('region', { name: 'Attempts' }).locator('[aria-current="page"]').innerText(), 'Attempt 1');
     assert.deepEqual(pageErrors, []);
   });
 

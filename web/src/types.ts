@@ -7,6 +7,7 @@ export type {
   DrillJson as DrillInfo,
   EnvironmentJson as Environment,
   JobJson as Job,
+  JobDetailJson as JobDetail,
   MemberJson as Member,
   PipelineJson as Pipeline,
   ProtectedBranchJson as ProtectedBranch,

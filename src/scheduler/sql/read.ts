@@ -39,6 +39,20 @@ export async function getJob(store: Store, jobId: number): Promise<Job | null> {
   return (await store.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst()) ?? null;
 }
 
+/**
+ * Every attempt of a job, first to latest: a retry (a user's, the retry policy's or a lost agent's
+ * requeue) keeps the earlier row and adds one with the same name and attempt + 1 (retry_of).
+ */
+export async function jobAttempts(store: Store, job: Pick<Job, 'pipeline_id' | 'name'>): Promise<Job[]> {
+  return store.db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('pipeline_id', '=', job.pipeline_id)
+    .where('name', '=', job.name)
+    .orderBy('attempt')
+    .execute();
+}
+
 /** A pipeline linked to another by a trigger job: the pipeline, its repository's name and the trigger job. */
 export interface LinkedPipeline {
   pipeline: Pipeline;

@@ -9,6 +9,7 @@ import {
   findArtifactFile,
   getJob,
   getPipeline,
+  jobAttempts,
   linkedPipelines,
   listPipelines,
   type LinkedPipeline,
@@ -16,7 +17,9 @@ import {
   readJobSpec,
   readLog,
   readLogPages,
+  retriedWithPipeline,
   retryJob,
+  retryPipeline,
 } from '../../scheduler/index.js';
 import { recordFreezeOverride } from '../../releases/index.js';
 import { maskedVariableValues } from '../../repos/index.js';
@@ -25,13 +28,14 @@ import type { PipelineJson } from '../../api/index.js';
 import type { Principal } from '../../auth/index.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
+import { jobReproduction } from '../job-reproduction.js';
 import { actorOf } from '../../auth/index.js';
 import { repoNames } from '../../auth/index.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
-import { jobView, linkedPipelineView, pipelineView } from '../presenters.js';
+import { jobDetailView, jobView, linkedPipelineView, pipelineView } from '../presenters.js';
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 /**
@@ -132,6 +136,27 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
 
   routes.add({
     method: 'POST',
+    url: '/api/v1/pipelines/:id/retry',
+    summary:
+      "Retry a pipeline's failed and canceled jobs (GitLab's pipeline retry): each gets a new attempt, and the jobs they skipped run again",
+    tag: 'pipelines',
+    access: 'user',
+    async handler({ params, principal, audit }) {
+      const id = idParam(params.id, 'id');
+      const { jobs } = await loadPipeline(ctx, id);
+      const targets = jobs.filter(retriedWithPipeline);
+      // The rights of each job's own retry: its branch's role, and a protected environment's approval.
+      for (const job of targets) await requireJobStartRights(ctx, principal, job, 'pipeline.retry');
+      const result = await retryPipeline(ctx.store, { pipelineId: id, jobIds: targets.map((j) => j.id), now: ctx.clock.now() });
+      publishChanges(ctx, result.changes);
+      audit({ pipelineId: id, retried: result.retried });
+      const { pipeline, jobs: after } = await loadPipeline(ctx, id);
+      return await pipelineJson(ctx, principal, pipeline, after);
+    },
+  });
+
+  routes.add({
+    method: 'POST',
     url: '/api/v1/pipelines/:id/approve',
     summary: "Let a fork's merge request pipeline run: it waits for a maintainer when the repository's forkPullRequests is 'approval'",
     tag: 'pipelines',
@@ -212,11 +237,24 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
   routes.add({
     method: 'GET',
     url: '/api/v1/jobs/:id',
-    summary: 'Show a job',
+    summary: 'Show a job, with every attempt of it (`attempts`, first to latest)',
     tag: 'jobs',
     access: 'user',
     async handler({ params }) {
-      return jobView(await loadJob(ctx, idParam(params.id, 'id')));
+      const job = await loadJob(ctx, idParam(params.id, 'id'));
+      return jobDetailView(job, await jobAttempts(ctx.store, job));
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id/reproduce',
+    summary:
+      'What running the job again elsewhere needs (tandem exec --from-job): commit, pipeline file, non-secret variables, dependency artifacts',
+    tag: 'jobs',
+    access: 'user',
+    async handler({ params }) {
+      return await jobReproduction(ctx, await loadJob(ctx, idParam(params.id, 'id')));
     },
   });
 

@@ -5,7 +5,7 @@ import { useApi, useEventStream } from '../../api.js';
 import { Await, Empty, ErrorBox, formatBytes, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg } from '../../router.js';
-import type { Job, Pipeline } from '../../types.js';
+import type { Job, JobDetail, Pipeline } from '../../types.js';
 import { JobActionButtons, jobActions } from './job-actions.js';
 import { LogViewer } from './log-viewer.js';
 import { FINAL } from './status.js';
@@ -18,7 +18,7 @@ interface ArtifactList {
 }
 
 export function JobPage({ id }: { id: string }) {
-  const loaded = useApi<Job>(`/api/v1/jobs/${seg(id)}`);
+  const loaded = useApi<JobDetail>(`/api/v1/jobs/${seg(id)}`);
   const job = loaded.data;
   const pipeline = useApi<Pipeline>(job ? `/api/v1/pipelines/${job.pipelineId}` : null);
   const live = job !== undefined && !FINAL.has(job.status);
@@ -29,7 +29,8 @@ export function JobPage({ id }: { id: string }) {
     (name, data) => {
       if (name === 'snapshot') {
         const found = (data as Pipeline).jobs.find((j) => j.id === job?.id);
-        if (found) loaded.setData(() => found);
+        // The pipeline lists jobs without their attempts: this job's stay as they were read.
+        if (found) loaded.setData((current) => (current ? { ...found, attempts: current.attempts } : current));
       } else if ((data as { jobId?: number }).jobId === job?.id) loaded.reload();
     },
     EVENTS,
@@ -54,7 +55,7 @@ export function JobPage({ id }: { id: string }) {
   );
 }
 
-function JobBody({ job, pipeline, live, reload }: { job: Job; pipeline: Pipeline; live: boolean; reload: () => void }) {
+function JobBody({ job, pipeline, live, reload }: { job: JobDetail; pipeline: Pipeline; live: boolean; reload: () => void }) {
   const { can } = useRepo();
   const [error, setError] = useState<Error | null>(null);
   const latest = job.retried ? pipeline.jobs.find((j) => j.name === job.name && !j.retried) : undefined;
@@ -144,6 +145,7 @@ function JobBody({ job, pipeline, live, reload }: { job: Job; pipeline: Pipeline
         </div>
       ) : null}
       {error ? <ErrorBox error={error} /> : null}
+      {job.attempts.length > 1 ? <Attempts job={job} /> : null}
       {can('log.read') ? (
         <LogViewer key={job.id} jobId={job.id} live={live} onEnd={reload} />
       ) : (
@@ -151,6 +153,34 @@ function JobBody({ job, pipeline, live, reload }: { job: Job; pipeline: Pipeline
       )}
       {can('artifact.read') ? <Artifacts job={job} final={!live} /> : null}
     </>
+  );
+}
+
+/** Every attempt of the job, each a link to its own page and log; the one shown is marked. */
+function Attempts({ job }: { job: JobDetail }) {
+  return (
+    <section aria-labelledby="attempts-heading">
+      <h2 id="attempts-heading">Attempts</h2>
+      <ol className="attempts">
+        {job.attempts.map((a) => (
+          <li key={a.id}>
+            <StatusBadge status={a.status} />{' '}
+            {a.id === job.id ? (
+              <strong aria-current="page">Attempt {a.attempt}</strong>
+            ) : (
+              <Link to={`/jobs/${a.id}`}>Attempt {a.attempt}</Link>
+            )}{' '}
+            <span className="muted">
+              (job #{a.id}
+              {a.exitCode !== null ? `, exit code ${a.exitCode}` : ''}
+              {a.failureReason ? `, ${a.failureReason}` : ''}
+              {a.duration !== null ? `, ${formatDuration(a.duration)}` : ''})
+            </span>{' '}
+            {a.startedAt ? <Time iso={a.startedAt} /> : null}
+          </li>
+        ))}
+      </ol>
+    </section>
   );
 }
 

@@ -89,6 +89,18 @@ function PipelineFrame({ pipeline, live, reload }: { pipeline: Pipeline; live: b
         setConfirming(false);
       });
   };
+  // GitLab's "Retry failed jobs": each failed or canceled job gets a new attempt, what they skipped runs again.
+  const retryFailed = () => {
+    setBusy(true);
+    setError(null);
+    api<Pipeline>(`/api/v1/pipelines/${pipeline.id}/retry`, { method: 'POST' })
+      .then(
+        () => reload(),
+        (err: unknown) => setError(err instanceof Error ? err : new Error(String(err))),
+      )
+      .finally(() => setBusy(false));
+  };
+  const retryable = pipeline.jobs.some((j) => !j.retried && (j.status === 'failed' || j.status === 'canceled'));
   // A fork's merge request pipeline waits for a maintainer before any job runs.
   const approve = () => {
     setBusy(true);
@@ -113,6 +125,11 @@ function PipelineFrame({ pipeline, live, reload }: { pipeline: Pipeline; live: b
               title={`Runs the pipeline of a merge request from ${pipeline.mergeRequest?.sourceProject ?? 'a fork'}, without protected variables`}
             >
               Approve and run
+            </button>
+          ) : null}
+          {retryable && repo.you.permissions.includes('pipeline.retry') ? (
+            <button type="button" disabled={busy} onClick={retryFailed}>
+              Retry failed jobs
             </button>
           ) : null}
           {live && repo.you.permissions.includes('pipeline.cancel') ? (
