@@ -118,6 +118,11 @@ export class GitHubContractServer {
     return this.received.filter((s) => s.sha === sha && s.context === context).map((s) => `${s.state}:${s.description}`);
   }
 
+  /** GitHub revokes the App's installation tokens (an admin suspended and restored the installation). */
+  revokeInstallationTokens(): void {
+    this.installationTokens.clear();
+  }
+
   /** Answers every hanging request with a 502, so the senders' sockets close. */
   releaseHanging(): void {
     for (const res of this.hanging) if (!res.writableEnded) res.writeHead(502).end();

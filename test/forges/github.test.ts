@@ -127,6 +127,14 @@ test('a GitHub App credential: Checks runs created once per (commit, name), then
   assert.equal(ops.filter((o) => o === 'apps/get-repo-installation').length, 1, 'the installation was looked up once');
   assert.equal(ops.filter((o) => o === 'apps/create-installation-access-token').length, 1, 'the installation token is cached');
   assert.equal(app.received.length, 0, 'no commit statuses with an App');
+
+  // A revoked installation token fails the attempt as retryable; the next attempt takes a new one.
+  app.revokeInstallationTokens();
+  await assert.rejects(checks.setStatus(status({ state: 'failed', description: 'pipeline #1 failed' })), (err: unknown) => {
+    return err instanceof ForgeRequestError && err.status === 401 && err.retryable;
+  });
+  await checks.setStatus(status({ state: 'failed', description: 'pipeline #1 failed' }));
+  assert.equal(run.history.at(-1)?.conclusion, 'failure');
   assert.deepEqual(app.violations, []);
 });
 

@@ -216,28 +216,35 @@ export class GitHubStatusClient implements ForgeStatusClient {
     const existing = await this.findCheckRun(status);
     const headers = await this.installationHeaders();
     if (existing) {
-      await this.call('update check run', () =>
-        this.api.rest.checks.update({ ...body, check_run_id: existing.id, headers, request: this.requestOptions() }),
+      await this.call(
+        'update check run',
+        () => this.api.rest.checks.update({ ...body, check_run_id: existing.id, headers, request: this.requestOptions() }),
+        'installation',
       );
     } else {
-      await this.call('create check run', () =>
-        this.api.rest.checks.create({ ...body, head_sha: status.sha, headers, request: this.requestOptions() }),
+      await this.call(
+        'create check run',
+        () => this.api.rest.checks.create({ ...body, head_sha: status.sha, headers, request: this.requestOptions() }),
+        'installation',
       );
     }
   }
 
   private async findCheckRun(status: CommitStatus): Promise<CheckRun | null> {
     const headers = await this.installationHeaders();
-    const { data } = await this.call('find check run', () =>
-      this.api.rest.checks.listForRef({
-        owner: this.owner,
-        repo: this.repo,
-        ref: status.sha,
-        check_name: status.context,
-        filter: 'latest',
-        headers,
-        request: this.requestOptions(),
-      }),
+    const { data } = await this.call(
+      'find check run',
+      () =>
+        this.api.rest.checks.listForRef({
+          owner: this.owner,
+          repo: this.repo,
+          ref: status.sha,
+          check_name: status.context,
+          filter: 'latest',
+          headers,
+          request: this.requestOptions(),
+        }),
+      'installation',
     );
     return data.check_runs[0] ?? null;
   }
@@ -281,11 +288,19 @@ export class GitHubStatusClient implements ForgeStatusClient {
     return { signal: AbortSignal.timeout(this.options.timeoutMs) };
   }
 
-  private async call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  /** `installation`: the request carries the App's installation token, which is dropped when refused. */
+  private async call<T>(what: string, request: () => Promise<T>, auth: 'token' | 'jwt' | 'installation' = 'token'): Promise<T> {
     try {
       return await request();
     } catch (err) {
-      throw githubError(err, what, this.options.now());
+      const error = githubError(err, what, this.options.now());
+      // A refused installation token (revoked, or the installation changed): the next attempt asks
+      // for a new one. A refused token or JWT (a wrong App id or key) stays refused.
+      if (auth === 'installation' && error instanceof ForgeRequestError && error.status === 401) {
+        this.installationToken = null;
+        throw new ForgeRequestError(error.message, 401, true);
+      }
+      throw error;
     }
   }
 }
