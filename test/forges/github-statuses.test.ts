@@ -226,3 +226,18 @@ test('forge settings: refused with the field named, write-only credential kept o
   assert.match(created.text, /forge\.apiUrl/);
   assert.equal((await tandem.api('GET', `/api/v1/repos/${name}-2`)).status, 404, 'not registered half-way');
 });
+
+test('only an admin points a forge inside the server network; a maintainer keeps and edits it', async () => {
+  const { name } = await forgeRepo(PASSING);
+  assert.equal((await tandem.api('POST', '/api/v1/users', { username: 'mae', password: 'correct-horse-battery-staple-9' })).status, 201);
+  assert.ok((await tandem.api('PUT', `/api/v1/repos/${name}/members/mae`, { role: 'maintainer' })).status < 300);
+  const token = (await tandem.api<{ token: string }>('POST', '/api/v1/tokens', { name: 'mae', scopes: ['api'], username: 'mae' })).body
+    .token;
+  const asMae = (body: unknown) => tandem.api<RepoJson>('PATCH', `/api/v1/repos/${name}`, body, { authorization: `Bearer ${token}` });
+  const kept = await asMae({ forge: { type: 'github', apiUrl: gh.url, project: 'octo/other', statuses: 'jobs' } });
+  assert.equal(kept.status, 200, kept.text);
+  assert.deepEqual([kept.body.forge?.project, kept.body.forge?.hasToken], ['octo/other', true]);
+  const moved = await asMae({ forge: { type: 'github', apiUrl: 'http://127.0.0.2:9/api', project: 'octo/other', token: 'x' } });
+  assert.equal(moved.status, 403, moved.text);
+  assert.match(moved.text, /forge\.apiUrl: .*inside the server's network/);
+});

@@ -118,7 +118,8 @@ async function applyForge(
   audit: (details: Record<string, unknown>) => void,
 ): Promise<Repo> {
   if (forge === undefined) return repo;
-  if (forge?.apiUrl !== undefined) await checkForgeApiUrl(forge.apiUrl, who);
+  // The settings form sends the API URL as shown: keeping one an admin set is no new reach.
+  if (forge?.apiUrl !== undefined && forge.apiUrl.replace(/\/+$/, '') !== repo.forge_api_url) await checkForgeApiUrl(forge.apiUrl, who);
   const updated = await saveRepoForge(ctx, repo, forge);
   forgetForgeRepo(repo.id);
   audit({
