@@ -2,6 +2,8 @@
 // GitHub's OpenAPI description): commit statuses with a token, Checks runs with a GitHub App, and
 // one attempt per call, with rate limits, 5xx and hangs turned into the errors the outbox reads.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import {
   createForgeStatusClient,
@@ -87,6 +89,21 @@ test('a 5xx is tried once more within the attempt, then left to the outbox; a ha
   });
   assert.ok(Date.now() - started < 3000, 'bounded by timeoutMs');
   gh.releaseHanging();
+});
+
+test('a redirect is not followed: the token stays with the API root it was given for', async (t) => {
+  const redirect = createServer((req, res) => res.writeHead(301, { location: gh.url + (req.url ?? '/') }).end());
+  await new Promise<void>((resolve) => redirect.listen(0, '127.0.0.1', resolve));
+  t.after(() => redirect.close());
+  const moved = createForgeStatusClient(
+    { type: 'github', apiUrl: `http://127.0.0.1:${(redirect.address() as AddressInfo).port}`, project: 'octo/app', token: gh.token },
+    { timeoutMs: 1000, now: Date.now },
+  );
+  const before = gh.requests.length;
+  await assert.rejects(moved.setStatus(status({ sha: 'd'.repeat(40) })), (err: unknown) => {
+    return err instanceof ForgeRequestError && err.status === 301 && !err.retryable && /redirect/.test(err.message);
+  });
+  assert.equal(gh.requests.length, before, 'nothing reached the place it redirected to');
 });
 
 test('a refusal (bad credentials) is not retryable', async () => {

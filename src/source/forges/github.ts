@@ -284,14 +284,19 @@ export class GitHubStatusClient implements ForgeStatusClient {
       .sign(this.appKey!);
   }
 
-  private requestOptions(): { signal: AbortSignal } {
-    return { signal: AbortSignal.timeout(this.options.timeoutMs) };
+  /**
+   * No redirect is followed: the credential would go with it to wherever it points. Octokit hands
+   * back an unfollowed 3xx as if it were an answer, so `call` refuses it.
+   */
+  private requestOptions(): { signal: AbortSignal; redirect: 'manual' } {
+    return { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual' };
   }
 
   /** `installation`: the request carries the App's installation token, which is dropped when refused. */
   private async call<T>(what: string, request: () => Promise<T>, auth: 'token' | 'jwt' | 'installation' = 'token'): Promise<T> {
+    let response: T;
     try {
-      return await request();
+      response = await request();
     } catch (err) {
       const error = githubError(err, what, this.options.now());
       // A refused installation token (revoked, or the installation changed): the next attempt asks
@@ -302,5 +307,14 @@ export class GitHubStatusClient implements ForgeStatusClient {
       }
       throw error;
     }
+    const status = (response as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 300 && status < 400) {
+      throw new ForgeRequestError(
+        `GitHub: ${what}: answered ${status}, a redirect: forge.apiUrl should name the API root itself`,
+        status,
+        false,
+      );
+    }
+    return response;
   }
 }
