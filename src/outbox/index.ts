@@ -4,3 +4,5 @@ export { DeliveryDeferred, DeliveryRefused, OutboxSender } from './sender.js';
 export type { DeliveryObserver, OutboxHandler, OutboxSenderOptions } from './sender.js';
 export { recordPipelineEvents } from './writers.js';
 export type { OutboxWriter } from './writers.js';
+export { FORGE_STATUS_TOPIC, forgeStatusHandler, forgetForgeRepo, forgeStatusMessages } from './forge-statuses.js';
+export type { ForgeStatusHandlerDeps } from './forge-statuses.js';

@@ -23,6 +23,7 @@ import * as m019 from './019_job_dotenv.js';
 import * as m020 from './020_outbox.js';
 import * as m021 from './021_schedules.js';
 import * as m022 from './022_repo_credentials.js';
+import * as m023 from './023_repo_forge.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -50,6 +51,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '020_outbox': m020,
   '021_schedules': m021,
   '022_repo_credentials': m022,
+  '023_repo_forge': m023,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

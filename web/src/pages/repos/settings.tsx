@@ -11,6 +11,7 @@ import { ActionError, useAction } from '../../components/action.js';
 import { MembersSettings, ProtectedBranchesSettings } from './access.js';
 import { CopyButton } from './copy.js';
 import { CredentialsSettings } from './credentials.js';
+import { ForgeSettings } from './forge.js';
 import { optionalNumber, optionalText } from './form.js';
 import { VariablesSettings } from './variables.js';
 
@@ -20,6 +21,7 @@ export function RepoSettings({ name }: { name: string }) {
       <GeneralSettings />
       <CredentialsSettings />
       <WebhookSettings />
+      <ForgeSettings />
       <VariablesSettings />
       <MembersSettings />
       <ProtectedBranchesSettings />
