@@ -13,6 +13,7 @@ import { machine, type BenchResult, type Machine } from './common.js';
 import { containers } from './containers.js';
 import { dr } from './dr.js';
 import { failover } from './failover.js';
+import { forgeStatuses } from './forge-statuses.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
 import { metrics } from './metrics.js';
@@ -33,19 +34,21 @@ const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResu
   alerts,
   dr,
   web,
+  forgeStatuses,
 };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics,auth,alerts,dr,web]\`),
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics,auth,alerts,dr,web,forgeStatuses]\`),
 which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
 peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
 \`~/.cache/tandem-bench\` (it needs \`rsync\`); it is not a dependency of Tandem. The claims benchmark needs
 PostgreSQL 15, the rollback benchmark OpenSSH and PostgreSQL 15, the alerts benchmark Prometheus (\`scripts/services.sh install\`); the auth benchmark
 measures PostgreSQL too when it is installed, and pins its server to one core with \`taskset\`. The dr benchmark
-uses s3rver (a dev dependency) for its S3 row. The web benchmark drives Debian's chromium with playwright-core.
+uses s3rver (a dev dependency) for its S3 row. The web benchmark drives Debian's chromium with playwright-core. The forgeStatuses benchmark sends to a contract
+server standing in for GitHub and takes a few minutes (a 60 s forge outage).
 `;
 
 function table(header: string[], rows: string[][]): string {

@@ -22,6 +22,11 @@ export type PipelineSource =
 /** Pipelines of merge requests from forks: 'approval' (they wait for a maintainer) or 'run'. */
 export type ForkPullRequests = 'approval' | 'run';
 
+/** The forges Tandem sends commit statuses to. */
+export type ForgeType = 'github' | 'gitlab' | 'gitea' | 'bitbucket';
+/** 'pipeline': one commit status per pipeline; 'jobs': one per job as well. */
+export type ForgeStatuses = 'pipeline' | 'jobs';
+
 /** What a merge request pipeline keeps of its merge request. */
 export interface PipelineMergeRequest {
   iid: number;
@@ -252,6 +257,29 @@ export interface RepoJson {
   webhookUrls: Record<string, string>;
   lastPolledAt: string | null;
   createdAt: string;
+  /** Where commit statuses go; null: to no forge. The credential is write-only. */
+  forge: RepoForgeJson | null;
+}
+
+export interface RepoForgeJson {
+  type: ForgeType;
+  apiUrl: string;
+  project: string;
+  statuses: ForgeStatuses;
+  hasToken: boolean;
+  /** A GitHub App (Checks runs); its private key is write-only. */
+  appId: string | null;
+  installationId: number | null;
+  /** The outbox's deliveries of this repository's statuses (shown by GET /repos/:name, not in the list). */
+  delivery?: ForgeDeliveryJson;
+}
+
+export interface ForgeDeliveryJson {
+  lastSentAt: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+  /** Statuses waiting to be sent (retries and rate limits included). */
+  pending: number;
 }
 
 /** A host key ssh accepts for a repository with a deploy key (a known_hosts line). */

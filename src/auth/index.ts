@@ -40,6 +40,8 @@ export {
 } from './repo-access.js';
 export {
   ENCRYPTED_COLUMNS,
+  FORGE_APP_KEY,
+  FORGE_TOKEN,
   Keyring,
   SCHEDULE_VARIABLES,
   SIGNING_ALG,

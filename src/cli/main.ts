@@ -7,6 +7,7 @@ import { lintFile, formatDiagnostic, pipelineJsonSchema } from '../pipeline/inde
 import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
 import { withCredentialOptions } from './credential-options.js';
+import { withForgeOptions } from './forge-options.js';
 
 // Commands load their modules on use: a client command or `exec` should not pay for loading the
 // server (Fastify, the store, the scheduler) at every start.
@@ -154,14 +155,16 @@ containerOptions(program.command('exec'))
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');
-withCredentialOptions(clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path')))
+withForgeOptions(withCredentialOptions(clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path'))))
   .option('--path <group/name>', "GitLab's project path, named by include:project (default: the name)")
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')
   .option('--json')
   .action(async (name: string, url: string, opts) => (await remote()).repoAdd(name, url, opts));
-withCredentialOptions(clientOptions(repo.command('edit').argument('<name>').argument('[url]', 'a new git URL or local path')))
+withForgeOptions(
+  withCredentialOptions(clientOptions(repo.command('edit').argument('<name>').argument('[url]', 'a new git URL or local path'))),
+)
   .description("change a repository's settings; only the options given change")
   .option('--no-credentials', "remove the repository's token or deploy key")
   .option('--path <group/name>', "GitLab's project path, named by include:project")

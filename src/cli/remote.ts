@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { PipelineJson, PipelineSummaryJson, RepoJson } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialLine, credentialsBody, type CredentialCliOptions } from './credential-options.js';
+import { forgeBody, type ForgeCliOptions } from './forge-options.js';
 import { colourJobStatus, colourStatus, printJson, printTable } from './output.js';
 
 type Listing = ApiOptions & { json?: boolean };
@@ -15,7 +16,8 @@ export async function repoAdd(
   name: string,
   url: string,
   opts: ApiOptions &
-    CredentialCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
+    CredentialCliOptions &
+    ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
 ) {
   const api = ApiClient.fromOptions(opts);
   const repo = await api.json<RepoJson>('POST', '/api/v1/repos', {
@@ -26,16 +28,20 @@ export async function repoAdd(
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
     webhookSecret: opts.webhookSecret,
     credentials: (await credentialsBody(opts)) ?? undefined,
+    forge: forgeBody(opts) ?? undefined,
   });
   if (opts.json) printJson(repo);
-  else console.log(`Added ${name} (${repo.url}, default branch ${repo.defaultBranch})${credentialLine(repo.credentials)}`);
+  else
+    console.log(`Added ${name} (${repo.url}, default branch ${repo.defaultBranch})${credentialLine(repo.credentials)}${forgeLine(repo)}`);
 }
 
-/** Changes only what the options name; `--no-credentials` removes the repository's credential. */
+/** Changes only what the options name; `--no-credentials` removes the repository's credential, `--forge none` stops commit statuses. */
 export async function repoEdit(
   name: string,
   url: string | undefined,
-  opts: ApiOptions & CredentialCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; json?: boolean },
+  opts: ApiOptions &
+    CredentialCliOptions &
+    ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; json?: boolean },
 ) {
   const repo = await ApiClient.fromOptions(opts).json<RepoJson>('PATCH', `/api/v1/repos/${encodeURIComponent(name)}`, {
     url,
@@ -43,9 +49,15 @@ export async function repoEdit(
     defaultBranch: opts.defaultBranch,
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
     credentials: await credentialsBody(opts),
+    forge: forgeBody(opts),
   });
   if (opts.json) printJson(repo);
-  else console.log(`Changed ${name}${credentialLine(repo.credentials)}`);
+  else console.log(`Changed ${name}${credentialLine(repo.credentials)}${forgeLine(repo)}`);
+}
+
+function forgeLine(repo: RepoJson): string {
+  const f = repo.forge;
+  return f ? `; statuses (${f.statuses}) go to ${f.type} ${f.project} at ${f.apiUrl}${f.appId ? ` as GitHub App ${f.appId}` : ''}` : '';
 }
 
 export async function repoList(opts: Listing) {

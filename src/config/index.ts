@@ -128,6 +128,12 @@ export const configSchema = z
      * reconnects (a load balancer restart) first. A frozen or unreachable agent waits for its leases.
      */
     agentDisconnectGraceSeconds: positiveInt.default(3),
+    /**
+     * How long a replica's claim on an outbox message (a forge status, a notification) lasts: when a
+     * replica dies while sending, another sends the message this long after. It must outlast the
+     * slowest attempt: a forge request gets an eighth of it, at most 10 s.
+     */
+    outboxClaimSeconds: positiveInt.default(60),
     /** Tries for a job whose agent is lost, whatever the file's `retry` says. */
     maxSystemAttempts: positiveInt.default(2),
     /** An Alertmanager alert for an environment rolls back a deploy that went live at most this long ago. */

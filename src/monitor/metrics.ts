@@ -93,6 +93,12 @@ export class Metrics {
     labelNames: ['topic', 'result'] as const,
     registers: [this.registry],
   });
+  readonly forgeStatusDeliveries = new Counter({
+    name: 'tandem_forge_status_deliveries_total',
+    help: 'Commit status deliveries to forges by forge (github, gitlab, gitea, bitbucket) and result (sent, unchanged, already_set, rate_limited, retry, refused, no_forge)',
+    labelNames: ['forge', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly pipelines = new Counter({
     name: 'tandem_pipelines_total',
     help: 'Pipelines that reached a final status',

@@ -4,6 +4,8 @@ export { DeliveryDeferred, DeliveryRefused, OutboxSender } from './sender.js';
 export type { DeliveryObserver, OutboxHandler, OutboxSenderOptions } from './sender.js';
 export { recordPipelineEvents } from './writers.js';
 export type { OutboxWriter } from './writers.js';
+export { FORGE_STATUS_TOPIC, forgeStatusHandler, forgetForgeRepo, forgeStatusMessages } from './forge-statuses.js';
+export type { ForgeStatusHandlerDeps } from './forge-statuses.js';
 export { createNotificationHandler, notificationMessages } from './notifications.js';
 export type { NotificationPayload } from './notifications.js';
 export { createSubscription, deleteSubscription, findSubscription, listSubscriptions, readSubscriptionEvents } from './subscriptions.js';

@@ -28,3 +28,5 @@ export type { RepoSecretsContext } from './sealed.js';
 /** The row of a repository, as its operations take and return it. */
 export type { Repo } from '../store/index.js';
 export { includableProject, projectAccessRefusal } from './include-access.js';
+export { DEFAULT_FORGE_API_URLS, forgeConnectionOf, forgeCredentialVersion, saveRepoForge } from './forge.js';
+export type { ForgeSettingsInput, RepoForgeRow } from './forge.js';

@@ -158,6 +158,7 @@ export async function startServer(
       now: () => clock.now(),
       log,
       observe: (topic, result) => metrics.outboxDeliveries.inc({ topic, result }),
+      claimMs: config.outboxClaimSeconds * 1000,
     }),
   });
   metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));
@@ -169,7 +170,8 @@ export async function startServer(
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.listen.includes(':') ? `[${config.listen}]` : config.listen;
   const url = `http://${host}:${port}`;
-  ctx.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
+  // The outbox's handlers were given `base`: they link to this URL too.
+  ctx.externalUrl = base.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
   const duties = startDuties(ctx);
   ctx.sli.start();
   // Pipelines compile in worker threads: one waits ready, so a push does not wait for a thread to start.

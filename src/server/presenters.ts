@@ -7,6 +7,7 @@ import {
   type BackupJson,
   type DrillJson,
   type EnvironmentJson,
+  type ForgeDeliveryJson,
   type JobDetailJson,
   type JobJson,
   type PipelineCommitJson,
@@ -16,6 +17,7 @@ import {
   type ReleaseJson,
   type ReleaseTargetJson,
   type SilenceView,
+  type RepoForgeJson,
   type RepoJson,
   type RepoCredentialJson,
   type ScheduleJson,
@@ -29,6 +31,7 @@ import { commitDescription, commitTitle, type CommitInfo } from '../pipeline/ind
 import { readDrillReport } from '../dr/index.js';
 import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
+import type { OutboxSummary } from '../outbox/index.js';
 import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
 import { repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
@@ -207,7 +210,26 @@ export function environmentView(e: Environment, current: Release | null, latest:
   };
 }
 
-export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
+export function forgeDeliveryView(s: OutboxSummary): ForgeDeliveryJson {
+  return { lastSentAt: iso(s.lastSentAt), lastError: s.lastError, lastErrorAt: iso(s.lastErrorAt), pending: s.pending };
+}
+
+/** Where the repository's commit statuses go, without the credential; with the outbox's `delivery` summary when given. */
+export function repoForgeView(repo: Repo, delivery?: ForgeDeliveryJson): RepoForgeJson | null {
+  if (repo.forge_type === null || repo.forge_api_url === null || repo.forge_project === null) return null;
+  return {
+    type: repo.forge_type,
+    apiUrl: repo.forge_api_url,
+    project: repo.forge_project,
+    statuses: repo.forge_statuses,
+    hasToken: repo.forge_token !== null,
+    appId: repo.forge_app_id,
+    installationId: repo.forge_installation_id,
+    ...(delivery ? { delivery } : {}),
+  };
+}
+
+export function repoView(repo: Repo, opts: { externalUrl: string }, delivery?: ForgeDeliveryJson): RepoJson {
   return {
     id: repo.id,
     name: repo.name,
@@ -224,6 +246,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }): RepoJson {
     webhookUrls: Object.fromEntries(WEBHOOK_PROVIDERS.map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
+    forge: repoForgeView(repo, delivery),
   };
 }
 

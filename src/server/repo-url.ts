@@ -141,6 +141,16 @@ async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly
 }
 
 /**
+ * A forge's API root (where commit statuses are posted with the repository's token): the server
+ * sends requests there, so a host inside its network is for instance admins, as for repository URLs.
+ */
+export async function checkForgeApiUrl(apiUrl: string, who: RepoUrlSetter): Promise<void> {
+  if (who.admin) return;
+  const internal = await internalRemoteHost(new URL(apiUrl).hostname);
+  if (internal !== null) throw new ApiError(403, `forge.apiUrl: ${internal}: only an instance administrator may send statuses there`);
+}
+
+/**
  * Moves credentials that repository URLs stored before migration 013 carried into the encrypted
  * column, so the URL shown to guests, job tokens and logs has none. Runs at start.
  */

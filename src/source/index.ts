@@ -22,3 +22,4 @@ export { isZeroSha, ZERO_SHA } from './types.js';
 export type { ForgeProject, MergeRequestAction, MergeRequestInfo, PushEvent, PushKind } from './types.js';
 export { forgeCredentials, IncludeResolver } from './includes.js';
 export type { ForgeSettings, IncludeResolverOptions, PipelineIncludes, RegisteredProject } from './includes.js';
+export * from './forges/index.js';

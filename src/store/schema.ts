@@ -5,6 +5,8 @@ import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type {
   AlertStateValue,
   BackupStatus,
+  ForgeStatuses,
+  ForgeType,
   ForkPullRequests,
   NotificationType,
   PipelineMergeRequest,
@@ -20,6 +22,8 @@ import type {
 export type {
   AlertStateValue,
   BackupStatus,
+  ForgeStatuses,
+  ForgeType,
   ForkPullRequests,
   NotificationType,
   PipelineMergeRequest,
@@ -62,6 +66,22 @@ export interface RepoTable {
   known_refs: string;
   last_polled_at: number | null;
   created_at: number;
+  /** Where commit statuses go (migration 023); null: to no forge. */
+  forge_type: Generated<ForgeType | null>;
+  forge_api_url: Generated<string | null>;
+  /** `owner/name`, or the forge's project id. */
+  forge_project: Generated<string | null>;
+  /** The forge token, encrypted by `forge_token_key_id`. */
+  forge_token: Generated<string | null>;
+  forge_token_key_id: Generated<string | null>;
+  /** A GitHub App's id and private key (PEM, encrypted by `forge_app_key_key_id`): Checks runs. */
+  forge_app_id: Generated<string | null>;
+  forge_app_key: Generated<string | null>;
+  forge_app_key_key_id: Generated<string | null>;
+  /** The App's installation on the repository; null: looked up. */
+  forge_installation_id: Generated<number | null>;
+  /** 'pipeline': one status per pipeline; 'jobs': one per job as well. */
+  forge_statuses: Generated<ForgeStatuses>;
 }
 
 export interface VariableTable {

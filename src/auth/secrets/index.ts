@@ -19,6 +19,8 @@ import { TokenSigner } from './signing.js';
 export {
   aadFor,
   ENCRYPTED_COLUMNS,
+  FORGE_APP_KEY,
+  FORGE_TOKEN,
   Keyring,
   keyIdOf,
   rewrapDataKeys,

@@ -64,11 +64,29 @@ export const SSH_KEY: EncryptedColumn = {
   contextColumns: ['id'],
 };
 
+/** The token a repository's commit statuses are sent to its forge with. */
+export const FORGE_TOKEN: EncryptedColumn = {
+  table: 'repos',
+  column: 'forge_token',
+  keyColumn: 'forge_token_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
 /** A pipeline schedule's variables, as JSON {KEY: value} (null when it has none). */
 export const SCHEDULE_VARIABLES: EncryptedColumn = {
   table: 'schedules',
   column: 'variables',
   keyColumn: 'variables_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
+/** A GitHub App's private key (PEM) for a repository's Checks runs. */
+export const FORGE_APP_KEY: EncryptedColumn = {
+  table: 'repos',
+  column: 'forge_app_key',
+  keyColumn: 'forge_app_key_key_id',
   idColumn: 'id',
   contextColumns: ['id'],
 };
@@ -90,6 +108,8 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   URL_CREDENTIALS,
   SSH_KEY,
   SCHEDULE_VARIABLES,
+  FORGE_TOKEN,
+  FORGE_APP_KEY,
   NOTIFICATION_SECRET,
 ];
 

@@ -13,25 +13,29 @@ import {
   requireRepo,
   saveRepoCredential,
   saveVariable,
+  saveRepoForge,
   saveWebhookSecret,
   updateRepo,
   urlCredential,
   type RepoCredential,
+  type ForgeSettingsInput,
 } from '../../repos/index.js';
 import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/index.js';
 import { callerOf, type Principal } from '../../auth/index.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/index.js';
-import { lsRemote, normalizeRepoUrl, publicKeyFingerprint, type GitCredentials } from '../../source/index.js';
+import { FORGE_TYPES, lsRemote, normalizeRepoUrl, publicKeyFingerprint, type GitCredentials } from '../../source/index.js';
 import { listPipelines, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../repos/index.js';
+import { FORGE_STATUS_TOPIC, forgetForgeRepo, outboxSummary } from '../../outbox/index.js';
+import type { ForgeDeliveryJson } from '../../api/index.js';
 import type { ServerContext } from '../context.js';
 import { requireRole, visibleRepoIds } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
-import { checkRepoUrl, type CheckedRepoUrl } from '../repo-url.js';
-import { pipelineView, repoView, variableView } from '../presenters.js';
+import { checkForgeApiUrl, checkRepoUrl, type CheckedRepoUrl } from '../repo-url.js';
+import { forgeDeliveryView, pipelineView, repoView, variableView } from '../presenters.js';
 
 const repoName = z
   .string()
@@ -82,6 +86,30 @@ const credentialsBody = z.discriminatedUnion('type', [
     .strict(),
 ]);
 
+/** Where commit statuses go (the credential is write-only; a PATCH without it keeps the stored one). */
+const forgeBody = z
+  .object({
+    type: z.enum(FORGE_TYPES),
+    /** The API root; default the hosted service's (GitHub, GitLab.com, Bitbucket Cloud). */
+    apiUrl: z
+      .url({ protocol: /^https?$/, error: 'an http(s) URL, the API root' })
+      .max(500)
+      .optional(),
+    /** `owner/name`, or GitLab's project id or path. */
+    project: z.string().min(1).max(255),
+    token: z.string().min(1).max(4096).optional(),
+    /** A GitHub App: its id and private key (PEM); statuses then go as Checks runs. */
+    appId: z
+      .string()
+      .regex(/^[0-9]{1,20}$/, 'the GitHub App id, digits')
+      .optional(),
+    privateKey: z.string().min(1).max(16_384).optional(),
+    installationId: z.number().int().positive().nullable().optional(),
+    /** 'jobs': one status per job as well as the pipeline's. */
+    statuses: z.enum(['pipeline', 'jobs']).optional(),
+  })
+  .strict();
+
 const createRepoBody = z
   .object({
     name: repoName,
@@ -97,6 +125,8 @@ const createRepoBody = z
     /** Merge requests from forks: 'approval' (default: their pipelines wait for a maintainer) or 'run'. */
     forkPullRequests: z.enum(['approval', 'run']).optional(),
     credentials: credentialsBody.nullable().optional(),
+    /** Where commit statuses go; null: nowhere. */
+    forge: forgeBody.nullable().optional(),
   })
   .strict();
 
@@ -116,6 +146,45 @@ const variableBody = z
 async function checkPathFree(ctx: ServerContext, projectPath: string, self: number | null): Promise<void> {
   const other = await findRepoByPath(ctx.store.db, projectPath);
   if (other && other.id !== self) throw new ApiError(409, `path: repository "${other.name}" already has the path "${projectPath}"`);
+}
+
+/**
+ * Applies `forge` to the repository (undefined: no change; null: none) after checking where its
+ * statuses would go; what changed goes to the audit log, never the credential.
+ */
+async function applyForge(
+  ctx: ServerContext,
+  repo: Repo,
+  forge: ForgeSettingsInput | null | undefined,
+  who: { admin: boolean },
+  audit: (details: Record<string, unknown>) => void,
+): Promise<Repo> {
+  if (forge === undefined) return repo;
+  // The settings form sends the API URL as shown: keeping one an admin set is no new reach.
+  if (forge?.apiUrl !== undefined && forge.apiUrl.replace(/\/+$/, '') !== repo.forge_api_url) await checkForgeApiUrl(forge.apiUrl, who);
+  const updated = await saveRepoForge(ctx, repo, forge);
+  forgetForgeRepo(repo.id);
+  audit({
+    forge:
+      forge === null
+        ? null
+        : {
+            type: updated.forge_type,
+            apiUrl: updated.forge_api_url,
+            project: updated.forge_project,
+            statuses: updated.forge_statuses,
+            tokenChanged: forge.token !== undefined,
+            appId: updated.forge_app_id,
+            privateKeyChanged: forge.privateKey !== undefined,
+          },
+  });
+  return updated;
+}
+
+/** The outbox's delivery of the repository's commit statuses, for its view; undefined without a forge. */
+async function forgeDelivery(ctx: ServerContext, repo: Repo): Promise<ForgeDeliveryJson | undefined> {
+  if (repo.forge_type === null) return undefined;
+  return forgeDeliveryView(await outboxSummary(ctx.store.db, { repoId: repo.id, topic: FORGE_STATUS_TOPIC }));
 }
 
 function isCurrentUrl(input: string, repo: Repo): boolean {
@@ -188,9 +257,11 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     body: createRepoBody,
     async handler({ body, reply, principal, audit }) {
-      const checked = await checkRepoUrl(body.url, { admin: principal.kind === 'user' && principal.admin }, ctx.config);
+      const admin = principal.kind === 'user' && principal.admin;
+      const checked = await checkRepoUrl(body.url, { admin }, ctx.config);
       const { url } = checked;
       const credential = requestedCredential(body, url, checked) ?? null;
+      if (body.forge?.apiUrl !== undefined) await checkForgeApiUrl(body.forge.apiUrl, { admin });
       if (await findRepoByName(ctx.store.db, body.name)) throw new ApiError(409, `a repository named "${body.name}" already exists`);
       await checkPathFree(ctx, body.path ?? body.name, null);
       await checkSharedUrl(ctx, principal, url, null, credential);
@@ -217,6 +288,13 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       let created = credential === null ? inserted : await saveRepoCredential(ctx, inserted.id, credential);
       audit(credentialAudit(credential ?? undefined));
       if (body.webhookSecret !== undefined) created = await saveWebhookSecret(ctx, inserted.id, body.webhookSecret);
+      try {
+        created = await applyForge(ctx, created, body.forge, { admin }, audit);
+      } catch (err) {
+        // A repository whose forge settings are refused is not registered half-way.
+        await deleteRepo(ctx.store.db, inserted.id);
+        throw err;
+      }
       reply.code(201);
       return repoView(created, ctx);
     },
@@ -244,14 +322,14 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       const repo = await requireRepo(ctx.store, params.name);
       const role = principal.kind === 'user' && !principal.admin ? await roleIn(ctx.store.db, repo.id, principal.userId) : null;
       const you = { role, permissions: repoPermissionsOf(callerOf(principal), { repoId: repo.id, repoName: repo.name, role }) };
-      return { ...repoView(repo, ctx), you };
+      return { ...repoView(repo, ctx, await forgeDelivery(ctx, repo)), you };
     },
   });
 
   routes.add({
     method: 'PATCH',
     url: '/api/v1/repos/:name',
-    summary: 'Change a repository (URL, credentials, project path, default branch, polling, webhook secret)',
+    summary: 'Change a repository (URL, credentials, project path, default branch, polling, webhook secret, forge)',
     tag: 'repos',
     access: 'user',
     body: updateRepoBody,
@@ -277,7 +355,9 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
       if (body.forkPullRequests !== undefined) changes.fork_pull_requests = body.forkPullRequests;
-      let updated = body.webhookSecret === undefined ? repo : await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
+      // First: refused forge settings leave the repository as it was.
+      let updated = await applyForge(ctx, repo, body.forge, { admin: principal.kind === 'user' && principal.admin }, audit);
+      if (body.webhookSecret !== undefined) updated = await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
       if (credential !== undefined) {
         updated = await saveRepoCredential(ctx, repo.id, credential);
         audit(credentialAudit(credential));

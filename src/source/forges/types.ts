@@ -1,9 +1,10 @@
 // What Tandem tells a forge about a commit: one status per (commit, context), the green check on a
 // pull request. Each forge client speaks its own REST API behind this one interface; the outbox
 // (src/outbox) decides when to send and retries, the clients only make one attempt each.
+import type { ForgeType } from '../../api/index.js';
 import { DomainError } from '../../errors.js';
 
-export type ForgeType = 'github' | 'gitlab' | 'gitea' | 'bitbucket';
+export type { ForgeType };
 export const FORGE_TYPES: readonly ForgeType[] = ['github', 'gitlab', 'gitea', 'bitbucket'];
 
 /** Tandem's state of what the status is about (a pipeline or a job); each client maps it to its forge's states. */

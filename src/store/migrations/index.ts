@@ -23,6 +23,7 @@ import * as m019 from './019_job_dotenv.js';
 import * as m020 from './020_outbox.js';
 import * as m021 from './021_schedules.js';
 import * as m022 from './022_repo_credentials.js';
+import * as m023 from './023_repo_forge.js';
 import * as m024 from './024_notifications.js';
 
 interface DialectMigration {
@@ -51,6 +52,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '020_outbox': m020,
   '021_schedules': m021,
   '022_repo_credentials': m022,
+  '023_repo_forge': m023,
   '024_notifications': m024,
 };
 

@@ -11,6 +11,7 @@ import { ActionError, useAction } from '../../components/action.js';
 import { MembersSettings, ProtectedBranchesSettings } from './access.js';
 import { CopyButton } from './copy.js';
 import { CredentialsSettings } from './credentials.js';
+import { ForgeSettings } from './forge.js';
 import { optionalNumber, optionalText } from './form.js';
 import { VariablesSettings } from './variables.js';
 import { NotificationsSection } from '../../components/notifications.js';
@@ -21,6 +22,7 @@ export function RepoSettings({ name }: { name: string }) {
       <GeneralSettings />
       <CredentialsSettings />
       <WebhookSettings />
+      <ForgeSettings />
       <VariablesSettings />
       <NotificationSettings />
       <MembersSettings />
