@@ -9,6 +9,8 @@ import { notificationTargetRefusal } from './notification-targets.js';
  * token, the check run found, then set), each possibly tried twice: eight fit in the outbox's claim.
  */
 const FORGE_TIMEOUT_MAX_MS = 10_000;
+/** A notification's POST (one per delivery, after reading the failed jobs' logs): well inside the claim. */
+const NOTIFICATION_TIMEOUT_MAX_MS = 10_000;
 
 export function outboxHandlers(ctx: Omit<ServerContext, 'outbox'>): OutboxHandler[] {
   return [
@@ -29,8 +31,7 @@ export function outboxHandlers(ctx: Omit<ServerContext, 'outbox'>): OutboxHandle
       smtp: ctx.config.smtp,
       now: () => ctx.clock.now(),
       refuseTarget: notificationTargetRefusal(ctx),
-      // One POST per delivery, after reading the logs: well inside the claim.
-      timeoutMs: Math.min(FORGE_TIMEOUT_MAX_MS, (ctx.config.outboxClaimSeconds * 1000) / 4),
+      timeoutMs: Math.min(NOTIFICATION_TIMEOUT_MAX_MS, (ctx.config.outboxClaimSeconds * 1000) / 4),
     }),
   ];
 }
