@@ -149,6 +149,22 @@ describe('Bitbucket Data Center build statuses against a contract server standin
     assert.deepEqual(contract.server.calls('getBuildStatus').at(-1)!.query, { key: 'tandem/pipeline' });
   });
 
+  it('fits a long description and job context into the 255 characters Data Center takes, and finds it again', async () => {
+    const client = connect(contract, 'WEB/site');
+    const long = status({
+      sha: '5'.repeat(40),
+      context: `tandem/pipeline/${'matrix-job-'.repeat(30)}`,
+      state: 'failed',
+      description: `Failed: ${'integration-test-'.repeat(30)}`,
+    });
+    await client.setStatus(long);
+    const body = contract.server.calls('addBuildStatus').at(-1)!.body as { name: string; description: string };
+    assert.equal(body.name.length, 255);
+    assert.equal(body.description.length, 255);
+    assert.ok(body.description.endsWith('…'));
+    assert.equal(await client.alreadySet(long), true);
+  });
+
   it('takes an API root given as /rest/api/latest or as the server root too', async () => {
     for (const root of [contract.server.url('/rest/api/latest'), contract.server.url('')]) {
       const client = createForgeStatusClient(

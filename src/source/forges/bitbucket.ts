@@ -4,7 +4,7 @@
 //   Cloud: https://developer.atlassian.com/cloud/bitbucket/rest/api-group-commit-statuses/
 //   Data Center: https://developer.atlassian.com/server/bitbucket/how-tos/updating-build-status-for-commits
 import { createHash } from 'node:crypto';
-import { apiUrl, forgeFetch, ownerAndName, shortRef } from './http.js';
+import { apiUrl, forgeFetch, ownerAndName, shortRef, shorten } from './http.js';
 import type { CommitState, CommitStatus, ForgeClientOptions, ForgeConnection, ForgeStatusClient } from './types.js';
 
 type CloudState = 'INPROGRESS' | 'SUCCESSFUL' | 'FAILED' | 'STOPPED';
@@ -33,6 +33,8 @@ export const BITBUCKET_DATA_CENTER_STATES: Record<CommitState, DataCenterState> 
 
 /** Cloud keys are at most 40 characters. */
 const KEY_MAX = 40;
+/** Data Center refuses any field over 255 characters (the url may have 450). */
+const DATA_CENTER_FIELD_MAX = 255;
 
 /**
  * The status key of a context: the context itself when it fits, else its first characters and a hash
@@ -82,8 +84,8 @@ export function createBitbucketClient(conn: ForgeConnection, opts: ForgeClientOp
       opts,
       [token, headers.authorization ?? ''],
     );
-  const same = (shown: ShownStatus | null, status: CommitStatus, states: Record<CommitState, string>) =>
-    shown !== null && shown.state === states[status.state] && (shown.description ?? '') === status.description;
+  const same = (shown: ShownStatus | null, state: string, description: string) =>
+    shown !== null && shown.state === state && (shown.description ?? '') === description;
 
   if (cloud) {
     const commitPath = (sha: string) =>
@@ -108,7 +110,7 @@ export function createBitbucketClient(conn: ForgeConnection, opts: ForgeClientOp
           undefined,
           true,
         );
-        return same(res.status === 404 ? null : (res.body as ShownStatus), status, BITBUCKET_CLOUD_STATES);
+        return same(res.status === 404 ? null : (res.body as ShownStatus), BITBUCKET_CLOUD_STATES[status.state], status.description);
       },
     };
   }
@@ -122,8 +124,8 @@ export function createBitbucketClient(conn: ForgeConnection, opts: ForgeClientOp
         key: bitbucketKey(status.context),
         state: BITBUCKET_DATA_CENTER_STATES[status.state],
         url: status.targetUrl,
-        name: status.context,
-        description: status.description,
+        name: shorten(status.context, DATA_CENTER_FIELD_MAX),
+        description: shorten(status.description, DATA_CENTER_FIELD_MAX),
         buildNumber: String(status.pipelineId),
         // Data Center wants the fully qualified ref; a short name could be a branch or a tag, so it is left out.
         ...(status.ref.startsWith('refs/') ? { ref: status.ref } : {}),
@@ -131,7 +133,11 @@ export function createBitbucketClient(conn: ForgeConnection, opts: ForgeClientOp
     },
     async alreadySet(status) {
       const res = await call('GET', buildsPath(status.sha), undefined, { key: bitbucketKey(status.context) }, true);
-      return same(res.status === 404 ? null : (res.body as ShownStatus), status, BITBUCKET_DATA_CENTER_STATES);
+      return same(
+        res.status === 404 ? null : (res.body as ShownStatus),
+        BITBUCKET_DATA_CENTER_STATES[status.state],
+        shorten(status.description, DATA_CENTER_FIELD_MAX),
+      );
     },
   };
 }

@@ -135,3 +135,8 @@ export function ownerAndName(forge: string, project: string): [string, string] {
 export function shortRef(ref: string): string {
   return ref.replace(/^refs\/(heads|tags)\//, '');
 }
+
+/** `text` cut to `max` characters with an ellipsis, for forges that refuse longer fields. */
+export function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
