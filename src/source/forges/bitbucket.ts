@@ -5,7 +5,7 @@
 //   Data Center: https://developer.atlassian.com/server/bitbucket/how-tos/updating-build-status-for-commits
 import { createHash } from 'node:crypto';
 import { apiUrl, forgeFetch, ownerAndName, shortRef, shorten } from './http.js';
-import type { CommitState, CommitStatus, ForgeClientOptions, ForgeConnection, ForgeStatusClient } from './types.js';
+import type { CommitState, ForgeClientOptions, ForgeConnection, ForgeStatusClient } from './types.js';
 
 type CloudState = 'INPROGRESS' | 'SUCCESSFUL' | 'FAILED' | 'STOPPED';
 type DataCenterState = 'INPROGRESS' | 'SUCCESSFUL' | 'FAILED' | 'CANCELLED' | 'UNKNOWN';
