@@ -104,6 +104,26 @@ describe('Gitea client errors against a contract server standing in for Gitea', 
     };
   });
 
+  it('follows no redirect, so the token never goes to another address', async () => {
+    const contract = await startGiteaContract({ token: TOKEN, owner: 'team', repo: 'site' });
+    try {
+      contract.server.fail({ status: 301, headers: { location: 'https://elsewhere.example/api/v1/repos/team/site/statuses/x?token=1' } });
+      await assert.rejects(connect(contract).setStatus(status()), (err: unknown) => {
+        assert.ok(err instanceof ForgeRequestError);
+        assert.equal(err.status, 301);
+        assert.equal(err.retryable, false);
+        assert.match(
+          err.message,
+          /answered 301, a redirect to https:\/\/elsewhere\.example\/api\/v1\/repos\/team\/site\/statuses\/x: forge\.apiUrl/,
+        );
+        return true;
+      });
+      assert.equal(contract.server.requests.length, 1);
+    } finally {
+      await contract.server.close();
+    }
+  });
+
   it('reads a plain 403 as a refusal, not a rate limit', async () => {
     const contract = await startGiteaContract({ token: TOKEN, owner: 'team', repo: 'site' });
     try {

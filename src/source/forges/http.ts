@@ -44,6 +44,8 @@ export async function forgeFetch(
       method: req.method,
       headers,
       body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      // A redirect is not followed: the credential (GitLab's PRIVATE-TOKEN header too) would go with it.
+      redirect: 'manual',
       signal: AbortSignal.timeout(opts.timeoutMs),
     });
     body = await readBody(response);
@@ -53,6 +55,17 @@ export async function forgeFetch(
   }
   if (response.ok || req.accept?.(response.status, body)) return { status: response.status, headers: response.headers, body };
 
+  if (response.status >= 300 && response.status < 400) {
+    const to = (response.headers.get('location') ?? '').replace(/\?.*$/, '');
+    throw new ForgeRequestError(
+      blank(
+        `${label} answered ${response.status}, a redirect to ${to || 'nowhere'}: forge.apiUrl should name the API root itself`,
+        secrets,
+      ),
+      response.status,
+      false,
+    );
+  }
   const detail = errorDetail(body);
   const message = blank(`${label} answered ${response.status}${detail ? `: ${detail}` : ''}`, secrets);
   const retryAt = rateLimitedUntil(response.status, response.headers, opts.now());
