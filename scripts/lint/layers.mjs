@@ -21,13 +21,14 @@ export const LAYERS = {
   auth:      ['root', 'api', 'pipeline', 'store'],
   config:    ['root', 'auth', 'monitor'],
   repos:     ['root', 'auth', 'source', 'store'],
-  scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'pipeline', 'repos', 'source', 'store'],
+  outbox:    ['root', 'api', 'auth', 'config', 'monitor', 'pipeline', 'repos', 'source', 'store'],
+  scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'outbox', 'pipeline', 'repos', 'source', 'store'],
   releases:  ['root', 'api', 'artifacts', 'pipeline', 'scheduler', 'store'],
   exec:      ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'scheduler', 'store'],
   dr:        ['root', 'artifacts', 'auth', 'config', 'store'],
-  server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'pipeline', 'releases', 'repos', 'scheduler', 'source', 'store'],
+  server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'outbox', 'pipeline', 'releases', 'repos', 'scheduler', 'source', 'store'],
   ops:       ['root', 'agent', 'auth', 'config', 'dr', 'server', 'store'],
-  cli:       ['root', 'agent', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'exec', 'executor', 'monitor', 'ops', 'pipeline', 'repos', 'scheduler', 'server', 'source', 'store'],
+  cli:       ['root', 'agent', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'exec', 'executor', 'monitor', 'ops', 'outbox', 'pipeline', 'repos', 'scheduler', 'server', 'source', 'store'],
 };
 
 /** Folders whose code runs on agents or in the compiler: they hold no database and no HTTP server. */

@@ -87,6 +87,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly outboxDeliveries = new Counter({
+    name: 'tandem_outbox_deliveries_total',
+    help: 'Outbox delivery attempts by topic (forge_status, notification) and result (sent, unchanged, retry, deferred, failed)',
+    labelNames: ['topic', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly pipelines = new Counter({
     name: 'tandem_pipelines_total',
     help: 'Pipelines that reached a final status',

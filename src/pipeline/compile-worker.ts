@@ -2,18 +2,24 @@
 // the parent thread for the repository files it needs, since only the parent can read them. The
 // worker's entry module calls serveCompileRequest with the checks, which cannot cross threads as
 // functions (src/deploy/compile-worker.ts is the one that checks deploy blocks).
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { compilePipeline } from './compile.js';
-import type { IsolatedRequest, ParentMessage, WorkerMessage } from './isolated-compile.js';
+import type { IsolatedRequest, ParentMessage, RequestMessage, WorkerMessage } from './isolated-compile.js';
 import type { CompileContext, ForeignIncludeResult } from './types.js';
 
 export type CompileChecks = Pick<CompileContext, 'checkDeployBlock'>;
 
-/** Compiles the request the parent gave this worker thread and posts the result back. */
+/**
+ * Waits for the parent's one request (a worker may be started ahead, with its modules loaded, and
+ * wait), compiles it and posts the result back. A worker compiles one file and ends: nothing of
+ * one repository's compilation stays for the next.
+ */
 export async function serveCompileRequest(checks: CompileChecks): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('serveCompileRequest runs only in a worker thread');
-  const request = workerData as IsolatedRequest;
+  const request = await new Promise<IsolatedRequest>((resolve) =>
+    port.once('message', (message: RequestMessage) => resolve(message.request)),
+  );
   const pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
   let nextId = 1;
 

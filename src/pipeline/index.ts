@@ -1,6 +1,12 @@
 export * from './types.js';
 export { compilePipeline } from './compile.js';
-export { compileIsolated, DEFAULT_ISOLATION, type IsolatedContext, type IsolationLimits } from './isolated-compile.js';
+export {
+  compileIsolated,
+  DEFAULT_ISOLATION,
+  keepSpareCompileWorker,
+  type IsolatedContext,
+  type IsolationLimits,
+} from './isolated-compile.js';
 export { serveCompileRequest, type CompileChecks } from './compile-worker.js';
 export { formatDiagnostic } from './diagnostics.js';
 export { scrubShownText } from './shown-text.js';

@@ -23,6 +23,8 @@ export type WorkerMessage =
   | { type: 'failed'; message: string };
 
 export type ParentMessage = { id: number; value?: unknown; error?: string };
+/** The parent's first message to a worker: what to compile. */
+export type RequestMessage = { type: 'request'; request: IsolatedRequest };
 
 export interface IsolatedContext extends Omit<CompileContext, 'checkDeployBlock'> {
   /**
@@ -60,6 +62,57 @@ function limitError(configPath: string, message: string): CompileResult {
   return { ok: false, skipped: false, errors: [{ file: configPath, line: 1, column: 1, severity: 'error', message }], warnings: [] };
 }
 
+/**
+ * Starting a worker thread and loading the compiler into it takes 100-300 ms, most of the time from
+ * a push to its pipeline. A process that compiles often (the server) keeps one worker started ahead
+ * per entry module and limits; each worker still compiles once and ends.
+ */
+const spares = new Map<string, Worker>();
+const keepsSpares = new Set<string>();
+
+const spareKey = (entry: URL, limits: IsolationLimits) => `${limits.memoryMb} ${entry.href}`;
+
+function startWorker(entry: URL, limits: IsolationLimits): Worker {
+  return new Worker(entry, {
+    resourceLimits: {
+      maxOldGenerationSizeMb: limits.memoryMb,
+      maxYoungGenerationSizeMb: Math.min(64, limits.memoryMb / 4),
+      stackSizeMb: 4,
+    },
+  });
+}
+
+function startSpare(entry: URL, limits: IsolationLimits): void {
+  const key = spareKey(entry, limits);
+  if (!keepsSpares.has(key) || spares.has(key)) return;
+  const spare = startWorker(entry, limits);
+  // A waiting spare neither keeps the process alive nor outlives a failure of its own.
+  spare.unref();
+  const forget = () => {
+    if (spares.get(key) === spare) spares.delete(key);
+  };
+  spare.once('error', forget);
+  spare.once('exit', forget);
+  spares.set(key, spare);
+}
+
+/** Keeps a worker of this entry module started ahead from now on (the server calls it at start). */
+export function keepSpareCompileWorker(entry: URL, limits: IsolationLimits = DEFAULT_ISOLATION): void {
+  keepsSpares.add(spareKey(entry, limits));
+  startSpare(entry, limits);
+}
+
+/** The spare worker, taken, or a new one. */
+function takeWorker(entry: URL, limits: IsolationLimits): Worker {
+  const key = spareKey(entry, limits);
+  const spare = spares.get(key);
+  spares.delete(key);
+  if (!spare) return startWorker(entry, limits);
+  spare.removeAllListeners();
+  spare.ref();
+  return spare;
+}
+
 /** compilePipeline in a worker thread; the result is the same, or an error when a limit is passed. */
 export async function compileIsolated(
   configPath: string,
@@ -72,6 +125,8 @@ export async function compileIsolated(
     return await runWorker(configPath, content, ctx, limits);
   } finally {
     release();
+    // The next spare starts once this compilation is done, not beside it on a busy machine.
+    startSpare(ctx.worker, limits);
   }
 }
 
@@ -85,14 +140,8 @@ function runWorker(configPath: string, content: string, ctx: IsolatedContext, li
     canListFiles: ctx.listFiles !== undefined,
     canReadIncludeFiles: ctx.readIncludeFile !== undefined,
   };
-  const worker = new Worker(ctx.worker, {
-    workerData: request,
-    resourceLimits: {
-      maxOldGenerationSizeMb: limits.memoryMb,
-      maxYoungGenerationSizeMb: Math.min(64, limits.memoryMb / 4),
-      stackSizeMb: 4,
-    },
-  });
+  const worker = takeWorker(ctx.worker, limits);
+  worker.postMessage({ type: 'request', request } satisfies RequestMessage);
   return new Promise<CompileResult>((resolve, reject) => {
     let settled = false;
     // A repository read that failed (git down) fails the compilation as it would in place: with that error.

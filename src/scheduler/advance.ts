@@ -224,6 +224,6 @@ export async function advancePipeline(
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
     const status = await advanceInTransaction(trx, pipelineId, now, changes);
-    return { status, changes: changes.list };
+    return { status, changes: await changes.commit(trx, now) };
   });
 }

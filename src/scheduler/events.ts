@@ -1,12 +1,11 @@
 // Every mutating scheduler call returns the status changes it committed, so the server can publish
-// them (SSE, metrics) after the transaction succeeded and never for one that rolled back.
-import type { Job, JobStatus, Pipeline, PipelineStatus } from '../store/index.js';
+// them (SSE, metrics) after the transaction succeeded and never for one that rolled back. The
+// outbox's messages about them (forge statuses, notifications) are written in that transaction.
+import type { Kysely } from 'kysely';
+import { recordPipelineEvents } from '../outbox/index.js';
+import type { Database, Job, JobStatus, Pipeline, PipelineStatus, StatusChange } from '../store/index.js';
 
-export type StatusChange =
-  /** trigger: a `trigger:` job, which the server runs instead of an agent. */
-  | { type: 'job'; id: number; pipelineId: number; repoId: number; name: string; status: JobStatus; trigger: boolean }
-  /** failureReason: for a failed pipeline, the failure reason of the job that failed it (config_error for an invalid file). */
-  | { type: 'pipeline'; id: number; pipelineId: number; repoId: number; status: PipelineStatus; failureReason?: string };
+export type { StatusChange };
 
 export class ChangeLog {
   readonly list: StatusChange[] = [];
@@ -32,5 +31,11 @@ export class ChangeLog {
       status,
       ...(failureReason === undefined ? {} : { failureReason }),
     });
+  }
+
+  /** Writes the outbox's messages for the changes in `trx` (the call's transaction); returns the changes. */
+  async commit(trx: Kysely<Database>, now: number): Promise<StatusChange[]> {
+    await recordPipelineEvents(trx, this.list, now);
+    return this.list;
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { OutboxSender } from '../outbox/index.js';
 import type { Secrets } from '../auth/index.js';
 import type { BlobStore } from '../artifacts/index.js';
 import type { TandemConfig } from '../config/index.js';
@@ -38,4 +39,6 @@ export interface ServerContext {
   compileWorker: URL;
   /** Files that pipelines include from other repositories, the forge and the web, cached. */
   includes: IncludeResolver;
+  /** Sends forge statuses and notifications the scheduler's transactions wrote (src/outbox). */
+  outbox: OutboxSender;
 }

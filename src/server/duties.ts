@@ -14,6 +14,7 @@ import { repoWantsRef } from '../repos/index.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { backupSchedule, type BackupSchedule } from './backups.js';
 import { expireArtifacts } from './retention.js';
+import { pruneOutbox } from '../outbox/index.js';
 import { deleteExpiredDeviceLogins } from '../auth/index.js';
 import { pruneLoginFailures } from '../auth/index.js';
 import { deleteExpiredSessions } from '../auth/index.js';
@@ -22,6 +23,8 @@ import { startAlerting, type AlertingService } from './alerting.js';
 
 const TICK_MS = 1000;
 const RETENTION_EVERY_MS = 60_000;
+/** Sent and given-up outbox messages stay a week: long enough to see what a forge or receiver got. */
+const OUTBOX_KEEP_MS = 7 * 24 * 3600_000;
 
 export interface Duties {
   isLeader(): boolean;
@@ -145,6 +148,7 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     await deleteExpiredSessions(ctx.store.db, now, sessionLimitsOf(ctx));
     await pruneLoginFailures(ctx.store.db, now, loginPolicyOf(ctx));
     await deleteExpiredDeviceLogins(ctx.store.db, now);
+    await pruneOutbox(ctx.store.db, now - OUTBOX_KEEP_MS);
   }
   await state.backups?.tick(now);
   const promoted = await promoteScheduled(ctx.store, now);

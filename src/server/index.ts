@@ -1,4 +1,5 @@
 import { PIPELINE_COMPILE_WORKER } from '../deploy/index.js';
+import { keepSpareCompileWorker } from '../pipeline/index.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,8 @@ import { credentialsByUrl, internalRemoteHost, moveUrlCredentials } from './repo
 import type { ServerContext } from './context.js';
 import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
+import { outboxHandlers } from './outbox-handlers.js';
+import { OutboxSender } from '../outbox/index.js';
 import { DatabaseClock } from './clock.js';
 import { Hub } from './hub.js';
 import { EventStreamLimits } from './sse.js';
@@ -124,7 +127,7 @@ export async function startServer(
     cacheTtlMs: config.includeCacheSeconds * 1000,
     remoteHostRefusal: internalRemoteHost,
   });
-  const ctx: ServerContext = {
+  const base: Omit<ServerContext, 'outbox'> = {
     config,
     store,
     blobs,
@@ -145,6 +148,17 @@ export async function startServer(
     secrets,
     compileWorker: PIPELINE_COMPILE_WORKER,
   };
+  const ctx: ServerContext = {
+    ...base,
+    outbox: new OutboxSender({
+      store,
+      handlers: outboxHandlers(base),
+      replica: replicaId,
+      now: () => clock.now(),
+      log,
+      observe: (topic, result) => metrics.outboxDeliveries.inc({ topic, result }),
+    }),
+  };
   metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
@@ -157,6 +171,9 @@ export async function startServer(
   ctx.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
   const duties = startDuties(ctx);
   ctx.sli.start();
+  // Pipelines compile in worker threads: one waits ready, so a push does not wait for a thread to start.
+  keepSpareCompileWorker(ctx.compileWorker);
+  ctx.outbox.start();
   log.info({ url, replicaId, database: store.dialect }, 'server started');
 
   let closing: Promise<void> | null = null;
@@ -172,6 +189,7 @@ export async function startServer(
         // Wakes this replica's long-polls, which see the drain and answer "no job" at once.
         ctx.hub.publish({ type: 'queue' });
         await duties.stop();
+        await ctx.outbox.stop();
         // Requests get a grace period to finish; then the connections still open (SSE streams,
         // idle keep-alives) are closed, and their clients reconnect to another replica.
         const cutOff = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);

@@ -23,6 +23,8 @@ export function publishChanges(ctx: ServerContext, changes: StatusChange[]): voi
     }
   }
   if (queued) ctx.hub.publish({ type: 'queue' });
+  // The transaction may have written outbox messages (forge statuses, notifications): send them now.
+  if (changes.length > 0) ctx.outbox.kick();
   // A queued trigger job is the server's to run: its downstream pipeline starts now.
   if (triggerQueued) kickDownstream(ctx);
 }

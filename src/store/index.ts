@@ -22,6 +22,7 @@ export { CorruptColumnError, NewerSchemaError, StoreError } from './errors.js';
 export * from './columns.js';
 export type { PostgresOptions, StoreObserver } from './postgres.js';
 export * from './schema.js';
+export type { StatusChange } from './status-change.js';
 export { MAX_NOTIFY_PAYLOAD, type Notifications } from './notifications.js';
 export { forUpdate, forUpdateSkipLocked, isPostgres } from './row-lock.js';
 export { acquireInstanceLock, InstanceLockedError } from './instance-lock.js';

@@ -497,6 +497,32 @@ export interface AlertNotificationTable {
   result: string | null;
 }
 
+export type OutboxStatus = 'pending' | 'sent' | 'superseded' | 'failed';
+
+/** A message for the world outside (a forge status, a notification): see src/outbox. */
+export interface OutboxTable {
+  id: Generated<number>;
+  topic: string;
+  key: string;
+  repo_id: number | null;
+  /** JSON: what the topic's handler sends. */
+  payload: string;
+  /** 1: only the newest pending message of its key is sent; older ones are superseded. */
+  coalesce: number;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: number;
+  /** Set while a replica sends it; a claim that expired means that attempt's outcome is unknown. */
+  claimed_until: number | null;
+  claimed_by: string | null;
+  created_at: number;
+  sent_at: number | null;
+  last_error: string | null;
+  last_error_at: number | null;
+  /** What the handler did ("sent", "unchanged", ...). */
+  result: string | null;
+}
+
 export interface SilenceTable {
   id: Generated<number>;
   /** JSON Matcher[]. */
@@ -603,6 +629,7 @@ export interface Database {
   replicas: ReplicaTable;
   alerts: AlertTable;
   alert_notifications: AlertNotificationTable;
+  outbox: OutboxTable;
   silences: SilenceTable;
   deploy_freezes: DeployFreezeTable;
   freeze_overrides: FreezeOverrideTable;
@@ -632,5 +659,6 @@ export type Backup = Selectable<BackupTable>;
 export type DrDrill = Selectable<DrDrillTable>;
 export type Alert = Selectable<AlertTable>;
 export type AlertNotification = Selectable<AlertNotificationTable>;
+export type OutboxRow = Selectable<OutboxTable>;
 export type Silence = Selectable<SilenceTable>;
 export type DeployFreeze = Selectable<DeployFreezeTable>;

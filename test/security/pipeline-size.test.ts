@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PIPELINE_COMPILE_WORKER } from '../../src/deploy/index.js';
-import { compiledJob, compileIsolated } from '../../src/pipeline/index.js';
+import { compiledJob, compileIsolated, keepSpareCompileWorker } from '../../src/pipeline/index.js';
 import { walkInDependencyOrder } from '../../src/scheduler/advance.js';
 import type { Job } from '../../src/store/schema.js';
 import { compileErrors, compileOk, PUSH_MAIN } from '../pipeline/helpers.js';
@@ -109,6 +109,22 @@ describe('compiling in a worker thread', () => {
       assert.ok(worstGap < 250, `the event loop stalled for ${worstGap} ms`);
     } finally {
       clearInterval(timer);
+    }
+  });
+
+  it('with a worker started ahead, each compilation still gets a fresh worker of its own', async () => {
+    keepSpareCompileWorker(PIPELINE_COMPILE_WORKER);
+    const stopped = await compileIsolated('.gitlab-ci.yml', heavy, context, { timeoutMs: 300, memoryMb: 512 });
+    assert.ok(!stopped.ok && !stopped.skipped);
+    // The stopped compilation's worker is gone; the next ones take the spare and the one after it.
+    for (const name of ['first', 'second']) {
+      const result = await compileIsolated('.gitlab-ci.yml', `${name}:\n  script: [echo]\n`, context);
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.deepEqual(
+        result.pipeline.jobs.map((j) => j.name),
+        [name],
+        'nothing of the previous compilation is left in the worker',
+      );
     }
   });
 

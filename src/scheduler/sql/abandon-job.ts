@@ -23,6 +23,6 @@ export async function abandonJob(
     const job = await loadHeldJob(trx, input);
     const lost = await finishLostJob(trx, job, input.now, input.maxSystemAttempts ?? DEFAULT_MAX_SYSTEM_ATTEMPTS, changes);
     await advanceInTransaction(trx, job.pipeline_id, input.now, changes);
-    return { ...lost, changes: changes.list };
+    return { ...lost, changes: await changes.commit(trx, input.now) };
   });
 }

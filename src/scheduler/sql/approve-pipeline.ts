@@ -29,6 +29,6 @@ export async function approvePipeline(
       .where('id', '=', pipeline.id)
       .execute();
     await advanceInTransaction(trx, pipeline.id, input.now, changes);
-    return { changes: changes.list };
+    return { changes: await changes.commit(trx, input.now) };
   });
 }

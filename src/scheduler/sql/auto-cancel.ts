@@ -46,6 +46,6 @@ export async function autoCancelInterruptible(
       await advanceInTransaction(trx, id, input.now, changes);
       canceled.push(id);
     }
-    return { canceledPipelineIds: canceled, changes: changes.list };
+    return { canceledPipelineIds: canceled, changes: await changes.commit(trx, input.now) };
   });
 }

@@ -50,7 +50,7 @@ async function cancelOneJob(store: Store, jobId: number, now: number): Promise<{
       throw new SchedulerError('conflict', `job ${jobId} cannot be canceled: it already finished (${job.status})`);
     await cancelJobsInTransaction(trx, [job], now, changes);
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
-    return { changes: changes.list };
+    return { changes: await changes.commit(trx, now) };
   });
 }
 
@@ -79,6 +79,6 @@ async function cancelOnePipeline(store: Store, pipelineId: number, now: number):
     // Locked, so a job claimed meanwhile is seen running and asked to stop instead of being missed.
     await cancelJobsInTransaction(trx, await latestJobs(trx, pipelineId, { lock: true }), now, changes);
     await advanceInTransaction(trx, pipelineId, now, changes);
-    return { changes: changes.list };
+    return { changes: await changes.commit(trx, now) };
   });
 }

@@ -158,6 +158,6 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     const row = await trx.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow();
     const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
     const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
-    return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken: token, changes: changes.list };
+    return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken: token, changes: await changes.commit(trx, now) };
   });
 }

@@ -57,6 +57,6 @@ export async function completeJob(store: Store, input: CompleteInput): Promise<C
 
     const retryJobId = await finishRunningJob(trx, job, outcome, input.now, changes);
     await advanceInTransaction(trx, job.pipeline_id, input.now, changes);
-    return { job: await loadJob(trx, job.id), retryJobId, changes: changes.list };
+    return { job: await loadJob(trx, job.id), retryJobId, changes: await changes.commit(trx, input.now) };
   });
 }

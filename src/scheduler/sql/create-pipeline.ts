@@ -140,6 +140,6 @@ export async function createPipeline(
     }
     if (!failed) await advanceInTransaction(trx, pipeline.id, now, changes);
     if (input.upstream) await advanceInTransaction(trx, input.upstream.pipelineId, now, changes);
-    return { pipelineId: pipeline.id, jobIds, changes: changes.list };
+    return { pipelineId: pipeline.id, jobIds, changes: await changes.commit(trx, now) };
   });
 }

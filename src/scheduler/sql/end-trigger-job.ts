@@ -28,6 +28,6 @@ export async function endTriggerJob(
     );
     await trx.insertInto('job_logs').values({ job_id: job.id, seq: 0, data: log, created_at: input.now }).execute();
     await advanceInTransaction(trx, job.pipeline_id, input.now, changes);
-    return { changes: changes.list };
+    return { changes: await changes.commit(trx, input.now) };
   });
 }

@@ -50,6 +50,6 @@ export async function enforceTimeouts(store: Store, now: number, options: { grac
     for (const pipelineId of new Set(stuck.map((j) => j.pipeline_id))) {
       await advanceInTransaction(trx, pipelineId, now, changes);
     }
-    return { cancelRequested: overdue.map((r) => r.id), failed, changes: changes.list };
+    return { cancelRequested: overdue.map((r) => r.id), failed, changes: await changes.commit(trx, now) };
   });
 }

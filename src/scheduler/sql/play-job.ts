@@ -20,6 +20,6 @@ export async function playJob(store: Store, jobId: number, now: number): Promise
       .execute();
     changes.job(job, 'pending');
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
-    return { changes: changes.list };
+    return { changes: await changes.commit(trx, now) };
   });
 }

@@ -23,6 +23,6 @@ export async function promoteScheduled(store: Store, now: number): Promise<{ pro
     for (const pipelineId of new Set(due.map((j) => j.pipeline_id))) {
       await advanceInTransaction(trx, pipelineId, now, changes);
     }
-    return { promoted: due.map((j) => j.id), changes: changes.list };
+    return { promoted: due.map((j) => j.id), changes: await changes.commit(trx, now) };
   });
 }

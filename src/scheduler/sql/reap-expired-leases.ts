@@ -64,6 +64,6 @@ export async function reapExpiredLeases(store: Store, input: ReapInput): Promise
     for (const pipelineId of new Set(expired.map((j) => j.pipeline_id))) {
       await advanceInTransaction(trx, pipelineId, input.now, changes);
     }
-    return { reaped: out, changes: changes.list };
+    return { reaped: out, changes: await changes.commit(trx, input.now) };
   });
 }

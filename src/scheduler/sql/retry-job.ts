@@ -64,6 +64,6 @@ export async function retryJob(store: Store, jobId: number, now: number): Promis
     const id = await insertNewAttempt(trx, job, 'created', now, changes, playedAt);
     await resetSkippedDependants(trx, job, changes);
     await advanceInTransaction(trx, job.pipeline_id, now, changes);
-    return { jobId: id, changes: changes.list };
+    return { jobId: id, changes: await changes.commit(trx, now) };
   });
 }

@@ -20,6 +20,7 @@ import * as m016 from './016_pipeline_commit.js';
 import * as m017 from './017_repo_path.js';
 import * as m018 from './018_pipeline_parent.js';
 import * as m019 from './019_job_dotenv.js';
+import * as m020 from './020_outbox.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -44,6 +45,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '017_repo_path': m017,
   '018_pipeline_parent': m018,
   '019_job_dotenv': m019,
+  '020_outbox': m020,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
