@@ -1,5 +1,8 @@
 // The forge clients behind one interface: the outbox's handler asks for a repository's client here.
+import { createBitbucketClient } from './bitbucket.js';
+import { createGiteaClient } from './gitea.js';
 import { GitHubStatusClient } from './github.js';
+import { createGitLabClient } from './gitlab.js';
 import type { ForgeClientOptions, ForgeConnection, ForgeStatusClient } from './types.js';
 
 export * from './types.js';
@@ -10,7 +13,11 @@ export function createForgeStatusClient(connection: ForgeConnection, options: Fo
   switch (connection.type) {
     case 'github':
       return new GitHubStatusClient(connection, options);
-    default:
-      throw new Error(`no commit status client for ${connection.type} yet`);
+    case 'gitlab':
+      return createGitLabClient(connection, options);
+    case 'gitea':
+      return createGiteaClient(connection, options);
+    case 'bitbucket':
+      return createBitbucketClient(connection, options);
   }
 }
