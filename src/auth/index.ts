@@ -83,6 +83,7 @@ export {
   USERNAME_RULE,
   createUser,
   deleteUser,
+  disabledAtProvider,
   ensureBootstrapAdmin,
   findOrCreateExternalUser,
   findUser,
