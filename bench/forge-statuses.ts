@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { makeRemote } from '../test/support/git.js';
 import { GitHubContractServer } from '../test/forges/github-contract.js';
+import { GITHUB_STATUS_STATE, type CommitState } from '../src/source/index.js';
 import { fmt, LiveServer, percentile, sleep, tempDir, type BenchResult } from './common.js';
 
 const CHANGES = 1000;
@@ -91,16 +92,8 @@ export async function forgeStatuses(log: (line: string) => void): Promise<BenchR
     const received = new Map(gh.received.map((s) => [`${s.sha} ${s.context} ${s.state} ${s.description}`, s.at]));
     const latencies: number[] = [];
     for (const r of written.filter((x) => x.status === 'sent' && x.result === 'sent')) {
-      const p = JSON.parse(r.payload) as { sha: string; context: string; state: string; description: string };
-      const state = {
-        pending: 'pending',
-        running: 'pending',
-        manual: 'pending',
-        success: 'success',
-        skipped: 'success',
-        failed: 'failure',
-        canceled: 'error',
-      }[p.state];
+      const p = JSON.parse(r.payload) as { sha: string; context: string; state: CommitState; description: string };
+      const state = GITHUB_STATUS_STATE[p.state];
       const at = received.get(`${p.sha} ${p.context} ${state} ${p.description}`);
       if (at === undefined) throw new Error(`sent but never received: ${r.key} ${p.description}`);
       latencies.push(at - r.created_at);

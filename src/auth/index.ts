@@ -84,6 +84,7 @@ export {
   USERNAME_RULE,
   createUser,
   deleteUser,
+  disabledAtProvider,
   ensureBootstrapAdmin,
   findOrCreateExternalUser,
   findUser,

@@ -13,7 +13,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Store } from '../store/index.js';
 import type { Database, User } from '../store/index.js';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
-import { dropGroupGrants } from './users.js';
+import { disabledAtProvider, dropGroupGrants } from './users.js';
 
 export interface LoginPolicy {
   maxFailuresPerUser: number;
@@ -132,13 +132,7 @@ export async function passwordLogin(store: Store, input: SignInAttempt & { passw
     const user = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
     const ok = await verifyPassword(user?.password_hash ?? null, input.password);
     if (!ok || !user) return null;
-    const disabled = await db
-      .selectFrom('identities')
-      .select('id')
-      .where('user_id', '=', user.id)
-      .where('disabled_at', 'is not', null)
-      .executeTakeFirst();
-    if (disabled) return null;
+    if (await disabledAtProvider(db, user.id)) return null;
     const changes: Partial<User> = { last_login_at: input.now };
     if (needsRehash(user.password_hash!)) changes.password_hash = await hashPassword(input.password);
     await db.updateTable('users').set(changes).where('id', '=', user.id).execute();

@@ -78,6 +78,17 @@ export async function hasExternalIdentity(db: Kysely<Database>, userId: number):
   return (await db.selectFrom('identities').select('id').where('user_id', '=', userId).limit(1).executeTakeFirst()) !== undefined;
 }
 
+/** Whether a directory recheck found the user's account disabled at its identity provider (src/auth/sso/recheck.ts). */
+export async function disabledAtProvider(db: Kysely<Database>, userId: number): Promise<boolean> {
+  const disabled = await db
+    .selectFrom('identities')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('disabled_at', 'is not', null)
+    .executeTakeFirst();
+  return disabled !== undefined;
+}
+
 /** Refuses a change that would leave the instance without an administrator. */
 async function keepAnAdmin(trx: Kysely<Database>, user: User, change: string): Promise<void> {
   if (user.admin !== 1) return;

@@ -3,7 +3,7 @@
 // developer role on the repository (pipeline.create) and, on a protected branch, the role the
 // branch allows. The refusal is the reason the schedule is made inactive, worded for people.
 import type { Kysely } from 'kysely';
-import { protectedRefRole, roleAtLeast, roleIn } from '../auth/index.js';
+import { disabledAtProvider, protectedRefRole, roleAtLeast, roleIn } from '../auth/index.js';
 import type { Database, Role, Schedule } from '../store/index.js';
 
 /** The role pipeline.create needs (src/auth/permissions.ts). */
@@ -27,14 +27,9 @@ export async function ownerStanding(
   if (schedule.owner_user_id === null) return { ...none, refusal: 'its owner was deleted' };
   const user = await db.selectFrom('users').select(['id', 'username', 'admin']).where('id', '=', schedule.owner_user_id).executeTakeFirst();
   if (!user) return { ...none, refusal: 'its owner was deleted' };
-  const disabled = await db
-    .selectFrom('identities')
-    .select('id')
-    .where('user_id', '=', user.id)
-    .where('disabled_at', 'is not', null)
-    .executeTakeFirst();
   const base = { admin: user.admin === 1, username: user.username };
-  if (disabled) return { ...base, role: null, refusal: `its owner ${user.username} is disabled at the identity provider` };
+  if (await disabledAtProvider(db, user.id))
+    return { ...base, role: null, refusal: `its owner ${user.username} is disabled at the identity provider` };
   const role = await roleIn(db, schedule.repo_id, user.id);
   if (user.admin === 1 || roleAtLeast(role, RUNS_PIPELINES)) return { ...base, role, refusal: null };
   return {

@@ -328,7 +328,8 @@ export class IncludeResolver {
   }
 }
 
-function describeFetchError(err: unknown): string {
+/** Why fetch() failed, in a word where node gives one (ECONNREFUSED, ENOTFOUND) rather than "fetch failed". */
+export function describeFetchError(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (err as Error).message;
 }

@@ -35,7 +35,7 @@ type CheckStatus = 'queued' | 'in_progress' | 'completed';
 type CheckConclusion = 'success' | 'failure' | 'cancelled' | 'skipped' | 'action_required';
 
 /** Tandem's states as commit statuses: a commit status has no "running" (the description says it). */
-const STATUS_STATE: Record<CommitState, StatusState> = {
+export const GITHUB_STATUS_STATE: Readonly<Record<CommitState, StatusState>> = {
   pending: 'pending',
   running: 'pending',
   manual: 'pending',
@@ -180,7 +180,9 @@ export class GitHubStatusClient implements ForgeStatusClient {
     // Newest first: the first of the context is what the pull request shows.
     const latest = data.find((s) => s.context === status.context);
     return (
-      latest !== undefined && latest.state === STATUS_STATE[status.state] && latest.description === githubDescription(status.description)
+      latest !== undefined &&
+      latest.state === GITHUB_STATUS_STATE[status.state] &&
+      latest.description === githubDescription(status.description)
     );
   }
 
@@ -190,7 +192,7 @@ export class GitHubStatusClient implements ForgeStatusClient {
         owner: this.owner,
         repo: this.repo,
         sha: status.sha,
-        state: STATUS_STATE[status.state],
+        state: GITHUB_STATUS_STATE[status.state],
         context: status.context,
         description: githubDescription(status.description),
         target_url: status.targetUrl,

@@ -38,3 +38,17 @@ export function ActionError({ action }: { action: Action }) {
   const refused = action.error instanceof ApiError && action.error.status === 403;
   return <ErrorBox error={refused ? new Error(`Not allowed: ${action.error.message}`) : action.error} />;
 }
+
+/** What a settings form says under its buttons: the action's failure, or that it was saved. */
+export function ActionOutcome({ action, saved }: { action: Action; saved: boolean }) {
+  return (
+    <>
+      <ActionError action={action} />
+      {saved ? (
+        <p className="notice" role="status">
+          Saved.
+        </p>
+      ) : null}
+    </>
+  );
+}

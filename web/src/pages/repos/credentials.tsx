@@ -3,7 +3,7 @@
 // the form takes a secret only to replace it and forgets it once the server has it.
 import { useState, type FormEvent } from 'react';
 import { api } from '../../api.js';
-import { ActionError, useAction } from '../../components/action.js';
+import { ActionOutcome, useAction } from '../../components/action.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { seg } from '../../router.js';
@@ -55,12 +55,7 @@ export function CredentialsSettings() {
         jobs.
       </p>
       <CurrentCredential credentials={repo.credentials} />
-      <ActionError action={action} />
-      {saved ? (
-        <p className="notice" role="status">
-          Saved.
-        </p>
-      ) : null}
+      <ActionOutcome action={action} saved={saved} />
       {editable ? (
         <>
           <form className="form" onSubmit={submit} aria-labelledby="credentials-form-title">

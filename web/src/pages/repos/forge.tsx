@@ -3,7 +3,7 @@
 // key are write-only: the page never sees them, and leaving them empty keeps the stored ones.
 import { useState, type FormEvent } from 'react';
 import { api } from '../../api.js';
-import { ActionError, useAction } from '../../components/action.js';
+import { ActionOutcome, useAction } from '../../components/action.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { seg } from '../../router.js';
 import type { Repo } from '../../types.js';
@@ -129,12 +129,7 @@ export function ForgeSettings() {
               <option value="jobs">one per pipeline and one per job</option>
             </select>
           </label>
-          <ActionError action={action} />
-          {saved ? (
-            <p className="notice" role="status">
-              Saved.
-            </p>
-          ) : null}
+          <ActionOutcome action={action} saved={saved} />
           <div className="actions">
             <button type="submit" className="primary" disabled={action.busy}>
               Save forge

@@ -7,7 +7,7 @@ import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { seg } from '../../router.js';
 import type { Repo } from '../../types.js';
-import { ActionError, useAction } from '../../components/action.js';
+import { ActionError, ActionOutcome, useAction } from '../../components/action.js';
 import { MembersSettings, ProtectedBranchesSettings } from './access.js';
 import { CopyButton } from './copy.js';
 import { CredentialsSettings } from './credentials.js';
@@ -97,12 +97,7 @@ function GeneralSettings() {
             <input name="pollInterval" type="number" min={0} max={86400} defaultValue={repo.pollInterval ?? 0} />
           </label>
         </fieldset>
-        <ActionError action={action} />
-        {saved ? (
-          <p className="notice" role="status">
-            Saved.
-          </p>
-        ) : null}
+        <ActionOutcome action={action} saved={saved} />
         {editable ? (
           <button type="submit" className="primary" disabled={action.busy}>
             Save changes
