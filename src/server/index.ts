@@ -170,8 +170,7 @@ export async function startServer(
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.listen.includes(':') ? `[${config.listen}]` : config.listen;
   const url = `http://${host}:${port}`;
-  // The outbox's handlers were given `base`: they link to this URL too.
-  ctx.externalUrl = base.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
+  ctx.externalUrl = (config.externalUrl ?? url).replace(/\/$/, '');
   const duties = startDuties(ctx);
   ctx.sli.start();
   // Pipelines compile in worker threads: one waits ready, so a push does not wait for a thread to start.
