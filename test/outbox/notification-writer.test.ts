@@ -8,7 +8,7 @@ import { notificationMessages, type NotificationPayload } from '../../src/outbox
 import { failingLogLine } from '../../src/outbox/notifications.js';
 import type { PipelineStatus } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';
-import { freshTestDb, job, newPipeline, T0, type TestDb } from '../scheduler/helpers.js';
+import { freshTestDb, insertRepoRow, insertUserRow, job, newPipeline, T0, type TestDb } from '../scheduler/helpers.js';
 
 for (const backend of backends()) {
   describe(backend.name, { skip: backend.skip }, () => {
@@ -63,46 +63,16 @@ for (const backend of backends()) {
     });
 
     it("a user's subscription hears of the repositories the user is a member of, an admin's of all", async () => {
-      const other = await db.store.db
-        .insertInto('repos')
-        .values({
-          name: 'other',
-          url: '/srv/git/other',
-          default_branch: 'main',
-          poll_interval_seconds: 0,
-          webhook_secret: null,
-          known_refs: '{}',
-          last_polled_at: null,
-          created_at: T0,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      const user = async (username: string, admin: boolean) =>
-        (
-          await db.store.db
-            .insertInto('users')
-            .values({
-              username,
-              email: null,
-              password_hash: null,
-              admin: admin ? 1 : 0,
-              admin_from_groups: 0,
-              created_at: T0,
-              updated_at: T0,
-              last_login_at: null,
-            })
-            .returning('id')
-            .executeTakeFirstOrThrow()
-        ).id;
-      const dev = await user('dev', false);
-      const boss = await user('boss', true);
+      const other = await insertRepoRow(db.store.db, 'other');
+      const dev = await insertUserRow(db.store.db, 'dev');
+      const boss = await insertUserRow(db.store.db, 'boss', true);
       await db.store.db
         .insertInto('memberships')
         .values({ repo_id: db.repoId, user_id: dev, role: 'guest', source: 'manual', created_at: T0, updated_at: T0 })
         .execute();
       const devAll = await subscription({ repoId: null, userId: dev, events: ['failed'] });
       // dev's subscription to `other`, which dev cannot read: it hears of nothing.
-      await subscription({ repoId: other.id, userId: dev, events: ['failed'] });
+      await subscription({ repoId: other, userId: dev, events: ['failed'] });
       const bossAll = await subscription({ repoId: null, userId: boss, events: ['failed'] });
       const repoSub = await subscription({ events: ['failed'] });
       const inDemo = await finished(db, 'main', 'failed');
@@ -111,9 +81,9 @@ for (const backend of backends()) {
         [bossAll, 'failed'],
         [repoSub, 'failed'],
       ]);
-      const inOther = await newPipeline({ ...db, repoId: other.id }, [job('a')]);
+      const inOther = await newPipeline({ ...db, repoId: other }, [job('a')]);
       assert.deepEqual(
-        await heard(inOther, 'failed', other.id),
+        await heard(inOther, 'failed', other),
         [[bossAll, 'failed']],
         'dev reads only demo: neither of its subscriptions hears of other',
       );
@@ -122,7 +92,7 @@ for (const backend of backends()) {
         db.store.db,
         [
           { type: 'pipeline', id: inDemo, pipelineId: inDemo, repoId: db.repoId, status: 'failed' },
-          { type: 'pipeline', id: inOther, pipelineId: inOther, repoId: other.id, status: 'failed' },
+          { type: 'pipeline', id: inOther, pipelineId: inOther, repoId: other, status: 'failed' },
         ],
         T0,
       );

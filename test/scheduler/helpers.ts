@@ -1,4 +1,5 @@
 import { afterEach, beforeEach } from 'node:test';
+import type { Kysely } from 'kysely';
 import { compiledJob } from '../../src/pipeline/jobs.js';
 import type { CompiledJob, CompiledPipeline } from '../../src/pipeline/types.js';
 import {
@@ -12,7 +13,7 @@ import {
   type CompleteResult,
   type JobDependencies,
 } from '../../src/scheduler/index.js';
-import { openStore, type Store } from '../../src/store/index.js';
+import { openStore, type Database, type Store } from '../../src/store/index.js';
 import type { Backend } from '../store/helpers.js';
 
 export const T0 = 1_700_000_000_000;
@@ -25,15 +26,13 @@ export interface TestDb {
   close(): Promise<void>;
 }
 
-/** A fresh database on the backend with one repository row. */
-export async function testDb(backend: Backend): Promise<TestDb> {
-  const { url, cleanup } = await backend.fresh();
-  const store = await openStore(url);
-  const repo = await store.db
+/** A repository row (no polling, no secret); its id. */
+export async function insertRepoRow(db: Kysely<Database>, name: string, url = `/srv/git/${name}`): Promise<number> {
+  const repo = await db
     .insertInto('repos')
     .values({
-      name: 'demo',
-      url: '/srv/git/demo',
+      name,
+      url,
       default_branch: 'main',
       poll_interval_seconds: 0,
       webhook_secret: null,
@@ -43,10 +42,37 @@ export async function testDb(backend: Backend): Promise<TestDb> {
     })
     .returning('id')
     .executeTakeFirstOrThrow();
+  return repo.id;
+}
+
+/** A user row without a password (an instance admin with `admin`); its id. */
+export async function insertUserRow(db: Kysely<Database>, username: string, admin = false): Promise<number> {
+  const user = await db
+    .insertInto('users')
+    .values({
+      username,
+      email: null,
+      password_hash: null,
+      admin: admin ? 1 : 0,
+      admin_from_groups: 0,
+      created_at: T0,
+      updated_at: T0,
+      last_login_at: null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return user.id;
+}
+
+/** A fresh database on the backend with one repository row. */
+export async function testDb(backend: Backend): Promise<TestDb> {
+  const { url, cleanup } = await backend.fresh();
+  const store = await openStore(url);
+  const repoId = await insertRepoRow(store.db, 'demo');
   return {
     store,
     url,
-    repoId: repo.id,
+    repoId,
     async close() {
       await store.close();
       await cleanup();

@@ -27,6 +27,7 @@ import { MirrorCache } from '../../src/source/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { makeRemote, type TestRemote } from '../support/git.js';
 import { backends } from '../store/helpers.js';
+import { insertRepoRow, insertUserRow } from '../scheduler/helpers.js';
 
 const HOUR = 3_600_000;
 /** 2026-01-05 10:00:00 UTC, a Monday. */
@@ -101,22 +102,7 @@ for (const backend of backends()) {
       remote = await makeRemote(root);
       await remote.commit({ '.gitlab-ci.yml': PIPELINE_FILE }, 'initial');
       await remote.push('main', 'main:feature');
-      repoId = (
-        await store.db
-          .insertInto('repos')
-          .values({
-            name: 'app',
-            url: remote.bare,
-            default_branch: 'main',
-            poll_interval_seconds: 0,
-            webhook_secret: null,
-            known_refs: '{}',
-            last_polled_at: null,
-            created_at: T0,
-          })
-          .returning('id')
-          .executeTakeFirstOrThrow()
-      ).id;
+      repoId = await insertRepoRow(store.db, 'app', remote.bare);
       await store.db
         .insertInto('protected_branches')
         .values({ repo_id: repoId, pattern: 'main', allowed_role: 'maintainer', created_at: T0 })
@@ -132,20 +118,7 @@ for (const backend of backends()) {
     });
 
     async function user(username: string, role: 'developer' | 'maintainer' | 'reporter' | null, admin = false): Promise<number> {
-      const { id } = await store.db
-        .insertInto('users')
-        .values({
-          username,
-          email: null,
-          password_hash: null,
-          admin: admin ? 1 : 0,
-          admin_from_groups: 0,
-          created_at: T0,
-          updated_at: T0,
-          last_login_at: null,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const id = await insertUserRow(store.db, username, admin);
       if (role !== null)
         await store.db
           .insertInto('memberships')
