@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // The `tandem` command. Each subcommand is a thin layer over a module; errors end with a one-line
 // message and a non-zero exit code, never a stack trace for a user mistake.
-import { Command, Option } from 'commander';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Argument, Command, Option } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { lintFile, formatDiagnostic, pipelineJsonSchema } from '../pipeline/index.js';
 import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
+import { completionScript, completionShells } from './completion.js';
 import { withCredentialOptions } from './credential-options.js';
 import { withForgeOptions } from './forge-options.js';
 
@@ -564,15 +567,27 @@ clientOptions(program.command('audit').description('the audit log, newest first 
   .option('--json')
   .action(async (opts) => (await auth()).audit(opts));
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CliError || err instanceof ConfigError) {
-    console.error(`tandem: ${err.message}`);
-    process.exit(err instanceof CliError ? err.exitCode : 2);
+program
+  .command('completion')
+  .description('print a shell completion script: source <(tandem completion bash)')
+  .addArgument(new Argument('<shell>', 'the shell').choices(completionShells))
+  .action((shell: string) => {
+    process.stdout.write(completionScript(shell, program));
+  });
+
+// Tests import the program to walk its command tree; only the `tandem` binary itself parses argv.
+export { program };
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CliError || err instanceof ConfigError) {
+      console.error(`tandem: ${err.message}`);
+      process.exit(err instanceof CliError ? err.exitCode : 2);
+    }
+    const message = (err as Error).message ?? String(err);
+    console.error(`tandem: ${message}`);
+    if (process.env.TANDEM_DEBUG) console.error(err);
+    process.exit(1);
   }
-  const message = (err as Error).message ?? String(err);
-  console.error(`tandem: ${message}`);
-  if (process.env.TANDEM_DEBUG) console.error(err);
-  process.exit(1);
 }
