@@ -158,7 +158,17 @@ containerOptions(program.command('exec'))
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');
-withForgeOptions(withCredentialOptions(clientOptions(repo.command('add').argument('<name>').argument('<url>', 'git URL or local path'))))
+withForgeOptions(
+  withCredentialOptions(
+    clientOptions(
+      repo
+        .command('add')
+        .description('register a repository: it gets pipelines on push (webhook or polling)')
+        .argument('<name>')
+        .argument('<url>', 'git URL or local path'),
+    ),
+  ),
+)
   .option('--path <group/name>', "GitLab's project path, named by include:project (default: the name)")
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
@@ -175,20 +185,24 @@ withForgeOptions(
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--json')
   .action(async (name: string, url: string | undefined, opts) => (await remote()).repoEdit(name, url, opts));
-clientOptions(repo.command('list').option('--json')).action(async (opts) => (await remote()).repoList(opts));
-clientOptions(repo.command('rm').argument('<name>')).action(async (name: string, opts) => (await remote()).repoRemove(name, opts));
+clientOptions(repo.command('list').description('repositories you can read').option('--json')).action(async (opts) =>
+  (await remote()).repoList(opts),
+);
+clientOptions(repo.command('rm').description('remove a repository').argument('<name>')).action(async (name: string, opts) =>
+  (await remote()).repoRemove(name, opts),
+);
 
 const variable = program.command('var').description('manage CI/CD variables of a repository');
-clientOptions(variable.command('set').argument('<repo>').argument('<key>').argument('<value>'))
+clientOptions(variable.command('set').description('add or change a variable').argument('<repo>').argument('<key>').argument('<value>'))
   .option('--masked', 'hide the value in job logs and the API')
   .option('--protected', 'only for pipelines on protected branches (tandem branch protect)')
   .option('--file', 'the job gets a file holding the value')
   .action(async (r: string, key: string, value: string, opts) => (await remote()).varSet(r, key, value, opts));
-clientOptions(variable.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
-  (await remote()).varList(r, opts),
-);
-clientOptions(variable.command('rm').argument('<repo>').argument('<key>')).action(async (r: string, key: string, opts) =>
-  (await remote()).varRemove(r, key, opts),
+clientOptions(
+  variable.command('list').description("a repository's variables (masked values hidden)").argument('<repo>').option('--json'),
+).action(async (r: string, opts) => (await remote()).varList(r, opts));
+clientOptions(variable.command('rm').description('remove a variable').argument('<repo>').argument('<key>')).action(
+  async (r: string, key: string, opts) => (await remote()).varRemove(r, key, opts),
 );
 
 const notification = program
@@ -207,36 +221,47 @@ clientOptions(
   .option('--mine', "your own notification, not the repository's")
   .option('--json')
   .action(async (r: string | undefined, opts) => (await notifications()).notificationAdd(r, opts));
-clientOptions(notification.command('list').argument('[repo]').option('--mine', 'your own notifications').option('--json')).action(
-  async (r: string | undefined, opts) => (await notifications()).notificationList(r, opts),
-);
-clientOptions(notification.command('rm').argument('<id>')).action(async (id: string, opts) =>
+clientOptions(
+  notification
+    .command('list')
+    .description('notifications of a repository, or yours (--mine)')
+    .argument('[repo]')
+    .option('--mine', 'your own notifications')
+    .option('--json'),
+).action(async (r: string | undefined, opts) => (await notifications()).notificationList(r, opts));
+clientOptions(notification.command('rm').description('stop a notification').argument('<id>')).action(async (id: string, opts) =>
   (await notifications()).notificationRemove(id, opts),
 );
 
 const run = program.command('run').description('pipelines and jobs');
-clientOptions(run.command('list').argument('<repo>').option('--limit <n>').option('--json')).action(async (r: string, opts) =>
-  (await remote()).runList(r, opts),
+clientOptions(
+  run.command('list').description('pipelines of a repository, newest first').argument('<repo>').option('--limit <n>').option('--json'),
+).action(async (r: string, opts) => (await remote()).runList(r, opts));
+clientOptions(run.command('show').description('a pipeline with its jobs').argument('<pipeline>').option('--json')).action(
+  async (id: string, opts) => (await remote()).runShow(id, opts),
 );
-clientOptions(run.command('show').argument('<pipeline>').option('--json')).action(async (id: string, opts) =>
-  (await remote()).runShow(id, opts),
-);
-clientOptions(run.command('logs').argument('<job>').option('-f, --follow', 'stream until the job ends')).action(async (id: string, opts) =>
-  (await remote()).runLogs(id, opts),
-);
-clientOptions(run.command('trigger').argument('<repo>'))
+clientOptions(
+  run.command('logs').description("a job's log (--follow: live)").argument('<job>').option('-f, --follow', 'stream until the job ends'),
+).action(async (id: string, opts) => (await remote()).runLogs(id, opts));
+clientOptions(run.command('trigger').description('start a pipeline on a branch, tag or commit').argument('<repo>'))
   .option('--ref <ref>', 'branch or tag (default: the default branch)')
   .option('--sha <sha>', 'exact commit')
   .option('--variable <KEY=VALUE...>', 'pipeline variables')
   .option('-f, --follow', 'follow until the pipeline ends; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, opts) => (await remote()).runTrigger(r, opts));
-clientOptions(run.command('cancel').argument('<id>').option('--pipeline', 'the id is a pipeline (default: a job)').option('--json')).action(
-  async (id: string, opts) => (await remote()).runAction('cancel', id, opts),
-);
+clientOptions(
+  run
+    .command('cancel')
+    .description('cancel a job, or a pipeline with --pipeline')
+    .argument('<id>')
+    .option('--pipeline', 'the id is a pipeline (default: a job)')
+    .option('--json'),
+).action(async (id: string, opts) => (await remote()).runAction('cancel', id, opts));
 clientOptions(
   run
     .command('retry')
+    .description("retry a job, or a pipeline's failed jobs with --pipeline")
     .argument('<id>')
     .option('--pipeline', 'the id is a pipeline: retry its failed and canceled jobs (default: the id is a job)')
     .option('--json'),
@@ -252,7 +277,7 @@ clientOptions(
   .option('--timeout <seconds>', 'give up after this long (finding the pipeline included)', '3600')
   .option('--json', 'events as JSON lines')
   .action(async (r: string, opts) => (await import('./watch.js')).runWatch(r, opts));
-clientOptions(run.command('play').argument('<job>').option('--json')).action(async (id: string, opts) =>
+clientOptions(run.command('play').description('start a manual job').argument('<job>').option('--json')).action(async (id: string, opts) =>
   (await remote()).runAction('play', id, opts),
 );
 
@@ -264,41 +289,69 @@ const scheduleFields = (cmd: Command) =>
     .option('--description <text>')
     .option('--variable <KEY=VALUE...>', 'pipeline variables (on edit: replace all of them)')
     .option('--json');
-scheduleFields(clientOptions(schedule.command('add').argument('<repo>')))
+scheduleFields(clientOptions(schedule.command('add').description('add a schedule to a repository').argument('<repo>')))
   .requiredOption('--cron <pattern>', 'cron pattern: 5 fields, or 6 with seconds first')
   .option('--inactive', 'added switched off')
   .action(async (r: string, opts) => (await schedules()).scheduleAdd(r, opts));
-clientOptions(schedule.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
-  (await schedules()).scheduleList(r, opts),
-);
-scheduleFields(clientOptions(schedule.command('edit').argument('<id>')))
+clientOptions(
+  schedule.command('list').description("a repository's schedules with their next run").argument('<repo>').option('--json'),
+).action(async (r: string, opts) => (await schedules()).scheduleList(r, opts));
+scheduleFields(clientOptions(schedule.command('edit').description('change a schedule; only the options given change').argument('<id>')))
   .option('--cron <pattern>')
   .option('--active', 'switch on (the next time counts from now)')
   .option('--inactive', 'switch off')
   .option('--take-ownership', 'run with your permissions from now on')
   .action(async (id: string, opts) => (await schedules()).scheduleEdit(id, opts));
-clientOptions(schedule.command('rm').argument('<id>')).action(async (id: string, opts) => (await schedules()).scheduleRemove(id, opts));
-clientOptions(schedule.command('run').argument('<id>').option('--json')).action(async (id: string, opts) =>
-  (await schedules()).scheduleRun(id, opts),
+clientOptions(schedule.command('rm').description('remove a schedule').argument('<id>')).action(async (id: string, opts) =>
+  (await schedules()).scheduleRemove(id, opts),
+);
+clientOptions(schedule.command('run').description("run a schedule's pipeline now").argument('<id>').option('--json')).action(
+  async (id: string, opts) => (await schedules()).scheduleRun(id, opts),
 );
 
 const artifact = program.command('artifact').description('job artifacts');
-clientOptions(artifact.command('get').argument('<job>').argument('[path]', 'one file; all as .tar.gz when absent'))
+clientOptions(
+  artifact
+    .command('get')
+    .description('download one artifact file of a job, or all as .tar.gz')
+    .argument('<job>')
+    .argument('[path]', 'one file; all as .tar.gz when absent'),
+)
   .option('-o, --output <file>', 'where to write ("-" for stdout)')
   .action(async (job: string, path: string | undefined, opts) => (await remote()).artifactGet(job, path, opts));
 
 const env = program.command('env').description('environments and their releases');
-clientOptions(env.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) => (await deploy()).envList(r, opts));
-clientOptions(env.command('releases').argument('<repo>').argument('<env>').option('--limit <n>').option('--json')).action(
-  async (r: string, e: string, opts) => (await deploy()).envReleases(r, e, opts),
-);
-clientOptions(env.command('protect').argument('<repo>').argument('<env>').option('--off', 'no longer protected').option('--json')).action(
-  async (r: string, e: string, opts) => (await deploy()).envProtect(r, e, opts),
-);
+clientOptions(
+  env.command('list').description('environments of a repository and what is live in each').argument('<repo>').option('--json'),
+).action(async (r: string, opts) => (await deploy()).envList(r, opts));
+clientOptions(
+  env
+    .command('releases')
+    .description("an environment's releases, newest first")
+    .argument('<repo>')
+    .argument('<env>')
+    .option('--limit <n>')
+    .option('--json'),
+).action(async (r: string, e: string, opts) => (await deploy()).envReleases(r, e, opts));
+clientOptions(
+  env
+    .command('protect')
+    .description('deploys to the environment wait for an approval (--off: no longer)')
+    .argument('<repo>')
+    .argument('<env>')
+    .option('--off', 'no longer protected')
+    .option('--json'),
+).action(async (r: string, e: string, opts) => (await deploy()).envProtect(r, e, opts));
 for (const decision of ['promote', 'abort'] as const) {
-  clientOptions(env.command(decision).argument('<repo>').argument('<env>').argument('<release>').option('--json')).action(
-    async (r: string, e: string, id: string, opts) => (await deploy()).envDecide(decision, r, e, id, opts),
-  );
+  clientOptions(
+    env
+      .command(decision)
+      .description(decision === 'promote' ? 'let a paused release go on (canary promote)' : 'stop a paused release: it is rolled back')
+      .argument('<repo>')
+      .argument('<env>')
+      .argument('<release>')
+      .option('--json'),
+  ).action(async (r: string, e: string, id: string, opts) => (await deploy()).envDecide(decision, r, e, id, opts));
 }
 clientOptions(
   program
@@ -399,9 +452,14 @@ clientOptions(silence.command('rm').description('expire a silence now').argument
 const freeze = program
   .command('freeze')
   .description('deploy freezes of SLOs whose error budget is spent (play the waiting deploy job to override one)');
-clientOptions(freeze.command('list').option('--all', 'lifted ones too').option('--repo <repo>').option('--json')).action(async (opts) =>
-  (await alerting()).freezeList(opts),
-);
+clientOptions(
+  freeze
+    .command('list')
+    .description('active deploy freezes (--all: lifted ones too)')
+    .option('--all', 'lifted ones too')
+    .option('--repo <repo>')
+    .option('--json'),
+).action(async (opts) => (await alerting()).freezeList(opts));
 const backup = program.command('backup').description('backups of the database, artifacts, keys and settings (docs/disaster-recovery.md)');
 const instanceOptions = (cmd: Command) =>
   cmd
@@ -466,7 +524,9 @@ backupKeyOption(
   .action(async (opts) => (await dr()).drDrill(opts));
 
 const agents = program.command('agents').description('agents known to the server');
-clientOptions(agents.command('list').option('--json')).action(async (opts) => (await remote()).agentList(opts));
+clientOptions(agents.command('list').description('agents the server knows: online, running jobs, tags').option('--json')).action(
+  async (opts) => (await remote()).agentList(opts),
+);
 clientOptions(
   agents
     .command('tags')
@@ -498,15 +558,17 @@ clientOptions(program.command('whoami').description('who the token or login is')
 );
 
 const user = program.command('user').description('users (instance admins)');
-clientOptions(user.command('add').argument('<username>'))
+clientOptions(user.command('add').description('create a user').argument('<username>'))
   .option('--admin', 'an instance administrator')
   .option('--email <email>')
   .option('--password', 'ask for a password (without it: none, e.g. for single sign-on users)')
   .option('--password-stdin', 'read the password from stdin')
   .option('--json')
   .action(async (name: string, opts) => (await auth()).userAdd(name, opts));
-clientOptions(user.command('list').option('--json')).action(async (opts) => (await auth()).userList(opts));
-clientOptions(user.command('rm').argument('<username>')).action(async (name: string, opts) => (await auth()).userRemove(name, opts));
+clientOptions(user.command('list').description('users').option('--json')).action(async (opts) => (await auth()).userList(opts));
+clientOptions(user.command('rm').description('remove a user').argument('<username>')).action(async (name: string, opts) =>
+  (await auth()).userRemove(name, opts),
+);
 clientOptions(
   user.command('passwd').argument('<username>').description("set a password: yours (asks the current one) or, as an admin, anyone's"),
 )
@@ -531,31 +593,50 @@ clientOptions(token.command('create').description('create a token; prints it onc
   .option('--json')
   .action(async (opts) => (await auth()).tokenCreate(opts));
 clientOptions(
-  token.command('list').option('--all', "everyone's (admins)").option('--user <username>', "another user's (admins)").option('--json'),
+  token
+    .command('list')
+    .description('your tokens (admins: --all, --user)')
+    .option('--all', "everyone's (admins)")
+    .option('--user <username>', "another user's (admins)")
+    .option('--json'),
 ).action(async (opts) => (await auth()).tokenList(opts));
-clientOptions(token.command('revoke').argument('<id>')).action(async (id: string, opts) => (await auth()).tokenRevoke(id, opts));
+clientOptions(token.command('revoke').description('revoke a token').argument('<id>')).action(async (id: string, opts) =>
+  (await auth()).tokenRevoke(id, opts),
+);
 
 const member = program.command('member').description('who may do what in a repository: guest, reporter, developer, maintainer, owner');
-clientOptions(member.command('set').argument('<repo>').argument('<username>').argument('<role>').option('--json')).action(
-  async (r: string, u: string, role: string, opts) => (await auth()).memberSet(r, u, role, opts),
+clientOptions(
+  member
+    .command('set')
+    .description('give a user a role in a repository')
+    .argument('<repo>')
+    .argument('<username>')
+    .argument('<role>')
+    .option('--json'),
+).action(async (r: string, u: string, role: string, opts) => (await auth()).memberSet(r, u, role, opts));
+clientOptions(member.command('rm').description("take a user's role in a repository away").argument('<repo>').argument('<username>')).action(
+  async (r: string, u: string, opts) => (await auth()).memberRemove(r, u, opts),
 );
-clientOptions(member.command('rm').argument('<repo>').argument('<username>')).action(async (r: string, u: string, opts) =>
-  (await auth()).memberRemove(r, u, opts),
-);
-clientOptions(member.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
-  (await auth()).memberList(r, opts),
+clientOptions(member.command('list').description('members of a repository with their roles').argument('<repo>').option('--json')).action(
+  async (r: string, opts) => (await auth()).memberList(r, opts),
 );
 
 const branch = program.command('branch').description('protected branches: protected variables, and the role that runs pipelines there');
-clientOptions(branch.command('protect').argument('<repo>').argument('<pattern>', 'a branch name or glob, e.g. release/*'))
+clientOptions(
+  branch
+    .command('protect')
+    .description('protect branches matching a name or glob')
+    .argument('<repo>')
+    .argument('<pattern>', 'a branch name or glob, e.g. release/*'),
+)
   .addOption(new Option('--role <role>', 'least role to run pipelines and manual jobs').choices(['developer', 'maintainer', 'owner']))
   .option('--json')
   .action(async (r: string, pattern: string, opts) => (await auth()).branchProtect(r, pattern, opts));
-clientOptions(branch.command('unprotect').argument('<repo>').argument('<pattern>')).action(async (r: string, pattern: string, opts) =>
-  (await auth()).branchUnprotect(r, pattern, opts),
-);
-clientOptions(branch.command('list').argument('<repo>').option('--json')).action(async (r: string, opts) =>
-  (await auth()).branchList(r, opts),
+clientOptions(
+  branch.command('unprotect').description('no longer protect a branch pattern').argument('<repo>').argument('<pattern>'),
+).action(async (r: string, pattern: string, opts) => (await auth()).branchUnprotect(r, pattern, opts));
+clientOptions(branch.command('list').description('protected branch patterns of a repository').argument('<repo>').option('--json')).action(
+  async (r: string, opts) => (await auth()).branchList(r, opts),
 );
 
 clientOptions(program.command('audit').description('the audit log, newest first (instance admins)'))
