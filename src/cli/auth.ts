@@ -7,6 +7,7 @@ import { parseDuration } from '../pipeline/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialsFile, readCredentials, writeCredentials } from './credentials.js';
 import { printJson, printTable } from './output.js';
+import { promptHidden, readStdin } from './prompt.js';
 
 type Listing = ApiOptions & { json?: boolean };
 /** A token as listed; the answer that creates one also carries its secret, once. */
@@ -33,39 +34,6 @@ class PasswordSource {
     if (!process.stdin.isTTY) throw new CliError(`${prompt.replace(/:\s*$/, '')}: no terminal to ask on; pass --password-stdin`);
     return promptHidden(prompt);
   }
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function promptHidden(prompt: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const stdin = process.stdin;
-    process.stderr.write(prompt);
-    stdin.setRawMode(true);
-    stdin.resume();
-    let typed = '';
-    const done = (err: Error | null) => {
-      stdin.setRawMode(false);
-      stdin.pause();
-      stdin.off('data', onData);
-      process.stderr.write('\n');
-      if (err) reject(err);
-      else resolve(typed);
-    };
-    const onData = (data: Buffer) => {
-      for (const ch of data.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return done(null);
-        if (ch === '\u0003') return done(new CliError('canceled', 130));
-        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
-        else typed += ch;
-      }
-    };
-    stdin.on('data', onData);
-  });
 }
 
 async function newPassword(source: PasswordSource, interactive: boolean): Promise<string> {

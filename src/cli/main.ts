@@ -193,11 +193,19 @@ clientOptions(repo.command('rm').description('remove a repository').argument('<n
 );
 
 const variable = program.command('var').description('manage CI/CD variables of a repository');
-clientOptions(variable.command('set').description('add or change a variable').argument('<repo>').argument('<key>').argument('<value>'))
+clientOptions(
+  variable
+    .command('set')
+    .description('add or change a variable')
+    .argument('<repo>')
+    .argument('<key>')
+    .argument('[value]', 'the value; without it and --value-stdin, asked on the terminal without echo'),
+)
+  .option('--value-stdin', 'read the value from stdin (it stays out of the shell history)')
   .option('--masked', 'hide the value in job logs and the API')
   .option('--protected', 'only for pipelines on protected branches (tandem branch protect)')
   .option('--file', 'the job gets a file holding the value')
-  .action(async (r: string, key: string, value: string, opts) => (await remote()).varSet(r, key, value, opts));
+  .action(async (r: string, key: string, value: string | undefined, opts) => (await remote()).varSet(r, key, value, opts));
 clientOptions(
   variable.command('list').description("a repository's variables (masked values hidden)").argument('<repo>').option('--json'),
 ).action(async (r: string, opts) => (await remote()).varList(r, opts));

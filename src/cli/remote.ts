@@ -7,6 +7,7 @@ import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialLine, credentialsBody, type CredentialCliOptions } from './credential-options.js';
 import { forgeBody, type ForgeCliOptions } from './forge-options.js';
 import { colourJobStatus, colourStatus, printJson, printTable } from './output.js';
+import { promptHidden, readStdin } from './prompt.js';
 
 type Listing = ApiOptions & { json?: boolean };
 
@@ -71,15 +72,28 @@ export async function repoRemove(name: string, opts: ApiOptions) {
   console.log(`Removed ${name}`);
 }
 
+/**
+ * The value as an argument, from stdin (`--value-stdin`: all of it, less one trailing newline, which
+ * `echo` and editors add), or typed on a terminal without echo: the last two keep it out of the shell
+ * history.
+ */
+async function variableValue(key: string, value: string | undefined, fromStdin: boolean): Promise<string> {
+  if (value !== undefined && fromStdin) throw new CliError('value: give it as an argument or with --value-stdin, not both');
+  if (value !== undefined) return value;
+  if (fromStdin) return (await readStdin()).replace(/\r?\n$/, '');
+  if (!process.stdin.isTTY) throw new CliError('value: missing; give it as an argument or with --value-stdin (no terminal to ask on)');
+  return promptHidden(`Value of ${key}: `);
+}
+
 export async function varSet(
   repo: string,
   key: string,
-  value: string,
-  opts: ApiOptions & { masked?: boolean; protected?: boolean; file?: boolean },
+  value: string | undefined,
+  opts: ApiOptions & { masked?: boolean; protected?: boolean; file?: boolean; valueStdin?: boolean },
 ) {
   await ApiClient.fromOptions(opts).json('POST', `/api/v1/repos/${encodeURIComponent(repo)}/variables`, {
     key,
-    value,
+    value: await variableValue(key, value, opts.valueStdin ?? false),
     masked: opts.masked ?? false,
     protected: opts.protected ?? false,
     file: opts.file ?? false,

@@ -28,14 +28,23 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-/** Runs `tandem ...args` to completion; a hung command is killed after timeoutMs and fails the test. */
-export function tandem(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+/**
+ * Runs `tandem ...args` to completion, with `input` on stdin (empty otherwise; never a terminal);
+ * a hung command is killed after timeoutMs and fails the test.
+ */
+export function tandem(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; input?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...CLI_ARGV, ...args], {
       cwd: opts.cwd ?? repoRoot(),
       env: cleanEnv(opts.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // A command that exits without reading its stdin must not fail the test with EPIPE.
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
