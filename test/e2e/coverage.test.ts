@@ -3,6 +3,7 @@
 // pipeline's (the average of its jobs', as GitLab). https://docs.gitlab.com/ci/yaml/#coverage
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { tandem as cli } from '../cli/helpers.js';
 import { jobNamed, TestTandem, type JobView } from '../support/tandem.js';
 
 describe('job coverage', () => {
@@ -38,5 +39,10 @@ plain:
     assert.equal(p.coverage, 75);
     const res = await tandem.api<JobView>('GET', `/api/v1/jobs/${jobNamed(p, 'unit').id}`);
     assert.equal(res.body.coverage, 87.5);
+    // `tandem run show`: a Coverage line and a coverage column in the jobs table.
+    const shown = await cli(['run', 'show', String(p.id), '--server', tandem.url, '--token', tandem.token]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^Coverage 75%$/m);
+    assert.match(shown.stdout, /^\d+\s+test\s+unit\s+success\s+1\s+\S+\s+87\.5%/m);
   });
 });
