@@ -100,6 +100,8 @@ export interface PipelineCommitJson {
 /** The JSON of `GET /api/v1/pipelines/:id`: the pipeline and its jobs. */
 export interface PipelineJson extends PipelineSummaryJson {
   jobs: JobJson[];
+  /** GitLab's pipeline coverage: the average of its latest jobs' coverage values; null when none has one. */
+  coverage: number | null;
   /** The pipeline whose trigger job started this one (a child or multi-project pipeline); null for others. */
   parent: LinkedPipelineJson | null;
   /** The pipelines this one's trigger jobs started, oldest first (those of repositories the caller may see). */
@@ -139,6 +141,8 @@ export interface JobJson {
   tags: string[];
   exitCode: number | null;
   failureReason: string | null;
+  /** The percentage the job's `coverage:` regex found in its log; null without a regex or a match. */
+  coverage: number | null;
   agentId: number | null;
   /** Seconds. */
   timeout: number;
@@ -149,6 +153,11 @@ export interface JobJson {
   finishedAt: string | null;
   /** Seconds from start to finish; null until it finished. */
   duration: number | null;
+}
+
+/** A coverage value as the CLI and the web UI show it: "87.5%" (at most two decimals, as GitLab). */
+export function formatCoverage(coverage: number): string {
+  return `${Math.round(coverage * 100) / 100}%`;
 }
 
 /** One attempt of a job, as the job page lists them (each opens with its own log). */

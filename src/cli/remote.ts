@@ -2,7 +2,7 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import type { PipelineJson, PipelineSummaryJson, RepoJson } from '../api/index.js';
+import { formatCoverage, type PipelineJson, type PipelineSummaryJson, type RepoJson } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialLine, credentialsBody, type CredentialCliOptions } from './credential-options.js';
 import { forgeBody, type ForgeCliOptions } from './forge-options.js';
@@ -133,6 +133,7 @@ function printPipeline(p: PipelineJson): void {
   // Null for pipelines made before the commit was recorded.
   if (p.commit) console.log(`${p.commit.title}  ${p.commit.author}  ${p.commit.timestamp}`);
   if (p.error) console.log(p.error);
+  if (p.coverage !== null) console.log(`Coverage ${formatCoverage(p.coverage)}`);
   if (p.parent)
     console.log(
       `Triggered by pipeline #${p.parent.id} ${colourStatus(p.parent.status)}  ${p.parent.repo} (job ${p.parent.triggerJob?.name ?? '?'})`,
@@ -142,8 +143,14 @@ function printPipeline(p: PipelineJson): void {
       `Downstream pipeline #${d.id} ${colourStatus(d.status)}  ${d.repo} ${d.ref} (${d.source}, job ${d.triggerJob?.name ?? '?'})`,
     );
   printTable(
-    p.jobs.filter((j) => !j.retried).map((j) => ({ ...j, status: colourJobStatus(j.status, j.allowFailure) })),
-    ['id', 'stage', 'name', 'status', 'attempt', 'duration', 'failureReason'],
+    p.jobs
+      .filter((j) => !j.retried)
+      .map((j) => ({
+        ...j,
+        status: colourJobStatus(j.status, j.allowFailure),
+        coverage: j.coverage === null ? '' : formatCoverage(j.coverage),
+      })),
+    ['id', 'stage', 'name', 'status', 'attempt', 'duration', 'coverage', 'failureReason'],
   );
 }
 

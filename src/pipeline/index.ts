@@ -29,4 +29,5 @@ export { nearest } from './diagnostics.js';
 export { globMatcher } from './glob.js';
 export { compiledJob } from './jobs.js';
 export { RegexSyntaxError, compileUntrustedRegex } from './untrusted-regex.js';
+export { COVERAGE_SCAN_CHARS, extractCoverage } from './coverage.js';
 export { asksToSkipCi, parseRawCommit, commitTitle, commitDescription, type CommitInfo } from './commit.js';

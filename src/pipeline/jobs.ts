@@ -507,6 +507,8 @@ export function compileInstance(
   if (def.inheritVariables !== true) job.inheritVariables = def.inheritVariables;
   const idTokens = idTokensOf(mapGet(node, 'id_tokens'), vars);
   if (idTokens) job.idTokens = idTokens;
+  const coverage = textOf(mapGet(node, 'coverage'));
+  if (coverage !== undefined) job.coverage = coverage;
   const trigger = triggerOf(mapGet(node, 'trigger'), vars);
   if (trigger) job.trigger = trigger;
   const pipelineNeeds = pipelineNeedsOf(mapGet(node, 'needs'));

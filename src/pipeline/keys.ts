@@ -3,7 +3,8 @@
 // two can never disagree.
 import { CACHE_POLICIES, type DeployBlockCheck } from './types.js';
 
-export type Format = 'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'file-glob' | 'cache-key' | 'environment-name';
+export type Format =
+  'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'coverage-regex' | 'file-glob' | 'cache-key' | 'environment-name';
 
 interface Common {
   description?: string;
@@ -414,7 +415,7 @@ export const jobShape: ObjectShape = {
     },
     tags: strings('Agent tags required'),
     trigger: triggerShape,
-    coverage: str('Accepted for compatibility; not used'),
+    coverage: str('A /regex/ (RE2) whose last match in the log gives the coverage percentage', 'coverage-regex'),
     id_tokens: idTokens,
     ...gitlabServiceKeys,
     image,

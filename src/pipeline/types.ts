@@ -113,6 +113,8 @@ export interface CompiledJob {
   inheritVariables?: false | string[];
   /** `id_tokens:`: the server signs one token per name, for these audiences, into a masked variable. */
   idTokens?: Record<string, { aud: string | string[] }>;
+  /** `coverage:`: the `/regex/` the server applies to the log when the job ends (src/pipeline/coverage.ts). */
+  coverage?: string;
   /** `trigger:`: the server starts a downstream pipeline instead of an agent running a script. */
   trigger?: TriggerSpec;
   /** `needs:pipeline:job`: artifacts of jobs of another pipeline (a child's parent). */

@@ -17,6 +17,8 @@ export interface UntrustedRegex {
   readonly source: string;
   /** True when the pattern matches somewhere in `text` (unanchored, as Ruby's `=~`). */
   test(text: string): boolean;
+  /** The text of the last match in `text`, or null: matches do not overlap, as Ruby's `scan`. */
+  lastMatch(text: string): string | null;
 }
 
 /** GitLab's `/pattern/flags` form (Gitlab::UntrustedRegexp::RubySyntax). */
@@ -45,7 +47,16 @@ export function compileUntrustedRegex(source: string, flags: string): UntrustedR
     if (err instanceof RE2JSException) throw new RegexSyntaxError(explain(err.message));
     throw err;
   }
-  return { source, test: (text) => compiled.test(text) };
+  return {
+    source,
+    test: (text) => compiled.test(text),
+    lastMatch: (text) => {
+      const m = compiled.matcher(text);
+      let last: string | null = null;
+      while (m.find()) last = m.group();
+      return last;
+    },
+  };
 }
 
 /**

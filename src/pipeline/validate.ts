@@ -205,8 +205,11 @@ function checkFormat(node: YScalar, format: Format, path: string, diags: Diagnos
     }
     return;
   }
-  if (format === 'ref-pattern') {
+  if (format === 'ref-pattern' || format === 'coverage-regex') {
     const regex = slashedParts(text);
+    // GitLab's Entry::Coverage refuses a bare string; a ref pattern without slashes is a ref name.
+    if (!regex && format === 'coverage-regex')
+      diags.error(node.pos, `\`${path}\` must be a regular expression between slashes, like /Lines: \\d+/`, path);
     if (!regex) return;
     try {
       compileUntrustedRegex(regex.source, regex.flags);

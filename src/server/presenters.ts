@@ -125,6 +125,7 @@ export function jobView(j: Job): JobJson {
     tags: readJobTags(j),
     exitCode: j.exit_code,
     failureReason: j.failure_reason,
+    coverage: j.coverage,
     agentId: j.agent_id,
     timeout: j.timeout_seconds,
     createdAt: iso(j.created_at),
@@ -134,6 +135,12 @@ export function jobView(j: Job): JobJson {
     finishedAt: iso(j.finished_at),
     duration: j.started_at !== null && j.finished_at !== null ? (j.finished_at - j.started_at) / 1000 : null,
   };
+}
+
+/** GitLab's Ci::Pipeline#coverage: the average over the jobs not retried that have a coverage value. */
+export function pipelineCoverage(jobs: Pick<Job, 'retried' | 'coverage'>[]): number | null {
+  const values = jobs.filter((j) => j.retried === 0 && j.coverage !== null).map((j) => j.coverage as number);
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
 }
 
 /** A job with every attempt of it (`attempts`: jobAttempts, first to latest). */

@@ -231,6 +231,8 @@ export interface JobTable {
   finished_at: number | null;
   /** JSON {KEY: value}: the variables of the job's artifacts:reports:dotenv, for the jobs after it. */
   dotenv: string | null;
+  /** The percentage the job's `coverage:` regex found in its log when it ended; null without one (migration 025). */
+  coverage: number | null;
 }
 
 /** Who is told about a repository's pipelines (user_id null), or a user's own subscription (repo_id null: every repository they can read). */

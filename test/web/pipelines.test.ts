@@ -60,8 +60,12 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
       },
       { name: 'family' },
     );
+    await tandem.repo(
+      { '.gitlab-ci.yml': `unit:\n  script: ['echo "Lines: 87.5%"']\n  coverage: '/Lines: \\d+(?:\\.\\d+)?%/'\n` },
+      { name: 'covered' },
+    );
     developer = await createUser(tandem, 'devi', {
-      roles: { app: 'developer', big: 'developer', flaky: 'developer', family: 'developer' },
+      roles: { app: 'developer', big: 'developer', flaky: 'developer', family: 'developer', covered: 'developer' },
     });
     // main is protected for maintainers by default; the developer's retry runs on it.
     await allowDevelopersOnMain('flaky');
@@ -139,6 +143,19 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     assert.match(await page.locator('.facts').innerText(), /Triggered by\s+Pipeline #\d+ of family \(job kid\)/);
     await page.getByRole('link', { name: `Pipeline #${parent.id}` }).click();
     await page.getByRole('heading', { name: `Pipeline #${parent.id}` }).waitFor();
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('shows the coverage of a job and of its pipeline', async () => {
+    // https://docs.gitlab.com/ci/yaml/#coverage
+    const p = await tandem.waitForPipeline(await tandem.trigger('covered'));
+    assert.equal(p.status, 'success');
+    await page.goto(`${tandem.url}/pipelines/${p.id}`);
+    await page.getByRole('heading', { name: `Pipeline #${p.id}` }).waitFor();
+    assert.match(await page.locator('.facts').innerText(), /Coverage\s+87\.5%/);
+    await page.goto(`${tandem.url}/jobs/${jobNamed(p, 'unit').id}`);
+    await page.locator('.facts', { hasText: 'Exit code' }).waitFor();
+    assert.match(await page.locator('.facts').innerText(), /Coverage\s+87\.5%/);
     assert.deepEqual(pageErrors, []);
   });
 

@@ -1,6 +1,7 @@
 // Ends a running attempt (reported by its agent, or decided by the server for a lost agent or a
 // timeout) and queues the next attempt when the retry policy says so.
 import type { Kysely } from 'kysely';
+import { COVERAGE_SCAN_CHARS, extractCoverage, type CompiledJob } from '../../pipeline/index.js';
 import type { Database, Job } from '../../store/index.js';
 import { readJobSpec } from '../columns.js';
 import { StaleTokenError } from '../errors.js';
@@ -16,6 +17,24 @@ export interface Outcome {
   completedToken: number | null;
   /** Requeue regardless of the file's `retry` (a lost agent is not the job's fault). */
   forceRetry?: boolean;
+}
+
+/**
+ * The job's coverage (GitLab sets it for a job that ran its script: success or failed). Only a job
+ * with a `coverage:` regex pays for reading its log: one query, newest chunks first, stopping once
+ * the end of the log the regex may see (COVERAGE_SCAN_CHARS) is read.
+ */
+async function coverageOf(trx: Kysely<Database>, job: Job, spec: CompiledJob, outcome: Outcome): Promise<number | null> {
+  if (spec.coverage === undefined || outcome.status === 'canceled') return null;
+  const rows = await trx.selectFrom('job_logs').select('data').where('job_id', '=', job.id).orderBy('seq', 'desc').execute();
+  const tail: string[] = [];
+  let chars = 0;
+  for (const row of rows) {
+    if (chars >= COVERAGE_SCAN_CHARS) break;
+    tail.push(row.data);
+    chars += row.data.length;
+  }
+  return extractCoverage(spec.coverage, tail.reverse().join(''));
 }
 
 /** Returns the id of the new attempt, if one was queued. */
@@ -36,6 +55,7 @@ export async function finishRunningJob(
       failure_reason: outcome.status === 'failed' ? outcome.failureReason : null,
       allow_failure: allowFailure ? 1 : 0,
       completed_token: outcome.completedToken,
+      coverage: await coverageOf(trx, job, spec, outcome),
       lease_expires_at: null,
       finished_at: now,
     })

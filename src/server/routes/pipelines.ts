@@ -35,7 +35,7 @@ import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
-import { jobDetailView, jobView, linkedPipelineView, pipelineView } from '../presenters.js';
+import { jobDetailView, jobView, linkedPipelineView, pipelineCoverage, pipelineView } from '../presenters.js';
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 /**
@@ -76,6 +76,7 @@ async function pipelineJson(
   return {
     ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)),
     jobs: jobs.map(jobView),
+    coverage: pipelineCoverage(jobs),
     parent: parent && seen(parent) ? linkedPipelineView(parent) : null,
     downstream: downstream.filter(seen).map(linkedPipelineView),
   };

@@ -5,7 +5,7 @@ import { useApi, useEventStream } from '../../api.js';
 import { Await, Empty, ErrorBox, formatBytes, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg } from '../../router.js';
-import type { Job, JobDetail, Pipeline } from '../../types.js';
+import { formatCoverage, type Job, type JobDetail, type Pipeline } from '../../types.js';
 import { JobActionButtons, jobActions } from './job-actions.js';
 import { LogViewer } from './log-viewer.js';
 import { FINAL } from './status.js';
@@ -121,6 +121,12 @@ function JobBody({ job, pipeline, live, reload }: { job: JobDetail; pipeline: Pi
             <dt>Exit code</dt>
             <dd>{job.exitCode ?? '—'}</dd>
           </div>
+          {job.coverage !== null ? (
+            <div>
+              <dt>Coverage</dt>
+              <dd>{formatCoverage(job.coverage)}</dd>
+            </div>
+          ) : null}
           {job.environment ? (
             <div>
               <dt>Environment</dt>

@@ -6,7 +6,7 @@ import { ConfirmDialog } from '../../components/confirm.js';
 import { Await, ErrorBox, formatDuration, Page, StatusBadge, Time } from '../../components/common.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
-import type { Job, Pipeline } from '../../types.js';
+import { formatCoverage, type Job, type Pipeline } from '../../types.js';
 import { PipelineGraph } from './graph.js';
 import { FINAL, shortSha } from './status.js';
 
@@ -188,6 +188,12 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
             {pipeline.commit ? <span title={pipeline.commit.message}> {pipeline.commit.title}</span> : null}
           </dd>
         </div>
+        {pipeline.coverage !== null ? (
+          <div>
+            <dt>Coverage</dt>
+            <dd>{formatCoverage(pipeline.coverage)}</dd>
+          </div>
+        ) : null}
         {pipeline.commit ? (
           <div>
             <dt>Author</dt>
