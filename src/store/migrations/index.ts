@@ -25,6 +25,7 @@ import * as m021 from './021_schedules.js';
 import * as m022 from './022_repo_credentials.js';
 import * as m023 from './023_repo_forge.js';
 import * as m024 from './024_notifications.js';
+import * as m026 from './026_repo_visibility.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -54,6 +55,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '022_repo_credentials': m022,
   '023_repo_forge': m023,
   '024_notifications': m024,
+  '026_repo_visibility': m026,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
