@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createRequire } from 'node:module';
 import { BADGE_COLOURS, badgeStatusOf, pipelineBadge, textWidth, type BadgeStatus } from '../../src/server/badge.js';
+import type { RepoJson } from '../../src/api/index.js';
 import { AuthServer, call } from '../auth/helpers.js';
+import { tandem as cli } from '../cli/helpers.js';
 
 /** The parts of an XML DOM the checks read. */
 interface XmlElement {
@@ -117,6 +119,22 @@ describe('badge route and repository visibility', () => {
     });
     assert.equal(created.status, 201, created.text);
     assert.equal(created.body.visibility, 'public');
+  });
+
+  test('the CLI sets the visibility and shows it', async () => {
+    const auth = ['--server', tandem.url, '--token', tandem.adminToken];
+    const refused = await cli(['repo', 'edit', 'vault', ...auth, '--visibility', 'open']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /Allowed choices are private, public/);
+    const opened = await cli(['repo', 'edit', 'vault', ...auth, '--visibility', 'public', '--json']);
+    assert.equal(opened.code, 0, opened.stderr);
+    assert.equal((JSON.parse(opened.stdout) as RepoJson).visibility, 'public');
+    assert.equal((await badge('vault')).status, 200, 'public now: readable without a token');
+    const closed = await cli(['repo', 'edit', 'vault', ...auth, '--visibility', 'private']);
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.match(closed.stdout, /Changed vault \(private\)/);
+    const listed = await cli(['repo', 'list', ...auth]);
+    assert.match(listed.stdout, /vault.*private/);
   });
 
   test('a public badge: anonymous, the default branch, cacheable with an ETag and 304', async () => {
