@@ -167,6 +167,8 @@ describe('badge route and repository visibility', () => {
     assert.equal(res.status, 200);
     assert.ok(res.text.includes('a&lt;&amp;&quot;b'));
     assert.equal(parseSvg(res.text).title, 'pipeline of a<&"b: unknown');
+    const twice = await badge('shop', '?ref=a&ref=b');
+    assert.equal(parseSvg(twice.text).title, 'pipeline of main: unknown', 'a repeated ref: the default branch');
   });
 
   test("a private repository's badge: 404 like an unknown one to strangers, private and uncached to readers", async () => {

@@ -462,7 +462,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
           throw unknown;
         });
       }
-      const ref = query.ref || repo.default_branch;
+      // A repeated ?ref= comes as a list: it names no one branch.
+      const ref = typeof query.ref === 'string' && query.ref !== '' ? query.ref : repo.default_branch;
       const svg = pipelineBadge(ref, badgeStatusOf(await latestPipelineStatus(ctx.store, repo.id, ref)));
       const etag = badgeEtag(svg);
       reply.header('cache-control', repo.visibility === 'public' ? 'public, max-age=30' : 'private, no-store');
