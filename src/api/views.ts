@@ -19,6 +19,10 @@ export type RunStatus =
 export type PipelineSource =
   'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback' | 'parent_pipeline' | 'pipeline';
 
+/** Who may read a repository's badges without a token: 'private' (only its readers) or 'public'. */
+export const REPO_VISIBILITIES = ['private', 'public'] as const;
+export type RepoVisibility = (typeof REPO_VISIBILITIES)[number];
+
 /** Pipelines of merge requests from forks: 'approval' (they wait for a maintainer) or 'run'. */
 export type ForkPullRequests = 'approval' | 'run';
 
@@ -258,6 +262,8 @@ export interface RepoJson {
   /** How git authenticates to the repository, without the secret (write-only); null: anonymously. */
   credentials: RepoCredentialJson | null;
   forkPullRequests: ForkPullRequests;
+  /** 'public': its badges are readable without a token. */
+  visibility: RepoVisibility;
   /** Branch globs that start pipelines; null: every branch. */
   branches: string[] | null;
   /** Tag globs that start pipelines; null: every tag. */

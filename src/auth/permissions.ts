@@ -58,6 +58,8 @@ export const PERMISSIONS = {
   /** Lists only the repositories the caller is a member of (all for an admin). */
   'repo.list': USER,
   'repo.read': member('guest', true),
+  /** A public repository's badges: anyone; a private one's: its readers (repo.read), checked by the handler. */
+  'badge.read': ANYONE,
   'repo.update': member('maintainer'),
   'repo.delete': member('owner'),
   'member.read': member('guest'),
@@ -213,6 +215,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/user/notifications': 'user_notification.create',
   'POST /api/v1/repos/:name/pipelines': 'pipeline.create',
   'GET /api/v1/repos/:name/pipelines': 'pipeline.read',
+  'GET /api/v1/repos/:name/badges/pipeline.svg': 'badge.read',
 
   'POST /api/v1/repos/:name/schedules': 'schedule.create',
   'GET /api/v1/repos/:name/schedules': 'schedule.read',

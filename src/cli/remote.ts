@@ -2,7 +2,7 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { formatCoverage, type PipelineJson, type PipelineSummaryJson, type RepoJson } from '../api/index.js';
+import { formatCoverage, type PipelineJson, type PipelineSummaryJson, type RepoJson, type RepoVisibility } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialLine, credentialsBody, type CredentialCliOptions } from './credential-options.js';
 import { forgeBody, type ForgeCliOptions } from './forge-options.js';
@@ -18,7 +18,14 @@ export async function repoAdd(
   url: string,
   opts: ApiOptions &
     CredentialCliOptions &
-    ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; webhookSecret?: string; json?: boolean },
+    ForgeCliOptions & {
+      path?: string;
+      defaultBranch?: string;
+      pollInterval?: string;
+      webhookSecret?: string;
+      visibility?: RepoVisibility;
+      json?: boolean;
+    },
 ) {
   const api = ApiClient.fromOptions(opts);
   const repo = await api.json<RepoJson>('POST', '/api/v1/repos', {
@@ -28,12 +35,15 @@ export async function repoAdd(
     defaultBranch: opts.defaultBranch,
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
     webhookSecret: opts.webhookSecret,
+    visibility: opts.visibility,
     credentials: (await credentialsBody(opts)) ?? undefined,
     forge: forgeBody(opts) ?? undefined,
   });
   if (opts.json) printJson(repo);
   else
-    console.log(`Added ${name} (${repo.url}, default branch ${repo.defaultBranch})${credentialLine(repo.credentials)}${forgeLine(repo)}`);
+    console.log(
+      `Added ${name} (${repo.url}, default branch ${repo.defaultBranch}, ${repo.visibility})${credentialLine(repo.credentials)}${forgeLine(repo)}`,
+    );
 }
 
 /** Changes only what the options name; `--no-credentials` removes the repository's credential, `--forge none` stops commit statuses. */
@@ -42,18 +52,19 @@ export async function repoEdit(
   url: string | undefined,
   opts: ApiOptions &
     CredentialCliOptions &
-    ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; json?: boolean },
+    ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; visibility?: RepoVisibility; json?: boolean },
 ) {
   const repo = await ApiClient.fromOptions(opts).json<RepoJson>('PATCH', `/api/v1/repos/${encodeURIComponent(name)}`, {
     url,
     path: opts.path,
     defaultBranch: opts.defaultBranch,
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
+    visibility: opts.visibility,
     credentials: await credentialsBody(opts),
     forge: forgeBody(opts),
   });
   if (opts.json) printJson(repo);
-  else console.log(`Changed ${name}${credentialLine(repo.credentials)}${forgeLine(repo)}`);
+  else console.log(`Changed ${name} (${repo.visibility})${credentialLine(repo.credentials)}${forgeLine(repo)}`);
 }
 
 function forgeLine(repo: RepoJson): string {
@@ -64,7 +75,7 @@ function forgeLine(repo: RepoJson): string {
 export async function repoList(opts: Listing) {
   const repos = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', '/api/v1/repos');
   if (opts.json) printJson(repos);
-  else printTable(repos, ['name', 'path', 'url', 'defaultBranch', 'pollInterval']);
+  else printTable(repos, ['name', 'path', 'url', 'defaultBranch', 'pollInterval', 'visibility']);
 }
 
 export async function repoRemove(name: string, opts: ApiOptions) {

@@ -49,6 +49,8 @@ export interface NewRepo {
   branchFilter: string[] | null;
   tagFilter: string[] | null;
   forkPullRequests: Repo['fork_pull_requests'];
+  /** Absent: 'private'. */
+  visibility?: Repo['visibility'];
   now: number;
 }
 
@@ -66,6 +68,7 @@ export async function insertRepo(db: Kysely<Database>, input: NewRepo): Promise<
       branch_filter: input.branchFilter ? JSON.stringify(input.branchFilter) : null,
       tag_filter: input.tagFilter ? JSON.stringify(input.tagFilter) : null,
       fork_pull_requests: input.forkPullRequests,
+      visibility: input.visibility ?? 'private',
       known_refs: '{}',
       last_polled_at: null,
       created_at: input.now,

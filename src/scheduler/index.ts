@@ -25,7 +25,7 @@ export { extendLease } from './sql/extend-lease.js';
 export type { ExtendLeaseInput } from './sql/extend-lease.js';
 export { playJob } from './sql/play-job.js';
 export { promoteScheduled } from './sql/promote-scheduled.js';
-export { getJob, getPipeline, jobAttempts, getPipelineRow, linkedPipelines, listPipelines } from './sql/read.js';
+export { getJob, getPipeline, jobAttempts, getPipelineRow, latestPipelineStatus, linkedPipelines, listPipelines } from './sql/read.js';
 export type { LinkedPipeline } from './sql/read.js';
 export { heldJob } from './sql/load-job.js';
 export type { Claim } from './sql/load-job.js';

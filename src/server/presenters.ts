@@ -248,6 +248,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }, delivery?: F
     hasUrlCredentials: repo.url_credentials !== null,
     credentials: repoCredentialView(repo),
     forkPullRequests: repo.fork_pull_requests,
+    visibility: repo.visibility,
     branches: readBranchFilter(repo),
     tags: readTagFilter(repo),
     webhookUrls: Object.fromEntries(WEBHOOK_PROVIDERS.map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),

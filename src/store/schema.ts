@@ -14,6 +14,7 @@ import type {
   ReleaseDecision,
   ReleaseKind,
   ReleaseStatus,
+  RepoVisibility,
   Role,
   RunStatus,
 } from '../api/index.js';
@@ -58,6 +59,8 @@ export interface RepoTable {
   ssh_known_hosts: string | null;
   /** Pipelines of merge requests from forks: 'approval' (wait for a maintainer) or 'run'. */
   fork_pull_requests: Generated<ForkPullRequests>;
+  /** Migration 026: 'public' badges are readable without a token. */
+  visibility: Generated<RepoVisibility>;
   /** JSON string[] of branch globs that start pipelines (pushes and polls); null: every branch. */
   branch_filter: string | null;
   /** JSON string[] of tag globs; null: every tag. */

@@ -2,7 +2,8 @@
 // (and sees the server's refusal of a duplicate next to the form); a maintainer adds a masked
 // variable whose value never comes back (neither on the page nor in any API answer), sets a member's
 // role, sees the server's 403 when granting owner, deletes the variable after confirming, and makes
-// a webhook secret; a developer has no Settings tab.
+// a webhook secret; a maintainer makes the repository public (its badge then reads without a
+// token); a developer has no Settings tab.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -188,6 +189,30 @@ describe('web UI: repositories and their settings', { skip: browserSkip() }, () 
       await page.getByRole('dialog', { name: 'Remove the credential?' }).getByRole('button', { name: 'Remove' }).click();
       await section.getByText('none').waitFor();
       assert.equal((await tandem.api<{ credentials: unknown }>('GET', '/api/v1/repos/ssh-app')).body.credentials, null);
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("a maintainer makes the repository public: its badge's Markdown is shown and reads without a token", { timeout: 30_000 }, async () => {
+    const badgePath = `/api/v1/repos/${REPO}/badges/pipeline.svg`;
+    assert.equal((await fetch(tandem.url + badgePath)).status, 404, 'private: unknown to anonymous callers');
+    const maintainer = await createUser(tandem, 'vic', { roles: { [REPO]: 'maintainer' } });
+    const { context, page, pageErrors } = await newContext(browser);
+    try {
+      await signIn(page, tandem.url, maintainer, `/repos/${REPO}/settings`);
+      const general = page.getByRole('region', { name: 'General' });
+      await general.getByText(`${badgePath}?ref=main`).waitFor();
+      await general.getByLabel(/Visibility/).selectOption('public');
+      await general.getByRole('button', { name: 'Save changes' }).click();
+      await until('the repository is public', async () => {
+        const repo = await tandem.api<{ visibility: string }>('GET', `/api/v1/repos/${REPO}`);
+        return repo.body.visibility === 'public' ? true : undefined;
+      });
+      const anonymous = await fetch(tandem.url + badgePath);
+      assert.equal(anonymous.status, 200);
+      assert.match(await anonymous.text(), /<title>pipeline of main: unknown<\/title>/);
       assert.deepEqual(pageErrors, []);
     } finally {
       await context.close();

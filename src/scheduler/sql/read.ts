@@ -35,6 +35,24 @@ export async function listPipelines(
   return q.execute();
 }
 
+/**
+ * The status of a branch's latest pipeline (its badge), or null when it has none. Child pipelines
+ * share their parent's ref but are part of it, so they do not count. One query on the
+ * pipelines_repo_ref index (repo_id, ref, id).
+ */
+export async function latestPipelineStatus(store: Store, repoId: number, ref: string): Promise<Pipeline['status'] | null> {
+  const row = await store.db
+    .selectFrom('pipelines')
+    .select('status')
+    .where('repo_id', '=', repoId)
+    .where('ref', '=', ref)
+    .where('parent_pipeline_id', 'is', null)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.status ?? null;
+}
+
 export async function getJob(store: Store, jobId: number): Promise<Job | null> {
   return (await store.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst()) ?? null;
 }

@@ -22,15 +22,17 @@ import {
 } from '../../repos/index.js';
 import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/index.js';
+import { REPO_VISIBILITIES } from '../../api/index.js';
 import { callerOf, type Principal } from '../../auth/index.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/index.js';
 import { FORGE_TYPES, lsRemote, normalizeRepoUrl, publicKeyFingerprint, type GitCredentials } from '../../source/index.js';
-import { listPipelines, triggerPipeline } from '../../scheduler/index.js';
+import { latestPipelineStatus, listPipelines, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../repos/index.js';
 import { FORGE_STATUS_TOPIC, forgetForgeRepo, outboxSummary } from '../../outbox/index.js';
 import type { ForgeDeliveryJson } from '../../api/index.js';
 import type { ServerContext } from '../context.js';
-import { requireRole, visibleRepoIds } from '../auth.js';
+import { requirePermission, requireRole, visibleRepoIds } from '../auth.js';
+import { badgeEtag, badgeStatusOf, etagMatches, pipelineBadge } from '../badge.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
@@ -124,6 +126,8 @@ const createRepoBody = z
     tags: z.array(z.string().min(1).max(200)).max(100).nullable().optional(),
     /** Merge requests from forks: 'approval' (default: their pipelines wait for a maintainer) or 'run'. */
     forkPullRequests: z.enum(['approval', 'run']).optional(),
+    /** 'public': the badges are readable without a token; default 'private'. */
+    visibility: z.enum(REPO_VISIBILITIES).optional(),
     credentials: credentialsBody.nullable().optional(),
     /** Where commit statuses go; null: nowhere. */
     forge: forgeBody.nullable().optional(),
@@ -281,8 +285,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         branchFilter: body.branches ?? null,
         tagFilter: body.tags ?? null,
         forkPullRequests: body.forkPullRequests ?? 'approval',
+        visibility: body.visibility ?? 'private',
         now: ctx.clock.now(),
       });
+      audit({ visibility: inserted.visibility });
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
       // Sealed once the row exists: the ciphertexts are bound to the repository's id.
       let created = credential === null ? inserted : await saveRepoCredential(ctx, inserted.id, credential);
@@ -355,6 +361,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.branches !== undefined) changes.branch_filter = body.branches === null ? null : JSON.stringify(body.branches);
       if (body.tags !== undefined) changes.tag_filter = body.tags === null ? null : JSON.stringify(body.tags);
       if (body.forkPullRequests !== undefined) changes.fork_pull_requests = body.forkPullRequests;
+      if (body.visibility !== undefined && body.visibility !== repo.visibility) {
+        changes.visibility = body.visibility;
+        audit({ visibility: { from: repo.visibility, to: body.visibility } });
+      }
       // First: refused forge settings leave the repository as it was.
       let updated = await applyForge(ctx, repo, body.forge, { admin: principal.kind === 'user' && principal.admin }, audit);
       if (body.webhookSecret !== undefined) updated = await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
@@ -430,6 +440,40 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       const repo = await requireRepo(ctx.store, params.name);
       const rows = await listPipelines(ctx.store, { repoId: repo.id, ...pageParams(query, PIPELINE_PAGE) });
       return rows.map((p) => pipelineView(p, repo.name));
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/repos/:name/badges/pipeline.svg',
+    summary:
+      "The status badge (SVG) of a branch's latest pipeline (?ref=, default the default branch); without a token for public repositories only",
+    tag: 'pipelines',
+    access: 'public',
+    produces: 'image/svg+xml',
+    async handler({ params, query, principal, request, reply }) {
+      const repo = await findRepoByName(ctx.store.db, params.name);
+      const unknown = new ApiError(404, `no repository named "${params.name}"`);
+      if (!repo) throw unknown;
+      if (repo.visibility !== 'public') {
+        // A private repository's badge is for its readers; anyone else gets the unknown
+        // repository's answer, so its existence does not leak.
+        await requirePermission(ctx, principal, 'repo.read', repo, 'GET').catch(() => {
+          throw unknown;
+        });
+      }
+      // A repeated ?ref= comes as a list: it names no one branch.
+      const ref = typeof query.ref === 'string' && query.ref !== '' ? query.ref : repo.default_branch;
+      const svg = pipelineBadge(ref, badgeStatusOf(await latestPipelineStatus(ctx.store, repo.id, ref)));
+      const etag = badgeEtag(svg);
+      reply.header('cache-control', repo.visibility === 'public' ? 'public, max-age=30' : 'private, no-store');
+      reply.header('etag', etag);
+      if (etagMatches(request.headers['if-none-match'], etag)) {
+        reply.code(304);
+        return '';
+      }
+      reply.type('image/svg+xml; charset=utf-8');
+      return svg;
     },
   });
 

@@ -26,6 +26,7 @@ import * as m022 from './022_repo_credentials.js';
 import * as m023 from './023_repo_forge.js';
 import * as m024 from './024_notifications.js';
 import * as m025 from './025_job_coverage.js';
+import * as m026 from './026_repo_visibility.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -56,6 +57,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '023_repo_forge': m023,
   '024_notifications': m024,
   '025_job_coverage': m025,
+  '026_repo_visibility': m026,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

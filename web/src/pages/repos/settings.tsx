@@ -49,7 +49,9 @@ function NotificationSettings() {
 function useRepoUpdate() {
   const { repo, reload } = useRepo();
   const action = useAction();
-  const update = (changes: Partial<Pick<Repo, 'url' | 'path' | 'defaultBranch' | 'pollInterval'>> & { webhookSecret?: string }) =>
+  const update = (
+    changes: Partial<Pick<Repo, 'url' | 'path' | 'defaultBranch' | 'pollInterval' | 'visibility'>> & { webhookSecret?: string },
+  ) =>
     action.run(async () => {
       await api<Repo>(`/api/v1/repos/${seg(repo.name)}`, { method: 'PATCH', body: changes });
       reload();
@@ -62,6 +64,7 @@ function GeneralSettings() {
   const { action, update } = useRepoUpdate();
   const [saved, setSaved] = useState(false);
   const editable = can('repo.update');
+  const badge = `![pipeline](${location.origin}/api/v1/repos/${seg(repo.name)}/badges/pipeline.svg?ref=${encodeURIComponent(repo.defaultBranch)})`;
 
   const submit = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -72,6 +75,7 @@ function GeneralSettings() {
       path: optionalText(data, 'path'),
       defaultBranch: optionalText(data, 'defaultBranch'),
       pollInterval: optionalNumber(data, 'pollInterval') ?? 0,
+      visibility: data.get('visibility') === 'public' ? 'public' : 'private',
     }).then(setSaved);
   };
 
@@ -96,7 +100,17 @@ function GeneralSettings() {
             Poll interval in seconds <span className="muted">(0: no polling)</span>
             <input name="pollInterval" type="number" min={0} max={86400} defaultValue={repo.pollInterval ?? 0} />
           </label>
+          <label>
+            Visibility <span className="muted">(public: the pipeline badge is readable without signing in)</span>
+            <select name="visibility" defaultValue={repo.visibility}>
+              <option value="private">Private</option>
+              <option value="public">Public</option>
+            </select>
+          </label>
         </fieldset>
+        <p className="muted">
+          Pipeline badge: <code>{badge}</code> <CopyButton text={badge} label="Copy the badge's Markdown" />
+        </p>
         <ActionOutcome action={action} saved={saved} />
         {editable ? (
           <button type="submit" className="primary" disabled={action.busy}>
