@@ -40,6 +40,9 @@ declare -A PACKAGES=(
   [ldap-utils]=ldapsearch
   # The web UI's tests drive a real browser (test/support/browser.ts, playwright-core).
   [chromium]=/usr/bin/chromium
+  # `tandem completion zsh|fish` scripts are checked by the shells themselves (test/cli/completion.test.ts).
+  [zsh]=zsh
+  [fish]=fish
 )
 
 present() {

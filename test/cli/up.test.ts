@@ -203,7 +203,7 @@ test(
     const fingerprint = (await execFileP('ssh-keygen', ['-l', '-f', `${sshd.identityFile}.pub`])).stdout.split(' ')[1];
     assert.match(
       added.stdout,
-      new RegExp(`^Added over-ssh \\(.*, default branch main\\); deploy key ${fingerprint.replace(/[+/]/g, '\\$&')}`),
+      new RegExp(`^Added over-ssh \\(.*, default branch main, private\\); deploy key ${fingerprint.replace(/[+/]/g, '\\$&')}`),
     );
 
     const run = await cli('run', 'trigger', 'over-ssh', '--follow');
