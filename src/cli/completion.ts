@@ -34,10 +34,9 @@ function caseArms(nodes: Node[], words: (n: Node) => string[], arm: (path: strin
     .join('\n');
 }
 
-function bashScript(nodes: Node[]): string {
-  const arm = (path: string, list: string) => `    "${path}") echo "${list}" ;;`;
-  return `# tandem completion for bash: source it, e.g. from ~/.bashrc: source <(tandem completion bash)
-_tandem_commands() {
+/** `_tandem_commands PATH` and `_tandem_options PATH`: the words after a command path (bash and zsh). */
+function lookupFunctions(nodes: Node[], arm: (path: string, list: string) => string): string {
+  return `_tandem_commands() {
   case "$1" in
 ${caseArms(nodes, (n) => n.commands, arm)}
   esac
@@ -46,7 +45,12 @@ _tandem_options() {
   case "$1" in
 ${caseArms(nodes, (n) => n.options, arm)}
   esac
+}`;
 }
+
+function bashScript(nodes: Node[]): string {
+  return `# tandem completion for bash: source it, e.g. from ~/.bashrc: source <(tandem completion bash)
+${lookupFunctions(nodes, (path, list) => `    "${path}") echo "${list}" ;;`)}
 _tandem() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" path="" w i subs
   # The command path is every earlier word naming a subcommand of the path so far.
@@ -67,20 +71,10 @@ complete -o default -F _tandem tandem
 }
 
 function zshScript(nodes: Node[]): string {
-  const arm = (path: string, list: string) => `    "${path}") print -r -- "${list}" ;;`;
   // `path` is tied to $PATH in zsh, hence `cmdpath`.
   return `#compdef tandem
 # tandem completion for zsh: put it on $fpath as _tandem, or: source <(tandem completion zsh)
-_tandem_commands() {
-  case "$1" in
-${caseArms(nodes, (n) => n.commands, arm)}
-  esac
-}
-_tandem_options() {
-  case "$1" in
-${caseArms(nodes, (n) => n.options, arm)}
-  esac
-}
+${lookupFunctions(nodes, (path, list) => `    "${path}") print -r -- "${list}" ;;`)}
 _tandem() {
   local cmdpath="" w i subs
   for ((i = 2; i < CURRENT; i++)); do
