@@ -3,4 +3,6 @@
 import { serveCompileRequest } from '../pipeline/index.js';
 import { checkDeployBlock } from './compile-check.js';
 
-await serveCompileRequest({ checkDeployBlock });
+// Not awaited at the top level: a spare worker waits for its request, and a module still evaluating
+// (a pending top-level await) when the process exits crashes V8 (seen with Node 20).
+void serveCompileRequest({ checkDeployBlock });

@@ -4,6 +4,7 @@ export {
   compileIsolated,
   DEFAULT_ISOLATION,
   keepSpareCompileWorker,
+  releaseSpareCompileWorkers,
   type IsolatedContext,
   type IsolationLimits,
 } from './isolated-compile.js';

@@ -102,6 +102,14 @@ export function keepSpareCompileWorker(entry: URL, limits: IsolationLimits = DEF
   startSpare(entry, limits);
 }
 
+/** Stops keeping spares and ends those waiting (a server that closes). */
+export async function releaseSpareCompileWorkers(): Promise<void> {
+  keepsSpares.clear();
+  const waiting = [...spares.values()];
+  spares.clear();
+  await Promise.all(waiting.map((w) => w.terminate()));
+}
+
 /** The spare worker, taken, or a new one. */
 function takeWorker(entry: URL, limits: IsolationLimits): Worker {
   const key = spareKey(entry, limits);

@@ -1,5 +1,5 @@
 import { PIPELINE_COMPILE_WORKER } from '../deploy/index.js';
-import { keepSpareCompileWorker } from '../pipeline/index.js';
+import { keepSpareCompileWorker, releaseSpareCompileWorkers } from '../pipeline/index.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -192,6 +192,7 @@ export async function startServer(
         ctx.hub.publish({ type: 'queue' });
         await duties.stop();
         await ctx.outbox.stop();
+        await releaseSpareCompileWorkers();
         // Requests get a grace period to finish; then the connections still open (SSE streams,
         // idle keep-alives) are closed, and their clients reconnect to another replica.
         const cutOff = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
