@@ -10,7 +10,7 @@ import { Octokit } from '@octokit/rest';
 import { retry } from '@octokit/plugin-retry';
 import { throttling, type ThrottlingOptions } from '@octokit/plugin-throttling';
 import { SignJWT } from 'jose';
-import { rateLimitedUntil, shorten } from './http.js';
+import { ownerAndName, rateLimitedUntil, shorten } from './http.js';
 import {
   ForgeRateLimitedError,
   ForgeRequestError,
@@ -108,10 +108,7 @@ export class GitHubStatusClient implements ForgeStatusClient {
     private readonly connection: ForgeConnection,
     private readonly options: ForgeClientOptions,
   ) {
-    const [owner, repo] = connection.project.split('/');
-    if (!owner || !repo) throw new ForgeRequestError(`GitHub: project "${connection.project}" is not owner/name`, 0, false);
-    this.owner = owner;
-    this.repo = repo;
+    [this.owner, this.repo] = ownerAndName('GitHub', connection.project);
     this.appKey = connection.app ? createPrivateKey(connection.app.privateKey) : null;
     this.installationId = connection.app?.installationId ?? null;
     if (!this.appKey && !connection.token) throw new ForgeRequestError('GitHub: no token and no GitHub App credential', 0, false);
