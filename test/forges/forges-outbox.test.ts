@@ -10,6 +10,7 @@ import { startBitbucketCloudContract, startBitbucketDataCenterContract } from '.
 import type { ContractServer } from './contract-server.js';
 import { startGiteaContract } from './gitea-contract.js';
 import { startGitLabContract } from './gitlab-contract.js';
+import { until } from './until.js';
 
 const TOKEN = 'forge-outbox-secret-token';
 const PASSING = { '.gitlab-ci.yml': 'build:\n  script: [echo built]\ntest:\n  script: [echo tested]\n' };
@@ -26,16 +27,6 @@ after(async () => {
     await s.close();
   }
 });
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A repository reporting to `forge`, a pipeline run on it, and its id and commit. */
 async function runOn(forge: Record<string, unknown>) {

@@ -18,20 +18,11 @@ import { Agent } from '../../src/agent/agent.js';
 import { makeRemote, repoRoot } from '../support/git.js';
 import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
 import { GitHubContractServer } from './github-contract.js';
+import { until } from './until.js';
 
 const CLI = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 /** A dead replica's claim is taken over after this long; a forge request gets an eighth of it. */
 const CLAIM_SECONDS = 8;
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Replica {
   child: ChildProcess;

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import type { RepoJson } from '../../src/api/index.js';
 import { jobNamed, TestTandem } from '../support/tandem.js';
 import { GitHubContractServer } from './github-contract.js';
+import { until } from './until.js';
 
 let tandem: TestTandem;
 let gh: GitHubContractServer;
@@ -19,16 +20,6 @@ after(async () => {
 });
 
 const PASSING = { '.gitlab-ci.yml': 'build:\n  script: [echo built]\ntest:\n  script: [sleep 0.3, echo tested]\n' };
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A repository reporting to the contract server. */
 async function forgeRepo(files: Record<string, string>, forge: Record<string, unknown> = {}, server = gh) {

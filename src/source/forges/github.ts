@@ -10,6 +10,7 @@ import { Octokit } from '@octokit/rest';
 import { retry } from '@octokit/plugin-retry';
 import { throttling, type ThrottlingOptions } from '@octokit/plugin-throttling';
 import { SignJWT } from 'jose';
+import { ownerAndName, rateLimitedUntil, shorten } from './http.js';
 import {
   ForgeRateLimitedError,
   ForgeRequestError,
@@ -24,9 +25,8 @@ const GitHubOctokit = Octokit.plugin(retry, throttling);
 type GitHubApi = InstanceType<typeof GitHubOctokit>;
 
 /** GitHub refuses a longer description. */
-export const GITHUB_DESCRIPTION_MAX = 140;
-/** Without Retry-After, GitHub documents waiting at least a minute after a secondary rate limit. */
-const SECONDARY_LIMIT_FALLBACK_MS = 60_000;
+const GITHUB_DESCRIPTION_MAX = 140;
+const githubDescription = (text: string): string => shorten(text, GITHUB_DESCRIPTION_MAX);
 /** An installation token lives one hour; a new one is asked for this long before it expires. */
 const TOKEN_RENEW_BEFORE_MS = 5 * 60_000;
 
@@ -56,10 +56,6 @@ const CHECK_STATE: Record<CommitState, { status: CheckStatus; conclusion?: Check
   canceled: { status: 'completed', conclusion: 'cancelled' },
 };
 
-export function githubDescription(text: string): string {
-  return text.length <= GITHUB_DESCRIPTION_MAX ? text : `${text.slice(0, GITHUB_DESCRIPTION_MAX - 1)}…`;
-}
-
 /**
  * Octokit's throttling plugin spaces writes one second apart per process by default. Spacing in one
  * process cannot pace a cluster, and it would hold every status of a busy repository in memory
@@ -77,20 +73,6 @@ interface HttpError {
   response?: { headers?: Record<string, string | number | undefined>; data?: unknown };
 }
 
-/** When a rate-limited request may be made again, or null when a 403/429 is no rate limit. */
-function rateLimitedUntil(err: HttpError, now: number): number | null {
-  const headers = err.response?.headers ?? {};
-  const retryAfter = Number(headers['retry-after']);
-  if (Number.isFinite(retryAfter) && headers['retry-after'] !== undefined) return now + Math.max(0, retryAfter) * 1000;
-  if (String(headers['x-ratelimit-remaining']) === '0') {
-    const reset = Number(headers['x-ratelimit-reset']);
-    // The reset is in whole seconds: one more so the retry comes after it.
-    if (Number.isFinite(reset)) return Math.max(now, reset * 1000 + 1000);
-  }
-  if (/secondary rate limit/i.test(err.message ?? '')) return now + SECONDARY_LIMIT_FALLBACK_MS;
-  return null;
-}
-
 /** A failed request as the outbox reads it: rate limited (retry at), retryable, or refused for good. */
 export function githubError(err: unknown, what: string, now: number): Error {
   const e = (err ?? {}) as HttpError;
@@ -98,11 +80,10 @@ export function githubError(err: unknown, what: string, now: number): Error {
   const status = typeof e.status === 'number' ? e.status : 0;
   // Octokit reports a failed connection (reset, refused, DNS) as a 500 without a response.
   if (e.response === undefined) return new ForgeRequestError(`GitHub: ${what}: ${e.message ?? 'no answer'}`, 0, true);
-  if (status === 403 || status === 429) {
-    const retryAt = rateLimitedUntil(e, now);
-    if (retryAt !== null)
-      return new ForgeRateLimitedError(`GitHub: ${what}: rate limited until ${new Date(retryAt).toISOString()}`, retryAt);
-  }
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(e.response.headers ?? {})) if (value !== undefined) headers.set(name, String(value));
+  const retryAt = rateLimitedUntil(status, headers, now, /secondary rate limit/i.test(e.message ?? ''));
+  if (retryAt !== null) return new ForgeRateLimitedError(`GitHub: ${what}: rate limited until ${new Date(retryAt).toISOString()}`, retryAt);
   const retryable = status >= 500 || status === 408;
   return new ForgeRequestError(`GitHub: ${what}: ${status} ${e.message ?? ''}`.trim(), status, retryable);
 }
@@ -127,10 +108,7 @@ export class GitHubStatusClient implements ForgeStatusClient {
     private readonly connection: ForgeConnection,
     private readonly options: ForgeClientOptions,
   ) {
-    const [owner, repo] = connection.project.split('/');
-    if (!owner || !repo) throw new ForgeRequestError(`GitHub: project "${connection.project}" is not owner/name`, 0, false);
-    this.owner = owner;
-    this.repo = repo;
+    [this.owner, this.repo] = ownerAndName('GitHub', connection.project);
     this.appKey = connection.app ? createPrivateKey(connection.app.privateKey) : null;
     this.installationId = connection.app?.installationId ?? null;
     if (!this.appKey && !connection.token) throw new ForgeRequestError('GitHub: no token and no GitHub App credential', 0, false);

@@ -22,7 +22,7 @@ export interface ForgeHttpResponse {
   body: unknown;
 }
 
-/** When no header says how long to wait, a rate-limited request is tried again after this. */
+/** When no header says how long to wait, a rate-limited request is tried again after this (GitHub documents at least a minute). */
 const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
 /** Header values below this are delays in seconds (the IETF RateLimit-Reset), above it Unix times (GitLab, GitHub). */
 const EPOCH_SECONDS_FLOOR = 1_000_000_000;
@@ -90,12 +90,13 @@ async function readBody(response: Response): Promise<unknown> {
 
 /**
  * When a refused request may be tried again, or null when it was not a rate limit: every 429, and a
- * 403 that says it is one (an exhausted remaining count or a Retry-After), as GitHub-style forges do.
+ * 403 that says it is one (an exhausted remaining count or a Retry-After, or `saysLimited`: GitHub's
+ * secondary limit may come with its message only), as GitHub-style forges do.
  */
-export function rateLimitedUntil(status: number, headers: Headers, now: number): number | null {
+export function rateLimitedUntil(status: number, headers: Headers, now: number, saysLimited = false): number | null {
   const retryAfter = headers.get('retry-after');
   const remaining = headers.get('ratelimit-remaining') ?? headers.get('x-ratelimit-remaining');
-  const limited = status === 429 || (status === 403 && (retryAfter !== null || remaining === '0'));
+  const limited = status === 429 || (status === 403 && (retryAfter !== null || remaining === '0' || saysLimited));
   if (!limited) return null;
   if (retryAfter !== null) {
     const seconds = Number(retryAfter);

@@ -6,7 +6,7 @@ import { createGitLabClient } from './gitlab.js';
 import type { ForgeClientOptions, ForgeConnection, ForgeStatusClient } from './types.js';
 
 export * from './types.js';
-export { githubDescription, GITHUB_DESCRIPTION_MAX, GITHUB_STATUS_STATE } from './github.js';
+export { GITHUB_STATUS_STATE } from './github.js';
 
 /** A client for the connection's forge; each call of it is one attempt (the outbox retries). */
 export function createForgeStatusClient(connection: ForgeConnection, options: ForgeClientOptions): ForgeStatusClient {
