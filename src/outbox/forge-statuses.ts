@@ -48,15 +48,18 @@ const STATE_WORDS: Record<CommitState, string> = {
 
 /**
  * Which repositories report to a forge, remembered for a few seconds so that the transactions of
- * repositories without one (most claims, on most installations) make no query at all. A forge set
- * on this process is seen at once (`forgetForgeRepo`); one set through another replica within
- * REPO_FORGE_TTL_MS.
+ * repositories without one (most claims, on most installations) make no query at all. A change of
+ * the settings on any replica reaches every replica's `forgetForgeRepo` through the event hub;
+ * REPO_FORGE_TTL_MS bounds how long a lost event leaves a replica behind.
  */
 const REPO_FORGE_TTL_MS = 10_000;
 const repoForges = new Map<number, { statuses: 'pipeline' | 'jobs' | null; until: number }>();
+/** Counts forgets, so that a query that began before one does not put back what it read. */
+let forgets = 0;
 
 /** The repository's forge settings changed: the next transaction reads them again. */
 export function forgetForgeRepo(repoId: number): void {
+  forgets++;
   repoForges.delete(repoId);
 }
 
@@ -76,6 +79,7 @@ export async function forgeStatusMessages(trx: Kysely<Database>, changes: readon
   });
   if (!unknownOrForge) return [];
   const pipelineIds = [...new Set(changes.map((c) => c.pipelineId))];
+  const forgetsBefore = forgets;
   // The one query: each pipeline's commit and name with its repository's forge setting.
   const rows = await trx
     .selectFrom('pipelines')
@@ -91,8 +95,9 @@ export async function forgeStatusMessages(trx: Kysely<Database>, changes: readon
     ])
     .where('pipelines.id', 'in', pipelineIds)
     .execute();
-  for (const r of rows)
-    repoForges.set(r.repo_id, { statuses: r.forge_type === null ? null : r.forge_statuses, until: now + REPO_FORGE_TTL_MS });
+  if (forgets === forgetsBefore)
+    for (const r of rows)
+      repoForges.set(r.repo_id, { statuses: r.forge_type === null ? null : r.forge_statuses, until: now + REPO_FORGE_TTL_MS });
   const pipelines = new Map(rows.filter((r) => r.forge_type !== null).map((r) => [r.id, r]));
   const messages: OutboxMessage[] = [];
   for (const c of changes) {

@@ -9,7 +9,9 @@ export type HubEvent =
   | { type: 'log'; jobId: number; seq: number; data?: string }
   | { type: 'job'; jobId: number; pipelineId: number; status: string }
   | { type: 'pipeline'; pipelineId: number; repoId: number; status: string }
-  | { type: 'queue' };
+  | { type: 'queue' }
+  /** A repository's forge settings changed: each replica's outbox writer reads them again. */
+  | { type: 'repo_forge'; repoId: number };
 
 export class Hub {
   private readonly emitter = new EventEmitter();
@@ -53,7 +55,7 @@ export class Hub {
     for (const topic of topicsOf(event)) this.emitter.emit(topic, event);
   }
 
-  /** Topics: `log:<jobId>`, `job:<jobId>`, `pipeline:<pipelineId>` (its jobs too), `queue`, `*`. */
+  /** Topics: `log:<jobId>`, `job:<jobId>`, `pipeline:<pipelineId>` (its jobs too), `queue`, `repo_forge`, `*`. */
   subscribe(topic: string, listener: (event: HubEvent) => void): () => void {
     this.emitter.on(topic, listener);
     return () => this.emitter.off(topic, listener);
@@ -86,5 +88,7 @@ function topicsOf(event: HubEvent): string[] {
       return [`pipeline:${event.pipelineId}`, '*'];
     case 'queue':
       return ['queue'];
+    case 'repo_forge':
+      return ['repo_forge'];
   }
 }

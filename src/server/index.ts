@@ -23,7 +23,7 @@ import type { ServerContext } from './context.js';
 import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
 import { outboxHandlers } from './outbox-handlers.js';
-import { OutboxSender } from '../outbox/index.js';
+import { forgetForgeRepo, OutboxSender } from '../outbox/index.js';
 import { DatabaseClock } from './clock.js';
 import { Hub } from './hub.js';
 import { EventStreamLimits } from './sse.js';
@@ -164,6 +164,9 @@ export async function startServer(
   metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
+  ctx.hub.subscribe('repo_forge', (event) => {
+    if (event.type === 'repo_forge') forgetForgeRepo(event.repoId);
+  });
   const { app } = buildApp(ctx);
   await app.listen({ port: config.port, host: config.listen });
   const address = app.server.address();

@@ -3,7 +3,8 @@
 // status and then holds the request without answering; the test kills the sending replica's
 // process (its PID is in the outbox claim) mid-delivery. The survivor takes the message over when
 // the claim expires, asks GitHub whether the state is already there, and does not post it again:
-// every state arrives exactly once.
+// every state arrives exactly once. And a forge set through one replica is used at once by the
+// other, which had remembered that the repository has none.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -71,6 +72,18 @@ describe('a replica killed while sending a commit status', { skip: postgresSkipR
     return replica;
   }
 
+  /** Calls a replica's API with the admin token. */
+  function apiAs(token: string) {
+    return async (r: Replica, method: string, urlPath: string, body?: unknown) => {
+      const res = await fetch(r.url + urlPath, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+  }
+
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tandem-forge-chaos-'));
     await writeFile(path.join(root, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
@@ -94,14 +107,7 @@ describe('a replica killed while sending a commit status', { skip: postgresSkipR
     const a = await startReplica(databaseUrl, 'a');
     const token = (await readFile(path.join(a.dataDir, 'admin.token'), 'utf8')).trim();
     const b = await startReplica(databaseUrl, 'b');
-    const api = async (r: Replica, method: string, urlPath: string, body?: unknown) => {
-      const res = await fetch(r.url + urlPath, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    };
+    const api = apiAs(token);
 
     const remote = await makeRemote(await mkdtemp(path.join(root, 'repo-')));
     const sha = await remote.commit({ '.gitlab-ci.yml': 'build:\n  script: [echo built]\n' }, 'initial');
@@ -175,5 +181,55 @@ describe('a replica killed while sending a commit status', { skip: postgresSkipR
     );
     assert.deepEqual(gh.violations, []);
     gh.releaseHanging();
+  });
+
+  it('a forge set through one replica reaches the other at once, not after its 10 s memory', async () => {
+    const databaseUrl = await (await postgres()).createDatabase();
+    const a = await startReplica(databaseUrl, 'c');
+    const token = (await readFile(path.join(a.dataDir, 'admin.token'), 'utf8')).trim();
+    const b = await startReplica(databaseUrl, 'd');
+    const api = apiAs(token);
+    const remote = await makeRemote(await mkdtemp(path.join(root, 'repo-')));
+    await remote.commit({ '.gitlab-ci.yml': 'build:\n  script: [echo built]\n' }, 'initial');
+    await remote.push('main');
+    assert.equal((await api(a, 'POST', '/api/v1/repos', { name: 'late', url: remote.bare })).status, 201);
+    // Only replica b runs the pipelines' transactions (the agent talks to it alone).
+    const onB = new Agent({
+      servers: [b.url],
+      token,
+      concurrency: 1,
+      workDir: path.join(root, 'agent-b'),
+      tags: [],
+      executor: 'shell',
+      name: 'agent-b',
+      log: pino({ level: 'silent' }),
+      version: 'test',
+    });
+    await onB.start();
+    try {
+      const run = async () => {
+        const triggered = await api(b, 'POST', '/api/v1/repos/late/pipelines', {});
+        assert.equal(triggered.status, 201);
+        const id = Number(triggered.body.id);
+        await until('the pipeline to end', async () => (await api(b, 'GET', `/api/v1/pipelines/${id}`)).body.status === 'success', 30_000);
+        return id;
+      };
+      // Replica b learns that the repository has no forge, and would remember it for 10 s.
+      await run();
+      const patched = await api(a, 'PATCH', '/api/v1/repos/late', {
+        forge: { type: 'github', apiUrl: gh.url, project: 'octo/late', token: gh.token },
+      });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      const sha = await remote.commit({ 'counter.txt': '1\n' }, 'second');
+      await remote.push('main');
+      const id = await run();
+      await until(
+        'the final status at GitHub',
+        async () => gh.statesOf(sha, 'tandem/pipeline').includes(`success:Pipeline #${id} passed`),
+        10_000,
+      );
+    } finally {
+      await onB.stop({ cancelRunning: true, deliveryGraceMs: 500 });
+    }
   });
 });

@@ -28,7 +28,7 @@ import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/index.js';
 import { FORGE_TYPES, lsRemote, normalizeRepoUrl, publicKeyFingerprint, type GitCredentials } from '../../source/index.js';
 import { latestPipelineStatus, listPipelines, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../repos/index.js';
-import { FORGE_STATUS_TOPIC, forgetForgeRepo, outboxSummary } from '../../outbox/index.js';
+import { FORGE_STATUS_TOPIC, outboxSummary } from '../../outbox/index.js';
 import type { ForgeDeliveryJson } from '../../api/index.js';
 import type { ServerContext } from '../context.js';
 import { requirePermission, requireRole, visibleRepoIds } from '../auth.js';
@@ -167,7 +167,8 @@ async function applyForge(
   // The settings form sends the API URL as shown: keeping one an admin set is no new reach.
   if (forge?.apiUrl !== undefined && forge.apiUrl.replace(/\/+$/, '') !== repo.forge_api_url) await checkForgeApiUrl(forge.apiUrl, who);
   const updated = await saveRepoForge(ctx, repo, forge);
-  forgetForgeRepo(repo.id);
+  // Every replica's outbox writer, this one's included, reads the new settings from now on.
+  ctx.hub.publish({ type: 'repo_forge', repoId: repo.id });
   audit({
     forge:
       forge === null
