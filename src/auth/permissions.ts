@@ -72,7 +72,6 @@ export const PERMISSIONS = {
   'variable.read': member('maintainer'),
   'variable.write': member('maintainer'),
   'variable.delete': member('maintainer'),
-  /** On a protected branch, the branch's allowed role: checked by the handler. */
   /** A repository's notification subscriptions: their targets (a Slack webhook URL) are credentials too. */
   'notification.read': member('maintainer'),
   'notification.create': member('maintainer'),
@@ -81,6 +80,7 @@ export const PERMISSIONS = {
   /** Each user's own subscriptions, over the repositories they can read: the handler limits them. */
   'user_notification.read': USER,
   'user_notification.create': USER,
+  /** On a protected branch, the branch's allowed role: checked by the handler. */
   'pipeline.create': member('developer'),
   'pipeline.read': member('guest', true),
   /** Recent pipelines of every repository the caller may see: the handler limits the list. */

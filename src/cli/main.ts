@@ -158,6 +158,11 @@ containerOptions(program.command('exec'))
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');
+const visibilityOption = () =>
+  new Option('--visibility <visibility>', 'public: its badges are readable without a token (default private)').choices([
+    'private',
+    'public',
+  ]);
 withForgeOptions(
   withCredentialOptions(
     clientOptions(
@@ -173,12 +178,7 @@ withForgeOptions(
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')
-  .addOption(
-    new Option('--visibility <visibility>', 'public: its badges are readable without a token (default private)').choices([
-      'private',
-      'public',
-    ]),
-  )
+  .addOption(visibilityOption())
   .option('--json')
   .action(async (name: string, url: string, opts) => (await remote()).repoAdd(name, url, opts));
 withForgeOptions(
@@ -189,12 +189,7 @@ withForgeOptions(
   .option('--path <group/name>', "GitLab's project path, named by include:project")
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
-  .addOption(
-    new Option('--visibility <visibility>', 'public: its badges are readable without a token (default private)').choices([
-      'private',
-      'public',
-    ]),
-  )
+  .addOption(visibilityOption())
   .option('--json')
   .action(async (name: string, url: string | undefined, opts) => (await remote()).repoEdit(name, url, opts));
 clientOptions(repo.command('list').description('repositories you can read').option('--json')).action(async (opts) =>

@@ -13,31 +13,31 @@ type Listing = ApiOptions & { json?: boolean };
 
 const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 
-export async function repoAdd(
-  name: string,
-  url: string,
-  opts: ApiOptions &
-    CredentialCliOptions &
-    ForgeCliOptions & {
-      path?: string;
-      defaultBranch?: string;
-      pollInterval?: string;
-      webhookSecret?: string;
-      visibility?: RepoVisibility;
-      json?: boolean;
-    },
-) {
-  const api = ApiClient.fromOptions(opts);
-  const repo = await api.json<RepoJson>('POST', '/api/v1/repos', {
-    name,
+type RepoSettingsOptions = ApiOptions &
+  CredentialCliOptions &
+  ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; visibility?: RepoVisibility; json?: boolean };
+
+/** The settings `repo add` and `repo edit` share, as the request body has them: undefined where no option names one. */
+async function repoSettings(opts: RepoSettingsOptions) {
+  return {
     path: opts.path,
-    url,
     defaultBranch: opts.defaultBranch,
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
-    webhookSecret: opts.webhookSecret,
     visibility: opts.visibility,
-    credentials: (await credentialsBody(opts)) ?? undefined,
-    forge: forgeBody(opts) ?? undefined,
+    credentials: await credentialsBody(opts),
+    forge: forgeBody(opts),
+  };
+}
+
+export async function repoAdd(name: string, url: string, opts: RepoSettingsOptions & { webhookSecret?: string }) {
+  const settings = await repoSettings(opts);
+  const repo = await ApiClient.fromOptions(opts).json<RepoJson>('POST', '/api/v1/repos', {
+    name,
+    url,
+    ...settings,
+    webhookSecret: opts.webhookSecret,
+    // `--forge none` on a new repository: nothing to stop, so no forge field.
+    forge: settings.forge ?? undefined,
   });
   if (opts.json) printJson(repo);
   else
@@ -47,21 +47,10 @@ export async function repoAdd(
 }
 
 /** Changes only what the options name; `--no-credentials` removes the repository's credential, `--forge none` stops commit statuses. */
-export async function repoEdit(
-  name: string,
-  url: string | undefined,
-  opts: ApiOptions &
-    CredentialCliOptions &
-    ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; visibility?: RepoVisibility; json?: boolean },
-) {
+export async function repoEdit(name: string, url: string | undefined, opts: RepoSettingsOptions) {
   const repo = await ApiClient.fromOptions(opts).json<RepoJson>('PATCH', `/api/v1/repos/${encodeURIComponent(name)}`, {
     url,
-    path: opts.path,
-    defaultBranch: opts.defaultBranch,
-    pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
-    visibility: opts.visibility,
-    credentials: await credentialsBody(opts),
-    forge: forgeBody(opts),
+    ...(await repoSettings(opts)),
   });
   if (opts.json) printJson(repo);
   else console.log(`Changed ${name} (${repo.visibility})${credentialLine(repo.credentials)}${forgeLine(repo)}`);

@@ -298,6 +298,8 @@ function basicAuthEnv(url: string, credentials: UrlCredentials): NodeJS.ProcessE
 }
 
 const KEY_DIR_PREFIX = 'tandem-ssh-';
+/** `tandem-ssh-PID-XXXXXX`; a deploy's ssh control directory is `tandem-ssh-XXXXXX` (src/deploy/targets/ssh.ts), never matched. */
+const KEY_DIR = new RegExp(`^${KEY_DIR_PREFIX}(\\d+)-`);
 let sweptKeyDirs: Promise<void> | undefined;
 
 /**
@@ -307,8 +309,8 @@ let sweptKeyDirs: Promise<void> | undefined;
 async function removeLeftoverKeyDirs(): Promise<void> {
   const names = await readdir(tmpdir()).catch((): string[] => []);
   for (const name of names) {
-    const pid = name.startsWith(KEY_DIR_PREFIX) ? Number(name.slice(KEY_DIR_PREFIX.length).split('-')[0]) : NaN;
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid))
+    const pid = Number(KEY_DIR.exec(name)?.[1] ?? NaN);
+    if (pid > 0 && pid !== process.pid && !pidAlive(pid))
       await rm(path.join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
   }
 }

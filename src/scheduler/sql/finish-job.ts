@@ -19,20 +19,31 @@ export interface Outcome {
   forceRetry?: boolean;
 }
 
+/** Log chunks read per query while looking for the coverage, newest first. */
+const COVERAGE_PAGE = 100;
+
 /**
  * The job's coverage (GitLab sets it for a job that ran its script: success or failed). Only a job
- * with a `coverage:` regex pays for reading its log: one query, newest chunks first, stopping once
- * the end of the log the regex may see (COVERAGE_SCAN_CHARS) is read.
+ * with a `coverage:` regex pays for reading its log: a page of chunks at a time, newest first,
+ * stopping once the end of the log the regex may see (COVERAGE_SCAN_CHARS) is read, so a huge log
+ * is never held whole.
  */
 async function coverageOf(trx: Kysely<Database>, job: Job, spec: CompiledJob, outcome: Outcome): Promise<number | null> {
   if (spec.coverage === undefined || outcome.status === 'canceled') return null;
-  const rows = await trx.selectFrom('job_logs').select('data').where('job_id', '=', job.id).orderBy('seq', 'desc').execute();
   const tail: string[] = [];
   let chars = 0;
-  for (const row of rows) {
-    if (chars >= COVERAGE_SCAN_CHARS) break;
-    tail.push(row.data);
-    chars += row.data.length;
+  let before: number | null = null;
+  while (chars < COVERAGE_SCAN_CHARS) {
+    let q = trx.selectFrom('job_logs').select(['seq', 'data']).where('job_id', '=', job.id);
+    if (before !== null) q = q.where('seq', '<', before);
+    const page = await q.orderBy('seq', 'desc').limit(COVERAGE_PAGE).execute();
+    for (const row of page) {
+      if (chars >= COVERAGE_SCAN_CHARS) break;
+      tail.push(row.data);
+      chars += row.data.length;
+    }
+    if (page.length < COVERAGE_PAGE) break;
+    before = page[page.length - 1].seq;
   }
   return extractCoverage(spec.coverage, tail.reverse().join(''));
 }

@@ -1,6 +1,7 @@
-// A repository's settings: where it is fetched from and with which credential, its webhooks and their secret, CI/CD variables,
-// members and protected branches. Each control shows only to those allowed to use it; the server
-// decides anyway, and its refusal is shown where it happened.
+// A repository's settings: where it is fetched from and with which credential, its visibility and
+// badge, webhooks and their secret, commit statuses, CI/CD variables, notifications, members and
+// protected branches. Each control shows only to those allowed to use it; the server decides
+// anyway, and its refusal is shown where it happened.
 import { useState, type FormEvent } from 'react';
 import { api } from '../../api.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
