@@ -55,26 +55,14 @@ class ClaimLost extends Error {}
 /** Thrown by the ref check when the owner may not run the schedule's ref. */
 class OwnerRefused extends Error {}
 
-/** The compare-and-set of a due time: true when this caller moved next_run_at from `dueAt`. */
-async function claimDueTime(
-  db: Kysely<Database>,
-  schedule: Schedule,
-  set: { next_run_at: number; last_run_at?: number; last_pipeline_id?: number; last_error?: string | null; updated_at: number },
-): Promise<boolean> {
+/**
+ * The compare-and-set of a due time: true when this caller changed the schedule (moved it on, or
+ * made it inactive) while it was still active and due at the time it was read.
+ */
+async function claimDueTime(db: Kysely<Database>, schedule: Schedule, set: Partial<Schedule>): Promise<boolean> {
   const result = await db
     .updateTable('schedules')
     .set(set)
-    .where('id', '=', schedule.id)
-    .where('next_run_at', '=', schedule.next_run_at)
-    .where('active', '=', 1)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
-}
-
-async function deactivate(db: Kysely<Database>, schedule: Schedule, reason: string, now: number): Promise<boolean> {
-  const result = await db
-    .updateTable('schedules')
-    .set({ active: 0, deactivated_reason: `schedule deactivated because ${reason}`, updated_at: now })
     .where('id', '=', schedule.id)
     .where('next_run_at', '=', schedule.next_run_at)
     .where('active', '=', 1)
@@ -118,7 +106,10 @@ export async function runDueSchedule(ctx: TriggerContext, schedule: Schedule, no
     changes,
   });
   if (!repo) return run('lost', 'the repository was removed');
-  const refuse = async (reason: string) => ((await deactivate(db, schedule, reason, now)) ? run('deactivated', reason) : run('lost', null));
+  const refuse = async (reason: string) =>
+    (await claimDueTime(db, schedule, { active: 0, deactivated_reason: `schedule deactivated because ${reason}`, updated_at: now }))
+      ? run('deactivated', reason)
+      : run('lost', null);
 
   let nextRunAt: number;
   try {
