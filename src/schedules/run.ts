@@ -74,8 +74,13 @@ async function claimDueTime(db: Kysely<Database>, schedule: Schedule, set: Parti
  * Records what started the pipeline, as webhook deliveries and polls are: the schedule and its due
  * time, under the events table's unique key, a second guard against a due time run twice.
  */
-async function recordDueTime(trx: Kysely<Database>, schedule: Schedule, dueAt: number, pipelineId: number, now: number): Promise<boolean> {
-  const pipeline = await trx.selectFrom('pipelines').select(['ref', 'sha']).where('id', '=', pipelineId).executeTakeFirstOrThrow();
+async function recordDueTime(
+  trx: Kysely<Database>,
+  schedule: Schedule,
+  dueAt: number,
+  pipeline: { id: number; ref: string; sha: string },
+  now: number,
+): Promise<boolean> {
   return recordDelivery(trx, {
     repoId: schedule.repo_id,
     delivery: {
@@ -86,7 +91,7 @@ async function recordDueTime(trx: Kysely<Database>, schedule: Schedule, dueAt: n
       sha: pipeline.sha,
       beforeSha: null,
     },
-    pipelineId,
+    pipelineId: pipeline.id,
     now,
   });
 }
@@ -133,10 +138,10 @@ export async function runDueSchedule(ctx: TriggerContext, schedule: Schedule, no
         const refusal = await ownerRefRefusal(db, repo.id, owner, ref);
         if (refusal !== null) throw new OwnerRefused(refusal);
       },
-      claim: async (trx, pipelineId) => {
-        const set = { next_run_at: nextRunAt, last_run_at: dueAt, last_pipeline_id: pipelineId, last_error: null, updated_at: now };
+      claim: async (trx, pipeline) => {
+        const set = { next_run_at: nextRunAt, last_run_at: dueAt, last_pipeline_id: pipeline.id, last_error: null, updated_at: now };
         if (!(await claimDueTime(trx, schedule, set))) throw new ClaimLost();
-        if (!(await recordDueTime(trx, schedule, dueAt, pipelineId, now))) throw new ClaimLost();
+        if (!(await recordDueTime(trx, schedule, dueAt, pipeline, now))) throw new ClaimLost();
       },
     });
   } catch (err) {
@@ -170,10 +175,10 @@ export async function runScheduleNow(
   const { schedule, now } = input;
   return startPipeline(ctx, input.repo, schedule, {
     authorizeRef: input.authorizeRef,
-    claim: async (trx, pipelineId) => {
+    claim: async (trx, pipeline) => {
       await trx
         .updateTable('schedules')
-        .set({ last_run_at: now, last_pipeline_id: pipelineId, updated_at: now })
+        .set({ last_run_at: now, last_pipeline_id: pipeline.id, updated_at: now })
         .where('id', '=', schedule.id)
         .execute();
     },
