@@ -1,6 +1,7 @@
 // `tandem run watch <repo>`: follow the pipeline a push starts. It waits for the next pipeline of
 // the repository (and ref) created after the command started, or the one of a commit (--sha), then
 // prints its job status changes from the pipeline's event stream until it ends.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { PipelineJson, PipelineSummaryJson } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { colourStatus } from './output.js';
@@ -78,7 +79,7 @@ async function findPipeline(
       .filter((p) => p.id > newestAtStart && matches(p))
       .sort((a, b) => (sha === undefined ? a.id - b.id : b.id - a.id))[0];
     if (found) return found;
-    await sleep(LIST_EVERY_MS, deadline);
+    await sleep(LIST_EVERY_MS, undefined, { signal: deadline });
   }
 }
 
@@ -140,22 +141,7 @@ async function followEvents(
     await api.sse(`/api/v1/pipelines/${found.id}/events`, onEvent, deadline);
     await reading;
     if (deadline.aborted) throw new TimedOut();
-    if (!FINAL.has(status)) await sleep(LIST_EVERY_MS, deadline);
+    if (!FINAL.has(status)) await sleep(LIST_EVERY_MS, undefined, { signal: deadline });
   } while (!FINAL.has(status));
   return status;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new TimedOut());
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new TimedOut());
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -55,26 +55,14 @@ class ClaimLost extends Error {}
 /** Thrown by the ref check when the owner may not run the schedule's ref. */
 class OwnerRefused extends Error {}
 
-/** The compare-and-set of a due time: true when this caller moved next_run_at from `dueAt`. */
-async function claimDueTime(
-  db: Kysely<Database>,
-  schedule: Schedule,
-  set: { next_run_at: number; last_run_at?: number; last_pipeline_id?: number; last_error?: string | null; updated_at: number },
-): Promise<boolean> {
+/**
+ * The compare-and-set of a due time: true when this caller changed the schedule (moved it on, or
+ * made it inactive) while it was still active and due at the time it was read.
+ */
+async function claimDueTime(db: Kysely<Database>, schedule: Schedule, set: Partial<Schedule>): Promise<boolean> {
   const result = await db
     .updateTable('schedules')
     .set(set)
-    .where('id', '=', schedule.id)
-    .where('next_run_at', '=', schedule.next_run_at)
-    .where('active', '=', 1)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
-}
-
-async function deactivate(db: Kysely<Database>, schedule: Schedule, reason: string, now: number): Promise<boolean> {
-  const result = await db
-    .updateTable('schedules')
-    .set({ active: 0, deactivated_reason: `schedule deactivated because ${reason}`, updated_at: now })
     .where('id', '=', schedule.id)
     .where('next_run_at', '=', schedule.next_run_at)
     .where('active', '=', 1)
@@ -86,8 +74,13 @@ async function deactivate(db: Kysely<Database>, schedule: Schedule, reason: stri
  * Records what started the pipeline, as webhook deliveries and polls are: the schedule and its due
  * time, under the events table's unique key, a second guard against a due time run twice.
  */
-async function recordDueTime(trx: Kysely<Database>, schedule: Schedule, dueAt: number, pipelineId: number, now: number): Promise<boolean> {
-  const pipeline = await trx.selectFrom('pipelines').select(['ref', 'sha']).where('id', '=', pipelineId).executeTakeFirstOrThrow();
+async function recordDueTime(
+  trx: Kysely<Database>,
+  schedule: Schedule,
+  dueAt: number,
+  pipeline: { id: number; ref: string; sha: string },
+  now: number,
+): Promise<boolean> {
   return recordDelivery(trx, {
     repoId: schedule.repo_id,
     delivery: {
@@ -98,7 +91,7 @@ async function recordDueTime(trx: Kysely<Database>, schedule: Schedule, dueAt: n
       sha: pipeline.sha,
       beforeSha: null,
     },
-    pipelineId,
+    pipelineId: pipeline.id,
     now,
   });
 }
@@ -118,7 +111,10 @@ export async function runDueSchedule(ctx: TriggerContext, schedule: Schedule, no
     changes,
   });
   if (!repo) return run('lost', 'the repository was removed');
-  const refuse = async (reason: string) => ((await deactivate(db, schedule, reason, now)) ? run('deactivated', reason) : run('lost', null));
+  const refuse = async (reason: string) =>
+    (await claimDueTime(db, schedule, { active: 0, deactivated_reason: `schedule deactivated because ${reason}`, updated_at: now }))
+      ? run('deactivated', reason)
+      : run('lost', null);
 
   let nextRunAt: number;
   try {
@@ -142,10 +138,10 @@ export async function runDueSchedule(ctx: TriggerContext, schedule: Schedule, no
         const refusal = await ownerRefRefusal(db, repo.id, owner, ref);
         if (refusal !== null) throw new OwnerRefused(refusal);
       },
-      claim: async (trx, pipelineId) => {
-        const set = { next_run_at: nextRunAt, last_run_at: dueAt, last_pipeline_id: pipelineId, last_error: null, updated_at: now };
+      claim: async (trx, pipeline) => {
+        const set = { next_run_at: nextRunAt, last_run_at: dueAt, last_pipeline_id: pipeline.id, last_error: null, updated_at: now };
         if (!(await claimDueTime(trx, schedule, set))) throw new ClaimLost();
-        if (!(await recordDueTime(trx, schedule, dueAt, pipelineId, now))) throw new ClaimLost();
+        if (!(await recordDueTime(trx, schedule, dueAt, pipeline, now))) throw new ClaimLost();
       },
     });
   } catch (err) {
@@ -179,10 +175,10 @@ export async function runScheduleNow(
   const { schedule, now } = input;
   return startPipeline(ctx, input.repo, schedule, {
     authorizeRef: input.authorizeRef,
-    claim: async (trx, pipelineId) => {
+    claim: async (trx, pipeline) => {
       await trx
         .updateTable('schedules')
-        .set({ last_run_at: now, last_pipeline_id: pipelineId, updated_at: now })
+        .set({ last_run_at: now, last_pipeline_id: pipeline.id, updated_at: now })
         .where('id', '=', schedule.id)
         .execute();
     },

@@ -7,10 +7,10 @@ import type { JobReproductionJson } from '../api/index.js';
 import { getPipelineRow, jobDependencies, readJobSpec } from '../scheduler/index.js';
 import type { Job } from '../store/index.js';
 import type { ServerContext } from './context.js';
-import { jobVariableLayers } from './job-payload.js';
+import { jobVariableLayers, plain } from './job-payload.js';
 
 const layer = <S extends JobReproductionJson['variables'][number]['source']>(vars: Record<string, string>, source: S) =>
-  Object.entries(vars).map(([key, value]) => ({ key, value, masked: false, file: false, source }));
+  plain(vars).map((v) => ({ ...v, source }));
 
 export async function jobReproduction(ctx: ServerContext, job: Job): Promise<JobReproductionJson> {
   const pipeline = await getPipelineRow(ctx.store, job.pipeline_id);

@@ -43,10 +43,10 @@ export interface CreatePipelineInput {
   /** Trigger variables; they override the file's global variables. */
   variables?: Record<string, string>;
   /**
-   * Runs in the pipeline's transaction with its id, before anything else is written for it;
+   * Runs in the pipeline's transaction with its id, ref and commit, before its jobs are written;
    * throwing rolls the pipeline back. A schedule claims its due time here (src/schedules).
    */
-  claim?: (trx: Kysely<Database>, pipelineId: number) => Promise<void>;
+  claim?: (trx: Kysely<Database>, pipeline: { id: number; ref: string; sha: string }) => Promise<void>;
   defaultTimeoutSeconds: number;
   now: number;
 }
@@ -110,7 +110,7 @@ export async function createPipeline(
     if (input.event && !(await recordDelivery(trx, { repoId: input.repoId, delivery: input.event, pipelineId: pipeline.id, now }))) {
       throw new DuplicateDeliveryError(input.event.provider, input.event.deliveryId);
     }
-    await input.claim?.(trx, pipeline.id);
+    await input.claim?.(trx, { id: pipeline.id, ref: input.ref, sha: input.sha });
 
     const rows: NewJob[] = (compiled?.jobs ?? []).map((spec) => {
       const environment = deployEnvironment(spec);
