@@ -242,19 +242,23 @@ async function gatherFacts(deps: NotificationHandlerDeps, payload: NotificationP
     .executeTakeFirst();
   if (!pipeline) return null;
   const base = deps.externalUrl().replace(/\/+$/, '');
-  const jobs = await deps.db
-    .selectFrom('jobs')
-    .selectAll()
-    .where('pipeline_id', '=', pipeline.id)
-    .where('retried', '=', 0)
-    .where('status', 'in', payload.event === 'manual' ? ['manual'] : ['failed'])
-    .orderBy('stage_index')
-    .orderBy('id')
-    .limit(MAX_JOBS)
-    .execute();
-  const listed = payload.event === 'failed' || payload.event === 'manual' ? jobs : [];
+  // Only a failure lists jobs (its failed ones) and a manual wait (the jobs to play); a success lists none.
+  const listed = payload.event === 'failed' || payload.event === 'manual' ? payload.event : null;
+  const jobs =
+    listed === null
+      ? []
+      : await deps.db
+          .selectFrom('jobs')
+          .selectAll()
+          .where('pipeline_id', '=', pipeline.id)
+          .where('retried', '=', 0)
+          .where('status', '=', listed)
+          .orderBy('stage_index')
+          .orderBy('id')
+          .limit(MAX_JOBS)
+          .execute();
   const withLines = await Promise.all(
-    listed.map(async (j) => jobFacts(base, j, j.status === 'failed' ? await failingLogLine(deps.db, j.id) : null)),
+    jobs.map(async (j) => jobFacts(base, j, listed === 'failed' ? await failingLogLine(deps.db, j.id) : null)),
   );
   return {
     event: payload.event,
