@@ -198,6 +198,8 @@ export async function failingLogLine(db: Kysely<Database>, jobId: number): Promi
       for (const l of lines) if (visit(l)) break scan;
       if (scanned > MAX_SCANNED_LOG_BYTES) break scan;
     }
+    // A short page is the log's end: no query to find it empty.
+    if (chunks.length < LOG_PAGE) break;
   }
   if (partial !== '' && lastCommand === null && firstError === null) visit(partial);
   return lastCommand ?? firstError;
