@@ -307,6 +307,19 @@ export function createNotificationHandler(deps: NotificationHandlerDeps): Outbox
   // Not pooled: each message opens its own SMTP connection, so nothing stays open to close.
   let mailer: Mailer | null = null;
   const timeoutMs = deps.timeoutMs ?? 10_000;
+  // Every subscription that hears of a pipeline has a message of its own, and the sender delivers
+  // them side by side: those in flight together share one reading of the facts (the failed jobs'
+  // logs are the costly part), each still reading the pipeline as it is when sent.
+  const gathering = new Map<string, Promise<NotificationFacts | null>>();
+  function factsOf(payload: NotificationPayload): Promise<NotificationFacts | null> {
+    const key = `${payload.pipelineId}:${payload.event}`;
+    let facts = gathering.get(key);
+    if (facts === undefined) {
+      facts = gatherFacts(deps, payload).finally(() => gathering.delete(key));
+      gathering.set(key, facts);
+    }
+    return facts;
+  }
 
   async function post(sub: NotificationSubscription, body: unknown, headers: Record<string, string> = {}): Promise<string> {
     const refused = deps.refuseTarget ? await deps.refuseTarget(sub.target, sub) : null;
@@ -337,7 +350,7 @@ export function createNotificationHandler(deps: NotificationHandlerDeps): Outbox
         .executeTakeFirst();
       if (!sub) return 'dropped: the subscription was deleted';
       if (sub.active !== 1) return 'dropped: the subscription is inactive';
-      const facts = await gatherFacts(deps, payload);
+      const facts = await factsOf(payload);
       if (facts === null) return 'dropped: the pipeline was deleted';
       if (d.repoId !== null && !(await stillReadable(deps.db, sub, d.repoId))) return 'dropped: the user can no longer read the repository';
       switch (sub.type) {
