@@ -3,7 +3,7 @@
 // outbox (src/outbox/notifications.ts).
 import { z } from 'zod';
 import { NOTIFICATION_EVENTS, NOTIFICATION_TYPES, type NotificationType } from '../../api/index.js';
-import { findUser, memberRepoIds } from '../../auth/index.js';
+import { findUser, roleIn } from '../../auth/index.js';
 import { createSubscription, deleteSubscription, findSubscription, listSubscriptions } from '../../outbox/index.js';
 import { requireRepo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
@@ -117,17 +117,17 @@ export function registerNotificationRoutes(routes: RouteTable, ctx: ServerContex
     async handler(route) {
       const { body } = route;
       const me = userOf(route.principal);
-      const user = await findUser(ctx.store.db, me.username);
       let repoId: number | null = null;
       if (body.repo !== undefined) {
         const repo = await requireRepo(ctx.store, body.repo);
         // Unreadable looks like missing: a subscription must not reveal which repositories exist.
-        if (!me.admin && !(await memberRepoIds(ctx.store.db, me.userId)).includes(repo.id))
+        if (!me.admin && (await roleIn(ctx.store.db, repo.id, me.userId)) === null)
           throw new ApiError(404, `no repository named "${body.repo}"`);
         repoId = repo.id;
       }
       let target = body.target;
       if (body.type === 'email') {
+        const user = await findUser(ctx.store.db, me.username);
         if (target === undefined) {
           if (!user.email)
             throw new ApiError(422, 'target: your account has no email address: give target, or ask an admin to set your email');
