@@ -7,7 +7,7 @@
 import { createHmac } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
-import type { Keyring } from '../auth/index.js';
+import { roleIn, type Keyring } from '../auth/index.js';
 import type { NotificationEvent } from '../api/index.js';
 import { PostRefused, postJson, smtpMailer, type Mailer, type SmtpSettings } from '../monitor/index.js';
 import type { Database, Job, NotificationSubscription, StatusChange } from '../store/index.js';
@@ -288,14 +288,7 @@ async function stillReadable(db: Kysely<Database>, sub: NotificationSubscription
   if (sub.user_id === null) return true;
   const user = await db.selectFrom('users').select('admin').where('id', '=', sub.user_id).executeTakeFirst();
   if (!user) return false;
-  if (user.admin === 1) return true;
-  const member = await db
-    .selectFrom('memberships')
-    .select('repo_id')
-    .where('user_id', '=', sub.user_id)
-    .where('repo_id', '=', repoId)
-    .executeTakeFirst();
-  return member !== undefined;
+  return user.admin === 1 || (await roleIn(db, repoId, sub.user_id)) !== null;
 }
 
 /** Teams' connectors answer 200 and say "HTTP error 429" in the body when they throttle. */
