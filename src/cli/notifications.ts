@@ -27,11 +27,7 @@ export async function notificationAdd(repo: string | undefined, opts: AddOptions
   const body = { type: opts.type, target: opts.target, events, ...(secret ? { secret } : {}) };
   const client = ApiClient.fromOptions(opts);
   const created = opts.mine
-    ? await client.json<{ id: number }>('POST', '/api/v1/user/notifications', {
-        ...body,
-        type: opts.type ?? 'email',
-        ...(repo ? { repo } : {}),
-      })
+    ? await client.json<{ id: number }>('POST', '/api/v1/user/notifications', { ...body, ...(repo ? { repo } : {}) })
     : await client.json<{ id: number }>('POST', `/api/v1/repos/${encodeURIComponent(repo!)}/notifications`, body);
   if (opts.json) return printJson(created);
   console.log(

@@ -84,7 +84,7 @@ export interface Mailer {
   close(): void;
 }
 
-/** A pooled-per-instance SMTP transport; `send` errors name `what` and the server, never the password. */
+/** An SMTP transport (not pooled: each send opens its own connection); `send` errors name `what` and the server, never the password. */
 export function smtpMailer(settings: SmtpSettings): Mailer {
   const transport = nodemailer.createTransport({
     host: settings.host,

@@ -7,7 +7,7 @@
 import { createHmac } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
-import type { Keyring } from '../auth/index.js';
+import { roleIn, type Keyring } from '../auth/index.js';
 import type { NotificationEvent } from '../api/index.js';
 import { PostRefused, postJson, smtpMailer, type Mailer, type SmtpSettings } from '../monitor/index.js';
 import type { Database, Job, NotificationSubscription, StatusChange } from '../store/index.js';
@@ -198,6 +198,8 @@ export async function failingLogLine(db: Kysely<Database>, jobId: number): Promi
       for (const l of lines) if (visit(l)) break scan;
       if (scanned > MAX_SCANNED_LOG_BYTES) break scan;
     }
+    // A short page is the log's end: no query to find it empty.
+    if (chunks.length < LOG_PAGE) break;
   }
   if (partial !== '' && lastCommand === null && firstError === null) visit(partial);
   return lastCommand ?? firstError;
@@ -242,19 +244,23 @@ async function gatherFacts(deps: NotificationHandlerDeps, payload: NotificationP
     .executeTakeFirst();
   if (!pipeline) return null;
   const base = deps.externalUrl().replace(/\/+$/, '');
-  const jobs = await deps.db
-    .selectFrom('jobs')
-    .selectAll()
-    .where('pipeline_id', '=', pipeline.id)
-    .where('retried', '=', 0)
-    .where('status', 'in', payload.event === 'manual' ? ['manual'] : ['failed'])
-    .orderBy('stage_index')
-    .orderBy('id')
-    .limit(MAX_JOBS)
-    .execute();
-  const listed = payload.event === 'failed' || payload.event === 'manual' ? jobs : [];
+  // Only a failure lists jobs (its failed ones) and a manual wait (the jobs to play); a success lists none.
+  const listed = payload.event === 'failed' || payload.event === 'manual' ? payload.event : null;
+  const jobs =
+    listed === null
+      ? []
+      : await deps.db
+          .selectFrom('jobs')
+          .selectAll()
+          .where('pipeline_id', '=', pipeline.id)
+          .where('retried', '=', 0)
+          .where('status', '=', listed)
+          .orderBy('stage_index')
+          .orderBy('id')
+          .limit(MAX_JOBS)
+          .execute();
   const withLines = await Promise.all(
-    listed.map(async (j) => jobFacts(base, j, j.status === 'failed' ? await failingLogLine(deps.db, j.id) : null)),
+    jobs.map(async (j) => jobFacts(base, j, listed === 'failed' ? await failingLogLine(deps.db, j.id) : null)),
   );
   return {
     event: payload.event,
@@ -282,14 +288,7 @@ async function stillReadable(db: Kysely<Database>, sub: NotificationSubscription
   if (sub.user_id === null) return true;
   const user = await db.selectFrom('users').select('admin').where('id', '=', sub.user_id).executeTakeFirst();
   if (!user) return false;
-  if (user.admin === 1) return true;
-  const member = await db
-    .selectFrom('memberships')
-    .select('repo_id')
-    .where('user_id', '=', sub.user_id)
-    .where('repo_id', '=', repoId)
-    .executeTakeFirst();
-  return member !== undefined;
+  return user.admin === 1 || (await roleIn(db, repoId, sub.user_id)) !== null;
 }
 
 /** Teams' connectors answer 200 and say "HTTP error 429" in the body when they throttle. */
@@ -301,6 +300,19 @@ export function createNotificationHandler(deps: NotificationHandlerDeps): Outbox
   // Not pooled: each message opens its own SMTP connection, so nothing stays open to close.
   let mailer: Mailer | null = null;
   const timeoutMs = deps.timeoutMs ?? 10_000;
+  // Every subscription that hears of a pipeline has a message of its own, and the sender delivers
+  // them side by side: those in flight together share one reading of the facts (the failed jobs'
+  // logs are the costly part), each still reading the pipeline as it is when sent.
+  const gathering = new Map<string, Promise<NotificationFacts | null>>();
+  function factsOf(payload: NotificationPayload): Promise<NotificationFacts | null> {
+    const key = `${payload.pipelineId}:${payload.event}`;
+    let facts = gathering.get(key);
+    if (facts === undefined) {
+      facts = gatherFacts(deps, payload).finally(() => gathering.delete(key));
+      gathering.set(key, facts);
+    }
+    return facts;
+  }
 
   async function post(sub: NotificationSubscription, body: unknown, headers: Record<string, string> = {}): Promise<string> {
     const refused = deps.refuseTarget ? await deps.refuseTarget(sub.target, sub) : null;
@@ -331,7 +343,7 @@ export function createNotificationHandler(deps: NotificationHandlerDeps): Outbox
         .executeTakeFirst();
       if (!sub) return 'dropped: the subscription was deleted';
       if (sub.active !== 1) return 'dropped: the subscription is inactive';
-      const facts = await gatherFacts(deps, payload);
+      const facts = await factsOf(payload);
       if (facts === null) return 'dropped: the pipeline was deleted';
       if (d.repoId !== null && !(await stillReadable(deps.db, sub, d.repoId))) return 'dropped: the user can no longer read the repository';
       switch (sub.type) {

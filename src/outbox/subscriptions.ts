@@ -143,27 +143,25 @@ async function withLastDelivery(db: Kysely<Database>, rows: SubscriptionRow[]): 
   });
 }
 
-/** A repository's subscriptions (`repoId`), or a user's own (`userId`), oldest first. */
-export async function listSubscriptions(db: Kysely<Database>, of: { repoId: number } | { userId: number }): Promise<SubscriptionListing[]> {
-  let q = db
-    .selectFrom('notification_subscriptions as s')
-    .leftJoin('repos as r', 'r.id', 's.repo_id')
-    .leftJoin('users as u', 'u.id', 's.user_id')
-    .selectAll('s')
-    .select(['r.name as repo_name', 'u.username as username']);
-  q = 'userId' in of ? q.where('s.user_id', '=', of.userId) : q.where('s.repo_id', '=', of.repoId).where('s.user_id', 'is', null);
-  return withLastDelivery(db, await q.orderBy('s.id').execute());
-}
-
-export async function findSubscription(db: Kysely<Database>, id: number): Promise<SubscriptionRow | undefined> {
+/** Subscriptions with the names of their repository and user. */
+function subscriptionRows(db: Kysely<Database>) {
   return db
     .selectFrom('notification_subscriptions as s')
     .leftJoin('repos as r', 'r.id', 's.repo_id')
     .leftJoin('users as u', 'u.id', 's.user_id')
     .selectAll('s')
-    .select(['r.name as repo_name', 'u.username as username'])
-    .where('s.id', '=', id)
-    .executeTakeFirst();
+    .select(['r.name as repo_name', 'u.username as username']);
+}
+
+/** A repository's subscriptions (`repoId`), or a user's own (`userId`), oldest first. */
+export async function listSubscriptions(db: Kysely<Database>, of: { repoId: number } | { userId: number }): Promise<SubscriptionListing[]> {
+  let q = subscriptionRows(db);
+  q = 'userId' in of ? q.where('s.user_id', '=', of.userId) : q.where('s.repo_id', '=', of.repoId).where('s.user_id', 'is', null);
+  return withLastDelivery(db, await q.orderBy('s.id').execute());
+}
+
+export async function findSubscription(db: Kysely<Database>, id: number): Promise<SubscriptionRow | undefined> {
+  return subscriptionRows(db).where('s.id', '=', id).executeTakeFirst();
 }
 
 /** Deletes a subscription; its messages still pending find it gone and are dropped. False when there was none. */

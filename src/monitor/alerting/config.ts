@@ -60,10 +60,9 @@ const smtpFields = {
   timeoutSeconds,
 };
 
-const userWithPassword = [
-  (e: { user?: string; password?: string }) => (e.user === undefined) === (e.password === undefined),
-  { message: 'give user and password together, or neither', path: ['password'] },
-] as [(e: { user?: string; password?: string }) => boolean, { message: string; path: string[] }];
+/** SMTP credentials come in pairs. */
+const userWithPassword = (e: { user?: string; password?: string }) => (e.user === undefined) === (e.password === undefined);
+const USER_WITH_PASSWORD = { message: 'give user and password together, or neither', path: ['password'] };
 
 export const emailAddress = z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address');
 
@@ -75,16 +74,10 @@ const email = z
     to: z.array(emailAddress).min(1),
   })
   .strict()
-  .refine(...userWithPassword);
+  .refine(userWithPassword, USER_WITH_PASSWORD);
 
 /** The server's `smtp:` setting (TANDEM_SMTP as JSON): where pipeline notification emails go out. */
-export const smtpSchema = z.preprocess(
-  fromJsonText,
-  z
-    .object(smtpFields)
-    .strict()
-    .refine(...userWithPassword),
-);
+export const smtpSchema = z.preprocess(fromJsonText, z.object(smtpFields).strict().refine(userWithPassword, USER_WITH_PASSWORD));
 
 const alertmanager = z
   .object({

@@ -3,12 +3,12 @@
 // outbox (src/outbox/notifications.ts).
 import { z } from 'zod';
 import { NOTIFICATION_EVENTS, NOTIFICATION_TYPES, type NotificationType } from '../../api/index.js';
-import { findUser, memberRepoIds } from '../../auth/index.js';
+import { findUser, roleIn } from '../../auth/index.js';
 import { createSubscription, deleteSubscription, findSubscription, listSubscriptions } from '../../outbox/index.js';
 import { requireRepo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
 import { requireRole } from '../auth.js';
-import { ApiError, type Principal, type RouteTable } from '../http.js';
+import { ApiError, type Principal, type RouteContext, type RouteTable } from '../http.js';
 import { checkNotificationTarget } from '../notification-targets.js';
 import { notificationView } from '../presenters.js';
 
@@ -53,6 +53,20 @@ function auditedTarget(type: NotificationType, target: string): string {
   }
 }
 
+/** The last steps of both ways to subscribe: the target's outbound check, the row, its audit record, 201. */
+async function subscribe(
+  ctx: ServerContext,
+  { principal, reply, audit }: Pick<RouteContext<unknown>, 'principal' | 'reply' | 'audit'>,
+  input: Omit<Parameters<typeof createSubscription>[1], 'now'>,
+  repo: string | null,
+): Promise<{ id: number }> {
+  await checkNotificationTarget(input.type, input.target, principal);
+  const created = await createSubscription(ctx, { ...input, now: ctx.clock.now() });
+  audit({ notificationId: created.id, repo, type: input.type, target: auditedTarget(input.type, created.target), events: input.events });
+  reply.code(201);
+  return { id: created.id };
+}
+
 export function registerNotificationRoutes(routes: RouteTable, ctx: ServerContext): void {
   routes.add({
     method: 'POST',
@@ -61,28 +75,23 @@ export function registerNotificationRoutes(routes: RouteTable, ctx: ServerContex
     tag: 'notifications',
     access: 'user',
     body: repoBody,
-    async handler({ params, body, principal, reply, audit }) {
+    async handler(route) {
+      const { params, body, principal } = route;
       const repo = await requireRepo(ctx.store, params.name);
-      await checkNotificationTarget(body.type, body.target, principal);
-      const created = await createSubscription(ctx, {
-        repoId: repo.id,
-        userId: null,
-        type: body.type,
-        target: body.target,
-        events: body.events,
-        secret: body.secret ?? null,
-        createdBy: principal.kind === 'user' ? principal.username : 'api',
-        now: ctx.clock.now(),
-      });
-      audit({
-        notificationId: created.id,
-        repo: repo.name,
-        type: body.type,
-        target: auditedTarget(body.type, created.target),
-        events: body.events,
-      });
-      reply.code(201);
-      return { id: created.id };
+      return subscribe(
+        ctx,
+        route,
+        {
+          repoId: repo.id,
+          userId: null,
+          type: body.type,
+          target: body.target,
+          events: body.events,
+          secret: body.secret ?? null,
+          createdBy: principal.kind === 'user' ? principal.username : 'api',
+        },
+        repo.name,
+      );
     },
   });
 
@@ -105,19 +114,20 @@ export function registerNotificationRoutes(routes: RouteTable, ctx: ServerContex
     tag: 'notifications',
     access: 'user',
     body: userBody,
-    async handler({ body, principal, reply, audit }) {
-      const me = userOf(principal);
-      const user = await findUser(ctx.store.db, me.username);
+    async handler(route) {
+      const { body } = route;
+      const me = userOf(route.principal);
       let repoId: number | null = null;
       if (body.repo !== undefined) {
         const repo = await requireRepo(ctx.store, body.repo);
         // Unreadable looks like missing: a subscription must not reveal which repositories exist.
-        if (!me.admin && !(await memberRepoIds(ctx.store.db, me.userId)).includes(repo.id))
+        if (!me.admin && (await roleIn(ctx.store.db, repo.id, me.userId)) === null)
           throw new ApiError(404, `no repository named "${body.repo}"`);
         repoId = repo.id;
       }
       let target = body.target;
       if (body.type === 'email') {
+        const user = await findUser(ctx.store.db, me.username);
         if (target === undefined) {
           if (!user.email)
             throw new ApiError(422, 'target: your account has no email address: give target, or ask an admin to set your email');
@@ -132,26 +142,12 @@ export function registerNotificationRoutes(routes: RouteTable, ctx: ServerContex
       } else if (target === undefined) {
         throw new ApiError(422, `target: a ${body.type} notification needs the URL of its webhook`);
       }
-      await checkNotificationTarget(body.type, target, principal);
-      const created = await createSubscription(ctx, {
-        repoId,
-        userId: me.userId,
-        type: body.type,
-        target,
-        events: body.events,
-        secret: body.secret ?? null,
-        createdBy: me.username,
-        now: ctx.clock.now(),
-      });
-      audit({
-        notificationId: created.id,
-        repo: body.repo ?? null,
-        type: body.type,
-        target: auditedTarget(body.type, created.target),
-        events: body.events,
-      });
-      reply.code(201);
-      return { id: created.id };
+      return subscribe(
+        ctx,
+        route,
+        { repoId, userId: me.userId, type: body.type, target, events: body.events, secret: body.secret ?? null, createdBy: me.username },
+        body.repo ?? null,
+      );
     },
   });
 
