@@ -1,9 +1,16 @@
-// Query parameters shared by the listing routes: one parser, so every list is bounded the same way
-// and bad input gets the same 422 naming the parameter (a negative, fractional or huge `limit`
-// could otherwise lift a route's cap).
+// Query and path parameters shared by the routes: one parser, so every list is bounded the same
+// way and bad input gets the same answer naming the parameter (a negative, fractional or huge
+// `limit` could otherwise lift a route's cap).
 import { ApiError } from './http.js';
 
 type Query = Record<string, string | undefined>;
+
+/** A path parameter naming a row by its id: a positive whole number, else 400 naming `what`. */
+export function idParam(value: string | undefined, what: string): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new ApiError(400, `${what}: expected a positive integer, got "${value}"`);
+  return id;
+}
 
 /** A whole number from `min` to `max`; absent (or empty): `fallback`. */
 export function integerParam(query: Query, name: string, range: { min: number; max: number; fallback: number }): number;

@@ -11,7 +11,7 @@ import { listFreezes } from '../../releases/index.js';
 import type { ServerContext } from '../context.js';
 import { silenceView } from '../presenters.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { integerParam } from '../query.js';
+import { integerParam, idParam } from '../query.js';
 
 const MAX_PAGE = 500;
 const STATES: readonly AlertStateValue[] = ['pending', 'firing', 'resolved'];
@@ -50,12 +50,6 @@ const silenceBody = z
     message: 'give endsAt or duration (one of them)',
     path: ['endsAt'],
   });
-
-function idParam(value: string | undefined, what: string): number {
-  const id = Number(value);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new ApiError(400, `${what}: expected a positive integer, got "${value}"`);
-  return id;
-}
 
 export function registerAlertRoutes(routes: RouteTable, ctx: ServerContext): void {
   routes.add({

@@ -31,7 +31,7 @@ import type { ServerContext } from '../context.js';
 import { requirePermission } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
-import { pageParams } from '../query.js';
+import { pageParams, idParam } from '../query.js';
 import { ROLLBACK_OF_VARIABLE } from '../../api/index.js';
 import { environmentView, jobView, releaseView } from '../presenters.js';
 
@@ -39,12 +39,6 @@ const fencingToken = z.number().int().positive();
 const MAX_RELEASES_PAGE = 500;
 /** Waiting deploys are few (a newer one supersedes the older); this bounds a runaway list. */
 const MAX_MANUAL_JOBS = 100;
-
-function idParam(value: string | undefined, what: string): number {
-  const id = Number(value);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new ApiError(400, `${what}: expected a positive integer, got "${value}"`);
-  return id;
-}
 
 const withFiles = (r: Release) => ({ ...releaseView(r), files: readReleaseFiles(r) });
 

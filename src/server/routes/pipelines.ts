@@ -32,7 +32,7 @@ import { jobReproduction } from '../job-reproduction.js';
 import { actorOf } from '../../auth/index.js';
 import { repoNames } from '../../auth/index.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { pageParams, PIPELINE_PAGE } from '../query.js';
+import { pageParams, PIPELINE_PAGE, idParam } from '../query.js';
 import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
 import { jobDetailView, jobView, linkedPipelineView, pipelineCoverage, pipelineView } from '../presenters.js';
@@ -44,12 +44,6 @@ const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
  * each poll the database every few seconds.
  */
 const STREAM_REPAIR_MS = 30_000;
-
-function idParam(value: string | undefined, what: string): number {
-  const id = Number(value);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new ApiError(400, `${what}: expected a positive integer, got "${value}"`);
-  return id;
-}
 
 async function loadPipeline(ctx: ServerContext, id: number) {
   const found = await getPipeline(ctx.store, id);

@@ -16,6 +16,7 @@ import {
 import type { Principal } from '../../auth/index.js';
 import type { ServerContext } from '../context.js';
 import { requireRole } from '../auth.js';
+import { idParam } from '../query.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
 import { scheduleView } from '../presenters.js';
@@ -45,12 +46,6 @@ const updateBody = z
     takeOwnership: z.boolean().optional(),
   })
   .strict();
-
-function scheduleId(params: Record<string, string>): number {
-  const id = Number(params.id);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new ApiError(400, `id: expected a positive integer, got "${params.id}"`);
-  return id;
-}
 
 function userIdOf(principal: Principal): number {
   if (principal.kind !== 'user') throw new ApiError(403, 'schedules are owned by users: use a personal token or a session');
@@ -102,7 +97,7 @@ export function registerScheduleRoutes(routes: RouteTable, ctx: ServerContext): 
     tag: 'schedules',
     access: 'user',
     async handler({ params }) {
-      return scheduleView(await requireSchedule(ctx.store.db, scheduleId(params)));
+      return scheduleView(await requireSchedule(ctx.store.db, idParam(params.id, 'id')));
     },
   });
 
@@ -115,7 +110,7 @@ export function registerScheduleRoutes(routes: RouteTable, ctx: ServerContext): 
     body: updateBody,
     bodyLimit: 'bulk',
     async handler({ params, body, principal, audit }) {
-      const schedule = await requireSchedule(ctx.store.db, scheduleId(params));
+      const schedule = await requireSchedule(ctx.store.db, idParam(params.id, 'id'));
       const { takeOwnership, ...rest } = body;
       const changes: ScheduleChanges = rest;
       if (takeOwnership) changes.ownerUserId = userIdOf(principal);
@@ -136,7 +131,7 @@ export function registerScheduleRoutes(routes: RouteTable, ctx: ServerContext): 
     tag: 'schedules',
     access: 'user',
     async handler({ params, reply }) {
-      if (!(await deleteSchedule(ctx.store.db, scheduleId(params)))) throw new ApiError(404, `no schedule ${params.id}`);
+      if (!(await deleteSchedule(ctx.store.db, idParam(params.id, 'id')))) throw new ApiError(404, `no schedule ${params.id}`);
       reply.code(204);
       return null;
     },
@@ -149,7 +144,7 @@ export function registerScheduleRoutes(routes: RouteTable, ctx: ServerContext): 
     tag: 'schedules',
     access: 'user',
     async handler({ params, reply, principal, audit }) {
-      const schedule = await requireSchedule(ctx.store.db, scheduleId(params));
+      const schedule = await requireSchedule(ctx.store.db, idParam(params.id, 'id'));
       const repo = await requireRepo(ctx.store, schedule.repo_name);
       const result = await runScheduleNow(ctx, {
         schedule,
