@@ -15,6 +15,9 @@ export type RunStatus =
   /** A job: waiting for its `when: delayed` time. A pipeline: waiting only for such a job. */
   | 'scheduled';
 
+/** The statuses a job or pipeline ends in: nothing changes it after one of these (but a retry, a new job). */
+export const FINISHED_STATUSES: ReadonlySet<string> = new Set<RunStatus>(['success', 'failed', 'canceled', 'skipped']);
+
 /** GitLab's CI_PIPELINE_SOURCE values Tandem makes; `parent_pipeline` (child) and `pipeline` (multi-project) are downstream pipelines. */
 export type PipelineSource =
   'push' | 'web' | 'api' | 'schedule' | 'merge_request_event' | 'trigger' | 'poll' | 'rollback' | 'parent_pipeline' | 'pipeline';

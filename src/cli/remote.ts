@@ -2,7 +2,14 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { formatCoverage, type PipelineJson, type PipelineSummaryJson, type RepoJson, type RepoVisibility } from '../api/index.js';
+import {
+  FINISHED_STATUSES,
+  formatCoverage,
+  type PipelineJson,
+  type PipelineSummaryJson,
+  type RepoJson,
+  type RepoVisibility,
+} from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialLine, credentialsBody, type CredentialCliOptions } from './credential-options.js';
 import { forgeBody, type ForgeCliOptions } from './forge-options.js';
@@ -10,8 +17,6 @@ import { colourJobStatus, colourStatus, printJson, printTable } from './output.j
 import { promptHidden, readStdin } from './prompt.js';
 
 type Listing = ApiOptions & { json?: boolean };
-
-const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 
 type RepoSettingsOptions = ApiOptions &
   CredentialCliOptions &
@@ -166,7 +171,7 @@ export async function followPipeline(api: ApiClient, id: number): Promise<string
   const render = async () => {
     const p = await api.json<PipelineJson>('GET', `/api/v1/pipelines/${id}`);
     const jobs = p.jobs.filter((j) => !j.retried);
-    const done = jobs.filter((j) => FINAL.has(j.status)).length;
+    const done = jobs.filter((j) => FINISHED_STATUSES.has(j.status)).length;
     const line =
       `#${id} ${p.status}: ${done}/${jobs.length} jobs done` +
       (jobs.some((j) => j.status === 'running')
@@ -183,7 +188,7 @@ export async function followPipeline(api: ApiClient, id: number): Promise<string
     return p;
   };
   let p = await render();
-  if (!FINAL.has(p.status) && p.status !== 'manual') {
+  if (!FINISHED_STATUSES.has(p.status) && p.status !== 'manual') {
     await api.sse(`/api/v1/pipelines/${id}/events`, () => {
       void render();
     });

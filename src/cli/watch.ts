@@ -2,7 +2,7 @@
 // the repository (and ref) created after the command started, or the one of a commit (--sha), then
 // prints its job status changes from the pipeline's event stream until it ends.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PipelineJson, PipelineSummaryJson } from '../api/index.js';
+import { FINISHED_STATUSES, type PipelineJson, type PipelineSummaryJson } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { colourStatus } from './output.js';
 
@@ -17,7 +17,6 @@ export interface WatchFlags extends ApiOptions {
 /** Exit codes: the pipeline succeeded, ended otherwise, or the time ran out first. */
 export const WATCH_EXIT = { success: 0, failed: 1, timeout: 2 } as const;
 
-const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 /** Pipelines are looked for by listing: a webhook or a poll makes them within seconds of a push. */
 const LIST_EVERY_MS = 1000;
@@ -141,7 +140,7 @@ async function followEvents(
     await api.sse(`/api/v1/pipelines/${found.id}/events`, onEvent, deadline);
     await reading;
     if (deadline.aborted) throw new TimedOut();
-    if (!FINAL.has(status)) await sleep(LIST_EVERY_MS, undefined, { signal: deadline });
-  } while (!FINAL.has(status));
+    if (!FINISHED_STATUSES.has(status)) await sleep(LIST_EVERY_MS, undefined, { signal: deadline });
+  } while (!FINISHED_STATUSES.has(status));
   return status;
 }

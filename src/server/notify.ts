@@ -1,11 +1,10 @@
 // After a scheduler call commits, tell live listeners (SSE clients, waiting agents) what changed.
 // Scheduler calls return their changes only after the transaction committed, so listeners never
 // see a status that was rolled back.
+import { FINISHED_STATUSES } from '../api/index.js';
 import type { StatusChange } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
 import { kickDownstream } from './downstream.js';
-
-const FINAL_PIPELINE = new Set(['success', 'failed', 'canceled', 'skipped']);
 
 /** Publishes the status changes a scheduler call committed. */
 export function publishChanges(ctx: ServerContext, changes: StatusChange[]): void {
@@ -18,7 +17,7 @@ export function publishChanges(ctx: ServerContext, changes: StatusChange[]): voi
       triggerQueued ||= change.status === 'pending' && change.trigger;
     } else {
       ctx.hub.publish({ type: 'pipeline', pipelineId: change.id, repoId: change.repoId, status: change.status });
-      if (FINAL_PIPELINE.has(change.status)) ctx.metrics.pipelines.inc({ status: change.status });
+      if (FINISHED_STATUSES.has(change.status)) ctx.metrics.pipelines.inc({ status: change.status });
       if (change.status === 'failed') ctx.metrics.countPipelineFailure(change.failureReason);
     }
   }

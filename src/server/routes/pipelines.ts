@@ -24,7 +24,7 @@ import {
 import { recordFreezeOverride } from '../../releases/index.js';
 import { maskedVariableValues } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
-import type { PipelineJson } from '../../api/index.js';
+import { FINISHED_STATUSES, type PipelineJson } from '../../api/index.js';
 import type { Principal } from '../../auth/index.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
 import { attachmentDisposition } from '../download.js';
@@ -37,7 +37,6 @@ import { publishChanges } from '../notify.js';
 import { openSse } from '../sse.js';
 import { jobDetailView, jobView, linkedPipelineView, pipelineCoverage, pipelineView } from '../presenters.js';
 
-const FINAL = new Set(['success', 'failed', 'canceled', 'skipped']);
 /**
  * Event streams are pushed by the hub and read the database only on an event, and on this slow
  * timer in case a notification was lost (a database failover): thousands of open streams must not
@@ -180,13 +179,13 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const sse = openSse(request, reply);
       const unsubscribe = ctx.hub.subscribe(`pipeline:${id}`, (event) => {
         sse.send(event.type, event);
-        if (event.type === 'pipeline' && FINAL.has(event.status)) sse.close();
+        if (event.type === 'pipeline' && FINISHED_STATUSES.has(event.status)) sse.close();
       });
       // Notifications can be lost (a database failover): a final status is also found by looking.
       const safetyNet = setInterval(() => {
         loadPipeline(ctx, id)
           .then((current) => {
-            if (!FINAL.has(current.pipeline.status)) return;
+            if (!FINISHED_STATUSES.has(current.pipeline.status)) return;
             sse.send('pipeline', { type: 'pipeline', pipelineId: id, repoId: current.pipeline.repo_id, status: current.pipeline.status });
             sse.close();
           })
@@ -198,7 +197,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         release();
       });
       sse.send('snapshot', await pipelineJson(ctx, principal, pipeline, jobs));
-      if (FINAL.has(pipeline.status)) sse.close();
+      if (FINISHED_STATUSES.has(pipeline.status)) sse.close();
     },
   });
 
@@ -299,7 +298,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
             for (const c of rest.chunks) emit(c.seq, c.data);
             if (!thenEndIfFinished) return;
             const current = await loadJob(ctx, job.id);
-            if (!FINAL.has(current.status)) return;
+            if (!FINISHED_STATUSES.has(current.status)) return;
             ended = true;
             sse.send('end', { status: current.status });
             sse.close();
@@ -314,7 +313,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         else catchUp(false);
       });
       const unsubscribeJob = ctx.hub.subscribe(`job:${job.id}`, (event) => {
-        if (event.type === 'job' && FINAL.has(event.status)) catchUp(true);
+        if (event.type === 'job' && FINISHED_STATUSES.has(event.status)) catchUp(true);
       });
       const safetyNet = setInterval(() => catchUp(true), STREAM_REPAIR_MS);
       sse.signal.addEventListener('abort', () => {
