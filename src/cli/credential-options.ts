@@ -1,9 +1,9 @@
 // The options of `tandem repo add|edit` that set how git authenticates to a repository: a token
 // (https) or an SSH deploy key with its known hosts (ssh). Secrets are read from files, never
 // taken on the command line, where `ps` and shell history would show them.
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { CliError } from './api-client.js';
+import { readSecretFile } from './prompt.js';
 
 export interface CredentialCliOptions {
   tokenFile?: string;
@@ -20,14 +20,6 @@ export function withCredentialOptions(command: Command): Command {
     .option('--username <name>', 'https: the username sent with the token (default x-access-token)')
     .option('--ssh-key-file <file>', 'ssh: a deploy key (OpenSSH private key without a passphrase)')
     .option('--known-hosts-file <file>', "ssh: the host's known_hosts line(s), e.g. from ssh-keyscan (required with --ssh-key-file)");
-}
-
-async function readSecretFile(file: string, option: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new CliError(`${option}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
 }
 
 /** The request's `credentials` field from the options: undefined when they name none, null for --no-credentials. */

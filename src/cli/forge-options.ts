@@ -1,8 +1,8 @@
 // The forge options of `tandem repo add|edit`: where a repository's commit statuses go. The token
 // and the GitHub App's private key are read from files, so they stay out of shell history and `ps`.
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from './api-client.js';
+import { readSecretFile } from './prompt.js';
 
 export interface ForgeCliOptions {
   forge?: string;
@@ -27,16 +27,8 @@ export function withForgeOptions(cmd: Command): Command {
     .option('--statuses <which>', 'pipeline (one status per pipeline) or jobs (one per job as well)');
 }
 
-function readSecretFile(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new CliError(`${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
 /** The request's `forge` field: undefined when no forge option was given, null for `--forge none`. */
-export function forgeBody(opts: ForgeCliOptions): Record<string, unknown> | null | undefined {
+export async function forgeBody(opts: ForgeCliOptions): Promise<Record<string, unknown> | null | undefined> {
   if (opts.forge === 'none') return null;
   const given = [opts.forgeApiUrl, opts.forgeProject, opts.forgeTokenFile, opts.forgeAppId, opts.forgePrivateKeyFile, opts.statuses];
   if (opts.forge === undefined) {
@@ -48,9 +40,12 @@ export function forgeBody(opts: ForgeCliOptions): Record<string, unknown> | null
     type: opts.forge,
     apiUrl: opts.forgeApiUrl,
     project: opts.forgeProject,
-    token: opts.forgeTokenFile === undefined ? undefined : readSecretFile(opts.forgeTokenFile, '--forge-token-file'),
+    token: opts.forgeTokenFile === undefined ? undefined : (await readSecretFile(opts.forgeTokenFile, '--forge-token-file')).trim(),
     appId: opts.forgeAppId,
-    privateKey: opts.forgePrivateKeyFile === undefined ? undefined : readSecretFile(opts.forgePrivateKeyFile, '--forge-private-key-file'),
+    privateKey:
+      opts.forgePrivateKeyFile === undefined
+        ? undefined
+        : (await readSecretFile(opts.forgePrivateKeyFile, '--forge-private-key-file')).trim(),
     installationId: opts.forgeInstallationId === undefined ? undefined : Number(opts.forgeInstallationId),
     statuses: opts.statuses,
   };

@@ -1,9 +1,9 @@
 // Commands for pipeline notifications: notification add|list|rm, for a repository (its maintainers)
 // or for yourself (--mine: every repository you can read, or the one named).
-import { readFile } from 'node:fs/promises';
 import type { NotificationJson } from '../api/index.js';
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { printJson, printTable } from './output.js';
+import { readSecretFile } from './prompt.js';
 
 type Listing = ApiOptions & { json?: boolean; mine?: boolean };
 
@@ -23,7 +23,7 @@ export async function notificationAdd(repo: string | undefined, opts: AddOptions
     .map((e) => e.trim())
     .filter(Boolean);
   // A file keeps the secret out of the shell's history and the process list.
-  const secret = opts.secretFile ? (await readFile(opts.secretFile, 'utf8')).trim() : undefined;
+  const secret = opts.secretFile ? (await readSecretFile(opts.secretFile, '--secret-file')).trim() : undefined;
   const body = { type: opts.type, target: opts.target, events, ...(secret ? { secret } : {}) };
   const client = ApiClient.fromOptions(opts);
   const created = opts.mine

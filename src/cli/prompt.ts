@@ -1,6 +1,16 @@
-// Reading secrets without a flag: from stdin, or typed on the terminal without echo, so they never
-// land in the shell history or `ps`.
+// Reading secrets without their value on the command line: from a file an option names, from
+// stdin, or typed on the terminal without echo, so they never land in the shell history or `ps`.
+import { readFile } from 'node:fs/promises';
 import { CliError } from './api-client.js';
+
+/** The text of a file an option names (`--token-file`...); a clear error naming the option when it cannot be read. */
+export async function readSecretFile(file: string, option: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`${option}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
 
 /** All of stdin, as text. */
 export async function readStdin(): Promise<string> {

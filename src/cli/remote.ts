@@ -30,7 +30,7 @@ async function repoSettings(opts: RepoSettingsOptions) {
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
     visibility: opts.visibility,
     credentials: await credentialsBody(opts),
-    forge: forgeBody(opts),
+    forge: await forgeBody(opts),
   };
 }
 
