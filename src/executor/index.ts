@@ -28,7 +28,7 @@ export {
 } from './container-spec.js';
 export { createMasker, maskText, MASK, MIN_SECRET_LENGTH, type Masker } from './mask.js';
 export { LogChunker, type LogChunk, type LogChunkerOptions } from './log-stream.js';
-export { DEFAULT_AFTER_SCRIPT_TIMEOUT_MS } from './steps.js';
+export { DEFAULT_AFTER_SCRIPT_TIMEOUT_MS, shellQuote } from './steps.js';
 
 /** `container`: a container engine is required; jobs without an image run on the host (auto) unless a default image is set. */
 export type ExecutorKind = 'shell' | 'sandbox' | 'auto' | 'container';

@@ -55,7 +55,7 @@ export function findShell(pathVar?: string): Shell {
 }
 
 /** Single-quotes a string for any POSIX shell. */
-function shellQuote(text: string): string {
+export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 

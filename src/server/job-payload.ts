@@ -6,6 +6,7 @@ import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
 import { gitCredentialsOf, repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables } from '../pipeline/index.js';
+import { isSshKey } from '../source/index.js';
 import {
   appendLogChunks,
   completeJob,
@@ -116,7 +117,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     repo: {
       name: repo.name,
       url: repo.url,
-      ...(credentials === null ? {} : 'privateKey' in credentials ? { sshKey: credentials } : { credentials }),
+      ...(credentials === null ? {} : isSshKey(credentials) ? { sshKey: credentials } : { credentials }),
     },
     sha: pipeline.sha,
     ref: pipeline.ref,

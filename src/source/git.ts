@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GitCredentials, SshKeyCredentials, UrlCredentials } from '../api/index.js';
 import { DomainError } from '../errors.js';
-import { maskText } from '../executor/index.js';
+import { maskText, shellQuote } from '../executor/index.js';
 import { parseRawCommit, type CommitInfo } from '../pipeline/index.js';
 import { isZeroSha } from './types.js';
 
@@ -150,7 +150,8 @@ export function redactUrls(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]*@/gi, '$1***@');
 }
 
-function isSshKey(credentials: GitCredentials): credentials is SshKeyCredentials {
+/** A deploy key (and its known hosts), as opposed to an https token. */
+export function isSshKey(credentials: GitCredentials): credentials is SshKeyCredentials {
   return 'privateKey' in credentials;
 }
 
@@ -314,8 +315,6 @@ async function removeLeftoverKeyDirs(): Promise<void> {
       await rm(path.join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
   }
 }
-
-const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
 /**
  * Runs fn with the environment that makes git authenticate with these credentials. A deploy key

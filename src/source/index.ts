@@ -1,5 +1,6 @@
 export {
   credentialSecrets,
+  isSshKey,
   knownHostName,
   lsRemote,
   MirrorCache,
