@@ -47,6 +47,12 @@ export interface AccessControl {
   audit(request: FastifyRequest, entry: AuditEntryInput): Promise<void>;
 }
 
+/** The signed-in user making the request; 403 for agents, job tokens and anonymous callers. */
+export function userOf(principal: Principal): UserPrincipal {
+  if (principal.kind !== 'user') throw new ApiError(403, 'this endpoint is for users');
+  return principal;
+}
+
 export function sessionLimitsOf(ctx: ServerContext): SessionLimits {
   return { maxAgeMs: ctx.config.sessionMaxAgeSeconds * 1000, idleMs: ctx.config.sessionIdleSeconds * 1000 };
 }

@@ -6,8 +6,7 @@ import type { NotificationType } from '../api/index.js';
 import type { NotificationSubscription } from '../outbox/index.js';
 import type { Principal } from '../auth/index.js';
 import type { ServerContext } from './context.js';
-import { ApiError } from './http.js';
-import { internalRemoteHost } from './repo-url.js';
+import { checkOutboundUrl, internalRemoteHost } from './repo-url.js';
 
 function hostOf(target: string): string | null {
   try {
@@ -19,12 +18,8 @@ function hostOf(target: string): string | null {
 
 /** Refuses (403) a URL inside the server's network to anyone but an instance admin. Email targets have no host to check. */
 export async function checkNotificationTarget(type: NotificationType, target: string, principal: Principal): Promise<void> {
-  if (type === 'email' || (principal.kind === 'user' && principal.admin)) return;
-  const host = hostOf(target);
-  // A URL that does not parse is the operation's to refuse, naming the field.
-  if (host === null) return;
-  const refusal = await internalRemoteHost(host);
-  if (refusal !== null) throw new ApiError(403, `target: ${refusal}: only an instance administrator may send notifications there`);
+  if (type === 'email') return;
+  await checkOutboundUrl(target, { admin: principal.kind === 'user' && principal.admin }, { field: 'target', sends: 'notifications' });
 }
 
 /** For the notification handler: why a subscription's URL may not be posted to now; null when it may. */

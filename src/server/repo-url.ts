@@ -141,13 +141,20 @@ async function checkReach(url: string, config: { allowedLocalRepoPaths: readonly
 }
 
 /**
- * A forge's API root (where commit statuses are posted with the repository's token): the server
- * sends requests there, so a host inside its network is for instance admins, as for repository URLs.
+ * Refuses (403) a URL the server itself sends to (a forge's API root, a notification webhook) whose
+ * host is inside the server's network, unless an instance admin sets it, as for repository URLs. A
+ * URL that does not parse is left to the caller's validation, which names the field.
  */
-export async function checkForgeApiUrl(apiUrl: string, who: RepoUrlSetter): Promise<void> {
+export async function checkOutboundUrl(url: string, who: RepoUrlSetter, what: { field: string; sends: string }): Promise<void> {
   if (who.admin) return;
-  const internal = await internalRemoteHost(new URL(apiUrl).hostname);
-  if (internal !== null) throw new ApiError(403, `forge.apiUrl: ${internal}: only an instance administrator may send statuses there`);
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return;
+  }
+  const internal = await internalRemoteHost(host);
+  if (internal !== null) throw new ApiError(403, `${what.field}: ${internal}: only an instance administrator may send ${what.sends} there`);
 }
 
 /**

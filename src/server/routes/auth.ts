@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { queryAudit } from '../../auth/index.js';
 import { LoginError, passwordLogin } from '../../auth/index.js';
 import { ROLES, SCOPES } from '../../auth/index.js';
-import type { Principal, UserPrincipal } from '../../auth/index.js';
 import {
   listMembers,
   listProtectedBranches,
@@ -29,7 +28,7 @@ import {
 import { auditView, protectedBranchView, userView } from '../presenters.js';
 import { requireRepo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
-import { loginPolicyOf } from '../auth.js';
+import { loginPolicyOf, userOf } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams } from '../query.js';
 import { localSignIn, passwordInput, signInBody } from '../sign-in.js';
@@ -37,11 +36,6 @@ import { localSignIn, passwordInput, signInBody } from '../sign-in.js';
 const username = z.string().regex(USERNAME_PATTERN, USERNAME_RULE);
 const MAX_AUDIT_PAGE = 1000;
 /** Routes of signed-in users (USER rules) are never reached by other principals; this narrows the type. */
-function userOf(principal: Principal): UserPrincipal {
-  if (principal.kind !== 'user') throw new ApiError(403, 'this endpoint is for users');
-  return principal;
-}
-
 function timeParam(value: string | undefined, what: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);

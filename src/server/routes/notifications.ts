@@ -7,8 +7,8 @@ import { findUser, roleIn } from '../../auth/index.js';
 import { createSubscription, deleteSubscription, findSubscription, listSubscriptions } from '../../outbox/index.js';
 import { requireRepo } from '../../repos/index.js';
 import type { ServerContext } from '../context.js';
-import { requireRole } from '../auth.js';
-import { ApiError, type Principal, type RouteContext, type RouteTable } from '../http.js';
+import { requireRole, userOf } from '../auth.js';
+import { ApiError, type RouteContext, type RouteTable } from '../http.js';
 import { checkNotificationTarget } from '../notification-targets.js';
 import { notificationView } from '../presenters.js';
 
@@ -37,11 +37,6 @@ const userBody = z
     repo: z.string().min(1).optional(),
   })
   .strict();
-
-function userOf(principal: Principal): Extract<Principal, { kind: 'user' }> {
-  if (principal.kind !== 'user') throw new ApiError(403, 'this endpoint is for users');
-  return principal;
-}
 
 /** What the audit log keeps of a target: email addresses, or a URL's origin (a webhook's path is often its secret). */
 function auditedTarget(type: NotificationType, target: string): string {

@@ -36,7 +36,7 @@ import { badgeEtag, badgeStatusOf, etagMatches, pipelineBadge } from '../badge.j
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
-import { checkForgeApiUrl, checkRepoUrl, type CheckedRepoUrl } from '../repo-url.js';
+import { checkOutboundUrl, checkRepoUrl, type CheckedRepoUrl } from '../repo-url.js';
 import { forgeDeliveryView, pipelineView, repoView, variableView } from '../presenters.js';
 
 const repoName = z
@@ -152,6 +152,9 @@ async function checkPathFree(ctx: ServerContext, projectPath: string, self: numb
   if (other && other.id !== self) throw new ApiError(409, `path: repository "${other.name}" already has the path "${projectPath}"`);
 }
 
+/** Where a repository's commit statuses go: the server sends them (and the token) there. */
+const FORGE_API_URL = { field: 'forge.apiUrl', sends: 'statuses' };
+
 /**
  * Applies `forge` to the repository (undefined: no change; null: none) after checking where its
  * statuses would go; what changed goes to the audit log, never the credential.
@@ -165,7 +168,8 @@ async function applyForge(
 ): Promise<Repo> {
   if (forge === undefined) return repo;
   // The settings form sends the API URL as shown: keeping one an admin set is no new reach.
-  if (forge?.apiUrl !== undefined && forge.apiUrl.replace(/\/+$/, '') !== repo.forge_api_url) await checkForgeApiUrl(forge.apiUrl, who);
+  if (forge?.apiUrl !== undefined && forge.apiUrl.replace(/\/+$/, '') !== repo.forge_api_url)
+    await checkOutboundUrl(forge.apiUrl, who, FORGE_API_URL);
   const updated = await saveRepoForge(ctx, repo, forge);
   // Every replica's outbox writer, this one's included, reads the new settings from now on.
   ctx.hub.publish({ type: 'repo_forge', repoId: repo.id });
@@ -266,7 +270,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       const checked = await checkRepoUrl(body.url, { admin }, ctx.config);
       const { url } = checked;
       const credential = requestedCredential(body, url, checked) ?? null;
-      if (body.forge?.apiUrl !== undefined) await checkForgeApiUrl(body.forge.apiUrl, { admin });
+      if (body.forge?.apiUrl !== undefined) await checkOutboundUrl(body.forge.apiUrl, { admin }, FORGE_API_URL);
       if (await findRepoByName(ctx.store.db, body.name)) throw new ApiError(409, `a repository named "${body.name}" already exists`);
       await checkPathFree(ctx, body.path ?? body.name, null);
       await checkSharedUrl(ctx, principal, url, null, credential);
