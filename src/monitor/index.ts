@@ -20,7 +20,7 @@ export { doraForRepo } from './dora.js';
 export { USER_FAILURE_REASONS } from './failure-cause.js';
 export { Metrics } from './metrics.js';
 export { sloRuleFile } from './rules.js';
-export { PostRefused, postJson, smtpMailer } from './transports.js';
+export { PostRefused, postJson, retryDelayMs, smtpMailer } from './transports.js';
 export type { Mailer, SmtpSettings } from './transports.js';
 export {
   COUNTED_SIGNALS,

@@ -4,6 +4,14 @@
 // the callers' outboxes retry.
 import nodemailer from 'nodemailer';
 
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 10 * 60_000;
+
+/** The wait before the next attempt after `failures` failed ones: 1 s, doubling, at most 10 min. */
+export function retryDelayMs(failures: number): number {
+  return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, failures - 1));
+}
+
 /** A receiver's refusal: the status (and Retry-After, in ms from now) let a caller defer instead of fail. */
 export class PostRefused extends Error {
   constructor(

@@ -4,6 +4,7 @@
 // Order per key: a message waits while an older one of its key is pending. Coalescing keys send only
 // their newest state: older pending messages are superseded unless a replica is sending them.
 import type { Kysely } from 'kysely';
+import { retryDelayMs } from '../monitor/index.js';
 import type { Database, OutboxRow } from '../store/index.js';
 
 export interface OutboxMessage {
@@ -29,14 +30,8 @@ export interface OutboxDelivery {
   lastSentPayload: unknown;
 }
 
-const FIRST_RETRY_MS = 1000;
-const MAX_RETRY_MS = 10 * 60_000;
 /** A message still failing a day after it was written is given up (a forge outage rarely lasts longer). */
 export const GIVE_UP_AFTER_MS = 24 * 3600_000;
-
-export function retryDelayMs(failures: number): number {
-  return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, failures - 1));
-}
 
 /** Writes messages (in the caller's transaction). */
 export async function enqueueMessages(db: Kysely<Database>, messages: readonly OutboxMessage[], now: number): Promise<void> {

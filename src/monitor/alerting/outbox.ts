@@ -6,13 +6,12 @@ import type { Kysely } from 'kysely';
 import type { Alert, AlertNotification, Database } from '../../store/index.js';
 import { alertView, type Notifier } from './notifiers.js';
 import { ROLLBACK_ACTION } from './state.js';
+import { retryDelayMs } from '../transports.js';
 
 /** A claim outlives the slowest send (notifier timeouts are at most 300 s). */
 const CLAIM_MS = 320_000;
 const BATCH = 50;
 export const MAX_ATTEMPTS = 12;
-const FIRST_RETRY_MS = 1000;
-const MAX_RETRY_MS = 10 * 60_000;
 
 export interface DeliverDeps {
   db: Kysely<Database>;
@@ -29,10 +28,6 @@ export interface DeliveryOutcome {
   ok: boolean;
   error?: string;
   result?: string;
-}
-
-export function retryDelayMs(attempts: number): number {
-  return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1));
 }
 
 /** Sends the due messages in order; returns what happened to each. */
