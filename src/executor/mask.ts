@@ -70,13 +70,19 @@ export function createMasker(secrets: string[]): Masker {
   if (forms.length === 0) return { push: (text) => text, flush: () => '' };
   const pattern = new RegExp(forms.map(escapeRegExp).join('|'), 'g');
   const longest = forms[0].length;
+  // By first character: a position whose character starts no form is passed over at once (a
+  // deploy key brings thousands of forms up to kilobytes long, and each pushed chunk is scanned).
+  const byFirst = new Map<string, string[]>();
+  for (const form of forms) byFirst.set(form[0], [...(byFirst.get(form[0]) ?? []), form]);
   let held = '';
 
   /** The first index from `from` on whose suffix could still grow into a longer match. */
   function holdFrom(text: string, from: number): number {
     for (let i = Math.max(from, text.length - longest + 1); i < text.length; i++) {
+      const candidates = byFirst.get(text[i]);
+      if (candidates === undefined) continue;
       const tail = text.slice(i);
-      if (forms.some((form) => form.length > tail.length && form.startsWith(tail))) return i;
+      if (candidates.some((form) => form.length > tail.length && form.startsWith(tail))) return i;
     }
     return text.length;
   }
