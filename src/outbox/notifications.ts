@@ -141,7 +141,6 @@ export const notificationMessages: OutboxWriter = async (trx, changes) => {
 
 /** The log read per failed job to find where it failed; past it the link goes to the job page. */
 const MAX_SCANNED_LOG_BYTES = 16 * 1024 * 1024;
-const LOG_PAGE = 64;
 /** Failed jobs listed in one message. */
 const MAX_JOBS = 20;
 
@@ -161,13 +160,12 @@ function plainLine(raw: string): string {
  * `set -e`, so that is the command that failed), else the first `ERROR:` line (a timeout, a lost
  * agent, a deploy); null when the log has neither.
  */
-export async function failingLogLine(db: Kysely<Database>, jobId: number): Promise<{ number: number; text: string } | null> {
+export async function failingLogLine(pages: AsyncIterable<readonly { data: string }[]>): Promise<{ number: number; text: string } | null> {
   let lastCommand: { number: number; text: string } | null = null;
   let firstError: { number: number; text: string } | null = null;
   let partial = '';
   let line = 0;
   let scanned = 0;
-  let after = -1;
   // Returns true once the script's end is reached: what follows (after_script, the verdict) failed nothing.
   const visit = (raw: string): boolean => {
     line++;
@@ -180,26 +178,14 @@ export async function failingLogLine(db: Kysely<Database>, jobId: number): Promi
     else if (firstError === null && /^ERROR:/.test(text)) firstError = { number: line, text };
     return false;
   };
-  scan: for (;;) {
-    const chunks = await db
-      .selectFrom('job_logs')
-      .select(['seq', 'data'])
-      .where('job_id', '=', jobId)
-      .where('seq', '>', after)
-      .orderBy('seq')
-      .limit(LOG_PAGE)
-      .execute();
-    if (chunks.length === 0) break;
+  scan: for await (const chunks of pages) {
     for (const chunk of chunks) {
-      after = chunk.seq;
       scanned += chunk.data.length;
       const lines = (partial + chunk.data).split('\n');
       partial = lines.pop() ?? '';
       for (const l of lines) if (visit(l)) break scan;
       if (scanned > MAX_SCANNED_LOG_BYTES) break scan;
     }
-    // A short page is the log's end: no query to find it empty.
-    if (chunks.length < LOG_PAGE) break;
   }
   if (partial !== '' && lastCommand === null && firstError === null) visit(partial);
   return lastCommand ?? firstError;
@@ -207,6 +193,8 @@ export async function failingLogLine(db: Kysely<Database>, jobId: number): Promi
 
 export interface NotificationHandlerDeps {
   db: Kysely<Database>;
+  /** A job's log in pages of chunks, oldest first (the scheduler's readLogPages). */
+  logPages(jobId: number): AsyncIterable<readonly { data: string }[]>;
   keyring: Keyring;
   /** This Tandem's URL, for links (read at send time: a server knows it once it listens). */
   externalUrl(): string;
@@ -260,7 +248,7 @@ async function gatherFacts(deps: NotificationHandlerDeps, payload: NotificationP
           .limit(MAX_JOBS)
           .execute();
   const withLines = await Promise.all(
-    jobs.map(async (j) => jobFacts(base, j, listed === 'failed' ? await failingLogLine(deps.db, j.id) : null)),
+    jobs.map(async (j) => jobFacts(base, j, listed === 'failed' ? await failingLogLine(deps.logPages(j.id)) : null)),
   );
   return {
     event: payload.event,

@@ -1,6 +1,7 @@
 // The outbox's topics this server sends, each with its handler. A topic missing here waits (and
 // is retried later), so a replica of an older version never drops another's messages.
 import { createNotificationHandler, forgeStatusHandler, type OutboxHandler } from '../outbox/index.js';
+import { readLogPages } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
 import { notificationTargetRefusal } from './notification-targets.js';
 
@@ -26,6 +27,7 @@ export function outboxHandlers(ctx: Omit<ServerContext, 'outbox'>): OutboxHandle
     }),
     createNotificationHandler({
       db: ctx.store.db,
+      logPages: (jobId) => readLogPages(ctx.store, jobId),
       keyring: ctx.secrets.keyring,
       externalUrl: () => ctx.externalUrl,
       smtp: ctx.config.smtp,

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
 import { failingLogLine } from '../../src/outbox/notifications.js';
+import { readLogPages } from '../../src/scheduler/index.js';
 import type { PipelineStatus } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';
 import { freshTestDb, insertRepoRow, insertUserRow, job, newPipeline, T0, type TestDb } from '../scheduler/helpers.js';
@@ -114,7 +115,7 @@ describe('the line a failure message links to', () => {
         .insertInto('job_logs')
         .values(chunks.map((data, seq) => ({ job_id: id, seq, data, created_at: T0 })))
         .execute();
-    return failingLogLine(db.store.db, id);
+    return failingLogLine(readLogPages(db.store, id));
   }
 
   it('is the last command echoed before the script ended, numbered across chunks; after_script does not count', async () => {

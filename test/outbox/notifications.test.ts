@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { NotificationJson } from '../../src/api/index.js';
+import { readLogPages } from '../../src/scheduler/index.js';
 import { createNotificationHandler, DeliveryDeferred, notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
 import type { Database } from '../../src/store/index.js';
 import { tandem as runCli } from '../cli/helpers.js';
@@ -98,6 +99,7 @@ async function deliver(rows: Queued[]): Promise<string[]> {
   const ctx = tandem.server.ctx;
   const handler = createNotificationHandler({
     db: ctx.store.db,
+    logPages: (jobId) => readLogPages(ctx.store, jobId),
     keyring: ctx.secrets.keyring,
     externalUrl: () => ctx.externalUrl,
     smtp: ctx.config.smtp,
