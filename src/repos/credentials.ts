@@ -21,7 +21,7 @@ import { jsonColumn, type Database, type Repo } from '../store/index.js';
 import type { RepoSecretsContext } from './sealed.js';
 
 /** A token's username when none is given: GitHub's for tokens; GitLab and Gitea take any name with a token. */
-export const DEFAULT_TOKEN_USERNAME = 'x-access-token';
+const DEFAULT_TOKEN_USERNAME = 'x-access-token';
 
 /** A credential as the API takes it. */
 export type RepoCredentialInput =

@@ -14,7 +14,6 @@ export { deleteVariable, findVariable, listVariables, maskedVariableValues, repo
 export type { VariableInput } from './variables.js';
 export {
   checkRepoCredential,
-  DEFAULT_TOKEN_USERNAME,
   gitCredentialsByUrl,
   gitCredentialsFrom,
   gitCredentialsOf,

@@ -290,7 +290,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         branchFilter: body.branches ?? null,
         tagFilter: body.tags ?? null,
         forkPullRequests: body.forkPullRequests ?? 'approval',
-        visibility: body.visibility ?? 'private',
+        visibility: body.visibility,
         now: ctx.clock.now(),
       });
       audit({ visibility: inserted.visibility });
