@@ -23,8 +23,9 @@ export async function readStdin(): Promise<string> {
 export function promptHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
-    process.stderr.write(prompt);
+    // Echo goes off before the prompt shows, so nothing typed on seeing it can be echoed.
     stdin.setRawMode(true);
+    process.stderr.write(prompt);
     stdin.resume();
     let typed = '';
     const done = (err: Error | null) => {
