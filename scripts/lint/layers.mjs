@@ -18,6 +18,7 @@ export const LAYERS = {
   agent:     ['root', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'source'],
   store:     ['root', 'api'],
   monitor:   ['root', 'api', 'store'],
+  reports:   ['root', 'api', 'artifacts', 'store'],
   auth:      ['root', 'api', 'pipeline', 'store'],
   config:    ['root', 'auth', 'monitor'],
   repos:     ['root', 'auth', 'source', 'store'],
@@ -27,9 +28,9 @@ export const LAYERS = {
   schedules: ['root', 'auth', 'repos', 'scheduler', 'store'],
   exec:      ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'scheduler', 'store'],
   dr:        ['root', 'artifacts', 'auth', 'config', 'store'],
-  server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'outbox', 'pipeline', 'releases', 'repos', 'scheduler', 'schedules', 'source', 'store'],
+  server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'outbox', 'pipeline', 'releases', 'reports', 'repos', 'scheduler', 'schedules', 'source', 'store'],
   ops:       ['root', 'agent', 'auth', 'config', 'dr', 'server', 'store'],
-  cli:       ['root', 'agent', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'exec', 'executor', 'monitor', 'ops', 'outbox', 'pipeline', 'repos', 'scheduler', 'server', 'source', 'store'],
+  cli:       ['root', 'agent', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'exec', 'executor', 'monitor', 'ops', 'outbox', 'pipeline', 'reports', 'repos', 'scheduler', 'server', 'source', 'store'],
 };
 
 /** Folders whose code runs on agents or in the compiler: they hold no database and no HTTP server. */
