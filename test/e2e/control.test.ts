@@ -107,7 +107,9 @@ describe('job control', { concurrency: true }, () => {
     });
     const p1 = await tandem.waitForPipeline(allowed.id);
     assert.equal(p1.status, 'success', JSON.stringify(p1.jobs));
-    assert.deepEqual(p1.jobs.map((j) => [j.name, j.status, j.exitCode]).sort(), [
+    // Latest attempts only: on a loaded machine a 2 s lease can lapse and the job run again.
+    const latest = p1.jobs.filter((j) => !j.retried);
+    assert.deepEqual(latest.map((j) => [j.name, j.status, j.exitCode]).sort(), [
       ['coded', 'failed', 42],
       ['soft', 'failed', 1],
     ]);

@@ -136,7 +136,7 @@ describe('compiling in a worker thread', () => {
 });
 
 describe('the pipeline state machine', () => {
-  it('walks 100,000 jobs in dependency order in linear time (it listed every earlier job for each job)', () => {
+  it('walks 100,000 jobs in dependency order with linear work (it listed every earlier job for each job)', () => {
     // Stored specs are read through the validated jobs.spec reader: each is a whole compiled job.
     const spec = (name: string, stageIndex: number, needs: string[] | null): string =>
       JSON.stringify(
@@ -161,20 +161,23 @@ describe('the pipeline state machine', () => {
     });
     const order: number[] = [];
     let sawEarlier = 0;
-    const { ms } = (() => {
-      const started = performance.now();
-      walkInDependencyOrder(
-        jobs,
-        0,
-        (n) => n + 1,
-        (job, spec, preds) => {
-          order.push(job.id);
-          if (job.stage_index === 3 && spec.needs === null) sawEarlier = preds;
-        },
-      );
-      return { ms: performance.now() - started };
-    })();
-    assert.ok(ms < FAST_MS, `took ${ms} ms`);
+    // Work is counted, not timed: the quadratic walk folded every earlier job into each job's
+    // predecessors (~3.75 billion folds here); a linear one folds each job about once per stage
+    // summary and once per need.
+    let folds = 0;
+    walkInDependencyOrder(
+      jobs,
+      0,
+      (n) => {
+        folds += 1;
+        return n + 1;
+      },
+      (job, spec, preds) => {
+        order.push(job.id);
+        if (job.stage_index === 3 && spec.needs === null) sawEarlier = preds;
+      },
+    );
+    assert.ok(folds <= 2 * jobs.length, `${folds} folds for ${jobs.length} jobs`);
     assert.equal(order.length, 100_000);
     assert.equal(sawEarlier, 75_000, 'a stage-ordered job of the last stage waits for every job of the earlier stages');
     const position = new Map(order.map((id, i) => [id, i]));
