@@ -34,8 +34,11 @@ function alive(pid: number): boolean {
 }
 
 async function pidFrom(file: string): Promise<number> {
-  const text = await until(`pid file ${file}`, async () =>
-    existsSync(file) ? (await readFile(file, 'utf8')).trim() || undefined : undefined,
+  // The job has to be claimed and started first: on a loaded machine that can take a while.
+  const text = await until(
+    `pid file ${file}`,
+    async () => (existsSync(file) ? (await readFile(file, 'utf8')).trim() || undefined : undefined),
+    30_000,
   );
   return Number(text);
 }
