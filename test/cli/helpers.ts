@@ -68,7 +68,7 @@ export function execSummary(stdout: string): Map<string, string> {
   const rows = new Map<string, string>();
   const table = stdout.slice(stdout.lastIndexOf('STAGE'));
   for (const line of table.split('\n').slice(1)) {
-    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+(?:[\d.]+|-)$/.exec(line);
+    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+(?:\d[\d.hms ]*|-)$/.exec(line);
     if (m) rows.set(m[1], m[2]);
   }
   return rows;
