@@ -48,7 +48,17 @@ const serverOptions = (cmd: Command) =>
       '--master-key-file <file>',
       'master key of secrets at rest (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY; default <data-dir>/master.key)',
     )
-    .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)');
+    .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)')
+    .addOption(logFormatOption());
+
+/** Shared by servers and agents: people read a terminal, programs read JSON. */
+function logFormatOption(): Option {
+  return new Option('--log-format <format>', 'pretty (default on a terminal) or json (default otherwise) (TANDEM_LOG_FORMAT)').choices([
+    'auto',
+    'json',
+    'pretty',
+  ]);
+}
 
 const agentOptions = (cmd: Command) =>
   cmd
@@ -99,6 +109,7 @@ containerOptions(agentOptions(program.command('agent').description('run an agent
   .option('--data-dir <dir>', 'directory hidden from sandboxed jobs')
   .option('--config <file>', 'tandem.yml with settings')
   .option('--log-level <level>', 'log level')
+  .addOption(logFormatOption())
   .action(async (opts) => (await local()).runAgent(opts));
 
 program
