@@ -345,6 +345,14 @@ clientOptions(
 )
   .option('-o, --output <file>', 'where to write ("-" for stdout)')
   .action(async (job: string, path: string | undefined, opts) => (await remote()).artifactGet(job, path, opts));
+clientOptions(
+  artifact
+    .command('list')
+    .description("a job's artifact files, with the report type of those artifacts:reports collected")
+    .argument('<job>'),
+)
+  .option('--json')
+  .action(async (job: string, opts) => (await import('./artifact-list.js')).artifactList(job, opts));
 
 const env = program.command('env').description('environments and their releases');
 clientOptions(

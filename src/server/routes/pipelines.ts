@@ -11,6 +11,7 @@ import {
   getPipeline,
   jobAttempts,
   linkedPipelines,
+  listJobArtifacts,
   listPipelines,
   type LinkedPipeline,
   playJob,
@@ -27,6 +28,7 @@ import type { ServerContext } from '../context.js';
 import { FINISHED_STATUSES, type PipelineJson } from '../../api/index.js';
 import type { Principal } from '../../auth/index.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
+import { jobArtifactsView } from '../artifact-views.js';
 import { attachmentDisposition } from '../download.js';
 import { jobReproduction } from '../job-reproduction.js';
 import { actorOf } from '../../auth/index.js';
@@ -361,6 +363,18 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       },
     });
   }
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id/artifact-files',
+    summary: "List a job's artifact files: path, size, sha256, and the report type of files an artifacts:reports key collected",
+    tag: 'artifacts',
+    access: 'user',
+    async handler({ params }) {
+      const job = await loadJob(ctx, idParam(params.id, 'id'));
+      return jobArtifactsView(job, await listJobArtifacts(ctx.store.db, job));
+    },
+  });
 
   routes.add({
     method: 'GET',
