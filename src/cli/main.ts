@@ -273,7 +273,7 @@ clientOptions(run.command('trigger').description('start a pipeline on a branch, 
   .option('--ref <ref>', 'branch or tag (default: the default branch)')
   .option('--sha <sha>', 'exact commit')
   .option('--variable <KEY=VALUE...>', 'pipeline variables')
-  .option('-f, --follow', 'follow until the pipeline ends; exit 1 unless it succeeds')
+  .option('--follow', 'follow until the pipeline ends; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, opts) => (await remote()).runTrigger(r, opts));
 clientOptions(
@@ -395,7 +395,8 @@ clientOptions(
     .argument('<env>'),
 )
   .option('--to <release>', 'release id to bring back')
-  .option('-f, --follow', 'follow the rollback pipeline; exit 1 unless it succeeds')
+  .option('-y, --yes', 'do not ask (required when not on a terminal)')
+  .option('--follow', 'follow the rollback pipeline; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, e: string, opts) => (await deploy()).rollback(r, e, opts));
 
