@@ -33,10 +33,16 @@ export function headerOf(key: string): string {
   return words.join(' ').toUpperCase();
 }
 
+// SGR colour codes, the only escapes the CLI writes.
+// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, '');
+}
+
 export function visibleLength(text: string): number {
-  return text.replace(ANSI, '').length;
+  return stripAnsi(text).length;
 }
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;

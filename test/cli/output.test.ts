@@ -2,7 +2,7 @@
 // columns that stay aligned when a cell is coloured.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatDuration, formatTable, headerOf, relativeTime, visibleLength } from '../../src/cli/output.js';
+import { formatDuration, formatTable, headerOf, relativeTime, stripAnsi, visibleLength } from '../../src/cli/output.js';
 
 const NOW = Date.parse('2026-05-01T12:00:00Z');
 
@@ -40,16 +40,13 @@ test('a table formats ISO times and durations; colour codes take no width', () =
     ['id', 'status', 'createdAt', 'duration', 'failureReason'],
     NOW,
   );
-  assert.deepEqual(
-    lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, '')),
-    [
-      'ID  STATUS   CREATED        DURATION  FAILURE REASON',
-      '1   success  3 minutes ago  1m 05s    -',
-      '22  failed   1 day ago      3.2s      script_failure',
-    ],
-  );
+  assert.deepEqual(lines.map(stripAnsi), [
+    'ID  STATUS   CREATED        DURATION  FAILURE REASON',
+    '1   success  3 minutes ago  1m 05s    -',
+    '22  failed   1 day ago      3.2s      script_failure',
+  ]);
   // Every column starts at the same screen position in every row, coloured or not.
-  const starts = (line: string) => [...line.replace(/\x1b\[[0-9;]*m/g, '').matchAll(/(?<=\s{2})\S/g)].map((m) => m.index);
+  const starts = (line: string) => [...stripAnsi(line).matchAll(/(?<=\s{2})\S/g)].map((m) => m.index);
   assert.deepEqual(starts(lines[1]).slice(0, 3), starts(lines[0]).slice(0, 3));
   assert.ok(lines[1].includes(green), 'the colour itself is kept');
   assert.equal(visibleLength(green), 'success'.length);
