@@ -132,6 +132,17 @@ test("artifact list: a failed job's reports are kept, its on_success paths are n
   // The same listing over the API, with the same RBAC as a download: a stranger's token is refused.
   const res = await fetch(`${up.url}/api/v1/jobs/${jobId('test')}/artifact-files`, { headers: { authorization: 'Bearer tdm_nobody' } });
   assert.equal(res.status, 401);
+  // The pipeline's listing (the web UI's) names the report types too.
+  const all = (await (
+    await fetch(`${up.url}/api/v1/pipelines/${pipeline.id}/artifacts`, { headers: { authorization: `Bearer ${env.TANDEM_TOKEN}` } })
+  ).json()) as { job: string; files: { path: string; report: string | null }[] }[];
+  assert.deepEqual(
+    all.map((j) => [j.job, j.files.map((f) => `${f.path}:${f.report}`)]),
+    [
+      ['build', ['gl-code-quality-report.json:codequality', 'out/app.txt:null', 'reports/plan.json:terraform']],
+      ['test', ['gl-sast-report.json:sast']],
+    ],
+  );
 });
 
 test('lint: reports Tandem stores are accepted without an "ignored" warning', async () => {
@@ -182,7 +193,7 @@ test('tables on a terminal: words for headers, relative times, aligned colour', 
   const lines = listed.output.split(/\r?\n/).filter(Boolean);
   assert.match(lines[0], /^ID\s+STATUS\s+REF\s+SHA\s+SOURCE\s+CREATED\s+DURATION$/);
   assert.ok(lines[1].includes('\x1b[31mfailed\x1b[0m'), 'the status is coloured on a terminal');
-  assert.match(lines[1], /(just now|\d+ seconds? ago)\s+\d/);
+  assert.match(lines[1], /(just now|\d+ (?:seconds?|minutes?) ago)\s+\d/);
   const plain = lines.map(stripAnsi);
   assert.equal(plain[1].indexOf(' main '), plain[0].indexOf('REF') - 1, 'the colour takes no column width');
 });

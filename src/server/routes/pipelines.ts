@@ -1,5 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
-import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
+import { manifestToTarGz, reportTypeMatcher, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { createMasker, maskText } from '../../executor/index.js';
 import {
   approvePipeline,
@@ -214,18 +214,23 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const ids = jobs.map((j) => j.id);
       const files = await artifactFilesOf(ctx.store.db, ids);
       return jobs
-        .map((j) => ({
-          jobId: j.id,
-          job: j.name,
-          files: files
-            .filter((f) => f.job_id === j.id)
-            .map((f) => ({
-              path: f.path,
-              size: f.size,
-              digest: f.digest,
-              expiresAt: f.expires_at === null ? null : new Date(f.expires_at).toISOString(),
-            })),
-        }))
+        .map((j) => {
+          const reportOf = reportTypeMatcher(readJobSpec(j).artifacts?.storedReports);
+          return {
+            jobId: j.id,
+            job: j.name,
+            files: files
+              .filter((f) => f.job_id === j.id)
+              .map((f) => ({
+                path: f.path,
+                size: f.size,
+                digest: f.digest,
+                expiresAt: f.expires_at === null ? null : new Date(f.expires_at).toISOString(),
+                // The artifacts:reports type that collected it (stored, not interpreted), or null.
+                report: reportOf(f.path),
+              })),
+          };
+        })
         .filter((j) => j.files.length > 0);
     },
   });
