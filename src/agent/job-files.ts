@@ -98,13 +98,18 @@ export async function uploadArtifacts(
   succeeded: boolean,
   { workspace, env, backend, log }: FilesScope,
 ): Promise<void> {
-  if (!artifacts || !whenMatches(artifacts.when, succeeded)) return;
-  // A job whose artifacts are only reports has no files to upload.
-  if (artifacts.paths.length === 0 && !artifacts.untracked) return;
+  if (!artifacts) return;
+  const wanted = whenMatches(artifacts.when, succeeded);
+  // Reports Tandem only stores go up whatever the outcome (GitLab's rule for every report).
+  const paths = [...(wanted ? artifacts.paths : []), ...Object.values(artifacts.storedReports ?? {}).flat()];
+  const untracked = wanted && artifacts.untracked;
+  // A job whose artifacts are only dotenv reports has no files to upload.
+  if (paths.length === 0 && !untracked) return;
   log.section('Uploading artifacts');
   const { files, warnings } = await collectFiles(workspace, {
     ...artifacts,
-    paths: expandAll(artifacts.paths, env),
+    untracked,
+    paths: expandAll(paths, env),
     exclude: expandAll(artifacts.exclude, env),
   });
   for (const w of warnings) log.notice(`WARNING: ${w}`);

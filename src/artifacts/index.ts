@@ -28,3 +28,4 @@ export { type BlobOperation, ReplicatedBlobStore, observeBlobStore, openArtifact
 export { S3Objects, type S3Location, S3UrlError, isS3Url, parseS3Url, s3Client } from './s3.js';
 export { S3BlobStore } from './s3-blob-store.js';
 export { DotenvError, MAX_DOTENV_BYTES, MAX_DOTENV_VARIABLES, parseDotenv } from './dotenv.js';
+export { reportTypeMatcher } from './report-files.js';

@@ -238,6 +238,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/jobs/:id/cancel': 'job.cancel',
   'POST /api/v1/jobs/:id/retry': 'job.retry',
   'POST /api/v1/jobs/:id/play': 'job.play',
+  'GET /api/v1/jobs/:id/artifact-files': 'artifact.read',
   'GET /api/v1/jobs/:id/artifacts': 'artifact.read',
   'GET /api/v1/jobs/:id/artifacts/*': 'artifact.read',
 

@@ -13,6 +13,21 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * A refused request as a sentence: the server's message already names the object ("no pipeline
+ * 42"); the method, path and status code are for the debug log, not the user.
+ */
+export function errorInWords(status: number, message: string): string {
+  // The server's 401 tells an HTTP client how to send a token; the CLI user needs the command instead.
+  if (status === 401) return 'the server did not accept the token (missing, wrong, expired or revoked): run tandem login, or pass --token';
+  if (status === 403) return `not allowed: ${message || 'your role does not permit this'}`;
+  if (status === 404) return message || 'not found';
+  if (status === 410) return message || 'gone';
+  if (status === 429) return `${message || 'too many requests'}: try again later`;
+  if (status >= 500) return `the server failed (${status})${message ? `: ${message}` : ''}`;
+  return message || `the server refused the request (${status})`;
+}
+
 export interface ApiOptions {
   server?: string;
   token?: string;
@@ -71,7 +86,7 @@ export class ApiClient {
       } catch {
         // Plain text error.
       }
-      throw new CliError(`${method} ${path}: ${res.status} ${message}`);
+      throw new CliError(errorInWords(res.status, message.trim()));
     }
     return res;
   }

@@ -1,6 +1,7 @@
 // Commands for environments and releases: env list/releases/protect/promote/abort, and rollback.
 import type { EnvironmentJson, ReleaseJson } from '../api/index.js';
-import { ApiClient, type ApiOptions } from './api-client.js';
+import { ApiClient, CliError, type ApiOptions } from './api-client.js';
+import { confirm } from './prompt.js';
 import { followPipeline } from './remote.js';
 import { colourStatus, printJson, printTable } from './output.js';
 
@@ -58,8 +59,26 @@ export async function envDecide(
   console.log(`Release #${result.id} (${result.version}): ${decision === 'promote' ? 'promoted' : 'aborted'}`);
 }
 
-export async function rollback(repo: string, env: string, opts: ApiOptions & { to?: string; follow?: boolean; json?: boolean }) {
+/**
+ * A rollback changes what is live: on a terminal it asks first (unless --yes); without one nobody
+ * can answer, so it needs --yes rather than going ahead unasked.
+ */
+async function confirmRollback(api: ApiClient, repo: string, env: string, to: string | undefined): Promise<void> {
+  if (!process.stdin.isTTY) throw new CliError(`rollback of ${repo}/${env}: pass --yes to confirm it (no terminal to ask on)`);
+  const envs = await api.json<EnvironmentJson[]>('GET', `/api/v1/repos/${encodeURIComponent(repo)}/environments`);
+  const current = envs.find((e) => e.name === env)?.current;
+  const target = to === undefined ? 'the release live before the current one' : `release #${Number(to)}`;
+  const live = current ? ` (live now: #${current.id} ${current.version})` : '';
+  if (!(await confirm(`Roll ${repo}/${env} back to ${target}${live}? [y/N] `))) throw new CliError('rollback canceled; nothing changed');
+}
+
+export async function rollback(
+  repo: string,
+  env: string,
+  opts: ApiOptions & { to?: string; follow?: boolean; json?: boolean; yes?: boolean },
+) {
   const api = ApiClient.fromOptions(opts);
+  if (!opts.yes) await confirmRollback(api, repo, env, opts.to);
   const release = await api.json<ReleaseJson & { pipelineId: number }>(
     'POST',
     `${envPath(repo, env)}/rollback`,

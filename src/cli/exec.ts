@@ -110,8 +110,8 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
   bar?.stop();
   console.log('');
   printTable(
-    result.jobs.map((j) => ({ ...j, status: colourJobStatus(j.status, j.allowFailure), seconds: j.seconds?.toFixed(2) ?? null })),
-    ['stage', 'name', 'status', 'seconds'],
+    result.jobs.map((j) => ({ ...j, status: colourJobStatus(j.status, j.allowFailure), duration: j.seconds })),
+    ['stage', 'name', 'status', 'duration'],
   );
   console.log(`pipeline ${colourStatus(result.status)}`);
   if (result.status !== 'success') process.exitCode = 1;

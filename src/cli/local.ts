@@ -10,11 +10,13 @@ import { startServer, type RunningServer } from '../server/index.js';
 import { packageVersion } from '../version.js';
 import { CliError } from './api-client.js';
 import { registerDemo } from './demo.js';
+import { prettyDestination, prettyLogs } from './log-format.js';
 
 type Flags = Record<string, unknown>;
 
 function logger(config: TandemConfig) {
-  return pino({ level: config.logLevel }, pino.destination(2));
+  const destination = prettyLogs(config.logFormat, process.stderr) ? prettyDestination(process.stderr) : pino.destination(2);
+  return pino({ level: config.logLevel }, destination);
 }
 
 /** Stops on the first SIGINT/SIGTERM; a second one exits at once. */
@@ -36,7 +38,7 @@ function onShutdown(stop: () => Promise<void>): void {
   process.on('SIGTERM', handler);
 }
 
-function announce(server: RunningServer): void {
+function announce(server: RunningServer, embedded = false): void {
   const dataDir = server.ctx.config.dataDir;
   if (server.newAdminToken) console.log(`Admin token (shown once; also in ${join(dataDir, 'admin.token')}): ${server.newAdminToken}`);
   if (server.newAdminPassword)
@@ -44,6 +46,11 @@ function announce(server: RunningServer): void {
       `Web UI sign-in: admin / ${server.newAdminPassword} (shown once; also in ${join(dataDir, 'admin.password')}; change it with tandem user passwd)`,
     );
   console.log(`Tandem listening on ${server.url} (web UI at ${server.url}/)`);
+  // What a new user needs next: the CLI is this package's bin, so npx finds it in a checkout.
+  console.log(
+    `Command line: npx tandem --help, e.g. npx tandem run list <repo> (it reads the admin token in ${dataDir}; from elsewhere pass --data-dir or TANDEM_TOKEN)`,
+  );
+  if (embedded) console.log('Another port: npm start -- --port 9000 (or tandem up --port 9000, or TANDEM_PORT=9000)');
 }
 
 export async function runServer(flags: Flags): Promise<void> {
@@ -115,7 +122,7 @@ export async function runUp(flags: Flags & { demo?: boolean; agents?: string }):
     await Promise.all(agents.map((a) => a.stop()));
     await server.close();
   });
-  announce(server);
+  announce(server, true);
   console.log(
     `Jobs without an image run with the ${executor.name} executor${executor.name === 'sandbox' ? ' (bubblewrap: read-only system, secrets hidden, no capabilities)' : ''}`,
   );

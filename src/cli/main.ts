@@ -48,7 +48,17 @@ const serverOptions = (cmd: Command) =>
       '--master-key-file <file>',
       'master key of secrets at rest (TANDEM_MASTER_KEY_FILE or TANDEM_MASTER_KEY; default <data-dir>/master.key)',
     )
-    .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)');
+    .option('--log-level <level>', 'trace, debug, info, warn, error (TANDEM_LOG_LEVEL)')
+    .addOption(logFormatOption());
+
+/** Shared by servers and agents: people read a terminal, programs read JSON. */
+function logFormatOption(): Option {
+  return new Option('--log-format <format>', 'pretty (default on a terminal) or json (default otherwise) (TANDEM_LOG_FORMAT)').choices([
+    'auto',
+    'json',
+    'pretty',
+  ]);
+}
 
 const agentOptions = (cmd: Command) =>
   cmd
@@ -99,6 +109,7 @@ containerOptions(agentOptions(program.command('agent').description('run an agent
   .option('--data-dir <dir>', 'directory hidden from sandboxed jobs')
   .option('--config <file>', 'tandem.yml with settings')
   .option('--log-level <level>', 'log level')
+  .addOption(logFormatOption())
   .action(async (opts) => (await local()).runAgent(opts));
 
 program
@@ -262,7 +273,7 @@ clientOptions(run.command('trigger').description('start a pipeline on a branch, 
   .option('--ref <ref>', 'branch or tag (default: the default branch)')
   .option('--sha <sha>', 'exact commit')
   .option('--variable <KEY=VALUE...>', 'pipeline variables')
-  .option('-f, --follow', 'follow until the pipeline ends; exit 1 unless it succeeds')
+  .option('--follow', 'follow until the pipeline ends; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, opts) => (await remote()).runTrigger(r, opts));
 clientOptions(
@@ -334,6 +345,14 @@ clientOptions(
 )
   .option('-o, --output <file>', 'where to write ("-" for stdout)')
   .action(async (job: string, path: string | undefined, opts) => (await remote()).artifactGet(job, path, opts));
+clientOptions(
+  artifact
+    .command('list')
+    .description("a job's artifact files, with the report type of those artifacts:reports collected")
+    .argument('<job>'),
+)
+  .option('--json')
+  .action(async (job: string, opts) => (await import('./artifact-list.js')).artifactList(job, opts));
 
 const env = program.command('env').description('environments and their releases');
 clientOptions(
@@ -376,7 +395,8 @@ clientOptions(
     .argument('<env>'),
 )
   .option('--to <release>', 'release id to bring back')
-  .option('-f, --follow', 'follow the rollback pipeline; exit 1 unless it succeeds')
+  .option('-y, --yes', 'do not ask (required when not on a terminal)')
+  .option('--follow', 'follow the rollback pipeline; exit 1 unless it succeeds')
   .option('--json')
   .action(async (r: string, e: string, opts) => (await deploy()).rollback(r, e, opts));
 

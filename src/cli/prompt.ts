@@ -1,6 +1,8 @@
 // Reading secrets without their value on the command line: from a file an option names, from
-// stdin, or typed on the terminal without echo, so they never land in the shell history or `ps`.
+// stdin, or typed on the terminal without echo, so they never land in the shell history or `ps`;
+// and questions asked on the terminal before a change that cannot be taken back.
 import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline/promises';
 import { CliError } from './api-client.js';
 
 /** The text of a file an option names (`--token-file`...); a clear error naming the option when it cannot be read. */
@@ -46,4 +48,14 @@ export function promptHidden(prompt: string): Promise<string> {
     };
     stdin.on('data', onData);
   });
+}
+
+/** A yes/no question on the terminal (stderr), answered with a line; only y or yes agrees. */
+export async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^\s*y(es)?\s*$/i.test(await rl.question(question));
+  } finally {
+    rl.close();
+  }
 }

@@ -14,6 +14,7 @@ import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialLine, credentialsBody, type CredentialCliOptions } from './credential-options.js';
 import { forgeBody, type ForgeCliOptions } from './forge-options.js';
 import { colourJobStatus, colourStatus, printJson, printTable } from './output.js';
+import { explainEmptyLog } from './no-log.js';
 import { promptHidden, readStdin } from './prompt.js';
 
 type Listing = ApiOptions & { json?: boolean };
@@ -233,14 +234,22 @@ export async function runLogs(jobId: string, opts: ApiOptions & { follow?: boole
   const api = ApiClient.fromOptions(opts);
   const id = Number(jobId);
   if (!opts.follow) {
-    process.stdout.write(await (await api.raw('GET', `/api/v1/jobs/${id}/log`)).text());
+    const text = await (await api.raw('GET', `/api/v1/jobs/${id}/log`)).text();
+    process.stdout.write(text);
+    if (text === '') await explainEmptyLog(api, id);
     return;
   }
   let status = 'unknown';
+  let wrote = false;
   await api.sse(`/api/v1/jobs/${id}/log/stream`, (event, data) => {
-    if (event === 'log') process.stdout.write(JSON.parse(data) as string);
+    if (event === 'log') {
+      const text = JSON.parse(data) as string;
+      process.stdout.write(text);
+      wrote ||= text !== '';
+    }
     if (event === 'end') status = (JSON.parse(data) as { status: string }).status;
   });
+  if (!wrote) await explainEmptyLog(api, id);
   if (status !== 'success') process.exitCode = 1;
 }
 

@@ -117,6 +117,8 @@ export const configSchema = z
     /** The URL agents and users reach this server by; default http://listen:port. */
     externalUrl: z.string().optional(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Log lines: pretty on a terminal and JSON otherwise (auto), or always one of them. */
+    logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
     /** Job timeout when the pipeline file names none (GitLab's project default is one hour). */
     jobTimeoutSeconds: positiveInt.default(3600),
     /** Most jobs one pipeline may define (parallel and matrix jobs counted); GitLab's is configurable too. */

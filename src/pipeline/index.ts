@@ -32,3 +32,4 @@ export { compiledJob } from './jobs.js';
 export { RegexSyntaxError, compileUntrustedRegex } from './untrusted-regex.js';
 export { COVERAGE_SCAN_CHARS, extractCoverage } from './coverage.js';
 export { asksToSkipCi, parseRawCommit, commitTitle, commitDescription, type CommitInfo } from './commit.js';
+export { STORED_REPORT_NOTE, STORED_REPORT_TYPES, type StoredReportType } from './reports.js';

@@ -4,6 +4,7 @@ import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
 import { MAX_PARALLEL } from './limits.js';
 import { checkProjectNeeds, checkTriggerJob, pipelineNeedsOf, projectNeedsOf, triggerOf, wantsArtifacts } from './trigger.js';
+import { storedReportsOf } from './reports.js';
 import { stringsOf } from './rules.js';
 import type { ArtifactsSpec, CacheSpec, CompiledJob, EnvironmentSpec, JobWhen, RetrySpec, SourcePosition } from './types.js';
 import { escapeVariableValue, expandVariables } from './variables.js';
@@ -388,7 +389,8 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const untracked = mapGet(node, 'untracked');
   const isUntracked = untracked?.kind === 'scalar' && untracked.value === true;
   const dotenv = stringsOf(mapGet(mapGet(node, 'reports'), 'dotenv'));
-  if (paths.length === 0 && !isUntracked && dotenv.length === 0) return null;
+  const storedReports = storedReportsOf(mapGet(node, 'reports'));
+  if (paths.length === 0 && !isUntracked && dotenv.length === 0 && !storedReports) return null;
   const expire = textOf(mapGet(node, 'expire_in'));
   const name = textOf(mapGet(node, 'name'));
   const spec: ArtifactsSpec = {
@@ -400,6 +402,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   };
   if (name !== undefined) spec.name = expandVariables(name, vars, { keepUnknown: true });
   if (dotenv.length > 0) spec.dotenv = dotenv;
+  if (storedReports) spec.storedReports = storedReports;
   return spec;
 }
 

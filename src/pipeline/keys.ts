@@ -1,6 +1,7 @@
 // The one description of every key Tandem accepts in a pipeline file. The validator walks it to
 // report unknown or malformed keys, and pipelineJsonSchema() turns it into a JSON Schema, so the
 // two can never disagree.
+import { STORED_REPORT_NOTE, STORED_REPORT_TYPES } from './reports.js';
 import { CACHE_POLICIES, type DeployBlockCheck } from './types.js';
 
 export type Format =
@@ -192,7 +193,10 @@ const artifacts: Shape = {
     when: enumOf(['on_success', 'on_failure', 'always']),
     reports: {
       kind: 'object',
-      keys: { dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)") },
+      keys: {
+        dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)"),
+        ...Object.fromEntries(STORED_REPORT_TYPES.map((type) => [type, stringOrList(`GitLab's ${type} report: ${STORED_REPORT_NOTE}`)])),
+      },
       values: { kind: 'any', ignoredBecause: 'only dotenv reports are processed' },
     },
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },

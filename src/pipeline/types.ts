@@ -35,6 +35,8 @@ export interface ArtifactsSpec {
   expireInSeconds: number | null;
   /** `reports:dotenv` files (absent in jobs compiled before it was supported). */
   dotenv?: string[];
+  /** Reports kept as artifacts without being read (pipeline/reports.ts): type → files and globs. */
+  storedReports?: Record<string, string[]>;
 }
 
 export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;

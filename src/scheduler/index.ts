@@ -49,7 +49,7 @@ export {
   setAgentTags,
 } from './sql/agents.js';
 export type { AgentRegistration } from './sql/agents.js';
-export { artifactFilesOf, findArtifactFile, replaceArtifactFiles } from './sql/artifact-files.js';
+export { artifactFilesOf, findArtifactFile, listJobArtifacts, replaceArtifactFiles } from './sql/artifact-files.js';
 export { findCacheEntry, saveCacheEntry } from './sql/cache-entries.js';
 export { recordDelivery, type Delivery } from './sql/deliveries.js';
 export { startDownstreamPipelines } from './downstream.js';

@@ -142,7 +142,7 @@ describe('tandem user, login, token, member, branch and audit', () => {
     assert.match(await ok(['branch', 'unprotect', 'shop', 'release/*'], { asAdmin: true }), /no longer protected/);
     const denied = await run(['audit']);
     assert.equal(denied.code, 1, 'dana is no admin');
-    assert.match(denied.stderr, /403 missing permission audit\.read/);
+    assert.match(denied.stderr, /not allowed: missing permission audit\.read/);
     const entries = JSON.parse(await ok(['audit', '--json', '--action', 'member.set', '--since', '1h'], { asAdmin: true })) as {
       actor: string;
       details: { username: string; role: string };

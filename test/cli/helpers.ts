@@ -68,7 +68,7 @@ export function execSummary(stdout: string): Map<string, string> {
   const rows = new Map<string, string>();
   const table = stdout.slice(stdout.lastIndexOf('STAGE'));
   for (const line of table.split('\n').slice(1)) {
-    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+(?:[\d.]+|-)$/.exec(line);
+    const m = /^\S+\s+(.+?)\s{2,}(\w+(?: \(allowed\))?)\s+(?:\d[\d.hms ]*|-)$/.exec(line);
     if (m) rows.set(m[1], m[2]);
   }
   return rows;
@@ -126,6 +126,39 @@ export function startLive(
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`tandem ${args.join(' ')} exited (${code ?? signal}) before listening\nstdout: ${out}\nstderr: ${err}`));
+    });
+  });
+}
+
+/**
+ * Runs `tandem ...args` on a pseudo-terminal (util-linux `script`), typing `input`: what a person at
+ * a terminal sees, prompts included. Output is the terminal's (stdout and stderr together).
+ */
+export function tandemInTerminal(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; output: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, ...CLI_ARGV, ...args].map(quote).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd: opts.cwd ?? repoRoot(),
+      env: cleanEnv(opts.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tandem ${args.join(' ')} on a terminal did not finish within ${opts.timeoutMs ?? 15_000} ms\n${output}`));
+    }, opts.timeoutMs ?? 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
     });
   });
 }

@@ -191,7 +191,10 @@ describe('deployments from the command line', () => {
     assert.match(table.stdout, /live/);
     assert.match(table.stdout, /superseded/);
 
-    const rolled = await cli('rollback', repo, 'cli', '--follow');
+    const unasked = await cli('rollback', repo, 'cli', '--follow');
+    assert.equal(unasked.code, 1, 'no terminal to ask on and no --yes: nothing rolls back');
+    assert.match(unasked.stderr, /pass --yes to confirm it/);
+    const rolled = await cli('rollback', repo, 'cli', '--follow', '--yes');
     assert.equal(rolled.code, 0, rolled.stdout + rolled.stderr);
     assert.match(rolled.stdout, /Rolling cli back to \w+ \(release #\d+, pipeline #\d+\)/);
     assert.equal(await servingVersion(env.url), 'c1');
@@ -208,7 +211,7 @@ describe('deployments from the command line', () => {
     const protect = await cli('env', 'protect', repo, 'cli');
     assert.equal(protect.code, 0, protect.stderr);
     assert.match(protect.stdout, /protected \(deploys wait for an approval\)/);
-    const unknown = await cli('rollback', repo, 'nowhere');
+    const unknown = await cli('rollback', repo, 'nowhere', '--yes');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /has no environment "nowhere"/);
   });

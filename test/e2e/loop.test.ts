@@ -68,7 +68,7 @@ ship:
     const developer = await userWithRole(name, 'dave', 'developer');
     const byDeveloper = await cli(['run', 'retry', String(id), '--pipeline', ...as(developer)]);
     assert.equal(byDeveloper.code, 1);
-    assert.match(byDeveloper.stderr, /403 .*protected branch main/);
+    assert.match(byDeveloper.stderr, /not allowed: .*protected branch main/);
     assert.equal((await server.pipeline(id)).jobs.length, 3, 'a refused retry made no attempt');
 
     const retried = await cli(['run', 'retry', String(id), '--pipeline', '--json', ...as(server.token)]);

@@ -1,8 +1,10 @@
 // The artifact manifest of each job (artifact_files): written by the agent holding the job,
 // read for downloads and for later jobs' dependencies.
 import type { Kysely } from 'kysely';
+import { reportTypeMatcher } from '../../artifacts/index.js';
+import { readJobSpec } from '../columns.js';
 import type { Store } from '../../store/index.js';
-import type { ArtifactFile, Database } from '../../store/index.js';
+import type { ArtifactFile, Database, Job } from '../../store/index.js';
 
 /**
  * Rows per INSERT: each row binds 7 values, and SQLite refuses a statement with more than 32,766
@@ -44,4 +46,13 @@ export async function artifactFilesOf(db: Kysely<Database>, jobIds: number[]): P
 
 export async function findArtifactFile(db: Kysely<Database>, input: { jobId: number; path: string }): Promise<ArtifactFile | undefined> {
   return db.selectFrom('artifact_files').selectAll().where('job_id', '=', input.jobId).where('path', '=', input.path).executeTakeFirst();
+}
+
+/** A job's artifact files, each with the report type that collected it (null: a plain artifact). */
+export async function listJobArtifacts(
+  db: Kysely<Database>,
+  job: Pick<Job, 'id' | 'spec'>,
+): Promise<{ file: ArtifactFile; report: string | null }[]> {
+  const reportOf = reportTypeMatcher(readJobSpec(job).artifacts?.storedReports);
+  return (await artifactFilesOf(db, [job.id])).map((file) => ({ file, report: reportOf(file.path) }));
 }

@@ -1,5 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
-import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
+import { manifestToTarGz, reportTypeMatcher, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { createMasker, maskText } from '../../executor/index.js';
 import {
   approvePipeline,
@@ -11,6 +11,7 @@ import {
   getPipeline,
   jobAttempts,
   linkedPipelines,
+  listJobArtifacts,
   listPipelines,
   type LinkedPipeline,
   playJob,
@@ -27,6 +28,7 @@ import type { ServerContext } from '../context.js';
 import { FINISHED_STATUSES, type PipelineJson } from '../../api/index.js';
 import type { Principal } from '../../auth/index.js';
 import { requireJobRefRole, requireJobStartRights, requireProtectedRefRole, visibleRepoIds } from '../auth.js';
+import { jobArtifactsView } from '../artifact-views.js';
 import { attachmentDisposition } from '../download.js';
 import { jobReproduction } from '../job-reproduction.js';
 import { actorOf } from '../../auth/index.js';
@@ -212,18 +214,23 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const ids = jobs.map((j) => j.id);
       const files = await artifactFilesOf(ctx.store.db, ids);
       return jobs
-        .map((j) => ({
-          jobId: j.id,
-          job: j.name,
-          files: files
-            .filter((f) => f.job_id === j.id)
-            .map((f) => ({
-              path: f.path,
-              size: f.size,
-              digest: f.digest,
-              expiresAt: f.expires_at === null ? null : new Date(f.expires_at).toISOString(),
-            })),
-        }))
+        .map((j) => {
+          const reportOf = reportTypeMatcher(readJobSpec(j).artifacts?.storedReports);
+          return {
+            jobId: j.id,
+            job: j.name,
+            files: files
+              .filter((f) => f.job_id === j.id)
+              .map((f) => ({
+                path: f.path,
+                size: f.size,
+                digest: f.digest,
+                expiresAt: f.expires_at === null ? null : new Date(f.expires_at).toISOString(),
+                // The artifacts:reports type that collected it (stored, not interpreted), or null.
+                report: reportOf(f.path),
+              })),
+          };
+        })
         .filter((j) => j.files.length > 0);
     },
   });
@@ -361,6 +368,18 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       },
     });
   }
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/jobs/:id/artifact-files',
+    summary: "List a job's artifact files: path, size, sha256, and the report type of files an artifacts:reports key collected",
+    tag: 'artifacts',
+    access: 'user',
+    async handler({ params }) {
+      const job = await loadJob(ctx, idParam(params.id, 'id'));
+      return jobArtifactsView(job, await listJobArtifacts(ctx.store.db, job));
+    },
+  });
 
   routes.add({
     method: 'GET',
