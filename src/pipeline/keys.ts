@@ -192,7 +192,15 @@ const artifacts: Shape = {
     when: enumOf(['on_success', 'on_failure', 'always']),
     reports: {
       kind: 'object',
-      keys: { dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)") },
+      keys: {
+        dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)"),
+        coverage_report: {
+          kind: 'object',
+          description: 'A Cobertura XML file (or glob) the server summarizes: line and branch rates, per package and file',
+          keys: { coverage_format: enumOf(['cobertura']), path: str('The report file; globs match several') },
+          required: ['coverage_format', 'path'],
+        },
+      },
       values: { kind: 'any', ignoredBecause: 'only dotenv reports are processed' },
     },
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },

@@ -35,6 +35,8 @@ export interface ArtifactsSpec {
   expireInSeconds: number | null;
   /** `reports:dotenv` files (absent in jobs compiled before it was supported). */
   dotenv?: string[];
+  /** `reports:coverage_report:path` (Cobertura): the agent streams the matching files to the server. */
+  coverageReport?: string;
 }
 
 export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;
