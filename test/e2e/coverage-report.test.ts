@@ -25,6 +25,12 @@ web:
   artifacts:
     reports:
       coverage_report: { coverage_format: cobertura, path: "web/coverage/*.xml" }
+huge:
+  script:
+    - "{ echo '<coverage>'; head -c 11000000 /dev/zero | tr '\\\\0' ' '; echo '</coverage>'; } > huge.xml"
+  artifacts:
+    reports:
+      coverage_report: { coverage_format: cobertura, path: huge.xml }
 broken:
   script:
     - printf '<coverage>\\n<packages>\\n' > bad.xml
@@ -76,10 +82,18 @@ describe('Cobertura coverage reports end to end', () => {
     assert.match(broken.body.reports[0].error ?? '', /^bad\.xml:\d+:\d+: /);
     assert.match(await tandem.log(jobNamed(p, 'broken').id), /WARNING: coverage report bad\.xml:\d+:\d+: /);
 
+    // Past GitLab's 10 MiB: cut off where it passed the limit; the rest of the upload is drained, so
+    // the agent reads the answer and the job passes.
+    assert.equal(jobNamed(p, 'huge').status, 'success');
+    const huge = await tandem.api<JobCoverageJson>('GET', `/api/v1/jobs/${jobNamed(p, 'huge').id}/coverage`);
+    assert.match(huge.body.reports[0].error ?? '', /^huge\.xml:\d+:\d+: larger than 10485760 bytes$/);
+    assert.match(await tandem.log(jobNamed(p, 'huge').id), /WARNING: coverage report huge\.xml:\d+:\d+: larger than 10485760 bytes/);
+
     const all = await tandem.api<PipelineCoverageJson>('GET', `/api/v1/pipelines/${p.id}/coverage`);
     assert.equal(all.body.coverage, 76.5);
     assert.deepEqual(all.body.jobs.map((j) => [j.name, j.coverage, j.reports.length]).sort(), [
       ['broken', null, 1],
+      ['huge', null, 1],
       ['unit', 78, 1],
       ['web', 75, 1],
     ]);

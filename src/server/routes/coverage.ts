@@ -58,9 +58,11 @@ export function registerCoverageRoutes(routes: RouteTable, ctx: ServerContext): 
       const { fencingToken, path } = parseQuery(reportQuery, query);
       await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken });
       const body = request.body as Readable;
-      const report = await recordCoverageReport(ctx.store, { jobId, path, source: body, now: ctx.clock.now() });
-      // A report cut off by a limit leaves the rest of the upload unread; it is drained so that the
-      // agent reads this answer instead of a reset connection. Blob uploads bound what an agent may send.
+      // Not destroyed when the reader stops early (a report cut off by a limit): the rest of the
+      // upload is drained below, so that the agent reads this answer instead of a reset connection.
+      const source = body.iterator({ destroyOnReturn: false });
+      const report = await recordCoverageReport(ctx.store, { jobId, path, source, now: ctx.clock.now() });
+      // At most maxArtifactBytes are drained, the most any upload of an agent may send.
       if (!body.readableEnded) {
         let rest = 0;
         for await (const chunk of body) {
