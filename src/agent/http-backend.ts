@@ -1,4 +1,5 @@
 // The JobBackend of an agent: every write goes to the server with the claim's fencing token.
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { BlobInfo, BlobStore, ManifestEntry, PutExpectations } from '../artifacts/index.js';
 import type { LogChunk } from '../executor/index.js';
@@ -6,7 +7,7 @@ import { HttpError, type ServerClient } from './client.js';
 import type { StartReleaseResponse } from './deploy-phase.js';
 import type { JobBackend } from './job-runner.js';
 import type { JobOutbox, OutboxTarget } from './outbox.js';
-import type { CompleteRequest, HeartbeatResponse } from '../api/index.js';
+import type { CompleteRequest, CoverageReportJson, HeartbeatResponse } from '../api/index.js';
 
 /** The server's artifact store seen from an agent: upload only what it lacks, read what it has. */
 class ServerBlobStore implements BlobStore {
@@ -75,6 +76,12 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
     },
     async saveDotenv(variables: Record<string, string>) {
       await client.json('POST', `${base}/dotenv`, { fencingToken, variables });
+    },
+    async saveCoverageReport(path: string, absPath: string, size: number) {
+      const query = `fencingToken=${fencingToken}&path=${encodeURIComponent(path)}`;
+      const res = await client.request('PUT', `${base}/coverage-reports?${query}`, { stream: createReadStream(absPath), length: size });
+      if (!res.ok) throw new HttpError(res.status, `${res.status} ${await res.text()}`);
+      return (await res.json()) as CoverageReportJson;
     },
     async getCache(key: string) {
       try {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectFiles, isInside, parseDotenv, PathEscapeError, restoreFiles, safeRelativePath, storeFiles } from '../artifacts/index.js';
-import type { DependencyArtifacts } from '../api/index.js';
+import { formatCoverage, type DependencyArtifacts } from '../api/index.js';
 import { CACHE_POLICIES, expandVariables } from '../pipeline/index.js';
 import type { ArtifactsSpec, CachePolicy, CacheSpec } from '../pipeline/index.js';
 import type { JobLog } from './job-log.js';
@@ -142,6 +142,31 @@ export async function uploadDotenvReport(artifacts: ArtifactsSpec | null, { work
   const variables = parseDotenv(files);
   await backend.saveDotenv(variables);
   log.write(`Passed on ${Object.keys(variables).length} dotenv variables: ${Object.keys(variables).join(', ')}\n`);
+}
+
+/**
+ * Streams the job's Cobertura files (`artifacts:reports:coverage_report`) to the server, which
+ * summarizes them as they arrive. Like the other reports, whatever the job's outcome; a report that
+ * is missing, malformed or refused is a warning in the log, never a failed job, as in GitLab.
+ */
+export async function uploadCoverageReport(artifacts: ArtifactsSpec | null, { workspace, env, backend, log }: FilesScope): Promise<void> {
+  const pattern = artifacts?.coverageReport;
+  if (pattern === undefined) return;
+  log.section('Uploading coverage report');
+  const { files, warnings } = await collectFiles(workspace, { paths: [expandVariables(pattern, env)], exclude: [], untracked: false });
+  for (const w of warnings) log.notice(`WARNING: ${w}`);
+  if (files.length === 0) log.notice(`WARNING: ${pattern}: no matching files for the coverage report`);
+  for (const file of files) {
+    try {
+      const { summary, error } = await backend.saveCoverageReport(file.path, file.absPath, file.size);
+      if (summary) {
+        const rate = summary.lineRate === null ? 'no lines' : `${formatCoverage(summary.lineRate * 100)} of lines`;
+        log.write(`Coverage report ${file.path}: ${rate} (${summary.linesCovered}/${summary.linesValid})\n`);
+      } else log.notice(`WARNING: coverage report ${error ?? file.path}`);
+    } catch (err) {
+      log.notice(`WARNING: coverage report ${file.path} not uploaded: ${(err as Error).message}`);
+    }
+  }
 }
 
 export async function saveCaches(caches: CacheSpec[], succeeded: boolean, { workspace, env, backend, log }: FilesScope): Promise<void> {

@@ -18,13 +18,20 @@ import {
 } from '../executor/index.js';
 import { resolveVariables } from '../pipeline/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
-import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from '../api/index.js';
+import {
+  ROLLBACK_OF_VARIABLE,
+  type CompletionStatus,
+  type CoverageReportJson,
+  type DependencyArtifacts,
+  type JobVariable,
+} from '../api/index.js';
 import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
 import {
   downloadDependencyArtifacts,
   restoreCaches,
   saveCaches,
   uploadArtifacts,
+  uploadCoverageReport,
   uploadDotenvReport,
   type FilesScope,
 } from './job-files.js';
@@ -40,6 +47,8 @@ export interface JobBackend {
   saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null): Promise<void>;
   /** The variables of the job's dotenv report, for the jobs that take its artifacts. */
   saveDotenv(variables: Record<string, string>): Promise<void>;
+  /** Streams one Cobertura file (`artifacts:reports:coverage_report`) to be summarized. */
+  saveCoverageReport(path: string, absPath: string, size: number): Promise<CoverageReportJson>;
   getCache(key: string): Promise<ManifestEntry[] | null>;
   putCache(key: string, files: ManifestEntry[]): Promise<void>;
   /** Releases on the server; absent where jobs cannot deploy (`tandem exec`). */
@@ -123,6 +132,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
     phase = 'upload';
     await uploadArtifacts(job.artifacts, succeeded, files);
     await uploadDotenvReport(job.artifacts, files);
+    await uploadCoverageReport(job.artifacts, files);
     await saveCaches(job.cache, succeeded, files);
     if (job.deploy !== null && succeeded) {
       phase = 'deploy';

@@ -216,6 +216,10 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/repos/:name/pipelines': 'pipeline.create',
   'GET /api/v1/repos/:name/pipelines': 'pipeline.read',
   'GET /api/v1/repos/:name/badges/pipeline.svg': 'badge.read',
+  'GET /api/v1/repos/:name/badges/coverage.svg': 'badge.read',
+  'GET /api/v1/repos/:name/coverage': 'pipeline.read',
+  'GET /api/v1/pipelines/:id/coverage': 'pipeline.read',
+  'GET /api/v1/jobs/:id/coverage': 'job.read',
 
   'POST /api/v1/repos/:name/schedules': 'schedule.create',
   'GET /api/v1/repos/:name/schedules': 'schedule.read',
@@ -273,6 +277,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/agent/blobs/:digest': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/artifacts': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/dotenv': 'agent.protocol',
+  'PUT /api/v1/agent/jobs/:id/coverage-reports': 'agent.protocol',
   'GET /api/v1/agent/jobs/:id/caches/:key': 'agent.protocol',
   'PUT /api/v1/agent/jobs/:id/caches/:key': 'agent.protocol',
   'POST /api/v1/agent/jobs/:id/release': 'agent.protocol',

@@ -2,6 +2,7 @@
 // uses the real scheduler over an in-memory database and the agents' job runner and executors,
 // so a pipeline behaves here exactly as it will on a Tandem server.
 import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,6 +39,7 @@ import {
   storedPipelineVariables,
   type JobDependencies,
 } from '../scheduler/index.js';
+import { recordCoverageReport } from '../reports/index.js';
 import { openStore, type Store } from '../store/index.js';
 
 const git = promisify(execFile);
@@ -148,6 +150,9 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
     },
     async saveDotenv(variables) {
       await saveJobDotenv(store, jobId, variables);
+    },
+    saveCoverageReport(path, absPath) {
+      return recordCoverageReport(store, { jobId, path, source: createReadStream(absPath), now: Date.now() });
     },
     async getCache(key) {
       try {

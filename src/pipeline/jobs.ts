@@ -390,7 +390,8 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const isUntracked = untracked?.kind === 'scalar' && untracked.value === true;
   const dotenv = stringsOf(mapGet(mapGet(node, 'reports'), 'dotenv'));
   const storedReports = storedReportsOf(mapGet(node, 'reports'));
-  if (paths.length === 0 && !isUntracked && dotenv.length === 0 && !storedReports) return null;
+  const coverageReport = textOf(mapGet(mapGet(mapGet(node, 'reports'), 'coverage_report'), 'path'));
+  if (paths.length === 0 && !isUntracked && dotenv.length === 0 && !storedReports && coverageReport === undefined) return null;
   const expire = textOf(mapGet(node, 'expire_in'));
   const name = textOf(mapGet(node, 'name'));
   const spec: ArtifactsSpec = {
@@ -403,6 +404,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   if (name !== undefined) spec.name = expandVariables(name, vars, { keepUnknown: true });
   if (dotenv.length > 0) spec.dotenv = dotenv;
   if (storedReports) spec.storedReports = storedReports;
+  if (coverageReport !== undefined) spec.coverageReport = coverageReport;
   return spec;
 }
 

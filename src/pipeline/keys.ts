@@ -196,8 +196,14 @@ const artifacts: Shape = {
       keys: {
         dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)"),
         ...Object.fromEntries(STORED_REPORT_TYPES.map((type) => [type, stringOrList(`GitLab's ${type} report: ${STORED_REPORT_NOTE}`)])),
+        coverage_report: {
+          kind: 'object',
+          description: 'A Cobertura XML file (or glob) the server summarizes: line and branch rates, per package and file',
+          keys: { coverage_format: enumOf(['cobertura']), path: str('The report file; globs match several') },
+          required: ['coverage_format', 'path'],
+        },
       },
-      values: { kind: 'any', ignoredBecause: 'only dotenv reports are processed' },
+      values: { kind: 'any', ignoredBecause: "Tandem reads dotenv and coverage_report reports and stores GitLab's other types" },
     },
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },
     public: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },

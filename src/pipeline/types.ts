@@ -37,6 +37,8 @@ export interface ArtifactsSpec {
   dotenv?: string[];
   /** Reports kept as artifacts without being read (pipeline/reports.ts): type → files and globs. */
   storedReports?: Record<string, string[]>;
+  /** `reports:coverage_report:path` (Cobertura): the agent streams the matching files to the server. */
+  coverageReport?: string;
 }
 
 export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;

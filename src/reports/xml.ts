@@ -36,6 +36,12 @@ export class XmlReportError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler for well-formed XML that is not the report it reads (a JUnit file given as a
+ * Cobertura report): readXml turns it into an XmlReportError at the parser's position.
+ */
+export class XmlContentError extends Error {}
+
 /** Large reads are fed to the parser in slices of this size, so that one parse never holds the event loop long. */
 const SLICE_CHARS = 256 * 1024;
 
@@ -77,7 +83,12 @@ export async function readXml(
   const feed = async (text: string) => {
     for (let at = 0; at < text.length && !failure; at += SLICE_CHARS) {
       const started = performance.now();
-      parser.write(text.slice(at, at + SLICE_CHARS));
+      try {
+        parser.write(text.slice(at, at + SLICE_CHARS));
+      } catch (err) {
+        if (!(err instanceof XmlContentError)) throw err;
+        fail(err.message);
+      }
       parseMs += performance.now() - started;
       if (parseMs > limits.maxParseMs) fail(`took longer than ${limits.maxParseMs} ms to parse`);
       if (text.length > SLICE_CHARS) await yieldToEventLoop();

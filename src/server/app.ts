@@ -10,6 +10,7 @@ import { registerAgentRoutes } from './routes/agents.js';
 import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerHookRoutes } from './routes/hooks.js';
+import { registerCoverageRoutes } from './routes/coverage.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerRepoRoutes } from './routes/repos.js';
 import { registerScheduleRoutes } from './routes/schedules.js';
@@ -116,6 +117,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerScheduleRoutes(routes, ctx);
   registerNotificationRoutes(routes, ctx);
   registerPipelineRoutes(routes, ctx);
+  registerCoverageRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);
   registerAgentRoutes(routes, ctx);
   registerEnvironmentRoutes(routes, ctx);

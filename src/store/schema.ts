@@ -238,6 +238,19 @@ export interface JobTable {
   coverage: number | null;
 }
 
+/** One file of a job's `artifacts:reports:coverage_report`, summarized (migration 028). */
+export interface CoverageReportTable {
+  id: Generated<number>;
+  job_id: number;
+  path: string;
+  format: string;
+  /** JSON CoberturaSummaryJson; null when the report could not be read. */
+  summary: string | null;
+  /** "file:line:column: reason" when the report could not be read. */
+  error: string | null;
+  created_at: number;
+}
+
 /** Who is told about a repository's pipelines (user_id null), or a user's own subscription (repo_id null: every repository they can read). */
 export interface NotificationSubscriptionTable {
   id: Generated<number>;
@@ -696,6 +709,7 @@ export interface Database {
   pipelines: PipelineTable;
   jobs: JobTable;
   job_logs: JobLogTable;
+  coverage_reports: CoverageReportTable;
   notification_subscriptions: NotificationSubscriptionTable;
   artifact_files: ArtifactFileTable;
   cache_entries: CacheEntryTable;

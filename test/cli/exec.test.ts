@@ -217,3 +217,17 @@ use:
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /version=4\.5\.6/);
 });
+
+test('exec: a Cobertura coverage_report is summarized in the job log', async (t) => {
+  const pipeline = `cover:
+  script:
+    - printf '<coverage><packages><package name="p"><classes><class filename="a.py"><lines><line number="1" hits="1"/><line number="2" hits="0"/></lines></class></classes></package></packages></coverage>' > cov.xml
+  artifacts:
+    reports:
+      coverage_report: {coverage_format: cobertura, path: cov.xml}
+`;
+  const { dir } = await project(t, pipeline);
+  const r = await tandem(['exec'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /Coverage report cov\.xml: 50% of lines \(1\/2\)/);
+});

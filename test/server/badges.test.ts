@@ -1,10 +1,10 @@
-// The pipeline badge and the repository visibility behind it (issue 18, item 4): each status's SVG
+// The pipeline and coverage badges and the repository visibility behind them (issue 18, item 4): each SVG
 // is well-formed XML saying it in GitLab's colours, the ref is escaped, caches get an ETag and 304,
 // and a private repository's badge answers an anonymous caller as an unknown repository would.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createRequire } from 'node:module';
-import { BADGE_COLOURS, badgeStatusOf, pipelineBadge, textWidth, type BadgeStatus } from '../../src/server/badge.js';
+import { BADGE_COLOURS, badgeStatusOf, coverageBadge, pipelineBadge, textWidth, type BadgeStatus } from '../../src/server/badge.js';
 import type { RepoJson } from '../../src/api/index.js';
 import { AuthServer, call } from '../auth/helpers.js';
 import { tandem as cli } from '../cli/helpers.js';
@@ -70,6 +70,33 @@ describe('pipeline badge SVG', () => {
     const parsed = parseSvg(svg);
     assert.equal(parsed.title, `pipeline of ${ref}: failed`);
     assert.equal(parsed.root.getAttribute('aria-label'), `pipeline of ${ref}: failed`);
+  });
+});
+
+describe('coverage badge SVG', () => {
+  test("GitLab's thresholds and colours, two decimals, unknown without a value", () => {
+    const cases: [number | null, string, string][] = [
+      [100, '100.00%', '#4c1'],
+      [95, '95.00%', '#4c1'],
+      [94.999, '95.00%', '#a3c51c'],
+      [90, '90.00%', '#a3c51c'],
+      [75, '75.00%', '#dfb317'],
+      [74.99, '74.99%', '#e05d44'],
+      [0, '0.00%', '#e05d44'],
+      [null, 'unknown', '#9f9f9f'],
+    ];
+    for (const [value, text, colour] of cases) {
+      const svg = parseSvg(coverageBadge('main', value));
+      assert.deepEqual(svg.texts, ['coverage', 'coverage', text, text], String(value));
+      assert.ok(svg.fills.includes(colour), `${value} in ${colour}: ${svg.fills.join(' ')}`);
+      assert.equal(svg.title, `coverage of main: ${text}`);
+      assert.equal(svg.width, textWidth('coverage') + textWidth(text) + 20);
+    }
+  });
+
+  test('a job and a ref with markup are named in the title, escaped', () => {
+    const parsed = parseSvg(coverageBadge('a<b', 87.5, 'unit&"x'));
+    assert.equal(parsed.title, 'coverage of unit&"x on a<b: 87.50%');
   });
 });
 

@@ -22,6 +22,7 @@ export type {
 import type { RepoJson, UserJson } from '../../src/api/views.js';
 // One formatting rule for the CLI and the UI (views.ts imports nothing, so it bundles as is).
 export { formatCoverage } from '../../src/api/views.js';
+export type { CoberturaSummaryJson, CoverageTrendJson, JobCoverageJson, PipelineCoverageJson } from '../../src/api/coverage.js';
 
 export interface Session {
   user: UserJson;

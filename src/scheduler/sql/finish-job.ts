@@ -26,10 +26,12 @@ const COVERAGE_PAGE = 100;
  * The job's coverage (GitLab sets it for a job that ran its script: success or failed). Only a job
  * with a `coverage:` regex pays for reading its log: a page of chunks at a time, newest first,
  * stopping once the end of the log the regex may see (COVERAGE_SCAN_CHARS) is read, so a huge log
- * is never held whole.
+ * is never held whole. Without a regex, or when it finds nothing, the value stays the line rate of
+ * the job's Cobertura reports, set when the agent uploaded them (src/reports/coverage-store.ts).
  */
 async function coverageOf(trx: Kysely<Database>, job: Job, spec: CompiledJob, outcome: Outcome): Promise<number | null> {
-  if (spec.coverage === undefined || outcome.status === 'canceled') return null;
+  if (outcome.status === 'canceled') return null;
+  if (spec.coverage === undefined) return job.coverage;
   const tail: string[] = [];
   let chars = 0;
   let before: number | null = null;
@@ -45,7 +47,7 @@ async function coverageOf(trx: Kysely<Database>, job: Job, spec: CompiledJob, ou
     if (page.length < COVERAGE_PAGE) break;
     before = page[page.length - 1].seq;
   }
-  return extractCoverage(spec.coverage, tail.reverse().join(''));
+  return extractCoverage(spec.coverage, tail.reverse().join('')) ?? job.coverage;
 }
 
 /** Returns the id of the new attempt, if one was queued. */

@@ -31,8 +31,9 @@ import type { Repo } from '../../repos/index.js';
 import { FORGE_STATUS_TOPIC, outboxSummary } from '../../outbox/index.js';
 import type { ForgeDeliveryJson } from '../../api/index.js';
 import type { ServerContext } from '../context.js';
-import { requirePermission, requireRole, visibleRepoIds } from '../auth.js';
-import { badgeEtag, badgeStatusOf, etagMatches, pipelineBadge } from '../badge.js';
+import { requireRole, visibleRepoIds } from '../auth.js';
+import { badgeStatusOf, pipelineBadge } from '../badge.js';
+import { badgeParam, badgeRepo, sendBadge } from '../badge-reply.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { pageParams, PIPELINE_PAGE } from '../query.js';
 import { publishChanges } from '../notify.js';
@@ -456,29 +457,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     tag: 'pipelines',
     access: 'public',
     produces: 'image/svg+xml',
-    async handler({ params, query, principal, request, reply }) {
-      const repo = await findRepoByName(ctx.store.db, params.name);
-      const unknown = new ApiError(404, `no repository named "${params.name}"`);
-      if (!repo) throw unknown;
-      if (repo.visibility !== 'public') {
-        // A private repository's badge is for its readers; anyone else gets the unknown
-        // repository's answer, so its existence does not leak.
-        await requirePermission(ctx, principal, 'repo.read', repo, 'GET').catch(() => {
-          throw unknown;
-        });
-      }
-      // A repeated ?ref= comes as a list: it names no one branch.
-      const ref = typeof query.ref === 'string' && query.ref !== '' ? query.ref : repo.default_branch;
-      const svg = pipelineBadge(ref, badgeStatusOf(await latestPipelineStatus(ctx.store, repo.id, ref)));
-      const etag = badgeEtag(svg);
-      reply.header('cache-control', repo.visibility === 'public' ? 'public, max-age=30' : 'private, no-store');
-      reply.header('etag', etag);
-      if (etagMatches(request.headers['if-none-match'], etag)) {
-        reply.code(304);
-        return '';
-      }
-      reply.type('image/svg+xml; charset=utf-8');
-      return svg;
+    async handler(route) {
+      const repo = await badgeRepo(ctx, route.params.name, route.principal);
+      const ref = badgeParam(route.query, 'ref') ?? repo.default_branch;
+      return sendBadge(route, repo, pipelineBadge(ref, badgeStatusOf(await latestPipelineStatus(ctx.store, repo.id, ref))));
     },
   });
 

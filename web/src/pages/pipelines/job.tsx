@@ -6,6 +6,7 @@ import { Await, Empty, ErrorBox, formatBytes, formatDuration, Page, StatusBadge,
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg } from '../../router.js';
 import { formatCoverage, type Job, type JobDetail, type Pipeline } from '../../types.js';
+import { JobCoverageReports } from './coverage-reports.js';
 import { JobActionButtons, jobActions } from './job-actions.js';
 import { LogViewer } from './log-viewer.js';
 import { FINAL } from './status.js';
@@ -158,6 +159,7 @@ function JobBody({ job, pipeline, live, reload }: { job: JobDetail; pipeline: Pi
         <p className="notice">Your role in this repository does not include reading job logs.</p>
       )}
       {can('artifact.read') ? <Artifacts job={job} final={!live} /> : null}
+      <JobCoverageReports jobId={job.id} final={!live} />
     </>
   );
 }

@@ -7,6 +7,7 @@ import { Await, ErrorBox, formatDuration, Page, StatusBadge, Time } from '../../
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import { formatCoverage, type Job, type Pipeline } from '../../types.js';
+import { PipelineCoverageReports } from './coverage-reports.js';
 import { PipelineGraph } from './graph.js';
 import { FINAL, shortSha } from './status.js';
 
@@ -275,6 +276,7 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
           </ul>
         </>
       ) : null}
+      {FINAL.has(pipeline.status) ? <PipelineCoverageReports pipelineId={pipeline.id} /> : null}
       <p>
         <Link to={`/repos/${seg(pipeline.repo)}`}>All pipelines of {pipeline.repo}</Link>
       </p>

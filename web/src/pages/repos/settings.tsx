@@ -65,7 +65,10 @@ function GeneralSettings() {
   const { action, update } = useRepoUpdate();
   const [saved, setSaved] = useState(false);
   const editable = can('repo.update');
-  const badge = `![pipeline](${location.origin}/api/v1/repos/${seg(repo.name)}/badges/pipeline.svg?ref=${encodeURIComponent(repo.defaultBranch)})`;
+  const badgeUrl = (kind: string) =>
+    `${location.origin}/api/v1/repos/${seg(repo.name)}/badges/${kind}.svg?ref=${encodeURIComponent(repo.defaultBranch)}`;
+  const badge = `![pipeline](${badgeUrl('pipeline')})`;
+  const coverageBadge = `![coverage](${badgeUrl('coverage')})`;
 
   const submit = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -102,7 +105,7 @@ function GeneralSettings() {
             <input name="pollInterval" type="number" min={0} max={86400} defaultValue={repo.pollInterval ?? 0} />
           </label>
           <label>
-            Visibility <span className="muted">(public: the pipeline badge is readable without signing in)</span>
+            Visibility <span className="muted">(public: the pipeline and coverage badges are readable without signing in)</span>
             <select name="visibility" defaultValue={repo.visibility}>
               <option value="private">Private</option>
               <option value="public">Public</option>
@@ -111,6 +114,9 @@ function GeneralSettings() {
         </fieldset>
         <p className="muted">
           Pipeline badge: <code>{badge}</code> <CopyButton text={badge} label="Copy the badge's Markdown" />
+        </p>
+        <p className="muted">
+          Coverage badge: <code>{coverageBadge}</code> <CopyButton text={coverageBadge} label="Copy the coverage badge's Markdown" />
         </p>
         <ActionOutcome action={action} saved={saved} />
         {editable ? (
