@@ -27,6 +27,7 @@ export { playJob } from './sql/play-job.js';
 export { promoteScheduled } from './sql/promote-scheduled.js';
 export { getJob, getPipeline, jobAttempts, getPipelineRow, latestPipelineStatus, linkedPipelines, listPipelines } from './sql/read.js';
 export type { LinkedPipeline } from './sql/read.js';
+export { busySeconds, pipelineRunSeconds } from './sql/run-time.js';
 export { heldJob } from './sql/load-job.js';
 export type { Claim } from './sql/load-job.js';
 export { reapExpiredLeases } from './sql/reap-expired-leases.js';
@@ -38,6 +39,7 @@ export { jobDependencies, saveJobDotenv, type JobDependencies } from './dependen
 export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.js';
 export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
 export {
+  agentName,
   agentTags,
   announceAgent,
   breakPresence,

@@ -65,7 +65,8 @@ import type {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function pipelineView(p: Pipeline, repoName: string): PipelineSummaryJson {
+/** `runSeconds`: how long its jobs ran (scheduler's busySeconds), shown once it finished. */
+export function pipelineView(p: Pipeline, repoName: string, runSeconds: number): PipelineSummaryJson {
   return {
     id: p.id,
     repo: repoName,
@@ -82,7 +83,7 @@ export function pipelineView(p: Pipeline, repoName: string): PipelineSummaryJson
     createdAt: iso(p.created_at),
     startedAt: iso(p.started_at),
     finishedAt: iso(p.finished_at),
-    duration: p.started_at !== null && p.finished_at !== null ? (p.finished_at - p.started_at) / 1000 : null,
+    duration: p.started_at !== null && p.finished_at !== null ? runSeconds : null,
     mergeRequest: readPipelineMergeRequest(p),
     waitingForApproval: p.approval === 'waiting' && p.finished_at === null,
     approvedBy: p.approved_by,
@@ -144,9 +145,10 @@ export function pipelineCoverage(jobs: Pick<Job, 'retried' | 'coverage'>[]): num
 }
 
 /** A job with every attempt of it (`attempts`: jobAttempts, first to latest). */
-export function jobDetailView(j: Job, attempts: Job[]): JobDetailJson {
+export function jobDetailView(j: Job, attempts: Job[], agentName: string | null): JobDetailJson {
   return {
     ...jobView(j),
+    agentName,
     attempts: attempts.map((a) => {
       const v = jobView(a);
       return {

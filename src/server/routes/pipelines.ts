@@ -20,6 +20,9 @@ import {
   retriedWithPipeline,
   retryJob,
   retryPipeline,
+  busySeconds,
+  pipelineRunSeconds,
+  agentName,
 } from '../../scheduler/index.js';
 import { recordFreezeOverride } from '../../releases/index.js';
 import { maskedVariableValues } from '../../repos/index.js';
@@ -67,7 +70,7 @@ async function pipelineJson(
   const seen = (l: LinkedPipeline) => visible === null || visible.includes(l.pipeline.repo_id);
   const { parent, downstream } = await linkedPipelines(ctx.store, pipeline);
   return {
-    ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)),
+    ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id), busySeconds(jobs)),
     jobs: jobs.map(jobView),
     coverage: pipelineCoverage(jobs),
     parent: parent && seen(parent) ? linkedPipelineView(parent) : null,
@@ -96,7 +99,11 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const visible = await visibleRepoIds(ctx, principal);
       const rows = await listPipelines(ctx.store, { repoIds: visible ?? undefined, ...pageParams(query, PIPELINE_PAGE) });
       const names = await repoNames(ctx.store.db, [...new Set(rows.map((p) => p.repo_id))]);
-      return rows.map((p) => pipelineView(p, names.get(p.repo_id) ?? `#${p.repo_id}`));
+      const ran = await pipelineRunSeconds(
+        ctx.store,
+        rows.map((p) => p.id),
+      );
+      return rows.map((p) => pipelineView(p, names.get(p.repo_id) ?? `#${p.repo_id}`, ran.get(p.id) ?? 0));
     },
   });
 
@@ -236,7 +243,8 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     access: 'user',
     async handler({ params }) {
       const job = await loadJob(ctx, idParam(params.id, 'id'));
-      return jobDetailView(job, await jobAttempts(ctx.store, job));
+      const ranOn = job.agent_id === null ? null : await agentName(ctx.store.db, job.agent_id);
+      return jobDetailView(job, await jobAttempts(ctx.store, job), ranOn);
     },
   });
 
