@@ -35,7 +35,7 @@ import type { OutboxSummary } from '../outbox/index.js';
 import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
 import { repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
-import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
+import { readJobSpec, type LinkedPipeline, type Player } from '../scheduler/index.js';
 import { scheduleVariableKeys, type ScheduleRow } from '../schedules/index.js';
 import {
   readAgentTags,
@@ -184,7 +184,14 @@ function targetView(release: Release): ReleaseTargetJson {
   }
 }
 
-export function releaseView(r: Release): ReleaseJson {
+/** What a list of releases (the timeline) adds: each one's approval (scheduler's playsOf) and commit title. */
+export interface ReleaseListContext {
+  plays: ReadonlyMap<number, Player & { at: number }>;
+  titles: ReadonlyMap<string, string>;
+}
+
+export function releaseView(r: Release, listed?: ReleaseListContext): ReleaseJson {
+  const play = r.job_id === null ? undefined : listed?.plays.get(r.job_id);
   return {
     id: r.id,
     kind: r.kind,
@@ -203,6 +210,12 @@ export function releaseView(r: Release): ReleaseJson {
     createdBy: r.created_by,
     createdAt: iso(r.created_at),
     finishedAt: iso(r.finished_at),
+    ...(listed
+      ? {
+          approval: play ? { by: play.actor, comment: play.comment, at: new Date(play.at).toISOString() } : null,
+          commitTitle: listed.titles.get(r.sha) ?? null,
+        }
+      : {}),
   };
 }
 

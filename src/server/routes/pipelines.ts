@@ -1,4 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
+import { z } from 'zod';
 import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { createMasker, maskText } from '../../executor/index.js';
 import {
@@ -86,6 +87,14 @@ async function repoNameOf(ctx: ServerContext, repoId: number): Promise<string> {
 function archiveName(job: { id: number; spec: string }): string {
   const name = readJobSpec(job).artifacts?.name;
   return name && /^[\w.@+-]{1,200}$/.test(name) ? name : `job-${job.id}-artifacts`;
+}
+
+/** POST /jobs/:id/play: why (an approver's note on a deploy), kept with the job. */
+const playBody = z.object({ comment: z.string().trim().max(1000, 'at most 1000 characters').optional() }).strict();
+
+function playComment(body: unknown): string | null {
+  const comment = (body as z.infer<typeof playBody> | undefined)?.comment;
+  return comment ? comment : null;
 }
 
 export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): void {
@@ -338,10 +347,15 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     routes.add({
       method: 'POST',
       url: `/api/v1/jobs/:id/${action}`,
-      summary: { cancel: 'Cancel a job', retry: 'Retry a finished job as a new attempt', play: 'Start a manual job' }[action],
+      summary: {
+        cancel: 'Cancel a job',
+        retry: 'Retry a finished job as a new attempt',
+        play: "Start a manual job (on a protected environment: approve its deploy); optional comment, shown in the release's timeline",
+      }[action],
       tag: 'jobs',
       access: 'user',
-      async handler({ params, principal, audit }) {
+      ...(action === 'play' ? { body: playBody } : {}),
+      async handler({ params, principal, audit, body }) {
         const job = await loadJob(ctx, idParam(params.id, 'id'));
         if (action === 'cancel') await requireJobRefRole(ctx, principal, job, 'job.cancel');
         else await requireJobStartRights(ctx, principal, job, `job.${action}`);
@@ -349,6 +363,8 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         let shownId = job.id;
         // Playing a deploy to a frozen environment is a maintainer's override: recorded before it starts.
         if (action === 'play') {
+          const comment = playComment(body);
+          if (comment !== null) audit({ comment });
           const override = await recordFreezeOverride(ctx.store.db, { job, actor: actorOf(principal).name, now });
           if (override) {
             ctx.log.warn(override, 'deploy freeze overridden');
@@ -362,7 +378,10 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         } else {
           publishChanges(
             ctx,
-            (action === 'cancel' ? await cancelJob(ctx.store, job.id, now) : await playJob(ctx.store, job.id, now)).changes,
+            (action === 'cancel'
+              ? await cancelJob(ctx.store, job.id, now)
+              : await playJob(ctx.store, job.id, now, { actor: actorOf(principal).name, comment: playComment(body) })
+            ).changes,
           );
         }
         return jobView(await loadJob(ctx, shownId));
