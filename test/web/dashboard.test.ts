@@ -63,6 +63,14 @@ describe('web UI dashboard', { skip: browserSkip() }, () => {
       assert.deepEqual(order.slice(0, 2), ['Your pipelines', 'Your environments'], 'the user’s own work comes first');
       assert.equal(await page.getByRole('region', { name: 'Platform health' }).count(), 0, 'no platform panel for a non-admin');
       await screenshot(page, 'dashboard-member');
+
+      // On a phone the same page leads with the same sections, and nothing pushes it wider than the screen.
+      await page.setViewportSize({ width: 390, height: 800 });
+      await production.getByText('v7').waitFor();
+      const yours = await page.getByRole('heading', { name: 'Your pipelines' }).boundingBox();
+      assert.ok(yours && yours.y < 250, `the user's pipelines start near the top (${yours?.y}px)`);
+      assert.equal(await page.evaluate<number>('document.documentElement.scrollWidth'), 390, 'no sideways scrolling');
+      await screenshot(page, 'dashboard-member-phone');
       assert.deepEqual(pageErrors, []);
     } finally {
       await context.close();
