@@ -84,7 +84,10 @@ export interface PipelineSummaryJson {
   createdAt: string | null;
   startedAt: string | null;
   finishedAt: string | null;
-  /** Seconds from start to finish; null until it finished. */
+  /**
+   * Seconds its jobs ran (time when at least one job was running: a retry hours later adds its own
+   * run, not the wait), as GitLab counts it; null until it finished.
+   */
   duration: number | null;
   mergeRequest: PipelineMergeRequest | null;
   /** A fork's pipeline that runs once a maintainer approves it (POST /api/v1/pipelines/:id/approve). */
@@ -200,6 +203,11 @@ export interface JobReproductionJson {
 /** GET /api/v1/jobs/:id: the job and every attempt of it, first to latest (this one included). */
 export interface JobDetailJson extends JobJson {
   attempts: JobAttemptJson[];
+  /**
+   * The name of the agent it ran on (agentId's); null before one took it, or once that agent was
+   * removed. Optional: a page that merges a job from the pipeline's events keeps the name it read.
+   */
+  agentName?: string | null;
 }
 
 /**
@@ -234,6 +242,16 @@ export interface ReleaseJson {
   createdBy: string;
   createdAt: string | null;
   finishedAt: string | null;
+  /** Who played its deploy job (on a protected environment: approved it), with their comment; in release lists. */
+  approval?: ReleaseApprovalJson | null;
+  /** The commit's title, when a pipeline recorded it; in release lists. */
+  commitTitle?: string | null;
+}
+
+export interface ReleaseApprovalJson {
+  by: string;
+  comment: string | null;
+  at: string;
 }
 
 export interface EnvironmentJson {

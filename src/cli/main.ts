@@ -303,9 +303,14 @@ clientOptions(
   .option('--timeout <seconds>', 'give up after this long (finding the pipeline included)', '3600')
   .option('--json', 'events as JSON lines')
   .action(async (r: string, opts) => (await import('./watch.js')).runWatch(r, opts));
-clientOptions(run.command('play').description('start a manual job').argument('<job>').option('--json')).action(async (id: string, opts) =>
-  (await remote()).runAction('play', id, opts),
-);
+clientOptions(
+  run
+    .command('play')
+    .description('start a manual job (on a protected environment: approve its deploy)')
+    .argument('<job>')
+    .option('--comment <text>', 'why: kept with the job, shown on the release timeline')
+    .option('--json'),
+).action(async (id: string, opts) => (await remote()).runAction('play', id, opts));
 
 const schedule = program.command('schedule').description('pipeline schedules: cron patterns that run a ref (docs/api.md)');
 const scheduleFields = (cmd: Command) =>

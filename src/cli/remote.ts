@@ -256,7 +256,7 @@ export async function runLogs(jobId: string, opts: ApiOptions & { follow?: boole
 export async function runAction(
   action: 'cancel' | 'retry' | 'play',
   id: string,
-  opts: ApiOptions & { json?: boolean; pipeline?: boolean },
+  opts: ApiOptions & { json?: boolean; pipeline?: boolean; comment?: string },
 ) {
   const api = ApiClient.fromOptions(opts);
   if (opts.pipeline && action !== 'play') {
@@ -265,7 +265,9 @@ export async function runAction(
     else printPipeline(p);
     return;
   }
-  const result = await api.json<{ id: number; name?: string; status: string }>('POST', `/api/v1/jobs/${Number(id)}/${action}`);
+  // A play's comment (an approver's note) is kept with the job and shown on the release timeline.
+  const body = action === 'play' && opts.comment ? { comment: opts.comment } : undefined;
+  const result = await api.json<{ id: number; name?: string; status: string }>('POST', `/api/v1/jobs/${Number(id)}/${action}`, body);
   if (opts.json) printJson(result);
   else console.log(`Job #${result.id}${result.name ? ` (${result.name})` : ''}: ${colourStatus(result.status)}`);
 }

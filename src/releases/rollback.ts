@@ -175,7 +175,7 @@ export async function requestRollback(
   const jobId = created.jobIds[0];
   // Asking for the rollback is the approval a protected environment wants.
   const job = await ctx.store.db.selectFrom('jobs').select('status').where('id', '=', jobId).executeTakeFirstOrThrow();
-  if (job.status === 'manual') changes.push(...(await playJob(ctx.store, jobId, now)).changes);
+  if (job.status === 'manual') changes.push(...(await playJob(ctx.store, jobId, now, { actor: request.by, comment: null })).changes);
   // An agent may have claimed the job and started its release already: then that row is the one.
   await ctx.store.db
     .insertInto('releases')

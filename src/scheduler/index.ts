@@ -23,10 +23,13 @@ export { enforceTimeouts } from './sql/enforce-timeouts.js';
 export type { TimeoutResult } from './sql/enforce-timeouts.js';
 export { extendLease } from './sql/extend-lease.js';
 export type { ExtendLeaseInput } from './sql/extend-lease.js';
-export { playJob } from './sql/play-job.js';
+export { playJob, playsOf } from './sql/play-job.js';
+export type { Player } from './sql/play-job.js';
 export { promoteScheduled } from './sql/promote-scheduled.js';
 export { getJob, getPipeline, jobAttempts, getPipelineRow, latestPipelineStatus, linkedPipelines, listPipelines } from './sql/read.js';
 export type { LinkedPipeline } from './sql/read.js';
+export { busySeconds, pipelineRunSeconds } from './sql/run-time.js';
+export { commitTitles } from './sql/commit-titles.js';
 export { heldJob } from './sql/load-job.js';
 export type { Claim } from './sql/load-job.js';
 export { reapExpiredLeases } from './sql/reap-expired-leases.js';
@@ -38,6 +41,7 @@ export { jobDependencies, saveJobDotenv, type JobDependencies } from './dependen
 export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.js';
 export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
 export {
+  agentName,
   agentTags,
   announceAgent,
   breakPresence,

@@ -35,7 +35,7 @@ import type { OutboxSummary } from '../outbox/index.js';
 import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
 import { repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
-import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
+import { readJobSpec, type LinkedPipeline, type Player } from '../scheduler/index.js';
 import { scheduleVariableKeys, type ScheduleRow } from '../schedules/index.js';
 import {
   readAgentTags,
@@ -65,7 +65,8 @@ import type {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function pipelineView(p: Pipeline, repoName: string): PipelineSummaryJson {
+/** `runSeconds`: how long its jobs ran (scheduler's busySeconds), shown once it finished. */
+export function pipelineView(p: Pipeline, repoName: string, runSeconds: number): PipelineSummaryJson {
   return {
     id: p.id,
     repo: repoName,
@@ -82,7 +83,7 @@ export function pipelineView(p: Pipeline, repoName: string): PipelineSummaryJson
     createdAt: iso(p.created_at),
     startedAt: iso(p.started_at),
     finishedAt: iso(p.finished_at),
-    duration: p.started_at !== null && p.finished_at !== null ? (p.finished_at - p.started_at) / 1000 : null,
+    duration: p.started_at !== null && p.finished_at !== null ? runSeconds : null,
     mergeRequest: readPipelineMergeRequest(p),
     waitingForApproval: p.approval === 'waiting' && p.finished_at === null,
     approvedBy: p.approved_by,
@@ -144,9 +145,10 @@ export function pipelineCoverage(jobs: Pick<Job, 'retried' | 'coverage'>[]): num
 }
 
 /** A job with every attempt of it (`attempts`: jobAttempts, first to latest). */
-export function jobDetailView(j: Job, attempts: Job[]): JobDetailJson {
+export function jobDetailView(j: Job, attempts: Job[], agentName: string | null): JobDetailJson {
   return {
     ...jobView(j),
+    agentName,
     attempts: attempts.map((a) => {
       const v = jobView(a);
       return {
@@ -182,7 +184,14 @@ function targetView(release: Release): ReleaseTargetJson {
   }
 }
 
-export function releaseView(r: Release): ReleaseJson {
+/** What a list of releases (the timeline) adds: each one's approval (scheduler's playsOf) and commit title. */
+export interface ReleaseListContext {
+  plays: ReadonlyMap<number, Player & { at: number }>;
+  titles: ReadonlyMap<string, string>;
+}
+
+export function releaseView(r: Release, listed?: ReleaseListContext): ReleaseJson {
+  const play = r.job_id === null ? undefined : listed?.plays.get(r.job_id);
   return {
     id: r.id,
     kind: r.kind,
@@ -201,6 +210,12 @@ export function releaseView(r: Release): ReleaseJson {
     createdBy: r.created_by,
     createdAt: iso(r.created_at),
     finishedAt: iso(r.finished_at),
+    ...(listed
+      ? {
+          approval: play ? { by: play.actor, comment: play.comment, at: new Date(play.at).toISOString() } : null,
+          commitTitle: listed.titles.get(r.sha) ?? null,
+        }
+      : {}),
   };
 }
 

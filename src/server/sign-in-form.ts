@@ -34,12 +34,12 @@ export function signInSection(
     providers.oidc ? `<a class="button" href="/api/v1/login/oidc?return=${back}">Sign in with OpenID Connect</a>` : '',
     providers.saml ? `<a class="button" href="/api/v1/login/saml?return=${back}">Sign in with SAML</a>` : '',
   ].filter(Boolean);
-  return `${opts.error ? `<p class="error">${escape(opts.error)}</p>` : ''}
+  return `${opts.error ? `<p class="error" role="alert">${escape(opts.error)}</p>` : ''}
 <form method="post" action="/login">
 <input type="hidden" name="${SIGN_IN_FORM_FIELD}" value="${escape(formToken)}"><input type="hidden" name="return" value="${escape(returnTo)}">
 <label>Username <input name="username" autocomplete="username" required value="${escape(opts.username ?? '')}"></label>
 <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
 ${providers.ldap ? `<label>Account <select name="provider"><option value="ldap"${opts.provider === 'local' ? '' : ' selected'}>Directory (LDAP)</option><option value="local"${opts.provider === 'local' ? ' selected' : ''}>Tandem (local password)</option></select></label>\n` : ''}<button type="submit">Sign in</button>
 </form>
-${sso.length > 0 ? `<p>Or: ${sso.join(' ')}</p>` : ''}`;
+${sso.length > 0 ? `<div class="sso">${sso.join('')}</div>` : ''}`;
 }

@@ -222,6 +222,9 @@ export interface JobTable {
   log_truncated: Generated<number>;
   /** Set when a user played a manual job (or retried a manual/delayed one): later attempts run at once. */
   played_at: number | null;
+  /** Who played it (a username; on a protected environment, the approver), and the comment they gave. */
+  played_by: string | null;
+  play_comment: string | null;
   created_at: number;
   queued_at: number | null;
   /** The environment the job deploys to (its `environment:` with a `deploy:` block), for the deploy lock. */

@@ -3,11 +3,12 @@
 // live again (the target serves v1); a reporter sees the environment without a rollback button; a
 // guest is refused; and a forged rollback (no CSRF token, as JSON or as a cross-site form would send
 // it) is refused and leaves the timeline as it was; a maintainer protects the environment and
-// approves the deploy that then waits for it.
+// approves (confirmed, with a comment) the deploy that then waits for it: the timeline and the audit
+// log name the approver.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import type { EnvironmentJson as Environment, ReleaseJson as Release } from '../../src/api/index.js';
+import type { AuditEntryJson as AuditEntry, EnvironmentJson as Environment, ReleaseJson as Release } from '../../src/api/index.js';
 import { browserSkip, createUser, launchBrowser, newContext, screenshot, signIn } from '../support/browser.js';
 import { stopDeployedDemoServices } from '../support/demo-service.js';
 import { demoAppFiles, localDeployTarget, servingVersion, type LocalDeployTarget } from '../support/deploy-pipeline.js';
@@ -67,11 +68,12 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       const where = await liveRelease(page).locator('.release-target').innerText();
       assert.ok(where.includes(`Target: local on local:${target.dir}`) && where.includes('(rolling)'), where);
       const timeline = page.getByRole('region', { name: 'Releases' });
-      const rows = timeline.getByRole('row');
-      await rows.nth(2).waitFor();
-      assert.equal(await rows.count(), 3, 'a header and the two releases');
-      assert.match(await rows.nth(1).innerText(), /live[\s\S]*deploy[\s\S]*v2/);
-      assert.match(await rows.nth(2).innerText(), /superseded[\s\S]*deploy[\s\S]*v1/);
+      const rows = timeline.getByRole('listitem');
+      await rows.nth(1).waitFor();
+      assert.equal(await rows.count(), 2, 'the two releases, newest first');
+      assert.match(await rows.nth(0).innerText(), /Release #\d+\s+v2[\s\S]*live now[\s\S]*deploy[\s\S]*v2 \w{8}/);
+      assert.match(await rows.nth(1).innerText(), /v1[\s\S]*superseded[\s\S]*last good[\s\S]*deploy/);
+      assert.match(await rows.nth(1).innerText(), /\d{4}.*\d{1,2}:\d{2}[\s\S]*by pipeline #\d+/, 'its date and who made it');
       assert.ok(
         await timeline
           .getByRole('link', { name: /pipeline #\d+/ })
@@ -101,9 +103,10 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       assert.match(text, /Live now:\s*v2/);
       assert.match(
         await dialog.getByLabel('Roll back to').locator('option:checked').innerText(),
-        /^v1 /,
-        'the previous live release by default',
+        /^Release #\d+ · v1 · .*\(\w{8}\) · .*\d{4}.* · last good$/,
+        'the last good release by default, with its number, commit title and date',
       );
+      assert.match(text, /Release\s+#\d+\s+v1\s+last good\s+Commit\s+initial\s+\w{8}\s+Deployed\s+.*\d{4}.* by pipeline #\d+/);
       await screenshot(page, 'environment-rollback-dialog');
       await dialog.getByRole('button', { name: 'Roll back to v1' }).click();
 
@@ -111,8 +114,8 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       await status.getByRole('link', { name: /pipeline #\d+/ }).waitFor();
       await liveRelease(page).getByText('v1', { exact: true }).waitFor({ timeout: 30_000 });
       await status.getByText('live').waitFor();
-      await rows.nth(3).waitFor();
-      assert.match(await rows.nth(1).innerText(), /live[\s\S]*rollback to #\d+[\s\S]*v1[\s\S]*devon/);
+      await rows.nth(2).waitFor();
+      assert.match(await rows.nth(0).innerText(), /v1[\s\S]*live now[\s\S]*rollback to #\d+[\s\S]*devon/);
       await screenshot(page, 'environment-rolled-back');
 
       assert.equal(await servingVersion(target.url), 'v1', 'the target serves v1 again');
@@ -131,7 +134,7 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
     try {
       await signIn(page, tandem.url, reporter, ENV_PAGE);
       await liveRelease(page).getByText('v1', { exact: true }).waitFor();
-      await page.getByRole('region', { name: 'Releases' }).getByRole('row').nth(1).waitFor();
+      await page.getByRole('region', { name: 'Releases' }).getByRole('listitem').nth(0).waitFor();
       assert.equal(await page.getByRole('button', { name: 'Rollback' }).count(), 0);
       assert.equal(await page.getByRole('button', { name: /^(Protect|Unprotect)$/ }).count(), 0);
       await screenshot(page, 'environment-reporter');
@@ -177,10 +180,10 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
         'no release was made',
       );
       await page.reload();
-      await page.getByRole('region', { name: 'Releases' }).getByRole('row').nth(1).waitFor();
+      await page.getByRole('region', { name: 'Releases' }).getByRole('listitem').nth(0).waitFor();
       assert.equal(
-        await page.getByRole('region', { name: 'Releases' }).getByRole('row').count(),
-        before.length + 1,
+        await page.getByRole('region', { name: 'Releases' }).getByRole('listitem').count(),
+        before.length,
         'the timeline shows nothing new',
       );
     } finally {
@@ -205,7 +208,25 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       await waiting.getByRole('link', { name: `pipeline #${pipelineId}` }).waitFor({ timeout: 20_000 });
       await screenshot(page, 'environment-approval');
       await waiting.getByRole('button', { name: `Approve deploy-${ENV} of pipeline #${pipelineId}` }).click();
+      // Approving asks first; cancelling leaves the deploy waiting.
+      const confirm = page.getByRole('dialog', { name: `Approve the deploy to ${ENV}?` });
+      await confirm.getByRole('button', { name: 'Cancel' }).click();
+      await confirm.waitFor({ state: 'hidden' });
+      assert.equal((await tandem.pipeline(pipelineId)).jobs.find((j) => j.name === `deploy-${ENV}`)?.status, 'manual');
+      await waiting.getByRole('button', { name: `Approve deploy-${ENV} of pipeline #${pipelineId}` }).click();
+      await confirm.getByLabel('Comment (optional)').fill('Checked the canary dashboards');
+      await screenshot(page, 'environment-approve-dialog');
+      await confirm.getByRole('button', { name: 'Approve and deploy' }).click();
       await liveRelease(page).getByText('v3', { exact: true }).waitFor({ timeout: 30_000 });
+      // The release timeline says who approved it and why; so does the audit log.
+      const newest = page.getByRole('region', { name: 'Releases' }).getByRole('listitem').first();
+      await newest.getByText('Approved by max').waitFor();
+      assert.match(await newest.innerText(), /v3[\s\S]*Approved by max[\s\S]*Checked the canary dashboards/);
+      const [release] = await releases();
+      assert.deepEqual([release.version, release.approval?.by, release.approval?.comment], ['v3', 'max', 'Checked the canary dashboards']);
+      const audit = await tandem.api<AuditEntry[]>('GET', '/api/v1/audit?actor=max&action=job.play');
+      assert.equal(audit.body[0]?.details?.comment, 'Checked the canary dashboards');
+      await screenshot(page, 'environment-approved-timeline');
       assert.equal(await servingVersion(target.url), 'v3');
       assert.equal(await waiting.count(), 0, 'nothing waits any more');
       assert.deepEqual(pageErrors, []);

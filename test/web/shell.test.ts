@@ -124,4 +124,31 @@ describe('web UI shell', { skip: browserSkip() }, () => {
       await context.close();
     }
   });
+
+  it('keeps the account controls (profile pages, theme, sign out) inside the Menu on a phone', async () => {
+    const user = await createUser(tandem, 'pia');
+    const context = await browser.newContext({ viewport: { width: 390, height: 800 } });
+    const page = await context.newPage();
+    try {
+      await signIn(page, tandem.url, user);
+      const account = page.getByRole('navigation', { name: 'Account' });
+      const signOut = page.getByRole('button', { name: 'Sign out' });
+      const controls = [signOut, page.getByLabel('Theme'), account.getByRole('link', { name: 'Access tokens' })];
+      for (const control of controls) assert.equal(await control.isVisible(), false, 'folded with the menu');
+      const main = await page.locator('main').boundingBox();
+      assert.ok(main && main.y < 120, `the page starts near the top, not under the account controls (at ${main?.y}px)`);
+
+      await page.getByRole('button', { name: 'Menu' }).click();
+      for (const control of controls) assert.equal(await control.isVisible(), true, 'shown with the menu');
+      await screenshot(page, 'narrow-menu-open');
+      await account.getByRole('link', { name: 'Access tokens' }).click();
+      await page.getByRole('heading', { level: 1, name: /tokens/i }).waitFor();
+      assert.equal(await signOut.isVisible(), false, 'choosing a page folds the account controls too');
+      await page.getByRole('button', { name: 'Menu' }).click();
+      await signOut.click();
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -11,6 +11,8 @@ interface NavItem {
   to: string;
   label: string;
   admin?: boolean;
+  /** The user's own pages: listed with the account controls (theme, sign out), not the main nav. */
+  account?: boolean;
 }
 
 const NAV: NavItem[] = [
@@ -18,8 +20,8 @@ const NAV: NavItem[] = [
   { to: '/repos', label: 'Repositories' },
   { to: '/alerts', label: 'Alerts' },
   { to: '/slos', label: 'SLOs' },
-  { to: '/profile/tokens', label: 'Access tokens' },
-  { to: '/profile/notifications', label: 'My notifications' },
+  { to: '/profile/tokens', label: 'Access tokens', account: true },
+  { to: '/profile/notifications', label: 'My notifications', account: true },
   { to: '/admin/users', label: 'Users', admin: true },
   { to: '/admin/agents', label: 'Agents', admin: true },
   { to: '/admin/audit', label: 'Audit log', admin: true },
@@ -89,6 +91,11 @@ export function App() {
 
   const admin = session.user.admin;
   const active = currentNav(path);
+  const navLink = (item: NavItem) => (
+    <Link key={item.to} to={item.to} aria-current={item.to === active ? 'page' : undefined} onClick={() => setMenuOpen(false)}>
+      {item.label}
+    </Link>
+  );
   let content: ReactNode = (
     <Page title="Not found">
       <p>
@@ -121,7 +128,7 @@ export function App() {
           type="button"
           className="menu-toggle"
           aria-expanded={menuOpen}
-          aria-controls="main-nav"
+          aria-controls="main-nav account-controls"
           onClick={() => setMenuOpen((o) => !o)}
         >
           Menu
@@ -130,21 +137,21 @@ export function App() {
           Tandem
         </Link>
         <nav id="main-nav" aria-label="Main">
-          {NAV.filter((item) => !item.admin || admin).map((item) => (
-            <Link key={item.to} to={item.to} aria-current={item.to === active ? 'page' : undefined} onClick={() => setMenuOpen(false)}>
-              {item.label}
-            </Link>
-          ))}
+          {NAV.filter((item) => !item.account && (!item.admin || admin)).map(navLink)}
         </nav>
         <div className="who">
           <p>
             Signed in as <strong>{session.user.username}</strong>
             {admin ? ' (admin)' : ''}
           </p>
-          <ThemeSwitch />
-          <button type="button" onClick={() => void signOut()}>
-            Sign out
-          </button>
+          {/* On a phone these fold into the Menu with the main nav: the page starts at its content. */}
+          <div id="account-controls" className="account">
+            <nav aria-label="Account">{NAV.filter((item) => item.account).map(navLink)}</nav>
+            <ThemeSwitch />
+            <button type="button" onClick={() => void signOut()}>
+              Sign out
+            </button>
+          </div>
         </div>
       </aside>
       <main id="main" tabIndex={-1}>

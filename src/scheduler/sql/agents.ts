@@ -65,6 +65,11 @@ export async function agentTags(db: Kysely<Database>, agentId: number): Promise<
   return readAgentTags(agent);
 }
 
+/** The agent's name, for pages that say where a job ran; null when it was removed since. */
+export async function agentName(db: Kysely<Database>, agentId: number): Promise<string | null> {
+  return (await db.selectFrom('agents').select('name').where('id', '=', agentId).executeTakeFirst())?.name ?? null;
+}
+
 /** An admin's setting of an agent's tags; false when there is no such agent. */
 export async function setAgentTags(db: Kysely<Database>, input: { agentId: number; tags: string[] }): Promise<boolean> {
   const result = await db

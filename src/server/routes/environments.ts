@@ -23,7 +23,7 @@ import {
   type AlertRollbackOutcome,
 } from '../../releases/index.js';
 import { requireRepo } from '../../repos/index.js';
-import { getPipelineRow, heldJob, readJobSpec } from '../../scheduler/index.js';
+import { commitTitles, getPipelineRow, heldJob, playsOf, readJobSpec } from '../../scheduler/index.js';
 import type { Release } from '../../releases/index.js';
 import type { Repo } from '../../repos/index.js';
 import { agentIdOf, uploadedManifest } from '../agent-claims.js';
@@ -131,7 +131,19 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       const repo = await requireRepo(ctx.store, params.name!);
       const env = await requireEnvironment(ctx.store.db, repo, params.env!);
       const { limit, before } = pageParams(query, { fallback: 100, max: MAX_RELEASES_PAGE });
-      return (await listReleases(ctx.store.db, { environmentId: env.id, limit, before })).map(releaseView);
+      const releases = await listReleases(ctx.store.db, { environmentId: env.id, limit, before });
+      const listed = {
+        plays: await playsOf(
+          ctx.store,
+          releases.flatMap((r) => (r.job_id === null ? [] : [r.job_id])),
+        ),
+        titles: await commitTitles(
+          ctx.store,
+          repo.id,
+          releases.map((r) => r.sha),
+        ),
+      };
+      return releases.map((r) => releaseView(r, listed));
     },
   });
 

@@ -1,4 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
+import { z } from 'zod';
 import { manifestToTarGz, reportTypeMatcher, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { createMasker, maskText } from '../../executor/index.js';
 import {
@@ -21,6 +22,9 @@ import {
   retriedWithPipeline,
   retryJob,
   retryPipeline,
+  busySeconds,
+  pipelineRunSeconds,
+  agentName,
 } from '../../scheduler/index.js';
 import { recordFreezeOverride } from '../../releases/index.js';
 import { maskedVariableValues } from '../../repos/index.js';
@@ -69,7 +73,7 @@ async function pipelineJson(
   const seen = (l: LinkedPipeline) => visible === null || visible.includes(l.pipeline.repo_id);
   const { parent, downstream } = await linkedPipelines(ctx.store, pipeline);
   return {
-    ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id)),
+    ...pipelineView(pipeline, await repoNameOf(ctx, pipeline.repo_id), busySeconds(jobs)),
     jobs: jobs.map(jobView),
     coverage: pipelineCoverage(jobs),
     parent: parent && seen(parent) ? linkedPipelineView(parent) : null,
@@ -87,6 +91,14 @@ function archiveName(job: { id: number; spec: string }): string {
   return name && /^[\w.@+-]{1,200}$/.test(name) ? name : `job-${job.id}-artifacts`;
 }
 
+/** POST /jobs/:id/play: why (an approver's note on a deploy), kept with the job. */
+const playBody = z.object({ comment: z.string().trim().max(1000, 'at most 1000 characters').optional() }).strict();
+
+function playComment(body: unknown): string | null {
+  const comment = (body as z.infer<typeof playBody> | undefined)?.comment;
+  return comment ? comment : null;
+}
+
 export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): void {
   routes.add({
     method: 'GET',
@@ -98,7 +110,11 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const visible = await visibleRepoIds(ctx, principal);
       const rows = await listPipelines(ctx.store, { repoIds: visible ?? undefined, ...pageParams(query, PIPELINE_PAGE) });
       const names = await repoNames(ctx.store.db, [...new Set(rows.map((p) => p.repo_id))]);
-      return rows.map((p) => pipelineView(p, names.get(p.repo_id) ?? `#${p.repo_id}`));
+      const ran = await pipelineRunSeconds(
+        ctx.store,
+        rows.map((p) => p.id),
+      );
+      return rows.map((p) => pipelineView(p, names.get(p.repo_id) ?? `#${p.repo_id}`, ran.get(p.id) ?? 0));
     },
   });
 
@@ -243,7 +259,8 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     access: 'user',
     async handler({ params }) {
       const job = await loadJob(ctx, idParam(params.id, 'id'));
-      return jobDetailView(job, await jobAttempts(ctx.store, job));
+      const ranOn = job.agent_id === null ? null : await agentName(ctx.store.db, job.agent_id);
+      return jobDetailView(job, await jobAttempts(ctx.store, job), ranOn);
     },
   });
 
@@ -337,10 +354,15 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     routes.add({
       method: 'POST',
       url: `/api/v1/jobs/:id/${action}`,
-      summary: { cancel: 'Cancel a job', retry: 'Retry a finished job as a new attempt', play: 'Start a manual job' }[action],
+      summary: {
+        cancel: 'Cancel a job',
+        retry: 'Retry a finished job as a new attempt',
+        play: "Start a manual job (on a protected environment: approve its deploy); optional comment, shown in the release's timeline",
+      }[action],
       tag: 'jobs',
       access: 'user',
-      async handler({ params, principal, audit }) {
+      ...(action === 'play' ? { body: playBody } : {}),
+      async handler({ params, principal, audit, body }) {
         const job = await loadJob(ctx, idParam(params.id, 'id'));
         if (action === 'cancel') await requireJobRefRole(ctx, principal, job, 'job.cancel');
         else await requireJobStartRights(ctx, principal, job, `job.${action}`);
@@ -348,6 +370,8 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         let shownId = job.id;
         // Playing a deploy to a frozen environment is a maintainer's override: recorded before it starts.
         if (action === 'play') {
+          const comment = playComment(body);
+          if (comment !== null) audit({ comment });
           const override = await recordFreezeOverride(ctx.store.db, { job, actor: actorOf(principal).name, now });
           if (override) {
             ctx.log.warn(override, 'deploy freeze overridden');
@@ -361,7 +385,10 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         } else {
           publishChanges(
             ctx,
-            (action === 'cancel' ? await cancelJob(ctx.store, job.id, now) : await playJob(ctx.store, job.id, now)).changes,
+            (action === 'cancel'
+              ? await cancelJob(ctx.store, job.id, now)
+              : await playJob(ctx.store, job.id, now, { actor: actorOf(principal).name, comment: playComment(body) })
+            ).changes,
           );
         }
         return jobView(await loadJob(ctx, shownId));

@@ -26,7 +26,7 @@ import { REPO_VISIBILITIES } from '../../api/index.js';
 import { callerOf, type Principal } from '../../auth/index.js';
 import { protectedRefRole, roleIn, setUpNewRepo } from '../../auth/index.js';
 import { FORGE_TYPES, lsRemote, normalizeRepoUrl, publicKeyFingerprint, type GitCredentials } from '../../source/index.js';
-import { latestPipelineStatus, listPipelines, triggerPipeline } from '../../scheduler/index.js';
+import { latestPipelineStatus, listPipelines, pipelineRunSeconds, triggerPipeline } from '../../scheduler/index.js';
 import type { Repo } from '../../repos/index.js';
 import { FORGE_STATUS_TOPIC, outboxSummary } from '../../outbox/index.js';
 import type { ForgeDeliveryJson } from '../../api/index.js';
@@ -445,7 +445,11 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     async handler({ params, query }) {
       const repo = await requireRepo(ctx.store, params.name);
       const rows = await listPipelines(ctx.store, { repoId: repo.id, ...pageParams(query, PIPELINE_PAGE) });
-      return rows.map((p) => pipelineView(p, repo.name));
+      const ran = await pipelineRunSeconds(
+        ctx.store,
+        rows.map((p) => p.id),
+      );
+      return rows.map((p) => pipelineView(p, repo.name, ran.get(p.id) ?? 0));
     },
   });
 

@@ -1,11 +1,13 @@
-// The front page: what needs attention (firing alerts, error budgets), how deliveries go (DORA of
-// the user's repositories), whether the cluster is healthy, and recent pipelines. Every part asks
-// again every few seconds.
+// The front page leads with the user's own work: the pipelines of the repositories they belong to
+// and what is live in those repositories' environments; then how deliveries go (DORA). Platform
+// health (firing alerts, error budgets, the cluster) is a compact panel for administrators, who
+// run the platform. Every part asks again every few seconds.
 import { useApi } from '../api.js';
 import { Await, DataTable, Empty, formatDuration, Page, StatusBadge, Time } from '../components/common.js';
 import { Link, seg } from '../router.js';
 import { useUser } from '../session.js';
-import type { Pipeline, Repo } from '../types.js';
+import type { Environment, Pipeline, Repo } from '../types.js';
+import { ReleaseLine } from './repos/deploy-parts.js';
 import type { AlertView, ClusterView, DoraMetrics, SloList } from './observe/types.js';
 import { AlertTable, BudgetBar, ClusterHealth, perDay, percent, REFRESH_MS } from './observe/widgets.js';
 
@@ -135,29 +137,37 @@ function DoraCard() {
   );
 }
 
-function RecentPipelines() {
-  const pipelines = useApi<Pipeline[]>('/api/v1/pipelines?limit=20', REFRESH_MS);
+/** Repositories whose environments the dashboard lists; each repository's Environments tab has all. */
+const ENV_REPOS = 6;
+const YOUR_PIPELINES = 10;
+
+function YourPipelines() {
+  const pipelines = useApi<Pipeline[]>(`/api/v1/pipelines?limit=${YOUR_PIPELINES}`, REFRESH_MS);
   return (
-    <>
-      <h2>Recent pipelines</h2>
+    <section aria-labelledby="your-pipelines">
+      <h2 id="your-pipelines">Your pipelines</h2>
       <Await loaded={pipelines} what="pipelines">
         {(list) => (
           <DataTable
             rows={list}
-            empty={<Empty>No pipelines yet.</Empty>}
-            columns={['Pipeline', 'Repository', 'Ref', 'Status', 'Created']}
+            empty={<Empty>No pipelines yet in the repositories you belong to.</Empty>}
+            columns={['Pipeline', 'Repository', 'Ref', 'Commit', 'Status', 'Duration', 'Created']}
             row={(p) => (
               <tr key={p.id}>
                 <td>
                   <Link to={`/pipelines/${p.id}`}>#{p.id}</Link>
                 </td>
-                <td>{p.repo}</td>
+                <td>
+                  <Link to={`/repos/${seg(p.repo)}`}>{p.repo}</Link>
+                </td>
                 <td>
                   <code>{p.ref}</code>
                 </td>
+                <td className="wrap-anywhere">{p.commit?.title ?? <code title={p.sha}>{p.sha.slice(0, 8)}</code>}</td>
                 <td>
                   <StatusBadge status={p.status} />
                 </td>
+                <td>{formatDuration(p.duration)}</td>
                 <td>
                   <Time iso={p.createdAt} />
                 </td>
@@ -166,20 +176,93 @@ function RecentPipelines() {
           />
         )}
       </Await>
-    </>
+    </section>
+  );
+}
+
+function RepoEnvironmentRows({ repo }: { repo: string }) {
+  const envs = useApi<Environment[]>(`/api/v1/repos/${seg(repo)}/environments`, REFRESH_MS);
+  // A repository without environments (or one this user may not read them of) adds no rows.
+  return (envs.data ?? []).map((env) => (
+    <tr key={env.name}>
+      <td>
+        <Link to={`/repos/${seg(repo)}`}>{repo}</Link>
+      </td>
+      <th scope="row">
+        <Link to={`/repos/${seg(repo)}/environments/${seg(env.name)}`}>{env.name}</Link>
+      </th>
+      <td>
+        {env.current ? (
+          <>
+            <StatusBadge status={env.current.status} /> <ReleaseLine release={env.current} />
+          </>
+        ) : (
+          <span className="muted">nothing live</span>
+        )}
+      </td>
+      <td>{env.latest ? <StatusBadge status={env.latest.status} title={env.latest.statusReason ?? undefined} /> : null}</td>
+    </tr>
+  ));
+}
+
+function YourEnvironments() {
+  const repos = useApi<Repo[]>('/api/v1/repos');
+  return (
+    <section aria-labelledby="your-environments">
+      <h2 id="your-environments">Your environments</h2>
+      <Await loaded={repos} what="environments">
+        {(list) =>
+          list.length === 0 ? (
+            <Empty>You belong to no repository yet.</Empty>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Repository</th>
+                    <th scope="col">Environment</th>
+                    <th scope="col">Live</th>
+                    <th scope="col">On its way</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.slice(0, ENV_REPOS).map((r) => (
+                    <RepoEnvironmentRows key={r.name} repo={r.name} />
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Await>
+    </section>
+  );
+}
+
+/** Alerts, error budgets and the cluster, small: the administrators' view of the platform. */
+function PlatformHealth() {
+  return (
+    <section aria-labelledby="platform-health" className="platform-health">
+      <h2 id="platform-health">Platform health</h2>
+      <div className="cards compact">
+        <FiringAlerts />
+        <ErrorBudgets />
+        <ClusterCard />
+      </div>
+    </section>
   );
 }
 
 export function Dashboard() {
+  const user = useUser();
   return (
     <Page title="Dashboard">
+      <YourPipelines />
+      <YourEnvironments />
+      {user.admin ? <PlatformHealth /> : null}
       <div className="cards dashboard">
-        <FiringAlerts />
-        <ErrorBudgets />
-        <ClusterCard />
         <DoraCard />
       </div>
-      <RecentPipelines />
     </Page>
   );
 }

@@ -1,9 +1,11 @@
 // What waits for a person on an environment: deploy jobs waiting as manual (GET .../manual-jobs; a
-// protected environment wants an approval), and a paused release (a canary, or a verification
+// protected environment wants an approval, asked for with a confirmation and a comment), and a paused release (a canary, or a verification
 // without data) to promote or abort.
+import { useState } from 'react';
 import { api, useApi } from '../../api.js';
 import { ActionError, useAction } from '../../components/action.js';
 import { StatusBadge, Time } from '../../components/common.js';
+import { ConfirmDialog } from '../../components/confirm.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import type { Environment, Job, Release } from '../../types.js';
@@ -39,7 +41,12 @@ export function WaitingForPeople({
       <ul className="plain-list">
         {waitingJobs.map((job) => (
           <li key={job.id}>
-            <WaitingDeploy job={job} mayApprove={approver && can(env.protected ? 'deployment.approve' : 'job.play')} onDone={refresh} />
+            <WaitingDeploy
+              job={job}
+              envName={env.name}
+              mayApprove={approver && can(env.protected ? 'deployment.approve' : 'job.play')}
+              onDone={refresh}
+            />
           </li>
         ))}
         {paused.map((release) => (
@@ -58,13 +65,23 @@ export function WaitingForPeople({
   );
 }
 
-function WaitingDeploy({ job, mayApprove, onDone }: { job: Job; mayApprove: boolean; onDone: () => void }) {
+/** Approving asks first, takes the approver's comment, and records both with the deploy (the release timeline shows them). */
+function WaitingDeploy({ job, envName, mayApprove, onDone }: { job: Job; envName: string; mayApprove: boolean; onDone: () => void }) {
   const action = useAction();
+  const [open, setOpen] = useState(false);
+  const [comment, setComment] = useState('');
   const approve = () =>
-    void action.run(async () => {
-      await api(`/api/v1/jobs/${job.id}/play`, { method: 'POST' });
-      onDone();
-    });
+    void action
+      .run(async () => {
+        const trimmed = comment.trim();
+        await api(`/api/v1/jobs/${job.id}/play`, { method: 'POST', body: trimmed ? { comment: trimmed } : {} });
+        onDone();
+      })
+      .then((ok) => {
+        if (!ok) return;
+        setOpen(false);
+        setComment('');
+      });
   return (
     <>
       <StatusBadge status={job.status} /> <Link to={`/jobs/${job.id}`}>{job.name}</Link> of{' '}
@@ -73,8 +90,10 @@ function WaitingDeploy({ job, mayApprove, onDone }: { job: Job; mayApprove: bool
         <button
           type="button"
           className="primary"
-          onClick={approve}
-          disabled={action.busy}
+          onClick={() => {
+            action.clear();
+            setOpen(true);
+          }}
           aria-label={`Approve ${job.name} of pipeline #${job.pipelineId}`}
         >
           Approve
@@ -82,7 +101,24 @@ function WaitingDeploy({ job, mayApprove, onDone }: { job: Job; mayApprove: bool
       ) : (
         <span className="muted">A maintainer approves it.</span>
       )}
-      <ActionError action={action} />
+      <ConfirmDialog
+        open={open}
+        title={`Approve the deploy to ${envName}?`}
+        confirmLabel="Approve and deploy"
+        busy={action.busy}
+        onConfirm={approve}
+        onCancel={() => setOpen(false)}
+      >
+        <p>
+          {job.name} of pipeline #{job.pipelineId} starts at once and deploys to {envName}. You are recorded as its approver.
+        </p>
+        <label>
+          Comment (optional)
+          <textarea value={comment} maxLength={1000} rows={3} onChange={(e) => setComment(e.target.value)} />
+        </label>
+        <ActionError action={action} />
+      </ConfirmDialog>
+      {open ? null : <ActionError action={action} />}
     </>
   );
 }

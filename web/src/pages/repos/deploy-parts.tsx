@@ -28,6 +28,37 @@ export function ReleaseCommit({ release }: { release: Release }) {
   );
 }
 
+/** Releases a rollback may bring back: ones that were live before, serving other files than now. */
+export function rollbackCandidates(releases: Release[], current: Release | null): Release[] {
+  return releases.filter((r) => r.status === 'superseded' && r.digest !== current?.digest);
+}
+
+/**
+ * The last good release: the newest one that was live before the current one (and serves other
+ * files), which is what a rollback brings back unless told otherwise (the server's default too).
+ */
+export function lastGood(releases: Release[], current: Release | null): Release | undefined {
+  const candidates = rollbackCandidates(releases, current);
+  return candidates.find((r) => !current || r.id < current.id) ?? candidates[0];
+}
+
+/** "6 Dec 2026, 14:03": a release's date where it is told apart from its neighbours. */
+export function releaseDate(release: Release): string {
+  const iso = release.finishedAt ?? release.createdAt;
+  return iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : '—';
+}
+
+/** "Release #7 · v1 · Fix the login (abc12345) · 6 Dec 2026, 14:03": one line for a choice list. */
+export function releaseChoice(release: Release, good: boolean): string {
+  return [
+    `Release #${release.id}`,
+    release.version,
+    `${release.commitTitle ? `${release.commitTitle} ` : ''}(${shortSha(release.sha)})`,
+    releaseDate(release),
+    ...(good ? ['last good'] : []),
+  ].join(' · ');
+}
+
 /** "v2 (abc12345) by pipeline #4, 3 minutes ago": what a release is, in one line. */
 export function ReleaseLine({ release }: { release: Release }) {
   return (

@@ -10,7 +10,18 @@ import { Link, seg } from '../../router.js';
 import type { Environment, Release } from '../../types.js';
 import { ActionError, useAction } from '../../components/action.js';
 import { WaitingForPeople } from './approvals.js';
-import { DeployLock, EnvironmentTraits, inProgress, lockHolder, ReleaseLine, shortSha } from './deploy-parts.js';
+import {
+  DeployLock,
+  EnvironmentTraits,
+  inProgress,
+  lastGood,
+  lockHolder,
+  releaseChoice,
+  releaseDate,
+  ReleaseLine,
+  rollbackCandidates,
+  shortSha,
+} from './deploy-parts.js';
 import { ReleaseTimeline, useReleases } from './timeline.js';
 
 /** Polling when nothing moves, and while a release is on its way (so "live" shows within seconds). */
@@ -59,7 +70,7 @@ function EnvironmentDetail({ envName }: { envName: string }) {
           <>
             <LiveNow env={env} envPath={`${envPath}/${seg(envName)}`} releases={releases.list} onChange={refresh} />
             <WaitingForPeople env={env} envPath={`${envPath}/${seg(envName)}`} releases={releases.list} onChange={refresh} />
-            <ReleaseTimeline releases={releases} envPath={`${envPath}/${seg(envName)}`} />
+            <ReleaseTimeline releases={releases} envPath={`${envPath}/${seg(envName)}`} current={env.current} />
           </>
         )
       }
@@ -125,11 +136,6 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
   );
 }
 
-/** Releases a rollback may bring back: ones that were live before, serving other files than now. */
-function rollbackCandidates(releases: Release[], current: Release | null): Release[] {
-  return releases.filter((r) => r.status === 'superseded' && r.digest !== current?.digest);
-}
-
 function RollbackButton({
   env,
   envPath,
@@ -147,7 +153,7 @@ function RollbackButton({
   const [requested, setRequested] = useState<(Release & { pipelineId: number }) | null>(null);
   const candidates = rollbackCandidates(releases, env.current);
   // The default is the server's: the newest earlier release that was live before the current one.
-  const previous = candidates.find((r) => !env.current || r.id < env.current.id) ?? candidates[0];
+  const previous = lastGood(releases, env.current);
   const chosen = candidates.find((r) => r.id === target) ?? previous;
 
   const start = () => {
@@ -208,16 +214,33 @@ function RollbackButton({
           <select value={chosen?.id ?? ''} onChange={(e) => setTarget(Number(e.target.value))}>
             {candidates.map((r) => (
               <option key={r.id} value={r.id}>
-                {r.version} ({shortSha(r.sha)}, release #{r.id}, {r.createdBy})
+                {releaseChoice(r, r.id === previous?.id)}
               </option>
             ))}
           </select>
         </label>
         {chosen ? (
-          <p>
-            A rollback pipeline deploys the stored files of release #{chosen.id} (<code>{shortSha(chosen.sha)}</code>) to {env.name},
-            without checking out git.
-          </p>
+          <>
+            <dl className="rollback-choice">
+              <dt>Release</dt>
+              <dd>
+                #{chosen.id} <strong>{chosen.version}</strong>
+                {chosen.id === previous?.id ? <span className="badge status-success">last good</span> : null}
+              </dd>
+              <dt>Commit</dt>
+              <dd>
+                {chosen.commitTitle ?? <span className="muted">(title not recorded)</span>} <code>{shortSha(chosen.sha)}</code>
+              </dd>
+              <dt>Deployed</dt>
+              <dd>
+                {releaseDate(chosen)} by {chosen.createdBy}
+              </dd>
+            </dl>
+            <p>
+              A rollback pipeline deploys the stored files of release #{chosen.id} (<code>{shortSha(chosen.sha)}</code>) to {env.name},
+              without checking out git.
+            </p>
+          </>
         ) : null}
         {lockHolder(env) ? (
           <p className="muted">Release #{lockHolder(env)?.id} holds the environment now: the rollback waits for it to finish.</p>

@@ -1,11 +1,12 @@
-// An environment's releases, newest first and paged as the API pages them, and the difference
+// An environment's release history as a timeline, newest first and paged as the API pages them
+// (each release's commit, date, approver and whether it was the last good one), and the difference
 // between any two of them: their files by digest when both carry a manifest, else version and commit.
 import { useState } from 'react';
 import { api, useApi, type Loaded } from '../../api.js';
-import { Await, DataTable, Empty, ErrorBox, StatusBadge, Time } from '../../components/common.js';
+import { Await, Empty, ErrorBox, StatusBadge, Time } from '../../components/common.js';
 import { Link } from '../../router.js';
 import type { Release } from '../../types.js';
-import { ReleaseCommit, shortSha } from './deploy-parts.js';
+import { lastGood, ReleaseCommit, releaseDate, shortSha } from './deploy-parts.js';
 
 const PAGE = 25;
 
@@ -55,53 +56,35 @@ export function useReleases(path: string, refreshMs: number): Releases {
   return { list, newest, more, loadOlder, olderError: olderPages.error, reload: newest.reload };
 }
 
-export function ReleaseTimeline({ releases, envPath }: { releases: Releases; envPath: string }) {
+export function ReleaseTimeline({ releases, envPath, current }: { releases: Releases; envPath: string; current: Release | null }) {
   const [compared, setCompared] = useState<number[]>([]);
   const toggle = (id: number, on: boolean) =>
     setCompared((ids) => (on ? [...ids.filter((x) => x !== id), id].slice(-2) : ids.filter((x) => x !== id)));
+  const good = lastGood(releases.list, current);
 
   return (
     <section aria-labelledby="timeline">
       <h2 id="timeline">Releases</h2>
-      <p className="muted">Tick two releases to compare them.</p>
+      <p className="muted">Newest first. Tick two releases to compare them.</p>
       <Await loaded={releases.newest} what="releases">
-        {() => (
-          <DataTable
-            rows={releases.list}
-            empty={<Empty>No releases yet.</Empty>}
-            columns={['Compare', 'Release', 'Status', 'Kind', 'Version', 'Commit', 'Job', 'By', 'When', 'Reason']}
-            row={(r) => (
-              <tr key={r.id}>
-                <td>
-                  <input
-                    type="checkbox"
-                    aria-label={`Compare release #${r.id}`}
-                    checked={compared.includes(r.id)}
-                    onChange={(e) => toggle(r.id, e.target.checked)}
-                  />
-                </td>
-                <td>#{r.id}</td>
-                <td>
-                  <StatusBadge status={r.status} />
-                  {r.decision ? <span className="muted"> ({r.decision})</span> : null}
-                </td>
-                <td>{r.kind === 'rollback' ? `rollback to #${r.rollbackOf}` : 'deploy'}</td>
-                <td>
-                  <strong>{r.version}</strong>
-                </td>
-                <td>
-                  <ReleaseCommit release={r} />
-                </td>
-                <td>{r.jobId === null ? <span className="muted">—</span> : <Link to={`/jobs/${r.jobId}`}>#{r.jobId}</Link>}</td>
-                <td>{r.createdBy}</td>
-                <td>
-                  <Time iso={r.createdAt} />
-                </td>
-                <td className="small">{r.statusReason ?? ''}</td>
-              </tr>
-            )}
-          />
-        )}
+        {() =>
+          releases.list.length === 0 ? (
+            <Empty>No releases yet.</Empty>
+          ) : (
+            <ol className="release-timeline" aria-label="Release history">
+              {releases.list.map((r) => (
+                <ReleaseEvent
+                  key={r.id}
+                  release={r}
+                  live={r.id === current?.id}
+                  lastGood={r.id === good?.id}
+                  compared={compared.includes(r.id)}
+                  onCompare={(on) => toggle(r.id, on)}
+                />
+              ))}
+            </ol>
+          )
+        }
       </Await>
       {releases.olderError ? <ErrorBox error={releases.olderError} /> : null}
       {releases.more ? (
@@ -111,6 +94,57 @@ export function ReleaseTimeline({ releases, envPath }: { releases: Releases; env
       ) : null}
       {compared.length === 2 ? <ReleaseDiff envPath={envPath} ids={[Math.min(...compared), Math.max(...compared)]} /> : null}
     </section>
+  );
+}
+
+/** One release on the timeline: what, which commit, when and by whom, who approved it, and why it ended. */
+function ReleaseEvent({
+  release: r,
+  live,
+  lastGood: good,
+  compared,
+  onCompare,
+}: {
+  release: Release;
+  live: boolean;
+  lastGood: boolean;
+  compared: boolean;
+  onCompare: (on: boolean) => void;
+}) {
+  return (
+    <li className="release-event" aria-label={`Release #${r.id} ${r.version}`}>
+      <span className={`release-dot badge status-${r.status}`} aria-hidden="true" />
+      <div className="release-head">
+        <strong>Release #{r.id}</strong> <strong className="release-version">{r.version}</strong> <StatusBadge status={r.status} />
+        {r.decision ? <span className="muted"> ({r.decision})</span> : null}{' '}
+        {live ? <span className="badge status-live">live now</span> : null}
+        {good ? <span className="badge status-success">last good</span> : null}
+        <span className="muted"> {r.kind === 'rollback' ? `rollback to #${r.rollbackOf}` : 'deploy'}</span>
+      </div>
+      <div>
+        {r.commitTitle ? <span className="release-title">{r.commitTitle}</span> : null} <ReleaseCommit release={r} />
+      </div>
+      <div className="muted small">
+        {releaseDate(r)} (<Time iso={r.finishedAt ?? r.createdAt} />) by {r.createdBy}
+        {r.jobId === null ? null : (
+          <>
+            {' '}
+            · <Link to={`/jobs/${r.jobId}`}>job #{r.jobId}</Link>
+          </>
+        )}
+      </div>
+      {r.approval ? (
+        <div className="release-approval">
+          Approved by <strong>{r.approval.by}</strong> <Time iso={r.approval.at} />
+          {r.approval.comment ? <q>{r.approval.comment}</q> : null}
+        </div>
+      ) : null}
+      {r.statusReason ? <div className="small">{r.statusReason}</div> : null}
+      <label className="release-compare">
+        <input type="checkbox" aria-label={`Compare release #${r.id}`} checked={compared} onChange={(e) => onCompare(e.target.checked)} />{' '}
+        Compare
+      </label>
+    </li>
   );
 }
 
