@@ -236,6 +236,9 @@ export interface JobTable {
   dotenv: string | null;
   /** The percentage the job's `coverage:` regex found in its log when it ended; null without one (migration 025). */
   coverage: number | null;
+  /** A failed job's log line where it failed (1-based, as the job page numbers lines) and its plain text; null otherwise (migration 029). */
+  failure_line: number | null;
+  failure_line_text: string | null;
 }
 
 /** Who is told about a repository's pipelines (user_id null), or a user's own subscription (repo_id null: every repository they can read). */
