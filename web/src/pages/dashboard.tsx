@@ -6,6 +6,7 @@ import { Await, DataTable, Empty, formatDuration, Page, StatusBadge, Time } from
 import { Link, seg } from '../router.js';
 import { useUser } from '../session.js';
 import type { Pipeline, Repo } from '../types.js';
+import { CommitSummary } from './pipelines/commit.js';
 import type { AlertView, ClusterView, DoraMetrics, SloList } from './observe/types.js';
 import { AlertTable, BudgetBar, ClusterHealth, perDay, percent, REFRESH_MS } from './observe/widgets.js';
 
@@ -145,7 +146,7 @@ function RecentPipelines() {
           <DataTable
             rows={list}
             empty={<Empty>No pipelines yet.</Empty>}
-            columns={['Pipeline', 'Repository', 'Ref', 'Status', 'Created']}
+            columns={['Pipeline', 'Repository', 'Ref', 'Commit', 'Status', 'Created']}
             row={(p) => (
               <tr key={p.id}>
                 <td>
@@ -154,6 +155,9 @@ function RecentPipelines() {
                 <td>{p.repo}</td>
                 <td>
                   <code>{p.ref}</code>
+                </td>
+                <td>
+                  <CommitSummary pipeline={p} />
                 </td>
                 <td>
                   <StatusBadge status={p.status} />

@@ -6,6 +6,7 @@ import { Await, Empty, ErrorBox, formatBytes, formatDuration, Page, StatusBadge,
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg } from '../../router.js';
 import { formatCoverage, type Job, type JobDetail, type Pipeline } from '../../types.js';
+import { failureText, JobFailure } from './failure.js';
 import { JobActionButtons, jobActions } from './job-actions.js';
 import { LogViewer } from './log-viewer.js';
 import { FINAL } from './status.js';
@@ -145,15 +146,11 @@ function JobBody({ job, pipeline, live, reload }: { job: JobDetail; pipeline: Pi
           onError={setError}
         />
       </div>
-      {job.failureReason ? (
-        <div className="error-box" role="note">
-          Failure reason: {job.failureReason}
-        </div>
-      ) : null}
+      <JobFailure job={job} />
       {error ? <ErrorBox error={error} /> : null}
       {job.attempts.length > 1 ? <Attempts job={job} /> : null}
       {can('log.read') ? (
-        <LogViewer key={job.id} jobId={job.id} live={live} onEnd={reload} />
+        <LogViewer key={job.id} jobId={job.id} live={live} onEnd={reload} failingLine={job.failureLine?.number ?? null} />
       ) : (
         <p className="notice">Your role in this repository does not include reading job logs.</p>
       )}
@@ -178,11 +175,11 @@ function Attempts({ job }: { job: JobDetail }) {
             )}{' '}
             <span className="muted">
               (job #{a.id}
-              {a.exitCode !== null ? `, exit code ${a.exitCode}` : ''}
-              {a.failureReason ? `, ${a.failureReason}` : ''}
+              {a.exitCode !== null && a.status !== 'failed' ? `, exit code ${a.exitCode}` : ''}
               {a.duration !== null ? `, ${formatDuration(a.duration)}` : ''})
             </span>{' '}
             {a.startedAt ? <Time iso={a.startedAt} /> : null}
+            {a.status === 'failed' ? <> — {failureText(a)}</> : null}
           </li>
         ))}
       </ol>
