@@ -44,9 +44,25 @@ export async function failingLogLine(pages: AsyncIterable<readonly { data: strin
   scan: for await (const chunks of pages) {
     for (const chunk of chunks) {
       scanned += chunk.data.length;
-      const lines = (partial + chunk.data).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) if (visit(l)) break scan;
+      const text = partial + chunk.data;
+      let start = 0;
+      let nextReturn = text.indexOf('\r');
+      for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
+        while (nextReturn !== -1 && nextReturn < start) nextReturn = text.indexOf('\r', start);
+        // Most lines are plain output, only counted: a line can read as a command or an error once
+        // cleaned only when it starts with an escape, `$`, `E` or `R`, or a carriage return rewrites it.
+        const first = text.charCodeAt(start);
+        const rewritten = nextReturn !== -1 && nextReturn < end;
+        if (first !== 0x1b && first !== 0x24 && first !== 0x45 && first !== 0x52 && !rewritten) {
+          line++;
+          continue;
+        }
+        if (visit(text.slice(start, end))) {
+          partial = '';
+          break scan;
+        }
+      }
+      partial = text.slice(start);
       if (scanned > MAX_SCANNED_LOG_BYTES) break scan;
     }
   }
