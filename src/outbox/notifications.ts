@@ -171,6 +171,12 @@ function jobFacts(externalUrl: string, job: Job, logLine: { number: number; text
   };
 }
 
+/** Where a failed job failed: the line stored when it ended, else (a job that ended before migration 029, or whose log says nothing) its log read now. */
+async function failedAt(deps: NotificationHandlerDeps, job: Job): Promise<{ number: number; text: string } | null> {
+  if (job.failure_line !== null && job.failure_line_text !== null) return { number: job.failure_line, text: job.failure_line_text };
+  return failingLogLine(deps.logPages(job.id));
+}
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** What the message says, read now: the pipeline as it is, its failed jobs and their failing lines. */
@@ -199,9 +205,7 @@ async function gatherFacts(deps: NotificationHandlerDeps, payload: NotificationP
           .orderBy('id')
           .limit(MAX_JOBS)
           .execute();
-  const withLines = await Promise.all(
-    jobs.map(async (j) => jobFacts(base, j, listed === 'failed' ? await failingLogLine(deps.logPages(j.id)) : null)),
-  );
+  const withLines = await Promise.all(jobs.map(async (j) => jobFacts(base, j, listed === 'failed' ? await failedAt(deps, j) : null)));
   return {
     event: payload.event,
     pipeline: {
