@@ -177,6 +177,16 @@ describe('web UI failures first', { skip: browserSkip() }, () => {
       await page.getByLabel('Search the log').press('Enter');
       await page.locator('mark.current', { hasText: 'prep line 7' }).waitFor();
       assert.equal(await page.locator('.log-line', { has: page.locator('mark.current') }).getAttribute('data-line'), '12');
+      // One deep in the folded middle of the failing output: scrolled to once every line is there.
+      await page.goto(`${tandem.url}/jobs/${deployId}`);
+      await page.locator('.log-line.failing').waitFor();
+      await page.getByLabel('Search the log').fill('upload 5');
+      await page.getByText('1 of 1').waitFor();
+      await page.getByLabel('Search the log').press('Enter');
+      const found = page.locator('.log-line', { has: page.locator('mark.current', { hasText: 'upload 5' }) });
+      await found.waitFor();
+      assert.equal(await found.getAttribute('data-line'), '41');
+      assert.ok(await lineInWindow(page, found), 'the match is scrolled into view');
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

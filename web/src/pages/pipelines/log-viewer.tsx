@@ -181,8 +181,8 @@ export function LogViewer({
   const isHidden = (line: number) => rows !== null && rows[rowOf(line)] !== line;
   const openFold = (index: number) => setOpenFolds((open) => new Set(open).add(index));
   const scrolledToFailure = useRef(false);
-  // When every fold opens or closes at once, this line stays where it is in the box: the failing
-  // command when it is in view, else the top line.
+  // When every fold opens or closes at once, this line stays where it is in the box (the failing
+  // command when it is in view, else the top line), or is brought to its middle (a folded line asked for).
   const keepLine = useRef<{ line: number; offset: number } | null>(null);
   const deferredQuery = useDeferredValue(query);
   const matches = useMemo(() => findMatches(log, deferredQuery), [log, deferredQuery]);
@@ -208,9 +208,13 @@ export function LogViewer({
   const scrollToLine = (line: number) => {
     const el = viewport.current;
     if (!el) return;
-    const hidden = isHidden(line);
-    if (hidden) setAllOpen(true);
-    el.scrollTop = Math.max(0, (hidden ? line : rowOf(line)) * ROW_HEIGHT - el.clientHeight / 2);
+    if (isHidden(line)) {
+      // Scrolled once every line is there (the box is still folded now).
+      keepLine.current = { line, offset: Math.floor(el.clientHeight / 2) };
+      setAllOpen(true);
+      return;
+    }
+    el.scrollTop = Math.max(0, rowOf(line) * ROW_HEIGHT - el.clientHeight / 2);
     autoScrolledTo.current = el.scrollTop;
   };
 
@@ -225,7 +229,7 @@ export function LogViewer({
   useLayoutEffect(() => {
     const el = viewport.current;
     if (!el || keepLine.current === null) return;
-    el.scrollTop = rowOfLine(rows, folds, keepLine.current.line) * ROW_HEIGHT - keepLine.current.offset;
+    el.scrollTop = Math.max(0, rowOfLine(rows, folds, keepLine.current.line) * ROW_HEIGHT - keepLine.current.offset);
     keepLine.current = null;
     autoScrolledTo.current = el.scrollTop;
     setScrollTop(el.scrollTop);
@@ -378,7 +382,6 @@ export function LogViewer({
               }
               setAllOpen((open) => !open);
             }}
-            aria-pressed={allOpen}
           >
             {allOpen ? 'Fold earlier sections' : 'Expand all'}
           </button>
