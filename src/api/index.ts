@@ -6,3 +6,4 @@ export * from './monitoring.js';
 export * from './protocol.js';
 export * from './views.js';
 export * from './webhooks.js';
+export { failureReasonText } from './failure-reasons.js';

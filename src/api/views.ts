@@ -151,6 +151,12 @@ export interface JobJson {
   tags: string[];
   exitCode: number | null;
   failureReason: string | null;
+  /**
+   * Where a failed job's log shows it failed, found when it ended: the command it was running (the
+   * last `$ command` echoed before the script ended) or else the first `ERROR:` line; `number` is
+   * 1-based as the log's line links (`#L12`). Null when it did not fail or its log has no such line.
+   */
+  failureLine: { number: number; text: string } | null;
   /** The percentage the job's `coverage:` regex found in its log; null without a regex or a match. */
   coverage: number | null;
   agentId: number | null;

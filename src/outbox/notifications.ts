@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 import { roleIn, type Keyring } from '../auth/index.js';
+import { failingLogLine } from '../pipeline/index.js';
 import type { NotificationEvent } from '../api/index.js';
 import { PostRefused, postJson, smtpMailer, type Mailer, type SmtpSettings } from '../monitor/index.js';
 import type { Database, Job, NotificationSubscription, StatusChange } from '../store/index.js';
@@ -139,57 +140,8 @@ export const notificationMessages: OutboxWriter = async (trx, changes) => {
   return messages;
 };
 
-/** The log read per failed job to find where it failed; past it the link goes to the job page. */
-const MAX_SCANNED_LOG_BYTES = 16 * 1024 * 1024;
 /** Failed jobs listed in one message. */
 const MAX_JOBS = 20;
-
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?/g;
-
-/** A log line as the job page shows it: colours gone, and only what follows a carriage return. */
-function plainLine(raw: string): string {
-  const text = raw.replace(ANSI, '');
-  const parts = text.split('\r').filter((p, i, all) => p !== '' || i === all.length - 1);
-  return parts[parts.length - 1] ?? '';
-}
-
-/**
- * Where a job's log shows it failed, numbered as the job page numbers lines (1-based, split at
- * "\n"): the last command the runner echoed (`$ command`) before the script ended (scripts run with
- * `set -e`, so that is the command that failed), else the first `ERROR:` line (a timeout, a lost
- * agent, a deploy); null when the log has neither.
- */
-export async function failingLogLine(pages: AsyncIterable<readonly { data: string }[]>): Promise<{ number: number; text: string } | null> {
-  let lastCommand: { number: number; text: string } | null = null;
-  let firstError: { number: number; text: string } | null = null;
-  let partial = '';
-  let line = 0;
-  let scanned = 0;
-  // Returns true once the script's end is reached: what follows (after_script, the verdict) failed nothing.
-  const visit = (raw: string): boolean => {
-    line++;
-    const text = plainLine(raw).trimEnd();
-    if (/^Running after_script\b/.test(text) || /^ERROR: Job (failed|canceled)\b/.test(text)) {
-      if (lastCommand === null && firstError === null && text.startsWith('ERROR:')) firstError = { number: line, text };
-      return true;
-    }
-    if (text.startsWith('$ ')) lastCommand = { number: line, text };
-    else if (firstError === null && /^ERROR:/.test(text)) firstError = { number: line, text };
-    return false;
-  };
-  scan: for await (const chunks of pages) {
-    for (const chunk of chunks) {
-      scanned += chunk.data.length;
-      const lines = (partial + chunk.data).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) if (visit(l)) break scan;
-      if (scanned > MAX_SCANNED_LOG_BYTES) break scan;
-    }
-  }
-  if (partial !== '' && lastCommand === null && firstError === null) visit(partial);
-  return lastCommand ?? firstError;
-}
 
 export interface NotificationHandlerDeps {
   db: Kysely<Database>;
@@ -217,6 +169,12 @@ function jobFacts(externalUrl: string, job: Job, logLine: { number: number; text
     url,
     logLine: logLine === null ? null : { ...logLine, url: `${url}#L${logLine.number}` },
   };
+}
+
+/** Where a failed job failed: the line stored when it ended, else (a job that ended before migration 029, or whose log says nothing) its log read now. */
+async function failedAt(deps: NotificationHandlerDeps, job: Job): Promise<{ number: number; text: string } | null> {
+  if (job.failure_line !== null && job.failure_line_text !== null) return { number: job.failure_line, text: job.failure_line_text };
+  return failingLogLine(deps.logPages(job.id));
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -247,9 +205,7 @@ async function gatherFacts(deps: NotificationHandlerDeps, payload: NotificationP
           .orderBy('id')
           .limit(MAX_JOBS)
           .execute();
-  const withLines = await Promise.all(
-    jobs.map(async (j) => jobFacts(base, j, listed === 'failed' ? await failingLogLine(deps.logPages(j.id)) : null)),
-  );
+  const withLines = await Promise.all(jobs.map(async (j) => jobFacts(base, j, listed === 'failed' ? await failedAt(deps, j) : null)));
   return {
     event: payload.event,
     pipeline: {

@@ -126,6 +126,7 @@ export function jobView(j: Job): JobJson {
     tags: readJobTags(j),
     exitCode: j.exit_code,
     failureReason: j.failure_reason,
+    failureLine: j.failure_line !== null && j.failure_line_text !== null ? { number: j.failure_line, text: j.failure_line_text } : null,
     coverage: j.coverage,
     agentId: j.agent_id,
     timeout: j.timeout_seconds,

@@ -239,6 +239,9 @@ export interface JobTable {
   dotenv: string | null;
   /** The percentage the job's `coverage:` regex found in its log when it ended; null without one (migration 025). */
   coverage: number | null;
+  /** A failed job's log line where it failed (1-based, as the job page numbers lines) and its plain text; null otherwise (migration 029). */
+  failure_line: number | null;
+  failure_line_text: string | null;
 }
 
 /** One file of a job's `artifacts:reports:coverage_report`, summarized (migration 028). */

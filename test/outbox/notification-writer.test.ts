@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
-import { failingLogLine } from '../../src/outbox/notifications.js';
+import { failingLogLine } from '../../src/pipeline/index.js';
 import { readLogPages } from '../../src/scheduler/index.js';
 import type { PipelineStatus } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';

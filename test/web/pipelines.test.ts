@@ -222,7 +222,7 @@ describe('web UI pipelines, jobs and logs', { skip: browserSkip() }, () => {
     const failed = jobNamed(await tandem.waitForPipeline(id), 'flaky');
     assert.equal(failed.status, 'failed');
     await page.goto(`${tandem.url}/jobs/${failed.id}`);
-    await page.getByText('Failure reason:').waitFor();
+    await page.getByText('The script exited with code 3.').waitFor();
     await page.getByRole('button', { name: 'Retry flaky' }).click();
     await page.waitForURL((url) => url.pathname !== `/jobs/${failed.id}`);
     const after = await tandem.pipeline(id);

@@ -1,6 +1,7 @@
 // Log chunks are numbered by the agent; (job_id, seq) is the primary key, so a chunk re-sent after
 // a timeout is ignored instead of duplicated.
-import type { Store } from '../../store/index.js';
+import type { Kysely } from 'kysely';
+import type { Database, Store } from '../../store/index.js';
 import { SchedulerError } from '../errors.js';
 import { claimRefused, completedBy, holds, loadJob, type Claim } from './load-job.js';
 
@@ -87,10 +88,15 @@ export async function appendLogChunks(store: Store, input: AppendLogInput): Prom
 }
 
 /** The job's log chunks in order, a page at a time: a log of any size is read without holding it all. */
-export async function* readLogPages(store: Store, jobId: number, pageSize = 100): AsyncGenerator<LogChunk[]> {
+export function readLogPages(store: Store, jobId: number, pageSize = 100): AsyncGenerator<LogChunk[]> {
+  return logPagesIn(store.db, jobId, pageSize);
+}
+
+/** readLogPages inside a transaction (the one that ends the job). */
+export async function* logPagesIn(db: Kysely<Database>, jobId: number, pageSize = 100): AsyncGenerator<LogChunk[]> {
   let afterSeq = -1;
   for (;;) {
-    const page = await store.db
+    const page = await db
       .selectFrom('job_logs')
       .select(['seq', 'data'])
       .where('job_id', '=', jobId)

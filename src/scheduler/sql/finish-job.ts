@@ -1,12 +1,13 @@
 // Ends a running attempt (reported by its agent, or decided by the server for a lost agent or a
 // timeout) and queues the next attempt when the retry policy says so.
 import type { Kysely } from 'kysely';
-import { COVERAGE_SCAN_CHARS, extractCoverage, type CompiledJob } from '../../pipeline/index.js';
+import { COVERAGE_SCAN_CHARS, extractCoverage, failingLogLine, type CompiledJob } from '../../pipeline/index.js';
 import type { Database, Job } from '../../store/index.js';
 import { readJobSpec } from '../columns.js';
 import { StaleTokenError } from '../errors.js';
 import type { ChangeLog } from '../events.js';
 import { failureAllowed, retryAllowed } from '../rules.js';
+import { logPagesIn } from './append-log.js';
 import { insertNewAttempt } from './new-attempt.js';
 
 export interface Outcome {
@@ -60,6 +61,9 @@ export async function finishRunningJob(
 ): Promise<number | null> {
   const spec = readJobSpec(job);
   const allowFailure = outcome.status === 'failed' ? failureAllowed(spec, outcome.exitCode) : spec.allowFailure;
+  // Found once here, so the pages that lead with a failure never read logs (one forward scan, as a
+  // failure notification's; only failed jobs pay for it).
+  const failingLine = outcome.status === 'failed' ? await failingLogLine(logPagesIn(trx, job.id)) : null;
   const res = await trx
     .updateTable('jobs')
     .set({
@@ -69,6 +73,8 @@ export async function finishRunningJob(
       allow_failure: allowFailure ? 1 : 0,
       completed_token: outcome.completedToken,
       coverage: await coverageOf(trx, job, spec, outcome),
+      failure_line: failingLine?.number ?? null,
+      failure_line_text: failingLine?.text ?? null,
       lease_expires_at: null,
       finished_at: now,
     })

@@ -7,6 +7,7 @@ import { Await, DataTable, Empty, formatDuration, Page, StatusBadge, Time } from
 import { Link, seg } from '../router.js';
 import { useUser } from '../session.js';
 import type { Environment, Pipeline, Repo } from '../types.js';
+import { CommitSummary } from './pipelines/commit.js';
 import { ReleaseLine } from './repos/deploy-parts.js';
 import type { AlertView, ClusterView, DoraMetrics, SloList } from './observe/types.js';
 import { AlertTable, BudgetBar, ClusterHealth, perDay, percent, REFRESH_MS } from './observe/widgets.js';
@@ -163,7 +164,9 @@ function YourPipelines() {
                 <td>
                   <code>{p.ref}</code>
                 </td>
-                <td className="wrap-anywhere">{p.commit?.title ?? <code title={p.sha}>{p.sha.slice(0, 8)}</code>}</td>
+                <td>
+                  <CommitSummary pipeline={p} />
+                </td>
                 <td>
                   <StatusBadge status={p.status} />
                 </td>

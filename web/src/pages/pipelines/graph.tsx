@@ -1,10 +1,11 @@
 // A pipeline as GitLab draws it: one column per stage, a card per job (latest attempts only), and
 // the `needs` between jobs as SVG curves. Cards have a fixed size, so every card's place and every
 // edge follow from the job's column and row alone: no DOM measuring, linear in jobs and needs.
-import { memo, useMemo } from 'react';
+import { memo, useLayoutEffect, useMemo, useRef } from 'react';
 import { formatDuration, StatusBadge } from '../../components/common.js';
 import { Link } from '../../router.js';
 import type { Job } from '../../types.js';
+import { jobCardId } from './failure.js';
 import { JobActionButtons, jobActions, type JobAction } from './job-actions.js';
 
 const COLUMN_WIDTH = 232;
@@ -113,7 +114,11 @@ interface CardProps {
 const JobCard = memo(function JobCard({ job, permissions, onDone, onError }: CardProps) {
   const actions = jobActions(job, (p) => permissions.has(p));
   return (
-    <li className="job-card" style={{ height: CARD_HEIGHT, marginBottom: CARD_GAP }}>
+    <li
+      id={jobCardId(job.id)}
+      className={`job-card${job.status === 'failed' ? ' failed' : ''}`}
+      style={{ height: CARD_HEIGHT, marginBottom: CARD_GAP }}
+    >
       <div className="job-card-top">
         <StatusBadge status={job.status} />
         <Link to={`/jobs/${job.id}`} className="job-name" title={job.name}>
@@ -138,8 +143,21 @@ export function PipelineGraph({ stages, jobs, permissions, onDone, onError }: { 
   const latest = useMemo(() => jobs.filter((j) => !j.retried), [jobs]);
   const layout = useMemo(() => layoutGraph(stages, latest), [stages, latest]);
   const byId = new Map(latest.map((j) => [j.id, j]));
+  const wrap = useRef<HTMLDivElement>(null);
+  const firstFailed = layout.columns.findIndex((c) => c.jobIds.some((id) => byId.get(id)?.status === 'failed'));
+  const revealedColumn = useRef(-1);
+  // A failed job is never left off screen: when the graph is wider than its box, it scrolls
+  // sideways once so the first stage with a failure is in view (later scrolls are the reader's).
+  useLayoutEffect(() => {
+    const el = wrap.current;
+    if (!el || firstFailed === -1 || revealedColumn.current === firstFailed) return;
+    revealedColumn.current = firstFailed;
+    const left = LEFT_PAD + firstFailed * (COLUMN_WIDTH + COLUMN_GAP);
+    if (left < el.scrollLeft || left + COLUMN_WIDTH > el.scrollLeft + el.clientWidth)
+      el.scrollLeft = Math.max(0, left + COLUMN_WIDTH - el.clientWidth + COLUMN_GAP / 2);
+  }, [firstFailed]);
   return (
-    <div className="pipeline-graph-wrap">
+    <div className="pipeline-graph-wrap" ref={wrap}>
       <div
         className="pipeline-graph"
         style={{
@@ -151,17 +169,28 @@ export function PipelineGraph({ stages, jobs, permissions, onDone, onError }: { 
         }}
       >
         <Edges layout={layout} />
-        {layout.columns.map((column) => (
-          <section key={column.stage} className="stage-column" aria-label={`Stage ${column.stage}`}>
-            <h3 style={{ height: HEADER_HEIGHT }}>{column.stage}</h3>
-            <ul>
-              {column.jobIds.map((id) => {
-                const job = byId.get(id);
-                return job ? <JobCard key={id} job={job} permissions={permissions} onDone={onDone} onError={onError} /> : null;
-              })}
-            </ul>
-          </section>
-        ))}
+        {layout.columns.map((column) => {
+          const failures = column.jobIds.filter((id) => byId.get(id)?.status === 'failed').length;
+          return (
+            <section key={column.stage} className="stage-column" aria-label={`Stage ${column.stage}`}>
+              <h3 style={{ height: HEADER_HEIGHT }}>
+                {column.stage}
+                {failures > 0 ? (
+                  <span className="stage-failed">
+                    {' '}
+                    <span aria-hidden="true">✖</span> {failures} failed
+                  </span>
+                ) : null}
+              </h3>
+              <ul>
+                {column.jobIds.map((id) => {
+                  const job = byId.get(id);
+                  return job ? <JobCard key={id} job={job} permissions={permissions} onDone={onDone} onError={onError} /> : null;
+                })}
+              </ul>
+            </section>
+          );
+        })}
       </div>
     </div>
   );

@@ -7,6 +7,7 @@ import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg } from '../../router.js';
 import { formatCoverage, type Job, type JobDetail, type Pipeline } from '../../types.js';
 import { JobCoverageReports } from './coverage-reports.js';
+import { failureText, JobFailure } from './failure.js';
 import { JobActionButtons, jobActions } from './job-actions.js';
 import { LogViewer } from './log-viewer.js';
 import { FINAL } from './status.js';
@@ -31,7 +32,8 @@ export function JobPage({ id }: { id: string }) {
       if (name === 'snapshot') {
         const found = (data as Pipeline).jobs.find((j) => j.id === job?.id);
         // The pipeline lists jobs without their attempts: this job's stay as they were read.
-        if (found) loaded.setData((current) => (current ? { ...found, attempts: current.attempts } : current));
+        if (found)
+          loaded.setData((current) => (current ? { ...found, attempts: current.attempts, agentName: current.agentName } : current));
       } else if ((data as { jobId?: number }).jobId === job?.id) loaded.reload();
     },
     EVENTS,
@@ -94,7 +96,7 @@ function JobBody({ job, pipeline, live, reload }: { job: JobDetail; pipeline: Pi
           </div>
           <div>
             <dt>Agent</dt>
-            <dd>{job.agentId !== null ? `#${job.agentId}` : '—'}</dd>
+            <dd>{job.agentId !== null ? (job.agentName ?? `#${job.agentId}`) : '—'}</dd>
           </div>
           <div>
             <dt>Queued</dt>
@@ -146,15 +148,11 @@ function JobBody({ job, pipeline, live, reload }: { job: JobDetail; pipeline: Pi
           onError={setError}
         />
       </div>
-      {job.failureReason ? (
-        <div className="error-box" role="note">
-          Failure reason: {job.failureReason}
-        </div>
-      ) : null}
+      <JobFailure job={job} />
       {error ? <ErrorBox error={error} /> : null}
       {job.attempts.length > 1 ? <Attempts job={job} /> : null}
       {can('log.read') ? (
-        <LogViewer key={job.id} jobId={job.id} live={live} onEnd={reload} />
+        <LogViewer key={job.id} jobId={job.id} live={live} onEnd={reload} failingLine={job.failureLine?.number ?? null} />
       ) : (
         <p className="notice">Your role in this repository does not include reading job logs.</p>
       )}
@@ -180,11 +178,11 @@ function Attempts({ job }: { job: JobDetail }) {
             )}{' '}
             <span className="muted">
               (job #{a.id}
-              {a.exitCode !== null ? `, exit code ${a.exitCode}` : ''}
-              {a.failureReason ? `, ${a.failureReason}` : ''}
+              {a.exitCode !== null && a.status !== 'failed' ? `, exit code ${a.exitCode}` : ''}
               {a.duration !== null ? `, ${formatDuration(a.duration)}` : ''})
             </span>{' '}
             {a.startedAt ? <Time iso={a.startedAt} /> : null}
+            {a.status === 'failed' ? <> — {failureText(a)}</> : null}
           </li>
         ))}
       </ol>

@@ -18,11 +18,14 @@ import { ErrorBox } from '../../components/common.js';
 import { navigate, useLocation } from '../../router.js';
 import { followLog } from './log-stream.js';
 import { appendLog, EMPTY_LOG, lineAt, lineCount, type LogLine, type ParsedLog, type Span } from './ansi.js';
+import { failureFolds, foldedRows, rowOfLine, type Fold } from './log-folds.js';
 
 /** Pixels per row: the CSS gives `.log-line` exactly this height. */
 const ROW_HEIGHT = 18;
 /** Rows rendered beyond each edge of the view, so fast scrolling rarely shows a blank. */
 const OVERSCAN = 40;
+const NO_FOLDS: Fold[] = [];
+const linesText = (n: number) => `${n.toLocaleString()} ${n === 1 ? 'line' : 'lines'}`;
 /** Past this many matches the search stops counting (the count shows "+"). */
 const MAX_MATCHES = 50_000;
 
@@ -131,7 +134,21 @@ function useLogText(jobId: number, streaming: boolean, onEnd: () => void): { log
   return { log, error, ended };
 }
 
-export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean; onEnd: () => void }) {
+/**
+ * `failingLine` (1-based, a failed job's): the log opens there, the sections before it folded and
+ * the failing command with its last lines in view; "Expand all" shows every line again.
+ */
+export function LogViewer({
+  jobId,
+  live,
+  onEnd,
+  failingLine = null,
+}: {
+  jobId: number;
+  live: boolean;
+  onEnd: () => void;
+  failingLine?: number | null;
+}) {
   // Whether to stream is decided once per job: a job that ends while followed keeps its stream to the end.
   const [streaming] = useState(live);
   const { log, error, ended } = useLogText(jobId, streaming, onEnd);
@@ -148,6 +165,25 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
   const scrolledToTarget = useRef<number | null>(null);
 
   const total = lineCount(log);
+  // Only a whole log is folded: one followed live keeps every line as it arrives.
+  const failure = useMemo(() => (streaming || failingLine === null ? null : failureFolds(log, failingLine)), [streaming, failingLine, log]);
+  const folds = failure?.folds ?? NO_FOLDS;
+  const [openFolds, setOpenFolds] = useState<ReadonlySet<number>>(new Set());
+  const [allOpen, setAllOpen] = useState(false);
+  const rows = useMemo(() => (allOpen ? null : foldedRows(total, folds, openFolds)), [allOpen, total, folds, openFolds]);
+  const rowCount = rows === null ? total : rows.length;
+  const rowOf = (line: number) => rowOfLine(rows, folds, line);
+  const lineAtRow = (row: number) => {
+    if (rows === null || rows.length === 0) return row;
+    const value = rows[Math.min(row, rows.length - 1)];
+    return value >= 0 ? value : folds[-1 - value].from;
+  };
+  const isHidden = (line: number) => rows !== null && rows[rowOf(line)] !== line;
+  const openFold = (index: number) => setOpenFolds((open) => new Set(open).add(index));
+  const scrolledToFailure = useRef(false);
+  // When every fold opens or closes at once, this line stays where it is in the box (the failing
+  // command when it is in view, else the top line), or is brought to its middle (a folded line asked for).
+  const keepLine = useRef<{ line: number; offset: number } | null>(null);
   const deferredQuery = useDeferredValue(query);
   const matches = useMemo(() => findMatches(log, deferredQuery), [log, deferredQuery]);
   const matchIndex = selected.query === deferredQuery ? Math.min(selected.index, Math.max(0, matches.length - 1)) : 0;
@@ -168,19 +204,54 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
     autoScrolledTo.current = el.scrollTop;
   }, [follow, total]);
 
+  // A line folded away is shown with every other line: a search match or a `#L` link asks for it.
   const scrollToLine = (line: number) => {
     const el = viewport.current;
     if (!el) return;
-    el.scrollTop = Math.max(0, line * ROW_HEIGHT - el.clientHeight / 2);
+    if (isHidden(line)) {
+      // Scrolled once every line is there (the box is still folded now).
+      keepLine.current = { line, offset: Math.floor(el.clientHeight / 2) };
+      setAllOpen(true);
+      return;
+    }
+    el.scrollTop = Math.max(0, rowOf(line) * ROW_HEIGHT - el.clientHeight / 2);
     autoScrolledTo.current = el.scrollTop;
   };
 
+  const scrollToTarget = useEffectEvent(scrollToLine);
   // A `#L123` link (or a reload of one) brings its line into view once the log has reached it.
   useEffect(() => {
     if (target === null || target > total || scrolledToTarget.current === target) return;
     scrolledToTarget.current = target;
-    scrollToLine(target - 1);
+    scrollToTarget(target - 1);
   }, [target, total]);
+
+  useLayoutEffect(() => {
+    const el = viewport.current;
+    if (!el || keepLine.current === null) return;
+    el.scrollTop = Math.max(0, rowOfLine(rows, folds, keepLine.current.line) * ROW_HEIGHT - keepLine.current.offset);
+    keepLine.current = null;
+    autoScrolledTo.current = el.scrollTop;
+    setScrollTop(el.scrollTop);
+  }, [rows, folds]);
+
+  // A failed job's log opens with its failing command near the top of the box and its last lines below.
+  useLayoutEffect(() => {
+    const el = viewport.current;
+    if (!el || failingLine === null || failure === null || failure.end === 0 || scrolledToFailure.current || target !== null) return;
+    scrolledToFailure.current = true;
+    const firstRow = rowOfLine(rows, folds, failingLine - 1);
+    const lastRow = rowOfLine(rows, folds, failure.end - 1);
+    el.scrollTop = Math.max(0, (firstRow - 2) * ROW_HEIGHT);
+    autoScrolledTo.current = el.scrollTop;
+    setScrollTop(el.scrollTop);
+    // And the page, when the box starts too low in a small window: just enough to show the command's
+    // last lines, never past the command itself.
+    const top = el.getBoundingClientRect().top - el.scrollTop;
+    const commandTop = top + firstRow * ROW_HEIGHT;
+    const lastBottom = Math.min(top + (lastRow + 1) * ROW_HEIGHT, el.getBoundingClientRect().bottom);
+    if (lastBottom > window.innerHeight) window.scrollBy(0, Math.max(0, Math.min(lastBottom - window.innerHeight + 8, commandTop - 8)));
+  }, [failingLine, failure, target, rows, folds]);
 
   const onScroll = () => {
     const el = viewport.current;
@@ -205,17 +276,36 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
 
   // While following, the window is the log's end whatever the last scroll event said.
   const visibleRows = Math.ceil(viewHeight / ROW_HEIGHT);
-  const firstVisible = follow ? Math.max(0, total - visibleRows) : Math.floor(scrollTop / ROW_HEIGHT);
+  const firstVisible = follow ? Math.max(0, rowCount - visibleRows) : Math.floor(scrollTop / ROW_HEIGHT);
   const first = Math.max(0, firstVisible - OVERSCAN);
-  const last = Math.min(total, firstVisible + visibleRows + OVERSCAN);
+  const last = Math.min(rowCount, firstVisible + visibleRows + OVERSCAN);
   const needle = deferredQuery.toLowerCase();
-  const rows: ReactNode[] = [];
-  for (let i = first; i < last; i++) {
+  // Section folds by their title line, for the toggle that row carries.
+  const foldAfter = new Map<number, number>();
+  if (rows !== null) folds.forEach((f, index) => f.kind === 'section' && !openFolds.has(index) && foldAfter.set(f.from - 1, index));
+  const elements: ReactNode[] = [];
+  for (let r = first; r < last; r++) {
+    const i = rows === null ? r : rows[r];
+    if (i < 0) {
+      const index = -1 - i;
+      const fold = folds[index];
+      elements.push(
+        <div key={`fold-${index}`} className="log-line log-fold">
+          <span className="log-number" />
+          <button type="button" className="log-fold-toggle" onClick={() => openFold(index)}>
+            <span aria-hidden="true">▸ </span>
+            {linesText(fold.to - fold.from)} more
+          </button>
+        </div>,
+      );
+      continue;
+    }
     const number = i + 1;
-    rows.push(
+    const folded = foldAfter.get(i);
+    elements.push(
       <div
         key={i}
-        className={`log-line${number === target ? ' target' : ''}`}
+        className={`log-line${number === target ? ' target' : ''}${number === failingLine ? ' failing' : ''}`}
         data-line={number}
         aria-current={number === target ? 'location' : undefined}
       >
@@ -231,6 +321,18 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
         >
           {number}
         </a>
+        {folded !== undefined ? (
+          <button
+            type="button"
+            className="log-fold-toggle"
+            onClick={() => openFold(folded)}
+            aria-expanded={false}
+            title="Show this section's lines"
+          >
+            <span aria-hidden="true">▸ </span>
+            {linesText(folds[folded].to - folds[folded].from)}
+          </button>
+        ) : null}
         <span className="log-text">{renderLine(lineAt(log, i), needle, currentMatch?.line === i ? currentMatch.start : null)}</span>
       </div>,
     );
@@ -266,6 +368,24 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
         <label className="inline-check">
           <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow
         </label>
+        {folds.length > 0 ? (
+          <button
+            type="button"
+            onClick={() => {
+              const box = viewport.current;
+              if (box) {
+                const failingRow = failingLine === null ? -1 : rowOf(failingLine - 1) * ROW_HEIGHT - box.scrollTop;
+                keepLine.current =
+                  failingLine !== null && failingRow >= 0 && failingRow < box.clientHeight
+                    ? { line: failingLine - 1, offset: failingRow }
+                    : { line: lineAtRow(Math.floor(box.scrollTop / ROW_HEIGHT)), offset: 0 };
+              }
+              setAllOpen((open) => !open);
+            }}
+          >
+            {allOpen ? 'Fold earlier sections' : 'Expand all'}
+          </button>
+        ) : null}
         <a className="button" href={`/api/v1/jobs/${jobId}/log`} download={`job-${jobId}.log`}>
           Download
         </a>
@@ -277,16 +397,16 @@ export function LogViewer({ jobId, live, onEnd }: { jobId: number; live: boolean
       {/* A short log gets a short box; a long one scrolls within two thirds of the window. */}
       <div
         className="log-viewport"
-        style={{ height: `min(65vh, ${(total + 1) * ROW_HEIGHT + 8}px)` }}
+        style={{ height: `min(65vh, ${(rowCount + 1) * ROW_HEIGHT + 8}px)` }}
         ref={viewport}
         onScroll={onScroll}
         tabIndex={0}
         role="region"
         aria-label={`Log of job ${jobId}`}
       >
-        <div className="log-spacer" style={{ height: total * ROW_HEIGHT }}>
+        <div className="log-spacer" style={{ height: rowCount * ROW_HEIGHT }}>
           <div className="log-rows" style={{ transform: `translateY(${first * ROW_HEIGHT}px)` }}>
-            {rows}
+            {elements}
           </div>
         </div>
       </div>

@@ -8,6 +8,7 @@ import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import { formatCoverage, type Job, type Pipeline } from '../../types.js';
 import { PipelineCoverageReports } from './coverage-reports.js';
+import { FailedJobsSummary, failedJobs } from './failure.js';
 import { PipelineGraph } from './graph.js';
 import { FINAL, shortSha } from './status.js';
 
@@ -166,8 +167,10 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
     reload();
   }, [reload, setError]);
   const retried = pipeline.jobs.filter((j) => j.retried).length;
+  const failed = useMemo(() => failedJobs(pipeline.jobs, pipeline.stages), [pipeline.jobs, pipeline.stages]);
   return (
     <>
+      <FailedJobsSummary jobs={failed} />
       <dl className="facts">
         <div>
           <dt>Status</dt>

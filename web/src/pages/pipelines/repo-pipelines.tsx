@@ -7,7 +7,7 @@ import { Empty, ErrorBox, formatDuration, Loading, StatusBadge, Time } from '../
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg } from '../../router.js';
 import type { Pipeline } from '../../types.js';
-import { shortSha } from './status.js';
+import { CommitSummary } from './commit.js';
 
 const PAGE_SIZE = 20;
 const REFRESH_MS = 5000;
@@ -207,7 +207,7 @@ function PipelineTable({ name }: { name: string }) {
                     <code>{p.ref}</code>
                   </td>
                   <td>
-                    <code title={p.sha}>{shortSha(p.sha)}</code>
+                    <CommitSummary pipeline={p} />
                   </td>
                   <td>{p.source}</td>
                   <td>
