@@ -56,13 +56,22 @@ export async function readXml(
     failure ??= new XmlReportError(file, parser.line, parser.column, reason);
   };
   parser.on('error', (err) => fail(err.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '')));
+  // A handler refuses what is well-formed XML but no report of its kind (a wrong root element) by
+  // throwing: the parse stops there, and the error names the position like any other.
+  const handle = (call: () => void) => {
+    try {
+      call();
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  };
   parser.on('opentag', (tag) => {
     depth += 1;
     if (depth > limits.maxDepth) return fail(`elements nested deeper than ${limits.maxDepth}`);
-    handlers.open(tag, depth);
+    handle(() => handlers.open(tag, depth));
   });
   parser.on('closetag', (tag) => {
-    handlers.close(tag, depth);
+    handle(() => handlers.close(tag, depth));
     depth -= 1;
   });
   if (handlers.text) {

@@ -27,6 +27,7 @@ import * as m023 from './023_repo_forge.js';
 import * as m024 from './024_notifications.js';
 import * as m025 from './025_job_coverage.js';
 import * as m026 from './026_repo_visibility.js';
+import * as m027 from './027_test_reports.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -58,6 +59,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '024_notifications': m024,
   '025_job_coverage': m025,
   '026_repo_visibility': m026,
+  '027_test_reports': m027,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

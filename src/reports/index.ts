@@ -1,0 +1,12 @@
+// Test and coverage reports that jobs upload, read on the server: JUnit (issue 18).
+export { testCaseKey } from './case-key.js';
+export { DEFAULT_JUNIT_LIMITS, readJunit, type JunitCase, type JunitLimits } from './junit.js';
+export { readTestReport, type JobTestReport, type ReadTestReportInput, type TestReport, type TestSummary } from './read-test-report.js';
+export {
+  MAX_STORED_CASES,
+  saveJunitReports,
+  type JunitReportFile,
+  type SaveJunitReportsInput,
+  type SaveJunitReportsResult,
+} from './save-junit-reports.js';
+export { DEFAULT_XML_LIMITS, readXml, XmlReportError, type XmlHandlers, type XmlLimits } from './xml.js';
