@@ -3,6 +3,7 @@ export { testCaseKey } from './case-key.js';
 export { DEFAULT_JUNIT_LIMITS, readJunit, type JunitCase, type JunitLimits } from './junit.js';
 export { readTestReport, type JobTestReport, type ReadTestReportInput, type TestReport, type TestSummary } from './read-test-report.js';
 export {
+  MAX_JUNIT_JOB_BYTES,
   MAX_STORED_CASES,
   saveJunitReports,
   type JunitReportFile,
