@@ -1,7 +1,7 @@
 // A pipeline's JUnit test report (its Tests tab) and a job's test failures: failures first, each with
 // its message and its trace a click away, the counts per status above them. The server sums the
 // jobs' latest attempts and orders the cases; this page shows one page of them at a time.
-import { useEffect, useState, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { api, useApi } from '../../api.js';
 import { Await, ErrorBox, formatDuration, StatusBadge } from '../../components/common.js';
 import { useRepo } from '../../components/repo-frame.js';
@@ -22,9 +22,16 @@ export function PipelineTabs({ pipeline, children }: { pipeline: Pipeline; child
   const base = `/pipelines/${pipeline.id}`;
   // Read again as jobs finish: a finished job may have handed in its report.
   const finished = pipeline.jobs.filter((j) => j.finishedAt !== null).length;
-  const loaded = useApi<TestReportJson>(readable ? `/api/v1/pipelines/${seg(pipeline.id)}/tests?status=${FAILING}&limit=${PAGE}` : null);
+  // On the Jobs tab only the counts are needed: one case, not a page of traces.
+  const limit = onTests ? PAGE : 1;
+  const loaded = useApi<TestReportJson>(readable ? `/api/v1/pipelines/${seg(pipeline.id)}/tests?status=${FAILING}&limit=${limit}` : null);
   const { reload } = loaded;
-  useEffect(() => reload(), [finished, reload]);
+  const seenFinished = useRef(finished);
+  useEffect(() => {
+    if (seenFinished.current === finished) return;
+    seenFinished.current = finished;
+    reload();
+  }, [finished, reload]);
   const summary = loaded.data?.summary;
   const failing = summary ? summary.failed + summary.errors : 0;
   if (!readable) return <>{children}</>;
