@@ -7,7 +7,7 @@ import { HttpError, type ServerClient } from './client.js';
 import type { StartReleaseResponse } from './deploy-phase.js';
 import type { JobBackend } from './job-runner.js';
 import type { JobOutbox, OutboxTarget } from './outbox.js';
-import type { CompleteRequest, CoverageReportJson, HeartbeatResponse } from '../api/index.js';
+import type { CompleteRequest, CoverageReportJson, HeartbeatResponse, JunitReportsResponse } from '../api/index.js';
 
 /** The server's artifact store seen from an agent: upload only what it lacks, read what it has. */
 class ServerBlobStore implements BlobStore {
@@ -82,6 +82,17 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
       const res = await client.request('PUT', `${base}/coverage-reports?${query}`, { stream: createReadStream(absPath), length: size });
       if (!res.ok) throw new HttpError(res.status, `${res.status} ${await res.text()}`);
       return (await res.json()) as CoverageReportJson;
+    },
+    async saveJunitReports(files: ManifestEntry[]) {
+      // The server reads every report before it answers: tens of megabytes may take it a while.
+      const res = await client.json<JunitReportsResponse>(
+        'POST',
+        `${base}/reports/junit`,
+        { fencingToken, files },
+        { timeoutMs: 10 * 60_000 },
+      );
+      if (!res) throw new Error(`POST ${base}/reports/junit: empty answer`);
+      return res;
     },
     async getCache(key: string) {
       try {

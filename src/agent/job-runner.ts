@@ -24,6 +24,7 @@ import {
   type CoverageReportJson,
   type DependencyArtifacts,
   type JobVariable,
+  type JunitReportsResponse,
 } from '../api/index.js';
 import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
 import {
@@ -33,6 +34,7 @@ import {
   uploadArtifacts,
   uploadCoverageReport,
   uploadDotenvReport,
+  uploadJunitReports,
   type FilesScope,
 } from './job-files.js';
 import { openJobLog, type JobLog } from './job-log.js';
@@ -49,6 +51,8 @@ export interface JobBackend {
   saveDotenv(variables: Record<string, string>): Promise<void>;
   /** Streams one Cobertura file (`artifacts:reports:coverage_report`) to be summarized. */
   saveCoverageReport(path: string, absPath: string, size: number): Promise<CoverageReportJson>;
+  /** The job's JUnit report files (blobs uploaded), read where the job's tests are stored. */
+  saveJunitReports(files: ManifestEntry[]): Promise<JunitReportsResponse>;
   getCache(key: string): Promise<ManifestEntry[] | null>;
   putCache(key: string, files: ManifestEntry[]): Promise<void>;
   /** Releases on the server; absent where jobs cannot deploy (`tandem exec`). */
@@ -133,6 +137,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
     await uploadArtifacts(job.artifacts, succeeded, files);
     await uploadDotenvReport(job.artifacts, files);
     await uploadCoverageReport(job.artifacts, files);
+    await uploadJunitReports(job.artifacts, files);
     await saveCaches(job.cache, succeeded, files);
     if (job.deploy !== null && succeeded) {
       phase = 'deploy';

@@ -66,6 +66,10 @@ async function inspect(db: Kysely<Database>): Promise<Omit<SnapshotInfo, 'snapsh
   for (const c of await db.selectFrom('cache_entries').select(['id', 'repo_id', 'key', 'manifest']).orderBy('id').execute()) {
     for (const e of readCacheManifest(c)) add(e.digest, e.size, `cache "${c.key}" of repository ${c.repo_id}: ${e.path}`);
   }
+  if (has('test_report_files')) {
+    for (const f of await db.selectFrom('test_report_files').select(['job_id', 'path', 'digest', 'size']).orderBy('id').execute())
+      add(f.digest, f.size, `test report ${f.path} of job ${f.job_id}`);
+  }
   if (has('releases')) {
     for (const r of await db.selectFrom('releases').select(['id', 'files']).orderBy('id').execute()) {
       for (const e of readReleaseFiles(r)) add(e.digest, e.size, `release ${r.id}: ${e.path}`);

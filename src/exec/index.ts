@@ -39,7 +39,7 @@ import {
   storedPipelineVariables,
   type JobDependencies,
 } from '../scheduler/index.js';
-import { recordCoverageReport } from '../reports/index.js';
+import { recordCoverageReport, saveJunitReports } from '../reports/index.js';
 import { openStore, type Store } from '../store/index.js';
 
 const git = promisify(execFile);
@@ -153,6 +153,9 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
     },
     saveCoverageReport(path, absPath) {
       return recordCoverageReport(store, { jobId, path, source: createReadStream(absPath), now: Date.now() });
+    },
+    saveJunitReports(files) {
+      return saveJunitReports(store, { jobId, files, open: (digest) => blobs.get(digest), now: Date.now() });
     },
     async getCache(key) {
       try {

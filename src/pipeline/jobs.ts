@@ -391,7 +391,9 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const dotenv = stringsOf(mapGet(mapGet(node, 'reports'), 'dotenv'));
   const storedReports = storedReportsOf(mapGet(node, 'reports'));
   const coverageReport = textOf(mapGet(mapGet(mapGet(node, 'reports'), 'coverage_report'), 'path'));
-  if (paths.length === 0 && !isUntracked && dotenv.length === 0 && !storedReports && coverageReport === undefined) return null;
+  const junit = stringsOf(mapGet(mapGet(node, 'reports'), 'junit'));
+  const hasReports = dotenv.length > 0 || !!storedReports || coverageReport !== undefined || junit.length > 0;
+  if (paths.length === 0 && !isUntracked && !hasReports) return null;
   const expire = textOf(mapGet(node, 'expire_in'));
   const name = textOf(mapGet(node, 'name'));
   const spec: ArtifactsSpec = {
@@ -405,6 +407,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   if (dotenv.length > 0) spec.dotenv = dotenv;
   if (storedReports) spec.storedReports = storedReports;
   if (coverageReport !== undefined) spec.coverageReport = coverageReport;
+  if (junit.length > 0) spec.junit = junit;
   return spec;
 }
 

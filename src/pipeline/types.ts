@@ -39,6 +39,8 @@ export interface ArtifactsSpec {
   storedReports?: Record<string, string[]>;
   /** `reports:coverage_report:path` (Cobertura): the agent streams the matching files to the server. */
   coverageReport?: string;
+  /** `reports:junit` files and globs (absent in jobs compiled before it was supported). */
+  junit?: string[];
 }
 
 export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;

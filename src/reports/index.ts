@@ -1,4 +1,16 @@
-// Test and coverage reports jobs upload: streaming XML, Cobertura summaries and their table.
+// Test and coverage reports that jobs upload, read on the server: streaming XML, JUnit test
+// reports and Cobertura coverage summaries, with their tables.
 export * from './cobertura.js';
 export * from './coverage-store.js';
-export * from './xml.js';
+export { testCaseKey } from './case-key.js';
+export { DEFAULT_JUNIT_LIMITS, readJunit, type JunitCase, type JunitLimits } from './junit.js';
+export { readTestReport, type JobTestReport, type ReadTestReportInput, type TestReport, type TestSummary } from './read-test-report.js';
+export {
+  MAX_JUNIT_JOB_BYTES,
+  MAX_STORED_CASES,
+  saveJunitReports,
+  type JunitReportFile,
+  type SaveJunitReportsInput,
+  type SaveJunitReportsResult,
+} from './save-junit-reports.js';
+export { DEFAULT_XML_LIMITS, readXml, XmlReportError, type XmlHandlers, type XmlLimits } from './xml.js';

@@ -62,13 +62,24 @@ export async function readXml(
     failure ??= new XmlReportError(file, parser.line, parser.column, reason);
   };
   parser.on('error', (err) => fail(err.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '')));
+  // A handler refuses what is well-formed XML but no report of its kind (a wrong root element) by
+  // throwing XmlContentError: the parse stops there, and the error names the position like any other.
+  // Anything else a handler throws is a fault of Tandem's, not of the report, and goes up as it is.
+  const handle = (call: () => void) => {
+    try {
+      call();
+    } catch (err) {
+      if (!(err instanceof XmlContentError)) throw err;
+      fail(err.message);
+    }
+  };
   parser.on('opentag', (tag) => {
     depth += 1;
     if (depth > limits.maxDepth) return fail(`elements nested deeper than ${limits.maxDepth}`);
-    handlers.open(tag, depth);
+    handle(() => handlers.open(tag, depth));
   });
   parser.on('closetag', (tag) => {
-    handlers.close(tag, depth);
+    handle(() => handlers.close(tag, depth));
     depth -= 1;
   });
   if (handlers.text) {
@@ -83,12 +94,7 @@ export async function readXml(
   const feed = async (text: string) => {
     for (let at = 0; at < text.length && !failure; at += SLICE_CHARS) {
       const started = performance.now();
-      try {
-        parser.write(text.slice(at, at + SLICE_CHARS));
-      } catch (err) {
-        if (!(err instanceof XmlContentError)) throw err;
-        fail(err.message);
-      }
+      parser.write(text.slice(at, at + SLICE_CHARS));
       parseMs += performance.now() - started;
       if (parseMs > limits.maxParseMs) fail(`took longer than ${limits.maxParseMs} ms to parse`);
       if (text.length > SLICE_CHARS) await yieldToEventLoop();

@@ -12,6 +12,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerCoverageRoutes } from './routes/coverage.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
+import { registerTestReportRoutes } from './routes/tests.js';
 import { registerRepoRoutes } from './routes/repos.js';
 import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerNotificationRoutes } from './routes/notifications.js';
@@ -118,6 +119,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerNotificationRoutes(routes, ctx);
   registerPipelineRoutes(routes, ctx);
   registerCoverageRoutes(routes, ctx);
+  registerTestReportRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);
   registerAgentRoutes(routes, ctx);
   registerEnvironmentRoutes(routes, ctx);

@@ -1,5 +1,5 @@
-// Artifact retention (`expire_in`): drop expired manifest rows, then the blobs no manifest, cache
-// or release refers to any more. Only the expired rows' blobs are candidates, so a blob uploaded a moment ago
+// Artifact retention (`expire_in`): drop expired manifest rows, then the blobs no manifest, cache,
+// release or test report refers to any more. Only the expired rows' blobs are candidates, so a blob uploaded a moment ago
 // for a manifest not yet recorded is never touched by a scan.
 import type { ServerContext } from './context.js';
 
@@ -47,7 +47,14 @@ export async function expireArtifacts(ctx: ServerContext, now: number): Promise<
         .where('files', 'like', `%${digest}%`)
         .limit(1)
         .executeTakeFirst();
-      if (stillUsed || inCache || inRelease) continue;
+      // A job's JUnit report files are kept as long as its test report.
+      const inTestReport = await ctx.store.db
+        .selectFrom('test_report_files')
+        .select('id')
+        .where('digest', '=', digest)
+        .limit(1)
+        .executeTakeFirst();
+      if (stillUsed || inCache || inRelease || inTestReport) continue;
       await ctx.blobs.delete(digest);
       blobs++;
     }

@@ -17,6 +17,7 @@ import type {
   RepoVisibility,
   Role,
   RunStatus,
+  TestCaseStatus,
 } from '../api/index.js';
 
 // The columns' value sets are the API's (src/api): the views show them as stored.
@@ -280,6 +281,50 @@ export interface JobLogTable {
   seq: number;
   data: string;
   created_at: number;
+}
+
+/** A job's `artifacts:reports:junit` file (migration 027); its blob is kept while the row exists. */
+export interface TestReportFileTable {
+  id: Generated<number>;
+  job_id: number;
+  path: string;
+  digest: string;
+  size: number;
+  /** "file:line:column: reason" when the server could not read it; its cases are then not counted. */
+  error: string | null;
+}
+
+/** A job's test summary, counted from its JUnit reports' cases. */
+export interface TestReportTable {
+  job_id: number;
+  pipeline_id: number;
+  total: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  errors: number;
+  duration_seconds: number;
+  /** Cases counted but not stored, past the per-job cap. */
+  cases_dropped: number;
+  created_at: number;
+}
+
+/** One test case of a job's JUnit reports; (repo_id, case_key) follows it across pipelines. */
+export interface TestCaseTable {
+  id: Generated<number>;
+  job_id: number;
+  pipeline_id: number;
+  repo_id: number;
+  /** sha256 hex of the case's suite, classname and name (see src/reports/case-key.ts). */
+  case_key: string;
+  suite: string;
+  classname: string;
+  name: string;
+  file: string | null;
+  time_seconds: number | null;
+  status: TestCaseStatus;
+  message: string | null;
+  trace: string | null;
 }
 
 export interface ArtifactFileTable {
@@ -718,6 +763,9 @@ export interface Database {
   coverage_reports: CoverageReportTable;
   notification_subscriptions: NotificationSubscriptionTable;
   artifact_files: ArtifactFileTable;
+  test_report_files: TestReportFileTable;
+  test_reports: TestReportTable;
+  test_cases: TestCaseTable;
   cache_entries: CacheEntryTable;
   agents: AgentTable;
   tokens: TokenTable;
@@ -766,6 +814,7 @@ export type Agent = Selectable<AgentTable>;
 export type Environment = Selectable<EnvironmentTable>;
 export type Release = Selectable<ReleaseTable>;
 export type ArtifactFile = Selectable<ArtifactFileTable>;
+export type TestCase = Selectable<TestCaseTable>;
 export type CacheEntry = Selectable<CacheEntryTable>;
 export type User = Selectable<UserTable>;
 export type ProtectedBranch = Selectable<ProtectedBranchTable>;

@@ -41,3 +41,26 @@ long:
   assert.equal(kept.status, 200);
   assert.equal(kept.text, 'shared\n');
 });
+
+test('a JUnit report kept as the job’s test report outlives an expired artifact of the same content', async () => {
+  const { name } = await tandem.repo({
+    '.gitlab-ci.yml': `
+unit:
+  script: ['echo "<testsuite><testcase name=\\"t\\"/></testsuite>" > junit.xml']
+  artifacts: { paths: [junit.xml], expire_in: 1 hour, reports: { junit: junit.xml } }
+`,
+  });
+  const p = await tandem.waitForPipeline(await tandem.trigger(name));
+  assert.equal(p.status, 'success');
+  const { blobs, store } = tandem.server.ctx;
+  const report = await store.db
+    .selectFrom('test_report_files')
+    .select(['digest'])
+    .where('job_id', '=', jobNamed(p, 'unit').id)
+    .executeTakeFirstOrThrow();
+  const result = await expireArtifacts(tandem.server.ctx, Date.now() + 2 * 3600_000);
+  assert.equal(result.files, 1, 'the artifact expired');
+  assert.equal(await blobs.has(report.digest), true, 'its blob stays: the test report refers to it');
+  const tests = await tandem.api<{ summary: { total: number } }>('GET', `/api/v1/jobs/${jobNamed(p, 'unit').id}/tests`);
+  assert.equal(tests.body.summary.total, 1);
+});

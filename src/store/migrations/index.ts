@@ -27,6 +27,7 @@ import * as m023 from './023_repo_forge.js';
 import * as m024 from './024_notifications.js';
 import * as m025 from './025_job_coverage.js';
 import * as m026 from './026_repo_visibility.js';
+import * as m027 from './027_test_reports.js';
 import * as m028 from './028_coverage_reports.js';
 import * as m029 from './029_job_failure_line.js';
 import * as m030 from './030_approval_comments.js';
@@ -61,6 +62,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '024_notifications': m024,
   '025_job_coverage': m025,
   '026_repo_visibility': m026,
+  '027_test_reports': m027,
   '028_coverage_reports': m028,
   '029_job_failure_line': m029,
   '030_approval_comments': m030,
