@@ -2,6 +2,7 @@
 // timeout) and queues the next attempt when the retry policy says so.
 import type { Kysely } from 'kysely';
 import { COVERAGE_SCAN_CHARS, extractCoverage, type CompiledJob } from '../../pipeline/index.js';
+import { quarantinedTests, recordFlakyTests } from '../../reports/index.js';
 import type { Database, Job } from '../../store/index.js';
 import { readJobSpec } from '../columns.js';
 import { StaleTokenError } from '../errors.js';
@@ -57,7 +58,15 @@ export async function finishRunningJob(
   changes: ChangeLog,
 ): Promise<number | null> {
   const spec = readJobSpec(job);
-  const allowFailure = outcome.status === 'failed' ? failureAllowed(spec, outcome.exitCode) : spec.allowFailure;
+  let allowFailure = outcome.status === 'failed' ? failureAllowed(spec, outcome.exitCode) : spec.allowFailure;
+  // The job's JUnit reports are in (handed in while it ran): its passing cases may show flakiness, and
+  // a script failure whose only failing tests are known flaky may be quarantined (src/reports/quarantine.ts).
+  await recordFlakyTests(trx, { jobId: job.id, now });
+  const quarantined =
+    outcome.status === 'failed' && !allowFailure && outcome.failureReason === 'script_failure'
+      ? await quarantinedTests(trx, { jobId: job.id })
+      : null;
+  if (quarantined !== null) allowFailure = true;
   const res = await trx
     .updateTable('jobs')
     .set({
@@ -67,6 +76,7 @@ export async function finishRunningJob(
       allow_failure: allowFailure ? 1 : 0,
       completed_token: outcome.completedToken,
       coverage: await coverageOf(trx, job, spec, outcome),
+      quarantined_tests: quarantined === null ? null : JSON.stringify(quarantined),
       lease_expires_at: null,
       finished_at: now,
     })

@@ -28,6 +28,7 @@ import * as m024 from './024_notifications.js';
 import * as m025 from './025_job_coverage.js';
 import * as m026 from './026_repo_visibility.js';
 import * as m027 from './027_test_reports.js';
+import * as m031 from './031_test_history.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -60,6 +61,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '025_job_coverage': m025,
   '026_repo_visibility': m026,
   '027_test_reports': m027,
+  '031_test_history': m031,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
