@@ -2,6 +2,7 @@
 // among them) and the webhook providers. Imports nothing from the server, the agent or the store.
 export * from './monitoring.js';
 export * from './protocol.js';
+export * from './test-history.js';
 export * from './test-reports.js';
 export * from './views.js';
 export * from './webhooks.js';

@@ -6,9 +6,3 @@ import { createHash } from 'node:crypto';
 export function testCaseKey(testCase: { suite: string; classname: string; name: string }): string {
   return createHash('sha256').update(`${testCase.suite}\0${testCase.classname}\0${testCase.name}`).digest('hex');
 }
-
-/** How a case is named to people: `class.name`, or the name alone when the class adds nothing. */
-export function testCaseLabel(testCase: { classname: string; name: string }): string {
-  const { classname, name } = testCase;
-  return classname === '' || classname === name || name.startsWith(`${classname} `) ? name : `${classname}.${name}`;
-}

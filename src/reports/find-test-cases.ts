@@ -3,7 +3,7 @@
 // default branch that have test reports and among the cases marked flaky: bounded reads, and a case
 // that ran neither lately nor flakily has no history worth showing anyway.
 import type { Store } from '../store/index.js';
-import { testCaseLabel } from './case-key.js';
+import { testCaseLabel } from '../api/index.js';
 
 export interface FindTestCasesInput {
   repoId: number;

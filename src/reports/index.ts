@@ -1,5 +1,5 @@
 // Test and coverage reports that jobs upload, read on the server: JUnit (issue 18).
-export { testCaseKey, testCaseLabel } from './case-key.js';
+export { testCaseKey } from './case-key.js';
 export { findTestCases, type FindTestCasesInput, type FoundTestCase } from './find-test-cases.js';
 export { listFlakyTests, type ListFlakyTestsInput } from './list-flaky-tests.js';
 export { MAX_QUARANTINED_NAMES, quarantinedTests } from './quarantine.js';

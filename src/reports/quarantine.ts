@@ -7,7 +7,7 @@
 // failing cases past the stored cap, or one failing case that is not known flaky.
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';
-import { testCaseLabel } from './case-key.js';
+import { testCaseLabel } from '../api/index.js';
 
 /** Names listed on the job at most: the decision covers them all, the list is for people. */
 export const MAX_QUARANTINED_NAMES = 50;

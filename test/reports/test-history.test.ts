@@ -6,20 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { FsBlobStore } from '../../src/artifacts/index.js';
-import {
-  findTestCases,
-  listFlakyTests,
-  readTestHistory,
-  saveJunitReports,
-  testCaseKey,
-  type JunitReportFile,
-} from '../../src/reports/index.js';
-import { completeJob, createPipeline, retryJob } from '../../src/scheduler/index.js';
+import { findTestCases, listFlakyTests, readTestHistory } from '../../src/reports/index.js';
+import { retryJob } from '../../src/scheduler/index.js';
 import { backends } from '../store/helpers.js';
-import { claim, compiled, freshTestDb, job, statuses, T0, type TestDb } from '../scheduler/helpers.js';
+import { freshTestDb, statuses, T0 } from '../scheduler/helpers.js';
+import { caseKey as key, historyRunner, sha, type Plan } from './history-helpers.js';
 
 let blobDir: string;
 let blobs: FsBlobStore;
@@ -29,60 +22,12 @@ before(async () => {
 });
 after(() => rm(blobDir, { recursive: true, force: true }));
 
-/** A pytest-style report: each case passes, or fails with a message naming it. */
-function report(cases: Record<string, 'pass' | 'fail'>): string {
-  const body = Object.entries(cases)
-    .map(([name, r]) =>
-      r === 'pass'
-        ? `<testcase classname="tests.test_app" name="${name}" time="0.01"/>`
-        : `<testcase classname="tests.test_app" name="${name}" time="0.01"><failure message="${name} broke">trace</failure></testcase>`,
-    )
-    .join('');
-  return `<testsuites><testsuite name="pytest">${body}</testsuite></testsuites>`;
-}
-
-const key = (name: string) => testCaseKey({ suite: 'pytest', classname: 'tests.test_app', name });
-const sha = (n: number) => n.toString(16).padStart(40, '0');
-
-async function upload(text: string): Promise<JunitReportFile> {
-  const info = await blobs.put(Readable.from([Buffer.from(text)]));
-  return { path: 'report.xml', digest: info.digest, size: info.size };
-}
-
-async function pipeline(db: TestDb, commit: string, now: number, ref = 'main'): Promise<number> {
-  const { pipelineId } = await createPipeline(db.store, {
-    repoId: db.repoId,
-    ref,
-    isTag: false,
-    sha: commit,
-    beforeSha: null,
-    source: 'push',
-    compiled: compiled([job('unit')]),
-    defaultTimeoutSeconds: 3600,
-    now,
-  });
-  return pipelineId;
-}
-
-/** Claims the pending `unit` job, hands in its report as the agent does, and completes it. */
-async function runUnit(db: TestDb, cases: Record<string, 'pass' | 'fail'>, now: number) {
-  const claimed = await claim(db, 'unit', now);
-  await saveJunitReports(db.store, { jobId: claimed.job.id, files: [await upload(report(cases))], open: (d) => blobs.get(d), now });
-  const failed = Object.values(cases).includes('fail');
-  const done = await completeJob(db.store, {
-    jobId: claimed.job.id,
-    agentId: claimed.job.agent_id!,
-    fencingToken: claimed.fencingToken,
-    status: failed ? 'failed' : 'success',
-    exitCode: failed ? 1 : 0,
-    now: now + 1000,
-  });
-  return done.job;
-}
-
 for (const backend of backends()) {
   describe(`Test history on ${backend.name}`, { skip: backend.skip }, () => {
     const db = freshTestDb(backend);
+    const runner = () => historyRunner(blobs, db);
+    const pipeline = (commit: string, now: number, ref?: string) => runner().pipeline(commit, now, ref);
+    const runUnit = (cases: Plan, now: number) => runner().runUnit(cases, now);
 
     it('follows a case across default-branch pipelines: streak start, failures in the last N, last status', async () => {
       const plan: Record<string, 'pass' | 'fail'>[] = [
@@ -94,12 +39,12 @@ for (const backend of backends()) {
       ];
       const ids: number[] = [];
       for (const [i, cases] of plan.entries()) {
-        ids.push(await pipeline(db, sha(i + 1), T0 + i * 60_000));
-        await runUnit(db, cases, T0 + i * 60_000);
+        ids.push(await pipeline(sha(i + 1), T0 + i * 60_000));
+        await runUnit(cases, T0 + i * 60_000);
       }
       // A feature branch's green run and a retried attempt's red one are not the default branch's history.
-      await pipeline(db, sha(99), T0 + 10 * 60_000, 'feature');
-      await runUnit(db, { flappy: 'pass', steady: 'pass' }, T0 + 10 * 60_000);
+      await pipeline(sha(99), T0 + 10 * 60_000, 'feature');
+      await runUnit({ flappy: 'pass', steady: 'pass' }, T0 + 10 * 60_000);
 
       const steady = await readTestHistory(db.store, { repoId: db.repoId, caseKey: key('steady'), runs: 20 });
       assert.ok(steady);
@@ -131,7 +76,7 @@ for (const backend of backends()) {
         T0 + 20 * 60_000,
       );
       assert.ok(retried.jobId);
-      await runUnit(db, { flappy: 'pass', steady: 'pass' }, T0 + 20 * 60_000);
+      await runUnit({ flappy: 'pass', steady: 'pass' }, T0 + 20 * 60_000);
       const healed = await readTestHistory(db.store, { repoId: db.repoId, caseKey: key('steady'), runs: 20 });
       assert.deepEqual([healed?.last_status, healed?.failures, healed?.first_failure], ['passed', 2, null]);
       assert.equal(healed?.flaky?.flips, 1, 'failed, then passed on a retry of the same commit');
@@ -149,21 +94,21 @@ for (const backend of backends()) {
     });
 
     it('marks a case flaky when a retried attempt or a later pipeline of the same commit passes it', async () => {
-      const first = await pipeline(db, sha(1), T0);
-      const failedJob = await runUnit(db, { racy: 'fail', broken: 'fail', fine: 'pass' }, T0);
+      const first = await pipeline(sha(1), T0);
+      const failedJob = await runUnit({ racy: 'fail', broken: 'fail', fine: 'pass' }, T0);
       assert.equal(failedJob.status, 'failed');
       assert.equal(failedJob.allow_failure, 0);
       // The retried attempt: `racy` passes now, `broken` still fails.
       await retryJob(db.store, failedJob.id, T0 + 5000);
-      await runUnit(db, { racy: 'pass', broken: 'fail', fine: 'pass' }, T0 + 5000);
+      await runUnit({ racy: 'pass', broken: 'fail', fine: 'pass' }, T0 + 5000);
       // A new pipeline of the same commit passes `broken`; a third green run of `racy` is no new flip.
-      await pipeline(db, sha(1), T0 + 60_000);
-      await runUnit(db, { racy: 'pass', broken: 'pass', fine: 'pass' }, T0 + 60_000);
+      await pipeline(sha(1), T0 + 60_000);
+      await runUnit({ racy: 'pass', broken: 'pass', fine: 'pass' }, T0 + 60_000);
       // Another commit failing `fine` and then a different commit passing it is no flake.
-      await pipeline(db, sha(2), T0 + 120_000);
-      await runUnit(db, { racy: 'pass', broken: 'pass', fine: 'fail' }, T0 + 120_000);
-      await pipeline(db, sha(3), T0 + 180_000);
-      await runUnit(db, { racy: 'pass', broken: 'pass', fine: 'pass' }, T0 + 180_000);
+      await pipeline(sha(2), T0 + 120_000);
+      await runUnit({ racy: 'pass', broken: 'pass', fine: 'fail' }, T0 + 120_000);
+      await pipeline(sha(3), T0 + 180_000);
+      await runUnit({ racy: 'pass', broken: 'pass', fine: 'pass' }, T0 + 180_000);
 
       const { tests, total } = await listFlakyTests(db.store, { repoId: db.repoId, limit: 10, offset: 0 });
       assert.equal(total, 2);
@@ -176,10 +121,10 @@ for (const backend of backends()) {
       );
       assert.ok(first);
       // Flipping again on another commit counts a second flip and moves `last seen`.
-      await pipeline(db, sha(4), T0 + 240_000);
-      const red = await runUnit(db, { racy: 'fail', broken: 'pass', fine: 'pass' }, T0 + 240_000);
+      await pipeline(sha(4), T0 + 240_000);
+      const red = await runUnit({ racy: 'fail', broken: 'pass', fine: 'pass' }, T0 + 240_000);
       await retryJob(db.store, red.id, T0 + 245_000);
-      await runUnit(db, { racy: 'pass', broken: 'pass', fine: 'pass' }, T0 + 245_000);
+      await runUnit({ racy: 'pass', broken: 'pass', fine: 'pass' }, T0 + 245_000);
       const racy = (await listFlakyTests(db.store, { repoId: db.repoId, limit: 1, offset: 0 })).tests[0];
       assert.deepEqual(
         [racy?.name, racy?.flips, Number(racy?.first_seen_at), Number(racy?.last_seen_at)],
@@ -189,49 +134,35 @@ for (const backend of backends()) {
 
     it('quarantines a failure of known-flaky tests only, when the repository asks, and never a real one', async () => {
       // `racy` becomes known flaky: red, then green on the retry.
-      await pipeline(db, sha(1), T0);
-      const red = await runUnit(db, { racy: 'fail', solid: 'pass' }, T0);
+      await pipeline(sha(1), T0);
+      const red = await runUnit({ racy: 'fail', solid: 'pass' }, T0);
       await retryJob(db.store, red.id, T0 + 1000);
-      await runUnit(db, { racy: 'pass', solid: 'pass' }, T0 + 1000);
+      await runUnit({ racy: 'pass', solid: 'pass' }, T0 + 1000);
 
       // Quarantine off: a flaky-only failure fails the pipeline.
-      const off = await pipeline(db, sha(2), T0 + 60_000);
-      const offJob = await runUnit(db, { racy: 'fail', solid: 'pass' }, T0 + 60_000);
+      const off = await pipeline(sha(2), T0 + 60_000);
+      const offJob = await runUnit({ racy: 'fail', solid: 'pass' }, T0 + 60_000);
       assert.deepEqual([offJob.allow_failure, offJob.quarantined_tests], [0, null]);
       assert.equal((await statuses(db, off)).$pipeline, 'failed');
 
       await db.store.db.updateTable('repos').set({ quarantine_flaky_tests: 1 }).where('id', '=', db.repoId).execute();
-      const on = await pipeline(db, sha(3), T0 + 120_000);
-      const onJob = await runUnit(db, { racy: 'fail', solid: 'pass' }, T0 + 120_000);
+      const on = await pipeline(sha(3), T0 + 120_000);
+      const onJob = await runUnit({ racy: 'fail', solid: 'pass' }, T0 + 120_000);
       assert.equal(onJob.status, 'failed');
       assert.equal(onJob.allow_failure, 1);
       assert.deepEqual(JSON.parse(onJob.quarantined_tests!), ['tests.test_app.racy']);
       assert.equal((await statuses(db, on)).$pipeline, 'success', 'the pipeline passes, with a warning');
 
       // A real failure beside the flaky one stays a failure.
-      const real = await pipeline(db, sha(4), T0 + 180_000);
-      const realJob = await runUnit(db, { racy: 'fail', solid: 'fail' }, T0 + 180_000);
+      const real = await pipeline(sha(4), T0 + 180_000);
+      const realJob = await runUnit({ racy: 'fail', solid: 'fail' }, T0 + 180_000);
       assert.deepEqual([realJob.allow_failure, realJob.quarantined_tests], [0, null]);
       assert.equal((await statuses(db, real)).$pipeline, 'failed');
 
       // A failing script with no failing test is no flaky failure either.
-      const none = await pipeline(db, sha(5), T0 + 240_000);
-      const claimed = await claim(db, 'unit', T0 + 240_000);
-      await saveJunitReports(db.store, {
-        jobId: claimed.job.id,
-        files: [await upload(report({ racy: 'pass' }))],
-        open: (d) => blobs.get(d),
-        now: T0,
-      });
-      const done = await completeJob(db.store, {
-        jobId: claimed.job.id,
-        agentId: claimed.job.agent_id!,
-        fencingToken: claimed.fencingToken,
-        status: 'failed',
-        exitCode: 2,
-        now: T0 + 241_000,
-      });
-      assert.deepEqual([done.job.allow_failure, done.job.quarantined_tests], [0, null]);
+      const none = await pipeline(sha(5), T0 + 240_000);
+      const done = await runner().runUnit({ racy: 'pass' }, T0 + 240_000, { exitCode: 2 });
+      assert.deepEqual([done.allow_failure, done.quarantined_tests], [0, null]);
       assert.equal((await statuses(db, none)).$pipeline, 'failed');
     });
   });
