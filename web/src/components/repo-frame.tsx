@@ -1,5 +1,5 @@
 // A repository's pages share one frame: the repository loaded once with the caller's permissions,
-// and tabs between its pipelines, environments, schedules, DORA metrics and settings.
+// and tabs between its pipelines, environments, schedules, tests, DORA metrics and settings.
 import { createContext, useContext, type ReactNode } from 'react';
 import { useApi, type Loaded } from '../api.js';
 import { Link, seg, useLocation } from '../router.js';
@@ -12,6 +12,7 @@ const TABS = [
   { path: '', label: 'Pipelines' },
   { path: '/environments', label: 'Environments' },
   { path: '/schedules', label: 'Schedules', needs: 'schedule.read' },
+  { path: '/tests', label: 'Tests', needs: 'log.read' },
   { path: '/dora', label: 'DORA metrics' },
   { path: '/settings', label: 'Settings', needs: 'variable.read' },
 ];

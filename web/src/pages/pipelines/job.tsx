@@ -148,6 +148,7 @@ function JobBody({ job, pipeline, live, reload }: { job: JobDetail; pipeline: Pi
       {job.failureReason ? (
         <div className="error-box" role="note">
           Failure reason: {job.failureReason}
+          {job.quarantinedTests ? ` (quarantined flaky tests: ${job.quarantinedTests.join(', ')}): allowed to fail` : null}
         </div>
       ) : null}
       {error ? <ErrorBox error={error} /> : null}

@@ -1,5 +1,5 @@
 // The repositories area: the list, a repository's settings, its environments and their releases,
-// its pipeline schedules.
+// its pipeline schedules, its tests' history.
 import { lazyPage, type PageRoute } from '../../routes.js';
 
 const list = () => import('./repo-list.js');
@@ -7,6 +7,7 @@ const settings = () => import('./settings.js');
 const environments = () => import('./environments.js');
 const environment = () => import('./environment.js');
 const schedules = () => import('./schedules.js');
+const tests = () => import('./tests.js');
 
 export const REPO_ROUTES: PageRoute[] = [
   { pattern: '/repos', page: lazyPage(list, 'RepoList') },
@@ -14,4 +15,5 @@ export const REPO_ROUTES: PageRoute[] = [
   { pattern: '/repos/:name/environments', page: lazyPage(environments, 'EnvironmentList') },
   { pattern: '/repos/:name/environments/:env', page: lazyPage(environment, 'EnvironmentPage') },
   { pattern: '/repos/:name/schedules', page: lazyPage(schedules, 'SchedulesPage') },
+  { pattern: '/repos/:name/tests', page: lazyPage(tests, 'TestsPage') },
 ];
