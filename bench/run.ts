@@ -14,6 +14,7 @@ import { containers } from './containers.js';
 import { dr } from './dr.js';
 import { failover } from './failover.js';
 import { forgeStatuses } from './forge-statuses.js';
+import { junit } from './junit.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
 import { metrics } from './metrics.js';
@@ -35,12 +36,13 @@ const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResu
   dr,
   web,
   forgeStatuses,
+  junit,
 };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics,auth,alerts,dr,web,forgeStatuses]\`),
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics,auth,alerts,dr,web,forgeStatuses,junit]\`),
 which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
 peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into

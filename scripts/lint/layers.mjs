@@ -26,7 +26,7 @@ export const LAYERS = {
   scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'outbox', 'pipeline', 'reports', 'repos', 'source', 'store'],
   releases:  ['root', 'api', 'artifacts', 'pipeline', 'scheduler', 'store'],
   schedules: ['root', 'auth', 'repos', 'scheduler', 'store'],
-  exec:      ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'scheduler', 'store'],
+  exec:      ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'reports', 'scheduler', 'store'],
   dr:        ['root', 'artifacts', 'auth', 'config', 'store'],
   server:    ['root', 'api', 'artifacts', 'auth', 'config', 'deploy', 'dr', 'executor', 'monitor', 'outbox', 'pipeline', 'releases', 'reports', 'repos', 'scheduler', 'schedules', 'source', 'store'],
   ops:       ['root', 'agent', 'auth', 'config', 'dr', 'server', 'store'],

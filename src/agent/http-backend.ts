@@ -6,7 +6,7 @@ import { HttpError, type ServerClient } from './client.js';
 import type { StartReleaseResponse } from './deploy-phase.js';
 import type { JobBackend } from './job-runner.js';
 import type { JobOutbox, OutboxTarget } from './outbox.js';
-import type { CompleteRequest, HeartbeatResponse } from '../api/index.js';
+import type { CompleteRequest, HeartbeatResponse, JunitReportsResponse } from '../api/index.js';
 
 /** The server's artifact store seen from an agent: upload only what it lacks, read what it has. */
 class ServerBlobStore implements BlobStore {
@@ -75,6 +75,17 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
     },
     async saveDotenv(variables: Record<string, string>) {
       await client.json('POST', `${base}/dotenv`, { fencingToken, variables });
+    },
+    async saveJunitReports(files: ManifestEntry[]) {
+      // The server reads every report before it answers: tens of megabytes may take it a while.
+      const res = await client.json<JunitReportsResponse>(
+        'POST',
+        `${base}/reports/junit`,
+        { fencingToken, files },
+        { timeoutMs: 10 * 60_000 },
+      );
+      if (!res) throw new Error(`POST ${base}/reports/junit: empty answer`);
+      return res;
     },
     async getCache(key: string) {
       try {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectFiles, isInside, parseDotenv, PathEscapeError, restoreFiles, safeRelativePath, storeFiles } from '../artifacts/index.js';
-import type { DependencyArtifacts } from '../api/index.js';
+import { MAX_JUNIT_REPORT_FILES, type DependencyArtifacts } from '../api/index.js';
 import { CACHE_POLICIES, expandVariables } from '../pipeline/index.js';
 import type { ArtifactsSpec, CachePolicy, CacheSpec } from '../pipeline/index.js';
 import type { JobLog } from './job-log.js';
@@ -137,6 +137,27 @@ export async function uploadDotenvReport(artifacts: ArtifactsSpec | null, { work
   const variables = parseDotenv(files);
   await backend.saveDotenv(variables);
   log.write(`Passed on ${Object.keys(variables).length} dotenv variables: ${Object.keys(variables).join(', ')}\n`);
+}
+
+/**
+ * Uploads the files of the job's `artifacts:reports:junit` globs (confined to the workspace, like
+ * artifacts) whatever its outcome, as GitLab's runner does with its reports. The server reads them
+ * itself, so an agent cannot claim counts its files do not hold; an unreadable report is a warning
+ * here, never the job's failure. No matching file is a warning, as in GitLab.
+ */
+export async function uploadJunitReports(artifacts: ArtifactsSpec | null, { workspace, env, backend, log }: FilesScope): Promise<void> {
+  const patterns = artifacts?.junit ?? [];
+  if (patterns.length === 0) return;
+  log.section('Uploading JUnit reports');
+  const { files, warnings } = await collectFiles(workspace, { paths: expandAll(patterns, env) }, { maxFiles: MAX_JUNIT_REPORT_FILES });
+  for (const w of warnings) log.notice(`WARNING: ${w}`);
+  if (files.length === 0) {
+    log.notice('WARNING: no JUnit report files found: the job has no test report');
+    return;
+  }
+  const result = await backend.saveJunitReports(await storeFiles(files, backend.blobs));
+  for (const error of result.fileErrors) log.notice(`WARNING: JUnit report not read: ${error}`);
+  log.write(`Test report: ${result.total} tests, ${result.failed} failed, ${result.errors} errors (${files.length} files)\n`);
 }
 
 export async function saveCaches(caches: CacheSpec[], succeeded: boolean, { workspace, env, backend, log }: FilesScope): Promise<void> {

@@ -18,7 +18,13 @@ import {
 } from '../executor/index.js';
 import { resolveVariables } from '../pipeline/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
-import { ROLLBACK_OF_VARIABLE, type CompletionStatus, type DependencyArtifacts, type JobVariable } from '../api/index.js';
+import {
+  ROLLBACK_OF_VARIABLE,
+  type CompletionStatus,
+  type DependencyArtifacts,
+  type JobVariable,
+  type JunitReportsResponse,
+} from '../api/index.js';
 import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
 import {
   downloadDependencyArtifacts,
@@ -26,6 +32,7 @@ import {
   saveCaches,
   uploadArtifacts,
   uploadDotenvReport,
+  uploadJunitReports,
   type FilesScope,
 } from './job-files.js';
 import { openJobLog, type JobLog } from './job-log.js';
@@ -40,6 +47,8 @@ export interface JobBackend {
   saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null): Promise<void>;
   /** The variables of the job's dotenv report, for the jobs that take its artifacts. */
   saveDotenv(variables: Record<string, string>): Promise<void>;
+  /** The job's JUnit report files (blobs uploaded), read where the job's tests are stored. */
+  saveJunitReports(files: ManifestEntry[]): Promise<JunitReportsResponse>;
   getCache(key: string): Promise<ManifestEntry[] | null>;
   putCache(key: string, files: ManifestEntry[]): Promise<void>;
   /** Releases on the server; absent where jobs cannot deploy (`tandem exec`). */
@@ -123,6 +132,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
     phase = 'upload';
     await uploadArtifacts(job.artifacts, succeeded, files);
     await uploadDotenvReport(job.artifacts, files);
+    await uploadJunitReports(job.artifacts, files);
     await saveCaches(job.cache, succeeded, files);
     if (job.deploy !== null && succeeded) {
       phase = 'deploy';

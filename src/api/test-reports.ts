@@ -56,3 +56,15 @@ export interface TestReportJson {
   /** Pass as `offset` for the next page; null on the last. */
   nextOffset: number | null;
 }
+
+/** Files a job's JUnit reports may match; GitLab sets no such limit, but one job with thousands of reports is a mistake. */
+export const MAX_JUNIT_REPORT_FILES = 1000;
+
+/** The server's answer to `POST /api/v1/agent/jobs/:id/reports/junit`, for the job's log. */
+export interface JunitReportsResponse {
+  total: number;
+  failed: number;
+  errors: number;
+  /** "file:line:column: reason" of each report the server could not read. */
+  fileErrors: string[];
+}

@@ -265,6 +265,15 @@ clientOptions(run.command('show').description('a pipeline with its jobs').argume
 clientOptions(
   run.command('logs').description("a job's log (--follow: live)").argument('<job>').option('-f, --follow', 'stream until the job ends'),
 ).action(async (id: string, opts) => (await remote()).runLogs(id, opts));
+clientOptions(
+  run
+    .command('tests')
+    .description("a pipeline's test report: the summary, then each failing test with its message")
+    .argument('<pipeline>')
+    .option('--job <name>', 'only the report of this job')
+    .option('--failed', 'only the failing tests, without the summary')
+    .option('--json'),
+).action(async (id: string, opts) => (await import('./tests.js')).runTests(id, opts));
 clientOptions(run.command('trigger').description('start a pipeline on a branch, tag or commit').argument('<repo>'))
   .option('--ref <ref>', 'branch or tag (default: the default branch)')
   .option('--sha <sha>', 'exact commit')

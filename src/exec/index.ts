@@ -38,6 +38,7 @@ import {
   storedPipelineVariables,
   type JobDependencies,
 } from '../scheduler/index.js';
+import { saveJunitReports } from '../reports/index.js';
 import { openStore, type Store } from '../store/index.js';
 
 const git = promisify(execFile);
@@ -148,6 +149,9 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
     },
     async saveDotenv(variables) {
       await saveJobDotenv(store, jobId, variables);
+    },
+    saveJunitReports(files) {
+      return saveJunitReports(store, { jobId, files, open: (digest) => blobs.get(digest), now: Date.now() });
     },
     async getCache(key) {
       try {

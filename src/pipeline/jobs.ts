@@ -388,7 +388,8 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const untracked = mapGet(node, 'untracked');
   const isUntracked = untracked?.kind === 'scalar' && untracked.value === true;
   const dotenv = stringsOf(mapGet(mapGet(node, 'reports'), 'dotenv'));
-  if (paths.length === 0 && !isUntracked && dotenv.length === 0) return null;
+  const junit = stringsOf(mapGet(mapGet(node, 'reports'), 'junit'));
+  if (paths.length === 0 && !isUntracked && dotenv.length === 0 && junit.length === 0) return null;
   const expire = textOf(mapGet(node, 'expire_in'));
   const name = textOf(mapGet(node, 'name'));
   const spec: ArtifactsSpec = {
@@ -400,6 +401,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   };
   if (name !== undefined) spec.name = expandVariables(name, vars, { keepUnknown: true });
   if (dotenv.length > 0) spec.dotenv = dotenv;
+  if (junit.length > 0) spec.junit = junit;
   return spec;
 }
 

@@ -192,8 +192,11 @@ const artifacts: Shape = {
     when: enumOf(['on_success', 'on_failure', 'always']),
     reports: {
       kind: 'object',
-      keys: { dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)") },
-      values: { kind: 'any', ignoredBecause: 'only dotenv reports are processed' },
+      keys: {
+        dotenv: stringOrList("KEY=VALUE files whose variables later jobs get (GitLab's artifacts:reports:dotenv)"),
+        junit: stringOrList('JUnit XML files (globs) whose test results the server reads and shows'),
+      },
+      values: { kind: 'any', ignoredBecause: 'only dotenv and junit reports are processed' },
     },
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },
     public: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },

@@ -35,6 +35,8 @@ export interface ArtifactsSpec {
   expireInSeconds: number | null;
   /** `reports:dotenv` files (absent in jobs compiled before it was supported). */
   dotenv?: string[];
+  /** `reports:junit` files and globs (absent in jobs compiled before it was supported). */
+  junit?: string[];
 }
 
 export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;

@@ -15,6 +15,7 @@ export {
 export { readTestReport, type JobTestReport, type ReadTestReportInput, type TestReport, type TestSummary } from './read-test-report.js';
 export { recordFlakyTests, type RecordFlakyTestsInput } from './record-flaky-tests.js';
 export {
+  MAX_JUNIT_JOB_BYTES,
   MAX_STORED_CASES,
   saveJunitReports,
   type JunitReportFile,

@@ -3,6 +3,7 @@
 // files, and one page of cases, failures first.
 import { sql } from 'kysely';
 import type { TestCaseStatus } from '../api/index.js';
+import { DomainError } from '../errors.js';
 import type { Store, TestCase } from '../store/index.js';
 
 export interface ReadTestReportInput {
@@ -43,6 +44,10 @@ const STATUS_RANK = sql<number>`case test_cases.status when 'failed' then 0 when
 
 export async function readTestReport(store: Store, input: ReadTestReportInput): Promise<TestReport> {
   const { db } = store;
+  const [table, id, what] =
+    'jobId' in input.scope ? (['jobs', input.scope.jobId, 'job'] as const) : (['pipelines', input.scope.pipelineId, 'pipeline'] as const);
+  if (!(await db.selectFrom(table).select('id').where('id', '=', id).executeTakeFirst()))
+    throw new DomainError('not_found', `no ${what} ${id}`);
   let jobsQuery = db
     .selectFrom('test_reports')
     .innerJoin('jobs', 'jobs.id', 'test_reports.job_id')

@@ -12,6 +12,8 @@ import { XmlReportError } from './xml.js';
 
 /** GitLab's default limit of test cases in a unit test report is 500,000; Tandem stores fewer per job. */
 export const MAX_STORED_CASES = 100_000;
+/** All of a job's JUnit files together, as GitLab's 100 MB; one file is capped by its XML limits. */
+export const MAX_JUNIT_JOB_BYTES = 100 * 1024 * 1024;
 
 export interface JunitReportFile {
   /** Workspace-relative path, as the job wrote it. */
@@ -32,6 +34,8 @@ export interface SaveJunitReportsInput {
    * many (failures are never crowded out by passing tests); the rest are counted only.
    */
   maxStoredCases?: number;
+  /** Default MAX_JUNIT_JOB_BYTES: files past it are recorded with an error, not read. */
+  maxTotalBytes?: number;
 }
 
 export interface SaveJunitReportsResult {
@@ -62,6 +66,8 @@ export async function saveJunitReports(store: Store, input: SaveJunitReportsInpu
     await trx.deleteFrom('test_reports').where('job_id', '=', input.jobId).execute();
   });
 
+  const maxTotalBytes = input.maxTotalBytes ?? MAX_JUNIT_JOB_BYTES;
+  let totalBytes = 0;
   const counts = zero();
   const stored = { ok: 0, failing: 0 };
   const fileErrors: string[] = [];
@@ -114,18 +120,23 @@ export async function saveJunitReports(store: Store, input: SaveJunitReportsInpu
         yield chunk;
       }
     };
-    let error: string | null = null;
-    try {
-      await readJunit(file.path, source(await input.open(file.digest)), onCase, input.limits ?? DEFAULT_JUNIT_LIMITS);
-      await flush();
-    } catch (err) {
-      if (!(err instanceof XmlReportError)) throw err;
-      error = err.message;
-      batch = [];
-      batchChars = 0;
-      const lastKept = Number(before?.id ?? 0);
-      await db.deleteFrom('test_cases').where('job_id', '=', input.jobId).where('id', '>', lastKept).execute();
-    }
+    const read = async (): Promise<string | null> => {
+      try {
+        await readJunit(file.path, source(await input.open(file.digest)), onCase, input.limits ?? DEFAULT_JUNIT_LIMITS);
+        await flush();
+        return null;
+      } catch (err) {
+        if (!(err instanceof XmlReportError)) throw err;
+        batch = [];
+        batchChars = 0;
+        const lastKept = Number(before?.id ?? 0);
+        await db.deleteFrom('test_cases').where('job_id', '=', input.jobId).where('id', '>', lastKept).execute();
+        return err.message;
+      }
+    };
+    totalBytes += file.size;
+    const error =
+      totalBytes > maxTotalBytes ? `${file.path}: not read: the job's JUnit reports pass ${maxTotalBytes} bytes in all` : await read();
     await db
       .insertInto('test_report_files')
       .values({ job_id: input.jobId, path: file.path, digest: file.digest, size: file.size, error })

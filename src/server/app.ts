@@ -11,6 +11,7 @@ import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
+import { registerTestReportRoutes } from './routes/tests.js';
 import { registerRepoRoutes } from './routes/repos.js';
 import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerNotificationRoutes } from './routes/notifications.js';
@@ -117,6 +118,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerScheduleRoutes(routes, ctx);
   registerNotificationRoutes(routes, ctx);
   registerPipelineRoutes(routes, ctx);
+  registerTestReportRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);
   registerAgentRoutes(routes, ctx);
   registerEnvironmentRoutes(routes, ctx);

@@ -37,6 +37,8 @@ import { repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
 import { readJobSpec, type LinkedPipeline } from '../scheduler/index.js';
 import { scheduleVariableKeys, type ScheduleRow } from '../schedules/index.js';
+import type { TestReportJson, TestSummaryJson } from '../api/index.js';
+import type { TestReport, TestSummary } from '../reports/index.js';
 import {
   readAgentTags,
   readBranchFilter,
@@ -363,6 +365,43 @@ export function drillView(d: DrDrill): DrillJson {
     rpoSeconds: d.rpo_ms === null ? null : d.rpo_ms / 1000,
     error: d.error,
     steps: readDrillReport(d).steps,
+  };
+}
+
+/** A pipeline's or job's test report; the cases already come failures first. */
+export function testReportView(r: TestReport): TestReportJson {
+  const summary = (s: TestSummary): TestSummaryJson => ({
+    total: s.total,
+    passed: s.passed,
+    failed: s.failed,
+    skipped: s.skipped,
+    errors: s.errors,
+    durationSeconds: s.duration_seconds,
+  });
+  return {
+    summary: summary(r.summary),
+    jobs: r.jobs.map((j) => ({
+      jobId: j.job_id,
+      jobName: j.job_name,
+      stage: j.stage,
+      summary: summary(j),
+      files: j.files,
+      casesDropped: j.cases_dropped,
+    })),
+    cases: r.cases.map((c) => ({
+      jobId: Number(c.job_id),
+      jobName: c.job_name,
+      suite: c.suite,
+      classname: c.classname,
+      name: c.name,
+      file: c.file,
+      timeSeconds: c.time_seconds === null ? null : Number(c.time_seconds),
+      status: c.status,
+      message: c.message,
+      trace: c.trace,
+    })),
+    matching: r.matching,
+    nextOffset: r.nextOffset,
   };
 }
 

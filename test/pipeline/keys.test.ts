@@ -194,11 +194,12 @@ c:
       untracked: false,
       when: 'always',
       expireInSeconds: 604800,
+      junit: ['report.xml'],
     });
     assert.equal(job(p, 'b').artifacts?.expireInSeconds, null);
     assert.equal(job(p, 'b').artifacts?.untracked, true);
     assert.equal(job(p, 'c').artifacts?.expireInSeconds, 30 * 86400);
-    assert.ok(p.warnings.some((w) => w.line === 11 && w.message.includes('`a.artifacts.reports.junit` is accepted but ignored')));
+    assert.ok(!p.warnings.some((w) => w.message.includes('reports.junit')), 'junit reports are processed');
   });
 
   it('cache: single, list, key files, defaults and expansion', async () => {
@@ -295,12 +296,12 @@ simple:
 describe('ignored keys', () => {
   it('a key that is ignored is reported once per place, not once per job that extends its template', async () => {
     const p = await compileOk(
-      '.base:\n  script: [echo]\n  artifacts:\n    reports:\n      junit: r.xml\na:\n  extends: .base\nb:\n  extends: .base\nc:\n  extends: .base\n',
+      '.base:\n  script: [echo]\n  artifacts:\n    reports:\n      codequality: r.json\na:\n  extends: .base\nb:\n  extends: .base\nc:\n  extends: .base\n',
     );
     const ignored = p.warnings.filter((w) => w.message.includes('is accepted but ignored'));
     assert.deepEqual(
       ignored.map((w) => [w.line, w.column]),
-      [[5, 14]],
+      [[5, 20]],
     );
   });
 });

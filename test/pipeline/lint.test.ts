@@ -16,7 +16,7 @@ describe('lintFile', () => {
     await writeFile(path.join(dir, 'package.json'), '{}');
     await writeFile(
       path.join(dir, '.gitlab-ci.yml'),
-      'include: ci/jobs.yml\nbuild:\n  script: make\n  rules:\n    - exists: [package.json]\n  artifacts:\n    reports: {junit: r.xml}\n',
+      'include: ci/jobs.yml\nbuild:\n  script: make\n  rules:\n    - exists: [package.json]\n  artifacts:\n    reports: {codequality: r.json}\n',
     );
     await writeFile(
       path.join(dir, 'ok.yml'),
@@ -34,7 +34,7 @@ describe('lintFile', () => {
     const lines = result.diagnostics.map(formatDiagnostic);
     assert.deepEqual(lines, [
       `${path.join(dir, 'ci', 'jobs.yml')}:4:3: error: unknown key \`artifact\` in \`test\` (did you mean \`artifacts\`?)`,
-      `${file}:7:22: warning: \`build.artifacts.reports.junit\` is accepted but ignored: only dotenv reports are processed`,
+      `${file}:7:28: warning: \`build.artifacts.reports.codequality\` is accepted but ignored: only dotenv and junit reports are processed`,
     ]);
   });
 

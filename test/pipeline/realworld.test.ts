@@ -129,7 +129,8 @@ describe('a real-world Node.js pipeline', () => {
 
     const unit = job(p, 'unit: [20]');
     assert.deepEqual(unit.variables, { NODE_VERSION: '20' });
-    assert.equal(unit.artifacts, null, 'reports only: nothing to upload');
+    assert.deepEqual(unit.artifacts?.paths, [], 'reports only: no files to keep');
+    assert.deepEqual(unit.artifacts?.junit, ['junit.xml']);
 
     const staging = job(p, 'deploy_staging');
     assert.deepEqual(
@@ -140,7 +141,7 @@ describe('a real-world Node.js pipeline', () => {
     assert.equal(staging.environment?.url, 'https://staging.example.com');
     assert.equal(staging.interruptible, false);
 
-    assert.ok(p.warnings.some((w) => w.message.includes('reports')));
+    assert.ok(!p.warnings.some((w) => w.message.includes('reports')), 'junit reports are processed');
   });
 
   it('compiles for a release tag with a blocking manual production deploy', async () => {

@@ -27,8 +27,8 @@ async function upload(path: string, text: string): Promise<JunitReportFile> {
   return { path, digest: info.digest, size: info.size };
 }
 
-async function save(db: TestDb, id: number, files: JunitReportFile[], maxStoredCases?: number) {
-  return saveJunitReports(db.store, { jobId: id, files, open: (d) => blobs.get(d), now: T0, maxStoredCases });
+async function save(db: TestDb, id: number, files: JunitReportFile[], limits: { maxStoredCases?: number; maxTotalBytes?: number } = {}) {
+  return saveJunitReports(db.store, { jobId: id, files, open: (d) => blobs.get(d), now: T0, ...limits });
 }
 
 for (const backend of backends()) {
@@ -127,7 +127,7 @@ for (const backend of backends()) {
       const cases = Array.from({ length: 30 }, (_, i) =>
         i % 3 === 0 ? `<testcase name="f${i}"><failure message="no"/></testcase>` : `<testcase name="p${i}"/>`,
       );
-      await save(db, id, [await upload('big.xml', `<testsuite name="s">${cases.join('')}</testsuite>`)], 5);
+      await save(db, id, [await upload('big.xml', `<testsuite name="s">${cases.join('')}</testsuite>`)], { maxStoredCases: 5 });
       const report = await readTestReport(db.store, { scope: { jobId: id }, offset: 0, limit: 100 });
       assert.deepEqual([report.summary.total, report.summary.failed, report.summary.passed], [30, 10, 20]);
       assert.equal(report.jobs[0]!.cases_dropped, 20);
@@ -135,6 +135,15 @@ for (const backend of backends()) {
         report.cases.map((c) => c.name),
         ['f0', 'f3', 'f6', 'f9', 'f12', 'p1', 'p2', 'p4', 'p5', 'p7'],
       );
+    });
+
+    it('reads no file past the job’s total of report bytes', async () => {
+      const pipelineId = await newPipeline(db, [job('many')]);
+      const id = await jobId(db, pipelineId, 'many');
+      const files = [await upload('a.xml', GO), await upload('b.xml', RSPEC)];
+      const saved = await save(db, id, files, { maxTotalBytes: files[0]!.size + 10 });
+      assert.equal(saved.total, 3);
+      assert.deepEqual(saved.fileErrors, [`b.xml: not read: the job's JUnit reports pass ${files[0]!.size + 10} bytes in all`]);
     });
   });
 }

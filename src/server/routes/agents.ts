@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Readable } from 'node:stream';
+import { MAX_JUNIT_REPORT_FILES, type JunitReportsResponse } from '../../api/index.js';
 import { isValidDigest, MAX_DOTENV_BYTES, MAX_DOTENV_VARIABLES } from '../../artifacts/index.js';
 import { generateToken, hashToken } from '../../auth/index.js';
 import { protectedRoleOfPipeline } from '../../auth/index.js';
@@ -28,6 +29,7 @@ import {
   setAgentTags,
   saveJobDotenv,
 } from '../../scheduler/index.js';
+import { saveJunitReports } from '../../reports/index.js';
 import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
@@ -431,6 +433,23 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
       await saveJobDotenv(ctx.store, jobId, body.variables);
       return { variables: Object.keys(body.variables).length };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/agent/jobs/:id/reports/junit',
+    summary: 'Hand in the files of a job’s artifacts:reports:junit (blobs uploaded first); the server reads and stores its tests',
+    tag: 'agent protocol',
+    access: 'agent',
+    body: z.object({ fencingToken, files: z.array(z.unknown()).max(MAX_JUNIT_REPORT_FILES) }).strict(),
+    async handler({ principal, params, body }): Promise<JunitReportsResponse> {
+      const jobId = Number(params.id);
+      await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
+      const files = await uploadedManifest(ctx.blobs, body.files);
+      const result = await saveJunitReports(ctx.store, { jobId, files, open: (digest) => ctx.blobs.get(digest), now: ctx.clock.now() });
+      if (result.fileErrors.length > 0) ctx.log.warn({ jobId, errors: result.fileErrors }, 'JUnit reports not read');
+      return result;
     },
   });
 

@@ -12,7 +12,7 @@ const TABS = [
   { path: '', label: 'Pipelines' },
   { path: '/environments', label: 'Environments' },
   { path: '/schedules', label: 'Schedules', needs: 'schedule.read' },
-  { path: '/tests', label: 'Tests', needs: 'log.read' },
+  { path: '/tests', label: 'Test history', needs: 'log.read' },
   { path: '/dora', label: 'DORA metrics' },
   { path: '/settings', label: 'Settings', needs: 'variable.read' },
 ];

@@ -9,6 +9,7 @@ import { formatCoverage, type Job, type JobDetail, type Pipeline } from '../../t
 import { JobActionButtons, jobActions } from './job-actions.js';
 import { LogViewer } from './log-viewer.js';
 import { FINAL } from './status.js';
+import { JobTestFailures } from './tests-tab.js';
 
 const EVENTS = ['snapshot', 'job'] as const;
 
@@ -153,6 +154,8 @@ function JobBody({ job, pipeline, live, reload }: { job: JobDetail; pipeline: Pi
       ) : null}
       {error ? <ErrorBox error={error} /> : null}
       {job.attempts.length > 1 ? <Attempts job={job} /> : null}
+      {/* Failing tests before the log: what failed, without scrolling through it. */}
+      {can('log.read') ? <JobTestFailures jobId={job.id} final={!live} /> : null}
       {can('log.read') ? (
         <LogViewer key={job.id} jobId={job.id} live={live} onEnd={reload} />
       ) : (

@@ -8,6 +8,7 @@ import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import { formatCoverage, type Job, type Pipeline } from '../../types.js';
 import { PipelineGraph } from './graph.js';
+import { PipelineTabs } from './tests-tab.js';
 import { FINAL, shortSha } from './status.js';
 
 const EVENTS = ['snapshot', 'pipeline', 'job'] as const;
@@ -246,20 +247,22 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
           {pipeline.error}
         </div>
       ) : null}
-      <h2>
-        Jobs <span className="muted">({pipeline.jobs.length - retried})</span>
-      </h2>
-      {retried > 0 ? (
-        <p className="muted">
-          {retried} earlier {retried === 1 ? 'attempt of a retried job is' : 'attempts of retried jobs are'} not shown; each job links to
-          its latest attempt.
-        </p>
-      ) : null}
-      {pipeline.jobs.length === 0 ? (
-        <p className="muted">This pipeline has no jobs.</p>
-      ) : (
-        <PipelineGraph stages={pipeline.stages} jobs={pipeline.jobs} permissions={permissions} onDone={onDone} onError={setError} />
-      )}
+      <PipelineTabs pipeline={pipeline}>
+        <h2>
+          Jobs <span className="muted">({pipeline.jobs.length - retried})</span>
+        </h2>
+        {retried > 0 ? (
+          <p className="muted">
+            {retried} earlier {retried === 1 ? 'attempt of a retried job is' : 'attempts of retried jobs are'} not shown; each job links to
+            its latest attempt.
+          </p>
+        ) : null}
+        {pipeline.jobs.length === 0 ? (
+          <p className="muted">This pipeline has no jobs.</p>
+        ) : (
+          <PipelineGraph stages={pipeline.stages} jobs={pipeline.jobs} permissions={permissions} onDone={onDone} onError={setError} />
+        )}
+      </PipelineTabs>
       {pipeline.downstream.length > 0 ? (
         <>
           <h2>Downstream pipelines</h2>

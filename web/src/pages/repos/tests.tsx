@@ -16,7 +16,7 @@ const STATUS_CLASS: Record<TestCaseStatus, string> = { passed: 'success', failed
 
 export function TestsPage({ name }: { name: string }) {
   return (
-    <RepoFrame name={name} title="Tests">
+    <RepoFrame name={name} title="Test history">
       <FlakyTests />
       <TestHistory />
     </RepoFrame>
@@ -87,7 +87,7 @@ function TestHistory() {
   };
   return (
     <section aria-labelledby="history-title" className="repo-section">
-      <h2 id="history-title">Test history on {repo.defaultBranch}</h2>
+      <h2 id="history-title">One test on {repo.defaultBranch}</h2>
       <form className="form inline" onSubmit={search} role="search">
         <label>
           Test name <span className="muted">(name, or class.name)</span>
