@@ -93,6 +93,14 @@ describe('test history API and CLI', () => {
       await tandem.api<{ actor: string; details: Record<string, unknown> | null }[]>('GET', '/api/v1/audit?action=repo.update&limit=1')
     ).body;
     assert.deepEqual([entry?.actor, entry?.details], ['mia', { quarantineFlakyTests: true }]);
+    const created = await tandem.api<RepoJson>('POST', '/api/v1/repos', {
+      body: { name: 'lab', url: (await tandem.repo('lab-src')).bare, quarantineFlakyTests: true },
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.quarantineFlakyTests, true);
+    const [made] = (await tandem.api<{ details: Record<string, unknown> | null }[]>('GET', '/api/v1/audit?action=repo.create&limit=1'))
+      .body;
+    assert.deepEqual(made?.details, { visibility: 'private', quarantineFlakyTests: true });
 
     const pipelineId = await runner.pipeline(sha(4), T0 + 180_000);
     const job = await runner.runUnit({ racy: 'fail', solid: 'pass' }, T0 + 180_000);

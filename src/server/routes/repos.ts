@@ -296,7 +296,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         quarantineFlakyTests: body.quarantineFlakyTests,
         now: ctx.clock.now(),
       });
-      audit({ visibility: inserted.visibility });
+      audit({ visibility: inserted.visibility, ...(inserted.quarantine_flaky_tests === 1 ? { quarantineFlakyTests: true } : {}) });
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
       // Sealed once the row exists: the ciphertexts are bound to the repository's id.
       let created = credential === null ? inserted : await saveRepoCredential(ctx, inserted.id, credential);
