@@ -23,7 +23,7 @@ export const LAYERS = {
   config:    ['root', 'auth', 'monitor'],
   repos:     ['root', 'auth', 'source', 'store'],
   outbox:    ['root', 'api', 'auth', 'config', 'monitor', 'pipeline', 'repos', 'source', 'store'],
-  scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'outbox', 'pipeline', 'repos', 'source', 'store'],
+  scheduler: ['root', 'api', 'artifacts', 'auth', 'executor', 'monitor', 'outbox', 'pipeline', 'reports', 'repos', 'source', 'store'],
   releases:  ['root', 'api', 'artifacts', 'pipeline', 'scheduler', 'store'],
   schedules: ['root', 'auth', 'repos', 'scheduler', 'store'],
   exec:      ['root', 'agent', 'api', 'artifacts', 'deploy', 'executor', 'pipeline', 'reports', 'scheduler', 'store'],

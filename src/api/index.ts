@@ -4,6 +4,7 @@ export * from './artifacts.js';
 export * from './coverage.js';
 export * from './monitoring.js';
 export * from './protocol.js';
+export * from './test-history.js';
 export * from './test-reports.js';
 export * from './views.js';
 export * from './webhooks.js';

@@ -159,6 +159,8 @@ export interface JobJson {
   failureLine: { number: number; text: string } | null;
   /** The percentage the job's `coverage:` regex found in its log; null without a regex or a match. */
   coverage: number | null;
+  /** The known-flaky tests whose failures alone made this failed job allowed to fail; null: none. */
+  quarantinedTests: string[] | null;
   agentId: number | null;
   /** Seconds. */
   timeout: number;
@@ -291,6 +293,8 @@ export interface RepoJson {
   forkPullRequests: ForkPullRequests;
   /** 'public': its badges are readable without a token. */
   visibility: RepoVisibility;
+  /** A job whose only failing tests are known-flaky ones is allowed to fail (docs/test-reports.md). */
+  quarantineFlakyTests: boolean;
   /** Branch globs that start pipelines; null: every branch. */
   branches: string[] | null;
   /** Tag globs that start pipelines; null: every tag. */

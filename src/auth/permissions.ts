@@ -167,6 +167,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/dr/drills': 'backup.read',
   'GET /api/v1/cluster': 'cluster.read',
   'GET /api/v1/repos/:name/dora': 'dora.read',
+  'GET /api/v1/repos/:name/tests/flaky': 'log.read',
+  'GET /api/v1/repos/:name/tests/history': 'log.read',
 
   'POST /api/v1/session': 'session.create',
   'GET /api/v1/login/providers': 'public',

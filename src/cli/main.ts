@@ -174,6 +174,11 @@ const visibilityOption = () =>
     'private',
     'public',
   ]);
+const quarantineOption = () =>
+  new Option('--quarantine-flaky-tests <on|off>', 'on: a job failing only known-flaky tests is allowed to fail (default off)').choices([
+    'on',
+    'off',
+  ]);
 withForgeOptions(
   withCredentialOptions(
     clientOptions(
@@ -190,6 +195,7 @@ withForgeOptions(
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')
   .addOption(visibilityOption())
+  .addOption(quarantineOption())
   .option('--json')
   .action(async (name: string, url: string, opts) => (await remote()).repoAdd(name, url, opts));
 withForgeOptions(
@@ -201,6 +207,7 @@ withForgeOptions(
   .option('--default-branch <branch>')
   .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .addOption(visibilityOption())
+  .addOption(quarantineOption())
   .option('--json')
   .action(async (name: string, url: string | undefined, opts) => (await remote()).repoEdit(name, url, opts));
 clientOptions(repo.command('list').description('repositories you can read').option('--json')).action(async (opts) =>
@@ -320,6 +327,26 @@ clientOptions(
     .option('--comment <text>', 'why: kept with the job, shown on the release timeline')
     .option('--json'),
 ).action(async (id: string, opts) => (await remote()).runAction('play', id, opts));
+
+const test = program.command('test').description('test history: flaky tests and one test across pipelines (docs/test-reports.md)');
+clientOptions(
+  test
+    .command('flaky')
+    .description('tests that failed, then passed on a retry of the same commit, most recent first')
+    .argument('<repo>')
+    .option('--limit <n>', 'at most this many (default 100)')
+    .option('--json'),
+).action(async (r: string, opts) => (await import('./test-history.js')).testFlaky(r, opts));
+clientOptions(
+  test
+    .command('history')
+    .description('one test on the default branch: its last runs, how often it failed, when its failing streak began')
+    .argument('<repo>')
+    .argument('<test>', 'its name, or class.name as listings show it')
+    .option('--case <key>', 'the case key (from --json listings) when several tests share the name')
+    .option('--runs <n>', 'runs to show and count failures in (default 20)')
+    .option('--json'),
+).action(async (r: string, name: string, opts) => (await import('./test-history.js')).testHistory(r, name, opts));
 
 const schedule = program.command('schedule').description('pipeline schedules: cron patterns that run a ref (docs/api.md)');
 const scheduleFields = (cmd: Command) =>

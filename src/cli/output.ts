@@ -101,8 +101,12 @@ const COLOURS: Record<string, string> = {
   created: '\x1b[90m',
 };
 
-/** A job's status, with GitLab's "allowed to fail" note on failures that do not fail the pipeline. */
-export function colourJobStatus(status: string, allowFailure: boolean): string {
+/**
+ * A job's status, with GitLab's "allowed to fail" note on failures that do not fail the pipeline, or
+ * the known-flaky tests whose failures alone were quarantined.
+ */
+export function colourJobStatus(status: string, allowFailure: boolean, quarantined: string[] | null = null): string {
+  if (status === 'failed' && quarantined !== null) return `${colourStatus(status)} (quarantined flaky tests: ${quarantined.join(', ')})`;
   return colourStatus(status) + (allowFailure && status === 'failed' ? ' (allowed)' : '');
 }
 

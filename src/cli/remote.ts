@@ -21,7 +21,14 @@ type Listing = ApiOptions & { json?: boolean };
 
 type RepoSettingsOptions = ApiOptions &
   CredentialCliOptions &
-  ForgeCliOptions & { path?: string; defaultBranch?: string; pollInterval?: string; visibility?: RepoVisibility; json?: boolean };
+  ForgeCliOptions & {
+    path?: string;
+    defaultBranch?: string;
+    pollInterval?: string;
+    visibility?: RepoVisibility;
+    quarantineFlakyTests?: 'on' | 'off';
+    json?: boolean;
+  };
 
 /** The settings `repo add` and `repo edit` share, as the request body has them: undefined where no option names one. */
 async function repoSettings(opts: RepoSettingsOptions) {
@@ -30,6 +37,7 @@ async function repoSettings(opts: RepoSettingsOptions) {
     defaultBranch: opts.defaultBranch,
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
     visibility: opts.visibility,
+    quarantineFlakyTests: opts.quarantineFlakyTests === undefined ? undefined : opts.quarantineFlakyTests === 'on',
     credentials: await credentialsBody(opts),
     forge: await forgeBody(opts),
   };
@@ -59,7 +67,10 @@ export async function repoEdit(name: string, url: string | undefined, opts: Repo
     ...(await repoSettings(opts)),
   });
   if (opts.json) printJson(repo);
-  else console.log(`Changed ${name} (${repo.visibility})${credentialLine(repo.credentials)}${forgeLine(repo)}`);
+  else
+    console.log(
+      `Changed ${name} (${repo.visibility}${repo.quarantineFlakyTests ? ', flaky tests quarantined' : ''})${credentialLine(repo.credentials)}${forgeLine(repo)}`,
+    );
 }
 
 function forgeLine(repo: RepoJson): string {
@@ -153,7 +164,7 @@ function printPipeline(p: PipelineJson): void {
       .filter((j) => !j.retried)
       .map((j) => ({
         ...j,
-        status: colourJobStatus(j.status, j.allowFailure),
+        status: colourJobStatus(j.status, j.allowFailure, j.quarantinedTests),
         coverage: j.coverage === null ? '' : formatCoverage(j.coverage),
       })),
     ['id', 'stage', 'name', 'status', 'attempt', 'duration', 'coverage', 'failureReason'],

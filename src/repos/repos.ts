@@ -51,6 +51,8 @@ export interface NewRepo {
   forkPullRequests: Repo['fork_pull_requests'];
   /** Absent: 'private'. */
   visibility?: Repo['visibility'];
+  /** Absent: off. */
+  quarantineFlakyTests?: boolean;
   now: number;
 }
 
@@ -69,6 +71,7 @@ export async function insertRepo(db: Kysely<Database>, input: NewRepo): Promise<
       tag_filter: input.tagFilter ? JSON.stringify(input.tagFilter) : null,
       fork_pull_requests: input.forkPullRequests,
       visibility: input.visibility ?? 'private',
+      quarantine_flaky_tests: input.quarantineFlakyTests ? 1 : 0,
       known_refs: '{}',
       last_polled_at: null,
       created_at: input.now,

@@ -25,6 +25,7 @@ import { registerAlertRoutes } from './routes/alerts.js';
 import { registerDrRoutes } from './routes/dr.js';
 import { registerClusterRoutes } from './routes/cluster.js';
 import { registerWebRoutes } from './routes/web.js';
+import { registerTestHistoryRoutes } from './routes/test-history.js';
 
 /**
  * The HTTP app of one replica. `access` replaces the access control (the auth benchmark measures
@@ -123,6 +124,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerHookRoutes(routes, ctx);
   registerAgentRoutes(routes, ctx);
   registerEnvironmentRoutes(routes, ctx);
+  registerTestHistoryRoutes(routes, ctx);
   registerWellKnownRoutes(routes, ctx);
   registerMonitoringRoutes(routes, ctx);
   registerAlertRoutes(routes, ctx);

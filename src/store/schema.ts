@@ -86,6 +86,8 @@ export interface RepoTable {
   forge_installation_id: Generated<number | null>;
   /** 'pipeline': one status per pipeline; 'jobs': one per job as well. */
   forge_statuses: Generated<ForgeStatuses>;
+  /** 0/1: a job whose only failing tests are known-flaky ones is allowed to fail (migration 031). */
+  quarantine_flaky_tests: Generated<number>;
 }
 
 export interface VariableTable {
@@ -243,6 +245,8 @@ export interface JobTable {
   /** A failed job's log line where it failed (1-based, as the job page numbers lines) and its plain text; null otherwise (migration 029). */
   failure_line: number | null;
   failure_line_text: string | null;
+  /** JSON list of the known-flaky tests that made this failed job allowed to fail (migration 031). */
+  quarantined_tests: Generated<string | null>;
 }
 
 /** One file of a job's `artifacts:reports:coverage_report`, summarized (migration 028). */
@@ -325,6 +329,22 @@ export interface TestCaseTable {
   status: TestCaseStatus;
   message: string | null;
   trace: string | null;
+}
+
+/** A test case that failed and then passed on a retry of the same commit (migration 031). */
+export interface FlakyTestTable {
+  id: Generated<number>;
+  repo_id: number;
+  case_key: string;
+  suite: string;
+  classname: string;
+  name: string;
+  flips: number;
+  first_seen_at: number;
+  last_seen_at: number;
+  last_job_id: number;
+  last_pipeline_id: number;
+  last_sha: string;
 }
 
 export interface ArtifactFileTable {
@@ -766,6 +786,7 @@ export interface Database {
   test_report_files: TestReportFileTable;
   test_reports: TestReportTable;
   test_cases: TestCaseTable;
+  flaky_tests: FlakyTestTable;
   cache_entries: CacheEntryTable;
   agents: AgentTable;
   tokens: TokenTable;
@@ -815,6 +836,7 @@ export type Environment = Selectable<EnvironmentTable>;
 export type Release = Selectable<ReleaseTable>;
 export type ArtifactFile = Selectable<ArtifactFileTable>;
 export type TestCase = Selectable<TestCaseTable>;
+export type FlakyTest = Selectable<FlakyTestTable>;
 export type CacheEntry = Selectable<CacheEntryTable>;
 export type User = Selectable<UserTable>;
 export type ProtectedBranch = Selectable<ProtectedBranchTable>;

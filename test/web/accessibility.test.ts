@@ -85,6 +85,7 @@ describe('web UI accessibility (axe-core, WCAG 2.1 AA)', { skip: browserSkip() }
       `/repos/${REPO}/environments`,
       `/repos/${REPO}/environments/${ENV}`,
       `/repos/${REPO}/schedules`,
+      `/repos/${REPO}/tests`,
       `/repos/${REPO}/dora`,
       `/pipelines/${pipeline.id}`,
       `/jobs/${pipeline.jobs[0].id}`,

@@ -2,6 +2,7 @@
 // timeout) and queues the next attempt when the retry policy says so.
 import type { Kysely } from 'kysely';
 import { COVERAGE_SCAN_CHARS, extractCoverage, failingLogLine, type CompiledJob } from '../../pipeline/index.js';
+import { quarantinedTests, recordFlakyTests } from '../../reports/index.js';
 import type { Database, Job } from '../../store/index.js';
 import { readJobSpec } from '../columns.js';
 import { StaleTokenError } from '../errors.js';
@@ -60,10 +61,18 @@ export async function finishRunningJob(
   changes: ChangeLog,
 ): Promise<number | null> {
   const spec = readJobSpec(job);
-  const allowFailure = outcome.status === 'failed' ? failureAllowed(spec, outcome.exitCode) : spec.allowFailure;
   // Found once here, so the pages that lead with a failure never read logs (one forward scan, as a
   // failure notification's; only failed jobs pay for it).
   const failingLine = outcome.status === 'failed' ? await failingLogLine(logPagesIn(trx, job.id)) : null;
+  let allowFailure = outcome.status === 'failed' ? failureAllowed(spec, outcome.exitCode) : spec.allowFailure;
+  // The job's JUnit reports are in (handed in while it ran): its passing cases may show flakiness, and
+  // a script failure whose only failing tests are known flaky may be quarantined (src/reports/quarantine.ts).
+  await recordFlakyTests(trx, { jobId: job.id, now });
+  const quarantined =
+    outcome.status === 'failed' && !allowFailure && outcome.failureReason === 'script_failure'
+      ? await quarantinedTests(trx, { jobId: job.id })
+      : null;
+  if (quarantined !== null) allowFailure = true;
   const res = await trx
     .updateTable('jobs')
     .set({
@@ -75,6 +84,7 @@ export async function finishRunningJob(
       coverage: await coverageOf(trx, job, spec, outcome),
       failure_line: failingLine?.number ?? null,
       failure_line_text: failingLine?.text ?? null,
+      quarantined_tests: quarantined === null ? null : JSON.stringify(quarantined),
       lease_expires_at: null,
       finished_at: now,
     })

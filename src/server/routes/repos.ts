@@ -129,6 +129,8 @@ const createRepoBody = z
     forkPullRequests: z.enum(['approval', 'run']).optional(),
     /** 'public': the badges are readable without a token; default 'private'. */
     visibility: z.enum(REPO_VISIBILITIES).optional(),
+    /** A job whose only failing tests are known-flaky ones is allowed to fail. */
+    quarantineFlakyTests: z.boolean().optional(),
     credentials: credentialsBody.nullable().optional(),
     /** Where commit statuses go; null: nowhere. */
     forge: forgeBody.nullable().optional(),
@@ -292,9 +294,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         tagFilter: body.tags ?? null,
         forkPullRequests: body.forkPullRequests ?? 'approval',
         visibility: body.visibility,
+        quarantineFlakyTests: body.quarantineFlakyTests,
         now: ctx.clock.now(),
       });
-      audit({ visibility: inserted.visibility });
+      audit({ visibility: inserted.visibility, ...(inserted.quarantine_flaky_tests === 1 ? { quarantineFlakyTests: true } : {}) });
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
       // Sealed once the row exists: the ciphertexts are bound to the repository's id.
       let created = credential === null ? inserted : await saveRepoCredential(ctx, inserted.id, credential);
@@ -370,6 +373,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.visibility !== undefined && body.visibility !== repo.visibility) {
         changes.visibility = body.visibility;
         audit({ visibility: { from: repo.visibility, to: body.visibility } });
+      }
+      if (body.quarantineFlakyTests !== undefined && body.quarantineFlakyTests !== (repo.quarantine_flaky_tests === 1)) {
+        changes.quarantine_flaky_tests = body.quarantineFlakyTests ? 1 : 0;
+        audit({ quarantineFlakyTests: body.quarantineFlakyTests });
       }
       // First: refused forge settings leave the repository as it was.
       let updated = await applyForge(ctx, repo, body.forge, { admin: principal.kind === 'user' && principal.admin }, audit);

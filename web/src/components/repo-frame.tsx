@@ -1,5 +1,6 @@
 // A repository's pages share one frame: the repository loaded once with the caller's permissions,
-// and tabs between its pipelines, environments, schedules, coverage, DORA metrics and settings.
+// and tabs between its pipelines, environments, schedules, coverage, test history, DORA metrics and
+// settings.
 import { createContext, useContext, type ReactNode } from 'react';
 import { useApi, type Loaded } from '../api.js';
 import { Link, seg, useLocation } from '../router.js';
@@ -13,6 +14,7 @@ const TABS = [
   { path: '/environments', label: 'Environments' },
   { path: '/schedules', label: 'Schedules', needs: 'schedule.read' },
   { path: '/coverage', label: 'Coverage' },
+  { path: '/tests', label: 'Test history', needs: 'log.read' },
   { path: '/dora', label: 'DORA metrics' },
   { path: '/settings', label: 'Settings', needs: 'variable.read' },
 ];

@@ -107,7 +107,11 @@ export function JobFailure({ job }: { job: Job }) {
           <code>{job.failureLine.text}</code>
         </>
       ) : null}
-      {job.allowFailure ? ' The job is allowed to fail: the pipeline goes on.' : ''}
+      {job.quarantinedTests
+        ? ` Its only failing tests are known to be flaky and quarantined (${job.quarantinedTests.join(', ')}): the job is allowed to fail.`
+        : job.allowFailure
+          ? ' The job is allowed to fail: the pipeline goes on.'
+          : ''}
     </div>
   );
 }

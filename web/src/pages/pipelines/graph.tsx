@@ -129,7 +129,7 @@ const JobCard = memo(function JobCard({ job, permissions, onDone, onError }: Car
         <span className="muted">
           {formatDuration(job.duration)}
           {job.attempt > 1 ? ` · attempt ${job.attempt}` : ''}
-          {job.allowFailure ? ' · may fail' : ''}
+          {job.quarantinedTests ? ' · quarantined flaky tests' : job.allowFailure ? ' · may fail' : ''}
         </span>
         {job.needs && job.needs.length > 0 ? <span className="visually-hidden">needs {job.needs.join(', ')}</span> : null}
         <JobActionButtons job={job} actions={actions} onDone={onDone} onError={onError} />

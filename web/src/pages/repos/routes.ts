@@ -1,5 +1,5 @@
 // The repositories area: the list, a repository's settings, its environments and their releases,
-// its pipeline schedules.
+// its pipeline schedules, its tests' history.
 import { lazyPage, type PageRoute } from '../../routes.js';
 
 const list = () => import('./repo-list.js');
@@ -8,6 +8,7 @@ const environments = () => import('./environments.js');
 const environment = () => import('./environment.js');
 const schedules = () => import('./schedules.js');
 const coverage = () => import('./coverage.js');
+const tests = () => import('./tests.js');
 
 export const REPO_ROUTES: PageRoute[] = [
   { pattern: '/repos', page: lazyPage(list, 'RepoList') },
@@ -16,4 +17,5 @@ export const REPO_ROUTES: PageRoute[] = [
   { pattern: '/repos/:name/environments/:env', page: lazyPage(environment, 'EnvironmentPage') },
   { pattern: '/repos/:name/schedules', page: lazyPage(schedules, 'SchedulesPage') },
   { pattern: '/repos/:name/coverage', page: lazyPage(coverage, 'CoveragePage') },
+  { pattern: '/repos/:name/tests', page: lazyPage(tests, 'TestsPage') },
 ];

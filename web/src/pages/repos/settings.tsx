@@ -51,7 +51,9 @@ function useRepoUpdate() {
   const { repo, reload } = useRepo();
   const action = useAction();
   const update = (
-    changes: Partial<Pick<Repo, 'url' | 'path' | 'defaultBranch' | 'pollInterval' | 'visibility'>> & { webhookSecret?: string },
+    changes: Partial<Pick<Repo, 'url' | 'path' | 'defaultBranch' | 'pollInterval' | 'visibility' | 'quarantineFlakyTests'>> & {
+      webhookSecret?: string;
+    },
   ) =>
     action.run(async () => {
       await api<Repo>(`/api/v1/repos/${seg(repo.name)}`, { method: 'PATCH', body: changes });
@@ -80,6 +82,7 @@ function GeneralSettings() {
       defaultBranch: optionalText(data, 'defaultBranch'),
       pollInterval: optionalNumber(data, 'pollInterval') ?? 0,
       visibility: data.get('visibility') === 'public' ? 'public' : 'private',
+      quarantineFlakyTests: data.has('quarantineFlakyTests'),
     }).then(setSaved);
   };
 
@@ -110,6 +113,12 @@ function GeneralSettings() {
               <option value="private">Private</option>
               <option value="public">Public</option>
             </select>
+          </label>
+          <label className="check">
+            <input name="quarantineFlakyTests" type="checkbox" defaultChecked={repo.quarantineFlakyTests} /> Quarantine flaky tests{' '}
+            <span className="muted">
+              (a job whose only failing tests are known flaky is allowed to fail: the pipeline passes with a warning)
+            </span>
           </label>
         </fieldset>
         <p className="muted">
