@@ -1,7 +1,9 @@
 // The web UI: (a) the JavaScript a first visit loads (the entry script and its modulepreloads,
 // gzipped at level 9) and the largest chunk loaded later; (b) a 500-job pipeline page in chromium,
 // navigation start until all 500 job cards are in the DOM, against the same page with 50 jobs;
-// (c) a live log line, from the moment the agent sends its chunk until it is on screen.
+// (c) a live log line, from the moment the agent sends its chunk until it is on screen; (d) the
+// Tests tab of a pipeline whose job reported 10,000 tests, until its first page of failures is in
+// the DOM, against the same tab with 1,000 tests.
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +11,7 @@ import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { WEB_DIR } from '../src/server/routes/web.js';
 import { CHROMIUM, createUser, launchBrowser, newContext, signIn } from '../test/support/browser.js';
+import { largeReport } from '../test/reports/junit-fixtures.js';
 import { jobNamed, TestTandem } from '../test/support/tandem.js';
 import { fmt, median, nowMs, percentile, type BenchResult } from './common.js';
 
@@ -18,10 +21,13 @@ const STAGES = 5;
 const TARGET_INITIAL_KB = 300;
 const TARGET_RENDER_MS = 1000;
 const TARGET_LIVE_MS = 200;
+const TARGET_TESTS_TAB_MS = 500;
+/** One test in ten of largeReport fails; the tab lists them a hundred at a time. */
+const FAILURES_PAGE = 100;
 
 /** What the page scripts below leave on the page's window (functions passed to the page cannot be strings: the app's CSP forbids eval). */
 interface PageGlobals {
-  cardsAt?: number;
+  elementsAt?: number;
   markersAt?: Record<string, number>;
 }
 
@@ -57,18 +63,18 @@ function wideConfig(perStage: number): string {
   return yml;
 }
 
-/** Milliseconds from navigation start until the page's card watch (cardWatch) fired. */
-async function timeToCards(page: Page, url: string): Promise<number> {
+/** Milliseconds from navigation start until the page's element watch (elementWatch) fired. */
+async function timeToElements(page: Page, url: string): Promise<number> {
   await page.goto(url);
-  await page.waitForFunction(() => (globalThis as PageGlobals).cardsAt !== undefined, undefined, { timeout: 30_000, polling: 50 });
-  return page.evaluate<number>('window.cardsAt');
+  await page.waitForFunction(() => (globalThis as PageGlobals).elementsAt !== undefined, undefined, { timeout: 30_000, polling: 50 });
+  return page.evaluate<number>('window.elementsAt');
 }
 
-/** A page script: notes performance.now() when the document first holds `count` job cards. */
-const cardWatch = (count: number) => `
+/** A page script: notes performance.now() when the document first holds `count` elements of the class. */
+const elementWatch = (className: string, count: number) => `
   new MutationObserver((_, observer) => {
-    if (document.getElementsByClassName('job-card').length < ${count}) return;
-    window.cardsAt = performance.now();
+    if (document.getElementsByClassName('${className}').length < ${count}) return;
+    window.elementsAt = performance.now();
     observer.disconnect();
   }).observe(document, { childList: true, subtree: true });`;
 
@@ -127,8 +133,8 @@ export async function web(log: (line: string) => void): Promise<BenchResult> {
         const { context, page } = await newContext(browser);
         try {
           await signIn(page, tandem.url, user);
-          await page.addInitScript(cardWatch(jobs));
-          render[jobs].push(await timeToCards(page, `${tandem.url}/pipelines/${pipelines[jobs]}`));
+          await page.addInitScript(elementWatch('job-card', jobs));
+          render[jobs].push(await timeToElements(page, `${tandem.url}/pipelines/${pipelines[jobs]}`));
         } finally {
           await context.close();
         }
@@ -170,10 +176,40 @@ export async function web(log: (line: string) => void): Promise<BenchResult> {
     const [liveP50, liveMax] = [median(delays), Math.max(...delays)];
     log(`web: live log line on screen ${fmt(liveP50, 1)} ms after the agent sent it (p50), max ${fmt(liveMax, 1)} ms`);
 
+    // Tests tab: a job copies a Surefire-shaped report (about 2 KB a test, one in ten failing with a
+    // stack trace) that the server reads; the tab then opens on its own link.
+    const testsTab: Record<number, number[]> = { 10_000: [], 1_000: [] };
+    const testPipelines: Record<number, number> = {};
+    for (const tests of [10_000, 1_000]) {
+      const repo = `tests-${tests}`;
+      await tandem.repo(
+        {
+          'report.xml': [...largeReport(tests)].join(''),
+          '.tandem.yml':
+            'unit:\n  script: [mkdir -p out, cp report.xml out/TEST-all.xml, exit 1]\n  artifacts:\n    reports:\n      junit: out/*.xml\n',
+        },
+        { name: repo },
+      );
+      testPipelines[tests] = (await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 120_000)).id;
+    }
+    for (let i = 0; i < LOADS; i++)
+      for (const tests of [10_000, 1_000]) {
+        const { context, page } = await newContext(browser);
+        try {
+          await signIn(page, tandem.url, user);
+          await page.addInitScript(elementWatch('test-case', FAILURES_PAGE));
+          testsTab[tests].push(await timeToElements(page, `${tandem.url}/pipelines/${testPipelines[tests]}?tab=tests`));
+        } finally {
+          await context.close();
+        }
+      }
+    const [manyTests, fewTests] = [median(testsTab[10_000]), median(testsTab[1_000])];
+    log(`web: Tests tab of 10,000 tests ${fmt(manyTests, 0)} ms (p50 of ${LOADS}), of 1,000 tests ${fmt(fewTests, 0)} ms`);
+
     const met = (ok: boolean) => (ok ? 'yes' : 'no');
     return {
       id: 'web',
-      title: 'Web UI: bundle size, a 500-job pipeline page, live log latency',
+      title: 'Web UI: bundle size, a 500-job pipeline page, live log latency, the Tests tab',
       header: ['Measure', 'Value', 'Target', 'Met'],
       rows: [
         [
@@ -204,11 +240,25 @@ export async function web(log: (line: string) => void): Promise<BenchResult> {
         ],
         ['Live log line: max', `${fmt(liveMax, 1)} ms`, '—', '—'],
         ['Live log line: p90', `${fmt(percentile(delays, 90), 1)} ms`, '—', '—'],
+        [
+          `Tests tab, 10,000 tests (1,000 failing): navigation → first ${FAILURES_PAGE} failures, p50 of ${LOADS}`,
+          `${fmt(manyTests, 0)} ms`,
+          `≤ ${TARGET_TESTS_TAB_MS} ms`,
+          met(manyTests <= TARGET_TESTS_TAB_MS),
+        ],
+        [
+          `Tests tab, 1,000 tests (peer): navigation → first ${FAILURES_PAGE} failures, p50 of ${LOADS}`,
+          `${fmt(fewTests, 0)} ms`,
+          '—',
+          '—',
+        ],
+        ['10,000 tests / 1,000 tests', `${fmt(manyTests / fewTests)}×`, '—', '—'],
       ],
       notes: [
         'Sizes are of dist/web as built by `npm run build`: the entry script and the modulepreload links of index.html are what a first visit loads before any page; each page area is a chunk of its own, loaded on its first visit.',
         `The pipeline pages are loaded in a fresh chromium context each time (${LOADS} loads each, alternated), signed in as an admin; the time is the page's own \`performance.now()\` when a MutationObserver first sees all job cards, so it includes the HTML, the scripts, the session, the pipeline's JSON, the repository and the render. The jobs are \`when: manual\` (nothing runs); every fifth job of a stage needs its peer in the stage before, drawn as SVG edges.`,
         `Live log: the agent runs in the benchmark's process, whose fetch is wrapped to note the realtime clock as each log chunk is sent; the page notes \`performance.timeOrigin + performance.now()\` when a MutationObserver sees the marker line. A chunk goes agent → server (stored, published) → Server-Sent Events → the log viewer's parser and virtualized rows. The agent itself holds output for up to 200 ms before sending a chunk; that batching is not in these numbers.`,
+        `Tests tab: the page opened at \`/pipelines/ID?tab=tests\` in a fresh context (${LOADS} loads each, alternated), until a MutationObserver sees the first ${FAILURES_PAGE} failing tests listed; the server pages failures first, so the time depends on the failures shown, not on the report's size.`,
       ],
     };
   } finally {
