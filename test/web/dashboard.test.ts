@@ -49,8 +49,8 @@ describe('web UI dashboard', { skip: browserSkip() }, () => {
       await row.getByText('success').waitFor();
       assert.match(
         await row.innerText(),
-        /store\s+main\s+initial\s+✔ success\s+[\d.]+ s/,
-        'repository, ref, commit title, status, duration',
+        /store\s+main\s+[0-9a-f]{8}\s+initial\s+Tandem Test\s+✔ success\s+[\d.]+ s/,
+        'repository, ref, commit (sha, title, author), status, duration',
       );
       assert.equal(await pipelines.getByRole('link', { name: `#${elsewhere}` }).count(), 0, 'not a repository mia belongs to');
 
