@@ -294,6 +294,9 @@ export interface PostgresConnection {
 
 type Outcome = 'committed' | 'aborted';
 
+/** The server's current timeline (it changes when a standby is promoted), as the hex of its WAL file names. */
+const CURRENT_TIMELINE = sql<string>`substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)`;
+
 export function connectPostgres(url: string, options: PostgresOptions = {}): PostgresConnection {
   const location = redactUrl(url);
   const retryForMs = options.retryForMs ?? 10_000;
@@ -323,12 +326,18 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
 
   // After the connection dropped during COMMIT the transaction may or may not have committed; asking
   // the server about its transaction id decides whether re-running it would apply it twice.
-  async function commitOutcome(xid: string, deadline: number): Promise<Outcome> {
+  //
+  // Only on the timeline the transaction ran on: a promoted standby goes on numbering transactions
+  // from where its copy of the WAL ended, so once it has run a few of its own, the id of a commit it
+  // never received belongs to another transaction there, which txid_status reports as committed.
+  // On a new timeline the outcome is therefore unknown, and the caller is told so rather than told
+  // of a commit that may be lost (the agent protocol re-sends; its writes are idempotent).
+  async function commitOutcome(xid: string, timeline: string, deadline: number): Promise<Outcome> {
     for (;;) {
       const generation = pool.generation;
       try {
-        const { rows } = await sql<{ status: string | null; durable: boolean }>`
-          select txid_status(${xid}::bigint) as status,
+        const { rows } = await sql<{ status: string | null; durable: boolean; timeline: string }>`
+          select txid_status(${xid}::bigint) as status, ${CURRENT_TIMELINE} as timeline,
                  -- With synchronous replication, a commit is durable only once a synchronous standby has it:
                  -- a primary restarted in place (before Patroni promotes its standby) reports a commit the
                  -- standby never confirmed, and that commit is gone after the promotion.
@@ -336,6 +345,10 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
                    or exists (select 1 from pg_stat_replication
                               where sync_state in ('sync', 'quorum') and flush_lsn >= pg_current_wal_flush_lsn()) as durable`.execute(db);
         const { status, durable } = rows[0];
+        if (rows[0].timeline !== timeline)
+          throw new StoreError(
+            `database ${location}: lost the connection while committing transaction ${xid}, and the primary changed (timeline ${timeline} → ${rows[0].timeline}): whether it committed is unknown`,
+          );
         if (status === 'aborted' || (status === 'committed' && durable)) return status;
         if (status === null) throw new StoreError(`database ${location}: the outcome of transaction ${xid} is unknown (too old)`);
       } catch (err) {
@@ -356,10 +369,14 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
     const trx = await db.startTransaction().setIsolationLevel('read committed').execute();
     let result: T;
     let xid: string | null;
+    let timeline: string;
     try {
       result = await fn(trx);
       // Null when the transaction wrote nothing: then there is nothing that could be applied twice.
-      ({ xid } = (await sql<{ xid: string | null }>`select txid_current_if_assigned()::text as xid`.execute(trx)).rows[0]);
+      ({ xid, timeline } = (
+        await sql<{ xid: string | null; timeline: string }>`
+          select txid_current_if_assigned()::text as xid, ${CURRENT_TIMELINE} as timeline`.execute(trx)
+      ).rows[0]);
     } catch (err) {
       await trx
         .rollback()
@@ -377,7 +394,7 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
         .execute()
         .catch(() => undefined);
       if (xid === null || !needsNewHost(err)) throw err;
-      if ((await commitOutcome(xid, deadline)) === 'committed') return result;
+      if ((await commitOutcome(xid, timeline, deadline)) === 'committed') return result;
       throw err;
     }
   }
