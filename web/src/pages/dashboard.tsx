@@ -214,29 +214,14 @@ function YourEnvironments() {
     <section aria-labelledby="your-environments">
       <h2 id="your-environments">Your environments</h2>
       <Await loaded={repos} what="environments">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty>You belong to no repository yet.</Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Repository</th>
-                    <th scope="col">Environment</th>
-                    <th scope="col">Live</th>
-                    <th scope="col">On its way</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.slice(0, ENV_REPOS).map((r) => (
-                    <RepoEnvironmentRows key={r.name} repo={r.name} />
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {(list) => (
+          <DataTable
+            rows={list.slice(0, ENV_REPOS)}
+            empty={<Empty>You belong to no repository yet.</Empty>}
+            columns={['Repository', 'Environment', 'Live', 'On its way']}
+            row={(r) => <RepoEnvironmentRows key={r.name} repo={r.name} />}
+          />
+        )}
       </Await>
     </section>
   );

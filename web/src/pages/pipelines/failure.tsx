@@ -71,7 +71,7 @@ export function FailedJobsSummary({ jobs }: { jobs: Job[] }) {
                 stage {job.stage}
                 {job.allowFailure ? ' · allowed to fail' : ''}
               </span>
-              <button type="button" className="link-button" onClick={() => revealJob(job.id)} aria-label={`Show in graph: ${job.name}`}>
+              <button type="button" className="link" onClick={() => revealJob(job.id)} aria-label={`Show in graph: ${job.name}`}>
                 Show in graph
               </button>
             </div>
@@ -85,7 +85,7 @@ export function FailedJobsSummary({ jobs }: { jobs: Job[] }) {
         ))}
       </ul>
       {jobs.length > shown.length ? (
-        <button type="button" className="link-button" onClick={() => setAll(true)}>
+        <button type="button" className="link" onClick={() => setAll(true)}>
           Show all {jobs.length} failed jobs
         </button>
       ) : null}

@@ -3,7 +3,7 @@
 // jobs' latest attempts and orders the cases; this page shows one page of them at a time.
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { api, useApi } from '../../api.js';
-import { Await, ErrorBox, formatDuration, StatusBadge } from '../../components/common.js';
+import { Await, DataTable, ErrorBox, formatDuration, StatusBadge } from '../../components/common.js';
 import { useRepo } from '../../components/repo-frame.js';
 import { Link, seg, useLocation } from '../../router.js';
 import type { Pipeline } from '../../types.js';
@@ -105,36 +105,24 @@ function TestReport({ report, path }: { report: TestReportJson; path: string }) 
         </div>
       ))}
       {report.jobs.length > 1 ? (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">Stage</th>
-                <th scope="col">Tests</th>
-                <th scope="col">Failed</th>
-                <th scope="col">Errors</th>
-                <th scope="col">Skipped</th>
-                <th scope="col">Duration</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.jobs.map((j) => (
-                <tr key={j.jobId}>
-                  <td>
-                    <Link to={`/jobs/${j.jobId}`}>{j.jobName}</Link>
-                  </td>
-                  <td>{j.stage}</td>
-                  <td>{j.summary.total}</td>
-                  <td>{j.summary.failed}</td>
-                  <td>{j.summary.errors}</td>
-                  <td>{j.summary.skipped}</td>
-                  <td>{formatDuration(j.summary.durationSeconds)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          rows={report.jobs}
+          empty={null}
+          columns={['Job', 'Stage', 'Tests', 'Failed', 'Errors', 'Skipped', 'Duration']}
+          row={(j) => (
+            <tr key={j.jobId}>
+              <td>
+                <Link to={`/jobs/${j.jobId}`}>{j.jobName}</Link>
+              </td>
+              <td>{j.stage}</td>
+              <td>{j.summary.total}</td>
+              <td>{j.summary.failed}</td>
+              <td>{j.summary.errors}</td>
+              <td>{j.summary.skipped}</td>
+              <td>{formatDuration(j.summary.durationSeconds)}</td>
+            </tr>
+          )}
+        />
       ) : null}
       {all ? (
         <CasePages path={path} status={null} first={null} />

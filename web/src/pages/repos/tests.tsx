@@ -4,15 +4,13 @@
 // often it failed lately. The chosen test is in the URL (`?case=`), so its history has a link.
 import { useState, type FormEvent } from 'react';
 import { useApi } from '../../api.js';
-import { Await, DataTable, Empty, Time } from '../../components/common.js';
+import { Await, DataTable, Empty, StatusBadge, Time } from '../../components/common.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, navigate, seg, useLocation } from '../../router.js';
 import { testCaseLabel, type FlakyTestsJson, type TestHistoryJson, type TestRunJson } from '../../../../src/api/test-history.js';
-import type { TestCaseStatus } from '../../../../src/api/test-reports.js';
+import { shortSha } from '../pipelines/status.js';
 
 const RUNS = 20;
-/** The badge colour of each test status: a pipeline status's class. */
-const STATUS_CLASS: Record<TestCaseStatus, string> = { passed: 'success', failed: 'failed', error: 'failed', skipped: 'skipped' };
 
 export function TestsPage({ name }: { name: string }) {
   return (
@@ -22,12 +20,6 @@ export function TestsPage({ name }: { name: string }) {
     </RepoFrame>
   );
 }
-
-function TestStatus({ status }: { status: TestCaseStatus }) {
-  return <span className={`badge status-${STATUS_CLASS[status]}`}>{status}</span>;
-}
-
-const short = (sha: string) => sha.slice(0, 8);
 
 function FlakyTests() {
   const { repo, can } = useRepo();
@@ -61,7 +53,7 @@ function FlakyTests() {
                 <td>
                   <Link to={`/pipelines/${t.lastPipelineId}`}>#{t.lastPipelineId}</Link>{' '}
                   <span className="muted">
-                    commit <code>{short(t.lastSha)}</code>
+                    commit <code>{shortSha(t.lastSha)}</code>
                   </span>
                 </td>
               </tr>
@@ -114,14 +106,14 @@ function HistoryView({ h }: { h: TestHistoryJson }) {
         {testCaseLabel(h)} <span className="muted small">{h.suite}</span>
       </h3>
       <ul className="facts">
-        <li>Last run: {h.lastStatus ? <TestStatus status={h.lastStatus} /> : <span className="muted">none</span>}</li>
+        <li>Last run: {h.lastStatus ? <StatusBadge status={h.lastStatus} /> : <span className="muted">none</span>}</li>
         <li>
           Failed {h.failures} of the last {h.runs.length} runs
         </li>
         {first ? (
           <li>
             Failing since <Link to={`/pipelines/${first.pipelineId}`}>pipeline #{first.pipelineId}</Link> (commit{' '}
-            <code>{short(first.sha)}</code>, <Time iso={first.createdAt} />){h.streakTruncated ? ' or earlier' : ''}
+            <code>{shortSha(first.sha)}</code>, <Time iso={first.createdAt} />){h.streakTruncated ? ' or earlier' : ''}
           </li>
         ) : null}
         {h.flaky ? (
@@ -140,13 +132,13 @@ function HistoryView({ h }: { h: TestHistoryJson }) {
               <Link to={`/pipelines/${r.pipelineId}`}>#{r.pipelineId}</Link>
             </td>
             <td>
-              <code>{short(r.sha)}</code>
+              <code>{shortSha(r.sha)}</code>
             </td>
             <td>
               <Time iso={r.createdAt} />
             </td>
             <td>
-              <TestStatus status={r.status} />
+              <StatusBadge status={r.status} />
             </td>
             <td>
               <Link to={`/jobs/${r.jobId}`}>{r.jobName}</Link>
