@@ -2,6 +2,7 @@
 // environment's tier, URL and protection; and whether a deploy holds it.
 import { StatusBadge, Time } from '../../components/common.js';
 import { Link } from '../../router.js';
+import { shortSha } from '../pipelines/status.js';
 import type { Environment, Release } from '../../types.js';
 
 /** Releases in these states hold the environment's deploy lock: no other deploy starts meanwhile. */
@@ -13,8 +14,6 @@ export const inProgress = (release: Release | null | undefined): boolean => !!re
 export function lockHolder(env: Environment): Release | null {
   return [env.latest, env.current].find(inProgress) ?? null;
 }
-
-export const shortSha = (sha: string) => sha.slice(0, 8);
 
 /** A release's commit, linked to the pipeline that built or rolled it out. */
 export function ReleaseCommit({ release }: { release: Release }) {

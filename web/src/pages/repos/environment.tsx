@@ -1,6 +1,7 @@
 // One environment: what is live, what waits for a person (an approval, a paused canary), its release
 // timeline with a diff of any two releases, and a one-click rollback that follows the rollback until
 // it is live.
+import { shortSha } from '../pipelines/status.js';
 import { useEffect, useEffectEvent, useState } from 'react';
 import { api, useApi } from '../../api.js';
 import { Await, Empty, StatusBadge } from '../../components/common.js';
@@ -20,7 +21,6 @@ import {
   releaseDate,
   ReleaseLine,
   rollbackCandidates,
-  shortSha,
 } from './deploy-parts.js';
 import { ReleaseTimeline, useReleases } from './timeline.js';
 

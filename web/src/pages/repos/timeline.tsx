@@ -6,7 +6,8 @@ import { api, useApi, type Loaded } from '../../api.js';
 import { Await, Empty, ErrorBox, StatusBadge, Time } from '../../components/common.js';
 import { Link } from '../../router.js';
 import type { Release } from '../../types.js';
-import { lastGood, ReleaseCommit, releaseDate, shortSha } from './deploy-parts.js';
+import { shortSha } from '../pipelines/status.js';
+import { lastGood, ReleaseCommit, releaseDate } from './deploy-parts.js';
 
 const PAGE = 25;
 
