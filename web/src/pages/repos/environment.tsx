@@ -1,7 +1,6 @@
 // One environment: what is live, what waits for a person (an approval, a paused canary), its release
 // timeline with a diff of any two releases, and a one-click rollback that follows the rollback until
 // it is live.
-import { shortSha } from '../pipelines/status.js';
 import { useEffect, useEffectEvent, useState } from 'react';
 import { api, useApi } from '../../api.js';
 import { Await, Empty, StatusBadge } from '../../components/common.js';
@@ -10,6 +9,7 @@ import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import type { Environment, Release } from '../../types.js';
 import { ActionError, useAction } from '../../components/action.js';
+import { shortSha } from '../pipelines/status.js';
 import { WaitingForPeople } from './approvals.js';
 import {
   DeployLock,
