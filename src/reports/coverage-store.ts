@@ -61,7 +61,7 @@ export async function recordCoverageReport(
     ...others.flatMap((r) => (r.summary === null ? [] : [JSON.parse(r.summary) as CoberturaSummaryJson])),
     ...(summary ? [summary] : []),
   ];
-  await store.db.transaction().execute(async (trx) => {
+  await store.transaction(async (trx) => {
     await trx.deleteFrom('coverage_reports').where('job_id', '=', input.jobId).where('path', '=', input.path).execute();
     await trx
       .insertInto('coverage_reports')

@@ -23,6 +23,5 @@ export {
   saveJunitReports,
   type JunitReportFile,
   type SaveJunitReportsInput,
-  type SaveJunitReportsResult,
 } from './save-junit-reports.js';
 export { DEFAULT_XML_LIMITS, readXml, XmlReportError, type XmlHandlers, type XmlLimits } from './xml.js';

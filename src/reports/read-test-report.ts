@@ -4,7 +4,7 @@
 import { sql } from 'kysely';
 import type { TestCaseStatus } from '../api/index.js';
 import { DomainError } from '../errors.js';
-import type { Store, TestCase } from '../store/index.js';
+import type { Store, TestCase, TestReportFileTable, TestReportTable } from '../store/index.js';
 
 export interface ReadTestReportInput {
   /** A pipeline (its latest attempts, or those of one job name) or one job (any attempt). */
@@ -14,21 +14,15 @@ export interface ReadTestReportInput {
   limit: number;
 }
 
-export interface TestSummary {
-  total: number;
-  passed: number;
-  failed: number;
-  skipped: number;
-  errors: number;
-  duration_seconds: number;
-}
+const SUMMARY_COLUMNS = ['total', 'passed', 'failed', 'skipped', 'errors', 'duration_seconds'] as const;
 
-export interface JobTestReport extends TestSummary {
-  job_id: number;
+/** The counts of a test_reports row, or their sums over a pipeline's jobs. */
+export type TestSummary = Pick<TestReportTable, (typeof SUMMARY_COLUMNS)[number]>;
+
+export interface JobTestReport extends TestSummary, Pick<TestReportTable, 'job_id' | 'cases_dropped'> {
   job_name: string;
   stage: string;
-  cases_dropped: number;
-  files: { path: string; size: number; error: string | null }[];
+  files: Pick<TestReportFileTable, 'path' | 'size' | 'error'>[];
 }
 
 export interface TestReport {
@@ -73,7 +67,7 @@ export async function readTestReport(store: Store, input: ReadTestReportInput): 
 
   const summary: TestSummary = { total: 0, passed: 0, failed: 0, skipped: 0, errors: 0, duration_seconds: 0 };
   const jobs: JobTestReport[] = reports.map((r) => {
-    for (const key of ['total', 'passed', 'failed', 'skipped', 'errors', 'duration_seconds'] as const) summary[key] += Number(r[key]);
+    for (const key of SUMMARY_COLUMNS) summary[key] += Number(r[key]);
     return {
       job_id: Number(r.job_id),
       job_name: r.job_name,

@@ -4,7 +4,7 @@
 // of tens of megabytes never sits in memory whole. A file that cannot be read (malformed, past a limit)
 // keeps its error on the job's report and adds no cases; the job's result does not change.
 import type { Readable } from 'node:stream';
-import type { TestCaseStatus } from '../api/index.js';
+import type { JunitReportsResponse, TestCaseStatus } from '../api/index.js';
 import type { Store } from '../store/index.js';
 import { testCaseKey } from './case-key.js';
 import { DEFAULT_JUNIT_LIMITS, readJunit, type JunitCase, type JunitLimits } from './junit.js';
@@ -38,14 +38,6 @@ export interface SaveJunitReportsInput {
   maxTotalBytes?: number;
 }
 
-export interface SaveJunitReportsResult {
-  total: number;
-  failed: number;
-  errors: number;
-  /** "file:line:column: reason" of each file that could not be read. */
-  fileErrors: string[];
-}
-
 type Counts = Record<TestCaseStatus, number> & { duration: number };
 
 /** Rows per INSERT (13 values each: under SQLite's 32,766 and PostgreSQL's 65,535 bound values). */
@@ -55,7 +47,8 @@ const CHARS_PER_INSERT = 2 * 1024 * 1024;
 
 const zero = (): Counts => ({ passed: 0, failed: 0, error: 0, skipped: 0, duration: 0 });
 
-export async function saveJunitReports(store: Store, input: SaveJunitReportsInput): Promise<SaveJunitReportsResult> {
+/** The counts the agent logs (the answer of POST /api/v1/agent/jobs/:id/reports/junit). */
+export async function saveJunitReports(store: Store, input: SaveJunitReportsInput): Promise<JunitReportsResponse> {
   const { db } = store;
   const maxStored = input.maxStoredCases ?? MAX_STORED_CASES;
   const job = await db.selectFrom('jobs').select(['pipeline_id', 'repo_id']).where('id', '=', input.jobId).executeTakeFirstOrThrow();

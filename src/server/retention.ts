@@ -5,6 +5,22 @@ import type { ServerContext } from './context.js';
 
 const BATCH = 500;
 
+/** Whether a manifest, test report, cache or release still lists the blob: the indexed lookups first, the scans only if they find none. */
+async function stillReferenced(ctx: ServerContext, digest: string): Promise<boolean> {
+  const { db } = ctx.store;
+  const lookups = [
+    () => db.selectFrom('artifact_files').select('id').where('digest', '=', digest).limit(1).executeTakeFirst(),
+    // A job's JUnit report files are kept as long as its test report.
+    () => db.selectFrom('test_report_files').select('id').where('digest', '=', digest).limit(1).executeTakeFirst(),
+    // Cache manifests are JSON; a substring match on a 64-hex digest cannot be a false positive.
+    () => db.selectFrom('cache_entries').select('id').where('manifest', 'like', `%${digest}%`).limit(1).executeTakeFirst(),
+    // Releases keep their files for rollbacks, whatever the pipeline's expire_in said.
+    () => db.selectFrom('releases').select('id').where('files', 'like', `%${digest}%`).limit(1).executeTakeFirst(),
+  ];
+  for (const lookup of lookups) if (await lookup()) return true;
+  return false;
+}
+
 export async function expireArtifacts(ctx: ServerContext, now: number): Promise<{ files: number; blobs: number }> {
   let files = 0;
   let blobs = 0;
@@ -27,34 +43,7 @@ export async function expireArtifacts(ctx: ServerContext, now: number): Promise<
       .execute();
     files += expired.length;
     for (const digest of new Set(expired.map((e) => e.digest))) {
-      const stillUsed = await ctx.store.db
-        .selectFrom('artifact_files')
-        .select('id')
-        .where('digest', '=', digest)
-        .limit(1)
-        .executeTakeFirst();
-      // Cache manifests are JSON; a substring match on a 64-hex digest cannot be a false positive.
-      const inCache = await ctx.store.db
-        .selectFrom('cache_entries')
-        .select('id')
-        .where('manifest', 'like', `%${digest}%`)
-        .limit(1)
-        .executeTakeFirst();
-      // Releases keep their files for rollbacks, whatever the pipeline's expire_in said.
-      const inRelease = await ctx.store.db
-        .selectFrom('releases')
-        .select('id')
-        .where('files', 'like', `%${digest}%`)
-        .limit(1)
-        .executeTakeFirst();
-      // A job's JUnit report files are kept as long as its test report.
-      const inTestReport = await ctx.store.db
-        .selectFrom('test_report_files')
-        .select('id')
-        .where('digest', '=', digest)
-        .limit(1)
-        .executeTakeFirst();
-      if (stillUsed || inCache || inRelease || inTestReport) continue;
+      if (await stillReferenced(ctx, digest)) continue;
       await ctx.blobs.delete(digest);
       blobs++;
     }
