@@ -102,9 +102,10 @@ export class ServerClient {
     return parseResponse<T>(res, method, path);
   }
 
-  async uploadFile(path: string, file: string, size: number): Promise<void> {
+  /** Streams a file in a PUT; the server's JSON answer, if it gives one. */
+  async uploadFile<T = unknown>(path: string, file: string, size: number): Promise<T | null> {
     const res = await this.request('PUT', path, { stream: createReadStream(file), length: size }, { timeoutMs: 30 * 60_000 });
-    await parseResponse(res, 'PUT', path);
+    return parseResponse<T>(res, 'PUT', path);
   }
 
   async download(path: string): Promise<Readable> {

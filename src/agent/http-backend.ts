@@ -1,5 +1,4 @@
 // The JobBackend of an agent: every write goes to the server with the claim's fencing token.
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { BlobInfo, BlobStore, ManifestEntry, PutExpectations } from '../artifacts/index.js';
 import type { LogChunk } from '../executor/index.js';
@@ -79,9 +78,9 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
     },
     async saveCoverageReport(path: string, absPath: string, size: number) {
       const query = `fencingToken=${fencingToken}&path=${encodeURIComponent(path)}`;
-      const res = await client.request('PUT', `${base}/coverage-reports?${query}`, { stream: createReadStream(absPath), length: size });
-      if (!res.ok) throw new HttpError(res.status, `${res.status} ${await res.text()}`);
-      return (await res.json()) as CoverageReportJson;
+      const res = await client.uploadFile<CoverageReportJson>(`${base}/coverage-reports?${query}`, absPath, size);
+      if (!res) throw new Error(`PUT ${base}/coverage-reports: empty answer`);
+      return res;
     },
     async saveJunitReports(files: ManifestEntry[]) {
       // The server reads every report before it answers: tens of megabytes may take it a while.
