@@ -1,7 +1,7 @@
 // `tandem artifact list <job>`: a job's artifact files, reports marked with their type.
 import type { JobArtifactsJson } from '../api/index.js';
 import { ApiClient, type ApiOptions } from './api-client.js';
-import { printJson, printTable } from './output.js';
+import { formatBytes, printJson, printTable } from './output.js';
 
 export async function artifactList(jobId: string, opts: ApiOptions & { json?: boolean }) {
   const listing = await ApiClient.fromOptions(opts).json<JobArtifactsJson>('GET', `/api/v1/jobs/${Number(jobId)}/artifact-files`);
@@ -14,17 +14,4 @@ export async function artifactList(jobId: string, opts: ApiOptions & { json?: bo
   // Said once under the table: a reader who expects GitLab's widgets learns why nothing shows them.
   if (reports.length > 0) console.log(`\nReports (${reports.join(', ')}): ${listing.files.find((f) => f.note)?.note}.`);
   if (listing.files.length > 0) console.log(`Download: tandem artifact get ${listing.jobId} [path]`);
-}
-
-/** 512 B, 1.4 KB, 3.0 MB. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }

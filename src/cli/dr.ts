@@ -19,8 +19,8 @@ import {
   type BackupKey,
 } from '../dr/index.js';
 import { CliError } from './api-client.js';
-import { printJson, printTable } from './output.js';
-import { formatBytes, progressDisplay } from './progress.js';
+import { formatBytes, printJson, printTable } from './output.js';
+import { progressDisplay } from './progress.js';
 
 type Flags = Record<string, unknown> & { json?: boolean; quiet?: boolean };
 

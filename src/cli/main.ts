@@ -169,47 +169,44 @@ containerOptions(program.command('exec'))
   .action(async (jobs: string[], opts) => (await import('./exec.js')).runExec(jobs, opts));
 
 const repo = program.command('repo').description('manage repositories');
-const visibilityOption = () =>
-  new Option('--visibility <visibility>', 'public: its badges are readable without a token (default private)').choices([
-    'private',
-    'public',
-  ]);
-const quarantineOption = () =>
-  new Option('--quarantine-flaky-tests <on|off>', 'on: a job failing only known-flaky tests is allowed to fail (default off)').choices([
-    'on',
-    'off',
-  ]);
-withForgeOptions(
-  withCredentialOptions(
-    clientOptions(
-      repo
-        .command('add')
-        .description('register a repository: it gets pipelines on push (webhook or polling)')
-        .argument('<name>')
-        .argument('<url>', 'git URL or local path'),
-    ),
-  ),
+/** The options `repo add` and `repo edit` share: the settings of remote.ts RepoSettingsOptions. */
+const repoSettingsOptions = (cmd: Command, pathDefault: string) =>
+  withForgeOptions(withCredentialOptions(clientOptions(cmd)))
+    .option('--path <group/name>', `GitLab's project path, named by include:project${pathDefault}`)
+    .option('--default-branch <branch>')
+    .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
+    .addOption(
+      new Option('--visibility <visibility>', 'public: its badges are readable without a token (default private)').choices([
+        'private',
+        'public',
+      ]),
+    )
+    .addOption(
+      new Option('--quarantine-flaky-tests <on|off>', 'on: a job failing only known-flaky tests is allowed to fail (default off)').choices([
+        'on',
+        'off',
+      ]),
+    )
+    .option('--json');
+repoSettingsOptions(
+  repo
+    .command('add')
+    .description('register a repository: it gets pipelines on push (webhook or polling)')
+    .argument('<name>')
+    .argument('<url>', 'git URL or local path'),
+  ' (default: the name)',
 )
-  .option('--path <group/name>', "GitLab's project path, named by include:project (default: the name)")
-  .option('--default-branch <branch>')
-  .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
   .option('--webhook-secret <secret>', 'secret for webhook signatures')
-  .addOption(visibilityOption())
-  .addOption(quarantineOption())
-  .option('--json')
   .action(async (name: string, url: string, opts) => (await remote()).repoAdd(name, url, opts));
-withForgeOptions(
-  withCredentialOptions(clientOptions(repo.command('edit').argument('<name>').argument('[url]', 'a new git URL or local path'))),
-)
-  .description("change a repository's settings; only the options given change")
-  .option('--no-credentials', "remove the repository's token or deploy key")
-  .option('--path <group/name>', "GitLab's project path, named by include:project")
-  .option('--default-branch <branch>')
-  .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')
-  .addOption(visibilityOption())
-  .addOption(quarantineOption())
-  .option('--json')
-  .action(async (name: string, url: string | undefined, opts) => (await remote()).repoEdit(name, url, opts));
+repoSettingsOptions(
+  repo
+    .command('edit')
+    .description("change a repository's settings; only the options given change")
+    .argument('<name>')
+    .argument('[url]', 'a new git URL or local path')
+    .option('--no-credentials', "remove the repository's token or deploy key"),
+  '',
+).action(async (name: string, url: string | undefined, opts) => (await remote()).repoEdit(name, url, opts));
 clientOptions(repo.command('list').description('repositories you can read').option('--json')).action(async (opts) =>
   (await remote()).repoList(opts),
 );

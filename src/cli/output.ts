@@ -85,6 +85,18 @@ export function relativeTime(at: number, now: number): string {
   return RELATIVE.format(Math.trunc(seconds / size), unit);
 }
 
+/** Bytes in binary units: 512 B, 1.4 KiB, 3.0 MiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
 export function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }

@@ -1,23 +1,13 @@
 // A progress bar per phase of a long command (backup, restore, verify) on stderr, when it is a
 // terminal; nothing otherwise, so scripts and --json output stay clean.
 import cliProgress from 'cli-progress';
+import { formatBytes } from './output.js';
 
 export interface PhaseProgress {
   phase: string;
   bytes: number;
   totalBytes: number | null;
   items?: { done: number; total: number };
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 export interface ProgressDisplay {

@@ -15,16 +15,14 @@ function tokens(block: string): Map<string, string> {
   return new Map([...block.matchAll(/(--[\w-]+)\s*:\s*([^;}]+)/g)].map((m) => [m[1], m[2].trim()]));
 }
 
-describe('server sign-in page', { skip: browserSkip() }, () => {
+// No browser needed: this runs wherever the suite does, so a drift shows up without Chromium too.
+describe('server sign-in page colours', () => {
   let tandem: TestTandem;
-  let browser: Browser;
 
   before(async () => {
     tandem = await TestTandem.start();
-    browser = await launchBrowser();
   });
   after(async () => {
-    await browser?.close();
     await tandem?.close();
   });
 
@@ -38,6 +36,20 @@ describe('server sign-in page', { skip: browserSkip() }, () => {
     assert.ok(pageLight.size >= 10 && pageDark.size >= 10, 'the page defines the tokens it uses');
     for (const [name, value] of pageLight) assert.equal(value, appLight.get(name), `light ${name}`);
     for (const [name, value] of pageDark) assert.equal(value, appDark.get(name), `dark ${name}`);
+  });
+});
+
+describe('server sign-in page', { skip: browserSkip() }, () => {
+  let tandem: TestTandem;
+  let browser: Browser;
+
+  before(async () => {
+    tandem = await TestTandem.start();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await tandem?.close();
   });
 
   it("follows the system's scheme and the theme chosen in the app, shows errors in the app's box, and signs in", async () => {
