@@ -1,6 +1,6 @@
 // Failure reasons in words: the codes the scheduler and agents record (GitLab's, plus Tandem's own)
-// as the sentence a person reads on the pipeline and job pages. One table, so every page and the
-// CLI say the same; a code it does not know (agents may send free text) is shown as it is.
+// as the sentence a person reads on the pipeline and job pages. One table, so every page says the
+// same (the CLI shows the code); a code it does not know (agents may send free text) is shown as it is.
 
 const SENTENCES: Record<string, string> = {
   job_execution_timeout: 'The job ran longer than its timeout and was stopped.',

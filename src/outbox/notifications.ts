@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 import { roleIn, type Keyring } from '../auth/index.js';
-import { failingLogLine } from '../pipeline/index.js';
+import { failingLogLine, type FailingLine } from '../pipeline/index.js';
 import type { NotificationEvent } from '../api/index.js';
 import { PostRefused, postJson, smtpMailer, type Mailer, type SmtpSettings } from '../monitor/index.js';
 import type { Database, Job, NotificationSubscription, StatusChange } from '../store/index.js';
@@ -158,7 +158,7 @@ export interface NotificationHandlerDeps {
   timeoutMs?: number;
 }
 
-function jobFacts(externalUrl: string, job: Job, logLine: { number: number; text: string } | null): NotifiedJob {
+function jobFacts(externalUrl: string, job: Job, logLine: FailingLine | null): NotifiedJob {
   const url = `${externalUrl}/jobs/${job.id}`;
   return {
     id: job.id,
@@ -172,7 +172,7 @@ function jobFacts(externalUrl: string, job: Job, logLine: { number: number; text
 }
 
 /** Where a failed job failed: the line stored when it ended, else (a job that ended before migration 029, or whose log says nothing) its log read now. */
-async function failedAt(deps: NotificationHandlerDeps, job: Job): Promise<{ number: number; text: string } | null> {
+async function failedAt(deps: NotificationHandlerDeps, job: Job): Promise<FailingLine | null> {
   if (job.failure_line !== null && job.failure_line_text !== null) return { number: job.failure_line, text: job.failure_line_text };
   return failingLogLine(deps.logPages(job.id));
 }

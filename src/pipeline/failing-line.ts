@@ -17,15 +17,21 @@ function plainLine(raw: string): string {
   return parts[parts.length - 1] ?? '';
 }
 
+/** A log line: its 1-based number and its plain text. */
+export interface FailingLine {
+  number: number;
+  text: string;
+}
+
 /**
  * Where a job's log shows it failed, numbered as the job page numbers lines (1-based, split at
  * "\n"): the last command the runner echoed (`$ command`) before the script ended (scripts run with
  * `set -e`, so that is the command that failed), else the first `ERROR:` line (a timeout, a lost
  * agent, a deploy); null when the log has neither.
  */
-export async function failingLogLine(pages: AsyncIterable<readonly { data: string }[]>): Promise<{ number: number; text: string } | null> {
-  let lastCommand: { number: number; text: string } | null = null;
-  let firstError: { number: number; text: string } | null = null;
+export async function failingLogLine(pages: AsyncIterable<readonly { data: string }[]>): Promise<FailingLine | null> {
+  let lastCommand: FailingLine | null = null;
+  let firstError: FailingLine | null = null;
   let partial = '';
   let line = 0;
   let scanned = 0;

@@ -31,6 +31,6 @@ export { globMatcher } from './glob.js';
 export { compiledJob } from './jobs.js';
 export { RegexSyntaxError, compileUntrustedRegex } from './untrusted-regex.js';
 export { COVERAGE_SCAN_CHARS, extractCoverage } from './coverage.js';
-export { FAILING_LINE_MAX_CHARS, failingLogLine } from './failing-line.js';
+export { FAILING_LINE_MAX_CHARS, failingLogLine, type FailingLine } from './failing-line.js';
 export { asksToSkipCi, parseRawCommit, commitTitle, commitDescription, type CommitInfo } from './commit.js';
 export { STORED_REPORT_NOTE, STORED_REPORT_TYPES, type StoredReportType } from './reports.js';

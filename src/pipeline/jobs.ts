@@ -388,10 +388,11 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const paths = stringsOf(mapGet(node, 'paths'));
   const untracked = mapGet(node, 'untracked');
   const isUntracked = untracked?.kind === 'scalar' && untracked.value === true;
-  const dotenv = stringsOf(mapGet(mapGet(node, 'reports'), 'dotenv'));
-  const storedReports = storedReportsOf(mapGet(node, 'reports'));
-  const coverageReport = textOf(mapGet(mapGet(mapGet(node, 'reports'), 'coverage_report'), 'path'));
-  const junit = stringsOf(mapGet(mapGet(node, 'reports'), 'junit'));
+  const reports = mapGet(node, 'reports');
+  const dotenv = stringsOf(mapGet(reports, 'dotenv'));
+  const storedReports = storedReportsOf(reports);
+  const coverageReport = textOf(mapGet(mapGet(reports, 'coverage_report'), 'path'));
+  const junit = stringsOf(mapGet(reports, 'junit'));
   const hasReports = dotenv.length > 0 || !!storedReports || coverageReport !== undefined || junit.length > 0;
   if (paths.length === 0 && !isUntracked && !hasReports) return null;
   const expire = textOf(mapGet(node, 'expire_in'));

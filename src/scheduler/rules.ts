@@ -1,4 +1,5 @@
 // GitLab's job and pipeline semantics as pure functions over statuses; the SQL modules apply them.
+import { FINISHED_STATUSES } from '../api/index.js';
 import type { CompiledJob, RetrySpec } from '../pipeline/index.js';
 import type { JobStatus, PipelineStatus } from '../store/index.js';
 
@@ -7,10 +8,8 @@ export interface JobFacts {
   allowFailure: boolean;
 }
 
-const FINISHED: ReadonlySet<JobStatus> = new Set(['success', 'failed', 'canceled', 'skipped']);
-
 export function isFinished(status: JobStatus): boolean {
-  return FINISHED.has(status);
+  return FINISHED_STATUSES.has(status);
 }
 
 /** A failure (or cancel) that counts against the pipeline. */

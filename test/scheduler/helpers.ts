@@ -182,12 +182,12 @@ export async function claim(db: TestDb, name: string, now = T0, agentId = 1): Pr
   return claimed;
 }
 
-/** Claims and completes the named job. */
+/** Claims (at `now`) and completes (at `finishedAt`, default a second later) the named job. */
 export async function run(
   db: TestDb,
   name: string,
   status: 'success' | 'failed' | 'canceled',
-  fields: { exitCode?: number | null; failureReason?: string; now?: number } = {},
+  fields: { exitCode?: number | null; failureReason?: string; now?: number; finishedAt?: number } = {},
 ): Promise<CompleteResult> {
   const now = fields.now ?? T0;
   const claimed = await claim(db, name, now);
@@ -198,7 +198,7 @@ export async function run(
     status,
     exitCode: fields.exitCode === undefined ? (status === 'success' ? 0 : 1) : fields.exitCode,
     failureReason: fields.failureReason,
-    now: now + 1000,
+    now: fields.finishedAt ?? now + 1000,
   });
 }
 

@@ -3,23 +3,14 @@
 // later adds its own run, not the hours in between.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { busySeconds, completeJob, getPipelineRow, pipelineRunSeconds, retryJob } from '../../src/scheduler/index.js';
+import { busySeconds, getPipelineRow, pipelineRunSeconds, retryJob } from '../../src/scheduler/index.js';
 import { backends } from '../store/helpers.js';
-import { claim, freshTestDb, job, newPipeline, T0, type TestDb } from './helpers.js';
+import { freshTestDb, job, newPipeline, run, T0, type TestDb } from './helpers.js';
 
 const HOUR = 3_600_000;
 
 async function runJob(db: TestDb, name: string, start: number, end: number, status: 'success' | 'failed'): Promise<number> {
-  const claimed = await claim(db, name, start);
-  await completeJob(db.store, {
-    jobId: claimed.job.id,
-    agentId: claimed.job.agent_id!,
-    fencingToken: claimed.fencingToken,
-    status,
-    exitCode: status === 'success' ? 0 : 1,
-    now: end,
-  });
-  return claimed.job.id;
+  return (await run(db, name, status, { now: start, finishedAt: end })).job.id;
 }
 
 describe('busySeconds', () => {

@@ -48,11 +48,24 @@ export async function findArtifactFile(db: Kysely<Database>, input: { jobId: num
   return db.selectFrom('artifact_files').selectAll().where('job_id', '=', input.jobId).where('path', '=', input.path).executeTakeFirst();
 }
 
-/** A job's artifact files, each with the report type that collected it (null: a plain artifact). */
+/** An artifact file with the report type that collected it (null: a plain artifact). */
+export interface ListedArtifact {
+  file: ArtifactFile;
+  report: string | null;
+}
+
+/** These jobs' artifact files (one query) by job id, each with its report type; a job without files is absent. */
 export async function listJobArtifacts(
   db: Kysely<Database>,
-  job: Pick<Job, 'id' | 'spec'>,
-): Promise<{ file: ArtifactFile; report: string | null }[]> {
-  const reportOf = reportTypeMatcher(readJobSpec(job).artifacts?.storedReports);
-  return (await artifactFilesOf(db, [job.id])).map((file) => ({ file, report: reportOf(file.path) }));
+  jobs: readonly Pick<Job, 'id' | 'spec'>[],
+): Promise<Map<number, ListedArtifact[]>> {
+  const reportOf = new Map(jobs.map((j) => [j.id, reportTypeMatcher(readJobSpec(j).artifacts?.storedReports)]));
+  const listed = new Map<number, ListedArtifact[]>();
+  for (const file of await artifactFilesOf(db, [...reportOf.keys()])) {
+    const entry = { file, report: reportOf.get(file.job_id)?.(file.path) ?? null };
+    const own = listed.get(file.job_id);
+    if (own) own.push(entry);
+    else listed.set(file.job_id, [entry]);
+  }
+  return listed;
 }

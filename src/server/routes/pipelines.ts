@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { z } from 'zod';
-import { manifestToTarGz, reportTypeMatcher, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
+import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { createMasker, maskText } from '../../executor/index.js';
 import {
   approvePipeline,
@@ -227,27 +227,20 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     access: 'user',
     async handler({ params }) {
       const { jobs } = await loadPipeline(ctx, idParam(params.id, 'id'));
-      const ids = jobs.map((j) => j.id);
-      const files = await artifactFilesOf(ctx.store.db, ids);
-      return jobs
-        .map((j) => {
-          const reportOf = reportTypeMatcher(readJobSpec(j).artifacts?.storedReports);
-          return {
-            jobId: j.id,
-            job: j.name,
-            files: files
-              .filter((f) => f.job_id === j.id)
-              .map((f) => ({
-                path: f.path,
-                size: f.size,
-                digest: f.digest,
-                expiresAt: f.expires_at === null ? null : new Date(f.expires_at).toISOString(),
-                // The artifacts:reports type that collected it (stored, not interpreted), or null.
-                report: reportOf(f.path),
-              })),
-          };
-        })
-        .filter((j) => j.files.length > 0);
+      const listed = await listJobArtifacts(ctx.store.db, jobs);
+      return jobs.flatMap((j) => {
+        const entries = listed.get(j.id);
+        if (entries === undefined) return [];
+        const files = entries.map(({ file, report }) => ({
+          path: file.path,
+          size: file.size,
+          digest: file.digest,
+          expiresAt: file.expires_at === null ? null : new Date(file.expires_at).toISOString(),
+          // The artifacts:reports type that collected it (stored, not interpreted), or null.
+          report,
+        }));
+        return [{ jobId: j.id, job: j.name, files }];
+      });
     },
   });
 
@@ -404,7 +397,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
     access: 'user',
     async handler({ params }) {
       const job = await loadJob(ctx, idParam(params.id, 'id'));
-      return jobArtifactsView(job, await listJobArtifacts(ctx.store.db, job));
+      return jobArtifactsView(job, (await listJobArtifacts(ctx.store.db, [job])).get(job.id) ?? []);
     },
   });
 
