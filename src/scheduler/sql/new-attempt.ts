@@ -44,6 +44,9 @@ export async function insertNewAttempt(
       deadline_at: null,
       completed_token: null,
       played_at: playedAt,
+      // The same play goes on (an automatic retry): so do who played it and their comment.
+      played_by: playedAt === old.played_at ? old.played_by : null,
+      play_comment: playedAt === old.played_at ? old.play_comment : null,
       created_at: now,
       queued_at: status === 'pending' ? now : null,
       scheduled_at: null,
