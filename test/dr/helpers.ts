@@ -10,7 +10,11 @@ import type { TestTandem } from '../support/tandem.js';
 
 export const SECRET = 'tdm-secret-4f9a27c1';
 
-/** Build (logs, a 64 KiB artifact), then a deploy to a local target (a release). Jobs take about a second. */
+/**
+ * Build (logs, a 64 KiB artifact), then a deploy to a local target (a release). The build takes
+ * about 3 s, so that a backup started once a job runs (a CLI process starting) still finds it
+ * running on a loaded machine.
+ */
 export function pipelineFile(deployDir: string): string {
   return `stages: [build, deploy]
 build:
@@ -19,7 +23,7 @@ build:
     - test "$DEPLOY_TOKEN" = "${SECRET}"
     - echo "token $DEPLOY_TOKEN"
     - mkdir -p app && echo "version $CI_PIPELINE_ID" > app/VERSION && head -c 65536 /dev/urandom > app/blob.bin
-    - for i in 1 2 3; do echo "line $i"; sleep 0.2; done
+    - for i in 1 2 3; do echo "line $i"; sleep 1; done
   artifacts: { paths: [app] }
 deploy:
   stage: deploy
