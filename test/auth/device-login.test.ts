@@ -203,6 +203,10 @@ describe('signing in a device through a browser', () => {
         if (url === '') await new Promise((r) => setTimeout(r, 25));
       }
       assert.equal(url, `${tandem.url}/login/device?code=${userCode}`);
+      // The CLI says so once the browser command has started, which may be after the command wrote its file.
+      for (let waited = 0; !login.stderr.includes(`Opening ${url}`) && waited < 5000; waited += 25) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
       assert.ok(login.stderr.includes(`Opening ${url}`), login.stderr);
 
       const { browser, page } = await signedIn('erin', userCode);
