@@ -1,7 +1,7 @@
 // The pipeline state machine: release 'created' jobs whose predecessors are done, then derive the
 // pipeline's status. Runs inside the caller's transaction so a completion and its consequences
 // commit together.
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { USER_FAILURE_REASONS } from '../monitor/index.js';
 import type { CompiledJob } from '../pipeline/index.js';
 import { forUpdate, type Store } from '../store/index.js';
@@ -10,11 +10,16 @@ import { readJobSpec } from './columns.js';
 import { SchedulerError } from './errors.js';
 import { ChangeLog, type StatusChange } from './events.js';
 import { mirrorDownstream } from './sql/trigger-jobs.js';
-import { decideCreated, isPipelineFinished, NO_PREDECESSORS, pipelineStatus, withPredecessor, type JobFacts } from './rules.js';
-
-function facts(job: Job): JobFacts {
-  return { status: job.status, allowFailure: job.allow_failure === 1 };
-}
+import {
+  decideCreated,
+  isFinished,
+  isPipelineFinished,
+  NO_PREDECESSORS,
+  pipelineStatus,
+  withPredecessor,
+  type JobFacts,
+  type Predecessors,
+} from './rules.js';
 
 /**
  * Visits every job after the jobs it waits for (its `needs`, else every job of an earlier stage),
@@ -91,61 +96,39 @@ export async function lockPipeline(trx: Kysely<Database>, pipelineId: number): P
   return pipeline;
 }
 
+/**
+ * What changed since the pipeline was last advanced: 'all' decides every waiting job again (after
+ * a retry, an approval, a cancel: rare calls that may change many jobs); a list names the jobs
+ * whose status changed (a claim, a completion: the hot path), and then only the jobs that may move
+ * with them are read, so advancing costs the same in a pipeline of 20 jobs or 2,000.
+ */
+export type Touched = 'all' | readonly Pick<Job, 'name'>[];
+
 export async function advanceInTransaction(
   trx: Kysely<Database>,
   pipelineId: number,
   now: number,
   changes: ChangeLog,
+  touched: Touched = 'all',
 ): Promise<PipelineStatus> {
   const pipeline = await lockPipeline(trx, pipelineId);
-  const jobs = await latestJobs(trx, pipelineId);
   if (pipeline.error !== null) return pipeline.status;
 
-  // A deploy to a protected or frozen environment waits for an approval, given by playing the job.
-  const protectedEnvironments = jobs.some((j) => j.status === 'created' && j.environment !== null)
-    ? await environmentsAwaitingApproval(trx, pipeline)
-    : new Set<string>();
   // A fork's pipeline waiting for a maintainer releases nothing until approved.
   const awaitingApproval = pipeline.approval === 'waiting';
-  // A skipped job is done and may release (skip) its dependants: deciding in dependency order, each
-  // job sees what its predecessors just became.
-  const decided = new Map<number, JobStatus>();
-  if (!awaitingApproval) {
-    walkInDependencyOrder(
-      jobs,
-      NO_PREDECESSORS,
-      (preds, j) => withPredecessor(preds, facts(j)),
-      (job, spec, preds) => {
-        if (job.status !== 'created') return;
-        const when =
-          job.environment !== null && protectedEnvironments.has(job.environment) && spec.when === 'on_success' ? 'manual' : spec.when;
-        const next = decideCreated(when, job.played_at !== null, preds, spec.needs !== null);
-        if (next === null) return;
-        job.status = next;
-        decided.set(job.id, next);
-      },
-    );
-  }
-  for (const job of jobs) {
-    const next = decided.get(job.id);
-    if (next === undefined) continue;
-    const set: JobUpdate = { status: next };
-    if (next === 'pending') set.queued_at = now;
-    if (next === 'skipped') set.finished_at = now;
-    if (next === 'scheduled') set.scheduled_at = now + (readJobSpec(job).startInSeconds ?? 0) * 1000;
-    const res = await trx.updateTable('jobs').set(set).where('id', '=', job.id).where('status', '=', 'created').executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 1) changes.job(job, next);
-    if (next === 'pending' && job.environment !== null) await supersedeWaitingDeploys(trx, job, now, changes);
-  }
+  if (!awaitingApproval) await releaseWaitingJobs(trx, pipeline, now, changes, touched);
 
-  const derived = pipelineStatus(jobs.map(facts));
+  const present = await presentFacts(trx, pipelineId);
+  const derived = pipelineStatus(present);
   // Waiting for an approval shows as manual (blocked), as a pipeline waiting for a manual job does.
   const status: PipelineStatus = awaitingApproval && derived === 'created' ? 'manual' : derived;
   const started = status === 'running' && pipeline.started_at === null ? now : pipeline.started_at;
   const finished = isPipelineFinished(status) ? (pipeline.finished_at ?? now) : null;
   if (status !== pipeline.status || started !== pipeline.started_at || finished !== pipeline.finished_at) {
     await trx.updateTable('pipelines').set({ status, started_at: started, finished_at: finished }).where('id', '=', pipelineId).execute();
-    if (status !== pipeline.status) changes.pipeline(pipeline, status, status === 'failed' ? failingReason(jobs) : undefined);
+    if (status !== pipeline.status) {
+      changes.pipeline(pipeline, status, status === 'failed' ? await failingReason(trx, pipelineId) : undefined);
+    }
     // A downstream pipeline that ends ends its `strategy: depend` trigger job, which moves its own pipeline on.
     if (status !== pipeline.status && pipeline.trigger_job_id !== null && isPipelineFinished(status)) {
       const upstream = await mirrorDownstream(trx, pipeline.trigger_job_id, status, now, changes);
@@ -153,6 +136,232 @@ export async function advanceInTransaction(
     }
   }
   return status;
+}
+
+/**
+ * Decides the 'created' jobs that can move, round by round until none can: a job decided skipped
+ * (or an optional manual one) may release its dependants and the next stage in turn. Each round
+ * reads only its candidates, the facts of their predecessors, and the stage frontier.
+ */
+async function releaseWaitingJobs(
+  trx: Kysely<Database>,
+  pipeline: Pipeline,
+  now: number,
+  changes: ChangeLog,
+  touched: Touched,
+): Promise<void> {
+  const known = new Map<string, JobFacts>();
+  let protectedEnvironments: Set<string> | null = null;
+  let candidates = touched === 'all' ? await waitingJobs(trx, pipeline.id) : await candidatesAfter(trx, pipeline.id, touched);
+  while (candidates.length > 0) {
+    const needsJobs = candidates.filter((j) => j.has_needs === 1);
+    const stageJobs = candidates.filter((j) => j.has_needs === 0);
+    await learnFacts(
+      trx,
+      pipeline.id,
+      needsJobs.flatMap((j) => (readJobSpec(j).needs ?? []).map((n) => n.job)).filter((name) => !known.has(name)),
+      known,
+    );
+    const beforeStage =
+      stageJobs.length > 0 ? await stagePredecessors(trx, pipeline.id, Math.max(...stageJobs.map((j) => j.stage_index))) : null;
+    if (protectedEnvironments === null && candidates.some((j) => j.environment !== null)) {
+      // A deploy to a protected or frozen environment waits for an approval, given by playing the job.
+      protectedEnvironments = await environmentsAwaitingApproval(trx, pipeline);
+    }
+    const decided: { job: Job; next: JobStatus }[] = [];
+    for (const job of candidates.sort((x, y) => x.stage_index - y.stage_index || x.id - y.id)) {
+      const spec = readJobSpec(job);
+      const preds =
+        spec.needs === null
+          ? (beforeStage?.(job.stage_index) ?? NO_PREDECESSORS)
+          : spec.needs.reduce((acc, n) => {
+              const need = known.get(n.job);
+              return need === undefined ? acc : withPredecessor(acc, need);
+            }, NO_PREDECESSORS);
+      const when =
+        job.environment !== null && protectedEnvironments?.has(job.environment) && spec.when === 'on_success' ? 'manual' : spec.when;
+      const next = decideCreated(when, job.played_at !== null, preds, spec.needs !== null);
+      if (next === null) continue;
+      // Later candidates of this round that need this job see what it just became.
+      known.set(job.name, { status: next, allowFailure: job.allow_failure === 1 });
+      decided.push({ job, next });
+    }
+    const moved = await setDecided(trx, decided, now, changes);
+    for (const job of moved) {
+      if (job.status === 'pending' && job.environment !== null) await supersedeWaitingDeploys(trx, job, now, changes);
+    }
+    // Only a job that is now done (or an optional manual one) can release others; pending ones cannot.
+    const releasing = moved.filter((j) => isFinished(j.status) || j.status === 'manual');
+    candidates = releasing.length > 0 ? await candidatesAfter(trx, pipeline.id, releasing) : [];
+  }
+}
+
+/**
+ * Applies the round's decisions, one UPDATE per outcome (releasing a stage of 500 jobs is a
+ * statement, not 500); returns the jobs as they now are, leaving out any another transaction moved first.
+ */
+async function setDecided(
+  trx: Kysely<Database>,
+  decided: { job: Job; next: JobStatus }[],
+  now: number,
+  changes: ChangeLog,
+): Promise<Job[]> {
+  const groups = new Map<string, { next: JobStatus; set: JobUpdate; jobs: Job[] }>();
+  for (const { job, next } of decided) {
+    const set: JobUpdate = { status: next };
+    if (next === 'pending') set.queued_at = now;
+    if (next === 'skipped') set.finished_at = now;
+    if (next === 'scheduled') set.scheduled_at = now + (readJobSpec(job).startInSeconds ?? 0) * 1000;
+    const key = JSON.stringify(set);
+    const group = groups.get(key) ?? { next, set, jobs: [] };
+    group.jobs.push(job);
+    groups.set(key, group);
+  }
+  const moved: Job[] = [];
+  for (const { next, set, jobs } of groups.values()) {
+    for (const chunk of chunks(jobs)) {
+      const updated = await trx
+        .updateTable('jobs')
+        .set(set)
+        .where(
+          'id',
+          'in',
+          chunk.map((j) => j.id),
+        )
+        .where('status', '=', 'created')
+        .returning('id')
+        .execute();
+      const ids = new Set(updated.map((u) => u.id));
+      for (const job of chunk) {
+        if (!ids.has(job.id)) continue;
+        changes.job(job, next);
+        moved.push({ ...job, status: next });
+      }
+    }
+  }
+  return moved;
+}
+
+// Names per IN list: well under SQLite's bound-parameter limit.
+const NAMES_PER_QUERY = 500;
+
+function chunks<T>(list: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += NAMES_PER_QUERY) out.push(list.slice(i, i + NAMES_PER_QUERY));
+  return out;
+}
+
+/** Every waiting job of the pipeline (its latest attempts). */
+function waitingJobs(trx: Kysely<Database>, pipelineId: number): Promise<Job[]> {
+  return trx
+    .selectFrom('jobs')
+    .selectAll()
+    .where('pipeline_id', '=', pipelineId)
+    .where('retried', '=', 0)
+    .where('status', '=', 'created')
+    .execute();
+}
+
+/**
+ * The waiting jobs that may move now that `changed` moved: their dependants by `needs`, and the
+ * stage-ordered jobs no unfinished job is ahead of. The lowest stage holding an unfinished job is
+ * found through the status index (a job is unfinished as in rules.ts's withPredecessor: not done,
+ * and not an optional manual job), so neither query reads the pipeline's other jobs.
+ */
+async function candidatesAfter(trx: Kysely<Database>, pipelineId: number, changed: readonly Pick<Job, 'name'>[]): Promise<Job[]> {
+  const found = new Map<number, Job>();
+  for (const names of chunks([...new Set(changed.map((j) => j.name))])) {
+    const dependants = await trx
+      .selectFrom('jobs')
+      .selectAll()
+      .where('pipeline_id', '=', pipelineId)
+      .where('retried', '=', 0)
+      .where('status', '=', 'created')
+      .where('name', 'in', (eb) =>
+        eb
+          .selectFrom('job_needs')
+          .select('job_needs.name')
+          .where('job_needs.pipeline_id', '=', pipelineId)
+          .where('job_needs.need', 'in', names),
+      )
+      .execute();
+    for (const job of dependants) found.set(job.id, job);
+  }
+  const frontier = await trx
+    .selectFrom('jobs')
+    .selectAll()
+    .where('pipeline_id', '=', pipelineId)
+    .where('retried', '=', 0)
+    .where('status', '=', 'created')
+    .where('has_needs', '=', 0)
+    .where('stage_index', '<=', (eb) =>
+      eb
+        .selectFrom('jobs as u')
+        .select((u) => u.fn.min('u.stage_index').as('stage'))
+        .where('u.pipeline_id', '=', pipelineId)
+        .where('u.retried', '=', 0)
+        .where((u) =>
+          u.or([
+            u('u.status', 'in', ['created', 'pending', 'running', 'scheduled']),
+            u.and([u('u.status', '=', 'manual'), u('u.allow_failure', '=', 0)]),
+          ]),
+        ),
+    )
+    .execute();
+  for (const job of frontier) found.set(job.id, job);
+  return [...found.values()];
+}
+
+/** Adds the status of the named jobs (their latest attempts) to `known`. */
+async function learnFacts(trx: Kysely<Database>, pipelineId: number, names: string[], known: Map<string, JobFacts>): Promise<void> {
+  for (const chunk of chunks([...new Set(names)])) {
+    const rows = await trx
+      .selectFrom('jobs')
+      .select(['name', 'status', 'allow_failure'])
+      .where('pipeline_id', '=', pipelineId)
+      .where('retried', '=', 0)
+      .where('name', 'in', chunk)
+      .execute();
+    for (const row of rows) known.set(row.name, { status: row.status, allowFailure: row.allow_failure === 1 });
+  }
+}
+
+/**
+ * What the stages before each stage up to `lastStage` amount to, as a stage-ordered job sees its
+ * predecessors. Read as the distinct (stage, status, allow_failure) triples, which is all the fold
+ * looks at: called only when a stage-ordered job is a candidate, i.e. once per stage boundary.
+ */
+async function stagePredecessors(trx: Kysely<Database>, pipelineId: number, lastStage: number): Promise<(stage: number) => Predecessors> {
+  const rows = await trx
+    .selectFrom('jobs')
+    .select(['stage_index', 'status', 'allow_failure'])
+    .where('pipeline_id', '=', pipelineId)
+    .where('retried', '=', 0)
+    .where('stage_index', '<', lastStage)
+    .groupBy(['stage_index', 'status', 'allow_failure'])
+    .orderBy('stage_index')
+    .execute();
+  return (stage) =>
+    rows
+      .filter((r) => r.stage_index < stage)
+      .reduce((acc, r) => withPredecessor(acc, { status: r.status, allowFailure: r.allow_failure === 1 }), NO_PREDECESSORS);
+}
+
+const STATUSES: readonly JobStatus[] = ['created', 'pending', 'running', 'success', 'failed', 'canceled', 'skipped', 'manual', 'scheduled'];
+
+/**
+ * One JobFacts per (status, allow_failure) present among the pipeline's latest jobs: the pipeline's
+ * status asks only whether some or every job is so, which these answer alike. One statement of
+ * EXISTS probes on the status index, so its cost does not grow with the pipeline.
+ */
+async function presentFacts(trx: Kysely<Database>, pipelineId: number): Promise<JobFacts[]> {
+  const pairs = STATUSES.flatMap((status) => [0, 1].map((allowFailure) => ({ status, allowFailure })));
+  const probes = pairs.map(
+    (p, i) =>
+      sql`case when exists (select 1 from jobs where pipeline_id = ${pipelineId} and retried = 0 and status = ${sql.lit(p.status)} and allow_failure = ${sql.lit(p.allowFailure)}) then 1 else 0 end as ${sql.ref(`p${i}`)}`,
+  );
+  const { rows } = await sql<Record<string, number>>`select ${sql.join(probes)}`.execute(trx);
+  return pairs.filter((_, i) => Number(rows[0][`p${i}`]) === 1).map((p) => ({ status: p.status, allowFailure: p.allowFailure === 1 }));
 }
 
 /**
@@ -183,8 +392,17 @@ async function environmentsAwaitingApproval(trx: Kysely<Database>, pipeline: Pip
  * Why a failed pipeline failed: the reason of a job that failed it, a system failure first when
  * there is one (monitoring tells Tandem's failures from the pipeline's own).
  */
-function failingReason(jobs: Job[]): string {
-  const failing = jobs.filter((j) => j.status === 'failed' && j.allow_failure === 0).map((j) => j.failure_reason ?? 'unknown_failure');
+async function failingReason(trx: Kysely<Database>, pipelineId: number): Promise<string> {
+  const rows = await trx
+    .selectFrom('jobs')
+    .select('failure_reason')
+    .where('pipeline_id', '=', pipelineId)
+    .where('retried', '=', 0)
+    .where('status', '=', 'failed')
+    .where('allow_failure', '=', 0)
+    .orderBy('id')
+    .execute();
+  const failing = rows.map((j) => j.failure_reason ?? 'unknown_failure');
   return failing.find((r) => !USER_FAILURE_REASONS.has(r)) ?? failing[0] ?? 'unknown_failure';
 }
 
@@ -212,7 +430,15 @@ async function supersedeWaitingDeploys(trx: Kysely<Database>, job: Job, now: num
       .execute();
     changes.job(old, 'canceled');
   }
-  for (const pipelineId of new Set(outdated.map((j) => j.pipeline_id))) await advanceInTransaction(trx, pipelineId, now, changes);
+  for (const pipelineId of new Set(outdated.map((j) => j.pipeline_id))) {
+    await advanceInTransaction(
+      trx,
+      pipelineId,
+      now,
+      changes,
+      outdated.filter((j) => j.pipeline_id === pipelineId),
+    );
+  }
 }
 
 /** Re-evaluates a pipeline (normally done by every mutating call; exposed for recovery and tests). */

@@ -247,6 +247,16 @@ export interface JobTable {
   failure_line_text: string | null;
   /** JSON list of the known-flaky tests that made this failed job allowed to fail (migration 031). */
   quarantined_tests: Generated<string | null>;
+  /** 1 when the job waits for its `needs:` (listed in job_needs), 0 when for the earlier stages (migration 033). */
+  has_needs: Generated<number>;
+}
+
+/** "`name` needs `need`", within a pipeline, by job name (every attempt of a job shares them; migration 033). */
+export interface JobNeedTable {
+  id: Generated<number>;
+  pipeline_id: number;
+  name: string;
+  need: string;
 }
 
 /** One file of a job's `artifacts:reports:coverage_report`, summarized (migration 028). */
@@ -779,6 +789,7 @@ export interface Database {
   events: EventTable;
   pipelines: PipelineTable;
   jobs: JobTable;
+  job_needs: JobNeedTable;
   job_logs: JobLogTable;
   coverage_reports: CoverageReportTable;
   notification_subscriptions: NotificationSubscriptionTable;
@@ -827,6 +838,7 @@ export type Schedule = Selectable<ScheduleTable>;
 export type Job = Selectable<JobTable>;
 export type NotificationSubscription = Selectable<NotificationSubscriptionTable>;
 export type NewJob = Insertable<JobTable>;
+export type NewJobNeed = Insertable<JobNeedTable>;
 export type JobUpdate = Updateable<JobTable>;
 export type Variable = Selectable<VariableTable>;
 export type DataKey = Selectable<DataKeyTable>;

@@ -5,7 +5,7 @@
 // with FOR UPDATE SKIP LOCKED.
 import { sql, type Kysely } from 'kysely';
 import type { CompiledJob } from '../../pipeline/index.js';
-import { readJobTags, type Store } from '../../store/index.js';
+import type { Store } from '../../store/index.js';
 import type { Database, Job, Pipeline, Repo } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { readJobSpec } from '../columns.js';
@@ -29,37 +29,45 @@ export interface ClaimedJob {
   changes: StatusChange[];
 }
 
-const PAGE = 100;
-
-/** SQLite: the write lock is held, so read the busy resource groups once and scan the queue. */
-async function pickSqlite(trx: Kysely<Database>, agentTags: Set<string>): Promise<Job | null> {
-  const busy = await trx
+/**
+ * The pending jobs an agent may run, oldest first (GitLab orders by id): its tags among the agent's
+ * (matched in SQL, so a claim reads one row however long the queue), and its resource group, if
+ * any, running nothing. Tags are a JSON list: jsonb containment on PostgreSQL, json_each on SQLite.
+ */
+function runnableJobs(trx: Kysely<Database>, dialect: Store['dialect'], agentTags: string[]) {
+  const tagsFit =
+    dialect === 'postgres'
+      ? sql<boolean>`jobs.tags::jsonb <@ ${JSON.stringify(agentTags)}::jsonb`
+      : agentTags.length === 0
+        ? sql<boolean>`json_array_length(jobs.tags) = 0`
+        : sql<boolean>`not exists (select 1 from json_each(jobs.tags) where json_each.value not in (${sql.join(agentTags)}))`;
+  return trx
     .selectFrom('jobs')
-    .select(['repo_id', 'resource_group'])
-    .where('status', '=', 'running')
-    .where('resource_group', 'is not', null)
-    .execute();
-  const busyGroups = new Set(busy.map((b) => `${b.repo_id}\n${b.resource_group}`));
-  const runnable = (job: Job): boolean =>
-    readJobTags(job).every((t) => agentTags.has(t)) &&
-    (job.resource_group === null || !busyGroups.has(`${job.repo_id}\n${job.resource_group}`));
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where('is_trigger', '=', 0)
+    .where(tagsFit)
+    .where((eb) =>
+      eb.or([
+        eb('resource_group', 'is', null),
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('jobs as r')
+              .select('r.id')
+              .whereRef('r.repo_id', '=', 'jobs.repo_id')
+              .whereRef('r.resource_group', '=', 'jobs.resource_group')
+              .where('r.status', '=', 'running'),
+          ),
+        ),
+      ]),
+    )
+    .orderBy('id');
+}
 
-  // Tags are JSON, so they are matched here; page through the queue oldest first (GitLab orders by id).
-  for (let afterId = 0; ;) {
-    const page = await trx
-      .selectFrom('jobs')
-      .selectAll()
-      .where('status', '=', 'pending')
-      .where('is_trigger', '=', 0)
-      .where('id', '>', afterId)
-      .orderBy('id')
-      .limit(PAGE)
-      .execute();
-    const job = page.find(runnable);
-    if (job) return job;
-    if (page.length < PAGE) return null;
-    afterId = page[page.length - 1].id;
-  }
+/** SQLite: the transaction holds the write lock from its start, so the first runnable job is safe to take. */
+async function pickSqlite(trx: Kysely<Database>, agentTags: string[]): Promise<Job | null> {
+  return (await runnableJobs(trx, 'sqlite', agentTags).limit(1).executeTakeFirst()) ?? null;
 }
 
 // An arbitrary constant: the first key of Tandem's resource-group advisory locks, so they cannot
@@ -89,35 +97,13 @@ async function resourceGroupFree(trx: Kysely<Database>, job: Job): Promise<boole
 
 /**
  * PostgreSQL: lock the oldest pending job this agent can run, skipping jobs other claimers hold
- * (FOR UPDATE SKIP LOCKED); tags are matched in SQL (jsonb containment) so only such a job is locked.
+ * (FOR UPDATE SKIP LOCKED); runnableJobs's check of the group only skips busy groups cheaply,
+ * resourceGroupFree decides under its lock.
  */
 async function lockPostgres(trx: Kysely<Database>, agentTags: string[]): Promise<Job | null> {
-  const tags = JSON.stringify(agentTags);
   for (let afterId = 0; ;) {
-    const job = await trx
-      .selectFrom('jobs')
-      .selectAll()
-      .where('status', '=', 'pending')
-      .where('is_trigger', '=', 0)
+    const job = await runnableJobs(trx, 'postgres', agentTags)
       .where('id', '>', afterId)
-      .where(sql<boolean>`jobs.tags::jsonb <@ ${tags}::jsonb`)
-      // Skips busy groups cheaply; resourceGroupFree decides under its lock.
-      .where((eb) =>
-        eb.or([
-          eb('resource_group', 'is', null),
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('jobs as r')
-                .select('r.id')
-                .whereRef('r.repo_id', '=', 'jobs.repo_id')
-                .whereRef('r.resource_group', '=', 'jobs.resource_group')
-                .where('r.status', '=', 'running'),
-            ),
-          ),
-        ]),
-      )
-      .orderBy('id')
       .limit(1)
       .forUpdate()
       .skipLocked()
@@ -133,7 +119,7 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
   const { now } = input;
 
   return store.transaction(async (trx) => {
-    const job = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, new Set(input.agentTags));
+    const job = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, input.agentTags);
     if (!job) return null;
     const changes = new ChangeLog();
     // Taken once the job is secured: a claim that finds nothing uses up no token.
@@ -154,7 +140,8 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     // Cannot happen while the job is locked (see above); refuse rather than hand out a job twice.
     if (Number(res.numUpdatedRows) !== 1) throw new Error(`claim: job ${job.id} changed while it was being claimed`);
     changes.job(job, 'running');
-    await advanceInTransaction(trx, job.pipeline_id, now, changes);
+    // Pending to running releases no job (both are unfinished): only the pipeline's status may change.
+    await advanceInTransaction(trx, job.pipeline_id, now, changes, []);
     const row = await trx.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow();
     const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
     const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();

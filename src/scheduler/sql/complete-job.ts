@@ -56,7 +56,7 @@ export async function completeJob(store: Store, input: CompleteInput): Promise<C
     if (!holds(job, input)) throw claimRefused(job);
 
     const retryJobId = await finishRunningJob(trx, job, outcome, input.now, changes);
-    await advanceInTransaction(trx, job.pipeline_id, input.now, changes);
+    await advanceInTransaction(trx, job.pipeline_id, input.now, changes, [job]);
     return { job: await loadJob(trx, job.id), retryJobId, changes: await changes.commit(trx, input.now) };
   });
 }

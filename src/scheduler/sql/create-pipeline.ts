@@ -3,7 +3,7 @@
 import type { CommitInfo, CompiledJob, CompiledPipeline } from '../../pipeline/index.js';
 import type { Kysely } from 'kysely';
 import type { Database, Store } from '../../store/index.js';
-import type { NewJob, PipelineMergeRequest, PipelineSource } from '../../store/index.js';
+import type { NewJob, NewJobNeed, PipelineMergeRequest, PipelineSource } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { DuplicateDeliveryError, SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
@@ -134,8 +134,13 @@ export async function createPipeline(
         cancel_requested: 0,
         environment,
         created_at: now,
+        has_needs: spec.needs === null ? 0 : 1,
       };
     });
+    // Who needs whom, so that a job's completion finds its dependants without reading the pipeline.
+    const needs: NewJobNeed[] = (compiled?.jobs ?? []).flatMap((spec) =>
+      (spec.needs ?? []).map((n) => ({ pipeline_id: pipeline.id, name: spec.name, need: n.job })),
+    );
     const jobIds: number[] = [];
     for (let i = 0; i < rows.length; i += INSERT_BATCH) {
       const inserted = await trx
@@ -144,6 +149,12 @@ export async function createPipeline(
         .returning('id')
         .execute();
       jobIds.push(...inserted.map((r) => r.id).sort((a, b) => a - b));
+    }
+    for (let i = 0; i < needs.length; i += INSERT_BATCH) {
+      await trx
+        .insertInto('job_needs')
+        .values(needs.slice(i, i + INSERT_BATCH))
+        .execute();
     }
     if (!failed) await advanceInTransaction(trx, pipeline.id, now, changes);
     if (input.upstream) await advanceInTransaction(trx, input.upstream.pipelineId, now, changes);

@@ -31,6 +31,7 @@ export async function insertNewAttempt(
       // Recomputed at completion: `allow_failure: exit_codes` depends on the new attempt's exit code.
       allow_failure: readJobSpec(old).allowFailure ? 1 : 0,
       resource_group: old.resource_group,
+      has_needs: old.has_needs,
       interruptible: old.interruptible,
       tags: old.tags,
       timeout_seconds: old.timeout_seconds,
