@@ -160,7 +160,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const sqlite = openSqlite(location);
   const { observer } = options;
   const db = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect({ database: sqlite }),
+    dialect: new ImmediateSqliteDialect(sqlite),
     log: observer ? (event) => observer.log(event) : undefined,
   });
   const store: Store = {
