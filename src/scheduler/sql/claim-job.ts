@@ -1,5 +1,5 @@
 // Hands the oldest runnable job to an agent. One transaction: choose (and, on PostgreSQL, lock) the
-// job, take a fencing token, mark it running, advance the pipeline. How the job is chosen safely
+// job, take a fencing token, mark it and its pipeline running. How the job is chosen safely
 // differs by backend, visibly below: SQLite's transaction holds the database's write lock from its
 // start, so a plain scan cannot race; PostgreSQL claimers run side by side and pass each other by
 // with FOR UPDATE SKIP LOCKED.
@@ -7,7 +7,6 @@ import { sql, type Kysely } from 'kysely';
 import type { CompiledJob } from '../../pipeline/index.js';
 import type { Store } from '../../store/index.js';
 import type { Database, Job, Pipeline, Repo } from '../../store/index.js';
-import { advanceInTransaction } from '../advance.js';
 import { readJobSpec } from '../columns.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
@@ -140,8 +139,17 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     // Cannot happen while the job is locked (see above); refuse rather than hand out a job twice.
     if (Number(res.numUpdatedRows) !== 1) throw new Error(`claim: job ${job.id} changed while it was being claimed`);
     changes.job(job, 'running');
-    // Pending to running releases no job (both are unfinished): only the pipeline's status may change.
-    await advanceInTransaction(trx, job.pipeline_id, now, changes, []);
+    // Pending to running releases no job (both are unfinished), and a running job makes its pipeline
+    // running whatever the others are (rules.ts's pipelineStatus): so a claim neither advances the
+    // pipeline nor takes its lock, and claimers of one pipeline do not queue behind each other.
+    const started = await trx
+      .updateTable('pipelines')
+      .set({ status: 'running', started_at: sql<number>`coalesce(started_at, ${now})`, finished_at: null })
+      .where('id', '=', job.pipeline_id)
+      .where('status', '!=', 'running')
+      .returning(['id', 'repo_id'])
+      .executeTakeFirst();
+    if (started) changes.pipeline(started, 'running');
     const row = await trx.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow();
     const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
     const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
