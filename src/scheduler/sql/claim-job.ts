@@ -123,7 +123,7 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     const changes = new ChangeLog();
     // Taken once the job is secured: a claim that finds nothing uses up no token.
     const token = await nextFencingToken(trx);
-    const res = await trx
+    const row = await trx
       .updateTable('jobs')
       .set({
         status: 'running',
@@ -135,9 +135,10 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
       })
       .where('id', '=', job.id)
       .where('status', '=', 'pending')
+      .returningAll()
       .executeTakeFirst();
     // Cannot happen while the job is locked (see above); refuse rather than hand out a job twice.
-    if (Number(res.numUpdatedRows) !== 1) throw new Error(`claim: job ${job.id} changed while it was being claimed`);
+    if (!row) throw new Error(`claim: job ${job.id} changed while it was being claimed`);
     changes.job(job, 'running');
     // Pending to running releases no job (both are unfinished), and a running job makes its pipeline
     // running whatever the others are (rules.ts's pipelineStatus): so a claim neither advances the
@@ -147,11 +148,10 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
       .set({ status: 'running', started_at: sql<number>`coalesce(started_at, ${now})`, finished_at: null })
       .where('id', '=', job.pipeline_id)
       .where('status', '!=', 'running')
-      .returning(['id', 'repo_id'])
+      .returningAll()
       .executeTakeFirst();
     if (started) changes.pipeline(started, 'running');
-    const row = await trx.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow();
-    const pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+    const pipeline = started ?? (await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow());
     const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
     return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken: token, changes: await changes.commit(trx, now) };
   });
