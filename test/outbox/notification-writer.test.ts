@@ -3,10 +3,10 @@
 // finished pipeline of the same ref (canceled ones say nothing; downstream pipelines apart); and the
 // log line a failure message links to.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { FsBlobStore } from '../../src/artifacts/index.js';
 import { notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
 import { failingLogLine } from '../../src/pipeline/index.js';
@@ -111,7 +111,9 @@ describe('the line a failure message links to', () => {
   const GREEN = '\x1b[32;1m';
   const RESET = '\x1b[0;m';
   // These jobs never end, so their logs stay in job_logs: the store is never read.
-  const blobs = new FsBlobStore(mkdtempSync(path.join(tmpdir(), 'tandem-notify-')));
+  const blobsDir = mkdtempSync(path.join(tmpdir(), 'tandem-notify-'));
+  const blobs = new FsBlobStore(blobsDir);
+  after(() => rmSync(blobsDir, { recursive: true, force: true }));
 
   async function logOf(chunks: string[]): Promise<{ number: number; text: string } | null> {
     const pipelineId = await newPipeline(db, [job('a')]);

@@ -4,11 +4,11 @@
 // move loses nothing, a move interrupted at any step completes when run again, two replicas moving
 // at once store one blob, and the database keeps the same bytes for a 1 KB and a 50 MB log.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { FsBlobStore, type BlobInfo, type BlobStore, type PutExpectations } from '../../src/artifacts/index.js';
 import {
@@ -22,8 +22,15 @@ import {
 import { backends } from '../store/helpers.js';
 import { claim, freshTestDb, job, newPipeline, T0, type TestDb } from './helpers.js';
 
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function blobStore(): FsBlobStore {
-  return new FsBlobStore(mkdtempSync(path.join(tmpdir(), 'tandem-log-move-')));
+  const dir = mkdtempSync(path.join(tmpdir(), 'tandem-log-move-'));
+  dirs.push(dir);
+  return new FsBlobStore(dir);
 }
 
 async function blobCount(blobs: FsBlobStore): Promise<number> {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import {
   appendLogChunks,
   autoCancelInterruptible,
@@ -22,7 +22,9 @@ import { FsBlobStore } from '../../src/artifacts/index.js';
 import { claim, job, LEASE_MS, newPipeline, run, statuses, T0, freshTestDb } from './helpers.js';
 import { backends } from '../store/helpers.js';
 
-const noBlobs = new FsBlobStore(mkdtempSync(path.join(tmpdir(), 'tandem-queue-blobs-')));
+const noBlobsDir = mkdtempSync(path.join(tmpdir(), 'tandem-queue-blobs-'));
+const noBlobs = new FsBlobStore(noBlobsDir);
+after(() => rmSync(noBlobsDir, { recursive: true, force: true }));
 
 for (const backend of backends()) {
   describe(backend.name, { skip: backend.skip }, () => {
