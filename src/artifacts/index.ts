@@ -29,3 +29,4 @@ export { S3Objects, type S3Location, S3UrlError, isS3Url, parseS3Url, s3Client }
 export { S3BlobStore } from './s3-blob-store.js';
 export { DotenvError, MAX_DOTENV_BYTES, MAX_DOTENV_VARIABLES, parseDotenv } from './dotenv.js';
 export { reportTypeMatcher } from './report-files.js';
+export { type LogBlobChunk, decodeLogBlob, encodeLogBlob } from './log-blob.js';

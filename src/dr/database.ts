@@ -70,6 +70,16 @@ async function inspect(db: Kysely<Database>): Promise<Omit<SnapshotInfo, 'snapsh
     for (const f of await db.selectFrom('test_report_files').select(['job_id', 'path', 'digest', 'size']).orderBy('id').execute())
       add(f.digest, f.size, `test report ${f.path} of job ${f.job_id}`);
   }
+  // Finished jobs' logs, moved out of job_logs into the artifact store (src/scheduler/sql/move-log.ts).
+  if (migrations.includes('032_job_log_blob')) {
+    const logs = await db
+      .selectFrom('jobs')
+      .select(['id', 'log_blob', 'log_blob_size'])
+      .where('log_blob', 'is not', null)
+      .orderBy('id')
+      .execute();
+    for (const j of logs) if (j.log_blob !== null) add(j.log_blob, Number(j.log_blob_size ?? 0), `log of job ${j.id}`);
+  }
   if (has('releases')) {
     for (const r of await db.selectFrom('releases').select(['id', 'files']).orderBy('id').execute()) {
       for (const e of readReleaseFiles(r)) add(e.digest, e.size, `release ${r.id}: ${e.path}`);

@@ -1,6 +1,6 @@
 // Background duties of the server: promote delayed jobs, reap expired leases, enforce timeouts,
 // poll repositories, expire artifacts, drop ended sessions and old failed-login counters, make
-// scheduled backups, start scheduled pipelines. They run only on the replica holding the leader
+// scheduled backups, start scheduled pipelines, move finished jobs' logs a lost kick left behind. They run only on the replica holding the leader
 // lease (src/server/leader.ts); with SQLite there is one server, which therefore always leads.
 import { diffRefs, lsRemote } from '../source/index.js';
 import { enforceTimeouts, promoteScheduled, reapExpiredLeases, triggerForDelivery } from '../scheduler/index.js';
@@ -14,6 +14,7 @@ import { claimLeadership, releaseLeadership, type Leadership } from './leader.js
 import { backupSchedule, type BackupSchedule } from './backups.js';
 import { scheduleDuty, type ScheduleDuty } from './schedules.js';
 import { expireArtifacts } from './retention.js';
+import { kickLogMover } from './log-mover.js';
 import { pruneOutbox } from '../outbox/index.js';
 import { deleteExpiredDeviceLogins } from '../auth/index.js';
 import { pruneLoginFailures } from '../auth/index.js';
@@ -23,6 +24,8 @@ import { startAlerting, type AlertingService } from './alerting.js';
 
 const TICK_MS = 1000;
 const RETENTION_EVERY_MS = 60_000;
+/** How often the leader looks for finished jobs' logs a lost kick left in the database. */
+const LOG_SWEEP_EVERY_MS = 10_000;
 /** Sent and given-up outbox messages stay a week: long enough to see what a forge or receiver got. */
 const OUTBOX_KEEP_MS = 7 * 24 * 3600_000;
 
@@ -82,6 +85,7 @@ interface DutyState {
   /** Repositories being polled right now (a slow remote must not pile up polls). */
   polling: Set<number>;
   lastRetentionAt: number;
+  lastLogSweepAt: number;
   backups: BackupSchedule | null;
   schedules: ScheduleDuty;
 }
@@ -151,6 +155,10 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     await deleteExpiredDeviceLogins(ctx.store.db, now);
     await pruneOutbox(ctx.store.db, now - OUTBOX_KEEP_MS);
   }
+  if (now - state.lastLogSweepAt >= LOG_SWEEP_EVERY_MS) {
+    state.lastLogSweepAt = now;
+    kickLogMover(ctx);
+  }
   await state.backups?.tick(now);
   await state.schedules.tick(now);
   const promoted = await promoteScheduled(ctx.store, now);
@@ -174,6 +182,7 @@ export function startDuties(ctx: ServerContext): Duties {
     leadership: { leader: false, epoch: 0, since: null, renewedAt: null },
     polling: new Set(),
     lastRetentionAt: 0,
+    lastLogSweepAt: 0,
     backups: backupSchedule(ctx),
     schedules: scheduleDuty(ctx),
   };

@@ -22,6 +22,7 @@ import { internalRemoteHost, moveUrlCredentials } from './repo-url.js';
 import type { ServerContext } from './context.js';
 import type { AlertingService } from './alerting.js';
 import { startDuties } from './duties.js';
+import { logMoverIdle } from './log-mover.js';
 import { outboxHandlers } from './outbox-handlers.js';
 import { forgetForgeRepo, OutboxSender } from '../outbox/index.js';
 import { DatabaseClock } from './clock.js';
@@ -201,6 +202,8 @@ export async function startServer(
         const cutOff = setTimeout(() => app.server.closeAllConnections(), DRAIN_GRACE_MS);
         await app.close();
         clearTimeout(cutOff);
+        // A log half moved would be finished by the next start, but not with the store closed under it.
+        await logMoverIdle(ctx);
         await stopRelay?.();
         await ctx.sli.stop();
         clock.stop();

@@ -5,14 +5,17 @@ import { FINISHED_STATUSES } from '../api/index.js';
 import type { StatusChange } from '../scheduler/index.js';
 import type { ServerContext } from './context.js';
 import { kickDownstream } from './downstream.js';
+import { kickLogMover } from './log-mover.js';
 
 /** Publishes the status changes a scheduler call committed. */
 export function publishChanges(ctx: ServerContext, changes: StatusChange[]): void {
   let queued = false;
   let triggerQueued = false;
+  let jobEnded = false;
   for (const change of changes) {
     if (change.type === 'job') {
       ctx.hub.publish({ type: 'job', jobId: change.id, pipelineId: change.pipelineId, status: change.status });
+      jobEnded ||= FINISHED_STATUSES.has(change.status);
       queued ||= change.status === 'pending';
       triggerQueued ||= change.status === 'pending' && change.trigger;
     } else {
@@ -26,4 +29,6 @@ export function publishChanges(ctx: ServerContext, changes: StatusChange[]): voi
   if (changes.length > 0) ctx.outbox.kick();
   // A queued trigger job is the server's to run: its downstream pipeline starts now.
   if (triggerQueued) kickDownstream(ctx);
+  // An ended job's log leaves the database now that its end committed (src/server/log-mover.ts).
+  if (jobEnded) kickLogMover(ctx);
 }

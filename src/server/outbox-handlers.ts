@@ -27,7 +27,7 @@ export function outboxHandlers(ctx: Omit<ServerContext, 'outbox'>): OutboxHandle
     }),
     createNotificationHandler({
       db: ctx.store.db,
-      logPages: (jobId) => readLogPages(ctx.store, jobId),
+      logPages: (jobId) => readLogPages(ctx.store, ctx.blobs, jobId),
       keyring: ctx.secrets.keyring,
       externalUrl: () => ctx.externalUrl,
       smtp: ctx.config.smtp,

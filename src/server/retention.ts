@@ -1,17 +1,19 @@
 // Artifact retention (`expire_in`): drop expired manifest rows, then the blobs no manifest, cache,
-// release or test report refers to any more. Only the expired rows' blobs are candidates, so a blob uploaded a moment ago
+// release, test report or job log refers to any more. Only the expired rows' blobs are candidates, so a blob uploaded a moment ago
 // for a manifest not yet recorded is never touched by a scan.
 import type { ServerContext } from './context.js';
 
 const BATCH = 500;
 
-/** Whether a manifest, test report, cache or release still lists the blob: the indexed lookups first, the scans only if they find none. */
+/** Whether a manifest, test report, job log, cache or release still lists the blob: the indexed lookups first, the scans only if they find none. */
 async function stillReferenced(ctx: ServerContext, digest: string): Promise<boolean> {
   const { db } = ctx.store;
   const lookups = [
     () => db.selectFrom('artifact_files').select('id').where('digest', '=', digest).limit(1).executeTakeFirst(),
     // A job's JUnit report files are kept as long as its test report.
     () => db.selectFrom('test_report_files').select('id').where('digest', '=', digest).limit(1).executeTakeFirst(),
+    // A finished job's log blob (the same bytes may have been uploaded as an artifact too).
+    () => db.selectFrom('jobs').select('id').where('log_blob', '=', digest).limit(1).executeTakeFirst(),
     // Cache manifests are JSON; a substring match on a 64-hex digest cannot be a false positive.
     () => db.selectFrom('cache_entries').select('id').where('manifest', 'like', `%${digest}%`).limit(1).executeTakeFirst(),
     // Releases keep their files for rollbacks, whatever the pipeline's expire_in said.

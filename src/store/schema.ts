@@ -223,6 +223,10 @@ export interface JobTable {
   log_bytes: Generated<number>;
   /** 1 once the log reached maxJobLogBytes: later chunks are dropped (one notice says so). */
   log_truncated: Generated<number>;
+  /** sha256 of the log's blob once the finished job's log moved to the artifact store (then authoritative); null while in job_logs. */
+  log_blob: string | null;
+  /** Bytes of that blob (gzipped), for backups. */
+  log_blob_size: number | null;
   /** Set when a user played a manual job (or retried a manual/delayed one): later attempts run at once. */
   played_at: number | null;
   /** Who played it (a username; on a protected environment, the approver), and the comment they gave. */

@@ -59,14 +59,21 @@ function inspectRestored(dbFile: string): {
   integrity: string;
   foreignKeyProblems: unknown[];
   logGaps: unknown[];
+  logBlobs: string[];
 } {
   const db = new BetterSqlite3(dbFile, { readonly: true });
   try {
     const digests = (db.prepare('select digest from artifact_files').all() as { digest: string }[]).map((r) => r.digest);
     for (const r of db.prepare('select files from releases').all() as { files: string }[])
       for (const f of JSON.parse(r.files) as { digest: string }[]) digests.push(f.digest);
+    // Finished jobs' logs are blobs in the artifact store, no longer rows.
+    const logBlobs = (db.prepare('select log_blob from jobs where log_blob is not null').all() as { log_blob: string }[]).map(
+      (r) => r.log_blob,
+    );
+    digests.push(...logBlobs);
     return {
       digests,
+      logBlobs,
       running: (db.prepare("select count(*) as n from jobs where status = 'running'").get() as { n: number }).n,
       integrity: (db.prepare('pragma integrity_check').get() as { integrity_check: string }).integrity_check,
       foreignKeyProblems: db.prepare('pragma foreign_key_check').all(),
@@ -105,6 +112,7 @@ test('a backup taken while pipelines run restores to a consistent state that a n
   assert.deepEqual(state.foreignKeyProblems, []);
   assert.deepEqual(state.logGaps, []);
   assert.ok(state.running >= 1, 'the snapshot caught jobs running');
+  assert.ok(state.logBlobs.length >= 2, `the finished jobs' log blobs are in the backup: ${state.logBlobs.length}`);
   assert.ok((await assertBlobsPresent(state.digests, path.join(restoredDir, 'artifacts'))) >= 2);
 
   // The restored server starts at once (no lease of the old one in the way), takes the jobs the

@@ -52,7 +52,7 @@ export function logText(events: SseEvent[]): string {
 export function readSse(
   url: string,
   token: string,
-  opts: { timeoutMs?: number; stop?: (e: SseEvent) => boolean } = {},
+  opts: { timeoutMs?: number; stop?: (e: SseEvent) => boolean; lastEventId?: string } = {},
 ): { opened: Promise<void>; events: Promise<SseEvent[]> } {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), opts.timeoutMs ?? 15_000);
@@ -61,7 +61,10 @@ export function readSse(
   const events = (async () => {
     const out: SseEvent[] = [];
     try {
-      const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: abort.signal });
+      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
+      // A reconnecting EventSource sends the id of the last event it got.
+      if (opts.lastEventId !== undefined) headers['last-event-id'] = opts.lastEventId;
+      const res = await fetch(url, { headers, signal: abort.signal });
       if (res.status !== 200 || !res.body) throw new Error(`SSE ${url}: HTTP ${res.status} ${await res.text()}`);
       markOpen();
       const decoder = new TextDecoder();

@@ -3,7 +3,11 @@
 // finished pipeline of the same ref (canceled ones say nothing; downstream pipelines apart); and the
 // log line a failure message links to.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { FsBlobStore } from '../../src/artifacts/index.js';
 import { notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
 import { failingLogLine } from '../../src/pipeline/index.js';
 import { readLogPages } from '../../src/scheduler/index.js';
@@ -106,6 +110,10 @@ describe('the line a failure message links to', () => {
   const db = freshTestDb(backends()[0]);
   const GREEN = '\x1b[32;1m';
   const RESET = '\x1b[0;m';
+  // These jobs never end, so their logs stay in job_logs: the store is never read.
+  const blobsDir = mkdtempSync(path.join(tmpdir(), 'tandem-notify-'));
+  const blobs = new FsBlobStore(blobsDir);
+  after(() => rmSync(blobsDir, { recursive: true, force: true }));
 
   async function logOf(chunks: string[]): Promise<{ number: number; text: string } | null> {
     const pipelineId = await newPipeline(db, [job('a')]);
@@ -115,7 +123,7 @@ describe('the line a failure message links to', () => {
         .insertInto('job_logs')
         .values(chunks.map((data, seq) => ({ job_id: id, seq, data, created_at: T0 })))
         .execute();
-    return failingLogLine(readLogPages(db.store, id));
+    return failingLogLine(readLogPages(db.store, blobs, id));
   }
 
   it('is the last command echoed before the script ended, numbered across chunks; after_script does not count', async () => {

@@ -99,7 +99,7 @@ async function deliver(rows: Queued[]): Promise<string[]> {
   const ctx = tandem.server.ctx;
   const handler = createNotificationHandler({
     db: ctx.store.db,
-    logPages: (jobId) => readLogPages(ctx.store, jobId),
+    logPages: (jobId) => readLogPages(ctx.store, ctx.blobs, jobId),
     keyring: ctx.secrets.keyring,
     externalUrl: () => ctx.externalUrl,
     smtp: ctx.config.smtp,

@@ -51,6 +51,9 @@ export async function appendLogChunks(store: Store, input: AppendLogInput): Prom
     // The agent that completed the job may still flush or re-send its last chunks.
     if (!holds(job, input) && !completedBy(job, input)) throw claimRefused(job);
     if (job.log_truncated === 1 || input.chunks.length === 0) return { inserted: 0, accepted: [], truncated: job.log_truncated === 1 };
+    // The log moved to its blob (src/scheduler/sql/move-log.ts): the completing agent's late re-send
+    // of chunks it had delivered before completing is stored there already.
+    if (job.log_blob !== null) return { inserted: 0, accepted: [], truncated: false };
     // A chunk re-sent after a lost response is stored already: it is neither stored nor counted twice.
     const seqs = [...new Set(input.chunks.map((c) => c.seq))];
     const stored = await trx.selectFrom('job_logs').select('seq').where('job_id', '=', job.id).where('seq', 'in', seqs).execute();
@@ -87,14 +90,8 @@ export async function appendLogChunks(store: Store, input: AppendLogInput): Prom
   });
 }
 
-/** The job's log chunks in order, a page at a time: a log of any size is read without holding it all. */
-export function readLogPages(store: Store, jobId: number, pageSize = 100): AsyncGenerator<LogChunk[]> {
-  return logPagesIn(store.db, jobId, pageSize);
-}
-
-/** readLogPages inside a transaction (the one that ends the job). */
-export async function* logPagesIn(db: Kysely<Database>, jobId: number, pageSize = 100): AsyncGenerator<LogChunk[]> {
-  let afterSeq = -1;
+/** The job's log rows in order, a page at a time, inside a transaction (the one that ends the job, or a move's). */
+export async function* logPagesIn(db: Kysely<Database>, jobId: number, pageSize = 100, afterSeq = -1): AsyncGenerator<LogChunk[]> {
   for (;;) {
     const page = await db
       .selectFrom('job_logs')
@@ -109,16 +106,4 @@ export async function* logPagesIn(db: Kysely<Database>, jobId: number, pageSize 
     if (page.length < pageSize) return;
     afterSeq = page[page.length - 1].seq;
   }
-}
-
-export async function readLog(
-  store: Store,
-  jobId: number,
-  options: { afterSeq?: number; limit?: number } = {},
-): Promise<{ chunks: LogChunk[]; lastSeq: number | null }> {
-  let q = store.db.selectFrom('job_logs').select(['seq', 'data']).where('job_id', '=', jobId).orderBy('seq');
-  if (options.afterSeq !== undefined) q = q.where('seq', '>', options.afterSeq);
-  if (options.limit !== undefined) q = q.limit(options.limit);
-  const chunks = await q.execute();
-  return { chunks, lastSeq: chunks.length > 0 ? chunks[chunks.length - 1].seq : (options.afterSeq ?? null) };
 }

@@ -17,7 +17,6 @@ import {
   type LinkedPipeline,
   playJob,
   readJobSpec,
-  readLog,
   readLogPages,
   retriedWithPipeline,
   retryJob,
@@ -311,8 +310,11 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
         reading = reading
           .then(async () => {
             if (ended) return;
-            const rest = await readLog(ctx.store, job.id, { afterSeq: sentSeq });
-            for (const c of rest.chunks) emit(c.seq, c.data);
+            // From the rows while the job runs, from its blob once the log moved (src/scheduler/sql/read-log.ts).
+            for await (const page of readLogPages(ctx.store, ctx.blobs, job.id, { afterSeq: sentSeq })) {
+              if (sse.signal.aborted) return;
+              for (const c of page) emit(c.seq, c.data);
+            }
             if (!thenEndIfFinished) return;
             const current = await loadJob(ctx, job.id);
             if (!FINISHED_STATUSES.has(current.status)) return;
@@ -454,7 +456,7 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
 /** The stored log, masked as it streams (a secret split across chunks is still masked). */
 async function* maskedLog(ctx: ServerContext, jobId: number, secrets: string[]): AsyncGenerator<string> {
   const masker = createMasker(secrets);
-  for await (const page of readLogPages(ctx.store, jobId)) {
+  for await (const page of readLogPages(ctx.store, ctx.blobs, jobId)) {
     const text = masker.push(page.map((c) => c.data).join(''));
     if (text) yield text;
   }

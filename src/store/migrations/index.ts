@@ -32,6 +32,7 @@ import * as m028 from './028_coverage_reports.js';
 import * as m029 from './029_job_failure_line.js';
 import * as m030 from './030_approval_comments.js';
 import * as m031 from './031_test_history.js';
+import * as m032 from './032_job_log_blob.js';
 import * as m033 from './033_job_needs.js';
 
 interface DialectMigration {
@@ -69,6 +70,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '029_job_failure_line': m029,
   '030_approval_comments': m030,
   '031_test_history': m031,
+  '032_job_log_blob': m032,
   '033_job_needs': m033,
 };
 
