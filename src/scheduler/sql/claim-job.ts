@@ -143,15 +143,19 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     // Pending to running releases no job (both are unfinished), and a running job makes its pipeline
     // running whatever the others are (rules.ts's pipelineStatus): so a claim neither advances the
     // pipeline nor takes its lock, and claimers of one pipeline do not queue behind each other.
-    const started = await trx
-      .updateTable('pipelines')
-      .set({ status: 'running', started_at: sql<number>`coalesce(started_at, ${now})`, finished_at: null })
-      .where('id', '=', job.pipeline_id)
-      .where('status', '!=', 'running')
-      .returningAll()
-      .executeTakeFirst();
-    if (started) changes.pipeline(started, 'running');
-    const pipeline = started ?? (await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow());
+    let pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
+    if (pipeline.status !== 'running') {
+      // Checked again in the UPDATE: of two claimers starting one pipeline, only one reports it.
+      const started = await trx
+        .updateTable('pipelines')
+        .set({ status: 'running', started_at: pipeline.started_at ?? now, finished_at: null })
+        .where('id', '=', pipeline.id)
+        .where('status', '!=', 'running')
+        .returningAll()
+        .executeTakeFirst();
+      if (started) changes.pipeline(started, 'running');
+      pipeline = started ?? (await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow());
+    }
     const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
     return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken: token, changes: await changes.commit(trx, now) };
   });
