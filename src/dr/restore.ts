@@ -86,8 +86,8 @@ export function assertKnownSchema(manifest: BackupManifest): void {
 /**
  * The database part of a restore (also used by `verify` and drills): the snapshot into the
  * prepared target, migrations to this version, the leases of the backed-up servers dropped (their
- * holders are not coming back; a new server must not wait for them to expire) and its agents
- * marked disconnected.
+ * holders are not coming back; a new server must not wait for them to expire), its agents
+ * marked disconnected, and its fencing tokens skipped ahead (RESTORE_FENCING_GAP).
  */
 export async function restoreDatabaseOf(
   dest: BackupDestination,
@@ -112,10 +112,31 @@ export async function restoreDatabaseOf(
     // No agent is connected to the restored instance: the jobs they held are freed after the
     // disconnect grace instead of a lease, and their names are free for agents registering anew.
     await store.db.updateTable('agents').set({ disconnected_at: Date.now() }).where('disconnected_at', 'is', null).execute();
+    await skipFencingTokens(store);
     return { counts, migratedTo: MIGRATION_NAMES[MIGRATION_NAMES.length - 1] };
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Tokens a restored instance skips. The servers that were backed up may have gone on claiming jobs
+ * after the snapshot, and deploy targets remember the highest token they saw: without the gap, the
+ * restored instance's deploys would carry tokens those targets already saw and be refused as stale.
+ * No instance claims a billion jobs between a backup and its restore.
+ */
+export const RESTORE_FENCING_GAP = 1_000_000_000;
+
+async function skipFencingTokens(store: Store): Promise<void> {
+  if (store.dialect === 'postgres') {
+    await sql`select setval('fencing_tokens', nextval('fencing_tokens') + ${RESTORE_FENCING_GAP})`.execute(store.db);
+    return;
+  }
+  await store.db
+    .updateTable('counters')
+    .set((eb) => ({ value: eb('value', '+', RESTORE_FENCING_GAP) }))
+    .where('name', '=', 'fencing')
+    .execute();
 }
 
 /** Rows of each named table, as restored (before the leases are dropped). */

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
+import { RESTORE_FENCING_GAP } from '../../src/dr/restore.js';
 import { openStore } from '../../src/store/index.js';
 import { tandem as cli } from '../cli/helpers.js';
 import { until } from '../e2e/helpers.js';
@@ -60,6 +61,7 @@ function inspectRestored(dbFile: string): {
   foreignKeyProblems: unknown[];
   logGaps: unknown[];
   logBlobs: string[];
+  fencing: number;
 } {
   const db = new BetterSqlite3(dbFile, { readonly: true });
   try {
@@ -75,6 +77,7 @@ function inspectRestored(dbFile: string): {
       digests,
       logBlobs,
       running: (db.prepare("select count(*) as n from jobs where status = 'running'").get() as { n: number }).n,
+      fencing: (db.prepare("select value from counters where name = 'fencing'").get() as { value: number }).value,
       integrity: (db.prepare('pragma integrity_check').get() as { integrity_check: string }).integrity_check,
       foreignKeyProblems: db.prepare('pragma foreign_key_check').all(),
       // Log chunks are numbered from 0 without gaps: a torn snapshot would show a hole.
@@ -112,6 +115,8 @@ test('a backup taken while pipelines run restores to a consistent state that a n
   assert.deepEqual(state.foreignKeyProblems, []);
   assert.deepEqual(state.logGaps, []);
   assert.ok(state.running >= 1, 'the snapshot caught jobs running');
+  // The source went on deploying after the snapshot: the restored instance's tokens start past its.
+  assert.ok(state.fencing > RESTORE_FENCING_GAP, `fencing counter ${state.fencing}`);
   assert.ok(state.logBlobs.length >= 2, `the finished jobs' log blobs are in the backup: ${state.logBlobs.length}`);
   assert.ok((await assertBlobsPresent(state.digests, path.join(restoredDir, 'artifacts'))) >= 2);
 
