@@ -2,8 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The cgroup v2 directory this process lives in, or undefined without a cgroup2 mount. */
+let ownDir: { dir: string | undefined } | undefined;
+/** The cgroup v2 directory this process lives in, or undefined without a cgroup2 mount (read once: it is asked per job). */
 function ownCgroupDir(): string | undefined {
+  ownDir ??= { dir: readOwnCgroupDir() };
+  return ownDir.dir;
+}
+
+function readOwnCgroupDir(): string | undefined {
   let mountinfo: string;
   let membership: string;
   try {
@@ -99,6 +105,19 @@ export class JobCgroup {
       return readFileSync(join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
     } catch {
       return [];
+    }
+  }
+
+  /**
+   * Whether a process has run inside: the CPU time the cgroup has counted (cpu.stat, kept whatever
+   * controllers are enabled). False when the job's first process could not move itself in (see
+   * wrap), so an empty cgroup then proves nothing about what the job left running.
+   */
+  hasRunProcesses(): boolean {
+    try {
+      return Number(/^usage_usec (\d+)$/m.exec(readFileSync(join(this.dir, 'cpu.stat'), 'utf8'))?.[1] ?? 0) > 0;
+    } catch {
+      return false;
     }
   }
 

@@ -149,8 +149,29 @@ export class ProcessTree {
     }
   }
 
+  /**
+   * Whether nothing the job started can still run, known without walking /proc (which reads every
+   * process's stat and environment: the largest fixed cost of a short job). Only a cgroup that
+   * held the job proves it: every process the job started is in there whatever it did to its
+   * group, session, parent or environment, and an empty one (zombies are not listed) stays empty.
+   * The process group and the descendants seen by earlier scans are checked too, as they cost a
+   * call each. Without such a cgroup the marker walk is the only way to find a double fork.
+   */
+  private provablyGone(): boolean {
+    if (!this.cgroup?.hasRunProcesses() || this.cgroup.members().length > 0) return false;
+    try {
+      process.kill(-this.rootPid, 0);
+      return false;
+    } catch (err) {
+      // EPERM: the group lives on, under another user.
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return false;
+    }
+    return ![...this.known.keys()].some((pid) => this.isKnownAlive(pid));
+  }
+
   /** SIGTERM to the group and every known descendant, then SIGKILL to whatever outlives the grace. */
   async kill(graceMs: number): Promise<void> {
+    if (this.provablyGone()) return;
     let stats = snapshot();
     this.scan(stats);
     if (stats) this.adoptMarked(stats);
