@@ -151,14 +151,15 @@ export class ProcessTree {
 
   /**
    * Whether nothing the job started can still run, known without walking /proc (which reads every
-   * process's stat and environment: the largest fixed cost of a short job). Only a cgroup that
-   * held the job proves it: every process the job started is in there whatever it did to its
-   * group, session, parent or environment, and an empty one (zombies are not listed) stays empty.
+   * process's stat and environment: the largest fixed cost of a short job). Only a cgroup the
+   * job's first process entered proves it: every process the job started is in there whatever it
+   * did to its group, session, parent or environment, and an empty one (zombies are not listed)
+   * stays empty.
    * The process group and the descendants seen by earlier scans are checked too, as they cost a
    * call each. Without such a cgroup the marker walk is the only way to find a double fork.
    */
   private provablyGone(): boolean {
-    if (!this.cgroup?.hasRunProcesses() || this.cgroup.members().length > 0) return false;
+    if (!this.cgroup?.entered() || this.cgroup.members().length > 0) return false;
     try {
       process.kill(-this.rootPid, 0);
       return false;

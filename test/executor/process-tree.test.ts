@@ -43,11 +43,12 @@ describe('ProcessTree.kill', () => {
   it('skips the /proc walk when the cgroup that held the job is empty and its group is gone', async (t) => {
     const cgroup = JobCgroup.create();
     if (!cgroup) return t.skip('no writable cgroup v2 here');
+    const dir = await tempDir('tandem-tree-');
     const marker = `TANDEM_EXEC_ID=tree-test-${process.pid}-held`;
     try {
-      const wrapped = cgroup.wrap('sh', ['-c', 'exit 0']);
+      const wrapped = cgroup.wrap('sh', ['-c', 'exit 0'], join(dir.path, 'in-cgroup'));
       const root = await runRoot(wrapped.command, wrapped.args, marker);
-      assert.ok(cgroup.hasRunProcesses(), 'the job ran inside its cgroup');
+      assert.ok(cgroup.entered(), 'the job ran inside its cgroup');
       // Not the job's (outside its cgroup and group), but carrying its marker: only a walk would find it.
       const decoy = spawn('sleep', ['30'], { env: { [marker.split('=')[0]]: marker.split('=')[1] }, detached: true, stdio: 'ignore' });
       assert.ok(decoy.pid !== undefined);
@@ -56,21 +57,24 @@ describe('ProcessTree.kill', () => {
       assert.ok(!processGone(decoy.pid), 'the kill read no environment, so the decoy lives');
     } finally {
       await cgroup.remove();
+      await dir.remove();
     }
   });
 
-  it('walks /proc when the job never entered its cgroup, and kills a double-forked daemon by its marker', async (t) => {
+  it('walks /proc when the job could not enter its cgroup, and kills a double-forked daemon by its marker', async (t) => {
     const cgroup = JobCgroup.create();
     if (!cgroup) return t.skip('no writable cgroup v2 here');
     const dir = await tempDir('tandem-tree-');
     const marker = `TANDEM_EXEC_ID=tree-test-${process.pid}-outside`;
     try {
       const pidFile = join(dir.path, 'daemon.pid');
-      // Started without cgroup.wrap, as when the move into the cgroup fails: the cgroup stays empty.
-      const root = await runRoot('sh', ['-c', `setsid -f sh -c 'echo $$ > ${pidFile}; exec sleep 30'`], marker);
+      // The move into the cgroup fails (its procs file is not where the wrapper writes): the cgroup stays empty.
+      const wrapped = cgroup.wrap('sh', ['-c', `setsid -f sh -c 'echo $$ > ${pidFile}; exec sleep 30'`], join(dir.path, 'in-cgroup'));
+      wrapped.args[2] = join(dir.path, 'no-such-cgroup', 'cgroup.procs');
+      const root = await runRoot(wrapped.command, wrapped.args, marker);
       const daemon = await waitForPid(pidFile);
       leftovers.push(daemon);
-      assert.ok(!cgroup.hasRunProcesses(), 'nothing ran in the cgroup');
+      assert.ok(!cgroup.entered(), 'the job never entered its cgroup');
       assert.ok(!processGone(daemon), 'the daemon outlived its parent');
       await new ProcessTree(root, marker, cgroup).kill(2_000);
       for (let i = 0; i < 40 && !processGone(daemon); i++) await new Promise((r) => setTimeout(r, 50));
