@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The cgroup v2 directory this process lives in, or undefined without a cgroup2 mount. */
+let ownDir: { dir: string | undefined } | undefined;
+/** The cgroup v2 directory this process lives in, or undefined without a cgroup2 mount (read once: it is asked per job). */
 function ownCgroupDir(): string | undefined {
+  ownDir ??= { dir: readOwnCgroupDir() };
+  return ownDir.dir;
+}
+
+function readOwnCgroupDir(): string | undefined {
   let mountinfo: string;
   let membership: string;
   try {
@@ -28,6 +34,34 @@ let swept = false;
 const PREFIX = 'tandem-job-';
 /** Old enough that no agent is between making it and moving its job in. */
 const STALE_MS = 60_000;
+/**
+ * Emptied cgroups kept for the next jobs of this process: making and removing one takes the
+ * kernel's cgroup lock, a per-job cost that grows with everything else on the host making cgroups.
+ * One is reused only within half the stale age of its last use (its mtime, renewed then), so
+ * another agent's sweep never removes one this process is about to use.
+ */
+const pool: { cgroup: JobCgroup; releasedAt: number }[] = [];
+const POOL_MAX = 16;
+let poolDrainedOnExit = false;
+
+/** Renews a cgroup's mtime, which tells other agents' sweeps it is in use; false when it is gone. */
+function touch(dir: string): boolean {
+  try {
+    const now = new Date();
+    utimesSync(dir, now, now);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function removeNow(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // gone already, or a member still exiting: a later sweep removes it
+  }
+}
 
 /**
  * Removes the empty job cgroups an agent killed mid-job left beside this one (once per process).
@@ -70,8 +104,12 @@ export class JobCgroup {
     return cgroupsWork;
   }
 
-  /** A fresh cgroup, or undefined where cgroup v2 is missing or not writable (the caller then walks /proc). */
+  /** An empty cgroup, or undefined where cgroup v2 is missing or not writable (the caller then walks /proc). */
   static create(): JobCgroup | undefined {
+    for (let kept = pool.pop(); kept; kept = pool.pop()) {
+      if (Date.now() - kept.releasedAt < STALE_MS / 2 && touch(kept.cgroup.dir)) return kept.cgroup;
+      removeNow(kept.cgroup.dir);
+    }
     const parent = ownCgroupDir();
     if (!parent) return undefined;
     sweepStale(parent);
@@ -84,13 +122,27 @@ export class JobCgroup {
     return new JobCgroup(dir);
   }
 
+  /** Written by the wrapper once the job's first process is inside (see wrap). */
+  private proof: string | undefined;
+
   /**
-   * The command that first moves itself into this cgroup and then becomes `command`: the job's
-   * first process is inside before it can start anything. When the move fails the job still runs,
-   * and the /proc walk remains the only way to find what it started.
+   * The command that first moves itself into this cgroup, then creates `proofFile`, then becomes
+   * `command`: the job's first process is inside before it can start anything. When the move fails
+   * the job still runs, without the proof, and the /proc walk remains the only way to find what it
+   * started.
    */
-  wrap(command: string, args: string[]): { command: string; args: string[] } {
-    return { command: '/bin/sh', args: ['-c', 'echo 0 > "$0" 2>/dev/null; exec "$@"', join(this.dir, 'cgroup.procs'), command, ...args] };
+  wrap(command: string, args: string[], proofFile: string): { command: string; args: string[] } {
+    this.proof = proofFile;
+    const script = 'echo 0 > "$0" 2>/dev/null && : > "$1"; shift; exec "$@"';
+    return { command: '/bin/sh', args: ['-c', script, join(this.dir, 'cgroup.procs'), proofFile, command, ...args] };
+  }
+
+  /**
+   * Whether the job's first process moved itself in. Until then an empty cgroup proves nothing
+   * about what the job left running.
+   */
+  entered(): boolean {
+    return this.proof !== undefined && existsSync(this.proof);
   }
 
   /** The PIDs now in the cgroup (empty once it is gone). */
@@ -117,6 +169,20 @@ export class JobCgroup {
         // already gone
       }
     }
+  }
+
+  /** Done with it: kept for the next job when empty (see pool), else removed once its members are gone. */
+  async release(): Promise<void> {
+    this.proof = undefined;
+    if (pool.length < POOL_MAX && this.members().length === 0 && touch(this.dir)) {
+      pool.push({ cgroup: this, releasedAt: Date.now() });
+      if (!poolDrainedOnExit) {
+        poolDrainedOnExit = true;
+        process.once('exit', () => pool.splice(0).forEach((kept) => removeNow(kept.cgroup.dir)));
+      }
+      return;
+    }
+    await this.remove();
   }
 
   /** Removes the cgroup once its members are gone (after killAll they go within milliseconds). */

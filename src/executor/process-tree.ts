@@ -1,6 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { JobCgroup } from './cgroup.js';
 
+/** How long the kill waits for an exiting cgroup to empty before it walks /proc instead. */
+const SETTLE_MS = 20;
+const SETTLE_STEP_MS = 2;
+
 interface ProcStat {
   ppid: number;
   pgrp: number;
@@ -149,8 +153,37 @@ export class ProcessTree {
     }
   }
 
+  /**
+   * Whether nothing the job started can still run, known without walking /proc (which reads every
+   * process's stat and environment: the largest fixed cost of a short job). Only a cgroup the
+   * job's first process entered proves it: every process the job started is in there whatever it
+   * did to its group, session, parent or environment, and an empty one (zombies are not listed)
+   * stays empty. The process group and the descendants seen by earlier scans are checked too, as
+   * they cost a call each. Without such a cgroup the marker walk is the only way to find a double
+   * fork.
+   */
+  private async provablyGone(): Promise<boolean> {
+    if (!this.cgroup?.entered()) return false;
+    try {
+      process.kill(-this.rootPid, 0);
+      return false;
+    } catch (err) {
+      // EPERM: the group lives on, under another user.
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return false;
+    }
+    if ([...this.known.keys()].some((pid) => this.isKnownAlive(pid))) return false;
+    // A sandbox's namespace init can still be on its way out when the job's first process has
+    // exited: a few milliseconds spare the walk.
+    for (let waited = 0; this.cgroup.members().length > 0; waited += SETTLE_STEP_MS) {
+      if (waited >= SETTLE_MS) return false;
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_STEP_MS));
+    }
+    return true;
+  }
+
   /** SIGTERM to the group and every known descendant, then SIGKILL to whatever outlives the grace. */
   async kill(graceMs: number): Promise<void> {
+    if (await this.provablyGone()) return;
     let stats = snapshot();
     this.scan(stats);
     if (stats) this.adoptMarked(stats);

@@ -131,7 +131,7 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
     await writeFile(scriptPath, generateScript(run.commands), { mode: 0o755 });
     const launch = run.launcher(scriptPath, findShell(run.env.PATH ?? process.env.PATH), run.env);
     const cgroup = launch.cgroup === false ? undefined : JobCgroup.create();
-    const { command, args } = cgroup ? cgroup.wrap(launch.command, launch.args) : launch;
+    const { command, args } = cgroup ? cgroup.wrap(launch.command, launch.args, join(dir, 'in-cgroup')) : launch;
     // Not secret: it only lets the kill find job processes that escaped both group and parent links.
     const execId = randomUUID();
     const child = spawn(command, args, {
@@ -201,7 +201,7 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
     run.signal?.removeEventListener('abort', onAbort);
     // Whatever the job left running must not outlive it: it would hold the workspace and the output pipe.
     await (killing ?? tree?.kill(KILL_GRACE_MS));
-    await cgroup?.remove();
+    await cgroup?.release();
     await Promise.race([Promise.all(drained), new Promise((resolve) => setTimeout(resolve, DRAIN_MS).unref())]);
     stdout.destroy();
     stderr.destroy();

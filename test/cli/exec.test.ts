@@ -1,6 +1,6 @@
 // `tandem exec`: a pipeline file run here by the real scheduler, in a real git working tree.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { git, tempDir } from '../support/git.js';
@@ -75,6 +75,45 @@ test('exec: stages, needs, artifacts, a matrix and an allowed failure; uncommitt
   const again = await tandem(['exec', '--quiet'], { cwd: dir });
   assert.equal(again.code, 0, again.stdout + again.stderr);
   assert.equal(summary(again.stdout).get('report'), 'success');
+});
+
+test('exec: every job gets its own copy of the working tree, links, modes and subdirectories kept', async (t) => {
+  const dir = tempDir(t, 'cli-exec-tree');
+  await git(dir, 'init', '--quiet', '-b', 'main');
+  await writeFile(
+    path.join(dir, '.gitlab-ci.yml'),
+    `stages: [first, second]
+edit:
+  stage: first
+  script:
+    - echo "link=$(readlink link) deep=$(cat link)"
+    - test -x tool.sh && echo tool=executable
+    - test ! -e gone.txt && echo gone=absent
+    - echo changed > sub/dir/deep.txt
+later:
+  stage: second
+  script:
+    - echo "deep=$(cat sub/dir/deep.txt)"
+`,
+  );
+  await mkdir(path.join(dir, 'sub', 'dir'), { recursive: true });
+  await writeFile(path.join(dir, 'sub', 'dir', 'deep.txt'), 'deep\n');
+  await symlink('sub/dir/deep.txt', path.join(dir, 'link'));
+  await writeFile(path.join(dir, 'tool.sh'), '#!/bin/sh\n');
+  await chmod(path.join(dir, 'tool.sh'), 0o755);
+  await writeFile(path.join(dir, 'gone.txt'), 'here\n');
+  await git(dir, 'add', '--all');
+  await git(dir, 'commit', '--quiet', '-m', 'tree');
+  // Deleted but not staged: git still lists it.
+  await rm(path.join(dir, 'gone.txt'));
+  const r = await tandem(['exec'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^\[edit\] link=sub\/dir\/deep\.txt deep=deep$/m);
+  assert.match(r.stdout, /^\[edit\] tool=executable$/m);
+  assert.match(r.stdout, /^\[edit\] gone=absent$/m);
+  // The first job's edit stayed in its own copy: neither the next job nor the project sees it.
+  assert.match(r.stdout, /^\[later\] deep=deep$/m);
+  assert.equal(await readFile(path.join(dir, 'sub', 'dir', 'deep.txt'), 'utf8'), 'deep\n');
 });
 
 test('exec: a failing job fails the pipeline with exit 1', async (t) => {

@@ -87,6 +87,37 @@ describe('a job that escapes its process group and clears its environment is sti
 });
 
 describe('job cgroups do not pile up', () => {
+  it('an emptied cgroup serves the next job; one with a live member does not; the kept ones go when the process exits', async (t) => {
+    const first = JobCgroup.create();
+    if (!first) return t.skip('no writable cgroup v2 here');
+    await first.release();
+    const second = JobCgroup.create();
+    assert.equal(second?.dir, first.dir, 'the emptied cgroup is reused');
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(first.dir, 'cgroup.procs'), String(sleeper.pid));
+      const releasing = first.release();
+      assert.notEqual(JobCgroup.create()?.dir, first.dir, 'a cgroup with a live member is not handed out again');
+      sleeper.kill('SIGKILL');
+      await releasing;
+      assert.ok(!existsSync(first.dir), 'it is removed once its member is gone');
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+    const cgroupModule = join(repoRoot(), 'dist', 'src', 'executor', 'cgroup.js');
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { JobCgroup } = await import(${JSON.stringify(cgroupModule)}); const c = JobCgroup.create(); await c.release(); console.log(c.dir);`,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(child.status, 0, child.stderr);
+    assert.ok(!existsSync(child.stdout.trim()), 'the cgroup kept for reuse is removed at exit');
+  });
+
   it('the empty cgroups an agent killed mid-job left are removed by the next agent process; a populated one stays', async (t) => {
     const own = /^0::(\/.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1];
     const mount = readFileSync('/proc/self/mountinfo', 'utf8')
