@@ -214,6 +214,8 @@ export class Agent {
     await Promise.race([Promise.allSettled([...this.deliveries]), grace]);
     this.stopDelivery.abort();
     await Promise.allSettled([...this.deliveries, this.presence]);
+    // A cache given by the server's process is the server's to close.
+    if (!this.opts.mirrors) await this.mirrors.close();
   }
 
   private async slot(index: number): Promise<void> {

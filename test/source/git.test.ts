@@ -138,6 +138,69 @@ describe('MirrorCache', () => {
     assert.equal(await cache.changedFiles(remote.bare, 'ab'.repeat(20), second), null);
   });
 
+  it('fetches only the pushed ref when its sha is missing; a full fetch brings the others', async (t) => {
+    const { root, remote, first, cache } = await setup(t);
+    const mirror = await cache.ensure(remote.bare);
+    const pushed = await remote.commit({ '.tandem.yml': 'pushed:\n  script: make\n' }, 'on main');
+    await remote.push('main');
+    await git(remote.work, 'checkout', '--quiet', '-b', 'other', first);
+    const other = await remote.commit({ 'o.txt': 'o\n' }, 'on other');
+    await remote.push('other');
+
+    await cache.ensure(remote.bare, { sha: pushed, ref: 'refs/heads/main' });
+    assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/heads/main'), pushed);
+    await assert.rejects(git(root, '--git-dir', mirror, 'rev-parse', '--verify', `${other}^{commit}`), 'the other branch was not fetched');
+    assert.equal(await cache.readFile(remote.bare, pushed, '.tandem.yml'), 'pushed:\n  script: make\n');
+
+    await cache.ensure(remote.bare);
+    assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/heads/other'), other);
+  });
+
+  it('fetches everything when the pushed ref is gone or no longer leads to the sha', async (t) => {
+    const { root, remote, first, cache } = await setup(t);
+    const mirror = await cache.ensure(remote.bare);
+    // Pushed to a branch deleted since: the sha is still on another branch.
+    await git(remote.work, 'checkout', '--quiet', '-b', 'topic');
+    const topic = await remote.commit({ 't.txt': 't\n' }, 'topic');
+    await remote.push('topic');
+    await cache.ensure(remote.bare, { sha: topic, ref: 'refs/heads/gone' });
+    assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/heads/topic'), topic);
+
+    // Pushed, then force-pushed away: a tag still holds the sha.
+    await git(remote.work, 'checkout', '--quiet', '-b', 'feat', first);
+    const feat = await remote.commit({ 'f.txt': 'f\n' }, 'feat');
+    await git(remote.work, 'tag', 'keep');
+    await remote.push('keep');
+    await git(remote.work, 'reset', '--quiet', '--hard', first);
+    await remote.push('feat');
+    await cache.ensure(remote.bare, { sha: feat, ref: 'refs/heads/feat' });
+    assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/tags/keep'), feat);
+    await assert.rejects(cache.ensure(remote.bare, { sha: 'ef'.repeat(20), ref: 'refs/heads/feat' }), /not found/);
+  });
+
+  it('reads on after the mirror’s cat-file process dies', async (t) => {
+    const { remote, first, cache } = await setup(t);
+    t.after(() => cache.close());
+    assert.equal(await cache.readFile(remote.bare, first, 'src/a.c'), 'int a;\n');
+    const mirror = cache.mirrorPath(remote.bare);
+    const readers = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((pid) => {
+        const cmdline = (() => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          } catch {
+            return [];
+          }
+        })();
+        return cmdline.includes('cat-file') && cmdline.includes(mirror);
+      });
+    assert.equal(readers.length, 1, 'one cat-file process for the mirror');
+    process.kill(Number(readers[0]), 'SIGKILL');
+    assert.equal(await cache.readFile(remote.bare, first, 'src/a.c'), 'int a;\n');
+    assert.match((await cache.commitInfo(remote.bare, first))?.message ?? '', /^first/);
+  });
+
   it('fails with a SourceError for a commit the repository does not have', async (t) => {
     const { remote, cache } = await setup(t);
     await assert.rejects(cache.ensure(remote.bare, { sha: 'cd'.repeat(20) }), (err: unknown) => {
