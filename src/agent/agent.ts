@@ -287,7 +287,7 @@ export class Agent {
         prepareWorkspace: async () => {
           await rm(workspace, { recursive: true, force: true });
           try {
-            await this.mirrors.checkout(payload.repo.url, payload.sha, workspace, { credentials });
+            await this.mirrors.checkout(payload.repo.url, payload.sha, workspace, { ref: pushedRef(payload), credentials });
           } finally {
             credentials = null;
           }
@@ -324,4 +324,10 @@ export class Agent {
     this.deliveries.add(delivery);
     void delivery.finally(() => this.deliveries.delete(delivery));
   }
+}
+
+/** The full ref the job's commit was pushed to: an agent missing the commit fetches that ref alone. */
+function pushedRef(payload: JobPayload): string {
+  if (payload.ref.startsWith('refs/')) return payload.ref;
+  return `refs/${payload.variables.some((v) => v.key === 'CI_COMMIT_TAG') ? 'tags' : 'heads'}/${payload.ref}`;
 }

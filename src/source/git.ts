@@ -397,12 +397,14 @@ function checkSha(sha: string, field: string): void {
   if (!SHA_RE.test(sha)) throw new SourceError(`${field} ${JSON.stringify(sha)} is not a commit sha (4 to 64 hex digits)`);
 }
 
-function checkRefName(ref: string): void {
-  // Refuses revision syntax (main~1, @{-1}, :/text, a..b) so a ref only ever names a ref or a sha.
+/** Refuses revision syntax (main~1, @{-1}, :/text, a..b) so a ref only ever names a ref or a sha. */
+function isRefName(ref: string): boolean {
   // eslint-disable-next-line no-control-regex
-  if (ref === '' || ref.startsWith('-') || ref.includes('..') || ref.includes('@{') || /[\x00-\x20\x7f~^:?*[\\]/.test(ref)) {
-    throw new SourceError(`invalid ref name ${JSON.stringify(ref)}`);
-  }
+  return !(ref === '' || ref.startsWith('-') || ref.includes('..') || ref.includes('@{') || /[\x00-\x20\x7f~^:?*[\\]/.test(ref));
+}
+
+function checkRefName(ref: string): void {
+  if (!isRefName(ref)) throw new SourceError(`invalid ref name ${JSON.stringify(ref)}`);
 }
 
 /** A path inside the repository, relative to its root. */
@@ -683,8 +685,8 @@ export class MirrorCache {
       if (this.present.has(`${mirror}@${sha}`)) return mirror;
       if ((await exists(mirror)) && (await this.hasCommit(mirror, sha))) return this.remember(mirror, sha);
     }
-    const ref = opts.ref !== undefined && opts.ref.startsWith('refs/') ? opts.ref : undefined;
-    if (ref !== undefined) checkRefName(ref);
+    // A hint: a ref that cannot be fetched alone costs a full fetch, never an error.
+    const ref = opts.ref !== undefined && opts.ref.startsWith('refs/') && isRefName(opts.ref) ? opts.ref : undefined;
     return this.serialize(mirror, async (queued) => {
       await mkdir(this.dir, { recursive: true });
       let found = false;
@@ -840,12 +842,12 @@ export class MirrorCache {
 
   /**
    * A job workspace at dest (missing or empty): a clone borrowing objects from the mirror,
-   * HEAD detached at sha, origin pointing at the real repository. `credentials`: for a fetch this
-   * needs, as `ensure` takes them; the workspace keeps none.
+   * HEAD detached at sha, origin pointing at the real repository. `ref` and `credentials`: for a
+   * fetch this needs, as `ensure` takes them; the workspace keeps no credentials.
    */
-  async checkout(url: string, sha: string, dest: string, opts: { credentials?: GitCredentials | null } = {}): Promise<void> {
+  async checkout(url: string, sha: string, dest: string, opts: { ref?: string; credentials?: GitCredentials | null } = {}): Promise<void> {
     const repoUrl = normalizeRepoUrl(url);
-    const mirror = await this.ensure(url, { sha, credentials: opts.credentials });
+    const mirror = await this.ensure(url, { sha, ref: opts.ref, credentials: opts.credentials });
     const target = path.resolve(dest);
     const entries = await readdir(target).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [];

@@ -141,6 +141,11 @@ describe('MirrorCache', () => {
   it('fetches only the pushed ref when its sha is missing; a full fetch brings the others', async (t) => {
     const { root, remote, first, cache } = await setup(t);
     const mirror = await cache.ensure(remote.bare);
+    // An agent's cache of its own, as a job's checkout uses it.
+    const agent = new MirrorCache(path.join(root, 'agent-cache'));
+    const agentMirror = await agent.ensure(remote.bare);
+    const hinted = new MirrorCache(path.join(root, 'hinted-cache'));
+    await hinted.ensure(remote.bare);
     const pushed = await remote.commit({ '.tandem.yml': 'pushed:\n  script: make\n' }, 'on main');
     await remote.push('main');
     await git(remote.work, 'checkout', '--quiet', '-b', 'other', first);
@@ -154,6 +159,14 @@ describe('MirrorCache', () => {
 
     await cache.ensure(remote.bare);
     assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/heads/other'), other);
+
+    const workspace = path.join(root, 'ws');
+    await agent.checkout(remote.bare, pushed, workspace, { ref: 'refs/heads/main' });
+    assert.equal(readFileSync(path.join(workspace, '.tandem.yml'), 'utf8'), 'pushed:\n  script: make\n');
+    await assert.rejects(git(root, '--git-dir', agentMirror, 'rev-parse', '--verify', `${other}^{commit}`));
+    // A hint that is no ref name (a job's variables can say anything) is ignored: everything is fetched.
+    await hinted.checkout(remote.bare, other, path.join(root, 'ws2'), { ref: 'refs/heads/a:b' });
+    assert.equal(readFileSync(path.join(root, 'ws2', 'o.txt'), 'utf8'), 'o\n');
   });
 
   it('fetches everything when the pushed ref is gone or no longer leads to the sha', async (t) => {
