@@ -695,7 +695,13 @@ export class MirrorCache {
         // asking git again would cost a process for nothing (this is on the push-to-job path).
         if (sha !== undefined && (queued || waited) && (await this.hasCommit(mirror, sha))) return void (found = true);
         const credentials = await this.credentialsFor(repoUrl, opts.credentials);
-        if (!(await exists(mirror))) return this.clone(repoUrl, mirror, credentials);
+        if (!(await exists(mirror))) {
+          // A mirror deleted under a running server (a cleanup) is cloned anew: a cat-file process
+          // started on the old one must not answer for it.
+          await this.readers.get(mirror)?.close();
+          this.readers.delete(mirror);
+          return this.clone(repoUrl, mirror, credentials);
+        }
         if (sha !== undefined && ref !== undefined && (await this.fetchRef(repoUrl, mirror, ref, credentials))) {
           found = await this.hasCommit(mirror, sha);
           // Pushed and then moved by a force push: only a fetch of everything can still find it.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
@@ -191,7 +191,7 @@ describe('MirrorCache', () => {
     await assert.rejects(cache.ensure(remote.bare, { sha: 'ef'.repeat(20), ref: 'refs/heads/feat' }), /not found/);
   });
 
-  it('reads on after the mirror’s cat-file process dies', async (t) => {
+  it('reads on after the mirror’s cat-file process dies or the mirror is deleted', async (t) => {
     const { remote, first, cache } = await setup(t);
     t.after(() => cache.close());
     assert.equal(await cache.readFile(remote.bare, first, 'src/a.c'), 'int a;\n');
@@ -212,6 +212,12 @@ describe('MirrorCache', () => {
     process.kill(Number(readers[0]), 'SIGKILL');
     assert.equal(await cache.readFile(remote.bare, first, 'src/a.c'), 'int a;\n');
     assert.match((await cache.commitInfo(remote.bare, first))?.message ?? '', /^first/);
+
+    // A mirror deleted under a running cache (a cleanup) is cloned again and read afresh.
+    rmSync(mirror, { recursive: true, force: true });
+    const second = await remote.commit({ 'src/a.c': 'int a2;\n' }, 'second');
+    await remote.push('main');
+    assert.equal(await cache.readFile(remote.bare, second, 'src/a.c'), 'int a2;\n');
   });
 
   it('fails with a SourceError for a commit the repository does not have', async (t) => {
