@@ -13,15 +13,15 @@ export interface CatFileObject {
 }
 
 /**
- * Why a read failed: `died` (the process exited or could not start; the read may be retried on a
- * new one), `timeout`, `busy` (too many reads waiting), `too_large`, `protocol` (output that is not
- * cat-file's), `invalid` (an object name with a newline).
+ * Why a read failed: `died` (the process exited; the read may be retried on a new one), `spawn`
+ * (git cannot run here), `timeout`, `busy` (too many reads waiting), `too_large`, `protocol`
+ * (output that is not cat-file's), `invalid` (an object name with a newline).
  */
 export class CatFileError extends Error {
   override name = 'CatFileError';
   constructor(
     message: string,
-    readonly kind: 'died' | 'timeout' | 'busy' | 'too_large' | 'protocol' | 'invalid',
+    readonly kind: 'died' | 'spawn' | 'timeout' | 'busy' | 'too_large' | 'protocol' | 'invalid',
     readonly stderr = '',
   ) {
     super(message);
@@ -143,7 +143,7 @@ export class CatFileBatch {
       // The process died before reading its input: its exit fails the reads.
     });
     child.on('error', (err) => {
-      if (mine()) this.fail(new CatFileError(`cannot run git cat-file: ${err.message}`, 'died'));
+      if (mine()) this.fail(new CatFileError(`cannot run git cat-file: ${err.message}`, 'spawn'));
     });
     child.on('close', (code, signal) => {
       if (!mine()) return;

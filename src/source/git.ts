@@ -633,7 +633,7 @@ export class MirrorCache {
         `reading ${name} from ${mirror} failed: ${err.message}`,
         undefined,
         err.stderr,
-        err.kind === 'invalid' ? 'invalid' : 'upstream',
+        err.kind === 'invalid' ? 'invalid' : err.kind === 'spawn' ? 'misconfigured' : 'upstream',
       );
     }
   }

@@ -129,6 +129,18 @@ describe('CatFileBatch', () => {
     assert.equal(batch.starts, 1);
   });
 
+  it('says when git cannot run at all', async (t) => {
+    const remote = await makeRemote(tempDir(t, 'catfile-nogit'));
+    const batch = reader(t, remote.bare);
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await assert.rejects(batch.read('HEAD'), rejectsAs('spawn'));
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
   it('ends an idle process and starts one again on the next read', async (t) => {
     const remote = await makeRemote(tempDir(t, 'catfile-idle'));
     const sha = await remote.commit({ 'a.txt': 'a\n' }, 'a');
