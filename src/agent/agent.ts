@@ -214,6 +214,8 @@ export class Agent {
     await Promise.race([Promise.allSettled([...this.deliveries]), grace]);
     this.stopDelivery.abort();
     await Promise.allSettled([...this.deliveries, this.presence]);
+    // A cache given by the server's process is the server's to close.
+    if (!this.opts.mirrors) await this.mirrors.close();
   }
 
   private async slot(index: number): Promise<void> {
@@ -285,7 +287,7 @@ export class Agent {
         prepareWorkspace: async () => {
           await rm(workspace, { recursive: true, force: true });
           try {
-            await this.mirrors.checkout(payload.repo.url, payload.sha, workspace, { credentials });
+            await this.mirrors.checkout(payload.repo.url, payload.sha, workspace, { ref: pushedRef(payload), credentials });
           } finally {
             credentials = null;
           }
@@ -322,4 +324,10 @@ export class Agent {
     this.deliveries.add(delivery);
     void delivery.finally(() => this.deliveries.delete(delivery));
   }
+}
+
+/** The full ref the job's commit was pushed to: an agent missing the commit fetches that ref alone. */
+function pushedRef(payload: JobPayload): string {
+  if (payload.ref.startsWith('refs/')) return payload.ref;
+  return `refs/${payload.variables.some((v) => v.key === 'CI_COMMIT_TAG') ? 'tags' : 'heads'}/${payload.ref}`;
 }

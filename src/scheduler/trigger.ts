@@ -85,7 +85,8 @@ async function resolveRef(ctx: TriggerContext, repo: Repo, ref: string, sha: str
 
 export async function triggerPipeline(ctx: TriggerContext, input: TriggerInput): Promise<TriggerResult> {
   const { repo } = input;
-  await ctx.mirrors.ensure(repo.url, { sha: input.sha });
+  // A push names its ref: a missing sha is fetched with that ref alone, not every ref of the remote.
+  await ctx.mirrors.ensure(repo.url, { sha: input.sha, ref: input.ref });
   const ref = await resolveRef(ctx, repo, input.ref, input.sha, input.mergeRequest !== undefined);
   await input.authorizeRef?.(ref);
   if (!ref.sha) throw new DomainError('invalid', `repository ${repo.name}: cannot resolve "${input.ref}" to a commit`);

@@ -210,6 +210,7 @@ export async function startServer(
         await instanceLock?.release();
         await store.close();
         blobs.close?.();
+        await mirrors.close();
       })();
       return closing;
     },

@@ -8,6 +8,8 @@ import type { GitCredentials, SshKeyCredentials, UrlCredentials } from '../api/i
 import { DomainError } from '../errors.js';
 import { maskText, shellQuote } from '../executor/index.js';
 import { parseRawCommit, type CommitInfo } from '../pipeline/index.js';
+import { CatFileBatch, CatFileError, type CatFileObject } from './cat-file.js';
+import { gitEnv } from './git-env.js';
 import { isZeroSha } from './types.js';
 
 /**
@@ -34,31 +36,11 @@ const KILL_GRACE_MS = 2_000;
 const MAX_STDERR = 64 * 1024;
 const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
 const SHA_RE = /^[0-9a-f]{4,64}$/i;
+/** Mirrors with a cat-file process at once (each is a process and a few open pack files). */
+const MAX_READERS = 16;
+/** A fetch of one ref lets git's auto maintenance run once in this many (see `fetchRef`). */
+const MAINTENANCE_EVERY = 20;
 const FULL_SHA_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
-
-// Inherited from e.g. a git hook that starts Tandem; they would point our commands at another repository.
-const REPO_LOCATION_VARS = [
-  'GIT_DIR',
-  'GIT_WORK_TREE',
-  'GIT_INDEX_FILE',
-  'GIT_OBJECT_DIRECTORY',
-  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
-  'GIT_COMMON_DIR',
-  'GIT_NAMESPACE',
-  'GIT_PREFIX',
-];
-
-function gitEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of REPO_LOCATION_VARS) delete env[name];
-  // Transports git may use, for every URL it meets (remotes, redirects, submodules): never ext::
-  // (runs commands) or fd::. file is for local repositories, which only admins can register.
-  env.GIT_ALLOW_PROTOCOL = 'https:http:ssh:git:file';
-  env.GIT_TERMINAL_PROMPT = '0';
-  env.GCM_INTERACTIVE = 'never';
-  env.LC_ALL = 'C';
-  return env;
-}
 
 interface GitRun {
   code: number;
@@ -415,12 +397,14 @@ function checkSha(sha: string, field: string): void {
   if (!SHA_RE.test(sha)) throw new SourceError(`${field} ${JSON.stringify(sha)} is not a commit sha (4 to 64 hex digits)`);
 }
 
-function checkRefName(ref: string): void {
-  // Refuses revision syntax (main~1, @{-1}, :/text, a..b) so a ref only ever names a ref or a sha.
+/** Refuses revision syntax (main~1, @{-1}, :/text, a..b) so a ref only ever names a ref or a sha. */
+function isRefName(ref: string): boolean {
   // eslint-disable-next-line no-control-regex
-  if (ref === '' || ref.startsWith('-') || ref.includes('..') || ref.includes('@{') || /[\x00-\x20\x7f~^:?*[\\]/.test(ref)) {
-    throw new SourceError(`invalid ref name ${JSON.stringify(ref)}`);
-  }
+  return !(ref === '' || ref.startsWith('-') || ref.includes('..') || ref.includes('@{') || /[\x00-\x20\x7f~^:?*[\\]/.test(ref));
+}
+
+function checkRefName(ref: string): void {
+  if (!isRefName(ref)) throw new SourceError(`invalid ref name ${JSON.stringify(ref)}`);
 }
 
 /** A path inside the repository, relative to its root. */
@@ -552,6 +536,9 @@ export class MirrorCache {
   private readonly present = new Set<string>();
   private readonly fetchTimeoutMs: number;
   private readonly credentials: MirrorCacheOptions['credentials'];
+  /** One `git cat-file --batch` per mirror read lately, least recently used first (bounded, see `reader`). */
+  private readonly readers = new Map<string, CatFileBatch>();
+  private refFetches = 0;
 
   constructor(
     readonly dir: string,
@@ -598,8 +585,64 @@ export class MirrorCache {
   }
 
   private async hasCommit(mirror: string, sha: string): Promise<boolean> {
-    const run = await runGit(['--git-dir', mirror, 'cat-file', '-e', `${sha}^{commit}`]);
-    return run.code === 0;
+    return (await this.readObject(mirror, sha, `${sha}^{commit}`))?.type === 'commit';
+  }
+
+  /** The mirror's cat-file process; the least recently used one closes when there are MAX_READERS. */
+  private reader(mirror: string): CatFileBatch {
+    let reader = this.readers.get(mirror);
+    if (reader) this.readers.delete(mirror);
+    else {
+      const [oldest] = this.readers;
+      if (this.readers.size >= MAX_READERS && oldest) {
+        this.readers.delete(oldest[0]);
+        void oldest[1].close();
+      }
+      reader = new CatFileBatch(mirror);
+    }
+    this.readers.set(mirror, reader);
+    return reader;
+  }
+
+  /**
+   * An object of the mirror by name (`<sha>:<path>`, `<sha>^{commit}`) at a commit sha; null when
+   * missing. A full sha is read by the mirror's long-lived cat-file process, retried once on a new
+   * one when it died; an abbreviation (rare: typed by hand) by a process of its own, since a
+   * long-lived process may not see an abbreviation of objects fetched after it started.
+   */
+  private async readObject(mirror: string, sha: string, name: string): Promise<CatFileObject | null> {
+    const once = async (reader: CatFileBatch, owned: boolean) => {
+      try {
+        return await reader.read(name);
+      } finally {
+        if (owned) await reader.close();
+      }
+    };
+    try {
+      if (!FULL_SHA_RE.test(sha)) return await once(new CatFileBatch(mirror), true);
+      try {
+        return await once(this.reader(mirror), false);
+      } catch (err) {
+        if (!(err instanceof CatFileError) || (err.kind !== 'died' && err.kind !== 'busy')) throw err;
+        // Busy: many reads at once (a burst of pushes); a process of its own keeps the queue bounded.
+        return await once(err.kind === 'died' ? this.reader(mirror) : new CatFileBatch(mirror), err.kind === 'busy');
+      }
+    } catch (err) {
+      if (!(err instanceof CatFileError)) throw err;
+      throw new SourceError(
+        `reading ${name} from ${mirror} failed: ${err.message}`,
+        undefined,
+        err.stderr,
+        err.kind === 'invalid' ? 'invalid' : err.kind === 'spawn' ? 'misconfigured' : 'upstream',
+      );
+    }
+  }
+
+  /** Ends the mirrors' cat-file processes (at shutdown); a later read starts new ones. */
+  async close(): Promise<void> {
+    const readers = [...this.readers.values()];
+    this.readers.clear();
+    await Promise.all(readers.map((r) => r.close()));
   }
 
   private async peel(mirror: string, rev: string): Promise<string | null> {
@@ -629,10 +672,11 @@ export class MirrorCache {
   /**
    * Makes sure the mirror of url exists and is fresh: clones it when missing, otherwise fetches
    * (with --prune), skipping the fetch when sha is given and already present. Returns the mirror path.
+   * Given sha and the full `ref` it was pushed to, fetches that ref alone first (see `fetchRef`).
    * Throws SourceError when the repository is unreachable or sha is still missing after the fetch.
    * `credentials`: for this call's clone or fetch, instead of asking the `credentials` option.
    */
-  async ensure(url: string, opts: { sha?: string; credentials?: GitCredentials | null } = {}): Promise<string> {
+  async ensure(url: string, opts: { sha?: string; ref?: string; credentials?: GitCredentials | null } = {}): Promise<string> {
     const repoUrl = normalizeRepoUrl(url);
     const mirror = path.join(this.dir, `${this.key(repoUrl)}.git`);
     const { sha } = opts;
@@ -641,22 +685,34 @@ export class MirrorCache {
       if (this.present.has(`${mirror}@${sha}`)) return mirror;
       if ((await exists(mirror)) && (await this.hasCommit(mirror, sha))) return this.remember(mirror, sha);
     }
+    // A hint: a ref that cannot be fetched alone costs a full fetch, never an error.
+    const ref = opts.ref !== undefined && opts.ref.startsWith('refs/') && isRefName(opts.ref) ? opts.ref : undefined;
     return this.serialize(mirror, async (queued) => {
       await mkdir(this.dir, { recursive: true });
+      let found = false;
       await withFileLock(`${mirror}.lock`, this.fetchTimeoutMs + 60_000, async (waited) => {
         // Only a holder we waited for can have fetched sha since the check above; otherwise
         // asking git again would cost a process for nothing (this is on the push-to-job path).
-        const recheck = sha !== undefined && (queued || waited);
+        if (sha !== undefined && (queued || waited) && (await this.hasCommit(mirror, sha))) return void (found = true);
+        const credentials = await this.credentialsFor(repoUrl, opts.credentials);
         if (!(await exists(mirror))) {
-          await this.clone(repoUrl, mirror, await this.credentialsFor(repoUrl, opts.credentials));
-        } else if (sha === undefined || !recheck || !(await this.hasCommit(mirror, sha))) {
-          await gitOk('git fetch of', repoUrl, ['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], {
-            timeoutMs: this.fetchTimeoutMs,
-            credentials: await this.credentialsFor(repoUrl, opts.credentials),
-          });
+          // A mirror deleted under a running server (a cleanup) is cloned anew: a cat-file process
+          // started on the old one must not answer for it.
+          await this.readers.get(mirror)?.close();
+          this.readers.delete(mirror);
+          return this.clone(repoUrl, mirror, credentials);
         }
+        if (sha !== undefined && ref !== undefined && (await this.fetchRef(repoUrl, mirror, ref, credentials))) {
+          found = await this.hasCommit(mirror, sha);
+          // Pushed and then moved by a force push: only a fetch of everything can still find it.
+          if (found) return;
+        }
+        await gitOk('git fetch of', repoUrl, ['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], {
+          timeoutMs: this.fetchTimeoutMs,
+          credentials,
+        });
       });
-      if (sha !== undefined && !(await this.hasCommit(mirror, sha))) {
+      if (sha !== undefined && !found && !(await this.hasCommit(mirror, sha))) {
         throw new SourceError(
           `commit ${sha} not found in ${redactUrl(repoUrl)} (unknown, or no longer reachable from any branch or tag)`,
           redactUrl(repoUrl),
@@ -664,6 +720,23 @@ export class MirrorCache {
       }
       return sha === undefined ? mirror : this.remember(mirror, sha);
     });
+  }
+
+  /**
+   * Fetches one ref of the remote into the mirror: the remote advertises only that ref (protocol
+   * v2), and the mirror's other refs are left for the next full fetch. Auto maintenance (a git
+   * process deciding whether to gc) runs on one such fetch in MAINTENANCE_EVERY, full fetches
+   * keep theirs. false when the remote has no such ref (deleted since the push).
+   */
+  private async fetchRef(repoUrl: string, mirror: string, ref: string, credentials: GitCredentials | null): Promise<boolean> {
+    this.refFetches++;
+    const maintenance = this.refFetches % MAINTENANCE_EVERY === 0 ? [] : ['-c', 'maintenance.auto=false'];
+    const args = ['--git-dir', mirror, ...maintenance, 'fetch', '--quiet', 'origin', `+${ref}:${ref}`];
+    const opts = { timeoutMs: this.fetchTimeoutMs, credentials };
+    const run = await withCredentials(repoUrl, credentials, (env) => runGit(args, opts, env));
+    if (run.code === 0 && !run.timedOut && !run.overflow) return true;
+    if (!run.timedOut && /couldn't find remote ref/i.test(run.stderr)) return false;
+    throw failure('git fetch of', repoUrl, run, opts);
   }
 
   /**
@@ -709,41 +782,23 @@ export class MirrorCache {
     return (await this.readFirstFile(url, sha, [file]))?.content ?? null;
   }
 
-  /** The first of these files that exists at the commit (e.g. .tandem.yml, else .gitlab-ci.yml), in one git process. */
+  /** The first of these files that exists at the commit (e.g. .tandem.yml, else .gitlab-ci.yml), asked of git together. */
   async readFirstFile(url: string, sha: string, files: string[]): Promise<{ path: string; content: string } | null> {
     const mirror = await this.ensure(url, { sha });
     const rels = files.map(repoRelative);
-    const repoUrl = normalizeRepoUrl(url);
-    // --batch reads object names on stdin and says "missing" instead of failing, so a missing
-    // path is told apart from a broken repository without a second process.
-    const out = await gitOk('reading a file from', repoUrl, ['--git-dir', mirror, 'cat-file', '--batch'], {
-      input: rels.map((rel) => `${sha}:${rel}\n`).join(''),
-    });
-    let offset = 0;
-    for (const rel of rels) {
-      const nl = out.indexOf(0x0a, offset);
-      const header = out
-        .subarray(offset, nl < 0 ? out.length : nl)
-        .toString('utf8')
-        .split(' ');
-      if (header.length !== 3) {
-        offset = nl + 1;
-        continue;
-      }
-      const size = Number(header[2]);
-      if (header[1] === 'blob') return { path: rel, content: out.subarray(nl + 1, nl + 1 + size).toString('utf8') };
-      // A tree or other object of that name: skip its contents and the newline after them.
-      offset = nl + 1 + size + 1;
-    }
-    return null;
+    // cat-file says "missing" instead of failing, so a missing path is told apart from a broken
+    // repository; a tree of that name is not a file.
+    const objects = await Promise.all(rels.map((rel) => this.readObject(mirror, sha, `${sha}:${rel}`)));
+    const index = objects.findIndex((o) => o?.type === 'blob');
+    return index < 0 ? null : { path: rels[index], content: objects[index]!.content.toString('utf8') };
   }
 
   /** The message, author and date of a commit (GitLab's CI_COMMIT_*); null when the object is not a commit. */
   async commitInfo(url: string, sha: string): Promise<CommitInfo | null> {
     checkSha(sha, 'sha');
     const mirror = await this.ensure(url, { sha });
-    const run = await runGit(['--git-dir', mirror, 'cat-file', 'commit', sha]);
-    return run.code === 0 ? parseRawCommit(run.stdout.toString('utf8')) : null;
+    const commit = await this.readObject(mirror, sha, `${sha}^{commit}`);
+    return commit?.type === 'commit' ? parseRawCommit(commit.content.toString('utf8')) : null;
   }
 
   /** Every file path (relative, '/'-separated) in the tree of a commit. */
@@ -793,12 +848,12 @@ export class MirrorCache {
 
   /**
    * A job workspace at dest (missing or empty): a clone borrowing objects from the mirror,
-   * HEAD detached at sha, origin pointing at the real repository. `credentials`: for a fetch this
-   * needs, as `ensure` takes them; the workspace keeps none.
+   * HEAD detached at sha, origin pointing at the real repository. `ref` and `credentials`: for a
+   * fetch this needs, as `ensure` takes them; the workspace keeps no credentials.
    */
-  async checkout(url: string, sha: string, dest: string, opts: { credentials?: GitCredentials | null } = {}): Promise<void> {
+  async checkout(url: string, sha: string, dest: string, opts: { ref?: string; credentials?: GitCredentials | null } = {}): Promise<void> {
     const repoUrl = normalizeRepoUrl(url);
-    const mirror = await this.ensure(url, { sha, credentials: opts.credentials });
+    const mirror = await this.ensure(url, { sha, ref: opts.ref, credentials: opts.credentials });
     const target = path.resolve(dest);
     const entries = await readdir(target).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [];

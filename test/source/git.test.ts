@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
@@ -136,6 +136,88 @@ describe('MirrorCache', () => {
     assert.equal(await cache.changedFiles(remote.bare, null, second), null);
     assert.equal(await cache.changedFiles(remote.bare, ZERO_SHA, second), null);
     assert.equal(await cache.changedFiles(remote.bare, 'ab'.repeat(20), second), null);
+  });
+
+  it('fetches only the pushed ref when its sha is missing; a full fetch brings the others', async (t) => {
+    const { root, remote, first, cache } = await setup(t);
+    const mirror = await cache.ensure(remote.bare);
+    // An agent's cache of its own, as a job's checkout uses it.
+    const agent = new MirrorCache(path.join(root, 'agent-cache'));
+    const agentMirror = await agent.ensure(remote.bare);
+    const hinted = new MirrorCache(path.join(root, 'hinted-cache'));
+    await hinted.ensure(remote.bare);
+    const pushed = await remote.commit({ '.tandem.yml': 'pushed:\n  script: make\n' }, 'on main');
+    await remote.push('main');
+    await git(remote.work, 'checkout', '--quiet', '-b', 'other', first);
+    const other = await remote.commit({ 'o.txt': 'o\n' }, 'on other');
+    await remote.push('other');
+
+    await cache.ensure(remote.bare, { sha: pushed, ref: 'refs/heads/main' });
+    assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/heads/main'), pushed);
+    await assert.rejects(git(root, '--git-dir', mirror, 'rev-parse', '--verify', `${other}^{commit}`), 'the other branch was not fetched');
+    assert.equal(await cache.readFile(remote.bare, pushed, '.tandem.yml'), 'pushed:\n  script: make\n');
+
+    await cache.ensure(remote.bare);
+    assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/heads/other'), other);
+
+    const workspace = path.join(root, 'ws');
+    await agent.checkout(remote.bare, pushed, workspace, { ref: 'refs/heads/main' });
+    assert.equal(readFileSync(path.join(workspace, '.tandem.yml'), 'utf8'), 'pushed:\n  script: make\n');
+    await assert.rejects(git(root, '--git-dir', agentMirror, 'rev-parse', '--verify', `${other}^{commit}`));
+    // A hint that is no ref name (a job's variables can say anything) is ignored: everything is fetched.
+    await hinted.checkout(remote.bare, other, path.join(root, 'ws2'), { ref: 'refs/heads/a:b' });
+    assert.equal(readFileSync(path.join(root, 'ws2', 'o.txt'), 'utf8'), 'o\n');
+  });
+
+  it('fetches everything when the pushed ref is gone or no longer leads to the sha', async (t) => {
+    const { root, remote, first, cache } = await setup(t);
+    const mirror = await cache.ensure(remote.bare);
+    // Pushed to a branch deleted since: the sha is still on another branch.
+    await git(remote.work, 'checkout', '--quiet', '-b', 'topic');
+    const topic = await remote.commit({ 't.txt': 't\n' }, 'topic');
+    await remote.push('topic');
+    await cache.ensure(remote.bare, { sha: topic, ref: 'refs/heads/gone' });
+    assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/heads/topic'), topic);
+
+    // Pushed, then force-pushed away: a tag still holds the sha.
+    await git(remote.work, 'checkout', '--quiet', '-b', 'feat', first);
+    const feat = await remote.commit({ 'f.txt': 'f\n' }, 'feat');
+    await git(remote.work, 'tag', 'keep');
+    await remote.push('keep');
+    await git(remote.work, 'reset', '--quiet', '--hard', first);
+    await remote.push('feat');
+    await cache.ensure(remote.bare, { sha: feat, ref: 'refs/heads/feat' });
+    assert.equal(await git(root, '--git-dir', mirror, 'rev-parse', 'refs/tags/keep'), feat);
+    await assert.rejects(cache.ensure(remote.bare, { sha: 'ef'.repeat(20), ref: 'refs/heads/feat' }), /not found/);
+  });
+
+  it('reads on after the mirror’s cat-file process dies or the mirror is deleted', async (t) => {
+    const { remote, first, cache } = await setup(t);
+    t.after(() => cache.close());
+    assert.equal(await cache.readFile(remote.bare, first, 'src/a.c'), 'int a;\n');
+    const mirror = cache.mirrorPath(remote.bare);
+    const readers = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((pid) => {
+        const cmdline = (() => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          } catch {
+            return [];
+          }
+        })();
+        return cmdline.includes('cat-file') && cmdline.includes(mirror);
+      });
+    assert.equal(readers.length, 1, 'one cat-file process for the mirror');
+    process.kill(Number(readers[0]), 'SIGKILL');
+    assert.equal(await cache.readFile(remote.bare, first, 'src/a.c'), 'int a;\n');
+    assert.match((await cache.commitInfo(remote.bare, first))?.message ?? '', /^first/);
+
+    // A mirror deleted under a running cache (a cleanup) is cloned again and read afresh.
+    rmSync(mirror, { recursive: true, force: true });
+    const second = await remote.commit({ 'src/a.c': 'int a2;\n' }, 'second');
+    await remote.push('main');
+    assert.equal(await cache.readFile(remote.bare, second, 'src/a.c'), 'int a2;\n');
   });
 
   it('fails with a SourceError for a commit the repository does not have', async (t) => {
