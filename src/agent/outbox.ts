@@ -3,11 +3,14 @@
 // every server and its log and result arrive when one answers again. The outbox is bounded; its
 // directory is named by job and fencing token, so an agent restarted after a crash still delivers
 // what a previous run left behind, and hands back the jobs that run died with. The server's fencing
-// decides what is still accepted (409: drop).
+// decides what is still accepted (409: drop). Log chunks wait a moment for more before they are
+// sent, and the last ones (with the artifact manifest) ride in the request that reports the result:
+// a short job costs the server one request to end, not three or four.
 import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogChunk } from '../executor/index.js';
+import type { ManifestEntry } from '../artifacts/index.js';
 import type { CompleteRequest } from '../api/index.js';
 
 /** Where an outbox's contents go; each call must be idempotent (the server dedupes by seq and token). */
@@ -24,6 +27,11 @@ export interface OutboxOptions {
   maxLogBytes?: number;
   /** Delivery retry backoff cap. */
   maxBackoffMs?: number;
+  /**
+   * How long a log chunk waits for more before it is sent (a live tail is this much later); a job
+   * that ends within it sends its whole log with its result. A full batch goes at once.
+   */
+  logLingerMs?: number;
   /** Stops delivery (agent shutdown); what is left stays on disk for the next start. */
   signal?: AbortSignal;
   onStale?: () => void;
@@ -32,6 +40,7 @@ export interface OutboxOptions {
 
 const BATCH_CHUNKS = 200;
 const BATCH_BYTES = 512 * 1024;
+const LOG_LINGER_MS = 500;
 
 function statusOf(err: unknown): number | undefined {
   return (err as { status?: number }).status;
@@ -53,6 +62,10 @@ export class JobOutbox {
   private truncated = false;
   /** Chunks written but not yet delivered, in order (also on disk, for a restart). */
   private pending: LogChunk[] = [];
+  /** When the oldest pending chunk was written (null: none pending). */
+  private pendingSince: number | null = null;
+  /** The job's artifact manifest, sent with its result. */
+  private artifacts: CompleteRequest['artifacts'] = undefined;
   private result: CompleteRequest | null = null;
   private wake: (() => void) | null = null;
   private stale = false;
@@ -62,6 +75,7 @@ export class JobOutbox {
   private readonly delivered: Promise<DeliveryResult>;
   private readonly maxLogBytes: number;
   private readonly maxBackoffMs: number;
+  private readonly logLingerMs: number;
 
   private constructor(
     readonly dir: string,
@@ -77,7 +91,9 @@ export class JobOutbox {
     this.resultFile = join(dir, 'result.json');
     this.maxLogBytes = opts.maxLogBytes ?? 64 * 1024 * 1024;
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
+    this.logLingerMs = opts.logLingerMs ?? LOG_LINGER_MS;
     this.pending = restored.chunks;
+    this.pendingSince = restored.chunks.length > 0 ? Date.now() : null;
     this.result = restored.result;
     this.delivered = this.deliverLoop();
   }
@@ -137,15 +153,22 @@ export class JobOutbox {
     this.bytes += Buffer.byteLength(entry.data);
     await appendFile(this.logFile, JSON.stringify(entry) + '\n');
     this.pending.push(entry);
+    this.pendingSince ??= Date.now();
     this.wake?.();
   }
 
-  /** Records the job's result; it is sent after every log chunk. */
+  /** The job's artifact manifest (its blobs uploaded): it goes with the result, in the same request. */
+  holdArtifacts(files: ManifestEntry[], expireInSeconds: number | null): void {
+    this.artifacts = { files, expireInSeconds };
+  }
+
+  /** Records the job's result; it is sent with the last log chunks and the artifact manifest. */
   async finish(body: CompleteRequest): Promise<void> {
+    const result: CompleteRequest = this.artifacts ? { ...body, artifacts: this.artifacts } : body;
     const tmp = `${this.resultFile}.tmp`;
-    await writeFile(tmp, JSON.stringify(body));
+    await writeFile(tmp, JSON.stringify(result));
     await rename(tmp, this.resultFile);
-    this.result = body;
+    this.result = result;
     await this.close();
   }
 
@@ -180,13 +203,13 @@ export class JobOutbox {
     for (;;) {
       if (signal?.aborted) return 'stopped';
       try {
-        if (this.pending.length > 0) {
-          const batch: LogChunk[] = [];
-          let bytes = 0;
-          for (const c of this.pending) {
-            if (batch.length >= BATCH_CHUNKS || (batch.length > 0 && bytes + c.data.length > BATCH_BYTES)) break;
-            batch.push(c);
-            bytes += c.data.length;
+        const batch = this.nextBatch();
+        // The last chunks go with the result when they fit in one batch.
+        if (batch.length > 0 && !(this.closed && this.result && batch.length === this.pending.length)) {
+          const wait = this.closed || batch.length < this.pending.length ? 0 : this.pendingSince! + this.logLingerMs - Date.now();
+          if (wait > 0) {
+            await this.waitForWork(wait);
+            continue;
           }
           const { logFull } = await this.target.sendLog(this.jobId, this.fencingToken, batch);
           this.pending.splice(0, batch.length);
@@ -194,17 +217,17 @@ export class JobOutbox {
             this.logFull = true;
             this.pending = [];
           }
+          if (this.pending.length === 0) this.pendingSince = null;
           backoff = 100;
           continue;
         }
         if (this.closed) {
-          if (this.result) await this.target.complete(this.jobId, this.result);
+          if (this.result) await this.target.complete(this.jobId, batch.length > 0 ? { ...this.result, log: batch } : this.result);
           else if (this.orphaned) await this.target.abandon(this.jobId, this.fencingToken);
           await rm(this.dir, { recursive: true, force: true });
           return 'delivered';
         }
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = null;
+        await this.waitForWork(null);
       } catch (err) {
         if (isFinal(err)) {
           this.stale = true;
@@ -218,5 +241,29 @@ export class JobOutbox {
         backoff = Math.min(this.maxBackoffMs, backoff * 2);
       }
     }
+  }
+
+  /** The oldest pending chunks, as many as one request takes. */
+  private nextBatch(): LogChunk[] {
+    const batch: LogChunk[] = [];
+    let bytes = 0;
+    for (const c of this.pending) {
+      if (batch.length >= BATCH_CHUNKS || (batch.length > 0 && bytes + c.data.length > BATCH_BYTES)) break;
+      batch.push(c);
+      bytes += c.data.length;
+    }
+    return batch;
+  }
+
+  /** Until a chunk, the result or a stop arrives, or `ms` pass (null: no limit). */
+  private async waitForWork(ms: number | null): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = ms === null ? undefined : setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = null;
   }
 }
