@@ -79,8 +79,8 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
   const base = `/api/v1/agent/jobs/${jobId}`;
   return {
     blobs: new ServerBlobStore(client),
-    async sendLog(chunks: LogChunk[]) {
-      for (const chunk of chunks) await outbox.appendLog(chunk);
+    async sendLog(chunks: LogChunk[], last: boolean) {
+      for (const chunk of chunks) await outbox.appendLog(chunk, last);
     },
     async heartbeat() {
       return (await client.json<HeartbeatResponse>('POST', `${base}/heartbeat`, { fencingToken })) ?? { cancelRequested: false };

@@ -3,9 +3,10 @@
 // every server and its log and result arrive when one answers again. The outbox is bounded; its
 // directory is named by job and fencing token, so an agent restarted after a crash still delivers
 // what a previous run left behind, and hands back the jobs that run died with. The server's fencing
-// decides what is still accepted (409: drop). Log chunks wait a moment for more before they are
-// sent, and the last ones (with the artifact manifest) ride in the request that reports the result:
-// a short job costs the server one request to end, not three or four.
+// decides what is still accepted (409: drop). The log's chunks come coalesced by time and size
+// (LogChunker: 200 ms, 64 KiB) and go out as they come, but the last ones wait for the result and
+// ride with it and the artifact manifest in one request: a short job costs the server one request
+// to end, not three or four.
 import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,11 +28,8 @@ export interface OutboxOptions {
   maxLogBytes?: number;
   /** Delivery retry backoff cap. */
   maxBackoffMs?: number;
-  /**
-   * How long a log chunk waits for more before it is sent (a live tail is this much later); a job
-   * that ends within it sends its whole log with its result. A full batch goes at once.
-   */
-  logLingerMs?: number;
+  /** How long the log's last chunks wait for the job's result, which takes them along. */
+  resultWaitMs?: number;
   /** Stops delivery (agent shutdown); what is left stays on disk for the next start. */
   signal?: AbortSignal;
   onStale?: () => void;
@@ -40,7 +38,7 @@ export interface OutboxOptions {
 
 const BATCH_CHUNKS = 200;
 const BATCH_BYTES = 512 * 1024;
-const LOG_LINGER_MS = 500;
+const RESULT_WAIT_MS = 1000;
 
 function statusOf(err: unknown): number | undefined {
   return (err as { status?: number }).status;
@@ -62,8 +60,8 @@ export class JobOutbox {
   private truncated = false;
   /** Chunks written but not yet delivered, in order (also on disk, for a restart). */
   private pending: LogChunk[] = [];
-  /** When the oldest pending chunk was written (null: none pending). */
-  private pendingSince: number | null = null;
+  /** When the runner wrote the log's last chunk (null: not yet). */
+  private logEndedAt: number | null = null;
   /** The job's artifact manifest, sent with its result. */
   private artifacts: CompleteRequest['artifacts'] = undefined;
   private result: CompleteRequest | null = null;
@@ -75,7 +73,7 @@ export class JobOutbox {
   private readonly delivered: Promise<DeliveryResult>;
   private readonly maxLogBytes: number;
   private readonly maxBackoffMs: number;
-  private readonly logLingerMs: number;
+  private readonly resultWaitMs: number;
 
   private constructor(
     readonly dir: string,
@@ -91,9 +89,8 @@ export class JobOutbox {
     this.resultFile = join(dir, 'result.json');
     this.maxLogBytes = opts.maxLogBytes ?? 64 * 1024 * 1024;
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
-    this.logLingerMs = opts.logLingerMs ?? LOG_LINGER_MS;
+    this.resultWaitMs = opts.resultWaitMs ?? RESULT_WAIT_MS;
     this.pending = restored.chunks;
-    this.pendingSince = restored.chunks.length > 0 ? Date.now() : null;
     this.result = restored.result;
     this.delivered = this.deliverLoop();
   }
@@ -140,8 +137,11 @@ export class JobOutbox {
     return out;
   }
 
-  /** Durable once it resolves; delivery follows in the background. */
-  async appendLog(chunk: LogChunk): Promise<void> {
+  /**
+   * Durable once it resolves; delivery follows in the background. `last`: the log ends with this
+   * chunk, which waits for the job's result (or the close) to go along with it.
+   */
+  async appendLog(chunk: LogChunk, last = false): Promise<void> {
     if (this.stale || this.logFull) return;
     let entry = chunk;
     const size = Buffer.byteLength(chunk.data);
@@ -153,7 +153,7 @@ export class JobOutbox {
     this.bytes += Buffer.byteLength(entry.data);
     await appendFile(this.logFile, JSON.stringify(entry) + '\n');
     this.pending.push(entry);
-    this.pendingSince ??= Date.now();
+    if (last) this.logEndedAt ??= Date.now();
     this.wake?.();
   }
 
@@ -206,7 +206,10 @@ export class JobOutbox {
         const batch = this.nextBatch();
         // The last chunks go with the result when they fit in one batch.
         if (batch.length > 0 && !(this.closed && this.result && batch.length === this.pending.length)) {
-          const wait = this.closed || batch.length < this.pending.length ? 0 : this.pendingSince! + this.logLingerMs - Date.now();
+          const wait =
+            this.logEndedAt === null || this.closed || batch.length < this.pending.length
+              ? 0
+              : this.logEndedAt + this.resultWaitMs - Date.now();
           if (wait > 0) {
             await this.waitForWork(wait);
             continue;
@@ -217,7 +220,6 @@ export class JobOutbox {
             this.logFull = true;
             this.pending = [];
           }
-          if (this.pending.length === 0) this.pendingSince = null;
           backoff = 100;
           continue;
         }

@@ -79,9 +79,9 @@ use:
   assert.match(await tandem.log(jobNamed(p, 'make').id), /Job succeeded/);
 });
 
-test('a job that prints for a while sends its log in a few batches, complete and in order', async () => {
+test('a job that prints for a while sends its log in batches of lines, complete and in order', async () => {
   const { name } = await tandem.repo({
-    '.gitlab-ci.yml': 'talk:\n  script:\n    - for i in $(seq 1 20); do echo "line $i"; sleep 0.1; done\n',
+    '.gitlab-ci.yml': 'talk:\n  script:\n    - for i in $(seq 1 40); do echo "line $i"; sleep 0.05; done\n',
   });
   let pipelineId = 0;
   const count = await requestsDuring(async () => {
@@ -93,61 +93,59 @@ test('a job that prints for a while sends its log in a few batches, complete and
   const lines = (await tandem.log(job.id)).split('\n').filter((l) => /^line \d+$/.test(l));
   assert.deepEqual(
     lines,
-    Array.from({ length: 20 }, (_, i) => `line ${i + 1}`),
+    Array.from({ length: 40 }, (_, i) => `line ${i + 1}`),
   );
-  // 2 s of output: the 200 ms chunker alone would make about ten requests; the outbox sends at
-  // most one batch every 500 ms.
-  assert.ok(count('log') <= 6, `log requests: ${count('log')}`);
+  // 40 lines in 2 s: a chunk every 200 ms at most, so about ten requests, never one a line.
+  assert.ok(count('log') <= 12, `log requests: ${count('log')}`);
   assert.equal(count('complete'), 1);
 });
 
 /** A job claimed by hand, with an outbox delivering to the server for it. */
-async function handOutbox(linger: number) {
-  const agent = await registerAgent(tandem, `outbox-${linger}-${Date.now()}`, ['by-hand']);
+async function handOutbox(resultWaitMs: number) {
+  const agent = await registerAgent(tandem, `outbox-${resultWaitMs}-${Date.now()}`, ['by-hand']);
   const { name } = await tandem.repo({ '.gitlab-ci.yml': 'job:\n  tags: [by-hand]\n  script: [echo hi]\n' });
   await tandem.trigger(name);
   const payload = await agent.claim();
   assert.ok(payload);
   const client = new ServerClient({ servers: [tandem.url], token: agent.token });
-  const outbox = await JobOutbox.create(scratch, payload.jobId, payload.fencingToken, serverOutboxTarget(client), { logLingerMs: linger });
+  const outbox = await JobOutbox.create(scratch, payload.jobId, payload.fencingToken, serverOutboxTarget(client), { resultWaitMs });
   return { outbox, jobId: payload.jobId, fencingToken: payload.fencingToken };
 }
 
-test('the outbox holds chunks for the linger, sends a full batch at once, and puts the rest in the completion', async () => {
+async function untilLog(jobId: number, done: (log: string) => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done(await tandem.log(jobId))) {
+    assert.ok(Date.now() < deadline, what);
+    await sleep(50);
+  }
+}
+
+const chunks = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `chunk ${from + i}\n`).join('');
+
+test('a chunk written while the job runs goes out at once; the last ones wait for the result and ride with it', async () => {
   const { outbox, jobId, fencingToken } = await handOutbox(60_000);
   const count = await requestsDuring(async () => {
-    for (let seq = 0; seq < 3; seq++) await outbox.appendLog({ seq, data: `chunk ${seq}\n` });
+    await outbox.appendLog({ seq: 0, data: 'chunk 0\n' });
+    await untilLog(jobId, (log) => log === 'chunk 0\n', 'a chunk of a running job reaches live tails');
+    for (let seq = 1; seq < 3; seq++) await outbox.appendLog({ seq, data: `chunk ${seq}\n` }, true);
     await sleep(300);
-    assert.equal(await tandem.log(jobId), '', 'held within the linger');
-    // 200 chunks make a full batch: sent without waiting for the linger.
-    for (let seq = 3; seq < 205; seq++) await outbox.appendLog({ seq, data: `chunk ${seq}\n` });
-    const deadline = Date.now() + 10_000;
-    while (!(await tandem.log(jobId)).includes('chunk 199\n')) {
-      assert.ok(Date.now() < deadline, 'the full batch arrived');
-      await sleep(50);
-    }
-    assert.doesNotMatch(await tandem.log(jobId), /chunk 200\n/, 'the rest waits');
+    assert.equal(await tandem.log(jobId), 'chunk 0\n', 'the last chunks wait for the result');
     await outbox.finish({ fencingToken, status: 'success', exitCode: 0, failureReason: null });
     assert.equal(await outbox.done(), 'delivered');
   });
   assert.equal(count('log'), 1);
   assert.equal(count('complete'), 1);
-  const expected = Array.from({ length: 205 }, (_, seq) => `chunk ${seq}\n`).join('');
-  assert.equal(await tandem.log(jobId), expected);
+  assert.equal(await tandem.log(jobId), chunks(0, 3));
   assert.equal((await tandem.api<{ status: string }>('GET', `/api/v1/jobs/${jobId}`)).body.status, 'success');
 });
 
-test('a chunk older than the linger goes out on its own, for live tails', async () => {
+test('last chunks whose result is late go out on their own after resultWaitMs', async () => {
   const { outbox, jobId, fencingToken } = await handOutbox(100);
-  await outbox.appendLog({ seq: 0, data: 'live\n' });
-  const deadline = Date.now() + 10_000;
-  while ((await tandem.log(jobId)) !== 'live\n') {
-    assert.ok(Date.now() < deadline, 'the chunk arrived before the job ended');
-    await sleep(50);
-  }
+  await outbox.appendLog({ seq: 0, data: 'last\n' }, true);
+  await untilLog(jobId, (log) => log === 'last\n', 'the chunk arrived before the result');
   await outbox.finish({ fencingToken, status: 'success', exitCode: 0, failureReason: null });
   assert.equal(await outbox.done(), 'delivered');
-  assert.equal(await tandem.log(jobId), 'live\n');
+  assert.equal(await tandem.log(jobId), 'last\n');
 });
 
 test('against a contract server standing in for an older Tandem (its completion refuses the new fields), the agent falls back to the separate calls', async () => {
