@@ -266,6 +266,7 @@ export class Agent {
     this.running.set(payload.jobId, abort);
     log.info('job started');
     let outcome: JobOutcome;
+    let removed: Promise<unknown> = Promise.resolve();
     try {
       outcome = await runJob({
         jobId: payload.jobId,
@@ -307,14 +308,15 @@ export class Agent {
       outcome = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
     } finally {
       this.running.delete(payload.jobId);
-      await rm(workspace, { recursive: true, force: true }).catch(() => undefined);
+      // Removed while the result is recorded: the job's last log chunks wait for the result.
+      removed = rm(workspace, { recursive: true, force: true }).catch(() => undefined);
     }
     if (outcome.failureReason === 'stale_claim' || outbox.isStale) {
-      await outbox.close();
+      await Promise.all([outbox.close(), removed]);
       log.warn('claim went stale: another agent owns this job now');
       return;
     }
-    await outbox.finish({ fencingToken: payload.fencingToken, ...outcome });
+    await Promise.all([outbox.finish({ fencingToken: payload.fencingToken, ...outcome }), removed]);
     // The slot takes the next job at once; the result reaches the server when it can.
     const delivery = outbox.done().then((result) => {
       if (result === 'delivered') log.info({ status: outcome.status }, 'job finished');

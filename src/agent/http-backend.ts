@@ -45,33 +45,48 @@ class ServerBlobStore implements BlobStore {
 
 /** Where outboxes deliver: the job's log and completion endpoints. */
 export function serverOutboxTarget(client: ServerClient): OutboxTarget {
-  return {
+  const target: OutboxTarget = {
     async sendLog(jobId: number, fencingToken: number, chunks: LogChunk[]) {
       const res = await client.json<{ truncated?: boolean }>('POST', `/api/v1/agent/jobs/${jobId}/log`, { fencingToken, chunks });
       return { logFull: res?.truncated === true };
     },
     async complete(jobId: number, body: CompleteRequest) {
-      await client.json('POST', `/api/v1/agent/jobs/${jobId}/complete`, body);
+      const path = `/api/v1/agent/jobs/${jobId}/complete`;
+      try {
+        await client.json('POST', path, body);
+      } catch (err) {
+        const { log, artifacts, ...result } = body;
+        // A server older than the combined completion refuses its fields (422): the separate calls.
+        if (!(err instanceof HttpError && err.status === 422) || (log === undefined && artifacts === undefined)) throw err;
+        if (log) await target.sendLog(jobId, body.fencingToken, log);
+        if (artifacts)
+          await client.json('POST', `/api/v1/agent/jobs/${jobId}/artifacts`, { fencingToken: body.fencingToken, ...artifacts });
+        await client.json('POST', path, result);
+      }
     },
     async abandon(jobId: number, fencingToken: number) {
       await client.json('POST', `/api/v1/agent/jobs/${jobId}/abandon`, { fencingToken });
     },
   };
+  return target;
 }
 
-/** Logs go through the job's outbox (on disk first); other writes go to the server directly. */
+/**
+ * Logs go through the job's outbox (on disk first), and the artifact manifest goes with the result;
+ * other writes go to the server directly.
+ */
 export function serverJobBackend(client: ServerClient, jobId: number, fencingToken: number, outbox: JobOutbox): JobBackend {
   const base = `/api/v1/agent/jobs/${jobId}`;
   return {
     blobs: new ServerBlobStore(client),
-    async sendLog(chunks: LogChunk[]) {
-      for (const chunk of chunks) await outbox.appendLog(chunk);
+    async sendLog(chunks: LogChunk[], last: boolean) {
+      for (const chunk of chunks) await outbox.appendLog(chunk, last);
     },
     async heartbeat() {
       return (await client.json<HeartbeatResponse>('POST', `${base}/heartbeat`, { fencingToken })) ?? { cancelRequested: false };
     },
     async saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null) {
-      await client.json('POST', `${base}/artifacts`, { fencingToken, files, expireInSeconds });
+      outbox.holdArtifacts(files, expireInSeconds);
     },
     async saveDotenv(variables: Record<string, string>) {
       await client.json('POST', `${base}/dotenv`, { fencingToken, variables });

@@ -20,16 +20,19 @@ export interface JobLog {
   close(): Promise<void>;
 }
 
-export function openJobLog(secrets: string[], sendLog: (chunks: LogChunk[]) => Promise<void>): JobLog {
+export function openJobLog(secrets: string[], sendLog: (chunks: LogChunk[], last: boolean) => Promise<void>): JobLog {
   const masker = createMasker(secrets);
   let sending: Promise<void> = Promise.resolve();
   let logError: unknown = null;
+  /** The chunks the chunker emits from now on end the log. */
+  let closing = false;
   const chunker = new LogChunker({
     onChunk: (chunk) => {
+      const last = closing;
       // Chunks go out in order; after a failure (the outbox could not write) the rest of the log is
       // dropped, and the job and its result go on.
       sending = sending
-        .then(() => (logError === null ? sendLog([chunk]) : undefined))
+        .then(() => (logError === null ? sendLog([chunk], last) : undefined))
         .catch((err: unknown) => {
           logError ??= err;
         });
@@ -43,6 +46,7 @@ export function openJobLog(secrets: string[], sendLog: (chunks: LogChunk[]) => P
     error: (text) => write(`${RED}${text}${RESET}\n`),
     async close() {
       chunker.push(masker.flush());
+      closing = true;
       chunker.close();
       await sending;
     },

@@ -43,7 +43,8 @@ import { watchJob } from './job-watch.js';
 /** Where a job's outputs go: a server (agents) or the local disk (`tandem exec`). */
 export interface JobBackend {
   blobs: BlobStore;
-  sendLog(chunks: LogChunk[]): Promise<void>;
+  /** `last`: the log ends with these chunks (the job's result follows). */
+  sendLog(chunks: LogChunk[], last: boolean): Promise<void>;
   /** Extends the lease; true when the job was canceled on the server. */
   heartbeat(): Promise<{ cancelRequested: boolean }>;
   saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null): Promise<void>;
@@ -110,8 +111,8 @@ const NOT_RUN: RunResult = { exitCode: null, outcome: 'failed', durationMs: 0 };
 
 export async function runJob(input: RunJobInput): Promise<JobOutcome> {
   const { job, workspace, backend } = input;
-  const log = openJobLog([...input.variables.filter((v) => v.masked).map((v) => v.value), ...(input.secrets ?? [])], (chunks) =>
-    backend.sendLog(chunks),
+  const log = openJobLog([...input.variables.filter((v) => v.masked).map((v) => v.value), ...(input.secrets ?? [])], (chunks, last) =>
+    backend.sendLog(chunks, last),
   );
   const runner = chooseRunner(input);
   const { env, mounts: fileMounts } = await writeVariables(input, runner.container !== null);

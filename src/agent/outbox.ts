@@ -3,11 +3,15 @@
 // every server and its log and result arrive when one answers again. The outbox is bounded; its
 // directory is named by job and fencing token, so an agent restarted after a crash still delivers
 // what a previous run left behind, and hands back the jobs that run died with. The server's fencing
-// decides what is still accepted (409: drop).
+// decides what is still accepted (409: drop). The log's chunks come coalesced by time and size
+// (LogChunker: 200 ms, 64 KiB) and go out as they come, but the last ones wait for the result and
+// ride with it and the artifact manifest in one request: a short job costs the server one request
+// to end, not three or four.
 import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogChunk } from '../executor/index.js';
+import type { ManifestEntry } from '../artifacts/index.js';
 import type { CompleteRequest } from '../api/index.js';
 
 /** Where an outbox's contents go; each call must be idempotent (the server dedupes by seq and token). */
@@ -24,6 +28,8 @@ export interface OutboxOptions {
   maxLogBytes?: number;
   /** Delivery retry backoff cap. */
   maxBackoffMs?: number;
+  /** How long the log's last chunks wait for the job's result, which takes them along. */
+  resultWaitMs?: number;
   /** Stops delivery (agent shutdown); what is left stays on disk for the next start. */
   signal?: AbortSignal;
   onStale?: () => void;
@@ -32,6 +38,7 @@ export interface OutboxOptions {
 
 const BATCH_CHUNKS = 200;
 const BATCH_BYTES = 512 * 1024;
+const RESULT_WAIT_MS = 1000;
 
 function statusOf(err: unknown): number | undefined {
   return (err as { status?: number }).status;
@@ -53,6 +60,10 @@ export class JobOutbox {
   private truncated = false;
   /** Chunks written but not yet delivered, in order (also on disk, for a restart). */
   private pending: LogChunk[] = [];
+  /** When the runner wrote the log's last chunk (null: not yet). */
+  private logEndedAt: number | null = null;
+  /** The job's artifact manifest, sent with its result. */
+  private artifacts: CompleteRequest['artifacts'] = undefined;
   private result: CompleteRequest | null = null;
   private wake: (() => void) | null = null;
   private stale = false;
@@ -62,6 +73,7 @@ export class JobOutbox {
   private readonly delivered: Promise<DeliveryResult>;
   private readonly maxLogBytes: number;
   private readonly maxBackoffMs: number;
+  private readonly resultWaitMs: number;
 
   private constructor(
     readonly dir: string,
@@ -77,6 +89,7 @@ export class JobOutbox {
     this.resultFile = join(dir, 'result.json');
     this.maxLogBytes = opts.maxLogBytes ?? 64 * 1024 * 1024;
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
+    this.resultWaitMs = opts.resultWaitMs ?? RESULT_WAIT_MS;
     this.pending = restored.chunks;
     this.result = restored.result;
     this.delivered = this.deliverLoop();
@@ -124,8 +137,11 @@ export class JobOutbox {
     return out;
   }
 
-  /** Durable once it resolves; delivery follows in the background. */
-  async appendLog(chunk: LogChunk): Promise<void> {
+  /**
+   * Durable once it resolves; delivery follows in the background. `last`: the log ends with this
+   * chunk, which waits for the job's result (or the close) to go along with it.
+   */
+  async appendLog(chunk: LogChunk, last = false): Promise<void> {
     if (this.stale || this.logFull) return;
     let entry = chunk;
     const size = Buffer.byteLength(chunk.data);
@@ -137,15 +153,22 @@ export class JobOutbox {
     this.bytes += Buffer.byteLength(entry.data);
     await appendFile(this.logFile, JSON.stringify(entry) + '\n');
     this.pending.push(entry);
+    if (last) this.logEndedAt ??= Date.now();
     this.wake?.();
   }
 
-  /** Records the job's result; it is sent after every log chunk. */
+  /** The job's artifact manifest (its blobs uploaded): it goes with the result, in the same request. */
+  holdArtifacts(files: ManifestEntry[], expireInSeconds: number | null): void {
+    this.artifacts = { files, expireInSeconds };
+  }
+
+  /** Records the job's result; it is sent with the last log chunks and the artifact manifest. */
   async finish(body: CompleteRequest): Promise<void> {
+    const result: CompleteRequest = this.artifacts ? { ...body, artifacts: this.artifacts } : body;
     const tmp = `${this.resultFile}.tmp`;
-    await writeFile(tmp, JSON.stringify(body));
+    await writeFile(tmp, JSON.stringify(result));
     await rename(tmp, this.resultFile);
-    this.result = body;
+    this.result = result;
     await this.close();
   }
 
@@ -180,13 +203,16 @@ export class JobOutbox {
     for (;;) {
       if (signal?.aborted) return 'stopped';
       try {
-        if (this.pending.length > 0) {
-          const batch: LogChunk[] = [];
-          let bytes = 0;
-          for (const c of this.pending) {
-            if (batch.length >= BATCH_CHUNKS || (batch.length > 0 && bytes + c.data.length > BATCH_BYTES)) break;
-            batch.push(c);
-            bytes += c.data.length;
+        const batch = this.nextBatch();
+        // The last chunks go with the result when they fit in one batch.
+        if (batch.length > 0 && !(this.closed && this.result && batch.length === this.pending.length)) {
+          const wait =
+            this.logEndedAt === null || this.closed || batch.length < this.pending.length
+              ? 0
+              : this.logEndedAt + this.resultWaitMs - Date.now();
+          if (wait > 0) {
+            await this.waitForWork(wait);
+            continue;
           }
           const { logFull } = await this.target.sendLog(this.jobId, this.fencingToken, batch);
           this.pending.splice(0, batch.length);
@@ -198,13 +224,12 @@ export class JobOutbox {
           continue;
         }
         if (this.closed) {
-          if (this.result) await this.target.complete(this.jobId, this.result);
+          if (this.result) await this.target.complete(this.jobId, batch.length > 0 ? { ...this.result, log: batch } : this.result);
           else if (this.orphaned) await this.target.abandon(this.jobId, this.fencingToken);
           await rm(this.dir, { recursive: true, force: true });
           return 'delivered';
         }
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = null;
+        await this.waitForWork(null);
       } catch (err) {
         if (isFinal(err)) {
           this.stale = true;
@@ -218,5 +243,29 @@ export class JobOutbox {
         backoff = Math.min(this.maxBackoffMs, backoff * 2);
       }
     }
+  }
+
+  /** The oldest pending chunks, as many as one request takes. */
+  private nextBatch(): LogChunk[] {
+    const batch: LogChunk[] = [];
+    let bytes = 0;
+    for (const c of this.pending) {
+      if (batch.length >= BATCH_CHUNKS || (batch.length > 0 && bytes + c.data.length > BATCH_BYTES)) break;
+      batch.push(c);
+      bytes += c.data.length;
+    }
+    return batch;
+  }
+
+  /** Until a chunk, the result or a stop arrives, or `ms` pass (null: no limit). */
+  private async waitForWork(ms: number | null): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = ms === null ? undefined : setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = null;
   }
 }

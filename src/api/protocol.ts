@@ -83,9 +83,22 @@ export interface HeartbeatResponse {
 
 export type CompletionStatus = 'success' | 'failed' | 'canceled';
 
+/** A piece of a job's log, numbered by the agent from 0; a re-sent number is stored once. */
+export interface LogChunkBody {
+  seq: number;
+  data: string;
+}
+
 export interface CompleteRequest {
   fencingToken: number;
   status: CompletionStatus;
   exitCode: number | null;
   failureReason: string | null;
+  /**
+   * The job's last log chunks and its artifact manifest, recorded before the completion in the same
+   * request (one round trip instead of three). Optional: older agents send them on their own
+   * (`/log`, `/artifacts`), which servers still accept; older servers refuse them (400).
+   */
+  log?: LogChunkBody[];
+  artifacts?: { files: ManifestEntry[]; expireInSeconds: number | null };
 }

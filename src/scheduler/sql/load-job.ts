@@ -54,3 +54,16 @@ export async function heldJob(db: Kysely<Database>, claim: Claim): Promise<Job> 
   if (!holds(job, claim)) throw claimRefused(job);
   return job;
 }
+
+/**
+ * The job when this claim may still write what belongs to its attempt, read without a lock:
+ * `completed` when this very claim already completed it (the agent repeats a request whose answer
+ * it lost), otherwise it must run under the claim; refused (409) when neither.
+ */
+export async function claimedJob(db: Kysely<Database>, claim: Claim): Promise<{ job: Job; completed: boolean }> {
+  const job = await db.selectFrom('jobs').selectAll().where('id', '=', claim.jobId).executeTakeFirst();
+  if (!job) throw new SchedulerError('not_found', `job ${claim.jobId} not found`);
+  if (completedBy(job, claim)) return { job, completed: true };
+  if (!holds(job, claim)) throw claimRefused(job);
+  return { job, completed: false };
+}

@@ -12,10 +12,8 @@ import {
   abandonJob,
   agentTags as tagsOfAgent,
   announceAgent,
-  appendLogChunks,
   breakPresence,
   claimJob,
-  completeJob,
   extendLease,
   findCacheEntry,
   heldJob,
@@ -24,7 +22,6 @@ import {
   openPresence,
   registerAgent,
   removeAgent,
-  replaceArtifactFiles,
   saveCacheEntry,
   setAgentTags,
   saveJobDotenv,
@@ -35,6 +32,7 @@ import type { ServerContext } from '../context.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { handOutJob } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
+import { recordArtifacts, recordCompletion, recordLog } from '../agent-writes.js';
 import { agentRows, runningJobsByAgent } from '../cluster.js';
 import { openSse } from '../sse.js';
 import { agentView } from '../presenters.js';
@@ -57,6 +55,10 @@ const agentAnnouncement = z
   })
   .strict();
 const fencingToken = z.number().int().positive();
+const logChunks = z.array(z.object({ seq: z.number().int().min(0), data: z.string().max(1024 * 1024) }).strict()).max(1000);
+const artifactManifest = z
+  .object({ expireInSeconds: z.number().int().positive().nullable(), files: z.array(z.unknown()).max(100_000) })
+  .strict();
 
 function cacheKeyParam(key: string | undefined): string {
   if (!key || key.length > 255 || !/^[\w.\-:]+$/.test(key) || key.includes('..')) {
@@ -267,23 +269,10 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     summary: 'Append log chunks (idempotent by sequence number); beyond maxJobLogBytes they are dropped and the answer says truncated',
     tag: 'agent protocol',
     access: 'agent',
-    body: z
-      .object({
-        fencingToken,
-        chunks: z.array(z.object({ seq: z.number().int().min(0), data: z.string().max(1024 * 1024) }).strict()).max(1000),
-      })
-      .strict(),
+    body: z.object({ fencingToken, chunks: logChunks }).strict(),
     async handler({ principal, params, body }) {
-      const jobId = Number(params.id);
-      const { accepted, truncated } = await appendLogChunks(ctx.store, {
-        jobId,
-        agentId: agentIdOf(principal),
-        fencingToken: body.fencingToken,
-        chunks: body.chunks,
-        maxLogBytes: ctx.config.maxJobLogBytes,
-        now: ctx.clock.now(),
-      });
-      for (const c of accepted) ctx.hub.publish({ type: 'log', jobId, seq: c.seq, data: c.data });
+      const claim = { jobId: Number(params.id), agentId: agentIdOf(principal), fencingToken: body.fencingToken };
+      const { truncated } = await recordLog(ctx, claim, body.chunks);
       // `truncated`: the job's log is full, the agent stops sending (the job itself goes on).
       return { ok: true, truncated };
     },
@@ -292,7 +281,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
   routes.add({
     method: 'POST',
     url: '/api/v1/agent/jobs/:id/complete',
-    summary: 'Report the end of a job (idempotent for the same token and result)',
+    summary:
+      'Report the end of a job, with its last log chunks and its artifact manifest if the agent sends them here (idempotent for the same token and result)',
     tag: 'agent protocol',
     access: 'agent',
     body: z
@@ -301,23 +291,13 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         status: z.enum(['success', 'failed', 'canceled']),
         exitCode: z.number().int().nullable(),
         failureReason: z.string().max(100).nullable(),
+        log: logChunks.optional(),
+        artifacts: artifactManifest.optional(),
       })
       .strict(),
     async handler({ principal, params, body }) {
-      const jobId = Number(params.id);
-      const now = ctx.clock.now();
-      const result = await completeJob(ctx.store, {
-        jobId,
-        agentId: agentIdOf(principal),
-        fencingToken: body.fencingToken,
-        status: body.status,
-        exitCode: body.exitCode,
-        failureReason: body.failureReason,
-        now,
-      });
-      ctx.metrics.jobs.inc({ status: result.job.status });
-      if (result.job.started_at !== null) ctx.metrics.jobDuration.observe((now - result.job.started_at) / 1000);
-      publishChanges(ctx, result.changes);
+      const { fencingToken: token, ...completion } = body;
+      await recordCompletion(ctx, { jobId: Number(params.id), agentId: agentIdOf(principal), fencingToken: token }, completion);
       return { ok: true };
     },
   });
@@ -399,17 +379,11 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     summary: 'Record the artifact manifest of a job (its blobs must be uploaded first)',
     tag: 'agent protocol',
     access: 'agent',
-    body: z
-      .object({ fencingToken, expireInSeconds: z.number().int().positive().nullable(), files: z.array(z.unknown()).max(100_000) })
-      .strict(),
+    body: artifactManifest.extend({ fencingToken }),
     async handler({ principal, params, body }) {
-      const jobId = Number(params.id);
-      await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
-      const files = await uploadedManifest(ctx.blobs, body.files);
-      const now = ctx.clock.now();
-      const expiresAt = body.expireInSeconds === null ? null : now + body.expireInSeconds * 1000;
-      await replaceArtifactFiles(ctx.store, { jobId, files, expiresAt, now });
-      return { files: files.length };
+      const { fencingToken: token, ...artifacts } = body;
+      const files = await recordArtifacts(ctx, { jobId: Number(params.id), agentId: agentIdOf(principal), fencingToken: token }, artifacts);
+      return { files };
     },
   });
 
