@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
-import { FsBlobStore } from '../../src/artifacts/index.js';
+import { decodeLogBlob, FsBlobStore } from '../../src/artifacts/index.js';
 import { readMasterKeyFile } from '../../src/auth/secrets/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import {
@@ -24,7 +24,7 @@ import {
 } from '../../src/dr/index.js';
 import { MIGRATION_NAMES, openStore } from '../../src/store/index.js';
 import { TestTandem } from '../support/tandem.js';
-import { assertServesOldData, drRepo, writeBackupKey } from './helpers.js';
+import { assertServesOldData, drRepo, logsMoved, writeBackupKey } from './helpers.js';
 
 let scratch: string;
 let source: TestTandem;
@@ -38,6 +38,7 @@ before(async () => {
   source = await TestTandem.start({ agents: 1 });
   repo = await drRepo(source);
   assert.equal((await source.waitForPipeline(await source.trigger(repo), undefined, 30_000)).status, 'success');
+  await logsMoved(source.dataDir);
 });
 after(async () => {
   for (const t of started) await t.close();
@@ -66,11 +67,14 @@ test('a later backup copies only new blobs; pruning keeps every blob the remaini
   // Same data: nothing to copy.
   assert.equal((await backup(source.dataDir, to)).manifest.copied.blobs, 0);
 
-  // A pipeline adds two artifact files (VERSION and a random blob.bin); the release reuses them.
+  // A pipeline adds two artifact files (VERSION and a random blob.bin; the release reuses them) and
+  // its jobs' logs, each a blob once the job ended (one the same as an earlier job's is stored once).
   assert.equal((await source.waitForPipeline(await source.trigger(repo), undefined, 30_000)).status, 'success');
+  await logsMoved(source.dataDir);
   const third = await backup(source.dataDir, to);
-  assert.equal(third.manifest.copied.blobs, 2);
-  assert.equal(third.manifest.blobs.length, first.manifest.blobs.length + 2);
+  const added = third.manifest.blobs.length - first.manifest.blobs.length;
+  assert.ok(added >= 3 && added <= 4, `new blobs: ${added}`);
+  assert.equal(third.manifest.copied.blobs, added);
   assert.equal(
     third.manifest.copied.bytes,
     third.manifest.blobs.filter((b) => !first.manifest.blobs.some((f) => f.digest === b.digest)).reduce((n, b) => n + b.size, 0),
@@ -115,6 +119,17 @@ test('a backup of the previous schema version restores and is migrated forward',
           .map((c) => `"${c.name}"`)
           .join(', ');
         db.exec(`insert or replace into main."${name}" (${columns}) select ${columns} from src."${name}"`);
+      }
+      // That version kept every log as rows: the finished jobs' logs come back from their blobs.
+      const blobs = new FsBlobStore(path.join(source.dataDir, 'artifacts'));
+      const insert = db.prepare('insert or replace into main.job_logs (job_id, seq, data, created_at) values (?, ?, ?, ?)');
+      for (const job of db.prepare('select id, log_blob from src.jobs where log_blob is not null').all() as {
+        id: number;
+        log_blob: string;
+      }[]) {
+        for await (const page of decodeLogBlob(await blobs.get(job.log_blob))) {
+          for (const chunk of page) insert.run(job.id, chunk.seq, chunk.data, Date.now());
+        }
       }
       db.exec('detach database src');
     } finally {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { FsBlobStore } from '../../src/artifacts/index.js';
 import type { TestTandem } from '../support/tandem.js';
 
@@ -104,4 +105,23 @@ export async function assertBlobsPresent(digests: Iterable<string>, artifactsDir
     n++;
   }
   return n;
+}
+
+/**
+ * Waits until every finished job's log has moved to the artifact store (the server moves it just
+ * after the job ends): a backup taken before would count blobs that the next one finds new.
+ */
+export async function logsMoved(dataDir: string, timeoutMs = 15_000): Promise<void> {
+  const db = new BetterSqlite3(path.join(dataDir, 'tandem.db'), { readonly: true });
+  try {
+    const waiting = db.prepare(
+      "select count(*) as n from jobs where status in ('success', 'failed', 'canceled') and log_blob is null and exists (select 1 from job_logs where job_logs.job_id = jobs.id)",
+    );
+    for (const deadline = Date.now() + timeoutMs; (waiting.get() as { n: number }).n > 0;) {
+      if (Date.now() > deadline) assert.fail(`finished jobs' logs still in the database after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    db.close();
+  }
 }
