@@ -152,7 +152,7 @@ async function releaseWaitingJobs(
 ): Promise<void> {
   const known = new Map<string, JobFacts>();
   let protectedEnvironments: Set<string> | null = null;
-  let candidates = touched === 'all' ? await waitingJobs(trx, pipeline.id) : await candidatesAfter(trx, pipeline.id, touched);
+  let candidates = touched === 'all' ? await waiting(trx, pipeline.id).execute() : await candidatesAfter(trx, pipeline.id, touched);
   while (candidates.length > 0) {
     const needsJobs = candidates.filter((j) => j.has_needs === 1);
     const stageJobs = candidates.filter((j) => j.has_needs === 0);
@@ -251,15 +251,9 @@ function chunks<T>(list: readonly T[]): T[][] {
   return out;
 }
 
-/** Every waiting job of the pipeline (its latest attempts). */
-function waitingJobs(trx: Kysely<Database>, pipelineId: number): Promise<Job[]> {
-  return trx
-    .selectFrom('jobs')
-    .selectAll()
-    .where('pipeline_id', '=', pipelineId)
-    .where('retried', '=', 0)
-    .where('status', '=', 'created')
-    .execute();
+/** The pipeline's waiting jobs (latest attempts still 'created'), for the caller to narrow. */
+function waiting(trx: Kysely<Database>, pipelineId: number) {
+  return trx.selectFrom('jobs').selectAll().where('pipeline_id', '=', pipelineId).where('retried', '=', 0).where('status', '=', 'created');
 }
 
 /**
@@ -271,12 +265,7 @@ function waitingJobs(trx: Kysely<Database>, pipelineId: number): Promise<Job[]> 
 async function candidatesAfter(trx: Kysely<Database>, pipelineId: number, changed: readonly Pick<Job, 'name'>[]): Promise<Job[]> {
   const found = new Map<number, Job>();
   for (const names of chunks([...new Set(changed.map((j) => j.name))])) {
-    const dependants = await trx
-      .selectFrom('jobs')
-      .selectAll()
-      .where('pipeline_id', '=', pipelineId)
-      .where('retried', '=', 0)
-      .where('status', '=', 'created')
+    const dependants = await waiting(trx, pipelineId)
       .where('name', 'in', (eb) =>
         eb
           .selectFrom('job_needs')
@@ -287,12 +276,7 @@ async function candidatesAfter(trx: Kysely<Database>, pipelineId: number, change
       .execute();
     for (const job of dependants) found.set(job.id, job);
   }
-  const frontier = await trx
-    .selectFrom('jobs')
-    .selectAll()
-    .where('pipeline_id', '=', pipelineId)
-    .where('retried', '=', 0)
-    .where('status', '=', 'created')
+  const frontier = await waiting(trx, pipelineId)
     .where('has_needs', '=', 0)
     .where('stage_index', '<=', (eb) =>
       eb
