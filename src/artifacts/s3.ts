@@ -5,16 +5,11 @@
 // from the URL, so the URL can be logged and shown in metrics.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { lazyRequire } from '../lazy-require.js';
+
+const s3Sdk = lazyRequire<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
+const s3Storage = lazyRequire<typeof import('@aws-sdk/lib-storage')>('@aws-sdk/lib-storage');
 
 export class S3UrlError extends Error {
   override name = 'S3UrlError';
@@ -79,7 +74,7 @@ export function parseS3Url(url: string, what = 'S3 URL'): S3Location {
 }
 
 export function s3Client(location: S3Location, extra: Partial<S3ClientConfig> = {}): S3Client {
-  return new S3Client({
+  return new (s3Sdk().S3Client)({
     region: location.region,
     endpoint: location.endpoint,
     forcePathStyle: location.forcePathStyle,
@@ -134,7 +129,7 @@ export class S3Objects {
 
   /** Streams `body` to `key`; bodies larger than a part go up as a multipart upload. */
   async put(key: string, body: Readable | Buffer): Promise<void> {
-    const upload = new Upload({
+    const upload = new (s3Storage().Upload)({
       client: this.client,
       params: { Bucket: this.location.bucket, Key: this.full(key), Body: body },
       partSize: this.partSize,
@@ -146,7 +141,7 @@ export class S3Objects {
   /** The object's bytes as a stream and its size, or null when there is none. */
   async get(key: string): Promise<{ body: Readable; size: number | undefined } | null> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.full(key) }));
+      const res = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.location.bucket, Key: this.full(key) }));
       if (!(res.Body instanceof Readable)) throw new Error(`${this.describe(key)}: the S3 client returned no stream`);
       return { body: res.Body, size: res.ContentLength };
     } catch (err) {
@@ -157,7 +152,7 @@ export class S3Objects {
 
   async head(key: string): Promise<{ size: number } | null> {
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.full(key) }));
+      const res = await this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.location.bucket, Key: this.full(key) }));
       return { size: res.ContentLength ?? 0 };
     } catch (err) {
       if (isS3NotFound(err)) return null;
@@ -168,11 +163,11 @@ export class S3Objects {
   /** Server-side copy within the location (single request: objects up to 5 GiB). */
   async copy(from: string, to: string): Promise<void> {
     const source = `${this.location.bucket}/${this.full(from)}`.split('/').map(encodeURIComponent).join('/');
-    await this.client.send(new CopyObjectCommand({ Bucket: this.location.bucket, Key: this.full(to), CopySource: source }));
+    await this.client.send(new (s3Sdk().CopyObjectCommand)({ Bucket: this.location.bucket, Key: this.full(to), CopySource: source }));
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.full(key) }));
+    await this.client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.location.bucket, Key: this.full(key) }));
   }
 
   /** Every object whose relative key starts with `prefix`, in key order. */
@@ -180,7 +175,7 @@ export class S3Objects {
     let token: string | undefined;
     do {
       const res = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: this.full(prefix), ContinuationToken: token }),
+        new (s3Sdk().ListObjectsV2Command)({ Bucket: this.location.bucket, Prefix: this.full(prefix), ContinuationToken: token }),
       );
       for (const o of res.Contents ?? []) {
         if (o.Key !== undefined) yield { key: o.Key.slice(this.location.prefix.length), size: o.Size ?? 0 };

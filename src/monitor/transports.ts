@@ -2,7 +2,9 @@
 // email over SMTP (nodemailer). Shared by alerting's notifiers and the pipeline notifications of
 // the outbox, so both time out, report and authenticate the same way. Each call is one attempt;
 // the callers' outboxes retry.
-import nodemailer from 'nodemailer';
+import { lazyRequire } from '../lazy-require.js';
+
+const mailer = lazyRequire<typeof import('nodemailer')>('nodemailer');
 
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 10 * 60_000;
@@ -94,7 +96,7 @@ export interface Mailer {
 
 /** An SMTP transport (not pooled: each send opens its own connection); `send` errors name `what` and the server, never the password. */
 export function smtpMailer(settings: SmtpSettings): Mailer {
-  const transport = nodemailer.createTransport({
+  const transport = mailer().createTransport({
     host: settings.host,
     port: settings.port,
     secure: settings.secure,

@@ -3,9 +3,12 @@
 // audience, the validity window and the issuer are checked; a response is only taken in answer to a
 // request this cluster sent and not answered yet, which the caller's store (in the database: any
 // replica may receive the answer) remembers.
-import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
 // node-saml's own XML layer (@xmldom/xmldom and xpath), so the response is read as node-saml reads it.
-import { parseDomFromString, xpath } from '@node-saml/node-saml/lib/xml.js';
+import { lazyRequire } from '../../lazy-require.js';
+
+const nodeSaml = lazyRequire<typeof import('@node-saml/node-saml')>('@node-saml/node-saml');
+const samlXml = lazyRequire<typeof import('@node-saml/node-saml/lib/xml.js')>('@node-saml/node-saml/lib/xml.js');
 import type { SamlConfig } from './config.js';
 import { SsoError, type ExternalIdentity, type SsoLog } from './types.js';
 
@@ -103,7 +106,7 @@ function samlFor(config: SamlConfig, requests: SamlRequestStore): SAML {
       return key;
     },
   };
-  return new SAML({
+  return new (nodeSaml().SAML)({
     entryPoint: config.entryPoint,
     issuer: config.issuer,
     audience: config.issuer,
@@ -112,7 +115,7 @@ function samlFor(config: SamlConfig, requests: SamlRequestStore): SAML {
     wantAssertionsSigned: config.wantAssertionsSigned,
     wantAuthnResponseSigned: config.wantResponseSigned,
     acceptedClockSkewMs: config.clockSkewSeconds * 1000,
-    validateInResponseTo: ValidateInResponseTo.always,
+    validateInResponseTo: nodeSaml().ValidateInResponseTo.always,
     requestIdExpirationPeriodMs: ttlMs,
     cacheProvider,
     // Let the identity provider choose the NameID format and how the user authenticates (MFA included).
@@ -131,13 +134,13 @@ const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
  * (a staging instance, another replica set) would sign people in here.
  */
 async function wrongRecipient(profile: Profile, callbackUrl: string): Promise<string | null> {
-  const response = await parseDomFromString(profile.getSamlResponseXml?.() ?? '');
-  const destination = xpath.selectAttributes(response, "/*[local-name()='Response']/@Destination")[0]?.value;
+  const response = await samlXml().parseDomFromString(profile.getSamlResponseXml?.() ?? '');
+  const destination = samlXml().xpath.selectAttributes(response, "/*[local-name()='Response']/@Destination")[0]?.value;
   if (destination !== undefined && destination !== callbackUrl)
     return `the response is addressed to ${JSON.stringify(destination)}, not to saml.callbackUrl ${JSON.stringify(callbackUrl)}`;
-  const assertion = await parseDomFromString(profile.getAssertionXml?.() ?? '');
-  const recipients = xpath
-    .selectAttributes(
+  const assertion = await samlXml().parseDomFromString(profile.getAssertionXml?.() ?? '');
+  const recipients = samlXml()
+    .xpath.selectAttributes(
       assertion,
       `//*[local-name()='SubjectConfirmation'][@Method='${BEARER}']/*[local-name()='SubjectConfirmationData']/@Recipient`,
     )

@@ -3,7 +3,10 @@
 // through forgeFetch instead of gitbeaker's own requester, which retries 429 and 502 ten times within
 // a second and drops Retry-After: here each call is one attempt, and the outbox decides when to retry.
 // https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit
-import { Commits, type CommitablePipelineStatus, type CommitStatusSchema } from '@gitbeaker/rest';
+import type { Commits, CommitablePipelineStatus, CommitStatusSchema } from '@gitbeaker/rest';
+import { lazyRequire } from '../../lazy-require.js';
+
+const gitbeaker = lazyRequire<typeof import('@gitbeaker/rest')>('@gitbeaker/rest');
 import { forgeFetch, shortRef } from './http.js';
 import { ForgeRequestError, type CommitState, type ForgeClientOptions, type ForgeConnection, type ForgeStatusClient } from './types.js';
 
@@ -88,14 +91,14 @@ export function createGitLabClient(conn: ForgeConnection, opts: ForgeClientOptio
   // A numeric project id is sent as it is, `group/name` URL-encoded (gitbeaker encodes each path value).
   const project = /^\d+$/.test(conn.project) ? Number(conn.project) : conn.project;
   const host = hostOf(conn.apiUrl);
-  const reader = new Commits({ host, token, requesterFn: requesterFn(opts, token, { state: null }) });
+  const reader = new (gitbeaker().Commits)({ host, token, requesterFn: requesterFn(opts, token, { state: null }) });
 
   return {
     type: 'gitlab',
     async setStatus(status) {
       const state = GITLAB_STATES[status.state];
       // The requester is told the state asked for, so GitLab's refusal to enter the state it is in counts as done.
-      const client = new Commits({ host, token, requesterFn: requesterFn(opts, token, { state }) });
+      const client = new (gitbeaker().Commits)({ host, token, requesterFn: requesterFn(opts, token, { state }) });
       // gitbeaker's type leaves out skipped, which GitLab's API takes (its OpenAPI description lists it).
       await client.editStatus(project, status.sha, state as CommitablePipelineStatus, {
         name: status.context,
