@@ -263,20 +263,7 @@ function waiting(trx: Kysely<Database>, pipelineId: number) {
  * and not an optional manual job), so neither query reads the pipeline's other jobs.
  */
 async function candidatesAfter(trx: Kysely<Database>, pipelineId: number, changed: readonly Pick<Job, 'name'>[]): Promise<Job[]> {
-  const found = new Map<number, Job>();
-  for (const names of chunks([...new Set(changed.map((j) => j.name))])) {
-    const dependants = await waiting(trx, pipelineId)
-      .where('name', 'in', (eb) =>
-        eb
-          .selectFrom('job_needs')
-          .select('job_needs.name')
-          .where('job_needs.pipeline_id', '=', pipelineId)
-          .where('job_needs.need', 'in', names),
-      )
-      .execute();
-    for (const job of dependants) found.set(job.id, job);
-  }
-  const frontier = await waiting(trx, pipelineId)
+  const frontier = waiting(trx, pipelineId)
     .where('has_needs', '=', 0)
     .where('stage_index', '<=', (eb) =>
       eb
@@ -290,9 +277,20 @@ async function candidatesAfter(trx: Kysely<Database>, pipelineId: number, change
             u.and([u('u.status', '=', 'manual'), u('u.allow_failure', '=', 0)]),
           ]),
         ),
-    )
-    .execute();
-  for (const job of frontier) found.set(job.id, job);
+    );
+  const dependants = (names: string[]) =>
+    waiting(trx, pipelineId).where('name', 'in', (eb) =>
+      eb
+        .selectFrom('job_needs')
+        .select('job_needs.name')
+        .where('job_needs.pipeline_id', '=', pipelineId)
+        .where('job_needs.need', 'in', names),
+    );
+  // One statement in the usual case (a job or a few changed): each is a round trip on PostgreSQL.
+  const [first, ...rest] = chunks([...new Set(changed.map((j) => j.name))]);
+  const found = new Map<number, Job>();
+  for (const job of await (first === undefined ? frontier : dependants(first).union(frontier)).execute()) found.set(job.id, job);
+  for (const names of rest) for (const job of await dependants(names).execute()) found.set(job.id, job);
   return [...found.values()];
 }
 

@@ -55,8 +55,10 @@ export async function completeJob(store: Store, input: CompleteInput): Promise<C
     }
     if (!holds(job, input)) throw claimRefused(job);
 
-    const retryJobId = await finishRunningJob(trx, job, outcome, input.now, changes);
+    const { ended, retryJobId } = await finishRunningJob(trx, job, outcome, input.now, changes);
     await advanceInTransaction(trx, job.pipeline_id, input.now, changes, [job]);
-    return { job: await loadJob(trx, job.id), retryJobId, changes: await changes.commit(trx, input.now) };
+    // A new attempt flagged the row retried after it ended: only then is it read again.
+    const row = retryJobId === null ? ended : await loadJob(trx, job.id);
+    return { job: row, retryJobId, changes: await changes.commit(trx, input.now) };
   });
 }

@@ -38,7 +38,7 @@ export async function enforceTimeouts(store: Store, now: number, options: { grac
     ).execute();
     const failed: TimeoutResult['failed'] = [];
     for (const job of stuck) {
-      const retryJobId = await finishRunningJob(
+      const { retryJobId } = await finishRunningJob(
         trx,
         job,
         { status: 'failed', exitCode: null, failureReason: 'job_execution_timeout', completedToken: null },

@@ -52,14 +52,14 @@ async function coverageOf(trx: Kysely<Database>, job: Job, spec: CompiledJob, ou
   return extractCoverage(spec.coverage, tail.reverse().join('')) ?? job.coverage;
 }
 
-/** Returns the id of the new attempt, if one was queued. */
+/** The job as it ended (its row before a new attempt flagged it retried) and the new attempt's id, if one was queued. */
 export async function finishRunningJob(
   trx: Kysely<Database>,
   job: Job,
   outcome: Outcome,
   now: number,
   changes: ChangeLog,
-): Promise<number | null> {
+): Promise<{ ended: Job; retryJobId: number | null }> {
   const spec = readJobSpec(job);
   // Found once here, so the pages that lead with a failure never read logs (one forward scan, as a
   // failure notification's; only failed jobs pay for it).
@@ -73,7 +73,7 @@ export async function finishRunningJob(
       ? await quarantinedTests(trx, { jobId: job.id })
       : null;
   if (quarantined !== null) allowFailure = true;
-  const res = await trx
+  const ended = await trx
     .updateTable('jobs')
     .set({
       status: outcome.status,
@@ -91,16 +91,17 @@ export async function finishRunningJob(
     .where('id', '=', job.id)
     .where('status', '=', 'running')
     .where('fencing_token', '=', job.fencing_token)
+    .returningAll()
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) throw new StaleTokenError(job.id, 'the job changed while finishing');
+  if (!ended) throw new StaleTokenError(job.id, 'the job changed while finishing');
   changes.job(job, outcome.status);
 
-  if (outcome.status !== 'failed') return null;
+  if (outcome.status !== 'failed') return { ended, retryJobId: null };
   const reason = outcome.failureReason ?? 'unknown_failure';
   if (outcome.forceRetry || retryAllowed(spec.retry, job.attempt, reason, outcome.exitCode)) {
-    return insertNewAttempt(trx, job, 'pending', now, changes);
+    return { ended, retryJobId: await insertNewAttempt(trx, job, 'pending', now, changes) };
   }
-  return null;
+  return { ended, retryJobId: null };
 }
 
 /**
@@ -118,7 +119,7 @@ export async function finishLostJob(
 ): Promise<{ status: 'failed' | 'canceled'; retryJobId: number | null }> {
   const byTimeout = job.cancel_reason === 'timeout';
   const status = job.cancel_reason === 'user' ? 'canceled' : 'failed';
-  const retryJobId = await finishRunningJob(
+  const { retryJobId } = await finishRunningJob(
     trx,
     job,
     {
