@@ -11,11 +11,12 @@ import { kickLogMover } from './log-mover.js';
 export function publishChanges(ctx: ServerContext, changes: StatusChange[]): void {
   let queued = false;
   let triggerQueued = false;
-  let jobEnded = false;
+  // Jobs that ran and ended (a skipped job never wrote a log).
+  const endedJobs: number[] = [];
   for (const change of changes) {
     if (change.type === 'job') {
       ctx.hub.publish({ type: 'job', jobId: change.id, pipelineId: change.pipelineId, status: change.status });
-      jobEnded ||= FINISHED_STATUSES.has(change.status);
+      if (FINISHED_STATUSES.has(change.status) && change.status !== 'skipped') endedJobs.push(change.id);
       queued ||= change.status === 'pending';
       triggerQueued ||= change.status === 'pending' && change.trigger;
     } else {
@@ -30,5 +31,5 @@ export function publishChanges(ctx: ServerContext, changes: StatusChange[]): voi
   // A queued trigger job is the server's to run: its downstream pipeline starts now.
   if (triggerQueued) kickDownstream(ctx);
   // An ended job's log leaves the database now that its end committed (src/server/log-mover.ts).
-  if (jobEnded) kickLogMover(ctx);
+  if (endedJobs.length > 0) kickLogMover(ctx, endedJobs);
 }
