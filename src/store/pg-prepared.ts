@@ -45,7 +45,8 @@ export function prepareStatements(client: pg.PoolClient, onStale: () => void): v
     const verb = text.trimStart().slice(0, 17).toLowerCase();
     if (verb.startsWith('start transaction') || verb.startsWith('begin')) inTransaction = true;
     else if (verb.startsWith('commit') || verb.startsWith('rollback')) inTransaction = false;
-    const name = stale ? undefined : nameOf(text);
+    // Statements without parameters are transaction control, DDL and a few probes: nothing to gain.
+    const name = stale || values.length === 0 ? undefined : nameOf(text);
     if (name === undefined) return query(text, values);
     try {
       return await query({ name, text, values });
