@@ -18,9 +18,10 @@ export interface HostLimits {
   canRaise: boolean;
 }
 
-/** A shell command printing what `limitsFromShell` reads: hard nofile, hard nproc, pid_max, effective capabilities. */
-export const LIMITS_SHELL =
-  "ulimit -Hn; ulimit -Hu; cat /proc/sys/kernel/pid_max 2>/dev/null || echo unlimited; sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null || echo 0";
+const SECTION = '--- tandem ---';
+
+/** A shell command printing what `limitsFromShell` reads: the same /proc files, from another host. */
+export const LIMITS_SHELL = `cat /proc/self/limits; echo '${SECTION}'; cat /proc/sys/kernel/pid_max; echo '${SECTION}'; cat /proc/self/status`;
 
 function limit(value: string | undefined): number {
   const text = value?.trim() ?? '';
@@ -37,10 +38,10 @@ function hasSysResource(capEff: string | undefined): boolean {
   return ((BigInt(`0x${text}`) >> CAP_SYS_RESOURCE) & 1n) === 1n;
 }
 
-/** The limits from LIMITS_SHELL's output (one value a line). */
+/** The limits from LIMITS_SHELL's output. */
 export function limitsFromShell(output: string): HostLimits {
-  const [nofile, nproc, pidMax, capEff] = output.split('\n');
-  return { nofile: limit(nofile), nproc: limit(nproc), pidMax: limit(pidMax), canRaise: hasSysResource(capEff) };
+  const [limits = '', pidMax = '', status = ''] = output.split(`${SECTION}\n`);
+  return limitsFromProc(limits, pidMax, status);
 }
 
 /** The limits from /proc/self/limits, /proc/sys/kernel/pid_max and /proc/self/status; null where there is no /proc. */

@@ -23,9 +23,10 @@ describe('container limits fitted to the host', () => {
       canRaise: false,
     });
     assert.equal(limitsFromProc(PROC_LIMITS, '32768', 'CapEff:\t000001ffffffffff\n').canRaise, true);
-    assert.deepEqual(limitsFromShell('unlimited\n4096\n4194304\n000001fffeffffff\n'), {
+    const unlimited = PROC_LIMITS.replace(/(Max open files\s+\S+\s+)\S+/, '$1unlimited');
+    assert.deepEqual(limitsFromShell(`${unlimited}--- tandem ---\n4194304\n--- tandem ---\nName: cat\n${NO_SYS_RESOURCE}`), {
       nofile: Infinity,
-      nproc: 4096,
+      nproc: 96367,
       pidMax: 4194304,
       canRaise: false,
     });
