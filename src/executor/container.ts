@@ -59,6 +59,30 @@ function hostFittedLimits(engine: ContainerEngine, runArgs: string[]): FittedLim
   return fitLimits(host, runArgs);
 }
 
+const RLIMIT_FAILURE = /error setting rlimit type (\d+)/;
+const RLIMIT_NAMES: Record<string, string> = { '6': 'nproc', '7': 'nofile' };
+
+/**
+ * The job's output, plus one line explaining runc's `error setting rlimit` where it shows (a
+ * --ulimit in containerRunArgs above what the host grants, since the agent fits the rest itself).
+ */
+function explainingLimits(io: RunIO): RunIO {
+  let explained = false;
+  return {
+    signal: io.signal,
+    onOutput: (text) => {
+      io.onOutput(text);
+      const failure = explained ? null : RLIMIT_FAILURE.exec(text);
+      if (!failure) return;
+      explained = true;
+      const name = RLIMIT_NAMES[failure[1]] ?? `resource ${failure[1]}`;
+      io.onOutput(
+        `${YELLOW}The container could not get its ${name} limit: it is above this host's hard limit, which runc cannot raise here. The agent fits the limits to the host by itself; a --ulimit ${name}=... in containerRunArgs must stay at most the host's hard limit.${RESET}\n`,
+      );
+    },
+  };
+}
+
 /** Ended by a cancel or the job's timeout before the scripts started. */
 class Stopped extends Error {
   constructor(readonly outcome: RunOutcome) {
@@ -214,7 +238,7 @@ export class ContainerExecutor implements Executor {
         };
       };
       const remaining = Math.max(1, spec.timeoutMs - (Date.now() - started));
-      const result = await runSteps({ ...spec, workspace, timeoutMs: remaining }, io, launcher);
+      const result = await runSteps({ ...spec, workspace, timeoutMs: remaining }, explainingLimits(io), launcher);
       return { ...result, durationMs: Date.now() - started };
     } catch (err) {
       if (err instanceof Stopped) return { exitCode: null, outcome: err.outcome, durationMs: Date.now() - started };

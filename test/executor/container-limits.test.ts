@@ -92,6 +92,25 @@ describe('a job with image: on a host whose hard limits are below podman default
     }
   });
 
+  it('explains the engine\'s "error setting rlimit" when an explicit --ulimit is above the host\'s limit', async () => {
+    const hard = limitsFromProc(readFileSync('/proc/self/limits', 'utf8'), '', readFileSync('/proc/self/status', 'utf8'));
+    if (hard.canRaise || !Number.isFinite(hard.nofile)) return;
+    const above = hard.nofile + 1;
+    const executor = new ContainerExecutor({
+      engine: podman!,
+      runArgs: ['--ulimit', `nofile=${above}:${above}`],
+      owner: join(root.path, 'agent-c'),
+    });
+    try {
+      const result = await capture(executor, await job('too-high'));
+      assert.equal(result.outcome, 'failed', result.plain);
+      assert.match(result.plain, /error setting rlimit type 7/);
+      assert.match(result.plain, /could not get its nofile limit: it is above this host's hard limit/);
+    } finally {
+      await executor.removeLeftovers();
+    }
+  });
+
   it("keeps the user's explicit --ulimit", async () => {
     const executor = new ContainerExecutor({ engine: podman!, runArgs: ['--ulimit', 'nofile=777:777'], owner: join(root.path, 'agent-b') });
     try {
