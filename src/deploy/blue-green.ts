@@ -14,7 +14,7 @@ import {
   type Host,
 } from './deployment.js';
 import type { BlueGreenSlot, StrategySpec } from './spec.js';
-import { StaleFencingTokenError, type FileTarget } from './targets/index.js';
+import { StaleFencingTokenError, type SlotTarget } from './targets/index.js';
 import { formatMs } from './verify/probes.js';
 
 interface HostSlots {
@@ -52,7 +52,7 @@ async function runSwitch(d: Deployment, command: string, env: Record<string, str
   d.log(`switch: traffic on slot ${env.TANDEM_SLOT} in ${formatMs(performance.now() - started)}`);
 }
 
-async function readSlots(target: FileTarget, hosts: readonly Host[], slots: [BlueGreenSlot, BlueGreenSlot]): Promise<HostSlots[]> {
+async function readSlots(target: SlotTarget, hosts: readonly Host[], slots: [BlueGreenSlot, BlueGreenSlot]): Promise<HostSlots[]> {
   return Promise.all(
     hosts.map(async (host) => {
       const [current, a, b] = await Promise.all([
@@ -90,7 +90,7 @@ function liveSlot(states: readonly HostSlots[], slots: [BlueGreenSlot, BlueGreen
 
 export async function runBlueGreen(d: Deployment, strategy: Extract<StrategySpec, { kind: 'blue-green' }>): Promise<DeploymentResult> {
   const { target, release, input } = d;
-  if (target.kind === 'script') throw new Error('blue-green needs a local or ssh target');
+  if (target.kind === 'script') throw new Error('blue-green needs a local, ssh or container target');
   const { slots } = strategy;
   const states = await readSlots(target, d.hosts, slots);
   const liveIndex = liveSlot(states, slots);
@@ -180,7 +180,7 @@ async function switchBack(
   switchedAt: number,
 ): Promise<DeploymentResult> {
   const { reason } = failure;
-  const target = d.target as FileTarget;
+  const target = d.target as SlotTarget;
   const newSlot = strategy.slots[liveIndex === 0 ? 1 : 0].name;
   if (d.spec.rollback === 'manual' && d.input.mode === 'deploy') {
     d.log(`FAILED: ${reason}; rollback: manual leaves the traffic on slot ${newSlot}`);

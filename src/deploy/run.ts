@@ -26,6 +26,8 @@ function hostsOf(input: DeploymentInput, target: DeployTarget): Host[] {
         return { target: host, name: host.name, dir: spec.dir, address: '127.0.0.1' };
       case 'script':
         return { target: host, name: host.name, dir: null, address: '127.0.0.1' };
+      case 'container':
+        return { target: host, name: host.name, dir: spec.hosts[i].dir, address: spec.hosts[i].address };
     }
   });
 }

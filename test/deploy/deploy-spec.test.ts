@@ -160,7 +160,7 @@ describe('deploy spec', () => {
       [
         { source: 'dist', target: { script: { deploy: 'x' } }, strategy: { 'blue-green': { switch: 'x' } } },
         'deploy.strategy.blue-green',
-        /needs a local or ssh target/,
+        /needs a local, ssh or container target/,
       ],
       [
         { source: 'dist', target: { script: { deploy: 'x' } }, service: { restart: 'x' } },

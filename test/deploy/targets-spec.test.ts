@@ -60,8 +60,11 @@ ssh:
   });
 
   const errors: [string, RegExp][] = [
-    ['local: { dir: /a }\nssh: { hosts: [h], dir: /a }', /^deploy\.target: needs exactly one of local, ssh, script, got local and ssh$/],
-    ['{}', /^deploy\.target: needs exactly one of local, ssh, script$/],
+    [
+      'local: { dir: /a }\nssh: { hosts: [h], dir: /a }',
+      /^deploy\.target: needs exactly one of local, ssh, script, container, got local and ssh$/,
+    ],
+    ['{}', /^deploy\.target: needs exactly one of local, ssh, script, container$/],
     ['lokal: { dir: /a }', /^deploy\.target\.lokal: unknown key \(did you mean "local"\?\)/],
     ['[local]', /^deploy\.target: must be a mapping/],
     ['local: { dir: srv/demo }', /^deploy\.target\.local\.dir: must be an absolute path, got "srv\/demo"$/],
