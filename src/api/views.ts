@@ -305,6 +305,20 @@ export interface RepoJson {
   createdAt: string;
   /** Where commit statuses go; null: to no forge. The credential is write-only. */
   forge: RepoForgeJson | null;
+  /** The container registry its jobs push to (CI_REGISTRY*); null: none. The password is write-only. */
+  registry: RepoRegistryJson | null;
+}
+
+export interface RepoRegistryJson {
+  /** CI_REGISTRY: `host[:port]`. */
+  host: string;
+  /** The project path under the host; null: the repository's path. */
+  path: string | null;
+  /** CI_REGISTRY_IMAGE. */
+  image: string;
+  /** CI_REGISTRY_USER; null: jobs get no credentials. */
+  username: string | null;
+  hasPassword: boolean;
 }
 
 export interface RepoForgeJson {

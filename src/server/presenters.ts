@@ -18,6 +18,7 @@ import {
   type ReleaseTargetJson,
   type SilenceView,
   type RepoForgeJson,
+  type RepoRegistryJson,
   type RepoJson,
   type RepoCredentialJson,
   type ScheduleJson,
@@ -33,7 +34,7 @@ import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
 import type { OutboxSummary } from '../outbox/index.js';
 import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
-import { repoPath } from '../repos/index.js';
+import { registryImageOf, repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
 import { readJobSpec, type LinkedPipeline, type Player } from '../scheduler/index.js';
 import { scheduleVariableKeys, type ScheduleRow } from '../schedules/index.js';
@@ -275,6 +276,20 @@ export function repoView(repo: Repo, opts: { externalUrl: string }, delivery?: F
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
     forge: repoForgeView(repo, delivery),
+    registry: repoRegistryView(repo),
+  };
+}
+
+/** The repository's registry, without the password. */
+export function repoRegistryView(repo: Repo): RepoRegistryJson | null {
+  const image = registryImageOf(repo);
+  if (repo.registry_host === null || image === null) return null;
+  return {
+    host: repo.registry_host,
+    path: repo.registry_path,
+    image,
+    username: repo.registry_username,
+    hasPassword: repo.registry_password !== null,
   };
 }
 
