@@ -557,3 +557,23 @@ export interface AuditEntryJson {
   /** What the route adds (a role granted, a token's name and scopes); never secrets. */
   details: Record<string, unknown> | null;
 }
+
+/** `GET /api/v1/pipelines/:id/images`: what its jobs pushed (`artifacts:images`), pinned by digest. */
+export interface PipelineImagesJson {
+  pipelineId: number;
+  images: PipelineImageJson[];
+}
+
+export interface PipelineImageJson {
+  jobId: number;
+  jobName: string;
+  /** The ref the job declared, variables expanded (`registry.example.com/team/app:1a2b3c4d`). */
+  ref: string;
+  /** `registry/repository@sha256:...`: what a release deploys. */
+  image: string;
+  registry: string;
+  repository: string;
+  digest: string;
+  /** A page about the image (Docker Hub, Quay, GHCR), else its manifest on the registry's API. */
+  url: string;
+}

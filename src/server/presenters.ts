@@ -18,6 +18,8 @@ import {
   type ReleaseTargetJson,
   type SilenceView,
   type RepoForgeJson,
+  type JobImageJson,
+  type PipelineImageJson,
   type RepoRegistryJson,
   type RepoJson,
   type RepoCredentialJson,
@@ -34,6 +36,7 @@ import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
 import type { OutboxSummary } from '../outbox/index.js';
 import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
+import { imageWebUrl, parseImageRef } from '../artifacts/index.js';
 import { registryImageOf, repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
 import { readJobSpec, type LinkedPipeline, type Player } from '../scheduler/index.js';
@@ -481,5 +484,21 @@ export function silenceView(s: Silence, now: number): SilenceView {
     createdBy: s.created_by,
     createdAt: iso(s.created_at)!,
     state: s.ends_at <= now ? 'expired' : s.starts_at > now ? 'pending' : 'active',
+  };
+}
+
+/** One image a job pushed, split for display, with a link to where people can look at it. */
+export function pipelineImageView(job: { jobId: number; jobName: string }, { ref, image }: JobImageJson): PipelineImageJson {
+  const parsed = parseImageRef(image);
+  const digest = parsed.digest ?? '';
+  return {
+    jobId: job.jobId,
+    jobName: job.jobName,
+    ref,
+    image,
+    registry: parsed.registry,
+    repository: parsed.repository,
+    digest,
+    url: imageWebUrl(parsed, digest),
   };
 }
