@@ -6,6 +6,8 @@ export interface ReleaseInput {
   sourceDir: string;
   /** The deploy job's claim token: a target refuses a token lower than the highest it has seen. */
   fencingToken: number;
+  /** The image pinned by digest (`registry/name@sha256:...`); null for a release of files only. */
+  image: string | null;
   /** TANDEM_RELEASE_ID, TANDEM_RELEASE_VERSION, TANDEM_ENVIRONMENT, ...: given to service and script commands. */
   env: Record<string, string>;
 }
