@@ -6,8 +6,11 @@ import type { JobImageJson } from '../api/index.js';
 import { expandVariables, type ArtifactsSpec } from '../pipeline/index.js';
 import type { FilesScope } from './job-files.js';
 
-/** The repository's registry credentials (CI_REGISTRY_USER/PASSWORD) for CI_REGISTRY; anonymous elsewhere. */
-function registryAuths(env: Record<string, string>): Record<string, RegistryCredentials> {
+/**
+ * The repository's registry credentials (CI_REGISTRY_USER/PASSWORD) for CI_REGISTRY, as
+ * resolveImage's `auths` (anonymous elsewhere); a deploy's image is pinned with the same.
+ */
+export function registryAuths(env: Record<string, string>): Record<string, RegistryCredentials> {
   const { CI_REGISTRY: host, CI_REGISTRY_USER: username, CI_REGISTRY_PASSWORD: password } = env;
   if (!host || !username || !password) return {};
   // Keyed as refs name the registry: `docker.io` for Docker Hub whatever the variable says.
