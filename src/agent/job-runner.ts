@@ -6,7 +6,7 @@
 // behave exactly alike.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { BlobStore, ManifestEntry } from '../artifacts/index.js';
+import { parseImageRef, resolveImage, type BlobStore, type ManifestEntry } from '../artifacts/index.js';
 import {
   containerJobOf,
   type ContainerExecutor,
@@ -28,7 +28,6 @@ import {
   type JunitReportsResponse,
 } from '../api/index.js';
 import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
-import { pinImage } from './pin-image.js';
 import {
   downloadDependencyArtifacts,
   restoreCaches,
@@ -39,7 +38,7 @@ import {
   uploadJunitReports,
   type FilesScope,
 } from './job-files.js';
-import { pinJobImages } from './job-images.js';
+import { pinJobImages, registryAuths } from './job-images.js';
 import { openJobLog, type JobLog } from './job-log.js';
 import { watchJob } from './job-watch.js';
 
@@ -297,7 +296,9 @@ async function deploy(
     backend: backend.deploy,
     blobs: backend.blobs,
     stateDir: join(input.deployStateDir, environment.replace(/[^\w.-]/g, '_')),
-    pinImage,
+    // A tag is resolved with the repository's registry credentials, as artifacts:images are; an
+    // image given by digest is taken as it is (its hosts may hold it while the registry is down).
+    pinImage: async (ref) => (parseImageRef(ref).digest ? ref : resolveImage(ref, { auths: registryAuths(env), signal })),
     log: (line) => log.write(`${line}\n`),
     signal,
   });

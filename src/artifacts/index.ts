@@ -39,7 +39,7 @@ export {
   parseImageRef,
   pinnedRef,
   registryEndpoint,
-} from './oci/reference.js';
+} from '../image-ref.js';
 export {
   MANIFEST_ACCEPT,
   type RegistryCredentials,

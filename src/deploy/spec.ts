@@ -2,6 +2,7 @@
 // store it with the job and the agent that runs the deployment gets exactly what was validated.
 // Errors stop at the first problem and name its place (`deploy.strategy.canary.first: ...`).
 import { posix } from 'node:path';
+import { parseImageRef } from '../image-ref.js';
 import { nearest } from '../pipeline/index.js';
 import { DeployConfigError, describeValue as describe } from './config-error.js';
 import { parseServiceSpec, parseTargetSpec, type ServiceSpec, type TargetSpec } from './targets/index.js';
@@ -86,17 +87,14 @@ function source(value: unknown, path: string): string {
   return normalized;
 }
 
-/** Longer than any registry accepts (the distribution spec caps a repository name at 255 characters). */
-const MAX_IMAGE_REF = 512;
-
+/** An image reference as Docker reads it (checked here, resolved to a digest by the agent). */
 function image(value: unknown, path: string): string | null {
   if (value === undefined || value === null) return null;
   const ref = text(value, path, 'an image reference, e.g. registry.example.com/app:1.2 or registry.example.com/app@sha256:...');
-  if (ref.length > MAX_IMAGE_REF || /\s/.test(ref)) {
-    throw new DeployConfigError(
-      path,
-      `expected an image reference without spaces, at most ${MAX_IMAGE_REF} characters, got ${describe(value)}`,
-    );
+  try {
+    parseImageRef(ref);
+  } catch (err) {
+    throw new DeployConfigError(path, (err as Error).message);
   }
   return ref;
 }

@@ -120,7 +120,8 @@ describe('deploy spec', () => {
       /^deploy\.source: is required: a ssh target installs the release's files/,
     );
     assert.deepEqual(parseError({ image: 'app: 1', target: script }).path, 'deploy.image');
-    assert.match(parseError({ image: 'x'.repeat(513), target: script }).message, /at most 512 characters/);
+    assert.match(parseError({ image: 'x'.repeat(513), target: script }).message, /repository name longer than 255 characters/);
+    assert.match(parseError({ image: 'Registry.example.com:5000/App', target: script }).message, /^deploy\.image: image reference/);
     assert.match(parseError({ image: ['app'], target: script }).message, /^deploy\.image: expected an image reference/);
   });
 

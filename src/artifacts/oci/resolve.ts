@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { DomainError, type ErrorKind } from '../../errors.js';
 import { registryRequest, RegistryTransportError, type RegistryAnswer, type RegistryHttpOptions } from './http.js';
-import { formatImageRef, parseImageRef, pinnedRef, registryEndpoint, type ImageRef } from './reference.js';
+import { formatImageRef, parseImageRef, pinnedRef, registryEndpoint, type ImageRef } from '../../image-ref.js';
 
 /** Index and manifest types, OCI and Docker: a multi-platform tag resolves to its index's digest. */
 export const MANIFEST_ACCEPT = [

@@ -2,7 +2,7 @@
 // ref means in Tandem what it means to `docker pull`: `busybox` is docker.io/library/busybox:latest,
 // the first path component is a registry only when it has a dot, a port or is `localhost`
 // (`foo:5000/bar` names a registry, `foo:5000` a tag), and a digest wins over a tag.
-import { DomainError } from '../../errors.js';
+import { DomainError } from './errors.js';
 
 export const DEFAULT_REGISTRY = 'docker.io';
 /** Docker Hub's API host: `docker.io` is a name, not where the registry answers. */
