@@ -110,7 +110,10 @@ async function handOutbox(resultWaitMs: number, logHoldMs = 0) {
   const payload = await agent.claim();
   assert.ok(payload);
   const client = new ServerClient({ servers: [tandem.url], token: agent.token });
-  const outbox = await JobOutbox.create(scratch, payload.jobId, payload.fencingToken, serverOutboxTarget(client), { resultWaitMs, logHoldMs });
+  const outbox = await JobOutbox.create(scratch, payload.jobId, payload.fencingToken, serverOutboxTarget(client), {
+    resultWaitMs,
+    logHoldMs,
+  });
   return { outbox, jobId: payload.jobId, fencingToken: payload.fencingToken };
 }
 
@@ -146,7 +149,7 @@ test('chunks of a job that ends within logHoldMs all ride with its result: no lo
   const count = await requestsDuring(async () => {
     await outbox.appendLog({ seq: 0, data: 'chunk 0\n' });
     await sleep(300);
-    assert.equal(await tandem.log(jobId), '', 'the running job\'s chunk waits for more');
+    assert.equal(await tandem.log(jobId), '', "the running job's chunk waits for more");
     await outbox.appendLog({ seq: 1, data: 'chunk 1\n' }, true);
     await outbox.finish({ fencingToken, status: 'success', exitCode: 0, failureReason: null });
     assert.equal(await outbox.done(), 'delivered');
@@ -156,7 +159,7 @@ test('chunks of a job that ends within logHoldMs all ride with its result: no lo
   assert.equal(await tandem.log(jobId), chunks(0, 2));
 });
 
-test('a running job\'s chunks go out once logHoldMs passed, in one request, without waiting for the result', async () => {
+test("a running job's chunks go out once logHoldMs passed, in one request, without waiting for the result", async () => {
   const { outbox, jobId, fencingToken } = await handOutbox(60_000, 400);
   const count = await requestsDuring(async () => {
     const started = Date.now();
