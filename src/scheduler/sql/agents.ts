@@ -86,8 +86,18 @@ export async function removeAgent(db: Kysely<Database>, agentId: number): Promis
   return Number(result.numDeletedRows) > 0;
 }
 
-export async function markAgentSeen(db: Kysely<Database>, input: { agentId: number; now: number }): Promise<void> {
-  await db.updateTable('agents').set({ last_seen_at: input.now }).where('id', '=', input.agentId).execute();
+/**
+ * Notes that the agent was heard from, unless that was noted less than `everyMs` ago: an agent
+ * claiming short jobs back to back would otherwise rewrite its row once per job, where being shown
+ * online (seen within a lease) needs a write now and then.
+ */
+export async function markAgentSeen(db: Kysely<Database>, input: { agentId: number; now: number; everyMs: number }): Promise<void> {
+  await db
+    .updateTable('agents')
+    .set({ last_seen_at: input.now })
+    .where('id', '=', input.agentId)
+    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<=', input.now - input.everyMs)]))
+    .execute();
 }
 
 /** A new presence stream of the agent: the newest one is the one whose break counts. */

@@ -38,6 +38,8 @@ import { openSse } from '../sse.js';
 import { agentView } from '../presenters.js';
 
 const LONG_POLL_MS = 25_000;
+/** An agent's last_seen_at is rewritten at most this often: a small part of the lease that decides whether it shows online. */
+const seenEveryMs = (ctx: ServerContext) => Math.min(1000, (ctx.config.leaseSeconds * 1000) / 4);
 /**
  * A load balancer keeps its connection to this server open after the agent's side closed (HAProxy
  * waits for its timeouts): only a write reveals the break. Written this often on a presence stream,
@@ -189,7 +191,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       request.raw.on('close', () => gone.abort());
       while (!ctx.state.draining && !gone.signal.aborted) {
         const now = ctx.clock.now();
-        await markAgentSeen(ctx.store.db, { agentId, now });
+        await markAgentSeen(ctx.store.db, { agentId, now, everyMs: seenEveryMs(ctx) });
         const claimed = await claimJob(ctx.store, { agentId, agentTags: tags, leaseMs: ctx.config.leaseSeconds * 1000, now });
         if (claimed) {
           if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((now - claimed.job.queued_at) / 1000);
@@ -258,7 +260,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         leaseMs: ctx.config.leaseSeconds * 1000,
         now,
       });
-      await markAgentSeen(ctx.store.db, { agentId, now });
+      await markAgentSeen(ctx.store.db, { agentId, now, everyMs: seenEveryMs(ctx) });
       return extended;
     },
   });
