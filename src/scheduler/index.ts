@@ -46,6 +46,7 @@ export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from
 export {
   agentName,
   agentTags,
+  claimingAgent,
   announceAgent,
   breakPresence,
   markAgentSeen,

@@ -2,7 +2,7 @@
 // claiming short jobs back to back no longer rewrites its row once per job. On SQLite and PostgreSQL.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { markAgentSeen, registerAgent } from '../../src/scheduler/index.js';
+import { claimingAgent, markAgentSeen, registerAgent } from '../../src/scheduler/index.js';
 import { backends } from '../store/helpers.js';
 import { freshTestDb, T0 } from './helpers.js';
 
@@ -23,6 +23,7 @@ for (const backend of backends()) {
       await markAgentSeen(db.store.db, { agentId: agent, now: T0 + 1500, everyMs: 1000 });
       assert.equal(Number(await lastSeen(agent)), T0 + 1000);
       assert.equal(Number(await lastSeen(other)), T0);
+      assert.deepEqual(await claimingAgent(db.store.db, agent), { tags: [], lastSeenAt: T0 + 1000 });
     });
 
     it('is written when the agent was never seen', async () => {

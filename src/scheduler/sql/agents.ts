@@ -65,6 +65,12 @@ export async function agentTags(db: Kysely<Database>, agentId: number): Promise<
   return readAgentTags(agent);
 }
 
+/** What a claim needs of its agent: the tags it may run, and when it was last seen (see markAgentSeen). */
+export async function claimingAgent(db: Kysely<Database>, agentId: number): Promise<{ tags: string[]; lastSeenAt: number | null }> {
+  const agent = await db.selectFrom('agents').select(['id', 'tags', 'last_seen_at']).where('id', '=', agentId).executeTakeFirstOrThrow();
+  return { tags: readAgentTags(agent), lastSeenAt: agent.last_seen_at === null ? null : Number(agent.last_seen_at) };
+}
+
 /** The agent's name, for pages that say where a job ran; null when it was removed since. */
 export async function agentName(db: Kysely<Database>, agentId: number): Promise<string | null> {
   return (await db.selectFrom('agents').select('name').where('id', '=', agentId).executeTakeFirst())?.name ?? null;
