@@ -4,9 +4,10 @@
 // directory is named by job and fencing token, so an agent restarted after a crash still delivers
 // what a previous run left behind, and hands back the jobs that run died with. The server's fencing
 // decides what is still accepted (409: drop). The log's chunks come coalesced by time and size
-// (LogChunker: 200 ms, 64 KiB) and go out as they come, but the last ones wait for the result and
-// ride with it and the artifact manifest in one request: a short job costs the server one request
-// to end, not three or four.
+// (LogChunker: 200 ms, 64 KiB); a chunk then waits up to half a second for the ones after it, so a
+// running job sends at most two log requests a second, and the last ones wait for the result and
+// ride with it and the artifact manifest in one request: a job that ends within that half second
+// of its first output costs the server one request to end, not three or four.
 import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +31,8 @@ export interface OutboxOptions {
   maxBackoffMs?: number;
   /** How long the log's last chunks wait for the job's result, which takes them along. */
   resultWaitMs?: number;
+  /** How long a chunk of a running job waits for more output (or the result) to go with it. */
+  logHoldMs?: number;
   /** Stops delivery (agent shutdown); what is left stays on disk for the next start. */
   signal?: AbortSignal;
   onStale?: () => void;
@@ -39,6 +42,11 @@ export interface OutboxOptions {
 const BATCH_CHUNKS = 200;
 const BATCH_BYTES = 512 * 1024;
 const RESULT_WAIT_MS = 1000;
+/**
+ * Live tails see output at most this much later (after the chunker's 200 ms); GitLab's runner sends
+ * every 3 s. In exchange the short jobs most pipelines are made of send their log once, with the result.
+ */
+const LOG_HOLD_MS = 500;
 
 function statusOf(err: unknown): number | undefined {
   return (err as { status?: number }).status;
@@ -62,6 +70,8 @@ export class JobOutbox {
   private pending: LogChunk[] = [];
   /** When the runner wrote the log's last chunk (null: not yet). */
   private logEndedAt: number | null = null;
+  /** Since when the oldest pending chunk waits (null: none pending). */
+  private heldSince: number | null = null;
   /** The job's artifact manifest, sent with its result. */
   private artifacts: CompleteRequest['artifacts'] = undefined;
   private images: JobImageJson[] | undefined = undefined;
@@ -75,6 +85,7 @@ export class JobOutbox {
   private readonly maxLogBytes: number;
   private readonly maxBackoffMs: number;
   private readonly resultWaitMs: number;
+  private readonly logHoldMs: number;
 
   private constructor(
     readonly dir: string,
@@ -91,6 +102,7 @@ export class JobOutbox {
     this.maxLogBytes = opts.maxLogBytes ?? 64 * 1024 * 1024;
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
     this.resultWaitMs = opts.resultWaitMs ?? RESULT_WAIT_MS;
+    this.logHoldMs = opts.logHoldMs ?? LOG_HOLD_MS;
     this.pending = restored.chunks;
     this.result = restored.result;
     this.delivered = this.deliverLoop();
@@ -154,6 +166,7 @@ export class JobOutbox {
     this.bytes += Buffer.byteLength(entry.data);
     await appendFile(this.logFile, JSON.stringify(entry) + '\n');
     this.pending.push(entry);
+    this.heldSince ??= Date.now();
     if (last) this.logEndedAt ??= Date.now();
     this.wake?.();
   }
@@ -214,18 +227,22 @@ export class JobOutbox {
       if (signal?.aborted) return 'stopped';
       try {
         const batch = this.nextBatch();
-        // The last chunks go with the result when they fit in one batch.
+        // The last chunks go with the result when they fit in one batch; a full batch goes at once.
         if (batch.length > 0 && !(this.closed && this.result && batch.length === this.pending.length)) {
           const wait =
-            this.logEndedAt === null || this.closed || batch.length < this.pending.length
+            this.closed || batch.length < this.pending.length
               ? 0
-              : this.logEndedAt + this.resultWaitMs - Date.now();
+              : this.logEndedAt !== null
+                ? this.logEndedAt + this.resultWaitMs - Date.now()
+                : (this.heldSince ?? 0) + this.logHoldMs - Date.now();
           if (wait > 0) {
             await this.waitForWork(wait);
             continue;
           }
           const { logFull } = await this.target.sendLog(this.jobId, this.fencingToken, batch);
           this.pending.splice(0, batch.length);
+          // Chunks that came during the request start their wait now.
+          this.heldSince = this.pending.length > 0 ? Date.now() : null;
           if (logFull) {
             this.logFull = true;
             this.pending = [];

@@ -47,6 +47,7 @@ export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from
 export {
   agentName,
   agentTags,
+  claimingAgent,
   announceAgent,
   breakPresence,
   markAgentSeen,

@@ -65,6 +65,12 @@ export async function agentTags(db: Kysely<Database>, agentId: number): Promise<
   return readAgentTags(agent);
 }
 
+/** What a claim needs of its agent: the tags it may run, and when it was last seen (see markAgentSeen). */
+export async function claimingAgent(db: Kysely<Database>, agentId: number): Promise<{ tags: string[]; lastSeenAt: number | null }> {
+  const agent = await db.selectFrom('agents').select(['id', 'tags', 'last_seen_at']).where('id', '=', agentId).executeTakeFirstOrThrow();
+  return { tags: readAgentTags(agent), lastSeenAt: agent.last_seen_at === null ? null : Number(agent.last_seen_at) };
+}
+
 /** The agent's name, for pages that say where a job ran; null when it was removed since. */
 export async function agentName(db: Kysely<Database>, agentId: number): Promise<string | null> {
   return (await db.selectFrom('agents').select('name').where('id', '=', agentId).executeTakeFirst())?.name ?? null;
@@ -86,8 +92,18 @@ export async function removeAgent(db: Kysely<Database>, agentId: number): Promis
   return Number(result.numDeletedRows) > 0;
 }
 
-export async function markAgentSeen(db: Kysely<Database>, input: { agentId: number; now: number }): Promise<void> {
-  await db.updateTable('agents').set({ last_seen_at: input.now }).where('id', '=', input.agentId).execute();
+/**
+ * Notes that the agent was heard from, unless that was noted less than `everyMs` ago: an agent
+ * claiming short jobs back to back would otherwise rewrite its row once per job, where being shown
+ * online (seen within a lease) needs a write now and then.
+ */
+export async function markAgentSeen(db: Kysely<Database>, input: { agentId: number; now: number; everyMs: number }): Promise<void> {
+  await db
+    .updateTable('agents')
+    .set({ last_seen_at: input.now })
+    .where('id', '=', input.agentId)
+    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<=', input.now - input.everyMs)]))
+    .execute();
 }
 
 /** A new presence stream of the agent: the newest one is the one whose break counts. */

@@ -11,7 +11,7 @@ import { generateToken, hashToken } from '../../auth/index.js';
 import { protectedRoleOfPipeline } from '../../auth/index.js';
 import {
   abandonJob,
-  agentTags as tagsOfAgent,
+  claimingAgent,
   announceAgent,
   breakPresence,
   claimJob,
@@ -39,6 +39,8 @@ import { openSse } from '../sse.js';
 import { agentView } from '../presenters.js';
 
 const LONG_POLL_MS = 25_000;
+/** An agent's last_seen_at is rewritten at most this often: a small part of the lease that decides whether it shows online. */
+const seenEveryMs = (ctx: ServerContext) => Math.min(1000, (ctx.config.leaseSeconds * 1000) / 4);
 /**
  * A load balancer keeps its connection to this server open after the agent's side closed (HAProxy
  * waits for its timeouts): only a write reveals the break. Written this often on a presence stream,
@@ -198,13 +200,18 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     body: z.object({ waitMs: z.number().int().min(0).max(60_000).optional() }).strict(),
     async handler({ principal, body, request, reply }) {
       const agentId = agentIdOf(principal);
-      const tags = await tagsOfAgent(ctx.store.db, agentId);
+      const { tags, lastSeenAt } = await claimingAgent(ctx.store.db, agentId);
+      // Known from that read: while it is recent, the loop does not even ask to rewrite it.
+      let seenAt = lastSeenAt ?? -Infinity;
       const deadline = ctx.clock.now() + (body.waitMs ?? LONG_POLL_MS);
       const gone = new AbortController();
       request.raw.on('close', () => gone.abort());
       while (!ctx.state.draining && !gone.signal.aborted) {
         const now = ctx.clock.now();
-        await markAgentSeen(ctx.store.db, { agentId, now });
+        if (now - seenAt >= seenEveryMs(ctx)) {
+          await markAgentSeen(ctx.store.db, { agentId, now, everyMs: seenEveryMs(ctx) });
+          seenAt = now;
+        }
         const claimed = await claimJob(ctx.store, { agentId, agentTags: tags, leaseMs: ctx.config.leaseSeconds * 1000, now });
         if (claimed) {
           if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((now - claimed.job.queued_at) / 1000);
@@ -273,7 +280,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         leaseMs: ctx.config.leaseSeconds * 1000,
         now,
       });
-      await markAgentSeen(ctx.store.db, { agentId, now });
+      await markAgentSeen(ctx.store.db, { agentId, now, everyMs: seenEveryMs(ctx) });
       return extended;
     },
   });
