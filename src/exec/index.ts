@@ -239,7 +239,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     pipelineDef.jobs = pipelineDef.jobs.filter((j) => wanted.has(j.name) || wanted.has(j.baseName)).map((j) => ({ ...j, needs: [] }));
   }
 
-  const store = await openStore(':memory:');
+  // The migrated empty database is kept in exec's state: later runs start from it without migrating.
+  const store = await openStore(':memory:', { schemaImageDir: join(stateDir, 'schema') });
   const blobs = new FsBlobStore(join(stateDir, 'blobs'));
   if (opts.reproduce) await fetchDependencies(opts.reproduce, blobs);
   // Looking for an engine costs engine commands: only when a job can use one.
