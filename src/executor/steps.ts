@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants as fsConstants, rmSync, statSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, unlink, writeFile } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -248,7 +248,14 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
     const exitCode = exit.code ?? 128 + (exit.signal ? osConstants.signals[exit.signal] : 0);
     return { exitCode, outcome: exitCode === 0 ? 'success' : 'failed' };
   } finally {
-    await Promise.all([rm(scriptPath, { force: true }), rm(proofPath, { force: true })]);
+    // unlink, not rm: rm looks at each path twice before removing it. The proof exists only when a cgroup was entered.
+    await Promise.all(
+      [scriptPath, proofPath].map((path) =>
+        unlink(path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        }),
+      ),
+    );
   }
 }
 
