@@ -5,12 +5,15 @@ import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { z } from 'zod';
 import { DomainError } from '../errors.js';
+import { lazyRequire } from '../lazy-require.js';
 import { type BlobStore, isValidDigest, verifyingStream } from './blob-store.js';
 import type { CollectedFile } from './collect.js';
 import { PathEscapeError, resolveInside, safeRelativePath } from './paths.js';
+
+// Loaded by the first archive: most jobs of `tandem exec` download none.
+const tar = lazyRequire<typeof import('tar-stream')>('tar-stream');
 
 export interface ManifestEntry {
   /** Workspace-relative POSIX path. */
@@ -142,7 +145,7 @@ export async function restoreFiles(root: string, entries: readonly ManifestEntry
 
 /** Streams the manifest's files as a .tar.gz, verifying each blob on the way. */
 export function manifestToTarGz(entries: readonly ManifestEntry[], fetchBlob: FetchBlob): Readable {
-  const pack = tar.pack();
+  const pack = tar().pack();
   const gzip = createGzip();
   const out = new PassThrough();
   pipeline(pack, gzip, out).catch((err: unknown) => out.destroy(err as Error));

@@ -1,7 +1,10 @@
 // Local passwords: argon2id hashes in PHC strings (parameters and salt travel with each hash, so
 // raising the cost later re-hashes passwords at their next login), and the password policy.
 import { DomainError } from '../errors.js';
-import { hash, parseOptions, verify, type Algorithm, type Options } from '@node-rs/argon2';
+import type { Algorithm, Options } from '@node-rs/argon2';
+import { lazyRequire } from '../lazy-require.js';
+
+const argon2 = lazyRequire<typeof import('@node-rs/argon2')>('@node-rs/argon2');
 
 // The const enum's value is written out: the package's runtime object does not carry its members.
 const ARGON2ID: Algorithm = 2;
@@ -37,7 +40,7 @@ export function checkPasswordPolicy(password: string, opts: { username: string; 
 }
 
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, ARGON2_PARAMS);
+  return argon2().hash(password, ARGON2_PARAMS);
 }
 
 let dummyHash: Promise<string> | null = null;
@@ -49,12 +52,12 @@ let dummyHash: Promise<string> | null = null;
 export async function verifyPassword(stored: string | null, password: string): Promise<boolean> {
   if (password.length > MAX_PASSWORD_LENGTH * 4) return false;
   if (stored === null) {
-    dummyHash ??= hash('tandem-dummy-password', ARGON2_PARAMS);
-    await verify(await dummyHash, password);
+    dummyHash ??= argon2().hash('tandem-dummy-password', ARGON2_PARAMS);
+    await argon2().verify(await dummyHash, password);
     return false;
   }
   try {
-    return await verify(stored, password);
+    return await argon2().verify(stored, password);
   } catch {
     return false;
   }
@@ -63,7 +66,7 @@ export async function verifyPassword(stored: string | null, password: string): P
 /** Whether a hash was made with weaker (or other) parameters than today's. */
 export function needsRehash(stored: string): boolean {
   try {
-    const p = parseOptions(stored);
+    const p = argon2().parseOptions(stored);
     return (
       p.algorithm !== ARGON2ID ||
       p.memoryCost !== ARGON2_PARAMS.memoryCost ||

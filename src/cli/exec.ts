@@ -1,11 +1,14 @@
 import { existsSync } from 'node:fs';
-import cliProgress from 'cli-progress';
+import { lazyRequire } from '../lazy-require.js';
 import { containerSettingsOf, loadConfig } from '../config/index.js';
 import { execPipeline, type Reproduction } from '../exec/index.js';
 import { CliError } from './api-client.js';
 import type { FromJobFlags } from './from-job.js';
 import { includeReader, type IncludeFlags } from './include-sources.js';
 import { colourJobStatus, colourStatus, printTable } from './output.js';
+
+// Only a terminal shows the bar: piped and test runs do not load it.
+const cliProgress = lazyRequire<typeof import('cli-progress')>('cli-progress');
 
 interface ExecFlags extends IncludeFlags, FromJobFlags {
   fromJob?: string;
@@ -57,9 +60,9 @@ export async function runExec(jobs: string[], flags: ExecFlags): Promise<void> {
   });
   // The bar lives on stderr and only on a terminal, so piped output stays plain logs.
   const bar = process.stderr.isTTY
-    ? new cliProgress.SingleBar(
+    ? new (cliProgress().SingleBar)(
         { format: 'jobs {bar} {value}/{total} {running}', stream: process.stderr, clearOnComplete: true },
-        cliProgress.Presets.shades_classic,
+        cliProgress().Presets.shades_classic,
       )
     : null;
   const running = new Set<string>();

@@ -66,7 +66,9 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(total / 3600)}h ${pad(Math.floor((total % 3600) / 60))}m`;
 }
 
-const RELATIVE = new Intl.RelativeTimeFormat('en', { numeric: 'always' });
+// Made on first use: the first Intl formatter of a process loads ICU data (~50 ms), which commands
+// that print no relative time (`tandem exec`) should not pay.
+let relative: Intl.RelativeTimeFormat | undefined;
 const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ['year', 365 * 86_400],
   ['month', 30 * 86_400],
@@ -82,7 +84,8 @@ export function relativeTime(at: number, now: number): string {
   const seconds = (at - now) / 1000;
   if (Math.abs(seconds) < 10) return 'just now';
   const [unit, size] = UNITS.find(([, s]) => Math.abs(seconds) >= s)!;
-  return RELATIVE.format(Math.trunc(seconds / size), unit);
+  relative ??= new Intl.RelativeTimeFormat('en', { numeric: 'always' });
+  return relative.format(Math.trunc(seconds / size), unit);
 }
 
 /** Bytes in binary units: 512 B, 1.4 KiB, 3.0 MiB. */

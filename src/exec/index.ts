@@ -98,22 +98,22 @@ const TRIGGER_NEEDS_SERVER =
   'skipped: trigger jobs (child and multi-project pipelines) need a Tandem server; tandem exec runs the jobs of this file only';
 
 async function gitInfo(root: string): Promise<{ sha: string; branch: string; files: string[] | null; commit: CommitInfo | null }> {
-  const out = async (...args: string[]) => (await git('git', args, { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout.trim();
-  let files: string[];
-  try {
-    files = (await out('ls-files', '-co', '--exclude-standard', '-z')).split('\0').filter((f) => f && !f.startsWith(`${STATE_DIR}/`));
-  } catch {
-    return { sha: '0'.repeat(40), branch: 'main', files: null, commit: null };
-  }
+  const out = async (...args: string[]) => (await git('git', args, { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout;
+  // The four questions at once: each is a git process, and asked one after another they were a
+  // tenth of a second of every run's start.
+  const [listed, head, symbolic, raw] = await Promise.allSettled([
+    out('ls-files', '-co', '--exclude-standard', '-z'),
+    out('rev-parse', '--verify', '--quiet', 'HEAD'),
+    out('symbolic-ref', '--short', '--quiet', 'HEAD'),
+    // Not trimmed: the message is kept exactly as committed (CI_COMMIT_MESSAGE).
+    out('cat-file', 'commit', 'HEAD'),
+  ]);
+  if (listed.status === 'rejected') return { sha: '0'.repeat(40), branch: 'main', files: null, commit: null };
+  const files = listed.value.split('\0').filter((f) => f && !f.startsWith(`${STATE_DIR}/`));
   // A fresh repository has no commit yet and a detached HEAD has no branch; neither stops a run.
-  const sha = await out('rev-parse', '--verify', '--quiet', 'HEAD').catch(() => '0'.repeat(40));
-  const branch = await out('symbolic-ref', '--short', '--quiet', 'HEAD').catch(() => 'detached');
-  // Not trimmed: the message is kept exactly as committed (CI_COMMIT_MESSAGE).
-  const raw = await git('git', ['cat-file', 'commit', sha], { cwd: root, maxBuffer: 64 * 1024 * 1024 }).then(
-    (r) => r.stdout,
-    () => null,
-  );
-  return { sha, branch, files, commit: raw === null ? null : parseRawCommit(raw) };
+  const sha = head.status === 'fulfilled' ? head.value.trim() : '0'.repeat(40);
+  const branch = symbolic.status === 'fulfilled' ? symbolic.value.trim() : 'detached';
+  return { sha, branch, files, commit: raw.status === 'fulfilled' && head.status === 'fulfilled' ? parseRawCommit(raw.value) : null };
 }
 
 /** File copies in flight at once: enough to keep libuv's four threads busy on a large tree. */
@@ -243,7 +243,8 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
     pipelineDef.jobs = pipelineDef.jobs.filter((j) => wanted.has(j.name) || wanted.has(j.baseName)).map((j) => ({ ...j, needs: [] }));
   }
 
-  const store = await openStore(':memory:');
+  // The migrated empty database is kept in exec's state: later runs start from it without migrating.
+  const store = await openStore(':memory:', { schemaImageDir: join(stateDir, 'schema') });
   const blobs = new FsBlobStore(join(stateDir, 'blobs'));
   if (opts.reproduce) await fetchDependencies(opts.reproduce, blobs);
   // Looking for an engine costs engine commands: only when a job can use one.

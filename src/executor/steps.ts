@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants as fsConstants, rmSync, statSync } from 'node:fs';
+import { mkdtemp, unlink, writeFile } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -121,19 +121,53 @@ function formatDuration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
+let scriptDir: Promise<string> | undefined;
+/**
+ * The directory of this process's step scripts, made once: a directory per step cost two more file
+ * system calls and a directory walk per job. Outside every workspace so no job can read or change
+ * it, and mkdtemp makes it 0700. Removed when the process exits.
+ */
+function stepScriptDir(): Promise<string> {
+  if (!scriptDir) {
+    const made = mkdtemp(join(tmpdir(), 'tandem-steps-'));
+    scriptDir = made;
+    made.then(
+      (dir) => process.once('exit', () => rmSync(dir, { recursive: true, force: true })),
+      // The failure (a full disk) is the failing job's; the next one tries again.
+      () => {
+        if (scriptDir === made) scriptDir = undefined;
+      },
+    );
+  }
+  return scriptDir;
+}
+
+/** Writes a step's script as `<id>.sh` in the scripts directory, making that directory again if it was removed (a tmp cleaner). */
+async function writeStepScript(id: string, script: string): Promise<{ dir: string; scriptPath: string }> {
+  for (let attempt = 0; ; attempt++) {
+    const dir = await stepScriptDir();
+    const scriptPath = join(dir, `${id}.sh`);
+    try {
+      // The directory keeps other users out; the file itself must be readable by a container's own user.
+      await writeFile(scriptPath, script, { mode: 0o755 });
+      return { dir, scriptPath };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw err;
+      scriptDir = undefined;
+    }
+  }
+}
+
 /** Runs one generated script in its own process group; a timeout or cancel kills the whole tree. */
 async function runScript(run: ScriptRun): Promise<ScriptResult> {
-  // Outside the workspace so the job cannot read or change it, and mkdtemp makes the directory 0700.
-  const dir = await mkdtemp(join(tmpdir(), 'tandem-step-'));
-  const scriptPath = join(dir, 'step.sh');
+  // Not secret: it names the step's files, and lets the kill find job processes that escaped both group and parent links.
+  const execId = randomUUID();
+  const { dir, scriptPath } = await writeStepScript(execId, generateScript(run.commands));
+  const proofPath = join(dir, `${execId}.in-cgroup`);
   try {
-    // The directory keeps other users out; the file itself must be readable by a container's own user.
-    await writeFile(scriptPath, generateScript(run.commands), { mode: 0o755 });
     const launch = run.launcher(scriptPath, findShell(run.env.PATH ?? process.env.PATH), run.env);
     const cgroup = launch.cgroup === false ? undefined : JobCgroup.create();
-    const { command, args } = cgroup ? cgroup.wrap(launch.command, launch.args, join(dir, 'in-cgroup')) : launch;
-    // Not secret: it only lets the kill find job processes that escaped both group and parent links.
-    const execId = randomUUID();
+    const { command, args } = cgroup ? cgroup.wrap(launch.command, launch.args, proofPath) : launch;
     const child = spawn(command, args, {
       cwd: run.workspace,
       env: { ...(launch.env ?? run.env), [EXEC_ID_VAR]: execId },
@@ -214,7 +248,14 @@ async function runScript(run: ScriptRun): Promise<ScriptResult> {
     const exitCode = exit.code ?? 128 + (exit.signal ? osConstants.signals[exit.signal] : 0);
     return { exitCode, outcome: exitCode === 0 ? 'success' : 'failed' };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    // unlink, not rm: rm looks at each path twice before removing it. The proof exists only when a cgroup was entered.
+    await Promise.all(
+      [scriptPath, proofPath].map((path) =>
+        unlink(path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        }),
+      ),
+    );
   }
 }
 

@@ -1,9 +1,13 @@
 // Prometheus metrics of one process. Names follow Prometheus conventions (tandem_ prefix, _total,
 // _seconds) because outside dashboards and the monitoring work depend on them.
 import type { CompiledQuery, LogEvent } from 'kysely';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Histogram } from 'prom-client';
+import { lazyRequire } from '../lazy-require.js';
 import type { StoreObserver } from '../store/index.js';
 import { failureCause } from './failure-cause.js';
+
+// Loaded when a server first builds its metrics: commands that have none (`tandem exec`, a client) skip it.
+const promClient = lazyRequire<typeof import('prom-client')>('prom-client');
 
 /** Agents of the whole cluster, counted from the database at each scrape. */
 export interface AgentCounts {
@@ -66,149 +70,149 @@ function errorKind(err: unknown): string {
 }
 
 export class Metrics {
-  readonly registry = new Registry();
+  readonly registry = new (promClient().Registry)();
 
-  readonly httpRequests = new Counter({
+  readonly httpRequests = new (promClient().Counter)({
     name: 'tandem_http_requests_total',
     help: 'HTTP requests by route pattern, method and status code',
     labelNames: ['route', 'method', 'status'] as const,
     registers: [this.registry],
   });
-  readonly httpDuration = new Histogram({
+  readonly httpDuration = new (promClient().Histogram)({
     name: 'tandem_http_request_duration_seconds',
     help: 'HTTP request latency by route pattern',
     labelNames: ['route', 'method'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [this.registry],
   });
-  readonly refusedLoad = new Counter({
+  readonly refusedLoad = new (promClient().Counter)({
     name: 'tandem_http_refused_total',
     help: 'Connections and event streams refused by the load limits, by reason (connections_per_address, connections_total, streams_per_principal, streams_total)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  readonly outboxDeliveries = new Counter({
+  readonly outboxDeliveries = new (promClient().Counter)({
     name: 'tandem_outbox_deliveries_total',
     help: 'Outbox delivery attempts by topic (forge_status, notification) and result (sent, unchanged, retry, deferred, failed)',
     labelNames: ['topic', 'result'] as const,
     registers: [this.registry],
   });
-  readonly forgeStatusDeliveries = new Counter({
+  readonly forgeStatusDeliveries = new (promClient().Counter)({
     name: 'tandem_forge_status_deliveries_total',
     help: 'Commit status deliveries to forges by forge (github, gitlab, gitea, bitbucket) and result (sent, unchanged, already_set, rate_limited, retry, refused, no_forge)',
     labelNames: ['forge', 'result'] as const,
     registers: [this.registry],
   });
-  readonly pipelines = new Counter({
+  readonly pipelines = new (promClient().Counter)({
     name: 'tandem_pipelines_total',
     help: 'Pipelines that reached a final status',
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
-  readonly jobs = new Counter({
+  readonly jobs = new (promClient().Counter)({
     name: 'tandem_jobs_total',
     help: 'Jobs that reached a final status',
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
-  readonly queueWait = new Histogram({
+  readonly queueWait = new (promClient().Histogram)({
     name: 'tandem_job_queue_wait_seconds',
     help: 'Time from a job becoming pending to an agent claiming it (pickup latency)',
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [this.registry],
   });
-  readonly jobDuration = new Histogram({
+  readonly jobDuration = new (promClient().Histogram)({
     name: 'tandem_job_duration_seconds',
     help: 'Job run time from claim to completion',
     buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600],
     registers: [this.registry],
   });
   #countAgents: (() => Promise<AgentCounts>) | null = null;
-  readonly agents = new Gauge({
+  readonly agents = new (promClient().Gauge)({
     name: 'tandem_agents',
     help: 'Agents of the cluster by state (online: heard from within a lease period and connected; busy: online and running a job); every replica reports them all, so aggregate with max',
     labelNames: ['state'] as const,
     registers: [this.registry],
     collect: () => this.#collectAgents(),
   });
-  readonly webhooks = new Counter({
+  readonly webhooks = new (promClient().Counter)({
     name: 'tandem_webhooks_total',
     help: 'Webhook deliveries by provider and result (accepted, duplicate, ignored, rejected)',
     labelNames: ['provider', 'result'] as const,
     registers: [this.registry],
   });
-  readonly webhookRejects = new Counter({
+  readonly webhookRejects = new (promClient().Counter)({
     name: 'tandem_webhook_rejects_total',
     help: 'Webhook deliveries refused, by provider and reason (signature, payload, unknown_repo)',
     labelNames: ['provider', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly webhookToPipeline = new Histogram({
+  readonly webhookToPipeline = new (promClient().Histogram)({
     name: 'tandem_webhook_to_pipeline_seconds',
     help: 'From a webhook delivery arriving to its pipeline being created (fetch, pipeline file, jobs queued)',
     labelNames: ['provider'] as const,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
-  readonly pipelineFailures = new Counter({
+  readonly pipelineFailures = new (promClient().Counter)({
     name: 'tandem_pipeline_failures_total',
     help: "Failed pipelines by cause (system: Tandem or its agents; user: the pipeline's scripts, file or deploy targets) and the failing job's reason",
     labelNames: ['cause', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly dbQueryDuration = new Histogram({
+  readonly dbQueryDuration = new (promClient().Histogram)({
     name: 'tandem_db_query_duration_seconds',
     help: 'Database statement latency by operation (select, insert, update, delete, begin, commit, ...), failed ones included',
     labelNames: ['operation'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [this.registry],
   });
-  readonly dbErrors = new Counter({
+  readonly dbErrors = new (promClient().Counter)({
     name: 'tandem_db_errors_total',
     help: 'Failed database statements and connections by operation and kind (connection, conflict, constraint, other); constraint errors include deliberate duplicate checks',
     labelNames: ['operation', 'kind'] as const,
     registers: [this.registry],
   });
-  readonly leaseExpiries = new Counter({
+  readonly leaseExpiries = new (promClient().Counter)({
     name: 'tandem_lease_expiries_total',
     help: 'Job leases that expired because their agent stopped heartbeating',
     registers: [this.registry],
   });
-  readonly requeues = new Counter({
+  readonly requeues = new (promClient().Counter)({
     name: 'tandem_job_requeues_total',
     help: 'Jobs queued again as a new attempt after their agent was lost',
     registers: [this.registry],
   });
-  readonly deployments = new Counter({
+  readonly deployments = new (promClient().Counter)({
     name: 'tandem_deployments_total',
     help: 'Deployments that ended, by environment and result (live, failed, rolled_back)',
     labelNames: ['environment', 'result'] as const,
     registers: [this.registry],
   });
-  readonly rollbacks = new Counter({
+  readonly rollbacks = new (promClient().Counter)({
     name: 'tandem_rollbacks_total',
     help: 'Rollbacks that put an earlier release live again: automatic ones and those asked for',
     labelNames: ['environment'] as const,
     registers: [this.registry],
   });
-  readonly scheduleRuns = new Counter({
+  readonly scheduleRuns = new (promClient().Counter)({
     name: 'tandem_schedule_runs_total',
     help: 'Due times of pipeline schedules handled by this replica as leader, by result (started, skipped, failed, deactivated, lost: claimed by another replica)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
-  readonly leader = new Gauge({
+  readonly leader = new (promClient().Gauge)({
     name: 'tandem_leader',
     help: '1 on the replica that runs singleton duties',
     registers: [this.registry],
   });
-  readonly artifactStoreErrors = new Counter({
+  readonly artifactStoreErrors = new (promClient().Counter)({
     name: 'tandem_artifact_store_errors_total',
     help: 'Artifact store operations that failed in the store itself (I/O, unreachable, corrupt bytes; not a missing blob or a bad upload), by store (primary, replica) and operation',
     labelNames: ['store', 'operation'] as const,
     registers: [this.registry],
   });
-  readonly dbHostChanges = new Counter({
+  readonly dbHostChanges = new (promClient().Counter)({
     name: 'tandem_db_host_changes_total',
     help: 'Times the writable PostgreSQL host changed (a failover or switchover seen by this replica)',
     registers: [this.registry],
@@ -235,7 +239,7 @@ export class Metrics {
   };
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'tandem_process_' });
+    promClient().collectDefaultMetrics({ register: this.registry, prefix: 'tandem_process_' });
   }
 
   /** Where `tandem_agents` comes from at each scrape. */

@@ -4,7 +4,11 @@
 // line and the column. saxes expands no entity a document declares, so "billion laughs" fails as an
 // undefined entity instead of growing memory.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { SaxesParser, type SaxesTagPlain } from 'saxes';
+import type { SaxesTagPlain } from 'saxes';
+import { lazyRequire } from '../lazy-require.js';
+
+// Loaded by the first report read: most jobs upload none.
+const saxes = lazyRequire<typeof import('saxes')>('saxes');
 
 export interface XmlLimits {
   /** Bytes of the document; GitLab caps a JUnit report file at 30 MB by default. */
@@ -55,7 +59,7 @@ export async function readXml(
   handlers: XmlHandlers,
   limits: XmlLimits = DEFAULT_XML_LIMITS,
 ): Promise<void> {
-  const parser = new SaxesParser<{ xmlns: false; position: true }>({ xmlns: false, position: true });
+  const parser = new (saxes().SaxesParser)<{ xmlns: false; position: true }>({ xmlns: false, position: true });
   let depth = 0;
   let failure: XmlReportError | undefined;
   const fail = (reason: string) => {

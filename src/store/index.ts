@@ -11,6 +11,7 @@ import { MIGRATION_NAMES, migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { postgresNotifications, type Notifications } from './notifications.js';
 import { connectPostgres, parsePostgresUrl, probeWritable, redactUrl, type PostgresOptions } from './postgres.js';
+import { loadSchemaImage, saveSchemaImage } from './schema-image.js';
 
 const NOTIFY_CHANNEL = 'tandem_events';
 const OPEN_RETRY_MS = 2000;
@@ -68,15 +69,18 @@ function openSqlite(path: string): BetterSqlite3.Database {
       // Created private before SQLite opens it; SQLite gives its WAL files the database's mode.
       closeSync(openSync(path, 'a', 0o600));
     }
-    const db = new BetterSqlite3(path, { timeout: 5000 });
-    db.pragma('journal_mode = WAL');
-    db.pragma('busy_timeout = 5000');
-    db.pragma('foreign_keys = ON');
-    db.pragma('synchronous = NORMAL');
-    return db;
+    return configureSqlite(new BetterSqlite3(path, { timeout: 5000 }));
   } catch (err) {
     throw new StoreError(`cannot open SQLite database ${path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function configureSqlite(db: BetterSqlite3.Database): BetterSqlite3.Database {
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  db.pragma('synchronous = NORMAL');
+  return db;
 }
 
 /** Refuses a database migrated by a newer Tandem: running old code on it could corrupt it. */
@@ -99,6 +103,11 @@ export type MigrateTo = 'latest' | 'none' | (string & {});
 
 export interface OpenStoreOptions extends PostgresOptions {
   migrateTo?: MigrateTo;
+  /**
+   * `:memory:` only: where the migrated empty database is kept, so that the next store starts as a
+   * copy of it instead of migrating (schema-image.ts). Ignored for files and PostgreSQL.
+   */
+  schemaImageDir?: string;
 }
 
 async function migrate(db: Kysely<Database>, dialect: StoreDialect, location: string, to: MigrateTo = 'latest'): Promise<void> {
@@ -157,7 +166,9 @@ async function openPostgres(url: string, options: OpenStoreOptions): Promise<Sto
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(url)) return openPostgres(url, options);
   const location = sqlitePath(url);
-  const sqlite = openSqlite(location);
+  const imageDir = location === ':memory:' && (options.migrateTo ?? 'latest') === 'latest' ? options.schemaImageDir : undefined;
+  const image = imageDir === undefined ? null : loadSchemaImage(imageDir);
+  const sqlite = image ? configureSqlite(image) : openSqlite(location);
   const { observer } = options;
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect(sqlite),
@@ -173,7 +184,10 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     host: () => null,
   };
   try {
-    await migrate(db, store.dialect, location, options.migrateTo);
+    if (!image) {
+      await migrate(db, store.dialect, location, options.migrateTo);
+      if (imageDir !== undefined) saveSchemaImage(imageDir, sqlite);
+    }
   } catch (err) {
     await db.destroy();
     throw err;

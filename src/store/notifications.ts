@@ -3,8 +3,8 @@
 // Best effort by design: notifications sent while a listener reconnects (a failover) are lost, so
 // every listener also re-reads the database now and then; nothing that matters travels only here.
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
-import { parsePostgresUrl, probeWritable } from './postgres.js';
+import type pg from 'pg';
+import { nodePostgres, parsePostgresUrl, probeWritable } from './postgres.js';
 
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 export const MAX_NOTIFY_PAYLOAD = 7900;
@@ -32,7 +32,7 @@ export function postgresNotifications(url: string, channel: string, publishVia: 
         while (!closed) {
           try {
             const host = await probeWritable(hosts);
-            const c = new pg.Client({ connectionString: host.url, keepAlive: true });
+            const c = new (nodePostgres().Client)({ connectionString: host.url, keepAlive: true });
             const ended = new Promise<void>((resolve) => {
               c.on('error', () => resolve());
               c.on('end', () => resolve());
@@ -41,7 +41,7 @@ export function postgresNotifications(url: string, channel: string, publishVia: 
               if (n.channel === channel && n.payload !== undefined) onMessage(n.payload);
             });
             await c.connect();
-            await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+            await c.query(`LISTEN ${nodePostgres().escapeIdentifier(channel)}`);
             if (closed) {
               // close() came while this connection was being made, so it could not end it.
               await c.end().catch(() => undefined);

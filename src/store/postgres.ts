@@ -6,7 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { LogEvent, PostgresPool, PostgresPoolClient } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyRequire } from '../lazy-require.js';
 import { StoreError } from './errors.js';
 import { planOutdated, prepareStatements } from './pg-prepared.js';
 import type { Database } from './schema.js';
@@ -45,12 +46,19 @@ const CONNECT_TIMEOUT_MS = 3000;
 // Tandem's values (ids, epoch milliseconds, fencing tokens) stay far below 2^53, where a JS number is
 // exact, so they are parsed as numbers like SQLite gives them; a larger value is refused, not rounded.
 // The parser is set on Tandem's own clients, not globally, so other users of `pg` are unaffected.
-const types = new pg.TypeOverrides();
-types.setTypeParser(INT8_OID, (text: string) => {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n)) throw new StoreError(`bigint value ${text} is beyond 2^53 and cannot be read exactly`);
-  return n;
-});
+// node-postgres is loaded on first use: a SQLite store (and `tandem exec`) never needs it.
+export const nodePostgres = lazyRequire<typeof pg>('pg');
+let typeOverrides: pg.TypeOverrides | undefined;
+function types(): pg.TypeOverrides {
+  if (typeOverrides) return typeOverrides;
+  typeOverrides = new (nodePostgres().TypeOverrides)();
+  typeOverrides.setTypeParser(INT8_OID, (text: string) => {
+    const n = Number(text);
+    if (!Number.isSafeInteger(n)) throw new StoreError(`bigint value ${text} is beyond 2^53 and cannot be read exactly`);
+    return n;
+  });
+  return typeOverrides;
+}
 
 /** The URL with its password replaced, for messages and `Store.location`. */
 export function redactUrl(url: string): string {
@@ -120,7 +128,7 @@ export async function probeWritable(hosts: PgHost[]): Promise<PgHost> {
 }
 
 async function probe(host: PgHost): Promise<PgHost> {
-  const client = new pg.Client({ connectionString: host.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, types });
+  const client = new (nodePostgres().Client)({ connectionString: host.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, types: types() });
   // A probe that loses its connection learns it from its query; without a listener the error would crash the process.
   client.on('error', () => undefined);
   try {
@@ -270,9 +278,9 @@ class WritableHostPool implements PostgresPool {
     if (this.#lastHost !== null && this.#lastHost !== host.label) this.observer?.hostChanged?.(this.#lastHost, host.label);
     this.#lastHost = host.label;
     const generation = ++this.#generation;
-    const pool = new pg.Pool({
+    const pool = new (nodePostgres().Pool)({
       connectionString: host.url,
-      types,
+      types: types(),
       max: this.poolSize,
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,

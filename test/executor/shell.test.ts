@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createExecutor, ShellExecutor } from '../../src/executor/index.js';
 import { capture, printedPid, processGone, spec, tempDir } from './helpers.js';
@@ -181,6 +182,22 @@ describe('ShellExecutor', () => {
     );
     assert.equal(result.outcome, 'success', result.plain);
     assert.match(result.plain, /^sh-ok 1$/m);
+  });
+
+  it("removes each step's script after it ran, and makes the scripts' directory again when a tmp cleaner removed it", async () => {
+    const scriptOf = async () => {
+      const result = await capture(executor, spec(workspace.path, { script: ['echo "script=$0"'] }));
+      assert.equal(result.outcome, 'success', result.output);
+      const script = /^script=(\S+)$/m.exec(result.plain)?.[1];
+      assert.ok(script, result.plain);
+      assert.ok(!script.startsWith(workspace.path), 'outside the workspace');
+      assert.equal(existsSync(script), false, 'removed after the step');
+      return script;
+    };
+    const first = await scriptOf();
+    await rm(dirname(first), { recursive: true, force: true });
+    const second = await scriptOf();
+    assert.notEqual(second, first);
   });
 
   it('createExecutor gives the shell executor on request and rejects unknown kinds', async () => {

@@ -3,7 +3,7 @@
 // again. Tokens may live at most one rotation period, so every token still valid finds its key.
 import { createPrivateKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { calculateJwkThumbprint, exportJWK, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type { JSONWebKeySet, JWTPayload } from 'jose';
 import type { SigningKey, Store } from '../../store/index.js';
 import { readPublicJwk } from '../columns.js';
 import { SIGNING_KEY_PRIVATE, type Keyring } from './keyring.js';
@@ -47,6 +47,8 @@ export class TokenSigner {
     }
     const { kid, key } = await this.activeKey();
     const now = Math.floor(this.opts.now() / 1000);
+    // jose is loaded by the first token signed: commands that sign none (a client, `tandem exec`) skip it.
+    const { SignJWT } = await import('jose');
     return new SignJWT(claims)
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'JWT' })
       .setIssuer(opts.issuer)
@@ -107,6 +109,7 @@ export class TokenSigner {
    */
   private async replace(current: string | null): Promise<void> {
     const { publicKey, privateKey } = await generateRsa('rsa', { modulusLength: 2048 });
+    const { calculateJwkThumbprint, exportJWK } = await import('jose');
     const jwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(jwk);
     const publicJwk = JSON.stringify({ ...jwk, kid, alg: SIGNING_ALG, use: 'sig' });

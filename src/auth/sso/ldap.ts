@@ -3,13 +3,16 @@
 // into a filter, so `*)(uid=*` is a name that matches nobody, not a filter that matches everybody.
 import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, Filter, InvalidCredentialsError, NoSuchObjectError, SizeLimitExceededError, type Entry } from 'ldapts';
+import type { Client, Entry } from 'ldapts';
+import { lazyRequire } from '../../lazy-require.js';
 import type { LdapConfig } from './config.js';
 import { SsoError, type ExternalIdentity, type SsoLog } from './types.js';
 
 /** The one answer for unknown users and wrong passwords: the login page must not tell which it was. */
 export const INVALID_CREDENTIALS = 'invalid username or password';
 const NOT_AVAILABLE = 'LDAP login is not available at the moment: the server log says why';
+// Loaded by the first LDAP login: every command imports src/auth, few log anyone in.
+const ldapts = lazyRequire<typeof import('ldapts')>('ldapts');
 
 export interface LdapLoginOptions {
   /** Receives why a login failed (which account, which step); the thrown error says less. */
@@ -23,7 +26,7 @@ export interface LdapLoginOptions {
 
 /** Replaces each `{name}` in an operator's filter template with the value escaped per RFC 4515. */
 export function fillFilter(template: string, values: Record<string, string>): string {
-  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in values ? Filter.escape(values[name]) : whole));
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in values ? ldapts().Filter.escape(values[name]) : whole));
 }
 
 type Failure = (kind: 'unavailable' | 'config', detail: string, cause?: unknown) => SsoError;
@@ -35,7 +38,7 @@ async function withServiceBind<T>(config: LdapConfig, fail: Failure, use: (clien
   });
   const timeout = config.timeoutSeconds * 1000;
   // ldapts speaks TLS from the first byte whenever it is given TLS options: only for ldaps://.
-  const client = new Client({
+  const client = new (ldapts().Client)({
     url: config.url,
     timeout,
     connectTimeout: timeout,
@@ -46,7 +49,7 @@ async function withServiceBind<T>(config: LdapConfig, fail: Failure, use: (clien
       if (config.startTls) await client.startTLS(tlsOptions);
       await client.bind(config.bindDn, config.bindPassword);
     } catch (err) {
-      if (err instanceof InvalidCredentialsError)
+      if (err instanceof ldapts().InvalidCredentialsError)
         throw fail('config', `the service bind as ${config.bindDn} was refused: check ldap.bindDn and ldap.bindPassword`, err);
       throw fail('unavailable', `cannot reach ${config.url}${config.startTls ? ' with StartTLS' : ''}: ${describe(err)}`, err);
     }
@@ -73,7 +76,7 @@ async function usersNamed(client: Client, config: LdapConfig, username: string, 
       sizeLimit: 2,
     }));
   } catch (err) {
-    if (err instanceof SizeLimitExceededError) throw fail('config', ambiguous, err);
+    if (err instanceof ldapts().SizeLimitExceededError) throw fail('config', ambiguous, err);
     throw fail('unavailable', `searching ${config.userBase} for ${filter} failed: ${describe(err)}`, err);
   }
   if (entries.length > 1) throw fail('config', ambiguous);
@@ -144,7 +147,7 @@ export async function ldapLogin(
     try {
       await client.bind(entry.dn, password);
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) throw refuse(`wrong password for ${entry.dn}`);
+      if (err instanceof ldapts().InvalidCredentialsError) throw refuse(`wrong password for ${entry.dn}`);
       throw fail('unavailable', `binding as ${entry.dn} failed: ${describe(err)}`, err);
     }
     return identityOf(client, config, entry, fail);
@@ -171,12 +174,12 @@ export async function ldapAccountStatus(config: LdapConfig, subject: string, opt
       // An entryUUID has no "=", a DN always has one.
       const byDn = subject.includes('=');
       const base = byDn ? subject : config.userBase;
-      const filter = byDn ? '(objectClass=*)' : `(entryUUID=${Filter.escape(subject)})`;
+      const filter = byDn ? '(objectClass=*)' : `(entryUUID=${ldapts().Filter.escape(subject)})`;
       ({
         searchEntries: [entry],
       } = await client.search(base, { scope: byDn ? 'base' : 'sub', filter, attributes: USER_ATTRIBUTES(config), sizeLimit: 1 }));
     } catch (err) {
-      if (err instanceof NoSuchObjectError) return { kind: 'disabled', detail: `${subject} no longer exists` };
+      if (err instanceof ldapts().NoSuchObjectError) return { kind: 'disabled', detail: `${subject} no longer exists` };
       throw fail('unavailable', `reading ${subject} failed: ${describe(err)}`, err);
     }
     if (entry === undefined) return { kind: 'disabled', detail: `no entry under ${config.userBase} has entryUUID ${subject}` };

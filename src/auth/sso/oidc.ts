@@ -2,7 +2,7 @@
 // token's signature checked against the provider's published keys. Nothing is kept in memory between
 // the two halves: the caller stores what beginLogin returns (in the database, so any replica can take
 // the callback) and hands it back to finishLogin.
-import * as oidc from 'openid-client';
+import type * as OpenId from 'openid-client';
 import type { OidcConfig } from './config.js';
 import { SsoError, type ExternalIdentity, type SsoLog } from './types.js';
 
@@ -51,7 +51,9 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
     throw new SsoError('config', `oidc.issuer ${config.issuer} must be an https URL (plain http is accepted on loopback only)`);
   }
 
-  let configuration: oidc.Configuration;
+  // Loaded here, not with the module: every command imports src/auth, few log anyone in.
+  const oidc = await import('openid-client');
+  let configuration: OpenId.Configuration;
   try {
     configuration = await oidc.discovery(issuer, config.clientId, undefined, oidc.ClientSecretBasic(config.clientSecret), {
       timeout: options.timeoutSeconds ?? 10,
@@ -59,7 +61,7 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
       execute: plainHttp ? [oidc.allowInsecureRequests, oidc.enableNonRepudiationChecks] : [oidc.enableNonRepudiationChecks],
     });
   } catch (err) {
-    const detail = `OpenID Connect discovery at ${config.issuer} failed: ${describe(err)}`;
+    const detail = `OpenID Connect discovery at ${config.issuer} failed: ${describe(err, oidc)}`;
     log(detail);
     throw new SsoError(isNetworkError(err) ? 'unavailable' : 'config', detail, detail, { cause: err });
   }
@@ -92,7 +94,7 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
               : 'OpenID Connect login is misconfigured: the server log says why';
         return new SsoError(kind, message, detail, { cause });
       };
-      let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+      let tokens: Awaited<ReturnType<typeof OpenId.authorizationCodeGrant>>;
       try {
         tokens = await oidc.authorizationCodeGrant(
           configuration,
@@ -102,7 +104,7 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
           { redirect_uri: redirectUri },
         );
       } catch (err) {
-        if (isNetworkError(err)) throw refused('unavailable', `the token request to ${config.issuer} failed: ${describe(err)}`, err);
+        if (isNetworkError(err)) throw refused('unavailable', `the token request to ${config.issuer} failed: ${describe(err, oidc)}`, err);
         // A token endpoint answers a client it cannot authenticate with invalid_client, or with 401 and a challenge.
         if (
           (err instanceof oidc.ResponseBodyError && err.error === 'invalid_client') ||
@@ -110,11 +112,11 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
         ) {
           throw refused(
             'config',
-            `the provider does not accept client ${config.clientId}: check oidc.clientId and oidc.clientSecret (${describe(err)})`,
+            `the provider does not accept client ${config.clientId}: check oidc.clientId and oidc.clientSecret (${describe(err, oidc)})`,
             err,
           );
         }
-        throw refused('refused', describe(err), err);
+        throw refused('refused', describe(err, oidc), err);
       }
       const idToken = tokens.claims();
       if (!idToken) throw refused('refused', 'the token response has no ID token');
@@ -125,7 +127,7 @@ export async function discoverOidc(config: OidcConfig, options: DiscoverOidcOpti
           // The ID token's signed claims win; userinfo adds those the provider keeps out of ID tokens.
           claims = { ...userinfo, ...idToken };
         } catch (err) {
-          throw refused(isNetworkError(err) ? 'unavailable' : 'refused', `the userinfo request failed: ${describe(err)}`, err);
+          throw refused(isNetworkError(err) ? 'unavailable' : 'refused', `the userinfo request failed: ${describe(err, oidc)}`, err);
         }
       }
       return identityFromClaims(config, claims, (detail) => refused('config', detail));
@@ -167,7 +169,7 @@ function isNetworkError(err: unknown): boolean {
   return false;
 }
 
-function describe(err: unknown): string {
+function describe(err: unknown, oidc: typeof OpenId): string {
   if (err instanceof oidc.ResponseBodyError || err instanceof oidc.AuthorizationResponseError) {
     return `${err.error}${err.error_description ? ` (${err.error_description})` : ''}`;
   }

@@ -6,10 +6,7 @@
 // (its handlers answer "do not retry"); the limit becomes ForgeRateLimitedError with the time
 // GitHub named, which the outbox waits for in the database, on whichever replica sends next.
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { Octokit } from '@octokit/rest';
-import { retry } from '@octokit/plugin-retry';
-import { throttling, type ThrottlingOptions } from '@octokit/plugin-throttling';
-import { SignJWT } from 'jose';
+import type { ThrottlingOptions } from '@octokit/plugin-throttling';
 import { ownerAndName, rateLimitedUntil, shorten } from './http.js';
 import {
   ForgeRateLimitedError,
@@ -21,8 +18,17 @@ import {
   type ForgeStatusClient,
 } from './types.js';
 
-const GitHubOctokit = Octokit.plugin(retry, throttling);
-type GitHubApi = InstanceType<typeof GitHubOctokit>;
+// Octokit and jose are loaded by the first request: every command imports this module (through
+// src/source), and only a server reporting to GitHub uses them.
+async function githubOctokit() {
+  const [{ Octokit }, { retry }, { throttling }] = await Promise.all([
+    import('@octokit/rest'),
+    import('@octokit/plugin-retry'),
+    import('@octokit/plugin-throttling'),
+  ]);
+  return Octokit.plugin(retry, throttling);
+}
+type GitHubApi = InstanceType<Awaited<ReturnType<typeof githubOctokit>>>;
 
 /** GitHub refuses a longer description. */
 const GITHUB_DESCRIPTION_MAX = 140;
@@ -97,7 +103,7 @@ interface CheckRun {
 
 export class GitHubStatusClient implements ForgeStatusClient {
   readonly type = 'github' as const;
-  private readonly api: GitHubApi;
+  private api: Promise<GitHubApi> | null = null;
   private readonly owner: string;
   private readonly repo: string;
   private readonly appKey: KeyObject | null;
@@ -112,20 +118,6 @@ export class GitHubStatusClient implements ForgeStatusClient {
     this.appKey = connection.app ? createPrivateKey(connection.app.privateKey) : null;
     this.installationId = connection.app?.installationId ?? null;
     if (!this.appKey && !connection.token) throw new ForgeRequestError('GitHub: no token and no GitHub App credential', 0, false);
-    const silent = () => {};
-    this.api = new GitHubOctokit({
-      baseUrl: connection.apiUrl,
-      userAgent: 'Tandem CI',
-      log: { debug: silent, info: silent, warn: silent, error: silent },
-      retry: { retries: 1, retryAfterBaseValue: 250 },
-      throttle: {
-        // One limiter per credential and place: another repository's statuses never wait for this one's.
-        id: `${connection.apiUrl}#${connection.project}`,
-        write: UNSPACED_WRITES,
-        onRateLimit: () => false,
-        onSecondaryRateLimit: () => false,
-      },
-    });
   }
 
   /** A checks run with a GitHub App; a commit status with a token. */
@@ -145,8 +137,8 @@ export class GitHubStatusClient implements ForgeStatusClient {
         run.output.title === githubDescription(status.description)
       );
     }
-    const { data } = await this.call('list commit statuses', () =>
-      this.api.rest.repos.listCommitStatusesForRef({
+    const { data } = await this.call('list commit statuses', (api) =>
+      api.rest.repos.listCommitStatusesForRef({
         owner: this.owner,
         repo: this.repo,
         ref: status.sha,
@@ -165,8 +157,8 @@ export class GitHubStatusClient implements ForgeStatusClient {
   }
 
   private async setCommitStatus(status: CommitStatus): Promise<void> {
-    await this.call('set commit status', () =>
-      this.api.rest.repos.createCommitStatus({
+    await this.call('set commit status', (api) =>
+      api.rest.repos.createCommitStatus({
         owner: this.owner,
         repo: this.repo,
         sha: status.sha,
@@ -198,13 +190,13 @@ export class GitHubStatusClient implements ForgeStatusClient {
     if (existing) {
       await this.call(
         'update check run',
-        () => this.api.rest.checks.update({ ...body, check_run_id: existing.id, headers, request: this.requestOptions() }),
+        (api) => api.rest.checks.update({ ...body, check_run_id: existing.id, headers, request: this.requestOptions() }),
         'installation',
       );
     } else {
       await this.call(
         'create check run',
-        () => this.api.rest.checks.create({ ...body, head_sha: status.sha, headers, request: this.requestOptions() }),
+        (api) => api.rest.checks.create({ ...body, head_sha: status.sha, headers, request: this.requestOptions() }),
         'installation',
       );
     }
@@ -214,8 +206,8 @@ export class GitHubStatusClient implements ForgeStatusClient {
     const headers = await this.installationHeaders();
     const { data } = await this.call(
       'find check run',
-      () =>
-        this.api.rest.checks.listForRef({
+      (api) =>
+        api.rest.checks.listForRef({
           owner: this.owner,
           repo: this.repo,
           ref: status.sha,
@@ -229,6 +221,27 @@ export class GitHubStatusClient implements ForgeStatusClient {
     return data.check_runs[0] ?? null;
   }
 
+  private client(): Promise<GitHubApi> {
+    const silent = () => {};
+    this.api ??= githubOctokit().then(
+      (GitHubOctokit) =>
+        new GitHubOctokit({
+          baseUrl: this.connection.apiUrl,
+          userAgent: 'Tandem CI',
+          log: { debug: silent, info: silent, warn: silent, error: silent },
+          retry: { retries: 1, retryAfterBaseValue: 250 },
+          throttle: {
+            // One limiter per credential and place: another repository's statuses never wait for this one's.
+            id: `${this.connection.apiUrl}#${this.connection.project}`,
+            write: UNSPACED_WRITES,
+            onRateLimit: () => false,
+            onSecondaryRateLimit: () => false,
+          },
+        }),
+    );
+    return this.api;
+  }
+
   private tokenHeaders(): Record<string, string> {
     return { authorization: `token ${this.connection.token}` };
   }
@@ -239,14 +252,14 @@ export class GitHubStatusClient implements ForgeStatusClient {
     if (!this.installationToken || this.installationToken.expiresAt - TOKEN_RENEW_BEFORE_MS <= now) {
       const jwt = { authorization: `Bearer ${await this.appJwt()}` };
       if (this.installationId === null) {
-        const { data } = await this.call('find the App installation', () =>
-          this.api.rest.apps.getRepoInstallation({ owner: this.owner, repo: this.repo, headers: jwt, request: this.requestOptions() }),
+        const { data } = await this.call('find the App installation', (api) =>
+          api.rest.apps.getRepoInstallation({ owner: this.owner, repo: this.repo, headers: jwt, request: this.requestOptions() }),
         );
         this.installationId = data.id;
       }
       const installationId = this.installationId;
-      const { data } = await this.call('create an installation token', () =>
-        this.api.rest.apps.createInstallationAccessToken({ installation_id: installationId, headers: jwt, request: this.requestOptions() }),
+      const { data } = await this.call('create an installation token', (api) =>
+        api.rest.apps.createInstallationAccessToken({ installation_id: installationId, headers: jwt, request: this.requestOptions() }),
       );
       this.installationToken = { token: data.token, expiresAt: Date.parse(data.expires_at) };
     }
@@ -256,6 +269,7 @@ export class GitHubStatusClient implements ForgeStatusClient {
   /** GitHub's App JWT: RS256, issued a minute early for clock drift, valid under the ten minutes GitHub allows. */
   private async appJwt(): Promise<string> {
     const seconds = Math.floor(this.options.now() / 1000);
+    const { SignJWT } = await import('jose');
     return new SignJWT({})
       .setProtectedHeader({ alg: 'RS256' })
       .setIssuer(this.connection.app!.appId)
@@ -273,10 +287,14 @@ export class GitHubStatusClient implements ForgeStatusClient {
   }
 
   /** `installation`: the request carries the App's installation token, which is dropped when refused. */
-  private async call<T>(what: string, request: () => Promise<T>, auth: 'token' | 'jwt' | 'installation' = 'token'): Promise<T> {
+  private async call<T>(
+    what: string,
+    request: (api: GitHubApi) => Promise<T>,
+    auth: 'token' | 'jwt' | 'installation' = 'token',
+  ): Promise<T> {
     let response: T;
     try {
-      response = await request();
+      response = await request(await this.client());
     } catch (err) {
       const error = githubError(err, what, this.options.now());
       // A refused installation token (revoked, or the installation changed): the next attempt asks

@@ -1,5 +1,6 @@
 // Migrations are listed here (not read from a folder) so that they are bundled with the compiled
 // code and see the dialect. Names sort in the order they run; never rename or edit a released one.
+import { createHash } from 'node:crypto';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import type { StoreDialect } from '../dialect.js';
 import * as m001 from './001_initial.js';
@@ -92,4 +93,14 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
       return out;
     },
   };
+}
+
+/**
+ * Changes when a migration is added or its code edited (an unreleased one, in development): names
+ * the migrated empty databases `openStore` keeps for `:memory:` stores (see schema-image.ts).
+ */
+export function migrationsFingerprint(): string {
+  const hash = createHash('sha256');
+  for (const name of MIGRATION_NAMES) hash.update(`${name}\0${MIGRATIONS[name].up.toString()}\0`);
+  return hash.digest('hex').slice(0, 16);
 }
