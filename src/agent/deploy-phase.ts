@@ -99,7 +99,7 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
   };
   const sourceDir = input.rollbackOf === null ? resolve(input.workspace, spec.source) : await filesOf(release);
   const previousRelease: PreviousRelease | null = previous
-    ? { id: previous.id, env: releaseEnv(previous, environment), files: () => filesOf(previous) }
+    ? { id: previous.id, image: null, env: releaseEnv(previous, environment), files: () => filesOf(previous) }
     : null;
 
   let result: DeploymentResult;
@@ -107,7 +107,7 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
     result = await runDeployment({
       spec,
       mode: input.rollbackOf === null ? 'deploy' : 'rollback',
-      release: { id: release.id, sourceDir, fencingToken: backend.fencingToken, env: releaseEnv(release, environment) },
+      release: { id: release.id, sourceDir, image: null, fencingToken: backend.fencingToken, env: releaseEnv(release, environment) },
       previous: previousRelease,
       workDir: input.stateDir,
       env: input.env,

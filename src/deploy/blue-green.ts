@@ -1,4 +1,4 @@
-// The blue-green strategy (local and ssh targets): two slots per host and a traffic switch.
+// The blue-green strategy (local, ssh and kubernetes targets): two slots per host and a traffic switch.
 // Behaviour: docs/pipeline-reference.md#blue-green-step-by-step.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -14,8 +14,11 @@ import {
   type Host,
 } from './deployment.js';
 import type { BlueGreenSlot, StrategySpec } from './spec.js';
-import { StaleFencingTokenError, type FileTarget } from './targets/index.js';
+import { StaleFencingTokenError, type FileTarget, type KubernetesTarget, type ReleaseInput } from './targets/index.js';
 import { formatMs } from './verify/probes.js';
+
+/** Targets with slots: a link per slot on each host, or a Deployment per slot in a namespace. */
+type SlotTarget = FileTarget | KubernetesTarget;
 
 interface HostSlots {
   host: Host;
@@ -29,7 +32,7 @@ function slotVars(slot: BlueGreenSlot, other: BlueGreenSlot): Record<string, str
 }
 
 function slotDir(host: Host, slot: BlueGreenSlot): Record<string, string> {
-  return { TANDEM_SLOT_DIR: `${host.dir}/${slot.name}` };
+  return host.dir === null ? {} : { TANDEM_SLOT_DIR: `${host.dir}/${slot.name}` };
 }
 
 /** The user's switch command; it is never cut short, since stopping it halfway leaves traffic nowhere. */
@@ -52,7 +55,23 @@ async function runSwitch(d: Deployment, command: string, env: Record<string, str
   d.log(`switch: traffic on slot ${env.TANDEM_SLOT} in ${formatMs(performance.now() - started)}`);
 }
 
-async function readSlots(target: FileTarget, hosts: readonly Host[], slots: [BlueGreenSlot, BlueGreenSlot]): Promise<HostSlots[]> {
+/**
+ * Moves the traffic to the slot in env.TANDEM_SLOT: the kubernetes target points its Services at
+ * it, other targets run the user's switch command.
+ */
+async function switchTo(d: Deployment, command: string | null, release: ReleaseInput, env: Record<string, string>): Promise<void> {
+  if (d.target.kind !== 'kubernetes') {
+    if (command === null) throw new Error('blue-green on a local or ssh target needs a switch command');
+    return runSwitch(d, command, env);
+  }
+  const started = performance.now();
+  await eachLimited(d.hosts, d.parallel, (host) =>
+    (d.target as KubernetesTarget).switchTraffic(host.target, release, env.TANDEM_SLOT, d.input.log),
+  );
+  d.log(`switch: the Services select slot ${env.TANDEM_SLOT} in ${formatMs(performance.now() - started)}`);
+}
+
+async function readSlots(target: SlotTarget, hosts: readonly Host[], slots: [BlueGreenSlot, BlueGreenSlot]): Promise<HostSlots[]> {
   return Promise.all(
     hosts.map(async (host) => {
       const [current, a, b] = await Promise.all([
@@ -144,7 +163,7 @@ export async function runBlueGreen(d: Deployment, strategy: Extract<StrategySpec
   await d.phase(rollback ? 'rolling_back' : 'deploying', `switch traffic to slot ${idle.name}`);
   d.switched = true;
   try {
-    await runSwitch(d, strategy.switch, { ...release.env, ...idleVars });
+    await switchTo(d, strategy.switch, release, { ...release.env, ...idleVars });
   } catch (err) {
     return switchBack(d, strategy, states, liveIndex, { reason: message(err), detectedAt: Date.now() }, Date.now());
   }
@@ -180,7 +199,7 @@ async function switchBack(
   switchedAt: number,
 ): Promise<DeploymentResult> {
   const { reason } = failure;
-  const target = d.target as FileTarget;
+  const target = d.target as SlotTarget;
   const newSlot = strategy.slots[liveIndex === 0 ? 1 : 0].name;
   if (d.spec.rollback === 'manual' && d.input.mode === 'deploy') {
     d.log(`FAILED: ${reason}; rollback: manual leaves the traffic on slot ${newSlot}`);
@@ -196,7 +215,7 @@ async function switchBack(
   let restoredAt: number;
   try {
     const env = d.input.previous?.env ?? d.release.env;
-    await runSwitch(d, strategy.switch, { ...env, ...slotVars(old, strategy.slots[1 - liveIndex]) });
+    await switchTo(d, strategy.switch, d.release, { ...env, ...slotVars(old, strategy.slots[1 - liveIndex]) });
     restoredAt = Date.now();
   } catch (err) {
     d.log(`FAILED: switching back to slot ${old.name} failed: ${message(err)}`);

@@ -12,6 +12,8 @@ export type Phase = 'deploying' | 'verifying' | 'rolling_back';
 /** The release that was live before this deployment. */
 export interface PreviousRelease {
   id: number;
+  /** Its image pinned by digest, or null. */
+  image: string | null;
   env: Record<string, string>;
   /** Its files on the agent; only called when a host no longer has them, or for a script target. */
   files(): Promise<string>;
@@ -269,7 +271,7 @@ export class Deployment {
       this.previousFiles ??= previous.files();
       sourceDir = await this.previousFiles;
     }
-    return { id: previous.id, sourceDir, fencingToken: this.release.fencingToken, env: previous.env };
+    return { id: previous.id, sourceDir, image: previous.image, fencingToken: this.release.fencingToken, env: previous.env };
   }
 
   /** Puts the previous release back on `hosts`, all at once (within `parallel`); resolves when the last is done. */
@@ -331,7 +333,7 @@ export class Deployment {
   /** Keeps `keep` releases per host after a success; a failure here is only a warning. */
   async prune(): Promise<void> {
     const spec = this.spec.target;
-    if (spec.kind === 'script') return;
+    if (!('keep' in spec)) return;
     await Promise.all(
       this.hosts.map(async (host) => {
         try {

@@ -34,6 +34,7 @@ export function recorder(options: InputOptions): Recorder {
   const prev = options.previous ?? null;
   const previous: PreviousRelease | null = prev && {
     id: prev.id,
+    image: prev.image,
     env: prev.env,
     files: async () => {
       fetches++;

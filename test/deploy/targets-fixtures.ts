@@ -34,6 +34,7 @@ export function release(id: number, sourceDir: string, fencingToken: number, env
   return {
     id,
     sourceDir,
+    image: null,
     fencingToken,
     env: { TANDEM_RELEASE_ID: String(id), TANDEM_RELEASE_VERSION: `v${id}`, TANDEM_ENVIRONMENT: 'staging', ...env },
   };

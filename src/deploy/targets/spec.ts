@@ -1,17 +1,18 @@
 import { nearest } from '../../pipeline/index.js';
 import type { ServiceSpec, SshHostSpec, SshTargetSpec, TargetSpec } from './types.js';
 import { DeployConfigError } from '../config-error.js';
+import { kubernetesTarget } from './kubernetes-spec.js';
 
 const DEFAULT_KEEP = 5;
 const DEFAULT_SSH_PORT = 22;
 
 type Mapping = Record<string, unknown>;
 
-function fail(where: string, message: string): never {
+export function fail(where: string, message: string): never {
   throw new DeployConfigError(where, message);
 }
 
-function mapping(value: unknown, where: string, allowed: readonly string[]): Mapping {
+export function mapping(value: unknown, where: string, allowed: readonly string[]): Mapping {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(where, `must be a mapping with keys ${allowed.join(', ')}`);
   for (const key of Object.keys(value)) {
     if (allowed.includes(key)) continue;
@@ -21,12 +22,12 @@ function mapping(value: unknown, where: string, allowed: readonly string[]): Map
   return value as Mapping;
 }
 
-function text(value: unknown, where: string): string {
+export function text(value: unknown, where: string): string {
   if (typeof value !== 'string' || value.trim() === '') fail(where, 'must be a non-empty string');
   return value;
 }
 
-function optionalText(value: unknown, where: string): string | undefined {
+export function optionalText(value: unknown, where: string): string | undefined {
   return value === undefined || value === null ? undefined : text(value, where);
 }
 
@@ -111,7 +112,7 @@ function sshTarget(value: unknown, where: string): SshTargetSpec {
   return spec;
 }
 
-const KINDS = ['local', 'ssh', 'script'] as const;
+const KINDS = ['local', 'ssh', 'script', 'kubernetes'] as const;
 
 /**
  * Validates a pipeline's `deploy.target` value (`where` names it in errors, e.g. "deploy.target")
@@ -139,6 +140,8 @@ export function parseTargetSpec(value: unknown, where: string): TargetSpec {
       if (rollback !== undefined) spec.rollback = rollback;
       return spec;
     }
+    case 'kubernetes':
+      return kubernetesTarget(t.kubernetes, at);
   }
 }
 

@@ -6,6 +6,8 @@ export interface ReleaseInput {
   sourceDir: string;
   /** The deploy job's claim token: a target refuses a token lower than the highest it has seen. */
   fencingToken: number;
+  /** The image pinned by digest (`registry/name@sha256:...`); null for a release of files only. */
+  image: string | null;
   /** TANDEM_RELEASE_ID, TANDEM_RELEASE_VERSION, TANDEM_ENVIRONMENT, ...: given to service and script commands. */
   env: Record<string, string>;
 }
@@ -69,7 +71,18 @@ export interface ScriptTargetSpec {
   rollback?: string;
 }
 
-export type TargetSpec = LocalTargetSpec | SshTargetSpec | ScriptTargetSpec;
+/** Manifests applied to one namespace of a cluster with kubectl (docs/pipeline-reference.md#kubernetes-target). */
+export interface KubernetesTargetSpec {
+  kind: 'kubernetes';
+  /** Path of a kubeconfig (a file variable); without it the job's KUBECONFIG variable. */
+  kubeconfig?: string;
+  context?: string;
+  namespace: string;
+  /** Deadline of one rollout wait: every Deployment of an apply must be available within it. */
+  timeoutMs: number;
+}
+
+export type TargetSpec = LocalTargetSpec | SshTargetSpec | ScriptTargetSpec | KubernetesTargetSpec;
 
 interface TargetBase {
   readonly hosts: readonly TargetHost[];
@@ -109,7 +122,24 @@ export interface ScriptTarget extends TargetBase {
   runScript(kind: 'verify' | 'rollback', release: ReleaseInput, log: TargetLog): Promise<boolean>;
 }
 
-export type DeployTarget = FileTarget | ScriptTarget;
+/**
+ * A namespace of a cluster: upload renders the release's manifests (image substituted), activate
+ * applies them and waits for their rollout; `current` and the slots are recorded, fenced, in the
+ * namespace's tandem-fence ConfigMap.
+ */
+export interface KubernetesTarget extends TargetBase {
+  readonly kind: 'kubernetes';
+  /** Records `link` as pointing at the release, applying nothing. */
+  relink(host: TargetHost, release: ReleaseInput, link: string, log: TargetLog): Promise<void>;
+  /** Blue-green: points the release's Services at the Deployments of `slot`. */
+  switchTraffic(host: TargetHost, release: ReleaseInput, slot: string, log: TargetLog): Promise<void>;
+  /** Canary: runs `<name>-canary` copies of the release's Deployments with `percent` of their replicas. */
+  startCanary(host: TargetHost, release: ReleaseInput, percent: number, log: TargetLog): Promise<void>;
+  /** Deletes the canary Deployments of the release. */
+  stopCanary(host: TargetHost, release: ReleaseInput, log: TargetLog): Promise<void>;
+}
+
+export type DeployTarget = FileTarget | ScriptTarget | KubernetesTarget;
 
 export interface TargetOptions {
   /**
