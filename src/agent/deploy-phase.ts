@@ -17,6 +17,8 @@ export interface ReleaseJson {
   sha: string;
   ref: string;
   digest: string;
+  /** Pinned by digest; null for a release of files only. */
+  image: string | null;
   status: string;
   files: ManifestEntry[];
 }
@@ -30,7 +32,7 @@ export interface StartReleaseResponse {
 /** The server side of a deploy, every call carrying the claim's fencing token. */
 export interface DeployBackend {
   readonly fencingToken: number;
-  startRelease(body: { files?: ManifestEntry[]; version?: string }): Promise<StartReleaseResponse>;
+  startRelease(body: { files?: ManifestEntry[]; image?: string; version?: string }): Promise<StartReleaseResponse>;
   reportRelease(body: {
     status: 'deploying' | 'verifying' | 'paused' | 'live' | 'failed' | 'rolled_back';
     reason?: string | null;
@@ -50,6 +52,8 @@ export interface DeployPhaseInput {
   blobs: BlobStore;
   /** Agent-side state per environment (script target fences, temp files). */
   stateDir: string;
+  /** `deploy.image` pinned to `name@sha256:...`: a tag resolved against its registry, a digest checked. */
+  pinImage(ref: string): Promise<string>;
   log(line: string): void;
   signal: AbortSignal;
 }
@@ -65,6 +69,7 @@ function releaseEnv(release: ReleaseJson, environment: StartReleaseResponse['env
     TANDEM_RELEASE_SHA: release.sha,
     TANDEM_RELEASE_REF: release.ref,
     TANDEM_RELEASE_DIGEST: release.digest,
+    ...(release.image ? { TANDEM_RELEASE_IMAGE: release.image } : {}),
     TANDEM_ENVIRONMENT: environment.name,
     ...(environment.url ? { TANDEM_ENVIRONMENT_URL: environment.url } : {}),
   };
@@ -74,14 +79,22 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
   const spec = parseDeploySpec(expandDeployBlock(input.deploy, input.env), 'deploy');
   const { backend, log } = input;
   let files: ManifestEntry[] | undefined;
-  if (input.rollbackOf === null) {
-    const sourceDir = resolve(input.workspace, spec.source);
-    const collected = await collectFiles(sourceDir, { paths: ['.'] });
+  let image: string | undefined;
+  if (input.rollbackOf === null && spec.source !== null) {
+    const collected = await collectFiles(resolve(input.workspace, spec.source), { paths: ['.'] });
     if (collected.files.length === 0) return { ok: false, reason: `deploy.source: ${spec.source} has no files in the workspace` };
     files = await storeFiles(collected.files, input.blobs);
     log(`deploy: ${files.length} files of ${spec.source} stored for the release`);
   }
-  const started = await backend.startRelease({ files, version: input.env.TANDEM_RELEASE_VERSION || undefined });
+  if (input.rollbackOf === null && spec.image !== null) {
+    try {
+      image = await input.pinImage(spec.image);
+    } catch (err) {
+      return { ok: false, reason: `deploy.image: ${(err as Error).message}` };
+    }
+    log(`deploy: image ${spec.image}${image === spec.image ? '' : ` is ${image}`}`);
+  }
+  const started = await backend.startRelease({ files, image, version: input.env.TANDEM_RELEASE_VERSION || undefined });
   const { release, previous, environment } = started;
   log(
     `deploy: release #${release.id} (${release.version}) to ${environment.name}${previous ? `, after #${previous.id} (${previous.version})` : ', the first'}`,
@@ -97,9 +110,10 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
     await restoreFiles(dir, r.files, (digest) => input.blobs.get(digest));
     return dir;
   };
-  const sourceDir = input.rollbackOf === null ? resolve(input.workspace, spec.source) : await filesOf(release);
+  // A rollback's files come from the artifact store; an image-only release gets an empty directory.
+  const sourceDir = input.rollbackOf === null && spec.source !== null ? resolve(input.workspace, spec.source) : await filesOf(release);
   const previousRelease: PreviousRelease | null = previous
-    ? { id: previous.id, image: null, env: releaseEnv(previous, environment), files: () => filesOf(previous) }
+    ? { id: previous.id, image: previous.image, env: releaseEnv(previous, environment), files: () => filesOf(previous) }
     : null;
 
   let result: DeploymentResult;
@@ -107,7 +121,13 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
     result = await runDeployment({
       spec,
       mode: input.rollbackOf === null ? 'deploy' : 'rollback',
-      release: { id: release.id, sourceDir, image: null, fencingToken: backend.fencingToken, env: releaseEnv(release, environment) },
+      release: {
+        id: release.id,
+        sourceDir,
+        image: release.image,
+        fencingToken: backend.fencingToken,
+        env: releaseEnv(release, environment),
+      },
       previous: previousRelease,
       workDir: input.stateDir,
       env: input.env,

@@ -27,6 +27,7 @@ import {
   type JunitReportsResponse,
 } from '../api/index.js';
 import { runDeployPhase, type DeployBackend } from './deploy-phase.js';
+import { pinImage } from './pin-image.js';
 import {
   downloadDependencyArtifacts,
   restoreCaches,
@@ -291,6 +292,7 @@ async function deploy(
     backend: backend.deploy,
     blobs: backend.blobs,
     stateDir: join(input.deployStateDir, environment.replace(/[^\w.-]/g, '_')),
+    pinImage,
     log: (line) => log.write(`${line}\n`),
     signal,
   });

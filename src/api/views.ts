@@ -240,8 +240,10 @@ export interface ReleaseJson {
   version: string;
   sha: string;
   ref: string;
-  /** sha256 over the release's files: two releases with the same digest have the same files. */
+  /** sha256 over the release's files and image: two releases with the same digest deploy the same thing. */
   digest: string;
+  /** The image pinned by digest (`registry/name@sha256:...`); null for a release of files only. */
+  image: string | null;
   pipelineId: number | null;
   jobId: number | null;
   fencingToken: number | null;

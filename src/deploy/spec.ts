@@ -38,8 +38,13 @@ export type StrategySpec =
   | { kind: 'blue-green'; switch: string | null; slots: [BlueGreenSlot, BlueGreenSlot] };
 
 export interface DeploySpec {
-  /** Path in the job's workspace (relative, normalized, never leaving it) whose files become the release. */
-  source: string;
+  /**
+   * Path in the job's workspace (relative, normalized, never leaving it) whose files become the
+   * release; null for an image-only release.
+   */
+  source: string | null;
+  /** The image the release runs, as written (a tag or a digest); the agent pins it to a digest before the release starts. */
+  image: string | null;
   target: TargetSpec;
   service: ServiceSpec;
   strategy: StrategySpec;
@@ -50,7 +55,7 @@ export interface DeploySpec {
 
 type Mapping = Record<string, unknown>;
 
-const DEPLOY_KEYS = ['source', 'target', 'service', 'strategy', 'verify', 'bake', 'rollback'];
+const DEPLOY_KEYS = ['source', 'image', 'target', 'service', 'strategy', 'verify', 'bake', 'rollback'];
 const STRATEGIES = ['rolling', 'canary', 'blue-green'] as const;
 const DEFAULT_SLOTS = ['blue', 'green'];
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -87,6 +92,21 @@ function source(value: unknown, path: string): string {
   if (normalized === '..' || normalized.startsWith('../'))
     throw new DeployConfigError(path, `${JSON.stringify(raw)} leaves the job workspace`);
   return normalized;
+}
+
+/** Longer than any registry accepts (the distribution spec caps a repository name at 255 characters). */
+const MAX_IMAGE_REF = 512;
+
+function image(value: unknown, path: string): string | null {
+  if (value === undefined || value === null) return null;
+  const ref = text(value, path, 'an image reference, e.g. registry.example.com/app:1.2 or registry.example.com/app@sha256:...');
+  if (ref.length > MAX_IMAGE_REF || /\s/.test(ref)) {
+    throw new DeployConfigError(
+      path,
+      `expected an image reference without spaces, at most ${MAX_IMAGE_REF} characters, got ${describe(value)}`,
+    );
+  }
+  return ref;
 }
 
 /** A host count: a whole number, or "N%" of the target's hosts rounded up (at least 1). */
@@ -256,8 +276,21 @@ export function parseDeploySpec(value: unknown, where: string): DeploySpec {
       `expected auto or manual, got ${describe(rollback)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
     );
   }
+  const releaseImage = image(d.image, `${where}.image`);
+  // Files are what local and ssh targets install; an image-only release has none.
+  if (d.source === undefined && (releaseImage === null || target.kind === 'local' || target.kind === 'ssh')) {
+    throw new DeployConfigError(
+      `${where}.source`,
+      releaseImage === null
+        ? 'is required: the path in the workspace whose files become the release (or deploy.image for an image release)'
+        : `is required: a ${target.kind} target installs the release's files`,
+    );
+  }
+  if (d.source === undefined && target.kind === 'kubernetes')
+    throw new DeployConfigError(`${where}.source`, 'is required: a kubernetes target applies the manifests in it');
   return {
-    source: source(d.source, `${where}.source`),
+    source: d.source === undefined ? null : source(d.source, `${where}.source`),
+    image: releaseImage,
     target,
     service,
     strategy: strategy(d.strategy, `${where}.strategy`, target),

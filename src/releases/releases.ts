@@ -3,6 +3,23 @@
 import type { Kysely } from 'kysely';
 import type { Database, Release } from '../store/index.js';
 
+/** What a rollback release takes from the release it brings back: the same files, image, spec and commit. */
+export function restoredContent(
+  from: Release,
+): Pick<Release, 'rollback_of' | 'sha' | 'ref' | 'version' | 'files' | 'digest' | 'image' | 'deploy_spec' | 'tags'> {
+  return {
+    rollback_of: from.id,
+    sha: from.sha,
+    ref: from.ref,
+    version: from.version,
+    files: from.files,
+    digest: from.digest,
+    image: from.image,
+    deploy_spec: from.deploy_spec,
+    tags: from.tags,
+  };
+}
+
 /** The environment's releases, newest first; `before`: a release id, for the next page. */
 export async function listReleases(
   db: Kysely<Database>,

@@ -12,6 +12,7 @@ import { createPipeline, playJob, type StatusChange } from '../scheduler/index.j
 import { readReleaseDeploySpec, readReleaseTags, type Store } from '../store/index.js';
 import type { Database, Environment, Release, Repo } from '../store/index.js';
 import { requireEnvironment } from './environments.js';
+import { restoredContent } from './releases.js';
 import { liveRelease } from './start-release.js';
 
 /** What a rollback needs besides its input: the store, the limits it applies, and the log it writes to. */
@@ -185,14 +186,7 @@ export async function requestRollback(
       pipeline_id: created.pipelineId,
       job_id: jobId,
       kind: 'rollback',
-      rollback_of: target.id,
-      sha: target.sha,
-      ref: target.ref,
-      version: target.version,
-      files: target.files,
-      digest: target.digest,
-      deploy_spec: target.deploy_spec,
-      tags: target.tags,
+      ...restoredContent(target),
       fencing_token: null,
       status: 'queued',
       status_reason: null,

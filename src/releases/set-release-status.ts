@@ -4,6 +4,7 @@
 // again), so the history shows what served when.
 import { forUpdate, type Store } from '../store/index.js';
 import type { Release, ReleaseStatus } from '../store/index.js';
+import { restoredContent } from './releases.js';
 import { ReleaseError } from './start-release.js';
 
 const OPEN: readonly ReleaseStatus[] = ['queued', 'deploying', 'verifying', 'paused'];
@@ -74,14 +75,7 @@ export async function setReleaseStatus(store: Store, input: SetReleaseStatusInpu
           pipeline_id: current.pipeline_id,
           job_id: null,
           kind: 'rollback',
-          rollback_of: restored.id,
-          sha: restored.sha,
-          ref: restored.ref,
-          version: restored.version,
-          files: restored.files,
-          digest: restored.digest,
-          deploy_spec: restored.deploy_spec,
-          tags: restored.tags,
+          ...restoredContent(restored),
           fencing_token: current.fencing_token,
           status: 'live',
           status_reason: `automatic rollback of release #${current.id}: ${input.reason ?? 'verification failed'}`,

@@ -7,6 +7,7 @@ import { DomainError } from '../errors.js';
 import type { Kysely } from 'kysely';
 import type { ManifestEntry } from '../artifacts/index.js';
 import { forUpdate, readReleaseFiles, type Store } from '../store/index.js';
+import { restoredContent } from './releases.js';
 import type { Database, Environment, Release } from '../store/index.js';
 
 /** A release that cannot be started or moved on: an unknown release, one in the wrong state. */
@@ -30,6 +31,8 @@ export interface StartReleaseInput {
   version: string;
   /** The release's files; null for a rollback, which takes those of `rollbackOf`. */
   files: ManifestEntry[] | null;
+  /** The image pinned by digest; null for a files-only release and for a rollback, which takes that of `rollbackOf`. */
+  image: string | null;
   rollbackOf: number | null;
   deploySpec: unknown;
   tags: string[];
@@ -45,10 +48,15 @@ export interface StartedRelease {
   environment: Environment;
 }
 
-/** sha256 over the manifest in path order: equal digests mean equal files. */
-export function releaseDigest(files: readonly ManifestEntry[]): string {
+/**
+ * sha256 over the manifest in path order, and the image when there is one: equal digests mean the
+ * same release. A files-only release hashes as it always has, so older digests stay comparable.
+ */
+export function releaseDigest(files: readonly ManifestEntry[], image: string | null = null): string {
   const canonical = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map((f) => [f.path, f.digest, f.mode]);
-  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(image === null ? canonical : { files: canonical, image }))
+    .digest('hex');
 }
 
 /** Finds or creates the environment and locks its row for the rest of the transaction. */
@@ -115,7 +123,9 @@ export async function startRelease(store: Store, input: StartReleaseInput): Prom
       if (!source) throw new ReleaseError('not_found', `release ${input.rollbackOf} is not a release of environment ${environment.name}`);
       files = readReleaseFiles(source);
     }
-    if (files === null) throw new ReleaseError('invalid', 'a release needs files (deploy.source)');
+    if (files === null || (files.length === 0 && (source ? source.image : input.image) === null)) {
+      throw new ReleaseError('invalid', 'a release needs files (deploy.source) or an image (deploy.image)');
+    }
     const release = await trx
       .insertInto('releases')
       .values({
@@ -123,15 +133,20 @@ export async function startRelease(store: Store, input: StartReleaseInput): Prom
         repo_id: input.repoId,
         pipeline_id: input.pipelineId,
         job_id: input.jobId,
-        kind: source ? 'rollback' : 'deploy',
-        rollback_of: source?.id ?? null,
-        sha: source?.sha ?? input.sha,
-        ref: source?.ref ?? input.ref,
-        version: source?.version ?? input.version,
-        files: JSON.stringify(files),
-        digest: releaseDigest(files),
-        deploy_spec: source?.deploy_spec ?? JSON.stringify(input.deploySpec),
-        tags: source?.tags ?? JSON.stringify(input.tags),
+        ...(source
+          ? { kind: 'rollback' as const, ...restoredContent(source) }
+          : {
+              kind: 'deploy' as const,
+              rollback_of: null,
+              sha: input.sha,
+              ref: input.ref,
+              version: input.version,
+              files: JSON.stringify(files),
+              digest: releaseDigest(files, input.image),
+              image: input.image,
+              deploy_spec: JSON.stringify(input.deploySpec),
+              tags: JSON.stringify(input.tags),
+            }),
         fencing_token: input.fencingToken,
         status: 'deploying',
         status_reason: null,

@@ -207,6 +207,7 @@ export function releaseView(r: Release, listed?: ReleaseListContext): ReleaseJso
     sha: r.sha,
     ref: r.ref,
     digest: r.digest,
+    image: r.image,
     pipelineId: r.pipeline_id,
     jobId: r.job_id,
     fencingToken: r.fencing_token,

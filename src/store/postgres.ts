@@ -8,6 +8,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { LogEvent, PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { StoreError } from './errors.js';
+import { planOutdated, prepareStatements } from './pg-prepared.js';
 import type { Database } from './schema.js';
 
 export interface PostgresOptions {
@@ -150,9 +151,13 @@ function someCause(err: unknown, test: (e: unknown) => boolean): boolean {
   return false;
 }
 
-/** The connection or the host is gone or read-only: find the writable host again. */
+/**
+ * The connection or the host is gone or read-only: find the writable host again. Or the
+ * connections' prepared plans are outdated by a migration: replace them as well.
+ */
 export function needsNewHost(err: unknown): boolean {
   return someCause(err, (e) => {
+    if (planOutdated(e)) return true;
     const code = codeOf(e);
     if (e instanceof NoWritableHostError || (code !== undefined && (NODE_CONNECTION_ERRORS.has(code) || NEW_HOST_SQLSTATES.has(code))))
       return true;
@@ -230,6 +235,7 @@ class WritableHostPool implements PostgresPool {
         this.#watched.add(client);
         // A checked-out client whose server goes away emits 'error'; unheard, it would crash the process.
         client.on('error', () => this.invalidate(current.generation));
+        prepareStatements(client, () => this.invalidate(current.generation));
       }
       return client as unknown as PostgresPoolClient;
     } catch (err) {

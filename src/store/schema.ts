@@ -571,8 +571,10 @@ export interface ReleaseTable {
   version: string;
   /** JSON ManifestEntry[]: the release's files, blobs in the artifact store. */
   files: string;
-  /** sha256 over the manifest: two releases with the same digest have the same files. */
+  /** sha256 over the manifest and the image: two releases with the same digest deploy the same thing. */
   digest: string;
+  /** The image pinned by digest (`registry/name@sha256:...`) for container and kubernetes targets; null for files only. */
+  image: string | null;
   /** JSON DeploySpec it was deployed with, so a rollback needs neither the pipeline file nor git. */
   deploy_spec: string;
   /** JSON string[]: the deploy job's tags, so a rollback runs on an agent that reaches the target. */

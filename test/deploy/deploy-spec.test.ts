@@ -35,6 +35,7 @@ describe('deploy spec', () => {
       { ...spec, verify: spec.verify.map((c) => c.name) },
       {
         source: 'dist',
+        image: null,
         target: { kind: 'local', dir: '/srv/demo', keep: 5 },
         service: { restart: './restart.sh' },
         strategy: { kind: 'rolling', batch: 1, maxUnavailable: 1 },
@@ -131,6 +132,28 @@ describe('deploy spec', () => {
     refused({ strategy: { canary: { first: 1 } } }, 'deploy.strategy.canary.first', /expected one of weight, pause/);
     refused({ strategy: { 'blue-green': { switch: 'x' } } }, 'deploy.strategy.blue-green.switch', /switches traffic itself/);
     refused({ service: { restart: 'x' } }, 'deploy.service', /a kubernetes target runs no service commands/);
+    refused({ source: undefined, image: 'registry.example.com/app:1' }, 'deploy.source', /a kubernetes target applies the manifests/);
+  });
+
+  it('takes an image as the release, with files only where the target installs them', () => {
+    const pinned = `registry.example.com:5000/team/app@sha256:${'a'.repeat(64)}`;
+    const script = { script: { deploy: 'deploy.sh' } };
+    const imageOnly = parseDeploySpec({ image: ` ${pinned} `, target: script }, 'deploy');
+    assert.deepEqual([imageOnly.source, imageOnly.image], [null, pinned]);
+    const both = parseDeploySpec({ image: 'registry.example.com/app:1.2', source: 'k8s/', target: script }, 'deploy');
+    assert.deepEqual([both.source, both.image], ['k8s', 'registry.example.com/app:1.2']);
+    assert.deepEqual(parseError({ target: script }), {
+      path: 'deploy.source',
+      message:
+        'deploy.source: is required: the path in the workspace whose files become the release (or deploy.image for an image release)',
+    });
+    assert.match(
+      parseError({ image: pinned, target: ssh3 }).message,
+      /^deploy\.source: is required: a ssh target installs the release's files/,
+    );
+    assert.deepEqual(parseError({ image: 'app: 1', target: script }).path, 'deploy.image');
+    assert.match(parseError({ image: 'x'.repeat(513), target: script }).message, /at most 512 characters/);
+    assert.match(parseError({ image: ['app'], target: script }).message, /^deploy\.image: expected an image reference/);
   });
 
   it('names the place of every mistake', () => {
@@ -178,7 +201,7 @@ describe('deploy spec', () => {
       ],
       [{ ...base, source: '/abs' }, 'deploy.source', /relative to the job workspace/],
       [{ ...base, source: 'a/../../b' }, 'deploy.source', /leaves the job workspace/],
-      [{ target: ssh3 }, 'deploy.source', /expected a path in the job workspace/],
+      [{ target: ssh3 }, 'deploy.source', /is required: the path in the workspace whose files become the release/],
       [{ source: 'dist' }, 'deploy.target', /is required/],
       [{ ...base, target: { ssh: { hosts: [], dir: '/x' } } }, 'deploy.target.ssh.hosts', /non-empty list/],
       [{ ...base, verify: [{ http: 'ftp://x' }] }, 'deploy.verify[0].http', /http:\/\/ or https:\/\//],

@@ -19,6 +19,7 @@ function release(deploy: unknown): Release {
     version: 'v1',
     files: '[]',
     digest: 'd',
+    image: null,
     deploy_spec: JSON.stringify(deploy),
     tags: '[]',
     fencing_token: 1,

@@ -5,7 +5,9 @@
 // one environment never overlap and a newer waiting one supersedes an older; a protected environment
 // waits for an approval.
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tandem as runCli } from '../cli/helpers.js';
 import { stopDeployedDemoServices } from '../support/demo-service.js';
@@ -22,6 +24,7 @@ interface ReleaseJson {
   createdAt: string;
   finishedAt: string | null;
   createdBy: string;
+  image: string | null;
 }
 interface EnvironmentJson {
   name: string;
@@ -169,6 +172,62 @@ describe('deployments', () => {
     assert.equal(done.status, 'success');
     assert.equal(await servingVersion(env.url), 'p1');
     assert.deepEqual(await manualJobs(), [], 'nothing waits once it is played');
+  });
+});
+
+describe('image releases', () => {
+  it('pins the image of each release, refuses a tag, and rolls back to the previous image', { timeout: 90_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-image-release-'));
+    const record = join(dir, 'record');
+    const pinned = (hex: string) => `127.0.0.1:25500/team/app@sha256:${hex.repeat(64)}`;
+    // The script target stands in for a platform's deploy command; its verify refuses the "b" image.
+    const pipeline = (image: string) =>
+      [
+        'deploy-images:',
+        '  script: [echo built]',
+        '  environment: { name: images }',
+        '  variables:',
+        `    IMAGE: "${image}"`,
+        '  deploy:',
+        '    image: $IMAGE',
+        '    target:',
+        '      script:',
+        `        deploy: echo "deploy $TANDEM_RELEASE_IMAGE" >> ${record}`,
+        '        verify: case "$TANDEM_RELEASE_IMAGE" in *bbbb*) exit 1;; esac',
+        `        rollback: echo "rollback $TANDEM_RELEASE_IMAGE" >> ${record}`,
+        '',
+      ].join('\n');
+    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': pipeline(pinned('a')) });
+    const run = async () => {
+      const p = await tandem.waitForPipeline(await tandem.trigger(repo), undefined, 30_000);
+      return { p, log: await tandem.log(deployJob(p, 'images')!.id) };
+    };
+
+    const first = await run();
+    assert.equal(first.p.status, 'success', first.log);
+    const [a] = await releases(repo, 'images');
+    assert.deepEqual([a.status, a.image], ['live', pinned('a')]);
+
+    await remote.commit({ '.gitlab-ci.yml': pipeline('127.0.0.1:25500/team/app:2') }, 'a tag');
+    await remote.push('main');
+    const tagged = await run();
+    assert.equal(tagged.p.status, 'failed');
+    assert.match(tagged.log, /deploy\.image: 127\.0\.0\.1:25500\/team\/app:2 is not pinned/);
+    assert.equal((await releases(repo, 'images')).length, 1, 'a tag starts no release');
+
+    await remote.commit({ '.gitlab-ci.yml': pipeline(pinned('b')) }, 'b');
+    await remote.push('main');
+    const failing = await run();
+    assert.equal(failing.p.status, 'failed', failing.log);
+    const [rollback, b] = await releases(repo, 'images');
+    assert.deepEqual([b.status, b.image], ['rolled_back', pinned('b')]);
+    assert.deepEqual([rollback.kind, rollback.status, rollback.image], ['rollback', 'live', pinned('a')]);
+    assert.deepEqual((await readFile(record, 'utf8')).trim().split('\n'), [
+      `deploy ${pinned('a')}`,
+      `deploy ${pinned('b')}`,
+      `rollback ${pinned('a')}`,
+    ]);
+    await rm(dir, { recursive: true, force: true });
   });
 });
 

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { openStore, StoreError, type Store } from '../../src/store/index.js';
 import { parsePostgresUrl } from '../../src/store/postgres.js';
 import { postgresForFile, postgresSkipReason, startPostgres, type PostgresServer } from '../support/postgres.js';
@@ -153,6 +154,33 @@ describe('PostgreSQL store', { skip }, () => {
       );
       assert.equal(failures, 1, 'a unique violation is not transient');
     });
+  });
+
+  it('prepares statements per connection, and survives a migration that changes what they return', async () => {
+    const url = await (await server()).createDatabase();
+    const store = await openStore(url, { poolSize: 1 });
+    // Another replica, of a newer release, migrating the same database.
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      const repos = () => store.db.selectFrom('repos').selectAll().execute();
+      await repos();
+      const prepared = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(store.db);
+      assert.ok(
+        prepared.rows.some((r) => r.name.startsWith('tandem_')),
+        'statements sent through Kysely are prepared on the connection',
+      );
+      // `select *` now returns one more column: the prepared plan's result type is outdated.
+      await other.query('alter table repos add column added_by_a_newer_release text');
+      assert.deepEqual(await repos(), [], 'a statement outside a transaction is sent again, unnamed');
+      await repos();
+      await other.query('alter table repos add column added_again text');
+      const inTransaction = await store.transaction((trx) => trx.selectFrom('repos').selectAll().execute());
+      assert.deepEqual(inTransaction, [], 'a transaction is re-run on fresh connections');
+    } finally {
+      await other.end();
+      await store.close();
+    }
   });
 
   it('connects to the writable host of a multi-host URL, and finds the new primary after a failover', async () => {

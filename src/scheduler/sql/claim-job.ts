@@ -122,13 +122,12 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     if (!job) return null;
     const changes = new ChangeLog();
     // Taken once the job is secured: a claim that finds nothing uses up no token.
-    const token = await nextFencingToken(trx);
     const row = await trx
       .updateTable('jobs')
       .set({
         status: 'running',
         agent_id: input.agentId,
-        fencing_token: token,
+        fencing_token: await nextFencingToken(trx),
         started_at: now,
         lease_expires_at: now + input.leaseMs,
         deadline_at: now + job.timeout_seconds * 1000,
@@ -157,6 +156,8 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
       pipeline = started ?? (await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow());
     }
     const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
-    return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken: token, changes: await changes.commit(trx, now) };
+    // The UPDATE set it, so it is there: a claimed job always holds its token.
+    const fencingToken = row.fencing_token as number;
+    return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken, changes: await changes.commit(trx, now) };
   });
 }

@@ -67,7 +67,8 @@ export async function finishRunningJob(
   let allowFailure = outcome.status === 'failed' ? failureAllowed(spec, outcome.exitCode) : spec.allowFailure;
   // The job's JUnit reports are in (handed in while it ran): its passing cases may show flakiness, and
   // a script failure whose only failing tests are known flaky may be quarantined (src/reports/quarantine.ts).
-  await recordFlakyTests(trx, { jobId: job.id, now });
+  // Agents hand in only the reports the job declares, so a job without `reports:junit` has no case to look at.
+  if (spec.artifacts?.junit?.length) await recordFlakyTests(trx, { jobId: job.id, now });
   const quarantined =
     outcome.status === 'failed' && !allowFailure && outcome.failureReason === 'script_failure'
       ? await quarantinedTests(trx, { jobId: job.id })

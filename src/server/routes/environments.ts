@@ -245,7 +245,18 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     summary: "Start the deploy job's release (idempotent per job); returns it and the release live before it",
     tag: 'agent protocol',
     access: 'agent',
-    body: z.object({ fencingToken, files: z.array(z.unknown()).optional(), version: z.string().min(1).max(200).optional() }).strict(),
+    body: z
+      .object({
+        fencingToken,
+        files: z.array(z.unknown()).optional(),
+        image: z
+          .string()
+          .max(512)
+          .regex(/^\S+@sha256:[0-9a-f]{64}$/, 'expected an image pinned by digest (name@sha256:...)')
+          .optional(),
+        version: z.string().min(1).max(200).optional(),
+      })
+      .strict(),
     async handler({ principal, params, body }) {
       const jobId = idParam(params.id, 'id');
       const job = await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
@@ -264,6 +275,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
         ref: pipeline.ref,
         version: body.version ?? (pipeline.is_tag === 1 ? pipeline.ref : pipeline.sha.slice(0, 8)),
         files,
+        image: rollbackOf === null ? (body.image ?? null) : null,
         rollbackOf,
         deploySpec: spec.deploy,
         tags: spec.tags,

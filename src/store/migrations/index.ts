@@ -34,6 +34,7 @@ import * as m030 from './030_approval_comments.js';
 import * as m031 from './031_test_history.js';
 import * as m032 from './032_job_log_blob.js';
 import * as m033 from './033_job_needs.js';
+import * as m034 from './034_release_image.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -72,6 +73,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '031_test_history': m031,
   '032_job_log_blob': m032,
   '033_job_needs': m033,
+  '034_release_image': m034,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
