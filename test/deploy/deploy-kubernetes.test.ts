@@ -202,6 +202,16 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     assert.deepEqual(api.violations, []);
   });
 
+  it('builds a kustomization with kubectl kustomize and puts the image in its output', async () => {
+    const ns = namespace();
+    const files = { ...manifests(2), 'kustomization.yaml': 'resources: [deployment.yaml]\nlabels: [{pairs: {team: web}}]\n' };
+    const { result, lines } = await deploy(spec(ns), await release(1, files));
+    assert.equal(result.status, 'live', lines.join('\n'));
+    assert.equal(image(ns), IMAGE(1));
+    assert.equal(at(api.get('deployments', ns, 'web'), 'metadata', 'labels', 'team'), 'web', 'kustomize built the objects');
+    assert.equal(api.get('services', ns, 'web'), undefined, 'only what the kustomization lists');
+  });
+
   it('refuses a stale fencing token before touching the namespace', async () => {
     const ns = namespace();
     assert.equal((await deploy(spec(ns), await release(5, manifests(2), 7))).result.status, 'live');
@@ -212,6 +222,36 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     assert.equal(api.requests.filter((r) => r.method === 'PATCH').length, applied, 'nothing was applied');
     assert.equal(image(ns), IMAGE(5));
     assert.equal(at(fence(ns), 'data', 'current'), '5');
+  });
+
+  it('loses the compare-and-swap on the fence to a newer deployment that wrote in between, and stops', async () => {
+    const ns = namespace();
+    assert.equal((await deploy(spec(ns), await release(1, manifests(2), 1))).result.status, 'live');
+    const applied = api.requests.filter((r) => r.method === 'PATCH').length;
+    let raced = false;
+    // Between this deployment's read of the fence (token 1) and its write of token 8, token 9 lands.
+    api.beforeWrite = (how, plural, namespace, name) => {
+      if (raced || how !== 'replace' || plural !== 'configmaps' || namespace !== ns || name !== FENCE_CONFIGMAP) return;
+      raced = true;
+      const newer = structuredClone(fence(ns)) as { metadata: { annotations: Record<string, string> } };
+      newer.metadata.annotations[FENCE_ANNOTATION] = '9';
+      api.put('configmaps', ns, newer);
+    };
+    try {
+      const { result } = await deploy(spec(ns), await release(2, manifests(2), 8));
+      assert.equal(result.status, 'failed');
+      assert.match(result.reason, /stale fencing token 8 refused: .* has already seen token 9/);
+    } finally {
+      api.beforeWrite = () => {};
+    }
+    assert.ok(raced);
+    assert.ok(
+      api.requests.some((r) => r.method === 'PUT' && r.path.endsWith(`/namespaces/${ns}/configmaps/${FENCE_CONFIGMAP}`)),
+      'the losing write was sent with the old resourceVersion',
+    );
+    assert.equal(api.requests.filter((r) => r.method === 'PATCH').length, applied, 'nothing was applied');
+    assert.equal(at(fence(ns), 'metadata', 'annotations', FENCE_ANNOTATION), '9');
+    assert.equal(image(ns), IMAGE(1));
   });
 
   it('fails on a manifest the published schema refuses, as the API server would', async () => {

@@ -149,6 +149,8 @@ export interface KubeApi {
   readonly writes: { how: 'apply' | 'create' | 'replace'; plural: string; object: Obj }[];
   /** Pods of a Deployment whose template runs an image for which this holds never become available. */
   unavailable: (image: string) => boolean;
+  /** Called before a write is checked against what is stored: another client may write first. */
+  beforeWrite: (how: 'apply' | 'create' | 'replace', plural: string, namespace: string, name: string) => void;
   /** An object as stored, or undefined. */
   get(plural: string, namespace: string, name: string): Obj | undefined;
   /** Names of the stored objects of a kind in a namespace. */
@@ -378,6 +380,7 @@ export async function startKubeApi(certDir: string): Promise<KubeApi> {
     if (m.namespace !== undefined && m.namespace !== ns)
       return refuse(400, 'BadRequest', `the namespace of the provided object does not match the namespace sent on the request`);
 
+    api.beforeWrite(how, r.plural, ns, objectName);
     const key = keyOf(r.plural, ns, objectName);
     const existing = objects.get(key);
     if (how === 'create' && existing) return status(res, 409, 'AlreadyExists', `${r.plural} "${objectName}" already exists`);
@@ -531,6 +534,7 @@ export async function startKubeApi(certDir: string): Promise<KubeApi> {
     violations,
     writes,
     unavailable: () => false,
+    beforeWrite: () => {},
     get: (plural, ns, name) => objects.get(keyOf(plural, ns, name)),
     names: (plural, ns) =>
       [...objects.entries()].filter(([key]) => key.startsWith(`${plural}/${ns}/`)).map(([, o]) => String(meta(o).name)),
