@@ -86,8 +86,8 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     };
   }
 
-  async function deploy(s: DeploySpec, r: ReleaseInput, previous: ReleaseInput | null = null) {
-    const rec = recorder({ spec: s, release: r, previous, workDir: join(tmp.path, `state-${s.target.kind}`) });
+  async function deploy(s: DeploySpec, r: ReleaseInput, previous: ReleaseInput | null = null, mode: 'deploy' | 'rollback' = 'deploy') {
+    const rec = recorder({ spec: s, release: r, previous, mode, workDir: join(tmp.path, `state-${s.target.kind}`) });
     const result = await runDeployment(rec.input);
     return { result, lines: rec.lines };
   }
@@ -199,6 +199,23 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     assert.equal(slotOf(), 'blue', 'traffic is back on blue');
     assert.equal(at(fence(ns), 'data', 'current'), '1');
     assert.ok(api.writes.some((w) => w.plural === 'services' && at(w.object, 'spec', 'selector', 'tandem.dev/slot') === 'green'));
+
+    const v3 = await release(3, manifests(2));
+    const third = await deploy(spec(ns, blueGreen), v3, v1);
+    assert.equal(third.result.status, 'live', third.lines.join('\n'));
+    assert.deepEqual([slotOf(), image(ns, 'web-green')], ['green', IMAGE(3)]);
+
+    // `tandem rollback` to v1, still in the idle blue slot: a switch alone.
+    const writes = api.writes.length;
+    const back = await deploy(spec(ns, blueGreen), await release(1, manifests(2), 4), v3, 'rollback');
+    assert.equal(back.result.status, 'live', back.lines.join('\n'));
+    assert.equal(slotOf(), 'blue');
+    assert.equal(at(fence(ns), 'data', 'current'), '1');
+    assert.deepEqual(
+      api.writes.slice(writes).filter((w) => w.plural === 'deployments'),
+      [],
+      'no Deployment was applied: blue still ran v1',
+    );
     assert.deepEqual(api.violations, []);
   });
 

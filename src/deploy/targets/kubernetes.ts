@@ -49,9 +49,20 @@ export class KubernetesDeployTarget implements KubernetesTarget {
     if (host !== this.host && host.name !== this.host.name) throw new Error(`the kubernetes target has no host "${host.name}"`);
   }
 
-  private objectsOf(release: ReleaseInput): KubeObject[] {
+  /**
+   * What upload rendered, or the release rendered now: a blue-green rollback to the release still in
+   * the idle slot switches the Services without an upload.
+   */
+  private async objectsOf(release: ReleaseInput): Promise<KubeObject[]> {
     const objects = this.rendered.get(release.id);
-    if (!objects) throw new Error(`release ${release.id} was not rendered (upload it first)`);
+    if (objects) return objects;
+    if (release.sourceDir === '') throw new Error(`release ${release.id} was not rendered (upload it first)`);
+    return this.render(release);
+  }
+
+  private async render(release: ReleaseInput): Promise<KubeObject[]> {
+    const objects = await renderManifests(release, this.spec.namespace, this.kubectl);
+    this.rendered.set(release.id, objects);
     return objects;
   }
 
@@ -121,8 +132,7 @@ export class KubernetesDeployTarget implements KubernetesTarget {
 
   async upload(host: TargetHost, release: ReleaseInput, log: TargetLog): Promise<void> {
     this.checkHost(host);
-    const objects = await renderManifests(release, this.spec.namespace, this.kubectl);
-    this.rendered.set(release.id, objects);
+    const objects = await this.render(release);
     log(
       `[${this.host.name}] release ${release.id}: ${objects.length} objects rendered${release.image ? ` with image ${release.image}` : ''}`,
     );
@@ -132,7 +142,8 @@ export class KubernetesDeployTarget implements KubernetesTarget {
   /** link 'current': the release's objects as written; any other link is a blue-green slot. */
   async activate(host: TargetHost, release: ReleaseInput, log: TargetLog, link = 'current'): Promise<void> {
     this.checkHost(host);
-    const objects = link === 'current' ? this.objectsOf(release) : slotObjects(this.objectsOf(release), link);
+    const all = await this.objectsOf(release);
+    const objects = link === 'current' ? all : slotObjects(all, link);
     await this.fence(release.fencingToken);
     await this.apply(objects, log);
     await this.waitForRollout(objects, log);
@@ -146,7 +157,7 @@ export class KubernetesDeployTarget implements KubernetesTarget {
 
   async switchTraffic(host: TargetHost, release: ReleaseInput, slot: string, log: TargetLog): Promise<void> {
     this.checkHost(host);
-    const services = slotServices(this.objectsOf(release), slot);
+    const services = slotServices(await this.objectsOf(release), slot);
     if (services.length === 0)
       throw new TargetError(this.host.name, `${this.host.name}: blue-green switches a Service, and the manifests have none`);
     await this.fence(release.fencingToken);
@@ -155,7 +166,7 @@ export class KubernetesDeployTarget implements KubernetesTarget {
 
   async startCanary(host: TargetHost, release: ReleaseInput, percent: number, log: TargetLog): Promise<void> {
     this.checkHost(host);
-    const canary = canaryObjects(this.objectsOf(release), percent);
+    const canary = canaryObjects(await this.objectsOf(release), percent);
     if (canary.length === 0)
       throw new TargetError(this.host.name, `${this.host.name}: a canary copies Deployments, and the manifests have none`);
     await this.fence(release.fencingToken);
@@ -165,7 +176,7 @@ export class KubernetesDeployTarget implements KubernetesTarget {
 
   async stopCanary(host: TargetHost, release: ReleaseInput, log: TargetLog): Promise<void> {
     this.checkHost(host);
-    const names = canaryObjects(this.objectsOf(release), 100).map((o) => o.metadata.name);
+    const names = canaryObjects(await this.objectsOf(release), 100).map((o) => o.metadata.name);
     await this.fence(release.fencingToken);
     await this.kubectl.run(['delete', 'deployment', ...names, '--ignore-not-found', '--wait=false'], { log });
   }
