@@ -181,7 +181,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     const selected = `kubectl --kubeconfig ${kubeconfig} -n ${ns} get service web -o jsonpath='{.spec.selector.tandem\\.dev/slot}'`;
     const blueGreen = {
       strategy: 'blue-green',
-      verify: [{ command: `test "$(${selected})" != green || test "$TANDEM_RELEASE_VERSION" != v2`, interval: '200ms' }],
+      verify: [{ command: `test "$(${selected})" != green || test "$TANDEM_RELEASE_VERSION" != v2`, interval: '300ms', timeout: '5s' }],
     };
 
     const v1 = await release(1, manifests(2));
