@@ -12,12 +12,14 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { selfSignedCertificate } from './certs.js';
+import { repoRoot } from './git.js';
 import { serviceSkip } from './skip.js';
 
 /** kubectl is the client under test; the server is this file. */
@@ -56,7 +58,7 @@ interface Schema {
   'x-tandem-subset'?: boolean;
 }
 
-const OPENAPI = JSON.parse(readFileSync(new URL('../fixtures/kubernetes/openapi-subset.json', import.meta.url), 'utf8')) as {
+const OPENAPI = JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'kubernetes', 'openapi-subset.json'), 'utf8')) as {
   components: { schemas: Record<string, Schema> };
 };
 const SCHEMAS = OPENAPI.components.schemas;
