@@ -12,13 +12,15 @@
 // releases (inserted straight into the database, as a long history leaves them) and, in another
 // repository, a peer environment holding 100. The releases list (default page: 100 newest) and the
 // environments list are timed client-side on loopback and by the server's own request histogram.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { CompiledQuery, sql, type Insertable } from 'kysely';
 import type { ManifestEntry } from '../src/artifacts/index.js';
-import { parseDeploySpec, runDeployment, type DeploySpec } from '../src/deploy/index.js';
+import { parseDeploySpec, runDeployment, type DeploySpec, type ReleaseInput } from '../src/deploy/index.js';
 import { releaseDigest } from '../src/releases/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import type { ReleaseTable } from '../src/store/schema.js';
@@ -26,11 +28,14 @@ import { get, recorder } from '../test/deploy/deploy-fixtures.js';
 import { release } from '../test/deploy/targets-fixtures.js';
 import { DEMO_SERVICE_COMMANDS, stopDeployedDemoServices, writeDeployableDemoRelease } from '../test/support/demo-service.js';
 import { makeRemote } from '../test/support/git.js';
+import { podmanSkip } from '../test/support/podman.js';
 import { PG_BIN, postgresAvailable, startPostgres } from '../test/support/postgres.js';
 import { freePort } from '../test/support/ports.js';
+import { pushBusybox, registrySkip, startRegistry } from '../test/support/registry.js';
 import { SSHD, sshdAvailable, startSshd, type SshdHosts } from '../test/support/sshd.js';
 import { fmt, histogramSince, LiveServer, median, percentile, sleep, tempDir, timed, type BenchResult, type Histogram } from './common.js';
 
+const run = promisify(execFile);
 const FAILED_DEPLOYS = 20;
 const SSH_HOSTS = 3;
 const INTERVAL_MS = 1000;
@@ -52,11 +57,16 @@ const HTTP_DURATION = 'tandem_http_request_duration_seconds';
 
 interface Fleet {
   name: string;
-  /** Deploy dirs, one per host. */
+  /** Deploy dirs, one per host, whose demo services are stopped at the end. */
   dirs: string[];
-  /** The demo service's URL on each host. */
+  /** The service's URL on each host (GET /version answers the version). */
   urls: string[];
   spec: DeploySpec;
+  /** v1, live first; and v2, which fails its checks, as release `id`. */
+  good: ReleaseInput;
+  bad(id: number): ReleaseInput;
+  /** How v2's failure reads. */
+  failure: RegExp;
 }
 
 /** What one failed deploy took, in ms. */
@@ -141,12 +151,15 @@ async function hostDirs(root: string, count: number): Promise<{ dirs: string[]; 
 }
 
 /** The deploy block of a fleet: one http health check per host. */
-function deploySpec(target: unknown, urls: string[]): DeploySpec {
+function deploySpec(
+  target: unknown,
+  urls: string[],
+  release: Record<string, unknown> = { source: 'dist', service: DEMO_SERVICE_COMMANDS },
+): DeploySpec {
   return parseDeploySpec(
     {
-      source: 'dist',
+      ...release,
       target,
-      service: DEMO_SERVICE_COMMANDS,
       verify: urls.map((url) => ({ http: `${url}/health`, expect_status: 200, interval: `${INTERVAL_MS}ms`, failures: 1 })),
     },
     'deploy',
@@ -155,8 +168,7 @@ function deploySpec(target: unknown, urls: string[]): DeploySpec {
 
 /** v1 live, then FAILED_DEPLOYS deploys of an unhealthy v2, each rolled back to v1. */
 async function failedDeploys(fleet: Fleet, root: string, deploys: number, log: (line: string) => void): Promise<Sample[]> {
-  const good = release(1, await writeDeployableDemoRelease(path.join(root, 'v1'), 'v1'), 1);
-  const bad = await writeDeployableDemoRelease(path.join(root, 'v2'), 'v2', { unhealthy: true });
+  const good = fleet.good;
   const workDir = path.join(root, 'work');
   const first = recorder({ spec: fleet.spec, release: good, previous: null, workDir });
   if ((await runDeployment(first.input)).status !== 'live')
@@ -164,14 +176,14 @@ async function failedDeploys(fleet: Fleet, root: string, deploys: number, log: (
   const samples: Sample[] = [];
   for (let i = 0; i < deploys; i++) {
     const id = i + 2;
-    const rec = recorder({ spec: fleet.spec, release: release(id, bad, id), previous: good, workDir });
+    const rec = recorder({ spec: fleet.spec, release: fleet.bad(id), previous: good, workDir });
     const observer = watch(fleet.urls);
     const started = Date.now();
     let times: { switchedAt: number; detectedAt: number; restoredAt: number };
     let firstV1: Seen[];
     try {
       const result = await runDeployment(rec.input);
-      if (result.status !== 'rolled_back' || !/expected status 200, got 500/.test(result.reason)) {
+      if (result.status !== 'rolled_back' || !fleet.failure.test(result.reason)) {
         throw new Error(`rollback: ${fleet.name}: deploy ${id} ended ${JSON.stringify(result)}:\n${rec.lines.join('\n')}`);
       }
       times = { switchedAt: result.switchedAtMs, detectedAt: result.detectedAtMs, restoredAt: result.restoredAtMs };
@@ -216,9 +228,88 @@ async function failedDeploys(fleet: Fleet, root: string, deploys: number, log: (
   return samples;
 }
 
+/** The demo service as v1 and as a v2 whose /health answers 500. */
+async function demoReleases(root: string): Promise<Pick<Fleet, 'good' | 'bad' | 'failure'>> {
+  const bad = await writeDeployableDemoRelease(path.join(root, 'v2'), 'v2', { unhealthy: true });
+  return {
+    good: release(1, await writeDeployableDemoRelease(path.join(root, 'v1'), 'v1'), 1),
+    bad: (id) => release(id, bad, id),
+    failure: /expected status 200, got 500/,
+  };
+}
+
 async function localFleet(root: string): Promise<Fleet> {
   const { dirs, urls } = await hostDirs(root, 1);
-  return { name: 'local', dirs, urls, spec: deploySpec({ local: { dir: dirs[0], keep: 3 } }, urls) };
+  return { name: 'local', dirs, urls, spec: deploySpec({ local: { dir: dirs[0], keep: 3 } }, urls), ...(await demoReleases(root)) };
+}
+
+/** Serves $APP_VERSION at /version, and /health only when HEALTHY=yes; catatonit (--init) passes SIGTERM on. */
+const CONTAINER_COMMAND = [
+  'sh',
+  '-c',
+  'mkdir -p /www && echo "$APP_VERSION" >/www/version && if [ "$HEALTHY" = yes ]; then echo ok >/www/health; fi && exec httpd -f -p 80 -h /www',
+];
+
+/**
+ * `hosts` container hosts on this machine (their own container names and state dirs, one port on
+ * 127.0.0.2, 127.0.0.3...), running a pinned busybox image from a real registry, pulled beforehand.
+ */
+async function containerFleet(root: string, hosts: number, image: string, prefix: string): Promise<Fleet> {
+  const addresses = Array.from({ length: hosts }, (_, i) => `127.0.0.${i + 2}`);
+  const port = await freePort();
+  const target = {
+    container: {
+      hosts: addresses.map((address, i) => ({
+        host: 'local',
+        container: `${prefix}-${hosts}-${i}`,
+        address,
+        dir: path.join(root, `host-${i}`),
+      })),
+      ports: [`\${TANDEM_HOST_ADDRESS}:${port}:80`],
+      env: { APP_VERSION: '${APP_VERSION}', HEALTHY: '${HEALTHY}' },
+      command: CONTAINER_COMMAND,
+      run_args: ['--init'],
+      health: { cmd: 'wget -q -O /dev/null http://127.0.0.1/version', interval: '50ms', retries: 100 },
+    },
+  };
+  const urls = addresses.map((address) => `http://${address}:${port}`);
+  const version = (id: number, name: string, healthy: boolean): ReleaseInput => ({
+    ...release(id, root, id, { APP_VERSION: name, HEALTHY: healthy ? 'yes' : 'no' }),
+    image,
+  });
+  return {
+    name: `container (podman), ${hosts} host${hosts === 1 ? '' : 's'}`,
+    dirs: [],
+    urls,
+    spec: deploySpec(target, urls, { image }),
+    good: version(1, 'v1', true),
+    bad: (id) => version(id, 'v2', false),
+    failure: /expected status 200, got 404/,
+  };
+}
+
+/** Failed deploys on container fleets of 1 and 2 hosts; skipped loudly without podman or a registry. */
+async function containerSeries(root: string, results: Map<string, Sample[]>, log: (line: string) => void): Promise<void> {
+  const missing = podmanSkip('rollback: the container series') || registrySkip();
+  if (missing) return;
+  const registry = await startRegistry();
+  const prefix = `tandem-bench-${process.pid}`;
+  let image: string | null = null;
+  try {
+    image = (await pushBusybox(registry, 'bench/web', 'v1')).pinned;
+    // The hosts' store has the image, as after a first deployment: no pull is measured.
+    await run('podman', ['pull', '--quiet', '--tls-verify=false', '--creds', `${registry.username}:${registry.password}`, image]);
+    for (const hosts of [1, 2]) {
+      const fleet = await containerFleet(path.join(root, `container-${hosts}`), hosts, image, prefix);
+      results.set(fleet.name, await failedDeploys(fleet, path.join(root, `container-${hosts}`), FAILED_DEPLOYS, log));
+    }
+  } finally {
+    const ids = (await run('podman', ['ps', '--all', '--quiet', '--filter', `name=^${prefix}`]).catch(() => ({ stdout: '' }))).stdout;
+    const list = ids.split('\n').filter(Boolean);
+    if (list.length > 0) await run('podman', ['rm', '--force', '--time', '0', ...list]).catch(() => undefined);
+    if (image) await run('podman', ['rmi', '--force', image]).catch(() => undefined);
+    await registry.stop();
+  }
 }
 
 async function sshFleet(name: string, sshd: SshdHosts, root: string): Promise<Fleet> {
@@ -231,7 +322,7 @@ async function sshFleet(name: string, sshd: SshdHosts, root: string): Promise<Fl
       known_hosts: sshd.servers.map((s) => s.knownHostsLine).join('\n'),
     },
   };
-  return { name, dirs, urls, spec: deploySpec(target, urls) };
+  return { name, dirs, urls, spec: deploySpec(target, urls), ...(await demoReleases(root)) };
 }
 
 // ---- Listing ----
@@ -500,6 +591,7 @@ export async function rollback(log: (line: string) => void): Promise<BenchResult
     const local = await localFleet(path.join(tmp.dir, 'local'));
     fleets.push(local);
     results.set('local', await failedDeploys(local, path.join(tmp.dir, 'local'), FAILED_DEPLOYS, log));
+    await containerSeries(path.join(tmp.dir, 'containers'), results, log);
 
     for (const series of SSH_SERIES) {
       const sshd = await startSshd(SSH_HOSTS, series.sessionEnv);
@@ -600,6 +692,9 @@ export async function rollback(log: (line: string) => void): Promise<BenchResult
         `Verification: one http check per host, interval ${INTERVAL_MS / 1000} s, failures 1, timeout 1 s (the default, min(interval, 10 s)). The ssh target is ${SSH_HOSTS} real sshd servers on loopback (OpenSSH client with its shared master connection per host). ` +
         `Their sessions get SHLVL=1 from sshd so that bash skips the account's ~/.bashrc, which on this machine runs \`pyenv init\` for every ssh command (~100 ms, serialised across hosts by pyenv's lock), ` +
         `as the usual non-interactive guard in a deploy user's .bashrc would; the series "${SSH_SERIES[1].name}" keeps it (${SSH_SERIES[1].deploys} deploys, the others ${FAILED_DEPLOYS}).`,
+      `The container series run a pinned busybox image (pushed to a real docker-registry with TLS and basic auth, already in the hosts' image store) with podman 4.3 and runc on 1 and 2 "hosts" on this machine (own container names and state dirs, one port on 127.0.0.2, 127.0.0.3): ` +
+        `v1 and v2 are the same image with APP_VERSION and HEALTHY set per release; v2 serves no /health, so its check answers 404. A new container waits for its health check (GET /version inside it) before its host counts as activated; ` +
+        `the rollback is \`podman stop\` of v2's container (SIGTERM through catatonit, --init) and \`podman start\` of v1's, stopped but kept, per host in parallel, without a health wait.`,
       `Detection is \`switchedAtMs\` → \`detectedAtMs\` of the DeploymentResult; restore is \`detectedAtMs\` → \`restoredAtMs\` (the last host's activation of v1 returned). ` +
         `The outside observer (in the bench's process) sends GET /version to every host on a fresh connection every ${POLL_MS} ms, not waiting for earlier answers; its restore is detection → the first v1 answer (to a request sent after detection) on the last host, ` +
         `and "no answer" is how long its polls went unanswered in between (the restart's gap: service.sh stops the running process before it starts the other). ${slowPolls()} The peer is the same deploy's way in, runDeployment's start → the bad release serving (upload, swap, restart): restore / rollout p50 is ${[...results.keys()].map((t) => `${ratio(t)} (${t})`).join(', ')}.`,

@@ -35,7 +35,7 @@ const UNIT_SUITES = [
   'test/auth/{sso-config,sso-settings,secrets-id-tokens,secrets-signing}.test.ts', // parsers; keys on SQLite
   'test/deploy/{deploy-spec,targets-spec,release-view}.test.ts', // deploy spec parsers and a view
   'test/executor/{mask,log-stream}.test.ts', // secret masking and log chunking: pure
-  'test/artifacts/{paths,s3-url,dotenv}.test.ts', // path containment, s3:// URL and dotenv parsing: pure
+  'test/artifacts/{paths,s3-url,dotenv,oci-reference}.test.ts', // path containment, s3:// URL, dotenv and image-ref parsing: pure
 ];
 // ...except where a file in those folders needs a real service after all.
 const UNIT_EXCLUDED = [

@@ -35,6 +35,11 @@ declare -A PACKAGES=(
   [busybox-static]=/bin/busybox
   # Only its docker CLI is used, against the Docker API that podman serves (no Docker daemon runs).
   [docker.io]=docker
+  # A real OCI registry (CNCF distribution 2.8) with TLS and basic auth for image tests
+  # (test/support/registry.ts, test/artifacts/oci-*): skopeo inspects, htpasswd -B writes bcrypt entries.
+  [docker-registry]=/usr/bin/docker-registry
+  [skopeo]=skopeo
+  [apache2-utils]=htpasswd
   # LDAP login's tests run a real OpenLDAP server (test/support/slapd.ts); ldap-utils has ldapsearch for checks.
   [slapd]=/usr/sbin/slapd
   [ldap-utils]=ldapsearch

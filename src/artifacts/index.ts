@@ -30,3 +30,20 @@ export { S3BlobStore } from './s3-blob-store.js';
 export { DotenvError, MAX_DOTENV_BYTES, MAX_DOTENV_VARIABLES, parseDotenv } from './dotenv.js';
 export { reportTypeMatcher } from './report-files.js';
 export { type LogBlobChunk, decodeLogBlob, encodeLogBlob } from './log-blob.js';
+export {
+  DEFAULT_REGISTRY,
+  type ImageRef,
+  ImageRefError,
+  formatImageRef,
+  parseImageRef,
+  pinnedRef,
+  registryEndpoint,
+} from './oci/reference.js';
+export {
+  MANIFEST_ACCEPT,
+  type RegistryCredentials,
+  RegistryError,
+  type ResolveImageOptions,
+  parseChallenge,
+  resolveImage,
+} from './oci/resolve.js';

@@ -1,4 +1,4 @@
-// The blue-green strategy (local, ssh and kubernetes targets): two slots per host and a traffic switch.
+// The blue-green strategy (local, ssh, container and kubernetes targets): two slots per host and a traffic switch.
 // Behaviour: docs/pipeline-reference.md#blue-green-step-by-step.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -14,11 +14,8 @@ import {
   type Host,
 } from './deployment.js';
 import type { BlueGreenSlot, StrategySpec } from './spec.js';
-import { StaleFencingTokenError, type FileTarget, type KubernetesTarget, type ReleaseInput } from './targets/index.js';
+import { StaleFencingTokenError, type KubernetesTarget, type ReleaseInput, type SlotTarget } from './targets/index.js';
 import { formatMs } from './verify/probes.js';
-
-/** Targets with slots: a link per slot on each host, or a Deployment per slot in a namespace. */
-type SlotTarget = FileTarget | KubernetesTarget;
 
 interface HostSlots {
   host: Host;
@@ -61,7 +58,7 @@ async function runSwitch(d: Deployment, command: string, env: Record<string, str
  */
 async function switchTo(d: Deployment, command: string | null, release: ReleaseInput, env: Record<string, string>): Promise<void> {
   if (d.target.kind !== 'kubernetes') {
-    if (command === null) throw new Error('blue-green on a local or ssh target needs a switch command');
+    if (command === null) throw new Error(`blue-green on a ${d.target.kind} target needs a switch command`);
     return runSwitch(d, command, env);
   }
   const started = performance.now();
@@ -109,7 +106,7 @@ function liveSlot(states: readonly HostSlots[], slots: [BlueGreenSlot, BlueGreen
 
 export async function runBlueGreen(d: Deployment, strategy: Extract<StrategySpec, { kind: 'blue-green' }>): Promise<DeploymentResult> {
   const { target, release, input } = d;
-  if (target.kind === 'script') throw new Error('blue-green needs a local or ssh target');
+  if (target.kind === 'script') throw new Error('blue-green needs a local, ssh, container or kubernetes target');
   const { slots } = strategy;
   const states = await readSlots(target, d.hosts, slots);
   const liveIndex = liveSlot(states, slots);

@@ -142,7 +142,7 @@ export class Deployment {
   ) {
     this.spec = input.spec;
     this.release = input.release;
-    this.parallel = this.spec.target.kind === 'ssh' ? this.spec.target.parallel : 1;
+    this.parallel = 'parallel' in this.spec.target ? this.spec.target.parallel : 1;
   }
 
   log(line: string): void {
@@ -285,7 +285,8 @@ export class Deployment {
         const release = await this.previousRelease(true);
         if (!(await this.target.runScript('rollback', release, log))) await this.target.activate(host.target, release, log);
       } else {
-        if (!(await this.target.has(host.target, previous.id))) {
+        // A container target's activate creates the container from the release's image itself.
+        if (this.target.kind !== 'container' && !(await this.target.has(host.target, previous.id))) {
           this.log(`[${host.name}] release ${previous.id} is no longer there: uploading it again`);
           await this.target.upload(host.target, await this.previousRelease(true), log);
         }

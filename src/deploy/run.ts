@@ -29,6 +29,8 @@ function hostsOf(input: DeploymentInput, target: DeployTarget): Host[] {
         return { target: host, name: host.name, dir: null, address: '127.0.0.1' };
       case 'kubernetes':
         return { target: host, name: host.name, dir: null, address: spec.namespace };
+      case 'container':
+        return { target: host, name: host.name, dir: spec.hosts[i].dir, address: spec.hosts[i].address };
     }
   });
 }

@@ -177,7 +177,7 @@ function slots(value: unknown, path: string): [BlueGreenSlot, BlueGreenSlot] {
 }
 
 function hostsOf(target: TargetSpec): number {
-  return target.kind === 'ssh' ? target.hosts.length : 1;
+  return target.kind === 'ssh' || target.kind === 'container' ? target.hosts.length : 1;
 }
 
 /** A canary's `pause`: how long its analysis runs; null (absent) holds it until a person decides. */
@@ -232,7 +232,7 @@ function strategy(value: unknown, path: string, target: TargetSpec): StrategySpe
     }
     case 'blue-green': {
       if (target.kind === 'script')
-        throw new DeployConfigError(at, 'needs a local or ssh target: a script target switches traffic with its own commands');
+        throw new DeployConfigError(at, 'needs a local, ssh or container target: a script target switches traffic with its own commands');
       const b = mapping(body, at, ['switch', 'slots']);
       if (target.kind === 'kubernetes' && b.switch !== undefined)
         throw new DeployConfigError(
@@ -258,14 +258,12 @@ export function parseDeploySpec(value: unknown, where: string): DeploySpec {
   if (d.target === undefined) throw new DeployConfigError(`${where}.target`, 'is required: local, ssh or script');
   const target = parseTargetSpec(d.target, `${where}.target`);
   const service = parseServiceSpec(d.service, `${where}.service`);
-  if (target.kind === 'script' && Object.keys(service).length > 0) {
+  if ((target.kind === 'script' || target.kind === 'container' || target.kind === 'kubernetes') && Object.keys(service).length > 0) {
     throw new DeployConfigError(
       `${where}.service`,
-      'a script target runs its own commands; service commands apply to local and ssh targets',
+      `a ${target.kind} target runs its own commands; service commands apply to local and ssh targets`,
     );
   }
-  if (target.kind === 'kubernetes' && Object.keys(service).length > 0)
-    throw new DeployConfigError(`${where}.service`, 'a kubernetes target runs no service commands: its manifests say what runs');
   const verify = parseChecks(d.verify, `${where}.verify`);
   const bakeMs = parseBake(d.bake, `${where}.bake`);
   const rollback = d.rollback ?? 'auto';
@@ -277,6 +275,9 @@ export function parseDeploySpec(value: unknown, where: string): DeploySpec {
     );
   }
   const releaseImage = image(d.image, `${where}.image`);
+  if (releaseImage === null && target.kind === 'container') {
+    throw new DeployConfigError(`${where}.image`, 'is required: a container target runs the release image');
+  }
   // Files are what local and ssh targets install; an image-only release has none.
   if (d.source === undefined && (releaseImage === null || target.kind === 'local' || target.kind === 'ssh')) {
     throw new DeployConfigError(

@@ -3,7 +3,8 @@
 // A variable the job does not have stays, for the deployment itself ($TANDEM_HOST is per host).
 
 /** Relative paths in the block whose strings are shell commands. */
-const COMMAND_PATH = /^(?:service\.|target\.script\.|verify\[\d+\]\.command$|strategy\.[\w-]+\.switch$)/;
+const COMMAND_PATH =
+  /^(?:service\.|target\.script\.|target\.container\.(?:health(?:\.cmd)?$|command\[)|verify\[\d+\]\.command$|strategy\.[\w-]+\.switch$)/;
 const REFERENCE = /\$(?:\{(\w+)\}|(\w+))/g;
 
 function walk(value: unknown, path: string, onString: (text: string, path: string) => string): unknown {

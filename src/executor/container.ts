@@ -3,12 +3,13 @@
 // own. Everything it creates carries labels, so nothing outlives the job: not a timeout, not a
 // cancel, and (at the agent's next start) not even the agent's own death.
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fitLimits, limitsFromProc, type FittedLimits } from '../container-limits.js';
 import { engineErrorLine, type ContainerEngine } from './container-engine.js';
 import type { ImageSpec, ServiceSpec } from './container-spec.js';
 import { runSteps, type Launcher } from './steps.js';
@@ -41,6 +42,46 @@ const ENV_FILE_MAX_VALUE = 16 * 1024;
 const YELLOW = '\x1b[0;33m';
 const GREEN = '\x1b[32;1m';
 const RESET = '\x1b[0;m';
+
+/**
+ * The `--ulimit` flags a rootful podman needs on this host (see container-limits.ts). Rootless
+ * podman fits its defaults to the user's limits itself; docker's come from its daemon.
+ */
+function hostFittedLimits(engine: ContainerEngine, runArgs: string[]): FittedLimits {
+  if (engine.kind !== 'podman' || engine.rootless) return { args: [], note: null };
+  let host;
+  try {
+    const read = (path: string) => readFileSync(path, 'utf8');
+    host = limitsFromProc(read('/proc/self/limits'), read('/proc/sys/kernel/pid_max'), read('/proc/self/status'));
+  } catch {
+    return { args: [], note: null };
+  }
+  return fitLimits(host, runArgs);
+}
+
+const RLIMIT_FAILURE = /error setting rlimit type (\d+)/;
+const RLIMIT_NAMES: Record<string, string> = { '6': 'nproc', '7': 'nofile' };
+
+/**
+ * The job's output, plus one line explaining runc's `error setting rlimit` where it shows (a
+ * --ulimit in containerRunArgs above what the host grants, since the agent fits the rest itself).
+ */
+function explainingLimits(io: RunIO): RunIO {
+  let explained = false;
+  return {
+    signal: io.signal,
+    onOutput: (text) => {
+      io.onOutput(text);
+      const failure = explained ? null : RLIMIT_FAILURE.exec(text);
+      if (!failure) return;
+      explained = true;
+      const name = RLIMIT_NAMES[failure[1]] ?? `resource ${failure[1]}`;
+      io.onOutput(
+        `${YELLOW}The container could not get its ${name} limit: it is above this host's hard limit, which runc cannot raise here. The agent fits the limits to the host by itself; a --ulimit ${name}=... in containerRunArgs must stay at most the host's hard limit.${RESET}\n`,
+      );
+    },
+  };
+}
 
 /** Ended by a cancel or the job's timeout before the scripts started. */
 class Stopped extends Error {
@@ -100,6 +141,8 @@ export class ContainerExecutor implements Executor {
   readonly engine: ContainerEngine;
   readonly defaultImage: string | undefined;
   private readonly runArgs: string[];
+  /** Says which container limits were fitted to the host, for the agent's log; null when none were. */
+  readonly limitsNote: string | null;
   private readonly owner: string;
   private readonly agentName: string;
   private readonly servicesWaitMs: number;
@@ -111,7 +154,10 @@ export class ContainerExecutor implements Executor {
 
   constructor(options: ContainerExecutorOptions) {
     this.engine = options.engine;
-    this.runArgs = options.runArgs ?? [];
+    const runArgs = options.runArgs ?? [];
+    const fitted = hostFittedLimits(options.engine, runArgs);
+    this.runArgs = [...fitted.args, ...runArgs];
+    this.limitsNote = fitted.note;
     this.owner = options.owner;
     this.agentName = options.agentName ?? '';
     this.defaultImage = options.defaultImage;
@@ -192,7 +238,7 @@ export class ContainerExecutor implements Executor {
         };
       };
       const remaining = Math.max(1, spec.timeoutMs - (Date.now() - started));
-      const result = await runSteps({ ...spec, workspace, timeoutMs: remaining }, io, launcher);
+      const result = await runSteps({ ...spec, workspace, timeoutMs: remaining }, explainingLimits(io), launcher);
       return { ...result, durationMs: Date.now() - started };
     } catch (err) {
       if (err instanceof Stopped) return { exitCode: null, outcome: err.outcome, durationMs: Date.now() - started };

@@ -137,5 +137,6 @@ export async function createExecutors(
           defaultImage: settings.defaultImage,
         })
       : null;
+  if (container?.limitsNote) warnings.push(`container executor: ${container.limitsNote}`);
   return { host, container, tags: [host.name, ...(engine ? ['container', engine.kind] : [])], warnings };
 }

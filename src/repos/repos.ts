@@ -3,7 +3,7 @@
 import { sql, type Kysely } from 'kysely';
 import { DomainError } from '../errors.js';
 import { refMatchesFilters } from '../source/index.js';
-import { readBranchFilter, readTagFilter, type Store } from '../store/index.js';
+import { readBranchFilter, readCacheManifest, readReleaseFiles, readTagFilter, type Store } from '../store/index.js';
 import type { Database, Repo } from '../store/index.js';
 
 export async function findRepoByName(db: Kysely<Database>, name: string): Promise<Repo | undefined> {
@@ -91,7 +91,42 @@ export async function updateRepo(db: Kysely<Database>, repoId: number, changes: 
   return db.updateTable('repos').set(changes).where('id', '=', repoId).returningAll().executeTakeFirstOrThrow();
 }
 
-/** The schema's foreign keys cascade: pipelines, jobs, logs, manifests, events, variables and caches go with it. */
-export async function deleteRepo(db: Kysely<Database>, repoId: number): Promise<void> {
-  await db.deleteFrom('repos').where('id', '=', repoId).execute();
+/** Digests queued per statement: well under every database's limit on bound parameters. */
+const SWEEP_BATCH = 500;
+
+/**
+ * The schema's foreign keys cascade: pipelines, jobs, logs, manifests, events, variables and caches
+ * go with it. The blobs they listed are queued for the retention sweep in the same transaction
+ * (blobs are shared by content, so only the sweep can tell which are no one else's). Returns how
+ * many digests were queued.
+ */
+export async function deleteRepo(store: Store, input: { repoId: number; now: number }): Promise<number> {
+  return store.transaction(async (trx) => {
+    const { repoId } = input;
+    const ofJobs = trx.selectFrom('jobs').select('jobs.id').where('jobs.repo_id', '=', repoId);
+    const [artifacts, reports, logs, caches, releases] = await Promise.all([
+      trx.selectFrom('artifact_files').select('digest').distinct().where('job_id', 'in', ofJobs).execute(),
+      trx.selectFrom('test_report_files').select('digest').distinct().where('job_id', 'in', ofJobs).execute(),
+      trx.selectFrom('jobs').select('log_blob').distinct().where('repo_id', '=', repoId).where('log_blob', 'is not', null).execute(),
+      trx.selectFrom('cache_entries').select(['id', 'manifest']).where('repo_id', '=', repoId).execute(),
+      trx.selectFrom('releases').select(['id', 'files']).where('repo_id', '=', repoId).execute(),
+    ]);
+    const digests = new Set<string>([
+      ...artifacts.map((r) => r.digest),
+      ...reports.map((r) => r.digest),
+      ...logs.flatMap((r) => (r.log_blob === null ? [] : [r.log_blob])),
+      ...caches.flatMap((c) => readCacheManifest(c).map((f) => f.digest)),
+      ...releases.flatMap((r) => readReleaseFiles(r).map((f) => f.digest)),
+    ]);
+    const list = [...digests];
+    for (let i = 0; i < list.length; i += SWEEP_BATCH) {
+      await trx
+        .insertInto('blob_sweeps')
+        .values(list.slice(i, i + SWEEP_BATCH).map((digest) => ({ digest, queued_at: input.now })))
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+    }
+    await trx.deleteFrom('repos').where('id', '=', repoId).execute();
+    return list.length;
+  });
 }

@@ -13,7 +13,7 @@ import { gitCredentialsOf, repoWantsRef } from '../repos/index.js';
 import { claimLeadership, releaseLeadership, type Leadership } from './leader.js';
 import { backupSchedule, type BackupSchedule } from './backups.js';
 import { scheduleDuty, type ScheduleDuty } from './schedules.js';
-import { expireArtifacts } from './retention.js';
+import { expireArtifacts, sweepQueuedBlobs } from './retention.js';
 import { kickLogMover } from './log-mover.js';
 import { pruneOutbox } from '../outbox/index.js';
 import { deleteExpiredDeviceLogins } from '../auth/index.js';
@@ -150,6 +150,8 @@ async function tick(ctx: ServerContext, state: DutyState): Promise<void> {
     state.lastRetentionAt = now;
     const expired = await expireArtifacts(ctx, now);
     if (expired.files > 0) ctx.log.info(expired, 'expired artifacts removed');
+    const swept = await sweepQueuedBlobs(ctx);
+    if (swept.checked > 0) ctx.log.info(swept, "removed repositories' blobs swept");
     await deleteExpiredSessions(ctx.store.db, now, sessionLimitsOf(ctx));
     await pruneLoginFailures(ctx.store.db, now, loginPolicyOf(ctx));
     await deleteExpiredDeviceLogins(ctx.store.db, now);

@@ -23,6 +23,34 @@ async function stillReferenced(ctx: ServerContext, digest: string): Promise<bool
   return false;
 }
 
+/**
+ * Deletes the blobs a removed repository left queued (src/repos/repos.ts deleteRepo) that no row
+ * lists any more; each queued digest is dealt with once, in batches.
+ */
+export async function sweepQueuedBlobs(ctx: ServerContext): Promise<{ checked: number; blobs: number }> {
+  let checked = 0;
+  let blobs = 0;
+  for (;;) {
+    const queued = await ctx.store.db.selectFrom('blob_sweeps').select('digest').orderBy('digest').limit(BATCH).execute();
+    if (queued.length === 0) break;
+    for (const { digest } of queued) {
+      if (await stillReferenced(ctx, digest)) continue;
+      await ctx.blobs.delete(digest);
+      blobs++;
+    }
+    await ctx.store.db
+      .deleteFrom('blob_sweeps')
+      .where(
+        'digest',
+        'in',
+        queued.map((q) => q.digest),
+      )
+      .execute();
+    checked += queued.length;
+  }
+  return { checked, blobs };
+}
+
 export async function expireArtifacts(ctx: ServerContext, now: number): Promise<{ files: number; blobs: number }> {
   let files = 0;
   let blobs = 0;

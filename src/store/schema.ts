@@ -372,6 +372,12 @@ export interface ArtifactFileTable {
   created_at: number;
 }
 
+/** A blob to delete once no row lists it any more (migration 038). */
+export interface BlobSweepTable {
+  digest: string;
+  queued_at: number;
+}
+
 export interface CacheEntryTable {
   id: Generated<number>;
   repo_id: number;
@@ -805,6 +811,7 @@ export interface Database {
   test_cases: TestCaseTable;
   flaky_tests: FlakyTestTable;
   cache_entries: CacheEntryTable;
+  blob_sweeps: BlobSweepTable;
   agents: AgentTable;
   tokens: TokenTable;
   counters: CounterTable;

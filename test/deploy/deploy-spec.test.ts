@@ -131,7 +131,7 @@ describe('deploy spec', () => {
     refused({ strategy: { canary: { weight: '100%' } } }, 'deploy.strategy.canary.weight', /from 1% to 99%/);
     refused({ strategy: { canary: { first: 1 } } }, 'deploy.strategy.canary.first', /expected one of weight, pause/);
     refused({ strategy: { 'blue-green': { switch: 'x' } } }, 'deploy.strategy.blue-green.switch', /switches traffic itself/);
-    refused({ service: { restart: 'x' } }, 'deploy.service', /a kubernetes target runs no service commands/);
+    refused({ service: { restart: 'x' } }, 'deploy.service', /a kubernetes target runs its own commands/);
     refused({ source: undefined, image: 'registry.example.com/app:1' }, 'deploy.source', /a kubernetes target applies the manifests/);
   });
 
@@ -192,7 +192,7 @@ describe('deploy spec', () => {
       [
         { source: 'dist', target: { script: { deploy: 'x' } }, strategy: { 'blue-green': { switch: 'x' } } },
         'deploy.strategy.blue-green',
-        /needs a local or ssh target/,
+        /needs a local, ssh or container target/,
       ],
       [
         { source: 'dist', target: { script: { deploy: 'x' } }, service: { restart: 'x' } },

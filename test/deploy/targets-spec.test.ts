@@ -73,9 +73,9 @@ ssh:
   const errors: [string, RegExp][] = [
     [
       'local: { dir: /a }\nssh: { hosts: [h], dir: /a }',
-      /^deploy\.target: needs exactly one of local, ssh, script(, \w+)*, got local and ssh$/,
+      /^deploy\.target: needs exactly one of local, ssh, script, container, kubernetes, got local and ssh$/,
     ],
-    ['{}', /^deploy\.target: needs exactly one of local, ssh, script(, \w+)*$/],
+    ['{}', /^deploy\.target: needs exactly one of local, ssh, script, container, kubernetes$/],
     ['kubernetes: { namespace: Web }', /^deploy\.target\.kubernetes\.namespace: "Web" is not a namespace name/],
     ['kubernetes: { namespace: web, namspace: x }', /^deploy\.target\.kubernetes\.namspace: unknown key \(did you mean "namespace"\?\)/],
     ['kubernetes: { kubeconfig: /k }', /^deploy\.target\.kubernetes\.namespace: must be a non-empty string$/],

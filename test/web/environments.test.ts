@@ -148,6 +148,33 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
     }
   });
 
+  it('shows the image a release runs, pinned by digest', { timeout: 45_000 }, async () => {
+    const image = `127.0.0.1:25500/shop/web@sha256:${'0123456789abcdef'.repeat(4)}`;
+    const file = [
+      'deploy-images:',
+      '  script: [echo built]',
+      '  environment: { name: images }',
+      '  deploy:',
+      `    image: ${image}`,
+      '    target: { script: { deploy: "true" } }',
+      '',
+    ].join('\n');
+    await tandem.repo({ '.tandem.yml': file }, { name: 'images-shop' });
+    const done = await tandem.waitForPipeline(await tandem.trigger('images-shop'), undefined, 30_000);
+    assert.equal(done.status, 'success');
+    const viewer = await createUser(tandem, 'ivy', { roles: { 'images-shop': 'reporter' } });
+    const { context, page } = await newContext(browser);
+    try {
+      await signIn(page, tandem.url, viewer, '/repos/images-shop/environments/images');
+      const shown = page.locator('.current-release .image-ref');
+      await shown.waitFor();
+      assert.equal(await shown.innerText(), '127.0.0.1:25500/shop/web@sha256:0123456789ab');
+      assert.equal(await shown.getAttribute('title'), image);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('refuses a rollback forged without the CSRF token, as JSON or as a form', { timeout: 30_000 }, async () => {
     const developer = await createUser(tandem, 'dana', { roles: { [REPO]: 'developer' } });
     const { context, page } = await newContext(browser);

@@ -1,3 +1,4 @@
+import { ContainerDeployTarget } from './container.js';
 import { localTransport } from './host-ops.js';
 import { KubernetesDeployTarget } from './kubernetes.js';
 import { ReleaseDirTarget } from './release-dir.js';
@@ -17,6 +18,15 @@ export function createTarget(spec: TargetSpec, opts: TargetOptions): DeployTarge
     case 'ssh': {
       const hosts = sshHosts(spec, opts.workDir, env, opts.cwd ?? process.cwd());
       return new ReleaseDirTarget('ssh', hosts.transports, opts.workDir, opts.service, hosts.close);
+    }
+    case 'container': {
+      const remote = spec.hosts.filter((h) => h.host !== 'local');
+      const ssh = sshHosts({ ...spec, kind: 'ssh', hosts: remote, keep: spec.keep }, opts.workDir, env, opts.cwd ?? process.cwd());
+      const entries = spec.hosts.map((h) => ({
+        spec: h,
+        transport: h.host === 'local' ? localTransport(h.name, h.dir, env) : ssh.transports[remote.indexOf(h)],
+      }));
+      return new ContainerDeployTarget(spec, entries, ssh.close);
     }
     case 'script':
       if (opts.service && Object.keys(opts.service).length > 0) {

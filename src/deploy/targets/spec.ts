@@ -2,6 +2,7 @@ import { nearest } from '../../pipeline/index.js';
 import type { ServiceSpec, SshHostSpec, SshTargetSpec, TargetSpec } from './types.js';
 import { DeployConfigError } from '../config-error.js';
 import { kubernetesTarget } from './kubernetes-spec.js';
+import { parseContainerTarget } from './container-spec.js';
 
 const DEFAULT_KEEP = 5;
 const DEFAULT_SSH_PORT = 22;
@@ -31,7 +32,7 @@ export function optionalText(value: unknown, where: string): string | undefined 
   return value === undefined || value === null ? undefined : text(value, where);
 }
 
-function integer(value: unknown, where: string, min: number, max: number, fallback?: number): number {
+export function integer(value: unknown, where: string, min: number, max: number, fallback?: number): number {
   if ((value === undefined || value === null) && fallback !== undefined) return fallback;
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)
@@ -39,7 +40,7 @@ function integer(value: unknown, where: string, min: number, max: number, fallba
   return n;
 }
 
-function absolutePath(value: unknown, where: string): string {
+export function absolutePath(value: unknown, where: string): string {
   const path = text(value, where);
   if (!path.startsWith('/')) fail(where, `must be an absolute path, got "${path}"`);
   if (/[\n\r]/.test(path)) fail(where, 'must not contain a line break');
@@ -53,7 +54,7 @@ function sshWord(value: unknown, where: string, what: 'host' | 'user'): string {
   return word;
 }
 
-interface HostDefaults {
+export interface HostDefaults {
   user?: string;
   port: number;
   dir?: string;
@@ -61,7 +62,7 @@ interface HostDefaults {
 
 const HOST_STRING = /^(?:([^@\s]+)@)?(\[[^\]\s]+\]|[^:@\s[\]]+)(?::(\d+))?$/;
 
-function sshHost(value: unknown, where: string, defaults: HostDefaults): Omit<SshHostSpec, 'name'> {
+export function sshHost(value: unknown, where: string, defaults: HostDefaults): Omit<SshHostSpec, 'name'> {
   let host: string;
   let user = defaults.user;
   let port = defaults.port;
@@ -112,7 +113,7 @@ function sshTarget(value: unknown, where: string): SshTargetSpec {
   return spec;
 }
 
-const KINDS = ['local', 'ssh', 'script', 'kubernetes'] as const;
+const KINDS = ['local', 'ssh', 'script', 'container', 'kubernetes'] as const;
 
 /**
  * Validates a pipeline's `deploy.target` value (`where` names it in errors, e.g. "deploy.target")
@@ -131,6 +132,8 @@ export function parseTargetSpec(value: unknown, where: string): TargetSpec {
     }
     case 'ssh':
       return sshTarget(t.ssh, at);
+    case 'container':
+      return parseContainerTarget(t.container, at);
     case 'script': {
       const s = mapping(t.script, at, ['deploy', 'verify', 'rollback']);
       const spec: TargetSpec = { kind, deploy: text(s.deploy, `${at}.deploy`) };

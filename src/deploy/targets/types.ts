@@ -82,7 +82,59 @@ export interface KubernetesTargetSpec {
   timeoutMs: number;
 }
 
-export type TargetSpec = LocalTargetSpec | SshTargetSpec | ScriptTargetSpec | KubernetesTargetSpec;
+/** A host of a container target: the agent's own podman (`local`), or podman on an ssh host. */
+export interface ContainerHostSpec {
+  /** 'local', or the ssh host. */
+  host: string;
+  port: number;
+  user?: string;
+  /** Absolute path of the state dir on this host: the fence, the lock, blue-green's traffic record. */
+  dir: string;
+  /** The address checks reach the host at ($TANDEM_HOST_ADDRESS): the ssh host, or 127.0.0.1 for local. */
+  address: string;
+  /** The container name prefix on this host (several entries may share one machine). */
+  container: string;
+  /** Unique within the target: "local", "host:port", plus ":container" when entries share a machine. */
+  name: string;
+}
+
+export interface ContainerHealthSpec {
+  /** Run in the container by `podman healthcheck run`; exit 0 is healthy. */
+  cmd: string;
+  intervalMs: number;
+  /** Runs of the check before the container counts as unhealthy. */
+  retries: number;
+  timeoutMs: number;
+}
+
+/** Runs the release's image with podman on each host; see docs/pipeline-reference.md#container-target. */
+export interface ContainerTargetSpec {
+  kind: 'container';
+  hosts: ContainerHostSpec[];
+  knownHosts?: string;
+  identityFile?: string;
+  /** `[ip:]host_port:container_port[/proto]`; `$VAR`s (release and host variables) are expanded on activation. */
+  ports: string[];
+  /** The container's environment; values expanded like ports. */
+  env: Record<string, string>;
+  /** `host_path:container_path[:options]` or `volume:container_path[:options]`. */
+  volumes: string[];
+  /** Arguments after the image; null: the image's own command. */
+  command: string[] | null;
+  health: ContainerHealthSpec | null;
+  pull: 'always' | 'if-not-present' | 'never';
+  /** How long `podman stop` waits after SIGTERM before it kills. */
+  stopTimeoutS: number;
+  /** Flags before every podman command (`--runtime runc`). */
+  engineArgs: string[];
+  /** Flags for `podman create`; a `--ulimit` here wins over the fitted ones. */
+  runArgs: string[];
+  /** Stopped containers of older releases kept per host, for rollbacks. */
+  keep: number;
+  parallel: number;
+}
+
+export type TargetSpec = LocalTargetSpec | SshTargetSpec | ScriptTargetSpec | ContainerTargetSpec | KubernetesTargetSpec;
 
 interface TargetBase {
   readonly hosts: readonly TargetHost[];
@@ -139,7 +191,20 @@ export interface KubernetesTarget extends TargetBase {
   stopCanary(host: TargetHost, release: ReleaseInput, log: TargetLog): Promise<void>;
 }
 
-export type DeployTarget = FileTarget | ScriptTarget | KubernetesTarget;
+/**
+ * Containers of the release's image: `activate` stops the container serving at `link` ('current',
+ * or a blue-green slot) and starts the release's, keeping the old one for a rollback.
+ */
+export interface ContainerTarget extends TargetBase {
+  readonly kind: 'container';
+  /** Records that traffic is on the release (blue-green's `current`); no container changes. */
+  relink(host: TargetHost, release: ReleaseInput, link: string, log: TargetLog): Promise<void>;
+}
+
+/** A target whose hosts keep two slots that blue-green switches between. */
+export type SlotTarget = FileTarget | ContainerTarget | KubernetesTarget;
+
+export type DeployTarget = FileTarget | ScriptTarget | ContainerTarget | KubernetesTarget;
 
 export interface TargetOptions {
   /**

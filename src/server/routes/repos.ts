@@ -307,7 +307,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         created = await applyForge(ctx, created, body.forge, { admin }, audit);
       } catch (err) {
         // A repository whose forge settings are refused is not registered half-way.
-        await deleteRepo(ctx.store.db, inserted.id);
+        await deleteRepo(ctx.store, { repoId: inserted.id, now: ctx.clock.now() });
         throw err;
       }
       reply.code(201);
@@ -398,7 +398,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
     access: 'user',
     async handler({ params, reply }) {
       const repo = await requireRepo(ctx.store, params.name);
-      await deleteRepo(ctx.store.db, repo.id);
+      await deleteRepo(ctx.store, { repoId: repo.id, now: ctx.clock.now() });
       reply.code(204);
       return null;
     },

@@ -35,6 +35,7 @@ import * as m031 from './031_test_history.js';
 import * as m032 from './032_job_log_blob.js';
 import * as m033 from './033_job_needs.js';
 import * as m034 from './034_release_image.js';
+import * as m038 from './038_blob_sweeps.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -74,6 +75,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '032_job_log_blob': m032,
   '033_job_needs': m033,
   '034_release_image': m034,
+  '038_blob_sweeps': m038,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

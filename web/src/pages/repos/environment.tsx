@@ -9,6 +9,7 @@ import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import type { Environment, Release } from '../../types.js';
 import { ActionError, useAction } from '../../components/action.js';
+import { ImageRef } from '../../components/image-ref.js';
 import { shortSha } from '../pipelines/status.js';
 import { WaitingForPeople } from './approvals.js';
 import {
@@ -99,6 +100,14 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
           {env.current.kind === 'rollback' ? <span className="muted">(a rollback to release #{env.current.rollbackOf})</span> : null}{' '}
           {env.current.jobId !== null ? <Link to={`/jobs/${env.current.jobId}`}>deploy job #{env.current.jobId}</Link> : null}
           <br />
+          {env.current.image ? (
+            <>
+              <span className="release-image">
+                Image: <ImageRef image={env.current.image} />
+              </span>
+              <br />
+            </>
+          ) : null}
           <span className="release-target">
             Target: {env.current.target.kind}
             {env.current.target.hosts.length > 0 ? ' on ' : ''}

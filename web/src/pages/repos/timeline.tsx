@@ -174,7 +174,8 @@ const FIELDS: { label: string; of: (r: ReleaseDetail) => string }[] = [
   { label: 'Ref', of: (r) => r.ref },
   { label: 'Kind', of: (r) => (r.kind === 'rollback' ? `rollback to #${r.rollbackOf}` : 'deploy') },
   { label: 'Status', of: (r) => r.status },
-  { label: 'Files digest', of: (r) => r.digest },
+  { label: 'Image', of: (r) => r.image ?? '(none)' },
+  { label: 'Release digest', of: (r) => r.digest },
 ];
 
 function ReleaseDiff({ envPath, ids: [olderId, newerId] }: { envPath: string; ids: [number, number] }) {
