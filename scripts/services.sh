@@ -45,6 +45,10 @@ declare -A PACKAGES=(
   [ldap-utils]=ldapsearch
   # The web UI's tests drive a real browser (test/support/browser.ts, playwright-core).
   [chromium]=/usr/bin/chromium
+  # The kubernetes deploy target's client, driven against the contract server test/support/kube-api.ts
+  # (test/deploy/deploy-kubernetes.test.ts, test/e2e/deploy-kubernetes.test.ts). The machine image
+  # ships the `kubectl` package (v1.32); Debian's own kubernetes-client is too old for these tests.
+  [kubectl]=kubectl
   # `tandem completion zsh|fish` scripts are checked by the shells themselves (test/cli/completion.test.ts).
   [zsh]=zsh
   [fish]=fish
