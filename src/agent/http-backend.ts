@@ -6,7 +6,7 @@ import { HttpError, type ServerClient } from './client.js';
 import type { StartReleaseResponse } from './deploy-phase.js';
 import type { JobBackend } from './job-runner.js';
 import type { JobOutbox, OutboxTarget } from './outbox.js';
-import type { CompleteRequest, CoverageReportJson, HeartbeatResponse, JunitReportsResponse } from '../api/index.js';
+import type { CompleteRequest, CoverageReportJson, HeartbeatResponse, JobImageJson, JunitReportsResponse } from '../api/index.js';
 
 /** The server's artifact store seen from an agent: upload only what it lacks, read what it has. */
 class ServerBlobStore implements BlobStore {
@@ -55,9 +55,11 @@ export function serverOutboxTarget(client: ServerClient): OutboxTarget {
       try {
         await client.json('POST', path, body);
       } catch (err) {
-        const { log, artifacts, ...result } = body;
+        const { log, artifacts, images, ...result } = body;
         // A server older than the combined completion refuses its fields (422): the separate calls.
-        if (!(err instanceof HttpError && err.status === 422) || (log === undefined && artifacts === undefined)) throw err;
+        // It has nowhere to keep images: they are dropped (the job's log still lists them).
+        if (!(err instanceof HttpError && err.status === 422) || (log === undefined && artifacts === undefined && images === undefined))
+          throw err;
         if (log) await target.sendLog(jobId, body.fencingToken, log);
         if (artifacts)
           await client.json('POST', `/api/v1/agent/jobs/${jobId}/artifacts`, { fencingToken: body.fencingToken, ...artifacts });
@@ -87,6 +89,9 @@ export function serverJobBackend(client: ServerClient, jobId: number, fencingTok
     },
     async saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null) {
       outbox.holdArtifacts(files, expireInSeconds);
+    },
+    async saveImages(images: JobImageJson[]) {
+      outbox.holdImages(images);
     },
     async saveDotenv(variables: Record<string, string>) {
       await client.json('POST', `${base}/dotenv`, { fencingToken, variables });

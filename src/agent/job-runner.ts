@@ -23,6 +23,7 @@ import {
   type CompletionStatus,
   type CoverageReportJson,
   type DependencyArtifacts,
+  type JobImageJson,
   type JobVariable,
   type JunitReportsResponse,
 } from '../api/index.js';
@@ -38,6 +39,7 @@ import {
   uploadJunitReports,
   type FilesScope,
 } from './job-files.js';
+import { pinJobImages } from './job-images.js';
 import { openJobLog, type JobLog } from './job-log.js';
 import { watchJob } from './job-watch.js';
 
@@ -51,6 +53,8 @@ export interface JobBackend {
   saveArtifacts(files: ManifestEntry[], expireInSeconds: number | null): Promise<void>;
   /** The variables of the job's dotenv report, for the jobs that take its artifacts. */
   saveDotenv(variables: Record<string, string>): Promise<void>;
+  /** The job's `artifacts:images`, pinned by digest; they go with its completion. */
+  saveImages(images: JobImageJson[]): Promise<void>;
   /** Streams one Cobertura file (`artifacts:reports:coverage_report`) to be summarized. */
   saveCoverageReport(path: string, absPath: string, size: number): Promise<CoverageReportJson>;
   /** The job's JUnit report files (blobs uploaded), read where the job's tests are stored. */
@@ -140,6 +144,7 @@ export async function runJob(input: RunJobInput): Promise<JobOutcome> {
     await uploadDotenvReport(job.artifacts, files);
     await uploadCoverageReport(job.artifacts, files);
     await uploadJunitReports(job.artifacts, files);
+    await pinJobImages(job.artifacts, succeeded, files, watch.signal);
     await saveCaches(job.cache, succeeded, files);
     if (job.deploy !== null && succeeded) {
       phase = 'deploy';

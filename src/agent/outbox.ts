@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogChunk } from '../executor/index.js';
 import type { ManifestEntry } from '../artifacts/index.js';
-import type { CompleteRequest } from '../api/index.js';
+import type { CompleteRequest, JobImageJson } from '../api/index.js';
 
 /** Where an outbox's contents go; each call must be idempotent (the server dedupes by seq and token). */
 export interface OutboxTarget {
@@ -64,6 +64,7 @@ export class JobOutbox {
   private logEndedAt: number | null = null;
   /** The job's artifact manifest, sent with its result. */
   private artifacts: CompleteRequest['artifacts'] = undefined;
+  private images: JobImageJson[] | undefined = undefined;
   private result: CompleteRequest | null = null;
   private wake: (() => void) | null = null;
   private stale = false;
@@ -162,9 +163,18 @@ export class JobOutbox {
     this.artifacts = { files, expireInSeconds };
   }
 
-  /** Records the job's result; it is sent with the last log chunks and the artifact manifest. */
+  /** The job's pinned images: they go with the result too. */
+  holdImages(images: JobImageJson[]): void {
+    this.images = images;
+  }
+
+  /** Records the job's result; it is sent with the last log chunks, the artifact manifest and the images. */
   async finish(body: CompleteRequest): Promise<void> {
-    const result: CompleteRequest = this.artifacts ? { ...body, artifacts: this.artifacts } : body;
+    const result: CompleteRequest = {
+      ...body,
+      ...(this.artifacts ? { artifacts: this.artifacts } : {}),
+      ...(this.images ? { images: this.images } : {}),
+    };
     const tmp = `${this.resultFile}.tmp`;
     await writeFile(tmp, JSON.stringify(result));
     await rename(tmp, this.resultFile);

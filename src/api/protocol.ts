@@ -101,4 +101,13 @@ export interface CompleteRequest {
    */
   log?: LogChunkBody[];
   artifacts?: { files: ManifestEntry[]; expireInSeconds: number | null };
+  /** The job's `artifacts:images`, pinned by the agent after it succeeded (servers before it refuse the field: 422). */
+  images?: JobImageJson[];
+}
+
+/** An image a job pushed: the ref as declared (variables expanded) and the digest it had then. */
+export interface JobImageJson {
+  ref: string;
+  /** `registry/repository@sha256:...`. */
+  image: string;
 }

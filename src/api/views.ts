@@ -307,6 +307,20 @@ export interface RepoJson {
   createdAt: string;
   /** Where commit statuses go; null: to no forge. The credential is write-only. */
   forge: RepoForgeJson | null;
+  /** The container registry its jobs push to (CI_REGISTRY*); null: none. The password is write-only. */
+  registry: RepoRegistryJson | null;
+}
+
+export interface RepoRegistryJson {
+  /** CI_REGISTRY: `host[:port]`. */
+  host: string;
+  /** The project path under the host; null: the repository's path. */
+  path: string | null;
+  /** CI_REGISTRY_IMAGE. */
+  image: string;
+  /** CI_REGISTRY_USER; null: jobs get no credentials. */
+  username: string | null;
+  hasPassword: boolean;
 }
 
 export interface RepoForgeJson {
@@ -544,4 +558,24 @@ export interface AuditEntryJson {
   status: number | null;
   /** What the route adds (a role granted, a token's name and scopes); never secrets. */
   details: Record<string, unknown> | null;
+}
+
+/** `GET /api/v1/pipelines/:id/images`: what its jobs pushed (`artifacts:images`), pinned by digest. */
+export interface PipelineImagesJson {
+  pipelineId: number;
+  images: PipelineImageJson[];
+}
+
+export interface PipelineImageJson {
+  jobId: number;
+  jobName: string;
+  /** The ref the job declared, variables expanded (`registry.example.com/team/app:1a2b3c4d`). */
+  ref: string;
+  /** `registry/repository@sha256:...`: what a release deploys. */
+  image: string;
+  registry: string;
+  repository: string;
+  digest: string;
+  /** A page about the image (Docker Hub, Quay, GHCR), else its manifest on the registry's API. */
+  url: string;
 }

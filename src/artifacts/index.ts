@@ -35,6 +35,7 @@ export {
   type ImageRef,
   ImageRefError,
   formatImageRef,
+  imageWebUrl,
   parseImageRef,
   pinnedRef,
   registryEndpoint,

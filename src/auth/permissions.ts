@@ -221,6 +221,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/repos/:name/badges/coverage.svg': 'badge.read',
   'GET /api/v1/repos/:name/coverage': 'pipeline.read',
   'GET /api/v1/pipelines/:id/coverage': 'pipeline.read',
+  'GET /api/v1/pipelines/:id/images': 'pipeline.read',
   'GET /api/v1/jobs/:id/coverage': 'job.read',
 
   'POST /api/v1/repos/:name/schedules': 'schedule.create',

@@ -11,6 +11,7 @@ import { CliError } from './api-client.js';
 import { completionScript, completionShells } from './completion.js';
 import { withCredentialOptions } from './credential-options.js';
 import { withForgeOptions } from './forge-options.js';
+import { withRegistryOptions } from './registry-options.js';
 
 // Commands load their modules on use: a client command or `exec` should not pay for loading the
 // server (Fastify, the store, the scheduler) at every start.
@@ -171,7 +172,7 @@ containerOptions(program.command('exec'))
 const repo = program.command('repo').description('manage repositories');
 /** The options `repo add` and `repo edit` share: the settings of remote.ts RepoSettingsOptions. */
 const repoSettingsOptions = (cmd: Command, pathDefault: string) =>
-  withForgeOptions(withCredentialOptions(clientOptions(cmd)))
+  withRegistryOptions(withForgeOptions(withCredentialOptions(clientOptions(cmd))))
     .option('--path <group/name>', `GitLab's project path, named by include:project${pathDefault}`)
     .option('--default-branch <branch>')
     .option('--poll-interval <seconds>', 'poll with git ls-remote every N seconds (0: off)')

@@ -13,6 +13,7 @@ import {
 import { ApiClient, CliError, type ApiOptions } from './api-client.js';
 import { credentialLine, credentialsBody, type CredentialCliOptions } from './credential-options.js';
 import { forgeBody, type ForgeCliOptions } from './forge-options.js';
+import { registryBody, registryLine, type RegistryCliOptions } from './registry-options.js';
 import { colourJobStatus, colourStatus, printJson, printTable } from './output.js';
 import { explainEmptyLog } from './no-log.js';
 import { promptHidden, readStdin } from './prompt.js';
@@ -21,7 +22,8 @@ type Listing = ApiOptions & { json?: boolean };
 
 type RepoSettingsOptions = ApiOptions &
   CredentialCliOptions &
-  ForgeCliOptions & {
+  ForgeCliOptions &
+  RegistryCliOptions & {
     path?: string;
     defaultBranch?: string;
     pollInterval?: string;
@@ -40,6 +42,7 @@ async function repoSettings(opts: RepoSettingsOptions) {
     quarantineFlakyTests: opts.quarantineFlakyTests === undefined ? undefined : opts.quarantineFlakyTests === 'on',
     credentials: await credentialsBody(opts),
     forge: await forgeBody(opts),
+    registry: await registryBody(opts),
   };
 }
 
@@ -50,13 +53,14 @@ export async function repoAdd(name: string, url: string, opts: RepoSettingsOptio
     url,
     ...settings,
     webhookSecret: opts.webhookSecret,
-    // `--forge none` on a new repository: nothing to stop, so no forge field.
+    // `--forge none` on a new repository: nothing to stop, so no forge field (nor registry).
     forge: settings.forge ?? undefined,
+    registry: settings.registry ?? undefined,
   });
   if (opts.json) printJson(repo);
   else
     console.log(
-      `Added ${name} (${repo.url}, default branch ${repo.defaultBranch}, ${repo.visibility})${credentialLine(repo.credentials)}${forgeLine(repo)}`,
+      `Added ${name} (${repo.url}, default branch ${repo.defaultBranch}, ${repo.visibility})${credentialLine(repo.credentials)}${forgeLine(repo)}${registryLine(repo)}`,
     );
 }
 
@@ -69,7 +73,7 @@ export async function repoEdit(name: string, url: string | undefined, opts: Repo
   if (opts.json) printJson(repo);
   else
     console.log(
-      `Changed ${name} (${repo.visibility}${repo.quarantineFlakyTests ? ', flaky tests quarantined' : ''})${credentialLine(repo.credentials)}${forgeLine(repo)}`,
+      `Changed ${name} (${repo.visibility}${repo.quarantineFlakyTests ? ', flaky tests quarantined' : ''})${credentialLine(repo.credentials)}${forgeLine(repo)}${registryLine(repo)}`,
     );
 }
 

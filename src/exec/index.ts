@@ -36,6 +36,7 @@ import {
   promoteScheduled,
   replaceArtifactFiles,
   saveJobDotenv,
+  saveJobImages,
   storedPipelineVariables,
   type JobDependencies,
 } from '../scheduler/index.js';
@@ -173,6 +174,9 @@ function localBackend(store: Store, blobs: FsBlobStore, cacheDir: string, jobId:
     },
     async saveDotenv(variables) {
       await saveJobDotenv(store, jobId, variables);
+    },
+    async saveImages(images) {
+      await saveJobImages(store, jobId, images);
     },
     saveCoverageReport(path, absPath) {
       return recordCoverageReport(store, { jobId, path, source: createReadStream(absPath), now: Date.now() });

@@ -393,8 +393,9 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   const storedReports = storedReportsOf(reports);
   const coverageReport = textOf(mapGet(mapGet(reports, 'coverage_report'), 'path'));
   const junit = stringsOf(mapGet(reports, 'junit'));
+  const images = stringsOf(mapGet(node, 'images'));
   const hasReports = dotenv.length > 0 || !!storedReports || coverageReport !== undefined || junit.length > 0;
-  if (paths.length === 0 && !isUntracked && !hasReports) return null;
+  if (paths.length === 0 && !isUntracked && !hasReports && images.length === 0) return null;
   const expire = textOf(mapGet(node, 'expire_in'));
   const name = textOf(mapGet(node, 'name'));
   const spec: ArtifactsSpec = {
@@ -409,6 +410,7 @@ function artifactsOf(node: YNode | undefined, vars: Record<string, string>): Art
   if (storedReports) spec.storedReports = storedReports;
   if (coverageReport !== undefined) spec.coverageReport = coverageReport;
   if (junit.length > 0) spec.junit = junit;
+  if (images.length > 0) spec.images = images;
   return spec;
 }
 

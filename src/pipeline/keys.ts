@@ -2,10 +2,18 @@
 // report unknown or malformed keys, and pipelineJsonSchema() turns it into a JSON Schema, so the
 // two can never disagree.
 import { STORED_REPORT_NOTE, STORED_REPORT_TYPES } from './reports.js';
-import { CACHE_POLICIES, type DeployBlockCheck } from './types.js';
+import { CACHE_POLICIES, MAX_ARTIFACT_IMAGES, type DeployBlockCheck } from './types.js';
 
 export type Format =
-  'expression' | 'duration' | 'duration-or-never' | 'ref-pattern' | 'coverage-regex' | 'file-glob' | 'cache-key' | 'environment-name';
+  | 'expression'
+  | 'duration'
+  | 'duration-or-never'
+  | 'ref-pattern'
+  | 'coverage-regex'
+  | 'file-glob'
+  | 'cache-key'
+  | 'environment-name'
+  | 'image-ref';
 
 interface Common {
   description?: string;
@@ -206,6 +214,11 @@ const artifacts: Shape = {
       },
       values: { kind: 'any', ignoredBecause: 'GitLab defines no such report type' },
     },
+    images: list(
+      str('An image reference the job pushed, e.g. $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA (variables expanded when it ends)', 'image-ref'),
+      'Tandem: images the job pushed, recorded by digest when it succeeds',
+      { max: MAX_ARTIFACT_IMAGES },
+    ),
     expose_as: { kind: 'any', ignoredBecause: 'merge request widgets do not exist here' },
     public: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },
     access: { kind: 'any', ignoredBecause: 'artifact access follows project permissions' },

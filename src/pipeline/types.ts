@@ -41,7 +41,12 @@ export interface ArtifactsSpec {
   coverageReport?: string;
   /** `reports:junit` files and globs (absent in jobs compiled before it was supported). */
   junit?: string[];
+  /** Tandem's `images`: refs the job pushed, as written (the agent expands and pins them when the job succeeds). */
+  images?: string[];
 }
+
+/** Most `artifacts:images` a job declares. */
+export const MAX_ARTIFACT_IMAGES = 20;
 
 export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;
 export type CachePolicy = (typeof CACHE_POLICIES)[number];

@@ -241,6 +241,14 @@ function checkFormat(node: YScalar, format: Format, path: string, diags: Diagnos
     }
     return;
   }
+  if (format === 'image-ref') {
+    // The full syntax (Docker's) is checked by the agent once variables are expanded.
+    if (text.trim() === '')
+      diags.error(node.pos, `\`${path}\` is empty: name an image, e.g. $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`, path);
+    else if (/\s/.test(text)) diags.error(node.pos, `\`${path}\` cannot contain spaces: "${text}" is not one image reference`, path);
+    else if (text.length > 1024) diags.error(node.pos, `\`${path}\` is longer than 1024 characters`, path);
+    return;
+  }
   if (format === 'duration-or-never' && text === 'never') return;
   if (parseDuration(node.value as string | number) === null) {
     diags.error(node.pos, `\`${path}\` is not a duration: "${text}" (write e.g. "30 minutes", "1h 30m" or "3600")`, path);

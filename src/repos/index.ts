@@ -29,3 +29,5 @@ export type { Repo } from '../store/index.js';
 export { includableProject, projectAccessRefusal } from './include-access.js';
 export { DEFAULT_FORGE_API_URLS, forgeConnectionOf, forgeCredentialVersion, saveRepoForge } from './forge.js';
 export type { ForgeSettingsInput, RepoForgeRow } from './forge.js';
+export { registryImageOf, registryPasswordOf, registryVariablesOf, saveRepoRegistry } from './registry.js';
+export type { RegistrySettingsInput } from './registry.js';

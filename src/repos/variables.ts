@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import { VARIABLE_VALUE } from '../auth/index.js';
 import type { Database, Variable } from '../store/index.js';
+import { registryPasswordOf } from './registry.js';
 import type { RepoSecretsContext } from './sealed.js';
 
 export async function listVariables(db: Kysely<Database>, repoId: number): Promise<Variable[]> {
@@ -41,10 +42,12 @@ export async function repoVariablesFor(
   return decrypted(ctx, await query.orderBy('key').execute());
 }
 
-/** Values of the masked variables a job of the repository could have seen, to mask logs again on read. */
+/** Values of the masked variables a job of the repository could have seen (its registry password too), to mask logs again on read. */
 export async function maskedVariableValues(ctx: RepoSecretsContext, repoId: number): Promise<string[]> {
   const rows = await ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repoId).where('masked', '=', 1).execute();
-  return (await decrypted(ctx, rows)).map((v) => v.value);
+  const repo = await ctx.store.db.selectFrom('repos').selectAll().where('id', '=', repoId).executeTakeFirst();
+  const registryPassword = repo ? await registryPasswordOf(ctx, repo) : null;
+  return [...(await decrypted(ctx, rows)).map((v) => v.value), ...(registryPassword === null ? [] : [registryPassword])];
 }
 
 export interface VariableInput {

@@ -41,6 +41,7 @@ export { retryJob } from './sql/retry-job.js';
 export { retriedWithPipeline, retryPipeline } from './sql/retry-pipeline.js';
 export type { RetryPipelineInput } from './sql/retry-pipeline.js';
 export { jobDependencies, saveJobDotenv, type JobDependencies } from './dependencies.js';
+export { pipelineImages, saveJobImages, type PipelineJobImages } from './job-images.js';
 export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.js';
 export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
 export {

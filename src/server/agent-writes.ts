@@ -3,7 +3,16 @@
 // changes). The separate routes (`/log`, `/artifacts`, `/complete`) and a completion that carries
 // the last log chunks and the artifact manifest call the same functions, so one set of rules holds.
 import type { CompleteRequest } from '../api/index.js';
-import { appendLogChunks, claimedJob, completeJob, heldJob, replaceArtifactFiles, type Claim, type LogChunk } from '../scheduler/index.js';
+import {
+  appendLogChunks,
+  claimedJob,
+  completeJob,
+  heldJob,
+  replaceArtifactFiles,
+  saveJobImages,
+  type Claim,
+  type LogChunk,
+} from '../scheduler/index.js';
 import { uploadedManifest } from './agent-claims.js';
 import type { ServerContext } from './context.js';
 import { ApiError } from './http.js';
@@ -40,7 +49,7 @@ export type Completion = Omit<CompleteRequest, 'fencingToken' | 'artifacts'> & {
 };
 
 /**
- * Ends the attempt: first the log chunks and the artifact manifest the completion carries (in the
+ * Ends the attempt: first the log chunks, the pinned images and the artifact manifest the completion carries (in the
  * order an older agent sends them on their own), then the completion, which releases the jobs that
  * wait for this one, so they find the manifest. Each step is idempotent, so a repeated request
  * changes nothing; a stale claim is refused (409) by the first step before anything is written.
@@ -48,6 +57,11 @@ export type Completion = Omit<CompleteRequest, 'fencingToken' | 'artifacts'> & {
 export async function recordCompletion(ctx: ServerContext, claim: Claim, body: Completion): Promise<void> {
   let outcome = { status: body.status, exitCode: body.exitCode, failureReason: body.failureReason };
   if (body.log && body.log.length > 0) await recordLog(ctx, claim, body.log);
+  if (body.images) {
+    // Completed by this claim: a repeat; the first delivery stored them.
+    if ((await claimedJob(ctx.store.db, claim)).completed) return;
+    await saveJobImages(ctx.store, claim.jobId, body.images);
+  }
   if (body.artifacts) {
     // Completed by this claim: a repeat whose first delivery recorded the manifest, then completed.
     if ((await claimedJob(ctx.store.db, claim)).completed) return;

@@ -11,6 +11,7 @@ import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerCoverageRoutes } from './routes/coverage.js';
+import { registerImageRoutes } from './routes/images.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerTestReportRoutes } from './routes/tests.js';
 import { registerRepoRoutes } from './routes/repos.js';
@@ -120,6 +121,7 @@ export function buildApp(ctx: ServerContext, options: { access?: AccessControl }
   registerNotificationRoutes(routes, ctx);
   registerPipelineRoutes(routes, ctx);
   registerCoverageRoutes(routes, ctx);
+  registerImageRoutes(routes, ctx);
   registerTestReportRoutes(routes, ctx);
   registerHookRoutes(routes, ctx);
   registerAgentRoutes(routes, ctx);

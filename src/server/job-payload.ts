@@ -4,7 +4,7 @@ import type { JobPayload, JobVariable } from '../api/index.js';
 import { mintIdTokens } from '../auth/index.js';
 import { pipelineProtectedRole } from '../auth/index.js';
 import { issueJobToken } from '../auth/index.js';
-import { gitCredentialsOf, repoVariablesFor } from '../repos/index.js';
+import { gitCredentialsOf, registryPasswordOf, registryVariablesOf, repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables } from '../pipeline/index.js';
 import { isSshKey } from '../source/index.js';
 import {
@@ -58,7 +58,10 @@ export async function jobVariableLayers(
     fromFork: readPipelineMergeRequest(pipeline)?.fork === true,
   });
   return {
-    predefined: storedPipelineVariables(pipeline, repo, { externalUrl: ctx.externalUrl, refProtected: protectedRef }),
+    predefined: {
+      ...storedPipelineVariables(pipeline, repo, { externalUrl: ctx.externalUrl, refProtected: protectedRef }),
+      ...registryVariablesOf(repo),
+    },
     // The agent knows its own paths; these placeholders are replaced on the agent before the job runs.
     perJob: jobVariables({
       jobId: job.id,
@@ -101,6 +104,7 @@ export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): 
     ...plain(layers.predefined),
     ...plain(layers.perJob),
     { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
+    ...(await registryPasswordVariable(ctx, claimed)),
     ...plain(layers.pipeline),
     ...plain(layers.job),
     ...plain(layers.dotenv),
@@ -154,6 +158,13 @@ export async function handOutJob(ctx: ServerContext, claimed: ClaimedJob): Promi
     publishChanges(ctx, result.changes);
     return null;
   }
+}
+
+/** CI_REGISTRY_PASSWORD, masked; a fork's merge request gets none, as it gets no masked variable. */
+async function registryPasswordVariable(ctx: ServerContext, { pipeline, repo }: ClaimedJob): Promise<JobVariable[]> {
+  if (readPipelineMergeRequest(pipeline)?.fork === true) return [];
+  const password = await registryPasswordOf(ctx, repo);
+  return password === null ? [] : [{ key: 'CI_REGISTRY_PASSWORD', value: password, masked: true, file: false }];
 }
 
 /** The job's `id_tokens`, signed now (each attempt gets fresh ones), as masked variables. */

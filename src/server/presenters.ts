@@ -18,6 +18,9 @@ import {
   type ReleaseTargetJson,
   type SilenceView,
   type RepoForgeJson,
+  type JobImageJson,
+  type PipelineImageJson,
+  type RepoRegistryJson,
   type RepoJson,
   type RepoCredentialJson,
   type ScheduleJson,
@@ -33,7 +36,8 @@ import { formatMatcher } from '../monitor/index.js';
 import { readSilenceMatchers } from '../monitor/index.js';
 import type { OutboxSummary } from '../outbox/index.js';
 import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
-import { repoPath } from '../repos/index.js';
+import { imageWebUrl, parseImageRef } from '../artifacts/index.js';
+import { registryImageOf, repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
 import { readJobSpec, type LinkedPipeline, type Player } from '../scheduler/index.js';
 import { scheduleVariableKeys, type ScheduleRow } from '../schedules/index.js';
@@ -276,6 +280,20 @@ export function repoView(repo: Repo, opts: { externalUrl: string }, delivery?: F
     lastPolledAt: iso(repo.last_polled_at),
     createdAt: iso(repo.created_at)!,
     forge: repoForgeView(repo, delivery),
+    registry: repoRegistryView(repo),
+  };
+}
+
+/** The repository's registry, without the password. */
+export function repoRegistryView(repo: Repo): RepoRegistryJson | null {
+  const image = registryImageOf(repo);
+  if (repo.registry_host === null || image === null) return null;
+  return {
+    host: repo.registry_host,
+    path: repo.registry_path,
+    image,
+    username: repo.registry_username,
+    hasPassword: repo.registry_password !== null,
   };
 }
 
@@ -467,5 +485,21 @@ export function silenceView(s: Silence, now: number): SilenceView {
     createdBy: s.created_by,
     createdAt: iso(s.created_at)!,
     state: s.ends_at <= now ? 'expired' : s.starts_at > now ? 'pending' : 'active',
+  };
+}
+
+/** One image a job pushed, split for display, with a link to where people can look at it. */
+export function pipelineImageView(job: { jobId: number; jobName: string }, { ref, image }: JobImageJson): PipelineImageJson {
+  const parsed = parseImageRef(image);
+  const digest = parsed.digest ?? '';
+  return {
+    jobId: job.jobId,
+    jobName: job.jobName,
+    ref,
+    image,
+    registry: parsed.registry,
+    repository: parsed.repository,
+    digest,
+    url: imageWebUrl(parsed, digest),
   };
 }

@@ -88,6 +88,14 @@ export interface RepoTable {
   forge_statuses: Generated<ForgeStatuses>;
   /** 0/1: a job whose only failing tests are known-flaky ones is allowed to fail (migration 031). */
   quarantine_flaky_tests: Generated<number>;
+  /** The container registry jobs push to (migration 035): `host[:port]`; null: none. */
+  registry_host: Generated<string | null>;
+  /** The project path under the registry (CI_REGISTRY_IMAGE); null: the repository's path. */
+  registry_path: Generated<string | null>;
+  registry_username: Generated<string | null>;
+  /** CI_REGISTRY_PASSWORD, encrypted by `registry_password_key_id`. */
+  registry_password: Generated<string | null>;
+  registry_password_key_id: Generated<string | null>;
 }
 
 export interface VariableTable {
@@ -244,6 +252,8 @@ export interface JobTable {
   finished_at: number | null;
   /** JSON {KEY: value}: the variables of the job's artifacts:reports:dotenv, for the jobs after it. */
   dotenv: string | null;
+  /** JSON [{ref, image}] (migration 035): the `artifacts:images` of a job that succeeded, pinned by digest. */
+  images: Generated<string | null>;
   /** The percentage the job's `coverage:` regex found in its log when it ended; null without one (migration 025). */
   coverage: number | null;
   /** A failed job's log line where it failed (1-based, as the job page numbers lines) and its plain text; null otherwise (migration 029). */

@@ -2,7 +2,7 @@
 // people write: Docker Hub shorthands, registries with ports, GHCR/GitLab paths, digests.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatImageRef, ImageRefError, parseImageRef, pinnedRef, registryEndpoint } from '../../src/artifacts/index.js';
+import { formatImageRef, imageWebUrl, ImageRefError, parseImageRef, pinnedRef, registryEndpoint } from '../../src/artifacts/index.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
@@ -69,5 +69,14 @@ describe('image ref forms', () => {
     assert.equal(formatImageRef(parseImageRef('nginx')), 'docker.io/library/nginx:latest');
     assert.equal(registryEndpoint('docker.io'), 'registry-1.docker.io');
     assert.equal(registryEndpoint('ghcr.io'), 'ghcr.io');
+  });
+
+  test("links go to the registry's page for people where it has one, else to the manifest", () => {
+    const link = (ref: string) => imageWebUrl(parseImageRef(ref), D);
+    assert.equal(link('nginx'), 'https://hub.docker.com/_/nginx');
+    assert.equal(link('bitnami/redis'), 'https://hub.docker.com/r/bitnami/redis');
+    assert.equal(link('quay.io/prometheus/node-exporter'), `https://quay.io/repository/prometheus/node-exporter/manifest/${D}`);
+    assert.equal(link('ghcr.io/o/r'), 'https://ghcr.io/o/r');
+    assert.equal(link('127.0.0.1:5000/team/app'), `https://127.0.0.1:5000/v2/team/app/manifests/${D}`);
   });
 });

@@ -18,7 +18,7 @@ const CI_FILE = {
 };
 const FORK_FILE = {
   '.gitlab-ci.yml':
-    'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  script:\n    - echo "fork file ran key=[$DEPLOY_KEY] from=$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH"\n    - echo "masked=[$SONAR_TOKEN] plain=[$BUILD_FLAVOR]" | base64\n',
+    'job:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n  script:\n    - echo "fork file ran key=[$DEPLOY_KEY] from=$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH"\n    - echo "masked=[$SONAR_TOKEN] plain=[$BUILD_FLAVOR] registry=[$CI_REGISTRY_PASSWORD] user=[$CI_REGISTRY_USER]" | base64\n',
 };
 
 type WithApproval = PipelineView & { waitingForApproval: boolean; mergeRequest: { fork: boolean; sourceProject: string | null } | null };
@@ -44,6 +44,9 @@ async function repoWithPullRequest(provider: Provider, number: number, files: Re
     201,
   );
   assert.equal((await tandem.api('POST', `/api/v1/repos/${name}/variables`, { key: 'BUILD_FLAVOR', value: 'release' })).status, 201);
+  // The registry's password is a secret too (CI_REGISTRY_PASSWORD); its user is not.
+  const registry = { host: 'registry.example.com', username: 'ci-bot', password: 'registry-secret-9d2e' };
+  assert.equal((await tandem.api('PATCH', `/api/v1/repos/${name}`, { registry })).status, 200);
   await git(remote.work, 'checkout', '--quiet', '-b', branch);
   const sha = await remote.commit(files, 'the change');
   // What the forge does: the change's head is reachable in the target repository under its PR ref.
@@ -93,7 +96,11 @@ for (const provider of ['github', 'gitlab', 'gitea', 'bitbucket'] as const) {
     assert.ok(!log.includes(PROTECTED_VALUE), 'the fork never sees the protected variable');
     // Printed in base64 so that the log's masking cannot hide a leak.
     const printed = Buffer.from(/^([A-Za-z0-9+/=]{20,})$/m.exec(log)?.[1] ?? '', 'base64').toString('utf8');
-    assert.equal(printed.trim(), 'masked=[] plain=[release]', 'nor a masked (secret) one; plain settings it gets');
+    assert.equal(
+      printed.trim(),
+      'masked=[] plain=[release] registry=[] user=[ci-bot]',
+      'nor a masked (secret) one, nor the registry password; plain settings it gets',
+    );
     assert.equal((await tandem.api('POST', `/api/v1/pipelines/${id}/approve`)).status, 409, 'an approved pipeline is not approved twice');
   });
 }

@@ -11,6 +11,7 @@ export type {
   MemberJson as Member,
   NotificationJson as Notification,
   PipelineJson as Pipeline,
+  PipelineImagesJson,
   ProtectedBranchJson as ProtectedBranch,
   ReleaseJson as Release,
   RepoJson as Repo,

@@ -108,3 +108,20 @@ export function formatImageRef(image: ImageRef): string {
 export function registryEndpoint(registry: string): string {
   return registry === DEFAULT_REGISTRY ? DOCKER_HUB_ENDPOINT : registry;
 }
+
+/**
+ * A page about the image for people: Docker Hub's and Quay's repository pages, GHCR's package page
+ * (ghcr.io redirects there); elsewhere the manifest itself on the registry's API.
+ */
+export function imageWebUrl(image: ImageRef, digest: string): string {
+  const { registry, repository } = image;
+  if (registry === DEFAULT_REGISTRY) {
+    const official = repository.startsWith(`${OFFICIAL_NAMESPACE}/`) && repository.split('/').length === 2;
+    return official
+      ? `https://hub.docker.com/_/${repository.slice(OFFICIAL_NAMESPACE.length + 1)}`
+      : `https://hub.docker.com/r/${repository}`;
+  }
+  if (registry === 'quay.io') return `https://quay.io/repository/${repository}/manifest/${digest}`;
+  if (registry === 'ghcr.io') return `https://ghcr.io/${repository}`;
+  return `https://${registry}/v2/${repository}/manifests/${digest}`;
+}

@@ -21,6 +21,7 @@ export {
   ENCRYPTED_COLUMNS,
   FORGE_APP_KEY,
   FORGE_TOKEN,
+  REGISTRY_PASSWORD,
   Keyring,
   keyIdOf,
   rewrapDataKeys,

@@ -91,6 +91,15 @@ export const FORGE_APP_KEY: EncryptedColumn = {
   contextColumns: ['id'],
 };
 
+/** The password (or token) of a repository's container registry, given to its jobs as CI_REGISTRY_PASSWORD. */
+export const REGISTRY_PASSWORD: EncryptedColumn = {
+  table: 'repos',
+  column: 'registry_password',
+  keyColumn: 'registry_password_key_id',
+  idColumn: 'id',
+  contextColumns: ['id'],
+};
+
 /** A pipeline notification webhook's signing secret (null: it signs nothing). */
 export const NOTIFICATION_SECRET: EncryptedColumn = {
   table: 'notification_subscriptions',
@@ -111,6 +120,7 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   FORGE_TOKEN,
   FORGE_APP_KEY,
   NOTIFICATION_SECRET,
+  REGISTRY_PASSWORD,
 ];
 
 /** The authenticated data of a value: table, column and the identifying columns' values. */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import { MAX_JUNIT_REPORT_FILES, type JunitReportsResponse } from '../../api/index.js';
 import { isValidDigest, MAX_DOTENV_BYTES, MAX_DOTENV_VARIABLES } from '../../artifacts/index.js';
+import { MAX_ARTIFACT_IMAGES } from '../../pipeline/index.js';
 import { generateToken, hashToken } from '../../auth/index.js';
 import { protectedRoleOfPipeline } from '../../auth/index.js';
 import {
@@ -59,6 +60,20 @@ const logChunks = z.array(z.object({ seq: z.number().int().min(0), data: z.strin
 const artifactManifest = z
   .object({ expireInSeconds: z.number().int().positive().nullable(), files: z.array(z.unknown()).max(100_000) })
   .strict();
+/** `artifacts:images` pinned by the agent: the ref as declared (expanded) and `registry/name@sha256:...`. */
+const jobImages = z
+  .array(
+    z
+      .object({
+        ref: z.string().min(1).max(1024),
+        image: z
+          .string()
+          .max(1024)
+          .regex(/^[^\s@]+@sha256:[a-f0-9]{64}$/, 'a pinned image: registry/name@sha256:<64 hex>'),
+      })
+      .strict(),
+  )
+  .max(MAX_ARTIFACT_IMAGES);
 
 function cacheKeyParam(key: string | undefined): string {
   if (!key || key.length > 255 || !/^[\w.\-:]+$/.test(key) || key.includes('..')) {
@@ -293,6 +308,7 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         failureReason: z.string().max(100).nullable(),
         log: logChunks.optional(),
         artifacts: artifactManifest.optional(),
+        images: jobImages.optional(),
       })
       .strict(),
     async handler({ principal, params, body }) {

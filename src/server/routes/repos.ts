@@ -14,11 +14,13 @@ import {
   saveRepoCredential,
   saveVariable,
   saveRepoForge,
+  saveRepoRegistry,
   saveWebhookSecret,
   updateRepo,
   urlCredential,
   type RepoCredential,
   type ForgeSettingsInput,
+  type RegistrySettingsInput,
 } from '../../repos/index.js';
 import { z } from 'zod';
 import { repoPermissionsOf } from '../../auth/index.js';
@@ -113,6 +115,38 @@ const forgeBody = z
   })
   .strict();
 
+/** The registry jobs push to: CI_REGISTRY, CI_REGISTRY_IMAGE and (write-only password) its credentials. */
+const registryBody = z
+  .object({
+    /** `host[:port]`, as image references name a registry. */
+    host: z
+      .string()
+      .max(255)
+      .regex(
+        /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]{1,5})?$/,
+        'a registry host[:port] such as registry.example.com or 127.0.0.1:5000 (no scheme, no path)',
+      ),
+    /** Default the repository's path; images are named CI_REGISTRY_IMAGE = host/path. */
+    path: z
+      .string()
+      .max(255)
+      .regex(
+        /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/,
+        'an image path: lowercase segments separated by "/"',
+      )
+      .nullable()
+      .optional(),
+    username: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[^:\s]+$/, 'no ":", spaces or line breaks')
+      .nullable()
+      .optional(),
+    password: z.string().min(1).max(4096).nullable().optional(),
+  })
+  .strict();
+
 const createRepoBody = z
   .object({
     name: repoName,
@@ -134,6 +168,8 @@ const createRepoBody = z
     credentials: credentialsBody.nullable().optional(),
     /** Where commit statuses go; null: nowhere. */
     forge: forgeBody.nullable().optional(),
+    /** The container registry jobs push to; null: none. */
+    registry: registryBody.nullable().optional(),
   })
   .strict();
 
@@ -188,6 +224,29 @@ async function applyForge(
             tokenChanged: forge.token !== undefined,
             appId: updated.forge_app_id,
             privateKeyChanged: forge.privateKey !== undefined,
+          },
+  });
+  return updated;
+}
+
+/** Applies `registry` (undefined: no change; null: none); the audit log says what changed, never the password. */
+async function applyRegistry(
+  ctx: ServerContext,
+  repo: Repo,
+  registry: RegistrySettingsInput | null | undefined,
+  audit: (details: Record<string, unknown>) => void,
+): Promise<Repo> {
+  if (registry === undefined) return repo;
+  const updated = await saveRepoRegistry(ctx, repo, registry);
+  audit({
+    registry:
+      registry === null
+        ? null
+        : {
+            host: updated.registry_host,
+            path: updated.registry_path,
+            username: updated.registry_username,
+            passwordChanged: registry.password !== undefined,
           },
   });
   return updated;
@@ -305,6 +364,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.webhookSecret !== undefined) created = await saveWebhookSecret(ctx, inserted.id, body.webhookSecret);
       try {
         created = await applyForge(ctx, created, body.forge, { admin }, audit);
+        created = await applyRegistry(ctx, created, body.registry, audit);
       } catch (err) {
         // A repository whose forge settings are refused is not registered half-way.
         await deleteRepo(ctx.store, { repoId: inserted.id, now: ctx.clock.now() });
@@ -344,7 +404,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'PATCH',
     url: '/api/v1/repos/:name',
-    summary: 'Change a repository (URL, credentials, project path, default branch, polling, webhook secret, forge)',
+    summary: 'Change a repository (URL, credentials, project path, default branch, polling, webhook secret, forge, registry)',
     tag: 'repos',
     access: 'user',
     body: updateRepoBody,
@@ -380,6 +440,7 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       }
       // First: refused forge settings leave the repository as it was.
       let updated = await applyForge(ctx, repo, body.forge, { admin: principal.kind === 'user' && principal.admin }, audit);
+      updated = await applyRegistry(ctx, updated, body.registry, audit);
       if (body.webhookSecret !== undefined) updated = await saveWebhookSecret(ctx, repo.id, body.webhookSecret);
       if (credential !== undefined) {
         updated = await saveRepoCredential(ctx, repo.id, credential);

@@ -35,6 +35,7 @@ import * as m031 from './031_test_history.js';
 import * as m032 from './032_job_log_blob.js';
 import * as m033 from './033_job_needs.js';
 import * as m034 from './034_release_image.js';
+import * as m035 from './035_registry_images.js';
 import * as m038 from './038_blob_sweeps.js';
 
 interface DialectMigration {
@@ -75,6 +76,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '032_job_log_blob': m032,
   '033_job_needs': m033,
   '034_release_image': m034,
+  '035_registry_images': m035,
   '038_blob_sweeps': m038,
 };
 

@@ -8,6 +8,7 @@ import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
 import { formatCoverage, type Job, type Pipeline } from '../../types.js';
 import { PipelineCoverageReports } from './coverage-reports.js';
+import { PipelineImages } from './images.js';
 import { FailedJobsSummary, failedJobs } from './failure.js';
 import { PipelineGraph } from './graph.js';
 import { PipelineTabs } from './tests-tab.js';
@@ -282,6 +283,7 @@ function PipelineBody({ pipeline, reload, setError }: { pipeline: Pipeline; relo
           </ul>
         </>
       ) : null}
+      <PipelineImages pipelineId={pipeline.id} finishedJobs={pipeline.jobs.filter((j) => FINAL.has(j.status)).length} />
       {FINAL.has(pipeline.status) ? <PipelineCoverageReports pipelineId={pipeline.id} /> : null}
       <p>
         <Link to={`/repos/${seg(pipeline.repo)}`}>All pipelines of {pipeline.repo}</Link>
