@@ -75,7 +75,19 @@ install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# The kubernetes deploy target's client, driven against the contract server test/support/kube-api.ts
+# (test/deploy/deploy-kubernetes.test.ts, test/e2e/deploy-kubernetes.test.ts). The machine image ships
+# the `kubectl` package (v1.32) from Kubernetes' own repository; Debian's kubernetes-client (1.20) is
+# too old for these tests. Tried on its own, so a machine without that repository still gets every
+# other service; the kubernetes suites then say loudly that kubectl is missing.
+install_kubectl() {
+  present kubectl && return
+  if [ "$(id -u)" -ne 0 ] || ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null 2>&1; then
+    echo "services: kubectl is missing and not installable from this machine's package sources" >&2
+  fi
+}
+
 case "${1:-}" in
-  install) install ;;
+  install) install; install_kubectl ;;
   *) echo "usage: $0 install" >&2; exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-// The blue-green strategy (local and ssh targets): two slots per host and a traffic switch.
+// The blue-green strategy (local, ssh, container and kubernetes targets): two slots per host and a traffic switch.
 // Behaviour: docs/pipeline-reference.md#blue-green-step-by-step.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -14,7 +14,7 @@ import {
   type Host,
 } from './deployment.js';
 import type { BlueGreenSlot, StrategySpec } from './spec.js';
-import { StaleFencingTokenError, type SlotTarget } from './targets/index.js';
+import { StaleFencingTokenError, type KubernetesTarget, type ReleaseInput, type SlotTarget } from './targets/index.js';
 import { formatMs } from './verify/probes.js';
 
 interface HostSlots {
@@ -29,7 +29,7 @@ function slotVars(slot: BlueGreenSlot, other: BlueGreenSlot): Record<string, str
 }
 
 function slotDir(host: Host, slot: BlueGreenSlot): Record<string, string> {
-  return { TANDEM_SLOT_DIR: `${host.dir}/${slot.name}` };
+  return host.dir === null ? {} : { TANDEM_SLOT_DIR: `${host.dir}/${slot.name}` };
 }
 
 /** The user's switch command; it is never cut short, since stopping it halfway leaves traffic nowhere. */
@@ -50,6 +50,22 @@ async function runSwitch(d: Deployment, command: string, env: Record<string, str
   });
   if (code !== 0) throw new Error(`the switch command (${command}) exited with code ${code}${last ? `: ${last}` : ''}`);
   d.log(`switch: traffic on slot ${env.TANDEM_SLOT} in ${formatMs(performance.now() - started)}`);
+}
+
+/**
+ * Moves the traffic to the slot in env.TANDEM_SLOT: the kubernetes target points its Services at
+ * it, other targets run the user's switch command.
+ */
+async function switchTo(d: Deployment, command: string | null, release: ReleaseInput, env: Record<string, string>): Promise<void> {
+  if (d.target.kind !== 'kubernetes') {
+    if (command === null) throw new Error(`blue-green on a ${d.target.kind} target needs a switch command`);
+    return runSwitch(d, command, env);
+  }
+  const started = performance.now();
+  await eachLimited(d.hosts, d.parallel, (host) =>
+    (d.target as KubernetesTarget).switchTraffic(host.target, release, env.TANDEM_SLOT, d.input.log),
+  );
+  d.log(`switch: the Services select slot ${env.TANDEM_SLOT} in ${formatMs(performance.now() - started)}`);
 }
 
 async function readSlots(target: SlotTarget, hosts: readonly Host[], slots: [BlueGreenSlot, BlueGreenSlot]): Promise<HostSlots[]> {
@@ -90,7 +106,7 @@ function liveSlot(states: readonly HostSlots[], slots: [BlueGreenSlot, BlueGreen
 
 export async function runBlueGreen(d: Deployment, strategy: Extract<StrategySpec, { kind: 'blue-green' }>): Promise<DeploymentResult> {
   const { target, release, input } = d;
-  if (target.kind === 'script') throw new Error('blue-green needs a local, ssh or container target');
+  if (target.kind === 'script') throw new Error('blue-green needs a local, ssh, container or kubernetes target');
   const { slots } = strategy;
   const states = await readSlots(target, d.hosts, slots);
   const liveIndex = liveSlot(states, slots);
@@ -144,7 +160,7 @@ export async function runBlueGreen(d: Deployment, strategy: Extract<StrategySpec
   await d.phase(rollback ? 'rolling_back' : 'deploying', `switch traffic to slot ${idle.name}`);
   d.switched = true;
   try {
-    await runSwitch(d, strategy.switch, { ...release.env, ...idleVars });
+    await switchTo(d, strategy.switch, release, { ...release.env, ...idleVars });
   } catch (err) {
     return switchBack(d, strategy, states, liveIndex, { reason: message(err), detectedAt: Date.now() }, Date.now());
   }
@@ -196,7 +212,7 @@ async function switchBack(
   let restoredAt: number;
   try {
     const env = d.input.previous?.env ?? d.release.env;
-    await runSwitch(d, strategy.switch, { ...env, ...slotVars(old, strategy.slots[1 - liveIndex]) });
+    await switchTo(d, strategy.switch, d.release, { ...env, ...slotVars(old, strategy.slots[1 - liveIndex]) });
     restoredAt = Date.now();
   } catch (err) {
     d.log(`FAILED: switching back to slot ${old.name} failed: ${message(err)}`);

@@ -334,7 +334,7 @@ export class Deployment {
   /** Keeps `keep` releases per host after a success; a failure here is only a warning. */
   async prune(): Promise<void> {
     const spec = this.spec.target;
-    if (spec.kind === 'script') return;
+    if (!('keep' in spec)) return;
     await Promise.all(
       this.hosts.map(async (host) => {
         try {

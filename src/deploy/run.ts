@@ -1,6 +1,7 @@
 // runDeployment: the agent's deployment of a release after the deploy job's script, with its
 // strategies and rollback. Behaviour: docs/pipeline-reference.md#how-a-deployment-runs.
 import { runBlueGreen } from './blue-green.js';
+import { runKubernetesCanary } from './kube-canary.js';
 import { CheckSetupError, instantiateChecks } from './checks.js';
 import {
   Deployment,
@@ -26,6 +27,8 @@ function hostsOf(input: DeploymentInput, target: DeployTarget): Host[] {
         return { target: host, name: host.name, dir: spec.dir, address: '127.0.0.1' };
       case 'script':
         return { target: host, name: host.name, dir: null, address: '127.0.0.1' };
+      case 'kubernetes':
+        return { target: host, name: host.name, dir: null, address: spec.namespace };
       case 'container':
         return { target: host, name: host.name, dir: spec.hosts[i].dir, address: spec.hosts[i].address };
     }
@@ -139,6 +142,8 @@ export async function runDeployment(input: DeploymentInput): Promise<DeploymentR
       );
     }
     if (kind === 'blue-green') return await runBlueGreen(d, spec.strategy);
+    if (kind === 'canary' && input.mode === 'deploy' && spec.target.kind === 'kubernetes')
+      return await runKubernetesCanary(d, spec.strategy);
     return await (input.mode === 'rollback' ? rollBackTo(d) : rollOut(d));
   } catch (err) {
     if (err instanceof Halt) {

@@ -26,9 +26,17 @@ export type StrategySpec =
    * `first` hosts analysed for `pauseMs` (null: until a person decides), then the rest as rolling
    * with `batch` and `maxUnavailable`.
    */
-  | { kind: 'canary'; first: number; pauseMs: number | null; batch: number; maxUnavailable: number }
-  /** The release goes to the idle slot, `switch` moves traffic to it. */
-  | { kind: 'blue-green'; switch: string; slots: [BlueGreenSlot, BlueGreenSlot] };
+  | {
+      kind: 'canary';
+      first: number;
+      pauseMs: number | null;
+      batch: number;
+      maxUnavailable: number;
+      /** kubernetes: the canary Deployments run this percentage of the replicas. */
+      weight?: number;
+    }
+  /** The release goes to the idle slot, `switch` moves traffic to it (null: the kubernetes target's Services). */
+  | { kind: 'blue-green'; switch: string | null; slots: [BlueGreenSlot, BlueGreenSlot] };
 
 export interface DeploySpec {
   /**
@@ -170,6 +178,32 @@ function hostsOf(target: TargetSpec): number {
   return target.kind === 'ssh' || target.kind === 'container' ? target.hosts.length : 1;
 }
 
+/** A canary's `pause`: how long its analysis runs; null (absent) holds it until a person decides. */
+function pause(value: unknown, path: string): number | null {
+  if (value === undefined || value === null) return null;
+  const ms = parseDurationMs(value);
+  if (ms === null) throw new DeployConfigError(path, `expected a duration like "30s" or "5m", got ${describe(value)}`);
+  return ms;
+}
+
+const DEFAULT_CANARY_WEIGHT = 25;
+
+/** On a kubernetes target the canary is a share of the replicas, not of the (single) host. */
+function kubernetesCanary(c: Mapping, path: string): StrategySpec {
+  let weight = DEFAULT_CANARY_WEIGHT;
+  if (c.weight !== undefined) {
+    const m = typeof c.weight === 'string' ? c.weight.trim().match(/^(\d+)%$/) : null;
+    const n = m ? Number(m[1]) : c.weight;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 99)
+      throw new DeployConfigError(
+        `${path}.weight`,
+        `expected a share of the replicas from 1% to 99%, like "20%", got ${describe(c.weight)}`,
+      );
+    weight = n;
+  }
+  return { kind: 'canary', first: 1, pauseMs: pause(c.pause, `${path}.pause`), batch: 1, maxUnavailable: 1, weight };
+}
+
 function strategy(value: unknown, path: string, target: TargetSpec): StrategySpec {
   const hosts = hostsOf(target);
   if (value === undefined || value === null) return { kind: 'rolling', batch: hosts, maxUnavailable: hosts };
@@ -188,24 +222,25 @@ function strategy(value: unknown, path: string, target: TargetSpec): StrategySpe
     case 'rolling':
       return { kind, ...batching(mapping(body, at, ['batch', 'max_unavailable']), at, hosts, hosts) };
     case 'canary': {
+      if (target.kind === 'kubernetes') return kubernetesCanary(mapping(body, at, ['weight', 'pause']), at);
       const c = mapping(body, at, ['first', 'pause', 'batch', 'max_unavailable']);
       const first = c.first === undefined ? 1 : hostCount(c.first, `${at}.first`, hosts);
-      let pauseMs: number | null = null;
-      if (c.pause !== undefined && c.pause !== null) {
-        pauseMs = parseDurationMs(c.pause);
-        if (pauseMs === null)
-          throw new DeployConfigError(`${at}.pause`, `expected a duration like "30s" or "5m", got ${describe(c.pause)}`);
-      }
       // By default every host after the canary goes in one batch.
-      return { kind, first, pauseMs, ...batching(c, at, hosts, Math.max(1, hosts - first)) };
+      return { kind, first, pauseMs: pause(c.pause, `${at}.pause`), ...batching(c, at, hosts, Math.max(1, hosts - first)) };
     }
     case 'blue-green': {
       if (target.kind === 'script')
         throw new DeployConfigError(at, 'needs a local, ssh or container target: a script target switches traffic with its own commands');
       const b = mapping(body, at, ['switch', 'slots']);
+      if (target.kind === 'kubernetes' && b.switch !== undefined)
+        throw new DeployConfigError(
+          `${at}.switch`,
+          "a kubernetes target switches traffic itself, by pointing its Services' selector at the slot",
+        );
       return {
         kind,
-        switch: text(b.switch, `${at}.switch`, 'a command that moves traffic to the slot in $TANDEM_SLOT'),
+        switch:
+          target.kind === 'kubernetes' ? null : text(b.switch, `${at}.switch`, 'a command that moves traffic to the slot in $TANDEM_SLOT'),
         slots: slots(b.slots, `${at}.slots`),
       };
     }
@@ -221,7 +256,7 @@ export function parseDeploySpec(value: unknown, where: string): DeploySpec {
   if (d.target === undefined) throw new DeployConfigError(`${where}.target`, 'is required: local, ssh or script');
   const target = parseTargetSpec(d.target, `${where}.target`);
   const service = parseServiceSpec(d.service, `${where}.service`);
-  if ((target.kind === 'script' || target.kind === 'container') && Object.keys(service).length > 0) {
+  if ((target.kind === 'script' || target.kind === 'container' || target.kind === 'kubernetes') && Object.keys(service).length > 0) {
     throw new DeployConfigError(
       `${where}.service`,
       `a ${target.kind} target runs its own commands; service commands apply to local and ssh targets`,
@@ -250,6 +285,8 @@ export function parseDeploySpec(value: unknown, where: string): DeploySpec {
         : `is required: a ${target.kind} target installs the release's files`,
     );
   }
+  if (d.source === undefined && target.kind === 'kubernetes')
+    throw new DeployConfigError(`${where}.source`, 'is required: a kubernetes target applies the manifests in it');
   return {
     source: d.source === undefined ? null : source(d.source, `${where}.source`),
     image: releaseImage,

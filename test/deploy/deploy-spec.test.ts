@@ -103,6 +103,38 @@ describe('deploy spec', () => {
     assert.equal(spec.verify.length, 3);
   });
 
+  it('shapes canary and blue-green for a kubernetes target: a share of the replicas, a Service switch', () => {
+    const kube = { source: 'k8s', target: { kubernetes: { namespace: 'web' } } };
+    const strategy = (s: unknown) => parseDeploySpec({ ...kube, strategy: s }, 'deploy').strategy;
+    assert.deepEqual(strategy({ canary: { weight: '10%', pause: '2m' } }), {
+      kind: 'canary',
+      first: 1,
+      pauseMs: 120_000,
+      batch: 1,
+      maxUnavailable: 1,
+      weight: 10,
+    });
+    assert.equal((strategy('canary') as { weight: number }).weight, 25);
+    assert.deepEqual(strategy('blue-green'), {
+      kind: 'blue-green',
+      switch: null,
+      slots: [
+        { name: 'blue', vars: {} },
+        { name: 'green', vars: {} },
+      ],
+    });
+    const refused = (s: object, where: string, message: RegExp) => {
+      const err = parseError({ ...kube, ...s });
+      assert.equal(err.path, where);
+      assert.match(err.message, message);
+    };
+    refused({ strategy: { canary: { weight: '100%' } } }, 'deploy.strategy.canary.weight', /from 1% to 99%/);
+    refused({ strategy: { canary: { first: 1 } } }, 'deploy.strategy.canary.first', /expected one of weight, pause/);
+    refused({ strategy: { 'blue-green': { switch: 'x' } } }, 'deploy.strategy.blue-green.switch', /switches traffic itself/);
+    refused({ service: { restart: 'x' } }, 'deploy.service', /a kubernetes target runs its own commands/);
+    refused({ source: undefined, image: 'registry.example.com/app:1' }, 'deploy.source', /a kubernetes target applies the manifests/);
+  });
+
   it('takes an image as the release, with files only where the target installs them', () => {
     const pinned = `registry.example.com:5000/team/app@sha256:${'a'.repeat(64)}`;
     const script = { script: { deploy: 'deploy.sh' } };

@@ -59,12 +59,31 @@ ssh:
     });
   });
 
+  it('normalizes a kubernetes target with the default rollout timeout', () => {
+    assert.deepEqual(target('kubernetes: { namespace: web }'), { kind: 'kubernetes', namespace: 'web', timeoutMs: 300_000 });
+    assert.deepEqual(target('kubernetes: { namespace: web, kubeconfig: /run/kube, context: prod, timeout: 90s }'), {
+      kind: 'kubernetes',
+      namespace: 'web',
+      timeoutMs: 90_000,
+      kubeconfig: '/run/kube',
+      context: 'prod',
+    });
+  });
+
   const errors: [string, RegExp][] = [
     [
       'local: { dir: /a }\nssh: { hosts: [h], dir: /a }',
-      /^deploy\.target: needs exactly one of local, ssh, script, container, got local and ssh$/,
+      /^deploy\.target: needs exactly one of local, ssh, script, container, kubernetes, got local and ssh$/,
     ],
-    ['{}', /^deploy\.target: needs exactly one of local, ssh, script, container$/],
+    ['{}', /^deploy\.target: needs exactly one of local, ssh, script, container, kubernetes$/],
+    ['kubernetes: { namespace: Web }', /^deploy\.target\.kubernetes\.namespace: "Web" is not a namespace name/],
+    ['kubernetes: { namespace: web, namspace: x }', /^deploy\.target\.kubernetes\.namspace: unknown key \(did you mean "namespace"\?\)/],
+    ['kubernetes: { kubeconfig: /k }', /^deploy\.target\.kubernetes\.namespace: must be a non-empty string$/],
+    ['kubernetes: { namespace: web, timeout: soon }', /^deploy\.target\.kubernetes\.timeout: expected a duration of at least 1s/],
+    [
+      'kubernetes: { namespace: web, kubeconfig: $KUBECONFIG_PROD }',
+      /^deploy\.target\.kubernetes\.kubeconfig: names \$KUBECONFIG_PROD, which this job does not have: give the repository a file variable/,
+    ],
     ['lokal: { dir: /a }', /^deploy\.target\.lokal: unknown key \(did you mean "local"\?\)/],
     ['[local]', /^deploy\.target: must be a mapping/],
     ['local: { dir: srv/demo }', /^deploy\.target\.local\.dir: must be an absolute path, got "srv\/demo"$/],

@@ -1,5 +1,6 @@
 import { ContainerDeployTarget } from './container.js';
 import { localTransport } from './host-ops.js';
+import { KubernetesDeployTarget } from './kubernetes.js';
 import { ReleaseDirTarget } from './release-dir.js';
 import { ScriptDeployTarget } from './script.js';
 import { sshHosts } from './ssh.js';
@@ -32,5 +33,10 @@ export function createTarget(spec: TargetSpec, opts: TargetOptions): DeployTarge
         throw new Error('deploy.service: a script target runs its own commands; service commands apply to local and ssh targets');
       }
       return new ScriptDeployTarget(spec, opts.workDir, env);
+    case 'kubernetes':
+      if (opts.service && Object.keys(opts.service).length > 0) {
+        throw new Error('deploy.service: a kubernetes target runs no service commands; its manifests say what runs');
+      }
+      return new KubernetesDeployTarget(spec, { ...opts, env });
   }
 }

@@ -1,6 +1,7 @@
 import { nearest } from '../../pipeline/index.js';
 import type { ServiceSpec, SshHostSpec, SshTargetSpec, TargetSpec } from './types.js';
 import { DeployConfigError } from '../config-error.js';
+import { kubernetesTarget } from './kubernetes-spec.js';
 import { parseContainerTarget } from './container-spec.js';
 
 const DEFAULT_KEEP = 5;
@@ -112,7 +113,7 @@ function sshTarget(value: unknown, where: string): SshTargetSpec {
   return spec;
 }
 
-const KINDS = ['local', 'ssh', 'script', 'container'] as const;
+const KINDS = ['local', 'ssh', 'script', 'container', 'kubernetes'] as const;
 
 /**
  * Validates a pipeline's `deploy.target` value (`where` names it in errors, e.g. "deploy.target")
@@ -142,6 +143,8 @@ export function parseTargetSpec(value: unknown, where: string): TargetSpec {
       if (rollback !== undefined) spec.rollback = rollback;
       return spec;
     }
+    case 'kubernetes':
+      return kubernetesTarget(t.kubernetes, at);
   }
 }
 

@@ -71,6 +71,17 @@ export interface ScriptTargetSpec {
   rollback?: string;
 }
 
+/** Manifests applied to one namespace of a cluster with kubectl (docs/pipeline-reference.md#kubernetes-target). */
+export interface KubernetesTargetSpec {
+  kind: 'kubernetes';
+  /** Path of a kubeconfig (a file variable); without it the job's KUBECONFIG variable. */
+  kubeconfig?: string;
+  context?: string;
+  namespace: string;
+  /** Deadline of one rollout wait: every Deployment of an apply must be available within it. */
+  timeoutMs: number;
+}
+
 /** A host of a container target: the agent's own podman (`local`), or podman on an ssh host. */
 export interface ContainerHostSpec {
   /** 'local', or the ssh host. */
@@ -123,7 +134,7 @@ export interface ContainerTargetSpec {
   parallel: number;
 }
 
-export type TargetSpec = LocalTargetSpec | SshTargetSpec | ScriptTargetSpec | ContainerTargetSpec;
+export type TargetSpec = LocalTargetSpec | SshTargetSpec | ScriptTargetSpec | ContainerTargetSpec | KubernetesTargetSpec;
 
 interface TargetBase {
   readonly hosts: readonly TargetHost[];
@@ -164,6 +175,23 @@ export interface ScriptTarget extends TargetBase {
 }
 
 /**
+ * A namespace of a cluster: upload renders the release's manifests (image substituted), activate
+ * applies them and waits for their rollout; `current` and the slots are recorded, fenced, in the
+ * namespace's tandem-fence ConfigMap.
+ */
+export interface KubernetesTarget extends TargetBase {
+  readonly kind: 'kubernetes';
+  /** Records `link` as pointing at the release, applying nothing. */
+  relink(host: TargetHost, release: ReleaseInput, link: string, log: TargetLog): Promise<void>;
+  /** Blue-green: points the release's Services at the Deployments of `slot`. */
+  switchTraffic(host: TargetHost, release: ReleaseInput, slot: string, log: TargetLog): Promise<void>;
+  /** Canary: runs `<name>-canary` copies of the release's Deployments with `percent` of their replicas. */
+  startCanary(host: TargetHost, release: ReleaseInput, percent: number, log: TargetLog): Promise<void>;
+  /** Deletes the canary Deployments of the release. */
+  stopCanary(host: TargetHost, release: ReleaseInput, log: TargetLog): Promise<void>;
+}
+
+/**
  * Containers of the release's image: `activate` stops the container serving at `link` ('current',
  * or a blue-green slot) and starts the release's, keeping the old one for a rollback.
  */
@@ -174,9 +202,9 @@ export interface ContainerTarget extends TargetBase {
 }
 
 /** A target whose hosts keep two slots that blue-green switches between. */
-export type SlotTarget = FileTarget | ContainerTarget;
+export type SlotTarget = FileTarget | ContainerTarget | KubernetesTarget;
 
-export type DeployTarget = FileTarget | ScriptTarget | ContainerTarget;
+export type DeployTarget = FileTarget | ScriptTarget | ContainerTarget | KubernetesTarget;
 
 export interface TargetOptions {
   /**

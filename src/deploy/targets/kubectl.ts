@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { TargetError, type KubernetesTargetSpec, type TargetLog } from './types.js';
+
+const TAIL_LINES = 20;
+/** A kubectl call other than a rollout wait never takes longer than this. */
+const CALL_TIMEOUT_MS = 60_000;
+
+export interface KubectlOptions {
+  /** kubectl's stdin (manifests for apply, an object for create/replace). */
+  input?: string;
+  /** Each line of stdout (unless `capture`) and stderr, prefixed with the host's name. */
+  log?: TargetLog;
+  /** Return stdout instead of logging it. */
+  capture?: boolean;
+  timeoutMs?: number;
+}
+
+/** A failed kubectl call; `reason` is the API's (AlreadyExists, Conflict, NotFound...) when it gave one. */
+export class KubectlError extends TargetError {
+  constructor(
+    host: string,
+    message: string,
+    readonly reason: string | null,
+  ) {
+    super(host, message);
+    this.name = 'KubectlError';
+  }
+}
+
+/**
+ * kubectl for one target: every call with the target's kubeconfig, context and namespace, and a
+ * discovery cache in the target's work dir. Without a kubeconfig in the spec the job's KUBECONFIG
+ * is required: the agent user's ~/.kube/config is never used, so a job cannot deploy with the
+ * agent host's own credentials by leaving the key out.
+ */
+export class Kubectl {
+  private readonly globals: string[];
+
+  constructor(
+    readonly host: string,
+    spec: KubernetesTargetSpec,
+    workDir: string,
+    private readonly env: NodeJS.ProcessEnv,
+    cwd: string,
+  ) {
+    const kubeconfig = spec.kubeconfig ?? env.KUBECONFIG;
+    this.globals = ['--namespace', spec.namespace, '--cache-dir', join(workDir, 'kubectl-cache')];
+    if (kubeconfig) this.globals.push('--kubeconfig', resolve(cwd, kubeconfig));
+    if (spec.context !== undefined) this.globals.push('--context', spec.context);
+  }
+
+  private configured(): void {
+    if (!this.globals.includes('--kubeconfig')) {
+      throw new TargetError(
+        this.host,
+        `${this.host}: no kubeconfig: set deploy.target.kubernetes.kubeconfig to a file variable ($KUBECONFIG_<ENV>) or give the job a KUBECONFIG file variable`,
+      );
+    }
+  }
+
+  /** Runs `kubectl <args>`; resolves to its stdout when `capture`, else ''. */
+  async run(args: readonly string[], opts: KubectlOptions = {}): Promise<string> {
+    this.configured();
+    const prefix = `[${this.host}] `;
+    const child = spawn('kubectl', [...this.globals, ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: string[] = [];
+    const tail: string[] = [];
+    child.stdout.setEncoding('utf8');
+    if (opts.capture) child.stdout.on('data', (chunk: string) => out.push(chunk));
+    else createInterface({ input: child.stdout }).on('line', (line) => opts.log?.(prefix + line));
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      opts.log?.(prefix + line);
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+    const timeoutMs = opts.timeoutMs ?? CALL_TIMEOUT_MS;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    const code = await new Promise<number | null>((done, reject) => {
+      child.once('error', (err) =>
+        reject(new TargetError(this.host, `${this.host}: cannot start kubectl (is it installed on the agent?): ${err.message}`)),
+      );
+      child.once('close', done);
+    }).finally(() => clearTimeout(timer));
+    if (code === 0) return out.join('');
+    const what = `kubectl ${args.slice(0, 2).join(' ')}`;
+    const detail = tail.join('\n').trim();
+    if (timedOut) throw new KubectlError(this.host, `${this.host}: ${what} did not finish within ${timeoutMs / 1000} s`, null);
+    const reason = detail.match(/Error from server \((\w+)\)/)?.[1] ?? null;
+    throw new KubectlError(this.host, `${this.host}: ${what} failed with exit code ${code}${detail ? `: ${detail}` : ''}`, reason);
+  }
+}
