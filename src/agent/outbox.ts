@@ -25,7 +25,10 @@ export interface OutboxTarget {
 }
 
 export interface OutboxOptions {
-  /** Log bytes kept on disk before later output is dropped (with one marker line). */
+  /**
+   * Undelivered log bytes kept before later output is dropped (with one marker line): what an
+   * outage may hold back. Delivered chunks do not count (the server's maxJobLogBytes caps a log).
+   */
   maxLogBytes?: number;
   /** Delivery retry backoff cap. */
   maxBackoffMs?: number;
@@ -42,6 +45,8 @@ export interface OutboxOptions {
 const BATCH_CHUNKS = 200;
 const BATCH_BYTES = 512 * 1024;
 const RESULT_WAIT_MS = 1000;
+/** A log file holding more than this (or than maxLogBytes) is rewritten without its delivered chunks. */
+const COMPACT_BYTES = 8 * 1024 * 1024;
 /**
  * Live tails see output at most this much later (after the chunker's 200 ms); GitLab's runner sends
  * every 3 s. In exchange the short jobs most pipelines are made of send their log once, with the result.
@@ -64,7 +69,12 @@ export type DeliveryResult = 'delivered' | 'stale' | 'stopped';
 export class JobOutbox {
   private readonly logFile: string;
   private readonly resultFile: string;
-  private bytes = 0;
+  /** Log bytes written but not yet delivered, against maxLogBytes. */
+  private undelivered = 0;
+  /** Bytes in the log file; delivered chunks are compacted out of it now and then. */
+  private fileBytes = 0;
+  /** Appends and compactions of the log file, one at a time. */
+  private fileWork: Promise<void> = Promise.resolve();
   private truncated = false;
   /** Chunks written but not yet delivered, in order (also on disk, for a restart). */
   private pending: LogChunk[] = [];
@@ -104,6 +114,7 @@ export class JobOutbox {
     this.resultWaitMs = opts.resultWaitMs ?? RESULT_WAIT_MS;
     this.logHoldMs = opts.logHoldMs ?? LOG_HOLD_MS;
     this.pending = restored.chunks;
+    this.undelivered = restored.chunks.reduce((sum, c) => sum + Buffer.byteLength(c.data), 0);
     this.result = restored.result;
     this.delivered = this.deliverLoop();
   }
@@ -156,16 +167,20 @@ export class JobOutbox {
    */
   async appendLog(chunk: LogChunk, last = false): Promise<void> {
     if (this.stale || this.logFull) return;
+    // Once output was dropped the log has a hole: nothing after it is kept either.
+    if (this.truncated) return;
     let entry = chunk;
-    const size = Buffer.byteLength(chunk.data);
-    if (this.bytes + size > this.maxLogBytes) {
-      if (this.truncated) return;
+    if (this.undelivered + Buffer.byteLength(chunk.data) > this.maxLogBytes) {
       this.truncated = true;
       entry = { seq: chunk.seq, data: '\n[tandem: log truncated: the agent could not deliver it and its buffer is full]\n' };
     }
-    this.bytes += Buffer.byteLength(entry.data);
-    await appendFile(this.logFile, JSON.stringify(entry) + '\n');
-    this.pending.push(entry);
+    this.undelivered += Buffer.byteLength(entry.data);
+    const line = JSON.stringify(entry) + '\n';
+    await this.onLogFile(async () => {
+      await appendFile(this.logFile, line);
+      this.fileBytes += Buffer.byteLength(line);
+      this.pending.push(entry);
+    });
     this.heldSince ??= Date.now();
     if (last) this.logEndedAt ??= Date.now();
     this.wake?.();
@@ -241,12 +256,15 @@ export class JobOutbox {
           }
           const { logFull } = await this.target.sendLog(this.jobId, this.fencingToken, batch);
           this.pending.splice(0, batch.length);
+          this.undelivered -= batch.reduce((sum, c) => sum + Buffer.byteLength(c.data), 0);
           // Chunks that came during the request start their wait now.
           this.heldSince = this.pending.length > 0 ? Date.now() : null;
           if (logFull) {
             this.logFull = true;
             this.pending = [];
+            this.undelivered = 0;
           }
+          if (this.fileBytes > Math.min(COMPACT_BYTES, this.maxLogBytes)) await this.onLogFile(() => this.compactLogFile());
           backoff = 100;
           continue;
         }
@@ -270,6 +288,22 @@ export class JobOutbox {
         backoff = Math.min(this.maxBackoffMs, backoff * 2);
       }
     }
+  }
+
+  /** Runs file work on the log after the work queued before it (an append must not land in a file being replaced). */
+  private onLogFile(work: () => Promise<void>): Promise<void> {
+    const done = this.fileWork.then(work);
+    this.fileWork = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Rewrites the log file with the undelivered chunks only, atomically (a restart reads one or the other). */
+  private async compactLogFile(): Promise<void> {
+    const text = this.pending.map((c) => JSON.stringify(c) + '\n').join('');
+    const tmp = `${this.logFile}.tmp`;
+    await writeFile(tmp, text);
+    await rename(tmp, this.logFile);
+    this.fileBytes = Buffer.byteLength(text);
   }
 
   /** The oldest pending chunks, as many as one request takes. */

@@ -3,7 +3,7 @@
 // server's own request metrics, on a real server with a real agent (and, for the timing rules, the
 // agent's outbox driven by hand against the same server).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -103,7 +103,7 @@ test('a job that prints for a while sends its log in batches of lines, complete 
 });
 
 /** A job claimed by hand, with an outbox delivering to the server for it. */
-async function handOutbox(resultWaitMs: number, logHoldMs = 0) {
+async function handOutbox(resultWaitMs: number, logHoldMs = 0, maxLogBytes?: number) {
   const agent = await registerAgent(tandem, `outbox-${resultWaitMs}-${logHoldMs}-${Date.now()}`, ['by-hand']);
   const { name } = await tandem.repo({ '.gitlab-ci.yml': 'job:\n  tags: [by-hand]\n  script: [echo hi]\n' });
   await tandem.trigger(name);
@@ -113,6 +113,7 @@ async function handOutbox(resultWaitMs: number, logHoldMs = 0) {
   const outbox = await JobOutbox.create(scratch, payload.jobId, payload.fencingToken, serverOutboxTarget(client), {
     resultWaitMs,
     logHoldMs,
+    maxLogBytes,
   });
   return { outbox, jobId: payload.jobId, fencingToken: payload.fencingToken };
 }
@@ -172,6 +173,24 @@ test("a running job's chunks go out once logHoldMs passed, in one request, witho
   });
   assert.equal(count('log'), 1);
   assert.equal(count('complete'), 1);
+});
+
+test('the outbox holds back at most maxLogBytes undelivered: a longer log delivered as it goes is kept whole', async () => {
+  const max = 256 * 1024;
+  const size = 64 * 1024;
+  const { outbox, jobId, fencingToken } = await handOutbox(60_000, 0, max);
+  const count = 32; // 2 MiB: eight times what the outbox may hold back
+  for (let seq = 0; seq < count; seq++) {
+    await outbox.appendLog({ seq, data: `${String(seq).padStart(4, '0')}${'x'.repeat(size - 5)}\n` });
+    await untilLog(jobId, (log) => log.length >= (seq + 1) * size, `chunk ${seq} reaches the server`);
+  }
+  const onDisk = (await stat(path.join(outbox.dir, 'log.jsonl'))).size;
+  assert.ok(onDisk <= 2 * max, `delivered chunks are compacted out of the outbox's file: ${onDisk} bytes left`);
+  await outbox.finish({ fencingToken, status: 'success', exitCode: 0, failureReason: null });
+  assert.equal(await outbox.done(), 'delivered');
+  const log = await tandem.log(jobId);
+  assert.equal(log.length, count * size);
+  assert.doesNotMatch(log, /truncated/);
 });
 
 test('last chunks whose result is late go out on their own after resultWaitMs', async () => {
