@@ -23,6 +23,17 @@ async function stillReferenced(ctx: ServerContext, digest: string): Promise<bool
   return false;
 }
 
+/** Deletes each blob that no row lists any more; returns how many went. */
+async function deleteUnreferenced(ctx: ServerContext, digests: Iterable<string>): Promise<number> {
+  let deleted = 0;
+  for (const digest of digests) {
+    if (await stillReferenced(ctx, digest)) continue;
+    await ctx.blobs.delete(digest);
+    deleted++;
+  }
+  return deleted;
+}
+
 /**
  * Deletes the blobs a removed repository left queued (src/repos/repos.ts deleteRepo) that no row
  * lists any more; each queued digest is dealt with once, in batches.
@@ -33,11 +44,10 @@ export async function sweepQueuedBlobs(ctx: ServerContext): Promise<{ checked: n
   for (;;) {
     const queued = await ctx.store.db.selectFrom('blob_sweeps').select('digest').orderBy('digest').limit(BATCH).execute();
     if (queued.length === 0) break;
-    for (const { digest } of queued) {
-      if (await stillReferenced(ctx, digest)) continue;
-      await ctx.blobs.delete(digest);
-      blobs++;
-    }
+    blobs += await deleteUnreferenced(
+      ctx,
+      queued.map((q) => q.digest),
+    );
     await ctx.store.db
       .deleteFrom('blob_sweeps')
       .where(
@@ -72,11 +82,7 @@ export async function expireArtifacts(ctx: ServerContext, now: number): Promise<
       )
       .execute();
     files += expired.length;
-    for (const digest of new Set(expired.map((e) => e.digest))) {
-      if (await stillReferenced(ctx, digest)) continue;
-      await ctx.blobs.delete(digest);
-      blobs++;
-    }
+    blobs += await deleteUnreferenced(ctx, new Set(expired.map((e) => e.digest)));
   }
   return { files, blobs };
 }

@@ -24,6 +24,7 @@ import { selfSignedCertificate, type TestCertificate } from './certs.js';
 import { busyboxImage, ENGINE_ARGS, podman } from './podman.js';
 import { freePort } from './ports.js';
 import { serviceSkip } from './skip.js';
+import { stopChild } from './stop-child.js';
 
 const execFileP = promisify(execFile);
 
@@ -218,16 +219,6 @@ async function startTokenService(cert: TestCertificate, username: string, passwo
     realm: `https://127.0.0.1:${port}/token`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-/** SIGTERM, then SIGKILL after a short grace period. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 export interface PushedImage {

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { selfSignedCertificate } from './certs.js';
 import { freePort } from './ports.js';
 import { serviceSkip } from './skip.js';
+import { stopChild } from './stop-child.js';
 
 const execFileP = promisify(execFile);
 
@@ -198,14 +199,4 @@ async function listening(port: number, child: ChildProcess): Promise<boolean> {
     await sleep(50);
   }
   return false;
-}
-
-/** SIGTERM, then SIGKILL after a short grace period. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-  await exited;
-  clearTimeout(timer);
 }
