@@ -93,20 +93,20 @@ container:
       target: { container: { name: 'web', hosts: ['a', 'b', 'c', 'd'], health: 'test -e /ready-$TAG', ports: ['$PORT:80'] } },
       strategy: { canary: { first: '25%' } },
     };
-    const expanded = expandDeployBlock(block, { TAG: 'job-tag', PORT: '8080' });
+    const expanded = expandDeployBlock(block, { TAG: 'job-tag', PORT: '8080' }) as typeof block;
     const spec = parseDeploySpec(expanded, 'deploy');
     assert.deepEqual(spec.strategy, { kind: 'canary', first: 1, pauseMs: null, batch: 3, maxUnavailable: 3 });
     assert.ok(spec.target.kind === 'container');
     assert.equal(spec.target.health?.cmd, 'test -e /ready-$TAG', "the health command is the container shell's");
     assert.deepEqual(spec.target.ports, ['8080:80'], 'ports take job variables');
-    const bg = parseDeploySpec({ ...block, strategy: { 'blue-green': { switch: 'true' } } }, 'deploy');
+    const bg = parseDeploySpec({ ...expanded, strategy: { 'blue-green': { switch: 'true' } } }, 'deploy');
     assert.equal(bg.strategy.kind, 'blue-green');
     assert.throws(
-      () => parseDeploySpec({ ...block, image: undefined, source: '.' }, 'deploy'),
+      () => parseDeploySpec({ ...expanded, image: undefined, source: '.' }, 'deploy'),
       /^DeployConfigError: deploy\.image: is required: a container target runs the release image$/,
     );
     assert.throws(
-      () => parseDeploySpec({ ...block, service: { start: 'x' } }, 'deploy'),
+      () => parseDeploySpec({ ...expanded, service: { start: 'x' } }, 'deploy'),
       /^DeployConfigError: deploy\.service: a container target runs its own commands/,
     );
   });
