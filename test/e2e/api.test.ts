@@ -139,13 +139,15 @@ test('health and readiness answer without a token; metrics count jobs and queue 
 
 test('the log stream delivers lines as the job prints them and ends with the job’s status', async () => {
   // A manual job prints nothing until played, so the stream is surely open before the first line.
+  // The agent holds a running job's output up to 200 ms (chunking) + 500 ms (sharing a request), so
+  // the lines are 2 s apart for their arrivals to be told apart from one batch at the end.
   const { name } = await tandem.repo({
     '.gitlab-ci.yml': `
 talk:
   when: manual
   script:
     - echo first-line
-    - sleep 1
+    - sleep 2
     - echo second-line
     - printf 'progress 10%%\\rprogress 50%%\\rprogress done\\n'
 `,
