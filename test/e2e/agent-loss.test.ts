@@ -66,10 +66,11 @@ test('an agent frozen past its lease is fenced off: late writes get 409, the job
   agents.signal(holder, 'SIGCONT');
 
   // Its job's script kept running while the agent was frozen; the buffered output and the
-  // heartbeat now reach the server with the old fencing token.
+  // heartbeat now reach the server with the old fencing token. Whichever is refused first (the
+  // heartbeat, or the completion that the job's last output rides with) makes the agent give up.
   await until(
     'the woken agent to give the job up',
-    () => (/claim went stale|completion refused/.test(agents.output(holder)) ? true : undefined),
+    () => (/claim went stale|result refused: the claim is stale/.test(agents.output(holder)) ? true : undefined),
     10_000,
   );
   assert.ok((await refusedAgentWrites()) > refusedBefore, 'the late writes were answered 409');
