@@ -92,8 +92,9 @@ describe('active-active replicas on PostgreSQL', { skip: postgresSkipReason() },
   it('serves one cluster: logs followed on one replica while the agent reports to the other, one pipeline per webhook delivery, failover of agents and leadership', async () => {
     const [a, b] = replicas;
     const remote = await makeRemote(await mkdtemp(path.join(root, 'repo-')));
+    // Ticks a second apart: the agent holds output up to half a second before sending it.
     const sha = await remote.commit(
-      { '.gitlab-ci.yml': 'slow:\n  script:\n    - for i in 1 2 3 4 5; do echo "tick $i"; sleep 0.3; done\n' },
+      { '.gitlab-ci.yml': 'slow:\n  script:\n    - for i in 1 2 3 4 5; do echo "tick $i"; sleep 1; done\n' },
       'initial',
     );
     await remote.push('main');
