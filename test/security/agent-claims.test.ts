@@ -2,7 +2,8 @@
 // agent A's job a completion, log chunks, a heartbeat, an artifact manifest, a cache and deploy
 // steps, carrying A's fencing token (a small, guessable number that used to be named in 409s). Defence: every
 // agent write is checked against the claim's agent and token; B is refused with 409 and the job is
-// untouched. The refusals name no fencing token and not the agent holding the job.
+// untouched. The refusals name no fencing token and not the agent holding the job. The holder itself
+// may hand in only what the job's pipeline file declares (JUnit reports).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { JobPayload } from '../../src/api/protocol.js';
@@ -89,4 +90,13 @@ test("another agent's writes to a held job (complete, log, heartbeat, artifacts,
     'intruder appending after completion',
   );
   assert.equal(await tandem.log(jobId), 'real line\n');
+});
+
+test('the holder may not hand in JUnit reports for a job that declares none', async () => {
+  const { jobId, fencingToken } = await heldJob();
+  const res = await holder.call('POST', `/api/v1/agent/jobs/${jobId}/reports/junit`, { fencingToken, files: [] });
+  assert.equal(res.status, 403, res.text);
+  assert.match(res.text, new RegExp(`job ${jobId} declares no artifacts:reports:junit`));
+  const tests = await tandem.api<{ jobs: unknown[] }>('GET', `/api/v1/jobs/${jobId}/tests`);
+  assert.deepEqual(tests.body.jobs, [], 'no report stored for the job');
 });

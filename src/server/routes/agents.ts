@@ -21,6 +21,7 @@ import {
   markAgentSeen,
   onlineAgentNamed,
   openPresence,
+  readJobSpec,
   registerAgent,
   removeAgent,
   saveCacheEntry,
@@ -442,7 +443,10 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     body: z.object({ fencingToken, files: z.array(z.unknown()).max(MAX_JUNIT_REPORT_FILES) }).strict(),
     async handler({ principal, params, body }): Promise<JunitReportsResponse> {
       const jobId = Number(params.id);
-      await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
+      const job = await heldJob(ctx.store.db, { jobId, agentId: agentIdOf(principal), fencingToken: body.fencingToken });
+      // The completion reads test cases only of jobs that declare reports (finish-job.ts), and an
+      // agent is not trusted to add tests to a job whose pipeline file asked for none.
+      if (!readJobSpec(job).artifacts?.junit?.length) throw new ApiError(403, `job ${jobId} declares no artifacts:reports:junit`);
       const files = await uploadedManifest(ctx.blobs, body.files);
       const result = await saveJunitReports(ctx.store, { jobId, files, open: (digest) => ctx.blobs.get(digest), now: ctx.clock.now() });
       if (result.fileErrors.length > 0) ctx.log.warn({ jobId, errors: result.fileErrors }, 'JUnit reports not read');
