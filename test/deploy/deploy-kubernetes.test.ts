@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDeploySpec, runDeployment, type DeploySpec, type ReleaseInput } from '../../src/deploy/index.js';
 import { FENCE_ANNOTATION, FENCE_CONFIGMAP } from '../../src/deploy/targets/kubernetes.js';
-import { kubectlSkipReason, startKubeApi, type KubeApi } from '../support/kube-api.js';
+import { kubectlSkipReason, startKubeApi, webManifests, type KubeApi } from '../support/kube-api.js';
 import { recorder } from './deploy-fixtures.js';
 import { makeSource, tempDir, type TempDir } from './targets-fixtures.js';
 
@@ -21,34 +21,6 @@ function at(object: Obj | undefined, ...path: (string | number)[]): unknown {
   let value: unknown = object;
   for (const key of path) value = (value as Record<string | number, unknown> | undefined)?.[key];
   return value;
-}
-
-function manifests(replicas: number, extra = ''): Record<string, string> {
-  return {
-    'deployment.yaml': `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {app: web}
-spec:
-  replicas: ${replicas}
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - name: web
-          image: \${TANDEM_RELEASE_IMAGE}
-          ports: [{containerPort: 8080}]
-${extra}`,
-    'service.yaml': `apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-`,
-  };
 }
 
 describe('kubernetes target against a contract server standing in for Kubernetes', { skip }, () => {
@@ -97,7 +69,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
 
   it('applies the manifests server-side with the pinned image and waits for the rollout', async () => {
     const ns = namespace();
-    const { result, lines } = await deploy(spec(ns), await release(1, manifests(2)));
+    const { result, lines } = await deploy(spec(ns), await release(1, webManifests(2)));
     assert.equal(result.status, 'live', lines.join('\n'));
     assert.equal(image(ns), IMAGE(1));
     assert.equal(at(api.get('deployments', ns, 'web'), 'metadata', 'annotations', 'tandem.dev/release'), '1');
@@ -123,12 +95,12 @@ describe('kubernetes target against a contract server standing in for Kubernetes
 
   it("rolls back to the previous release's manifests when the rollout misses its deadline", async () => {
     const ns = namespace();
-    const v1 = await release(1, manifests(2));
+    const v1 = await release(1, webManifests(2));
     assert.equal((await deploy(spec(ns), v1)).result.status, 'live');
     api.unavailable = (img) => img === IMAGE(2);
     try {
       const started = performance.now();
-      const { result, lines } = await deploy(spec(ns), await release(2, manifests(3)), v1);
+      const { result, lines } = await deploy(spec(ns), await release(2, webManifests(3)), v1);
       assert.equal(result.status, 'rolled_back', lines.join('\n'));
       assert.match(result.reason, /the rollout of deployment\/web did not complete within 3 s/);
       assert.ok(performance.now() - started < 20_000);
@@ -145,14 +117,14 @@ describe('kubernetes target against a contract server standing in for Kubernetes
 
   it('runs a canary as a second Deployment with a share of the replicas, removed when its analysis fails', async () => {
     const ns = namespace();
-    const v1 = await release(1, manifests(4));
+    const v1 = await release(1, webManifests(4));
     assert.equal((await deploy(spec(ns), v1)).result.status, 'live');
     const canary = (weight: string) => ({
       strategy: { canary: { weight, pause: '1s' } },
       verify: [{ command: 'test "$TANDEM_RELEASE_VERSION" != v2', interval: '200ms' }],
     });
 
-    const bad = await deploy(spec(ns, canary('50%')), await release(2, manifests(4)), v1);
+    const bad = await deploy(spec(ns, canary('50%')), await release(2, webManifests(4)), v1);
     assert.equal(bad.result.status, 'rolled_back', bad.lines.join('\n'));
     const written = api.writes.filter((w) => w.plural === 'deployments' && at(w.object, 'metadata', 'namespace') === ns);
     const canaryWrite = written.find((w) => at(w.object, 'metadata', 'name') === 'web-canary');
@@ -167,7 +139,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     assert.equal(api.get('deployments', ns, 'web-canary'), undefined, 'the failed canary is gone');
     assert.equal(image(ns), IMAGE(1), 'the live Deployment was never touched');
 
-    const good = await deploy(spec(ns, canary('25%')), await release(3, manifests(4)), v1);
+    const good = await deploy(spec(ns, canary('25%')), await release(3, webManifests(4)), v1);
     assert.equal(good.result.status, 'live', good.lines.join('\n'));
     assert.equal(image(ns), IMAGE(3), 'promoted');
     assert.equal(api.get('deployments', ns, 'web-canary'), undefined, 'the canary is removed after the promotion');
@@ -184,7 +156,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
       verify: [{ command: `test "$(${selected})" != green || test "$TANDEM_RELEASE_VERSION" != v2`, interval: '300ms', timeout: '5s' }],
     };
 
-    const v1 = await release(1, manifests(2));
+    const v1 = await release(1, webManifests(2));
     const first = await deploy(spec(ns, blueGreen), v1);
     assert.equal(first.result.status, 'live', first.lines.join('\n'));
     assert.equal(image(ns, 'web-blue'), IMAGE(1));
@@ -192,7 +164,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     assert.equal(slotOf(), 'blue');
     assert.equal(at(fence(ns), 'data', 'current'), '1');
 
-    const second = await deploy(spec(ns, blueGreen), await release(2, manifests(2)), v1);
+    const second = await deploy(spec(ns, blueGreen), await release(2, webManifests(2)), v1);
     assert.equal(second.result.status, 'rolled_back', second.lines.join('\n'));
     assert.equal(image(ns, 'web-green'), IMAGE(2), 'the new release ran in the idle slot');
     assert.equal(image(ns, 'web-blue'), IMAGE(1), 'the live slot was never touched');
@@ -200,14 +172,14 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     assert.equal(at(fence(ns), 'data', 'current'), '1');
     assert.ok(api.writes.some((w) => w.plural === 'services' && at(w.object, 'spec', 'selector', 'tandem.dev/slot') === 'green'));
 
-    const v3 = await release(3, manifests(2));
+    const v3 = await release(3, webManifests(2));
     const third = await deploy(spec(ns, blueGreen), v3, v1);
     assert.equal(third.result.status, 'live', third.lines.join('\n'));
     assert.deepEqual([slotOf(), image(ns, 'web-green')], ['green', IMAGE(3)]);
 
     // `tandem rollback` to v1, still in the idle blue slot: a switch alone.
     const writes = api.writes.length;
-    const back = await deploy(spec(ns, blueGreen), await release(1, manifests(2), 4), v3, 'rollback');
+    const back = await deploy(spec(ns, blueGreen), await release(1, webManifests(2), 4), v3, 'rollback');
     assert.equal(back.result.status, 'live', back.lines.join('\n'));
     assert.equal(slotOf(), 'blue');
     assert.equal(at(fence(ns), 'data', 'current'), '1');
@@ -221,7 +193,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
 
   it('builds a kustomization with kubectl kustomize and puts the image in its output', async () => {
     const ns = namespace();
-    const files = { ...manifests(2), 'kustomization.yaml': 'resources: [deployment.yaml]\nlabels: [{pairs: {team: web}}]\n' };
+    const files = { ...webManifests(2), 'kustomization.yaml': 'resources: [deployment.yaml]\nlabels: [{pairs: {team: web}}]\n' };
     const { result, lines } = await deploy(spec(ns), await release(1, files));
     assert.equal(result.status, 'live', lines.join('\n'));
     assert.equal(image(ns), IMAGE(1));
@@ -231,9 +203,9 @@ describe('kubernetes target against a contract server standing in for Kubernetes
 
   it('refuses a stale fencing token before touching the namespace', async () => {
     const ns = namespace();
-    assert.equal((await deploy(spec(ns), await release(5, manifests(2), 7))).result.status, 'live');
+    assert.equal((await deploy(spec(ns), await release(5, webManifests(2), 7))).result.status, 'live');
     const applied = api.requests.filter((r) => r.method === 'PATCH').length;
-    const { result } = await deploy(spec(ns), await release(6, manifests(2), 4));
+    const { result } = await deploy(spec(ns), await release(6, webManifests(2), 4));
     assert.equal(result.status, 'failed');
     assert.match(result.reason, /stale fencing token 4 refused: ConfigMap tandem-fence in namespace ns-\d+ has already seen token 7/);
     assert.equal(api.requests.filter((r) => r.method === 'PATCH').length, applied, 'nothing was applied');
@@ -243,7 +215,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
 
   it('loses the compare-and-swap on the fence to a newer deployment that wrote in between, and stops', async () => {
     const ns = namespace();
-    assert.equal((await deploy(spec(ns), await release(1, manifests(2), 1))).result.status, 'live');
+    assert.equal((await deploy(spec(ns), await release(1, webManifests(2), 1))).result.status, 'live');
     const applied = api.requests.filter((r) => r.method === 'PATCH').length;
     let raced = false;
     // Between this deployment's read of the fence (token 1) and its write of token 8, token 9 lands.
@@ -255,7 +227,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
       api.put('configmaps', ns, newer);
     };
     try {
-      const { result } = await deploy(spec(ns), await release(2, manifests(2), 8));
+      const { result } = await deploy(spec(ns), await release(2, webManifests(2), 8));
       assert.equal(result.status, 'failed');
       assert.match(result.reason, /stale fencing token 8 refused: .* has already seen token 9/);
     } finally {
@@ -273,7 +245,7 @@ describe('kubernetes target against a contract server standing in for Kubernetes
 
   it('fails on a manifest the published schema refuses, as the API server would', async () => {
     const ns = namespace();
-    const broken = manifests(2, '      initContainers: [{image: busybox}]\n');
+    const broken = webManifests(2, '      initContainers: [{image: busybox}]\n');
     const { result } = await deploy(spec(ns), await release(1, broken));
     assert.equal(result.status, 'failed');
     assert.match(result.reason, /initContainers\[0\]\.name: Required value/);

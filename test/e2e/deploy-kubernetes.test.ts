@@ -7,25 +7,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { kubectlSkipReason, startKubeApi, type KubeApi } from '../support/kube-api.js';
+import { kubectlSkipReason, startKubeApi, webManifests, type KubeApi } from '../support/kube-api.js';
 import { TestTandem, type PipelineView } from '../support/tandem.js';
 
 const skip = kubectlSkipReason();
 const pinned = (hex: string) => `127.0.0.1:25500/team/web@sha256:${hex.repeat(64)}`;
-
-const DEPLOYMENT = `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - name: web
-          image: \${TANDEM_RELEASE_IMAGE}
-`;
 
 function pipeline(image: string): string {
   return [
@@ -58,7 +44,10 @@ describe('kubernetes deployments end to end, against a contract server standing 
   });
 
   it('deploys with a file-variable kubeconfig and rolls a stuck rollout back to the previous image', { timeout: 90_000 }, async () => {
-    const { name: repo, remote } = await tandem.repo({ '.gitlab-ci.yml': pipeline(pinned('a')), 'k8s/deployment.yaml': DEPLOYMENT });
+    const { name: repo, remote } = await tandem.repo({
+      '.gitlab-ci.yml': pipeline(pinned('a')),
+      'k8s/deployment.yaml': webManifests(2)['deployment.yaml'],
+    });
     const kubeconfig = await readFile(await api.writeKubeconfig(join(dir, 'kubeconfig')), 'utf8');
     const saved = await tandem.api('POST', `/api/v1/repos/${repo}/variables`, {
       key: 'KUBECONFIG_PRODUCTION',

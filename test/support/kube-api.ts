@@ -567,3 +567,32 @@ export async function startKubeApi(certDir: string): Promise<KubeApi> {
   };
   return api;
 }
+
+/** A Deployment and a Service named web, the Deployment's image the release's pinned one. */
+export function webManifests(replicas: number, extra = ''): Record<string, string> {
+  return {
+    'deployment.yaml': `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: ${replicas}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: \${TANDEM_RELEASE_IMAGE}
+          ports: [{containerPort: 8080}]
+${extra}`,
+    'service.yaml': `apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+`,
+  };
+}
