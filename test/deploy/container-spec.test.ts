@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { expandDeployBlock, parseDeploySpec } from '../../src/deploy/index.js';
+import { splitNetworkArgs } from '../../src/deploy/targets/container.js';
 import { parseTargetSpec } from '../../src/deploy/targets/index.js';
 
 const target = (yaml: string) => parseTargetSpec(parse(yaml), 'deploy.target');
@@ -109,5 +110,24 @@ container:
       () => parseDeploySpec({ ...expanded, service: { start: 'x' } }, 'deploy'),
       /^DeployConfigError: deploy\.service: a container target runs its own commands/,
     );
+  });
+});
+
+describe('splitNetworkArgs', () => {
+  it('gives the network holder the flags of a network namespace, in both spellings, and the container the rest', () => {
+    const { network, own } = splitNetworkArgs([
+      '--init',
+      '--network',
+      'web',
+      '--dns=10.0.0.2',
+      '--memory',
+      '512m',
+      '-P',
+      '--add-host',
+      'db:10.0.0.9',
+      '--read-only',
+    ]);
+    assert.deepEqual(network, ['--network', 'web', '--dns=10.0.0.2', '-P', '--add-host', 'db:10.0.0.9']);
+    assert.deepEqual(own, ['--init', '--memory', '512m', '--read-only']);
   });
 });

@@ -72,7 +72,7 @@ describe('deployment to a container target', { skip }, () => {
   after(async () => {
     for (const server of servers) server.close();
     const ids = (await podman('ps', '--all', '--quiet', '--filter', `name=^${prefix}`).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length > 0) await podman('rm', '--force', '--time', '0', ...ids).catch(() => undefined);
+    if (ids.length > 0) await podman('rm', '--force', '--depend', '--time', '0', ...ids).catch(() => undefined);
     for (const image of [v1, v2]) if (image) await podman('rmi', '--force', image.pinned).catch(() => undefined);
     await sshd?.stop();
     await registry?.stop();
@@ -90,7 +90,7 @@ describe('deployment to a container target', { skip }, () => {
       address,
       dir: join(tmp.path, `env-${n}-${'ab'[i]}`),
     }));
-    const spec = (more: Record<string, unknown> = {}) =>
+    const spec = (more: Record<string, unknown> = {}, containerMore: Record<string, unknown> = {}) =>
       parseDeploySpec(
         {
           image: `${registry.host}/tandem/web:v1`,
@@ -103,6 +103,7 @@ describe('deployment to a container target', { skip }, () => {
               run_args: ['--init'],
               keep: 2,
               ...container,
+              ...containerMore,
             },
           },
           verify: [{ http: `http://\${TANDEM_HOST_ADDRESS}:${port}/health`, expect_status: 200, interval: '100ms', failures: 3 }],
@@ -221,6 +222,38 @@ describe('deployment to a container target', { skip }, () => {
     } finally {
       process.kill(registry.pid, 'SIGCONT');
     }
+  });
+
+  /** Running network holders of a host, and the network mode of its running release container. */
+  async function network(container: string): Promise<{ holders: string[]; joined: string }> {
+    const holders = await podman('ps', '--filter', `label=tandem.network-for=${container}`, '--format', '{{.Names}} {{.Ports}}');
+    const app = (await podman('ps', '--quiet', '--filter', `label=tandem.target=${container}`)).trim();
+    const joined = app ? (await podman('inspect', '--format', '{{.HostConfig.NetworkMode}}', app)).trim() : '';
+    return { holders: holders.trim().split('\n').filter(Boolean), joined };
+  }
+
+  it('a network holder keeps the ports across releases; a release with other ports rolls back to the earlier ones', async () => {
+    const e = await environment();
+    const r1 = release(1, 1, v1);
+    assert.equal((await deploy(e.spec(), e.workDir, r1, null)).result.status, 'live');
+    const first = await network(e.hosts[0].container);
+    assert.equal(first.holders.length, 1, `one holder: ${first.holders.join(' | ')}`);
+    assert.match(first.holders[0], new RegExp(`^${e.hosts[0].container}-net-[0-9a-f]{8} 127\\.0\\.0\\.2:${e.port}->80/tcp$`));
+    const holderId = (await podman('inspect', '--format', '{{.Id}}', first.holders[0].split(' ')[0])).trim();
+    assert.equal(first.joined, `container:${holderId}`, 'the release container joins the holder');
+
+    // Same ports: the next release joins the same holder.
+    const r2 = release(2, 2, v2);
+    assert.equal((await deploy(e.spec(), e.workDir, r2, r1)).result.status, 'live');
+    assert.deepEqual((await network(e.hosts[0].container)).holders, first.holders);
+
+    // The same host port onto another container port, where nothing listens: the new holder takes
+    // the host port from the old one, verification fails, and the rollback gives it back.
+    const moved = e.spec({}, { ports: [`\${TANDEM_HOST_ADDRESS}:${e.port}:81`] });
+    const bad = await deploy(moved, e.workDir, release(3, 3, v2), r2);
+    assert.equal(bad.result.status, 'rolled_back', bad.lines.join('\n'));
+    await untilServing(e.urls, 'v2');
+    assert.deepEqual((await network(e.hosts[0].container)).holders, first.holders, "back on the earlier release's holder alone");
   });
 
   it('a host refuses a fencing token lower than one it has seen', async () => {

@@ -4,6 +4,7 @@
 // (tandem.target, tandem.release, tandem.position, tandem.image, tandem.environment): they are the
 // record of what a host has and runs. Behaviour: docs/pipeline-reference.md#container-target.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fitLimits, LIMITS_SHELL, limitsFromShell } from '../../container-limits.js';
 import {
   checkLink,
@@ -39,7 +40,29 @@ const LABEL = {
   position: 'tandem.position',
   image: 'tandem.image',
   environment: 'tandem.environment',
+  /** On a network holder (not a release's container): the name prefix it holds the network for. */
+  networkFor: 'tandem.network-for',
 } as const;
+/**
+ * `run_args` that belong to a network namespace: they go to the network holder, as podman refuses
+ * them on a container that joins another's network. The value says whether the flag takes one.
+ */
+const NETWORK_FLAGS = new Map<string, boolean>([
+  ['--network', true],
+  ['--net', true],
+  ['--publish', true],
+  ['-p', true],
+  ['--publish-all', false],
+  ['-P', false],
+  ['--dns', true],
+  ['--dns-option', true],
+  ['--dns-search', true],
+  ['--add-host', true],
+  ['--ip', true],
+  ['--ip6', true],
+  ['--mac-address', true],
+  ['--network-alias', true],
+]);
 const REFERENCE = /\$(?:\{(\w+)\}|(\w+))/g;
 /** The lines of stdout kept from a query. */
 const MAX_OUTPUT = 1024 * 1024;
@@ -63,6 +86,21 @@ function expand(text: string, vars: Record<string, string>, where: string): stri
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(3).replace(/\.?0+$/, '')}`;
+}
+
+/** `runArgs` split into the network holder's flags and the release container's own. */
+export function splitNetworkArgs(runArgs: readonly string[]): { network: string[]; own: string[] } {
+  const network: string[] = [];
+  const own: string[] = [];
+  for (let i = 0; i < runArgs.length; i++) {
+    const arg = runArgs[i];
+    const flag = arg.startsWith('--') && arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg;
+    const takesValue = NETWORK_FLAGS.get(flag);
+    if (takesValue === undefined) own.push(arg);
+    else if (takesValue && flag === arg && i + 1 < runArgs.length) network.push(arg, runArgs[++i]);
+    else network.push(arg);
+  }
+  return { network, own };
 }
 
 export class ContainerDeployTarget implements ContainerTarget {
@@ -177,9 +215,51 @@ export class ContainerDeployTarget implements ContainerTarget {
     return link === 'current' ? `${host.spec.container}-${releaseId}` : `${host.spec.container}-${link}-${releaseId}`;
   }
 
+  /** The variables `ports`, `env` and `volumes` expand on this host. */
+  private variables(host: ContainerHost, release: ReleaseInput): Record<string, string> {
+    return { ...release.env, TANDEM_HOST: host.spec.name, TANDEM_HOST_ADDRESS: host.spec.address, TANDEM_DEPLOY_DIR: host.spec.dir };
+  }
+
+  /**
+   * The network holder of `link` on the host: a container of catatonit alone (no image: an empty
+   * root in the state dir) that owns the network namespace and the published ports, which the
+   * release containers at `link` join. A release stopped and another started leave the network up:
+   * without it podman tears the bridge and its firewall rules down and sets them up again, which was
+   * half of a rollback's time. Named by its flags, so changed ports make a new holder.
+   */
+  private networkHolder(host: ContainerHost, release: ReleaseInput, link: string, limits: string[]): { name: string; create: string } {
+    const vars = this.variables(host, release);
+    const flags = [
+      ...splitNetworkArgs(this.spec.runArgs).network,
+      ...this.spec.ports.flatMap((p, i) => ['--publish', expand(p, vars, `deploy.target.container.ports[${i}]`)]),
+    ];
+    const hash = createHash('sha256').update(flags.join('\0')).digest('hex').slice(0, 8);
+    const name = `${link === 'current' ? host.spec.container : `${host.spec.container}-${link}`}-net-${hash}`;
+    const labels = { [LABEL.networkFor]: host.spec.container, [LABEL.position]: link };
+    const args = [
+      ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+      ...limits,
+      ...flags,
+      '--init',
+      '--entrypoint',
+      '/run/podman-init',
+    ];
+    const create = [
+      `mkdir -p .tandem/network-root`,
+      `pm container exists ${q(name)} || pm create --name ${q(name)} ${args.map(q).join(' ')} --rootfs "$PWD/.tandem/network-root" -P >/dev/null`,
+    ].join('\n');
+    return { name, create };
+  }
+
   /** `podman create` flags of the release on this host; release, slot and host variables expanded. */
-  private createArgs(host: ContainerHost, release: ReleaseInput, link: string, limits: string[]): { args: string[]; env: string } {
-    const vars = { ...release.env, TANDEM_HOST: host.spec.name, TANDEM_HOST_ADDRESS: host.spec.address, TANDEM_DEPLOY_DIR: host.spec.dir };
+  private createArgs(
+    host: ContainerHost,
+    release: ReleaseInput,
+    link: string,
+    limits: string[],
+    network: string,
+  ): { args: string[]; env: string } {
+    const vars = this.variables(host, release);
     const at = 'deploy.target.container';
     const labels = {
       [LABEL.target]: host.spec.container,
@@ -191,8 +271,9 @@ export class ContainerDeployTarget implements ContainerTarget {
     const args = [
       ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
       ...limits,
-      ...this.spec.runArgs,
-      ...this.spec.ports.flatMap((p, i) => ['--publish', expand(p, vars, `${at}.ports[${i}]`)]),
+      ...splitNetworkArgs(this.spec.runArgs).own,
+      '--network',
+      `container:${network}`,
       ...this.spec.volumes.flatMap((v, i) => ['--volume', expand(v, vars, `${at}.volumes[${i}]`)]),
     ];
     const health = this.spec.health;
@@ -215,7 +296,7 @@ export class ContainerDeployTarget implements ContainerTarget {
    * one that passed it before (a rollback) serves again without waiting for it. A release not
    * uploaded first (a rollback) most likely has its container: it is started at once after the
    * stop, and created only when that fails because it is missing, which keeps a rollback to one
-   * `podman stop` and one `podman start`.
+   * `podman stop` and one `podman start` while the ports stay the same.
    */
   async activate(host: TargetHost, release: ReleaseInput, log: TargetLog, link = 'current'): Promise<void> {
     checkRelease(release);
@@ -227,14 +308,26 @@ export class ContainerDeployTarget implements ContainerTarget {
     // so its old container goes first (whatever this release's, which is started again).
     const stop = `pm stop --time ${this.spec.stopTimeoutS} ${position} >/dev/null`;
     const clearSlot = `pm ps --all ${position} --format '{{.Names}}' | while read -r tt_name; do [ "$tt_name" = ${q(name)} ] || pm rm --force --time 0 "$tt_name" >/dev/null; done`;
+    const limits = await this.ulimits(entry);
+    const holder = this.networkHolder(entry, release, link, limits);
+    // The holder last started at this link, recorded so that the usual activation (same ports)
+    // asks podman nothing more; another holder still running there holds the ports this one needs.
+    const record = `.tandem/network-${link}`;
+    const holders = `--filter ${q(`label=${LABEL.networkFor}=${entry.spec.container}`)} --filter ${q(`label=${LABEL.position}=${link}`)} --filter status=running`;
+    const stopHolders = (except: string) =>
+      `pm ps ${holders} --format '{{.Names}}' | while read -r tt_name; do [ "$tt_name" = ${q(except)} ] || pm stop --time 0 "$tt_name" >/dev/null; done`;
+    const freePorts = `[ "$(cat ${record} 2>/dev/null)" = ${q(holder.name)} ] || ${stopHolders(holder.name)}`;
+    // Unknown after the fallback below started a holder of other flags: the next activation asks.
+    const remember = `if [ -n "$tt_known" ]; then printf '%s\\n' ${q(holder.name)} >${record}; else rm -f ${record}; fi`;
     let create = `echo "release ${release.id} has no image to create ${name} from: a container target needs deploy.image" >&2; exit 1`;
     let env: Record<string, string> = {};
     if (release.image) {
-      const { args, env: lines } = this.createArgs(entry, release, link, await this.ulimits(entry));
+      const { args, env: lines } = this.createArgs(entry, release, link, limits, holder.name);
       env = { TANDEM_CONTAINER_ENV: lines };
       const command = [...args, release.image, ...(this.spec.command ?? [])].map(q).join(' ');
       create = [
         this.pullScript(release.image),
+        holder.create,
         // The env file holds secrets: 0600, and gone once podman read it.
         `umask 077; tt_envfile=".tandem/env-$$"; printf '%s\\n' "$TANDEM_CONTAINER_ENV" >"$tt_envfile"`,
         `pm create --name ${q(name)} --env-file "$tt_envfile" ${command} >/dev/null || { rm -f "$tt_envfile"; exit 1; }`,
@@ -258,19 +351,27 @@ export class ContainerDeployTarget implements ContainerTarget {
       : '';
     // Blue-green's traffic record would outlive a switch to rolling.
     const stopOld = link === 'current' ? `rm -f current\n${stop}` : clearSlot;
+    // Starting the container starts its holder too.
     const start = `pm start ${q(name)} >/dev/null`;
     const steps = this.staged.has(`${entry.spec.name}\0${release.id}`)
-      ? [`if pm container exists ${q(name)}; then echo "${name} is already here"; else\n${create}\nfi`, stopOld, start]
+      ? [`if pm container exists ${q(name)}; then echo "${name} is already here"; else\n${create}\nfi`, stopOld, freePorts, start]
       : [
           stopOld,
           `if ! ${start} 2>.tandem/start-error; then`,
-          `  if pm container exists ${q(name)}; then cat .tandem/start-error >&2; exit 1; fi`,
-          `  ${create.replaceAll('\n', '\n  ')}\n  ${start}`,
+          `  if pm container exists ${q(name)}; then`,
+          // Made with other ports than the running holder's, which still holds them.
+          `    ${stopHolders('')}; tt_known=`,
+          `    ${start} || { cat .tandem/start-error >&2; exit 1; }`,
+          '  else',
+          `    ${freePorts}`,
+          `    ${create.replaceAll('\n', '\n    ')}\n    ${start}`,
+          '  fi',
           'fi',
         ];
     const script = [
-      'tt_fresh=',
+      'tt_fresh=; tt_known=1',
       ...steps,
+      remember,
       `echo "started ${name} (release ${release.id})"`,
       health ? `if [ -n "$tt_fresh" ]; then\n${gate}\nfi` : '',
     ].join('\n');
@@ -326,6 +427,9 @@ export class ContainerDeployTarget implements ContainerTarget {
       '  pm rmi "$tt_image" >/dev/null 2>&1 || true',
       '  echo "tandem-result: $tt_id"',
       'done',
+      // A network holder no kept container joins any more (podman refuses to remove one that is joined).
+      `pm ps --all --filter ${q(`label=${LABEL.networkFor}=${entry.spec.container}`)} --filter status=exited --filter status=created --format '{{.Names}}' |`,
+      'while read -r tt_name; do pm rm "$tt_name" >/dev/null 2>&1 || true; done',
     ].join('\n');
     const removed = await this.fenced(entry, fencingToken, `prune keeping ${keep}`, script, log);
     return removed.map(Number);
