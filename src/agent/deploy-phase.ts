@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectFiles, restoreFiles, storeFiles, type BlobStore, type ManifestEntry } from '../artifacts/index.js';
 import { expandDeployBlock, parseDeploySpec, runDeployment, type DeploymentResult, type PreviousRelease } from '../deploy/index.js';
+import { MAX_REPORTED_HOSTS } from '../api/index.js';
 
 /** The release as the server answers for it. */
 export interface ReleaseJson {
@@ -37,6 +38,8 @@ export interface DeployBackend {
     status: 'deploying' | 'verifying' | 'paused' | 'live' | 'failed' | 'rolled_back';
     reason?: string | null;
     restoredReleaseId?: number | null;
+    /** What each host runs now. */
+    hosts?: { name: string; releaseId: number }[];
   }): Promise<void>;
   decision(): Promise<{ status: string; decision: 'promote' | 'abort' | null }>;
 }
@@ -116,6 +119,14 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
     ? { id: previous.id, image: previous.image, env: releaseEnv(previous, environment), files: () => filesOf(previous) }
     : null;
 
+  // What each host runs, sent with every report from here on; the server keeps the latest per host.
+  const hosts = new Map<string, number>();
+  const report: DeployBackend['reportRelease'] = (body) =>
+    backend.reportRelease(
+      hosts.size === 0
+        ? body
+        : { ...body, hosts: [...hosts].slice(0, MAX_REPORTED_HOSTS).map(([name, releaseId]) => ({ name, releaseId })) },
+    );
   let result: DeploymentResult;
   try {
     result = await runDeployment({
@@ -134,18 +145,19 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
       cwd: input.workspace,
       log,
       signal: input.signal,
+      onHostRelease: (host, releaseId) => hosts.set(host, releaseId),
       onPhase: async (phase, detail) => {
         // rolling_back is the deployment's own business: the release stays verifying until it ends.
-        if (phase !== 'rolling_back') await backend.reportRelease({ status: phase, reason: detail ?? null });
+        if (phase !== 'rolling_back') await report({ status: phase, reason: detail ?? null });
       },
       awaitDecision: async (reason, signal) => {
-        await backend.reportRelease({ status: 'paused', reason });
+        await report({ status: 'paused', reason });
         log(`deploy: paused (${reason}): waiting for promote or abort (tandem env promote|abort)`);
         for (;;) {
           await sleep(DECISION_POLL_MS, undefined, { signal });
           const answer = await backend.decision();
           if (answer.decision) {
-            await backend.reportRelease({ status: 'verifying', reason: `${answer.decision} by a person` });
+            await report({ status: 'verifying', reason: `${answer.decision} by a person` });
             return answer.decision;
           }
         }
@@ -156,19 +168,19 @@ export async function runDeployPhase(input: DeployPhaseInput): Promise<DeployPha
   }
   switch (result.status) {
     case 'live':
-      await backend.reportRelease({ status: 'live' });
+      await report({ status: 'live' });
       log(
         `deploy: release #${release.id} (${release.version}) is live in ${environment.name} (${(result.durationMs / 1000).toFixed(1)} s)`,
       );
       return { ok: true };
     case 'rolled_back':
-      await backend.reportRelease({ status: 'rolled_back', reason: result.reason, restoredReleaseId: previous?.id ?? null });
+      await report({ status: 'rolled_back', reason: result.reason, restoredReleaseId: previous?.id ?? null });
       log(
         `deploy: rolled back to #${previous?.id} (${previous?.version}): ${result.reason}; previous release serving ${((result.restoredAtMs - result.detectedAtMs) / 1000).toFixed(2)} s after the failure was seen`,
       );
       return { ok: false, reason: `rolled back: ${result.reason}` };
     case 'failed':
-      await backend.reportRelease({ status: 'failed', reason: result.reason });
+      await report({ status: 'failed', reason: result.reason });
       return { ok: false, reason: result.reason };
   }
 }

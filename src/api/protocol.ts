@@ -111,3 +111,6 @@ export interface JobImageJson {
   /** `registry/repository@sha256:...`. */
   image: string;
 }
+
+/** Hosts per release status report (`hosts` of POST /api/v1/agent/jobs/:id/release/status); a target with more reports its first ones. */
+export const MAX_REPORTED_HOSTS = 1000;

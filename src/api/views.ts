@@ -244,6 +244,8 @@ export interface ReleaseJson {
   digest: string;
   /** The image pinned by digest (`registry/name@sha256:...`); null for a release of files only. */
   image: string | null;
+  /** Where people can look at the image: the registry's page for it, or its manifest on the registry's API. */
+  imageUrl: string | null;
   pipelineId: number | null;
   jobId: number | null;
   fencingToken: number | null;
@@ -264,6 +266,16 @@ export interface ReleaseApprovalJson {
   at: string;
 }
 
+export interface EnvironmentHostJson {
+  /** The target's name for the host: `deploy@10.0.0.6`, `local:web-a`, a cluster namespace. */
+  name: string;
+  releaseId: number;
+  version: string;
+  /** The release's image pinned by digest, or null for a release of files. */
+  image: string | null;
+  updatedAt: string | null;
+}
+
 export interface EnvironmentJson {
   name: string;
   /** GitLab's deployment_tier: production, staging, testing, development, other. */
@@ -274,6 +286,8 @@ export interface EnvironmentJson {
   current: ReleaseJson | null;
   /** The newest release, when it is not the current one (deploying, failed, rolled back...). */
   latest: ReleaseJson | null;
+  /** Which release each host runs, as the deploying agents reported it (a canary shows both). */
+  hosts: EnvironmentHostJson[];
   createdAt: string | null;
   updatedAt: string | null;
 }

@@ -166,7 +166,10 @@ export async function runBlueGreen(d: Deployment, strategy: Extract<StrategySpec
   }
   const switchedAt = Date.now();
   try {
-    await eachLimited(d.hosts, d.parallel, (host) => target.relink(host.target, release, 'current', input.log));
+    await eachLimited(d.hosts, d.parallel, async (host) => {
+      await target.relink(host.target, release, 'current', input.log);
+      d.serving(host, release.id);
+    });
   } catch (err) {
     d.rethrowFatal(err);
     return switchBack(
@@ -223,7 +226,9 @@ async function switchBack(
     await eachLimited(states, d.parallel, async (s) => {
       const id = s.slots[liveIndex];
       // activate reads no files: the release is in the old slot.
-      if (id !== null) await target.relink(s.host.target, { ...d.release, id, sourceDir: '' }, 'current', d.input.log);
+      if (id === null) return;
+      await target.relink(s.host.target, { ...d.release, id, sourceDir: '' }, 'current', d.input.log);
+      d.serving(s.host, id);
     });
   } catch (err) {
     if (err instanceof Halt || err instanceof StaleFencingTokenError) throw err;

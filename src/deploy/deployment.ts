@@ -46,6 +46,8 @@ export interface DeploymentInput {
    * aborts when the question is withdrawn (the canary's analysis failed meanwhile).
    */
   awaitDecision(reason: string, signal: AbortSignal): Promise<'promote' | 'abort'>;
+  /** A host now runs (or takes traffic for) this release: an activation, a rollback or a switch landed there. */
+  onHostRelease?(host: string, releaseId: number): void;
 }
 
 /** Times are epoch milliseconds (Date.now()). */
@@ -147,6 +149,10 @@ export class Deployment {
 
   log(line: string): void {
     this.input.log(`deploy: ${line}`);
+  }
+
+  serving(host: Host, releaseId: number): void {
+    this.input.onHostRelease?.(host.name, releaseId);
   }
 
   async phase(phase: Phase, detail: string): Promise<void> {
@@ -292,6 +298,7 @@ export class Deployment {
         }
         await this.target.activate(host.target, await this.previousRelease(false), log);
       }
+      this.serving(host, previous.id);
       this.log(`[${host.name}] back on release ${previous.id} in ${formatMs(performance.now() - started)}`);
     });
     return Date.now();

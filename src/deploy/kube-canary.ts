@@ -70,6 +70,7 @@ export async function runKubernetesCanary(d: Deployment, strategy: Extract<Strat
   await d.phase('deploying', promote);
   try {
     await target.activate(host.target, release, input.log);
+    d.serving(host, release.id);
   } catch (err) {
     d.rethrowFatal(err);
     return d.afterFailure({ reason: `${promote}: ${message(err)}`, detectedAt: Date.now() }, [host], switchedAt);

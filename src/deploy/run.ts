@@ -51,6 +51,7 @@ async function deployBatch(d: Deployment, batch: readonly Host[], maxUnavailable
     switched.push(host);
     d.switched = true;
     await target.activate(host.target, release, input.log);
+    d.serving(host, release.id);
     d.log(`[${host.name}] release ${release.id} active in ${formatMs(performance.now() - started)}`);
   });
 }
@@ -111,6 +112,7 @@ async function rollBackTo(d: Deployment): Promise<DeploymentResult> {
         await target.upload(host.target, release, input.log);
         await target.activate(host.target, release, input.log);
       }
+      d.serving(host, release.id);
       d.log(`[${host.name}] release ${release.id} active in ${formatMs(performance.now() - started)}`);
     });
   } catch (err) {

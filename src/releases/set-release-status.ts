@@ -4,6 +4,7 @@
 // again), so the history shows what served when.
 import { forUpdate, type Store } from '../store/index.js';
 import type { Release, ReleaseStatus } from '../store/index.js';
+import { recordHostReleases, type HostRelease } from './host-releases.js';
 import { restoredContent } from './releases.js';
 import { ReleaseError } from './start-release.js';
 
@@ -16,6 +17,8 @@ export interface SetReleaseStatusInput {
   reason: string | null;
   /** For rolled_back: the release whose files serve again. */
   restoredReleaseId?: number | null;
+  /** What hosts run now, recorded even when the status repeats (each batch of a rollout reports `deploying`). */
+  hosts?: readonly HostRelease[];
   now: number;
 }
 
@@ -33,6 +36,7 @@ export async function setReleaseStatus(store: Store, input: SetReleaseStatusInpu
     if (!current) throw new ReleaseError('not_found', `no release ${input.releaseId}`);
     // The environment row serializes status changes of its releases (see start-release).
     await forUpdate(trx, trx.selectFrom('environments').select('id').where('id', '=', current.environment_id)).executeTakeFirst();
+    await recordHostReleases(trx, { environmentId: current.environment_id, hosts: input.hosts ?? [], now: input.now });
     if (current.status === input.status) return { release: current, rollback: null, changed: false };
     if (!OPEN.includes(current.status))
       throw new ReleaseError('conflict', `release ${current.id} is ${current.status} already; it cannot become ${input.status}`);

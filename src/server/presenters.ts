@@ -37,6 +37,7 @@ import { readSilenceMatchers } from '../monitor/index.js';
 import type { OutboxSummary } from '../outbox/index.js';
 import { readSubscriptionEvents, type SubscriptionListing } from '../outbox/index.js';
 import { imageWebUrl, parseImageRef } from '../artifacts/index.js';
+import type { HostReleaseRow } from '../releases/index.js';
 import { registryImageOf, repoPath } from '../repos/index.js';
 import { describeKnownHosts, publicKeyFingerprint } from '../source/index.js';
 import { readJobSpec, type LinkedPipeline, type Player } from '../scheduler/index.js';
@@ -198,6 +199,16 @@ export interface ReleaseListContext {
   titles: ReadonlyMap<string, string>;
 }
 
+/** The registry's page about a pinned image; null for a reference that no longer parses. */
+function imageLink(image: string): string | null {
+  try {
+    const parsed = parseImageRef(image);
+    return imageWebUrl(parsed, parsed.digest ?? '');
+  } catch {
+    return null;
+  }
+}
+
 export function releaseView(r: Release, listed?: ReleaseListContext): ReleaseJson {
   const play = r.job_id === null ? undefined : listed?.plays.get(r.job_id);
   return {
@@ -212,6 +223,7 @@ export function releaseView(r: Release, listed?: ReleaseListContext): ReleaseJso
     ref: r.ref,
     digest: r.digest,
     image: r.image,
+    imageUrl: r.image === null ? null : imageLink(r.image),
     pipelineId: r.pipeline_id,
     jobId: r.job_id,
     fencingToken: r.fencing_token,
@@ -228,7 +240,12 @@ export function releaseView(r: Release, listed?: ReleaseListContext): ReleaseJso
   };
 }
 
-export function environmentView(e: Environment, current: Release | null, latest: Release | null): EnvironmentJson {
+export function environmentView(
+  e: Environment,
+  current: Release | null,
+  latest: Release | null,
+  hosts: readonly HostReleaseRow[],
+): EnvironmentJson {
   return {
     name: e.name,
     tier: e.tier,
@@ -236,6 +253,7 @@ export function environmentView(e: Environment, current: Release | null, latest:
     protected: e.protected === 1,
     current: current ? releaseView(current) : null,
     latest: latest && latest.id !== current?.id ? releaseView(latest) : null,
+    hosts: hosts.map((h) => ({ name: h.host, releaseId: h.releaseId, version: h.version, image: h.image, updatedAt: iso(h.updatedAt) })),
     createdAt: iso(e.created_at),
     updatedAt: iso(e.updated_at),
   };

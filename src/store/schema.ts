@@ -382,6 +382,15 @@ export interface ArtifactFileTable {
   created_at: number;
 }
 
+/** The release a host of an environment runs, as its deploying agent last reported (migration 039). */
+export interface EnvironmentHostTable {
+  environment_id: number;
+  /** The target's name for the host (`deploy@10.0.0.6`, `local:web-a`, a cluster's namespace). */
+  host: string;
+  release_id: number;
+  updated_at: number;
+}
+
 /** A blob to delete once no row lists it any more (migration 038). */
 export interface BlobSweepTable {
   digest: string;
@@ -822,6 +831,7 @@ export interface Database {
   flaky_tests: FlakyTestTable;
   cache_entries: CacheEntryTable;
   blob_sweeps: BlobSweepTable;
+  environment_hosts: EnvironmentHostTable;
   agents: AgentTable;
   tokens: TokenTable;
   counters: CounterTable;

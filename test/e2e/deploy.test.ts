@@ -30,6 +30,7 @@ interface EnvironmentJson {
   name: string;
   protected: boolean;
   current: ReleaseJson | null;
+  hosts: { name: string; releaseId: number; version: string }[];
 }
 
 let tandem: TestTandem;
@@ -68,6 +69,13 @@ describe('deployments', () => {
       const envs = (await tandem.api<EnvironmentJson[]>('GET', `/api/v1/repos/${repo}/environments`)).body;
       assert.equal(envs[0].current?.status, 'live');
       assert.equal(envs[0].current?.sha, p1.sha);
+      assert.deepEqual(
+        envs[0].hosts.map((h) => [h.releaseId, h.version]),
+        [[envs[0].current?.id, envs[0].current?.version]],
+        'the agent reported what its one host runs',
+      );
+      const hostsNow = async () =>
+        (await tandem.api<EnvironmentJson[]>('GET', `/api/v1/repos/${repo}/environments`)).body[0].hosts.map((h) => h.releaseId);
 
       // v2 fails its health check: the agent swaps back and the job fails.
       await remote.commit(await demoAppFiles(tandem, 'v2', { unhealthy: true }), 'v2');
@@ -86,6 +94,7 @@ describe('deployments', () => {
         ['rollback', 'live', v1.id, p1.sha],
       );
       assert.equal(v1.status, 'superseded');
+      assert.deepEqual(await hostsNow(), [v1.id], "the host is back on v1's release after the automatic rollback");
 
       // v3 goes live; an alert right after rolls it back to the release before.
       await remote.commit({ ...(await demoAppFiles(tandem, 'v3')), 'app/UNHEALTHY': null }, 'v3');
@@ -122,6 +131,7 @@ describe('deployments', () => {
       assert.equal(rolled.status, 'success', rollbackLog);
       assert.match(rollbackLog, /Skipping Git repository setup/);
       assert.equal(await servingVersion(env.url), 'v3');
+      assert.deepEqual(await hostsNow(), [asked.body.id], 'the host runs the rollback release');
       assert.deepEqual(
         (await releases(repo, 'staging')).slice(0, 2).map((r) => [r.id, r.status]),
         [

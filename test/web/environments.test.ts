@@ -148,7 +148,7 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
     }
   });
 
-  it('shows the image a release runs, pinned by digest', { timeout: 45_000 }, async () => {
+  it('shows the image a release runs, pinned by digest, its registry link and the hosts running it', { timeout: 45_000 }, async () => {
     const image = `127.0.0.1:25500/shop/web@sha256:${'0123456789abcdef'.repeat(4)}`;
     const file = [
       'deploy-images:',
@@ -170,6 +170,12 @@ describe('web UI: environments and rollback', { skip: browserSkip() }, () => {
       await shown.waitFor();
       assert.equal(await shown.innerText(), '127.0.0.1:25500/shop/web@sha256:0123456789ab');
       assert.equal(await shown.getAttribute('title'), image);
+      const link = page.getByRole('link', { name: 'in the registry' });
+      assert.equal(await link.getAttribute('href'), `https://127.0.0.1:25500/v2/shop/web/manifests/sha256:${'0123456789abcdef'.repeat(4)}`);
+      // The host the release runs on, as the agent reported it.
+      const host = page.getByRole('table', { name: 'Hosts' }).getByRole('row').nth(1);
+      assert.match(await host.innerText(), /release #\d+[\s\S]*127\.0\.0\.1:25500\/shop\/web@sha256:0123456789ab/);
+      await screenshot(page, 'environment-image-hosts');
     } finally {
       await context.close();
     }

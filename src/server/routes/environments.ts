@@ -9,6 +9,7 @@ import {
   findRelease,
   latestRelease,
   listEnvironments,
+  hostReleases,
   listReleases,
   liveRelease,
   readReleaseFiles,
@@ -32,7 +33,7 @@ import { requirePermission } from '../auth.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { publishChanges } from '../notify.js';
 import { pageParams, idParam } from '../query.js';
-import { ROLLBACK_OF_VARIABLE } from '../../api/index.js';
+import { MAX_REPORTED_HOSTS, ROLLBACK_OF_VARIABLE } from '../../api/index.js';
 import { environmentView, jobView, releaseView } from '../presenters.js';
 
 const fencingToken = z.number().int().positive();
@@ -78,7 +79,14 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
       const repo = await requireRepo(ctx.store, params.name!);
       const envs = await listEnvironments(ctx.store.db, repo.id);
       return Promise.all(
-        envs.map(async (env) => environmentView(env, await liveRelease(ctx.store.db, env.id), await latestRelease(ctx.store.db, env.id))),
+        envs.map(async (env) =>
+          environmentView(
+            env,
+            await liveRelease(ctx.store.db, env.id),
+            await latestRelease(ctx.store.db, env.id),
+            await hostReleases(ctx.store.db, env.id),
+          ),
+        ),
       );
     },
   });
@@ -103,7 +111,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
         throw new ApiError(400, `environment "${name}": use letters, digits, spaces, "_", "-", "." and "/" (at most 200)`);
       await configureEnvironment(ctx.store.db, { repoId: repo.id, name, settings: body, now: ctx.clock.now() });
       const env = await requireEnvironment(ctx.store.db, repo, name);
-      return environmentView(env, await liveRelease(ctx.store.db, env.id), null);
+      return environmentView(env, await liveRelease(ctx.store.db, env.id), null, await hostReleases(ctx.store.db, env.id));
     },
   });
 
@@ -303,6 +311,10 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
         status: z.enum(['deploying', 'verifying', 'paused', 'live', 'failed', 'rolled_back']),
         reason: z.string().max(4000).nullable().optional(),
         restoredReleaseId: z.number().int().positive().nullable().optional(),
+        hosts: z
+          .array(z.object({ name: z.string().min(1).max(500), releaseId: z.number().int().positive() }).strict())
+          .max(MAX_REPORTED_HOSTS)
+          .optional(),
       })
       .strict(),
     async handler({ principal, params, body }) {
@@ -315,6 +327,7 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
         status: body.status,
         reason: body.reason ?? null,
         restoredReleaseId: body.restoredReleaseId ?? null,
+        hosts: body.hosts?.map((h) => ({ host: h.name, releaseId: h.releaseId })),
         now: ctx.clock.now(),
       });
       if (result.changed && (body.status === 'live' || body.status === 'failed' || body.status === 'rolled_back')) {

@@ -38,6 +38,7 @@ import * as m033 from './033_job_needs.js';
 import * as m034 from './034_release_image.js';
 import * as m035 from './035_registry_images.js';
 import * as m038 from './038_blob_sweeps.js';
+import * as m039 from './039_environment_hosts.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -79,6 +80,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '034_release_image': m034,
   '035_registry_images': m035,
   '038_blob_sweeps': m038,
+  '039_environment_hosts': m039,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

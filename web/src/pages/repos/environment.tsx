@@ -3,7 +3,7 @@
 // it is live.
 import { useEffect, useEffectEvent, useState } from 'react';
 import { api, useApi } from '../../api.js';
-import { Await, Empty, StatusBadge } from '../../components/common.js';
+import { Await, Empty, StatusBadge, Time } from '../../components/common.js';
 import { ConfirmDialog } from '../../components/confirm.js';
 import { RepoFrame, useRepo } from '../../components/repo-frame.js';
 import { Link, seg } from '../../router.js';
@@ -104,6 +104,14 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
             <>
               <span className="release-image">
                 Image: <ImageRef image={env.current.image} />
+                {env.current.imageUrl ? (
+                  <>
+                    {' '}
+                    <a href={env.current.imageUrl} target="_blank" rel="noreferrer noopener">
+                      in the registry
+                    </a>
+                  </>
+                ) : null}
               </span>
               <br />
             </>
@@ -123,6 +131,7 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
       ) : (
         <p className="muted">Nothing is live here yet.</p>
       )}
+      <HostsTable env={env} />
       {env.latest ? (
         <p>
           Latest: <StatusBadge status={env.latest.status} /> <strong>{env.latest.version}</strong> (release #{env.latest.id})
@@ -142,6 +151,41 @@ function LiveNow({ env, envPath, releases, onChange }: { env: Environment; envPa
       </div>
       <ActionError action={protect} />
     </section>
+  );
+}
+
+/** Which release each host runs, as the deploying agents reported it: a paused canary shows both. */
+function HostsTable({ env }: { env: Environment }) {
+  if (env.hosts.length === 0) return null;
+  return (
+    <div className="table-wrap">
+      <table className="environment-hosts">
+        <caption>Hosts</caption>
+        <thead>
+          <tr>
+            <th>Host</th>
+            <th>Release</th>
+            <th>Image</th>
+            <th>Since</th>
+          </tr>
+        </thead>
+        <tbody>
+          {env.hosts.map((h) => (
+            <tr key={h.name}>
+              <td className="mono">{h.name}</td>
+              <td>
+                <strong>{h.version}</strong> (release #{h.releaseId})
+                {h.releaseId === env.current?.id ? null : <span className="muted"> — not the live release</span>}
+              </td>
+              <td>{h.image ? <ImageRef image={h.image} /> : <span className="muted">files</span>}</td>
+              <td>
+                <Time iso={h.updatedAt} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
