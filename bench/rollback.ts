@@ -125,8 +125,8 @@ function watch(urls: string[]): { seen: Seen[][]; stop(): Promise<void> } {
 
 /**
  * The ssh hosts log in as the bench's own user, whose login shell (Debian's bash) sources ~/.bashrc for
- * every command run over ssh. On the machine this was written on that file runs `pyenv init`: ~100 ms
- * per ssh command, serialised across hosts by pyenv's lock, which would measure the account rather
+ * every command run over ssh. On the machines this runs on that file runs `pyenv init`: 0.1–0.6 s (the
+ * bench measures it) per ssh command, serialised across hosts by pyenv's lock, which would measure the account rather
  * than Tandem. SHLVL=1 set by sshd makes bash skip it, as the usual non-interactive guard at the top of
  * a deploy user's .bashrc does; a shorter series keeps the rc files, to show what they cost.
  */
@@ -580,9 +580,17 @@ const rollbackRows = (target: string, samples: Sample[]): string[][] => {
   ];
 };
 
+/** What the account's interactive bash costs to start (its ~/.bashrc), p50 of 5 runs, in ms. */
+async function interactiveShellMs(): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) times.push((await timed(() => run('bash', ['-ic', 'true']))).ms);
+  return median(times);
+}
+
 export async function rollback(log: (line: string) => void): Promise<BenchResult> {
   if (!sshdAvailable()) throw new Error(`rollback: OpenSSH is not installed (${SSHD}, ssh, ssh-keygen): run scripts/services.sh install`);
   const loadAtStart = loadavg()[0];
+  const rcMs = await interactiveShellMs();
   const tmp = await tempDir('rollback');
   const fleets: Fleet[] = [];
   const results = new Map<string, Sample[]>();
@@ -690,7 +698,7 @@ export async function rollback(log: (line: string) => void): Promise<BenchResult
         `The release is the demo service (examples/deploy/service), restarted by its service command (\`sh service.sh\`: stop the running one, start this release's, return once it listens). ` +
         `A good v1 is live; then ${FAILED_DEPLOYS} times a v2 whose /health answers 500 is deployed (strategy rolling, every host in one batch) and rolled back automatically; each deploy is a new release id, so the swap back is to v1's directory still on the host. ` +
         `Verification: one http check per host, interval ${INTERVAL_MS / 1000} s, failures 1, timeout 1 s (the default, min(interval, 10 s)). The ssh target is ${SSH_HOSTS} real sshd servers on loopback (OpenSSH client with its shared master connection per host). ` +
-        `Their sessions get SHLVL=1 from sshd so that bash skips the account's ~/.bashrc, which on this machine runs \`pyenv init\` for every ssh command (~100 ms, serialised across hosts by pyenv's lock), ` +
+        `Their sessions get SHLVL=1 from sshd so that bash skips the account's ~/.bashrc, which on this machine runs \`pyenv init\` for every ssh command (\`bash -ic true\` takes ${fmt(rcMs, 0)} ms here, p50 of 5; serialised across hosts by pyenv's lock), ` +
         `as the usual non-interactive guard in a deploy user's .bashrc would; the series "${SSH_SERIES[1].name}" keeps it (${SSH_SERIES[1].deploys} deploys, the others ${FAILED_DEPLOYS}).`,
       `The container series run a pinned busybox image (pushed to a real docker-registry with TLS and basic auth, already in the hosts' image store) with podman 4.3 and runc on 1 and 2 "hosts" on this machine (own container names and state dirs, one port on 127.0.0.2, 127.0.0.3): ` +
         `v1 and v2 are the same image with APP_VERSION and HEALTHY set per release; v2 serves no /health, so its check answers 404. A new container waits for its health check (GET /version inside it) before its host counts as activated; ` +

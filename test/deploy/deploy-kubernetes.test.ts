@@ -2,12 +2,13 @@
 // Kubernetes (test/support/kube-api.ts): no cluster runs on these machines, so what is checked is
 // the contract kubectl and the API server agree on (server-side apply, rollout status over a
 // watch, optimistic concurrency), with every request body checked against the published schema.
+// Kustomizations and Helm charts are rendered by the real kubectl kustomize and helm template.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDeploySpec, runDeployment, type DeploySpec, type ReleaseInput } from '../../src/deploy/index.js';
 import { FENCE_ANNOTATION, FENCE_CONFIGMAP } from '../../src/deploy/targets/kubernetes.js';
-import { kubectlSkipReason, startKubeApi, webManifests, type KubeApi } from '../support/kube-api.js';
+import { helmSkipReason, kubectlSkipReason, startKubeApi, webManifests, type KubeApi } from '../support/kube-api.js';
 import { recorder } from './deploy-fixtures.js';
 import { makeSource, tempDir, type TempDir } from './targets-fixtures.js';
 
@@ -200,6 +201,53 @@ describe('kubernetes target against a contract server standing in for Kubernetes
     assert.equal(at(api.get('deployments', ns, 'web'), 'metadata', 'labels', 'team'), 'web', 'kustomize built the objects');
     assert.equal(api.get('services', ns, 'web'), undefined, 'only what the kustomization lists');
   });
+
+  it(
+    'renders a Helm chart with helm template under its release name, and rolls back to the earlier chart',
+    { skip: helmSkipReason() },
+    async () => {
+      // Release ids of their own: a release's source dir is named by its id and token.
+      const ns = namespace();
+      const chart = (replicas: number) => ({
+        'Chart.yaml': 'apiVersion: v2\nname: web\nversion: 0.1.0\n',
+        'values.yaml': `replicas: ${replicas}\nimage: \${TANDEM_RELEASE_IMAGE}\n`,
+        'templates/deployment.yaml': [
+          'apiVersion: apps/v1',
+          'kind: Deployment',
+          'metadata: {name: "{{ .Release.Name }}-web", labels: {app: web}}',
+          'spec:',
+          '  replicas: {{ .Values.replicas }}',
+          '  selector: {matchLabels: {app: web}}',
+          '  template:',
+          '    metadata: {labels: {app: web}}',
+          '    spec:',
+          '      containers: [{name: web, image: "{{ .Values.image }}"}]',
+          '',
+        ].join('\n'),
+      });
+      const helmSpec = (extra: Obj = {}) =>
+        parseDeploySpec(
+          { source: 'k8s', target: { kubernetes: { kubeconfig, namespace: ns, timeout: '3s', helm_release: 'shop' } }, ...extra },
+          'deploy',
+        );
+      const v1 = await release(31, chart(2));
+      const first = await deploy(helmSpec(), v1);
+      assert.equal(first.result.status, 'live', first.lines.join('\n'));
+      assert.equal(image(ns, 'shop-web'), IMAGE(31), 'the chart named the Deployment after the release name and took the pinned image');
+      assert.equal(at(api.get('deployments', ns, 'shop-web'), 'spec', 'replicas'), 2);
+      // v2's rollout never completes: the earlier chart is rendered again and applied.
+      api.unavailable = (img) => img === IMAGE(32);
+      try {
+        const { result, lines } = await deploy(helmSpec(), await release(32, chart(3)), v1);
+        assert.equal(result.status, 'rolled_back', lines.join('\n'));
+        assert.match(result.reason, /the rollout of deployment\/shop-web did not complete within 3 s/);
+      } finally {
+        api.unavailable = () => false;
+      }
+      assert.equal(image(ns, 'shop-web'), IMAGE(31));
+      assert.equal(at(api.get('deployments', ns, 'shop-web'), 'spec', 'replicas'), 2);
+    },
+  );
 
   it('refuses a stale fencing token before touching the namespace', async () => {
     const ns = namespace();

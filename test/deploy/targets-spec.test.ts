@@ -81,6 +81,10 @@ ssh:
     ['kubernetes: { kubeconfig: /k }', /^deploy\.target\.kubernetes\.namespace: must be a non-empty string$/],
     ['kubernetes: { namespace: web, timeout: soon }', /^deploy\.target\.kubernetes\.timeout: expected a duration of at least 1s/],
     [
+      'kubernetes: { namespace: web, helm_release: Shop_1 }',
+      /^deploy\.target\.kubernetes\.helm_release: "Shop_1" is not a Helm release name/,
+    ],
+    [
       'kubernetes: { namespace: web, kubeconfig: $KUBECONFIG_PROD }',
       /^deploy\.target\.kubernetes\.kubeconfig: names \$KUBECONFIG_PROD, which this job does not have: give the repository a file variable/,
     ],

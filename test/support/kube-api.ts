@@ -27,6 +27,13 @@ export const kubectlSkipReason = serviceSkip('the kubernetes target tests', () =
   spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0 ? null : 'kubectl is not installed',
 );
 
+/** helm renders charts for the kubernetes target (helm template); scripts/services.sh installs it from npm. */
+export const helmSkipReason = serviceSkip('the Helm chart test of the kubernetes target', () =>
+  spawnSync('helm', ['version', '--short'], { stdio: 'ignore' }).status === 0
+    ? null
+    : 'helm is not installed (scripts/services.sh install)',
+);
+
 type Obj = Record<string, unknown>;
 
 interface Resource {

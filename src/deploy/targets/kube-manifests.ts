@@ -1,5 +1,5 @@
 // The manifests of a kubernetes release: the files of its `source` dir (or their `kubectl kustomize`
-// output) with the release's pinned image put in for the placeholder, then shaped for a strategy.
+// output, or `helm template` of a chart) with the release's pinned image put in for the placeholder, then shaped for a strategy.
 // Rendering is a pure function of the release's files and image, both kept with the release, so a
 // rollback renders the previous release again and needs no history from the cluster.
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -43,8 +43,17 @@ function substitute(value: unknown, image: string | null, count: { n: number }):
   return value;
 }
 
-async function manifestTexts(dir: string, kubectl: Kubectl): Promise<{ name: string; text: string }[]> {
+async function manifestTexts(
+  dir: string,
+  namespace: string,
+  helmRelease: string,
+  kubectl: Kubectl,
+): Promise<{ name: string; text: string }[]> {
   const entries = await readdir(dir);
+  if (entries.includes('Chart.yaml')) {
+    const text = await kubectl.helm(['template', helmRelease, dir, '--namespace', namespace], { capture: true });
+    return [{ name: 'helm template output', text }];
+  }
   if (entries.some((e) => KUSTOMIZATION.includes(e))) {
     return [{ name: 'kubectl kustomize output', text: await kubectl.run(['kustomize', dir], { capture: true }) }];
   }
@@ -61,13 +70,18 @@ async function manifestTexts(dir: string, kubectl: Kubectl): Promise<{ name: str
  * The release's objects: every document of the manifests, the placeholder replaced by the release's
  * pinned image, each put in `namespace` and annotated with the release id.
  */
-export async function renderManifests(release: ReleaseInput, namespace: string, kubectl: Kubectl): Promise<KubeObject[]> {
+export async function renderManifests(
+  release: ReleaseInput,
+  namespace: string,
+  helmRelease: string,
+  kubectl: Kubectl,
+): Promise<KubeObject[]> {
   const where = `release ${release.id}`;
   if (!(await stat(release.sourceDir).catch(() => null))?.isDirectory())
     throw new Error(`${where}: the manifests dir ${release.sourceDir} is not a directory`);
   const objects: KubeObject[] = [];
   const count = { n: 0 };
-  for (const { name, text } of await manifestTexts(release.sourceDir, kubectl)) {
+  for (const { name, text } of await manifestTexts(release.sourceDir, namespace, helmRelease, kubectl)) {
     parseAllDocuments(text).forEach((doc, i) => {
       const at = `${where}: ${name}, document ${i + 1}`;
       if (doc.errors.length > 0) throw new Error(`${at}: ${doc.errors[0].message}`);

@@ -17,7 +17,7 @@ export interface KubectlOptions {
   timeoutMs?: number;
 }
 
-/** A failed kubectl call; `reason` is the API's (AlreadyExists, Conflict, NotFound...) when it gave one. */
+/** A failed kubectl (or helm) call; `reason` is the API's (AlreadyExists, Conflict, NotFound...) when it gave one. */
 export class KubectlError extends TargetError {
   constructor(
     host: string,
@@ -37,6 +37,7 @@ export class KubectlError extends TargetError {
  */
 export class Kubectl {
   private readonly globals: string[];
+  private readonly helmEnv: NodeJS.ProcessEnv;
 
   constructor(
     readonly host: string,
@@ -45,6 +46,14 @@ export class Kubectl {
     private readonly env: NodeJS.ProcessEnv,
     cwd: string,
   ) {
+    // helm's own config, cache and data (repositories, registry logins) stay the target's, not the agent user's.
+    const helmHome = join(workDir, 'helm');
+    this.helmEnv = {
+      ...env,
+      HELM_CACHE_HOME: join(helmHome, 'cache'),
+      HELM_CONFIG_HOME: join(helmHome, 'config'),
+      HELM_DATA_HOME: join(helmHome, 'data'),
+    };
     const kubeconfig = spec.kubeconfig ?? env.KUBECONFIG;
     this.globals = ['--namespace', spec.namespace, '--cache-dir', join(workDir, 'kubectl-cache')];
     if (kubeconfig) this.globals.push('--kubeconfig', resolve(cwd, kubeconfig));
@@ -60,40 +69,60 @@ export class Kubectl {
     }
   }
 
+  /** Runs `helm <args>` without a cluster (`helm template`): stdout, as `capture` gives it. */
+  async helm(args: readonly string[], opts: KubectlOptions = {}): Promise<string> {
+    return runKubeTool(this.host, 'helm', [], args, this.helmEnv, opts);
+  }
+
   /** Runs `kubectl <args>`; resolves to its stdout when `capture`, else ''. */
   async run(args: readonly string[], opts: KubectlOptions = {}): Promise<string> {
     this.configured();
-    const prefix = `[${this.host}] `;
-    const child = spawn('kubectl', [...this.globals, ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: string[] = [];
-    const tail: string[] = [];
-    child.stdout.setEncoding('utf8');
-    if (opts.capture) child.stdout.on('data', (chunk: string) => out.push(chunk));
-    else createInterface({ input: child.stdout }).on('line', (line) => opts.log?.(prefix + line));
-    createInterface({ input: child.stderr }).on('line', (line) => {
-      tail.push(line);
-      if (tail.length > TAIL_LINES) tail.shift();
-      opts.log?.(prefix + line);
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-    const timeoutMs = opts.timeoutMs ?? CALL_TIMEOUT_MS;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    const code = await new Promise<number | null>((done, reject) => {
-      child.once('error', (err) =>
-        reject(new TargetError(this.host, `${this.host}: cannot start kubectl (is it installed on the agent?): ${err.message}`)),
-      );
-      child.once('close', done);
-    }).finally(() => clearTimeout(timer));
-    if (code === 0) return out.join('');
-    const what = `kubectl ${args.slice(0, 2).join(' ')}`;
-    const detail = tail.join('\n').trim();
-    if (timedOut) throw new KubectlError(this.host, `${this.host}: ${what} did not finish within ${timeoutMs / 1000} s`, null);
-    const reason = detail.match(/Error from server \((\w+)\)/)?.[1] ?? null;
-    throw new KubectlError(this.host, `${this.host}: ${what} failed with exit code ${code}${detail ? `: ${detail}` : ''}`, reason);
+    return runKubeTool(this.host, 'kubectl', this.globals, args, this.env, opts);
   }
+}
+
+/**
+ * Runs `command <globals> <args>` (kubectl, helm) for the target's host: stdout logged or captured,
+ * stderr logged and its tail in the error, killed after the timeout. Errors name `command <args>`.
+ */
+export async function runKubeTool(
+  host: string,
+  command: string,
+  globals: readonly string[],
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  opts: KubectlOptions = {},
+): Promise<string> {
+  const prefix = `[${host}] `;
+  const child = spawn(command, [...globals, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  const tail: string[] = [];
+  child.stdout.setEncoding('utf8');
+  if (opts.capture) child.stdout.on('data', (chunk: string) => out.push(chunk));
+  else createInterface({ input: child.stdout }).on('line', (line) => opts.log?.(prefix + line));
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+    opts.log?.(prefix + line);
+  });
+  child.stdin.on('error', () => {});
+  child.stdin.end(opts.input ?? '');
+  const timeoutMs = opts.timeoutMs ?? CALL_TIMEOUT_MS;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const code = await new Promise<number | null>((done, reject) => {
+    child.once('error', (err) =>
+      reject(new TargetError(host, `${host}: cannot start ${command} (is it installed on the agent?): ${err.message}`)),
+    );
+    child.once('close', done);
+  }).finally(() => clearTimeout(timer));
+  if (code === 0) return out.join('');
+  const what = `${command} ${args.slice(0, 2).join(' ')}`;
+  const detail = tail.join('\n').trim();
+  if (timedOut) throw new KubectlError(host, `${host}: ${what} did not finish within ${timeoutMs / 1000} s`, null);
+  const reason = detail.match(/Error from server \((\w+)\)/)?.[1] ?? null;
+  throw new KubectlError(host, `${host}: ${what} failed with exit code ${code}${detail ? `: ${detail}` : ''}`, reason);
 }

@@ -12,7 +12,7 @@ const VARIABLE = /\$\{?(\w+)/;
  * expanded before this runs): a variable still named here is one the job does not have.
  */
 export function kubernetesTarget(value: unknown, where: string): KubernetesTargetSpec {
-  const k = mapping(value, where, ['kubeconfig', 'context', 'namespace', 'timeout']);
+  const k = mapping(value, where, ['kubeconfig', 'context', 'namespace', 'timeout', 'helm_release']);
   const namespace = text(k.namespace, `${where}.namespace`);
   if (namespace.length > 63 || !NAMESPACE.test(namespace))
     fail(`${where}.namespace`, `"${namespace}" is not a namespace name (lower-case letters, digits and '-', at most 63)`);
@@ -36,5 +36,12 @@ export function kubernetesTarget(value: unknown, where: string): KubernetesTarge
   }
   const context = optionalText(k.context, `${where}.context`);
   if (context !== undefined) spec.context = context;
+  const helmRelease = optionalText(k.helm_release, `${where}.helm_release`);
+  if (helmRelease !== undefined) {
+    // helm's own rule for release names: a DNS label of at most 53 characters.
+    if (helmRelease.length > 53 || !NAMESPACE.test(helmRelease))
+      fail(`${where}.helm_release`, `"${helmRelease}" is not a Helm release name (lower-case letters, digits and '-', at most 53)`);
+    spec.helmRelease = helmRelease;
+  }
   return spec;
 }

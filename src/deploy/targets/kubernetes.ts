@@ -61,7 +61,7 @@ export class KubernetesDeployTarget implements KubernetesTarget {
   }
 
   private async render(release: ReleaseInput): Promise<KubeObject[]> {
-    const objects = await renderManifests(release, this.spec.namespace, this.kubectl);
+    const objects = await renderManifests(release, this.spec.namespace, this.spec.helmRelease ?? this.spec.namespace, this.kubectl);
     this.rendered.set(release.id, objects);
     return objects;
   }

@@ -80,6 +80,8 @@ export interface KubernetesTargetSpec {
   namespace: string;
   /** Deadline of one rollout wait: every Deployment of an apply must be available within it. */
   timeoutMs: number;
+  /** A chart's release name (`.Release.Name`) for `helm template`; default the namespace. */
+  helmRelease?: string;
 }
 
 /** A host of a container target: the agent's own podman (`local`), or podman on an ssh host. */
