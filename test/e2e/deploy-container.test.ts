@@ -26,7 +26,8 @@ interface EnvironmentJson {
 }
 
 /** Serves $VERSION at /, and /health only when HEALTHY=yes (a command keeps its `$` for the container's shell). */
-const SERVE = 'mkdir -p /www && echo "$VERSION" >/www/index.html && if [ "$HEALTHY" = yes ]; then echo ok >/www/health; fi && exec httpd -f -p 80 -h /www';
+const SERVE =
+  'mkdir -p /www && echo "$VERSION" >/www/index.html && if [ "$HEALTHY" = yes ]; then echo ok >/www/health; fi && exec httpd -f -p 80 -h /www';
 
 function pipelineFile(prefix: string, dir: string, port: number): string {
   const host = (suffix: string, address: string) =>
@@ -73,7 +74,8 @@ describe('container releases end to end', { skip: podmanSkip('the container rele
     const ids = (await run('podman', ['ps', '--all', '--quiet', '--filter', `name=^${prefix}`]).catch(() => ({ stdout: '' }))).stdout;
     const list = ids.split('\n').filter(Boolean);
     if (list.length > 0) await run('podman', ['rm', '--force', '--depend', '--time', '0', ...list]).catch(() => undefined);
-    const pulled = (await run('podman', ['images', '--quiet', '--filter', `reference=${registry?.host}/*`]).catch(() => ({ stdout: '' }))).stdout;
+    const pulled = (await run('podman', ['images', '--quiet', '--filter', `reference=${registry?.host}/*`]).catch(() => ({ stdout: '' })))
+      .stdout;
     for (const id of new Set(pulled.split('\n').filter(Boolean))) await run('podman', ['rmi', '--force', id]).catch(() => undefined);
     for (const image of images) await image.remove();
     await tandem?.close();
