@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { hostReleases, setReleaseStatus } from '../../src/releases/index.js';
 import { openStore, type Release, type Store } from '../../src/store/index.js';
+import { insertRepoRow } from '../scheduler/helpers.js';
 import { backends } from '../store/helpers.js';
 
 for (const backend of backends()) {
@@ -20,27 +21,12 @@ for (const backend of backends()) {
     });
 
     async function fixtures() {
-      const repo = await store.db
-        .insertInto('repos')
-        .values({
-          name: 'shop',
-          url: '/dev/null',
-          default_branch: 'main',
-          poll_interval_seconds: 0,
-          webhook_secret: null,
-          branch_filter: null,
-          tag_filter: null,
-          known_refs: '{}',
-          last_polled_at: null,
-          created_at: 0,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const repoId = await insertRepoRow(store.db, 'shop');
       const env = async (name: string) =>
         (
           await store.db
             .insertInto('environments')
-            .values({ repo_id: repo.id, name, tier: null, url: null, protected: 0, created_at: 0, updated_at: 0 })
+            .values({ repo_id: repoId, name, tier: null, url: null, protected: 0, created_at: 0, updated_at: 0 })
             .returning('id')
             .executeTakeFirstOrThrow()
         ).id;
@@ -50,7 +36,7 @@ for (const backend of backends()) {
             .insertInto('releases')
             .values({
               environment_id: environmentId,
-              repo_id: repo.id,
+              repo_id: repoId,
               pipeline_id: null,
               job_id: null,
               ref: 'main',
