@@ -28,7 +28,7 @@ import { get, recorder } from '../test/deploy/deploy-fixtures.js';
 import { release } from '../test/deploy/targets-fixtures.js';
 import { DEMO_SERVICE_COMMANDS, stopDeployedDemoServices, writeDeployableDemoRelease } from '../test/support/demo-service.js';
 import { makeRemote } from '../test/support/git.js';
-import { podmanSkip } from '../test/support/podman.js';
+import { podmanSkip, removeContainersNamed } from '../test/support/podman.js';
 import { PG_BIN, postgresAvailable, startPostgres } from '../test/support/postgres.js';
 import { freePort } from '../test/support/ports.js';
 import { pushBusybox, registrySkip, startRegistry } from '../test/support/registry.js';
@@ -304,9 +304,7 @@ async function containerSeries(root: string, results: Map<string, Sample[]>, log
       results.set(fleet.name, await failedDeploys(fleet, path.join(root, `container-${hosts}`), FAILED_DEPLOYS, log));
     }
   } finally {
-    const ids = (await run('podman', ['ps', '--all', '--quiet', '--filter', `name=^${prefix}`]).catch(() => ({ stdout: '' }))).stdout;
-    const list = ids.split('\n').filter(Boolean);
-    if (list.length > 0) await run('podman', ['rm', '--force', '--depend', '--time', '0', ...list]).catch(() => undefined);
+    await removeContainersNamed(prefix);
     if (image) await run('podman', ['rmi', '--force', image]).catch(() => undefined);
     await registry.stop();
   }

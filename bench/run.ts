@@ -48,7 +48,7 @@ peer measured in the same run (a ratio), and each section names the machine and 
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
 \`~/.cache/tandem-bench\` (it needs \`rsync\` and a C++ compiler for re2); it is not a dependency of Tandem. The overhead
 benchmark takes up to about 15 minutes; \`OVERHEAD_SHAPES\`, \`OVERHEAD_DATABASES\` and \`OVERHEAD_GCL_CAP_S\` narrow it (bench/overhead.ts). The claims benchmark needs
-PostgreSQL 15, the rollback benchmark OpenSSH and PostgreSQL 15, the alerts benchmark Prometheus (\`scripts/services.sh install\`); the auth benchmark
+PostgreSQL 15, the rollback benchmark OpenSSH, PostgreSQL 15, podman, docker-registry and skopeo (its container series skip without them), the alerts benchmark Prometheus (\`scripts/services.sh install\`); the auth benchmark
 measures PostgreSQL too when it is installed, and pins its server to one core with \`taskset\`. The dr benchmark
 uses s3rver (a dev dependency) for its S3 row. The web benchmark drives Debian's chromium with playwright-core. The forgeStatuses benchmark sends to a contract
 server standing in for GitHub and takes a few minutes (a 60 s forge outage).

@@ -12,7 +12,7 @@ const OFFICIAL_NAMESPACE = 'library';
 /** Longest repository name with its registry, as distribution limits it. */
 const NAME_MAX = 255;
 /** Longest reference Tandem reads at all: a bound before any regex runs. */
-const REF_MAX = 1024;
+export const REF_MAX = 1024;
 
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN =
@@ -20,6 +20,16 @@ const DOMAIN =
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST_HEX = { sha256: 64, sha512: 128 } as const;
 const BARE_ID = /^[a-f0-9]{64}$/;
+
+/** A registry as image references name it, `host[:port]` (a port of at most 5 digits), no scheme or path. */
+export function isRegistryHost(text: string): boolean {
+  return DOMAIN.test(text) && !/:[0-9]{6,}$/.test(text);
+}
+
+/** A repository path below a registry: lowercase components separated by "/". */
+export function isImagePath(text: string): boolean {
+  return text.split('/').every((component) => PATH_COMPONENT.test(component));
+}
 
 export interface ImageRef {
   /** `docker.io`, `ghcr.io`, `127.0.0.1:5000`: the name users write. */

@@ -31,20 +31,14 @@ export { DotenvError, MAX_DOTENV_BYTES, MAX_DOTENV_VARIABLES, parseDotenv } from
 export { reportTypeMatcher } from './report-files.js';
 export { type LogBlobChunk, decodeLogBlob, encodeLogBlob } from './log-blob.js';
 export {
-  DEFAULT_REGISTRY,
   type ImageRef,
   ImageRefError,
   formatImageRef,
   imageWebUrl,
+  isImagePath,
+  isRegistryHost,
   parseImageRef,
   pinnedRef,
   registryEndpoint,
 } from '../image-ref.js';
-export {
-  MANIFEST_ACCEPT,
-  type RegistryCredentials,
-  RegistryError,
-  type ResolveImageOptions,
-  parseChallenge,
-  resolveImage,
-} from './oci/resolve.js';
+export { type RegistryCredentials, RegistryError, type ResolveImageOptions, resolveImage } from './oci/resolve.js';

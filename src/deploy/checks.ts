@@ -3,6 +3,7 @@
 import { shellQuote } from './targets/host-ops.js';
 import type { Check } from './verify/index.js';
 import { CHECK_VARIABLE } from './verify/parse.js';
+import { substituteVariables } from './variables.js';
 
 export const HOST_VARIABLES = ['TANDEM_HOST', 'TANDEM_HOST_ADDRESS', 'TANDEM_DEPLOY_DIR', 'TANDEM_SLOT_DIR'] as const;
 
@@ -21,16 +22,9 @@ export class CheckSetupError extends Error {
 }
 
 function expand(check: Check, text: string, vars: Record<string, string>): string {
-  const missing = new Set<string>();
-  const out = text.replace(CHECK_VARIABLE, (whole: string, braced?: string, bare?: string) => {
-    const name = braced ?? bare;
-    if (name === undefined) return '$';
-    const value = vars[name];
-    if (value === undefined) missing.add(name);
-    return value ?? whole;
-  });
-  if (missing.size > 0)
-    throw new CheckSetupError(check.name, `${[...missing].map((n) => `$${n}`).join(', ')} ${missing.size === 1 ? 'is' : 'are'} not set`);
+  const { text: out, missing } = substituteVariables(text, vars, CHECK_VARIABLE);
+  if (missing.length > 0)
+    throw new CheckSetupError(check.name, `${missing.map((n) => `$${n}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set`);
   return out;
 }
 

@@ -6,8 +6,6 @@ import type { StrategySpec } from './spec.js';
 import type { KubernetesTarget } from './targets/index.js';
 import { formatMs } from './verify/probes.js';
 
-const DEFAULT_WEIGHT = 25;
-
 /** The live Deployments were never touched: removing the canary leaves the previous release serving alone. */
 async function retireCanary(d: Deployment, target: KubernetesTarget, failure: Failure, switchedAt: number): Promise<DeploymentResult> {
   const { reason } = failure;
@@ -46,7 +44,8 @@ export async function runKubernetesCanary(d: Deployment, strategy: Extract<Strat
   const target = d.target;
   const { release, input } = d;
   const host = d.hosts[0];
-  const weight = strategy.weight ?? DEFAULT_WEIGHT;
+  const { weight } = strategy;
+  if (weight === undefined) throw new Error('runKubernetesCanary needs the canary weight parseDeploySpec gives a kubernetes target');
   const label = `canary (${weight}% of the replicas) [${host.name}]`;
   await d.phase('deploying', label);
   d.log(`${label}: deploying release ${release.id}`);

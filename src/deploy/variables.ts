@@ -16,10 +16,28 @@ function walk(value: unknown, path: string, onString: (text: string, path: strin
   return value;
 }
 
+/**
+ * `text` with each reference `pattern` finds (group 1 braced, group 2 bare; neither: `$$`, one `$`)
+ * replaced by its value in `vars`; the names `vars` lacks are left as written and listed.
+ */
+export function substituteVariables(
+  text: string,
+  vars: Record<string, string>,
+  pattern: RegExp = REFERENCE,
+): { text: string; missing: string[] } {
+  const missing = new Set<string>();
+  const out = text.replace(pattern, (whole: string, braced?: string, bare?: string) => {
+    const name = braced ?? bare;
+    if (name === undefined) return '$';
+    if (Object.hasOwn(vars, name)) return vars[name];
+    missing.add(name);
+    return whole;
+  });
+  return { text: out, missing: [...missing] };
+}
+
 export function expandDeployBlock(block: unknown, env: Record<string, string>): unknown {
-  return walk(block, '', (text) =>
-    text.replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => env[braced ?? bare ?? ''] ?? match),
-  );
+  return walk(block, '', (text) => substituteVariables(text, env).text);
 }
 
 /** Whether a string outside the commands names a variable: only the agent can then check the block. */

@@ -1,4 +1,5 @@
 // Checks a YAML tree against a Shape from keys.ts and reports every problem with its position.
+import { REF_MAX } from '../image-ref.js';
 import type { Diagnostics } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
 import { parseDuration } from './duration.js';
@@ -246,7 +247,7 @@ function checkFormat(node: YScalar, format: Format, path: string, diags: Diagnos
     if (text.trim() === '')
       diags.error(node.pos, `\`${path}\` is empty: name an image, e.g. $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`, path);
     else if (/\s/.test(text)) diags.error(node.pos, `\`${path}\` cannot contain spaces: "${text}" is not one image reference`, path);
-    else if (text.length > 1024) diags.error(node.pos, `\`${path}\` is longer than 1024 characters`, path);
+    else if (text.length > REF_MAX) diags.error(node.pos, `\`${path}\` is longer than ${REF_MAX} characters`, path);
     return;
   }
   if (format === 'duration-or-never' && text === 'never') return;

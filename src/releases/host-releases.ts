@@ -48,14 +48,22 @@ export async function recordHostReleases(
     .execute();
 }
 
-/** The environment's hosts by name, each with the release it runs. */
-export async function hostReleases(db: Kysely<Database>, environmentId: number): Promise<HostReleaseRow[]> {
+/** The hosts of each of the environments by name, each with the release it runs; an environment without any is left out. */
+export async function hostReleases(db: Kysely<Database>, environmentIds: readonly number[]): Promise<Map<number, HostReleaseRow[]>> {
+  const byEnvironment = new Map<number, HostReleaseRow[]>();
+  if (environmentIds.length === 0) return byEnvironment;
   const rows = await db
     .selectFrom('environment_hosts as h')
     .innerJoin('releases as r', 'r.id', 'h.release_id')
-    .select(['h.host', 'h.release_id', 'h.updated_at', 'r.version', 'r.image'])
-    .where('h.environment_id', '=', environmentId)
+    .select(['h.environment_id', 'h.host', 'h.release_id', 'h.updated_at', 'r.version', 'r.image'])
+    .where('h.environment_id', 'in', environmentIds)
+    .orderBy('h.environment_id')
     .orderBy('h.host')
     .execute();
-  return rows.map((r) => ({ host: r.host, releaseId: r.release_id, version: r.version, image: r.image, updatedAt: r.updated_at }));
+  for (const r of rows) {
+    const list = byEnvironment.get(r.environment_id) ?? [];
+    list.push({ host: r.host, releaseId: r.release_id, version: r.version, image: r.image, updatedAt: r.updated_at });
+    byEnvironment.set(r.environment_id, list);
+  }
+  return byEnvironment;
 }

@@ -2,7 +2,7 @@ export { liveRelease, lockEnvironment, releaseDigest, ReleaseError, startRelease
 export type { EnvironmentInput, StartedRelease, StartReleaseInput } from './start-release.js';
 export { setReleaseStatus } from './set-release-status.js';
 export { hostReleases } from './host-releases.js';
-export type { HostRelease, HostReleaseRow } from './host-releases.js';
+export type { HostReleaseRow } from './host-releases.js';
 export type { ReleaseUpdate, SetReleaseStatusInput, SetReleaseStatusResult } from './set-release-status.js';
 export { configureEnvironment, environmentName, listEnvironments, requireEnvironment, waitingDeployJobs } from './environments.js';
 export type { EnvironmentSettings } from './environments.js';

@@ -69,7 +69,10 @@ export function registryVariablesOf(repo: Repo): Record<string, string> {
 }
 
 /** The registry password, decrypted (never log it); null when none is set. */
-export async function registryPasswordOf(ctx: RepoSecretsContext, repo: Repo): Promise<string | null> {
+export async function registryPasswordOf(
+  ctx: RepoSecretsContext,
+  repo: Pick<Repo, 'id' | 'registry_password' | 'registry_password_key_id'>,
+): Promise<string | null> {
   if (repo.registry_password === null) return null;
   return ctx.secrets.keyring.open(repo.registry_password, repo.registry_password_key_id, REGISTRY_PASSWORD, repo);
 }

@@ -44,8 +44,14 @@ export async function repoVariablesFor(
 
 /** Values of the masked variables a job of the repository could have seen (its registry password too), to mask logs again on read. */
 export async function maskedVariableValues(ctx: RepoSecretsContext, repoId: number): Promise<string[]> {
-  const rows = await ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repoId).where('masked', '=', 1).execute();
-  const repo = await ctx.store.db.selectFrom('repos').selectAll().where('id', '=', repoId).executeTakeFirst();
+  const [rows, repo] = await Promise.all([
+    ctx.store.db.selectFrom('variables').selectAll().where('repo_id', '=', repoId).where('masked', '=', 1).execute(),
+    ctx.store.db
+      .selectFrom('repos')
+      .select(['id', 'registry_password', 'registry_password_key_id'])
+      .where('id', '=', repoId)
+      .executeTakeFirst(),
+  ]);
   const registryPassword = repo ? await registryPasswordOf(ctx, repo) : null;
   return [...(await decrypted(ctx, rows)).map((v) => v.value), ...(registryPassword === null ? [] : [registryPassword])];
 }

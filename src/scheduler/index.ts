@@ -46,7 +46,6 @@ export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.j
 export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
 export {
   agentName,
-  agentTags,
   claimingAgent,
   announceAgent,
   breakPresence,

@@ -57,14 +57,10 @@ export type Completion = Omit<CompleteRequest, 'fencingToken' | 'artifacts'> & {
 export async function recordCompletion(ctx: ServerContext, claim: Claim, body: Completion): Promise<void> {
   let outcome = { status: body.status, exitCode: body.exitCode, failureReason: body.failureReason };
   if (body.log && body.log.length > 0) await recordLog(ctx, claim, body.log);
-  if (body.images) {
-    // Completed by this claim: a repeat; the first delivery stored them.
-    if ((await claimedJob(ctx.store.db, claim)).completed) return;
-    await saveJobImages(ctx.store, claim.jobId, body.images);
-  }
+  // Completed by this claim: a repeat whose first delivery stored the images and the manifest, then completed.
+  if ((body.images || body.artifacts) && (await claimedJob(ctx.store.db, claim)).completed) return;
+  if (body.images) await saveJobImages(ctx.store, claim.jobId, body.images);
   if (body.artifacts) {
-    // Completed by this claim: a repeat whose first delivery recorded the manifest, then completed.
-    if ((await claimedJob(ctx.store.db, claim)).completed) return;
     try {
       await recordArtifacts(ctx, claim, body.artifacts);
     } catch (err) {

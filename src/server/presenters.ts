@@ -303,7 +303,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }, delivery?: F
 }
 
 /** The repository's registry, without the password. */
-export function repoRegistryView(repo: Repo): RepoRegistryJson | null {
+function repoRegistryView(repo: Repo): RepoRegistryJson | null {
   const image = registryImageOf(repo);
   if (repo.registry_host === null || image === null) return null;
   return {

@@ -44,18 +44,9 @@ export async function sweepQueuedBlobs(ctx: ServerContext): Promise<{ checked: n
   for (;;) {
     const queued = await ctx.store.db.selectFrom('blob_sweeps').select('digest').orderBy('digest').limit(BATCH).execute();
     if (queued.length === 0) break;
-    blobs += await deleteUnreferenced(
-      ctx,
-      queued.map((q) => q.digest),
-    );
-    await ctx.store.db
-      .deleteFrom('blob_sweeps')
-      .where(
-        'digest',
-        'in',
-        queued.map((q) => q.digest),
-      )
-      .execute();
+    const digests = queued.map((q) => q.digest);
+    blobs += await deleteUnreferenced(ctx, digests);
+    await ctx.store.db.deleteFrom('blob_sweeps').where('digest', 'in', digests).execute();
     checked += queued.length;
   }
   return { checked, blobs };

@@ -16,9 +16,9 @@ import { promisify } from 'node:util';
 import { parseDeploySpec, runDeployment, type DeploymentResult, type ReleaseInput } from '../../src/deploy/index.js';
 import { ContainerDeployTarget } from '../../src/deploy/targets/container.js';
 import { createTarget } from '../../src/deploy/targets/index.js';
-import { podmanSkip } from '../support/podman.js';
+import { podmanSkip, removeContainersNamed } from '../support/podman.js';
 import { freePort } from '../support/ports.js';
-import { pushBusybox, registrySkip, startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
+import { podmanRegistryEnv, pushBusybox, registrySkip, startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
 import { startSshd, sshdAvailable, type SshdHosts } from '../support/sshd.js';
 import { get, recorder } from './deploy-fixtures.js';
 import { tempDir, type TempDir } from './targets-fixtures.js';
@@ -59,20 +59,12 @@ describe('deployment to a container target', { skip }, () => {
     tmp = await tempDir('tandem-deploy-container-');
     registry = await startRegistry();
     [v1, v2] = [await pushBusybox(registry, 'tandem/web', 'v1'), await pushBusybox(registry, 'tandem/web', 'v2')];
-    // The hosts' podman reaches the registry as a host's would: credentials in an auth file, and
-    // (instead of the CA in /etc/containers/certs.d) TLS without verification for this registry only.
-    const authFile = join(tmp.path, 'auth.json');
-    const auth = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
-    await writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth } } }), { mode: 0o600 });
-    const registriesConf = join(tmp.path, 'registries.conf');
-    await writeFile(registriesConf, `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
-    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', REGISTRY_AUTH_FILE: authFile, CONTAINERS_REGISTRIES_CONF: registriesConf };
+    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(await podmanRegistryEnv(registry, tmp.path)) };
     prefix = `tt-ct-${process.pid}`;
   });
   after(async () => {
     for (const server of servers) server.close();
-    const ids = (await podman('ps', '--all', '--quiet', '--filter', `name=^${prefix}`).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length > 0) await podman('rm', '--force', '--depend', '--time', '0', ...ids).catch(() => undefined);
+    await removeContainersNamed(prefix);
     for (const image of [v1, v2]) if (image) await podman('rmi', '--force', image.pinned).catch(() => undefined);
     await sshd?.stop();
     await registry?.stop();

@@ -4,11 +4,11 @@
 // says) pins the declared ref to the digest skopeo reports, and the pipeline's images show it. A
 // declared tag that was never pushed fails its job with the entry and the registry's 404 named.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import type { PipelineImagesJson } from '../../src/api/index.js';
 import { busyboxImage } from '../support/podman.js';
 import { registrySkip, skopeoDigest, startRegistry, type TestRegistry } from '../support/registry.js';
+import { stopChild } from '../support/stop-child.js';
 import { jobNamed, TestTandem } from '../support/tandem.js';
 
 const CI_FILE = `
@@ -41,11 +41,7 @@ describe('artifacts:images against docker-registry', { skip: registrySkip() }, (
   });
 
   test('a job pushes an image and declares it: the pipeline shows it pinned by digest', async () => {
-    const previous = process.env.NODE_EXTRA_CA_CERTS;
-    process.env.NODE_EXTRA_CA_CERTS = registry.caFile;
-    const agent = tandem.spawnAgent('builder');
-    if (previous === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
-    else process.env.NODE_EXTRA_CA_CERTS = previous;
+    const agent = tandem.spawnAgent('builder', [], undefined, { NODE_EXTRA_CA_CERTS: registry.caFile });
     try {
       const { name, sha } = await tandem.repo({ '.gitlab-ci.yml': CI_FILE }, { name: 'shop' });
       const patched = await tandem.api('PATCH', `/api/v1/repos/${name}`, {
@@ -91,8 +87,7 @@ describe('artifacts:images against docker-registry', { skip: registrySkip() }, (
         ],
       });
     } finally {
-      agent.kill('SIGTERM');
-      if (agent.exitCode === null && agent.signalCode === null) await once(agent, 'exit');
+      await stopChild(agent);
     }
   });
 });

@@ -6,15 +6,14 @@
 // release each host runs.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { get } from '../deploy/deploy-fixtures.js';
-import { busyboxImage, podmanSkip } from '../support/podman.js';
+import { busyboxImage, podmanSkip, removeContainersNamed } from '../support/podman.js';
 import { freePort } from '../support/ports.js';
-import { registrySkip, startRegistry, type TestRegistry } from '../support/registry.js';
+import { podmanRegistryEnv, registrySkip, startRegistry, type TestRegistry } from '../support/registry.js';
+import { stopChild } from '../support/stop-child.js';
 import { jobNamed, TestTandem } from '../support/tandem.js';
 
 const run = promisify(execFile);
@@ -71,9 +70,7 @@ describe('container releases end to end', { skip: podmanSkip('the container rele
     [registry, tandem] = await Promise.all([startRegistry(), TestTandem.start({ agents: 0 })]);
   });
   after(async () => {
-    const ids = (await run('podman', ['ps', '--all', '--quiet', '--filter', `name=^${prefix}`]).catch(() => ({ stdout: '' }))).stdout;
-    const list = ids.split('\n').filter(Boolean);
-    if (list.length > 0) await run('podman', ['rm', '--force', '--depend', '--time', '0', ...list]).catch(() => undefined);
+    await removeContainersNamed(prefix);
     const pulled = (await run('podman', ['images', '--quiet', '--filter', `reference=${registry?.host}/*`]).catch(() => ({ stdout: '' })))
       .stdout;
     for (const id of new Set(pulled.split('\n').filter(Boolean))) await run('podman', ['rmi', '--force', id]).catch(() => undefined);
@@ -85,18 +82,9 @@ describe('container releases end to end', { skip: podmanSkip('the container rele
   test('build → push → deploy to two hosts; a v2 failing its health check is rolled back and v1 serves again', async () => {
     const dir = join(tandem.dataDir, 'hosts');
     const port = await freePort();
-    // The hosts' podman reaches the registry as a host's would: credentials in an auth file, TLS
-    // without verification for this registry only; the agent trusts its CA to pin tags.
-    const authFile = join(tandem.dataDir, 'registry-auth.json');
-    const auth = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
-    await writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth } } }), { mode: 0o600 });
-    const registriesConf = join(tandem.dataDir, 'registries.conf');
-    await writeFile(registriesConf, `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
-    const previous = process.env.NODE_EXTRA_CA_CERTS;
-    process.env.NODE_EXTRA_CA_CERTS = registry.caFile;
-    const agent = tandem.spawnAgent('deployer');
-    if (previous === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
-    else process.env.NODE_EXTRA_CA_CERTS = previous;
+    // The hosts' podman pulls with the registry's credentials; the agent trusts its CA to pin tags.
+    const hostEnv = await podmanRegistryEnv(registry, tandem.dataDir);
+    const agent = tandem.spawnAgent('deployer', [], undefined, { NODE_EXTRA_CA_CERTS: registry.caFile });
     try {
       const { name } = await tandem.repo({ '.gitlab-ci.yml': pipelineFile(prefix, dir, port) }, { name: 'web' });
       const patched = await tandem.api('PATCH', `/api/v1/repos/${name}`, {
@@ -111,8 +99,7 @@ describe('container releases end to end', { skip: podmanSkip('the container rele
           LOCAL_IMAGE: image.name,
           APP_VERSION: version,
           HEALTHY: healthy ? 'yes' : 'no',
-          REGISTRY_AUTH_FILE: authFile,
-          CONTAINERS_REGISTRIES_CONF: registriesConf,
+          ...hostEnv,
         };
         const done = await tandem.waitForPipeline(await tandem.trigger(name, { variables }), undefined, 90_000);
         return { done, log: await tandem.log(jobNamed(done, 'deploy').id) };
@@ -146,8 +133,7 @@ describe('container releases end to end', { skip: podmanSkip('the container rele
         'both hosts are back on the first release',
       );
     } finally {
-      agent.kill('SIGTERM');
-      if (agent.exitCode === null && agent.signalCode === null) await once(agent, 'exit');
+      await stopChild(agent);
     }
   });
 });

@@ -72,7 +72,8 @@ for (const backend of backends()) {
 
     it('keeps the latest release per host, also when a status repeats, as a canary leaves them', async () => {
       const f = await fixtures();
-      const hosts = async () => (await hostReleases(store.db, f.production)).map((h) => [h.host, h.releaseId, h.version, h.updatedAt]);
+      const hosts = async () =>
+        ((await hostReleases(store.db, [f.production])).get(f.production) ?? []).map((h) => [h.host, h.releaseId, h.version, h.updatedAt]);
       await setReleaseStatus(store, {
         releaseId: f.v1,
         status: 'live',
@@ -109,7 +110,7 @@ for (const backend of backends()) {
         ['web-a', f.v2, 'v2', 3000],
         ['web-b', f.v1, 'v1', 2000],
       ]);
-      const [a] = await hostReleases(store.db, f.production);
+      const [a] = (await hostReleases(store.db, [f.production])).get(f.production) ?? [];
       assert.match(a.image ?? '', /@sha256:2{64}$/);
     });
 
@@ -128,7 +129,7 @@ for (const backend of backends()) {
         }),
         new RegExp(`release ${f.stagingRelease} is not a release of this environment`),
       );
-      assert.deepEqual(await hostReleases(store.db, f.production), []);
+      assert.deepEqual(await hostReleases(store.db, [f.production]), new Map());
       const v2 = await store.db.selectFrom('releases').select('status').where('id', '=', f.v2).executeTakeFirstOrThrow();
       assert.equal(v2.status, 'deploying', 'the status report was refused with it');
     });

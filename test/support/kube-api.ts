@@ -75,7 +75,7 @@ function isObj(value: unknown): value is Obj {
 }
 
 /** Errors of `value` against the schema `name`, as "path: problem". */
-export function schemaErrors(name: string, value: unknown, strict: boolean): string[] {
+function schemaErrors(name: string, value: unknown, strict: boolean): string[] {
   const errors: string[] = [];
   const check = (schema: Schema, v: unknown, path: string): void => {
     const ref = schema.allOf?.[0]?.$ref;

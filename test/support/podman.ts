@@ -77,6 +77,16 @@ export async function removeAll(owner: string): Promise<void> {
 }
 
 /**
+ * Removes the containers whose names start with `prefix` (a deploy target's release containers and
+ * the network holders they join, which podman removes only with their dependants: `--depend`).
+ */
+export async function removeContainersNamed(prefix: string): Promise<void> {
+  const ids = (await run('podman', ['ps', '--all', '--quiet', '--filter', `name=^${prefix}`]).catch(() => ({ stdout: '' }))).stdout;
+  const list = ids.split('\n').filter(Boolean);
+  if (list.length > 0) await run('podman', ['rm', '--force', '--depend', '--time', '0', ...list]).catch(() => undefined);
+}
+
+/**
  * A registry endpoint that demands Basic credentials and records the ones it gets; it holds no
  * images (there is no registry here), so a pull ends at "manifest unknown" once it authenticated.
  */

@@ -231,6 +231,23 @@ export interface PushedImage {
 }
 
 /**
+ * The environment a podman host needs to pull from `registry`, as a host's own would be set up: its
+ * credentials in an auth file, and TLS without verification for this registry only (instead of its
+ * CA in /etc/containers/certs.d). The two files are written in `dir`.
+ */
+export async function podmanRegistryEnv(
+  registry: TestRegistry,
+  dir: string,
+): Promise<{ REGISTRY_AUTH_FILE: string; CONTAINERS_REGISTRIES_CONF: string }> {
+  const authFile = path.join(dir, 'registry-auth.json');
+  const auth = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
+  await writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth } } }), { mode: 0o600 });
+  const registriesConf = path.join(dir, 'registries.conf');
+  await writeFile(registriesConf, `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+  return { REGISTRY_AUTH_FILE: authFile, CONTAINERS_REGISTRIES_CONF: registriesConf };
+}
+
+/**
  * Pushes a busybox image (see busyboxImage in podman.ts: sh, wget, httpd... exposing port 80) to
  * `registry` as `name:tag`, with TLS verified against the test CA and the registry's credentials.
  * Each push imports the root filesystem afresh, so two pushes give two digests (v1, v2).

@@ -105,9 +105,10 @@ export class TestTandem {
   /**
    * An agent in its own process (`tandem agent`), so a test can SIGKILL or SIGSTOP it; the shell
    * executor unless extraArgs name one, so its jobs can leave files in the host's /tmp. `server`:
-   * another URL to reach this server by (a load balancer).
+   * another URL to reach this server by (a load balancer). `env`: added to this process's, such as
+   * NODE_EXTRA_CA_CERTS for a registry's CA.
    */
-  spawnAgent(name: string, extraArgs: string[] = [], server = this.url): ChildProcess {
+  spawnAgent(name: string, extraArgs: string[] = [], server = this.url, env: NodeJS.ProcessEnv = {}): ChildProcess {
     const cli = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
     const child = spawn(
       process.execPath,
@@ -129,7 +130,7 @@ export class TestTandem {
         ...(extraArgs.includes('--executor') ? [] : ['--executor', 'shell']),
         ...extraArgs,
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_TOKEN: '' } },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, TANDEM_TOKEN: '' } },
     );
     this.agentProcesses.push(child);
     return child;

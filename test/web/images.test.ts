@@ -2,11 +2,11 @@
 // pushed to a real registry (docker-registry, TLS, basic auth); its agent pins it, and the page
 // lists the image with its digest, the ref as pushed, the job and a link to the registry.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { browserSkip, createUser, launchBrowser, newContext, screenshot, signIn } from '../support/browser.js';
 import { pushBusybox, registrySkip, startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
+import { stopChild } from '../support/stop-child.js';
 import { TestTandem, type PipelineView } from '../support/tandem.js';
 
 describe('web UI: images a pipeline pushed', { skip: browserSkip() || registrySkip() }, () => {
@@ -19,11 +19,7 @@ describe('web UI: images a pipeline pushed', { skip: browserSkip() || registrySk
   before(async () => {
     [tandem, registry, browser] = await Promise.all([TestTandem.start({ agents: 0 }), startRegistry(), launchBrowser()]);
     image = await pushBusybox(registry, 'web/app', 'v1');
-    const previous = process.env.NODE_EXTRA_CA_CERTS;
-    process.env.NODE_EXTRA_CA_CERTS = registry.caFile;
-    tandem.spawnAgent('pinner');
-    if (previous === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
-    else process.env.NODE_EXTRA_CA_CERTS = previous;
+    tandem.spawnAgent('pinner', [], undefined, { NODE_EXTRA_CA_CERTS: registry.caFile });
     const { name } = await tandem.repo({
       '.gitlab-ci.yml': `release:\n  script: [echo built]\n  artifacts:\n    images: [${image.ref}]\n`,
     });
@@ -34,8 +30,7 @@ describe('web UI: images a pipeline pushed', { skip: browserSkip() || registrySk
   after(async () => {
     await browser?.close();
     for (const agent of tandem?.agentProcesses ?? []) {
-      agent.kill('SIGTERM');
-      if (agent.exitCode === null && agent.signalCode === null) await once(agent, 'exit');
+      await stopChild(agent);
     }
     await tandem?.close();
     await registry?.stop();

@@ -1,11 +1,22 @@
 // Validation of `deploy.target.container` into a ContainerTargetSpec; errors name their place
 // (`deploy.target.container.ports[0]: ...`). Behaviour: docs/pipeline-reference.md#container-target.
 import { parseDurationMs } from '../verify/index.js';
-import { absolutePath, fail, integer, mapping, optionalText, sshHost, text, type HostDefaults } from './spec.js';
+import {
+  absolutePath,
+  DEFAULT_SSH_PORT,
+  fail,
+  integer,
+  mapping,
+  optionalText,
+  sshAddress,
+  sshAuth,
+  sshHost,
+  text,
+  type HostDefaults,
+} from './spec.js';
 import type { ContainerHealthSpec, ContainerHostSpec, ContainerTargetSpec } from './types.js';
 
 const DEFAULT_KEEP = 3;
-const DEFAULT_SSH_PORT = 22;
 const DEFAULT_STOP_TIMEOUT_S = 10;
 const DEFAULT_STATE_ROOT = '/var/lib/tandem/containers';
 const PULL_POLICIES = ['if-not-present', 'always', 'never'] as const;
@@ -114,8 +125,7 @@ export function parseContainerTarget(value: unknown, where: string): ContainerTa
   if (entries.length === 0) fail(`${where}.hosts`, 'must name at least one host (local, or an ssh host)');
   const parsed = entries.map((h, i) => hostEntry(h, `${where}.hosts[${i}]`, defaults, name));
 
-  const machine = (h: Omit<ContainerHostSpec, 'name'>) =>
-    h.host === 'local' ? 'local' : `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
+  const machine = (h: Omit<ContainerHostSpec, 'name'>) => (h.host === 'local' ? 'local' : sshAddress(h));
   const hosts = parsed.map((h, i): ContainerHostSpec => {
     const same = parsed.findIndex((o) => machine(o) === machine(h) && (o.container === h.container || o.dir === h.dir));
     if (same !== i) {
@@ -157,9 +167,6 @@ export function parseContainerTarget(value: unknown, where: string): ContainerTa
     keep: integer(c.keep, `${where}.keep`, 1, 10_000, DEFAULT_KEEP),
     parallel: integer(c.parallel, `${where}.parallel`, 1, 10_000, hosts.length),
   };
-  const knownHosts = optionalText(c.known_hosts, `${where}.known_hosts`);
-  if (knownHosts !== undefined) spec.knownHosts = knownHosts;
-  const identityFile = optionalText(c.identity_file, `${where}.identity_file`);
-  if (identityFile !== undefined) spec.identityFile = identityFile;
+  sshAuth(c, where, spec);
   return spec;
 }

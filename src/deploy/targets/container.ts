@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fitLimits, LIMITS_SHELL, limitsFromShell } from '../../container-limits.js';
+import { substituteVariables } from '../variables.js';
 import {
   checkLink,
   checkNumber,
@@ -63,7 +64,6 @@ const NETWORK_FLAGS = new Map<string, boolean>([
   ['--mac-address', true],
   ['--network-alias', true],
 ]);
-const REFERENCE = /\$(?:\{(\w+)\}|(\w+))/g;
 /** The lines of stdout kept from a query. */
 const MAX_OUTPUT = 1024 * 1024;
 
@@ -73,14 +73,9 @@ function q(value: string | number): string {
 
 /** `text` with release and host variables expanded; a variable that is not set is an error. */
 function expand(text: string, vars: Record<string, string>, where: string): string {
-  const missing: string[] = [];
-  const out = text.replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => {
-    const name = braced ?? bare ?? '';
-    if (Object.hasOwn(vars, name)) return vars[name];
-    missing.push(`$${name}`);
-    return match;
-  });
-  if (missing.length > 0) throw new Error(`${where}: ${missing.join(', ')} not set (release, slot and host variables can be used)`);
+  const { text: out, missing } = substituteVariables(text, vars);
+  if (missing.length > 0)
+    throw new Error(`${where}: ${missing.map((n) => `$${n}`).join(', ')} not set (release, slot and host variables can be used)`);
   return out;
 }
 
@@ -109,6 +104,8 @@ export class ContainerDeployTarget implements ContainerTarget {
   private readonly limits = new Map<HostTransport, Promise<string[]>>();
   /** Releases uploaded through this target, per host: new there, so activate creates their container. */
   private readonly staged = new Set<string>();
+  /** `run_args` split once: the network holder's flags and the release containers' own. */
+  private readonly runArgs: { network: string[]; own: string[] };
 
   constructor(
     private readonly spec: ContainerTargetSpec,
@@ -116,6 +113,7 @@ export class ContainerDeployTarget implements ContainerTarget {
     readonly close: () => Promise<void> = async () => {},
   ) {
     this.hosts = entries.map((e) => e.transport);
+    this.runArgs = splitNetworkArgs(spec.runArgs);
   }
 
   private entry(host: TargetHost): ContainerHost {
@@ -230,7 +228,7 @@ export class ContainerDeployTarget implements ContainerTarget {
   private networkHolder(host: ContainerHost, release: ReleaseInput, link: string, limits: string[]): { name: string; create: string } {
     const vars = this.variables(host, release);
     const flags = [
-      ...splitNetworkArgs(this.spec.runArgs).network,
+      ...this.runArgs.network,
       ...this.spec.ports.flatMap((p, i) => ['--publish', expand(p, vars, `deploy.target.container.ports[${i}]`)]),
     ];
     const hash = createHash('sha256').update(flags.join('\0')).digest('hex').slice(0, 8);
@@ -271,7 +269,7 @@ export class ContainerDeployTarget implements ContainerTarget {
     const args = [
       ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
       ...limits,
-      ...splitNetworkArgs(this.spec.runArgs).own,
+      ...this.runArgs.own,
       '--network',
       `container:${network}`,
       ...this.spec.volumes.flatMap((v, i) => ['--volume', expand(v, vars, `${at}.volumes[${i}]`)]),

@@ -21,7 +21,7 @@ export function createTarget(spec: TargetSpec, opts: TargetOptions): DeployTarge
     }
     case 'container': {
       const remote = spec.hosts.filter((h) => h.host !== 'local');
-      const ssh = sshHosts({ ...spec, kind: 'ssh', hosts: remote, keep: spec.keep }, opts.workDir, env, opts.cwd ?? process.cwd());
+      const ssh = sshHosts({ ...spec, kind: 'ssh', hosts: remote }, opts.workDir, env, opts.cwd ?? process.cwd());
       const entries = spec.hosts.map((h) => ({
         spec: h,
         transport: h.host === 'local' ? localTransport(h.name, h.dir, env) : ssh.transports[remote.indexOf(h)],

@@ -8,10 +8,10 @@ import { parseAllDocuments, stringify } from 'yaml';
 import type { Kubectl } from './kubectl.js';
 import type { ReleaseInput } from './types.js';
 
-export const IMAGE_PLACEHOLDER = '${TANDEM_RELEASE_IMAGE}';
-export const SLOT_LABEL = 'tandem.dev/slot';
-export const TRACK_LABEL = 'tandem.dev/track';
-export const RELEASE_ANNOTATION = 'tandem.dev/release';
+const IMAGE_PLACEHOLDER = '${TANDEM_RELEASE_IMAGE}';
+const SLOT_LABEL = 'tandem.dev/slot';
+const TRACK_LABEL = 'tandem.dev/track';
+const RELEASE_ANNOTATION = 'tandem.dev/release';
 
 const KUSTOMIZATION = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 const MANIFEST = /\.(ya?ml|json)$/;

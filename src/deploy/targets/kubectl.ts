@@ -85,7 +85,7 @@ export class Kubectl {
  * Runs `command <globals> <args>` (kubectl, helm) for the target's host: stdout logged or captured,
  * stderr logged and its tail in the error, killed after the timeout. Errors name `command <args>`.
  */
-export async function runKubeTool(
+async function runKubeTool(
   host: string,
   command: string,
   globals: readonly string[],

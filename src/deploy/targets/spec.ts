@@ -5,7 +5,7 @@ import { kubernetesTarget } from './kubernetes-spec.js';
 import { parseContainerTarget } from './container-spec.js';
 
 const DEFAULT_KEEP = 5;
-const DEFAULT_SSH_PORT = 22;
+export const DEFAULT_SSH_PORT = 22;
 
 type Mapping = Record<string, unknown>;
 
@@ -84,6 +84,19 @@ export function sshHost(value: unknown, where: string, defaults: HostDefaults): 
   return user === undefined ? { host, port, dir } : { host, port, user, dir };
 }
 
+/** `host:port` as ssh names a host, an IPv6 address in brackets. */
+export function sshAddress(h: { host: string; port: number }): string {
+  return `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
+}
+
+/** The target's `known_hosts` and `identity_file`, set on `spec` when given. */
+export function sshAuth(s: Mapping, where: string, spec: { knownHosts?: string; identityFile?: string }): void {
+  const knownHosts = optionalText(s.known_hosts, `${where}.known_hosts`);
+  if (knownHosts !== undefined) spec.knownHosts = knownHosts;
+  const identityFile = optionalText(s.identity_file, `${where}.identity_file`);
+  if (identityFile !== undefined) spec.identityFile = identityFile;
+}
+
 function sshTarget(value: unknown, where: string): SshTargetSpec {
   const s = mapping(value, where, ['hosts', 'user', 'port', 'dir', 'known_hosts', 'identity_file', 'keep', 'parallel']);
   const defaults: HostDefaults = { port: integer(s.port, `${where}.port`, 1, 65535, DEFAULT_SSH_PORT) };
@@ -92,12 +105,11 @@ function sshTarget(value: unknown, where: string): SshTargetSpec {
   if (!Array.isArray(s.hosts) || s.hosts.length === 0) fail(`${where}.hosts`, 'must be a non-empty list of hosts');
   const parsed = s.hosts.map((h, i) => sshHost(h, `${where}.hosts[${i}]`, defaults));
 
-  const address = (h: { host: string; port: number }) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
   const hosts = parsed.map((h, i): SshHostSpec => {
     const same = parsed.findIndex((o) => o.host === h.host && o.port === h.port && o.dir === h.dir);
-    if (same !== i) fail(`${where}.hosts[${i}]`, `repeats hosts[${same}] (${address(h)} ${h.dir})`);
+    if (same !== i) fail(`${where}.hosts[${i}]`, `repeats hosts[${same}] (${sshAddress(h)} ${h.dir})`);
     const shared = parsed.some((o) => o !== h && o.host === h.host && o.port === h.port);
-    return { ...h, name: shared ? `${address(h)}:${h.dir}` : address(h) };
+    return { ...h, name: shared ? `${sshAddress(h)}:${h.dir}` : sshAddress(h) };
   });
 
   const spec: SshTargetSpec = {
@@ -106,10 +118,7 @@ function sshTarget(value: unknown, where: string): SshTargetSpec {
     keep: integer(s.keep, `${where}.keep`, 1, 10_000, DEFAULT_KEEP),
     parallel: integer(s.parallel, `${where}.parallel`, 1, 10_000, hosts.length),
   };
-  const knownHosts = optionalText(s.known_hosts, `${where}.known_hosts`);
-  if (knownHosts !== undefined) spec.knownHosts = knownHosts;
-  const identityFile = optionalText(s.identity_file, `${where}.identity_file`);
-  if (identityFile !== undefined) spec.identityFile = identityFile;
+  sshAuth(s, where, spec);
   return spec;
 }
 

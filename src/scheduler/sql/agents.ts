@@ -57,12 +57,7 @@ export async function announceAgent(
     .set({ name: input.name, concurrency: input.concurrency, version: input.version, last_seen_at: input.now })
     .where('id', '=', input.agentId)
     .execute();
-  return agentTags(db, input.agentId);
-}
-
-export async function agentTags(db: Kysely<Database>, agentId: number): Promise<string[]> {
-  const agent = await db.selectFrom('agents').select(['id', 'tags']).where('id', '=', agentId).executeTakeFirstOrThrow();
-  return readAgentTags(agent);
+  return (await claimingAgent(db, input.agentId)).tags;
 }
 
 /** What a claim needs of its agent: the tags it may run, and when it was last seen (see markAgentSeen). */

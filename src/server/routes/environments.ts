@@ -78,14 +78,13 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
     async handler({ params }) {
       const repo = await requireRepo(ctx.store, params.name!);
       const envs = await listEnvironments(ctx.store.db, repo.id);
+      const hosts = await hostReleases(
+        ctx.store.db,
+        envs.map((env) => env.id),
+      );
       return Promise.all(
         envs.map(async (env) =>
-          environmentView(
-            env,
-            await liveRelease(ctx.store.db, env.id),
-            await latestRelease(ctx.store.db, env.id),
-            await hostReleases(ctx.store.db, env.id),
-          ),
+          environmentView(env, await liveRelease(ctx.store.db, env.id), await latestRelease(ctx.store.db, env.id), hosts.get(env.id) ?? []),
         ),
       );
     },
@@ -111,7 +110,12 @@ export function registerEnvironmentRoutes(routes: RouteTable, ctx: ServerContext
         throw new ApiError(400, `environment "${name}": use letters, digits, spaces, "_", "-", "." and "/" (at most 200)`);
       await configureEnvironment(ctx.store.db, { repoId: repo.id, name, settings: body, now: ctx.clock.now() });
       const env = await requireEnvironment(ctx.store.db, repo, name);
-      return environmentView(env, await liveRelease(ctx.store.db, env.id), null, await hostReleases(ctx.store.db, env.id));
+      return environmentView(
+        env,
+        await liveRelease(ctx.store.db, env.id),
+        null,
+        (await hostReleases(ctx.store.db, [env.id])).get(env.id) ?? [],
+      );
     },
   });
 

@@ -23,6 +23,7 @@ import {
   type RegistrySettingsInput,
 } from '../../repos/index.js';
 import { z } from 'zod';
+import { isImagePath, isRegistryHost } from '../../artifacts/index.js';
 import { repoPermissionsOf } from '../../auth/index.js';
 import { REPO_VISIBILITIES } from '../../api/index.js';
 import { callerOf, type Principal } from '../../auth/index.js';
@@ -122,20 +123,9 @@ const registryBody = z
     host: z
       .string()
       .max(255)
-      .regex(
-        /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]{1,5})?$/,
-        'a registry host[:port] such as registry.example.com or 127.0.0.1:5000 (no scheme, no path)',
-      ),
+      .refine(isRegistryHost, 'a registry host[:port] such as registry.example.com or 127.0.0.1:5000 (no scheme, no path)'),
     /** Default the repository's path; images are named CI_REGISTRY_IMAGE = host/path. */
-    path: z
-      .string()
-      .max(255)
-      .regex(
-        /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/,
-        'an image path: lowercase segments separated by "/"',
-      )
-      .nullable()
-      .optional(),
+    path: z.string().max(255).refine(isImagePath, 'an image path: lowercase segments separated by "/"').nullable().optional(),
     username: z
       .string()
       .min(1)
