@@ -123,11 +123,12 @@ describe('job control', { concurrency: true }, () => {
 
   test('timeout kills the job’s whole process tree and fails it with job_execution_timeout', async () => {
     const pidFile = mark('timeout.pid');
-    // Tandem takes any ChronicDuration here; GitLab would insist on at least ten minutes.
+    // Tandem takes any ChronicDuration here; GitLab would insist on at least ten minutes. The
+    // timeout covers the job's start too: 4 s leaves a loaded machine time to write the pid file.
     const { id } = await pipelineOf({
       '.gitlab-ci.yml': `
   slow:
-    timeout: 2s
+    timeout: 4s
     script: ['${sleeper(pidFile)}']
   `,
     });
