@@ -149,13 +149,24 @@ export class LocalCluster {
           const res = await fetch(`http://127.0.0.1:${port}/primary`, { signal: AbortSignal.timeout(1000) }).catch(() => null);
           if (res?.status === 200) return Date.now();
         }
-        if (Date.now() - killedAt > 30_000) throw new Error('no standby was promoted within 30 s');
+        if (Date.now() - killedAt > 30_000) throw new Error(`no standby was promoted within 30 s; Patroni said:\n${await this.patroniTail()}`);
         await sleep(100);
       }
     })();
     // Observed by the caller later; a rejection before that must not crash the test process.
     promoted.catch(() => undefined);
     return { leader: leader.name, killedAt, promoted };
+  }
+
+  /** The last lines each Patroni node logged, for a failure message. */
+  async patroniTail(lines = 15): Promise<string> {
+    const tails = await Promise.all(
+      this.restPorts.map(async (_, i) => {
+        const text = await readFile(path.join(this.stateDir, 'logs', `patroni${i + 1}.log`), 'utf8').catch((err: Error) => err.message);
+        return `pg${i + 1}:\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`;
+      }),
+    );
+    return tails.join('\n');
   }
 
   /** HAProxy's view of one server: UP, DOWN, ... (stats CSV: pxname, svname, ..., status is column 18). */

@@ -62,7 +62,11 @@ export async function moveFinishedLog(store: Store, blobs: BlobStore, jobId: num
     // Moved already (perhaps by a replica that died before step 3): only the rows may be left.
     if (job.log_blob !== null) break;
     const written = await extent(store.db, jobId);
-    if (written.count === 0) return 'empty';
+    if (written.count === 0) {
+      // No rows: never any, or another replica moved the log between the two reads above.
+      const again = await store.db.selectFrom('jobs').select('log_blob').where('id', '=', jobId).executeTakeFirstOrThrow();
+      return again.log_blob === null ? 'empty' : 'moved';
+    }
     const blob = await blobs.put(encodeLogBlob(logPagesIn(store.db, jobId)));
     const recorded = await store.transaction(async (trx) => {
       const row = await forUpdate(trx, trx.selectFrom('jobs').select('log_blob').where('id', '=', jobId)).executeTakeFirstOrThrow();
