@@ -149,7 +149,8 @@ export class LocalCluster {
           const res = await fetch(`http://127.0.0.1:${port}/primary`, { signal: AbortSignal.timeout(1000) }).catch(() => null);
           if (res?.status === 200) return Date.now();
         }
-        if (Date.now() - killedAt > 30_000) throw new Error(`no standby was promoted within 30 s; Patroni said:\n${await this.patroniTail()}`);
+        if (Date.now() - killedAt > 30_000)
+          throw new Error(`no standby was promoted within 30 s; Patroni said:\n${await this.patroniTail()}`);
         await sleep(100);
       }
     })();
