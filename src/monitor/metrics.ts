@@ -121,6 +121,12 @@ export class Metrics {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [this.registry],
   });
+  readonly claimAttempts = new (promClient().Counter)({
+    name: 'tandem_job_claim_attempts_total',
+    help: "Claims this replica made for its agents, by result (claimed, empty: nothing queued that the agent may run); claimed ÷ all is the dispatch's efficiency",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly jobDuration = new (promClient().Histogram)({
     name: 'tandem_job_duration_seconds',
     help: 'Job run time from claim to completion',

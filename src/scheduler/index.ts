@@ -50,6 +50,7 @@ export {
   announceAgent,
   breakPresence,
   markAgentSeen,
+  markAgentsSeen,
   onlineAgentNamed,
   openPresence,
   registerAgent,

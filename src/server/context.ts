@@ -8,6 +8,7 @@ import type { SliRecorder } from '../monitor/index.js';
 import type { IncludeResolver, MirrorCache } from '../source/index.js';
 import type { Store } from '../store/index.js';
 import type { DatabaseClock } from './clock.js';
+import type { Dispatcher } from './dispatcher.js';
 import type { Hub } from './hub.js';
 import type { EventStreamLimits } from './sse.js';
 
@@ -18,6 +19,8 @@ export interface ServerContext {
   blobs: BlobStore;
   mirrors: MirrorCache;
   hub: Hub;
+  /** Hands queued jobs to the agents waiting on this replica. */
+  dispatcher: Dispatcher;
   /** The live event streams (logs, pipeline events) open on this replica, capped per principal and in total. */
   eventStreams: EventStreamLimits;
   /** The database's clock: use it for every time that is stored or compared with stored times. */

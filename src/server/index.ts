@@ -26,6 +26,8 @@ import { logMoverIdle } from './log-mover.js';
 import { outboxHandlers } from './outbox-handlers.js';
 import { forgetForgeRepo, OutboxSender } from '../outbox/index.js';
 import { DatabaseClock } from './clock.js';
+import { claimJob, markAgentsSeen } from '../scheduler/index.js';
+import { agentSeenEveryMs, Dispatcher, DISPATCH_REPAIR_MS } from './dispatcher.js';
 import { Hub } from './hub.js';
 import { EventStreamLimits } from './sse.js';
 import { packageVersion } from '../version.js';
@@ -136,6 +138,14 @@ export async function startServer(
     mirrors,
     includes,
     hub: new Hub(replicaId),
+    dispatcher: new Dispatcher({
+      claim: (agentId, tags) => claimJob(store, { agentId, agentTags: tags, leaseMs: config.leaseSeconds * 1000, now: clock.now() }),
+      markSeen: (agentIds) => markAgentsSeen(store.db, { agentIds, now: clock.now(), everyMs: agentSeenEveryMs(config.leaseSeconds) }),
+      onAttempt: (result) => metrics.claimAttempts.inc({ result }),
+      onError: (err) => log.warn({ err: (err as Error).message }, 'dispatching jobs to waiting agents failed'),
+      repairMs: DISPATCH_REPAIR_MS,
+      seenMs: agentSeenEveryMs(config.leaseSeconds),
+    }),
     eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) =>
       metrics.refusedLoad.inc({ reason }),
     ),
@@ -165,6 +175,7 @@ export async function startServer(
   metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
+  ctx.hub.subscribe('queue', () => ctx.dispatcher.wake());
   ctx.hub.subscribe('repo_forge', (event) => {
     if (event.type === 'repo_forge') forgetForgeRepo(event.repoId);
   });
@@ -192,7 +203,8 @@ export async function startServer(
     close() {
       closing ??= (async () => {
         ctx.state.draining = true;
-        // Wakes this replica's long-polls, which see the drain and answer "no job" at once.
+        // This replica's long-polls answer "no job" at once; the event tells its presence streams to move.
+        await ctx.dispatcher.stop();
         ctx.hub.publish({ type: 'queue' });
         await duties.stop();
         await ctx.outbox.stop();

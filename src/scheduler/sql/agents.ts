@@ -92,6 +92,22 @@ export async function removeAgent(db: Kysely<Database>, agentId: number): Promis
  * claiming short jobs back to back would otherwise rewrite its row once per job, where being shown
  * online (seen within a lease) needs a write now and then.
  */
+/**
+ * Many agents seen at once (those waiting on a replica), in one statement per 500: each row is
+ * rewritten only when its last_seen_at is older than `everyMs`, so rows are written once per that
+ * interval however often this runs.
+ */
+export async function markAgentsSeen(db: Kysely<Database>, input: { agentIds: number[]; now: number; everyMs: number }): Promise<void> {
+  for (let i = 0; i < input.agentIds.length; i += 500) {
+    await db
+      .updateTable('agents')
+      .set({ last_seen_at: input.now })
+      .where('id', 'in', input.agentIds.slice(i, i + 500))
+      .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<=', input.now - input.everyMs)]))
+      .execute();
+  }
+}
+
 export async function markAgentSeen(db: Kysely<Database>, input: { agentId: number; now: number; everyMs: number }): Promise<void> {
   await db
     .updateTable('agents')

@@ -14,7 +14,6 @@ import {
   claimingAgent,
   announceAgent,
   breakPresence,
-  claimJob,
   extendLease,
   findCacheEntry,
   heldJob,
@@ -31,6 +30,7 @@ import {
 import { saveJunitReports } from '../../reports/index.js';
 import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
+import { agentSeenEveryMs } from '../dispatcher.js';
 import { ApiError, type RouteTable } from '../http.js';
 import { handOutJob } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
@@ -40,8 +40,7 @@ import { openSse } from '../sse.js';
 import { agentView } from '../presenters.js';
 
 const LONG_POLL_MS = 25_000;
-/** An agent's last_seen_at is rewritten at most this often: a small part of the lease that decides whether it shows online. */
-const seenEveryMs = (ctx: ServerContext) => Math.min(1000, (ctx.config.leaseSeconds * 1000) / 4);
+const seenEveryMs = (ctx: ServerContext) => agentSeenEveryMs(ctx.config.leaseSeconds);
 /**
  * A load balancer keeps its connection to this server open after the agent's side closed (HAProxy
  * waits for its timeouts): only a write reveals the break. Written this often on a presence stream,
@@ -202,28 +201,22 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     async handler({ principal, body, request, reply }) {
       const agentId = agentIdOf(principal);
       const { tags, lastSeenAt } = await claimingAgent(ctx.store.db, agentId);
-      // Known from that read: while it is recent, the loop does not even ask to rewrite it.
-      let seenAt = lastSeenAt ?? -Infinity;
+      // While it waits, the dispatcher writes last_seen_at for every waiting agent at once.
+      if (ctx.clock.now() - (lastSeenAt ?? -Infinity) >= seenEveryMs(ctx))
+        await markAgentSeen(ctx.store.db, { agentId, now: ctx.clock.now(), everyMs: seenEveryMs(ctx) });
       const deadline = ctx.clock.now() + (body.waitMs ?? LONG_POLL_MS);
       const gone = new AbortController();
       request.raw.on('close', () => gone.abort());
       while (!ctx.state.draining && !gone.signal.aborted) {
-        const now = ctx.clock.now();
-        if (now - seenAt >= seenEveryMs(ctx)) {
-          await markAgentSeen(ctx.store.db, { agentId, now, everyMs: seenEveryMs(ctx) });
-          seenAt = now;
-        }
-        const claimed = await claimJob(ctx.store, { agentId, agentTags: tags, leaseMs: ctx.config.leaseSeconds * 1000, now });
-        if (claimed) {
-          if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((now - claimed.job.queued_at) / 1000);
-          const payload = await handOutJob(ctx, claimed);
-          if (payload) return payload;
-          continue;
-        }
-        const remaining = deadline - ctx.clock.now();
-        if (remaining <= 0) break;
-        // Woken at once by work queued on this replica; the 1 s cap covers other replicas and delayed jobs.
-        await ctx.hub.waitFor('queue', Math.min(remaining, 1000), gone.signal);
+        // Work queued already is taken at once; else the dispatcher hands over a job it claimed for this agent.
+        const wakes = ctx.dispatcher.wakes;
+        const claimed =
+          (await ctx.dispatcher.claim(agentId, tags)) ??
+          (await ctx.dispatcher.wait(agentId, tags, deadline - ctx.clock.now(), gone.signal, wakes));
+        if (!claimed) break;
+        if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((ctx.clock.now() - claimed.job.queued_at) / 1000);
+        const payload = await handOutJob(ctx, claimed);
+        if (payload) return payload;
       }
       reply.code(204);
       return null;

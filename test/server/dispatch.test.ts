@@ -1,0 +1,120 @@
+// Dispatch to waiting agents on a real server (SQLite): agents speak the agent protocol by hand, so
+// the test sees each long-poll. Waiting costs the database nothing per agent; queued jobs wake as
+// many waiters as there are jobs, each claimed once, with about one claim attempt per job.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TestTandem } from '../support/tandem.js';
+import { sampleSum } from '../monitor/scrape.js';
+
+interface Poll {
+  agent: number;
+  done: boolean;
+  result: Promise<{ status: number; jobId: number | null; name: string | null }>;
+}
+
+describe('dispatch to waiting agents', () => {
+  let tandem: TestTandem;
+  const controllers: AbortController[] = [];
+  const scrape = async () => (await tandem.api('GET', '/metrics')).text;
+  const statements = (text: string) => sampleSum(text, 'tandem_db_query_duration_seconds_count');
+  const attempts = (text: string, result: string) => sampleSum(text, 'tandem_job_claim_attempts_total', { result });
+
+  before(async () => {
+    tandem = await TestTandem.start({ agents: 0 });
+  });
+  after(async () => {
+    for (const c of controllers) c.abort();
+    await tandem.close();
+  });
+
+  async function registerAgents(count: number, tags: string[]): Promise<string[]> {
+    const tokens: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const res = await tandem.api<{ token: string }>('POST', '/api/v1/agents', { name: `waiter-${tags.join('-')}-${i}`, tags });
+      assert.equal(res.status, 201);
+      tokens.push(res.body.token);
+    }
+    return tokens;
+  }
+
+  function poll(token: string, agent: number, waitMs: number): Poll {
+    const controller = new AbortController();
+    controllers.push(controller);
+    const p: Poll = { agent, done: false, result: Promise.resolve({ status: 0, jobId: null, name: null }) };
+    p.result = (async () => {
+      const res = await fetch(`${tandem.url}/api/v1/agent/jobs/request`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ waitMs }),
+        signal: controller.signal,
+      }).catch(() => null);
+      p.done = true;
+      if (!res) return { status: 0, jobId: null, name: null };
+      if (res.status !== 200) return { status: res.status, jobId: null, name: null };
+      const body = (await res.json()) as { jobId: number; job: { name: string } };
+      return { status: 200, jobId: body.jobId, name: body.job.name };
+    })();
+    return p;
+  }
+
+  /** Statements per second over `ms`, and the claim attempts that ended empty meanwhile. */
+  async function idleCost(ms: number): Promise<{ perSecond: number; empty: number }> {
+    const t0 = await scrape();
+    await sleep(ms);
+    const t1 = await scrape();
+    return { perSecond: ((statements(t1) - statements(t0)) * 1000) / ms, empty: attempts(t1, 'empty') - attempts(t0, 'empty') };
+  }
+
+  test('waiting agents cost no statements of their own; a burst of jobs wakes as many of them as there are jobs', async () => {
+    const plain = await registerAgents(30, []);
+    const gpu = await registerAgents(2, ['gpu']);
+    // Let registration's writes and the server's start-up duties settle.
+    await sleep(1500);
+    const alone = await idleCost(3000);
+
+    const polls = [...plain.map((t, i) => poll(t, i, 30_000)), ...gpu.map((t, i) => poll(t, 100 + i, 30_000))];
+    await sleep(1500);
+    assert.ok(
+      polls.every((p) => !p.done),
+      'no job is queued: every request still waits',
+    );
+    const waiting = await idleCost(3000);
+    // The old loop claimed once a second per waiter (3 statements each): 32 waiters, ~96 a second.
+    assert.ok(
+      waiting.perSecond - alone.perSecond < 12,
+      `32 waiting agents added ${(waiting.perSecond - alone.perSecond).toFixed(1)} statements/s (alone ${alone.perSecond.toFixed(1)}/s)`,
+    );
+    // Repair rounds: about one a second, each one claim per tag set (two here).
+    assert.ok(waiting.empty <= 10, `${waiting.empty} empty claim attempts in 3 s`);
+
+    const before = await scrape();
+    const { name } = await tandem.repo({
+      '.gitlab-ci.yml':
+        [1, 2, 3, 4, 5].map((i) => `plain-${i}:\n  script: [echo ${i}]\n`).join('') + 'gpu-1:\n  tags: [gpu]\n  script: [nvidia]\n',
+    });
+    await tandem.trigger(name);
+    const answered = async () => polls.filter((p) => p.done).length;
+    for (let i = 0; i < 100 && (await answered()) < 6; i++) await sleep(100);
+    await sleep(1000);
+    const done = polls.filter((p) => p.done);
+    assert.equal(done.length, 6, 'six jobs wake six waiters, the rest wait on');
+    const results = await Promise.all(done.map((p) => p.result));
+    assert.ok(
+      results.every((r) => r.status === 200),
+      JSON.stringify(results),
+    );
+    assert.equal(new Set(results.map((r) => r.jobId)).size, 6, 'each job handed out once');
+    const gpuJob = done.find((p) => p.agent >= 100);
+    assert.ok(gpuJob, 'the gpu job goes to a gpu agent');
+    assert.equal((await gpuJob.result).name, 'gpu-1');
+    const after = await scrape();
+    assert.equal(attempts(after, 'claimed') - attempts(before, 'claimed'), 6);
+    console.log(
+      `# dispatch: alone ${alone.perSecond.toFixed(1)} statements/s, 32 waiting ${waiting.perSecond.toFixed(1)}/s, ${waiting.empty} empty claims in 3 s`,
+    );
+    const perJob = (attempts(after, 'claimed') + attempts(after, 'empty') - attempts(before, 'claimed') - attempts(before, 'empty')) / 6;
+    assert.ok(perJob <= 2.5, `${perJob.toFixed(2)} claim attempts per job`);
+    console.log(`# dispatch: 6 jobs to 32 waiters, ${perJob.toFixed(2)} claim attempts per job`);
+  });
+});
