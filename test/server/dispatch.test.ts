@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Dispatcher } from '../../src/server/dispatcher.js';
+import type { ClaimedJob } from '../../src/scheduler/index.js';
 import { TestTandem } from '../support/tandem.js';
 import { sampleSum } from '../monitor/scrape.js';
 
@@ -116,5 +118,61 @@ describe('dispatch to waiting agents', () => {
     const perJob = (attempts(after, 'claimed') + attempts(after, 'empty') - attempts(before, 'claimed') - attempts(before, 'empty')) / 6;
     assert.ok(perJob <= 2.5, `${perJob.toFixed(2)} claim attempts per job`);
     console.log(`# dispatch: 6 jobs to 32 waiters, ${perJob.toFixed(2)} claim attempts per job`);
+  });
+});
+
+describe('Dispatcher', () => {
+  /** A dispatcher over a queue of job ids in memory; each claim takes `claimMs`. */
+  function over(queue: number[], claimMs = 0) {
+    const claims: number[] = [];
+    const dispatcher = new Dispatcher({
+      claim: async (agentId) => {
+        claims.push(agentId);
+        if (claimMs) await sleep(claimMs);
+        const id = queue.shift();
+        return id === undefined ? null : ({ job: { id } } as unknown as ClaimedJob);
+      },
+      markSeen: async () => undefined,
+      onAttempt: () => undefined,
+      onError: (err) => assert.fail(err as Error),
+      repairMs: 60_000,
+      seenMs: 60_000,
+    });
+    return { dispatcher, claims };
+  }
+
+  test('a wait that runs out while a claim for it is under way still gets the job', async () => {
+    const queue: number[] = [];
+    const { dispatcher } = over(queue, 200);
+    const waited = dispatcher.wait(1, [], 100, new AbortController().signal, dispatcher.wakes);
+    queue.push(7);
+    dispatcher.wake();
+    const got = await waited;
+    assert.equal(got?.job.id, 7, 'the job claimed for the agent reaches it');
+    await dispatcher.stop();
+  });
+
+  test('one empty claim answers for every waiter with the same tags; stop ends the waits', async () => {
+    const { dispatcher, claims } = over([]);
+    const signal = new AbortController().signal;
+    const waits = [1, 2, 3].map((agent) => dispatcher.wait(agent, ['a', 'b'], 10_000, signal, dispatcher.wakes));
+    const other = dispatcher.wait(4, ['b', 'c'], 10_000, signal, dispatcher.wakes);
+    dispatcher.wake();
+    await sleep(50);
+    assert.deepEqual(claims, [1, 4], 'one claim per tag set');
+    assert.equal(dispatcher.waiting, 4);
+    await dispatcher.stop();
+    assert.deepEqual(await Promise.all([...waits, other]), [null, null, null, null]);
+  });
+
+  test('a wake-up just before a waiter arrives starts a round for it', async () => {
+    const queue = [9];
+    const { dispatcher, claims } = over(queue);
+    const seen = dispatcher.wakes;
+    dispatcher.wake(); // nobody waits yet
+    const got = await dispatcher.wait(5, [], 10_000, new AbortController().signal, seen);
+    assert.equal(got?.job.id, 9);
+    assert.deepEqual(claims, [5]);
+    await dispatcher.stop();
   });
 });
