@@ -18,3 +18,8 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'object') return 'a map';
   return `${typeof value} ${String(value)}`;
 }
+
+/** A YAML map (not a list, not a scalar): what `describeValue` calls "a map". */
+export function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

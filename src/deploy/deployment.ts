@@ -155,6 +155,12 @@ export class Deployment {
     this.input.onHostRelease?.(host.name, releaseId);
   }
 
+  /** Makes `release` the one `host` runs, and reports it as serving there. */
+  async activate(host: Host, release: ReleaseInput): Promise<void> {
+    await this.target.activate(host.target, release, this.input.log);
+    this.serving(host, release.id);
+  }
+
   async phase(phase: Phase, detail: string): Promise<void> {
     try {
       await this.input.onPhase(phase, detail);

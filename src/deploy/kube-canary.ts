@@ -68,8 +68,7 @@ export async function runKubernetesCanary(d: Deployment, strategy: Extract<Strat
   d.log(`${label}: canary passed: promoting release ${release.id}`);
   await d.phase('deploying', promote);
   try {
-    await target.activate(host.target, release, input.log);
-    d.serving(host, release.id);
+    await d.activate(host, release);
   } catch (err) {
     d.rethrowFatal(err);
     return d.afterFailure({ reason: `${promote}: ${message(err)}`, detectedAt: Date.now() }, [host], switchedAt);

@@ -50,8 +50,7 @@ async function deployBatch(d: Deployment, batch: readonly Host[], maxUnavailable
     const started = performance.now();
     switched.push(host);
     d.switched = true;
-    await target.activate(host.target, release, input.log);
-    d.serving(host, release.id);
+    await d.activate(host, release);
     d.log(`[${host.name}] release ${release.id} active in ${formatMs(performance.now() - started)}`);
   });
 }

@@ -4,7 +4,7 @@
 import { posix } from 'node:path';
 import { parseImageRef } from '../image-ref.js';
 import { nearest } from '../pipeline/index.js';
-import { DeployConfigError, describeValue as describe } from './config-error.js';
+import { DeployConfigError, describeValue as describe, isMapping } from './config-error.js';
 import { parseServiceSpec, parseTargetSpec, type ServiceSpec, type TargetSpec } from './targets/index.js';
 import { parseBake, parseChecks, parseDurationMs, type Check } from './verify/index.js';
 
@@ -62,10 +62,6 @@ const DEFAULT_SLOTS = ['blue', 'green'];
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Links the deploy dir already uses: a slot of that name would overwrite them. */
 const RESERVED_LINKS = ['current', 'releases'];
-
-function isMapping(value: unknown): value is Mapping {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function mapping(value: unknown, path: string, allowed: readonly string[]): Mapping {
   if (!isMapping(value)) throw new DeployConfigError(path, `expected a map with keys ${allowed.join(', ')}, got ${describe(value)}`);

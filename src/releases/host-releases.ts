@@ -48,7 +48,7 @@ export async function recordHostReleases(
     .execute();
 }
 
-/** The hosts of each of the environments by name, each with the release it runs; an environment without any is left out. */
+/** The hosts of each of these environments (by id), each with the release it runs; an environment without any is left out. */
 export async function hostReleases(db: Kysely<Database>, environmentIds: readonly number[]): Promise<Map<number, HostReleaseRow[]>> {
   const byEnvironment = new Map<number, HostReleaseRow[]>();
   if (environmentIds.length === 0) return byEnvironment;

@@ -3,14 +3,14 @@
 // pruned; and the four DORA keys from a release history with a failed deploy, an automatic
 // rollback and a rollback asked for by an alert.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pino from 'pino';
 import { doraForRepo } from '../../src/monitor/dora.js';
 import { Metrics } from '../../src/monitor/metrics.js';
 import { SliRecorder, evaluateBuiltinSlos, recordedCounts } from '../../src/monitor/sli-recorder.js';
 import { BUILTIN_SLOS } from '../../src/monitor/slo.js';
-import { openStore, type Release, type Store } from '../../src/store/index.js';
-import { backends } from '../store/helpers.js';
+import type { Release, Store } from '../../src/store/index.js';
+import { backends, freshStoreEach } from '../store/helpers.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -27,16 +27,8 @@ function requests(metrics: Metrics, ok: number, failed: number): void {
 
 for (const backend of backends()) {
   describe(`SLI counts and DORA on ${backend.name}`, { skip: backend.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> };
     let store: Store;
-    beforeEach(async () => {
-      db = await backend.fresh();
-      store = await openStore(db.url);
-    });
-    afterEach(async () => {
-      await store.close();
-      await db.cleanup();
-    });
+    freshStoreEach(backend, (opened) => (store = opened));
 
     it('replicas add their counts to the same minutes; windows sum them; the budget and alerts follow', async () => {
       let now = T0 - 2 * HOUR;

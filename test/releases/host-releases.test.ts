@@ -1,24 +1,16 @@
 // Which release each host runs: recorded with the deploying agent's status reports, kept per host,
 // refused when a report points a host at a release of another environment.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { hostReleases, setReleaseStatus } from '../../src/releases/index.js';
-import { openStore, type Release, type Store } from '../../src/store/index.js';
+import type { Release, Store } from '../../src/store/index.js';
 import { insertRepoRow } from '../scheduler/helpers.js';
-import { backends } from '../store/helpers.js';
+import { backends, freshStoreEach } from '../store/helpers.js';
 
 for (const backend of backends()) {
   describe(`hosts of an environment on ${backend.name}`, { skip: backend.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> };
     let store: Store;
-    beforeEach(async () => {
-      db = await backend.fresh();
-      store = await openStore(db.url);
-    });
-    afterEach(async () => {
-      await store.close();
-      await db.cleanup();
-    });
+    freshStoreEach(backend, (opened) => (store = opened));
 
     async function fixtures() {
       const repoId = await insertRepoRow(store.db, 'shop');

@@ -2,9 +2,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { after, afterEach, beforeEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { StoreDialect } from '../../src/store/index.js';
+import { openStore, type Store, type StoreDialect } from '../../src/store/index.js';
 import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
 import { serviceSkip } from '../support/skip.js';
 
@@ -78,4 +78,22 @@ export function backends(): Backend[] {
     },
   ];
   return cached;
+}
+
+/**
+ * A fresh database of `backend` and a store open on it for each test of the calling suite, handed
+ * to `use`; closed and dropped after the test. Call inside a describe.
+ */
+export function freshStoreEach(backend: Backend, use: (store: Store) => void): void {
+  let db: { url: string; cleanup(): Promise<void> };
+  let store: Store;
+  beforeEach(async () => {
+    db = await backend.fresh();
+    store = await openStore(db.url);
+    use(store);
+  });
+  afterEach(async () => {
+    await store.close();
+    await db.cleanup();
+  });
 }

@@ -5,6 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import { isMapping } from '../config-error.js';
 import type { Kubectl } from './kubectl.js';
 import type { ReleaseInput } from './types.js';
 
@@ -23,12 +24,6 @@ export interface KubeObject {
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   [key: string]: unknown;
-}
-
-type Mapping = Record<string, unknown>;
-
-function isMapping(value: unknown): value is Mapping {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Replaces the placeholder in every string of `value`; counts the replacements in `count`. */

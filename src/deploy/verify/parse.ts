@@ -3,7 +3,7 @@
 // back to a line in the pipeline file.
 import { nearest } from '../../pipeline/index.js';
 import { compileUntrustedRegex, RegexSyntaxError } from '../../pipeline/index.js';
-import { DeployConfigError, describeValue as describe } from '../config-error.js';
+import { DeployConfigError, describeValue as describe, isMapping } from '../config-error.js';
 import type { Check, CompareOp, Condition, NoData } from './types.js';
 
 export const DEFAULT_INTERVAL_MS = 5_000;
@@ -66,7 +66,8 @@ export function parseChecks(value: unknown, where: string): Check[] {
 }
 
 function parseCheck(item: unknown, path: string): Check {
-  if (!isMap(item)) throw new DeployConfigError(path, `expected a check (a map with one of ${KINDS.join(', ')}), got ${describe(item)}`);
+  if (!isMapping(item))
+    throw new DeployConfigError(path, `expected a check (a map with one of ${KINDS.join(', ')}), got ${describe(item)}`);
   const kinds = KINDS.filter((k) => k in item);
   if (kinds.length > 1) throw new DeployConfigError(path, `a check has exactly one of ${KINDS.join(', ')}; found ${kinds.join(' and ')}`);
   if (kinds.length === 0) {
@@ -126,7 +127,7 @@ function parseCheck(item: unknown, path: string): Check {
     }
     case 'prometheus': {
       const spec = item.prometheus;
-      if (!isMap(spec)) throw new DeployConfigError(kindPath, `expected a map with url, query and pass, got ${describe(spec)}`);
+      if (!isMapping(spec)) throw new DeployConfigError(kindPath, `expected a map with url, query and pass, got ${describe(spec)}`);
       for (const key of Object.keys(spec)) {
         if (!PROMETHEUS_KEYS.includes(key)) throw unknownKey(`${kindPath}.${key}`, key, PROMETHEUS_KEYS);
       }
@@ -234,8 +235,4 @@ function comparison(value: unknown, path: string): Condition {
   if (!m)
     throw new DeployConfigError(path, `expected a comparison like '< 0.05' (one of < <= > >= == != and a number), got ${describe(value)}`);
   return { op: m[1] as CompareOp, value: Number(m[2]) };
-}
-
-function isMap(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

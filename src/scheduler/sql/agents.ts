@@ -108,13 +108,9 @@ export async function markAgentsSeen(db: Kysely<Database>, input: { agentIds: nu
   }
 }
 
+/** One agent seen (a request of its own), under the same once-per-`everyMs` rule. */
 export async function markAgentSeen(db: Kysely<Database>, input: { agentId: number; now: number; everyMs: number }): Promise<void> {
-  await db
-    .updateTable('agents')
-    .set({ last_seen_at: input.now })
-    .where('id', '=', input.agentId)
-    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<=', input.now - input.everyMs)]))
-    .execute();
+  await markAgentsSeen(db, { agentIds: [input.agentId], now: input.now, everyMs: input.everyMs });
 }
 
 /** A new presence stream of the agent: the newest one is the one whose break counts. */
