@@ -1,6 +1,7 @@
 // Who is calling: a user (by session cookie or personal token), an agent, a running job (its
-// CI_JOB_TOKEN), or nobody. Every lookup reads the database, so a revocation on any replica is
-// seen by every replica at the next request.
+// CI_JOB_TOKEN), or nobody. Every lookup here reads the database, so a revocation on any replica is
+// seen by every replica at the next request. A server reads agent tokens through its copy of the
+// agents instead (src/server/agent-directory.ts), told of removals at once through the hub.
 import { DomainError } from '../errors.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';

@@ -46,6 +46,8 @@ export { PIPELINE_FILES, triggerForDelivery, triggerPipeline } from './trigger.j
 export type { DeliveryResult, TriggerContext, TriggerInput, TriggerResult } from './trigger.js';
 export {
   agentName,
+  agentsNow,
+  agentWithToken,
   claimingAgent,
   announceAgent,
   breakPresence,
@@ -57,7 +59,8 @@ export {
   removeAgent,
   setAgentTags,
 } from './sql/agents.js';
-export type { AgentRegistration } from './sql/agents.js';
+export type { AgentCredentials, AgentRegistration } from './sql/agents.js';
+export { pendingTagSets } from './sql/pending-tag-sets.js';
 export { artifactFilesOf, findArtifactFile, listJobArtifacts, replaceArtifactFiles } from './sql/artifact-files.js';
 export { findCacheEntry, saveCacheEntry } from './sql/cache-entries.js';
 export { recordDelivery, type Delivery } from './sql/deliveries.js';

@@ -12,6 +12,7 @@ import {
   callerOf,
   CredentialError,
   principalOfSession,
+  prefixOf,
   principalOfToken,
   type Principal,
   type UserPrincipal,
@@ -129,7 +130,9 @@ async function authenticate(ctx: ServerContext, request: FastifyRequest): Promis
   const { token, cookie } = credentialsOf(request);
   const now = ctx.clock.now();
   let principal: Principal = ANONYMOUS;
-  if (token !== null) principal = await principalOfToken(ctx.store.db, token, now);
+  // Agent tokens come from this replica's copy: an idle agent's renewed long-poll reads nothing.
+  if (token !== null)
+    principal = prefixOf(token) === 'tda' ? await ctx.agents.principal(token) : await principalOfToken(ctx.store.db, token, now);
   else if (cookie !== null) principal = await principalOfSession(ctx.store.db, cookie, now, sessionLimitsOf(ctx));
   const ldap = ctx.config.ldap;
   if (principal.kind === 'user' && ldap !== undefined) {

@@ -8,6 +8,7 @@ import type { SliRecorder } from '../monitor/index.js';
 import type { IncludeResolver, MirrorCache } from '../source/index.js';
 import type { Store } from '../store/index.js';
 import type { DatabaseClock } from './clock.js';
+import type { AgentDirectory } from './agent-directory.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Hub } from './hub.js';
 import type { EventStreamLimits } from './sse.js';
@@ -21,6 +22,8 @@ export interface ServerContext {
   hub: Hub;
   /** Hands queued jobs to the agents waiting on this replica. */
   dispatcher: Dispatcher;
+  /** This replica's copy of the agents' tokens and tags, so that an agent's renewed long-poll reads nothing. */
+  agents: AgentDirectory;
   /** The live event streams (logs, pipeline events) open on this replica, capped per principal and in total. */
   eventStreams: EventStreamLimits;
   /** The database's clock: use it for every time that is stored or compared with stored times. */

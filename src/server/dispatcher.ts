@@ -3,23 +3,31 @@
 // on this replica, or relayed from another through LISTEN/NOTIFY), one round tries the waiters
 // oldest first, one claim each, and stops trying a tag set once a claim for it found nothing: a
 // burst of N jobs costs about N claims, not one per waiter, and only as many waiters wake as there
-// are jobs. A missed event (a relay lost in a failover, a job queued by a process that is no
-// server) is made good by a round every `repairMs` while anyone waits: one claim per distinct tag
-// set, however many agents wait. The waiting agents' last_seen_at is written for all at once.
+// are jobs. An agent that asks again (its long-poll renews every 25 s) costs no claim either while
+// no work was announced since a claim for its tags found nothing. A missed event (a relay lost in a
+// failover, a resource group that frees up) is made good by a repair every `repairMs` while anyone
+// waits: one statement lists the tags of pending jobs, and only if a waiting agent could run one
+// does a round start. The waiting agents' last_seen_at is written for all of them at once.
 import type { ClaimedJob } from '../scheduler/index.js';
 
-/** An agent's last_seen_at is rewritten at most this often: a small part of the lease that decides whether it shows online. */
-export const agentSeenEveryMs = (leaseSeconds: number): number => Math.min(1000, (leaseSeconds * 1000) / 4);
+/** An agent's last_seen_at is rewritten at most this often: a quarter of the lease that decides whether it shows online. */
+export const agentSeenEveryMs = (leaseSeconds: number): number => (leaseSeconds * 1000) / 4;
 
 /**
- * Rounds when no event came, while agents wait: they cover what no event announces (a relay lost in
- * a failover, jobs queued by another process); each costs one claim per distinct tag set.
+ * Repairs while agents wait: they cover what no event announces (a relay lost in a failover, a
+ * resource group freed by a finished job); each costs one statement, and claims only when a pending
+ * job fits a waiting agent.
  */
 export const DISPATCH_REPAIR_MS = 1000;
+
+/** More distinct tag lists than this among pending jobs: the repair assumes one fits and starts a round. */
+const REPAIR_TAG_SETS = 200;
 
 export interface DispatcherOptions {
   /** One claim for one agent; null when nothing it may run is queued. */
   claim(agentId: number, tags: string[]): Promise<ClaimedJob | null>;
+  /** The distinct tag lists of pending jobs, at most `limit` of them. */
+  pendingTagSets(limit: number): Promise<string[][]>;
   /** Records that these agents are alive (they are waiting here). */
   markSeen(agentIds: number[]): Promise<void>;
   onAttempt(result: 'claimed' | 'empty'): void;
@@ -49,13 +57,14 @@ export class Dispatcher {
   #flushing = false;
   /** Counts wake-ups, so a waiter that arrives just after one does not sleep through its work. */
   #wakes = 0;
+  /** Tag key → the wake count when a claim for those tags found nothing: until the next wake-up, asking again is pointless. */
+  readonly #emptyAt = new Map<string, number>();
+  #repairing = false;
   readonly #timers: NodeJS.Timeout[];
 
   constructor(private readonly opts: DispatcherOptions) {
     this.#timers = [
-      setInterval(() => {
-        if (this.#waiting.size > 0) this.wake();
-      }, opts.repairMs).unref(),
+      setInterval(() => void this.#repair(), opts.repairMs).unref(),
       setInterval(() => void this.#flushSeen(), opts.seenMs).unref(),
     ];
   }
@@ -70,11 +79,14 @@ export class Dispatcher {
     return this.#wakes;
   }
 
-  /** A claim for an agent that asks now, counted as the rounds' are. */
+  /** A claim for an agent that asks now, counted as the rounds' are; none when nothing was announced since one for its tags found nothing. */
   async claim(agentId: number, tags: string[]): Promise<ClaimedJob | null> {
-    if (this.#stopped) return null;
+    const tagKey = tagKeyOf(tags);
+    if (this.#stopped || this.#emptyAt.get(tagKey) === this.#wakes) return null;
+    const wakes = this.#wakes;
     const job = await this.opts.claim(agentId, tags);
     this.opts.onAttempt(job ? 'claimed' : 'empty');
+    if (!job) this.#emptyAt.set(tagKey, wakes);
     return job;
   }
 
@@ -90,7 +102,7 @@ export class Dispatcher {
       const waiter: Waiter = {
         agentId,
         tags,
-        tagKey: [...tags].sort().join('\n'),
+        tagKey: tagKeyOf(tags),
         claiming: false,
         ended: false,
         settle: (job) => {
@@ -124,6 +136,33 @@ export class Dispatcher {
         this.#round = null;
       }
     })();
+  }
+
+  /** Ends this agent's waits without a job (it was removed, or its tags changed): it asks again as it is now. */
+  release(agentId: number): void {
+    for (const waiter of [...this.#waiting]) {
+      if (waiter.agentId !== agentId) continue;
+      if (waiter.claiming) waiter.ended = true;
+      else waiter.settle(null);
+    }
+  }
+
+  /** A round when a pending job fits a waiting agent; nothing when none does (the usual idle case). */
+  async #repair(): Promise<void> {
+    if (this.#repairing || this.#stopped || this.#waiting.size === 0) return;
+    this.#repairing = true;
+    try {
+      const pending = await this.opts.pendingTagSets(REPAIR_TAG_SETS);
+      const waitingTags = new Map([...this.#waiting].map((w) => [w.tagKey, new Set(w.tags)]));
+      const fits =
+        pending.length >= REPAIR_TAG_SETS ||
+        pending.some((jobTags) => [...waitingTags.values()].some((agent) => jobTags.every((t) => agent.has(t))));
+      if (fits) this.wake();
+    } catch (err) {
+      this.opts.onError(err);
+    } finally {
+      this.#repairing = false;
+    }
   }
 
   async #tryWaiters(): Promise<void> {
@@ -171,3 +210,6 @@ export class Dispatcher {
     await this.#round;
   }
 }
+
+/** Agents with the same tags can run the same jobs. */
+const tagKeyOf = (tags: string[]): string => [...tags].sort().join('\n');

@@ -11,7 +11,9 @@ export type HubEvent =
   | { type: 'pipeline'; pipelineId: number; repoId: number; status: string }
   | { type: 'queue' }
   /** A repository's forge settings changed: each replica's outbox writer reads them again. */
-  | { type: 'repo_forge'; repoId: number };
+  | { type: 'repo_forge'; repoId: number }
+  /** An agent was removed or its tags changed: each replica's copy of it is dropped. */
+  | { type: 'agent'; agentId: number };
 
 export class Hub {
   private readonly emitter = new EventEmitter();
@@ -90,5 +92,7 @@ function topicsOf(event: HubEvent): string[] {
       return ['queue'];
     case 'repo_forge':
       return ['repo_forge'];
+    case 'agent':
+      return ['agent'];
   }
 }

@@ -26,7 +26,8 @@ import { logMoverIdle } from './log-mover.js';
 import { outboxHandlers } from './outbox-handlers.js';
 import { forgetForgeRepo, OutboxSender } from '../outbox/index.js';
 import { DatabaseClock } from './clock.js';
-import { claimJob, markAgentsSeen } from '../scheduler/index.js';
+import { agentsNow, agentWithToken, claimJob, markAgentsSeen, pendingTagSets } from '../scheduler/index.js';
+import { AGENT_DIRECTORY_FORGET_MS, AGENT_DIRECTORY_REFRESH_MS, AgentDirectory } from './agent-directory.js';
 import { agentSeenEveryMs, Dispatcher, DISPATCH_REPAIR_MS } from './dispatcher.js';
 import { Hub } from './hub.js';
 import { EventStreamLimits } from './sse.js';
@@ -131,6 +132,24 @@ export async function startServer(
     cacheTtlMs: config.includeCacheSeconds * 1000,
     remoteHostRefusal: internalRemoteHost,
   });
+  const dispatcher = new Dispatcher({
+    claim: (agentId, tags) => claimJob(store, { agentId, agentTags: tags, leaseMs: config.leaseSeconds * 1000, now: clock.now() }),
+    pendingTagSets: (limit) => pendingTagSets(store.db, limit),
+    markSeen: (agentIds) => markAgentsSeen(store.db, { agentIds, now: clock.now(), everyMs: agentSeenEveryMs(config.leaseSeconds) }),
+    onAttempt: (result) => metrics.claimAttempts.inc({ result }),
+    onError: (err) => log.warn({ err: (err as Error).message }, 'dispatching jobs to waiting agents failed'),
+    repairMs: DISPATCH_REPAIR_MS,
+    seenMs: agentSeenEveryMs(config.leaseSeconds),
+  });
+  const agents = new AgentDirectory({
+    lookup: (tokenHash) => agentWithToken(store.db, tokenHash),
+    reread: (agentIds) => agentsNow(store.db, agentIds),
+    onChange: (agentId) => dispatcher.release(agentId),
+    onError: (err) => log.warn({ err: (err as Error).message }, 'reading the agents held by this replica again failed'),
+    now: () => clock.now(),
+    refreshMs: AGENT_DIRECTORY_REFRESH_MS,
+    forgetAfterMs: AGENT_DIRECTORY_FORGET_MS,
+  });
   const base: Omit<ServerContext, 'outbox'> = {
     config,
     store,
@@ -138,14 +157,8 @@ export async function startServer(
     mirrors,
     includes,
     hub: new Hub(replicaId),
-    dispatcher: new Dispatcher({
-      claim: (agentId, tags) => claimJob(store, { agentId, agentTags: tags, leaseMs: config.leaseSeconds * 1000, now: clock.now() }),
-      markSeen: (agentIds) => markAgentsSeen(store.db, { agentIds, now: clock.now(), everyMs: agentSeenEveryMs(config.leaseSeconds) }),
-      onAttempt: (result) => metrics.claimAttempts.inc({ result }),
-      onError: (err) => log.warn({ err: (err as Error).message }, 'dispatching jobs to waiting agents failed'),
-      repairMs: DISPATCH_REPAIR_MS,
-      seenMs: agentSeenEveryMs(config.leaseSeconds),
-    }),
+    dispatcher,
+    agents,
     eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) =>
       metrics.refusedLoad.inc({ reason }),
     ),
@@ -176,6 +189,11 @@ export async function startServer(
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
   ctx.hub.subscribe('queue', () => ctx.dispatcher.wake());
+  ctx.hub.subscribe('agent', (event) => {
+    if (event.type !== 'agent') return;
+    ctx.agents.forget(event.agentId);
+    ctx.dispatcher.release(event.agentId);
+  });
   ctx.hub.subscribe('repo_forge', (event) => {
     if (event.type === 'repo_forge') forgetForgeRepo(event.repoId);
   });
@@ -205,6 +223,7 @@ export async function startServer(
         ctx.state.draining = true;
         // This replica's long-polls answer "no job" at once; the event tells its presence streams to move.
         await ctx.dispatcher.stop();
+        ctx.agents.stop();
         ctx.hub.publish({ type: 'queue' });
         await duties.stop();
         await ctx.outbox.stop();

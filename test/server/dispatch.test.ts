@@ -79,7 +79,7 @@ describe('dispatch to waiting agents', () => {
     await sleep(1500);
     assert.ok(
       polls.every((p) => !p.done),
-      'no job is queued: every request still waits',
+      `no job is queued: every request still waits; answered: ${JSON.stringify(await Promise.all(polls.filter((p) => p.done).map((p) => p.result)))}`,
     );
     const waiting = await idleCost(3000);
     // The old loop claimed once a second per waiter (3 statements each): 32 waiters, ~96 a second.
@@ -119,12 +119,63 @@ describe('dispatch to waiting agents', () => {
     assert.ok(perJob <= 2.5, `${perJob.toFixed(2)} claim attempts per job`);
     console.log(`# dispatch: 6 jobs to 32 waiters, ${perJob.toFixed(2)} claim attempts per job`);
   });
+  test('an agent renewing its long-poll reads nothing: its token and tags are held by the replica', async () => {
+    const tokens = await registerAgents(16, ['renew']);
+    const stop = new AbortController();
+    let requests = 0;
+    const renewing = tokens.map(async (token, i) => {
+      while (!stop.signal.aborted) {
+        const { status } = await poll(token, 200 + i, 200).result;
+        assert.ok(status === 204 || stop.signal.aborted, `a renewal answered ${status}`);
+        requests++;
+      }
+    });
+    await sleep(1500);
+    const counted = requests;
+    const cost = await idleCost(3000);
+    const renewals = requests - counted;
+    stop.abort();
+    await Promise.all(renewing);
+    const alone = (await idleCost(2000)).perSecond;
+    console.log(`# dispatch: ${renewals} renewals in 3 s cost ${(cost.perSecond - alone).toFixed(1)} statements/s, ${cost.empty} claims`);
+    assert.ok(renewals >= 100, `${renewals} renewals`);
+    // Each renewal once read the token and the agent's row and made a claim: 3 statements or more
+    // apiece. What remains is the noise of the server's own duties (alert evaluation, scrapes).
+    const perRenewal = ((cost.perSecond - alone) * 3) / renewals;
+    assert.ok(perRenewal < 0.25, `${renewals} renewals added ${(cost.perSecond - alone).toFixed(1)} statements/s`);
+    assert.equal(cost.empty, 0, 'no work was announced: no claim');
+  });
+
+  test("a removed agent's wait ends and its token is refused at once; new tags end a wait too", async () => {
+    const [removed, retagged] = await registerAgents(2, ['moving']);
+    const agents = (await tandem.api<{ id: number; name: string }[]>('GET', '/api/v1/agents')).body;
+    const idOf = (i: number) => agents.find((a) => a.name === `waiter-moving-${i}`)!.id;
+    const waits = [poll(removed, 300, 30_000), poll(retagged, 301, 30_000)];
+    await sleep(300);
+    const started = Date.now();
+    assert.equal((await tandem.api('DELETE', `/api/v1/agents/${idOf(0)}`)).status, 204);
+    assert.equal((await waits[0].result).status, 204);
+    const next = await fetch(`${tandem.url}/api/v1/agent/jobs/request`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${removed}`, 'content-type': 'application/json' },
+      body: '{"waitMs":0}',
+    });
+    assert.equal(next.status, 401, 'the removed agent is refused');
+    assert.equal((await tandem.api('PATCH', `/api/v1/agents/${idOf(1)}`, { tags: ['moved'] })).status, 200);
+    assert.equal((await waits[1].result).status, 204, 'the retagged agent asks again');
+    assert.ok(Date.now() - started < 5000, `both waits ended in ${Date.now() - started} ms`);
+    const { name } = await tandem.repo({ '.gitlab-ci.yml': 'moved:\n  tags: [moved]\n  script: [echo]\n' });
+    await tandem.trigger(name);
+    const got = await poll(retagged, 301, 10_000).result;
+    assert.equal(got.name, 'moved', 'its next request claims with the new tags');
+  });
 });
 
 describe('Dispatcher', () => {
-  /** A dispatcher over a queue of job ids in memory; each claim takes `claimMs`. */
-  function over(queue: number[], claimMs = 0) {
+  /** A dispatcher over a queue of job ids in memory (all untagged unless `pendingTags` says); each claim takes `claimMs`. */
+  function over(queue: number[], claimMs = 0, opts: { repairMs?: number; pendingTags?: () => string[][] } = {}) {
     const claims: number[] = [];
+    let listings = 0;
     const dispatcher = new Dispatcher({
       claim: async (agentId) => {
         claims.push(agentId);
@@ -132,13 +183,17 @@ describe('Dispatcher', () => {
         const id = queue.shift();
         return id === undefined ? null : ({ job: { id } } as unknown as ClaimedJob);
       },
+      pendingTagSets: async () => {
+        listings++;
+        return opts.pendingTags?.() ?? queue.map(() => []);
+      },
       markSeen: async () => undefined,
       onAttempt: () => undefined,
       onError: (err) => assert.fail(err as Error),
-      repairMs: 60_000,
+      repairMs: opts.repairMs ?? 60_000,
       seenMs: 60_000,
     });
-    return { dispatcher, claims };
+    return { dispatcher, claims, listings: () => listings };
   }
 
   test('a wait that runs out while a claim for it is under way still gets the job', async () => {
@@ -174,5 +229,45 @@ describe('Dispatcher', () => {
     assert.equal(got?.job.id, 9);
     assert.deepEqual(claims, [5]);
     await dispatcher.stop();
+  });
+
+  test('an agent asking again costs no claim until work is announced', async () => {
+    const queue: number[] = [];
+    const { dispatcher, claims } = over(queue);
+    assert.equal(await dispatcher.claim(1, ['a']), null);
+    assert.equal(await dispatcher.claim(2, ['a']), null, 'same tags: answered without a claim');
+    assert.equal(await dispatcher.claim(3, ['b']), null);
+    assert.deepEqual(claims, [1, 3], 'one claim per tag set');
+    queue.push(4);
+    dispatcher.wake(); // nobody waits: the round has nothing to do, but the announcement counts
+    assert.equal((await dispatcher.claim(1, ['a']))?.job.id, 4);
+    assert.deepEqual(claims, [1, 3, 1]);
+    await dispatcher.stop();
+  });
+
+  test('the repair starts a round only when a pending job fits a waiting agent', async () => {
+    let pending: string[][] = [['gpu']];
+    const queue = [11];
+    const { dispatcher, claims, listings } = over(queue, 0, { repairMs: 50, pendingTags: () => pending });
+    const signal = new AbortController().signal;
+    const waited = dispatcher.wait(1, ['linux'], 10_000, signal, dispatcher.wakes);
+    await sleep(300);
+    assert.ok(listings() >= 3, `${listings()} repairs listed the pending jobs' tags`);
+    assert.deepEqual(claims, [], 'a gpu job fits no linux agent: no claim');
+    pending = [['linux']];
+    assert.equal((await waited)?.job.id, 11, 'a job that fits is claimed by the next repair');
+    await dispatcher.stop();
+  });
+
+  test("release ends an agent's waits without a job", async () => {
+    const { dispatcher } = over([]);
+    const signal = new AbortController().signal;
+    const mine = dispatcher.wait(1, [], 10_000, signal, dispatcher.wakes);
+    const other = dispatcher.wait(2, [], 10_000, signal, dispatcher.wakes);
+    dispatcher.release(1);
+    assert.equal(await mine, null);
+    assert.equal(dispatcher.waiting, 1, "another agent's wait goes on");
+    await dispatcher.stop();
+    assert.equal(await other, null);
   });
 });

@@ -47,6 +47,39 @@ export async function onlineAgentNamed(
   return q.executeTakeFirst();
 }
 
+/** What a replica keeps of an agent to authenticate it and dispatch to it (src/server/agent-directory.ts). */
+export interface AgentCredentials {
+  id: number;
+  tokenHash: string;
+  tags: string[];
+}
+
+const credentialsOf = (row: { id: number; token_hash: string; tags: string }): AgentCredentials => ({
+  id: row.id,
+  tokenHash: row.token_hash,
+  tags: readAgentTags(row),
+});
+
+/** The agent holding this token; undefined when it is unknown or was removed. */
+export async function agentWithToken(db: Kysely<Database>, tokenHash: string): Promise<AgentCredentials | undefined> {
+  const row = await db.selectFrom('agents').select(['id', 'token_hash', 'tags']).where('token_hash', '=', tokenHash).executeTakeFirst();
+  return row && credentialsOf(row);
+}
+
+/** These agents as they are now, 500 per statement; a removed agent is absent. */
+export async function agentsNow(db: Kysely<Database>, agentIds: number[]): Promise<AgentCredentials[]> {
+  const found: AgentCredentials[] = [];
+  for (let i = 0; i < agentIds.length; i += 500) {
+    const rows = await db
+      .selectFrom('agents')
+      .select(['id', 'token_hash', 'tags'])
+      .where('id', 'in', agentIds.slice(i, i + 500))
+      .execute();
+    found.push(...rows.map(credentialsOf));
+  }
+  return found;
+}
+
 /** An agent's own announcement at start (name, concurrency, version); its tags are not its to change. Returns the tags it has. */
 export async function announceAgent(
   db: Kysely<Database>,

@@ -161,6 +161,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       audit({ agentId: Number(params.id), tags: body.tags });
       if (!(await setAgentTags(ctx.store.db, { agentId: Number(params.id), tags: body.tags })))
         throw new ApiError(404, `no agent ${params.id}`);
+      // Every replica drops its copy, and the agent's waits end: it asks again with its new tags.
+      ctx.hub.publish({ type: 'agent', agentId: Number(params.id) });
       return { id: Number(params.id), tags: body.tags };
     },
   });
@@ -186,6 +188,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     access: 'user',
     async handler({ params, reply }) {
       if (!(await removeAgent(ctx.store.db, Number(params.id)))) throw new ApiError(404, `no agent ${params.id}`);
+      // Its token stops working on every replica now, not at the next re-read of their copies.
+      ctx.hub.publish({ type: 'agent', agentId: Number(params.id) });
       reply.code(204);
       return null;
     },
@@ -198,15 +202,15 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
     tag: 'agent protocol',
     access: 'agent',
     body: z.object({ waitMs: z.number().int().min(0).max(60_000).optional() }).strict(),
-    async handler({ principal, body, request, reply }) {
+    async handler({ principal, body, reply }) {
       const agentId = agentIdOf(principal);
-      const { tags, lastSeenAt } = await claimingAgent(ctx.store.db, agentId);
-      // While it waits, the dispatcher writes last_seen_at for every waiting agent at once.
-      if (ctx.clock.now() - (lastSeenAt ?? -Infinity) >= seenEveryMs(ctx))
-        await markAgentSeen(ctx.store.db, { agentId, now: ctx.clock.now(), everyMs: seenEveryMs(ctx) });
+      // Held by this replica since the request authenticated; while it waits, the dispatcher writes
+      // last_seen_at for every waiting agent at once.
+      const tags = ctx.agents.tags(agentId) ?? (await claimingAgent(ctx.store.db, agentId)).tags;
       const deadline = ctx.clock.now() + (body.waitMs ?? LONG_POLL_MS);
       const gone = new AbortController();
-      request.raw.on('close', () => gone.abort());
+      // The response's close, not the request's: a POST's request closes as soon as its body is read.
+      reply.raw.on('close', () => gone.abort());
       while (!ctx.state.draining && !gone.signal.aborted) {
         // Work queued already is taken at once; else the dispatcher hands over a job it claimed for this agent.
         const wakes = ctx.dispatcher.wakes;
