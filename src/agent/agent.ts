@@ -33,6 +33,9 @@ export interface AgentOptions {
 }
 
 const LONG_POLL_MS = 25_000;
+/** After a draining server ends the presence stream, the agent reconnects after min + random(spread). */
+const PRESENCE_RECONNECT_MIN_MS = 50;
+const PRESENCE_RECONNECT_SPREAD_MS = 2000;
 /** Servers write on a presence stream every second (older ones every 15 s); silence for longer means a vanished server. */
 const PRESENCE_IDLE_MS = 40_000;
 
@@ -196,8 +199,10 @@ export class Agent {
         await sleep(1000, undefined, { signal }).catch(() => undefined);
         continue;
       }
-      // Ended by the server (it is draining): reconnect at once, with jitter so agents spread out.
-      await sleep(50 + Math.random() * 200, undefined, { signal }).catch(() => undefined);
+      // Ended by the server (it is draining): reconnect soon, spread over seconds so that thousands
+      // of agents do not all arrive at the next replica in the same instant. Its jobs are safe
+      // meanwhile: a stream the server ended frees nothing.
+      await sleep(PRESENCE_RECONNECT_MIN_MS + Math.random() * PRESENCE_RECONNECT_SPREAD_MS, undefined, { signal }).catch(() => undefined);
     }
   }
 

@@ -171,6 +171,33 @@ describe('dispatch to waiting agents', () => {
   });
 });
 
+describe('a draining replica', () => {
+  test('ends its waits with 503 and Retry-After, so agents move to another server instead of asking it again', async () => {
+    const tandem = await TestTandem.start({ agents: 0 });
+    let closed = false;
+    try {
+      const res = await tandem.api<{ token: string }>('POST', '/api/v1/agents', { name: 'drained', tags: [] });
+      const request = () =>
+        fetch(`${tandem.url}/api/v1/agent/jobs/request`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${res.body.token}`, 'content-type': 'application/json' },
+          body: '{"waitMs":30000}',
+        });
+      const waiting = request();
+      await sleep(300);
+      const closing = tandem.close();
+      closed = true;
+      const answer = await waiting;
+      assert.equal(answer.status, 503);
+      assert.equal(answer.headers.get('retry-after'), '1');
+      assert.match(((await answer.json()) as { message: string }).message, /draining: ask another server/);
+      await closing;
+    } finally {
+      if (!closed) await tandem.close();
+    }
+  });
+});
+
 describe('Dispatcher', () => {
   /** A dispatcher over a queue of job ids in memory (all untagged unless `pendingTags` says); each claim takes `claimMs`. */
   function over(queue: number[], claimMs = 0, opts: { repairMs?: number; pendingTags?: () => string[][] } = {}) {

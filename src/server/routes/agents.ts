@@ -222,6 +222,12 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
         const payload = await handOutJob(ctx, claimed);
         if (payload) return payload;
       }
+      if (ctx.state.draining) {
+        // 503, not "no job": the agent's client moves to another server, after a jittered backoff,
+        // instead of asking this one again at once.
+        reply.code(503).header('retry-after', '1');
+        return { error: 'service unavailable', message: `replica ${ctx.replicaId} is draining: ask another server` };
+      }
       reply.code(204);
       return null;
     },
