@@ -1,7 +1,8 @@
 // What one claim costs when one repository floods the queue (issue 21): 2,000 pending jobs in one
 // repository and 10 in another, the scheduler's claimJob timed alone (no HTTP, one caller), on SQLite
-// and, when installed, PostgreSQL 15 (after ANALYZE, as the claims benchmark measures). Each claimed
-// job is completed at once, untimed, so running counts stay as an idle fleet's would. Run from source:
+// and, when installed, PostgreSQL 15 (after ANALYZE, as the claims benchmark measures). Two fleets:
+// 'idle' completes each claimed job at once (untimed), so nothing stays running; 'busy' leaves them
+// running, as 200 agents that took a job each would. Run from source:
 //   npx tsx bench/claim-cost.ts
 import { sql } from 'kysely';
 import { compiledJob } from '../src/pipeline/jobs.js';
@@ -52,7 +53,7 @@ async function fill(store: Store, repoId: number, jobs: number): Promise<void> {
   }
 }
 
-async function measure(name: string, url: string): Promise<void> {
+async function measure(name: string, url: string, fleet: 'idle' | 'busy'): Promise<void> {
   const store = await openStore(url);
   try {
     const big = await insertRepoRow(store.db, 'big');
@@ -67,18 +68,19 @@ async function measure(name: string, url: string): Promise<void> {
       if (!claim.value) throw new Error(`${name}: the queue ran dry`);
       ms.push(claim.ms);
       repos.push(claim.value.job.repo_id);
-      await completeJob(store, {
-        jobId: claim.value.job.id,
-        agentId: 1,
-        fencingToken: claim.value.fencingToken,
-        status: 'success',
-        exitCode: 0,
-        now: Date.now(),
-      });
+      if (fleet === 'idle')
+        await completeJob(store, {
+          jobId: claim.value.job.id,
+          agentId: 1,
+          fencingToken: claim.value.fencingToken,
+          status: 'success',
+          exitCode: 0,
+          now: Date.now(),
+        });
     }
     const smallAt = repos.flatMap((r, i) => (r === small ? [i + 1] : []));
     console.log(
-      `${name}: claimJob ms p50 ${fmt(median(ms))} p90 ${fmt(percentile(ms, 90))} over ${CLAIMS} claims; ` +
+      `${name}, ${fleet} fleet: claimJob ms p50 ${fmt(median(ms))} p90 ${fmt(percentile(ms, 90))} over ${CLAIMS} claims; ` +
         `the small repository's ${SMALL} jobs were claims ${smallAt.join(',') || 'none'}`,
     );
   } finally {
@@ -88,14 +90,16 @@ async function measure(name: string, url: string): Promise<void> {
 
 const sqlite = await tempDir('tandem-claim-cost-');
 try {
-  await measure('SQLite', `${sqlite.dir}/tandem.db`);
+  await measure('SQLite', `${sqlite.dir}/idle.db`, 'idle');
+  await measure('SQLite', `${sqlite.dir}/busy.db`, 'busy');
 } finally {
   await sqlite.remove();
 }
 if (postgresAvailable()) {
   const pg = await startPostgres();
   try {
-    await measure('PostgreSQL', await pg.createDatabase());
+    await measure('PostgreSQL', await pg.createDatabase(), 'idle');
+    await measure('PostgreSQL', await pg.createDatabase(), 'busy');
   } finally {
     await pg.stop();
   }
