@@ -311,6 +311,8 @@ export interface RepoJson {
   visibility: RepoVisibility;
   /** A job whose only failing tests are known-flaky ones is allowed to fail (docs/test-reports.md). */
   quarantineFlakyTests: boolean;
+  /** At most this many of its jobs run at once; null: no limit (docs/architecture.md, "Fair claims"). */
+  maxConcurrentJobs: number | null;
   /** Branch globs that start pipelines; null: every branch. */
   branches: string[] | null;
   /** Tag globs that start pipelines; null: every tag. */

@@ -188,6 +188,7 @@ const repoSettingsOptions = (cmd: Command, pathDefault: string) =>
         'off',
       ]),
     )
+    .option('--max-concurrent-jobs <n|none>', 'run at most N of its jobs at once; none: no limit (the default)')
     .option('--json');
 repoSettingsOptions(
   repo

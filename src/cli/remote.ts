@@ -29,8 +29,19 @@ type RepoSettingsOptions = ApiOptions &
     pollInterval?: string;
     visibility?: RepoVisibility;
     quarantineFlakyTests?: 'on' | 'off';
+    maxConcurrentJobs?: string;
     json?: boolean;
   };
+
+/**
+ * `--max-concurrent-jobs`: `none` clears the limit; anything not digits goes as given, so that the
+ * server refuses it naming the field (Number() would turn it into NaN, which JSON sends as null).
+ */
+function maxConcurrentJobsBody(value: string | undefined): number | string | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'none') return null;
+  return /^[0-9]+$/.test(value) ? Number(value) : value;
+}
 
 /** The settings `repo add` and `repo edit` share, as the request body has them: undefined where no option names one. */
 async function repoSettings(opts: RepoSettingsOptions) {
@@ -40,6 +51,7 @@ async function repoSettings(opts: RepoSettingsOptions) {
     pollInterval: opts.pollInterval === undefined ? undefined : Number(opts.pollInterval),
     visibility: opts.visibility,
     quarantineFlakyTests: opts.quarantineFlakyTests === undefined ? undefined : opts.quarantineFlakyTests === 'on',
+    maxConcurrentJobs: maxConcurrentJobsBody(opts.maxConcurrentJobs),
     credentials: await credentialsBody(opts),
     forge: await forgeBody(opts),
     registry: await registryBody(opts),
@@ -73,7 +85,7 @@ export async function repoEdit(name: string, url: string | undefined, opts: Repo
   if (opts.json) printJson(repo);
   else
     console.log(
-      `Changed ${name} (${repo.visibility}${repo.quarantineFlakyTests ? ', flaky tests quarantined' : ''})${credentialLine(repo.credentials)}${forgeLine(repo)}${registryLine(repo)}`,
+      `Changed ${name} (${repo.visibility}${repo.quarantineFlakyTests ? ', flaky tests quarantined' : ''}${repo.maxConcurrentJobs === null ? '' : `, at most ${repo.maxConcurrentJobs} jobs at once`})${credentialLine(repo.credentials)}${forgeLine(repo)}${registryLine(repo)}`,
     );
 }
 
@@ -85,7 +97,7 @@ function forgeLine(repo: RepoJson): string {
 export async function repoList(opts: Listing) {
   const repos = await ApiClient.fromOptions(opts).json<Record<string, unknown>[]>('GET', '/api/v1/repos');
   if (opts.json) printJson(repos);
-  else printTable(repos, ['name', 'path', 'url', 'defaultBranch', 'pollInterval', 'visibility']);
+  else printTable(repos, ['name', 'path', 'url', 'defaultBranch', 'pollInterval', 'visibility', 'maxConcurrentJobs']);
 }
 
 export async function repoRemove(name: string, opts: ApiOptions) {

@@ -53,6 +53,8 @@ export interface NewRepo {
   visibility?: Repo['visibility'];
   /** Absent: off. */
   quarantineFlakyTests?: boolean;
+  /** Absent or null: no limit. */
+  maxConcurrentJobs?: number | null;
   now: number;
 }
 
@@ -72,6 +74,7 @@ export async function insertRepo(db: Kysely<Database>, input: NewRepo): Promise<
       fork_pull_requests: input.forkPullRequests,
       visibility: input.visibility ?? 'private',
       quarantine_flaky_tests: input.quarantineFlakyTests ? 1 : 0,
+      max_concurrent_jobs: input.maxConcurrentJobs ?? null,
       known_refs: '{}',
       last_polled_at: null,
       created_at: input.now,

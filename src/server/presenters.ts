@@ -292,6 +292,7 @@ export function repoView(repo: Repo, opts: { externalUrl: string }, delivery?: F
     forkPullRequests: repo.fork_pull_requests,
     visibility: repo.visibility,
     quarantineFlakyTests: repo.quarantine_flaky_tests === 1,
+    maxConcurrentJobs: repo.max_concurrent_jobs,
     branches: readBranchFilter(repo),
     tags: readTagFilter(repo),
     webhookUrls: Object.fromEntries(WEBHOOK_PROVIDERS.map((p) => [p, `${opts.externalUrl}/api/v1/hooks/${p}/${repo.name}`])),

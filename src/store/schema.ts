@@ -96,6 +96,8 @@ export interface RepoTable {
   /** CI_REGISTRY_PASSWORD, encrypted by `registry_password_key_id`. */
   registry_password: Generated<string | null>;
   registry_password_key_id: Generated<string | null>;
+  /** At most this many of the repository's jobs run at once (migration 040); null: no limit. */
+  max_concurrent_jobs: Generated<number | null>;
 }
 
 export interface VariableTable {

@@ -155,6 +155,14 @@ const createRepoBody = z
     visibility: z.enum(REPO_VISIBILITIES).optional(),
     /** A job whose only failing tests are known-flaky ones is allowed to fail. */
     quarantineFlakyTests: z.boolean().optional(),
+    /** At most this many of the repository's jobs run at once; null: no limit (the default). */
+    maxConcurrentJobs: z
+      .number({ error: 'a whole number of jobs, at least 1, or null for no limit' })
+      .int({ error: 'a whole number of jobs, at least 1, or null for no limit' })
+      .min(1, { error: 'at least 1, or null for no limit' })
+      .max(1_000_000)
+      .nullable()
+      .optional(),
     credentials: credentialsBody.nullable().optional(),
     /** Where commit statuses go; null: nowhere. */
     forge: forgeBody.nullable().optional(),
@@ -344,9 +352,14 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
         forkPullRequests: body.forkPullRequests ?? 'approval',
         visibility: body.visibility,
         quarantineFlakyTests: body.quarantineFlakyTests,
+        maxConcurrentJobs: body.maxConcurrentJobs,
         now: ctx.clock.now(),
       });
-      audit({ visibility: inserted.visibility, ...(inserted.quarantine_flaky_tests === 1 ? { quarantineFlakyTests: true } : {}) });
+      audit({
+        visibility: inserted.visibility,
+        ...(inserted.quarantine_flaky_tests === 1 ? { quarantineFlakyTests: true } : {}),
+        ...(inserted.max_concurrent_jobs === null ? {} : { maxConcurrentJobs: inserted.max_concurrent_jobs }),
+      });
       await setUpNewRepo(ctx.store.db, inserted, principal.kind === 'user' ? principal.userId : null, ctx.clock.now());
       // Sealed once the row exists: the ciphertexts are bound to the repository's id.
       let created = credential === null ? inserted : await saveRepoCredential(ctx, inserted.id, credential);
@@ -394,7 +407,8 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
   routes.add({
     method: 'PATCH',
     url: '/api/v1/repos/:name',
-    summary: 'Change a repository (URL, credentials, project path, default branch, polling, webhook secret, forge, registry)',
+    summary:
+      'Change a repository (URL, credentials, project path, default branch, polling, concurrency limit, webhook secret, forge, registry)',
     tag: 'repos',
     access: 'user',
     body: updateRepoBody,
@@ -427,6 +441,10 @@ export function registerRepoRoutes(routes: RouteTable, ctx: ServerContext): void
       if (body.quarantineFlakyTests !== undefined && body.quarantineFlakyTests !== (repo.quarantine_flaky_tests === 1)) {
         changes.quarantine_flaky_tests = body.quarantineFlakyTests ? 1 : 0;
         audit({ quarantineFlakyTests: body.quarantineFlakyTests });
+      }
+      if (body.maxConcurrentJobs !== undefined && body.maxConcurrentJobs !== repo.max_concurrent_jobs) {
+        changes.max_concurrent_jobs = body.maxConcurrentJobs;
+        audit({ maxConcurrentJobs: { from: repo.max_concurrent_jobs, to: body.maxConcurrentJobs } });
       }
       // First: refused forge settings leave the repository as it was.
       let updated = await applyForge(ctx, repo, body.forge, { admin: principal.kind === 'user' && principal.admin }, audit);

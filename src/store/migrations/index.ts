@@ -39,6 +39,7 @@ import * as m034 from './034_release_image.js';
 import * as m035 from './035_registry_images.js';
 import * as m038 from './038_blob_sweeps.js';
 import * as m039 from './039_environment_hosts.js';
+import * as m040 from './040_repo_concurrency.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -81,6 +82,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '035_registry_images': m035,
   '038_blob_sweeps': m038,
   '039_environment_hosts': m039,
+  '040_repo_concurrency': m040,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

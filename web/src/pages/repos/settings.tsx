@@ -51,7 +51,9 @@ function useRepoUpdate() {
   const { repo, reload } = useRepo();
   const action = useAction();
   const update = (
-    changes: Partial<Pick<Repo, 'url' | 'path' | 'defaultBranch' | 'pollInterval' | 'visibility' | 'quarantineFlakyTests'>> & {
+    changes: Partial<
+      Pick<Repo, 'url' | 'path' | 'defaultBranch' | 'pollInterval' | 'visibility' | 'quarantineFlakyTests' | 'maxConcurrentJobs'>
+    > & {
       webhookSecret?: string;
     },
   ) =>
@@ -83,6 +85,8 @@ function GeneralSettings() {
       pollInterval: optionalNumber(data, 'pollInterval') ?? 0,
       visibility: data.get('visibility') === 'public' ? 'public' : 'private',
       quarantineFlakyTests: data.has('quarantineFlakyTests'),
+      // Empty: no limit.
+      maxConcurrentJobs: optionalNumber(data, 'maxConcurrentJobs') ?? null,
     }).then(setSaved);
   };
 
@@ -106,6 +110,10 @@ function GeneralSettings() {
           <label>
             Poll interval in seconds <span className="muted">(0: no polling)</span>
             <input name="pollInterval" type="number" min={0} max={86400} defaultValue={repo.pollInterval ?? 0} />
+          </label>
+          <label>
+            Concurrent jobs <span className="muted">(at most this many of its jobs run at once; empty: no limit)</span>
+            <input name="maxConcurrentJobs" type="number" min={1} step={1} defaultValue={repo.maxConcurrentJobs ?? ''} />
           </label>
           <label>
             Visibility <span className="muted">(public: the pipeline and coverage badges are readable without signing in)</span>
