@@ -7,7 +7,7 @@
 import { sql } from 'kysely';
 import { compiledJob } from '../src/pipeline/jobs.js';
 import type { CompiledPipeline } from '../src/pipeline/types.js';
-import { claimJob, completeJob, createPipeline } from '../src/scheduler/index.js';
+import { claimJob, completeJob, createPipeline, registerAgent } from '../src/scheduler/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { insertRepoRow } from '../test/scheduler/helpers.js';
 import { postgresAvailable, startPostgres } from '../test/support/postgres.js';
@@ -56,6 +56,14 @@ async function fill(store: Store, repoId: number, jobs: number): Promise<void> {
 async function measure(name: string, url: string, fleet: 'idle' | 'busy'): Promise<void> {
   const store = await openStore(url);
   try {
+    const agentId = await registerAgent(store.db, {
+      name: 'bench',
+      tokenHash: 'bench',
+      tags: [],
+      concurrency: 1,
+      version: 'bench',
+      now: 0,
+    });
     const big = await insertRepoRow(store.db, 'big');
     await fill(store, big, BIG);
     const small = await insertRepoRow(store.db, 'small');
@@ -64,14 +72,14 @@ async function measure(name: string, url: string, fleet: 'idle' | 'busy'): Promi
     const ms: number[] = [];
     const repos: number[] = [];
     for (let i = 0; i < CLAIMS; i++) {
-      const claim = await timed(() => claimJob(store, { agentId: 1, agentTags: [], leaseMs: 60_000, now: Date.now() }));
+      const claim = await timed(() => claimJob(store, { agentId, agentTags: [], leaseMs: 60_000, now: Date.now() }));
       if (!claim.value) throw new Error(`${name}: the queue ran dry`);
       ms.push(claim.ms);
       repos.push(claim.value.job.repo_id);
       if (fleet === 'idle')
         await completeJob(store, {
           jobId: claim.value.job.id,
-          agentId: 1,
+          agentId,
           fencingToken: claim.value.fencingToken,
           status: 'success',
           exitCode: 0,

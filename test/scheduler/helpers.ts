@@ -9,6 +9,7 @@ import {
   getPipeline,
   getPipelineRow,
   jobDependencies,
+  registerAgent,
   type ClaimedJob,
   type CompleteResult,
   type JobDependencies,
@@ -64,11 +65,16 @@ export async function insertUserRow(db: Kysely<Database>, username: string, admi
   return user.id;
 }
 
-/** A fresh database on the backend with one repository row. */
+/** Agents in every testDb, ids 1 to this: a claim goes only to an agent that exists. */
+export const TEST_AGENTS = 16;
+
+/** A fresh database on the backend with one repository row and TEST_AGENTS agents. */
 export async function testDb(backend: Backend): Promise<TestDb> {
   const { url, cleanup } = await backend.fresh();
   const store = await openStore(url);
   const repoId = await insertRepoRow(store.db, 'demo');
+  for (let i = 1; i <= TEST_AGENTS; i++)
+    await registerAgent(store.db, { name: `agent-${i}`, tokenHash: `test-agent-${i}`, tags: [], concurrency: 1, version: 'test', now: 0 });
   return {
     store,
     url,

@@ -15,6 +15,7 @@ import {
   listPipelines,
   readLogPages,
   reapExpiredLeases,
+  removeAgent,
   SchedulerError,
   StaleTokenError,
 } from '../../src/scheduler/index.js';
@@ -45,6 +46,14 @@ for (const backend of backends()) {
         assert.equal(rich?.repo.name, 'demo');
         assert.equal(rich?.spec.name, 'docker');
         assert.equal(rich?.pipeline.status, 'running');
+      });
+
+      it('gives no job to an agent removed since its replica read it; the job stays pending', async () => {
+        await newPipeline(db, [job('any', { tags: [] })]);
+        assert.ok(await removeAgent(db.store.db, 3));
+        assert.equal(await claimJob(db.store, { agentId: 3, agentTags: [], leaseMs: LEASE_MS, now: T0 }), null);
+        const claimed = await claimJob(db.store, { agentId: 4, agentTags: [], leaseMs: LEASE_MS, now: T0 });
+        assert.equal(claimed?.job.name, 'any', 'the job went to an agent that exists');
       });
 
       it('runs one job of a resource group at a time (per repository)', async () => {

@@ -278,10 +278,17 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
       })
       .where('id', '=', job.id)
       .where('status', '=', 'pending')
+      // A replica's copy of its agents may lag a removal by seconds (src/server/agent-directory.ts):
+      // a revoked agent gets no job, checked here at no extra round trip.
+      .where(({ exists, selectFrom }) => exists(selectFrom('agents').select('agents.id').where('agents.id', '=', input.agentId)))
       .returningAll()
       .executeTakeFirst();
-    // Cannot happen while the job is locked (see above); refuse rather than hand out a job twice.
-    if (!row) throw new Error(`claim: job ${job.id} changed while it was being claimed`);
+    if (!row) {
+      const agent = await trx.selectFrom('agents').select('id').where('id', '=', input.agentId).executeTakeFirst();
+      if (!agent) return null;
+      // Cannot happen while the job is locked (see above); refuse rather than hand out a job twice.
+      throw new Error(`claim: job ${job.id} changed while it was being claimed`);
+    }
     changes.job(job, 'running');
     // Pending to running releases no job (both are unfinished), and a running job makes its pipeline
     // running whatever the others are (rules.ts's pipelineStatus): so a claim neither advances the
