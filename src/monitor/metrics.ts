@@ -127,6 +127,15 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  #countWaiting: (() => number) | null = null;
+  readonly agentRequestsWaiting = new (promClient().Gauge)({
+    name: 'tandem_agent_requests_waiting',
+    help: "Agents' job requests (long-polls) waiting on this replica for work; sum over replicas for the fleet",
+    registers: [this.registry],
+    collect: () => {
+      if (this.#countWaiting) this.agentRequestsWaiting.set(this.#countWaiting());
+    },
+  });
   readonly jobDuration = new (promClient().Histogram)({
     name: 'tandem_job_duration_seconds',
     help: 'Job run time from claim to completion',
@@ -246,6 +255,11 @@ export class Metrics {
 
   constructor() {
     promClient().collectDefaultMetrics({ register: this.registry, prefix: 'tandem_process_' });
+  }
+
+  /** Where `tandem_agent_requests_waiting` comes from at each scrape. */
+  countWaitingWith(count: () => number): void {
+    this.#countWaiting = count;
   }
 
   /** Where `tandem_agents` comes from at each scrape. */

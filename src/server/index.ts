@@ -186,6 +186,7 @@ export async function startServer(
     }),
   });
   metrics.countAgentsWith(() => countAgents(store.db, clock.now(), config.leaseSeconds * 1000));
+  metrics.countWaitingWith(() => dispatcher.waiting);
   // Several replicas on PostgreSQL: live events reach every replica's subscribers.
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
   ctx.hub.subscribe('queue', () => ctx.dispatcher.wake());

@@ -3,70 +3,23 @@
 // even when the killed leader was inside a run; the times missed while no replica led run once,
 // and the schedule goes on from there. Bounded: an every-2-seconds schedule for about 25 s.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { ScheduleJson } from '../../src/api/index.js';
-import { CLI, cleanEnv } from '../cli/helpers.js';
 import { until } from '../e2e/helpers.js';
 import { makeRemote } from '../support/git.js';
 import { freePorts } from '../support/ports.js';
 import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
+import { Replica } from '../support/replica.js';
 
 const EVERY_MS = 2000;
 /** Long enough that a takeover misses at least two due times: they must make one pipeline. */
 const LEASE_SECONDS = 6;
-
-class Replica {
-  child: ChildProcess | null = null;
-  readonly tail: string[] = [];
-  constructor(
-    readonly url: string,
-    private readonly args: string[],
-  ) {}
-
-  async start(): Promise<void> {
-    const child = spawn(process.execPath, [CLI, 'server', ...this.args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: cleanEnv({ TANDEM_LEASE_SECONDS: String(LEASE_SECONDS) }),
-    });
-    this.child = child;
-    createInterface({ input: child.stderr! }).on('line', (l) => this.tail.push(l));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`replica not ready in 30 s:\n${this.tail.join('\n')}`)), 30_000);
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        this.tail.push(line);
-        if (/^Tandem listening on http:/.test(line)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`replica exited (${code}) before it was ready:\n${this.tail.join('\n')}`));
-      });
-    });
-  }
-
-  async leads(): Promise<boolean> {
-    const metrics = await (await fetch(`${this.url}/metrics`)).text();
-    return /^tandem_leader 1$/m.test(metrics);
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
 
 describe('a cron schedule across two replicas on PostgreSQL', { skip: postgresSkipReason() }, () => {
   const postgres = postgresForFile(after);
@@ -91,7 +44,7 @@ describe('a cron schedule across two replicas on PostgreSQL', { skip: postgresSk
     const ports = await freePorts(2);
     for (const [i, port] of ports.entries()) {
       replicas.push(
-        new Replica(`http://127.0.0.1:${port}`, [
+        new Replica(`http://127.0.0.1:${port}`, { TANDEM_LEASE_SECONDS: String(LEASE_SECONDS) }, [
           ...['--database-url', databaseUrl, '--port', String(port), '--listen', '127.0.0.1'],
           ...['--data-dir', path.join(root, `server-${i}`), '--artifacts-url', path.join(root, 'artifacts')],
           ...['--master-key-file', path.join(root, 'master.key'), '--log-level', 'warn'],
