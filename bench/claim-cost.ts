@@ -7,9 +7,9 @@
 import { sql } from 'kysely';
 import { compiledJob } from '../src/pipeline/jobs.js';
 import type { CompiledPipeline } from '../src/pipeline/types.js';
-import { claimJob, completeJob, createPipeline, registerAgent } from '../src/scheduler/index.js';
+import { claimJob, registerAgent } from '../src/scheduler/index.js';
 import { openStore, type Store } from '../src/store/index.js';
-import { insertRepoRow } from '../test/scheduler/helpers.js';
+import { finish, insertPipeline, insertRepoRow } from '../test/scheduler/helpers.js';
 import { postgresAvailable, startPostgres } from '../test/support/postgres.js';
 import { fmt, median, percentile, tempDir, timed } from './common.js';
 
@@ -38,19 +38,8 @@ function pipelineOf(jobs: number): CompiledPipeline {
 }
 
 async function fill(store: Store, repoId: number, jobs: number): Promise<void> {
-  for (let left = jobs; left > 0; left -= PER_PIPELINE) {
-    await createPipeline(store, {
-      repoId,
-      ref: 'main',
-      isTag: false,
-      sha: 'a'.repeat(40),
-      beforeSha: null,
-      source: 'push',
-      compiled: pipelineOf(Math.min(PER_PIPELINE, left)),
-      defaultTimeoutSeconds: 3600,
-      now: Date.now(),
-    });
-  }
+  for (let left = jobs; left > 0; left -= PER_PIPELINE)
+    await insertPipeline(store, repoId, pipelineOf(Math.min(PER_PIPELINE, left)), { now: Date.now() });
 }
 
 async function measure(name: string, url: string, fleet: 'idle' | 'busy'): Promise<void> {
@@ -76,15 +65,7 @@ async function measure(name: string, url: string, fleet: 'idle' | 'busy'): Promi
       if (!claim.value) throw new Error(`${name}: the queue ran dry`);
       ms.push(claim.ms);
       repos.push(claim.value.job.repo_id);
-      if (fleet === 'idle')
-        await completeJob(store, {
-          jobId: claim.value.job.id,
-          agentId,
-          fencingToken: claim.value.fencingToken,
-          status: 'success',
-          exitCode: 0,
-          now: Date.now(),
-        });
+      if (fleet === 'idle') await finish(store, claim.value, Date.now());
     }
     const smallAt = repos.flatMap((r, i) => (r === small ? [i + 1] : []));
     console.log(

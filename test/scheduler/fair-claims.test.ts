@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { claimJob, completeJob, createPipeline, type ClaimedJob } from '../../src/scheduler/index.js';
+import { claimJob, type ClaimedJob } from '../../src/scheduler/index.js';
 import type { Store } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';
-import { compiled, freshTestDb, insertRepoRow, job, LEASE_MS, T0, testDb } from './helpers.js';
+import { compiled, finish, freshTestDb, insertPipeline, insertRepoRow, job, LEASE_MS, T0, testDb } from './helpers.js';
 
 /** A repository with `jobs` untagged pending jobs (one pipeline), limited to `limit` at once; its id. */
 async function repoWithJobs(store: Store, name: string, jobs: number, limit: number | null = null, now = T0): Promise<number> {
@@ -19,30 +19,13 @@ async function repoWithJobs(store: Store, name: string, jobs: number, limit: num
 }
 
 async function queueJobs(store: Store, repoId: number, jobs: number, now = T0): Promise<void> {
-  await createPipeline(store, {
-    repoId,
-    ref: 'main',
-    isTag: false,
-    sha: 'a'.repeat(40),
-    beforeSha: null,
-    source: 'push',
-    compiled: compiled(Array.from({ length: jobs }, (_, i) => job(`j${i}`, { tags: [] }))),
-    defaultTimeoutSeconds: 3600,
-    now,
-  });
+  await insertPipeline(store, repoId, compiled(Array.from({ length: jobs }, (_, i) => job(`j${i}`, { tags: [] }))), { now });
 }
 
 const claimAny = (store: Store, agentId = 1, now = T0) => claimJob(store, { agentId, agentTags: [], leaseMs: LEASE_MS, now });
 
 async function complete(store: Store, claimed: ClaimedJob, now = T0 + 1): Promise<void> {
-  await completeJob(store, {
-    jobId: claimed.job.id,
-    agentId: claimed.job.agent_id!,
-    fencingToken: claimed.fencingToken,
-    status: 'success',
-    exitCode: 0,
-    now,
-  });
+  await finish(store, claimed, now);
 }
 
 for (const backend of backends()) {
@@ -63,17 +46,11 @@ for (const backend of backends()) {
 
     it('takes the oldest runnable job within the chosen repository, whose tags fit the agent', async () => {
       const repoId = await insertRepoRow(db.store.db, 'mixed');
-      await createPipeline(db.store, {
+      await insertPipeline(
+        db.store,
         repoId,
-        ref: 'main',
-        isTag: false,
-        sha: 'b'.repeat(40),
-        beforeSha: null,
-        source: 'push',
-        compiled: compiled([job('gpu', { tags: ['gpu'] }), job('first', { tags: [] }), job('second', { tags: [] })]),
-        defaultTimeoutSeconds: 3600,
-        now: T0,
-      });
+        compiled([job('gpu', { tags: ['gpu'] }), job('first', { tags: [] }), job('second', { tags: [] })]),
+      );
       assert.equal((await claimAny(db.store))?.job.name, 'first');
       assert.equal((await claimJob(db.store, { agentId: 2, agentTags: ['gpu'], leaseMs: LEASE_MS, now: T0 }))?.job.name, 'gpu');
     });

@@ -145,14 +145,24 @@ export function compiled(jobs: CompiledJob[]): CompiledPipeline {
 }
 
 export async function newPipeline(db: TestDb, jobs: CompiledJob[], fields: { ref?: string; now?: number } = {}): Promise<number> {
-  const { pipelineId } = await createPipeline(db.store, {
-    repoId: db.repoId,
+  return insertPipeline(db.store, db.repoId, compiled(jobs), fields);
+}
+
+/** A pipeline of a push to `ref` (default main) in any repository of any store; returns its id. */
+export async function insertPipeline(
+  store: Store,
+  repoId: number,
+  pipeline: CompiledPipeline,
+  fields: { ref?: string; now?: number } = {},
+): Promise<number> {
+  const { pipelineId } = await createPipeline(store, {
+    repoId,
     ref: fields.ref ?? 'main',
     isTag: false,
     sha: 'a'.repeat(40),
     beforeSha: null,
     source: 'push',
-    compiled: compiled(jobs),
+    compiled: pipeline,
     defaultTimeoutSeconds: 3600,
     now: fields.now ?? T0,
   });
@@ -186,6 +196,18 @@ export async function claim(db: TestDb, name: string, now = T0, agentId = 1): Pr
   const claimed = await claimJob(db.store, { agentId, agentTags: [name], leaseMs: LEASE_MS, now });
   if (!claimed || claimed.job.name !== name) throw new Error(`expected to claim ${name}, got ${claimed?.job.name ?? 'nothing'}`);
   return claimed;
+}
+
+/** Completes a claimed job as its agent would, successfully unless told otherwise. */
+export function finish(store: Store, claimed: ClaimedJob, now: number, status: 'success' | 'failed' | 'canceled' = 'success') {
+  return completeJob(store, {
+    jobId: claimed.job.id,
+    agentId: claimed.job.agent_id!,
+    fencingToken: claimed.fencingToken,
+    status,
+    exitCode: status === 'success' ? 0 : 1,
+    now,
+  });
 }
 
 /** Claims (at `now`) and completes (at `finishedAt`, default a second later) the named job. */
