@@ -46,8 +46,11 @@ export interface SwarmCounts {
 }
 
 export interface SwarmResult extends SwarmCounts {
-  /** Per job handed out: its id, and wall-clock ms of the claim response and of the completion's answer. */
-  jobs: { jobId: number; claimedAt: number; completedAt: number | null }[];
+  /**
+   * Per job handed out: its id, and wall-clock ms of the long-poll's sending, of its answer with the
+   * job, and of the completion's answer.
+   */
+  jobs: { jobId: number; polledAt: number; claimedAt: number; completedAt: number | null }[];
 }
 
 export type SwarmCommand = { type: 'start'; task: SwarmTask } | { type: 'counts' } | { type: 'stop' };
@@ -225,6 +228,7 @@ class SimulatedAgent {
   async poll(): Promise<void> {
     while (!stopping.signal.aborted) {
       let reply: Reply;
+      const polledAt = nowMs();
       try {
         reply = await this.call('POST', '/api/v1/agent/jobs/request', { waitMs: LONG_POLL_MS }, LONG_POLL_TIMEOUT_MS);
       } catch (err) {
@@ -245,7 +249,7 @@ class SimulatedAgent {
       const claimedAt = nowMs();
       const payload = JSON.parse(reply.body) as JobPayload;
       counts.claimed++;
-      const job: SwarmResult['jobs'][number] = { jobId: payload.jobId, claimedAt, completedAt: null };
+      const job: SwarmResult['jobs'][number] = { jobId: payload.jobId, polledAt, claimedAt, completedAt: null };
       jobs.push(job);
       const body: CompleteRequest = { fencingToken: payload.fencingToken, status: 'success', exitCode: 0, failureReason: null };
       // As the agent's outbox: a completion that fails for want of a server is sent again; a 409 is final.

@@ -16,7 +16,7 @@ import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { makeRemote } from '../test/support/git.js';
+import { makeRemote, repoRoot } from '../test/support/git.js';
 import { postgresAvailable, startPostgres, PG_BIN, type PostgresServer } from '../test/support/postgres.js';
 import { sampleSum } from '../test/monitor/scrape.js';
 import type { SwarmCommand, SwarmCounts, SwarmMessage, SwarmReady, SwarmResult, SwarmTask } from './agent-swarm.js';
@@ -43,6 +43,7 @@ const DATABASES = (process.env.AGENTS_DATABASES ?? 'SQLite,PostgreSQL').split(',
 /** One long-poll period: every waiting agent renews its request once inside the window. */
 const IDLE_MS = Number(process.env.AGENTS_IDLE_S ?? 25) * 1000;
 const BURST_JOBS = 2000;
+const BASELINE_MS = 10_000;
 /** Bounds of each phase: a shape that cannot finish in them fails instead of hanging the run. */
 const READY_TIMEOUT_MS = 150_000;
 const BURST_TIMEOUT_MS = 120_000;
@@ -50,13 +51,25 @@ const SWARM = fileURLToPath(new URL('./agent-swarm.js', import.meta.url));
 /** The server's default (src/config/index.ts maxConnections). */
 const DEFAULT_MAX_CONNECTIONS = 10_000;
 
-// 10 × parallel 200: GitLab's cap on parallel, and Tandem's default maxPipelineJobs (2,000) in one pipeline.
-const PIPELINE_FILE = Array.from({ length: BURST_JOBS / 200 }, (_, i) => `job-${i}:\n  parallel: 200\n  script: ['true']\n`).join('');
+/**
+ * The burst's pipelines, triggered at once. One by default: 2,000 jobs is Tandem's default
+ * maxPipelineJobs. More pipelines take the pipeline's row lock, which every completion holds, out of
+ * the measurement of dispatch.
+ */
+const PIPELINES = Number(process.env.AGENTS_PIPELINES ?? 1);
+const JOBS_PER_PIPELINE = BURST_JOBS / PIPELINES;
+// Jobs of `parallel: 200` at most (GitLab's cap), all in one stage.
+const PIPELINE_FILE = Array.from(
+  { length: Math.ceil(JOBS_PER_PIPELINE / 200) },
+  (_, i) => `job-${i}:\n  parallel: ${Math.min(200, JOBS_PER_PIPELINE - 200 * i)}\n  script: ['true']\n`,
+).join('');
 
 type DatabaseName = 'SQLite' | 'PostgreSQL';
 
 interface Idle {
   statementsPerSecond: number;
+  /** The same replicas before any agent registered. */
+  baselinePerSecond: number;
   emptyClaimsPerSecond: number;
   /** Per replica. */
   rssMiB: number[];
@@ -70,6 +83,10 @@ interface Burst {
   triggerMs: number;
   /** From the trigger's sending to each claim's response, as the agents saw it. */
   claimMs: number[];
+  /** A long-poll sent while jobs were queued, to its answer with a job. */
+  askMs: number[];
+  /** A claim's answer to its completion's answer. */
+  completeMs: number[];
   /** queuedAt → startedAt of each job, as the server recorded them. */
   serverWaitMs: number[];
   queueWait: Histogram;
@@ -96,6 +113,13 @@ interface Shape {
   failure: string | null;
   /** Errors and refusals seen while it ran (the agents' and the servers' counters). */
   notes: string[];
+}
+
+/** The commit of the Tandem measured, marked when the working tree differs from it. */
+async function measuredCommit(): Promise<string> {
+  const git = (...args: string[]) => execFileP('git', ['-C', repoRoot(), ...args]).then(({ stdout }) => stdout.trim());
+  const [sha, dirty] = await Promise.all([git('rev-parse', '--short', 'HEAD'), git('status', '--porcelain', '--untracked-files=no')]);
+  return dirty === '' ? sha : `${sha} with uncommitted changes`;
 }
 
 /** Soft and hard limit of open files of this process (children inherit them). */
@@ -288,7 +312,16 @@ async function waitOnline(servers: LiveServer[], agents: number, timeoutMs: numb
   }
 }
 
-async function measureIdle(d: Deployment, swarm: Swarm): Promise<Idle> {
+/** Statements per second of the replicas with no agent at all: what the agents' figures are read against. */
+async function measureBaseline(d: Deployment): Promise<number> {
+  const texts0 = await Promise.all(d.servers.map(scrape));
+  const t0 = performance.now();
+  await sleep(BASELINE_MS);
+  const texts1 = await Promise.all(d.servers.map(scrape));
+  return texts1.reduce((a, t, i) => a + statements(t) - statements(texts0[i]), 0) / ((performance.now() - t0) / 1000);
+}
+
+async function measureIdle(d: Deployment, swarm: Swarm): Promise<Omit<Idle, 'baselinePerSecond'>> {
   const texts0 = await Promise.all(d.servers.map(scrape));
   const cpu0 = await Promise.all(d.servers.map((s) => cpuSeconds(s.pid)));
   const db0 = await d.databaseCpu();
@@ -346,7 +379,9 @@ async function measureBurst(
   const db0 = await d.databaseCpu();
   const counts0 = await swarm.counts();
   const t0 = nowMs();
-  const pipeline = await first.api<{ id: number }>('POST', `/api/v1/repos/${repo}/pipelines`, {});
+  const pipelines = await Promise.all(
+    Array.from({ length: PIPELINES }, () => first.api<{ id: number }>('POST', `/api/v1/repos/${repo}/pipelines`, {})),
+  );
   const triggerMs = nowMs() - t0;
   const deadline = Date.now() + BURST_TIMEOUT_MS;
   for (;;) {
@@ -359,9 +394,10 @@ async function measureBurst(
   const counts1 = await swarm.counts();
   const cpuSeconds1 = await Promise.all(d.servers.map((s) => cpuSeconds(s.pid)));
   const db1 = await d.databaseCpu();
-  const final = await first.waitForPipeline(pipeline.id, 30_000);
+  const finals = await Promise.all(pipelines.map((p) => first.waitForPipeline(p.id, 30_000)));
   const texts1 = await Promise.all(d.servers.map(scrape));
-  const view = await first.api<{ jobs: JobJson[] }>('GET', `/api/v1/pipelines/${pipeline.id}`);
+  const views = await Promise.all(pipelines.map((p) => first.api<{ jobs: JobJson[] }>('GET', `/api/v1/pipelines/${p.id}`)));
+  const view = { jobs: views.flatMap((v) => v.jobs) };
   const peakRssMiB = await Promise.all(d.servers.map(async (s) => (await rssMiB(s.pid)).peak));
   const result = await swarm.stop();
 
@@ -383,10 +419,11 @@ async function measureBurst(
   if (distinct.size !== BURST_JOBS) problems.push(`${distinct.size} distinct jobs handed out, not ${BURST_JOBS}`);
   if (result.fencingRejected > 0) problems.push(`${result.fencingRejected} completions refused (409)`);
   if (claimed !== BURST_JOBS) problems.push(`the servers counted ${claimed} claims for ${BURST_JOBS} jobs`);
-  if (final.status !== 'success') problems.push(`the pipeline ended ${final.status}`);
+  const failed = finals.filter((f) => f.status !== 'success');
+  if (failed.length > 0) problems.push(`pipelines ended ${failed.map((f) => f.status).join(', ')}`);
   const notOnce = view.jobs.filter((j) => j.status !== 'success' || j.attempt !== 1 || j.retried);
   if (notOnce.length > 0) problems.push(`${notOnce.length} jobs not success at attempt 1`);
-  if (view.jobs.length !== BURST_JOBS) problems.push(`the pipeline has ${view.jobs.length} jobs`);
+  if (view.jobs.length !== BURST_JOBS) problems.push(`the pipelines have ${view.jobs.length} jobs`);
   const completedAt = result.jobs.map((j) => j.completedAt ?? NaN).filter((t) => !Number.isNaN(t));
   const seconds = (Math.max(...completedAt) - t0) / 1000;
   const window = (counts1.cpuSeconds - counts0.cpuSeconds) / seconds;
@@ -398,6 +435,9 @@ async function measureBurst(
     burst: {
       triggerMs,
       claimMs: result.jobs.map((j) => j.claimedAt - t0),
+      // Polls sent once the jobs were queued: the claim an agent makes as it asks, without waiting.
+      askMs: result.jobs.filter((j) => j.polledAt > t0 + triggerMs).map((j) => j.claimedAt - j.polledAt),
+      completeMs: result.jobs.filter((j) => j.completedAt !== null).map((j) => j.completedAt! - j.claimedAt),
       serverWaitMs: view.jobs.filter((j) => j.queuedAt && j.startedAt).map((j) => Date.parse(j.startedAt!) - Date.parse(j.queuedAt!)),
       queueWait,
       jobsPerSecond: BURST_JOBS / seconds,
@@ -451,6 +491,9 @@ async function runShape(database: DatabaseName, agents: number, remote: string, 
       namePrefix: 'bench-agent',
       registerConcurrency: 8,
     }));
+    // The server's start-up duties settle first.
+    await sleep(3000);
+    const baseline = await measureBaseline(d);
     const started = performance.now();
     swarm = await Swarm.start(tasks, limits.hard);
     await swarm.ready();
@@ -460,10 +503,10 @@ async function runShape(database: DatabaseName, agents: number, remote: string, 
     );
     // Registration's writes and the polls' first claims settle before the window.
     await sleep(3000);
-    shape.idle = await measureIdle(d, swarm);
+    shape.idle = { ...(await measureIdle(d, swarm)), baselinePerSecond: baseline };
     const i = shape.idle;
     log(
-      `agents: ${database}, ${agents} agents idle: ${fmt(i.statementsPerSecond, 1)} statements/s, ${fmt(i.emptyClaimsPerSecond, 1)} empty claims/s, ` +
+      `agents: ${database}, ${agents} agents idle: ${fmt(i.statementsPerSecond, 1)} statements/s (${fmt(i.baselinePerSecond, 1)} with none), ${fmt(i.emptyClaimsPerSecond, 1)} empty claims/s, ` +
         `RSS ${i.rssMiB.map((r) => fmt(r, 0)).join(' + ')} MiB, cores ${i.cores.map((c) => fmt(c)).join(' + ')}` +
         `${i.postgresCores === null ? '' : `, PostgreSQL ${fmt(i.postgresCores)}`}, swarm ${fmt(i.swarmCores)}, fds ${i.fds.join(' + ')}`,
     );
@@ -500,6 +543,8 @@ function histogramBound(h: Histogram, p: number): string {
 const coresCell = (replicas: number[], postgres: number | null, swarm: number) =>
   [...replicas.map((c) => fmt(c)), ...(postgres === null ? [] : [`PG ${fmt(postgres)}`])].join(' + ') + ` (agents ${fmt(swarm)})`;
 
+const pair = (values: number[]) => (values.length === 0 ? '-' : `${fmt(percentile(values, 50), 0)} / ${fmt(percentile(values, 99), 0)}`);
+
 const mark = (ok: boolean) => (ok ? 'yes' : '**no**');
 
 export async function agents(log: (line: string) => void): Promise<BenchResult> {
@@ -516,10 +561,12 @@ export async function agents(log: (line: string) => void): Promise<BenchResult> 
     await tmp.remove();
   }
   const limits = await fileLimits();
+  const commit = await measuredCommit().catch(() => 'unknown');
 
   const rows = shapes.map((s) => {
     const i = s.idle;
-    if (!i) return [s.database, String(s.agents), String(s.replicas), `not measured: ${s.failure ?? 'unknown'}`, '-', '-', '-', '-', '-'];
+    if (!i)
+      return [s.database, String(s.agents), String(s.replicas), `not measured: ${s.failure ?? 'unknown'}`, ...Array<string>(6).fill('-')];
     const rssTotal = i.rssMiB.reduce((a, b) => a + b, 0);
     const perThousand = rssTotal / (s.agents / 1000);
     return [
@@ -527,6 +574,7 @@ export async function agents(log: (line: string) => void): Promise<BenchResult> 
       s.agents.toLocaleString('en'),
       String(s.replicas),
       fmt(i.statementsPerSecond, 1),
+      fmt(i.baselinePerSecond, 1),
       fmt(i.emptyClaimsPerSecond, 1),
       i.rssMiB.map((r) => fmt(r, 0)).join(' + '),
       fmt(perThousand, 0),
@@ -536,7 +584,7 @@ export async function agents(log: (line: string) => void): Promise<BenchResult> 
   });
   const burstRows = shapes.map((s) => {
     const b = s.burst;
-    if (!b) return [s.database, String(s.agents), `not measured: ${s.failure ?? 'unknown'}`, '-', '-', '-', '-', '-', '-', '-', '-'];
+    if (!b) return [s.database, String(s.agents), `not measured: ${s.failure ?? 'unknown'}`, ...Array<string>(10).fill('-')];
     return [
       s.database,
       s.agents.toLocaleString('en'),
@@ -545,6 +593,8 @@ export async function agents(log: (line: string) => void): Promise<BenchResult> 
       `${fmt(percentile(b.serverWaitMs, 50), 0)} / ${fmt(percentile(b.serverWaitMs, 99), 0)}`,
       `${histogramBound(b.queueWait, 50)} / ${histogramBound(b.queueWait, 99)}`,
       fmt(b.jobsPerSecond, 0),
+      pair(b.askMs),
+      pair(b.completeMs),
       fmt(b.attemptsPerJob, 2),
       fmt(b.statementsPerJob, 1),
       coresCell(b.cores, b.postgresCores, b.swarmCores),
@@ -575,6 +625,7 @@ export async function agents(log: (line: string) => void): Promise<BenchResult> 
       'agents',
       'replicas',
       'idle statements/s (all replicas)',
+      'with no agents',
       'empty claims/s',
       'RSS MiB per replica',
       'RSS MiB per 1,000 agents',
@@ -583,11 +634,11 @@ export async function agents(log: (line: string) => void): Promise<BenchResult> 
     ],
     rows,
     notes: [
-      `Each shape: ${'`tandem server`'} on SQLite (one replica), or two replicas sharing one PostgreSQL 15 database (loopback, fsync off) with the agents spread evenly over them. ` +
+      `Commit measured: ${commit}. Each shape: ${'`tandem server`'} on SQLite (one replica), or two replicas sharing one PostgreSQL 15 database (loopback, fsync off) with the agents spread evenly over them. ` +
         'The agents are simulated in worker processes (bench/agent-swarm.ts, node:http, each agent on a loopback address of its own): each registers, announces itself, holds its presence stream open and long-polls (`waitMs` 25 s) as `tandem agent` does; a job it gets is completed at once with its fencing token. ' +
-        `Idle: once every agent shows online, a window of ${IDLE_MS / 1000} s (one long-poll period, so every agent renews once in it) gives the statements the replicas ran (\`tandem_db_query_duration_seconds_count\`, two /metrics scrapes included), the claims that found nothing, each replica's CPU seconds per second and its RSS (VmRSS) at the window's end; "agents" is the swarm's own CPU. ` +
+        `Idle: once every agent shows online, a window of ${IDLE_MS / 1000} s (${IDLE_MS >= 25_000 ? 'at least one long-poll period, so every agent renews its poll in it' : 'shorter than a long-poll period: renewals may fall outside it'}) gives the statements the replicas ran (\`tandem_db_query_duration_seconds_count\`, two /metrics scrapes included; "with no agents": the same replicas over ${BASELINE_MS / 1000} s before the first agent registered), the claims that found nothing, each replica's CPU seconds per second and its RSS (VmRSS) at the window's end; "agents" is the swarm's own CPU. ` +
         `Open files: the limit is ${limits.soft} soft / ${limits.hard} hard here; the bench raises each process's soft limit to the hard one (prlimit) and uses as many swarm processes as the sockets need (at least two).`,
-      `Burst: one pipeline of ${BURST_JOBS.toLocaleString('en')} trivial jobs in one stage (10 jobs × \`parallel: 200\`) triggered with \`POST /api/v1/repos/:name/pipelines\` on the first replica. ` +
+      `Burst: ${PIPELINES === 1 ? 'one pipeline' : `${PIPELINES} pipelines, triggered at once,`} of ${JOBS_PER_PIPELINE.toLocaleString('en')} trivial jobs in one stage (jobs of \`parallel: 200\` at most) triggered with \`POST /api/v1/repos/:name/pipelines\` on the first replica. ` +
         '"claim ms" runs from sending the trigger to each claim\'s response at the agent (so it includes the trigger\'s own time, and, with fewer agents than jobs, the wait behind earlier jobs); "queued→claimed" is each job\'s startedAt − queuedAt as the server recorded it; the histogram column is the bucket of `tandem_job_queue_wait_seconds` holding p50 / p99. ' +
         'jobs/s: the 2,000 jobs over the time from the trigger to the last completion. Claim attempts per job: (claimed + empty) of `tandem_job_claim_attempts_total` over all replicas during the burst, ÷ 2,000 (the idle agents\' renewed polls count too). "once": every job handed to exactly one agent, completed once, no 409, the server counted 2,000 claims, the pipeline succeeded with every job at attempt 1.',
       ...shapeNotes,
@@ -603,6 +654,8 @@ export async function agents(log: (line: string) => void): Promise<BenchResult> 
           'queued→claimed ms p50 / p99',
           'queue-wait histogram ms p50 / p99',
           'jobs/s',
+          'request with jobs queued ms p50 / p99',
+          'complete ms p50 / p99',
           'claim attempts/job',
           'statements/job',
           'cores per replica',

@@ -54,7 +54,7 @@ PostgreSQL 15, the rollback benchmark OpenSSH, PostgreSQL 15, podman, docker-reg
 measures PostgreSQL too when it is installed, and pins its server to one core with \`taskset\`. The dr benchmark
 uses s3rver (a dev dependency) for its S3 row. The web benchmark drives Debian's chromium with playwright-core. The forgeStatuses benchmark sends to a contract
 server standing in for GitHub and takes a few minutes (a 60 s forge outage). The agents benchmark needs PostgreSQL 15 and
-\`prlimit\` (util-linux), takes about 15 minutes, and is narrowed by \`AGENTS_SIZES\`, \`AGENTS_DATABASES\` and \`AGENTS_IDLE_S\` (bench/agents.ts).
+\`prlimit\` (util-linux), takes about 15 minutes, and is narrowed by \`AGENTS_SIZES\`, \`AGENTS_DATABASES\`, \`AGENTS_IDLE_S\` and \`AGENTS_PIPELINES\` (bench/agents.ts).
 `;
 
 function table(header: string[], rows: string[][]): string {
