@@ -454,6 +454,28 @@ async function measureBurst(
   };
 }
 
+function swarmNotes(shape: Shape, result: SwarmCounts): void {
+  const errors = Object.entries(result.errors);
+  if (errors.length > 0) shape.notes.push(`agent-side errors: ${errors.map(([k, v]) => `${k} ×${v}`).join(', ')}`);
+  if (result.presenceBroken > 0) shape.notes.push(`${result.presenceBroken} presence streams broke`);
+}
+
+/** The distinct warnings and errors the replicas logged (JSON lines at --log-level warn) after their start-up, with how often. */
+function serverWarnings(servers: LiveServer[], since: number[]): string[] {
+  const seen = new Map<string, number>();
+  for (const line of servers.flatMap((s, i) => s.live.output().slice(since[i]).split('\n'))) {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; err?: string };
+      if (!entry.msg) continue;
+      const key = entry.err ? `${entry.msg}: ${entry.err}` : entry.msg;
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+    } catch {
+      // Not a log line.
+    }
+  }
+  return [...seen].slice(0, 5).map(([msg, n]) => `the replicas logged "${msg.slice(0, 200)}" ×${n}`);
+}
+
 /** One database at one fleet size: deploy, connect the fleet, idle window, burst, tear down. */
 async function runShape(database: DatabaseName, agents: number, remote: string, log: (line: string) => void): Promise<Shape> {
   const replicas = database === 'SQLite' ? 1 : 2;
@@ -477,8 +499,10 @@ async function runShape(database: DatabaseName, agents: number, remote: string, 
   const tmp = await tempDir('agents');
   let d: Deployment | null = null;
   let swarm: Swarm | null = null;
+  let logStart: number[] = [];
   try {
     d = await deploy(database, tmp.dir, maxConnections, limits.hard);
+    logStart = d.servers.map((s) => s.live.output().length);
     const servers = d.servers;
     const repo = `bench-${agents}`;
     await servers[0].api('POST', '/api/v1/repos', { name: repo, url: remote });
@@ -516,16 +540,16 @@ async function runShape(database: DatabaseName, agents: number, remote: string, 
     shape.burst = burst;
     const refused = (await Promise.all(servers.map(scrape))).reduce((a, t) => a + sampleSum(t, 'tandem_http_refused_total'), 0);
     if (refused > 0) shape.notes.push(`${refused} connections or streams refused by the servers' load limits`);
-    const errors = Object.entries(result.errors);
-    if (errors.length > 0) shape.notes.push(`agent-side errors: ${errors.map(([k, v]) => `${k} ×${v}`).join(', ')}`);
-    if (result.presenceBroken > 0) shape.notes.push(`${result.presenceBroken} presence streams broke`);
+    swarmNotes(shape, result);
     if (idleCounts.emptyPolls > 0)
       shape.notes.push(`${idleCounts.emptyPolls} long-polls ran out empty before the burst (expected: one per agent every 25 s)`);
   } catch (err) {
     shape.failure = (err as Error).message;
     log(`agents: ${database}, ${agents} agents FAILED: ${shape.failure}`);
   } finally {
-    await swarm?.stop().catch(() => undefined);
+    const left = await swarm?.stop().catch(() => null);
+    if (left) swarmNotes(shape, left);
+    if (d) shape.notes.push(...serverWarnings(d.servers, logStart));
     await d?.stop().catch((err: unknown) => shape.notes.push(`stopping the servers: ${(err as Error).message.split('\n')[0]}`));
     await tmp.remove();
   }
