@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../test/support/git.js';
+import { agents } from './agents.js';
 import { auth } from './auth.js';
 import { alerts } from './alerts.js';
 import { claims } from './claims.js';
@@ -37,12 +38,13 @@ const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResu
   web,
   forgeStatuses,
   junit,
+  agents,
 };
 const DOC = path.join(repoRoot(), 'docs', 'benchmarks.md');
 
 const INTRO = `# Benchmarks
 
-Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics,auth,alerts,dr,web,forgeStatuses,junit]\`),
+Measured by \`npm run bench\` (\`node dist/bench/run.js [--only overhead,latency,memory,failover,claims,containers,rollback,metrics,auth,alerts,dr,web,forgeStatuses,junit,agents]\`),
 which rewrites the section of each benchmark it runs. Machines are noisy, so every number is read against a
 peer measured in the same run (a ratio), and each section names the machine and date it was measured on. The
 benchmarks are not part of \`npm test\`. gitlab-ci-local ${GCL_VERSION} is installed on first use into
@@ -51,7 +53,8 @@ benchmark takes up to about 15 minutes; \`OVERHEAD_SHAPES\`, \`OVERHEAD_DATABASE
 PostgreSQL 15, the rollback benchmark OpenSSH, PostgreSQL 15, podman, docker-registry and skopeo (its container series skip without them), the alerts benchmark Prometheus (\`scripts/services.sh install\`); the auth benchmark
 measures PostgreSQL too when it is installed, and pins its server to one core with \`taskset\`. The dr benchmark
 uses s3rver (a dev dependency) for its S3 row. The web benchmark drives Debian's chromium with playwright-core. The forgeStatuses benchmark sends to a contract
-server standing in for GitHub and takes a few minutes (a 60 s forge outage).
+server standing in for GitHub and takes a few minutes (a 60 s forge outage). The agents benchmark needs PostgreSQL 15 and
+\`prlimit\` (util-linux), takes about 15 minutes, and is narrowed by \`AGENTS_SIZES\`, \`AGENTS_DATABASES\`, \`AGENTS_IDLE_S\` and \`AGENTS_PIPELINES\` (bench/agents.ts).
 `;
 
 function table(header: string[], rows: string[][]): string {
