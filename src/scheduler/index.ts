@@ -2,6 +2,7 @@
 // Store first (a trigger: a TriggerContext holding it) and the time as epoch ms, and every mutating
 // one returns the status changes it committed (publish them after the call returns).
 export { abandonJob } from './sql/abandon-job.js';
+export { releaseClaim } from './sql/release-claim.js';
 export type { AbandonInput } from './sql/abandon-job.js';
 export { advancePipeline } from './advance.js';
 export { readJobSpec } from './columns.js';

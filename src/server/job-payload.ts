@@ -12,6 +12,7 @@ import {
   completeJob,
   DependencyUnavailableError,
   jobDependencies,
+  releaseClaim,
   storedPipelineVariables,
   type ClaimedJob,
   type JobDependencies,
@@ -157,6 +158,22 @@ export async function handOutJob(ctx: ServerContext, claimed: ClaimedJob): Promi
     });
     publishChanges(ctx, result.changes);
     return null;
+  }
+}
+
+/**
+ * Gives a claimed job back when it cannot reach its agent (the hand-out failed, or the agent hung
+ * up while it was claimed): pending again at once, for the next waiter. Best effort: if the
+ * database refuses this too, the lease frees the job as before.
+ */
+export async function giveBackClaim(ctx: ServerContext, claimed: ClaimedJob): Promise<void> {
+  const claim = { jobId: claimed.job.id, agentId: claimed.job.agent_id ?? 0, fencingToken: claimed.fencingToken };
+  try {
+    const { released, changes } = await releaseClaim(ctx.store, { ...claim, now: ctx.clock.now() });
+    publishChanges(ctx, [...claimed.changes, ...changes]);
+    if (released) ctx.log.warn(claim, 'job given back: its hand-out did not reach the agent');
+  } catch (err) {
+    ctx.log.warn({ ...claim, err: (err as Error).message }, 'could not give back an undelivered job: its lease will free it');
   }
 }
 

@@ -15,6 +15,7 @@ import {
   listPipelines,
   readLogPages,
   reapExpiredLeases,
+  releaseClaim,
   removeAgent,
   SchedulerError,
   StaleTokenError,
@@ -54,6 +55,22 @@ for (const backend of backends()) {
         assert.equal(await claimJob(db.store, { agentId: 3, agentTags: [], leaseMs: LEASE_MS, now: T0 }), null);
         const claimed = await claimJob(db.store, { agentId: 4, agentTags: [], leaseMs: LEASE_MS, now: T0 });
         assert.equal(claimed?.job.name, 'any', 'the job went to an agent that exists');
+      });
+
+      it('a claim given back (its hand-out never reached the agent) leaves the job pending, and the old token refused', async () => {
+        await newPipeline(db, [job('any', { tags: [] })]);
+        const first = await claimJob(db.store, { agentId: 1, agentTags: [], leaseMs: LEASE_MS, now: T0 });
+        assert.ok(first);
+        const claim = { jobId: first.job.id, agentId: 1, fencingToken: first.fencingToken };
+        assert.equal((await releaseClaim(db.store, { ...claim, now: T0 + 1 })).released, true);
+        assert.equal((await releaseClaim(db.store, { ...claim, now: T0 + 2 })).released, false, 'only once');
+        const pending = await getJob(db.store, first.job.id);
+        assert.equal(pending?.status, 'pending');
+        assert.equal(pending?.agent_id, null);
+        const again = await claimJob(db.store, { agentId: 2, agentTags: [], leaseMs: LEASE_MS, now: T0 + 3 });
+        assert.equal(again?.job.id, first.job.id, 'the same job, not a new attempt');
+        assert.ok(again.fencingToken > first.fencingToken);
+        await assert.rejects(completeJob(db.store, { ...claim, status: 'success', exitCode: 0, now: T0 + 4 }), StaleTokenError);
       });
 
       it('runs one job of a resource group at a time (per repository)', async () => {

@@ -32,7 +32,7 @@ import { agentIdOf, uploadedManifest } from '../agent-claims.js';
 import type { ServerContext } from '../context.js';
 import { agentSeenEveryMs } from '../dispatcher.js';
 import { ApiError, type RouteTable } from '../http.js';
-import { handOutJob } from '../job-payload.js';
+import { giveBackClaim, handOutJob } from '../job-payload.js';
 import { publishChanges } from '../notify.js';
 import { recordArtifacts, recordCompletion, recordLog } from '../agent-writes.js';
 import { agentRows, runningJobsByAgent } from '../cluster.js';
@@ -218,8 +218,16 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
           (await ctx.dispatcher.claim(agentId, tags)) ??
           (await ctx.dispatcher.wait(agentId, tags, deadline - ctx.clock.now(), gone.signal, wakes));
         if (!claimed) break;
+        if (gone.signal.aborted) {
+          // The agent hung up while its job was being claimed: nobody would receive it.
+          await giveBackClaim(ctx, claimed);
+          break;
+        }
         if (claimed.job.queued_at !== null) ctx.metrics.queueWait.observe((ctx.clock.now() - claimed.job.queued_at) / 1000);
-        const payload = await handOutJob(ctx, claimed);
+        const payload = await handOutJob(ctx, claimed).catch(async (err: unknown) => {
+          await giveBackClaim(ctx, claimed);
+          throw err;
+        });
         if (payload) return payload;
       }
       if (ctx.state.draining) {
