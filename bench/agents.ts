@@ -345,17 +345,9 @@ async function measureIdle(d: Deployment, swarm: Swarm): Promise<Omit<Idle, 'bas
   };
 }
 
-/**
- * The server's queue-wait histogram. Its series has no labels, so its _count and _sum lines carry no
- * braces, which parseHistogram does not read; and its le="+Inf" comes out as NaN (Number('+Inf')).
- */
+/** The server's queue-wait histogram (no labels). */
 function queueWaitOf(text: string): Histogram {
-  const h = parseHistogram(text, 'tandem_job_queue_wait_seconds', {});
-  return {
-    count: sampleSum(text, 'tandem_job_queue_wait_seconds_count'),
-    sum: sampleSum(text, 'tandem_job_queue_wait_seconds_sum'),
-    buckets: new Map([...h.buckets].map(([le, n]) => [Number.isNaN(le) ? Infinity : le, n])),
-  };
+  return parseHistogram(text, 'tandem_job_queue_wait_seconds', {});
 }
 
 interface JobJson {

@@ -197,14 +197,16 @@ export interface Histogram {
 export function parseHistogram(text: string, name: string, labels: Record<string, string>): Histogram {
   const out: Histogram = { count: 0, sum: 0, buckets: new Map() };
   for (const line of text.split('\n')) {
-    const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+    // A series without labels has no braces on its _count and _sum lines.
+    const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m || !m[1].startsWith(name)) continue;
-    const seen = new Map([...m[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => [k, v]));
+    const seen = new Map([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => [k, v]));
     if (Object.entries(labels).some(([k, v]) => seen.get(k) !== v)) continue;
     const value = Number(m[3]);
+    const le = seen.get('le');
     if (m[1] === `${name}_count`) out.count = value;
     else if (m[1] === `${name}_sum`) out.sum = value;
-    else if (m[1] === `${name}_bucket`) out.buckets.set(Number(seen.get('le')), value);
+    else if (m[1] === `${name}_bucket`) out.buckets.set(le === '+Inf' ? Infinity : Number(le), value);
   }
   return out;
 }
