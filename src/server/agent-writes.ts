@@ -12,8 +12,6 @@ import {
   replaceArtifactFiles,
   saveJobImages,
   type Claim,
-  type CompleteInput,
-  type CompleteResult,
   type LogChunk,
 } from '../scheduler/index.js';
 import { uploadedManifest } from './agent-claims.js';
@@ -58,16 +56,16 @@ export type Completion = Omit<CompleteRequest, 'fencingToken' | 'artifacts'> & {
  * changes nothing; a stale claim is refused (409) by the first step before anything is written.
  */
 /**
- * Completions of one pipeline wait for each other on its row lock (advanceInTransaction); on
- * PostgreSQL each held a pooled connection while it waited, so a burst of one pipeline's
- * completions took every connection and claims failed for want of one. They are committed in
- * batches per pipeline instead: one waits, holding no connection, while the batch before it
- * commits, and then goes with every completion that came meanwhile, one transaction and one
- * advance of the pipeline for all of them.
+ * Completions of one pipeline wait for each other on its row lock (advanceInTransaction), and on
+ * PostgreSQL each holds a pooled connection while it waits: a burst of one pipeline's completions
+ * took every connection, and claims and hand-outs failed for want of one. There they queue here
+ * instead, one at a time per pipeline on each replica, holding no connection. (SQLite's one write
+ * lock already serializes every transaction of the process.)
  */
-async function completeInBatch(ctx: ServerContext, input: CompleteInput): Promise<CompleteResult> {
-  const pipelineId = await pipelineOfJob(ctx.store.db, input.jobId);
-  return pipelineId === undefined ? completeJob(ctx.store, input) : ctx.completions.submit(pipelineId, input);
+async function inPipelineTurn<T>(ctx: ServerContext, jobId: number, task: () => Promise<T>): Promise<T> {
+  if (ctx.store.dialect !== 'postgres') return task();
+  const pipelineId = await pipelineOfJob(ctx.store.db, jobId);
+  return pipelineId === undefined ? task() : ctx.completions.run(pipelineId, task);
 }
 
 export async function recordCompletion(ctx: ServerContext, claim: Claim, body: Completion): Promise<void> {
@@ -87,7 +85,7 @@ export async function recordCompletion(ctx: ServerContext, claim: Claim, body: C
       outcome = { status: 'failed', exitCode: body.exitCode, failureReason: 'archived_failure' };
     }
   }
-  const result = await completeInBatch(ctx, { ...claim, ...outcome, now: ctx.clock.now() });
+  const result = await inPipelineTurn(ctx, claim.jobId, () => completeJob(ctx.store, { ...claim, ...outcome, now: ctx.clock.now() }));
   const now = ctx.clock.now();
   ctx.metrics.jobs.inc({ status: result.job.status });
   if (result.job.started_at !== null) ctx.metrics.jobDuration.observe((now - result.job.started_at) / 1000);

@@ -26,17 +26,15 @@ import { logMoverIdle } from './log-mover.js';
 import { outboxHandlers } from './outbox-handlers.js';
 import { forgetForgeRepo, OutboxSender } from '../outbox/index.js';
 import { DatabaseClock } from './clock.js';
-import { agentsNow, agentWithToken, claimJob, completeJobs, markAgentsSeen, pendingTagSets } from '../scheduler/index.js';
+import { agentsNow, agentWithToken, claimJob, markAgentsSeen, pendingTagSets } from '../scheduler/index.js';
 import { AGENT_DIRECTORY_FORGET_MS, AGENT_DIRECTORY_REFRESH_MS, AgentDirectory } from './agent-directory.js';
 import { agentSeenEveryMs, Dispatcher, DISPATCH_REPAIR_MS } from './dispatcher.js';
 import { Hub } from './hub.js';
-import { Batcher } from './batcher.js';
+import { KeyedQueue } from './keyed-queue.js';
 import { EventStreamLimits } from './sse.js';
 import { packageVersion } from '../version.js';
 
 const DRAIN_GRACE_MS = 2000;
-/** Completions of one pipeline committed together at most: one transaction stays short. */
-const COMPLETION_BATCH = 50;
 const CLOCK_SYNC_MS = 30_000;
 
 export { DatabaseClock } from './clock.js';
@@ -162,7 +160,7 @@ export async function startServer(
     hub: new Hub(replicaId),
     dispatcher,
     agents,
-    completions: new Batcher((_pipelineId, inputs) => completeJobs(store, inputs), COMPLETION_BATCH),
+    completions: new KeyedQueue(),
     eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) =>
       metrics.refusedLoad.inc({ reason }),
     ),

@@ -9,7 +9,6 @@ import {
   cancelJob,
   claimJob,
   completeJob,
-  completeJobs,
   enforceTimeouts,
   extendLease,
   getJob,
@@ -20,7 +19,6 @@ import {
   removeAgent,
   SchedulerError,
   StaleTokenError,
-  type ClaimedJob,
 } from '../../src/scheduler/index.js';
 import { FsBlobStore } from '../../src/artifacts/index.js';
 import { claim, job, LEASE_MS, newPipeline, run, statuses, T0, freshTestDb } from './helpers.js';
@@ -73,36 +71,6 @@ for (const backend of backends()) {
         assert.equal(again?.job.id, first.job.id, 'the same job, not a new attempt');
         assert.ok(again.fencingToken > first.fencingToken);
         await assert.rejects(completeJob(db.store, { ...claim, status: 'success', exitCode: 0, now: T0 + 4 }), StaleTokenError);
-      });
-
-      it('completions committed together: each answered alone, a stale one refused, the pipeline advanced once', async () => {
-        const pipelineId = await newPipeline(db, [job('a', { tags: [] }), job('b', { tags: [] }), job('c', { tags: [] })]);
-        const claims: ClaimedJob[] = [];
-        for (let agentId = 1; agentId <= 3; agentId++)
-          claims.push((await claimJob(db.store, { agentId, agentTags: [], leaseMs: LEASE_MS, now: T0 }))!);
-        const input = (c: (typeof claims)[number], fencingToken = c.fencingToken) => ({
-          jobId: c.job.id,
-          agentId: c.job.agent_id!,
-          fencingToken,
-          status: 'success' as const,
-          exitCode: 0,
-          now: T0 + 10,
-        });
-        const outcomes = await completeJobs(db.store, [input(claims[0]), input(claims[1], claims[1].fencingToken + 100), input(claims[2])]);
-        assert.deepEqual(
-          outcomes.map((o) => o.ok),
-          [true, false, true],
-        );
-        assert.ok(!outcomes[1].ok && outcomes[1].error instanceof StaleTokenError);
-        assert.ok(outcomes[0].ok && outcomes[0].result.changes.some((c) => c.type === 'job'), 'the batch changes, once');
-        assert.ok(outcomes[2].ok && outcomes[2].result.changes.length === 0);
-        assert.deepEqual(await statuses(db, pipelineId), { $pipeline: 'running', a: 'success', b: 'running', c: 'success' });
-        await completeJobs(db.store, [input(claims[1]), input(claims[0])]);
-        assert.deepEqual(
-          await statuses(db, pipelineId),
-          { $pipeline: 'success', a: 'success', b: 'success', c: 'success' },
-          'a repeat is a no-op',
-        );
       });
 
       it('runs one job of a resource group at a time (per repository)', async () => {

@@ -34,85 +34,31 @@ function outcomeOf(job: Job, input: CompleteInput): Outcome {
 
 const STATUSES: ReadonlySet<JobStatus> = new Set(['success', 'failed', 'canceled']);
 
-/** One completion's answer in a batch: its result, or the refusal that concerns it alone. */
-export type CompletionOutcome = { ok: true; result: CompleteResult } | { ok: false; error: unknown };
-
-function invalid(input: CompleteInput): SchedulerError | null {
-  if (!STATUSES.has(input.status))
-    return new SchedulerError('invalid', `complete: status must be success, failed or canceled, got ${String(input.status)}`);
-  if (input.exitCode !== null && !Number.isInteger(input.exitCode))
-    return new SchedulerError('invalid', `complete: exitCode must be an integer or null, got ${input.exitCode}`);
-  return null;
-}
-
 export async function completeJob(store: Store, input: CompleteInput): Promise<CompleteResult> {
-  const [outcome] = await completeJobs(store, [input]);
-  if (!outcome.ok) throw outcome.error;
-  return outcome.result;
-}
-
-/**
- * Several completions in one transaction, and each pipeline advanced once for all of its jobs among
- * them: the completions of a burst that wait for one pipeline's lock commit together instead of
- * one after another (src/server/agent-writes.ts). A refusal (a stale token, an unknown job) is that
- * completion's answer and leaves the others be; an error of the database fails them all.
- */
-export async function completeJobs(store: Store, inputs: readonly CompleteInput[]): Promise<CompletionOutcome[]> {
-  const outcomes: (CompletionOutcome | null)[] = inputs.map((input) => {
-    const error = invalid(input);
-    return error ? { ok: false, error } : null;
-  });
-  if (outcomes.every((o) => o !== null)) return outcomes;
+  if (!STATUSES.has(input.status))
+    throw new SchedulerError('invalid', `complete: status must be success, failed or canceled, got ${String(input.status)}`);
+  if (input.exitCode !== null && !Number.isInteger(input.exitCode))
+    throw new SchedulerError('invalid', `complete: exitCode must be an integer or null, got ${input.exitCode}`);
   return store.transaction(async (trx) => {
     const changes = new ChangeLog();
-    const ended: { index: number; job: Job; row: Job; retryJobId: number | null }[] = [];
-    for (const [index, input] of inputs.entries()) {
-      if (outcomes[index] !== null) continue;
-      let job: Job;
-      try {
-        job = await loadJob(trx, input.jobId);
-      } catch (err) {
-        if (!(err instanceof SchedulerError)) throw err;
-        outcomes[index] = { ok: false, error: err };
-        continue;
+    const job = await loadJob(trx, input.jobId);
+    const outcome = outcomeOf(job, input);
+    if (completedBy(job, input)) {
+      if (job.status !== outcome.status || job.exit_code !== outcome.exitCode) {
+        throw new SchedulerError(
+          'conflict',
+          `job ${job.id} was already completed as ${job.status} (exit code ${job.exit_code}) with this token`,
+        );
       }
-      const outcome = outcomeOf(job, input);
-      if (completedBy(job, input)) {
-        if (job.status !== outcome.status || job.exit_code !== outcome.exitCode) {
-          const error = new SchedulerError(
-            'conflict',
-            `job ${job.id} was already completed as ${job.status} (exit code ${job.exit_code}) with this token`,
-          );
-          outcomes[index] = { ok: false, error };
-          continue;
-        }
-        const retry = await trx.selectFrom('jobs').select('id').where('retry_of', '=', job.id).executeTakeFirst();
-        outcomes[index] = { ok: true, result: { job, retryJobId: retry?.id ?? null, changes: [] } };
-        continue;
-      }
-      if (!holds(job, input)) {
-        outcomes[index] = { ok: false, error: claimRefused(job) };
-        continue;
-      }
-      const { ended: row, retryJobId } = await finishRunningJob(trx, job, outcome, input.now, changes);
-      ended.push({ index, job, row, retryJobId });
+      const retry = await trx.selectFrom('jobs').select('id').where('retry_of', '=', job.id).executeTakeFirst();
+      return { job, retryJobId: retry?.id ?? null, changes: [] };
     }
-    const now = Math.max(...inputs.map((i) => i.now));
-    for (const pipelineId of new Set(ended.map((e) => e.job.pipeline_id))) {
-      const touched = ended.filter((e) => e.job.pipeline_id === pipelineId).map((e) => e.job);
-      await advanceInTransaction(trx, pipelineId, now, changes, touched);
-    }
+    if (!holds(job, input)) throw claimRefused(job);
+
+    const { ended, retryJobId } = await finishRunningJob(trx, job, outcome, input.now, changes);
+    await advanceInTransaction(trx, job.pipeline_id, input.now, changes, [job]);
     // A new attempt flagged the row retried after it ended: only then is it read again.
-    for (const e of ended) {
-      const job = e.retryJobId === null ? e.row : await loadJob(trx, e.job.id);
-      outcomes[e.index] = { ok: true, result: { job, retryJobId: e.retryJobId, changes: [] } };
-    }
-    const committed = await changes.commit(trx, now);
-    // The status changes are the batch's: its first ended completion carries them, to be published once.
-    if (ended.length > 0) {
-      const first = outcomes[ended[0].index];
-      if (first?.ok) first.result.changes = committed;
-    }
-    return outcomes.map((o) => o!);
+    const row = retryJobId === null ? ended : await loadJob(trx, job.id);
+    return { job: row, retryJobId, changes: await changes.commit(trx, input.now) };
   });
 }
