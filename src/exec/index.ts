@@ -33,6 +33,7 @@ import {
   getPipelineRow,
   jobDependencies,
   playJob,
+  registerAgent,
   promoteScheduled,
   replaceArtifactFiles,
   saveJobDotenv,
@@ -293,15 +294,24 @@ export async function execPipeline(opts: ExecOptions): Promise<ExecResult> {
 
     // The local agent stands for every runner the file names, as a laptop run has no other.
     const everyTag = [...new Set(pipelineDef.jobs.flatMap((j) => j.tags))];
+    // Claims go only to an agent that exists (claim-job.ts): the local one is registered like any other.
+    const agentId = await registerAgent(store.db, {
+      name: 'tandem exec',
+      tokenHash: 'local',
+      tags: everyTag,
+      concurrency: 1,
+      version: 'local',
+      now,
+    });
     const runOne = async (): Promise<boolean> => {
-      const claimed = await claimJob(store, { agentId: 0, agentTags: everyTag, leaseMs: 24 * 3600_000, now: Date.now() });
+      const claimed = await claimJob(store, { agentId, agentTags: everyTag, leaseMs: 24 * 3600_000, now: Date.now() });
       if (!claimed) return false;
       const { job, spec } = claimed;
       const workspace = join(stateDir, 'builds', String(job.id));
       const started = Date.now();
       opts.onJobStart?.(job.name);
       const finish = async (outcome: JobOutcome): Promise<true> => {
-        await completeJob(store, { jobId: job.id, agentId: 0, fencingToken: claimed.fencingToken, ...outcome, now: Date.now() });
+        await completeJob(store, { jobId: job.id, agentId, fencingToken: claimed.fencingToken, ...outcome, now: Date.now() });
         opts.onJobEnd?.(job.name, outcome.status, (Date.now() - started) / 1000);
         return true;
       };

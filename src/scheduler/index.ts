@@ -34,7 +34,7 @@ export { getJob, getPipeline, jobAttempts, getPipelineRow, latestPipelineStatus,
 export type { LinkedPipeline } from './sql/read.js';
 export { busySeconds, pipelineRunSeconds } from './sql/run-time.js';
 export { commitTitles } from './sql/commit-titles.js';
-export { claimedJob, heldJob, pipelineOfJob } from './sql/load-job.js';
+export { claimedJob, heldJob } from './sql/load-job.js';
 export type { Claim } from './sql/load-job.js';
 export { reapExpiredLeases } from './sql/reap-expired-leases.js';
 export type { ReapInput, ReapResult } from './sql/reap-expired-leases.js';

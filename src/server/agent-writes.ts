@@ -6,7 +6,6 @@ import type { CompleteRequest } from '../api/index.js';
 import {
   appendLogChunks,
   claimedJob,
-  pipelineOfJob,
   completeJob,
   heldJob,
   replaceArtifactFiles,
@@ -55,19 +54,6 @@ export type Completion = Omit<CompleteRequest, 'fencingToken' | 'artifacts'> & {
  * wait for this one, so they find the manifest. Each step is idempotent, so a repeated request
  * changes nothing; a stale claim is refused (409) by the first step before anything is written.
  */
-/**
- * Completions of one pipeline wait for each other on its row lock (advanceInTransaction), and on
- * PostgreSQL each holds a pooled connection while it waits: a burst of one pipeline's completions
- * took every connection, and claims and hand-outs failed for want of one. There they queue here
- * instead, one at a time per pipeline on each replica, holding no connection. (SQLite's one write
- * lock already serializes every transaction of the process.)
- */
-async function inPipelineTurn<T>(ctx: ServerContext, jobId: number, task: () => Promise<T>): Promise<T> {
-  if (ctx.store.dialect !== 'postgres') return task();
-  const pipelineId = await pipelineOfJob(ctx.store.db, jobId);
-  return pipelineId === undefined ? task() : ctx.completions.run(pipelineId, task);
-}
-
 export async function recordCompletion(ctx: ServerContext, claim: Claim, body: Completion): Promise<void> {
   let outcome = { status: body.status, exitCode: body.exitCode, failureReason: body.failureReason };
   if (body.log && body.log.length > 0) await recordLog(ctx, claim, body.log);
@@ -85,8 +71,8 @@ export async function recordCompletion(ctx: ServerContext, claim: Claim, body: C
       outcome = { status: 'failed', exitCode: body.exitCode, failureReason: 'archived_failure' };
     }
   }
-  const result = await inPipelineTurn(ctx, claim.jobId, () => completeJob(ctx.store, { ...claim, ...outcome, now: ctx.clock.now() }));
   const now = ctx.clock.now();
+  const result = await completeJob(ctx.store, { ...claim, ...outcome, now });
   ctx.metrics.jobs.inc({ status: result.job.status });
   if (result.job.started_at !== null) ctx.metrics.jobDuration.observe((now - result.job.started_at) / 1000);
   publishChanges(ctx, result.changes);

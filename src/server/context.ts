@@ -11,7 +11,6 @@ import type { DatabaseClock } from './clock.js';
 import type { AgentDirectory } from './agent-directory.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Hub } from './hub.js';
-import type { KeyedQueue } from './keyed-queue.js';
 import type { EventStreamLimits } from './sse.js';
 
 /** Everything a request handler or a background duty needs; one per server process. */
@@ -25,8 +24,6 @@ export interface ServerContext {
   dispatcher: Dispatcher;
   /** This replica's copy of the agents' tokens and tags, so that an agent's renewed long-poll reads nothing. */
   agents: AgentDirectory;
-  /** Completions waiting their turn, by pipeline (src/server/agent-writes.ts). */
-  completions: KeyedQueue<number>;
   /** The live event streams (logs, pipeline events) open on this replica, capped per principal and in total. */
   eventStreams: EventStreamLimits;
   /** The database's clock: use it for every time that is stored or compared with stored times. */

@@ -30,7 +30,6 @@ import { agentsNow, agentWithToken, claimJob, markAgentsSeen, pendingTagSets } f
 import { AGENT_DIRECTORY_FORGET_MS, AGENT_DIRECTORY_REFRESH_MS, AgentDirectory } from './agent-directory.js';
 import { agentSeenEveryMs, Dispatcher, DISPATCH_REPAIR_MS } from './dispatcher.js';
 import { Hub } from './hub.js';
-import { KeyedQueue } from './keyed-queue.js';
 import { EventStreamLimits } from './sse.js';
 import { packageVersion } from '../version.js';
 
@@ -160,7 +159,6 @@ export async function startServer(
     hub: new Hub(replicaId),
     dispatcher,
     agents,
-    completions: new KeyedQueue(),
     eventStreams: new EventStreamLimits({ perPrincipal: config.maxEventStreamsPerPrincipal, total: config.maxEventStreams }, (reason) =>
       metrics.refusedLoad.inc({ reason }),
     ),

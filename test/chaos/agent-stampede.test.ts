@@ -103,8 +103,10 @@ describe('an agent stampede after a replica is killed', { skip: postgresSkipReas
     const ports = await freePorts(2);
     for (const [i, port] of ports.entries())
       replicas.push(
-        // Every simulated agent comes from 127.0.0.1: two connections each, over the per-address cap's default.
-        new Replica(`http://127.0.0.1:${port}`, { TANDEM_MAX_CONNECTIONS_PER_ADDRESS: String(AGENTS * 4) }, [
+        // Every simulated agent comes from 127.0.0.1: two connections each, over the per-address cap's
+        // default. The simulated agents send no heartbeats, so a lease longer than the test keeps a
+        // slow completion under load from freeing its job for a second run.
+        new Replica(`http://127.0.0.1:${port}`, { TANDEM_MAX_CONNECTIONS_PER_ADDRESS: String(AGENTS * 4), TANDEM_LEASE_SECONDS: '120' }, [
           ...['--database-url', databaseUrl, '--port', String(port), '--listen', '127.0.0.1'],
           ...['--data-dir', path.join(root, `server-${i}`), '--artifacts-url', path.join(root, 'artifacts')],
           ...['--master-key-file', path.join(root, 'master.key'), '--log-level', 'warn'],

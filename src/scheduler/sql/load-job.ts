@@ -60,11 +60,6 @@ export async function heldJob(db: Kysely<Database>, claim: Claim): Promise<Job> 
  * `completed` when this very claim already completed it (the agent repeats a request whose answer
  * it lost), otherwise it must run under the claim; refused (409) when neither.
  */
-/** The pipeline a job belongs to; undefined when there is no such job. */
-export async function pipelineOfJob(db: Kysely<Database>, jobId: number): Promise<number | undefined> {
-  return (await db.selectFrom('jobs').select('pipeline_id').where('id', '=', jobId).executeTakeFirst())?.pipeline_id;
-}
-
 export async function claimedJob(db: Kysely<Database>, claim: Claim): Promise<{ job: Job; completed: boolean }> {
   const job = await db.selectFrom('jobs').selectAll().where('id', '=', claim.jobId).executeTakeFirst();
   if (!job) throw new SchedulerError('not_found', `job ${claim.jobId} not found`);
