@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { LogEvent, PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
+import { DomainError } from '../errors.js';
 import { lazyRequire } from '../lazy-require.js';
 import { StoreError } from './errors.js';
 import { planOutdated, prepareStatements } from './pg-prepared.js';
@@ -163,6 +164,15 @@ function someCause(err: unknown, test: (e: unknown) => boolean): boolean {
  * The connection or the host is gone or read-only: find the writable host again. Or the
  * connections' prepared plans are outdated by a migration: replace them as well.
  */
+/**
+ * Every pooled connection stayed busy for as long as the pool waits: the replica is overloaded for
+ * the moment, not broken. A request then gets 503 with Retry-After (agents back off and may try
+ * another replica), not a 500.
+ */
+function poolExhausted(err: unknown): boolean {
+  return err instanceof Error && /timeout exceeded when trying to connect/.test(err.message);
+}
+
 export function needsNewHost(err: unknown): boolean {
   return someCause(err, (e) => {
     if (planOutdated(e)) return true;
@@ -228,7 +238,13 @@ class WritableHostPool implements PostgresPool {
       } catch (err) {
         if (this.#closed || !needsNewHost(err) || Date.now() >= deadline) {
           if (!this.#closed) this.observer?.connectFailed(err);
-          throw err;
+          throw poolExhausted(err)
+            ? new DomainError(
+                'unavailable',
+                'the database has no free connection for this request now (the server is overloaded): retry shortly',
+                1,
+              )
+            : err;
         }
         await sleep(Math.min(500, 25 * 2 ** attempt) * (0.5 + Math.random() / 2));
       }

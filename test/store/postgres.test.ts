@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { DomainError } from '../../src/errors.js';
 import { openStore, StoreError, type Store } from '../../src/store/index.js';
 import { parsePostgresUrl } from '../../src/store/postgres.js';
 import { postgresForFile, postgresSkipReason, startPostgres, type PostgresServer } from '../support/postgres.js';
@@ -154,6 +155,23 @@ describe('PostgreSQL store', { skip }, () => {
       );
       assert.equal(failures, 1, 'a unique violation is not transient');
     });
+  });
+
+  it('a request that finds every pooled connection busy for the whole wait is refused as unavailable (503), not failed', async () => {
+    const url = await (await server()).createDatabase();
+    const store = await openStore(url, { poolSize: 1 });
+    let release = () => undefined as void;
+    const held = store.transaction(() => new Promise<void>((resolve) => (release = resolve)));
+    try {
+      await assert.rejects(
+        store.db.selectFrom('repos').selectAll().execute(),
+        (err: unknown) => err instanceof DomainError && err.kind === 'unavailable' && err.retryAfterSeconds === 1,
+      );
+    } finally {
+      release();
+      await held;
+      await store.close();
+    }
   });
 
   it('prepares statements per connection, and survives a migration that changes what they return', async () => {
