@@ -43,7 +43,8 @@ use:
         '--container-run-args',
         RUN_ARGS.join(' '),
       ],
-      { cwd: dir },
+      // Two jobs, one in a container: 7 s alone here, over the default 15 s beside a cluster test.
+      { cwd: dir, timeoutMs: 60_000 },
     );
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^\[build\] Running with Tandem on tandem exec \(executor: container\)$/m);
