@@ -1,10 +1,11 @@
 // Pipelines of one `unit` job whose JUnit report the test chooses, run as an agent runs them: claim,
 // hand in the report while holding the job, complete. Shared by the store and the API tests of
 // test history.
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FsBlobStore } from '../../src/artifacts/index.js';
 import { saveJunitReports, testCaseKey } from '../../src/reports/index.js';
-import { completeJob, createPipeline } from '../../src/scheduler/index.js';
+import { completeJob, createPipeline, registerAgent } from '../../src/scheduler/index.js';
 import type { Store } from '../../src/store/index.js';
 import { claim, compiled, job, type TestDb } from '../scheduler/helpers.js';
 
@@ -27,6 +28,8 @@ export const sha = (n: number) => n.toString(16).padStart(40, '0');
 
 export function historyRunner(blobs: FsBlobStore, target: { store: Store; repoId: number }) {
   const db = target as TestDb;
+  // Claims go only to an agent that exists; the server's own store (test-history.test.ts) has none.
+  let agentId: number | undefined;
   return {
     async pipeline(commit: string, now: number, ref = 'main'): Promise<number> {
       const { pipelineId } = await createPipeline(target.store, {
@@ -49,7 +52,15 @@ export function historyRunner(blobs: FsBlobStore, target: { store: Store; repoId
     },
     /** Claims the pending `unit` job, hands in its report (`xml`, else made from `cases`), completes it. */
     async runUnit(cases: Plan, now: number, opts: { xml?: string; exitCode?: number } = {}) {
-      const claimed = await claim(db, 'unit', now);
+      agentId ??= await registerAgent(target.store.db, {
+        name: 'history-runner',
+        tokenHash: `history-runner-${randomUUID()}`,
+        tags: ['unit'],
+        concurrency: 1,
+        version: 'test',
+        now,
+      });
+      const claimed = await claim(db, 'unit', now, agentId);
       const info = await blobs.put(Readable.from([Buffer.from(opts.xml ?? report(cases))]));
       await saveJunitReports(target.store, {
         jobId: claimed.job.id,
