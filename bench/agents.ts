@@ -142,11 +142,7 @@ async function openFds(pid: number): Promise<number> {
   return (await readdir(`/proc/${pid}/fd`)).length;
 }
 
-async function scrape(server: LiveServer): Promise<string> {
-  const res = await fetch(`${server.url}/metrics`);
-  if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
-  return res.text();
-}
+const scrape = (server: LiveServer): Promise<string> => server.metrics();
 
 const statements = (text: string) => sampleSum(text, 'tandem_db_query_duration_seconds_count');
 const attempts = (text: string, result: 'claimed' | 'empty') => sampleSum(text, 'tandem_job_claim_attempts_total', { result });

@@ -155,11 +155,16 @@ export class LiveServer {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  /** One series of a histogram in the server's /metrics (the series whose labels include `labels`). */
-  async histogram(name: string, labels: Record<string, string>): Promise<Histogram> {
+  /** The server's /metrics, as Prometheus scrapes them. */
+  async metrics(): Promise<string> {
     const res = await fetch(`${this.url}/metrics`);
     if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
-    return parseHistogram(await res.text(), name, labels);
+    return res.text();
+  }
+
+  /** One series of a histogram in the server's /metrics (the series whose labels include `labels`). */
+  async histogram(name: string, labels: Record<string, string>): Promise<Histogram> {
+    return parseHistogram(await this.metrics(), name, labels);
   }
 
   /** Polls a pipeline until it ends; returns it. */

@@ -61,7 +61,13 @@ export class AgentDirectory {
     return this.#byId.get(agentId)?.tags;
   }
 
-  /** Drops an agent (it was removed, or its tags changed): its next request reads it again. */
+  /** An agent was removed or its tags changed (a hub event, or seen at the re-read): dropped, and its waits end. */
+  changed(agentId: number): void {
+    this.forget(agentId);
+    this.opts.onChange(agentId);
+  }
+
+  /** Drops an agent from the copy: its next request reads it again. */
   forget(agentId: number): void {
     const entry = this.#byId.get(agentId);
     if (!entry) return;
@@ -104,8 +110,7 @@ export class AgentDirectory {
         if (this.#byId.get(entry.id) !== entry) continue;
         const agent = stored.get(entry.id);
         if (agent && agent.tokenHash === entry.tokenHash && sameTags(agent.tags, entry.tags)) continue;
-        this.forget(entry.id);
-        this.opts.onChange(entry.id);
+        this.changed(entry.id);
       }
     } catch (err) {
       this.opts.onError(err);

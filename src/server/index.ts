@@ -191,9 +191,7 @@ export async function startServer(
   const stopRelay = store.notifications ? await ctx.hub.relayThrough(store.notifications) : null;
   ctx.hub.subscribe('queue', () => ctx.dispatcher.wake());
   ctx.hub.subscribe('agent', (event) => {
-    if (event.type !== 'agent') return;
-    ctx.agents.forget(event.agentId);
-    ctx.dispatcher.release(event.agentId);
+    if (event.type === 'agent') ctx.agents.changed(event.agentId);
   });
   ctx.hub.subscribe('repo_forge', (event) => {
     if (event.type === 'repo_forge') forgetForgeRepo(event.repoId);

@@ -161,10 +161,6 @@ function someCause(err: unknown, test: (e: unknown) => boolean): boolean {
 }
 
 /**
- * The connection or the host is gone or read-only: find the writable host again. Or the
- * connections' prepared plans are outdated by a migration: replace them as well.
- */
-/**
  * Every pooled connection stayed busy for as long as the pool waits: the replica is overloaded for
  * the moment, not broken. A request then gets 503 with Retry-After (agents back off and may try
  * another replica), not a 500.
@@ -173,6 +169,10 @@ function poolExhausted(err: unknown): boolean {
   return err instanceof Error && /timeout exceeded when trying to connect/.test(err.message);
 }
 
+/**
+ * The connection or the host is gone or read-only: find the writable host again. Or the
+ * connections' prepared plans are outdated by a migration: replace them as well.
+ */
 export function needsNewHost(err: unknown): boolean {
   return someCause(err, (e) => {
     if (planOutdated(e)) return true;

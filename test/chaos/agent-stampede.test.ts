@@ -7,8 +7,7 @@
 // the real protocol but run nothing: a job is completed the moment it arrives. Bounded: 100 agents,
 // 100 jobs, 120 s.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -18,9 +17,8 @@ import { HttpError, ServerClient } from '../../src/agent/client.js';
 import { until } from '../e2e/helpers.js';
 import { sampleSum } from '../monitor/scrape.js';
 import { makeRemote } from '../support/git.js';
-import { freePorts } from '../support/ports.js';
 import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
-import { Replica } from '../support/replica.js';
+import { Replica, startReplicas } from '../support/replica.js';
 
 // Bounded so that the suite's other files, running beside it on 2 cores, keep their timings.
 const AGENTS = 100;
@@ -94,29 +92,18 @@ describe('an agent stampede after a replica is killed', { skip: postgresSkipReas
 
   it('moves every agent to the survivor, and a burst after it is claimed once per job', { timeout: 120_000 }, async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tandem-stampede-'));
-    await writeFile(path.join(root, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
     const databaseUrl = await (await postgres()).createDatabase();
     const remote = await makeRemote(root);
     const jobs = Array.from({ length: JOBS }, (_, i) => `j${i}:\n  script: [echo ${i}]\n`).join('');
     await remote.commit({ '.gitlab-ci.yml': jobs }, 'initial');
     await remote.push('main');
 
-    const ports = await freePorts(2);
-    for (const [i, port] of ports.entries())
-      replicas.push(
-        // Every simulated agent comes from 127.0.0.1: two connections each, over the per-address cap's
-        // default. The simulated agents send no heartbeats, so a lease longer than the test keeps a
-        // slow completion under load from freeing its job for a second run.
-        new Replica(`http://127.0.0.1:${port}`, { TANDEM_MAX_CONNECTIONS_PER_ADDRESS: String(AGENTS * 4), TANDEM_LEASE_SECONDS: '120' }, [
-          ...['--database-url', databaseUrl, '--port', String(port), '--listen', '127.0.0.1'],
-          ...['--data-dir', path.join(root, `server-${i}`), '--artifacts-url', path.join(root, 'artifacts')],
-          ...['--master-key-file', path.join(root, 'master.key'), '--log-level', 'warn'],
-        ]),
-      );
-    await replicas[0].start();
-    await replicas[1].start();
+    // Every simulated agent comes from 127.0.0.1: two connections each, over the per-address cap's
+    // default. The simulated agents send no heartbeats, so a lease longer than the test keeps a slow
+    // completion under load from freeing its job for a second run.
+    const env = { TANDEM_MAX_CONNECTIONS_PER_ADDRESS: String(AGENTS * 4), TANDEM_LEASE_SECONDS: '120' };
+    const adminToken = await startReplicas(replicas, { root, databaseUrl, count: 2, env });
     const [doomed, survivor] = replicas;
-    const adminToken = (await readFile(path.join(root, 'server-0', 'admin.token'), 'utf8')).trim();
     const admin = new ServerClient({ servers: [survivor.url], token: adminToken });
     await admin.json('POST', '/api/v1/repos', { name: 'app', url: remote.bare, defaultBranch: 'main' });
 
@@ -129,8 +116,7 @@ describe('an agent stampede after a replica is killed', { skip: postgresSkipReas
       agents.push(agent);
       running.push(...agent.start());
     }
-    const scrape = async (replica: Replica) => (await fetch(`${replica.url}/metrics`)).text();
-    const waitingOn = async (replica: Replica) => sampleSum(await scrape(replica), 'tandem_agent_requests_waiting');
+    const waitingOn = async (replica: Replica) => sampleSum(await replica.metrics(), 'tandem_agent_requests_waiting');
     await until(
       `all ${AGENTS} agents waiting`,
       async () => ((await waitingOn(doomed)) + (await waitingOn(survivor)) === AGENTS ? true : undefined),
@@ -139,7 +125,7 @@ describe('an agent stampede after a replica is killed', { skip: postgresSkipReas
     );
     assert.ok((await waitingOn(doomed)) >= AGENTS / 3, 'the doomed replica holds its share of the agents');
 
-    const statements = async () => sampleSum(await scrape(survivor), 'tandem_db_query_duration_seconds_count');
+    const statements = async () => sampleSum(await survivor.metrics(), 'tandem_db_query_duration_seconds_count');
     const beforeKill = await statements();
     const killedAt = Date.now();
     await doomed.kill();
@@ -169,7 +155,7 @@ describe('an agent stampede after a replica is killed', { skip: postgresSkipReas
       claimed: sampleSum(text, 'tandem_job_claim_attempts_total', { result: 'claimed' }),
       empty: sampleSum(text, 'tandem_job_claim_attempts_total', { result: 'empty' }),
     });
-    const before = attempts(await scrape(survivor));
+    const before = attempts(await survivor.metrics());
     const burstAt = Date.now();
     const pipeline = await admin.json<{ id: number }>('POST', '/api/v1/repos/app/pipelines', {});
     const finished = await until(
@@ -191,7 +177,7 @@ describe('an agent stampede after a replica is killed', { skip: postgresSkipReas
       0,
       'no completion refused as stale',
     );
-    const after = attempts(await scrape(survivor));
+    const after = attempts(await survivor.metrics());
     const perJob = (after.claimed - before.claimed + after.empty - before.empty) / JOBS;
     console.log(`# stampede: ${JOBS} jobs to ${AGENTS} agents in ${burstMs} ms, ${perJob.toFixed(2)} claim attempts per job`);
     assert.equal(after.claimed - before.claimed, JOBS);

@@ -3,8 +3,7 @@
 // even when the killed leader was inside a run; the times missed while no replica led run once,
 // and the schedule goes on from there. Bounded: an every-2-seconds schedule for about 25 s.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -13,9 +12,8 @@ import pg from 'pg';
 import type { ScheduleJson } from '../../src/api/index.js';
 import { until } from '../e2e/helpers.js';
 import { makeRemote } from '../support/git.js';
-import { freePorts } from '../support/ports.js';
 import { postgresForFile, postgresSkipReason } from '../support/postgres.js';
-import { Replica } from '../support/replica.js';
+import { Replica, startReplicas } from '../support/replica.js';
 
 const EVERY_MS = 2000;
 /** Long enough that a takeover misses at least two due times: they must make one pipeline. */
@@ -32,7 +30,6 @@ describe('a cron schedule across two replicas on PostgreSQL', { skip: postgresSk
 
   it('makes exactly one pipeline per due time through a leader kill', { timeout: 120_000 }, async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tandem-schedule-chaos-'));
-    await writeFile(path.join(root, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
     const databaseUrl = await (await postgres()).createDatabase();
     const remote = await makeRemote(root);
     await remote.commit(
@@ -41,20 +38,7 @@ describe('a cron schedule across two replicas on PostgreSQL', { skip: postgresSk
     );
     await remote.push('main');
 
-    const ports = await freePorts(2);
-    for (const [i, port] of ports.entries()) {
-      replicas.push(
-        new Replica(`http://127.0.0.1:${port}`, { TANDEM_LEASE_SECONDS: String(LEASE_SECONDS) }, [
-          ...['--database-url', databaseUrl, '--port', String(port), '--listen', '127.0.0.1'],
-          ...['--data-dir', path.join(root, `server-${i}`), '--artifacts-url', path.join(root, 'artifacts')],
-          ...['--master-key-file', path.join(root, 'master.key'), '--log-level', 'warn'],
-        ]),
-      );
-    }
-    // The first replica creates the cluster's admin token; the second finds it in the database.
-    await replicas[0].start();
-    await replicas[1].start();
-    const token = (await readFile(path.join(root, 'server-0', 'admin.token'), 'utf8')).trim();
+    const token = await startReplicas(replicas, { root, databaseUrl, count: 2, env: { TANDEM_LEASE_SECONDS: String(LEASE_SECONDS) } });
     const api = async <T>(replica: Replica, method: string, urlPath: string, body?: unknown): Promise<T> => {
       const res = await fetch(replica.url + urlPath, {
         method,

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { claimJob, type ClaimedJob } from '../../src/scheduler/index.js';
+import { claimJob } from '../../src/scheduler/index.js';
 import type { Store } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';
 import { compiled, finish, freshTestDb, insertPipeline, insertRepoRow, job, LEASE_MS, T0, testDb } from './helpers.js';
@@ -23,10 +23,6 @@ async function queueJobs(store: Store, repoId: number, jobs: number, now = T0): 
 }
 
 const claimAny = (store: Store, agentId = 1, now = T0) => claimJob(store, { agentId, agentTags: [], leaseMs: LEASE_MS, now });
-
-async function complete(store: Store, claimed: ClaimedJob, now = T0 + 1): Promise<void> {
-  await finish(store, claimed, now);
-}
 
 for (const backend of backends()) {
   describe(`${backend.name}: fair claims`, { skip: backend.skip }, () => {
@@ -66,7 +62,7 @@ for (const backend of backends()) {
       assert.equal((await claimAny(db.store))?.job.repo_id, other, 'another repository is served meanwhile');
       assert.equal(await claimAny(db.store), null);
 
-      await complete(db.store, first!);
+      await finish(db.store, first!, T0 + 1);
       const third = await claimAny(db.store);
       assert.equal(third?.job.repo_id, limited, 'a slot freed: the repository is served again');
       assert.equal(await claimAny(db.store), null);
@@ -135,7 +131,7 @@ describe('postgres: parallel claimers and repository limits', { skip: postgres?.
           // Hold the job a moment, so that claimers meet at the limit.
           await sleep(3);
           running.set(c.job.repo_id, running.get(c.job.repo_id)! - 1);
-          await complete(db.store, c, Date.now());
+          await finish(db.store, c, Date.now());
         }
       };
       await Promise.all(Array.from({ length: 8 }, (_, i) => claimer(i + 1)));

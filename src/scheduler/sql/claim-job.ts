@@ -265,7 +265,8 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     const job = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, input.agentTags);
     if (!job) return null;
     const changes = new ChangeLog();
-    // Taken once the job is secured: a claim that finds nothing uses up no token.
+    // Taken once the job is secured: a claim that finds no job uses up no token (one for an agent
+    // removed meanwhile does, and is refused below).
     const row = await trx
       .updateTable('jobs')
       .set({
