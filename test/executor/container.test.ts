@@ -144,7 +144,9 @@ describe('ContainerExecutor with podman', { skip }, () => {
   });
 
   it('a timeout removes the job container, its services and its network', async () => {
-    const steps = await job({ script: ['echo started', 'sleep 60'], timeoutMs: 2_500 }, { services: [idleService()] });
+    // The timeout covers starting the service and the job's container too: on a loaded machine that
+    // once took over 2 s, and the job was stopped before its first line.
+    const steps = await job({ script: ['echo started', 'sleep 60'], timeoutMs: 6_000 }, { services: [idleService()] });
     const result = await capture(executor, steps);
     assert.equal(result.outcome, 'timeout', result.plain);
     assert.match(result.plain, /started/);
