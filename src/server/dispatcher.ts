@@ -1,13 +1,16 @@
-// Hands queued jobs to the agents whose long-polls wait on this replica. A waiting agent costs
-// nothing while there is no work: no claim and no write of its own. When work is queued (an event
-// on this replica, or relayed from another through LISTEN/NOTIFY), one round tries the waiters
-// oldest first, one claim each, and stops trying a tag set once a claim for it found nothing: a
-// burst of N jobs costs about N claims, not one per waiter, and only as many waiters wake as there
-// are jobs. An agent that asks again (its long-poll renews every 25 s) costs no claim either while
-// no work was announced since a claim for its tags found nothing. A missed event (a relay lost in a
-// failover, a resource group that frees up) is made good by a repair every `repairMs` while anyone
-// waits: one statement lists the tags of pending jobs, and only if a waiting agent could run one
-// does a round start. The waiting agents' last_seen_at is written for all of them at once.
+// Hands queued jobs to the agents whose long-polls wait on this replica. Every claim of the replica
+// is made here, one at a time: thousands of agents asking at once cost one database connection for
+// claims, not one each, so the pool stays free for completions and heartbeats. A waiting agent
+// costs nothing while there is no work: no claim and no write of its own. When work is queued (an
+// event on this replica, or relayed from another through LISTEN/NOTIFY), one round tries the
+// waiters oldest first, one claim each, and stops trying a tag set once a claim for it found
+// nothing: a burst of N jobs costs about N claims, not one per waiter, and only as many waiters
+// wake as there are jobs. An agent that asks again (its long-poll renews every 25 s) costs no claim
+// either while no work was announced since a claim for its tags found nothing. A missed event (a
+// relay lost in a failover, a resource group that frees up) is made good by a repair every
+// `repairMs` while anyone waits: one statement lists the tags of pending jobs, and only if a
+// waiting agent could run one does a round start. The waiting agents' last_seen_at is written for
+// all of them at once.
 import type { ClaimedJob } from '../scheduler/index.js';
 
 /** An agent's last_seen_at is rewritten at most this often: a quarter of the lease that decides whether it shows online. */
@@ -74,14 +77,8 @@ export class Dispatcher {
     return this.#waiting.size;
   }
 
-  /** Pass to `wait`: a wake-up between reading this and waiting makes the wait start with a round. */
-  get wakes(): number {
-    return this.#wakes;
-  }
-
-  /** A claim for an agent that asks now, counted as the rounds' are; none when nothing was announced since one for its tags found nothing. */
-  async claim(agentId: number, tags: string[]): Promise<ClaimedJob | null> {
-    const tagKey = tagKeyOf(tags);
+  /** One claim, counted; none when nothing was announced since one for these tags found nothing. */
+  async #claim(agentId: number, tags: string[], tagKey: string): Promise<ClaimedJob | null> {
     if (this.#stopped || this.#emptyAt.get(tagKey) === this.#wakes) return null;
     const wakes = this.#wakes;
     const job = await this.opts.claim(agentId, tags);
@@ -90,8 +87,12 @@ export class Dispatcher {
     return job;
   }
 
-  /** Waits up to `ms` for a job claimed for this agent; null when the time runs out, `signal` aborts or the dispatcher stops. */
-  wait(agentId: number, tags: string[], ms: number, signal: AbortSignal, wakesSeen: number): Promise<ClaimedJob | null> {
+  /**
+   * Waits up to `ms` for a job claimed for this agent; null when the time runs out, `signal` aborts
+   * or the dispatcher stops. A round starts for it unless a claim for its tags found nothing since
+   * the last announcement of work.
+   */
+  wait(agentId: number, tags: string[], ms: number, signal: AbortSignal): Promise<ClaimedJob | null> {
     if (this.#stopped || signal.aborted || ms <= 0) return Promise.resolve(null);
     return new Promise((resolve) => {
       const end = () => {
@@ -114,13 +115,17 @@ export class Dispatcher {
       };
       signal.addEventListener('abort', end, { once: true });
       this.#waiting.add(waiter);
-      if (this.#wakes !== wakesSeen) this.wake();
+      if (this.#emptyAt.get(waiter.tagKey) !== this.#wakes) this.#startRound();
     });
   }
 
   /** Work may be queued: a round now, or another right after the one under way. */
   wake(): void {
     this.#wakes++;
+    this.#startRound();
+  }
+
+  #startRound(): void {
     if (this.#stopped) return;
     if (this.#round) {
       this.#again = true;
@@ -165,28 +170,27 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Claims for the waiters, oldest first, one at a time. The set is walked live: an agent that
+   * starts waiting during the round (it just completed a job) is served in this round too.
+   */
   async #tryWaiters(): Promise<void> {
-    const empty = new Set<string>();
-    for (const waiter of [...this.#waiting]) {
+    for (const waiter of this.#waiting) {
       if (this.#stopped) return;
-      if (!this.#waiting.has(waiter) || waiter.ended || empty.has(waiter.tagKey)) continue;
+      if (waiter.ended || waiter.claiming) continue;
       waiter.claiming = true;
       let job: ClaimedJob | null;
       try {
-        job = await this.claim(waiter.agentId, waiter.tags);
+        job = await this.#claim(waiter.agentId, waiter.tags, waiter.tagKey);
       } catch (err) {
-        // The database is away (a failover): the next wake-up or repair round tries again.
+        // The database is away (a failover) or busy: the next wake-up or repair round tries again.
         this.opts.onError(err);
         waiter.claiming = false;
         if (waiter.ended) waiter.settle(null);
         return;
       }
       waiter.claiming = false;
-      if (job) waiter.settle(job);
-      else {
-        empty.add(waiter.tagKey);
-        if (waiter.ended) waiter.settle(null);
-      }
+      if (job || waiter.ended) waiter.settle(job);
     }
   }
 
@@ -208,6 +212,8 @@ export class Dispatcher {
     for (const timer of this.#timers) clearInterval(timer);
     for (const waiter of [...this.#waiting]) if (!waiter.claiming) waiter.settle(null);
     await this.#round;
+    // A claim under way at the stop was left to finish: a job it got is handed over, else the wait ends too.
+    for (const waiter of [...this.#waiting]) waiter.settle(null);
   }
 }
 

@@ -226,7 +226,7 @@ describe('Dispatcher', () => {
   test('a wait that runs out while a claim for it is under way still gets the job', async () => {
     const queue: number[] = [];
     const { dispatcher } = over(queue, 200);
-    const waited = dispatcher.wait(1, [], 100, new AbortController().signal, dispatcher.wakes);
+    const waited = dispatcher.wait(1, [], 100, new AbortController().signal);
     queue.push(7);
     dispatcher.wake();
     const got = await waited;
@@ -237,9 +237,8 @@ describe('Dispatcher', () => {
   test('one empty claim answers for every waiter with the same tags; stop ends the waits', async () => {
     const { dispatcher, claims } = over([]);
     const signal = new AbortController().signal;
-    const waits = [1, 2, 3].map((agent) => dispatcher.wait(agent, ['a', 'b'], 10_000, signal, dispatcher.wakes));
-    const other = dispatcher.wait(4, ['b', 'c'], 10_000, signal, dispatcher.wakes);
-    dispatcher.wake();
+    const waits = [1, 2, 3].map((agent) => dispatcher.wait(agent, ['a', 'b'], 10_000, signal));
+    const other = dispatcher.wait(4, ['b', 'c'], 10_000, signal);
     await sleep(50);
     assert.deepEqual(claims, [1, 4], 'one claim per tag set');
     assert.equal(dispatcher.waiting, 4);
@@ -247,40 +246,83 @@ describe('Dispatcher', () => {
     assert.deepEqual(await Promise.all([...waits, other]), [null, null, null, null]);
   });
 
-  test('a wake-up just before a waiter arrives starts a round for it', async () => {
-    const queue = [9];
+  test('claims are made one at a time, oldest waiter first, and a waiter arriving meanwhile is served in the same round', async () => {
+    const queue = [1, 2, 3, 4, 5];
+    let inFlight = 0;
+    let most = 0;
+    const order: number[] = [];
+    const dispatcher = new Dispatcher({
+      claim: async (agentId) => {
+        most = Math.max(most, ++inFlight);
+        order.push(agentId);
+        await sleep(20);
+        inFlight--;
+        const id = queue.shift();
+        return id === undefined ? null : ({ job: { id } } as unknown as ClaimedJob);
+      },
+      pendingTagSets: async () => [],
+      markSeen: async () => undefined,
+      onAttempt: () => undefined,
+      onError: (err) => assert.fail(err as Error),
+      repairMs: 60_000,
+      seenMs: 60_000,
+    });
+    const signal = new AbortController().signal;
+    const first = [10, 11, 12, 13].map((agent) => dispatcher.wait(agent, [], 10_000, signal));
+    await sleep(30);
+    const late = dispatcher.wait(14, [], 10_000, signal);
+    const got = await Promise.all([...first, late]);
+    assert.deepEqual(
+      got.map((j) => j?.job.id),
+      [1, 2, 3, 4, 5],
+    );
+    assert.deepEqual(order, [10, 11, 12, 13, 14]);
+    assert.equal(most, 1, 'never two claims at once');
+    await dispatcher.stop();
+  });
+
+  test('work announced after an empty claim starts a round for the next waiter', async () => {
+    const queue: number[] = [];
     const { dispatcher, claims } = over(queue);
-    const seen = dispatcher.wakes;
-    dispatcher.wake(); // nobody waits yet
-    const got = await dispatcher.wait(5, [], 10_000, new AbortController().signal, seen);
-    assert.equal(got?.job.id, 9);
+    assert.equal(await dispatcher.wait(5, [], 30, new AbortController().signal), null);
     assert.deepEqual(claims, [5]);
+    queue.push(9);
+    dispatcher.wake(); // nobody waits now
+    const got = await dispatcher.wait(5, [], 10_000, new AbortController().signal);
+    assert.equal(got?.job.id, 9);
+    assert.deepEqual(claims, [5, 5]);
     await dispatcher.stop();
   });
 
   test('an agent asking again costs no claim until work is announced', async () => {
     const queue: number[] = [];
     const { dispatcher, claims } = over(queue);
-    assert.equal(await dispatcher.claim(1, ['a']), null);
-    assert.equal(await dispatcher.claim(2, ['a']), null, 'same tags: answered without a claim');
-    assert.equal(await dispatcher.claim(3, ['b']), null);
+    const signal = new AbortController().signal;
+    assert.equal(await dispatcher.wait(1, ['a'], 20, signal), null);
+    assert.equal(await dispatcher.wait(2, ['a'], 20, signal), null, 'same tags: answered without a claim');
+    assert.equal(await dispatcher.wait(3, ['b'], 20, signal), null);
     assert.deepEqual(claims, [1, 3], 'one claim per tag set');
     queue.push(4);
     dispatcher.wake(); // nobody waits: the round has nothing to do, but the announcement counts
-    assert.equal((await dispatcher.claim(1, ['a']))?.job.id, 4);
+    assert.equal((await dispatcher.wait(1, ['a'], 1000, signal))?.job.id, 4);
     assert.deepEqual(claims, [1, 3, 1]);
     await dispatcher.stop();
   });
 
   test('the repair starts a round only when a pending job fits a waiting agent', async () => {
-    let pending: string[][] = [['gpu']];
-    const queue = [11];
+    let pending: string[][] = [];
+    const queue: number[] = [];
     const { dispatcher, claims, listings } = over(queue, 0, { repairMs: 50, pendingTags: () => pending });
     const signal = new AbortController().signal;
-    const waited = dispatcher.wait(1, ['linux'], 10_000, signal, dispatcher.wakes);
+    const waited = dispatcher.wait(1, ['linux'], 10_000, signal);
+    await sleep(20);
+    assert.deepEqual(claims, [1], 'a new waiter is tried once');
+    // Queued without an announcement (the mock's claim ignores tags: the repair alone decides).
+    queue.push(11);
+    pending = [['gpu']];
     await sleep(300);
     assert.ok(listings() >= 3, `${listings()} repairs listed the pending jobs' tags`);
-    assert.deepEqual(claims, [], 'a gpu job fits no linux agent: no claim');
+    assert.deepEqual(claims, [1], 'a gpu job fits no linux agent: no claim');
     pending = [['linux']];
     assert.equal((await waited)?.job.id, 11, 'a job that fits is claimed by the next repair');
     await dispatcher.stop();
@@ -289,8 +331,8 @@ describe('Dispatcher', () => {
   test("release ends an agent's waits without a job", async () => {
     const { dispatcher } = over([]);
     const signal = new AbortController().signal;
-    const mine = dispatcher.wait(1, [], 10_000, signal, dispatcher.wakes);
-    const other = dispatcher.wait(2, [], 10_000, signal, dispatcher.wakes);
+    const mine = dispatcher.wait(1, [], 10_000, signal);
+    const other = dispatcher.wait(2, [], 10_000, signal);
     dispatcher.release(1);
     assert.equal(await mine, null);
     assert.equal(dispatcher.waiting, 1, "another agent's wait goes on");

@@ -5,6 +5,7 @@ import type { Job, JobStatus } from '../../store/index.js';
 import { advanceInTransaction } from '../advance.js';
 import { SchedulerError } from '../errors.js';
 import { ChangeLog, type StatusChange } from '../events.js';
+import { completionMovesNothing } from './completion-moves-nothing.js';
 import { finishRunningJob, type Outcome } from './finish-job.js';
 import { claimRefused, completedBy, holds, loadJob, type Claim } from './load-job.js';
 
@@ -56,7 +57,9 @@ export async function completeJob(store: Store, input: CompleteInput): Promise<C
     if (!holds(job, input)) throw claimRefused(job);
 
     const { ended, retryJobId } = await finishRunningJob(trx, job, outcome, input.now, changes);
-    await advanceInTransaction(trx, job.pipeline_id, input.now, changes, [job]);
+    // Most successes in a wide stage change nothing else: they then skip the pipeline's lock.
+    if (!(ended.status === 'success' && (await completionMovesNothing(trx, job))))
+      await advanceInTransaction(trx, job.pipeline_id, input.now, changes, [job]);
     // A new attempt flagged the row retried after it ended: only then is it read again.
     const row = retryJobId === null ? ended : await loadJob(trx, job.id);
     return { job: row, retryJobId, changes: await changes.commit(trx, input.now) };

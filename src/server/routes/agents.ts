@@ -212,11 +212,8 @@ export function registerAgentRoutes(routes: RouteTable, ctx: ServerContext): voi
       // The response's close, not the request's: a POST's request closes as soon as its body is read.
       reply.raw.on('close', () => gone.abort());
       while (!ctx.state.draining && !gone.signal.aborted) {
-        // Work queued already is taken at once; else the dispatcher hands over a job it claimed for this agent.
-        const wakes = ctx.dispatcher.wakes;
-        const claimed =
-          (await ctx.dispatcher.claim(agentId, tags)) ??
-          (await ctx.dispatcher.wait(agentId, tags, deadline - ctx.clock.now(), gone.signal, wakes));
+        // The dispatcher claims for this agent when work it may run is queued, now or later.
+        const claimed = await ctx.dispatcher.wait(agentId, tags, deadline - ctx.clock.now(), gone.signal);
         if (!claimed) break;
         if (gone.signal.aborted) {
           // The agent hung up while its job was being claimed: nobody would receive it.
