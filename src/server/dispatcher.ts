@@ -1,6 +1,6 @@
 // Hands queued jobs to the agents whose long-polls wait on this replica. Every claim of the replica
-// is made here, one at a time: thousands of agents asking at once cost one database connection for
-// claims, not one each, so the pool stays free for completions and heartbeats. A waiting agent
+// is made here, a bounded number at a time: thousands of agents asking at once cost a few database
+// connections for claims, not one each, so the pool stays free for completions and heartbeats. A waiting agent
 // costs nothing while there is no work: no claim and no write of its own. When work is queued (an
 // event on this replica, or relayed from another through LISTEN/NOTIFY), one round tries the
 // waiters oldest first, one claim each, and stops trying a tag set once a claim for it found
@@ -23,6 +23,9 @@ export const agentSeenEveryMs = (leaseSeconds: number): number => (leaseSeconds 
  */
 export const DISPATCH_REPAIR_MS = 1000;
 
+/** Claim lanes on PostgreSQL: 4 of the pool's 10 connections, the rest left to completions, heartbeats and the API. */
+export const POSTGRES_CLAIM_LANES = 4;
+
 /** More distinct tag lists than this among pending jobs: the repair assumes one fits and starts a round. */
 const REPAIR_TAG_SETS = 200;
 
@@ -35,6 +38,12 @@ export interface DispatcherOptions {
   markSeen(agentIds: number[]): Promise<void>;
   onAttempt(result: 'claimed' | 'empty'): void;
   onError(err: unknown): void;
+  /**
+   * Claims under way at once. One on SQLite, whose transactions run one at a time anyway; a few on
+   * PostgreSQL, where claimers pass each other by (SKIP LOCKED) and each claim waits on round trips,
+   * but always fewer than the pool's connections, which completions and heartbeats need too.
+   */
+  claimLanes: number;
   repairMs: number;
   seenMs: number;
 }
@@ -171,27 +180,34 @@ export class Dispatcher {
   }
 
   /**
-   * Claims for the waiters, oldest first, one at a time. The set is walked live: an agent that
-   * starts waiting during the round (it just completed a job) is served in this round too.
+   * Claims for the waiters, oldest first, in `claimLanes` claims at a time. The set is walked live:
+   * an agent that starts waiting during the round (it just completed a job) is served in this round too.
    */
   async #tryWaiters(): Promise<void> {
-    for (const waiter of this.#waiting) {
-      if (this.#stopped) return;
-      if (waiter.ended || waiter.claiming) continue;
-      waiter.claiming = true;
-      let job: ClaimedJob | null;
-      try {
-        job = await this.#claim(waiter.agentId, waiter.tags, waiter.tagKey);
-      } catch (err) {
-        // The database is away (a failover) or busy: the next wake-up or repair round tries again.
-        this.opts.onError(err);
+    const waiters = this.#waiting.values();
+    let failed = false;
+    const lane = async (): Promise<void> => {
+      for (let next = waiters.next(); !next.done; next = waiters.next()) {
+        if (this.#stopped || failed) return;
+        const waiter = next.value;
+        if (waiter.ended || waiter.claiming) continue;
+        waiter.claiming = true;
+        let job: ClaimedJob | null;
+        try {
+          job = await this.#claim(waiter.agentId, waiter.tags, waiter.tagKey);
+        } catch (err) {
+          // The database is away (a failover) or busy: the next wake-up or repair round tries again.
+          failed = true;
+          this.opts.onError(err);
+          waiter.claiming = false;
+          if (waiter.ended) waiter.settle(null);
+          return;
+        }
         waiter.claiming = false;
-        if (waiter.ended) waiter.settle(null);
-        return;
+        if (job || waiter.ended) waiter.settle(job);
       }
-      waiter.claiming = false;
-      if (job || waiter.ended) waiter.settle(job);
-    }
+    };
+    await Promise.all(Array.from({ length: this.opts.claimLanes }, lane));
   }
 
   async #flushSeen(): Promise<void> {

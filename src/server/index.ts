@@ -28,7 +28,7 @@ import { forgetForgeRepo, OutboxSender } from '../outbox/index.js';
 import { DatabaseClock } from './clock.js';
 import { agentsNow, agentWithToken, claimJob, markAgentsSeen, pendingTagSets } from '../scheduler/index.js';
 import { AGENT_DIRECTORY_FORGET_MS, AGENT_DIRECTORY_REFRESH_MS, AgentDirectory } from './agent-directory.js';
-import { agentSeenEveryMs, Dispatcher, DISPATCH_REPAIR_MS } from './dispatcher.js';
+import { agentSeenEveryMs, Dispatcher, DISPATCH_REPAIR_MS, POSTGRES_CLAIM_LANES } from './dispatcher.js';
 import { Hub } from './hub.js';
 import { EventStreamLimits } from './sse.js';
 import { packageVersion } from '../version.js';
@@ -138,6 +138,7 @@ export async function startServer(
     markSeen: (agentIds) => markAgentsSeen(store.db, { agentIds, now: clock.now(), everyMs: agentSeenEveryMs(config.leaseSeconds) }),
     onAttempt: (result) => metrics.claimAttempts.inc({ result }),
     onError: (err) => log.warn({ err: (err as Error).message }, 'dispatching jobs to waiting agents failed'),
+    claimLanes: store.dialect === 'postgres' ? POSTGRES_CLAIM_LANES : 1,
     repairMs: DISPATCH_REPAIR_MS,
     seenMs: agentSeenEveryMs(config.leaseSeconds),
   });

@@ -217,6 +217,7 @@ describe('Dispatcher', () => {
       markSeen: async () => undefined,
       onAttempt: () => undefined,
       onError: (err) => assert.fail(err as Error),
+      claimLanes: 1,
       repairMs: opts.repairMs ?? 60_000,
       seenMs: 60_000,
     });
@@ -246,15 +247,14 @@ describe('Dispatcher', () => {
     assert.deepEqual(await Promise.all([...waits, other]), [null, null, null, null]);
   });
 
-  test('claims are made one at a time, oldest waiter first, and a waiter arriving meanwhile is served in the same round', async () => {
-    const queue = [1, 2, 3, 4, 5];
+  /** A dispatcher over `queue` whose claims take 20 ms each; counts the claims under way at once. */
+  function timed(queue: number[], claimLanes: number) {
+    const seen = { most: 0, order: [] as number[] };
     let inFlight = 0;
-    let most = 0;
-    const order: number[] = [];
     const dispatcher = new Dispatcher({
       claim: async (agentId) => {
-        most = Math.max(most, ++inFlight);
-        order.push(agentId);
+        seen.most = Math.max(seen.most, ++inFlight);
+        seen.order.push(agentId);
         await sleep(20);
         inFlight--;
         const id = queue.shift();
@@ -264,9 +264,15 @@ describe('Dispatcher', () => {
       markSeen: async () => undefined,
       onAttempt: () => undefined,
       onError: (err) => assert.fail(err as Error),
+      claimLanes,
       repairMs: 60_000,
       seenMs: 60_000,
     });
+    return { dispatcher, seen };
+  }
+
+  test('with one lane, claims are made one at a time, oldest waiter first, and a waiter arriving meanwhile is served in the same round', async () => {
+    const { dispatcher, seen } = timed([1, 2, 3, 4, 5], 1);
     const signal = new AbortController().signal;
     const first = [10, 11, 12, 13].map((agent) => dispatcher.wait(agent, [], 10_000, signal));
     await sleep(30);
@@ -276,8 +282,18 @@ describe('Dispatcher', () => {
       got.map((j) => j?.job.id),
       [1, 2, 3, 4, 5],
     );
-    assert.deepEqual(order, [10, 11, 12, 13, 14]);
-    assert.equal(most, 1, 'never two claims at once');
+    assert.deepEqual(seen.order, [10, 11, 12, 13, 14]);
+    assert.equal(seen.most, 1, 'never two claims at once');
+    await dispatcher.stop();
+  });
+
+  test('with three lanes, at most three claims are under way and every waiter gets a job', async () => {
+    const { dispatcher, seen } = timed([1, 2, 3, 4, 5, 6, 7], 3);
+    const signal = new AbortController().signal;
+    const got = await Promise.all([10, 11, 12, 13, 14, 15, 16].map((agent) => dispatcher.wait(agent, [], 10_000, signal)));
+    assert.deepEqual(got.map((j) => j?.job.id).sort(), [1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(seen.most, 3);
+    assert.deepEqual(seen.order.slice(0, 3), [10, 11, 12], 'the oldest waiters first');
     await dispatcher.stop();
   });
 
