@@ -18,22 +18,52 @@ export type HubEvent =
 export class Hub {
   private readonly emitter = new EventEmitter();
 
+  private relay: Notifications | null = null;
+  /** A notification is `{"from":"<replica>","events":[...]}`; its events may fill the rest. */
+  private readonly relayPrefix: string;
+  private readonly relayRoom: number;
+  /** Events published in this turn of the event loop, serialized, waiting to be relayed together. */
+  private unrelayed: string[] = [];
+
   constructor(private readonly replicaId: string) {
     // Every open SSE stream and waiting agent is a listener; the default cap of 10 is meant for leaks
     // in small programs, not for servers.
     this.emitter.setMaxListeners(0);
+    this.relayPrefix = `{"from":${JSON.stringify(replicaId)},"events":[`;
+    this.relayRoom = MAX_NOTIFY_PAYLOAD - this.relayPrefix.length - 2;
   }
 
-  private relay: Notifications | null = null;
-
-  /** Delivers an event to this replica's subscribers and, when relayed, to every other replica's. */
+  /**
+   * Delivers an event to this replica's subscribers and, when relayed, to every other replica's.
+   * The events of one turn of the event loop go out together, as few notifications as fit: a burst
+   * of jobs publishes several events per job, and each notification is a database round trip.
+   */
   publish(event: HubEvent): void {
     this.emitLocal(event);
     if (!this.relay) return;
-    let payload = JSON.stringify({ from: this.replicaId, event });
-    if (payload.length > MAX_NOTIFY_PAYLOAD && event.type === 'log')
-      payload = JSON.stringify({ from: this.replicaId, event: { ...event, data: undefined } });
-    this.relay.publish(payload).catch(() => undefined);
+    let json = JSON.stringify(event);
+    if (json.length > this.relayRoom && event.type === 'log') json = JSON.stringify({ ...event, data: undefined });
+    if (this.unrelayed.push(json) === 1) setImmediate(() => this.relayUnrelayed());
+  }
+
+  private relayUnrelayed(): void {
+    const events = this.unrelayed;
+    this.unrelayed = [];
+    const relay = this.relay;
+    if (!relay) return;
+    const send = (batch: string[]) => relay.publish(`${this.relayPrefix}${batch.join(',')}]}`).catch(() => undefined);
+    let batch: string[] = [];
+    let size = 0;
+    for (const json of events) {
+      if (batch.length > 0 && size + json.length + 1 > this.relayRoom) {
+        void send(batch);
+        batch = [];
+        size = 0;
+      }
+      batch.push(json);
+      size += json.length + 1;
+    }
+    if (batch.length > 0) void send(batch);
   }
 
   /** Relays events through the database's notifications; returns a function that stops relaying. */
@@ -41,8 +71,10 @@ export class Hub {
     this.relay = notifications;
     const subscription = await notifications.subscribe((payload) => {
       try {
-        const { from, event } = JSON.parse(payload) as { from: string; event: HubEvent };
-        if (from !== this.replicaId) this.emitLocal(event);
+        // `event`: one event per notification, as replicas of earlier versions send them.
+        const { from, event, events } = JSON.parse(payload) as { from: string; event?: HubEvent; events?: HubEvent[] };
+        if (from === this.replicaId) return;
+        for (const e of events ?? (event ? [event] : [])) this.emitLocal(e);
       } catch {
         // Not ours: another program on the same channel.
       }
