@@ -22,7 +22,10 @@ export function encodeLogBlob(pages: AsyncIterable<LogBlobChunk[]>): Readable {
       if (page.length > 0) yield page.map((c) => JSON.stringify({ seq: c.seq, data: c.data }) + '\n').join('');
     }
   }
-  return Readable.from(lines()).pipe(createGzip({ level: 6 }));
+  const gzip = createGzip({ level: 6 });
+  // pipe() does not pass an error on: a failed read must fail the blob's write, not leave it waiting.
+  const source = Readable.from(lines()).on('error', (err) => gzip.destroy(err));
+  return source.pipe(gzip);
 }
 
 /** The chunks of a log blob after `afterSeq`, in pages, streamed: a log of any size is never held whole. */

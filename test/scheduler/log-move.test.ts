@@ -52,6 +52,25 @@ class CrashAfterPut implements BlobStore {
   }
 }
 
+/**
+ * A blob store whose writes wait for `before` first, with the source not yet read: another replica's
+ * whole move (blob, digest, deletes) fits between a mover's count of the rows and its read of them.
+ */
+class SlowPut implements BlobStore {
+  constructor(
+    private readonly inner: BlobStore,
+    private readonly before: () => Promise<unknown>,
+  ) {}
+  has = (d: string) => this.inner.has(d);
+  stat = (d: string) => this.inner.stat(d);
+  get = (d: string) => this.inner.get(d);
+  delete = (d: string) => this.inner.delete(d);
+  async put(source: Readable, expected?: PutExpectations): Promise<BlobInfo> {
+    await this.before();
+    return this.inner.put(source, expected);
+  }
+}
+
 interface Ran {
   id: number;
   agentId: number;
@@ -229,6 +248,20 @@ for (const backend of backends()) {
         ran.chunks,
       );
       assert.equal(await blobCount(blobs), 1);
+      assert.equal((await logRowBytes(db, ran.id)).rows, 0);
+    });
+
+    it('a mover whose rows another replica moved and deleted meanwhile stores no second blob', async () => {
+      const blobs = blobStore();
+      await newPipeline(db, [job('raced')]);
+      const ran = await runWithLog(db, 'raced', lines(120, 40));
+      let other: Promise<string> | null = null;
+      // The other replica's move starts, and ends, once this mover has counted the rows.
+      const slow = new SlowPut(blobs, () => (other ??= moveFinishedLog(db.store, blobs, ran.id)));
+      assert.equal(await moveFinishedLog(db.store, slow, ran.id), 'moved');
+      assert.equal(await other, 'moved');
+      assert.equal(await blobCount(blobs), 1, 'the late mover read no rows: it wrote nothing');
+      assert.deepEqual(await readAll(db, blobs, ran.id), ran.chunks);
       assert.equal((await logRowBytes(db, ran.id)).rows, 0);
     });
 

@@ -5,7 +5,8 @@
 // It runs after the job's end committed, never inside that transaction: writing a blob of up to
 // maxJobLogBytes must not hold SQLite's write lock. Three steps, each safe to run again, so any
 // replica may move any log at any time and a crash between two steps loses nothing:
-//   1. write the blob (no transaction; the same log gives the same bytes, so the same digest);
+//   1. write the blob (no transaction; the same log gives the same bytes, so the same digest),
+//      from exactly the rows counted before, else none: rows deleted or added meanwhile fail it;
 //   2. record its digest, in a short transaction, only if the rows are still the ones written
 //      (count and last sequence number) and no other replica recorded one first;
 //   3. delete the rows in batches, newest first (see read-log.ts for why readers need that order).
@@ -15,7 +16,7 @@ import { encodeLogBlob, type BlobStore } from '../../artifacts/index.js';
 import { FINISHED_STATUSES } from '../../api/index.js';
 import { forUpdate, type Database, type JobStatus, type Store } from '../../store/index.js';
 import { SchedulerError } from '../errors.js';
-import { logPagesIn } from './append-log.js';
+import { logPagesIn, type LogChunk } from './append-log.js';
 
 /** moved: the log is in its blob (now or before); running: not finished yet; empty: no log to move. */
 export type MoveLogResult = 'moved' | 'running' | 'empty';
@@ -54,6 +55,24 @@ async function deleteLogRows(db: Kysely<Database>, jobId: number): Promise<void>
   }
 }
 
+class RowsChanged extends Error {}
+
+/**
+ * The pages as read, failing at the end unless they were the rows counted before: another replica
+ * deleting them after its own move, or a late chunk, would otherwise make a second, different blob
+ * that nothing names. A failed read stores no blob (the store writes a temporary file first).
+ */
+async function* exactly(pages: AsyncIterable<LogChunk[]>, written: { count: number; lastSeq: number | null }): AsyncGenerator<LogChunk[]> {
+  let count = 0;
+  let lastSeq: number | null = null;
+  for await (const page of pages) {
+    count += page.length;
+    if (page.length > 0) lastSeq = page[page.length - 1].seq;
+    yield page;
+  }
+  if (count !== written.count || lastSeq !== written.lastSeq) throw new RowsChanged('the log rows changed while they were read');
+}
+
 export async function moveFinishedLog(store: Store, blobs: BlobStore, jobId: number): Promise<MoveLogResult> {
   for (let attempt = 1; ; attempt++) {
     const job = await store.db.selectFrom('jobs').select(['status', 'log_blob']).where('id', '=', jobId).executeTakeFirst();
@@ -67,7 +86,14 @@ export async function moveFinishedLog(store: Store, blobs: BlobStore, jobId: num
       const again = await store.db.selectFrom('jobs').select('log_blob').where('id', '=', jobId).executeTakeFirstOrThrow();
       return again.log_blob === null ? 'empty' : 'moved';
     }
-    const blob = await blobs.put(encodeLogBlob(logPagesIn(store.db, jobId)));
+    let blob: { digest: string; size: number };
+    try {
+      blob = await blobs.put(encodeLogBlob(exactly(logPagesIn(store.db, jobId), written)));
+    } catch (err) {
+      if (!(err instanceof RowsChanged)) throw err;
+      if (attempt === ATTEMPTS) throw new SchedulerError('conflict', `job ${jobId}: its log kept changing while it was moved`);
+      continue;
+    }
     const recorded = await store.transaction(async (trx) => {
       const row = await forUpdate(trx, trx.selectFrom('jobs').select('log_blob').where('id', '=', jobId)).executeTakeFirstOrThrow();
       if (row.log_blob !== null) return true;
