@@ -1,13 +1,13 @@
 // Hands queued jobs to the agents whose long-polls wait on this replica. Every claim of the replica
 // is made here, a bounded number at a time: thousands of agents asking at once cost a few database
-// connections for claims, not one each, so the pool stays free for completions and heartbeats. A waiting agent
-// costs nothing while there is no work: no claim and no write of its own. When work is queued (an
-// event on this replica, or relayed from another through LISTEN/NOTIFY), one round tries the
-// waiters oldest first, one claim each, and stops trying a tag set once a claim for it found
-// nothing: a burst of N jobs costs about N claims, not one per waiter, and only as many waiters
-// wake as there are jobs. An agent that asks again (its long-poll renews every 25 s) costs no claim
-// either while no work was announced since a claim for its tags found nothing. A missed event (a
-// relay lost in a failover, a resource group that frees up) is made good by a repair every
+// connections for claims, not one each, so the pool stays free for completions and heartbeats. A
+// waiting agent costs nothing while there is no work: no claim and no write of its own. When work
+// is queued (an event on this replica, or relayed from another through LISTEN/NOTIFY), one round
+// tries the waiters oldest first, one claim each, and stops trying a tag set once a claim for it
+// found nothing: a burst of N jobs costs about N claims, not one per waiter, and only as many
+// waiters wake as there are jobs. An agent that asks again (its long-poll renews every 25 s) costs
+// no claim either while no work was announced since a claim for its tags found nothing. A missed
+// event (a relay lost in a failover, a resource group that frees up) is made good by a repair every
 // `repairMs` while anyone waits: one statement lists the tags of pending jobs, and only if a
 // waiting agent could run one does a round start. The waiting agents' last_seen_at is written for
 // all of them at once.
@@ -86,9 +86,14 @@ export class Dispatcher {
     return this.#waiting.size;
   }
 
-  /** One claim, counted; none when nothing was announced since one for these tags found nothing. */
+  /** A claim for these tags found nothing, and no work was announced since. */
+  #knownEmpty(tagKey: string): boolean {
+    return this.#emptyAt.get(tagKey) === this.#wakes;
+  }
+
+  /** One claim, counted; none when the tags are known to find nothing. */
   async #claim(agentId: number, tags: string[], tagKey: string): Promise<ClaimedJob | null> {
-    if (this.#stopped || this.#emptyAt.get(tagKey) === this.#wakes) return null;
+    if (this.#stopped || this.#knownEmpty(tagKey)) return null;
     const wakes = this.#wakes;
     const job = await this.opts.claim(agentId, tags);
     this.opts.onAttempt(job ? 'claimed' : 'empty');
@@ -124,7 +129,7 @@ export class Dispatcher {
       };
       signal.addEventListener('abort', end, { once: true });
       this.#waiting.add(waiter);
-      if (this.#emptyAt.get(waiter.tagKey) !== this.#wakes) this.#startRound();
+      if (!this.#knownEmpty(waiter.tagKey)) this.#startRound();
     });
   }
 
@@ -190,7 +195,8 @@ export class Dispatcher {
       for (let next = waiters.next(); !next.done; next = waiters.next()) {
         if (this.#stopped || failed) return;
         const waiter = next.value;
-        if (waiter.ended || waiter.claiming) continue;
+        // The lanes share one walk: each waiter comes up once a round.
+        if (waiter.ended) continue;
         waiter.claiming = true;
         let job: ClaimedJob | null;
         try {

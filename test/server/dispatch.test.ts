@@ -199,14 +199,21 @@ describe('a draining replica', () => {
 });
 
 describe('Dispatcher', () => {
-  /** A dispatcher over a queue of job ids in memory (all untagged unless `pendingTags` says); each claim takes `claimMs`. */
-  function over(queue: number[], claimMs = 0, opts: { repairMs?: number; pendingTags?: () => string[][] } = {}) {
+  /**
+   * A dispatcher over a queue of job ids in memory (all untagged unless `pendingTags` says); each
+   * claim takes `claimMs`. `claims`: the agents claimed for, in order; `mostAtOnce`: the most claims under way together.
+   */
+  function over(queue: number[], claimMs = 0, opts: { repairMs?: number; pendingTags?: () => string[][]; claimLanes?: number } = {}) {
     const claims: number[] = [];
     let listings = 0;
+    let inFlight = 0;
+    let most = 0;
     const dispatcher = new Dispatcher({
       claim: async (agentId) => {
         claims.push(agentId);
+        most = Math.max(most, ++inFlight);
         if (claimMs) await sleep(claimMs);
+        inFlight--;
         const id = queue.shift();
         return id === undefined ? null : ({ job: { id } } as unknown as ClaimedJob);
       },
@@ -217,11 +224,11 @@ describe('Dispatcher', () => {
       markSeen: async () => undefined,
       onAttempt: () => undefined,
       onError: (err) => assert.fail(err as Error),
-      claimLanes: 1,
+      claimLanes: opts.claimLanes ?? 1,
       repairMs: opts.repairMs ?? 60_000,
       seenMs: 60_000,
     });
-    return { dispatcher, claims, listings: () => listings };
+    return { dispatcher, claims, listings: () => listings, mostAtOnce: () => most };
   }
 
   test('a wait that runs out while a claim for it is under way still gets the job', async () => {
@@ -247,32 +254,8 @@ describe('Dispatcher', () => {
     assert.deepEqual(await Promise.all([...waits, other]), [null, null, null, null]);
   });
 
-  /** A dispatcher over `queue` whose claims take 20 ms each; counts the claims under way at once. */
-  function timed(queue: number[], claimLanes: number) {
-    const seen = { most: 0, order: [] as number[] };
-    let inFlight = 0;
-    const dispatcher = new Dispatcher({
-      claim: async (agentId) => {
-        seen.most = Math.max(seen.most, ++inFlight);
-        seen.order.push(agentId);
-        await sleep(20);
-        inFlight--;
-        const id = queue.shift();
-        return id === undefined ? null : ({ job: { id } } as unknown as ClaimedJob);
-      },
-      pendingTagSets: async () => [],
-      markSeen: async () => undefined,
-      onAttempt: () => undefined,
-      onError: (err) => assert.fail(err as Error),
-      claimLanes,
-      repairMs: 60_000,
-      seenMs: 60_000,
-    });
-    return { dispatcher, seen };
-  }
-
   test('with one lane, claims are made one at a time, oldest waiter first, and a waiter arriving meanwhile is served in the same round', async () => {
-    const { dispatcher, seen } = timed([1, 2, 3, 4, 5], 1);
+    const { dispatcher, claims, mostAtOnce } = over([1, 2, 3, 4, 5], 20);
     const signal = new AbortController().signal;
     const first = [10, 11, 12, 13].map((agent) => dispatcher.wait(agent, [], 10_000, signal));
     await sleep(30);
@@ -282,18 +265,18 @@ describe('Dispatcher', () => {
       got.map((j) => j?.job.id),
       [1, 2, 3, 4, 5],
     );
-    assert.deepEqual(seen.order, [10, 11, 12, 13, 14]);
-    assert.equal(seen.most, 1, 'never two claims at once');
+    assert.deepEqual(claims, [10, 11, 12, 13, 14]);
+    assert.equal(mostAtOnce(), 1, 'never two claims at once');
     await dispatcher.stop();
   });
 
   test('with three lanes, at most three claims are under way and every waiter gets a job', async () => {
-    const { dispatcher, seen } = timed([1, 2, 3, 4, 5, 6, 7], 3);
+    const { dispatcher, claims, mostAtOnce } = over([1, 2, 3, 4, 5, 6, 7], 20, { claimLanes: 3 });
     const signal = new AbortController().signal;
     const got = await Promise.all([10, 11, 12, 13, 14, 15, 16].map((agent) => dispatcher.wait(agent, [], 10_000, signal)));
     assert.deepEqual(got.map((j) => j?.job.id).sort(), [1, 2, 3, 4, 5, 6, 7]);
-    assert.equal(seen.most, 3);
-    assert.deepEqual(seen.order.slice(0, 3), [10, 11, 12], 'the oldest waiters first');
+    assert.equal(mostAtOnce(), 3);
+    assert.deepEqual(claims.slice(0, 3), [10, 11, 12], 'the oldest waiters first');
     await dispatcher.stop();
   });
 

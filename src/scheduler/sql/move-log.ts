@@ -12,7 +12,7 @@
 //   3. delete the rows in batches, newest first (see read-log.ts for why readers need that order).
 // Readers take a set digest as the truth, so between steps 2 and 3 they already read the blob.
 import type { Kysely } from 'kysely';
-import { encodeLogBlob, type BlobStore } from '../../artifacts/index.js';
+import { encodeLogBlob, type BlobInfo, type BlobStore } from '../../artifacts/index.js';
 import { FINISHED_STATUSES } from '../../api/index.js';
 import { forUpdate, type Database, type JobStatus, type Store } from '../../store/index.js';
 import { SchedulerError } from '../errors.js';
@@ -28,7 +28,15 @@ const ATTEMPTS = 3;
 
 const FINISHED = [...FINISHED_STATUSES] as JobStatus[];
 
-async function extent(db: Kysely<Database>, jobId: number): Promise<{ count: number; lastSeq: number | null }> {
+/** How many chunks a job's log has in the database, and the last one's sequence number. */
+interface Extent {
+  count: number;
+  lastSeq: number | null;
+}
+
+const sameExtent = (a: Extent, b: Extent): boolean => a.count === b.count && a.lastSeq === b.lastSeq;
+
+async function extent(db: Kysely<Database>, jobId: number): Promise<Extent> {
   const row = await db
     .selectFrom('job_logs')
     .select((eb) => [eb.fn.countAll().as('n'), eb.fn.max('seq').as('last')])
@@ -57,20 +65,29 @@ async function deleteLogRows(db: Kysely<Database>, jobId: number): Promise<void>
 
 class RowsChanged extends Error {}
 
-/**
- * The pages as read, failing at the end unless they were the rows counted before: another replica
- * deleting them after its own move, or a late chunk, would otherwise make a second, different blob
- * that nothing names. A failed read stores no blob (the store writes a temporary file first).
- */
-async function* exactly(pages: AsyncIterable<LogChunk[]>, written: { count: number; lastSeq: number | null }): AsyncGenerator<LogChunk[]> {
-  let count = 0;
-  let lastSeq: number | null = null;
+/** The pages as read, failing at the end unless they were exactly the rows counted before. */
+async function* exactly(pages: AsyncIterable<LogChunk[]>, written: Extent): AsyncGenerator<LogChunk[]> {
+  const read: Extent = { count: 0, lastSeq: null };
   for await (const page of pages) {
-    count += page.length;
-    if (page.length > 0) lastSeq = page[page.length - 1].seq;
+    read.count += page.length;
+    if (page.length > 0) read.lastSeq = page[page.length - 1].seq;
     yield page;
   }
-  if (count !== written.count || lastSeq !== written.lastSeq) throw new RowsChanged('the log rows changed while they were read');
+  if (!sameExtent(read, written)) throw new RowsChanged('the log rows changed while they were read');
+}
+
+/**
+ * Step 1: the blob of the rows counted, or null when they changed while read (another replica
+ * deleting them after its own move, or a late chunk): such a blob would differ, and nothing would
+ * name it. A failed read stores nothing (the store writes a temporary file first).
+ */
+async function writeLogBlob(store: Store, blobs: BlobStore, jobId: number, written: Extent): Promise<BlobInfo | null> {
+  try {
+    return await blobs.put(encodeLogBlob(exactly(logPagesIn(store.db, jobId), written)));
+  } catch (err) {
+    if (err instanceof RowsChanged) return null;
+    throw err;
+  }
 }
 
 export async function moveFinishedLog(store: Store, blobs: BlobStore, jobId: number): Promise<MoveLogResult> {
@@ -86,22 +103,16 @@ export async function moveFinishedLog(store: Store, blobs: BlobStore, jobId: num
       const again = await store.db.selectFrom('jobs').select('log_blob').where('id', '=', jobId).executeTakeFirstOrThrow();
       return again.log_blob === null ? 'empty' : 'moved';
     }
-    let blob: { digest: string; size: number };
-    try {
-      blob = await blobs.put(encodeLogBlob(exactly(logPagesIn(store.db, jobId), written)));
-    } catch (err) {
-      if (!(err instanceof RowsChanged)) throw err;
-      if (attempt === ATTEMPTS) throw new SchedulerError('conflict', `job ${jobId}: its log kept changing while it was moved`);
-      continue;
-    }
-    const recorded = await store.transaction(async (trx) => {
-      const row = await forUpdate(trx, trx.selectFrom('jobs').select('log_blob').where('id', '=', jobId)).executeTakeFirstOrThrow();
-      if (row.log_blob !== null) return true;
-      const now = await extent(trx, jobId);
-      if (now.count !== written.count || now.lastSeq !== written.lastSeq) return false;
-      await trx.updateTable('jobs').set({ log_blob: blob.digest, log_blob_size: blob.size }).where('id', '=', jobId).execute();
-      return true;
-    });
+    const blob = await writeLogBlob(store, blobs, jobId, written);
+    const recorded =
+      blob !== null &&
+      (await store.transaction(async (trx) => {
+        const row = await forUpdate(trx, trx.selectFrom('jobs').select('log_blob').where('id', '=', jobId)).executeTakeFirstOrThrow();
+        if (row.log_blob !== null) return true;
+        if (!sameExtent(await extent(trx, jobId), written)) return false;
+        await trx.updateTable('jobs').set({ log_blob: blob.digest, log_blob_size: blob.size }).where('id', '=', jobId).execute();
+        return true;
+      }));
     if (recorded) break;
     if (attempt === ATTEMPTS) throw new SchedulerError('conflict', `job ${jobId}: its log kept changing while it was moved`);
   }
