@@ -120,8 +120,14 @@ interface ToolRun {
 
 const PG_TOOLS_HINT = "install the PostgreSQL client tools of your server's version (Debian: postgresql-client-15)";
 
-/** Runs a PostgreSQL client tool with the password in PGPASSWORD, not on its command line. */
-function runPgTool(tool: string, args: string[], url: string, stdin?: Readable): ToolRun {
+/** What feeding a tool fails with when the tool stopped reading (it exited). */
+const WRITE_ENDED = new Set(['EPIPE', 'ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+
+/**
+ * Runs a PostgreSQL client tool with the password in PGPASSWORD, not on its command line; `stdin`
+ * is a source and the transforms it flows through into the tool.
+ */
+function runPgTool(tool: string, args: string[], url: string, stdin?: [Readable, ...Transform[]]): ToolRun {
   const parsed = new URL(url);
   const password = decodeURIComponent(parsed.password);
   parsed.password = '';
@@ -131,7 +137,7 @@ function runPgTool(tool: string, args: string[], url: string, stdin?: Readable):
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const fed = stdin ? pipeline(stdin, child.stdin!) : Promise.resolve();
+  const fed = stdin ? pipeline([...stdin, child.stdin!]) : Promise.resolve();
   const exited = new Promise<void>((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'ENOENT' ? new Error(`${tool} is not installed: ${PG_TOOLS_HINT}`) : err),
@@ -148,9 +154,13 @@ function runPgTool(tool: string, args: string[], url: string, stdin?: Readable):
       () => null,
       (err: unknown) => err,
     );
-    // The tool's own complaint says more than the broken pipe it caused; a bad input (a corrupt
-    // dump) fails the run even when the tool took what it got.
-    await exited;
+    // The tool's own complaint says more than the broken pipe it caused, and an input that failed
+    // (a corrupt dump) more than the tool's complaint of an input cut short. A bad input fails the
+    // run even when the tool took what it got.
+    const brokenPipe = WRITE_ENDED.has((feedError as NodeJS.ErrnoException | null)?.code ?? '');
+    await exited.catch((toolError: unknown) => {
+      throw feedError && !brokenPipe ? feedError : toolError;
+    });
     if (feedError) throw feedError;
   })();
   return { stdout: child.stdout!, done };
@@ -268,20 +278,18 @@ export async function restoreDatabase(
   size: number,
   onProgress?: Progress,
 ): Promise<void> {
-  const counted = dump.pipe(counter(onProgress, size));
-  dump.once('error', (err) => counted.destroy(err));
+  // One pipeline from the dump to its consumer, made once the target is ready: a corrupt dump can
+  // fail while the target is prepared, and pipeline() also sees an error that came before it.
   if (format === 'pg_dump.custom') {
     if (!isPostgresUrl(url))
       throw new RestoreTargetError(
         'this backup is of a PostgreSQL database: restore it with --database-url postgresql://… (an empty database)',
       );
     const host = await probeWritable(parsePostgresUrl(url));
-    const restore = runPgTool(
-      'pg_restore',
-      ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction'],
-      host.url,
-      counted,
-    );
+    const restore = runPgTool('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction'], host.url, [
+      dump,
+      counter(onProgress, size),
+    ]);
     restore.stdout.resume();
     await restore.done;
     return;
@@ -294,7 +302,7 @@ export async function restoreDatabase(
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.restoring`;
   try {
-    await pipeline(counted, createGunzip(), createWriteStream(tmp, { flags: 'w', mode: 0o600 }));
+    await pipeline(dump, counter(onProgress, size), createGunzip(), createWriteStream(tmp, { flags: 'w', mode: 0o600 }));
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -2,27 +2,18 @@
 // runs, restored with `pg_restore` into a fresh database that a new server serves; verify and a
 // drill restore into scratch databases; a restore refuses a database that holds data.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tandem as cli } from '../cli/helpers.js';
 import { until } from '../e2e/helpers.js';
-import { postgresForFile, postgresSkipReason, type PostgresServer } from '../support/postgres.js';
-import { serviceSkip } from '../support/skip.js';
+import { postgresForFile, type PostgresServer } from '../support/postgres.js';
 import { TestTandem } from '../support/tandem.js';
-import { assertServesOldData, drRepo, pipelinesOf, writeBackupKey } from './helpers.js';
+import { assertServesOldData, drRepo, pgToolsSkip, pipelinesOf, writeBackupKey } from './helpers.js';
 
 const postgres = postgresForFile(after);
-const pgDumpSkip = serviceSkip('the PostgreSQL backup tests', () => {
-  try {
-    execFileSync('pg_dump', ['--version'], { stdio: 'ignore' });
-    return postgresSkipReason() || null;
-  } catch {
-    return 'pg_dump is not installed (Debian: postgresql-client-15): run scripts/services.sh install';
-  }
-});
+const pgDumpSkip = pgToolsSkip('the PostgreSQL backup tests');
 const FAST_LEASES = { leaseSeconds: 2, agentDisconnectGraceSeconds: 1 };
 
 describe('backups in PostgreSQL mode', { skip: pgDumpSkip() }, () => {

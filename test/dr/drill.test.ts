@@ -119,7 +119,7 @@ test('a drill of a damaged backup fails, keeps the last success, and raises tand
 
   const drill = await cli(['dr', 'drill', '--data-dir', live.dataDir, '--from', dest, '--backup-key-file', key], { timeoutMs: 60_000 });
   assert.equal(drill.code, 1, drill.stdout + drill.stderr);
-  assert.match(drill.stdout, /^FAIL restore .*corrupt/m);
+  assert.match(drill.stdout, /^FAIL restore .*corrupt/m, drill.stderr);
   assert.match(drill.stdout, /: FAILED; RPO \d+\.\d s .*RTO - /);
   const metrics = (await live.api('GET', '/metrics')).text;
   assert.equal(metric(metrics, 'tandem_dr_drill_failed'), 1);

@@ -2,14 +2,29 @@
 // restore must bring back (logs, artifacts, a secret, a release), backup keys, and checks of a
 // restored instance.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { FsBlobStore } from '../../src/artifacts/index.js';
+import { postgresSkipReason } from '../support/postgres.js';
+import { serviceSkip } from '../support/skip.js';
 import type { TestTandem } from '../support/tandem.js';
 
 export const SECRET = 'tdm-secret-4f9a27c1';
+
+/** Skips `what` (loudly, and never under TANDEM_REQUIRE_ALL) without PostgreSQL and its client tools. */
+export function pgToolsSkip(what: string): () => string | false {
+  return serviceSkip(what, () => {
+    try {
+      execFileSync('pg_dump', ['--version'], { stdio: 'ignore' });
+      return postgresSkipReason() || null;
+    } catch {
+      return 'pg_dump is not installed (Debian: postgresql-client-15): run scripts/services.sh install';
+    }
+  });
+}
 
 /**
  * Build (logs, a 64 KiB artifact), then a deploy to a local target (a release). The build takes
