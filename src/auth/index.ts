@@ -79,7 +79,7 @@ export { recheckDirectoryAccount } from './sso/recheck.js';
 export { samlFinishLogin, samlLoginUrl } from './sso/saml.js';
 export { SsoError } from './sso/types.js';
 export type { ExternalIdentity, SsoFailure, SsoProvider } from './sso/types.js';
-export { createPersonalToken, generateToken, hashToken, issueJobToken, listTokens, prefixOf, revokePersonalToken } from './tokens.js';
+export { createPersonalToken, generateToken, hashToken, listTokens, prefixOf, revokePersonalToken } from './tokens.js';
 export {
   USERNAME_PATTERN,
   USERNAME_RULE,

@@ -82,21 +82,6 @@ export async function listTokens(db: Kysely<Database>, opts: { userId?: number; 
 }
 
 /**
- * CI_JOB_TOKEN for a job just claimed with this fencing token. Replacing the hash revokes the
- * token of an earlier claim of the same row; the job leaving `running` revokes this one.
- */
-export async function issueJobToken(db: Kysely<Database>, jobId: number, fencingToken: number): Promise<string> {
-  const token = generateToken('tdj');
-  await db
-    .updateTable('jobs')
-    .set({ job_token_hash: hashToken(token) })
-    .where('id', '=', jobId)
-    .where('fencing_token', '=', fencingToken)
-    .execute();
-  return token;
-}
-
-/**
  * Revokes a personal token: the owner's own, or anyone's for an admin (`asAdmin`). Another user's
  * token is as absent as a missing one to everyone else. Returns what was revoked, or undefined.
  */

@@ -11,8 +11,14 @@ export type OutboxWriter = (trx: Kysely<Database>, changes: readonly StatusChang
 
 const WRITERS: readonly OutboxWriter[] = [forgeStatusMessages, notificationMessages];
 
-/** Writes every topic's messages for the changes, in the caller's transaction. */
-export async function recordPipelineEvents(trx: Kysely<Database>, changes: readonly StatusChange[], now: number): Promise<void> {
-  if (changes.length === 0) return;
-  for (const write of WRITERS) await enqueueMessages(trx, await write(trx, changes, now), now);
+/** Writes every topic's messages for the changes, in the caller's transaction; returns how many. */
+export async function recordPipelineEvents(trx: Kysely<Database>, changes: readonly StatusChange[], now: number): Promise<number> {
+  if (changes.length === 0) return 0;
+  let written = 0;
+  for (const write of WRITERS) {
+    const messages = await write(trx, changes, now);
+    await enqueueMessages(trx, messages, now);
+    written += messages.length;
+  }
+  return written;
 }

@@ -12,19 +12,6 @@ import { readPipelineMergeRequest, readPipelineVariables, type Pipeline, type St
 import { readJobDotenv, readJobSpec } from './columns.js';
 import { DependencyUnavailableError } from './errors.js';
 
-function dependencySelector(spec: CompiledJob): (job: { id: number; name: string; stage_index: number; spec: string }) => boolean {
-  if (spec.needs !== null) {
-    const wanted = new Set(spec.needs.filter((n) => n.artifacts).map((n) => n.job));
-    const only = spec.dependencies === null ? null : new Set(spec.dependencies);
-    return (j) => wanted.has(j.name) && (only === null || only.has(j.name) || only.has(baseNameOf(j)));
-  }
-  if (spec.dependencies !== null) {
-    const only = new Set(spec.dependencies);
-    return (j) => only.has(j.name) || only.has(baseNameOf(j));
-  }
-  return (j) => j.stage_index < spec.stageIndex;
-}
-
 type DependencyJob = { id: number; name: string; dotenv: string | null };
 
 /**
@@ -121,22 +108,48 @@ async function otherProjectJobs(store: Store, pipeline: Pipeline, spec: Compiled
   return found;
 }
 
-function baseNameOf(job: { id: number; spec: string }): string {
-  return readJobSpec(job).baseName;
-}
-
-/** The finished jobs (latest attempts) whose artifacts and dotenv variables the job receives, oldest first. */
-async function dependencyJobs(store: Store, pipeline: Pipeline, spec: CompiledJob) {
-  const candidates = await store.db
+/** The finished jobs (latest attempts) of one pipeline, oldest first. */
+function finishedJobs(store: Store, pipelineId: number) {
+  return store.db
     .selectFrom('jobs')
-    .select(['id', 'name', 'stage_index', 'spec', 'dotenv'])
-    .where('pipeline_id', '=', pipeline.id)
+    .where('pipeline_id', '=', pipelineId)
     .where('retried', '=', 0)
     .where('status', 'in', ['success', 'failed'])
-    .orderBy('id')
-    .execute();
+    .orderBy('id');
+}
+
+function namedIn(only: Set<string>): (job: { id: number; name: string; spec: string }) => boolean {
+  return (j) => only.has(j.name) || only.has(readJobSpec(j).baseName);
+}
+
+/**
+ * The jobs of this pipeline that the job takes from, read as narrowly as its spec allows: each job
+ * of a wide stage is handed out, so reading its finished siblings would cost O(pipeline) per job.
+ */
+async function pipelineDependencyJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<DependencyJob[]> {
+  const only = spec.dependencies === null ? null : new Set(spec.dependencies);
+  if (spec.needs !== null) {
+    const wanted = [...new Set(spec.needs.filter((n) => n.artifacts).map((n) => n.job))];
+    if (wanted.length === 0) return [];
+    const named = await finishedJobs(store, pipeline.id).select(['id', 'name', 'spec', 'dotenv']).where('name', 'in', wanted).execute();
+    return only === null ? named : named.filter(namedIn(only));
+  }
+  if (only !== null) {
+    if (only.size === 0) return [];
+    // A dependency is of the same stage or an earlier one (compile.ts refuses a later one).
+    const upTo = await finishedJobs(store, pipeline.id)
+      .select(['id', 'name', 'spec', 'dotenv'])
+      .where('stage_index', '<=', spec.stageIndex)
+      .execute();
+    return upTo.filter(namedIn(only));
+  }
+  return finishedJobs(store, pipeline.id).select(['id', 'name', 'dotenv']).where('stage_index', '<', spec.stageIndex).execute();
+}
+
+/** The finished jobs whose artifacts and dotenv variables the job receives, oldest first. */
+async function dependencyJobs(store: Store, pipeline: Pipeline, spec: CompiledJob): Promise<DependencyJob[]> {
   return [
-    ...candidates.filter(dependencySelector(spec)),
+    ...(await pipelineDependencyJobs(store, pipeline, spec)),
     ...(await otherPipelineJobs(store, pipeline, spec)),
     ...(await otherProjectJobs(store, pipeline, spec)),
   ];

@@ -33,9 +33,9 @@ export class ChangeLog {
     });
   }
 
-  /** Writes the outbox's messages for the changes in `trx` (the call's transaction); returns the changes. */
+  /** Writes the outbox's messages for the changes in `trx` (the call's transaction); returns the changes, marked when it wrote any. */
   async commit(trx: Kysely<Database>, now: number): Promise<StatusChange[]> {
-    await recordPipelineEvents(trx, this.list, now);
+    if ((await recordPipelineEvents(trx, this.list, now)) > 0) for (const change of this.list) change.outbox = true;
     return this.list;
   }
 }

@@ -3,7 +3,6 @@
 import type { JobPayload, JobVariable } from '../api/index.js';
 import { mintIdTokens } from '../auth/index.js';
 import { pipelineProtectedRole } from '../auth/index.js';
-import { issueJobToken } from '../auth/index.js';
 import { gitCredentialsOf, registryPasswordOf, registryVariablesOf, repoVariablesFor } from '../repos/index.js';
 import { inheritedGlobals, jobVariables } from '../pipeline/index.js';
 import { isSshKey } from '../source/index.js';
@@ -94,17 +93,15 @@ export async function jobVariableLayers(
 
 export async function buildJobPayload(ctx: ServerContext, claimed: ClaimedJob): Promise<JobPayload> {
   const { job, spec, pipeline, repo } = claimed;
-  // First: a job whose artifacts from elsewhere are refused gets no token at all.
+  // First: a job whose artifacts from elsewhere are refused is failed at once, its token never sent.
   const dependencies = await jobDependencies(ctx.store, pipeline, spec);
   const layers = await jobVariableLayers(ctx, claimed, dependencies);
-  // GitLab's CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs.
-  const jobToken = await issueJobToken(ctx.store.db, job.id, claimed.fencingToken);
   // For the agent's fetch of this job's checkout only: the workspace's origin and CI_REPOSITORY_URL carry none.
   const credentials = await gitCredentialsOf(ctx, repo);
   const variables: JobVariable[] = [
     ...plain(layers.predefined),
     ...plain(layers.perJob),
-    { key: 'CI_JOB_TOKEN', value: jobToken, masked: true, file: false },
+    { key: 'CI_JOB_TOKEN', value: claimed.jobToken, masked: true, file: false },
     ...(await registryPasswordVariable(ctx, claimed)),
     ...plain(layers.pipeline),
     ...plain(layers.job),

@@ -26,8 +26,8 @@ export function publishChanges(ctx: ServerContext, changes: StatusChange[]): voi
     }
   }
   if (queued) ctx.hub.publish({ type: 'queue' });
-  // The transaction may have written outbox messages (forge statuses, notifications): send them now.
-  if (changes.length > 0) ctx.outbox.kick();
+  // The transaction wrote outbox messages (forge statuses, notifications): send them now.
+  if (changes.some((c) => c.outbox)) ctx.outbox.kick();
   // A queued trigger job is the server's to run: its downstream pipeline starts now.
   if (triggerQueued) kickDownstream(ctx);
   // An ended job's log leaves the database now that its end committed (src/server/log-mover.ts).

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { FsBlobStore } from '../../src/artifacts/index.js';
 import { notificationMessages, type NotificationPayload } from '../../src/outbox/index.js';
 import { failingLogLine } from '../../src/pipeline/index.js';
+import { ChangeLog } from '../../src/scheduler/events.js';
 import { readLogPages } from '../../src/scheduler/index.js';
 import type { PipelineStatus } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';
@@ -102,6 +103,24 @@ for (const backend of backends()) {
         T0,
       );
       assert.equal(both.length, 4);
+    });
+
+    it('marks the changes of a commit that wrote messages, and only those, so that the outbox is looked at', async () => {
+      await subscription({ events: ['failed'] });
+      const id = await finished(db, 'main', 'failed');
+      const committed = (status: PipelineStatus) => {
+        const log = new ChangeLog();
+        log.pipeline({ id, repo_id: db.repoId }, status);
+        return db.store.transaction((trx) => log.commit(trx, T0));
+      };
+      assert.deepEqual(
+        (await committed('running')).map((c) => c.outbox),
+        [undefined],
+      );
+      assert.deepEqual(
+        (await committed('failed')).map((c) => c.outbox),
+        [true],
+      );
     });
   });
 }

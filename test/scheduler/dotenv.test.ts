@@ -38,5 +38,37 @@ for (const backend of backends()) {
       assert.deepEqual(await variablesOf('no-artifacts'), {});
       assert.deepEqual(await variablesOf('none'), {});
     });
+
+    it('come from no sibling of a stage by default, but from a named one, a matrix base name, and a needed one', async () => {
+      const pipelineId = await newPipeline(db, [
+        job('lint 1/2', { baseName: 'lint' }),
+        job('lint 2/2', { baseName: 'lint' }),
+        job('sibling'),
+        job('by-stage'),
+        job('by-base-name', { dependencies: ['lint'] }),
+        job('by-needs-and-dependencies', {
+          needs: [
+            { job: 'sibling', artifacts: true, optional: false },
+            { job: 'lint 1/2', artifacts: true, optional: false },
+          ],
+          dependencies: ['sibling'],
+        }),
+      ]);
+      for (const [name, variables] of [
+        ['lint 1/2', { LINT: '1' }],
+        ['lint 2/2', { LINT: '2', SECOND: 'yes' }],
+        ['sibling', { SIBLING: 'yes' }],
+      ] as const) {
+        await saveJobDotenv(db.store, await jobId(db, pipelineId, name), variables);
+        await run(db, name, 'success');
+      }
+      const variablesOf = async (name: string) => {
+        const claimed = await claim(db, name, T0 + 5000);
+        return (await dependenciesOf(db.store, pipelineId, claimed.spec)).dotenv;
+      };
+      assert.deepEqual(await variablesOf('by-stage'), {});
+      assert.deepEqual(await variablesOf('by-base-name'), { LINT: '2', SECOND: 'yes' });
+      assert.deepEqual(await variablesOf('by-needs-and-dependencies'), { SIBLING: 'yes' });
+    });
   });
 }

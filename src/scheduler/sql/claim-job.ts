@@ -1,11 +1,13 @@
 // Hands an agent a job: the oldest runnable one of the repository running the fewest jobs, within
 // that repository's max_concurrent_jobs (docs/architecture.md, "Fair claims"). One transaction:
-// choose (and, on PostgreSQL, lock) the job, take a fencing token, mark it and its pipeline running.
+// choose (and, on PostgreSQL, lock) the job, take a fencing token, issue its CI_JOB_TOKEN, mark it
+// and its pipeline running.
 // How the job is chosen safely differs by backend, visibly below: SQLite's transaction holds the
 // database's write lock from its start, so a plain read cannot race; PostgreSQL claimers run side by
 // side and pass each other by with FOR UPDATE SKIP LOCKED, and take advisory locks where a count
 // (a resource group's, a repository's limit) decides.
 import { sql, type CompiledQuery, type ExpressionBuilder, type Kysely } from 'kysely';
+import { generateToken, hashToken } from '../../auth/index.js';
 import type { CompiledJob } from '../../pipeline/index.js';
 import type { Store } from '../../store/index.js';
 import type { Database, Job, JobStatus, Pipeline, Repo } from '../../store/index.js';
@@ -27,6 +29,12 @@ export interface ClaimedJob {
   pipeline: Pipeline;
   repo: Repo;
   fencingToken: number;
+  /**
+   * CI_JOB_TOKEN: reads this repository's pipelines, jobs and artifacts while the job runs. Only its
+   * hash is stored, with the claim: it replaces an earlier claim's (revoking that token), and the
+   * job leaving `running` revokes this one.
+   */
+  jobToken: string;
   changes: StatusChange[];
 }
 
@@ -265,6 +273,7 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     const job = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, input.agentTags);
     if (!job) return null;
     const changes = new ChangeLog();
+    const jobToken = generateToken('tdj');
     // Taken once the job is secured: a claim that finds no job uses up no token (one for an agent
     // removed meanwhile does, and is refused below).
     const row = await trx
@@ -276,6 +285,7 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
         started_at: now,
         lease_expires_at: now + input.leaseMs,
         deadline_at: now + job.timeout_seconds * 1000,
+        job_token_hash: hashToken(jobToken),
       })
       .where('id', '=', job.id)
       .where('status', '=', 'pending')
@@ -310,6 +320,6 @@ export async function claimJob(store: Store, input: ClaimInput): Promise<Claimed
     const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
     // The UPDATE set it, so it is there: a claimed job always holds its token.
     const fencingToken = row.fencing_token as number;
-    return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken, changes: await changes.commit(trx, now) };
+    return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken, jobToken, changes: await changes.commit(trx, now) };
   });
 }
