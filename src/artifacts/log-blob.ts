@@ -4,7 +4,7 @@
 // settings gives the same bytes for the same log, so moving a log twice (a crash between the blob
 // write and the database's note of it) stores one blob.
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 
 export interface LogBlobChunk {
@@ -22,10 +22,10 @@ export function encodeLogBlob(pages: AsyncIterable<LogBlobChunk[]>): Readable {
       if (page.length > 0) yield page.map((c) => JSON.stringify({ seq: c.seq, data: c.data }) + '\n').join('');
     }
   }
-  const gzip = createGzip({ level: 6 });
-  // pipe() does not pass an error on: a failed read must fail the blob's write, not leave it waiting.
-  const source = Readable.from(lines()).on('error', (err) => gzip.destroy(err));
-  return source.pipe(gzip);
+  // pipeline(), not pipe(): a failed read must fail the blob's write, not leave it waiting, and it
+  // may fail before the store starts reading (pipe() would leave its error to nobody, and end the
+  // process). The store's read of the returned stream then fails with it.
+  return pipeline(Readable.from(lines()), createGzip({ level: 6 }), () => undefined);
 }
 
 /** The chunks of a log blob after `afterSeq`, in pages, streamed: a log of any size is never held whole. */
