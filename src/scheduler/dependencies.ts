@@ -143,6 +143,7 @@ async function pipelineDependencyJobs(store: Store, pipeline: Pipeline, spec: Co
       .execute();
     return upTo.filter(namedIn(only));
   }
+  if (spec.stageIndex === 0) return [];
   return finishedJobs(store, pipeline.id).select(['id', 'name', 'dotenv']).where('stage_index', '<', spec.stageIndex).execute();
 }
 

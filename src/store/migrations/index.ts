@@ -40,6 +40,7 @@ import * as m035 from './035_registry_images.js';
 import * as m038 from './038_blob_sweeps.js';
 import * as m039 from './039_environment_hosts.js';
 import * as m040 from './040_repo_concurrency.js';
+import * as m041 from './041_jobs_pipeline_stage.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
@@ -83,6 +84,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '038_blob_sweeps': m038,
   '039_environment_hosts': m039,
   '040_repo_concurrency': m040,
+  '041_jobs_pipeline_stage': m041,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
