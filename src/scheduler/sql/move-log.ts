@@ -9,7 +9,8 @@
 //      from exactly the rows counted before, else none: rows deleted or added meanwhile fail it;
 //   2. record its digest, in a short transaction, only if the rows are still the ones written
 //      (count and last sequence number) and no other replica recorded one first;
-//   3. delete the rows in batches, newest first (see read-log.ts for why readers need that order).
+//   3. delete the rows: in one statement, or in batches newest first when there are many (see
+//      read-log.ts for why readers need that order).
 // Readers take a set digest as the truth, so between steps 2 and 3 they already read the blob.
 import type { Kysely } from 'kysely';
 import { encodeLogBlob, type BlobInfo, type BlobStore } from '../../artifacts/index.js';
@@ -36,17 +37,52 @@ interface Extent {
 
 const sameExtent = (a: Extent, b: Extent): boolean => a.count === b.count && a.lastSeq === b.lastSeq;
 
-async function extent(db: Kysely<Database>, jobId: number): Promise<Extent> {
-  const row = await db
-    .selectFrom('job_logs')
-    .select((eb) => [eb.fn.countAll().as('n'), eb.fn.max('seq').as('last')])
-    .where('job_id', '=', jobId)
-    .executeTakeFirst();
-  return { count: Number(row?.n ?? 0), lastSeq: row?.last === null || row?.last === undefined ? null : Number(row.last) };
+/** A job's status, its blob's digest, and the extent of its rows, read in one statement (one snapshot). */
+interface LogState {
+  status: JobStatus;
+  log_blob: string | null;
+  written: Extent;
 }
 
-/** Step 3: the rows go newest first, a batch per statement. */
-async function deleteLogRows(db: Kysely<Database>, jobId: number): Promise<void> {
+function logState(db: Kysely<Database>, jobId: number) {
+  return db
+    .selectFrom('jobs')
+    .select((eb) => [
+      'jobs.status',
+      'jobs.log_blob',
+      eb
+        .selectFrom('job_logs')
+        .select((l) => l.fn.countAll<number | string>().as('n'))
+        .where('job_logs.job_id', '=', jobId)
+        .as('n'),
+      eb
+        .selectFrom('job_logs')
+        .select((l) => l.fn.max('job_logs.seq').as('last'))
+        .where('job_logs.job_id', '=', jobId)
+        .as('last'),
+    ])
+    .where('jobs.id', '=', jobId);
+}
+
+function readLogState(row: {
+  status: JobStatus;
+  log_blob: string | null;
+  n: number | string | null;
+  last: number | string | null;
+}): LogState {
+  return {
+    status: row.status,
+    log_blob: row.log_blob,
+    written: { count: Number(row.n ?? 0), lastSeq: row.last === null ? null : Number(row.last) },
+  };
+}
+
+/** Step 3: the rows go newest first, a batch per statement (`count` of them: one when they fit). */
+async function deleteLogRows(db: Kysely<Database>, jobId: number, count: number): Promise<void> {
+  if (count <= DELETE_BATCH) {
+    await db.deleteFrom('job_logs').where('job_id', '=', jobId).execute();
+    return;
+  }
   for (;;) {
     const edge = await db
       .selectFrom('job_logs')
@@ -92,32 +128,35 @@ async function writeLogBlob(store: Store, blobs: BlobStore, jobId: number, writt
 
 export async function moveFinishedLog(store: Store, blobs: BlobStore, jobId: number): Promise<MoveLogResult> {
   for (let attempt = 1; ; attempt++) {
-    const job = await store.db.selectFrom('jobs').select(['status', 'log_blob']).where('id', '=', jobId).executeTakeFirst();
-    if (!job) throw new SchedulerError('not_found', `job ${jobId} not found`);
-    if (!FINISHED_STATUSES.has(job.status)) return 'running';
+    const found = await logState(store.db, jobId).executeTakeFirst();
+    if (!found) throw new SchedulerError('not_found', `job ${jobId} not found`);
+    const { status, log_blob, written } = readLogState(found);
+    if (!FINISHED_STATUSES.has(status)) return 'running';
     // Moved already (perhaps by a replica that died before step 3): only the rows may be left.
-    if (job.log_blob !== null) break;
-    const written = await extent(store.db, jobId);
-    if (written.count === 0) {
-      // No rows: never any, or another replica moved the log between the two reads above.
-      const again = await store.db.selectFrom('jobs').select('log_blob').where('id', '=', jobId).executeTakeFirstOrThrow();
-      return again.log_blob === null ? 'empty' : 'moved';
+    if (log_blob !== null) {
+      if (written.count > 0) await deleteLogRows(store.db, jobId, written.count);
+      return 'moved';
     }
+    if (written.count === 0) return 'empty';
     const blob = await writeLogBlob(store, blobs, jobId, written);
     const recorded =
       blob !== null &&
       (await store.transaction(async (trx) => {
-        const row = await forUpdate(trx, trx.selectFrom('jobs').select('log_blob').where('id', '=', jobId)).executeTakeFirstOrThrow();
-        if (row.log_blob !== null) return true;
-        if (!sameExtent(await extent(trx, jobId), written)) return false;
+        await forUpdate(trx, trx.selectFrom('jobs').select('id').where('id', '=', jobId)).executeTakeFirstOrThrow();
+        // Read after the lock, by a statement of its own: under READ COMMITTED only a new statement
+        // sees what the lock's last holder committed (a late chunk's append).
+        const now = readLogState(await logState(trx, jobId).executeTakeFirstOrThrow());
+        if (now.log_blob !== null) return true;
+        if (!sameExtent(now.written, written)) return false;
         await trx.updateTable('jobs').set({ log_blob: blob.digest, log_blob_size: blob.size }).where('id', '=', jobId).execute();
         return true;
       }));
-    if (recorded) break;
+    if (recorded) {
+      await deleteLogRows(store.db, jobId, written.count);
+      return 'moved';
+    }
     if (attempt === ATTEMPTS) throw new SchedulerError('conflict', `job ${jobId}: its log kept changing while it was moved`);
   }
-  await deleteLogRows(store.db, jobId);
-  return 'moved';
 }
 
 /**
