@@ -11,6 +11,21 @@ for (const backend of backends()) {
   describe(`dotenv variables (${backend.name})`, { skip: backend.skip }, () => {
     const db = freshTestDb(backend);
 
+    /** Runs each job to success with its dotenv report; then gives what a job claimed receives. */
+    async function reportedThen(
+      pipelineId: number,
+      reports: [string, Record<string, string>][],
+    ): Promise<(name: string) => Promise<Record<string, string>>> {
+      for (const [name, variables] of reports) {
+        await saveJobDotenv(db.store, await jobId(db, pipelineId, name), variables);
+        await run(db, name, 'success');
+      }
+      return async (name) => {
+        const claimed = await claim(db, name, T0 + 5000);
+        return (await dependenciesOf(db.store, pipelineId, claimed.spec)).dotenv;
+      };
+    }
+
     it('go to later stages, named dependencies and needs with artifacts; a later dependency wins', async () => {
       const pipelineId = await newPipeline(db, [
         job('one'),
@@ -21,17 +36,10 @@ for (const backend of backends()) {
         job('no-artifacts', { stage: 'test', needs: [{ job: 'one', artifacts: false, optional: false }] }),
         job('none', { stage: 'test', dependencies: [] }),
       ]);
-      for (const [name, variables] of [
+      const variablesOf = await reportedThen(pipelineId, [
         ['one', { SHARED: 'one', ONE: '1' }],
         ['two', { SHARED: 'two', TWO: '2' }],
-      ] as const) {
-        await saveJobDotenv(db.store, await jobId(db, pipelineId, name), variables);
-        await run(db, name, 'success');
-      }
-      const variablesOf = async (name: string) => {
-        const claimed = await claim(db, name, T0 + 5000);
-        return (await dependenciesOf(db.store, pipelineId, claimed.spec)).dotenv;
-      };
+      ]);
       assert.deepEqual(await variablesOf('by-stage'), { SHARED: 'two', ONE: '1', TWO: '2' });
       assert.deepEqual(await variablesOf('by-dependency'), { SHARED: 'two', TWO: '2' });
       assert.deepEqual(await variablesOf('by-needs'), { SHARED: 'one', ONE: '1' });
@@ -54,18 +62,11 @@ for (const backend of backends()) {
           dependencies: ['sibling'],
         }),
       ]);
-      for (const [name, variables] of [
+      const variablesOf = await reportedThen(pipelineId, [
         ['lint 1/2', { LINT: '1' }],
         ['lint 2/2', { LINT: '2', SECOND: 'yes' }],
         ['sibling', { SIBLING: 'yes' }],
-      ] as const) {
-        await saveJobDotenv(db.store, await jobId(db, pipelineId, name), variables);
-        await run(db, name, 'success');
-      }
-      const variablesOf = async (name: string) => {
-        const claimed = await claim(db, name, T0 + 5000);
-        return (await dependenciesOf(db.store, pipelineId, claimed.spec)).dotenv;
-      };
+      ]);
       assert.deepEqual(await variablesOf('by-stage'), {});
       assert.deepEqual(await variablesOf('by-base-name'), { LINT: '2', SECOND: 'yes' });
       assert.deepEqual(await variablesOf('by-needs-and-dependencies'), { SIBLING: 'yes' });
