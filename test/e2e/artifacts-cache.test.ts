@@ -3,6 +3,7 @@
 // carried from one pipeline to the next; on a server whose artifact store is a directory, and on
 // one whose store is S3 (s3rver).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -154,6 +155,23 @@ for (const store of STORES) {
       const missing = await tandem.api<{ message: string }>('GET', `/api/v1/jobs/${jobId}/artifacts/dist/nope.txt`);
       assert.equal(missing.status, 404);
       assert.match(missing.body.message, /dist\/nope\.txt/);
+
+      // A blob found corrupt while the archive streams aborts the download: no hang, no bad archive.
+      // Tampered with in the directory store, whose files the test can reach.
+      if (store.name === 'a directory') {
+        const digest = createHash('sha256').update('nested\n').digest('hex');
+        await writeFile(path.join(tandem.dataDir, 'artifacts', 'sha256', digest.slice(0, 2), digest), 'tampered\n');
+        const broken = await fetch(`${tandem.url}/api/v1/jobs/${jobId}/artifacts`, {
+          headers: { authorization: `Bearer ${tandem.token}` },
+          signal: AbortSignal.timeout(15_000),
+        });
+        assert.equal(broken.status, 200, 'the archive starts before the blob is read');
+        const ended = await broken.arrayBuffer().then(
+          () => 'a whole body',
+          (err: Error) => err.name,
+        );
+        assert.ok(ended !== 'a whole body' && ended !== 'TimeoutError', `the download ended with ${ended}`);
+      }
     });
 
     const CACHE_PROBE = (dir: string) =>

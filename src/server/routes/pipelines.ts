@@ -1,4 +1,4 @@
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { manifestToTarGz, safeRelativePath, BlobNotFoundError } from '../../artifacts/index.js';
 import { createMasker, maskText } from '../../executor/index.js';
@@ -415,7 +415,8 @@ export function registerPipelineRoutes(routes: RouteTable, ctx: ServerContext): 
       const files = await artifactFilesOf(ctx.store.db, [job.id]);
       if (files.length === 0) throw new ApiError(404, `job ${job.id} has no artifacts`);
       reply.type('application/gzip').header('content-disposition', attachmentDisposition(`${archiveName(job)}.tar.gz`));
-      return manifestToTarGz(files, (digest) => ctx.blobs.get(digest)).pipe(new PassThrough());
+      // Returned as it is: a blob found corrupt on the way destroys it, and the response is aborted.
+      return manifestToTarGz(files, (digest) => ctx.blobs.get(digest));
     },
   });
 
