@@ -37,13 +37,14 @@ interface Extent {
 
 const sameExtent = (a: Extent, b: Extent): boolean => a.count === b.count && a.lastSeq === b.lastSeq;
 
-/** A job's status, its blob's digest, and the extent of its rows, read in one statement (one snapshot). */
+/** A job's status, its blob's digest, and the extent of its rows. */
 interface LogState {
   status: JobStatus;
   log_blob: string | null;
   written: Extent;
 }
 
+/** LogState's query: one statement, so the three come from one snapshot and one round trip. */
 function logState(db: Kysely<Database>, jobId: number) {
   return db
     .selectFrom('jobs')
