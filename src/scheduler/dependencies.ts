@@ -131,8 +131,10 @@ async function pipelineDependencyJobs(store: Store, pipeline: Pipeline, spec: Co
   if (spec.needs !== null) {
     const wanted = [...new Set(spec.needs.filter((n) => n.artifacts).map((n) => n.job))];
     if (wanted.length === 0) return [];
-    const named = await finishedJobs(store, pipeline.id).select(['id', 'name', 'spec', 'dotenv']).where('name', 'in', wanted).execute();
-    return only === null ? named : named.filter(namedIn(only));
+    const named = finishedJobs(store, pipeline.id).where('name', 'in', wanted);
+    // The spec (a few KB each) is read only when `dependencies` may name a matrix's base name.
+    if (only === null) return named.select(['id', 'name', 'dotenv']).execute();
+    return (await named.select(['id', 'name', 'spec', 'dotenv']).execute()).filter(namedIn(only));
   }
   if (only !== null) {
     if (only.size === 0) return [];
