@@ -18,8 +18,13 @@ export async function completionMovesNothing(
   trx: Kysely<Database>,
   job: Pick<Job, 'id' | 'pipeline_id' | 'name' | 'stage_index'>,
 ): Promise<boolean> {
+  const postgres = isPostgres(trx);
+  // Jobs are claimed oldest first, so the oldest of a stage finish first: a walk of the stage in id
+  // order (jobs_pipeline_stage, which SQLite prefers) passed every finished job before it met an
+  // unfinished one, ~1,000 rows per completion in a 2,000-job stage. jobs_pipeline_status goes
+  // straight to the pending and running ones.
   const { rows } = await sql<{ id: number }>`
-    select jobs.id from jobs
+    select jobs.id from jobs ${postgres ? sql`` : sql`indexed by jobs_pipeline_status`}
     where jobs.pipeline_id = ${job.pipeline_id}
       and jobs.retried = 0
       and jobs.status in ('pending', 'running')
@@ -27,7 +32,7 @@ export async function completionMovesNothing(
       and jobs.id <> ${job.id}
       and not exists (select 1 from job_needs where job_needs.pipeline_id = ${job.pipeline_id} and job_needs.need = ${job.name})
     limit 1
-    ${isPostgres(trx) ? sql`for share of jobs skip locked` : sql``}
+    ${postgres ? sql`for share of jobs skip locked` : sql``}
   `.execute(trx);
   return rows.length > 0;
 }
