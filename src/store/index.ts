@@ -80,6 +80,11 @@ function configureSqlite(db: BetterSqlite3.Database): BetterSqlite3.Database {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.pragma('synchronous = NORMAL');
+  // A checkpoint runs inside whichever commit crosses this many WAL pages, and stops the event loop
+  // while it copies them and syncs. At SQLite's default of 1,000, a burst of 2,000 jobs checkpointed
+  // 63 times, 409 ms in all (bench/agents): the hot pages of `jobs` were copied again each time. At
+  // 10,000 (a WAL of up to ~40 MB) it checkpointed 14 times, 257 ms in all.
+  db.pragma('wal_autocheckpoint = 10000');
   return db;
 }
 
