@@ -22,8 +22,10 @@ export class Hub {
   /** A notification is `{"from":"<replica>","events":[...]}`; its events may fill the rest. */
   private readonly relayPrefix: string;
   private readonly relayRoom: number;
-  /** Events published in this turn of the event loop, serialized, waiting to be relayed together. */
+  /** Events published since the last notification left, serialized, waiting to be relayed together. */
   private unrelayed: string[] = [];
+  /** A notification is on its way (or about to leave at the end of this turn). */
+  private relaying = false;
 
   constructor(private readonly replicaId: string) {
     // Every open SSE stream and waiting agent is a listener; the default cap of 10 is meant for leaks
@@ -35,35 +37,54 @@ export class Hub {
 
   /**
    * Delivers an event to this replica's subscribers and, when relayed, to every other replica's.
-   * The events of one turn of the event loop go out together, as few notifications as fit: a burst
-   * of jobs publishes several events per job, and each notification is a database round trip.
+   * Relayed events go out together, as few notifications as fit, one notification at a time: those
+   * of one turn of the event loop, and those published while the last notification was on its way.
+   * A burst of jobs publishes several events per job, and each notification is a database round
+   * trip (and a transaction); under load a notification then carries many turns' events.
    */
   publish(event: HubEvent): void {
     this.emitLocal(event);
     if (!this.relay) return;
     let json = JSON.stringify(event);
     if (json.length > this.relayRoom && event.type === 'log') json = JSON.stringify({ ...event, data: undefined });
-    if (this.unrelayed.push(json) === 1) setImmediate(() => this.relayUnrelayed());
+    this.unrelayed.push(json);
+    if (this.relaying) return;
+    this.relaying = true;
+    setImmediate(() => void this.relayUnrelayed());
   }
 
-  private relayUnrelayed(): void {
-    const events = this.unrelayed;
-    this.unrelayed = [];
-    const relay = this.relay;
-    if (!relay) return;
-    const send = (batch: string[]) => relay.publish(`${this.relayPrefix}${batch.join(',')}]}`).catch(() => undefined);
+  private async relayUnrelayed(): Promise<void> {
+    try {
+      for (let relay = this.relay; relay && this.unrelayed.length > 0; relay = this.relay) {
+        const events = this.unrelayed;
+        this.unrelayed = [];
+        for (const batch of this.notificationsOf(events)) {
+          // Best effort, as the notifications themselves: what another replica must not miss is
+          // made good by its own timers (the dispatcher's repair round, the leader's duties).
+          await relay.publish(`${this.relayPrefix}${batch.join(',')}]}`).catch(() => undefined);
+        }
+      }
+    } finally {
+      this.relaying = false;
+      // Relaying stopped: what was left is not sent later through another relay.
+      if (!this.relay) this.unrelayed = [];
+    }
+  }
+
+  /** The events, in order, in as few notifications as fit. */
+  private *notificationsOf(events: string[]): Generator<string[]> {
     let batch: string[] = [];
     let size = 0;
     for (const json of events) {
       if (batch.length > 0 && size + json.length + 1 > this.relayRoom) {
-        void send(batch);
+        yield batch;
         batch = [];
         size = 0;
       }
       batch.push(json);
       size += json.length + 1;
     }
-    if (batch.length > 0) void send(batch);
+    if (batch.length > 0) yield batch;
   }
 
   /** Relays events through the database's notifications; returns a function that stops relaying. */

@@ -62,6 +62,44 @@ describe('Hub relay', () => {
     for (const stop of stops) await stop();
   });
 
+  test('events published while a notification is on its way go out together in the next one', async () => {
+    const { notifications, sent } = channel();
+    // The database answers a notification only when the test says so.
+    const answers: (() => void)[] = [];
+    const slow: Notifications = {
+      publish: (payload) => new Promise((resolve) => answers.push(() => void notifications.publish(payload).then(resolve))),
+      subscribe: notifications.subscribe,
+    };
+    const [a, b] = [new Hub('replica-a'), new Hub('replica-b')];
+    const stops = [await a.relayThrough(slow), await b.relayThrough(notifications)];
+    const seenByB: HubEvent[] = [];
+    b.subscribe('*', (e) => seenByB.push(e));
+    const event = (jobId: number): HubEvent => ({ type: 'job', jobId, pipelineId: 1, status: 'running' });
+    a.publish(event(0));
+    await nextTurn();
+    assert.equal(answers.length, 1, 'the first turn sends at once');
+    for (let turn = 1; turn <= 5; turn++) {
+      a.publish(event(turn));
+      await nextTurn();
+    }
+    assert.equal(answers.length, 1, 'nothing more leaves while the first is on its way');
+    answers.shift()!();
+    await nextTurn();
+    assert.equal(answers.length, 1, "the five turns' events leave in one notification");
+    answers.shift()!();
+    await nextTurn();
+    assert.equal(sent.length, 2);
+    assert.deepEqual(
+      seenByB.map((e) => (e.type === 'job' ? e.jobId : null)),
+      [0, 1, 2, 3, 4, 5],
+    );
+    a.publish(event(6));
+    await nextTurn();
+    assert.equal(answers.length, 1, 'an idle relay sends the next event at once');
+    answers.shift()!();
+    for (const stop of stops) await stop();
+  });
+
   test('a notification of an earlier version, one event, is still understood', async () => {
     const { notifications } = channel();
     const b = new Hub('replica-b');
