@@ -30,6 +30,8 @@ export function planOutdated(err: unknown): boolean {
 
 type Query = (...args: unknown[]) => Promise<unknown>;
 
+const lastResult = (result: unknown): unknown => (Array.isArray(result) ? result.at(-1) : result);
+
 /**
  * Makes `client` prepare the statements Kysely sends (text and parameters). After a plan went
  * stale the client sends everything unnamed, a failed statement outside a transaction is sent again
@@ -47,7 +49,9 @@ export function prepareStatements(client: pg.PoolClient, onStale: () => void): v
     else if (verb.startsWith('commit') || verb.startsWith('rollback')) inTransaction = false;
     // Statements without parameters are transaction control, DDL and a few probes: nothing to gain.
     const name = stale || values.length === 0 ? undefined : nameOf(text);
-    if (name === undefined) return query(text, values);
+    // Several statements in one text (no parameters: the simple protocol) give one result each;
+    // Kysely reads one, so it gets the last statement's.
+    if (name === undefined) return lastResult(await query(text, values));
     try {
       return await query({ name, text, values });
     } catch (err) {

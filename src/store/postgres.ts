@@ -395,38 +395,35 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
     }
   }
 
+  // One round trip opens the transaction and gives it its id, which deciding a lost commit's outcome
+  // needs: reading the id after the work instead cost a round trip of its own in every transaction
+  // (a job's claim and completion are one each). The price: a transaction that writes nothing gets
+  // an id too, so its commit writes a commit record (a replica's idle duties, a claim that found
+  // nothing). Several statements in one text go by the simple protocol, which pg-prepared.ts answers
+  // with the last one's rows.
   async function attempt<T>(fn: (trx: Kysely<Database>) => Promise<T>, deadline: number): Promise<T> {
-    const trx = await db.startTransaction().setIsolationLevel('read committed').execute();
-    let result: T;
-    let xid: string | null;
-    let timeline: string;
-    try {
-      result = await fn(trx);
-      // Null when the transaction wrote nothing: then there is nothing that could be applied twice.
-      ({ xid, timeline } = (
-        await sql<{ xid: string | null; timeline: string }>`
-          select txid_current_if_assigned()::text as xid, ${CURRENT_TIMELINE} as timeline`.execute(trx)
-      ).rows[0]);
-    } catch (err) {
-      await trx
-        .rollback()
-        .execute()
-        .catch(() => undefined);
-      throw err;
-    }
-    try {
-      await trx.commit().execute();
-      return result;
-    } catch (err) {
-      // Releases the connection (Kysely keeps it after a failed commit).
-      await trx
-        .rollback()
-        .execute()
-        .catch(() => undefined);
-      if (xid === null || !needsNewHost(err)) throw err;
-      if ((await commitOutcome(xid, timeline, deadline)) === 'committed') return result;
-      throw err;
-    }
+    return db.connection().execute(async (conn) => {
+      const { xid, timeline } = (
+        await sql<{ xid: string; timeline: string }>`start transaction isolation level read committed;
+          select txid_current()::text as xid, ${CURRENT_TIMELINE} as timeline`.execute(conn)
+      ).rows[0];
+      let result: T;
+      try {
+        result = await fn(conn);
+      } catch (err) {
+        await sql`rollback`.execute(conn).catch(() => undefined);
+        throw err;
+      }
+      try {
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (err) {
+        // A COMMIT that failed ended the transaction; one whose connection died may have committed.
+        if (!needsNewHost(err)) throw err;
+        if ((await commitOutcome(xid, timeline, deadline)) === 'committed') return result;
+        throw err;
+      }
+    });
   }
 
   return {
