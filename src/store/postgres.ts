@@ -402,7 +402,7 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
   // nothing). Several statements in one text go by the simple protocol, which pg-prepared.ts answers
   // with the last one's rows.
   async function attempt<T>(fn: (trx: Kysely<Database>) => Promise<T>, deadline: number): Promise<T> {
-    return db.connection().execute(async (conn) => {
+    const ran = await db.connection().execute(async (conn) => {
       const { xid, timeline } = (
         await sql<{ xid: string; timeline: string }>`start transaction isolation level read committed;
           select txid_current()::text as xid, ${CURRENT_TIMELINE} as timeline`.execute(conn)
@@ -416,14 +416,18 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
       }
       try {
         await sql`commit`.execute(conn);
-        return result;
+        return { result };
       } catch (err) {
         // A COMMIT that failed ended the transaction; one whose connection died may have committed.
         if (!needsNewHost(err)) throw err;
-        if ((await commitOutcome(xid, timeline, deadline)) === 'committed') return result;
-        throw err;
+        return { result, lostCommit: { err, xid, timeline } };
       }
     });
+    // Asked once the dead connection is back in the pool, on another.
+    if (!ran.lostCommit) return ran.result;
+    const { err, xid, timeline } = ran.lostCommit;
+    if ((await commitOutcome(xid, timeline, deadline)) === 'committed') return ran.result;
+    throw err;
   }
 
   return {
