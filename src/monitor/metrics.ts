@@ -52,6 +52,8 @@ function operationOf(query: CompiledQuery): string {
   if (known) return known;
   if (kind !== 'RawNode') return 'ddl';
   const word = /^\s*([a-z]+)/i.exec(query.sql)?.[1]?.toLowerCase() ?? '';
+  // PostgreSQL's transactions open with START TRANSACTION (src/store/postgres.ts).
+  if (word === 'start') return 'begin';
   return RAW_OPERATIONS.has(word) ? word : 'other';
 }
 

@@ -3,7 +3,7 @@
 // split by whose fault they were.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { failureCause } from '../../src/monitor/failure-cause.js';
 import { Metrics } from '../../src/monitor/metrics.js';
 import { openStore } from '../../src/store/index.js';
@@ -32,6 +32,13 @@ test('database statements are timed by operation and failures counted by kind', 
     assert.equal(sampleSum(text, 'tandem_db_errors_total', { operation: 'insert', kind: 'constraint' }), 1);
     assert.equal(sampleSum(text, 'tandem_db_errors_total', { operation: 'select', kind: 'other' }), 1);
     assert.doesNotMatch(text, /no_such_table/, 'never the SQL text as a label');
+    // How the PostgreSQL store opens a transaction.
+    metrics.storeObserver.log({
+      level: 'query',
+      query: CompiledQuery.raw('start transaction isolation level read committed; select txid_current()'),
+      queryDurationMillis: 1,
+    });
+    assert.equal(sampleSum(await metrics.registry.metrics(), 'tandem_db_query_duration_seconds_count', { operation: 'begin' }), 2);
   } finally {
     await store.close();
   }
