@@ -26,9 +26,9 @@ import { logMoverIdle } from './log-mover.js';
 import { outboxHandlers } from './outbox-handlers.js';
 import { forgetForgeRepo, OutboxSender } from '../outbox/index.js';
 import { DatabaseClock } from './clock.js';
-import { agentsNow, agentWithToken, claimJob, markAgentsSeen, pendingTagSets } from '../scheduler/index.js';
+import { agentsNow, agentWithToken, claimJobs, markAgentsSeen, pendingTagSets } from '../scheduler/index.js';
 import { AGENT_DIRECTORY_FORGET_MS, AGENT_DIRECTORY_REFRESH_MS, AgentDirectory } from './agent-directory.js';
-import { agentSeenEveryMs, Dispatcher, DISPATCH_REPAIR_MS, POSTGRES_CLAIM_LANES } from './dispatcher.js';
+import { agentSeenEveryMs, CLAIM_BATCH, Dispatcher, DISPATCH_REPAIR_MS, POSTGRES_CLAIM_LANES } from './dispatcher.js';
 import { Hub } from './hub.js';
 import { EventStreamLimits } from './sse.js';
 import { packageVersion } from '../version.js';
@@ -133,12 +133,13 @@ export async function startServer(
     remoteHostRefusal: internalRemoteHost,
   });
   const dispatcher = new Dispatcher({
-    claim: (agentId, tags) => claimJob(store, { agentId, agentTags: tags, leaseMs: config.leaseSeconds * 1000, now: clock.now() }),
+    claim: (agentIds, tags) => claimJobs(store, { agentIds, agentTags: tags, leaseMs: config.leaseSeconds * 1000, now: clock.now() }),
     pendingTagSets: (limit) => pendingTagSets(store.db, limit),
     markSeen: (agentIds) => markAgentsSeen(store.db, { agentIds, now: clock.now(), everyMs: agentSeenEveryMs(config.leaseSeconds) }),
     onAttempt: (result) => metrics.claimAttempts.inc({ result }),
     onError: (err) => log.warn({ err: (err as Error).message }, 'dispatching jobs to waiting agents failed'),
     claimLanes: store.dialect === 'postgres' ? POSTGRES_CLAIM_LANES : 1,
+    claimBatch: CLAIM_BATCH,
     repairMs: DISPATCH_REPAIR_MS,
     seenMs: agentSeenEveryMs(config.leaseSeconds),
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { claimJob, completeJob, getPipeline } from '../../src/scheduler/index.js';
+import { claimJob, claimJobs, completeJob, getPipeline } from '../../src/scheduler/index.js';
 import { backends, exited, firstMessage, forkSibling } from '../store/helpers.js';
 import { job, newPipeline, testDb, type TestDb } from './helpers.js';
 
@@ -61,48 +61,61 @@ for (const backend of backends()) {
 
 const postgres = backends().find((b) => b.name === 'postgres');
 describe('postgres: concurrent claimers in one process', { skip: postgres?.skip ?? 'no PostgreSQL backend' }, () => {
-  it('8 claimers on one pool never share a job, and a resource group never runs two jobs at once', async (t) => {
-    if (!postgres) return;
-    const db = await testDb(postgres);
-    try {
-      // The database itself refuses a second running job in a group, so a broken group check fails loudly.
-      await sql`create unique index one_running_per_group on jobs (repo_id, resource_group) where status = 'running'`.execute(db.store.db);
-      const jobs = Array.from({ length: JOBS }, (_, i) => job(`j${i}`, { tags: [], resourceGroup: i % 2 === 0 ? `group${i % 3}` : null }));
-      const pipelineId = await newPipeline(db, jobs);
-      let done = 0;
-      const deadline = Date.now() + 20_000;
-      const claimer = async (agentId: number): Promise<Claim[]> => {
-        const mine: Claim[] = [];
-        while (done < JOBS && Date.now() < deadline) {
-          const c = await claimJob(db.store, { agentId, agentTags: [], leaseMs: 60_000, now: Date.now() });
-          // Nothing free right now: the rest is locked by other claimers or waits for its group.
-          if (!c) {
-            await sleep(2);
-            continue;
+  // Claims of one agent, and of several in one transaction as the dispatcher makes them: those hold
+  // one resource group's lock while they try another's.
+  for (const { claimers, agentsPerClaim } of [
+    { claimers: 8, agentsPerClaim: 1 },
+    { claimers: 4, agentsPerClaim: 4 },
+  ]) {
+    it(`${claimers} claimers of ${agentsPerClaim} agent(s) on one pool never share a job, and a resource group never runs two jobs at once`, async (t) => {
+      if (!postgres) return;
+      const db = await testDb(postgres);
+      try {
+        // The database itself refuses a second running job in a group, so a broken group check fails loudly.
+        await sql`create unique index one_running_per_group on jobs (repo_id, resource_group) where status = 'running'`.execute(
+          db.store.db,
+        );
+        const jobs = Array.from({ length: JOBS }, (_, i) =>
+          job(`j${i}`, { tags: [], resourceGroup: i % 2 === 0 ? `group${i % 3}` : null }),
+        );
+        const pipelineId = await newPipeline(db, jobs);
+        let done = 0;
+        const deadline = Date.now() + 20_000;
+        const claimer = async (agentIds: number[]): Promise<Claim[]> => {
+          const mine: Claim[] = [];
+          while (done < JOBS && Date.now() < deadline) {
+            const { jobs } = await claimJobs(db.store, { agentIds, agentTags: [], leaseMs: 60_000, now: Date.now() });
+            const claimed = jobs.filter((c) => c !== null);
+            // Nothing free right now: the rest is locked by other claimers or waits for its group.
+            if (claimed.length === 0) await sleep(2);
+            for (const c of claimed) {
+              mine.push({ jobId: c.job.id, token: c.fencingToken });
+              await completeJob(db.store, {
+                jobId: c.job.id,
+                agentId: c.job.agent_id!,
+                fencingToken: c.fencingToken,
+                status: 'success',
+                exitCode: 0,
+                now: Date.now(),
+              });
+              done++;
+            }
           }
-          mine.push({ jobId: c.job.id, token: c.fencingToken });
-          await completeJob(db.store, {
-            jobId: c.job.id,
-            agentId: c.job.agent_id!,
-            fencingToken: c.fencingToken,
-            status: 'success',
-            exitCode: 0,
-            now: Date.now(),
-          });
-          done++;
-        }
-        return mine;
-      };
-      const started = performance.now();
-      const perClaimer = await Promise.all(Array.from({ length: 8 }, (_, i) => claimer(i + 1)));
-      t.diagnostic(
-        `postgres: ${Math.round((JOBS / (performance.now() - started)) * 1000)} claim+complete/s with 8 claimers in one process`,
-      );
-      await assertClaimedOnce(db, pipelineId, perClaimer, JOBS);
-    } finally {
-      await db.close();
-    }
-  });
+          return mine;
+        };
+        const started = performance.now();
+        const perClaimer = await Promise.all(
+          Array.from({ length: claimers }, (_, i) => claimer(Array.from({ length: agentsPerClaim }, (_, a) => i * agentsPerClaim + a + 1))),
+        );
+        t.diagnostic(
+          `postgres: ${Math.round((JOBS / (performance.now() - started)) * 1000)} claim+complete/s with ${claimers} claimers of ${agentsPerClaim} in one process`,
+        );
+        await assertClaimedOnce(db, pipelineId, perClaimer, JOBS);
+      } finally {
+        await db.close();
+      }
+    });
+  }
 });
 
 describe('postgres: a claim re-run after a transient error', { skip: postgres?.skip ?? 'no PostgreSQL backend' }, () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { claimJob } from '../../src/scheduler/index.js';
+import { claimJob, claimJobs } from '../../src/scheduler/index.js';
 import type { Store } from '../../src/store/index.js';
 import { backends } from '../store/helpers.js';
 import { compiled, finish, freshTestDb, insertPipeline, insertRepoRow, job, LEASE_MS, T0, testDb } from './helpers.js';
@@ -70,6 +70,68 @@ for (const backend of backends()) {
       // Lifting the limit takes effect at the next claim.
       await db.store.db.updateTable('repos').set({ max_concurrent_jobs: null }).where('id', '=', limited).execute();
       assert.equal((await claimAny(db.store))?.job.repo_id, limited);
+    });
+
+    it('a claim for several agents chooses afresh for each: fair order, limits and resource groups hold within it', async () => {
+      const big = await repoWithJobs(db.store, 'big', 10, 2);
+      const small = await repoWithJobs(db.store, 'small', 1);
+      const grouped = await insertRepoRow(db.store.db, 'grouped');
+      await insertPipeline(
+        db.store,
+        grouped,
+        compiled([job('deploy-a', { tags: [], resourceGroup: 'prod' }), job('deploy-b', { tags: [], resourceGroup: 'prod' })]),
+        { now: T0 + 1 },
+      );
+      const { jobs, exhausted } = await claimJobs(db.store, { agentIds: [1, 2, 3, 4, 5, 6], agentTags: [], leaseMs: LEASE_MS, now: T0 });
+      const repoNames = new Map([
+        [big, 'big'],
+        [small, 'small'],
+        [grouped, 'grouped'],
+      ]);
+      // big's oldest job first (ties go to the oldest job), then the repositories running none,
+      // then big again up to its limit of 2; grouped's second deploy waits for its first.
+      assert.deepEqual(
+        jobs.map((c) => (c ? repoNames.get(c.job.repo_id) : null)),
+        ['big', 'small', 'grouped', 'big', null, null],
+      );
+      assert.equal(exhausted, true);
+      assert.deepEqual(
+        jobs.map((c) => c?.job.agent_id ?? null),
+        [1, 2, 3, 4, null, null],
+      );
+      const claimed = jobs.filter((c) => c !== null);
+      assert.equal(new Set(claimed.map((c) => c.fencingToken)).size, 4, 'a fencing token each');
+      assert.deepEqual(
+        claimed.map((c) => c.job.status),
+        ['running', 'running', 'running', 'running'],
+      );
+      // Each claim reports its own changes: its job running, and the first claim of a pipeline the pipeline too.
+      assert.deepEqual(
+        claimed.map((c) => c.changes.map((change) => `${change.type} ${change.status}`)),
+        [['job running', 'pipeline running'], ['job running', 'pipeline running'], ['job running', 'pipeline running'], ['job running']],
+      );
+    });
+
+    it('an agent removed meanwhile gets no job, and the claim goes on for the agents after it', async () => {
+      await repoWithJobs(db.store, 'plenty', 3);
+      await db.store.db.deleteFrom('agents').where('id', '=', 2).execute();
+      const { jobs, exhausted } = await claimJobs(db.store, { agentIds: [1, 2, 3], agentTags: [], leaseMs: LEASE_MS, now: T0 });
+      assert.deepEqual(
+        jobs.map((c) => c?.job.agent_id ?? null),
+        [1, null, 3],
+      );
+      assert.equal(exhausted, false, 'the queue did not run out');
+      const pending = await db.store.db.selectFrom('jobs').select('id').where('status', '=', 'pending').execute();
+      assert.equal(pending.length, 1, "the removed agent's job stays queued");
+    });
+
+    it('sets the deadline from the job timeout, a month-long one too', async () => {
+      const repoId = await insertRepoRow(db.store.db, 'slow');
+      const month = 31 * 24 * 3600;
+      await insertPipeline(db.store, repoId, compiled([job('soak', { tags: [], timeoutSeconds: month })]));
+      const c = await claimAny(db.store);
+      assert.equal(c?.job.deadline_at, T0 + month * 1000);
+      assert.equal(c?.job.lease_expires_at, T0 + LEASE_MS);
     });
 
     it('counts every running job of the repository against its limit, whatever agent runs it', async () => {

@@ -203,19 +203,31 @@ describe('Dispatcher', () => {
    * A dispatcher over a queue of job ids in memory (all untagged unless `pendingTags` says); each
    * claim takes `claimMs`. `claims`: the agents claimed for, in order; `mostAtOnce`: the most claims under way together.
    */
-  function over(queue: number[], claimMs = 0, opts: { repairMs?: number; pendingTags?: () => string[][]; claimLanes?: number } = {}) {
+  function over(
+    queue: number[],
+    claimMs = 0,
+    opts: { repairMs?: number; pendingTags?: () => string[][]; claimLanes?: number; claimBatch?: number; removed?: Set<number> } = {},
+  ) {
     const claims: number[] = [];
+    const batches: number[][] = [];
     let listings = 0;
     let inFlight = 0;
     let most = 0;
     const dispatcher = new Dispatcher({
-      claim: async (agentId) => {
-        claims.push(agentId);
+      claim: async (agentIds) => {
+        claims.push(...agentIds);
+        batches.push(agentIds);
         most = Math.max(most, ++inFlight);
         if (claimMs) await sleep(claimMs);
         inFlight--;
-        const id = queue.shift();
-        return id === undefined ? null : ({ job: { id } } as unknown as ClaimedJob);
+        let exhausted = false;
+        const jobs = agentIds.map((agentId) => {
+          if (exhausted || opts.removed?.has(agentId)) return null;
+          const id = queue.shift();
+          exhausted = id === undefined;
+          return id === undefined ? null : ({ job: { id } } as unknown as ClaimedJob);
+        });
+        return { jobs, exhausted };
       },
       pendingTagSets: async () => {
         listings++;
@@ -225,10 +237,11 @@ describe('Dispatcher', () => {
       onAttempt: () => undefined,
       onError: (err) => assert.fail(err as Error),
       claimLanes: opts.claimLanes ?? 1,
+      claimBatch: opts.claimBatch ?? 1,
       repairMs: opts.repairMs ?? 60_000,
       seenMs: 60_000,
     });
-    return { dispatcher, claims, listings: () => listings, mostAtOnce: () => most };
+    return { dispatcher, claims, batches, listings: () => listings, mostAtOnce: () => most };
   }
 
   test('a wait that runs out while a claim for it is under way still gets the job', async () => {
@@ -277,6 +290,34 @@ describe('Dispatcher', () => {
     assert.deepEqual(got.map((j) => j?.job.id).sort(), [1, 2, 3, 4, 5, 6, 7]);
     assert.equal(mostAtOnce(), 3);
     assert.deepEqual(claims.slice(0, 3), [10, 11, 12], 'the oldest waiters first');
+    await dispatcher.stop();
+  });
+
+  test('one claim serves up to claimBatch waiters in a row with the same tags; running out leaves the rest waiting', async () => {
+    const queue = [1, 2, 3, 4, 5];
+    const { dispatcher, batches } = over(queue, 20, { claimBatch: 3, removed: new Set([12]) });
+    const signal = new AbortController().signal;
+    const waits = [
+      [10, ['a']],
+      [11, ['a']],
+      [12, ['a']],
+      [13, ['a']],
+      [14, ['b']],
+      [15, ['a']],
+      [16, ['a']],
+    ].map(([agent, tags]) => dispatcher.wait(agent as number, tags as string[], 300, signal));
+    const got = await Promise.all(waits);
+    // The first waiter starts a round at once, alone; the others arrive during its claim.
+    assert.deepEqual(
+      batches,
+      [[10], [11, 12, 13], [14], [15, 16]],
+      'consecutive waiters with the same tags share a claim; another tag set ends the batch',
+    );
+    // 12 was removed meanwhile: no job, and the queue is not taken for empty. 16 found it empty.
+    assert.deepEqual(
+      got.map((j) => j?.job.id ?? null),
+      [1, 2, null, 3, 4, 5, null],
+    );
     await dispatcher.stop();
   });
 

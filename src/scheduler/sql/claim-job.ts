@@ -1,7 +1,7 @@
 // Hands an agent a job: the oldest runnable one of the repository running the fewest jobs, within
 // that repository's max_concurrent_jobs (docs/architecture.md, "Fair claims"). One transaction:
 // choose (and, on PostgreSQL, lock) the job, take a fencing token, issue its CI_JOB_TOKEN, mark it
-// and its pipeline running.
+// and its pipeline running; for several agents with the same tags, one after another.
 // How the job is chosen safely differs by backend, visibly below: SQLite's transaction holds the
 // database's write lock from its start, so a plain read cannot race; PostgreSQL claimers run side by
 // side and pass each other by with FOR UPDATE SKIP LOCKED, and take advisory locks where a count
@@ -23,6 +23,21 @@ export interface ClaimInput {
   now: number;
 }
 
+/** Claims for several agents with the same tags, in one transaction (see claimJobs). */
+export interface ClaimsInput {
+  agentIds: number[];
+  agentTags: string[];
+  leaseMs: number;
+  now: number;
+}
+
+export interface Claims {
+  /** One entry per agent, in order: its job, or null (it was removed meanwhile, or the queue ran out first). */
+  jobs: (ClaimedJob | null)[];
+  /** Nothing was left for these tags: the agents after the last job got none for that reason. */
+  exhausted: boolean;
+}
+
 export interface ClaimedJob {
   job: Job;
   spec: CompiledJob;
@@ -35,6 +50,7 @@ export interface ClaimedJob {
    * job leaving `running` revokes this one.
    */
   jobToken: string;
+  /** This claim's own changes (a claim of several agents published each with its job). */
   changes: StatusChange[];
 }
 
@@ -44,8 +60,10 @@ export interface ClaimedJob {
  * any, running nothing. Tags are a JSON list: jsonb containment on PostgreSQL, json_each on SQLite.
  */
 function runnableJobs(trx: Kysely<Database>, dialect: Store['dialect'], agentTags: string[]) {
-  return trx.selectFrom('jobs').selectAll().where(runnableBy(dialect, agentTags)).orderBy('id');
+  return trx.selectFrom('jobs').select(['id', 'repo_id', 'resource_group']).where(runnableBy(dialect, agentTags)).orderBy('id');
 }
+
+type Runnable = Pick<Job, 'id' | 'repo_id' | 'resource_group'>;
 
 // Constants as literals, not parameters: PostgreSQL then plans the prepared claim statements once
 // per connection (a generic plan) instead of planning again for each claim.
@@ -173,12 +191,12 @@ async function candidates(trx: Kysely<Database>, dialect: Store['dialect'], agen
 
 /**
  * SQLite: the transaction holds the write lock from its start, so the fairest repository's oldest
- * runnable job, and its running count against its limit, are safe to act on.
+ * runnable job, and its running count against its limit, are safe to act on. Its id is enough: the
+ * claim's UPDATE returns the row.
  */
-async function pickSqlite(trx: Kysely<Database>, agentTags: string[]): Promise<Job | null> {
+async function pickSqlite(trx: Kysely<Database>, agentTags: string[]): Promise<number | null> {
   const [fairest] = await candidates(trx, 'sqlite', agentTags);
-  if (!fairest) return null;
-  return await trx.selectFrom('jobs').selectAll().where('id', '=', fairest.oldest).executeTakeFirstOrThrow();
+  return fairest?.oldest ?? null;
 }
 
 // Arbitrary constants: the first keys of Tandem's advisory locks, so they cannot collide with other
@@ -191,12 +209,20 @@ const REPO_LIMIT_LOCK_SPACE = 0x54_41_4e_45;
  * COMMITTED both would see no running job in it. A transaction-scoped advisory lock per (repository,
  * group), held until commit, makes that check-then-claim one at a time per group, so the next
  * claimer's check sees the job that just started. Chosen over locking a row per group because it
- * needs no table or row to exist first; a hash collision only makes two groups wait for each other.
+ * needs no table or row to exist first. The lock is only tried, as a repository's limit's is: a
+ * claim of several agents may hold one group's lock while it tries another's, and a claimer that
+ * waited there could deadlock with one doing the reverse. A group whose lock another claimer holds
+ * is passed by: that claimer is starting the group's job, or finds it busy; should it roll back
+ * instead, the dispatcher's repair finds the job still pending. A hash collision only makes two
+ * groups pass each other by now and then.
  */
-async function resourceGroupFree(trx: Kysely<Database>, job: Job): Promise<boolean> {
-  await sql`select pg_advisory_xact_lock(${RESOURCE_GROUP_LOCK_SPACE}::int, hashtext(${`${job.repo_id}\n${job.resource_group}`}))`.execute(
+async function resourceGroupFree(trx: Kysely<Database>, job: Runnable): Promise<boolean> {
+  const { rows } = await sql<{
+    locked: boolean;
+  }>`select pg_try_advisory_xact_lock(${RESOURCE_GROUP_LOCK_SPACE}::int, hashtext(${`${job.repo_id}\n${job.resource_group}`})) as locked`.execute(
     trx,
   );
+  if (!rows[0]?.locked) return false;
   const running = await trx
     .selectFrom('jobs')
     .select('id')
@@ -235,7 +261,7 @@ async function repoHasRoom(trx: Kysely<Database>, repoId: number, limit: number)
  * claimers hold (FOR UPDATE SKIP LOCKED); runnableJobs's check of the group only skips busy groups
  * cheaply, resourceGroupFree decides under its lock.
  */
-async function lockInRepo(trx: Kysely<Database>, agentTags: string[], repoId: number): Promise<Job | null> {
+async function lockInRepo(trx: Kysely<Database>, agentTags: string[], repoId: number): Promise<number | null> {
   for (let afterId = 0; ;) {
     const job = await runnableJobs(trx, 'postgres', agentTags)
       .where('repo_id', '=', repoId)
@@ -245,7 +271,7 @@ async function lockInRepo(trx: Kysely<Database>, agentTags: string[], repoId: nu
       .skipLocked()
       .executeTakeFirst();
     if (!job) return null;
-    if (job.resource_group === null || (await resourceGroupFree(trx, job))) return job;
+    if (job.resource_group === null || (await resourceGroupFree(trx, job))) return job.id;
     afterId = job.id;
   }
 }
@@ -255,71 +281,141 @@ async function lockInRepo(trx: Kysely<Database>, agentTags: string[], repoId: nu
  * each is then tried under its locks until one yields a job. A candidate whose jobs other claimers
  * hold just now is passed for the next, so parallel claimers spread over repositories.
  */
-async function lockPostgres(trx: Kysely<Database>, agentTags: string[]): Promise<Job | null> {
+async function lockPostgres(trx: Kysely<Database>, agentTags: string[]): Promise<number | null> {
   for (const candidate of await candidates(trx, 'postgres', agentTags)) {
     const limit = candidate.max_concurrent_jobs;
     if (limit !== null && !(await repoHasRoom(trx, candidate.repo_id, limit))) continue;
-    const job = await lockInRepo(trx, agentTags, candidate.repo_id);
-    if (job) return job;
+    const jobId = await lockInRepo(trx, agentTags, candidate.repo_id);
+    if (jobId !== null) return jobId;
   }
   return null;
 }
 
-export async function claimJob(store: Store, input: ClaimInput): Promise<ClaimedJob | null> {
-  if (!(input.leaseMs > 0)) throw new SchedulerError('invalid', `claim: leaseMs must be positive, got ${input.leaseMs}`);
-  const { now } = input;
+/** A claim for one agent: claimJobs for a single agent. */
+export async function claimJob(store: Store, { agentId, ...input }: ClaimInput): Promise<ClaimedJob | null> {
+  return (await claimJobs(store, { ...input, agentIds: [agentId] })).jobs[0] ?? null;
+}
 
+/**
+ * Claims a job for each agent in turn, in one transaction: the agents share its BEGIN and COMMIT,
+ * and the pipeline and repository rows their jobs have in common. Each claim chooses afresh (the
+ * claims before it changed the running counts that fairness and limits go by). The first claim
+ * that finds nothing ends the round: the later agents have the same tags, so they would find
+ * nothing either.
+ */
+export async function claimJobs(store: Store, input: ClaimsInput): Promise<Claims> {
+  if (!(input.leaseMs > 0)) throw new SchedulerError('invalid', `claim: leaseMs must be positive, got ${input.leaseMs}`);
   return store.transaction(async (trx) => {
-    const job = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, input.agentTags);
-    if (!job) return null;
     const changes = new ChangeLog();
-    const jobToken = generateToken('tdj');
-    // Taken once the job is secured: a claim that finds no job uses up no token (one for an agent
-    // removed meanwhile does, and is refused below).
-    const row = await trx
-      .updateTable('jobs')
-      .set({
-        status: 'running',
-        agent_id: input.agentId,
-        fencing_token: await nextFencingToken(trx),
-        started_at: now,
-        lease_expires_at: now + input.leaseMs,
-        deadline_at: now + job.timeout_seconds * 1000,
-        job_token_hash: hashToken(jobToken),
-      })
-      .where('id', '=', job.id)
-      .where('status', '=', 'pending')
-      // A replica's copy of its agents may lag a removal by seconds (src/server/agent-directory.ts):
-      // a revoked agent gets no job, checked here at no extra round trip.
-      .where(({ exists, selectFrom }) => exists(selectFrom('agents').select('agents.id').where('agents.id', '=', input.agentId)))
+    const shared: SharedRows = { pipelines: new Map(), repos: new Map() };
+    const jobs: (ClaimedJob | null)[] = [];
+    let exhausted = false;
+    for (const agentId of input.agentIds) {
+      if (exhausted) {
+        jobs.push(null);
+        continue;
+      }
+      const jobId = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, input.agentTags);
+      if (jobId === null) {
+        exhausted = true;
+        jobs.push(null);
+        continue;
+      }
+      const before = changes.list.length;
+      const claimed = await claimFor(trx, { jobId, agentId, leaseMs: input.leaseMs, now: input.now }, changes, shared);
+      // The entries are the log's own objects: the commit below marks them in both.
+      jobs.push(claimed && { ...claimed, changes: changes.list.slice(before) });
+    }
+    await changes.commit(trx, input.now);
+    return { jobs, exhausted };
+  });
+}
+
+/** Pipelines and repositories read (or started) by earlier claims of the same transaction. */
+interface SharedRows {
+  pipelines: Map<number, Pipeline>;
+  repos: Map<number, Repo>;
+}
+
+/**
+ * Marks the chosen job running for the agent, with a fencing token and a new CI_JOB_TOKEN, and its
+ * pipeline running; null when the agent was removed meanwhile.
+ */
+async function claimFor(
+  trx: Kysely<Database>,
+  { jobId, agentId, leaseMs, now }: { jobId: number; agentId: number; leaseMs: number; now: number },
+  changes: ChangeLog,
+  shared: SharedRows,
+): Promise<Omit<ClaimedJob, 'changes'> | null> {
+  const jobToken = generateToken('tdj');
+  // Taken once the job is secured: a claim that finds no job uses up no token (one for an agent
+  // removed meanwhile does, and is refused below).
+  const fencingToken = await nextFencingToken(trx);
+  const job = await trx
+    .updateTable('jobs')
+    .set({
+      status: 'running',
+      agent_id: agentId,
+      fencing_token: fencingToken,
+      started_at: now,
+      lease_expires_at: now + leaseMs,
+      // Computed by the UPDATE, which returns the row: the job needs no read of its own. In bigint:
+      // PostgreSQL would take the parameter for an integer, and a long timeout overflows one too.
+      deadline_at: sql<number>`cast(${now} as bigint) + cast(timeout_seconds as bigint) * 1000`,
+      job_token_hash: hashToken(jobToken),
+    })
+    .where('id', '=', jobId)
+    .where('status', '=', 'pending')
+    // A replica's copy of its agents may lag a removal by seconds (src/server/agent-directory.ts):
+    // a revoked agent gets no job, checked here at no extra round trip.
+    .where(({ exists, selectFrom }) => exists(selectFrom('agents').select('agents.id').where('agents.id', '=', agentId)))
+    .returningAll()
+    .executeTakeFirst();
+  if (!job) {
+    const agent = await trx.selectFrom('agents').select('id').where('id', '=', agentId).executeTakeFirst();
+    if (!agent) return null;
+    // Cannot happen while the job is locked (see above); refuse rather than hand out a job twice.
+    throw new Error(`claim: job ${jobId} changed while it was being claimed`);
+  }
+  changes.job(job, 'running');
+  const pipeline = await pipelineStarted(trx, job.pipeline_id, now, changes, shared);
+  let repo = shared.repos.get(job.repo_id);
+  if (!repo) {
+    repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
+    shared.repos.set(repo.id, repo);
+  }
+  // The UPDATE set it, so it is there: a claimed job always holds its token.
+  return { job, spec: readJobSpec(job), pipeline, repo, fencingToken: job.fencing_token as number, jobToken };
+}
+
+/**
+ * The claimed job's pipeline, running. Pending to running releases no job (both are unfinished), and
+ * a running job makes its pipeline running whatever the others are (rules.ts's pipelineStatus): so a
+ * claim neither advances the pipeline nor takes its lock, and claimers of one pipeline do not queue
+ * behind each other.
+ */
+async function pipelineStarted(
+  trx: Kysely<Database>,
+  pipelineId: number,
+  now: number,
+  changes: ChangeLog,
+  shared: SharedRows,
+): Promise<Pipeline> {
+  const known = shared.pipelines.get(pipelineId);
+  if (known) return known;
+  let pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow();
+  if (pipeline.status !== 'running') {
+    // Checked again in the UPDATE: of two claimers starting one pipeline, only one reports it.
+    const started = await trx
+      .updateTable('pipelines')
+      .set({ status: 'running', started_at: pipeline.started_at ?? now, finished_at: null })
+      .where('id', '=', pipeline.id)
+      .where('status', '!=', 'running')
       .returningAll()
       .executeTakeFirst();
-    if (!row) {
-      const agent = await trx.selectFrom('agents').select('id').where('id', '=', input.agentId).executeTakeFirst();
-      if (!agent) return null;
-      // Cannot happen while the job is locked (see above); refuse rather than hand out a job twice.
-      throw new Error(`claim: job ${job.id} changed while it was being claimed`);
-    }
-    changes.job(job, 'running');
-    // Pending to running releases no job (both are unfinished), and a running job makes its pipeline
-    // running whatever the others are (rules.ts's pipelineStatus): so a claim neither advances the
-    // pipeline nor takes its lock, and claimers of one pipeline do not queue behind each other.
-    let pipeline = await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow();
-    if (pipeline.status !== 'running') {
-      // Checked again in the UPDATE: of two claimers starting one pipeline, only one reports it.
-      const started = await trx
-        .updateTable('pipelines')
-        .set({ status: 'running', started_at: pipeline.started_at ?? now, finished_at: null })
-        .where('id', '=', pipeline.id)
-        .where('status', '!=', 'running')
-        .returningAll()
-        .executeTakeFirst();
-      if (started) changes.pipeline(started, 'running');
-      pipeline = started ?? (await trx.selectFrom('pipelines').selectAll().where('id', '=', job.pipeline_id).executeTakeFirstOrThrow());
-    }
-    const repo = await trx.selectFrom('repos').selectAll().where('id', '=', job.repo_id).executeTakeFirstOrThrow();
-    // The UPDATE set it, so it is there: a claimed job always holds its token.
-    const fencingToken = row.fencing_token as number;
-    return { job: row, spec: readJobSpec(row), pipeline, repo, fencingToken, jobToken, changes: await changes.commit(trx, now) };
-  });
+    if (started) changes.pipeline(started, 'running');
+    pipeline = started ?? (await trx.selectFrom('pipelines').selectAll().where('id', '=', pipelineId).executeTakeFirstOrThrow());
+  }
+  shared.pipelines.set(pipeline.id, pipeline);
+  return pipeline;
 }
