@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { claimJob, claimJobs, completeJob, getPipeline } from '../../src/scheduler/index.js';
+import { claimJob, claimJobs, getPipeline } from '../../src/scheduler/index.js';
 import { backends, exited, firstMessage, forkSibling } from '../store/helpers.js';
-import { job, newPipeline, testDb, type TestDb } from './helpers.js';
+import { finish, job, newPipeline, testDb, type TestDb } from './helpers.js';
 
 interface Claim {
   jobId: number;
@@ -90,14 +90,7 @@ describe('postgres: concurrent claimers in one process', { skip: postgres?.skip 
             if (claimed.length === 0) await sleep(2);
             for (const c of claimed) {
               mine.push({ jobId: c.job.id, token: c.fencingToken });
-              await completeJob(db.store, {
-                jobId: c.job.id,
-                agentId: c.job.agent_id!,
-                fencingToken: c.fencingToken,
-                status: 'success',
-                exitCode: 0,
-                now: Date.now(),
-              });
+              await finish(db.store, c, Date.now());
               done++;
             }
           }
