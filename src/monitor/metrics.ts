@@ -125,7 +125,7 @@ export class Metrics {
   });
   readonly claimAttempts = new (promClient().Counter)({
     name: 'tandem_job_claim_attempts_total',
-    help: "Claims this replica made for its agents, by result (claimed, empty: nothing queued that the agent may run); claimed ÷ all is the dispatch's efficiency",
+    help: "Claims this replica made for its agents, by result (claimed: one per job; empty: a claim, for one agent or a batch of them, that found nothing the agents may run); claimed ÷ all is the dispatch's efficiency",
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

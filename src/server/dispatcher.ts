@@ -5,8 +5,9 @@
 // is queued (an event on this replica, or relayed from another through LISTEN/NOTIFY), one round
 // tries the waiters oldest first, a job each, and stops trying a tag set once a claim for it found
 // nothing: a burst of N jobs costs about N claims, not one per waiter, and only as many waiters
-// wake as there are jobs. Waiters in a row with the same tags share one claim transaction. An agent that asks again (its long-poll renews every 25 s) costs
-// no claim either while no work was announced since a claim for its tags found nothing. A missed
+// wake as there are jobs. Waiters in a row with the same tags share one claim transaction. An
+// agent that asks again (its long-poll renews every 25 s) costs no claim either while no work was
+// announced since a claim for its tags found nothing. A missed
 // event (a relay lost in a failover, a resource group that frees up) is made good by a repair every
 // `repairMs` while anyone waits: one statement lists the tags of pending jobs, and only if a
 // waiting agent could run one does a round start. The waiting agents' last_seen_at is written for

@@ -311,21 +311,18 @@ export async function claimJobs(store: Store, input: ClaimsInput): Promise<Claim
     const jobs: (ClaimedJob | null)[] = [];
     let exhausted = false;
     for (const agentId of input.agentIds) {
-      if (exhausted) {
-        jobs.push(null);
-        continue;
-      }
       const jobId = store.dialect === 'postgres' ? await lockPostgres(trx, input.agentTags) : await pickSqlite(trx, input.agentTags);
       if (jobId === null) {
         exhausted = true;
-        jobs.push(null);
-        continue;
+        break;
       }
       const before = changes.list.length;
       const claimed = await claimFor(trx, { jobId, agentId, leaseMs: input.leaseMs, now: input.now }, changes, shared);
       // The entries are the log's own objects: the commit below marks them in both.
       jobs.push(claimed && { ...claimed, changes: changes.list.slice(before) });
     }
+    // The agent that found nothing, and those after it, get nothing.
+    while (jobs.length < input.agentIds.length) jobs.push(null);
     await changes.commit(trx, input.now);
     return { jobs, exhausted };
   });
